@@ -1,0 +1,5 @@
+import sys
+
+from julia.cli import main
+
+sys.exit(main())

@@ -1,0 +1,56 @@
+"""`julia`: the entrypoint. Each command lives in julia/commands/<name>.py and registers itself here.
+
+Errors julia raises on purpose (`JuliaError`) end the process with their one-line message and exit 1;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from julia.commands import migrate, servers
+from julia.errors import JuliaError
+
+COMMANDS = [migrate, servers]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="julia",
+        description="Júlia: offers hospital shifts to doctors on WhatsApp. Postgres and Redis come from "
+        "DATABASE_URL/REDIS_URL, else Docker (testcontainers), else embedded servers started for the command.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM (a supervisor stopping us) unwinds like Ctrl-C, so servers we started are stopped.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args) or 0)
+    except JuliaError as exc:
+        print(f"julia: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

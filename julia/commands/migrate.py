@@ -1,0 +1,38 @@
+"""`julia migrate`: bring the schema of DATABASE_URL (or of a resolved server) up to date."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from julia import runtime
+from julia.migrate import migrate
+from julia.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "migrate", help="apply migrations/*.sql in order (idempotent; refuses edited applied files)"
+    )
+    parser.add_argument("--dir", type=Path, default=None, help="migrations folder (default: the project's)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    with runtime.services(settings) as found:
+        applied = asyncio.run(_apply(found.database_url, args.dir))
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "; schema is current"))
+    return 0
+
+
+async def _apply(dsn: str, directory: Path | None) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn, directory)
+    finally:
+        await conn.close()

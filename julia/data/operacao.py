@@ -1,0 +1,33 @@
+"""The operational counts the runbook and the health check read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from julia.data._executor import Executor
+from julia.queries import sql
+
+
+@dataclass(frozen=True)
+class Operacao:
+    conversas_ativas: int
+    fila_pendente: int
+    fila_vencida: int
+    fila_mais_antiga_s: float
+    handoffs_pendentes: int
+    handoff_mais_antigo_s: float
+
+
+async def contar_operacao(db: Executor) -> Operacao:
+    ativas = await db.fetchval(sql("contar_conversas_ativas"))
+    fila = await db.fetchrow(sql("contar_fila_pendente"))
+    handoffs = await db.fetchrow(sql("contar_handoffs_pendentes"))
+    assert fila is not None and handoffs is not None  # aggregates always return one row
+    return Operacao(
+        conversas_ativas=ativas,
+        fila_pendente=fila["pendentes"],
+        fila_vencida=fila["vencidas"],
+        fila_mais_antiga_s=fila["mais_antiga_s"],
+        handoffs_pendentes=handoffs["pendentes"],
+        handoff_mais_antigo_s=handoffs["mais_antigo_s"],
+    )

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+
+from julia.data._executor import Executor
+from julia.queries import sql
+
+
+async def buscar_vagas(
+    db: Executor, especialidade_id: int, desde: dt.date | None = None, limite: int = 10
+) -> list[asyncpg.Record]:
+    """Open shifts of a specialty from `desde` (today) on, soonest first, with hospital and period."""
+    return await db.fetch(sql("buscar_vagas"), especialidade_id, desde or dt.date.today(), limite)

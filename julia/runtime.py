@@ -1,0 +1,30 @@
+"""What every entrypoint does first: settings, servers (resolved), a pool on a migrated schema."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+
+from julia import db, servers
+from julia.migrate import migrate
+from julia.settings import Settings
+
+
+@contextlib.contextmanager
+def services(settings: Settings) -> Iterator[servers.Services]:
+    with servers.resolve(settings.database_url, settings.redis_url) as found:
+        yield found
+
+
+@contextlib.asynccontextmanager
+async def migrated_pool(settings: Settings, dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on `dsn` whose schema is current (migrations are idempotent and serialised by a lock)."""
+    pool = await db.create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        yield pool
+    finally:
+        await pool.close()

@@ -1,0 +1,82 @@
+"""Every setting julia reads, in one pydantic-settings class (names are the environment variables).
+
+Nothing is read at import time: entrypoints build `Settings()` once and pass it down. Settings that only
+some entrypoints need are optional here and demanded with `Settings.require(...)`, so `julia migrate`
+does not ask for an Anthropic key while `julia worker` refuses to start without one.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from julia.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # Servers. Unset means "resolve one": testcontainers when Docker answers, else the embedded servers.
+    database_url: str | None = Field(default=None, description="Postgres DSN (asyncpg form).")
+    redis_url: str | None = Field(default=None, description="Redis/Valkey URL (redis://, rediss:// or unix://).")
+    db_pool_min: int = Field(default=2, ge=1, description="asyncpg pool: connections kept open.")
+    db_pool_max: int = Field(default=10, ge=1, description="asyncpg pool: most connections at once.")
+
+    # Claude.
+    anthropic_api_key: SecretStr | None = Field(default=None, description="Anthropic API key.")
+    anthropic_base_url: str | None = Field(
+        default=None, description="Anthropic API base URL (the SDK's ANTHROPIC_BASE_URL)."
+    )
+    julia_model: str = Field(default="claude-sonnet-4-5", description="Claude model that writes replies.")
+    anthropic_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one Claude call.")
+    anthropic_max_retries: int = Field(default=2, ge=0, description="SDK retries on 429/5xx/timeouts.")
+
+    # Evolution API (WhatsApp).
+    evolution_url: str | None = Field(default=None, description="Evolution API base URL.")
+    evolution_api_key: SecretStr | None = Field(
+        default=None, description="Evolution API key; also authenticates its webhooks."
+    )
+    evolution_instance: str = Field(default="julia", description="Evolution instance name.")
+    evolution_rate_per_s: float = Field(default=5.0, gt=0, description="Most sendText calls per second.")
+
+    # Chatwoot (human agents).
+    chatwoot_url: str | None = Field(default=None, description="Chatwoot base URL.")
+    chatwoot_api_token: SecretStr | None = Field(default=None, description="Chatwoot api_access_token.")
+    chatwoot_account_id: int | None = Field(default=None, description="Chatwoot account id.")
+    chatwoot_inbox_id: int | None = Field(default=None, description="Chatwoot inbox of the WhatsApp line.")
+    chatwoot_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC secret of signed Chatwoot webhooks (4.11.2+)."
+    )
+    chatwoot_webhook_token: SecretStr | None = Field(
+        default=None, description="Shared token for unsigned Chatwoot webhooks (?token= or header)."
+    )
+
+    # Slack.
+    slack_webhook_url: str | None = Field(default=None, description="Slack incoming webhook for alerts.")
+
+    # Runtime.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    max_workers: int = Field(default=4, ge=1, description="Doctors answered in parallel by one worker.")
+    queue_lease_s: int = Field(default=60, ge=1, description="Lease of a claimed queue row.")
+    admin_token: SecretStr | None = Field(default=None, description="Bearer token of /admin routes.")
+
+    # Cache.
+    cache_ttl: int = Field(default=300, ge=1, description="Default cache TTL in seconds.")
+    cache_ttl_medico: int = Field(default=300, ge=1, description="TTL of a cached doctor.")
+    cache_ttl_vagas: int = Field(default=60, ge=1, description="TTL of cached open shifts.")
+    cache_ttl_contexto: int = Field(default=120, ge=1, description="TTL of the static conversation context.")
+    cache_timeout_ms: int = Field(default=50, ge=1, description="Redis call timeout before failing open.")
+
+    # Monitoring thresholds.
+    p95_degraded_ms: float = Field(default=1000.0, gt=0, description="p95 above this: degraded.")
+    p95_critical_ms: float = Field(default=2000.0, gt=0, description="p95 above this: critical.")
+    queue_degraded_age_s: int = Field(default=300, ge=1, description="Oldest pending message age: degraded.")
+    queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
+
+    def require(self, *names: str) -> None:
+        """Stop start-up with one line naming the first missing setting."""
+        missing = [name.upper() for name in names if getattr(self, name) in (None, "")]
+        if missing:
+            raise ConfigError(f"missing required setting: {', '.join(missing)}")
