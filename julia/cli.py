@@ -22,9 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="julia",
         description="Júlia: offers hospital shifts to doctors on WhatsApp. Postgres and Redis come from "
-        "DATABASE_URL/REDIS_URL, else Docker (testcontainers), else embedded servers started for the command.",
+        "DATABASE_URL/REDIS_URL, else Docker (testcontainers), else embedded servers started for the "
+        "command and stopped after it.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="-v logs progress (INFO), -vv everything (DEBUG)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)
@@ -40,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

@@ -8,21 +8,42 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-Pool = asyncpg.Pool  # re-exported so callers need not import asyncpg for type hints
-Connection = asyncpg.Connection
+from julia.errors import DatabaseUnavailable
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     # jsonb in and out as Python objects (preferencias): no json.loads scattered through callers.
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
-    )
-    assert pool is not None  # create_pool returns None only when awaited improperly
-    return pool
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any
+) -> asyncpg.Pool[asyncpg.Record]:
+    try:
+        return await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(f"cannot reach Postgres at {redact(dsn)}: {exc}") from exc
+
+
+async def connect(dsn: str) -> asyncpg.Connection[asyncpg.Record]:
+    """One connection (migrations, admin statements), with the same readable failure as the pool."""
+    try:
+        conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(f"cannot reach Postgres at {redact(dsn)}: {exc}") from exc
+    await _init_connection(conn)
+    return conn
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, fit for an error message or a log line."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def with_database(dsn: str, database: str) -> str:

@@ -16,6 +16,10 @@ class ServicesUnavailable(JuliaError):
     """No Postgres or no Redis could be had: not from a URL, not from Docker, not embedded."""
 
 
+class DatabaseUnavailable(JuliaError):
+    """Postgres did not answer (refused, timed out, bad credentials)."""
+
+
 class MigrationError(JuliaError):
     """The schema cannot be brought up to date (an applied file was edited, a file failed)."""
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
+from julia.data._executor import Connection
 from julia.errors import MigrationError
 from julia.paths import project_file
 
@@ -49,14 +50,16 @@ def discover(directory: Path | None = None) -> list[Migration]:
     return [Migration(path.name, path.read_text()) for path in sorted(directory.glob("*.sql"))]
 
 
-async def migrate(conn: asyncpg.Connection, directory: Path | None = None) -> list[str]:
+async def migrate(conn: Connection, directory: Path | None = None) -> list[str]:
     """Bring the schema up to date; return the files applied by this call (empty when already current)."""
     migrations = discover(directory)
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
     try:
         await conn.execute(_LEDGER)
-        applied = {r["filename"]: r["checksum"]
-                   for r in await conn.fetch("SELECT filename, checksum FROM schema_migrations")}
+        applied = {
+            r["filename"]: r["checksum"]
+            for r in await conn.fetch("SELECT filename, checksum FROM schema_migrations")
+        }
         done: list[str] = []
         for migration in migrations:
             known = applied.get(migration.filename)
@@ -73,7 +76,8 @@ async def migrate(conn: asyncpg.Connection, directory: Path | None = None) -> li
                     await conn.execute(migration.sql)
                     await conn.execute(
                         "INSERT INTO schema_migrations (filename, checksum) VALUES ($1, $2)",
-                        migration.filename, migration.checksum,
+                        migration.filename,
+                        migration.checksum,
                     )
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"migration {migration.filename} failed: {exc}") from exc

@@ -13,8 +13,8 @@ from julia.settings import Settings
 
 
 @contextlib.contextmanager
-def services(settings: Settings) -> Iterator[servers.Services]:
-    with servers.resolve(settings.database_url, settings.redis_url) as found:
+def services(settings: Settings, *, need_redis: bool = True) -> Iterator[servers.Services]:
+    with servers.resolve(settings.database_url, settings.redis_url, need_redis=need_redis) as found:
         yield found
 
 

@@ -88,21 +88,29 @@ def docker_answers(timeout: float = 2.0) -> bool:
 
 
 @contextlib.contextmanager
-def resolve(database_url: str | None = None, redis_url: str | None = None) -> Iterator[Services]:
-    """Yield a Postgres and a Redis, starting whatever is missing; stop what we started on exit."""
+def resolve(
+    database_url: str | None = None, redis_url: str | None = None, *, need_redis: bool = True
+) -> Iterator[Services]:
+    """Yield a Postgres and a Redis, starting whatever is missing; stop what we started on exit.
+
+    `need_redis=False` (migrations, seeding) starts no Redis; `redis_url` is then "" unless given.
+    """
+    start_db = not database_url
+    start_redis = need_redis and not redis_url
     with contextlib.ExitStack() as stack:
-        docker = None if database_url and redis_url else docker_answers()
+        docker = (start_db or start_redis) and docker_answers()
         db_origin: Origin
         rd_origin: Origin
-        if database_url:
-            db_url, db_origin = database_url, "url"
+        if not start_db:
+            db_url, db_origin = database_url or "", "url"
         elif docker:
             db_url, db_origin = stack.enter_context(_docker_postgres()), "docker"
         else:
-            db_url, db_origin = _last_resort(stack, embedded_postgres(), "Postgres", "DATABASE_URL"), "embedded"
+            db_url = _last_resort(stack, embedded_postgres(), "Postgres", "DATABASE_URL")
+            db_origin = "embedded"
         redis_server = None
-        if redis_url:
-            rd_url, rd_origin = redis_url, "url"
+        if not start_redis:
+            rd_url, rd_origin = redis_url or "", "url"
         elif docker:
             rd_url, rd_origin = stack.enter_context(_docker_redis()), "docker"
         else:
@@ -112,8 +120,9 @@ def resolve(database_url: str | None = None, redis_url: str | None = None) -> It
         yield Services(db_url, rd_url, db_origin, rd_origin, redis_server=redis_server)
 
 
-def _last_resort(stack: contextlib.ExitStack, embedded: contextlib.AbstractContextManager[Any],
-                 what: str, env: str) -> Any:
+def _last_resort(
+    stack: contextlib.ExitStack, embedded: contextlib.AbstractContextManager[Any], what: str, env: str
+) -> Any:
     """The embedded server is the last option: when it fails, say in one line everything that was tried."""
     try:
         return stack.enter_context(embedded)
@@ -137,7 +146,10 @@ def _run_as_pg_user(args: list[str], timeout: float = 60) -> None:
     kwargs: dict[str, Any] = {}
     if os.geteuid() == 0:
         kwargs["user"] = PG_SYSTEM_USER
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, **kwargs)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServicesUnavailable(f"embedded postgres: {Path(args[0]).name} could not run: {exc}") from exc
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise ServicesUnavailable(
@@ -181,14 +193,37 @@ def embedded_postgres() -> Iterator[str]:
         if os.geteuid() == 0:
             _prepare_root_user(workdir)
         _run_as_pg_user(
-            [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"]
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ]
         )
-        options = " ".join(["-c listen_addresses=''", f"-k {workdir}"]
-                           + [f"-c {key}={value}" for key, value in PG_SETTINGS.items()])
+        options = " ".join(
+            ["-c listen_addresses=''", f"-k {workdir}"]
+            + [f"-c {key}={value}" for key, value in PG_SETTINGS.items()]
+        )
         _run_as_pg_user(
-            [_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(workdir / "postgres.log"),
-             "-w", "-t", "60", "start"]
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(workdir / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
         )
         started = True
         yield f"postgresql://postgres@/postgres?host={workdir}"

@@ -44,4 +44,3 @@ async def redis(services: servers.Services) -> AsyncIterator[aioredis.Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
-

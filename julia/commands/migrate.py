@@ -7,9 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
-from julia import runtime
+from julia import db, runtime
 from julia.migrate import migrate
 from julia.settings import Settings
 
@@ -24,14 +22,15 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    with runtime.services(settings) as found:
+    with runtime.services(settings, need_redis=False) as found:
         applied = asyncio.run(_apply(found.database_url, args.dir))
-    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "; schema is current"))
+    detail = f": {', '.join(applied)}" if applied else "; schema is current"
+    print(f"applied {len(applied)} migration(s){detail}")
     return 0
 
 
 async def _apply(dsn: str, directory: Path | None) -> list[str]:
-    conn = await asyncpg.connect(dsn)
+    conn = await db.connect(dsn)
     try:
         return await migrate(conn, directory)
     finally:

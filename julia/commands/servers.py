@@ -6,6 +6,7 @@ Lets a developer point psql, redis-cli, `julia serve` or a test run at the same 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 from typing import Any
 
@@ -22,9 +23,13 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with runtime.services(Settings()) as found:
-        print(f"DATABASE_URL={found.database_url}\nREDIS_URL={found.redis_url}\n# {found.describe()}", flush=True)
-        try:
+        print(
+            f"DATABASE_URL={found.database_url}",
+            f"REDIS_URL={found.redis_url}",
+            f"# {found.describe()}",
+            sep="\n",
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
-        except KeyboardInterrupt:
-            pass
     return 0

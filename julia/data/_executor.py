@@ -1,17 +1,10 @@
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
-
-class Executor(Protocol):
-    """An asyncpg Pool or Connection: both answer these with the same signatures."""
-
-    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[asyncpg.Record]: ...
-
-    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> asyncpg.Record | None: ...
-
-    async def fetchval(self, query: str, *args: Any, column: int = 0, timeout: float | None = None) -> Any: ...
-
-    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str: ...
+# A pool (one statement, any free connection) or a connection (inside the caller's transaction).
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+Executor: TypeAlias = "asyncpg.Pool[asyncpg.Record] | Connection"

@@ -22,7 +22,9 @@ async def contar_operacao(db: Executor) -> Operacao:
     ativas = await db.fetchval(sql("contar_conversas_ativas"))
     fila = await db.fetchrow(sql("contar_fila_pendente"))
     handoffs = await db.fetchrow(sql("contar_handoffs_pendentes"))
-    assert fila is not None and handoffs is not None  # aggregates always return one row
+    # Aggregates without GROUP BY always return exactly one row.
+    assert fila is not None
+    assert handoffs is not None
     return Operacao(
         conversas_ativas=ativas,
         fila_pendente=fila["pendentes"],

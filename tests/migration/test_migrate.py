@@ -72,9 +72,9 @@ async def test_a_failing_file_leaves_nothing_half_applied(empty_dsn: str, tmp_pa
     (folder / "0002_bad.sql").write_text("CREATE TABLE b (id int); SELECT no_such_function();")
     conn = await asyncpg.connect(empty_dsn)
     try:
-        with pytest.raises(MigrationError, match="0002_bad.sql failed"):
+        with pytest.raises(MigrationError, match=r"0002_bad\.sql failed"):
             await migrate(conn, folder)
-        tables = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
         ledger = [r[0] for r in await conn.fetch("SELECT filename FROM schema_migrations")]
     finally:
         await conn.close()

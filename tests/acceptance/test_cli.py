@@ -1,0 +1,62 @@
+"""The `julia` CLI as a user runs it: a subprocess, its exit code and what it prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from julia import db, servers
+from julia.migrate import discover
+
+
+def julia(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "julia", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = julia("--help")
+    assert result.returncode == 0
+    assert "migrate" in result.stdout
+    assert "DATABASE_URL" in result.stdout
+
+
+def test_migrate_against_a_given_database_then_again_is_a_no_op(services: servers.Services) -> None:
+    env = {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url}
+    subprocess.run(
+        [sys.executable, "-c", _DROP_CREATE.format(dsn=services.database_url)], check=True, timeout=60
+    )
+    dsn = db.with_database(services.database_url, "julia_cli")
+    first = julia("migrate", env={**env, "DATABASE_URL": dsn})
+    second = julia("migrate", env={**env, "DATABASE_URL": dsn})
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"applied {len(discover())} migration(s): 0001_schema.sql")
+    assert second.returncode == 0, second.stderr
+    assert "schema is current" in second.stdout
+
+
+def test_unreachable_database_is_one_readable_line_and_a_non_zero_exit() -> None:
+    result = julia("migrate", env={"DATABASE_URL": "postgresql://julia:secret@127.0.0.1:1/julia"})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("julia: cannot reach Postgres at postgresql://julia:***@127.0.0.1:1/julia")
+    assert "secret" not in result.stderr
+
+
+_DROP_CREATE = """
+import asyncio, asyncpg
+async def main():
+    conn = await asyncpg.connect({dsn!r})
+    await conn.execute("DROP DATABASE IF EXISTS julia_cli WITH (FORCE)")
+    await conn.execute("CREATE DATABASE julia_cli")
+    await conn.close()
+asyncio.run(main())
+"""
