@@ -12,6 +12,7 @@ nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Functional, integration, migration and acceptance tests against real Postgres and Redis."""

@@ -20,7 +20,9 @@ class Settings(BaseSettings):
 
     # Servers. Unset means "resolve one": testcontainers when Docker answers, else the embedded servers.
     database_url: str | None = Field(default=None, description="Postgres DSN (asyncpg form).")
-    redis_url: str | None = Field(default=None, description="Redis/Valkey URL (redis://, rediss:// or unix://).")
+    redis_url: str | None = Field(
+        default=None, description="Redis/Valkey URL (redis://, rediss:// or unix://)."
+    )
     db_pool_min: int = Field(default=2, ge=1, description="asyncpg pool: connections kept open.")
     db_pool_max: int = Field(default=10, ge=1, description="asyncpg pool: most connections at once.")
 
