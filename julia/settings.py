@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = Field(
         default=None, description="Anthropic API base URL (the SDK's ANTHROPIC_BASE_URL)."
     )
-    julia_model: str = Field(default="claude-sonnet-4-5", description="Claude model that writes replies.")
+    julia_model: str = Field(default="claude-sonnet-4-6", description="Claude model that writes replies.")
     anthropic_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one Claude call.")
     anthropic_max_retries: int = Field(default=2, ge=0, description="SDK retries on 429/5xx/timeouts.")
 

@@ -1,22 +1,29 @@
 -- name: reivindicar_mensagens
 -- Claim up to $1 due messages for $2 seconds: pending rows due now, highest priority first, then
--- schedule, plus rows whose lease expired (their worker died). SKIP LOCKED lets many workers claim at
--- once without waiting on each other; the lease brings a crashed worker's rows back.
+-- schedule, plus rows whose lease expired (their worker died). SKIP LOCKED lets many senders claim at
+-- once without waiting on each other; the lease brings a crashed sender's rows back.
+-- Each branch locks inside its own FROM-subquery: Postgres refuses FOR UPDATE directly under UNION, and
+-- the alternative, one SELECT with OR, cannot walk either index in order: with 200,000 pending rows it
+-- sorted them all (seq scan, 2,601 buffers, 109 ms) where this form reads 145 buffers in 0.2 ms.
 -- Indexes: idx_fila_processamento (pending), idx_fila_lease (expired leases).
 WITH candidatos AS (
-    (SELECT id, prioridade, agendar_para
-     FROM fila_mensagens
-     WHERE status = 'pendente' AND agendar_para <= now()
-     ORDER BY prioridade DESC, agendar_para
-     LIMIT $1
-     FOR UPDATE SKIP LOCKED)
+    SELECT id, prioridade, agendar_para FROM (
+        SELECT id, prioridade, agendar_para
+        FROM fila_mensagens
+        WHERE status = 'pendente' AND agendar_para <= now()
+        ORDER BY prioridade DESC, agendar_para
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    ) AS devidas
     UNION ALL
-    (SELECT id, prioridade, agendar_para
-     FROM fila_mensagens
-     WHERE status = 'processando' AND locked_until < now()
-     ORDER BY locked_until
-     LIMIT $1
-     FOR UPDATE SKIP LOCKED)
+    SELECT id, prioridade, agendar_para FROM (
+        SELECT id, prioridade, agendar_para
+        FROM fila_mensagens
+        WHERE status = 'processando' AND locked_until < now()
+        ORDER BY locked_until
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    ) AS expiradas
 ), escolhidos AS (
     SELECT id FROM candidatos ORDER BY prioridade DESC, agendar_para, id LIMIT $1
 )

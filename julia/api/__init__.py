@@ -1,0 +1,1 @@
+"""The HTTP face of julia: the FastAPI app (app.py) and its routers."""

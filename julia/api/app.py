@@ -1,0 +1,60 @@
+"""The FastAPI app. `create_app(settings)` builds it; the lifespan opens what it was not handed (pool,
+Redis, the shared httpx client) and closes what it opened. Nothing is connected at import time.
+
+app.state: `settings` (Settings), `pool` (asyncpg.Pool), `redis` (redis.asyncio.Redis), `http`
+(httpx.AsyncClient shared by the integrations).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from julia import db
+from julia.api import chatwoot, webhooks
+from julia.settings import Settings
+
+
+def create_app(
+    settings: Settings,
+    *,
+    pool: asyncpg.Pool | None = None,
+    redis: aioredis.Redis | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if pool is None:
+                settings.require("database_url")
+                assert settings.database_url is not None
+                app.state.pool = await db.create_pool(
+                    settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+                )
+                stack.push_async_callback(app.state.pool.close)
+            if redis is None:
+                settings.require("redis_url")
+                assert settings.redis_url is not None
+                app.state.redis = aioredis.Redis.from_url(settings.redis_url)
+                stack.push_async_callback(app.state.redis.aclose)
+            if http is None:
+                app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
+                stack.push_async_callback(app.state.http.aclose)
+            yield
+
+    app = FastAPI(title="julia", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.pool, app.state.redis, app.state.http = pool, redis, http
+    app.include_router(webhooks.router)
+    app.include_router(chatwoot.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory `julia serve` hands uvicorn (each uvicorn worker process builds its own)."""
+    return create_app(Settings())

@@ -1,0 +1,116 @@
+"""POST /webhooks/chatwoot: the handoff switch driven by the agents' labels.
+
+Authentication, either of:
+- signed webhooks (Chatwoot 4.11.2+): `X-Chatwoot-Signature: sha256=<hex>` = HMAC-SHA256 of
+  "{X-Chatwoot-Timestamp}.{raw body}" with CHATWOOT_WEBHOOK_SECRET, timestamp within 5 minutes;
+- older, unsigned Chatwoot: CHATWOOT_WEBHOOK_TOKEN in the webhook URL (`?token=...`) or an
+  `X-Julia-Token` header.
+401 otherwise (also when neither is configured). 400 malformed JSON, 422 missing fields, 503 Postgres down.
+
+`conversation_updated` / `conversation_status_changed`: the label `humano` present (and the conversation
+not resolved) gives control to a person (a handoffs row, Slack notified once, after the answer); the
+label gone or the conversation resolved gives it back to Júlia and resolves the handoff. Both are state
+transitions, so a retried delivery (same X-Chatwoot-Delivery) changes nothing twice. Other events: 200.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+
+from julia.api.deps import BANCO_INDISPONIVEL, HttpDep, PoolDep, SettingsDep
+from julia.integrations.chatwoot import ROTULO_HUMANO
+from julia.integrations.slack import Slack
+from julia.queries import sql
+from julia.settings import Settings
+from julia.worker import handoff
+
+router = APIRouter()
+
+JANELA_ASSINATURA_S = 300
+MOTIVO_ROTULO = "rótulo 'humano' adicionado no Chatwoot"
+
+
+def assinatura_valida(settings: Settings, cabecalhos: Any, bruto: bytes, token: str | None) -> bool:
+    assinatura = cabecalhos.get("x-chatwoot-signature")
+    if settings.chatwoot_webhook_secret is not None and assinatura:
+        carimbo = cabecalhos.get("x-chatwoot-timestamp", "")
+        if not carimbo.isdigit() or abs(time.time() - int(carimbo)) > JANELA_ASSINATURA_S:
+            return False
+        segredo = settings.chatwoot_webhook_secret.get_secret_value().encode()
+        esperado = "sha256=" + hmac.new(segredo, carimbo.encode() + b"." + bruto, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(assinatura.encode(), esperado.encode())
+    if settings.chatwoot_webhook_token is not None:
+        fornecido = token or cabecalhos.get("x-julia-token")
+        esperado_token = settings.chatwoot_webhook_token.get_secret_value().encode()
+        return isinstance(fornecido, str) and hmac.compare_digest(fornecido.encode(), esperado_token)
+    return False
+
+
+@router.post("/webhooks/chatwoot")
+async def chatwoot_webhook(
+    request: Request,
+    settings: SettingsDep,
+    pool: PoolDep,
+    http: HttpDep,
+    tarefas: BackgroundTasks,
+    token: str | None = None,
+) -> dict[str, Any]:
+    bruto = await request.body()
+    if not assinatura_valida(settings, request.headers, bruto, token):
+        raise HTTPException(401, "invalid Chatwoot signature or token")
+    try:
+        corpo = json.loads(bruto)
+    except ValueError:
+        corpo = None
+    if not isinstance(corpo, dict):
+        raise HTTPException(400, "body is not a JSON object")
+    evento = corpo.get("event")
+    if evento not in ("conversation_updated", "conversation_status_changed"):
+        return {"status": "ignorada", "event": evento}
+    chatwoot_id = corpo.get("id")
+    if not isinstance(chatwoot_id, int):
+        raise HTTPException(422, "id (the conversation) is missing")
+    rotulos = corpo.get("labels")
+    if not isinstance(rotulos, list):
+        rotulos = _rotulos_alterados(corpo.get("changed_attributes"))
+    humano = rotulos is not None and ROTULO_HUMANO in rotulos and corpo.get("status") != "resolved"
+    try:
+        async with pool.acquire(timeout=10) as conn, conn.transaction():
+            conversa = await conn.fetchrow(sql("conversa_por_chatwoot"), chatwoot_id)
+            if conversa is None:
+                return {"status": "desconhecida"}
+            if humano:
+                handoff_id = await handoff.passar_para_humano(conn, conversa["id"], MOTIVO_ROTULO)
+                telefone = await conn.fetchval(sql("destino_mensagem"), conversa["cliente_id"])
+            elif rotulos is not None or corpo.get("status") == "resolved":
+                await handoff.devolver_para_julia(conn, conversa["id"])
+    except BANCO_INDISPONIVEL as exc:
+        raise HTTPException(503, "database unavailable, retry later") from exc
+    if humano and handoff_id is not None and settings.slack_webhook_url:
+        tarefas.add_task(
+            handoff.avisar,
+            Slack(settings.slack_webhook_url, http),
+            None,
+            telefone=telefone,
+            motivo=MOTIVO_ROTULO,
+            chatwoot_conversa_id=chatwoot_id,
+            rotular=False,
+        )
+    return {"status": "humano" if humano else "julia"}
+
+
+def _rotulos_alterados(alterados: Any) -> list[str] | None:
+    """The current labels from `changed_attributes` ([{"label_list": {"current_value": [...]}}])."""
+    if not isinstance(alterados, list):
+        return None
+    for item in alterados:
+        if isinstance(item, dict) and isinstance(item.get("label_list"), dict):
+            atual = item["label_list"].get("current_value")
+            return [str(r) for r in atual] if isinstance(atual, list) else None
+    return None

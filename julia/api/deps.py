@@ -1,0 +1,49 @@
+"""Dependency aliases: what a route needs, read from app.state (built once in the app's lifespan)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+from fastapi import Depends, Request
+
+from julia.settings import Settings
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _pool(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+def _redis(request: Request) -> aioredis.Redis:
+    redis: aioredis.Redis = request.app.state.redis
+    return redis
+
+
+def _http(request: Request) -> httpx.AsyncClient:
+    http: httpx.AsyncClient = request.app.state.http
+    return http
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
+RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
+HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
+
+# Postgres is unreachable (down, restarting, out of connections): the webhook answers 503 so the
+# sender (Evolution, Chatwoot) retries later.
+BANCO_INDISPONIVEL: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)

@@ -1,0 +1,152 @@
+"""`julia dev`: everything on one machine for a newcomer. Embedded (or resolved) Postgres and Redis,
+1,000 seeded doctors, the webhook API and the worker in one process; Evolution and Anthropic are local
+fakes (julia.integrations.falsos) unless EVOLUTION_URL / ANTHROPIC_API_KEY are set. It says what it
+filled in."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+import uvicorn
+from pydantic import SecretStr
+
+from julia import runtime
+from julia.api.app import create_app
+from julia.integrations import falsos
+from julia.seed import seed
+from julia.settings import Settings
+from julia.worker.loop import Worker
+from julia.worker.servicos import Servicos
+
+CHAVE_DEV = "dev"
+
+
+class _Servidor(uvicorn.Server):
+    """A uvicorn server that leaves signals to `julia dev`, which stops API, fakes and worker together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "dev", help="API + worker + seeded doctors + fake Evolution/Claude, in one process (Ctrl-C stops)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=8000, help="API port (default 8000; the fakes use port+1)"
+    )
+    parser.add_argument("--doctors", type=int, default=1000, help="doctors to seed into an empty database")
+    parser.set_defaults(run=run)
+
+
+def completar(settings: Settings, porta_falsos: int) -> tuple[Settings, list[str]]:
+    """Harmless local defaults for what a newcomer lacks, and one line saying each."""
+    mudancas: dict[str, Any] = {}
+    avisos: list[str] = []
+    base = f"http://127.0.0.1:{porta_falsos}"
+    if settings.evolution_api_key is None:
+        mudancas["evolution_api_key"] = SecretStr(CHAVE_DEV)
+        avisos.append(f"EVOLUTION_API_KEY unset: webhooks must carry the header `apikey: {CHAVE_DEV}`")
+    if settings.evolution_url is None:
+        mudancas["evolution_url"] = base
+        avisos.append(f"EVOLUTION_URL unset: replies go to a fake Evolution at {base} (printed here)")
+    if settings.anthropic_api_key is None:
+        mudancas.update(anthropic_api_key=SecretStr(CHAVE_DEV), anthropic_base_url=base)
+        avisos.append(f"ANTHROPIC_API_KEY unset: a fake Claude at {base} echoes the doctor's message")
+    return settings.model_copy(update=mudancas), avisos
+
+
+def run(args: argparse.Namespace) -> int:
+    settings, avisos = completar(Settings(), args.port + 1)
+    for aviso in avisos:
+        print(f"julia dev: {aviso}", flush=True)
+    with runtime.services(settings) as found:
+        print(f"julia dev: {found.describe()}", flush=True)
+        settings = settings.model_copy(
+            update={"database_url": found.database_url, "redis_url": found.redis_url}
+        )
+        asyncio.run(_rodar(settings, args, usar_falsos=bool(avisos)))
+    return 0
+
+
+async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: bool) -> None:
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    async with (
+        runtime.migrated_pool(settings, settings.database_url) as pool,
+        httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http,
+    ):
+        telefone = await _semear(settings.database_url, args.doctors)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        api = create_app(settings, pool=pool, redis=redis, http=http)
+        servidores = [_Servidor(uvicorn.Config(api, host=args.host, port=args.port, log_level="warning"))]
+        if usar_falsos:
+            app_falsos = falsos.criar_app(falsos.Registro())
+            servidores.append(
+                _Servidor(
+                    uvicorn.Config(app_falsos, host="127.0.0.1", port=args.port + 1, log_level="warning")
+                )
+            )
+        servicos = Servicos.criar(settings, pool, redis, http)
+        parar = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sinal in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sinal, parar.set)
+        _instrucoes(args, settings, telefone)
+
+        async def parar_servidores() -> None:
+            await parar.wait()
+            for servidor in servidores:
+                servidor.should_exit = True
+
+        try:
+            await asyncio.gather(
+                *(s.serve() for s in servidores), Worker(servicos).rodar(parar), parar_servidores()
+            )
+        finally:
+            await servicos.claude.close()
+            await redis.aclose()
+
+
+async def _semear(dsn: str, medicos: int) -> str:
+    """Seed an empty database (on a connection of its own: the seed swaps codecs); a doctor's phone."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await conn.fetchval("SELECT count(*) FROM clientes") == 0:
+            resumo = await seed(conn, medicos, progress=True)
+            print(f"julia dev: {resumo.line()}", flush=True)
+        else:
+            print("julia dev: the database already has doctors; not seeding", flush=True)
+        telefone = await conn.fetchval("SELECT telefone FROM clientes ORDER BY id LIMIT 1")
+    finally:
+        await conn.close()
+    return str(telefone or "+5511999990000")
+
+
+def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> None:
+    assert settings.evolution_api_key is not None
+    chave = settings.evolution_api_key.get_secret_value()
+    corpo = (
+        '{"event":"messages.upsert","instance":"julia","data":{"key":{"remoteJid":"'
+        + telefone.lstrip("+")
+        + '@s.whatsapp.net","fromMe":false,"id":"DEV-\'$(date +%s)\'"},'
+        '"message":{"conversation":"Oi, tem plantão?"},'
+        '"messageType":"conversation","messageTimestamp":0}}'
+    )
+    print(
+        f"julia dev: API on http://{args.host}:{args.port} - post a message as {telefone}:\n"
+        f"  curl -s http://{args.host}:{args.port}/webhooks/evolution -H 'apikey: {chave}' "
+        f"-H 'content-type: application/json' -d '{corpo}'\n"
+        "julia dev: Ctrl-C stops everything.",
+        flush=True,
+    )

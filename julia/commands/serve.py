@@ -1,0 +1,53 @@
+"""`julia serve`: the FastAPI app under uvicorn (webhooks in; the worker answers them)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from typing import Any
+
+import asyncpg
+import uvicorn
+
+from julia import runtime
+from julia.migrate import migrate
+from julia.settings import Settings
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "serve", help="serve the webhooks (FastAPI under uvicorn)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    settings.require("evolution_api_key")
+    with runtime.services(settings) as found:
+        asyncio.run(_migrar(found.database_url))
+        # Worker processes build their own Settings from the environment: hand them the resolved servers.
+        os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = found.database_url, found.redis_url
+        uvicorn.run(
+            "julia.api.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=settings.log_level.lower(),
+            access_log=settings.log_level == "DEBUG",
+        )
+    return 0
+
+
+async def _migrar(dsn: str) -> None:
+    """Once, before uvicorn forks its workers (they then find the schema current)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()

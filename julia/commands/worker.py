@@ -1,0 +1,56 @@
+"""`julia worker`: answers inbound WhatsApp messages with Claude and drains the send queue until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from julia import runtime
+from julia.settings import Settings
+from julia.worker.loop import Worker
+from julia.worker.servicos import Servicos
+
+EXIGIDAS = ("anthropic_api_key", "evolution_url", "evolution_api_key")
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "worker", help="answer inbound messages (Claude) and send the queue (Evolution) until Ctrl-C"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    settings.require(*EXIGIDAS)
+    with runtime.services(settings) as found:
+        asyncio.run(rodar(settings, found.database_url, found.redis_url))
+    return 0
+
+
+async def rodar(
+    settings: Settings, database_url: str, redis_url: str, parar: asyncio.Event | None = None
+) -> None:
+    """Run until `parar` is set or SIGINT/SIGTERM arrives; replies in flight finish first."""
+    parar = parar or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sinal in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sinal, parar.set)
+    async with (
+        runtime.migrated_pool(settings, database_url) as pool,
+        httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http,
+    ):
+        redis = aioredis.Redis.from_url(redis_url)
+        servicos = Servicos.criar(settings, pool, redis, http)
+        try:
+            await Worker(servicos).rodar(parar)
+        finally:
+            await servicos.claude.close()
+            await redis.aclose()

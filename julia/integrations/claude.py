@@ -1,0 +1,77 @@
+"""Claude through `anthropic.AsyncAnthropic`: the SDK retries 408/409/429/5xx/529 and timeouts itself
+(settings.anthropic_max_retries, with its backoff); what still fails after them becomes IntegracaoError."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict, cast
+
+import anthropic
+from anthropic.types import MessageParam, TextBlockParam
+
+from julia.integrations import IntegracaoError
+from julia.settings import Settings
+
+MAX_TOKENS = 512
+
+
+class Turno(TypedDict):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class Resposta:
+    texto: str
+    tokens_entrada: int
+    tokens_saida: int
+    tokens_cache_lidos: int
+
+
+class Claude:
+    def __init__(self, settings: Settings, *, http_client: Any = None) -> None:
+        """`http_client`: an `anthropic.DefaultAsyncHttpxClient` (tests hand one with a fake transport;
+        the SDK's HTTP library is httpx2 in anthropic 2.x, which respx does not patch)."""
+        settings.require("anthropic_api_key")
+        assert settings.anthropic_api_key is not None
+        self._modelo = settings.julia_model
+        self._client = anthropic.AsyncAnthropic(
+            api_key=settings.anthropic_api_key.get_secret_value(),
+            base_url=settings.anthropic_base_url,
+            max_retries=settings.anthropic_max_retries,
+            timeout=settings.anthropic_timeout_s,
+            http_client=http_client,
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def responder(self, estatico: str, dinamico: str, turnos: Sequence[Turno]) -> Resposta:
+        """One reply. `estatico` (the versioned prompt) is marked for prompt caching; `dinamico` (this
+        doctor's context and shifts) follows it uncached, so the cached prefix is shared by every doctor."""
+        sistema: list[TextBlockParam] = [
+            {"type": "text", "text": estatico, "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": dinamico},
+        ]
+        # Turno already has MessageParam's shape; the cast spares a per-version TypedDict dance.
+        mensagens = cast("list[MessageParam]", [dict(t) for t in turnos])
+        try:
+            msg = await self._client.messages.create(
+                model=self._modelo, max_tokens=MAX_TOKENS, system=sistema, messages=mensagens
+            )
+        except anthropic.APIStatusError as exc:
+            raise IntegracaoError(
+                "claude", f"HTTP {exc.status_code}: {exc.message}", transitorio=True, status=exc.status_code
+            ) from exc
+        except anthropic.APITimeoutError as exc:
+            raise IntegracaoError("claude", "timeout", transitorio=True) from exc
+        except anthropic.APIConnectionError as exc:
+            raise IntegracaoError("claude", f"connection error: {exc}", transitorio=True) from exc
+        texto = "".join(b.text for b in msg.content if b.type == "text").strip()
+        if not texto:
+            raise IntegracaoError(
+                "claude", f"no text in the reply (stop_reason {msg.stop_reason})", transitorio=True
+            )
+        uso = msg.usage
+        return Resposta(texto, uso.input_tokens, uso.output_tokens, uso.cache_read_input_tokens or 0)

@@ -1,0 +1,118 @@
+"""Evolution API v2: reading its webhooks and sending text (wire format in shared/integrations.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from julia.integrations import IntegracaoError
+from julia.settings import Settings
+
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+class PayloadInvalido(ValueError):
+    """The webhook body lacks a field julia needs; the message says which (returned as the 4xx reason)."""
+
+
+@dataclass(frozen=True)
+class MensagemRecebida:
+    whatsapp_id: str
+    telefone: str  # E.164
+    texto: str
+    nome: str | None
+
+
+def telefone_e164(jid: str) -> str:
+    """`5511999990000@s.whatsapp.net` -> `+5511999990000`.
+
+    Brazilian mobiles registered on WhatsApp before the ninth digit arrive without it (55 + DDD + 8
+    digits starting 6-9); the doctor's record has it, so it is put back or the lookup would miss them.
+    """
+    digitos = jid.split("@", 1)[0].split(":", 1)[0]
+    if not digitos.isdigit():
+        raise PayloadInvalido(f"remoteJid {jid!r} carries no phone number")
+    if digitos.startswith("55") and len(digitos) == 12 and digitos[4] in "6789":
+        digitos = digitos[:4] + "9" + digitos[4:]
+    telefone = "+" + digitos
+    if not _E164.match(telefone):
+        raise PayloadInvalido(f"remoteJid {jid!r} is not an E.164 number")
+    return telefone
+
+
+def _texto(mensagem: Any) -> str | None:
+    if not isinstance(mensagem, dict):
+        return None
+    conversa = mensagem.get("conversation")
+    if isinstance(conversa, str) and conversa.strip():
+        return conversa
+    estendida = mensagem.get("extendedTextMessage")
+    if isinstance(estendida, dict) and isinstance(estendida.get("text"), str) and estendida["text"].strip():
+        return str(estendida["text"])
+    return None
+
+
+def ler_mensagem(data: Any) -> MensagemRecebida | None:
+    """A `messages.upsert` data object -> the message to answer, or None when julia must ignore it
+    (its own message, a group, a status post, no text). Raises PayloadInvalido when fields are missing."""
+    if not isinstance(data, dict):
+        raise PayloadInvalido("data must be an object")
+    key = data.get("key")
+    if not isinstance(key, dict):
+        raise PayloadInvalido("data.key is missing")
+    jid, whatsapp_id = key.get("remoteJid"), key.get("id")
+    if not isinstance(jid, str) or not jid:
+        raise PayloadInvalido("data.key.remoteJid is missing")
+    if not isinstance(whatsapp_id, str) or not whatsapp_id:
+        raise PayloadInvalido("data.key.id is missing")
+    if key.get("fromMe") is True or jid.endswith("@g.us") or jid == "status@broadcast":
+        return None
+    if jid.endswith("@lid"):
+        # addressingMode "lid": the phone number travels in remoteJidAlt.
+        alt = key.get("remoteJidAlt")
+        if not isinstance(alt, str) or not alt:
+            raise PayloadInvalido("data.key.remoteJidAlt is missing for an @lid remoteJid")
+        jid = alt
+    texto = _texto(data.get("message"))
+    if texto is None:
+        return None
+    nome = data.get("pushName")
+    return MensagemRecebida(whatsapp_id, telefone_e164(jid), texto, nome if isinstance(nome, str) else None)
+
+
+class Evolution:
+    """sendText through one instance, on the process's shared httpx client."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        settings.require("evolution_url", "evolution_api_key")
+        assert settings.evolution_url is not None
+        assert settings.evolution_api_key is not None
+        self._url = f"{settings.evolution_url.rstrip('/')}/message/sendText/{settings.evolution_instance}"
+        self._headers = {"apikey": settings.evolution_api_key.get_secret_value()}
+        self._http = http
+
+    async def enviar_texto(self, telefone: str, texto: str) -> str | None:
+        """Send `texto` to an E.164 number; the WhatsApp id of the sent message (None if Evolution omits it).
+
+        A 400 is permanent (invalid body, or the number is not on WhatsApp): retrying cannot help.
+        Everything else that fails (timeouts, 5xx, 429, 401/404 while an operator fixes the instance) is
+        transient for the caller's backoff.
+        """
+        corpo = {"number": telefone.lstrip("+"), "text": texto}
+        try:
+            resposta = await self._http.post(self._url, json=corpo, headers=self._headers, timeout=30.0)
+        except httpx.HTTPError as exc:
+            raise IntegracaoError("evolution", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
+        if resposta.status_code in (200, 201):
+            try:
+                chave = resposta.json().get("key") or {}
+            except ValueError:
+                return None
+            return str(chave["id"]) if isinstance(chave, dict) and chave.get("id") else None
+        motivo = f"HTTP {resposta.status_code}: {resposta.text[:300]}"
+        raise IntegracaoError(
+            "evolution", motivo, transitorio=resposta.status_code != 400, status=resposta.status_code
+        )

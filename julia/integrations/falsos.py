@@ -1,0 +1,77 @@
+"""Stand-ins for Evolution and Anthropic that speak their wire formats, for `julia dev` (a newcomer
+without keys) and the acceptance tests (respx cannot reach a subprocess). Never used in production:
+`julia serve` and `julia worker` only talk to what their settings name."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+
+@dataclass
+class Registro:
+    """What the fakes received, in order: (number, text) per sendText, and each Claude request body."""
+
+    enviadas: list[tuple[str, str]] = field(default_factory=list)
+    pedidos_claude: list[dict[str, Any]] = field(default_factory=list)
+
+
+def criar_app(registro: Registro, *, eco: bool = True) -> FastAPI:
+    """One app answering both services' paths: Evolution's /message/sendText/{instance} and
+    /instance/connectionState/{instance}, and Anthropic's /v1/messages."""
+    app = FastAPI(title="julia fakes")
+    ids = itertools.count(1)
+
+    @app.post("/message/sendText/{instancia}", status_code=201)
+    async def send_text(instancia: str, request: Request) -> dict[str, Any]:
+        corpo = await request.json()
+        registro.enviadas.append((str(corpo["number"]), str(corpo["text"])))
+        print(f"[fake evolution] sendText to {corpo['number']}: {corpo['text']}", flush=True)
+        return {
+            "key": {
+                "remoteJid": f"{corpo['number']}@s.whatsapp.net",
+                "fromMe": True,
+                "id": f"3EB0FAKE{next(ids)}",
+            },
+            "status": "PENDING",
+            "message": {"conversation": corpo["text"]},
+            "messageType": "conversation",
+            "messageTimestamp": int(time.time()),
+            "instanceId": instancia,
+        }
+
+    @app.get("/instance/connectionState/{instancia}")
+    async def estado(instancia: str) -> dict[str, Any]:
+        return {"instance": {"instanceName": instancia, "state": "open"}}
+
+    @app.post("/v1/messages")
+    async def mensagens(request: Request) -> Response:
+        corpo = await request.json()
+        registro.pedidos_claude.append(corpo)
+        ultima = corpo["messages"][-1]["content"] if corpo.get("messages") else ""
+        texto = f"(Júlia de teste) Recebi: {ultima}" if eco else "Olá! Sou a Júlia."
+        resposta = {
+            "id": f"msg_fake{next(ids)}",
+            "type": "message",
+            "role": "assistant",
+            "model": corpo.get("model"),
+            "content": [{"type": "text", "text": texto}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 10,
+                "output_tokens": 5,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        }
+        return Response(
+            json.dumps(resposta), media_type="application/json", headers={"request-id": "req_fake"}
+        )
+
+    return app

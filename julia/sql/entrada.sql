@@ -1,0 +1,119 @@
+-- name: existe_interacao_whatsapp
+-- A redelivered webhook: its WhatsApp id is already stored. Index: idx_interacoes_whatsapp_id (unique).
+SELECT EXISTS (SELECT 1 FROM interacoes WHERE whatsapp_message_id = $1)
+
+-- name: criar_lead
+-- An unknown number becomes a new lead. ON CONFLICT: two first messages of one doctor racing.
+INSERT INTO clientes (telefone, status) VALUES ($1, 'novo')
+ON CONFLICT (telefone) DO NOTHING
+RETURNING id, telefone, primeiro_nome, sobrenome, crm, especialidade_id, status, tags, preferencias
+
+-- name: abrir_conversa
+-- The doctor's active conversation, opened when there is none. ON CONFLICT on the partial unique index
+-- idx_conversations_cliente_status: another message of the same doctor opened it first.
+INSERT INTO conversations (cliente_id) VALUES ($1)
+ON CONFLICT (cliente_id) WHERE status = 'ativa' DO NOTHING
+RETURNING id, cliente_id, status, controlled_by, chatwoot_conversation_id
+
+-- name: registrar_entrada
+-- The inbound interaction and the work to answer it, in one statement. ON CONFLICT on the WhatsApp id:
+-- a redelivery racing the first delivery inserts nothing, so no work row either.
+WITH i AS (
+    INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, whatsapp_message_id)
+    VALUES ($1, $2, 'entrada', 'medico', $3, $4)
+    ON CONFLICT (whatsapp_message_id) WHERE whatsapp_message_id IS NOT NULL DO NOTHING
+    RETURNING id, conversa_id, cliente_id
+)
+INSERT INTO entradas (interacao_id, cliente_id, conversa_id)
+SELECT id, cliente_id, conversa_id FROM i
+RETURNING id
+
+-- name: reivindicar_entradas
+-- Claim up to $1 due inbound messages for $2 seconds: pending rows due now and rows whose lease ended.
+-- Only a doctor's OLDEST open row is claimable, so one doctor's messages are answered one at a time and
+-- in order while other doctors go in parallel. SKIP LOCKED: workers never wait on each other.
+-- Indexes: idx_entradas_fila (open rows by id), idx_entradas_abertas (the older-row probe).
+WITH escolhidas AS (
+    SELECT e.id
+    FROM entradas e
+    WHERE e.status IN ('pendente', 'processando')
+      AND CASE WHEN e.status = 'pendente' THEN e.agendar_para <= now() ELSE e.locked_until < now() END
+      AND NOT EXISTS (
+          SELECT 1 FROM entradas o
+          WHERE o.cliente_id = e.cliente_id AND o.status IN ('pendente', 'processando') AND o.id < e.id
+      )
+    ORDER BY e.id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE entradas e
+SET status = 'processando',
+    locked_until = now() + make_interval(secs => $2),
+    tentativas = e.tentativas + 1,
+    updated_at = now()
+FROM escolhidas s
+WHERE e.id = s.id
+RETURNING e.id, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas
+
+-- name: concluir_entrada
+-- Done, only if this worker still holds the row ($2 = the tentativas it claimed with: the fencing token).
+UPDATE entradas
+SET status = 'feita', feita_em = now(), locked_until = NULL, last_error = NULL, updated_at = now()
+WHERE id = $1 AND status = 'processando' AND tentativas = $2
+RETURNING id
+
+-- name: adiar_entrada
+-- A transient failure: back to pending, due again after $3 seconds, with the reason.
+UPDATE entradas
+SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
+    last_error = $4, updated_at = now()
+WHERE id = $1 AND status = 'processando' AND tentativas = $2
+
+-- name: falhar_entrada
+-- The last try failed: kept as 'erro' with the reason (never lost; the runbook lists them).
+UPDATE entradas
+SET status = 'erro', locked_until = NULL, last_error = $3, updated_at = now()
+WHERE id = $1 AND status = 'processando' AND tentativas = $2
+
+-- name: ler_interacao
+-- Index: interacoes_pkey.
+SELECT id, conversa_id, cliente_id, conteudo, whatsapp_message_id FROM interacoes WHERE id = $1
+
+-- name: ler_conversa
+-- Control is read fresh for every message (never cached): a handoff takes effect at once.
+-- Index: conversations_pkey.
+SELECT c.id, c.cliente_id, c.status, c.controlled_by, c.chatwoot_conversation_id,
+       cl.telefone, cl.primeiro_nome, cl.chatwoot_contact_id
+FROM conversations c
+JOIN clientes cl ON cl.id = c.cliente_id
+WHERE c.id = $1
+
+-- name: contexto_medico
+-- The static part of a doctor's context: who they are and their specialty. Index: clientes_pkey.
+SELECT c.id, c.telefone, c.primeiro_nome, c.sobrenome, c.crm, c.especialidade_id, c.status,
+       c.preferencias, e.nome AS especialidade
+FROM clientes c
+LEFT JOIN especialidades e ON e.id = c.especialidade_id
+WHERE c.id = $1
+
+-- name: registrar_resposta
+-- Júlia's reply: stored as an interaction and queued for sending, in one statement.
+WITH i AS (
+    INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo)
+    VALUES ($1, $2, 'saida', 'julia', $3)
+    RETURNING id, conversa_id, cliente_id, conteudo
+)
+INSERT INTO fila_mensagens (cliente_id, conversa_id, conteudo, prioridade, interacao_id)
+SELECT cliente_id, conversa_id, conteudo, $4, id FROM i
+RETURNING id
+
+-- name: registrar_conexao_evolution
+-- The last connection.update of an instance.
+INSERT INTO evolution_conexoes (instancia, estado, status_reason) VALUES ($1, $2, $3)
+ON CONFLICT (instancia) DO UPDATE
+SET estado = excluded.estado, status_reason = excluded.status_reason, atualizado_em = now()
+
+-- name: controle_conversa_travado
+-- Who controls the conversation, read inside the reply's transaction and held (FOR SHARE) until commit:
+-- a handoff that lands while Claude writes wins, and the reply is not queued.
+SELECT controlled_by FROM conversations WHERE id = $1 FOR SHARE

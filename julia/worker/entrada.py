@@ -1,0 +1,49 @@
+"""Storing an inbound WhatsApp message: what the webhook commits before it answers 2xx."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from julia.data import clientes
+from julia.data._executor import Executor
+from julia.integrations.evolution import MensagemRecebida
+from julia.queries import sql
+from julia.worker.contexto import medico_por_telefone
+
+
+async def registrar_mensagem(pool: asyncpg.Pool, msg: MensagemRecebida) -> int | None:
+    """Store the interaction and its work row in one transaction; the entrada id, or None when this
+    WhatsApp id was already stored (a redelivery: nothing new, no second reply).
+
+    The doctor (an unknown number becomes a lead, status 'novo') and the active conversation (opened if
+    none) are resolved here because an interaction cannot exist without them. The doctor lookup runs
+    before the transaction, through the cacheable `medico_por_telefone`.
+    """
+    medico = await medico_por_telefone(pool, msg.telefone)
+    async with pool.acquire(timeout=10) as conn, conn.transaction():
+        if await conn.fetchval(sql("existe_interacao_whatsapp"), msg.whatsapp_id):
+            return None
+        cliente_id = medico["id"] if medico is not None else await _criar_lead(conn, msg.telefone)
+        conversa_id = await _conversa_ativa(conn, cliente_id)
+        entrada_id = await conn.fetchval(
+            sql("registrar_entrada"), conversa_id, cliente_id, msg.texto, msg.whatsapp_id
+        )
+        return int(entrada_id) if entrada_id is not None else None
+
+
+async def _criar_lead(conn: Executor, telefone: str) -> int:
+    novo = await conn.fetchrow(sql("criar_lead"), telefone)
+    if novo is None:  # the first messages of a new doctor raced; the other one created the lead
+        novo = await clientes.buscar_medico_por_telefone(conn, telefone)
+    assert novo is not None
+    return int(novo["id"])
+
+
+async def _conversa_ativa(conn: Executor, cliente_id: int) -> int:
+    linha = await conn.fetchrow(sql("buscar_conversa_ativa"), cliente_id)
+    if linha is None:
+        linha = await conn.fetchrow(sql("abrir_conversa"), cliente_id)
+    if linha is None:  # opened by a concurrent message of the same doctor after our read
+        linha = await conn.fetchrow(sql("buscar_conversa_ativa"), cliente_id)
+    assert linha is not None
+    return int(linha["id"])

@@ -1,0 +1,53 @@
+"""Mirroring every message to the doctor's Chatwoot conversation (contact and conversation created on
+first contact, their ids stored). Best effort: WhatsApp is the channel, Chatwoot the agents' window, so a
+Chatwoot outage is logged and never blocks a reply."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import asyncpg
+
+from julia.integrations import IntegracaoError
+from julia.integrations.chatwoot import Chatwoot
+from julia.queries import sql
+
+log = logging.getLogger(__name__)
+
+
+async def garantir_conversa(pool: asyncpg.Pool, chatwoot: Chatwoot, conversa_id: int) -> int | None:
+    """The Chatwoot conversation id of a julia conversation, created (with the contact) when missing."""
+    conversa = await pool.fetchrow(sql("ler_conversa"), conversa_id)
+    if conversa is None:
+        return None
+    if conversa["chatwoot_conversation_id"] is not None:
+        return int(conversa["chatwoot_conversation_id"])
+    telefone = conversa["telefone"]
+    contato_id, source_id = conversa["chatwoot_contact_id"], None
+    if contato_id is None:
+        contato_id, source_id = await chatwoot.criar_contato(telefone, conversa["primeiro_nome"])
+        await pool.execute(sql("guardar_contato_chatwoot"), conversa["cliente_id"], contato_id)
+    chatwoot_id = await chatwoot.criar_conversa(contato_id, source_id, telefone)
+    await pool.execute(sql("guardar_conversa_chatwoot"), conversa_id, chatwoot_id)
+    return chatwoot_id
+
+
+async def espelhar(
+    pool: asyncpg.Pool,
+    chatwoot: Chatwoot | None,
+    conversa_id: int,
+    texto: str,
+    tipo: Literal["incoming", "outgoing"],
+) -> int | None:
+    """Post one message to the conversation; its Chatwoot id (None when Chatwoot is off or failed)."""
+    if chatwoot is None:
+        return None
+    try:
+        chatwoot_id = await garantir_conversa(pool, chatwoot, conversa_id)
+        if chatwoot_id is not None:
+            await chatwoot.enviar_mensagem(chatwoot_id, texto, tipo)
+        return chatwoot_id
+    except IntegracaoError as exc:
+        log.warning("message of conversation %s not mirrored to Chatwoot: %s", conversa_id, exc)
+        return None

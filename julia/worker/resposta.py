@@ -1,0 +1,179 @@
+"""Answering one inbound message: control check, context, Claude, and the reply stored and queued in the
+same transaction that marks the inbound row done (so a reply is queued exactly once or not at all)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from julia import prompts
+from julia.data._executor import Executor
+from julia.data.interacoes import carregar_historico
+from julia.integrations import IntegracaoError
+from julia.integrations.claude import Turno
+from julia.queries import sql
+from julia.worker import handoff
+from julia.worker.contexto import contexto_estatico, vagas_abertas
+from julia.worker.espelho import espelhar
+from julia.worker.servicos import Servicos
+
+log = logging.getLogger(__name__)
+
+MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's own retries
+PRIORIDADE_RESPOSTA = 8  # a doctor who is waiting goes before campaigns (default 5)
+AVISO_HANDOFF = "Claro! Vou chamar uma pessoa da nossa equipe para falar com você. Só um instante."
+MOTIVO_PEDIDO = "médico pediu para falar com uma pessoa"
+
+
+class _Perdida(Exception):
+    """Our lease ended and another worker took the row: roll back, reply nothing."""
+
+
+async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5.0) -> None:
+    interacao = await s.pool.fetchrow(sql("ler_interacao"), tarefa["interacao_id"])
+    conversa = await s.pool.fetchrow(sql("ler_conversa"), tarefa["conversa_id"])
+    assert interacao is not None  # foreign keys: both exist while the row does
+    assert conversa is not None
+    texto: str = interacao["conteudo"]
+    espelho: asyncio.Task[int | None] | None = None
+    if tarefa["tentativas"] == 1:  # mirrored once, not again on each retry; concurrently with the reply
+        espelho = asyncio.create_task(espelhar(s.pool, s.chatwoot, conversa["id"], texto, "incoming"))
+    try:
+        if conversa["controlled_by"] == "humano":
+            await _concluir(s.pool, tarefa, None)  # a person answers in Chatwoot: only the mirror
+        elif handoff.pede_humano(texto):
+            await _pedir_humano(s, tarefa, conversa, espelho)
+        else:
+            await _responder(s, tarefa, backoff_s)
+    except _Perdida:
+        log.warning("entrada %s: lease lost to another worker; this attempt's reply discarded", tarefa["id"])
+    finally:
+        if espelho is not None:
+            await espelho
+
+
+async def _responder(s: Servicos, tarefa: asyncpg.Record, backoff_s: float) -> None:
+    medico = await contexto_estatico(s.pool, tarefa["cliente_id"])
+    assert medico is not None
+    vagas = await vagas_abertas(s.pool, medico["especialidade_id"]) if medico["especialidade_id"] else []
+    historico = await carregar_historico(s.pool, tarefa["conversa_id"])
+    turnos = montar_turnos(historico, ate=tarefa["interacao_id"])
+    try:
+        resposta = await s.claude.responder(prompts.sistema(), contexto_dinamico(medico, vagas), turnos)
+    except IntegracaoError as exc:
+        await registrar_falha(s.pool, tarefa, str(exc), backoff_s)
+        return
+    await _concluir(s.pool, tarefa, resposta.texto)
+
+
+async def _pedir_humano(
+    s: Servicos, tarefa: asyncpg.Record, conversa: asyncpg.Record, espelho: asyncio.Task[int | None] | None
+) -> None:
+    async with s.pool.acquire() as conn, conn.transaction():
+        handoff_id = await handoff.passar_para_humano(conn, tarefa["conversa_id"], MOTIVO_PEDIDO)
+        await _concluir_em(conn, tarefa, AVISO_HANDOFF, mesmo_se_humano=True)
+    if handoff_id is None:
+        return
+    # The label needs the Chatwoot conversation that the inbound mirror may be creating right now.
+    chatwoot_id = (await espelho if espelho is not None else None) or conversa["chatwoot_conversation_id"]
+    await handoff.avisar(
+        s.slack,
+        s.chatwoot,
+        telefone=conversa["telefone"],
+        motivo=MOTIVO_PEDIDO,
+        chatwoot_conversa_id=chatwoot_id,
+        rotular=True,
+    )
+
+
+async def _concluir(pool: asyncpg.Pool, tarefa: asyncpg.Record, resposta: str | None) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await _concluir_em(conn, tarefa, resposta, mesmo_se_humano=False)
+
+
+async def _concluir_em(
+    conn: Executor, tarefa: asyncpg.Record, resposta: str | None, *, mesmo_se_humano: bool
+) -> None:
+    """Mark the row done and store + queue `resposta`, unless a person took over meanwhile."""
+    if await conn.fetchval(sql("concluir_entrada"), tarefa["id"], tarefa["tentativas"]) is None:
+        raise _Perdida
+    if resposta is None:
+        return
+    if (
+        not mesmo_se_humano
+        and await conn.fetchval(sql("controle_conversa_travado"), tarefa["conversa_id"]) == "humano"
+    ):
+        return  # a handoff landed while Claude was writing: stay silent
+    await conn.fetchval(
+        sql("registrar_resposta"), tarefa["conversa_id"], tarefa["cliente_id"], resposta, PRIORIDADE_RESPOSTA
+    )
+
+
+async def registrar_falha(pool: asyncpg.Pool, tarefa: asyncpg.Record, motivo: str, backoff_s: float) -> None:
+    """Try again later with exponential backoff, or keep the row as 'erro' with the reason after the last
+    try. Either way the message stays in Postgres: never lost."""
+    if tarefa["tentativas"] >= MAX_TENTATIVAS:
+        log.error("entrada %s failed for good after %s tries: %s", tarefa["id"], tarefa["tentativas"], motivo)
+        await pool.execute(sql("falhar_entrada"), tarefa["id"], tarefa["tentativas"], motivo)
+    else:
+        espera = backoff_s * 2 ** (tarefa["tentativas"] - 1)
+        log.warning(
+            "entrada %s failed (try %s), again in %.1fs: %s",
+            tarefa["id"],
+            tarefa["tentativas"],
+            espera,
+            motivo,
+        )
+        await pool.execute(sql("adiar_entrada"), tarefa["id"], tarefa["tentativas"], espera, motivo)
+
+
+def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turno]:
+    """History (newest first) -> Claude's turns, oldest first, ending with the message being answered
+    (`ate`). The doctor's later messages are left out (each gets its own reply); Júlia's replies are all
+    kept, even one stored after `ate` (she answered the previous message while this one was arriving),
+    so Claude knows what she already said. Consecutive messages of one side are joined, and the turns
+    start with the doctor, as the Messages API expects."""
+    atual = [linha for linha in historico if linha["id"] == ate]
+    anteriores = [
+        linha
+        for linha in reversed(historico)
+        if linha["id"] != ate and (linha["direcao"] == "saida" or linha["id"] < ate)
+    ]
+    turnos: list[Turno] = []
+    for linha in [*anteriores, *atual]:
+        papel: Any = "user" if linha["direcao"] == "entrada" else "assistant"
+        if turnos and turnos[-1]["role"] == papel:
+            turnos[-1]["content"] += "\n" + linha["conteudo"]
+        elif turnos or papel == "user":
+            turnos.append({"role": papel, "content": linha["conteudo"]})
+    return turnos
+
+
+def contexto_dinamico(medico: dict[str, Any], vagas: Sequence[dict[str, Any]]) -> str:
+    """This doctor and the open shifts of their specialty, as the uncached part of the system prompt.
+    Dates, times and values may arrive as Python objects (Postgres) or ISO / decimal strings (a cache)."""
+    nome = " ".join(p for p in (medico.get("primeiro_nome"), medico.get("sobrenome")) if p) or "não informado"
+    linhas = [
+        "## Contexto desta conversa",
+        f"Médico: {nome}; CRM: {medico.get('crm') or 'não informado'}; "
+        f"especialidade: {medico.get('especialidade') or 'não informada'}; cadastro: {medico.get('status')}.",
+    ]
+    if not vagas:
+        linhas.append("Plantões abertos compatíveis: nenhum no momento.")
+        return "\n".join(linhas)
+    linhas.append("Plantões abertos compatíveis:")
+    for v in vagas:
+        data = dt.date.fromisoformat(str(v["data_plantao"]))
+        inicio, fim = (dt.time.fromisoformat(str(v[k])) for k in ("hora_inicio", "hora_fim"))
+        valor = f"{Decimal(str(v['valor'])):,.2f}".translate(str.maketrans(",.", ".,"))
+        linhas.append(
+            f"- {data:%d/%m/%Y}, {v['periodo']} ({inicio:%H:%M}-{fim:%H:%M}), {v['hospital']}, "
+            f"{v['cidade']}/{v['estado']}: R$ {valor}"
+        )
+    return "\n".join(linhas)

@@ -1,0 +1,48 @@
+"""What the worker talks to, built once per process by its entrypoint and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+
+from julia.integrations.chatwoot import Chatwoot
+from julia.integrations.claude import Claude
+from julia.integrations.evolution import Evolution
+from julia.integrations.slack import Slack
+from julia.settings import Settings
+
+
+@dataclass
+class Servicos:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    claude: Claude
+    evolution: Evolution
+    chatwoot: Chatwoot | None
+    slack: Slack | None
+
+    @classmethod
+    def criar(
+        cls,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        http: httpx.AsyncClient,
+        *,
+        claude: Claude | None = None,
+    ) -> Servicos:
+        """Chatwoot and Slack are optional (mirroring and alerts are off without them); Claude and
+        Evolution are required (Settings.require names what is missing)."""
+        return cls(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            claude=claude or Claude(settings),
+            evolution=Evolution(settings, http),
+            chatwoot=Chatwoot(settings, http) if Chatwoot.configurado(settings) else None,
+            slack=Slack(settings.slack_webhook_url, http) if settings.slack_webhook_url else None,
+        )

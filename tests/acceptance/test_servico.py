@@ -1,0 +1,165 @@
+"""`julia serve` + `julia worker` as real subprocesses, end to end: one Evolution webhook in, one
+sendText out with Claude's text. Evolution and Anthropic are julia.integrations.falsos served over HTTP
+from this test process (respx cannot reach a subprocess); Postgres and Redis are the session's servers,
+on a database of this test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from julia import db, servers
+from julia.integrations import falsos
+
+CHAVE = "chave-aceitacao"
+JULIA = [sys.executable, "-m", "julia"]
+
+
+def _porta_livre() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def externos() -> Iterator[tuple[str, falsos.Registro]]:
+    registro = falsos.Registro()
+    porta = _porta_livre()
+    servidor = uvicorn.Server(uvicorn.Config(falsos.criar_app(registro), port=porta, log_level="warning"))
+    fio = threading.Thread(target=servidor.run, daemon=True)
+    fio.start()
+    while not servidor.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{porta}", registro
+    servidor.should_exit = True
+    fio.join(timeout=5)
+
+
+@pytest.fixture
+async def banco(services: servers.Services) -> str:
+    admin = await asyncpg.connect(services.database_url)
+    try:
+        await admin.execute("DROP DATABASE IF EXISTS julia_aceitacao WITH (FORCE)")
+        await admin.execute("CREATE DATABASE julia_aceitacao")
+    finally:
+        await admin.close()
+    return db.with_database(services.database_url, "julia_aceitacao")
+
+
+def _ambiente(database_url: str, redis_url: str, base: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLUTION_", "ANTHROPIC_", "CHATWOOT_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        EVOLUTION_URL=base,
+        EVOLUTION_API_KEY=CHAVE,
+        ANTHROPIC_API_KEY="test",
+        ANTHROPIC_BASE_URL=base,
+        JULIA_MODEL="claude-sonnet-4-6",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _iniciar(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Output to a file, not a pipe: a chatty process can never block on a full pipe."""
+    with log.open("wb") as saida:
+        return subprocess.Popen([*JULIA, *args], env=env, stdout=saida, stderr=subprocess.STDOUT)
+
+
+def _parar(processo: subprocess.Popen[bytes], log: Path) -> str:
+    if processo.poll() is None:
+        processo.send_signal(signal.SIGTERM)
+        try:
+            processo.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            processo.kill()
+            processo.wait()
+    return log.read_text(errors="replace")
+
+
+async def test_serve_e_worker_respondem_um_webhook_real(
+    services: servers.Services, banco: str, externos: tuple[str, falsos.Registro], tmp_path: Path
+) -> None:
+    base, registro = externos
+    env = _ambiente(banco, services.redis_url, base)
+    porta = _porta_livre()
+    serve = _iniciar(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
+    worker = _iniciar(["worker"], env, tmp_path / "worker.log")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{porta}", timeout=5) as cliente:
+            fim = time.monotonic() + 20
+            while True:  # julia serve migrates, then binds
+                assert serve.poll() is None, "julia serve exited"
+                try:
+                    if (await cliente.get("/openapi.json")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < fim, "julia serve did not start"
+                await asyncio.sleep(0.1)
+            corpo = {
+                "event": "messages.upsert",
+                "instance": "julia",
+                "data": {
+                    "key": {"remoteJid": "5511999990000@s.whatsapp.net", "fromMe": False, "id": "3EB0ACEITE"},
+                    "pushName": "Dra. Ana",
+                    "status": "DELIVERY_ACK",
+                    "message": {"conversation": "Tenho interesse no plantão"},
+                    "messageType": "conversation",
+                    "messageTimestamp": 1729521639,
+                    "instanceId": "uuid",
+                    "source": "android",
+                },
+                "destination": f"http://127.0.0.1:{porta}/webhooks/evolution",
+                "date_time": "2026-11-24T10:00:00.000Z",
+                "sender": "5511988887777@s.whatsapp.net",
+                "server_url": base,
+                "apikey": None,
+            }
+            resposta = await cliente.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE})
+            assert resposta.status_code == 200
+            assert resposta.json()["status"] == "recebida"
+            fim = time.monotonic() + 20
+            while not registro.enviadas:
+                assert worker.poll() is None, "julia worker exited"
+                assert time.monotonic() < fim, "no sendText within 20 s"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # a second (wrong) send would land here
+    finally:
+        saida_serve, saida_worker = (
+            _parar(serve, tmp_path / "serve.log"),
+            _parar(worker, tmp_path / "worker.log"),
+        )
+    assert registro.enviadas == [("5511999990000", "(Júlia de teste) Recebi: Tenho interesse no plantão")], (
+        saida_serve + saida_worker
+    )
+    assert registro.pedidos_claude[0]["system"][0]["cache_control"] == {"type": "ephemeral"}
+
+
+@pytest.mark.parametrize(
+    ("comando", "falta"), [("worker", "ANTHROPIC_API_KEY"), ("serve", "EVOLUTION_API_KEY")]
+)
+def test_configuracao_ausente_uma_linha(comando: str, falta: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVOLUTION_", "ANTHROPIC_"))}
+    feito = subprocess.run(
+        [*JULIA, comando], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert feito.returncode == 1
+    linhas = feito.stderr.strip().splitlines()
+    assert len(linhas) == 1
+    assert linhas[0].startswith("julia: missing required setting: ")
+    assert falta in linhas[0]

@@ -1,0 +1,313 @@
+"""Service tests: the app and the worker against real Postgres and Redis, with Evolution, Anthropic,
+Chatwoot and Slack mocked by respx in their real wire formats (shared/integrations.md).
+
+These tests use their own database (julia_servico) on the session's server, so they never fight other
+tests over the shared `pool`, and clean the tables they touch before each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anthropic
+import asyncpg
+import httpx
+import httpx2
+import pytest
+import redis.asyncio as aioredis
+import respx
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from julia import db, servers
+from julia.api.app import create_app
+from julia.integrations.claude import Claude
+from julia.migrate import migrate
+from julia.settings import Settings
+from julia.worker.loop import Worker
+from julia.worker.servicos import Servicos
+
+EVOLUTION = "http://evolution.test"
+ANTHROPIC = "http://anthropic.test"
+CHATWOOT = "http://chatwoot.test"
+SLACK = "http://slack.test/services/T/B/x"
+CHAVE = "chave-evolution"
+SEGREDO_CW = "segredo-chatwoot"
+TOKEN_CW = "token-chatwoot"
+
+TABELAS = "entradas, fila_mensagens, handoffs, interacoes, conversations, clientes, evolution_conexoes"
+
+
+@pytest.fixture(scope="session")
+async def banco(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
+    admin = await asyncpg.connect(services.database_url)
+    try:
+        await admin.execute("DROP DATABASE IF EXISTS julia_servico WITH (FORCE)")
+        await admin.execute("CREATE DATABASE julia_servico")
+    finally:
+        await admin.close()
+    pool = await db.create_pool(
+        db.with_database(services.database_url, "julia_servico"), min_size=1, max_size=20
+    )
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def pool(banco: asyncpg.Pool, redis: aioredis.Redis) -> asyncpg.Pool:
+    """The service database, emptied of conversations (reference tables kept) and of julia's send keys."""
+    await banco.execute(f"TRUNCATE {TABELAS} CASCADE")
+    for padrao in ("julia:fila:enviada:*", "julia:evolution:taxa:*"):  # ids restart per test database
+        async for chave in redis.scan_iter(padrao):
+            await redis.delete(chave)
+    return banco
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        julia_model="claude-sonnet-4-6",  # the default, claude-sonnet-4-5, makes the SDK warn (deprecated)
+        evolution_url=EVOLUTION,
+        evolution_api_key=SecretStr(CHAVE),
+        evolution_instance="julia",
+        evolution_rate_per_s=1000,
+        anthropic_api_key=SecretStr("test"),
+        anthropic_base_url=ANTHROPIC,
+        anthropic_max_retries=2,
+        anthropic_timeout_s=5,
+        chatwoot_url=CHATWOOT,
+        chatwoot_api_token=SecretStr("tok"),
+        chatwoot_account_id=1,
+        chatwoot_inbox_id=7,
+        chatwoot_webhook_secret=SecretStr(SEGREDO_CW),
+        chatwoot_webhook_token=SecretStr(TOKEN_CW),
+        slack_webhook_url=SLACK,
+        max_workers=8,
+        queue_lease_s=60,
+    )
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def app(settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, http: httpx.AsyncClient) -> FastAPI:
+    return create_app(settings, pool=pool, redis=redis, http=http)
+
+
+@pytest.fixture
+async def cliente(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over ASGI (respx does not intercept this transport)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://julia") as c:
+        yield c
+
+
+class PonteRespx(httpx2.AsyncBaseTransport):
+    """anthropic 2.x speaks httpx2, which respx does not patch: this transport hands its requests to the
+    active respx router as httpx requests, so Anthropic is mocked like every other service."""
+
+    def __init__(self, router: respx.MockRouter) -> None:
+        self._router = router
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        pedido = httpx.Request(
+            request.method, str(request.url), headers=list(request.headers.raw), content=await request.aread()
+        )
+        try:
+            resposta = await self._router.async_handler(pedido)
+        except httpx.TimeoutException as exc:
+            raise httpx2.ReadTimeout(str(exc), request=request) from exc
+        except httpx.TransportError as exc:
+            raise httpx2.ConnectError(str(exc), request=request) from exc
+        return httpx2.Response(
+            resposta.status_code, headers=list(resposta.headers.raw), content=resposta.content
+        )
+
+
+@pytest.fixture
+async def servicos(
+    settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, http: httpx.AsyncClient, externos: Externos
+) -> AsyncIterator[Servicos]:
+    claude = Claude(
+        settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=PonteRespx(externos.router))
+    )
+    s = Servicos.criar(settings, pool, redis, http, claude=claude)
+    yield s
+    await s.claude.close()
+
+
+@pytest.fixture
+def worker(servicos: Servicos) -> Worker:
+    return Worker(servicos, intervalo_s=0.02, backoff_entrada_s=0.01, backoff_envio_s=0.01)
+
+
+# --- the fake external services, in their wire formats --------------------------------------------
+
+
+def resposta_claude(texto: str) -> httpx.Response:
+    return httpx.Response(
+        200,
+        headers={"request-id": "req_1"},
+        json={
+            "id": "msg_01",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": texto}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 12,
+                "output_tokens": 5,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 1800,
+            },
+        },
+    )
+
+
+def erro_claude(status: int, tipo: str) -> httpx.Response:
+    # retry-after-ms keeps the SDK's own backoff short in tests (it honours the header up to 60 s).
+    return httpx.Response(
+        status,
+        headers={"request-id": "req_2", "retry-after-ms": "5"},
+        json={"type": "error", "error": {"type": tipo, "message": "boom"}, "request_id": "req_2"},
+    )
+
+
+def eco_claude(request: httpx.Request) -> httpx.Response:
+    """Claude that answers "Resposta a: <the doctor's last line>", so order can be checked."""
+    corpo = json.loads(request.content)
+    ultima = corpo["messages"][-1]["content"].splitlines()[-1]
+    return resposta_claude(f"Resposta a: {ultima}")
+
+
+def enviado(request: httpx.Request) -> httpx.Response:
+    corpo = json.loads(request.content)
+    return httpx.Response(
+        201,
+        json={
+            "key": {
+                "remoteJid": f"{corpo['number']}@s.whatsapp.net",
+                "fromMe": True,
+                "id": f"3EB0{time.time_ns()}",
+            },
+            "status": "PENDING",
+            "message": {"conversation": corpo["text"]},
+            "messageType": "conversation",
+            "messageTimestamp": int(time.time()),
+        },
+    )
+
+
+class Externos:
+    """The respx routes of one test; `claude`, `envio` etc. are respx routes (calls, side_effect)."""
+
+    def __init__(self, mock: respx.MockRouter) -> None:
+        self.router = mock
+        self.claude = mock.post(f"{ANTHROPIC}/v1/messages", name="claude").mock(side_effect=eco_claude)
+        self.envio = mock.post(f"{EVOLUTION}/message/sendText/julia", name="envio").mock(side_effect=enviado)
+        base = f"{CHATWOOT}/api/v1/accounts/1"
+        self.contato = mock.post(f"{base}/contacts", name="contato").mock(
+            return_value=httpx.Response(
+                200,
+                json={
+                    "payload": {
+                        "contact": {"id": 501, "phone_number": "+5511999990000"},
+                        "contact_inbox": {"inbox_id": 7, "source_id": "src-501"},
+                    }
+                },
+            )
+        )
+        self.conversa = mock.post(f"{base}/conversations", name="conversa").mock(
+            return_value=httpx.Response(200, json={"id": 901, "inbox_id": 7, "status": "open"})
+        )
+        self.mensagem = mock.post(url__regex=rf"{base}/conversations/\d+/messages", name="mensagem").mock(
+            return_value=httpx.Response(
+                200, json={"id": 1, "message_type": 1, "created_at": int(time.time())}
+            )
+        )
+        self.rotulos_ler = mock.get(url__regex=rf"{base}/conversations/\d+/labels", name="rotulos_ler").mock(
+            return_value=httpx.Response(200, json={"payload": ["plantao"]})
+        )
+        self.rotulos = mock.post(url__regex=rf"{base}/conversations/\d+/labels", name="rotulos").mock(
+            side_effect=lambda r: httpx.Response(200, json={"payload": json.loads(r.content)["labels"]})
+        )
+        self.slack = mock.post(SLACK, name="slack").mock(return_value=httpx.Response(200, text="ok"))
+
+    def textos_enviados(self) -> list[tuple[str, str]]:
+        return [
+            (json.loads(c.request.content)["number"], json.loads(c.request.content)["text"])
+            for c in self.envio.calls
+        ]
+
+
+@pytest.fixture
+def externos() -> Iterator[Externos]:
+    with respx.mock(assert_all_called=False) as mock:
+        yield Externos(mock)
+
+
+# --- Evolution webhooks ------------------------------------------------------------------------
+
+
+def upsert(
+    texto: str = "Tenho interesse no plantão",
+    *,
+    numero: str = "5511999990000",
+    msg_id: str = "3EB0A1B2C3",
+    from_me: bool = False,
+    jid: str | None = None,
+    apikey: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "event": "messages.upsert",
+        "instance": "julia",
+        "data": {
+            "key": {"remoteJid": jid or f"{numero}@s.whatsapp.net", "fromMe": from_me, "id": msg_id},
+            "pushName": "Dra. Ana",
+            "status": "DELIVERY_ACK",
+            "message": {"conversation": texto},
+            "contextInfo": None,
+            "messageType": "conversation",
+            "messageTimestamp": 1729521639,
+            "instanceId": "uuid",
+            "source": "android",
+        },
+        "destination": "http://julia/webhooks/evolution",
+        "date_time": "2026-11-24T10:00:00.000Z",
+        "sender": "5511988887777@s.whatsapp.net",
+        "server_url": EVOLUTION,
+        "apikey": apikey,
+    }
+
+
+async def postar(cliente: httpx.AsyncClient, corpo: dict[str, Any], **kw: Any) -> httpx.Response:
+    return await cliente.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE}, **kw)
+
+
+async def drenar(worker: Worker, pool: asyncpg.Pool, limite_s: float = 20.0) -> None:
+    """Run the worker's steps until no inbound row and no queued message is open (retries included)."""
+    fim = time.monotonic() + limite_s
+    while time.monotonic() < fim:
+        tarefas = await worker.reivindicar_entradas(50)
+        await asyncio.gather(*(worker._processar(t) for t in tarefas))
+        enviados = await worker.remetente.drenar_lote()
+        abertos = await pool.fetchval(
+            "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
+            " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('pendente', 'processando'))"
+        )
+        if not tarefas and not enviados and abertos == 0:
+            return
+        if not tarefas and not enviados:
+            await asyncio.sleep(0.01)
+    raise AssertionError("work still open after the time limit")

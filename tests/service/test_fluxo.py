@@ -1,0 +1,265 @@
+"""Inbound message -> Claude -> queued reply -> exactly one sendText, and every way that can fail."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+
+from julia.worker.envio import chave_enviada
+from julia.worker.loop import Worker
+from julia.worker.resposta import AVISO_HANDOFF
+from tests.service.conftest import CHAVE, Externos, drenar, erro_claude, postar, resposta_claude, upsert
+
+
+async def test_um_webhook_uma_resposta_com_o_texto_do_claude(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    externos.claude.mock(side_effect=None, return_value=resposta_claude("Oi! Temos plantões na sua área."))
+    await postar(cliente, upsert("Oi, tem plantão?"))
+    await drenar(worker, pool)
+
+    assert externos.textos_enviados() == [("5511999990000", "Oi! Temos plantões na sua área.")]
+    assert externos.envio.calls.last.request.headers["apikey"] == CHAVE
+    pedido = json.loads(externos.claude.calls.last.request.content)
+    assert pedido["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert "Júlia" in pedido["system"][0]["text"]
+    assert "cache_control" not in pedido["system"][1]
+    assert pedido["messages"] == [{"role": "user", "content": "Oi, tem plantão?"}]
+    fila = await pool.fetchrow("SELECT status, tentativas, whatsapp_message_id FROM fila_mensagens")
+    assert fila is not None
+    assert fila["status"] == "enviada"
+    assert fila["whatsapp_message_id"].startswith("3EB0")
+    saida = await pool.fetchval(
+        "SELECT conteudo FROM interacoes WHERE direcao = 'saida' AND origem = 'julia'"
+    )
+    assert saida == "Oi! Temos plantões na sua área."
+    assert await pool.fetchval("SELECT status FROM entradas") == "feita"
+
+
+async def test_reentrega_nao_gera_segunda_resposta(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    assert externos.envio.call_count == 1
+    assert externos.claude.call_count == 1
+
+
+async def test_mensagens_proprias_grupo_e_status_sem_resposta(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    await postar(cliente, upsert(from_me=True))
+    await postar(cliente, upsert(jid="120363025246125888@g.us", msg_id="G1"))
+    await postar(cliente, upsert(jid="status@broadcast", msg_id="S1"))
+    await drenar(worker, pool)
+    assert externos.envio.call_count == 0
+    assert externos.claude.call_count == 0
+
+
+async def test_conversa_humana_sem_resposta_da_ia_so_espelho(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    await postar(cliente, upsert("primeira", msg_id="A"))
+    await drenar(worker, pool)
+    await pool.execute("UPDATE conversations SET controlled_by = 'humano'")
+    await postar(cliente, upsert("segunda", msg_id="B"))
+    await drenar(worker, pool)
+    assert externos.envio.call_count == 1  # only the reply to "primeira"
+    assert externos.claude.call_count == 1
+    espelhadas = [json.loads(c.request.content) for c in externos.mensagem.calls]
+    assert {"content": "segunda", "message_type": "incoming", "private": False} in espelhadas
+
+
+async def test_espelho_no_chatwoot_cria_contato_e_conversa_uma_vez(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    await postar(cliente, upsert("um", msg_id="A"))
+    await drenar(worker, pool)
+    await postar(cliente, upsert("dois", msg_id="B"))
+    await drenar(worker, pool)
+    assert externos.contato.call_count == 1
+    assert externos.conversa.call_count == 1
+    assert json.loads(externos.contato.calls.last.request.content) == {
+        "inbox_id": 7,
+        "name": "+5511999990000",
+        "phone_number": "+5511999990000",
+    }
+    assert json.loads(externos.conversa.calls.last.request.content) == {
+        "source_id": "src-501",
+        "inbox_id": 7,
+        "contact_id": 501,
+    }
+    tipos = [json.loads(c.request.content)["message_type"] for c in externos.mensagem.calls]
+    assert sorted(tipos) == ["incoming", "incoming", "outgoing", "outgoing"]
+    assert externos.mensagem.calls.last.request.headers["api_access_token"] == "tok"
+    ids = await pool.fetchrow(
+        "SELECT cl.chatwoot_contact_id, c.chatwoot_conversation_id FROM clientes cl JOIN conversations c"
+        " ON c.cliente_id = cl.id"
+    )
+    assert ids is not None
+    assert (ids[0], ids[1]) == (501, 901)
+
+
+async def test_chatwoot_fora_nao_impede_a_resposta(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    externos.contato.mock(return_value=httpx.Response(500, json={"error": "down"}))
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    assert externos.envio.call_count == 1
+
+
+async def test_claude_429_e_529_retentados_pelo_sdk(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    externos.claude.mock(
+        side_effect=[
+            erro_claude(429, "rate_limit_error"),
+            erro_claude(529, "overloaded_error"),
+            resposta_claude("Enfim!"),
+        ]
+    )
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    assert externos.claude.call_count == 3
+    assert externos.textos_enviados() == [("5511999990000", "Enfim!")]
+
+
+async def test_claude_timeout_retentado(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    externos.claude.mock(side_effect=[httpx.ReadTimeout("timed out"), resposta_claude("Depois do timeout")])
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    assert externos.textos_enviados() == [("5511999990000", "Depois do timeout")]
+
+
+async def test_claude_falhando_depois_das_retentativas_volta_a_fila(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    """The SDK's 3 attempts fail, then the worker's next try succeeds: the reply still goes out."""
+    externos.claude.mock(side_effect=[erro_claude(500, "api_error")] * 3 + [resposta_claude("Voltei")])
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    assert externos.textos_enviados() == [("5511999990000", "Voltei")]
+    assert await pool.fetchval("SELECT tentativas FROM entradas") == 2
+
+
+async def test_claude_sempre_fora_termina_em_erro_com_o_motivo(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    externos.claude.mock(side_effect=lambda r: erro_claude(529, "overloaded_error"))
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    linha = await pool.fetchrow("SELECT status, tentativas, last_error FROM entradas")
+    assert linha is not None
+    assert (linha["status"], linha["tentativas"]) == ("erro", 3)
+    assert "claude: HTTP 529" in linha["last_error"]
+    assert externos.claude.call_count == 9  # 3 tries x (1 + 2 SDK retries)
+    assert externos.envio.call_count == 0
+    # The doctor's message is kept, not lost.
+    assert await pool.fetchval("SELECT count(*) FROM interacoes WHERE direcao = 'entrada'") == 1
+
+
+async def test_claude_timeouts_sempre_terminam_em_erro(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    externos.claude.mock(side_effect=httpx.ReadTimeout("timed out"))
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    linha = await pool.fetchrow("SELECT status, last_error FROM entradas")
+    assert linha is not None
+    assert (linha["status"], linha["last_error"]) == ("erro", "claude: timeout")
+
+
+async def test_numero_fora_do_whatsapp_nao_e_retentado(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    externos.envio.mock(
+        side_effect=None,
+        return_value=httpx.Response(
+            400,
+            json={
+                "status": 400,
+                "error": "Bad Request",
+                "response": {
+                    "message": [
+                        {"jid": "5511999990000@s.whatsapp.net", "exists": False, "number": "5511999990000"}
+                    ]
+                },
+            },
+        ),
+    )
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    assert externos.envio.call_count == 1
+    linha = await pool.fetchrow("SELECT status, tentativas, last_error FROM fila_mensagens")
+    assert linha is not None
+    assert (linha["status"], linha["tentativas"]) == ("erro", 1)
+    assert '"exists":false' in linha["last_error"]
+
+
+async def test_evolution_5xx_retentado_ate_enviar(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    ok = httpx.Response(
+        201, json={"key": {"remoteJid": "5511999990000@s.whatsapp.net", "fromMe": True, "id": "3EB0X"}}
+    )
+    externos.envio.mock(
+        side_effect=[httpx.Response(500, json={"status": 500}), httpx.ConnectError("refused"), ok]
+    )
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    assert externos.envio.call_count == 3
+    linha = await pool.fetchrow("SELECT status, tentativas FROM fila_mensagens")
+    assert linha is not None
+    assert (linha["status"], linha["tentativas"]) == ("enviada", 3)
+
+
+async def test_evolution_sempre_fora_termina_em_erro(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    externos.envio.mock(side_effect=None, return_value=httpx.Response(503, text="unavailable"))
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    linha = await pool.fetchrow("SELECT status, tentativas, last_error FROM fila_mensagens")
+    assert linha is not None
+    assert (linha["status"], linha["tentativas"]) == ("erro", 5)
+    assert linha["last_error"].startswith("evolution: HTTP 503")
+
+
+async def test_linha_ja_enviada_nao_e_enviada_de_novo(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, redis: aioredis.Redis, worker: Worker, externos: Externos
+) -> None:
+    """A sender that died between Evolution's 201 and Postgres: the row returns, the key stops a resend."""
+    externos.envio.mock(side_effect=None, return_value=httpx.Response(500))
+    await postar(cliente, upsert())
+    tarefas = await worker.reivindicar_entradas(10)
+    await worker._processar(tarefas[0])
+    fila_id = await pool.fetchval("SELECT id FROM fila_mensagens")
+    await redis.set(chave_enviada(fila_id), "3EB0ANTES")
+    await drenar(worker, pool)
+    assert externos.envio.call_count == 0
+    assert await pool.fetchval("SELECT whatsapp_message_id FROM fila_mensagens") == "3EB0ANTES"
+
+
+async def test_medico_pede_humano(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    await postar(cliente, upsert("Quero falar com uma pessoa, por favor"))
+    await drenar(worker, pool)
+    assert externos.claude.call_count == 0
+    assert externos.textos_enviados() == [("5511999990000", AVISO_HANDOFF)]
+    assert await pool.fetchval("SELECT controlled_by FROM conversations") == "humano"
+    assert await pool.fetchval("SELECT count(*) FROM handoffs WHERE status = 'pendente'") == 1
+    assert externos.slack.call_count == 1
+    assert json.loads(externos.rotulos.calls.last.request.content) == {"labels": ["plantao", "humano"]}
+    await postar(cliente, upsert("Alô?", msg_id="B"))
+    await drenar(worker, pool)
+    assert externos.envio.call_count == 1
+    assert externos.slack.call_count == 1
