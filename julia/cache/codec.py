@@ -1,0 +1,79 @@
+"""What a cached value looks like: JSON keeping the types asyncpg returned, stored as `<generation>|<json>`.
+
+Cached reads return what the uncached data layer returns (dicts of the row's columns, with `date`, `time`,
+`datetime` and `Decimal` values), so the service formats a shift the same way whether it came from Redis
+or Postgres. Those four types are written as a tagged object `{"\\u0000": "date", "v": "2026-11-25"}`: a
+key made of a NUL character cannot come from the database (Postgres text and jsonb refuse NUL), so the
+tag never collides with a doctor's `preferencias`. Every caller, on a hit and on a miss alike, decodes
+its own copy from the same bytes: the two paths return equal values and never share a mutable object.
+
+Serializer: stdlib json. On the realistic payloads (a doctor; a list of 10 shifts) encode+decode cost
+microseconds, a small fraction of the Redis round trip a hit pays anyway (numbers in the cache issue's
+report). orjson would save part of those microseconds for a new compiled dependency; msgpack would make
+entries unreadable in redis-cli and needs the same tagging for dates and decimals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+import asyncpg
+
+from julia.cache.keys import SEPARATOR
+
+TAG: Final = "\u0000"
+_LER: Final[dict[str, Callable[[str], Any]]] = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+    "decimal": Decimal,
+}
+
+
+def plain(value: Any) -> Any:
+    """Records (and nested records or mappings) as dicts, sequences as lists; scalars unchanged."""
+    if isinstance(value, asyncpg.Record | Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _escrever_tipo(value: Any) -> dict[str, str]:
+    if isinstance(value, dt.datetime):  # before date: a datetime is a date
+        return {TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {TAG: "date", "v": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {TAG: "time", "v": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {TAG: "decimal", "v": str(value)}
+    raise TypeError(f"cannot cache a {type(value).__name__}")
+
+
+def _ler_tipo(obj: dict[str, Any]) -> Any:
+    tipo = obj.get(TAG)
+    return obj if tipo is None else _LER[tipo](obj["v"])
+
+
+def codificar(value: Any) -> bytes:
+    return json.dumps(value, default=_escrever_tipo, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decodificar(payload: bytes | str) -> Any:
+    return json.loads(payload, object_hook=_ler_tipo)
+
+
+def separar(raw: bytes) -> tuple[bytes, bytes]:
+    """(generation the value was loaded under, its JSON); the JSON is parsed only if that generation lives."""
+    geracao, _, payload = raw.partition(SEPARATOR)
+    return geracao, payload
+
+
+def como_bytes(raw: bytes | str | None) -> bytes | None:
+    """Redis clients built with decode_responses=True answer str: accept both."""
+    return raw.encode() if isinstance(raw, str) else raw

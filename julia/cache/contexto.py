@@ -1,0 +1,37 @@
+"""The static part of a conversation's context (the doctor and their specialty's name), cached per doctor.
+
+History and shifts are not here: they change with every message and the caller reads them fresh (shifts
+through `vagas_abertas`, with their own short TTL). The entry shares the doctor-id generation, so any
+doctor write (name, status, specialty, phone...) invalidates it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import asyncpg
+
+from julia.cache import codec, keys
+from julia.cache.store import Cache
+from julia.queries import sql
+
+KIND: Final = "contexto"
+
+Contexto = dict[str, Any]
+
+
+async def contexto_estatico(pool: asyncpg.Pool, cache: Cache, medico_id: int) -> Contexto | None:
+    """The doctor's columns plus `especialidade` (its name, None without one); None for an unknown id.
+
+    Built from Postgres by id, never from a doctor dict the caller holds: that dict may predate a write
+    whose invalidation this entry must not outlive.
+    """
+
+    async def carregar() -> Contexto | None:
+        contexto: Contexto | None = codec.plain(
+            await pool.fetchrow(sql("carregar_contexto_estatico"), medico_id)
+        )
+        return contexto
+
+    contexto: Contexto | None = await cache.ler(KIND, keys.contexto(medico_id), cache.ttl_contexto, carregar)
+    return contexto

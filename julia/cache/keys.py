@@ -1,0 +1,84 @@
+"""Key names, and the generation tokens that invalidate them without ever listing keys.
+
+Why generations and not `KEYS`/`SCAN` + `DEL`: `KEYS pattern` walks the whole keyspace in one blocking
+command (O(keys): with a million cached doctors it stalls every other client for the duration), and SCAN
+is a slow multi-round-trip walk that can still miss keys written during it. Instead every cached value
+belongs to a namespace with a generation key; the value is stored together with the generation it was
+loaded under, and a read trusts it only when that still equals the namespace's current generation.
+Invalidating a namespace is then one `SET` of a fresh generation, O(1) however many keys it covers
+(every limit of a specialty's shift list, say); the dead entries simply expire by their TTL.
+
+The generation travels inside the value, not in the key name, so a hit is ONE round trip (`MGET
+generation, value`) instead of "GET generation, then GET key". Both keys of a namespace share a hash tag
+(`{...}`), so the MGET stays legal on a Redis Cluster.
+
+A generation is a fresh random token, not an `INCR` counter, and no value is ever stored without one (a
+loader that finds no generation key creates it, `SET NX`, before reading Postgres). So whatever makes a
+generation key disappear (its TTL, which keeps a million doctors' generations from living forever;
+eviction under maxmemory; a restart), every value stored under it just stops matching and is reloaded.
+A counter that vanished and restarted at 1 could instead match an old entry still alive under that number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+# Bump the version when the stored format changes: old processes' entries are then never read.
+PREFIX = "julia:c1"
+SEPARATOR = b"|"  # between a value's generation and its JSON; tokens are hex, so never inside one
+
+
+@dataclass(frozen=True, slots=True)
+class Chave:
+    """Where a value lives and which generation key governs it."""
+
+    valor: str
+    geracao: str
+
+
+def _namespace(tag: str) -> str:
+    return f"{PREFIX}:{{{tag}}}"
+
+
+def _geracao(tag: str) -> str:
+    return f"{_namespace(tag)}:gen"
+
+
+def geracao_telefone(telefone: str) -> str:
+    return _geracao(f"tel:{telefone}")
+
+
+def geracao_medico(medico_id: int) -> str:
+    """One generation per doctor id governs both the doctor-by-id entry and its static context."""
+    return _geracao(f"medico:{medico_id}")
+
+
+def geracao_vagas(especialidade_id: int) -> str:
+    """One generation per specialty governs every (date, limit) list of its open shifts."""
+    return _geracao(f"vagas:{especialidade_id}")
+
+
+def medico_por_telefone(telefone: str) -> Chave:
+    return Chave(f"{_namespace(f'tel:{telefone}')}:medico", geracao_telefone(telefone))
+
+
+def medico_por_id(medico_id: int) -> Chave:
+    return Chave(f"{_namespace(f'medico:{medico_id}')}:medico", geracao_medico(medico_id))
+
+
+def contexto(medico_id: int) -> Chave:
+    return Chave(f"{_namespace(f'medico:{medico_id}')}:contexto", geracao_medico(medico_id))
+
+
+def vagas(especialidade_id: int, desde: dt.date, limite: int) -> Chave:
+    # The date is part of the key: after midnight "open shifts from today" is another list.
+    return Chave(
+        f"{_namespace(f'vagas:{especialidade_id}')}:{desde.isoformat()}:{limite}",
+        geracao_vagas(especialidade_id),
+    )
+
+
+def nova_geracao() -> bytes:
+    return secrets.token_hex(8).encode()

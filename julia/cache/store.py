@@ -1,0 +1,227 @@
+"""The Redis wrapper: short timeouts, fail-open, single-flight loads, per-kind counters.
+
+Built once per process (`Cache(redis_client, settings)`) and passed down like the pool. Three promises:
+
+* Never raises a Redis error. Every call runs under `cache_timeout_ms`; a failure or timeout counts an
+  error and the caller is answered from Postgres. After a failure the breaker skips Redis for
+  `backoff_s` (so an outage costs no timeout per request), then tries again on its own: there is no
+  "disabled" flag for anyone to reset.
+* One load per key, however many callers miss it at once (the shift list of a busy specialty expiring
+  under a burst of messages). Concurrent misses of the same key and generation share one in-process
+  future; the others wait for it. We do not add a cross-process Redis lock: it would cost a round trip
+  on every miss and a stuck lock would stall readers, while the worst case without it is one load per
+  worker process (a handful of indexed primary-key reads).
+* A write is never followed by a stale read (see keys.py for the generation scheme). A loader reads the
+  generation BEFORE it queries Postgres and stores its value under that generation; writers bump the
+  generation AFTER their commit. A load that raced a write therefore lands under a dead generation and
+  is never served. A bump Redis refused (outage, timeout) is kept and replayed before this process reads
+  Redis again, so a blip that did not empty Redis cannot resurrect pre-write values here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from julia.cache import codec, keys
+from julia.cache.counters import Contadores
+from julia.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KINDS: Final = ("medico", "vagas", "contexto", "geral")
+# Bumps kept while Redis is away; beyond this the oldest are dropped (their values expire by TTL anyway).
+MAX_PENDENTES: Final = 10_000
+
+R = TypeVar("R")
+Loader = Callable[[], Awaitable[Any]]
+
+
+class _Indisponivel:
+    """Redis did not answer in time: the caller goes to Postgres."""
+
+
+INDISPONIVEL: Final = _Indisponivel()
+
+
+class Cache:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, *, backoff_s: float = 1.0) -> None:
+        self._redis = redis
+        self.ttl_padrao = settings.cache_ttl
+        self.ttl_medico = settings.cache_ttl_medico
+        self.ttl_vagas = settings.cache_ttl_vagas
+        self.ttl_contexto = settings.cache_ttl_contexto
+        self._timeout_s = settings.cache_timeout_ms / 1000
+        self._backoff_s = backoff_s
+        # Outlives the values it governs, so they are not orphaned (and reloaded) early; any TTL is safe.
+        self._ttl_geracao = 2 * max(self.ttl_padrao, self.ttl_medico, self.ttl_vagas, self.ttl_contexto)
+        self._contadores = {kind: Contadores() for kind in KINDS}
+        self._em_voo: dict[tuple[str, bytes | None], asyncio.Future[bytes | None]] = {}
+        self._tentar_apos = 0.0  # time.monotonic() before which Redis is skipped (breaker open)
+        self._falhando = False
+        self._pendentes: dict[str, None] = {}  # generation keys whose bump failed, oldest first
+
+    # --- what the metrics and health code read ---------------------------------------------------
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """{kind: {hits, misses, coalesced, errors, bypassed, loads, load_seconds_sum}} since start."""
+        return {kind: contadores.as_dict() for kind, contadores in self._contadores.items()}
+
+    def disponivel(self) -> bool:
+        """False while Redis is failing (breaker open or invalidations waiting to be replayed)."""
+        return not self._falhando and not self._pendentes
+
+    # --- plain get / set / delete (JSON, TTL) -----------------------------------------------------
+
+    async def get(self, key: str, *, kind: str = "geral") -> Any:
+        """The JSON value at `key`, or None when absent or when Redis is unavailable."""
+        raw = await self._chamar(kind, lambda r: r.get(key))
+        if not isinstance(raw, _Indisponivel) and raw is not None:
+            try:
+                valor = codec.decodificar(raw)
+            except (ValueError, KeyError):  # not JSON we wrote: as good as absent
+                log.warning("unreadable cache entry %s ignored", key)
+            else:
+                self._contadores[kind].hits += 1
+                return valor
+        self._contadores[kind].misses += 1
+        return None
+
+    async def set(self, key: str, value: Any, ttl: int | None = None, *, kind: str = "geral") -> bool:
+        """Store `value` as JSON for `ttl` seconds (CACHE_TTL by default); False when Redis is unavailable."""
+        dados = codec.codificar(value)
+        done = await self._chamar(kind, lambda r: r.set(key, dados, ex=ttl or self.ttl_padrao))
+        return not isinstance(done, _Indisponivel)
+
+    async def delete(self, *chaves: str, kind: str = "geral") -> bool:
+        done = await self._chamar(kind, lambda r: r.delete(*chaves))
+        return not isinstance(done, _Indisponivel)
+
+    # --- read-through with generations --------------------------------------------------------------
+
+    async def ler(self, kind: str, chave: keys.Chave, ttl: int, carregar: Loader) -> Any:
+        """The value at `chave` if its generation is live, else `carregar()`'s (None is never cached)."""
+        contadores = self._contadores[kind]
+        found = await self._chamar(kind, lambda r: r.mget(chave.geracao, chave.valor))
+        geracao: bytes | None = None  # None: Redis unavailable, so load and store nothing
+        if not isinstance(found, _Indisponivel):
+            geracao = codec.como_bytes(found[0]) or b""  # b"": no generation yet, so nothing can match
+            raw = codec.como_bytes(found[1])
+            if raw is not None and geracao:
+                guardada, payload = codec.separar(raw)
+                if guardada == geracao:
+                    try:
+                        valor = codec.decodificar(payload)
+                    except (ValueError, KeyError):  # not our format (a foreign writer): reload over it
+                        log.warning("unreadable cache entry %s replaced", chave.valor)
+                    else:
+                        contadores.hits += 1
+                        return valor
+        contadores.misses += 1
+        # Keyed by generation too: a caller that saw a write's new generation must not join a load that
+        # may have read Postgres before that write committed.
+        voo = (chave.valor, geracao)
+        futuro = self._em_voo.get(voo)
+        if futuro is None:
+            futuro = asyncio.ensure_future(self._carregar(kind, chave, geracao, ttl, carregar))
+            self._registrar(voo, futuro)
+        else:
+            contadores.coalesced += 1
+        # shield: a caller that is cancelled must not cancel the load the others are waiting for.
+        carregado: bytes | None = await asyncio.shield(futuro)
+        # Every caller decodes its own copy, exactly like a hit: no object is shared between callers.
+        return None if carregado is None else codec.decodificar(carregado)
+
+    async def invalidar(self, kind: str, *geracoes: str) -> None:
+        """Give each namespace a fresh generation. Call AFTER the Postgres commit. Never raises."""
+        novas = {geracao: keys.nova_geracao() for geracao in geracoes}
+        if isinstance(await self._chamar(kind, lambda r: self._gravar_geracoes(r, novas)), _Indisponivel):
+            for geracao in novas:
+                self._pendentes[geracao] = None
+            while len(self._pendentes) > MAX_PENDENTES:
+                del self._pendentes[next(iter(self._pendentes))]
+
+    # --- internals ------------------------------------------------------------------------------------
+
+    async def _carregar(
+        self, kind: str, chave: keys.Chave, geracao: bytes | None, ttl: int, carregar: Loader
+    ) -> bytes | None:
+        if geracao == b"":
+            # Create the namespace's generation BEFORE reading Postgres (a writer that bumps it meanwhile
+            # wins: SET NX ... GET then answers the writer's token, still read before our query).
+            criada = keys.nova_geracao()
+            anterior = await self._chamar(
+                kind, lambda r: r.set(chave.geracao, criada, nx=True, get=True, ex=self._ttl_geracao)
+            )
+            if isinstance(anterior, _Indisponivel):
+                geracao = None
+            else:
+                vigente = codec.como_bytes(anterior) if isinstance(anterior, bytes | str) else None
+                geracao = vigente or criada
+                # Callers who read the generation just created join this load rather than start another.
+                tarefa = asyncio.current_task()
+                assert tarefa is not None  # _carregar always runs as the task ler() created
+                self._registrar((chave.valor, geracao), tarefa)
+        inicio = time.perf_counter()
+        valor = await carregar()
+        contadores = self._contadores[kind]
+        contadores.loads += 1
+        contadores.load_seconds_sum += time.perf_counter() - inicio
+        if valor is None:
+            return None
+        payload = codec.codificar(valor)
+        if geracao is not None:
+            dados = geracao + keys.SEPARATOR + payload
+            await self._chamar(kind, lambda r: r.set(chave.valor, dados, ex=ttl))
+        return payload
+
+    def _registrar(self, voo: tuple[str, bytes | None], futuro: asyncio.Future[bytes | None]) -> None:
+        if voo not in self._em_voo:
+            self._em_voo[voo] = futuro
+            futuro.add_done_callback(lambda done: self._esquecer(voo, done))
+
+    def _esquecer(self, voo: tuple[str, bytes | None], futuro: asyncio.Future[bytes | None]) -> None:
+        if self._em_voo.get(voo) is futuro:
+            del self._em_voo[voo]
+
+    async def _gravar_geracoes(self, redis: aioredis.Redis, novas: dict[str, bytes]) -> None:
+        async with redis.pipeline(transaction=False) as pipe:
+            for geracao, token in novas.items():
+                pipe.set(geracao, token, ex=self._ttl_geracao)
+            await pipe.execute()
+
+    async def _chamar(self, kind: str, op: Callable[[aioredis.Redis], Awaitable[R]]) -> R | _Indisponivel:
+        """Run one Redis operation under the timeout; any failure becomes INDISPONIVEL, counted."""
+        contadores = self._contadores[kind]
+        if self._falhando and time.monotonic() < self._tentar_apos:
+            contadores.bypassed += 1
+            return INDISPONIVEL
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                if self._pendentes:
+                    await self._reenviar_pendentes()
+                result = await op(self._redis)
+        except (RedisError, OSError, TimeoutError) as exc:
+            contadores.errors += 1
+            self._tentar_apos = time.monotonic() + self._backoff_s
+            if not self._falhando:
+                log.warning("redis unavailable, serving from postgres: %s", exc or type(exc).__name__)
+                self._falhando = True
+            return INDISPONIVEL
+        if self._falhando:
+            log.info("redis answers again; caching resumes")
+            self._falhando = False
+        return result
+
+    async def _reenviar_pendentes(self) -> None:
+        """Replay the bumps Redis missed before trusting anything it holds."""
+        pendentes = list(self._pendentes)
+        await self._gravar_geracoes(self._redis, {g: keys.nova_geracao() for g in pendentes})
+        for geracao in pendentes:
+            self._pendentes.pop(geracao, None)

@@ -1,0 +1,75 @@
+"""Open shifts of a specialty through the cache (TTL CACHE_TTL_VAGAS), and the writes that change them.
+
+Every list of a specialty (any date, any limit) shares one generation, so creating a shift or changing
+a shift's status invalidates all of them with one O(1) write, whichever limit each caller asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Final
+
+import asyncpg
+
+from julia.cache import codec, keys
+from julia.cache.store import Cache
+from julia.data.vagas import buscar_vagas
+from julia.queries import sql
+
+KIND: Final = "vagas"
+
+Vaga = dict[str, Any]
+
+
+async def vagas_abertas(
+    pool: asyncpg.Pool, cache: Cache, especialidade_id: int, limite: int = 10
+) -> list[Vaga]:
+    """Open shifts from today on, soonest first; dates ISO strings, `valor` an exact decimal string."""
+    hoje = dt.date.today()
+
+    async def carregar() -> list[Vaga]:
+        return [codec.plain(row) for row in await buscar_vagas(pool, especialidade_id, hoje, limite)]
+
+    vagas: list[Vaga] = await cache.ler(
+        KIND, keys.vagas(especialidade_id, hoje, limite), cache.ttl_vagas, carregar
+    )
+    return vagas
+
+
+async def criar_vaga(
+    pool: asyncpg.Pool,
+    cache: Cache,
+    *,
+    hospital_id: int,
+    especialidade_id: int,
+    periodo_id: int,
+    data_plantao: dt.date,
+    valor: Decimal,
+) -> Vaga:
+    """Insert an open shift (committed before the cache is told) and return it."""
+    row = await pool.fetchrow(
+        sql("criar_vaga"), hospital_id, especialidade_id, periodo_id, data_plantao, valor
+    )
+    assert row is not None  # INSERT ... RETURNING returns its row
+    await invalidar_vagas(cache, especialidade_id)
+    vaga: Vaga = codec.plain(row)
+    return vaga
+
+
+async def mudar_status_vaga(
+    pool: asyncpg.Pool, cache: Cache, vaga_id: int, status: str, *, de: str | None = None
+) -> Vaga | None:
+    """Set a shift's status (aberta, reservada, preenchida, cancelada); None if absent or, with `de`,
+    if its status was no longer `de` (someone else reserved it first)."""
+    row = await pool.fetchrow(sql("mudar_status_vaga"), vaga_id, status, de)
+    if row is None:
+        return None
+    await invalidar_vagas(cache, row["especialidade_id"])
+    vaga: Vaga = codec.plain(row)
+    return vaga
+
+
+async def invalidar_vagas(cache: Cache, especialidade_id: int) -> None:
+    """Forget every cached shift list of a specialty. After commit."""
+    await cache.invalidar(KIND, keys.geracao_vagas(especialidade_id))

@@ -1,0 +1,113 @@
+"""Cache test fixtures: a Cache per test (fresh counters), and rows made for each test then removed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from julia.cache import Cache
+from julia.settings import Settings
+
+# Generous: these tests assert hits and misses, and a loaded 2-core machine must not turn a hit into a
+# timeout. The tests of the timeout itself build their own Cache with the real 50 ms.
+TIMEOUT_MS = 2000
+BACKOFF_S = 0.05
+
+_numeros = itertools.count(1)
+
+
+def cache_de(redis: aioredis.Redis, **settings: Any) -> Cache:
+    return Cache(redis, Settings(**{"cache_timeout_ms": TIMEOUT_MS, **settings}), backoff_s=BACKOFF_S)
+
+
+@pytest.fixture
+def cache(redis: aioredis.Redis) -> Cache:
+    return cache_de(redis)
+
+
+@dataclass
+class Fabrica:
+    """Creates the rows a test needs with plain SQL in the shared test database; `limpar` removes them."""
+
+    pool: asyncpg.Pool
+    especialidades: list[int] = field(default_factory=list)
+    hospitais: list[int] = field(default_factory=list)
+    periodos: list[int] = field(default_factory=list)
+    medicos: list[int] = field(default_factory=list)
+
+    async def especialidade(self) -> int:
+        id_: int = await self.pool.fetchval(
+            "INSERT INTO especialidades (nome) VALUES ($1) RETURNING id", f"cache-esp-{next(_numeros)}"
+        )
+        self.especialidades.append(id_)
+        return id_
+
+    async def medico(self, especialidade_id: int | None = None) -> dict[str, Any]:
+        n = next(_numeros)
+        row = await self.pool.fetchrow(
+            "INSERT INTO clientes (telefone, primeiro_nome, sobrenome, crm, especialidade_id, status, tags,"
+            " preferencias) VALUES ($1, 'Ana', 'Souza', $2, $3, 'ativo', ARRAY['cardio'], $4)"
+            " RETURNING id, telefone, crm",
+            telefone(),
+            f"CRM-{n}",
+            especialidade_id,
+            {"turno": "noite"},
+        )
+        assert row is not None
+        self.medicos.append(row["id"])
+        return dict(row)
+
+    async def vaga(self, especialidade_id: int, dias: int = 1, valor: str = "1500.00") -> int:
+        if not self.hospitais:
+            self.hospitais.append(
+                await self.pool.fetchval(
+                    "INSERT INTO hospitais (nome, cidade, estado) VALUES ('Hospital Cache', 'Santos', 'SP')"
+                    " RETURNING id"
+                )
+            )
+            self.periodos.append(
+                await self.pool.fetchval(
+                    "INSERT INTO periodos (nome, hora_inicio, hora_fim) VALUES ($1, '19:00', '07:00')"
+                    " RETURNING id",
+                    f"cache-noturno-{next(_numeros)}",
+                )
+            )
+        id_: int = await self.pool.fetchval(
+            "INSERT INTO vagas (hospital_id, especialidade_id, periodo_id, data_plantao, valor)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            self.hospitais[0],
+            especialidade_id,
+            self.periodos[0],
+            dt.date.today() + dt.timedelta(days=dias),
+            Decimal(valor),
+        )
+        return id_
+
+    async def limpar(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM clientes WHERE id = ANY($1::bigint[])", self.medicos)
+            await conn.execute(
+                "DELETE FROM vagas WHERE especialidade_id = ANY($1::bigint[])", self.especialidades
+            )
+            await conn.execute("DELETE FROM periodos WHERE id = ANY($1::bigint[])", self.periodos)
+            await conn.execute("DELETE FROM hospitais WHERE id = ANY($1::bigint[])", self.hospitais)
+            await conn.execute("DELETE FROM especialidades WHERE id = ANY($1::bigint[])", self.especialidades)
+
+
+def telefone() -> str:
+    return f"+55119{next(_numeros):08d}"
+
+
+@pytest.fixture
+async def fabrica(pool: asyncpg.Pool) -> AsyncIterator[Fabrica]:
+    made = Fabrica(pool)
+    yield made
+    await made.limpar()

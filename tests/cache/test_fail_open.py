@@ -1,0 +1,112 @@
+"""Redis down or slow: every call answers from Postgres, errors are counted, caching resumes by itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from julia import servers
+from julia.cache import (
+    Cache,
+    atualizar_medico,
+    contexto_estatico,
+    medico_por_id,
+    medico_por_telefone,
+    vagas_abertas,
+)
+from julia.settings import Settings
+from tests.cache.conftest import BACKOFF_S, Fabrica, cache_de
+
+PAUSA_MS = 400  # how long Valkey stops answering in the slow-Redis test
+
+
+@pytest.fixture
+async def cliente(services: servers.Services) -> AsyncIterator[aioredis.Redis]:
+    """A client of its own: these tests break connections on purpose."""
+    client = aioredis.Redis.from_url(services.redis_url)
+    yield client
+    await client.aclose()
+
+
+def _total(cache: Cache, contador: str) -> float:
+    return sum(kind[contador] for kind in cache.stats().values())
+
+
+async def test_with_redis_stopped_calls_answer_from_postgres_and_after_a_restart_hits_return(
+    pool: asyncpg.Pool, services: servers.Services, cliente: aioredis.Redis, fabrica: Fabrica
+) -> None:
+    server = services.redis_server
+    if server is None:
+        pytest.skip(
+            "REDIS_URL is set: this test stops and restarts the embedded Valkey, and that one is not ours"
+        )
+    cache = cache_de(cliente)
+    esp = await fabrica.especialidade()
+    medico = await fabrica.medico(esp)
+    await fabrica.vaga(esp)
+
+    async def tudo() -> tuple[Any, ...]:
+        return (
+            await medico_por_telefone(pool, cache, medico["telefone"]),
+            await medico_por_id(pool, cache, medico["id"]),
+            await vagas_abertas(pool, cache, esp),
+            await contexto_estatico(pool, cache, medico["id"]),
+        )
+
+    esperado = await tudo()
+    assert await tudo() == esperado
+    assert _total(cache, "hits") == 4
+    socket = server.socket_file
+
+    await asyncio.to_thread(server.stop)
+    try:
+        assert await tudo() == esperado
+        assert _total(cache, "errors") >= 1
+        assert not cache.disponivel()
+        await asyncio.sleep(2 * BACKOFF_S)  # past the breaker: the next calls really try Redis again
+        atualizado = await atualizar_medico(pool, cache, medico["id"], {"primeiro_nome": "Carla"})
+        assert await medico_por_id(pool, cache, medico["id"]) == atualizado
+        assert _total(cache, "errors") >= 2
+    finally:
+        await asyncio.to_thread(server.start)
+
+    assert server.socket_file == socket  # same unix socket: the URL every client holds still works
+    await asyncio.sleep(2 * BACKOFF_S)
+    depois = await tudo()  # misses (a restarted Valkey is empty), stored again
+    assert depois[1] == atualizado
+    hits = _total(cache, "hits")
+    assert await tudo() == depois
+    assert _total(cache, "hits") == hits + 4
+    assert cache.disponivel()
+
+
+async def test_a_slow_redis_times_out_into_postgres_and_a_missed_invalidation_is_replayed(
+    pool: asyncpg.Pool, redis: aioredis.Redis, cliente: aioredis.Redis, fabrica: Fabrica
+) -> None:
+    rapido = cache_de(redis)  # another process's view of the same Redis, patient enough to always answer
+    lento = Cache(cliente, Settings(cache_timeout_ms=50), backoff_s=BACKOFF_S)
+    medico = await fabrica.medico()
+    antes = await medico_por_id(pool, rapido, medico["id"])
+    assert antes is not None
+    assert antes["status"] == "ativo"
+
+    await redis.client_pause(PAUSA_MS, all=True)
+    atualizado = await atualizar_medico(pool, lento, medico["id"], {"status": "inativo"})
+    assert atualizado is not None
+    assert atualizado["status"] == "inativo"
+    assert lento.stats()["medico"]["errors"] == 1  # the generation bump timed out after 50 ms...
+    assert await medico_por_id(pool, lento, medico["id"]) == atualizado  # ...and reads still answer
+    assert not lento.disponivel()
+
+    await asyncio.sleep(PAUSA_MS / 1000 + 2 * BACKOFF_S)
+    # Redis kept the pre-write entry through the pause; the missed bump is replayed before any read.
+    assert await medico_por_id(pool, lento, medico["id"]) == atualizado
+    assert lento.disponivel()
+    hits = rapido.stats()["medico"]["hits"]
+    assert await medico_por_id(pool, rapido, medico["id"]) == atualizado
+    assert rapido.stats()["medico"]["hits"] == hits + 1  # what `lento` reloaded was cached again
