@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     p95_critical_ms: float = Field(default=2000.0, gt=0, description="p95 above this: critical.")
     queue_degraded_age_s: int = Field(default=300, ge=1, description="Oldest pending message age: degraded.")
     queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
+    handoff_degraded_age_s: int = Field(default=600, ge=1, description="Oldest waiting handoff: degraded.")
 
     def require(self, *names: str) -> None:
         """Stop start-up with one line naming the first missing setting."""

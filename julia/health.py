@@ -1,0 +1,244 @@
+"""Is julia healthy? Gather findings (probes with short timeouts, queue figures, p95s) and judge them.
+
+`evaluate` is pure: findings + thresholds -> healthy | degraded | critical and the list of problems, so the
+admin route and the Slack alerts (julia.alerts) judge with the very same rules. Every problem carries a
+stable `key` ("postgres", "p95:buscar_vagas", ...) by which alerts tell a new problem from an ongoing one.
+
+Severity, and why:
+- Postgres unreachable: critical (nothing is read, queued or answered).
+- Redis unreachable: degraded (the cache fails open to Postgres; slower, still answering).
+- WhatsApp `close` or `refused`: critical (doctors get no answer). `connecting` and an unknown state are
+  reported but are not problems: Evolution reconnects by itself, and no state recorded is not an outage.
+- Oldest due queued message older than queue_degraded_age_s / queue_critical_age_s.
+- Oldest waiting handoff older than handoff_degraded_age_s: degraded (a person is late, not the system).
+- An operation's window p95 above p95_degraded_ms / p95_critical_ms, once it has `min_samples` calls in
+  the window (one slow call is not a trend).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from julia.data.operacao import Operacao, contar_operacao
+from julia.metrics import Metrics
+from julia.queries import sql
+from julia.settings import Settings
+
+# Returns Evolution's last `connection.update` state (open, connecting, close, refused) or None if unknown.
+WhatsAppState = Callable[[], Awaitable[str | None]]
+
+PROBE_TIMEOUT_S = 1.0
+WHATSAPP_DOWN = frozenset({"close", "refused"})
+
+
+class Status(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    CRITICAL = "critical"
+
+
+_RANK = {Status.HEALTHY: 0, Status.DEGRADED: 1, Status.CRITICAL: 2}
+
+
+def worse(a: Status, b: Status) -> Status:
+    return a if _RANK[a] >= _RANK[b] else b
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    severity: Status
+    message: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    latency_ms: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    p95_degraded_ms: float = 1000.0
+    p95_critical_ms: float = 2000.0
+    queue_degraded_age_s: float = 300.0
+    queue_critical_age_s: float = 900.0
+    handoff_degraded_age_s: float = 600.0
+    min_samples: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(
+            p95_degraded_ms=settings.p95_degraded_ms,
+            p95_critical_ms=settings.p95_critical_ms,
+            queue_degraded_age_s=settings.queue_degraded_age_s,
+            queue_critical_age_s=settings.queue_critical_age_s,
+            handoff_degraded_age_s=settings.handoff_degraded_age_s,
+        )
+
+
+@dataclass(frozen=True)
+class Findings:
+    postgres: Probe
+    redis: Probe
+    whatsapp: str  # "unknown" when no state could be had
+    operacao: Operacao | None  # None when Postgres did not answer
+    p95_ms: Mapping[str, tuple[float, int]] = field(default_factory=dict)  # name -> (p95, calls in window)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    status: Status
+    problems: list[Problem]
+    findings: Findings
+
+    def as_dict(self) -> dict[str, Any]:
+        f = self.findings
+        return {
+            "status": self.status.value,
+            "problemas": [asdict(p) for p in self.problems],
+            "postgres": asdict(f.postgres),
+            "redis": asdict(f.redis),
+            "whatsapp": f.whatsapp,
+            "fila": None if f.operacao is None else asdict(f.operacao),
+            "p95_ms": {name: round(p95, 1) for name, (p95, _) in f.p95_ms.items()},
+        }
+
+
+def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
+    problems: list[Problem] = []
+    if not findings.postgres.ok:
+        problems.append(
+            Problem("postgres", Status.CRITICAL, f"Postgres não responde: {findings.postgres.error}")
+        )
+    if not findings.redis.ok:
+        problems.append(Problem("redis", Status.DEGRADED, f"Redis não responde: {findings.redis.error}"))
+    if findings.whatsapp in WHATSAPP_DOWN:
+        problems.append(
+            Problem("whatsapp", Status.CRITICAL, f"WhatsApp desconectado (estado {findings.whatsapp})")
+        )
+    op = findings.operacao
+    if op is not None:
+        age = op.fila_mais_antiga_s
+        if age > limits.queue_degraded_age_s:
+            severity = Status.CRITICAL if age > limits.queue_critical_age_s else Status.DEGRADED
+            problems.append(
+                Problem(
+                    "fila",
+                    severity,
+                    f"fila: mensagem mais antiga espera {age:.0f} s ({op.fila_vencida} vencidas)",
+                )
+            )
+        if op.handoffs_pendentes and op.handoff_mais_antigo_s > limits.handoff_degraded_age_s:
+            problems.append(
+                Problem(
+                    "handoffs",
+                    Status.DEGRADED,
+                    f"{op.handoffs_pendentes} handoffs esperando, "
+                    f"o mais antigo há {op.handoff_mais_antigo_s:.0f} s",
+                )
+            )
+    for name, (p95, calls) in sorted(findings.p95_ms.items()):
+        if calls < limits.min_samples or p95 <= limits.p95_degraded_ms:
+            continue
+        severity, limit = Status.DEGRADED, limits.p95_degraded_ms
+        if p95 > limits.p95_critical_ms:
+            severity, limit = Status.CRITICAL, limits.p95_critical_ms
+        problems.append(Problem(f"p95:{name}", severity, f"{name}: p95 {p95:.0f} ms (limite {limit:.0f} ms)"))
+    status = Status.HEALTHY
+    for problem in problems:
+        status = worse(status, problem.severity)
+    return HealthReport(status, problems, findings)
+
+
+async def _probe(check: Callable[[], Awaitable[object]], timeout_s: float) -> Probe:
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout_s):
+            await check()
+    except TimeoutError:
+        return Probe(False, None, f"sem resposta em {timeout_s:g} s")
+    except Exception as error:  # any failure of a probe is a finding, never a crash of the check
+        return Probe(False, None, f"{type(error).__name__}: {error}")
+    return Probe(True, round((time.perf_counter() - start) * 1000, 2))
+
+
+def whatsapp_state_from_db(pool: asyncpg.Pool[asyncpg.Record], instance: str) -> WhatsAppState:
+    """The state the Evolution webhook recorded (table evolution_conexoes), read at each check."""
+
+    async def state() -> str | None:
+        estado: str | None = await pool.fetchval(sql("estado_whatsapp"), instance)
+        return estado
+
+    return state
+
+
+@dataclass
+class HealthCheck:
+    """Everything the check reads. `whatsapp_state` None: the state is reported as unknown."""
+
+    pool: asyncpg.Pool[asyncpg.Record]
+    redis: aioredis.Redis
+    metrics: Metrics
+    limits: Thresholds
+    whatsapp_state: WhatsAppState | None = None
+    timeout_s: float = PROBE_TIMEOUT_S
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        pool: asyncpg.Pool[asyncpg.Record],
+        redis: aioredis.Redis,
+        metrics: Metrics,
+        whatsapp_state: WhatsAppState | None = None,
+    ) -> HealthCheck:
+        """The check the admin route and the worker's alert loop both run: thresholds from settings,
+        WhatsApp state from the database unless another source is given."""
+        return cls(
+            pool,
+            redis,
+            metrics,
+            Thresholds.from_settings(settings),
+            whatsapp_state or whatsapp_state_from_db(pool, settings.evolution_instance),
+        )
+
+    async def _operacao(self) -> Operacao | None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await contar_operacao(self.pool)
+        except Exception:  # Postgres' own probe reports why
+            return None
+
+    async def _whatsapp(self) -> str:
+        if self.whatsapp_state is None:
+            return "unknown"
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return (await self.whatsapp_state()) or "unknown"
+        except Exception:
+            return "unknown"
+
+    async def findings(self) -> Findings:
+        postgres, redis, whatsapp, operacao = await asyncio.gather(
+            _probe(lambda: self.pool.fetchval(sql("ping")), self.timeout_s),
+            _probe(self.redis.ping, self.timeout_s),
+            self._whatsapp(),
+            self._operacao(),
+        )
+        p95 = {
+            name: (s.p95_ms, s.count) for name, s in self.metrics.summary().items() if s.p95_ms is not None
+        }
+        return Findings(postgres, redis, whatsapp, operacao, p95)
+
+    async def check(self) -> HealthReport:
+        return evaluate(await self.findings(), self.limits)
