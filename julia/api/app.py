@@ -2,7 +2,8 @@
 Redis, the shared httpx client) and closes what it opened. Nothing is connected at import time.
 
 app.state: `settings` (Settings), `pool` (asyncpg.Pool), `redis` (redis.asyncio.Redis), `http`
-(httpx.AsyncClient shared by the integrations).
+(httpx.AsyncClient shared by the integrations), `cache` (julia.cache.Cache) and `cache_stats` (its
+counters), `metrics` (the process's julia.metrics collector, read by the admin routes).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from julia import db
-from julia.api import chatwoot, webhooks
+from julia.api import admin, chatwoot, webhooks
+from julia.cache import Cache
+from julia.metrics import metrics
 from julia.settings import Settings
 
 
@@ -42,6 +45,7 @@ def create_app(
                 assert settings.redis_url is not None
                 app.state.redis = aioredis.Redis.from_url(settings.redis_url)
                 stack.push_async_callback(app.state.redis.aclose)
+                _attach_cache(app, app.state.redis, settings)
             if http is None:
                 app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
                 stack.push_async_callback(app.state.http.aclose)
@@ -49,10 +53,19 @@ def create_app(
 
     app = FastAPI(title="julia", lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.pool, app.state.redis, app.state.http = pool, redis, http
+    if redis is not None:
+        _attach_cache(app, redis, settings)
     app.include_router(webhooks.router)
     app.include_router(chatwoot.router)
+    app.include_router(admin.router)
     return app
+
+
+def _attach_cache(app: FastAPI, redis: aioredis.Redis, settings: Settings) -> None:
+    app.state.cache = Cache(redis, settings)
+    app.state.cache_stats = app.state.cache.stats
 
 
 def app_from_env() -> FastAPI:

@@ -9,6 +9,7 @@ import httpx
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
 
+from julia.cache import Cache
 from julia.settings import Settings
 
 
@@ -32,10 +33,16 @@ def _http(request: Request) -> httpx.AsyncClient:
     return http
 
 
+def _cache(request: Request) -> Cache:
+    cache: Cache = request.app.state.cache
+    return cache
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
+CacheDep = Annotated[Cache, Depends(_cache)]
 
 # Postgres is unreachable (down, restarting, out of connections): the webhook answers 503 so the
 # sender (Evolution, Chatwoot) retries later.

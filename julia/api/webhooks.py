@@ -18,8 +18,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from prometheus_client import Counter
 
-from julia.api.deps import BANCO_INDISPONIVEL, PoolDep, SettingsDep
+from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
+from julia.cache import Cache
 from julia.integrations.evolution import PayloadInvalido, ler_mensagem
+from julia.metrics import metrics
 from julia.queries import sql
 from julia.settings import Settings
 from julia.worker.entrada import registrar_mensagem
@@ -52,7 +54,9 @@ def _ler_json(bruto: bytes) -> Any:
 
 @router.post("/webhooks/evolution")
 @router.post("/webhooks/evolution/{sufixo}")
-async def evolution(request: Request, settings: SettingsDep, pool: PoolDep) -> dict[str, Any]:
+async def evolution(
+    request: Request, settings: SettingsDep, pool: PoolDep, cache: CacheDep
+) -> dict[str, Any]:
     corpo = _ler_json(await request.body())
     if not autenticado(settings, request.headers.get("apikey"), corpo):
         EVENTOS.labels("?", "negada").inc()
@@ -67,7 +71,7 @@ async def evolution(request: Request, settings: SettingsDep, pool: PoolDep) -> d
     evento = evento.lower().replace("_", ".")  # some versions send MESSAGES_UPSERT
     try:
         if evento == "messages.upsert":
-            return await _mensagem(pool, corpo.get("data"))
+            return await _mensagem(pool, cache, corpo.get("data"))
         if evento == "connection.update":
             return await _conexao(pool, corpo)
     except PayloadInvalido as exc:
@@ -80,14 +84,15 @@ async def evolution(request: Request, settings: SettingsDep, pool: PoolDep) -> d
     return {"status": "ignorada", "event": evento}
 
 
-async def _mensagem(pool: PoolDep, data: Any) -> dict[str, Any]:
+@metrics.timed("processar_webhook")
+async def _mensagem(pool: PoolDep, cache: Cache, data: Any) -> dict[str, Any]:
     if isinstance(data, list):  # tolerated: a batch of one
         data = data[0] if len(data) == 1 else None
     msg = ler_mensagem(data)
     if msg is None:
         EVENTOS.labels("messages.upsert", "ignorada").inc()
         return {"status": "ignorada"}
-    entrada_id = await registrar_mensagem(pool, msg)
+    entrada_id = await registrar_mensagem(pool, cache, msg)
     if entrada_id is None:
         EVENTOS.labels("messages.upsert", "duplicada").inc()
         return {"status": "duplicada"}

@@ -3,9 +3,11 @@ from __future__ import annotations
 import asyncpg
 
 from julia.data._executor import Executor
+from julia.metrics import metrics
 from julia.queries import sql
 
 
+@metrics.timed("reivindicar_mensagens")
 async def reivindicar_mensagens(db: Executor, limite: int, lease_s: float) -> list[asyncpg.Record]:
     """Claim up to `limite` due messages, leased for `lease_s` seconds (see julia/sql/fila_mensagens.sql)."""
     return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from julia.data._executor import Executor
+from julia.metrics import metrics
 from julia.queries import sql
 
 
@@ -18,6 +19,7 @@ class Operacao:
     handoff_mais_antigo_s: float
 
 
+@metrics.timed("contar_operacao")
 async def contar_operacao(db: Executor) -> Operacao:
     ativas = await db.fetchval(sql("contar_conversas_ativas"))
     fila = await db.fetchrow(sql("contar_fila_pendente"))

@@ -5,9 +5,11 @@ import datetime as dt
 import asyncpg
 
 from julia.data._executor import Executor
+from julia.metrics import metrics
 from julia.queries import sql
 
 
+@metrics.timed("buscar_vagas")
 async def buscar_vagas(
     db: Executor, especialidade_id: int, desde: dt.date | None = None, limite: int = 10
 ) -> list[asyncpg.Record]:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import httpx
 
 from julia.integrations import IntegracaoError
+from julia.metrics import metrics
 from julia.settings import Settings
 
 ROTULO_HUMANO = "humano"
@@ -55,6 +56,7 @@ class Chatwoot:
         except ValueError as exc:
             raise IntegracaoError("chatwoot", f"{metodo} {caminho}: not JSON", transitorio=True) from exc
 
+    @metrics.timed("chatwoot_criar_contato")
     async def criar_contato(self, telefone: str, nome: str | None) -> tuple[int, str | None]:
         """(contact id, the contact_inbox source_id when Chatwoot returns one). A phone already taken
         (422) is looked up instead: the contact was created by an earlier, interrupted attempt."""
@@ -78,6 +80,7 @@ class Chatwoot:
                 return int(contato["id"])
         raise IntegracaoError("chatwoot", f"contact {telefone} exists but search misses it", transitorio=True)
 
+    @metrics.timed("chatwoot_criar_conversa")
     async def criar_conversa(self, contato_id: int, source_id: str | None, telefone: str) -> int:
         corpo = {
             "source_id": source_id or telefone.lstrip("+"),
@@ -87,12 +90,14 @@ class Chatwoot:
         dados = await self._chamar("POST", "/conversations", json=corpo)
         return int(dados["id"])
 
+    @metrics.timed("chatwoot_enviar_mensagem")
     async def enviar_mensagem(
         self, conversa_id: int, texto: str, tipo: Literal["incoming", "outgoing"]
     ) -> None:
         corpo = {"content": texto, "message_type": tipo, "private": False}
         await self._chamar("POST", f"/conversations/{conversa_id}/messages", json=corpo)
 
+    @metrics.timed("chatwoot_adicionar_rotulo")
     async def adicionar_rotulo(self, conversa_id: int, rotulo: str = ROTULO_HUMANO) -> None:
         """POST .../labels replaces the list: read, merge, write."""
         caminho = f"/conversations/{conversa_id}/labels"

@@ -11,6 +11,7 @@ import anthropic
 from anthropic.types import MessageParam, TextBlockParam
 
 from julia.integrations import IntegracaoError
+from julia.metrics import metrics
 from julia.settings import Settings
 
 MAX_TOKENS = 512
@@ -47,6 +48,7 @@ class Claude:
     async def close(self) -> None:
         await self._client.close()
 
+    @metrics.timed("gerar_resposta")
     async def responder(self, estatico: str, dinamico: str, turnos: Sequence[Turno]) -> Resposta:
         """One reply. `estatico` (the versioned prompt) is marked for prompt caching; `dinamico` (this
         doctor's context and shifts) follows it uncached, so the cached prefix is shared by every doctor."""

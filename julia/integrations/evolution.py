@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from julia.integrations import IntegracaoError
+from julia.metrics import metrics
 from julia.settings import Settings
 
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
@@ -94,6 +95,7 @@ class Evolution:
         self._headers = {"apikey": settings.evolution_api_key.get_secret_value()}
         self._http = http
 
+    @metrics.timed("evolution_send_text")
     async def enviar_texto(self, telefone: str, texto: str) -> str | None:
         """Send `texto` to an E.164 number; the WhatsApp id of the sent message (None if Evolution omits it).
 

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 
 from julia.integrations import IntegracaoError
+from julia.metrics import metrics
 
 
 class Slack:
@@ -14,6 +15,7 @@ class Slack:
         self._url = url
         self._http = http
 
+    @metrics.timed("slack_notificar")
     async def notificar(self, texto: str) -> None:
         """Post `texto`; one wait-and-retry when Slack says 429 (about one message per second)."""
         for tentativa in range(2):

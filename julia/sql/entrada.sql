@@ -88,14 +88,6 @@ FROM conversations c
 JOIN clientes cl ON cl.id = c.cliente_id
 WHERE c.id = $1
 
--- name: contexto_medico
--- The static part of a doctor's context: who they are and their specialty. Index: clientes_pkey.
-SELECT c.id, c.telefone, c.primeiro_nome, c.sobrenome, c.crm, c.especialidade_id, c.status,
-       c.preferencias, e.nome AS especialidade
-FROM clientes c
-LEFT JOIN especialidades e ON e.id = c.especialidade_id
-WHERE c.id = $1
-
 -- name: registrar_resposta
 -- Júlia's reply: stored as an interaction and queued for sending, in one statement.
 WITH i AS (

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import asyncpg
 
+from julia.cache import Cache, medico_por_telefone
 from julia.data import clientes
 from julia.data._executor import Executor
 from julia.integrations.evolution import MensagemRecebida
 from julia.queries import sql
-from julia.worker.contexto import medico_por_telefone
 
 
-async def registrar_mensagem(pool: asyncpg.Pool, msg: MensagemRecebida) -> int | None:
+async def registrar_mensagem(pool: asyncpg.Pool, cache: Cache, msg: MensagemRecebida) -> int | None:
     """Store the interaction and its work row in one transaction; the entrada id, or None when this
     WhatsApp id was already stored (a redelivery: nothing new, no second reply).
 
     The doctor (an unknown number becomes a lead, status 'novo') and the active conversation (opened if
     none) are resolved here because an interaction cannot exist without them. The doctor lookup runs
-    before the transaction, through the cacheable `medico_por_telefone`.
+    before the transaction, through the cache (a new lead is never cached as "absent", so it is found
+    by the next message).
     """
-    medico = await medico_por_telefone(pool, msg.telefone)
+    medico = await medico_por_telefone(pool, cache, msg.telefone)
     async with pool.acquire(timeout=10) as conn, conn.transaction():
         if await conn.fetchval(sql("existe_interacao_whatsapp"), msg.whatsapp_id):
             return None

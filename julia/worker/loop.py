@@ -1,5 +1,6 @@
-"""The worker process: answers inbound messages (up to MAX_WORKERS doctors at once) and drains the send
-queue, polling Postgres; both loops survive a Postgres outage (logged, retried) and stop on `parar`."""
+"""The worker process: answers inbound messages (up to MAX_WORKERS doctors at once), drains the send
+queue, and checks health for Slack alerts; the loops survive a Postgres outage (logged, retried) and
+stop on `parar`."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import logging
 
 import asyncpg
 
+from julia.alerts import verificar_e_alertar
+from julia.health import HealthCheck
+from julia.metrics import metrics
 from julia.queries import sql
 from julia.worker import resposta
 from julia.worker.envio import Remetente
 from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
+
+ALERTA_INTERVALO_S = 60.0  # a problem is announced within a minute; Slack sees at most one round a minute
 
 
 class Worker:
@@ -32,7 +38,7 @@ class Worker:
         self.remetente = Remetente(s, backoff_s=backoff_envio_s)
 
     async def rodar(self, parar: asyncio.Event) -> None:
-        await asyncio.gather(self._loop_entradas(parar), self._loop_envio(parar))
+        await asyncio.gather(self._loop_entradas(parar), self._loop_envio(parar), self._loop_alertas(parar))
 
     async def reivindicar_entradas(self, limite: int) -> list[asyncpg.Record]:
         return await self._s.pool.fetch(
@@ -80,3 +86,14 @@ class Worker:
             if enviados == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(parar.wait(), self._intervalo_s)
+
+    async def _loop_alertas(self, parar: asyncio.Event) -> None:
+        s = self._s
+        check = HealthCheck.build(s.settings, s.pool, s.redis, metrics)
+        while not parar.is_set():
+            try:
+                await verificar_e_alertar(check, http=s.http, webhook_url=s.settings.slack_webhook_url)
+            except Exception:  # alerting must never stop the worker
+                log.exception("health/alert round failed; next round in %.0f s", ALERTA_INTERVALO_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(parar.wait(), ALERTA_INTERVALO_S)

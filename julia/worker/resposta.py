@@ -13,17 +13,20 @@ from typing import Any
 import asyncpg
 
 from julia import prompts
+from julia.cache import contexto_estatico, vagas_abertas
 from julia.data._executor import Executor
 from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
+from julia.metrics import metrics
 from julia.queries import sql
 from julia.worker import handoff
-from julia.worker.contexto import contexto_estatico, vagas_abertas
 from julia.worker.espelho import espelhar
 from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
+
+VAGAS_NO_CONTEXTO = 5  # shifts Claude is shown per reply: enough to choose, few enough to read
 
 MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's own retries
 PRIORIDADE_RESPOSTA = 8  # a doctor who is waiting goes before campaigns (default 5)
@@ -35,6 +38,7 @@ class _Perdida(Exception):
     """Our lease ended and another worker took the row: roll back, reply nothing."""
 
 
+@metrics.timed("processar_mensagem")
 async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5.0) -> None:
     interacao = await s.pool.fetchrow(sql("ler_interacao"), tarefa["interacao_id"])
     conversa = await s.pool.fetchrow(sql("ler_conversa"), tarefa["conversa_id"])
@@ -59,9 +63,10 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5
 
 
 async def _responder(s: Servicos, tarefa: asyncpg.Record, backoff_s: float) -> None:
-    medico = await contexto_estatico(s.pool, tarefa["cliente_id"])
+    medico = await contexto_estatico(s.pool, s.cache, tarefa["cliente_id"])
     assert medico is not None
-    vagas = await vagas_abertas(s.pool, medico["especialidade_id"]) if medico["especialidade_id"] else []
+    especialidade = medico["especialidade_id"]
+    vagas = await vagas_abertas(s.pool, s.cache, especialidade, VAGAS_NO_CONTEXTO) if especialidade else []
     historico = await carregar_historico(s.pool, tarefa["conversa_id"])
     turnos = montar_turnos(historico, ate=tarefa["interacao_id"])
     try:

@@ -8,6 +8,7 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
+from julia.cache import Cache
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.claude import Claude
 from julia.integrations.evolution import Evolution
@@ -20,6 +21,8 @@ class Servicos:
     settings: Settings
     pool: asyncpg.Pool
     redis: aioredis.Redis
+    cache: Cache
+    http: httpx.AsyncClient
     claude: Claude
     evolution: Evolution
     chatwoot: Chatwoot | None
@@ -41,6 +44,8 @@ class Servicos:
             settings=settings,
             pool=pool,
             redis=redis,
+            cache=Cache(redis, settings),
+            http=http,
             claude=claude or Claude(settings),
             evolution=Evolution(settings, http),
             chatwoot=Chatwoot(settings, http) if Chatwoot.configurado(settings) else None,

@@ -61,11 +61,11 @@ async def banco(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def pool(banco: asyncpg.Pool, redis: aioredis.Redis) -> asyncpg.Pool:
-    """The service database, emptied of conversations (reference tables kept) and of julia's send keys."""
+    """The service database emptied of conversations (reference tables kept), and Redis emptied with it:
+    TRUNCATE is not one of julia's write paths, so nothing invalidates the cache, send keys or rate
+    counters it leaves behind, and ids restart per test."""
     await banco.execute(f"TRUNCATE {TABELAS} CASCADE")
-    for padrao in ("julia:fila:enviada:*", "julia:evolution:taxa:*"):  # ids restart per test database
-        async for chave in redis.scan_iter(padrao):
-            await redis.delete(chave)
+    await redis.flushdb()
     return banco
 
 
