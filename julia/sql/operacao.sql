@@ -1,5 +1,7 @@
 -- name: contar_conversas_ativas
--- The runbook's first number. Index-only scan of idx_conversations_cliente_status.
+-- The runbook's first number. About a third of the doctors have an active conversation, so this reads
+-- a large share of the table whatever the plan (a seq scan or an index-only scan of
+-- idx_conversations_cliente_status, as the visibility map decides); it runs once per health check.
 SELECT count(*) FROM conversations WHERE status = 'ativa'
 
 -- name: contar_fila_pendente
