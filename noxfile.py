@@ -21,6 +21,36 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def perf(session: nox.Session) -> None:
+    """The perf gate: seed 1,000 doctors (`-- --doctors=N`), measure, judge against perf/budgets.toml and the
+    machine class's baseline, render reports/out/. `-- --inject-regression=drop-index|sleep` must fail."""
+    session.install("-e", ".[perf]")
+    results = "reports/out/results.json"
+    session.run("pytest", "perf", "-p", "no:cacheprovider", f"--results={results}", *session.posargs)
+    session.run("julia", "perf", "gate", "--results", results)
+
+
+@nox.session(name="perf-scale")
+def perf_scale(session: nox.Session) -> None:
+    """How each critical query grows with the doctors: 1k, 10k, 100k, 1M (or `-- 1000 10000`), log-log slope.
+    An index query must stay flat; `julia perf scale` fails otherwise."""
+    session.install("-e", ".[perf]")
+    sizes = session.posargs or ["1000", "10000", "100000", "1000000"]
+    runs = [f"reports/out/scale/{size}.json" for size in sizes]
+    for size, results in zip(sizes, runs, strict=True):
+        session.run(
+            "pytest",
+            "perf/test_floors.py",
+            "perf/test_queries.py",
+            "-p",
+            "no:cacheprovider",
+            f"--doctors={size}",
+            f"--results={results}",
+        )
+    session.run("julia", "perf", "scale", *runs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint + format check) and mypy --strict."""
     session.install("-e", ".[test,perf,lint]", "nox")

@@ -12,10 +12,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from julia.commands import dev, migrate, seed, serve, servers, worker
+from julia.commands import dev, migrate, perf, seed, serve, servers, worker
 from julia.errors import JuliaError
 
-COMMANDS = [migrate, servers, serve, worker, dev, seed]
+COMMANDS = [migrate, servers, serve, worker, dev, seed, perf]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,148 @@
+"""`julia perf`: the perf suite's commands (they need the `perf` extra: pip install -e '.[perf]').
+
+analyze    the critical queries against any database (the seed's analisar_queries)
+gate       judge a run (reports/out/results.json) against budgets and baseline; render the report
+baseline   make a run the baseline of its machine class, saying why
+scale      fit the log-log slope of each query over runs at several scales
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from julia.errors import JuliaError
+from julia.settings import Settings
+
+RESULTS = Path("reports/out/results.json")
+OUT = Path("reports/out")
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "perf", help="perf suite: analyze, gate, baseline, scale"
+    )
+    perf_sub = parser.add_subparsers(dest="perf_command", required=True, metavar="SUBCOMMAND")
+
+    analyze = perf_sub.add_parser("analyze", help="quick table of the critical queries against a database")
+    analyze.add_argument("--database-url", default=None, help="default: DATABASE_URL, else a resolved server")
+    analyze.add_argument(
+        "--doctors",
+        type=int,
+        default=0,
+        help="seed this many doctors first (only into a server julia started itself)",
+    )
+    analyze.add_argument("--repeat", type=int, default=50, help="timed executions per query")
+    analyze.set_defaults(run=_analyze)
+
+    gate = perf_sub.add_parser("gate", help="judge a run against perf/budgets.toml and the baseline; render")
+    gate.add_argument("--results", type=Path, default=RESULTS)
+    gate.add_argument("--out", type=Path, default=OUT, help="where index.html and the PNGs go")
+    gate.set_defaults(run=_gate)
+
+    baseline = perf_sub.add_parser("baseline", help="store a run as its machine class's baseline")
+    baseline.add_argument("--why", required=True, help="why the baseline moves (kept in the file)")
+    baseline.add_argument("--who", default=None, help="default: GIT_AUTHOR_NAME, else the user")
+    baseline.add_argument("--results", type=Path, default=RESULTS)
+    baseline.set_defaults(run=_baseline)
+
+    scale = perf_sub.add_parser("scale", help="log-log slope per query over runs at several scales")
+    scale.add_argument("runs", nargs="+", type=Path, help="results files of runs at different --doctors")
+    scale.add_argument("--out", type=Path, default=OUT)
+    scale.set_defaults(run=_scale)
+
+
+def _load(path: Path) -> Any:
+    from julia.perf.results import Run
+
+    if not path.is_file():
+        raise JuliaError(f"no results at {path}: run `nox -s perf` first")
+    return Run.load(path)
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from julia.perf import history, report
+    from julia.perf.baseline import load_baseline, perf_dir
+    from julia.perf.gate import failed, judge, load_budgets
+
+    run = _load(args.results)
+    budgets = load_budgets(perf_dir() / "budgets.toml")
+    baseline = load_baseline(run.stamp["machine_class"])
+    if baseline and baseline.stamp.get("doctors") != run.stamp.get("doctors"):
+        scales = f"{baseline.stamp.get('doctors')} doctors, this run at {run.stamp.get('doctors')}"
+        print(f"baseline is at {scales}: timings are not compared")
+        baseline = None
+    verdicts = judge(run, budgets, baseline)
+    lines = history.append(run, verdicts)
+    page = report.render(run, verdicts, budgets, baseline, lines, args.out)
+    print(report.terminal(verdicts, run))
+    verdict = "FAILED" if failed(verdicts) else "passed"
+    against = "none for " + run.stamp["machine_class"] if baseline is None else "yes"
+    print(f"perf gate {verdict}; baseline: {against}; report: {page}")
+    return 1 if failed(verdicts) else 0
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from julia.perf.baseline import write_baseline
+
+    path = write_baseline(_load(args.results), args.why, args.who)
+    print(f"baseline written: {path}")
+    return 0
+
+
+def _scale(args: argparse.Namespace) -> int:
+    from julia.perf import scale
+    from julia.perf.baseline import perf_dir
+    from julia.perf.gate import load_budgets
+    from julia.perf.report import _fmt
+
+    slopes = scale.fit([_load(path) for path in args.runs], load_budgets(perf_dir() / "budgets.toml"))
+    frame = scale.table(slopes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out / "scale.csv", index=False)
+    chart = scale.chart(slopes, args.out / "scale.png")
+    print(frame.to_string(index=False, float_format=_fmt, na_rep="-"))
+    bad = [s.bench for s in slopes if s.failed]
+    verdict = "FAILED: " + ", ".join(bad) + " stopped being flat" if bad else "passed"
+    print(f"perf scale {verdict}; chart: {chart}")
+    return 1 if bad else 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from julia import runtime
+
+    settings = Settings()
+    url = args.database_url or settings.database_url
+    if url:
+        if args.doctors:
+            raise JuliaError("--doctors seeds only a server julia starts itself, never a given database")
+        print(asyncio.run(_analyze_url(url, args.repeat, 0)))
+        return 0
+    with runtime.services(settings) as found:
+        print(asyncio.run(_analyze_url(found.database_url, args.repeat, args.doctors, migrate_first=True)))
+    return 0
+
+
+async def _analyze_url(url: str, repeat: int, doctors: int, *, migrate_first: bool = False) -> str:
+    import asyncpg
+
+    from julia import db
+    from julia.perf.analyze import analyze, render
+
+    conn = await asyncpg.connect(url)
+    try:
+        await db._init_connection(conn)
+        if migrate_first:
+            from julia.migrate import migrate
+
+            await migrate(conn)
+        if doctors:
+            from julia.seed import seed
+
+            await seed(conn, doctors)
+            await conn.execute("VACUUM ANALYZE")
+        return render(await analyze(conn, repeat))
+    finally:
+        await conn.close()

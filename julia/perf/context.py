@@ -1,0 +1,38 @@
+"""What every benchmark module receives (the `perf` fixture of perf/conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import asyncpg
+
+from julia import db, servers
+from julia.perf import results
+
+# The sleep injection: the query it slows, and by how much (about 10x a warm indexed lookup's p50).
+INJECT_SLEEP_QUERY = "buscar_medico_por_telefone"
+INJECT_SLEEP_S = 0.001
+
+
+@dataclass
+class Perf:
+    """What every benchmark needs: the run being recorded, the database, and the options."""
+
+    run: results.Run
+    services: servers.Services
+    dsn: str
+    doctors: int
+    samples: int
+    injected: str | None
+
+    async def injected_sleep(self, query: str) -> None:
+        """The `sleep` injection: code that got slower around one query (a no-op otherwise)."""
+        if self.injected == "sleep" and query == INJECT_SLEEP_QUERY:
+            await asyncio.sleep(INJECT_SLEEP_S)
+
+    async def connect(self) -> asyncpg.Connection:
+        """A fresh connection set up as julia's pool sets up its own (cold benchmarks)."""
+        conn = await asyncpg.connect(self.dsn)
+        await db._init_connection(conn)
+        return conn

@@ -1,0 +1,55 @@
+"""A small history per machine class, reports/history/<class>.jsonl: one line per gated run (percentiles
+and ratios only, no samples) for the report's trend chart. Runs with an injected regression stay out.
+Kept in the repository next to the report code so a trend survives a fresh clone; commit it when useful."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from julia.perf.gate import Verdict
+from julia.perf.results import Run, _project_root
+
+KEEP = 200  # lines per class: a trend, not an archive
+
+
+def history_path(machine_class: str) -> Path:
+    return _project_root() / "reports" / "history" / f"{machine_class}.jsonl"
+
+
+def entry(run: Run, verdicts: list[Verdict]) -> dict[str, Any]:
+    return {
+        "started_at": run.stamp.get("started_at"),
+        "git_commit": run.stamp.get("git_commit"),
+        "doctors": run.stamp.get("doctors"),
+        "benches": {
+            v.name: {
+                "p50": round(v.summary.p50, 4),
+                "p95": round(v.summary.p95, 4),
+                "p99": round(v.summary.p99, 4),
+                "ratio_p50": round(v.ratio_p50, 3) if v.ratio_p50 is not None else None,
+            }
+            for v in verdicts
+            if v.summary.n
+        },
+    }
+
+
+def append(run: Run, verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    """Add this run (unless injected) and return the history, oldest first."""
+    path = history_path(run.stamp["machine_class"])
+    lines = load(path)
+    # Re-judging the same run (a new budget, a re-render) must not count it twice.
+    seen = {line.get("started_at") for line in lines}
+    if not run.stamp.get("injected") and run.stamp.get("started_at") not in seen:
+        lines = [*lines, entry(run, verdicts)][-KEEP:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return lines
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,125 @@
+"""What one run measured, as JSON: a stamp saying where and on what it ran, and per benchmark the raw
+samples (ms) next to the machine-independent counters (rows, buffers, plan shape, pg_stat_statements).
+
+Runs are compared only within a machine class (cpu count, architecture, Postgres major): the
+floor-normalised ratios travel reasonably well, but a 2-core laptop and a 32-core server do not queue alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from julia.paths import project_file
+
+
+def machine_class(pg_major: int) -> str:
+    return f"{platform.machine()}-{os.cpu_count()}cpu-pg{pg_major}"
+
+
+def _project_root() -> Path:
+    return project_file("migrations").parent
+
+
+def _file_hash(*names: str) -> str:
+    """sha256 of the dependency declarations (pyproject plus any lockfile), short: what pip installed from."""
+    digest = hashlib.sha256()
+    for name in names:
+        path = _project_root() / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=_project_root(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def stamp(
+    *,
+    pg_major: int,
+    pg_version: str,
+    doctors: int,
+    origin: str,
+    injected: str | None,
+    seed_summary: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "machine_class": machine_class(pg_major),
+        "julia_version": version("julia"),
+        "deps_hash": _file_hash("pyproject.toml", "uv.lock", "requirements.lock"),
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "postgres": pg_version,
+        "servers": origin,
+        "doctors": doctors,
+        "injected": injected,
+        "seed": seed_summary,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class Bench:
+    """One benchmark's outcome. `floor` names the benchmark its ratio is taken against (None for floors);
+    `ratios`, when the harness paired each sample with a floor measured beside it, are used instead of
+    dividing by the floor's median over the whole run."""
+
+    name: str
+    group: str
+    floor: str | None
+    samples_ms: list[float]
+    counters: dict[str, Any] = field(default_factory=dict)
+    ratios: list[float] | None = None
+
+
+@dataclass
+class Run:
+    stamp: dict[str, Any]
+    benches: dict[str, Bench] = field(default_factory=dict)
+
+    def add(self, bench: Bench) -> None:
+        if bench.name in self.benches:
+            raise ValueError(f"benchmark {bench.name!r} recorded twice")
+        self.benches[bench.name] = bench
+
+    def floor_p50(self, bench: Bench) -> float | None:
+        """The median of this benchmark's floor in the same run (None for a floor or a missing one)."""
+        import numpy as np
+
+        floor = self.benches.get(bench.floor) if bench.floor else None
+        return float(np.median(floor.samples_ms)) if floor else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stamp": self.stamp, "benches": {name: asdict(b) for name, b in self.benches.items()}}
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), default=str))
+
+    @classmethod
+    def load(cls, path: Path) -> Run:
+        return cls.from_dict(json.loads(path.read_text()))
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> Run:
+        return cls(payload["stamp"], {name: Bench(**b) for name, b in payload["benches"].items()})

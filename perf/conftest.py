@@ -1,0 +1,152 @@
+"""The perf session: servers (julia.servers.resolve), a private database migrated and seeded with
+`--doctors` synthetic doctors, one long-lived connection on pytest-asyncio's one session event loop,
+and the recorder every benchmark module hands its results to.
+
+Adding a benchmark: a `test_<workload>.py` here that records a `Bench`, and its entry in budgets.toml.
+At the end the run is written to `--results` (JSON); `julia perf gate` judges it and renders the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from julia import db, servers
+from julia.migrate import migrate
+from julia.perf import results
+from julia.perf.context import Perf
+from julia.perf.critical import CRITICAL, Params, pick_params
+from julia.seed import seed
+from julia.settings import Settings
+
+DATABASE = "julia_perf"
+SEED = 42
+# The index the drop-index injection removes: the first lookup of every inbound message.
+INJECT_DROP_INDEX = "idx_clientes_telefone"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("julia perf")
+    group.addoption("--doctors", type=int, default=1000, help="synthetic doctors to seed (default 1,000)")
+    group.addoption(
+        "--results", type=Path, default=Path("reports/out/results.json"), help="where the run goes"
+    )
+    group.addoption("--samples", type=int, default=2000, help="timed samples per warm benchmark (at most)")
+    group.addoption(
+        "--inject-regression",
+        choices=["drop-index", "sleep"],
+        default=None,
+        help="deliberately slow julia down, to show the gate fails",
+    )
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[servers.Services]:
+    settings = Settings()
+    with servers.resolve(settings.database_url, settings.redis_url) as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+async def perf(services: servers.Services, pytestconfig: pytest.Config) -> AsyncIterator[Perf]:
+    doctors: int = pytestconfig.getoption("--doctors")
+    injected: str | None = pytestconfig.getoption("--inject-regression")
+    admin = await asyncpg.connect(services.database_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {DATABASE}")
+    finally:
+        await admin.close()
+    dsn = db.with_database(services.database_url, DATABASE)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+        summary = await seed(conn, doctors, seed=SEED, progress=True)
+        if injected == "drop-index":
+            await conn.execute(f"DROP INDEX {INJECT_DROP_INDEX}")
+        # What autovacuum gives production: planner statistics and a visibility map (index-only scans).
+        await conn.execute("VACUUM ANALYZE")
+        version_num = int(await conn.fetchval("SHOW server_version_num"))
+        version = await conn.fetchval("SHOW server_version")
+        try:
+            await conn.execute("SELECT pg_stat_statements_reset()")
+            statements = True
+        except asyncpg.PostgresError:  # a DATABASE_URL server without pg_stat_statements preloaded
+            statements = False
+    finally:
+        await conn.close()
+    run = results.Run(
+        results.stamp(
+            pg_major=version_num // 10000,
+            pg_version=version,
+            doctors=doctors,
+            origin=services.describe(),
+            injected=injected,
+            seed_summary=_plain(summary),
+        )
+    )
+    context = Perf(run, services, dsn, doctors, pytestconfig.getoption("--samples"), injected)
+    yield context
+    if statements:
+        await _record_statements(context)
+    path: Path = pytestconfig.getoption("--results")
+    run.save(path)
+    print(f"\nperf: {len(run.benches)} benchmarks written to {path}")
+
+
+@pytest.fixture(scope="session")
+async def conn(perf: Perf) -> AsyncIterator[asyncpg.Connection]:
+    """The long-lived connection warm benchmarks run on, set up as julia's pool sets up its own."""
+    connection = await perf.connect()
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def params(perf: Perf, conn: asyncpg.Connection) -> dict[str, list[Params]]:
+    return await pick_params(conn)
+
+
+def _plain(value: Any) -> Any:
+    """The seeder's summary as JSON-ready data, whatever shape it has."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value if isinstance(value, int | float | str | bool | type(None)) else str(value)
+
+
+async def _record_statements(perf: Perf) -> None:
+    """pg_stat_statements for the run, top-level calls only, matched by the query id EXPLAIN reported."""
+    conn = await asyncpg.connect(perf.dsn)
+    try:
+        for query in CRITICAL:
+            bench = perf.run.benches.get(f"query_{query.name}_warm")
+            query_id = bench.counters.get("query_id") if bench else None
+            if bench is None or query_id is None:
+                continue
+            row = await conn.fetchrow(
+                "SELECT sum(calls)::bigint AS calls, sum(rows)::bigint AS rows, "
+                "sum(shared_blks_hit + shared_blks_read)::bigint AS blocks, "
+                "sum(total_exec_time) / nullif(sum(calls), 0) AS mean_ms "
+                "FROM pg_stat_statements WHERE queryid = $1 AND toplevel "
+                "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                query_id,
+            )
+            if row and row["calls"]:
+                bench.counters["pgss"] = {
+                    "calls": row["calls"],
+                    "rows": row["rows"],
+                    "rows_per_call": round(row["rows"] / row["calls"], 3),
+                    "blocks_per_call": round(row["blocks"] / row["calls"], 2),
+                    "mean_exec_ms": round(row["mean_ms"], 4),
+                }
+    finally:
+        await conn.close()

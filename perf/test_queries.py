@@ -1,0 +1,151 @@
+"""Every critical query at the seeded scale, on the exact text julia runs (julia.queries.sql), each call
+paired with its Postgres floor measured right beside it, so a busy neighbour on a 2-core machine slows a
+query and its floor alike and the ratio stays honest:
+
+floor_pg_select1     prepared `SELECT 1` on the long-lived connection (every pair's floor half)
+query_<name>_warm    the same connection, statement prepared and cached, parameters rotating over a fixed
+                     sample of keys; with rows returned, plan shape, buffers and the query id
+                     pg_stat_statements reports it under (its calls and rows are added at session end)
+floor_pg_select1_cold, query_<name>_cold
+                     the first execution on a fresh connection: parse, plan and catalog caches paid
+
+A writing query (reivindicar_mensagens) runs in a transaction rolled back after each call, untimed, so
+every call sees the same due rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from julia.perf.context import Perf
+from julia.perf.critical import CRITICAL, Critical, Params
+from julia.perf.explain import explain
+from julia.perf.harness import Step, cold_sample, measure_paired
+from julia.perf.results import Bench
+from julia.queries import sql
+
+WARMUP = 100
+MAX_SECONDS = 4.0  # per warm benchmark
+COLD_SAMPLES = 40
+EXPLAIN_KEYS = 8  # plans and buffers are taken over this many keys; the worst one is kept
+WARM_FLOOR, COLD_FLOOR = "floor_pg_select1", "floor_pg_select1_cold"
+ColdCall = Callable[[asyncpg.Connection, int], Awaitable[object]]
+
+
+async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list[Params]]) -> None:
+    floor_ms: list[float] = []
+    begin, rollback = _transaction(conn)
+    for query in CRITICAL:
+        paired = await measure_paired(
+            _warm_call(perf, conn, query, params[query.name]),
+            lambda i: conn.fetchval("SELECT 1"),
+            samples=perf.samples,
+            warmup=WARMUP,
+            max_seconds=MAX_SECONDS,
+            before=begin if query.mutates else None,
+            after=rollback if query.mutates else None,
+        )
+        floor_ms += paired.floor_ms
+        counters = await _cost(conn, query, sql(query.name), params[query.name])
+        perf.run.add(
+            Bench(
+                f"query_{query.name}_warm",
+                "query_warm",
+                WARM_FLOOR,
+                paired.samples_ms,
+                counters,
+                paired.ratios,
+            )
+        )
+    perf.run.add(Bench(WARM_FLOOR, "floor", None, floor_ms))
+
+
+async def test_cold(perf: Perf, params: dict[str, list[Params]]) -> None:
+    """Round after round: the floor on a fresh connection, then each query on its own fresh connection;
+    a query's ratio is to the floor of its own round."""
+    select1: ColdCall = lambda c, i: c.fetchval("SELECT 1")  # noqa: E731
+    floor_ms: list[float] = []
+    samples: dict[str, list[float]] = {query.name: [] for query in CRITICAL}
+    ratios: dict[str, list[float]] = {query.name: [] for query in CRITICAL}
+    calls = {query.name: _cold_call(perf, query, params[query.name]) for query in CRITICAL}
+    for i in range(COLD_SAMPLES):
+        floor_ms.append(await cold_sample(perf.connect, select1, i))
+        for query in CRITICAL:
+            sample = await cold_sample(perf.connect, calls[query.name], i, in_transaction=query.mutates)
+            samples[query.name].append(sample)
+            ratios[query.name].append(sample / floor_ms[-1])
+    perf.run.add(Bench(COLD_FLOOR, "floor", None, floor_ms))
+    for query in CRITICAL:
+        perf.run.add(
+            Bench(
+                f"query_{query.name}_cold",
+                "query_cold",
+                COLD_FLOOR,
+                samples[query.name],
+                {},
+                ratios[query.name],
+            )
+        )
+
+
+def _warm_call(perf: Perf, conn: asyncpg.Connection, query: Critical, keys: list[Params]) -> Step:
+    statement = sql(query.name)
+
+    async def call(i: int) -> object:
+        await perf.injected_sleep(query.name)
+        return await conn.fetch(statement, *keys[i % len(keys)])
+
+    return call
+
+
+def _cold_call(
+    perf: Perf, query: Critical, keys: list[Params]
+) -> Callable[[asyncpg.Connection, int], Awaitable[object]]:
+    statement = sql(query.name)
+
+    async def call(fresh: asyncpg.Connection, i: int) -> object:
+        await perf.injected_sleep(query.name)
+        return await fresh.fetch(statement, *keys[i % len(keys)])
+
+    return call
+
+
+def _transaction(conn: asyncpg.Connection) -> tuple[Step, Step]:
+    async def begin(i: int) -> None:
+        await conn.execute("BEGIN")
+
+    async def rollback(i: int) -> None:
+        await conn.execute("ROLLBACK")
+
+    return begin, rollback
+
+
+async def _cost(
+    conn: asyncpg.Connection, query: Critical, statement: str, keys: list[Params]
+) -> dict[str, Any]:
+    """The counters that do not depend on the machine: the most rows any key returns, and over the first
+    EXPLAIN_KEYS keys the worst buffer count, the first key's plan and the indexes every plan used."""
+    rows = 0
+    begin, rollback = _transaction(conn)
+    for i, key in enumerate(keys):
+        if query.mutates:
+            await begin(i)
+        rows = max(rows, len(await conn.fetch(statement, *key)))
+        if query.mutates:
+            await rollback(i)
+    plans = [await explain(conn, statement, key, mutates=query.mutates) for key in keys[:EXPLAIN_KEYS]]
+    common = [index for index in plans[0].indexes if all(index in p.indexes for p in plans)]
+    return {
+        "rows": rows,
+        "buffers": max(p.buffers for p in plans),
+        "shared_hit": plans[0].shared_hit,
+        "shared_read": plans[0].shared_read,
+        "plan_nodes": plans[0].nodes,
+        "plan_indexes": common,
+        "distinct_plans": len({tuple(p.nodes) for p in plans}),
+        "query_id": plans[0].query_id,
+        "keys": len(keys),
+    }

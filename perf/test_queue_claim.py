@@ -1,0 +1,69 @@
+"""Queue claim throughput: the sender's loop over the seeded due messages. One sample is one batch:
+claim up to CLAIM_BATCH rows (`reivindicar_mensagens`, committed) and acknowledge each as sent
+(`marcar_enviada`, committed, one by one as julia.worker.envio does). After each batch the rows are put
+back as pending, untimed, so every batch sees the same queue; dead row versions still pile up, which is
+why this runs after the query benchmarks and is kept short.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from julia.perf.context import Perf
+from julia.perf.critical import CLAIM_BATCH, CLAIM_LEASE_S
+from julia.perf.harness import measure_paired
+from julia.perf.results import Bench
+from julia.queries import sql
+
+BATCHES = 400
+WARMUP = 20
+MAX_SECONDS = 3.0
+# Undo one batch (not julia's SQL: only the benchmark ever wants a sent message pending again).
+RESTORE = (
+    "UPDATE fila_mensagens SET status = 'pendente', enviada_em = NULL, locked_until = NULL, "
+    "whatsapp_message_id = NULL, tentativas = tentativas - 1 WHERE id = ANY($1::bigint[])"
+)
+
+
+async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
+    due = await conn.fetchval(
+        "SELECT count(*) FROM fila_mensagens WHERE status = 'pendente' AND agendar_para <= now()"
+    )
+    claim, ack = sql("reivindicar_mensagens"), sql("marcar_enviada")
+    claimed: list[int] = []
+    sizes: list[int] = []
+
+    async def batch(i: int) -> None:
+        rows = await conn.fetch(claim, CLAIM_BATCH, CLAIM_LEASE_S)
+        for row in rows:
+            await conn.fetchval(ack, row["id"], row["tentativas"], None)
+        claimed[:] = [row["id"] for row in rows]
+
+    async def restore(i: int) -> None:
+        sizes.append(len(claimed))
+        await conn.execute(RESTORE, claimed)
+
+    paired = await measure_paired(
+        batch,
+        lambda i: conn.fetchval("SELECT 1"),
+        samples=BATCHES,
+        warmup=WARMUP,
+        max_seconds=MAX_SECONDS,
+        after=restore,
+    )
+    samples, timed = paired.samples_ms, sizes[WARMUP:]
+    perf.run.add(
+        Bench(
+            f"queue_claim_batch{CLAIM_BATCH}",
+            "queue",
+            "floor_pg_select1",
+            samples,
+            {
+                "rows": max(timed),
+                "min_rows": min(timed),
+                "due_rows": due,
+                "msgs_per_s": round(sum(timed) / (sum(samples) / 1000), 1),
+            },
+            paired.ratios,
+        )
+    )
