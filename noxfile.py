@@ -57,3 +57,12 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The operations docs against the code: every command, curl call, SQL and Redis command in docs/*.md
+    runs (tests/docs), and a Compose implementation must accept docker-compose.yml (Debian's
+    `docker-compose` package, or Docker's compose plugin)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/docs", "tests/service/test_pausa.py", *session.posargs, env={"CI": "true"})

@@ -12,10 +12,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from julia.commands import dev, migrate, perf, seed, serve, servers, worker
+from julia.commands import dev, envio, migrate, perf, seed, serve, servers, worker
 from julia.errors import JuliaError
 
-COMMANDS = [migrate, servers, serve, worker, dev, seed, perf]
+COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, envio]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     # Runtime.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
     max_workers: int = Field(default=4, ge=1, description="Doctors answered in parallel by one worker.")
-    queue_lease_s: int = Field(default=60, ge=1, description="Lease of a claimed queue row.")
+    # Above the slowest honest Claude call: ANTHROPIC_TIMEOUT_S x (1 + ANTHROPIC_MAX_RETRIES) = 90 s.
+    queue_lease_s: int = Field(default=120, ge=1, description="Lease of a claimed queue row.")
     admin_token: SecretStr | None = Field(default=None, description="Bearer token of /admin routes.")
 
     # Cache.

@@ -25,6 +25,7 @@ from julia.data.fila_mensagens import reivindicar_mensagens
 from julia.integrations import IntegracaoError
 from julia.queries import sql
 from julia.worker.espelho import espelhar
+from julia.worker.pausa import envio_pausado
 from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ class Remetente:
         self._chave_taxa = f"julia:evolution:taxa:{s.settings.evolution_instance}"
 
     async def drenar_lote(self) -> int:
-        """Claim one batch and send it; how many rows were claimed (0: nothing due)."""
+        """Claim one batch and send it; how many rows were claimed (0: nothing due, or sending paused)."""
+        if await envio_pausado(self._s.redis):
+            return 0  # emergency stop (julia pause-sending): claim nothing, the queue waits intact
         linhas = await reivindicar_mensagens(self._s.pool, self._lote, self._s.settings.queue_lease_s)
         por_medico: dict[int, list[asyncpg.Record]] = defaultdict(list)
         for linha in sorted(linhas, key=lambda r: r["id"]):

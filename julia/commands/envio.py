@@ -1,0 +1,61 @@
+"""`julia pause-sending`, `julia resume-sending`, `julia sending-status`: the emergency stop of the
+WhatsApp send (julia/worker/pausa.py). They act on the REDIS_URL the workers use, so it must be set:
+pausing a Redis started just for the command would stop nothing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from julia.errors import JuliaError
+from julia.settings import Settings
+from julia.worker import pausa
+
+
+def register(sub: Any) -> None:
+    pause: argparse.ArgumentParser = sub.add_parser(
+        "pause-sending",
+        help="emergency stop: workers stop sending WhatsApp messages; the queue waits intact",
+    )
+    pause.add_argument("--reason", default="emergency stop", help="kept with the flag, shown by the status")
+    pause.set_defaults(run=lambda args: _rodar(lambda r: _pausar(r, args.reason)))
+    resume = sub.add_parser("resume-sending", help="lift the emergency stop: workers send the queue again")
+    resume.set_defaults(run=lambda args: _rodar(_retomar))
+    status = sub.add_parser("sending-status", help="is sending paused? (exit 0 either way)")
+    status.set_defaults(run=lambda args: _rodar(_estado))
+
+
+def _rodar(acao: Callable[[aioredis.Redis], Awaitable[str]]) -> int:
+    settings = Settings()
+    settings.require("redis_url")
+    assert settings.redis_url is not None
+    print(asyncio.run(_com_redis(settings.redis_url, acao)))
+    return 0
+
+
+async def _com_redis(url: str, acao: Callable[[aioredis.Redis], Awaitable[str]]) -> str:
+    redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return await acao(redis)
+    except (RedisError, OSError) as exc:
+        raise JuliaError(f"cannot reach Redis at REDIS_URL: {exc}") from exc
+    finally:
+        await redis.aclose()
+
+
+async def _pausar(redis: aioredis.Redis, motivo: str) -> str:
+    return (await pausa.pausar(redis, motivo)).linha()
+
+
+async def _retomar(redis: aioredis.Redis) -> str:
+    era = await pausa.retomar(redis)
+    return "sending: running (resumed)" if era else "sending: running (it was not paused)"
+
+
+async def _estado(redis: aioredis.Redis) -> str:
+    return (await pausa.estado(redis)).linha()

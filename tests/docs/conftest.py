@@ -1,0 +1,153 @@
+"""What the docs' commands run against: a migrated database seeded with 300 synthetic doctors
+(julia_docs, on the session's server), the session's Redis, the julia app over ASGI, julia's fake
+Evolution (julia.integrations.falsos), and stubs of the two Chatwoot/Slack endpoints the runbook calls,
+answering as integrations.md says those services do."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request, Response
+from pydantic import SecretStr
+
+from julia import db, servers
+from julia.api.app import create_app
+from julia.integrations import falsos
+from julia.migrate import migrate
+from julia.seed import seed
+from julia.settings import Settings
+from julia.worker import pausa
+
+DOCTORS = 300
+ADMIN = "token-do-plantao"
+EVOLUTION_KEY = "chave-evolution-docs"
+CHATWOOT_TOKEN = "token-chatwoot-docs"
+CHATWOOT_WEBHOOK_TOKEN = "token-webhook-docs"
+HOSTS = {
+    "JULIA_URL": "http://julia.docs",
+    "EVOLUTION_URL": "http://evolution.docs",
+    "CHATWOOT_URL": "http://chatwoot.docs",
+    "SLACK_WEBHOOK_URL": "http://slack.docs/services/T000/B000/XXXX",
+}
+
+
+@pytest.fixture(scope="session")
+async def docs_dsn(services: servers.Services) -> str:
+    admin = await asyncpg.connect(services.database_url)
+    try:
+        await admin.execute("DROP DATABASE IF EXISTS julia_docs WITH (FORCE)")
+        await admin.execute("CREATE DATABASE julia_docs")
+    finally:
+        await admin.close()
+    dsn = db.with_database(services.database_url, "julia_docs")
+    conn = await db.connect(dsn)
+    try:
+        await migrate(conn)
+        await seed(conn, DOCTORS)
+    finally:
+        await conn.close()
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def docs_env(docs_dsn: str, services: servers.Services) -> dict[str, str]:
+    """The variables the docs' commands use, as on-call would have them exported."""
+    return {
+        "DATABASE_URL": docs_dsn,
+        "REDIS_URL": services.redis_url,
+        "ADMIN_TOKEN": ADMIN,
+        "EVOLUTION_API_KEY": EVOLUTION_KEY,
+        "EVOLUTION_INSTANCE": "julia",
+        "CHATWOOT_API_TOKEN": CHATWOOT_TOKEN,
+        "CHATWOOT_WEBHOOK_TOKEN": CHATWOOT_WEBHOOK_TOKEN,
+        **HOSTS,
+    }
+
+
+def process_env(docs_env: dict[str, str]) -> dict[str, str]:
+    """For `julia` subprocesses: this environment without stray julia settings, plus the docs' ones."""
+    keep = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+    return {**keep, **docs_env, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="session")
+async def docs_pool(docs_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(docs_dsn, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def docs_redis(services: servers.Services) -> AsyncIterator[aioredis.Redis]:
+    """The session's Redis; the emergency stop flag never outlives a test (other tests send)."""
+    client = aioredis.Redis.from_url(services.redis_url)
+    await client.delete(pausa.CHAVE)
+    yield client
+    await client.delete(pausa.CHAVE)
+    await client.aclose()
+
+
+def _stubs() -> FastAPI:
+    """Chatwoot's GET /api/v1/profile and a Slack incoming webhook, per shared/integrations.md."""
+    app = FastAPI()
+
+    @app.get("/api/v1/profile")
+    async def profile(request: Request) -> Response:
+        if request.headers.get("api_access_token") != CHATWOOT_TOKEN:
+            return Response('{"error": "Invalid Access Token"}', 401, media_type="application/json")
+        return Response('{"id": 1, "name": "Júlia", "account_id": 1}', media_type="application/json")
+
+    @app.post("/services/T000/B000/XXXX")
+    async def slack(request: Request) -> Response:
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            return Response("invalid_payload", 400, media_type="text/plain")
+        return Response("ok", media_type="text/plain")
+
+    return app
+
+
+class _Hosts(httpx.AsyncBaseTransport):
+    """Each docs host to its ASGI app."""
+
+    def __init__(self, apps: dict[str, FastAPI]) -> None:
+        self._transports = {host: httpx.ASGITransport(app=app) for host, app in apps.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._transports.get(request.url.host)
+        assert transport is not None, f"the docs call {request.url}, which no docs test server answers"
+        return await transport.handle_async_request(request)
+
+
+@pytest.fixture
+async def http_docs(
+    docs_pool: asyncpg.Pool, docs_redis: aioredis.Redis, docs_env: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        database_url=docs_env["DATABASE_URL"],
+        redis_url=docs_env["REDIS_URL"],
+        admin_token=SecretStr(ADMIN),
+        evolution_url=HOSTS["EVOLUTION_URL"],
+        evolution_api_key=SecretStr(EVOLUTION_KEY),
+        chatwoot_webhook_token=SecretStr(CHATWOOT_WEBHOOK_TOKEN),
+        slack_webhook_url=HOSTS["SLACK_WEBHOOK_URL"],
+    )
+    async with httpx.AsyncClient() as outbound:
+        julia = create_app(settings, pool=docs_pool, redis=docs_redis, http=outbound)
+        apps = {
+            "julia.docs": julia,
+            "evolution.docs": falsos.criar_app(falsos.Registro()),
+            "chatwoot.docs": _stubs(),
+            "slack.docs": _stubs(),
+        }
+        async with httpx.AsyncClient(transport=_Hosts(apps)) as client:
+            yield client

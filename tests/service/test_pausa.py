@@ -1,0 +1,60 @@
+"""The emergency stop: a paused sender claims nothing and the queue waits intact; resuming sends it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+
+from julia.worker import pausa
+from julia.worker.loop import Worker
+from tests.service.conftest import Externos, drenar, postar, upsert
+
+
+async def _responder_sem_enviar(worker: Worker) -> None:
+    """The inbound half only: Claude writes the reply and it is queued."""
+    tarefas = await worker.reivindicar_entradas(10)
+    await asyncio.gather(*(worker._processar(t) for t in tarefas))
+
+
+async def test_paused_sender_claims_nothing_and_resuming_sends_the_queue_once(
+    cliente: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    worker: Worker,
+    externos: Externos,
+) -> None:
+    await pausa.pausar(redis, "teste")
+    await postar(cliente, upsert("Oi, tem plantão?", msg_id="P1"))
+    await postar(cliente, upsert("E no sábado?", numero="5511988880000", msg_id="P2"))
+    await _responder_sem_enviar(worker)
+
+    assert await worker.remetente.drenar_lote() == 0
+    fila = await pool.fetch("SELECT status, tentativas, locked_until FROM fila_mensagens ORDER BY id")
+    assert [(f["status"], f["tentativas"], f["locked_until"]) for f in fila] == [("pendente", 0, None)] * 2
+    assert externos.envio.call_count == 0
+    assert (await pausa.estado(redis)).motivo == "teste"
+
+    assert await pausa.retomar(redis) is True
+    await drenar(worker, pool)
+    assert externos.envio.call_count == 2
+    assert await pool.fetchval("SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'") == 2
+    assert await pausa.retomar(redis) is False
+
+
+async def test_a_flag_set_by_hand_also_stops_sending(redis: aioredis.Redis, pool: asyncpg.Pool) -> None:
+    await redis.set(pausa.CHAVE, "1")
+    assert await pausa.envio_pausado(redis) is True
+    assert (await pausa.estado(redis)).pausado is True
+    await redis.delete(pausa.CHAVE)
+    assert await pausa.envio_pausado(redis) is False
+
+
+async def test_redis_unreachable_reads_as_paused() -> None:
+    morto = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    try:
+        assert await pausa.envio_pausado(morto) is True
+    finally:
+        await morto.aclose()
