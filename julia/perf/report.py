@@ -269,7 +269,7 @@ def _save(fig: Any, path: Path) -> Path:
 def _html(run: Run, verdicts: list[Verdict], baseline: Run | None, charts: list[Path]) -> str:
     frame = table(verdicts)
     status = "FAILED" if any(v.failed for v in verdicts) else "passed"
-    stamp = pd.DataFrame(sorted((k, str(v)) for k, v in run.stamp.items()), columns=["", ""])
+    stamp = pd.DataFrame(sorted((k, _stamp_text(k, v)) for k, v in run.stamp.items()), columns=["", ""])
     parts = [
         "<!doctype html><meta charset='utf-8'><title>julia perf</title>",
         "<style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -290,6 +290,17 @@ def _html(run: Run, verdicts: list[Verdict], baseline: Run | None, charts: list[
     parts += _findings_html(run, verdicts, baseline)
     parts += [f"<h2>{html.escape(c.stem)}</h2><img src='{c.name}' alt='{c.stem}'>" for c in charts]
     return "\n".join(parts)
+
+
+def _stamp_text(key: str, value: Any) -> str:
+    """One readable line per stamp entry; the seed summary (a dict in results.json) in words."""
+    if key == "seed" and isinstance(value, dict) and "rows" in value:
+        rows = ", ".join(f"{table} {count:,}" for table, count in value["rows"].items())
+        return (
+            f"seed {value.get('seed')}, today {value.get('today')}, {value.get('seconds', 0):.1f} s, "
+            f"checksum {str(value.get('checksum', ''))[:12]}: {rows}"
+        )
+    return str(value)
 
 
 def _counters_html(run: Run) -> list[str]:
