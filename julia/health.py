@@ -138,6 +138,16 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
                     f"fila: mensagem mais antiga espera {age:.0f} s ({op.fila_vencida} vencidas)",
                 )
             )
+        waited = op.entrada_mais_antiga_s
+        if waited > limits.queue_degraded_age_s:
+            severity = Status.CRITICAL if waited > limits.queue_critical_age_s else Status.DEGRADED
+            problems.append(
+                Problem(
+                    "entradas",
+                    severity,
+                    f"entradas: médico espera resposta há {waited:.0f} s ({op.entradas_abertas} abertas)",
+                )
+            )
         if op.handoffs_pendentes and op.handoff_mais_antigo_s > limits.handoff_degraded_age_s:
             problems.append(
                 Problem(

@@ -13,3 +13,11 @@ SELECT count(*) AS pendentes,
            AS mais_antiga_s
 FROM fila_mensagens
 WHERE status = 'pendente'
+
+-- name: contar_entradas_abertas
+-- Inbound messages not yet answered (the queue doctors wait in) and how long the oldest has waited.
+-- Index: idx_entradas_fila (open rows only; answered rows leave it).
+SELECT count(*) AS abertas,
+       coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS mais_antiga_s
+FROM entradas
+WHERE status IN ('pendente', 'processando')

@@ -222,6 +222,7 @@ async def test_contar_operacao(pool: asyncpg.Pool, raw: Raw) -> None:
     vencidas = [t for t in pendentes if t <= now]
     handoffs = [r["created_at"] for r in raw.handoffs if r["status"] == "pendente"]
     assert found.conversas_ativas == sum(r["status"] == "ativa" for r in raw.conversations)
+    assert (found.entradas_abertas, found.entrada_mais_antiga_s) == (0, 0)  # the seed answers everything
     assert found.fila_pendente == len(pendentes)
     assert found.fila_vencida == len(vencidas) > 0
     assert found.fila_mais_antiga_s == pytest.approx((now - min(vencidas)).total_seconds())
@@ -229,3 +230,24 @@ async def test_contar_operacao(pool: asyncpg.Pool, raw: Raw) -> None:
     assert found.handoff_mais_antigo_s == pytest.approx(
         (now - min(handoffs)).total_seconds() if handoffs else 0
     )
+
+
+async def test_contar_operacao_sees_inbound_messages_waiting(pool: asyncpg.Pool, raw: Raw) -> None:
+    entrada = next(r for r in raw.interacoes if r["direcao"] == "entrada")
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            # now() is fixed for the transaction: the count below sees exactly 7 minutes of waiting.
+            await conn.execute(
+                "INSERT INTO entradas (interacao_id, cliente_id, conversa_id, status, created_at)"
+                " VALUES ($1, $2, $3, 'processando', now() - interval '7 minutes')",
+                entrada["id"],
+                entrada["cliente_id"],
+                entrada["conversa_id"],
+            )
+            found = await contar_operacao(conn)
+        finally:
+            await tx.rollback()
+    assert found.entradas_abertas == 1
+    assert found.entrada_mais_antiga_s == pytest.approx(420)

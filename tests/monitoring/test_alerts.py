@@ -24,7 +24,7 @@ from julia.metrics import Metrics
 
 SLACK = "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
 UP = Probe(True, 1.0)
-QUIET = Operacao(0, 0, 0, 0.0, 0, 0.0)
+QUIET = Operacao(0, 0, 0.0, 0, 0, 0.0, 0, 0.0)
 
 Round = Callable[[HealthReport], Awaitable[AlertRound]]
 

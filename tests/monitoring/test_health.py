@@ -19,9 +19,13 @@ DOWN = Probe(False, None, "sem resposta em 1 s")
 LIMITS = Thresholds()
 
 
-def operacao(fila_s: float = 0.0, handoffs: int = 0, handoff_s: float = 0.0) -> Operacao:
+def operacao(
+    fila_s: float = 0.0, handoffs: int = 0, handoff_s: float = 0.0, entrada_s: float = 0.0
+) -> Operacao:
     return Operacao(
         conversas_ativas=10,
+        entradas_abertas=3,
+        entrada_mais_antiga_s=entrada_s,
         fila_pendente=5,
         fila_vencida=2,
         fila_mais_antiga_s=fila_s,
@@ -55,6 +59,9 @@ def judge(**changes: object) -> tuple[Status, list[str]]:
         ({"operacao": operacao(fila_s=300)}, Status.HEALTHY, []),
         ({"operacao": operacao(fila_s=301)}, Status.DEGRADED, ["fila=degraded"]),
         ({"operacao": operacao(fila_s=901)}, Status.CRITICAL, ["fila=critical"]),
+        ({"operacao": operacao(entrada_s=300)}, Status.HEALTHY, []),
+        ({"operacao": operacao(entrada_s=301)}, Status.DEGRADED, ["entradas=degraded"]),
+        ({"operacao": operacao(entrada_s=901)}, Status.CRITICAL, ["entradas=critical"]),
         ({"operacao": operacao(handoffs=2, handoff_s=601)}, Status.DEGRADED, ["handoffs=degraded"]),
         ({"operacao": operacao(handoffs=2, handoff_s=60)}, Status.HEALTHY, []),
         ({"p95_ms": {"buscar_vagas": (1000.0, 50)}}, Status.HEALTHY, []),
