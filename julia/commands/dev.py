@@ -19,12 +19,8 @@ import uvicorn
 from pydantic import SecretStr
 
 from julia import runtime
-from julia.api.app import create_app
-from julia.integrations import falsos
 from julia.seed import seed
 from julia.settings import Settings
-from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 
 CHAVE_DEV = "dev"
 
@@ -80,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: bool) -> None:
+    # Imported here, not at the top: the app and worker pull in the Anthropic SDK (about a second), which
+    # every other `julia` command, and `julia --help`, has no use for.
+    from julia.api.app import create_app
+    from julia.integrations import falsos
+    from julia.worker.loop import Worker
+    from julia.worker.servicos import Servicos
+
     assert settings.database_url is not None
     assert settings.redis_url is not None
     async with (

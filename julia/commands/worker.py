@@ -13,8 +13,6 @@ import redis.asyncio as aioredis
 
 from julia import runtime
 from julia.settings import Settings
-from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 
 EXIGIDAS = ("anthropic_api_key", "evolution_url", "evolution_api_key")
 
@@ -38,6 +36,11 @@ async def rodar(
     settings: Settings, database_url: str, redis_url: str, parar: asyncio.Event | None = None
 ) -> None:
     """Run until `parar` is set or SIGINT/SIGTERM arrives; replies in flight finish first."""
+    # Imported here: the worker pulls in the Anthropic SDK (about a second) that `julia --help` and the
+    # other commands have no use for.
+    from julia.worker.loop import Worker
+    from julia.worker.servicos import Servicos
+
     parar = parar or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sinal in (signal.SIGINT, signal.SIGTERM):
