@@ -49,3 +49,32 @@ def redact(dsn: str) -> str:
 def with_database(dsn: str, database: str) -> str:
     """The same server, another database (tests and the perf suite each get a private one)."""
     return urlunsplit(urlsplit(dsn)._replace(path="/" + database))
+
+
+async def fresh_database(admin_dsn: str, name: str, *, migrated: bool = True) -> str:
+    """(Re)create database `name` on the server of `admin_dsn`, migrated (unless asked not to) and empty;
+    return its DSN. Tests and benchmarks each get their own, never touching anyone else's."""
+    from julia.migrate import migrate  # migrate's own imports reach back here for connections
+
+    await drop_database(admin_dsn, name)
+    admin = await connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    dsn = with_database(admin_dsn, name)
+    if migrated:
+        conn = await connect(dsn)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+    return dsn
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    admin = await connect(admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

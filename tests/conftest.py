@@ -10,7 +10,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from julia import db, servers
-from julia.migrate import migrate
 from julia.settings import Settings
 
 
@@ -24,16 +23,8 @@ def services() -> Iterator[servers.Services]:
 @pytest.fixture(scope="session")
 async def pool(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
     """A pool on a freshly migrated, empty database (a private database when DATABASE_URL is shared)."""
-    admin = await asyncpg.connect(services.database_url)
-    try:
-        await admin.execute("DROP DATABASE IF EXISTS julia_test WITH (FORCE)")
-        await admin.execute("CREATE DATABASE julia_test")
-    finally:
-        await admin.close()
-    dsn = db.with_database(services.database_url, "julia_test")
+    dsn = await db.fresh_database(services.database_url, "julia_test")
     pool = await db.create_pool(dsn, min_size=1, max_size=10)
-    async with pool.acquire() as conn:
-        await migrate(conn)
     yield pool
     await pool.close()
 

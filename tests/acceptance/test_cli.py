@@ -28,12 +28,9 @@ def test_help_lists_the_commands() -> None:
     assert "DATABASE_URL" in result.stdout
 
 
-def test_migrate_against_a_given_database_then_again_is_a_no_op(services: servers.Services) -> None:
+async def test_migrate_against_a_given_database_then_again_is_a_no_op(services: servers.Services) -> None:
     env = {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url}
-    subprocess.run(
-        [sys.executable, "-c", _DROP_CREATE.format(dsn=services.database_url)], check=True, timeout=60
-    )
-    dsn = db.with_database(services.database_url, "julia_cli")
+    dsn = await db.fresh_database(services.database_url, "julia_cli", migrated=False)
     first = julia("migrate", env={**env, "DATABASE_URL": dsn})
     second = julia("migrate", env={**env, "DATABASE_URL": dsn})
     assert first.returncode == 0, first.stderr
@@ -49,14 +46,3 @@ def test_unreachable_database_is_one_readable_line_and_a_non_zero_exit() -> None
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("julia: cannot reach Postgres at postgresql://julia:***@127.0.0.1:1/julia")
     assert "secret" not in result.stderr
-
-
-_DROP_CREATE = """
-import asyncio, asyncpg
-async def main():
-    conn = await asyncpg.connect({dsn!r})
-    await conn.execute("DROP DATABASE IF EXISTS julia_cli WITH (FORCE)")
-    await conn.execute("CREATE DATABASE julia_cli")
-    await conn.close()
-asyncio.run(main())
-"""

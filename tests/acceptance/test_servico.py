@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -50,13 +49,8 @@ def externos() -> Iterator[tuple[str, falsos.Registro]]:
 
 @pytest.fixture
 async def banco(services: servers.Services) -> str:
-    admin = await asyncpg.connect(services.database_url)
-    try:
-        await admin.execute("DROP DATABASE IF EXISTS julia_aceitacao WITH (FORCE)")
-        await admin.execute("CREATE DATABASE julia_aceitacao")
-    finally:
-        await admin.close()
-    return db.with_database(services.database_url, "julia_aceitacao")
+    # Unmigrated: `julia serve` migrates it, as it would a new production database.
+    return await db.fresh_database(services.database_url, "julia_aceitacao", migrated=False)
 
 
 def _ambiente(database_url: str, redis_url: str, base: str) -> dict[str, str]:

@@ -19,7 +19,6 @@ from pydantic import SecretStr
 from julia import db, servers
 from julia.api.app import create_app
 from julia.integrations import falsos
-from julia.migrate import migrate
 from julia.seed import seed
 from julia.settings import Settings
 from julia.worker import pausa
@@ -39,16 +38,9 @@ HOSTS = {
 
 @pytest.fixture(scope="session")
 async def docs_dsn(services: servers.Services) -> str:
-    admin = await asyncpg.connect(services.database_url)
-    try:
-        await admin.execute("DROP DATABASE IF EXISTS julia_docs WITH (FORCE)")
-        await admin.execute("CREATE DATABASE julia_docs")
-    finally:
-        await admin.close()
-    dsn = db.with_database(services.database_url, "julia_docs")
+    dsn = await db.fresh_database(services.database_url, "julia_docs")
     conn = await db.connect(dsn)
     try:
-        await migrate(conn)
         await seed(conn, DOCTORS)
     finally:
         await conn.close()

@@ -14,7 +14,8 @@ import asyncpg
 import pytest
 
 from julia import servers
-from julia.seed.database import drop_database, seeded_database
+from julia.db import drop_database
+from julia.seed.database import seeded_database
 
 DATABASE = "constraints_seed"
 ATIVA = "(SELECT cliente_id FROM conversations WHERE status = 'ativa' ORDER BY id LIMIT 1)"

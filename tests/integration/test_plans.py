@@ -19,8 +19,9 @@ import pytest
 
 from julia import servers
 from julia.data.clientes import buscar_medicos_por_tag
+from julia.db import drop_database
 from julia.queries import sql
-from julia.seed.database import drop_database, seeded_database
+from julia.seed.database import seeded_database
 
 SCALES = [pytest.param(1_000, id="1k"), pytest.param(100_000, id="100k", marks=pytest.mark.slow)]
 

@@ -21,7 +21,8 @@ from julia.data.fila_mensagens import reivindicar_mensagens
 from julia.data.interacoes import carregar_historico
 from julia.data.operacao import contar_operacao
 from julia.data.vagas import buscar_vagas
-from julia.seed.database import drop_database, seeded_database
+from julia.db import drop_database
+from julia.seed.database import seeded_database
 
 DOCTORS = 2_000
 DATABASE = "queries_seed"

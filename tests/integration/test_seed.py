@@ -15,9 +15,10 @@ import pytest
 
 from julia import servers
 from julia.cli import main
+from julia.db import drop_database, fresh_database
 from julia.errors import SeedError
 from julia.seed import SeedSummary, seed
-from julia.seed.database import drop_database, fresh_database, seeded_database
+from julia.seed.database import seeded_database
 from julia.seed.reference import load_reference
 
 TODAY = dt.date(2026, 3, 2)

@@ -26,7 +26,6 @@ from pydantic import SecretStr
 from julia import db, servers
 from julia.api.app import create_app
 from julia.integrations.claude import Claude
-from julia.migrate import migrate
 from julia.settings import Settings
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
@@ -44,17 +43,8 @@ TABELAS = "entradas, fila_mensagens, handoffs, interacoes, conversations, client
 
 @pytest.fixture(scope="session")
 async def banco(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
-    admin = await asyncpg.connect(services.database_url)
-    try:
-        await admin.execute("DROP DATABASE IF EXISTS julia_servico WITH (FORCE)")
-        await admin.execute("CREATE DATABASE julia_servico")
-    finally:
-        await admin.close()
-    pool = await db.create_pool(
-        db.with_database(services.database_url, "julia_servico"), min_size=1, max_size=20
-    )
-    async with pool.acquire() as conn:
-        await migrate(conn)
+    dsn = await db.fresh_database(services.database_url, "julia_servico")
+    pool = await db.create_pool(dsn, min_size=1, max_size=20)
     yield pool
     await pool.close()
 
