@@ -21,6 +21,18 @@ class Registro:
     pedidos_claude: list[dict[str, Any]] = field(default_factory=list)
 
 
+def mensagem_enviada(numero: str, texto: str, msg_id: str, instancia: str) -> dict[str, Any]:
+    """Evolution v2's 201 body for sendText: the message object it created."""
+    return {
+        "key": {"remoteJid": f"{numero}@s.whatsapp.net", "fromMe": True, "id": msg_id},
+        "status": "PENDING",
+        "message": {"conversation": texto},
+        "messageType": "conversation",
+        "messageTimestamp": int(time.time()),
+        "instanceId": instancia,
+    }
+
+
 def criar_app(registro: Registro, *, eco: bool = True) -> FastAPI:
     """One app answering both services' paths: Evolution's /message/sendText/{instance} and
     /instance/connectionState/{instance}, and Anthropic's /v1/messages."""
@@ -32,18 +44,7 @@ def criar_app(registro: Registro, *, eco: bool = True) -> FastAPI:
         corpo = await request.json()
         registro.enviadas.append((str(corpo["number"]), str(corpo["text"])))
         print(f"[fake evolution] sendText to {corpo['number']}: {corpo['text']}", flush=True)
-        return {
-            "key": {
-                "remoteJid": f"{corpo['number']}@s.whatsapp.net",
-                "fromMe": True,
-                "id": f"3EB0FAKE{next(ids)}",
-            },
-            "status": "PENDING",
-            "message": {"conversation": corpo["text"]},
-            "messageType": "conversation",
-            "messageTimestamp": int(time.time()),
-            "instanceId": instancia,
-        }
+        return mensagem_enviada(str(corpo["number"]), str(corpo["text"]), f"3EB0FAKE{next(ids)}", instancia)
 
     @app.get("/instance/connectionState/{instancia}")
     async def estado(instancia: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from julia import db, servers
 from julia.api.app import create_app
 from julia.integrations.claude import Claude
+from julia.integrations.falsos import mensagem_enviada
 from julia.settings import Settings
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
@@ -184,18 +185,7 @@ def eco_claude(request: httpx.Request) -> httpx.Response:
 def enviado(request: httpx.Request) -> httpx.Response:
     corpo = json.loads(request.content)
     return httpx.Response(
-        201,
-        json={
-            "key": {
-                "remoteJid": f"{corpo['number']}@s.whatsapp.net",
-                "fromMe": True,
-                "id": f"3EB0{time.time_ns()}",
-            },
-            "status": "PENDING",
-            "message": {"conversation": corpo["text"]},
-            "messageType": "conversation",
-            "messageTimestamp": int(time.time()),
-        },
+        201, json=mensagem_enviada(corpo["number"], corpo["text"], f"3EB0{time.time_ns()}", "julia")
     )
 
 
