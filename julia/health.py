@@ -31,6 +31,8 @@ from julia.data.operacao import Operacao, contar_operacao
 from julia.metrics import Metrics
 from julia.queries import sql
 from julia.settings import Settings
+from julia.worker.pausa import EstadoEnvio
+from julia.worker.pausa import estado as estado_envio
 
 # Returns Evolution's last `connection.update` state (open, connecting, close, refused) or None if unknown.
 WhatsAppState = Callable[[], Awaitable[str | None]]
@@ -93,6 +95,7 @@ class Findings:
     whatsapp: str  # "unknown" when no state could be had
     operacao: Operacao | None  # None when Postgres did not answer
     p95_ms: Mapping[str, tuple[float, int]] = field(default_factory=dict)  # name -> (p95, calls in window)
+    envio: EstadoEnvio | None = None  # the emergency stop; None when Redis did not answer
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class HealthReport:
             "redis": asdict(f.redis),
             "whatsapp": f.whatsapp,
             "fila": None if f.operacao is None else asdict(f.operacao),
+            "envio": None if f.envio is None else asdict(f.envio),
             "p95_ms": {name: round(p95, 1) for name, (p95, _) in f.p95_ms.items()},
         }
 
@@ -125,6 +129,15 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
     if findings.whatsapp in WHATSAPP_DOWN:
         problems.append(
             Problem("whatsapp", Status.CRITICAL, f"WhatsApp desconectado (estado {findings.whatsapp})")
+        )
+    if findings.envio is not None and findings.envio.pausado:
+        # Deliberate, but a stop forgotten after an incident silences Júlia: keep it in sight (and in Slack).
+        problems.append(
+            Problem(
+                "envio",
+                Status.DEGRADED,
+                f"envio pausado desde {findings.envio.desde} ({findings.envio.motivo}); a fila espera",
+            )
         )
     op = findings.operacao
     if op is not None:
@@ -238,17 +251,25 @@ class HealthCheck:
         except Exception:
             return "unknown"
 
+    async def _envio(self) -> EstadoEnvio | None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await estado_envio(self.redis)
+        except Exception:  # Redis' own probe reports why
+            return None
+
     async def findings(self) -> Findings:
-        postgres, redis, whatsapp, operacao = await asyncio.gather(
+        postgres, redis, whatsapp, operacao, envio = await asyncio.gather(
             _probe(lambda: self.pool.fetchval(sql("ping")), self.timeout_s),
             _probe(self.redis.ping, self.timeout_s),
             self._whatsapp(),
             self._operacao(),
+            self._envio(),
         )
         p95 = {
             name: (s.p95_ms, s.count) for name, s in self.metrics.summary().items() if s.p95_ms is not None
         }
-        return Findings(postgres, redis, whatsapp, operacao, p95)
+        return Findings(postgres, redis, whatsapp, operacao, p95, envio)
 
     async def check(self) -> HealthReport:
         return evaluate(await self.findings(), self.limits)

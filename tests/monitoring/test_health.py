@@ -13,6 +13,8 @@ from julia.health import Findings, HealthCheck, Probe, Status, Thresholds, evalu
 from julia.metrics import Metrics
 from julia.queries import sql
 from julia.settings import Settings
+from julia.worker import pausa
+from julia.worker.pausa import EstadoEnvio
 
 UP = Probe(True, 1.0)
 DOWN = Probe(False, None, "sem resposta em 1 s")
@@ -55,6 +57,12 @@ def judge(**changes: object) -> tuple[Status, list[str]]:
         ({"whatsapp": "close"}, Status.CRITICAL, ["whatsapp=critical"]),
         ({"whatsapp": "refused"}, Status.CRITICAL, ["whatsapp=critical"]),
         ({"whatsapp": "connecting"}, Status.HEALTHY, []),
+        ({"envio": EstadoEnvio(False)}, Status.HEALTHY, []),
+        (
+            {"envio": EstadoEnvio(True, "incidente", "2026-11-25T03:00:00+00:00")},
+            Status.DEGRADED,
+            ["envio=degraded"],
+        ),
         ({"whatsapp": "unknown"}, Status.HEALTHY, []),
         ({"operacao": operacao(fila_s=300)}, Status.HEALTHY, []),
         ({"operacao": operacao(fila_s=301)}, Status.DEGRADED, ["fila=degraded"]),
@@ -143,3 +151,18 @@ async def test_whatsapp_state_is_read_from_what_the_webhook_recorded(
         await pool.execute("DELETE FROM evolution_conexoes WHERE instancia = $1", settings.evolution_instance)
     assert report.status is Status.CRITICAL
     assert [p.key for p in report.problems] == ["whatsapp"]
+
+
+async def test_a_paused_sender_shows_in_health_until_resumed(
+    pool: asyncpg.Pool[asyncpg.Record], redis: aioredis.Redis
+) -> None:
+    check = HealthCheck(pool, redis, Metrics(), LIMITS)
+    await pausa.pausar(redis, "incidente 42")
+    try:
+        report = await check.check()
+    finally:
+        await pausa.retomar(redis)
+    assert [p.key for p in report.problems] == ["envio"]
+    assert "incidente 42" in report.problems[0].message
+    assert report.as_dict()["envio"]["pausado"] is True
+    assert (await check.check()).problems == []
