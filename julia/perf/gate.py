@@ -29,6 +29,9 @@ class Budget:
     max_buffers: int | None = None  # shared hit + read of one execution, the worst sampled key
     max_slope: float | None = None  # perf-scale: log-log growth of the ratio with the doctors
     min_effect: float | None = None  # overrides the gate's minimum effect for a noisier benchmark
+    # Hard-gated cost counters (Redis commands, Postgres statements per call or message): each may not
+    # exceed its number here, nor grow past the baseline's value.
+    counts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ def load_budgets(path: Path) -> Budgets:
             max_buffers=entry.get("max_buffers"),
             max_slope=entry.get("max_slope"),
             min_effect=entry.get("min_effect"),
+            counts=tuple(entry.get("counts", {}).items()),
         )
         for name, entry in raw.get("bench", {}).items()
     }
@@ -141,6 +145,7 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
                 )
             )
     verdict.findings += _drift_findings(bench.counters, base.counters)
+    verdict.findings += _count_growth(bench.counters, base.counters, budget)
     return verdict
 
 
@@ -171,6 +176,22 @@ def _budget_findings(
         value = counters.get(key)
         if limit is not None and value is not None and value > limit:
             found.append(Finding("fail", key, f"{key} {value} > budget {limit}"))
+    for key, limit in budget.counts:
+        value = counters.get(key)
+        if value is None:
+            found.append(Finding("warn", "counts", f"{key} budgeted but not counted"))
+        elif value > limit:
+            found.append(Finding("fail", "counts", f"{key} {value} > budget {limit}"))
+    return found
+
+
+def _count_growth(now: dict[str, Any], before: dict[str, Any], budget: Budget) -> list[Finding]:
+    """A hard-gated counter above the baseline's fails even within its budget: one more round trip per
+    message is a deterministic regression, whatever the clock says."""
+    found: list[Finding] = []
+    for key, _ in budget.counts:
+        if now.get(key) is not None and before.get(key) is not None and now[key] > before[key]:
+            found.append(Finding("fail", "counts", f"{key} {before[key]} => {now[key]} (baseline)"))
     return found
 
 

@@ -1,0 +1,117 @@
+"""Cost counters read from the servers themselves, not from julia: what Postgres executed
+(pg_stat_statements) and what Redis executed (`INFO commandstats`). A delta between two snapshots around
+one unit of work (a cache read, a message) is that work's cost, whatever code path sent it.
+
+Both are server-wide, so they are exact only while nothing else talks to the perf database and the perf
+run's own Redis (the embedded servers are private to the run; a shared DATABASE_URL/REDIS_URL adds
+strangers' commands). Callers therefore take the per-unit MODE over many units: a one-off connection
+set-up or a neighbour's command does not move it, a code path that sends one more statement does.
+
+Excluded from the counts: the snapshots themselves (the pg_stat_statements read, `INFO`), and Redis
+connection set-up (`HELLO`, `CLIENT SETINFO`, `SELECT`, `AUTH`), which a pool pays once per connection.
+The asyncpg pool's reset on release (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`,
+one round trip) is counted apart as `pg_pool_resets`: a real cost per acquire, but not julia's SQL.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+
+# Top-level statements of the current database by text; the read itself is left out by its text.
+PG_CALLS = (
+    "SELECT query, calls FROM pg_stat_statements "
+    "WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND query NOT LIKE '%pg_stat_statements%'"
+)
+POOL_RESET = "RESET ALL"  # the last statement of asyncpg's reset query: one per pool release
+# A pool's one-off connection set-up, and our own snapshot: never part of a unit's cost.
+REDIS_IGNORED = frozenset({"info", "hello", "client|setinfo", "select", "auth"})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    pg: dict[str, int] | None  # statement text -> calls; None without pg_stat_statements
+    redis: dict[str, int]  # command -> calls
+
+
+@dataclass(frozen=True)
+class Cost:
+    pg_statements: int | None  # everything julia sent (transaction brackets included), pool resets not
+    pg_pool_resets: int | None
+    redis_commands: int
+    redis_by_command: dict[str, int]
+
+
+class Meter:
+    """Snapshots of both servers, on a connection and client of its own (not the measured ones)."""
+
+    def __init__(self, conn: asyncpg.Connection, redis: aioredis.Redis) -> None:
+        self._conn = conn
+        self._redis = redis
+
+    async def snapshot(self) -> Snapshot:
+        pg: dict[str, int] | None
+        try:
+            rows = await self._conn.fetch(PG_CALLS)
+        except asyncpg.PostgresError:  # a DATABASE_URL server without pg_stat_statements
+            pg = None
+        else:
+            pg = {}
+            for row in rows:
+                pg[row["query"]] = pg.get(row["query"], 0) + int(row["calls"])
+        info = await self._redis.info("commandstats")
+        commands = {
+            name.removeprefix("cmdstat_"): int(stats["calls"])
+            for name, stats in info.items()
+            if name.removeprefix("cmdstat_") not in REDIS_IGNORED
+        }
+        return Snapshot(pg, commands)
+
+
+def cost(before: Snapshot, after: Snapshot) -> Cost:
+    by_command = {
+        name: calls - before.redis.get(name, 0)
+        for name, calls in after.redis.items()
+        if calls != before.redis.get(name, 0)
+    }
+    statements = resets = None
+    if before.pg is not None and after.pg is not None:
+        statements = resets = 0
+        for query, calls in after.pg.items():
+            grown = calls - before.pg.get(query, 0)
+            if query.strip().rstrip(";").upper() == POOL_RESET:
+                resets += grown
+            elif not _reset_part(query):
+                statements += grown
+    return Cost(statements, resets, sum(by_command.values()), by_command)
+
+
+def _reset_part(query: str) -> bool:
+    """The other statements of asyncpg's reset query (pg_stat_statements records each one)."""
+    text = query.strip().rstrip(";").upper()
+    return text in {"CLOSE ALL", "UNLISTEN *"} or text.startswith("SELECT PG_ADVISORY_UNLOCK_ALL()")
+
+
+def typical(costs: Sequence[Cost]) -> dict[str, object]:
+    """The per-unit counters of many units: the mode of each (see the module docstring), and the range."""
+    if not costs:
+        return {}
+    out: dict[str, object] = {"units_counted": len(costs)}
+    redis = [c.redis_commands for c in costs]
+    out["redis_commands"] = statistics.mode(redis)
+    out["redis_commands_range"] = [min(redis), max(redis)]
+    out["redis_by_command"] = next(
+        c.redis_by_command for c in costs if c.redis_commands == out["redis_commands"]
+    )
+    if all(c.pg_statements is not None for c in costs):
+        statements = [c.pg_statements or 0 for c in costs]
+        resets = [c.pg_pool_resets or 0 for c in costs]
+        out["pg_statements"] = statistics.mode(statements)
+        out["pg_statements_range"] = [min(statements), max(statements)]
+        out["pg_pool_resets"] = statistics.mode(resets)
+    return out

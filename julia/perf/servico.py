@@ -1,0 +1,129 @@
+"""What the service benchmarks share: julia's settings pointed at the perf servers, Evolution's webhook
+body (its real wire format, shared/integrations.md), the doctors who write in, and a stand-in for
+Anthropic's HTTP API.
+
+Claude is the one thing faked in the message path: an httpx2 transport (anthropic 2.x's HTTP library,
+which respx does not patch) that answers `POST /v1/messages` in the API's wire format after a chosen
+latency. The SDK still builds the request and parses the reply, so its cost stays inside the measurement;
+only the network and the model's time are replaced, by `asyncio.sleep(latency_s)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+import asyncpg
+import httpx2
+from pydantic import SecretStr
+
+from julia.settings import Settings
+
+EVOLUTION_KEY = "chave-perf"
+EVOLUTION_URL = "http://evolution.invalid"  # never called: the message path ends at the queued reply
+ANTHROPIC_URL = "http://anthropic.invalid"
+REPLY_PREFIX = "(perf) "
+
+# Doctors a message can come from and be answered by Claude: registered with a specialty (so the shifts
+# are read), and not in a conversation a person has taken over (that one is only mirrored).
+DOCTORS = """
+SELECT c.id, c.telefone FROM clientes c
+WHERE c.especialidade_id IS NOT NULL AND c.status = 'ativo'
+  AND NOT EXISTS (
+      SELECT 1 FROM conversations v
+      WHERE v.cliente_id = c.id AND v.status = 'ativa' AND v.controlled_by = 'humano'
+  )
+ORDER BY c.id
+LIMIT $1
+"""
+
+
+def settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
+    """Production defaults (pool sizes, TTLs, timeouts) on the perf servers; Chatwoot and Slack off."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "evolution_url": EVOLUTION_URL,
+        "evolution_api_key": SecretStr(EVOLUTION_KEY),
+        "anthropic_api_key": SecretStr("perf"),
+        "anthropic_base_url": ANTHROPIC_URL,
+        "anthropic_max_retries": 0,
+        "log_level": "WARNING",
+    }
+    return Settings(**{**values, **overrides})
+
+
+async def doctors(conn: asyncpg.Connection, limit: int) -> list[tuple[int, str]]:
+    rows = await conn.fetch(DOCTORS, limit)
+    if len(rows) < limit:
+        raise RuntimeError(f"the seed has {len(rows)} doctors who can be answered; {limit} wanted")
+    return [(int(row["id"]), str(row["telefone"])) for row in rows]
+
+
+async def phones(conn: asyncpg.Connection, limit: int) -> list[str]:
+    """Any `limit` seeded doctors' phones (a webhook stores a message from anyone, even a blocked doctor)."""
+    rows = await conn.fetch("SELECT telefone FROM clientes ORDER BY id LIMIT $1", limit)
+    if len(rows) < limit:
+        raise RuntimeError(f"the seed has {len(rows)} doctors; {limit} wanted (run with --doctors={limit})")
+    return [str(row["telefone"]) for row in rows]
+
+
+def upsert(telefone: str, msg_id: str, texto: str = "Tem plantão de clínica no sábado?") -> dict[str, Any]:
+    """A `messages.upsert` webhook from `telefone` (E.164), as Evolution API v2 posts it."""
+    numero = telefone.removeprefix("+")
+    return {
+        "event": "messages.upsert",
+        "instance": "julia",
+        "data": {
+            "key": {"remoteJid": f"{numero}@s.whatsapp.net", "fromMe": False, "id": msg_id},
+            "pushName": "Dra. Perf",
+            "status": "DELIVERY_ACK",
+            "message": {"conversation": texto},
+            "messageType": "conversation",
+            "messageTimestamp": 1764028800,
+            "instanceId": "perf",
+            "source": "android",
+        },
+        "destination": "http://julia/webhooks/evolution",
+        "date_time": "2026-11-25T00:00:00.000Z",
+        "sender": "5511988887777@s.whatsapp.net",
+        "server_url": EVOLUTION_URL,
+    }
+
+
+class ClaudeFalso(httpx2.AsyncBaseTransport):
+    """Anthropic's Messages API after `latency_s`: a short text reply, usage as a cached prompt reports it."""
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+        self.calls = 0
+        self._ids = itertools.count(1)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        corpo = json.loads(await request.aread())
+        self.calls += 1
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        ultima = corpo["messages"][-1]["content"].splitlines()[-1]
+        resposta = {
+            "id": f"msg_perf{next(self._ids)}",
+            "type": "message",
+            "role": "assistant",
+            "model": corpo["model"],
+            "content": [{"type": "text", "text": f"{REPLY_PREFIX}Recebi: {ultima}"}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 120,
+                "output_tokens": 40,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 1800,
+            },
+        }
+        return httpx2.Response(
+            200,
+            headers={"content-type": "application/json", "request-id": "req_perf"},
+            content=json.dumps(resposta).encode(),
+        )

@@ -1,0 +1,157 @@
+"""The cache's hot reads (issue 4), hit and miss, against a raw Redis GET on the same client:
+
+cache_<read>_hit     the value and its generation are live: one MGET, decode, no Postgres
+cache_<read>_miss    the value expired (deleted untimed before the call, its generation kept): MGET,
+                     the Postgres query through julia's pool, SET of the new value
+
+for <read> in medico_por_telefone (every inbound message), vagas_abertas (the shifts shown to Claude,
+VAGAS_NO_CONTEXTO of them) and contexto_estatico (the doctor and specialty of every reply).
+
+Each call is paired with a `GET` of a 64-byte key on the same redis.asyncio client, so the ratio says
+how close a hit stays to one round trip (the business asked < 10 ms; the aim is barely more than a GET).
+Beside the time, counted on the servers (julia.perf.counting), the mode over COUNTED calls: Redis
+commands per call (a hit must be 1) and Postgres statements per call (a hit 0, a miss 1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from julia import db
+from julia.cache import Cache, contexto_estatico, keys, medico_por_telefone, vagas_abertas
+from julia.perf import counting, servico
+from julia.perf.context import Perf
+from julia.perf.harness import Step, measure_paired
+from julia.perf.results import Bench
+from julia.worker.resposta import VAGAS_NO_CONTEXTO
+
+KEYS = 200  # distinct doctors (and every specialty) the calls rotate over
+WARMUP = 100
+MAX_SECONDS = 1.5  # per benchmark
+COUNTED = 40  # calls whose server-side cost is counted, untimed, after the timed ones
+FLOOR_KEY = "julia:perf:cache-floor"
+
+
+@dataclass(frozen=True)
+class Read:
+    """One cached read: the call for key i, and the cache entry it reads (deleted to force a miss)."""
+
+    name: str
+    call: Callable[[int], Awaitable[object]]
+    entry: Callable[[int], str]
+
+
+@pytest.fixture
+async def cached(
+    perf: Perf, conn: asyncpg.Connection
+) -> AsyncIterator[tuple[Cache, aioredis.Redis, list[Read]]]:
+    settings = servico.settings(perf.dsn, perf.services.redis_url)
+    pool = await db.create_pool(perf.dsn, min_size=1, max_size=1)
+    redis = aioredis.Redis.from_url(perf.services.redis_url)
+    cache = Cache(redis, settings)
+    medicos = await servico.doctors(conn, KEYS)
+    especialidades = [int(r["id"]) for r in await conn.fetch("SELECT id FROM especialidades ORDER BY id")]
+    hoje = dt.date.today()
+
+    def medico(i: int) -> tuple[int, str]:
+        return medicos[i % len(medicos)]
+
+    def especialidade(i: int) -> int:
+        return especialidades[i % len(especialidades)]
+
+    reads = [
+        Read(
+            "medico_por_telefone",
+            lambda i: medico_por_telefone(pool, cache, medico(i)[1]),
+            lambda i: keys.medico_por_telefone(medico(i)[1]).valor,
+        ),
+        Read(
+            "vagas_abertas",
+            lambda i: vagas_abertas(pool, cache, especialidade(i), VAGAS_NO_CONTEXTO),
+            lambda i: keys.vagas(especialidade(i), hoje, VAGAS_NO_CONTEXTO).valor,
+        ),
+        Read(
+            "contexto_estatico",
+            lambda i: contexto_estatico(pool, cache, medico(i)[0]),
+            lambda i: keys.contexto(medico(i)[0]).valor,
+        ),
+    ]
+    await redis.set(FLOOR_KEY, b"x" * 64)
+    try:
+        yield cache, redis, reads
+    finally:
+        await redis.delete(FLOOR_KEY)
+        await redis.aclose()
+        await pool.close()
+
+
+async def test_cache(perf: Perf, cached: tuple[Cache, aioredis.Redis, list[Read]]) -> None:
+    cache, redis, reads = cached
+    meter_conn = await perf.connect()
+    meter_redis = aioredis.Redis.from_url(perf.services.redis_url)
+    meter = counting.Meter(meter_conn, meter_redis)
+    try:
+        for read in reads:
+            for outcome in ("hit", "miss"):
+                await _bench(perf, cache, redis, meter, read, outcome)
+    finally:
+        await meter_conn.close()
+        await meter_redis.aclose()
+
+
+async def _bench(
+    perf: Perf, cache: Cache, redis: aioredis.Redis, meter: counting.Meter, read: Read, outcome: str
+) -> None:
+    async def expire(i: int) -> None:
+        await redis.delete(read.entry(i))
+
+    before: Step | None = expire if outcome == "miss" else None
+    if before is None:
+        for i in range(KEYS):  # every key loaded once: all timed calls are hits
+            await read.call(i)
+    kind = cache.stats()
+    paired = await measure_paired(
+        read.call,
+        lambda i: redis.get(FLOOR_KEY),
+        samples=perf.samples,
+        warmup=WARMUP,
+        max_seconds=MAX_SECONDS,
+        before=before,
+    )
+    _check_outcome(kind, cache.stats(), outcome, read.name)
+    costs = []
+    for i in range(COUNTED):
+        if before is not None:
+            await before(i)
+        start = await meter.snapshot()
+        await read.call(i)
+        costs.append(counting.cost(start, await meter.snapshot()))
+    perf.run.add(
+        Bench(
+            f"cache_{read.name}_{outcome}",
+            "cache",
+            "floor_redis_get",
+            paired.samples_ms,
+            {**counting.typical(costs), "keys": KEYS},
+            paired.ratios,
+        )
+    )
+
+
+def _check_outcome(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], outcome: str, name: str
+) -> None:
+    """A hit benchmark that missed (or the reverse) measured the wrong thing: stop, do not record it."""
+    grown = {
+        counter: sum(after[k][counter] - before[k][counter] for k in after)
+        for counter in ("hits", "misses", "errors")
+    }
+    wrong = "misses" if outcome == "hit" else "hits"
+    if grown[wrong] or grown["errors"]:
+        raise AssertionError(f"cache_{name}_{outcome}: {grown} during the timed calls")

@@ -1,0 +1,159 @@
+"""The full message path, one message at a time: Evolution's webhook in (POST /webhooks/evolution through
+julia's real FastAPI app, in-process over httpx's ASGI transport) -> interaction and work row committed
+-> the worker claims the row (`reivindicar_entradas`) and answers it (`resposta.processar`: static context
+and shifts through the cache, history from Postgres, Claude) -> the reply stored and queued in
+fila_mensagens. Claude is the only stand-in (julia.perf.servico.ClaudeFalso), at two latencies:
+
+message_path_claude0ms     Claude answers at once: all of the time is julia, Postgres and Redis
+message_path_claude800ms   a realistic reply time: what a doctor waits, julia's share on top of Claude's
+
+The worker's idle poll (up to `intervalo_s`, 0.2 s) is left out: the benchmark claims as soon as the
+webhook answered, so the time is what the code costs, not how often an idle worker looks. Messages rotate
+over DOCTORS doctors whose cache entries the warm-up loaded: the steady state, every read a hit.
+
+Each message is paired with `SELECT 1` on the perf connection (floor_pg_select1). Counted on the servers
+(julia.perf.counting, the mode over COUNTED messages, hard-gated in budgets.toml): Postgres statements,
+pool resets (one per pool acquire) and Redis commands per message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import anthropic
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from julia import db
+from julia.api.app import create_app
+from julia.integrations.claude import Claude
+from julia.perf import counting, servico
+from julia.perf.context import Perf
+from julia.perf.harness import measure_paired
+from julia.perf.results import Bench
+from julia.worker import resposta
+from julia.worker.loop import Worker
+from julia.worker.servicos import Servicos
+
+DOCTORS = 100
+FAST_SAMPLES, FAST_WARMUP = 400, 2 * DOCTORS  # warm-up: every doctor's entries cached, twice over
+SLOW_SAMPLES, SLOW_WARMUP = 12, 2
+SLOW_LATENCY_S = 0.8
+MAX_SECONDS = 4.0
+COUNTED = 30
+
+
+@dataclass
+class Path:
+    http: httpx.AsyncClient  # to the app, over ASGI
+    worker: Worker
+    servicos: Servicos
+    claude: servico.ClaudeFalso
+    doctors: list[tuple[int, str]]
+    run_id: str
+
+    async def message(self, i: int) -> None:
+        """One doctor's message, from the webhook to the queued reply."""
+        _, telefone = self.doctors[i % len(self.doctors)]
+        corpo = servico.upsert(telefone, f"PERF{self.run_id}{i}")
+        answer = await self.http.post(
+            "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
+        )
+        if answer.status_code != 200 or answer.json().get("status") != "recebida":
+            raise AssertionError(f"webhook answered {answer.status_code}: {answer.text}")
+        tarefas = await self.worker.reivindicar_entradas(1)
+        if len(tarefas) != 1:
+            raise AssertionError(f"the worker claimed {len(tarefas)} rows, expected this message's one")
+        await resposta.processar(self.servicos, tarefas[0])
+
+
+@pytest.fixture
+async def path(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Path]:
+    settings = servico.settings(perf.dsn, perf.services.redis_url)
+    pool = await db.create_pool(perf.dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    redis = aioredis.Redis.from_url(perf.services.redis_url)
+    fake = servico.ClaudeFalso(0.0)
+    claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
+    async with httpx.AsyncClient() as outbound:
+        servicos = Servicos.criar(settings, pool, redis, outbound, claude=claude)
+        app = create_app(settings, pool=pool, redis=redis, http=outbound)
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://julia") as http:
+                yield Path(
+                    http,
+                    Worker(servicos),
+                    servicos,
+                    fake,
+                    await servico.doctors(conn, DOCTORS),
+                    uuid.uuid4().hex[:8].upper(),
+                )
+        finally:
+            await claude.close()
+            await redis.aclose()
+            await pool.close()
+
+
+async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) -> None:
+    numbers = itertools.count()  # message ids stay unique across both variants
+    for latency_s, samples, warmup in (
+        (0.0, FAST_SAMPLES, FAST_WARMUP),
+        (SLOW_LATENCY_S, SLOW_SAMPLES, SLOW_WARMUP),
+    ):
+        path.claude.latency_s = latency_s
+        queued = await _queued(conn)
+        calls = path.claude.calls
+        paired = await measure_paired(
+            lambda i: path.message(next(numbers)),
+            lambda i: conn.fetchval("SELECT 1"),
+            samples=samples,
+            warmup=warmup,
+            max_seconds=MAX_SECONDS,
+        )
+        sent = warmup + len(paired.samples_ms)
+        counters: dict[str, object] = {"doctors": DOCTORS, "claude_latency_ms": round(latency_s * 1000)}
+        if latency_s == 0:  # the cost does not depend on Claude's latency: counted once, on the fast run
+            counters |= await _count(perf, path, numbers)
+            sent += COUNTED
+        replies, claude_calls = await _queued(conn) - queued, path.claude.calls - calls
+        if replies != sent or claude_calls != sent:
+            raise AssertionError(f"{sent} messages, {replies} replies queued, {claude_calls} Claude calls")
+        perf.run.add(
+            Bench(
+                f"message_path_claude{round(latency_s * 1000)}ms",
+                "message_path",
+                "floor_pg_select1",
+                paired.samples_ms,
+                counters,
+                paired.ratios,
+            )
+        )
+
+
+async def _count(perf: Perf, path: Path, numbers: itertools.count[int]) -> dict[str, object]:
+    meter_conn = await perf.connect()
+    meter_redis = aioredis.Redis.from_url(perf.services.redis_url)
+    meter = counting.Meter(meter_conn, meter_redis)
+    try:
+        costs = []
+        for _ in range(COUNTED):
+            start = await meter.snapshot()
+            await path.message(next(numbers))
+            costs.append(counting.cost(start, await meter.snapshot()))
+    finally:
+        await meter_conn.close()
+        await meter_redis.aclose()
+    return counting.typical(costs)
+
+
+async def _queued(conn: asyncpg.Connection) -> int:
+    """Replies the fake Claude wrote that sit in the send queue."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM fila_mensagens WHERE conteudo LIKE $1", servico.REPLY_PREFIX + "%"
+    )
+    return count

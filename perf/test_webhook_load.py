@@ -1,0 +1,237 @@
+"""Webhook throughput and latency under 1,000 concurrent doctors, open-loop.
+
+julia's app served as `julia serve` serves it (uvicorn, one worker process, `app_from_env`) in a
+subprocess on 127.0.0.1, on the perf database and Redis. DOCTORS distinct seeded doctors send Evolution's
+`messages.upsert` POSTs (request k from doctor k % DOCTORS; every one must be answered 200 and stored),
+in each of ROUNDS:
+
+webhook_steady_<n>doctors   200/s for 10 s: each of 1,000 doctors writes every 5 s (an active chat)
+webhook_burst_<n>doctors    1,000 requests within one second: a campaign's answers all at once, above
+                            what one uvicorn process serves here, so the queue builds and drains
+
+Open-loop: request k is sent at t0 + k / rate whether or not earlier ones were answered (a closed loop
+would slow its sending down to the server's pace and hide exactly the queueing we want to see), and its
+latency runs from that scheduled time, so time spent waiting for the client loop or a connection counts
+too. An idle keep-alive connection is reused, else a new one opened (inside the timed span). The client is
+raw HTTP/1.1 over asyncio streams with the requests built beforehand: a few tens of microseconds each, so
+the 2 cores go to the server, Postgres and Redis.
+
+Recorded: latencies (ms), against floor_http_empty (an empty app under the same uvicorn); counters: the
+offered and achieved rate, errors (hard-gated at 0), most requests in flight, new connections, and the
+rows stored (must equal the requests). A warm-up round (WARMUP_S at WARMUP_RATE) loads every doctor's
+cache entry first, so the measured rounds see the steady state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from julia.perf import servico
+from julia.perf.context import Perf
+from julia.perf.results import Bench
+
+DOCTORS = 1000
+# (name, requests per second offered, seconds): a steady afternoon (each doctor writes every 5 s), and a
+# campaign's answers (every doctor within one second: 1,000 requests in flight at once at worst).
+ROUNDS = (("steady", 200.0, 10.0), ("burst", 1000.0, 1.0))
+WARMUP_RATE, WARMUP_S = 200.0, 3.0
+SERVER_START_S = 20.0
+DRAIN_S = 15.0  # after the last send: answers later than this count as errors
+KEEP_ALIVE_S = 30  # uvicorn's default (5 s) would close a doctor-rate idle connection between uses
+SETTLE_S = 1.0  # between rounds: the server's queue drains, Postgres writes back
+
+
+@dataclass
+class Load:
+    """One open-loop round's outcome."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    connections: int = 0
+    elapsed_s: float = 0.0  # from the first scheduled send to the last answer (or the drain limit)
+
+    def error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+async def test_webhook_load(perf: Perf, conn: asyncpg.Connection) -> None:
+    phones = await servico.phones(conn, DOCTORS)
+    run_id = uuid.uuid4().hex[:8].upper()
+    async with _julia_server(perf) as (host, port):
+        idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        warm = _requests(phones, f"W{run_id}", int(WARMUP_S * WARMUP_RATE), host)
+        await _open_loop(host, port, warm, WARMUP_RATE, idle)
+        for name, rate, seconds in ROUNDS:
+            await asyncio.sleep(SETTLE_S)
+            stored_before = await conn.fetchval("SELECT count(*) FROM entradas")
+            requests = _requests(phones, f"{name[0].upper()}{run_id}", int(rate * seconds), host)
+            load = await _open_loop(host, port, requests, rate, idle)
+            stored = await conn.fetchval("SELECT count(*) FROM entradas") - stored_before
+            errors = sum(load.errors.values())
+            perf.run.add(
+                Bench(
+                    f"webhook_{name}_{DOCTORS}doctors",
+                    "webhook_load",
+                    "floor_http_empty",
+                    load.latencies_ms,
+                    {
+                        "doctors": DOCTORS,
+                        "requests": len(requests),
+                        "offered_rate": rate,
+                        "achieved_rate": round(len(load.latencies_ms) / load.elapsed_s, 1),
+                        "errors": errors,
+                        "error_kinds": load.errors,
+                        "max_in_flight": load.max_in_flight,
+                        "new_connections": load.connections,
+                        "stored": stored,
+                        "server": "uvicorn subprocess, 1 worker, app_from_env",
+                    },
+                )
+            )
+            if stored != len(requests) - errors:
+                raise AssertionError(f"{name}: {stored} inbound rows stored for {len(requests)} webhooks")
+        for _, writer in idle:
+            writer.close()
+
+
+def _requests(phones: list[str], prefix: str, count: int, host: str) -> list[bytes]:
+    """The raw HTTP requests of one round, doctor k % DOCTORS sending request k."""
+    out = []
+    for k in range(count):
+        body = json.dumps(servico.upsert(phones[k % len(phones)], f"{prefix}{k}")).encode()
+        head = (
+            f"POST /webhooks/evolution HTTP/1.1\r\nhost: {host}\r\napikey: {servico.EVOLUTION_KEY}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        )
+        out.append(head.encode() + body)
+    return out
+
+
+async def _open_loop(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    rate: float,
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+) -> Load:
+    load = Load()
+    tasks = []
+    clock = time.perf_counter
+    t0 = clock() + 0.05
+    for k, request in enumerate(requests):
+        scheduled = t0 + k / rate
+        delay = scheduled - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_send(host, port, request, scheduled, idle, load)))
+    _, late = await asyncio.wait(tasks, timeout=DRAIN_S)
+    for task in late:
+        task.cancel()
+        load.error("timeout")
+    load.elapsed_s = clock() - t0
+    return load
+
+
+async def _send(
+    host: str,
+    port: int,
+    request: bytes,
+    scheduled: float,
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    load: Load,
+) -> None:
+    load.in_flight += 1
+    load.max_in_flight = max(load.max_in_flight, load.in_flight)
+    try:
+        if idle:
+            reader, writer = idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection(host, port)
+            load.connections += 1
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        body = await reader.readexactly(length)
+        done = time.perf_counter()
+        status = int(head.split(b" ", 2)[1])
+        if status != 200 or b'"recebida"' not in body:
+            load.error(f"http {status}")
+        else:
+            load.latencies_ms.append((done - scheduled) * 1000)
+        idle.append((reader, writer))
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        load.error(type(exc).__name__)
+    finally:
+        load.in_flight -= 1
+
+
+@contextlib.asynccontextmanager
+async def _julia_server(perf: Perf) -> AsyncIterator[tuple[str, int]]:
+    """`julia serve`'s uvicorn setup in its own process (without its migration step: the perf database
+    is migrated and seeded already)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": perf.dsn,
+        "REDIS_URL": perf.services.redis_url,
+        "EVOLUTION_URL": servico.EVOLUTION_URL,
+        "EVOLUTION_API_KEY": servico.EVOLUTION_KEY,
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "julia.api.app:app_from_env",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--timeout-keep-alive",
+        str(KEEP_ALIVE_S),
+        env=env,
+    )
+    try:
+        await _wait_until_up(port, proc)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def _wait_until_up(port: int, proc: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if proc.returncode is not None:
+            raise RuntimeError(f"julia's uvicorn exited with {proc.returncode} before answering")
+        with contextlib.suppress(OSError):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+            await reader.read()
+            writer.close()
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"julia's uvicorn did not answer on port {port} within {SERVER_START_S:g} s")
