@@ -42,7 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--samples", type=int, default=2000, help="timed samples per warm benchmark (at most)")
     group.addoption(
         "--inject-regression",
-        choices=["drop-index", "sleep"],
+        choices=["drop-index", "sleep", "extra-query"],
         default=None,
         help="deliberately slow julia down, to show the gate fails",
     )

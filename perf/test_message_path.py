@@ -56,6 +56,7 @@ class Path:
     claude: servico.ClaudeFalso
     doctors: list[tuple[int, str]]
     run_id: str
+    perf: Perf
 
     async def message(self, i: int) -> None:
         """One doctor's message, from the webhook to the queued reply."""
@@ -70,6 +71,7 @@ class Path:
         if len(tarefas) != 1:
             raise AssertionError(f"the worker claimed {len(tarefas)} rows, expected this message's one")
         await resposta.processar(self.servicos, tarefas[0])
+        await self.perf.injected_query(self.servicos.pool)
 
 
 @pytest.fixture
@@ -92,6 +94,7 @@ async def path(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Path]:
                     fake,
                     await servico.doctors(conn, DOCTORS),
                     uuid.uuid4().hex[:8].upper(),
+                    perf,
                 )
         finally:
             await claude.close()

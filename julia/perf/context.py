@@ -31,6 +31,12 @@ class Perf:
         if self.injected == "sleep" and query == INJECT_SLEEP_QUERY:
             await asyncio.sleep(INJECT_SLEEP_S)
 
+    async def injected_query(self, pool: asyncpg.Pool) -> None:
+        """The `extra-query` injection: code that grew one more statement per message (a no-op otherwise).
+        Time barely moves; the deterministic count must fail the gate on its own."""
+        if self.injected == "extra-query":
+            await pool.fetchval("SELECT 1")
+
     async def connect(self) -> asyncpg.Connection:
         """A fresh connection set up as julia's pool sets up its own (cold benchmarks)."""
         conn = await asyncpg.connect(self.dsn)
