@@ -32,7 +32,10 @@ RETURNING id
 -- Claim up to $1 due inbound messages for $2 seconds: pending rows due now and rows whose lease ended.
 -- Only a doctor's OLDEST open row is claimable, so one doctor's messages are answered one at a time and
 -- in order while other doctors go in parallel. SKIP LOCKED: workers never wait on each other.
--- Indexes: idx_entradas_fila (open rows by id), idx_entradas_abertas (the older-row probe).
+-- It also returns what answering needs (the message's text, who controls the conversation, the doctor's
+-- phone and Chatwoot conversation), saving two statements and two pool round trips per message.
+-- Control read here is re-checked under lock before a reply is queued (controle_conversa_travado).
+-- Indexes: idx_entradas_fila (open rows by id), idx_entradas_abertas (the older-row probe); primary keys.
 WITH escolhidas AS (
     SELECT e.id
     FROM entradas e
@@ -51,9 +54,10 @@ SET status = 'processando',
     locked_until = now() + make_interval(secs => $2),
     tentativas = e.tentativas + 1,
     updated_at = now()
-FROM escolhidas s
-WHERE e.id = s.id
-RETURNING e.id, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas
+FROM escolhidas s, interacoes i, conversations c, clientes cl
+WHERE e.id = s.id AND i.id = e.interacao_id AND c.id = e.conversa_id AND cl.id = e.cliente_id
+RETURNING e.id, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas,
+          i.conteudo, c.controlled_by, c.chatwoot_conversation_id, cl.telefone
 
 -- name: concluir_entrada
 -- Done, only if this worker still holds the row ($2 = the tentativas it claimed with: the fencing token).
@@ -74,10 +78,6 @@ WHERE id = $1 AND status = 'processando' AND tentativas = $2
 UPDATE entradas
 SET status = 'erro', locked_until = NULL, last_error = $3, updated_at = now()
 WHERE id = $1 AND status = 'processando' AND tentativas = $2
-
--- name: ler_interacao
--- Index: interacoes_pkey.
-SELECT id, conversa_id, cliente_id, conteudo, whatsapp_message_id FROM interacoes WHERE id = $1
 
 -- name: ler_conversa
 -- Control is read fresh for every message (never cached): a handoff takes effect at once.

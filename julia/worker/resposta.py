@@ -40,19 +40,16 @@ class _Perdida(Exception):
 
 @metrics.timed("processar_mensagem")
 async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5.0) -> None:
-    interacao = await s.pool.fetchrow(sql("ler_interacao"), tarefa["interacao_id"])
-    conversa = await s.pool.fetchrow(sql("ler_conversa"), tarefa["conversa_id"])
-    assert interacao is not None  # foreign keys: both exist while the row does
-    assert conversa is not None
-    texto: str = interacao["conteudo"]
+    """Answer one claimed row; `tarefa` carries what reivindicar_entradas returns (text, control, phone)."""
+    texto: str = tarefa["conteudo"]
     espelho: asyncio.Task[int | None] | None = None
     if tarefa["tentativas"] == 1:  # mirrored once, not again on each retry; concurrently with the reply
-        espelho = asyncio.create_task(espelhar(s.pool, s.chatwoot, conversa["id"], texto, "incoming"))
+        espelho = asyncio.create_task(espelhar(s.pool, s.chatwoot, tarefa["conversa_id"], texto, "incoming"))
     try:
-        if conversa["controlled_by"] == "humano":
+        if tarefa["controlled_by"] == "humano":
             await _concluir(s.pool, tarefa, None)  # a person answers in Chatwoot: only the mirror
         elif handoff.pede_humano(texto):
-            await _pedir_humano(s, tarefa, conversa, espelho)
+            await _pedir_humano(s, tarefa, espelho)
         else:
             await _responder(s, tarefa, backoff_s)
     except _Perdida:
@@ -78,7 +75,7 @@ async def _responder(s: Servicos, tarefa: asyncpg.Record, backoff_s: float) -> N
 
 
 async def _pedir_humano(
-    s: Servicos, tarefa: asyncpg.Record, conversa: asyncpg.Record, espelho: asyncio.Task[int | None] | None
+    s: Servicos, tarefa: asyncpg.Record, espelho: asyncio.Task[int | None] | None
 ) -> None:
     async with s.pool.acquire() as conn, conn.transaction():
         handoff_id = await handoff.passar_para_humano(conn, tarefa["conversa_id"], MOTIVO_PEDIDO)
@@ -86,11 +83,11 @@ async def _pedir_humano(
     if handoff_id is None:
         return
     # The label needs the Chatwoot conversation that the inbound mirror may be creating right now.
-    chatwoot_id = (await espelho if espelho is not None else None) or conversa["chatwoot_conversation_id"]
+    chatwoot_id = (await espelho if espelho is not None else None) or tarefa["chatwoot_conversation_id"]
     await handoff.avisar(
         s.slack,
         s.chatwoot,
-        telefone=conversa["telefone"],
+        telefone=tarefa["telefone"],
         motivo=MOTIVO_PEDIDO,
         chatwoot_conversa_id=chatwoot_id,
         rotular=True,
