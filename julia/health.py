@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -33,6 +33,8 @@ from julia.queries import sql
 from julia.settings import Settings
 from julia.worker.pausa import EstadoEnvio
 from julia.worker.pausa import estado as estado_envio
+
+T = TypeVar("T")
 
 # Returns Evolution's last `connection.update` state (open, connecting, close, refused) or None if unknown.
 WhatsAppState = Callable[[], Awaitable[str | None]]
@@ -235,41 +237,26 @@ class HealthCheck:
             whatsapp_state or whatsapp_state_from_db(pool, settings.evolution_instance),
         )
 
-    async def _operacao(self) -> Operacao | None:
+    async def _read(self, read: Callable[[], Awaitable[T]]) -> T | None:
+        """A reading under the check's timeout; None when it fails (the server's own probe says why)."""
         try:
             async with asyncio.timeout(self.timeout_s):
-                return await contar_operacao(self.pool)
-        except Exception:  # Postgres' own probe reports why
-            return None
-
-    async def _whatsapp(self) -> str:
-        if self.whatsapp_state is None:
-            return "unknown"
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return (await self.whatsapp_state()) or "unknown"
+                return await read()
         except Exception:
-            return "unknown"
-
-    async def _envio(self) -> EstadoEnvio | None:
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return await estado_envio(self.redis)
-        except Exception:  # Redis' own probe reports why
             return None
 
     async def findings(self) -> Findings:
         postgres, redis, whatsapp, operacao, envio = await asyncio.gather(
             _probe(lambda: self.pool.fetchval(sql("ping")), self.timeout_s),
             _probe(self.redis.ping, self.timeout_s),
-            self._whatsapp(),
-            self._operacao(),
-            self._envio(),
+            self._read(self.whatsapp_state) if self.whatsapp_state else asyncio.sleep(0, None),  # no source
+            self._read(lambda: contar_operacao(self.pool)),
+            self._read(lambda: estado_envio(self.redis)),
         )
         p95 = {
             name: (s.p95_ms, s.count) for name, s in self.metrics.summary().items() if s.p95_ms is not None
         }
-        return Findings(postgres, redis, whatsapp, operacao, p95, envio)
+        return Findings(postgres, redis, whatsapp or "unknown", operacao, p95, envio)
 
     async def check(self) -> HealthReport:
         return evaluate(await self.findings(), self.limits)
