@@ -23,7 +23,8 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def perf(session: nox.Session) -> None:
     """The perf gate: seed 1,000 doctors (`-- --doctors=N`), measure, judge against perf/budgets.toml and the
-    machine class's baseline, render reports/out/. `-- --inject-regression=drop-index|sleep|extra-query` must fail."""
+    machine class's baseline, render reports/out/.
+    `-- --inject-regression=drop-index|sleep|extra-query` must fail."""
     session.install("-e", ".[perf]")
     results = "reports/out/results.json"
     session.run("pytest", "perf", "-p", "no:cacheprovider", f"--results={results}", *session.posargs)
