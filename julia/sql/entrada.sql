@@ -33,7 +33,7 @@ RETURNING id
 -- Only a doctor's OLDEST open row is claimable, so one doctor's messages are answered one at a time and
 -- in order while other doctors go in parallel. SKIP LOCKED: workers never wait on each other.
 -- It also returns what answering needs (the message's text, who controls the conversation, the doctor's
--- phone and Chatwoot conversation), saving two statements and two pool round trips per message.
+-- phone, status and Chatwoot conversation), saving two statements and two pool round trips per message.
 -- Control read here is re-checked under lock before a reply is queued (controle_conversa_travado).
 -- Indexes: idx_entradas_fila (open rows by id), idx_entradas_abertas (the older-row probe); primary keys.
 WITH escolhidas AS (
@@ -57,7 +57,7 @@ SET status = 'processando',
 FROM escolhidas s, interacoes i, conversations c, clientes cl
 WHERE e.id = s.id AND i.id = e.interacao_id AND c.id = e.conversa_id AND cl.id = e.cliente_id
 RETURNING e.id, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas,
-          i.conteudo, c.controlled_by, c.chatwoot_conversation_id, cl.telefone
+          i.conteudo, c.controlled_by, c.chatwoot_conversation_id, cl.telefone, cl.status AS status_medico
 
 -- name: concluir_entrada
 -- Done, only if this worker still holds the row ($2 = the tentativas it claimed with: the fencing token).

@@ -32,6 +32,9 @@ MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's o
 PRIORIDADE_RESPOSTA = 8  # a doctor who is waiting goes before campaigns (default 5)
 AVISO_HANDOFF = "Claro! Vou chamar uma pessoa da nossa equipe para falar com você. Só um instante."
 MOTIVO_PEDIDO = "médico pediu para falar com uma pessoa"
+# Doctors Júlia must not write to: they asked her to stop, or the team blocked them. Their messages are
+# still stored and mirrored to Chatwoot, where a person can read them.
+SEM_RESPOSTA = frozenset({"opt_out", "bloqueado"})
 
 
 class _Perdida(Exception):
@@ -46,8 +49,8 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5
     if tarefa["tentativas"] == 1:  # mirrored once, not again on each retry; concurrently with the reply
         espelho = asyncio.create_task(espelhar(s.pool, s.chatwoot, tarefa["conversa_id"], texto, "incoming"))
     try:
-        if tarefa["controlled_by"] == "humano":
-            await _concluir(s.pool, tarefa, None)  # a person answers in Chatwoot: only the mirror
+        if tarefa["controlled_by"] == "humano" or tarefa["status_medico"] in SEM_RESPOSTA:
+            await _concluir(s.pool, tarefa, None)  # no reply from Júlia: only the mirror
         elif handoff.pede_humano(texto):
             await _pedir_humano(s, tarefa, espelho)
         else:

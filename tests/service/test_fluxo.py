@@ -6,6 +6,7 @@ import json
 
 import asyncpg
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from julia.worker.envio import chave_enviada
@@ -73,6 +74,23 @@ async def test_conversa_humana_sem_resposta_da_ia_so_espelho(
     assert externos.claude.call_count == 1
     espelhadas = [json.loads(c.request.content) for c in externos.mensagem.calls]
     assert {"content": "segunda", "message_type": "incoming", "private": False} in espelhadas
+
+
+@pytest.mark.parametrize("status", ["opt_out", "bloqueado"])
+async def test_medico_que_saiu_ou_foi_bloqueado_nao_recebe_resposta(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, status: str
+) -> None:
+    await pool.execute(
+        "INSERT INTO clientes (telefone, primeiro_nome, status) VALUES ('+5511999990000', 'Ana', $1)", status
+    )
+    await postar(cliente, upsert("Tem plantão amanhã?"))
+    await drenar(worker, pool)
+    assert externos.claude.call_count == 0
+    assert externos.envio.call_count == 0
+    assert await pool.fetchval("SELECT status FROM entradas") == "feita"
+    assert await pool.fetchval("SELECT count(*) FROM interacoes WHERE direcao = 'entrada'") == 1
+    espelhadas = [json.loads(c.request.content) for c in externos.mensagem.calls]
+    assert {"content": "Tem plantão amanhã?", "message_type": "incoming", "private": False} in espelhadas
 
 
 async def test_espelho_no_chatwoot_cria_contato_e_conversa_uma_vez(
