@@ -120,6 +120,14 @@ class HealthReport:
         }
 
 
+def _queue_age(key: str, waited_s: float, limits: Thresholds, message: str) -> list[Problem]:
+    """The oldest item of a queue against the queue thresholds: no problem, degraded or critical."""
+    if waited_s <= limits.queue_degraded_age_s:
+        return []
+    severity = Status.CRITICAL if waited_s > limits.queue_critical_age_s else Status.DEGRADED
+    return [Problem(key, severity, message)]
+
+
 def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
     problems: list[Problem] = []
     if not findings.postgres.ok:
@@ -143,26 +151,19 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
         )
     op = findings.operacao
     if op is not None:
-        age = op.fila_mais_antiga_s
-        if age > limits.queue_degraded_age_s:
-            severity = Status.CRITICAL if age > limits.queue_critical_age_s else Status.DEGRADED
-            problems.append(
-                Problem(
-                    "fila",
-                    severity,
-                    f"fila: mensagem mais antiga espera {age:.0f} s ({op.fila_vencida} vencidas)",
-                )
-            )
-        waited = op.entrada_mais_antiga_s
-        if waited > limits.queue_degraded_age_s:
-            severity = Status.CRITICAL if waited > limits.queue_critical_age_s else Status.DEGRADED
-            problems.append(
-                Problem(
-                    "entradas",
-                    severity,
-                    f"entradas: médico espera resposta há {waited:.0f} s ({op.entradas_abertas} abertas)",
-                )
-            )
+        problems += _queue_age(
+            "fila",
+            op.fila_mais_antiga_s,
+            limits,
+            f"fila: mensagem mais antiga espera {op.fila_mais_antiga_s:.0f} s ({op.fila_vencida} vencidas)",
+        )
+        problems += _queue_age(
+            "entradas",
+            op.entrada_mais_antiga_s,
+            limits,
+            f"entradas: médico espera resposta há {op.entrada_mais_antiga_s:.0f} s "
+            f"({op.entradas_abertas} abertas)",
+        )
         if op.handoffs_pendentes and op.handoff_mais_antigo_s > limits.handoff_degraded_age_s:
             problems.append(
                 Problem(

@@ -125,16 +125,7 @@ def _percentiles(verdicts: list[Verdict], budgets: Budgets, path: Path) -> Path:
             label="baseline p50",
             zorder=3,
         )
-    ceilings = [(i, c) for i, v in enumerate(verdicts) if (c := _budget(budgets, v.name, "ceiling_ms"))]
-    if ceilings:
-        ax.scatter(
-            [c for _, c in ceilings],
-            [i for i, _ in ceilings],
-            marker="x",
-            color=COLORS["ceiling"],
-            label="ceiling (p99 budget)",
-            zorder=3,
-        )
+    _mark_limits(ax, verdicts, budgets, "ceiling_ms", "ceiling (p99 budget)")
     ax.set_xscale("log")
     ax.set_yticks(y, _labels(verdicts), fontsize=8)
     ax.invert_yaxis()
@@ -143,6 +134,20 @@ def _percentiles(verdicts: list[Verdict], budgets: Budgets, path: Path) -> Path:
     ax.grid(axis="x", which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
+
+
+def _mark_limits(ax: Any, verdicts: list[Verdict], budgets: Budgets, field: str, label: str) -> None:
+    """An x on each benchmark's row at its budget for `field` (rows without one get none)."""
+    limits = [(i, b) for i, v in enumerate(verdicts) if (b := _budget(budgets, v.name, field))]
+    if limits:
+        ax.scatter(
+            [b for _, b in limits],
+            [i for i, _ in limits],
+            marker="x",
+            color=COLORS["ceiling"],
+            label=label,
+            zorder=3,
+        )
 
 
 def _budget(budgets: Budgets, name: str, field: str) -> float | None:
@@ -164,16 +169,7 @@ def _ratios(verdicts: list[Verdict], budgets: Budgets, path: Path) -> Path:
         color=COLORS["baseline"],
         label="baseline",
     )
-    limits = [(i, r) for i, v in enumerate(chosen) if (r := _budget(budgets, v.name, "ratio_p50"))]
-    if limits:
-        ax.scatter(
-            [r for _, r in limits],
-            [i for i, _ in limits],
-            marker="x",
-            color=COLORS["ceiling"],
-            label="ratio budget",
-            zorder=3,
-        )
+    _mark_limits(ax, chosen, budgets, "ratio_p50", "ratio budget")
     ax.set_yticks(y, _labels(chosen), fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")

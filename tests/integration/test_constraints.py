@@ -6,7 +6,6 @@ refers to (a doctor with an active conversation, an inbound message...) are real
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -16,6 +15,7 @@ import pytest
 from julia import servers
 from julia.db import drop_database
 from julia.seed.database import seeded_database
+from tests.integration.rollback import rolled_back
 
 DATABASE = "constraints_seed"
 ATIVA = "(SELECT cliente_id FROM conversations WHERE status = 'ativa' ORDER BY id LIMIT 1)"
@@ -154,17 +154,6 @@ ACCEPTED = [
 ]
 
 
-@contextlib.asynccontextmanager
-async def _rolled_back(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
-    """A transaction always rolled back: a test's writes never reach the shared seeded database."""
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        yield conn
-    finally:
-        await transaction.rollback()
-
-
 async def _alone(conn: asyncpg.Connection, statement: str) -> None:
     async with conn.transaction():
         await conn.execute(statement)
@@ -187,5 +176,5 @@ async def test_bad_rows_are_refused(conn: asyncpg.Connection, error: type[Except
 
 @pytest.mark.parametrize("statement", [pytest.param(s, id=i) for i, s in ACCEPTED])
 async def test_good_rows_are_accepted(conn: asyncpg.Connection, statement: str) -> None:
-    async with _rolled_back(conn):
+    async with rolled_back(conn):
         await conn.execute(statement)

@@ -23,6 +23,7 @@ from julia.data.operacao import contar_operacao
 from julia.data.vagas import buscar_vagas
 from julia.db import drop_database
 from julia.seed.database import seeded_database
+from tests.integration.rollback import rolled_back
 
 DOCTORS = 2_000
 DATABASE = "queries_seed"
@@ -235,20 +236,15 @@ async def test_contar_operacao(pool: asyncpg.Pool, raw: Raw) -> None:
 
 async def test_contar_operacao_sees_inbound_messages_waiting(pool: asyncpg.Pool, raw: Raw) -> None:
     entrada = next(r for r in raw.interacoes if r["direcao"] == "entrada")
-    async with pool.acquire() as conn:
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            # now() is fixed for the transaction: the count below sees exactly 7 minutes of waiting.
-            await conn.execute(
-                "INSERT INTO entradas (interacao_id, cliente_id, conversa_id, status, created_at)"
-                " VALUES ($1, $2, $3, 'processando', now() - interval '7 minutes')",
-                entrada["id"],
-                entrada["cliente_id"],
-                entrada["conversa_id"],
-            )
-            found = await contar_operacao(conn)
-        finally:
-            await tx.rollback()
+    async with pool.acquire() as conn, rolled_back(conn):
+        # now() is fixed for the transaction: the count below sees exactly 7 minutes of waiting.
+        await conn.execute(
+            "INSERT INTO entradas (interacao_id, cliente_id, conversa_id, status, created_at)"
+            " VALUES ($1, $2, $3, 'processando', now() - interval '7 minutes')",
+            entrada["id"],
+            entrada["cliente_id"],
+            entrada["conversa_id"],
+        )
+        found = await contar_operacao(conn)
     assert found.entradas_abertas == 1
     assert found.entrada_mais_antiga_s == pytest.approx(420)

@@ -5,7 +5,6 @@ Each module seeds private databases (julia.seed.database) so the shared `pool` d
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from julia.errors import SeedError
 from julia.seed import SeedSummary, seed
 from julia.seed.database import seeded_database
 from julia.seed.reference import load_reference
+from tests.integration.rollback import rolled_back
 
 TODAY = dt.date(2026, 3, 2)
 DOCTORS = 1_000
@@ -155,19 +155,8 @@ async def test_schema_after_seeding_is_the_migrated_one(
         await empty.close()
 
 
-@contextlib.asynccontextmanager
-async def _rolled_back(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
-    """A transaction always rolled back: a test's writes never reach the shared seeded database."""
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        yield conn
-    finally:
-        await transaction.rollback()
-
-
 async def test_sequences_continue_after_the_seeded_ids(conn: asyncpg.Connection) -> None:
-    async with _rolled_back(conn):
+    async with rolled_back(conn):
         novo = await conn.fetchval("INSERT INTO clientes (telefone) VALUES ('+5511900000001') RETURNING id")
         assert novo == DOCTORS + 1
         conversa = await conn.fetchval(
