@@ -22,13 +22,22 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def perf(session: nox.Session) -> None:
-    """The perf gate: seed 1,000 doctors (`-- --doctors=N`), measure, judge against perf/budgets.toml and the
-    machine class's baseline, render reports/out/.
-    `-- --inject-regression=drop-index|sleep|extra-query` must fail."""
+    """The perf gate: the head against its base commit in the same run (`julia perf run`: one database
+    per side on the same servers, interleaved turns), judged against perf/budgets.toml, rendered to
+    reports/out/. `-- --doctors=N`, `-- --base REF`; `-- --inject-regression=drop-index|sleep|extra-query`
+    must fail."""
     session.install("-e", ".[perf]")
     results = "reports/out/results.json"
-    session.run("pytest", "perf", "-p", "no:cacheprovider", f"--results={results}", *session.posargs)
+    session.run("julia", "perf", "run", f"--results={results}", *session.posargs)
     session.run("julia", "perf", "gate", "--results", results)
+
+
+@nox.session(name="perf-calibrate")
+def perf_calibrate(session: nox.Session) -> None:
+    """The gate's accuracy: A/A runs and runs with a slowdown injected (`-- --runs 20`); long work (each
+    run is a whole A/B run), writes perf/calibration/<machine class>.json."""
+    session.install("-e", ".[perf]")
+    session.run("julia", "perf", "calibrate", *session.posargs)
 
 
 @nox.session(name="perf-scale")

@@ -9,6 +9,8 @@ At the end the run is written to `--results` (JSON); `julia perf gate` judges it
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,16 @@ from julia.migrate import migrate
 from julia.perf import results
 from julia.perf.context import Perf
 from julia.perf.critical import CRITICAL, Params, pick_params
+from julia.perf.turnos import Turnos
 from julia.seed import seed
 from julia.settings import Settings
 
-DATABASE = "julia_perf"
+# Each side of an A/B run (julia.perf.ab) has a database of its own on the same server.
+DATABASE = os.environ.get("JULIA_PERF_DATABASE", "julia_perf")
 SEED = 42
+# The seed's day is fixed, so every run (and both sides of one) holds the same rows whatever the calendar
+# says; it is recorded in the results' stamp. Rows scheduled after it are all due by now.
+TODAY = dt.date(2026, 11, 25)
 # The index the drop-index injection removes: the first lookup of every inbound message.
 INJECT_DROP_INDEX = "idx_clientes_telefone"
 # Modules that write conversations, inbound rows and queued replies, in the order they run: after every
@@ -39,7 +46,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--results", type=Path, default=Path("reports/out/results.json"), help="where the run goes"
     )
-    group.addoption("--samples", type=int, default=2000, help="timed samples per warm benchmark (at most)")
+    group.addoption("--samples", type=int, default=2000, help="timed samples per warm benchmark")
+    group.addoption(
+        "--today",
+        type=dt.date.fromisoformat,
+        default=TODAY,
+        help=f"the seed's day, YYYY-MM-DD (default {TODAY}: fixed, so runs hold the same rows)",
+    )
+    group.addoption(
+        "--inject-slowdown",
+        type=float,
+        default=1.0,
+        help="calibration: every timed call made this many times slower by CPU work (julia perf calibrate)",
+    )
     group.addoption(
         "--inject-regression",
         choices=["drop-index", "sleep", "extra-query"],
@@ -64,7 +83,13 @@ def services() -> Iterator[servers.Services]:
 @pytest.fixture(scope="session")
 async def perf(services: servers.Services, pytestconfig: pytest.Config) -> AsyncIterator[Perf]:
     doctors: int = pytestconfig.getoption("--doctors")
+    today: dt.date = pytestconfig.getoption("--today")
     injected: str | None = pytestconfig.getoption("--inject-regression")
+    slowdown: float = pytestconfig.getoption("--inject-slowdown")
+    if slowdown != 1.0:
+        injected = f"slowdown-{slowdown:g}x"
+    turnos = await Turnos.from_env()
+    await turnos.switch("setup")
     admin = await asyncpg.connect(services.database_url)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
@@ -75,7 +100,7 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
-        summary = await seed(conn, doctors, seed=SEED, progress=True)
+        summary = await seed(conn, doctors, seed=SEED, today=today, progress=not os.environ.get("CI"))
         if injected == "drop-index":
             await conn.execute(f"DROP INDEX {INJECT_DROP_INDEX}")
         # What autovacuum gives production: planner statistics and a visibility map (index-only scans).
@@ -83,7 +108,11 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
         version_num = int(await conn.fetchval("SHOW server_version_num"))
         version = await conn.fetchval("SHOW server_version")
         try:
-            await conn.execute("SELECT pg_stat_statements_reset()")
+            # This database's statements only: the other side of an A/B run shares the server.
+            await conn.execute(
+                "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database "
+                "WHERE datname = current_database()), 0)"
+            )
             statements = True
         except asyncpg.PostgresError:  # a DATABASE_URL server without pg_stat_statements preloaded
             statements = False
@@ -99,10 +128,14 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
             seed_summary=_plain(summary),
         )
     )
-    context = Perf(run, services, dsn, doctors, pytestconfig.getoption("--samples"), injected)
+    run.stamp["side"] = os.environ.get("JULIA_PERF_SIDE", "head")
+    context = Perf(
+        run, services, dsn, doctors, pytestconfig.getoption("--samples"), injected, today, turnos, slowdown
+    )
     yield context
     if statements:
         await _record_statements(context)
+    await turnos.close()
     path: Path = pytestconfig.getoption("--results")
     run.save(path)
     print(f"\nperf: {len(run.benches)} benchmarks written to {path}")
@@ -118,7 +151,7 @@ async def conn(perf: Perf) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture(scope="session")
 async def params(perf: Perf, conn: asyncpg.Connection) -> dict[str, list[Params]]:
-    return await pick_params(conn)
+    return await pick_params(conn, today=perf.today)
 
 
 def _plain(value: Any) -> Any:

@@ -33,7 +33,6 @@ from julia.worker.resposta import VAGAS_NO_CONTEXTO
 
 KEYS = 200  # distinct doctors (and every specialty) the calls rotate over
 WARMUP = 100
-MAX_SECONDS = 1.5  # per benchmark
 COUNTED = 40  # calls whose server-side cost is counted, untimed, after the timed ones
 FLOOR_KEY = "julia:perf:cache-floor"
 
@@ -121,8 +120,10 @@ async def _bench(
         lambda i: redis.get(FLOOR_KEY),
         samples=perf.samples,
         warmup=WARMUP,
-        max_seconds=MAX_SECONDS,
         before=before,
+        switch=perf.switch,
+        label=f"cache_{read.name}_{outcome}",
+        slowdown=perf.slowdown,
     )
     _check_outcome(kind, cache.stats(), outcome, read.name)
     costs = []
@@ -140,6 +141,7 @@ async def _bench(
             paired.samples_ms,
             {**counting.typical(costs), "keys": KEYS},
             paired.ratios,
+            paired.blocks,
         )
     )
 

@@ -24,7 +24,6 @@ from julia.perf.harness import measure
 from julia.perf.results import Bench
 
 WARMUP = 200
-MAX_SECONDS = 3.0
 HTTP_SAMPLES = 1000
 SERVER_START_S = 15.0
 
@@ -33,11 +32,13 @@ async def test_floor_redis_get(perf: Perf) -> None:
     client = aioredis.Redis.from_url(perf.services.redis_url)
     try:
         await client.set("julia:perf:floor", b"x" * 64)
-        samples = await measure(
+        measured = await measure(
             lambda i: client.get("julia:perf:floor"),
             samples=perf.samples,
             warmup=WARMUP,
-            max_seconds=MAX_SECONDS,
+            switch=perf.switch,
+            label="floor_redis_get",
+            slowdown=perf.slowdown,
         )
         await client.delete("julia:perf:floor")
     finally:
@@ -45,18 +46,35 @@ async def test_floor_redis_get(perf: Perf) -> None:
     transport = perf.services.redis_url.split(":", 1)[0]
     perf.run.add(
         Bench(
-            "floor_redis_get", "floor", None, samples, {"hiredis": HIREDIS_AVAILABLE, "transport": transport}
+            "floor_redis_get",
+            "floor",
+            None,
+            measured.samples_ms,
+            {"hiredis": HIREDIS_AVAILABLE, "transport": transport},
+            blocks=measured.blocks,
         )
     )
 
 
 async def test_floor_http_empty(perf: Perf) -> None:
     async with _empty_server() as url, httpx.AsyncClient(base_url=url) as client:
-        samples = await measure(
-            lambda i: client.get("/"), samples=HTTP_SAMPLES, warmup=WARMUP, max_seconds=MAX_SECONDS
+        measured = await measure(
+            lambda i: client.get("/"),
+            samples=HTTP_SAMPLES,
+            warmup=WARMUP,
+            switch=perf.switch,
+            label="floor_http_empty",
+            slowdown=perf.slowdown,
         )
     perf.run.add(
-        Bench("floor_http_empty", "floor", None, samples, {"server": "uvicorn subprocess", "client": "httpx"})
+        Bench(
+            "floor_http_empty",
+            "floor",
+            None,
+            measured.samples_ms,
+            {"server": "uvicorn subprocess", "client": "httpx"},
+            blocks=measured.blocks,
+        )
     )
 
 

@@ -43,8 +43,9 @@ from julia.worker.servicos import Servicos
 DOCTORS = 100
 FAST_SAMPLES, FAST_WARMUP = 400, 2 * DOCTORS  # warm-up: every doctor's entries cached, twice over
 SLOW_SAMPLES, SLOW_WARMUP = 12, 2
+# Messages per turn: 16 and 6 block pairs in an A/B run (6 is the fewest that can conclude anything).
+FAST_BLOCK, SLOW_BLOCK = 25, 2
 SLOW_LATENCY_S = 0.8
-MAX_SECONDS = 4.0
 COUNTED = 30
 
 
@@ -104,9 +105,9 @@ async def path(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Path]:
 
 async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) -> None:
     numbers = itertools.count()  # message ids stay unique across both variants
-    for latency_s, samples, warmup in (
-        (0.0, FAST_SAMPLES, FAST_WARMUP),
-        (SLOW_LATENCY_S, SLOW_SAMPLES, SLOW_WARMUP),
+    for latency_s, samples, warmup, block in (
+        (0.0, FAST_SAMPLES, FAST_WARMUP, FAST_BLOCK),
+        (SLOW_LATENCY_S, SLOW_SAMPLES, SLOW_WARMUP, SLOW_BLOCK),
     ):
         path.claude.latency_s = latency_s
         queued = await _queued(conn)
@@ -116,7 +117,10 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
             lambda i: conn.fetchval("SELECT 1"),
             samples=samples,
             warmup=warmup,
-            max_seconds=MAX_SECONDS,
+            switch=perf.switch,
+            label=f"message_path_claude{round(latency_s * 1000)}ms",
+            slowdown=perf.slowdown,
+            block=block,
         )
         sent = warmup + len(paired.samples_ms)
         counters: dict[str, object] = {"doctors": DOCTORS, "claude_latency_ms": round(latency_s * 1000)}
@@ -134,6 +138,7 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
                 paired.samples_ms,
                 counters,
                 paired.ratios,
+                paired.blocks,
             )
         )
 

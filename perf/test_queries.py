@@ -28,8 +28,8 @@ from julia.perf.results import Bench
 from julia.queries import sql
 
 WARMUP = 100
-MAX_SECONDS = 4.0  # per warm benchmark
 COLD_SAMPLES = 40
+COLD_BLOCK = 5  # rounds per turn: 8 block pairs per cold benchmark in an A/B run
 EXPLAIN_KEYS = 8  # plans and buffers are taken over this many keys; the worst one is kept
 WARM_FLOOR, COLD_FLOOR = "floor_pg_select1", "floor_pg_select1_cold"
 ColdCall = Callable[[asyncpg.Connection, int], Awaitable[object]]
@@ -37,6 +37,7 @@ ColdCall = Callable[[asyncpg.Connection, int], Awaitable[object]]
 
 async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list[Params]]) -> None:
     floor_ms: list[float] = []
+    blocks: list[int] = []
     begin, rollback = _transaction(conn)
     for query in CRITICAL:
         paired = await measure_paired(
@@ -44,9 +45,11 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
             lambda i: conn.fetchval("SELECT 1"),
             samples=perf.samples,
             warmup=WARMUP,
-            max_seconds=MAX_SECONDS,
             before=begin if query.mutates else None,
             after=rollback if query.mutates else None,
+            switch=perf.switch,
+            label=f"query_{query.name}_warm",
+            slowdown=perf.slowdown,
         )
         floor_ms += paired.floor_ms
         counters = await _cost(conn, query, sql(query.name), params[query.name])
@@ -58,9 +61,11 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
                 paired.samples_ms,
                 counters,
                 paired.ratios,
+                paired.blocks,
             )
         )
-    perf.run.add(Bench(WARM_FLOOR, "floor", None, floor_ms))
+        blocks += paired.blocks
+    perf.run.add(Bench(WARM_FLOOR, "floor", None, floor_ms, blocks=blocks))
 
 
 async def test_cold(perf: Perf, params: dict[str, list[Params]]) -> None:
@@ -72,12 +77,17 @@ async def test_cold(perf: Perf, params: dict[str, list[Params]]) -> None:
     ratios: dict[str, list[float]] = {query.name: [] for query in CRITICAL}
     calls = {query.name: _cold_call(perf, query, params[query.name]) for query in CRITICAL}
     for i in range(COLD_SAMPLES):
-        floor_ms.append(await cold_sample(perf.connect, select1, i))
+        if i % COLD_BLOCK == 0:
+            await perf.switch("cold")
+        floor_ms.append(await cold_sample(perf.connect, select1, i, slowdown=perf.slowdown))
         for query in CRITICAL:
-            sample = await cold_sample(perf.connect, calls[query.name], i, in_transaction=query.mutates)
+            sample = await cold_sample(
+                perf.connect, calls[query.name], i, in_transaction=query.mutates, slowdown=perf.slowdown
+            )
             samples[query.name].append(sample)
             ratios[query.name].append(sample / floor_ms[-1])
-    perf.run.add(Bench(COLD_FLOOR, "floor", None, floor_ms))
+    blocks = [COLD_BLOCK] * (COLD_SAMPLES // COLD_BLOCK)
+    perf.run.add(Bench(COLD_FLOOR, "floor", None, floor_ms, blocks=blocks))
     for query in CRITICAL:
         perf.run.add(
             Bench(
@@ -87,6 +97,7 @@ async def test_cold(perf: Perf, params: dict[str, list[Params]]) -> None:
                 samples[query.name],
                 {},
                 ratios[query.name],
+                blocks,
             )
         )
 

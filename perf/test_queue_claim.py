@@ -17,7 +17,7 @@ from julia.queries import sql
 
 BATCHES = 400
 WARMUP = 20
-MAX_SECONDS = 3.0
+BLOCK = 25  # batches per turn: 16 block pairs in an A/B run
 # Undo one batch (not julia's SQL: only the benchmark ever wants a sent message pending again).
 RESTORE = (
     "UPDATE fila_mensagens SET status = 'pendente', enviada_em = NULL, locked_until = NULL, "
@@ -48,8 +48,11 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
         lambda i: conn.fetchval("SELECT 1"),
         samples=BATCHES,
         warmup=WARMUP,
-        max_seconds=MAX_SECONDS,
         after=restore,
+        switch=perf.switch,
+        label=f"queue_claim_batch{CLAIM_BATCH}",
+        slowdown=perf.slowdown,
+        block=BLOCK,
     )
     samples, timed = paired.samples_ms, sizes[WARMUP:]
     perf.run.add(
@@ -65,5 +68,6 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
                 "msgs_per_s": round(sum(timed) / (sum(samples) / 1000), 1),
             },
             paired.ratios,
+            paired.blocks,
         )
     )

@@ -44,12 +44,15 @@ from julia.perf.results import Bench
 DOCTORS = 1000
 # (name, requests per second offered, seconds): a steady afternoon (each doctor writes every 5 s), and a
 # campaign's answers (every doctor within one second: 1,000 requests in flight at once at worst).
-ROUNDS = (("steady", 200.0, 10.0), ("burst", 1000.0, 1.0))
+# Each round is cut into turns (julia.perf.turnos) of `seconds / blocks`: 6 block pairs for the steady
+# round in an A/B run; a burst is one block (its queue needs the whole second to build), so it has no
+# same-run timing verdict: its ceiling and zero errors hold it.
+ROUNDS = (("steady", 200.0, 12.0, 6), ("burst", 1000.0, 1.0, 1))
 WARMUP_RATE, WARMUP_S = 200.0, 3.0
 SERVER_START_S = 20.0
 DRAIN_S = 15.0  # after the last send: answers later than this count as errors
 KEEP_ALIVE_S = 30  # uvicorn's default (5 s) would close a doctor-rate idle connection between uses
-SETTLE_S = 1.0  # between rounds: the server's queue drains, Postgres writes back
+SETTLE_S = 0.5  # before each block: the server's queue drains, Postgres writes back
 
 
 @dataclass
@@ -73,23 +76,31 @@ async def test_webhook_load(perf: Perf, conn: asyncpg.Connection) -> None:
     async with _julia_server(perf) as (host, port):
         idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         warm = _requests(phones, f"W{run_id}", int(WARMUP_S * WARMUP_RATE), host)
-        await _open_loop(host, port, warm, WARMUP_RATE, idle)
-        for name, rate, seconds in ROUNDS:
-            await asyncio.sleep(SETTLE_S)
+        await _open_loop(host, port, warm, WARMUP_RATE, idle, Load())
+        for name, rate, seconds, blocks in ROUNDS:
+            label = f"webhook_{name}_{DOCTORS}doctors"
             stored_before = await conn.fetchval("SELECT count(*) FROM entradas")
             requests = _requests(phones, f"{name[0].upper()}{run_id}", int(rate * seconds), host)
-            load = await _open_loop(host, port, requests, rate, idle)
+            per_block = len(requests) // blocks
+            load, sizes = Load(), []
+            for b in range(blocks):
+                await perf.switch(label)
+                await asyncio.sleep(SETTLE_S)  # inside the turn: the server's queue drains, Postgres writes
+                _drop_closed(idle)
+                answered = len(load.latencies_ms)
+                await _open_loop(host, port, requests[b * per_block : (b + 1) * per_block], rate, idle, load)
+                sizes.append(len(load.latencies_ms) - answered)
             stored = await conn.fetchval("SELECT count(*) FROM entradas") - stored_before
             errors = sum(load.errors.values())
             perf.run.add(
                 Bench(
-                    f"webhook_{name}_{DOCTORS}doctors",
+                    label,
                     "webhook_load",
                     "floor_http_empty",
                     load.latencies_ms,
                     {
                         "doctors": DOCTORS,
-                        "requests": len(requests),
+                        "requests": per_block * blocks,
                         "offered_rate": rate,
                         "achieved_rate": round(len(load.latencies_ms) / load.elapsed_s, 1),
                         "errors": errors,
@@ -99,11 +110,21 @@ async def test_webhook_load(perf: Perf, conn: asyncpg.Connection) -> None:
                         "stored": stored,
                         "server": "uvicorn subprocess, 1 worker, app_from_env",
                     },
+                    blocks=sizes,
                 )
             )
-            if stored != len(requests) - errors:
+            if stored != per_block * blocks - errors:
                 raise AssertionError(f"{name}: {stored} inbound rows stored for {len(requests)} webhooks")
         for _, writer in idle:
+            writer.close()
+
+
+def _drop_closed(idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+    """Keep-alive connections the server closed while the other side had its turn are not reused: a
+    request on one would fail with nothing wrong in julia."""
+    for reader, writer in list(idle):
+        if reader.at_eof() or writer.is_closing():
+            idle.remove((reader, writer))
             writer.close()
 
 
@@ -126,8 +147,9 @@ async def _open_loop(
     requests: list[bytes],
     rate: float,
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
-) -> Load:
-    load = Load()
+    load: Load,
+) -> None:
+    """Send `requests` open-loop at `rate`, adding their outcome to `load`."""
     tasks = []
     clock = time.perf_counter
     t0 = clock() + 0.05
@@ -141,8 +163,7 @@ async def _open_loop(
     for task in late:
         task.cancel()
         load.error("timeout")
-    load.elapsed_s = clock() - t0
-    return load
+    load.elapsed_s += clock() - t0
 
 
 async def _send(
@@ -155,6 +176,7 @@ async def _send(
 ) -> None:
     load.in_flight += 1
     load.max_in_flight = max(load.max_in_flight, load.in_flight)
+    writer: asyncio.StreamWriter | None = None
     try:
         if idle:
             reader, writer = idle.pop()
@@ -176,10 +198,13 @@ async def _send(
         else:
             load.latencies_ms.append((done - scheduled) * 1000)
         idle.append((reader, writer))
+        writer = None  # back in the pool, open
     except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
         load.error(type(exc).__name__)
     finally:
         load.in_flight -= 1
+        if writer is not None:  # failed or cancelled (the drain limit): never leave a socket open
+            writer.close()
 
 
 @contextlib.asynccontextmanager

@@ -1,7 +1,9 @@
 """`julia perf`: the perf suite's commands (they need the `perf` extra: pip install -e '.[perf]').
 
+run        measure the head against its base in the same run (julia.perf.ab) into results.json
+calibrate  A/A and injected slowdowns, many runs: each benchmark's false failures and smallest catch
 analyze    the critical queries against any database (the seed's analisar_queries)
-gate       judge a run (reports/out/results.json) against budgets and baseline; render the report
+gate       judge a run (reports/out/results.json) against budgets, its base and the baseline; render
 baseline   make a run the baseline of its machine class, saying why
 scale      fit the log-log slope of each query over runs at several scales
 """
@@ -26,6 +28,34 @@ def register(sub: Any) -> None:
     )
     perf_sub = parser.add_subparsers(dest="perf_command", required=True, metavar="SUBCOMMAND")
 
+    run = perf_sub.add_parser(
+        "run",
+        help="measure this checkout (head) against a base commit, interleaved on the same servers",
+        description="Seeds one database per side on the same servers, runs both sides' benchmarks in "
+        "alternating randomized turns and writes one results file with both (judge it with `gate`).",
+    )
+    _run_options(run)
+    run.set_defaults(run=_run)
+
+    calibrate = perf_sub.add_parser(
+        "calibrate",
+        help="measure the gate's own accuracy: A/A runs and runs with a slowdown injected in the head",
+        description="Long work (each run is a whole A/B run): for --runs rounds, one A/A run (the head "
+        "against itself) and one per --factors slowdown; writes each benchmark's false-failure rate and "
+        "the smallest slowdown caught in 19 of 20 runs to perf/calibration/<machine class>.json.",
+    )
+    calibrate.add_argument("--runs", type=int, default=3, help="rounds of A/A + every factor (default 3)")
+    calibrate.add_argument(
+        "--factors",
+        default="1.05,1.1,1.2,1.5",
+        help="slowdowns injected in the head (default 1.05,1.1,1.2,1.5)",
+    )
+    calibrate.add_argument("--doctors", type=int, default=1000, help="synthetic doctors (default 1,000)")
+    calibrate.add_argument(
+        "--out", type=Path, default=None, help="default: perf/calibration/<machine class>.json"
+    )
+    calibrate.set_defaults(run=_calibrate)
+
     analyze = perf_sub.add_parser("analyze", help="quick table of the critical queries against a database")
     analyze.add_argument("--database-url", default=None, help="default: DATABASE_URL, else a resolved server")
     analyze.add_argument(
@@ -38,8 +68,15 @@ def register(sub: Any) -> None:
     analyze.set_defaults(run=_analyze)
 
     gate = perf_sub.add_parser("gate", help="judge a run against perf/budgets.toml and the baseline; render")
-    gate.add_argument("--results", type=Path, default=RESULTS)
-    gate.add_argument("--out", type=Path, default=OUT, help="where index.html and the PNGs go")
+    gate.add_argument("--results", type=Path, default=RESULTS, help=f"the run to judge (default {RESULTS})")
+    gate.add_argument(
+        "--out", type=Path, default=OUT, help=f"where index.html and the PNGs go (default {OUT})"
+    )
+    gate.add_argument(
+        "--record-history",
+        action="store_true",
+        help="append this run to reports/history/<class>.jsonl (CI on main; a plain run leaves git clean)",
+    )
     gate.set_defaults(run=_gate)
 
     baseline = perf_sub.add_parser("baseline", help="store a run as its machine class's baseline")
@@ -52,6 +89,74 @@ def register(sub: Any) -> None:
     scale.add_argument("runs", nargs="+", type=Path, help="results files of runs at different --doctors")
     scale.add_argument("--out", type=Path, default=OUT)
     scale.set_defaults(run=_scale)
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--doctors", type=int, default=1000, help="synthetic doctors per side (default 1,000)"
+    )
+    parser.add_argument(
+        "--base",
+        default=None,
+        help="the commit to compare with (default: the one the stored baseline names; a PR: its merge-base)",
+    )
+    parser.add_argument("--no-base", action="store_true", help="measure the head alone (budgets only)")
+    parser.add_argument(
+        "--inject-regression",
+        choices=["drop-index", "sleep", "extra-query"],
+        default=None,
+        help="slow the head down on purpose, to see the gate fail",
+    )
+    parser.add_argument(
+        "--samples", type=int, default=None, help="timed samples per warm benchmark (default 2000)"
+    )
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help=f"where the run goes (default {RESULTS})"
+    )
+
+
+def _pytest_args(args: argparse.Namespace) -> list[str]:
+    out = [f"--doctors={args.doctors}"]
+    if args.samples:
+        out.append(f"--samples={args.samples}")
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from julia import runtime
+    from julia.perf import ab
+    from julia.perf.baseline import load_baseline_commit
+    from julia.perf.results import _project_root
+
+    head = _project_root()
+    extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
+    with runtime.services(Settings()) as found:
+        run = ab.run(
+            head,
+            found,
+            _pytest_args(args),
+            args.results,
+            base_ref=args.base,
+            baseline_commit=load_baseline_commit(),
+            head_extra=extra,
+            alone=args.no_base,
+        )
+    print(f"perf: {len(run.benches)} benchmarks written to {args.results}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from julia import runtime
+    from julia.perf import calibration
+    from julia.perf.results import _project_root
+
+    factors = [float(f) for f in args.factors.split(",") if f.strip()]
+    with runtime.services(Settings()) as found:
+        path = calibration.calibrate(
+            _project_root(), found, [f"--doctors={args.doctors}"], args.runs, factors, args.out
+        )
+    print(f"calibration written: {path}")
+    return 0
 
 
 def _load(path: Path) -> Any:
@@ -75,7 +180,7 @@ def _gate(args: argparse.Namespace) -> int:
         print(f"baseline is at {scales}: timings are not compared")
         baseline = None
     verdicts = judge(run, budgets, baseline)
-    lines = history.append(run, verdicts)
+    lines = history.append(run, verdicts) if args.record_history else history.current(run, verdicts)
     page = report.render(run, verdicts, budgets, baseline, lines, args.out)
     print(report.terminal(verdicts, run))
     verdict = "FAILED" if failed(verdicts) else "passed"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,8 +31,23 @@ def load_baseline(machine_class: str) -> Run | None:
     return Run.load(path) if path.is_file() else None
 
 
+def load_baseline_commit() -> str | None:
+    """The commit an A/B run measures against by default: the one this machine kind's baseline was
+    recorded at (same arch and cpus), else the most recently updated baseline's."""
+    files = sorted((perf_dir() / "baselines").glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    mine = f"{platform.machine()}-{os.cpu_count()}cpu-"
+    files.sort(key=lambda p: not p.name.startswith(mine))
+    for path in files:
+        stamp = json.loads(path.read_text()).get("stamp", {})
+        commit = stamp.get("git_commit")
+        if commit:
+            return str(commit)
+    return None
+
+
 def write_baseline(run: Run, why: str, who: str | None = None) -> Path:
-    """Store `run` (samples reduced to BASELINE_SAMPLES order statistics) as its class's baseline."""
+    """Store `run` (samples reduced to BASELINE_SAMPLES order statistics, its base left out) as its
+    class's baseline. Its commit becomes the default base of later A/B runs."""
     if not why.strip():
         raise JuliaError('a baseline update needs a reason: --why "..."')
     if run.stamp.get("injected"):
@@ -63,6 +79,7 @@ def _reduce(bench: Bench) -> Bench:
         keep(bench.samples_ms),
         bench.counters,
         keep(bench.ratios) if bench.ratios else None,
+        None,  # order statistics have no blocks: a baseline is for drift, never for an A/B verdict
     )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from julia import db, servers
 from julia.perf import results
+from julia.perf.turnos import Turnos
 
 # The sleep injection: the query it slows, and by how much (about 10x a warm indexed lookup's p50).
 INJECT_SLEEP_QUERY = "buscar_medico_por_telefone"
@@ -25,6 +27,13 @@ class Perf:
     doctors: int
     samples: int
     injected: str | None
+    today: dt.date = dt.date(2026, 11, 25)
+    turnos: Turnos = field(default_factory=lambda: Turnos(None, None))
+    slowdown: float = 1.0  # calibration: each timed call this many times slower (harness.measure*)
+
+    async def switch(self, label: str) -> None:
+        """Hand this side's turn back and wait for the next (julia.perf.turnos); a no-op when alone."""
+        await self.turnos.switch(label)
 
     async def injected_sleep(self, query: str) -> None:
         """The `sleep` injection: code that got slower around one query (a no-op otherwise)."""

@@ -1,12 +1,20 @@
-"""The gate: one run judged against perf/budgets.toml and the stored baseline of its machine class.
+"""The gate: one run judged against perf/budgets.toml, against its base measured in the same run, and
+(for information only) against the stored baseline of its machine class.
 
 Hard failures are what does not depend on the machine or on luck: a business ceiling broken, an expected
 index missing from the plan, more rows or buffers than budgeted, a ratio to the floor beyond its budget,
-a benchmark with no budget. Timing against the baseline fails only under the rule of julia.perf.stats.
+a cost counter above its budget or above the base's, a benchmark with no budget. Timing fails only on
+the same-run A/B verdict (julia.perf.stats.compare_blocks): the head slower than the base measured beside
+it, with the whole confidence interval above the benchmark's threshold. The stored baseline was measured
+on whatever machine recorded it, so its timing is drift to look at, never a failure.
+
+Budgets that depend on the scale (ratio_p50, max_rows, max_buffers) are written for `[gate] doctors`; at
+another `--doctors` they are shown, not enforced.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,27 +26,32 @@ from julia.perf import stats
 from julia.perf.results import Bench, Run
 
 Severity = Literal["fail", "warn", "info"]
+SCALE_DEPENDENT = ("ratio", "rows", "buffers")
 
 
 @dataclass(frozen=True)
 class Budget:
     ceiling_ms: float | None = None  # the business's number, checked on p99
-    ratio_p50: float | None = None  # p50 / floor p50 may not exceed this
+    ratio_p50: float | None = None  # p50 / floor p50 may not exceed this (at the budgets' scale)
     indexes: tuple[str, ...] = ()  # each must appear in the plan
-    max_rows: int | None = None
+    max_rows: int | None = None  # at the budgets' scale
     max_buffers: int | None = None  # shared hit + read of one execution, the worst sampled key
     max_slope: float | None = None  # perf-scale: log-log growth of the ratio with the doctors
-    min_effect: float | None = None  # overrides the gate's minimum effect for a noisier benchmark
+    threshold: float | None = None  # head/base ratio that fails this benchmark (default: [gate] threshold)
     # Hard-gated cost counters (Redis commands, Postgres statements per call or message): each may not
-    # exceed its number here, nor grow past the baseline's value.
+    # exceed its number here, nor grow past the base's (or, without a base, the baseline's) value.
     counts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
 class Budgets:
     benches: dict[str, Budget]
-    alpha: float = stats.ALPHA
-    min_effect: float = stats.MIN_EFFECT
+    threshold: float = stats.THRESHOLD
+    doctors: int = 1000  # the scale the scale-dependent budgets were written for
+
+    def threshold_of(self, name: str) -> float:
+        budget = self.benches.get(name)
+        return budget.threshold if budget and budget.threshold else self.threshold
 
 
 def load_budgets(path: Path) -> Budgets:
@@ -52,12 +65,12 @@ def load_budgets(path: Path) -> Budgets:
             max_rows=entry.get("max_rows"),
             max_buffers=entry.get("max_buffers"),
             max_slope=entry.get("max_slope"),
-            min_effect=entry.get("min_effect"),
+            threshold=entry.get("threshold"),
             counts=tuple(entry.get("counts", {}).items()),
         )
         for name, entry in raw.get("bench", {}).items()
     }
-    return Budgets(benches, gate.get("alpha", stats.ALPHA), gate.get("min_effect", stats.MIN_EFFECT))
+    return Budgets(benches, gate.get("threshold", stats.THRESHOLD), gate.get("doctors", 1000))
 
 
 @dataclass(frozen=True)
@@ -69,15 +82,18 @@ class Finding:
 
 @dataclass
 class Verdict:
-    """One benchmark judged: its numbers, its ratio now and in the baseline, and what the checks found."""
+    """One benchmark judged: its numbers, the same-run A/B comparison, the drift from the stored baseline,
+    and what the checks found."""
 
     name: str
     group: str
     summary: stats.Summary
     ratio_p50: float | None
-    baseline_ratio_p50: float | None = None
+    base_summary: stats.Summary | None = None
+    ab: stats.ABComparison | None = None
     baseline_summary: stats.Summary | None = None
-    comparison: stats.Comparison | None = None
+    baseline_ratio_p50: float | None = None
+    drift: stats.Drift | None = None
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -88,6 +104,8 @@ class Verdict:
     def status(self) -> str:
         if self.failed:
             return "FAIL"
+        if self.ab is not None and self.ab.outcome == "inconclusive":
+            return "inconclusive"
         return "warn" if any(f.severity == "warn" for f in self.findings) else "ok"
 
 
@@ -98,7 +116,7 @@ def ratios(run: Run, bench: Bench) -> list[float] | None:
     return [s / floor for s in bench.samples_ms] if floor else None
 
 
-def judge(run: Run, budgets: Budgets, baseline: Run | None) -> list[Verdict]:
+def judge(run: Run, budgets: Budgets, baseline: Run | None = None) -> list[Verdict]:
     verdicts = [_judge_one(run, bench, budgets, baseline) for bench in run.benches.values()]
     for name in sorted(set(budgets.benches) - set(run.benches)):
         verdicts.append(
@@ -121,32 +139,64 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
     if budget is None:
         verdict.findings.append(Finding("fail", "budget", "no entry in perf/budgets.toml"))
         budget = Budget()
-    verdict.findings += _budget_findings(bench, summary, verdict.ratio_p50, budget)
-    base = baseline.benches.get(bench.name) if baseline else None
-    if baseline is None or base is None:
-        verdict.findings.append(Finding("info", "baseline", "no baseline to compare with"))
-        return verdict
-    verdict.baseline_summary = stats.summarize(base.samples_ms)
-    previous = ratios(baseline, base)
-    if current and previous:
-        verdict.baseline_ratio_p50 = float(np.median(previous))
-        min_effect = budget.min_effect or budgets.min_effect
-        absolute = float(np.median(bench.samples_ms) / np.median(base.samples_ms))
-        verdict.comparison = stats.compare(
-            current, previous, alpha=budgets.alpha, min_effect=min_effect, absolute_effect=absolute
-        )
-        if verdict.comparison.regressed:
-            verdict.findings.append(
-                Finding(
-                    "fail",
-                    "regression",
-                    f"ratio to floor {verdict.comparison.effect:.2f}x the baseline's "
-                    f"(Mann-Whitney p={verdict.comparison.p_value:.1e}; time {absolute:.2f}x)",
-                )
+    at_scale = run.stamp.get("doctors") == budgets.doctors
+    for finding in _budget_findings(bench, summary, verdict.ratio_p50, budget):
+        if finding.check in SCALE_DEPENDENT and not at_scale:
+            finding = Finding(
+                "info", finding.check, f"{finding.message} (budget written for {budgets.doctors:,} doctors)"
             )
-    verdict.findings += _drift_findings(bench.counters, base.counters)
-    verdict.findings += _count_growth(bench.counters, base.counters, budget)
+        verdict.findings.append(finding)
+    base = run.base.benches.get(bench.name) if run.base else None
+    if base is not None:
+        verdict.findings += _ab_findings(verdict, bench, base, budgets.threshold_of(bench.name))
+        verdict.findings += _drift_findings(bench.counters, base.counters, "base")
+        verdict.findings += _count_growth(bench.counters, base.counters, budget, "base")
+    stored = baseline.benches.get(bench.name) if baseline else None
+    if baseline is not None and stored is not None:
+        verdict.baseline_summary = stats.summarize(stored.samples_ms)
+        previous = ratios(baseline, stored)
+        verdict.baseline_ratio_p50 = float(np.median(previous)) if previous else None
+        verdict.drift = stats.drift(
+            bench.samples_ms, stored.samples_ms, verdict.ratio_p50, verdict.baseline_ratio_p50
+        )
+        verdict.findings.append(Finding("info", "drift", _drift_text(verdict.drift, baseline)))
+        if base is None:  # without a same-run base, the deterministic counters are held to the baseline's
+            verdict.findings += _drift_findings(bench.counters, stored.counters, "baseline")
+            verdict.findings += _count_growth(bench.counters, stored.counters, budget, "baseline")
     return verdict
+
+
+def _ab_findings(verdict: Verdict, bench: Bench, base: Bench, threshold: float) -> list[Finding]:
+    verdict.base_summary = stats.summarize(base.samples_ms)
+    if not bench.blocks or not base.blocks:
+        return [Finding("info", "ab", "not measured in turns: no same-run timing verdict")]
+    ab = stats.compare_blocks(
+        stats.split_blocks(bench.samples_ms, bench.blocks),
+        stats.split_blocks(base.samples_ms, base.blocks),
+        threshold=threshold,
+    )
+    verdict.ab = ab
+    interval = f"{ab.ratio:.3f}x the base (95% CI {ab.low:.3f}-{ab.high:.3f}, {ab.pairs} block pairs)"
+    if ab.outcome == "regressed":
+        return [Finding("fail", "regression", f"{interval}: the whole interval above {threshold:g}x")]
+    if ab.outcome == "inconclusive":
+        caught = f"{ab.detectable:.2f}x" if math.isfinite(ab.detectable) else "nothing (too few pairs)"
+        return [
+            Finding(
+                "warn",
+                "inconclusive",
+                f"{interval}: straddles {threshold:g}x; this run could catch {caught}",
+            )
+        ]
+    if ab.outcome == "unpaired":
+        return [Finding("info", "ab", "no block measured on both sides")]
+    return [Finding("info", "ab", f"{interval}: below {threshold:g}x")]
+
+
+def _drift_text(drift: stats.Drift, baseline: Run) -> str:
+    where = f"{baseline.stamp.get('git_commit')}, {baseline.stamp.get('started_at')}"
+    ratio = f", ratio to floor {drift.ratio:.2f}x" if drift.ratio is not None else ""
+    return f"median {drift.time:.2f}x the stored baseline's ({where}){ratio}: another run, not evidence"
 
 
 def _budget_findings(
@@ -185,30 +235,31 @@ def _budget_findings(
     return found
 
 
-def _count_growth(now: dict[str, Any], before: dict[str, Any], budget: Budget) -> list[Finding]:
-    """A hard-gated counter above the baseline's fails even within its budget: one more round trip per
+def _count_growth(now: dict[str, Any], before: dict[str, Any], budget: Budget, against: str) -> list[Finding]:
+    """A hard-gated counter above the base's fails even within its budget: one more round trip per
     message is a deterministic regression, whatever the clock says."""
     found: list[Finding] = []
     for key, _ in budget.counts:
         if now.get(key) is not None and before.get(key) is not None and now[key] > before[key]:
-            found.append(Finding("fail", "counts", f"{key} {before[key]} => {now[key]} (baseline)"))
+            found.append(Finding("fail", "counts", f"{key} {before[key]} => {now[key]} ({against})"))
     return found
 
 
-def _drift_findings(now: dict[str, Any], before: dict[str, Any]) -> list[Finding]:
-    """Machine-independent counters that moved since the baseline: shown, not failed (the budget decides)."""
+def _drift_findings(now: dict[str, Any], before: dict[str, Any], against: str) -> list[Finding]:
+    """Machine-independent counters that moved: shown, not failed (the budget decides)."""
     found: list[Finding] = []
     if now.get("plan_nodes") and before.get("plan_nodes") and now["plan_nodes"] != before["plan_nodes"]:
         found.append(
             Finding(
                 "warn",
                 "plan",
-                f"plan changed: {' > '.join(before['plan_nodes'])} => {' > '.join(now['plan_nodes'])}",
+                f"plan changed from the {against}'s: {' > '.join(before['plan_nodes'])} => "
+                f"{' > '.join(now['plan_nodes'])}",
             )
         )
     for key in ("rows", "buffers"):
         if key in now and key in before and now[key] > before[key]:
-            found.append(Finding("warn", key, f"{key} {before[key]} => {now[key]}"))
+            found.append(Finding("warn", key, f"{key} {before[key]} => {now[key]} ({against})"))
     return found
 
 

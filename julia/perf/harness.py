@@ -21,12 +21,23 @@ from dataclasses import dataclass
 
 import asyncpg
 
-MIN_SAMPLES = 20
 COLD_SETTLE_S = 0.01
-PAIR_BLOCK = 50  # pairs whose floors make one local floor: a few ms, shorter than the machine's moods
+BLOCK = 50  # samples per turn (julia.perf.turnos); for paired calls, the pairs whose floors make one local
+# floor: a few ms, shorter than the machine's moods, and the unit an A/B verdict pairs with the base's
 
 
 Step = Callable[[int], Awaitable[object]]
+Switch = Callable[[str], Awaitable[None]]  # hand the turn back and wait for the next (julia.perf.turnos)
+
+
+async def no_switch(label: str) -> None:
+    """A run without a coordinator: every turn is this side's."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    samples_ms: list[float]
+    blocks: list[int]  # the lengths of the turns the samples were taken in
 
 
 async def measure(
@@ -34,34 +45,43 @@ async def measure(
     *,
     samples: int,
     warmup: int,
-    max_seconds: float,
     before: Step | None = None,
     after: Step | None = None,
-) -> list[float]:
-    """Run `call(i)` `warmup` times untimed, then up to `samples` timed times (ms), stopping early at
-    `max_seconds` once MIN_SAMPLES are in. `i` lets the caller rotate parameters; `before(i)`/`after(i)`
-    run untimed around each call (open a connection, begin and roll back a transaction)."""
-    for i in range(warmup):
-        if before:
-            await before(i)
-        await call(i)
-        if after:
-            await after(i)
-    gc.collect()  # start clean, so one benchmark does not pay for the previous one's garbage
-    out: list[float] = []
+    switch: Switch = no_switch,
+    label: str = "",
+    slowdown: float = 1.0,
+    block: int = BLOCK,
+) -> Measured:
+    """Run `call(i)` `warmup` times untimed, then `samples` timed times (ms) in blocks of BLOCK, each block
+    in a turn of its own. `i` lets the caller rotate parameters; `before(i)`/`after(i)` run untimed
+    around each call (open a connection, begin and roll back a transaction). The count is fixed, not a
+    deadline, so both sides of an A/B run measure the same blocks in lockstep."""
+    out = Measured([], [])
     clock = time.perf_counter_ns
-    deadline = clock() + int(max_seconds * 1e9)
-    for i in range(warmup, warmup + samples):
-        if before:
-            await before(i)
-        start = clock()
-        await call(i)
-        end = clock()
-        if after:
-            await after(i)
-        out.append((end - start) / 1e6)
-        if end > deadline and len(out) >= MIN_SAMPLES:
-            break
+    i = 0
+    while len(out.samples_ms) < samples:
+        await switch(label)
+        if i == 0:
+            for i in range(warmup):
+                if before:
+                    await before(i)
+                await call(i)
+                if after:
+                    await after(i)
+            i = warmup
+            gc.collect()  # start clean, so one benchmark does not pay for the previous one's garbage
+        size = min(block, samples - len(out.samples_ms))
+        for _ in range(size):
+            if before:
+                await before(i)
+            start = clock()
+            await call(i)
+            end = _slowed(start, clock(), slowdown)
+            if after:
+                await after(i)
+            out.samples_ms.append((end - start) / 1e6)
+            i += 1
+        out.blocks.append(size)
     return out
 
 
@@ -70,6 +90,7 @@ class Paired:
     samples_ms: list[float]
     floor_ms: list[float]
     ratios: list[float]  # each sample over the median floor of its block
+    blocks: list[int]
 
 
 async def measure_paired(
@@ -78,27 +99,32 @@ async def measure_paired(
     *,
     samples: int,
     warmup: int,
-    max_seconds: float,
     before: Step | None = None,
     after: Step | None = None,
+    switch: Switch = no_switch,
+    label: str = "",
+    slowdown: float = 1.0,
+    block: int = BLOCK,
 ) -> Paired:
     """Like `measure`, each timed `call(i)` preceded by a timed `floor(i)` (before/after stay untimed)."""
-    for i in range(warmup):
-        await floor(i)
-        if before:
-            await before(i)
-        await call(i)
-        if after:
-            await after(i)
-    gc.collect()
     clock = time.perf_counter_ns
-    deadline = clock() + int(max_seconds * 1e9)
-    out = Paired([], [], [])
-    i = warmup
+    out = Paired([], [], [], [])
+    i = 0
     while len(out.samples_ms) < samples:
-        block: list[float] = []
+        await switch(label)
+        if i == 0:
+            for i in range(warmup):
+                await floor(i)
+                if before:
+                    await before(i)
+                await call(i)
+                if after:
+                    await after(i)
+            i = warmup
+            gc.collect()
+        timed: list[float] = []
         floors: list[float] = []
-        for _ in range(min(PAIR_BLOCK, samples - len(out.samples_ms))):
+        for _ in range(min(block, samples - len(out.samples_ms))):
             start = clock()
             await floor(i)
             floors.append((clock() - start) / 1e6)
@@ -106,17 +132,28 @@ async def measure_paired(
                 await before(i)
             start = clock()
             await call(i)
-            block.append((clock() - start) / 1e6)
+            timed.append((_slowed(start, clock(), slowdown) - start) / 1e6)
             if after:
                 await after(i)
             i += 1
         local = statistics.median(floors)
-        out.samples_ms.extend(block)
+        out.samples_ms.extend(timed)
         out.floor_ms.extend(floors)
-        out.ratios.extend(s / local for s in block)
-        if clock() > deadline and len(out.samples_ms) >= MIN_SAMPLES:
-            break
+        out.ratios.extend(s / local for s in timed)
+        out.blocks.append(len(timed))
     return out
+
+
+def _slowed(start: int, end: int, slowdown: float) -> int:
+    """Calibration (`--inject-slowdown`): CPU work on this side's event loop until the call has taken
+    `slowdown` times as long, as if julia's code around it had grown. A no-op at 1.0."""
+    if slowdown <= 1.0:
+        return end
+    target = end + int((end - start) * (slowdown - 1.0))
+    now = time.perf_counter_ns()
+    while now < target:
+        now = time.perf_counter_ns()
+    return now
 
 
 async def cold_sample(
@@ -125,6 +162,7 @@ async def cold_sample(
     i: int,
     *,
     in_transaction: bool = False,
+    slowdown: float = 1.0,
 ) -> float:
     """One first execution on a fresh connection (julia's pool opening one, or after a restart): parse,
     plan and the new backend's catalog caches are all paid inside the timed call. Connecting is not."""
@@ -137,7 +175,7 @@ async def cold_sample(
             await conn.execute("BEGIN")
         start = time.perf_counter_ns()
         await call(conn, i)
-        elapsed = (time.perf_counter_ns() - start) / 1e6
+        elapsed = (_slowed(start, time.perf_counter_ns(), slowdown) - start) / 1e6
         if in_transaction:
             await conn.execute("ROLLBACK")
     finally:

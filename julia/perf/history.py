@@ -1,6 +1,7 @@
 """A small history per machine class, reports/history/<class>.jsonl: one line per gated run (percentiles
 and ratios only, no samples) for the report's trend chart. Runs with an injected regression stay out.
-Kept in the repository next to the report code so a trend survives a fresh clone; commit it when useful."""
+Written only on purpose (`julia perf gate --record-history`, e.g. CI on main), so a plain `nox -s perf`
+leaves the checkout clean; kept in the repository so a trend survives a fresh clone."""
 
 from __future__ import annotations
 
@@ -47,6 +48,14 @@ def append(run: Run, verdicts: list[Verdict]) -> list[dict[str, Any]]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return lines
+
+
+def current(run: Run, verdicts: list[Verdict]) -> list[dict[str, Any]]:
+    """The stored history with this run at the end, written nowhere: a plain run leaves git clean."""
+    lines = load(history_path(run.stamp["machine_class"]))
+    if run.stamp.get("injected") or run.stamp.get("started_at") in {line.get("started_at") for line in lines}:
+        return lines
+    return [*lines, entry(run, verdicts)][-KEEP:]
 
 
 def load(path: Path) -> list[dict[str, Any]]:

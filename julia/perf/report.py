@@ -30,7 +30,7 @@ COLORS = {"p50": "#1f77b4", "p95": "#ff7f0e", "p99": "#d62728", "baseline": "#7f
 def table(verdicts: list[Verdict]) -> pd.DataFrame:
     rows = []
     for v in verdicts:
-        comparison = v.comparison
+        ab = v.ab
         rows.append(
             {
                 "benchmark": v.name,
@@ -41,9 +41,11 @@ def table(verdicts: list[Verdict]) -> pd.DataFrame:
                 "max ms": v.summary.max,
                 "x floor": _nan(v.ratio_p50),
                 "x floor (base)": _nan(v.baseline_ratio_p50),
-                "vs base": comparison.effect if comparison else math.nan,
-                "time vs base": _nan(comparison.absolute_effect) if comparison else math.nan,
-                "p": comparison.p_value if comparison else math.nan,
+                "vs base": ab.ratio if ab else math.nan,
+                "CI low": ab.low if ab else math.nan,
+                "CI high": ab.high if ab else math.nan,
+                "detectable": ab.detectable if ab else math.nan,
+                "drift": v.drift.time if v.drift else math.nan,
                 "status": v.status,
             }
         )
@@ -278,9 +280,12 @@ def _html(run: Run, verdicts: list[Verdict], baseline: Run | None, charts: list[
             "<td>FAIL</td>", "<td class='FAIL'>FAIL</td>"
         ),
         "<p>x floor: the median ratio of each sample to its floor (the floor measured beside it when "
-        "paired, else the floor's p50 in the same run). vs base: that median against the baseline's; "
-        "time vs base: the same for milliseconds; p: one-sided Mann-Whitney. A regression fails when p "
-        "&lt; alpha, the ratio grew more than the minimum effect and the time grew too (perf/README.md).</p>",
+        "paired, else the floor's p50 in the same run). vs base: the head's time over the base's, "
+        "measured in this run in alternating turns (Hodges-Lehmann over block pairs, with its 95% "
+        "interval); a "
+        "regression fails when the whole interval lies above the benchmark's threshold; detectable: the "
+        "smallest slowdown this run could catch. drift: the median against the stored baseline's, "
+        "another run on maybe another machine: information only (perf/README.md).</p>",
     ]
     parts += _counters_html(run)
     parts += _findings_html(run, verdicts, baseline)
@@ -366,7 +371,7 @@ def _findings_html(run: Run, verdicts: list[Verdict], baseline: Run | None) -> l
         now = run.benches[v.name].counters if v.name in run.benches else {}
         before = baseline.benches[v.name].counters if baseline and v.name in baseline.benches else {}
         same = [k for k in ("plan_nodes", "rows", "buffers") if k in now and now.get(k) == before.get(k)]
-        if v.comparison and v.comparison.regressed and len(same) == 3:
+        if v.ab and v.ab.outcome == "regressed" and len(same) == 3:
             parts.append(
                 "<p>Plan, rows and buffers are the baseline's: the time went outside the database's "
                 "work (julia's code, the driver, or the machine).</p>"

@@ -18,6 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from julia.errors import JuliaError
 from julia.paths import project_file
 
 
@@ -90,12 +91,21 @@ class Bench:
     samples_ms: list[float]
     counters: dict[str, Any] = field(default_factory=dict)
     ratios: list[float] | None = None
+    # The lengths of the turns the samples were measured in, in order (julia.perf.turnos): an A/B verdict
+    # pairs the k-th block of each side. None for a run measured without turns.
+    blocks: list[int] | None = None
+
+
+SCHEMA_VERSION = 2  # 2: `schema_version`, Bench.blocks and the same-run `base`; 1 had neither
 
 
 @dataclass
 class Run:
+    """One side's run. A head run measured against its base in the same run carries that base's run."""
+
     stamp: dict[str, Any]
     benches: dict[str, Bench] = field(default_factory=dict)
+    base: Run | None = None
 
     def add(self, bench: Bench) -> None:
         if bench.name in self.benches:
@@ -110,7 +120,12 @@ class Run:
         return float(np.median(floor.samples_ms)) if floor else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stamp": self.stamp, "benches": {name: asdict(b) for name, b in self.benches.items()}}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "stamp": self.stamp,
+            "benches": {name: asdict(b) for name, b in self.benches.items()},
+            "base": self.base.to_dict() if self.base else None,
+        }
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,8 +133,23 @@ class Run:
 
     @classmethod
     def load(cls, path: Path) -> Run:
-        return cls.from_dict(json.loads(path.read_text()))
+        try:
+            payload = json.loads(path.read_text())
+            return cls.from_dict(payload)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise JuliaError(
+                f"{path} is not a julia perf results file ({type(exc).__name__}: {exc})"
+            ) from None
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> Run:
-        return cls(payload["stamp"], {name: Bench(**b) for name, b in payload["benches"].items()})
+        """Reads this schema and version 1 (no schema_version, no blocks, no base)."""
+        version = payload.get("schema_version", 1)
+        if version > SCHEMA_VERSION:
+            raise ValueError(f"schema_version {version} is newer than this julia reads ({SCHEMA_VERSION})")
+        base = payload.get("base")
+        return cls(
+            payload["stamp"],
+            {name: Bench(**b) for name, b in payload["benches"].items()},
+            cls.from_dict(base) if base else None,
+        )

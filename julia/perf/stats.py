@@ -1,28 +1,33 @@
-"""Percentiles from raw samples and the timing-regression rule.
+"""Percentiles from raw samples, and the timing verdict of a same-run A/B comparison.
 
-The rule (perf/README.md): a benchmark regressed when its floor-normalised samples are stochastically
-larger than the baseline's (one-sided Mann-Whitney U, p < ALPHA) AND its median ratio grew by more than
-MIN_EFFECT. The test alone flags harmless shifts once samples are many; the effect alone flags noise
-when they are few. Both must hold.
+The unit of observation is a *block pair*: the base measured a short block of samples, the head measured
+its block right beside it (randomized order, julia.perf.turnos), or the other way round. Samples inside a
+block are autocorrelated (a neighbour's burst lasts longer than one call), so they are never treated as
+independent: each pair gives one number, the log of the ratio of the two blocks' medians, and the
+verdict is the Hodges-Lehmann estimate of those numbers with its distribution-free confidence interval
+(Wilcoxon signed-rank inversion). Fail when the whole interval lies above the benchmark's threshold, pass
+when it lies below, and otherwise say *inconclusive* with the smallest slowdown this run could have
+caught: a warning, never a pass in disguise.
 
-One guard: the absolute median must have grown too (more than ABSOLUTE_GUARD). A ratio is
-(round trip + server work) / round trip, so when the machine gets quieter and the floor's round trip
-shrinks, a query that does real work on the server sees its ratio rise with its time unchanged (measured
-here: the floor at 0.034 ms against 0.044 ms moves a tag lookup's ratio 1.37x). That is not julia
-getting slower, and the guard keeps it from failing CI.
+The cross-machine comparison with the stored baseline (`drift`) uses medians only and is information:
+a time measured on one machine is not evidence on another.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
-from scipy.stats import mannwhitneyu
+from scipy.stats import norm
 
-ALPHA = 0.01
-MIN_EFFECT = 1.3
-ABSOLUTE_GUARD = 1.1
+THRESHOLD = 1.10  # head/base median ratio a warm benchmark may not exceed (perf/budgets.toml may override)
+CONFIDENCE = 0.95  # two-sided interval over block pairs
+MIN_PAIRS = 6  # below this the signed-rank interval at 95% is unbounded: nothing can be concluded
+
+Outcome = Literal["regressed", "ok", "inconclusive", "unpaired"]
 
 
 @dataclass(frozen=True)
@@ -54,27 +59,94 @@ def subsample(samples: Sequence[float], size: int) -> list[float]:
     return [float(v) for v in ordered[picks]]
 
 
+def split_blocks(samples: Sequence[float], blocks: Sequence[int]) -> list[list[float]]:
+    """The samples cut back into the blocks they were measured in (`blocks`: their lengths, in order)."""
+    if sum(blocks) != len(samples):
+        raise ValueError(f"{len(samples)} samples but blocks adding up to {sum(blocks)}")
+    out, start = [], 0
+    for size in blocks:
+        out.append(list(samples[start : start + size]))
+        start += size
+    return [b for b in out if b]
+
+
+def pair_log_ratios(head: Sequence[Sequence[float]], base: Sequence[Sequence[float]]) -> list[float]:
+    """log(median(head block k) / median(base block k)) for every k both sides measured."""
+    return [
+        math.log(float(np.median(h)) / float(np.median(b)))
+        for h, b in zip(head, base, strict=False)
+        if h and b and np.median(b) > 0 and np.median(h) > 0
+    ]
+
+
+def hodges_lehmann(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """The Hodges-Lehmann location of `values` (median of the Walsh averages) and the distribution-free
+    interval from inverting the Wilcoxon signed-rank test (normal approximation of its critical rank,
+    good from about 6 values). Unbounded (-inf, inf) when there are too few values to say anything."""
+    d = np.asarray(values, dtype=float)
+    n = d.size
+    if n == 0:
+        return math.nan, -math.inf, math.inf
+    i, j = np.triu_indices(n)
+    walsh = np.sort((d[i] + d[j]) / 2)
+    estimate = float(np.median(walsh))
+    if n < MIN_PAIRS:
+        return estimate, -math.inf, math.inf
+    total = walsh.size  # n(n+1)/2
+    z = float(norm.ppf(0.5 + confidence / 2))
+    k = max(math.floor(total / 2 - z * math.sqrt(n * (n + 1) * (2 * n + 1) / 24)), 0)
+    return estimate, float(walsh[k]), float(walsh[total - 1 - k])
+
+
 @dataclass(frozen=True)
-class Comparison:
-    p_value: float
-    effect: float  # median(current) / median(baseline)
-    regressed: bool
-    absolute_effect: float | None = None
+class ABComparison:
+    """head / base, as ratios (1.0 = the same time)."""
+
+    pairs: int
+    ratio: float  # Hodges-Lehmann estimate of the head/base ratio of block medians
+    low: float  # the interval's bounds
+    high: float
+    threshold: float
+    outcome: Outcome
+
+    @property
+    def detectable(self) -> float:
+        """The smallest slowdown this run's spread lets the gate catch about half the time: the threshold
+        times the interval's half-width (a true ratio of T x e^hw puts the lower bound at T)."""
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.ratio <= 0:
+            return math.inf
+        half = (math.log(self.high) - math.log(self.low)) / 2
+        return self.threshold * math.exp(half)
 
 
-def compare(
-    current: Sequence[float],
-    baseline: Sequence[float],
+def compare_blocks(
+    head: Sequence[Sequence[float]],
+    base: Sequence[Sequence[float]],
     *,
-    alpha: float = ALPHA,
-    min_effect: float = MIN_EFFECT,
-    absolute_effect: float | None = None,
-) -> Comparison:
-    """Is `current` slower than `baseline`? Both are floor-normalised ratios (dimensionless);
-    `absolute_effect` is median(current ms) / median(baseline ms) when known (the guard)."""
-    if len(current) < 2 or len(baseline) < 2:
-        raise ValueError("a comparison needs at least two samples on each side")
-    p_value = float(mannwhitneyu(current, baseline, alternative="greater").pvalue)
-    effect = float(np.median(current) / np.median(baseline))
-    guard = absolute_effect is None or absolute_effect > ABSOLUTE_GUARD
-    return Comparison(p_value, effect, p_value < alpha and effect > min_effect and guard, absolute_effect)
+    threshold: float = THRESHOLD,
+    confidence: float = CONFIDENCE,
+) -> ABComparison:
+    """The same-run verdict of head against base over their block pairs."""
+    logs = pair_log_ratios(head, base)
+    if not logs:
+        return ABComparison(0, math.nan, math.nan, math.nan, threshold, "unpaired")
+    estimate, low, high = hodges_lehmann(logs, confidence)
+    limit = math.log(threshold)
+    outcome: Outcome = "regressed" if low > limit else "ok" if high < limit else "inconclusive"
+    return ABComparison(len(logs), math.exp(estimate), math.exp(low), math.exp(high), threshold, outcome)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """This run's median against the stored baseline's (another run, maybe another machine): shown only."""
+
+    time: float  # median ms now / median ms then
+    ratio: float | None  # the same for the floor-normalised ratios, when both have them
+
+
+def drift(
+    now_ms: Sequence[float], then_ms: Sequence[float], now_ratio: float | None, then_ratio: float | None
+) -> Drift:
+    time = float(np.median(now_ms) / np.median(then_ms))
+    ratio = now_ratio / then_ratio if now_ratio and then_ratio else None
+    return Drift(time, ratio)

@@ -1,0 +1,223 @@
+"""The same-run A/B run: the head (this checkout) against a base commit, both measured in this run, on
+these servers, interleaved turn by turn (julia.perf.turnos).
+
+1. The servers are resolved once (julia.servers) and shared: each side gets a database of its own
+   (julia_perf_head / julia_perf_base), migrated by its own migrations and seeded by its own seeder with
+   the same seed and day, and a Redis logical database of its own (so their caches never mix).
+2. The base is checked out into a git worktree (reports/out/base/<sha>) and run with its own julia: the
+   head's virtualenv when the dependency files are the same (PYTHONPATH puts the base's julia first),
+   else a virtualenv of its own. A base that predates the turn protocol, or a clone without its history,
+   is said in one line and the run is judged on budgets only.
+3. Each side is a `pytest perf` process of its own checkout; the coordinator grants turns in a random
+   order each round, so the k-th blocks of a benchmark on both sides are measured side by side.
+4. The head's results, with the base's inside (`Run.base`), go to one results.json for `julia perf gate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from julia import servers
+from julia.errors import JuliaError
+from julia.perf.results import Run
+from julia.perf.turnos import ENV, PROTOCOL, SIDE_ENV, Coordinator
+
+DEPENDENCY_FILES = ("pyproject.toml", "uv.lock", "requirements.lock")
+REDIS_DB = {"head": 1, "base": 2}
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str  # head | base
+    root: Path  # its checkout
+    python: str  # the interpreter that runs its pytest
+    pythonpath: str | None  # its checkout first on the path, when it borrows the head's environment
+    extra: tuple[str, ...] = ()  # pytest options for this side only (an injection)
+
+
+def git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def resolve_commit(root: Path, ref: str) -> str | None:
+    return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+
+
+def with_redis_db(url: str, db: int) -> str:
+    """The same Redis server, logical database `db` (redis://host/N, or unix://path?db=N)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(db)
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def _deps_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for name in DEPENDENCY_FILES:
+        path = root / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def speaks_turns(root: Path) -> bool:
+    """Whether a checkout's perf suite takes turns (this protocol's version, julia.perf.turnos)."""
+    module = root / "julia" / "perf" / "turnos.py"
+    return module.is_file() and f"PROTOCOL = {PROTOCOL}" in module.read_text()
+
+
+def prepare_base(head: Path, commit: str, out: Path) -> Side:
+    """The base's checkout (a detached worktree, reused when already there) and its interpreter."""
+    tree = out / "base" / commit[:12]
+    if not (tree / ".git").exists():
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        git(head, "worktree", "prune")
+        if git(head, "worktree", "add", "--detach", "--force", str(tree), commit) is None:
+            raise JuliaError(f"could not check out the base {commit[:12]} into {tree}")
+    if _deps_hash(tree) == _deps_hash(head):
+        return Side("base", tree, sys.executable, str(tree))
+    venv = tree / ".venv-perf"
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        print(f"perf: the base's dependencies differ from the head's; installing them into {venv}")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", f"{tree}[perf]"], check=True)
+    return Side("base", tree, str(python), None)
+
+
+def choose_base(head: Path, ref: str | None, baseline_commit: str | None) -> tuple[str | None, str]:
+    """(commit, why): the base to measure against, or None and the one line that says why not."""
+    wanted = ref or baseline_commit
+    if not wanted:
+        return None, "no base: no --base given and the stored baseline names no commit"
+    commit = resolve_commit(head, wanted)
+    if commit is None:
+        return None, f"no base: {wanted} is not in this clone's history (a shallow clone?)"
+    return commit, f"base {wanted} = {commit[:12]}" + (" (the stored baseline's)" if not ref else "")
+
+
+async def run_sides(
+    sides: list[Side],
+    services: servers.Services,
+    pytest_args: list[str],
+    out: Path,
+    *,
+    seed: int | None = None,
+) -> dict[str, Path]:
+    """Both sides' pytest, turn by turn; returns each side's results file that was written."""
+    coordinator = Coordinator(len(sides), seed=seed)
+    address = await coordinator.start()
+    serving = asyncio.create_task(coordinator.serve())
+    procs: dict[str, asyncio.subprocess.Process] = {}
+    results = {side.name: out / f"results-{side.name}.json" for side in sides}
+    logs = {side.name: out / f"{side.name}.log" for side in sides}
+    for side in sides:
+        results[side.name].unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": services.database_url,
+            "REDIS_URL": with_redis_db(services.redis_url, REDIS_DB[side.name]),
+            ENV: address,
+            SIDE_ENV: side.name,
+            "JULIA_PERF_DATABASE": f"julia_perf_{side.name}",
+        }
+        if side.pythonpath:
+            env["PYTHONPATH"] = side.pythonpath + os.pathsep + env.get("PYTHONPATH", "")
+        command = [
+            side.python,
+            "-m",
+            "pytest",
+            "perf",
+            "-p",
+            "no:cacheprovider",
+            f"--results={results[side.name]}",
+            *pytest_args,
+            *side.extra,
+        ]
+        # The head's progress goes to the terminal; the base's to a log, shown when it fails.
+        stdout = None if side.name == "head" else logs[side.name].open("w")
+        procs[side.name] = await asyncio.create_subprocess_exec(
+            *command, cwd=side.root, env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None
+        )
+
+    async def wait(name: str) -> int:
+        code = await procs[name].wait()
+        coordinator.side_exited()
+        return code
+
+    codes = dict(zip(procs, await asyncio.gather(*(wait(n) for n in procs)), strict=True))
+    serving.cancel()
+    for name, code in codes.items():
+        if code != 0:
+            tail = logs[name].read_text()[-3000:] if logs[name].is_file() else ""
+            print(f"perf: the {name} side's pytest exited with {code}" + (f":\n{tail}" if tail else ""))
+    print(f"perf: {len(coordinator.log)} turns, in a random order each round")
+    return {name: path for name, path in results.items() if codes[name] == 0 and path.is_file()}
+
+
+def merge(head_path: Path, base_path: Path | None, ab: dict[str, object], into: Path) -> Run:
+    run = Run.load(head_path)
+    run.base = Run.load(base_path) if base_path else None
+    run.stamp["ab"] = ab
+    run.save(into)
+    return run
+
+
+def run(
+    head: Path,
+    services: servers.Services,
+    pytest_args: list[str],
+    results: Path,
+    *,
+    base_ref: str | None,
+    baseline_commit: str | None,
+    head_extra: tuple[str, ...] = (),
+    base_extra: tuple[str, ...] = (),
+    same_code: bool = False,
+    alone: bool = False,
+) -> Run:
+    """The whole A/B run into `results`. `same_code`: both sides are the head (calibration's A/A);
+    `alone`: the head only (judged on budgets)."""
+    out = results.parent
+    out.mkdir(parents=True, exist_ok=True)
+    sides = [Side("head", head, sys.executable, str(head), head_extra)]
+    ab: dict[str, object] = {"base_ref": base_ref}
+    if alone:
+        ab |= {"base_commit": None, "why": "--no-base: the head alone"}
+    elif same_code:
+        sides.append(Side("base", head, sys.executable, str(head), base_extra))
+        ab |= {"base_commit": git(head, "rev-parse", "HEAD"), "why": "A/A: the head against itself"}
+    else:
+        commit, why = choose_base(head, base_ref, baseline_commit)
+        if commit is not None:
+            base = prepare_base(head, commit, out)
+            if speaks_turns(base.root):
+                sides.append(Side(base.name, base.root, base.python, base.pythonpath, base_extra))
+            else:
+                why = f"no base: {commit[:12]} predates the same-run A/B protocol"
+        ab |= {"base_commit": commit, "why": why}
+        print(f"perf: {why}" + ("" if len(sides) > 1 else "; judging budgets only"))
+    started = time.monotonic()
+    written = asyncio.run(run_sides(sides, services, pytest_args, out))
+    ab["seconds"] = round(time.monotonic() - started, 1)
+    if "head" not in written:
+        raise JuliaError("the head's perf run failed (its output is above)")
+    if len(sides) > 1 and "base" not in written:
+        ab["why"] = f"{ab['why']}; the base's run failed ({out / 'base.log'}): budgets only"
+    return merge(written["head"], written.get("base"), ab, results)

@@ -1,0 +1,118 @@
+"""The gate's own accuracy, measured: `julia perf calibrate` (nox -s perf-calibrate).
+
+Each round is one A/A run (the head against itself: every regression it reports is a false failure) and
+one run per factor with a real slowdown in the head's measured path (`--inject-slowdown`: CPU work on the
+head's event loop after each timed call, until the call took `factor` times as long). Per benchmark it
+writes the false-failure rate, how often each factor was caught, the smallest factor caught in at least
+19 of 20 runs (95%), and the detectable effect the A/A runs reached. perf/budgets.toml's thresholds cite
+these figures; the latest file is committed (perf/calibration/<machine class>.json) and shown in the
+report. Long work: every run is a whole A/B run, so it runs on demand, not in every CI run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from julia import servers
+from julia.perf import ab
+from julia.perf.baseline import perf_dir
+from julia.perf.gate import Verdict, judge, load_budgets
+from julia.perf.results import Run
+
+CAUGHT = 0.95  # "caught in 19 of 20 runs"
+
+
+def _outcomes(run: Run) -> dict[str, Verdict]:
+    budgets = load_budgets(perf_dir() / "budgets.toml")
+    return {v.name: v for v in judge(run, budgets) if v.ab is not None}
+
+
+def calibrate(
+    head: Path,
+    services: servers.Services,
+    pytest_args: list[str],
+    runs: int,
+    factors: list[float],
+    out: Path | None,
+) -> Path:
+    work = head / "reports" / "out" / "calibration"
+    aa: dict[str, list[Verdict]] = {}
+    slowed: dict[float, dict[str, list[Verdict]]] = {f: {} for f in factors}
+    machine = "unknown"
+    for r in range(runs):
+        print(f"calibration round {r + 1}/{runs}: A/A")
+        run = ab.run(
+            head,
+            services,
+            pytest_args,
+            work / f"aa-{r}.json",
+            base_ref=None,
+            baseline_commit=None,
+            same_code=True,
+        )
+        machine = str(run.stamp.get("machine_class", machine))
+        for name, verdict in _outcomes(run).items():
+            aa.setdefault(name, []).append(verdict)
+        for factor in factors:
+            print(f"calibration round {r + 1}/{runs}: head slowed {factor:g}x")
+            run = ab.run(
+                head,
+                services,
+                pytest_args,
+                work / f"slow{factor:g}-{r}.json",
+                base_ref=None,
+                baseline_commit=None,
+                same_code=True,
+                head_extra=(f"--inject-slowdown={factor}",),
+            )
+            for name, verdict in _outcomes(run).items():
+                slowed[factor].setdefault(name, []).append(verdict)
+    benches = {name: _bench_figures(name, aa, slowed) for name in sorted(aa)}
+    path = out or perf_dir() / "calibration" / f"{machine}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = {
+        "machine_class": machine,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": ab.git(head, "rev-parse", "--short", "HEAD"),
+        "runs": runs,
+        "factors": factors,
+        "command": f"julia perf calibrate --runs {runs} --factors {','.join(f'{f:g}' for f in factors)}",
+        "benches": benches,
+    }
+    head_json = json.dumps({k: v for k, v in payload.items() if k != "benches"}, indent=1)[:-2]
+    lines = [f" {json.dumps(name)}: {json.dumps(figures)}" for name, figures in benches.items()]
+    path.write_text(head_json + ',\n "benches": {\n' + ",\n".join(lines) + "\n }\n}\n")
+    return path
+
+
+def _bench_figures(
+    name: str, aa: dict[str, list[Verdict]], slowed: dict[float, dict[str, list[Verdict]]]
+) -> dict[str, Any]:
+    runs = aa[name]
+    false = sum(v.ab is not None and v.ab.outcome == "regressed" for v in runs)
+    detectable = [v.ab.detectable for v in runs if v.ab is not None and math.isfinite(v.ab.detectable)]
+    caught: dict[str, float] = {}
+    smallest = None
+    for factor in sorted(slowed):
+        got = slowed[factor].get(name, [])
+        if not got:
+            continue
+        rate = sum(v.ab is not None and v.ab.outcome == "regressed" for v in got) / len(got)
+        caught[f"{factor:g}"] = round(rate, 3)
+        if smallest is None and rate >= CAUGHT:
+            smallest = factor
+    return {
+        "threshold": runs[0].ab.threshold if runs[0].ab else None,
+        "aa_runs": len(runs),
+        "false_failures": false,
+        "false_failure_rate": round(false / len(runs), 3),
+        "aa_ratio_median": round(statistics.median(v.ab.ratio for v in runs if v.ab), 4),
+        "detectable_median": round(statistics.median(detectable), 3) if detectable else None,
+        "caught": caught,
+        "smallest_caught_95": smallest,
+    }

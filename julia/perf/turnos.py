@@ -1,0 +1,163 @@
+"""Turns: how two sides of a same-run A/B comparison take the machine in alternation.
+
+Each side is its own `pytest perf` process (its own checkout of julia, its own database and Redis db on
+the same servers). Before every block of timed samples a side hands its turn back and asks for the
+next; the coordinator grants a turn only when every live side is waiting, in a random order per round,
+so the two sides' k-th blocks of a benchmark are measured next to each other and a neighbour's burst
+or a slow minute hits both. Everything a side does happens inside one of its turns, so its untimed work
+(seeding, EXPLAIN, counting on the servers) never lands in the other side's timed block nor in its
+server counters.
+
+Wire protocol, one line each over a loopback TCP connection (JULIA_PERF_TURNS=host:port):
+    side -> "hello <side>"        once
+    side -> "ready <label>"       then waits for
+    coord -> "go <round>"         the side works (a block, and what follows it) until its next switch:
+    side -> "done"                (sent together with its next "ready")
+A side that closes its connection has finished; the other keeps taking turns alone.
+Without JULIA_PERF_TURNS every turn is granted at once (a plain single-side run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+from dataclasses import dataclass, field
+
+ENV = "JULIA_PERF_TURNS"
+SIDE_ENV = "JULIA_PERF_SIDE"
+PROTOCOL = 1  # perf/conftest.py of a base must speak this for an A/B run (julia.perf.ab checks)
+
+
+class Turnos:
+    """A side's end: `await turnos.switch(label)` before each block."""
+
+    def __init__(self, reader: asyncio.StreamReader | None, writer: asyncio.StreamWriter | None) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._holding = False
+        self.rounds: list[tuple[str, int]] = []  # (label, round) of every turn taken, for the record
+
+    @classmethod
+    async def from_env(cls) -> Turnos:
+        address = os.environ.get(ENV)
+        if not address:
+            return cls(None, None)
+        host, port = address.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"hello {os.environ.get(SIDE_ENV, 'head')}\n".encode())
+        await writer.drain()
+        return cls(reader, writer)
+
+    async def switch(self, label: str) -> None:
+        """End the turn this side holds (if any) and wait for its next one. A side always works inside a
+        turn once it has asked for its first: its untimed work (seeding, EXPLAIN, counting) never
+        overlaps the other side's timed blocks either."""
+        if self._writer is None or self._reader is None:
+            return
+        if self._holding:
+            self._writer.write(b"done\n")
+        self._writer.write(f"ready {label}\n".encode())
+        await self._writer.drain()
+        line = (await self._reader.readline()).decode().split()
+        if not line or line[0] != "go":
+            raise RuntimeError(f"the perf coordinator went away (answered {line!r})")
+        self._holding = True
+        self.rounds.append((label, int(line[1])))
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError):
+                await self._writer.wait_closed()
+
+
+@dataclass
+class _Side:
+    name: str
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    waiting: asyncio.Event = field(default_factory=asyncio.Event)
+    turn_over: asyncio.Event = field(default_factory=asyncio.Event)
+    label: str = ""
+    alive: bool = True
+
+
+class Coordinator:
+    """The coordinator's end: serves turns to `expected` sides until every one has closed."""
+
+    def side_exited(self) -> None:
+        """A side process ended (perhaps before it ever connected): stop waiting for it."""
+        self._expected -= 1
+        self._changed.set()
+
+    def __init__(self, expected: int, *, seed: int | None = None) -> None:
+        self._expected = expected
+        self._random = random.Random(seed)
+        self._sides: list[_Side] = []
+        self._changed = asyncio.Event()
+        self.log: list[tuple[int, str, str]] = []  # (round, side, label): the order turns were granted
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"{host}:{port}"
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hello = (await reader.readline()).decode().split()
+        side = _Side(hello[1] if len(hello) > 1 else f"side{len(self._sides)}", reader, writer)
+        self._sides.append(side)
+        self._changed.set()
+        await self._listen(side)
+
+    async def _listen(self, side: _Side) -> None:
+        """Reads a side's `ready` lines; EOF marks it finished."""
+        while True:
+            line = (await side.reader.readline()).decode().split()
+            if not line:
+                side.alive = False
+                side.writer.close()
+                self._changed.set()
+                return
+            if line[0] == "ready":
+                side.label = line[1] if len(line) > 1 else ""
+                side.waiting.set()
+            elif line[0] == "done":
+                side.turn_over.set()
+            self._changed.set()
+
+    async def _done(self, side: _Side) -> None:
+        """Until the side says `done` (or goes away): its untimed work after that overlaps the other's."""
+        while side.alive and not side.turn_over.is_set():
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def serve(self) -> None:
+        """Grant turns round after round until all sides have finished."""
+        round_ = 0
+        while len(self._sides) < self._expected or any(s.alive for s in self._sides):
+            live = [s for s in self._sides if s.alive]
+            if len(self._sides) < self._expected or not live or not all(s.waiting.is_set() for s in live):
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            order = self._random.sample(live, len(live))
+            for side in order:
+                if not side.alive:
+                    continue
+                side.waiting.clear()
+                side.turn_over.clear()
+                self.log.append((round_, side.name, side.label))
+                try:
+                    side.writer.write(f"go {round_}\n".encode())
+                    await side.writer.drain()
+                except ConnectionError:
+                    side.alive = False
+                    continue
+                await self._done(side)
+            round_ += 1
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
