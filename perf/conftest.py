@@ -8,6 +8,7 @@ At the end the run is written to `--results` (JSON); `julia perf gate` judges it
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import uvloop
 
 from julia import db, servers
 from julia.migrate import migrate
@@ -65,6 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="deliberately slow julia down, to show the gate fails",
     )
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """The event loop production runs on: uvicorn picks uvloop when it is installed (uvicorn[standard]),
+    so the harness's own cost per sample is the one julia pays."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -129,6 +137,7 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
         )
     )
     run.stamp["side"] = os.environ.get("JULIA_PERF_SIDE", "head")
+    run.stamp["event_loop"] = type(asyncio.get_running_loop()).__module__  # uvloop, as in production
     context = Perf(
         run, services, dsn, doctors, pytestconfig.getoption("--samples"), injected, today, turnos, slowdown
     )

@@ -52,6 +52,7 @@ async def test_floor_redis_get(perf: Perf) -> None:
             measured.samples_ms,
             {"hiredis": HIREDIS_AVAILABLE, "transport": transport},
             blocks=measured.blocks,
+            rounds=measured.rounds,
         )
     )
 
@@ -74,6 +75,7 @@ async def test_floor_http_empty(perf: Perf) -> None:
             measured.samples_ms,
             {"server": "uvicorn subprocess", "client": "httpx"},
             blocks=measured.blocks,
+            rounds=measured.rounds,
         )
     )
 

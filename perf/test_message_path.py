@@ -139,6 +139,7 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
                 counters,
                 paired.ratios,
                 paired.blocks,
+                paired.rounds,
             )
         )
 

@@ -38,6 +38,7 @@ ColdCall = Callable[[asyncpg.Connection, int], Awaitable[object]]
 async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list[Params]]) -> None:
     floor_ms: list[float] = []
     blocks: list[int] = []
+    rounds: list[int] = []
     begin, rollback = _transaction(conn)
     for query in CRITICAL:
         paired = await measure_paired(
@@ -62,10 +63,12 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
                 counters,
                 paired.ratios,
                 paired.blocks,
+                paired.rounds,
             )
         )
         blocks += paired.blocks
-    perf.run.add(Bench(WARM_FLOOR, "floor", None, floor_ms, blocks=blocks))
+        rounds += paired.rounds
+    perf.run.add(Bench(WARM_FLOOR, "floor", None, floor_ms, blocks=blocks, rounds=rounds))
 
 
 async def test_cold(perf: Perf, params: dict[str, list[Params]]) -> None:
@@ -76,9 +79,10 @@ async def test_cold(perf: Perf, params: dict[str, list[Params]]) -> None:
     samples: dict[str, list[float]] = {query.name: [] for query in CRITICAL}
     ratios: dict[str, list[float]] = {query.name: [] for query in CRITICAL}
     calls = {query.name: _cold_call(perf, query, params[query.name]) for query in CRITICAL}
+    rounds: list[int] = []
     for i in range(COLD_SAMPLES):
         if i % COLD_BLOCK == 0:
-            await perf.switch("cold")
+            rounds.append(await perf.switch("cold"))
         floor_ms.append(await cold_sample(perf.connect, select1, i, slowdown=perf.slowdown))
         for query in CRITICAL:
             sample = await cold_sample(
@@ -87,7 +91,7 @@ async def test_cold(perf: Perf, params: dict[str, list[Params]]) -> None:
             samples[query.name].append(sample)
             ratios[query.name].append(sample / floor_ms[-1])
     blocks = [COLD_BLOCK] * (COLD_SAMPLES // COLD_BLOCK)
-    perf.run.add(Bench(COLD_FLOOR, "floor", None, floor_ms, blocks=blocks))
+    perf.run.add(Bench(COLD_FLOOR, "floor", None, floor_ms, blocks=blocks, rounds=rounds))
     for query in CRITICAL:
         perf.run.add(
             Bench(
@@ -98,6 +102,7 @@ async def test_cold(perf: Perf, params: dict[str, list[Params]]) -> None:
                 {},
                 ratios[query.name],
                 blocks,
+                rounds,
             )
         )
 

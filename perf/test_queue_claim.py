@@ -69,5 +69,6 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
             },
             paired.ratios,
             paired.blocks,
+            paired.rounds,
         )
     )

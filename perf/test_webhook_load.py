@@ -82,9 +82,9 @@ async def test_webhook_load(perf: Perf, conn: asyncpg.Connection) -> None:
             stored_before = await conn.fetchval("SELECT count(*) FROM entradas")
             requests = _requests(phones, f"{name[0].upper()}{run_id}", int(rate * seconds), host)
             per_block = len(requests) // blocks
-            load, sizes = Load(), []
+            load, sizes, rounds = Load(), [], []
             for b in range(blocks):
-                await perf.switch(label)
+                rounds.append(await perf.switch(label))
                 await asyncio.sleep(SETTLE_S)  # inside the turn: the server's queue drains, Postgres writes
                 _drop_closed(idle)
                 answered = len(load.latencies_ms)
@@ -111,6 +111,7 @@ async def test_webhook_load(perf: Perf, conn: asyncpg.Connection) -> None:
                         "server": "uvicorn subprocess, 1 worker, app_from_env",
                     },
                     blocks=sizes,
+                    rounds=rounds,
                 )
             )
             if stored != per_block * blocks - errors:

@@ -44,7 +44,13 @@ def register(sub: Any) -> None:
         "against itself) and one per --factors slowdown; writes each benchmark's false-failure rate and "
         "the smallest slowdown caught in 19 of 20 runs to perf/calibration/<machine class>.json.",
     )
-    calibrate.add_argument("--runs", type=int, default=3, help="rounds of A/A + every factor (default 3)")
+    calibrate.add_argument("--runs", type=int, default=3, help="A/A runs (default 3)")
+    calibrate.add_argument(
+        "--injected",
+        type=int,
+        default=None,
+        help="of those rounds, how many also run every factor injected for real (default: all)",
+    )
     calibrate.add_argument(
         "--factors",
         default="1.05,1.1,1.2,1.5",
@@ -153,7 +159,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     factors = [float(f) for f in args.factors.split(",") if f.strip()]
     with runtime.services(Settings()) as found:
         path = calibration.calibrate(
-            _project_root(), found, [f"--doctors={args.doctors}"], args.runs, factors, args.out
+            _project_root(), found, [f"--doctors={args.doctors}"], args.runs, factors, args.out, args.injected
         )
     print(f"calibration written: {path}")
     return 0

@@ -80,6 +80,7 @@ def _reduce(bench: Bench) -> Bench:
         bench.counters,
         keep(bench.ratios) if bench.ratios else None,
         None,  # order statistics have no blocks: a baseline is for drift, never for an A/B verdict
+        None,
     )
 
 

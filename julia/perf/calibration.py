@@ -1,10 +1,16 @@
 """The gate's own accuracy, measured: `julia perf calibrate` (nox -s perf-calibrate).
 
-Each round is one A/A run (the head against itself: every regression it reports is a false failure) and
-one run per factor with a real slowdown in the head's measured path (`--inject-slowdown`: CPU work on the
-head's event loop after each timed call, until the call took `factor` times as long). Per benchmark it
-writes the false-failure rate, how often each factor was caught, the smallest factor caught in at least
-19 of 20 runs (95%), and the detectable effect the A/A runs reached. perf/budgets.toml's thresholds cite
+Each round is one A/A run (the head against itself: every regression it reports is a false failure) and,
+for `--injected` rounds, one run per factor with a real slowdown in the head's measured path
+(`--inject-slowdown`: CPU work on the head's event loop after each timed call, until the call took
+`factor` times as long). Per benchmark it writes the false-failure rate, how often each factor was caught,
+the smallest factor caught in at least 19 of 20 runs (95%), and the detectable effect the A/A runs reached.
+
+Two estimates of "caught", both written: `caught` from the injected runs, and `caught_scaled` from the
+A/A runs themselves. Multiplying every head sample by f shifts every block pair's log-ratio by log f, so
+the Hodges-Lehmann interval shifts by exactly log f: an A/A run whose lower bound is L would have failed
+a slowdown f when L x f > threshold. That is exact for a proportional slowdown that adds no noise of its
+own; the injected runs check it against a real one. perf/budgets.toml's thresholds cite
 these figures; the latest file is committed (perf/calibration/<machine class>.json) and shown in the
 report. Long work: every run is a whole A/B run, so it runs on demand, not in every CI run.
 """
@@ -39,6 +45,7 @@ def calibrate(
     runs: int,
     factors: list[float],
     out: Path | None,
+    injected: int | None = None,
 ) -> Path:
     work = head / "reports" / "out" / "calibration"
     aa: dict[str, list[Verdict]] = {}
@@ -58,7 +65,7 @@ def calibrate(
         machine = str(run.stamp.get("machine_class", machine))
         for name, verdict in _outcomes(run).items():
             aa.setdefault(name, []).append(verdict)
-        for factor in factors:
+        for factor in factors if r < (runs if injected is None else injected) else ():
             print(f"calibration round {r + 1}/{runs}: head slowed {factor:g}x")
             run = ab.run(
                 head,
@@ -72,7 +79,7 @@ def calibrate(
             )
             for name, verdict in _outcomes(run).items():
                 slowed[factor].setdefault(name, []).append(verdict)
-    benches = {name: _bench_figures(name, aa, slowed) for name in sorted(aa)}
+    benches = {name: _bench_figures(name, aa, slowed, factors) for name in sorted(aa)}
     path = out or perf_dir() / "calibration" / f"{machine}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
@@ -80,8 +87,10 @@ def calibrate(
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": ab.git(head, "rev-parse", "--short", "HEAD"),
         "runs": runs,
+        "injected_runs": runs if injected is None else min(injected, runs),
         "factors": factors,
-        "command": f"julia perf calibrate --runs {runs} --factors {','.join(f'{f:g}' for f in factors)}",
+        "command": f"julia perf calibrate --runs {runs} --injected {runs if injected is None else injected} "
+        f"--factors {','.join(f'{f:g}' for f in factors)}",
         "benches": benches,
     }
     head_json = json.dumps({k: v for k, v in payload.items() if k != "benches"}, indent=1)[:-2]
@@ -91,7 +100,10 @@ def calibrate(
 
 
 def _bench_figures(
-    name: str, aa: dict[str, list[Verdict]], slowed: dict[float, dict[str, list[Verdict]]]
+    name: str,
+    aa: dict[str, list[Verdict]],
+    slowed: dict[float, dict[str, list[Verdict]]],
+    factors: list[float],
 ) -> dict[str, Any]:
     runs = aa[name]
     false = sum(v.ab is not None and v.ab.outcome == "regressed" for v in runs)
@@ -106,6 +118,11 @@ def _bench_figures(
         caught[f"{factor:g}"] = round(rate, 3)
         if smallest is None and rate >= CAUGHT:
             smallest = factor
+    scaled = {
+        f"{factor:g}": round(sum(v.ab.low * factor > v.ab.threshold for v in runs if v.ab) / len(runs), 3)
+        for factor in sorted(factors)
+    }
+    smallest_scaled = next((float(f) for f, rate in scaled.items() if rate >= CAUGHT), None)
     return {
         "threshold": runs[0].ab.threshold if runs[0].ab else None,
         "aa_runs": len(runs),
@@ -115,4 +132,6 @@ def _bench_figures(
         "detectable_median": round(statistics.median(detectable), 3) if detectable else None,
         "caught": caught,
         "smallest_caught_95": smallest,
+        "caught_scaled": scaled,
+        "smallest_caught_95_scaled": smallest_scaled,
     }

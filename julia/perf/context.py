@@ -31,9 +31,9 @@ class Perf:
     turnos: Turnos = field(default_factory=lambda: Turnos(None, None))
     slowdown: float = 1.0  # calibration: each timed call this many times slower (harness.measure*)
 
-    async def switch(self, label: str) -> None:
-        """Hand this side's turn back and wait for the next (julia.perf.turnos); a no-op when alone."""
-        await self.turnos.switch(label)
+    async def switch(self, label: str) -> int:
+        """Hand this side's turn back, wait for the next and return its round (julia.perf.turnos)."""
+        return await self.turnos.switch(label)
 
     async def injected_sleep(self, query: str) -> None:
         """The `sleep` injection: code that got slower around one query (a no-op otherwise)."""

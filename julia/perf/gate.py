@@ -173,6 +173,8 @@ def _ab_findings(verdict: Verdict, bench: Bench, base: Bench, threshold: float) 
     ab = stats.compare_blocks(
         stats.split_blocks(bench.samples_ms, bench.blocks),
         stats.split_blocks(base.samples_ms, base.blocks),
+        head_rounds=bench.rounds,
+        base_rounds=base.rounds,
         threshold=threshold,
     )
     verdict.ab = ab

@@ -27,17 +27,20 @@ BLOCK = 50  # samples per turn (julia.perf.turnos); for paired calls, the pairs 
 
 
 Step = Callable[[int], Awaitable[object]]
-Switch = Callable[[str], Awaitable[None]]  # hand the turn back and wait for the next (julia.perf.turnos)
+# Hand the turn back, wait for the next, and get its round (julia.perf.turnos).
+Switch = Callable[[str], Awaitable[int]]
 
 
-async def no_switch(label: str) -> None:
-    """A run without a coordinator: every turn is this side's."""
+async def no_switch(label: str) -> int:
+    """A run without a coordinator: every turn is this side's (and no block pairs with another's)."""
+    return -1
 
 
 @dataclass(frozen=True)
 class Measured:
     samples_ms: list[float]
     blocks: list[int]  # the lengths of the turns the samples were taken in
+    rounds: list[int]  # and the round of each (a pair is the same benchmark in the same round)
 
 
 async def measure(
@@ -56,11 +59,11 @@ async def measure(
     in a turn of its own. `i` lets the caller rotate parameters; `before(i)`/`after(i)` run untimed
     around each call (open a connection, begin and roll back a transaction). The count is fixed, not a
     deadline, so both sides of an A/B run measure the same blocks in lockstep."""
-    out = Measured([], [])
+    out = Measured([], [], [])
     clock = time.perf_counter_ns
     i = 0
     while len(out.samples_ms) < samples:
-        await switch(label)
+        out.rounds.append(await switch(label))
         if i == 0:
             for i in range(warmup):
                 if before:
@@ -91,6 +94,7 @@ class Paired:
     floor_ms: list[float]
     ratios: list[float]  # each sample over the median floor of its block
     blocks: list[int]
+    rounds: list[int]
 
 
 async def measure_paired(
@@ -108,10 +112,10 @@ async def measure_paired(
 ) -> Paired:
     """Like `measure`, each timed `call(i)` preceded by a timed `floor(i)` (before/after stay untimed)."""
     clock = time.perf_counter_ns
-    out = Paired([], [], [], [])
+    out = Paired([], [], [], [], [])
     i = 0
     while len(out.samples_ms) < samples:
-        await switch(label)
+        out.rounds.append(await switch(label))
         if i == 0:
             for i in range(warmup):
                 await floor(i)

@@ -94,6 +94,7 @@ class Bench:
     # The lengths of the turns the samples were measured in, in order (julia.perf.turnos): an A/B verdict
     # pairs the k-th block of each side. None for a run measured without turns.
     blocks: list[int] | None = None
+    rounds: list[int] | None = None  # the coordinator's round of each block (pairs: same round, both sides)
 
 
 SCHEMA_VERSION = 2  # 2: `schema_version`, Bench.blocks and the same-run `base`; 1 had neither

@@ -67,14 +67,26 @@ def split_blocks(samples: Sequence[float], blocks: Sequence[int]) -> list[list[f
     for size in blocks:
         out.append(list(samples[start : start + size]))
         start += size
-    return [b for b in out if b]
+    return out  # empty blocks kept: the k-th block stays the k-th round
 
 
-def pair_log_ratios(head: Sequence[Sequence[float]], base: Sequence[Sequence[float]]) -> list[float]:
-    """log(median(head block k) / median(base block k)) for every k both sides measured."""
+def pair_log_ratios(
+    head: Sequence[Sequence[float]],
+    base: Sequence[Sequence[float]],
+    head_rounds: Sequence[int] | None = None,
+    base_rounds: Sequence[int] | None = None,
+) -> list[float]:
+    """log(median(head block) / median(base block)) for every pair: the blocks both sides measured in
+    the same round of turns when the rounds are known (blocks measured minutes apart are no pair), else
+    the k-th block of each."""
+    if head_rounds is not None and base_rounds is not None:
+        by_round = dict(zip(base_rounds, base, strict=False))
+        pairs = [(h, by_round[r]) for h, r in zip(head, head_rounds, strict=False) if r in by_round]
+    else:
+        pairs = list(zip(head, base, strict=False))
     return [
         math.log(float(np.median(h)) / float(np.median(b)))
-        for h, b in zip(head, base, strict=False)
+        for h, b in pairs
         if h and b and np.median(b) > 0 and np.median(h) > 0
     ]
 
@@ -123,11 +135,13 @@ def compare_blocks(
     head: Sequence[Sequence[float]],
     base: Sequence[Sequence[float]],
     *,
+    head_rounds: Sequence[int] | None = None,
+    base_rounds: Sequence[int] | None = None,
     threshold: float = THRESHOLD,
     confidence: float = CONFIDENCE,
 ) -> ABComparison:
     """The same-run verdict of head against base over their block pairs."""
-    logs = pair_log_ratios(head, base)
+    logs = pair_log_ratios(head, base, head_rounds, base_rounds)
     if not logs:
         return ABComparison(0, math.nan, math.nan, math.nan, threshold, "unpaired")
     estimate, low, high = hodges_lehmann(logs, confidence)

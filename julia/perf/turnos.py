@@ -50,12 +50,14 @@ class Turnos:
         await writer.drain()
         return cls(reader, writer)
 
-    async def switch(self, label: str) -> None:
-        """End the turn this side holds (if any) and wait for its next one. A side always works inside a
-        turn once it has asked for its first: its untimed work (seeding, EXPLAIN, counting) never
-        overlaps the other side's timed blocks either."""
+    async def switch(self, label: str) -> int:
+        """End the turn this side holds (if any), wait for its next one and return its round: blocks of
+        the same benchmark measured in the same round on both sides are the pairs an A/B verdict
+        compares. A side always works inside a turn once it has asked for its first: its untimed work
+        (seeding, EXPLAIN, counting) never overlaps the other side's timed blocks either."""
         if self._writer is None or self._reader is None:
-            return
+            self.rounds.append((label, len(self.rounds)))  # alone: every turn is a round of its own
+            return len(self.rounds) - 1
         if self._holding:
             self._writer.write(b"done\n")
         self._writer.write(f"ready {label}\n".encode())
@@ -65,6 +67,7 @@ class Turnos:
             raise RuntimeError(f"the perf coordinator went away (answered {line!r})")
         self._holding = True
         self.rounds.append((label, int(line[1])))
+        return int(line[1])
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -134,19 +137,35 @@ class Coordinator:
             self._changed.clear()
             await self._changed.wait()
 
+    def _round(self, live: list[_Side], seen: dict[str, set[str]]) -> list[_Side]:
+        """Who takes a turn this round, in what order. Normally every live side, shuffled. When their
+        labels differ and one side waits at a benchmark another side has already measured (it fell
+        behind: a benchmark only it runs, a failure that skipped some), only the sides behind go, alone,
+        until all wait at the same benchmark again: pairs are only ever blocks of one benchmark measured
+        in one round."""
+        labels = {s.label for s in live}
+        if len(labels) > 1:
+            behind = [s for s in live if any(s.label in seen[o.name] for o in live if o is not s)]
+            if behind and len(behind) < len(live):
+                return behind
+        return self._random.sample(live, len(live))
+
     async def serve(self) -> None:
         """Grant turns round after round until all sides have finished."""
         round_ = 0
+        seen: dict[str, set[str]] = {}
         while len(self._sides) < self._expected or any(s.alive for s in self._sides):
             live = [s for s in self._sides if s.alive]
             if len(self._sides) < self._expected or not live or not all(s.waiting.is_set() for s in live):
                 self._changed.clear()
                 await self._changed.wait()
                 continue
-            order = self._random.sample(live, len(live))
-            for side in order:
+            for side in live:
+                seen.setdefault(side.name, set())
+            for side in self._round(live, seen):
                 if not side.alive:
                     continue
+                seen[side.name].add(side.label)
                 side.waiting.clear()
                 side.turn_over.clear()
                 self.log.append((round_, side.name, side.label))

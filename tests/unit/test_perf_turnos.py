@@ -71,5 +71,36 @@ async def test_a_side_that_never_connects_is_not_waited_for() -> None:
 async def test_without_a_coordinator_every_turn_is_granted_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(turnos.ENV, raising=False)
     side = await Turnos.from_env()
-    await side.switch("anything")
-    assert side.rounds == []
+    assert [await side.switch("a"), await side.switch("b")] == [0, 1]
+
+
+async def _labelled(name: str, address: str, labels: list[str]) -> list[tuple[str, int]]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(turnos.ENV, address)
+        patch.setenv(turnos.SIDE_ENV, name)
+        side = await Turnos.from_env()
+    for label in labels:
+        await side.switch(label)
+        await asyncio.sleep(0.001)
+    await side.close()
+    return side.rounds
+
+
+async def test_a_side_behind_catches_up_alone_and_pairs_stay_one_benchmark_one_round() -> None:
+    """The head runs a benchmark the base does not have: its blocks never pair, and a side that falls
+    behind on a shared benchmark takes solo turns until both wait at the same one again."""
+    coordinator = Coordinator(2, seed=3)
+    address = await coordinator.start()
+    serving = asyncio.create_task(coordinator.serve())
+    head, base = await asyncio.gather(
+        _labelled("head", address, ["new"] * 3 + ["common"] * 6 + ["last"] * 4),
+        _labelled("base", address, ["common"] * 6 + ["last"] * 4),
+    )
+    await asyncio.wait_for(serving, 5)
+    base_rounds = {r: label for label, r in base}
+    paired = [(label, r) for label, r in head if base_rounds.get(r) == label]
+    assert all(label != "new" for label, _ in paired)
+    assert sum(label == "last" for label, _ in paired) == 4  # back in lockstep for the last benchmark
+    for round_ in {r for r, _, _ in coordinator.log}:
+        sides = [side for r, side, _ in coordinator.log if r == round_]
+        assert len(sides) == len(set(sides))  # one turn per side per round
