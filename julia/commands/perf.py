@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from julia.errors import JuliaError
 from julia.settings import Settings
 
+# What the `perf` extra brings (pyproject.toml), by import name.
+PERF_MODULES = ("numpy", "pandas", "scipy", "matplotlib", "pytest_benchmark")
 RESULTS = Path("reports/out/results.json")
 OUT = Path("reports/out")
 
@@ -35,23 +39,39 @@ def register(sub: Any) -> None:
         help="seed this many doctors first (only into a server julia started itself)",
     )
     analyze.add_argument("--repeat", type=int, default=50, help="timed executions per query")
-    analyze.set_defaults(run=_analyze)
+    analyze.set_defaults(run=_with_extras(_analyze))
 
     gate = perf_sub.add_parser("gate", help="judge a run against perf/budgets.toml and the baseline; render")
     gate.add_argument("--results", type=Path, default=RESULTS)
     gate.add_argument("--out", type=Path, default=OUT, help="where index.html and the PNGs go")
-    gate.set_defaults(run=_gate)
+    gate.set_defaults(run=_with_extras(_gate))
 
     baseline = perf_sub.add_parser("baseline", help="store a run as its machine class's baseline")
     baseline.add_argument("--why", required=True, help="why the baseline moves (kept in the file)")
     baseline.add_argument("--who", default=None, help="default: GIT_AUTHOR_NAME, else the user")
     baseline.add_argument("--results", type=Path, default=RESULTS)
-    baseline.set_defaults(run=_baseline)
+    baseline.set_defaults(run=_with_extras(_baseline))
 
     scale = perf_sub.add_parser("scale", help="log-log slope per query over runs at several scales")
     scale.add_argument("runs", nargs="+", type=Path, help="results files of runs at different --doctors")
     scale.add_argument("--out", type=Path, default=OUT)
-    scale.set_defaults(run=_scale)
+    scale.set_defaults(run=_with_extras(_scale))
+
+
+def _with_extras(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The perf tools import numpy, pandas, scipy and matplotlib, which `pip install -e .` leaves out:
+    say which extra to install instead of a ModuleNotFoundError from deep inside."""
+
+    def run(args: argparse.Namespace) -> int:
+        missing = [module for module in PERF_MODULES if importlib.util.find_spec(module) is None]
+        if missing:
+            raise JuliaError(
+                f"julia perf needs the perf extras ({', '.join(missing)} not installed): "
+                "pip install -e '.[perf]'"
+            )
+        return command(args)
+
+    return run
 
 
 def _load(path: Path) -> Any:
@@ -59,7 +79,13 @@ def _load(path: Path) -> Any:
 
     if not path.is_file():
         raise JuliaError(f"no results at {path}: run `nox -s perf` first")
-    return Run.load(path)
+    try:
+        return Run.load(path)
+    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise JuliaError(
+            f"{path} is not a perf results file ({type(exc).__name__}: {exc}): pass the results.json "
+            "that `nox -s perf` writes (reports/out/results.json)"
+        ) from exc
 
 
 def _gate(args: argparse.Namespace) -> int:
@@ -126,14 +152,11 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 async def _analyze_url(url: str, repeat: int, doctors: int, *, migrate_first: bool = False) -> str:
-    import asyncpg
-
     from julia import db
     from julia.perf.analyze import analyze, render
 
-    conn = await asyncpg.connect(url)
+    conn = await db.connect(url)
     try:
-        await db._init_connection(conn)
         if migrate_first:
             from julia.migrate import migrate
 

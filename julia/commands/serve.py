@@ -7,10 +7,9 @@ import asyncio
 import os
 from typing import Any
 
-import asyncpg
 import uvicorn
 
-from julia import runtime
+from julia import db, runtime
 from julia.migrate import migrate
 from julia.settings import Settings
 
@@ -45,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _migrar(dsn: str) -> None:
-    """Once, before uvicorn forks its workers (they then find the schema current)."""
-    conn = await asyncpg.connect(dsn)
+    """Once, before uvicorn forks its workers (they then find the schema current). An unreachable Postgres
+    ends the command here, in one line, before uvicorn starts."""
+    conn = await db.connect(dsn)
     try:
         await migrate(conn)
     finally:
