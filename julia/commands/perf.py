@@ -26,7 +26,10 @@ OUT = Path("reports/out")
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "perf", help="perf suite: analyze, gate, baseline, scale"
+        "perf",
+        help="the perf suite's tools: analyze, gate, baseline, scale (needs pip install -e '.[perf]')",
+        description="The perf suite's tools (docs/performance.md). `nox -s perf` runs the benchmarks and "
+        "then `julia perf gate`; these need the perf extras: pip install -e '.[perf]'.",
     )
     perf_sub = parser.add_subparsers(dest="perf_command", required=True, metavar="SUBCOMMAND")
 
@@ -36,25 +39,29 @@ def register(sub: Any) -> None:
         "--doctors",
         type=int,
         default=0,
-        help="seed this many doctors first (only into a server julia started itself)",
+        help="seed this many doctors first, only into a server julia started itself (default 0: none)",
     )
     analyze.add_argument("--repeat", type=int, default=50, help="timed executions per query")
     analyze.set_defaults(run=_with_extras(_analyze))
 
-    gate = perf_sub.add_parser("gate", help="judge a run against perf/budgets.toml and the baseline; render")
-    gate.add_argument("--results", type=Path, default=RESULTS)
+    gate = perf_sub.add_parser(
+        "gate", help="judge a run against perf/budgets.toml and the baseline, and render the report"
+    )
+    gate.add_argument(
+        "--results", type=Path, default=RESULTS, help="the run to judge, as `nox -s perf` writes it"
+    )
     gate.add_argument("--out", type=Path, default=OUT, help="where index.html and the PNGs go")
     gate.set_defaults(run=_with_extras(_gate))
 
     baseline = perf_sub.add_parser("baseline", help="store a run as its machine class's baseline")
     baseline.add_argument("--why", required=True, help="why the baseline moves (kept in the file)")
     baseline.add_argument("--who", default=None, help="default: GIT_AUTHOR_NAME, else the user")
-    baseline.add_argument("--results", type=Path, default=RESULTS)
+    baseline.add_argument("--results", type=Path, default=RESULTS, help="the run to store as the baseline")
     baseline.set_defaults(run=_with_extras(_baseline))
 
     scale = perf_sub.add_parser("scale", help="log-log slope per query over runs at several scales")
     scale.add_argument("runs", nargs="+", type=Path, help="results files of runs at different --doctors")
-    scale.add_argument("--out", type=Path, default=OUT)
+    scale.add_argument("--out", type=Path, default=OUT, help="where scale.csv and scale.png go")
     scale.set_defaults(run=_with_extras(_scale))
 
 

@@ -10,13 +10,16 @@ from typing import Any
 import uvicorn
 
 from julia import db, runtime
+from julia.cliparser import requires_env
 from julia.migrate import migrate
 from julia.settings import Settings
+
+EXIGIDAS = ("evolution_api_key",)
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "serve", help="serve the webhooks (FastAPI under uvicorn)"
+        "serve", help="serve the webhooks (FastAPI under uvicorn)", epilog=requires_env(EXIGIDAS)
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -26,7 +29,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    settings.require("evolution_api_key")
+    settings.require(*EXIGIDAS)
     with runtime.services(settings) as found:
         asyncio.run(_migrar(found.database_url))
         # Worker processes build their own Settings from the environment: hand them the resolved servers.
