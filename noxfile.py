@@ -76,3 +76,11 @@ def docs(session: nox.Session) -> None:
     `docker-compose` package, or Docker's compose plugin)."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/docs", "tests/service/test_pausa.py", *session.posargs, env={"CI": "true"})
+
+
+@nox.session
+def dev(session: nox.Session) -> None:
+    """The README's "Try it": `julia dev` (API, worker, seeded doctors, fake Evolution and Claude) until
+    Ctrl-C; `-- --doctors N` and the like are passed on."""
+    session.install("-e", ".")
+    session.run("julia", "dev", *session.posargs)

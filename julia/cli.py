@@ -12,21 +12,26 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from julia.commands import dev, envio, migrate, perf, seed, serve, servers, worker
+from julia.cliparser import Parser
+from julia.commands import dev, envio, health, migrate, perf, seed, serve, servers, worker
 from julia.errors import JuliaError
 
-COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, envio]
+COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, envio, health]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="julia",
         description="Júlia: offers hospital shifts to doctors on WhatsApp. Postgres and Redis come from "
         "DATABASE_URL/REDIS_URL, else Docker (testcontainers), else embedded servers started for the "
         "command and stopped after it.",
     )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="-v logs progress (INFO), -vv everything (DEBUG)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v logs progress (INFO), -vv everything (DEBUG); default: warnings only",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

@@ -19,7 +19,8 @@ import uvicorn
 from pydantic import SecretStr
 
 from julia import runtime
-from julia.seed import seed
+from julia.data import fila_mensagens
+from julia.seed import check_doctors, seed
 from julia.settings import Settings
 
 CHAVE_DEV = "dev"
@@ -41,7 +42,12 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--port", type=int, default=8000, help="API port (default 8000; the fakes use port+1)"
     )
-    parser.add_argument("--doctors", type=int, default=1000, help="doctors to seed into an empty database")
+    parser.add_argument(
+        "--doctors",
+        type=int,
+        default=1000,
+        help="doctors to seed into an empty database (default 1000; 1 to 10,000,000)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -59,11 +65,17 @@ def completar(settings: Settings, porta_falsos: int) -> tuple[Settings, list[str
     if settings.anthropic_api_key is None:
         mudancas.update(anthropic_api_key=SecretStr(CHAVE_DEV), anthropic_base_url=base)
         avisos.append(f"ANTHROPIC_API_KEY unset: a fake Claude at {base} echoes the doctor's message")
+    if settings.admin_token is None:
+        mudancas["admin_token"] = SecretStr(CHAVE_DEV)
+        avisos.append(f"ADMIN_TOKEN unset: /admin routes take the header `Authorization: Bearer {CHAVE_DEV}`")
     return settings.model_copy(update=mudancas), avisos
 
 
 def run(args: argparse.Namespace) -> int:
-    settings, avisos = completar(Settings(), args.port + 1)
+    check_doctors(args.doctors)  # before starting any server, in `julia seed`'s words
+    dado = Settings()
+    usar_falsos = dado.evolution_url is None or dado.anthropic_api_key is None
+    settings, avisos = completar(dado, args.port + 1)
     for aviso in avisos:
         print(f"julia dev: {aviso}", flush=True)
     with runtime.services(settings) as found:
@@ -71,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(
             update={"database_url": found.database_url, "redis_url": found.redis_url}
         )
-        asyncio.run(_rodar(settings, args, usar_falsos=bool(avisos)))
+        asyncio.run(_rodar(settings, args, usar_falsos=usar_falsos))
     return 0
 
 
@@ -105,16 +117,26 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
         loop = asyncio.get_running_loop()
         for sinal in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sinal, parar.set)
-        _instrucoes(args, settings, telefone)
 
         async def parar_servidores() -> None:
             await parar.wait()
             for servidor in servidores:
                 servidor.should_exit = True
 
+        async def instruir_quando_prontos() -> None:
+            # The curl is the last thing printed, once the API answers: sent at once, it is answered at once.
+            while not all(s.started for s in servidores):
+                if parar.is_set():
+                    return
+                await asyncio.sleep(0.05)
+            _instrucoes(args, settings, telefone)
+
         try:
             await asyncio.gather(
-                *(s.serve() for s in servidores), Worker(servicos).rodar(parar), parar_servidores()
+                *(s.serve() for s in servidores),
+                Worker(servicos).rodar(parar),
+                parar_servidores(),
+                instruir_quando_prontos(),
             )
         finally:
             await servicos.claude.close()
@@ -122,12 +144,20 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
 
 
 async def _semear(dsn: str, medicos: int) -> str:
-    """Seed an empty database (on a connection of its own: the seed swaps codecs); a doctor's phone."""
+    """Seed an empty database (on a connection of its own: the seed swaps codecs); a doctor's phone.
+
+    One line instead of the seed's per-table bars (a second for 1,000 doctors), and the seeded campaign
+    messages put off a day, so the worker starts quiet and the newcomer's message is the only one sent."""
     conn = await asyncpg.connect(dsn)
     try:
         if await conn.fetchval("SELECT count(*) FROM clientes") == 0:
-            resumo = await seed(conn, medicos, progress=True)
-            print(f"julia dev: {resumo.line()}", flush=True)
+            print(f"julia dev: seeding {medicos:,} synthetic doctors...", flush=True)
+            resumo = await seed(conn, medicos)
+            adiadas = await fila_mensagens.adiar_fila_semeada(conn)
+            print(
+                f"julia dev: {resumo.line()}; its {adiadas} queued campaign messages wait until tomorrow",
+                flush=True,
+            )
         else:
             print("julia dev: the database already has doctors; not seeding", flush=True)
         telefone = await conn.fetchval("SELECT telefone FROM clientes ORDER BY id LIMIT 1")
@@ -138,7 +168,9 @@ async def _semear(dsn: str, medicos: int) -> str:
 
 def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> None:
     assert settings.evolution_api_key is not None
+    assert settings.admin_token is not None
     chave = settings.evolution_api_key.get_secret_value()
+    url = f"http://{args.host}:{args.port}"
     corpo = (
         '{"event":"messages.upsert","instance":"julia","data":{"key":{"remoteJid":"'
         + telefone.lstrip("+")
@@ -147,9 +179,10 @@ def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> 
         '"messageType":"conversation","messageTimestamp":0}}'
     )
     print(
-        f"julia dev: API on http://{args.host}:{args.port} - post a message as {telefone}:\n"
-        f"  curl -s http://{args.host}:{args.port}/webhooks/evolution -H 'apikey: {chave}' "
-        f"-H 'content-type: application/json' -d '{corpo}'\n"
-        "julia dev: Ctrl-C stops everything.",
+        f"julia dev: API on {url}; Ctrl-C stops everything. For docs/runbook.md's curls:\n"
+        f"  export JULIA_URL={url} ADMIN_TOKEN={settings.admin_token.get_secret_value()}\n"
+        f"julia dev: post a message as {telefone} (the fake Evolution prints Júlia's reply):\n"
+        f"  curl -s {url}/webhooks/evolution -H 'apikey: {chave}' "
+        f"-H 'content-type: application/json' -d '{corpo}'",
         flush=True,
     )

@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from julia.errors import JuliaError
 from julia.settings import Settings
 
+# What the `perf` extra brings (pyproject.toml), by import name.
+PERF_MODULES = ("numpy", "pandas", "scipy", "matplotlib", "pytest_benchmark")
 RESULTS = Path("reports/out/results.json")
 OUT = Path("reports/out")
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "perf", help="perf suite: analyze, gate, baseline, scale"
+        "perf",
+        help="the perf suite's tools: analyze, gate, baseline, scale (needs pip install -e '.[perf]')",
+        description="The perf suite's tools (docs/performance.md). `nox -s perf` runs the benchmarks and "
+        "then `julia perf gate`; these need the perf extras: pip install -e '.[perf]'.",
     )
     perf_sub = parser.add_subparsers(dest="perf_command", required=True, metavar="SUBCOMMAND")
 
@@ -35,7 +42,7 @@ def register(sub: Any) -> None:
         "alternating randomized turns and writes one results file with both (judge it with `gate`).",
     )
     _run_options(run)
-    run.set_defaults(run=_run)
+    run.set_defaults(run=_with_extras(_run))
 
     calibrate = perf_sub.add_parser(
         "calibrate",
@@ -60,7 +67,7 @@ def register(sub: Any) -> None:
     calibrate.add_argument(
         "--out", type=Path, default=None, help="default: perf/calibration/<machine class>.json"
     )
-    calibrate.set_defaults(run=_calibrate)
+    calibrate.set_defaults(run=_with_extras(_calibrate))
 
     analyze = perf_sub.add_parser("analyze", help="quick table of the critical queries against a database")
     analyze.add_argument("--database-url", default=None, help="default: DATABASE_URL, else a resolved server")
@@ -68,12 +75,12 @@ def register(sub: Any) -> None:
         "--doctors",
         type=int,
         default=0,
-        help="seed this many doctors first (only into a server julia started itself)",
+        help="seed this many doctors first, only into a server julia started itself (default 0: none)",
     )
     analyze.add_argument("--repeat", type=int, default=50, help="timed executions per query")
-    analyze.set_defaults(run=_analyze)
+    analyze.set_defaults(run=_with_extras(_analyze))
 
-    gate = perf_sub.add_parser("gate", help="judge a run against perf/budgets.toml and the baseline; render")
+    gate = perf_sub.add_parser("gate", help="judge a run against perf/budgets.toml and its base; render the report")
     gate.add_argument("--results", type=Path, default=RESULTS, help=f"the run to judge (default {RESULTS})")
     gate.add_argument(
         "--out", type=Path, default=OUT, help=f"where index.html and the PNGs go (default {OUT})"
@@ -83,18 +90,34 @@ def register(sub: Any) -> None:
         action="store_true",
         help="append this run to reports/history/<class>.jsonl (CI on main; a plain run leaves git clean)",
     )
-    gate.set_defaults(run=_gate)
+    gate.set_defaults(run=_with_extras(_gate))
 
     baseline = perf_sub.add_parser("baseline", help="store a run as its machine class's baseline")
     baseline.add_argument("--why", required=True, help="why the baseline moves (kept in the file)")
     baseline.add_argument("--who", default=None, help="default: GIT_AUTHOR_NAME, else the user")
-    baseline.add_argument("--results", type=Path, default=RESULTS)
-    baseline.set_defaults(run=_baseline)
+    baseline.add_argument("--results", type=Path, default=RESULTS, help="the run to store as the baseline")
+    baseline.set_defaults(run=_with_extras(_baseline))
 
     scale = perf_sub.add_parser("scale", help="log-log slope per query over runs at several scales")
     scale.add_argument("runs", nargs="+", type=Path, help="results files of runs at different --doctors")
-    scale.add_argument("--out", type=Path, default=OUT)
-    scale.set_defaults(run=_scale)
+    scale.add_argument("--out", type=Path, default=OUT, help="where scale.csv and scale.png go")
+    scale.set_defaults(run=_with_extras(_scale))
+
+
+def _with_extras(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The perf tools import numpy, pandas, scipy and matplotlib, which `pip install -e .` leaves out:
+    say which extra to install instead of a ModuleNotFoundError from deep inside."""
+
+    def run(args: argparse.Namespace) -> int:
+        missing = [module for module in PERF_MODULES if importlib.util.find_spec(module) is None]
+        if missing:
+            raise JuliaError(
+                f"julia perf needs the perf extras ({', '.join(missing)} not installed): "
+                "pip install -e '.[perf]'"
+            )
+        return command(args)
+
+    return run
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
@@ -170,7 +193,13 @@ def _load(path: Path) -> Any:
 
     if not path.is_file():
         raise JuliaError(f"no results at {path}: run `nox -s perf` first")
-    return Run.load(path)
+    try:
+        return Run.load(path)
+    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise JuliaError(
+            f"{path} is not a perf results file ({type(exc).__name__}: {exc}): pass the results.json "
+            "that `nox -s perf` writes (reports/out/results.json)"
+        ) from exc
 
 
 def _gate(args: argparse.Namespace) -> int:
@@ -237,14 +266,11 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 async def _analyze_url(url: str, repeat: int, doctors: int, *, migrate_first: bool = False) -> str:
-    import asyncpg
-
     from julia import db
     from julia.perf.analyze import analyze, render
 
-    conn = await asyncpg.connect(url)
+    conn = await db.connect(url)
     try:
-        await db._init_connection(conn)
         if migrate_first:
             from julia.migrate import migrate
 

@@ -16,8 +16,7 @@ from typing import Any, cast
 import asyncpg
 
 from julia import runtime
-from julia.errors import SeedError
-from julia.seed import SeedSummary, seed
+from julia.seed import SeedSummary, check_doctors, seed
 from julia.settings import Settings
 
 
@@ -56,8 +55,7 @@ def _date(text: str) -> dt.date:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.doctors <= 0:  # before starting any server
-        raise SeedError(f"--doctors must be a positive number, not {args.doctors}")
+    check_doctors(args.doctors)  # before starting any server
     settings = Settings()
     with runtime.services(settings) as found:
         summary = asyncio.run(_seed(settings, found.database_url, args))

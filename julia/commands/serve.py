@@ -7,17 +7,19 @@ import asyncio
 import os
 from typing import Any
 
-import asyncpg
 import uvicorn
 
-from julia import runtime
+from julia import db, runtime
+from julia.cliparser import requires_env
 from julia.migrate import migrate
 from julia.settings import Settings
+
+EXIGIDAS = ("evolution_api_key",)
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "serve", help="serve the webhooks (FastAPI under uvicorn)"
+        "serve", help="serve the webhooks (FastAPI under uvicorn)", epilog=requires_env(EXIGIDAS)
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -27,7 +29,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    settings.require("evolution_api_key")
+    settings.require(*EXIGIDAS)
     with runtime.services(settings) as found:
         asyncio.run(_migrar(found.database_url))
         # Worker processes build their own Settings from the environment: hand them the resolved servers.
@@ -45,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _migrar(dsn: str) -> None:
-    """Once, before uvicorn forks its workers (they then find the schema current)."""
-    conn = await asyncpg.connect(dsn)
+    """Once, before uvicorn forks its workers (they then find the schema current). An unreachable Postgres
+    ends the command here, in one line, before uvicorn starts."""
+    conn = await db.connect(dsn)
     try:
         await migrate(conn)
     finally:

@@ -12,6 +12,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from julia import runtime
+from julia.cliparser import requires_env
 from julia.settings import Settings
 
 EXIGIDAS = ("anthropic_api_key", "evolution_url", "evolution_api_key")
@@ -19,7 +20,9 @@ EXIGIDAS = ("anthropic_api_key", "evolution_url", "evolution_api_key")
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "worker", help="answer inbound messages (Claude) and send the queue (Evolution) until Ctrl-C"
+        "worker",
+        help="answer inbound messages (Claude) and send the queue (Evolution) until Ctrl-C",
+        epilog=requires_env(EXIGIDAS),
     )
     parser.set_defaults(run=run)
 

@@ -11,3 +11,9 @@ from julia.queries import sql
 async def reivindicar_mensagens(db: Executor, limite: int, lease_s: float) -> list[asyncpg.Record]:
     """Claim up to `limite` due messages, leased for `lease_s` seconds (see julia/sql/fila_mensagens.sql)."""
     return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s))
+
+
+async def adiar_fila_semeada(db: Executor) -> int:
+    """Make the seed's queued messages wait a day (`julia dev` only); how many were put off."""
+    status = await db.execute(sql("adiar_fila_semeada"))
+    return int(status.split()[-1])

@@ -58,6 +58,12 @@ class SeedSummary:
         )
 
 
+def check_doctors(doctors: int) -> None:
+    """The one rule for a doctor count, which commands also check before they start any server."""
+    if not 0 < doctors <= generate.MAX_DOCTORS:
+        raise SeedError(f"--doctors must be between 1 and {generate.MAX_DOCTORS:,}, not {doctors:,}")
+
+
 async def seed(
     conn: asyncpg.Connection,
     doctors: int,
@@ -67,8 +73,7 @@ async def seed(
     progress: bool = False,
 ) -> SeedSummary:
     """Seed `doctors` synthetic doctors into the empty database of `conn`; SeedError says why not."""
-    if not 0 < doctors <= generate.MAX_DOCTORS:
-        raise SeedError(f"--doctors must be between 1 and {generate.MAX_DOCTORS:,}, not {doctors:,}")
+    check_doctors(doctors)
     if not 0 <= seed < MAX_SEED:
         raise SeedError(f"--seed must be between 0 and {MAX_SEED:,}, not {seed:,}")
     plan = Plan(doctors, seed, today or dt.date.today())

@@ -35,3 +35,14 @@ SET status = 'processando',
 FROM escolhidos e
 WHERE f.id = e.id
 RETURNING f.id, f.cliente_id, f.conversa_id, f.conteudo, f.prioridade, f.agendar_para, f.tentativas
+
+-- name: adiar_fila_semeada
+-- `julia dev` only, right after its seed: the seed leaves about 90 campaign messages due (or in flight
+-- under an expired lease). Sent at start they scrolled the newcomer's curl away and its reply waited
+-- ~6 s behind them; a day's wait keeps them in the data without making them due while someone tries
+-- the service. No index: it runs once, on a fresh seed of a few thousand rows.
+UPDATE fila_mensagens
+SET agendar_para = greatest(agendar_para, now() + interval '1 day'),
+    locked_until = CASE WHEN status = 'processando' THEN greatest(locked_until, now() + interval '1 day') END,
+    updated_at = now()
+WHERE status IN ('pendente', 'processando')

@@ -14,6 +14,7 @@ import pytest
 
 from julia import servers
 from julia.cli import main
+from julia.data import fila_mensagens
 from julia.db import drop_database, fresh_database
 from julia.errors import SeedError
 from julia.seed import SeedSummary, seed
@@ -211,3 +212,13 @@ def test_cli_seeds_then_refuses_to_seed_again(
     err = capsys.readouterr().err.strip()
     assert "already has" in err
     assert "\n" not in err
+
+
+async def test_dev_puts_the_seeded_queue_off_a_day_so_nothing_is_due(conn: asyncpg.Connection) -> None:
+    async with rolled_back(conn):
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM fila_mensagens WHERE status IN ('pendente', 'processando')"
+        )
+        assert waiting > 0
+        assert await fila_mensagens.adiar_fila_semeada(conn) == waiting
+        assert await fila_mensagens.reivindicar_mensagens(conn, 10_000, 30) == []

@@ -1,0 +1,22 @@
+"""`julia dev` fills in harmless local settings for what a newcomer lacks, and says each."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from julia.commands.dev import CHAVE_DEV, completar
+from julia.settings import Settings
+
+
+def test_a_newcomer_gets_a_dev_admin_token_and_is_told_it() -> None:
+    settings, avisos = completar(Settings(admin_token=None), 9001)
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == CHAVE_DEV
+    assert any(f"Authorization: Bearer {CHAVE_DEV}" in aviso for aviso in avisos)
+
+
+def test_a_token_already_set_is_kept() -> None:
+    settings, avisos = completar(Settings(admin_token=SecretStr("meu")), 9001)
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == "meu"
+    assert not any("ADMIN_TOKEN" in aviso for aviso in avisos)
