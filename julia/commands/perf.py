@@ -63,7 +63,7 @@ def register(sub: Any) -> None:
         default="1.05,1.1,1.2,1.5",
         help="slowdowns injected in the head (default 1.05,1.1,1.2,1.5)",
     )
-    calibrate.add_argument("--doctors", type=int, default=1000, help="synthetic doctors (default 1,000)")
+    calibrate.add_argument("--doctors", type=int, default=1000, help="synthetic doctors (default 1000)")
     calibrate.add_argument(
         "--out", type=Path, default=None, help="default: perf/calibration/<machine class>.json"
     )
@@ -122,7 +122,7 @@ def _with_extras(command: Callable[[argparse.Namespace], int]) -> Callable[[argp
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--doctors", type=int, default=1000, help="synthetic doctors per side (default 1,000)"
+        "--doctors", type=int, default=1000, help="synthetic doctors per side (default 1000)"
     )
     parser.add_argument(
         "--base",
