@@ -23,16 +23,16 @@ Vaga = dict[str, Any]
 
 
 async def vagas_abertas(
-    pool: asyncpg.Pool, cache: Cache, especialidade_id: int, limite: int = 10
+    pool: asyncpg.Pool, cache: Cache, especialidade_id: int, limite: int = 10, desde: dt.date | None = None
 ) -> list[Vaga]:
-    """Open shifts from today on, soonest first; dates ISO strings, `valor` an exact decimal string."""
-    hoje = dt.date.today()
+    """Open shifts from `desde` (today; never earlier) on, soonest first, as the data layer returns them."""
+    inicio = max(desde or dt.date.today(), dt.date.today())
 
     async def carregar() -> list[Vaga]:
-        return [codec.plain(row) for row in await buscar_vagas(pool, especialidade_id, hoje, limite)]
+        return [codec.plain(row) for row in await buscar_vagas(pool, especialidade_id, inicio, limite)]
 
     vagas: list[Vaga] = await cache.ler(
-        KIND, keys.vagas(especialidade_id, hoje, limite), cache.ttl_vagas, carregar
+        KIND, keys.vagas(especialidade_id, inicio, limite), cache.ttl_vagas, carregar
     )
     return vagas
 
