@@ -4,10 +4,16 @@ VALUES ($1, $2, $3, $4, $5)
 RETURNING id, hospital_id, especialidade_id, periodo_id, data_plantao, valor, status
 
 -- name: mudar_status_vaga
--- Compare-and-set when $3 is given: reserving a shift another doctor has just taken updates nothing
--- (under READ COMMITTED the WHERE is re-checked on the row version that won). Index: vagas_pkey.
+-- Compare-and-set when $3 is given: a change based on a status someone else has just changed updates
+-- nothing (under READ COMMITTED the WHERE is re-checked on the row version that won). Reopening a shift
+-- lets its doctor go; any other status keeps the doctor it has (a held shift filled or cancelled), and
+-- the CHECK vagas_medico_status refuses a reserved or filled shift with nobody (reserving is
+-- reservar_vaga's). Index: vagas_pkey.
 UPDATE vagas
-SET status = $2, updated_at = now()
+SET status = $2,
+    cliente_id = CASE WHEN $2 = 'aberta' THEN NULL ELSE cliente_id END,
+    reservada_em = CASE WHEN $2 = 'aberta' THEN NULL ELSE reservada_em END,
+    updated_at = now()
 WHERE id = $1 AND ($3::text IS NULL OR status = $3::text)
 RETURNING id, hospital_id, especialidade_id, periodo_id, data_plantao, valor, status
 
