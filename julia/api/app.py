@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from julia import db
 from julia.api import admin, chatwoot, webhooks
 from julia.cache import Cache
+from julia.cache.ouvinte import Ouvinte
 from julia.metrics import metrics
 from julia.settings import Settings
 
@@ -49,6 +50,8 @@ def create_app(
             if http is None:
                 app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
                 stack.push_async_callback(app.state.http.aclose)
+            if pool is None and settings.database_url:  # a process of its own: it hears the change feed
+                await stack.enter_async_context(Ouvinte(settings.database_url, app.state.cache).rodando())
             yield
 
     app = FastAPI(title="julia", lifespan=lifespan)

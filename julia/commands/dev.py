@@ -79,6 +79,7 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
     # Imported here, not at the top: the app and worker pull in the Anthropic SDK (about a second), which
     # every other `julia` command, and `julia --help`, has no use for.
     from julia.api.app import create_app
+    from julia.cache.ouvinte import Ouvinte
     from julia.integrations import falsos
     from julia.worker.loop import Worker
     from julia.worker.servicos import Servicos
@@ -113,9 +114,11 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
                 servidor.should_exit = True
 
         try:
-            await asyncio.gather(
-                *(s.serve() for s in servidores), Worker(servicos).rodar(parar), parar_servidores()
-            )
+            # One process, one change feed: the API's and the worker's caches share Redis.
+            async with Ouvinte(settings.database_url, servicos.cache).rodando():
+                await asyncio.gather(
+                    *(s.serve() for s in servidores), Worker(servicos).rodar(parar), parar_servidores()
+                )
         finally:
             await servicos.claude.close()
             await redis.aclose()
