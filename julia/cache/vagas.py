@@ -7,6 +7,7 @@ a shift's status invalidates all of them with one O(1) write, whichever limit ea
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
@@ -18,6 +19,7 @@ from julia.data.vagas import buscar_vagas
 from julia.queries import sql
 
 KIND: Final = "vagas"
+CAMPOS_VAGA: Final = frozenset({"status", "valor", "data_plantao"})
 
 Vaga = dict[str, Any]
 
@@ -63,6 +65,22 @@ async def mudar_status_vaga(
     """Set a shift's status (aberta, reservada, preenchida, cancelada); None if absent or, with `de`,
     if its status was no longer `de` (someone else reserved it first)."""
     row = await pool.fetchrow(sql("mudar_status_vaga"), vaga_id, status, de)
+    if row is None:
+        return None
+    await invalidar_vagas(cache, row["especialidade_id"])
+    vaga: Vaga = codec.plain(row)
+    return vaga
+
+
+async def atualizar_vaga(
+    pool: asyncpg.Pool, cache: Cache, vaga_id: int, alteracoes: Mapping[str, Any]
+) -> Vaga | None:
+    """Apply any of `status`, `valor` (a decimal string), `data_plantao` (ISO) and invalidate the
+    specialty's lists; None if absent. CheckViolationError: a held status with no doctor."""
+    desconhecidos = set(alteracoes) - CAMPOS_VAGA
+    if desconhecidos:
+        raise ValueError(f"fields a shift update cannot change: {sorted(desconhecidos)}")
+    row = await pool.fetchrow(sql("atualizar_vaga"), vaga_id, dict(alteracoes))
     if row is None:
         return None
     await invalidar_vagas(cache, row["especialidade_id"])

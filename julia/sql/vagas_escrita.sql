@@ -50,3 +50,19 @@ SELECT EXISTS (SELECT 1 FROM reservada) AS reservada,
        a.data_plantao, a.valor, a.hospital, a.cidade, a.estado, a.periodo, a.hora_inicio, a.hora_fim
 FROM (SELECT 1) um
 LEFT JOIN antes a ON true
+
+-- name: atualizar_vaga
+-- The coordinators' edit of a shift from a jsonb patch ($2, keys status, valor, data_plantao): a key
+-- present sets its column, an absent one keeps it. Reopening lets the doctor go (as mudar_status_vaga);
+-- the CHECK vagas_medico_status refuses a reserved or filled shift with nobody. `especialidade_id` is
+-- returned so the caller invalidates that specialty's lists. Index: vagas_pkey.
+UPDATE vagas v SET
+    status = coalesce($2::jsonb ->> 'status', v.status),
+    valor = coalesce(($2::jsonb ->> 'valor')::numeric, v.valor),
+    data_plantao = coalesce(($2::jsonb ->> 'data_plantao')::date, v.data_plantao),
+    cliente_id = CASE WHEN $2::jsonb ->> 'status' = 'aberta' THEN NULL ELSE v.cliente_id END,
+    reservada_em = CASE WHEN $2::jsonb ->> 'status' = 'aberta' THEN NULL ELSE v.reservada_em END,
+    updated_at = now()
+WHERE v.id = $1
+RETURNING v.id, v.hospital_id, v.especialidade_id, v.periodo_id, v.data_plantao, v.valor, v.status,
+          v.cliente_id, v.reservada_em
