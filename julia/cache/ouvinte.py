@@ -34,6 +34,7 @@ from julia.errors import DatabaseUnavailable
 log = logging.getLogger(__name__)
 
 CANAL: Final = "julia_cache"
+NOME_SESSAO: Final = "julia-ouvinte"
 # What a full flush forgets, per table of the feed: the generation keys of its namespaces.
 PADROES: Final = {
     "vagas": (keys.padrao_geracoes("vagas"),),
@@ -74,6 +75,8 @@ class Ouvinte:
                     log.warning("cache change feed lost (%s); reconnecting", exc or type(exc).__name__)
                 except DatabaseUnavailable as exc:
                     log.warning("cache change feed: %s; retrying", exc)
+                except Exception:  # whatever it was, the feed must come back rather than die quietly
+                    log.exception("cache change feed failed; reconnecting")
                 self.escutando.clear()
                 await asyncio.sleep(self._reconectar_s)
         finally:
@@ -91,6 +94,7 @@ class Ouvinte:
 
         conn.add_termination_listener(terminou)
         try:
+            await conn.execute(f"SET application_name = '{NOME_SESSAO}'")  # findable in pg_stat_activity
             await conn.add_listener(CANAL, self._recebida)
             self.pid = conn.get_server_pid()
             if not await self.esvaziar():

@@ -105,7 +105,8 @@ async def reservar_vaga(ctx: Contexto, entrada: EntradaReservar) -> Resultado:
     alternativas = _alternativas(r.alternativas)
     if r.motivo == reservas.TOMADA:  # the race was lost: a normal outcome Claude should explain
         return {"reservada": False, "motivo": f"a vaga {r.motivo}", "alternativas": alternativas}
-    raise FalhaFerramenta(f"a vaga {entrada.vaga_id} {r.motivo}", alternativas=alternativas)
+    mensagem = r.motivo if r.motivo == reservas.SEM_ESPECIALIDADE else f"a vaga {entrada.vaga_id} {r.motivo}"
+    raise FalhaFerramenta(str(mensagem), alternativas=alternativas)
 
 
 def _nome(ctx: Contexto) -> str:
@@ -159,8 +160,8 @@ class EntradaPedirHumano(BaseModel):
 
 async def pedir_humano(ctx: Contexto, entrada: EntradaPedirHumano) -> Resultado:
     s, conversa_id = ctx.s, ctx.tarefa["conversa_id"]
-    async with s.pool.acquire() as conn:
-        handoff_id = await handoff.passar_para_humano(conn, conversa_id, entrada.motivo.strip())
+    # One statement (the conversation's control and the handoffs row together): no transaction needed.
+    handoff_id = await handoff.passar_para_humano(s.pool, conversa_id, entrada.motivo.strip())
     ctx.passou_para_humano = True
     if handoff_id is not None:  # a person did not already have it: notify once
         await handoff.avisar(
