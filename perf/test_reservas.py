@@ -8,6 +8,10 @@ reserva_disputa_1000medicos   1,000 doctors of one specialty ask at once for 10 
 reserva_sem_disputa           one reservation at a time, paired with SELECT 1: its cost alone. Counted on
                               the servers: 1 Postgres statement (the reservation) and 1 Redis command (the
                               generation bump).
+reserva_pela_ferramenta       a reply that reserves: the webhook in, the worker's answer with Claude asking
+                              reservar_vaga for the first shift in its context (a stand-in transport in
+                              the Messages API's tool_use wire format, no latency), julia running it,
+                              Claude's text after the tool_result, the reply queued. Paired with SELECT 1.
 invalidacao_update_direto     a direct `UPDATE vagas` on a connection of its own (the business's tool, not
                               julia) until the specialty's shift-list generation in Redis has changed: the
                               trigger's NOTIFY, the listener (julia.cache.ouvinte) and the bump. Target:
@@ -20,22 +24,33 @@ writers that run after it (message path, webhook load) see the seed as it was bu
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import anthropic
 import asyncpg
+import httpx
+import httpx2
 import pytest
 import redis.asyncio as aioredis
 
 from julia import db
+from julia.api.app import create_app
 from julia.cache import Cache, keys
 from julia.cache.ouvinte import Ouvinte
+from julia.integrations.claude import Claude
 from julia.perf import counting, servico
 from julia.perf.context import Perf
 from julia.perf.harness import measure, measure_paired
 from julia.perf.results import Bench
-from julia.worker import reservas
+from julia.worker import reservas, resposta
+from julia.worker.loop import Worker
+from julia.worker.servicos import Servicos
 
 DOCTORS = 1_000
 SHIFTS = 10
@@ -44,6 +59,8 @@ ALONE_SAMPLES = 400
 INVALIDATIONS = 200
 MAX_SECONDS = 5.0
 COUNTED = 20
+TOOL_SAMPLES = 200
+REPLY = "(perf) Reservado!"
 
 MAKE_DOCTORS = (
     "INSERT INTO clientes (telefone, primeiro_nome, especialidade_id, status)"
@@ -54,6 +71,15 @@ MAKE_SHIFTS = (
     "INSERT INTO vagas (hospital_id, especialidade_id, periodo_id, data_plantao, valor)"
     " SELECT (SELECT min(id) FROM hospitais), $1, (SELECT min(id) FROM periodos), current_date + g, 1500"
     " FROM generate_series(1, $2) g RETURNING id"
+)
+_OURS = "(SELECT id FROM clientes WHERE especialidade_id = $1)"
+CLEANUP = (
+    "DELETE FROM chamadas_ferramenta WHERE conversa_id IN "
+    f"(SELECT id FROM conversations WHERE cliente_id IN {_OURS})",
+    f"DELETE FROM fila_mensagens WHERE cliente_id IN {_OURS}",
+    f"DELETE FROM entradas WHERE cliente_id IN {_OURS}",
+    f"DELETE FROM interacoes WHERE cliente_id IN {_OURS}",
+    f"DELETE FROM conversations WHERE cliente_id IN {_OURS}",
 )
 # Not julia's SQL: only a benchmark wants a reserved shift open again.
 REOPEN = (
@@ -85,6 +111,9 @@ async def bancada(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Bancada
     try:
         yield Bancada(pool, redis, cache, especialidade, medicos, vagas)
     finally:
+        # What the tool round trip's messages left behind (not julia's SQL: julia never deletes them).
+        for delete in CLEANUP:
+            await conn.execute(delete, especialidade)
         await conn.execute("DELETE FROM vagas WHERE especialidade_id = $1", especialidade)
         await conn.execute("DELETE FROM clientes WHERE especialidade_id = $1", especialidade)
         await conn.execute("DELETE FROM especialidades WHERE id = $1", especialidade)
@@ -202,5 +231,118 @@ async def test_invalidacao_update_direto(perf: Perf, conn: asyncpg.Connection, b
             "floor_pg_select1",
             samples,
             {"reconnections": ouvinte.conexoes - 1},
+        )
+    )
+
+
+class ClaudeQueReserva(httpx2.AsyncBaseTransport):
+    """The Messages API asking `reservar_vaga` for the first shift of the context ("- vaga N: ..."), then,
+    given the tool_result, answering with text: the wire format of tool use, no model time."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._ids = itertools.count(1)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        corpo = json.loads(await request.aread())
+        self.calls += 1
+        n = next(self._ids)
+        conteudo: list[dict[str, object]]
+        if isinstance(corpo["messages"][-1]["content"], list):  # the tool_result round
+            conteudo, parar = [{"type": "text", "text": REPLY}], "end_turn"
+        else:
+            vaga = re.search(r"^- vaga (\d+):", corpo["system"][1]["text"], re.MULTILINE)
+            assert vaga is not None, "no shift in the context"
+            entrada: dict[str, object] = {"vaga_id": int(vaga.group(1))}
+            conteudo = [
+                {"type": "tool_use", "id": f"toolu_perf{n}", "name": "reservar_vaga", "input": entrada}
+            ]
+            parar = "tool_use"
+        resposta_api = {
+            "id": f"msg_perf{n}",
+            "type": "message",
+            "role": "assistant",
+            "model": corpo["model"],
+            "content": conteudo,
+            "stop_reason": parar,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 120, "output_tokens": 40, "cache_read_input_tokens": 1800},
+        }
+        return httpx2.Response(
+            200,
+            headers={"content-type": "application/json", "request-id": "req_perf"},
+            content=json.dumps(resposta_api).encode(),
+        )
+
+
+async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
+    b = bancada
+    settings = servico.settings(perf.dsn, perf.services.redis_url)
+    fake = ClaudeQueReserva()
+    claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
+    telefones = [
+        r["telefone"]
+        for r in await conn.fetch(
+            "SELECT telefone FROM clientes WHERE id = ANY($1::bigint[]) ORDER BY id", b.medicos
+        )
+    ]
+    run_id = uuid.uuid4().hex[:8].upper()
+    await conn.execute(REOPEN, b.vagas)
+    async with httpx.AsyncClient() as outbound:
+        servicos = Servicos.criar(settings, b.pool, b.redis, outbound, claude=claude)
+        worker = Worker(servicos)
+        app = create_app(settings, pool=b.pool, redis=b.redis, http=outbound)
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://julia"
+            ) as http:
+
+                async def message(i: int) -> None:
+                    corpo = servico.upsert(
+                        telefones[i % DOCTORS], f"PERFRES{run_id}{i}", "Quero esse plantão"
+                    )
+                    answer = await http.post(
+                        "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
+                    )
+                    assert answer.json().get("status") == "recebida", answer.text
+                    [tarefa] = await worker.reivindicar_entradas(1)
+                    await resposta.processar(servicos, tarefa)
+
+                async def reopen(i: int) -> None:
+                    await conn.execute(REOPEN, b.vagas)
+
+                paired = await measure_paired(
+                    message,
+                    lambda i: conn.fetchval("SELECT 1"),
+                    samples=TOOL_SAMPLES,
+                    warmup=10,
+                    max_seconds=MAX_SECONDS,
+                    after=reopen,
+                )
+                meter = counting.Meter(conn, b.redis)
+                costs = []
+                for i in range(10_000, 10_000 + COUNTED):
+                    before = await meter.snapshot()
+                    await message(i)
+                    costs.append(counting.cost(before, await meter.snapshot()))
+                    await reopen(i)
+        finally:
+            await claude.close()
+    sent = 10 + len(paired.samples_ms) + COUNTED
+    reservadas = await conn.fetchval(
+        "SELECT count(*) FROM chamadas_ferramenta t JOIN conversations c ON c.id = t.conversa_id"
+        " JOIN clientes cl ON cl.id = c.cliente_id WHERE cl.especialidade_id = $1"
+        " AND (t.resultado ->> 'reservada')::boolean",
+        b.especialidade,
+    )
+    assert (fake.calls, reservadas) == (2 * sent, sent)  # every reply reserved, in two Claude rounds
+    perf.run.add(
+        Bench(
+            "reserva_pela_ferramenta",
+            "reservas",
+            "floor_pg_select1",
+            paired.samples_ms,
+            {"claude_calls_per_message": 2, **counting.typical(costs)},
+            paired.ratios,
         )
     )
