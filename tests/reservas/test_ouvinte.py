@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 from julia import db, servers
 from julia.cache import Cache, contexto_estatico, medico_por_id, medico_por_telefone, vagas_abertas
 from julia.cache.ouvinte import CANAL, Ouvinte
+from tests.cache.conftest import cache_de
 from tests.reservas.conftest import Cenario
 
 
@@ -136,3 +138,37 @@ async def test_ouvinte_derrubado_reconecta_e_esvazia_o_que_pode_ter_perdido(
         return [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [nova]
 
     await ate(ouviu)
+
+
+async def test_aviso_ilegivel_nao_para_o_ouvinte(
+    pool: asyncpg.Pool, cache: Cache, cenario: Cenario, ouvinte: Ouvinte
+) -> None:
+    for lixo in ("não é json", '{"tabela": "hospitais"}', '{"tabela": "vagas"}'):
+        await pool.execute("SELECT pg_notify($1, $2)", CANAL, lixo)
+    vaga = await cenario.vaga()
+    assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [vaga]
+    await pool.execute("UPDATE vagas SET status = 'cancelada' WHERE id = $1", vaga)
+
+    async def ainda_ouve() -> bool:
+        return await vagas_abertas(pool, cache, cenario.especialidade, 5) == []
+
+    await ate(ainda_ouve)
+    assert ouvinte.conexoes == 1
+
+
+async def test_sem_redis_o_ouvinte_nao_se_declara_pronto_e_tenta_de_novo(
+    services: servers.Services, pool: asyncpg.Pool
+) -> None:
+    """The flush after connecting is what makes missed notifications harmless: until Redis takes it, the
+    listener keeps retrying rather than claim it listens."""
+    fora = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.05)  # nothing listens there
+    try:
+        o = Ouvinte(
+            db.with_database(services.database_url, "julia_servico"), cache_de(fora), reconectar_s=0.05
+        )
+        async with o.rodando():
+            await asyncio.sleep(0.5)
+            assert not o.escutando.is_set()
+            assert o.conexoes == 0
+    finally:
+        await fora.aclose()
