@@ -17,8 +17,9 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from julia import db
-from julia.api import admin, chatwoot, webhooks
+from julia.api import admin, admin_vagas, chatwoot, webhooks
 from julia.cache import Cache
+from julia.cache.ouvinte import Ouvinte
 from julia.metrics import metrics
 from julia.settings import Settings
 
@@ -49,6 +50,8 @@ def create_app(
             if http is None:
                 app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
                 stack.push_async_callback(app.state.http.aclose)
+            if pool is None and settings.database_url:  # a process of its own: it hears the change feed
+                await stack.enter_async_context(Ouvinte(settings.database_url, app.state.cache).rodando())
             yield
 
     app = FastAPI(title="julia", lifespan=lifespan)
@@ -60,6 +63,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(chatwoot.router)
     app.include_router(admin.router)
+    app.include_router(admin_vagas.router)
     return app
 
 

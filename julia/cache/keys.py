@@ -60,6 +60,11 @@ def geracao_vagas(especialidade_id: int) -> str:
     return _geracao(f"vagas:{especialidade_id}")
 
 
+def padrao_geracoes(espaco: str) -> str:
+    """SCAN MATCH pattern of every generation key of one kind of namespace ("medico", "tel", "vagas")."""
+    return f"{PREFIX}:{{{espaco}:*}}:gen"
+
+
 def medico_por_telefone(telefone: str) -> Chave:
     return Chave(f"{_namespace(f'tel:{telefone}')}:medico", geracao_telefone(telefone))
 

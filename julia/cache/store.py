@@ -147,6 +147,22 @@ class Cache:
             while len(self._pendentes) > MAX_PENDENTES:
                 del self._pendentes[next(iter(self._pendentes))]
 
+    async def esquecer(self, kind: str, padrao: str) -> bool:
+        """Delete every generation key matching `padrao`, so nothing stored under them is served again:
+        the full flush after the change feed may have missed notifications. SCAN (one bounded step per
+        round trip, never blocking Redis) rather than KEYS; UNLINK frees the memory off Redis's main
+        thread. False when Redis failed mid-way (the caller tries again). Rare: never on a hot path."""
+        cursor = 0
+        while True:
+            passo = await self._chamar(kind, _varrer(cursor, padrao))
+            if isinstance(passo, _Indisponivel):
+                return False
+            cursor, encontradas = int(passo[0]), list(passo[1])
+            if encontradas and isinstance(await self._chamar(kind, _apagar(encontradas)), _Indisponivel):
+                return False
+            if cursor == 0:
+                return True
+
     # --- internals ------------------------------------------------------------------------------------
 
     async def _carregar(
@@ -225,3 +241,17 @@ class Cache:
         await self._gravar_geracoes(self._redis, {g: keys.nova_geracao() for g in pendentes})
         for geracao in pendentes:
             self._pendentes.pop(geracao, None)
+
+
+def _varrer(cursor: int, padrao: str) -> Callable[[aioredis.Redis], Awaitable[Any]]:
+    def op(redis: aioredis.Redis) -> Awaitable[Any]:
+        return redis.scan(cursor, match=padrao, count=1000)
+
+    return op
+
+
+def _apagar(chaves: list[Any]) -> Callable[[aioredis.Redis], Awaitable[Any]]:
+    def op(redis: aioredis.Redis) -> Awaitable[Any]:
+        return redis.unlink(*chaves)
+
+    return op

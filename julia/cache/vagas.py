@@ -7,6 +7,7 @@ a shift's status invalidates all of them with one O(1) write, whichever limit ea
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
@@ -18,21 +19,22 @@ from julia.data.vagas import buscar_vagas
 from julia.queries import sql
 
 KIND: Final = "vagas"
+CAMPOS_VAGA: Final = frozenset({"status", "valor", "data_plantao"})
 
 Vaga = dict[str, Any]
 
 
 async def vagas_abertas(
-    pool: asyncpg.Pool, cache: Cache, especialidade_id: int, limite: int = 10
+    pool: asyncpg.Pool, cache: Cache, especialidade_id: int, limite: int = 10, desde: dt.date | None = None
 ) -> list[Vaga]:
-    """Open shifts from today on, soonest first; dates ISO strings, `valor` an exact decimal string."""
-    hoje = dt.date.today()
+    """Open shifts from `desde` (today; never earlier) on, soonest first, as the data layer returns them."""
+    inicio = max(desde or dt.date.today(), dt.date.today())
 
     async def carregar() -> list[Vaga]:
-        return [codec.plain(row) for row in await buscar_vagas(pool, especialidade_id, hoje, limite)]
+        return [codec.plain(row) for row in await buscar_vagas(pool, especialidade_id, inicio, limite)]
 
     vagas: list[Vaga] = await cache.ler(
-        KIND, keys.vagas(especialidade_id, hoje, limite), cache.ttl_vagas, carregar
+        KIND, keys.vagas(especialidade_id, inicio, limite), cache.ttl_vagas, carregar
     )
     return vagas
 
@@ -63,6 +65,22 @@ async def mudar_status_vaga(
     """Set a shift's status (aberta, reservada, preenchida, cancelada); None if absent or, with `de`,
     if its status was no longer `de` (someone else reserved it first)."""
     row = await pool.fetchrow(sql("mudar_status_vaga"), vaga_id, status, de)
+    if row is None:
+        return None
+    await invalidar_vagas(cache, row["especialidade_id"])
+    vaga: Vaga = codec.plain(row)
+    return vaga
+
+
+async def atualizar_vaga(
+    pool: asyncpg.Pool, cache: Cache, vaga_id: int, alteracoes: Mapping[str, Any]
+) -> Vaga | None:
+    """Apply any of `status`, `valor` (a decimal string), `data_plantao` (ISO) and invalidate the
+    specialty's lists; None if absent. CheckViolationError: a held status with no doctor."""
+    desconhecidos = set(alteracoes) - CAMPOS_VAGA
+    if desconhecidos:
+        raise ValueError(f"fields a shift update cannot change: {sorted(desconhecidos)}")
+    row = await pool.fetchrow(sql("atualizar_vaga"), vaga_id, dict(alteracoes))
     if row is None:
         return None
     await invalidar_vagas(cache, row["especialidade_id"])

@@ -91,6 +91,7 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
     # Imported here, not at the top: the app and worker pull in the Anthropic SDK (about a second), which
     # every other `julia` command, and `julia --help`, has no use for.
     from julia.api.app import create_app
+    from julia.cache.ouvinte import Ouvinte
     from julia.integrations import falsos
     from julia.worker.loop import Worker
     from julia.worker.servicos import Servicos
@@ -132,12 +133,14 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
             _instrucoes(args, settings, telefone)
 
         try:
-            await asyncio.gather(
-                *(s.serve() for s in servidores),
-                Worker(servicos).rodar(parar),
-                parar_servidores(),
-                instruir_quando_prontos(),
-            )
+            # One process, one change feed: the API's and the worker's caches share Redis.
+            async with Ouvinte(settings.database_url, servicos.cache).rodando():
+                await asyncio.gather(
+                    *(s.serve() for s in servidores),
+                    Worker(servicos).rodar(parar),
+                    parar_servidores(),
+                    instruir_quando_prontos(),
+                )
         finally:
             await servicos.claude.close()
             await redis.aclose()

@@ -80,7 +80,9 @@ def register(sub: Any) -> None:
     analyze.add_argument("--repeat", type=int, default=50, help="timed executions per query")
     analyze.set_defaults(run=_with_extras(_analyze))
 
-    gate = perf_sub.add_parser("gate", help="judge a run against perf/budgets.toml and its base; render the report")
+    gate = perf_sub.add_parser(
+        "gate", help="judge a run against perf/budgets.toml and its base; render the report"
+    )
     gate.add_argument("--results", type=Path, default=RESULTS, help=f"the run to judge (default {RESULTS})")
     gate.add_argument(
         "--out", type=Path, default=OUT, help=f"where index.html and the PNGs go (default {OUT})"
@@ -121,9 +123,7 @@ def _with_extras(command: Callable[[argparse.Namespace], int]) -> Callable[[argp
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--doctors", type=int, default=1000, help="synthetic doctors per side (default 1000)"
-    )
+    parser.add_argument("--doctors", type=int, default=1000, help="synthetic doctors per side (default 1000)")
     parser.add_argument(
         "--base",
         default=None,

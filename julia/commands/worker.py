@@ -41,6 +41,7 @@ async def rodar(
     """Run until `parar` is set or SIGINT/SIGTERM arrives; replies in flight finish first."""
     # Imported here: the worker pulls in the Anthropic SDK (about a second) that `julia --help` and the
     # other commands have no use for.
+    from julia.cache.ouvinte import Ouvinte
     from julia.worker.loop import Worker
     from julia.worker.servicos import Servicos
 
@@ -56,7 +57,8 @@ async def rodar(
         redis = aioredis.Redis.from_url(redis_url)
         servicos = Servicos.criar(settings, pool, redis, http)
         try:
-            await Worker(servicos).rodar(parar)
+            async with Ouvinte(database_url, servicos.cache).rodando():
+                await Worker(servicos).rodar(parar)
         finally:
             await servicos.claude.close()
             await redis.aclose()

@@ -97,6 +97,12 @@ class Chatwoot:
         corpo = {"content": texto, "message_type": tipo, "private": False}
         await self._chamar("POST", f"/conversations/{conversa_id}/messages", json=corpo)
 
+    @metrics.timed("chatwoot_nota_privada")
+    async def nota_privada(self, conversa_id: int, texto: str) -> None:
+        """A note only the agents see in the conversation (a reservation Júlia made, say)."""
+        corpo = {"content": texto, "message_type": "outgoing", "private": True}
+        await self._chamar("POST", f"/conversations/{conversa_id}/messages", json=corpo)
+
     @metrics.timed("chatwoot_adicionar_rotulo")
     async def adicionar_rotulo(self, conversa_id: int, rotulo: str = ROTULO_HUMANO) -> None:
         """POST .../labels replaces the list: read, merge, write."""

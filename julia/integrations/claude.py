@@ -1,5 +1,8 @@
 """Claude through `anthropic.AsyncAnthropic`: the SDK retries 408/409/429/5xx/529 and timeouts itself
-(settings.anthropic_max_retries, with its backoff); what still fails after them becomes IntegracaoError."""
+(settings.anthropic_max_retries, with its backoff); what still fails after them becomes IntegracaoError.
+
+One call is one request: tools are offered here, but running them and looping until Claude answers with
+text is the caller's (julia/worker/dialogo.py), which owns the bounds and the audit."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, cast
 
 import anthropic
-from anthropic.types import MessageParam, TextBlockParam
+from anthropic.types import MessageParam, TextBlockParam, ToolChoiceParam, ToolParam
 
 from julia.integrations import IntegracaoError
 from julia.metrics import metrics
@@ -23,11 +26,23 @@ class Turno(TypedDict):
 
 
 @dataclass(frozen=True)
+class ChamadaFerramenta:
+    """One `tool_use` block: Claude asks julia to run `nome` with `entrada`; `id` pairs it with its result."""
+
+    id: str
+    nome: str
+    entrada: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Resposta:
-    texto: str
+    texto: str  # may be empty when Claude only calls tools
     tokens_entrada: int
     tokens_saida: int
     tokens_cache_lidos: int
+    chamadas: tuple[ChamadaFerramenta, ...] = ()
+    # The assistant turn exactly as it came (text and tool_use blocks), to send back unchanged next round.
+    conteudo: tuple[dict[str, Any], ...] = ()
 
 
 class Claude:
@@ -49,18 +64,33 @@ class Claude:
         await self._client.close()
 
     @metrics.timed("gerar_resposta")
-    async def responder(self, estatico: str, dinamico: str, turnos: Sequence[Turno]) -> Resposta:
+    async def responder(
+        self,
+        estatico: str,
+        dinamico: str,
+        turnos: Sequence[Turno | MessageParam],
+        *,
+        ferramentas: Sequence[ToolParam] = (),
+        usar_ferramentas: bool = True,
+    ) -> Resposta:
         """One reply. `estatico` (the versioned prompt) is marked for prompt caching; `dinamico` (this
-        doctor's context and shifts) follows it uncached, so the cached prefix is shared by every doctor."""
+        doctor's context and shifts) follows it uncached, so the cached prefix is shared by every doctor.
+
+        `ferramentas` are offered with `tool_choice` auto; `usar_ferramentas=False` still sends them (a
+        history holding tool_use blocks must) but with `tool_choice` none, so Claude has to write text."""
         sistema: list[TextBlockParam] = [
             {"type": "text", "text": estatico, "cache_control": {"type": "ephemeral"}},
             {"type": "text", "text": dinamico},
         ]
         # Turno already has MessageParam's shape; the cast spares a per-version TypedDict dance.
         mensagens = cast("list[MessageParam]", [dict(t) for t in turnos])
+        extras: dict[str, Any] = {}
+        if ferramentas:
+            escolha: ToolChoiceParam = {"type": "auto"} if usar_ferramentas else {"type": "none"}
+            extras = {"tools": list(ferramentas), "tool_choice": escolha}
         try:
             msg = await self._client.messages.create(
-                model=self._modelo, max_tokens=MAX_TOKENS, system=sistema, messages=mensagens
+                model=self._modelo, max_tokens=MAX_TOKENS, system=sistema, messages=mensagens, **extras
             )
         except anthropic.APIStatusError as exc:
             raise IntegracaoError(
@@ -71,9 +101,21 @@ class Claude:
         except anthropic.APIConnectionError as exc:
             raise IntegracaoError("claude", f"connection error: {exc}", transitorio=True) from exc
         texto = "".join(b.text for b in msg.content if b.type == "text").strip()
-        if not texto:
+        chamadas = tuple(
+            ChamadaFerramenta(b.id, b.name, dict(b.input) if isinstance(b.input, dict) else {})
+            for b in msg.content
+            if b.type == "tool_use"
+        )
+        if not texto and not chamadas:
             raise IntegracaoError(
                 "claude", f"no text in the reply (stop_reason {msg.stop_reason})", transitorio=True
             )
         uso = msg.usage
-        return Resposta(texto, uso.input_tokens, uso.output_tokens, uso.cache_read_input_tokens or 0)
+        return Resposta(
+            texto,
+            uso.input_tokens,
+            uso.output_tokens,
+            uso.cache_read_input_tokens or 0,
+            chamadas,
+            tuple(b.model_dump(mode="json", exclude_none=True) for b in msg.content),
+        )

@@ -1,11 +1,12 @@
-"""Stand-ins for Evolution and Anthropic that speak their wire formats, for `julia dev` (a newcomer
-without keys) and the acceptance tests (respx cannot reach a subprocess). Never used in production:
-`julia serve` and `julia worker` only talk to what their settings name."""
+"""Stand-ins for Evolution and Anthropic that speak their wire formats (Anthropic's tool use included),
+for `julia dev` (a newcomer without keys) and the acceptance tests (respx cannot reach a subprocess).
+Never used in production: `julia serve` and `julia worker` only talk to what their settings name."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,29 @@ def mensagem_enviada(numero: str, texto: str, msg_id: str, instancia: str) -> di
     }
 
 
+_PEDE_VAGA = re.compile(r"\bvaga\s+(\d+)\b", re.IGNORECASE)
+
+
+def _claude_falso(corpo: dict[str, Any], eco: bool, n: int) -> tuple[list[dict[str, Any]], str]:
+    """(content blocks, stop_reason). A doctor naming "vaga 12" gets a `reservar_vaga` tool_use when
+    tools are offered (and allowed), so `julia dev` shows a reservation; tool results are answered with
+    a text that quotes them; anything else is echoed."""
+    mensagens = corpo.get("messages") or [{"content": ""}]
+    ultima = mensagens[-1]["content"]
+    if isinstance(ultima, list):  # the tool_result blocks of the previous round
+        resultados = "; ".join(str(b.get("content")) for b in ultima if b.get("type") == "tool_result")
+        return [{"type": "text", "text": f"(Júlia de teste) Resultado: {resultados}"}], "end_turn"
+    pedida = _PEDE_VAGA.search(ultima)
+    nomes = {t.get("name") for t in corpo.get("tools", [])}
+    if pedida and "reservar_vaga" in nomes and corpo.get("tool_choice", {}).get("type") != "none":
+        chamada = {"vaga_id": int(pedida.group(1))}
+        return [
+            {"type": "tool_use", "id": f"toolu_fake{n}", "name": "reservar_vaga", "input": chamada}
+        ], "tool_use"
+    texto = f"(Júlia de teste) Recebi: {ultima}" if eco else "Olá! Sou a Júlia."
+    return [{"type": "text", "text": texto}], "end_turn"
+
+
 def criar_app(registro: Registro, *, eco: bool = True) -> FastAPI:
     """One app answering both services' paths: Evolution's /message/sendText/{instance} and
     /instance/connectionState/{instance}, and Anthropic's /v1/messages."""
@@ -54,15 +78,14 @@ def criar_app(registro: Registro, *, eco: bool = True) -> FastAPI:
     async def mensagens(request: Request) -> Response:
         corpo = await request.json()
         registro.pedidos_claude.append(corpo)
-        ultima = corpo["messages"][-1]["content"] if corpo.get("messages") else ""
-        texto = f"(Júlia de teste) Recebi: {ultima}" if eco else "Olá! Sou a Júlia."
+        conteudo, parar = _claude_falso(corpo, eco, next(ids))
         resposta = {
             "id": f"msg_fake{next(ids)}",
             "type": "message",
             "role": "assistant",
             "model": corpo.get("model"),
-            "content": [{"type": "text", "text": texto}],
-            "stop_reason": "end_turn",
+            "content": conteudo,
+            "stop_reason": parar,
             "stop_sequence": None,
             "usage": {
                 "input_tokens": 10,

@@ -38,6 +38,9 @@ class Budget:
     max_buffers: int | None = None  # shared hit + read of one execution, the worst sampled key
     max_slope: float | None = None  # perf-scale: log-log growth of the ratio with the doctors
     threshold: float | None = None  # head/base ratio that fails this benchmark (default: [gate] threshold)
+    # False: too few blocks per side for a same-run verdict by design (a burst, a race of a few rounds);
+    # the ceiling and the counts hold it, and the report says so instead of warning "inconclusive".
+    timing: bool = True
     # Hard-gated cost counters (Redis commands, Postgres statements per call or message): each may not
     # exceed its number here, nor grow past the base's (or, without a base, the baseline's) value.
     counts: tuple[tuple[str, int], ...] = ()
@@ -66,6 +69,7 @@ def load_budgets(path: Path) -> Budgets:
             max_buffers=entry.get("max_buffers"),
             max_slope=entry.get("max_slope"),
             threshold=entry.get("threshold"),
+            timing=entry.get("timing", True),
             counts=tuple(entry.get("counts", {}).items()),
         )
         for name, entry in raw.get("bench", {}).items()
@@ -147,8 +151,14 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
             )
         verdict.findings.append(finding)
     base = run.base.benches.get(bench.name) if run.base else None
-    if base is not None:
+    if base is not None and not budget.timing:
+        verdict.base_summary = stats.summarize(base.samples_ms)
+        verdict.findings.append(
+            Finding("info", "ab", "no same-run timing verdict by design (timing = false): ceiling and counts")
+        )
+    elif base is not None:
         verdict.findings += _ab_findings(verdict, bench, base, budgets.threshold_of(bench.name))
+    if base is not None:
         verdict.findings += _drift_findings(bench.counters, base.counters, "base")
         verdict.findings += _count_growth(bench.counters, base.counters, budget, "base")
     stored = baseline.benches.get(bench.name) if baseline else None

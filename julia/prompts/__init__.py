@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-VERSAO = "v1"
+VERSAO = "v2"  # v2: the tools (reservar_vaga, buscar_vagas, pedir_humano)
 
 
 @cache

@@ -12,7 +12,7 @@ import bisect
 import datetime as dt
 import itertools
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -72,6 +72,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "status",
         "created_at",
         "updated_at",
+        "cliente_id",
+        "reservada_em",
     ),
 }
 
@@ -137,9 +139,15 @@ def hospitais(plan: Plan, ref: Reference) -> list[Row]:
     return rows
 
 
-def vagas(plan: Plan, ref: Reference) -> Iterator[Row]:
-    """Shifts over the next 90 days (and some of the last 30, mostly filled), priced by length and hour."""
+def vagas(plan: Plan, ref: Reference, medicos: Mapping[int, Sequence[int]]) -> Iterator[Row]:
+    """Shifts over the next 90 days (and some of the last 30, mostly filled), priced by length and hour.
+
+    A reserved or filled shift is held by a doctor of its specialty (`medicos`: specialty -> doctor ids),
+    reserved some time between its creation and its day; a specialty without doctors leaves it open.
+    The holders come from their own stream, so the other columns are the ones drawn before holders existed.
+    """
     rng = plan.rng("vagas")
+    rng_medico = plan.rng("vagas_medico")
     ids_especialidade = range(1, len(ref.especialidades) + 1)
     especialidade = Weighted(ids_especialidade, [e.peso_vagas for e in ref.especialidades])
     periodo = Weighted(range(1, len(ref.periodos) + 1), [p.peso for p in ref.periodos])
@@ -160,14 +168,15 @@ def vagas(plan: Plan, ref: Reference) -> Iterator[Row]:
         criada = dt.datetime.combine(min(dia, plan.today), dt.time(), tzinfo=dt.UTC) - dt.timedelta(
             seconds=rng.uniform(DAY, 20 * DAY)
         )
-        yield (
-            i,
-            rng.randint(1, plan.hospitais),
-            especialidade.pick(rng),
-            pid,
-            dia,
-            Decimal(valor),
-            status,
-            criada,
-            criada,
-        )
+        hospital, esp = rng.randint(1, plan.hospitais), especialidade.pick(rng)
+        medico: int | None = None
+        reservada: dt.datetime | None = None
+        if status in ("reservada", "preenchida"):
+            candidatos = medicos.get(esp)
+            if candidatos:
+                medico = rng_medico.choice(candidatos)
+                inicio = dt.datetime.combine(dia, dt.time(), tzinfo=dt.UTC)
+                reservada = criada + (inicio - criada) * rng_medico.random()
+            else:
+                status = "aberta"
+        yield (i, hospital, esp, pid, dia, Decimal(valor), status, criada, criada, medico, reservada)

@@ -89,10 +89,11 @@ JOIN clientes cl ON cl.id = c.cliente_id
 WHERE c.id = $1
 
 -- name: registrar_resposta
--- Júlia's reply: stored as an interaction and queued for sending, in one statement.
+-- Júlia's reply: stored as an interaction (with the prompt version that wrote it, $5; NULL for a fixed
+-- text) and queued for sending, in one statement.
 WITH i AS (
-    INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo)
-    VALUES ($1, $2, 'saida', 'julia', $3)
+    INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, versao_prompt)
+    VALUES ($1, $2, 'saida', 'julia', $3, $5)
     RETURNING id, conversa_id, cliente_id, conteudo
 )
 INSERT INTO fila_mensagens (cliente_id, conversa_id, conteudo, prioridade, interacao_id)

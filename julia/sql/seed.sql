@@ -184,3 +184,10 @@ ORDER BY c.relname, i.relname
 -- first queries after a seed do not pay for writing hint bits on every page they touch.
 VACUUM (ANALYZE) especialidades, periodos, hospitais, clientes, conversations, interacoes, vagas, fila_mensagens,
     handoffs
+
+-- name: seed_medicos_por_especialidade
+-- Who may hold a seeded reserved or filled shift: the doctors of its specialty (vagas.cliente_id).
+SELECT especialidade_id, array_agg(id ORDER BY id) AS ids
+FROM clientes
+WHERE especialidade_id IS NOT NULL
+GROUP BY especialidade_id

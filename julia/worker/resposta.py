@@ -4,10 +4,8 @@ same transaction that marks the inbound row done (so a reply is queued exactly o
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -20,8 +18,10 @@ from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
 from julia.queries import sql
-from julia.worker import handoff
+from julia.worker import dialogo, handoff
 from julia.worker.espelho import espelhar
+from julia.worker.ferramentas import Contexto
+from julia.worker.reservas import descrever
 from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5
         elif handoff.pede_humano(texto):
             await _pedir_humano(s, tarefa, espelho)
         else:
-            await _responder(s, tarefa, backoff_s)
+            await _responder(s, tarefa, backoff_s, espelho)
     except _Perdida:
         log.warning("entrada %s: lease lost to another worker; this attempt's reply discarded", tarefa["id"])
     finally:
@@ -62,19 +62,26 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5
             await espelho
 
 
-async def _responder(s: Servicos, tarefa: asyncpg.Record, backoff_s: float) -> None:
+async def _responder(
+    s: Servicos, tarefa: asyncpg.Record, backoff_s: float, espelho: asyncio.Task[int | None] | None
+) -> None:
     medico = await contexto_estatico(s.pool, s.cache, tarefa["cliente_id"])
     assert medico is not None
     especialidade = medico["especialidade_id"]
     vagas = await vagas_abertas(s.pool, s.cache, especialidade, VAGAS_NO_CONTEXTO) if especialidade else []
     historico = await carregar_historico(s.pool, tarefa["conversa_id"])
     turnos = montar_turnos(historico, ate=tarefa["interacao_id"])
+    ctx = Contexto(s, tarefa, medico, espelho)
     try:
-        resposta = await s.claude.responder(prompts.sistema(), contexto_dinamico(medico, vagas), turnos)
+        texto = await dialogo.conversar(ctx, prompts.sistema(), contexto_dinamico(medico, vagas), turnos)
     except IntegracaoError as exc:
         await registrar_falha(s.pool, tarefa, str(exc), backoff_s)
         return
-    await _concluir(s.pool, tarefa, resposta.texto)
+    async with s.pool.acquire() as conn, conn.transaction():
+        # After pedir_humano the conversation is a person's, yet Júlia's "I am calling someone" goes out.
+        await _concluir_em(
+            conn, tarefa, texto, mesmo_se_humano=ctx.passou_para_humano, versao_prompt=prompts.VERSAO
+        )
 
 
 async def _pedir_humano(
@@ -103,7 +110,12 @@ async def _concluir(pool: asyncpg.Pool, tarefa: asyncpg.Record, resposta: str | 
 
 
 async def _concluir_em(
-    conn: Executor, tarefa: asyncpg.Record, resposta: str | None, *, mesmo_se_humano: bool
+    conn: Executor,
+    tarefa: asyncpg.Record,
+    resposta: str | None,
+    *,
+    mesmo_se_humano: bool,
+    versao_prompt: str | None = None,
 ) -> None:
     """Mark the row done and store + queue `resposta`, unless a person took over meanwhile."""
     if await conn.fetchval(sql("concluir_entrada"), tarefa["id"], tarefa["tentativas"]) is None:
@@ -116,7 +128,12 @@ async def _concluir_em(
     ):
         return  # a handoff landed while Claude was writing: stay silent
     await conn.fetchval(
-        sql("registrar_resposta"), tarefa["conversa_id"], tarefa["cliente_id"], resposta, PRIORIDADE_RESPOSTA
+        sql("registrar_resposta"),
+        tarefa["conversa_id"],
+        tarefa["cliente_id"],
+        resposta,
+        PRIORIDADE_RESPOSTA,
+        versao_prompt,
     )
 
 
@@ -161,8 +178,8 @@ def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turn
 
 
 def contexto_dinamico(medico: dict[str, Any], vagas: Sequence[dict[str, Any]]) -> str:
-    """This doctor and the open shifts of their specialty, as the uncached part of the system prompt.
-    Dates, times and values may arrive as Python objects (Postgres) or ISO / decimal strings (a cache)."""
+    """This doctor and the open shifts of their specialty (with their ids, which the tools take), as the
+    uncached part of the system prompt."""
     nome = " ".join(p for p in (medico.get("primeiro_nome"), medico.get("sobrenome")) if p) or "não informado"
     linhas = [
         "## Contexto desta conversa",
@@ -172,13 +189,6 @@ def contexto_dinamico(medico: dict[str, Any], vagas: Sequence[dict[str, Any]]) -
     if not vagas:
         linhas.append("Plantões abertos compatíveis: nenhum no momento.")
         return "\n".join(linhas)
-    linhas.append("Plantões abertos compatíveis:")
-    for v in vagas:
-        data = dt.date.fromisoformat(str(v["data_plantao"]))
-        inicio, fim = (dt.time.fromisoformat(str(v[k])) for k in ("hora_inicio", "hora_fim"))
-        valor = f"{Decimal(str(v['valor'])):,.2f}".translate(str.maketrans(",.", ".,"))
-        linhas.append(
-            f"- {data:%d/%m/%Y}, {v['periodo']} ({inicio:%H:%M}-{fim:%H:%M}), {v['hospital']}, "
-            f"{v['cidade']}/{v['estado']}: R$ {valor}"
-        )
+    linhas.append("Plantões abertos compatíveis (o número é o vaga_id das ferramentas):")
+    linhas.extend(f"- vaga {v['id']}: {descrever(v)}" for v in vagas)
     return "\n".join(linhas)

@@ -93,10 +93,11 @@ class Fabrica:
 
     async def limpar(self) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("DELETE FROM clientes WHERE id = ANY($1::bigint[])", self.medicos)
+            # Shifts first: one may be held by a doctor made here (vagas.cliente_id).
             await conn.execute(
                 "DELETE FROM vagas WHERE especialidade_id = ANY($1::bigint[])", self.especialidades
             )
+            await conn.execute("DELETE FROM clientes WHERE id = ANY($1::bigint[])", self.medicos)
             await conn.execute("DELETE FROM periodos WHERE id = ANY($1::bigint[])", self.periodos)
             await conn.execute("DELETE FROM hospitais WHERE id = ANY($1::bigint[])", self.hospitais)
             await conn.execute("DELETE FROM especialidades WHERE id = ANY($1::bigint[])", self.especialidades)

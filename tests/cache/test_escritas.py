@@ -129,16 +129,27 @@ async def test_every_shift_write_is_seen_at_once_by_every_cached_list_of_the_spe
         assert await abertas(limite) == [vaga_id]
     assert cache.stats()["vagas"]["hits"] == 2
 
+    medico = await fabrica.medico(esp)
     for status, esperado in (
-        ("reservada", []),
+        ("cancelada", []),
         ("aberta", [vaga_id]),
+        ("reservada", []),  # held by a doctor: written straight in SQL below, then changed through julia
         ("preenchida", []),
         ("aberta", [vaga_id]),
         ("cancelada", []),
     ):
+        if status == "reservada":
+            await pool.execute(
+                "UPDATE vagas SET status = 'reservada', cliente_id = $2, reservada_em = now() WHERE id = $1",
+                vaga_id,
+                medico["id"],
+            )
+            continue
         assert (await mudar_status_vaga(pool, cache, vaga_id, status) or {}).get("status") == status
         assert await abertas(5) == esperado
         assert await abertas(10) == esperado
+    # Reopened, the shift let its doctor go.
+    assert await pool.fetchval("SELECT cliente_id FROM vagas WHERE id = $1", vaga_id) is None
 
     nova = await criar_vaga(
         pool,
@@ -154,13 +165,13 @@ async def test_every_shift_write_is_seen_at_once_by_every_cached_list_of_the_spe
     assert await abertas(10) == [nova["id"]]
 
 
-async def test_reserving_a_shift_someone_else_took_changes_nothing(
+async def test_changing_a_status_someone_else_changed_first_changes_nothing(
     pool: asyncpg.Pool, cache: Cache, fabrica: Fabrica
 ) -> None:
     esp = await fabrica.especialidade()
     vaga_id = await fabrica.vaga(esp)
-    assert await mudar_status_vaga(pool, cache, vaga_id, "reservada", de="aberta") is not None
-    assert await mudar_status_vaga(pool, cache, vaga_id, "reservada", de="aberta") is None
+    assert await mudar_status_vaga(pool, cache, vaga_id, "cancelada", de="aberta") is not None
+    assert await mudar_status_vaga(pool, cache, vaga_id, "cancelada", de="aberta") is None
     assert await mudar_status_vaga(pool, cache, -1, "aberta") is None
 
 

@@ -99,6 +99,20 @@ REFUSED = [
     ("negative value", CHECK, f"{VAGA}current_date, -100, 'aberta')"),
     ("zero value", CHECK, f"{VAGA}current_date, 0, 'aberta')"),
     ("unknown shift status", CHECK, f"{VAGA}current_date, 1500, 'vendida')"),
+    ("reserved shift without a doctor", CHECK, f"{VAGA}current_date, 1500, 'reservada')"),
+    ("filled shift without a doctor", CHECK, f"{VAGA}current_date, 1500, 'preenchida')"),
+    (
+        "open shift held by a doctor",
+        CHECK,
+        "INSERT INTO vagas (hospital_id, especialidade_id, periodo_id, data_plantao, valor, cliente_id, "
+        "reservada_em) VALUES (1, 1, 1, current_date, 1500, 1, now())",
+    ),
+    (
+        "shift held by an unknown doctor",
+        FOREIGN,
+        "INSERT INTO vagas (hospital_id, especialidade_id, periodo_id, data_plantao, valor, status, "
+        "cliente_id, reservada_em) VALUES (1, 1, 1, current_date, 1500, 'reservada', 99999999, now())",
+    ),
     (
         "shift in no hospital",
         FOREIGN,

@@ -124,6 +124,15 @@ async def test_shifts_queue_and_handoffs_are_realistic(conn: asyncpg.Connection)
     assert vagas["maior"] <= 3_500
     assert vagas["maioria_aberta"]
     assert vagas["ultima"] <= TODAY + dt.timedelta(days=89)
+    # Reserved and filled shifts are held by a doctor of their specialty (the CHECK of 0005 holds even
+    # though it was added NOT VALID): seeded data must look like what reservar_vaga writes.
+    assert not await conn.fetchval(
+        "SELECT count(*) FROM vagas v LEFT JOIN clientes c ON c.id = v.cliente_id "
+        "WHERE (v.status IN ('reservada', 'preenchida')) <> (c.id IS NOT NULL) "
+        "OR (c.id IS NOT NULL AND c.especialidade_id <> v.especialidade_id) "
+        "OR (v.cliente_id IS NULL) <> (v.reservada_em IS NULL) OR v.reservada_em < v.created_at"
+    )
+    assert await conn.fetchval("SELECT count(*) FROM vagas WHERE status = 'reservada'") > 0
     fila = {
         r["status"]: r["n"]
         for r in await conn.fetch("SELECT status, count(*) AS n FROM fila_mensagens GROUP BY 1")

@@ -166,6 +166,34 @@ def resposta_claude(texto: str) -> httpx.Response:
     )
 
 
+def ferramenta_claude(*chamadas: tuple[str, dict[str, Any]], texto: str | None = None) -> httpx.Response:
+    """Claude asking julia to run tools: `tool_use` blocks (after an optional text), stop_reason tool_use."""
+    blocos: list[dict[str, Any]] = [{"type": "text", "text": texto}] if texto else []
+    blocos += [
+        {"type": "tool_use", "id": f"toolu_{i:02d}{nome}", "name": nome, "input": entrada}
+        for i, (nome, entrada) in enumerate(chamadas, 1)
+    ]
+    return httpx.Response(
+        200,
+        headers={"request-id": "req_3"},
+        json={
+            "id": "msg_02",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5",
+            "content": blocos,
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 30,
+                "output_tokens": 20,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 1800,
+            },
+        },
+    )
+
+
 def erro_claude(status: int, tipo: str) -> httpx.Response:
     # retry-after-ms keeps the SDK's own backoff short in tests (it honours the header up to 60 s).
     return httpx.Response(

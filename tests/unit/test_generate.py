@@ -21,6 +21,10 @@ def _clientes(plan: Plan) -> tuple[list[generate.Row], Conversas]:
     return list(medicos.clientes(plan, load_reference(), out)), out
 
 
+# Two doctors per specialty (ids 1..110), as the seeder's seed_medicos_por_especialidade would answer.
+MEDICOS = {esp: [2 * esp - 1, 2 * esp] for esp in range(1, 56)}
+
+
 def test_the_same_plan_draws_the_same_rows_and_another_seed_others() -> None:
     first, conversas = _clientes(Plan(500, 42, TODAY))
     again, conversas_again = _clientes(Plan(500, 42, TODAY))
@@ -28,8 +32,8 @@ def test_the_same_plan_draws_the_same_rows_and_another_seed_others() -> None:
     assert first == again
     assert conversas == conversas_again
     assert first != other
-    assert list(generate.vagas(Plan(500, 42, TODAY), load_reference())) == list(
-        generate.vagas(Plan(500, 42, TODAY), load_reference())
+    assert list(generate.vagas(Plan(500, 42, TODAY), load_reference(), MEDICOS)) == list(
+        generate.vagas(Plan(500, 42, TODAY), load_reference(), MEDICOS)
     )
 
 
@@ -55,11 +59,24 @@ def test_conversations_follow_doctors_and_time() -> None:
 
 def test_shift_values_and_dates() -> None:
     plan = Plan(1_000, 42, TODAY)
-    rows = list(generate.vagas(plan, load_reference()))
+    rows = list(generate.vagas(plan, load_reference(), MEDICOS))
     assert len(rows) == plan.vagas
     assert all(800 <= r[5] <= 3_500 and r[5] % 50 == 0 for r in rows)
     assert all(TODAY - dt.timedelta(days=30) <= r[4] < TODAY + dt.timedelta(days=90) for r in rows)
     assert all(1 <= r[1] <= plan.hospitais for r in rows)
+
+
+def test_reserved_and_filled_shifts_are_held_by_a_doctor_of_their_specialty() -> None:
+    rows = list(generate.vagas(Plan(1_000, 42, TODAY), load_reference(), MEDICOS))
+    held = [r for r in rows if r[6] in ("reservada", "preenchida")]
+    assert held
+    for _id, _hospital, esp, _periodo, dia, _valor, _status, criada, _atualizada, medico, reservada in held:
+        assert medico in MEDICOS[esp]
+        assert criada <= reservada <= dt.datetime.combine(dia, dt.time(), tzinfo=dt.UTC)
+    assert all(r[9] is None and r[10] is None for r in rows if r[6] == "aberta")
+    # A specialty nobody practises cannot have its shifts taken.
+    sem_medicos = list(generate.vagas(Plan(1_000, 42, TODAY), load_reference(), {}))
+    assert {r[6] for r in sem_medicos} <= {"aberta", "cancelada"}
 
 
 @pytest.mark.parametrize(("doctors", "hospitais"), [(10, 20), (1_000, 20), (100_000, 2_000)])

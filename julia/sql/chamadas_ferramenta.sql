@@ -1,0 +1,5 @@
+-- name: registrar_chamada_ferramenta
+-- The audit of one tool Júlia ran while answering interaction $2: which, its input, what came of it.
+-- Written as soon as the tool returns (not with the reply): a reservation stands even if the reply fails.
+INSERT INTO chamadas_ferramenta (conversa_id, interacao_id, ferramenta, entrada, resultado, erro)
+VALUES ($1, $2, $3, $4, $5, $6)

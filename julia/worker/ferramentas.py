@@ -1,0 +1,249 @@
+"""The tools Júlia may use while answering (Claude's tool use), as a registry: name -> input model +
+handler. Adding a tool is one `Ferramenta(...)` in FERRAMENTAS; the loop (dialogo.py) offers every
+registered tool and runs what Claude asks for through `executar`, which never raises: a tool that fails
+returns an `is_error` tool_result so Claude can tell the doctor, and every call is audited.
+
+Inputs are pydantic models: their JSON schema is what Claude is shown, and the same model validates what
+Claude sends back (a wrong input is an error result, not an exception in julia).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+import asyncpg
+from anthropic.types import ToolParam, ToolResultBlockParam
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from julia.cache import vagas_abertas
+from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
+from julia.integrations.claude import ChamadaFerramenta
+from julia.worker import handoff, reservas
+from julia.worker.servicos import Servicos
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=BaseModel)
+Resultado = dict[str, Any]  # JSON sent back to Claude (and stored in the audit)
+
+BUSCA_CONSULTADAS: Final = 50  # open shifts read (through the cache) before filtering by date and city
+BUSCA_DEVOLVIDAS: Final = 10
+
+
+class FalhaFerramenta(Exception):
+    """The tool could not do what Claude asked; `detalhes` go back with the message as an is_error result."""
+
+    def __init__(self, mensagem: str, **detalhes: Any) -> None:
+        super().__init__(mensagem)
+        self.detalhes = detalhes
+
+
+@dataclass
+class Contexto:
+    """What a tool may touch: the services, the message being answered, its doctor."""
+
+    s: Servicos
+    tarefa: asyncpg.Record  # the claimed row (reivindicar_entradas)
+    medico: dict[str, Any]  # the static context (contexto_estatico)
+    espelho: asyncio.Task[int | None] | None = None  # the inbound mirror, which may create the Chatwoot chat
+    passou_para_humano: bool = False  # set by pedir_humano: Júlia's reply still goes out
+
+    async def chatwoot_conversa_id(self) -> int | None:
+        espelhada = await self.espelho if self.espelho is not None else None
+        return espelhada or self.tarefa["chatwoot_conversation_id"]
+
+
+@dataclass(frozen=True)
+class Ferramenta(Generic[E]):
+    nome: str
+    descricao: str
+    entrada: type[E]
+    executar: Callable[[Contexto, E], Awaitable[Resultado]]
+
+    def definicao(self) -> ToolParam:
+        return {
+            "name": self.nome,
+            "description": self.descricao,
+            "input_schema": self.entrada.model_json_schema(),
+        }
+
+
+# --- reservar_vaga ------------------------------------------------------------------------------------
+
+
+class EntradaReservar(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vaga_id: int = Field(description="O número da vaga, como aparece no contexto (vaga 123).")
+
+
+def _alternativas(vagas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"vaga_id": v["id"], "descricao": reservas.descrever(v)} for v in vagas]
+
+
+async def reservar_vaga(ctx: Contexto, entrada: EntradaReservar) -> Resultado:
+    s = ctx.s
+    r = await reservas.reservar(s.pool, s.cache, ctx.tarefa["cliente_id"], entrada.vaga_id)
+    if r.reservada:
+        assert r.vaga is not None
+        if r.nova:
+            await reservas.avisar_equipe(
+                s.slack,
+                s.chatwoot,
+                vaga_id=entrada.vaga_id,
+                vaga=r.vaga,
+                medico=_nome(ctx),
+                chatwoot_conversa_id=await ctx.chatwoot_conversa_id(),
+            )
+        return {"reservada": True, "vaga_id": entrada.vaga_id, "descricao": reservas.descrever(r.vaga)}
+    alternativas = _alternativas(r.alternativas)
+    if r.motivo == reservas.TOMADA:  # the race was lost: a normal outcome Claude should explain
+        return {"reservada": False, "motivo": f"a vaga {r.motivo}", "alternativas": alternativas}
+    mensagem = r.motivo if r.motivo == reservas.SEM_ESPECIALIDADE else f"a vaga {entrada.vaga_id} {r.motivo}"
+    raise FalhaFerramenta(str(mensagem), alternativas=alternativas)
+
+
+def _nome(ctx: Contexto) -> str:
+    nome = " ".join(p for p in (ctx.medico.get("primeiro_nome"), ctx.medico.get("sobrenome")) if p)
+    return f"{nome} ({ctx.tarefa['telefone']})" if nome else str(ctx.tarefa["telefone"])
+
+
+# --- buscar_vagas -------------------------------------------------------------------------------------
+
+
+class EntradaBuscar(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data_inicio: dt.date | None = Field(
+        default=None, description="Primeiro dia (AAAA-MM-DD); hoje se omitido."
+    )
+    data_fim: dt.date | None = Field(default=None, description="Último dia (AAAA-MM-DD), inclusive.")
+    cidade: str | None = Field(default=None, description="Cidade do hospital, sem o estado.")
+
+
+def _simples(texto: str) -> str:
+    return unicodedata.normalize("NFKD", texto.casefold()).encode("ascii", "ignore").decode().strip()
+
+
+async def buscar_vagas(ctx: Contexto, entrada: EntradaBuscar) -> Resultado:
+    especialidade = ctx.medico.get("especialidade_id")
+    if especialidade is None:
+        raise FalhaFerramenta(reservas.SEM_ESPECIALIDADE)
+    if entrada.data_inicio and entrada.data_fim and entrada.data_fim < entrada.data_inicio:
+        raise FalhaFerramenta("data_fim é anterior a data_inicio")
+    # Through the cache, the same lists the context reads (one generation per specialty invalidates all).
+    abertas = await vagas_abertas(
+        ctx.s.pool, ctx.s.cache, especialidade, BUSCA_CONSULTADAS, desde=entrada.data_inicio
+    )
+    cidade = _simples(entrada.cidade) if entrada.cidade else None
+    achadas = [
+        v
+        for v in abertas
+        if (entrada.data_fim is None or dt.date.fromisoformat(str(v["data_plantao"])) <= entrada.data_fim)
+        and (cidade is None or _simples(str(v["cidade"])) == cidade)
+    ]
+    return {"vagas": _alternativas(achadas[:BUSCA_DEVOLVIDAS])}
+
+
+# --- pedir_humano -------------------------------------------------------------------------------------
+
+
+class EntradaPedirHumano(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    motivo: str = Field(min_length=1, description="Por que uma pessoa da equipe deve assumir, em uma frase.")
+
+
+async def pedir_humano(ctx: Contexto, entrada: EntradaPedirHumano) -> Resultado:
+    s, conversa_id = ctx.s, ctx.tarefa["conversa_id"]
+    # One statement (the conversation's control and the handoffs row together): no transaction needed.
+    handoff_id = await handoff.passar_para_humano(s.pool, conversa_id, entrada.motivo.strip())
+    ctx.passou_para_humano = True
+    if handoff_id is not None:  # a person did not already have it: notify once
+        await handoff.avisar(
+            s.slack,
+            s.chatwoot,
+            telefone=ctx.tarefa["telefone"],
+            motivo=entrada.motivo.strip(),
+            chatwoot_conversa_id=await ctx.chatwoot_conversa_id(),
+            rotular=True,
+        )
+    return {"transferida": True, "instrucao": "Avise o médico que uma pessoa da equipe vai continuar."}
+
+
+# --- the registry -------------------------------------------------------------------------------------
+
+FERRAMENTAS: Final[tuple[Ferramenta[Any], ...]] = (
+    Ferramenta(
+        "reservar_vaga",
+        "Reserva a vaga aberta para este médico, quando ele aceitar uma vaga específica. Se outra pessoa "
+        "reservou antes, o resultado traz até três alternativas para oferecer.",
+        EntradaReservar,
+        reservar_vaga,
+    ),
+    Ferramenta(
+        "buscar_vagas",
+        "Busca vagas abertas da especialidade do médico, quando as do contexto não bastam (outra data, "
+        "outra cidade).",
+        EntradaBuscar,
+        buscar_vagas,
+    ),
+    Ferramenta(
+        "pedir_humano",
+        "Passa a conversa para uma pessoa da equipe: o médico pediu, reclamou, ou o assunto foge de "
+        "plantões.",
+        EntradaPedirHumano,
+        pedir_humano,
+    ),
+)
+REGISTRO: Final[dict[str, Ferramenta[Any]]] = {f.nome: f for f in FERRAMENTAS}
+
+
+def definicoes() -> list[ToolParam]:
+    """The `tools` of every request; the last one carries cache_control, caching tools with the prompt."""
+    tools = [f.definicao() for f in FERRAMENTAS]
+    tools[-1] = {**tools[-1], "cache_control": {"type": "ephemeral"}}
+    return tools
+
+
+async def executar(ctx: Contexto, chamada: ChamadaFerramenta) -> ToolResultBlockParam:
+    """Run one tool_use and answer its tool_result; never raises for the tool's sake (a Postgres failure
+    writing the audit does raise: an unaudited action must not pass silently, and the retry redoes it)."""
+    resultado, erro = await _rodar(ctx, chamada)
+    await registrar_chamada_ferramenta(
+        ctx.s.pool,
+        conversa_id=ctx.tarefa["conversa_id"],
+        interacao_id=ctx.tarefa["interacao_id"],
+        ferramenta=chamada.nome,
+        entrada=chamada.entrada,
+        resultado=resultado,
+        erro=erro,
+    )
+    return {
+        "type": "tool_result",
+        "tool_use_id": chamada.id,
+        "content": json.dumps(resultado, ensure_ascii=False),
+        "is_error": erro,
+    }
+
+
+async def _rodar(ctx: Contexto, chamada: ChamadaFerramenta) -> tuple[Resultado, bool]:
+    ferramenta = REGISTRO.get(chamada.nome)
+    if ferramenta is None:
+        return {"erro": f"ferramenta desconhecida: {chamada.nome}"}, True
+    try:
+        entrada = ferramenta.entrada.model_validate(chamada.entrada)
+    except ValidationError as exc:
+        erros = [f"{'.'.join(map(str, e['loc'])) or 'entrada'}: {e['msg']}" for e in exc.errors()]
+        return {"erro": "entrada inválida", "detalhes": erros}, True
+    try:
+        return await ferramenta.executar(ctx, entrada), False
+    except FalhaFerramenta as exc:
+        return {"erro": str(exc), **exc.detalhes}, True
+    except Exception as exc:  # a tool must never take the answer down with it
+        log.exception("tool %s failed for entrada %s", chamada.nome, ctx.tarefa["id"])
+        return {"erro": f"falha ao executar {chamada.nome}: {type(exc).__name__}"}, True

@@ -1,0 +1,373 @@
+"""Reservations (issue 14): the race, one reservation alone, and how fast a direct write reaches the cache.
+
+reserva_disputa_1000medicos   1,000 doctors of one specialty ask at once for 10 open shifts (100 per
+                              shift), through julia's reservar() on a pool of DB_POOL_MAX connections:
+                              exactly 10 winners, 0 double bookings (asserted, and hard-gated as counts).
+                              A sample is one doctor's reservation, pool wait included (what a doctor
+                              waits under contention); a few rounds, the shifts reopened untimed between.
+reserva_sem_disputa           one reservation at a time, paired with SELECT 1: its cost alone. Counted on
+                              the servers: 1 Postgres statement (the reservation) and 1 Redis command (the
+                              generation bump).
+reserva_pela_ferramenta       a reply that reserves: the webhook in, the worker's answer with Claude asking
+                              reservar_vaga for the first shift in its context (a stand-in transport in
+                              the Messages API's tool_use wire format, no latency), julia running it,
+                              Claude's text after the tool_result, the reply queued. Paired with SELECT 1.
+invalidacao_update_direto     a direct `UPDATE vagas` on a connection of its own (the business's tool, not
+                              julia) until the specialty's shift-list generation in Redis has changed: the
+                              trigger's NOTIFY, the listener (julia.cache.ouvinte) and the bump. Target:
+                              p99 under 50 ms on this machine.
+
+The rows this module makes (a specialty, its 10 shifts, 1,000 doctors) are removed at the end, so the
+writers that run after it (message path, webhook load) see the seed as it was built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import anthropic
+import asyncpg
+import httpx
+import httpx2
+import pytest
+import redis.asyncio as aioredis
+
+from julia import db
+from julia.api.app import create_app
+from julia.cache import Cache, keys
+from julia.cache.ouvinte import Ouvinte
+from julia.integrations.claude import Claude
+from julia.perf import counting, servico
+from julia.perf.context import Perf
+from julia.perf.harness import measure, measure_paired
+from julia.perf.results import Bench
+from julia.worker import reservas, resposta
+from julia.worker.loop import Worker
+from julia.worker.servicos import Servicos
+
+DOCTORS = 1_000
+SHIFTS = 10
+ROUNDS = 3
+ALONE_SAMPLES = 400
+INVALIDATIONS = 200
+# Per turn (julia.perf.turnos): 8 block pairs of the alone reservation (ALONE_SAMPLES / harness.BLOCK),
+# 8 of invalidations, 8 of the tool round trip. The race is 3 rounds of 1,000 doctors: too few pairs for a
+# timing verdict (budgets.toml: timing = false); its ceiling and zero double bookings hold it.
+INVALIDATION_BLOCK = 25
+TOOL_BLOCK = 25
+COUNTED = 20
+TOOL_SAMPLES = 200
+REPLY = "(perf) Reservado!"
+
+MAKE_DOCTORS = (
+    "INSERT INTO clientes (telefone, primeiro_nome, especialidade_id, status)"
+    " SELECT '+999' || lpad(g::text, 8, '0'), 'Perf ' || g, $1, 'ativo'"  # +999: no seeded phone"
+    " FROM generate_series(1, $2) g RETURNING id"
+)
+MAKE_SHIFTS = (
+    "INSERT INTO vagas (hospital_id, especialidade_id, periodo_id, data_plantao, valor)"
+    " SELECT (SELECT min(id) FROM hospitais), $1, (SELECT min(id) FROM periodos), current_date + g, 1500"
+    " FROM generate_series(1, $2) g RETURNING id"
+)
+_OURS = "(SELECT id FROM clientes WHERE especialidade_id = $1)"
+CLEANUP = (
+    "DELETE FROM chamadas_ferramenta WHERE conversa_id IN "
+    f"(SELECT id FROM conversations WHERE cliente_id IN {_OURS})",
+    f"DELETE FROM fila_mensagens WHERE cliente_id IN {_OURS}",
+    f"DELETE FROM entradas WHERE cliente_id IN {_OURS}",
+    f"DELETE FROM interacoes WHERE cliente_id IN {_OURS}",
+    f"DELETE FROM conversations WHERE cliente_id IN {_OURS}",
+)
+# Not julia's SQL: only a benchmark wants a reserved shift open again.
+REOPEN = (
+    "UPDATE vagas SET status = 'aberta', cliente_id = NULL, reservada_em = NULL WHERE id = ANY($1::bigint[])"
+)
+
+
+@dataclass
+class Bancada:
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    cache: Cache
+    especialidade: int
+    medicos: list[int]
+    vagas: list[int]
+
+
+@pytest.fixture(scope="module")
+async def bancada(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Bancada]:
+    settings = servico.settings(perf.dsn, perf.services.redis_url)
+    pool = await db.create_pool(perf.dsn, min_size=settings.db_pool_max, max_size=settings.db_pool_max)
+    redis = aioredis.Redis.from_url(perf.services.redis_url)
+    cache = Cache(redis, settings)
+    especialidade = await conn.fetchval(
+        "INSERT INTO especialidades (nome) VALUES ('Perf reservas') RETURNING id"
+    )
+    medicos = [r["id"] for r in await conn.fetch(MAKE_DOCTORS, especialidade, DOCTORS)]
+    vagas = [r["id"] for r in await conn.fetch(MAKE_SHIFTS, especialidade, SHIFTS)]
+    try:
+        yield Bancada(pool, redis, cache, especialidade, medicos, vagas)
+    finally:
+        # What the tool round trip's messages left behind (not julia's SQL: julia never deletes them).
+        for delete in CLEANUP:
+            await conn.execute(delete, especialidade)
+        await conn.execute("DELETE FROM vagas WHERE especialidade_id = $1", especialidade)
+        await conn.execute("DELETE FROM clientes WHERE especialidade_id = $1", especialidade)
+        await conn.execute("DELETE FROM especialidades WHERE id = $1", especialidade)
+        await pool.close()
+        await redis.aclose()
+
+
+async def test_reserva_disputa(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
+    b = bancada
+    samples: list[float] = []
+    winners_per_round: list[int] = []
+    double_bookings = 0
+
+    async def one(medico: int, vaga: int) -> tuple[float, bool]:
+        start = time.perf_counter_ns()
+        r = await reservas.reservar(b.pool, b.cache, medico, vaga)
+        return (time.perf_counter_ns() - start) / 1e6, r.nova
+
+    rounds: list[int] = []
+    for _ in range(ROUNDS):
+        rounds.append(await perf.switch(f"reserva_disputa_{DOCTORS}medicos"))
+        await conn.execute(REOPEN, b.vagas)
+        outcomes = await asyncio.gather(*(one(m, b.vagas[i % SHIFTS]) for i, m in enumerate(b.medicos)))
+        samples += [ms for ms, _ in outcomes]
+        winners_per_round.append(sum(won for _, won in outcomes))
+        held = await conn.fetch(
+            "SELECT id, cliente_id FROM vagas WHERE id = ANY($1::bigint[]) AND status = 'reservada'", b.vagas
+        )
+        double_bookings += sum(won for _, won in outcomes) - len(held)
+    assert winners_per_round == [SHIFTS] * ROUNDS  # exactly one winner per shift, every round
+    assert double_bookings == 0
+    perf.run.add(
+        Bench(
+            f"reserva_disputa_{DOCTORS}medicos",
+            "reservas",
+            "floor_pg_select1",
+            samples,
+            {
+                "winners": SHIFTS,
+                "double_bookings": double_bookings,
+                "doctors": DOCTORS,
+                "shifts": SHIFTS,
+                "rounds": ROUNDS,
+                "pool_size": b.pool.get_max_size(),
+            },
+            blocks=[DOCTORS] * ROUNDS,
+            rounds=rounds,
+        )
+    )
+
+
+async def test_reserva_sem_disputa(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
+    b = bancada
+    vaga = b.vagas[0]
+    await conn.execute(REOPEN, b.vagas)
+
+    async def reserve(i: int) -> None:
+        r = await reservas.reservar(b.pool, b.cache, b.medicos[i % DOCTORS], vaga)
+        assert r.nova
+
+    async def reopen(i: int) -> None:
+        await conn.execute(REOPEN, [vaga])
+
+    paired = await measure_paired(
+        reserve,
+        lambda i: conn.fetchval("SELECT 1"),
+        samples=ALONE_SAMPLES,
+        warmup=20,
+        after=reopen,
+        switch=perf.switch,
+        label="reserva_sem_disputa",
+        slowdown=perf.slowdown,
+    )
+    meter = counting.Meter(conn, b.redis)
+    costs = []
+    for i in range(COUNTED):
+        before = await meter.snapshot()
+        await reserve(i)
+        after = await meter.snapshot()
+        costs.append(counting.cost(before, after))
+        await reopen(i)
+    perf.run.add(
+        Bench(
+            "reserva_sem_disputa",
+            "reservas",
+            "floor_pg_select1",
+            paired.samples_ms,
+            counting.typical(costs),
+            paired.ratios,
+            paired.blocks,
+            paired.rounds,
+        )
+    )
+
+
+async def test_invalidacao_update_direto(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
+    b = bancada
+    geracao = keys.geracao_vagas(b.especialidade)
+    ouvinte = Ouvinte(perf.dsn, b.cache)
+    async with ouvinte.rodando():
+        await asyncio.wait_for(ouvinte.escutando.wait(), 30)
+        negocio = await perf.connect()  # the business's tool: a connection that is not julia's
+
+        async def update_until_gone(i: int) -> None:
+            anterior = await b.redis.get(geracao)
+            await negocio.execute("UPDATE vagas SET valor = valor WHERE id = $1", b.vagas[i % SHIFTS])
+            limite = time.monotonic() + 5
+            while await b.redis.get(geracao) == anterior:
+                if time.monotonic() > limite:
+                    raise AssertionError("the change never reached the cache")
+                await asyncio.sleep(0.0002)
+
+        try:
+            measured = await measure(
+                update_until_gone,
+                samples=INVALIDATIONS,
+                warmup=10,
+                switch=perf.switch,
+                label="invalidacao_update_direto",
+                slowdown=perf.slowdown,
+                block=INVALIDATION_BLOCK,
+            )
+        finally:
+            await negocio.close()
+    perf.run.add(
+        Bench(
+            "invalidacao_update_direto",
+            "reservas",
+            "floor_pg_select1",
+            measured.samples_ms,
+            {"reconnections": ouvinte.conexoes - 1},
+            blocks=measured.blocks,
+            rounds=measured.rounds,
+        )
+    )
+
+
+class ClaudeQueReserva(httpx2.AsyncBaseTransport):
+    """The Messages API asking `reservar_vaga` for the first shift of the context ("- vaga N: ..."), then,
+    given the tool_result, answering with text: the wire format of tool use, no model time."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._ids = itertools.count(1)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        corpo = json.loads(await request.aread())
+        self.calls += 1
+        n = next(self._ids)
+        conteudo: list[dict[str, object]]
+        if isinstance(corpo["messages"][-1]["content"], list):  # the tool_result round
+            conteudo, parar = [{"type": "text", "text": REPLY}], "end_turn"
+        else:
+            vaga = re.search(r"^- vaga (\d+):", corpo["system"][1]["text"], re.MULTILINE)
+            assert vaga is not None, "no shift in the context"
+            entrada: dict[str, object] = {"vaga_id": int(vaga.group(1))}
+            conteudo = [
+                {"type": "tool_use", "id": f"toolu_perf{n}", "name": "reservar_vaga", "input": entrada}
+            ]
+            parar = "tool_use"
+        resposta_api = {
+            "id": f"msg_perf{n}",
+            "type": "message",
+            "role": "assistant",
+            "model": corpo["model"],
+            "content": conteudo,
+            "stop_reason": parar,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 120, "output_tokens": 40, "cache_read_input_tokens": 1800},
+        }
+        return httpx2.Response(
+            200,
+            headers={"content-type": "application/json", "request-id": "req_perf"},
+            content=json.dumps(resposta_api).encode(),
+        )
+
+
+async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
+    b = bancada
+    settings = servico.settings(perf.dsn, perf.services.redis_url)
+    fake = ClaudeQueReserva()
+    claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
+    telefones = [
+        r["telefone"]
+        for r in await conn.fetch(
+            "SELECT telefone FROM clientes WHERE id = ANY($1::bigint[]) ORDER BY id", b.medicos
+        )
+    ]
+    run_id = uuid.uuid4().hex[:8].upper()
+    await conn.execute(REOPEN, b.vagas)
+    async with httpx.AsyncClient() as outbound:
+        servicos = Servicos.criar(settings, b.pool, b.redis, outbound, claude=claude)
+        worker = Worker(servicos)
+        app = create_app(settings, pool=b.pool, redis=b.redis, http=outbound)
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://julia"
+            ) as http:
+
+                async def message(i: int) -> None:
+                    corpo = servico.upsert(
+                        telefones[i % DOCTORS], f"PERFRES{run_id}{i}", "Quero esse plantão"
+                    )
+                    answer = await http.post(
+                        "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
+                    )
+                    assert answer.json().get("status") == "recebida", answer.text
+                    [tarefa] = await worker.reivindicar_entradas(1)
+                    await resposta.processar(servicos, tarefa)
+
+                async def reopen(i: int) -> None:
+                    await conn.execute(REOPEN, b.vagas)
+
+                paired = await measure_paired(
+                    message,
+                    lambda i: conn.fetchval("SELECT 1"),
+                    samples=TOOL_SAMPLES,
+                    warmup=10,
+                    after=reopen,
+                    switch=perf.switch,
+                    label="reserva_pela_ferramenta",
+                    slowdown=perf.slowdown,
+                    block=TOOL_BLOCK,
+                )
+                meter = counting.Meter(conn, b.redis)
+                costs = []
+                for i in range(10_000, 10_000 + COUNTED):
+                    before = await meter.snapshot()
+                    await message(i)
+                    costs.append(counting.cost(before, await meter.snapshot()))
+                    await reopen(i)
+        finally:
+            await claude.close()
+    sent = 10 + len(paired.samples_ms) + COUNTED
+    reservadas = await conn.fetchval(
+        "SELECT count(*) FROM chamadas_ferramenta t JOIN conversations c ON c.id = t.conversa_id"
+        " JOIN clientes cl ON cl.id = c.cliente_id WHERE cl.especialidade_id = $1"
+        " AND (t.resultado ->> 'reservada')::boolean",
+        b.especialidade,
+    )
+    assert (fake.calls, reservadas) == (2 * sent, sent)  # every reply reserved, in two Claude rounds
+    perf.run.add(
+        Bench(
+            "reserva_pela_ferramenta",
+            "reservas",
+            "floor_pg_select1",
+            paired.samples_ms,
+            {"claude_calls_per_message": 2, **counting.typical(costs)},
+            paired.ratios,
+            paired.blocks,
+            paired.rounds,
+        )
+    )

@@ -1,0 +1,99 @@
+"""Reservation fixtures: the service database (emptied per test, tests/service/conftest.py) with a
+specialty, a hospital, a period and doctors made for each test, and a Cache with a generous timeout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from julia.cache import Cache
+from tests.cache.conftest import cache_de
+from tests.service.conftest import (  # noqa: F401  (fixtures re-exported for these tests)
+    Externos,
+    app,
+    banco,
+    cliente,
+    externos,
+    http,
+    pool,
+    servicos,
+    settings,
+    worker,
+)
+
+_numeros = itertools.count(1)
+
+
+@dataclass
+class Cenario:
+    pool: asyncpg.Pool
+    especialidade: int
+    outra_especialidade: int
+    hospital: int
+    periodo: int
+
+    async def medico(self, especialidade: int | None = None, nome: str = "Ana") -> int:
+        id_: int = await self.pool.fetchval(
+            "INSERT INTO clientes (telefone, primeiro_nome, sobrenome, especialidade_id, status)"
+            " VALUES ($1, $2, 'Souza', $3, 'ativo') RETURNING id",
+            f"+55119{next(_numeros):08d}",
+            nome,
+            self.especialidade if especialidade is None else especialidade,
+        )
+        return id_
+
+    async def medicos(self, n: int) -> list[int]:
+        rows = await self.pool.fetch(
+            "INSERT INTO clientes (telefone, primeiro_nome, especialidade_id, status)"
+            " SELECT '+55118' || lpad(($1 + g)::text, 8, '0'), 'Médico ' || g, $2, 'ativo'"
+            " FROM generate_series(1, $3) g RETURNING id",
+            next(_numeros) * 100_000,
+            self.especialidade,
+            n,
+        )
+        return [r["id"] for r in rows]
+
+    async def vaga(self, dias: int = 1, especialidade: int | None = None, valor: str = "1500.00") -> int:
+        id_: int = await self.pool.fetchval(
+            "INSERT INTO vagas (hospital_id, especialidade_id, periodo_id, data_plantao, valor)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            self.hospital,
+            self.especialidade if especialidade is None else especialidade,
+            self.periodo,
+            dt.date.today() + dt.timedelta(days=dias),
+            Decimal(valor),
+        )
+        return id_
+
+
+@pytest.fixture
+async def cenario(pool: asyncpg.Pool) -> Cenario:  # noqa: F811
+    async def um(sql: str, *args: object) -> int:
+        id_: int = await pool.fetchval(sql, *args)
+        return id_
+
+    n = next(_numeros)
+    return Cenario(
+        pool,
+        await um("INSERT INTO especialidades (nome) VALUES ($1) RETURNING id", f"Cardiologia {n}"),
+        await um("INSERT INTO especialidades (nome) VALUES ($1) RETURNING id", f"Pediatria {n}"),
+        await um(
+            "INSERT INTO hospitais (nome, cidade, estado) VALUES ('Hospital Santa Luzia', 'Campinas', 'SP')"
+            " RETURNING id"
+        ),
+        await um(
+            "INSERT INTO periodos (nome, hora_inicio, hora_fim) VALUES ($1, '19:00', '07:00') RETURNING id",
+            f"Noturno {n}",
+        ),
+    )
+
+
+@pytest.fixture
+def cache(redis: aioredis.Redis) -> Cache:
+    return cache_de(redis)

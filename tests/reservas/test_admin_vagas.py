@@ -1,0 +1,168 @@
+"""POST /admin/vagas, PATCH /admin/vagas/{id}, PATCH /admin/medicos/{id}: the token, validated bodies,
+404/409/422 with reasons, and the cache forgetting what changed at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from julia.cache import Cache, medico_por_telefone, vagas_abertas
+from julia.settings import Settings
+from julia.worker import reservas
+from tests.reservas.conftest import Cenario
+
+TOKEN = "segredo-admin"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"admin_token": SecretStr(TOKEN)})
+
+
+@pytest.fixture
+def cache(cliente: httpx.AsyncClient, app: FastAPI) -> Cache:
+    """The app's own Cache, so what a route invalidates is what the test reads."""
+    app_cache: Cache = app.state.cache
+    return app_cache
+
+
+async def test_sem_token_nada_muda(cliente: httpx.AsyncClient, cenario: Cenario) -> None:
+    vaga = await cenario.vaga()
+    assert (await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "cancelada"})).status_code == 401
+    resposta = await cliente.patch(
+        f"/admin/vagas/{vaga}", json={"status": "cancelada"}, headers={"Authorization": "Bearer errado"}
+    )
+    assert resposta.status_code == 401
+    assert await cenario.pool.fetchval("SELECT status FROM vagas WHERE id = $1", vaga) == "aberta"
+
+
+async def test_criar_vaga_aparece_na_lista_em_cache_na_hora(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+) -> None:
+    assert await vagas_abertas(pool, cache, cenario.especialidade, 5) == []  # cached empty
+    amanha = dt.date.today() + dt.timedelta(days=1)
+    corpo = {
+        "hospital_id": cenario.hospital,
+        "especialidade_id": cenario.especialidade,
+        "periodo_id": cenario.periodo,
+        "data_plantao": amanha.isoformat(),
+        "valor": "1500.00",
+    }
+    resposta = await cliente.post("/admin/vagas", json=corpo, headers=AUTH)
+    assert resposta.status_code == 201, resposta.text
+    criada = resposta.json()
+    assert (criada["status"], criada["valor"], criada["data_plantao"]) == (
+        "aberta",
+        "1500.00",
+        amanha.isoformat(),
+    )
+    assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [criada["id"]]
+
+
+@pytest.mark.parametrize(
+    ("mudanca", "campo"),
+    [
+        ({"valor": "-10"}, "valor"),
+        ({"valor": "12.345"}, "valor"),
+        ({"data_plantao": "amanhã"}, "data_plantao"),
+        ({"hospital_id": 1}, "hospital_id"),  # unknown field
+    ],
+)
+async def test_corpo_invalido_de_vaga_e_422_com_o_campo(
+    cliente: httpx.AsyncClient, cenario: Cenario, mudanca: dict[str, str], campo: str
+) -> None:
+    vaga = await cenario.vaga()
+    resposta = await cliente.patch(f"/admin/vagas/{vaga}", json=mudanca, headers=AUTH)
+    assert resposta.status_code == 422
+    assert campo in resposta.text
+
+
+async def test_referencias_e_ids_inexistentes(cliente: httpx.AsyncClient, cenario: Cenario) -> None:
+    corpo = {
+        "hospital_id": 99_999_999,
+        "especialidade_id": cenario.especialidade,
+        "periodo_id": cenario.periodo,
+        "data_plantao": "2030-01-01",
+        "valor": "1500.00",
+    }
+    resposta = await cliente.post("/admin/vagas", json=corpo, headers=AUTH)
+    assert resposta.status_code == 422
+    assert "hospital_id" in resposta.json()["detail"]
+    assert (
+        await cliente.patch("/admin/vagas/99999999", json={"valor": "10"}, headers=AUTH)
+    ).status_code == 404
+    assert (
+        await cliente.patch("/admin/medicos/99999999", json={"status": "ativo"}, headers=AUTH)
+    ).status_code == 404
+    vazio = await cliente.patch("/admin/medicos/1", json={}, headers=AUTH)
+    assert vazio.status_code == 422
+    assert "at least one field" in vazio.text
+
+
+async def test_mudar_vaga_status_valor_e_data(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+) -> None:
+    vaga = await cenario.vaga(dias=1)
+    assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [vaga]
+    # Reserving without a doctor is refused: that is Júlia's reservar_vaga, which records who.
+    recusa = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "reservada"}, headers=AUTH)
+    assert recusa.status_code == 409
+    assert "needs a doctor" in recusa.json()["detail"]
+    nova_data = (dt.date.today() + dt.timedelta(days=9)).isoformat()
+    resposta = await cliente.patch(
+        f"/admin/vagas/{vaga}", json={"valor": "1750.50", "data_plantao": nova_data}, headers=AUTH
+    )
+    assert resposta.status_code == 200
+    assert (resposta.json()["valor"], resposta.json()["data_plantao"]) == ("1750.50", nova_data)
+    [listada] = await vagas_abertas(pool, cache, cenario.especialidade, 5)
+    assert str(listada["valor"]) == "1750.50"
+    # A held shift is filled, then reopened (its doctor let go) by the coordinators.
+    medico = await cenario.medico()
+    assert (await reservas.reservar(pool, cache, medico, vaga)).nova
+    preenchida = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "preenchida"}, headers=AUTH)
+    assert (preenchida.json()["status"], preenchida.json()["cliente_id"]) == ("preenchida", medico)
+    reaberta = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "aberta"}, headers=AUTH)
+    assert (reaberta.json()["status"], reaberta.json()["cliente_id"]) == ("aberta", None)
+    assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [vaga]
+
+
+async def test_mudar_medico_telefone_nomes_tags_e_conflito(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+) -> None:
+    medico, outro = await cenario.medico(), await cenario.medico()
+    telefone = await pool.fetchval("SELECT telefone FROM clientes WHERE id = $1", medico)
+    assert (await medico_por_telefone(pool, cache, telefone) or {})["id"] == medico  # cached
+    resposta = await cliente.patch(
+        f"/admin/medicos/{medico}",
+        json={
+            "telefone": "+5511944443333",
+            "primeiro_nome": " Ana Paula ",
+            "tags": ["cardio", "noturno"],
+            "especialidade_id": cenario.outra_especialidade,
+        },
+        headers=AUTH,
+    )
+    assert resposta.status_code == 200, resposta.text
+    corpo = resposta.json()
+    assert (corpo["telefone"], corpo["primeiro_nome"], corpo["tags"]) == (
+        "+5511944443333",
+        "Ana Paula",
+        ["cardio", "noturno"],
+    )
+    assert await medico_por_telefone(pool, cache, telefone) is None  # the old number stops resolving
+    conflito = await cliente.patch(
+        f"/admin/medicos/{outro}", json={"telefone": "+5511944443333"}, headers=AUTH
+    )
+    assert conflito.status_code == 409
+    for corpo_ruim in ({"telefone": "11 94444-3333"}, {"status": "vip"}, {"status": None}, {"crm": "x"}):
+        assert (
+            await cliente.patch(f"/admin/medicos/{outro}", json=corpo_ruim, headers=AUTH)
+        ).status_code == 422
+    ruim = await cliente.patch(f"/admin/medicos/{outro}", json={"especialidade_id": 99_999_999}, headers=AUTH)
+    assert ruim.status_code == 422

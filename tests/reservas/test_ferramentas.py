@@ -1,0 +1,183 @@
+"""Claude's tool use end to end: a webhook in, the worker's tool loop against the Anthropic wire format
+(respx), the reservation, the audit, the reply out. Only the external HTTP services are fakes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+import httpx
+
+from julia.worker.loop import Worker
+from tests.reservas.conftest import Cenario
+from tests.service.conftest import Externos, drenar, ferramenta_claude, postar, resposta_claude, upsert
+
+TELEFONE = "+5511999990000"  # upsert()'s default number
+
+
+def pedidos(externos: Externos) -> list[dict[str, Any]]:
+    return [json.loads(c.request.content) for c in externos.claude.calls]
+
+
+def resultados(pedido: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool_result blocks of a request's last (user) turn, with their JSON content parsed."""
+    blocos: list[dict[str, Any]] = pedido["messages"][-1]["content"]
+    return [{**b, "content": json.loads(b["content"])} for b in blocos]
+
+
+async def medico_do_webhook(cenario: Cenario) -> int:
+    id_: int = await cenario.pool.fetchval(
+        "INSERT INTO clientes (telefone, primeiro_nome, sobrenome, especialidade_id, status)"
+        " VALUES ($1, 'Ana', 'Souza', $2, 'ativo') RETURNING id",
+        TELEFONE,
+        cenario.especialidade,
+    )
+    return id_
+
+
+async def test_medico_aceita_e_julia_reserva_avisa_a_equipe_e_responde(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    medico = await medico_do_webhook(cenario)
+    vaga = await cenario.vaga(dias=2)
+    externos.claude.side_effect = [
+        ferramenta_claude(("reservar_vaga", {"vaga_id": vaga}), texto="Vou reservar."),
+        resposta_claude("Pronto, Dra. Ana: plantão reservado!"),
+    ]
+    await postar(cliente, upsert("Quero o plantão de Campinas"))
+    await drenar(worker, pool)
+
+    primeiro, segundo = pedidos(externos)
+    assert [t["name"] for t in primeiro["tools"]] == ["reservar_vaga", "buscar_vagas", "pedir_humano"]
+    reservar = primeiro["tools"][0]["input_schema"]
+    assert reservar["properties"]["vaga_id"]["type"] == "integer"
+    assert reservar["required"] == ["vaga_id"]
+    assert primeiro["tool_choice"] == {"type": "auto"}
+    assert primeiro["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert f"- vaga {vaga}: " in primeiro["system"][1]["text"]  # Claude can name the shift
+    # The next round repeats the exchange: the assistant turn unchanged, then one result per tool_use.
+    assert segundo["messages"][:-2] == primeiro["messages"]
+    assert segundo["messages"][-2] == {
+        "role": "assistant",
+        "content": [
+            {"type": "text", "text": "Vou reservar."},
+            {
+                "type": "tool_use",
+                "id": "toolu_01reservar_vaga",
+                "name": "reservar_vaga",
+                "input": {"vaga_id": vaga},
+            },
+        ],
+    }
+    [resultado] = resultados(segundo)
+    assert resultado["tool_use_id"] == "toolu_01reservar_vaga"
+    assert resultado["is_error"] is False
+    assert resultado["content"]["reservada"] is True
+    assert "Hospital Santa Luzia, Campinas/SP: R$ 1.500,00" in resultado["content"]["descricao"]
+
+    linha = await pool.fetchrow("SELECT status, cliente_id FROM vagas WHERE id = $1", vaga)
+    assert linha is not None
+    assert (linha["status"], linha["cliente_id"]) == ("reservada", medico)
+    auditoria = await pool.fetch("SELECT ferramenta, entrada, resultado, erro FROM chamadas_ferramenta")
+    assert [(a["ferramenta"], a["entrada"], a["erro"]) for a in auditoria] == [
+        ("reservar_vaga", {"vaga_id": vaga}, False)
+    ]
+    assert auditoria[0]["resultado"]["reservada"] is True
+    assert await pool.fetchval("SELECT versao_prompt FROM interacoes WHERE direcao = 'saida'") == "v2"
+    assert externos.textos_enviados() == [("5511999990000", "Pronto, Dra. Ana: plantão reservado!")]
+    # The team is told once: Slack, and a private note in the doctor's Chatwoot conversation.
+    assert externos.slack.call_count == 1
+    assert (
+        f"reservou a vaga {vaga} para Ana Souza"
+        in json.loads(externos.slack.calls[0].request.content)["text"]
+    )
+    notas = [json.loads(c.request.content) for c in externos.mensagem.calls]
+    assert [n["private"] for n in notas if "reservou" in n["content"]] == [True]
+
+
+async def test_no_maximo_tres_rodadas_de_ferramentas_e_depois_so_texto(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    await medico_do_webhook(cenario)
+    busca = ferramenta_claude(("buscar_vagas", {"cidade": "campinas"}))
+    externos.claude.side_effect = [busca, busca, busca, resposta_claude("Não achei outra vaga.")]
+    await postar(cliente, upsert("Tem algo em Campinas?"))
+    await drenar(worker, pool)
+    enviados = pedidos(externos)
+    assert len(enviados) == 4
+    assert [p["tool_choice"] for p in enviados] == [{"type": "auto"}] * 3 + [{"type": "none"}]
+    assert "tools" in enviados[3]  # the history holds tool_use blocks: the tools must come along
+    assert await pool.fetchval("SELECT count(*) FROM chamadas_ferramenta WHERE NOT erro") == 3
+    assert externos.textos_enviados() == [("5511999990000", "Não achei outra vaga.")]
+
+
+async def test_claude_que_nunca_para_de_chamar_ferramentas_nao_derruba_o_worker(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    await medico_do_webhook(cenario)
+    externos.claude.side_effect = lambda request: ferramenta_claude(("buscar_vagas", {}))
+    await postar(cliente, upsert("Oi"))
+    await drenar(worker, pool)
+    entrada = await pool.fetchrow("SELECT status, tentativas, last_error FROM entradas")
+    assert entrada is not None
+    assert (entrada["status"], entrada["tentativas"]) == ("erro", 3)  # retried, then kept with the reason
+    assert "no text after 3 tool rounds" in entrada["last_error"]
+    assert externos.claude.call_count == 3 * 4
+    assert externos.textos_enviados() == []
+
+
+async def test_ferramenta_que_falha_vira_resultado_de_erro_e_a_vaga_tomada_traz_alternativas(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    await medico_do_webhook(cenario)
+    tomada = await cenario.vaga(dias=1)
+    alternativa = await cenario.vaga(dias=5, valor="1800.00")
+    await pool.execute(
+        "UPDATE vagas SET status = 'reservada', cliente_id = $2, reservada_em = now() WHERE id = $1",
+        tomada,
+        await cenario.medico(nome="Bruno"),
+    )
+    externos.claude.side_effect = [
+        ferramenta_claude(
+            ("reservar_vaga", {"vaga_id": "amanhã"}),
+            ("cancelar_tudo", {}),
+            ("reservar_vaga", {"vaga_id": 99_999_999}),
+            ("reservar_vaga", {"vaga_id": tomada}),
+        ),
+        resposta_claude("Essa já foi; tenho outra no dia seguinte."),
+    ]
+    await postar(cliente, upsert("Quero a de amanhã"))
+    await drenar(worker, pool)
+    invalida, desconhecida, inexistente, perdida = resultados(pedidos(externos)[1])
+    assert invalida["is_error"] is True
+    assert invalida["content"]["erro"] == "entrada inválida"
+    assert desconhecida["is_error"] is True
+    assert desconhecida["content"]["erro"] == "ferramenta desconhecida: cancelar_tudo"
+    assert inexistente["is_error"] is True
+    assert inexistente["content"]["erro"] == "a vaga 99999999 não existe"
+    assert perdida["is_error"] is False  # losing the race is an outcome to explain, not a failure
+    assert perdida["content"]["reservada"] is False
+    assert [a["vaga_id"] for a in perdida["content"]["alternativas"]] == [alternativa]
+    assert await pool.fetchval("SELECT count(*) FROM chamadas_ferramenta WHERE erro") == 3
+    assert externos.textos_enviados() == [("5511999990000", "Essa já foi; tenho outra no dia seguinte.")]
+    assert externos.slack.call_count == 0  # nobody reserved anything
+
+
+async def test_pedir_humano_passa_a_conversa_e_a_resposta_de_julia_ainda_sai(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    await medico_do_webhook(cenario)
+    externos.claude.side_effect = [
+        ferramenta_claude(("pedir_humano", {"motivo": "quer negociar o valor do plantão"})),
+        resposta_claude("Vou chamar alguém da equipe para falar sobre o valor."),
+    ]
+    await postar(cliente, upsert("Dá para pagar mais nesse plantão?"))
+    await drenar(worker, pool)
+    assert await pool.fetchval("SELECT controlled_by FROM conversations") == "humano"
+    assert await pool.fetchval("SELECT motivo FROM handoffs") == "quer negociar o valor do plantão"
+    assert externos.slack.call_count == 1
+    assert externos.rotulos.call_count == 1
+    assert externos.textos_enviados() == [
+        ("5511999990000", "Vou chamar alguém da equipe para falar sobre o valor.")
+    ]
