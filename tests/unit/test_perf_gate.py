@@ -244,3 +244,13 @@ def test_a_baseline_update_records_why_and_keeps_a_subsample(
     loaded = baseline_module.load_baseline("test")
     assert loaded is not None
     assert len(loaded.benches["query_x_warm"].samples_ms) == baseline_module.BASELINE_SAMPLES
+
+
+def test_a_benchmark_without_timing_verdict_by_design_says_so() -> None:
+    """timing = false (a burst: one block per side): no 'inconclusive' warning on every run, but the
+    ceiling and counts still judge it."""
+    budgets = Budgets({**BUDGETS.benches, "query_x_warm": Budget(ceiling_ms=0.01, timing=False)})
+    verdict = next(v for v in judge(_ab(3.0, seed=2), budgets) if v.name == "query_x_warm")
+    assert verdict.ab is None
+    assert {f.check for f in verdict.findings if f.severity == "fail"} == {"ceiling"}
+    assert any("by design" in f.message for f in verdict.findings)
