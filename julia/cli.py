@@ -12,10 +12,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from julia.commands import dev, envio, migrate, perf, seed, serve, servers, worker
+from julia.commands import campanha, dev, envio, migrate, perf, seed, serve, servers, worker
 from julia.errors import JuliaError
 
-COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, envio]
+COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, envio, campanha]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from julia import db
-from julia.api import admin, chatwoot, webhooks
+from julia.api import admin, campanhas, chatwoot, webhooks
 from julia.cache import Cache
 from julia.metrics import metrics
 from julia.settings import Settings
@@ -60,6 +60,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(chatwoot.router)
     app.include_router(admin.router)
+    app.include_router(campanhas.router)
     return app
 
 
