@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from julia.data.fila_mensagens import reivindicar_mensagens
 from julia.services import campanhas
-from julia.services.opt_out import CONFIRMACAO
+from julia.services.opt_out import CONFIRMACAO, ferramenta_registrar_opt_out
 from julia.settings import Settings
 from julia.worker import pausa
 from julia.worker.loop import Worker
@@ -388,3 +388,21 @@ async def test_the_sender_rechecks_opt_out_at_send_time(
     await drenar(worker, pool)
     assert [numero for numero, _ in externos.textos_enviados()] == ["5511900000002"]
     assert await pool.fetchval("SELECT status FROM fila_mensagens WHERE cliente_id = $1", saiu) == "cancelada"
+
+
+async def test_claudes_tool_opts_out_in_the_callers_transaction_without_a_second_confirmation(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    medico = await _medico(pool, "+5511900000001")
+    conversa = await pool.fetchval("INSERT INTO conversations (cliente_id) VALUES ($1) RETURNING id", medico)
+    futuro = dt.datetime.now(UTC) + dt.timedelta(days=1)
+    await campanhas.criar_campanha(
+        pool, settings, campanhas.NovaCampanha(id="t", tag="cardio", texto="Oi", inicio=futuro)
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        resultado = await ferramenta_registrar_opt_out(conn, medico, conversa, {})
+    assert "Confirme" in resultado
+    assert await pool.fetchval("SELECT status FROM clientes WHERE id = $1", medico) == "opt_out"
+    assert [tuple(f) for f in await pool.fetch("SELECT status, campanha_id FROM fila_mensagens")] == [
+        ("cancelada", "t")
+    ]
