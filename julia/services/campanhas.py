@@ -111,7 +111,10 @@ class StatusCampanha(BaseModel):
 
 async def criar_campanha(pool: asyncpg.Pool, settings: Settings, nova: NovaCampanha) -> Campanha:
     """Create the campaign and queue its messages, or answer the existing campaign of that id."""
-    inicio = nova.inicio or dt.datetime.now(FUSO)
+    # A start in the past starts now: slots already gone by would all be due at once, a burst at whatever
+    # rate the sender allows instead of `por_minuto`.
+    agora = dt.datetime.now(FUSO)
+    inicio = max(nova.inicio, agora) if nova.inicio is not None else agora
     async with pool.acquire() as conn, conn.transaction():
         try:
             linha = await dados.criar_campanha(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
@@ -189,7 +190,7 @@ async def _criar(
 async def test_the_rate_spreads_doctors_evenly_from_the_start(pool: asyncpg.Pool, settings: Settings) -> None:
     for i in range(5):
         await _medico(pool, f"+551190000000{i}")
-    inicio = _sp("2026-12-01T10:00:00")
+    inicio = _sp("2030-12-01T10:00:00")
     agendas = await _criar(pool, settings, inicio, 6, horas=(8, 20))
     assert agendas == [inicio + dt.timedelta(seconds=10 * i) for i in range(5)]
 
@@ -199,12 +200,12 @@ async def test_slots_past_closing_move_to_the_next_opening_across_midnight(
 ) -> None:
     for i in range(4):
         await _medico(pool, f"+551190000000{i}")
-    agendas = await _criar(pool, settings, _sp("2026-12-01T19:58:00"), 1, horas=(8, 20))
+    agendas = await _criar(pool, settings, _sp("2030-12-01T19:58:00"), 1, horas=(8, 20))
     assert agendas == [
-        _sp("2026-12-01T19:58:00"),
-        _sp("2026-12-01T19:59:00"),
-        _sp("2026-12-02T08:00:00"),  # the rate goes on from the opening: no burst at 08:00
-        _sp("2026-12-02T08:01:00"),
+        _sp("2030-12-01T19:58:00"),
+        _sp("2030-12-01T19:59:00"),
+        _sp("2030-12-02T08:00:00"),  # the rate goes on from the opening: no burst at 08:00
+        _sp("2030-12-02T08:01:00"),
     ]
 
 
@@ -213,11 +214,11 @@ async def test_the_day_is_sao_paulos_not_utcs(pool: asyncpg.Pool, settings: Sett
     day (11:00 UTC on 2 Dec), not a day later, and not 08:00 UTC."""
     await _medico(pool, "+5511900000001")
     await _medico(pool, "+5511900000002")
-    inicio = dt.datetime(2026, 12, 2, 1, 30, tzinfo=UTC)
+    inicio = dt.datetime(2030, 12, 2, 1, 30, tzinfo=UTC)
     agendas = await _criar(pool, settings, inicio, 1, horas=(8, 20))
     assert agendas == [
-        dt.datetime(2026, 12, 2, 11, 0, tzinfo=UTC),
-        dt.datetime(2026, 12, 2, 11, 1, tzinfo=UTC),
+        dt.datetime(2030, 12, 2, 11, 0, tzinfo=UTC),
+        dt.datetime(2030, 12, 2, 11, 1, tzinfo=UTC),
     ]
 
 
@@ -225,23 +226,32 @@ async def test_a_start_before_opening_waits_for_it_and_a_naive_time_is_sao_paulo
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
     await _medico(pool, "+5511900000001")
-    agendas = await _criar(pool, settings, dt.datetime(2026, 12, 1, 5, 0), 10, horas=(8, 20))
-    assert agendas == [_sp("2026-12-01T08:00:00")]
+    agendas = await _criar(pool, settings, dt.datetime(2030, 12, 1, 5, 0), 10, horas=(8, 20))
+    assert agendas == [_sp("2030-12-01T08:00:00")]
 
 
 async def test_a_window_that_crosses_midnight(pool: asyncpg.Pool, settings: Settings) -> None:
     for i in range(3):
         await _medico(pool, f"+551190000000{i}")
     # 22:00 to 06:00: 05:59 is open, 06:00 is not, so the third goes at 22:00 that evening.
-    agendas = await _criar(pool, settings, _sp("2026-12-02T05:58:00"), 1, horas=(22, 6))
-    assert agendas == [_sp("2026-12-02T05:58:00"), _sp("2026-12-02T05:59:00"), _sp("2026-12-02T22:00:00")]
+    agendas = await _criar(pool, settings, _sp("2030-12-02T05:58:00"), 1, horas=(22, 6))
+    assert agendas == [_sp("2030-12-02T05:58:00"), _sp("2030-12-02T05:59:00"), _sp("2030-12-02T22:00:00")]
 
 
 async def test_zero_to_24_is_any_hour(pool: asyncpg.Pool, settings: Settings) -> None:
     await _medico(pool, "+5511900000001")
     await _medico(pool, "+5511900000002")
-    agendas = await _criar(pool, settings, _sp("2026-12-01T23:59:30"), 1, horas=(0, 24))
-    assert agendas == [_sp("2026-12-01T23:59:30"), _sp("2026-12-02T00:00:30")]
+    agendas = await _criar(pool, settings, _sp("2030-12-01T23:59:30"), 1, horas=(0, 24))
+    assert agendas == [_sp("2030-12-01T23:59:30"), _sp("2030-12-02T00:00:30")]
+
+
+async def test_a_start_in_the_past_starts_now_not_in_a_burst(pool: asyncpg.Pool, settings: Settings) -> None:
+    for i in range(3):
+        await _medico(pool, f"+551190000000{i}")
+    antes = dt.datetime.now(UTC)
+    agendas = await _criar(pool, settings, antes - dt.timedelta(days=1), 1, horas=(0, 24))
+    assert agendas[0] >= antes
+    assert [b - a for a, b in itertools.pairwise(agendas)] == [dt.timedelta(minutes=1)] * 2
 
 
 def test_equal_hours_are_refused() -> None:
@@ -253,14 +263,14 @@ def test_equal_hours_are_refused() -> None:
 
 
 async def _campanha_ja_devida(pool: asyncpg.Pool, settings: Settings, campanha_id: str = "agora") -> None:
-    nova = campanhas.NovaCampanha(
-        id=campanha_id,
-        tag="cardio",
-        texto="Oi {primeiro_nome}",
-        inicio=dt.datetime.now(UTC) - dt.timedelta(hours=1),
-        por_minuto=1000,
-    )
+    """A campaign whose every message is due now (its schedule moved an hour back, as if it had started
+    then: creation itself never schedules in the past)."""
+    nova = campanhas.NovaCampanha(id=campanha_id, tag="cardio", texto="Oi {primeiro_nome}", por_minuto=1000)
     await campanhas.criar_campanha(pool, settings, nova)
+    await pool.execute(
+        "UPDATE fila_mensagens SET agendar_para = agendar_para - interval '1 hour' WHERE campanha_id = $1",
+        campanha_id,
+    )
 
 
 async def test_a_waiting_doctors_reply_is_claimed_before_campaign_rows(
