@@ -45,6 +45,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -195,6 +196,15 @@ class Metrics:
             registry=self.registry,
         )
         self._events = Counter("julia_events", "Counted events.", ["event"], registry=self.registry)
+        # Read from Postgres before each scrape: every process sees the same figures, so in multi-process
+        # mode the most recent write is the answer (not a sum over processes).
+        self._campanhas = Gauge(
+            "julia_campanha_mensagens",
+            "A recent campaign's messages and doctors by state (enfileiradas, enviadas, respondidas...).",
+            ["campanha", "estado"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
 
     def _operation(self, name: str) -> _Operation:
         op = self._operations.get(name)
@@ -282,6 +292,11 @@ class Metrics:
                 name = OVERFLOW
             self._counters[name] = self._counters.get(name, 0) + n
         self._events.labels(event=name).inc(n)
+
+    def campanha(self, campanha_id: str, contagens: Mapping[str, int]) -> None:
+        """Set a campaign's counts (julia.services.campanhas.publicar_metricas reads them)."""
+        for estado, n in contagens.items():
+            self._campanhas.labels(campanha=campanha_id, estado=estado).set(n)
 
     def counters(self) -> dict[str, int]:
         with self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from julia.errors import ConfigError
@@ -78,6 +78,20 @@ class Settings(BaseSettings):
     queue_degraded_age_s: int = Field(default=300, ge=1, description="Oldest pending message age: degraded.")
     queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
     handoff_degraded_age_s: int = Field(default=600, ge=1, description="Oldest waiting handoff: degraded.")
+
+    # Campaigns: when Júlia may write first, in São Paulo time (America/Sao_Paulo).
+    campanha_hora_inicio: int = Field(
+        default=8, ge=0, le=23, description="Hour campaign messages start going out (0 and 24: always)."
+    )
+    campanha_hora_fim: int = Field(
+        default=20, ge=1, le=24, description="Hour campaign messages stop (before the start: past midnight)."
+    )
+
+    @model_validator(mode="after")
+    def _janela_de_campanha(self) -> Settings:
+        if self.campanha_hora_inicio == self.campanha_hora_fim:
+            raise ValueError("CAMPANHA_HORA_INICIO and CAMPANHA_HORA_FIM are equal: use 0 and 24 for always")
+        return self
 
     def require(self, *names: str) -> None:
         """Stop start-up with one line naming the first missing setting."""

@@ -39,7 +39,7 @@ TODAY = dt.date(2026, 11, 25)
 INJECT_DROP_INDEX = "idx_clientes_telefone"
 # Modules that write conversations, inbound rows and queued replies, in the order they run: after every
 # other module, so the queries and the queue claim always measure the seed as it was built.
-WRITERS_LAST = ("test_message_path.py", "test_webhook_load.py")
+WRITERS_LAST = ("test_message_path.py", "test_webhook_load.py", "test_campanhas.py")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

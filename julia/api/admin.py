@@ -25,6 +25,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from julia.data.operacao import contar_operacao
 from julia.health import PROBE_TIMEOUT_S, HealthCheck
 from julia.metrics import Metrics, hit_ratios
+from julia.services.campanhas import publicar_metricas
 from julia.settings import Settings
 
 router = APIRouter()
@@ -50,6 +51,7 @@ async def health() -> dict[str, str]:
 @router.get("/metrics")
 async def prometheus(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
+    await publicar_metricas(request.app.state.pool, metrics)  # the campaigns' counts, read now
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
 

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from julia import db
-from julia.api import admin, admin_vagas, chatwoot, webhooks
+from julia.api import admin, admin_vagas, campanhas, chatwoot, webhooks
 from julia.cache import Cache
 from julia.cache.ouvinte import Ouvinte
 from julia.metrics import metrics
@@ -64,6 +64,7 @@ def create_app(
     app.include_router(chatwoot.router)
     app.include_router(admin.router)
     app.include_router(admin_vagas.router)
+    app.include_router(campanhas.router)
     return app
 
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from julia.data.campanhas import destino_envio
 from julia.data.fila_mensagens import reivindicar_mensagens
 from julia.integrations import IntegracaoError
 from julia.queries import sql
@@ -73,7 +74,9 @@ class Remetente:
             texto = ja_enviada.decode() if isinstance(ja_enviada, bytes) else str(ja_enviada)
             await self._marcar_enviada(linha, texto or None)
             return
-        telefone = await s.pool.fetchval(sql("destino_mensagem"), linha["cliente_id"])
+        telefone = await destino_envio(s.pool, fila_id, tentativas)
+        if telefone is None:  # a campaign message to a doctor who opted out (or was blocked): cancelled
+            return
         await self._aguardar_vez()
         try:
             whatsapp_id = await s.evolution.enviar_texto(telefone, linha["conteudo"])

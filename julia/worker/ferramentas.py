@@ -22,9 +22,10 @@ import asyncpg
 from anthropic.types import ToolParam, ToolResultBlockParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from julia.cache import vagas_abertas
+from julia.cache import invalidar_medico, vagas_abertas
 from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
 from julia.integrations.claude import ChamadaFerramenta
+from julia.services import opt_out
 from julia.worker import handoff, reservas
 from julia.worker.servicos import Servicos
 
@@ -175,6 +176,24 @@ async def pedir_humano(ctx: Contexto, entrada: EntradaPedirHumano) -> Resultado:
     return {"transferida": True, "instrucao": "Avise o médico que uma pessoa da equipe vai continuar."}
 
 
+# --- registrar_opt_out ---------------------------------------------------------------------------------
+
+
+class EntradaOptOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+async def registrar_opt_out(ctx: Contexto, entrada: EntradaOptOut) -> Resultado:
+    """The doctor asked to stop in other words than the keywords (julia.services.opt_out catches those
+    before Claude): opt_out at once, pending campaign rows cancelled, in one transaction; Claude's reply
+    is the one confirmation."""
+    cliente_id, conversa_id = ctx.tarefa["cliente_id"], ctx.tarefa["conversa_id"]
+    async with ctx.s.pool.acquire() as conn, conn.transaction():
+        instrucao = await opt_out.ferramenta_registrar_opt_out(conn, cliente_id, conversa_id, {})
+    await invalidar_medico(ctx.s.cache, cliente_id, ctx.tarefa["telefone"])
+    return {"opt_out": True, "instrucao": instrucao}
+
+
 # --- the registry -------------------------------------------------------------------------------------
 
 FERRAMENTAS: Final[tuple[Ferramenta[Any], ...]] = (
@@ -198,6 +217,13 @@ FERRAMENTAS: Final[tuple[Ferramenta[Any], ...]] = (
         "plantões.",
         EntradaPedirHumano,
         pedir_humano,
+    ),
+    Ferramenta(
+        "registrar_opt_out",
+        "Registra que o médico não quer mais receber mensagens (pediu para parar, sair, não ser mais "
+        "contatado, com qualquer palavra). Depois, confirme em uma frase e não ofereça mais nada.",
+        EntradaOptOut,
+        registrar_opt_out,
     ),
 )
 REGISTRO: Final[dict[str, Ferramenta[Any]]] = {f.nome: f for f in FERRAMENTAS}

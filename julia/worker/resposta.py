@@ -11,13 +11,14 @@ from typing import Any
 import asyncpg
 
 from julia import prompts
-from julia.cache import contexto_estatico, vagas_abertas
+from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
 from julia.data._executor import Executor
 from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
 from julia.queries import sql
+from julia.services import opt_out
 from julia.worker import dialogo, handoff
 from julia.worker.espelho import espelhar
 from julia.worker.ferramentas import Contexto
@@ -51,6 +52,8 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5
     try:
         if tarefa["controlled_by"] == "humano" or tarefa["status_medico"] in SEM_RESPOSTA:
             await _concluir(s.pool, tarefa, None)  # no reply from Júlia: only the mirror
+        elif opt_out.pede_opt_out(texto):
+            await _registrar_opt_out(s, tarefa)
         elif handoff.pede_humano(texto):
             await _pedir_humano(s, tarefa, espelho)
         else:
@@ -102,6 +105,15 @@ async def _pedir_humano(
         chatwoot_conversa_id=chatwoot_id,
         rotular=True,
     )
+
+
+async def _registrar_opt_out(s: Servicos, tarefa: asyncpg.Record) -> None:
+    """PARAR, SAIR...: in one transaction the row is done, the doctor opt_out, their pending campaign
+    messages cancelled and the confirmation queued (julia/services/opt_out.py); no Claude call."""
+    async with s.pool.acquire() as conn, conn.transaction():
+        await _concluir_em(conn, tarefa, None, mesmo_se_humano=True)
+        await opt_out.registrar_opt_out(conn, tarefa["cliente_id"], tarefa["conversa_id"], confirmar=True)
+    await invalidar_medico(s.cache, tarefa["cliente_id"], tarefa["telefone"])
 
 
 async def _concluir(pool: asyncpg.Pool, tarefa: asyncpg.Record, resposta: str | None) -> None:

@@ -67,6 +67,14 @@ CASES = [
         "reivindicar_mensagens", frozenset({"idx_fila_processamento", "idx_fila_lease"}), lambda s: (10, 60.0)
     ),
     Case("contar_fila_pendente", frozenset({"idx_fila_processamento"}), lambda s: ()),
+    # Campaigns (julia/sql/campanhas.sql): the send-time consent check, by the claimed row's id, and an
+    # opt-out, which finds the doctor's pending campaign rows by doctor.
+    Case("destino_envio", frozenset({"fila_mensagens_pkey", "clientes_pkey"}), lambda s: (1, 1)),
+    Case(
+        "registrar_opt_out",
+        frozenset({"clientes_pkey", "idx_fila_campanha_pendente"}),
+        lambda s: (s.cliente_id,),
+    ),
     # contar_conversas_ativas is not gated: it counts about two thirds of all conversations, where a seq
     # scan and an index-only scan cost the same and the visibility map decides between them run to run.
     # handoffs holds about 2% as many rows as clientes (1,800 rows, 25 pages at 100,000 doctors).

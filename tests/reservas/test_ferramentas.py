@@ -49,7 +49,12 @@ async def test_medico_aceita_e_julia_reserva_avisa_a_equipe_e_responde(
     await drenar(worker, pool)
 
     primeiro, segundo = pedidos(externos)
-    assert [t["name"] for t in primeiro["tools"]] == ["reservar_vaga", "buscar_vagas", "pedir_humano"]
+    assert [t["name"] for t in primeiro["tools"]] == [
+        "reservar_vaga",
+        "buscar_vagas",
+        "pedir_humano",
+        "registrar_opt_out",
+    ]
     reservar = primeiro["tools"][0]["input_schema"]
     assert reservar["properties"]["vaga_id"]["type"] == "integer"
     assert reservar["required"] == ["vaga_id"]
@@ -181,3 +186,22 @@ async def test_pedir_humano_passa_a_conversa_e_a_resposta_de_julia_ainda_sai(
     assert externos.textos_enviados() == [
         ("5511999990000", "Vou chamar alguém da equipe para falar sobre o valor.")
     ]
+
+
+async def test_opt_out_dito_com_outras_palavras_pela_ferramenta(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    """No keyword (PARAR, SAIR) in the message: Claude's registrar_opt_out tool opts the doctor out at
+    once, and Claude's reply is the one confirmation."""
+    medico = await medico_do_webhook(cenario)
+    externos.claude.side_effect = [
+        ferramenta_claude(("registrar_opt_out", {})),
+        resposta_claude("Tudo bem, não enviaremos mais mensagens."),
+    ]
+    await postar(cliente, upsert("por favor me tira dessa lista, obrigado"))
+    await drenar(worker, pool)
+    assert await pool.fetchval("SELECT status FROM clientes WHERE id = $1", medico) == "opt_out"
+    [resultado] = resultados(pedidos(externos)[1])
+    assert resultado["is_error"] is False
+    assert resultado["content"]["opt_out"] is True
+    assert externos.textos_enviados() == [("5511999990000", "Tudo bem, não enviaremos mais mensagens.")]

@@ -39,7 +39,9 @@ CHAVE = "chave-evolution"
 SEGREDO_CW = "segredo-chatwoot"
 TOKEN_CW = "token-chatwoot"
 
-TABELAS = "entradas, fila_mensagens, handoffs, interacoes, conversations, clientes, evolution_conexoes"
+TABELAS = (
+    "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes"
+)
 
 
 @pytest.fixture(scope="session")

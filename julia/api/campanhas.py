@@ -1,0 +1,37 @@
+"""Campaign routes (issue 15), behind the same bearer token as /admin/metricas/*.
+
+- POST /admin/campanhas: create a campaign (julia.services.campanhas.NovaCampanha as JSON). 201 with the
+  campaign and how many doctors were queued; 200 with the existing campaign when the id was already
+  used (nothing new is queued); 422 for an unknown placeholder, no audience or an unknown specialty.
+- GET /admin/campanhas/{id}: the campaign and its progress (queued, sent, failed, replied, opted out).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+
+from julia.api.admin import require_admin
+from julia.api.deps import PoolDep, SettingsDep
+from julia.services import campanhas
+from julia.services.campanhas import Campanha, NovaCampanha, StatusCampanha
+
+router = APIRouter(prefix="/admin/campanhas", dependencies=[Depends(require_admin)])
+
+
+@router.post("", status_code=201)
+async def criar(nova: NovaCampanha, pool: PoolDep, settings: SettingsDep, response: Response) -> Campanha:
+    try:
+        campanha = await campanhas.criar_campanha(pool, settings, nova)
+    except campanhas.CampanhaInvalida as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if not campanha.criada:
+        response.status_code = 200
+    return campanha
+
+
+@router.get("/{campanha_id}")
+async def status(campanha_id: str, pool: PoolDep) -> StatusCampanha:
+    encontrada = await campanhas.status_campanha(pool, campanha_id)
+    if encontrada is None:
+        raise HTTPException(404, f"no campaign {campanha_id!r}")
+    return encontrada

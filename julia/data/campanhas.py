@@ -1,0 +1,86 @@
+"""campanhas and their fila_mensagens rows (julia/sql/campanhas.sql)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import asyncpg
+
+from julia.data._executor import Connection, Executor
+from julia.metrics import metrics
+from julia.queries import sql
+
+
+@metrics.timed("criar_campanha")
+async def criar_campanha(
+    conn: Connection,
+    *,
+    id: str,
+    tag: str | None,
+    especialidade_id: int | None,
+    estado: str | None,
+    texto: str,
+    inicio: dt.datetime,
+    por_minuto: int,
+    hora_inicio: int,
+    hora_fim: int,
+    prioridade: int,
+    rodape: str,
+) -> asyncpg.Record:
+    """The campaign and its queue rows in one statement: `criada` (false: the id existed) and
+    `enfileiradas`. Prepared afresh each time, like buscar_medicos_por_tag: a cached statement may fall
+    back to one generic plan after five runs, and the right plan depends on which filters are set (a rare
+    tag wants idx_clientes_tags, a specialty a scan). One more round trip, once per campaign."""
+    statement = await conn.prepare(sql("criar_campanha"))
+    linha = await statement.fetchrow(
+        id,
+        tag,
+        especialidade_id,
+        estado,
+        texto,
+        inicio,
+        por_minuto,
+        hora_inicio,
+        hora_fim,
+        prioridade,
+        rodape,
+    )
+    assert linha is not None  # a bare SELECT of two aggregates always returns its row
+    return linha
+
+
+async def ler_campanha(db: Executor, campanha_id: str) -> asyncpg.Record | None:
+    return await db.fetchrow(sql("ler_campanha"), campanha_id)
+
+
+async def campanhas_recentes(db: Executor, dias: int) -> list[str]:
+    return [linha["id"] for linha in await db.fetch(sql("campanhas_recentes"), dias)]
+
+
+@metrics.timed("relatorio_campanhas")
+async def relatorio_campanhas(db: Executor, campanha_ids: Sequence[str]) -> dict[str, asyncpg.Record]:
+    """Counts per campaign id; a campaign that queued nothing has no entry."""
+    linhas = await db.fetch(sql("relatorio_campanhas"), list(campanha_ids))
+    return {linha["campanha_id"]: linha for linha in linhas}
+
+
+async def enfileirar_resposta(
+    db: Executor, conversa_id: int, cliente_id: int, texto: str, prioridade: int
+) -> int:
+    """A message of Júlia's stored in the conversation and queued, in one statement (as replies are)."""
+    fila_id: int = await db.fetchval(sql("registrar_resposta"), conversa_id, cliente_id, texto, prioridade)
+    return fila_id
+
+
+async def registrar_opt_out(db: Executor, cliente_id: int) -> asyncpg.Record:
+    """opt_out, and the doctor's pending campaign rows cancelled: `mudou`, `canceladas`."""
+    linha = await db.fetchrow(sql("registrar_opt_out"), cliente_id)
+    assert linha is not None
+    return linha
+
+
+async def destino_envio(db: Executor, fila_id: int, tentativas: int) -> str | None:
+    """The phone a claimed row goes to, or None when it must not go (then it is already cancelled)."""
+    telefone: str | None = await db.fetchval(sql("destino_envio"), fila_id, tentativas)
+    return telefone

@@ -1,0 +1,167 @@
+"""Campaigns: Júlia writing first to the doctors of a tag and/or specialty (issue 15).
+
+`criar_campanha` is what `POST /admin/campanhas` and `julia campanha` both call. The rows are queued by
+one set-based statement (julia/sql/campanhas.sql, criar_campanha): eligibility, the rate, the sending
+hours in São Paulo time and the template are all applied there. `relatorio` and `publicar_metricas` read
+a campaign's progress for the admin route and for /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from julia.data import campanhas as dados
+from julia.errors import JuliaError
+from julia.metrics import Metrics
+from julia.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FUSO = ZoneInfo("America/Sao_Paulo")
+# Below the default (5) and far below a reply to a doctor who is waiting (8, julia/worker/resposta.py):
+# a campaign never delays a conversation, whatever its size.
+PRIORIDADE_CAMPANHA = 2
+MARCADORES = frozenset({"primeiro_nome", "especialidade"})
+RODAPE = "\n\nPara não receber mais mensagens como esta, responda SAIR."
+DIAS_NAS_METRICAS = 7  # /metrics shows campaigns of the last week; older ones are read by id
+# Well inside a Prometheus scrape timeout (10 s by default): counting a 100,000-doctor campaign reads
+# its rows and each doctor's last messages.
+METRICAS_TIMEOUT_S = 3.0
+_MARCADOR = re.compile(r"\{([^{}]*)\}")
+
+
+class CampanhaInvalida(JuliaError):
+    """A campaign that cannot be created as asked (the API answers 422, the CLI exits 1)."""
+
+
+class NovaCampanha(BaseModel):
+    """The request: the JSON body of POST /admin/campanhas, the flags of `julia campanha`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="chosen by the caller")
+    tag: str | None = Field(default=None, min_length=1, max_length=100)
+    especialidade_id: int | None = Field(default=None, ge=1)
+    estado: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="UF of the doctor's CRM")
+    texto: str = Field(min_length=1, max_length=3000, description="{primeiro_nome}, {especialidade}")
+    inicio: dt.datetime | None = Field(default=None, description="ISO 8601; without offset: São Paulo")
+    por_minuto: int = Field(default=20, ge=1, le=1000, description="messages per minute of open time")
+
+    @field_validator("texto")
+    @classmethod
+    def _marcadores_conhecidos(cls, texto: str) -> str:
+        desconhecidos = sorted(set(_MARCADOR.findall(texto)) - MARCADORES)
+        if desconhecidos:
+            conhecidos = ", ".join(f"{{{m}}}" for m in sorted(MARCADORES))
+            achados = ", ".join(f"{{{m}}}" for m in desconhecidos)
+            raise ValueError(f"unknown placeholder {achados} in texto (known: {conhecidos})")
+        if not texto.strip():
+            raise ValueError("texto is blank")
+        return texto
+
+    @field_validator("inicio")
+    @classmethod
+    def _no_fuso_do_negocio(cls, inicio: dt.datetime | None) -> dt.datetime | None:
+        # The people who run campaigns write Brazilian times: a time without an offset is São Paulo's.
+        return inicio.replace(tzinfo=FUSO) if inicio is not None and inicio.tzinfo is None else inicio
+
+    @model_validator(mode="after")
+    def _tem_publico(self) -> NovaCampanha:
+        if self.tag is None and self.especialidade_id is None:
+            raise ValueError("a campaign needs tag or especialidade_id (or both): it cannot go to everyone")
+        return self
+
+
+class Campanha(BaseModel):
+    id: str
+    tag: str | None
+    especialidade_id: int | None
+    estado: str | None
+    texto: str
+    inicio: dt.datetime
+    por_minuto: int
+    created_at: dt.datetime
+    enfileiradas: int = Field(description="messages queued, one per eligible doctor")
+    criada: bool = Field(description="false: the id existed and nothing new was queued")
+
+
+class Relatorio(BaseModel):
+    """A campaign's progress: its messages by state, and what the doctors did."""
+
+    enfileiradas: int = 0
+    pendentes: int = 0
+    enviadas: int = 0
+    falhas: int = 0
+    canceladas: int = Field(default=0, description="withheld: the doctor opted out first")
+    respondidas: int = Field(default=0, description="doctors who wrote back after the message reached them")
+    opt_out: int = Field(default=0, description="doctors of the campaign who have opted out since")
+
+
+class StatusCampanha(BaseModel):
+    campanha: Campanha
+    relatorio: Relatorio
+
+
+async def criar_campanha(pool: asyncpg.Pool, settings: Settings, nova: NovaCampanha) -> Campanha:
+    """Create the campaign and queue its messages, or answer the existing campaign of that id."""
+    # A start in the past starts now: slots already gone by would all be due at once, a burst at whatever
+    # rate the sender allows instead of `por_minuto`.
+    agora = dt.datetime.now(FUSO)
+    inicio = max(nova.inicio, agora) if nova.inicio is not None else agora
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            linha = await dados.criar_campanha(
+                conn,
+                id=nova.id,
+                tag=nova.tag,
+                especialidade_id=nova.especialidade_id,
+                estado=nova.estado,
+                texto=nova.texto,
+                inicio=inicio,
+                por_minuto=nova.por_minuto,
+                hora_inicio=settings.campanha_hora_inicio,
+                hora_fim=settings.campanha_hora_fim,
+                prioridade=PRIORIDADE_CAMPANHA,
+                rodape=RODAPE,
+            )
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise CampanhaInvalida(f"especialidade_id {nova.especialidade_id} does not exist") from exc
+        campanha = await dados.ler_campanha(conn, nova.id)
+    assert campanha is not None  # created by this statement, or by whoever took the id first
+    if linha["criada"]:
+        log.info("campanha %s: %s doctors queued", nova.id, linha["enfileiradas"])
+    return Campanha(**dict(campanha), criada=linha["criada"])
+
+
+async def status_campanha(pool: asyncpg.Pool, campanha_id: str) -> StatusCampanha | None:
+    campanha = await dados.ler_campanha(pool, campanha_id)
+    if campanha is None:
+        return None
+    contagens = (await dados.relatorio_campanhas(pool, [campanha_id])).get(campanha_id)
+    relatorio = Relatorio(**_sem_id(contagens)) if contagens is not None else Relatorio()
+    return StatusCampanha(campanha=Campanha(**dict(campanha), criada=False), relatorio=relatorio)
+
+
+async def publicar_metricas(pool: asyncpg.Pool, metrics: Metrics) -> None:
+    """The recent campaigns' counts into `metrics` (the gauge julia_campanha_mensagens) before a scrape.
+    Never fails the scrape: a slow or absent database leaves the last figures and logs why."""
+    try:
+        async with asyncio.timeout(METRICAS_TIMEOUT_S):
+            ids = await dados.campanhas_recentes(pool, DIAS_NAS_METRICAS)
+            relatorios = await dados.relatorio_campanhas(pool, ids) if ids else {}
+    except Exception as exc:  # the rest of /metrics must still answer
+        log.warning("campaign metrics not refreshed: %s: %s", type(exc).__name__, exc)
+        return
+    for campanha_id in ids:
+        metrics.campanha(campanha_id, Relatorio(**_sem_id(relatorios.get(campanha_id))).model_dump())
+
+
+def _sem_id(contagens: asyncpg.Record | None) -> dict[str, int]:
+    return {k: v for k, v in dict(contagens or {}).items() if k != "campanha_id"}

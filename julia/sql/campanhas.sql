@@ -1,0 +1,127 @@
+-- name: criar_campanha
+-- A campaign and its messages in ONE statement: the campaign row (ON CONFLICT: the id was already used,
+-- nothing new is created) and one fila_mensagens row per eligible doctor, set-based (no loop over
+-- doctors). Never opt_out, bloqueado or inativo. The template is rendered here, where the names are,
+-- and every message ends with $11, how to stop receiving them (LGPD: a message nobody asked for says so).
+-- The n-th doctor (by id) goes n/por_minuto minutes of *open* time after `inicio`: the clock only runs
+-- inside the daily window that opens at $8 h São Paulo time and lasts ($9 - $8) mod 24 hours (0: all
+-- day), so a slot past closing moves to the next opening and the rate holds there too. Days are São
+-- Paulo days: 21:00 there is 00:00 UTC of the next day.
+-- Indexes: idx_clientes_tags (tag), clientes' seq scan otherwise; idx_fila_campanha_cliente (ON CONFLICT).
+WITH nova AS (
+    INSERT INTO campanhas (id, tag, especialidade_id, estado, texto, inicio, por_minuto)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, texto, inicio, por_minuto
+), janela AS (
+    SELECT (((($9::int - $8::int) % 24) + 24) % 24) AS horas FROM nova
+), inicio AS (
+    -- `ciclo`: the latest opening at or before `inicio` (local time); `aberta_s`: seconds open per day.
+    SELECT nova.id, nova.texto, nova.por_minuto, s.ciclo, s.aberta_s,
+           least(extract(epoch FROM (nova.inicio AT TIME ZONE 'America/Sao_Paulo') - s.ciclo), s.aberta_s)
+               AS deslocamento_s
+    FROM nova, janela,
+         LATERAL (
+             SELECT date_trunc('day', (nova.inicio AT TIME ZONE 'America/Sao_Paulo')
+                                      - make_interval(hours => $8::int))
+                        + make_interval(hours => $8::int) AS ciclo,
+                    (CASE WHEN janela.horas = 0 THEN 24 ELSE janela.horas END) * 3600.0 AS aberta_s
+         ) AS s
+), alvos AS (
+    SELECT c.id AS cliente_id,
+           replace(
+               replace(i.texto, '{primeiro_nome}', coalesce(nullif(btrim(c.primeiro_nome), ''), 'doutor(a)')),
+               '{especialidade}', coalesce(e.nome, 'sua especialidade')
+           ) || $11::text AS conteudo,
+           i.deslocamento_s + (row_number() OVER (ORDER BY c.id) - 1) * 60.0 / i.por_minuto AS posicao_s
+    FROM inicio i
+    JOIN clientes c
+      ON ($2::text IS NULL OR c.tags @> ARRAY[$2::text])
+     AND ($3::bigint IS NULL OR c.especialidade_id = $3::bigint)
+     AND ($4::text IS NULL OR c.crm LIKE 'CRM/' || $4::text || ' %')
+    LEFT JOIN especialidades e ON e.id = c.especialidade_id
+    WHERE c.status NOT IN ('opt_out', 'bloqueado', 'inativo')
+), inseridas AS (
+    INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, agendar_para, campanha_id)
+    SELECT a.cliente_id, a.conteudo, $10,
+           (i.ciclo + make_interval(days => floor(a.posicao_s / i.aberta_s)::int)
+                    + make_interval(secs => (a.posicao_s - floor(a.posicao_s / i.aberta_s) * i.aberta_s)::float8))
+               AT TIME ZONE 'America/Sao_Paulo',
+           i.id
+    FROM alvos a, inicio i
+    ON CONFLICT (campanha_id, cliente_id) WHERE campanha_id IS NOT NULL DO NOTHING
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM nova) AS criada, (SELECT count(*) FROM inseridas) AS enfileiradas
+
+-- name: ler_campanha
+-- A campaign as it was created, and how many messages it queued. Indexes: campanhas_pkey,
+-- idx_fila_campanha_cliente (the count reads the index only).
+SELECT c.id, c.tag, c.especialidade_id, c.estado, c.texto, c.inicio, c.por_minuto, c.created_at,
+       (SELECT count(*) FROM fila_mensagens f WHERE f.campanha_id = c.id) AS enfileiradas
+FROM campanhas c
+WHERE c.id = $1
+
+-- name: campanhas_recentes
+-- The campaigns /metrics reports on: created in the last $1 days (older ones are history, not a gauge).
+SELECT id FROM campanhas WHERE created_at > now() - make_interval(days => $1) ORDER BY id
+
+-- name: relatorio_campanhas
+-- Per campaign of $1: its messages by state, the doctors who wrote back after its message reached them
+-- (any conversation of theirs), and those who opted out since (none was opt_out when queued).
+-- Indexes: idx_fila_campanha_cliente; clientes_pkey; idx_conversations_cliente, idx_interacoes_conversa_data.
+SELECT f.campanha_id,
+       count(*) AS enfileiradas,
+       count(*) FILTER (WHERE f.status IN ('pendente', 'processando')) AS pendentes,
+       count(*) FILTER (WHERE f.status = 'enviada') AS enviadas,
+       count(*) FILTER (WHERE f.status = 'erro') AS falhas,
+       count(*) FILTER (WHERE f.status = 'cancelada') AS canceladas,
+       count(*) FILTER (
+           WHERE f.status = 'enviada' AND EXISTS (
+               SELECT 1
+               FROM conversations cv
+               JOIN interacoes i ON i.conversa_id = cv.id
+               WHERE cv.cliente_id = f.cliente_id AND i.direcao = 'entrada' AND i.created_at > f.enviada_em
+           )
+       ) AS respondidas,
+       count(*) FILTER (WHERE cl.status = 'opt_out') AS opt_out
+FROM fila_mensagens f
+JOIN clientes cl ON cl.id = f.cliente_id
+WHERE f.campanha_id = ANY($1::text[])
+GROUP BY f.campanha_id
+
+-- name: registrar_opt_out
+-- The doctor asked to stop: opt_out now, and every campaign message of theirs still waiting cancelled,
+-- in one statement (the caller's transaction also queues the confirmation). `mudou` is false when the
+-- doctor was already opt_out (no second confirmation). Indexes: clientes_pkey, idx_fila_campanha_pendente.
+WITH medico AS (
+    UPDATE clientes SET status = 'opt_out', updated_at = now()
+    WHERE id = $1 AND status <> 'opt_out'
+    RETURNING id
+), canceladas AS (
+    UPDATE fila_mensagens
+    SET status = 'cancelada', last_error = 'opt_out do médico', updated_at = now()
+    WHERE cliente_id = $1 AND campanha_id IS NOT NULL AND status = 'pendente'
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM medico) AS mudou, (SELECT count(*) FROM canceladas) AS canceladas
+
+-- name: destino_envio
+-- Where a claimed message goes, read at send time; NULL when it must not go: a campaign message to a
+-- doctor who is opt_out, bloqueado or inativo *now* (an opt-out a second ago is honoured). Such a row is
+-- cancelled here, in the same statement, while this sender holds it ($2 = the tentativas it claimed
+-- with). Replies, the opt-out confirmation among them, always go. Indexes: fila_mensagens_pkey,
+-- clientes_pkey.
+WITH alvo AS (
+    SELECT f.id, cl.telefone,
+           f.campanha_id IS NOT NULL AND cl.status IN ('opt_out', 'bloqueado', 'inativo') AS recusada
+    FROM fila_mensagens f
+    JOIN clientes cl ON cl.id = f.cliente_id
+    WHERE f.id = $1
+), cancelada AS (
+    UPDATE fila_mensagens f
+    SET status = 'cancelada', locked_until = NULL, last_error = 'médico não recebe campanhas', updated_at = now()
+    FROM alvo
+    WHERE f.id = alvo.id AND alvo.recusada AND f.status = 'processando' AND f.tentativas = $2
+)
+SELECT telefone FROM alvo WHERE NOT recusada

@@ -1,0 +1,125 @@
+"""Campaign enqueue rate: `criar_campanha` (julia/sql/campanhas.sql) to about a tenth of the seeded
+doctors (100 at the default 1,000; 100,000 at 1,000,000, the issue's target of under 5 s), the tag picked
+as the one whose doctors come closest to that tenth.
+
+One sample is one campaign created inside a transaction rolled back untimed, so every sample queues the
+same doctors and nothing is left for the benchmarks after it (dead row versions are: the module runs
+with the writers, last). Counters: rows queued, rows per second, and the statements one creation sends,
+read from pg_stat_statements (the issue's "one set-based statement": hard-gated at 1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from julia.data.campanhas import criar_campanha
+from julia.perf import counting
+from julia.perf.context import Perf
+from julia.perf.harness import measure_paired
+from julia.perf.results import Bench
+from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
+
+SAMPLES = 40
+WARMUP = 3
+BLOCK = 5  # creations per turn (julia.perf.turnos): 8 block pairs in an A/B run
+COUNTED = 3
+TEXTO = "Oi {primeiro_nome}! Plantões de {especialidade} esta semana. Quer ver?"
+# The targeting that reaches about a tenth of the eligible doctors.
+ALVO = (
+    "SELECT t.tag, count(*) AS n FROM clientes c, unnest(c.tags) AS t(tag)"
+    " WHERE c.status NOT IN ('opt_out', 'bloqueado', 'inativo')"
+    " GROUP BY t.tag ORDER BY abs(count(*) - $1), t.tag LIMIT 1"
+)
+
+
+async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
+    alvo = await conn.fetchrow(ALVO, max(1, perf.doctors // 10))
+    assert alvo is not None
+    inicio = dt.datetime.now(dt.UTC)
+    enfileiradas: list[int] = []
+
+    async def criar(conexao: asyncpg.Connection, i: int) -> int:
+        linha = await criar_campanha(
+            conexao,
+            id=f"bench-{i}",
+            tag=alvo["tag"],
+            especialidade_id=None,
+            estado=None,
+            texto=TEXTO,
+            inicio=inicio,
+            por_minuto=300,
+            hora_inicio=8,
+            hora_fim=20,
+            prioridade=PRIORIDADE_CAMPANHA,
+            rodape=RODAPE,
+        )
+        return int(linha["enfileiradas"])
+
+    async def begin(i: int) -> None:
+        await conn.execute("BEGIN")
+
+    async def call(i: int) -> None:
+        enfileiradas.append(await criar(conn, i))
+
+    async def rollback(i: int) -> None:
+        await conn.execute("ROLLBACK")
+
+    paired = await measure_paired(
+        call,
+        lambda i: conn.fetchval("SELECT 1"),
+        samples=SAMPLES,
+        warmup=WARMUP,
+        before=begin,
+        after=rollback,
+        switch=perf.switch,
+        label="campanha_enqueue",
+        slowdown=perf.slowdown,
+        block=BLOCK,
+    )
+    if len(set(enfileiradas)) != 1 or enfileiradas[0] != alvo["n"]:
+        raise AssertionError(f"expected {alvo['n']} rows per campaign, queued {sorted(set(enfileiradas))}")
+    counters = await _count(perf, conn, criar)
+    p50 = sorted(paired.samples_ms)[len(paired.samples_ms) // 2]
+    perf.run.add(
+        Bench(
+            "campanha_enqueue",
+            "campanhas",
+            "floor_pg_select1",
+            paired.samples_ms,
+            {
+                "tag": alvo["tag"],
+                "rows_queued": enfileiradas[0],
+                "rows_per_s_p50": round(enfileiradas[0] / (p50 / 1000), 1),
+                **counters,
+            },
+            paired.ratios,
+            paired.blocks,
+            paired.rounds,
+        )
+    )
+
+
+Criar = Callable[[asyncpg.Connection, int], Awaitable[int]]
+
+
+async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str, object]:
+    """Statements per creation, from the server, with BEGIN and ROLLBACK outside each unit."""
+    meter_conn = await perf.connect()
+    meter_redis = aioredis.Redis.from_url(perf.services.redis_url)
+    meter = counting.Meter(meter_conn, meter_redis)
+    try:
+        costs = []
+        for i in range(COUNTED):
+            await conn.execute("BEGIN")
+            start = await meter.snapshot()
+            await criar(conn, 10_000 + i)
+            costs.append(counting.cost(start, await meter.snapshot()))
+            await conn.execute("ROLLBACK")
+    finally:
+        await meter_conn.close()
+        await meter_redis.aclose()
+    return counting.typical(costs)
