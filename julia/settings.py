@@ -24,7 +24,7 @@ class Settings(BaseSettings):
         default=None, description="Redis/Valkey URL (redis://, rediss:// or unix://)."
     )
     db_pool_min: int = Field(default=2, ge=1, description="asyncpg pool: connections kept open.")
-    db_pool_max: int = Field(default=10, ge=1, description="asyncpg pool: most connections at once.")
+    db_pool_max: int = Field(default=20, ge=1, description="asyncpg pool: most connections at once.")
 
     # Claude.
     anthropic_api_key: SecretStr | None = Field(default=None, description="Anthropic API key.")
@@ -41,7 +41,12 @@ class Settings(BaseSettings):
         default=None, description="Evolution API key; also authenticates its webhooks."
     )
     evolution_instance: str = Field(default="julia", description="Evolution instance name.")
-    evolution_rate_per_s: float = Field(default=5.0, gt=0, description="Most sendText calls per second.")
+    evolution_rate_per_s: float = Field(
+        default=30.0, gt=0, description="Most replies to waiting doctors sent per second (all workers)."
+    )
+    evolution_campanha_rate_per_s: float = Field(
+        default=5.0, gt=0, description="Most campaign (unsolicited) messages sent per second (all workers)."
+    )
 
     # Chatwoot (human agents).
     chatwoot_url: str | None = Field(default=None, description="Chatwoot base URL.")
@@ -60,7 +65,11 @@ class Settings(BaseSettings):
 
     # Runtime.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
-    max_workers: int = Field(default=4, ge=1, description="Doctors answered in parallel by one worker.")
+    max_workers: int = Field(
+        default=128,
+        ge=1,
+        description="Most doctors one worker answers at once (bound of its adaptive limit).",
+    )
     # Above the slowest honest Claude call: ANTHROPIC_TIMEOUT_S x (1 + ANTHROPIC_MAX_RETRIES) = 90 s.
     queue_lease_s: int = Field(default=120, ge=1, description="Lease of a claimed queue row.")
     admin_token: SecretStr | None = Field(default=None, description="Bearer token of /admin routes.")

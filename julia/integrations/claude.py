@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, cast
 
@@ -15,6 +16,7 @@ from julia.metrics import metrics
 from julia.settings import Settings
 
 MAX_TOKENS = 512
+SEM_RESPOSTA = 0  # the status an observer gets for a timeout or a connection error
 
 
 class Turno(TypedDict):
@@ -44,6 +46,9 @@ class Claude:
             timeout=settings.anthropic_timeout_s,
             http_client=http_client,
         )
+        # Told every call's duration and HTTP status (200, 429, 529..., SEM_RESPOSTA): the worker's
+        # adaptive concurrency (julia/worker/concorrencia.py) listens here.
+        self.observador: Callable[[float, int], None] | None = None
 
     async def close(self) -> None:
         await self._client.close()
@@ -58,18 +63,23 @@ class Claude:
         ]
         # Turno already has MessageParam's shape; the cast spares a per-version TypedDict dance.
         mensagens = cast("list[MessageParam]", [dict(t) for t in turnos])
+        inicio = time.monotonic()
         try:
             msg = await self._client.messages.create(
                 model=self._modelo, max_tokens=MAX_TOKENS, system=sistema, messages=mensagens
             )
         except anthropic.APIStatusError as exc:
+            self._observar(inicio, exc.status_code)
             raise IntegracaoError(
                 "claude", f"HTTP {exc.status_code}: {exc.message}", transitorio=True, status=exc.status_code
             ) from exc
         except anthropic.APITimeoutError as exc:
+            self._observar(inicio, SEM_RESPOSTA)
             raise IntegracaoError("claude", "timeout", transitorio=True) from exc
         except anthropic.APIConnectionError as exc:
+            self._observar(inicio, SEM_RESPOSTA)
             raise IntegracaoError("claude", f"connection error: {exc}", transitorio=True) from exc
+        self._observar(inicio, 200)
         texto = "".join(b.text for b in msg.content if b.type == "text").strip()
         if not texto:
             raise IntegracaoError(
@@ -77,3 +87,7 @@ class Claude:
             )
         uso = msg.usage
         return Resposta(texto, uso.input_tokens, uso.output_tokens, uso.cache_read_input_tokens or 0)
+
+    def _observar(self, inicio: float, status: int) -> None:
+        if self.observador is not None:
+            self.observador(time.monotonic() - inicio, status)
