@@ -22,19 +22,17 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
     rotulos: dict[int, list[str]] = {}
     contatos: dict[str, int] = {}
 
-    async def chamada(request: Request) -> Response | None:
-        """Record the call, wait the latency; a fault response, or None to answer normally."""
-        corpo: Any = None
-        if request.method == "POST":
-            corpo = await request.json()
+    async def chamada(request: Request) -> tuple[Any, Response | None]:
+        """Record the call and wait the latency: its JSON body, and a fault response (None: answer)."""
+        corpo: Any = await request.json() if request.method == "POST" else None
         estado.registro.chatwoot.append(
             {"metodo": request.method, "caminho": request.url.path, "corpo": corpo}
         )
         cfg = estado.config.chatwoot
         await asyncio.sleep(cfg.latencia.amostra_s(rng))
         if cfg.falha and rng.random() < cfg.fracao_falha:
-            return JSONResponse({"error": "falso"}, status_code=int(cfg.falha))
-        return None
+            return corpo, JSONResponse({"error": "falso"}, status_code=int(cfg.falha))
+        return corpo, None
 
     @router.get("/api/v1/profile")
     async def perfil() -> dict[str, Any]:
@@ -42,9 +40,9 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
 
     @router.post(BASE + "/contacts")
     async def criar_contato(conta: int, request: Request) -> Response:
-        if (falha := await chamada(request)) is not None:
+        corpo, falha = await chamada(request)
+        if falha is not None:
             return falha
-        corpo = estado.registro.chatwoot[-1]["corpo"]
         telefone = str(corpo.get("phone_number"))
         if telefone in contatos:
             return JSONResponse({"message": "Phone number has already been taken"}, status_code=422)
@@ -60,22 +58,24 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
 
     @router.get(BASE + "/contacts/search")
     async def buscar_contato(conta: int, q: str, request: Request) -> Response:
-        if (falha := await chamada(request)) is not None:
+        _, falha = await chamada(request)
+        if falha is not None:
             return falha
         achados = [{"id": i, "phone_number": t} for t, i in contatos.items() if t == q]
         return JSONResponse({"payload": achados, "meta": {"count": len(achados)}})
 
     @router.post(BASE + "/conversations")
     async def criar_conversa(conta: int, request: Request) -> Response:
-        if (falha := await chamada(request)) is not None:
+        _, falha = await chamada(request)
+        if falha is not None:
             return falha
         return JSONResponse({"id": next(ids), "status": "open", "inbox_id": 1})
 
     @router.post(BASE + "/conversations/{conversa}/messages")
     async def criar_mensagem(conta: int, conversa: int, request: Request) -> Response:
-        if (falha := await chamada(request)) is not None:
+        corpo, falha = await chamada(request)
+        if falha is not None:
             return falha
-        corpo = estado.registro.chatwoot[-1]["corpo"]
         tipo = {"incoming": 0, "outgoing": 1}.get(str(corpo.get("message_type")), 1)
         return JSONResponse(
             {
@@ -90,15 +90,17 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
 
     @router.get(BASE + "/conversations/{conversa}/labels")
     async def ler_rotulos(conta: int, conversa: int, request: Request) -> Response:
-        if (falha := await chamada(request)) is not None:
+        _, falha = await chamada(request)
+        if falha is not None:
             return falha
         return JSONResponse({"payload": rotulos.get(conversa, [])})
 
     @router.post(BASE + "/conversations/{conversa}/labels")
     async def gravar_rotulos(conta: int, conversa: int, request: Request) -> Response:
-        if (falha := await chamada(request)) is not None:
+        corpo, falha = await chamada(request)
+        if falha is not None:
             return falha
-        rotulos[conversa] = [str(r) for r in estado.registro.chatwoot[-1]["corpo"].get("labels", [])]
+        rotulos[conversa] = [str(r) for r in corpo.get("labels", [])]
         return JSONResponse({"payload": rotulos[conversa]})
 
     return router

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claude-p99-ms", type=float, default=8000.0)
     parser.add_argument("--claude-rpm", type=int, default=None, help="fake Anthropic's requests/minute")
     parser.add_argument("--drain-s", type=float, default=120.0, help="unanswered this long after: lost")
+    parser.add_argument("--campaign", action="store_true", help="keep the seed's due campaign rows queued")
     parser.add_argument("--no-chatwoot", action="store_true", help="do not mirror to the fake Chatwoot")
     parser.add_argument("--set", action="append", default=[], help="julia setting KEY=VALUE (repeatable)")
     parser.add_argument("--budget-p99-s", type=float, default=None, help="fail above this p99")
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             claude_rpm=args.claude_rpm,
             drenar_s=args.drain_s,
             chatwoot=not args.no_chatwoot,
+            campanha=args.campaign,
             ambiente=_ambiente(args.set),
         )
         for n, janela in zip(args.doctors, janelas, strict=True)

@@ -31,7 +31,11 @@ REDIS_DB = 7  # a database of its own on a shared Redis: FLUSHDB between runs to
 CHAVE = "capacidade"
 AMOSTRA_S = 1.0
 LEITURA_S = 0.25
-AQUECER_S = 2.0  # after the API answers: the worker imports the SDK and connects before doctors write
+AQUECER_S = 2.0  # after every process holds its pool: the worker's first claim, the caches' first reads
+PRONTOS_S = 120.0  # a loaded machine takes long to import the SDK and start a worker
+CONEXOES = """
+SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
+"""
 WEBHOOK_TENTATIVAS = 6  # Evolution retries a failed webhook (up to 10, from 5 s); shorter here
 
 
@@ -50,11 +54,15 @@ class Cenario:
     evolution_p99_ms: float = 600.0
     drenar_s: float = 120.0  # after the last message: unanswered by then is lost
     chatwoot: bool = True  # mirror to (fake) Chatwoot, as production does
+    # Keep the seed's due campaign rows in the send queue (they compete for the sender with the replies);
+    # off, the queue holds only the storm's replies.
+    campanha: bool = False
     ambiente: dict[str, str] = field(default_factory=dict)  # julia settings for serve and workers
     semente: int = 42
 
     def nome(self) -> str:
-        return f"{self.modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w"
+        campanha = "-campanha" if self.campanha else ""
+        return f"{self.modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w{campanha}"
 
 
 @dataclass
@@ -97,6 +105,8 @@ async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, 
     conn = await db.connect(dsn)
     try:
         telefones = await medicos.respondiveis(conn, cenario.medicos)
+        if not cenario.campanha:
+            await conn.execute("DELETE FROM fila_mensagens WHERE status IN ('pendente', 'processando')")
         config = {
             "claude": {
                 "latencia": {"mediana_ms": cenario.claude_mediana_ms, "p99_ms": cenario.claude_p99_ms},
@@ -135,6 +145,7 @@ async def _com_processos(
     todos = [serve, *workers]
     try:
         await asyncio.to_thread(processos.esperar_http, f"{api}/health", serve)
+        await _esperar_pools(conn, todos, int(ambiente.get("DB_POOL_MIN", "2")))
         await asyncio.sleep(AQUECER_S)
         postmaster = processos.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
         cpu_antes = _cpu(todos, postmaster)
@@ -167,6 +178,19 @@ async def _com_processos(
     return _relatorio(
         cenario, obs, inicio, ultimo, drenado, cpu_antes, cpu_depois, contadores, slack, carga_antes, pasta
     )
+
+
+async def _esperar_pools(conn: asyncpg.Connection, todos: list[processos.Processo], minimo: int) -> None:
+    """Until every julia process has opened its pool (DB_POOL_MIN connections each): a worker that is
+    still importing would otherwise count its start-up in the first doctors' time-to-reply."""
+    limite = time.monotonic() + PRONTOS_S
+    while await conn.fetchval(CONEXOES) < 1 + minimo * len(todos):
+        for p in todos:
+            if p.popen.poll() is not None:
+                raise RuntimeError(f"{p.nome} exited with {p.popen.returncode}: see {p.log}")
+        if time.monotonic() > limite:
+            raise RuntimeError(f"julia processes not connected after {PRONTOS_S:.0f} s: see {todos[0].log}")
+        await asyncio.sleep(0.2)
 
 
 def _cpu(todos: list[processos.Processo], postmaster: int | None) -> dict[str, float | None]:
