@@ -82,8 +82,15 @@ class Settings(BaseSettings):
     cache_timeout_ms: int = Field(default=50, ge=1, description="Redis call timeout before failing open.")
 
     # Monitoring thresholds.
-    p95_degraded_ms: float = Field(default=1000.0, gt=0, description="p95 above this: degraded.")
-    p95_critical_ms: float = Field(default=2000.0, gt=0, description="p95 above this: critical.")
+    p95_degraded_ms: float = Field(
+        default=1000.0, gt=0, description="p95 above this: degraded (operations without limits of their own)."
+    )
+    p95_critical_ms: float = Field(
+        default=2000.0, gt=0, description="p95 above this: critical (operations without limits of their own)."
+    )
+    p95_limites_ms: dict[str, tuple[float, float]] = Field(
+        default={}, description="Per-operation p95 limits in ms, JSON {name: [degraded, critical]}."
+    )
     queue_degraded_age_s: int = Field(default=300, ge=1, description="Oldest pending message age: degraded.")
     queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
     handoff_degraded_age_s: int = Field(default=600, ge=1, description="Oldest waiting handoff: degraded.")

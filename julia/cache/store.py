@@ -211,7 +211,8 @@ class Cache:
             contadores.errors += 1
             self._tentar_apos = time.monotonic() + self._backoff_s
             if not self._falhando:
-                log.warning("redis unavailable, serving from postgres: %s", exc or type(exc).__name__)
+                # A TimeoutError's text is empty: the type is what tells a timeout from a refused connection.
+                log.warning("redis unavailable, serving from postgres: %s", _descrever(exc))
                 self._falhando = True
             return INDISPONIVEL
         if self._falhando:
@@ -225,3 +226,9 @@ class Cache:
         await self._gravar_geracoes(self._redis, {g: keys.nova_geracao() for g in pendentes})
         for geracao in pendentes:
             self._pendentes.pop(geracao, None)
+
+
+def _descrever(exc: BaseException) -> str:
+    """`TimeoutError`, `ConnectionError: Error 111 connecting...`: the type always, the text when any."""
+    texto = str(exc)
+    return f"{type(exc).__name__}: {texto}" if texto else type(exc).__name__

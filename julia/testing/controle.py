@@ -14,6 +14,7 @@ import httpx
 from julia.testing.servidor import PREFIXO
 
 INICIO_S = 30.0
+CONTROLE_TIMEOUT_S = 30.0  # a fake server busy with a storm answers its control route late, not never
 
 
 class Falsos:
@@ -39,25 +40,25 @@ class Falsos:
         }
 
     async def configurar(self, servico: str, **campos: Any) -> dict[str, Any]:
-        async with httpx.AsyncClient(base_url=self.url) as http:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
             resposta = await http.patch(f"/_controle/{servico}", json=campos)
             resposta.raise_for_status()
             return dict(resposta.json())
 
     async def estado(self) -> dict[str, Any]:
-        async with httpx.AsyncClient(base_url=self.url) as http:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
             resposta = await http.get("/_controle")
             resposta.raise_for_status()
             return dict(resposta.json())
 
     async def enviadas(self, desde: int = 0) -> list[dict[str, Any]]:
-        async with httpx.AsyncClient(base_url=self.url, timeout=60.0) as http:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
             resposta = await http.get("/_controle/enviadas", params={"desde": desde})
             resposta.raise_for_status()
             return list(resposta.json()["enviadas"])
 
     async def limpar(self) -> None:
-        async with httpx.AsyncClient(base_url=self.url) as http:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
             (await http.post("/_controle/limpar")).raise_for_status()
 
 
