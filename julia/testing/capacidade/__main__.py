@@ -32,11 +32,12 @@ def _ambiente(pares: list[str]) -> dict[str, str]:
 def falhas(resultado: dict[str, Any], budget_p99_s: float | None) -> list[str]:
     """Why a run fails the gate (empty: it passes)."""
     nome = resultado["cenario"]["nome"]
-    motivos = [
-        f"{nome}: {resultado[k]} messages {k}"
-        for k in ("perdidas", "duplicadas", "recusadas")
-        if resultado[k]
-    ]
+    porque = {
+        "sem_resposta": "unanswered by the end of the drain window (lost, or later than it)",
+        "duplicadas": "answered twice",
+        "recusadas": "whose webhook was never accepted",
+    }
+    motivos = [f"{nome}: {resultado[k]} messages {texto}" for k, texto in porque.items() if resultado[k]]
     p99 = resultado["tempo_resposta_s"]["p99"]
     if budget_p99_s is not None and not p99 <= budget_p99_s:
         motivos.append(f"{nome}: time-to-reply p99 {p99:.2f} s above the budget of {budget_p99_s:.2f} s")
@@ -46,7 +47,8 @@ def falhas(resultado: dict[str, Any], budget_p99_s: float | None) -> list[str]:
 def linha(r: dict[str, Any]) -> str:
     t, cpu, pico = r["tempo_resposta_s"], r["cpu_ms_por_resposta"], r["pico"]
     return (
-        f"{r['cenario']['nome']}: {r['respondidas']}/{r['mensagens']} answered, lost {r['perdidas']}, "
+        f"{r['cenario']['nome']}: {r['respondidas']}/{r['mensagens']} answered, "
+        f"unanswered {r['sem_resposta']}, "
         f"twice {r['duplicadas']}; time-to-reply p50 {t['p50']:.2f} p90 {t['p90']:.2f} p99 {t['p99']:.2f} "
         f"max {t['max']:.2f} s; webhook p99 {r['webhook_ms']['p99']:.0f} ms; "
         f"peak open {pico['entradas_abertas']} (oldest {pico['entrada_mais_antiga_s']:.0f} s), "

@@ -365,7 +365,7 @@ def _relatorio(
 ) -> dict[str, Any]:
     respondidas = {t: sorted(v) for t, v in obs.respostas.items() if t in obs.aceito_em}
     ttr = [v[0] - obs.aceito_em[t] for t, v in respondidas.items()]
-    perdidas = [t for t in obs.aceito_em if t not in respondidas]
+    sem_resposta = [t for t in obs.aceito_em if t not in respondidas]
     duplicadas = [t for t, v in respondidas.items() if len(v) > 1]
     cpu = {
         nome: round((cpu_depois[nome] or 0.0) - (cpu_antes[nome] or 0.0), 2)
@@ -378,7 +378,7 @@ def _relatorio(
         "cenario": {**asdict(cenario), "nome": cenario.nome()},
         "mensagens": len(obs.aceito_em),
         "respondidas": len(respondidas),
-        "perdidas": len(perdidas),
+        "sem_resposta": len(sem_resposta),  # by the end of the drain window: lost or too late
         "recusadas": obs.recusadas,
         "duplicadas": len(duplicadas),
         "outras_enviadas": obs.outras_enviadas,
