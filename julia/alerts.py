@@ -237,6 +237,7 @@ async def verificar_e_alertar(
 ) -> AlertRound:
     """One periodic round: run the health check, alert on what changed. Never raises for Slack or Redis."""
     report = await check.check()
+    _registrar_fila(report)
     return await alertar(
         report,
         redis=check.redis,
@@ -247,4 +248,19 @@ async def verificar_e_alertar(
         stale_s=stale_s,
         prefix=prefix,
         process=process,
+    )
+
+
+def _registrar_fila(report: HealthReport) -> None:
+    """The queues at INFO every round: an operator sees a backlog build long before it is an alert."""
+    op = report.findings.operacao
+    if op is None:
+        return  # Postgres did not answer: the report's problems say so
+    log.info(
+        "queues: %d inbound open (oldest %.0f s), %d due to send (oldest %.0f s), %d handoffs waiting",
+        op.entradas_abertas,
+        op.entrada_mais_antiga_s,
+        op.fila_vencida,
+        op.fila_mais_antiga_s,
+        op.handoffs_pendentes,
     )

@@ -11,8 +11,11 @@ Severity, and why:
   reported but are not problems: Evolution reconnects by itself, and no state recorded is not an outage.
 - Oldest due queued message older than queue_degraded_age_s / queue_critical_age_s.
 - Oldest waiting handoff older than handoff_degraded_age_s: degraded (a person is late, not the system).
-- An operation's window p95 above p95_degraded_ms / p95_critical_ms, once it has `min_samples` calls in
-  the window (one slow call is not a trend).
+- An operation's window p95 above its limits (degraded, critical), once it has `min_samples` calls in
+  the window (one slow call is not a trend). Operations differ by orders of magnitude, so each kind has its
+  own: a Claude call takes seconds, a webhook must answer in a fraction of one (LIMITES_P95_MS; the
+  P95_LIMITES_MS setting overrides per operation); queries, cache reads and any operation not listed use
+  p95_degraded_ms / p95_critical_ms.
 """
 
 from __future__ import annotations
@@ -40,6 +43,20 @@ T = TypeVar("T")
 WhatsAppState = Callable[[], Awaitable[str | None]]
 
 PROBE_TIMEOUT_S = 1.0
+
+# p95 (degraded, critical) in ms per operation; a name ending in "*" covers every operation it prefixes.
+LIMITES_P95_MS: Mapping[str, tuple[float, float]] = {
+    # A Claude call: 2-8 s is normal (median about 2 s); ANTHROPIC_TIMEOUT_S (30 s) ends the worst.
+    "gerar_resposta": (10_000.0, 20_000.0),
+    # A whole inbound message: context, Claude, the reply's transaction.
+    "processar_mensagem": (15_000.0, 30_000.0),
+    # The webhook's write path: a few indexed statements; slower means the pool or Postgres is saturated.
+    "processar_webhook": (250.0, 1_000.0),
+    # Other services over HTTP: hundreds of ms normally, their clients time out at 10-30 s.
+    "evolution_*": (2_000.0, 5_000.0),
+    "chatwoot_*": (2_000.0, 5_000.0),
+    "slack_*": (2_000.0, 5_000.0),
+}
 WHATSAPP_DOWN = frozenset({"close", "refused"})
 
 
@@ -78,6 +95,7 @@ class Thresholds:
     queue_critical_age_s: float = 900.0
     handoff_degraded_age_s: float = 600.0
     min_samples: int = 3
+    p95_por_operacao: Mapping[str, tuple[float, float]] = field(default_factory=lambda: LIMITES_P95_MS)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -87,7 +105,17 @@ class Thresholds:
             queue_degraded_age_s=settings.queue_degraded_age_s,
             queue_critical_age_s=settings.queue_critical_age_s,
             handoff_degraded_age_s=settings.handoff_degraded_age_s,
+            p95_por_operacao={**LIMITES_P95_MS, **settings.p95_limites_ms},
         )
+
+    def p95_limites(self, operacao: str) -> tuple[float, float]:
+        """(degraded, critical) of one operation: its own, the longest prefix's, else the default."""
+        if operacao in self.p95_por_operacao:
+            return self.p95_por_operacao[operacao]
+        prefixos = [n for n in self.p95_por_operacao if n.endswith("*") and operacao.startswith(n[:-1])]
+        if prefixos:
+            return self.p95_por_operacao[max(prefixos, key=len)]
+        return self.p95_degraded_ms, self.p95_critical_ms
 
 
 @dataclass(frozen=True)
@@ -174,11 +202,12 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
                 )
             )
     for name, (p95, calls) in sorted(findings.p95_ms.items()):
-        if calls < limits.min_samples or p95 <= limits.p95_degraded_ms:
+        degradado, critico = limits.p95_limites(name)
+        if calls < limits.min_samples or p95 <= degradado:
             continue
-        severity, limit = Status.DEGRADED, limits.p95_degraded_ms
-        if p95 > limits.p95_critical_ms:
-            severity, limit = Status.CRITICAL, limits.p95_critical_ms
+        severity, limit = Status.DEGRADED, degradado
+        if p95 > critico:
+            severity, limit = Status.CRITICAL, critico
         problems.append(Problem(f"p95:{name}", severity, f"{name}: p95 {p95:.0f} ms (limite {limit:.0f} ms)"))
     status = Status.HEALTHY
     for problem in problems:
@@ -246,12 +275,26 @@ class HealthCheck:
         except Exception:
             return None
 
+    async def fila(self) -> Operacao | None:
+        """The queue counts (None if Postgres does not answer in time), also set as /metrics gauges."""
+        operacao = await self._read(lambda: contar_operacao(self.pool))
+        if operacao is not None:
+            self.metrics.fila(
+                {
+                    "entradas_abertas": operacao.entradas_abertas,
+                    "entrada_mais_antiga_segundos": operacao.entrada_mais_antiga_s,
+                    "envio_vencidas": operacao.fila_vencida,
+                    "envio_mais_antiga_segundos": operacao.fila_mais_antiga_s,
+                }
+            )
+        return operacao
+
     async def findings(self) -> Findings:
         postgres, redis, whatsapp, operacao, envio = await asyncio.gather(
             _probe(lambda: self.pool.fetchval(sql("ping")), self.timeout_s),
             _probe(self.redis.ping, self.timeout_s),
             self._read(self.whatsapp_state) if self.whatsapp_state else asyncio.sleep(0, None),  # no source
-            self._read(lambda: contar_operacao(self.pool)),
+            self.fila(),
             self._read(lambda: estado_envio(self.redis)),
         )
         p95 = {

@@ -63,6 +63,12 @@ LATENCY_BUCKETS_S = (
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
 )  # fmt: skip
 OVERFLOW = "outras"
+FILA_GAUGES = {
+    "entradas_abertas": "Inbound messages not yet answered.",
+    "entrada_mais_antiga_segundos": "How long the oldest unanswered inbound message has waited.",
+    "envio_vencidas": "Queued messages due to be sent.",
+    "envio_mais_antiga_segundos": "How long the oldest due queued message has waited.",
+}
 MAX_ERROR_TYPES = 20
 
 
@@ -205,6 +211,12 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
+        # The queues as the last health reading saw them (julia.data.operacao): a backlog shows here while
+        # it builds. Every process reads the same tables, so several processes report the largest.
+        self._fila = {
+            nome: Gauge(f"julia_fila_{nome}", ajuda, registry=self.registry, multiprocess_mode="livemax")
+            for nome, ajuda in FILA_GAUGES.items()
+        }
 
     def _operation(self, name: str) -> _Operation:
         op = self._operations.get(name)
@@ -311,6 +323,11 @@ class Metrics:
         """How many samples `name`'s ring buffer holds (never more than `capacity`)."""
         op = self._operations.get(name)
         return 0 if op is None else len(op.durations)
+
+    def fila(self, medidas: Mapping[str, float]) -> None:
+        """Set the queue gauges (keys of FILA_GAUGES)."""
+        for nome, valor in medidas.items():
+            self._fila[nome].set(valor)
 
     def exposition(self) -> tuple[bytes, str]:
         """Prometheus text format and its content type: every process's samples in multi-process mode,

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
         default=None, description="Redis/Valkey URL (redis://, rediss:// or unix://)."
     )
     db_pool_min: int = Field(default=2, ge=1, description="asyncpg pool: connections kept open.")
-    db_pool_max: int = Field(default=10, ge=1, description="asyncpg pool: most connections at once.")
+    db_pool_max: int = Field(default=20, ge=1, description="asyncpg pool: most connections at once.")
 
     # Claude.
     anthropic_api_key: SecretStr | None = Field(default=None, description="Anthropic API key.")
@@ -41,7 +41,12 @@ class Settings(BaseSettings):
         default=None, description="Evolution API key; also authenticates its webhooks."
     )
     evolution_instance: str = Field(default="julia", description="Evolution instance name.")
-    evolution_rate_per_s: float = Field(default=5.0, gt=0, description="Most sendText calls per second.")
+    evolution_rate_per_s: float = Field(
+        default=30.0, gt=0, description="Most replies to waiting doctors sent per second (all workers)."
+    )
+    evolution_campanha_rate_per_s: float = Field(
+        default=5.0, gt=0, description="Most campaign (unsolicited) messages sent per second (all workers)."
+    )
 
     # Chatwoot (human agents).
     chatwoot_url: str | None = Field(default=None, description="Chatwoot base URL.")
@@ -60,7 +65,11 @@ class Settings(BaseSettings):
 
     # Runtime.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
-    max_workers: int = Field(default=4, ge=1, description="Doctors answered in parallel by one worker.")
+    max_workers: int = Field(
+        default=128,
+        ge=1,
+        description="Most doctors one worker answers at once (bound of its adaptive limit).",
+    )
     # Above the slowest honest Claude call: ANTHROPIC_TIMEOUT_S x (1 + ANTHROPIC_MAX_RETRIES) = 90 s.
     queue_lease_s: int = Field(default=120, ge=1, description="Lease of a claimed queue row.")
     admin_token: SecretStr | None = Field(default=None, description="Bearer token of /admin routes.")
@@ -73,8 +82,15 @@ class Settings(BaseSettings):
     cache_timeout_ms: int = Field(default=50, ge=1, description="Redis call timeout before failing open.")
 
     # Monitoring thresholds.
-    p95_degraded_ms: float = Field(default=1000.0, gt=0, description="p95 above this: degraded.")
-    p95_critical_ms: float = Field(default=2000.0, gt=0, description="p95 above this: critical.")
+    p95_degraded_ms: float = Field(
+        default=1000.0, gt=0, description="p95 above this: degraded (operations without limits of their own)."
+    )
+    p95_critical_ms: float = Field(
+        default=2000.0, gt=0, description="p95 above this: critical (operations without limits of their own)."
+    )
+    p95_limites_ms: dict[str, tuple[float, float]] = Field(
+        default={}, description="Per-operation p95 limits in ms, JSON {name: [degraded, critical]}."
+    )
     queue_degraded_age_s: int = Field(default=300, ge=1, description="Oldest pending message age: degraded.")
     queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
     handoff_degraded_age_s: int = Field(default=600, ge=1, description="Oldest waiting handoff: degraded.")

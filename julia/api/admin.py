@@ -50,8 +50,12 @@ async def health() -> dict[str, str]:
 
 @router.get("/metrics")
 async def prometheus(request: Request) -> Response:
-    metrics: Metrics = request.app.state.metrics
-    await publicar_metricas(request.app.state.pool, metrics)  # the campaigns' counts, read now
+    state = request.app.state
+    metrics: Metrics = state.metrics
+    # The queue gauges are read at scrape time (one indexed count, under the probe timeout): the worker
+    # that drains the queues serves no /metrics of its own.
+    await HealthCheck.build(state.settings, state.pool, state.redis, metrics).fila()
+    await publicar_metricas(state.pool, metrics)  # the campaigns' counts, read now
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
 

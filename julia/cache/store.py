@@ -227,7 +227,8 @@ class Cache:
             contadores.errors += 1
             self._tentar_apos = time.monotonic() + self._backoff_s
             if not self._falhando:
-                log.warning("redis unavailable, serving from postgres: %s", exc or type(exc).__name__)
+                # A TimeoutError's text is empty: the type is what tells a timeout from a refused connection.
+                log.warning("redis unavailable, serving from postgres: %s", _descrever(exc))
                 self._falhando = True
             return INDISPONIVEL
         if self._falhando:
@@ -255,3 +256,9 @@ def _apagar(chaves: list[Any]) -> Callable[[aioredis.Redis], Awaitable[Any]]:
         return redis.unlink(*chaves)
 
     return op
+
+
+def _descrever(exc: BaseException) -> str:
+    """`TimeoutError`, `ConnectionError: Error 111 connecting...`: the type always, the text when any."""
+    texto = str(exc)
+    return f"{type(exc).__name__}: {texto}" if texto else type(exc).__name__

@@ -6,7 +6,8 @@ text is the caller's (julia/worker/dialogo.py), which owns the bounds and the au
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, cast
 
@@ -18,6 +19,7 @@ from julia.metrics import metrics
 from julia.settings import Settings
 
 MAX_TOKENS = 512
+SEM_RESPOSTA = 0  # the status an observer gets for a timeout or a connection error
 
 
 class Turno(TypedDict):
@@ -59,6 +61,9 @@ class Claude:
             timeout=settings.anthropic_timeout_s,
             http_client=http_client,
         )
+        # Told every call's duration and HTTP status (200, 429, 529..., SEM_RESPOSTA): the worker's
+        # adaptive concurrency (julia/worker/concorrencia.py) listens here.
+        self.observador: Callable[[float, int], None] | None = None
 
     async def close(self) -> None:
         await self._client.close()
@@ -88,18 +93,23 @@ class Claude:
         if ferramentas:
             escolha: ToolChoiceParam = {"type": "auto"} if usar_ferramentas else {"type": "none"}
             extras = {"tools": list(ferramentas), "tool_choice": escolha}
+        inicio = time.monotonic()
         try:
             msg = await self._client.messages.create(
                 model=self._modelo, max_tokens=MAX_TOKENS, system=sistema, messages=mensagens, **extras
             )
         except anthropic.APIStatusError as exc:
+            self._observar(inicio, exc.status_code)
             raise IntegracaoError(
                 "claude", f"HTTP {exc.status_code}: {exc.message}", transitorio=True, status=exc.status_code
             ) from exc
         except anthropic.APITimeoutError as exc:
+            self._observar(inicio, SEM_RESPOSTA)
             raise IntegracaoError("claude", "timeout", transitorio=True) from exc
         except anthropic.APIConnectionError as exc:
+            self._observar(inicio, SEM_RESPOSTA)
             raise IntegracaoError("claude", f"connection error: {exc}", transitorio=True) from exc
+        self._observar(inicio, 200)
         texto = "".join(b.text for b in msg.content if b.type == "text").strip()
         chamadas = tuple(
             ChamadaFerramenta(b.id, b.name, dict(b.input) if isinstance(b.input, dict) else {})
@@ -119,3 +129,7 @@ class Claude:
             chamadas,
             tuple(b.model_dump(mode="json", exclude_none=True) for b in msg.content),
         )
+
+    def _observar(self, inicio: float, status: int) -> None:
+        if self.observador is not None:
+            self.observador(time.monotonic() - inicio, status)

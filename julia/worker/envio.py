@@ -2,7 +2,8 @@
 
 - Claims with `reivindicar_mensagens` (priority, then schedule; leased; julia/sql/fila_mensagens.sql).
 - One doctor's messages of a batch go one after another, in queue order; doctors go in parallel.
-- A per-instance rate limit shared by every worker process (a Redis counter per second).
+- Per-instance rate limits shared by every worker process, one for replies to waiting doctors and one
+  for campaigns (julia/worker/taxa.py: a token bucket in Redis).
 - Transient failures back off exponentially; a 400 (number not on WhatsApp) or the last try ends in
   'erro' with the reason.
 - Nothing is sent twice: the row id is the idempotency key. Right after Evolution accepts a message its
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -28,6 +27,7 @@ from julia.queries import sql
 from julia.worker.espelho import espelhar
 from julia.worker.pausa import envio_pausado
 from julia.worker.servicos import Servicos
+from julia.worker.taxa import Taxa, classe
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ class Remetente:
         self._s = s
         self._lote = lote
         self._backoff_s = backoff_s
-        self._limite = max(1, math.floor(s.settings.evolution_rate_per_s))
-        self._chave_taxa = f"julia:evolution:taxa:{s.settings.evolution_instance}"
+        self._taxa = Taxa(s.redis, s.settings)
 
     async def drenar_lote(self) -> int:
         """Claim one batch and send it; how many rows were claimed (0: nothing due, or sending paused)."""
@@ -77,7 +76,7 @@ class Remetente:
         telefone = await destino_envio(s.pool, fila_id, tentativas)
         if telefone is None:  # a campaign message to a doctor who opted out (or was blocked): cancelled
             return
-        await self._aguardar_vez()
+        await self._aguardar_vez(linha)
         try:
             whatsapp_id = await s.evolution.enviar_texto(telefone, linha["conteudo"])
         except IntegracaoError as exc:
@@ -107,15 +106,6 @@ class Remetente:
         log.warning("fila_mensagens %s failed (try %s), again in %.1fs: %s", fila_id, tentativas, espera, exc)
         await self._s.pool.execute(sql("adiar_mensagem"), fila_id, tentativas, espera, str(exc))
 
-    async def _aguardar_vez(self) -> None:
-        """At most `evolution_rate_per_s` sends per second per instance, across every worker process."""
-        while True:
-            segundo = int(time.time())
-            chave = f"{self._chave_taxa}:{segundo}"
-            async with self._s.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(chave)
-                pipe.expire(chave, 2)
-                contagem, _ = await pipe.execute()
-            if contagem <= self._limite:
-                return
-            await asyncio.sleep(max(0.0, segundo + 1 - time.time()) + 0.001)
+    async def _aguardar_vez(self, linha: asyncpg.Record) -> None:
+        """The row's class's token (reply or campaign), shared by every worker process."""
+        await self._taxa.aguardar(classe(linha["prioridade"]))

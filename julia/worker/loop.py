@@ -1,6 +1,6 @@
-"""The worker process: answers inbound messages (up to MAX_WORKERS doctors at once), drains the send
-queue, and checks health for Slack alerts; the loops survive a Postgres outage (logged, retried) and
-stop on `parar`."""
+"""The worker process: answers inbound messages (as many doctors at once as its adaptive limit allows,
+julia/worker/concorrencia.py, at most MAX_WORKERS), drains the send queue, and checks health for Slack
+alerts; the loops survive a Postgres outage (logged, retried) and stop on `parar`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from julia.health import HealthCheck
 from julia.metrics import metrics
 from julia.queries import sql
 from julia.worker import resposta
+from julia.worker.concorrencia import Concorrencia
 from julia.worker.envio import Remetente
 from julia.worker.servicos import Servicos
 
@@ -36,6 +37,8 @@ class Worker:
         self._intervalo_s = intervalo_s  # idle poll period: the latency floor of an answer
         self._backoff_entrada_s = backoff_entrada_s
         self.remetente = Remetente(s, backoff_s=backoff_envio_s)
+        self.concorrencia = Concorrencia(s.settings.max_workers)
+        s.claude.observador = self.concorrencia.observar
 
     async def rodar(self, parar: asyncio.Event) -> None:
         await asyncio.gather(self._loop_entradas(parar), self._loop_envio(parar), self._loop_alertas(parar))
@@ -48,7 +51,7 @@ class Worker:
     async def _loop_entradas(self, parar: asyncio.Event) -> None:
         emcurso: set[asyncio.Task[None]] = set()
         while not parar.is_set():
-            livres = self._s.settings.max_workers - len(emcurso)
+            livres = self.concorrencia.livres(len(emcurso))
             novas: list[asyncpg.Record] = []
             if livres > 0:
                 try:

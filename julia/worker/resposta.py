@@ -24,13 +24,13 @@ from julia.worker.espelho import espelhar
 from julia.worker.ferramentas import Contexto
 from julia.worker.reservas import descrever
 from julia.worker.servicos import Servicos
+from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
 log = logging.getLogger(__name__)
 
 VAGAS_NO_CONTEXTO = 5  # shifts Claude is shown per reply: enough to choose, few enough to read
 
 MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's own retries
-PRIORIDADE_RESPOSTA = 8  # a doctor who is waiting goes before campaigns (default 5)
 AVISO_HANDOFF = "Claro! Vou chamar uma pessoa da nossa equipe para falar com você. Só um instante."
 MOTIVO_PEDIDO = "médico pediu para falar com uma pessoa"
 # Doctors Júlia must not write to: they asked her to stop, or the team blocked them. Their messages are

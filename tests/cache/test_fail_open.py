@@ -86,7 +86,11 @@ async def test_with_redis_stopped_calls_answer_from_postgres_and_after_a_restart
 
 
 async def test_a_slow_redis_times_out_into_postgres_and_a_missed_invalidation_is_replayed(
-    pool: asyncpg.Pool, redis: aioredis.Redis, cliente: aioredis.Redis, fabrica: Fabrica
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    cliente: aioredis.Redis,
+    fabrica: Fabrica,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     rapido = cache_de(redis)  # another process's view of the same Redis, patient enough to always answer
     lento = Cache(cliente, Settings(cache_timeout_ms=50), backoff_s=BACKOFF_S)
@@ -102,6 +106,8 @@ async def test_a_slow_redis_times_out_into_postgres_and_a_missed_invalidation_is
     assert lento.stats()["medico"]["errors"] == 1  # the generation bump timed out after 50 ms...
     assert await medico_por_id(pool, lento, medico["id"]) == atualizado  # ...and reads still answer
     assert not lento.disponivel()
+    # A timeout's text is empty: the log line names its type rather than ending at the colon.
+    assert "redis unavailable, serving from postgres: TimeoutError" in caplog.messages
 
     await asyncio.sleep(PAUSA_MS / 1000 + 2 * BACKOFF_S)
     # Redis kept the pre-write entry through the pause; the missed bump is replayed before any read.

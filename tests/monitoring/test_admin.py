@@ -58,6 +58,9 @@ async def test_metrics_parse_as_prometheus_text(app: FastAPI, client: httpx.Asyn
     families = {f.name: f for f in text_string_to_metric_families(response.text)}
     samples = families["julia_operation_duration_seconds"].samples
     assert [s.value for s in samples if s.name.endswith("_count")] == [1.0]
+    # The queues, read at scrape time: a backlog shows on the dashboard while it builds.
+    for gauge in ("entradas_abertas", "entrada_mais_antiga_segundos", "envio_vencidas"):
+        assert families[f"julia_fila_{gauge}"].samples[0].value >= 0
 
 
 @pytest.mark.parametrize("path", ADMIN)
@@ -109,7 +112,7 @@ async def test_health_report(app: FastAPI, client: httpx.AsyncClient) -> None:
 
     app.state.whatsapp_state = whatsapp
     for _ in range(5):
-        app.state.metrics.observe("gerar_resposta", 2.5)
+        app.state.metrics.observe("gerar_resposta", 25.0)  # beyond a Claude call's critical 20 s
     response = await client.get("/admin/metricas/health", headers=AUTH)
     assert response.status_code == 200
     body = response.json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -222,3 +223,20 @@ async def test_a_problem_one_process_sees_stays_open_until_no_process_sees_it(
     resolved = await one_round("worker-1", report())
     assert resolved.resolved == ["p95:buscar_vagas"]
     assert slack.call_count == 4
+
+
+async def test_every_round_logs_the_queues_at_info(
+    pool: asyncpg.Pool[asyncpg.Record],
+    redis: aioredis.Redis,
+    http: httpx.AsyncClient,
+    slack: respx.Route,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A backlog is visible in the worker's log (and /metrics) while it builds, before any alert."""
+    check = HealthCheck(pool, redis, Metrics(), Thresholds())
+    with caplog.at_level(logging.INFO, logger="julia.alerts"):
+        await verificar_e_alertar(check, http=http, webhook_url=SLACK, prefix=prefix)
+    [linha] = [m for m in caplog.messages if m.startswith("queues: ")]
+    assert "inbound open (oldest" in linha
+    assert "due to send (oldest" in linha

@@ -74,8 +74,17 @@ def judge(**changes: object) -> tuple[Status, list[str]]:
         ({"operacao": operacao(handoffs=2, handoff_s=60)}, Status.HEALTHY, []),
         ({"p95_ms": {"buscar_vagas": (1000.0, 50)}}, Status.HEALTHY, []),
         ({"p95_ms": {"buscar_vagas": (1001.0, 50)}}, Status.DEGRADED, ["p95:buscar_vagas=degraded"]),
-        ({"p95_ms": {"gerar_resposta": (2001.0, 50)}}, Status.CRITICAL, ["p95:gerar_resposta=critical"]),
-        ({"p95_ms": {"gerar_resposta": (9000.0, 2)}}, Status.HEALTHY, []),  # too few calls to be a trend
+        # Each kind of operation has limits of its own: a Claude call takes seconds, a webhook must not.
+        ({"p95_ms": {"gerar_resposta": (4900.0, 50)}}, Status.HEALTHY, []),
+        ({"p95_ms": {"gerar_resposta": (10_001.0, 50)}}, Status.DEGRADED, ["p95:gerar_resposta=degraded"]),
+        ({"p95_ms": {"gerar_resposta": (20_001.0, 50)}}, Status.CRITICAL, ["p95:gerar_resposta=critical"]),
+        ({"p95_ms": {"gerar_resposta": (90_000.0, 2)}}, Status.HEALTHY, []),  # too few calls to be a trend
+        ({"p95_ms": {"processar_webhook": (251.0, 50)}}, Status.DEGRADED, ["p95:processar_webhook=degraded"]),
+        (
+            {"p95_ms": {"chatwoot_criar_contato": (5001.0, 9)}},
+            Status.CRITICAL,
+            ["p95:chatwoot_criar_contato=critical"],
+        ),
         (
             {"redis": DOWN, "p95_ms": {"a": (1500.0, 9), "b": (2500.0, 9)}},
             Status.CRITICAL,
@@ -93,6 +102,18 @@ def test_thresholds_come_from_settings() -> None:
     limits = Thresholds.from_settings(Settings(p95_degraded_ms=200, p95_critical_ms=400))
     findings = Findings(UP, UP, "open", operacao(), {"buscar_vagas": (250.0, 10)})
     assert evaluate(findings, limits).status is Status.DEGRADED
+
+
+def test_per_operation_limits_from_settings_override_the_built_in_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("P95_LIMITES_MS", '{"gerar_resposta": [3000, 6000]}')
+    limits = Thresholds.from_settings(Settings())
+    assert limits.p95_limites("gerar_resposta") == (3000.0, 6000.0)
+    assert limits.p95_limites("evolution_send_text") == (2000.0, 5000.0)  # the built-in "evolution_*"
+    assert limits.p95_limites("buscar_vagas") == (1000.0, 2000.0)  # a query: the default
+    findings = Findings(UP, UP, "open", operacao(), {"gerar_resposta": (4000.0, 10)})
+    assert evaluate(findings, limits).problems[0].message == "gerar_resposta: p95 4000 ms (limite 3000 ms)"
 
 
 async def test_check_on_the_real_servers(pool: asyncpg.Pool[asyncpg.Record], redis: aioredis.Redis) -> None:

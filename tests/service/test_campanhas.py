@@ -22,7 +22,7 @@ from julia.services.opt_out import CONFIRMACAO, ferramenta_registrar_opt_out
 from julia.settings import Settings
 from julia.worker import pausa
 from julia.worker.loop import Worker
-from julia.worker.resposta import PRIORIDADE_RESPOSTA
+from julia.worker.taxa import PRIORIDADE_RESPOSTA
 from tests.service.conftest import Externos, drenar, enviado, postar, upsert
 
 SP = ZoneInfo("America/Sao_Paulo")

@@ -1,0 +1,7 @@
+"""The capacity benchmark: real `julia serve` and `julia worker` processes on the resolved Postgres and
+Redis, the fake third parties of julia.testing, and open-loop doctors (a campaign reply storm or
+conversations) measured from webhook accepted to sendText received.
+
+`python -m julia.testing.capacidade --help`; `nox -s perf-capacity` runs its matrix, and
+perf/test_capacity.py the short storm that gates `nox -s perf`.
+"""

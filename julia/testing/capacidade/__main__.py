@@ -1,0 +1,123 @@
+"""`python -m julia.testing.capacidade`: run capacity scenarios, write them as JSON, exit 1 when a message
+was lost, refused or answered twice (or, with --budget-p99-s, answered later than that at p99)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from julia import servers
+from julia.settings import Settings
+from julia.testing.capacidade.carga import Cenario, rodar
+
+ESQUEMA = 1  # of the JSON written; bump when a field changes meaning
+
+
+def _ambiente(pares: list[str]) -> dict[str, str]:
+    saida = {}
+    for par in pares:
+        chave, sep, valor = par.partition("=")
+        if not sep:
+            raise SystemExit(f"--set wants KEY=VALUE, not {par!r}")
+        saida[chave.upper()] = valor
+    return saida
+
+
+def falhas(resultado: dict[str, Any], budget_p99_s: float | None) -> list[str]:
+    """Why a run fails the gate (empty: it passes)."""
+    nome = resultado["cenario"]["nome"]
+    porque = {
+        "sem_resposta": "unanswered by the end of the drain window (lost, or later than it)",
+        "duplicadas": "answered twice",
+        "recusadas": "whose webhook was never accepted",
+    }
+    motivos = [f"{nome}: {resultado[k]} messages {texto}" for k, texto in porque.items() if resultado[k]]
+    p99 = resultado["tempo_resposta_s"]["p99"]
+    if budget_p99_s is not None and not p99 <= budget_p99_s:
+        motivos.append(f"{nome}: time-to-reply p99 {p99:.2f} s above the budget of {budget_p99_s:.2f} s")
+    return motivos
+
+
+def linha(r: dict[str, Any]) -> str:
+    t, cpu, pico = r["tempo_resposta_s"], r["cpu_ms_por_resposta"], r["pico"]
+    return (
+        f"{r['cenario']['nome']}: {r['respondidas']}/{r['mensagens']} answered, "
+        f"unanswered {r['sem_resposta']}, "
+        f"twice {r['duplicadas']}; time-to-reply p50 {t['p50']:.2f} p90 {t['p90']:.2f} p99 {t['p99']:.2f} "
+        f"max {t['max']:.2f} s; webhook p99 {r['webhook_ms']['p99']:.0f} ms; "
+        f"peak open {pico['entradas_abertas']} (oldest {pico['entrada_mais_antiga_s']:.0f} s), "
+        f"Claude in flight {pico['claude_em_voo']}; "
+        f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}; "
+        f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m julia.testing.capacidade", description=__doc__)
+    parser.add_argument("--doctors", type=int, nargs="+", default=[1000], help="sizes to run")
+    parser.add_argument("--window", type=float, nargs="+", help="arrival window (s) per size (default 60)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="julia worker processes")
+    parser.add_argument("--mode", choices=["tempestade", "conversa"], default="tempestade")
+    parser.add_argument("--rounds", type=int, default=3, help="conversa: messages per doctor")
+    parser.add_argument("--claude-median-ms", type=float, default=2000.0)
+    parser.add_argument("--claude-p99-ms", type=float, default=8000.0)
+    parser.add_argument("--claude-rpm", type=int, default=None, help="fake Anthropic's requests/minute")
+    parser.add_argument("--drain-s", type=float, default=120.0, help="unanswered this long after: lost")
+    parser.add_argument("--campaign", action="store_true", help="keep the seed's due campaign rows queued")
+    parser.add_argument("--no-chatwoot", action="store_true", help="do not mirror to the fake Chatwoot")
+    parser.add_argument("--set", action="append", default=[], help="julia setting KEY=VALUE (repeatable)")
+    parser.add_argument("--budget-p99-s", type=float, default=None, help="fail above this p99")
+    parser.add_argument("--out", type=Path, default=Path("reports/out/capacity.json"))
+    parser.add_argument("--logs", type=Path, default=Path("reports/out/capacity"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    janelas = args.window or [60.0] * len(args.doctors)
+    if len(janelas) != len(args.doctors):
+        parser.error("--window takes one value per --doctors size")
+    cenarios = [
+        Cenario(
+            medicos=n,
+            janela_s=janela,
+            workers=w,
+            modo=args.mode,
+            rodadas=args.rounds,
+            claude_mediana_ms=args.claude_median_ms,
+            claude_p99_ms=args.claude_p99_ms,
+            claude_rpm=args.claude_rpm,
+            drenar_s=args.drain_s,
+            chatwoot=not args.no_chatwoot,
+            campanha=args.campaign,
+            ambiente=_ambiente(args.set),
+        )
+        for n, janela in zip(args.doctors, janelas, strict=True)
+        for w in args.workers
+    ]
+    settings = Settings()
+    resultados: list[dict[str, Any]] = []
+    motivos: list[str] = []
+    with servers.resolve(settings.database_url, settings.redis_url) as found:
+        for cenario in cenarios:
+            resultado = asyncio.run(rodar(cenario, found, args.logs))
+            resultados.append(resultado)
+            motivos += falhas(resultado, args.budget_p99_s)
+            print(linha(resultado), flush=True)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            corpo = {
+                "esquema": ESQUEMA,
+                "quando": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "execucoes": resultados,
+            }
+            args.out.write_text(json.dumps(corpo, indent=1))
+    for motivo in motivos:
+        print(f"FAIL {motivo}", file=sys.stderr)
+    return 1 if motivos else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""One capacity run: seed, start the fakes and julia's processes, drive the doctors open-loop, watch
+the queues and CPU, stop everything, and summarise (julia.testing.capacidade.relatorio)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+
+from julia import db
+from julia.data.operacao import contar_operacao
+from julia.seed.database import seeded_database
+from julia.servers import Services
+from julia.testing import controle
+from julia.testing.capacidade import medicos, processos
+from julia.testing.capacidade.estatistica import por_segundo, resumo
+
+log = logging.getLogger(__name__)
+
+BANCO = "julia_capacidade"
+REDIS_DB = 7  # a database of its own on a shared Redis: FLUSHDB between runs touches nothing else
+CHAVE = "capacidade"
+AMOSTRA_S = 1.0
+LEITURA_S = 0.25
+AQUECER_S = 2.0  # after every process holds its pool: the worker's first claim, the caches' first reads
+PRONTOS_S = 120.0  # a loaded machine takes long to import the SDK and start a worker
+CONEXOES = """
+SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
+"""
+WEBHOOK_TENTATIVAS = 6  # Evolution retries a failed webhook (up to 10, from 5 s); shorter here
+
+
+@dataclass(frozen=True)
+class Cenario:
+    medicos: int = 1000
+    janela_s: float = 60.0
+    workers: int = 1
+    modo: Literal["tempestade", "conversa"] = "tempestade"
+    rodadas: int = 3  # conversa: messages per doctor
+    pensar_s: float = 5.0  # conversa: mean think time between Júlia's reply and the next message
+    claude_mediana_ms: float = 2000.0
+    claude_p99_ms: float = 8000.0
+    claude_rpm: int | None = None
+    evolution_mediana_ms: float = 150.0
+    evolution_p99_ms: float = 600.0
+    drenar_s: float = 120.0  # after the last message: unanswered by then is lost
+    chatwoot: bool = True  # mirror to (fake) Chatwoot, as production does
+    # Keep the seed's due campaign rows in the send queue (they compete for the sender with the replies);
+    # off, the queue holds only the storm's replies.
+    campanha: bool = False
+    ambiente: dict[str, str] = field(default_factory=dict)  # julia settings for serve and workers
+    semente: int = 42
+
+    def nome(self) -> str:
+        campanha = "-campanha" if self.campanha else ""
+        return f"{self.modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w{campanha}"
+
+
+@dataclass
+class Observado:
+    aceito_em: dict[str, float] = field(default_factory=dict)  # token -> webhook accepted (time.time())
+    respostas: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    outras_enviadas: int = 0  # sends that answer no benchmark message: the seed's campaign rows
+    webhook_ms: list[float] = field(default_factory=list)
+    webhook_erros: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    recusadas: int = 0  # messages whose webhook never got a 200 (Evolution would drop them too)
+    amostras: list[dict[str, Any]] = field(default_factory=list)
+    esperando: dict[str, asyncio.Future[float]] = field(default_factory=dict)
+
+
+def _redis_db(url: str, numero: int) -> str:
+    if url.startswith("unix://"):
+        return f"{url.split('?', 1)[0]}?db={numero}"
+    base = url.split("?", 1)[0].rstrip("/")
+    partes = base.split("/")
+    if len(partes) > 3 and partes[-1].isdigit():
+        partes = partes[:-1]
+    return "/".join(partes) + f"/{numero}"
+
+
+def _carga_maquina() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "?"
+
+
+async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, Any]:
+    """Run one scenario on `servicos`' servers; logs of the julia processes go under `pasta`."""
+    rng = random.Random(cenario.semente)
+    # Seeded with a margin: some doctors opted out or are held by a person, and Júlia answers neither.
+    dsn, _ = await seeded_database(servicos.database_url, BANCO, math.ceil(cenario.medicos * 1.4) + 10)
+    redis_url = _redis_db(servicos.redis_url, REDIS_DB)
+    redis = aioredis.Redis.from_url(redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    conn = await db.connect(dsn)
+    try:
+        telefones = await medicos.respondiveis(conn, cenario.medicos)
+        if not cenario.campanha:
+            await conn.execute("DELETE FROM fila_mensagens WHERE status IN ('pendente', 'processando')")
+        config = {
+            "claude": {
+                "latencia": {"mediana_ms": cenario.claude_mediana_ms, "p99_ms": cenario.claude_p99_ms},
+                "rpm": cenario.claude_rpm,
+            },
+            "evolution": {
+                "latencia": {"mediana_ms": cenario.evolution_mediana_ms, "p99_ms": cenario.evolution_p99_ms}
+            },
+        }
+        with controle.iniciar(config, semente=cenario.semente) as falsos:
+            return await _com_processos(cenario, falsos, dsn, redis_url, conn, telefones, rng, pasta)
+    finally:
+        await conn.close()
+
+
+async def _com_processos(
+    cenario: Cenario,
+    falsos: controle.Falsos,
+    dsn: str,
+    redis_url: str,
+    conn: asyncpg.Connection,
+    telefones: list[str],
+    rng: random.Random,
+    pasta: Path,
+) -> dict[str, Any]:
+    ambiente = {**os.environ, **falsos.ambiente(), "DATABASE_URL": dsn, "REDIS_URL": redis_url}
+    ambiente["EVOLUTION_API_KEY"] = CHAVE
+    if not cenario.chatwoot:
+        ambiente.pop("CHATWOOT_URL")
+    ambiente.update(cenario.ambiente)
+    porta = processos.porta_livre()
+    api = f"http://127.0.0.1:{porta}"
+    pasta = pasta / cenario.nome()
+    serve = processos.iniciar("serve", ["serve", "--port", str(porta)], ambiente, pasta)
+    workers = [processos.iniciar(f"worker{i}", ["worker"], ambiente, pasta) for i in range(cenario.workers)]
+    todos = [serve, *workers]
+    try:
+        await asyncio.to_thread(processos.esperar_http, f"{api}/health", serve)
+        await _esperar_pools(conn, todos, int(ambiente.get("DB_POOL_MIN", "2")))
+        await asyncio.sleep(AQUECER_S)
+        postmaster = processos.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
+        cpu_antes = _cpu(todos, postmaster)
+        carga_antes = _carga_maquina()
+        obs = Observado()
+        inicio = time.time() + 0.5
+        fim_chegadas = asyncio.Event()
+        async with httpx.AsyncClient(
+            base_url=api,
+            timeout=30.0,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+        ) as http:
+            vigias = [
+                asyncio.create_task(_ler_enviadas(falsos, obs, fim_chegadas)),
+                asyncio.create_task(_amostrar(conn, falsos, obs, todos, postmaster, inicio, fim_chegadas)),
+            ]
+            await _dirigir(cenario, http, telefones, obs, rng, inicio)
+            ultimo = max(obs.aceito_em.values(), default=time.time())
+            await _drenar(obs, cenario.drenar_s)
+            drenado = time.time()
+            await asyncio.sleep(2 * LEITURA_S)  # one more read: a late duplicate is seen
+            fim_chegadas.set()
+            await asyncio.gather(*vigias)
+        cpu_depois = _cpu(todos, postmaster)
+        contadores = (await falsos.estado())["contadores"]
+        slack = await _textos_slack(falsos)
+    finally:
+        for processo in reversed(todos):
+            processo.parar()
+    return _relatorio(
+        cenario, obs, inicio, ultimo, drenado, cpu_antes, cpu_depois, contadores, slack, carga_antes, pasta
+    )
+
+
+async def _esperar_pools(conn: asyncpg.Connection, todos: list[processos.Processo], minimo: int) -> None:
+    """Until every julia process has opened its pool (DB_POOL_MIN connections each): a worker that is
+    still importing would otherwise count its start-up in the first doctors' time-to-reply."""
+    limite = time.monotonic() + PRONTOS_S
+    while await conn.fetchval(CONEXOES) < 1 + minimo * len(todos):
+        for p in todos:
+            if p.popen.poll() is not None:
+                raise RuntimeError(f"{p.nome} exited with {p.popen.returncode}: see {p.log}")
+        if time.monotonic() > limite:
+            raise RuntimeError(f"julia processes not connected after {PRONTOS_S:.0f} s: see {todos[0].log}")
+        await asyncio.sleep(0.2)
+
+
+def _cpu(todos: list[processos.Processo], postmaster: int | None) -> dict[str, float | None]:
+    leituras = {p.nome: processos.cpu_s(p.pid) for p in todos}
+    leituras["postgres"] = processos.cpu_s(postmaster, filhos=True) if postmaster else None
+    return leituras
+
+
+async def _dirigir(
+    cenario: Cenario,
+    http: httpx.AsyncClient,
+    telefones: list[str],
+    obs: Observado,
+    rng: random.Random,
+    inicio: float,
+) -> None:
+    """Open loop: doctor i writes at its arrival time whether or not the server kept up. Arrivals are a
+    Poisson process over the window conditioned on N doctors (N uniform instants, sorted)."""
+    chegadas = sorted(rng.uniform(0, cenario.janela_s) for _ in telefones)
+    if cenario.modo == "tempestade":
+        tarefas = [
+            asyncio.create_task(_mensagem(http, telefone, obs, inicio + chegada))
+            for telefone, chegada in zip(telefones, chegadas, strict=True)
+        ]
+    else:
+        tarefas = [
+            asyncio.create_task(_conversar(cenario, http, telefone, obs, inicio + chegada, random.Random(i)))
+            for i, (telefone, chegada) in enumerate(zip(telefones, chegadas, strict=True))
+        ]
+    await asyncio.gather(*tarefas)
+
+
+async def _mensagem(http: httpx.AsyncClient, telefone: str, obs: Observado, quando: float) -> str | None:
+    """Post one message at `quando`, retried as Evolution retries; its token once accepted."""
+    await asyncio.sleep(max(0.0, quando - time.time()))
+    token = medicos.novo_token()
+    corpo = medicos.webhook(telefone, token)
+    for tentativa in range(WEBHOOK_TENTATIVAS):
+        enviado = time.time()
+        try:
+            resposta = await http.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE})
+            motivo = None if resposta.status_code == 200 else f"HTTP {resposta.status_code}"
+        except httpx.HTTPError as exc:
+            motivo = type(exc).__name__
+        if motivo is None:
+            aceito = time.time()
+            obs.webhook_ms.append((aceito - enviado) * 1000)
+            obs.aceito_em[token] = aceito
+            return token
+        obs.webhook_erros[motivo] += 1
+        await asyncio.sleep(min(2.0**tentativa, 10.0))
+    obs.recusadas += 1
+    return None
+
+
+async def _conversar(
+    cenario: Cenario,
+    http: httpx.AsyncClient,
+    telefone: str,
+    obs: Observado,
+    quando: float,
+    rng: random.Random,
+) -> None:
+    """Send, wait for Júlia's reply, think, send again: `rodadas` times."""
+    for _ in range(cenario.rodadas):
+        token = await _mensagem(http, telefone, obs, quando)
+        if token is None:
+            return
+        futuro = obs.esperando.setdefault(token, asyncio.get_running_loop().create_future())
+        try:
+            respondido = await asyncio.wait_for(asyncio.shield(futuro), cenario.drenar_s)
+        except TimeoutError:
+            return
+        quando = respondido + rng.expovariate(1.0 / cenario.pensar_s)
+
+
+async def _drenar(obs: Observado, limite_s: float) -> None:
+    fim = time.monotonic() + limite_s
+    # Polled at the reader's pace: "every accepted message answered" changes with both dictionaries.
+    while time.monotonic() < fim and any(t not in obs.respostas for t in obs.aceito_em):  # noqa: ASYNC110
+        await asyncio.sleep(LEITURA_S)
+
+
+async def _ler_enviadas(falsos: controle.Falsos, obs: Observado, fim: asyncio.Event) -> None:
+    """Follow the fake Evolution's record: each accepted send is matched to its message's token."""
+    lidas = 0
+    while True:
+        parar = fim.is_set()
+        try:
+            novas = await falsos.enviadas(lidas)
+        except httpx.HTTPError as exc:  # the fake is busy: read again next time, nothing is lost
+            log.warning("reading the fake Evolution's sends failed: %s", type(exc).__name__)
+            novas = []
+        lidas += len(novas)
+        for envio in novas:
+            if envio["status"] != 201:
+                continue
+            token = medicos.token_da_resposta(envio["texto"])
+            if token is None:
+                obs.outras_enviadas += 1
+                continue
+            obs.respostas[token].append(envio["recebido_em"])
+            futuro = obs.esperando.setdefault(token, asyncio.get_running_loop().create_future())
+            if not futuro.done():
+                futuro.set_result(envio["recebido_em"])
+        if parar:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(fim.wait(), LEITURA_S)
+
+
+async def _amostrar(
+    conn: asyncpg.Connection,
+    falsos: controle.Falsos,
+    obs: Observado,
+    todos: list[processos.Processo],
+    postmaster: int | None,
+    inicio: float,
+    fim: asyncio.Event,
+) -> None:
+    """Once a second: queue depth and age (the same counts the health check reads), Claude calls in
+    flight, and CPU of each process."""
+    anterior, antes = _cpu(todos, postmaster), time.monotonic()
+    while not fim.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(fim.wait(), AMOSTRA_S)
+        op = await contar_operacao(conn)
+        cpu, agora = _cpu(todos, postmaster), time.monotonic()
+        passou = agora - antes
+        try:
+            contadores = (await falsos.estado())["contadores"]
+        except httpx.HTTPError as exc:
+            log.warning("sample without the fake's counters: %s", type(exc).__name__)
+            contadores = {"claude_em_voo": None}
+        obs.amostras.append(
+            {
+                "t": round(time.time() - inicio, 2),
+                "entradas_abertas": op.entradas_abertas,
+                "entrada_mais_antiga_s": round(op.entrada_mais_antiga_s, 2),
+                "fila_vencida": op.fila_vencida,
+                "fila_mais_antiga_s": round(op.fila_mais_antiga_s, 2),
+                "claude_em_voo": contadores["claude_em_voo"],
+                "cpu_pct": {
+                    nome: round(100 * ((cpu[nome] or 0.0) - (anterior[nome] or 0.0)) / passou, 1)
+                    for nome in cpu
+                },
+            }
+        )
+        anterior, antes = cpu, agora
+
+
+async def _textos_slack(falsos: controle.Falsos) -> list[str]:
+    async with httpx.AsyncClient(base_url=falsos.url) as http:
+        return list((await http.get("/_controle/slack")).json())
+
+
+def _relatorio(
+    cenario: Cenario,
+    obs: Observado,
+    inicio: float,
+    ultimo: float,
+    drenado: float,
+    cpu_antes: dict[str, float | None],
+    cpu_depois: dict[str, float | None],
+    contadores: dict[str, int],
+    slack: list[str],
+    carga_antes: str,
+    pasta: Path,
+) -> dict[str, Any]:
+    respondidas = {t: sorted(v) for t, v in obs.respostas.items() if t in obs.aceito_em}
+    ttr = [v[0] - obs.aceito_em[t] for t, v in respondidas.items()]
+    sem_resposta = [t for t in obs.aceito_em if t not in respondidas]
+    duplicadas = [t for t, v in respondidas.items() if len(v) > 1]
+    cpu = {
+        nome: round((cpu_depois[nome] or 0.0) - (cpu_antes[nome] or 0.0), 2)
+        for nome in cpu_depois
+        if cpu_depois[nome] is not None and cpu_antes.get(nome) is not None
+    }
+    julia_s = sum(v for k, v in cpu.items() if k != "postgres")
+    n = max(1, len(respondidas))
+    return {
+        "cenario": {**asdict(cenario), "nome": cenario.nome()},
+        "mensagens": len(obs.aceito_em),
+        "respondidas": len(respondidas),
+        "sem_resposta": len(sem_resposta),  # by the end of the drain window: lost or too late
+        "recusadas": obs.recusadas,
+        "duplicadas": len(duplicadas),
+        "outras_enviadas": obs.outras_enviadas,
+        "tempo_resposta_s": resumo(ttr),
+        "webhook_ms": resumo(obs.webhook_ms),
+        "webhook_erros": dict(obs.webhook_erros),
+        "respostas_por_s": por_segundo([v[0] for v in respondidas.values()], inicio),
+        "pico": {
+            "entradas_abertas": max((a["entradas_abertas"] for a in obs.amostras), default=0),
+            "entrada_mais_antiga_s": max((a["entrada_mais_antiga_s"] for a in obs.amostras), default=0.0),
+            "fila_vencida": max((a["fila_vencida"] for a in obs.amostras), default=0),
+            "claude_em_voo": contadores["claude_pico_em_voo"],
+        },
+        "claude": {k: v for k, v in contadores.items() if k.startswith("claude")},
+        "cpu_s": cpu,
+        "cpu_ms_por_resposta": {
+            "julia": round(1000 * julia_s / n, 2),
+            **{nome: round(1000 * v / n, 2) for nome, v in cpu.items()},
+        },
+        "duracao_s": {
+            "chegadas": round(ultimo - inicio, 1),
+            "ate_drenar": round(drenado - inicio, 1),
+        },
+        "slack": slack[:20],
+        "carga_maquina": {"antes": carga_antes, "depois": _carga_maquina()},
+        "amostras": obs.amostras,
+        "logs": str(pasta),
+    }

@@ -1,0 +1,67 @@
+"""The doctors of a capacity run: seeded ones Júlia answers, their webhooks, and the reply matched back
+to each message by a token Claude's fake quotes."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+
+from julia.integrations.evolution import telefone_e164
+
+TOKEN = re.compile(r"\[cap:([0-9a-f]{12})\]")
+
+# Seeded doctors Júlia writes to: not opted out or blocked, and no person holding their conversation.
+RESPONDIVEIS = """
+SELECT c.telefone FROM clientes c
+LEFT JOIN conversations v ON v.cliente_id = c.id AND v.status = 'ativa'
+WHERE c.status NOT IN ('opt_out', 'bloqueado') AND coalesce(v.controlled_by, 'julia') <> 'humano'
+ORDER BY c.id LIMIT $1
+"""
+
+
+async def respondiveis(conn: asyncpg.Connection, quantos: int) -> list[str]:
+    telefones = [str(t) for t in await conn.fetchval(f"SELECT array({RESPONDIVEIS})", quantos)]
+    if len(telefones) < quantos:
+        raise RuntimeError(f"only {len(telefones)} answerable doctors seeded, {quantos} wanted")
+    return telefones
+
+
+def novo_token() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def webhook(
+    telefone: str, token: str, texto: str = "Tenho interesse no plantão, pode mandar os detalhes?"
+) -> dict[str, Any]:
+    """Evolution v2's messages.upsert for one doctor's message (wire format: shared/integrations.md)."""
+    assert telefone_e164(telefone.lstrip("+") + "@s.whatsapp.net") == telefone
+    return {
+        "event": "messages.upsert",
+        "instance": "julia",
+        "data": {
+            "key": {
+                "remoteJid": f"{telefone.lstrip('+')}@s.whatsapp.net",
+                "fromMe": False,
+                "id": f"CAP{token}",
+            },
+            "pushName": "Dr. Capacidade",
+            "status": "DELIVERY_ACK",
+            "message": {"conversation": f"{texto} [cap:{token}]"},
+            "messageType": "conversation",
+            "messageTimestamp": int(time.time()),
+            "source": "android",
+        },
+        "date_time": "2026-11-24T10:00:00.000Z",
+        "sender": "5511900000000@s.whatsapp.net",
+        "apikey": None,
+    }
+
+
+def token_da_resposta(texto: str) -> str | None:
+    """The token of the doctor message a reply answers (the fake Claude echoes the last user turn)."""
+    achado = TOKEN.findall(texto)
+    return achado[-1] if achado else None

@@ -1,0 +1,69 @@
+"""The sender's rate limits: a token bucket (GCRA) per instance and class of message, in Redis so that
+every worker process draws from the same bucket, computed in one Lua script on Redis's own clock.
+
+Two classes, because WhatsApp's constraint is unsolicited volume: replies to a doctor who is waiting
+(`resposta`: a row queued at PRIORIDADE_RESPOSTA or above) have their own, higher rate
+(EVOLUTION_RATE_PER_S) and never wait for campaign tokens; campaigns and other unsolicited rows
+(`campanha`) go at EVOLUTION_CAMPANHA_RATE_PER_S. A bucket holds one second of its rate, so a burst
+up to the rate passes at once and sends are spread evenly after it (no bunching at second boundaries,
+unlike a counter per calendar second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+import redis.asyncio as aioredis
+
+from julia.settings import Settings
+
+Classe = Literal["resposta", "campanha"]
+# Júlia's replies are queued at this priority (julia.worker.resposta): a doctor who is waiting goes
+# before campaigns (default 5) in the claim order, and is sent at the reply rate.
+PRIORIDADE_RESPOSTA = 8
+
+# GCRA: the bucket is one timestamp, the "theoretical arrival time" of the next conforming send. A send
+# conforms when now >= tat - tolerance; it then moves tat one interval on. Microseconds from Redis TIME
+# (doubles hold them exactly). Returns 0 when the send may go now, else microseconds to wait.
+# KEYS[1] the bucket; ARGV[1] interval (us) = 1e6 / rate; ARGV[2] tolerance (us) = (burst - 1) * interval.
+GCRA = """
+local t = redis.call('TIME')
+local agora = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local intervalo = tonumber(ARGV[1])
+local tolerancia = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < agora then tat = agora end
+local permitido = tat - tolerancia
+if agora < permitido then return math.ceil(permitido - agora) end
+local novo = tat + intervalo
+redis.call('SET', KEYS[1], string.format('%.0f', novo), 'PX', math.ceil((novo - agora) / 1000) + 1000)
+return 0
+"""
+
+
+def classe(prioridade: int) -> Classe:
+    return "resposta" if prioridade >= PRIORIDADE_RESPOSTA else "campanha"
+
+
+class Taxa:
+    """At most `rate` sends per second per instance and class, shared by every process on one Redis."""
+
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self._script = redis.register_script(GCRA)
+        base = f"julia:evolution:gcra:{settings.evolution_instance}"
+        self._baldes = {
+            "resposta": (f"{base}:resposta", settings.evolution_rate_per_s),
+            "campanha": (f"{base}:campanha", settings.evolution_campanha_rate_per_s),
+        }
+
+    async def aguardar(self, de: Classe) -> None:
+        """Return when a send of class `de` conforms to its rate (taking its token)."""
+        chave, rate = self._baldes[de]
+        intervalo = 1e6 / rate
+        tolerancia = (max(1.0, rate) - 1.0) * intervalo
+        while True:
+            espera_us = int(await self._script(keys=[chave], args=[intervalo, tolerancia]))
+            if espera_us == 0:
+                return
+            await asyncio.sleep(espera_us / 1e6)
