@@ -68,8 +68,11 @@ async def relatorio_campanhas(db: Executor, campanha_ids: Sequence[str]) -> dict
 async def enfileirar_resposta(
     db: Executor, conversa_id: int, cliente_id: int, texto: str, prioridade: int
 ) -> int:
-    """A message of Júlia's stored in the conversation and queued, in one statement (as replies are)."""
-    fila_id: int = await db.fetchval(sql("registrar_resposta"), conversa_id, cliente_id, texto, prioridade)
+    """A fixed message of Júlia's (no prompt wrote it: version NULL) stored in the conversation and queued,
+    in one statement (as replies are)."""
+    fila_id: int = await db.fetchval(
+        sql("registrar_resposta"), conversa_id, cliente_id, texto, prioridade, None
+    )
     return fila_id
 
 
