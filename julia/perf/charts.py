@@ -1,7 +1,7 @@
 """The report's PNG charts (matplotlib, Agg): small, one question each, sized to sit in a 1400 px page.
 
 - `evidence`: one benchmark's block pairs, head/base per pair, with the verdict's interval and threshold
-  (or, measured without turns, the two sides' distributions);
+  (or, with too few pairs for an interval, the two sides' distributions);
 - `drift`: each benchmark's median against the stored baseline's (information, another run);
 - `history`: one small chart per benchmark over the stored runs, x = commit and date, as asv draws them.
 Legends sit outside the axes, never over the data.
@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # files only: no display on CI or a server
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, ScalarFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from julia.perf import stats
 from julia.perf.gate import Verdict
@@ -27,7 +27,7 @@ from julia.perf.results import Bench
 
 DPI = 100
 HEAD, BASE, THRESHOLD, BAND = "#1f77b4", "#7f7f7f", "#d62728", "#aec7e8"
-HISTORY_TICKS = 4  # commit labels per small chart: more would overlap at 330 px
+HISTORY_TICKS = 3  # commit labels per small chart: more overlap at 330 px
 
 
 def evidence(v: Verdict, head: Bench, base: Bench | None, path: Path) -> Path:
@@ -35,7 +35,7 @@ def evidence(v: Verdict, head: Bench, base: Bench | None, path: Path) -> Path:
         logs = stats.pair_log_ratios(
             stats.split_blocks(head.samples_ms, head.blocks), stats.split_blocks(base.samples_ms, base.blocks)
         )
-        if logs:
+        if len(logs) >= stats.MIN_PAIRS:
             return _pairs(v, np.exp(logs), path)
     return _sides(head, base, path)
 
@@ -69,8 +69,7 @@ def _sides(head: Bench, base: Bench | None, path: Path) -> Path:
     labels = ["head", *(["base"] if base else [])]
     ax.boxplot(data, vert=False, whis=(1, 99), showfliers=False, widths=0.6)
     ax.set_yticks(range(1, len(labels) + 1), labels)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency, ms (log); whiskers p1-p99")
+    ax.set_xlabel("latency, ms; whiskers p1-p99")
     ax.set_title(f"{head.name}: head and base samples", fontsize=9)
     ax.grid(axis="x", alpha=0.3, which="both")
     return _save(fig, path)
@@ -87,17 +86,15 @@ def drift(verdicts: list[Verdict], path: Path) -> Path | None:
     ax.axvline(1.0, color="black", linewidth=0.6)
     ax.set_yticks(y, [v.name for v in chosen], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("median / the stored baseline's median (log): information, not a verdict")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.2f}x"))
+    ax.set_xlabel("median / the stored baseline's median: information, not a verdict")
     ax.grid(axis="x", alpha=0.3, which="both")
     return _save(fig, path)
 
 
 def history(lines: list[dict[str, Any]], out: Path) -> list[tuple[str, Path]]:
-    """One small chart per benchmark: p50 (line) and p99 (dashed) in ms over the stored runs, the x
-    axis labelled with a few commits and their dates. Nothing with fewer than two runs."""
+    """One small chart per benchmark: its p50 in ms over the stored runs, from zero (so a step reads as
+    its true size), the x axis labelled with a few commits and their dates. Nothing under two runs."""
     if len(lines) < 2:
         return []
     names = sorted({name for line in lines for name in line.get("benches", {})})
@@ -106,26 +103,20 @@ def history(lines: list[dict[str, Any]], out: Path) -> list[tuple[str, Path]]:
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         points = [
-            (i, b["p50"], b.get("p99"))
+            (i, b["p50"])
             for i, line in enumerate(lines)
             if (b := line.get("benches", {}).get(name)) and b.get("p50") is not None
         ]
         if not points:
             continue
         fig, ax = plt.subplots(figsize=(3.3, 2.1))
-        xs = [p[0] for p in points]
-        ax.plot(xs, [p[1] for p in points], color=HEAD, marker="o", markersize=2.5, linewidth=1.2)
-        p99 = [(p[0], p[2]) for p in points if p[2] is not None]
-        if p99:
-            ax.plot(*zip(*p99, strict=True), color=HEAD, alpha=0.45, linestyle="--", linewidth=0.8)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(ScalarFormatter())
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.plot(*zip(*points, strict=True), color=HEAD, marker="o", markersize=2.5, linewidth=1.2)
+        ax.set_ylim(bottom=0, top=max(p for _, p in points) * 1.15)
         ax.xaxis.set_major_locator(FixedLocator([t for t, _ in ticks]))
         ax.set_xticklabels([label for _, label in ticks], fontsize=6)
         ax.set_xlim(-0.5, len(lines) - 0.5)
         ax.tick_params(axis="y", labelsize=6)
-        ax.set_ylabel("ms", fontsize=7)
+        ax.set_ylabel("p50, ms", fontsize=7)
         ax.set_title(name, fontsize=7)
         ax.grid(alpha=0.3)
         charts.append((name, _save(fig, out / f"{safe_name(name)}.png")))

@@ -36,8 +36,9 @@ EVIDENCE_COUNTERS = (
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;padding:0 16px 32px;max-width:1360px;color:#222}
 table{border-collapse:collapse;width:100%;margin:6px 0 14px}
-td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;vertical-align:top;overflow-wrap:anywhere}
-th{background:#f3f3f3}td:first-child,th:first-child,td.words{text-align:left}
+td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;vertical-align:top;white-space:nowrap}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+td.words,th.words{text-align:left;white-space:normal;overflow-wrap:anywhere;width:100%}
 img{max-width:100%;height:auto}
 .banner{padding:12px 18px;margin:0 -16px 16px;color:#fff}.banner h1{margin:0 0 4px;font-size:26px}
 .banner p{margin:2px 0}.banner.FAILED{background:#b71c1c}.banner.passed{background:#2e7d32}
@@ -147,7 +148,12 @@ def _page(
         *_history(history, charts_dir / "history", out),
         *_scale(out),
         "<h2 id='stamp'>This run</h2>",
-        _html_table(["", ""], [[label, value] for label, value in words.stamp_rows(run.stamp)], header=False),
+        _html_table(
+            ["", ""],
+            [[label, value] for label, value in words.stamp_rows(run.stamp)],
+            header=False,
+            words_columns=(1,),
+        ),
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -191,12 +197,11 @@ def _attention(run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path) -
             parts.append(
                 "<ul>" + "".join(f"<li>{_e(f.check)}: {_e(f.message)}</li>" for f in others) + "</ul>"
             )
-        if head is not None:
-            parts.append(_counter_diff(head.counters, base.counters if base else None))
         parts.append("</div><div>")
         if head is not None:
             chart = charts.evidence(v, head, base, charts_dir / f"{charts.safe_name(v.name)}.png")
             parts.append(_img(chart, out, f"{v.name}: head against base"))
+            parts.append(_counter_diff(head.counters, base.counters if base else None))
         parts.append("</div></div></article>")
     return parts
 
@@ -360,7 +365,7 @@ def _history(lines: list[dict[str, Any]], charts_dir: Path, out: Path) -> list[s
     return [
         head,
         f"<p class='info'>The stored runs of this machine class ({len(lines)}, oldest first), one chart per "
-        "benchmark: p50 (line) and p99 (dashed), ms, log scale; x: commit and date.</p><div class='grid'>",
+        "benchmark: its p50 in ms, from zero; x: commit and date.</p><div class='grid'>",
         *(_img(path, out, name) for name, path in drawn),
         "</div>",
     ]
@@ -381,7 +386,16 @@ def _html_table(
     header: bool = True,
     words_columns: Sequence[int] = (),
 ) -> str:
-    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>" if header else ""
+    head = (
+        "<tr>"
+        + "".join(
+            f"<th class='words'>{_e(h)}</th>" if j in words_columns else f"<th>{_e(h)}</th>"
+            for j, h in enumerate(headers)
+        )
+        + "</tr>"
+        if header
+        else ""
+    )
     body = []
     for i, row in enumerate(rows):
         css = classes[i] if classes else ""
