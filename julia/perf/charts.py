@@ -67,7 +67,7 @@ def _sides(head: Bench, base: Bench | None, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.6, 1.9 if base else 1.4))
     data = [head.samples_ms, *([base.samples_ms] if base else [])]
     labels = ["head", *(["base"] if base else [])]
-    ax.boxplot(data, vert=False, whis=(1, 99), showfliers=False, widths=0.6)
+    ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=False, widths=0.6)
     ax.set_yticks(range(1, len(labels) + 1), labels)
     ax.set_xlabel("latency, ms; whiskers p1-p99")
     ax.set_title(f"{head.name}: head and base samples", fontsize=9)
