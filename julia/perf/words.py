@@ -55,7 +55,9 @@ def ab_context(run: Run) -> str:
     ab = run.stamp.get("ab") or {}
     why = ab.get("why")
     if run.base is None:
-        return f"no base: {why}" if why else "no base: this run measured the head alone"
+        if not why:
+            return "no base: this run measured the head alone"
+        return why if why.startswith("no base") else f"no base ({why})"
     head = short(run.stamp.get("git_commit"))
     base = short(ab.get("base_commit") or run.base.stamp.get("git_commit"))
     text = f"head {head} vs base {base}, measured side by side in this run"
@@ -96,10 +98,10 @@ def reason(v: Verdict) -> str:
     if ab is not None and ab.outcome == "ok":
         return f"interval below {ab.threshold:.2f}x (at most {fmt_x(ab.high)})"
     if ab is not None and ab.outcome == "unpaired":
-        return "no block measured on both sides: budgets only"
+        return "budgets held; no block measured on both sides for a timing verdict"
     if v.base_summary is not None:
-        return "not measured in turns: budgets only"
-    return "no base in this run: budgets only"
+        return "budgets held; not measured in turns, so no timing verdict"
+    return "budgets held; no base in this run for a timing verdict"
 
 
 @dataclass(frozen=True)

@@ -327,3 +327,18 @@ def test_in_a_browser_the_banner_shows_and_nothing_is_wider_than_1400px(
     found = re.search(r'data-scroll-width="(\d+)"', dom.stdout)
     assert found, dom.stderr[-2000:]
     assert int(found.group(1)) <= 1400
+
+
+def test_without_a_base_the_banner_says_why_and_every_reason_says_budgets_only(tmp_path: Path) -> None:
+    head, _ = _runs()
+    head.base = None
+    head.stamp["ab"] = {"base_ref": None, "base_commit": None, "why": "--no-base: the head alone"}
+    verdicts = judge(head, BUDGETS)
+    rendered = report.render(head, verdicts, None, [], tmp_path)
+    page = html.unescape(rendered.page.read_text())
+    assert "julia perf gate passed" in page
+    assert "0 failed / 0 inconclusive / 5 ok" in page
+    assert "no base (--no-base: the head alone)" in page
+    assert page.count("budgets held; no base in this run for a timing verdict") == len(verdicts)
+    assert "No stored baseline for this machine class" in page
+    assert "No benchmark failed or was inconclusive." in rendered.summary.read_text()
