@@ -32,8 +32,11 @@ HISTORY_TICKS = 3  # commit labels per small chart: more overlap at 330 px
 
 def evidence(v: Verdict, head: Bench, base: Bench | None, path: Path) -> Path:
     if base is not None and head.blocks and base.blocks:
-        logs = stats.pair_log_ratios(
-            stats.split_blocks(head.samples_ms, head.blocks), stats.split_blocks(base.samples_ms, base.blocks)
+        logs = stats.pair_log_ratios(  # paired exactly as the verdict pairs them (julia.perf.gate)
+            stats.split_blocks(head.samples_ms, head.blocks),
+            stats.split_blocks(base.samples_ms, base.blocks),
+            head.rounds,
+            base.rounds,
         )
         if len(logs) >= stats.MIN_PAIRS:
             return _pairs(v, np.exp(logs), path)

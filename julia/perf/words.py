@@ -67,7 +67,8 @@ def ab_context(run: Run) -> str:
 def fmt_x(value: float) -> str:
     if not math.isfinite(value):
         return "unbounded" if value > 0 else "0"
-    return f"{value:.2f}x" if value >= 0.995 or value < 0.1 else f"{value:.3f}x"
+    # Three decimals: an interval's bound of 1.104 must not read as the threshold 1.10 it exceeds.
+    return f"{value:.3f}x" if value < 10 else f"{value:.1f}x"
 
 
 def interval(ab: stats.ABComparison) -> str:

@@ -221,7 +221,7 @@ def test_failing_and_inconclusive_come_first_each_with_its_evidence(rendered: re
     assert "threshold" in failing
     assert "smallest slowdown this run could catch" in failing
     # The server's own time doubled: the report blames the database, not the code around it.
-    assert "server execution 0.0150 => 0.0300 ms (2.00x)" in failing
+    assert "server execution 0.0150 => 0.0300 ms (2.000x)" in failing
     assert "the database's own work moved" in failing
     assert "outside the database" not in failing
     assert "charts/query_x_warm.png" in failing
