@@ -38,7 +38,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;padding:0 16px 32px;max-wi
 table{border-collapse:collapse;width:100%;margin:6px 0 14px}
 td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;vertical-align:top;white-space:nowrap}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
-td.words,th.words{text-align:left;white-space:normal;overflow-wrap:anywhere;width:100%}
+td.words,th.words{text-align:left;white-space:normal;overflow-wrap:anywhere}
 img{max-width:100%;height:auto}
 .banner{padding:12px 18px;margin:0 -16px 16px;color:#fff}.banner h1{margin:0 0 4px;font-size:26px}
 .banner p{margin:2px 0}.banner.FAILED{background:#b71c1c}.banner.passed{background:#2e7d32}
@@ -48,7 +48,7 @@ article{border:1px solid #ddd;border-left:6px solid #999;padding:4px 14px 10px;m
 article.FAIL{border-left-color:#b71c1c;background:#fff}article.inconclusive{border-left-color:#e0a800;background:#fff}
 .evidence{display:flex;flex-wrap:wrap;gap:16px}.evidence>div{flex:1 1 560px;min-width:0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:6px}
-.info{color:#555}
+.info{color:#555}.glance{padding-left:0;list-style:none}.glance li{padding:2px 8px;margin:2px 0}
 """
 
 
@@ -182,11 +182,18 @@ def _attention(run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path) -
     chosen = [v for v in words.ordered(verdicts) if v.status in ("FAIL", "inconclusive")]
     if not chosen:
         return ["<p>No benchmark failed or was inconclusive.</p>"]
-    parts = ["<h2 id='attention'>Failed and inconclusive</h2>"]
+    # At a glance first, linked to each one's evidence: the story before the details.
+    glance = "".join(
+        f"<li class='{v.status}'><a href='#{charts.safe_name(v.name)}'>{_e(v.name)}</a> {_e(v.status)}: "
+        f"{_e(words.reason(v))}</li>"
+        for v in chosen
+    )
+    parts = [f"<h2 id='attention'>Failed and inconclusive</h2><ul class='glance'>{glance}</ul>"]
     for v in chosen:
         head = run.benches.get(v.name)
         base = run.base.benches.get(v.name) if run.base else None
-        parts.append(f"<article class='{v.status}'><h3>{_e(v.name)}: {_e(v.status)}</h3>")
+        anchor = charts.safe_name(v.name)
+        parts.append(f"<article class='{v.status}' id='{anchor}'><h3>{_e(v.name)}: {_e(v.status)}</h3>")
         parts.append(f"<p><strong>{_e(words.reason(v))}</strong></p><div class='evidence'><div>")
         parts.append(_ab_table(v))
         if head is not None:
@@ -218,7 +225,7 @@ def _ab_table(v: Verdict) -> str:
         ["block pairs", str(ab.pairs)],
     ]
     if v.base_summary is not None:
-        rows.append(["p50 head / base, ms", f"{v.summary.p50:.4g} / {v.base_summary.p50:.4g}"])
+        rows.append(["p50 head / base, ms", f"{_num(v.summary.p50)} / {_num(v.base_summary.p50)}"])
     return _html_table(["A/B in this run", ""], rows)
 
 
@@ -239,7 +246,7 @@ def _counter_diff(now: dict[str, Any], before: dict[str, Any] | None) -> str:
             classes.append("warn" if before is not None and a != b and key != "calls" else "")
     if not rows:
         return ""
-    return _html_table(["counter", "head", "base"], rows, classes)
+    return _html_table(["counter", "head", "base"], rows, classes, words_columns=(1, 2))
 
 
 def _all_table(verdicts: list[Verdict]) -> list[str]:

@@ -50,11 +50,18 @@ def _sides(
     return head, base
 
 
+# A long plan, as the vagas query's: the page must wrap it, not scroll sideways.
+LONG_PLAN = (
+    "Limit > Sort > Hash Join > Hash Join > Bitmap Heap Scan > Bitmap Index Scan[idx_x] > Hash > Seq Scan"
+)
+LONG_PLAN += " > Hash > Seq Scan[hospitais] > Memoize > Nested Loop Left Join"
+
+
 def _counters(mean_exec_ms: float) -> dict[str, object]:
     return {
         "rows": 1,
         "buffers": 3,
-        "plan_nodes": ["Index Scan[idx_x]"],
+        "plan_nodes": LONG_PLAN.split(" > "),
         "plan_indexes": ["idx_x"],
         "pgss": {"calls": 2000, "rows_per_call": 1.0, "blocks_per_call": 3.0, "mean_exec_ms": mean_exec_ms},
         "pg_statements": 1,
@@ -207,6 +214,13 @@ def test_the_banner_comes_first_with_the_counts_and_the_ab_context(rendered: rep
     assert "1 failed / 2 inconclusive / 2 ok" in banner
     assert "head abc1234 vs base def5678900" in banner
     assert page.index("</header>") < page.index("<table")  # nothing before the verdict
+    glance = page[page.index("<ul class='glance'>") : page.index("</ul>")]
+    assert [m for m in re.findall(r"href='#(\w+)'", glance)] == [
+        "query_x_warm",
+        "query_y_warm",
+        "webhook_burst_1000doctors",
+    ]
+    assert "id='query_x_warm'" in page
 
 
 def test_failing_and_inconclusive_come_first_each_with_its_evidence(rendered: report.Rendered) -> None:
