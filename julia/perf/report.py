@@ -197,7 +197,7 @@ def _attention(run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path) -
         parts.append(f"<p><strong>{_e(words.reason(v))}</strong></p><div class='evidence'><div>")
         parts.append(_ab_table(v))
         if head is not None:
-            parts.append(f"<p>{_e(words.blame(v, head, base).text)}</p>")
+            parts.append(f"<p>{_e(words.blame(v, head, base))}</p>")
         # The failures and the inconclusive interval are the reason above; the other warnings follow.
         others = [f for f in v.findings if f.severity == "warn" and f.check != "inconclusive"]
         if others:

@@ -105,28 +105,13 @@ def reason(v: Verdict) -> str:
     return "budgets held; no base in this run for a timing verdict"
 
 
-@dataclass(frozen=True)
-class Blame:
-    """The round trip and the server's own execution time of one benchmark, head against base."""
-
-    server_head_ms: float | None
-    server_base_ms: float | None
-    text: str
-
-    @property
-    def server_ratio(self) -> float | None:
-        if self.server_head_ms and self.server_base_ms:
-            return self.server_head_ms / self.server_base_ms
-        return None
-
-
 def server_ms(bench: Bench | None) -> float | None:
     pgss = bench.counters.get("pgss") if bench else None
     value = pgss.get("mean_exec_ms") if isinstance(pgss, dict) else None
     return float(value) if value is not None else None
 
 
-def blame(v: Verdict, head: Bench | None, base: Bench | None) -> Blame:
+def blame(v: Verdict, head: Bench | None, base: Bench | None) -> str:
     """Where the time moved: inside the database (its own execution time, pg_stat_statements) or around
     it. Said only from what both sides measured: a round trip that grew while the server's time grew too
     is the database's work, whatever plan and buffers say."""
@@ -134,7 +119,7 @@ def blame(v: Verdict, head: Bench | None, base: Bench | None) -> Blame:
     round_trip = f"round trip {fmt_x(v.ab.ratio)} the base's" if v.ab and math.isfinite(v.ab.ratio) else ""
     if now is None or then is None or then <= 0:
         missing = "no server time recorded for this benchmark (pg_stat_statements)"
-        return Blame(now, then, f"{round_trip}; {missing}" if round_trip else missing)
+        return f"{round_trip}; {missing}" if round_trip else missing
     ratio = now / then
     server = f"server execution {then:.4f} => {now:.4f} ms ({fmt_x(ratio)})"
     if abs(math.log(ratio)) > math.log(SERVER_MOVED):
@@ -143,7 +128,7 @@ def blame(v: Verdict, head: Bench | None, base: Bench | None) -> Blame:
         where = "the server's time held: the time went outside the database (julia, the driver, the machine)"
     else:
         where = "the server's time held"
-    return Blame(now, then, "; ".join(p for p in (round_trip, server, where) if p))
+    return "; ".join(p for p in (round_trip, server, where) if p)
 
 
 def stamp_rows(stamp: dict[str, Any]) -> list[tuple[str, str]]:

@@ -356,3 +356,17 @@ def test_without_a_base_the_banner_says_why_and_every_reason_says_budgets_only(t
     assert page.count("budgets held; no base in this run for a timing verdict") == len(verdicts)
     assert "No stored baseline for this machine class" in page
     assert "No benchmark failed or was inconclusive." in rendered.summary.read_text()
+
+
+def test_blame_says_outside_the_database_only_when_the_server_time_held(
+    judged: tuple[Run, list[Verdict]],
+) -> None:
+    head, verdicts = judged
+    slow = next(v for v in verdicts if v.name == "query_x_warm")
+    assert head.base is not None
+    base = head.base.benches["query_x_warm"]
+    held = Bench(base.name, base.group, base.floor, base.samples_ms, _counters(0.0155))
+    assert "the time went outside the database" in words.blame(slow, held, base)
+    moved = Bench(base.name, base.group, base.floor, base.samples_ms, _counters(0.0310))
+    assert "the database's own work moved" in words.blame(slow, moved, base)
+    assert "no server time recorded" in words.blame(slow, Bench("m", "g", None, [1.0]), base)
