@@ -31,6 +31,7 @@ EVIDENCE_COUNTERS = (
     "pg_statements",
     "pg_pool_resets",
     "redis_commands",
+    "errors",
     "distinct_plans",
 )
 STYLE = """
@@ -206,7 +207,7 @@ def _attention(run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path) -
             )
         parts.append("</div><div>")
         if head is not None:
-            chart = charts.evidence(v, head, base, charts_dir / f"{charts.safe_name(v.name)}.png")
+            chart = charts.evidence(v, head, base, charts_dir / f"{anchor}.png")
             parts.append(_img(chart, out, f"{v.name}: head against base"))
             parts.append(_counter_diff(head.counters, base.counters if base else None))
         parts.append("</div></div></article>")
@@ -243,10 +244,17 @@ def _counter_diff(now: dict[str, Any], before: dict[str, Any] | None) -> str:
         if key in now_pgss or key in before_pgss:
             a, b = now_pgss.get(key), before_pgss.get(key)
             rows.append([f"server {key.replace('_', ' ')}", words.words(a), words.words(b)])
-            classes.append("warn" if before is not None and a != b and key != "calls" else "")
+            classes.append("warn" if key != "calls" and _moved(a, b) else "")
     if not rows:
         return ""
     return _html_table(["counter", "head", "base"], rows, classes, words_columns=(1, 2))
+
+
+def _moved(now: Any, before: Any) -> bool:
+    """A server-side figure that moved beyond noise (julia.perf.words.SERVER_MOVED, either way)."""
+    if not isinstance(now, int | float) or not isinstance(before, int | float) or now <= 0 or before <= 0:
+        return False
+    return max(now / before, before / now) > words.SERVER_MOVED
 
 
 def _all_table(verdicts: list[Verdict]) -> list[str]:
