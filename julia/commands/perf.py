@@ -216,11 +216,12 @@ def _gate(args: argparse.Namespace) -> int:
         baseline = None
     verdicts = judge(run, budgets, baseline)
     lines = history.append(run, verdicts) if args.record_history else history.current(run, verdicts)
-    page = report.render(run, verdicts, budgets, baseline, lines, args.out)
+    written = report.render(run, verdicts, baseline, lines, args.out)
     print(report.terminal(verdicts, run))
     verdict = "FAILED" if failed(verdicts) else "passed"
     against = "none for " + run.stamp["machine_class"] if baseline is None else "yes"
-    print(f"perf gate {verdict}; baseline: {against}; report: {page}")
+    print(f"perf gate {verdict}; baseline: {against}; report: {written.page}")
+    print(f"summary (for $GITHUB_STEP_SUMMARY): {written.summary}; pytest-benchmark JSON: {written.export}")
     return 1 if failed(verdicts) else 0
 
 

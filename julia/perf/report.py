@@ -1,52 +1,82 @@
-"""The report: a terminal table, and reports/out/index.html with PNG charts (pandas + matplotlib, Agg).
+"""The report of a gated run: a terminal table, and in reports/out/ the page index.html (with its PNGs), the
+Markdown summary summary.md (julia.perf.summary) and pytest-benchmark.json (julia.perf.export).
 
-Per benchmark: p50/p95/p99 against its ceiling and the baseline, the ratio to its floor, the latency
-distribution, the trend over the stored runs; for a failed benchmark, what changed beside the time
-(plan, rows, buffers, pg_stat_statements) next to the baseline's.
+The page tells its story top down: a banner with the verdict, the counts and what the head was compared
+against; then each failed or inconclusive benchmark with its evidence (the A/B interval against its
+threshold, what the run could detect, the counters beside the base's, the server's own time beside the
+round trip) and its chart; then every benchmark in one table with the reason for its status; the cost
+counters; the drift from the stored baseline (information only); the history per benchmark; the stamp.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on CI or a server
-
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-from julia.perf.gate import Budgets, Verdict
+from julia.perf import charts, export, summary, words
+from julia.perf.gate import Verdict
 from julia.perf.results import Run
 
-COLORS = {"p50": "#1f77b4", "p95": "#ff7f0e", "p99": "#d62728", "baseline": "#7f7f7f", "ceiling": "#000000"}
+# Counters compared head against base in a benchmark's evidence, in the order a reader checks them.
+EVIDENCE_COUNTERS = (
+    "plan_nodes",
+    "rows",
+    "buffers",
+    "pg_statements",
+    "pg_pool_resets",
+    "redis_commands",
+    "errors",
+    "distinct_plans",
+)
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;padding:0 16px 32px;max-width:1360px;color:#222}
+table{border-collapse:collapse;width:100%;margin:6px 0 14px}
+td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;vertical-align:top;white-space:nowrap}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+td.words,th.words{text-align:left;white-space:normal;overflow-wrap:anywhere}
+img{max-width:100%;height:auto}
+.banner{padding:12px 18px;margin:0 -16px 16px;color:#fff}.banner h1{margin:0 0 4px;font-size:26px}
+.banner p{margin:2px 0}.banner.FAILED{background:#b71c1c}.banner.passed{background:#2e7d32}
+.counts{font-size:18px;font-weight:600}
+.FAIL{background:#fde0e0}.inconclusive{background:#fff3cd}.warn{background:#fff8e1}
+article{border:1px solid #ddd;border-left:6px solid #999;padding:4px 14px 10px;margin:0 0 14px}
+article.FAIL{border-left-color:#b71c1c;background:#fff}article.inconclusive{border-left-color:#e0a800;background:#fff}
+.evidence{display:flex;flex-wrap:wrap;gap:16px}.evidence>div{flex:1 1 560px;min-width:0}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:6px}
+.info{color:#555}.glance{padding-left:0;list-style:none}.glance li{padding:2px 8px;margin:2px 0}
+"""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    page: Path
+    summary: Path
+    export: Path
 
 
 def table(verdicts: list[Verdict]) -> pd.DataFrame:
     rows = []
-    for v in verdicts:
+    for v in words.ordered(verdicts):
         ab = v.ab
         rows.append(
             {
                 "benchmark": v.name,
+                "status": v.status,
                 "n": v.summary.n,
                 "p50 ms": v.summary.p50,
-                "p95 ms": v.summary.p95,
                 "p99 ms": v.summary.p99,
-                "max ms": v.summary.max,
                 "x floor": _nan(v.ratio_p50),
-                "x floor (base)": _nan(v.baseline_ratio_p50),
                 "vs base": ab.ratio if ab else math.nan,
                 "CI low": ab.low if ab else math.nan,
                 "CI high": ab.high if ab else math.nan,
                 "detectable": ab.detectable if ab else math.nan,
                 "drift": v.drift.time if v.drift else math.nan,
-                "status": v.status,
             }
         )
     return pd.DataFrame(rows)
@@ -57,338 +87,348 @@ def _nan(value: float | None) -> float:
 
 
 def terminal(verdicts: list[Verdict], run: Run) -> str:
-    frame = table(verdicts)
     stamp = run.stamp
+    tally = words.counts(verdicts)
     head = (
-        f"julia perf: {stamp['doctors']:,} doctors, {stamp['machine_class']}, {stamp['servers']}, "
-        f"postgres {stamp['postgres']}, julia {stamp['julia_version']} ({stamp.get('git_commit')})"
+        f"julia perf gate {'passed' if tally.passed else 'FAILED'}: {tally.text()}\n"
+        f"{words.ab_context(run)}; {stamp.get('doctors', 0):,} doctors, {stamp.get('machine_class')}, "
+        f"postgres {stamp.get('postgres')}, julia {stamp.get('julia_version')}"
         + (f", INJECTED {stamp['injected']}" if stamp.get("injected") else "")
     )
-    body = frame.to_string(index=False, float_format=_fmt, na_rep="-")
+    body = table(verdicts).to_string(index=False, float_format=_fmt, na_rep="-")
     problems = [
-        f"  {f.severity.upper():4} {v.name}: {f.message}"
-        for v in verdicts
-        for f in v.findings
-        if f.severity in ("fail", "warn")
+        f"  {v.status:12} {v.name}: {words.reason(v)}"
+        for v in words.ordered(verdicts)
+        if v.status in ("FAIL", "inconclusive", "warn")
     ]
-    return "\n".join([head, body, *(["findings:", *problems] if problems else [])])
+    return "\n".join([head, body, *(["why:", *problems] if problems else [])])
 
 
 def _fmt(value: float) -> str:
     if math.isnan(value):
         return "-"
+    if math.isinf(value):
+        return "inf"
     return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
 
 
 def render(
     run: Run,
     verdicts: list[Verdict],
-    budgets: Budgets,
     baseline: Run | None,
     history: list[dict[str, Any]],
     out: Path,
-) -> Path:
+) -> Rendered:
+    """index.html (and its charts), summary.md and pytest-benchmark.json, all under `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    measured = [v for v in verdicts if v.summary.n]
-    charts = [
-        _percentiles(measured, budgets, out / "percentiles.png"),
-        _ratios(measured, budgets, out / "ratios.png"),
-        _distributions(run, baseline, out / "distributions.png"),
-        _trend(history, out / "trend.png"),
-    ]
-    scale = out / "scale.png"
-    if scale.is_file():
-        charts.append(scale)
     page = out / "index.html"
-    page.write_text(_html(run, verdicts, baseline, [c for c in charts if c is not None]))
-    return page
+    page.write_text(_page(run, verdicts, baseline, history, out))
+    notes = out / "summary.md"
+    notes.write_text(summary.markdown(run, verdicts))
+    return Rendered(page, notes, export.write(run, out / "pytest-benchmark.json"))
 
 
-def _labels(verdicts: list[Verdict]) -> list[str]:
-    return [v.name.removeprefix("query_") for v in verdicts]
-
-
-def _percentiles(verdicts: list[Verdict], budgets: Budgets, path: Path) -> Path:
-    """p50/p95/p99 per benchmark on a log axis, with the baseline's p50 and the business ceiling."""
-    y = np.arange(len(verdicts))
-    fig, ax = plt.subplots(figsize=(11, 0.42 * len(verdicts) + 1.6))
-    for offset, key in ((-0.25, "p50"), (0.0, "p95"), (0.25, "p99")):
-        ax.barh(
-            y + offset, [getattr(v.summary, key) for v in verdicts], height=0.25, color=COLORS[key], label=key
-        )
-    base = [(i, v.baseline_summary.p50) for i, v in enumerate(verdicts) if v.baseline_summary]
-    if base:
-        ax.scatter(
-            [b for _, b in base],
-            [i - 0.25 for i, _ in base],
-            marker="|",
-            s=200,
-            color=COLORS["baseline"],
-            label="baseline p50",
-            zorder=3,
-        )
-    _mark_limits(ax, verdicts, budgets, "ceiling_ms", "ceiling (p99 budget)")
-    ax.set_xscale("log")
-    ax.set_yticks(y, _labels(verdicts), fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("latency, ms (log)")
-    ax.set_title("Latency per benchmark: p50 / p95 / p99 against baseline and ceiling")
-    ax.grid(axis="x", which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
-
-
-def _mark_limits(ax: Any, verdicts: list[Verdict], budgets: Budgets, field: str, label: str) -> None:
-    """An x on each benchmark's row at its budget for `field` (rows without one get none)."""
-    limits = [(i, b) for i, v in enumerate(verdicts) if (b := _budget(budgets, v.name, field))]
-    if limits:
-        ax.scatter(
-            [b for _, b in limits],
-            [i for i, _ in limits],
-            marker="x",
-            color=COLORS["ceiling"],
-            label=label,
-            zorder=3,
-        )
-
-
-def _budget(budgets: Budgets, name: str, field: str) -> float | None:
-    budget = budgets.benches.get(name)
-    value = getattr(budget, field) if budget else None
-    return float(value) if value is not None else None
-
-
-def _ratios(verdicts: list[Verdict], budgets: Budgets, path: Path) -> Path:
-    """p50 as a multiple of its floor's p50, now and in the baseline, with the ratio budget."""
-    chosen = [v for v in verdicts if v.ratio_p50 is not None]
-    y = np.arange(len(chosen))
-    fig, ax = plt.subplots(figsize=(11, 0.38 * len(chosen) + 1.6))
-    ax.barh(y - 0.2, [v.ratio_p50 or 0 for v in chosen], height=0.4, color=COLORS["p50"], label="this run")
-    ax.barh(
-        y + 0.2,
-        [v.baseline_ratio_p50 or 0 for v in chosen],
-        height=0.4,
-        color=COLORS["baseline"],
-        label="baseline",
-    )
-    _mark_limits(ax, chosen, budgets, "ratio_p50", "ratio budget")
-    ax.set_yticks(y, _labels(chosen), fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.set_xlabel("median ratio to the floor (x, log)")
-    ax.set_title("Cost relative to the floor (warm: SELECT 1 prepared; cold: SELECT 1 on a fresh connection)")
-    ax.grid(axis="x", which="both", alpha=0.3)
-    ax.legend(loc="center right", fontsize=8)
-    return _save(fig, path)
-
-
-def _distributions(run: Run, baseline: Run | None, path: Path) -> Path:
-    """Box plots of every raw sample (whiskers at p1/p99), this run beside the baseline."""
-    names = list(run.benches)
-    fig, ax = plt.subplots(figsize=(11, 0.5 * len(names) + 1.6))
-    current = [run.benches[n].samples_ms for n in names]
-    ax.boxplot(
-        current,
-        positions=np.arange(len(names)) * 2.0,
-        vert=False,
-        whis=(1, 99),
-        widths=0.7,
-        showfliers=False,
-        patch_artist=True,
-        boxprops={"facecolor": "#aec7e8"},
-    )
-    if baseline:
-        pairs = [(i, baseline.benches[n].samples_ms) for i, n in enumerate(names) if n in baseline.benches]
-        if pairs:
-            ax.boxplot(
-                [s for _, s in pairs],
-                positions=[i * 2.0 + 0.8 for i, _ in pairs],
-                vert=False,
-                whis=(1, 99),
-                widths=0.5,
-                showfliers=False,
-                patch_artist=True,
-                boxprops={"facecolor": "#d9d9d9"},
-            )
-    ax.set_xscale("log")
-    ax.set_yticks(np.arange(len(names)) * 2.0 + 0.4, [n.removeprefix("query_") for n in names], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("latency, ms (log); blue: this run, grey: baseline; whiskers p1-p99")
-    ax.set_title("Latency distributions")
-    ax.grid(axis="x", which="both", alpha=0.3)
-    return _save(fig, path)
-
-
-def _trend(history: list[dict[str, Any]], path: Path) -> Path | None:
-    """Each benchmark's median ratio to its floor over the stored runs of this machine class."""
-    if len(history) < 2:
-        return None
-    frame = pd.DataFrame(
-        [
-            {"run": i, "benchmark": name.removeprefix("query_"), "ratio": b.get("ratio_p50")}
-            for i, line in enumerate(history)
-            for name, b in line["benches"].items()
-            if b.get("ratio_p50") is not None
-        ]
-    )
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
-    for ax, cold in zip(axes, (False, True), strict=True):
-        chosen = frame[frame["benchmark"].str.endswith("_cold") == cold]
-        colors = plt.get_cmap("tab20")
-        for k, (name, group) in enumerate(chosen.groupby("benchmark")):
-            ax.plot(
-                group["run"],
-                group["ratio"],
-                marker="o",
-                markersize=3,
-                color=colors(k % 20),
-                label=str(name).removesuffix("_cold").removesuffix("_warm"),
-            )
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("stored run (oldest first)")
-        ax.set_title("cold (first execution)" if cold else "warm, and the queue")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="best")
-    axes[0].set_ylabel("median ratio to the floor (x, log)")
-    fig.suptitle("Trend over the stored runs of this machine class")
-    return _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _html(run: Run, verdicts: list[Verdict], baseline: Run | None, charts: list[Path]) -> str:
-    frame = table(verdicts)
-    status = "FAILED" if any(v.failed for v in verdicts) else "passed"
-    stamp = pd.DataFrame(sorted((k, _stamp_text(k, v)) for k, v in run.stamp.items()), columns=["", ""])
+def _page(
+    run: Run,
+    verdicts: list[Verdict],
+    baseline: Run | None,
+    history: list[dict[str, Any]],
+    out: Path,
+) -> str:
+    charts_dir = out / "charts"
+    charts_dir.mkdir(parents=True, exist_ok=True)
     parts = [
-        "<!doctype html><meta charset='utf-8'><title>julia perf</title>",
-        "<style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}td:first-child{text-align:left}"
-        ".FAIL{background:#fdd}pre{background:#f6f6f6;padding:8px}</style>",
-        f"<h1>julia perf: gate {status}</h1>",
-        stamp.to_html(index=False, header=False),
-        "<h2>Benchmarks</h2>",
-        frame.to_html(index=False, float_format=_fmt, na_rep="-").replace(
-            "<td>FAIL</td>", "<td class='FAIL'>FAIL</td>"
+        "<!doctype html><html lang='en'><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'><title>julia perf</title>",
+        f"<style>{STYLE}</style><body>",
+        _banner(run, verdicts),
+        *_attention(run, verdicts, charts_dir, out),
+        *_all_table(verdicts),
+        *_counters(run),
+        *_drift(verdicts, baseline, charts_dir, out),
+        *_history(history, charts_dir / "history", out),
+        *_scale(out),
+        "<h2 id='stamp'>This run</h2>",
+        _html_table(
+            ["", ""],
+            [[label, value] for label, value in words.stamp_rows(run.stamp)],
+            header=False,
+            words_columns=(1,),
         ),
-        "<p>x floor: the median ratio of each sample to its floor (the floor measured beside it when "
-        "paired, else the floor's p50 in the same run). vs base: the head's time over the base's, "
-        "measured in this run in alternating turns (Hodges-Lehmann over block pairs, with its 95% "
-        "interval); a "
-        "regression fails when the whole interval lies above the benchmark's threshold; detectable: the "
-        "smallest slowdown this run could catch. drift: the median against the stored baseline's, "
-        "another run on maybe another machine: information only (perf/README.md).</p>",
+        "</body></html>",
     ]
-    parts += _counters_html(run)
-    parts += _findings_html(run, verdicts, baseline)
-    parts += [f"<h2>{html.escape(c.stem)}</h2><img src='{c.name}' alt='{c.stem}'>" for c in charts]
     return "\n".join(parts)
 
 
-def _stamp_text(key: str, value: Any) -> str:
-    """One readable line per stamp entry; the seed summary (a dict in results.json) in words."""
-    if key == "seed" and isinstance(value, dict) and "rows" in value:
-        rows = ", ".join(f"{table} {count:,}" for table, count in value["rows"].items())
-        return (
-            f"seed {value.get('seed')}, today {value.get('today')}, {value.get('seconds', 0):.1f} s, "
-            f"checksum {str(value.get('checksum', ''))[:12]}: {rows}"
+def _banner(run: Run, verdicts: list[Verdict]) -> str:
+    tally = words.counts(verdicts)
+    verdict = "passed" if tally.passed else "FAILED"
+    stamp = run.stamp
+    injected = (
+        f"<p><strong>injected regression: {_e(stamp['injected'])}</strong></p>"
+        if stamp.get("injected")
+        else ""
+    )
+    return (
+        f"<header class='banner {verdict}' id='verdict'><h1>julia perf gate {verdict}</h1>"
+        f"<p class='counts'>{_e(tally.text())}</p>"
+        f"<p>{_e(words.ab_context(run))}</p>"
+        f"<p>{stamp.get('doctors', 0):,} doctors on {_e(stamp.get('machine_class'))}, postgres "
+        f"{_e(stamp.get('postgres'))}, started {_e(stamp.get('started_at'))}</p>{injected}</header>"
+    )
+
+
+def _attention(run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path) -> list[str]:
+    """Each failed or inconclusive benchmark with its evidence and one chart."""
+    chosen = [v for v in words.ordered(verdicts) if v.status in ("FAIL", "inconclusive")]
+    if not chosen:
+        return ["<p>No benchmark failed or was inconclusive.</p>"]
+    # At a glance first, linked to each one's evidence: the story before the details.
+    glance = "".join(
+        f"<li class='{v.status}'><a href='#{charts.safe_name(v.name)}'>{_e(v.name)}</a> {_e(v.status)}: "
+        f"{_e(words.reason(v))}</li>"
+        for v in chosen
+    )
+    parts = [f"<h2 id='attention'>Failed and inconclusive</h2><ul class='glance'>{glance}</ul>"]
+    for v in chosen:
+        head = run.benches.get(v.name)
+        base = run.base.benches.get(v.name) if run.base else None
+        anchor = charts.safe_name(v.name)
+        parts.append(f"<article class='{v.status}' id='{anchor}'><h3>{_e(v.name)}: {_e(v.status)}</h3>")
+        parts.append(f"<p><strong>{_e(words.reason(v))}</strong></p><div class='evidence'><div>")
+        parts.append(_ab_table(v))
+        if head is not None:
+            parts.append(f"<p>{_e(words.blame(v, head, base))}</p>")
+        # The failures and the inconclusive interval are the reason above; the other warnings follow.
+        others = [f for f in v.findings if f.severity == "warn" and f.check != "inconclusive"]
+        if others:
+            parts.append(
+                "<ul>" + "".join(f"<li>{_e(f.check)}: {_e(f.message)}</li>" for f in others) + "</ul>"
+            )
+        parts.append("</div><div>")
+        if head is not None:
+            chart = charts.evidence(v, head, base, charts_dir / f"{anchor}.png")
+            parts.append(_img(chart, out, f"{v.name}: head against base"))
+            parts.append(_counter_diff(head.counters, base.counters if base else None))
+        parts.append("</div></div></article>")
+    return parts
+
+
+def _ab_table(v: Verdict) -> str:
+    ab = v.ab
+    if ab is None:
+        return "<p>No same-run A/B comparison for this benchmark.</p>"
+    rows = [
+        ["head / base (Hodges-Lehmann over block pairs)", words.fmt_x(ab.ratio)],
+        ["95% interval", words.interval(ab)],
+        ["threshold (fails when the whole interval is above)", f"{ab.threshold:g}x"],
+        ["smallest slowdown this run could catch", words.fmt_x(ab.detectable)],
+        ["block pairs", str(ab.pairs)],
+    ]
+    if v.base_summary is not None:
+        rows.append(["p50 head / base, ms", f"{_num(v.summary.p50)} / {_num(v.base_summary.p50)}"])
+    return _html_table(["A/B in this run", ""], rows)
+
+
+def _counter_diff(now: dict[str, Any], before: dict[str, Any] | None) -> str:
+    keys = [k for k in EVIDENCE_COUNTERS if k in now or (before and k in before)]
+    now_pgss, before_pgss = now.get("pgss") or {}, (before or {}).get("pgss") or {}
+    rows, classes = [], []
+    for key in keys:
+        a, b = now.get(key), (before or {}).get(key)
+        rows.append(
+            [key.replace("_", " "), words.words(a), words.words(b) if before is not None else "no base"]
         )
-    return str(value)
+        classes.append("warn" if before is not None and a != b else "")
+    for key in ("mean_exec_ms", "calls", "rows_per_call", "blocks_per_call"):
+        if key in now_pgss or key in before_pgss:
+            a, b = now_pgss.get(key), before_pgss.get(key)
+            rows.append([f"server {key.replace('_', ' ')}", words.words(a), words.words(b)])
+            classes.append("warn" if key != "calls" and _moved(a, b) else "")
+    if not rows:
+        return ""
+    return _html_table(["counter", "head", "base"], rows, classes, words_columns=(1, 2))
 
 
-def _counters_html(run: Run) -> list[str]:
-    """What the database did, independent of the machine: rows, buffers, plan, pg_stat_statements."""
-    rows = []
+def _moved(now: Any, before: Any) -> bool:
+    """A server-side figure that moved beyond noise (julia.perf.words.SERVER_MOVED, either way)."""
+    if not isinstance(now, int | float) or not isinstance(before, int | float) or now <= 0 or before <= 0:
+        return False
+    return max(now / before, before / now) > words.SERVER_MOVED
+
+
+def _all_table(verdicts: list[Verdict]) -> list[str]:
+    rows, classes = [], []
+    for v in words.ordered(verdicts):
+        ab = v.ab
+        rows.append(
+            [
+                v.name,
+                v.status,
+                words.reason(v),
+                _num(v.summary.p50),
+                _num(v.summary.p99),
+                _num(v.ratio_p50),
+                words.fmt_x(ab.ratio) if ab and math.isfinite(ab.ratio) else "-",
+                words.interval(ab) if ab else "-",
+                words.fmt_x(ab.detectable) if ab else "-",
+            ]
+        )
+        classes.append(v.status if v.status != "ok" else "")
+    headers = [
+        "benchmark",
+        "status",
+        "why",
+        "p50 ms",
+        "p99 ms",
+        "x floor",
+        "head/base",
+        "95% CI",
+        "detectable",
+    ]
+    return [
+        "<h2 id='all'>All benchmarks</h2>",
+        _html_table(headers, rows, classes, words_columns=(2,)),
+        "<p class='info'>x floor: the median ratio of a sample to its floor measured beside it. head/base: "
+        "the head's time over the base's measured in this run in alternating turns (Hodges-Lehmann over "
+        "block pairs, with its 95% interval); a benchmark fails when the whole interval lies above its "
+        "threshold. detectable: the smallest slowdown this run's spread lets the gate catch.</p>",
+    ]
+
+
+def _counters(run: Run) -> list[str]:
+    """What the database did, independent of the machine, and the round trips per call or message."""
+    query_rows = []
+    trips = []
     for bench in run.benches.values():
         c = bench.counters
-        if "plan_nodes" not in c:
-            continue
-        pgss = c.get("pgss", {})
-        rows.append(
-            {
-                "benchmark": bench.name,
-                "rows": c.get("rows"),
-                "buffers": c.get("buffers"),
-                "plan": _show(c.get("plan_nodes")),
-                "calls": pgss.get("calls"),
-                "rows/call": pgss.get("rows_per_call"),
-                "blocks/call": pgss.get("blocks_per_call"),
-                "exec ms (server)": pgss.get("mean_exec_ms"),
-            }
-        )
-    parts = []
-    if rows:
-        parts += [
-            "<h2>Cost counters</h2><p>rows: the most any sampled key returned; buffers: shared hit + read of "
-            "the worst sampled key (EXPLAIN ANALYZE, BUFFERS); calls to exec ms: pg_stat_statements over "
-            "the whole run.</p>",
-            pd.DataFrame(rows).to_html(index=False, na_rep="-"),
-        ]
-    return parts + _round_trips_html(run)
-
-
-def _round_trips_html(run: Run) -> list[str]:
-    """What one call or one message costs in round trips, counted by the servers; hard-gated."""
-    rows = [
-        {
-            "benchmark": bench.name,
-            "SQL statements": bench.counters["pg_statements"],
-            "pool round trips": bench.counters.get("pg_pool_resets"),
-            "Redis commands": bench.counters.get("redis_commands"),
-            "counted over": bench.counters.get("units_counted"),
-        }
-        for bench in run.benches.values()
-        if "pg_statements" in bench.counters
-    ]
-    if not rows:
-        return []
-    return [
-        "<h2>Round trips per call or message</h2><p>Counted by the servers (pg_stat_statements, Valkey "
-        "INFO commandstats), the most common value over the calls counted. A count above its budget or "
-        "its baseline fails the gate, whatever the time did.</p>",
-        pd.DataFrame(rows).to_html(index=False, na_rep="-"),
-    ]
-
-
-def _findings_html(run: Run, verdicts: list[Verdict], baseline: Run | None) -> list[str]:
-    """For every failed or warned benchmark: the findings, then its counters beside the baseline's."""
-    parts: list[str] = []
-    for v in verdicts:
-        problems = [f for f in v.findings if f.severity in ("fail", "warn")]
-        if not problems:
-            continue
-        parts.append(f"<h3>{html.escape(v.name)}: {v.status}</h3><ul>")
-        parts += [f"<li>{f.severity} {f.check}: {html.escape(f.message)}</li>" for f in problems]
-        parts.append("</ul>")
-        now = run.benches[v.name].counters if v.name in run.benches else {}
-        before = baseline.benches[v.name].counters if baseline and v.name in baseline.benches else {}
-        same = [k for k in ("plan_nodes", "rows", "buffers") if k in now and now.get(k) == before.get(k)]
-        if v.ab and v.ab.outcome == "regressed" and len(same) == 3:
-            parts.append(
-                "<p>Plan, rows and buffers are the baseline's: the time went outside the database's "
-                "work (julia's code, the driver, or the machine).</p>"
-            )
-        keys = sorted(set(now) | set(before))
-        if keys:
-            rows = pd.DataFrame(
+        if "plan_nodes" in c:
+            pgss = c.get("pgss") or {}
+            query_rows.append(
                 [
-                    {"counter": k, "this run": _show(now.get(k)), "baseline": _show(before.get(k))}
-                    for k in keys
+                    bench.name,
+                    words.words(c.get("rows")),
+                    words.words(c.get("buffers")),
+                    words.words(c.get("plan_nodes")),
+                    words.words(pgss.get("calls")),
+                    words.words(pgss.get("rows_per_call")),
+                    words.words(pgss.get("blocks_per_call")),
+                    words.words(pgss.get("mean_exec_ms")),
                 ]
             )
-            parts.append(rows.to_html(index=False, escape=True))
-    return ["<h2>What changed beside the time</h2>", *parts] if parts else []
+        if "pg_statements" in c:
+            trips.append(
+                [
+                    bench.name,
+                    words.words(c.get("pg_statements")),
+                    words.words(c.get("pg_pool_resets")),
+                    words.words(c.get("redis_commands")),
+                    words.words(c.get("units_counted")),
+                ]
+            )
+    parts = []
+    if query_rows:
+        parts += [
+            "<h2 id='costs'>Cost counters</h2><p class='info'>rows: the most any sampled key returned; "
+            "buffers: shared hit + read of the worst sampled key (EXPLAIN ANALYZE, BUFFERS); calls to exec "
+            "ms: pg_stat_statements over the whole run.</p>",
+            _html_table(
+                [
+                    "benchmark",
+                    "rows",
+                    "buffers",
+                    "plan",
+                    "calls",
+                    "rows/call",
+                    "blocks/call",
+                    "exec ms (server)",
+                ],
+                query_rows,
+                words_columns=(3,),
+            ),
+        ]
+    if trips:
+        parts += [
+            "<h2 id='round-trips'>Round trips per call or message</h2><p class='info'>Counted by the servers "
+            "(pg_stat_statements, Valkey INFO commandstats), the most common value over the calls counted. "
+            "A count above its budget or the base's fails the gate, whatever the time did.</p>",
+            _html_table(
+                ["benchmark", "SQL statements", "pool round trips", "Redis commands", "counted over"], trips
+            ),
+        ]
+    return parts
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, list):
-        return " > ".join(map(str, value))
-    return "-" if value is None else str(value)
+def _drift(verdicts: list[Verdict], baseline: Run | None, charts_dir: Path, out: Path) -> list[str]:
+    head = "<h2 id='drift'>Drift from the stored baseline (information only)</h2>"
+    if baseline is None:
+        return [head, "<p class='info'>No stored baseline for this machine class at this scale.</p>"]
+    where = f"{words.short(baseline.stamp.get('git_commit'))}, {baseline.stamp.get('started_at')}"
+    chart = charts.drift(verdicts, charts_dir / "drift.png")
+    text = (
+        f"<p class='info'>Each median against the stored baseline's ({_e(where)}): another run, maybe "
+        "another machine. Never a failure: timing is judged only against the base measured in this run.</p>"
+    )
+    return [head, text, _img(chart, out, "drift from the stored baseline") if chart else ""]
+
+
+def _history(lines: list[dict[str, Any]], charts_dir: Path, out: Path) -> list[str]:
+    head = "<h2 id='history'>History</h2>"
+    drawn = charts.history(lines, charts_dir)
+    if not drawn:
+        return [head, f"<p class='info'>{len(lines)} stored run(s): a history needs two.</p>"]
+    return [
+        head,
+        f"<p class='info'>The stored runs of this machine class ({len(lines)}, oldest first), one chart per "
+        "benchmark: its p50 in ms, from zero; x: commit and date.</p><div class='grid'>",
+        *(_img(path, out, name) for name, path in drawn),
+        "</div>",
+    ]
+
+
+def _scale(out: Path) -> list[str]:
+    chart = out / "scale.png"
+    if not chart.is_file():
+        return []
+    return ["<h2 id='scale'>Scale</h2>", _img(chart, out, "ratio to the floor against the doctors")]
+
+
+def _html_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    classes: Sequence[str] | None = None,
+    *,
+    header: bool = True,
+    words_columns: Sequence[int] = (),
+) -> str:
+    head = (
+        "<tr>"
+        + "".join(
+            f"<th class='words'>{_e(h)}</th>" if j in words_columns else f"<th>{_e(h)}</th>"
+            for j, h in enumerate(headers)
+        )
+        + "</tr>"
+        if header
+        else ""
+    )
+    body = []
+    for i, row in enumerate(rows):
+        css = classes[i] if classes else ""
+        cells = "".join(
+            f"<td class='words'>{_e(c)}</td>" if j in words_columns else f"<td>{_e(c)}</td>"
+            for j, c in enumerate(row)
+        )
+        body.append(f"<tr class='{css}'>{cells}</tr>" if css else f"<tr>{cells}</tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _img(path: Path, out: Path, alt: str) -> str:
+    return f"<img src='{_e(path.relative_to(out).as_posix())}' alt='{_e(alt)}'>"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else _fmt(value)
+
+
+def _e(value: Any) -> str:
+    return html.escape(words.words(value) if not isinstance(value, str) else value)

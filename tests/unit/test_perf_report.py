@@ -1,0 +1,372 @@
+"""The perf report rendered from synthetic runs (a failing, an inconclusive and an ok benchmark, with a
+base measured beside the head): the page's structure and words, the Markdown summary, the
+pytest-benchmark export read back by pytest-benchmark's own CLI, and the page in a real browser (Debian's
+chromium, headless): a screenshot that is not blank, and nothing wider than a 1400 px window."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from julia.perf import report, words
+from julia.perf.gate import Budget, Budgets, Verdict, judge
+from julia.perf.results import Bench, Run
+
+BLOCK = 50
+CHROMIUM = shutil.which("chromium")
+INSTALL = "apt-get update -qq && apt-get install -y -qq chromium"
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,900",
+]
+
+
+def _sides(
+    median: float, factor: float, blocks: int, mood: float, seed: int
+) -> tuple[list[float], list[float]]:
+    """Base and head samples in `blocks` blocks of BLOCK; each pair of blocks shares the machine's mood."""
+    rng = np.random.default_rng(seed)
+    head: list[float] = []
+    base: list[float] = []
+    for m in rng.normal(0.0, mood, blocks):
+        base += list(median * np.exp(m) * rng.lognormal(0.0, 0.15, BLOCK))
+        head += list(median * factor * np.exp(m) * rng.lognormal(0.0, 0.15, BLOCK))
+    return head, base
+
+
+# A long plan, as the vagas query's: the page must wrap it, not scroll sideways.
+LONG_PLAN = (
+    "Limit > Sort > Hash Join > Hash Join > Bitmap Heap Scan > Bitmap Index Scan[idx_x] > Hash > Seq Scan"
+)
+LONG_PLAN += " > Hash > Seq Scan[hospitais] > Memoize > Nested Loop Left Join"
+
+
+def _counters(mean_exec_ms: float) -> dict[str, object]:
+    return {
+        "rows": 1,
+        "buffers": 3,
+        "plan_nodes": LONG_PLAN.split(" > "),
+        "plan_indexes": ["idx_x"],
+        "pgss": {"calls": 2000, "rows_per_call": 1.0, "blocks_per_call": 3.0, "mean_exec_ms": mean_exec_ms},
+        "pg_statements": 1,
+        "pg_pool_resets": 0,
+        "redis_commands": 0,
+        "units_counted": 30,
+    }
+
+
+def _runs() -> tuple[Run, Run]:
+    """(head with its base inside, a stored baseline)."""
+    stamp = {
+        "machine_class": "x86_64-2cpu-pg18",
+        "doctors": 1000,
+        "git_commit": "abc1234",
+        "julia_version": "0.1.0",
+        "postgres": "18.1",
+        "servers": "embedded",
+        "python": "3.11.2",
+        "injected": None,
+        "started_at": "2026-12-01T15:00:00+00:00",
+        "seed": {
+            "seed": 42,
+            "today": "2026-11-25",
+            "checksum": "deadbeefcafe0011",
+            "rows": {"clientes": 1000},
+        },
+        "ab": {
+            "base_ref": None,
+            "base_commit": "def5678900",
+            "why": "the stored baseline's commit",
+            "seconds": 300,
+        },
+    }
+    head = Run(dict(stamp))
+    base = Run(dict(stamp, git_commit="def5678"))
+    cases = {  # name: (median ms, head/base factor, blocks, mood)
+        "floor_pg_select1": (0.05, 1.0, 24, 0.05),
+        "query_x_warm": (0.10, 1.5, 24, 0.05),  # fails: the whole interval above 1.10
+        "query_y_warm": (0.10, 1.1, 8, 0.35),  # inconclusive: straddles 1.10
+        "query_z_warm": (0.10, 1.0, 24, 0.05),  # ok: below 1.10
+    }
+    for k, (name, (median, factor, blocks, mood)) in enumerate(cases.items()):
+        h, b = _sides(median, factor, blocks, mood, seed=k)
+        floor = None if name.startswith("floor") else "floor_pg_select1"
+        server = 0.03 if name == "query_x_warm" else 0.015  # the failing one's server time doubled
+        group = "floor" if floor is None else "query_warm"
+        head.add(Bench(name, group, floor, h, _counters(server), blocks=[BLOCK] * blocks))
+        base.add(Bench(name, group, floor, b, _counters(0.015), blocks=[BLOCK] * blocks))
+    burst_head, burst_base = _sides(20.0, 1.0, 1, 0.0, seed=9)
+    head.add(Bench("webhook_burst_1000doctors", "webhook", None, burst_head, blocks=[BLOCK]))
+    base.add(Bench("webhook_burst_1000doctors", "webhook", None, burst_base, blocks=[BLOCK]))
+    head.base = base
+    baseline = Run(dict(stamp, git_commit="0ld0000", started_at="2026-11-25T04:00:00+00:00"))
+    for bench in base.benches.values():
+        baseline.add(Bench(bench.name, bench.group, bench.floor, [s * 0.8 for s in bench.samples_ms]))
+    return head, baseline
+
+
+BUDGETS = Budgets(
+    {
+        "floor_pg_select1": Budget(ceiling_ms=10),
+        "query_x_warm": Budget(ceiling_ms=100, indexes=("idx_x",)),
+        "query_y_warm": Budget(ceiling_ms=100),
+        "query_z_warm": Budget(ceiling_ms=100),
+        "webhook_burst_1000doctors": Budget(ceiling_ms=2000),
+    }
+)
+
+HISTORY = [
+    {
+        "started_at": f"2026-11-{20 + i}T04:00:00+00:00",
+        "git_commit": f"c{i}mmit0",
+        "doctors": 1000,
+        "benches": {
+            name: {"p50": 0.1 * (1 + i / 10), "p95": 0.2, "p99": 0.3, "ratio_p50": 2.0}
+            for name in BUDGETS.benches
+        },
+    }
+    for i in range(6)
+]
+
+
+@pytest.fixture(scope="module")
+def judged() -> tuple[Run, list[Verdict]]:
+    head, baseline = _runs()
+    return head, judge(head, BUDGETS, baseline)
+
+
+@pytest.fixture(scope="module")
+def rendered(judged: tuple[Run, list[Verdict]], tmp_path_factory: pytest.TempPathFactory) -> report.Rendered:
+    head, verdicts = judged
+    _, baseline = _runs()
+    return report.render(head, verdicts, baseline, HISTORY, tmp_path_factory.mktemp("report"))
+
+
+def test_the_synthetic_run_has_one_of_each_status(judged: tuple[Run, list[Verdict]]) -> None:
+    _, verdicts = judged
+    status = {v.name: v.status for v in verdicts}
+    assert status == {
+        "floor_pg_select1": "ok",
+        "query_x_warm": "FAIL",
+        "query_y_warm": "inconclusive",
+        "query_z_warm": "ok",
+        "webhook_burst_1000doctors": "inconclusive",
+    }
+    assert words.counts(verdicts).text() == "1 failed / 2 inconclusive / 2 ok"
+
+
+class _Outline(HTMLParser):
+    """The page's headings and images in document order, and its visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[tuple[str, str]] = []
+        self.text: list[str] = []
+        self.images: list[str] = []
+        self._open: str | None = None
+        self._style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._style = tag in ("style", "script")
+        if tag in ("h1", "h2", "h3"):
+            self._open = tag
+        if tag == "img":
+            self.images.append(dict(attrs)["src"] or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == self._open:
+            self._open = None
+        self._style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self.order.append((self._open, data.strip()))
+        if not self._style:
+            self.text.append(data)
+
+
+def _outline(page: Path) -> _Outline:
+    parsed = _Outline()
+    parsed.feed(page.read_text())
+    return parsed
+
+
+def test_the_banner_comes_first_with_the_counts_and_the_ab_context(rendered: report.Rendered) -> None:
+    page = rendered.page.read_text()
+    banner = page[page.index("<header") : page.index("</header>")]
+    assert "julia perf gate FAILED" in banner
+    assert "1 failed / 2 inconclusive / 2 ok" in banner
+    assert "head abc1234 vs base def5678900" in banner
+    assert page.index("</header>") < page.index("<table")  # nothing before the verdict
+    glance = page[page.index("<ul class='glance'>") : page.index("</ul>")]
+    assert [m for m in re.findall(r"href='#(\w+)'", glance)] == [
+        "query_x_warm",
+        "query_y_warm",
+        "webhook_burst_1000doctors",
+    ]
+    assert "id='query_x_warm'" in page
+
+
+def test_failing_and_inconclusive_come_first_each_with_its_evidence(rendered: report.Rendered) -> None:
+    outline = _outline(rendered.page)
+    headings = [text for _, text in outline.order]
+    assert headings.index("query_x_warm: FAIL") < headings.index("query_y_warm: inconclusive")
+    assert headings.index("query_y_warm: inconclusive") < headings.index("All benchmarks")
+    assert "webhook_burst_1000doctors: inconclusive" in headings
+    page = rendered.page.read_text()
+    failing = html.unescape(page[page.index("query_x_warm: FAIL") : page.index("query_y_warm: inconclusive")])
+    assert "95% interval" in failing
+    assert "threshold" in failing
+    assert "smallest slowdown this run could catch" in failing
+    # The server's own time doubled: the report blames the database, not the code around it.
+    assert "server execution 0.0150 => 0.0300 ms (2.000x)" in failing
+    assert "the database's own work moved" in failing
+    assert "outside the database" not in failing
+    assert "charts/query_x_warm.png" in failing
+    for image in outline.images:
+        assert (rendered.page.parent / image).is_file()
+
+
+def test_every_status_has_a_reason_in_plain_words(rendered: report.Rendered) -> None:
+    page = rendered.page.read_text()
+    table = page[page.index("All benchmarks") :]
+    assert "interval below 1.10x" in table
+    assert "one block per side: too few for a timing verdict" in table
+    assert re.search(r"interval [0-9.]+x-[0-9.]+x straddles 1.1x", table)
+    assert "regression: " in table
+
+
+def test_no_python_reprs_and_drift_and_history_are_there(rendered: report.Rendered) -> None:
+    text = " ".join(_outline(rendered.page).text)
+    for repr_ in (r"\bNone\b", r"\{'", r"\bnan\b", r"\binf\b"):
+        assert not re.search(repr_, text), repr_
+    headings = [t for _, t in _outline(rendered.page).order]
+    assert "Drift from the stored baseline (information only)" in headings
+    assert "History" in headings
+    history = sorted((rendered.page.parent / "charts" / "history").glob("*.png"))
+    assert [p.stem for p in history] == sorted(BUDGETS.benches)
+    assert "seed 42, day 2026-11-25, checksum deadbeefcafe: clientes 1,000" in text
+
+
+def test_the_markdown_summary_names_the_verdict_and_the_rows_to_look_at(rendered: report.Rendered) -> None:
+    md = rendered.summary.read_text()
+    lines = md.splitlines()
+    assert lines[0] == "## julia perf gate FAILED: 1 failed / 2 inconclusive / 2 ok"
+    rows = [line for line in lines if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == [
+        "query_x_warm",
+        "query_y_warm",
+        "webhook_burst_1000doctors",
+    ]
+    assert "| FAIL |" in rows[0]
+    assert "query_z_warm" not in md
+
+
+def test_pytest_benchmark_json_is_in_seconds_and_its_cli_reads_it(
+    judged: tuple[Run, list[Verdict]], rendered: report.Rendered
+) -> None:
+    head, _ = judged
+    doc = json.loads(rendered.export.read_text())
+    assert set(doc) == {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
+    assert doc["commit_info"]["id"] == "abc1234"
+    by_name = {b["name"]: b for b in doc["benchmarks"]}
+    assert set(by_name) == set(head.benches)
+    stats = by_name["query_x_warm"]["stats"]
+    fields = {"min", "max", "mean", "stddev", "rounds", "median", "iqr", "q1", "q3", "iqr_outliers"}
+    fields |= {"stddev_outliers", "outliers", "ld15iqr", "hd15iqr", "ops", "total", "data"}
+    assert fields <= set(stats)
+    samples = head.benches["query_x_warm"].samples_ms
+    assert stats["rounds"] == len(samples)
+    assert stats["median"] == pytest.approx(float(np.median(samples)) / 1000)
+    assert stats["ops"] == pytest.approx(len(samples) / (sum(samples) / 1000))
+    cli = Path(sys.executable).parent / "py.test-benchmark"
+    out = subprocess.run(
+        [str(cli), "compare", str(rendered.export)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert "query_x_warm" in out.stdout
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    if CHROMIUM is None:
+        pytest.skip(f"chromium is not installed (Debian: {INSTALL})")
+    return subprocess.run(
+        [CHROMIUM, *BROWSER_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_in_a_browser_the_banner_shows_and_nothing_is_wider_than_1400px(
+    rendered: report.Rendered, tmp_path: Path
+) -> None:
+    from matplotlib import image
+
+    shot = tmp_path / "report.png"
+    done = _chromium(tmp_path, f"--screenshot={shot}", rendered.page.resolve().as_uri())
+    assert shot.is_file(), done.stderr[-2000:]
+    pixels = image.imread(shot)
+    assert pixels.shape[:2] == (900, 1400)
+    banner = pixels[:80, :, :3]
+    assert (banner < 0.9).mean() > 0.5  # the red banner, not a white page
+
+    # The same page with a script that writes its scroll width into the DOM once everything has loaded.
+    probe = rendered.page.with_name("probe.html")
+    probe.write_text(
+        rendered.page.read_text().replace(
+            "</body>",
+            "<script>addEventListener('load',()=>{document.body.dataset.scrollWidth="
+            "document.documentElement.scrollWidth})</script></body>",
+        )
+    )
+    dom = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri())
+    found = re.search(r'data-scroll-width="(\d+)"', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    assert int(found.group(1)) <= 1400
+
+
+def test_without_a_base_the_banner_says_why_and_every_reason_says_budgets_only(tmp_path: Path) -> None:
+    head, _ = _runs()
+    head.base = None
+    head.stamp["ab"] = {"base_ref": None, "base_commit": None, "why": "--no-base: the head alone"}
+    verdicts = judge(head, BUDGETS)
+    rendered = report.render(head, verdicts, None, [], tmp_path)
+    page = html.unescape(rendered.page.read_text())
+    assert "julia perf gate passed" in page
+    assert "0 failed / 0 inconclusive / 5 ok" in page
+    assert "no base (--no-base: the head alone)" in page
+    assert page.count("budgets held; no base in this run for a timing verdict") == len(verdicts)
+    assert "No stored baseline for this machine class" in page
+    assert "No benchmark failed or was inconclusive." in rendered.summary.read_text()
+
+
+def test_blame_says_outside_the_database_only_when_the_server_time_held(
+    judged: tuple[Run, list[Verdict]],
+) -> None:
+    head, verdicts = judged
+    slow = next(v for v in verdicts if v.name == "query_x_warm")
+    assert head.base is not None
+    base = head.base.benches["query_x_warm"]
+    held = Bench(base.name, base.group, base.floor, base.samples_ms, _counters(0.0155))
+    assert "the time went outside the database" in words.blame(slow, held, base)
+    moved = Bench(base.name, base.group, base.floor, base.samples_ms, _counters(0.0310))
+    assert "the database's own work moved" in words.blame(slow, moved, base)
+    assert "no server time recorded" in words.blame(slow, Bench("m", "g", None, [1.0]), base)
