@@ -188,21 +188,29 @@ def _ab_findings(verdict: Verdict, bench: Bench, base: Bench, threshold: float) 
         threshold=threshold,
     )
     verdict.ab = ab
-    interval = f"{ab.ratio:.3f}x the base (95% CI {ab.low:.3f}-{ab.high:.3f}, {ab.pairs} block pairs)"
-    if ab.outcome == "regressed":
-        return [Finding("fail", "regression", f"{interval}: the whole interval above {threshold:g}x")]
-    if ab.outcome == "inconclusive":
-        caught = f"{ab.detectable:.2f}x" if math.isfinite(ab.detectable) else "nothing (too few pairs)"
+    if ab.outcome == "unpaired":
+        return [Finding("info", "ab", "no block measured on both sides")]
+    if not (math.isfinite(ab.low) and math.isfinite(ab.high)):
         return [
             Finding(
                 "warn",
                 "inconclusive",
-                f"{interval}: straddles {threshold:g}x; this run could catch {caught}",
+                f"{ab.ratio:.3f}x the base over {ab.pairs} block pairs: fewer than {stats.MIN_PAIRS}, "
+                "too few for an interval",
             )
         ]
-    if ab.outcome == "unpaired":
-        return [Finding("info", "ab", "no block measured on both sides")]
-    return [Finding("info", "ab", f"{interval}: below {threshold:g}x")]
+    interval = f"{ab.ratio:.3f}x the base (95% interval {ab.low:.3f}-{ab.high:.3f}, {ab.pairs} block pairs)"
+    if ab.outcome == "regressed":
+        return [Finding("fail", "regression", f"{interval}: the whole interval above {threshold:.2f}x")]
+    if ab.outcome == "inconclusive":
+        return [
+            Finding(
+                "warn",
+                "inconclusive",
+                f"{interval}: straddles {threshold:.2f}x; this run could catch {ab.detectable:.2f}x",
+            )
+        ]
+    return [Finding("info", "ab", f"{interval}: below {threshold:.2f}x")]
 
 
 def _drift_text(drift: stats.Drift, baseline: Run) -> str:
