@@ -15,8 +15,39 @@ from julia.settings import Settings
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 
 
+# WhatsApp ids are ~20-40 characters: a longer one is not WhatsApp's (and would strain the unique index).
+MAX_ID = 128
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class PayloadInvalido(ValueError):
-    """The webhook body lacks a field julia needs; the message says which (returned as the 4xx reason)."""
+    """The webhook body lacks a field julia needs; the message says which (returned as the 4xx reason,
+    `status`: 422 for a missing field, 400 for a field whose value cannot be an id)."""
+
+    status = 422
+
+
+class IdentificadorInvalido(PayloadInvalido):
+    """An id-like field (message id, JID, instance, state) holds NUL, a lone surrogate or is too long:
+    no WhatsApp id does, and Postgres could not store or match it."""
+
+    status = 400
+
+
+def texto_limpo(texto: str) -> str:
+    """The doctor's text as Postgres can store it: U+0000 dropped (invisible, and refused by Postgres's
+    text type), a lone UTF-16 surrogate (half of a broken emoji; unencodable in UTF-8) replaced by U+FFFD.
+    The message is kept: refusing it would make Evolution drop it for good after its retries."""
+    return _LONE_SURROGATE.sub("\ufffd", texto.replace("\x00", ""))
+
+
+def identificador(valor: object, campo: str) -> str:
+    """An id-like string field, refused (400) rather than repaired: a changed id would match nothing."""
+    if not isinstance(valor, str) or not valor:
+        raise PayloadInvalido(f"{campo} is missing")
+    if len(valor) > MAX_ID or "\x00" in valor or _LONE_SURROGATE.search(valor):
+        raise IdentificadorInvalido(f"{campo} is not a valid id")
+    return valor
 
 
 @dataclass(frozen=True)
@@ -34,25 +65,27 @@ def telefone_e164(jid: str) -> str:
     digits starting 6-9); the doctor's record has it, so it is put back or the lookup would miss them.
     """
     digitos = jid.split("@", 1)[0].split(":", 1)[0]
-    if not digitos.isdigit():
-        raise PayloadInvalido(f"remoteJid {jid!r} carries no phone number")
+    # Never echo the JID: the reason goes back in the 4xx body and must be plain, short and valid text.
+    if not (digitos.isascii() and digitos.isdigit()):
+        raise PayloadInvalido("remoteJid carries no phone number")
     if digitos.startswith("55") and len(digitos) == 12 and digitos[4] in "6789":
         digitos = digitos[:4] + "9" + digitos[4:]
     telefone = "+" + digitos
     if not _E164.match(telefone):
-        raise PayloadInvalido(f"remoteJid {jid!r} is not an E.164 number")
+        raise PayloadInvalido("remoteJid is not an E.164 number")
     return telefone
 
 
 def _texto(mensagem: Any) -> str | None:
     if not isinstance(mensagem, dict):
         return None
-    conversa = mensagem.get("conversation")
-    if isinstance(conversa, str) and conversa.strip():
-        return conversa
     estendida = mensagem.get("extendedTextMessage")
-    if isinstance(estendida, dict) and isinstance(estendida.get("text"), str) and estendida["text"].strip():
-        return str(estendida["text"])
+    for candidato in (
+        mensagem.get("conversation"),
+        estendida.get("text") if isinstance(estendida, dict) else None,
+    ):
+        if isinstance(candidato, str) and (limpo := texto_limpo(candidato)).strip():
+            return limpo
     return None
 
 
@@ -64,24 +97,20 @@ def ler_mensagem(data: Any) -> MensagemRecebida | None:
     key = data.get("key")
     if not isinstance(key, dict):
         raise PayloadInvalido("data.key is missing")
-    jid, whatsapp_id = key.get("remoteJid"), key.get("id")
-    if not isinstance(jid, str) or not jid:
-        raise PayloadInvalido("data.key.remoteJid is missing")
-    if not isinstance(whatsapp_id, str) or not whatsapp_id:
-        raise PayloadInvalido("data.key.id is missing")
+    jid = identificador(key.get("remoteJid"), "data.key.remoteJid")
+    whatsapp_id = identificador(key.get("id"), "data.key.id")
     if key.get("fromMe") is True or jid.endswith("@g.us") or jid == "status@broadcast":
         return None
     if jid.endswith("@lid"):
         # addressingMode "lid": the phone number travels in remoteJidAlt.
-        alt = key.get("remoteJidAlt")
-        if not isinstance(alt, str) or not alt:
-            raise PayloadInvalido("data.key.remoteJidAlt is missing for an @lid remoteJid")
-        jid = alt
+        jid = identificador(key.get("remoteJidAlt"), "data.key.remoteJidAlt")
     texto = _texto(data.get("message"))
     if texto is None:
         return None
     nome = data.get("pushName")
-    return MensagemRecebida(whatsapp_id, telefone_e164(jid), texto, nome if isinstance(nome, str) else None)
+    return MensagemRecebida(
+        whatsapp_id, telefone_e164(jid), texto, texto_limpo(nome) if isinstance(nome, str) else None
+    )
 
 
 class Evolution:
