@@ -20,6 +20,18 @@ MAX_ID = 128
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# sendText's timeout. A reply arriving later is lost to us, and the message may well have gone out.
+TIMEOUT_S = 30.0
+# The request may have reached Evolution and been acted on: a proxy gave up waiting for it (504) or could
+# not read its answer (502).
+_GATEWAY_SEM_RESPOSTA = frozenset({502, 504})
+
+
+class EnvioIncerto(IntegracaoError):
+    """sendText ended without telling whether the message went out (a timeout after the request left, a
+    dropped connection, a gateway without Evolution's answer). Sending again could deliver it twice."""
+
+
 class PayloadInvalido(ValueError):
     """The webhook body lacks a field julia needs; the message says which (returned as the 4xx reason,
     `status`: 422 for a missing field, 400 for a field whose value cannot be an id)."""
@@ -128,15 +140,19 @@ class Evolution:
     async def enviar_texto(self, telefone: str, texto: str) -> str | None:
         """Send `texto` to an E.164 number; the WhatsApp id of the sent message (None if Evolution omits it).
 
-        A 400 is permanent (invalid body, or the number is not on WhatsApp): retrying cannot help.
-        Everything else that fails (timeouts, 5xx, 429, 401/404 while an operator fixes the instance) is
+        Raises EnvioIncerto when the outcome is unknown (see there): never retry it blindly. Otherwise
+        Evolution did not send: a 400 is permanent (invalid body, or the number is not on WhatsApp);
+        everything else (a refused connection, 5xx, 429, 401/404 while an operator fixes the instance) is
         transient for the caller's backoff.
         """
         corpo = {"number": telefone.lstrip("+"), "text": texto}
         try:
-            resposta = await self._http.post(self._url, json=corpo, headers=self._headers, timeout=30.0)
-        except httpx.HTTPError as exc:
+            resposta = await self._http.post(self._url, json=corpo, headers=self._headers, timeout=TIMEOUT_S)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing left this process: no connection was made.
             raise IntegracaoError("evolution", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
+        except httpx.HTTPError as exc:
+            raise EnvioIncerto("evolution", f"{type(exc).__name__}: {exc}", transitorio=False) from exc
         if resposta.status_code in (200, 201):
             try:
                 chave = resposta.json().get("key") or {}
@@ -144,6 +160,8 @@ class Evolution:
                 return None
             return str(chave["id"]) if isinstance(chave, dict) and chave.get("id") else None
         motivo = f"HTTP {resposta.status_code}: {resposta.text[:300]}"
+        if resposta.status_code in _GATEWAY_SEM_RESPOSTA:
+            raise EnvioIncerto("evolution", motivo, transitorio=False, status=resposta.status_code)
         raise IntegracaoError(
             "evolution", motivo, transitorio=resposta.status_code != 400, status=resposta.status_code
         )

@@ -121,13 +121,14 @@ class Worker:
     async def _loop_envio(self, parar: asyncio.Event) -> None:
         while not parar.is_set():
             try:
-                enviados = await self.remetente.drenar_lote()
+                enviados = await self.remetente.despachar()
             except Exception:
                 log.exception("send loop failed; retrying")
                 enviados = 0
             if enviados == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(parar.wait(), self._intervalo_s)
+        await self.remetente.aguardar()  # sends in flight finish and record their outcome
 
     async def _loop_alertas(self, parar: asyncio.Event) -> None:
         s = self._s
