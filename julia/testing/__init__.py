@@ -1,0 +1,7 @@
+"""Fakes of the third-party services julia calls, for the tests, the perf suite and `julia dev`.
+
+`python -m julia.testing.servidor --port 0` runs them as one real process on loopback (Anthropic
+Messages, Evolution sendText, Chatwoot, Slack in their wire formats, shared/integrations.md), with a
+control route to change latency and fault modes while it runs (`julia.testing.controle`). Nothing in
+julia's production paths imports this package.
+"""

@@ -1,0 +1,94 @@
+"""Start the fake server as a child process and drive it: what tests and the capacity benchmark use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from julia.testing.servidor import PREFIXO
+
+INICIO_S = 30.0
+
+
+class Falsos:
+    """A running fake server: its URL, and async calls to its control route."""
+
+    def __init__(self, url: str, processo: subprocess.Popen[str] | None = None) -> None:
+        self.url = url
+        self.processo = processo
+        self.slack_url = f"{url}/slack/hook"
+
+    def ambiente(self) -> dict[str, str]:
+        """The settings that point julia at these fakes (keys are placeholders the fakes accept)."""
+        return {
+            "EVOLUTION_URL": self.url,
+            "EVOLUTION_API_KEY": "falso",
+            "ANTHROPIC_BASE_URL": self.url,
+            "ANTHROPIC_API_KEY": "falso",
+            "CHATWOOT_URL": self.url,
+            "CHATWOOT_API_TOKEN": "falso",
+            "CHATWOOT_ACCOUNT_ID": "1",
+            "CHATWOOT_INBOX_ID": "1",
+            "SLACK_WEBHOOK_URL": self.slack_url,
+        }
+
+    async def configurar(self, servico: str, **campos: Any) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            resposta = await http.patch(f"/_controle/{servico}", json=campos)
+            resposta.raise_for_status()
+            return dict(resposta.json())
+
+    async def estado(self) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            resposta = await http.get("/_controle")
+            resposta.raise_for_status()
+            return dict(resposta.json())
+
+    async def enviadas(self, desde: int = 0) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=self.url, timeout=60.0) as http:
+            resposta = await http.get("/_controle/enviadas", params={"desde": desde})
+            resposta.raise_for_status()
+            return list(resposta.json()["enviadas"])
+
+    async def limpar(self) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            (await http.post("/_controle/limpar")).raise_for_status()
+
+
+@contextmanager
+def iniciar(config: dict[str, Any] | None = None, *, semente: int = 0) -> Iterator[Falsos]:
+    """Run `python -m julia.testing.servidor` on a free loopback port until the block ends."""
+    processo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "julia.testing.servidor",
+            "--config",
+            json.dumps(config or {}),
+            "--seed",
+            str(semente),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert processo.stdout is not None
+        linha = processo.stdout.readline()  # the server prints its URL once its socket is bound
+        if not linha.startswith(PREFIXO):
+            raise RuntimeError(f"fake server did not start (exit {processo.poll()}): {linha!r}")
+        yield Falsos(linha.split()[1], processo)
+    finally:
+        processo.terminate()
+        try:
+            processo.wait(INICIO_S)
+        except subprocess.TimeoutExpired:
+            processo.kill()
+            processo.wait()
+        if processo.stdout is not None:
+            processo.stdout.close()

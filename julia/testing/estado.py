@@ -1,0 +1,122 @@
+"""What the fake server is told (per-service settings, changed at run time) and what it saw."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from julia.testing.latencia import Latencia
+
+
+class ConfigClaude(BaseModel):
+    latencia: Latencia = Latencia()
+    # Anthropic's requests-per-minute limit: beyond it a 429 with `retry-after` (a token bucket of rpm
+    # requests refilled at rpm/60 a second, as the API describes its limiter). None: unlimited.
+    rpm: int | None = Field(default=None, ge=1)
+    falha: Literal["429", "529", "500", "hang"] | None = None
+    fracao_falha: float = Field(default=1.0, ge=0, le=1)  # share of requests the fault hits
+    eco: bool = True  # the reply quotes the doctor's last message (lets a test match reply to message)
+
+
+class ConfigEvolution(BaseModel):
+    latencia: Latencia = Latencia()
+    # "lento": accepted and recorded, but answered after `lento_ms` (beyond julia's 30 s client timeout by
+    # default): the send happened though julia saw a timeout, the case exactly-once delivery must survive.
+    falha: Literal["500", "503", "400", "lento"] | None = None
+    fracao_falha: float = Field(default=1.0, ge=0, le=1)
+    lento_ms: float = Field(default=35_000.0, ge=0)
+
+
+class ConfigChatwoot(BaseModel):
+    latencia: Latencia = Latencia()
+    falha: Literal["500", "422"] | None = None
+    fracao_falha: float = Field(default=1.0, ge=0, le=1)
+
+
+class ConfigSlack(BaseModel):
+    falha: Literal["429", "500"] | None = None
+
+
+class Config(BaseModel):
+    claude: ConfigClaude = ConfigClaude()
+    evolution: ConfigEvolution = ConfigEvolution()
+    chatwoot: ConfigChatwoot = ConfigChatwoot()
+    slack: ConfigSlack = ConfigSlack()
+
+
+@dataclass(frozen=True)
+class Envio:
+    """One sendText as Evolution saw it; `status` is what it answered (201: WhatsApp has it)."""
+
+    numero: str
+    texto: str
+    recebido_em: float  # time.time() on arrival: the benchmark's end of a doctor's wait
+    status: int
+    id: str | None
+
+
+@dataclass
+class Registro:
+    enviadas: list[Envio] = field(default_factory=list)
+    chatwoot: list[dict[str, Any]] = field(default_factory=list)  # method, path, body of every call
+    slack: list[str] = field(default_factory=list)
+    claude_pedidos: int = 0
+    claude_429: int = 0
+    claude_falhas: int = 0  # answered with a fault mode (429/529/500 from `falha`)
+    claude_em_voo: int = 0
+    claude_pico_em_voo: int = 0
+
+    def contadores(self) -> dict[str, int]:
+        aceitas = sum(1 for e in self.enviadas if e.status == 201)
+        return {
+            "enviadas": len(self.enviadas),
+            "enviadas_aceitas": aceitas,
+            "chatwoot": len(self.chatwoot),
+            "slack": len(self.slack),
+            "claude_pedidos": self.claude_pedidos,
+            "claude_429": self.claude_429,
+            "claude_falhas": self.claude_falhas,
+            "claude_em_voo": self.claude_em_voo,
+            "claude_pico_em_voo": self.claude_pico_em_voo,
+        }
+
+    def envios(self, desde: int) -> list[dict[str, Any]]:
+        return [asdict(e) for e in self.enviadas[desde:]]
+
+
+@dataclass
+class Balde:
+    """Token bucket for the fake Anthropic's rpm limit."""
+
+    rpm: int
+    fichas: float
+    em: float = field(default_factory=time.monotonic)
+
+    def tirar(self) -> float:
+        """0 when a request may pass (and takes its token), else the seconds until the next token."""
+        agora = time.monotonic()
+        self.fichas = min(float(self.rpm), self.fichas + (agora - self.em) * self.rpm / 60.0)
+        self.em = agora
+        if self.fichas >= 1.0:
+            self.fichas -= 1.0
+            return 0.0
+        return (1.0 - self.fichas) * 60.0 / self.rpm
+
+
+@dataclass
+class Estado:
+    config: Config = field(default_factory=Config)
+    registro: Registro = field(default_factory=Registro)
+    balde: Balde | None = None
+
+    def configurar(self, servico: str, campos: dict[str, Any]) -> None:
+        """Merge `campos` into one service's settings (a nested `latencia` is replaced whole)."""
+        atual = getattr(self.config, servico)
+        novo = type(atual).model_validate({**atual.model_dump(), **campos})
+        setattr(self.config, servico, novo)
+        if servico == "claude":
+            rpm = self.config.claude.rpm
+            self.balde = Balde(rpm, float(rpm)) if rpm else None

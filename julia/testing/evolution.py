@@ -1,0 +1,65 @@
+"""Fake Evolution API v2: sendText (recording every call, for exactly-once checks) and
+connectionState, with settable latency and the fault modes of ConfigEvolution."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from julia.testing.estado import Envio, Estado
+
+
+def mensagem_enviada(numero: str, texto: str, msg_id: str, instancia: str) -> dict[str, Any]:
+    """Evolution v2's 201 body for sendText: the message object it created."""
+    return {
+        "key": {"remoteJid": f"{numero}@s.whatsapp.net", "fromMe": True, "id": msg_id},
+        "status": "PENDING",
+        "message": {"conversation": texto},
+        "messageType": "conversation",
+        "messageTimestamp": int(time.time()),
+        "instanceId": instancia,
+    }
+
+
+def rotas(estado: Estado, rng: random.Random) -> APIRouter:
+    router = APIRouter()
+    ids = itertools.count(1)
+
+    @router.post("/message/sendText/{instancia}")
+    async def send_text(instancia: str, request: Request) -> Response:
+        corpo = await request.json()
+        numero, texto = str(corpo["number"]), str(corpo["text"])
+        cfg = estado.config.evolution
+        await asyncio.sleep(cfg.latencia.amostra_s(rng))
+        falha = cfg.falha if cfg.falha and rng.random() < cfg.fracao_falha else None
+        agora = time.time()
+        if falha in ("500", "503"):
+            estado.registro.enviadas.append(Envio(numero, texto, agora, int(falha), None))
+            return JSONResponse(
+                {"status": int(falha), "error": "Internal Server Error", "response": {"message": ["falso"]}},
+                status_code=int(falha),
+            )
+        if falha == "400":
+            estado.registro.enviadas.append(Envio(numero, texto, agora, 400, None))
+            ausente = [{"jid": f"{numero}@s.whatsapp.net", "exists": False, "number": numero}]
+            return JSONResponse(
+                {"status": 400, "error": "Bad Request", "response": {"message": ausente}}, status_code=400
+            )
+        msg_id = f"3EB0FALSO{next(ids)}"
+        # Recorded before the slow answer: WhatsApp has the message whether or not the caller waits.
+        estado.registro.enviadas.append(Envio(numero, texto, agora, 201, msg_id))
+        if falha == "lento":
+            await asyncio.sleep(cfg.lento_ms / 1000.0)
+        return JSONResponse(mensagem_enviada(numero, texto, msg_id, instancia), status_code=201)
+
+    @router.get("/instance/connectionState/{instancia}")
+    async def estado_conexao(instancia: str) -> dict[str, Any]:
+        return {"instance": {"instanceName": instancia, "state": "open"}}
+
+    return router

@@ -1,0 +1,55 @@
+"""`python -m julia.testing.servidor`: the fakes as a real process on loopback.
+
+With `--port 0` the OS picks the port; the first stdout line is `julia-falsos <url>` (and `--url-file`
+gets the URL too), so a parent process knows where to point EVOLUTION_URL, ANTHROPIC_BASE_URL,
+CHATWOOT_URL and SLACK_WEBHOOK_URL (`<url>/slack/hook`). `--config` takes initial settings as JSON,
+e.g. '{"claude": {"latencia": {"mediana_ms": 2000, "p99_ms": 8000}, "rpm": 4000}}'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from julia.testing.app import criar_app
+from julia.testing.estado import Estado
+
+PREFIXO = "julia-falsos"
+BACKLOG = 4096  # a 10,000-doctor storm connects in bursts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m julia.testing.servidor", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port (default)")
+    parser.add_argument("--url-file", type=Path, help="also write the URL here")
+    parser.add_argument("--config", default="{}", help="initial settings per service, JSON")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latency draws")
+    args = parser.parse_args(argv)
+
+    estado = Estado()
+    for servico, campos in json.loads(args.config).items():
+        estado.configurar(servico, campos)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(BACKLOG)  # listening before the URL is printed: early callers wait in the backlog
+    url = f"http://{args.host}:{sock.getsockname()[1]}"
+    if args.url_file:
+        args.url_file.write_text(url + "\n")
+    print(f"{PREFIXO} {url}", flush=True)
+    config = uvicorn.Config(
+        criar_app(estado, semente=args.seed), log_level="warning", access_log=False, backlog=BACKLOG
+    )
+    asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
