@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     )
     evolution_instance: str = Field(default="julia", description="Evolution instance name.")
     evolution_rate_per_s: float = Field(default=5.0, gt=0, description="Most sendText calls per second.")
+    evolution_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one sendText call.")
 
     # Chatwoot (human agents).
     chatwoot_url: str | None = Field(default=None, description="Chatwoot base URL.")
@@ -61,7 +62,7 @@ class Settings(BaseSettings):
     # Runtime.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
     max_workers: int = Field(default=4, ge=1, description="Doctors answered in parallel by one worker.")
-    # Above the slowest honest Claude call: ANTHROPIC_TIMEOUT_S x (1 + ANTHROPIC_MAX_RETRIES) = 90 s.
+    # A running attempt renews it every third (a heartbeat), so it need not cover the slowest Claude call.
     queue_lease_s: int = Field(default=120, ge=1, description="Lease of a claimed queue row.")
     admin_token: SecretStr | None = Field(default=None, description="Bearer token of /admin routes.")
 

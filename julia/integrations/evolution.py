@@ -20,8 +20,6 @@ MAX_ID = 128
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-# sendText's timeout. A reply arriving later is lost to us, and the message may well have gone out.
-TIMEOUT_S = 30.0
 # The request may have reached Evolution and been acted on: a proxy gave up waiting for it (504) or could
 # not read its answer (502).
 _GATEWAY_SEM_RESPOSTA = frozenset({502, 504})
@@ -135,6 +133,8 @@ class Evolution:
         self._url = f"{settings.evolution_url.rstrip('/')}/message/sendText/{settings.evolution_instance}"
         self._headers = {"apikey": settings.evolution_api_key.get_secret_value()}
         self._http = http
+        # A reply arriving after this is lost to us, though the message may well have gone out.
+        self._timeout_s = settings.evolution_timeout_s
 
     @metrics.timed("evolution_send_text")
     async def enviar_texto(self, telefone: str, texto: str) -> str | None:
@@ -147,7 +147,9 @@ class Evolution:
         """
         corpo = {"number": telefone.lstrip("+"), "text": texto}
         try:
-            resposta = await self._http.post(self._url, json=corpo, headers=self._headers, timeout=TIMEOUT_S)
+            resposta = await self._http.post(
+                self._url, json=corpo, headers=self._headers, timeout=self._timeout_s
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing left this process: no connection was made.
             raise IntegracaoError("evolution", f"{type(exc).__name__}: {exc}", transitorio=True) from exc

@@ -30,7 +30,6 @@ import asyncpg
 
 from julia.data.fila_mensagens import reivindicar_mensagens
 from julia.integrations import IntegracaoError
-from julia.integrations.evolution import TIMEOUT_S as EVOLUTION_TIMEOUT_S
 from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
 from julia.queries import sql
@@ -55,7 +54,7 @@ class Remetente:
         self._limite = max(1, math.floor(s.settings.evolution_rate_per_s))
         self._chave_taxa = f"julia:evolution:taxa:{s.settings.evolution_instance}"
         # The lease of a send under way outlasts the call, so the sweep never takes a live one for dead.
-        self._lease_envio_s = max(float(s.settings.queue_lease_s), EVOLUTION_TIMEOUT_S + 30.0)
+        self._lease_envio_s = max(float(s.settings.queue_lease_s), 2 * s.settings.evolution_timeout_s)
         self._por_medico: dict[int, deque[asyncpg.Record]] = {}
         self._tarefas: dict[int, asyncio.Task[None]] = {}
         self._retidas = 0
