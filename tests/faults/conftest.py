@@ -99,6 +99,7 @@ def montar(
                 await sistema.iniciar_serve()
                 if worker:
                     sistema.iniciar_worker()
+                    await sistema.aquecer()
                 yield sistema, pool
             finally:
                 sistema.parar_processos()

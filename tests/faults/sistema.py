@@ -132,6 +132,20 @@ class Sistema:
         self._n_worker += 1
         self.worker = self._iniciar(["worker"], f"worker{self._n_worker}")
 
+    async def aquecer(self) -> None:
+        """Until the worker answers: one warm-up message, answered, then the fakes' records cleared. A
+        fault must hit a running worker, not one still starting (it exits if Postgres is down then)."""
+        aquecimento = Mensagem("5511988880000", f"3EB0AQUECE{self._n_worker}", "Aquecimento")
+        async with httpx.AsyncClient(timeout=10) as cliente:
+            assert (await self.entregar(cliente, aquecimento)).aceita
+        fim = time.monotonic() + 60
+        while not any(e["numero"] == aquecimento.numero for e in await self.falsos.enviadas()):
+            assert self.worker is not None
+            assert self.worker.poll() is None, "julia worker exited:\n" + self.log(f"worker{self._n_worker}")
+            assert time.monotonic() < fim, "julia worker did not answer the warm-up message"
+            await asyncio.sleep(0.1)
+        await self.falsos.limpar()
+
     def matar_worker(self) -> None:
         """SIGKILL: no cleanup, no lease given back, mid-call HTTP requests cut."""
         assert self.worker is not None
