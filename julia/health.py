@@ -192,6 +192,15 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
             f"entradas: médico espera resposta há {op.entrada_mais_antiga_s:.0f} s "
             f"({op.entradas_abertas} abertas)",
         )
+        if op.fila_incerta:
+            # julia will not resend these (it might deliver twice): until a person looks, nobody will.
+            problems.append(
+                Problem(
+                    "envio_incerto",
+                    Status.DEGRADED,
+                    f"{op.fila_incerta} mensagens com envio incerto: conferir no WhatsApp (runbook)",
+                )
+            )
         if op.handoffs_pendentes and op.handoff_mais_antigo_s > limits.handoff_degraded_age_s:
             problems.append(
                 Problem(

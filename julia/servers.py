@@ -206,31 +206,43 @@ def embedded_postgres() -> Iterator[str]:
                 "--no-instructions",
             ]
         )
-        options = " ".join(
-            ["-c listen_addresses=''", f"-k {workdir}"]
-            + [f"-c {key}={value}" for key, value in PG_SETTINGS.items()]
-        )
-        _run_as_pg_user(
-            [
-                _pg_bin("pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(workdir / "postgres.log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ]
-        )
+        start_embedded_postgres(workdir)
         started = True
         yield f"postgresql://postgres@/postgres?host={workdir}"
     finally:
         if started:
             _stop_postgres(data)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def start_embedded_postgres(workdir: Path) -> None:
+    """Start (or start again, after stop_embedded_postgres) the embedded server of `workdir`: its socket
+    in that directory, no TCP. The fault suite stops and restarts it under load."""
+    options = " ".join(
+        ["-c listen_addresses=''", f"-k {workdir}"]
+        + [f"-c {key}={value}" for key, value in PG_SETTINGS.items()]
+    )
+    log_file = str(workdir / "postgres.log")
+    _run_as_pg_user(
+        [
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(workdir / "data"),
+            "-o",
+            options,
+            "-l",
+            log_file,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]
+    )
+
+
+def stop_embedded_postgres(workdir: Path) -> None:
+    """Stop it at once, as a crash or an operator would: open connections are cut (-m immediate)."""
+    _run_as_pg_user([_pg_bin("pg_ctl"), "-D", str(workdir / "data"), "-m", "immediate", "-w", "stop"])
 
 
 def _stop_postgres(data: Path) -> None:

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     evolution_campanha_rate_per_s: float = Field(
         default=5.0, gt=0, description="Most campaign (unsolicited) messages sent per second (all workers)."
     )
+    evolution_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one sendText call.")
 
     # Chatwoot (human agents).
     chatwoot_url: str | None = Field(default=None, description="Chatwoot base URL.")
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
         ge=1,
         description="Most doctors one worker answers at once (bound of its adaptive limit).",
     )
-    # Above the slowest honest Claude call: ANTHROPIC_TIMEOUT_S x (1 + ANTHROPIC_MAX_RETRIES) = 90 s.
+    # A running attempt renews it every third (a heartbeat), so it need not cover the slowest Claude call.
     queue_lease_s: int = Field(default=120, ge=1, description="Lease of a claimed queue row.")
     admin_token: SecretStr | None = Field(default=None, description="Bearer token of /admin routes.")
 

@@ -20,7 +20,7 @@ ALTER TABLE fila_mensagens ADD COLUMN campanha_id text REFERENCES campanhas (id)
 -- not deleted, so the campaign's report and an LGPD request can show what was withheld and when.
 ALTER TABLE fila_mensagens DROP CONSTRAINT fila_mensagens_status_check;
 ALTER TABLE fila_mensagens ADD CONSTRAINT fila_mensagens_status_check
-    CHECK (status IN ('pendente', 'processando', 'enviada', 'erro', 'cancelada'));
+    CHECK (status IN ('pendente', 'processando', 'enviando', 'enviada', 'incerto', 'erro', 'cancelada'));
 
 -- At most one message per doctor per campaign (creation's ON CONFLICT target); also the index of the
 -- campaign's status report. Partial: replies (no campaign) stay out of it.

@@ -1,8 +1,9 @@
 """Queue claim throughput: the sender's loop over the seeded due messages. One sample is one batch:
-claim up to CLAIM_BATCH rows (`reivindicar_mensagens`, committed) and acknowledge each as sent
-(`marcar_enviada`, committed, one by one as julia.worker.envio does). After each batch the rows are put
-back as pending, untimed, so every batch sees the same queue; dead row versions still pile up, which is
-why this runs after the query benchmarks and is kept short.
+claim up to CLAIM_BATCH rows (`reivindicar_mensagens`, committed), then for each, one by one as
+julia.worker.envio does, commit the intent to send (`iniciar_envio`) and acknowledge it as sent
+(`marcar_enviada`). After each batch the rows are put back as pending, untimed, so every batch sees the
+same queue; dead row versions still pile up, which is why this runs after the query benchmarks and is
+kept short.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from julia.perf.critical import CLAIM_BATCH, CLAIM_LEASE_S
 from julia.perf.harness import measure_paired
 from julia.perf.results import Bench
 from julia.queries import sql
+from julia.worker.envio import MAX_TENTATIVAS
 
 BATCHES = 400
 WARMUP = 20
@@ -21,7 +23,8 @@ BLOCK = 25  # batches per turn: 16 block pairs in an A/B run
 # Undo one batch (not julia's SQL: only the benchmark ever wants a sent message pending again).
 RESTORE = (
     "UPDATE fila_mensagens SET status = 'pendente', enviada_em = NULL, locked_until = NULL, "
-    "whatsapp_message_id = NULL, tentativas = tentativas - 1 WHERE id = ANY($1::bigint[])"
+    "envio_iniciado_em = NULL, whatsapp_message_id = NULL, tentativas = tentativas - 1 "
+    "WHERE id = ANY($1::bigint[])"
 )
 
 
@@ -29,13 +32,14 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
     due = await conn.fetchval(
         "SELECT count(*) FROM fila_mensagens WHERE status = 'pendente' AND agendar_para <= now()"
     )
-    claim, ack = sql("reivindicar_mensagens"), sql("marcar_enviada")
+    claim, start, ack = sql("reivindicar_mensagens"), sql("iniciar_envio"), sql("marcar_enviada")
     claimed: list[int] = []
     sizes: list[int] = []
 
     async def batch(i: int) -> None:
         rows = await conn.fetch(claim, CLAIM_BATCH, CLAIM_LEASE_S)
         for row in rows:
+            await conn.fetchval(start, row["id"], row["tentativas"], CLAIM_LEASE_S, MAX_TENTATIVAS)
             await conn.fetchval(ack, row["id"], row["tentativas"], None)
         claimed[:] = [row["id"] for row in rows]
 

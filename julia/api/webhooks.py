@@ -3,9 +3,16 @@
 Also answers under `/webhooks/evolution/<event-suffix>` (Evolution's "webhook by events" mode appends
 e.g. `/messages-upsert`); the event is always read from the body.
 
-Answers: 401 bad or missing apikey; 400 malformed JSON; 422 a required field missing (the reason in
+Answers: 401 bad or missing apikey; 413 a body over MAX_CORPO; 400 malformed JSON, nesting deeper than
+MAX_PROFUNDIDADE, or an id holding NUL / a lone surrogate; 422 a required field missing (the reason in
 `detail`; Evolution stops retrying 4xx, and nothing was stored); 503 Postgres unreachable (Evolution
 retries); 200 otherwise, after the message and its work row are committed.
+
+Authentication comes first. A valid `apikey` header authenticates without looking at the body. Without
+one, the key can only be in the body, so a body that cannot be read (too large, too deep, not JSON)
+cannot carry it either: 401, whatever else is wrong with it. The doctor's text and name are repaired,
+not refused (evolution.texto_limpo); ids are refused (evolution.identificador). Nothing from the body is
+echoed unless it passed a check.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -20,7 +28,7 @@ from prometheus_client import Counter
 
 from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
-from julia.integrations.evolution import PayloadInvalido, ler_mensagem
+from julia.integrations.evolution import PayloadInvalido, identificador, ler_mensagem
 from julia.metrics import metrics
 from julia.queries import sql
 from julia.settings import Settings
@@ -36,20 +44,81 @@ EVENTOS = Counter(
 )
 
 
-def autenticado(settings: Settings, cabecalho: str | None, corpo: Any) -> bool:
-    """The `apikey` header or body field equals EVOLUTION_API_KEY, compared in constant time."""
-    if settings.evolution_api_key is None:
+# Evolution's largest real bodies are a 65,536-character text (up to 6 bytes each once JSON-escaped)
+# plus its envelope and a quoted message: 1 MiB leaves room and bounds what one request can make us parse.
+MAX_CORPO = 1024 * 1024
+# A messages.upsert nests about 6 deep (data.message.extendedTextMessage.contextInfo.quotedMessage...);
+# beyond 64 it is not Evolution, and json would recurse towards a RecursionError (a 500).
+MAX_PROFUNDIDADE = 64
+_STRING_JSON = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled: linear even on an unclosed quote
+_SO_COLCHETES = bytes(c for c in range(256) if c not in b"[]{}")
+_EVENTO = re.compile(r"[a-z][a-z0-9._-]{0,63}")
+INT4 = range(-(2**31), 2**31)
+
+
+class _Recusa(Exception):
+    def __init__(self, status: int, motivo: str) -> None:
+        self.status, self.motivo = status, motivo
+
+
+def _chave_certa(settings: Settings, candidato: object) -> bool:
+    """Equal to EVOLUTION_API_KEY, compared in constant time; a key that is not encodable text (a lone
+    surrogate) is simply a wrong key."""
+    if settings.evolution_api_key is None or not isinstance(candidato, str):
         return False
-    esperado = settings.evolution_api_key.get_secret_value().encode()
-    candidatos = [cabecalho, corpo.get("apikey") if isinstance(corpo, dict) else None]
-    return any(isinstance(c, str) and hmac.compare_digest(c.encode(), esperado) for c in candidatos)
+    try:
+        return hmac.compare_digest(candidato.encode(), settings.evolution_api_key.get_secret_value().encode())
+    except UnicodeEncodeError:
+        return False
+
+
+def profundidade(bruto: bytes) -> int:
+    """How deep the JSON's arrays and objects nest, counted without parsing (brackets inside strings
+    removed first); for a malformed body only an estimate, which json.loads then refuses anyway."""
+    colchetes = _STRING_JSON.sub(b"", bruto).translate(None, _SO_COLCHETES)
+    nivel = maximo = 0
+    for c in colchetes:
+        nivel += 1 if c in b"[{" else -1
+        maximo = max(maximo, nivel)
+    return maximo
+
+
+async def _ler_corpo(request: Request) -> bytes:
+    declarado = request.headers.get("content-length", "")
+    if declarado.isdigit() and int(declarado) > MAX_CORPO:
+        raise _Recusa(413, f"body larger than {MAX_CORPO} bytes")
+    partes: list[bytes] = []
+    total = 0
+    async for parte in request.stream():
+        total += len(parte)
+        if total > MAX_CORPO:
+            raise _Recusa(413, f"body larger than {MAX_CORPO} bytes")
+        partes.append(parte)
+    return b"".join(partes)
 
 
 def _ler_json(bruto: bytes) -> Any:
+    if profundidade(bruto) > MAX_PROFUNDIDADE:
+        raise _Recusa(400, f"JSON nested deeper than {MAX_PROFUNDIDADE}")
     try:
         return json.loads(bruto)
-    except ValueError:
-        return None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise _Recusa(400, "body is not valid JSON") from exc
+
+
+async def _corpo_autenticado(request: Request, settings: Settings) -> Any:
+    """The parsed body of an authenticated request (the `apikey` header or body field); _Recusa(401)
+    before anything else for anyone without the key."""
+    por_cabecalho = _chave_certa(settings, request.headers.get("apikey"))
+    try:
+        corpo = _ler_json(await _ler_corpo(request))
+    except _Recusa:
+        if not por_cabecalho:
+            raise _Recusa(401, "invalid apikey") from None
+        raise
+    if not por_cabecalho and not (isinstance(corpo, dict) and _chave_certa(settings, corpo.get("apikey"))):
+        raise _Recusa(401, "invalid apikey")
+    return corpo
 
 
 @router.post("/webhooks/evolution")
@@ -57,10 +126,11 @@ def _ler_json(bruto: bytes) -> Any:
 async def evolution(
     request: Request, settings: SettingsDep, pool: PoolDep, cache: CacheDep
 ) -> dict[str, Any]:
-    corpo = _ler_json(await request.body())
-    if not autenticado(settings, request.headers.get("apikey"), corpo):
-        EVENTOS.labels("?", "negada").inc()
-        raise HTTPException(401, "invalid apikey")
+    try:
+        corpo = await _corpo_autenticado(request, settings)
+    except _Recusa as exc:
+        EVENTOS.labels("?", "negada" if exc.status == 401 else "invalida").inc()
+        raise HTTPException(exc.status, exc.motivo) from None
     if not isinstance(corpo, dict):
         EVENTOS.labels("?", "invalida").inc()
         raise HTTPException(400, "body is not a JSON object")
@@ -69,6 +139,9 @@ async def evolution(
         EVENTOS.labels("?", "invalida").inc()
         raise HTTPException(422, "event is missing")
     evento = evento.lower().replace("_", ".")  # some versions send MESSAGES_UPSERT
+    if not _EVENTO.fullmatch(evento):  # it is echoed and becomes a metric label: only a plain name
+        EVENTOS.labels("?", "ignorada").inc()
+        return {"status": "ignorada"}
     try:
         if evento == "messages.upsert":
             return await _mensagem(pool, cache, corpo.get("data"))
@@ -76,7 +149,7 @@ async def evolution(
             return await _conexao(pool, corpo)
     except PayloadInvalido as exc:
         EVENTOS.labels(evento, "invalida").inc()
-        raise HTTPException(422, str(exc)) from exc
+        raise HTTPException(exc.status, str(exc)) from exc
     except BANCO_INDISPONIVEL as exc:
         log.error("webhook %s refused with 503, Postgres unreachable: %s", evento, exc)
         raise HTTPException(503, "database unavailable, retry later") from exc
@@ -102,17 +175,13 @@ async def _mensagem(pool: PoolDep, cache: Cache, data: Any) -> dict[str, Any]:
 
 async def _conexao(pool: PoolDep, corpo: dict[str, Any]) -> dict[str, Any]:
     data = corpo.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("state"), str):
+    if not isinstance(data, dict):
         raise PayloadInvalido("data.state is missing")
-    instancia = data.get("instance") or corpo.get("instance")
-    if not isinstance(instancia, str) or not instancia:
-        raise PayloadInvalido("instance is missing")
+    estado = identificador(data.get("state"), "data.state")
+    instancia = identificador(data.get("instance") or corpo.get("instance"), "instance")
     razao = data.get("statusReason")
-    await pool.execute(
-        sql("registrar_conexao_evolution"),
-        instancia,
-        data["state"],
-        razao if isinstance(razao, int) else None,
-    )
+    # A reason is informative only: one that is not an int4 (or is a JSON boolean) is stored as unknown.
+    razao_ok = razao if isinstance(razao, int) and not isinstance(razao, bool) and razao in INT4 else None
+    await pool.execute(sql("registrar_conexao_evolution"), instancia, estado, razao_ok)
     EVENTOS.labels("connection.update", "conexao").inc()
-    return {"status": "registrada", "state": data["state"]}
+    return {"status": "registrada", "state": estado}

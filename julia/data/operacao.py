@@ -19,6 +19,7 @@ class Operacao:
     fila_mais_antiga_s: float
     handoffs_pendentes: int
     handoff_mais_antigo_s: float
+    fila_incerta: int = 0  # sends whose outcome is unknown, held for a person (julia/worker/envio.py)
 
 
 @metrics.timed("contar_operacao")
@@ -27,6 +28,7 @@ async def contar_operacao(db: Executor) -> Operacao:
     entradas = await db.fetchrow(sql("contar_entradas_abertas"))
     fila = await db.fetchrow(sql("contar_fila_pendente"))
     handoffs = await db.fetchrow(sql("contar_handoffs_pendentes"))
+    incerta = await db.fetchval(sql("contar_fila_incerta"))
     # Aggregates without GROUP BY always return exactly one row.
     assert entradas is not None
     assert fila is not None
@@ -40,4 +42,5 @@ async def contar_operacao(db: Executor) -> Operacao:
         fila_mais_antiga_s=fila["mais_antiga_s"],
         handoffs_pendentes=handoffs["pendentes"],
         handoff_mais_antigo_s=handoffs["mais_antigo_s"],
+        fila_incerta=incerta,
     )

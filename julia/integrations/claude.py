@@ -20,6 +20,9 @@ from julia.settings import Settings
 
 MAX_TOKENS = 512
 SEM_RESPOSTA = 0  # the status an observer gets for a timeout or a connection error
+# The longest `retry-after` julia lets the SDK honour per retry. The SDK itself waits whatever the header
+# says (anthropic 2.x caps it only at ~50 days), so an attempt is bounded by pior_caso_s instead.
+RETRY_AFTER_MAX_S = 60.0
 
 
 class Turno(TypedDict):
@@ -133,3 +136,10 @@ class Claude:
     def _observar(self, inicio: float, status: int) -> None:
         if self.observador is not None:
             self.observador(time.monotonic() - inicio, status)
+
+
+def pior_caso_s(settings: Settings) -> float:
+    """The longest one `responder` can legitimately take: every try up to its timeout, and a minute's
+    `retry-after` between tries. The worker's deadline for an attempt; anything longer is a hang."""
+    tentativas = settings.anthropic_max_retries + 1
+    return tentativas * settings.anthropic_timeout_s + settings.anthropic_max_retries * RETRY_AFTER_MAX_S

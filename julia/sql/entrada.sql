@@ -32,15 +32,20 @@ RETURNING id
 -- Claim up to $1 due inbound messages for $2 seconds: pending rows due now and rows whose lease ended.
 -- Only a doctor's OLDEST open row is claimable, so one doctor's messages are answered one at a time and
 -- in order while other doctors go in parallel. SKIP LOCKED: workers never wait on each other.
+-- The attempt cap is enforced here, whatever path brings a row back: a row that already had $3 tries
+-- (its last one never reported: the worker died, or the attempt outlived its lease) is not claimed but
+-- kept as 'erro' with the reason; the caller gets it back with that status and runs nothing. $4: the
+-- rows this worker still runs (their lease may have lapsed during an outage; never a second attempt).
 -- It also returns what answering needs (the message's text, who controls the conversation, the doctor's
 -- phone, status and Chatwoot conversation), saving two statements and two pool round trips per message.
 -- Control read here is re-checked under lock before a reply is queued (controle_conversa_travado).
 -- Indexes: idx_entradas_fila (open rows by id), idx_entradas_abertas (the older-row probe); primary keys.
 WITH escolhidas AS (
-    SELECT e.id
+    SELECT e.id, e.tentativas >= $3 AS esgotada
     FROM entradas e
     WHERE e.status IN ('pendente', 'processando')
       AND CASE WHEN e.status = 'pendente' THEN e.agendar_para <= now() ELSE e.locked_until < now() END
+      AND e.id <> ALL ($4::bigint[])
       AND NOT EXISTS (
           SELECT 1 FROM entradas o
           WHERE o.cliente_id = e.cliente_id AND o.status IN ('pendente', 'processando') AND o.id < e.id
@@ -50,14 +55,27 @@ WITH escolhidas AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE entradas e
-SET status = 'processando',
-    locked_until = now() + make_interval(secs => $2),
-    tentativas = e.tentativas + 1,
+SET status = CASE WHEN s.esgotada THEN 'erro' ELSE 'processando' END,
+    locked_until = CASE WHEN s.esgotada THEN NULL ELSE now() + make_interval(secs => $2) END,
+    tentativas = CASE WHEN s.esgotada THEN e.tentativas ELSE e.tentativas + 1 END,
+    last_error = CASE
+        WHEN s.esgotada THEN format('gave up after %s tries, the last without an outcome (lease expired); '
+                                    'before it: %s', e.tentativas, coalesce(e.last_error, 'no error'))
+        ELSE e.last_error
+    END,
     updated_at = now()
 FROM escolhidas s, interacoes i, conversations c, clientes cl
 WHERE e.id = s.id AND i.id = e.interacao_id AND c.id = e.conversa_id AND cl.id = e.cliente_id
-RETURNING e.id, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas,
+RETURNING e.id, e.status, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas,
           i.conteudo, c.controlled_by, c.chatwoot_conversation_id, cl.telefone, cl.status AS status_medico
+
+-- name: renovar_entrada
+-- The heartbeat of an attempt still running (Claude can take longer than one lease): the lease pushed
+-- $3 seconds ahead, only while this attempt still holds the row ($2 = its tentativas, the fencing token).
+UPDATE entradas
+SET locked_until = now() + make_interval(secs => $3)
+WHERE id = $1 AND status = 'processando' AND tentativas = $2
+RETURNING id
 
 -- name: concluir_entrada
 -- Done, only if this worker still holds the row ($2 = the tentativas it claimed with: the fencing token).

@@ -21,3 +21,8 @@ SELECT count(*) AS abertas,
        coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS mais_antiga_s
 FROM entradas
 WHERE status IN ('pendente', 'processando')
+
+-- name: contar_fila_incerta
+-- Sends whose outcome is unknown ('incerto'), waiting for a person to check the doctor's chat; julia
+-- never resends them. Index: idx_fila_incerto (partial: a handful of rows at most).
+SELECT count(*) FROM fila_mensagens WHERE status = 'incerto'

@@ -1,28 +1,38 @@
-"""The sender: drains fila_mensagens through Evolution sendText.
+"""The sender: drains fila_mensagens through Evolution sendText, never sending a message twice.
 
-- Claims with `reivindicar_mensagens` (priority, then schedule; leased; julia/sql/fila_mensagens.sql).
-- One doctor's messages of a batch go one after another, in queue order; doctors go in parallel.
-- Per-instance rate limits shared by every worker process, one for replies to waiting doctors and one
-  for campaigns (julia/worker/taxa.py: a token bucket in Redis).
-- Transient failures back off exponentially; a 400 (number not on WhatsApp) or the last try ends in
-  'erro' with the reason.
-- Nothing is sent twice: the row id is the idempotency key. Right after Evolution accepts a message its
-  id is recorded in Redis under the row id, before Postgres is told; a row that comes back (its sender
-  died, or Postgres failed after the send) is found there and marked sent without a second send.
+- Claims with `reivindicar_mensagens` (priority, then schedule; leased; julia/sql/fila_mensagens.sql), as
+  many rows as there are free slots; it does not wait for a batch to finish before claiming more.
+- Each doctor's rows go one after another, in queue order (one task per doctor with work); doctors go in
+  parallel, so a slow send delays only its own doctor. Per-instance rate limits shared by every worker
+  process bound them all, one for replies to waiting doctors and one for campaigns (`_aguardar_vez`:
+  julia/worker/taxa.py, a token bucket in Redis).
+- The delivery protocol (julia/sql/envio.sql, migrations/0004_entrega.sql), Postgres being the record:
+  1. `iniciar_envio` commits the intent ('enviando', attempt id = the claim's tentativas) before the call;
+  2. the outcome follows: 'enviada'; or, when Evolution answered that it did not send, back to 'pendente'
+     with exponential backoff, 'erro' with the reason for a 400 or the last try;
+  3. when the outcome is unknown (evolution.EnvioIncerto: a timeout after the request left, a dropped
+     connection, a 502/504; or the sender died during the call, found by the `marcar_incertas` sweep),
+     the row becomes 'incerto' and is never resent by julia. Evolution documents no lookup that would
+     tell whether it went out, so a person checks the chat (docs/runbook.md); /admin and the health check
+     count these rows, and the `envio_incerto` event counter (/metrics) counts each one.
+  A row claimed more often than MAX_TENTATIVAS (senders dying before they send) ends in 'erro' too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from julia.data.campanhas import destino_envio
 from julia.data.fila_mensagens import reivindicar_mensagens
 from julia.integrations import IntegracaoError
+from julia.integrations.evolution import EnvioIncerto
+from julia.metrics import metrics
 from julia.queries import sql
 from julia.worker.espelho import espelhar
 from julia.worker.pausa import envio_pausado
@@ -33,78 +43,155 @@ log = logging.getLogger(__name__)
 
 MAX_TENTATIVAS = 5
 BACKOFF_MAX_S = 300.0
-ENVIADA_TTL_S = 7 * 24 * 3600  # longer than any lease or backoff: the key outlives every retry of the row
-
-
-def chave_enviada(fila_id: int) -> str:
-    return f"julia:fila:enviada:{fila_id}"
+VARREDURA_S = 5.0  # how often a sender looks for sends whose sender died ('enviando' past its lease)
+# Recording an outcome Evolution already gave, while Postgres is unreachable: tries, spread over ~30 s.
+REGISTRO_TENTATIVAS = 6
 
 
 class Remetente:
     def __init__(self, s: Servicos, *, lote: int = 20, backoff_s: float = 2.0) -> None:
         self._s = s
-        self._lote = lote
+        self._lote = lote  # rows this sender holds at most (claimed, waiting or in flight)
         self._backoff_s = backoff_s
         self._taxa = Taxa(s.redis, s.settings)
+        # The lease of a send under way outlasts the call, so the sweep never takes a live one for dead.
+        self._lease_envio_s = max(float(s.settings.queue_lease_s), 2 * s.settings.evolution_timeout_s)
+        self._por_medico: dict[int, deque[asyncpg.Record]] = {}
+        self._tarefas: dict[int, asyncio.Task[None]] = {}
+        self._retidas = 0
+        self._proxima_varredura = 0.0
 
-    async def drenar_lote(self) -> int:
-        """Claim one batch and send it; how many rows were claimed (0: nothing due, or sending paused)."""
+    async def despachar(self) -> int:
+        """Claim what fits in the free slots and start sending it; how many rows were claimed (0: nothing
+        due, no free slot, or sending paused)."""
         if await envio_pausado(self._s.redis):
-            return 0  # emergency stop (julia pause-sending): claim nothing, the queue waits intact
-        linhas = await reivindicar_mensagens(self._s.pool, self._lote, self._s.settings.queue_lease_s)
-        por_medico: dict[int, list[asyncpg.Record]] = defaultdict(list)
+            return 0  # emergency stop (julia pause-sending), or Redis away: the queue waits intact
+        await self._varrer_incertas()
+        livres = self._lote - self._retidas
+        if livres <= 0:
+            return 0
+        linhas = await reivindicar_mensagens(self._s.pool, livres, self._s.settings.queue_lease_s)
         for linha in sorted(linhas, key=lambda r: r["id"]):
-            por_medico[linha["cliente_id"]].append(linha)
-        await asyncio.gather(*(self._enviar_em_ordem(grupo) for grupo in por_medico.values()))
+            self._retidas += 1
+            self._por_medico.setdefault(linha["cliente_id"], deque()).append(linha)
+            if linha["cliente_id"] not in self._tarefas:
+                tarefa = asyncio.create_task(self._enviar_do_medico(linha["cliente_id"]))
+                self._tarefas[linha["cliente_id"]] = tarefa
         return len(linhas)
 
-    async def _enviar_em_ordem(self, linhas: Sequence[asyncpg.Record]) -> None:
-        for linha in linhas:
-            try:
-                await self._enviar(linha)
-            except Exception:  # one bad row must not stop the doctor's others; its lease brings it back
-                log.exception("fila_mensagens %s: unexpected failure", linha["id"])
+    async def aguardar(self) -> None:
+        """Until every row this sender holds is done (a stop, or a test's step)."""
+        while self._tarefas:
+            await asyncio.wait(list(self._tarefas.values()))
+
+    async def _enviar_do_medico(self, cliente_id: int) -> None:
+        fila = self._por_medico[cliente_id]
+        try:
+            while fila:
+                linha = fila.popleft()
+                try:
+                    await self._enviar(linha)
+                except Exception:  # one bad row must not stop the doctor's others; its lease brings it back
+                    log.exception("fila_mensagens %s: unexpected failure", linha["id"])
+                finally:
+                    self._retidas -= 1
+        finally:
+            del self._por_medico[cliente_id], self._tarefas[cliente_id]
 
     async def _enviar(self, linha: asyncpg.Record) -> None:
         s = self._s
         fila_id, tentativas = linha["id"], linha["tentativas"]
-        ja_enviada = await s.redis.get(chave_enviada(fila_id))
-        if ja_enviada is not None:
-            texto = ja_enviada.decode() if isinstance(ja_enviada, bytes) else str(ja_enviada)
-            await self._marcar_enviada(linha, texto or None)
-            return
         telefone = await destino_envio(s.pool, fila_id, tentativas)
         if telefone is None:  # a campaign message to a doctor who opted out (or was blocked): cancelled
             return
-        await self._aguardar_vez(linha)
+        try:
+            await self._aguardar_vez(linha)
+        except Exception as exc:  # the limiter's Redis went away: nothing was sent, try again later
+            await self._adiar(linha, f"rate limiter unavailable: {type(exc).__name__}: {exc}")
+            return
+        estado = await s.pool.fetchval(
+            sql("iniciar_envio"), fila_id, tentativas, self._lease_envio_s, MAX_TENTATIVAS
+        )
+        if estado is None:
+            log.warning("fila_mensagens %s: claim lost to another sender before sending", fila_id)
+            return
+        if estado == "erro":
+            log.error(
+                "fila_mensagens %s: claimed %s times without a send, kept as 'erro'", fila_id, tentativas
+            )
+            return
         try:
             whatsapp_id = await s.evolution.enviar_texto(telefone, linha["conteudo"])
+        except EnvioIncerto as exc:
+            metrics.count("envio_incerto")
+            log.error(
+                "fila_mensagens %s: send outcome unknown, held as 'incerto' for a person: %s", fila_id, exc
+            )
+            await self._registrar(
+                fila_id, self._executar(sql("marcar_incerta"), fila_id, tentativas, str(exc))
+            )
+            return
         except IntegracaoError as exc:
             await self._falha(linha, exc)
             return
-        await s.redis.set(chave_enviada(fila_id), whatsapp_id or "", ex=ENVIADA_TTL_S)
         await self._marcar_enviada(linha, whatsapp_id)
         if linha["conversa_id"] is not None:
             await espelhar(s.pool, s.chatwoot, linha["conversa_id"], linha["conteudo"], "outgoing")
         log.debug("fila_mensagens %s sent (try %s)", fila_id, tentativas)
 
     async def _marcar_enviada(self, linha: asyncpg.Record, whatsapp_id: str | None) -> None:
-        async with self._s.pool.acquire() as conn, conn.transaction():
-            interacao_id = await conn.fetchval(
-                sql("marcar_enviada"), linha["id"], linha["tentativas"], whatsapp_id
-            )
-            if whatsapp_id and interacao_id is not None:
-                await conn.execute(sql("marcar_interacao_enviada"), interacao_id, whatsapp_id)
+        async def gravar() -> None:
+            async with self._s.pool.acquire() as conn, conn.transaction():
+                interacao_id = await conn.fetchval(
+                    sql("marcar_enviada"), linha["id"], linha["tentativas"], whatsapp_id
+                )
+                if whatsapp_id and interacao_id is not None:
+                    await conn.execute(sql("marcar_interacao_enviada"), interacao_id, whatsapp_id)
+
+        await self._registrar(linha["id"], gravar)
+
+    async def _registrar(self, fila_id: int, gravar: Callable[[], Awaitable[object]]) -> None:
+        """Record an outcome, through a short Postgres outage: an outcome Evolution already gave must not
+        be lost. Unrecorded after ~30 s, the row is left to the sweep ('enviando' turns 'incerto')."""
+        for tentativa in range(REGISTRO_TENTATIVAS):
+            try:
+                await gravar()
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("fila_mensagens %s: outcome not yet recorded (%s); retrying", fila_id, exc)
+                await asyncio.sleep(min(2.0**tentativa, 10.0))
+        log.error("fila_mensagens %s: outcome not recorded; the sweep will hold it as 'incerto'", fila_id)
+
+    def _executar(self, consulta: str, *args: object) -> Callable[[], Awaitable[object]]:
+        return lambda: self._s.pool.execute(consulta, *args)
 
     async def _falha(self, linha: asyncpg.Record, exc: IntegracaoError) -> None:
         fila_id, tentativas = linha["id"], linha["tentativas"]
         if not exc.transitorio or tentativas >= MAX_TENTATIVAS:
             log.error("fila_mensagens %s not sent (try %s): %s", fila_id, tentativas, exc)
-            await self._s.pool.execute(sql("falhar_mensagem"), fila_id, tentativas, str(exc))
+            await self._registrar(
+                fila_id, self._executar(sql("falhar_mensagem"), fila_id, tentativas, str(exc))
+            )
             return
+        await self._adiar(linha, str(exc))
+
+    async def _adiar(self, linha: asyncpg.Record, motivo: str) -> None:
+        fila_id, tentativas = linha["id"], linha["tentativas"]
         espera = min(self._backoff_s * 2 ** (tentativas - 1), BACKOFF_MAX_S)
-        log.warning("fila_mensagens %s failed (try %s), again in %.1fs: %s", fila_id, tentativas, espera, exc)
-        await self._s.pool.execute(sql("adiar_mensagem"), fila_id, tentativas, espera, str(exc))
+        log.warning(
+            "fila_mensagens %s failed (try %s), again in %.1fs: %s", fila_id, tentativas, espera, motivo
+        )
+        await self._registrar(
+            fila_id, self._executar(sql("adiar_mensagem"), fila_id, tentativas, espera, motivo)
+        )
+
+    async def _varrer_incertas(self) -> None:
+        if time.monotonic() < self._proxima_varredura:
+            return
+        self._proxima_varredura = time.monotonic() + VARREDURA_S
+        for linha in await self._s.pool.fetch(sql("marcar_incertas")):
+            metrics.count("envio_incerto")
+            log.error("fila_mensagens %s: its sender stopped during the send; held as 'incerto'", linha["id"])
 
     async def _aguardar_vez(self, linha: asyncpg.Record) -> None:
         """The row's class's token (reply or campaign), shared by every worker process."""

@@ -22,7 +22,7 @@ LIMITS = Thresholds()
 
 
 def operacao(
-    fila_s: float = 0.0, handoffs: int = 0, handoff_s: float = 0.0, entrada_s: float = 0.0
+    fila_s: float = 0.0, handoffs: int = 0, handoff_s: float = 0.0, entrada_s: float = 0.0, incerta: int = 0
 ) -> Operacao:
     return Operacao(
         conversas_ativas=10,
@@ -33,6 +33,7 @@ def operacao(
         fila_mais_antiga_s=fila_s,
         handoffs_pendentes=handoffs,
         handoff_mais_antigo_s=handoff_s,
+        fila_incerta=incerta,
     )
 
 
@@ -72,6 +73,7 @@ def judge(**changes: object) -> tuple[Status, list[str]]:
         ({"operacao": operacao(entrada_s=901)}, Status.CRITICAL, ["entradas=critical"]),
         ({"operacao": operacao(handoffs=2, handoff_s=601)}, Status.DEGRADED, ["handoffs=degraded"]),
         ({"operacao": operacao(handoffs=2, handoff_s=60)}, Status.HEALTHY, []),
+        ({"operacao": operacao(incerta=1)}, Status.DEGRADED, ["envio_incerto=degraded"]),
         ({"p95_ms": {"buscar_vagas": (1000.0, 50)}}, Status.HEALTHY, []),
         ({"p95_ms": {"buscar_vagas": (1001.0, 50)}}, Status.DEGRADED, ["p95:buscar_vagas=degraded"]),
         # Each kind of operation has limits of its own: a Claude call takes seconds, a webhook must not.

@@ -311,10 +311,11 @@ async def drenar(worker: Worker, pool: asyncpg.Pool, limite_s: float = 20.0) -> 
     while time.monotonic() < fim:
         tarefas = await worker.reivindicar_entradas(50)
         await asyncio.gather(*(worker._processar(t) for t in tarefas))
-        enviados = await worker.remetente.drenar_lote()
+        enviados = await worker.remetente.despachar()
+        await worker.remetente.aguardar()
         abertos = await pool.fetchval(
             "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
-            " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('pendente', 'processando'))"
+            " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('pendente', 'processando', 'enviando'))"
         )
         if not tarefas and not enviados and abertos == 0:
             return

@@ -85,10 +85,11 @@ async def _drenar_devidas(worker: Worker, pool: asyncpg.Pool) -> None:
     for _ in range(500):
         tarefas = await worker.reivindicar_entradas(50)
         await asyncio.gather(*(worker._processar(t) for t in tarefas))
-        enviados = await worker.remetente.drenar_lote()
+        enviados = await worker.remetente.despachar()
+        await worker.remetente.aguardar()
         abertos = await pool.fetchval(
             "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
-            " + (SELECT count(*) FROM fila_mensagens WHERE status = 'processando'"
+            " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('processando', 'enviando')"
             "    OR (status = 'pendente' AND agendar_para <= now()))"
         )
         if not tarefas and not enviados and abertos == 0:
@@ -295,10 +296,11 @@ async def test_pause_during_a_campaign_loses_nothing_and_sends_each_doctor_once(
         await _medico(pool, telefone)
     await _campanha_ja_devida(pool, settings)
     worker.remetente._lote = 2
-    assert await worker.remetente.drenar_lote() == 2
+    assert await worker.remetente.despachar() == 2
+    await worker.remetente.aguardar()
 
     await pausa.pausar(redis, "campanha errada?")
-    assert await worker.remetente.drenar_lote() == 0
+    assert await worker.remetente.despachar() == 0
     assert await pool.fetchval("SELECT count(*) FROM fila_mensagens WHERE status = 'pendente'") == 4
 
     await pausa.retomar(redis)

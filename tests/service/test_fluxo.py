@@ -7,9 +7,7 @@ import json
 import asyncpg
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
-from julia.worker.envio import chave_enviada
 from julia.worker.loop import Worker
 from julia.worker.resposta import AVISO_HANDOFF
 from tests.service.conftest import CHAVE, Externos, drenar, erro_claude, postar, resposta_claude, upsert
@@ -251,19 +249,24 @@ async def test_evolution_sempre_fora_termina_em_erro(
     assert linha["last_error"].startswith("evolution: HTTP 503")
 
 
-async def test_linha_ja_enviada_nao_e_enviada_de_novo(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, redis: aioredis.Redis, worker: Worker, externos: Externos
+async def test_envio_interrompido_fica_incerto_e_nao_e_reenviado(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
 ) -> None:
-    """A sender that died between Evolution's 201 and Postgres: the row returns, the key stops a resend."""
-    externos.envio.mock(side_effect=None, return_value=httpx.Response(500))
+    """A sender killed during the HTTP call leaves its row 'enviando': once its lease is over the sweep
+    holds it as 'incerto' for a person, and no sender sends it again."""
     await postar(cliente, upsert())
     tarefas = await worker.reivindicar_entradas(10)
     await worker._processar(tarefas[0])
-    fila_id = await pool.fetchval("SELECT id FROM fila_mensagens")
-    await redis.set(chave_enviada(fila_id), "3EB0ANTES")
+    await pool.execute(
+        "UPDATE fila_mensagens SET status = 'enviando', tentativas = 1, envio_iniciado_em = now(),"
+        " locked_until = now() - interval '1 second'"
+    )
     await drenar(worker, pool)
     assert externos.envio.call_count == 0
-    assert await pool.fetchval("SELECT whatsapp_message_id FROM fila_mensagens") == "3EB0ANTES"
+    linha = await pool.fetchrow("SELECT status, last_error FROM fila_mensagens")
+    assert linha is not None
+    assert linha["status"] == "incerto"
+    assert "may or may not have reached the doctor" in linha["last_error"]
 
 
 async def test_medico_pede_humano(

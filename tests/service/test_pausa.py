@@ -31,7 +31,7 @@ async def test_paused_sender_claims_nothing_and_resuming_sends_the_queue_once(
     await postar(cliente, upsert("E no sábado?", numero="5511988880000", msg_id="P2"))
     await _responder_sem_enviar(worker)
 
-    assert await worker.remetente.drenar_lote() == 0
+    assert await worker.remetente.despachar() == 0
     fila = await pool.fetch("SELECT status, tentativas, locked_until FROM fila_mensagens ORDER BY id")
     assert [(f["status"], f["tentativas"], f["locked_until"]) for f in fila] == [("pendente", 0, None)] * 2
     assert externos.envio.call_count == 0
