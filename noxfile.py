@@ -15,8 +15,9 @@ nox.options.error_on_missing_interpreters = True
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Functional, integration, migration and acceptance tests against real Postgres and Redis."""
-    session.install("-e", ".[test]")
+    """Functional, integration, migration and acceptance tests against real Postgres and Redis. The perf
+    extra comes along: the gate's statistics and its report (pandas, matplotlib) are tested too."""
+    session.install("-e", ".[test,perf]")
     session.run("pytest", *session.posargs)
 
 
