@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -104,7 +105,14 @@ async def _rounds(
             await asyncio.sleep(SETTLE_S)  # inside the turn: the server's queue drains, Postgres writes
             _drop_closed(idle)
             answered = len(load.latencies_ms)
-            await _open_loop(host, port, requests[b * per_block : (b + 1) * per_block], rate, idle, load)
+            # The client's own garbage collection is not julia's latency: collected before the block,
+            # paused during it (a full collection of this process can stall its loop for ~100 ms).
+            gc.collect()
+            gc.disable()
+            try:
+                await _open_loop(host, port, requests[b * per_block : (b + 1) * per_block], rate, idle, load)
+            finally:
+                gc.enable()
             sizes.append(len(load.latencies_ms) - answered)
         stored = await conn.fetchval("SELECT count(*) FROM entradas") - stored_before
         errors = sum(load.errors.values())

@@ -194,6 +194,8 @@ def run(
 ) -> Run:
     """The whole A/B run into `results`. `same_code`: both sides are the head (calibration's A/A);
     `alone`: the head only (judged on budgets)."""
+    # Absolute: each side's pytest runs in its own checkout, so a relative path would land in the base's.
+    results = results.resolve()
     out = results.parent
     out.mkdir(parents=True, exist_ok=True)
     sides = [Side("head", head, sys.executable, str(head), head_extra)]
