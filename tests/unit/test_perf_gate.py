@@ -254,3 +254,13 @@ def test_a_benchmark_without_timing_verdict_by_design_says_so() -> None:
     assert verdict.ab is None
     assert {f.check for f in verdict.findings if f.severity == "fail"} == {"ceiling"}
     assert any("by design" in f.message for f in verdict.findings)
+
+
+def test_timing_regression_is_a_warning_while_timing_fails_is_off() -> None:
+    """[gate] timing_fails = false: the slowdown is still reported (as a warning), never hidden."""
+    advisory = Budgets(BUDGETS.benches, timing_fails=False)
+    verdict = next(v for v in judge(_ab(1.5, seed=3), advisory) if v.name == "query_x_warm")
+    assert verdict.ab is not None
+    assert verdict.ab.outcome == "regressed"
+    assert not verdict.failed
+    assert [f.severity for f in verdict.findings if f.check == "regression"] == ["warn"]
