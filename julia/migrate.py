@@ -17,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 
-from julia.data._executor import Connection
+from julia.data import Connection
 from julia.errors import MigrationError
 from julia.paths import project_file
 

@@ -12,13 +12,12 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import redis.asyncio as aioredis
 import uvicorn
 from pydantic import SecretStr
 
-from julia import runtime
+from julia import db, runtime
 from julia.data import fila_mensagens
 from julia.seed import check_doctors, seed
 from julia.settings import Settings
@@ -151,7 +150,7 @@ async def _semear(dsn: str, medicos: int) -> str:
 
     One line instead of the seed's per-table bars (a second for 1,000 doctors), and the seeded campaign
     messages put off a day, so the worker starts quiet and the newcomer's message is the only one sent."""
-    conn = await asyncpg.connect(dsn)
+    conn = await db.connect(dsn)
     try:
         if await conn.fetchval("SELECT count(*) FROM clientes") == 0:
             print(f"julia dev: seeding {medicos:,} synthetic doctors...", flush=True)

@@ -155,9 +155,9 @@ def _run(args: argparse.Namespace) -> int:
     from julia import runtime
     from julia.perf import ab
     from julia.perf.baseline import load_baseline_commit
-    from julia.perf.results import _project_root
+    from julia.perf.results import project_root
 
-    head = _project_root()
+    head = project_root()
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
     with runtime.services(Settings()) as found:
         run = ab.run(
@@ -177,12 +177,12 @@ def _run(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from julia import runtime
     from julia.perf import calibration
-    from julia.perf.results import _project_root
+    from julia.perf.results import project_root
 
     factors = [float(f) for f in args.factors.split(",") if f.strip()]
     with runtime.services(Settings()) as found:
         path = calibration.calibrate(
-            _project_root(), found, [f"--doctors={args.doctors}"], args.runs, factors, args.out, args.injected
+            project_root(), found, [f"--doctors={args.doctors}"], args.runs, factors, args.out, args.injected
         )
     print(f"calibration written: {path}")
     return 0
@@ -237,14 +237,14 @@ def _scale(args: argparse.Namespace) -> int:
     from julia.perf import scale
     from julia.perf.baseline import perf_dir
     from julia.perf.gate import load_budgets
-    from julia.perf.report import _fmt
+    from julia.perf.report import fmt
 
     slopes = scale.fit([_load(path) for path in args.runs], load_budgets(perf_dir() / "budgets.toml"))
     frame = scale.table(slopes)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "scale.csv", index=False)
     chart = scale.chart(slopes, args.out / "scale.png")
-    print(frame.to_string(index=False, float_format=_fmt, na_rep="-"))
+    print(frame.to_string(index=False, float_format=fmt, na_rep="-"))
     bad = [s.bench for s in slopes if s.failed]
     verdict = "FAILED: " + ", ".join(bad) + " stopped being flat" if bad else "passed"
     print(f"perf scale {verdict}; chart: {chart}")

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from julia.errors import JuliaError
 from julia.perf import stats
-from julia.perf.results import Bench, Run, _project_root
+from julia.perf.results import Bench, Run, project_root
 
 # Enough order statistics for the rank test to see a 1.3x shift, small enough to review in a diff.
 BASELINE_SAMPLES = 400
 
 
 def perf_dir() -> Path:
-    return _project_root() / "perf"
+    return project_root() / "perf"
 
 
 def baseline_path(machine_class: str) -> Path:

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from julia.perf.gate import Verdict
-from julia.perf.results import Run, _project_root
+from julia.perf.results import Run, project_root
 
 KEEP = 200  # lines per class: a trend, not an archive
 
 
 def history_path(machine_class: str) -> Path:
-    return _project_root() / "reports" / "history" / f"{machine_class}.jsonl"
+    return project_root() / "reports" / "history" / f"{machine_class}.jsonl"
 
 
 def entry(run: Run, verdicts: list[Verdict]) -> dict[str, Any]:

@@ -95,7 +95,7 @@ def terminal(verdicts: list[Verdict], run: Run) -> str:
         f"postgres {stamp.get('postgres')}, julia {stamp.get('julia_version')}"
         + (f", INJECTED {stamp['injected']}" if stamp.get("injected") else "")
     )
-    body = table(verdicts).to_string(index=False, float_format=_fmt, na_rep="-")
+    body = table(verdicts).to_string(index=False, float_format=fmt, na_rep="-")
     problems = [
         f"  {v.status:12} {v.name}: {words.reason(v)}"
         for v in words.ordered(verdicts)
@@ -104,7 +104,7 @@ def terminal(verdicts: list[Verdict], run: Run) -> str:
     return "\n".join([head, body, *(["why:", *problems] if problems else [])])
 
 
-def _fmt(value: float) -> str:
+def fmt(value: float) -> str:
     if math.isnan(value):
         return "-"
     if math.isinf(value):
@@ -427,7 +427,7 @@ def _img(path: Path, out: Path, alt: str) -> str:
 
 
 def _num(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else _fmt(value)
+    return "-" if value is None or math.isnan(value) else fmt(value)
 
 
 def _e(value: Any) -> str:

@@ -25,7 +25,7 @@ def machine_class(pg_major: int) -> str:
     return f"{platform.machine()}-{os.cpu_count()}cpu-pg{pg_major}"
 
 
-def _project_root() -> Path:
+def project_root() -> Path:
     return project_file("migrations").parent
 
 
@@ -33,7 +33,7 @@ def _file_hash(*names: str) -> str:
     """sha256 of the dependency declarations (pyproject plus any lockfile), short: what pip installed from."""
     digest = hashlib.sha256()
     for name in names:
-        path = _project_root() / name
+        path = project_root() / name
         if path.is_file():
             digest.update(name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
@@ -43,7 +43,7 @@ def _git_commit() -> str | None:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=_project_root(),
+            cwd=project_root(),
             capture_output=True,
             text=True,
             timeout=5,

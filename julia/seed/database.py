@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import asyncpg
-
-from julia.db import fresh_database
+from julia.db import connect, fresh_database
 from julia.seed.load import SeedSummary, seed
 
 
@@ -16,7 +14,7 @@ async def seeded_database(
 ) -> tuple[str, SeedSummary]:
     """`fresh_database`, then seeded with `doctors` doctors; return its DSN and the seed's summary."""
     dsn = await fresh_database(admin_dsn, name)
-    conn = await asyncpg.connect(dsn)
+    conn = await connect(dsn)
     try:
         return dsn, await seed(conn, doctors, seed=seed_, today=today)
     finally:

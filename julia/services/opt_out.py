@@ -16,8 +16,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+from julia.data import Executor
 from julia.data import campanhas as dados
-from julia.data._executor import Executor
 
 CONFIRMACAO = (
     "Pronto, você não vai mais receber mensagens de oferta de plantão da Júlia. Se precisar de algo, "

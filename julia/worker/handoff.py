@@ -7,7 +7,7 @@ import logging
 import re
 import unicodedata
 
-from julia.data._executor import Executor
+from julia.data import Executor
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.slack import Slack

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from julia.data._executor import Connection
+from julia.data import Connection
 
 
 @contextlib.asynccontextmanager
