@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from julia.cliparser import Parser
-from julia.commands import campanha, dev, envio, health, migrate, perf, seed, serve, servers, worker
+from julia.commands import campanha, dev, health, migrate, pausa, perf, seed, serve, servers, worker
 from julia.errors import JuliaError
 
-COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, envio, health, campanha]
+COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, pausa, health, campanha]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,23 +18,28 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+@contextlib.contextmanager
+def _unreachable(dsn: str) -> Iterator[None]:
+    """The driver's and the socket's errors while connecting, as the one line the CLI prints."""
+    try:
+        yield
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(f"cannot reach Postgres at {redact(dsn)}: {exc}") from exc
+
+
 async def create_pool(
     dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any
 ) -> asyncpg.Pool[asyncpg.Record]:
-    try:
+    with _unreachable(dsn):
         return await asyncpg.create_pool(
             dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise DatabaseUnavailable(f"cannot reach Postgres at {redact(dsn)}: {exc}") from exc
 
 
 async def connect(dsn: str) -> asyncpg.Connection[asyncpg.Record]:
     """One connection (migrations, admin statements), with the same readable failure as the pool."""
-    try:
+    with _unreachable(dsn):
         conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(dsn)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise DatabaseUnavailable(f"cannot reach Postgres at {redact(dsn)}: {exc}") from exc
     await _init_connection(conn)
     return conn
 

@@ -13,9 +13,13 @@ Severity, and why:
 - Oldest waiting handoff older than handoff_degraded_age_s: degraded (a person is late, not the system).
 - An operation's window p95 above its limits (degraded, critical), once it has `min_samples` calls in
   the window (one slow call is not a trend). Operations differ by orders of magnitude, so each kind has its
-  own: a Claude call takes seconds, a webhook must answer in a fraction of one (LIMITES_P95_MS; the
+  own: a Claude call takes seconds, a webhook must answer in a fraction of one (P95_LIMITS_MS; the
   P95_LIMITES_MS setting overrides per operation); queries, cache reads and any operation not listed use
   p95_degraded_ms / p95_critical_ms.
+
+Code names here are English; the business's nouns (fila, envio, entradas, operacao) keep the spelling the
+rest of julia gives them, and the keys of `HealthReport.as_dict` (`problemas`, `fila`, ...) are the
+/admin/metricas/health contract, so they stay as published.
 """
 
 from __future__ import annotations
@@ -34,8 +38,7 @@ from julia.data.operacao import Operacao, contar_operacao
 from julia.metrics import Metrics
 from julia.queries import sql
 from julia.settings import Settings
-from julia.worker.pausa import EstadoEnvio
-from julia.worker.pausa import estado as estado_envio
+from julia.worker import pausa
 
 T = TypeVar("T")
 
@@ -45,7 +48,7 @@ WhatsAppState = Callable[[], Awaitable[str | None]]
 PROBE_TIMEOUT_S = 1.0
 
 # p95 (degraded, critical) in ms per operation; a name ending in "*" covers every operation it prefixes.
-LIMITES_P95_MS: Mapping[str, tuple[float, float]] = {
+P95_LIMITS_MS: Mapping[str, tuple[float, float]] = {
     # A Claude call: 2-8 s is normal (median about 2 s); ANTHROPIC_TIMEOUT_S (30 s) ends the worst.
     "gerar_resposta": (10_000.0, 20_000.0),
     # A whole inbound message: context, Claude, the reply's transaction.
@@ -95,7 +98,7 @@ class Thresholds:
     queue_critical_age_s: float = 900.0
     handoff_degraded_age_s: float = 600.0
     min_samples: int = 3
-    p95_por_operacao: Mapping[str, tuple[float, float]] = field(default_factory=lambda: LIMITES_P95_MS)
+    p95_by_operation: Mapping[str, tuple[float, float]] = field(default_factory=lambda: P95_LIMITS_MS)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -105,16 +108,16 @@ class Thresholds:
             queue_degraded_age_s=settings.queue_degraded_age_s,
             queue_critical_age_s=settings.queue_critical_age_s,
             handoff_degraded_age_s=settings.handoff_degraded_age_s,
-            p95_por_operacao={**LIMITES_P95_MS, **settings.p95_limites_ms},
+            p95_by_operation={**P95_LIMITS_MS, **settings.p95_limites_ms},
         )
 
-    def p95_limites(self, operacao: str) -> tuple[float, float]:
+    def p95_limits(self, operation: str) -> tuple[float, float]:
         """(degraded, critical) of one operation: its own, the longest prefix's, else the default."""
-        if operacao in self.p95_por_operacao:
-            return self.p95_por_operacao[operacao]
-        prefixos = [n for n in self.p95_por_operacao if n.endswith("*") and operacao.startswith(n[:-1])]
-        if prefixos:
-            return self.p95_por_operacao[max(prefixos, key=len)]
+        if operation in self.p95_by_operation:
+            return self.p95_by_operation[operation]
+        prefixes = [n for n in self.p95_by_operation if n.endswith("*") and operation.startswith(n[:-1])]
+        if prefixes:
+            return self.p95_by_operation[max(prefixes, key=len)]
         return self.p95_degraded_ms, self.p95_critical_ms
 
 
@@ -125,7 +128,7 @@ class Findings:
     whatsapp: str  # "unknown" when no state could be had
     operacao: Operacao | None  # None when Postgres did not answer
     p95_ms: Mapping[str, tuple[float, int]] = field(default_factory=dict)  # name -> (p95, calls in window)
-    envio: EstadoEnvio | None = None  # the emergency stop; None when Redis did not answer
+    envio: pausa.EstadoEnvio | None = None  # the emergency stop; None when Redis did not answer
 
 
 @dataclass(frozen=True)
@@ -211,12 +214,12 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
                 )
             )
     for name, (p95, calls) in sorted(findings.p95_ms.items()):
-        degradado, critico = limits.p95_limites(name)
-        if calls < limits.min_samples or p95 <= degradado:
+        degraded, critical = limits.p95_limits(name)
+        if calls < limits.min_samples or p95 <= degraded:
             continue
-        severity, limit = Status.DEGRADED, degradado
-        if p95 > critico:
-            severity, limit = Status.CRITICAL, critico
+        severity, limit = Status.DEGRADED, degraded
+        if p95 > critical:
+            severity, limit = Status.CRITICAL, critical
         problems.append(Problem(f"p95:{name}", severity, f"{name}: p95 {p95:.0f} ms (limite {limit:.0f} ms)"))
     status = Status.HEALTHY
     for problem in problems:
@@ -240,8 +243,8 @@ def whatsapp_state_from_db(pool: asyncpg.Pool[asyncpg.Record], instance: str) ->
     """The state the Evolution webhook recorded (table evolution_conexoes), read at each check."""
 
     async def state() -> str | None:
-        estado: str | None = await pool.fetchval(sql("estado_whatsapp"), instance)
-        return estado
+        recorded: str | None = await pool.fetchval(sql("estado_whatsapp"), instance)
+        return recorded
 
     return state
 
@@ -304,7 +307,7 @@ class HealthCheck:
             _probe(self.redis.ping, self.timeout_s),
             self._read(self.whatsapp_state) if self.whatsapp_state else asyncio.sleep(0, None),  # no source
             self.fila(),
-            self._read(lambda: estado_envio(self.redis)),
+            self._read(lambda: pausa.estado(self.redis)),
         )
         p95 = {
             name: (s.p95_ms, s.count) for name, s in self.metrics.summary().items() if s.p95_ms is not None

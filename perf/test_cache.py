@@ -114,7 +114,7 @@ async def _bench(
     if before is None:
         for i in range(KEYS):  # every key loaded once: all timed calls are hits
             await read.call(i)
-    kind = cache.stats()
+    kind = cache.contagens()
     paired = await measure_paired(
         read.call,
         lambda i: redis.get(FLOOR_KEY),
@@ -125,7 +125,7 @@ async def _bench(
         label=f"cache_{read.name}_{outcome}",
         slowdown=perf.slowdown,
     )
-    health = _check_outcome(kind, cache.stats(), outcome, read.name)
+    health = _check_outcome(kind, cache.contagens(), outcome, read.name)
     costs = []
     for i in range(COUNTED):
         if before is not None:

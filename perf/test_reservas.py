@@ -235,7 +235,7 @@ async def test_invalidacao_update_direto(perf: Perf, conn: asyncpg.Connection, b
                     # it before its next Redis call, after the breaker's pause. Any julia process's next
                     # read does that; this one reads now, so the delay counted includes the pause.
                     adiadas += 1
-                    await b.cache.get(FLOOR_KEY, kind="vagas")
+                    await b.cache.obter(FLOOR_KEY, tipo="vagas")
                 if time.monotonic() > limite:
                     raise AssertionError("the change never reached the cache")
                 await asyncio.sleep(0.0002)

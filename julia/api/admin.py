@@ -6,7 +6,7 @@
 - GET /admin/metricas/performance and /admin/metricas/health: `Authorization: Bearer <ADMIN_TOKEN>`,
   compared in constant time. Missing or wrong: 401. ADMIN_TOKEN unset: 503, never open by default.
 
-Reads from `request.app.state`: settings, pool, redis, metrics, and optionally `cache_stats` (Cache.stats)
+Reads from `request.app.state`: settings, pool, redis, metrics, and optionally `cache_stats` (Cache.contagens)
 and `whatsapp_state` (an async callable returning Evolution's connection state; by default the state the
 Evolution webhook recorded in evolution_conexoes).
 """
@@ -30,7 +30,7 @@ from julia.settings import Settings
 
 router = APIRouter()
 
-CacheStats = Callable[[], Mapping[str, Mapping[str, float]]]  # Cache.stats
+CacheStats = Callable[[], Mapping[str, Mapping[str, float]]]  # Cache.contagens
 
 
 def require_admin(request: Request) -> None:
@@ -70,6 +70,7 @@ async def performance(request: Request) -> dict[str, Any]:
             fila: dict[str, Any] = asdict(await contar_operacao(state.pool))
     except Exception as error:  # the figures are optional; the latency summary still answers
         fila = {"erro": f"{type(error).__name__}: {error}"}
+    # These keys, Portuguese and English as first published, are the route's contract: dashboards read them.
     return {
         # Percentiles are this process's own calls: with several workers, use /metrics (Prometheus).
         "processo": {"pid": os.getpid(), "janela_s": metrics.window_s, "amostras_max": metrics.capacity},

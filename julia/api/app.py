@@ -70,7 +70,7 @@ def create_app(
 
 def _attach_cache(app: FastAPI, redis: aioredis.Redis, settings: Settings) -> None:
     app.state.cache = Cache(redis, settings)
-    app.state.cache_stats = app.state.cache.stats
+    app.state.cache_stats = app.state.cache.contagens
 
 
 def app_from_env() -> FastAPI:

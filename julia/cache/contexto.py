@@ -15,7 +15,7 @@ from julia.cache import codec, keys
 from julia.cache.store import Cache
 from julia.queries import sql
 
-KIND: Final = "contexto"
+TIPO: Final = "contexto"
 
 Contexto = dict[str, Any]
 
@@ -33,5 +33,5 @@ async def contexto_estatico(pool: asyncpg.Pool, cache: Cache, medico_id: int) ->
         )
         return contexto
 
-    contexto: Contexto | None = await cache.ler(KIND, keys.contexto(medico_id), cache.ttl_contexto, carregar)
+    contexto: Contexto | None = await cache.ler(TIPO, keys.contexto(medico_id), cache.ttl_contexto, carregar)
     return contexto

@@ -1,4 +1,4 @@
-"""Per-kind cache counters, read by the metrics and health code through `Cache.stats()`."""
+"""Cache counters per tipo, read by the metrics and health code through `Cache.contagens()`."""
 
 from __future__ import annotations
 

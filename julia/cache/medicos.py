@@ -18,7 +18,7 @@ from julia.cache.store import Cache
 from julia.data import clientes
 from julia.queries import sql
 
-KIND: Final = "medico"
+TIPO: Final = "medico"
 CAMPOS_EDITAVEIS: Final = frozenset(
     {"telefone", "primeiro_nome", "sobrenome", "crm", "especialidade_id", "status", "tags", "preferencias"}
 )
@@ -34,7 +34,7 @@ async def medico_por_telefone(pool: asyncpg.Pool, cache: Cache, telefone: str) -
         return medico
 
     medico: Medico | None = await cache.ler(
-        KIND, keys.medico_por_telefone(telefone), cache.ttl_medico, carregar
+        TIPO, keys.medico_por_telefone(telefone), cache.ttl_medico, carregar
     )
     return medico
 
@@ -44,7 +44,7 @@ async def medico_por_id(pool: asyncpg.Pool, cache: Cache, medico_id: int) -> Med
         medico: Medico | None = codec.plain(await clientes.buscar_medico_por_id(pool, medico_id))
         return medico
 
-    medico: Medico | None = await cache.ler(KIND, keys.medico_por_id(medico_id), cache.ttl_medico, carregar)
+    medico: Medico | None = await cache.ler(TIPO, keys.medico_por_id(medico_id), cache.ttl_medico, carregar)
     return medico
 
 
@@ -77,5 +77,5 @@ async def trocar_telefone(pool: asyncpg.Pool, cache: Cache, medico_id: int, tele
 async def invalidar_medico(cache: Cache, medico_id: int, *telefones: str) -> None:
     """Forget everything cached about a doctor (by id, context, and each phone given). After commit."""
     await cache.invalidar(
-        KIND, keys.geracao_medico(medico_id), *(keys.geracao_telefone(t) for t in dict.fromkeys(telefones))
+        TIPO, keys.geracao_medico(medico_id), *(keys.geracao_telefone(t) for t in dict.fromkeys(telefones))
     )

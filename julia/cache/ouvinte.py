@@ -26,9 +26,9 @@ import asyncpg
 
 from julia import db
 from julia.cache import keys
-from julia.cache.medicos import KIND as MEDICO
+from julia.cache.medicos import TIPO as MEDICO
 from julia.cache.store import Cache
-from julia.cache.vagas import KIND as VAGAS
+from julia.cache.vagas import TIPO as VAGAS
 from julia.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -151,5 +151,5 @@ class Ouvinte:
         return all(resultados)
 
     async def _esvaziar_tabela(self, tabela: str) -> bool:
-        kind = VAGAS if tabela == "vagas" else MEDICO
-        return all([await self._cache.esquecer(kind, padrao) for padrao in PADROES[tabela]])
+        tipo = VAGAS if tabela == "vagas" else MEDICO
+        return all([await self._cache.esquecer(tipo, padrao) for padrao in PADROES[tabela]])

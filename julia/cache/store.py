@@ -1,4 +1,4 @@
-"""The Redis wrapper: short timeouts, fail-open, single-flight loads, per-kind counters.
+"""The Redis wrapper: short timeouts, fail-open, single-flight loads, per-tipo counters.
 
 Built once per process (`Cache(redis_client, settings)`) and passed down like the pool. Three promises:
 
@@ -35,12 +35,12 @@ from julia.settings import Settings
 
 log = logging.getLogger(__name__)
 
-KINDS: Final = ("medico", "vagas", "contexto", "geral")
+TIPOS: Final = ("medico", "vagas", "contexto", "geral")
 # Bumps kept while Redis is away; beyond this the oldest are dropped (their values expire by TTL anyway).
 MAX_PENDENTES: Final = 10_000
 
 R = TypeVar("R")
-Loader = Callable[[], Awaitable[Any]]
+Carregador = Callable[[], Awaitable[Any]]
 
 
 class _Indisponivel:
@@ -61,7 +61,7 @@ class Cache:
         self._backoff_s = backoff_s
         # Outlives the values it governs, so they are not orphaned (and reloaded) early; any TTL is safe.
         self._ttl_geracao = 2 * max(self.ttl_padrao, self.ttl_medico, self.ttl_vagas, self.ttl_contexto)
-        self._contadores = {kind: Contadores() for kind in KINDS}
+        self._contadores = {tipo: Contadores() for tipo in TIPOS}
         self._em_voo: dict[tuple[str, bytes | None], asyncio.Future[bytes | None]] = {}
         self._tentar_apos = 0.0  # time.monotonic() before which Redis is skipped (breaker open)
         self._falhando = False
@@ -69,52 +69,52 @@ class Cache:
 
     # --- what the metrics and health code read ---------------------------------------------------
 
-    def stats(self) -> dict[str, dict[str, float]]:
-        """{kind: {hits, misses, coalesced, errors, bypassed, loads, load_seconds_sum}} since start."""
-        return {kind: contadores.as_dict() for kind, contadores in self._contadores.items()}
+    def contagens(self) -> dict[str, dict[str, float]]:
+        """{tipo: {hits, misses, coalesced, errors, bypassed, loads, load_seconds_sum}} since start."""
+        return {tipo: contadores.as_dict() for tipo, contadores in self._contadores.items()}
 
     def disponivel(self) -> bool:
         """False while Redis is failing (breaker open or invalidations waiting to be replayed)."""
         return not self._falhando and not self._pendentes
 
-    # --- plain get / set / delete (JSON, TTL) -----------------------------------------------------
+    # --- plain obter / guardar / remover (JSON, TTL) -----------------------------------------------
 
-    async def get(self, key: str, *, kind: str = "geral") -> Any:
-        """The JSON value at `key`, or None when absent or when Redis is unavailable."""
-        raw = await self._chamar(kind, lambda r: r.get(key))
-        if not isinstance(raw, _Indisponivel) and raw is not None:
+    async def obter(self, chave: str, *, tipo: str = "geral") -> Any:
+        """The JSON value at `chave`, or None when absent or when Redis is unavailable."""
+        bruto = await self._chamar(tipo, lambda r: r.get(chave))
+        if not isinstance(bruto, _Indisponivel) and bruto is not None:
             try:
-                valor = codec.decodificar(raw)
+                valor = codec.decodificar(bruto)
             except (ValueError, KeyError):  # not JSON we wrote: as good as absent
-                log.warning("unreadable cache entry %s ignored", key)
+                log.warning("unreadable cache entry %s ignored", chave)
             else:
-                self._contadores[kind].hits += 1
+                self._contadores[tipo].hits += 1
                 return valor
-        self._contadores[kind].misses += 1
+        self._contadores[tipo].misses += 1
         return None
 
-    async def set(self, key: str, value: Any, ttl: int | None = None, *, kind: str = "geral") -> bool:
-        """Store `value` as JSON for `ttl` seconds (CACHE_TTL by default); False when Redis is unavailable."""
-        dados = codec.codificar(value)
-        done = await self._chamar(kind, lambda r: r.set(key, dados, ex=ttl or self.ttl_padrao))
-        return not isinstance(done, _Indisponivel)
+    async def guardar(self, chave: str, valor: Any, ttl: int | None = None, *, tipo: str = "geral") -> bool:
+        """Store `valor` as JSON for `ttl` seconds (CACHE_TTL by default); False when Redis is unavailable."""
+        dados = codec.codificar(valor)
+        feito = await self._chamar(tipo, lambda r: r.set(chave, dados, ex=ttl or self.ttl_padrao))
+        return not isinstance(feito, _Indisponivel)
 
-    async def delete(self, *chaves: str, kind: str = "geral") -> bool:
-        done = await self._chamar(kind, lambda r: r.delete(*chaves))
-        return not isinstance(done, _Indisponivel)
+    async def remover(self, *chaves: str, tipo: str = "geral") -> bool:
+        feito = await self._chamar(tipo, lambda r: r.delete(*chaves))
+        return not isinstance(feito, _Indisponivel)
 
     # --- read-through with generations --------------------------------------------------------------
 
-    async def ler(self, kind: str, chave: keys.Chave, ttl: int, carregar: Loader) -> Any:
+    async def ler(self, tipo: str, chave: keys.Chave, ttl: int, carregar: Carregador) -> Any:
         """The value at `chave` if its generation is live, else `carregar()`'s (None is never cached)."""
-        contadores = self._contadores[kind]
-        found = await self._chamar(kind, lambda r: r.mget(chave.geracao, chave.valor))
+        contadores = self._contadores[tipo]
+        achados = await self._chamar(tipo, lambda r: r.mget(chave.geracao, chave.valor))
         geracao: bytes | None = None  # None: Redis unavailable, so load and store nothing
-        if not isinstance(found, _Indisponivel):
-            geracao = codec.como_bytes(found[0]) or b""  # b"": no generation yet, so nothing can match
-            raw = codec.como_bytes(found[1])
-            if raw is not None and geracao:
-                guardada, payload = codec.separar(raw)
+        if not isinstance(achados, _Indisponivel):
+            geracao = codec.como_bytes(achados[0]) or b""  # b"": no generation yet, so nothing can match
+            bruto = codec.como_bytes(achados[1])
+            if bruto is not None and geracao:
+                guardada, payload = codec.separar(bruto)
                 if guardada == geracao:
                     try:
                         valor = codec.decodificar(payload)
@@ -129,7 +129,7 @@ class Cache:
         voo = (chave.valor, geracao)
         futuro = self._em_voo.get(voo)
         if futuro is None:
-            futuro = asyncio.ensure_future(self._carregar(kind, chave, geracao, ttl, carregar))
+            futuro = asyncio.ensure_future(self._carregar(tipo, chave, geracao, ttl, carregar))
             self._registrar(voo, futuro)
         else:
             contadores.coalesced += 1
@@ -138,27 +138,27 @@ class Cache:
         # Every caller decodes its own copy, exactly like a hit: no object is shared between callers.
         return None if carregado is None else codec.decodificar(carregado)
 
-    async def invalidar(self, kind: str, *geracoes: str) -> None:
+    async def invalidar(self, tipo: str, *geracoes: str) -> None:
         """Give each namespace a fresh generation. Call AFTER the Postgres commit. Never raises."""
         novas = {geracao: keys.nova_geracao() for geracao in geracoes}
-        if isinstance(await self._chamar(kind, lambda r: self._gravar_geracoes(r, novas)), _Indisponivel):
+        if isinstance(await self._chamar(tipo, lambda r: self._gravar_geracoes(r, novas)), _Indisponivel):
             for geracao in novas:
                 self._pendentes[geracao] = None
             while len(self._pendentes) > MAX_PENDENTES:
                 del self._pendentes[next(iter(self._pendentes))]
 
-    async def esquecer(self, kind: str, padrao: str) -> bool:
+    async def esquecer(self, tipo: str, padrao: str) -> bool:
         """Delete every generation key matching `padrao`, so nothing stored under them is served again:
         the full flush after the change feed may have missed notifications. SCAN (one bounded step per
         round trip, never blocking Redis) rather than KEYS; UNLINK frees the memory off Redis's main
         thread. False when Redis failed mid-way (the caller tries again). Rare: never on a hot path."""
         cursor = 0
         while True:
-            passo = await self._chamar(kind, _varrer(cursor, padrao))
+            passo = await self._chamar(tipo, _varrer(cursor, padrao))
             if isinstance(passo, _Indisponivel):
                 return False
             cursor, encontradas = int(passo[0]), list(passo[1])
-            if encontradas and isinstance(await self._chamar(kind, _apagar(encontradas)), _Indisponivel):
+            if encontradas and isinstance(await self._chamar(tipo, _apagar(encontradas)), _Indisponivel):
                 return False
             if cursor == 0:
                 return True
@@ -166,14 +166,14 @@ class Cache:
     # --- internals ------------------------------------------------------------------------------------
 
     async def _carregar(
-        self, kind: str, chave: keys.Chave, geracao: bytes | None, ttl: int, carregar: Loader
+        self, tipo: str, chave: keys.Chave, geracao: bytes | None, ttl: int, carregar: Carregador
     ) -> bytes | None:
         if geracao == b"":
             # Create the namespace's generation BEFORE reading Postgres (a writer that bumps it meanwhile
             # wins: SET NX ... GET then answers the writer's token, still read before our query).
             criada = keys.nova_geracao()
             anterior = await self._chamar(
-                kind, lambda r: r.set(chave.geracao, criada, nx=True, get=True, ex=self._ttl_geracao)
+                tipo, lambda r: r.set(chave.geracao, criada, nx=True, get=True, ex=self._ttl_geracao)
             )
             if isinstance(anterior, _Indisponivel):
                 geracao = None
@@ -186,7 +186,7 @@ class Cache:
                 self._registrar((chave.valor, geracao), tarefa)
         inicio = time.perf_counter()
         valor = await carregar()
-        contadores = self._contadores[kind]
+        contadores = self._contadores[tipo]
         contadores.loads += 1
         contadores.load_seconds_sum += time.perf_counter() - inicio
         if valor is None:
@@ -194,7 +194,7 @@ class Cache:
         payload = codec.codificar(valor)
         if geracao is not None:
             dados = geracao + keys.SEPARATOR + payload
-            await self._chamar(kind, lambda r: r.set(chave.valor, dados, ex=ttl))
+            await self._chamar(tipo, lambda r: r.set(chave.valor, dados, ex=ttl))
         return payload
 
     def _registrar(self, voo: tuple[str, bytes | None], futuro: asyncio.Future[bytes | None]) -> None:
@@ -212,9 +212,11 @@ class Cache:
                 pipe.set(geracao, token, ex=self._ttl_geracao)
             await pipe.execute()
 
-    async def _chamar(self, kind: str, op: Callable[[aioredis.Redis], Awaitable[R]]) -> R | _Indisponivel:
+    async def _chamar(
+        self, tipo: str, operacao: Callable[[aioredis.Redis], Awaitable[R]]
+    ) -> R | _Indisponivel:
         """Run one Redis operation under the timeout; any failure becomes INDISPONIVEL, counted."""
-        contadores = self._contadores[kind]
+        contadores = self._contadores[tipo]
         if self._falhando and time.monotonic() < self._tentar_apos:
             contadores.bypassed += 1
             return INDISPONIVEL
@@ -222,7 +224,7 @@ class Cache:
             async with asyncio.timeout(self._timeout_s):
                 if self._pendentes:
                     await self._reenviar_pendentes()
-                result = await op(self._redis)
+                resultado = await operacao(self._redis)
         except (RedisError, OSError, TimeoutError) as exc:
             contadores.errors += 1
             self._tentar_apos = time.monotonic() + self._backoff_s
@@ -234,7 +236,7 @@ class Cache:
         if self._falhando:
             log.info("redis answers again; caching resumes")
             self._falhando = False
-        return result
+        return resultado
 
     async def _reenviar_pendentes(self) -> None:
         """Replay the bumps Redis missed before trusting anything it holds."""
@@ -245,17 +247,17 @@ class Cache:
 
 
 def _varrer(cursor: int, padrao: str) -> Callable[[aioredis.Redis], Awaitable[Any]]:
-    def op(redis: aioredis.Redis) -> Awaitable[Any]:
+    def operacao(redis: aioredis.Redis) -> Awaitable[Any]:
         return redis.scan(cursor, match=padrao, count=1000)
 
-    return op
+    return operacao
 
 
 def _apagar(chaves: list[Any]) -> Callable[[aioredis.Redis], Awaitable[Any]]:
-    def op(redis: aioredis.Redis) -> Awaitable[Any]:
+    def operacao(redis: aioredis.Redis) -> Awaitable[Any]:
         return redis.unlink(*chaves)
 
-    return op
+    return operacao
 
 
 def _descrever(exc: BaseException) -> str:

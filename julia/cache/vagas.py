@@ -18,7 +18,7 @@ from julia.cache.store import Cache
 from julia.data.vagas import buscar_vagas
 from julia.queries import sql
 
-KIND: Final = "vagas"
+TIPO: Final = "vagas"
 CAMPOS_VAGA: Final = frozenset({"status", "valor", "data_plantao"})
 
 Vaga = dict[str, Any]
@@ -34,7 +34,7 @@ async def vagas_abertas(
         return [codec.plain(row) for row in await buscar_vagas(pool, especialidade_id, inicio, limite)]
 
     vagas: list[Vaga] = await cache.ler(
-        KIND, keys.vagas(especialidade_id, inicio, limite), cache.ttl_vagas, carregar
+        TIPO, keys.vagas(especialidade_id, inicio, limite), cache.ttl_vagas, carregar
     )
     return vagas
 
@@ -90,4 +90,4 @@ async def atualizar_vaga(
 
 async def invalidar_vagas(cache: Cache, especialidade_id: int) -> None:
     """Forget every cached shift list of a specialty. After commit."""
-    await cache.invalidar(KIND, keys.geracao_vagas(especialidade_id))
+    await cache.invalidar(TIPO, keys.geracao_vagas(especialidade_id))

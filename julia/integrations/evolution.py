@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from julia.errors import JuliaError
 from julia.integrations import IntegracaoError
 from julia.metrics import metrics
 from julia.settings import Settings
@@ -30,7 +31,7 @@ class EnvioIncerto(IntegracaoError):
     dropped connection, a gateway without Evolution's answer). Sending again could deliver it twice."""
 
 
-class PayloadInvalido(ValueError):
+class PayloadInvalido(JuliaError):
     """The webhook body lacks a field julia needs; the message says which (returned as the 4xx reason,
     `status`: 422 for a missing field, 400 for a field whose value cannot be an id)."""
 

@@ -3,7 +3,7 @@
 While `julia:envio:pausado` exists the sender claims nothing: queued messages stay 'pendente' in
 fila_mensagens (none is lost, none spends a try or ends in 'erro') and go out in their usual order once
 the flag is removed. Only the WhatsApp send stops; webhooks are still stored and replies still written
-and queued. `julia pause-sending` / `julia resume-sending` set and clear it (julia/commands/envio.py).
+and queued. `julia pause-sending` / `julia resume-sending` set and clear it (julia/commands/pausa.py).
 
 No TTL: an emergency stop lasts until a person lifts it, across worker restarts.
 

@@ -34,7 +34,7 @@ async def cliente(services: servers.Services) -> AsyncIterator[aioredis.Redis]:
 
 
 def _total(cache: Cache, contador: str) -> float:
-    return sum(kind[contador] for kind in cache.stats().values())
+    return sum(kind[contador] for kind in cache.contagens().values())
 
 
 async def test_with_redis_stopped_calls_answer_from_postgres_and_after_a_restart_hits_return(
@@ -103,7 +103,7 @@ async def test_a_slow_redis_times_out_into_postgres_and_a_missed_invalidation_is
     atualizado = await atualizar_medico(pool, lento, medico["id"], {"status": "inativo"})
     assert atualizado is not None
     assert atualizado["status"] == "inativo"
-    assert lento.stats()["medico"]["errors"] == 1  # the generation bump timed out after 50 ms...
+    assert lento.contagens()["medico"]["errors"] == 1  # the generation bump timed out after 50 ms...
     assert await medico_por_id(pool, lento, medico["id"]) == atualizado  # ...and reads still answer
     assert not lento.disponivel()
     # A timeout's text is empty: the log line names its type rather than ending at the colon.
@@ -113,6 +113,6 @@ async def test_a_slow_redis_times_out_into_postgres_and_a_missed_invalidation_is
     # Redis kept the pre-write entry through the pause; the missed bump is replayed before any read.
     assert await medico_por_id(pool, lento, medico["id"]) == atualizado
     assert lento.disponivel()
-    hits = rapido.stats()["medico"]["hits"]
+    hits = rapido.contagens()["medico"]["hits"]
     assert await medico_por_id(pool, rapido, medico["id"]) == atualizado
-    assert rapido.stats()["medico"]["hits"] == hits + 1  # what `lento` reloaded was cached again
+    assert rapido.contagens()["medico"]["hits"] == hits + 1  # what `lento` reloaded was cached again

@@ -17,16 +17,17 @@ from tests.cache.conftest import Fabrica, cache_de
 MISSES = 100
 
 
-async def test_get_set_delete_round_trip_json_with_a_ttl(redis: aioredis.Redis, cache: Cache) -> None:
+async def test_obter_guardar_remover_round_trip_json_with_a_ttl(redis: aioredis.Redis, cache: Cache) -> None:
     valor = {"nome": "Júlia", "itens": [1, 2.5, None, True], "aninhado": {"a": "b"}}
-    assert await cache.set("julia:teste:rt", valor, ttl=30)
-    assert await cache.get("julia:teste:rt") == valor
+    assert await cache.guardar("julia:teste:rt", valor, ttl=30)
+    assert await cache.obter("julia:teste:rt") == valor
     assert 0 < await redis.pttl("julia:teste:rt") <= 30_000
-    assert await cache.set("julia:teste:padrao", [1])
+    assert await cache.guardar("julia:teste:padrao", [1])
     assert await redis.ttl("julia:teste:padrao") == cache.ttl_padrao
-    assert await cache.delete("julia:teste:rt", "julia:teste:padrao")
-    assert await cache.get("julia:teste:rt") is None
-    assert cache.stats()["geral"] == {**cache.stats()["geral"], "hits": 1.0, "misses": 1.0, "errors": 0.0}
+    assert await cache.remover("julia:teste:rt", "julia:teste:padrao")
+    assert await cache.obter("julia:teste:rt") is None
+    geral = cache.contagens()["geral"]
+    assert geral == {**geral, "hits": 1.0, "misses": 1.0, "errors": 0.0}
 
 
 def test_values_keep_the_types_the_data_layer_returns() -> None:
@@ -50,13 +51,13 @@ async def test_entries_expire_with_their_kinds_ttl(
     primeiro = await medico_por_id(pool, cache, medico["id"])
     assert 0 < await redis.pttl(chave) <= 1000
     assert await medico_por_id(pool, cache, medico["id"]) == primeiro
-    assert cache.stats()["medico"]["loads"] == 1
+    assert cache.contagens()["medico"]["loads"] == 1
 
     await asyncio.sleep(1.1)
 
     assert not await redis.exists(chave)
     assert await medico_por_id(pool, cache, medico["id"]) == primeiro
-    assert cache.stats()["medico"]["loads"] == 2
+    assert cache.contagens()["medico"]["loads"] == 2
 
 
 async def test_a_generation_bump_hides_every_old_entry_of_its_namespace(
@@ -74,8 +75,8 @@ async def test_a_generation_bump_hides_every_old_entry_of_its_namespace(
     assert await redis.exists(*antigas) == 3  # still stored: hidden by the generation, not deleted
     for limite in (1, 2, 3):
         await vagas_abertas(pool, cache, esp, limite)
-    assert cache.stats()["vagas"]["hits"] == 0
-    assert cache.stats()["vagas"]["loads"] == 6
+    assert cache.contagens()["vagas"]["hits"] == 0
+    assert cache.contagens()["vagas"]["loads"] == 6
 
 
 async def test_a_lost_generation_key_hides_its_values_instead_of_resurrecting_them(
@@ -90,7 +91,7 @@ async def test_a_lost_generation_key_hides_its_values_instead_of_resurrecting_th
     await medico_por_id(pool, cache, medico["id"])
 
     assert await redis.exists(chave.geracao)  # recreated before the reload
-    assert (cache.stats()["medico"]["hits"], cache.stats()["medico"]["loads"]) == (0, 2)
+    assert (cache.contagens()["medico"]["hits"], cache.contagens()["medico"]["loads"]) == (0, 2)
 
 
 async def test_a_load_that_raced_a_write_lands_under_a_dead_generation(cache: Cache) -> None:
@@ -144,7 +145,7 @@ async def test_a_hundred_concurrent_misses_query_postgres_once(
         )
         async with asyncio.timeout(30):
             # The misses are counted inside the cache under test: there is no event to await instead.
-            while cache.stats()["medico"]["misses"] < MISSES:  # noqa: ASYNC110
+            while cache.contagens()["medico"]["misses"] < MISSES:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
     resultados = await leituras
 
@@ -152,5 +153,5 @@ async def test_a_hundred_concurrent_misses_query_postgres_once(
     assert all(r == resultados[0] and r is not resultados[0] for r in resultados[1:])
     assert resultados[0] is not None
     assert resultados[0]["id"] == medico["id"]
-    stats = cache.stats()["medico"]
+    stats = cache.contagens()["medico"]
     assert (stats["misses"], stats["coalesced"], stats["loads"]) == (MISSES, MISSES - 1, 1)

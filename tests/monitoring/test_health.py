@@ -111,9 +111,9 @@ def test_per_operation_limits_from_settings_override_the_built_in_ones(
 ) -> None:
     monkeypatch.setenv("P95_LIMITES_MS", '{"gerar_resposta": [3000, 6000]}')
     limits = Thresholds.from_settings(Settings())
-    assert limits.p95_limites("gerar_resposta") == (3000.0, 6000.0)
-    assert limits.p95_limites("evolution_send_text") == (2000.0, 5000.0)  # the built-in "evolution_*"
-    assert limits.p95_limites("buscar_vagas") == (1000.0, 2000.0)  # a query: the default
+    assert limits.p95_limits("gerar_resposta") == (3000.0, 6000.0)
+    assert limits.p95_limits("evolution_send_text") == (2000.0, 5000.0)  # the built-in "evolution_*"
+    assert limits.p95_limits("buscar_vagas") == (1000.0, 2000.0)  # a query: the default
     findings = Findings(UP, UP, "open", operacao(), {"gerar_resposta": (4000.0, 10)})
     assert evaluate(findings, limits).problems[0].message == "gerar_resposta: p95 4000 ms (limite 3000 ms)"
 

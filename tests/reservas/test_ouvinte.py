@@ -79,8 +79,8 @@ async def test_update_direto_em_vagas_some_da_lista_em_cache(
         return [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)]
 
     async def em_cache() -> bool:  # once the INSERTs' own notifications have been applied
-        antes = cache.stats()["vagas"]["hits"]
-        return await ids() == [vaga, outra] and cache.stats()["vagas"]["hits"] > antes
+        antes = cache.contagens()["vagas"]["hits"]
+        return await ids() == [vaga, outra] and cache.contagens()["vagas"]["hits"] > antes
 
     await ate(em_cache)
     await pool.execute("UPDATE vagas SET status = 'cancelada' WHERE id = $1", vaga)  # the business's tool
