@@ -6,7 +6,6 @@ from typing import Annotated
 
 import asyncpg
 import httpx
-import redis.asyncio as aioredis
 from fastapi import Depends, Request
 
 from julia.cache import Cache
@@ -23,11 +22,6 @@ def _pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
-def _redis(request: Request) -> aioredis.Redis:
-    redis: aioredis.Redis = request.app.state.redis
-    return redis
-
-
 def _http(request: Request) -> httpx.AsyncClient:
     http: httpx.AsyncClient = request.app.state.http
     return http
@@ -40,7 +34,6 @@ def _cache(request: Request) -> Cache:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
-RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
 CacheDep = Annotated[Cache, Depends(_cache)]
 

@@ -42,9 +42,6 @@ class ChamadaFerramenta:
 @dataclass(frozen=True)
 class Resposta:
     texto: str  # may be empty when Claude only calls tools
-    tokens_entrada: int
-    tokens_saida: int
-    tokens_cache_lidos: int
     chamadas: tuple[ChamadaFerramenta, ...] = ()
     # The assistant turn exactly as it came (text and tool_use blocks), to send back unchanged next round.
     conteudo: tuple[dict[str, Any], ...] = ()
@@ -123,12 +120,8 @@ class Claude:
             raise IntegracaoError(
                 "claude", f"no text in the reply (stop_reason {msg.stop_reason})", transitorio=True
             )
-        uso = msg.usage
         return Resposta(
             texto,
-            uso.input_tokens,
-            uso.output_tokens,
-            uso.cache_read_input_tokens or 0,
             chamadas,
             tuple(b.model_dump(mode="json", exclude_none=True) for b in msg.content),
         )

@@ -1,4 +1,4 @@
-"""Evolution API v2: reading its webhooks and sending text (wire format in shared/integrations.md)."""
+"""Evolution API v2: reading its webhooks and sending text (wire format in docs/integrations.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Júlia's system prompt, one file per version (system_v1.md, ...): a change is a new version, so a
-reply can always be traced to the prompt that produced it."""
+reply can always be traced to the prompt that produced it. The trace is `interacoes.versao_prompt`: each
+reply Claude wrote is stored with VERSAO (julia/worker/resposta.py, sql registrar_resposta); fixed texts
+store NULL."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What the docs' commands run against: a migrated database seeded with 300 synthetic doctors
 (julia_docs, on the session's server), the session's Redis, the julia app over ASGI, julia's fake
 Evolution (julia.integrations.falsos), and stubs of the two Chatwoot/Slack endpoints the runbook calls,
-answering as integrations.md says those services do."""
+answering as docs/integrations.md says those services do."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ async def docs_redis(services: servers.Services) -> AsyncIterator[aioredis.Redis
 
 
 def _stubs() -> FastAPI:
-    """Chatwoot's GET /api/v1/profile and a Slack incoming webhook, per shared/integrations.md."""
+    """Chatwoot's GET /api/v1/profile and a Slack incoming webhook, per docs/integrations.md."""
     app = FastAPI()
 
     @app.get("/api/v1/profile")

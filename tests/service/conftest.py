@@ -1,5 +1,5 @@
 """Service tests: the app and the worker against real Postgres and Redis, with Evolution, Anthropic,
-Chatwoot and Slack mocked by respx in their real wire formats (shared/integrations.md).
+Chatwoot and Slack mocked by respx in their real wire formats (docs/integrations.md).
 
 These tests use their own database (julia_servico) on the session's server, so they never fight other
 tests over the shared `pool`, and clean the tables they touch before each test.
