@@ -71,7 +71,7 @@ class Path:
         tarefas = await self.worker.reivindicar_entradas(1)
         if len(tarefas) != 1:
             raise AssertionError(f"the worker claimed {len(tarefas)} rows, expected this message's one")
-        await resposta.processar(self.servicos, tarefas[0])
+        await resposta.processar(self.servicos, tarefas[0], self.worker.entradas)
         await self.perf.injected_query(self.servicos.pool)
 
 

@@ -336,7 +336,7 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
                     )
                     assert answer.json().get("status") == "recebida", answer.text
                     [tarefa] = await worker.reivindicar_entradas(1)
-                    await resposta.processar(servicos, tarefa)
+                    await resposta.processar(servicos, tarefa, worker.entradas)
 
                 async def reopen(i: int) -> None:
                     await conn.execute(REOPEN, b.vagas)

@@ -8,9 +8,8 @@ a change committed before is caught by the flush, one committed after by a notif
 deletes the generation keys (a value whose generation is gone is never served, keys.py), found with
 SCAN: slow on a big keyspace but it never blocks Redis, and it runs only at (re)connection.
 
-A dropped connection (Postgres restart, failover, pg_terminate_backend) is noticed through asyncpg's
-termination callback, or by a periodic ping when the socket dies silently, and re-established with a
-short backoff; the process keeps serving meanwhile (writes through julia still invalidate directly).
+The connection and its reconnection are julia/escuta.py's; the process keeps serving while it is down
+(writes through julia still invalidate directly).
 """
 
 from __future__ import annotations
@@ -22,14 +21,11 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
-import asyncpg
-
-from julia import db
 from julia.cache import keys
 from julia.cache.medicos import TIPO as MEDICO
 from julia.cache.store import Cache
 from julia.cache.vagas import TIPO as VAGAS
-from julia.errors import DatabaseUnavailable
+from julia.escuta import Escuta
 
 log = logging.getLogger(__name__)
 
@@ -44,76 +40,48 @@ PADROES: Final = {
 
 class Ouvinte:
     def __init__(self, dsn: str, cache: Cache, *, reconectar_s: float = 1.0, ping_s: float = 10.0) -> None:
-        self._dsn = dsn
         self._cache = cache
-        self._reconectar_s = reconectar_s
-        self._ping_s = ping_s
-        self.escutando = asyncio.Event()  # set while LISTEN is in place and the flush is done
-        self.conexoes = 0  # successful (re)connections, flush included
-        self.pid: int | None = None  # the listening backend (tests terminate it)
+        self._escuta = Escuta(
+            dsn,
+            (CANAL,),
+            self._recebida,
+            nome_sessao=NOME_SESSAO,
+            descricao="cache change feed",
+            ao_conectar=self._esvaziar_ou_falhar,
+            reconectar_s=reconectar_s,
+            ping_s=ping_s,
+        )
+        self.escutando = self._escuta.escutando  # set while LISTEN is in place and the flush is done
         self._fila: asyncio.Queue[str] = asyncio.Queue()
+
+    @property
+    def conexoes(self) -> int:
+        """Successful (re)connections, flush included."""
+        return self._escuta.conexoes
+
+    @property
+    def pid(self) -> int | None:
+        """The listening backend (tests terminate it)."""
+        return self._escuta.pid
 
     @contextlib.asynccontextmanager
     async def rodando(self) -> AsyncIterator[Ouvinte]:
-        """Listen in the background for the duration of the block."""
-        tarefa = asyncio.create_task(self.rodar())
-        try:
-            yield self
-        finally:
-            tarefa.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tarefa
-
-    async def rodar(self) -> None:
-        """Listen, apply, reconnect; until cancelled."""
+        """Listen and apply in the background for the duration of the block."""
         aplicador = asyncio.create_task(self._aplicar_fila())
         try:
-            while True:
-                try:
-                    await self._sessao()
-                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("cache change feed lost (%s); reconnecting", exc or type(exc).__name__)
-                except DatabaseUnavailable as exc:
-                    log.warning("cache change feed: %s; retrying", exc)
-                except Exception:  # whatever it was, the feed must come back rather than die quietly
-                    log.exception("cache change feed failed; reconnecting")
-                self.escutando.clear()
-                await asyncio.sleep(self._reconectar_s)
+            async with self._escuta.rodando():
+                yield self
         finally:
             aplicador.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await aplicador
 
-    async def _sessao(self) -> None:
-        conn = await db.connect(self._dsn)
-        caiu: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def _esvaziar_ou_falhar(self) -> None:
+        if not await self.esvaziar():
+            raise OSError("Redis did not take the flush")  # try the whole connection again shortly
 
-        def terminou(_conn: object) -> None:
-            if not caiu.done():
-                caiu.set_result(None)
-
-        conn.add_termination_listener(terminou)
-        try:
-            await conn.execute(f"SET application_name = '{NOME_SESSAO}'")  # findable in pg_stat_activity
-            await conn.add_listener(CANAL, self._recebida)
-            self.pid = conn.get_server_pid()
-            if not await self.esvaziar():
-                raise OSError("Redis did not take the flush")  # try the whole thing again shortly
-            self.conexoes += 1
-            self.escutando.set()
-            log.info("cache change feed listening on %s (connection %d)", CANAL, self.conexoes)
-            while not caiu.done():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(caiu), self._ping_s)
-                if not caiu.done():
-                    await conn.fetchval("SELECT 1", timeout=self._ping_s)  # a silently dead socket
-            raise OSError("listening connection closed")
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2.0)
-
-    def _recebida(self, _conn: object, _pid: int, _canal: str, payload: object) -> None:
-        self._fila.put_nowait(str(payload))
+    def _recebida(self, _canal: str, payload: str) -> None:
+        self._fila.put_nowait(payload)
 
     async def _aplicar_fila(self) -> None:
         while True:

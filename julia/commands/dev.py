@@ -136,7 +136,7 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
             async with Ouvinte(settings.database_url, servicos.cache).rodando():
                 await asyncio.gather(
                     *(s.serve() for s in servidores),
-                    Worker(servicos).rodar(parar),
+                    Worker(servicos, dsn_avisos=settings.database_url).rodar(parar),
                     parar_servidores(),
                     instruir_quando_prontos(),
                 )

@@ -58,7 +58,7 @@ async def rodar(
         servicos = Servicos.criar(settings, pool, redis, http)
         try:
             async with Ouvinte(database_url, servicos.cache).rodando():
-                await Worker(servicos).rodar(parar)
+                await Worker(servicos, dsn_avisos=database_url).rodar(parar)
         finally:
             await servicos.claude.close()
             await redis.aclose()

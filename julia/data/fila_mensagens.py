@@ -1,8 +1,12 @@
+"""fila_mensagens: the messages to send, a lease queue (julia/data/fila.py) over the statements of
+julia/sql/fila_mensagens.sql."""
+
 from __future__ import annotations
 
 import asyncpg
 
 from julia.data._executor import Executor
+from julia.data.fila import Fila, Retentativa
 from julia.metrics import metrics
 from julia.queries import sql
 
@@ -11,6 +15,17 @@ from julia.queries import sql
 async def reivindicar_mensagens(db: Executor, limite: int, lease_s: float) -> list[asyncpg.Record]:
     """Claim up to `limite` due messages, leased for `lease_s` seconds (see julia/sql/fila_mensagens.sql)."""
     return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s))
+
+
+def fila(retentativa: Retentativa) -> Fila:
+    return Fila(
+        "fila_mensagens",
+        rotulo="fila_mensagens",
+        reivindicar=reivindicar_mensagens,
+        adiar=sql("adiar_mensagem"),
+        falhar=sql("falhar_mensagem"),
+        retentativa=retentativa,
+    )
 
 
 async def adiar_fila_semeada(db: Executor) -> int:

@@ -19,7 +19,7 @@ class Operacao:
     fila_mais_antiga_s: float
     handoffs_pendentes: int
     handoff_mais_antigo_s: float
-    fila_incerta: int = 0  # sends whose outcome is unknown, held for a person (julia/worker/envio.py)
+    fila_incerta: int = 0  # sends whose outcome is unknown, held for a person (julia/worker/remetente.py)
 
 
 @metrics.timed("contar_operacao")

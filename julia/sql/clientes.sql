@@ -17,3 +17,7 @@ FROM clientes
 WHERE tags @> ARRAY[$1::text]
 ORDER BY id
 LIMIT $2
+
+-- name: destino_mensagem
+-- A doctor's phone (the Slack notice of a Chatwoot handoff names it). Index: clientes_pkey.
+SELECT telefone FROM clientes WHERE id = $1

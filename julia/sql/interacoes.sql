@@ -6,3 +6,7 @@ FROM interacoes
 WHERE conversa_id = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $2
+
+-- name: marcar_interacao_enviada
+-- The WhatsApp id of a sent reply, on its interaction (the history then matches what WhatsApp shows).
+UPDATE interacoes SET whatsapp_message_id = $2 WHERE id = $1 AND whatsapp_message_id IS NULL

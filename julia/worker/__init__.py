@@ -1,1 +1,2 @@
-"""The worker: answers inbound messages (resposta.py), sends the queue (envio.py), both driven by loop.py."""
+"""The worker: answers inbound messages (resposta.py), sends the queue (remetente.py), both driven by
+loop.py over the lease queues of julia/data/fila.py."""

@@ -1,6 +1,8 @@
 """The worker process: answers inbound messages (as many doctors at once as its adaptive limit allows,
 julia/worker/concorrencia.py, at most MAX_WORKERS), drains the send queue, and checks health for Slack
-alerts; the loops survive a Postgres outage (logged, retried) and stop on `parar`."""
+alerts; the loops survive a Postgres outage (logged, retried) and stop on `parar`. Both queues are lease
+queues (julia/data/fila.py): an idle loop wakes on its table's NOTIFY when given a DSN to listen with,
+and polls every `intervalo_s` in any case."""
 
 from __future__ import annotations
 
@@ -11,13 +13,13 @@ import logging
 import asyncpg
 
 from julia.alerts import verificar_e_alertar
+from julia.data.fila import Despertador
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
 from julia.metrics import metrics
-from julia.queries import sql
 from julia.worker import resposta
 from julia.worker.concorrencia import Concorrencia
-from julia.worker.envio import Remetente
+from julia.worker.remetente import Remetente
 from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
@@ -36,27 +38,38 @@ class Worker:
         backoff_entrada_s: float = 5.0,
         backoff_envio_s: float = 2.0,
         prazo_tentativa_s: float | None = None,
+        dsn_avisos: str | None = None,
     ) -> None:
         self._s = s
-        self._intervalo_s = intervalo_s  # idle poll period: the latency floor of an answer
-        self._backoff_entrada_s = backoff_entrada_s
+        # Idle poll period: the latency floor of an answer when no notification comes (none is listened
+        # for without `dsn_avisos`, or the listener is reconnecting).
+        self._intervalo_s = intervalo_s
+        self.entradas = resposta.fila_entradas(backoff_entrada_s)
         self._entradas_em_curso: dict[int, asyncio.Task[None]] = {}
         self._prazo_tentativa_s = prazo_tentativa_s or pior_caso_s(s.settings) + PRAZO_FOLGA_S
         self.remetente = Remetente(s, backoff_s=backoff_envio_s)
+        self.despertador = (
+            Despertador(dsn_avisos, [self.entradas, self.remetente.fila]) if dsn_avisos else None
+        )
         self.concorrencia = Concorrencia(s.settings.max_workers)
         s.claude.observador = self.concorrencia.observar
 
     async def rodar(self, parar: asyncio.Event) -> None:
-        await asyncio.gather(self._loop_entradas(parar), self._loop_envio(parar), self._loop_alertas(parar))
+        loops = self._loop_entradas(parar), self._loop_envio(parar), self._loop_alertas(parar)
+        if self.despertador is None:
+            await asyncio.gather(*loops)
+            return
+        async with self.despertador.escuta.rodando():
+            await asyncio.gather(*loops)
 
     async def reivindicar_entradas(self, limite: int) -> list[asyncpg.Record]:
         """Claim up to `limite` rows to answer, never one this worker still runs. Rows past the attempt cap
         come back from the claim as 'erro' (kept there with the reason) and are only logged here."""
-        linhas = await self._s.pool.fetch(
-            sql("reivindicar_entradas"),
+        linhas = await self.entradas.reivindicar(
+            self._s.pool,
             limite,
-            float(self._s.settings.queue_lease_s),
-            resposta.MAX_TENTATIVAS,
+            self._s.settings.queue_lease_s,
+            self.entradas.retentativa.maximo,
             list(self._entradas_em_curso),
         )
         for linha in linhas:
@@ -77,10 +90,8 @@ class Worker:
             for tarefa in novas:
                 emcurso[tarefa["id"]] = asyncio.create_task(self._processar(tarefa))
             if not novas or livres <= len(novas):
-                # Idle or full: wait for a slot, new work (next poll) or the stop signal.
-                espera = [asyncio.create_task(parar.wait()), *emcurso.values()]
-                await asyncio.wait(espera, timeout=self._intervalo_s, return_when=asyncio.FIRST_COMPLETED)
-                espera[0].cancel()
+                # Idle or full: wait for a slot, new work (notified, or the next poll) or the stop signal.
+                await self.entradas.aguardar(parar, self._intervalo_s, emcurso.values())
             for entrada_id in [i for i, t in emcurso.items() if t.done()]:
                 del emcurso[entrada_id]
         if emcurso:
@@ -90,10 +101,11 @@ class Worker:
     async def _processar(self, tarefa: asyncpg.Record) -> None:
         """One attempt, bounded by its deadline and kept leased by a heartbeat while it runs: a slow Claude
         call neither loses its row to another worker nor runs forever."""
-        batimento = asyncio.create_task(self._manter_lease(tarefa))
+        lease_s = float(self._s.settings.queue_lease_s)
+        batimento = asyncio.create_task(self.entradas.manter_lease(self._s.pool, tarefa, lease_s))
         try:
             async with asyncio.timeout(self._prazo_tentativa_s):
-                await resposta.processar(self._s, tarefa, backoff_s=self._backoff_entrada_s)
+                await resposta.processar(self._s, tarefa, self.entradas)
         except Exception as exc:
             motivo = (
                 f"attempt exceeded its deadline of {self._prazo_tentativa_s:g} s"
@@ -102,24 +114,9 @@ class Worker:
             )
             log.exception("entrada %s: %s", tarefa["id"], motivo)
             with contextlib.suppress(Exception):  # if Postgres is gone too, the lease brings the row back
-                await resposta.registrar_falha(self._s.pool, tarefa, motivo, self._backoff_entrada_s)
+                await self.entradas.falha(tarefa, motivo).gravar(self._s.pool)
         finally:
             batimento.cancel()
-
-    async def _manter_lease(self, tarefa: asyncpg.Record) -> None:
-        lease_s = float(self._s.settings.queue_lease_s)
-        while True:
-            await asyncio.sleep(lease_s / 3)  # two beats may fail (a Postgres blip) before the lease ends
-            try:
-                renovada = await self._s.pool.fetchval(
-                    sql("renovar_entrada"), tarefa["id"], tarefa["tentativas"], lease_s
-                )
-            except Exception as exc:
-                log.warning("entrada %s: lease not renewed (%s); trying again", tarefa["id"], exc)
-                continue
-            if renovada is None:
-                log.warning("entrada %s: lease lost; this attempt's reply will be discarded", tarefa["id"])
-                return
 
     async def _loop_envio(self, parar: asyncio.Event) -> None:
         while not parar.is_set():
@@ -129,8 +126,7 @@ class Worker:
                 log.exception("send loop failed; retrying")
                 enviados = 0
             if enviados == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(parar.wait(), self._intervalo_s)
+                await self.remetente.fila.aguardar(parar, self._intervalo_s)
         await self.remetente.aguardar()  # sends in flight finish and record their outcome
 
     async def _loop_alertas(self, parar: asyncio.Event) -> None:

@@ -12,7 +12,9 @@ import asyncpg
 
 from julia import prompts
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
+from julia.data import entradas
 from julia.data._executor import Executor
+from julia.data.fila import Fila, Retentativa
 from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 VAGAS_NO_CONTEXTO = 5  # shifts Claude is shown per reply: enough to choose, few enough to read
 
 MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's own retries
+BACKOFF_S = 5.0  # before the second try; doubled for the third (no cap: the cap of tries bounds it)
 AVISO_HANDOFF = "Claro! Vou chamar uma pessoa da nossa equipe para falar com você. Só um instante."
 MOTIVO_PEDIDO = "médico pediu para falar com uma pessoa"
 # Doctors Júlia must not write to: they asked her to stop, or the team blocked them. Their messages are
@@ -42,9 +45,15 @@ class _Perdida(Exception):
     """Our lease ended and another worker took the row: roll back, reply nothing."""
 
 
+def fila_entradas(backoff_s: float = BACKOFF_S) -> Fila:
+    """The inbound queue with its retry rule: MAX_TENTATIVAS tries, exponential backoff from `backoff_s`."""
+    return entradas.fila(Retentativa(MAX_TENTATIVAS, backoff_s))
+
+
 @metrics.timed("processar_mensagem")
-async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5.0) -> None:
-    """Answer one claimed row; `tarefa` carries what reivindicar_entradas returns (text, control, phone)."""
+async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
+    """Answer one row claimed from `fila`; `tarefa` carries what reivindicar_entradas returns (text,
+    control, phone)."""
     texto: str = tarefa["conteudo"]
     espelho: asyncio.Task[int | None] | None = None
     if tarefa["tentativas"] == 1:  # mirrored once, not again on each retry; concurrently with the reply
@@ -57,7 +66,7 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5
         elif handoff.pede_humano(texto):
             await _pedir_humano(s, tarefa, espelho)
         else:
-            await _responder(s, tarefa, backoff_s, espelho)
+            await _responder(s, tarefa, fila, espelho)
     except _Perdida:
         log.warning("entrada %s: lease lost to another worker; this attempt's reply discarded", tarefa["id"])
     finally:
@@ -66,7 +75,7 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, *, backoff_s: float = 5
 
 
 async def _responder(
-    s: Servicos, tarefa: asyncpg.Record, backoff_s: float, espelho: asyncio.Task[int | None] | None
+    s: Servicos, tarefa: asyncpg.Record, fila: Fila, espelho: asyncio.Task[int | None] | None
 ) -> None:
     medico = await contexto_estatico(s.pool, s.cache, tarefa["cliente_id"])
     assert medico is not None
@@ -78,7 +87,7 @@ async def _responder(
     try:
         texto = await dialogo.conversar(ctx, prompts.sistema(), contexto_dinamico(medico, vagas), turnos)
     except IntegracaoError as exc:
-        await registrar_falha(s.pool, tarefa, str(exc), backoff_s)
+        await fila.falha(tarefa, str(exc)).gravar(s.pool)
         return
     async with s.pool.acquire() as conn, conn.transaction():
         # After pedir_humano the conversation is a person's, yet Júlia's "I am calling someone" goes out.
@@ -147,24 +156,6 @@ async def _concluir_em(
         PRIORIDADE_RESPOSTA,
         versao_prompt,
     )
-
-
-async def registrar_falha(pool: asyncpg.Pool, tarefa: asyncpg.Record, motivo: str, backoff_s: float) -> None:
-    """Try again later with exponential backoff, or keep the row as 'erro' with the reason after the last
-    try. Either way the message stays in Postgres: never lost."""
-    if tarefa["tentativas"] >= MAX_TENTATIVAS:
-        log.error("entrada %s failed for good after %s tries: %s", tarefa["id"], tarefa["tentativas"], motivo)
-        await pool.execute(sql("falhar_entrada"), tarefa["id"], tarefa["tentativas"], motivo)
-    else:
-        espera = backoff_s * 2 ** (tarefa["tentativas"] - 1)
-        log.warning(
-            "entrada %s failed (try %s), again in %.1fs: %s",
-            tarefa["id"],
-            tarefa["tentativas"],
-            espera,
-            motivo,
-        )
-        await pool.execute(sql("adiar_entrada"), tarefa["id"], tarefa["tentativas"], espera, motivo)
 
 
 def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turno]:

@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 
 from julia.data.operacao import contar_operacao
-from julia.worker.envio import MAX_TENTATIVAS
 from julia.worker.loop import Worker
+from julia.worker.remetente import MAX_TENTATIVAS
 from tests.service.conftest import Externos, drenar, enviado, postar, upsert
 
 ENVIADAS = "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'"

@@ -1,12 +1,14 @@
 """The sender: drains fila_mensagens through Evolution sendText, never sending a message twice.
 
-- Claims with `reivindicar_mensagens` (priority, then schedule; leased; julia/sql/fila_mensagens.sql), as
-  many rows as there are free slots; it does not wait for a batch to finish before claiming more.
+- Claims from the lease queue over fila_mensagens (julia/data/fila.py; `reivindicar_mensagens`: priority,
+  then schedule), as many rows as there are free slots; it does not wait for a batch to finish before
+  claiming more. A failed send goes back through the queue's retry rule: MAX_TENTATIVAS, backoff capped.
 - Each doctor's rows go one after another, in queue order (one task per doctor with work); doctors go in
   parallel, so a slow send delays only its own doctor. Per-instance rate limits shared by every worker
   process bound them all, one for replies to waiting doctors and one for campaigns (`_aguardar_vez`:
   julia/worker/taxa.py, a token bucket in Redis).
-- The delivery protocol (julia/sql/envio.sql, migrations/0004_entrega.sql), Postgres being the record:
+- The delivery protocol (julia/sql/fila_mensagens.sql, migrations/0004_entrega.sql), Postgres being the
+  record:
   1. `iniciar_envio` commits the intent ('enviando', attempt id = the claim's tentativas) before the call;
   2. the outcome follows: 'enviada'; or, when Evolution answered that it did not send, back to 'pendente'
      with exponential backoff, 'erro' with the reason for a 400 or the last try;
@@ -28,8 +30,9 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from julia.data import fila_mensagens
 from julia.data.campanhas import destino_envio
-from julia.data.fila_mensagens import reivindicar_mensagens
+from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
@@ -52,7 +55,7 @@ class Remetente:
     def __init__(self, s: Servicos, *, lote: int = 20, backoff_s: float = 2.0) -> None:
         self._s = s
         self._lote = lote  # rows this sender holds at most (claimed, waiting or in flight)
-        self._backoff_s = backoff_s
+        self.fila = fila_mensagens.fila(Retentativa(MAX_TENTATIVAS, backoff_s, teto_s=BACKOFF_MAX_S))
         self._taxa = Taxa(s.redis, s.settings)
         # The lease of a send under way outlasts the call, so the sweep never takes a live one for dead.
         self._lease_envio_s = max(float(s.settings.queue_lease_s), 2 * s.settings.evolution_timeout_s)
@@ -70,7 +73,7 @@ class Remetente:
         livres = self._lote - self._retidas
         if livres <= 0:
             return 0
-        linhas = await reivindicar_mensagens(self._s.pool, livres, self._s.settings.queue_lease_s)
+        linhas = await self.fila.reivindicar(self._s.pool, livres, self._s.settings.queue_lease_s)
         for linha in sorted(linhas, key=lambda r: r["id"]):
             self._retidas += 1
             self._por_medico.setdefault(linha["cliente_id"], deque()).append(linha)
@@ -107,10 +110,11 @@ class Remetente:
         try:
             await self._aguardar_vez(linha)
         except Exception as exc:  # the limiter's Redis went away: nothing was sent, try again later
-            await self._adiar(linha, f"rate limiter unavailable: {type(exc).__name__}: {exc}")
+            motivo = f"rate limiter unavailable: {type(exc).__name__}: {exc}"
+            await self._gravar(linha, self.fila.adiamento(linha, motivo))
             return
         estado = await s.pool.fetchval(
-            sql("iniciar_envio"), fila_id, tentativas, self._lease_envio_s, MAX_TENTATIVAS
+            sql("iniciar_envio"), fila_id, tentativas, self._lease_envio_s, self.fila.retentativa.maximo
         )
         if estado is None:
             log.warning("fila_mensagens %s: claim lost to another sender before sending", fila_id)
@@ -127,12 +131,10 @@ class Remetente:
             log.error(
                 "fila_mensagens %s: send outcome unknown, held as 'incerto' for a person: %s", fila_id, exc
             )
-            await self._registrar(
-                fila_id, self._executar(sql("marcar_incerta"), fila_id, tentativas, str(exc))
-            )
+            await self._gravar(linha, Registro(sql("marcar_incerta"), (fila_id, tentativas, str(exc))))
             return
-        except IntegracaoError as exc:
-            await self._falha(linha, exc)
+        except IntegracaoError as exc:  # Evolution answered that it did not send; a 400 will never send
+            await self._gravar(linha, self.fila.falha(linha, str(exc), definitiva=not exc.transitorio))
             return
         await self._marcar_enviada(linha, whatsapp_id)
         if linha["conversa_id"] is not None:
@@ -162,28 +164,8 @@ class Remetente:
                 await asyncio.sleep(min(2.0**tentativa, 10.0))
         log.error("fila_mensagens %s: outcome not recorded; the sweep will hold it as 'incerto'", fila_id)
 
-    def _executar(self, consulta: str, *args: object) -> Callable[[], Awaitable[object]]:
-        return lambda: self._s.pool.execute(consulta, *args)
-
-    async def _falha(self, linha: asyncpg.Record, exc: IntegracaoError) -> None:
-        fila_id, tentativas = linha["id"], linha["tentativas"]
-        if not exc.transitorio or tentativas >= MAX_TENTATIVAS:
-            log.error("fila_mensagens %s not sent (try %s): %s", fila_id, tentativas, exc)
-            await self._registrar(
-                fila_id, self._executar(sql("falhar_mensagem"), fila_id, tentativas, str(exc))
-            )
-            return
-        await self._adiar(linha, str(exc))
-
-    async def _adiar(self, linha: asyncpg.Record, motivo: str) -> None:
-        fila_id, tentativas = linha["id"], linha["tentativas"]
-        espera = min(self._backoff_s * 2 ** (tentativas - 1), BACKOFF_MAX_S)
-        log.warning(
-            "fila_mensagens %s failed (try %s), again in %.1fs: %s", fila_id, tentativas, espera, motivo
-        )
-        await self._registrar(
-            fila_id, self._executar(sql("adiar_mensagem"), fila_id, tentativas, espera, motivo)
-        )
+    async def _gravar(self, linha: asyncpg.Record, registro: Registro) -> None:
+        await self._registrar(linha["id"], lambda: registro.gravar(self._s.pool))
 
     async def _varrer_incertas(self) -> None:
         if time.monotonic() < self._proxima_varredura:
