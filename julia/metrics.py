@@ -340,7 +340,7 @@ class Metrics:
 
 
 def hit_ratios(stats: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float | None]]:
-    """Cache.stats() -> per kind: hits, misses, errors and hit_ratio = hits / (hits + misses), None when
+    """Cache.contagens() -> per kind: hits, misses, errors and hit_ratio = hits / (hits + misses), None when
     the kind was never read."""
     ratios: dict[str, dict[str, float | None]] = {}
     for kind, figures in stats.items():
