@@ -33,9 +33,9 @@ import redis.asyncio as aioredis
 from julia.data.operacao import Operacao, contar_operacao
 from julia.metrics import Metrics
 from julia.queries import sql
+from julia.services.pausa import EstadoEnvio
+from julia.services.pausa import estado as estado_envio
 from julia.settings import Settings
-from julia.worker.pausa import EstadoEnvio
-from julia.worker.pausa import estado as estado_envio
 
 T = TypeVar("T")
 

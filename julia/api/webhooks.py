@@ -30,8 +30,8 @@ from julia.cache import Cache
 from julia.integrations.evolution import PayloadInvalido, identificador, ler_mensagem
 from julia.metrics import metrics
 from julia.queries import sql
+from julia.services.entrada import registrar_mensagem
 from julia.settings import Settings
-from julia.worker.entrada import registrar_mensagem
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -20,8 +20,8 @@ from julia import db, servers
 from julia.api.app import create_app
 from julia.integrations import falsos
 from julia.seed import seed
+from julia.services import pausa
 from julia.settings import Settings
-from julia.worker import pausa
 
 DOCTORS = 300
 ADMIN = "token-do-plantao"

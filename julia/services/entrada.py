@@ -1,4 +1,5 @@
-"""Storing an inbound WhatsApp message: what the webhook commits before it answers 2xx."""
+"""Storing an inbound WhatsApp message: what the webhook commits before it answers 2xx (its only caller
+is julia/api/webhooks.py, so it lives with the services the API calls, not in the worker)."""
 
 from __future__ import annotations
 
