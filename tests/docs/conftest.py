@@ -1,6 +1,6 @@
 """What the docs' commands run against: a migrated database seeded with 300 synthetic doctors
 (julia_docs, on the session's server), the session's Redis, the julia app over ASGI, julia's fake
-Evolution (julia.integrations.falsos), and stubs of the two Chatwoot/Slack endpoints the runbook calls,
+Evolution (julia.testing), and stubs of the two Chatwoot/Slack endpoints the runbook calls,
 answering as integrations.md says those services do."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pydantic import SecretStr
 
 from julia import db, servers
 from julia.api.app import create_app
-from julia.integrations import falsos
 from julia.seed import seed
 from julia.services import pausa
 from julia.settings import Settings
+from julia.testing.app import criar_app
 
 DOCTORS = 300
 ADMIN = "token-do-plantao"
@@ -137,7 +137,7 @@ async def http_docs(
         julia = create_app(settings, pool=docs_pool, redis=docs_redis, http=outbound)
         apps = {
             "julia.docs": julia,
-            "evolution.docs": falsos.criar_app(falsos.Registro()),
+            "evolution.docs": criar_app(),
             "chatwoot.docs": _stubs(),
             "slack.docs": _stubs(),
         }
