@@ -33,6 +33,8 @@ class ConfigEvolution(BaseModel):
 
 class ConfigChatwoot(BaseModel):
     latencia: Latencia = Latencia()
+    # Set: like Chatwoot, GET /api/v1/profile without this `api_access_token` is a 401. None: any token.
+    token: str | None = None
     falha: Literal["500", "422"] | None = None
     fracao_falha: float = Field(default=1.0, ge=0, le=1)
 
