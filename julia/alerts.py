@@ -12,7 +12,8 @@ state lives in Redis, under `prefix`:
   `stale_s`. A process that no longer sees it removes itself; a dead process's sighting ages out.
 - A resolution is sent by the one process whose HDEL removed the key from the hash, once no process sees
   the problem any more.
-- `{prefix}:pausa` (SET EX Retry-After): Slack answered 429; nobody posts until it expires.
+- `{prefix}:pausa` (SET EX Retry-After): Slack answered 429 for longer than its client waits
+  (julia/integrations/slack.py, the 429 policy); nobody posts until it expires.
 
 Slack being down never raises: the failure is logged and counted (`slack_falhas`), the claim is released
 and the next round tries again. Redis being down skips the round (logged, `alertas_sem_estado`): without
@@ -27,13 +28,15 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from julia.health import HealthCheck, HealthReport, Problem, Status
+from julia.integrations import IntegracaoError
+from julia.integrations.slack import Slack, SlackLimitado
 from julia.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -42,18 +45,11 @@ PREFIX = "julia:alertas"
 COOLDOWN_S = 900
 STALE_S = 180  # keep it above two or three rounds of the periodic check
 SLACK_TIMEOUT_S = 5.0
-DEFAULT_RETRY_AFTER_S = 30  # Slack always sends Retry-After with a 429; this is only the fallback
 # Slack's severities are the business's warning/critical; the text names them in Portuguese for operators.
 _HEADLINE = {
     Status.DEGRADED: ":warning: *julia degradado*",
     Status.CRITICAL: ":rotating_light: *julia CRÍTICO*",
 }
-
-
-class _Sent(Enum):
-    OK = "ok"
-    FAILED = "failed"
-    THROTTLED = "throttled"
 
 
 @dataclass
@@ -72,30 +68,9 @@ def _decoded(b: bytes | str) -> str:
     return b.decode() if isinstance(b, bytes) else b
 
 
-class _Slack:
-    def __init__(self, http: httpx.AsyncClient, url: str, metrics: Metrics) -> None:
-        self.http, self.url, self.metrics = http, url, metrics
-        self.retry_after_s = 0
-
-    async def post(self, text: str) -> _Sent:
-        payload = {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
-        try:
-            with self.metrics.measure("slack_enviar"):
-                response = await self.http.post(self.url, json=payload, timeout=SLACK_TIMEOUT_S)
-        except httpx.HTTPError as error:
-            log.warning("slack: post failed: %s: %s", type(error).__name__, error)
-            self.metrics.count("slack_falhas")
-            return _Sent.FAILED
-        if response.status_code == 200:
-            return _Sent.OK
-        self.metrics.count("slack_falhas")
-        if response.status_code == 429:
-            header = response.headers.get("retry-after", "")
-            self.retry_after_s = max(1, int(header)) if header.isdigit() else DEFAULT_RETRY_AFTER_S
-            log.warning("slack: 429, pausing alerts for %d s", self.retry_after_s)
-            return _Sent.THROTTLED
-        log.warning("slack: HTTP %d %s", response.status_code, response.text[:200])
-        return _Sent.FAILED
+def _blocks(text: str) -> list[dict[str, Any]]:
+    """The text as one mrkdwn section, so Slack renders the bold headline and the emoji."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
 
 
 def _start_text(problem: Problem, escalated: bool) -> str:
@@ -123,7 +98,8 @@ async def alertar(
         return result
     state = _State(redis, prefix, process or f"{socket.gethostname()}:{os.getpid()}", stale_s)
     try:
-        await _alertar(result, state, _Slack(http, webhook_url, metrics), cooldown_s)
+        slack = Slack(webhook_url, http, timeout_s=SLACK_TIMEOUT_S, metrics=metrics)
+        await _alertar(result, state, slack, cooldown_s)
     except RedisError as error:
         log.warning("alerts: Redis unavailable, round skipped: %s", error)
         metrics.count("alertas_sem_estado")
@@ -174,7 +150,7 @@ class _State:
         return bool(await self.redis.hdel(self.active_key, key))
 
 
-async def _alertar(result: AlertRound, state: _State, slack: _Slack, cooldown_s: int) -> None:
+async def _alertar(result: AlertRound, state: _State, slack: Slack, cooldown_s: int) -> None:
     current = {p.key: p for p in result.report.problems}
     for key in current:  # sightings first: even a paused round tells the others what this process sees
         await state.seen(key)
@@ -184,13 +160,19 @@ async def _alertar(result: AlertRound, state: _State, slack: _Slack, cooldown_s:
     active = await state.active()
 
     async def send(text: str) -> bool:
-        outcome = await slack.post(text)
-        if outcome is _Sent.THROTTLED:
+        try:
+            await slack.notificar(text, blocos=_blocks(text))
+        except SlackLimitado as limited:
+            log.warning("slack: 429, pausing alerts for %d s", limited.espera_s)
             result.throttled = True
-            await state.pause(slack.retry_after_s)
-        if outcome is not _Sent.OK:
             result.failed += 1
-        return outcome is _Sent.OK
+            await state.pause(limited.espera_s)
+            return False
+        except IntegracaoError as error:
+            log.warning("slack: post failed: %s", error)
+            result.failed += 1
+            return False
+        return True
 
     # Critical first: when Slack throttles mid-round, the worst news has gone out.
     for problem in sorted(current.values(), key=lambda p: p.severity != Status.CRITICAL):

@@ -37,8 +37,8 @@ import redis.asyncio as aioredis
 from julia.data.operacao import Operacao, contar_operacao
 from julia.metrics import Metrics
 from julia.queries import sql
+from julia.services import pausa
 from julia.settings import Settings
-from julia.worker import pausa
 
 T = TypeVar("T")
 

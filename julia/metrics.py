@@ -202,6 +202,13 @@ class Metrics:
             registry=self.registry,
         )
         self._events = Counter("julia_events", "Counted events.", ["event"], registry=self.registry)
+        self._webhook_evolution = Counter(
+            "julia_webhook_evolution_eventos_total",
+            "Evolution webhooks by event and outcome "
+            "(recebida, duplicada, ignorada, conexao, invalida, negada).",
+            ["evento", "resultado"],
+            registry=self.registry,
+        )
         # Read from Postgres before each scrape: every process sees the same figures, so in multi-process
         # mode the most recent write is the answer (not a sum over processes).
         self._campanhas = Gauge(
@@ -304,6 +311,10 @@ class Metrics:
                 name = OVERFLOW
             self._counters[name] = self._counters.get(name, 0) + n
         self._events.labels(event=name).inc(n)
+
+    def webhook_evolution(self, evento: str, resultado: str) -> None:
+        """Count one Evolution webhook by event ("?" before the event is known) and outcome."""
+        self._webhook_evolution.labels(evento=evento, resultado=resultado).inc()
 
     def campanha(self, campanha_id: str, contagens: Mapping[str, int]) -> None:
         """Set a campaign's counts (julia.services.campanhas.publicar_metricas reads them)."""

@@ -2,7 +2,7 @@
 julia's real FastAPI app, in-process over httpx's ASGI transport) -> interaction and work row committed
 -> the worker claims the row (`reivindicar_entradas`) and answers it (`resposta.processar`: static context
 and shifts through the cache, history from Postgres, Claude) -> the reply stored and queued in
-fila_mensagens. Claude is the only stand-in (julia.perf.servico.ClaudeFalso), at two latencies:
+fila_mensagens. Claude is the only stand-in (julia.perf.servico.claude_falso), at two latencies:
 
 message_path_claude0ms     Claude answers at once: all of the time is julia, Postgres and Redis
 message_path_claude800ms   a realistic reply time: what a doctor waits, julia's share on top of Claude's
@@ -36,6 +36,7 @@ from julia.perf import counting, servico
 from julia.perf.context import Perf
 from julia.perf.harness import measure_paired
 from julia.perf.results import Bench
+from julia.testing.claude import Transporte
 from julia.worker import resposta
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
@@ -54,7 +55,7 @@ class Path:
     http: httpx.AsyncClient  # to the app, over ASGI
     worker: Worker
     servicos: Servicos
-    claude: servico.ClaudeFalso
+    claude: Transporte
     doctors: list[tuple[int, str]]
     run_id: str
     perf: Perf
@@ -80,7 +81,7 @@ async def path(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Path]:
     settings = servico.settings(perf.dsn, perf.services.redis_url)
     pool = await db.create_pool(perf.dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     redis = aioredis.Redis.from_url(perf.services.redis_url)
-    fake = servico.ClaudeFalso(0.0)
+    fake = servico.claude_falso(0.0)
     claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
     async with httpx.AsyncClient() as outbound:
         servicos = Servicos.criar(settings, pool, redis, outbound, claude=claude)

@@ -24,18 +24,16 @@ writers that run after it (message path, webhook load) see the seed as it was bu
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import anthropic
 import asyncpg
 import httpx
-import httpx2
 import pytest
 import redis.asyncio as aioredis
 
@@ -48,6 +46,7 @@ from julia.perf import counting, servico
 from julia.perf.context import Perf
 from julia.perf.harness import measure, measure_paired
 from julia.perf.results import Bench
+from julia.testing.claude import Blocos, Transporte, ferramenta, texto
 from julia.worker import reservas, resposta
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
@@ -265,50 +264,20 @@ async def test_invalidacao_update_direto(perf: Perf, conn: asyncpg.Connection, b
     )
 
 
-class ClaudeQueReserva(httpx2.AsyncBaseTransport):
+def _reserva_no_contexto(corpo: dict[str, Any], n: int) -> tuple[Blocos, str]:
     """The Messages API asking `reservar_vaga` for the first shift of the context ("- vaga N: ..."), then,
     given the tool_result, answering with text: the wire format of tool use, no model time."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._ids = itertools.count(1)
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        corpo = json.loads(await request.aread())
-        self.calls += 1
-        n = next(self._ids)
-        conteudo: list[dict[str, object]]
-        if isinstance(corpo["messages"][-1]["content"], list):  # the tool_result round
-            conteudo, parar = [{"type": "text", "text": REPLY}], "end_turn"
-        else:
-            vaga = re.search(r"^- vaga (\d+):", corpo["system"][1]["text"], re.MULTILINE)
-            assert vaga is not None, "no shift in the context"
-            entrada: dict[str, object] = {"vaga_id": int(vaga.group(1))}
-            conteudo = [
-                {"type": "tool_use", "id": f"toolu_perf{n}", "name": "reservar_vaga", "input": entrada}
-            ]
-            parar = "tool_use"
-        resposta_api = {
-            "id": f"msg_perf{n}",
-            "type": "message",
-            "role": "assistant",
-            "model": corpo["model"],
-            "content": conteudo,
-            "stop_reason": parar,
-            "stop_sequence": None,
-            "usage": {"input_tokens": 120, "output_tokens": 40, "cache_read_input_tokens": 1800},
-        }
-        return httpx2.Response(
-            200,
-            headers={"content-type": "application/json", "request-id": "req_perf"},
-            content=json.dumps(resposta_api).encode(),
-        )
+    if isinstance(corpo["messages"][-1]["content"], list):  # the tool_result round
+        return [texto(REPLY)], "end_turn"
+    vaga = re.search(r"^- vaga (\d+):", corpo["system"][1]["text"], re.MULTILINE)
+    assert vaga is not None, "no shift in the context"
+    return [ferramenta(f"toolu_perf{n}", "reservar_vaga", {"vaga_id": int(vaga.group(1))})], "tool_use"
 
 
 async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
     b = bancada
     settings = servico.settings(perf.dsn, perf.services.redis_url)
-    fake = ClaudeQueReserva()
+    fake = Transporte(0.0, _reserva_no_contexto, uso=servico.USO_PERF, prefixo="perf")
     claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
     telefones = [
         r["telefone"]

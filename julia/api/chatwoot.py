@@ -27,8 +27,8 @@ from julia.api.deps import BANCO_INDISPONIVEL, HttpDep, PoolDep, SettingsDep
 from julia.integrations.chatwoot import ROTULO_HUMANO
 from julia.integrations.slack import Slack
 from julia.queries import sql
+from julia.services import handoff
 from julia.settings import Settings
-from julia.worker import handoff
 
 router = APIRouter()
 

@@ -24,25 +24,17 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from prometheus_client import Counter
 
 from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
 from julia.integrations.evolution import PayloadInvalido, identificador, ler_mensagem
 from julia.metrics import metrics
 from julia.queries import sql
+from julia.services.entrada import registrar_mensagem
 from julia.settings import Settings
-from julia.worker.entrada import registrar_mensagem
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-EVENTOS = Counter(
-    "julia_webhook_evolution_eventos_total",
-    "Evolution webhooks by event and outcome (recebida, duplicada, ignorada, conexao, invalida, negada).",
-    ["evento", "resultado"],
-)
-
 
 # Evolution's largest real bodies are a 65,536-character text (up to 6 bytes each once JSON-escaped)
 # plus its envelope and a quoted message: 1 MiB leaves room and bounds what one request can make us parse.
@@ -129,18 +121,18 @@ async def evolution(
     try:
         corpo = await _corpo_autenticado(request, settings)
     except _Recusa as exc:
-        EVENTOS.labels("?", "negada" if exc.status == 401 else "invalida").inc()
+        metrics.webhook_evolution("?", "negada" if exc.status == 401 else "invalida")
         raise HTTPException(exc.status, exc.motivo) from None
     if not isinstance(corpo, dict):
-        EVENTOS.labels("?", "invalida").inc()
+        metrics.webhook_evolution("?", "invalida")
         raise HTTPException(400, "body is not a JSON object")
     evento = corpo.get("event")
     if not isinstance(evento, str) or not evento:
-        EVENTOS.labels("?", "invalida").inc()
+        metrics.webhook_evolution("?", "invalida")
         raise HTTPException(422, "event is missing")
     evento = evento.lower().replace("_", ".")  # some versions send MESSAGES_UPSERT
     if not _EVENTO.fullmatch(evento):  # it is echoed and becomes a metric label: only a plain name
-        EVENTOS.labels("?", "ignorada").inc()
+        metrics.webhook_evolution("?", "ignorada")
         return {"status": "ignorada"}
     try:
         if evento == "messages.upsert":
@@ -148,12 +140,12 @@ async def evolution(
         if evento == "connection.update":
             return await _conexao(pool, corpo)
     except PayloadInvalido as exc:
-        EVENTOS.labels(evento, "invalida").inc()
+        metrics.webhook_evolution(evento, "invalida")
         raise HTTPException(exc.status, str(exc)) from exc
     except BANCO_INDISPONIVEL as exc:
         log.error("webhook %s refused with 503, Postgres unreachable: %s", evento, exc)
         raise HTTPException(503, "database unavailable, retry later") from exc
-    EVENTOS.labels(evento, "ignorada").inc()
+    metrics.webhook_evolution(evento, "ignorada")
     return {"status": "ignorada", "event": evento}
 
 
@@ -163,13 +155,13 @@ async def _mensagem(pool: PoolDep, cache: Cache, data: Any) -> dict[str, Any]:
         data = data[0] if len(data) == 1 else None
     msg = ler_mensagem(data)
     if msg is None:
-        EVENTOS.labels("messages.upsert", "ignorada").inc()
+        metrics.webhook_evolution("messages.upsert", "ignorada")
         return {"status": "ignorada"}
     entrada_id = await registrar_mensagem(pool, cache, msg)
     if entrada_id is None:
-        EVENTOS.labels("messages.upsert", "duplicada").inc()
+        metrics.webhook_evolution("messages.upsert", "duplicada")
         return {"status": "duplicada"}
-    EVENTOS.labels("messages.upsert", "recebida").inc()
+    metrics.webhook_evolution("messages.upsert", "recebida")
     return {"status": "recebida", "entrada_id": entrada_id}
 
 
@@ -183,5 +175,5 @@ async def _conexao(pool: PoolDep, corpo: dict[str, Any]) -> dict[str, Any]:
     # A reason is informative only: one that is not an int4 (or is a JSON boolean) is stored as unknown.
     razao_ok = razao if isinstance(razao, int) and not isinstance(razao, bool) and razao in INT4 else None
     await pool.execute(sql("registrar_conexao_evolution"), instancia, estado, razao_ok)
-    EVENTOS.labels("connection.update", "conexao").inc()
+    metrics.webhook_evolution("connection.update", "conexao")
     return {"status": "registrada", "state": estado}

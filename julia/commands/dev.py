@@ -1,7 +1,7 @@
 """`julia dev`: everything on one machine for a newcomer. Embedded (or resolved) Postgres and Redis,
 1,000 seeded doctors, the webhook API and the worker in one process; Evolution and Anthropic are local
-fakes (julia.integrations.falsos) unless EVOLUTION_URL / ANTHROPIC_API_KEY are set. It says what it
-filled in."""
+fakes (julia.testing, served in this process) unless EVOLUTION_URL / ANTHROPIC_API_KEY are set. It says
+what it filled in."""
 
 from __future__ import annotations
 
@@ -91,7 +91,8 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
     # every other `julia` command, and `julia --help`, has no use for.
     from julia.api.app import create_app
     from julia.cache.ouvinte import Ouvinte
-    from julia.integrations import falsos
+    from julia.testing.app import criar_app
+    from julia.testing.estado import Estado
     from julia.worker.loop import Worker
     from julia.worker.servicos import Servicos
 
@@ -106,7 +107,9 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
         api = create_app(settings, pool=pool, redis=redis, http=http)
         servidores = [_Servidor(uvicorn.Config(api, host=args.host, port=args.port, log_level="warning"))]
         if usar_falsos:
-            app_falsos = falsos.criar_app(falsos.Registro())
+            estado = Estado()
+            estado.configurar("evolution", {"imprimir": True})  # the newcomer reads Júlia's replies here
+            app_falsos = criar_app(estado)
             servidores.append(
                 _Servidor(
                     uvicorn.Config(app_falsos, host="127.0.0.1", port=args.port + 1, log_level="warning")

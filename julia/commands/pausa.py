@@ -1,5 +1,5 @@
 """`julia pause-sending`, `julia resume-sending`, `julia sending-status`: the emergency stop of the
-WhatsApp send (julia/worker/pausa.py). They act on the REDIS_URL the workers use, so it must be set:
+WhatsApp send (julia/services/pausa.py). They act on the REDIS_URL the workers use, so it must be set:
 pausing a Redis started just for the command would stop nothing."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from julia.errors import JuliaError
+from julia.services import pausa
 from julia.settings import Settings
-from julia.worker import pausa
 
 
 def register(sub: Any) -> None:

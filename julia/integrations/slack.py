@@ -1,36 +1,86 @@
-"""Slack incoming webhook: one text message (the handoff alert)."""
+"""Slack incoming webhook: one message per call. The one Slack client: handoff and reservation notices
+(worker, Chatwoot webhook) and the health alerts (julia/alerts.py).
+
+One 429 policy for every caller: honour Retry-After, never retry sooner than Slack asks (an early retry
+only stretches the limit). A wait of at most ESPERA_MAX_S is slept here and the post tried once more:
+Slack allows about one message a second per webhook, so a burst usually hears "Retry-After: 1", and a
+handoff notice a person must read is worth that second. A longer wait, or a second 429, is not slept
+here, where it would hold a worker slot or a request's background task: SlackLimitado carries it to the
+caller, who holds off that long (the alerts pause every process through Redis).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 
 from julia.integrations import IntegracaoError
-from julia.metrics import metrics
+from julia.metrics import Metrics
+from julia.metrics import metrics as metricas_do_processo
+
+TIMEOUT_S = 10.0
+ESPERA_MAX_S = 5
+RETRY_AFTER_PADRAO_S = 30  # Slack always sends Retry-After with a 429; without a readable one, hold off long
+
+
+class SlackLimitado(IntegracaoError):
+    """Slack answered 429: post again in `espera_s` seconds, not sooner."""
+
+    def __init__(self, espera_s: int) -> None:
+        super().__init__("slack", f"HTTP 429, retry after {espera_s} s", transitorio=True, status=429)
+        self.espera_s = espera_s
 
 
 class Slack:
-    def __init__(self, url: str, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        url: str,
+        http: httpx.AsyncClient,
+        *,
+        timeout_s: float = TIMEOUT_S,
+        metrics: Metrics = metricas_do_processo,
+    ) -> None:
         self._url = url
         self._http = http
+        self._timeout_s = timeout_s
+        self._metrics = metrics
 
-    @metrics.timed("slack_notificar")
-    async def notificar(self, texto: str) -> None:
-        """Post `texto`; one wait-and-retry when Slack says 429 (about one message per second)."""
-        for tentativa in range(2):
+    async def notificar(self, texto: str, *, blocos: list[dict[str, Any]] | None = None) -> None:
+        """Post `texto` (with Block Kit `blocos` when given). IntegracaoError (SlackLimitado for a 429 that
+        outlasts the policy above) when Slack did not take it; each such call counts in `slack_falhas`."""
+        corpo: dict[str, Any] = {"text": texto} if blocos is None else {"text": texto, "blocks": blocos}
+        try:
+            with self._metrics.measure("slack_notificar"):
+                await self._postar(corpo)
+        except IntegracaoError:
+            self._metrics.count("slack_falhas")
+            raise
+
+    async def _postar(self, corpo: dict[str, Any]) -> None:
+        esperou = False
+        while True:
             try:
-                resposta = await self._http.post(self._url, json={"text": texto}, timeout=10.0)
+                resposta = await self._http.post(self._url, json=corpo, timeout=self._timeout_s)
             except httpx.HTTPError as exc:
                 raise IntegracaoError("slack", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
             if resposta.status_code == 200:
                 return
-            if resposta.status_code == 429 and tentativa == 0:
-                await asyncio.sleep(min(float(resposta.headers.get("retry-after", "1")), 5.0))
-                continue
-            raise IntegracaoError(
-                "slack",
-                f"HTTP {resposta.status_code}: {resposta.text[:200]}",
-                transitorio=resposta.status_code >= 500 or resposta.status_code == 429,
-                status=resposta.status_code,
-            )
+            if resposta.status_code != 429:
+                raise IntegracaoError(
+                    "slack",
+                    f"HTTP {resposta.status_code}: {resposta.text[:200]}",
+                    transitorio=resposta.status_code >= 500,
+                    status=resposta.status_code,
+                )
+            espera = _retry_after_s(resposta)
+            if esperou or espera > ESPERA_MAX_S:
+                raise SlackLimitado(espera)
+            await asyncio.sleep(espera)
+            esperou = True
+
+
+def _retry_after_s(resposta: httpx.Response) -> int:
+    cabecalho = resposta.headers.get("retry-after", "")
+    return max(1, int(cabecalho)) if cabecalho.isdigit() else RETRY_AFTER_PADRAO_S

@@ -48,6 +48,4 @@ class Perf:
 
     async def connect(self) -> asyncpg.Connection:
         """A fresh connection set up as julia's pool sets up its own (cold benchmarks)."""
-        conn = await asyncpg.connect(self.dsn)
-        await db._init_connection(conn)
-        return conn
+        return await db.connect(self.dsn)

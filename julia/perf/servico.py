@@ -1,30 +1,32 @@
 """What the service benchmarks share: julia's settings pointed at the perf servers, Evolution's webhook
-body (its real wire format, shared/integrations.md), the doctors who write in, and a stand-in for
-Anthropic's HTTP API.
+body (its real wire format, docs/integrations.md), the doctors who write in, and the fake Claude of the
+message path.
 
-Claude is the one thing faked in the message path: an httpx2 transport (anthropic 2.x's HTTP library,
-which respx does not patch) that answers `POST /v1/messages` in the API's wire format after a chosen
-latency. The SDK still builds the request and parses the reply, so its cost stays inside the measurement;
-only the network and the model's time are replaced, by `asyncio.sleep(latency_s)`.
+Claude is the one thing faked in the message path: julia.testing.claude's in-process transport, answering
+"(perf) Recebi: <the doctor's line>" with the usage of a cached prompt.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import json
 from typing import Any
 
 import asyncpg
-import httpx2
 from pydantic import SecretStr
 
 from julia.settings import Settings
+from julia.testing import claude
 
 EVOLUTION_KEY = "chave-perf"
 EVOLUTION_URL = "http://evolution.invalid"  # never called: the message path ends at the queued reply
 ANTHROPIC_URL = "http://anthropic.invalid"
 REPLY_PREFIX = "(perf) "
+# A prompt read from Anthropic's cache, as julia's system prompt is in production.
+USO_PERF = {
+    "input_tokens": 120,
+    "output_tokens": 40,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 1800,
+}
 
 # Doctors a message can come from and be answered by Claude: registered with a specialty (so the shifts
 # are read), and not in a conversation a person has taken over (that one is only mirrored).
@@ -93,37 +95,11 @@ def upsert(telefone: str, msg_id: str, texto: str = "Tem plantão de clínica no
     }
 
 
-class ClaudeFalso(httpx2.AsyncBaseTransport):
-    """Anthropic's Messages API after `latency_s`: a short text reply, usage as a cached prompt reports it."""
+def claude_falso(latency_s: float) -> claude.Transporte:
+    """Anthropic after `latency_s`: a short text quoting the doctor's line, usage as a cached prompt."""
+    return claude.Transporte(latency_s, _eco, uso=USO_PERF, prefixo="perf")
 
-    def __init__(self, latency_s: float) -> None:
-        self.latency_s = latency_s
-        self.calls = 0
-        self._ids = itertools.count(1)
 
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        corpo = json.loads(await request.aread())
-        self.calls += 1
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
-        ultima = corpo["messages"][-1]["content"].splitlines()[-1]
-        resposta = {
-            "id": f"msg_perf{next(self._ids)}",
-            "type": "message",
-            "role": "assistant",
-            "model": corpo["model"],
-            "content": [{"type": "text", "text": f"{REPLY_PREFIX}Recebi: {ultima}"}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": 120,
-                "output_tokens": 40,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 1800,
-            },
-        }
-        return httpx2.Response(
-            200,
-            headers={"content-type": "application/json", "request-id": "req_perf"},
-            content=json.dumps(resposta).encode(),
-        )
+def _eco(corpo: dict[str, Any], n: int) -> tuple[claude.Blocos, str]:
+    ultima = corpo["messages"][-1]["content"].splitlines()[-1]
+    return [claude.texto(f"{REPLY_PREFIX}Recebi: {ultima}")], "end_turn"

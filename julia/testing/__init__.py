@@ -1,7 +1,8 @@
 """Fakes of the third-party services julia calls, for the tests, the perf suite and `julia dev`.
 
 `python -m julia.testing.servidor --port 0` runs them as one real process on loopback (Anthropic
-Messages, Evolution sendText, Chatwoot, Slack in their wire formats, shared/integrations.md), with a
-control route to change latency and fault modes while it runs (`julia.testing.controle`). Nothing in
-julia's production paths imports this package.
+Messages, Evolution sendText, Chatwoot, Slack in their wire formats, docs/integrations.md), with a
+control route to change latency and fault modes while it runs (`julia.testing.controle`). `julia dev`
+serves the same app in its own process, and the benchmarks use julia.testing.claude's in-process
+transport. Nothing in julia's production paths (`julia serve`, `julia worker`) imports this package.
 """

@@ -35,8 +35,13 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         return corpo, None
 
     @router.get("/api/v1/profile")
-    async def perfil() -> dict[str, Any]:
-        return {"id": 1, "name": "Júlia", "account_id": 1, "accounts": [{"id": 1, "name": "Revoluna"}]}
+    async def perfil(request: Request) -> Response:
+        token = estado.config.chatwoot.token
+        if token is not None and request.headers.get("api_access_token") != token:
+            return JSONResponse({"error": "Invalid Access Token"}, status_code=401)
+        return JSONResponse(
+            {"id": 1, "name": "Júlia", "account_id": 1, "accounts": [{"id": 1, "name": "Revoluna"}]}
+        )
 
     @router.post(BASE + "/contacts")
     async def criar_contato(conta: int, request: Request) -> Response:

@@ -28,10 +28,13 @@ class ConfigEvolution(BaseModel):
     falha: Literal["500", "503", "400", "lento"] | None = None
     fracao_falha: float = Field(default=1.0, ge=0, le=1)
     lento_ms: float = Field(default=35_000.0, ge=0)
+    imprimir: bool = False  # print each accepted send: `julia dev` shows Júlia's replies this way
 
 
 class ConfigChatwoot(BaseModel):
     latencia: Latencia = Latencia()
+    # Set: like Chatwoot, GET /api/v1/profile without this `api_access_token` is a 401. None: any token.
+    token: str | None = None
     falha: Literal["500", "422"] | None = None
     fracao_falha: float = Field(default=1.0, ge=0, le=1)
 
@@ -68,6 +71,7 @@ class Registro:
     claude_falhas: int = 0  # answered with a fault mode (429/529/500 from `falha`)
     claude_em_voo: int = 0
     claude_pico_em_voo: int = 0
+    claude_ultimo: dict[str, Any] | None = None  # the last request body (all of them would not fit a storm)
 
     def contadores(self) -> dict[str, int]:
         aceitas = sum(1 for e in self.enviadas if e.status == 201)

@@ -54,6 +54,8 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         msg_id = f"3EB0FALSO{next(ids)}"
         # Recorded before the slow answer: WhatsApp has the message whether or not the caller waits.
         estado.registro.enviadas.append(Envio(numero, texto, agora, 201, msg_id))
+        if cfg.imprimir:
+            print(f"[fake evolution] sendText to {numero}: {texto}", flush=True)
         if falha == "lento":
             await asyncio.sleep(cfg.lento_ms / 1000.0)
         return JSONResponse(mensagem_enviada(numero, texto, msg_id, instancia), status_code=201)

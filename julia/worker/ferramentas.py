@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from julia.cache import invalidar_medico, vagas_abertas
 from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
 from julia.integrations.claude import ChamadaFerramenta
-from julia.services import opt_out
-from julia.worker import handoff, reservas
+from julia.services import handoff, opt_out
+from julia.worker import reservas
 from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)

@@ -12,16 +12,15 @@ import asyncpg
 
 from julia import prompts
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
-from julia.data import entradas
-from julia.data._executor import Executor
+from julia.data import Executor, entradas
 from julia.data.fila import Fila, Retentativa
 from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
 from julia.queries import sql
-from julia.services import opt_out
-from julia.worker import dialogo, handoff
+from julia.services import handoff, opt_out
+from julia.worker import dialogo
 from julia.worker.espelho import espelhar
 from julia.worker.ferramentas import Contexto
 from julia.worker.reservas import descrever

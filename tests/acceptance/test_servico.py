@@ -1,5 +1,5 @@
 """`julia serve` + `julia worker` as real subprocesses, end to end: one Evolution webhook in, one
-sendText out with Claude's text. Evolution and Anthropic are julia.integrations.falsos served over HTTP
+sendText out with Claude's text. Evolution and Anthropic are julia.testing's fakes served over HTTP
 from this test process (respx cannot reach a subprocess); Postgres and Redis are the session's servers,
 on a database of this test's own."""
 
@@ -21,7 +21,8 @@ import pytest
 import uvicorn
 
 from julia import db, servers
-from julia.integrations import falsos
+from julia.testing.app import criar_app
+from julia.testing.estado import Estado
 
 CHAVE = "chave-aceitacao"
 JULIA = [sys.executable, "-m", "julia"]
@@ -34,15 +35,15 @@ def _porta_livre() -> int:
 
 
 @pytest.fixture
-def externos() -> Iterator[tuple[str, falsos.Registro]]:
-    registro = falsos.Registro()
+def externos() -> Iterator[tuple[str, Estado]]:
+    estado = Estado()
     porta = _porta_livre()
-    servidor = uvicorn.Server(uvicorn.Config(falsos.criar_app(registro), port=porta, log_level="warning"))
+    servidor = uvicorn.Server(uvicorn.Config(criar_app(estado), port=porta, log_level="warning"))
     fio = threading.Thread(target=servidor.run, daemon=True)
     fio.start()
     while not servidor.started:
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{porta}", registro
+    yield f"http://127.0.0.1:{porta}", estado
     servidor.should_exit = True
     fio.join(timeout=5)
 
@@ -86,9 +87,10 @@ def _parar(processo: subprocess.Popen[bytes], log: Path) -> str:
 
 
 async def test_serve_e_worker_respondem_um_webhook_real(
-    services: servers.Services, banco: str, externos: tuple[str, falsos.Registro], tmp_path: Path
+    services: servers.Services, banco: str, externos: tuple[str, Estado], tmp_path: Path
 ) -> None:
-    base, registro = externos
+    base, estado = externos
+    registro = estado.registro
     env = _ambiente(banco, services.redis_url, base)
     porta = _porta_livre()
     serve = _iniciar(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
@@ -138,10 +140,12 @@ async def test_serve_e_worker_respondem_um_webhook_real(
             _parar(serve, tmp_path / "serve.log"),
             _parar(worker, tmp_path / "worker.log"),
         )
-    assert registro.enviadas == [("5511999990000", "(Júlia de teste) Recebi: Tenho interesse no plantão")], (
+    enviadas = [(e.numero, e.texto) for e in registro.enviadas]
+    assert enviadas == [("5511999990000", "(Júlia de teste) Recebi: Tenho interesse no plantão")], (
         saida_serve + saida_worker
     )
-    assert registro.pedidos_claude[0]["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert registro.claude_ultimo is not None
+    assert registro.claude_ultimo["system"][0]["cache_control"] == {"type": "ephemeral"}
 
 
 @pytest.mark.parametrize(

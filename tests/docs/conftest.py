@@ -1,27 +1,26 @@
 """What the docs' commands run against: a migrated database seeded with 300 synthetic doctors
 (julia_docs, on the session's server), the session's Redis, the julia app over ASGI, julia's fake
-Evolution (julia.integrations.falsos), and stubs of the two Chatwoot/Slack endpoints the runbook calls,
-answering as docs/integrations.md says those services do."""
+Evolution, Chatwoot and Slack (julia.testing's fakes, answering as docs/integrations.md says they do)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from julia import db, servers
 from julia.api.app import create_app
-from julia.integrations import falsos
 from julia.seed import seed
+from julia.services import pausa
 from julia.settings import Settings
-from julia.worker import pausa
+from julia.testing.app import criar_app
+from julia.testing.estado import Estado
 
 DOCTORS = 300
 ADMIN = "token-do-plantao"
@@ -85,29 +84,6 @@ async def docs_redis(services: servers.Services) -> AsyncIterator[aioredis.Redis
     await client.aclose()
 
 
-def _stubs() -> FastAPI:
-    """Chatwoot's GET /api/v1/profile and a Slack incoming webhook, per docs/integrations.md."""
-    app = FastAPI()
-
-    @app.get("/api/v1/profile")
-    async def profile(request: Request) -> Response:
-        if request.headers.get("api_access_token") != CHATWOOT_TOKEN:
-            return Response('{"error": "Invalid Access Token"}', 401, media_type="application/json")
-        return Response('{"id": 1, "name": "Júlia", "account_id": 1}', media_type="application/json")
-
-    @app.post("/services/T000/B000/XXXX")
-    async def slack(request: Request) -> Response:
-        try:
-            body: Any = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-            return Response("invalid_payload", 400, media_type="text/plain")
-        return Response("ok", media_type="text/plain")
-
-    return app
-
-
 class _Hosts(httpx.AsyncBaseTransport):
     """Each docs host to its ASGI app."""
 
@@ -135,11 +111,14 @@ async def http_docs(
     )
     async with httpx.AsyncClient() as outbound:
         julia = create_app(settings, pool=docs_pool, redis=docs_redis, http=outbound)
+        falsos = Estado()
+        falsos.configurar("chatwoot", {"token": CHATWOOT_TOKEN})
+        servicos = criar_app(falsos)  # one fake app answers the three hosts: their paths differ
         apps = {
             "julia.docs": julia,
-            "evolution.docs": falsos.criar_app(falsos.Registro()),
-            "chatwoot.docs": _stubs(),
-            "slack.docs": _stubs(),
+            "evolution.docs": servicos,
+            "chatwoot.docs": servicos,
+            "slack.docs": servicos,
         }
         async with httpx.AsyncClient(transport=_Hosts(apps)) as client:
             yield client

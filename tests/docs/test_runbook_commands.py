@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from julia.cli import build_parser
 from julia.errors import JuliaError
 from julia.queries import sql
+from julia.services import pausa
 from julia.settings import Settings
-from julia.worker import pausa
 from tests.docs import curl
 from tests.docs.conftest import process_env
 from tests.docs.markdown import DOCS, Block, all_blocks, commands, inline_julia

@@ -12,9 +12,9 @@ from julia.data.operacao import Operacao
 from julia.health import Findings, HealthCheck, Probe, Status, Thresholds, evaluate
 from julia.metrics import Metrics
 from julia.queries import sql
+from julia.services import pausa
+from julia.services.pausa import EstadoEnvio
 from julia.settings import Settings
-from julia.worker import pausa
-from julia.worker.pausa import EstadoEnvio
 
 UP = Probe(True, 1.0)
 DOWN = Probe(False, None, "sem resposta em 1 s")

@@ -1,5 +1,6 @@
 """Service tests: the app and the worker against real Postgres and Redis, with Evolution, Anthropic,
-Chatwoot and Slack mocked by respx in their real wire formats (docs/integrations.md).
+Chatwoot and Slack mocked by respx in their real wire formats (docs/integrations.md), the bodies built by
+julia.testing's fakes.
 
 These tests use their own database (julia_servico) on the session's server, so they never fight other
 tests over the shared `pool`, and clean the tables they touch before each test.
@@ -26,8 +27,9 @@ from pydantic import SecretStr
 from julia import db, servers
 from julia.api.app import create_app
 from julia.integrations.claude import Claude
-from julia.integrations.falsos import mensagem_enviada
 from julia.settings import Settings
+from julia.testing import claude
+from julia.testing.evolution import mensagem_enviada
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
 
@@ -146,54 +148,36 @@ def worker(servicos: Servicos) -> Worker:
 # --- the fake external services, in their wire formats --------------------------------------------
 
 
+# Anthropic reports a cached system prompt on every call of a conversation, as julia's is in production.
+USO_CACHE = {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 1800}
+
+
 def resposta_claude(texto: str) -> httpx.Response:
-    return httpx.Response(
-        200,
-        headers={"request-id": "req_1"},
-        json={
-            "id": "msg_01",
-            "type": "message",
-            "role": "assistant",
-            "model": "claude-sonnet-4-5",
-            "content": [{"type": "text", "text": texto}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": 12,
-                "output_tokens": 5,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 1800,
-            },
-        },
+    corpo = claude.mensagem(
+        "claude-sonnet-4-5",
+        [claude.texto(texto)],
+        "end_turn",
+        "msg_01",
+        {"input_tokens": 12, "output_tokens": 5, **USO_CACHE},
     )
+    return httpx.Response(200, headers={"request-id": "req_1"}, json=corpo)
 
 
 def ferramenta_claude(*chamadas: tuple[str, dict[str, Any]], texto: str | None = None) -> httpx.Response:
     """Claude asking julia to run tools: `tool_use` blocks (after an optional text), stop_reason tool_use."""
-    blocos: list[dict[str, Any]] = [{"type": "text", "text": texto}] if texto else []
+    blocos: list[dict[str, Any]] = [claude.texto(texto)] if texto else []
     blocos += [
-        {"type": "tool_use", "id": f"toolu_{i:02d}{nome}", "name": nome, "input": entrada}
+        claude.ferramenta(f"toolu_{i:02d}{nome}", nome, entrada)
         for i, (nome, entrada) in enumerate(chamadas, 1)
     ]
-    return httpx.Response(
-        200,
-        headers={"request-id": "req_3"},
-        json={
-            "id": "msg_02",
-            "type": "message",
-            "role": "assistant",
-            "model": "claude-sonnet-4-5",
-            "content": blocos,
-            "stop_reason": "tool_use",
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": 30,
-                "output_tokens": 20,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 1800,
-            },
-        },
+    corpo = claude.mensagem(
+        "claude-sonnet-4-5",
+        blocos,
+        "tool_use",
+        "msg_02",
+        {"input_tokens": 30, "output_tokens": 20, **USO_CACHE},
     )
+    return httpx.Response(200, headers={"request-id": "req_3"}, json=corpo)
 
 
 def erro_claude(status: int, tipo: str) -> httpx.Response:
@@ -201,7 +185,7 @@ def erro_claude(status: int, tipo: str) -> httpx.Response:
     return httpx.Response(
         status,
         headers={"request-id": "req_2", "retry-after-ms": "5"},
-        json={"type": "error", "error": {"type": tipo, "message": "boom"}, "request_id": "req_2"},
+        json=claude.erro(tipo, "boom", "req_2"),
     )
 
 

@@ -17,10 +17,9 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from julia.data.fila_mensagens import reivindicar_mensagens
-from julia.services import campanhas
+from julia.services import campanhas, pausa
 from julia.services.opt_out import CONFIRMACAO, ferramenta_registrar_opt_out
 from julia.settings import Settings
-from julia.worker import pausa
 from julia.worker.loop import Worker
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
 from tests.service.conftest import Externos, drenar, enviado, postar, upsert

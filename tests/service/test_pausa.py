@@ -8,8 +8,9 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
-from julia.worker import pausa
+from julia.services import pausa
 from julia.worker.loop import Worker
+from julia.worker.pausa import envio_pausado
 from tests.service.conftest import Externos, drenar, postar, upsert
 
 
@@ -46,15 +47,15 @@ async def test_paused_sender_claims_nothing_and_resuming_sends_the_queue_once(
 
 async def test_a_flag_set_by_hand_also_stops_sending(redis: aioredis.Redis, pool: asyncpg.Pool) -> None:
     await redis.set(pausa.CHAVE, "1")
-    assert await pausa.envio_pausado(redis) is True
+    assert await envio_pausado(redis) is True
     assert (await pausa.estado(redis)).pausado is True
     await redis.delete(pausa.CHAVE)
-    assert await pausa.envio_pausado(redis) is False
+    assert await envio_pausado(redis) is False
 
 
 async def test_redis_unreachable_reads_as_paused() -> None:
     morto = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     try:
-        assert await pausa.envio_pausado(morto) is True
+        assert await envio_pausado(morto) is True
     finally:
         await morto.aclose()

@@ -37,7 +37,7 @@ def novo_token() -> str:
 def webhook(
     telefone: str, token: str, texto: str = "Tenho interesse no plantão, pode mandar os detalhes?"
 ) -> dict[str, Any]:
-    """Evolution v2's messages.upsert for one doctor's message (wire format: shared/integrations.md)."""
+    """Evolution v2's messages.upsert for one doctor's message (wire format: docs/integrations.md)."""
     assert telefone_e164(telefone.lstrip("+") + "@s.whatsapp.net") == telefone
     return {
         "event": "messages.upsert",

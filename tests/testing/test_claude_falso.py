@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 
-from julia.integrations import falsos
+from julia.testing.app import criar_app
 from julia.worker import ferramentas
 
 
 async def test_o_claude_falso_pede_reservar_vaga_e_responde_aos_resultados() -> None:
-    app = falsos.criar_app(falsos.Registro())
+    app = criar_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://f") as c:
         corpo = {"model": "m", "messages": [{"role": "user", "content": "Quero a vaga 12"}]}
         sem_tools = (await c.post("/v1/messages", json=corpo)).json()

@@ -1,12 +1,12 @@
-"""Storing an inbound WhatsApp message: what the webhook commits before it answers 2xx."""
+"""Storing an inbound WhatsApp message: what the webhook commits before it answers 2xx (its only caller
+is julia/api/webhooks.py, so it lives with the services the API calls, not in the worker)."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from julia.cache import Cache, medico_por_telefone
-from julia.data import clientes
-from julia.data._executor import Executor
+from julia.data import Executor, clientes
 from julia.integrations.evolution import MensagemRecebida
 from julia.queries import sql
 

@@ -1,0 +1,45 @@
+"""Imports point one way (README, Layout): the API and the health check never reach into the worker,
+services never into the API or the worker, and no production module imports the fakes in julia.testing."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import julia
+
+RAIZ = Path(julia.__file__).parent
+PROIBIDOS = {
+    "api": ("julia.worker",),
+    "health.py": ("julia.worker",),
+    "services": ("julia.api", "julia.worker"),
+    "data": ("julia.api", "julia.worker", "julia.services"),
+    "integrations": ("julia.api", "julia.worker", "julia.services", "julia.testing"),
+    "worker": ("julia.api", "julia.testing"),
+}
+
+
+def _importados(arquivo: Path) -> set[str]:
+    nomes: set[str] = set()
+    for no in ast.walk(ast.parse(arquivo.read_text(), str(arquivo))):
+        if isinstance(no, ast.Import):
+            nomes.update(a.name for a in no.names)
+        elif isinstance(no, ast.ImportFrom) and no.module:
+            nomes.add(no.module)
+            nomes.update(f"{no.module}.{a.name}" for a in no.names)
+    return nomes
+
+
+@pytest.mark.parametrize("parte", sorted(PROIBIDOS))
+def test_nada_importa_na_direcao_errada(parte: str) -> None:
+    caminho = RAIZ / parte
+    arquivos = sorted(caminho.rglob("*.py")) if caminho.is_dir() else [caminho]
+    errados = [
+        f"{a.relative_to(RAIZ)} imports {nome}"
+        for a in arquivos
+        for nome in sorted(_importados(a))
+        if nome.startswith(PROIBIDOS[parte])
+    ]
+    assert errados == []
