@@ -19,6 +19,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.utils import HIREDIS_AVAILABLE
 
+from julia.perf import placement
 from julia.perf.context import Perf
 from julia.perf.harness import measure
 from julia.perf.results import Bench
@@ -101,6 +102,7 @@ async def _empty_server() -> AsyncIterator[str]:
         "--log-level",
         "warning",
     )
+    placement.release(proc.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_until_up(url)

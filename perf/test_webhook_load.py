@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from julia.perf import servico
+from julia.perf import placement, servico
 from julia.perf.context import Perf
 from julia.perf.results import Bench
 
@@ -264,6 +264,7 @@ async def _julia_server(perf: Perf) -> AsyncIterator[tuple[str, int]]:
         str(KEEP_ALIVE_S),
         env=env,
     )
+    placement.release(proc.pid)
     try:
         await _wait_until_up(port, proc)
         yield "127.0.0.1", port

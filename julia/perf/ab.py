@@ -9,7 +9,8 @@ these servers, interleaved turn by turn (julia.perf.turnos).
    else a virtualenv of its own. A base that predates the turn protocol, or a clone without its history,
    is said in one line and the run is judged on budgets only.
 3. Each side is a `pytest perf` process of its own checkout; the coordinator grants turns in a random
-   order each round, so the k-th blocks of a benchmark on both sides are measured side by side.
+   order each round, so the k-th blocks of a benchmark on both sides are measured side by side. Both
+   processes run on one and the same CPU (julia.perf.placement: why).
 4. The head's results, with the base's inside (`Run.base`), go to one results.json for `julia perf gate`.
 """
 
@@ -27,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from julia import servers
 from julia.errors import JuliaError
+from julia.perf import placement
 from julia.perf.results import Run
 from julia.perf.turnos import ENV, PROTOCOL, SIDE_ENV, Coordinator
 
@@ -122,6 +124,7 @@ async def run_sides(
 ) -> dict[str, Path]:
     """Both sides' pytest, turn by turn; returns each side's results file that was written."""
     coordinator = Coordinator(len(sides), seed=seed)
+    cpu = placement.client_cpu()
     address = await coordinator.start()
     serving = asyncio.create_task(coordinator.serve())
     procs: dict[str, asyncio.subprocess.Process] = {}
@@ -136,6 +139,7 @@ async def run_sides(
             ENV: address,
             SIDE_ENV: side.name,
             "JULIA_PERF_DATABASE": f"julia_perf_{side.name}",
+            **placement.server_cpus_env(),
         }
         if side.pythonpath:
             env["PYTHONPATH"] = side.pythonpath + os.pathsep + env.get("PYTHONPATH", "")
@@ -155,6 +159,8 @@ async def run_sides(
         procs[side.name] = await asyncio.create_subprocess_exec(
             *command, cwd=side.root, env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None
         )
+        if cpu is not None:
+            placement.pin(procs[side.name].pid, cpu)
 
     async def wait(name: str) -> int:
         code = await procs[name].wait()
@@ -167,7 +173,8 @@ async def run_sides(
         if code != 0:
             tail = logs[name].read_text()[-3000:] if logs[name].is_file() else ""
             print(f"perf: the {name} side's pytest exited with {code}" + (f":\n{tail}" if tail else ""))
-    print(f"perf: {len(coordinator.log)} turns, in a random order each round")
+    where = f", both sides on CPU {cpu}" if cpu is not None else ""
+    print(f"perf: {len(coordinator.log)} turns, in a random order each round{where}")
     return {name: path for name, path in results.items() if codes[name] == 0 and path.is_file()}
 
 
