@@ -10,7 +10,8 @@ these servers, interleaved turn by turn (julia.perf.turnos).
    is said in one line and the run is judged on budgets only.
 3. Each side is a `pytest perf` process of its own checkout; the coordinator grants turns in a random
    order each round, so the k-th blocks of a benchmark on both sides are measured side by side. Both
-   processes run on one and the same CPU (julia.perf.placement: why).
+   processes run on one and the same CPU, and their Postgres backends (a local server) on the others
+   (julia.perf.placement: why).
 4. The head's results, with the base's inside (`Run.base`), go to one results.json for `julia perf gate`.
 """
 
@@ -123,8 +124,11 @@ async def run_sides(
     seed: int | None = None,
 ) -> dict[str, Path]:
     """Both sides' pytest, turn by turn; returns each side's results file that was written."""
-    coordinator = Coordinator(len(sides), seed=seed)
     cpu = placement.client_cpu()
+    backends = await placement.Backends.open(
+        services.database_url, [f"julia_perf_{side.name}" for side in sides], placement.server_cpus(cpu)
+    )
+    coordinator = Coordinator(len(sides), seed=seed, between_rounds=backends.pin_new if backends else None)
     address = await coordinator.start()
     serving = asyncio.create_task(coordinator.serve())
     procs: dict[str, asyncio.subprocess.Process] = {}
@@ -174,6 +178,10 @@ async def run_sides(
             tail = logs[name].read_text()[-3000:] if logs[name].is_file() else ""
             print(f"perf: the {name} side's pytest exited with {code}" + (f":\n{tail}" if tail else ""))
     where = f", both sides on CPU {cpu}" if cpu is not None else ""
+    if backends is not None:
+        others = ",".join(map(str, sorted(placement.server_cpus(cpu))))
+        where += f", their {backends.pinned} Postgres backends on CPU {others}"
+        await backends.close()
     print(f"perf: {len(coordinator.log)} turns, in a random order each round{where}")
     return {name: path for name, path in results.items() if codes[name] == 0 and path.is_file()}
 

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 ENV = "JULIA_PERF_TURNS"
@@ -95,8 +96,15 @@ class Coordinator:
         self._expected -= 1
         self._changed.set()
 
-    def __init__(self, expected: int, *, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        expected: int,
+        *,
+        seed: int | None = None,
+        between_rounds: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._expected = expected
+        self._between_rounds = between_rounds  # runs while every side waits: inside nobody's block
         self._random = random.Random(seed)
         self._sides: list[_Side] = []
         self._changed = asyncio.Event()
@@ -162,6 +170,8 @@ class Coordinator:
                 continue
             for side in live:
                 seen.setdefault(side.name, set())
+            if self._between_rounds is not None:
+                await self._between_rounds()
             for side in self._round(live, seen):
                 if not side.alive:
                     continue

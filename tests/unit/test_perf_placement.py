@@ -40,3 +40,16 @@ def test_a_pinned_child_and_a_released_server(monkeypatch: pytest.MonkeyPatch) -
     finally:
         child.kill()
         child.wait()
+
+
+def test_only_a_server_on_this_machine_has_backends_to_pin() -> None:
+    assert placement.is_local("postgresql://postgres@/postgres?host=/tmp/embedded")
+    assert placement.is_local("postgresql://julia:x@127.0.0.1:5432/julia")
+    assert placement.is_local("postgresql:///julia")
+    assert not placement.is_local("postgresql://admin:secret@staging-db:5432/postgres")
+
+
+def test_the_servers_get_every_cpu_but_the_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert placement.server_cpus(3) == {0, 1, 2}
+    assert placement.server_cpus(None) == set()

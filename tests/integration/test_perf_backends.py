@@ -1,0 +1,28 @@
+"""julia.perf.placement.Backends against a real local Postgres: the perf databases' backends pinned."""
+
+from __future__ import annotations
+
+import os
+
+import asyncpg
+import pytest
+
+from julia import servers
+from julia.perf import placement
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+async def test_backends_of_the_named_database_are_pinned(services: servers.Services) -> None:
+    cpus = {min(os.sched_getaffinity(0))}
+    backends = await placement.Backends.open(services.database_url, ["postgres"], cpus)
+    if backends is None:
+        pytest.skip("the session's Postgres is not on this machine")
+    other = await asyncpg.connect(services.database_url)
+    try:
+        await backends.pin_new()
+        pid = other.get_server_pid()
+        assert os.sched_getaffinity(pid) == cpus
+        assert backends.pinned >= 2  # this backend and the pinner's own
+    finally:
+        await other.close()
+        await backends.close()
