@@ -12,9 +12,7 @@ async def test_release_sends_nothing_and_still_rolls_back(services: servers.Serv
         async with pool.acquire() as conn:
             conn._con.add_query_logger(lambda record: seen.append(record.query))  # sees the release too
             await conn.fetchval("SELECT 1")
-        assert seen == [
-            "SELECT 1"
-        ]  # no "SELECT pg_advisory_unlock_all(); ... RESET ALL"
+        assert seen == ["SELECT 1"]  # no "SELECT pg_advisory_unlock_all(); ... RESET ALL"
 
         async with pool.acquire() as conn:
             await conn.execute("BEGIN")
