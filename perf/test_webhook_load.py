@@ -38,14 +38,15 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from julia.perf import placement, servico
+from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.results import Bench
+from julia.perf.engine import placement
+from julia.perf.engine.results import Bench
 
 DOCTORS = 1000
 # (name, requests per second offered, seconds): a steady afternoon (each doctor writes every 5 s), and a
 # campaign's answers (every doctor within one second: 1,000 requests in flight at once at worst).
-# Each round is cut into turns (julia.perf.turnos) of `seconds / blocks`: 6 block pairs for the steady
+# Each round is cut into turns (julia.perf.engine.turnos) of `seconds / blocks`: 6 block pairs for the steady
 # round in an A/B run; a burst is one block (its queue needs the whole second to build), so it has no
 # same-run timing verdict: its ceiling and zero errors hold it.
 ROUNDS = (("steady", 200.0, 12.0, 6), ("burst", 1000.0, 1.0, 1))

@@ -3,7 +3,7 @@
 Our own loop over `time.perf_counter_ns` rather than pytest-benchmark's: its timer calls a sync function,
 so an async call would need a `run_until_complete` per round (impossible inside pytest-asyncio's running
 loop, and ~100 us of overhead that would swamp a 70 us query). We keep every sample; percentiles and
-the regression test are computed from them later (julia.perf.stats).
+the regression test are computed from them later (julia.perf.engine.stats).
 
 On a shared 2-core machine the pace changes for tens of milliseconds at a time (a neighbour's burst, the
 client and the server landing on one core): `measure_paired` alternates each call with its floor and
@@ -22,12 +22,14 @@ from dataclasses import dataclass
 import asyncpg
 
 COLD_SETTLE_S = 0.01
-BLOCK = 50  # samples per turn (julia.perf.turnos); for paired calls, the pairs whose floors make one local
+BLOCK = (
+    50  # samples per turn (julia.perf.engine.turnos); for paired calls, the pairs whose floors make one local
+)
 # floor: a few ms, shorter than the machine's moods, and the unit an A/B verdict pairs with the base's
 
 
 Step = Callable[[int], Awaitable[object]]
-# Hand the turn back, wait for the next, and get its round (julia.perf.turnos).
+# Hand the turn back, wait for the next, and get its round (julia.perf.engine.turnos).
 Switch = Callable[[str], Awaitable[int]]
 
 
