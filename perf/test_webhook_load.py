@@ -53,7 +53,6 @@ ROUNDS = (("steady", 200.0, 12.0, 6), ("burst", 1000.0, 1.0, 1))
 WARMUP_RATE, WARMUP_S = 200.0, 3.0
 SERVER_START_S = 20.0
 DRAIN_S = 15.0  # after the last send: answers later than this count as errors
-KEEP_ALIVE_S = 30  # uvicorn's default (5 s) would close a doctor-rate idle connection between uses
 SETTLE_S = 0.5  # before each block: the server's queue drains, Postgres writes back
 
 
@@ -235,8 +234,7 @@ async def _send(
 
 @contextlib.asynccontextmanager
 async def _julia_server(perf: Perf) -> AsyncIterator[tuple[str, int]]:
-    """`julia serve`'s uvicorn setup in its own process (without its migration step: the perf database
-    is migrated and seeded already)."""
+    """`julia serve` in its own process, on the perf database (migrated and seeded already)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -248,22 +246,10 @@ async def _julia_server(perf: Perf) -> AsyncIterator[tuple[str, int]]:
         "EVOLUTION_API_KEY": servico.EVOLUTION_KEY,
         "LOG_LEVEL": "WARNING",
     }
+    # `julia serve` itself: its uvicorn options (keep-alive included) are the ones measured. With
+    # LOG_LEVEL=WARNING it logs warnings only, without access log; its migration finds the schema current.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "julia.api.app:app_from_env",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--timeout-keep-alive",
-        str(KEEP_ALIVE_S),
-        env=env,
+        sys.executable, "-m", "julia", "serve", "--host", "127.0.0.1", "--port", str(port), env=env
     )
     placement.release(proc.pid)
     try:
