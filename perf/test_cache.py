@@ -131,9 +131,7 @@ async def _bench(
     for i in range(COUNTED):
         if before is not None:
             await before(i)
-        start = await meter.snapshot()
-        await read.call(i)
-        costs.append(counting.cost(start, await meter.snapshot()))
+        costs.append(await meter.cost_of(read.call(i)))
     perf.run.add(
         Bench(
             f"cache_{read.name}_{outcome}",

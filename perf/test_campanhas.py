@@ -115,9 +115,7 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
         costs = []
         for i in range(COUNTED):
             await conn.execute("BEGIN")
-            start = await meter.snapshot()
-            await criar(conn, 10_000 + i)
-            costs.append(counting.cost(start, await meter.snapshot()))
+            costs.append(await meter.cost_of(criar(conn, 10_000 + i)))
             await conn.execute("ROLLBACK")
     finally:
         await meter_conn.close()

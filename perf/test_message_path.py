@@ -153,9 +153,7 @@ async def _count(perf: Perf, path: Path, numbers: itertools.count[int]) -> dict[
     try:
         costs = []
         for _ in range(COUNTED):
-            start = await meter.snapshot()
-            await path.message(next(numbers))
-            costs.append(counting.cost(start, await meter.snapshot()))
+            costs.append(await meter.cost_of(path.message(next(numbers))))
     finally:
         await meter_conn.close()
         await meter_redis.aclose()

@@ -195,10 +195,7 @@ async def test_reserva_sem_disputa(perf: Perf, conn: asyncpg.Connection, bancada
     meter = counting.Meter(conn, b.redis)
     costs = []
     for i in range(COUNTED):
-        before = await meter.snapshot()
-        await reserve(i)
-        after = await meter.snapshot()
-        costs.append(counting.cost(before, after))
+        costs.append(await meter.cost_of(reserve(i)))
         await reopen(i)
     perf.run.add(
         Bench(
@@ -325,9 +322,7 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
                 meter = counting.Meter(conn, b.redis)
                 costs = []
                 for i in range(10_000, 10_000 + COUNTED):
-                    before = await meter.snapshot()
-                    await message(i)
-                    costs.append(counting.cost(before, await meter.snapshot()))
+                    costs.append(await meter.cost_of(message(i)))
                     await reopen(i)
         finally:
             await claude.close()

@@ -38,6 +38,22 @@ async def no_switch(label: str) -> int:
     return -1
 
 
+async def _warm_up(
+    call: Step, warmup: int, before: Step | None, after: Step | None, floor: Step | None = None
+) -> int:
+    """`warmup` untimed rounds (the floor first, when paired), then a clean heap; returns the next `i`."""
+    for i in range(warmup):
+        if floor:
+            await floor(i)
+        if before:
+            await before(i)
+        await call(i)
+        if after:
+            await after(i)
+    gc.collect()  # start clean, so one benchmark does not pay for the previous one's garbage
+    return warmup
+
+
 @dataclass(frozen=True)
 class Measured:
     samples_ms: list[float]
@@ -67,14 +83,7 @@ async def measure(
     while len(out.samples_ms) < samples:
         out.rounds.append(await switch(label))
         if i == 0:
-            for i in range(warmup):
-                if before:
-                    await before(i)
-                await call(i)
-                if after:
-                    await after(i)
-            i = warmup
-            gc.collect()  # start clean, so one benchmark does not pay for the previous one's garbage
+            i = await _warm_up(call, warmup, before, after)
         size = min(block, samples - len(out.samples_ms))
         for _ in range(size):
             if before:
@@ -119,15 +128,7 @@ async def measure_paired(
     while len(out.samples_ms) < samples:
         out.rounds.append(await switch(label))
         if i == 0:
-            for i in range(warmup):
-                await floor(i)
-                if before:
-                    await before(i)
-                await call(i)
-                if after:
-                    await after(i)
-            i = warmup
-            gc.collect()
+            i = await _warm_up(call, warmup, before, after, floor)
         timed: list[float] = []
         floors: list[float] = []
         for _ in range(min(block, samples - len(out.samples_ms))):
