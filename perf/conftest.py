@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import importlib.metadata
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,14 +23,16 @@ import uvloop
 
 from julia import db, servers
 from julia.migrate import migrate
-from julia.perf import results
 from julia.perf.context import Perf
 from julia.perf.critical import CRITICAL, Params, pick_params
-from julia.perf.turnos import Turnos
+from julia.perf.engine import results
+from julia.perf.engine.turnos import Turnos
 from julia.seed import seed
 from julia.settings import Settings
 
-# Each side of an A/B run (julia.perf.ab) has a database of its own on the same server.
+# The checkout this suite measures (its commit and dependency files go into the stamp).
+CHECKOUT = Path(__file__).resolve().parent.parent
+# Each side of an A/B run (julia.perf.engine.ab) has a database of its own on the same server.
 DATABASE = os.environ.get("JULIA_PERF_DATABASE", "julia_perf")
 SEED = 42
 # The seed's day is fixed, so every run (and both sides of one) holds the same rows whatever the calendar
@@ -140,6 +143,8 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
         await conn.close()
     run = results.Run(
         results.stamp(
+            root=CHECKOUT,
+            version=importlib.metadata.version("julia"),
             pg_major=version_num // 10000,
             pg_version=version,
             doctors=doctors,

@@ -9,7 +9,7 @@ VAGAS_NO_CONTEXTO of them) and contexto_estatico (the doctor and specialty of ev
 
 Each call is paired with a `GET` of a 64-byte key on the same redis.asyncio client, so the ratio says
 how close a hit stays to one round trip (the business asked < 10 ms; the aim is barely more than a GET).
-Beside the time, counted on the servers (julia.perf.counting), the mode over COUNTED calls: Redis
+Beside the time, counted on the servers (julia.perf.engine.counting), the mode over COUNTED calls: Redis
 commands per call (a hit must be 1) and Postgres statements per call (a hit 0, a miss 1).
 """
 
@@ -25,10 +25,11 @@ import redis.asyncio as aioredis
 
 from julia import db
 from julia.cache import Cache, contexto_estatico, keys, medico_por_telefone, vagas_abertas
-from julia.perf import counting, servico
+from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.harness import Step, measure_paired
-from julia.perf.results import Bench
+from julia.perf.engine import counting
+from julia.perf.engine.harness import Step, measure_paired
+from julia.perf.engine.results import Bench
 from julia.worker.resposta import VAGAS_NO_CONTEXTO
 
 KEYS = 200  # distinct doctors (and every specialty) the calls rotate over
@@ -130,9 +131,7 @@ async def _bench(
     for i in range(COUNTED):
         if before is not None:
             await before(i)
-        start = await meter.snapshot()
-        await read.call(i)
-        costs.append(counting.cost(start, await meter.snapshot()))
+        costs.append(await meter.cost_of(read.call(i)))
     perf.run.add(
         Bench(
             f"cache_{read.name}_{outcome}",

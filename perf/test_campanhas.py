@@ -17,15 +17,15 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from julia.data.campanhas import criar_campanha
-from julia.perf import counting
 from julia.perf.context import Perf
-from julia.perf.harness import measure_paired
-from julia.perf.results import Bench
+from julia.perf.engine import counting
+from julia.perf.engine.harness import measure_paired
+from julia.perf.engine.results import Bench
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
 
 SAMPLES = 40
 WARMUP = 3
-BLOCK = 5  # creations per turn (julia.perf.turnos): 8 block pairs in an A/B run
+BLOCK = 5  # creations per turn (julia.perf.engine.turnos): 8 block pairs in an A/B run
 COUNTED = 3
 TEXTO = "Oi {primeiro_nome}! Plantões de {especialidade} esta semana. Quer ver?"
 # The targeting that reaches about a tenth of the eligible doctors.
@@ -115,9 +115,7 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
         costs = []
         for i in range(COUNTED):
             await conn.execute("BEGIN")
-            start = await meter.snapshot()
-            await criar(conn, 10_000 + i)
-            costs.append(counting.cost(start, await meter.snapshot()))
+            costs.append(await meter.cost_of(criar(conn, 10_000 + i)))
             await conn.execute("ROLLBACK")
     finally:
         await meter_conn.close()

@@ -19,10 +19,10 @@ import httpx
 import redis.asyncio as aioredis
 from redis.utils import HIREDIS_AVAILABLE
 
-from julia.perf import placement
 from julia.perf.context import Perf
-from julia.perf.harness import measure
-from julia.perf.results import Bench
+from julia.perf.engine import placement
+from julia.perf.engine.harness import measure
+from julia.perf.engine.results import Bench
 
 WARMUP = 200
 HTTP_SAMPLES = 1000

@@ -12,7 +12,7 @@ webhook answered, so the time is what the code costs, not how often an idle work
 over DOCTORS doctors whose cache entries the warm-up loaded: the steady state, every read a hit.
 
 Each message is paired with `SELECT 1` on the perf connection (floor_pg_select1). Counted on the servers
-(julia.perf.counting, the mode over COUNTED messages, hard-gated in budgets.toml): Postgres statements,
+(julia.perf.engine.counting, the mode over COUNTED messages, hard-gated in budgets.toml): Postgres statements,
 pool resets (one per pool acquire) and Redis commands per message.
 """
 
@@ -32,10 +32,11 @@ import redis.asyncio as aioredis
 from julia import db
 from julia.api.app import create_app
 from julia.integrations.claude import Claude
-from julia.perf import counting, servico
+from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.harness import measure_paired
-from julia.perf.results import Bench
+from julia.perf.engine import counting
+from julia.perf.engine.harness import measure_paired
+from julia.perf.engine.results import Bench
 from julia.testing.claude import Transporte
 from julia.worker import resposta
 from julia.worker.loop import Worker
@@ -152,9 +153,7 @@ async def _count(perf: Perf, path: Path, numbers: itertools.count[int]) -> dict[
     try:
         costs = []
         for _ in range(COUNTED):
-            start = await meter.snapshot()
-            await path.message(next(numbers))
-            costs.append(counting.cost(start, await meter.snapshot()))
+            costs.append(await meter.cost_of(path.message(next(numbers))))
     finally:
         await meter_conn.close()
         await meter_redis.aclose()

@@ -22,9 +22,9 @@ import asyncpg
 
 from julia.perf.context import Perf
 from julia.perf.critical import CRITICAL, Critical, Params
-from julia.perf.explain import explain
-from julia.perf.harness import Step, cold_sample, measure_paired
-from julia.perf.results import Bench
+from julia.perf.engine.explain import explain
+from julia.perf.engine.harness import Step, cold_sample, measure_paired
+from julia.perf.engine.results import Bench
 from julia.queries import sql
 
 WARMUP = 100

@@ -12,8 +12,8 @@ import asyncpg
 
 from julia.perf.context import Perf
 from julia.perf.critical import CLAIM_BATCH, CLAIM_LEASE_S
-from julia.perf.harness import measure_paired
-from julia.perf.results import Bench
+from julia.perf.engine.harness import measure_paired
+from julia.perf.engine.results import Bench
 from julia.queries import sql
 from julia.worker.remetente import MAX_TENTATIVAS
 

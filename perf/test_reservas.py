@@ -42,10 +42,11 @@ from julia.api.app import create_app
 from julia.cache import Cache, keys
 from julia.cache.ouvinte import Ouvinte
 from julia.integrations.claude import Claude
-from julia.perf import counting, servico
+from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.harness import measure, measure_paired
-from julia.perf.results import Bench
+from julia.perf.engine import counting
+from julia.perf.engine.harness import measure, measure_paired
+from julia.perf.engine.results import Bench
 from julia.testing.claude import Blocos, Transporte, ferramenta, texto
 from julia.worker import reservas, resposta
 from julia.worker.loop import Worker
@@ -56,7 +57,7 @@ SHIFTS = 10
 ROUNDS = 3
 ALONE_SAMPLES = 400
 INVALIDATIONS = 200
-# Per turn (julia.perf.turnos): 8 block pairs of the alone reservation (ALONE_SAMPLES / harness.BLOCK),
+# Per turn (julia.perf.engine.turnos): 8 block pairs of the alone reservation (ALONE_SAMPLES / harness.BLOCK),
 # 8 of invalidations, 8 of the tool round trip. The race is 3 rounds of 1,000 doctors: too few pairs for a
 # timing verdict (budgets.toml: timing = false); its ceiling and zero double bookings hold it.
 INVALIDATION_BLOCK = 25
@@ -194,10 +195,7 @@ async def test_reserva_sem_disputa(perf: Perf, conn: asyncpg.Connection, bancada
     meter = counting.Meter(conn, b.redis)
     costs = []
     for i in range(COUNTED):
-        before = await meter.snapshot()
-        await reserve(i)
-        after = await meter.snapshot()
-        costs.append(counting.cost(before, after))
+        costs.append(await meter.cost_of(reserve(i)))
         await reopen(i)
     perf.run.add(
         Bench(
@@ -324,9 +322,7 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
                 meter = counting.Meter(conn, b.redis)
                 costs = []
                 for i in range(10_000, 10_000 + COUNTED):
-                    before = await meter.snapshot()
-                    await message(i)
-                    costs.append(counting.cost(before, await meter.snapshot()))
+                    costs.append(await meter.cost_of(message(i)))
                     await reopen(i)
         finally:
             await claude.close()

@@ -38,21 +38,21 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from julia.perf import placement, servico
+from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.results import Bench
+from julia.perf.engine import placement
+from julia.perf.engine.results import Bench
 
 DOCTORS = 1000
 # (name, requests per second offered, seconds): a steady afternoon (each doctor writes every 5 s), and a
 # campaign's answers (every doctor within one second: 1,000 requests in flight at once at worst).
-# Each round is cut into turns (julia.perf.turnos) of `seconds / blocks`: 6 block pairs for the steady
+# Each round is cut into turns (julia.perf.engine.turnos) of `seconds / blocks`: 6 block pairs for the steady
 # round in an A/B run; a burst is one block (its queue needs the whole second to build), so it has no
 # same-run timing verdict: its ceiling and zero errors hold it.
 ROUNDS = (("steady", 200.0, 12.0, 6), ("burst", 1000.0, 1.0, 1))
 WARMUP_RATE, WARMUP_S = 200.0, 3.0
 SERVER_START_S = 20.0
 DRAIN_S = 15.0  # after the last send: answers later than this count as errors
-KEEP_ALIVE_S = 30  # uvicorn's default (5 s) would close a doctor-rate idle connection between uses
 SETTLE_S = 0.5  # before each block: the server's queue drains, Postgres writes back
 
 
@@ -234,8 +234,7 @@ async def _send(
 
 @contextlib.asynccontextmanager
 async def _julia_server(perf: Perf) -> AsyncIterator[tuple[str, int]]:
-    """`julia serve`'s uvicorn setup in its own process (without its migration step: the perf database
-    is migrated and seeded already)."""
+    """`julia serve` in its own process, on the perf database (migrated and seeded already)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -247,22 +246,10 @@ async def _julia_server(perf: Perf) -> AsyncIterator[tuple[str, int]]:
         "EVOLUTION_API_KEY": servico.EVOLUTION_KEY,
         "LOG_LEVEL": "WARNING",
     }
+    # `julia serve` itself: its uvicorn options (keep-alive included) are the ones measured. With
+    # LOG_LEVEL=WARNING it logs warnings only, without access log; its migration finds the schema current.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "julia.api.app:app_from_env",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--timeout-keep-alive",
-        str(KEEP_ALIVE_S),
-        env=env,
+        sys.executable, "-m", "julia", "serve", "--host", "127.0.0.1", "--port", str(port), env=env
     )
     placement.release(proc.pid)
     try:

@@ -1,9 +1,12 @@
 """`julia perf`: the perf suite's commands (they need the `perf` extra: pip install -e '.[perf]').
 
-run        measure the head against its base in the same run (julia.perf.ab) into results.json
+The glue between julia and its perf engine (julia.perf.engine, which knows nothing of julia): this module
+finds perf/perf.toml, resolves the servers and hands the engine the paths, servers and commit it needs.
+
+run        measure the head against its base in the same run (julia.perf.engine.ab) into results.json
 calibrate  A/A and injected slowdowns, many runs: each benchmark's false failures and smallest catch
 analyze    the critical queries against any database (the seed's analisar_queries)
-gate       judge a run (reports/out/results.json) against budgets, its base and the baseline; render
+gate       judge a run (perf.toml's out/results.json) against budgets, its base and the baseline; render
 baseline   make a run the baseline of its machine class, saying why
 scale      fit the log-log slope of each query over runs at several scales
 """
@@ -15,15 +18,20 @@ import asyncio
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from julia.errors import JuliaError
+from julia.perf.engine.errors import PerfError
 from julia.settings import Settings
+
+if TYPE_CHECKING:
+    from julia.perf.engine.config import Config
 
 # What the `perf` extra brings (pyproject.toml), by import name.
 PERF_MODULES = ("numpy", "pandas", "scipy", "matplotlib", "pytest_benchmark")
-RESULTS = Path("reports/out/results.json")
-OUT = Path("reports/out")
+# The defaults of --results and --out, as help shows them (julia's perf.toml: out = reports/out).
+RESULTS = "perf.toml's out/results.json"
+OUT = "perf.toml's out"
 
 
 def register(sub: Any) -> None:
@@ -65,8 +73,9 @@ def register(sub: Any) -> None:
     )
     calibrate.add_argument("--doctors", type=int, default=1000, help="synthetic doctors (default 1000)")
     calibrate.add_argument(
-        "--out", type=Path, default=None, help="default: perf/calibration/<machine class>.json"
+        "--out", type=Path, default=None, help="default: <calibration>/<machine class>.json"
     )
+    _config_option(calibrate)
     calibrate.set_defaults(run=_with_extras(_calibrate))
 
     analyze = perf_sub.add_parser("analyze", help="quick table of the critical queries against a database")
@@ -83,26 +92,33 @@ def register(sub: Any) -> None:
     gate = perf_sub.add_parser(
         "gate", help="judge a run against perf/budgets.toml and its base; render the report"
     )
-    gate.add_argument("--results", type=Path, default=RESULTS, help=f"the run to judge (default {RESULTS})")
+    gate.add_argument("--results", type=Path, default=None, help=f"the run to judge (default {RESULTS})")
     gate.add_argument(
-        "--out", type=Path, default=OUT, help=f"where index.html and the PNGs go (default {OUT})"
+        "--out", type=Path, default=None, help=f"where index.html and the PNGs go (default {OUT})"
     )
     gate.add_argument(
         "--record-history",
         action="store_true",
-        help="append this run to reports/history/<class>.jsonl (CI on main; a plain run leaves git clean)",
+        help="append this run to <history>/<class>.jsonl (CI on main; a plain run leaves git clean)",
     )
+    _config_option(gate)
     gate.set_defaults(run=_with_extras(_gate))
 
     baseline = perf_sub.add_parser("baseline", help="store a run as its machine class's baseline")
     baseline.add_argument("--why", required=True, help="why the baseline moves (kept in the file)")
     baseline.add_argument("--who", default=None, help="default: GIT_AUTHOR_NAME, else the user")
-    baseline.add_argument("--results", type=Path, default=RESULTS, help="the run to store as the baseline")
+    baseline.add_argument(
+        "--results", type=Path, default=None, help=f"the run to store as the baseline (default {RESULTS})"
+    )
+    _config_option(baseline)
     baseline.set_defaults(run=_with_extras(_baseline))
 
     scale = perf_sub.add_parser("scale", help="log-log slope per query over runs at several scales")
     scale.add_argument("runs", nargs="+", type=Path, help="results files of runs at different --doctors")
-    scale.add_argument("--out", type=Path, default=OUT, help="where scale.csv and scale.png go")
+    scale.add_argument(
+        "--out", type=Path, default=None, help=f"where scale.csv and scale.png go (default {OUT})"
+    )
+    _config_option(scale)
     scale.set_defaults(run=_with_extras(_scale))
 
 
@@ -117,7 +133,10 @@ def _with_extras(command: Callable[[argparse.Namespace], int]) -> Callable[[argp
                 f"julia perf needs the perf extras ({', '.join(missing)} not installed): "
                 "pip install -e '.[perf]'"
             )
-        return command(args)
+        try:
+            return command(args)
+        except PerfError as exc:  # the engine's refusals are one line, as julia's own are
+            raise JuliaError(str(exc)) from exc
 
     return run
 
@@ -139,9 +158,23 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--samples", type=int, default=None, help="timed samples per warm benchmark (default 2000)"
     )
+    parser.add_argument("--results", type=Path, default=None, help=f"where the run goes (default {RESULTS})")
+    _config_option(parser)
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--results", type=Path, default=RESULTS, help=f"where the run goes (default {RESULTS})"
+        "--config",
+        type=Path,
+        default=None,
+        help="the perf config (default: perf/perf.toml in the working directory or its parents)",
     )
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from julia.perf.engine import config
+
+    return config.find(args.config)
 
 
 def _pytest_args(args: argparse.Namespace) -> list[str]:
@@ -153,46 +186,47 @@ def _pytest_args(args: argparse.Namespace) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     from julia import runtime
-    from julia.perf import ab
-    from julia.perf.baseline import load_baseline_commit
-    from julia.perf.results import project_root
+    from julia.perf.engine import ab
+    from julia.perf.engine.baseline import load_baseline_commit
 
-    head = project_root()
+    config = _config(args)
+    results = args.results or config.results
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
     with runtime.services(Settings()) as found:
         run = ab.run(
-            head,
+            config.root,
             found,
             _pytest_args(args),
-            args.results,
+            results,
             base_ref=args.base,
-            baseline_commit=load_baseline_commit(),
+            baseline_commit=load_baseline_commit(config.baselines),
+            turn_modules=config.turn_modules,
             head_extra=extra,
             alone=args.no_base,
         )
-    print(f"perf: {len(run.benches)} benchmarks written to {args.results}")
+    print(f"perf: {len(run.benches)} benchmarks written to {results}")
     return 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:
     from julia import runtime
-    from julia.perf import calibration
-    from julia.perf.results import project_root
+    from julia.perf.engine import calibration
 
+    config = _config(args)
     factors = [float(f) for f in args.factors.split(",") if f.strip()]
     with runtime.services(Settings()) as found:
         path = calibration.calibrate(
-            project_root(), found, [f"--doctors={args.doctors}"], args.runs, factors, args.out, args.injected
+            config, found, [f"--doctors={args.doctors}"], args.runs, factors, args.out, args.injected
         )
     print(f"calibration written: {path}")
     return 0
 
 
 def _load(path: Path) -> Any:
-    from julia.perf.results import Run
+    from julia.perf.engine.results import Run
 
     if not path.is_file():
-        raise JuliaError(f"no results at {path}: run `nox -s perf` first")
+        raise JuliaError(f"no results at {path}: run `nox -s perf` (or `julia perf run`) first")
     try:
         return Run.load(path)
     except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
@@ -203,20 +237,22 @@ def _load(path: Path) -> Any:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from julia.perf import history, report
-    from julia.perf.baseline import load_baseline, perf_dir
-    from julia.perf.gate import failed, judge, load_budgets
+    from julia.perf.engine import history, report
+    from julia.perf.engine.baseline import load_baseline
+    from julia.perf.engine.gate import failed, judge, load_budgets
 
-    run = _load(args.results)
-    budgets = load_budgets(perf_dir() / "budgets.toml")
-    baseline = load_baseline(run.stamp["machine_class"])
+    config = _config(args)
+    run = _load(args.results or config.results)
+    budgets = load_budgets(config.budgets)
+    baseline = load_baseline(config.baselines, run.stamp["machine_class"])
     if baseline and baseline.stamp.get("doctors") != run.stamp.get("doctors"):
         scales = f"{baseline.stamp.get('doctors')} doctors, this run at {run.stamp.get('doctors')}"
         print(f"baseline is at {scales}: timings are not compared")
         baseline = None
     verdicts = judge(run, budgets, baseline)
-    lines = history.append(run, verdicts) if args.record_history else history.current(run, verdicts)
-    written = report.render(run, verdicts, baseline, lines, args.out)
+    record = history.append if args.record_history else history.current
+    lines = record(config.history, run, verdicts)
+    written = report.render(run, verdicts, baseline, lines, args.out or config.out)
     print(report.terminal(verdicts, run))
     verdict = "FAILED" if failed(verdicts) else "passed"
     against = "none for " + run.stamp["machine_class"] if baseline is None else "yes"
@@ -226,24 +262,26 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from julia.perf.baseline import write_baseline
+    from julia.perf.engine.baseline import write_baseline
 
-    path = write_baseline(_load(args.results), args.why, args.who)
+    config = _config(args)
+    path = write_baseline(config.baselines, _load(args.results or config.results), args.why, args.who)
     print(f"baseline written: {path}")
     return 0
 
 
 def _scale(args: argparse.Namespace) -> int:
-    from julia.perf import scale
-    from julia.perf.baseline import perf_dir
-    from julia.perf.gate import load_budgets
-    from julia.perf.report import fmt
+    from julia.perf.engine import scale
+    from julia.perf.engine.gate import load_budgets
+    from julia.perf.engine.report import fmt
 
-    slopes = scale.fit([_load(path) for path in args.runs], load_budgets(perf_dir() / "budgets.toml"))
+    config = _config(args)
+    out: Path = args.out or config.out
+    slopes = scale.fit([_load(path) for path in args.runs], load_budgets(config.budgets))
     frame = scale.table(slopes)
-    args.out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out / "scale.csv", index=False)
-    chart = scale.chart(slopes, args.out / "scale.png")
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "scale.csv", index=False)
+    chart = scale.chart(slopes, out / "scale.png")
     print(frame.to_string(index=False, float_format=fmt, na_rep="-"))
     bad = [s.bench for s in slopes if s.failed]
     verdict = "FAILED: " + ", ".join(bad) + " stopped being flat" if bad else "passed"

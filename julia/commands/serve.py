@@ -15,6 +15,11 @@ from julia.migrate import migrate
 from julia.settings import Settings
 
 EXIGIDAS = ("evolution_api_key",)
+# How long an idle HTTP connection stays open. uvicorn's default (5 s) closes the Evolution gateway's
+# connection between two messages of a conversation, so most webhooks would pay a new TCP connection, and
+# a close that crosses the client's next request on the same socket fails that request. 30 s outlasts a
+# doctor's pause; the perf suite's webhook load runs this same command, so it measures this value too.
+KEEP_ALIVE_S = 30
 
 
 def register(sub: Any) -> None:
@@ -42,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             log_level=settings.log_level.lower(),
             access_log=settings.log_level == "DEBUG",
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     return 0
 

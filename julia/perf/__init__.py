@@ -1,5 +1,7 @@
-"""The perf suite's library: measuring (harness, explain), judging (stats, budgets, gate, baseline) and
-showing (report, scale). perf/ holds the benchmark modules that use it; `julia perf` its commands.
+"""julia's perf suite: the engine (julia.perf.engine, which knows nothing of julia) and julia's side of
+it: the Perf fixture every benchmark receives (context), the critical queries (critical), the faked
+service around the webhook and worker (servico), `julia perf analyze` (analyze) and the empty app the
+HTTP floor serves (empty_app). perf/ holds the benchmark modules; `julia perf` its commands.
 
 numpy, scipy, pandas and matplotlib come with the `perf` extra: import these modules only from the perf
 suite or the `julia perf` commands, never from the service.

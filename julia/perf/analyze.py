@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import asyncpg
 
 from julia.perf.critical import CRITICAL, Critical, Params, pick_params
-from julia.perf.explain import explain
-from julia.perf.harness import measure
-from julia.perf.stats import summarize
+from julia.perf.engine.explain import explain
+from julia.perf.engine.harness import measure
+from julia.perf.engine.stats import summarize
 from julia.queries import sql
 
 

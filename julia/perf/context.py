@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from julia import db, servers
-from julia.perf import results
-from julia.perf.turnos import Turnos
+from julia.perf.engine import results
+from julia.perf.engine.turnos import Turnos
 
 # The sleep injection: the query it slows, and by how much (about 10x a warm indexed lookup's p50).
 INJECT_SLEEP_QUERY = "buscar_medico_por_telefone"
@@ -32,7 +32,7 @@ class Perf:
     slowdown: float = 1.0  # calibration: each timed call this many times slower (harness.measure*)
 
     async def switch(self, label: str) -> int:
-        """Hand this side's turn back, wait for the next and return its round (julia.perf.turnos)."""
+        """Hand this side's turn back, wait for the next and return its round (julia.perf.engine.turnos)."""
         return await self.turnos.switch(label)
 
     async def injected_sleep(self, query: str) -> None:

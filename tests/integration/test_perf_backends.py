@@ -1,4 +1,4 @@
-"""julia.perf.placement.Backends against a real local Postgres: the perf databases' backends pinned."""
+"""julia.perf.engine.placement.Backends against a real local Postgres: the perf databases' backends pinned."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from julia import servers
-from julia.perf import placement
+from julia.perf.engine import placement
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")

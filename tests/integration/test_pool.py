@@ -10,7 +10,7 @@ async def test_release_sends_nothing_and_still_rolls_back(services: servers.Serv
     try:
         seen: list[str] = []
         async with pool.acquire() as conn:
-            conn._con.add_query_logger(lambda record: seen.append(record.query))  # sees the release too
+            conn.add_query_logger(lambda record: seen.append(record.query))  # stays through releases
             await conn.fetchval("SELECT 1")
         assert seen == ["SELECT 1"]  # no "SELECT pg_advisory_unlock_all(); ... RESET ALL"
 

@@ -9,7 +9,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from julia.cache import Cache, vagas_abertas
-from julia.perf.counting import Meter, cost
+from julia.perf.engine.counting import Meter, cost
 from julia.worker import reservas
 from tests.reservas.conftest import Cenario
 

@@ -1,5 +1,6 @@
 """Imports point one way (README, Layout): the API and the health check never reach into the worker,
-services never into the API or the worker, and no production module imports the fakes in julia.testing."""
+services never into the API or the worker, no production module imports the fakes in julia.testing, and
+the perf engine (julia.perf.engine) imports nothing of julia outside itself."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def _importados(arquivo: Path) -> set[str]:
     return nomes
 
 
+ENGINE = RAIZ / "perf" / "engine"
+
+
 @pytest.mark.parametrize("parte", sorted(PROIBIDOS))
 def test_nada_importa_na_direcao_errada(parte: str) -> None:
     caminho = RAIZ / parte
@@ -41,5 +45,18 @@ def test_nada_importa_na_direcao_errada(parte: str) -> None:
         for a in arquivos
         for nome in sorted(_importados(a))
         if nome.startswith(PROIBIDOS[parte])
+    ]
+    assert errados == []
+
+
+def test_o_motor_de_perf_nao_importa_julia() -> None:
+    """The engine is configured and fed by its caller (julia/commands/perf.py, perf/conftest.py): any
+    import of julia's own code (servers, errors, paths, settings) would tie it to this service again."""
+    assert sorted(ENGINE.glob("*.py"))
+    errados = [
+        f"{a.relative_to(RAIZ)} imports {nome}"
+        for a in sorted(ENGINE.rglob("*.py"))
+        for nome in sorted(_importados(a))
+        if (nome == "julia" or nome.startswith("julia.")) and not nome.startswith("julia.perf.engine")
     ]
     assert errados == []

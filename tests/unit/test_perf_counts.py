@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from julia.perf.gate import Budget, Budgets, judge, load_budgets
-from julia.perf.results import Bench, Run
+from julia.perf.engine.gate import Budget, Budgets, judge, load_budgets
+from julia.perf.engine.results import Bench, Run
 
 BUDGETS = Budgets(
     {

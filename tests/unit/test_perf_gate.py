@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from julia.errors import JuliaError
-from julia.perf import baseline as baseline_module
-from julia.perf import stats
-from julia.perf.gate import Budget, Budgets, Verdict, failed, judge
-from julia.perf.results import Bench, Run
+from julia.perf.engine import baseline as baseline_module
+from julia.perf.engine import stats
+from julia.perf.engine.errors import PerfError
+from julia.perf.engine.gate import Budget, Budgets, Verdict, failed, judge
+from julia.perf.engine.results import Bench, Run
 
 FLOOR_MS = 0.05
 QUERY_MS = 0.10
@@ -227,21 +227,18 @@ def test_paired_ratios_are_used_for_the_ratio_budget() -> None:
     assert not failed(judge(run, BUDGETS))
 
 
-def test_a_baseline_update_records_why_and_keeps_a_subsample(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(baseline_module, "perf_dir", lambda: tmp_path)
-    with pytest.raises(JuliaError, match="reason"):
-        baseline_module.write_baseline(_run(), "  ")
+def test_a_baseline_update_records_why_and_keeps_a_subsample(tmp_path: Path) -> None:
+    with pytest.raises(PerfError, match="reason"):
+        baseline_module.write_baseline(tmp_path, _run(), "  ")
     injected = _run()
     injected.stamp["injected"] = "sleep"
-    with pytest.raises(JuliaError, match="injected"):
-        baseline_module.write_baseline(injected, "because")
-    baseline_module.write_baseline(_run(), "first", who="ana")
-    path = baseline_module.write_baseline(_run(seed=5), "new index", who="bia")
+    with pytest.raises(PerfError, match="injected"):
+        baseline_module.write_baseline(tmp_path, injected, "because")
+    baseline_module.write_baseline(tmp_path, _run(), "first", who="ana")
+    path = baseline_module.write_baseline(tmp_path, _run(seed=5), "new index", who="bia")
     stored = json.loads(path.read_text())
     assert [(u["who"], u["why"]) for u in stored["updates"]] == [("ana", "first"), ("bia", "new index")]
-    loaded = baseline_module.load_baseline("test")
+    loaded = baseline_module.load_baseline(tmp_path, "test")
     assert loaded is not None
     assert len(loaded.benches["query_x_warm"].samples_ms) == baseline_module.BASELINE_SAMPLES
 

@@ -1,4 +1,4 @@
-"""Where a perf run's processes run (julia.perf.placement): both sides on one CPU, servers on all."""
+"""Where a perf run's processes run (julia.perf.engine.placement): both sides on one CPU, servers on all."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from julia.perf import placement
+from julia.perf.engine import placement
 
 
 def test_one_cpu_has_nothing_to_pin(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from julia.perf import report, words
-from julia.perf.gate import Budget, Budgets, Verdict, judge
-from julia.perf.results import Bench, Run
+from julia.perf.engine import report, words
+from julia.perf.engine.gate import Budget, Budgets, Verdict, judge
+from julia.perf.engine.results import Bench, Run
 
 BLOCK = 50
 CHROMIUM = shutil.which("chromium")

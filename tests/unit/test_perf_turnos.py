@@ -1,4 +1,4 @@
-"""The turn protocol of a same-run A/B run (julia.perf.turnos), over real loopback sockets: two sides
+"""The turn protocol of a same-run A/B run (julia.perf.engine.turnos), over real loopback sockets: two sides
 never work at once, each round grants every waiting side once in a random order, and a side that finishes
 (or never starts) does not stall the other."""
 
@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from julia.perf import turnos
-from julia.perf.turnos import Coordinator, Turnos
+from julia.perf.engine import turnos
+from julia.perf.engine.turnos import Coordinator, Turnos
 
 
 async def _side(

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import ScalarFormatter
 
-from julia.perf.gate import Budgets, ratios
-from julia.perf.results import Run
+from julia.perf.engine.gate import Budgets, ratios
+from julia.perf.engine.results import Run
 
 
 @dataclass(frozen=True)

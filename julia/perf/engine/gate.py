@@ -4,9 +4,9 @@
 Hard failures are what does not depend on the machine or on luck: a business ceiling broken, an expected
 index missing from the plan, more rows or buffers than budgeted, a ratio to the floor beyond its budget,
 a cost counter above its budget or above the base's, a benchmark with no budget. Timing fails only on
-the same-run A/B verdict (julia.perf.stats.compare_blocks): the head slower than the base measured beside
-it, with the whole confidence interval above the benchmark's threshold. The stored baseline was measured
-on whatever machine recorded it, so its timing is drift to look at, never a failure.
+the same-run A/B verdict (julia.perf.engine.stats.compare_blocks): the head slower than the base measured
+beside it, with the whole confidence interval above the benchmark's threshold. The stored baseline was
+measured on whatever machine recorded it, so its timing is drift to look at, never a failure.
 
 Budgets that depend on the scale (ratio_p50, max_rows, max_buffers) are written for `[gate] doctors`; at
 another `--doctors` they are shown, not enforced.
@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from julia.perf import stats
-from julia.perf.results import Bench, Run
+from julia.perf.engine import stats
+from julia.perf.engine.results import Bench, Run
 
 Severity = Literal["fail", "warn", "info"]
 SCALE_DEPENDENT = ("ratio", "rows", "buffers")

@@ -1,7 +1,8 @@
-"""A small history per machine class, reports/history/<class>.jsonl: one line per gated run (percentiles
-and ratios only, no samples) for the report's trend chart. Runs with an injected regression stay out.
-Written only on purpose (`julia perf gate --record-history`, e.g. CI on main), so a plain `nox -s perf`
-leaves the checkout clean; kept in the repository so a trend survives a fresh clone."""
+"""A small history per machine class, <history>/<class>.jsonl (perf.toml; julia's: reports/history/): one
+line per gated run (percentiles and ratios only, no samples) for the report's trend chart. Runs with an
+injected regression stay out. Written only on purpose (`julia perf gate --record-history`, e.g. CI on main),
+so a plain `nox -s perf` leaves the checkout clean; kept in the repository so a trend survives a fresh
+clone."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from julia.perf.gate import Verdict
-from julia.perf.results import Run, project_root
+from julia.perf.engine.gate import Verdict
+from julia.perf.engine.results import Run
 
 KEEP = 200  # lines per class: a trend, not an archive
 
 
-def history_path(machine_class: str) -> Path:
-    return project_root() / "reports" / "history" / f"{machine_class}.jsonl"
+def history_path(folder: Path, machine_class: str) -> Path:
+    return folder / f"{machine_class}.jsonl"
 
 
 def entry(run: Run, verdicts: list[Verdict]) -> dict[str, Any]:
@@ -37,9 +38,9 @@ def entry(run: Run, verdicts: list[Verdict]) -> dict[str, Any]:
     }
 
 
-def append(run: Run, verdicts: list[Verdict]) -> list[dict[str, Any]]:
+def append(folder: Path, run: Run, verdicts: list[Verdict]) -> list[dict[str, Any]]:
     """Add this run (unless injected) and return the history, oldest first."""
-    path = history_path(run.stamp["machine_class"])
+    path = history_path(folder, run.stamp["machine_class"])
     lines = load(path)
     # Re-judging the same run (a new budget, a re-render) must not count it twice.
     seen = {line.get("started_at") for line in lines}
@@ -50,9 +51,9 @@ def append(run: Run, verdicts: list[Verdict]) -> list[dict[str, Any]]:
     return lines
 
 
-def current(run: Run, verdicts: list[Verdict]) -> list[dict[str, Any]]:
+def current(folder: Path, run: Run, verdicts: list[Verdict]) -> list[dict[str, Any]]:
     """The stored history with this run at the end, written nowhere: a plain run leaves git clean."""
-    lines = load(history_path(run.stamp["machine_class"]))
+    lines = load(history_path(folder, run.stamp["machine_class"]))
     if run.stamp.get("injected") or run.stamp.get("started_at") in {line.get("started_at") for line in lines}:
         return lines
     return [*lines, entry(run, verdicts)][-KEEP:]

@@ -17,37 +17,37 @@ report. Long work: every run is a whole A/B run, so it runs on demand, not in ev
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from julia import servers
-from julia.perf import ab
-from julia.perf.baseline import perf_dir
-from julia.perf.gate import Verdict, judge, load_budgets
-from julia.perf.results import Run
+from julia.perf.engine import ab
+from julia.perf.engine.config import Config
+from julia.perf.engine.gate import Verdict, judge, load_budgets
+from julia.perf.engine.results import Run, reviewable_json
+from julia.perf.engine.vcs import git
 
 CAUGHT = 0.95  # "caught in 19 of 20 runs"
 
 
-def _outcomes(run: Run) -> dict[str, Verdict]:
-    budgets = load_budgets(perf_dir() / "budgets.toml")
+def _outcomes(run: Run, budgets_file: Path) -> dict[str, Verdict]:
+    budgets = load_budgets(budgets_file)
     return {v.name: v for v in judge(run, budgets) if v.ab is not None}
 
 
 def calibrate(
-    head: Path,
-    services: servers.Services,
+    config: Config,
+    services: ab.Servers,
     pytest_args: list[str],
     runs: int,
     factors: list[float],
     out: Path | None,
     injected: int | None = None,
 ) -> Path:
-    work = head / "reports" / "out" / "calibration"
+    head = config.root
+    work = config.out / "calibration"
     aa: dict[str, list[Verdict]] = {}
     slowed: dict[float, dict[str, list[Verdict]]] = {f: {} for f in factors}
     machine = "unknown"
@@ -60,10 +60,11 @@ def calibrate(
             work / f"aa-{r}.json",
             base_ref=None,
             baseline_commit=None,
+            turn_modules=config.turn_modules,
             same_code=True,
         )
         machine = str(run.stamp.get("machine_class", machine))
-        for name, verdict in _outcomes(run).items():
+        for name, verdict in _outcomes(run, config.budgets).items():
             aa.setdefault(name, []).append(verdict)
         for factor in factors if r < (runs if injected is None else injected) else ():
             print(f"calibration round {r + 1}/{runs}: head slowed {factor:g}x")
@@ -74,18 +75,19 @@ def calibrate(
                 work / f"slow{factor:g}-{r}.json",
                 base_ref=None,
                 baseline_commit=None,
+                turn_modules=config.turn_modules,
                 same_code=True,
                 head_extra=(f"--inject-slowdown={factor}",),
             )
-            for name, verdict in _outcomes(run).items():
+            for name, verdict in _outcomes(run, config.budgets).items():
                 slowed[factor].setdefault(name, []).append(verdict)
     benches = {name: _bench_figures(name, aa, slowed, factors) for name in sorted(aa)}
-    path = out or perf_dir() / "calibration" / f"{machine}.json"
+    path = out or config.calibration / f"{machine}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
         "machine_class": machine,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": ab.git(head, "rev-parse", "--short", "HEAD"),
+        "git_commit": git(head, "rev-parse", "--short", "HEAD"),
         "runs": runs,
         "injected_runs": runs if injected is None else min(injected, runs),
         "factors": factors,
@@ -93,9 +95,7 @@ def calibrate(
         f"--factors {','.join(f'{f:g}' for f in factors)}",
         "benches": benches,
     }
-    head_json = json.dumps({k: v for k, v in payload.items() if k != "benches"}, indent=1)[:-2]
-    lines = [f" {json.dumps(name)}: {json.dumps(figures)}" for name, figures in benches.items()]
-    path.write_text(head_json + ',\n "benches": {\n' + ",\n".join(lines) + "\n }\n}\n")
+    path.write_text(reviewable_json(payload))
     return path
 
 

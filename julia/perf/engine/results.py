@@ -11,51 +11,36 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from julia.paths import project_file
+from julia.perf.engine.vcs import git
 
 
 def machine_class(pg_major: int) -> str:
     return f"{platform.machine()}-{os.cpu_count()}cpu-pg{pg_major}"
 
 
-def project_root() -> Path:
-    return project_file("migrations").parent
+# What pip installs from: the project's declaration plus any lockfile.
+DEPENDENCY_FILES = ("pyproject.toml", "uv.lock", "requirements.lock")
 
 
-def _file_hash(*names: str) -> str:
-    """sha256 of the dependency declarations (pyproject plus any lockfile), short: what pip installed from."""
+def deps_hash(root: Path) -> str:
+    """sha256 of a checkout's dependency files: equal for two checkouts that install the same things."""
     digest = hashlib.sha256()
-    for name in names:
-        path = project_root() / name
+    for name in DEPENDENCY_FILES:
+        path = root / name
         if path.is_file():
             digest.update(name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=project_root(),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None
+    return digest.hexdigest()
 
 
 def stamp(
     *,
+    root: Path,
+    version: str,
     pg_major: int,
     pg_version: str,
     doctors: int,
@@ -63,11 +48,13 @@ def stamp(
     injected: str | None,
     seed_summary: dict[str, Any],
 ) -> dict[str, Any]:
+    """`root`: the checkout measured (its dependency files and commit); `version`: the measured
+    project's version, under the key results have always had (the schema is shared with older runs)."""
     return {
         "machine_class": machine_class(pg_major),
-        "julia_version": version("julia"),
-        "deps_hash": _file_hash("pyproject.toml", "uv.lock", "requirements.lock"),
-        "git_commit": _git_commit(),
+        "julia_version": version,
+        "deps_hash": deps_hash(root)[:16],
+        "git_commit": git(root, "rev-parse", "--short", "HEAD"),
         "python": platform.python_version(),
         "postgres": pg_version,
         "servers": origin,
@@ -90,8 +77,8 @@ class Bench:
     samples_ms: list[float]
     counters: dict[str, Any] = field(default_factory=dict)
     ratios: list[float] | None = None
-    # The lengths of the turns the samples were measured in, in order (julia.perf.turnos): an A/B verdict
-    # pairs the k-th block of each side. None for a run measured without turns.
+    # The lengths of the turns the samples were measured in, in order (julia.perf.engine.turnos): an A/B
+    # verdict pairs the k-th block of each side. None for a run measured without turns.
     blocks: list[int] | None = None
     rounds: list[int] | None = None  # the coordinator's round of each block (pairs: same round, both sides)
 
@@ -148,3 +135,13 @@ class Run:
             {name: Bench(**b) for name, b in payload["benches"].items()},
             cls.from_dict(base) if base else None,
         )
+
+
+def reviewable_json(payload: dict[str, Any]) -> str:
+    """A stored file (baseline, calibration): its stamp indented, one line per benchmark, so a change
+    reads as a short diff."""
+    rest = {key: value for key, value in payload.items() if key != "benches"}
+    head = json.dumps(rest, indent=1, default=str)[:-2]
+    benches = payload["benches"].items()
+    lines = [f" {json.dumps(name)}: {json.dumps(bench, default=str)}" for name, bench in benches]
+    return head + ',\n "benches": {\n' + ",\n".join(lines) + "\n }\n}\n"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 
-from julia.perf import words
-from julia.perf.gate import Verdict
-from julia.perf.results import Run
+from julia.perf.engine import words
+from julia.perf.engine.gate import Verdict
+from julia.perf.engine.results import Run
 
 
 def markdown(run: Run, verdicts: list[Verdict]) -> str:

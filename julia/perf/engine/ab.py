@@ -1,9 +1,9 @@
 """The same-run A/B run: the head (this checkout) against a base commit, both measured in this run, on
-these servers, interleaved turn by turn (julia.perf.turnos).
+these servers, interleaved turn by turn (julia.perf.engine.turnos).
 
-1. The servers are resolved once (julia.servers) and shared: each side gets a database of its own
-   (julia_perf_head / julia_perf_base), migrated by its own migrations and seeded by its own seeder with
-   the same seed and day, and a Redis logical database of its own (so their caches never mix).
+1. The servers are resolved once by the caller (julia's CLI: julia.servers) and shared: each side gets
+   a database of its own (julia_perf_head / julia_perf_base), migrated by its own migrations and seeded by its
+   own seeder with the same seed and day, and a Redis logical database of its own (so their caches never mix).
 2. The base is checked out into a git worktree (reports/out/base/<sha>) and run with its own julia: the
    head's virtualenv when the dependency files are the same (PYTHONPATH puts the base's julia first),
    else a virtualenv of its own. A base that predates the turn protocol, or a clone without its history,
@@ -11,30 +11,40 @@ these servers, interleaved turn by turn (julia.perf.turnos).
 3. Each side is a `pytest perf` process of its own checkout; the coordinator grants turns in a random
    order each round, so the k-th blocks of a benchmark on both sides are measured side by side. Both
    processes run on one and the same CPU, and their Postgres backends (a local server) on the others
-   (julia.perf.placement: why).
+   (julia.perf.engine.placement: why).
 4. The head's results, with the base's inside (`Run.base`), go to one results.json for `julia perf gate`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from julia import servers
-from julia.errors import JuliaError
-from julia.perf import placement
-from julia.perf.results import Run
-from julia.perf.turnos import ENV, PROTOCOL, SIDE_ENV, Coordinator
+from julia.perf.engine import placement
+from julia.perf.engine.errors import PerfError
+from julia.perf.engine.results import Run, deps_hash
+from julia.perf.engine.turnos import ENV, PROTOCOL, SIDE_ENV, Coordinator
+from julia.perf.engine.vcs import git
 
-DEPENDENCY_FILES = ("pyproject.toml", "uv.lock", "requirements.lock")
 REDIS_DB = {"head": 1, "base": 2}
+
+
+class Servers(Protocol):
+    """The Postgres and Redis both sides share: the caller resolves them (the engine starts nothing)."""
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def redis_url(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -44,16 +54,6 @@ class Side:
     python: str  # the interpreter that runs its pytest
     pythonpath: str | None  # its checkout first on the path, when it borrows the head's environment
     extra: tuple[str, ...] = ()  # pytest options for this side only (an injection)
-
-
-def git(root: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def resolve_commit(root: Path, ref: str) -> str | None:
@@ -70,19 +70,14 @@ def with_redis_db(url: str, db: int) -> str:
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
-def _deps_hash(root: Path) -> str:
-    digest = hashlib.sha256()
-    for name in DEPENDENCY_FILES:
-        path = root / name
-        if path.is_file():
-            digest.update(name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def speaks_turns(root: Path) -> bool:
-    """Whether a checkout's perf suite takes turns (this protocol's version, julia.perf.turnos)."""
-    module = root / "julia" / "perf" / "turnos.py"
-    return module.is_file() and f"PROTOCOL = {PROTOCOL}" in module.read_text()
+def speaks_turns(root: Path, modules: Sequence[str]) -> bool:
+    """Whether a checkout's perf suite takes turns (this protocol's version, julia.perf.engine.turnos).
+    `modules`: where a checkout may keep the protocol, relative to its root (perf.toml's turn_modules;
+    older commits keep it elsewhere)."""
+    return any(
+        (root / module).is_file() and f"PROTOCOL = {PROTOCOL}" in (root / module).read_text()
+        for module in modules
+    )
 
 
 def prepare_base(head: Path, commit: str, out: Path) -> Side:
@@ -92,8 +87,8 @@ def prepare_base(head: Path, commit: str, out: Path) -> Side:
         tree.parent.mkdir(parents=True, exist_ok=True)
         git(head, "worktree", "prune")
         if git(head, "worktree", "add", "--detach", "--force", str(tree), commit) is None:
-            raise JuliaError(f"could not check out the base {commit[:12]} into {tree}")
-    if _deps_hash(tree) == _deps_hash(head):
+            raise PerfError(f"could not check out the base {commit[:12]} into {tree}")
+    if deps_hash(tree) == deps_hash(head):
         return Side("base", tree, sys.executable, str(tree))
     venv = tree / ".venv-perf"
     python = venv / "bin" / "python"
@@ -117,7 +112,7 @@ def choose_base(head: Path, ref: str | None, baseline_commit: str | None) -> tup
 
 async def run_sides(
     sides: list[Side],
-    services: servers.Services,
+    services: Servers,
     pytest_args: list[str],
     out: Path,
     *,
@@ -142,6 +137,7 @@ async def run_sides(
             "REDIS_URL": with_redis_db(services.redis_url, REDIS_DB[side.name]),
             ENV: address,
             SIDE_ENV: side.name,
+            # Read by every side's conftest, old bases included: the name is part of the protocol.
             "JULIA_PERF_DATABASE": f"julia_perf_{side.name}",
             **placement.server_cpus_env(),
         }
@@ -196,19 +192,20 @@ def merge(head_path: Path, base_path: Path | None, ab: dict[str, object], into: 
 
 def run(
     head: Path,
-    services: servers.Services,
+    services: Servers,
     pytest_args: list[str],
     results: Path,
     *,
     base_ref: str | None,
     baseline_commit: str | None,
+    turn_modules: Sequence[str],
     head_extra: tuple[str, ...] = (),
     base_extra: tuple[str, ...] = (),
     same_code: bool = False,
     alone: bool = False,
 ) -> Run:
     """The whole A/B run into `results`. `same_code`: both sides are the head (calibration's A/A);
-    `alone`: the head only (judged on budgets)."""
+    `alone`: the head only (judged on budgets); `turn_modules`: where a base keeps its turn protocol."""
     # Absolute: each side's pytest runs in its own checkout, so a relative path would land in the base's.
     results = results.resolve()
     out = results.parent
@@ -224,7 +221,7 @@ def run(
         commit, why = choose_base(head, base_ref, baseline_commit)
         if commit is not None:
             base = prepare_base(head, commit, out)
-            if speaks_turns(base.root):
+            if speaks_turns(base.root, turn_modules):
                 sides.append(Side(base.name, base.root, base.python, base.pythonpath, base_extra))
             else:
                 why = f"no base: {commit[:12]} predates the same-run A/B protocol"
@@ -234,7 +231,7 @@ def run(
     written = asyncio.run(run_sides(sides, services, pytest_args, out))
     ab["seconds"] = round(time.monotonic() - started, 1)
     if "head" not in written:
-        raise JuliaError("the head's perf run failed (its output is above)")
+        raise PerfError("the head's perf run failed (its output is above)")
     if len(sides) > 1 and "base" not in written:
         ab["why"] = f"{ab['why']}; the base's run failed ({out / 'base.log'}): budgets only"
     return merge(written["head"], written.get("base"), ab, results)

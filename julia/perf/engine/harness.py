@@ -3,7 +3,7 @@
 Our own loop over `time.perf_counter_ns` rather than pytest-benchmark's: its timer calls a sync function,
 so an async call would need a `run_until_complete` per round (impossible inside pytest-asyncio's running
 loop, and ~100 us of overhead that would swamp a 70 us query). We keep every sample; percentiles and
-the regression test are computed from them later (julia.perf.stats).
+the regression test are computed from them later (julia.perf.engine.stats).
 
 On a shared 2-core machine the pace changes for tens of milliseconds at a time (a neighbour's burst, the
 client and the server landing on one core): `measure_paired` alternates each call with its floor and
@@ -22,18 +22,36 @@ from dataclasses import dataclass
 import asyncpg
 
 COLD_SETTLE_S = 0.01
-BLOCK = 50  # samples per turn (julia.perf.turnos); for paired calls, the pairs whose floors make one local
+BLOCK = (
+    50  # samples per turn (julia.perf.engine.turnos); for paired calls, the pairs whose floors make one local
+)
 # floor: a few ms, shorter than the machine's moods, and the unit an A/B verdict pairs with the base's
 
 
 Step = Callable[[int], Awaitable[object]]
-# Hand the turn back, wait for the next, and get its round (julia.perf.turnos).
+# Hand the turn back, wait for the next, and get its round (julia.perf.engine.turnos).
 Switch = Callable[[str], Awaitable[int]]
 
 
 async def no_switch(label: str) -> int:
     """A run without a coordinator: every turn is this side's (and no block pairs with another's)."""
     return -1
+
+
+async def _warm_up(
+    call: Step, warmup: int, before: Step | None, after: Step | None, floor: Step | None = None
+) -> int:
+    """`warmup` untimed rounds (the floor first, when paired), then a clean heap; returns the next `i`."""
+    for i in range(warmup):
+        if floor:
+            await floor(i)
+        if before:
+            await before(i)
+        await call(i)
+        if after:
+            await after(i)
+    gc.collect()  # start clean, so one benchmark does not pay for the previous one's garbage
+    return warmup
 
 
 @dataclass(frozen=True)
@@ -65,14 +83,7 @@ async def measure(
     while len(out.samples_ms) < samples:
         out.rounds.append(await switch(label))
         if i == 0:
-            for i in range(warmup):
-                if before:
-                    await before(i)
-                await call(i)
-                if after:
-                    await after(i)
-            i = warmup
-            gc.collect()  # start clean, so one benchmark does not pay for the previous one's garbage
+            i = await _warm_up(call, warmup, before, after)
         size = min(block, samples - len(out.samples_ms))
         for _ in range(size):
             if before:
@@ -117,15 +128,7 @@ async def measure_paired(
     while len(out.samples_ms) < samples:
         out.rounds.append(await switch(label))
         if i == 0:
-            for i in range(warmup):
-                await floor(i)
-                if before:
-                    await before(i)
-                await call(i)
-                if after:
-                    await after(i)
-            i = warmup
-            gc.collect()
+            i = await _warm_up(call, warmup, before, after, floor)
         timed: list[float] = []
         floors: list[float] = []
         for _ in range(min(block, samples - len(out.samples_ms))):

@@ -1,5 +1,5 @@
 """The report of a gated run: a terminal table, and in reports/out/ the page index.html (with its PNGs), the
-Markdown summary summary.md (julia.perf.summary) and pytest-benchmark.json (julia.perf.export).
+Markdown summary summary.md (julia.perf.engine.summary) and pytest-benchmark.json (julia.perf.engine.export).
 
 The page tells its story top down: a banner with the verdict, the counts and what the head was compared
 against; then each failed or inconclusive benchmark with its evidence (the A/B interval against its
@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from julia.perf import charts, export, summary, words
-from julia.perf.gate import Verdict
-from julia.perf.results import Run
+from julia.perf.engine import charts, export, summary, words
+from julia.perf.engine.gate import Verdict
+from julia.perf.engine.results import Run
 
 # Counters compared head against base in a benchmark's evidence, in the order a reader checks them.
 EVIDENCE_COUNTERS = (
@@ -251,7 +251,7 @@ def _counter_diff(now: dict[str, Any], before: dict[str, Any] | None) -> str:
 
 
 def _moved(now: Any, before: Any) -> bool:
-    """A server-side figure that moved beyond noise (julia.perf.words.SERVER_MOVED, either way)."""
+    """A server-side figure that moved beyond noise (julia.perf.engine.words.SERVER_MOVED, either way)."""
     if not isinstance(now, int | float) or not isinstance(before, int | float) or now <= 0 or before <= 0:
         return False
     return max(now / before, before / now) > words.SERVER_MOVED

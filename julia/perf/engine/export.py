@@ -16,9 +16,9 @@ from typing import Any
 import pytest_benchmark
 from pytest_benchmark.stats import Stats
 
-from julia.perf.results import Bench, Run
+from julia.perf.engine.results import Bench, Run
 
-TIMER = "time.perf_counter_ns (julia.perf.harness, one sample per call)"
+TIMER = "time.perf_counter_ns (julia.perf.engine.harness, one sample per call)"
 
 
 def document(run: Run) -> dict[str, Any]:

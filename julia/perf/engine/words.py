@@ -1,7 +1,7 @@
 """The gate's verdicts in plain words, shared by the HTML report, the Markdown summary and the terminal:
 the counts, the A/B context of the run, why each benchmark got its status, and where its time went.
 
-Nothing here judges: julia.perf.gate does. This module only says what the verdicts already hold.
+Nothing here judges: julia.perf.engine.gate does. This module only says what the verdicts already hold.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from julia.perf import stats
-from julia.perf.gate import Verdict
-from julia.perf.results import Bench, Run
+from julia.perf.engine import stats
+from julia.perf.engine.gate import Verdict
+from julia.perf.engine.results import Bench, Run
 
 # The order a reader needs them in: what broke, what could not be told, what to look at, what is fine.
 ORDER = {"FAIL": 0, "inconclusive": 1, "warn": 2, "ok": 3}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 ENV = "JULIA_PERF_TURNS"
 SIDE_ENV = "JULIA_PERF_SIDE"
-PROTOCOL = 1  # perf/conftest.py of a base must speak this for an A/B run (julia.perf.ab checks)
+PROTOCOL = 1  # perf/conftest.py of a base must speak this for an A/B run (julia.perf.engine.ab checks)
 
 
 class Turnos:

@@ -16,7 +16,7 @@ one round trip) is counted apart as `pg_pool_resets`: a real cost per acquire, b
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -71,6 +71,12 @@ class Meter:
             if name.removeprefix("cmdstat_") not in REDIS_IGNORED
         }
         return Snapshot(pg, commands)
+
+    async def cost_of(self, unit: Awaitable[object]) -> Cost:
+        """What one unit (a coroutine, not yet started) sent to both servers: a snapshot either side."""
+        start = await self.snapshot()
+        await unit
+        return cost(start, await self.snapshot())
 
 
 def cost(before: Snapshot, after: Snapshot) -> Cost:

@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from julia.perf import stats
-from julia.perf.gate import Verdict
-from julia.perf.results import Bench
+from julia.perf.engine import stats
+from julia.perf.engine.gate import Verdict
+from julia.perf.engine.results import Bench
 
 DPI = 100
 HEAD, BASE, THRESHOLD, BAND = "#1f77b4", "#7f7f7f", "#d62728", "#aec7e8"
@@ -32,7 +32,7 @@ HISTORY_TICKS = 3  # commit labels per small chart: more overlap at 330 px
 
 def evidence(v: Verdict, head: Bench, base: Bench | None, path: Path) -> Path:
     if base is not None and head.blocks and base.blocks:
-        logs = stats.pair_log_ratios(  # paired exactly as the verdict pairs them (julia.perf.gate)
+        logs = stats.pair_log_ratios(  # paired exactly as the verdict pairs them (julia.perf.engine.gate)
             stats.split_blocks(head.samples_ms, head.blocks),
             stats.split_blocks(base.samples_ms, base.blocks),
             head.rounds,

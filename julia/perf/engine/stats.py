@@ -1,13 +1,13 @@
 """Percentiles from raw samples, and the timing verdict of a same-run A/B comparison.
 
 The unit of observation is a *block pair*: the base measured a short block of samples, the head measured
-its block right beside it (randomized order, julia.perf.turnos), or the other way round. Samples inside a
-block are autocorrelated (a neighbour's burst lasts longer than one call), so they are never treated as
-independent: each pair gives one number, the log of the ratio of the two blocks' medians, and the
-verdict is the Hodges-Lehmann estimate of those numbers with its distribution-free confidence interval
-(Wilcoxon signed-rank inversion). Fail when the whole interval lies above the benchmark's threshold, pass
-when it lies below, and otherwise say *inconclusive* with the smallest slowdown this run could have
-caught: a warning, never a pass in disguise.
+its block right beside it (randomized order, julia.perf.engine.turnos), or the other way round. Samples
+inside a block are autocorrelated (a neighbour's burst lasts longer than one call), so they are never treated
+as independent: each pair gives one number, the log of the ratio of the two blocks' medians, and the verdict
+is the Hodges-Lehmann estimate of those numbers with its distribution-free confidence interval (Wilcoxon
+signed-rank inversion). Fail when the whole interval lies above the benchmark's threshold, pass when it lies
+below, and otherwise say *inconclusive* with the smallest slowdown this run could have caught: a warning,
+never a pass in disguise.
 
 The cross-machine comparison with the stored baseline (`drift`) uses medians only and is information:
 a time measured on one machine is not evidence on another.

@@ -1,0 +1,68 @@
+"""perf/perf.toml: where the engine's files are, every path relative to the file itself.
+
+Found explicitly (`--config FILE`) or as perf/perf.toml in the working directory or one of its parents,
+never guessed from where the code is installed: an installed wheel has no checkout next to it, and the
+files belong to the project being measured, not to the engine.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from julia.perf.engine.errors import PerfError
+
+NAME = Path("perf") / "perf.toml"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path  # the perf.toml read
+    root: Path  # the checkout an A/B run measures (its history holds the base commit)
+    budgets: Path  # the budgets file the gate judges against
+    baselines: Path  # one baseline JSON per machine class
+    calibration: Path  # the gate's measured accuracy, one JSON per machine class
+    history: Path  # one trend JSONL per machine class
+    out: Path  # results.json, the report, the base's worktree
+    turn_modules: tuple[str, ...]  # where a checkout keeps the turn protocol, relative to its root
+
+    @property
+    def results(self) -> Path:
+        return self.out / "results.json"
+
+
+def find(explicit: Path | None = None, start: Path | None = None) -> Config:
+    """`explicit`, else perf/perf.toml in `start` (default: the working directory) or its parents."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise PerfError(f"no perf config at {explicit}")
+        return load(explicit)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / NAME).is_file():
+            return load(folder / NAME)
+    raise PerfError(f"no {NAME} in {here} or its parents: run inside the checkout or pass --config FILE")
+
+
+def load(path: Path) -> Config:
+    path = path.resolve()
+    try:
+        raw = tomllib.loads(path.read_text())
+        paths = raw["paths"]
+
+        def at(key: str) -> Path:
+            return (path.parent / str(paths[key])).resolve()
+
+        return Config(
+            path=path,
+            root=at("root"),
+            budgets=at("budgets"),
+            baselines=at("baselines"),
+            calibration=at("calibration"),
+            history=at("history"),
+            out=at("out"),
+            turn_modules=tuple(str(m) for m in raw["ab"]["turn_modules"]),
+        )
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise PerfError(f"{path} is not a perf config ({type(exc).__name__}: {exc})") from exc
