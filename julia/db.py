@@ -38,8 +38,20 @@ def _unreachable(dsn: str) -> Iterator[None]:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 2, max_size: int = 10, **kwargs: Any
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    application_name: str | None = None,
+    **kwargs: Any,
 ) -> asyncpg.Pool[asyncpg.Record]:
+    """`application_name` names the process in pg_stat_activity (`julia serve`, `julia worker`): who holds
+    which connections, at a glance, and what the perf run leaves unpinned (julia.perf.engine.placement)."""
+    if application_name is not None:
+        kwargs["server_settings"] = {
+            **kwargs.get("server_settings", {}),
+            "application_name": application_name,
+        }
     with _unreachable(dsn):
         return await asyncpg.create_pool(
             dsn,

@@ -19,9 +19,16 @@ def services(settings: Settings, *, need_redis: bool = True) -> Iterator[servers
 
 
 @contextlib.asynccontextmanager
-async def migrated_pool(settings: Settings, dsn: str) -> AsyncIterator[asyncpg.Pool]:
+async def migrated_pool(
+    settings: Settings, dsn: str, *, application_name: str | None = None
+) -> AsyncIterator[asyncpg.Pool]:
     """A pool on `dsn` whose schema is current (migrations are idempotent and serialised by a lock)."""
-    pool = await db.create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    pool = await db.create_pool(
+        dsn,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        application_name=application_name,
+    )
     try:
         async with pool.acquire() as conn:
             await migrate(conn)

@@ -23,6 +23,8 @@ from julia.cache.ouvinte import Ouvinte
 from julia.metrics import metrics
 from julia.settings import Settings
 
+APPLICATION_NAME = "julia serve"  # its connections in pg_stat_activity
+
 
 def create_app(
     settings: Settings,
@@ -38,7 +40,10 @@ def create_app(
                 settings.require("database_url")
                 assert settings.database_url is not None
                 app.state.pool = await db.create_pool(
-                    settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+                    settings.database_url,
+                    min_size=settings.db_pool_min,
+                    max_size=settings.db_pool_max,
+                    application_name=APPLICATION_NAME,
                 )
                 stack.push_async_callback(app.state.pool.close)
             if redis is None:

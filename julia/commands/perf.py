@@ -201,6 +201,7 @@ def _run(args: argparse.Namespace) -> int:
             base_ref=args.base,
             baseline_commit=load_baseline_commit(config.baselines),
             turn_modules=config.turn_modules,
+            server_applications=config.server_applications,
             head_extra=extra,
             alone=args.no_base,
         )

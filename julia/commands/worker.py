@@ -51,7 +51,7 @@ async def rodar(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sinal, parar.set)
     async with (
-        runtime.migrated_pool(settings, database_url) as pool,
+        runtime.migrated_pool(settings, database_url, application_name="julia worker") as pool,
         httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http,
     ):
         redis = aioredis.Redis.from_url(redis_url)

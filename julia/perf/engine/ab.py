@@ -117,11 +117,15 @@ async def run_sides(
     out: Path,
     *,
     seed: int | None = None,
+    server_applications: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Both sides' pytest, turn by turn; returns each side's results file that was written."""
     cpu = placement.client_cpu()
     backends = await placement.Backends.open(
-        services.database_url, [f"julia_perf_{side.name}" for side in sides], placement.server_cpus(cpu)
+        services.database_url,
+        [f"julia_perf_{side.name}" for side in sides],
+        placement.server_cpus(cpu),
+        server_applications,
     )
     coordinator = Coordinator(len(sides), seed=seed, between_rounds=backends.pin_new if backends else None)
     address = await coordinator.start()
@@ -199,13 +203,15 @@ def run(
     base_ref: str | None,
     baseline_commit: str | None,
     turn_modules: Sequence[str],
+    server_applications: Sequence[str] = (),
     head_extra: tuple[str, ...] = (),
     base_extra: tuple[str, ...] = (),
     same_code: bool = False,
     alone: bool = False,
 ) -> Run:
     """The whole A/B run into `results`. `same_code`: both sides are the head (calibration's A/A);
-    `alone`: the head only (judged on budgets); `turn_modules`: where a base keeps its turn protocol."""
+    `alone`: the head only (judged on budgets); `turn_modules`: where a base keeps its turn protocol;
+    `server_applications`: the servers whose backends stay unpinned (julia.perf.engine.placement)."""
     # Absolute: each side's pytest runs in its own checkout, so a relative path would land in the base's.
     results = results.resolve()
     out = results.parent
@@ -228,7 +234,9 @@ def run(
         ab |= {"base_commit": commit, "why": why}
         print(f"perf: {why}" + ("" if len(sides) > 1 else "; judging budgets only"))
     started = time.monotonic()
-    written = asyncio.run(run_sides(sides, services, pytest_args, out))
+    written = asyncio.run(
+        run_sides(sides, services, pytest_args, out, server_applications=server_applications)
+    )
     ab["seconds"] = round(time.monotonic() - started, 1)
     if "head" not in written:
         raise PerfError("the head's perf run failed (its output is above)")

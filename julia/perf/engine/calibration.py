@@ -61,6 +61,7 @@ def calibrate(
             base_ref=None,
             baseline_commit=None,
             turn_modules=config.turn_modules,
+            server_applications=config.server_applications,
             same_code=True,
         )
         machine = str(run.stamp.get("machine_class", machine))
@@ -76,6 +77,7 @@ def calibrate(
                 base_ref=None,
                 baseline_commit=None,
                 turn_modules=config.turn_modules,
+                server_applications=config.server_applications,
                 same_code=True,
                 head_extra=(f"--inject-slowdown={factor}",),
             )

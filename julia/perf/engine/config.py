@@ -26,6 +26,7 @@ class Config:
     history: Path  # one trend JSONL per machine class
     out: Path  # results.json, the report, the base's worktree
     turn_modules: tuple[str, ...]  # where a checkout keeps the turn protocol, relative to its root
+    server_applications: tuple[str, ...] = ()  # servers the sides start: their backends stay unpinned
 
     @property
     def results(self) -> Path:
@@ -63,6 +64,7 @@ def load(path: Path) -> Config:
             history=at("history"),
             out=at("out"),
             turn_modules=tuple(str(m) for m in raw["ab"]["turn_modules"]),
+            server_applications=tuple(str(a) for a in raw["ab"].get("server_applications", ())),
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise PerfError(f"{path} is not a perf config ({type(exc).__name__}: {exc})") from exc
