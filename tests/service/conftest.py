@@ -270,8 +270,11 @@ async def postar(cliente: httpx.AsyncClient, corpo: dict[str, Any], **kw: Any) -
     return await cliente.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE}, **kw)
 
 
-async def drenar(worker: Worker, pool: asyncpg.Pool, limite_s: float = 20.0) -> None:
-    """Run the worker's steps until no inbound row and no queued message is open (retries included)."""
+async def drenar(
+    worker: Worker, pool: asyncpg.Pool, limite_s: float = 20.0, *, so_devidas: bool = False
+) -> None:
+    """Run the worker's steps until no inbound row and no queued message is open (retries included);
+    `so_devidas`: a pending message scheduled for later (a campaign's) does not count as open."""
     fim = time.monotonic() + limite_s
     while time.monotonic() < fim:
         tarefas = await worker.reivindicar_entradas(50)
@@ -280,7 +283,9 @@ async def drenar(worker: Worker, pool: asyncpg.Pool, limite_s: float = 20.0) -> 
         await worker.remetente.aguardar()
         abertos = await pool.fetchval(
             "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
-            " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('pendente', 'processando', 'enviando'))"
+            " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('processando', 'enviando')"
+            "    OR (status = 'pendente' AND (agendar_para <= now() OR NOT $1)))",
+            so_devidas,
         )
         if not tarefas and not enviados and abertos == 0:
             return
