@@ -34,9 +34,9 @@ from typing import Any, TypeVar
 import asyncpg
 import redis.asyncio as aioredis
 
-from julia.data.operacao import Operacao, contar_operacao
+from julia.data.evolution_conexoes import estado_whatsapp
+from julia.data.operacao import Operacao, contar_operacao, ping
 from julia.metrics import Metrics
-from julia.queries import sql
 from julia.services import pausa
 from julia.settings import Settings
 
@@ -243,8 +243,7 @@ def whatsapp_state_from_db(pool: asyncpg.Pool[asyncpg.Record], instance: str) ->
     """The state the Evolution webhook recorded (table evolution_conexoes), read at each check."""
 
     async def state() -> str | None:
-        recorded: str | None = await pool.fetchval(sql("estado_whatsapp"), instance)
-        return recorded
+        return await estado_whatsapp(pool, instance)
 
     return state
 
@@ -303,7 +302,7 @@ class HealthCheck:
 
     async def findings(self) -> Findings:
         postgres, redis, whatsapp, operacao, envio = await asyncio.gather(
-            _probe(lambda: self.pool.fetchval(sql("ping")), self.timeout_s),
+            _probe(lambda: ping(self.pool), self.timeout_s),
             _probe(self.redis.ping, self.timeout_s),
             self._read(self.whatsapp_state) if self.whatsapp_state else asyncio.sleep(0, None),  # no source
             self.fila(),

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 # pg_advisory_lock key: any constant unique to julia's migrations ("julia" as bytes -> int).
 LOCK_KEY = int.from_bytes(b"julia", "big")
 
+# The migrator's own bookkeeping (the advisory lock and its ledger) stays inline, not in julia/sql: it runs
+# before any of the service's tables exist, on a table the service never reads, and `julia migrate` must
+# work against a database that julia/data's statements do not describe yet.
 _LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     filename   text PRIMARY KEY,

@@ -24,9 +24,9 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
 from julia.api.deps import BANCO_INDISPONIVEL, HttpDep, PoolDep, SettingsDep
+from julia.data import clientes, conversations
 from julia.integrations.chatwoot import ROTULO_HUMANO
 from julia.integrations.slack import Slack
-from julia.queries import sql
 from julia.services import handoff
 from julia.settings import Settings
 
@@ -82,17 +82,18 @@ async def chatwoot_webhook(
     humano = rotulos is not None and ROTULO_HUMANO in rotulos and corpo.get("status") != "resolved"
     try:
         async with pool.acquire(timeout=10) as conn, conn.transaction():
-            conversa = await conn.fetchrow(sql("conversa_por_chatwoot"), chatwoot_id)
+            conversa = await conversations.conversa_por_chatwoot(conn, chatwoot_id)
             if conversa is None:
                 return {"status": "desconhecida"}
             if humano:
                 handoff_id = await handoff.passar_para_humano(conn, conversa["id"], MOTIVO_ROTULO)
-                telefone = await conn.fetchval(sql("destino_mensagem"), conversa["cliente_id"])
+                telefone = await clientes.destino_mensagem(conn, conversa["cliente_id"])
             elif rotulos is not None or corpo.get("status") == "resolved":
                 await handoff.devolver_para_julia(conn, conversa["id"])
     except BANCO_INDISPONIVEL as exc:
         raise HTTPException(503, "database unavailable, retry later") from exc
     if humano and handoff_id is not None and settings.slack_webhook_url:
+        assert telefone is not None  # conversations.cliente_id references clientes: the doctor exists
         tarefas.add_task(
             handoff.avisar,
             Slack(settings.slack_webhook_url, http),

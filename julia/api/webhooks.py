@@ -27,9 +27,9 @@ from fastapi import APIRouter, HTTPException, Request
 
 from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
+from julia.data.evolution_conexoes import registrar_conexao_evolution
 from julia.integrations.evolution import PayloadInvalido, identificador, ler_mensagem
 from julia.metrics import metrics
-from julia.queries import sql
 from julia.services.entrada import registrar_mensagem
 from julia.settings import Settings
 
@@ -174,6 +174,6 @@ async def _conexao(pool: PoolDep, corpo: dict[str, Any]) -> dict[str, Any]:
     razao = data.get("statusReason")
     # A reason is informative only: one that is not an int4 (or is a JSON boolean) is stored as unknown.
     razao_ok = razao if isinstance(razao, int) and not isinstance(razao, bool) and razao in INT4 else None
-    await pool.execute(sql("registrar_conexao_evolution"), instancia, estado, razao_ok)
+    await registrar_conexao_evolution(pool, instancia, estado, razao_ok)
     metrics.webhook_evolution("connection.update", "conexao")
     return {"status": "registrada", "state": estado}

@@ -13,7 +13,7 @@ import asyncpg
 
 from julia.cache import codec, keys
 from julia.cache.store import Cache
-from julia.queries import sql
+from julia.data.clientes import carregar_contexto_estatico
 
 TIPO: Final = "contexto"
 
@@ -28,9 +28,7 @@ async def contexto_estatico(pool: asyncpg.Pool, cache: Cache, medico_id: int) ->
     """
 
     async def carregar() -> Contexto | None:
-        contexto: Contexto | None = codec.plain(
-            await pool.fetchrow(sql("carregar_contexto_estatico"), medico_id)
-        )
+        contexto: Contexto | None = codec.plain(await carregar_contexto_estatico(pool, medico_id))
         return contexto
 
     contexto: Contexto | None = await cache.ler(TIPO, keys.contexto(medico_id), cache.ttl_contexto, carregar)

@@ -16,7 +16,6 @@ import asyncpg
 from julia.cache import codec, keys
 from julia.cache.store import Cache
 from julia.data import clientes
-from julia.queries import sql
 
 TIPO: Final = "medico"
 CAMPOS_EDITAVEIS: Final = frozenset(
@@ -60,7 +59,7 @@ async def atualizar_medico(
     desconhecidos = set(alteracoes) - CAMPOS_EDITAVEIS
     if desconhecidos:
         raise ValueError(f"fields a doctor update cannot change: {sorted(desconhecidos)}")
-    row = await pool.fetchrow(sql("atualizar_medico"), medico_id, dict(alteracoes))
+    row = await clientes.atualizar_medico(pool, medico_id, alteracoes)
     if row is None:
         return None
     medico: Medico = codec.plain(row)

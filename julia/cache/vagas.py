@@ -15,8 +15,7 @@ import asyncpg
 
 from julia.cache import codec, keys
 from julia.cache.store import Cache
-from julia.data.vagas import buscar_vagas
-from julia.queries import sql
+from julia.data import vagas as dados
 
 TIPO: Final = "vagas"
 CAMPOS_VAGA: Final = frozenset({"status", "valor", "data_plantao"})
@@ -31,7 +30,7 @@ async def vagas_abertas(
     inicio = max(desde or dt.date.today(), dt.date.today())
 
     async def carregar() -> list[Vaga]:
-        return [codec.plain(row) for row in await buscar_vagas(pool, especialidade_id, inicio, limite)]
+        return [codec.plain(row) for row in await dados.buscar_vagas(pool, especialidade_id, inicio, limite)]
 
     vagas: list[Vaga] = await cache.ler(
         TIPO, keys.vagas(especialidade_id, inicio, limite), cache.ttl_vagas, carregar
@@ -50,10 +49,7 @@ async def criar_vaga(
     valor: Decimal,
 ) -> Vaga:
     """Insert an open shift (committed before the cache is told) and return it."""
-    row = await pool.fetchrow(
-        sql("criar_vaga"), hospital_id, especialidade_id, periodo_id, data_plantao, valor
-    )
-    assert row is not None  # INSERT ... RETURNING returns its row
+    row = await dados.criar_vaga(pool, hospital_id, especialidade_id, periodo_id, data_plantao, valor)
     await invalidar_vagas(cache, especialidade_id)
     vaga: Vaga = codec.plain(row)
     return vaga
@@ -64,7 +60,7 @@ async def mudar_status_vaga(
 ) -> Vaga | None:
     """Set a shift's status (aberta, reservada, preenchida, cancelada); None if absent or, with `de`,
     if its status was no longer `de` (someone else reserved it first)."""
-    row = await pool.fetchrow(sql("mudar_status_vaga"), vaga_id, status, de)
+    row = await dados.mudar_status_vaga(pool, vaga_id, status, de)
     if row is None:
         return None
     await invalidar_vagas(cache, row["especialidade_id"])
@@ -80,7 +76,7 @@ async def atualizar_vaga(
     desconhecidos = set(alteracoes) - CAMPOS_VAGA
     if desconhecidos:
         raise ValueError(f"fields a shift update cannot change: {sorted(desconhecidos)}")
-    row = await pool.fetchrow(sql("atualizar_vaga"), vaga_id, dict(alteracoes))
+    row = await dados.atualizar_vaga(pool, vaga_id, alteracoes)
     if row is None:
         return None
     await invalidar_vagas(cache, row["especialidade_id"])

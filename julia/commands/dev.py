@@ -18,7 +18,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from julia import db, runtime
-from julia.data import fila_mensagens
+from julia.data import clientes, fila_mensagens
 from julia.seed import check_doctors, seed
 from julia.settings import Settings
 
@@ -155,7 +155,7 @@ async def _semear(dsn: str, medicos: int) -> str:
     messages put off a day, so the worker starts quiet and the newcomer's message is the only one sent."""
     conn = await db.connect(dsn)
     try:
-        if await conn.fetchval("SELECT count(*) FROM clientes") == 0:
+        if await clientes.contar_medicos(conn) == 0:
             print(f"julia dev: seeding {medicos:,} synthetic doctors...", flush=True)
             resumo = await seed(conn, medicos)
             adiadas = await fila_mensagens.adiar_fila_semeada(conn)
@@ -165,10 +165,10 @@ async def _semear(dsn: str, medicos: int) -> str:
             )
         else:
             print("julia dev: the database already has doctors; not seeding", flush=True)
-        telefone = await conn.fetchval("SELECT telefone FROM clientes ORDER BY id LIMIT 1")
+        telefone = await clientes.primeiro_telefone(conn)
     finally:
         await conn.close()
-    return str(telefone or "+5511999990000")
+    return telefone or "+5511999990000"
 
 
 def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> None:

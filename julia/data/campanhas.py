@@ -1,4 +1,4 @@
-"""campanhas and their fila_mensagens rows (julia/sql/campanhas.sql)."""
+"""campanhas: the campaigns, created with their fila_mensagens rows (julia/sql/campanhas.sql)."""
 
 from __future__ import annotations
 
@@ -63,27 +63,3 @@ async def relatorio_campanhas(db: Executor, campanha_ids: Sequence[str]) -> dict
     """Counts per campaign id; a campaign that queued nothing has no entry."""
     linhas = await db.fetch(sql("relatorio_campanhas"), list(campanha_ids))
     return {linha["campanha_id"]: linha for linha in linhas}
-
-
-async def enfileirar_resposta(
-    db: Executor, conversa_id: int, cliente_id: int, texto: str, prioridade: int
-) -> int:
-    """A fixed message of Júlia's (no prompt wrote it: version NULL) stored in the conversation and queued,
-    in one statement (as replies are)."""
-    fila_id: int = await db.fetchval(
-        sql("registrar_resposta"), conversa_id, cliente_id, texto, prioridade, None
-    )
-    return fila_id
-
-
-async def registrar_opt_out(db: Executor, cliente_id: int) -> asyncpg.Record:
-    """opt_out, and the doctor's pending campaign rows cancelled: `mudou`, `canceladas`."""
-    linha = await db.fetchrow(sql("registrar_opt_out"), cliente_id)
-    assert linha is not None
-    return linha
-
-
-async def destino_envio(db: Executor, fila_id: int, tentativas: int) -> str | None:
-    """The phone a claimed row goes to, or None when it must not go (then it is already cancelled)."""
-    telefone: str | None = await db.fetchval(sql("destino_envio"), fila_id, tentativas)
-    return telefone

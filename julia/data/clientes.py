@@ -1,4 +1,9 @@
+"""clientes: the doctors (julia/sql/clientes.sql)."""
+
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import asyncpg
 
@@ -32,3 +37,52 @@ async def buscar_medicos_por_tag(db: Executor, tag: str, limite: int = 100) -> l
             return await buscar_medicos_por_tag(conn, tag, limite)
     statement = await db.prepare(sql("buscar_medicos_por_tag"))
     return await statement.fetch(tag, limite)
+
+
+async def destino_mensagem(db: Executor, cliente_id: int) -> str | None:
+    """The doctor's phone; None for an unknown id."""
+    telefone: str | None = await db.fetchval(sql("destino_mensagem"), cliente_id)
+    return telefone
+
+
+async def criar_lead(db: Executor, telefone: str) -> asyncpg.Record | None:
+    """A new doctor with status 'novo' for an unknown number; None when the number was taken meanwhile
+    (the first messages of one doctor racing)."""
+    return await db.fetchrow(sql("criar_lead"), telefone)
+
+
+async def atualizar_medico(
+    db: Executor, cliente_id: int, alteracoes: Mapping[str, Any]
+) -> asyncpg.Record | None:
+    """The doctor after the patch `alteracoes` (a key present sets its column), with `telefone_anterior`
+    (the phone it replaced); None for an unknown id."""
+    return await db.fetchrow(sql("atualizar_medico"), cliente_id, dict(alteracoes))
+
+
+async def carregar_contexto_estatico(db: Executor, cliente_id: int) -> asyncpg.Record | None:
+    """The doctor's columns and `especialidade` (its name); None for an unknown id."""
+    return await db.fetchrow(sql("carregar_contexto_estatico"), cliente_id)
+
+
+async def guardar_contato_chatwoot(db: Executor, cliente_id: int, contato_id: int) -> None:
+    """Store the doctor's Chatwoot contact id."""
+    await db.execute(sql("guardar_contato_chatwoot"), cliente_id, contato_id)
+
+
+async def registrar_opt_out(db: Executor, cliente_id: int) -> asyncpg.Record:
+    """opt_out, and the doctor's pending campaign rows cancelled: `mudou`, `canceladas`."""
+    linha = await db.fetchrow(sql("registrar_opt_out"), cliente_id)
+    assert linha is not None  # a bare SELECT of two aggregates always returns its row
+    return linha
+
+
+async def contar_medicos(db: Executor) -> int:
+    """How many doctors there are."""
+    total: int = await db.fetchval(sql("contar_medicos"))
+    return total
+
+
+async def primeiro_telefone(db: Executor) -> str | None:
+    """The phone of the doctor with the lowest id; None when there is none."""
+    telefone: str | None = await db.fetchval(sql("primeiro_telefone"))
+    return telefone

@@ -1,3 +1,5 @@
+"""conversations: a doctor's conversations with Júlia, and who controls each (julia/sql/conversations.sql)."""
+
 from __future__ import annotations
 
 import asyncpg
@@ -10,3 +12,37 @@ from julia.queries import sql
 @metrics.timed("buscar_conversa_ativa")
 async def buscar_conversa_ativa(db: Executor, cliente_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(sql("buscar_conversa_ativa"), cliente_id)
+
+
+async def abrir_conversa(db: Executor, cliente_id: int) -> asyncpg.Record | None:
+    """The doctor's new active conversation; None when another message opened one first."""
+    return await db.fetchrow(sql("abrir_conversa"), cliente_id)
+
+
+async def ler_conversa(db: Executor, conversa_id: int) -> asyncpg.Record | None:
+    """The conversation with its doctor's phone, first name and Chatwoot contact; None for an unknown id."""
+    return await db.fetchrow(sql("ler_conversa"), conversa_id)
+
+
+async def controle_conversa_travado(db: Executor, conversa_id: int) -> str | None:
+    """Who controls the conversation ('julia' or 'humano'), the row held FOR SHARE until the caller's
+    transaction ends; None for an unknown id."""
+    controle: str | None = await db.fetchval(sql("controle_conversa_travado"), conversa_id)
+    return controle
+
+
+async def conversa_por_chatwoot(db: Executor, chatwoot_id: int) -> asyncpg.Record | None:
+    """The newest conversation mirrored to Chatwoot conversation `chatwoot_id` (id, cliente_id,
+    controlled_by); None when none is."""
+    return await db.fetchrow(sql("conversa_por_chatwoot"), chatwoot_id)
+
+
+async def guardar_conversa_chatwoot(db: Executor, conversa_id: int, chatwoot_id: int) -> None:
+    """Store the conversation's Chatwoot id, unless it has one already."""
+    await db.execute(sql("guardar_conversa_chatwoot"), conversa_id, chatwoot_id)
+
+
+async def contar_conversas_ativas(db: Executor) -> int:
+    """How many conversations are active."""
+    ativas: int = await db.fetchval(sql("contar_conversas_ativas"))
+    return ativas

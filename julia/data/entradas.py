@@ -1,5 +1,5 @@
 """entradas: the inbound messages to answer, a lease queue (julia/data/fila.py) over the statements of
-julia/sql/entrada.sql."""
+julia/sql/entradas.sql."""
 
 from __future__ import annotations
 
@@ -30,3 +30,24 @@ def fila(retentativa: Retentativa) -> Fila:
         renovar=sql("renovar_entrada"),
         retentativa=retentativa,
     )
+
+
+async def registrar_entrada(
+    db: Executor, conversa_id: int, cliente_id: int, texto: str, whatsapp_id: str
+) -> int | None:
+    """The inbound interaction and its entradas row, in one statement; the entrada id, or None when this
+    WhatsApp id was stored meanwhile (a redelivery racing the first delivery)."""
+    entrada_id = await db.fetchval(sql("registrar_entrada"), conversa_id, cliente_id, texto, whatsapp_id)
+    return int(entrada_id) if entrada_id is not None else None
+
+
+async def concluir_entrada(db: Executor, entrada_id: int, tentativas: int) -> bool:
+    """Mark the row done; False when this attempt (`tentativas`, the fencing token) no longer holds it."""
+    return await db.fetchval(sql("concluir_entrada"), entrada_id, tentativas) is not None
+
+
+async def contar_entradas_abertas(db: Executor) -> asyncpg.Record:
+    """`abertas` (not yet answered) and `mais_antiga_s` (how long the oldest has waited)."""
+    linha = await db.fetchrow(sql("contar_entradas_abertas"))
+    assert linha is not None  # an aggregate without GROUP BY always returns its row
+    return linha

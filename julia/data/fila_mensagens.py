@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from julia.data._executor import Executor
-from julia.data.fila import Fila, Retentativa
+from julia.data.fila import Fila, Registro, Retentativa
 from julia.metrics import metrics
 from julia.queries import sql
 
@@ -32,3 +32,59 @@ async def adiar_fila_semeada(db: Executor) -> int:
     """Make the seed's queued messages wait a day (`julia dev` only); how many were put off."""
     status = await db.execute(sql("adiar_fila_semeada"))
     return int(status.split()[-1])
+
+
+async def registrar_resposta(
+    db: Executor, conversa_id: int, cliente_id: int, texto: str, prioridade: int, versao_prompt: str | None
+) -> int:
+    """A message of Júlia's stored in the conversation (with the prompt version that wrote it; None for a
+    fixed text) and queued, in one statement; the fila_mensagens id."""
+    fila_id: int = await db.fetchval(
+        sql("registrar_resposta"), conversa_id, cliente_id, texto, prioridade, versao_prompt
+    )
+    return fila_id
+
+
+async def destino_envio(db: Executor, fila_id: int, tentativas: int) -> str | None:
+    """The phone a claimed row goes to, or None when it must not go (then it is already cancelled)."""
+    telefone: str | None = await db.fetchval(sql("destino_envio"), fila_id, tentativas)
+    return telefone
+
+
+async def iniciar_envio(
+    db: Executor, fila_id: int, tentativas: int, lease_s: float, maximo: int
+) -> str | None:
+    """Commit the intent to send: the row's new status ('enviando', or 'erro' past `maximo` claims), or
+    None when this claim (`tentativas`) lost the row."""
+    status: str | None = await db.fetchval(sql("iniciar_envio"), fila_id, tentativas, lease_s, maximo)
+    return status
+
+
+async def marcar_enviada(db: Executor, fila_id: int, tentativas: int, whatsapp_id: str | None) -> int | None:
+    """Evolution accepted attempt `tentativas`: 'enviada'; the row's interaction id (None for a campaign
+    message, or when the attempt no longer holds the row)."""
+    interacao_id: int | None = await db.fetchval(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
+    return interacao_id
+
+
+def incerta(fila_id: int, tentativas: int, motivo: str) -> Registro:
+    """The outcome of a send that may or may not have gone out: 'incerto', for a person to check."""
+    return Registro(sql("marcar_incerta"), (fila_id, tentativas, motivo))
+
+
+async def marcar_incertas(db: Executor) -> list[asyncpg.Record]:
+    """Sends whose sender died during the call made 'incerto'; their ids."""
+    return await db.fetch(sql("marcar_incertas"))
+
+
+async def contar_fila_pendente(db: Executor) -> asyncpg.Record:
+    """`pendentes`, `vencidas` (due now) and `mais_antiga_s` (how long the oldest due one has waited)."""
+    linha = await db.fetchrow(sql("contar_fila_pendente"))
+    assert linha is not None  # an aggregate without GROUP BY always returns its row
+    return linha
+
+
+async def contar_fila_incerta(db: Executor) -> int:
+    """How many sends wait for a person ('incerto')."""
+    incertas: int = await db.fetchval(sql("contar_fila_incerta"))
+    return incertas

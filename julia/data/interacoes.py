@@ -1,3 +1,5 @@
+"""interacoes: the messages of a conversation, both ways (julia/sql/interacoes.sql)."""
+
 from __future__ import annotations
 
 import asyncpg
@@ -13,3 +15,14 @@ HISTORICO = 20  # messages of context Claude sees
 async def carregar_historico(db: Executor, conversa_id: int, limite: int = HISTORICO) -> list[asyncpg.Record]:
     """The last `limite` interactions of a conversation, newest first."""
     return await db.fetch(sql("carregar_historico"), conversa_id, limite)
+
+
+async def existe_interacao_whatsapp(db: Executor, whatsapp_id: str) -> bool:
+    """Whether an interaction with this WhatsApp message id is stored (a redelivered webhook)."""
+    existe: bool = await db.fetchval(sql("existe_interacao_whatsapp"), whatsapp_id)
+    return existe
+
+
+async def marcar_interacao_enviada(db: Executor, interacao_id: int, whatsapp_id: str) -> None:
+    """Store the WhatsApp id of a sent reply on its interaction (once)."""
+    await db.execute(sql("marcar_interacao_enviada"), interacao_id, whatsapp_id)

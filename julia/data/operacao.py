@@ -1,9 +1,11 @@
-"""The operational counts the runbook and the health check read."""
+"""The operational counts the runbook and the health check read, each from its table's module, and the
+Postgres probe (julia/sql/operacao.sql: the one statement on no table)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from julia.data import conversations, entradas, fila_mensagens, handoffs
 from julia.data._executor import Executor
 from julia.metrics import metrics
 from julia.queries import sql
@@ -24,23 +26,25 @@ class Operacao:
 
 @metrics.timed("contar_operacao")
 async def contar_operacao(db: Executor) -> Operacao:
-    ativas = await db.fetchval(sql("contar_conversas_ativas"))
-    entradas = await db.fetchrow(sql("contar_entradas_abertas"))
-    fila = await db.fetchrow(sql("contar_fila_pendente"))
-    handoffs = await db.fetchrow(sql("contar_handoffs_pendentes"))
-    incerta = await db.fetchval(sql("contar_fila_incerta"))
-    # Aggregates without GROUP BY always return exactly one row.
-    assert entradas is not None
-    assert fila is not None
-    assert handoffs is not None
+    ativas = await conversations.contar_conversas_ativas(db)
+    abertas = await entradas.contar_entradas_abertas(db)
+    fila = await fila_mensagens.contar_fila_pendente(db)
+    pendentes = await handoffs.contar_handoffs_pendentes(db)
+    incerta = await fila_mensagens.contar_fila_incerta(db)
     return Operacao(
         conversas_ativas=ativas,
-        entradas_abertas=entradas["abertas"],
-        entrada_mais_antiga_s=entradas["mais_antiga_s"],
+        entradas_abertas=abertas["abertas"],
+        entrada_mais_antiga_s=abertas["mais_antiga_s"],
         fila_pendente=fila["pendentes"],
         fila_vencida=fila["vencidas"],
         fila_mais_antiga_s=fila["mais_antiga_s"],
-        handoffs_pendentes=handoffs["pendentes"],
-        handoff_mais_antigo_s=handoffs["mais_antigo_s"],
+        handoffs_pendentes=pendentes["pendentes"],
+        handoff_mais_antigo_s=pendentes["mais_antigo_s"],
         fila_incerta=incerta,
     )
+
+
+async def ping(db: Executor) -> int:
+    """1, from any pooled connection: proves Postgres answers (the health check times it)."""
+    um: int = await db.fetchval(sql("ping"))
+    return um

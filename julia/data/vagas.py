@@ -1,6 +1,11 @@
+"""vagas: the hospital shifts Júlia offers (julia/sql/vagas.sql)."""
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -20,7 +25,31 @@ async def buscar_vagas(
 @metrics.timed("reservar_vaga")
 async def reservar_vaga(db: Executor, vaga_id: int, medico_id: int) -> asyncpg.Record:
     """aberta -> reservada for this doctor, race-free; the row says whether it happened and, if not, why
-    (see julia/sql/vagas_escrita.sql). Always one row."""
+    (see julia/sql/vagas.sql). Always one row."""
     row = await db.fetchrow(sql("reservar_vaga"), vaga_id, medico_id)
     assert row is not None  # SELECT ... FROM (SELECT 1) LEFT JOIN: exactly one row
     return row
+
+
+async def criar_vaga(
+    db: Executor,
+    hospital_id: int,
+    especialidade_id: int,
+    periodo_id: int,
+    data_plantao: dt.date,
+    valor: Decimal,
+) -> asyncpg.Record:
+    """The new open shift."""
+    row = await db.fetchrow(sql("criar_vaga"), hospital_id, especialidade_id, periodo_id, data_plantao, valor)
+    assert row is not None  # INSERT ... RETURNING returns its row
+    return row
+
+
+async def mudar_status_vaga(db: Executor, vaga_id: int, status: str, de: str | None) -> asyncpg.Record | None:
+    """The shift with its new status; None when absent or, with `de`, when its status was no longer `de`."""
+    return await db.fetchrow(sql("mudar_status_vaga"), vaga_id, status, de)
+
+
+async def atualizar_vaga(db: Executor, vaga_id: int, alteracoes: Mapping[str, Any]) -> asyncpg.Record | None:
+    """The shift after the patch `alteracoes` (status, valor, data_plantao); None when absent."""
+    return await db.fetchrow(sql("atualizar_vaga"), vaga_id, dict(alteracoes))

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncpg
 
 from julia.cache import Cache, medico_por_telefone
-from julia.data import Executor, clientes
+from julia.data import Executor, clientes, conversations, entradas, interacoes
 from julia.integrations.evolution import MensagemRecebida
-from julia.queries import sql
 
 
 async def registrar_mensagem(pool: asyncpg.Pool, cache: Cache, msg: MensagemRecebida) -> int | None:
@@ -22,18 +21,15 @@ async def registrar_mensagem(pool: asyncpg.Pool, cache: Cache, msg: MensagemRece
     """
     medico = await medico_por_telefone(pool, cache, msg.telefone)
     async with pool.acquire(timeout=10) as conn, conn.transaction():
-        if await conn.fetchval(sql("existe_interacao_whatsapp"), msg.whatsapp_id):
+        if await interacoes.existe_interacao_whatsapp(conn, msg.whatsapp_id):
             return None
         cliente_id = medico["id"] if medico is not None else await _criar_lead(conn, msg.telefone)
         conversa_id = await _conversa_ativa(conn, cliente_id)
-        entrada_id = await conn.fetchval(
-            sql("registrar_entrada"), conversa_id, cliente_id, msg.texto, msg.whatsapp_id
-        )
-        return int(entrada_id) if entrada_id is not None else None
+        return await entradas.registrar_entrada(conn, conversa_id, cliente_id, msg.texto, msg.whatsapp_id)
 
 
 async def _criar_lead(conn: Executor, telefone: str) -> int:
-    novo = await conn.fetchrow(sql("criar_lead"), telefone)
+    novo = await clientes.criar_lead(conn, telefone)
     if novo is None:  # the first messages of a new doctor raced; the other one created the lead
         novo = await clientes.buscar_medico_por_telefone(conn, telefone)
     assert novo is not None
@@ -41,10 +37,10 @@ async def _criar_lead(conn: Executor, telefone: str) -> int:
 
 
 async def _conversa_ativa(conn: Executor, cliente_id: int) -> int:
-    linha = await conn.fetchrow(sql("buscar_conversa_ativa"), cliente_id)
+    linha = await conversations.buscar_conversa_ativa(conn, cliente_id)
     if linha is None:
-        linha = await conn.fetchrow(sql("abrir_conversa"), cliente_id)
+        linha = await conversations.abrir_conversa(conn, cliente_id)
     if linha is None:  # opened by a concurrent message of the same doctor after our read
-        linha = await conn.fetchrow(sql("buscar_conversa_ativa"), cliente_id)
+        linha = await conversations.buscar_conversa_ativa(conn, cliente_id)
     assert linha is not None
     return int(linha["id"])

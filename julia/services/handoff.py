@@ -7,11 +7,13 @@ import logging
 import re
 import unicodedata
 
-from julia.data import Executor
+# The state change is one statement of the handoffs table, run by the API and the worker as
+# handoff.passar_para_humano / handoff.devolver_para_julia; the side effects are this module's own.
+from julia.data.handoffs import devolver_para_julia as devolver_para_julia
+from julia.data.handoffs import passar_para_humano as passar_para_humano
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.slack import Slack
-from julia.queries import sql
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +31,6 @@ def pede_humano(texto: str) -> bool:
     """Simple keyword detection: good enough to stop Júlia when a doctor plainly asks for a person."""
     simples = unicodedata.normalize("NFKD", texto.lower()).encode("ascii", "ignore").decode()
     return _PEDE_HUMANO.search(simples) is not None
-
-
-async def passar_para_humano(conn: Executor, conversa_id: int, motivo: str) -> int | None:
-    """controlled_by -> 'humano' and a handoffs row; the handoff id, or None when a person already had it."""
-    handoff_id = await conn.fetchval(sql("passar_para_humano"), conversa_id, motivo)
-    return int(handoff_id) if handoff_id is not None else None
-
-
-async def devolver_para_julia(conn: Executor, conversa_id: int) -> None:
-    """controlled_by -> 'julia'; the conversation's open handoffs resolved."""
-    await conn.fetch(sql("devolver_para_julia"), conversa_id)
 
 
 async def avisar(

@@ -16,8 +16,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-from julia.data import Executor
-from julia.data import campanhas as dados
+from julia.data import Executor, clientes, fila_mensagens
 
 CONFIRMACAO = (
     "Pronto, você não vai mais receber mensagens de oferta de plantão da Júlia. Se precisar de algo, "
@@ -57,9 +56,11 @@ async def registrar_opt_out(conn: Executor, cliente_id: int, conversa_id: int, *
     """opt_out, pending campaign rows cancelled and (with `confirmar`) the confirmation queued, inside the
     caller's transaction. False when the doctor already was opt_out: nothing is queued twice. The caller
     invalidates the cached doctor after commit (julia.cache.invalidar_medico)."""
-    linha = await dados.registrar_opt_out(conn, cliente_id)
+    linha = await clientes.registrar_opt_out(conn, cliente_id)
     if linha["mudou"] and confirmar:
-        await dados.enfileirar_resposta(conn, conversa_id, cliente_id, CONFIRMACAO, PRIORIDADE_CONFIRMACAO)
+        await fila_mensagens.registrar_resposta(
+            conn, conversa_id, cliente_id, CONFIRMACAO, PRIORIDADE_CONFIRMACAO, None
+        )
     return bool(linha["mudou"])
 
 

@@ -89,39 +89,3 @@ FROM fila_mensagens f
 JOIN clientes cl ON cl.id = f.cliente_id
 WHERE f.campanha_id = ANY($1::text[])
 GROUP BY f.campanha_id
-
--- name: registrar_opt_out
--- The doctor asked to stop: opt_out now, and every campaign message of theirs still waiting cancelled,
--- in one statement (the caller's transaction also queues the confirmation). `mudou` is false when the
--- doctor was already opt_out (no second confirmation). Indexes: clientes_pkey, idx_fila_campanha_pendente.
-WITH medico AS (
-    UPDATE clientes SET status = 'opt_out', updated_at = now()
-    WHERE id = $1 AND status <> 'opt_out'
-    RETURNING id
-), canceladas AS (
-    UPDATE fila_mensagens
-    SET status = 'cancelada', last_error = 'opt_out do médico', updated_at = now()
-    WHERE cliente_id = $1 AND campanha_id IS NOT NULL AND status = 'pendente'
-    RETURNING id
-)
-SELECT EXISTS (SELECT 1 FROM medico) AS mudou, (SELECT count(*) FROM canceladas) AS canceladas
-
--- name: destino_envio
--- Where a claimed message goes, read at send time; NULL when it must not go: a campaign message to a
--- doctor who is opt_out, bloqueado or inativo *now* (an opt-out a second ago is honoured). Such a row is
--- cancelled here, in the same statement, while this sender holds it ($2 = the tentativas it claimed
--- with). Replies, the opt-out confirmation among them, always go. Indexes: fila_mensagens_pkey,
--- clientes_pkey.
-WITH alvo AS (
-    SELECT f.id, cl.telefone,
-           f.campanha_id IS NOT NULL AND cl.status IN ('opt_out', 'bloqueado', 'inativo') AS recusada
-    FROM fila_mensagens f
-    JOIN clientes cl ON cl.id = f.cliente_id
-    WHERE f.id = $1
-), cancelada AS (
-    UPDATE fila_mensagens f
-    SET status = 'cancelada', locked_until = NULL, last_error = 'médico não recebe campanhas', updated_at = now()
-    FROM alvo
-    WHERE f.id = alvo.id AND alvo.recusada AND f.status = 'processando' AND f.tentativas = $2
-)
-SELECT telefone FROM alvo WHERE NOT recusada

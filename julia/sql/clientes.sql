@@ -21,3 +21,71 @@ LIMIT $2
 -- name: destino_mensagem
 -- A doctor's phone (the Slack notice of a Chatwoot handoff names it). Index: clientes_pkey.
 SELECT telefone FROM clientes WHERE id = $1
+
+-- name: registrar_opt_out
+-- The doctor asked to stop: opt_out now, and every campaign message of theirs still waiting cancelled,
+-- in one statement (the caller's transaction also queues the confirmation). `mudou` is false when the
+-- doctor was already opt_out (no second confirmation). Indexes: clientes_pkey, idx_fila_campanha_pendente.
+WITH medico AS (
+    UPDATE clientes SET status = 'opt_out', updated_at = now()
+    WHERE id = $1 AND status <> 'opt_out'
+    RETURNING id
+), canceladas AS (
+    UPDATE fila_mensagens
+    SET status = 'cancelada', last_error = 'opt_out do médico', updated_at = now()
+    WHERE cliente_id = $1 AND campanha_id IS NOT NULL AND status = 'pendente'
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM medico) AS mudou, (SELECT count(*) FROM canceladas) AS canceladas
+
+-- name: atualizar_medico
+-- Partial update from a jsonb patch ($2): a key present sets its column (JSON null sets NULL), an absent
+-- key keeps it, so one static statement serves every combination of fields. The row is locked first so
+-- `telefone_anterior` is the phone this update replaced: the cache must drop the old phone's entry.
+-- Index: clientes_pkey; a new phone is checked by idx_clientes_telefone (unique).
+WITH antes AS (
+    SELECT id, telefone FROM clientes WHERE id = $1 FOR UPDATE
+)
+UPDATE clientes c SET
+    telefone = CASE WHEN $2::jsonb ? 'telefone' THEN $2::jsonb ->> 'telefone' ELSE c.telefone END,
+    primeiro_nome = CASE WHEN $2::jsonb ? 'primeiro_nome' THEN $2::jsonb ->> 'primeiro_nome'
+                         ELSE c.primeiro_nome END,
+    sobrenome = CASE WHEN $2::jsonb ? 'sobrenome' THEN $2::jsonb ->> 'sobrenome' ELSE c.sobrenome END,
+    crm = CASE WHEN $2::jsonb ? 'crm' THEN $2::jsonb ->> 'crm' ELSE c.crm END,
+    especialidade_id = CASE WHEN $2::jsonb ? 'especialidade_id' THEN ($2::jsonb ->> 'especialidade_id')::bigint
+                            ELSE c.especialidade_id END,
+    status = CASE WHEN $2::jsonb ? 'status' THEN $2::jsonb ->> 'status' ELSE c.status END,
+    tags = CASE WHEN $2::jsonb ? 'tags' THEN ARRAY(SELECT jsonb_array_elements_text($2::jsonb -> 'tags'))
+                ELSE c.tags END,
+    preferencias = CASE WHEN $2::jsonb ? 'preferencias' THEN $2::jsonb -> 'preferencias' ELSE c.preferencias END,
+    updated_at = now()
+FROM antes
+WHERE c.id = antes.id
+RETURNING c.id, c.telefone, c.primeiro_nome, c.sobrenome, c.crm, c.especialidade_id, c.status, c.tags,
+          c.preferencias, antes.telefone AS telefone_anterior
+
+-- name: carregar_contexto_estatico
+-- The part of a conversation's context that changes only when the doctor is edited: who they are and
+-- their specialty's name. Index: clientes_pkey, especialidades_pkey.
+SELECT c.id, c.telefone, c.primeiro_nome, c.sobrenome, c.crm, c.especialidade_id, c.status, c.tags,
+       c.preferencias, e.nome AS especialidade
+FROM clientes c
+LEFT JOIN especialidades e ON e.id = c.especialidade_id
+WHERE c.id = $1
+
+-- name: criar_lead
+-- An unknown number becomes a new lead. ON CONFLICT: two first messages of one doctor racing.
+INSERT INTO clientes (telefone, status) VALUES ($1, 'novo')
+ON CONFLICT (telefone) DO NOTHING
+RETURNING id, telefone, primeiro_nome, sobrenome, crm, especialidade_id, status, tags, preferencias
+
+-- name: guardar_contato_chatwoot
+UPDATE clientes SET chatwoot_contact_id = $2, updated_at = now() WHERE id = $1
+
+-- name: contar_medicos
+-- `julia dev`: whether its database is still to be seeded. Runs once, at start.
+SELECT count(*) FROM clientes
+
+-- name: primeiro_telefone
+-- `julia dev`: a seeded doctor's phone for the curl it prints (the lowest id). Index: clientes_pkey.
+SELECT telefone FROM clientes ORDER BY id LIMIT 1

@@ -104,3 +104,50 @@ SET agendar_para = greatest(agendar_para, now() + interval '1 day'),
     locked_until = CASE WHEN status = 'processando' THEN greatest(locked_until, now() + interval '1 day') END,
     updated_at = now()
 WHERE status IN ('pendente', 'processando')
+
+-- name: destino_envio
+-- Where a claimed message goes, read at send time; NULL when it must not go: a campaign message to a
+-- doctor who is opt_out, bloqueado or inativo *now* (an opt-out a second ago is honoured). Such a row is
+-- cancelled here, in the same statement, while this sender holds it ($2 = the tentativas it claimed
+-- with). Replies, the opt-out confirmation among them, always go. Indexes: fila_mensagens_pkey,
+-- clientes_pkey.
+WITH alvo AS (
+    SELECT f.id, cl.telefone,
+           f.campanha_id IS NOT NULL AND cl.status IN ('opt_out', 'bloqueado', 'inativo') AS recusada
+    FROM fila_mensagens f
+    JOIN clientes cl ON cl.id = f.cliente_id
+    WHERE f.id = $1
+), cancelada AS (
+    UPDATE fila_mensagens f
+    SET status = 'cancelada', locked_until = NULL, last_error = 'médico não recebe campanhas', updated_at = now()
+    FROM alvo
+    WHERE f.id = alvo.id AND alvo.recusada AND f.status = 'processando' AND f.tentativas = $2
+)
+SELECT telefone FROM alvo WHERE NOT recusada
+
+-- name: registrar_resposta
+-- Júlia's reply: stored as an interaction (with the prompt version that wrote it, $5; NULL for a fixed
+-- text) and queued for sending, in one statement.
+WITH i AS (
+    INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, versao_prompt)
+    VALUES ($1, $2, 'saida', 'julia', $3, $5)
+    RETURNING id, conversa_id, cliente_id, conteudo
+)
+INSERT INTO fila_mensagens (cliente_id, conversa_id, conteudo, prioridade, interacao_id)
+SELECT cliente_id, conversa_id, conteudo, $4, id FROM i
+RETURNING id
+
+-- name: contar_fila_pendente
+-- Pending messages, how many are due, and how long the oldest due one has waited (a message scheduled
+-- for tomorrow is not late). Index: idx_fila_processamento.
+SELECT count(*) AS pendentes,
+       count(*) FILTER (WHERE agendar_para <= now()) AS vencidas,
+       coalesce(extract(epoch FROM now() - min(agendar_para) FILTER (WHERE agendar_para <= now())), 0)::float8
+           AS mais_antiga_s
+FROM fila_mensagens
+WHERE status = 'pendente'
+
+-- name: contar_fila_incerta
+-- Sends whose outcome is unknown ('incerto'), waiting for a person to check the doctor's chat; julia
+-- never resends them. Index: idx_fila_incerto (partial: a handful of rows at most).
+SELECT count(*) FROM fila_mensagens WHERE status = 'incerto'

@@ -45,7 +45,7 @@ ORDER BY fatia
 -- Julia opens (odd k, saida), the doctor answers (even k, entrada); in a conversation a person took over,
 -- the person speaks from 60% on (the handoff, see generate.py); elsewhere 2% of outbound are a person's.
 -- Timestamps: slot k of n over the conversation's span, jittered inside 80% of the slot, so strictly
--- increasing. Only inbound messages carry a WhatsApp id, as in the service (julia/sql/entrada.sql: the id
+-- increasing. Only inbound messages carry a WhatsApp id, as in the service (julia/sql/entradas.sql: the id
 -- dedups redelivered webhooks; a reply's id lives on its fila_mensagens row): '3EB0' + 16 hex, Evolution's
 -- shape, from the interaction id xor a mask, so unique by construction.
 INSERT INTO interacoes (id, conversa_id, cliente_id, direcao, origem, conteudo, whatsapp_message_id, created_at)

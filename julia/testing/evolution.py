@@ -1,5 +1,6 @@
 """Fake Evolution API v2: sendText (recording every call, for exactly-once checks) and
-connectionState, with settable latency and the fault modes of ConfigEvolution."""
+connectionState, with settable latency and the fault modes of ConfigEvolution; and the inbound
+`messages.upsert` webhook body Evolution posts to julia."""
 
 from __future__ import annotations
 
@@ -24,6 +25,43 @@ def mensagem_enviada(numero: str, texto: str, msg_id: str, instancia: str) -> di
         "messageType": "conversation",
         "messageTimestamp": int(time.time()),
         "instanceId": instancia,
+    }
+
+
+def mensagem_recebida(
+    texto: str,
+    *,
+    numero: str,
+    msg_id: str,
+    from_me: bool = False,
+    jid: str | None = None,
+    nome: str = "Dra. Ana",
+    carimbo: int = 1729521639,
+    server_url: str = "http://evolution",
+    destino: str = "http://julia/webhooks/evolution",
+    apikey: str | None = None,
+) -> dict[str, Any]:
+    """Evolution v2's `messages.upsert` webhook for one text message from `numero` (digits, no +), as it
+    posts it (wire format: docs/integrations.md); `jid` replaces the sender's (a group, a broadcast)."""
+    return {
+        "event": "messages.upsert",
+        "instance": "julia",
+        "data": {
+            "key": {"remoteJid": jid or f"{numero}@s.whatsapp.net", "fromMe": from_me, "id": msg_id},
+            "pushName": nome,
+            "status": "DELIVERY_ACK",
+            "message": {"conversation": texto},
+            "contextInfo": None,
+            "messageType": "conversation",
+            "messageTimestamp": carimbo,
+            "instanceId": "uuid",
+            "source": "android",
+        },
+        "destination": destino,
+        "date_time": "2026-11-24T10:00:00.000Z",
+        "sender": "5511988887777@s.whatsapp.net",
+        "server_url": server_url,
+        "apikey": apikey,
     }
 
 

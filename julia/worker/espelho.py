@@ -9,16 +9,16 @@ from typing import Literal
 
 import asyncpg
 
+from julia.data import clientes, conversations
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
-from julia.queries import sql
 
 log = logging.getLogger(__name__)
 
 
 async def garantir_conversa(pool: asyncpg.Pool, chatwoot: Chatwoot, conversa_id: int) -> int | None:
     """The Chatwoot conversation id of a julia conversation, created (with the contact) when missing."""
-    conversa = await pool.fetchrow(sql("ler_conversa"), conversa_id)
+    conversa = await conversations.ler_conversa(pool, conversa_id)
     if conversa is None:
         return None
     if conversa["chatwoot_conversation_id"] is not None:
@@ -27,9 +27,9 @@ async def garantir_conversa(pool: asyncpg.Pool, chatwoot: Chatwoot, conversa_id:
     contato_id, source_id = conversa["chatwoot_contact_id"], None
     if contato_id is None:
         contato_id, source_id = await chatwoot.criar_contato(telefone, conversa["primeiro_nome"])
-        await pool.execute(sql("guardar_contato_chatwoot"), conversa["cliente_id"], contato_id)
+        await clientes.guardar_contato_chatwoot(pool, conversa["cliente_id"], contato_id)
     chatwoot_id = await chatwoot.criar_conversa(contato_id, source_id, telefone)
-    await pool.execute(sql("guardar_conversa_chatwoot"), conversa_id, chatwoot_id)
+    await conversations.guardar_conversa_chatwoot(pool, conversa_id, chatwoot_id)
     return chatwoot_id
 
 

@@ -30,13 +30,11 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from julia.data import fila_mensagens
-from julia.data.campanhas import destino_envio
+from julia.data import fila_mensagens, interacoes
 from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
-from julia.queries import sql
 from julia.worker.espelho import espelhar
 from julia.worker.pausa import envio_pausado
 from julia.worker.servicos import Servicos
@@ -104,7 +102,7 @@ class Remetente:
     async def _enviar(self, linha: asyncpg.Record) -> None:
         s = self._s
         fila_id, tentativas = linha["id"], linha["tentativas"]
-        telefone = await destino_envio(s.pool, fila_id, tentativas)
+        telefone = await fila_mensagens.destino_envio(s.pool, fila_id, tentativas)
         if telefone is None:  # a campaign message to a doctor who opted out (or was blocked): cancelled
             return
         try:
@@ -113,8 +111,8 @@ class Remetente:
             motivo = f"rate limiter unavailable: {type(exc).__name__}: {exc}"
             await self._gravar(linha, self.fila.adiamento(linha, motivo))
             return
-        estado = await s.pool.fetchval(
-            sql("iniciar_envio"), fila_id, tentativas, self._lease_envio_s, self.fila.retentativa.maximo
+        estado = await fila_mensagens.iniciar_envio(
+            s.pool, fila_id, tentativas, self._lease_envio_s, self.fila.retentativa.maximo
         )
         if estado is None:
             log.warning("fila_mensagens %s: claim lost to another sender before sending", fila_id)
@@ -131,7 +129,7 @@ class Remetente:
             log.error(
                 "fila_mensagens %s: send outcome unknown, held as 'incerto' for a person: %s", fila_id, exc
             )
-            await self._gravar(linha, Registro(sql("marcar_incerta"), (fila_id, tentativas, str(exc))))
+            await self._gravar(linha, fila_mensagens.incerta(fila_id, tentativas, str(exc)))
             return
         except IntegracaoError as exc:  # Evolution answered that it did not send; a 400 will never send
             await self._gravar(linha, self.fila.falha(linha, str(exc), definitiva=not exc.transitorio))
@@ -144,11 +142,11 @@ class Remetente:
     async def _marcar_enviada(self, linha: asyncpg.Record, whatsapp_id: str | None) -> None:
         async def gravar() -> None:
             async with self._s.pool.acquire() as conn, conn.transaction():
-                interacao_id = await conn.fetchval(
-                    sql("marcar_enviada"), linha["id"], linha["tentativas"], whatsapp_id
+                interacao_id = await fila_mensagens.marcar_enviada(
+                    conn, linha["id"], linha["tentativas"], whatsapp_id
                 )
                 if whatsapp_id and interacao_id is not None:
-                    await conn.execute(sql("marcar_interacao_enviada"), interacao_id, whatsapp_id)
+                    await interacoes.marcar_interacao_enviada(conn, interacao_id, whatsapp_id)
 
         await self._registrar(linha["id"], gravar)
 
@@ -171,7 +169,7 @@ class Remetente:
         if time.monotonic() < self._proxima_varredura:
             return
         self._proxima_varredura = time.monotonic() + VARREDURA_S
-        for linha in await self._s.pool.fetch(sql("marcar_incertas")):
+        for linha in await fila_mensagens.marcar_incertas(self._s.pool):
             metrics.count("envio_incerto")
             log.error("fila_mensagens %s: its sender stopped during the send; held as 'incerto'", linha["id"])
 

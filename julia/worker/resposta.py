@@ -12,13 +12,12 @@ import asyncpg
 
 from julia import prompts
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
-from julia.data import Executor, entradas
+from julia.data import Executor, conversations, entradas, fila_mensagens
 from julia.data.fila import Fila, Retentativa
 from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
-from julia.queries import sql
 from julia.services import handoff, opt_out
 from julia.worker import dialogo
 from julia.worker.espelho import espelhar
@@ -138,17 +137,17 @@ async def _concluir_em(
     versao_prompt: str | None = None,
 ) -> None:
     """Mark the row done and store + queue `resposta`, unless a person took over meanwhile."""
-    if await conn.fetchval(sql("concluir_entrada"), tarefa["id"], tarefa["tentativas"]) is None:
+    if not await entradas.concluir_entrada(conn, tarefa["id"], tarefa["tentativas"]):
         raise _Perdida
     if resposta is None:
         return
     if (
         not mesmo_se_humano
-        and await conn.fetchval(sql("controle_conversa_travado"), tarefa["conversa_id"]) == "humano"
+        and await conversations.controle_conversa_travado(conn, tarefa["conversa_id"]) == "humano"
     ):
         return  # a handoff landed while Claude was writing: stay silent
-    await conn.fetchval(
-        sql("registrar_resposta"),
+    await fila_mensagens.registrar_resposta(
+        conn,
         tarefa["conversa_id"],
         tarefa["cliente_id"],
         resposta,

@@ -23,6 +23,7 @@ import uvicorn
 from julia import db, servers
 from julia.testing.app import criar_app
 from julia.testing.estado import Estado
+from julia.testing.evolution import mensagem_recebida
 
 CHAVE = "chave-aceitacao"
 JULIA = [sys.executable, "-m", "julia"]
@@ -107,25 +108,13 @@ async def test_serve_e_worker_respondem_um_webhook_real(
                     pass
                 assert time.monotonic() < fim, "julia serve did not start"
                 await asyncio.sleep(0.1)
-            corpo = {
-                "event": "messages.upsert",
-                "instance": "julia",
-                "data": {
-                    "key": {"remoteJid": "5511999990000@s.whatsapp.net", "fromMe": False, "id": "3EB0ACEITE"},
-                    "pushName": "Dra. Ana",
-                    "status": "DELIVERY_ACK",
-                    "message": {"conversation": "Tenho interesse no plantão"},
-                    "messageType": "conversation",
-                    "messageTimestamp": 1729521639,
-                    "instanceId": "uuid",
-                    "source": "android",
-                },
-                "destination": f"http://127.0.0.1:{porta}/webhooks/evolution",
-                "date_time": "2026-11-24T10:00:00.000Z",
-                "sender": "5511988887777@s.whatsapp.net",
-                "server_url": base,
-                "apikey": None,
-            }
+            corpo = mensagem_recebida(
+                "Tenho interesse no plantão",
+                numero="5511999990000",
+                msg_id="3EB0ACEITE",
+                server_url=base,
+                destino=f"http://127.0.0.1:{porta}/webhooks/evolution",
+            )
             resposta = await cliente.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE})
             assert resposta.status_code == 200
             assert resposta.json()["status"] == "recebida"

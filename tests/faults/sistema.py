@@ -23,6 +23,7 @@ import httpx
 
 from julia import servers
 from julia.testing.controle import Falsos
+from julia.testing.evolution import mensagem_recebida
 
 JULIA = [sys.executable, "-m", "julia"]
 CHAVE = "falso"  # the EVOLUTION_API_KEY julia.testing's environment sets
@@ -50,25 +51,9 @@ class Mensagem:
         return f"(Júlia de teste) Recebi: {self.texto}"
 
     def corpo(self) -> dict[str, Any]:
-        return {
-            "event": "messages.upsert",
-            "instance": "julia",
-            "data": {
-                "key": {"remoteJid": f"{self.numero}@s.whatsapp.net", "fromMe": False, "id": self.msg_id},
-                "pushName": "Dra. Teste",
-                "status": "DELIVERY_ACK",
-                "message": {"conversation": self.texto},
-                "messageType": "conversation",
-                "messageTimestamp": int(time.time()),
-                "instanceId": "uuid",
-                "source": "android",
-            },
-            "destination": "http://julia/webhooks/evolution",
-            "date_time": "2026-12-01T10:00:00.000Z",
-            "sender": "5511988887777@s.whatsapp.net",
-            "server_url": "http://evolution",
-            "apikey": None,
-        }
+        return mensagem_recebida(
+            self.texto, numero=self.numero, msg_id=self.msg_id, nome="Dra. Teste", carimbo=int(time.time())
+        )
 
 
 def mensagens(n: int, cenario: str) -> list[Mensagem]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -16,6 +15,7 @@ from julia import db, servers
 from julia.cache import Cache, contexto_estatico, medico_por_id, medico_por_telefone, vagas_abertas
 from julia.cache.ouvinte import CANAL, Ouvinte
 from tests.cache.conftest import cache_de
+from tests.espera import ate
 from tests.reservas.conftest import Cenario
 
 
@@ -25,15 +25,6 @@ async def ouvinte(services: servers.Services, pool: asyncpg.Pool, cache: Cache) 
     async with o.rodando():
         await asyncio.wait_for(o.escutando.wait(), 10)
         yield o
-
-
-async def ate(condicao: Callable[[], Awaitable[bool]], limite_s: float = 10.0) -> None:
-    """Poll until `condicao` holds (the feed is asynchronous); fail after `limite_s`."""
-    fim = time.monotonic() + limite_s
-    while not await condicao():
-        if time.monotonic() > fim:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def test_os_gatilhos_publicam_um_aviso_por_comando(

@@ -29,7 +29,7 @@ from julia.api.app import create_app
 from julia.integrations.claude import Claude
 from julia.settings import Settings
 from julia.testing import claude
-from julia.testing.evolution import mensagem_enviada
+from julia.testing.evolution import mensagem_enviada, mensagem_recebida
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
 
@@ -259,38 +259,22 @@ def upsert(
     *,
     numero: str = "5511999990000",
     msg_id: str = "3EB0A1B2C3",
-    from_me: bool = False,
-    jid: str | None = None,
-    apikey: str | None = None,
+    **campos: Any,
 ) -> dict[str, Any]:
-    return {
-        "event": "messages.upsert",
-        "instance": "julia",
-        "data": {
-            "key": {"remoteJid": jid or f"{numero}@s.whatsapp.net", "fromMe": from_me, "id": msg_id},
-            "pushName": "Dra. Ana",
-            "status": "DELIVERY_ACK",
-            "message": {"conversation": texto},
-            "contextInfo": None,
-            "messageType": "conversation",
-            "messageTimestamp": 1729521639,
-            "instanceId": "uuid",
-            "source": "android",
-        },
-        "destination": "http://julia/webhooks/evolution",
-        "date_time": "2026-11-24T10:00:00.000Z",
-        "sender": "5511988887777@s.whatsapp.net",
-        "server_url": EVOLUTION,
-        "apikey": apikey,
-    }
+    """A doctor's message as Evolution posts it, with these tests' defaults (`campos`: see
+    mensagem_recebida)."""
+    return mensagem_recebida(texto, numero=numero, msg_id=msg_id, server_url=EVOLUTION, **campos)
 
 
 async def postar(cliente: httpx.AsyncClient, corpo: dict[str, Any], **kw: Any) -> httpx.Response:
     return await cliente.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE}, **kw)
 
 
-async def drenar(worker: Worker, pool: asyncpg.Pool, limite_s: float = 20.0) -> None:
-    """Run the worker's steps until no inbound row and no queued message is open (retries included)."""
+async def drenar(
+    worker: Worker, pool: asyncpg.Pool, limite_s: float = 20.0, *, so_devidas: bool = False
+) -> None:
+    """Run the worker's steps until no inbound row and no queued message is open (retries included);
+    `so_devidas`: a pending message scheduled for later (a campaign's) does not count as open."""
     fim = time.monotonic() + limite_s
     while time.monotonic() < fim:
         tarefas = await worker.reivindicar_entradas(50)
@@ -299,7 +283,9 @@ async def drenar(worker: Worker, pool: asyncpg.Pool, limite_s: float = 20.0) -> 
         await worker.remetente.aguardar()
         abertos = await pool.fetchval(
             "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
-            " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('pendente', 'processando', 'enviando'))"
+            " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('processando', 'enviando')"
+            "    OR (status = 'pendente' AND (agendar_para <= now() OR NOT $1)))",
+            so_devidas,
         )
         if not tarefas and not enviados and abertos == 0:
             return

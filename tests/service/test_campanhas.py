@@ -3,7 +3,6 @@ sending hours in São Paulo time), the report, opt-out, and the sender's last ch
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import itertools
 import json
@@ -77,24 +76,6 @@ async def _agendas(pool: asyncpg.Pool, campanha_id: str) -> list[dt.datetime]:
         "SELECT agendar_para FROM fila_mensagens WHERE campanha_id = $1 ORDER BY cliente_id", campanha_id
     )
     return [linha["agendar_para"] for linha in linhas]
-
-
-async def _drenar_devidas(worker: Worker, pool: asyncpg.Pool) -> None:
-    """conftest.drenar, leaving alone campaign rows scheduled for later (they are not due)."""
-    for _ in range(500):
-        tarefas = await worker.reivindicar_entradas(50)
-        await asyncio.gather(*(worker._processar(t) for t in tarefas))
-        enviados = await worker.remetente.despachar()
-        await worker.remetente.aguardar()
-        abertos = await pool.fetchval(
-            "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
-            " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('processando', 'enviando')"
-            "    OR (status = 'pendente' AND agendar_para <= now()))"
-        )
-        if not tarefas and not enviados and abertos == 0:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("due work still open")
 
 
 def _sp(texto: str) -> dt.datetime:
@@ -359,7 +340,7 @@ async def test_parar_opts_out_at_once_cancels_pending_rows_and_confirms_without_
         await campanhas.criar_campanha(pool, settings, nova)
 
     await postar(cliente, upsert("Não quero mais receber!"))
-    await _drenar_devidas(worker, pool)
+    await drenar(worker, pool, so_devidas=True)
 
     assert externos.claude.call_count == 0
     assert externos.textos_enviados() == [("5511999990000", CONFIRMACAO)]
@@ -372,7 +353,7 @@ async def test_parar_opts_out_at_once_cancels_pending_rows_and_confirms_without_
 
     # Writing again reaches a person (mirrored to Chatwoot), never Claude nor an automatic reply.
     await postar(cliente, upsert("Oi, voltei", msg_id="DEPOIS"))
-    await _drenar_devidas(worker, pool)
+    await drenar(worker, pool, so_devidas=True)
     assert externos.claude.call_count == 0
     assert len(externos.textos_enviados()) == 1
     espelhadas = [json.loads(c.request.content) for c in externos.mensagem.calls]

@@ -14,7 +14,7 @@ import pytest
 from julia import db, servers
 from julia.data import entradas, fila_mensagens
 from julia.data.fila import Despertador, Fila, Retentativa
-from tests.reservas.test_ouvinte import ate
+from tests.espera import ate
 from tests.service.conftest import postar, upsert
 
 LEASE_S = 60.0

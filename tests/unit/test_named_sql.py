@@ -33,3 +33,17 @@ def test_every_named_query_is_used_by_julia() -> None:
     unused = sorted(set(all_queries()) - used)
     assert not unused, f"named SQL nobody runs (delete it or use it): {unused}"
     assert sorted(SQL_DIR.glob("*.sql")), "no SQL files found"
+
+
+def test_only_the_data_layer_runs_named_sql() -> None:
+    """julia/data owns the statements (its package docstring); the seed and the perf suite's plan reader
+    are its stated exceptions."""
+    donos = ("data", "seed", "perf")
+    chamadores = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if p.relative_to(PACKAGE).parts[0] not in donos
+        and p.name != "queries.py"
+        and re.search(r"\bsql\(", p.read_text())
+    )
+    assert chamadores == []

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from julia.integrations.evolution import telefone_e164
+from julia.testing.evolution import mensagem_recebida
 
 TOKEN = re.compile(r"\[cap:([0-9a-f]{12})\]")
 
@@ -39,26 +40,13 @@ def webhook(
 ) -> dict[str, Any]:
     """Evolution v2's messages.upsert for one doctor's message (wire format: docs/integrations.md)."""
     assert telefone_e164(telefone.lstrip("+") + "@s.whatsapp.net") == telefone
-    return {
-        "event": "messages.upsert",
-        "instance": "julia",
-        "data": {
-            "key": {
-                "remoteJid": f"{telefone.lstrip('+')}@s.whatsapp.net",
-                "fromMe": False,
-                "id": f"CAP{token}",
-            },
-            "pushName": "Dr. Capacidade",
-            "status": "DELIVERY_ACK",
-            "message": {"conversation": f"{texto} [cap:{token}]"},
-            "messageType": "conversation",
-            "messageTimestamp": int(time.time()),
-            "source": "android",
-        },
-        "date_time": "2026-11-24T10:00:00.000Z",
-        "sender": "5511900000000@s.whatsapp.net",
-        "apikey": None,
-    }
+    return mensagem_recebida(
+        f"{texto} [cap:{token}]",
+        numero=telefone.lstrip("+"),
+        msg_id=f"CAP{token}",
+        nome="Dr. Capacidade",
+        carimbo=int(time.time()),
+    )
 
 
 def token_da_resposta(texto: str) -> str | None:

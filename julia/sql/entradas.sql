@@ -1,20 +1,3 @@
--- name: existe_interacao_whatsapp
--- A redelivered webhook: its WhatsApp id is already stored. Index: idx_interacoes_whatsapp_id (unique).
-SELECT EXISTS (SELECT 1 FROM interacoes WHERE whatsapp_message_id = $1)
-
--- name: criar_lead
--- An unknown number becomes a new lead. ON CONFLICT: two first messages of one doctor racing.
-INSERT INTO clientes (telefone, status) VALUES ($1, 'novo')
-ON CONFLICT (telefone) DO NOTHING
-RETURNING id, telefone, primeiro_nome, sobrenome, crm, especialidade_id, status, tags, preferencias
-
--- name: abrir_conversa
--- The doctor's active conversation, opened when there is none. ON CONFLICT on the partial unique index
--- idx_conversations_cliente_status: another message of the same doctor opened it first.
-INSERT INTO conversations (cliente_id) VALUES ($1)
-ON CONFLICT (cliente_id) WHERE status = 'ativa' DO NOTHING
-RETURNING id, cliente_id, status, controlled_by, chatwoot_conversation_id
-
 -- name: registrar_entrada
 -- The inbound interaction and the work to answer it, in one statement. ON CONFLICT on the WhatsApp id:
 -- a redelivery racing the first delivery inserts nothing, so no work row either.
@@ -97,34 +80,10 @@ UPDATE entradas
 SET status = 'erro', locked_until = NULL, last_error = $3, updated_at = now()
 WHERE id = $1 AND status = 'processando' AND tentativas = $2
 
--- name: ler_conversa
--- Control is read fresh for every message (never cached): a handoff takes effect at once.
--- Index: conversations_pkey.
-SELECT c.id, c.cliente_id, c.status, c.controlled_by, c.chatwoot_conversation_id,
-       cl.telefone, cl.primeiro_nome, cl.chatwoot_contact_id
-FROM conversations c
-JOIN clientes cl ON cl.id = c.cliente_id
-WHERE c.id = $1
-
--- name: registrar_resposta
--- Júlia's reply: stored as an interaction (with the prompt version that wrote it, $5; NULL for a fixed
--- text) and queued for sending, in one statement.
-WITH i AS (
-    INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, versao_prompt)
-    VALUES ($1, $2, 'saida', 'julia', $3, $5)
-    RETURNING id, conversa_id, cliente_id, conteudo
-)
-INSERT INTO fila_mensagens (cliente_id, conversa_id, conteudo, prioridade, interacao_id)
-SELECT cliente_id, conversa_id, conteudo, $4, id FROM i
-RETURNING id
-
--- name: registrar_conexao_evolution
--- The last connection.update of an instance.
-INSERT INTO evolution_conexoes (instancia, estado, status_reason) VALUES ($1, $2, $3)
-ON CONFLICT (instancia) DO UPDATE
-SET estado = excluded.estado, status_reason = excluded.status_reason, atualizado_em = now()
-
--- name: controle_conversa_travado
--- Who controls the conversation, read inside the reply's transaction and held (FOR SHARE) until commit:
--- a handoff that lands while Claude writes wins, and the reply is not queued.
-SELECT controlled_by FROM conversations WHERE id = $1 FOR SHARE
+-- name: contar_entradas_abertas
+-- Inbound messages not yet answered (the queue doctors wait in) and how long the oldest has waited.
+-- Index: idx_entradas_fila (open rows only; answered rows leave it).
+SELECT count(*) AS abertas,
+       coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS mais_antiga_s
+FROM entradas
+WHERE status IN ('pendente', 'processando')
