@@ -14,7 +14,7 @@ import asyncpg
 from pydantic import SecretStr
 
 from julia.settings import Settings
-from julia.testing import claude
+from julia.testing import claude, evolution
 
 EVOLUTION_KEY = "chave-perf"
 EVOLUTION_URL = "http://evolution.invalid"  # never called: the message path ends at the queued reply
@@ -74,25 +74,14 @@ async def phones(conn: asyncpg.Connection, limit: int) -> list[str]:
 
 def upsert(telefone: str, msg_id: str, texto: str = "Tem plantão de clínica no sábado?") -> dict[str, Any]:
     """A `messages.upsert` webhook from `telefone` (E.164), as Evolution API v2 posts it."""
-    numero = telefone.removeprefix("+")
-    return {
-        "event": "messages.upsert",
-        "instance": "julia",
-        "data": {
-            "key": {"remoteJid": f"{numero}@s.whatsapp.net", "fromMe": False, "id": msg_id},
-            "pushName": "Dra. Perf",
-            "status": "DELIVERY_ACK",
-            "message": {"conversation": texto},
-            "messageType": "conversation",
-            "messageTimestamp": 1764028800,
-            "instanceId": "perf",
-            "source": "android",
-        },
-        "destination": "http://julia/webhooks/evolution",
-        "date_time": "2026-11-25T00:00:00.000Z",
-        "sender": "5511988887777@s.whatsapp.net",
-        "server_url": EVOLUTION_URL,
-    }
+    return evolution.mensagem_recebida(
+        texto,
+        numero=telefone.removeprefix("+"),
+        msg_id=msg_id,
+        nome="Dra. Perf",
+        carimbo=1764028800,
+        server_url=EVOLUTION_URL,
+    )
 
 
 def claude_falso(latency_s: float) -> claude.Transporte:

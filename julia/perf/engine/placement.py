@@ -98,8 +98,10 @@ class Backends:
     ) -> Backends | None:
         """None when there is nothing to pin: a remote server, or no CPU apart from the clients'.
         `servers`: the application_name of the servers a side starts (the webhook benchmarks' `julia
-        serve`), whose backends are left free: pinned to one CPU with its load, a server under 200
-        requests/s queues (webhook p99 302-506 ms in A/B runs on this machine, against 13-93 ms with them free)."""
+        serve`), whose backends are left free, like the server itself: pinned, the webhook load would
+        measure a julia serve whose database has one core, which production never gives it. (Its p99
+        on this machine is dominated by the machine's load, pinned or not: 18-424 ms in four webhook-only
+        A/A runs with other work running beside them, 13 ms in a quiet CI run.)"""
         if not cpus or not is_local(dsn):
             return None
         return cls(await asyncpg.connect(dsn), databases, cpus, servers)
