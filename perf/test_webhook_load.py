@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from julia.commands.serve import KEEP_ALIVE_S
 from julia.perf import servico
 from julia.perf.context import Perf
 from julia.perf.engine import placement
@@ -54,6 +55,13 @@ WARMUP_RATE, WARMUP_S = 200.0, 3.0
 SERVER_START_S = 20.0
 DRAIN_S = 15.0  # after the last send: answers later than this count as errors
 SETTLE_S = 0.5  # before each block: the server's queue drains, Postgres writes back
+# A client must not reuse a connection the server may be closing: uvicorn closes one idle for `julia
+# serve`'s keep-alive (30 s), and a request sent on it as it closes fails (IncompleteReadError, 1 of
+# 2,400 in one A/A run and 10 of a 1,000-request burst in another, both on connections left idle while
+# the other side had its turns). Like httpx's keepalive_expiry, connections idle for half of it are
+# closed by the client and a new one opened (counted in new_connections, inside the timed span).
+IDLE_EXPIRY_S = KEEP_ALIVE_S / 2
+Idle = list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]]  # connection, last answer (monotonic)
 
 
 @dataclass
@@ -74,12 +82,12 @@ class Load:
 async def test_webhook_load(perf: Perf, conn: asyncpg.Connection) -> None:
     phones = await servico.phones(conn, DOCTORS)
     run_id = uuid.uuid4().hex[:8].upper()
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    idle: Idle = []
     try:
         async with _julia_server(perf) as (host, port):
             await _rounds(perf, conn, host, port, phones, run_id, idle)
     finally:
-        for _, writer in idle:
+        for _, writer, _ in idle:
             writer.close()
 
 
@@ -90,7 +98,7 @@ async def _rounds(
     port: int,
     phones: list[str],
     run_id: str,
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    idle: Idle,
 ) -> None:
     warm = _requests(phones, f"W{run_id}", int(WARMUP_S * WARMUP_RATE), host)
     await _open_loop(host, port, warm, WARMUP_RATE, idle, Load())
@@ -144,12 +152,12 @@ async def _rounds(
         )
 
 
-def _drop_closed(idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+def _drop_closed(idle: Idle) -> None:
     """Keep-alive connections the server closed while the other side had its turn are not reused: a
     request on one would fail with nothing wrong in julia."""
-    for reader, writer in list(idle):
+    for reader, writer, since in list(idle):
         if reader.at_eof() or writer.is_closing():
-            idle.remove((reader, writer))
+            idle.remove((reader, writer, since))
             writer.close()
 
 
@@ -171,7 +179,7 @@ async def _open_loop(
     port: int,
     requests: list[bytes],
     rate: float,
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    idle: Idle,
     load: Load,
 ) -> None:
     """Send `requests` open-loop at `rate`, adding their outcome to `load`."""
@@ -196,16 +204,20 @@ async def _send(
     port: int,
     request: bytes,
     scheduled: float,
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+    idle: Idle,
     load: Load,
 ) -> None:
     load.in_flight += 1
     load.max_in_flight = max(load.max_in_flight, load.in_flight)
     writer: asyncio.StreamWriter | None = None
     try:
-        if idle:
-            reader, writer = idle.pop()
-        else:
+        while idle:
+            reader, writer, since = idle.pop()
+            if time.monotonic() - since < IDLE_EXPIRY_S and not reader.at_eof():
+                break
+            writer.close()
+            writer = None
+        if writer is None:
             reader, writer = await asyncio.open_connection(host, port)
             load.connections += 1
         writer.write(request)
@@ -222,7 +234,7 @@ async def _send(
             load.error(f"http {status}")
         else:
             load.latencies_ms.append((done - scheduled) * 1000)
-        idle.append((reader, writer))
+        idle.append((reader, writer, time.monotonic()))
         writer = None  # back in the pool, open
     except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
         load.error(type(exc).__name__)
