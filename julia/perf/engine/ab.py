@@ -121,11 +121,9 @@ async def run_sides(
 ) -> dict[str, Path]:
     """Both sides' pytest, turn by turn; returns each side's results file that was written."""
     cpu = placement.client_cpu()
+    others = placement.server_cpus(cpu)
     backends = await placement.Backends.open(
-        services.database_url,
-        [f"julia_perf_{side.name}" for side in sides],
-        placement.server_cpus(cpu),
-        server_applications,
+        services.database_url, [f"julia_perf_{side.name}" for side in sides], others, server_applications
     )
     coordinator = Coordinator(len(sides), seed=seed, between_rounds=backends.pin_new if backends else None)
     address = await coordinator.start()
@@ -179,8 +177,7 @@ async def run_sides(
             print(f"perf: the {name} side's pytest exited with {code}" + (f":\n{tail}" if tail else ""))
     where = f", both sides on CPU {cpu}" if cpu is not None else ""
     if backends is not None:
-        others = ",".join(map(str, sorted(placement.server_cpus(cpu))))
-        where += f", their {backends.pinned} Postgres backends on CPU {others}"
+        where += f", their {backends.pinned} Postgres backends on CPU {','.join(map(str, sorted(others)))}"
         await backends.close()
     print(f"perf: {len(coordinator.log)} turns, in a random order each round{where}")
     return {name: path for name, path in results.items() if codes[name] == 0 and path.is_file()}

@@ -51,36 +51,31 @@ def calibrate(
     aa: dict[str, list[Verdict]] = {}
     slowed: dict[float, dict[str, list[Verdict]]] = {f: {} for f in factors}
     machine = "unknown"
-    for r in range(runs):
-        print(f"calibration round {r + 1}/{runs}: A/A")
-        run = ab.run(
+
+    def same_code(results: Path, head_extra: tuple[str, ...] = ()) -> Run:
+        """One A/B run of the head against itself (`head_extra`: its injected slowdown)."""
+        return ab.run(
             head,
             services,
             pytest_args,
-            work / f"aa-{r}.json",
+            results,
             base_ref=None,
             baseline_commit=None,
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
             same_code=True,
+            head_extra=head_extra,
         )
+
+    for r in range(runs):
+        print(f"calibration round {r + 1}/{runs}: A/A")
+        run = same_code(work / f"aa-{r}.json")
         machine = str(run.stamp.get("machine_class", machine))
         for name, verdict in _outcomes(run, config.budgets).items():
             aa.setdefault(name, []).append(verdict)
         for factor in factors if r < (runs if injected is None else injected) else ():
             print(f"calibration round {r + 1}/{runs}: head slowed {factor:g}x")
-            run = ab.run(
-                head,
-                services,
-                pytest_args,
-                work / f"slow{factor:g}-{r}.json",
-                base_ref=None,
-                baseline_commit=None,
-                turn_modules=config.turn_modules,
-                server_applications=config.server_applications,
-                same_code=True,
-                head_extra=(f"--inject-slowdown={factor}",),
-            )
+            run = same_code(work / f"slow{factor:g}-{r}.json", (f"--inject-slowdown={factor}",))
             for name, verdict in _outcomes(run, config.budgets).items():
                 slowed[factor].setdefault(name, []).append(verdict)
     benches = {name: _bench_figures(name, aa, slowed, factors) for name in sorted(aa)}

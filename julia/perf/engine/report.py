@@ -304,28 +304,12 @@ def _counters(run: Run) -> list[str]:
         c = bench.counters
         if "plan_nodes" in c:
             pgss = c.get("pgss") or {}
-            query_rows.append(
-                [
-                    bench.name,
-                    words.words(c.get("rows")),
-                    words.words(c.get("buffers")),
-                    words.words(c.get("plan_nodes")),
-                    words.words(pgss.get("calls")),
-                    words.words(pgss.get("rows_per_call")),
-                    words.words(pgss.get("blocks_per_call")),
-                    words.words(pgss.get("mean_exec_ms")),
-                ]
-            )
+            plan = [c.get(k) for k in ("rows", "buffers", "plan_nodes")]
+            server = [pgss.get(k) for k in ("calls", "rows_per_call", "blocks_per_call", "mean_exec_ms")]
+            query_rows.append([bench.name, *map(words.words, plan + server)])
         if "pg_statements" in c:
-            trips.append(
-                [
-                    bench.name,
-                    words.words(c.get("pg_statements")),
-                    words.words(c.get("pg_pool_resets")),
-                    words.words(c.get("redis_commands")),
-                    words.words(c.get("units_counted")),
-                ]
-            )
+            counts = ("pg_statements", "pg_pool_resets", "redis_commands", "units_counted")
+            trips.append([bench.name, *(words.words(c.get(k)) for k in counts)])
     parts = []
     if query_rows:
         parts += [
