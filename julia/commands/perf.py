@@ -202,6 +202,7 @@ def _run(args: argparse.Namespace) -> int:
             baseline_commit=load_baseline_commit(config.baselines),
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
+            owns_server=found.database_origin != "url",
             head_extra=extra,
             alone=args.no_base,
         )
@@ -217,7 +218,14 @@ def _calibrate(args: argparse.Namespace) -> int:
     factors = [float(f) for f in args.factors.split(",") if f.strip()]
     with runtime.services(Settings()) as found:
         path = calibration.calibrate(
-            config, found, [f"--doctors={args.doctors}"], args.runs, factors, args.out, args.injected
+            config,
+            found,
+            [f"--doctors={args.doctors}"],
+            args.runs,
+            factors,
+            args.out,
+            args.injected,
+            owns_server=found.database_origin != "url",
         )
     print(f"calibration written: {path}")
     return 0

@@ -11,7 +11,8 @@ these servers, interleaved turn by turn (julia.perf.engine.turnos).
 3. Each side is a `pytest perf` process of its own checkout; the coordinator grants turns in a random
    order each round, so the k-th blocks of a benchmark on both sides are measured side by side. Both
    processes run on one and the same CPU, and their Postgres backends (a local server) on the others
-   (julia.perf.engine.placement: why).
+   (julia.perf.engine.placement: why). On a server started for the run, autovacuum is off while it
+   runs, so no visit of its changes one side's plans behind the other's back (julia.perf.engine.autovacuum).
 4. The head's results, with the base's inside (`Run.base`), go to one results.json for `julia perf gate`.
 """
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from julia.perf.engine import placement
+from julia.perf.engine import autovacuum, placement
 from julia.perf.engine.errors import PerfError
 from julia.perf.engine.results import Run, deps_hash
 from julia.perf.engine.turnos import ENV, PROTOCOL, SIDE_ENV, Coordinator
@@ -118,8 +119,22 @@ async def run_sides(
     *,
     seed: int | None = None,
     server_applications: Sequence[str] = (),
+    owns_server: bool = False,
 ) -> dict[str, Path]:
-    """Both sides' pytest, turn by turn; returns each side's results file that was written."""
+    """Both sides' pytest, turn by turn; returns each side's results file that was written.
+    `owns_server`: Postgres was started for this run, so autovacuum may be paused (engine.autovacuum)."""
+    async with autovacuum.paused(services.database_url, owned=owns_server):
+        return await _run_sides(sides, services, pytest_args, out, seed, server_applications)
+
+
+async def _run_sides(
+    sides: list[Side],
+    services: Servers,
+    pytest_args: list[str],
+    out: Path,
+    seed: int | None,
+    server_applications: Sequence[str],
+) -> dict[str, Path]:
     cpu = placement.client_cpu()
     others = placement.server_cpus(cpu)
     backends = await placement.Backends.open(
@@ -201,6 +216,7 @@ def run(
     baseline_commit: str | None,
     turn_modules: Sequence[str],
     server_applications: Sequence[str] = (),
+    owns_server: bool = False,
     head_extra: tuple[str, ...] = (),
     base_extra: tuple[str, ...] = (),
     same_code: bool = False,
@@ -208,7 +224,8 @@ def run(
 ) -> Run:
     """The whole A/B run into `results`. `same_code`: both sides are the head (calibration's A/A);
     `alone`: the head only (judged on budgets); `turn_modules`: where a base keeps its turn protocol;
-    `server_applications`: the servers whose backends stay unpinned (julia.perf.engine.placement)."""
+    `server_applications`: the servers whose backends stay unpinned (julia.perf.engine.placement);
+    `owns_server`: Postgres was started for this run (julia.perf.engine.autovacuum)."""
     # Absolute: each side's pytest runs in its own checkout, so a relative path would land in the base's.
     results = results.resolve()
     out = results.parent
@@ -232,7 +249,14 @@ def run(
         print(f"perf: {why}" + ("" if len(sides) > 1 else "; judging budgets only"))
     started = time.monotonic()
     written = asyncio.run(
-        run_sides(sides, services, pytest_args, out, server_applications=server_applications)
+        run_sides(
+            sides,
+            services,
+            pytest_args,
+            out,
+            server_applications=server_applications,
+            owns_server=owns_server,
+        )
     )
     ab["seconds"] = round(time.monotonic() - started, 1)
     if "head" not in written:

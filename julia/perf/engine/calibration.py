@@ -17,6 +17,7 @@ report. Long work: every run is a whole A/B run, so it runs on demand, not in ev
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from typing import Any
 
 from julia.perf.engine import ab
 from julia.perf.engine.config import Config
+from julia.perf.engine.errors import PerfError
 from julia.perf.engine.gate import Verdict, judge, load_budgets
 from julia.perf.engine.results import Run, reviewable_json
 from julia.perf.engine.vcs import git
@@ -32,9 +34,14 @@ from julia.perf.engine.vcs import git
 CAUGHT = 0.95  # "caught in 19 of 20 runs"
 
 
-def _outcomes(run: Run, budgets_file: Path) -> dict[str, Verdict]:
-    budgets = load_budgets(budgets_file)
-    return {v.name: v for v in judge(run, budgets) if v.ab is not None}
+def _judged(run: Run, budgets_file: Path) -> list[Verdict]:
+    """Every benchmark judged as the gate will judge it once timing fails: the question is that gate's
+    false-failure rate, whatever [gate] timing_fails says today."""
+    return judge(run, dataclasses.replace(load_budgets(budgets_file), timing_fails=True))
+
+
+def _outcomes(verdicts: list[Verdict]) -> dict[str, Verdict]:
+    return {v.name: v for v in verdicts if v.ab is not None}
 
 
 def calibrate(
@@ -45,12 +52,23 @@ def calibrate(
     factors: list[float],
     out: Path | None,
     injected: int | None = None,
+    *,
+    owns_server: bool = False,
 ) -> Path:
+    """The runs, with the figures rewritten after every round: a long calibration stopped half way still
+    leaves what it measured. `owns_server`: Postgres was started for it (julia.perf.engine.autovacuum)."""
+    if runs < 1:
+        raise PerfError(f"--runs must be at least 1, not {runs}")
     head = config.root
     work = config.out / "calibration"
     aa: dict[str, list[Verdict]] = {}
+    # Per A/A run, every benchmark that failed the whole gate (hard checks and timing alike): what a
+    # person running `nox -s perf` on unchanged code would have seen.
+    gate_failures: list[list[str]] = []
     slowed: dict[float, dict[str, list[Verdict]]] = {f: {} for f in factors}
     machine = "unknown"
+    injected_runs = runs if injected is None else min(injected, runs)
+    path = out or config.calibration / "unknown.json"
 
     def same_code(results: Path, head_extra: tuple[str, ...] = ()) -> Run:
         """One A/B run of the head against itself (`head_extra`: its injected slowdown)."""
@@ -63,6 +81,7 @@ def calibrate(
             baseline_commit=None,
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
+            owns_server=owns_server,
             same_code=True,
             head_extra=head_extra,
         )
@@ -71,28 +90,35 @@ def calibrate(
         print(f"calibration round {r + 1}/{runs}: A/A")
         run = same_code(work / f"aa-{r}.json")
         machine = str(run.stamp.get("machine_class", machine))
-        for name, verdict in _outcomes(run, config.budgets).items():
+        verdicts = _judged(run, config.budgets)
+        gate_failures.append(sorted(v.name for v in verdicts if v.failed))
+        for name, verdict in _outcomes(verdicts).items():
             aa.setdefault(name, []).append(verdict)
-        for factor in factors if r < (runs if injected is None else injected) else ():
+        for factor in factors if r < injected_runs else ():
             print(f"calibration round {r + 1}/{runs}: head slowed {factor:g}x")
             run = same_code(work / f"slow{factor:g}-{r}.json", (f"--inject-slowdown={factor}",))
-            for name, verdict in _outcomes(run, config.budgets).items():
+            for name, verdict in _outcomes(_judged(run, config.budgets)).items():
                 slowed[factor].setdefault(name, []).append(verdict)
-    benches = {name: _bench_figures(name, aa, slowed, factors) for name in sorted(aa)}
-    path = out or config.calibration / f"{machine}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload: dict[str, Any] = {
-        "machine_class": machine,
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": git(head, "rev-parse", "--short", "HEAD"),
-        "runs": runs,
-        "injected_runs": runs if injected is None else min(injected, runs),
-        "factors": factors,
-        "command": f"julia perf calibrate --runs {runs} --injected {runs if injected is None else injected} "
-        f"--factors {','.join(f'{f:g}' for f in factors)}",
-        "benches": benches,
-    }
-    path.write_text(reviewable_json(payload))
+        path = out or config.calibration / f"{machine}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload: dict[str, Any] = {
+            "machine_class": machine,
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "git_commit": git(head, "rev-parse", "--short", "HEAD"),
+            "runs": r + 1,
+            "injected_runs": min(injected_runs, r + 1),
+            "factors": factors,
+            "command": f"julia perf calibrate --runs {runs} --injected {injected_runs} "
+            f"--factors {','.join(f'{f:g}' for f in factors)}",
+            "gate": {
+                "aa_runs": r + 1,
+                "aa_runs_failed": sum(bool(names) for names in gate_failures),
+                "failed_benches_per_run": gate_failures,
+            },
+            "benches": {name: _bench_figures(name, aa, slowed, factors) for name in sorted(aa)},
+        }
+        path.write_text(reviewable_json(payload))
+        print(f"calibration: {r + 1}/{runs} rounds written to {path}")
     return path
 
 
