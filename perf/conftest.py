@@ -21,13 +21,12 @@ import asyncpg
 import pytest
 import uvloop
 
-from julia import db, servers
-from julia.migrate import migrate
+from julia import servers
 from julia.perf.context import Perf
 from julia.perf.critical import CRITICAL, Params, pick_params
 from julia.perf.engine import results
 from julia.perf.engine.turnos import Turnos
-from julia.seed import seed
+from julia.seed.database import seeded_database
 from julia.settings import Settings
 
 # The checkout this suite measures (its commit and dependency files go into the stamp).
@@ -113,17 +112,11 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
         injected = f"slowdown-{slowdown:g}x"
     turnos = await Turnos.from_env()
     await turnos.switch("setup")
-    admin = await asyncpg.connect(services.database_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await admin.close()
-    dsn = db.with_database(services.database_url, DATABASE)
+    dsn, summary = await seeded_database(
+        services.database_url, DATABASE, doctors, seed_=SEED, today=today, progress=not os.environ.get("CI")
+    )
     conn = await asyncpg.connect(dsn)
     try:
-        await migrate(conn)
-        summary = await seed(conn, doctors, seed=SEED, today=today, progress=not os.environ.get("CI"))
         if injected == "drop-index":
             await conn.execute(f"DROP INDEX {INJECT_DROP_INDEX}")
         # What autovacuum gives production: planner statistics and a visibility map (index-only scans).

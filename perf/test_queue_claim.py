@@ -3,7 +3,9 @@ claim up to CLAIM_BATCH rows (`reivindicar_mensagens`, committed), then for each
 julia.worker.remetente does, commit the intent to send (`iniciar_envio`) and acknowledge it as sent
 (`marcar_enviada`). After each batch the rows are put back as pending, untimed, so every batch sees the
 same queue; dead row versions still pile up, which is why this runs after the query benchmarks and is
-kept short.
+kept short. It runs the three statements by their text (`sql()`), like perf/test_queries.py, not through
+julia.data.fila: what is measured and counted (pg_stat_statements, EXPLAIN) is the statement itself, and
+the whole path through julia's code is perf/test_message_path.py's job.
 """
 
 from __future__ import annotations

@@ -10,12 +10,19 @@ from julia.seed.load import SeedSummary, seed
 
 
 async def seeded_database(
-    admin_dsn: str, name: str, doctors: int, *, seed_: int = 42, today: dt.date | None = None
+    admin_dsn: str,
+    name: str,
+    doctors: int,
+    *,
+    seed_: int = 42,
+    today: dt.date | None = None,
+    progress: bool = False,
 ) -> tuple[str, SeedSummary]:
-    """`fresh_database`, then seeded with `doctors` doctors; return its DSN and the seed's summary."""
+    """`fresh_database`, then seeded with `doctors` doctors (`progress`: each phase on stderr, for long
+    seeds); return its DSN and the seed's summary."""
     dsn = await fresh_database(admin_dsn, name)
     conn = await connect(dsn)
     try:
-        return dsn, await seed(conn, doctors, seed=seed_, today=today)
+        return dsn, await seed(conn, doctors, seed=seed_, today=today, progress=progress)
     finally:
         await conn.close()

@@ -3,7 +3,6 @@ seeded rows says it should, for several sampled inputs (present and absent ones)
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import random
 from collections.abc import AsyncIterator
@@ -79,17 +78,6 @@ def _pick(rows: Rows, field: str, seed: int = 1) -> list[Any]:
 
 def _only(row: dict[str, Any], columns: Any) -> dict[str, Any]:
     return {c: row[c] for c in columns}
-
-
-@contextlib.asynccontextmanager
-async def _rolled_back(conn: Connection) -> AsyncIterator[Connection]:
-    """A transaction always rolled back: a test's writes never reach the shared seeded database."""
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        yield conn
-    finally:
-        await transaction.rollback()
 
 
 async def test_buscar_medico_por_telefone(pool: asyncpg.Pool, raw: Raw) -> None:
@@ -199,7 +187,7 @@ def _claim_order(raw: Raw, now: dt.datetime, limite: int) -> list[int]:
 @pytest.mark.parametrize("limite", [1, 25, 10_000])
 async def test_reivindicar_mensagens(pool: asyncpg.Pool, raw: Raw, limite: int) -> None:
     by_id = {r["id"]: r for r in raw.fila}
-    async with pool.acquire() as conn, _rolled_back(conn):
+    async with pool.acquire() as conn, rolled_back(conn):
         now = await conn.fetchval("SELECT now()")  # the transaction's now(), the one the claim sees
         expected = set(_claim_order(raw, now, limite))
         assert expected  # the seed always leaves due messages and expired leases
