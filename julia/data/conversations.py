@@ -19,6 +19,19 @@ async def abrir_conversa(db: Executor, cliente_id: int) -> asyncpg.Record | None
     return await db.fetchrow(sql("abrir_conversa"), cliente_id)
 
 
+async def conversa_ativa(db: Executor, cliente_id: int) -> int:
+    """The id of the doctor's active conversation, opened when there is none. Run it in a transaction
+    (READ COMMITTED: each statement sees what committed before it) so a concurrent opening is found."""
+    linha = await buscar_conversa_ativa(db, cliente_id)
+    if linha is None:
+        linha = await abrir_conversa(db, cliente_id)
+    if linha is None:  # opened by a concurrent message of the same doctor after our read
+        linha = await buscar_conversa_ativa(db, cliente_id)
+    if linha is None:
+        raise RuntimeError(f"doctor {cliente_id}: no active conversation found or opened")
+    return int(linha["id"])
+
+
 async def ler_conversa(db: Executor, conversa_id: int) -> asyncpg.Record | None:
     """The conversation with its doctor's phone, first name and Chatwoot contact; None for an unknown id."""
     return await db.fetchrow(sql("ler_conversa"), conversa_id)

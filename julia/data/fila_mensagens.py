@@ -60,11 +60,19 @@ async def iniciar_envio(
     return status
 
 
-async def marcar_enviada(db: Executor, fila_id: int, tentativas: int, whatsapp_id: str | None) -> int | None:
-    """Evolution accepted attempt `tentativas`: 'enviada'; the row's interaction id (None for a campaign
-    message, or when the attempt no longer holds the row)."""
-    interacao_id: int | None = await db.fetchval(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
-    return interacao_id
+async def marcar_enviada(
+    db: Executor, fila_id: int, tentativas: int, whatsapp_id: str | None
+) -> asyncpg.Record | None:
+    """Evolution accepted attempt `tentativas`: 'enviada'. The row's `interacao_id` (None for a campaign
+    message), or None when the attempt no longer holds the row."""
+    return await db.fetchrow(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
+
+
+async def guardar_envio_no_historico(
+    db: Executor, fila_id: int, conversa_id: int, whatsapp_id: str | None
+) -> None:
+    """A sent message that had no interaction (a campaign's) into conversation `conversa_id`'s history."""
+    await db.execute(sql("guardar_envio_no_historico"), fila_id, conversa_id, whatsapp_id)
 
 
 def incerta(fila_id: int, tentativas: int, motivo: str) -> Registro:

@@ -24,7 +24,7 @@ async def registrar_mensagem(pool: asyncpg.Pool, cache: Cache, msg: MensagemRece
         if await interacoes.existe_interacao_whatsapp(conn, msg.whatsapp_id):
             return None
         cliente_id = medico["id"] if medico is not None else await _criar_lead(conn, msg.telefone)
-        conversa_id = await _conversa_ativa(conn, cliente_id)
+        conversa_id = await conversations.conversa_ativa(conn, cliente_id)
         return await entradas.registrar_entrada(conn, conversa_id, cliente_id, msg.texto, msg.whatsapp_id)
 
 
@@ -34,13 +34,3 @@ async def _criar_lead(conn: Executor, telefone: str) -> int:
         novo = await clientes.buscar_medico_por_telefone(conn, telefone)
     assert novo is not None
     return int(novo["id"])
-
-
-async def _conversa_ativa(conn: Executor, cliente_id: int) -> int:
-    linha = await conversations.buscar_conversa_ativa(conn, cliente_id)
-    if linha is None:
-        linha = await conversations.abrir_conversa(conn, cliente_id)
-    if linha is None:  # opened by a concurrent message of the same doctor after our read
-        linha = await conversations.buscar_conversa_ativa(conn, cliente_id)
-    assert linha is not None
-    return int(linha["id"])

@@ -64,6 +64,20 @@ SET status = 'enviada', enviada_em = now(), locked_until = NULL, last_error = NU
 WHERE id = $1 AND status IN ('enviando', 'incerto') AND tentativas = $2
 RETURNING interacao_id
 
+-- name: guardar_envio_no_historico
+-- A sent message that had no interaction (a campaign's: a campaign queues all its rows in one INSERT, and
+-- a message never sent is not history), stored as Júlia's in conversation $2 with its WhatsApp id $3 and
+-- linked from its queue row: a doctor who answers it is answered by a Claude that has read it, and
+-- Chatwoot's agents see it. Index: fila_mensagens_pkey.
+WITH i AS (
+    INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, whatsapp_message_id)
+    SELECT $2, cliente_id, 'saida', 'julia', conteudo, $3 FROM fila_mensagens
+    WHERE id = $1 AND interacao_id IS NULL
+    RETURNING id
+)
+UPDATE fila_mensagens SET conversa_id = $2, interacao_id = i.id, updated_at = now()
+FROM i WHERE fila_mensagens.id = $1
+
 -- name: adiar_mensagem
 -- Not sent, and trying again may work (Evolution answered 5xx/429, refused the connection, or the rate
 -- limiter could not be reached): pending again after $3 seconds of backoff, with the reason.

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from julia.data import fila_mensagens, interacoes
+from julia.data import conversations, fila_mensagens, interacoes
 from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import EnvioIncerto
@@ -134,21 +134,38 @@ class Remetente:
         except IntegracaoError as exc:  # Evolution answered that it did not send; a 400 will never send
             await self._gravar(linha, self.fila.falha(linha, str(exc), definitiva=not exc.transitorio))
             return
-        await self._marcar_enviada(linha, whatsapp_id)
-        if linha["conversa_id"] is not None:
-            await espelhar(s.pool, s.chatwoot, linha["conversa_id"], linha["conteudo"], "outgoing")
+        conversa_id = await self._marcar_enviada(linha, whatsapp_id)
+        if conversa_id is not None:
+            await espelhar(s.pool, s.chatwoot, conversa_id, linha["conteudo"], "outgoing")
         log.debug("fila_mensagens %s sent (try %s)", fila_id, tentativas)
 
-    async def _marcar_enviada(self, linha: asyncpg.Record, whatsapp_id: str | None) -> None:
+    async def _marcar_enviada(self, linha: asyncpg.Record, whatsapp_id: str | None) -> int | None:
+        """Record the send; the conversation it belongs to, to mirror it in (None: not recorded). A
+        message queued without an interaction (a campaign's) is stored in the doctor's history now, in
+        their active conversation (opened when there is none), in the same transaction."""
+        conversa: list[int] = []
+
         async def gravar() -> None:
             async with self._s.pool.acquire() as conn, conn.transaction():
-                interacao_id = await fila_mensagens.marcar_enviada(
+                enviada = await fila_mensagens.marcar_enviada(
                     conn, linha["id"], linha["tentativas"], whatsapp_id
                 )
-                if whatsapp_id and interacao_id is not None:
-                    await interacoes.marcar_interacao_enviada(conn, interacao_id, whatsapp_id)
+                if enviada is None:  # this attempt no longer holds the row
+                    return
+                if enviada["interacao_id"] is not None:
+                    if whatsapp_id:
+                        await interacoes.marcar_interacao_enviada(conn, enviada["interacao_id"], whatsapp_id)
+                    if linha["conversa_id"] is not None:
+                        conversa.append(linha["conversa_id"])
+                    return
+                conversa_id = linha["conversa_id"] or await conversations.conversa_ativa(
+                    conn, linha["cliente_id"]
+                )
+                await fila_mensagens.guardar_envio_no_historico(conn, linha["id"], conversa_id, whatsapp_id)
+                conversa.append(conversa_id)
 
         await self._registrar(linha["id"], gravar)
+        return conversa[-1] if conversa else None
 
     async def _registrar(self, fila_id: int, gravar: Callable[[], Awaitable[object]]) -> None:
         """Record an outcome, through a short Postgres outage: an outcome Evolution already gave must not

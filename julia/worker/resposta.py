@@ -36,6 +36,8 @@ AVISO_HANDOFF = "Claro! Vou chamar uma pessoa da nossa equipe para falar com voc
 MOTIVO_PEDIDO = "médico pediu para falar com uma pessoa"
 # Doctors Júlia must not write to: they asked her to stop, or the team blocked them. Their messages are
 # still stored and mirrored to Chatwoot, where a person can read them.
+# The first turn when the history starts with Júlia (the Messages API wants the doctor's turn first).
+INICIO_DO_HISTORICO = "(início da conversa)"
 SEM_RESPOSTA = frozenset({"opt_out", "bloqueado"})
 
 
@@ -160,8 +162,9 @@ def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turn
     """History (newest first) -> Claude's turns, oldest first, ending with the message being answered
     (`ate`). The doctor's later messages are left out (each gets its own reply); Júlia's replies are all
     kept, even one stored after `ate` (she answered the previous message while this one was arriving),
-    so Claude knows what she already said. Consecutive messages of one side are joined, and the turns
-    start with the doctor, as the Messages API expects."""
+    so Claude knows what she already said. Consecutive messages of one side are joined. The turns start
+    with the doctor, as the Messages API expects: when the history starts with Júlia (a campaign's offer,
+    which the doctor is answering), a short marker turn goes first, so Claude still reads what she wrote."""
     atual = [linha for linha in historico if linha["id"] == ate]
     anteriores = [
         linha
@@ -173,7 +176,9 @@ def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turn
         papel: Any = "user" if linha["direcao"] == "entrada" else "assistant"
         if turnos and turnos[-1]["role"] == papel:
             turnos[-1]["content"] += "\n" + linha["conteudo"]
-        elif turnos or papel == "user":
+        else:
+            if not turnos and papel == "assistant":
+                turnos.append({"role": "user", "content": INICIO_DO_HISTORICO})
             turnos.append({"role": papel, "content": linha["conteudo"]})
     return turnos
 

@@ -289,6 +289,36 @@ async def test_pause_during_a_campaign_loses_nothing_and_sends_each_doctor_once(
     assert await pool.fetchval("SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'") == 6
 
 
+async def test_a_sent_campaign_message_is_history_claude_reads_and_chatwoot_shows(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, worker: Worker, externos: Externos
+) -> None:
+    cliente_id = await _medico(pool, "+5511999990000")  # the number upsert() writes from
+    await _campanha_ja_devida(pool, settings, "hist")
+    await drenar(worker, pool)
+
+    interacao = await pool.fetchrow(
+        "SELECT i.conteudo, i.direcao, i.origem, i.whatsapp_message_id, c.status "
+        "FROM fila_mensagens f JOIN interacoes i ON i.id = f.interacao_id "
+        "JOIN conversations c ON c.id = f.conversa_id WHERE f.campanha_id = 'hist'"
+    )
+    assert interacao is not None
+    assert interacao["conteudo"].startswith("Oi Ana")
+    assert (interacao["direcao"], interacao["origem"], interacao["status"]) == ("saida", "julia", "ativa")
+    assert interacao["whatsapp_message_id"].startswith("3EB0")  # what Evolution answered
+    espelhadas = [json.loads(c.request.content) for c in externos.mensagem.calls]
+    assert [(m["content"], m["message_type"]) for m in espelhadas] == [(interacao["conteudo"], "outgoing")]
+
+    await postar(cliente, upsert("Tenho interesse!", msg_id="R-hist"))
+    await drenar(worker, pool)
+    pedido = json.loads(externos.claude.calls[-1].request.content)
+    assert pedido["messages"][-2:] == [  # Claude reads the offer the doctor is answering
+        {"role": "assistant", "content": interacao["conteudo"]},
+        {"role": "user", "content": "Tenho interesse!"},
+    ]
+    conversas = await pool.fetchval("SELECT count(*) FROM conversations WHERE cliente_id = $1", cliente_id)
+    assert conversas == 1  # the reply went into the conversation the campaign opened
+
+
 async def test_report_counts_sent_replied_and_opted_out_and_metrics_show_them(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, worker: Worker, externos: Externos
 ) -> None:

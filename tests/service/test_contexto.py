@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 
 from julia.worker.loop import Worker
-from julia.worker.resposta import montar_turnos
+from julia.worker.resposta import INICIO_DO_HISTORICO, montar_turnos
 from tests.service.conftest import Externos, drenar, postar, upsert
 
 
@@ -81,7 +81,7 @@ async def test_historico_em_ordem_ate_a_mensagem_respondida(
     ]
 
 
-def test_turnos_juntam_mensagens_seguidas_e_comecam_pelo_medico() -> None:
+def test_turnos_juntam_mensagens_seguidas_e_guardam_a_campanha_que_o_medico_responde() -> None:
     historico = [  # newest first, as carregar_historico returns it
         {"id": 6, "direcao": "saida", "conteudo": "resposta a a"},
         {"id": 5, "direcao": "entrada", "conteudo": "depois"},
@@ -91,6 +91,8 @@ def test_turnos_juntam_mensagens_seguidas_e_comecam_pelo_medico() -> None:
         {"id": 1, "direcao": "saida", "conteudo": "campanha antiga"},
     ]
     assert montar_turnos(historico, ate=4) == [  # type: ignore[arg-type]
+        {"role": "user", "content": INICIO_DO_HISTORICO},  # the Messages API starts with the doctor
+        {"role": "assistant", "content": "campanha antiga\ncampanha"},
         {"role": "user", "content": "a"},
         {"role": "assistant", "content": "resposta a a"},
         {"role": "user", "content": "b"},
