@@ -50,7 +50,12 @@ async def test_postgres_parado_e_reiniciado(montar: Montar) -> None:
     """Postgres stopped for 4 s while webhooks arrive: every webhook during the outage gets 503 (never a
     2xx, never a 500), Evolution's retries bring them in afterwards, every message is answered once."""
     msgs = mensagens(30, "pg")
-    async with montar() as (sistema, pool), httpx.AsyncClient(timeout=10) as cliente:
+    # The subject is Postgres. On a loaded 2-core machine this test once ended with 29 answered and 1
+    # 'incerto'; the likeliest way there is a sendText answered after the suite's 3 s timeout, which is
+    # held 'incerto' by design (tested below, with a slow Evolution). Here Evolution gets a timeout the
+    # fake's 200 ms cannot reach, so only Postgres's outage is judged.
+    ambiente = {"EVOLUTION_TIMEOUT_S": "15"}
+    async with montar(ambiente=ambiente) as (sistema, pool), httpx.AsyncClient(timeout=10) as cliente:
         antes = await asyncio.gather(*(sistema.entregar(cliente, m) for m in msgs[:10]))
         await sistema.parar_postgres()
         parado_em = time.monotonic()
