@@ -1,6 +1,10 @@
 """Mirroring every message to the doctor's Chatwoot conversation (contact and conversation created on
 first contact, their ids stored). Best effort: WhatsApp is the channel, Chatwoot the agents' window, so a
-Chatwoot outage is logged and never blocks a reply."""
+Chatwoot outage is logged and never blocks a reply.
+
+A conversation's Chatwoot id never changes once stored (guardar_conversa_chatwoot keeps the first), so
+each worker process remembers the ids it has seen (`Servicos.chatwoot_ids`): every message is mirrored
+twice (the doctor's, then Júlia's), and each mirror used to read the conversation from Postgres again."""
 
 from __future__ import annotations
 
@@ -12,8 +16,11 @@ import asyncpg
 from julia.data import clientes, conversations
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
+from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
+
+LEMBRADAS = 100_000  # conversations whose Chatwoot id a process keeps (a few MB); then it starts over
 
 
 async def garantir_conversa(pool: asyncpg.Pool, chatwoot: Chatwoot, conversa_id: int) -> int | None:
@@ -34,19 +41,21 @@ async def garantir_conversa(pool: asyncpg.Pool, chatwoot: Chatwoot, conversa_id:
 
 
 async def espelhar(
-    pool: asyncpg.Pool,
-    chatwoot: Chatwoot | None,
-    conversa_id: int,
-    texto: str,
-    tipo: Literal["incoming", "outgoing"],
+    s: Servicos, conversa_id: int, texto: str, tipo: Literal["incoming", "outgoing"]
 ) -> int | None:
     """Post one message to the conversation; its Chatwoot id (None when Chatwoot is off or failed)."""
-    if chatwoot is None:
+    if s.chatwoot is None:
         return None
     try:
-        chatwoot_id = await garantir_conversa(pool, chatwoot, conversa_id)
+        chatwoot_id = s.chatwoot_ids.get(conversa_id)
+        if chatwoot_id is None:
+            chatwoot_id = await garantir_conversa(s.pool, s.chatwoot, conversa_id)
+            if chatwoot_id is not None:
+                if len(s.chatwoot_ids) >= LEMBRADAS:
+                    s.chatwoot_ids.clear()
+                s.chatwoot_ids[conversa_id] = chatwoot_id
         if chatwoot_id is not None:
-            await chatwoot.enviar_mensagem(chatwoot_id, texto, tipo)
+            await s.chatwoot.enviar_mensagem(chatwoot_id, texto, tipo)
         return chatwoot_id
     except IntegracaoError as exc:
         log.warning("message of conversation %s not mirrored to Chatwoot: %s", conversa_id, exc)

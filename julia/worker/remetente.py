@@ -136,7 +136,7 @@ class Remetente:
             return
         conversa_id = await self._marcar_enviada(linha, whatsapp_id)
         if conversa_id is not None:
-            await espelhar(s.pool, s.chatwoot, conversa_id, linha["conteudo"], "outgoing")
+            await espelhar(s, conversa_id, linha["conteudo"], "outgoing")
         log.debug("fila_mensagens %s sent (try %s)", fila_id, tentativas)
 
     async def _marcar_enviada(self, linha: asyncpg.Record, whatsapp_id: str | None) -> int | None:

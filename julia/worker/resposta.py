@@ -57,7 +57,7 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
     texto: str = tarefa["conteudo"]
     espelho: asyncio.Task[int | None] | None = None
     if tarefa["tentativas"] == 1:  # mirrored once, not again on each retry; concurrently with the reply
-        espelho = asyncio.create_task(espelhar(s.pool, s.chatwoot, tarefa["conversa_id"], texto, "incoming"))
+        espelho = asyncio.create_task(espelhar(s, tarefa["conversa_id"], texto, "incoming"))
     try:
         if tarefa["controlled_by"] == "humano" or tarefa["status_medico"] in SEM_RESPOSTA:
             await _concluir(s.pool, tarefa, None)  # no reply from Júlia: only the mirror

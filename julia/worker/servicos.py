@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import httpx
@@ -27,6 +27,8 @@ class Servicos:
     evolution: Evolution
     chatwoot: Chatwoot | None
     slack: Slack | None
+    # julia conversation id -> its Chatwoot conversation id, as this process has seen them (espelho.py)
+    chatwoot_ids: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def criar(

@@ -8,6 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
+from julia.data import conversations
 from julia.worker.loop import Worker
 from julia.worker.resposta import AVISO_HANDOFF
 from tests.service.conftest import CHAVE, Externos, drenar, erro_claude, postar, resposta_claude, upsert
@@ -92,8 +93,21 @@ async def test_medico_que_saiu_ou_foi_bloqueado_nao_recebe_resposta(
 
 
 async def test_espelho_no_chatwoot_cria_contato_e_conversa_uma_vez(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    worker: Worker,
+    externos: Externos,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    leituras: list[int] = []
+    ler_conversa = conversations.ler_conversa
+
+    async def contar_leitura(db: asyncpg.Pool, conversa_id: int) -> asyncpg.Record | None:
+        leituras.append(conversa_id)
+        conversa: asyncpg.Record | None = await ler_conversa(db, conversa_id)
+        return conversa
+
+    monkeypatch.setattr(conversations, "ler_conversa", contar_leitura)
     await postar(cliente, upsert("um", msg_id="A"))
     await drenar(worker, pool)
     await postar(cliente, upsert("dois", msg_id="B"))
@@ -119,6 +133,7 @@ async def test_espelho_no_chatwoot_cria_contato_e_conversa_uma_vez(
     )
     assert ids is not None
     assert (ids[0], ids[1]) == (501, 901)
+    assert len(leituras) == 1  # four mirrors, one read: the process remembers the Chatwoot id
 
 
 async def test_chatwoot_fora_nao_impede_a_resposta(
