@@ -51,7 +51,14 @@ DOCTORS = 1000
 # round in an A/B run; a burst is one block (its queue needs the whole second to build), so it has no
 # same-run timing verdict: its ceiling and zero errors hold it.
 ROUNDS = (("steady", 200.0, 12.0, 6), ("burst", 1000.0, 1.0, 1))
-WARMUP_RATE, WARMUP_S = 200.0, 3.0
+# The warm-up sends one request per doctor, so every doctor's cache entry is loaded before the measured
+# rounds. It used to be 3 s at 200/s: 600 of the 1,000 doctors, so steady blocks 1 and 2 (requests
+# 600-999 of each 1,000) were cache misses. In 7 calibration A/A runs (x86_64, 2 CPUs, 14 sides) those two
+# blocks held the round's worst p99 on every side: block p99 median 80 ms, max 500 ms, against median 24,
+# max 150 ms in blocks 0, 3, 4, 5. One uvicorn process is near its limit at 200/s here, and the miss
+# path's extra round trips push it over.
+WARMUP_RATE = 200.0
+WARMUP_S = DOCTORS / WARMUP_RATE
 SERVER_START_S = 20.0
 DRAIN_S = 15.0  # after the last send: answers later than this count as errors
 SETTLE_S = 0.5  # before each block: the server's queue drains, Postgres writes back
