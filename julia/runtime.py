@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -35,3 +36,13 @@ async def migrated_pool(
         yield pool
     finally:
         await pool.close()
+
+
+def freeze_startup_heap() -> None:
+    """Once a long-running process is set up: what is alive now (modules, the app, pools, clients) lives
+    as long as the process, so it goes out of the cyclic collector's reach (gc.freeze) and each full
+    collection scans only what the work allocates since. Measured before: `julia serve`'s generation-2
+    collections took about 100 ms each at 200 webhooks/s on the project's 2-core machine, every few
+    seconds, and every request arriving meanwhile queued behind them (the webhook load's p99 150 ms)."""
+    gc.collect()
+    gc.freeze()

@@ -16,7 +16,7 @@ import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from julia import db
+from julia import db, runtime
 from julia.api import admin, admin_vagas, campanhas, chatwoot, webhooks
 from julia.cache import Cache
 from julia.cache.ouvinte import Ouvinte
@@ -57,6 +57,7 @@ def create_app(
                 stack.push_async_callback(app.state.http.aclose)
             if pool is None and settings.database_url:  # a process of its own: it hears the change feed
                 await stack.enter_async_context(Ouvinte(settings.database_url, app.state.cache).rodando())
+                runtime.freeze_startup_heap()
             yield
 
     app = FastAPI(title="julia", lifespan=lifespan)

@@ -58,6 +58,7 @@ async def rodar(
         servicos = Servicos.criar(settings, pool, redis, http)
         try:
             async with Ouvinte(database_url, servicos.cache).rodando():
+                runtime.freeze_startup_heap()
                 await Worker(servicos, dsn_avisos=database_url).rodar(parar)
         finally:
             await servicos.claude.close()
