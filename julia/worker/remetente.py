@@ -27,6 +27,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 
@@ -41,6 +42,8 @@ from julia.worker.servicos import Servicos
 from julia.worker.taxa import Taxa, classe
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_TENTATIVAS = 5
 BACKOFF_MAX_S = 300.0
@@ -143,41 +146,39 @@ class Remetente:
         """Record the send; the conversation it belongs to, to mirror it in (None: not recorded). A
         message queued without an interaction (a campaign's) is stored in the doctor's history now, in
         their active conversation (opened when there is none), in the same transaction."""
-        conversa: list[int] = []
 
-        async def gravar() -> None:
+        async def gravar() -> int | None:
             async with self._s.pool.acquire() as conn, conn.transaction():
                 enviada = await fila_mensagens.marcar_enviada(
                     conn, linha["id"], linha["tentativas"], whatsapp_id
                 )
                 if enviada is None:  # this attempt no longer holds the row
-                    return
+                    return None
                 if enviada["interacao_id"] is not None:
                     if whatsapp_id:
                         await interacoes.marcar_interacao_enviada(conn, enviada["interacao_id"], whatsapp_id)
-                    if linha["conversa_id"] is not None:
-                        conversa.append(linha["conversa_id"])
-                    return
-                conversa_id = linha["conversa_id"] or await conversations.conversa_ativa(
+                    conversa: int | None = linha["conversa_id"]
+                    return conversa
+                conversa_id: int = linha["conversa_id"] or await conversations.conversa_ativa(
                     conn, linha["cliente_id"]
                 )
                 await fila_mensagens.guardar_envio_no_historico(conn, linha["id"], conversa_id, whatsapp_id)
-                conversa.append(conversa_id)
+                return conversa_id
 
-        await self._registrar(linha["id"], gravar)
-        return conversa[-1] if conversa else None
+        return await self._registrar(linha["id"], gravar)
 
-    async def _registrar(self, fila_id: int, gravar: Callable[[], Awaitable[object]]) -> None:
+    async def _registrar(self, fila_id: int, gravar: Callable[[], Awaitable[T]]) -> T | None:
         """Record an outcome, through a short Postgres outage: an outcome Evolution already gave must not
-        be lost. Unrecorded after ~30 s, the row is left to the sweep ('enviando' turns 'incerto')."""
+        be lost. Unrecorded after ~30 s, the row is left to the sweep ('enviando' turns 'incerto'); then
+        None, else what `gravar` returned."""
         for tentativa in range(REGISTRO_TENTATIVAS):
             try:
-                await gravar()
-                return
+                return await gravar()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("fila_mensagens %s: outcome not yet recorded (%s); retrying", fila_id, exc)
                 await asyncio.sleep(min(2.0**tentativa, 10.0))
         log.error("fila_mensagens %s: outcome not recorded; the sweep will hold it as 'incerto'", fila_id)
+        return None
 
     async def _gravar(self, linha: asyncpg.Record, registro: Registro) -> None:
         await self._registrar(linha["id"], lambda: registro.gravar(self._s.pool))
