@@ -28,8 +28,11 @@ from julia.perf.engine.results import Bench
 from julia.queries import sql
 
 WARMUP = 100
-COLD_SAMPLES = 40
-COLD_BLOCK = 5  # rounds per turn: 8 block pairs per cold benchmark in an A/B run
+COLD_SAMPLES = 60
+# Rounds per turn: 30 block pairs per cold benchmark in an A/B run. With 5 (8 pairs) the 95% signed-rank
+# interval was so wide that a cold query's detectable effect was 1.59-1.63x in 12 A/A runs, above the 1.5x
+# it must catch; a round costs about 50 ms a side, so more, smaller blocks are the cheap lever.
+COLD_BLOCK = 2
 EXPLAIN_KEYS = 8  # plans and buffers are taken over this many keys; the worst one is kept
 WARM_FLOOR, COLD_FLOOR = "floor_pg_select1", "floor_pg_select1_cold"
 ColdCall = Callable[[asyncpg.Connection, int], Awaitable[object]]

@@ -62,8 +62,8 @@ def calibrate(
     head = config.root
     work = config.out / "calibration"
     aa: dict[str, list[Verdict]] = {}
-    # Per A/A run, every benchmark that failed the whole gate (hard checks and timing alike): what a
-    # person running `nox -s perf` on unchanged code would have seen.
+    # Per A/A run, every benchmark that failed the whole gate (hard checks and timing alike) with the
+    # checks it failed: what a person running `nox -s perf` on unchanged code would have seen.
     gate_failures: list[list[str]] = []
     slowed: dict[float, dict[str, list[Verdict]]] = {f: {} for f in factors}
     machine = "unknown"
@@ -91,7 +91,7 @@ def calibrate(
         run = same_code(work / f"aa-{r}.json")
         machine = str(run.stamp.get("machine_class", machine))
         verdicts = _judged(run, config.budgets)
-        gate_failures.append(sorted(v.name for v in verdicts if v.failed))
+        gate_failures.append(sorted(_failed_checks(v) for v in verdicts if v.failed))
         for name, verdict in _outcomes(verdicts).items():
             aa.setdefault(name, []).append(verdict)
         for factor in factors if r < injected_runs else ():
@@ -120,6 +120,18 @@ def calibrate(
         path.write_text(reviewable_json(payload))
         print(f"calibration: {r + 1}/{runs} rounds written to {path}")
     return path
+
+
+def _failed_checks(verdict: Verdict) -> str:
+    """`name: check, check`: a hard check (ceiling, counts) tells a different story from a timing one."""
+    checks = sorted({f.check for f in verdict.findings if f.severity == "fail"})
+    return f"{verdict.name}: {', '.join(checks)}"
+
+
+def _intervals(verdicts: list[Verdict]) -> list[list[float]]:
+    """Each run's [ratio, low, high]: with them any other threshold's false failures and catches can be
+    counted from the same runs, which is how a threshold is chosen rather than guessed."""
+    return [[round(v.ab.ratio, 4), round(v.ab.low, 4), round(v.ab.high, 4)] for v in verdicts if v.ab]
 
 
 def _bench_figures(
@@ -157,4 +169,6 @@ def _bench_figures(
         "smallest_caught_95": smallest,
         "caught_scaled": scaled,
         "smallest_caught_95_scaled": smallest_scaled,
+        "aa_intervals": _intervals(runs),
+        "slowed_intervals": {f"{f:g}": _intervals(slowed[f].get(name, [])) for f in sorted(slowed)},
     }
