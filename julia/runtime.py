@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import asyncpg
 
 from julia import db, servers
 from julia.migrate import migrate
 from julia.settings import Settings
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -46,3 +50,15 @@ def freeze_startup_heap() -> None:
     seconds, and every request arriving meanwhile queued behind them (the webhook load's p99 150 ms)."""
     gc.collect()
     gc.freeze()
+
+
+def run_long(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run for a long-running process, on uvloop where it is installed (uvicorn[standard] brings
+    it, and `julia serve` already runs on it through uvicorn): the worker spent about a fifth of its CPU in
+    asyncio's own selector loop and socket transports under a reply storm (py-spy, 300 doctors)."""
+    try:
+        import uvloop
+    except ImportError:  # Windows: uvloop does not exist there
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.require(*EXIGIDAS)
     with runtime.services(settings) as found:
-        asyncio.run(rodar(settings, found.database_url, found.redis_url))
+        runtime.run_long(rodar(settings, found.database_url, found.redis_url))
     return 0
 
 
