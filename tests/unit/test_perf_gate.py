@@ -207,6 +207,23 @@ def test_ceiling_and_ratio_budget_fail() -> None:
     assert _checks(_run(2000.0)) == {"ceiling", "ratio"}  # 200 ms p50: 4,000x its floor
 
 
+def test_a_ceiling_the_base_broke_beside_it_is_the_machine_not_the_change() -> None:
+    """Both sides above the ceiling by about as much: a warning naming both; the head alone, or the head
+    far above a base that broke it too, still fails."""
+    budgets = Budgets({**BUDGETS.benches, "query_x_warm": Budget(ceiling_ms=0.05)})
+
+    def ceiling(run: Run) -> str:
+        verdict = next(v for v in judge(run, budgets) if v.name == "query_x_warm")
+        return next(f.severity for f in verdict.findings if f.check == "ceiling")
+
+    assert ceiling(_ab(1.0, seed=2)) == "warn"
+    assert ceiling(_ab(3.0, seed=2)) == "fail"
+    alone = _ab(1.0, seed=2)
+    assert alone.base is not None
+    alone.base.benches["query_x_warm"].samples_ms = [0.01] * 2000  # the base held the ceiling
+    assert ceiling(alone) == "fail"
+
+
 def test_a_benchmark_without_budget_fails() -> None:
     run = _run()
     run.add(Bench("query_new_warm", "query_warm", "floor_pg_select1", [0.1, 0.2]))
