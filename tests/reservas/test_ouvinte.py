@@ -42,6 +42,10 @@ async def test_os_gatilhos_publicam_um_aviso_por_comando(
             "UPDATE vagas SET especialidade_id = $2 WHERE id = $1", vaga, cenario.outra_especialidade
         )
         await pool.execute("UPDATE clientes SET status = 'ativo' WHERE false")  # no row: no message
+        # Columns no cache holds: no message (the first mirrored message stores the Chatwoot contact).
+        await pool.execute(
+            "UPDATE clientes SET chatwoot_contact_id = 77, updated_at = now() WHERE id = $1", medico
+        )
         muitos = await cenario.medicos(250)
         await pool.execute("UPDATE clientes SET tags = '{x}' WHERE id = ANY($1::bigint[])", muitos)
         await pool.execute("DELETE FROM vagas WHERE id = $1", vaga)
