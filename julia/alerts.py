@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -82,7 +82,7 @@ async def alertar(
     report: HealthReport,
     *,
     redis: aioredis.Redis,
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     webhook_url: str | None,
     metrics: Metrics,
     cooldown_s: int = COOLDOWN_S,
@@ -210,7 +210,7 @@ async def _alertar(result: AlertRound, state: _State, slack: Slack, cooldown_s: 
 async def verificar_e_alertar(
     check: HealthCheck,
     *,
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     webhook_url: str | None,
     cooldown_s: int = COOLDOWN_S,
     stale_s: int = STALE_S,

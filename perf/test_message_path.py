@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import anthropic
 import asyncpg
 import httpx
+import httpx2
 import pytest
 import redis.asyncio as aioredis
 
@@ -85,7 +86,7 @@ async def path(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Path]:
     redis = aioredis.Redis.from_url(perf.services.redis_url)
     fake = servico.claude_falso(0.0)
     claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
-    async with httpx.AsyncClient() as outbound:
+    async with httpx2.AsyncClient() as outbound:
         servicos = Servicos.criar(settings, pool, redis, outbound, claude=claude)
         app = create_app(settings, pool=pool, redis=redis, http=outbound)
         transport = httpx.ASGITransport(app=app)

@@ -34,6 +34,7 @@ from typing import Any
 import anthropic
 import asyncpg
 import httpx
+import httpx2
 import pytest
 import redis.asyncio as aioredis
 
@@ -285,7 +286,7 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
     ]
     run_id = uuid.uuid4().hex[:8].upper()
     await conn.execute(REOPEN, b.vagas)
-    async with httpx.AsyncClient() as outbound:
+    async with httpx2.AsyncClient() as outbound:
         servicos = Servicos.criar(settings, b.pool, b.redis, outbound, claude=claude)
         worker = Worker(servicos)
         app = create_app(settings, pool=b.pool, redis=b.redis, http=outbound)

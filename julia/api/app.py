@@ -1,8 +1,8 @@
 """The FastAPI app. `create_app(settings)` builds it; the lifespan opens what it was not handed (pool,
-Redis, the shared httpx client) and closes what it opened. Nothing is connected at import time.
+Redis, the shared httpx2 client) and closes what it opened. Nothing is connected at import time.
 
 app.state: `settings` (Settings), `pool` (asyncpg.Pool), `redis` (redis.asyncio.Redis), `http`
-(httpx.AsyncClient shared by the integrations), `cache` (julia.cache.Cache) and `cache_stats` (its
+(httpx2.AsyncClient shared by the integrations), `cache` (julia.cache.Cache) and `cache_stats` (its
 counters), `metrics` (the process's julia.metrics collector, read by the admin routes).
 """
 
@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
-import httpx
+import httpx2
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
@@ -31,7 +31,7 @@ def create_app(
     *,
     pool: asyncpg.Pool | None = None,
     redis: aioredis.Redis | None = None,
-    http: httpx.AsyncClient | None = None,
+    http: httpx2.AsyncClient | None = None,
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,7 +53,7 @@ def create_app(
                 stack.push_async_callback(app.state.redis.aclose)
                 _attach_cache(app, app.state.redis, settings)
             if http is None:
-                app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
+                app.state.http = httpx2.AsyncClient(timeout=httpx2.Timeout(15.0))
                 stack.push_async_callback(app.state.http.aclose)
             if pool is None and settings.database_url:  # a process of its own: it hears the change feed
                 await stack.enter_async_context(Ouvinte(settings.database_url, app.state.cache).rodando())

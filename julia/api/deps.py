@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import asyncpg
-import httpx
+import httpx2
 from fastapi import Depends, Request
 
 from julia.cache import Cache
@@ -22,8 +22,8 @@ def _pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
-def _http(request: Request) -> httpx.AsyncClient:
-    http: httpx.AsyncClient = request.app.state.http
+def _http(request: Request) -> httpx2.AsyncClient:
+    http: httpx2.AsyncClient = request.app.state.http
     return http
 
 
@@ -34,7 +34,7 @@ def _cache(request: Request) -> Cache:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
-HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
+HttpDep = Annotated[httpx2.AsyncClient, Depends(_http)]
 CacheDep = Annotated[Cache, Depends(_cache)]
 
 # Postgres is unreachable (down, restarting, out of connections): the webhook answers 503 so the

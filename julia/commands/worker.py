@@ -8,7 +8,7 @@ import contextlib
 import signal
 from typing import Any
 
-import httpx
+import httpx2
 import redis.asyncio as aioredis
 
 from julia import runtime
@@ -52,7 +52,7 @@ async def rodar(
             loop.add_signal_handler(sinal, parar.set)
     async with (
         runtime.migrated_pool(settings, database_url, application_name="julia worker") as pool,
-        httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http,
+        httpx2.AsyncClient(timeout=httpx2.Timeout(15.0)) as http,
     ):
         redis = aioredis.Redis.from_url(redis_url)
         servicos = Servicos.criar(settings, pool, redis, http)

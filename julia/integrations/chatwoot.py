@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import httpx
+import httpx2
 
 from julia.integrations import IntegracaoError
 from julia.metrics import metrics
@@ -18,7 +18,7 @@ ROTULO_HUMANO = "humano"
 
 
 class Chatwoot:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, http: httpx2.AsyncClient) -> None:
         assert settings.chatwoot_url is not None  # Chatwoot.configurado() was checked by the caller
         assert settings.chatwoot_api_token is not None
         self._base = f"{settings.chatwoot_url.rstrip('/')}/api/v1/accounts/{settings.chatwoot_account_id}"
@@ -42,7 +42,7 @@ class Chatwoot:
             resposta = await self._http.request(
                 metodo, self._base + caminho, headers=self._headers, timeout=15.0, **kwargs
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise IntegracaoError("chatwoot", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
         if resposta.status_code >= 300:
             raise IntegracaoError(

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 
 from julia.errors import JuliaError
 from julia.integrations import IntegracaoError
@@ -125,9 +125,9 @@ def ler_mensagem(data: Any) -> MensagemRecebida | None:
 
 
 class Evolution:
-    """sendText through one instance, on the process's shared httpx client."""
+    """sendText through one instance, on the process's shared httpx2 client."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, http: httpx2.AsyncClient) -> None:
         settings.require("evolution_url", "evolution_api_key")
         assert settings.evolution_url is not None
         assert settings.evolution_api_key is not None
@@ -151,10 +151,10 @@ class Evolution:
             resposta = await self._http.post(
                 self._url, json=corpo, headers=self._headers, timeout=self._timeout_s
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
             # Nothing left this process: no connection was made.
             raise IntegracaoError("evolution", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise EnvioIncerto("evolution", f"{type(exc).__name__}: {exc}", transitorio=False) from exc
         if resposta.status_code in (200, 201):
             try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
+import httpx2
 
 from julia.integrations import IntegracaoError
 from julia.metrics import Metrics
@@ -37,7 +37,7 @@ class Slack:
     def __init__(
         self,
         url: str,
-        http: httpx.AsyncClient,
+        http: httpx2.AsyncClient,
         *,
         timeout_s: float = TIMEOUT_S,
         metrics: Metrics = metricas_do_processo,
@@ -63,7 +63,7 @@ class Slack:
         while True:
             try:
                 resposta = await self._http.post(self._url, json=corpo, timeout=self._timeout_s)
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 raise IntegracaoError("slack", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
             if resposta.status_code == 200:
                 return
@@ -81,6 +81,6 @@ class Slack:
             esperou = True
 
 
-def _retry_after_s(resposta: httpx.Response) -> int:
+def _retry_after_s(resposta: httpx2.Response) -> int:
     cabecalho = resposta.headers.get("retry-after", "")
     return max(1, int(cabecalho)) if cabecalho.isdigit() else RETRY_AFTER_PADRAO_S

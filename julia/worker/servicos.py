@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import asyncpg
-import httpx
+import httpx2
 import redis.asyncio as aioredis
 
 from julia.cache import Cache
@@ -22,7 +22,7 @@ class Servicos:
     pool: asyncpg.Pool
     redis: aioredis.Redis
     cache: Cache
-    http: httpx.AsyncClient
+    http: httpx2.AsyncClient
     claude: Claude
     evolution: Evolution
     chatwoot: Chatwoot | None
@@ -36,7 +36,7 @@ class Servicos:
         settings: Settings,
         pool: asyncpg.Pool,
         redis: aioredis.Redis,
-        http: httpx.AsyncClient,
+        http: httpx2.AsyncClient,
         *,
         claude: Claude | None = None,
     ) -> Servicos:

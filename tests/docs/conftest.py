@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
+import httpx2
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -109,7 +110,7 @@ async def http_docs(
         chatwoot_webhook_token=SecretStr(CHATWOOT_WEBHOOK_TOKEN),
         slack_webhook_url=HOSTS["SLACK_WEBHOOK_URL"],
     )
-    async with httpx.AsyncClient() as outbound:
+    async with httpx2.AsyncClient() as outbound:
         julia = create_app(settings, pool=docs_pool, redis=docs_redis, http=outbound)
         falsos = Estado()
         falsos.configurar("chatwoot", {"token": CHATWOOT_TOKEN})

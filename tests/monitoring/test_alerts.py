@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
 import httpx
+import httpx2
 import pytest
 import redis.asyncio as aioredis
 import respx
@@ -22,6 +23,7 @@ from julia.alerts import STALE_S, AlertRound, alertar, verificar_e_alertar
 from julia.data.operacao import Operacao
 from julia.health import Findings, HealthCheck, HealthReport, Probe, Thresholds, evaluate
 from julia.metrics import Metrics
+from tests import ponte
 
 SLACK = "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
 UP = Probe(True, 1.0)
@@ -50,14 +52,19 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def slack() -> Iterator[respx.Route]:
+def router() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as router:
-        yield router.post(SLACK).mock(return_value=httpx.Response(200, text="ok"))
+        yield router
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+def slack(router: respx.MockRouter) -> respx.Route:
+    return router.post(SLACK).mock(return_value=httpx.Response(200, text="ok"))
+
+
+@pytest.fixture
+async def http(router: respx.MockRouter) -> AsyncIterator[httpx2.AsyncClient]:
+    async with ponte.cliente(router) as client:
         yield client
 
 
@@ -67,7 +74,7 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-def alert(redis: aioredis.Redis, http: httpx.AsyncClient, metrics: Metrics, prefix: str) -> Round:
+def alert(redis: aioredis.Redis, http: httpx2.AsyncClient, metrics: Metrics, prefix: str) -> Round:
     async def one_round(health: HealthReport) -> AlertRound:
         return await alertar(
             health, redis=redis, http=http, webhook_url=SLACK, metrics=metrics, prefix=prefix
@@ -83,7 +90,7 @@ def texts(route: respx.Route) -> list[str]:
 async def test_slow_operation_alerts_once_until_it_recovers(
     pool: asyncpg.Pool[asyncpg.Record],
     redis: aioredis.Redis,
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     slack: respx.Route,
     prefix: str,
 ) -> None:
@@ -188,7 +195,7 @@ async def test_slack_429_pauses_every_process_for_retry_after(
 
 
 async def test_no_webhook_or_no_redis_skips_the_round(
-    redis: aioredis.Redis, http: httpx.AsyncClient, slack: respx.Route, metrics: Metrics
+    redis: aioredis.Redis, http: httpx2.AsyncClient, slack: respx.Route, metrics: Metrics
 ) -> None:
     unset = await alertar(report(1500), redis=redis, http=http, webhook_url=None, metrics=metrics)
     assert unset.skipped
@@ -203,7 +210,7 @@ async def test_no_webhook_or_no_redis_skips_the_round(
 
 
 async def test_a_problem_one_process_sees_stays_open_until_no_process_sees_it(
-    redis: aioredis.Redis, http: httpx.AsyncClient, slack: respx.Route, metrics: Metrics, prefix: str
+    redis: aioredis.Redis, http: httpx2.AsyncClient, slack: respx.Route, metrics: Metrics, prefix: str
 ) -> None:
     async def one_round(process: str, health: HealthReport) -> AlertRound:
         return await alertar(
@@ -228,7 +235,7 @@ async def test_a_problem_one_process_sees_stays_open_until_no_process_sees_it(
 async def test_every_round_logs_the_queues_at_info(
     pool: asyncpg.Pool[asyncpg.Record],
     redis: aioredis.Redis,
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     slack: respx.Route,
     prefix: str,
     caplog: pytest.LogCaptureFixture,

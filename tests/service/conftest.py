@@ -32,6 +32,7 @@ from julia.testing import claude
 from julia.testing.evolution import mensagem_enviada, mensagem_recebida
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
+from tests import ponte
 
 EVOLUTION = "http://evolution.test"
 ANTHROPIC = "http://anthropic.test"
@@ -89,13 +90,13 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+async def http(externos: Externos) -> AsyncIterator[httpx2.AsyncClient]:
+    async with ponte.cliente(externos.router) as client:
         yield client
 
 
 @pytest.fixture
-def app(settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, http: httpx.AsyncClient) -> FastAPI:
+def app(settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, http: httpx2.AsyncClient) -> FastAPI:
     return create_app(settings, pool=pool, redis=redis, http=http)
 
 
@@ -106,34 +107,16 @@ async def cliente(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-class PonteRespx(httpx2.AsyncBaseTransport):
-    """anthropic 2.x speaks httpx2, which respx does not patch: this transport hands its requests to the
-    active respx router as httpx requests, so Anthropic is mocked like every other service."""
-
-    def __init__(self, router: respx.MockRouter) -> None:
-        self._router = router
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        pedido = httpx.Request(
-            request.method, str(request.url), headers=list(request.headers.raw), content=await request.aread()
-        )
-        try:
-            resposta = await self._router.async_handler(pedido)
-        except httpx.TimeoutException as exc:
-            raise httpx2.ReadTimeout(str(exc), request=request) from exc
-        except httpx.TransportError as exc:
-            raise httpx2.ConnectError(str(exc), request=request) from exc
-        return httpx2.Response(
-            resposta.status_code, headers=list(resposta.headers.raw), content=resposta.content
-        )
-
-
 @pytest.fixture
 async def servicos(
-    settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, http: httpx.AsyncClient, externos: Externos
+    settings: Settings,
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    http: httpx2.AsyncClient,
+    externos: Externos,
 ) -> AsyncIterator[Servicos]:
     claude = Claude(
-        settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=PonteRespx(externos.router))
+        settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=ponte.PonteRespx(externos.router))
     )
     s = Servicos.criar(settings, pool, redis, http, claude=claude)
     yield s

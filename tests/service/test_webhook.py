@@ -6,6 +6,7 @@ import socket
 
 import asyncpg
 import httpx
+import httpx2
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
@@ -150,7 +151,7 @@ async def test_outros_eventos_ignorados(cliente: httpx.AsyncClient, pool: asyncp
     assert resposta.json() == {"status": "ignorada", "event": "send.message"}
 
 
-async def test_postgres_fora_503(settings: Settings, redis: aioredis.Redis, http: httpx.AsyncClient) -> None:
+async def test_postgres_fora_503(settings: Settings, redis: aioredis.Redis, http: httpx2.AsyncClient) -> None:
     """A pool whose server is gone (a port nothing listens on): Evolution must get 503 and retry."""
     with socket.socket() as livre:
         livre.bind(("127.0.0.1", 0))

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import anthropic
 import httpx
+import httpx2
 import pytest
 from pydantic import SecretStr
 
@@ -116,7 +117,7 @@ async def _claude_rapido(falsos: controle.Falsos, texto: str) -> str:
 
 
 async def test_evolution_registra_cada_envio_e_suas_falhas(falsos: controle.Falsos) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx2.AsyncClient() as http:
         evolution = Evolution(_settings(falsos), http)
         assert (await evolution.enviar_texto("+5511999990000", "Olá")) is not None
         await falsos.configurar("evolution", falha="400")
@@ -147,7 +148,7 @@ async def test_evolution_lento_aceita_o_envio_que_o_cliente_desistiu(falsos: con
 
 
 async def test_chatwoot_e_slack(falsos: controle.Falsos) -> None:
-    async with httpx.AsyncClient() as http:
+    async with httpx2.AsyncClient() as http:
         chatwoot = Chatwoot(_settings(falsos), http)
         contato, origem = await chatwoot.criar_contato("+5511999990000", "Dra. Ana")
         assert await chatwoot.criar_contato("+5511999990000", "Dra. Ana") == (contato, None)  # 422 -> search

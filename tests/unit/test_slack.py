@@ -9,6 +9,7 @@ import respx
 
 from julia.integrations.slack import ESPERA_MAX_S, Slack, SlackLimitado
 from julia.metrics import Metrics
+from tests import ponte
 
 URL = "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
 
@@ -20,7 +21,7 @@ def _limitado(segundos: str) -> httpx.Response:
 async def test_um_retry_after_curto_e_esperado_e_o_post_repetido() -> None:
     with respx.mock() as router:
         rota = router.post(URL).mock(side_effect=[_limitado("1"), httpx.Response(200, text="ok")])
-        async with httpx.AsyncClient() as http:
+        async with ponte.cliente(router) as http:
             await Slack(URL, http, metrics=Metrics()).notificar("oi")
     assert rota.call_count == 2
 
@@ -30,7 +31,7 @@ async def test_uma_espera_longa_ou_um_segundo_429_vai_ao_chamador(respostas: lis
     metrics = Metrics()
     with respx.mock() as router:
         rota = router.post(URL).mock(side_effect=[_limitado(s) for s in respostas])
-        async with httpx.AsyncClient() as http:
+        async with ponte.cliente(router) as http:
             with pytest.raises(SlackLimitado) as limite:
                 await Slack(URL, http, metrics=metrics).notificar("oi")
     assert (rota.call_count, limite.value.espera_s) == (len(respostas), int(respostas[-1]))
