@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,12 @@ from julia.perf.engine.results import Run, reviewable_json
 from julia.perf.engine.vcs import git
 
 CAUGHT = 0.95  # "caught in 19 of 20 runs"
+# A threshold is suggested so that an A/A run's lower bound passes it with this many standard deviations
+# to spare (log scale, over the calibration's A/A runs): 3 leaves about 0.13% per benchmark and run under a
+# normal model, so with ~40 benchmarks a gate on unchanged code fails ~5% of runs at most, the "19 of 20".
+MARGIN_SD = 3.0
+MIN_RUNS_SUGGESTION = 10  # fewer A/A runs than this say too little about a tail to set a threshold by
+SCALED_FACTORS = (1.1, 1.2, 1.5)  # the issue's targets: 1.1x the aim, 1.2x warm, 1.5x cold and webhooks
 
 
 def _judged(run: Run, budgets_file: Path) -> list[Verdict]:
@@ -134,6 +141,23 @@ def _intervals(verdicts: list[Verdict]) -> list[list[float]]:
     return [[round(v.ab.ratio, 4), round(v.ab.low, 4), round(v.ab.high, 4)] for v in verdicts if v.ab]
 
 
+def suggested(lows: Sequence[float], factors: Sequence[float]) -> dict[str, Any] | None:
+    """The lowest threshold (to 0.01, never below 1.01) an A/A lower bound would exceed with probability
+    under the MARGIN_SD tail, and what each factor's slowdown would be caught at with it, from the same
+    runs (a factor f moves a lower bound L to L x f). None below MIN_RUNS_SUGGESTION runs."""
+    if len(lows) < MIN_RUNS_SUGGESTION or any(low <= 0 for low in lows):
+        return None
+    logs = [math.log(low) for low in lows]
+    limit = math.exp(statistics.fmean(logs) + MARGIN_SD * statistics.stdev(logs))
+    threshold = max(1.01, math.ceil(limit * 100) / 100)
+    return {
+        "threshold": threshold,
+        "caught_scaled": {
+            f"{f:g}": round(sum(low * f > threshold for low in lows) / len(lows), 3) for f in sorted(factors)
+        },
+    }
+
+
 def _bench_figures(
     name: str,
     aa: dict[str, list[Verdict]],
@@ -155,7 +179,7 @@ def _bench_figures(
             smallest = factor
     scaled = {
         f"{factor:g}": round(sum(v.ab.low * factor > v.ab.threshold for v in runs if v.ab) / len(runs), 3)
-        for factor in sorted(factors)
+        for factor in sorted({*factors, *SCALED_FACTORS})
     }
     smallest_scaled = next((float(f) for f, rate in scaled.items() if rate >= CAUGHT), None)
     return {
@@ -169,6 +193,7 @@ def _bench_figures(
         "smallest_caught_95": smallest,
         "caught_scaled": scaled,
         "smallest_caught_95_scaled": smallest_scaled,
+        "suggested": suggested([v.ab.low for v in runs if v.ab], SCALED_FACTORS),
         "aa_intervals": _intervals(runs),
         "slowed_intervals": {f"{f:g}": _intervals(slowed[f].get(name, [])) for f in sorted(slowed)},
     }
