@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -261,7 +262,9 @@ def _gate(args: argparse.Namespace) -> int:
     verdicts = judge(run, budgets, baseline)
     record = history.append if args.record_history else history.current
     lines = record(config.history, run, verdicts)
-    written = report.render(run, verdicts, baseline, lines, args.out or config.out)
+    calibrated = config.calibration / f"{run.stamp['machine_class']}.json"
+    calibration = json.loads(calibrated.read_text()) if calibrated.is_file() else None
+    written = report.render(run, verdicts, baseline, lines, args.out or config.out, calibration)
     print(report.terminal(verdicts, run))
     verdict = "FAILED" if failed(verdicts) else "passed"
     against = "none for " + run.stamp["machine_class"] if baseline is None else "yes"

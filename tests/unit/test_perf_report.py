@@ -370,3 +370,22 @@ def test_blame_says_outside_the_database_only_when_the_server_time_held(
     moved = Bench(base.name, base.group, base.floor, base.samples_ms, _counters(0.0310))
     assert "the database's own work moved" in words.blame(slow, moved, base)
     assert "no server time recorded" in words.blame(slow, Bench("m", "g", None, [1.0]), base)
+
+
+def test_each_verdict_shows_the_calibrated_accuracy_of_its_threshold(
+    judged: tuple[Run, list[Verdict]], tmp_path: Path
+) -> None:
+    """Counted at this run's threshold from the calibration's stored A/A intervals, not copied from it."""
+    head, verdicts = judged
+    lows = [0.90, 0.97, 1.0, 1.12]  # the last would fail a 1.10 threshold; 1.2x lifts all but the first
+    calibration = {
+        "machine_class": "test",
+        "git_commit": "abc1234",
+        "when": "2026-12-02T04:00:00+00:00",
+        "runs": len(lows),
+        "benches": {"query_z_warm": {"aa_intervals": [[1.0, low, low + 0.1] for low in lows]}},
+    }
+    page = html.unescape(report.render(head, verdicts, None, [], tmp_path, calibration).page.read_text())
+    row = next(line for line in page.split("<tr") if ">query_z_warm<" in line)
+    assert "<td>1/4</td><td>3/4</td>" in row
+    assert "of the 4 A/A runs of perf/calibration/test.json (commit abc1234" in page

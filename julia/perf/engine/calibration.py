@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from julia.perf.engine import ab
+from julia.perf.engine import ab, stats
 from julia.perf.engine.config import Config
 from julia.perf.engine.errors import PerfError
 from julia.perf.engine.gate import Verdict, judge, load_budgets
@@ -153,7 +153,7 @@ def suggested(lows: Sequence[float], factors: Sequence[float]) -> dict[str, Any]
     return {
         "threshold": threshold,
         "caught_scaled": {
-            f"{f:g}": round(sum(low * f > threshold for low in lows) / len(lows), 3) for f in sorted(factors)
+            f"{f:g}": round(stats.caught_at(lows, threshold, f) / len(lows), 3) for f in sorted(factors)
         },
     }
 
@@ -177,8 +177,10 @@ def _bench_figures(
         caught[f"{factor:g}"] = round(rate, 3)
         if smallest is None and rate >= CAUGHT:
             smallest = factor
+    lows = [v.ab.low for v in runs if v.ab]
+    threshold = runs[0].ab.threshold if runs[0].ab else math.inf
     scaled = {
-        f"{factor:g}": round(sum(v.ab.low * factor > v.ab.threshold for v in runs if v.ab) / len(runs), 3)
+        f"{factor:g}": round(stats.caught_at(lows, threshold, factor) / len(runs), 3)
         for factor in sorted({*factors, *SCALED_FACTORS})
     }
     smallest_scaled = next((float(f) for f, rate in scaled.items() if rate >= CAUGHT), None)
@@ -193,7 +195,7 @@ def _bench_figures(
         "smallest_caught_95": smallest,
         "caught_scaled": scaled,
         "smallest_caught_95_scaled": smallest_scaled,
-        "suggested": suggested([v.ab.low for v in runs if v.ab], SCALED_FACTORS),
+        "suggested": suggested(lows, SCALED_FACTORS),
         "aa_intervals": _intervals(runs),
         "slowed_intervals": {f"{f:g}": _intervals(slowed[f].get(name, [])) for f in sorted(slowed)},
     }

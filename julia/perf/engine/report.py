@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from julia.perf.engine import charts, export, summary, words
+from julia.perf.engine import charts, export, stats, summary, words
 from julia.perf.engine.gate import Verdict
 from julia.perf.engine.results import Run
 
@@ -118,11 +118,13 @@ def render(
     baseline: Run | None,
     history: list[dict[str, Any]],
     out: Path,
+    calibration: dict[str, Any] | None = None,
 ) -> Rendered:
-    """index.html (and its charts), summary.md and pytest-benchmark.json, all under `out`."""
+    """index.html (and its charts), summary.md and pytest-benchmark.json, all under `out`. `calibration`:
+    the machine class's perf/calibration file, whose A/A runs tell each verdict's accuracy."""
     out.mkdir(parents=True, exist_ok=True)
     page = out / "index.html"
-    page.write_text(_page(run, verdicts, baseline, history, out))
+    page.write_text(_page(run, verdicts, baseline, history, out, calibration))
     notes = out / "summary.md"
     notes.write_text(summary.markdown(run, verdicts))
     return Rendered(page, notes, export.write(run, out / "pytest-benchmark.json"))
@@ -134,6 +136,7 @@ def _page(
     baseline: Run | None,
     history: list[dict[str, Any]],
     out: Path,
+    calibration: dict[str, Any] | None,
 ) -> str:
     charts_dir = out / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +146,7 @@ def _page(
         f"<style>{STYLE}</style><body>",
         _banner(run, verdicts),
         *_attention(run, verdicts, charts_dir, out),
-        *_all_table(verdicts),
+        *_all_table(verdicts, calibration),
         *_counters(run),
         *_drift(verdicts, baseline, charts_dir, out),
         *_history(history, charts_dir / "history", out),
@@ -257,7 +260,7 @@ def _moved(now: Any, before: Any) -> bool:
     return max(now / before, before / now) > words.SERVER_MOVED
 
 
-def _all_table(verdicts: list[Verdict]) -> list[str]:
+def _all_table(verdicts: list[Verdict], calibration: dict[str, Any] | None) -> list[str]:
     rows, classes = [], []
     for v in words.ordered(verdicts):
         ab = v.ab
@@ -272,6 +275,7 @@ def _all_table(verdicts: list[Verdict]) -> list[str]:
                 words.fmt_x(ab.ratio) if ab and math.isfinite(ab.ratio) else "-",
                 words.interval(ab) if ab else "-",
                 words.fmt_x(ab.detectable) if ab else "-",
+                *_calibrated(calibration, v),
             ]
         )
         classes.append(v.status if v.status != "ok" else "")
@@ -285,6 +289,8 @@ def _all_table(verdicts: list[Verdict]) -> list[str]:
         "head/base",
         "95% CI",
         "detectable",
+        "A/A fails",
+        "1.2x caught",
     ]
     return [
         "<h2 id='all'>All benchmarks</h2>",
@@ -293,7 +299,33 @@ def _all_table(verdicts: list[Verdict]) -> list[str]:
         "the head's time over the base's measured in this run in alternating turns (Hodges-Lehmann over "
         "block pairs, with its 95% interval); a benchmark fails when the whole interval lies above its "
         "threshold. detectable: the smallest slowdown this run's spread lets the gate catch.</p>",
+        f"<p class='info'>{_e(_calibration_note(calibration))}</p>",
     ]
+
+
+def _calibrated(calibration: dict[str, Any] | None, verdict: Verdict) -> list[str]:
+    """The gate's measured accuracy for this benchmark at this run's threshold: how many of the
+    calibration's A/A runs it would have failed, and how many a 1.2x slowdown it would have caught."""
+    bench = (calibration or {}).get("benches", {}).get(verdict.name)
+    if not bench or verdict.ab is None or not bench.get("aa_intervals"):
+        return ["-", "-"]
+    lows = [interval[1] for interval in bench["aa_intervals"]]
+    threshold, runs = verdict.ab.threshold, len(lows)
+    return [
+        f"{stats.caught_at(lows, threshold)}/{runs}",
+        f"{stats.caught_at(lows, threshold, 1.2)}/{runs}",
+    ]
+
+
+def _calibration_note(calibration: dict[str, Any] | None) -> str:
+    if not calibration:
+        return "No calibration for this machine class: `nox -s perf-calibrate` measures the gate's accuracy."
+    return (
+        f"A/A fails and 1.2x caught: of the {calibration.get('runs')} A/A runs of "
+        f"perf/calibration/{calibration.get('machine_class')}.json (commit {calibration.get('git_commit')}, "
+        f"{calibration.get('when')}), how many each benchmark's threshold in this run would have failed, and "
+        "would have failed with the head 1.2x slower (each run's interval moved by 1.2x)."
+    )
 
 
 def _counters(run: Run) -> list[str]:

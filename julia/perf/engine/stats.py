@@ -131,6 +131,13 @@ class ABComparison:
         return self.threshold * math.exp(half)
 
 
+def caught_at(lows: Sequence[float], threshold: float, factor: float = 1.0) -> int:
+    """How many A/A runs (their intervals' lower bounds) would have failed `threshold` with the head slowed
+    `factor` times: at 1.0 the false failures, above it the catches. Scaling the head's samples by f
+    moves the Hodges-Lehmann interval by exactly f, so the A/A runs answer for any slowdown."""
+    return sum(low * factor > threshold for low in lows)
+
+
 def compare_blocks(
     head: Sequence[Sequence[float]],
     base: Sequence[Sequence[float]],
