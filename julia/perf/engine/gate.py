@@ -196,32 +196,34 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
 def _base_too(
     finding: Finding, run: Run, base_run: Run, bench: Bench, base: Bench, budget: Budget, threshold: float
 ) -> Finding:
-    """A ceiling or floor-ratio budget the head broke while its base, measured beside it on the same
-    servers, broke it too and by about as much (within the benchmark's regression threshold): this
-    machine, at this moment, could not hold the budget for the base's code either, so it says nothing
-    about the change, which the same-run comparison judges. Shown as a warning with both figures. Seen
-    in calibration A/A runs with other work beside them: the webhook load's p99 at 816 ms on one side
-    and 1,200 ms on the other, against a 100 ms ceiling."""
+    """A ceiling or floor-ratio budget the head broke, judged against the base measured beside it on the
+    same servers: the change's failure when the head is worse than the base by more than the benchmark's
+    regression threshold (a base that held the budget with that much room is the same case). Within it,
+    this machine at that moment left unchanged code at the edge of the budget or past it, which says
+    nothing about the change: a warning with both figures. Seen in calibration A/A runs with other work
+    beside them: the webhook load's p99 at 816 ms on one side and 1,200 ms on the other against a 100 ms
+    ceiling, and its median 15.9x and 13.5x the empty endpoint against a budget of 15x (a server near
+    saturation, where a little contention moves latency most). Without a base the budget alone judges."""
     if finding.severity != "fail" or finding.check not in MACHINE_BOUND:
         return finding
     if finding.check == "ceiling" and budget.ceiling_ms is not None:
         head_value = stats.summarize(bench.samples_ms).p99
-        base_value, limit, what = stats.summarize(base.samples_ms).p99, budget.ceiling_ms, "p99 {:.2f} ms"
+        base_value, what = stats.summarize(base.samples_ms).p99, "p99 {:.2f} ms"
     elif finding.check == "ratio" and budget.ratio_p50 is not None:
         head_ratios, base_ratios = ratios(run, bench), ratios(base_run, base)
         if not head_ratios or not base_ratios:
             return finding
         head_value, base_value = float(np.median(head_ratios)), float(np.median(base_ratios))
-        limit, what = budget.ratio_p50, "median {:.2f}x its floor"
+        what = "median {:.2f}x its floor"
     else:
         return finding
-    if base_value <= limit or head_value > base_value * threshold:
+    if head_value > base_value * threshold:
         return finding
     return Finding(
         "warn",
         finding.check,
-        f"{finding.message}, and so did the base beside it ({what.format(base_value)}): this machine could "
-        "not hold it for unchanged code just now; the same-run comparison judges the change",
+        f"{finding.message}; the base beside it: {what.format(base_value)}, within {threshold:.2f}x of it: "
+        "this machine held unchanged code no better just now; the same-run comparison judges the change",
     )
 
 
