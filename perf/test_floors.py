@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from redis.utils import HIREDIS_AVAILABLE
 
 from julia.perf.context import Perf
-from julia.perf.engine import placement
+from julia.perf.engine import native, placement
 from julia.perf.engine.harness import measure
 from julia.perf.engine.results import Bench
 
@@ -41,6 +41,8 @@ async def test_floor_redis_get(perf: Perf) -> None:
             label="floor_redis_get",
             slowdown=perf.slowdown,
         )
+        # Still inside this side's last turn: the C client on the same GET, for the harness's share.
+        native_ms = native.valkey_cli_get_mean_ms(perf.services.redis_url, "julia:perf:floor")
         await client.delete("julia:perf:floor")
     finally:
         await client.aclose()
@@ -51,7 +53,12 @@ async def test_floor_redis_get(perf: Perf) -> None:
             "floor",
             None,
             measured.samples_ms,
-            {"hiredis": HIREDIS_AVAILABLE, "transport": transport},
+            {
+                "hiredis": HIREDIS_AVAILABLE,
+                "transport": transport,
+                "native_client": "valkey-cli -r",
+                "native_ms": native_ms,
+            },
             blocks=measured.blocks,
             rounds=measured.rounds,
         )

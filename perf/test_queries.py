@@ -22,6 +22,7 @@ import asyncpg
 
 from julia.perf.context import Perf
 from julia.perf.critical import CRITICAL, Critical, Params
+from julia.perf.engine import native
 from julia.perf.engine.explain import explain
 from julia.perf.engine.harness import Step, cold_sample, measure_paired
 from julia.perf.engine.results import Bench
@@ -71,7 +72,10 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
         )
         blocks += paired.blocks
         rounds += paired.rounds
-    perf.run.add(Bench(WARM_FLOOR, "floor", None, floor_ms, blocks=blocks, rounds=rounds))
+    # Still inside this side's last turn: the C client on the same work, for the harness's share.
+    native_ms = native.pgbench_select1_mean_ms(perf.dsn)
+    counters = {"native_client": "pgbench -M prepared", "native_ms": native_ms}
+    perf.run.add(Bench(WARM_FLOOR, "floor", None, floor_ms, counters, blocks=blocks, rounds=rounds))
 
 
 async def test_cold(perf: Perf, params: dict[str, list[Params]]) -> None:

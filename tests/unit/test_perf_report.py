@@ -389,3 +389,25 @@ def test_each_verdict_shows_the_calibrated_accuracy_of_its_threshold(
     row = next(line for line in page.split("<tr") if ">query_z_warm<" in line)
     assert "<td>1/4</td><td>3/4</td>" in row
     assert "of the 4 A/A runs of perf/calibration/test.json (commit abc1234" in page
+
+
+def test_the_harness_share_of_a_floor_is_shown_beside_the_c_client(
+    judged: tuple[Run, list[Verdict]], tmp_path: Path
+) -> None:
+    head, verdicts = judged
+    floor = head.benches["floor_pg_select1"]
+    with_native = Run(head.stamp, dict(head.benches), head.base)
+    with_native.benches[floor.name] = Bench(
+        floor.name,
+        floor.group,
+        None,
+        floor.samples_ms,
+        {"native_client": "pgbench -M prepared", "native_ms": 0.02},
+        blocks=floor.blocks,
+    )
+    mean = sum(floor.samples_ms) / len(floor.samples_ms)
+    page = html.unescape(report.render(with_native, verdicts, None, [], tmp_path).page.read_text())
+    row = next(line for line in page.split("<tr") if ">floor_pg_select1<" in line and "pgbench" in line)
+    assert f"<td>{1 - 0.02 / mean:.0%}</td>" in row
+    none_given = report.render(head, verdicts, None, [], tmp_path / "plain").page.read_text()
+    assert "harness's own share" not in none_given

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,7 @@ def _page(
         *_attention(run, verdicts, charts_dir, out),
         *_all_table(verdicts, calibration),
         *_counters(run),
+        *_harness_share(verdicts, run),
         *_drift(verdicts, baseline, charts_dir, out),
         *_history(history, charts_dir / "history", out),
         *_scale(out),
@@ -373,6 +375,30 @@ def _counters(run: Run) -> list[str]:
             ),
         ]
     return parts
+
+
+def _harness_share(verdicts: list[Verdict], run: Run) -> list[str]:
+    """Each floor beside the server's own C client on the same work, measured right after it: the
+    difference is the harness's share, by which it dilutes a server-side slowdown in the ratios. Means
+    on both sides: the C clients give no percentiles (julia.perf.engine.native)."""
+    rows = []
+    for v in words.ordered(verdicts):
+        bench = run.benches.get(v.name)
+        native = bench.counters.get("native_ms") if bench else None
+        if bench is None or not native or not bench.samples_ms:
+            continue
+        mean = statistics.fmean(bench.samples_ms)
+        client = str(bench.counters.get("native_client", ""))
+        rows.append([v.name, _num(mean), client, _num(native), f"{max(1 - native / mean, 0.0):.0%}"])
+    if not rows:
+        return []
+    return [
+        "<h2 id='harness'>The harness's own share of each floor</h2><p class='info'>A floor measured by the "
+        "suite (Python, julia's client library, the event loop julia runs on) beside the server's own C "
+        "client doing the same right after it, both as means. A server-side slowdown shows in a ratio to "
+        "this floor diluted by about the share.</p>",
+        _html_table(["floor", "harness mean ms", "C client", "C client mean ms", "harness share"], rows),
+    ]
 
 
 def _drift(verdicts: list[Verdict], baseline: Run | None, charts_dir: Path, out: Path) -> list[str]:
