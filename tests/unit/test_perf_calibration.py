@@ -20,7 +20,9 @@ def test_a_threshold_clears_every_a_a_lower_bound_with_a_margin_and_says_what_it
     robust = math.exp(centre + MARGIN_SD * 1.4826 * np.median(np.abs(logs - centre)))
     assert figures["threshold"] == math.ceil(max(robust, max(lows) * 1.02, MIN_THRESHOLD) * 100) / 100
     assert figures["caught_scaled"]["1.2"] >= 0.9  # 1.0 x 1.2 clears ~1.1
-    assert 0.0 <= figures["caught_scaled"]["1.1"] <= 1.0
+    at_1_1 = sum(low * 1.1 > figures["threshold"] for low in lows) / len(lows)
+    assert figures["caught_scaled"]["1.1"] == round(at_1_1, 3)  # counted from the same lower bounds
+    assert figures["caught_scaled"]["1.1"] < figures["caught_scaled"]["1.2"]
 
 
 def test_a_long_left_tail_does_not_raise_the_threshold() -> None:

@@ -162,12 +162,12 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
         verdict.findings.append(finding)
     base = run.base.benches.get(bench.name) if run.base else None
     if run.base is not None and base is not None:
-        threshold = budgets.threshold_of(bench.name)
-        verdict.findings = [
-            _base_too(f, run, run.base, bench, base, budget, threshold) for f in verdict.findings
-        ]
-    if base is not None and not budget.timing:
         verdict.base_summary = stats.summarize(base.samples_ms)
+        base_ratios = ratios(run.base, base)
+        base_ratio = float(np.median(base_ratios)) if base_ratios else None
+        threshold = budgets.threshold_of(bench.name)
+        verdict.findings = [_base_too(f, verdict, base_ratio, budget, threshold) for f in verdict.findings]
+    if base is not None and not budget.timing:
         verdict.findings.append(
             Finding("info", "ab", "no same-run timing verdict by design (timing = false): ceiling and counts")
         )
@@ -194,7 +194,7 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
 
 
 def _base_too(
-    finding: Finding, run: Run, base_run: Run, bench: Bench, base: Bench, budget: Budget, threshold: float
+    finding: Finding, verdict: Verdict, base_ratio: float | None, budget: Budget, threshold: float
 ) -> Finding:
     """A ceiling or floor-ratio budget the head broke, judged against the base measured beside it on the
     same servers: the change's failure when the head is worse than the base by more than the benchmark's
@@ -206,15 +206,13 @@ def _base_too(
     saturation, where a little contention moves latency most). Without a base the budget alone judges."""
     if finding.severity != "fail" or finding.check not in MACHINE_BOUND:
         return finding
-    if finding.check == "ceiling" and budget.ceiling_ms is not None:
-        head_value = stats.summarize(bench.samples_ms).p99
-        base_value, what = stats.summarize(base.samples_ms).p99, "p99 {:.2f} ms"
+    base = verdict.base_summary
+    if finding.check == "ceiling" and budget.ceiling_ms is not None and base is not None:
+        head_value, base_value, what = verdict.summary.p99, base.p99, "p99 {:.2f} ms"
     elif finding.check == "ratio" and budget.ratio_p50 is not None:
-        head_ratios, base_ratios = ratios(run, bench), ratios(base_run, base)
-        if not head_ratios or not base_ratios:
+        if verdict.ratio_p50 is None or base_ratio is None:
             return finding
-        head_value, base_value = float(np.median(head_ratios)), float(np.median(base_ratios))
-        what = "median {:.2f}x its floor"
+        head_value, base_value, what = verdict.ratio_p50, base_ratio, "median {:.2f}x its floor"
     else:
         return finding
     if head_value > base_value * threshold:
@@ -230,7 +228,6 @@ def _base_too(
 def _ab_findings(
     verdict: Verdict, bench: Bench, base: Bench, threshold: float, timing_fails: bool = True
 ) -> list[Finding]:
-    verdict.base_summary = stats.summarize(base.samples_ms)
     if not bench.blocks or not base.blocks:
         return [Finding("info", "ab", "not measured in turns: no same-run timing verdict")]
     ab = stats.compare_blocks(
