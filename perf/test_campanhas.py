@@ -22,22 +22,17 @@ from julia.perf.engine import counting
 from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
+from julia.testing.capacidade.medicos import TAG_MAIS_PROXIMA
 
 SAMPLES = 40
 WARMUP = 3
 BLOCK = 5  # creations per turn (julia.perf.engine.turnos): 8 block pairs in an A/B run
 COUNTED = 3
 TEXTO = "Oi {primeiro_nome}! Plantões de {especialidade} esta semana. Quer ver?"
-# The targeting that reaches about a tenth of the eligible doctors.
-ALVO = (
-    "SELECT t.tag, count(*) AS n FROM clientes c, unnest(c.tags) AS t(tag)"
-    " WHERE c.status NOT IN ('opt_out', 'bloqueado', 'inativo')"
-    " GROUP BY t.tag ORDER BY abs(count(*) - $1), t.tag LIMIT 1"
-)
 
 
 async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
-    alvo = await conn.fetchrow(ALVO, max(1, perf.doctors // 10))
+    alvo = await conn.fetchrow(TAG_MAIS_PROXIMA, max(1, perf.doctors // 10))
     assert alvo is not None
     inicio = dt.datetime.now(dt.UTC)
     enfileiradas: list[int] = []

@@ -46,6 +46,7 @@ def falhas(resultado: dict[str, Any], budget_p99_s: float | None) -> list[str]:
 
 def linha(r: dict[str, Any]) -> str:
     t, cpu, pico = r["tempo_resposta_s"], r["cpu_ms_por_resposta"], r["pico"]
+    campanha = r.get("campanha_enfileirada", 0)
     return (
         f"{r['cenario']['nome']}: {r['respondidas']}/{r['mensagens']} answered, "
         f"unanswered {r['sem_resposta']}, "
@@ -53,7 +54,8 @@ def linha(r: dict[str, Any]) -> str:
         f"max {t['max']:.2f} s; webhook p99 {r['webhook_ms']['p99']:.0f} ms; "
         f"peak open {pico['entradas_abertas']} (oldest {pico['entrada_mais_antiga_s']:.0f} s), "
         f"Claude in flight {pico['claude_em_voo']}; "
-        f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}; "
+        + (f"campaign {r['outras_enviadas']} of {campanha} sent meanwhile; " if campanha else "")
+        + f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}; "
         f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
     )
 
@@ -69,7 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claude-p99-ms", type=float, default=8000.0)
     parser.add_argument("--claude-rpm", type=int, default=None, help="fake Anthropic's requests/minute")
     parser.add_argument("--drain-s", type=float, default=120.0, help="unanswered this long after: lost")
-    parser.add_argument("--campaign", action="store_true", help="keep the seed's due campaign rows queued")
+    parser.add_argument(
+        "--campaign",
+        type=int,
+        default=0,
+        metavar="N",
+        help="create a campaign to about N doctors just before the first message (default: none)",
+    )
     parser.add_argument("--no-chatwoot", action="store_true", help="do not mirror to the fake Chatwoot")
     parser.add_argument("--set", action="append", default=[], help="julia setting KEY=VALUE (repeatable)")
     parser.add_argument("--budget-p99-s", type=float, default=None, help="fail above this p99")

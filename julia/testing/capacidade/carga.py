@@ -23,6 +23,7 @@ from julia import db
 from julia.data.operacao import contar_operacao
 from julia.seed.database import seeded_database
 from julia.servers import Services
+from julia.settings import Settings
 from julia.testing import controle
 from julia.testing.capacidade import medicos, processos
 from julia.testing.capacidade.estatistica import por_segundo, resumo
@@ -57,14 +58,15 @@ class Cenario:
     evolution_p99_ms: float = 600.0
     drenar_s: float = 120.0  # after the last message: unanswered by then is lost
     chatwoot: bool = True  # mirror to (fake) Chatwoot, as production does
-    # Keep the seed's due campaign rows in the send queue (they compete for the sender with the replies);
-    # off, the queue holds only the storm's replies.
-    campanha: bool = False
+    # Doctors a real campaign is created for (POST /admin/campanhas) just before the first message, at
+    # the campaign rate of the settings, so its sends compete with the replies for the sender; 0: none.
+    # Either way the seed's own pending rows are cleared: the queue holds only what this run puts there.
+    campanha: int = 0
     ambiente: dict[str, str] = field(default_factory=dict)  # julia settings for serve and workers
     semente: int = 42
 
     def nome(self) -> str:
-        campanha = "-campanha" if self.campanha else ""
+        campanha = f"-campanha{self.campanha}" if self.campanha else ""
         return f"{self.modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w{campanha}"
 
 
@@ -72,7 +74,8 @@ class Cenario:
 class Observado:
     aceito_em: dict[str, float] = field(default_factory=dict)  # token -> webhook accepted (time.time())
     respostas: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    outras_enviadas: int = 0  # sends that answer no benchmark message: the seed's campaign rows
+    outras_enviadas: int = 0  # sends that answer no benchmark message: the campaign's
+    campanha_enfileirada: int = 0  # rows the campaign queued
     webhook_ms: list[float] = field(default_factory=list)
     webhook_erros: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     recusadas: int = 0  # messages whose webhook never got a 200 (Evolution would drop them too)
@@ -99,8 +102,10 @@ def _carga_maquina() -> str:
 async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, Any]:
     """Run one scenario on `servicos`' servers; logs of the julia processes go under `pasta`."""
     rng = random.Random(cenario.semente)
-    # Seeded with a margin: some doctors opted out or are held by a person, and Júlia answers neither.
-    dsn, _ = await seeded_database(servicos.database_url, BANCO, math.ceil(cenario.medicos * 1.4) + 10)
+    # Seeded with a margin: some doctors opted out or are held by a person, and Júlia answers neither;
+    # a campaign needs a tag that reaches its size (the widest, "plantonista", holds about 45% of them).
+    semeados = max(math.ceil(cenario.medicos * 1.4) + 10, math.ceil(cenario.campanha * 2.5))
+    dsn, _ = await seeded_database(servicos.database_url, BANCO, semeados)
     redis_url = _redis_db(servicos.redis_url, REDIS_DB)
     redis = aioredis.Redis.from_url(redis_url)
     await redis.flushdb()
@@ -108,8 +113,7 @@ async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, 
     conn = await db.connect(dsn)
     try:
         telefones = await medicos.respondiveis(conn, cenario.medicos)
-        if not cenario.campanha:
-            await conn.execute("DELETE FROM fila_mensagens WHERE status IN ('pendente', 'processando')")
+        await conn.execute("DELETE FROM fila_mensagens WHERE status IN ('pendente', 'processando')")
         config = {
             "claude": {
                 "latencia": {"mediana_ms": cenario.claude_mediana_ms, "p99_ms": cenario.claude_p99_ms},
@@ -137,6 +141,9 @@ async def _com_processos(
 ) -> dict[str, Any]:
     ambiente = {**os.environ, **falsos.ambiente(), "DATABASE_URL": dsn, "REDIS_URL": redis_url}
     ambiente["EVOLUTION_API_KEY"] = CHAVE
+    ambiente["ADMIN_TOKEN"] = CHAVE
+    # A campaign is sent now whatever the hour in São Paulo (0 and 24: always open).
+    ambiente["CAMPANHA_HORA_INICIO"], ambiente["CAMPANHA_HORA_FIM"] = "0", "24"
     if not cenario.chatwoot:
         ambiente.pop("CHATWOOT_URL")
     ambiente.update(cenario.ambiente)
@@ -165,6 +172,8 @@ async def _com_processos(
                 asyncio.create_task(_ler_enviadas(falsos, obs, fim_chegadas)),
                 asyncio.create_task(_amostrar(conn, falsos, obs, todos, postmaster, inicio, fim_chegadas)),
             ]
+            if cenario.campanha:
+                obs.campanha_enfileirada = await _criar_campanha(http, conn, cenario.campanha, ambiente)
             await _dirigir(cenario, http, telefones, obs, rng, inicio)
             ultimo = max(obs.aceito_em.values(), default=time.time())
             await _drenar(obs, cenario.drenar_s)
@@ -194,6 +203,25 @@ async def _esperar_pools(conn: asyncpg.Connection, todos: list[processos.Process
         if time.monotonic() > limite:
             raise RuntimeError(f"julia processes not connected after {PRONTOS_S:.0f} s: see {todos[0].log}")
         await asyncio.sleep(0.2)
+
+
+async def _criar_campanha(
+    http: httpx.AsyncClient, conn: asyncpg.Connection, medicos_alvo: int, ambiente: dict[str, str]
+) -> int:
+    """A campaign to the tag whose eligible doctors come closest to `medicos_alvo`, spread at the
+    sender's campaign rate (EVOLUTION_CAMPANHA_RATE_PER_S, julia's default unless --set); rows queued."""
+    tag = await conn.fetchval(medicos.TAG_MAIS_PROXIMA, medicos_alvo)
+    por_s = float(ambiente.get("EVOLUTION_CAMPANHA_RATE_PER_S", Settings().evolution_campanha_rate_per_s))
+    corpo = {
+        "id": f"capacidade-{medicos.novo_token()}",
+        "tag": tag,
+        "texto": "Oi {primeiro_nome}! Plantões de {especialidade} esta semana. Quer ver?",
+        "por_minuto": min(1000, max(1, round(60 * por_s))),
+    }
+    resposta = await http.post("/admin/campanhas", json=corpo, headers={"Authorization": f"Bearer {CHAVE}"})
+    if resposta.status_code != 201:
+        raise RuntimeError(f"the campaign was refused: HTTP {resposta.status_code} {resposta.text[:200]}")
+    return int(resposta.json()["enfileiradas"])
 
 
 def _cpu(todos: list[processos.Processo], postmaster: int | None) -> dict[str, float | None]:
@@ -382,6 +410,7 @@ def _relatorio(
         "recusadas": obs.recusadas,
         "duplicadas": len(duplicadas),
         "outras_enviadas": obs.outras_enviadas,
+        "campanha_enfileirada": obs.campanha_enfileirada,
         "tempo_resposta_s": resumo(ttr),
         "webhook_ms": resumo(obs.webhook_ms),
         "webhook_erros": dict(obs.webhook_erros),

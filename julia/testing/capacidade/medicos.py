@@ -24,6 +24,14 @@ ORDER BY c.id LIMIT $1
 """
 
 
+# The tag whose eligible doctors (what a campaign queues) come closest to $1 in number, and how many.
+TAG_MAIS_PROXIMA = """
+SELECT t.tag, count(*) AS n FROM clientes c, unnest(c.tags) AS t(tag)
+WHERE c.status NOT IN ('opt_out', 'bloqueado', 'inativo')
+GROUP BY t.tag ORDER BY abs(count(*) - $1), t.tag LIMIT 1
+"""
+
+
 async def respondiveis(conn: asyncpg.Connection, quantos: int) -> list[str]:
     telefones = [str(t) for t in await conn.fetchval(f"SELECT array({RESPONDIVEIS})", quantos)]
     if len(telefones) < quantos:
