@@ -11,7 +11,7 @@ from julia.perf.engine import native
 def test_pgbench_times_select_1_on_the_server(services: servers.Services) -> None:
     mean = native.pgbench_select1_mean_ms(services.database_url, transactions=200)
     assert mean is not None
-    assert 0 < mean < 1000
+    assert mean > 0
 
 
 async def test_valkey_cli_times_a_get_on_the_server(
@@ -20,7 +20,7 @@ async def test_valkey_cli_times_a_get_on_the_server(
     await redis.set("julia:test:native", b"x" * 64)
     mean = native.valkey_cli_get_mean_ms(services.redis_url, "julia:test:native", calls=200)
     assert mean is not None
-    assert 0 <= mean < 1000
+    assert mean >= 0
 
 
 def test_a_client_that_cannot_connect_gives_no_figure() -> None:

@@ -54,10 +54,11 @@ def valkey_cli_get_mean_ms(url: str, key: str, calls: int = 5000) -> float | Non
         ran = _ran([*target, "-r", str(repeat), "GET", key]) is not None
         return time.perf_counter() - started if ran else None
 
-    ones, many = [seconds(1) for _ in range(3)], seconds(calls)
-    if many is None or None in ones:
+    ones = [t for t in (seconds(1) for _ in range(3)) if t is not None]
+    many = seconds(calls)
+    if many is None or len(ones) < 3:
         return None
-    return max(many - min(t for t in ones if t is not None), 0.0) / (calls - 1) * 1000
+    return max(many - min(ones), 0.0) / (calls - 1) * 1000
 
 
 def _ran(args: list[str]) -> str | None:

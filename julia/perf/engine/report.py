@@ -149,7 +149,7 @@ def _page(
         *_attention(run, verdicts, charts_dir, out),
         *_all_table(verdicts, calibration),
         *_counters(run),
-        *_harness_share(verdicts, run),
+        *_harness_share(run),
         *_drift(verdicts, baseline, charts_dir, out),
         *_history(history, charts_dir / "history", out),
         *_scale(out),
@@ -377,19 +377,18 @@ def _counters(run: Run) -> list[str]:
     return parts
 
 
-def _harness_share(verdicts: list[Verdict], run: Run) -> list[str]:
+def _harness_share(run: Run) -> list[str]:
     """Each floor beside the server's own C client on the same work, measured right after it: the
     difference is the harness's share, by which it dilutes a server-side slowdown in the ratios. Means
     on both sides: the C clients give no percentiles (julia.perf.engine.native)."""
     rows = []
-    for v in words.ordered(verdicts):
-        bench = run.benches.get(v.name)
-        native = bench.counters.get("native_ms") if bench else None
-        if bench is None or not native or not bench.samples_ms:
+    for name, bench in sorted(run.benches.items()):
+        native = bench.counters.get("native_ms")
+        if not native or not bench.samples_ms:
             continue
         mean = statistics.fmean(bench.samples_ms)
         client = str(bench.counters.get("native_client", ""))
-        rows.append([v.name, _num(mean), client, _num(native), f"{max(1 - native / mean, 0.0):.0%}"])
+        rows.append([name, _num(mean), client, _num(native), f"{max(1 - native / mean, 0.0):.0%}"])
     if not rows:
         return []
     return [
