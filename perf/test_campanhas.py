@@ -5,7 +5,9 @@ as the one whose doctors come closest to that tenth.
 One sample is one campaign created inside a transaction rolled back untimed, so every sample queues the
 same doctors and nothing is left for the benchmarks after it (dead row versions are: the module runs
 with the writers, last). Counters: rows queued, rows per second, and the statements one creation sends,
-read from pg_stat_statements (the issue's "one set-based statement": hard-gated at 1).
+read from pg_stat_statements (the issue's "one set-based statement": hard-gated at 1). Each counted
+creation is also checked to queue no opted-out, blocked or inactive doctor (the issue's 0 in every
+benchmark), from the rows it wrote before they are rolled back.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ from julia.perf.engine import counting
 from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
-from julia.testing.capacidade.medicos import TAG_MAIS_PROXIMA
+from julia.testing.capacidade.medicos import TAG_MAIS_PROXIMA, TEXTO_CAMPANHA
 
 SAMPLES = 40
 WARMUP = 3
 BLOCK = 5  # creations per turn (julia.perf.engine.turnos): 8 block pairs in an A/B run
 COUNTED = 3
-TEXTO = "Oi {primeiro_nome}! Plantões de {especialidade} esta semana. Quer ver?"
+INELEGIVEIS = """
+SELECT count(*) FROM fila_mensagens f JOIN clientes c ON c.id = f.cliente_id
+WHERE f.campanha_id = $1 AND c.status IN ('opt_out', 'bloqueado', 'inativo')
+"""
 
 
 async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
@@ -44,7 +49,7 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
             tag=alvo["tag"],
             especialidade_id=None,
             estado=None,
-            texto=TEXTO,
+            texto=TEXTO_CAMPANHA,
             inicio=inicio,
             por_minuto=300,
             hora_inicio=8,
@@ -111,7 +116,12 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
         for i in range(COUNTED):
             await conn.execute("BEGIN")
             costs.append(await meter.cost_of(criar(conn, 10_000 + i)))
+            inelegiveis = await conn.fetchval(INELEGIVEIS, f"bench-{10_000 + i}")
             await conn.execute("ROLLBACK")
+            if inelegiveis:
+                raise AssertionError(
+                    f"a campaign queued {inelegiveis} opted-out, blocked or inactive doctors"
+                )
     finally:
         await meter_conn.close()
         await meter_redis.aclose()

@@ -36,6 +36,7 @@ def falhas(resultado: dict[str, Any], budget_p99_s: float | None) -> list[str]:
         "sem_resposta": "unanswered by the end of the drain window (lost, or later than it)",
         "duplicadas": "answered twice",
         "recusadas": "whose webhook was never accepted",
+        "a_quem_saiu": "sent to doctors who opted out or are blocked",
     }
     motivos = [f"{nome}: {resultado[k]} messages {texto}" for k, texto in porque.items() if resultado[k]]
     p99 = resultado["tempo_resposta_s"]["p99"]

@@ -75,6 +75,8 @@ class Observado:
     aceito_em: dict[str, float] = field(default_factory=dict)  # token -> webhook accepted (time.time())
     respostas: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     outras_enviadas: int = 0  # sends that answer no benchmark message: the campaign's
+    numeros: set[str] = field(default_factory=set)  # every number a send reached
+    a_quem_saiu: int = 0  # of them, doctors opted out or blocked: the 0, whatever else happens
     campanha_enfileirada: int = 0  # rows the campaign queued
     webhook_ms: list[float] = field(default_factory=list)
     webhook_erros: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -181,6 +183,7 @@ async def _com_processos(
             await asyncio.sleep(2 * LEITURA_S)  # one more read: a late duplicate is seen
             fim_chegadas.set()
             await asyncio.gather(*vigias)
+        obs.a_quem_saiu = await medicos.quantos_sairam(conn, obs.numeros)
         cpu_depois = _cpu(todos, postmaster)
         contadores = (await falsos.estado())["contadores"]
         slack = await _textos_slack(falsos)
@@ -215,7 +218,7 @@ async def _criar_campanha(
     corpo = {
         "id": f"capacidade-{medicos.novo_token()}",
         "tag": tag,
-        "texto": "Oi {primeiro_nome}! Plantões de {especialidade} esta semana. Quer ver?",
+        "texto": medicos.TEXTO_CAMPANHA,
         "por_minuto": min(1000, max(1, round(60 * por_s))),
     }
     resposta = await http.post("/admin/campanhas", json=corpo, headers={"Authorization": f"Bearer {CHAVE}"})
@@ -319,6 +322,7 @@ async def _ler_enviadas(falsos: controle.Falsos, obs: Observado, fim: asyncio.Ev
         for envio in novas:
             if envio["status"] != 201:
                 continue
+            obs.numeros.add(envio["numero"])
             token = medicos.token_da_resposta(envio["texto"])
             if token is None:
                 obs.outras_enviadas += 1
@@ -410,6 +414,7 @@ def _relatorio(
         "recusadas": obs.recusadas,
         "duplicadas": len(duplicadas),
         "outras_enviadas": obs.outras_enviadas,
+        "a_quem_saiu": obs.a_quem_saiu,
         "campanha_enfileirada": obs.campanha_enfileirada,
         "tempo_resposta_s": resumo(ttr),
         "webhook_ms": resumo(obs.webhook_ms),

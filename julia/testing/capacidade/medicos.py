@@ -24,12 +24,22 @@ ORDER BY c.id LIMIT $1
 """
 
 
+# What a synthetic campaign says (the capacity run's and the enqueue benchmark's).
+TEXTO_CAMPANHA = "Oi {primeiro_nome}! Plantões de {especialidade} esta semana. Quer ver?"
+
 # The tag whose eligible doctors (what a campaign queues) come closest to $1 in number, and how many.
 TAG_MAIS_PROXIMA = """
 SELECT t.tag, count(*) AS n FROM clientes c, unnest(c.tags) AS t(tag)
 WHERE c.status NOT IN ('opt_out', 'bloqueado', 'inativo')
 GROUP BY t.tag ORDER BY abs(count(*) - $1), t.tag LIMIT 1
 """
+
+
+async def quantos_sairam(conn: asyncpg.Connection, numeros: set[str]) -> int:
+    """How many of the numbers sent to (Evolution's, digits only) are doctors opted out or blocked."""
+    e164 = [f"+{n}" for n in numeros]
+    sql = "SELECT count(*) FROM clientes WHERE status IN ('opt_out', 'bloqueado') AND telefone = ANY($1)"
+    return int(await conn.fetchval(sql, e164))
 
 
 async def respondiveis(conn: asyncpg.Connection, quantos: int) -> list[str]:

@@ -1,0 +1,28 @@
+"""The capacity run's verdict: what fails it, whatever its times."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from julia.testing.capacidade.__main__ import falhas
+
+
+def _resultado(**contagens: int) -> dict[str, Any]:
+    base = {"sem_resposta": 0, "duplicadas": 0, "recusadas": 0, "a_quem_saiu": 0}
+    return {"cenario": {"nome": "tempestade"}, "tempo_resposta_s": {"p99": 5.0}, **base, **contagens}
+
+
+def test_a_clean_run_within_its_budget_passes() -> None:
+    assert falhas(_resultado(), 10.0) == []
+
+
+def test_one_send_to_a_doctor_who_opted_out_fails_the_run() -> None:
+    assert falhas(_resultado(a_quem_saiu=1), None) == [
+        "tempestade: 1 messages sent to doctors who opted out or are blocked"
+    ]
+
+
+def test_lost_and_duplicated_messages_and_a_late_p99_each_say_so() -> None:
+    motivos = falhas(_resultado(sem_resposta=2, duplicadas=1), 4.0)
+    assert len(motivos) == 3
+    assert motivos[-1] == "tempestade: time-to-reply p99 5.00 s above the budget of 4.00 s"
