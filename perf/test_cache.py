@@ -122,7 +122,7 @@ async def _bench(
         samples=perf.samples,
         warmup=WARMUP,
         before=before,
-        switch=perf.switch,
+        turns=perf.turnos,
         label=f"cache_{read.name}_{outcome}",
         slowdown=perf.slowdown,
     )

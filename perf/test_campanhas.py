@@ -75,7 +75,7 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
         warmup=WARMUP,
         before=begin,
         after=rollback,
-        switch=perf.switch,
+        turns=perf.turnos,
         label="campanha_enqueue",
         slowdown=perf.slowdown,
         block=BLOCK,

@@ -37,7 +37,7 @@ async def test_floor_redis_get(perf: Perf) -> None:
             lambda i: client.get("julia:perf:floor"),
             samples=perf.samples,
             warmup=WARMUP,
-            switch=perf.switch,
+            turns=perf.turnos,
             label="floor_redis_get",
             slowdown=perf.slowdown,
         )
@@ -71,7 +71,7 @@ async def test_floor_http_empty(perf: Perf) -> None:
             lambda i: client.get("/"),
             samples=HTTP_SAMPLES,
             warmup=WARMUP,
-            switch=perf.switch,
+            turns=perf.turnos,
             label="floor_http_empty",
             slowdown=perf.slowdown,
         )

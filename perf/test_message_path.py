@@ -121,7 +121,7 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
             lambda i: conn.fetchval("SELECT 1"),
             samples=samples,
             warmup=warmup,
-            switch=perf.switch,
+            turns=perf.turnos,
             label=f"message_path_claude{round(latency_s * 1000)}ms",
             slowdown=perf.slowdown,
             block=block,

@@ -55,7 +55,7 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
         samples=BATCHES,
         warmup=WARMUP,
         after=restore,
-        switch=perf.switch,
+        turns=perf.turnos,
         label=f"queue_claim_batch{CLAIM_BATCH}",
         slowdown=perf.slowdown,
         block=BLOCK,

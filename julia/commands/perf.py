@@ -189,6 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     from julia import runtime
     from julia.perf.engine import ab
     from julia.perf.engine.baseline import load_baseline_commit
+    from julia.perf.engine.gate import load_budgets
 
     config = _config(args)
     results = args.results or config.results
@@ -206,6 +207,7 @@ def _run(args: argparse.Namespace) -> int:
             owns_server=found.database_origin != "url",
             head_extra=extra,
             alone=args.no_base,
+            extra_blocks=load_budgets(config.budgets).extra_blocks(),
         )
     print(f"perf: {len(run.benches)} benchmarks written to {results}")
     return 0

@@ -38,6 +38,11 @@ def criar_app(estado: Estado | None = None, *, semente: int = 0) -> FastAPI:
         """sendText calls from index `desde` on: a benchmark polls with the last total it saw."""
         return {"total": len(estado.registro.enviadas), "enviadas": estado.registro.envios(desde)}
 
+    @app.get("/_controle/claude")
+    async def latencias_claude() -> list[float]:
+        """The latency drawn for every Claude call, in order: what a run's time-to-reply is judged on."""
+        return estado.registro.claude_latencias_s
+
     @app.get("/_controle/slack")
     async def textos_slack() -> list[str]:
         return estado.registro.slack

@@ -129,7 +129,9 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         reg.claude_em_voo += 1
         reg.claude_pico_em_voo = max(reg.claude_pico_em_voo, reg.claude_em_voo)
         try:
-            await asyncio.sleep(cfg.latencia.amostra_s(rng))
+            latencia = cfg.latencia.amostra_s(rng)
+            reg.claude_latencias_s.append(latencia)
+            await asyncio.sleep(latencia)
             falha = cfg.falha if cfg.falha and rng.random() < cfg.fracao_falha else None
             if falha == "hang":
                 espera_total = 0.0

@@ -57,6 +57,12 @@ class Falsos:
             resposta.raise_for_status()
             return list(resposta.json()["enviadas"])
 
+    async def latencias_claude(self) -> list[float]:
+        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
+            resposta = await http.get("/_controle/claude")
+            resposta.raise_for_status()
+            return [float(s) for s in resposta.json()]
+
     async def limpar(self) -> None:
         async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
             (await http.post("/_controle/limpar")).raise_for_status()

@@ -72,6 +72,7 @@ class Registro:
     claude_em_voo: int = 0
     claude_pico_em_voo: int = 0
     claude_ultimo: dict[str, Any] | None = None  # the last request body (all of them would not fit a storm)
+    claude_latencias_s: list[float] = field(default_factory=list)  # drawn for each call past the rate limit
 
     def contadores(self) -> dict[str, int]:
         aceitas = sum(1 for e in self.enviadas if e.status == 201)

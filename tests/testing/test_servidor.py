@@ -90,6 +90,9 @@ async def test_claude_acima_do_rpm_responde_429_com_retry_after(falsos: controle
         await cliente.close()
     assert int(erro.value.response.headers["retry-after"]) >= 1
     assert (await falsos.estado())["contadores"]["claude_429"] == 1
+    assert (
+        len(await falsos.latencias_claude()) == 2
+    )  # uma latência sorteada por chamada atendida, não pelo 429
 
 
 async def test_falhas_do_claude_mudam_com_o_servidor_rodando(falsos: controle.Falsos) -> None:

@@ -9,7 +9,13 @@ from julia.testing.capacidade.__main__ import falhas
 
 def _resultado(**contagens: int) -> dict[str, Any]:
     base = {"sem_resposta": 0, "duplicadas": 0, "recusadas": 0, "a_quem_saiu": 0}
-    return {"cenario": {"nome": "tempestade"}, "tempo_resposta_s": {"p99": 5.0}, **base, **contagens}
+    return {
+        "cenario": {"nome": "tempestade"},
+        "tempo_resposta_s": {"p99": 5.0},
+        "claude_latencia_s": {"p99": 3.5},
+        **base,
+        **contagens,
+    }
 
 
 def test_a_clean_run_within_its_budget_passes() -> None:
@@ -26,3 +32,11 @@ def test_lost_and_duplicated_messages_and_a_late_p99_each_say_so() -> None:
     motivos = falhas(_resultado(sem_resposta=2, duplicadas=1), 4.0)
     assert len(motivos) == 3
     assert motivos[-1] == "tempestade: time-to-reply p99 5.00 s above the budget of 4.00 s"
+
+
+def test_the_p99_is_judged_against_the_claude_latencies_the_run_drew() -> None:
+    assert falhas(_resultado(), None, 1.5) == []
+    assert falhas(_resultado(), None, 1.0) == [
+        "tempestade: time-to-reply p99 5.00 s more than 1.00 s above the p99 of this run's Claude latencies "
+        "(3.50 s)"
+    ]

@@ -31,8 +31,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from julia.perf.engine import autovacuum, placement
 from julia.perf.engine.errors import PerfError
+from julia.perf.engine.extra import ExtraBlocks
 from julia.perf.engine.results import Run, deps_hash
-from julia.perf.engine.turnos import ENV, PROTOCOL, SIDE_ENV, Coordinator
+from julia.perf.engine.turnos import COMPATIBLE, ENV, SIDE_ENV, Coordinator
 from julia.perf.engine.vcs import git
 
 REDIS_DB = {"head": 1, "base": 2}
@@ -72,11 +73,12 @@ def with_redis_db(url: str, db: int) -> str:
 
 
 def speaks_turns(root: Path, modules: Sequence[str]) -> bool:
-    """Whether a checkout's perf suite takes turns (this protocol's version, julia.perf.engine.turnos).
-    `modules`: where a checkout may keep the protocol, relative to its root (perf.toml's turn_modules;
-    older commits keep it elsewhere)."""
+    """Whether a checkout's perf suite takes turns (a protocol version this one speaks with,
+    julia.perf.engine.turnos). `modules`: where a checkout may keep the protocol, relative to its root
+    (perf.toml's turn_modules; older commits keep it elsewhere)."""
     return any(
-        (root / module).is_file() and f"PROTOCOL = {PROTOCOL}" in (root / module).read_text()
+        (root / module).is_file()
+        and any(f"PROTOCOL = {v}" in (root / module).read_text() for v in COMPATIBLE)
         for module in modules
     )
 
@@ -120,11 +122,13 @@ async def run_sides(
     seed: int | None = None,
     server_applications: Sequence[str] = (),
     owns_server: bool = False,
+    extra_blocks: ExtraBlocks | None = None,
 ) -> dict[str, Path]:
     """Both sides' pytest, turn by turn; returns each side's results file that was written.
-    `owns_server`: Postgres was started for this run, so autovacuum may be paused (engine.autovacuum)."""
+    `owns_server`: Postgres was started for this run, so autovacuum may be paused (engine.autovacuum);
+    `extra_blocks`: the policy for more blocks of undecided benchmarks (None: the fixed counts only)."""
     async with autovacuum.paused(services.database_url, owned=owns_server):
-        return await _run_sides(sides, services, pytest_args, out, seed, server_applications)
+        return await _run_sides(sides, services, pytest_args, out, seed, server_applications, extra_blocks)
 
 
 async def _run_sides(
@@ -134,13 +138,19 @@ async def _run_sides(
     out: Path,
     seed: int | None,
     server_applications: Sequence[str],
+    extra_blocks: ExtraBlocks | None,
 ) -> dict[str, Path]:
     cpu = placement.client_cpu()
     others = placement.server_cpus(cpu)
     backends = await placement.Backends.open(
         services.database_url, [f"julia_perf_{side.name}" for side in sides], others, server_applications
     )
-    coordinator = Coordinator(len(sides), seed=seed, between_rounds=backends.pin_new if backends else None)
+    coordinator = Coordinator(
+        len(sides),
+        seed=seed,
+        between_rounds=backends.pin_new if backends else None,
+        extra_blocks=extra_blocks,
+    )
     address = await coordinator.start()
     serving = asyncio.create_task(coordinator.serve())
     procs: dict[str, asyncio.subprocess.Process] = {}
@@ -195,6 +205,11 @@ async def _run_sides(
         where += f", their {backends.pinned} Postgres backends on CPU {','.join(map(str, sorted(others)))}"
         await backends.close()
     print(f"perf: {len(coordinator.log)} turns, in a random order each round{where}")
+    if extra_blocks is not None and extra_blocks.granted:
+        print(
+            f"perf: {sum(extra_blocks.granted.values())} extra block pairs for {len(extra_blocks.granted)} "
+            f"undecided benchmarks in {extra_blocks.spent_s:.0f} s (budget {extra_blocks.budget_s:.0f} s)"
+        )
     return {name: path for name, path in results.items() if codes[name] == 0 and path.is_file()}
 
 
@@ -221,11 +236,13 @@ def run(
     base_extra: tuple[str, ...] = (),
     same_code: bool = False,
     alone: bool = False,
+    extra_blocks: ExtraBlocks | None = None,
 ) -> Run:
     """The whole A/B run into `results`. `same_code`: both sides are the head (calibration's A/A);
     `alone`: the head only (judged on budgets); `turn_modules`: where a base keeps its turn protocol;
     `server_applications`: the servers whose backends stay unpinned (julia.perf.engine.placement);
-    `owns_server`: Postgres was started for this run (julia.perf.engine.autovacuum)."""
+    `owns_server`: Postgres was started for this run (julia.perf.engine.autovacuum); `extra_blocks`: more
+    blocks for undecided benchmarks (julia.perf.engine.extra), recorded in the stamp."""
     # Absolute: each side's pytest runs in its own checkout, so a relative path would land in the base's.
     results = results.resolve()
     out = results.parent
@@ -256,9 +273,13 @@ def run(
             out,
             server_applications=server_applications,
             owns_server=owns_server,
+            extra_blocks=extra_blocks,
         )
     )
     ab["seconds"] = round(time.monotonic() - started, 1)
+    if extra_blocks is not None:
+        ab["extra_blocks"] = dict(extra_blocks.granted)
+        ab["extra_s"] = round(extra_blocks.spent_s, 1)
     if "head" not in written:
         raise PerfError("the head's perf run failed (its output is above)")
     if len(sides) > 1 and "base" not in written:

@@ -97,6 +97,7 @@ def calibrate(
             owns_server=owns_server,
             same_code=True,
             head_extra=head_extra,
+            extra_blocks=load_budgets(config.budgets).extra_blocks(),
         )
 
     for r in range(runs):

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from julia.perf.engine import stats
+from julia.perf.engine.extra import ExtraBlocks
 from julia.perf.engine.results import Bench, Run
 
 Severity = Literal["fail", "warn", "info"]
@@ -56,10 +57,16 @@ class Budgets:
     # Whether a same-run timing regression fails the run, or is reported as a warning while the gate's
     # calibration has not yet shown its false-failure rate on unchanged code ([gate] timing_fails).
     timing_fails: bool = True
+    # Wall time the extra block pairs of undecided benchmarks may take in one run (julia.perf.engine.extra).
+    extra_s: float = 0.0
 
     def threshold_of(self, name: str) -> float:
         budget = self.benches.get(name)
         return budget.threshold if budget and budget.threshold else self.threshold
+
+    def extra_blocks(self) -> ExtraBlocks:
+        """A fresh policy for one run's extra block pairs, at these thresholds and this time budget."""
+        return ExtraBlocks(self.threshold_of, self.extra_s)
 
 
 def load_budgets(path: Path) -> Budgets:
@@ -84,6 +91,7 @@ def load_budgets(path: Path) -> Budgets:
         gate.get("threshold", stats.THRESHOLD),
         gate.get("doctors", 1000),
         gate.get("timing_fails", True),
+        float(gate.get("extra_s", 0.0)),
     )
 
 

@@ -18,8 +18,11 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import asyncpg
+
+from julia.perf.engine.extra import Medians
 
 COLD_SETTLE_S = 0.01
 BLOCK = (
@@ -29,13 +32,38 @@ BLOCK = (
 
 
 Step = Callable[[int], Awaitable[object]]
-# Hand the turn back, wait for the next, and get its round (julia.perf.engine.turnos).
-Switch = Callable[[str], Awaitable[int]]
 
 
-async def no_switch(label: str) -> int:
-    """A run without a coordinator: every turn is this side's (and no block pairs with another's)."""
-    return -1
+class Turns(Protocol):
+    """A side's end of the turn protocol (julia.perf.engine.turnos.Turnos)."""
+
+    async def switch(self, label: str) -> int:
+        """Hand the turn back, wait for the next, and get its round."""
+        ...
+
+    async def more(self, label: str, medians: Medians) -> int | None:
+        """After the fixed blocks: the round of one more block, or None."""
+        ...
+
+
+class Alone:
+    """A run without a coordinator: every turn is this side's, no block pairs with another's, and no
+    verdict asks for more."""
+
+    async def switch(self, label: str) -> int:
+        return -1
+
+    async def more(self, label: str, medians: Medians) -> int | None:
+        return None
+
+
+def _medians(samples: list[float], blocks: list[int], rounds: list[int]) -> list[tuple[int, float]]:
+    out, start = [], 0
+    for size, round_ in zip(blocks, rounds, strict=True):
+        if size:
+            out.append((round_, statistics.median(samples[start : start + size])))
+        start += size
+    return out
 
 
 async def _warm_up(
@@ -68,7 +96,7 @@ async def measure(
     warmup: int,
     before: Step | None = None,
     after: Step | None = None,
-    switch: Switch = no_switch,
+    turns: Turns | None = None,
     label: str = "",
     slowdown: float = 1.0,
     block: int = BLOCK,
@@ -76,15 +104,24 @@ async def measure(
     """Run `call(i)` `warmup` times untimed, then `samples` timed times (ms) in blocks of BLOCK, each block
     in a turn of its own. `i` lets the caller rotate parameters; `before(i)`/`after(i)` run untimed
     around each call (open a connection, begin and roll back a transaction). The count is fixed, not a
-    deadline, so both sides of an A/B run measure the same blocks in lockstep."""
+    deadline, so both sides of an A/B run measure the same blocks in lockstep; then blocks of `block`
+    more while the coordinator finds the verdict undecided (julia.perf.engine.extra)."""
+    turns = turns or Alone()
     out = Measured([], [], [])
     clock = time.perf_counter_ns
     i = 0
-    while len(out.samples_ms) < samples:
-        out.rounds.append(await switch(label))
+    while True:
+        if len(out.samples_ms) < samples:
+            out.rounds.append(await turns.switch(label))
+            size = min(block, samples - len(out.samples_ms))
+        else:
+            extra = await turns.more(label, _medians(out.samples_ms, out.blocks, out.rounds))
+            if extra is None:
+                return out
+            out.rounds.append(extra)
+            size = block
         if i == 0:
             i = await _warm_up(call, warmup, before, after)
-        size = min(block, samples - len(out.samples_ms))
         for _ in range(size):
             if before:
                 await before(i)
@@ -96,7 +133,6 @@ async def measure(
             out.samples_ms.append((end - start) / 1e6)
             i += 1
         out.blocks.append(size)
-    return out
 
 
 @dataclass(frozen=True)
@@ -116,22 +152,31 @@ async def measure_paired(
     warmup: int,
     before: Step | None = None,
     after: Step | None = None,
-    switch: Switch = no_switch,
+    turns: Turns | None = None,
     label: str = "",
     slowdown: float = 1.0,
     block: int = BLOCK,
 ) -> Paired:
     """Like `measure`, each timed `call(i)` preceded by a timed `floor(i)` (before/after stay untimed)."""
+    turns = turns or Alone()
     clock = time.perf_counter_ns
     out = Paired([], [], [], [], [])
     i = 0
-    while len(out.samples_ms) < samples:
-        out.rounds.append(await switch(label))
+    while True:
+        if len(out.samples_ms) < samples:
+            out.rounds.append(await turns.switch(label))
+            size = min(block, samples - len(out.samples_ms))
+        else:
+            extra = await turns.more(label, _medians(out.samples_ms, out.blocks, out.rounds))
+            if extra is None:
+                return out
+            out.rounds.append(extra)
+            size = block
         if i == 0:
             i = await _warm_up(call, warmup, before, after, floor)
         timed: list[float] = []
         floors: list[float] = []
-        for _ in range(min(block, samples - len(out.samples_ms))):
+        for _ in range(size):
             start = clock()
             await floor(i)
             floors.append((clock() - start) / 1e6)
@@ -148,7 +193,6 @@ async def measure_paired(
         out.floor_ms.extend(floors)
         out.ratios.extend(s / local for s in timed)
         out.blocks.append(len(timed))
-    return out
 
 
 def _slowed(start: int, end: int, slowdown: float) -> int:

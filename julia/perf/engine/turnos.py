@@ -13,6 +13,12 @@ Wire protocol, one line each over a loopback TCP connection (JULIA_PERF_TURNS=ho
     side -> "ready <label>"       then waits for
     coord -> "go <round>"         the side works (a block, and what follows it) until its next switch:
     side -> "done"                (sent together with its next "ready")
+Protocol 2 adds, after a benchmark's fixed blocks (julia.perf.engine.extra):
+    side -> "more <label> <round>:<median ms>,..."   every block it measured, then waits for
+    coord -> "go <round>"         one more block of it, then "more" again; or
+    coord -> "stop <round>"       a turn for what follows it, no more blocks
+"go" comes only when both sides ask at the same benchmark and its verdict is still undecided; a
+protocol-1 base never asks, so against it the head always hears "stop".
 A side that closes its connection has finished; the other keeps taking turns alone.
 Without JULIA_PERF_TURNS every turn is granted at once (a plain single-side run).
 """
@@ -23,12 +29,17 @@ import asyncio
 import contextlib
 import os
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from julia.perf.engine import extra
+from julia.perf.engine.extra import ExtraBlocks
+
 ENV = "JULIA_PERF_TURNS"
 SIDE_ENV = "JULIA_PERF_SIDE"
-PROTOCOL = 1  # perf/conftest.py of a base must speak this for an A/B run (julia.perf.engine.ab checks)
+PROTOCOL = 2  # what this side speaks; a base speaking any of COMPATIBLE is measured beside it
+COMPATIBLE = (1, 2)  # julia.perf.engine.ab checks a base's turn module for one of these
 
 
 class Turnos:
@@ -59,16 +70,35 @@ class Turnos:
         if self._writer is None or self._reader is None:
             self.rounds.append((label, len(self.rounds)))  # alone: every turn is a round of its own
             return len(self.rounds) - 1
+        word, round_ = await self._ask(f"ready {label}")
+        if word != "go":
+            raise RuntimeError(f"the perf coordinator answered {word!r} to ready")
+        self.rounds.append((label, round_))
+        return round_
+
+    async def more(self, label: str, medians: extra.Medians) -> int | None:
+        """After a benchmark's fixed blocks: the round of one more block of it, or None (enough; the turn
+        this side then holds is for what follows). Alone, never more: there is nothing to pair with."""
+        if self._writer is None or self._reader is None:
+            return None
+        word, round_ = await self._ask(f"more {label} {extra.encode(medians)}")
+        self.rounds.append((label if word == "go" else f"{label}:after", round_))
+        return round_ if word == "go" else None
+
+    async def _ask(self, request: str) -> tuple[str, int]:
+        """End the turn held (if any), send `request` and wait for the next turn: its word and round."""
+        reader, writer = self._reader, self._writer
+        if reader is None or writer is None:
+            raise RuntimeError("no perf coordinator to ask")
         if self._holding:
-            self._writer.write(b"done\n")
-        self._writer.write(f"ready {label}\n".encode())
-        await self._writer.drain()
-        line = (await self._reader.readline()).decode().split()
-        if not line or line[0] != "go":
+            writer.write(b"done\n")
+        writer.write(f"{request}\n".encode())
+        await writer.drain()
+        line = (await reader.readline()).decode().split()
+        if len(line) != 2 or line[0] not in ("go", "stop"):
             raise RuntimeError(f"the perf coordinator went away (answered {line!r})")
         self._holding = True
-        self.rounds.append((label, int(line[1])))
-        return int(line[1])
+        return line[0], int(line[1])
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -85,6 +115,7 @@ class _Side:
     waiting: asyncio.Event = field(default_factory=asyncio.Event)
     turn_over: asyncio.Event = field(default_factory=asyncio.Event)
     label: str = ""
+    medians: list[tuple[int, float]] | None = None  # asking for more blocks of `label` (protocol 2)
     alive: bool = True
 
 
@@ -102,8 +133,10 @@ class Coordinator:
         *,
         seed: int | None = None,
         between_rounds: Callable[[], Awaitable[None]] | None = None,
+        extra_blocks: ExtraBlocks | None = None,
     ) -> None:
         self._expected = expected
+        self.extra_blocks = extra_blocks  # None: every "more" is answered "stop"
         self._between_rounds = between_rounds  # runs while every side waits: inside nobody's block
         self._random = random.Random(seed)
         self._sides: list[_Side] = []
@@ -132,8 +165,9 @@ class Coordinator:
                 side.writer.close()
                 self._changed.set()
                 return
-            if line[0] == "ready":
+            if line[0] in ("ready", "more"):
                 side.label = line[1] if len(line) > 1 else ""
+                side.medians = extra.decode(line[2] if len(line) > 2 else "") if line[0] == "more" else None
                 side.waiting.set()
             elif line[0] == "done":
                 side.turn_over.set()
@@ -158,6 +192,17 @@ class Coordinator:
                 return behind
         return self._random.sample(live, len(live))
 
+    def _more(self, sides: list[_Side]) -> bool:
+        """Whether this round is one more block for both sides: only when a head and a base both ask at
+        the same benchmark, and the policy (julia.perf.engine.extra) finds it undecided."""
+        asking = {s.name: s for s in sides if s.medians is not None}
+        head, base = asking.get("head"), asking.get("base")
+        if self.extra_blocks is None or head is None or base is None or len(asking) != len(sides):
+            return False
+        if head.label != base.label or head.medians is None or base.medians is None:
+            return False
+        return self.extra_blocks.more(head.label, head.medians, base.medians)
+
     async def serve(self) -> None:
         """Grant turns round after round until all sides have finished."""
         round_ = 0
@@ -172,20 +217,26 @@ class Coordinator:
                 seen.setdefault(side.name, set())
             if self._between_rounds is not None:
                 await self._between_rounds()
-            for side in self._round(live, seen):
+            sides = self._round(live, seen)
+            more = self._more(sides)
+            started = time.monotonic()
+            for side in sides:
                 if not side.alive:
                     continue
                 seen[side.name].add(side.label)
                 side.waiting.clear()
                 side.turn_over.clear()
-                self.log.append((round_, side.name, side.label))
+                word = "go" if side.medians is None or more else "stop"
+                self.log.append((round_, side.name, side.label if word == "go" else f"{side.label}:after"))
                 try:
-                    side.writer.write(f"go {round_}\n".encode())
+                    side.writer.write(f"{word} {round_}\n".encode())
                     await side.writer.drain()
                 except ConnectionError:
                     side.alive = False
                     continue
                 await self._done(side)
+            if more and self.extra_blocks is not None:
+                self.extra_blocks.spent_s += time.monotonic() - started
             round_ += 1
         if self._server is not None:
             self._server.close()

@@ -1,5 +1,6 @@
 """`python -m julia.testing.capacidade`: run capacity scenarios, write them as JSON, exit 1 when a message
-was lost, refused or answered twice (or, with --budget-p99-s, answered later than that at p99)."""
+was lost, refused or answered twice, or sent to a doctor who opted out (or, with --budget-p99-s or
+--budget-over-claude-s, answered later than that at p99)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ def _ambiente(pares: list[str]) -> dict[str, str]:
     return saida
 
 
-def falhas(resultado: dict[str, Any], budget_p99_s: float | None) -> list[str]:
-    """Why a run fails the gate (empty: it passes)."""
+def falhas(
+    resultado: dict[str, Any], budget_p99_s: float | None, acima_de_claude_s: float | None = None
+) -> list[str]:
+    """Why a run fails the gate (empty: it passes). `budget_p99_s`: time-to-reply p99 at most this;
+    `acima_de_claude_s`: at most this above the p99 of the Claude latencies the run drew."""
     nome = resultado["cenario"]["nome"]
     porque = {
         "sem_resposta": "unanswered by the end of the drain window (lost, or later than it)",
@@ -42,6 +46,12 @@ def falhas(resultado: dict[str, Any], budget_p99_s: float | None) -> list[str]:
     p99 = resultado["tempo_resposta_s"]["p99"]
     if budget_p99_s is not None and not p99 <= budget_p99_s:
         motivos.append(f"{nome}: time-to-reply p99 {p99:.2f} s above the budget of {budget_p99_s:.2f} s")
+    claude_p99 = resultado["claude_latencia_s"]["p99"]
+    if acima_de_claude_s is not None and not p99 <= claude_p99 + acima_de_claude_s:
+        motivos.append(
+            f"{nome}: time-to-reply p99 {p99:.2f} s more than {acima_de_claude_s:.2f} s above the p99 of "
+            f"this run's Claude latencies ({claude_p99:.2f} s)"
+        )
     return motivos
 
 
@@ -52,7 +62,8 @@ def linha(r: dict[str, Any]) -> str:
         f"{r['cenario']['nome']}: {r['respondidas']}/{r['mensagens']} answered, "
         f"unanswered {r['sem_resposta']}, "
         f"twice {r['duplicadas']}; time-to-reply p50 {t['p50']:.2f} p90 {t['p90']:.2f} p99 {t['p99']:.2f} "
-        f"max {t['max']:.2f} s; webhook p99 {r['webhook_ms']['p99']:.0f} ms; "
+        f"max {t['max']:.2f} s (Claude p99 {r['claude_latencia_s']['p99']:.2f}); "
+        f"webhook p99 {r['webhook_ms']['p99']:.0f} ms; "
         f"peak open {pico['entradas_abertas']} (oldest {pico['entrada_mais_antiga_s']:.0f} s), "
         f"Claude in flight {pico['claude_em_voo']}; "
         + (f"campaign {r['outras_enviadas']} of {campanha} sent meanwhile; " if campanha else "")
@@ -82,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-chatwoot", action="store_true", help="do not mirror to the fake Chatwoot")
     parser.add_argument("--set", action="append", default=[], help="julia setting KEY=VALUE (repeatable)")
     parser.add_argument("--budget-p99-s", type=float, default=None, help="fail above this p99")
+    parser.add_argument(
+        "--budget-over-claude-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="fail when the time-to-reply p99 is more than S above the p99 of the Claude latencies drawn",
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/out/capacity.json"))
     parser.add_argument("--logs", type=Path, default=Path("reports/out/capacity"))
     args = parser.parse_args(argv)
@@ -114,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         for cenario in cenarios:
             resultado = asyncio.run(rodar(cenario, found, args.logs))
             resultados.append(resultado)
-            motivos += falhas(resultado, args.budget_p99_s)
+            motivos += falhas(resultado, args.budget_p99_s, args.budget_over_claude_s)
             print(linha(resultado), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             corpo = {
