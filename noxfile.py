@@ -28,11 +28,12 @@ def perf(session: nox.Session) -> None:
     """The perf gate: the head against its base commit in the same run (`julia perf run`: one database
     per side on the same servers, interleaved turns), judged against perf/budgets.toml, rendered to
     reports/out/. `-- --doctors=N`, `-- --base REF`; `-- --inject-regression=drop-index|sleep|extra-query`
-    must fail."""
+    must fail. Then the capacity gate: the real processes answering a short storm (about a minute)."""
     session.install("-e", ".[perf]")
     results = "reports/out/results.json"
     session.run("julia", "perf", "run", f"--results={results}", *session.posargs)
     session.run("julia", "perf", "gate", "--results", results)
+    session.run("python", "-m", "julia.testing.capacidade", "--gate")
 
 
 @nox.session(name="perf-calibrate")

@@ -58,12 +58,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"the seed's day, YYYY-MM-DD (default {TODAY}: fixed, so runs hold the same rows)",
     )
     group.addoption(
-        "--capacity",
-        action="store_true",
-        help="also run the short capacity storm (perf/test_capacity.py): not yet within its budget with "
-        "one worker at default settings on 2 cores (issue 13), so it is not part of the default gate",
-    )
-    group.addoption(
         "--inject-slowdown",
         type=float,
         default=1.0,
@@ -81,12 +75,6 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     """The event loop production runs on: uvicorn picks uvloop when it is installed (uvicorn[standard]),
     so the harness's own cost per sample is the one julia pays."""
     return {"uvloop": uvloop.new_event_loop}
-
-
-def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    if collection_path.name == "test_capacity.py" and not config.getoption("--capacity"):
-        return True
-    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,5 +3,5 @@ Redis, the fake third parties of julia.testing, and open-loop doctors (a campaig
 conversations) measured from webhook accepted to sendText received.
 
 `python -m julia.testing.capacidade --help`; `nox -s perf-capacity` runs its matrix, and
-perf/test_capacity.py the short storm that gates `nox -s perf`.
+`--gate` the short storm that gates `nox -s perf` (julia.testing.capacidade.portao).
 """

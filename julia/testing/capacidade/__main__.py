@@ -15,6 +15,7 @@ from typing import Any
 
 from julia import servers
 from julia.settings import Settings
+from julia.testing.capacidade import portao
 from julia.testing.capacidade.carga import Cenario, rodar
 
 ESQUEMA = 1  # of the JSON written; bump when a field changes meaning
@@ -72,6 +73,30 @@ def linha(r: dict[str, Any]) -> str:
     )
 
 
+def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Cenario]:
+    janelas = args.window or [60.0] * len(args.doctors)
+    if len(janelas) != len(args.doctors):
+        parser.error("--window takes one value per --doctors size")
+    return [
+        Cenario(
+            medicos=n,
+            janela_s=janela,
+            workers=w,
+            modo=args.mode,
+            rodadas=args.rounds,
+            claude_mediana_ms=args.claude_median_ms,
+            claude_p99_ms=args.claude_p99_ms,
+            claude_rpm=args.claude_rpm,
+            drenar_s=args.drain_s,
+            chatwoot=not args.no_chatwoot,
+            campanha=args.campaign,
+            ambiente=_ambiente(args.set),
+        )
+        for n, janela in zip(args.doctors, janelas, strict=True)
+        for w in args.workers
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m julia.testing.capacidade", description=__doc__)
     parser.add_argument("--doctors", type=int, nargs="+", default=[1000], help="sizes to run")
@@ -100,31 +125,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help="fail when the time-to-reply p99 is more than S above the p99 of the Claude latencies drawn",
     )
-    parser.add_argument("--out", type=Path, default=Path("reports/out/capacity.json"))
+    parser.add_argument(
+        "--gate",
+        action="store_true",
+        help="the short storm that gates `nox -s perf` (300 doctors in 20 s, one worker, defaults; p99 at "
+        "most 2 s above Claude's), into reports/out/capacity-gate.json; other scenario options are ignored",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="default reports/out/capacity.json")
     parser.add_argument("--logs", type=Path, default=Path("reports/out/capacity"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    janelas = args.window or [60.0] * len(args.doctors)
-    if len(janelas) != len(args.doctors):
-        parser.error("--window takes one value per --doctors size")
-    cenarios = [
-        Cenario(
-            medicos=n,
-            janela_s=janela,
-            workers=w,
-            modo=args.mode,
-            rodadas=args.rounds,
-            claude_mediana_ms=args.claude_median_ms,
-            claude_p99_ms=args.claude_p99_ms,
-            claude_rpm=args.claude_rpm,
-            drenar_s=args.drain_s,
-            chatwoot=not args.no_chatwoot,
-            campanha=args.campaign,
-            ambiente=_ambiente(args.set),
-        )
-        for n, janela in zip(args.doctors, janelas, strict=True)
-        for w in args.workers
-    ]
+    if args.gate:
+        args.budget_over_claude_s = portao.ACIMA_DE_CLAUDE_S
+    args.out = args.out or Path(
+        "reports/out/capacity-gate.json" if args.gate else "reports/out/capacity.json"
+    )
+    cenarios = [portao.TEMPESTADE_CURTA] if args.gate else _cenarios(parser, args)
     settings = Settings()
     resultados: list[dict[str, Any]] = []
     motivos: list[str] = []
