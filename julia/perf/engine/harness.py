@@ -57,15 +57,6 @@ class Alone:
         return None
 
 
-def _medians(samples: list[float], blocks: list[int], rounds: list[int]) -> list[tuple[int, float]]:
-    out, start = [], 0
-    for size, round_ in zip(blocks, rounds, strict=True):
-        if size:
-            out.append((round_, statistics.median(samples[start : start + size])))
-        start += size
-    return out
-
-
 async def _warm_up(
     call: Step, warmup: int, before: Step | None, after: Step | None, floor: Step | None = None
 ) -> int:
@@ -89,6 +80,35 @@ class Measured:
     rounds: list[int]  # and the round of each (a pair is the same benchmark in the same round)
 
 
+class _Blocks(Protocol):
+    """What measure and measure_paired record per block (Measured, Paired)."""
+
+    @property
+    def samples_ms(self) -> list[float]: ...
+    @property
+    def blocks(self) -> list[int]: ...
+    @property
+    def rounds(self) -> list[int]: ...
+
+
+async def _next_block(turns: Turns, label: str, out: _Blocks, samples: int, block: int) -> int:
+    """The size of the next block, its turn taken and its round recorded; 0 when done. First the fixed
+    `samples`, then one `block` more each time the coordinator finds the verdict undecided."""
+    if len(out.samples_ms) < samples:
+        out.rounds.append(await turns.switch(label))
+        return min(block, samples - len(out.samples_ms))
+    medians, start = [], 0
+    for size, round_ in zip(out.blocks, out.rounds, strict=True):
+        if size:
+            medians.append((round_, statistics.median(out.samples_ms[start : start + size])))
+        start += size
+    extra = await turns.more(label, medians)
+    if extra is None:
+        return 0
+    out.rounds.append(extra)
+    return block
+
+
 async def measure(
     call: Step,
     *,
@@ -110,16 +130,7 @@ async def measure(
     out = Measured([], [], [])
     clock = time.perf_counter_ns
     i = 0
-    while True:
-        if len(out.samples_ms) < samples:
-            out.rounds.append(await turns.switch(label))
-            size = min(block, samples - len(out.samples_ms))
-        else:
-            extra = await turns.more(label, _medians(out.samples_ms, out.blocks, out.rounds))
-            if extra is None:
-                return out
-            out.rounds.append(extra)
-            size = block
+    while size := await _next_block(turns, label, out, samples, block):
         if i == 0:
             i = await _warm_up(call, warmup, before, after)
         for _ in range(size):
@@ -133,6 +144,7 @@ async def measure(
             out.samples_ms.append((end - start) / 1e6)
             i += 1
         out.blocks.append(size)
+    return out
 
 
 @dataclass(frozen=True)
@@ -162,16 +174,7 @@ async def measure_paired(
     clock = time.perf_counter_ns
     out = Paired([], [], [], [], [])
     i = 0
-    while True:
-        if len(out.samples_ms) < samples:
-            out.rounds.append(await turns.switch(label))
-            size = min(block, samples - len(out.samples_ms))
-        else:
-            extra = await turns.more(label, _medians(out.samples_ms, out.blocks, out.rounds))
-            if extra is None:
-                return out
-            out.rounds.append(extra)
-            size = block
+    while size := await _next_block(turns, label, out, samples, block):
         if i == 0:
             i = await _warm_up(call, warmup, before, after, floor)
         timed: list[float] = []
@@ -193,6 +196,7 @@ async def measure_paired(
         out.floor_ms.extend(floors)
         out.ratios.extend(s / local for s in timed)
         out.blocks.append(len(timed))
+    return out
 
 
 def _slowed(start: int, end: int, slowdown: float) -> int:
