@@ -35,7 +35,7 @@ SOBRECARGA = frozenset({429, 529})
 RECUO_S = 2.0  # about one Claude round trip: one push-back per round, not one per reply in it
 JANELA = 20  # recent replies whose median is the recent latency
 LONGA = 0.01  # weight of the long-run level's moving average: about 100 replies
-AQUECER = 50  # replies before the long-run level is trusted as a level
+AQUECER = 50  # replies before the long-run level is trusted as a level (and the window full: >= JANELA)
 LATENCIA_FATOR = 2.0  # recent latency this many times the long-run level: Claude is queueing us
 
 
@@ -77,7 +77,7 @@ class Concorrencia:
         self._longa_log = x if self._longa_log is None else self._longa_log + LONGA * (x - self._longa_log)
         self._recentes.append(duracao_s)
         self._vistas += 1
-        if self._vistas < AQUECER or len(self._recentes) < JANELA:
+        if self._vistas < AQUECER:
             return False
         return statistics.median(self._recentes) > LATENCIA_FATOR * math.exp(self._longa_log)
 

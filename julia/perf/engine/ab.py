@@ -76,11 +76,8 @@ def speaks_turns(root: Path, modules: Sequence[str]) -> bool:
     """Whether a checkout's perf suite takes turns (a protocol version this one speaks with,
     julia.perf.engine.turnos). `modules`: where a checkout may keep the protocol, relative to its root
     (perf.toml's turn_modules; older commits keep it elsewhere)."""
-    return any(
-        (root / module).is_file()
-        and any(f"PROTOCOL = {v}" in (root / module).read_text() for v in COMPATIBLE)
-        for module in modules
-    )
+    texts = [(root / module).read_text() for module in modules if (root / module).is_file()]
+    return any(f"PROTOCOL = {v}" in text for text in texts for v in COMPATIBLE)
 
 
 def prepare_base(head: Path, commit: str, out: Path) -> Side:

@@ -73,6 +73,7 @@ def calibrate(
     if runs < 1:
         raise PerfError(f"--runs must be at least 1, not {runs}")
     head = config.root
+    budgets = load_budgets(config.budgets)
     work = config.out / "calibration"
     aa: dict[str, list[Verdict]] = {}
     # Per A/A run, every benchmark that failed the whole gate (hard checks and timing alike) with the
@@ -97,7 +98,7 @@ def calibrate(
             owns_server=owns_server,
             same_code=True,
             head_extra=head_extra,
-            extra_blocks=load_budgets(config.budgets).extra_blocks(),
+            extra_blocks=budgets.extra_blocks(),
         )
 
     for r in range(runs):

@@ -9,10 +9,10 @@ inconclusive, at most as many extra as the fixed count (doubling the pairs) and 
 for the whole run.
 
 Looking again after every extra block would give an unchanged benchmark many chances to cross its
-threshold by luck, so the verdict is only re-read every `LOOK` extra blocks (a quarter of the fixed
-count, at least 2): at most four looks beyond the first. An A/A pair's true ratio lies well below every
-threshold (perf/budgets.toml: each clears the highest A/A lower bound by at least 2%), and more pairs
-pull its interval towards that ratio, not over the threshold.
+threshold by luck, so the verdict is only re-read every quarter of the fixed count of extra blocks (at
+least 2): at most four looks, the first included, before the gate's own verdict. An A/A pair's true
+ratio lies well below every threshold (perf/budgets.toml: each clears the highest A/A lower bound by at
+least 2%), and more pairs pull its interval towards that ratio, not over the threshold.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import asyncpg
 
+from julia.perf.engine import stats
 from julia.perf.engine.extra import Medians
 
 COLD_SETTLE_S = 0.01
@@ -97,11 +98,8 @@ async def _next_block(turns: Turns, label: str, out: _Blocks, samples: int, bloc
     if len(out.samples_ms) < samples:
         out.rounds.append(await turns.switch(label))
         return min(block, samples - len(out.samples_ms))
-    medians, start = [], 0
-    for size, round_ in zip(out.blocks, out.rounds, strict=True):
-        if size:
-            medians.append((round_, statistics.median(out.samples_ms[start : start + size])))
-        start += size
+    blocks = stats.split_blocks(out.samples_ms, out.blocks)
+    medians = [(r, statistics.median(b)) for r, b in zip(out.rounds, blocks, strict=True) if b]
     extra = await turns.more(label, medians)
     if extra is None:
         return 0
