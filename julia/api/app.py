@@ -20,6 +20,7 @@ from julia import db, runtime
 from julia.api import admin, admin_vagas, campanhas, chatwoot, webhooks
 from julia.cache import Cache
 from julia.cache.ouvinte import Ouvinte
+from julia.integrations.http import cliente_http
 from julia.metrics import metrics
 from julia.settings import Settings
 
@@ -53,7 +54,7 @@ def create_app(
                 stack.push_async_callback(app.state.redis.aclose)
                 _attach_cache(app, app.state.redis, settings)
             if http is None:
-                app.state.http = httpx2.AsyncClient(timeout=httpx2.Timeout(15.0))
+                app.state.http = cliente_http()
                 stack.push_async_callback(app.state.http.aclose)
             if pool is None and settings.database_url:  # a process of its own: it hears the change feed
                 await stack.enter_async_context(Ouvinte(settings.database_url, app.state.cache).rodando())

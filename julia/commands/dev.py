@@ -12,13 +12,13 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
-import httpx2
 import redis.asyncio as aioredis
 import uvicorn
 from pydantic import SecretStr
 
 from julia import db, runtime
 from julia.data import clientes, fila_mensagens
+from julia.integrations.http import cliente_http
 from julia.seed import check_doctors, seed
 from julia.settings import Settings
 
@@ -100,7 +100,7 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
     assert settings.redis_url is not None
     async with (
         runtime.migrated_pool(settings, settings.database_url) as pool,
-        httpx2.AsyncClient(timeout=httpx2.Timeout(15.0)) as http,
+        cliente_http() as http,
     ):
         telefone = await _semear(settings.database_url, args.doctors)
         redis = aioredis.Redis.from_url(settings.redis_url)

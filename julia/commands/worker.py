@@ -8,7 +8,6 @@ import contextlib
 import signal
 from typing import Any
 
-import httpx2
 import redis.asyncio as aioredis
 
 from julia import runtime
@@ -42,6 +41,7 @@ async def rodar(
     # Imported here: the worker pulls in the Anthropic SDK (about a second) that `julia --help` and the
     # other commands have no use for.
     from julia.cache.ouvinte import Ouvinte
+    from julia.integrations.http import cliente_http
     from julia.worker.loop import Worker
     from julia.worker.servicos import Servicos
 
@@ -52,7 +52,7 @@ async def rodar(
             loop.add_signal_handler(sinal, parar.set)
     async with (
         runtime.migrated_pool(settings, database_url, application_name="julia worker") as pool,
-        httpx2.AsyncClient(timeout=httpx2.Timeout(15.0)) as http,
+        cliente_http() as http,
     ):
         redis = aioredis.Redis.from_url(redis_url)
         servicos = Servicos.criar(settings, pool, redis, http)

@@ -49,8 +49,9 @@ class Resposta:
 
 class Claude:
     def __init__(self, settings: Settings, *, http_client: Any = None) -> None:
-        """`http_client`: an `anthropic.DefaultAsyncHttpxClient` (tests hand one with a fake transport;
-        the SDK's HTTP library is httpx2 in anthropic 2.x, which respx does not patch)."""
+        """`http_client`: tests hand an `anthropic.DefaultAsyncHttpxClient` with a fake transport (the
+        SDK's HTTP library is httpx2 in anthropic 2.x, which respx does not patch). Otherwise the SDK's
+        aiohttp transport: about half the CPU per call of its default (julia/integrations/http.py)."""
         settings.require("anthropic_api_key")
         assert settings.anthropic_api_key is not None
         self._modelo = settings.julia_model
@@ -59,7 +60,7 @@ class Claude:
             base_url=settings.anthropic_base_url,
             max_retries=settings.anthropic_max_retries,
             timeout=settings.anthropic_timeout_s,
-            http_client=http_client,
+            http_client=http_client or anthropic.DefaultAioHttpClient(),
         )
         # Told every call's duration and HTTP status (200, 429, 529..., SEM_RESPOSTA): the worker's
         # adaptive concurrency (julia/worker/concorrencia.py) listens here.

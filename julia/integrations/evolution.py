@@ -10,6 +10,7 @@ import httpx2
 
 from julia.errors import JuliaError
 from julia.integrations import IntegracaoError
+from julia.integrations.http import nada_saiu
 from julia.metrics import metrics
 from julia.settings import Settings
 
@@ -151,10 +152,9 @@ class Evolution:
             resposta = await self._http.post(
                 self._url, json=corpo, headers=self._headers, timeout=self._timeout_s
             )
-        except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
-            # Nothing left this process: no connection was made.
-            raise IntegracaoError("evolution", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
         except httpx2.HTTPError as exc:
+            if nada_saiu(exc):
+                raise IntegracaoError("evolution", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
             raise EnvioIncerto("evolution", f"{type(exc).__name__}: {exc}", transitorio=False) from exc
         if resposta.status_code in (200, 201):
             try:
