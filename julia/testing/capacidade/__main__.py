@@ -87,6 +87,8 @@ def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list
             claude_mediana_ms=args.claude_median_ms,
             claude_p99_ms=args.claude_p99_ms,
             claude_rpm=args.claude_rpm,
+            evolution_mediana_ms=args.evolution_median_ms,
+            evolution_p99_ms=args.evolution_p99_ms,
             drenar_s=args.drain_s,
             chatwoot=not args.no_chatwoot,
             campanha=args.campaign,
@@ -107,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--claude-median-ms", type=float, default=2000.0)
     parser.add_argument("--claude-p99-ms", type=float, default=8000.0)
     parser.add_argument("--claude-rpm", type=int, default=None, help="fake Anthropic's requests/minute")
+    parser.add_argument(
+        "--evolution-median-ms", type=float, default=150.0, help="fake sendText latency (0: none)"
+    )
+    parser.add_argument("--evolution-p99-ms", type=float, default=600.0)
     parser.add_argument("--drain-s", type=float, default=120.0, help="unanswered this long after: lost")
     parser.add_argument(
         "--campaign",
