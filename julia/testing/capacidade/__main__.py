@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -141,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logs", type=Path, default=Path("reports/out/capacity"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    # A SIGTERM (a CI timeout, `kill`) stops the run as Ctrl-C does, so julia's processes, the fakes and
+    # the servers this run started are stopped rather than left running.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if args.gate:
         args.budget_over_claude_s = portao.ACIMA_DE_CLAUDE_S
     args.out = args.out or Path(
@@ -169,4 +173,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("capacity run interrupted: its processes and servers are stopped", file=sys.stderr)
+        sys.exit(130)
