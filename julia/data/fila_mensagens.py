@@ -63,8 +63,9 @@ async def iniciar_envio(
 async def marcar_enviada(
     db: Executor, fila_id: int, tentativas: int, whatsapp_id: str | None
 ) -> asyncpg.Record | None:
-    """Evolution accepted attempt `tentativas`: 'enviada'. The row's `interacao_id` (None for a campaign
-    message), or None when the attempt no longer holds the row."""
+    """Evolution accepted attempt `tentativas`: 'enviada', and a reply's interaction stamped with
+    `whatsapp_id`. The row's `interacao_id` (None for a campaign message), or None when the attempt no
+    longer holds the row."""
     return await db.fetchrow(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
 
 

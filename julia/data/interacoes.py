@@ -21,8 +21,3 @@ async def existe_interacao_whatsapp(db: Executor, whatsapp_id: str) -> bool:
     """Whether an interaction with this WhatsApp message id is stored (a redelivered webhook)."""
     existe: bool = await db.fetchval(sql("existe_interacao_whatsapp"), whatsapp_id)
     return existe
-
-
-async def marcar_interacao_enviada(db: Executor, interacao_id: int, whatsapp_id: str) -> None:
-    """Store the WhatsApp id of a sent reply on its interaction (once)."""
-    await db.execute(sql("marcar_interacao_enviada"), interacao_id, whatsapp_id)

@@ -34,7 +34,8 @@ SET status = 'processando',
     updated_at = now()
 FROM escolhidos e
 WHERE f.id = e.id
-RETURNING f.id, f.cliente_id, f.conversa_id, f.conteudo, f.prioridade, f.agendar_para, f.tentativas
+RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prioridade, f.agendar_para,
+    f.tentativas
 
 -- name: iniciar_envio
 -- The intent, committed before the HTTP call: 'enviando', leased $3 seconds (longer than the call can
@@ -57,12 +58,22 @@ RETURNING status
 
 -- name: marcar_enviada
 -- Evolution accepted the send of attempt $2. Also from 'incerto': the outcome was recorded late (Postgres
--- was down at the time and the sweep gave up on the row), but this sender knows it was sent.
-UPDATE fila_mensagens
-SET status = 'enviada', enviada_em = now(), locked_until = NULL, last_error = NULL,
-    whatsapp_message_id = $3, updated_at = now()
-WHERE id = $1 AND status IN ('enviando', 'incerto') AND tentativas = $2
-RETURNING interacao_id
+-- was down at the time and the sweep gave up on the row), but this sender knows it was sent. A reply's
+-- interaction gets the WhatsApp id $3 in the same statement (the history then matches what WhatsApp
+-- shows): one round trip where a transaction of two updates took four. Index: fila_mensagens_pkey,
+-- interacoes_pkey.
+WITH f AS (
+    UPDATE fila_mensagens
+    SET status = 'enviada', enviada_em = now(), locked_until = NULL, last_error = NULL,
+        whatsapp_message_id = $3, updated_at = now()
+    WHERE id = $1 AND status IN ('enviando', 'incerto') AND tentativas = $2
+    RETURNING interacao_id
+), i AS (
+    UPDATE interacoes SET whatsapp_message_id = $3
+    FROM f
+    WHERE interacoes.id = f.interacao_id AND $3::text IS NOT NULL AND interacoes.whatsapp_message_id IS NULL
+)
+SELECT interacao_id FROM f
 
 -- name: guardar_envio_no_historico
 -- A sent message that had no interaction (a campaign's: a campaign queues all its rows in one INSERT, and

@@ -7,10 +7,6 @@ WHERE conversa_id = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $2
 
--- name: marcar_interacao_enviada
--- The WhatsApp id of a sent reply, on its interaction (the history then matches what WhatsApp shows).
-UPDATE interacoes SET whatsapp_message_id = $2 WHERE id = $1 AND whatsapp_message_id IS NULL
-
 -- name: existe_interacao_whatsapp
 -- A redelivered webhook: its WhatsApp id is already stored. Index: idx_interacoes_whatsapp_id (unique).
 SELECT EXISTS (SELECT 1 FROM interacoes WHERE whatsapp_message_id = $1)

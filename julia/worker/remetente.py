@@ -31,7 +31,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from julia.data import conversations, fila_mensagens, interacoes
+from julia.data import conversations, fila_mensagens
 from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import EnvioIncerto
@@ -148,6 +148,12 @@ class Remetente:
         their active conversation (opened when there is none), in the same transaction."""
 
         async def gravar() -> int | None:
+            conversa: int | None = linha["conversa_id"]
+            if linha["interacao_id"] is not None:  # a reply: one statement records it (no transaction)
+                enviada = await fila_mensagens.marcar_enviada(
+                    self._s.pool, linha["id"], linha["tentativas"], whatsapp_id
+                )
+                return None if enviada is None else conversa
             async with self._s.pool.acquire() as conn, conn.transaction():
                 enviada = await fila_mensagens.marcar_enviada(
                     conn, linha["id"], linha["tentativas"], whatsapp_id
@@ -155,9 +161,6 @@ class Remetente:
                 if enviada is None:  # this attempt no longer holds the row
                     return None
                 if enviada["interacao_id"] is not None:
-                    if whatsapp_id:
-                        await interacoes.marcar_interacao_enviada(conn, enviada["interacao_id"], whatsapp_id)
-                    conversa: int | None = linha["conversa_id"]
                     return conversa
                 conversa_id: int = linha["conversa_id"] or await conversations.conversa_ativa(
                     conn, linha["cliente_id"]

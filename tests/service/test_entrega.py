@@ -70,6 +70,13 @@ async def test_recusado_antes_de_conectar_e_retentado(
     await drenar(worker, pool)
     assert externos.envio.call_count == 3
     assert await pool.fetchval("SELECT status FROM fila_mensagens") == "enviada"
+    # The reply's interaction carries the id Evolution answered, as its queue row does.
+    ids = await pool.fetchrow(
+        "SELECT f.whatsapp_message_id AS fila, i.whatsapp_message_id AS interacao"
+        " FROM fila_mensagens f JOIN interacoes i ON i.id = f.interacao_id"
+    )
+    assert ids is not None
+    assert (ids["fila"], ids["interacao"]) == ("3EB0Y", "3EB0Y")
 
 
 async def test_reivindicada_alem_do_limite_sem_envio_vira_erro(
