@@ -41,7 +41,7 @@ async def rodar(
     # Imported here: the worker pulls in the Anthropic SDK (about a second) that `julia --help` and the
     # other commands have no use for.
     from julia.cache.ouvinte import Ouvinte
-    from julia.integrations.http import cliente_http
+    from julia.integrations.http import CONEXOES_MAX, cliente_http
     from julia.worker.loop import Worker
     from julia.worker.servicos import Servicos
 
@@ -52,7 +52,9 @@ async def rodar(
             loop.add_signal_handler(sinal, parar.set)
     async with (
         runtime.migrated_pool(settings, database_url, application_name="julia worker") as pool,
-        cliente_http() as http,
+        # Each reply in flight (at most MAX_WORKERS) mirrors one Chatwoot call at a time, beside the
+        # sender's slots and the alerts: a connection each, or a raised MAX_WORKERS waits for the pool.
+        cliente_http(max(CONEXOES_MAX, settings.max_workers + CONEXOES_MAX // 2)) as http,
     ):
         redis = aioredis.Redis.from_url(redis_url)
         servicos = Servicos.criar(settings, pool, redis, http)

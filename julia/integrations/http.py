@@ -12,15 +12,15 @@ import httpx2
 from httpx_aiohttp.httpx2 import Httpx2AiohttpClient
 
 TIMEOUT_S = 15.0
-# aiohttp's connector has no separate keep-alive count: this bounds the open connections per process,
-# well above what the worker's senders and mirrors keep in flight at once.
+# aiohttp's connector has no separate keep-alive count, and without a bound it allows 100: the open
+# connections per process, enough for serve's alerts and mirrors. A worker passes its own bound.
 CONEXOES_MAX = 200
 
 
-def cliente_http() -> httpx2.AsyncClient:
+def cliente_http(conexoes_max: int = CONEXOES_MAX) -> httpx2.AsyncClient:
     """A new client; the caller closes it (`async with`, or `aclose()`)."""
     return Httpx2AiohttpClient(
-        timeout=httpx2.Timeout(TIMEOUT_S), limits=httpx2.Limits(max_connections=CONEXOES_MAX)
+        timeout=httpx2.Timeout(TIMEOUT_S), limits=httpx2.Limits(max_connections=conexoes_max)
     )
 
 
