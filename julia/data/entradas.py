@@ -28,6 +28,7 @@ def fila(retentativa: Retentativa) -> Fila:
         adiar=sql("adiar_entrada"),
         falhar=sql("falhar_entrada"),
         renovar=sql("renovar_entrada"),
+        esperar=sql("esperar_entrada"),
         retentativa=retentativa,
     )
 

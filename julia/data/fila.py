@@ -6,7 +6,8 @@ serialises each doctor's messages, the outbound one goes by priority), and each 
 which is also the fencing token: every later statement on the row holds only while `tentativas` is still
 the claim's. A heartbeat (`manter_lease`) keeps a long attempt's lease. A failure is recorded by
 one `Retentativa` (`falha`): pending again after an exponential backoff, or 'erro' with the reason at
-the last attempt or for a failure that retrying cannot cure. The statements are the table's
+the last attempt or for a failure that retrying cannot cure; a wait the service asked for (`espera`) puts
+it back without counting the attempt. The statements are the table's
 (julia/sql/<table>.sql, through its data module's `fila`); what they share, and the retry rule, is here.
 
 Idle workers wait for the poll interval or a NOTIFY on the table's channel (the trigger of
@@ -75,11 +76,13 @@ class Fila:
         adiar: str,
         falhar: str,
         renovar: str | None = None,
+        esperar: str | None = None,
         retentativa: Retentativa,
     ) -> None:
         """`tabela` is also the NOTIFY channel; `rotulo` names a row in logs; `adiar` ($1 id, $2 tentativas,
-        $3 seconds, $4 reason), `falhar` ($1, $2, $3 reason) and `renovar` ($1, $2, $3 lease seconds;
-        RETURNING id) are the table's statements, each fenced by $2."""
+        $3 seconds, $4 reason), `falhar` ($1, $2, $3 reason), `renovar` ($1, $2, $3 lease seconds;
+        RETURNING id) and `esperar` (as `adiar`, the attempt not counted: the table keeps `esperas`) are
+        the table's statements, each fenced by $2."""
         self.tabela = tabela
         self.rotulo = rotulo
         self.retentativa = retentativa
@@ -87,6 +90,7 @@ class Fila:
         self._adiar = adiar
         self._falhar = falhar
         self._renovar = renovar
+        self._esperar = esperar
         self.aviso = asyncio.Event()  # set by the Despertador when the table got rows
 
     async def reivindicar(
@@ -116,20 +120,34 @@ class Fila:
     def falha(self, linha: asyncpg.Record, motivo: str, *, definitiva: bool = False) -> Registro:
         """A failed attempt: again later, or 'erro' with the reason after the last one or when retrying
         cannot help (`definitiva`). Either way the row stays in Postgres: never lost."""
-        tentativas = linha["tentativas"]
-        if definitiva or self.retentativa.esgotada(tentativas):
-            log.error("%s %s failed for good (try %s): %s", self.rotulo, linha["id"], tentativas, motivo)
-            return Registro(self._falhar, (linha["id"], tentativas, motivo))
+        tentativa = contadas(linha)
+        if definitiva or self.retentativa.esgotada(tentativa):
+            log.error("%s %s failed for good (try %s): %s", self.rotulo, linha["id"], tentativa, motivo)
+            return Registro(self._falhar, (linha["id"], linha["tentativas"], motivo))
         return self.adiamento(linha, motivo)
 
     def adiamento(self, linha: asyncpg.Record, motivo: str) -> Registro:
         """Pending again after the backoff, whatever the attempt count (the claim enforces the cap)."""
-        tentativas = linha["tentativas"]
-        espera = self.retentativa.espera_s(tentativas)
+        tentativa = contadas(linha)
+        espera = self.retentativa.espera_s(tentativa)
         log.warning(
-            "%s %s failed (try %s), again in %.1fs: %s", self.rotulo, linha["id"], tentativas, espera, motivo
+            "%s %s failed (try %s), again in %.1fs: %s", self.rotulo, linha["id"], tentativa, espera, motivo
         )
-        return Registro(self._adiar, (linha["id"], tentativas, espera, motivo))
+        return Registro(self._adiar, (linha["id"], linha["tentativas"], espera, motivo))
+
+    def espera(self, linha: asyncpg.Record, motivo: str, espera_s: float) -> Registro:
+        """Pending again after `espera_s`, the attempt not counted against the cap: the service asked us
+        to wait (a rate limit), which says nothing about whether the row can be done."""
+        assert self._esperar is not None, f"{self.tabela} counts every attempt"
+        log.warning(
+            "%s %s: %s; again in %.1fs (wait %s, not counted as a try)",
+            self.rotulo,
+            linha["id"],
+            motivo,
+            espera_s,
+            linha["esperas"] + 1,
+        )
+        return Registro(self._esperar, (linha["id"], linha["tentativas"], espera_s, motivo))
 
     async def aguardar(
         self, parar: asyncio.Event, intervalo_s: float, tarefas: Iterable[asyncio.Future[Any]] = ()
@@ -144,6 +162,14 @@ class Fila:
             for sinal in sinais:
                 sinal.cancel()
         self.aviso.clear()
+
+
+def contadas(linha: asyncpg.Record) -> int:
+    """The row's attempts that count against the cap: every claim but the waits (`esperas`, in a table
+    that keeps them)."""
+    tentativas: int = linha["tentativas"]
+    esperas: int = linha.get("esperas", 0)
+    return tentativas - esperas
 
 
 class Despertador:

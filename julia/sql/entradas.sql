@@ -15,7 +15,7 @@ RETURNING id
 -- Claim up to $1 due inbound messages for $2 seconds: pending rows due now and rows whose lease ended.
 -- Only a doctor's OLDEST open row is claimable, so one doctor's messages are answered one at a time and
 -- in order while other doctors go in parallel. SKIP LOCKED: workers never wait on each other.
--- The attempt cap is enforced here, whatever path brings a row back: a row that already had $3 tries
+-- The attempt cap is enforced here, whatever path brings a row back: a row that already had $3 counted tries
 -- (its last one never reported: the worker died, or the attempt outlived its lease) is not claimed but
 -- kept as 'erro' with the reason; the caller gets it back with that status and runs nothing. $4: the
 -- rows this worker still runs (their lease may have lapsed during an outage; never a second attempt).
@@ -24,7 +24,7 @@ RETURNING id
 -- Control read here is re-checked under lock before a reply is queued (controle_conversa_travado).
 -- Indexes: idx_entradas_fila (open rows by id), idx_entradas_abertas (the older-row probe); primary keys.
 WITH escolhidas AS (
-    SELECT e.id, e.tentativas >= $3 AS esgotada
+    SELECT e.id, e.tentativas - e.esperas >= $3 AS esgotada
     FROM entradas e
     WHERE e.status IN ('pendente', 'processando')
       AND CASE WHEN e.status = 'pendente' THEN e.agendar_para <= now() ELSE e.locked_until < now() END
@@ -43,13 +43,13 @@ SET status = CASE WHEN s.esgotada THEN 'erro' ELSE 'processando' END,
     tentativas = CASE WHEN s.esgotada THEN e.tentativas ELSE e.tentativas + 1 END,
     last_error = CASE
         WHEN s.esgotada THEN format('gave up after %s tries, the last without an outcome (lease expired); '
-                                    'before it: %s', e.tentativas, coalesce(e.last_error, 'no error'))
+                                    'before it: %s', e.tentativas - e.esperas, coalesce(e.last_error, 'no error'))
         ELSE e.last_error
     END,
     updated_at = now()
 FROM escolhidas s, interacoes i, conversations c, clientes cl
 WHERE e.id = s.id AND i.id = e.interacao_id AND c.id = e.conversa_id AND cl.id = e.cliente_id
-RETURNING e.id, e.status, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas,
+RETURNING e.id, e.status, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas, e.esperas,
           i.conteudo, c.controlled_by, c.chatwoot_conversation_id, cl.telefone, cl.status AS status_medico
 
 -- name: renovar_entrada
@@ -72,6 +72,14 @@ RETURNING id
 UPDATE entradas
 SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
     last_error = $4, updated_at = now()
+WHERE id = $1 AND status = 'processando' AND tentativas = $2
+
+-- name: esperar_entrada
+-- Claude's rate limit outlasted the SDK's retries: pending again after $3 seconds, the attempt counted in
+-- `esperas` rather than against the cap (migrations/0009_entradas_esperas.sql).
+UPDATE entradas
+SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
+    esperas = esperas + 1, last_error = $4, updated_at = now()
 WHERE id = $1 AND status = 'processando' AND tentativas = $2
 
 -- name: falhar_entrada

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,14 @@ VAGAS_NO_CONTEXTO = 5  # shifts Claude is shown per reply: enough to choose, few
 
 MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's own retries
 BACKOFF_S = 5.0  # before the second try; doubled for the third (no cap: the cap of tries bounds it)
+# Anthropic asking us to slow down (a 429 or 529 that outlasted the SDK's retries) is not the message
+# failing: the attempt is a wait, not counted against MAX_TENTATIVAS. Waits double from BACKOFF_S up to
+# ESPERA_TETO_S, with up to a quarter of jitter so the rows a burst of 429s put back do not return together
+# (the adaptive concurrency has halved meanwhile). ESPERAS_MAX waits (about 20 minutes) bound a limit
+# that never lifts; after them a 429 counts as a failed attempt like any other, and 'erro' keeps the row.
+LIMITE_DE_TAXA = frozenset({429, 529})
+ESPERAS_MAX = 24
+ESPERA_TETO_S = 60.0
 AVISO_HANDOFF = "Claro! Vou chamar uma pessoa da nossa equipe para falar com você. Só um instante."
 MOTIVO_PEDIDO = "médico pediu para falar com uma pessoa"
 # Doctors Júlia must not write to: they asked her to stop, or the team blocked them. Their messages are
@@ -87,13 +96,24 @@ async def _responder(
     try:
         texto = await dialogo.conversar(ctx, prompts.sistema(), contexto_dinamico(medico, vagas), turnos)
     except IntegracaoError as exc:
-        await fila.falha(tarefa, str(exc)).gravar(s.pool)
+        await _registrar_falha(s.pool, fila, tarefa, exc)
         return
     async with s.pool.acquire() as conn, conn.transaction():
         # After pedir_humano the conversation is a person's, yet Júlia's "I am calling someone" goes out.
         await _concluir_em(
             conn, tarefa, texto, mesmo_se_humano=ctx.passou_para_humano, versao_prompt=prompts.VERSAO
         )
+
+
+async def _registrar_falha(
+    pool: asyncpg.Pool, fila: Fila, tarefa: asyncpg.Record, exc: IntegracaoError
+) -> None:
+    esperas: int = tarefa["esperas"]
+    if exc.status in LIMITE_DE_TAXA and esperas < ESPERAS_MAX:
+        espera_s = min(fila.retentativa.backoff_s * 2**esperas, ESPERA_TETO_S) * random.uniform(1.0, 1.25)
+        await fila.espera(tarefa, str(exc), espera_s).gravar(pool)
+    else:
+        await fila.falha(tarefa, str(exc)).gravar(pool)
 
 
 async def _pedir_humano(

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from julia.data import conversations
+from julia.worker import resposta
 from julia.worker.loop import Worker
 from julia.worker.resposta import AVISO_HANDOFF
 from tests.service.conftest import CHAVE, Externos, drenar, erro_claude, postar, resposta_claude, upsert
@@ -184,17 +185,53 @@ async def test_claude_falhando_depois_das_retentativas_volta_a_fila(
 async def test_claude_sempre_fora_termina_em_erro_com_o_motivo(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
 ) -> None:
-    externos.claude.mock(side_effect=lambda r: erro_claude(529, "overloaded_error"))
+    externos.claude.mock(side_effect=lambda r: erro_claude(500, "api_error"))
     await postar(cliente, upsert())
     await drenar(worker, pool)
     linha = await pool.fetchrow("SELECT status, tentativas, last_error FROM entradas")
     assert linha is not None
     assert (linha["status"], linha["tentativas"]) == ("erro", 3)
-    assert "claude: HTTP 529" in linha["last_error"]
+    assert "claude: HTTP 500" in linha["last_error"]
     assert externos.claude.call_count == 9  # 3 tries x (1 + 2 SDK retries)
     assert externos.envio.call_count == 0
     # The doctor's message is kept, not lost.
     assert await pool.fetchval("SELECT count(*) FROM interacoes WHERE direcao = 'entrada'") == 1
+
+
+async def test_limite_de_taxa_alem_das_retentativas_nao_gasta_tentativas(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    """Five attempts end on a 429 or 529 the SDK's retries did not outlast (more than the three tries a
+    message has): each is a wait, not a failure, and the sixth answers."""
+    limitadas = [erro_claude(429, "rate_limit_error")] * 9 + [erro_claude(529, "overloaded_error")] * 6
+    externos.claude.mock(side_effect=[*limitadas, resposta_claude("Agora sim")])
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    assert externos.textos_enviados() == [("5511999990000", "Agora sim")]
+    linha = await pool.fetchrow("SELECT status, tentativas, esperas FROM entradas")
+    assert linha is not None
+    assert tuple(linha) == ("feita", 6, 5)
+
+
+async def test_limite_de_taxa_que_nunca_passa_termina_em_erro(
+    cliente: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    worker: Worker,
+    externos: Externos,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The waits are bounded: after ESPERAS_MAX of them a 429 counts as a try, and the row ends in 'erro'
+    with the reason after the usual three."""
+    monkeypatch.setattr(resposta, "ESPERAS_MAX", 2)
+    externos.claude.mock(side_effect=lambda r: erro_claude(429, "rate_limit_error"))
+    await postar(cliente, upsert())
+    await drenar(worker, pool)
+    linha = await pool.fetchrow("SELECT status, tentativas, esperas, last_error FROM entradas")
+    assert linha is not None
+    assert (linha["status"], linha["tentativas"], linha["esperas"]) == ("erro", 5, 2)
+    assert "claude: HTTP 429" in linha["last_error"]
+    assert externos.textos_enviados() == []
+    assert externos.claude.call_count == 15  # 5 tries x (1 + 2 SDK retries)
 
 
 async def test_claude_timeouts_sempre_terminam_em_erro(

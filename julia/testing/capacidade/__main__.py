@@ -69,8 +69,18 @@ def linha(r: dict[str, Any]) -> str:
         f"peak open {pico['entradas_abertas']} (oldest {pico['entrada_mais_antiga_s']:.0f} s), "
         f"Claude in flight {pico['claude_em_voo']}; "
         + (f"campaign {r['outras_enviadas']} of {campanha} sent meanwhile; " if campanha else "")
+        + _tentativas(r.get("tentativas", {}))
         + f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}; "
         f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
+    )
+
+
+def _tentativas(t: dict[str, int]) -> str:
+    if not (t.get("esperas") or t.get("com_falha")):
+        return ""
+    return (
+        f"{t['com_espera']} messages waited out Claude's rate limit ({t['esperas']} waits), "
+        f"{t['com_falha']} used a failed try, {t['erro']} in erro; "
     )
 
 

@@ -40,6 +40,15 @@ PRONTOS_S = 120.0  # a loaded machine takes long to import the SDK and start a w
 CONEXOES = """
 SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
 """
+# How the run's inbound rows were tried: waits on Claude's rate limit (not counted as tries, see
+# julia/worker/resposta.py) and failed tries that did count.
+TENTATIVAS = """
+SELECT count(*) FILTER (WHERE esperas > 0) AS com_espera,
+       coalesce(sum(esperas), 0)::int AS esperas,
+       count(*) FILTER (WHERE tentativas - esperas > 1) AS com_falha,
+       count(*) FILTER (WHERE status = 'erro') AS erro
+FROM entradas
+"""
 WEBHOOK_TENTATIVAS = 6  # Evolution retries a failed webhook (up to 10, from 5 s); shorter here
 
 
@@ -83,6 +92,7 @@ class Observado:
     webhook_erros: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     recusadas: int = 0  # messages whose webhook never got a 200 (Evolution would drop them too)
     amostras: list[dict[str, Any]] = field(default_factory=list)
+    tentativas: dict[str, int] = field(default_factory=dict)  # TENTATIVAS at the end of the run
     esperando: dict[str, asyncio.Future[float]] = field(default_factory=dict)
 
 
@@ -187,6 +197,9 @@ async def _com_processos(
         cpu_depois = _cpu(todos, postmaster)
         obs.a_quem_saiu = await medicos.quantos_sairam(conn, obs.numeros)
         obs.claude_s = await falsos.latencias_claude()
+        tentativas = await conn.fetchrow(TENTATIVAS)
+        assert tentativas is not None  # an aggregate without GROUP BY always returns its row
+        obs.tentativas = dict(tentativas)
         contadores = (await falsos.estado())["contadores"]
         slack = await _textos_slack(falsos)
     finally:
@@ -432,6 +445,7 @@ def _relatorio(
             "claude_em_voo": contadores["claude_pico_em_voo"],
         },
         "claude": {k: v for k, v in contadores.items() if k.startswith("claude")},
+        "tentativas": obs.tentativas,
         "cpu_s": cpu,
         "cpu_ms_por_resposta": {
             "julia": round(1000 * julia_s / n, 2),
