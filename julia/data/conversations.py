@@ -37,13 +37,6 @@ async def ler_conversa(db: Executor, conversa_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(sql("ler_conversa"), conversa_id)
 
 
-async def controle_conversa_travado(db: Executor, conversa_id: int) -> str | None:
-    """Who controls the conversation ('julia' or 'humano'), the row held FOR SHARE until the caller's
-    transaction ends; None for an unknown id."""
-    controle: str | None = await db.fetchval(sql("controle_conversa_travado"), conversa_id)
-    return controle
-
-
 async def conversa_por_chatwoot(db: Executor, chatwoot_id: int) -> asyncpg.Record | None:
     """The newest conversation mirrored to Chatwoot conversation `chatwoot_id` (id, cliente_id,
     controlled_by); None when none is."""

@@ -42,9 +42,25 @@ async def registrar_entrada(
     return int(entrada_id) if entrada_id is not None else None
 
 
-async def concluir_entrada(db: Executor, entrada_id: int, tentativas: int) -> bool:
-    """Mark the row done; False when this attempt (`tentativas`, the fencing token) no longer holds it."""
-    return await db.fetchval(sql("concluir_entrada"), entrada_id, tentativas) is not None
+async def concluir_entrada(
+    db: Executor,
+    entrada_id: int,
+    tentativas: int,
+    resposta: str | None,
+    *,
+    versao_prompt: str | None,
+    prioridade: int,
+    mesmo_se_humano: bool,
+) -> bool:
+    """Mark the row done and store + queue `resposta` (when given), unless a person controls the
+    conversation and not `mesmo_se_humano`; one statement. False when this attempt (`tentativas`, the
+    fencing token) no longer holds the row: then nothing changed."""
+    linha = await db.fetchrow(
+        sql("concluir_entrada"), entrada_id, tentativas, resposta, versao_prompt, prioridade, mesmo_se_humano
+    )
+    assert linha is not None  # the final SELECT always returns its row
+    feita: bool = linha["feita"]
+    return feita
 
 
 async def contar_entradas_abertas(db: Executor) -> asyncpg.Record:

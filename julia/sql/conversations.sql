@@ -20,11 +20,6 @@ FROM conversations c
 JOIN clientes cl ON cl.id = c.cliente_id
 WHERE c.id = $1
 
--- name: controle_conversa_travado
--- Who controls the conversation, read inside the reply's transaction and held (FOR SHARE) until commit:
--- a handoff that lands while Claude writes wins, and the reply is not queued.
-SELECT controlled_by FROM conversations WHERE id = $1 FOR SHARE
-
 -- name: conversa_por_chatwoot
 -- The conversation a Chatwoot webhook is about. Index: idx_conversations_chatwoot.
 SELECT id, cliente_id, controlled_by FROM conversations

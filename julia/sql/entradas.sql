@@ -61,11 +61,41 @@ WHERE id = $1 AND status = 'processando' AND tentativas = $2
 RETURNING id
 
 -- name: concluir_entrada
--- Done, only if this worker still holds the row ($2 = the tentativas it claimed with: the fencing token).
-UPDATE entradas
-SET status = 'feita', feita_em = now(), locked_until = NULL, last_error = NULL, updated_at = now()
-WHERE id = $1 AND status = 'processando' AND tentativas = $2
-RETURNING id
+-- Done, only if this worker still holds the row ($2 = the tentativas it claimed with: the fencing token),
+-- and Júlia's reply $3 (NULL: none) stored as an interaction (prompt version $4) and queued for sending at
+-- priority $5, in the same statement, unless a person controls the conversation ($6: queue it anyway,
+-- Júlia's "I am calling someone" after a handoff). The conversation row is held FOR SHARE: a handoff
+-- committed while Claude wrote is seen (READ COMMITTED re-reads a row it waited for) and wins; one
+-- still running waits for this statement. `feita` false: this attempt lost the row, nothing happened.
+-- One statement for what took BEGIN, four statements and COMMIT; fila_mensagens.sql
+-- registrar_resposta is the same insert for replies outside this path.
+WITH feita AS (
+    UPDATE entradas
+    SET status = 'feita', feita_em = now(), locked_until = NULL, last_error = NULL, updated_at = now()
+    WHERE id = $1 AND status = 'processando' AND tentativas = $2
+    RETURNING conversa_id, cliente_id
+),
+livre AS (
+    SELECT c.id
+    FROM conversations c
+    WHERE c.id = (SELECT conversa_id FROM feita)
+      AND $3::text IS NOT NULL
+      AND ($6 OR c.controlled_by <> 'humano')
+    FOR SHARE OF c
+),
+i AS (
+    INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, versao_prompt)
+    SELECT f.conversa_id, f.cliente_id, 'saida', 'julia', $3, $4
+    FROM feita f
+    WHERE EXISTS (SELECT 1 FROM livre)
+    RETURNING id, conversa_id, cliente_id
+),
+q AS (
+    INSERT INTO fila_mensagens (cliente_id, conversa_id, conteudo, prioridade, interacao_id)
+    SELECT cliente_id, conversa_id, $3, $5, id FROM i
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM feita) AS feita, (SELECT id FROM q) AS fila_id
 
 -- name: adiar_entrada
 -- A transient failure: back to pending, due again after $3 seconds, with the reason.

@@ -13,7 +13,7 @@ import asyncpg
 
 from julia import prompts
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
-from julia.data import Executor, conversations, entradas, fila_mensagens
+from julia.data import Executor, entradas
 from julia.data.fila import Fila, Retentativa
 from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
@@ -98,11 +98,11 @@ async def _responder(
     except IntegracaoError as exc:
         await _registrar_falha(s.pool, fila, tarefa, exc)
         return
-    async with s.pool.acquire() as conn, conn.transaction():
-        # After pedir_humano the conversation is a person's, yet Júlia's "I am calling someone" goes out.
-        await _concluir_em(
-            conn, tarefa, texto, mesmo_se_humano=ctx.passou_para_humano, versao_prompt=prompts.VERSAO
-        )
+    # After pedir_humano the conversation is a person's, yet Júlia's "I am calling someone" goes out.
+    # One statement, so no transaction: done, stored and queued together or not at all.
+    await _concluir_em(
+        s.pool, tarefa, texto, mesmo_se_humano=ctx.passou_para_humano, versao_prompt=prompts.VERSAO
+    )
 
 
 async def _registrar_falha(
@@ -146,36 +146,30 @@ async def _registrar_opt_out(s: Servicos, tarefa: asyncpg.Record) -> None:
 
 
 async def _concluir(pool: asyncpg.Pool, tarefa: asyncpg.Record, resposta: str | None) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await _concluir_em(conn, tarefa, resposta, mesmo_se_humano=False)
+    await _concluir_em(pool, tarefa, resposta, mesmo_se_humano=False)
 
 
 async def _concluir_em(
-    conn: Executor,
+    db: Executor,
     tarefa: asyncpg.Record,
     resposta: str | None,
     *,
     mesmo_se_humano: bool,
     versao_prompt: str | None = None,
 ) -> None:
-    """Mark the row done and store + queue `resposta`, unless a person took over meanwhile."""
-    if not await entradas.concluir_entrada(conn, tarefa["id"], tarefa["tentativas"]):
-        raise _Perdida
-    if resposta is None:
-        return
-    if (
-        not mesmo_se_humano
-        and await conversations.controle_conversa_travado(conn, tarefa["conversa_id"]) == "humano"
-    ):
-        return  # a handoff landed while Claude was writing: stay silent
-    await fila_mensagens.registrar_resposta(
-        conn,
-        tarefa["conversa_id"],
-        tarefa["cliente_id"],
+    """Mark the row done and store + queue `resposta`, unless a person took over meanwhile (a handoff that
+    landed while Claude was writing: Júlia stays silent)."""
+    concluida = await entradas.concluir_entrada(
+        db,
+        tarefa["id"],
+        tarefa["tentativas"],
         resposta,
-        PRIORIDADE_RESPOSTA,
-        versao_prompt,
+        versao_prompt=versao_prompt,
+        prioridade=PRIORIDADE_RESPOSTA,
+        mesmo_se_humano=mesmo_se_humano,
     )
+    if not concluida:
+        raise _Perdida
 
 
 def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turno]:
