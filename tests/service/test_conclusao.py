@@ -12,6 +12,7 @@ import pytest
 
 from julia.worker import resposta
 from julia.worker.loop import Worker
+from julia.worker.taxa import PRIORIDADE_RESPOSTA
 from tests.service.conftest import postar, upsert
 
 RESPOSTAS = """
@@ -38,7 +39,7 @@ async def test_resposta_guardada_e_enfileirada_com_a_entrada_feita(
         " FROM fila_mensagens f, interacoes i WHERE i.direcao = 'saida'"
     )
     assert linha is not None
-    assert tuple(linha) == ("Tenho sim", resposta.PRIORIDADE_RESPOSTA, "v-teste", True)
+    assert tuple(linha) == ("Tenho sim", PRIORIDADE_RESPOSTA, "v-teste", True)
 
 
 async def test_conversa_passada_a_uma_pessoa_enquanto_claude_escrevia_fica_em_silencio(
