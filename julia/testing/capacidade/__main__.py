@@ -102,6 +102,7 @@ def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list
             evolution_p99_ms=args.evolution_p99_ms,
             drenar_s=args.drain_s,
             chatwoot=not args.no_chatwoot,
+            primeiro_contato=args.first_contact,
             campanha=args.campaign,
             ambiente=_ambiente(args.set),
         )
@@ -133,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         help="create a campaign to about N doctors just before the first message (default: none)",
     )
     parser.add_argument("--no-chatwoot", action="store_true", help="do not mirror to the fake Chatwoot")
+    parser.add_argument(
+        "--first-contact",
+        action="store_true",
+        help="doctors new to Chatwoot, writing first (default: they answer a campaign julia mirrored, so "
+        "their Chatwoot contact and conversation exist)",
+    )
     parser.add_argument("--set", action="append", default=[], help="julia setting KEY=VALUE (repeatable)")
     parser.add_argument("--budget-p99-s", type=float, default=None, help="fail above this p99")
     parser.add_argument(

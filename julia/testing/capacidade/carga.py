@@ -67,6 +67,10 @@ class Cenario:
     evolution_p99_ms: float = 600.0
     drenar_s: float = 120.0  # after the last message: unanswered by then is lost
     chatwoot: bool = True  # mirror to (fake) Chatwoot, as production does
+    # Doctors Chatwoot has never seen (a first, spontaneous message): the reply path creates the contact
+    # and the conversation (two more calls and three statements). By default they answer a campaign that
+    # julia sent, and mirrored, so both exist (medicos.ja_no_chatwoot).
+    primeiro_contato: bool = False
     # Doctors a real campaign is created for (POST /admin/campanhas) just before the first message, at
     # the campaign rate of the settings, so its sends compete with the replies for the sender; 0: none.
     # Either way the seed's own pending rows are cleared: the queue holds only what this run puts there.
@@ -76,7 +80,8 @@ class Cenario:
 
     def nome(self) -> str:
         campanha = f"-campanha{self.campanha}" if self.campanha else ""
-        return f"{self.modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w{campanha}"
+        primeiro = "-primeirocontato" if self.primeiro_contato else ""
+        return f"{self.modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w{campanha}{primeiro}"
 
 
 @dataclass
@@ -126,6 +131,8 @@ async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, 
     conn = await db.connect(dsn)
     try:
         telefones = await medicos.respondiveis(conn, cenario.medicos)
+        if not cenario.primeiro_contato:
+            await medicos.ja_no_chatwoot(conn, telefones)
         await conn.execute("DELETE FROM fila_mensagens WHERE status IN ('pendente', 'processando')")
         config = {
             "claude": {

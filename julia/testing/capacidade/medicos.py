@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from julia.data import conversations
 from julia.integrations.evolution import telefone_e164
 from julia.testing.evolution import mensagem_recebida
 
@@ -47,6 +48,27 @@ async def respondiveis(conn: asyncpg.Connection, quantos: int) -> list[str]:
     if len(telefones) < quantos:
         raise RuntimeError(f"only {len(telefones)} answerable doctors seeded, {quantos} wanted")
     return telefones
+
+
+# The doctors' Chatwoot contact and active conversation, as the campaign they answer left them: julia
+# mirrors every send, so a campaign's first message to a doctor created both (julia/worker/espelho.py).
+# The ids are made up (the fake Chatwoot takes any conversation id); a doctor's own ones are kept.
+CONTATOS = """
+UPDATE clientes SET chatwoot_contact_id = coalesce(chatwoot_contact_id, 700000000 + id)
+WHERE telefone = ANY($1::text[])
+RETURNING id
+"""
+CONVERSAS = """
+UPDATE conversations SET chatwoot_conversation_id = coalesce(chatwoot_conversation_id, 700000000 + id)
+WHERE id = ANY($1::bigint[])
+"""
+
+
+async def ja_no_chatwoot(conn: asyncpg.Connection, telefones: list[str]) -> None:
+    """Give these doctors the Chatwoot contact and active conversation a mirrored campaign would have."""
+    ids = [int(linha["id"]) for linha in await conn.fetch(CONTATOS, telefones)]
+    conversas = [await conversations.conversa_ativa(conn, cliente_id) for cliente_id in ids]
+    await conn.execute(CONVERSAS, conversas)
 
 
 def novo_token() -> str:
