@@ -1,5 +1,5 @@
-"""Answering one inbound message: control check, context, Claude, and the reply stored and queued in the
-same transaction that marks the inbound row done (so a reply is queued exactly once or not at all)."""
+"""Answering one inbound message: control check, context, Claude, and the reply stored and queued by the
+statement that marks the inbound row done (so a reply is queued exactly once or not at all)."""
 
 from __future__ import annotations
 
