@@ -33,7 +33,7 @@ router = APIRouter()
 CacheStats = Callable[[], Mapping[str, Mapping[str, float]]]  # Cache.contagens
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:  # async: see julia/api/deps.py
     settings: Settings = request.app.state.settings
     token = settings.admin_token.get_secret_value() if settings.admin_token else ""
     if not token:

@@ -1,4 +1,8 @@
-"""Dependency aliases: what a route needs, read from app.state (built once in the app's lifespan)."""
+"""Dependency aliases: what a route needs, read from app.state (built once in the app's lifespan).
+
+Every dependency is `async def` although none awaits: FastAPI runs a plain `def` dependency in its
+thread pool, a thread hand-off per dependency per request. The webhook took three, a tenth of
+`julia serve`'s CPU in a 1,000-doctor storm (py-spy), to read three attributes."""
 
 from __future__ import annotations
 
@@ -12,22 +16,22 @@ from julia.cache import Cache
 from julia.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _pool(request: Request) -> asyncpg.Pool:
+async def _pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
 
-def _http(request: Request) -> httpx2.AsyncClient:
+async def _http(request: Request) -> httpx2.AsyncClient:
     http: httpx2.AsyncClient = request.app.state.http
     return http
 
 
-def _cache(request: Request) -> Cache:
+async def _cache(request: Request) -> Cache:
     cache: Cache = request.app.state.cache
     return cache
 
