@@ -20,7 +20,7 @@ async def reivindicar_entradas(
     return await db.fetch(sql("reivindicar_entradas"), limite, lease_s, maximo, list(em_curso))
 
 
-def fila(retentativa: Retentativa) -> Fila:
+def fila(retentativa: Retentativa, esperas: Retentativa) -> Fila:
     return Fila(
         "entradas",
         rotulo="entrada",
@@ -30,6 +30,7 @@ def fila(retentativa: Retentativa) -> Fila:
         renovar=sql("renovar_entrada"),
         esperar=sql("esperar_entrada"),
         retentativa=retentativa,
+        esperas=esperas,
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,11 +79,13 @@ class Fila:
         renovar: str | None = None,
         esperar: str | None = None,
         retentativa: Retentativa,
+        esperas: Retentativa | None = None,
     ) -> None:
         """`tabela` is also the NOTIFY channel; `rotulo` names a row in logs; `adiar` ($1 id, $2 tentativas,
         $3 seconds, $4 reason), `falhar` ($1, $2, $3 reason), `renovar` ($1, $2, $3 lease seconds;
         RETURNING id) and `esperar` (as `adiar`, the attempt not counted: the table keeps `esperas`) are
-        the table's statements, each fenced by $2."""
+        the table's statements, each fenced by $2. `esperas` is the rule of those waits (how many, how
+        long), as `retentativa` is of the counted attempts."""
         self.tabela = tabela
         self.rotulo = rotulo
         self.retentativa = retentativa
@@ -91,6 +94,7 @@ class Fila:
         self._falhar = falhar
         self._renovar = renovar
         self._esperar = esperar
+        self.esperas = esperas
         self.aviso = asyncio.Event()  # set by the Despertador when the table got rows
 
     async def reivindicar(
@@ -135,17 +139,24 @@ class Fila:
         )
         return Registro(self._adiar, (linha["id"], linha["tentativas"], espera, motivo))
 
-    def espera(self, linha: asyncpg.Record, motivo: str, espera_s: float) -> Registro:
-        """Pending again after `espera_s`, the attempt not counted against the cap: the service asked us
-        to wait (a rate limit), which says nothing about whether the row can be done."""
+    def espera(self, linha: asyncpg.Record, motivo: str) -> Registro:
+        """The service asked us to wait (a rate limit), which says nothing about whether the row can be
+        done: pending again after the `esperas` backoff, the attempt not counted against the cap, with up
+        to a quarter of jitter so the rows one burst put back do not return together. Past the last wait
+        it is a failed attempt like any other (`falha`)."""
         assert self._esperar is not None, f"{self.tabela} counts every attempt"
+        assert self.esperas is not None, f"{self.tabela} has no rule for waits"
+        esperas: int = linha["esperas"]
+        if self.esperas.esgotada(esperas):
+            return self.falha(linha, motivo)
+        espera_s = self.esperas.espera_s(esperas + 1) * random.uniform(1.0, 1.25)
         log.warning(
             "%s %s: %s; again in %.1fs (wait %s, not counted as a try)",
             self.rotulo,
             linha["id"],
             motivo,
             espera_s,
-            linha["esperas"] + 1,
+            esperas + 1,
         )
         return Registro(self._esperar, (linha["id"], linha["tentativas"], espera_s, motivo))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,10 +33,10 @@ VAGAS_NO_CONTEXTO = 5  # shifts Claude is shown per reply: enough to choose, few
 MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's own retries
 BACKOFF_S = 5.0  # before the second try; doubled for the third (no cap: the cap of tries bounds it)
 # Anthropic asking us to slow down (a 429 or 529 that outlasted the SDK's retries) is not the message
-# failing: the attempt is a wait, not counted against MAX_TENTATIVAS. Waits double from BACKOFF_S up to
-# ESPERA_TETO_S, with up to a quarter of jitter so the rows a burst of 429s put back do not return together
-# (the adaptive concurrency has halved meanwhile). ESPERAS_MAX waits (about 20 minutes) bound a limit
-# that never lifts; after them a 429 counts as a failed attempt like any other, and 'erro' keeps the row.
+# failing: the attempt is a wait, not counted against MAX_TENTATIVAS (Fila.espera). Waits double from
+# BACKOFF_S up to ESPERA_TETO_S, jittered (the adaptive concurrency has halved meanwhile). ESPERAS_MAX
+# waits (about 20 minutes) bound a limit that never lifts; after them a 429 counts as a failed attempt
+# like any other, and 'erro' keeps the row.
 LIMITE_DE_TAXA = frozenset({429, 529})
 ESPERAS_MAX = 24
 ESPERA_TETO_S = 60.0
@@ -56,7 +55,9 @@ class _Perdida(Exception):
 
 def fila_entradas(backoff_s: float = BACKOFF_S) -> Fila:
     """The inbound queue with its retry rule: MAX_TENTATIVAS tries, exponential backoff from `backoff_s`."""
-    return entradas.fila(Retentativa(MAX_TENTATIVAS, backoff_s))
+    return entradas.fila(
+        Retentativa(MAX_TENTATIVAS, backoff_s), Retentativa(ESPERAS_MAX, backoff_s, ESPERA_TETO_S)
+    )
 
 
 @metrics.timed("processar_mensagem")
@@ -69,7 +70,7 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
         espelho = asyncio.create_task(espelhar(s, tarefa["conversa_id"], texto, "incoming"))
     try:
         if tarefa["controlled_by"] == "humano" or tarefa["status_medico"] in SEM_RESPOSTA:
-            await _concluir(s.pool, tarefa, None)  # no reply from Júlia: only the mirror
+            await _concluir_em(s.pool, tarefa, None, mesmo_se_humano=False)  # no reply: only the mirror
         elif opt_out.pede_opt_out(texto):
             await _registrar_opt_out(s, tarefa)
         elif handoff.pede_humano(texto):
@@ -108,12 +109,9 @@ async def _responder(
 async def _registrar_falha(
     pool: asyncpg.Pool, fila: Fila, tarefa: asyncpg.Record, exc: IntegracaoError
 ) -> None:
-    esperas: int = tarefa["esperas"]
-    if exc.status in LIMITE_DE_TAXA and esperas < ESPERAS_MAX:
-        espera_s = min(fila.retentativa.backoff_s * 2**esperas, ESPERA_TETO_S) * random.uniform(1.0, 1.25)
-        await fila.espera(tarefa, str(exc), espera_s).gravar(pool)
-    else:
-        await fila.falha(tarefa, str(exc)).gravar(pool)
+    limitada = exc.status in LIMITE_DE_TAXA
+    registro = fila.espera(tarefa, str(exc)) if limitada else fila.falha(tarefa, str(exc))
+    await registro.gravar(pool)
 
 
 async def _pedir_humano(
@@ -143,10 +141,6 @@ async def _registrar_opt_out(s: Servicos, tarefa: asyncpg.Record) -> None:
         await _concluir_em(conn, tarefa, None, mesmo_se_humano=True)
         await opt_out.registrar_opt_out(conn, tarefa["cliente_id"], tarefa["conversa_id"], confirmar=True)
     await invalidar_medico(s.cache, tarefa["cliente_id"], tarefa["telefone"])
-
-
-async def _concluir(pool: asyncpg.Pool, tarefa: asyncpg.Record, resposta: str | None) -> None:
-    await _concluir_em(pool, tarefa, resposta, mesmo_se_humano=False)
 
 
 async def _concluir_em(

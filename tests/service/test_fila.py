@@ -19,7 +19,7 @@ from tests.service.conftest import postar, upsert
 
 LEASE_S = 60.0
 FILAS: dict[str, Callable[[], Fila]] = {
-    "entradas": lambda: entradas.fila(Retentativa(2, 5.0)),
+    "entradas": lambda: entradas.fila(Retentativa(2, 5.0), Retentativa(2, 5.0)),
     "fila_mensagens": lambda: fila_mensagens.fila(Retentativa(2, 5.0, teto_s=7.0)),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import asyncpg
@@ -9,7 +10,6 @@ import httpx
 import pytest
 
 from julia.data import conversations
-from julia.worker import resposta
 from julia.worker.loop import Worker
 from julia.worker.resposta import AVISO_HANDOFF
 from tests.service.conftest import CHAVE, Externos, drenar, erro_claude, postar, resposta_claude, upsert
@@ -222,7 +222,8 @@ async def test_limite_de_taxa_que_nunca_passa_termina_em_erro(
 ) -> None:
     """The waits are bounded: after ESPERAS_MAX of them a 429 counts as a try, and the row ends in 'erro'
     with the reason after the usual three."""
-    monkeypatch.setattr(resposta, "ESPERAS_MAX", 2)
+    assert worker.entradas.esperas is not None
+    monkeypatch.setattr(worker.entradas, "esperas", dataclasses.replace(worker.entradas.esperas, maximo=2))
     externos.claude.mock(side_effect=lambda r: erro_claude(429, "rate_limit_error"))
     await postar(cliente, upsert())
     await drenar(worker, pool)
