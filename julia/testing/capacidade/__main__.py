@@ -66,12 +66,22 @@ def linha(r: dict[str, Any]) -> str:
         f"twice {r['duplicadas']}; time-to-reply p50 {t['p50']:.2f} p90 {t['p90']:.2f} p99 {t['p99']:.2f} "
         f"max {t['max']:.2f} s (Claude p99 {r['claude_latencia_s']['p99']:.2f}); "
         f"webhook p99 {r['webhook_ms']['p99']:.0f} ms; "
-        f"peak open {pico['entradas_abertas']} (oldest {pico['entrada_mais_antiga_s']:.0f} s), "
+        + _etapas(r.get("etapas_ms", {}))
+        + f"peak open {pico['entradas_abertas']} (oldest {pico['entrada_mais_antiga_s']:.0f} s), "
         f"Claude in flight {pico['claude_em_voo']}; "
         + (f"campaign {r['outras_enviadas']} of {campanha} sent meanwhile; " if campanha else "")
         + _tentativas(r.get("tentativas", {}))
         + f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}; "
         f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
+    )
+
+
+def _etapas(etapas: dict[str, dict[str, float]]) -> str:
+    if not etapas.get("resposta", {}).get("n"):
+        return ""
+    return (
+        f"p99 answering {etapas['resposta']['p99']:.0f} ms (queue, Claude, completion), "
+        f"sending {etapas['envio']['p99']:.0f} ms; "
     )
 
 

@@ -49,6 +49,18 @@ SELECT count(*) FILTER (WHERE esperas > 0) AS com_espera,
        count(*) FILTER (WHERE status = 'erro') AS erro
 FROM entradas
 """
+# Where each reply's time went, from the rows' own timestamps (one clock, the server's): the webhook's
+# statement registers the message; the completing statement marks it done and queues the reply, stamping
+# both with the same now(), which is how the two rows are paired; the sender marks the reply sent once
+# sendText answered. So `resposta` is the inbound queue, context, Claude and completion, `envio` the reply
+# queue, the sender's rate and sendText.
+ETAPAS = """
+SELECT 1000 * extract(epoch FROM e.feita_em - e.created_at) AS resposta_ms,
+       1000 * extract(epoch FROM f.enviada_em - f.created_at) AS envio_ms
+FROM entradas e
+JOIN fila_mensagens f ON f.conversa_id = e.conversa_id AND f.created_at = e.feita_em
+WHERE e.status = 'feita' AND f.status = 'enviada'
+"""
 WEBHOOK_TENTATIVAS = 6  # Evolution retries a failed webhook (up to 10, from 5 s); shorter here
 
 
@@ -98,6 +110,7 @@ class Observado:
     recusadas: int = 0  # messages whose webhook never got a 200 (Evolution would drop them too)
     amostras: list[dict[str, Any]] = field(default_factory=list)
     tentativas: dict[str, int] = field(default_factory=dict)  # TENTATIVAS at the end of the run
+    etapas_ms: dict[str, list[float]] = field(default_factory=dict)  # ETAPAS: each reply's stages
     esperando: dict[str, asyncio.Future[float]] = field(default_factory=dict)
 
 
@@ -207,6 +220,8 @@ async def _com_processos(
         tentativas = await conn.fetchrow(TENTATIVAS)
         assert tentativas is not None  # an aggregate without GROUP BY always returns its row
         obs.tentativas = dict(tentativas)
+        etapas = await conn.fetch(ETAPAS)
+        obs.etapas_ms = {nome: [float(e[nome]) for e in etapas] for nome in ("resposta_ms", "envio_ms")}
         contadores = (await falsos.estado())["contadores"]
         slack = await _textos_slack(falsos)
     finally:
@@ -444,6 +459,10 @@ def _relatorio(
         "claude_latencia_s": resumo(obs.claude_s),
         "webhook_ms": resumo(obs.webhook_ms),
         "webhook_erros": dict(obs.webhook_erros),
+        "etapas_ms": {
+            "resposta": resumo(obs.etapas_ms.get("resposta_ms", [])),
+            "envio": resumo(obs.etapas_ms.get("envio_ms", [])),
+        },
         "respostas_por_s": por_segundo([v[0] for v in respondidas.values()], inicio),
         "pico": {
             "entradas_abertas": max((a["entradas_abertas"] for a in obs.amostras), default=0),
