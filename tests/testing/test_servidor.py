@@ -4,6 +4,7 @@ formats) and the anthropic SDK: what the tests, the capacity benchmark and `juli
 from __future__ import annotations
 
 import random
+import socket
 import statistics
 from collections.abc import Iterator
 
@@ -20,6 +21,7 @@ from julia.integrations.slack import Slack
 from julia.settings import Settings
 from julia.testing import controle
 from julia.testing.latencia import Latencia
+from julia.testing.servidor import escutar
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +175,16 @@ async def _chatwoot(falsos: controle.Falsos) -> list[dict[str, object]]:
 
 def chamadas_chatwoot(chamadas: list[dict[str, object]]) -> list[str]:
     return [f"{c['metodo']} /{str(c['caminho']).rsplit('/', 1)[-1]}" for c in chamadas]
+
+
+def test_connections_to_the_fakes_do_not_wait_for_a_delayed_ack() -> None:
+    """Nagle off on the listening socket, so on every connection it accepts (Linux copies the option):
+    with it on, each call to a kept-alive connection waited 40 ms for the caller's delayed ACK."""
+    sock = escutar("127.0.0.1", 0)
+    try:
+        cliente = socket.create_connection(sock.getsockname())
+        aceita, _ = sock.accept()
+        with cliente, aceita:
+            assert aceita.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        sock.close()
