@@ -55,8 +55,8 @@ FROM entradas
 # sendText answered. So `resposta` is the inbound queue, context, Claude and completion, `envio` the reply
 # queue, the sender's rate and sendText.
 ETAPAS = """
-SELECT 1000 * extract(epoch FROM e.feita_em - e.created_at) AS resposta_ms,
-       1000 * extract(epoch FROM f.enviada_em - f.created_at) AS envio_ms
+SELECT 1000 * extract(epoch FROM e.feita_em - e.created_at) AS resposta,
+       1000 * extract(epoch FROM f.enviada_em - f.created_at) AS envio
 FROM entradas e
 JOIN fila_mensagens f ON f.conversa_id = e.conversa_id AND f.created_at = e.feita_em
 WHERE e.status = 'feita' AND f.status = 'enviada'
@@ -110,7 +110,7 @@ class Observado:
     recusadas: int = 0  # messages whose webhook never got a 200 (Evolution would drop them too)
     amostras: list[dict[str, Any]] = field(default_factory=list)
     tentativas: dict[str, int] = field(default_factory=dict)  # TENTATIVAS at the end of the run
-    etapas_ms: dict[str, list[float]] = field(default_factory=dict)  # ETAPAS: each reply's stages
+    etapas_ms: dict[str, list[float]] = field(default_factory=dict)  # ETAPAS' columns: each reply's stages
     esperando: dict[str, asyncio.Future[float]] = field(default_factory=dict)
 
 
@@ -221,7 +221,7 @@ async def _com_processos(
         assert tentativas is not None  # an aggregate without GROUP BY always returns its row
         obs.tentativas = dict(tentativas)
         etapas = await conn.fetch(ETAPAS)
-        obs.etapas_ms = {nome: [float(e[nome]) for e in etapas] for nome in ("resposta_ms", "envio_ms")}
+        obs.etapas_ms = {nome: [float(e[nome]) for e in etapas] for nome in ("resposta", "envio")}
         contadores = (await falsos.estado())["contadores"]
         slack = await _textos_slack(falsos)
     finally:
@@ -459,10 +459,7 @@ def _relatorio(
         "claude_latencia_s": resumo(obs.claude_s),
         "webhook_ms": resumo(obs.webhook_ms),
         "webhook_erros": dict(obs.webhook_erros),
-        "etapas_ms": {
-            "resposta": resumo(obs.etapas_ms.get("resposta_ms", [])),
-            "envio": resumo(obs.etapas_ms.get("envio_ms", [])),
-        },
+        "etapas_ms": {nome: resumo(valores) for nome, valores in obs.etapas_ms.items()},
         "respostas_por_s": por_segundo([v[0] for v in respondidas.values()], inicio),
         "pico": {
             "entradas_abertas": max((a["entradas_abertas"] for a in obs.amostras), default=0),
