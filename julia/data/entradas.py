@@ -34,13 +34,13 @@ def fila(retentativa: Retentativa, esperas: Retentativa) -> Fila:
     )
 
 
-async def registrar_entrada(
-    db: Executor, conversa_id: int, cliente_id: int, texto: str, whatsapp_id: str
-) -> int | None:
-    """The inbound interaction and its entradas row, in one statement; the entrada id, or None when this
-    WhatsApp id was stored meanwhile (a redelivery racing the first delivery)."""
-    entrada_id = await db.fetchval(sql("registrar_entrada"), conversa_id, cliente_id, texto, whatsapp_id)
-    return int(entrada_id) if entrada_id is not None else None
+async def registrar_entrada(db: Executor, cliente_id: int, texto: str, whatsapp_id: str) -> asyncpg.Record:
+    """The inbound interaction and its entradas row in the doctor's active conversation, in one
+    statement: `entrada_id` (None when this WhatsApp id was already stored) and `conversa_ativa` (False:
+    the doctor has none, and nothing was written)."""
+    linha: asyncpg.Record | None = await db.fetchrow(sql("registrar_entrada"), cliente_id, texto, whatsapp_id)
+    assert linha is not None  # a SELECT without FROM always returns its row
+    return linha
 
 
 async def concluir_entrada(

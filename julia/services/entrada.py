@@ -9,23 +9,38 @@ from julia.cache import Cache, medico_por_telefone
 from julia.data import Executor, clientes, conversations, entradas, interacoes
 from julia.integrations.evolution import MensagemRecebida
 
+ACQUIRE_TIMEOUT_S = 10  # a pool this busy answers 503 (Evolution retries) rather than hold the webhook
+
 
 async def registrar_mensagem(pool: asyncpg.Pool, cache: Cache, msg: MensagemRecebida) -> int | None:
-    """Store the interaction and its work row in one transaction; the entrada id, or None when this
-    WhatsApp id was already stored (a redelivery: nothing new, no second reply).
+    """Store the interaction and its work row; the entrada id, or None when this WhatsApp id was already
+    stored (a redelivery: nothing new, no second reply).
 
-    The doctor (an unknown number becomes a lead, status 'novo') and the active conversation (opened if
-    none) are resolved here because an interaction cannot exist without them. The doctor lookup runs
-    before the transaction, through the cache (a new lead is never cached as "absent", so it is found
-    by the next message).
+    A known doctor (looked up through the cache) with an active conversation, nearly every message, is one
+    statement and no transaction (entradas.registrar_entrada). Otherwise the doctor (an unknown number
+    becomes a lead, status 'novo') and the conversation are made first, in one transaction with the
+    message; a new lead is never cached as "absent", so the next message finds it.
     """
     medico = await medico_por_telefone(pool, cache, msg.telefone)
-    async with pool.acquire(timeout=10) as conn, conn.transaction():
-        if await interacoes.existe_interacao_whatsapp(conn, msg.whatsapp_id):
-            return None
-        cliente_id = medico["id"] if medico is not None else await _criar_lead(conn, msg.telefone)
-        conversa_id = await conversations.conversa_ativa(conn, cliente_id)
-        return await entradas.registrar_entrada(conn, conversa_id, cliente_id, msg.texto, msg.whatsapp_id)
+    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+        if medico is not None:
+            registrada = await entradas.registrar_entrada(conn, medico["id"], msg.texto, msg.whatsapp_id)
+            if registrada["conversa_ativa"]:
+                return _entrada_id(registrada)
+        async with conn.transaction():
+            # Checked before anything is created: a redelivery must not open a conversation or a lead.
+            if await interacoes.existe_interacao_whatsapp(conn, msg.whatsapp_id):
+                return None
+            cliente_id = medico["id"] if medico is not None else await _criar_lead(conn, msg.telefone)
+            await conversations.conversa_ativa(conn, cliente_id)
+            registrada = await entradas.registrar_entrada(conn, cliente_id, msg.texto, msg.whatsapp_id)
+            if not registrada["conversa_ativa"]:
+                raise RuntimeError(f"doctor {cliente_id}: the conversation just opened is not active")
+            return _entrada_id(registrada)
+
+
+def _entrada_id(registrada: asyncpg.Record) -> int | None:
+    return None if registrada["entrada_id"] is None else int(registrada["entrada_id"])
 
 
 async def _criar_lead(conn: Executor, telefone: str) -> int:

@@ -1,15 +1,23 @@
 -- name: registrar_entrada
--- The inbound interaction and the work to answer it, in one statement. ON CONFLICT on the WhatsApp id:
--- a redelivery racing the first delivery inserts nothing, so no work row either.
-WITH i AS (
+-- The inbound interaction and the work to answer it, in the doctor's ($1) active conversation, in one
+-- statement: the webhook's whole write for a known doctor, with no transaction around it. `entrada_id`
+-- NULL with `conversa_ativa` true: this WhatsApp id is already stored (a redelivery, or one racing the
+-- first delivery; ON CONFLICT inserts nothing, so no work row either). `conversa_ativa` false: the
+-- doctor has no active conversation, and nothing was written (the caller opens one and runs this again).
+-- Indexes: idx_conversations_cliente_status (unique, partial), idx_interacoes_whatsapp_id (unique).
+WITH c AS (
+    SELECT id FROM conversations WHERE cliente_id = $1 AND status = 'ativa'
+), i AS (
     INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, whatsapp_message_id)
-    VALUES ($1, $2, 'entrada', 'medico', $3, $4)
+    SELECT c.id, $1, 'entrada', 'medico', $2, $3 FROM c
     ON CONFLICT (whatsapp_message_id) WHERE whatsapp_message_id IS NOT NULL DO NOTHING
     RETURNING id, conversa_id, cliente_id
+), e AS (
+    INSERT INTO entradas (interacao_id, cliente_id, conversa_id)
+    SELECT id, cliente_id, conversa_id FROM i
+    RETURNING id
 )
-INSERT INTO entradas (interacao_id, cliente_id, conversa_id)
-SELECT id, cliente_id, conversa_id FROM i
-RETURNING id
+SELECT (SELECT id FROM e) AS entrada_id, EXISTS (SELECT 1 FROM c) AS conversa_ativa
 
 -- name: reivindicar_entradas
 -- Claim up to $1 due inbound messages for $2 seconds: pending rows due now and rows whose lease ended.

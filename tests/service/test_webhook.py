@@ -51,6 +51,23 @@ async def test_reentrega_nao_armazena_nada(cliente: httpx.AsyncClient, pool: asy
     assert await _contagem(pool) == (1, 1, 1)
 
 
+async def test_conversa_encerrada_abre_outra_e_reentrega_nao(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """A known doctor without an active conversation takes the webhook's slower path (the conversation
+    opened in the message's transaction); a redelivery there opens nothing."""
+    assert (await postar(cliente, upsert(msg_id="A1"))).json()["status"] == "recebida"
+    await pool.execute("UPDATE conversations SET status = 'encerrada', encerrada_em = now()")
+    assert (await postar(cliente, upsert(msg_id="A1"))).json()["status"] == "duplicada"
+    assert await pool.fetchval("SELECT count(*) FROM conversations WHERE status = 'ativa'") == 0
+    assert (await postar(cliente, upsert(msg_id="A2"))).json()["status"] == "recebida"
+    linhas = await pool.fetch(
+        "SELECT c.status, i.whatsapp_message_id FROM interacoes i JOIN conversations c ON c.id = i.conversa_id"
+        " ORDER BY i.id"
+    )
+    assert [tuple(r) for r in linhas] == [("encerrada", "A1"), ("ativa", "A2")]
+
+
 async def test_chave_errada_ou_ausente_401(cliente: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     assert (await cliente.post("/webhooks/evolution", json=upsert())).status_code == 401
     ruim = await cliente.post("/webhooks/evolution", json=upsert(), headers={"apikey": "errada"})
