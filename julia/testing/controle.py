@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,15 @@ class Falsos:
         self.url = url
         self.processo = processo
         self.slack_url = f"{url}/slack/hook"
+        # httpx builds a default SSL context (the CA bundle read and parsed: about 40 ms of CPU, with the
+        # event loop blocked) for every client it makes, TLS or not. The capacity run asks this server
+        # for its sends four times a second, so that was most of its driver's CPU and 40 ms stalls in the
+        # middle of the doctors' webhooks. One context, made once, for the control calls (plain HTTP).
+        self._ssl = ssl.create_default_context()
+
+    def _http(self) -> httpx.AsyncClient:
+        """A client for one control call (a client per call: callers run on different event loops)."""
+        return httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S, verify=self._ssl)
 
     def ambiente(self) -> dict[str, str]:
         """The settings that point julia at these fakes (keys are placeholders the fakes accept)."""
@@ -40,31 +50,38 @@ class Falsos:
         }
 
     async def configurar(self, servico: str, **campos: Any) -> dict[str, Any]:
-        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
+        async with self._http() as http:
             resposta = await http.patch(f"/_controle/{servico}", json=campos)
             resposta.raise_for_status()
             return dict(resposta.json())
 
     async def estado(self) -> dict[str, Any]:
-        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
+        async with self._http() as http:
             resposta = await http.get("/_controle")
             resposta.raise_for_status()
             return dict(resposta.json())
 
     async def enviadas(self, desde: int = 0) -> list[dict[str, Any]]:
-        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
+        async with self._http() as http:
             resposta = await http.get("/_controle/enviadas", params={"desde": desde})
             resposta.raise_for_status()
             return list(resposta.json()["enviadas"])
 
     async def latencias_claude(self) -> list[float]:
-        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
+        async with self._http() as http:
             resposta = await http.get("/_controle/claude")
             resposta.raise_for_status()
             return [float(s) for s in resposta.json()]
 
+    async def slack(self) -> list[str]:
+        """The texts the fake Slack webhook received."""
+        async with self._http() as http:
+            resposta = await http.get("/_controle/slack")
+            resposta.raise_for_status()
+            return [str(t) for t in resposta.json()]
+
     async def limpar(self) -> None:
-        async with httpx.AsyncClient(base_url=self.url, timeout=CONTROLE_TIMEOUT_S) as http:
+        async with self._http() as http:
             (await http.post("/_controle/limpar")).raise_for_status()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import socket
+import ssl
 import statistics
 from collections.abc import Iterator
 
@@ -164,8 +165,27 @@ async def test_chatwoot_e_slack(falsos: controle.Falsos) -> None:
         await Slack(falsos.slack_url, http).notificar("alerta")
     chamadas = await falsos.estado()
     assert chamadas["contadores"]["slack"] == 1
+    assert await falsos.slack() == ["alerta"]
     rotulos = [c for c in chamadas_chatwoot(await _chatwoot(falsos)) if c.endswith("/labels")]
     assert rotulos == ["GET /labels", "POST /labels", "GET /labels"]  # the second call finds it there
+
+
+async def test_control_calls_reuse_one_ssl_context(
+    falsos: controle.Falsos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each control call makes a client, and httpx would build a default SSL context for each (about
+    40 ms of blocked event loop): the capacity run's driver polls several times a second."""
+    feitos: list[object] = []
+    original = ssl.create_default_context
+
+    def contar(*args: object, **kwargs: object) -> ssl.SSLContext:
+        feitos.append(args)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl, "create_default_context", contar)
+    await falsos.estado()
+    await falsos.enviadas()
+    assert feitos == []
 
 
 async def _chatwoot(falsos: controle.Falsos) -> list[dict[str, object]]:

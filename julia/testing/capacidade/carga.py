@@ -223,7 +223,7 @@ async def _com_processos(
         etapas = await conn.fetch(ETAPAS)
         obs.etapas_ms = {nome: [float(e[nome]) for e in etapas] for nome in ("resposta", "envio")}
         contadores = (await falsos.estado())["contadores"]
-        slack = await _textos_slack(falsos)
+        slack = await falsos.slack()
     finally:
         for processo in reversed(todos):
             processo.parar()
@@ -412,11 +412,6 @@ async def _amostrar(
             }
         )
         anterior, antes = cpu, agora
-
-
-async def _textos_slack(falsos: controle.Falsos) -> list[str]:
-    async with httpx.AsyncClient(base_url=falsos.url) as http:
-        return list((await http.get("/_controle/slack")).json())
 
 
 def _relatorio(
