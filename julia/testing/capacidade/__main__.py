@@ -65,7 +65,8 @@ def linha(r: dict[str, Any]) -> str:
         f"unanswered {r['sem_resposta']}, "
         f"twice {r['duplicadas']}; time-to-reply p50 {t['p50']:.2f} p90 {t['p90']:.2f} p99 {t['p99']:.2f} "
         f"max {t['max']:.2f} s (Claude p99 {r['claude_latencia_s']['p99']:.2f}); "
-        f"webhook p99 {r['webhook_ms']['p99']:.0f} ms; "
+        f"webhook p99 {r['webhook_ms']['p99']:.0f} ms "
+        f"(driver late p99 {r['atraso_envio_ms']['p99']:.0f} ms); "
         + _etapas(r.get("etapas_ms", {}))
         + f"peak open {pico['entradas_abertas']} (oldest {pico['entrada_mais_antiga_s']:.0f} s), "
         f"Claude in flight {pico['claude_em_voo']}; "

@@ -106,6 +106,9 @@ class Observado:
     claude_s: list[float] = field(default_factory=list)  # the fake Claude's latency drawn for each call
     campanha_enfileirada: int = 0  # rows the campaign queued
     webhook_ms: list[float] = field(default_factory=list)
+    # How late each message left against its scheduled instant: the driver's own event loop. An open-loop
+    # driver that stalls sends a burst later and measures its stall as webhook time (it did: c5c7e52).
+    atraso_ms: list[float] = field(default_factory=list)
     webhook_erros: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     recusadas: int = 0  # messages whose webhook never got a 200 (Evolution would drop them too)
     amostras: list[dict[str, Any]] = field(default_factory=list)
@@ -297,6 +300,7 @@ async def _dirigir(
 async def _mensagem(http: httpx.AsyncClient, telefone: str, obs: Observado, quando: float) -> str | None:
     """Post one message at `quando`, retried as Evolution retries; its token once accepted."""
     await asyncio.sleep(max(0.0, quando - time.time()))
+    obs.atraso_ms.append(max(0.0, time.time() - quando) * 1000)
     token = medicos.novo_token()
     corpo = medicos.webhook(telefone, token)
     for tentativa in range(WEBHOOK_TENTATIVAS):
@@ -454,6 +458,7 @@ def _relatorio(
         "claude_latencia_s": resumo(obs.claude_s),
         "webhook_ms": resumo(obs.webhook_ms),
         "webhook_erros": dict(obs.webhook_erros),
+        "atraso_envio_ms": resumo(obs.atraso_ms),
         "etapas_ms": {nome: resumo(valores) for nome, valores in obs.etapas_ms.items()},
         "respostas_por_s": por_segundo([v[0] for v in respondidas.values()], inicio),
         "pico": {
