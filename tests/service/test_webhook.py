@@ -62,8 +62,8 @@ async def test_conversa_encerrada_abre_outra_e_reentrega_nao(
     assert await pool.fetchval("SELECT count(*) FROM conversations WHERE status = 'ativa'") == 0
     assert (await postar(cliente, upsert(msg_id="A2"))).json()["status"] == "recebida"
     linhas = await pool.fetch(
-        "SELECT c.status, i.whatsapp_message_id FROM interacoes i JOIN conversations c ON c.id = i.conversa_id"
-        " ORDER BY i.id"
+        "SELECT c.status, i.whatsapp_message_id FROM interacoes i"
+        " JOIN conversations c ON c.id = i.conversa_id ORDER BY i.id"
     )
     assert [tuple(r) for r in linhas] == [("encerrada", "A1"), ("ativa", "A2")]
 
