@@ -29,7 +29,11 @@ def cache_de(redis: aioredis.Redis, **settings: Any) -> Cache:
 
 
 @pytest.fixture
-def cache(redis: aioredis.Redis) -> Cache:
+async def cache(redis: aioredis.Redis) -> Cache:
+    # Redis is one database for the whole session, and other tests' processes cache doctors of their own
+    # databases there under the same ids: a doctor made here could find a stranger's entry (a hit where
+    # the test counts a miss). These tests count hits and misses, so each starts from an empty Redis.
+    await redis.flushdb()
     return cache_de(redis)
 
 
