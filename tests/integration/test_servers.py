@@ -67,6 +67,20 @@ async def test_embedded_servers_are_real(services: servers.Services) -> None:
         await client.aclose()
 
 
+async def test_another_redis_database_on_the_same_server(services: servers.Services) -> None:
+    # Each perf side and the capacity run use a database of their own; for the embedded Valkey that is
+    # unix://path?db=N, which redis-py 8.2 reads only with the "//" urlunsplit drops when there is no host.
+    url = servers.with_redis_db(services.redis_url, 7)
+    assert url.startswith(("redis://", "unix://"))
+    client = aioredis.Redis.from_url(url)
+    try:
+        await client.set("julia:teste:db", "7")
+        assert (await client.client_info())["db"] == 7
+        await client.delete("julia:teste:db")
+    finally:
+        await client.aclose()
+
+
 def test_nothing_available_fails_in_one_readable_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

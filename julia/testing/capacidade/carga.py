@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
-from julia import db
+from julia import db, servers
 from julia.data.operacao import contar_operacao
 from julia.seed.database import seeded_database
 from julia.servers import Services
@@ -117,16 +117,6 @@ class Observado:
     esperando: dict[str, asyncio.Future[float]] = field(default_factory=dict)
 
 
-def _redis_db(url: str, numero: int) -> str:
-    if url.startswith("unix://"):
-        return f"{url.split('?', 1)[0]}?db={numero}"
-    base = url.split("?", 1)[0].rstrip("/")
-    partes = base.split("/")
-    if len(partes) > 3 and partes[-1].isdigit():
-        partes = partes[:-1]
-    return "/".join(partes) + f"/{numero}"
-
-
 def _carga_maquina() -> str:
     with contextlib.suppress(OSError):
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -140,7 +130,7 @@ async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, 
     # a campaign needs a tag that reaches its size (the widest, "plantonista", holds about 45% of them).
     semeados = max(math.ceil(cenario.medicos * 1.4) + 10, math.ceil(cenario.campanha * 2.5))
     dsn, _ = await seeded_database(servicos.database_url, BANCO, semeados)
-    redis_url = _redis_db(servicos.redis_url, REDIS_DB)
+    redis_url = servers.with_redis_db(servicos.redis_url, REDIS_DB)
     redis = aioredis.Redis.from_url(redis_url)
     await redis.flushdb()
     await redis.aclose()
