@@ -15,6 +15,7 @@ commands per call (a hit must be 1) and Postgres statements per call (a hit 0, a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -52,43 +53,44 @@ async def cached(
     perf: Perf, conn: asyncpg.Connection
 ) -> AsyncIterator[tuple[Cache, aioredis.Redis, list[Read]]]:
     settings = servico.settings(perf.dsn, perf.services.redis_url)
-    pool = await db.create_pool(perf.dsn, min_size=1, max_size=1)
-    redis = aioredis.Redis.from_url(perf.services.redis_url)
-    cache = Cache(redis, settings)
-    medicos = await servico.doctors(conn, KEYS)
-    especialidades = [int(r["id"]) for r in await conn.fetch("SELECT id FROM especialidades ORDER BY id")]
-    hoje = dt.date.today()
+    # Every resource is released also when the setup fails: a pool left open kept pytest's session loop
+    # (uvloop) from closing, and the whole perf run hung instead of reporting the error.
+    async with contextlib.AsyncExitStack() as cleanup:
+        pool = await db.create_pool(perf.dsn, min_size=1, max_size=1)
+        cleanup.push_async_callback(pool.close)
+        redis = aioredis.Redis.from_url(perf.services.redis_url)
+        cleanup.push_async_callback(redis.aclose)
+        cache = Cache(redis, settings)
+        medicos = await servico.doctors(conn, KEYS)
+        especialidades = [int(r["id"]) for r in await conn.fetch("SELECT id FROM especialidades ORDER BY id")]
+        hoje = dt.date.today()
 
-    def medico(i: int) -> tuple[int, str]:
-        return medicos[i % len(medicos)]
+        def medico(i: int) -> tuple[int, str]:
+            return medicos[i % len(medicos)]
 
-    def especialidade(i: int) -> int:
-        return especialidades[i % len(especialidades)]
+        def especialidade(i: int) -> int:
+            return especialidades[i % len(especialidades)]
 
-    reads = [
-        Read(
-            "medico_por_telefone",
-            lambda i: medico_por_telefone(pool, cache, medico(i)[1]),
-            lambda i: keys.medico_por_telefone(medico(i)[1]).valor,
-        ),
-        Read(
-            "vagas_abertas",
-            lambda i: vagas_abertas(pool, cache, especialidade(i), VAGAS_NO_CONTEXTO),
-            lambda i: keys.vagas(especialidade(i), hoje, VAGAS_NO_CONTEXTO).valor,
-        ),
-        Read(
-            "contexto_estatico",
-            lambda i: contexto_estatico(pool, cache, medico(i)[0]),
-            lambda i: keys.contexto(medico(i)[0]).valor,
-        ),
-    ]
-    await redis.set(FLOOR_KEY, b"x" * 64)
-    try:
+        reads = [
+            Read(
+                "medico_por_telefone",
+                lambda i: medico_por_telefone(pool, cache, medico(i)[1]),
+                lambda i: keys.medico_por_telefone(medico(i)[1]).valor,
+            ),
+            Read(
+                "vagas_abertas",
+                lambda i: vagas_abertas(pool, cache, especialidade(i), VAGAS_NO_CONTEXTO),
+                lambda i: keys.vagas(especialidade(i), hoje, VAGAS_NO_CONTEXTO).valor,
+            ),
+            Read(
+                "contexto_estatico",
+                lambda i: contexto_estatico(pool, cache, medico(i)[0]),
+                lambda i: keys.contexto(medico(i)[0]).valor,
+            ),
+        ]
+        await redis.set(FLOOR_KEY, b"x" * 64)
+        cleanup.push_async_callback(redis.delete, FLOOR_KEY)
         yield cache, redis, reads
-    finally:
-        await redis.delete(FLOOR_KEY)
-        await redis.aclose()
-        await pool.close()
 
 
 async def test_cache(perf: Perf, cached: tuple[Cache, aioredis.Redis, list[Read]]) -> None:

@@ -18,6 +18,7 @@ pool resets (one per pool acquire) and Redis commands per message.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator
@@ -82,29 +83,30 @@ class Path:
 @pytest.fixture
 async def path(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Path]:
     settings = servico.settings(perf.dsn, perf.services.redis_url)
-    pool = await db.create_pool(perf.dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-    redis = aioredis.Redis.from_url(perf.services.redis_url)
-    fake = servico.claude_falso(0.0)
-    claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
-    async with httpx2.AsyncClient() as outbound:
+    # LIFO, and also when the setup fails: a pool left open keeps pytest's session loop from closing.
+    async with contextlib.AsyncExitStack() as cleanup:
+        pool = await db.create_pool(perf.dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        cleanup.push_async_callback(pool.close)
+        redis = aioredis.Redis.from_url(perf.services.redis_url)
+        cleanup.push_async_callback(redis.aclose)
+        fake = servico.claude_falso(0.0)
+        claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
+        cleanup.push_async_callback(claude.close)
+        outbound = await cleanup.enter_async_context(httpx2.AsyncClient())
         servicos = Servicos.criar(settings, pool, redis, outbound, claude=claude)
         app = create_app(settings, pool=pool, redis=redis, http=outbound)
-        transport = httpx.ASGITransport(app=app)
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://julia") as http:
-                yield Path(
-                    http,
-                    Worker(servicos),
-                    servicos,
-                    fake,
-                    await servico.doctors(conn, DOCTORS),
-                    uuid.uuid4().hex[:8].upper(),
-                    perf,
-                )
-        finally:
-            await claude.close()
-            await redis.aclose()
-            await pool.close()
+        http = await cleanup.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://julia")
+        )
+        yield Path(
+            http,
+            Worker(servicos),
+            servicos,
+            fake,
+            await servico.doctors(conn, DOCTORS),
+            uuid.uuid4().hex[:8].upper(),
+            perf,
+        )
 
 
 async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) -> None:

@@ -24,6 +24,7 @@ writers that run after it (message path, webhook load) see the seed as it was bu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -106,25 +107,28 @@ class Bancada:
 @pytest.fixture(scope="module")
 async def bancada(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Bancada]:
     settings = servico.settings(perf.dsn, perf.services.redis_url)
-    pool = await db.create_pool(perf.dsn, min_size=settings.db_pool_max, max_size=settings.db_pool_max)
-    redis = aioredis.Redis.from_url(perf.services.redis_url)
-    cache = Cache(redis, settings)
-    especialidade = await conn.fetchval(
-        "INSERT INTO especialidades (nome) VALUES ('Perf reservas') RETURNING id"
-    )
-    medicos = [r["id"] for r in await conn.fetch(MAKE_DOCTORS, especialidade, DOCTORS)]
-    vagas = [r["id"] for r in await conn.fetch(MAKE_SHIFTS, especialidade, SHIFTS)]
-    try:
-        yield Bancada(pool, redis, cache, especialidade, medicos, vagas)
-    finally:
-        # What the tool round trip's messages left behind (not julia's SQL: julia never deletes them).
-        for delete in CLEANUP:
-            await conn.execute(delete, especialidade)
-        await conn.execute("DELETE FROM vagas WHERE especialidade_id = $1", especialidade)
-        await conn.execute("DELETE FROM clientes WHERE especialidade_id = $1", especialidade)
-        await conn.execute("DELETE FROM especialidades WHERE id = $1", especialidade)
-        await pool.close()
-        await redis.aclose()
+    # LIFO, and also when the setup fails: a pool left open keeps pytest's session loop from closing.
+    async with contextlib.AsyncExitStack() as cleanup:
+        pool = await db.create_pool(perf.dsn, min_size=settings.db_pool_max, max_size=settings.db_pool_max)
+        cleanup.push_async_callback(pool.close)
+        redis = aioredis.Redis.from_url(perf.services.redis_url)
+        cleanup.push_async_callback(redis.aclose)
+        especialidade = await conn.fetchval(
+            "INSERT INTO especialidades (nome) VALUES ('Perf reservas') RETURNING id"
+        )
+        cleanup.push_async_callback(_remove, conn, especialidade)
+        medicos = [r["id"] for r in await conn.fetch(MAKE_DOCTORS, especialidade, DOCTORS)]
+        vagas = [r["id"] for r in await conn.fetch(MAKE_SHIFTS, especialidade, SHIFTS)]
+        yield Bancada(pool, redis, Cache(redis, settings), especialidade, medicos, vagas)
+
+
+async def _remove(conn: asyncpg.Connection, especialidade: int) -> None:
+    # What the tool round trip's messages left behind (not julia's SQL: julia never deletes them).
+    for delete in CLEANUP:
+        await conn.execute(delete, especialidade)
+    await conn.execute("DELETE FROM vagas WHERE especialidade_id = $1", especialidade)
+    await conn.execute("DELETE FROM clientes WHERE especialidade_id = $1", especialidade)
+    await conn.execute("DELETE FROM especialidades WHERE id = $1", especialidade)
 
 
 async def test_reserva_disputa(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
