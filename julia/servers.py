@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from julia.errors import ServicesUnavailable
 
@@ -353,14 +352,3 @@ def _docker_redis() -> Iterator[str]:
         yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
     finally:
         container.stop()
-
-
-def with_redis_db(url: str, db: int) -> str:
-    """The same Redis server, logical database `db` (redis://host/N, or unix://path?db=N)."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        query = dict(parse_qsl(parts.query))
-        query["db"] = str(db)
-        # Not urlunsplit: with no host it writes "unix:/path", which redis-py 8.2 refuses ("unix://" only).
-        return f"unix://{parts.path}?{urlencode(query)}"
-    return urlunsplit(parts._replace(path=f"/{db}"))

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from julia import servers
 from julia.errors import ServicesUnavailable
+from julia.perf.engine import ab
 
 
 def test_urls_are_used_as_given_and_nothing_is_started(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,7 +71,7 @@ async def test_embedded_servers_are_real(services: servers.Services) -> None:
 async def test_another_redis_database_on_the_same_server(services: servers.Services) -> None:
     # Each perf side and the capacity run use a database of their own; for the embedded Valkey that is
     # unix://path?db=N, which redis-py 8.2 reads only with the "//" urlunsplit drops when there is no host.
-    url = servers.with_redis_db(services.redis_url, 7)
+    url = ab.with_redis_db(services.redis_url, 7)
     assert url.startswith(("redis://", "unix://"))
     client = aioredis.Redis.from_url(url)
     try:

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from julia import servers
 from julia.perf.engine import autovacuum, placement
 from julia.perf.engine.errors import PerfError
 from julia.perf.engine.extra import ExtraBlocks
@@ -60,6 +60,17 @@ class Side:
 
 def resolve_commit(root: Path, ref: str) -> str | None:
     return git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+
+
+def with_redis_db(url: str, db: int) -> str:
+    """The same Redis server, logical database `db` (redis://host/N, or unix://path?db=N)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(db)
+        # Not urlunsplit: with no host it writes "unix:/path", which redis-py 8.2 refuses ("unix://" only).
+        return f"unix://{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 def speaks_turns(root: Path, modules: Sequence[str]) -> bool:
@@ -148,7 +159,7 @@ async def _run_sides(
         env = {
             **os.environ,
             "DATABASE_URL": services.database_url,
-            "REDIS_URL": servers.with_redis_db(services.redis_url, REDIS_DB[side.name]),
+            "REDIS_URL": with_redis_db(services.redis_url, REDIS_DB[side.name]),
             ENV: address,
             SIDE_ENV: side.name,
             # Read by every side's conftest, old bases included: the name is part of the protocol.

@@ -19,8 +19,9 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
-from julia import db, servers
+from julia import db
 from julia.data.operacao import contar_operacao
+from julia.perf.engine.ab import with_redis_db
 from julia.seed.database import seeded_database
 from julia.servers import Services
 from julia.settings import Settings
@@ -130,7 +131,7 @@ async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, 
     # a campaign needs a tag that reaches its size (the widest, "plantonista", holds about 45% of them).
     semeados = max(math.ceil(cenario.medicos * 1.4) + 10, math.ceil(cenario.campanha * 2.5))
     dsn, _ = await seeded_database(servicos.database_url, BANCO, semeados)
-    redis_url = servers.with_redis_db(servicos.redis_url, REDIS_DB)
+    redis_url = with_redis_db(servicos.redis_url, REDIS_DB)
     redis = aioredis.Redis.from_url(redis_url)
     await redis.flushdb()
     await redis.aclose()
