@@ -1,7 +1,7 @@
 """`julia`: the entrypoint. Each command lives in julia/commands/<name>.py and registers itself here.
 
-Errors julia raises on purpose (`JuliaError`) end the process with their one-line message and exit 1;
-anything else is a bug and keeps its traceback.
+Errors julia raises on purpose (`JuliaError`) and settings the environment got wrong end the process with
+their one-line message and exit 1; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from julia.cliparser import Parser
 from julia.commands import campanha, dev, health, migrate, pausa, perf, seed, serve, servers, worker
 from julia.errors import JuliaError
+from julia.settings import Settings, describe_invalid
 
 COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, pausa, health, campanha]
 
@@ -55,6 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except JuliaError as exc:
         print(f"julia: {exc}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise  # not the environment's: a bug, with its traceback
+        print(f"julia: {describe_invalid(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from julia.errors import ConfigError
@@ -115,3 +115,16 @@ class Settings(BaseSettings):
         missing = [name.upper() for name in names if getattr(self, name) in (None, "")]
         if missing:
             raise ConfigError(f"missing required setting: {', '.join(missing)}")
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line for settings the environment got wrong: the first bad one, what it wants, what it got.
+    Values are quoted except for secrets (an API key in a terminal or a CI log is a leak)."""
+    first = exc.errors()[0]
+    name = str(first["loc"][0]).upper() if first["loc"] else ""  # a dict setting's key is not the name
+    message = first["msg"].removeprefix("Value error, ")
+    if not name:  # a rule across settings (the campaign window): its message names them
+        return f"invalid settings: {message}"
+    shown = "" if name.endswith(("_KEY", "_TOKEN", "_SECRET")) else f" (got {first['input']!r})"
+    more = f"; and {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
+    return f"invalid setting {name}: {message}{shown}{more}"

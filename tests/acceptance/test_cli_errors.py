@@ -47,6 +47,27 @@ def test_serve_with_postgres_unreachable_is_one_line() -> None:
     assert one_line(result).startswith("julia: cannot reach Postgres at postgresql://julia:***@127.0.0.1:1")
 
 
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        (
+            {"DB_POOL_MAX": "abc"},
+            "julia: invalid setting DB_POOL_MAX: Input should be a valid integer, unable to parse string as "
+            "an integer (got 'abc')",
+        ),
+        (
+            {"CAMPANHA_HORA_INICIO": "8", "CAMPANHA_HORA_FIM": "8"},
+            "julia: invalid settings: CAMPANHA_HORA_INICIO and CAMPANHA_HORA_FIM are equal: use 0 and 24 "
+            "for always",
+        ),
+    ],
+)
+def test_a_setting_the_environment_got_wrong_is_named_in_one_line(env: dict[str, str], said: str) -> None:
+    result = julia("health", env={"DATABASE_URL": CLOSED, **env})
+    assert result.returncode == 1
+    assert one_line(result) == said
+
+
 def test_perf_analyze_against_a_closed_port_is_one_line() -> None:
     result = julia("perf", "analyze", "--database-url", CLOSED)
     assert result.returncode == 1
