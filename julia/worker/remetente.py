@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
+from julia.settings import Settings
 from julia.worker.espelho import espelhar
 from julia.worker.pausa import envio_pausado
 from julia.worker.servicos import Servicos
@@ -50,12 +52,21 @@ BACKOFF_MAX_S = 300.0
 VARREDURA_S = 5.0  # how often a sender looks for sends whose sender died ('enviando' past its lease)
 # Recording an outcome Evolution already gave, while Postgres is unreachable: tries, spread over ~30 s.
 REGISTRO_TENTATIVAS = 6
+LOTE_MINIMO = 20
+
+
+def lote_para(settings: Settings) -> int:
+    """Rows one sender holds at most: a second of both send rates, at least LOTE_MINIMO. A row is held for
+    its whole send (the statements around it, sendText, the Chatwoot mirror: well under a second at p99),
+    so fewer slots than that would cap the sends below the rate the business set. A fixed 20 did, at
+    120 replies/s: 128 replies waited to be sent while the rate limiter had tokens to spare."""
+    return max(LOTE_MINIMO, math.ceil(settings.evolution_rate_per_s + settings.evolution_campanha_rate_per_s))
 
 
 class Remetente:
-    def __init__(self, s: Servicos, *, lote: int = 20, backoff_s: float = 2.0) -> None:
+    def __init__(self, s: Servicos, *, lote: int | None = None, backoff_s: float = 2.0) -> None:
         self._s = s
-        self._lote = lote  # rows this sender holds at most (claimed, waiting or in flight)
+        self._lote = lote or lote_para(s.settings)  # rows held at most (claimed, waiting or in flight)
         self.fila = fila_mensagens.fila(Retentativa(MAX_TENTATIVAS, backoff_s, teto_s=BACKOFF_MAX_S))
         self._taxa = Taxa(s.redis, s.settings)
         # The lease of a send under way outlasts the call, so the sweep never takes a live one for dead.
