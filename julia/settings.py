@@ -7,7 +7,7 @@ does not ask for an Anthropic key while `julia worker` refuses to start without 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -120,11 +120,13 @@ class Settings(BaseSettings):
 def describe_invalid(exc: ValidationError) -> str:
     """One line for settings the environment got wrong: the first bad one, what it wants, what it got.
     Values are quoted except for secrets (an API key in a terminal or a CI log is a leak)."""
-    first = exc.errors()[0]
-    name = str(first["loc"][0]).upper() if first["loc"] else ""  # a dict setting's key is not the name
+    errors = exc.errors()
+    first = errors[0]
     message = first["msg"].removeprefix("Value error, ")
-    if not name:  # a rule across settings (the campaign window): its message names them
+    if not first["loc"]:  # a rule across settings (the campaign window): its message names them
         return f"invalid settings: {message}"
-    shown = "" if name.endswith(("_KEY", "_TOKEN", "_SECRET")) else f" (got {first['input']!r})"
-    more = f"; and {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
-    return f"invalid setting {name}: {message}{shown}{more}"
+    field = str(first["loc"][0])  # a dict setting's key is further along: not the name
+    secret = SecretStr in get_args(Settings.model_fields[field].annotation)
+    shown = "" if secret else f" (got {first['input']!r})"
+    more = f"; and {len(errors) - 1} more" if len(errors) > 1 else ""
+    return f"invalid setting {field.upper()}: {message}{shown}{more}"

@@ -64,9 +64,9 @@ def lote_para(settings: Settings) -> int:
 
 
 class Remetente:
-    def __init__(self, s: Servicos, *, lote: int | None = None, backoff_s: float = 2.0) -> None:
+    def __init__(self, s: Servicos, *, backoff_s: float = 2.0) -> None:
         self._s = s
-        self._lote = lote or lote_para(s.settings)  # rows held at most (claimed, waiting or in flight)
+        self._lote = lote_para(s.settings)  # rows held at most (claimed, waiting or in flight)
         self.fila = fila_mensagens.fila(Retentativa(MAX_TENTATIVAS, backoff_s, teto_s=BACKOFF_MAX_S))
         self._taxa = Taxa(s.redis, s.settings)
         # The lease of a send under way outlasts the call, so the sweep never takes a live one for dead.
