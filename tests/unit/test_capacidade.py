@@ -7,11 +7,11 @@ from typing import Any
 from julia.testing.capacidade.__main__ import falhas
 
 
-def _resultado(**contagens: int) -> dict[str, Any]:
-    base = {"sem_resposta": 0, "duplicadas": 0, "recusadas": 0, "a_quem_saiu": 0}
+def _resultado(workers: int = 1, p99: float = 5.0, **contagens: int) -> dict[str, Any]:
+    base = {"nao_gravadas": 0, "sem_resposta": 0, "duplicadas": 0, "recusadas": 0, "a_quem_saiu": 0}
     return {
-        "cenario": {"nome": "tempestade"},
-        "tempo_resposta_s": {"p99": 5.0},
+        "cenario": {"nome": "tempestade", "workers": workers},
+        "tempo_resposta_s": {"p99": p99},
         "claude_latencia_s": {"p99": 3.5},
         **base,
         **contagens,
@@ -39,4 +39,17 @@ def test_the_p99_is_judged_against_the_claude_latencies_the_run_drew() -> None:
     assert falhas(_resultado(), None, 1.0) == [
         "tempestade: time-to-reply p99 5.00 s more than 1.00 s above the p99 of this run's Claude latencies "
         "(3.50 s)"
+    ]
+
+
+def test_a_message_accepted_but_not_in_postgres_fails_the_run() -> None:
+    assert falhas(_resultado(nao_gravadas=1), None) == [
+        "tempestade: 1 messages accepted (200) but not in Postgres"
+    ]
+
+
+def test_ingestion_alone_has_no_time_to_reply_to_judge() -> None:
+    assert falhas(_resultado(workers=0, p99=float("nan")), 1.0, 1.0) == []
+    assert falhas(_resultado(workers=0, recusadas=3), 1.0, 1.0) == [
+        "tempestade: 3 messages whose webhook was never accepted"
     ]

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import signal
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,12 +40,15 @@ def falhas(
     `acima_de_claude_s`: at most this above the p99 of the Claude latencies the run drew."""
     nome = resultado["cenario"]["nome"]
     porque = {
+        "nao_gravadas": "accepted (200) but not in Postgres",
         "sem_resposta": "unanswered by the end of the drain window (lost, or later than it)",
         "duplicadas": "answered twice",
         "recusadas": "whose webhook was never accepted",
         "a_quem_saiu": "sent to doctors who opted out or are blocked",
     }
-    motivos = [f"{nome}: {resultado[k]} messages {texto}" for k, texto in porque.items() if resultado[k]]
+    motivos = [f"{nome}: {resultado[k]} messages {texto}" for k, texto in porque.items() if resultado.get(k)]
+    if not resultado["cenario"]["workers"]:
+        return motivos  # ingestion: nothing is answered, so no time-to-reply to judge
     p99 = resultado["tempo_resposta_s"]["p99"]
     if budget_p99_s is not None and not p99 <= budget_p99_s:
         motivos.append(f"{nome}: time-to-reply p99 {p99:.2f} s above the budget of {budget_p99_s:.2f} s")
@@ -58,6 +62,8 @@ def falhas(
 
 
 def linha(r: dict[str, Any]) -> str:
+    if not r["cenario"]["workers"]:
+        return _linha_ingestao(r)
     t, cpu, pico = r["tempo_resposta_s"], r["cpu_ms_por_resposta"], r["pico"]
     campanha = r.get("campanha_enfileirada", 0)
     return (
@@ -75,6 +81,25 @@ def linha(r: dict[str, Any]) -> str:
         + f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}; "
         f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
     )
+
+
+def _linha_ingestao(r: dict[str, Any]) -> str:
+    w, cpu = r["webhook_ms"], r["cpu_ms_por_resposta"]
+    por_s = r["aceitas_por_s"]
+    return (
+        f"{r['cenario']['nome']}: {r['mensagens']}/{r['cenario']['medicos']} accepted, "
+        f"{r['nao_gravadas']} of them not in Postgres, refused {r['recusadas']} "
+        f"(errors {r['webhook_erros'] or 'none'}); webhook p50 {w['p50']:.1f} p90 {w['p90']:.1f} "
+        f"p99 {w['p99']:.1f} max {w['max']:.0f} ms (driver late p99 {r['atraso_envio_ms']['p99']:.0f} ms); "
+        f"accepted per second median {_mediana(por_s)}, max {max(por_s, default=0)}; "
+        f"CPU per webhook: serve {cpu['serve']:.2f} ms, postgres {cpu.get('postgres', float('nan')):.2f}, "
+        f"driver {cpu['driver']:.2f}; "
+        f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
+    )
+
+
+def _mediana(valores: list[int]) -> float:
+    return statistics.median(valores) if valores else 0.0
 
 
 def _etapas(etapas: dict[str, dict[str, float]]) -> str:
@@ -96,6 +121,8 @@ def _tentativas(t: dict[str, int]) -> str:
 
 
 def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Cenario]:
+    if min(args.workers) < 0 or min(args.serve_workers) < 1:
+        parser.error("--workers takes 0 or more, --serve-workers 1 or more")
     janelas = args.window or [60.0] * len(args.doctors)
     if len(janelas) != len(args.doctors):
         parser.error("--window takes one value per --doctors size")
@@ -104,6 +131,7 @@ def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list
             medicos=n,
             janela_s=janela,
             workers=w,
+            serve_workers=sw,
             modo=args.mode,
             rodadas=args.rounds,
             claude_mediana_ms=args.claude_median_ms,
@@ -119,6 +147,7 @@ def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list
         )
         for n, janela in zip(args.doctors, janelas, strict=True)
         for w in args.workers
+        for sw in args.serve_workers
     ]
 
 
@@ -126,7 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m julia.testing.capacidade", description=__doc__)
     parser.add_argument("--doctors", type=int, nargs="+", default=[1000], help="sizes to run")
     parser.add_argument("--window", type=float, nargs="+", help="arrival window (s) per size (default 60)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="julia worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="julia worker processes; 0: the webhooks alone (nothing answered, every accepted message "
+        "checked in Postgres)",
+    )
+    parser.add_argument(
+        "--serve-workers", type=int, nargs="+", default=[1], help="uvicorn processes of julia serve"
+    )
     parser.add_argument("--mode", choices=["tempestade", "conversa"], default="tempestade")
     parser.add_argument("--rounds", type=int, default=3, help="conversa: messages per doctor")
     parser.add_argument("--claude-median-ms", type=float, default=2000.0)

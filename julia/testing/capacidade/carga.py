@@ -17,7 +17,9 @@ from typing import Any, Literal
 
 import asyncpg
 import httpx
+import httpx2
 import redis.asyncio as aioredis
+from httpx_aiohttp.httpx2 import Httpx2AiohttpClient
 
 from julia import db
 from julia.data.operacao import contar_operacao
@@ -62,6 +64,8 @@ FROM entradas e
 JOIN fila_mensagens f ON f.conversa_id = e.conversa_id AND f.created_at = e.feita_em
 WHERE e.status = 'feita' AND f.status = 'enviada'
 """
+CARGA = "driver"  # the load generator's CPU, beside julia's processes and Postgres
+CONEXOES_CARGA = 200  # the driver's connections to julia serve at most, as a gateway would hold
 WEBHOOK_TENTATIVAS = 6  # Evolution retries a failed webhook (up to 10, from 5 s); shorter here
 
 
@@ -69,7 +73,10 @@ WEBHOOK_TENTATIVAS = 6  # Evolution retries a failed webhook (up to 10, from 5 s
 class Cenario:
     medicos: int = 1000
     janela_s: float = 60.0
+    # julia worker processes; 0 measures the webhooks alone (ingestion: nothing is answered, every
+    # accepted message must be in Postgres).
     workers: int = 1
+    serve_workers: int = 1  # uvicorn worker processes of the one `julia serve` (`--workers`)
     modo: Literal["tempestade", "conversa"] = "tempestade"
     rodadas: int = 3  # conversa: messages per doctor
     pensar_s: float = 5.0  # conversa: mean think time between Júlia's reply and the next message
@@ -94,7 +101,9 @@ class Cenario:
     def nome(self) -> str:
         campanha = f"-campanha{self.campanha}" if self.campanha else ""
         primeiro = "-primeirocontato" if self.primeiro_contato else ""
-        return f"{self.modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w{campanha}{primeiro}"
+        modo = self.modo if self.workers else "ingestao"
+        serve = f"-{self.serve_workers}serve" if self.serve_workers != 1 else ""
+        return f"{modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w{serve}{campanha}{primeiro}"
 
 
 @dataclass
@@ -111,6 +120,7 @@ class Observado:
     # driver that stalls sends a burst later and measures its stall as webhook time (it did: c5c7e52).
     atraso_ms: list[float] = field(default_factory=list)
     webhook_erros: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    nao_gravadas: int = 0  # accepted (200) yet not in Postgres once the run ended: lost by julia
     recusadas: int = 0  # messages whose webhook never got a 200 (Evolution would drop them too)
     amostras: list[dict[str, Any]] = field(default_factory=list)
     tentativas: dict[str, int] = field(default_factory=dict)  # TENTATIVAS at the end of the run
@@ -177,12 +187,14 @@ async def _com_processos(
     porta = processos.porta_livre()
     api = f"http://127.0.0.1:{porta}"
     pasta = pasta / cenario.nome()
-    serve = processos.iniciar("serve", ["serve", "--port", str(porta)], ambiente, pasta)
+    argumentos = ["serve", "--port", str(porta), "--workers", str(cenario.serve_workers)]
+    serve = processos.iniciar("serve", argumentos, ambiente, pasta)
     workers = [processos.iniciar(f"worker{i}", ["worker"], ambiente, pasta) for i in range(cenario.workers)]
     todos = [serve, *workers]
     try:
         await asyncio.to_thread(processos.esperar_http, f"{api}/health", serve)
-        await _esperar_pools(conn, todos, int(ambiente.get("DB_POOL_MIN", "2")))
+        pools = cenario.serve_workers + cenario.workers
+        await _esperar_pools(conn, todos, pools * int(ambiente.get("DB_POOL_MIN", "2")))
         await asyncio.sleep(AQUECER_S)
         postmaster = processos.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
         cpu_antes = _cpu(todos, postmaster)
@@ -190,10 +202,11 @@ async def _com_processos(
         obs = Observado()
         inicio = time.time() + 0.5
         fim_chegadas = asyncio.Event()
-        async with httpx.AsyncClient(
-            base_url=api,
-            timeout=30.0,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+        # julia's own client (httpx2 over aiohttp's transport): httpx's pool rescans every connection per
+        # request, so at 200 webhooks/s the driver took 3-5 ms of CPU per request, neared a core and
+        # measured its own queue as julia's latency.
+        async with Httpx2AiohttpClient(
+            base_url=api, timeout=httpx2.Timeout(30.0), limits=httpx2.Limits(max_connections=CONEXOES_CARGA)
         ) as http:
             vigias = [
                 asyncio.create_task(_ler_enviadas(falsos, obs, fim_chegadas)),
@@ -203,13 +216,15 @@ async def _com_processos(
                 obs.campanha_enfileirada = await _criar_campanha(http, conn, cenario.campanha, ambiente)
             await _dirigir(cenario, http, telefones, obs, rng, inicio)
             ultimo = max(obs.aceito_em.values(), default=time.time())
-            await _drenar(obs, cenario.drenar_s)
+            if cenario.workers:
+                await _drenar(obs, cenario.drenar_s)
             drenado = time.time()
             await asyncio.sleep(2 * LEITURA_S)  # one more read: a late duplicate is seen
             fim_chegadas.set()
             await asyncio.gather(*vigias)
         cpu_depois = _cpu(todos, postmaster)
         obs.a_quem_saiu = await medicos.quantos_sairam(conn, obs.numeros)
+        obs.nao_gravadas = len(obs.aceito_em) - await medicos.quantos_gravados(conn, list(obs.aceito_em))
         obs.claude_s = await falsos.latencias_claude()
         tentativas = await conn.fetchrow(TENTATIVAS)
         assert tentativas is not None  # an aggregate without GROUP BY always returns its row
@@ -226,11 +241,12 @@ async def _com_processos(
     )
 
 
-async def _esperar_pools(conn: asyncpg.Connection, todos: list[processos.Processo], minimo: int) -> None:
-    """Until every julia process has opened its pool (DB_POOL_MIN connections each): a worker that is
-    still importing would otherwise count its start-up in the first doctors' time-to-reply."""
+async def _esperar_pools(conn: asyncpg.Connection, todos: list[processos.Processo], conexoes: int) -> None:
+    """Until every julia process (each uvicorn worker of serve too) has opened its pool: `conexoes` in all,
+    DB_POOL_MIN each. A worker that is still importing would otherwise count its start-up in the first
+    doctors' time-to-reply."""
     limite = time.monotonic() + PRONTOS_S
-    while await conn.fetchval(CONEXOES) < 1 + minimo * len(todos):
+    while await conn.fetchval(CONEXOES) < 1 + conexoes:
         for p in todos:
             if p.popen.poll() is not None:
                 raise RuntimeError(f"{p.nome} exited with {p.popen.returncode}: see {p.log}")
@@ -240,7 +256,7 @@ async def _esperar_pools(conn: asyncpg.Connection, todos: list[processos.Process
 
 
 async def _criar_campanha(
-    http: httpx.AsyncClient, conn: asyncpg.Connection, medicos_alvo: int, ambiente: dict[str, str]
+    http: httpx2.AsyncClient, conn: asyncpg.Connection, medicos_alvo: int, ambiente: dict[str, str]
 ) -> int:
     """A campaign to the tag whose eligible doctors come closest to `medicos_alvo`, spread at the
     sender's campaign rate (EVOLUTION_CAMPANHA_RATE_PER_S, julia's default unless --set); rows queued."""
@@ -259,14 +275,18 @@ async def _criar_campanha(
 
 
 def _cpu(todos: list[processos.Processo], postmaster: int | None) -> dict[str, float | None]:
-    leituras = {p.nome: processos.cpu_s(p.pid) for p in todos}
+    # With its children: `julia serve --workers N` is uvicorn's supervisor and N worker processes.
+    leituras = {p.nome: processos.cpu_s(p.pid, filhos=True) for p in todos}
     leituras["postgres"] = processos.cpu_s(postmaster, filhos=True) if postmaster else None
+    # The load generator itself (this process): a driver near a whole core sends late and measures its
+    # own queue as julia's webhook time.
+    leituras[CARGA] = time.process_time()
     return leituras
 
 
 async def _dirigir(
     cenario: Cenario,
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     telefones: list[str],
     obs: Observado,
     rng: random.Random,
@@ -288,7 +308,7 @@ async def _dirigir(
     await asyncio.gather(*tarefas)
 
 
-async def _mensagem(http: httpx.AsyncClient, telefone: str, obs: Observado, quando: float) -> str | None:
+async def _mensagem(http: httpx2.AsyncClient, telefone: str, obs: Observado, quando: float) -> str | None:
     """Post one message at `quando`, retried as Evolution retries; its token once accepted."""
     await asyncio.sleep(max(0.0, quando - time.time()))
     obs.atraso_ms.append(max(0.0, time.time() - quando) * 1000)
@@ -299,7 +319,7 @@ async def _mensagem(http: httpx.AsyncClient, telefone: str, obs: Observado, quan
         try:
             resposta = await http.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE})
             motivo = None if resposta.status_code == 200 else f"HTTP {resposta.status_code}"
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             motivo = type(exc).__name__
         if motivo is None:
             aceito = time.time()
@@ -314,7 +334,7 @@ async def _mensagem(http: httpx.AsyncClient, telefone: str, obs: Observado, quan
 
 async def _conversar(
     cenario: Cenario,
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     telefone: str,
     obs: Observado,
     quando: float,
@@ -424,21 +444,24 @@ def _relatorio(
 ) -> dict[str, Any]:
     respondidas = {t: sorted(v) for t, v in obs.respostas.items() if t in obs.aceito_em}
     ttr = [v[0] - obs.aceito_em[t] for t, v in respondidas.items()]
-    sem_resposta = [t for t in obs.aceito_em if t not in respondidas]
+    # With no worker nothing is answered: what ingestion loses is `nao_gravadas`.
+    sem_resposta = [t for t in obs.aceito_em if t not in respondidas] if cenario.workers else []
     duplicadas = [t for t, v in respondidas.items() if len(v) > 1]
     cpu = {
         nome: round((cpu_depois[nome] or 0.0) - (cpu_antes[nome] or 0.0), 2)
         for nome in cpu_depois
         if cpu_depois[nome] is not None and cpu_antes.get(nome) is not None
     }
-    julia_s = sum(v for k, v in cpu.items() if k != "postgres")
-    n = max(1, len(respondidas))
+    julia_s = sum(v for k, v in cpu.items() if k not in ("postgres", CARGA))
+    # Per reply; with no worker (ingestion), per accepted webhook.
+    n = max(1, len(respondidas) if cenario.workers else len(obs.aceito_em))
     return {
         "cenario": {**asdict(cenario), "nome": cenario.nome()},
         "mensagens": len(obs.aceito_em),
         "respondidas": len(respondidas),
         "sem_resposta": len(sem_resposta),  # by the end of the drain window: lost or too late
         "recusadas": obs.recusadas,
+        "nao_gravadas": obs.nao_gravadas,
         "duplicadas": len(duplicadas),
         "outras_enviadas": obs.outras_enviadas,
         "a_quem_saiu": obs.a_quem_saiu,
@@ -452,6 +475,7 @@ def _relatorio(
         "atraso_envio_ms": resumo(obs.atraso_ms),
         "etapas_ms": {nome: resumo(valores) for nome, valores in obs.etapas_ms.items()},
         "respostas_por_s": por_segundo([v[0] for v in respondidas.values()], inicio),
+        "aceitas_por_s": por_segundo(list(obs.aceito_em.values()), inicio),
         "pico": {
             "entradas_abertas": max((a["entradas_abertas"] for a in obs.amostras), default=0),
             "entrada_mais_antiga_s": max((a["entrada_mais_antiga_s"] for a in obs.amostras), default=0.0),

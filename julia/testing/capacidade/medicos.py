@@ -43,6 +43,15 @@ async def quantos_sairam(conn: asyncpg.Connection, numeros: set[str]) -> int:
     return int(await conn.fetchval(sql, e164))
 
 
+async def quantos_gravados(conn: asyncpg.Connection, tokens: list[str]) -> int:
+    """How many of these messages are in Postgres with their work row (the webhook's whole write)."""
+    sql = """
+    SELECT count(*) FROM interacoes i JOIN entradas e ON e.interacao_id = i.id
+    WHERE i.whatsapp_message_id = ANY($1::text[])
+    """
+    return int(await conn.fetchval(sql, [whatsapp_id(t) for t in tokens]))
+
+
 async def respondiveis(conn: asyncpg.Connection, quantos: int) -> list[str]:
     telefones = [str(t) for t in await conn.fetchval(f"SELECT array({RESPONDIVEIS})", quantos)]
     if len(telefones) < quantos:
@@ -75,6 +84,11 @@ def novo_token() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def whatsapp_id(token: str) -> str:
+    """The WhatsApp message id of the doctor message carrying `token`."""
+    return f"CAP{token}"
+
+
 def webhook(
     telefone: str, token: str, texto: str = "Tenho interesse no plantão, pode mandar os detalhes?"
 ) -> dict[str, Any]:
@@ -83,7 +97,7 @@ def webhook(
     return mensagem_recebida(
         f"{texto} [cap:{token}]",
         numero=telefone.lstrip("+"),
-        msg_id=f"CAP{token}",
+        msg_id=whatsapp_id(token),
         nome="Dr. Capacidade",
         carimbo=int(time.time()),
     )
