@@ -45,19 +45,16 @@ async def registrar_resposta(
     return fila_id
 
 
-async def destino_envio(db: Executor, fila_id: int, tentativas: int) -> str | None:
-    """The phone a claimed row goes to, or None when it must not go (then it is already cancelled)."""
-    telefone: str | None = await db.fetchval(sql("destino_envio"), fila_id, tentativas)
-    return telefone
-
-
 async def iniciar_envio(
     db: Executor, fila_id: int, tentativas: int, lease_s: float, maximo: int
-) -> str | None:
-    """Commit the intent to send: the row's new status ('enviando', or 'erro' past `maximo` claims), or
-    None when this claim (`tentativas`) lost the row."""
-    status: str | None = await db.fetchval(sql("iniciar_envio"), fila_id, tentativas, lease_s, maximo)
-    return status
+) -> asyncpg.Record | None:
+    """Commit the intent to send: the row's new `status` ('enviando'; 'cancelada' for a campaign message to
+    a doctor who no longer takes them; 'erro' past `maximo` claims) and the `telefone` it goes to, or None
+    when this claim (`tentativas`) lost the row."""
+    destino: asyncpg.Record | None = await db.fetchrow(
+        sql("iniciar_envio"), fila_id, tentativas, lease_s, maximo
+    )
+    return destino
 
 
 async def marcar_enviada(

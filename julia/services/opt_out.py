@@ -2,8 +2,8 @@
 
 In ONE transaction (the caller's): the doctor becomes `opt_out`, every campaign message of theirs still
 waiting is cancelled, and one confirmation is queued. After that no campaign queues them
-(criar_campanha) nor sends to them (destino_envio, read at send time), and a message they write reaches a
-person through Chatwoot, never Claude (julia/worker/resposta.py, SEM_RESPOSTA).
+(criar_campanha) nor sends to them (iniciar_envio, read right before the send), and a message they
+write reaches a person through Chatwoot, never Claude (julia/worker/resposta.py, SEM_RESPOSTA).
 
 Two ways in: `pede_opt_out`, deterministic keywords the worker checks before calling Claude, and
 `ferramenta_registrar_opt_out`, the handler of Claude's `registrar_opt_out {}` tool for the other ways of

@@ -38,23 +38,41 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
     f.tentativas
 
 -- name: iniciar_envio
--- The intent, committed before the HTTP call: 'enviando', leased $3 seconds (longer than the call can
--- take, so the lease cannot lapse while the call is alive), only while this sender holds the claim
--- ($2 = the tentativas it claimed with: the attempt id). A row claimed more than $4 times (senders killed
--- before they could send) is kept as 'erro' instead: the hard cap, whatever re-claimed it. The caller
--- reads which from `status`; no row: the claim was lost to another sender.
-UPDATE fila_mensagens
-SET status = CASE WHEN tentativas > $4 THEN 'erro' ELSE 'enviando' END,
-    envio_iniciado_em = CASE WHEN tentativas > $4 THEN envio_iniciado_em ELSE now() END,
-    locked_until = CASE WHEN tentativas > $4 THEN NULL ELSE now() + make_interval(secs => $3) END,
+-- The intent, committed before the HTTP call, and where the message goes (`telefone`, read now): while
+-- this sender holds the claim ($2 = the tentativas it claimed with: the attempt id), one of
+-- * 'enviando', leased $3 seconds (longer than the call can take, so the lease cannot lapse while the
+--   call is alive);
+-- * 'cancelada': a campaign message to a doctor who is opt_out, bloqueado or inativo *now* (an opt-out a
+--   second ago is honoured; replies, the opt-out confirmation among them, always go);
+-- * 'erro': a row claimed more than $4 times (senders killed before they could send), the hard cap,
+--   whatever re-claimed it.
+-- The caller reads which from `status`; no row: the claim was lost to another sender. The consent check
+-- was a statement of its own before the rate limiter's wait (destino_envio, until 2026-12-06); here it
+-- runs right before the send, one round trip fewer per message. The UPDATE re-checks the claim on the
+-- row's latest version, so a re-claim that raced the read makes it write nothing.
+-- Indexes: fila_mensagens_pkey, clientes_pkey.
+WITH alvo AS (
+    SELECT f.id, cl.telefone,
+           f.campanha_id IS NOT NULL AND cl.status IN ('opt_out', 'bloqueado', 'inativo') AS recusada,
+           f.tentativas > $4 AS esgotada
+    FROM fila_mensagens f
+    JOIN clientes cl ON cl.id = f.cliente_id
+    WHERE f.id = $1
+)
+UPDATE fila_mensagens f
+SET status = CASE WHEN a.recusada THEN 'cancelada' WHEN a.esgotada THEN 'erro' ELSE 'enviando' END,
+    envio_iniciado_em = CASE WHEN a.recusada OR a.esgotada THEN f.envio_iniciado_em ELSE now() END,
+    locked_until = CASE WHEN a.recusada OR a.esgotada THEN NULL ELSE now() + make_interval(secs => $3) END,
     last_error = CASE
-        WHEN tentativas > $4 THEN format('gave up after %s claims: %s', tentativas - 1,
-                                         coalesce(last_error, 'no send was ever started'))
-        ELSE last_error
+        WHEN a.recusada THEN 'médico não recebe campanhas'
+        WHEN a.esgotada THEN format('gave up after %s claims: %s', f.tentativas - 1,
+                                    coalesce(f.last_error, 'no send was ever started'))
+        ELSE f.last_error
     END,
     updated_at = now()
-WHERE id = $1 AND status = 'processando' AND tentativas = $2
-RETURNING status
+FROM alvo a
+WHERE f.id = a.id AND f.status = 'processando' AND f.tentativas = $2
+RETURNING f.status, a.telefone
 
 -- name: marcar_enviada
 -- Evolution accepted the send of attempt $2. Also from 'incerto': the outcome was recorded late (Postgres
@@ -129,26 +147,6 @@ SET agendar_para = greatest(agendar_para, now() + interval '1 day'),
     locked_until = CASE WHEN status = 'processando' THEN greatest(locked_until, now() + interval '1 day') END,
     updated_at = now()
 WHERE status IN ('pendente', 'processando')
-
--- name: destino_envio
--- Where a claimed message goes, read at send time; NULL when it must not go: a campaign message to a
--- doctor who is opt_out, bloqueado or inativo *now* (an opt-out a second ago is honoured). Such a row is
--- cancelled here, in the same statement, while this sender holds it ($2 = the tentativas it claimed
--- with). Replies, the opt-out confirmation among them, always go. Indexes: fila_mensagens_pkey,
--- clientes_pkey.
-WITH alvo AS (
-    SELECT f.id, cl.telefone,
-           f.campanha_id IS NOT NULL AND cl.status IN ('opt_out', 'bloqueado', 'inativo') AS recusada
-    FROM fila_mensagens f
-    JOIN clientes cl ON cl.id = f.cliente_id
-    WHERE f.id = $1
-), cancelada AS (
-    UPDATE fila_mensagens f
-    SET status = 'cancelada', locked_until = NULL, last_error = 'médico não recebe campanhas', updated_at = now()
-    FROM alvo
-    WHERE f.id = alvo.id AND alvo.recusada AND f.status = 'processando' AND f.tentativas = $2
-)
-SELECT telefone FROM alvo WHERE NOT recusada
 
 -- name: registrar_resposta
 -- Júlia's reply: stored as an interaction (with the prompt version that wrote it, $5; NULL for a fixed

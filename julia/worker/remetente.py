@@ -9,7 +9,9 @@
   julia/worker/taxa.py, a token bucket in Redis).
 - The delivery protocol (julia/sql/fila_mensagens.sql, migrations/0004_entrega.sql), Postgres being the
   record:
-  1. `iniciar_envio` commits the intent ('enviando', attempt id = the claim's tentativas) before the call;
+  1. `iniciar_envio` commits the intent ('enviando', attempt id = the claim's tentativas) before the call,
+     once the rate limiter let it go, and reads the phone in the same statement (a campaign message to a
+     doctor who has since opted out is cancelled there instead);
   2. the outcome follows: 'enviada'; or, when Evolution answered that it did not send, back to 'pendente'
      with exponential backoff, 'erro' with the reason for a 400 or the last try;
   3. when the outcome is unknown (evolution.EnvioIncerto: a timeout after the request left, a dropped
@@ -116,28 +118,27 @@ class Remetente:
     async def _enviar(self, linha: asyncpg.Record) -> None:
         s = self._s
         fila_id, tentativas = linha["id"], linha["tentativas"]
-        telefone = await fila_mensagens.destino_envio(s.pool, fila_id, tentativas)
-        if telefone is None:  # a campaign message to a doctor who opted out (or was blocked): cancelled
-            return
         try:
             await self._aguardar_vez(linha)
         except Exception as exc:  # the limiter's Redis went away: nothing was sent, try again later
             motivo = f"rate limiter unavailable: {type(exc).__name__}: {exc}"
             await self._gravar(linha, self.fila.adiamento(linha, motivo))
             return
-        estado = await fila_mensagens.iniciar_envio(
+        destino = await fila_mensagens.iniciar_envio(
             s.pool, fila_id, tentativas, self._lease_envio_s, self.fila.retentativa.maximo
         )
-        if estado is None:
+        if destino is None:
             log.warning("fila_mensagens %s: claim lost to another sender before sending", fila_id)
             return
-        if estado == "erro":
+        if destino["status"] == "cancelada":  # a campaign message to a doctor who opted out, or blocked
+            return
+        if destino["status"] == "erro":
             log.error(
                 "fila_mensagens %s: claimed %s times without a send, kept as 'erro'", fila_id, tentativas
             )
             return
         try:
-            whatsapp_id = await s.evolution.enviar_texto(telefone, linha["conteudo"])
+            whatsapp_id = await s.evolution.enviar_texto(destino["telefone"], linha["conteudo"])
         except EnvioIncerto as exc:
             metrics.count("envio_incerto")
             log.error(

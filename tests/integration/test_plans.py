@@ -67,9 +67,10 @@ CASES = [
         "reivindicar_mensagens", frozenset({"idx_fila_processamento", "idx_fila_lease"}), lambda s: (10, 60.0)
     ),
     Case("contar_fila_pendente", frozenset({"idx_fila_processamento"}), lambda s: ()),
-    # Campaigns (julia/sql/campanhas.sql): the send-time consent check, by the claimed row's id, and an
-    # opt-out, which finds the doctor's pending campaign rows by doctor.
-    Case("destino_envio", frozenset({"fila_mensagens_pkey", "clientes_pkey"}), lambda s: (1, 1)),
+    # Campaigns: the send-time consent check (inside the intent to send, julia/sql/fila_mensagens.sql), by
+    # the claimed row's id, and an opt-out (julia/sql/clientes.sql), which finds the doctor's pending
+    # campaign rows by doctor.
+    Case("iniciar_envio", frozenset({"fila_mensagens_pkey", "clientes_pkey"}), lambda s: (1, 1, 60.0, 5)),
     Case(
         "registrar_opt_out",
         frozenset({"clientes_pkey", "idx_fila_campanha_pendente"}),
