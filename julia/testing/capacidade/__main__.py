@@ -78,7 +78,8 @@ def linha(r: dict[str, Any]) -> str:
         f"Claude in flight {pico['claude_em_voo']}; "
         + (f"campaign {r['outras_enviadas']} of {campanha} sent meanwhile; " if campanha else "")
         + _tentativas(r.get("tentativas", {}))
-        + f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}; "
+        + f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}, "
+        f"fakes {cpu.get('fakes', float('nan')):.1f}, driver {cpu.get('driver', float('nan')):.1f}; "
         f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
     )
 

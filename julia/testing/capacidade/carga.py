@@ -65,6 +65,7 @@ JOIN fila_mensagens f ON f.conversa_id = e.conversa_id AND f.created_at = e.feit
 WHERE e.status = 'feita' AND f.status = 'enviada'
 """
 CARGA = "driver"  # the load generator's CPU, beside julia's processes and Postgres
+FALSOS = "fakes"  # the fake third parties' server: on the same cores, so its CPU is the run's too
 CONEXOES_CARGA = 200  # the driver's connections to julia serve at most, as a gateway would hold
 WEBHOOK_TENTATIVAS = 6  # Evolution retries a failed webhook (up to 10, from 5 s); shorter here
 
@@ -197,7 +198,8 @@ async def _com_processos(
         await _esperar_pools(conn, todos, pools * int(ambiente.get("DB_POOL_MIN", "2")))
         await asyncio.sleep(AQUECER_S)
         postmaster = processos.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
-        cpu_antes = _cpu(todos, postmaster)
+        outros = {"postgres": postmaster, FALSOS: falsos.processo.pid if falsos.processo else None}
+        cpu_antes = _cpu(todos, outros)
         carga_antes = _carga_maquina()
         obs = Observado()
         inicio = time.time() + 0.5
@@ -210,7 +212,7 @@ async def _com_processos(
         ) as http:
             vigias = [
                 asyncio.create_task(_ler_enviadas(falsos, obs, fim_chegadas)),
-                asyncio.create_task(_amostrar(conn, falsos, obs, todos, postmaster, inicio, fim_chegadas)),
+                asyncio.create_task(_amostrar(conn, falsos, obs, todos, outros, inicio, fim_chegadas)),
             ]
             if cenario.campanha:
                 obs.campanha_enfileirada = await _criar_campanha(http, conn, cenario.campanha, ambiente)
@@ -222,7 +224,7 @@ async def _com_processos(
             await asyncio.sleep(2 * LEITURA_S)  # one more read: a late duplicate is seen
             fim_chegadas.set()
             await asyncio.gather(*vigias)
-        cpu_depois = _cpu(todos, postmaster)
+        cpu_depois = _cpu(todos, outros)
         obs.a_quem_saiu = await medicos.quantos_sairam(conn, obs.numeros)
         obs.nao_gravadas = len(obs.aceito_em) - await medicos.quantos_gravados(conn, list(obs.aceito_em))
         obs.claude_s = await falsos.latencias_claude()
@@ -274,10 +276,14 @@ async def _criar_campanha(
     return int(resposta.json()["enfileiradas"])
 
 
-def _cpu(todos: list[processos.Processo], postmaster: int | None) -> dict[str, float | None]:
-    # With its children: `julia serve --workers N` is uvicorn's supervisor and N worker processes.
+def _cpu(todos: list[processos.Processo], outros: dict[str, int | None]) -> dict[str, float | None]:
+    """CPU seconds so far of julia's processes, of `outros` (Postgres's postmaster, the fakes) and of
+    this driver. Each with its children: `julia serve --workers N` is uvicorn's supervisor and N worker
+    processes, Postgres a backend per connection."""
     leituras = {p.nome: processos.cpu_s(p.pid, filhos=True) for p in todos}
-    leituras["postgres"] = processos.cpu_s(postmaster, filhos=True) if postmaster else None
+    leituras.update(
+        {nome: processos.cpu_s(pid, filhos=True) if pid else None for nome, pid in outros.items()}
+    )
     # The load generator itself (this process): a driver near a whole core sends late and measures its
     # own queue as julia's webhook time.
     leituras[CARGA] = time.process_time()
@@ -394,18 +400,18 @@ async def _amostrar(
     falsos: controle.Falsos,
     obs: Observado,
     todos: list[processos.Processo],
-    postmaster: int | None,
+    outros: dict[str, int | None],
     inicio: float,
     fim: asyncio.Event,
 ) -> None:
     """Once a second: queue depth and age (the same counts the health check reads), Claude calls in
     flight, and CPU of each process."""
-    anterior, antes = _cpu(todos, postmaster), time.monotonic()
+    anterior, antes = _cpu(todos, outros), time.monotonic()
     while not fim.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(fim.wait(), AMOSTRA_S)
         op = await contar_operacao(conn)
-        cpu, agora = _cpu(todos, postmaster), time.monotonic()
+        cpu, agora = _cpu(todos, outros), time.monotonic()
         passou = agora - antes
         try:
             contadores = (await falsos.estado())["contadores"]
@@ -452,7 +458,7 @@ def _relatorio(
         for nome in cpu_depois
         if cpu_depois[nome] is not None and cpu_antes.get(nome) is not None
     }
-    julia_s = sum(v for k, v in cpu.items() if k not in ("postgres", CARGA))
+    julia_s = sum(v for k, v in cpu.items() if k not in ("postgres", FALSOS, CARGA))
     # Per reply; with no worker (ingestion), per accepted webhook.
     n = max(1, len(respondidas) if cenario.workers else len(obs.aceito_em))
     return {
