@@ -41,19 +41,26 @@ async def garantir_conversa(pool: asyncpg.Pool, chatwoot: Chatwoot, conversa_id:
 
 
 async def espelhar(
-    s: Servicos, conversa_id: int, texto: str, tipo: Literal["incoming", "outgoing"]
+    s: Servicos,
+    conversa_id: int,
+    texto: str,
+    tipo: Literal["incoming", "outgoing"],
+    *,
+    conhecido: int | None = None,
 ) -> int | None:
-    """Post one message to the conversation; its Chatwoot id (None when Chatwoot is off or failed)."""
+    """Post one message to the conversation; its Chatwoot id (None when Chatwoot is off or failed).
+    `conhecido`: the conversation's Chatwoot id as the caller already read it from Postgres (the inbound
+    claim returns it), so the first mirror of a conversation in this process reads nothing more."""
     if s.chatwoot is None:
         return None
     try:
-        chatwoot_id = s.chatwoot_ids.get(conversa_id)
+        chatwoot_id = conhecido or s.chatwoot_ids.get(conversa_id)
         if chatwoot_id is None:
             chatwoot_id = await garantir_conversa(s.pool, s.chatwoot, conversa_id)
-            if chatwoot_id is not None:
-                if len(s.chatwoot_ids) >= LEMBRADAS:
-                    s.chatwoot_ids.clear()
-                s.chatwoot_ids[conversa_id] = chatwoot_id
+        if chatwoot_id is not None and conversa_id not in s.chatwoot_ids:
+            if len(s.chatwoot_ids) >= LEMBRADAS:
+                s.chatwoot_ids.clear()
+            s.chatwoot_ids[conversa_id] = chatwoot_id
         if chatwoot_id is not None:
             await s.chatwoot.enviar_mensagem(chatwoot_id, texto, tipo)
         return chatwoot_id

@@ -67,7 +67,15 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
     texto: str = tarefa["conteudo"]
     espelho: asyncio.Task[int | None] | None = None
     if tarefa["tentativas"] == 1:  # mirrored once, not again on each retry; concurrently with the reply
-        espelho = asyncio.create_task(espelhar(s, tarefa["conversa_id"], texto, "incoming"))
+        espelho = asyncio.create_task(
+            espelhar(
+                s,
+                tarefa["conversa_id"],
+                texto,
+                "incoming",
+                conhecido=tarefa["chatwoot_conversation_id"],
+            )
+        )
     try:
         if tarefa["controlled_by"] == "humano" or tarefa["status_medico"] in SEM_RESPOSTA:
             await _concluir_em(s.pool, tarefa, None, mesmo_se_humano=False)  # no reply: only the mirror

@@ -12,6 +12,7 @@ import pytest
 from julia.data import conversations
 from julia.worker.loop import Worker
 from julia.worker.resposta import AVISO_HANDOFF
+from julia.worker.servicos import Servicos
 from tests.service.conftest import CHAVE, Externos, drenar, erro_claude, postar, resposta_claude, upsert
 
 
@@ -135,6 +136,38 @@ async def test_espelho_no_chatwoot_cria_contato_e_conversa_uma_vez(
     assert ids is not None
     assert (ids[0], ids[1]) == (501, 901)
     assert len(leituras) == 1  # four mirrors, one read: the process remembers the Chatwoot id
+
+
+async def test_espelho_usa_o_id_do_chatwoot_que_a_entrada_trouxe_sem_ler_a_conversa(
+    cliente: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    worker: Worker,
+    servicos: Servicos,
+    externos: Externos,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A doctor answering a campaign: julia mirrored the campaign, so the conversation's Chatwoot id is
+    # stored, and the inbound claim returns it with the message.
+    await postar(cliente, upsert("um", msg_id="A"))
+    await drenar(worker, pool)
+    servicos.chatwoot_ids.clear()  # as a worker process that never saw this conversation
+    leituras: list[int] = []
+    ler_conversa = conversations.ler_conversa
+
+    async def contar_leitura(db: asyncpg.Pool, conversa_id: int) -> asyncpg.Record | None:
+        leituras.append(conversa_id)
+        conversa: asyncpg.Record | None = await ler_conversa(db, conversa_id)
+        return conversa
+
+    monkeypatch.setattr(conversations, "ler_conversa", contar_leitura)
+    await postar(cliente, upsert("dois", msg_id="B"))
+    await drenar(worker, pool)
+    assert leituras == []  # both mirrors of the second message: the incoming's id came with the claim
+    ultimas = [json.loads(c.request.content) for c in externos.mensagem.calls][-2:]
+    assert sorted(m["message_type"] for m in ultimas) == ["incoming", "outgoing"]
+    assert {str(c.request.url).rsplit("/conversations/", 1)[1] for c in externos.mensagem.calls} == {
+        "901/messages"
+    }
 
 
 async def test_chatwoot_fora_nao_impede_a_resposta(
