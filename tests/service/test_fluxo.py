@@ -94,22 +94,24 @@ async def test_medico_que_saiu_ou_foi_bloqueado_nao_recebe_resposta(
     assert {"content": "Tem plantão amanhã?", "message_type": "incoming", "private": False} in espelhadas
 
 
-async def test_espelho_no_chatwoot_cria_contato_e_conversa_uma_vez(
-    cliente: httpx.AsyncClient,
-    pool: asyncpg.Pool,
-    worker: Worker,
-    externos: Externos,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    leituras: list[int] = []
+@pytest.fixture
+def leituras(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The conversations the mirror reads from Postgres (ler_conversa still runs: only counted)."""
+    lidas: list[int] = []
     ler_conversa = conversations.ler_conversa
 
     async def contar_leitura(db: asyncpg.Pool, conversa_id: int) -> asyncpg.Record | None:
-        leituras.append(conversa_id)
+        lidas.append(conversa_id)
         conversa: asyncpg.Record | None = await ler_conversa(db, conversa_id)
         return conversa
 
     monkeypatch.setattr(conversations, "ler_conversa", contar_leitura)
+    return lidas
+
+
+async def test_espelho_no_chatwoot_cria_contato_e_conversa_uma_vez(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, leituras: list[int]
+) -> None:
     await postar(cliente, upsert("um", msg_id="A"))
     await drenar(worker, pool)
     await postar(cliente, upsert("dois", msg_id="B"))
@@ -144,22 +146,14 @@ async def test_espelho_usa_o_id_do_chatwoot_que_a_entrada_trouxe_sem_ler_a_conve
     worker: Worker,
     servicos: Servicos,
     externos: Externos,
-    monkeypatch: pytest.MonkeyPatch,
+    leituras: list[int],
 ) -> None:
     # A doctor answering a campaign: julia mirrored the campaign, so the conversation's Chatwoot id is
     # stored, and the inbound claim returns it with the message.
     await postar(cliente, upsert("um", msg_id="A"))
     await drenar(worker, pool)
     servicos.chatwoot_ids.clear()  # as a worker process that never saw this conversation
-    leituras: list[int] = []
-    ler_conversa = conversations.ler_conversa
-
-    async def contar_leitura(db: asyncpg.Pool, conversa_id: int) -> asyncpg.Record | None:
-        leituras.append(conversa_id)
-        conversa: asyncpg.Record | None = await ler_conversa(db, conversa_id)
-        return conversa
-
-    monkeypatch.setattr(conversations, "ler_conversa", contar_leitura)
+    leituras.clear()
     await postar(cliente, upsert("dois", msg_id="B"))
     await drenar(worker, pool)
     assert leituras == []  # both mirrors of the second message: the incoming's id came with the claim
