@@ -1,6 +1,6 @@
 """`python -m julia.testing.capacidade`: run capacity scenarios, write them as JSON, exit 1 when a message
-was lost, refused or answered twice, or sent to a doctor who opted out (or, with --budget-p99-s or
---budget-over-claude-s, answered later than that at p99)."""
+was accepted but not stored, lost, refused or answered twice, or sent to a doctor who opted out (or, with
+--budget-p99-s or --budget-over-claude-s, answered later than that at p99)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def falhas(
         "recusadas": "whose webhook was never accepted",
         "a_quem_saiu": "sent to doctors who opted out or are blocked",
     }
-    motivos = [f"{nome}: {resultado[k]} messages {texto}" for k, texto in porque.items() if resultado.get(k)]
+    motivos = [f"{nome}: {resultado[k]} messages {texto}" for k, texto in porque.items() if resultado[k]]
     if not resultado["cenario"]["workers"]:
         return motivos  # ingestion: nothing is answered, so no time-to-reply to judge
     p99 = resultado["tempo_resposta_s"]["p99"]
