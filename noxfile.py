@@ -68,7 +68,8 @@ def perf_scale(session: nox.Session) -> None:
 def perf_capacity(session: nox.Session) -> None:
     """Real `julia serve` + `julia worker` against fake Claude (median 2 s / p99 8 s) and Evolution: a
     campaign storm of 1,000 doctors in 60 s and 10,000 in 300 s, with 1, 2 and 4 workers (or `-- ARGS` of
-    `python -m julia.testing.capacidade`). Writes reports/out/capacity.json; fails on lost/doubled replies."""
+    `python -m julia.testing.capacidade`). Writes reports/out/capacity.json and a page of it, capacity.html;
+    fails on lost/doubled replies."""
     session.install("-e", ".[perf]")
     matrix = ["--doctors", "1000", "10000", "--window", "60", "300", "--workers", "1", "2", "4"]
     session.run("python", "-m", "julia.testing.capacidade", *(session.posargs or matrix))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from julia.testing.capacidade import relatorio
 from julia.testing.capacidade.__main__ import falhas
 
 
@@ -53,3 +55,37 @@ def test_ingestion_alone_has_no_time_to_reply_to_judge() -> None:
     assert falhas(_resultado(workers=0, recusadas=3), 1.0, 1.0) == [
         "tempestade: 3 messages whose webhook was never accepted"
     ]
+
+
+def test_the_page_shows_each_runs_verdict_percentiles_and_chart(tmp_path: Path) -> None:
+    amostras = [
+        {
+            "t": float(t),
+            "entradas_abertas": t,
+            "claude_em_voo": None if t == 0 else 2 * t,
+            "fila_vencida": 0,
+            "cpu_pct": {"serve": 10.0, "worker0": 30.0 + t, "postgres": 8.0},
+        }
+        for t in range(5)
+    ]
+    resumo = {"p50": 2.2, "p90": 4.5, "p99": 7.8, "max": 14.7, "n": 40}
+    execucao = {
+        "cenario": {"nome": "tempestade-40med-5s-1w", "workers": 1},
+        "tempo_resposta_s": resumo,
+        "claude_latencia_s": {**resumo, "p99": 7.5},
+        "webhook_ms": {"p50": 5.0, "p90": 9.0, "p99": 15.0, "max": 20.0, "n": 40},
+        "aceitas_por_s": [8, 8, 8, 8, 8],
+        "respostas_por_s": [0, 6, 8, 9, 9, 8],
+        "amostras": amostras,
+    }
+    motivo = "tempestade-40med-5s-1w: 1 messages answered twice"
+    pagina = relatorio.escrever([execucao], ["a summary line <b>"], [motivo], tmp_path / "capacity.html")
+    texto = pagina.read_text()
+    assert "capacity: FAILED" in texto
+    assert motivo in texto
+    assert "a summary line &lt;b&gt;" in texto  # escaped
+    assert "<td>7.8</td>" in texto  # the time-to-reply p99...
+    assert "<td>7.5</td>" in texto  # ...beside the p99 of Claude's latencies in the same run
+    grafico = tmp_path / "capacity-graficos" / "tempestade-40med-5s-1w.png"
+    assert grafico.read_bytes().startswith(b"\x89PNG")
+    assert "src='capacity-graficos/tempestade-40med-5s-1w.png'" in texto

@@ -154,7 +154,7 @@ def _page(
         *_history(history, charts_dir / "history", out),
         *_scale(out),
         "<h2 id='stamp'>This run</h2>",
-        _html_table(
+        html_table(
             ["", ""],
             [[label, value] for label, value in words.stamp_rows(run.stamp)],
             header=False,
@@ -232,7 +232,7 @@ def _ab_table(v: Verdict) -> str:
     ]
     if v.base_summary is not None:
         rows.append(["p50 head / base, ms", f"{_num(v.summary.p50)} / {_num(v.base_summary.p50)}"])
-    return _html_table(["A/B in this run", ""], rows)
+    return html_table(["A/B in this run", ""], rows)
 
 
 def _counter_diff(now: dict[str, Any], before: dict[str, Any] | None) -> str:
@@ -252,7 +252,7 @@ def _counter_diff(now: dict[str, Any], before: dict[str, Any] | None) -> str:
             classes.append("warn" if key != "calls" and _moved(a, b) else "")
     if not rows:
         return ""
-    return _html_table(["counter", "head", "base"], rows, classes, words_columns=(1, 2))
+    return html_table(["counter", "head", "base"], rows, classes, words_columns=(1, 2))
 
 
 def _moved(now: Any, before: Any) -> bool:
@@ -296,7 +296,7 @@ def _all_table(verdicts: list[Verdict], calibration: dict[str, Any] | None) -> l
     ]
     return [
         "<h2 id='all'>All benchmarks</h2>",
-        _html_table(headers, rows, classes, words_columns=(2,)),
+        html_table(headers, rows, classes, words_columns=(2,)),
         "<p class='info'>x floor: the median ratio of a sample to its floor measured beside it. head/base: "
         "the head's time over the base's measured in this run in alternating turns (Hodges-Lehmann over "
         "block pairs, with its 95% interval); a benchmark fails when the whole interval lies above its "
@@ -350,7 +350,7 @@ def _counters(run: Run) -> list[str]:
             "<h2 id='costs'>Cost counters</h2><p class='info'>rows: the most any sampled key returned; "
             "buffers: shared hit + read of the worst sampled key (EXPLAIN ANALYZE, BUFFERS); calls to exec "
             "ms: pg_stat_statements over the whole run.</p>",
-            _html_table(
+            html_table(
                 [
                     "benchmark",
                     "rows",
@@ -370,7 +370,7 @@ def _counters(run: Run) -> list[str]:
             "<h2 id='round-trips'>Round trips per call or message</h2><p class='info'>Counted by the servers "
             "(pg_stat_statements, Valkey INFO commandstats), the most common value over the calls counted. "
             "A count above its budget or the base's fails the gate, whatever the time did.</p>",
-            _html_table(
+            html_table(
                 ["benchmark", "SQL statements", "pool round trips", "Redis commands", "counted over"], trips
             ),
         ]
@@ -396,7 +396,7 @@ def _harness_share(run: Run) -> list[str]:
         "suite (Python, julia's client library, the event loop julia runs on) beside the server's own C "
         "client doing the same right after it, both as means. A server-side slowdown shows in a ratio to "
         "this floor diluted by about the share.</p>",
-        _html_table(["floor", "harness mean ms", "C client", "C client mean ms", "harness share"], rows),
+        html_table(["floor", "harness mean ms", "C client", "C client mean ms", "harness share"], rows),
     ]
 
 
@@ -434,7 +434,7 @@ def _scale(out: Path) -> list[str]:
     return ["<h2 id='scale'>Scale</h2>", _img(chart, out, "ratio to the floor against the doctors")]
 
 
-def _html_table(
+def html_table(
     headers: Sequence[str],
     rows: Sequence[Sequence[str]],
     classes: Sequence[str] | None = None,
@@ -442,6 +442,7 @@ def _html_table(
     header: bool = True,
     words_columns: Sequence[int] = (),
 ) -> str:
+    """An HTML table (cells escaped); `words_columns` are left-aligned and wrap, the rest are figures."""
     head = (
         "<tr>"
         + "".join(

@@ -17,7 +17,7 @@ from typing import Any
 
 from julia import servers
 from julia.settings import Settings
-from julia.testing.capacidade import portao
+from julia.testing.capacidade import portao, relatorio
 from julia.testing.capacidade.carga import Cenario, rodar
 
 ESQUEMA = 1  # of the JSON written; bump when a field changes meaning
@@ -235,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
                 "execucoes": resultados,
             }
             args.out.write_text(json.dumps(corpo, indent=1))
+            pagina = relatorio.escrever(
+                resultados, [linha(r) for r in resultados], motivos, args.out.with_suffix(".html")
+            )
+    print(f"report: {pagina}", flush=True)
     for motivo in motivos:
         print(f"FAIL {motivo}", file=sys.stderr)
     return 1 if motivos else 0

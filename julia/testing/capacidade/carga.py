@@ -1,5 +1,6 @@
 """One capacity run: seed, start the fakes and julia's processes, drive the doctors open-loop, watch
-the queues and CPU, stop everything, and summarise (julia.testing.capacidade.relatorio)."""
+the queues and CPU, stop everything, and summarise it as a dict (the JSON; the page of the runs is
+julia.testing.capacidade.relatorio)."""
 
 from __future__ import annotations
 

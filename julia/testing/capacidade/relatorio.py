@@ -1,0 +1,95 @@
+"""The capacity runs as a page (`reports/out/capacity.html`, beside the JSON): each run's verdict, its
+percentiles against the Claude latencies it drew, and one chart of the run over time (messages accepted
+and answered per second; messages open and Claude calls in flight; CPU of each process), from the samples
+the run took once a second."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on CI or a server
+
+import matplotlib.pyplot as plt
+
+from julia.perf.engine.report import STYLE, html_table
+
+DPI = 100
+
+
+def escrever(execucoes: list[dict[str, Any]], linhas: list[str], motivos: list[str], destino: Path) -> Path:
+    """Write the page for `execucoes` (their summary `linhas`, the gate's `motivos`) to `destino`, its
+    charts beside it; the page's path."""
+    graficos = destino.parent / f"{destino.stem}-graficos"
+    graficos.mkdir(parents=True, exist_ok=True)
+    veredito = "FAILED" if motivos else "passed"
+    partes = [
+        "<!doctype html><html lang='en'><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'><title>julia capacity</title>",
+        f"<style>{STYLE}</style><body>",
+        f"<div class='banner {veredito}'><h1>capacity: {veredito}</h1>"
+        f"<p>{len(execucoes)} run(s): julia serve and julia worker as operators run them, fake third "
+        "parties</p></div>",
+        *(f"<p class='FAIL'>{html.escape(m)}</p>" for m in motivos),
+    ]
+    for execucao, linha in zip(execucoes, linhas, strict=True):
+        nome = execucao["cenario"]["nome"]
+        grafico = _grafico(execucao, graficos / f"{nome}.png")
+        partes += [
+            f"<h2 id='{html.escape(nome)}'>{html.escape(nome)}</h2>",
+            f"<p class='info'>{html.escape(linha)}</p>",
+            _percentis(execucao),
+            f"<img src='{html.escape(grafico.relative_to(destino.parent).as_posix())}' "
+            f"alt='{html.escape(nome)} over time'>",
+        ]
+    partes.append("</body></html>")
+    destino.write_text("\n".join(partes), encoding="utf-8")
+    return destino
+
+
+def _percentis(execucao: dict[str, Any]) -> str:
+    """Time-to-reply beside what Claude took in the same run (seconds), and the webhook (ms)."""
+    series = [
+        ("time-to-reply (s)", execucao["tempo_resposta_s"]),
+        ("Claude latency drawn (s)", execucao["claude_latencia_s"]),
+        ("webhook (ms)", execucao["webhook_ms"]),
+    ]
+    linhas = [
+        [rotulo, *(_num(resumo.get(k)) for k in ("p50", "p90", "p99", "max")), str(resumo.get("n", 0))]
+        for rotulo, resumo in series
+        if resumo.get("n")
+    ]
+    return html_table(["", "p50", "p90", "p99", "max", "n"], linhas)
+
+
+def _num(valor: float | None) -> str:
+    return "-" if valor is None or valor != valor else f"{valor:.3g}"
+
+
+def _grafico(execucao: dict[str, Any], caminho: Path) -> Path:
+    amostras = execucao["amostras"]
+    t = [a["t"] for a in amostras]
+    fig, (chegadas, filas, cpu) = plt.subplots(3, 1, figsize=(11, 7.5), sharex=True)
+    aceitas, respostas = execucao["aceitas_por_s"], execucao["respostas_por_s"]
+    chegadas.step(range(len(aceitas)), aceitas, where="post", label="webhooks accepted")
+    if respostas:
+        chegadas.step(range(len(respostas)), respostas, where="post", label="replies sent")
+    chegadas.set_ylabel("per second")
+    filas.plot(t, [a["entradas_abertas"] for a in amostras], label="inbound messages open")
+    filas.plot(t, [a["claude_em_voo"] or 0 for a in amostras], label="Claude calls in flight")
+    filas.plot(t, [a["fila_vencida"] for a in amostras], label="replies due to send")
+    filas.set_ylabel("messages")
+    for processo in amostras[0]["cpu_pct"] if amostras else []:
+        cpu.plot(t, [a["cpu_pct"].get(processo) or 0.0 for a in amostras], label=processo)
+    cpu.set_ylabel("% of a core")
+    cpu.set_xlabel("seconds from the first message")
+    for eixo in (chegadas, filas, cpu):
+        eixo.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        eixo.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(caminho, dpi=DPI)
+    plt.close(fig)
+    return caminho
