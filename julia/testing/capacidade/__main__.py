@@ -234,10 +234,10 @@ def main(argv: list[str] | None = None) -> int:
                 "quando": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "execucoes": resultados,
             }
-            args.out.write_text(json.dumps(corpo, indent=1))
-            pagina = relatorio.escrever(
-                resultados, [linha(r) for r in resultados], motivos, args.out.with_suffix(".html")
-            )
+            args.out.write_text(json.dumps(corpo, indent=1))  # after each run: a matrix cut short keeps it
+    pagina = relatorio.escrever(
+        resultados, [linha(r) for r in resultados], motivos, args.out.with_suffix(".html")
+    )
     print(f"report: {pagina}", flush=True)
     for motivo in motivos:
         print(f"FAIL {motivo}", file=sys.stderr)

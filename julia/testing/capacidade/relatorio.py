@@ -6,6 +6,7 @@ the run took once a second."""
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +59,15 @@ def _percentis(execucao: dict[str, Any]) -> str:
         ("webhook (ms)", execucao["webhook_ms"]),
     ]
     linhas = [
-        [rotulo, *(_num(resumo.get(k)) for k in ("p50", "p90", "p99", "max")), str(resumo.get("n", 0))]
+        [rotulo, *(_num(resumo[k]) for k in ("p50", "p90", "p99", "max")), str(resumo["n"])]
         for rotulo, resumo in series
-        if resumo.get("n")
+        if resumo["n"]
     ]
     return html_table(["", "p50", "p90", "p99", "max", "n"], linhas)
 
 
-def _num(valor: float | None) -> str:
-    return "-" if valor is None or valor != valor else f"{valor:.3g}"
+def _num(valor: float) -> str:
+    return "-" if math.isnan(valor) else f"{valor:.3g}"
 
 
 def _grafico(execucao: dict[str, Any], caminho: Path) -> Path:
