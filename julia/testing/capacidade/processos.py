@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -93,26 +94,47 @@ class Processo:
         self._saida.close()
 
 
-def iniciar(nome: str, argumentos: list[str], ambiente: dict[str, str], pasta: Path) -> Processo:
+def iniciar(
+    nome: str,
+    argumentos: list[str],
+    ambiente: dict[str, str],
+    pasta: Path,
+    programa: list[str] | None = None,
+) -> Processo:
+    """Start `programa` (default: the `julia` command) with `argumentos`, its output into `pasta`."""
     pasta.mkdir(parents=True, exist_ok=True)
     log = pasta / f"{nome}.log"
     saida = log.open("wb")
     popen = subprocess.Popen(
-        [*julia_cli(), *argumentos], env=ambiente, stdout=saida, stderr=subprocess.STDOUT
+        [*(programa or julia_cli()), *argumentos], env=ambiente, stdout=saida, stderr=subprocess.STDOUT
     )
     return Processo(nome, popen, log, saida)
 
 
-def esperar_http(url: str, processo: Processo) -> None:
-    """Until `url` answers 200 (the API is up), or fail naming the process's log."""
+def _esperar(processo: Processo, pronto: Callable[[], bool]) -> None:
+    """Until `pronto()`, or fail naming the process's log (it exited, or took longer than PRONTO_S)."""
     limite = time.monotonic() + PRONTO_S
     while time.monotonic() < limite:
         if processo.popen.poll() is not None:
             raise RuntimeError(f"{processo.nome} exited with {processo.popen.returncode}: see {processo.log}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if pronto():
+            return
         time.sleep(0.2)
     raise RuntimeError(f"{processo.nome} not ready after {PRONTO_S:.0f} s: see {processo.log}")
+
+
+def esperar_linha(processo: Processo, linha: str) -> None:
+    """Until the process has written `linha` to its output."""
+    _esperar(processo, lambda: linha in processo.log.read_text(errors="replace"))
+
+
+def esperar_http(url: str, processo: Processo) -> None:
+    """Until `url` answers 200 (the API is up)."""
+
+    def responde() -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    _esperar(processo, responde)
