@@ -9,12 +9,13 @@ bodies. Two processes beside the fakes (Claude, Evolution and Chatwoot at 0 ms):
   completion, whose NOTIFY wakes its sender) and sending (claim, pause GET, limiter INCR, intent,
   sendText, outcome), then the two Chatwoot mirrors: 6 statements, 4 Redis commands, 4 HTTP calls.
 
-That is fewer round trips than julia's reply (docs/capacity.md counts 7-9 statements and 6-8 Redis
-commands), each lighter, so what julia spends above the floor is its own work, and a target below the
-floor cannot be met by trimming julia. The driver posts open-loop (Poisson arrivals) at `--rate` for
-`--window` seconds after a warm-up, reads both processes' CPU from /proc, and reports CPU per reply and
-the time from the webhook's 200 to the fake Evolution receiving the sendText (p50/p90/p99/max), as
-capacity runs measure julia's time-to-reply.
+That is as few round trips as julia's reply ever makes (each claim for one message, every cache a hit;
+docs/capacity.md counts them), each lighter, so what julia spends above the floor is its own work, and
+a target below the floor cannot be met by trimming julia.
+
+The driver posts open-loop (Poisson arrivals) at `--rate` for `--window` seconds after a warm-up, reads
+both processes' CPU from /proc, and reports CPU per reply and the time from the webhook's 200 to the
+fake Evolution receiving the sendText (p50/p90/p99/max), as capacity runs measure julia's time-to-reply.
 """
 
 from __future__ import annotations
@@ -256,15 +257,23 @@ def linha(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {MODULO}", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {MODULO}", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="papel")
     servir = sub.add_parser("servir", help="(internal) the floor's webhook server")
     servir.add_argument("--port", type=int, required=True)
     sub.add_parser("trabalhar", help="(internal) the floor's worker")
-    parser.add_argument("--rate", type=float, nargs="+", default=[17.0], help="messages per second")
+    parser.add_argument(
+        "--rate", type=float, nargs="+", default=[17.0], help="messages per second, one run each (default 17)"
+    )
     parser.add_argument("--window", type=float, default=60.0, help="seconds of arrivals (default 60)")
-    parser.add_argument("--out", type=Path, default=Path("reports/out/capacity-floor.json"))
-    parser.add_argument("--logs", type=Path, default=Path("reports/out/capacity/piso"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("reports/out/capacity-floor.json"), help="the runs, as JSON"
+    )
+    parser.add_argument(
+        "--logs", type=Path, default=Path("reports/out/capacity/piso"), help="the two processes' output"
+    )
     args = parser.parse_args(argv)
     if args.papel == "servir":
         app = app_webhook(os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
@@ -282,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             resultados.append(resultado)
             print(linha(resultado), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"quando": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "execucoes": resultados}))
+    quando = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    args.out.write_text(json.dumps({"quando": quando, "execucoes": resultados}))
     return 0
 
 
