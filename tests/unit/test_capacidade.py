@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from julia.testing.capacidade import relatorio
-from julia.testing.capacidade.__main__ import falhas
+from julia.testing.capacidade.__main__ import comparado_ao_piso, falhas
 
 
 def _resultado(workers: int = 1, p99: float = 5.0, **contagens: int) -> dict[str, Any]:
@@ -89,3 +89,9 @@ def test_the_page_shows_each_runs_verdict_percentiles_and_chart(tmp_path: Path) 
     grafico = tmp_path / "capacity-graficos" / "tempestade-40med-5s-1w.png"
     assert grafico.read_bytes().startswith(b"\x89PNG")
     assert "src='capacity-graficos/tempestade-40med-5s-1w.png'" in texto
+
+
+def test_a_run_with_its_floor_says_how_far_above_it_julia_is() -> None:
+    r = {"cpu_ms_por_resposta": {"julia": 15.0}, "piso": {"cpu_ms_por_resposta": {"total": 10.0}}}
+    assert comparado_ao_piso(r) == "the floor 10.0 ms/reply at the same rate and latencies (julia 1.50x it); "
+    assert comparado_ao_piso({"cpu_ms_por_resposta": {"julia": 15.0}}) == ""

@@ -17,8 +17,8 @@ from typing import Any
 
 from julia import servers
 from julia.settings import Settings
-from julia.testing.capacidade import portao, relatorio
-from julia.testing.capacidade.carga import Cenario, rodar
+from julia.testing.capacidade import piso, portao, relatorio
+from julia.testing.capacidade.carga import Cenario, config_falsos, rodar
 
 ESQUEMA = 1  # of the JSON written; bump when a field changes meaning
 
@@ -80,7 +80,19 @@ def linha(r: dict[str, Any]) -> str:
         + _tentativas(r.get("tentativas", {}))
         + f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}, "
         f"fakes {cpu.get('fakes', float('nan')):.1f}, driver {cpu.get('driver', float('nan')):.1f}; "
-        f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
+        + comparado_ao_piso(r)
+        + f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
+    )
+
+
+def comparado_ao_piso(r: dict[str, Any]) -> str:
+    """julia's CPU per reply against the floor's in the same run, when the run measured the floor."""
+    if "piso" not in r:
+        return ""
+    chao = r["piso"]["cpu_ms_por_resposta"]["total"]
+    return (
+        f"the floor {chao:.1f} ms/reply at the same rate and latencies "
+        f"(julia {r['cpu_ms_por_resposta']['julia'] / chao:.2f}x it); "
     )
 
 
@@ -206,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the short storm that gates `nox -s perf` (300 doctors in 20 s, one worker, defaults; p99 at "
         "most 2 s above Claude's), into reports/out/capacity-gate.json; other scenario options are ignored",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="after each storm, the floor (python -m julia.testing.capacidade.piso) at its rate and "
+        "latencies: the same I/O with none of julia's work, its CPU per reply beside julia's "
+        "(on with --gate)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="default reports/out/capacity.json")
     parser.add_argument("--logs", type=Path, default=Path("reports/out/capacity"))
     args = parser.parse_args(argv)
@@ -225,6 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     with servers.resolve(settings.database_url, settings.redis_url) as found:
         for cenario in cenarios:
             resultado = asyncio.run(rodar(cenario, found, args.logs))
+            if (args.floor or args.gate) and cenario.workers and cenario.modo == "tempestade":
+                resultado["piso"] = piso.medir(
+                    found,
+                    cenario.medicos / cenario.janela_s,
+                    cenario.janela_s,
+                    args.logs / cenario.nome() / "piso",
+                    falsos_config=config_falsos(cenario),
+                )
             resultados.append(resultado)
             motivos += falhas(resultado, args.budget_p99_s, args.budget_over_claude_s)
             print(linha(resultado), flush=True)

@@ -136,6 +136,19 @@ def _carga_maquina() -> str:
     return "?"
 
 
+def config_falsos(cenario: Cenario) -> dict[str, Any]:
+    """The fake third parties' settings for `cenario`: Claude's and Evolution's latencies, Claude's rpm."""
+    return {
+        "claude": {
+            "latencia": {"mediana_ms": cenario.claude_mediana_ms, "p99_ms": cenario.claude_p99_ms},
+            "rpm": cenario.claude_rpm,
+        },
+        "evolution": {
+            "latencia": {"mediana_ms": cenario.evolution_mediana_ms, "p99_ms": cenario.evolution_p99_ms}
+        },
+    }
+
+
 async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, Any]:
     """Run one scenario on `servicos`' servers; logs of the julia processes go under `pasta`."""
     rng = random.Random(cenario.semente)
@@ -153,16 +166,7 @@ async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, 
         if not cenario.primeiro_contato:
             await medicos.ja_no_chatwoot(conn, telefones)
         await conn.execute("DELETE FROM fila_mensagens WHERE status IN ('pendente', 'processando')")
-        config = {
-            "claude": {
-                "latencia": {"mediana_ms": cenario.claude_mediana_ms, "p99_ms": cenario.claude_p99_ms},
-                "rpm": cenario.claude_rpm,
-            },
-            "evolution": {
-                "latencia": {"mediana_ms": cenario.evolution_mediana_ms, "p99_ms": cenario.evolution_p99_ms}
-            },
-        }
-        with controle.iniciar(config, semente=cenario.semente) as falsos:
+        with controle.iniciar(config_falsos(cenario), semente=cenario.semente) as falsos:
             return await _com_processos(cenario, falsos, dsn, redis_url, conn, telefones, rng, pasta)
     finally:
         await conn.close()

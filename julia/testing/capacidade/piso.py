@@ -53,7 +53,7 @@ CANAL_ENTRADA, CANAL_ENVIO = "julia_piso_entrada", "julia_piso_envio"
 PRONTO = "julia-piso-pronto"
 MODULO = "julia.testing.capacidade.piso"
 NUMERO = "5511999990000"  # every floor reply goes to this number; its text is the message's id
-DRENAR_S = 30.0  # at most, after the last arrival, for the last reply (at 0 ms they take milliseconds)
+DRENAR_S = 30.0  # at most, after the last arrival, for the last reply (Claude's p99 is 8 s in a storm)
 AQUECER = 20  # messages, in one second, before the measured window
 OCIOSO_S = 5.0  # then this long with nothing to do: what the processes spend idle is reported too
 ZERO = {"latencia": {"mediana_ms": 0, "p99_ms": 0}}
@@ -175,10 +175,10 @@ async def dirigir(
 
 @contextlib.contextmanager
 def _processos(
-    dsn: str, redis_url: str, pasta: Path
+    dsn: str, redis_url: str, pasta: Path, config: dict[str, Any]
 ) -> Iterator[tuple[str, controle.Falsos, list[processos.Processo]]]:
-    """The fakes at 0 ms, the webhook server and the worker, started and ready; stopped on exit."""
-    with controle.iniciar({"claude": ZERO, "evolution": ZERO, "chatwoot": ZERO}) as falsos:
+    """The fakes (`config`), the webhook server and the worker, started and ready; stopped on exit."""
+    with controle.iniciar(config) as falsos:
         ambiente = {**os.environ, **falsos.ambiente(), "DATABASE_URL": dsn, "REDIS_URL": redis_url}
         porta = processos.porta_livre()
         modulo = [sys.executable, "-m", MODULO]
@@ -212,9 +212,12 @@ def medir(
     *,
     ocioso_s: float = OCIOSO_S,
     drenar_s: float = DRENAR_S,
+    falsos_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One floor run on `servicos`: CPU per reply of each process and the time-to-reply summary."""
-    with _processos(servicos.database_url, servicos.redis_url, pasta) as (url, falsos, pids):
+    """One floor run on `servicos`: CPU per reply of each process and the time-to-reply summary. The
+    fakes answer at once unless `falsos_config` says otherwise (a capacity run's, to compare with it)."""
+    config = falsos_config or {"claude": ZERO, "evolution": ZERO, "chatwoot": ZERO}
+    with _processos(servicos.database_url, servicos.redis_url, pasta, config) as (url, falsos, pids):
         # Warmed first: the clients' connections opened, statements prepared, lazy imports done.
         aquecidas = asyncio.run(dirigir(url, AQUECER, 1.0, semente=0, prefixo="aquecer"))
         asyncio.run(_enviadas(falsos, aquecidas, drenar_s))

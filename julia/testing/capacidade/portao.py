@@ -7,6 +7,9 @@ a p99 of 300 lognormal draws moves by a second or more between seeds, which is n
 Its accuracy, measured (2-core x86_64, embedded servers, 2026-12-02; docs/capacity.md): six runs of
 unchanged code all passed, their p99 0.27-0.93 s above Claude's (two of them beside unit tests); the
 sender cut to 12 replies/s (the storm arrives at 15/s) put it 4.16 s above, and failed.
+
+The floor (julia.testing.capacidade.piso) then runs at the storm's rate and latencies, and julia's CPU per
+reply over the floor's is reported, not gated: five runs of unchanged code read 1.31x-1.79x.
 """
 
 from __future__ import annotations
