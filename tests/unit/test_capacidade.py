@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from julia.testing.capacidade import relatorio
-from julia.testing.capacidade.__main__ import comparado_ao_piso, falhas
+import pytest
+
+from julia import servers
+from julia.testing.capacidade import piso, relatorio
+from julia.testing.capacidade.__main__ import comparado_ao_piso, falhas, medir_piso
+from julia.testing.capacidade.carga import Cenario
 
 
 def _resultado(workers: int = 1, p99: float = 5.0, **contagens: int) -> dict[str, Any]:
@@ -95,3 +99,15 @@ def test_a_run_with_its_floor_says_how_far_above_it_julia_is() -> None:
     r = {"cpu_ms_por_resposta": {"julia": 15.0}, "piso": {"cpu_ms_por_resposta": {"total": 10.0}}}
     assert comparado_ao_piso(r) == "the floor 10.0 ms/reply at the same rate and latencies (julia 1.50x it); "
     assert comparado_ao_piso({"cpu_ms_por_resposta": {"julia": 15.0}}) == ""
+
+
+def test_a_floor_that_cannot_be_measured_is_said_and_fails_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def nao_sobe(*_: Any, **__: Any) -> dict[str, Any]:
+        raise RuntimeError("worker not ready after 60 s: see worker.log")
+
+    monkeypatch.setattr(piso, "medir", nao_sobe)
+    servicos = servers.Services("postgresql://x", "redis://x", "url", "url")
+    assert medir_piso(Cenario(), servicos, tmp_path) is None
+    assert "the floor was not measured: RuntimeError: worker not ready" in capsys.readouterr().err

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx2
+
 from julia import servers
 from julia.settings import Settings
 from julia.testing.capacidade import piso, portao, relatorio
@@ -133,6 +135,22 @@ def _tentativas(t: dict[str, int]) -> str:
     )
 
 
+def medir_piso(cenario: Cenario, servicos: servers.Services, pasta: Path) -> dict[str, Any] | None:
+    """The floor at `cenario`'s rate and latencies; None, said on stderr, when it could not be measured
+    (it is reported beside the run, never judged, so it must not fail one)."""
+    try:
+        return piso.medir(
+            servicos,
+            cenario.medicos / cenario.janela_s,
+            cenario.janela_s,
+            pasta,
+            falsos_config=config_falsos(cenario),
+        )
+    except (RuntimeError, OSError, httpx2.HTTPError) as exc:
+        print(f"the floor was not measured: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return None
+
+
 def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Cenario]:
     if min(args.workers) < 0 or min(args.serve_workers) < 1:
         parser.error("--workers takes 0 or more, --serve-workers 1 or more")
@@ -245,13 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         for cenario in cenarios:
             resultado = asyncio.run(rodar(cenario, found, args.logs))
             if (args.floor or args.gate) and cenario.workers and cenario.modo == "tempestade":
-                resultado["piso"] = piso.medir(
-                    found,
-                    cenario.medicos / cenario.janela_s,
-                    cenario.janela_s,
-                    args.logs / cenario.nome() / "piso",
-                    falsos_config=config_falsos(cenario),
-                )
+                chao = medir_piso(cenario, found, args.logs / cenario.nome() / "piso")
+                resultado.update({"piso": chao} if chao else {})
             resultados.append(resultado)
             motivos += falhas(resultado, args.budget_p99_s, args.budget_over_claude_s)
             print(linha(resultado), flush=True)
