@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             resultado = asyncio.run(rodar(cenario, found, args.logs))
             if (args.floor or args.gate) and cenario.workers and cenario.modo == "tempestade":
                 chao = medir_piso(cenario, found, args.logs / cenario.nome() / "piso")
-                resultado.update({"piso": chao} if chao else {})
+                if chao is not None:
+                    resultado["piso"] = chao
             resultados.append(resultado)
             motivos += falhas(resultado, args.budget_p99_s, args.budget_over_claude_s)
             print(linha(resultado), flush=True)

@@ -197,8 +197,12 @@ def _processos(
 async def _enviadas(falsos: controle.Falsos, ids: Collection[str], limite_s: float) -> dict[str, float]:
     """When the fake Evolution received each of `ids`' sendText, reading until all came or `limite_s`."""
     limite = time.monotonic() + limite_s
+    vistas: dict[str, float] = {}
+    lidas = 0
     while True:
-        vistas = {e["texto"]: e["recebido_em"] for e in await falsos.enviadas() if e["texto"] in ids}
+        novas = await falsos.enviadas(lidas)  # only what came since the last read
+        lidas += len(novas)
+        vistas.update((e["texto"], e["recebido_em"]) for e in novas if e["texto"] in ids)
         if len(vistas) == len(ids) or time.monotonic() > limite:
             return vistas
         await asyncio.sleep(0.2)
@@ -243,8 +247,8 @@ def medir(
 
 
 def _ms(antes: float | None, depois: float | None, por: float) -> float:
-    """CPU milliseconds between two /proc readings, per `por` (NaN when /proc lacked one)."""
-    return (depois - antes) * 1000 / max(1.0, por) if antes is not None and depois is not None else math.nan
+    """CPU milliseconds between two /proc readings, per `por` (NaN when /proc lacked one or `por` is 0)."""
+    return (depois - antes) * 1000 / por if antes is not None and depois is not None and por else math.nan
 
 
 def linha(r: dict[str, Any]) -> str:
