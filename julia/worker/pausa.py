@@ -1,7 +1,7 @@
 """The sender's question before each batch: is sending paused (julia/services/pausa.py keeps the flag)?
 
-Redis unreachable reads as paused: the sender cannot send without Redis anyway (its rate limit and its
-no-double-send keys live there), and claiming rows it cannot send would only spend their tries.
+Redis unreachable reads as paused: the sender cannot send without Redis anyway (its rate limit lives there:
+julia/worker/taxa.py), and claiming rows it cannot send would only spend their tries.
 """
 
 from __future__ import annotations

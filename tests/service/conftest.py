@@ -58,7 +58,7 @@ async def banco(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def pool(banco: asyncpg.Pool, redis: aioredis.Redis) -> asyncpg.Pool:
     """The service database emptied of conversations (reference tables kept), and Redis emptied with it:
-    TRUNCATE is not one of julia's write paths, so nothing invalidates the cache, send keys or rate
+    TRUNCATE is not one of julia's write paths, so nothing invalidates the cache entries or rate
     counters it leaves behind, and ids restart per test."""
     await banco.execute(f"TRUNCATE {TABELAS} CASCADE")
     await redis.flushdb()
@@ -68,7 +68,7 @@ async def pool(banco: asyncpg.Pool, redis: aioredis.Redis) -> asyncpg.Pool:
 @pytest.fixture
 def settings() -> Settings:
     return Settings(
-        julia_model="claude-sonnet-4-6",  # the default, claude-sonnet-4-5, makes the SDK warn (deprecated)
+        julia_model="claude-sonnet-4-6",  # settings.py's default, named so a change there does not move these tests
         evolution_url=EVOLUTION,
         evolution_api_key=SecretStr(CHAVE),
         evolution_instance="julia",
