@@ -68,7 +68,7 @@ async def pool(banco: asyncpg.Pool, redis: aioredis.Redis) -> asyncpg.Pool:
 @pytest.fixture
 def settings() -> Settings:
     return Settings(
-        julia_model="claude-sonnet-4-6",  # settings.py's default, named so a change there does not move these tests
+        julia_model="claude-sonnet-4-6",  # settings.py's default, named: a change there moves no test
         evolution_url=EVOLUTION,
         evolution_api_key=SecretStr(CHAVE),
         evolution_instance="julia",
