@@ -7,6 +7,7 @@ import asyncpg
 
 from julia.data._executor import Executor
 from julia.data.fila import Fila, Registro, Retentativa
+from julia.mascara import mascarar_telefones
 from julia.metrics import metrics
 from julia.queries import sql
 
@@ -75,7 +76,7 @@ async def guardar_envio_no_historico(
 
 def incerta(fila_id: int, tentativas: int, motivo: str) -> Registro:
     """The outcome of a send that may or may not have gone out: 'incerto', for a person to check."""
-    return Registro(sql("marcar_incerta"), (fila_id, tentativas, motivo))
+    return Registro(sql("marcar_incerta"), (fila_id, tentativas, mascarar_telefones(motivo)))
 
 
 async def marcar_incertas(db: Executor) -> list[asyncpg.Record]:
