@@ -3,6 +3,8 @@ julia/sql/fila_mensagens.sql."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from julia.data._executor import Executor
@@ -95,3 +97,8 @@ async def contar_fila_incerta(db: Executor) -> int:
     """How many sends wait for a person ('incerto')."""
     incertas: int = await db.fetchval(sql("contar_fila_incerta"))
     return incertas
+
+
+async def fila_mensagens_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: every message queued to the doctor, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("fila_mensagens_do_titular"), cliente_id)]
