@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from julia.cliparser import Parser
-from julia.commands import campanha, dev, health, migrate, pausa, perf, seed, serve, servers, worker
+from julia.commands import campanha, dev, health, lgpd, migrate, pausa, perf, seed, serve, servers, worker
 from julia.errors import JuliaError
 from julia.mascara import mascarar_logs
 from julia.settings import Settings, describe_invalid
 
-COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, pausa, health, campanha]
+COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, pausa, health, campanha, lgpd]
 
 
 def build_parser() -> argparse.ArgumentParser:
