@@ -1,7 +1,8 @@
 """`julia lgpd export|apagar|reter`: a data subject's request and the retention pass (julia/services/lgpd.py).
 
 They act on the DATABASE_URL and REDIS_URL the service uses, so both must be set: erasing a person from
-servers started just for the command would erase nothing. `reter` needs only DATABASE_URL.
+servers started just for the command would erase nothing. `reter` needs only DATABASE_URL. `apagar`
+also deletes the person's Chatwoot contact when the CHATWOOT_* settings are there, as on the worker.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from redis.exceptions import RedisError
 
 from julia import db
 from julia.errors import JuliaError
+from julia.integrations.chatwoot import Chatwoot
+from julia.integrations.http import cliente_http
 from julia.services import lgpd
 from julia.settings import Settings
 
@@ -70,8 +73,20 @@ def _apagar(args: argparse.Namespace) -> int:
     def progresso(texto: str) -> None:
         print(texto, file=sys.stderr, flush=True)
 
-    feito = _com_servidores(lambda pool, redis: lgpd.apagar(pool, redis, telefone, progresso))
+    async def apagar(pool: asyncpg.Pool, redis: aioredis.Redis) -> lgpd.Apagamento:
+        if not Chatwoot.configurado(settings):
+            return await lgpd.apagar(pool, redis, telefone, progresso)
+        async with cliente_http() as http:
+            return await lgpd.apagar(pool, redis, telefone, progresso, Chatwoot(settings, http))
+
+    settings = Settings()
+    feito = _com_servidores(apagar)
     print(feito.linha())
+    if feito.chatwoot_pendente is not None:
+        raise JuliaError(
+            f"Chatwoot contact {feito.chatwoot_contato} not deleted ({feito.chatwoot_pendente}): delete it "
+            "in Chatwoot (Contacts), with its conversations; julia's side is done"
+        )
     return 0
 
 

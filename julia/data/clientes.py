@@ -95,8 +95,8 @@ async def titular_por_telefone(db: Executor, telefone: str) -> tuple[int, dict[s
 
 
 async def travar_titular(db: Executor, telefone: str) -> asyncpg.Record | None:
-    """LGPD erasure, inside its transaction: the doctor's row locked; `id` and `opt_out_em` (None unless
-    they opted out)."""
+    """LGPD erasure, inside its transaction: the doctor's row locked; `id`, `opt_out_em` (None unless
+    they opted out) and `chatwoot_contact_id`."""
     return await db.fetchrow(sql("travar_titular"), telefone)
 
 

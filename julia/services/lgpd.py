@@ -6,7 +6,9 @@
   (titulares_apagados: a hash of the phone and the opt-out date, migrations/0010 says why the law allows
   it) and their `clientes` row deleted, which cascades to every table of their conversations. Then, after
   the commit, their Redis keys (julia/cache/titular.py): before it, a reader could still load the old row
-  and cache it again. Erasing a number already erased changes nothing and says when it was done.
+  and cache it again; and their Chatwoot contact with its conversations, when julia created one (a
+  failure there is reported with the contact's id, for a person to delete it: the id is gone from
+  Postgres by then). Erasing a number already erased changes nothing and says when it was done.
 - `reter`: the retention pass, in batches of LGPD_RETENCAO_LOTE, each its own transaction: leads that
   never qualified idle for LGPD_RETENCAO_LEADS_DIAS, messages older than LGPD_RETENCAO_INTERACOES_DIAS.
   Run by every worker each LGPD_RETENCAO_INTERVALO_S (a policy nobody has to remember to schedule is the
@@ -40,6 +42,8 @@ from julia.data import (
     vagas,
 )
 from julia.errors import JuliaError
+from julia.integrations import IntegracaoError
+from julia.integrations.chatwoot import Chatwoot
 from julia.mascara import mascarar_telefones
 from julia.settings import Settings
 
@@ -116,6 +120,8 @@ class Apagamento:
     chaves_redis: int = 0
     opt_out_em: dt.datetime | None = None
     ja_apagado_em: dt.datetime | None = None  # set when nothing was held: erased before, at this time
+    chatwoot_contato: int | None = None  # the Chatwoot contact julia had created for them
+    chatwoot_pendente: str | None = None  # why that contact is not deleted (a person must do it)
 
     def linha(self) -> str:
         """The summary, one line, the phone masked (it may be pasted into a ticket)."""
@@ -131,9 +137,15 @@ class Apagamento:
             if self.opt_out_em
             else "no opt-out to keep"
         )
+        if self.chatwoot_contato is None:
+            chatwoot = "no Chatwoot contact"
+        elif self.chatwoot_pendente is None:
+            chatwoot = f"Chatwoot contact {self.chatwoot_contato} deleted"
+        else:
+            chatwoot = f"Chatwoot contact {self.chatwoot_contato} NOT deleted"
         return (
             f"{quem}: erased {tabelas}; vagas {self.vagas_liberadas} released, {self.vagas_anonimizadas} "
-            f"kept without the doctor; {self.chaves_redis} Redis keys removed; {optout}"
+            f"kept without the doctor; {self.chaves_redis} Redis keys removed; {chatwoot}; {optout}"
         )
 
 
@@ -142,8 +154,10 @@ async def apagar(
     redis: aioredis.Redis,
     telefone: str,
     progresso: Callable[[str], None] = lambda _: None,
+    chatwoot: Chatwoot | None = None,
 ) -> Apagamento:
-    """Erase `telefone` from Postgres (one transaction) and then from Redis. TitularDesconhecido when
+    """Erase `telefone` from Postgres (one transaction), then from Redis and Chatwoot (None: not
+    configured here, so a contact is left for a person: `chatwoot_pendente`). TitularDesconhecido when
     nothing is held and it was never erased; idempotent otherwise."""
     feito = Apagamento(telefone)
     medico_id: int | None = None
@@ -157,6 +171,7 @@ async def apagar(
         else:
             medico_id = travado["id"]
             feito.opt_out_em = travado["opt_out_em"]
+            feito.chatwoot_contato = travado["chatwoot_contact_id"]
             progresso(f"erasing doctor {medico_id} ({mascarar_telefones(telefone)}) in one transaction")
             feito.linhas["clientes"] = 1
             for nome, ler in TABELAS:
@@ -170,7 +185,20 @@ async def apagar(
     feito.chaves_redis = await titular.apagar(
         redis, await titular.chaves_do_titular(redis, telefone, medico_id)
     )
+    if feito.chatwoot_contato is not None:
+        feito.chatwoot_pendente = await _apagar_no_chatwoot(chatwoot, feito.chatwoot_contato)
     return feito
+
+
+async def _apagar_no_chatwoot(chatwoot: Chatwoot | None, contato_id: int) -> str | None:
+    """None when the contact is gone; else why not."""
+    if chatwoot is None:
+        return "CHATWOOT_* not set for this command"
+    try:
+        await chatwoot.apagar_contato(contato_id)
+    except IntegracaoError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)

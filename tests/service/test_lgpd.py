@@ -21,7 +21,7 @@ from julia.services import lgpd
 from julia.settings import Settings
 from julia.worker.loop import Worker
 from tests import espera
-from tests.service.conftest import Externos, drenar, postar, upsert
+from tests.service.conftest import CHATWOOT, Externos, drenar, postar, upsert
 
 NUMERO = "5511987650123"
 TELEFONE = f"+{NUMERO}"
@@ -137,14 +137,21 @@ async def test_apagar_nao_deixa_copia_em_postgres_nem_redis(
     )
     assert len(await _rastros(base, redis, medico_id)) > 10  # the search finds what is there
 
+    contatos = f"{CHATWOOT}/api/v1/accounts/1/contacts/"
+    apagar_contato = externos.router.delete(url__regex=contatos + r"\d+").mock(
+        return_value=httpx.Response(200)
+    )
     progresso: list[str] = []
-    feito = await lgpd.apagar(base, redis, TELEFONE, progresso.append)
+    feito = await lgpd.apagar(base, redis, TELEFONE, progresso.append, worker._s.chatwoot)
 
     assert await _rastros(base, redis, medico_id) == []
     assert feito.linhas["clientes"] == 1
     assert feito.linhas["interacoes"] >= 4
     assert (feito.vagas_liberadas, feito.vagas_anonimizadas) == (1, 1)
     assert feito.chaves_redis >= 1
+    assert apagar_contato.calls.last.request.url == f"{contatos}501"  # the contact the mirror created
+    assert feito.chatwoot_pendente is None
+    assert "Chatwoot contact 501 deleted" in feito.linha()
     assert "+55*******0123" in feito.linha()
     assert NUMERO not in feito.linha()
     assert progresso[0].startswith(f"erasing doctor {medico_id}")
@@ -202,7 +209,9 @@ async def test_exportar_traz_cada_tabela_e_o_redis(
     assert any(NUMERO in chave for chave in dados["redis"])
     assert dados["titulares_apagados"] is None
 
-    await lgpd.apagar(base, redis, TELEFONE)
+    sem_chatwoot = await lgpd.apagar(base, redis, TELEFONE)
+    assert sem_chatwoot.chatwoot_pendente == "CHATWOOT_* not set for this command"
+    assert "Chatwoot contact 501 NOT deleted" in sem_chatwoot.linha()
     depois = await lgpd.exportar(base, redis, TELEFONE)
     assert depois["clientes"] is None
     assert depois["interacoes"] == []
