@@ -100,8 +100,9 @@ SELECT telefone FROM clientes ORDER BY id LIMIT 1
 SELECT id, to_jsonb(c) AS linha FROM clientes c WHERE telefone = $1
 
 -- name: travar_titular
--- LGPD erasure: the doctor's row locked for the erasure's transaction (a message arriving meanwhile
--- waits, then finds no doctor and starts a new lead), since when they opted out, if they did
+-- LGPD erasure: the doctor's row locked for the erasure's transaction (a message of theirs stored
+-- meanwhile waits for the commit, then fails its foreign key: the webhook answers an error and stores
+-- nothing; their next message starts a new lead), since when they opted out, if they did
 -- (`updated_at` for opt-outs older than the column), and their Chatwoot contact, deleted after the
 -- commit. Index: idx_clientes_telefone.
 SELECT id, CASE WHEN status = 'opt_out' THEN coalesce(opt_out_em, updated_at) END AS opt_out_em,
