@@ -144,7 +144,7 @@ class Apagamento:
         else:
             chatwoot = f"Chatwoot contact {self.chatwoot_contato} NOT deleted"
         return (
-            f"{quem}: erased {tabelas}; vagas {self.vagas_liberadas} released, {self.vagas_anonimizadas} "
+            f"{quem}: erased {tabelas}; vagas: {self.vagas_liberadas} released, {self.vagas_anonimizadas} "
             f"kept without the doctor; {self.chaves_redis} Redis keys removed; {chatwoot}; {optout}"
         )
 
@@ -175,7 +175,8 @@ async def apagar(
             progresso(f"erasing doctor {medico_id} ({mascarar_telefones(telefone)}) in one transaction")
             feito.linhas["clientes"] = 1
             for nome, ler in TABELAS:
-                feito.linhas[nome] = len(await ler(conn, medico_id))
+                if nome != "vagas":  # not erased: unlinked, counted below
+                    feito.linhas[nome] = len(await ler(conn, medico_id))
             feito.vagas_liberadas, feito.vagas_anonimizadas = await vagas.anonimizar_vagas_do_titular(
                 conn, medico_id
             )
