@@ -77,7 +77,9 @@ def normalizar_telefone(texto: str) -> str:
 
 
 def _desconhecido(telefone: str) -> TitularDesconhecido:
-    return TitularDesconhecido(f"no doctor or lead has the phone {telefone}, and it was never erased")
+    # Masked like every line julia writes: stderr of a cron job or a unit ends up in a log.
+    quem = mascarar_telefones(telefone)
+    return TitularDesconhecido(f"no doctor or lead has the phone {quem}, and it was never erased")
 
 
 async def exportar(pool: asyncpg.Pool, redis: aioredis.Redis, telefone: str) -> dict[str, Any]:

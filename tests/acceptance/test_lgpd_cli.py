@@ -43,7 +43,7 @@ async def test_export_then_erase_then_unknown(services: servers.Services, tmp_pa
         desconhecido = julia("lgpd", "apagar", "--telefone", "+5511900008888", env=env)
         assert desconhecido.returncode == 1
         assert desconhecido.stderr.strip().splitlines() == [
-            "julia: no doctor or lead has the phone +5511900008888, and it was never erased"
+            "julia: no doctor or lead has the phone +55*******8888, and it was never erased"
         ]
     finally:
         await conn.close()
