@@ -104,6 +104,21 @@ class Settings(BaseSettings):
         default=20, ge=1, le=24, description="Hour campaign messages stop (before the start: past midnight)."
     )
 
+    # LGPD retention (julia/services/lgpd.py): what is deleted after how long, by the worker or
+    # `julia lgpd reter`.
+    lgpd_retencao_leads_dias: int = Field(
+        default=180, ge=1, description="Days after which an idle lead that never qualified is deleted."
+    )
+    lgpd_retencao_interacoes_dias: int = Field(
+        default=730, ge=1, description="Days after which a message (and its queue rows) is deleted."
+    )
+    lgpd_retencao_lote: int = Field(
+        default=500, ge=1, description="Rows deleted per retention transaction (bounded locks and WAL)."
+    )
+    lgpd_retencao_intervalo_s: int = Field(
+        default=3600, ge=0, description="Seconds between the worker's retention passes (0: never)."
+    )
+
     @model_validator(mode="after")
     def _janela_de_campanha(self) -> Settings:
         if self.campanha_hora_inicio == self.campanha_hora_fim:

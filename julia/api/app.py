@@ -21,6 +21,7 @@ from julia.api import admin, admin_vagas, campanhas, chatwoot, webhooks
 from julia.cache import Cache
 from julia.cache.ouvinte import Ouvinte
 from julia.integrations.http import cliente_http
+from julia.mascara import mascarar_logs
 from julia.metrics import metrics
 from julia.settings import Settings
 
@@ -82,4 +83,5 @@ def _attach_cache(app: FastAPI, redis: aioredis.Redis, settings: Settings) -> No
 
 def app_from_env() -> FastAPI:
     """The factory `julia serve` hands uvicorn (each uvicorn worker process builds its own)."""
+    mascarar_logs()  # a uvicorn worker process did not run julia's main: its logs are masked here
     return create_app(Settings())

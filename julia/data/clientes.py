@@ -86,3 +86,26 @@ async def primeiro_telefone(db: Executor) -> str | None:
     """The phone of the doctor with the lowest id; None when there is none."""
     telefone: str | None = await db.fetchval(sql("primeiro_telefone"))
     return telefone
+
+
+async def titular_por_telefone(db: Executor, telefone: str) -> tuple[int, dict[str, Any]] | None:
+    """LGPD export: the doctor's id and whole row as JSON; None for an unknown number."""
+    linha = await db.fetchrow(sql("titular_por_telefone"), telefone)
+    return None if linha is None else (linha["id"], linha["linha"])
+
+
+async def travar_titular(db: Executor, telefone: str) -> asyncpg.Record | None:
+    """LGPD erasure, inside its transaction: the doctor's row locked; `id`, `opt_out_em` (None unless
+    they opted out) and `chatwoot_contact_id`."""
+    return await db.fetchrow(sql("travar_titular"), telefone)
+
+
+async def apagar_titular(db: Executor, cliente_id: int) -> None:
+    """LGPD erasure: the doctor and, by cascade, their conversations' rows (migrations/0010)."""
+    await db.execute(sql("apagar_titular"), cliente_id)
+
+
+async def apagar_leads_sem_qualificacao(db: Executor, dias: int, lote: int) -> int:
+    """Retention: up to `lote` leads idle for `dias` days that never qualified deleted; how many."""
+    status = await db.execute(sql("apagar_leads_sem_qualificacao"), dias, lote)
+    return int(status.rsplit(" ", 1)[1])

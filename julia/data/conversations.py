@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from julia.data._executor import Executor
@@ -52,3 +54,8 @@ async def contar_conversas_ativas(db: Executor) -> int:
     """How many conversations are active."""
     ativas: int = await db.fetchval(sql("contar_conversas_ativas"))
     return ativas
+
+
+async def conversations_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: the doctor's conversations, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("conversations_do_titular"), cliente_id)]

@@ -4,6 +4,7 @@ julia/sql/entradas.sql."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -69,3 +70,8 @@ async def contar_entradas_abertas(db: Executor) -> asyncpg.Record:
     linha = await db.fetchrow(sql("contar_entradas_abertas"))
     assert linha is not None  # an aggregate without GROUP BY always returns its row
     return linha
+
+
+async def entradas_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: the doctor's inbound work rows, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("entradas_do_titular"), cliente_id)]

@@ -3,10 +3,13 @@ julia/sql/fila_mensagens.sql."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from julia.data._executor import Executor
 from julia.data.fila import Fila, Registro, Retentativa
+from julia.mascara import mascarar_telefones
 from julia.metrics import metrics
 from julia.queries import sql
 
@@ -75,7 +78,7 @@ async def guardar_envio_no_historico(
 
 def incerta(fila_id: int, tentativas: int, motivo: str) -> Registro:
     """The outcome of a send that may or may not have gone out: 'incerto', for a person to check."""
-    return Registro(sql("marcar_incerta"), (fila_id, tentativas, motivo))
+    return Registro(sql("marcar_incerta"), (fila_id, tentativas, mascarar_telefones(motivo)))
 
 
 async def marcar_incertas(db: Executor) -> list[asyncpg.Record]:
@@ -94,3 +97,8 @@ async def contar_fila_incerta(db: Executor) -> int:
     """How many sends wait for a person ('incerto')."""
     incertas: int = await db.fetchval(sql("contar_fila_incerta"))
     return incertas
+
+
+async def fila_mensagens_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: every message queued to the doctor, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("fila_mensagens_do_titular"), cliente_id)]

@@ -53,3 +53,16 @@ async def mudar_status_vaga(db: Executor, vaga_id: int, status: str, de: str | N
 async def atualizar_vaga(db: Executor, vaga_id: int, alteracoes: Mapping[str, Any]) -> asyncpg.Record | None:
     """The shift after the patch `alteracoes` (status, valor, data_plantao); None when absent."""
     return await db.fetchrow(sql("atualizar_vaga"), vaga_id, dict(alteracoes))
+
+
+async def vagas_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: the shifts the doctor holds or held, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("vagas_do_titular"), cliente_id)]
+
+
+async def anonimizar_vagas_do_titular(db: Executor, cliente_id: int) -> tuple[int, int]:
+    """LGPD erasure: the doctor unlinked from every shift; (released: reserved ones open again,
+    anonymised: filled or cancelled ones kept without the doctor)."""
+    linhas = await db.fetch(sql("anonimizar_vagas_do_titular"), cliente_id)
+    liberadas = sum(1 for linha in linhas if linha["liberada"])
+    return liberadas, len(linhas) - liberadas

@@ -36,3 +36,7 @@ WHERE id = $1 AND chatwoot_conversation_id IS NULL
 -- a large share of the table whatever the plan (a seq scan or an index-only scan of
 -- idx_conversations_cliente_status, as the visibility map decides); it runs once per health check.
 SELECT count(*) FROM conversations WHERE status = 'ativa'
+
+-- name: conversations_do_titular
+-- LGPD export: every conversation of a doctor, as JSON rows. Index: idx_conversations_cliente.
+SELECT to_jsonb(c) AS linha FROM conversations c WHERE cliente_id = $1 ORDER BY id

@@ -133,3 +133,7 @@ SELECT count(*) AS abertas,
        coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS mais_antiga_s
 FROM entradas
 WHERE status IN ('pendente', 'processando')
+
+-- name: entradas_do_titular
+-- LGPD export: a doctor's inbound work rows (no index on cliente_id beyond the open ones': one scan).
+SELECT to_jsonb(e) AS linha FROM entradas e WHERE cliente_id = $1 ORDER BY id

@@ -174,3 +174,7 @@ WHERE status = 'pendente'
 -- Sends whose outcome is unknown ('incerto'), waiting for a person to check the doctor's chat; julia
 -- never resends them. Index: idx_fila_incerto (partial: a handful of rows at most).
 SELECT count(*) FROM fila_mensagens WHERE status = 'incerto'
+
+-- name: fila_mensagens_do_titular
+-- LGPD export: every message queued to a doctor, sent or not (no index on cliente_id: one scan).
+SELECT to_jsonb(f) AS linha FROM fila_mensagens f WHERE cliente_id = $1 ORDER BY id

@@ -10,3 +10,21 @@ LIMIT $2
 -- name: existe_interacao_whatsapp
 -- A redelivered webhook: its WhatsApp id is already stored. Index: idx_interacoes_whatsapp_id (unique).
 SELECT EXISTS (SELECT 1 FROM interacoes WHERE whatsapp_message_id = $1)
+
+-- name: interacoes_do_titular
+-- LGPD export: every message of and to a doctor. By cliente_id, the column the cascade deletes by, so the
+-- export holds exactly what `apagar` erases. No index on cliente_id (migrations/0010 says why): one scan
+-- of the table, for a request that comes a few times a day.
+SELECT to_jsonb(i) AS linha FROM interacoes i WHERE cliente_id = $1 ORDER BY id
+
+-- name: apagar_interacoes_antigas
+-- Retention: up to $2 interactions older than $1 days, oldest ids first (ids grow with time, so the walk
+-- of interacoes_pkey finds them at its start); their entradas, tool calls and queue rows go with them
+-- (ON DELETE CASCADE, migrations/0010). Index: interacoes_pkey.
+WITH velhas AS (
+    SELECT id FROM interacoes
+    WHERE created_at < now() - make_interval(days => $1)
+    ORDER BY id
+    LIMIT $2
+)
+DELETE FROM interacoes i USING velhas v WHERE i.id = v.id

@@ -79,3 +79,20 @@ UPDATE vagas v SET
 WHERE v.id = $1
 RETURNING v.id, v.hospital_id, v.especialidade_id, v.periodo_id, v.data_plantao, v.valor, v.status,
           v.cliente_id, v.reservada_em
+
+-- name: vagas_do_titular
+-- LGPD export: the shifts a doctor holds or held. Index: idx_vagas_cliente.
+SELECT to_jsonb(v) AS linha FROM vagas v WHERE cliente_id = $1 ORDER BY id
+
+-- name: anonimizar_vagas_do_titular
+-- LGPD erasure, before the doctor's row goes (migrations/0010): a shift still reserved is open again
+-- (someone else must take it); a filled or cancelled one keeps its history without the doctor, marked
+-- `medico_apagado_em`. `liberada`: it went back to 'aberta'. Index: idx_vagas_cliente.
+UPDATE vagas
+SET cliente_id = NULL,
+    status = CASE WHEN status = 'reservada' THEN 'aberta' ELSE status END,
+    reservada_em = CASE WHEN status = 'reservada' THEN NULL ELSE reservada_em END,
+    medico_apagado_em = CASE WHEN status = 'reservada' THEN NULL ELSE now() END,
+    updated_at = now()
+WHERE cliente_id = $1
+RETURNING id, status = 'aberta' AS liberada
