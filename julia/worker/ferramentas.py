@@ -14,9 +14,10 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
 import asyncpg
@@ -27,6 +28,7 @@ from julia.cache import invalidar_medico, vagas_abertas
 from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
 from julia.integrations.claude import ChamadaFerramenta
 from julia.services import handoff, opt_out
+from julia.services.plantoes import descrever
 from julia.worker import reservas
 from julia.worker.servicos import Servicos
 
@@ -56,6 +58,9 @@ class Contexto:
     medico: dict[str, Any]  # the static context (contexto_estatico)
     espelho: asyncio.Task[int | None] | None = None  # the inbound mirror, which may create the Chatwoot chat
     passou_para_humano: bool = False  # set by pedir_humano: Júlia's reply still goes out
+    # What reservar_vaga really did in this turn: the reply's confirmation is built from these, and a
+    # reply claiming a reservation none of them made is corrected (julia/worker/promessas.py).
+    reservas_do_turno: list[reservas.Reserva] = field(default_factory=list)
 
     async def chatwoot_conversa_id(self) -> int | None:
         espelhada = await self.espelho if self.espelho is not None else None
@@ -86,12 +91,44 @@ class EntradaReservar(BaseModel):
 
 
 def _alternativas(vagas: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"vaga_id": v["id"], "descricao": reservas.descrever(v)} for v in vagas]
+    return [{"vaga_id": v["id"], "descricao": descrever(v)} for v in vagas]
+
+
+# Claude's mistakes (an id it made up or misread), returned as is_error; every other refusal is a normal
+# outcome Claude explains to the doctor with its true reason.
+ERROS_DE_CLAUDE: Final = frozenset(
+    {reservas.INEXISTENTE, reservas.OUTRA_ESPECIALIDADE, reservas.SEM_ESPECIALIDADE}
+)
+UMA_POR_MENSAGEM: Final = (
+    "só uma reserva por mensagem: o médico não pediu a vaga {vaga_id} pelo número. Pergunte se ele também "
+    "quer essa vaga antes de reservar."
+)
+CONFIRMACAO_PELA_JULIA: Final = (
+    "julia envia ao médico a confirmação com data, dia da semana, hospital, período e valor tirados desta "
+    "reserva: não repita esses dados, só complemente se precisar."
+)
+
+
+def _pediu_pelo_numero(texto: str, vaga_id: int) -> bool:
+    return re.search(rf"(?<!\d){vaga_id}(?!\d)", texto) is not None
 
 
 async def reservar_vaga(ctx: Contexto, entrada: EntradaReservar) -> Resultado:
     s = ctx.s
-    r = await reservas.reservar(s.pool, s.cache, ctx.tarefa["cliente_id"], entrada.vaga_id)
+    # Parallel tool use is off (julia/integrations/claude.py), yet Claude may still ask again in the next
+    # round: at most one new reservation per message unless the doctor named this shift by its number.
+    if any(r.nova for r in ctx.reservas_do_turno) and not _pediu_pelo_numero(
+        ctx.tarefa["conteudo"], entrada.vaga_id
+    ):
+        raise FalhaFerramenta(UMA_POR_MENSAGEM.format(vaga_id=entrada.vaga_id))
+    r = await reservas.reservar(
+        s.pool,
+        s.cache,
+        ctx.tarefa["cliente_id"],
+        entrada.vaga_id,
+        abertas_max=s.settings.reservas_abertas_max,
+    )
+    ctx.reservas_do_turno.append(r)
     if r.reservada:
         assert r.vaga is not None
         if r.nova:
@@ -103,12 +140,21 @@ async def reservar_vaga(ctx: Contexto, entrada: EntradaReservar) -> Resultado:
                 medico=_nome(ctx),
                 chatwoot_conversa_id=await ctx.chatwoot_conversa_id(),
             )
-        return {"reservada": True, "vaga_id": entrada.vaga_id, "descricao": reservas.descrever(r.vaga)}
+        return {
+            "reservada": True,
+            "vaga_id": entrada.vaga_id,
+            "descricao": descrever(r.vaga),
+            "instrucao": CONFIRMACAO_PELA_JULIA,
+        }
     alternativas = _alternativas(r.alternativas)
-    if r.motivo == reservas.TOMADA:  # the race was lost: a normal outcome Claude should explain
-        return {"reservada": False, "motivo": f"a vaga {r.motivo}", "alternativas": alternativas}
-    mensagem = r.motivo if r.motivo == reservas.SEM_ESPECIALIDADE else f"a vaga {entrada.vaga_id} {r.motivo}"
-    raise FalhaFerramenta(str(mensagem), alternativas=alternativas)
+    explicacao = str(r.explicacao())
+    if r.motivo in ERROS_DE_CLAUDE:
+        mensagem = (
+            explicacao if r.motivo == reservas.SEM_ESPECIALIDADE else f"a vaga {entrada.vaga_id} {explicacao}"
+        )
+        raise FalhaFerramenta(mensagem, alternativas=alternativas)
+    motivo = explicacao if r.motivo in reservas.DO_MEDICO else f"a vaga {explicacao}"
+    return {"reservada": False, "motivo": motivo, "alternativas": alternativas}
 
 
 def _nome(ctx: Contexto) -> str:

@@ -17,6 +17,7 @@ from julia.data.fila import Despertador
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
 from julia.metrics import metrics
+from julia.services import avisos
 from julia.worker import resposta
 from julia.worker.concorrencia import Concorrencia
 from julia.worker.remetente import Remetente
@@ -25,6 +26,7 @@ from julia.worker.servicos import Servicos
 log = logging.getLogger(__name__)
 
 ALERTA_INTERVALO_S = 60.0  # a problem is announced within a minute; Slack sees at most one round a minute
+RESERVAS_INTERVALO_S = 60.0  # an unconfirmed reservation reopens within a minute of its deadline
 # An attempt may take Claude's worst case plus this (context reads, the reply's transaction, a slow pool).
 PRAZO_FOLGA_S = 30.0
 
@@ -55,7 +57,12 @@ class Worker:
         s.claude.observador = self.concorrencia.observar
 
     async def rodar(self, parar: asyncio.Event) -> None:
-        loops = self._loop_entradas(parar), self._loop_envio(parar), self._loop_alertas(parar)
+        loops = (
+            self._loop_entradas(parar),
+            self._loop_envio(parar),
+            self._loop_alertas(parar),
+            self._loop_reservas(parar),
+        )
         if self.despertador is None:
             await asyncio.gather(*loops)
             return
@@ -139,3 +146,15 @@ class Worker:
                 log.exception("health/alert round failed; next round in %.0f s", ALERTA_INTERVALO_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parar.wait(), ALERTA_INTERVALO_S)
+
+    async def _loop_reservas(self, parar: asyncio.Event) -> None:
+        """Reservations nobody confirmed within RESERVA_CONFIRMACAO_S go back to open and their doctors are
+        told (julia/services/avisos.py); every worker sweeps, SKIP LOCKED keeps them apart."""
+        s = self._s
+        while not parar.is_set():
+            try:
+                await avisos.expirar_reservas(s.pool, s.cache, s.settings.reserva_confirmacao_s)
+            except Exception:  # the sweep must never stop the worker
+                log.exception("reservation sweep failed; next one in %.0f s", RESERVAS_INTERVALO_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(parar.wait(), RESERVAS_INTERVALO_S)

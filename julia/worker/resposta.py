@@ -4,13 +4,14 @@ statement that marks the inbound row done (so a reply is queued exactly once or 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-from julia import prompts
+from julia import prompts, relogio
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
 from julia.data import Executor, entradas
 from julia.data.fila import Fila, Retentativa
@@ -19,10 +20,10 @@ from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
 from julia.services import handoff, opt_out
+from julia.services.plantoes import descrever
 from julia.worker import dialogo
 from julia.worker.espelho import espelhar
 from julia.worker.ferramentas import Contexto
-from julia.worker.reservas import descrever
 from julia.worker.servicos import Servicos
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
@@ -103,7 +104,8 @@ async def _responder(
     turnos = montar_turnos(historico, ate=tarefa["interacao_id"])
     ctx = Contexto(s, tarefa, medico, espelho)
     try:
-        texto = await dialogo.conversar(ctx, prompts.sistema(), contexto_dinamico(medico, vagas), turnos)
+        dinamico = contexto_dinamico(medico, vagas, relogio.agora())
+        texto = await dialogo.conversar(ctx, prompts.sistema(), dinamico, turnos)
     except IntegracaoError as exc:
         await _registrar_falha(s.pool, fila, tarefa, exc)
         return
@@ -199,12 +201,15 @@ def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turn
     return turnos
 
 
-def contexto_dinamico(medico: dict[str, Any], vagas: Sequence[dict[str, Any]]) -> str:
-    """This doctor and the open shifts of their specialty (with their ids, which the tools take), as the
-    uncached part of the system prompt."""
+def contexto_dinamico(medico: dict[str, Any], vagas: Sequence[dict[str, Any]], agora: dt.datetime) -> str:
+    """Now in São Paulo (so "amanhã" and "sábado" are not guessed), this doctor and the open shifts of their
+    specialty (with their ids, which the tools take), as the uncached part of the system prompt."""
     nome = " ".join(p for p in (medico.get("primeiro_nome"), medico.get("sobrenome")) if p) or "não informado"
+    local = agora.astimezone(relogio.FUSO)
     linhas = [
         "## Contexto desta conversa",
+        f"Agora: {relogio.dia_da_semana(local.date())}, {local:%d/%m/%Y}, {local:%H:%M} "
+        "(horário de Brasília).",
         f"Médico: {nome}; CRM: {medico.get('crm') or 'não informado'}; "
         f"especialidade: {medico.get('especialidade') or 'não informada'}; cadastro: {medico.get('status')}.",
     ]

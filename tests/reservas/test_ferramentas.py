@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from julia.relogio import DIAS_DA_SEMANA as DIAS
 from julia.worker.loop import Worker
 from tests.reservas.conftest import Cenario
 from tests.service.conftest import Externos, drenar, ferramenta_claude, postar, resposta_claude, upsert
@@ -28,8 +29,8 @@ def resultados(pedido: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def medico_do_webhook(cenario: Cenario) -> int:
     id_: int = await cenario.pool.fetchval(
-        "INSERT INTO clientes (telefone, primeiro_nome, sobrenome, especialidade_id, status)"
-        " VALUES ($1, 'Ana', 'Souza', $2, 'ativo') RETURNING id",
+        "INSERT INTO clientes (telefone, primeiro_nome, sobrenome, crm, especialidade_id, status)"
+        " VALUES ($1, 'Ana', 'Souza', 'CRM/SP 123456', $2, 'ativo') RETURNING id",
         TELEFONE,
         cenario.especialidade,
     )
@@ -58,7 +59,7 @@ async def test_medico_aceita_e_julia_reserva_avisa_a_equipe_e_responde(
     reservar = primeiro["tools"][0]["input_schema"]
     assert reservar["properties"]["vaga_id"]["type"] == "integer"
     assert reservar["required"] == ["vaga_id"]
-    assert primeiro["tool_choice"] == {"type": "auto"}
+    assert primeiro["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
     assert primeiro["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert f"- vaga {vaga}: " in primeiro["system"][1]["text"]  # Claude can name the shift
     # The next round repeats the exchange: the assistant turn unchanged, then one result per tool_use.
@@ -90,7 +91,21 @@ async def test_medico_aceita_e_julia_reserva_avisa_a_equipe_e_responde(
     ]
     assert auditoria[0]["resultado"]["reservada"] is True
     assert await pool.fetchval("SELECT versao_prompt FROM interacoes WHERE direcao = 'saida'") == "v2"
-    assert externos.textos_enviados() == [("5511999990000", "Pronto, Dra. Ana: plantão reservado!")]
+    # The confirmation is built from the tool's result; Claude's own claim of it is not sent.
+    linha = await pool.fetchrow(
+        "SELECT data_plantao, p.nome FROM vagas v JOIN periodos p ON p.id = v.periodo_id WHERE v.id = $1",
+        vaga,
+    )
+    assert linha is not None
+    dia, periodo = linha
+    assert externos.textos_enviados() == [
+        (
+            "5511999990000",
+            f"Reservei para você a vaga {vaga}: {DIAS[dia.weekday()]}, {dia:%d/%m/%Y}, {periodo} "
+            "(19:00-07:00), Hospital Santa Luzia, Campinas/SP: R$ 1.500,00. Ela aguarda a confirmação do "
+            "hospital, e eu aviso você quando confirmarem.",
+        )
+    ]
     # The team is told once: Slack, and a private note in the doctor's Chatwoot conversation.
     assert externos.slack.call_count == 1
     assert (
@@ -111,7 +126,8 @@ async def test_no_maximo_tres_rodadas_de_ferramentas_e_depois_so_texto(
     await drenar(worker, pool)
     enviados = pedidos(externos)
     assert len(enviados) == 4
-    assert [p["tool_choice"] for p in enviados] == [{"type": "auto"}] * 3 + [{"type": "none"}]
+    auto = {"type": "auto", "disable_parallel_tool_use": True}  # one tool_use per reply
+    assert [p["tool_choice"] for p in enviados] == [auto] * 3 + [{"type": "none"}]
     assert "tools" in enviados[3]  # the history holds tool_use blocks: the tools must come along
     assert await pool.fetchval("SELECT count(*) FROM chamadas_ferramenta WHERE NOT erro") == 3
     assert externos.textos_enviados() == [("5511999990000", "Não achei outra vaga.")]
