@@ -10,7 +10,9 @@ import asyncpg
 import httpx
 
 from julia.relogio import DIAS_DA_SEMANA as DIAS
+from julia.relogio import agora
 from julia.worker.loop import Worker
+from julia.worker.promessas import NAO_RESERVEI
 from tests.reservas.conftest import Cenario
 from tests.service.conftest import Externos, drenar, ferramenta_claude, postar, resposta_claude, upsert
 
@@ -221,3 +223,81 @@ async def test_opt_out_dito_com_outras_palavras_pela_ferramenta(
     assert resultado["is_error"] is False
     assert resultado["content"]["opt_out"] is True
     assert externos.textos_enviados() == [("5511999990000", "Tudo bem, não enviaremos mais mensagens.")]
+
+
+# --- no false promises (issue 33) ----------------------------------------------------------------------
+
+
+async def test_reserva_afirmada_sem_ferramenta_e_corrigida_e_o_prompt_tem_a_data_de_brasilia(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    medico = await medico_do_webhook(cenario)
+    vaga = await cenario.vaga(dias=2)
+    externos.claude.side_effect = [resposta_claude("Reservei a vaga para você! Bom plantão.")]
+    antes = agora()
+    await postar(cliente, upsert("Quero o plantão de Campinas"))
+    await drenar(worker, pool)
+    assert externos.textos_enviados() == [("5511999990000", f"Bom plantão.\n\n{NAO_RESERVEI}")]
+    assert await pool.fetchval("SELECT status FROM vagas WHERE id = $1", vaga) == "aberta"
+    assert await pool.fetchval("SELECT count(*) FROM vagas WHERE cliente_id = $1", medico) == 0
+    # Claude reads São Paulo's date, weekday and time, not the process's (UTC in the container).
+    contexto = pedidos(externos)[0]["system"][1]["text"]
+    agoras = {
+        f"Agora: {DIAS[t.weekday()]}, {t:%d/%m/%Y}, {t:%H:%M} (horário de Brasília)."
+        for t in (antes, agora())
+    }
+    assert any(a in contexto for a in agoras), contexto
+
+
+async def test_uma_reserva_por_mensagem_a_menos_que_o_medico_peca_as_duas_pelo_numero(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    medico = await medico_do_webhook(cenario)
+    a, b, c = [await cenario.vaga(dias=d) for d in (2, 3, 4)]
+    externos.claude.side_effect = [
+        ferramenta_claude(("reservar_vaga", {"vaga_id": a})),
+        ferramenta_claude(("reservar_vaga", {"vaga_id": b})),
+        resposta_claude("Feito."),
+        ferramenta_claude(("reservar_vaga", {"vaga_id": b})),
+        ferramenta_claude(("reservar_vaga", {"vaga_id": c})),
+        resposta_claude("Feito."),
+    ]
+    await postar(cliente, upsert("Quero o primeiro plantão"))
+    await drenar(worker, pool)
+    [recusada] = resultados(pedidos(externos)[2])
+    assert recusada["is_error"] is True
+    assert recusada["content"]["erro"].startswith(
+        f"só uma reserva por mensagem: o médico não pediu a vaga {b}"
+    )
+    assert await pool.fetchval(
+        "SELECT array_agg(id ORDER BY id) FROM vagas WHERE cliente_id = $1", medico
+    ) == [a]
+    # Named by number, both are booked, and the reply confirms each from its result.
+    await postar(cliente, upsert(f"Quero as vagas {b} e {c}", msg_id="3EB0A1B2C4"))
+    await drenar(worker, pool)
+    reservadas = await pool.fetchval(
+        "SELECT array_agg(id ORDER BY id) FROM vagas WHERE cliente_id = $1", medico
+    )
+    assert reservadas == [a, b, c]
+    _, segunda = externos.textos_enviados()
+    assert segunda[1].startswith(f"Reservei para você a vaga {b}: ")
+    assert f"\n\nReservei para você a vaga {c}: " in segunda[1]
+    assert segunda[1].endswith("\n\nFeito.")
+
+
+async def test_vaga_cancelada_diz_que_foi_cancelada(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    await medico_do_webhook(cenario)
+    vaga = await cenario.vaga(dias=2)
+    await pool.execute("UPDATE vagas SET status = 'cancelada' WHERE id = $1", vaga)
+    externos.claude.side_effect = [
+        ferramenta_claude(("reservar_vaga", {"vaga_id": vaga})),
+        resposta_claude("Essa vaga foi cancelada pelo hospital."),
+    ]
+    await postar(cliente, upsert(f"Quero a vaga {vaga}"))
+    await drenar(worker, pool)
+    [resultado] = resultados(pedidos(externos)[1])
+    assert resultado["is_error"] is False
+    assert resultado["content"]["reservada"] is False
+    assert resultado["content"]["motivo"] == "a vaga foi cancelada pelo hospital"
