@@ -13,6 +13,13 @@ CREATE FUNCTION julia_horario_vaga(dia date, inicio time, fim time) RETURNS tstz
             AT TIME ZONE 'America/Sao_Paulo'
     );
 
+-- A city name as people type it and as the hospital row spells it compare equal: lower case, no accents
+-- ("sao paulo" finds "São Paulo"). translate, not the unaccent extension: one fewer extension to install,
+-- and Portuguese needs only these letters. buscar_vagas applies it to both sides.
+CREATE FUNCTION julia_sem_acento(texto text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN translate(lower(btrim(texto)), 'áàâãäéèêëíìîïóòôõöúùûüç', 'aaaaaeeeeiiiiooooouuuuc');
+
 -- One doctor, one shift at a time. reservar_vaga (julia/sql/vagas.sql) refuses an overlapping shift in
 -- its own WHERE, which is enough for any reservation that starts after the doctor's previous one has
 -- committed; two of the same doctor's reservations running at the same moment would each miss the

@@ -23,19 +23,29 @@ Vaga = dict[str, Any]
 
 
 async def vagas_abertas(
-    pool: asyncpg.Pool, cache: Cache, especialidade_id: int, limite: int = 10, desde: dt.date | None = None
+    pool: asyncpg.Pool,
+    cache: Cache,
+    especialidade_id: int,
+    limite: int = 10,
+    desde: dt.date | None = None,
+    *,
+    estado: str | None = None,
+    cidade: str | None = None,
 ) -> list[Vaga]:
     """Open shifts not yet started from `desde` (today in São Paulo; never earlier) on, soonest first, as
-    the data layer returns them. A list cached a few seconds before a shift starts may still hold it, for
-    at most CACHE_TTL_VAGAS: reservar_vaga refuses a started shift whatever the list said."""
+    the data layer returns them; only in `estado` / `cidade` when given. A list cached a few seconds before
+    a shift starts may still hold it, for at most CACHE_TTL_VAGAS: reservar_vaga refuses a started shift
+    whatever the list said."""
     inicio = max(desde or hoje(), hoje())
 
     async def carregar() -> list[Vaga]:
-        return [codec.plain(row) for row in await dados.buscar_vagas(pool, especialidade_id, inicio, limite)]
+        linhas = await dados.buscar_vagas(
+            pool, especialidade_id, inicio, limite, estado=estado, cidade=cidade
+        )
+        return [codec.plain(row) for row in linhas]
 
-    vagas: list[Vaga] = await cache.ler(
-        TIPO, keys.vagas(especialidade_id, inicio, limite), cache.ttl_vagas, carregar
-    )
+    chave = keys.vagas(especialidade_id, inicio, limite, estado=estado, cidade=cidade)
+    vagas: list[Vaga] = await cache.ler(TIPO, chave, cache.ttl_vagas, carregar)
     return vagas
 
 

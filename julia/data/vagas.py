@@ -17,11 +17,17 @@ from julia.relogio import hoje
 
 @metrics.timed("buscar_vagas")
 async def buscar_vagas(
-    db: Executor, especialidade_id: int, desde: dt.date | None = None, limite: int = 10
+    db: Executor,
+    especialidade_id: int,
+    desde: dt.date | None = None,
+    limite: int = 10,
+    *,
+    estado: str | None = None,
+    cidade: str | None = None,
 ) -> list[asyncpg.Record]:
     """Open shifts of a specialty not yet started, from `desde` (today in São Paulo) on, soonest first,
-    with hospital and period."""
-    return await db.fetch(sql("buscar_vagas"), especialidade_id, desde or hoje(), limite)
+    with hospital and period; only in `estado` (a UF) and `cidade` (accents and case aside) when given."""
+    return await db.fetch(sql("buscar_vagas"), especialidade_id, desde or hoje(), limite, estado, cidade)
 
 
 @metrics.timed("reservar_vaga")

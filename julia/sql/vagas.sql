@@ -1,8 +1,12 @@
 -- name: buscar_vagas
 -- Open shifts of a specialty from a date on ($2: today in São Paulo at the earliest), soonest first, with
 -- hospital and period; a shift that has already started is not offered (today's 07:00-19:00 at 15:00).
--- Index: idx_vagas_especialidade_status (partial on status = 'aberta'); the joins are primary-key lookups,
--- and the start-time test filters the few rows of today on the way.
+-- $4: only hospitals of this state (the doctor's CRM's, for the shifts Júlia offers unasked); $5: only
+-- this city, accents and case aside; NULL: any. Filtered here, not after a LIMIT in Python, so a city whose
+-- shifts come later than the specialty's first page still finds them.
+-- Index: idx_vagas_especialidade_status (partial on status = 'aberta'), walked in date order until the
+-- LIMIT; the joins are primary-key lookups, and the start-time, state and city tests filter on the way (a
+-- rare city walks more of the specialty's open shifts: thousands at a million doctors, still one index).
 SELECT v.id, v.data_plantao, v.valor,
        h.nome AS hospital, h.cidade, h.estado,
        p.nome AS periodo, p.hora_inicio, p.hora_fim
@@ -11,6 +15,8 @@ JOIN hospitais h ON h.id = v.hospital_id
 JOIN periodos p ON p.id = v.periodo_id
 WHERE v.especialidade_id = $1 AND v.status = 'aberta' AND v.data_plantao >= $2
   AND lower(julia_horario_vaga(v.data_plantao, p.hora_inicio, p.hora_fim)) > now()
+  AND ($4::text IS NULL OR h.estado = $4::text)
+  AND ($5::text IS NULL OR julia_sem_acento(h.cidade) = julia_sem_acento($5::text))
 ORDER BY v.data_plantao, v.id
 LIMIT $3
 

@@ -15,8 +15,7 @@ import functools
 import json
 import logging
 import re
-import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
@@ -27,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from julia.cache import invalidar_medico, vagas_abertas
 from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
 from julia.integrations.claude import ChamadaFerramenta
-from julia.services import handoff, opt_out
+from julia.services import handoff, opt_out, preferencias
 from julia.services.plantoes import descrever
 from julia.worker import reservas
 from julia.worker.servicos import Servicos
@@ -37,7 +36,6 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseModel)
 Resultado = dict[str, Any]  # JSON sent back to Claude (and stored in the audit)
 
-BUSCA_CONSULTADAS: Final = 50  # open shifts read (through the cache) before filtering by date and city
 BUSCA_DEVOLVIDAS: Final = 10
 
 
@@ -90,7 +88,7 @@ class EntradaReservar(BaseModel):
     vaga_id: int = Field(description="O número da vaga, como aparece no contexto (vaga 123).")
 
 
-def _alternativas(vagas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _alternativas(vagas: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{"vaga_id": v["id"], "descricao": descrever(v)} for v in vagas]
 
 
@@ -172,10 +170,11 @@ class EntradaBuscar(BaseModel):
     )
     data_fim: dt.date | None = Field(default=None, description="Último dia (AAAA-MM-DD), inclusive.")
     cidade: str | None = Field(default=None, description="Cidade do hospital, sem o estado.")
-
-
-def _simples(texto: str) -> str:
-    return unicodedata.normalize("NFKD", texto.casefold()).encode("ascii", "ignore").decode().strip()
+    estado: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description="UF do hospital (SP, RJ...). Sem cidade nem estado, busca no estado do CRM do médico.",
+    )
 
 
 async def buscar_vagas(ctx: Contexto, entrada: EntradaBuscar) -> Resultado:
@@ -184,18 +183,25 @@ async def buscar_vagas(ctx: Contexto, entrada: EntradaBuscar) -> Resultado:
         raise FalhaFerramenta(reservas.SEM_ESPECIALIDADE)
     if entrada.data_inicio and entrada.data_fim and entrada.data_fim < entrada.data_inicio:
         raise FalhaFerramenta("data_fim é anterior a data_inicio")
-    # Through the cache, the same lists the context reads (one generation per specialty invalidates all).
+    # A city names its state; without one, the doctor's own state (their CRM's), as in the context.
+    estado = entrada.estado or (None if entrada.cidade else preferencias.uf_do_crm(ctx.medico.get("crm")))
+    # State and city are filtered in SQL, through the cache (the same generation per specialty). The
+    # list is soonest first, so the shifts up to data_fim are a prefix of it: filtering them here is exact.
     abertas = await vagas_abertas(
-        ctx.s.pool, ctx.s.cache, especialidade, BUSCA_CONSULTADAS, desde=entrada.data_inicio
+        ctx.s.pool,
+        ctx.s.cache,
+        especialidade,
+        BUSCA_DEVOLVIDAS,
+        desde=entrada.data_inicio,
+        estado=estado,
+        cidade=entrada.cidade,
     )
-    cidade = _simples(entrada.cidade) if entrada.cidade else None
     achadas = [
         v
         for v in abertas
-        if (entrada.data_fim is None or dt.date.fromisoformat(str(v["data_plantao"])) <= entrada.data_fim)
-        and (cidade is None or _simples(str(v["cidade"])) == cidade)
+        if entrada.data_fim is None or dt.date.fromisoformat(str(v["data_plantao"])) <= entrada.data_fim
     ]
-    return {"vagas": _alternativas(achadas[:BUSCA_DEVOLVIDAS])}
+    return {"vagas": _alternativas(preferencias.ordenar(achadas, ctx.medico.get("preferencias") or {}))}
 
 
 # --- pedir_humano -------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import asyncpg
@@ -301,3 +302,64 @@ async def test_vaga_cancelada_diz_que_foi_cancelada(
     assert resultado["is_error"] is False
     assert resultado["content"]["reservada"] is False
     assert resultado["content"]["motivo"] == "a vaga foi cancelada pelo hospital"
+
+
+# --- offers follow the doctor (issue 33) ---------------------------------------------------------------
+
+
+async def hospital(pool: asyncpg.Pool, nome: str, cidade: str, estado: str) -> int:
+    id_: int = await pool.fetchval(
+        "INSERT INTO hospitais (nome, cidade, estado) VALUES ($1, $2, $3) RETURNING id", nome, cidade, estado
+    )
+    return id_
+
+
+async def test_o_contexto_oferece_o_estado_do_crm_e_as_preferencias_primeiro(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    medico = await medico_do_webhook(cenario)  # CRM/SP
+    diurno = await cenario.outro_periodo("07:00", "19:00")
+    nome_diurno = await pool.fetchval("SELECT nome FROM periodos WHERE id = $1", diurno)
+    await pool.execute(
+        "UPDATE clientes SET preferencias = $2 WHERE id = $1", medico, {"periodos": [nome_diurno]}
+    )
+    noturna = await cenario.vaga(dias=1)
+    preferida = await cenario.vaga(dias=2, periodo=diurno)
+    no_rio = await cenario.vaga(dias=1)
+    await pool.execute(
+        "UPDATE vagas SET hospital_id = $2 WHERE id = $1",
+        no_rio,
+        await hospital(pool, "Hospital X", "Niterói", "RJ"),
+    )
+    externos.claude.side_effect = [resposta_claude("Olá!")]
+    await postar(cliente, upsert("Oi"))
+    await drenar(worker, pool)
+    contexto = pedidos(externos)[0]["system"][1]["text"]
+    assert f"Preferências do médico: períodos {nome_diurno}." in contexto
+    assert "no estado do CRM (SP;" in contexto
+    ofertas = [int(n) for n in re.findall(r"^- vaga (\d+):", contexto, re.MULTILINE)]
+    assert ofertas == [preferida, noturna]  # preferred first; the RJ shift is not offered unasked
+
+
+async def test_buscar_vagas_filtra_a_cidade_no_sql_sem_acento(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
+) -> None:
+    """The city's only shift comes after the specialty's first page of shifts elsewhere: a filter after the
+    LIMIT (as before) said "none"."""
+    await medico_do_webhook(cenario)
+    for dias in range(1, 13):
+        await cenario.vaga(dias=dias)  # Campinas
+    longe = await cenario.vaga(dias=20)
+    await pool.execute(
+        "UPDATE vagas SET hospital_id = $2 WHERE id = $1",
+        longe,
+        await hospital(pool, "Hospital São Lucas", "São José dos Campos", "SP"),
+    )
+    externos.claude.side_effect = [
+        ferramenta_claude(("buscar_vagas", {"cidade": "sao jose dos campos"})),
+        resposta_claude("Achei uma."),
+    ]
+    await postar(cliente, upsert("Tem em São José dos Campos?"))
+    await drenar(worker, pool)
+    [resultado] = resultados(pedidos(externos)[1])
+    assert [v["vaga_id"] for v in resultado["content"]["vagas"]] == [longe]
