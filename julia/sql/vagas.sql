@@ -55,7 +55,7 @@ RETURNING id, hospital_id, especialidade_id, periodo_id, data_plantao, valor, st
 -- Indexes: vagas_pkey, clientes_pkey, idx_vagas_cliente (the doctor's held shifts); hospital and period
 -- are primary-key lookups.
 WITH medico AS (
-    SELECT c.id, c.especialidade_id, c.status, coalesce(btrim(c.crm), '') <> '' AS tem_crm,
+    SELECT c.id, c.especialidade_id, c.status, c.crm, coalesce(btrim(c.crm), '') <> '' AS tem_crm,
            (SELECT count(*) FROM vagas r WHERE r.cliente_id = c.id AND r.status = 'reservada') AS abertas
     FROM clientes c
     WHERE c.id = $2
@@ -94,6 +94,7 @@ SELECT EXISTS (SELECT 1 FROM reservada) AS reservada,
        a.especialidade_id,
        m.especialidade_id AS especialidade_medico,
        m.status AS status_medico,
+       m.crm AS crm_medico,
        coalesce(m.tem_crm, false) AS tem_crm,
        coalesce(m.abertas, 0) AS abertas,
        coalesce(r.iniciada, false) AS iniciada,

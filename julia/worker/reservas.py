@@ -16,6 +16,7 @@ from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.slack import Slack
 from julia.services.plantoes import descrever
+from julia.services.preferencias import uf_do_crm
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ async def reservar(
     especialidade = row["especialidade_medico"]
     alternativas: list[dict[str, Any]] = []
     if especialidade is not None and motivo not in DO_MEDICO:
-        abertas = await vagas_abertas(pool, cache, especialidade, ALTERNATIVAS + 1)
+        # In the doctor's CRM state, as the context offers them (julia/services/preferencias.py).
+        uf = uf_do_crm(row["crm_medico"])
+        abertas = await vagas_abertas(pool, cache, especialidade, ALTERNATIVAS + 1, estado=uf)
         alternativas = [v for v in abertas if v["id"] != vaga_id][:ALTERNATIVAS]
     return Reserva(False, False, motivo, vaga, alternativas, abertas=row["abertas"])
 

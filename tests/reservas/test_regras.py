@@ -170,3 +170,16 @@ async def test_limite_de_reservas_aguardando_confirmacao(
     # A confirmed (filled) shift no longer waits: the doctor may reserve again.
     await pool.execute("UPDATE vagas SET status = 'preenchida' WHERE id = $1", vagas[0])
     assert (await reservar(pool, cache, medico, vagas[ABERTAS_MAX])).nova
+
+
+async def test_as_alternativas_sao_do_estado_do_crm(
+    pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+) -> None:
+    tomada, em_sp, no_rio = [await cenario.vaga(dias=d) for d in (1, 2, 3)]
+    rio = await pool.fetchval(
+        "INSERT INTO hospitais (nome, cidade, estado) VALUES ('Hospital Y', 'Niterói', 'RJ') RETURNING id"
+    )
+    await pool.execute("UPDATE vagas SET hospital_id = $2 WHERE id = $1", no_rio, rio)
+    assert (await reservar(pool, cache, await cenario.medico(nome="Bruno"), tomada)).nova
+    perdedora = await reservar(pool, cache, await cenario.medico(), tomada)  # CRM/SP
+    assert [v["id"] for v in perdedora.alternativas] == [em_sp]
