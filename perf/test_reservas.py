@@ -73,8 +73,10 @@ ABERTAS_MAX: int = Settings.model_fields["reservas_abertas_max"].default  # what
 
 MAKE_DOCTORS = (
     "INSERT INTO clientes (telefone, primeiro_nome, crm, especialidade_id, status)"
-    # +999: no seeded phone; a CRM, or reservar_vaga refuses the doctor
-    " SELECT '+999' || lpad(g::text, 8, '0'), 'Perf ' || g, 'CRM/SP ' || g, $1, 'ativo'"
+    # +999: no seeded phone. A CRM, or reservar_vaga refuses the doctor; of the state of the shifts'
+    # hospital (MAKE_SHIFTS), or the context would not offer them (julia/services/preferencias.py).
+    " SELECT '+999' || lpad(g::text, 8, '0'), 'Perf ' || g,"
+    " 'CRM/' || (SELECT estado FROM hospitais ORDER BY id LIMIT 1) || ' ' || g, $1, 'ativo'"
     " FROM generate_series(1, $2) g RETURNING id"
 )
 MAKE_SHIFTS = (
