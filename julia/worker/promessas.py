@@ -8,9 +8,10 @@ reservar_vaga did in this turn, never from Claude's free text.
   made, a fixed correction says so (with the true reason when the tool refused).
 
 The claim detector is a deterministic backstop, a handful of patterns over the accent-free text, tuned to
-catch first-person announcements ("reservei", "fiz a reserva", "reserva confirmada", "a vaga está
-garantida") and not the refusals Júlia must be free to say ("já foi reservada por outro médico",
-"não reservei").
+catch announcements of a reservation just made ("reservei", "fiz a reserva", "reserva feita", "plantão
+reservado!", "ficou reservada para você") and not what Júlia must be free to say: refusals ("já foi
+reservada por outro médico", "não reservei") and the state of an earlier reservation ("está reservada
+para você desde ontem", "foi confirmada pelo hospital"), which may well be true.
 """
 
 from __future__ import annotations
@@ -28,10 +29,9 @@ _AFIRMA_RESERVA: Final = re.compile(
     r"(?<!nao )(?<!nao te )(?<!nao lhe )\b(ja )?"
     r"(reservei|garanti|reservamos|acabei de reservar|consegui reservar)\b"
     r"|(?<!nao )\bfiz (a |sua |tua )?reserva\b"
-    r"|\breserva (foi )?(feita|confirmada|realizada|efetuada|garantida)\b"
-    r"|\b(vaga|plantao|turno) (ja )?((esta|foi|ficou|e) )?(garantid|reservad|confirmad)[oa]\b"
-    r"(?! (por|para) outr)"
-    r"|\b(esta|ficou|foi) reservad[oa] (para|pra) (voce|o senhor|a senhora|o sr|a sra)\b"
+    r"|\breserva (foi )?(feita|realizada|efetuada|garantida|confirmada(?! pel[oa]))\b"
+    r"|\b(vaga|plantao|turno) (ja )?((foi|ficou) )?(garantid|reservad)[oa]\b(?! (por|para) outr)"
+    r"|\b(ficou|foi) reservad[oa] (para|pra) (voce|o senhor|a senhora|o sr|a sra)\b"
 )
 # Sentence ends, but not the titles doctors are addressed by ("Dra. Ana").
 _FRASES: Final = re.compile(r"(?<=[.!?])(?<!dr\.)(?<!dra\.)(?<!sr\.)(?<!sra\.)\s+", re.IGNORECASE)

@@ -34,8 +34,8 @@ DESCRICAO = "sábado, 12/12/2026, Noturno (19:00-07:00), Hospital Santa Luzia, C
         "Fiz a reserva, Dra. Ana.",
         "Reserva confirmada!",
         "Plantão reservado!",
-        "Sua vaga está garantida.",
         "O plantão ficou reservado para você.",
+        "A vaga foi garantida!",
         "Acabei de reservar o noturno de sábado.",
     ],
 )
@@ -52,6 +52,10 @@ def test_afirmacoes_de_reserva(frase: str) -> None:
         "Posso reservar para você o plantão de sábado.",
         "Tenho três plantões abertos em Campinas.",
         "A vaga foi cancelada pelo hospital.",
+        # The state of an earlier reservation, which may be true: not a claim of one made now.
+        "A vaga 12 está reservada para você desde ontem.",
+        "Sua reserva foi confirmada pelo hospital.",
+        "Seu plantão está confirmado.",
     ],
 )
 def test_o_que_nao_e_afirmacao(frase: str) -> None:
