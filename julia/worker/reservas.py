@@ -1,6 +1,9 @@
 """Reserving the shift a doctor accepts: one race-free statement, the cache told at once, the team told
-once. A doctor who loses the race (or named a shift that cannot be theirs) gets up to three open
-alternatives of their specialty, so Júlia can offer them in the same reply."""
+once. The statement holds the rules (julia/sql/vagas.sql reservar_vaga): open, of the doctor's specialty,
+not started, the doctor active with a CRM, no overlap with a shift they hold, at most
+RESERVAS_ABERTAS_MAX awaiting confirmation; a refusal says which, truly. A doctor who loses the race (or
+named a shift that cannot be theirs) gets up to three open alternatives of their specialty in their CRM's
+state, so Júlia can offer them in the same reply."""
 
 from __future__ import annotations
 
