@@ -96,6 +96,19 @@ class Settings(BaseSettings):
     queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
     handoff_degraded_age_s: int = Field(default=600, ge=1, description="Oldest waiting handoff: degraded.")
 
+    # Reservations (julia/worker/reservas.py).
+    reservas_abertas_max: int = Field(
+        default=3,
+        ge=1,
+        description="Most reservations one doctor may hold awaiting the coordinators' confirmation.",
+    )
+    reserva_confirmacao_s: int = Field(
+        default=86_400,
+        ge=60,
+        description="Seconds a reservation waits for confirmation (preenchida) before it reopens; "
+        "the doctor is told.",
+    )
+
     # Campaigns: when Júlia may write first, in São Paulo time (America/Sao_Paulo).
     campanha_hora_inicio: int = Field(
         default=8, ge=0, le=23, description="Hour campaign messages start going out (0 and 24: always)."

@@ -16,7 +16,6 @@ commands per call (a hit must be 1) and Postgres statements per call (a hit 0, a
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from julia import db
+from julia import db, relogio
 from julia.cache import Cache, contexto_estatico, keys, medico_por_telefone, vagas_abertas
 from julia.perf import servico
 from julia.perf.context import Perf
@@ -63,7 +62,7 @@ async def cached(
         cache = Cache(redis, settings)
         medicos = await servico.doctors(conn, KEYS)
         especialidades = [int(r["id"]) for r in await conn.fetch("SELECT id FROM especialidades ORDER BY id")]
-        hoje = dt.date.today()
+        hoje = relogio.hoje()  # the day vagas_abertas keys its lists by (São Paulo's)
 
         def medico(i: int) -> tuple[int, str]:
             return medicos[i % len(medicos)]

@@ -3,6 +3,7 @@ julia/sql/fila_mensagens.sql."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -46,6 +47,12 @@ async def registrar_resposta(
         sql("registrar_resposta"), conversa_id, cliente_id, texto, prioridade, versao_prompt
     )
     return fila_id
+
+
+async def enfileirar_avisos(db: Executor, avisos: Sequence[tuple[int, str]], prioridade: int) -> None:
+    """Queue fixed texts, (doctor id, text) each, outside any reply, in one statement."""
+    if avisos:
+        await db.execute(sql("enfileirar_avisos"), [c for c, _ in avisos], [t for _, t in avisos], prioridade)
 
 
 async def iniciar_envio(

@@ -82,8 +82,9 @@ class Claude:
         """One reply. `estatico` (the versioned prompt) is marked for prompt caching; `dinamico` (this
         doctor's context and shifts) follows it uncached, so the cached prefix is shared by every doctor.
 
-        `ferramentas` are offered with `tool_choice` auto; `usar_ferramentas=False` still sends them (a
-        history holding tool_use blocks must) but with `tool_choice` none, so Claude has to write text."""
+        `ferramentas` are offered with `tool_choice` auto, parallel tool use off; `usar_ferramentas=False`
+        still sends them (a history holding tool_use blocks must) but with `tool_choice` none, so Claude has
+        to write text."""
         sistema: list[TextBlockParam] = [
             {"type": "text", "text": estatico, "cache_control": {"type": "ephemeral"}},
             {"type": "text", "text": dinamico},
@@ -92,7 +93,11 @@ class Claude:
         mensagens = cast("list[MessageParam]", [dict(t) for t in turnos])
         extras: dict[str, Any] = {}
         if ferramentas:
-            escolha: ToolChoiceParam = {"type": "auto"} if usar_ferramentas else {"type": "none"}
+            # One tool_use per reply: a single message must not book a batch of shifts in one go (the loop
+            # runs every block it gets), and each tool's result is seen before the next is asked for.
+            escolha: ToolChoiceParam = (
+                {"type": "auto", "disable_parallel_tool_use": True} if usar_ferramentas else {"type": "none"}
+            )
             extras = {"tools": list(ferramentas), "tool_choice": escolha}
         inicio = time.monotonic()
         try:

@@ -160,6 +160,14 @@ INSERT INTO fila_mensagens (cliente_id, conversa_id, conteudo, prioridade, inter
 SELECT cliente_id, conversa_id, conteudo, $4, id FROM i
 RETURNING id
 
+-- name: enfileirar_avisos
+-- Fixed texts for doctors ($1 ids, $2 texts, pairwise) at priority $3, outside any conversation's reply:
+-- what happened to a shift they hold (julia/services/avisos.py). Like a campaign's row, no interaction
+-- yet: the sender stores it in the doctor's conversation once WhatsApp has it (guardar_envio_no_historico).
+INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade)
+SELECT cliente_id, conteudo, $3 FROM unnest($1::bigint[], $2::text[]) AS a (cliente_id, conteudo)
+RETURNING id
+
 -- name: contar_fila_pendente
 -- Pending messages, how many are due, and how long the oldest due one has waited (a message scheduled
 -- for tomorrow is not late). Index: idx_fila_processamento.

@@ -17,7 +17,7 @@ from julia.data.fila import Despertador
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
 from julia.metrics import metrics
-from julia.services import lgpd
+from julia.services import avisos, lgpd
 from julia.worker import resposta
 from julia.worker.concorrencia import Concorrencia
 from julia.worker.remetente import Remetente
@@ -25,8 +25,9 @@ from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
 
-ALERTA_INTERVALO_S = 60.0
-RETENCAO_PRIMEIRA_S = 60.0  # a problem is announced within a minute; Slack sees at most one round a minute
+ALERTA_INTERVALO_S = 60.0  # a problem is announced within a minute; Slack sees at most one round a minute
+RESERVAS_INTERVALO_S = 60.0  # an unconfirmed reservation reopens within a minute of its deadline
+RETENCAO_PRIMEIRA_S = 60.0  # the first retention pass a minute after start, not in its rush
 # An attempt may take Claude's worst case plus this (context reads, the reply's transaction, a slow pool).
 PRAZO_FOLGA_S = 30.0
 
@@ -62,6 +63,7 @@ class Worker:
             self._loop_envio(parar),
             self._loop_alertas(parar),
             self._loop_retencao(parar),
+            self._loop_reservas(parar),
         )
         if self.despertador is None:
             await asyncio.gather(*loops)
@@ -146,6 +148,18 @@ class Worker:
                 log.exception("health/alert round failed; next round in %.0f s", ALERTA_INTERVALO_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parar.wait(), ALERTA_INTERVALO_S)
+
+    async def _loop_reservas(self, parar: asyncio.Event) -> None:
+        """Reservations nobody confirmed within RESERVA_CONFIRMACAO_S go back to open and their doctors are
+        told (julia/services/avisos.py); every worker sweeps, SKIP LOCKED keeps them apart."""
+        s = self._s
+        while not parar.is_set():
+            try:
+                await avisos.expirar_reservas(s.pool, s.cache, s.settings.reserva_confirmacao_s)
+            except Exception:  # the sweep must never stop the worker
+                log.exception("reservation sweep failed; next one in %.0f s", RESERVAS_INTERVALO_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(parar.wait(), RESERVAS_INTERVALO_S)
 
     async def _loop_retencao(self, parar: asyncio.Event) -> None:
         """The LGPD retention pass (julia/services/lgpd.py) every LGPD_RETENCAO_INTERVALO_S, the first a

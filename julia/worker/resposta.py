@@ -4,13 +4,14 @@ statement that marks the inbound row done (so a reply is queued exactly once or 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
-from julia import prompts
+from julia import prompts, relogio
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
 from julia.data import Executor, entradas
 from julia.data.fila import Fila, Retentativa
@@ -18,17 +19,18 @@ from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
-from julia.services import handoff, opt_out
+from julia.services import handoff, opt_out, preferencias
+from julia.services.plantoes import descrever
 from julia.worker import dialogo
 from julia.worker.espelho import espelhar
 from julia.worker.ferramentas import Contexto
-from julia.worker.reservas import descrever
 from julia.worker.servicos import Servicos
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
 log = logging.getLogger(__name__)
 
 VAGAS_NO_CONTEXTO = 5  # shifts Claude is shown per reply: enough to choose, few enough to read
+VAGAS_CONSULTADAS = 2 * VAGAS_NO_CONTEXTO  # read (one query, or the cache) to pick the preferred among
 
 MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's own retries
 BACKOFF_S = 5.0  # before the second try; doubled for the third (no cap: the cap of tries bounds it)
@@ -98,12 +100,20 @@ async def _responder(
     medico = await contexto_estatico(s.pool, s.cache, tarefa["cliente_id"])
     assert medico is not None
     especialidade = medico["especialidade_id"]
-    vagas = await vagas_abertas(s.pool, s.cache, especialidade, VAGAS_NO_CONTEXTO) if especialidade else []
+    # The doctor's state's shifts (their CRM's), those matching their preferences first.
+    uf = preferencias.uf_do_crm(medico.get("crm"))
+    abertas = (
+        await vagas_abertas(s.pool, s.cache, especialidade, VAGAS_CONSULTADAS, estado=uf)
+        if especialidade
+        else []
+    )
+    vagas = preferencias.ordenar(abertas, medico.get("preferencias") or {})[:VAGAS_NO_CONTEXTO]
     historico = await carregar_historico(s.pool, tarefa["conversa_id"])
     turnos = montar_turnos(historico, ate=tarefa["interacao_id"])
     ctx = Contexto(s, tarefa, medico, espelho)
     try:
-        texto = await dialogo.conversar(ctx, prompts.sistema(), contexto_dinamico(medico, vagas), turnos)
+        dinamico = contexto_dinamico(medico, vagas, relogio.agora())
+        texto = await dialogo.conversar(ctx, prompts.sistema(), dinamico, turnos)
     except IntegracaoError as exc:
         await _registrar_falha(s.pool, fila, tarefa, exc)
         return
@@ -199,18 +209,29 @@ def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turn
     return turnos
 
 
-def contexto_dinamico(medico: dict[str, Any], vagas: Sequence[dict[str, Any]]) -> str:
-    """This doctor and the open shifts of their specialty (with their ids, which the tools take), as the
+def contexto_dinamico(medico: dict[str, Any], vagas: Sequence[Mapping[str, Any]], agora: dt.datetime) -> str:
+    """Now in São Paulo (so "amanhã" and "sábado" are not guessed), this doctor and their preferences, and
+    the open shifts of their specialty in their CRM's state (with their ids, which the tools take), as the
     uncached part of the system prompt."""
     nome = " ".join(p for p in (medico.get("primeiro_nome"), medico.get("sobrenome")) if p) or "não informado"
+    local = agora.astimezone(relogio.FUSO)
     linhas = [
         "## Contexto desta conversa",
+        f"Agora: {relogio.dia_da_semana(local.date())}, {local:%d/%m/%Y}, {local:%H:%M} "
+        "(horário de Brasília).",
         f"Médico: {nome}; CRM: {medico.get('crm') or 'não informado'}; "
         f"especialidade: {medico.get('especialidade') or 'não informada'}; cadastro: {medico.get('status')}.",
     ]
+    gosta = preferencias.descrever(medico.get("preferencias") or {})
+    if gosta:
+        linhas.append(f"Preferências do médico: {gosta}.")
+    uf = preferencias.uf_do_crm(medico.get("crm"))
+    onde = f" no estado do CRM ({uf}; para outros lugares, buscar_vagas com a cidade)" if uf else ""
     if not vagas:
-        linhas.append("Plantões abertos compatíveis: nenhum no momento.")
+        linhas.append(f"Plantões abertos compatíveis{onde}: nenhum no momento.")
         return "\n".join(linhas)
-    linhas.append("Plantões abertos compatíveis (o número é o vaga_id das ferramentas):")
+    linhas.append(
+        f"Plantões abertos compatíveis{onde}, preferidos primeiro (o número é o vaga_id das ferramentas):"
+    )
     linhas.extend(f"- vaga {v['id']}: {descrever(v)}" for v in vagas)
     return "\n".join(linhas)

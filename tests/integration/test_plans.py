@@ -61,7 +61,13 @@ CASES = [
     Case(
         "buscar_vagas",
         frozenset({"idx_vagas_especialidade_status"}),
-        lambda s: (s.especialidade_id, dt.date.today(), 10),
+        lambda s: (s.especialidade_id, dt.date.today(), 10, None, None),
+    ),
+    # The same walk, filtered on the way by the doctor's state and a city (the buscar_vagas tool).
+    Case(
+        "buscar_vagas",
+        frozenset({"idx_vagas_especialidade_status"}),
+        lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", "sao paulo"),
     ),
     Case(
         "reivindicar_mensagens", frozenset({"idx_fila_processamento", "idx_fila_lease"}), lambda s: (10, 60.0)
@@ -144,6 +150,8 @@ def _indexes(node: dict[str, Any]) -> set[str]:
 
 def _literal(value: Any) -> str:
     """A parameter as SQL text, for EXPLAIN EXECUTE (which takes no bound parameters)."""
+    if value is None:
+        return "NULL"
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     if isinstance(value, dt.date):
