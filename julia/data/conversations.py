@@ -52,3 +52,8 @@ async def contar_conversas_ativas(db: Executor) -> int:
     """How many conversations are active."""
     ativas: int = await db.fetchval(sql("contar_conversas_ativas"))
     return ativas
+
+
+async def marcar_desculpa_atraso(db: Executor, conversa_id: int, janela_s: float) -> bool:
+    """Whether Júlia may apologise for a late answer now (none in the last `janela_s` seconds); marks it."""
+    return await db.fetchval(sql("marcar_desculpa_atraso"), conversa_id, float(janela_s)) is True

@@ -21,3 +21,9 @@ async def existe_interacao_whatsapp(db: Executor, whatsapp_id: str) -> bool:
     """Whether an interaction with this WhatsApp message id is stored (a redelivered webhook)."""
     existe: bool = await db.fetchval(sql("existe_interacao_whatsapp"), whatsapp_id)
     return existe
+
+
+async def ler_por_whatsapp(db: Executor, whatsapp_id: str) -> asyncpg.Record | None:
+    """The interaction with this WhatsApp id (`cliente_id`, `direcao`, `conteudo`, `telefone`, and
+    `reservou`: a reservation came of it); None when none is stored."""
+    return await db.fetchrow(sql("ler_por_whatsapp"), whatsapp_id)

@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from julia import prompts
+from julia.services.opt_out import CONFIRMACAO_COM_EQUIPE
 from julia.worker.loop import Worker
 from tests.reservas.conftest import Cenario
 from tests.service.conftest import Externos, drenar, ferramenta_claude, postar, resposta_claude, upsert
@@ -89,7 +91,9 @@ async def test_medico_aceita_e_julia_reserva_avisa_a_equipe_e_responde(
         ("reservar_vaga", {"vaga_id": vaga}, False)
     ]
     assert auditoria[0]["resultado"]["reservada"] is True
-    assert await pool.fetchval("SELECT versao_prompt FROM interacoes WHERE direcao = 'saida'") == "v2"
+    assert (
+        await pool.fetchval("SELECT versao_prompt FROM interacoes WHERE direcao = 'saida'") == prompts.VERSAO
+    )
     assert externos.textos_enviados() == [("5511999990000", "Pronto, Dra. Ana: plantão reservado!")]
     # The team is told once: Slack, and a private note in the doctor's Chatwoot conversation.
     assert externos.slack.call_count == 1
@@ -192,7 +196,8 @@ async def test_opt_out_dito_com_outras_palavras_pela_ferramenta(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
 ) -> None:
     """No keyword (PARAR, SAIR) in the message: Claude's registrar_opt_out tool opts the doctor out at
-    once, and Claude's reply is the one confirmation."""
+    once with the fixed confirmation; Claude's own words after it are not sent (issue 33: every opt-out
+    ends in the same confirmation, which promises a person only where Chatwoot is configured)."""
     medico = await medico_do_webhook(cenario)
     externos.claude.side_effect = [
         ferramenta_claude(("registrar_opt_out", {})),
@@ -204,4 +209,4 @@ async def test_opt_out_dito_com_outras_palavras_pela_ferramenta(
     [resultado] = resultados(pedidos(externos)[1])
     assert resultado["is_error"] is False
     assert resultado["content"]["opt_out"] is True
-    assert externos.textos_enviados() == [("5511999990000", "Tudo bem, não enviaremos mais mensagens.")]
+    assert externos.textos_enviados() == [("5511999990000", CONFIRMACAO_COM_EQUIPE)]
