@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -69,7 +70,7 @@ Tratamento = Literal["responder", "pedir_texto", "desculpar", "registrar", "pass
 @dataclass(frozen=True)
 class Reacao:
     emoji: str
-    alvo: str  # the WhatsApp id of the message reacted to (julia's sendText key.id when it is hers)
+    alvo: str | None  # the WhatsApp id of the message reacted to (julia's sendText key.id when it is hers)
 
 
 @dataclass(frozen=True)
@@ -218,11 +219,14 @@ def _reacao(mensagem: Any) -> Reacao | None:
     reacao = mensagem.get("reactionMessage") if isinstance(mensagem, dict) else None
     if not isinstance(reacao, dict):
         return None
-    chave = reacao.get("key")
     emoji = _str(reacao.get("text"))
-    alvo = chave.get("id") if isinstance(chave, dict) else None
-    if emoji is None or not isinstance(alvo, str):  # text "" is a reaction taken back: nothing to store
+    if emoji is None:  # text "" is a reaction taken back: nothing to store
         return None
+    chave = reacao.get("key")
+    try:
+        alvo: str | None = identificador(chave.get("id") if isinstance(chave, dict) else None, "id")
+    except PayloadInvalido:  # the reaction stands; which message it is about stays unknown
+        alvo = None
     return Reacao(emoji, alvo)
 
 
@@ -251,7 +255,9 @@ def _carimbo(valor: object) -> int | None:
         return None
     if isinstance(valor, str) and valor.isascii() and valor.isdigit():
         return int(valor)
-    if isinstance(valor, (int, float)) and not isinstance(valor, bool):
+    if isinstance(valor, int) and not isinstance(valor, bool):
+        return valor
+    if isinstance(valor, float) and math.isfinite(valor):  # json.loads also takes NaN and Infinity
         return int(valor)
     return None
 

@@ -71,7 +71,8 @@ async def registrar_mensagem(
         return Registro("sem_telefone" if nova else "duplicada")
     texto = msg.texto
     if msg.reacao is not None:
-        reagida = await interacoes.ler_por_whatsapp(pool, msg.reacao.alvo)
+        alvo = msg.reacao.alvo
+        reagida = await interacoes.ler_por_whatsapp(pool, alvo) if alvo is not None else None
         texto = descrever_reacao(msg.reacao, reagida["conteudo"] if reagida is not None else None)
     tratamento: Tratamento = msg.tratamento
     if (

@@ -132,6 +132,9 @@ def test_no_persons_message_is_ignored(mensagem: dict[str, Any]) -> None:
         (None, None),
         ("ontem", None),
         (True, None),
+        (1729521700.9, 1729521700),
+        (float("nan"), None),
+        (float("inf"), None),
     ],
 )
 def test_message_timestamp(carimbo: object, lido: int | None) -> None:
@@ -159,3 +162,10 @@ def test_only_a_doctors_edit_counts() -> None:
 def test_delete_without_id_is_refused() -> None:
     with pytest.raises(PayloadInvalido):
         ler_remocao({"remoteJid": "5511999990000@s.whatsapp.net", "fromMe": False})
+
+
+def test_a_reaction_to_an_id_postgres_could_not_match_still_stands() -> None:
+    msg = ler_mensagem(com_mensagem({"reactionMessage": {"key": {"id": "x\x00y"}, "text": "❤️"}}))
+    assert msg is not None
+    assert msg.reacao == Reacao("❤️", None)
+    assert msg.texto == "[reagiu com ❤️ a uma mensagem anterior]"
