@@ -12,9 +12,11 @@
 ALTER TABLE entradas ADD COLUMN tratamento text NOT NULL DEFAULT 'responder'
     CHECK (tratamento IN ('responder', 'pedir_texto', 'desculpar', 'registrar', 'passar'));
 
--- When Júlia last apologised in this conversation for answering late: a backlog of old messages gets
--- one apology, not one per message.
-ALTER TABLE conversations ADD COLUMN desculpa_atraso_em timestamptz;
+-- When Júlia last apologised in this conversation for answering late (a backlog of old messages gets
+-- one apology, not one per message), and last asked for text (three voice notes in a row get one ask).
+ALTER TABLE conversations
+    ADD COLUMN desculpa_atraso_em timestamptz,
+    ADD COLUMN pedido_texto_em timestamptz;
 
 -- A message whose sender Evolution sent only as an `@lid` (no `remoteJidAlt`): no phone, so no doctor to
 -- attach it to. Kept whole rather than refused (a 4xx is never retried by Evolution: the message would be

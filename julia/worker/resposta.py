@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -51,11 +51,13 @@ MOTIVO_ALTERACAO = "médico editou ou apagou a mensagem que levou a uma reserva"
 # Claude cannot answer this message, and asking again will not change that (a refusal, a request the API
 # refuses, a reply cut before its first sentence): a person answers instead of silence.
 MOTIVO_SEM_RESPOSTA = "Júlia não conseguiu responder"
-# Media Júlia cannot read (a voice note, an image without caption): a fixed reply, no Claude call.
+# Media Júlia cannot read (a voice note, an image without caption): a fixed reply, no Claude call, at most
+# once per conversation in JANELA_PEDIR_TEXTO_S (three voice notes in a row get one ask, not three).
 PEDIR_TEXTO = (
     "Desculpe, por aqui eu ainda não consigo ouvir áudios nem abrir imagens ou arquivos. "
     "Pode me escrever em texto?"
 )
+JANELA_PEDIR_TEXTO_S = 600.0
 # The first message of a backlog that arrived late (MENSAGEM_ANTIGA_S): one per conversation and window.
 DESCULPA_ATRASO = (
     "Desculpe a demora, só agora vi suas mensagens. Ainda posso ajudar? Me conta por aqui o que precisa."
@@ -109,9 +111,11 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
         ):
             await _concluir_em(s.pool, tarefa, None, mesmo_se_humano=False)  # no reply: only the mirror
         elif tratamento == "pedir_texto":
-            await _concluir_em(s.pool, tarefa, PEDIR_TEXTO, mesmo_se_humano=False)
+            await _uma_vez(s, tarefa, PEDIR_TEXTO, conversations.marcar_pedido_texto, JANELA_PEDIR_TEXTO_S)
         elif tratamento == "desculpar":
-            await _desculpar(s, tarefa)
+            await _uma_vez(
+                s, tarefa, DESCULPA_ATRASO, conversations.marcar_desculpa_atraso, s.settings.mensagem_antiga_s
+            )
         elif tratamento == "passar":
             await _pedir_humano(s, tarefa, espelho, MOTIVO_ALTERACAO, AVISO_ALTERACAO)
         elif handoff.pede_humano(texto):
@@ -169,14 +173,18 @@ async def _opt_out_confirmado(s: Servicos, tarefa: asyncpg.Record, texto: str) -
     await invalidar_medico(s.cache, tarefa["cliente_id"], tarefa["telefone"])
 
 
-async def _desculpar(s: Servicos, tarefa: asyncpg.Record) -> None:
-    """A message that arrived late: the conversation's first in the window gets DESCULPA_ATRASO, the rest
-    of the backlog is only stored and mirrored."""
+async def _uma_vez(
+    s: Servicos,
+    tarefa: asyncpg.Record,
+    aviso: str,
+    marcar: Callable[[Executor, int, float], Awaitable[bool]],
+    janela_s: float,
+) -> None:
+    """A fixed reply the conversation gets once per `janela_s` (`marcar` says whether this is the time):
+    the apology for a late backlog, the ask for text. The other messages are only stored and mirrored."""
     async with s.pool.acquire() as conn, conn.transaction():
-        primeira = await conversations.marcar_desculpa_atraso(
-            conn, tarefa["conversa_id"], s.settings.mensagem_antiga_s
-        )
-        await _concluir_em(conn, tarefa, DESCULPA_ATRASO if primeira else None, mesmo_se_humano=False)
+        primeira = await marcar(conn, tarefa["conversa_id"], janela_s)
+        await _concluir_em(conn, tarefa, aviso if primeira else None, mesmo_se_humano=False)
 
 
 async def _registrar_falha(

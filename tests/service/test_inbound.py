@@ -107,6 +107,16 @@ async def test_voice_note_is_stored_mirrored_and_answered_with_text_request_with
     assert "[mensagem de voz]" in mirrored
 
 
+async def test_a_burst_of_voice_notes_gets_one_ask_for_text(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    for i in range(3):
+        await postar(cliente, corpo("audio_voz", msg_id=f"AUDIO{i}"))
+    await drenar(worker, pool)
+    assert [e[1:] for e in await entradas(pool)] == [("pedir_texto", "feita")] * 3
+    assert externos.textos_enviados() == [(NUMERO, PEDIR_TEXTO)]
+
+
 async def test_image_caption_reaches_claude_as_text(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
 ) -> None:
