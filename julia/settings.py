@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Most campaign (unsolicited) messages sent per second (all workers)."
     )
     evolution_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one sendText call.")
+    mensagem_antiga_s: int = Field(
+        default=3600,
+        ge=60,
+        description="A message sent (messageTimestamp) longer ago than this when it arrives is stored and "
+        "mirrored but not answered by Claude: one apology per conversation in such a window.",
+    )
 
     # Chatwoot (human agents).
     chatwoot_url: str | None = Field(default=None, description="Chatwoot base URL.")

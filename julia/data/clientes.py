@@ -69,11 +69,16 @@ async def guardar_contato_chatwoot(db: Executor, cliente_id: int, contato_id: in
     await db.execute(sql("guardar_contato_chatwoot"), cliente_id, contato_id)
 
 
-async def registrar_opt_out(db: Executor, cliente_id: int) -> asyncpg.Record:
-    """opt_out, and the doctor's pending campaign rows cancelled: `mudou`, `canceladas`."""
-    linha = await db.fetchrow(sql("registrar_opt_out"), cliente_id)
-    assert linha is not None  # a bare SELECT of two aggregates always returns its row
-    return linha
+async def registrar_opt_out(db: Executor, cliente_id: int) -> bool:
+    """The doctor opt_out; False when they already were."""
+    mudou: bool = await db.fetchval(sql("registrar_opt_out"), cliente_id)
+    return mudou
+
+
+async def cancelar_envios_pendentes(db: Executor, cliente_id: int) -> int:
+    """Every message to the doctor not yet handed to Evolution cancelled; how many."""
+    canceladas: int = await db.fetchval(sql("cancelar_envios_pendentes"), cliente_id)
+    return canceladas
 
 
 async def contar_medicos(db: Executor) -> int:

@@ -35,3 +35,9 @@ async def apagar_interacoes_antigas(db: Executor, dias: int, lote: int) -> int:
     and queue rows); how many."""
     status = await db.execute(sql("apagar_interacoes_antigas"), dias, lote)
     return int(status.rsplit(" ", 1)[1])  # "DELETE n"
+
+
+async def ler_por_whatsapp(db: Executor, whatsapp_id: str) -> asyncpg.Record | None:
+    """The interaction with this WhatsApp id (`cliente_id`, `direcao`, `conteudo`, `telefone`, and
+    `reservou`: a reservation came of it); None when none is stored."""
+    return await db.fetchrow(sql("ler_por_whatsapp"), whatsapp_id)

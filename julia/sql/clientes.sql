@@ -23,20 +23,32 @@ LIMIT $2
 SELECT telefone FROM clientes WHERE id = $1
 
 -- name: registrar_opt_out
--- The doctor asked to stop: opt_out now, and every campaign message of theirs still waiting cancelled,
--- in one statement (the caller's transaction also queues the confirmation). `mudou` is false when the
--- doctor was already opt_out (no second confirmation). Indexes: clientes_pkey, idx_fila_campanha_pendente.
+-- The doctor asked to stop: opt_out now. `mudou` is false when the doctor was already opt_out (no second
+-- confirmation). Its own statement, before cancelar_envios_pendentes in the caller's transaction: a reply
+-- being queued right now (entradas.sql concluir_entrada holds this row FOR SHARE) is committed before
+-- this UPDATE goes on, so the next statement's snapshot sees it and cancels it. Index: clientes_pkey.
 WITH medico AS (
     UPDATE clientes SET status = 'opt_out', opt_out_em = now(), updated_at = now()
     WHERE id = $1 AND status <> 'opt_out'
     RETURNING id
-), canceladas AS (
+)
+SELECT EXISTS (SELECT 1 FROM medico) AS mudou
+
+-- name: cancelar_envios_pendentes
+-- Every message to doctor $1 not yet handed to Evolution, campaign rows and queued replies alike, is
+-- cancelled (issue 33: a queued reply to a doctor who said PARAR must not go). A row a sender claimed
+-- ('processando') is cancelled too: its iniciar_envio then matches nothing and the sender lets it go.
+-- Rows already 'enviando' are on the wire. The caller queues the confirmation after this.
+-- Indexes: idx_fila_campanha_pendente (campaign rows), idx_fila_resposta_pendente (replies).
+WITH canceladas AS (
     UPDATE fila_mensagens
-    SET status = 'cancelada', last_error = 'opt_out do médico', updated_at = now()
-    WHERE cliente_id = $1 AND campanha_id IS NOT NULL AND status = 'pendente'
+    SET status = 'cancelada', last_error = 'opt_out do médico', locked_until = NULL, updated_at = now()
+    WHERE cliente_id = $1
+      AND ((campanha_id IS NOT NULL AND status = 'pendente')
+           OR (campanha_id IS NULL AND status IN ('pendente', 'processando')))
     RETURNING id
 )
-SELECT EXISTS (SELECT 1 FROM medico) AS mudou, (SELECT count(*) FROM canceladas) AS canceladas
+SELECT count(*) AS canceladas FROM canceladas
 
 -- name: atualizar_medico
 -- Partial update from a jsonb patch ($2): a key present sets its column (JSON null sets NULL), an absent

@@ -28,3 +28,18 @@ WITH velhas AS (
     LIMIT $2
 )
 DELETE FROM interacoes i USING velhas v WHERE i.id = v.id
+
+-- name: ler_por_whatsapp
+-- The doctor's message a reaction, an edit or a delete points at (by its WhatsApp id; Júlia's own sent
+-- messages carry theirs too, fila_mensagens.sql marcar_enviada), its doctor's phone, and whether a
+-- reservation came of it: a reservar_vaga that succeeded while answering it.
+-- Indexes: idx_interacoes_whatsapp_id (unique), clientes_pkey, idx_chamadas_ferramenta_interacao.
+SELECT i.id, i.cliente_id, i.direcao, i.conteudo, cl.telefone,
+       EXISTS (
+           SELECT 1 FROM chamadas_ferramenta cf
+           WHERE cf.interacao_id = i.id AND cf.ferramenta = 'reservar_vaga' AND NOT cf.erro
+             AND cf.resultado @> '{"reservada": true}'
+       ) AS reservou
+FROM interacoes i
+JOIN clientes cl ON cl.id = i.cliente_id
+WHERE i.whatsapp_message_id = $1

@@ -238,11 +238,13 @@ class EntradaOptOut(BaseModel):
 
 async def registrar_opt_out(ctx: Contexto, entrada: EntradaOptOut) -> Resultado:
     """The doctor asked to stop in other words than the keywords (julia.services.opt_out catches those
-    before Claude): opt_out at once, pending campaign rows cancelled, in one transaction; Claude's reply
-    is the one confirmation."""
+    at the webhook): opt_out at once, unsent messages cancelled and the fixed confirmation queued, in one
+    transaction."""
     cliente_id, conversa_id = ctx.tarefa["cliente_id"], ctx.tarefa["conversa_id"]
     async with ctx.s.pool.acquire() as conn, conn.transaction():
-        instrucao = await opt_out.ferramenta_registrar_opt_out(conn, cliente_id, conversa_id, {})
+        instrucao = await opt_out.ferramenta_registrar_opt_out(
+            conn, cliente_id, conversa_id, {}, com_equipe=ctx.s.chatwoot is not None
+        )
     await invalidar_medico(ctx.s.cache, cliente_id, ctx.tarefa["telefone"])
     return {"opt_out": True, "instrucao": instrucao}
 

@@ -10,8 +10,10 @@ from typing import Any
 import asyncpg
 import httpx
 
+from julia import prompts
 from julia.relogio import DIAS_DA_SEMANA as DIAS
 from julia.relogio import agora
+from julia.services.opt_out import CONFIRMACAO_COM_EQUIPE
 from julia.worker.loop import Worker
 from julia.worker.promessas import NAO_RESERVEI
 from tests.reservas.conftest import Cenario
@@ -93,7 +95,9 @@ async def test_medico_aceita_e_julia_reserva_avisa_a_equipe_e_responde(
         ("reservar_vaga", {"vaga_id": vaga}, False)
     ]
     assert auditoria[0]["resultado"]["reservada"] is True
-    assert await pool.fetchval("SELECT versao_prompt FROM interacoes WHERE direcao = 'saida'") == "v2"
+    assert (
+        await pool.fetchval("SELECT versao_prompt FROM interacoes WHERE direcao = 'saida'") == prompts.VERSAO
+    )
     # The confirmation is built from the tool's result; Claude's own claim of it is not sent.
     linha = await pool.fetchrow(
         "SELECT data_plantao, p.nome FROM vagas v JOIN periodos p ON p.id = v.periodo_id WHERE v.id = $1",
@@ -211,7 +215,8 @@ async def test_opt_out_dito_com_outras_palavras_pela_ferramenta(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, cenario: Cenario
 ) -> None:
     """No keyword (PARAR, SAIR) in the message: Claude's registrar_opt_out tool opts the doctor out at
-    once, and Claude's reply is the one confirmation."""
+    once with the fixed confirmation; Claude's own words after it are not sent (issue 33: every opt-out
+    ends in the same confirmation, which promises a person only where Chatwoot is configured)."""
     medico = await medico_do_webhook(cenario)
     externos.claude.side_effect = [
         ferramenta_claude(("registrar_opt_out", {})),
@@ -223,7 +228,7 @@ async def test_opt_out_dito_com_outras_palavras_pela_ferramenta(
     [resultado] = resultados(pedidos(externos)[1])
     assert resultado["is_error"] is False
     assert resultado["content"]["opt_out"] is True
-    assert externos.textos_enviados() == [("5511999990000", "Tudo bem, não enviaremos mais mensagens.")]
+    assert externos.textos_enviados() == [("5511999990000", CONFIRMACAO_COM_EQUIPE)]
 
 
 # --- no false promises (issue 33) ----------------------------------------------------------------------
