@@ -157,3 +157,29 @@ def overlapping(spans: Sequence[tuple[float, float]], long: Sequence[Sequence[fl
     """How many of `spans` (start, end; perf_counter) overlap at least one of the `long` pauses."""
     pauses = sorted((float(p[0]), float(p[0]) + float(p[1])) for p in long)
     return sum(1 for a, b in spans if any(s < b and a < e for s, e in pauses))
+
+
+def explain_slowest(
+    records: Sequence[dict[str, Any]],
+    spans: Sequence[tuple[float, float]],
+    latencies_ms: Sequence[float],
+    sent_at: Sequence[float],
+) -> dict[str, Any]:
+    """The pauses of LONG_S or more that began inside `spans` (perf_counter start, end), and how many of
+    the requests at or above the p99 of `latencies_ms` (each sent at `sent_at`) overlapped one: when most
+    did, a collection is what made the p99."""
+    if not records:
+        return {"recorded": False}
+    long = [p for rec in records for p in rec["long"] if any(a <= p[0] < b for a, b in spans)]
+    ordered = sorted(latencies_ms)
+    p99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] if ordered else math.nan
+    slow = [(t, t + ms / 1000) for t, ms in zip(sent_at, latencies_ms, strict=True) if ms >= p99]
+    longest = {g: max((1000 * p[1] for p in long if p[2] == g), default=0.0) for g in (0, 1, 2)}
+    return {
+        "recorded": True,
+        "pauses_at_least_1ms": len(long),
+        "longest_ms": {f"gen{g}": round(ms, 2) for g, ms in longest.items() if ms},
+        "p99_ms": round(p99, 2),
+        "at_or_above_p99": len(slow),
+        "of_them_during_a_pause": overlapping(slow, long),
+    }

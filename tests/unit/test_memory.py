@@ -188,3 +188,19 @@ def test_the_page_shows_memory_and_pauses_beside_time(tmp_path: Path) -> None:
     assert "postgres (PSS of its processes)" in texto
     assert "serve (pid 42) gen2" in texto
     assert "<td>12.4</td>" in texto
+
+
+def test_a_p99_made_by_a_collection_says_so() -> None:
+    record = {"long": [[10.0, 0.080, 2], [10.5, 0.002, 0], [50.0, 0.5, 2]]}  # the last: outside the round
+    latencies = [5.0] * 98 + [90.0, 85.0]
+    sent_at = [float(i) for i in range(98)] + [9.99, 10.01]
+    explained = gc_pauses.explain_slowest([record], [(0.0, 20.0)], latencies, sent_at)
+    assert explained == {
+        "recorded": True,
+        "pauses_at_least_1ms": 2,
+        "longest_ms": {"gen0": 2.0, "gen2": 80.0},
+        "p99_ms": 85.0,
+        "at_or_above_p99": 2,
+        "of_them_during_a_pause": 2,
+    }
+    assert gc_pauses.explain_slowest([], [(0.0, 20.0)], latencies, sent_at) == {"recorded": False}
