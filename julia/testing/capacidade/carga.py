@@ -130,7 +130,7 @@ class Observado:
     amostras: list[dict[str, Any]] = field(default_factory=list)
     tentativas: dict[str, int] = field(default_factory=dict)  # TENTATIVAS at the end of the run
     etapas_ms: dict[str, list[float]] = field(default_factory=dict)  # ETAPAS' columns: each reply's stages
-    # Each julia process's memory, sampled with the samples: (messages accepted so far, reading).
+    # Each julia process's memory, sampled with the samples: (messages it has done so far, reading).
     memoria: dict[str, list[tuple[int, memory.Reading]]] = field(default_factory=lambda: defaultdict(list))
     # The servers' beside them, in bytes: Postgres's PSS (all its processes), Redis's own RSS and data.
     servidores: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
@@ -477,10 +477,12 @@ async def _amostras(
         # released), which the driver's loop must not spend late on its sends.
         lidas = await asyncio.to_thread(_ler_memoria, todos, outros[POSTGRES])
         redis_mem = await redis.info("memory")
-        feitas = len(obs.aceito_em)
+        # The work each process has done so far: messages accepted for serve, answered for a worker (which
+        # keeps working through the backlog after the last arrival).
+        feitas, respondidas = len(obs.aceito_em), len(obs.respostas)
         for nome, leitura in lidas.items():
             if nome != POSTGRES:
-                obs.memoria[nome].append((feitas, leitura))
+                obs.memoria[nome].append((respondidas if nome.startswith("worker") else feitas, leitura))
         if POSTGRES in lidas:
             obs.servidores[POSTGRES].append(lidas[POSTGRES].pss)
         obs.servidores["redis"].append(int(redis_mem["used_memory_rss"]))
@@ -498,6 +500,7 @@ async def _amostras(
                     for nome in cpu
                 },
                 "aceitas": feitas,
+                "respondidas": respondidas,
                 # USS of julia's processes, PSS of Postgres's, Redis's own RSS: MiB.
                 "memoria_mib": {
                     **{n: round(m.uss / memory.MIB, 1) for n, m in lidas.items() if n != POSTGRES},
