@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import tracemalloc
 
-from julia.perf.engine import allocations
+from julia.perf.engine import allocations, memory_report
+from julia.perf.engine.gate import Budget, Budgets, judge
+from julia.perf.engine.report import html_table
+from julia.perf.engine.results import Bench, Run
 
 KEPT: list[bytes] = []
 
@@ -67,3 +70,52 @@ def test_a_peak_above_the_bases_beyond_the_tolerance_fails_and_within_it_passes(
     ]
     assert allocations.growth({"alloc_peak_bytes": 110_000}, {}, "base") == []  # a base from before
     assert allocations.growth({}, base, "base") == []
+
+
+def _run_with_allocations() -> Run:
+    stamp = {"machine_class": "x86_64-2cpu-pg18", "doctors": 1000, "git_commit": "abc1234"}
+    head, base = Run(dict(stamp)), Run(dict(stamp, git_commit="def5678"))
+    samples = [1.0 + (i % 7) / 100 for i in range(400)]
+    for name, head_peak in (("message_path_claude0ms", 110_000), ("cache_x_hit", 100_500)):
+        for run, peak in ((head, head_peak), (base, 100_000)):
+            counters = {
+                "alloc_peak_bytes": peak,
+                "alloc_net_bytes": 0,
+                "alloc_net_blocks": 0,
+                "alloc_calls": 30,
+            }
+            run.add(Bench(name, "g", None, samples, counters, blocks=[50] * 8))
+    memory = {"samples": 8, "rss_peak_mib": 90.0, "uss_peak_mib": 70.0, "uss_growth_kib_per_1000": 12.0}
+    pauses = {
+        "recorded": True,
+        "longest_ms": {"gen2": 41.0},
+        "at_or_above_p99": 8,
+        "of_them_during_a_pause": 5,
+    }
+    for run in (head, base):
+        run.add(
+            Bench(
+                "webhook_steady", "w", None, samples, {"memory": memory, "gc_pauses": pauses}, blocks=[50] * 8
+            )
+        )
+    head.base = base
+    return head
+
+
+def test_the_gate_fails_a_peak_10_percent_above_the_bases_and_the_report_says_so_beside_time() -> None:
+    run = _run_with_allocations()
+    budgets = Budgets({n: Budget(ceiling_ms=100) for n in run.benches})
+    verdicts = {v.name: v for v in judge(run, budgets, None)}
+    assert [f.message for f in verdicts["message_path_claude0ms"].findings if f.check == "allocations"] == [
+        "alloc_peak_bytes 100,000 => 110,000 (1.10x the base's, above 1.05x)"
+    ]
+    assert verdicts["message_path_claude0ms"].status == "FAIL"
+    assert verdicts["cache_x_hit"].status != "FAIL"
+    rows = {r[0]: r for r in memory_report.allocation_rows(run, list(verdicts.values()))}
+    assert rows["message_path_claude0ms"][2:6] == ["FAIL", "107.4", "97.7", "1.100x"]
+    assert rows["cache_x_hit"][2] == "ok"
+    [server] = memory_report.server_rows(run, list(verdicts.values()))
+    assert server[2:] == ["90.0", "70.0", "+12", "gen2 41 ms", "5 of 8"]
+    html = "".join(memory_report.section(run, list(verdicts.values()), html_table))
+    assert "Memory beside time" in html
+    assert "<td>1.100x</td>" in html
