@@ -53,9 +53,12 @@ async def measure(
     if not was_tracing:
         tracemalloc.start()
     # Everything alive now out of the collector's reach while the replicas run: each call's collections
-    # then scan only what the calls allocated, not the whole benchmark process (tens of ms each).
-    gc.collect()
-    gc.freeze()
+    # then scan only what the calls allocated, not the whole benchmark process (tens of ms each). A
+    # process that froze its own heap already keeps it frozen.
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.collect()
+        gc.freeze()
     try:
         out = []
         for i in range(calls):
@@ -71,7 +74,8 @@ async def measure(
             out.append(Allocation(peak - live, after - live, sys.getallocatedblocks() - blocks))
         return out
     finally:
-        gc.unfreeze()
+        if freezing:
+            gc.unfreeze()
         if not was_tracing:
             tracemalloc.stop()
 
