@@ -16,13 +16,15 @@ from julia.testing.capacidade.carga import Cenario
 from julia.testing.capacidade.portao import TEMPESTADE_CURTA
 
 RATE_PER_S = TEMPESTADE_CURTA.medicos / TEMPESTADE_CURTA.janela_s
-# USS growth allowed per 1,000 messages over a soak's later half. Measured (2-core x86_64, embedded
-# servers, other engineers' tests running beside it, 2026-12-07): unchanged code's serve and worker grew
-# at most SOAK_BASELINE_KIB per 1,000 messages in 5-minute soaks (docs/performance.md), and a leak of one
-# webhook body per message (about 2.5 KiB retained each, so 2,500 KiB per 1,000) is far above that. The
-# budget sits between them: above what unchanged code shows on a busy machine, below a leak of one
-# message-sized object per message.
-BUDGET_KIB_PER_1000 = 1000.0
+# USS growth allowed per 1,000 messages over a soak's later half. Measured in 5-minute soaks (2-core
+# x86_64, embedded servers, other engineers' benchmarks and tests running beside them, 2026-12-07;
+# docs/performance.md, "Memory"): unchanged code's serve grew 5 KiB per 1,000 messages and its worker 70,
+# and 197 in a second soak whose only change was a leak in serve; that leak, one parsed message
+# (MensagemRecebida, about 400 bytes with its strings) kept per webhook, made serve grow 477. The budget
+# sits between the worker's worst unchanged figure and the leak: 1.5x the first, 0.63x the second. Two
+# soaks are not a false-failure rate: the worker's slow growth (a cache still filling, or a leak of its
+# own) is the figure to watch.
+BUDGET_KIB_PER_1000 = 300.0
 
 
 def cenario(minutos: float) -> Cenario:
