@@ -26,6 +26,7 @@ from typing import Any
 
 LONG_S = 0.001  # a pause this long is kept one by one: it can show in a webhook's p99
 LONG_KEPT = 10_000
+EXPLAINS = 0.25  # a pause at least this share of a slow request's time counts as what made it slow
 BUCKETS_PER_DECADE = 10
 SMALLEST_S = 1e-6  # bucket 0 holds everything below 1 us
 
@@ -154,9 +155,10 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def overlapping(spans: Sequence[tuple[float, float]], long: Sequence[Sequence[float]]) -> int:
-    """How many of `spans` (start, end; perf_counter) overlap at least one of the `long` pauses."""
-    pauses = sorted((float(p[0]), float(p[0]) + float(p[1])) for p in long)
-    return sum(1 for a, b in spans if any(s < b and a < e for s, e in pauses))
+    """How many of `spans` (start, end; perf_counter) overlap one of the `long` pauses that lasted at
+    least EXPLAINS of the span: a 1 ms pause inside a 100 ms request is there, but did not make it slow."""
+    pauses = [(float(p[0]), float(p[0]) + float(p[1])) for p in long]
+    return sum(1 for a, b in spans if any(s < b and a < e and e - s >= EXPLAINS * (b - a) for s, e in pauses))
 
 
 def explain_slowest(
@@ -166,8 +168,8 @@ def explain_slowest(
     sent_at: Sequence[float],
 ) -> dict[str, Any]:
     """The pauses of LONG_S or more that began inside `spans` (perf_counter start, end), and how many of
-    the requests at or above the p99 of `latencies_ms` (each sent at `sent_at`) overlapped one: when most
-    did, a collection is what made the p99."""
+    the requests at or above the p99 of `latencies_ms` (each sent at `sent_at`) overlapped one lasting at
+    least EXPLAINS of their time: when most did, a collection is what made the p99."""
     if not records:
         return {"recorded": False}
     long = [p for rec in records for p in rec["long"] if any(a <= p[0] < b for a, b in spans)]

@@ -72,9 +72,11 @@ def test_long_pauses_are_kept_one_by_one_up_to_a_bound_then_counted(monkeypatch:
     assert recorder.generations[0].count == 1
 
 
-def test_a_slow_request_is_laid_beside_the_pauses_it_overlapped() -> None:
+def test_a_slow_request_is_laid_beside_the_pauses_long_enough_to_have_made_it_slow() -> None:
     pauses = [[10.0, 0.05, 2], [20.0, 0.002, 0]]
-    spans = [(9.99, 10.01), (10.06, 10.2), (19.0, 20.001), (30.0, 31.0)]
+    # inside the 50 ms pause; after it; over the 2 ms pause but a second long; nowhere near; 4 ms long
+    # over the 2 ms pause
+    spans = [(9.99, 10.01), (10.06, 10.2), (19.0, 20.001), (30.0, 31.0), (19.999, 20.003)]
     assert gc_pauses.overlapping(spans, pauses) == 2
 
 
