@@ -4,7 +4,7 @@ reasons, when a julia process's USS grows faster than the budget per 1,000 messa
 of the run (julia.perf.engine.memory.growth_per_1000: the first half holds the warm-up).
 
 The budget, BUDGET_KIB_PER_1000, and why: see its comment; the evidence that it catches a leak of one
-object per message is in docs/performance.md ("Memory under load").
+object per message is in docs/performance.md ("The soak catches a leak of one object per message").
 """
 
 from __future__ import annotations
