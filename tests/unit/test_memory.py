@@ -14,7 +14,7 @@ import pytest
 from julia import gc_pauses
 from julia.perf.engine import memory
 from julia.testing.capacidade import relatorio, soak
-from julia.testing.capacidade.__main__ import memoria
+from julia.testing.capacidade.__main__ import main, memoria
 
 MIB = memory.MIB
 
@@ -206,3 +206,19 @@ def test_a_p99_made_by_a_collection_says_so() -> None:
         "of_them_during_a_pause": 2,
     }
     assert gc_pauses.explain_slowest([], [(0.0, 20.0)], latencies, sent_at) == {"recorded": False}
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["--soak", "0"], "--soak takes a positive number of minutes"),
+        (["--soak", "5", "--gate"], "--soak and --gate are two different runs"),
+    ],
+)
+def test_a_soak_that_cannot_run_says_why_in_one_line(
+    argv: list[str], why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert why in capsys.readouterr().err

@@ -300,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         args.budget_over_claude_s = portao.ACIMA_DE_CLAUDE_S
     if args.soak is not None and not args.soak > 0:
         parser.error("--soak takes a positive number of minutes")
+    if args.soak and args.gate:
+        parser.error("--soak and --gate are two different runs: one at a time")
     padrao = "capacity-gate" if args.gate else "capacity-soak" if args.soak else "capacity"
     args.out = args.out or Path(f"reports/out/{padrao}.json")
     if args.gate:
