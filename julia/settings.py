@@ -7,6 +7,7 @@ does not ask for an Anthropic key while `julia worker` refuses to start without 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -80,6 +81,10 @@ class Settings(BaseSettings):
     # A running attempt renews it every third (a heartbeat), so it need not cover the slowest Claude call.
     queue_lease_s: int = Field(default=120, ge=1, description="Lease of a claimed queue row.")
     admin_token: SecretStr | None = Field(default=None, description="Bearer token of /admin routes.")
+    # Measurement only (julia.gc_pauses): unset, nothing is recorded and nothing is paid.
+    gc_pauses_dir: Path | None = Field(
+        default=None, description="Where serve and worker write their garbage-collector pauses at exit."
+    )
 
     # Cache.
     cache_ttl: int = Field(default=300, ge=1, description="Default cache TTL in seconds.")

@@ -10,7 +10,9 @@ VAGAS_NO_CONTEXTO of them) and contexto_estatico (the doctor and specialty of ev
 Each call is paired with a `GET` of a 64-byte key on the same redis.asyncio client, so the ratio says
 how close a hit stays to one round trip (the business asked < 10 ms; the aim is barely more than a GET).
 Beside the time, counted on the servers (julia.perf.engine.counting), the mode over COUNTED calls: Redis
-commands per call (a hit must be 1) and Postgres statements per call (a hit 0, a miss 1).
+commands per call (a hit must be 1) and Postgres statements per call (a hit 0, a miss 1); and, traced by
+tracemalloc over as many more calls (julia.perf.engine.allocations, untimed), the median bytes a call
+held at once and left behind, its peak failed above the base's by more than the tolerance.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from julia import db, relogio
 from julia.cache import Cache, contexto_estatico, keys, medico_por_telefone, vagas_abertas
 from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.engine import counting
+from julia.perf.engine import allocations, counting
 from julia.perf.engine.harness import Step, measure_paired
 from julia.perf.engine.results import Bench
 from julia.worker.resposta import VAGAS_NO_CONTEXTO
@@ -133,13 +135,14 @@ async def _bench(
         if before is not None:
             await before(i)
         costs.append(await meter.cost_of(read.call(i)))
+    allocated = allocations.typical(await allocations.measure(read.call, COUNTED, before))
     perf.run.add(
         Bench(
             f"cache_{read.name}_{outcome}",
             "cache",
             "floor_redis_get",
             paired.samples_ms,
-            {**counting.typical(costs), "keys": KEYS, **health},
+            {**counting.typical(costs), **allocated, "keys": KEYS, **health},
             paired.ratios,
             paired.blocks,
             paired.rounds,

@@ -16,7 +16,7 @@ import httpx2
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from julia import db, runtime
+from julia import db, gc_pauses, runtime
 from julia.api import admin, admin_vagas, campanhas, chatwoot, webhooks
 from julia.cache import Cache
 from julia.cache.ouvinte import Ouvinte
@@ -60,6 +60,7 @@ def create_app(
             if pool is None and settings.database_url:  # a process of its own: it hears the change feed
                 await stack.enter_async_context(Ouvinte(settings.database_url, app.state.cache).rodando())
                 runtime.freeze_startup_heap()
+                stack.enter_context(gc_pauses.recording(settings.gc_pauses_dir, "serve"))
             yield
 
     app = FastAPI(title="julia", lifespan=lifespan)

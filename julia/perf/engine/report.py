@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from julia.perf.engine import charts, export, stats, summary, words
+from julia.perf.engine import charts, export, memory_report, stats, summary, words
 from julia.perf.engine.gate import Verdict
 from julia.perf.engine.results import Run
 
@@ -149,6 +149,7 @@ def _page(
         *_attention(run, verdicts, charts_dir, out),
         *_all_table(verdicts, calibration),
         *_counters(run),
+        *memory_report.section(run, verdicts, html_table),
         *_harness_share(run),
         *_drift(verdicts, baseline, charts_dir, out),
         *_history(history, charts_dir / "history", out),
