@@ -3,8 +3,9 @@
 changed verdict reads "julia/sql/vagas.sql:buscar_vagas" rather than a bare SELECT.
 
 pg_stat_statements keeps a statement's text as it was sent (julia's comments included) with each constant
-replaced by $n; both sides are brought to one shape (comments out, every constant and parameter a `?`,
-whitespace collapsed) and matched exactly. A statement no file holds (a driver's, a test's) gets no name.
+replaced by $n (and, from PostgreSQL 18, a list of them by one); both sides are brought to one shape
+(comments out, every constant and parameter a `?`, a list of them one `?`, whitespace collapsed) and
+matched exactly. A statement no file holds (a driver's, a test's) gets no name.
 Each side of an A/B run names its own statements with its own files (perf/conftest.py), so a query that
 moved between files is still named right on both.
 """
@@ -23,6 +24,10 @@ _STRING = re.compile(r"'(?:[^']|'')*'")
 _PARAMETER = re.compile(r"\$\d+")
 _NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
 _WORD_CONSTANT = re.compile(r"\b(?:true|false|null)\b", re.IGNORECASE)
+# PostgreSQL 18 records a list of constants as one: `IN ($2 /*, ... */)`; a list of `?` is one `?` here.
+_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)*\s*\)")
+# 'a' 'b' on two lines is one string constant in SQL, and one $n in pg_stat_statements.
+_ADJACENT = re.compile(r"\?(?:\s+\?)+")
 
 
 def shape(text: str) -> str:
@@ -31,6 +36,7 @@ def shape(text: str) -> str:
         text = pattern.sub(" ", text)
     for pattern in (_STRING, _PARAMETER, _NUMBER, _WORD_CONSTANT):
         text = pattern.sub("?", text)
+    text = _LIST.sub("(?)", _ADJACENT.sub("?", text))
     return " ".join(text.split()).rstrip(";").strip().lower()
 
 

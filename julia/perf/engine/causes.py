@@ -176,6 +176,8 @@ def explain(
     wanted = set(also)
     out: dict[str, Cause] = {}
     for v in words.ordered(list(verdicts)):
+        if v.name not in run.benches:  # budgeted but not measured: nothing to explain it with
+            continue
         if v.status in EXPLAINED or v.name in wanted:
             base = run.base.benches.get(v.name) if run.base else None
             out[v.name] = cause(Subject(v, run.benches.get(v.name), base, run), producers)
