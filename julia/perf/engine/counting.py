@@ -11,6 +11,10 @@ Excluded from the counts: the snapshots themselves (the pg_stat_statements read,
 connection set-up (`HELLO`, `CLIENT SETINFO`, `SELECT`, `AUTH`), which a pool pays once per connection.
 The asyncpg pool's reset on release (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`,
 one round trip) is counted apart as `pg_pool_resets`: a real cost per acquire, but not julia's SQL.
+
+Beside the totals, `typical` keeps which statements they were (`pg_by_statement`: pg_stat_statements'
+normalized text and queryid, calls, rows and shared blocks per unit), the evidence the gate diffs head
+against base when a count or a time moved (julia.perf.engine.diff, julia.perf.engine.causes).
 """
 
 from __future__ import annotations
