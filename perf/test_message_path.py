@@ -167,7 +167,7 @@ async def _count(perf: Perf, path: Path, numbers: itertools.count[int]) -> dict[
     finally:
         await meter_conn.close()
         await meter_redis.aclose()
-    return counting.typical(costs)
+    return counting.typical(costs, unit="message")
 
 
 async def _queued(conn: asyncpg.Connection) -> int:

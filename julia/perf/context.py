@@ -11,6 +11,7 @@ import asyncpg
 from julia import db, servers
 from julia.perf.engine import results
 from julia.perf.engine.turnos import Turnos
+from julia.queries import sql
 
 # The sleep injection: the query it slows, and by how much (about 10x a warm indexed lookup's p50).
 INJECT_SLEEP_QUERY = "buscar_medico_por_telefone"
@@ -41,10 +42,11 @@ class Perf:
             await asyncio.sleep(INJECT_SLEEP_S)
 
     async def injected_query(self, pool: asyncpg.Pool) -> None:
-        """The `extra-query` injection: code that grew one more statement per message (a no-op otherwise).
+        """The `extra-query` injection: code that grew one more statement per message (a no-op otherwise),
+        julia's own `ping` (julia/sql/operacao.sql), so the evidence can name the file it came from.
         Time barely moves; the deterministic count must fail the gate on its own."""
         if self.injected == "extra-query":
-            await pool.fetchval("SELECT 1")
+            await pool.fetchval(sql("ping"))
 
     async def connect(self) -> asyncpg.Connection:
         """A fresh connection set up as julia's pool sets up its own (cold benchmarks)."""
