@@ -106,5 +106,5 @@ def docs(session: nox.Session) -> None:
 def dev(session: nox.Session) -> None:
     """The README's "Try it": `julia dev` (API, worker, seeded doctors, fake Evolution and Claude) until
     Ctrl-C; `-- --doctors N` and the like are passed on."""
-    session.install("-e", ".")
+    session.install("-e", ".[dev]")
     session.run("julia", "dev", *session.posargs)

@@ -1,4 +1,4 @@
-"""`julia dev`: everything on one machine for a newcomer. Embedded (or resolved) Postgres and Redis,
+"""`julia dev`: everything on one machine for a newcomer. Throwaway (Docker or embedded) Postgres and Redis,
 1,000 seeded doctors, the webhook API and the worker in one process; Evolution and Anthropic are local
 fakes (julia.testing, served in this process) unless EVOLUTION_URL / ANTHROPIC_API_KEY are set. It says
 what it filled in."""
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     settings, avisos = completar(dado, args.port + 1)
     for aviso in avisos:
         print(f"julia dev: {aviso}", flush=True)
-    with runtime.services(settings) as found:
+    with runtime.services(settings, throwaway=True) as found:
         print(f"julia dev: {found.describe()}", flush=True)
         settings = settings.model_copy(
             update={"database_url": found.database_url, "redis_url": found.redis_url}
