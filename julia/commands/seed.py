@@ -27,8 +27,8 @@ def register(sub: Any) -> None:
         "seed",
         help="load N synthetic doctors (conversations, interactions, shifts, queue) into an empty database",
         description="Load N synthetic doctors into the empty, migrated database of DATABASE_URL (or of a "
-        "server started for the command with --throwaway). The same --doctors, --seed and --today give the same rows and checksum. Embedded "
-        "servers stop when the command ends unless --keep is given.",
+        "server started for the command with --throwaway). The same --doctors, --seed and --today give the "
+        "same rows and checksum. Throwaway servers stop when the command ends unless --keep is given.",
     )
     parser.add_argument(
         "--doctors", type=int, required=True, metavar="N", help="doctors to create (clientes)"
@@ -60,7 +60,8 @@ def _date(text: str) -> dt.date:
 def run(args: argparse.Namespace) -> int:
     check_doctors(args.doctors)  # before starting any server
     settings = Settings()
-    with runtime.services(settings, need_redis=args.throwaway, throwaway=args.throwaway) as found:
+    throwaway = args.throwaway
+    with runtime.services(settings, need_redis=throwaway, throwaway=throwaway) as found:
         summary = asyncio.run(_seed(settings, found.database_url, args))
         print(summary.line(), flush=True)
         if args.keep:
