@@ -227,5 +227,6 @@ async def test_o_motivo_de_pedir_humano_chega_ao_slack_como_texto_e_curto(
         "&lt;!channel&gt; veja &lt;https://mal.example/x|o contrato&gt; &amp; &lt;@U123&gt; urgente zzz"
     )
     assert escrito.endswith("z…")
-    assert "<" not in texto and "\n" not in texto
+    assert "<" not in texto
+    assert "\n" not in texto
     assert len(escrito.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")) == handoff.MAX_MOTIVO
