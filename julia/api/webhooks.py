@@ -159,7 +159,7 @@ async def evolution(
         return {"status": "ignorada"}
     try:
         if evento == "messages.upsert":
-            return await _mensagem(pool, cache, corpo.get("data"))
+            return await _mensagem(pool, cache, settings, corpo.get("data"))
         if evento == "connection.update":
             return await _conexao(pool, corpo)
     except PayloadInvalido as exc:
@@ -173,14 +173,14 @@ async def evolution(
 
 
 @metrics.timed("processar_webhook")
-async def _mensagem(pool: PoolDep, cache: Cache, data: Any) -> dict[str, Any]:
+async def _mensagem(pool: PoolDep, cache: Cache, settings: Settings, data: Any) -> dict[str, Any]:
     if isinstance(data, list):  # tolerated: a batch of one
         data = data[0] if len(data) == 1 else None
     msg = ler_mensagem(data)
     if msg is None:
         metrics.webhook_evolution("messages.upsert", "ignorada")
         return {"status": "ignorada"}
-    entrada_id = await registrar_mensagem(pool, cache, msg)
+    entrada_id = await registrar_mensagem(pool, cache, settings, msg)
     if entrada_id is None:
         metrics.webhook_evolution("messages.upsert", "duplicada")
         return {"status": "duplicada"}

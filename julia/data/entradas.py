@@ -34,11 +34,15 @@ def fila(retentativa: Retentativa, esperas: Retentativa) -> Fila:
     )
 
 
-async def registrar_entrada(db: Executor, cliente_id: int, texto: str, whatsapp_id: str) -> asyncpg.Record:
+async def registrar_entrada(
+    db: Executor, cliente_id: int, texto: str, whatsapp_id: str, *, responder: bool = True
+) -> asyncpg.Record:
     """The inbound interaction and its entradas row in the doctor's active conversation, in one
     statement: `entrada_id` (None when this WhatsApp id was already stored) and `conversa_ativa` (False:
-    the doctor has none, and nothing was written)."""
-    linha: asyncpg.Record | None = await db.fetchrow(sql("registrar_entrada"), cliente_id, texto, whatsapp_id)
+    the doctor has none, and nothing was written). `responder` False: stored, its row born done (no reply)."""
+    linha: asyncpg.Record | None = await db.fetchrow(
+        sql("registrar_entrada"), cliente_id, texto, whatsapp_id, responder
+    )
     assert linha is not None  # a SELECT without FROM always returns its row
     return linha
 

@@ -4,6 +4,8 @@
 -- NULL with `conversa_ativa` true: this WhatsApp id is already stored (a redelivery, or one racing the
 -- first delivery; ON CONFLICT inserts nothing, so no work row either). `conversa_ativa` false: the
 -- doctor has no active conversation, and nothing was written (the caller opens one and runs this again).
+-- $4 false: the number is over its messages per minute (INBOUND_PER_MINUTE, julia/services/limite.py):
+-- the message is stored and its work row born done, so no worker claims it and Claude never answers it.
 -- Indexes: idx_conversations_cliente_status (unique, partial), idx_interacoes_whatsapp_id (unique).
 WITH c AS (
     SELECT id FROM conversations WHERE cliente_id = $1 AND status = 'ativa'
@@ -13,8 +15,12 @@ WITH c AS (
     ON CONFLICT (whatsapp_message_id) WHERE whatsapp_message_id IS NOT NULL DO NOTHING
     RETURNING id, conversa_id, cliente_id
 ), e AS (
-    INSERT INTO entradas (interacao_id, cliente_id, conversa_id)
-    SELECT id, cliente_id, conversa_id FROM i
+    INSERT INTO entradas (interacao_id, cliente_id, conversa_id, status, feita_em, last_error)
+    SELECT id, cliente_id, conversa_id,
+           CASE WHEN $4::boolean THEN 'pendente' ELSE 'feita' END,
+           CASE WHEN $4::boolean THEN NULL ELSE now() END,
+           CASE WHEN $4::boolean THEN NULL ELSE 'acima do limite de mensagens por minuto: guardada, sem resposta' END
+    FROM i
     RETURNING id
 )
 SELECT (SELECT id FROM e) AS entrada_id, EXISTS (SELECT 1 FROM c) AS conversa_ativa
