@@ -8,7 +8,9 @@ body but the Evolution webhook's own reader. This ASGI middleware runs first, on
   so the server does not read it to reuse the connection either);
 - a body streamed without one (chunked): counted as the app reads it, and 413 the moment it goes over;
 - a path under /admin: the admin token checked (julia.api.admin.admin_refusal) before the app sees the
-  request, so an unauthenticated body is not even received.
+  request, so an unauthenticated body is not even received;
+- any answer given before its request's body was read to the end (a route's 401 or 404, say) closes the
+  connection: uvicorn would otherwise read and discard the rest of the body to reuse it.
 
 Written here rather than taken from a library: Starlette and uvicorn have no request-size limit, and the
 small packages that add one do not know julia's admin token; this is the ASGI spec's two message types.
@@ -54,24 +56,32 @@ class Guard:
             if refusal is not None:
                 await _refuse(send, refusal.status_code, refusal.detail, refusal.headers)
                 return
-        await self._capped(scope, receive, send)
+        has_body = declared not in (b"", b"0") or b"transfer-encoding" in headers
+        await self._capped(scope, receive, send, has_body=has_body)
 
-    async def _capped(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _capped(self, scope: Scope, receive: Receive, send: Send, *, has_body: bool) -> None:
         received = 0
         started = False
+        body_read = not has_body
 
         async def capped_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_read
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
+                body_read = not message.get("more_body", False)
             return message
 
         async def tracked_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if not body_read:
+                    # Answered before the body was read to its end (a 401 or 404 that never needed it):
+                    # close the connection, or the server would go on reading the rest to reuse it.
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         try:
