@@ -18,7 +18,8 @@ from julia.errors import ConfigError
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
-    # Servers. Unset means "resolve one": testcontainers when Docker answers, else the embedded servers.
+    # Servers. Required by serve and worker; unset, only julia dev, julia servers, the perf suite and
+    # --throwaway start throwaway ones (testcontainers when Docker answers, else embedded): julia/runtime.py.
     database_url: str | None = Field(default=None, description="Postgres DSN (asyncpg form).")
     redis_url: str | None = Field(
         default=None, description="Redis/Valkey URL (redis://, rediss:// or unix://)."
