@@ -79,8 +79,8 @@ def perf_capacity(session: nox.Session) -> None:
 def faults(session: nox.Session) -> None:
     """The fault suite: real `julia serve` + `julia worker` processes, embedded Postgres/Valkey and the fake
     third parties, with workers killed, Postgres and Redis stopped, Claude and Evolution failing, a
-    webhook fuzzer (1,000 bodies; `-- --long` for 10,000), a flood from one number, unauthenticated 100 MB
-    bodies on every route, a /metrics scrape loop and `serve` without DATABASE_URL. A few minutes."""
+    webhook fuzzer (1,000 bodies; `-- --long` for 10,000), unauthenticated 100 MB bodies on every route,
+    a /metrics scrape loop and `serve` without DATABASE_URL. A few minutes."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/faults", "-m", "faults", "-p", "no:cacheprovider", *session.posargs)
 
