@@ -78,8 +78,9 @@ def perf_capacity(session: nox.Session) -> None:
 @nox.session
 def faults(session: nox.Session) -> None:
     """The fault suite: real `julia serve` + `julia worker` processes, embedded Postgres/Valkey and the fake
-    third parties, with workers killed, Postgres and Redis stopped, Claude and Evolution failing, and a
-    webhook fuzzer (1,000 bodies; `-- --long` for 10,000). A few minutes."""
+    third parties, with workers killed, Postgres and Redis stopped, Claude and Evolution failing, a
+    webhook fuzzer (1,000 bodies; `-- --long` for 10,000), unauthenticated 100 MB bodies on every route,
+    a /metrics scrape loop and `serve` without DATABASE_URL. A few minutes."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/faults", "-m", "faults", "-p", "no:cacheprovider", *session.posargs)
 
@@ -106,5 +107,5 @@ def docs(session: nox.Session) -> None:
 def dev(session: nox.Session) -> None:
     """The README's "Try it": `julia dev` (API, worker, seeded doctors, fake Evolution and Claude) until
     Ctrl-C; `-- --doctors N` and the like are passed on."""
-    session.install("-e", ".")
+    session.install("-e", ".[dev]")
     session.run("julia", "dev", *session.posargs)

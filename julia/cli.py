@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="julia",
         description="Júlia: offers hospital shifts to doctors on WhatsApp. Postgres and Redis come from "
-        "DATABASE_URL/REDIS_URL, else Docker (testcontainers), else embedded servers started for the "
-        "command and stopped after it.",
+        "DATABASE_URL/REDIS_URL; only `julia dev`, `julia servers`, `julia perf` and `--throwaway` start "
+        "throwaway ones (Docker, else embedded) for the command and stop them after it.",
     )
     parser.add_argument(
         "-v",

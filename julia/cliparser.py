@@ -67,11 +67,16 @@ class Parser(argparse.ArgumentParser):
         return not any(option.startswith(name) for option in self._option_string_actions)
 
 
+THROWAWAY_HELP = (
+    "when DATABASE_URL is unset, start a throwaway Postgres for the command (Docker, else embedded; "
+    "needs the `dev` extra), deleted at exit"
+)
+
+
 def requires_env(settings: Sequence[str]) -> str:
     """What a production command needs from the environment, said in its --help."""
-    names = ", ".join(name.upper() for name in settings)
+    names = ", ".join(["DATABASE_URL", "REDIS_URL", *(name.upper() for name in settings)])
     return (
-        f"Needs {names} in the environment. DATABASE_URL and REDIS_URL say where Postgres and "
-        "Redis are (unset: Docker, else embedded servers started for the command, with throwaway data). "
-        "Every setting: docs/environment.md."
+        f"Needs {names} in the environment: it never starts servers of its own (`julia servers` and "
+        "`julia dev` start throwaway ones). Every setting: docs/environment.md."
     )

@@ -227,6 +227,16 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
     return HealthReport(status, problems, findings)
 
 
+def medidas_fila(operacao: Operacao) -> dict[str, float]:
+    """The queue counts as the /metrics gauges name them (julia.metrics.FILA_GAUGES)."""
+    return {
+        "entradas_abertas": operacao.entradas_abertas,
+        "entrada_mais_antiga_segundos": operacao.entrada_mais_antiga_s,
+        "envio_vencidas": operacao.fila_vencida,
+        "envio_mais_antiga_segundos": operacao.fila_mais_antiga_s,
+    }
+
+
 async def _probe(check: Callable[[], Awaitable[object]], timeout_s: float) -> Probe:
     start = time.perf_counter()
     try:
@@ -290,14 +300,7 @@ class HealthCheck:
         """The queue counts (None if Postgres does not answer in time), also set as /metrics gauges."""
         operacao = await self._read(lambda: contar_operacao(self.pool))
         if operacao is not None:
-            self.metrics.fila(
-                {
-                    "entradas_abertas": operacao.entradas_abertas,
-                    "entrada_mais_antiga_segundos": operacao.entrada_mais_antiga_s,
-                    "envio_vencidas": operacao.fila_vencida,
-                    "envio_mais_antiga_segundos": operacao.fila_mais_antiga_s,
-                }
-            )
+            self.metrics.fila(medidas_fila(operacao))
         return operacao
 
     async def findings(self) -> Findings:

@@ -319,7 +319,7 @@ class Metrics:
         self._webhook_evolution.labels(evento=evento, resultado=resultado).inc()
 
     def campanha(self, campanha_id: str, contagens: Mapping[str, int]) -> None:
-        """Set a campaign's counts (julia.services.campanhas.publicar_metricas reads them)."""
+        """Set a campaign's counts (from julia.services.gauges)."""
         for estado, n in contagens.items():
             self._campanhas.labels(campanha=campanha_id, estado=estado).set(n)
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from julia import db, servers
+from julia.errors import ConfigError
 from julia.migrate import migrate
 from julia.settings import Settings
 
@@ -18,7 +19,21 @@ T = TypeVar("T")
 
 
 @contextlib.contextmanager
-def services(settings: Settings, *, need_redis: bool = True) -> Iterator[servers.Services]:
+def services(
+    settings: Settings, *, need_redis: bool = True, throwaway: bool = False
+) -> Iterator[servers.Services]:
+    """The servers of DATABASE_URL / REDIS_URL. Only with `throwaway` (julia dev, julia servers, the perf
+    suite, `--throwaway` on seed and migrate) are missing ones started, Docker or embedded, and deleted at
+    exit: a production process with a variable missing would otherwise accept webhooks into a database
+    that dies with it, and the API and the worker would each get a different one."""
+    if not throwaway:
+        wanted = ("database_url", "redis_url") if need_redis else ("database_url",)
+        missing = [name.upper() for name in wanted if not getattr(settings, name)]
+        if missing:
+            raise ConfigError(
+                f"missing required setting: {', '.join(missing)} (this command never starts servers of its "
+                "own; `julia servers` or `julia dev` start throwaway ones)"
+            )
     with servers.resolve(settings.database_url, settings.redis_url, need_redis=need_redis) as found:
         yield found
 

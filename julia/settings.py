@@ -19,7 +19,8 @@ from julia.errors import ConfigError
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
-    # Servers. Unset means "resolve one": testcontainers when Docker answers, else the embedded servers.
+    # Servers. Required by serve and worker; unset, only julia dev, julia servers, the perf suite and
+    # --throwaway start throwaway ones (testcontainers when Docker answers, else embedded): julia/runtime.py.
     database_url: str | None = Field(default=None, description="Postgres DSN (asyncpg form).")
     redis_url: str | None = Field(
         default=None, description="Redis/Valkey URL (redis://, rediss:// or unix://)."
@@ -39,7 +40,13 @@ class Settings(BaseSettings):
     # Evolution API (WhatsApp).
     evolution_url: str | None = Field(default=None, description="Evolution API base URL.")
     evolution_api_key: SecretStr | None = Field(
-        default=None, description="Evolution API key; also authenticates its webhooks."
+        default=None, description="Evolution API key (sendText); also webhooks' key without a secret."
+    )
+    evolution_webhook_secret: SecretStr | None = Field(
+        default=None, description="Evolution webhooks' secret (X-Julia-Token); set, the key is not one."
+    )
+    evolution_webhook_body_key: bool = Field(
+        default=False, description="Accept the API key in a webhook's body `apikey` field (Evolution's own)."
     )
     evolution_instance: str = Field(default="julia", description="Evolution instance name.")
     evolution_rate_per_s: float = Field(
@@ -81,6 +88,20 @@ class Settings(BaseSettings):
     # A running attempt renews it every third (a heartbeat), so it need not cover the slowest Claude call.
     queue_lease_s: int = Field(default=120, ge=1, description="Lease of a claimed queue row.")
     admin_token: SecretStr | None = Field(default=None, description="Bearer token of /admin routes.")
+    metrics_token: SecretStr | None = Field(default=None, description="Bearer token of GET /metrics.")
+    api_docs: bool = Field(default=False, description="Serve /docs and /openapi.json.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body julia serve reads (413 above)."
+    )
+
+    # Unbounded consumption: what one WhatsApp number can make julia store and send to Claude.
+    inbound_max_chars: int = Field(
+        default=4000, ge=100, description="An inbound text is cut to this many characters (stored and sent)."
+    )
+    inbound_per_minute: int = Field(
+        default=10, ge=1, description="Messages per number per minute answered by Claude; the rest stored."
+    )
+
     # Measurement only (julia.gc_pauses): unset, nothing is recorded and nothing is paid.
     gc_pauses_dir: Path | None = Field(
         default=None, description="Where serve and worker write their garbage-collector pauses at exit."

@@ -1,8 +1,9 @@
 """Liveness, Prometheus and the operators' metrics routes.
 
 - GET /health: liveness for the orchestrator; no I/O, so a slow database never gets the process killed.
-- GET /metrics: Prometheus text format (see julia.metrics for multi-process uvicorn). Unauthenticated, as
-  Prometheus scrapes expect; keep it on the internal network.
+- GET /metrics: Prometheus text format (see julia.metrics for multi-process uvicorn), behind
+  `Authorization: Bearer <METRICS_TOKEN>` (Prometheus's `authorization` scrape setting); 503 while unset.
+  The gauges that need Postgres come from the worker's last alert round (julia.services.gauges).
 - GET /admin/metricas/performance and /admin/metricas/health: `Authorization: Bearer <ADMIN_TOKEN>`,
   compared in constant time. Missing or wrong: 401. ADMIN_TOKEN unset: 503, never open by default.
 
@@ -21,11 +22,12 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import SecretStr
 
 from julia.data.operacao import contar_operacao
 from julia.health import PROBE_TIMEOUT_S, HealthCheck
 from julia.metrics import Metrics, hit_ratios
-from julia.services.campanhas import publicar_metricas
+from julia.services import gauges
 from julia.settings import Settings
 
 router = APIRouter()
@@ -33,14 +35,31 @@ router = APIRouter()
 CacheStats = Callable[[], Mapping[str, Mapping[str, float]]]  # Cache.contagens
 
 
+def bearer_refusal(token: SecretStr | None, authorization: str, what: str) -> HTTPException | None:
+    """None when `authorization` is `Bearer <token>` (constant-time compare); otherwise the answer: 503
+    while the token is unset (closed, never open, by default), 401 for a missing or wrong one."""
+    secret = token.get_secret_value() if token else ""
+    if not secret:
+        return HTTPException(503, f"{what} is not set: these routes are disabled")
+    scheme, _, given = authorization.partition(" ")
+    try:
+        right = hmac.compare_digest(given.strip().encode(), secret.encode())
+    except UnicodeEncodeError:  # a lone surrogate: not the token
+        right = False
+    if scheme.lower() != "bearer" or not right:
+        return HTTPException(401, f"missing or wrong {what}", headers={"WWW-Authenticate": "Bearer"})
+    return None
+
+
+def admin_refusal(settings: Settings, authorization: str) -> HTTPException | None:
+    """The admin token check, for julia.api.guard (before any body is read) and require_admin."""
+    return bearer_refusal(settings.admin_token, authorization, "ADMIN_TOKEN")
+
+
 async def require_admin(request: Request) -> None:  # async: see julia/api/deps.py
-    settings: Settings = request.app.state.settings
-    token = settings.admin_token.get_secret_value() if settings.admin_token else ""
-    if not token:
-        raise HTTPException(503, "ADMIN_TOKEN is not set: the /admin routes are disabled")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise HTTPException(401, "missing or wrong admin token", headers={"WWW-Authenticate": "Bearer"})
+    refusal = admin_refusal(request.app.state.settings, request.headers.get("authorization", ""))
+    if refusal is not None:
+        raise refusal
 
 
 @router.get("/health")
@@ -51,11 +70,14 @@ async def health() -> dict[str, str]:
 @router.get("/metrics")
 async def prometheus(request: Request) -> Response:
     state = request.app.state
+    authorization = request.headers.get("authorization", "")
+    refusal = bearer_refusal(state.settings.metrics_token, authorization, "METRICS_TOKEN")
+    if refusal is not None:
+        raise refusal
     metrics: Metrics = state.metrics
-    # The queue gauges are read at scrape time (one indexed count, under the probe timeout): the worker
-    # that drains the queues serves no /metrics of its own.
-    await HealthCheck.build(state.settings, state.pool, state.redis, metrics).fila()
-    await publicar_metricas(state.pool, metrics)  # the campaigns' counts, read now
+    # The queue and campaign gauges as the worker's last alert round counted them: one Redis GET, no
+    # Postgres query per scrape (julia.services.gauges).
+    await gauges.load(state.redis, metrics)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
 

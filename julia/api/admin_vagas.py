@@ -9,7 +9,7 @@ Bodies are validated (422 says which field and why, unknown fields included); 40
 409 when the database refuses the change as it stands (a phone another doctor has; a shift reserved or
 filled with no doctor: reserving is Júlia's reservar_vaga, which records who); 422 for a reference to a
 hospital, specialty or period that does not exist. Every write invalidates the cache after its commit
-(and the change feed tells the other processes).
+(and the change feed tells the other processes), and is recorded in admin_auditoria (julia.api.auditoria).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from julia.api.admin import require_admin
+from julia.api.auditoria import auditar
 from julia.api.deps import CacheDep, PoolDep
 from julia.cache import atualizar_medico, criar_vaga
 from julia.services.avisos import mudar_vaga as mudar_e_avisar
@@ -90,40 +91,49 @@ def _vaga(vaga: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/vagas", status_code=201)
-async def criar(corpo: NovaVaga, pool: PoolDep, cache: CacheDep) -> dict[str, Any]:
-    try:
-        vaga = await criar_vaga(pool, cache, **corpo.model_dump())
-    except asyncpg.ForeignKeyViolationError as exc:
-        raise HTTPException(422, f"unknown reference: {exc.detail}") from exc
-    return _vaga(vaga)
+async def criar(corpo: NovaVaga, pool: PoolDep, cache: CacheDep, request: Request) -> dict[str, Any]:
+    async with auditar(pool, request, corpo.model_dump(mode="json")) as registro:
+        try:
+            vaga = await criar_vaga(pool, cache, **corpo.model_dump())
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise HTTPException(422, f"unknown reference: {exc.detail}") from exc
+        resposta = registro.depois = _vaga(vaga)
+        registro.status = 201
+    return resposta
 
 
 @router.patch("/vagas/{vaga_id}")
-async def mudar_vaga(vaga_id: int, corpo: MudancaVaga, pool: PoolDep, cache: CacheDep) -> dict[str, Any]:
-    try:
-        # The doctor holding the shift is told what changed, through the send queue (services/avisos.py).
-        vaga = await mudar_e_avisar(pool, cache, vaga_id, corpo.alteracoes())
-    except asyncpg.CheckViolationError as exc:
-        raise HTTPException(
-            409,
-            "a reserved or filled shift needs a doctor, and this one has none: doctors reserve through "
-            "Júlia (reservar_vaga), which records who",
-        ) from exc
-    if vaga is None:
-        raise HTTPException(404, f"no shift {vaga_id}")
-    return _vaga(vaga)
+async def mudar_vaga(
+    vaga_id: int, corpo: MudancaVaga, pool: PoolDep, cache: CacheDep, request: Request
+) -> dict[str, Any]:
+    async with auditar(pool, request, corpo.alteracoes(), tabela="vagas", alvo_id=vaga_id) as registro:
+        try:
+            # The doctor holding the shift is told what changed, through the send queue (services/avisos.py).
+            vaga = await mudar_e_avisar(pool, cache, vaga_id, corpo.alteracoes())
+        except asyncpg.CheckViolationError as exc:
+            raise HTTPException(
+                409,
+                "a reserved or filled shift needs a doctor, and this one has none: doctors reserve through "
+                "Júlia (reservar_vaga), which records who",
+            ) from exc
+        if vaga is None:
+            raise HTTPException(404, f"no shift {vaga_id}")
+        resposta = registro.depois = _vaga(vaga)
+    return resposta
 
 
 @router.patch("/medicos/{medico_id}")
 async def mudar_medico(
-    medico_id: int, corpo: MudancaMedico, pool: PoolDep, cache: CacheDep
+    medico_id: int, corpo: MudancaMedico, pool: PoolDep, cache: CacheDep, request: Request
 ) -> dict[str, Any]:
-    try:
-        medico = await atualizar_medico(pool, cache, medico_id, corpo.alteracoes())
-    except asyncpg.UniqueViolationError as exc:
-        raise HTTPException(409, "another doctor has this phone") from exc
-    except asyncpg.ForeignKeyViolationError as exc:
-        raise HTTPException(422, f"unknown reference: {exc.detail}") from exc
-    if medico is None:
-        raise HTTPException(404, f"no doctor {medico_id}")
+    async with auditar(pool, request, corpo.alteracoes(), tabela="clientes", alvo_id=medico_id) as registro:
+        try:
+            medico = await atualizar_medico(pool, cache, medico_id, corpo.alteracoes())
+        except asyncpg.UniqueViolationError as exc:
+            raise HTTPException(409, "another doctor has this phone") from exc
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise HTTPException(422, f"unknown reference: {exc.detail}") from exc
+        if medico is None:
+            raise HTTPException(404, f"no doctor {medico_id}")
+        registro.depois = medico
     return medico

@@ -9,6 +9,7 @@ counters), `metrics` (the process's julia.metrics collector, read by the admin r
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -18,12 +19,15 @@ from fastapi import FastAPI
 
 from julia import db, gc_pauses, runtime
 from julia.api import admin, admin_vagas, campanhas, chatwoot, webhooks
+from julia.api.guard import Guard
 from julia.cache import Cache
 from julia.cache.ouvinte import Ouvinte
 from julia.integrations.http import cliente_http
 from julia.mascara import mascarar_logs
 from julia.metrics import metrics
 from julia.settings import Settings
+
+log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "julia serve"  # its connections in pg_stat_activity
 
@@ -58,12 +62,26 @@ def create_app(
                 app.state.http = cliente_http()
                 stack.push_async_callback(app.state.http.aclose)
             if pool is None and settings.database_url:  # a process of its own: it hears the change feed
+                if settings.evolution_webhook_secret is None:
+                    log.warning(
+                        "EVOLUTION_WEBHOOK_SECRET unset: Evolution's webhooks are authenticated by the "
+                        "sending key alone, so a leaked EVOLUTION_API_KEY forges any doctor (docs/deploy.md)"
+                    )
                 await stack.enter_async_context(Ouvinte(settings.database_url, app.state.cache).rodando())
                 runtime.freeze_startup_heap()
                 stack.enter_context(gc_pauses.recording(settings.gc_pauses_dir, "serve"))
             yield
 
-    app = FastAPI(title="julia", lifespan=lifespan)
+    # /docs and /openapi.json map every route and body for anyone: off unless API_DOCS turns them on.
+    docs = settings.api_docs
+    app = FastAPI(
+        title="julia",
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
+    app.add_middleware(Guard, settings=settings)  # body cap and the admin token, before routing
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.pool, app.state.redis, app.state.http = pool, redis, http

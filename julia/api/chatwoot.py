@@ -5,7 +5,9 @@ Authentication, either of:
   "{X-Chatwoot-Timestamp}.{raw body}" with CHATWOOT_WEBHOOK_SECRET, timestamp within 5 minutes;
 - older, unsigned Chatwoot: CHATWOOT_WEBHOOK_TOKEN in the webhook URL (`?token=...`) or an
   `X-Julia-Token` header.
-401 otherwise (also when neither is configured). 400 malformed JSON, 422 missing fields, 503 Postgres down.
+401 otherwise (also when neither is configured), decided before the body is read whenever the token or a
+stale timestamp decides it; a signature is checked over the body, whose size julia.api.guard caps.
+400 malformed JSON, 422 missing fields, 503 Postgres down.
 
 `conversation_updated` / `conversation_status_changed`: the label `humano` present (and the conversation
 not resolved) gives control to a person (a handoffs row, Slack notified once, after the answer); the
@@ -36,20 +38,39 @@ JANELA_ASSINATURA_S = 300
 MOTIVO_ROTULO = "rótulo 'humano' adicionado no Chatwoot"
 
 
-def assinatura_valida(settings: Settings, cabecalhos: Any, bruto: bytes, token: str | None) -> bool:
+def _iguais(fornecido: str, esperado: str) -> bool:
+    """Constant-time; a value that is not encodable text (a lone surrogate) is simply not equal."""
+    try:
+        return hmac.compare_digest(fornecido.encode(), esperado.encode())
+    except UnicodeEncodeError:
+        return False
+
+
+def falta_assinar(settings: Settings, cabecalhos: Any, token: str | None) -> bool:
+    """Everything that can be checked before the body is read. False: authenticated (the token); True: a
+    signature to check over the body, whose timestamp is already known fresh; HTTPException(401) else, so
+    an unauthenticated body is never read."""
     assinatura = cabecalhos.get("x-chatwoot-signature")
     if settings.chatwoot_webhook_secret is not None and assinatura:
         carimbo = cabecalhos.get("x-chatwoot-timestamp", "")
-        if not carimbo.isdigit() or abs(time.time() - int(carimbo)) > JANELA_ASSINATURA_S:
-            return False
-        segredo = settings.chatwoot_webhook_secret.get_secret_value().encode()
-        esperado = "sha256=" + hmac.new(segredo, carimbo.encode() + b"." + bruto, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(assinatura.encode(), esperado.encode())
-    if settings.chatwoot_webhook_token is not None:
+        # isascii first: "²".isdigit() is True, and int("²") raises (it was a 500).
+        if carimbo.isascii() and carimbo.isdigit() and abs(time.time() - int(carimbo)) <= JANELA_ASSINATURA_S:
+            return True
+    elif settings.chatwoot_webhook_token is not None:
         fornecido = token or cabecalhos.get("x-julia-token")
-        esperado_token = settings.chatwoot_webhook_token.get_secret_value().encode()
-        return isinstance(fornecido, str) and hmac.compare_digest(fornecido.encode(), esperado_token)
-    return False
+        esperado = settings.chatwoot_webhook_token.get_secret_value()
+        if isinstance(fornecido, str) and _iguais(fornecido, esperado):
+            return False
+    raise HTTPException(401, "invalid Chatwoot signature or token")
+
+
+def assinatura_valida(settings: Settings, cabecalhos: Any, bruto: bytes) -> bool:
+    """The HMAC of "{timestamp}.{body}" (falta_assinar has checked the timestamp)."""
+    assert settings.chatwoot_webhook_secret is not None
+    segredo = settings.chatwoot_webhook_secret.get_secret_value().encode()
+    carimbo = cabecalhos["x-chatwoot-timestamp"].encode()
+    esperado = "sha256=" + hmac.new(segredo, carimbo + b"." + bruto, hashlib.sha256).hexdigest()
+    return _iguais(cabecalhos["x-chatwoot-signature"], esperado)
 
 
 @router.post("/webhooks/chatwoot")
@@ -61,8 +82,9 @@ async def chatwoot_webhook(
     tarefas: BackgroundTasks,
     token: str | None = None,
 ) -> dict[str, Any]:
-    bruto = await request.body()
-    if not assinatura_valida(settings, request.headers, bruto, token):
+    assinar = falta_assinar(settings, request.headers, token)
+    bruto = await request.body()  # capped before routing (julia.api.guard)
+    if assinar and not assinatura_valida(settings, request.headers, bruto):
         raise HTTPException(401, "invalid Chatwoot signature or token")
     try:
         corpo = json.loads(bruto)

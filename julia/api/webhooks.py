@@ -1,23 +1,25 @@
 """POST /webhooks/evolution: Evolution API v2 webhooks.
 
-Also answers under `/webhooks/evolution/<event-suffix>` (Evolution's "webhook by events" mode appends
-e.g. `/messages-upsert`); the event is always read from the body.
+Also answers under `/webhooks/evolution/<event-suffix>` (Evolution's "webhook by events" mode appends e.g.
+`/messages-upsert`); the event is always read from the body.
 
-Answers: 401 bad or missing apikey; 413 a body over MAX_CORPO; 400 malformed JSON, nesting deeper than
-MAX_PROFUNDIDADE, or an id holding NUL / a lone surrogate; 422 a required field missing (the reason in
-`detail`; Evolution stops retrying 4xx, and nothing was stored); 503 Postgres unreachable (Evolution
-retries); 200 otherwise, after the message and its work row are committed. Every message a person wrote
-is stored (julia/services/entrada.py): `status` says how (`recebida`, `opt_out`: the stop words, the
-opt-out registered in the same transaction; `sem_telefone`: an `@lid` sender without `remoteJidAlt`,
-kept apart; `duplicada`; `desconhecida`: an edit or delete of a message julia never stored; `ignorada`:
-no person's message, such as julia's own, a group's, a reaction taken back). `messages.edited` and
-`messages.delete` are read too.
+Answers: 401 bad or missing apikey (or secret); 403 another instance; 413 a body over MAX_CORPO; 400
+malformed JSON, nesting deeper than MAX_PROFUNDIDADE, or an id holding NUL / a lone surrogate; 422 a
+required field missing (the reason in `detail`; Evolution stops retrying 4xx, and nothing was stored); 503
+Postgres unreachable (Evolution retries); 200 otherwise, after the message and its work row are committed.
+Every message a person wrote is stored (julia/services/entrada.py): `status` says how (`recebida`,
+`opt_out`: the stop words, the opt-out registered in the same transaction; `sem_telefone`: an `@lid`
+sender without `remoteJidAlt`, kept apart; `duplicada`; `desconhecida`: an edit or delete of a message
+julia never stored; `ignorada`: no person's message, such as julia's own, a group's, a reaction taken
+back). `messages.edited` and `messages.delete` are read too.
 
-Authentication comes first. A valid `apikey` header authenticates without looking at the body. Without
-one, the key can only be in the body, so a body that cannot be read (too large, too deep, not JSON)
-cannot carry it either: 401, whatever else is wrong with it. The doctor's text and name are repaired,
-not refused (evolution.texto_limpo); ids are refused (evolution.identificador). Nothing from the body is
-echoed unless it passed a check.
+Authentication comes first. With EVOLUTION_WEBHOOK_SECRET set, only its `X-Julia-Token` header authenticates;
+without it, the sending key in an `apikey` header. Either is checked before the body is read: without it, 401
+unread, unless EVOLUTION_WEBHOOK_BODY_KEY lets the key be in the body, so a body that cannot be read (too
+large, too deep, not JSON) cannot carry it either: 401, whatever else is wrong with it. An authenticated body
+whose `instance` is not EVOLUTION_INSTANCE: 403. The doctor's text and name are repaired, not refused
+(evolution.texto_limpo); ids are refused (evolution.identificador). Nothing from the body is echoed unless it
+passed a check.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from pydantic import SecretStr
 
 from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
@@ -59,15 +62,28 @@ class _Recusa(Exception):
         self.status, self.motivo = status, motivo
 
 
-def _chave_certa(settings: Settings, candidato: object) -> bool:
-    """Equal to EVOLUTION_API_KEY, compared in constant time; a key that is not encodable text (a lone
-    surrogate) is simply a wrong key."""
-    if settings.evolution_api_key is None or not isinstance(candidato, str):
+def _igual(segredo: SecretStr | None, candidato: object) -> bool:
+    """Equal to `segredo`, compared in constant time; a value that is not encodable text (a lone
+    surrogate) is simply wrong."""
+    if segredo is None or not isinstance(candidato, str):
         return False
     try:
-        return hmac.compare_digest(candidato.encode(), settings.evolution_api_key.get_secret_value().encode())
+        return hmac.compare_digest(candidato.encode(), segredo.get_secret_value().encode())
     except UnicodeEncodeError:
         return False
+
+
+def _por_cabecalho(settings: Settings, cabecalhos: Any) -> bool:
+    """EVOLUTION_WEBHOOK_SECRET in `X-Julia-Token` when it is set (then the sending key proves nothing
+    here: a leaked key must not forge doctors' messages); otherwise the sending key in `apikey`."""
+    if settings.evolution_webhook_secret is not None:
+        return _igual(settings.evolution_webhook_secret, cabecalhos.get("x-julia-token"))
+    return _igual(settings.evolution_api_key, cabecalhos.get("apikey"))
+
+
+def _chave_no_corpo(settings: Settings) -> bool:
+    """The body's `apikey` is looked at only when a setting asks for it, and never beside a secret."""
+    return settings.evolution_webhook_body_key and settings.evolution_webhook_secret is None
 
 
 def profundidade(bruto: bytes) -> int:
@@ -107,15 +123,22 @@ def _ler_json(bruto: bytes) -> Any:
 async def _corpo_autenticado(request: Request, settings: Settings) -> Any:
     """The parsed body of an authenticated request (the `apikey` header or body field); _Recusa(401)
     before anything else for anyone without the key."""
-    por_cabecalho = _chave_certa(settings, request.headers.get("apikey"))
+    por_cabecalho = _por_cabecalho(settings, request.headers)
+    if not por_cabecalho and not _chave_no_corpo(settings):
+        raise _Recusa(401, "invalid apikey")  # before a byte of the body is read
     try:
         corpo = _ler_json(await _ler_corpo(request))
     except _Recusa:
         if not por_cabecalho:
             raise _Recusa(401, "invalid apikey") from None
         raise
-    if not por_cabecalho and not (isinstance(corpo, dict) and _chave_certa(settings, corpo.get("apikey"))):
+    if not por_cabecalho and not (
+        isinstance(corpo, dict) and _igual(settings.evolution_api_key, corpo.get("apikey"))
+    ):
         raise _Recusa(401, "invalid apikey")
+    # Another instance's events (a webhook URL shared or copied) are not this julia's doctors.
+    if isinstance(corpo, dict) and corpo.get("instance") != settings.evolution_instance:
+        raise _Recusa(403, "instance is not this julia's EVOLUTION_INSTANCE")
     return corpo
 
 
@@ -127,7 +150,7 @@ async def evolution(
     try:
         corpo = await _corpo_autenticado(request, settings)
     except _Recusa as exc:
-        metrics.webhook_evolution("?", "negada" if exc.status == 401 else "invalida")
+        metrics.webhook_evolution("?", "negada" if exc.status in (401, 403) else "invalida")
         raise HTTPException(exc.status, exc.motivo) from None
     if not isinstance(corpo, dict):
         metrics.webhook_evolution("?", "invalida")
@@ -158,7 +181,12 @@ async def evolution(
 
 
 def _regras(settings: Settings) -> Regras:
-    return Regras(antiga_s=settings.mensagem_antiga_s, com_equipe=Chatwoot.configurado(settings))
+    return Regras(
+        antiga_s=settings.mensagem_antiga_s,
+        com_equipe=Chatwoot.configurado(settings),
+        max_chars=settings.inbound_max_chars,
+        por_minuto=settings.inbound_per_minute,
+    )
 
 
 @metrics.timed("processar_webhook")

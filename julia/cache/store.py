@@ -103,6 +103,20 @@ class Cache:
         feito = await self._chamar(tipo, lambda r: r.delete(*chaves))
         return not isinstance(feito, _Indisponivel)
 
+    async def contar(self, chave: str, ttl_s: int) -> int | None:
+        """INCR `chave`, expiring in `ttl_s`, in one round trip (a pipeline of INCR and EXPIRE): the new
+        count, or None when Redis is unavailable (the caller fails open)."""
+
+        async def operacao(redis: aioredis.Redis) -> int:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.incr(chave)
+                pipe.expire(chave, ttl_s)
+                contagem, _ = await pipe.execute()
+            return int(contagem)
+
+        contagem = await self._chamar("geral", operacao)
+        return None if isinstance(contagem, _Indisponivel) else contagem
+
     # --- read-through with generations --------------------------------------------------------------
 
     async def ler(self, tipo: str, chave: keys.Chave, ttl: int, carregar: Carregador) -> Any:

@@ -1,4 +1,4 @@
-"""`julia dev`: everything on one machine for a newcomer. Embedded (or resolved) Postgres and Redis,
+"""`julia dev`: everything on one machine for a newcomer. Throwaway (Docker or embedded) Postgres and Redis,
 1,000 seeded doctors, the webhook API and the worker in one process; Evolution and Anthropic are local
 fakes (julia.testing, served in this process) unless EVOLUTION_URL / ANTHROPIC_API_KEY are set. It says
 what it filled in."""
@@ -67,6 +67,9 @@ def completar(settings: Settings, porta_falsos: int) -> tuple[Settings, list[str
     if settings.admin_token is None:
         mudancas["admin_token"] = SecretStr(CHAVE_DEV)
         avisos.append(f"ADMIN_TOKEN unset: /admin routes take the header `Authorization: Bearer {CHAVE_DEV}`")
+    if settings.metrics_token is None:
+        mudancas["metrics_token"] = SecretStr(CHAVE_DEV)
+        avisos.append(f"METRICS_TOKEN unset: /metrics takes the header `Authorization: Bearer {CHAVE_DEV}`")
     return settings.model_copy(update=mudancas), avisos
 
 
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     settings, avisos = completar(dado, args.port + 1)
     for aviso in avisos:
         print(f"julia dev: {aviso}", flush=True)
-    with runtime.services(settings) as found:
+    with runtime.services(settings, throwaway=True) as found:
         print(f"julia dev: {found.describe()}", flush=True)
         settings = settings.model_copy(
             update={"database_url": found.database_url, "redis_url": found.redis_url}
@@ -175,9 +178,12 @@ def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> 
     assert settings.evolution_api_key is not None
     assert settings.admin_token is not None
     chave = settings.evolution_api_key.get_secret_value()
+    metricas = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
     url = f"http://{args.host}:{args.port}"
     corpo = (
-        '{"event":"messages.upsert","instance":"julia","data":{"key":{"remoteJid":"'
+        '{"event":"messages.upsert","instance":"'
+        + settings.evolution_instance  # julia refuses another instance's events
+        + '","data":{"key":{"remoteJid":"'
         + telefone.lstrip("+")
         + '@s.whatsapp.net","fromMe":false,"id":"DEV-\'$(date +%s)\'"},'
         '"message":{"conversation":"Oi, tem plantão?"},'
@@ -186,7 +192,8 @@ def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> 
     )
     print(
         f"julia dev: API on {url}; Ctrl-C stops everything. For docs/runbook.md's curls:\n"
-        f"  export JULIA_URL={url} ADMIN_TOKEN={settings.admin_token.get_secret_value()}\n"
+        f"  export JULIA_URL={url} ADMIN_TOKEN={settings.admin_token.get_secret_value()}"
+        f" METRICS_TOKEN={metricas}\n"
         f"julia dev: post a message as {telefone} (the fake Evolution prints Júlia's reply):\n"
         f"  curl -s {url}/webhooks/evolution -H 'apikey: {chave}' "
         f"-H 'content-type: application/json' -d '{corpo}'",

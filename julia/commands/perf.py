@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace) -> int:
     config = _config(args)
     results = args.results or config.results
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
-    with runtime.services(Settings()) as found:
+    with runtime.services(Settings(), throwaway=True) as found:
         run = ab.run(
             config.root,
             found,
@@ -227,7 +227,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     config = _config(args)
     factors = [float(f) for f in args.factors.split(",") if f.strip()]
-    with runtime.services(Settings()) as found:
+    with runtime.services(Settings(), throwaway=True) as found:
         path = calibration.calibrate(
             config,
             found,
@@ -328,7 +328,7 @@ def _analyze(args: argparse.Namespace) -> int:
             raise JuliaError("--doctors seeds only a server julia starts itself, never a given database")
         print(asyncio.run(_analyze_url(url, args.repeat, 0)))
         return 0
-    with runtime.services(settings) as found:
+    with runtime.services(settings, throwaway=True) as found:
         print(asyncio.run(_analyze_url(found.database_url, args.repeat, args.doctors, migrate_first=True)))
     return 0
 

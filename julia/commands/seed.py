@@ -1,7 +1,8 @@
 """`julia seed --doctors N`: fill an empty database with synthetic doctors (julia/seed), deterministically.
 
-Without DATABASE_URL the servers are embedded ones started for the command and gone when it ends; --keep
-holds them (and prints their URLs, like `julia servers`) so the data can be explored until Ctrl-C.
+With --throwaway and no DATABASE_URL the servers are ones started for the command (Docker or embedded) and
+gone when it ends; --keep holds them (and prints their URLs, like `julia servers`) so the data can be
+explored until Ctrl-C. Without --throwaway, DATABASE_URL is required.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, cast
 import asyncpg
 
 from julia import runtime
+from julia.cliparser import THROWAWAY_HELP
 from julia.seed import SeedSummary, check_doctors, seed
 from julia.settings import Settings
 
@@ -25,8 +27,8 @@ def register(sub: Any) -> None:
         "seed",
         help="load N synthetic doctors (conversations, interactions, shifts, queue) into an empty database",
         description="Load N synthetic doctors into the empty, migrated database of DATABASE_URL (or of a "
-        "resolved server). The same --doctors, --seed and --today give the same rows and checksum. Embedded "
-        "servers stop when the command ends unless --keep is given.",
+        "server started for the command with --throwaway). The same --doctors, --seed and --today give the "
+        "same rows and checksum. Throwaway servers stop when the command ends unless --keep is given.",
     )
     parser.add_argument(
         "--doctors", type=int, required=True, metavar="N", help="doctors to create (clientes)"
@@ -44,6 +46,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="keep the servers up after seeding and print their URLs, until Ctrl-C",
     )
+    parser.add_argument("--throwaway", action="store_true", help=THROWAWAY_HELP)
     parser.set_defaults(run=run)
 
 
@@ -57,7 +60,8 @@ def _date(text: str) -> dt.date:
 def run(args: argparse.Namespace) -> int:
     check_doctors(args.doctors)  # before starting any server
     settings = Settings()
-    with runtime.services(settings) as found:
+    throwaway = args.throwaway
+    with runtime.services(settings, need_redis=throwaway, throwaway=throwaway) as found:
         summary = asyncio.run(_seed(settings, found.database_url, args))
         print(summary.line(), flush=True)
         if args.keep:

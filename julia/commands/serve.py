@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     settings.require(*EXIGIDAS)
     with runtime.services(settings) as found:
         asyncio.run(_migrar(found.database_url))
-        # Worker processes build their own Settings from the environment: hand them the resolved servers.
+        # Worker processes build their own Settings from the environment: hand them the servers.
         os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = found.database_url, found.redis_url
         uvicorn.run(
             "julia.api.app:app_from_env",

@@ -81,6 +81,21 @@ class Slack:
             esperou = True
 
 
+# Slack's control characters in message text: `<` opens a mention (`<!channel>`, `<@U123>`) or a link
+# (`<https://x|texto>`), `&` an entity. Escaped as Slack documents ("Escaping text"), they print as typed.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_CONTROLE = str.maketrans({c: " " for c in [*map(chr, range(32)), "\x7f"]})
+
+
+def texto_literal(texto: str, max_chars: int) -> str:
+    """Text someone else wrote (Claude's handoff reason, say) as Slack must print it: no mention, no link,
+    no entity, one line, at most `max_chars` characters of it (then "…")."""
+    uma_linha = " ".join(texto.translate(_CONTROLE).split())
+    if len(uma_linha) > max_chars:
+        uma_linha = uma_linha[: max_chars - 1].rstrip() + "…"
+    return uma_linha.translate(_ESCAPES)
+
+
 def _retry_after_s(resposta: httpx2.Response) -> int:
     cabecalho = resposta.headers.get("retry-after", "")
     return max(1, int(cabecalho)) if cabecalho.isdigit() else RETRY_AFTER_PADRAO_S

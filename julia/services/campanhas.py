@@ -2,7 +2,7 @@
 
 `criar_campanha` is what `POST /admin/campanhas` and `julia campanha` both call. The rows are queued by
 one set-based statement (julia/sql/campanhas.sql, criar_campanha): eligibility, the rate, the sending
-hours in São Paulo time and the template are all applied there. `relatorio` and `publicar_metricas` read
+hours in São Paulo time and the template are all applied there. `relatorio` and `contagens_recentes` read
 a campaign's progress for the admin route and for /metrics.
 """
 
@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from julia.data import campanhas as dados
 from julia.errors import JuliaError
-from julia.metrics import Metrics
 from julia.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -149,18 +148,18 @@ async def status_campanha(pool: asyncpg.Pool, campanha_id: str) -> StatusCampanh
     return StatusCampanha(campanha=Campanha(**dict(campanha), criada=False), relatorio=relatorio)
 
 
-async def publicar_metricas(pool: asyncpg.Pool, metrics: Metrics) -> None:
-    """The recent campaigns' counts into `metrics` (the gauge julia_campanha_mensagens) before a scrape.
-    Never fails the scrape: a slow or absent database leaves the last figures and logs why."""
+async def contagens_recentes(pool: asyncpg.Pool) -> dict[str, dict[str, int]] | None:
+    """The recent campaigns' counts by state (the gauge julia_campanha_mensagens), read by the worker's
+    alert round for /metrics (julia.services.gauges). None, logged, when Postgres is slow or absent: the
+    gauges keep the last figures."""
     try:
         async with asyncio.timeout(METRICAS_TIMEOUT_S):
             ids = await dados.campanhas_recentes(pool, DIAS_NAS_METRICAS)
             relatorios = await dados.relatorio_campanhas(pool, ids) if ids else {}
-    except Exception as exc:  # the rest of /metrics must still answer
+    except Exception as exc:  # the rest of the round must still run
         log.warning("campaign metrics not refreshed: %s: %s", type(exc).__name__, exc)
-        return
-    for campanha_id in ids:
-        metrics.campanha(campanha_id, Relatorio(**_sem_id(relatorios.get(campanha_id))).model_dump())
+        return None
+    return {i: Relatorio(**_sem_id(relatorios.get(i))).model_dump() for i in ids}
 
 
 def _sem_id(contagens: asyncpg.Record | None) -> dict[str, int]:

@@ -27,7 +27,7 @@ from julia.integrations.evolution import (
     descrever_alteracao,
     descrever_reacao,
 )
-from julia.services import opt_out
+from julia.services import limite, opt_out
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class Regras:
 
     antiga_s: float  # a message older than this when it arrives gets the apology, not a Claude answer
     com_equipe: bool  # Chatwoot is configured: the opt-out confirmation may promise a person
+    max_chars: int  # INBOUND_MAX_CHARS: what is kept of a message, and sent to Claude
+    por_minuto: int  # INBOUND_PER_MINUTE: messages a minute one number gets answered by Claude
 
 
 async def registrar_mensagem(
@@ -59,6 +61,9 @@ async def registrar_mensagem(
     caller: there is no doctor to attach it to, and refusing it would lose it. A reaction names the
     message it is about (one more statement, reactions only). A message sent more than `antiga_s` ago
     (Evolution's backlog after an outage, a re-pair's history) is stored for the apology, not Claude.
+    The text is cut to `max_chars`, and a message over its number's `por_minuto` is stored and mirrored
+    only, never answered by Claude (julia/services/limite.py: one Redis round trip a message); its stop
+    words still opt the doctor out.
     """
     if msg.telefone is None:
         nova = await guardar_mensagem_sem_telefone(pool, msg.jid, msg.whatsapp_id, msg.texto, msg.nome)
@@ -81,6 +86,9 @@ async def registrar_mensagem(
         and tratamento in ("responder", "pedir_texto")
     ):
         tratamento = "desculpar"
+    texto = limite.cortar(texto, regras.max_chars)
+    if not await limite.responder(cache, msg.telefone, regras.por_minuto):
+        tratamento = "registrar"
     medico = await medico_por_telefone(pool, cache, msg.telefone)
     return await _registrar(
         pool,

@@ -13,9 +13,11 @@ from julia.data.handoffs import devolver_para_julia as devolver_para_julia
 from julia.data.handoffs import passar_para_humano as passar_para_humano
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
-from julia.integrations.slack import Slack
+from julia.integrations.slack import Slack, texto_literal
 
 log = logging.getLogger(__name__)
+
+MAX_MOTIVO = 300  # a sentence, as pedir_humano asks for; a longer reason is cut on Slack, not refused
 
 # A doctor asking for a person, in the ways Brazilians write it (accents and case folded away first).
 _PEDE_HUMANO = re.compile(
@@ -45,8 +47,12 @@ async def avisar(
     """The side effects of a new handoff. Best effort: a person will see the label or the Slack alert."""
     if slack is not None:
         link = f" (Chatwoot #{chatwoot_conversa_id})" if chatwoot_conversa_id else ""
+        # The reason is Claude's words, which a doctor's message can steer: printed, never a mention or link.
+        motivo_literal = texto_literal(motivo, MAX_MOTIVO)
         try:
-            await slack.notificar(f":raising_hand: Handoff para humano: {telefone}{link}. Motivo: {motivo}")
+            await slack.notificar(
+                f":raising_hand: Handoff para humano: {telefone}{link}. Motivo: {motivo_literal}"
+            )
         except IntegracaoError as exc:
             log.error("handoff of %s not notified on Slack: %s", telefone, exc)
     if rotular and chatwoot is not None and chatwoot_conversa_id is not None:

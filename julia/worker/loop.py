@@ -17,7 +17,7 @@ from julia.data.fila import Despertador
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
 from julia.metrics import metrics
-from julia.services import avisos, lgpd
+from julia.services import avisos, gauges, lgpd
 from julia.worker import resposta
 from julia.worker.concorrencia import Concorrencia
 from julia.worker.remetente import Remetente
@@ -143,7 +143,9 @@ class Worker:
         check = HealthCheck.build(s.settings, s.pool, s.redis, metrics)
         while not parar.is_set():
             try:
-                await verificar_e_alertar(check, http=s.http, webhook_url=s.settings.slack_webhook_url)
+                slack = s.settings.slack_webhook_url
+                rodada = await verificar_e_alertar(check, http=s.http, webhook_url=slack)
+                await gauges.publish(s.redis, s.pool, rodada.report.findings.operacao)
             except Exception:  # alerting must never stop the worker
                 log.exception("health/alert round failed; next round in %.0f s", ALERTA_INTERVALO_S)
             with contextlib.suppress(TimeoutError):

@@ -42,7 +42,7 @@ def test_a_negative_doctor_count_is_refused_before_any_server_starts(command: st
 
 
 def test_serve_with_postgres_unreachable_is_one_line() -> None:
-    result = julia("serve", env={"DATABASE_URL": CLOSED, "EVOLUTION_API_KEY": "k"})
+    result = julia("serve", env={"DATABASE_URL": CLOSED, "REDIS_URL": "redis://x", "EVOLUTION_API_KEY": "k"})
     assert result.returncode == 1
     assert one_line(result).startswith("julia: cannot reach Postgres at postgresql://julia:***@127.0.0.1:1")
 

@@ -102,7 +102,7 @@ async def test_serve_e_worker_respondem_um_webhook_real(
             while True:  # julia serve migrates, then binds
                 assert serve.poll() is None, "julia serve exited"
                 try:
-                    if (await cliente.get("/openapi.json")).status_code == 200:
+                    if (await cliente.get("/health")).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass

@@ -238,3 +238,41 @@ async def test_mudar_a_data_diz_as_duas_datas_com_o_dia_da_semana(
     [aviso] = await avisos_de(pool, medico)
     assert f"{antes:%d/%m/%Y} para " in aviso
     assert f"{depois:%d/%m/%Y}" in aviso
+
+
+async def test_cada_escrita_do_admin_fica_auditada_com_antes_e_depois(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cenario: Cenario
+) -> None:
+    await pool.execute("TRUNCATE admin_auditoria")
+    vaga = await cenario.vaga(valor="1500.00")
+    quem = {**AUTH, "X-Operador": "Marina (coordenacao)"}
+    assert (await cliente.patch(f"/admin/vagas/{vaga}", json={"valor": "1800.00"}, headers=quem)).is_success
+    assert (
+        await cliente.patch("/admin/vagas/999999999", json={"valor": "1.00"}, headers=AUTH)
+    ).status_code == 404
+    sem_token = await cliente.patch(f"/admin/vagas/{vaga}", json={"valor": "1.00"})
+    assert sem_token.status_code == 401  # refused before the route: nothing was attempted, nothing to audit
+    linhas = await pool.fetch(
+        "SELECT operador, acao, alvo, pedido, antes ->> 'valor' AS antes, status,"
+        " depois ->> 'valor' AS depois FROM admin_auditoria ORDER BY id"
+    )
+    assert [dict(r) for r in linhas] == [
+        {
+            "operador": "Marina (coordenacao)",
+            "acao": "PATCH /admin/vagas/{vaga_id}",
+            "alvo": str(vaga),
+            "pedido": {"valor": "1800.00"},
+            "antes": "1500.00",
+            "status": 200,
+            "depois": "1800.00",
+        },
+        {
+            "operador": "anônimo",
+            "acao": "PATCH /admin/vagas/{vaga_id}",
+            "alvo": "999999999",
+            "pedido": {"valor": "1.00"},
+            "antes": None,
+            "status": 404,
+            "depois": None,
+        },
+    ]

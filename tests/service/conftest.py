@@ -41,6 +41,8 @@ SLACK = "http://slack.test/services/T/B/x"
 CHAVE = "chave-evolution"
 SEGREDO_CW = "segredo-chatwoot"
 TOKEN_CW = "token-chatwoot"
+TOKEN_METRICAS = "token-metricas"
+METRICAS = {"authorization": f"Bearer {TOKEN_METRICAS}"}
 
 TABELAS = (
     "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes"
@@ -84,6 +86,7 @@ def settings() -> Settings:
         chatwoot_webhook_secret=SecretStr(SEGREDO_CW),
         chatwoot_webhook_token=SecretStr(TOKEN_CW),
         slack_webhook_url=SLACK,
+        metrics_token=SecretStr(TOKEN_METRICAS),
         max_workers=8,
         queue_lease_s=60,
     )

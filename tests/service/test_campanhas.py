@@ -16,12 +16,12 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from julia.data.fila_mensagens import reivindicar_mensagens
-from julia.services import campanhas, pausa
+from julia.services import campanhas, gauges, pausa
 from julia.services.opt_out import CONFIRMACAO, CONFIRMACAO_COM_EQUIPE, ferramenta_registrar_opt_out
 from julia.settings import Settings
 from julia.worker.loop import Worker
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
-from tests.service.conftest import Externos, drenar, enviado, postar, upsert
+from tests.service.conftest import METRICAS, Externos, drenar, enviado, postar, upsert
 
 SP = ZoneInfo("America/Sao_Paulo")
 UTC = dt.UTC
@@ -320,7 +320,12 @@ async def test_a_sent_campaign_message_is_history_claude_reads_and_chatwoot_show
 
 
 async def test_report_counts_sent_replied_and_opted_out_and_metrics_show_them(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    settings: Settings,
+    worker: Worker,
+    externos: Externos,
 ) -> None:
     await _medico(pool, "+5511999990000")  # the number upsert() writes from
     await _medico(pool, "+5511900000001")
@@ -351,7 +356,9 @@ async def test_report_counts_sent_replied_and_opted_out_and_metrics_show_them(
         "respondidas": 2,  # both wrote after it reached them; one of them to opt out
         "opt_out": 1,
     }
-    metricas = (await cliente.get("/metrics")).text
+    # /metrics shows what the worker's last alert round published (julia.services.gauges).
+    await gauges.publish(redis, pool, None)
+    metricas = (await cliente.get("/metrics", headers=METRICAS)).text
     assert 'julia_campanha_mensagens{campanha="rel",estado="respondidas"} 2.0' in metricas
     assert 'julia_campanha_mensagens{campanha="rel",estado="falhas"} 1.0' in metricas
 

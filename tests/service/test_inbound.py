@@ -21,6 +21,7 @@ from julia.testing import claude
 from julia.worker.loop import Worker
 from julia.worker.resposta import AVISO_ALTERACAO, AVISO_HANDOFF, DESCULPA_ATRASO, PEDIR_TEXTO
 from tests.service.conftest import (
+    METRICAS,
     USO_CACHE,
     Externos,
     drenar,
@@ -198,7 +199,7 @@ async def test_lid_without_alt_is_kept_not_refused(cliente: httpx.AsyncClient, p
         "conteudo": "Bom dia, tem plantão amanhã?",
         "nome": "Dra. Ana",
     }
-    metricas = (await cliente.get("/metrics")).text
+    metricas = (await cliente.get("/metrics", headers=METRICAS)).text
     assert (
         'julia_webhook_evolution_eventos_total{evento="messages.upsert",resultado="sem_telefone"} 1.0'
         in metricas
@@ -388,17 +389,16 @@ async def test_prompt_too_long_400_is_not_retried_as_transient(
 
 
 async def test_a_huge_message_is_cut_before_claude(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, worker: Worker, externos: Externos
 ) -> None:
     enorme = "plantão " * 8_000  # 64,000 characters
     await postar(cliente, upsert(enorme))
     await drenar(worker, pool)
-    assert await pool.fetchval("SELECT length(conteudo) FROM interacoes WHERE direcao = 'entrada'") == len(
-        enorme
-    )
+    guardado = await pool.fetchval("SELECT conteudo FROM interacoes WHERE direcao = 'entrada'")
+    assert len(guardado) == settings.inbound_max_chars  # INBOUND_MAX_CHARS: stored and sent alike
+    assert guardado.endswith("…")
     enviado = pedido_claude(externos)["messages"][-1]["content"]
-    assert len(enviado) <= 4_000
-    assert enviado.endswith("[…]")
+    assert enviado.endswith(guardado)
 
 
 async def test_campaigns_skip_doctors_in_a_handoff_or_an_active_conversation(

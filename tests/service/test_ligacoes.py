@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from julia.metrics import metrics
 from julia.worker.loop import Worker
-from tests.service.conftest import Externos, drenar, postar, upsert
+from tests.service.conftest import METRICAS, Externos, drenar, postar, upsert
 
 
 async def test_the_second_message_of_a_doctor_finds_them_in_the_cache(
@@ -37,6 +37,6 @@ async def test_a_reply_is_timed_under_the_business_names(
 
 async def test_the_service_app_serves_health_and_metrics(cliente: httpx.AsyncClient) -> None:
     assert (await cliente.get("/health")).status_code == 200
-    exposicao = await cliente.get("/metrics")
+    exposicao = await cliente.get("/metrics", headers=METRICAS)
     assert exposicao.status_code == 200
     assert "julia_webhook_evolution_eventos_total" in exposicao.text

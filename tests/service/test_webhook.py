@@ -76,7 +76,11 @@ async def test_chave_errada_ou_ausente_401(cliente: httpx.AsyncClient, pool: asy
     assert await _contagem(pool) == (0, 0, 0)
 
 
-async def test_chave_no_corpo_aceita(cliente: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+async def test_chave_no_corpo_so_com_a_configuracao(
+    app: FastAPI, settings: Settings, cliente: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    assert (await cliente.post("/webhooks/evolution", json=upsert(apikey=CHAVE))).status_code == 401
+    app.state.settings = settings.model_copy(update={"evolution_webhook_body_key": True})
     resposta = await cliente.post("/webhooks/evolution", json=upsert(apikey=CHAVE))
     assert resposta.status_code == 200
     assert await _contagem(pool) == (1, 1, 1)

@@ -40,7 +40,8 @@ async def test_aninhamento_profundo_400_ou_401(cliente: httpx.AsyncClient, pool:
 async def test_corpo_grande_413(cliente: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     grande = _bruto(upsert("x" * (MAX_CORPO + 1)))
     assert (await _enviar(cliente, grande)).status_code == 413
-    assert (await _enviar(cliente, grande, chave="errada")).status_code == 401
+    # Its size is refused before any credential is looked at (julia.api.guard), and it is never read.
+    assert (await _enviar(cliente, grande, chave="errada")).status_code == 413
     assert await pool.fetchval("SELECT count(*) FROM interacoes") == 0
 
 
@@ -83,7 +84,7 @@ async def test_status_reason_fora_de_int4(cliente: httpx.AsyncClient, pool: asyn
 
 async def test_evento_estranho_nao_ecoado(cliente: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     for evento in ("\ud800", "x" * 10_000, "evento\x00", "<script>"):
-        resposta = await _enviar(cliente, _bruto({"event": evento, "data": {}}))
+        resposta = await _enviar(cliente, _bruto({"event": evento, "instance": "julia", "data": {}}))
         assert resposta.status_code == 200
         assert resposta.json() == {"status": "ignorada"}
 

@@ -20,3 +20,10 @@ def test_a_token_already_set_is_kept() -> None:
     assert settings.admin_token is not None
     assert settings.admin_token.get_secret_value() == "meu"
     assert not any("ADMIN_TOKEN" in aviso for aviso in avisos)
+
+
+def test_a_newcomer_can_read_metrics_with_the_dev_token() -> None:
+    settings, avisos = completar(Settings(metrics_token=None), 9001)
+    assert settings.metrics_token is not None
+    assert settings.metrics_token.get_secret_value() == CHAVE_DEV
+    assert any(aviso.startswith("METRICS_TOKEN unset") for aviso in avisos)

