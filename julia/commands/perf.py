@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,16 +184,45 @@ def _pytest_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def _machine_class(found: Any) -> str:
+    """The class a run on these servers is filed under (the sides stamp the same one)."""
+    from julia import db
+    from julia.perf.engine.results import machine_class
+
+    async def major() -> int:
+        conn = await db.connect(found.database_url)
+        try:
+            return int(await conn.fetchval("SHOW server_version_num")) // 10000
+        finally:
+            await conn.close()
+
+    return machine_class(asyncio.run(major()), found.topology)
+
+
+def _calibrated_budgets(config: Config, machine: str) -> tuple[Any, str]:
+    """(the budgets to judge by, the run's first line): a class never calibrated gets conservative
+    thresholds, not those another class's calibration chose."""
+    from julia.perf.engine import calibration
+    from julia.perf.engine.gate import load_budgets
+
+    budgets = load_budgets(config.budgets)
+    calibrated = calibration.load(config.calibration, machine)
+    if calibrated is None:
+        return budgets.conservative(), calibration.uncalibrated(machine, budgets)
+    return budgets, calibration.calibrated(machine, calibrated)
+
+
 def _run(args: argparse.Namespace) -> int:
     from julia import runtime
     from julia.perf.engine import ab
     from julia.perf.engine.baseline import load_baseline_commit
-    from julia.perf.engine.gate import load_budgets
 
     config = _config(args)
     results = args.results or config.results
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
     with runtime.services(Settings()) as found:
+        budgets, line = _calibrated_budgets(config, _machine_class(found))
+        print(f"perf: {line}", flush=True)
         run = ab.run(
             config.root,
             found,
@@ -205,9 +233,10 @@ def _run(args: argparse.Namespace) -> int:
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
             owns_server=found.database_origin != "url",
+            topology=found.topology,
             head_extra=extra,
             alone=args.no_base,
-            extra_blocks=load_budgets(config.budgets).extra_blocks(),
+            extra_blocks=budgets.extra_blocks(),
         )
     print(f"perf: {len(run.benches)} benchmarks written to {results}")
     return 0
@@ -229,6 +258,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             args.out,
             args.injected,
             owns_server=found.database_origin != "url",
+            topology=found.topology,
         )
     print(f"calibration written: {path}")
     return 0
@@ -249,14 +279,18 @@ def _load(path: Path) -> Any:
 
 
 def _gate(args: argparse.Namespace) -> int:
+    from julia.perf.engine import calibration as calibrations
     from julia.perf.engine import history, report
     from julia.perf.engine.baseline import load_baseline
-    from julia.perf.engine.gate import failed, judge, load_budgets
+    from julia.perf.engine.gate import failed, judge
 
     config = _config(args)
     run = _load(args.results or config.results)
-    budgets = load_budgets(config.budgets)
-    baseline = load_baseline(config.baselines, run.stamp["machine_class"])
+    machine = run.stamp["machine_class"]
+    budgets, line = _calibrated_budgets(config, machine)
+    calibration = calibrations.load(config.calibration, machine)
+    print(f"perf gate: {line}")
+    baseline = load_baseline(config.baselines, machine)
     if baseline and baseline.stamp.get("doctors") != run.stamp.get("doctors"):
         scales = f"{baseline.stamp.get('doctors')} doctors, this run at {run.stamp.get('doctors')}"
         print(f"baseline is at {scales}: timings are not compared")
@@ -264,14 +298,14 @@ def _gate(args: argparse.Namespace) -> int:
     verdicts = judge(run, budgets, baseline)
     record = history.append if args.record_history else history.current
     lines = record(config.history, run, verdicts)
-    calibrated = config.calibration / f"{run.stamp['machine_class']}.json"
-    calibration = json.loads(calibrated.read_text()) if calibrated.is_file() else None
-    written = report.render(run, verdicts, baseline, lines, args.out or config.out, calibration)
+    uncalibrated = "" if calibration else line
+    written = report.render(run, verdicts, baseline, lines, args.out or config.out, calibration, uncalibrated)
     print(report.terminal(verdicts, run))
     verdict = "FAILED" if failed(verdicts) else "passed"
     against = "none for " + run.stamp["machine_class"] if baseline is None else "yes"
     print(f"perf gate {verdict}; baseline: {against}; report: {written.page}")
-    print(f"summary (for $GITHUB_STEP_SUMMARY): {written.summary}; pytest-benchmark JSON: {written.export}")
+    print(f"summary (for $GITHUB_STEP_SUMMARY): {written.summary}")
+    print(f"exports with the verdict: {written.export} (pytest-benchmark), {written.bencher} (Bencher)")
     return 1 if failed(verdicts) else 0
 
 

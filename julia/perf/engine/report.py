@@ -1,5 +1,6 @@
 """The report of a gated run: a terminal table, and in reports/out/ the page index.html (with its PNGs), the
-Markdown summary summary.md (julia.perf.engine.summary) and pytest-benchmark.json (julia.perf.engine.export).
+Markdown summary summary.md (julia.perf.engine.summary), pytest-benchmark.json and bencher.json
+(julia.perf.engine.export).
 
 The page tells its story top down: a banner with the verdict, the counts and what the head was compared
 against; then each failed or inconclusive benchmark with its evidence (the A/B interval against its
@@ -59,6 +60,7 @@ class Rendered:
     page: Path
     summary: Path
     export: Path
+    bencher: Path
 
 
 def table(verdicts: list[Verdict]) -> pd.DataFrame:
@@ -76,7 +78,8 @@ def table(verdicts: list[Verdict]) -> pd.DataFrame:
                 "vs base": ab.ratio if ab else math.nan,
                 "CI low": ab.low if ab else math.nan,
                 "CI high": ab.high if ab else math.nan,
-                "detectable": ab.detectable if ab else math.nan,
+                "50% power": ab.detectable if ab else math.nan,
+                "80% power": ab.detectable_80 if ab else math.nan,
                 "drift": v.drift.time if v.drift else math.nan,
             }
         )
@@ -120,15 +123,22 @@ def render(
     history: list[dict[str, Any]],
     out: Path,
     calibration: dict[str, Any] | None = None,
+    uncalibrated: str = "",
 ) -> Rendered:
     """index.html (and its charts), summary.md and pytest-benchmark.json, all under `out`. `calibration`:
-    the machine class's perf/calibration file, whose A/A runs tell each verdict's accuracy."""
+    the machine class's perf/calibration file, whose A/A runs tell each verdict's accuracy;
+    `uncalibrated`: the line a run on a class without one says first."""
     out.mkdir(parents=True, exist_ok=True)
     page = out / "index.html"
-    page.write_text(_page(run, verdicts, baseline, history, out, calibration))
+    page.write_text(_page(run, verdicts, baseline, history, out, calibration, uncalibrated))
     notes = out / "summary.md"
-    notes.write_text(summary.markdown(run, verdicts))
-    return Rendered(page, notes, export.write(run, out / "pytest-benchmark.json"))
+    notes.write_text(summary.markdown(run, verdicts, uncalibrated))
+    return Rendered(
+        page,
+        notes,
+        export.write(run, verdicts, out / "pytest-benchmark.json"),
+        export.write_bencher(run, verdicts, out / "bencher.json"),
+    )
 
 
 def _page(
@@ -138,6 +148,7 @@ def _page(
     history: list[dict[str, Any]],
     out: Path,
     calibration: dict[str, Any] | None,
+    uncalibrated: str,
 ) -> str:
     charts_dir = out / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +156,7 @@ def _page(
         "<!doctype html><html lang='en'><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'><title>julia perf</title>",
         f"<style>{STYLE}</style><body>",
-        _banner(run, verdicts),
+        _banner(run, verdicts, uncalibrated),
         *_attention(run, verdicts, charts_dir, out),
         *_all_table(verdicts, calibration),
         *_counters(run),
@@ -165,7 +176,7 @@ def _page(
     return "\n".join(parts)
 
 
-def _banner(run: Run, verdicts: list[Verdict]) -> str:
+def _banner(run: Run, verdicts: list[Verdict], uncalibrated: str = "") -> str:
     tally = words.counts(verdicts)
     verdict = "passed" if tally.passed else "FAILED"
     stamp = run.stamp
@@ -179,7 +190,9 @@ def _banner(run: Run, verdicts: list[Verdict]) -> str:
         f"<p class='counts'>{_e(tally.text())}</p>"
         f"<p>{_e(words.ab_context(run))}</p>"
         f"<p>{stamp.get('doctors', 0):,} doctors on {_e(stamp.get('machine_class'))}, postgres "
-        f"{_e(stamp.get('postgres'))}, started {_e(stamp.get('started_at'))}</p>{injected}</header>"
+        f"{_e(stamp.get('postgres'))}, started {_e(stamp.get('started_at'))}</p>{injected}"
+        + (f"<p><strong>{_e(uncalibrated)}</strong></p>" if uncalibrated else "")
+        + "</header>"
     )
 
 
@@ -227,7 +240,8 @@ def _ab_table(v: Verdict) -> str:
         ["head / base (Hodges-Lehmann over block pairs)", words.fmt_x(ab.ratio)],
         ["95% interval", words.interval(ab)],
         ["threshold (fails when the whole interval is above)", f"{ab.threshold:g}x"],
-        ["smallest slowdown this run could catch", words.fmt_x(ab.detectable)],
+        ["slowdown this run catches half the time (50% power)", words.fmt_x(ab.detectable)],
+        ["slowdown this run catches 4 times in 5 (80% power)", words.fmt_x(ab.detectable_80)],
         ["block pairs", str(ab.pairs)],
     ]
     if v.base_summary is not None:
@@ -277,6 +291,7 @@ def _all_table(verdicts: list[Verdict], calibration: dict[str, Any] | None) -> l
                 words.fmt_x(ab.ratio) if ab and math.isfinite(ab.ratio) else "-",
                 words.interval(ab) if ab else "-",
                 words.fmt_x(ab.detectable) if ab else "-",
+                words.fmt_x(ab.detectable_80) if ab else "-",
                 *_calibrated(calibration, v),
             ]
         )
@@ -290,7 +305,8 @@ def _all_table(verdicts: list[Verdict], calibration: dict[str, Any] | None) -> l
         "x floor",
         "head/base",
         "95% CI",
-        "detectable",
+        "50% power",
+        "80% power",
         "A/A fails",
         "1.2x caught",
     ]
@@ -300,7 +316,8 @@ def _all_table(verdicts: list[Verdict], calibration: dict[str, Any] | None) -> l
         "<p class='info'>x floor: the median ratio of a sample to its floor measured beside it. head/base: "
         "the head's time over the base's measured in this run in alternating turns (Hodges-Lehmann over "
         "block pairs, with its 95% interval); a benchmark fails when the whole interval lies above its "
-        "threshold. detectable: the smallest slowdown this run's spread lets the gate catch.</p>",
+        "threshold. 50% power / 80% power: the slowdown this run's spread would have failed half the time "
+        "/ 4 times in 5 (a head slower by less is more often inconclusive than failed).</p>",
         f"<p class='info'>{_e(_calibration_note(calibration))}</p>",
     ]
 
