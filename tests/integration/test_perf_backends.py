@@ -23,7 +23,9 @@ async def test_the_sessions_own_postgres_backends_are_seen(services: servers.Ser
         await conn.close()
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+@pytest.mark.skipif(
+    placement.usable_cpus() is None or placement.cores() < 2, reason="needs CPU affinity and two CPUs"
+)
 async def test_backends_of_the_named_database_are_pinned(services: servers.Services) -> None:
     cpus = frozenset({min(os.sched_getaffinity(0))})
     backends, why = await placement.Backends.open(services.database_url, ["postgres"], cpus, ["julia serve"])
@@ -45,7 +47,11 @@ async def test_backends_of_the_named_database_are_pinned(services: servers.Servi
 
 async def test_a_backend_gone_before_its_pin_is_not_counted(services: servers.Services) -> None:
     """The log says pins made: a pid that is no longer a postgres process here is seen, not pinned."""
-    if not placement.is_local(services.database_url) or len(os.sched_getaffinity(0)) < 2:
+    if (
+        not placement.is_local(services.database_url)
+        or placement.usable_cpus() is None
+        or placement.cores() < 2
+    ):
         pytest.skip("needs a local Postgres and two CPUs")
     backends, why = await placement.Backends.open(
         services.database_url, ["julia_no_such_database"], frozenset({0}), []
