@@ -45,6 +45,7 @@ def test_an_os_without_affinity_pins_nothing_and_says_so(monkeypatch: pytest.Mon
     assert plan.servers == frozenset()
     assert placement.server_cpus_env(plan) == {}
     assert plan.note == placement.NO_AFFINITY
+    monkeypatch.delenv(placement.SERVER_CPUS_ENV, raising=False)
     assert placement.cores() == os.cpu_count()
     monkeypatch.setenv(placement.SERVER_CPUS_ENV, "0,1")
     placement.release(os.getpid())  # no affinity call to make: nothing happens, nothing raises

@@ -12,7 +12,7 @@ import pytest
 
 from julia import servers
 from julia.commands import perf as perf_command
-from julia.perf.engine import calibration, config, results
+from julia.perf.engine import calibration, config, placement, results
 from julia.perf.engine.gate import load_budgets
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +39,14 @@ def test_the_topology_is_the_least_owned_server(
 def test_the_machine_class_has_the_cores_the_run_may_use_and_the_topology(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv(placement.SERVER_CPUS_ENV, raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert results.machine_class(18, "url") == f"{platform.machine()}-4cpu-pg18-url"
+    # A side is pinned to one CPU: its class still counts the run's (a first run here said "1cpu").
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    monkeypatch.setenv(placement.SERVER_CPUS_ENV, "0,1,2,3")
+    assert results.machine_class(18, "url") == f"{platform.machine()}-4cpu-pg18-url"
+    monkeypatch.delenv(placement.SERVER_CPUS_ENV)
     monkeypatch.delattr(os, "sched_getaffinity")  # macOS: every CPU the OS reports
     assert results.machine_class(16, "embedded") == f"{platform.machine()}-{os.cpu_count()}cpu-pg16-embedded"
 

@@ -48,8 +48,12 @@ def usable_cpus() -> set[int] | None:
 
 
 def cores() -> int:
-    """How many CPUs the run has: its affinity where the OS has one (a container's cpuset, taskset),
-    else every CPU the OS reports."""
+    """How many CPUs the run has: inside a side, which is pinned to one, those its coordinator had
+    (SERVER_CPUS_ENV); else this process's affinity where the OS has one (a container's cpuset,
+    taskset), else every CPU the OS reports."""
+    run = os.environ.get(SERVER_CPUS_ENV)
+    if run:
+        return len(run.split(","))
     cpus = usable_cpus()
     return len(cpus) if cpus is not None else os.cpu_count() or 1
 
