@@ -105,3 +105,14 @@ def test_the_gate_says_it_first(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert first.startswith("perf gate: machine class x86_64-4cpu-pg18-url is NOT calibrated")
     summary = (tmp_path / "out" / "summary.md").read_text().splitlines()
     assert summary[2].startswith("**machine class x86_64-4cpu-pg18-url is NOT calibrated")
+
+
+def test_the_report_says_what_the_run_did_to_the_machine_and_the_servers() -> None:
+    from julia.perf.engine import words
+
+    setup = (
+        "both sides on CPU 1; 56 Postgres backends pinned to CPU 0 (56 seen); autovacuum off table by "
+        "table (a server the run does not own): julia_perf_head 14 tables, julia_perf_base 14 tables"
+    )
+    rows = dict(words.stamp_rows({"ab": {"base_commit": "6cf0366591", "seconds": 325.0, "setup": setup}}))
+    assert rows["A/B base"] == f"base 6cf0366591; 325 s for both sides; {setup}"

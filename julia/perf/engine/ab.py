@@ -125,8 +125,10 @@ async def run_sides(
     owns_server: bool = False,
     extra_blocks: ExtraBlocks | None = None,
     topology: str = "",
+    said: list[str] | None = None,
 ) -> dict[str, Path]:
     """Both sides' pytest, turn by turn; returns each side's results file that was written.
+    `said`: gets what the run did to the machine and the servers (placement, pins, autovacuum).
     `owns_server`: Postgres was started for this run, so autovacuum is paused server-wide, else table by
     table (engine.autovacuum); `extra_blocks`: the policy for more blocks of undecided benchmarks (None:
     the fixed counts only); `topology`: where the servers run, for the sides' machine class."""
@@ -135,7 +137,16 @@ async def run_sides(
         try:
             tables = autovacuum.TablesOff(admin, services.database_url, _databases(sides)) if admin else None
             return await _run_sides(
-                sides, services, pytest_args, out, seed, server_applications, extra_blocks, topology, tables
+                sides,
+                services,
+                pytest_args,
+                out,
+                seed,
+                server_applications,
+                extra_blocks,
+                topology,
+                tables,
+                said,
             )
         finally:
             if admin is not None:
@@ -156,6 +167,7 @@ async def _run_sides(
     extra_blocks: ExtraBlocks | None,
     topology: str,
     tables: autovacuum.TablesOff | None,
+    said: list[str] | None,
 ) -> dict[str, Path]:
     plan = placement.plan()
     cpu = plan.client
@@ -222,15 +234,15 @@ async def _run_sides(
         if code != 0:
             tail = logs[name].read_text()[-3000:] if logs[name].is_file() else ""
             print(f"perf: the {name} side's pytest exited with {code}" + (f":\n{tail}" if tail else ""))
-    said = [plan.note, backends.said() if backends is not None else unpinned]
+    done = [plan.note, backends.said() if backends is not None else unpinned]
     if backends is not None:
         await backends.close()
     if tables is not None:
-        said.append(tables.said())
-    print(
-        f"perf: {len(coordinator.log)} turns, in a random order each round; "
-        + "; ".join(s for s in said if s)
-    )
+        done.append(tables.said())
+    done = [line for line in done if line]
+    if said is not None:
+        said += done
+    print(f"perf: {len(coordinator.log)} turns, in a random order each round; " + "; ".join(done))
     if extra_blocks is not None and extra_blocks.granted:
         print(
             f"perf: {sum(extra_blocks.granted.values())} extra block pairs for {len(extra_blocks.granted)} "
@@ -293,6 +305,7 @@ def run(
         ab |= {"base_commit": commit, "why": why}
         print(f"perf: {why}" + ("" if len(sides) > 1 else "; judging budgets only"))
     started = time.monotonic()
+    said: list[str] = []
     written = asyncio.run(
         run_sides(
             sides,
@@ -303,9 +316,11 @@ def run(
             owns_server=owns_server,
             extra_blocks=extra_blocks,
             topology=topology,
+            said=said,
         )
     )
     ab["seconds"] = round(time.monotonic() - started, 1)
+    ab["setup"] = "; ".join(said)  # what the report's stamp says the run did to the machine and servers
     if extra_blocks is not None:
         ab["extra_blocks"] = dict(extra_blocks.granted)
         ab["extra_s"] = round(extra_blocks.spent_s, 1)

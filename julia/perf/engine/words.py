@@ -172,6 +172,7 @@ def _stamp_value(key: str, value: Any) -> str:
             f"asked for {ref}" if ref else "",
             str(value.get("why") or ""),
             f"{value['seconds']:.0f} s for both sides" if value.get("seconds") is not None else "",
+            str(value.get("setup") or ""),
         ]
         return "; ".join(p for p in parts if p)
     return words(value)
