@@ -36,6 +36,9 @@ from julia.errors import ServicesUnavailable
 log = logging.getLogger(__name__)
 
 Origin = Literal["url", "docker", "embedded"]
+# The perf suite's word for where the servers run (its machine class, julia.perf.engine.results): what
+# the run owns and may tune, from the most to the least.
+TOPOLOGY: dict[Origin, str] = {"embedded": "embedded", "docker": "container", "url": "url"}
 
 POSTGRES_IMAGE = "postgres:16-alpine"
 REDIS_IMAGE = "redis:7-alpine"
@@ -74,6 +77,12 @@ class Services:
 
     def describe(self) -> str:
         return f"postgres: {self.database_origin}, redis: {self.redis_origin}"
+
+    @property
+    def topology(self) -> str:
+        """The least owned of the two: a run with either server reached by URL does not own that one."""
+        order = list(TOPOLOGY.values())
+        return max(TOPOLOGY[self.database_origin], TOPOLOGY[self.redis_origin], key=order.index)
 
 
 def docker_answers(timeout: float = 2.0) -> bool:

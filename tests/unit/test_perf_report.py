@@ -266,7 +266,8 @@ def test_failing_and_inconclusive_come_first_each_with_its_evidence(rendered: re
     failing = html.unescape(page[page.index("query_x_warm: FAIL") : page.index("query_y_warm: inconclusive")])
     assert "95% interval" in failing
     assert "threshold" in failing
-    assert "smallest slowdown this run could catch" in failing
+    assert "slowdown this run catches half the time (50% power)" in failing
+    assert "slowdown this run catches 4 times in 5 (80% power)" in failing
     # The server's own time doubled: the report blames the database, not the code around it.
     assert "server execution 0.0150 => 0.0300 ms (2.000x)" in failing
     assert "the database's own work moved" in failing
@@ -309,6 +310,24 @@ def test_the_markdown_summary_names_the_verdict_and_the_rows_to_look_at(rendered
     ]
     assert "| FAIL |" in rows[0]
     assert "query_z_warm" not in md
+    assert "| caught at 50% power | at 80% |" in md
+    inconclusive = rows[1].split(" | ")
+    half, most = (float(cell.rstrip("x")) for cell in inconclusive[4:6])
+    assert 1.1 < half < most  # 80% power needs a larger slowdown than 50%
+    assert "half the time" in rows[1]
+    assert "4 times in 5" in rows[1]
+
+
+def test_an_uncalibrated_class_says_so_first_in_the_summary_and_the_banner(
+    judged: tuple[Run, list[Verdict]], tmp_path: Path
+) -> None:
+    head, verdicts = judged
+    line = "machine class x86_64-4cpu-pg18-url is NOT calibrated"
+    rendered = report.render(head, verdicts, None, [], tmp_path, None, uncalibrated=line)
+    md = rendered.summary.read_text().splitlines()
+    assert md[2] == f"**{line}**"  # right under the verdict
+    banner = html.unescape(rendered.page.read_text().split("</header>")[0])
+    assert line in banner
 
 
 def test_pytest_benchmark_json_is_in_seconds_and_its_cli_reads_it(
@@ -319,7 +338,20 @@ def test_pytest_benchmark_json_is_in_seconds_and_its_cli_reads_it(
     assert set(doc) == {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
     assert doc["commit_info"]["id"] == "abc1234"
     by_name = {b["name"]: b for b in doc["benchmarks"]}
-    assert set(by_name) == set(head.benches)
+    assert head.base is not None
+    assert set(by_name) == set(head.benches) | {f"{name}[base]" for name in head.base.benches}
+    assert by_name["query_x_warm"]["params"] == {"side": "head"}
+    assert by_name["query_x_warm[base]"]["params"] == {"side": "base"}
+    base_median = float(np.median(head.base.benches["query_x_warm"].samples_ms)) / 1000
+    assert by_name["query_x_warm[base]"]["stats"]["median"] == pytest.approx(base_median)
+    # The verdict travels with the head: what another tool must not re-judge across machines.
+    verdict = by_name["query_x_warm"]["extra_info"]["verdict"]
+    assert verdict["status"] == "FAIL"
+    assert verdict["outcome"] == "regressed"
+    low, high = verdict["interval_95"]
+    assert 1.1 < low < verdict["head_base_ratio"] < high
+    assert verdict["caught_at_50pct_power"] < verdict["caught_at_80pct_power"]
+    assert by_name["webhook_burst_1000doctors"]["extra_info"]["verdict"]["interval_95"] == [None, None]
     stats = by_name["query_x_warm"]["stats"]
     fields = {"min", "max", "mean", "stddev", "rounds", "median", "iqr", "q1", "q3", "iqr_outliers"}
     fields |= {"stddev_outliers", "outliers", "ld15iqr", "hd15iqr", "ops", "total", "data"}
@@ -334,6 +366,28 @@ def test_pytest_benchmark_json_is_in_seconds_and_its_cli_reads_it(
     )
     assert out.returncode == 0, out.stderr
     assert "query_x_warm" in out.stdout
+
+
+def test_bencher_metric_format_keeps_the_ratio_and_its_interval(
+    judged: tuple[Run, list[Verdict]], rendered: report.Rendered
+) -> None:
+    _, verdicts = judged
+    doc = json.loads(rendered.bencher.read_text())
+    failing = next(v for v in verdicts if v.name == "query_x_warm")
+    assert failing.ab is not None
+    assert doc["query_x_warm"]["head-base-ratio"] == {
+        "value": pytest.approx(failing.ab.ratio),
+        "lower_value": pytest.approx(failing.ab.low),
+        "upper_value": pytest.approx(failing.ab.high),
+    }
+    assert doc["query_x_warm"]["latency"]["value"] == pytest.approx(failing.summary.p50 * 1e6)  # ns
+    assert failing.base_summary is not None
+    assert doc["query_x_warm"]["base-latency"]["value"] == pytest.approx(failing.base_summary.p50 * 1e6)
+    # One block per side: a ratio with no interval, so no bounds rather than infinities JSON cannot hold.
+    assert set(doc["webhook_burst_1000doctors"]["head-base-ratio"]) == {"value"}
+    for measures in doc.values():  # Bencher's schema: every metric has a number as its value
+        for metric in measures.values():
+            assert all(isinstance(x, float) for x in metric.values())
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

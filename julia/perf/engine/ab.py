@@ -11,9 +11,10 @@ these servers, interleaved turn by turn (julia.perf.engine.turnos).
    protocol, or a clone without its history, is said in one line and the run is judged on budgets only.
 3. Each side is a `pytest perf` process of its own checkout; the coordinator grants turns in a random
    order each round, so the k-th blocks of a benchmark on both sides are measured side by side. Both
-   processes run on one and the same CPU, and their Postgres backends (a local server) on the others
-   (julia.perf.engine.placement: why). On a server started for the run, autovacuum is off while it
-   runs, so no visit of its changes one side's plans behind the other's back (julia.perf.engine.autovacuum).
+   processes run on one and the same CPU, and their Postgres backends (when this run can see them) on the
+   others (julia.perf.engine.placement: why). Autovacuum is off while it runs, server-wide on a server
+   started for the run, else table by table in each side's database, so no visit of its changes one
+   side's plans behind the other's back (julia.perf.engine.autovacuum).
 4. The head's results, with the base's inside (`Run.base`), go to one results.json for `julia perf gate`.
 """
 
@@ -30,10 +31,12 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
+
 from julia.perf.engine import autovacuum, deps, placement
 from julia.perf.engine.errors import PerfError
 from julia.perf.engine.extra import ExtraBlocks
-from julia.perf.engine.results import Run, deps_hash
+from julia.perf.engine.results import TOPOLOGY_ENV, Run, deps_hash
 from julia.perf.engine.turnos import COMPATIBLE, ENV, SIDE_ENV, Coordinator
 from julia.perf.engine.vcs import git
 
@@ -122,12 +125,37 @@ async def run_sides(
     server_applications: Sequence[str] = (),
     owns_server: bool = False,
     extra_blocks: ExtraBlocks | None = None,
+    topology: str = "",
+    said: list[str] | None = None,
 ) -> dict[str, Path]:
     """Both sides' pytest, turn by turn; returns each side's results file that was written.
-    `owns_server`: Postgres was started for this run, so autovacuum may be paused (engine.autovacuum);
-    `extra_blocks`: the policy for more blocks of undecided benchmarks (None: the fixed counts only)."""
-    async with autovacuum.paused(services.database_url, owned=owns_server):
-        return await _run_sides(sides, services, pytest_args, out, seed, server_applications, extra_blocks)
+    `said`: gets what the run did to the machine and the servers (placement, pins, autovacuum).
+    `owns_server`: Postgres was started for this run, so autovacuum is paused server-wide, else table by
+    table (engine.autovacuum); `extra_blocks`: the policy for more blocks of undecided benchmarks (None:
+    the fixed counts only); `topology`: where the servers run, for the sides' machine class."""
+    async with autovacuum.paused(services.database_url, owned=owns_server) as paused:
+        admin = None if paused else await asyncpg.connect(services.database_url)
+        try:
+            tables = autovacuum.TablesOff(admin, services.database_url, _databases(sides)) if admin else None
+            return await _run_sides(
+                sides,
+                services,
+                pytest_args,
+                out,
+                seed,
+                server_applications,
+                extra_blocks,
+                topology,
+                tables,
+                said,
+            )
+        finally:
+            if admin is not None:
+                await admin.close()
+
+
+def _databases(sides: Sequence[Side]) -> list[str]:
+    return [f"julia_perf_{side.name}" for side in sides]
 
 
 async def _run_sides(
@@ -138,18 +166,24 @@ async def _run_sides(
     seed: int | None,
     server_applications: Sequence[str],
     extra_blocks: ExtraBlocks | None,
+    topology: str,
+    tables: autovacuum.TablesOff | None,
+    said: list[str] | None,
 ) -> dict[str, Path]:
-    cpu = placement.client_cpu()
-    others = placement.server_cpus(cpu)
-    backends = await placement.Backends.open(
-        services.database_url, [f"julia_perf_{side.name}" for side in sides], others, server_applications
+    plan = placement.plan()
+    cpu = plan.client
+    backends, unpinned = await placement.Backends.open(
+        services.database_url, _databases(sides), plan.servers, server_applications
     )
-    coordinator = Coordinator(
-        len(sides),
-        seed=seed,
-        between_rounds=backends.pin_new if backends else None,
-        extra_blocks=extra_blocks,
-    )
+
+    async def between_rounds() -> None:
+        """While every side waits: nothing here lands in a timed block."""
+        if backends is not None:
+            await backends.pin_new()
+        if tables is not None:
+            await tables.check()
+
+    coordinator = Coordinator(len(sides), seed=seed, between_rounds=between_rounds, extra_blocks=extra_blocks)
     address = await coordinator.start()
     serving = asyncio.create_task(coordinator.serve())
     procs: dict[str, asyncio.subprocess.Process] = {}
@@ -165,7 +199,9 @@ async def _run_sides(
             SIDE_ENV: side.name,
             # Read by every side's conftest, old bases included: the name is part of the protocol.
             "JULIA_PERF_DATABASE": f"julia_perf_{side.name}",
-            **placement.server_cpus_env(),
+            # The side resolves nothing itself (DATABASE_URL is set): where the servers run is said here.
+            **({TOPOLOGY_ENV: topology} if topology else {}),
+            **placement.server_cpus_env(plan),
         }
         if side.pythonpath:
             env["PYTHONPATH"] = side.pythonpath + os.pathsep + env.get("PYTHONPATH", "")
@@ -199,11 +235,15 @@ async def _run_sides(
         if code != 0:
             tail = logs[name].read_text()[-3000:] if logs[name].is_file() else ""
             print(f"perf: the {name} side's pytest exited with {code}" + (f":\n{tail}" if tail else ""))
-    where = f", both sides on CPU {cpu}" if cpu is not None else ""
+    done = [plan.note, backends.said() if backends is not None else unpinned]
     if backends is not None:
-        where += f", their {backends.pinned} Postgres backends on CPU {','.join(map(str, sorted(others)))}"
         await backends.close()
-    print(f"perf: {len(coordinator.log)} turns, in a random order each round{where}")
+    if tables is not None:
+        done.append(tables.said())
+    done = [line for line in done if line]
+    if said is not None:
+        said += done
+    print(f"perf: {len(coordinator.log)} turns, in a random order each round; " + "; ".join(done))
     if extra_blocks is not None and extra_blocks.granted:
         print(
             f"perf: {sum(extra_blocks.granted.values())} extra block pairs for {len(extra_blocks.granted)} "
@@ -236,12 +276,14 @@ def run(
     same_code: bool = False,
     alone: bool = False,
     extra_blocks: ExtraBlocks | None = None,
+    topology: str = "",
 ) -> Run:
     """The whole A/B run into `results`. `same_code`: both sides are the head (calibration's A/A);
     `alone`: the head only (judged on budgets); `turn_modules`: where a base keeps its turn protocol;
     `server_applications`: the servers whose backends stay unpinned (julia.perf.engine.placement);
     `owns_server`: Postgres was started for this run (julia.perf.engine.autovacuum); `extra_blocks`: more
-    blocks for undecided benchmarks (julia.perf.engine.extra), recorded in the stamp."""
+    blocks for undecided benchmarks (julia.perf.engine.extra), recorded in the stamp; `topology`: where
+    the servers run (embedded, container, url), part of the machine class."""
     # Absolute: each side's pytest runs in its own checkout, so a relative path would land in the base's.
     results = results.resolve()
     out = results.parent
@@ -271,6 +313,7 @@ def run(
         ab |= {"base_commit": commit, "why": why}
         print(f"perf: {why}" + ("" if len(sides) > 1 else "; judging budgets only"))
     started = time.monotonic()
+    said: list[str] = []
     written = asyncio.run(
         run_sides(
             sides,
@@ -280,9 +323,12 @@ def run(
             server_applications=server_applications,
             owns_server=owns_server,
             extra_blocks=extra_blocks,
+            topology=topology,
+            said=said,
         )
     )
     ab["seconds"] = round(time.monotonic() - started, 1)
+    ab["setup"] = "; ".join(said)  # what the report's stamp says the run did to the machine and servers
     if extra_blocks is not None:
         ab["extra_blocks"] = dict(extra_blocks.granted)
         ab["extra_s"] = round(extra_blocks.spent_s, 1)

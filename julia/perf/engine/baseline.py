@@ -13,6 +13,7 @@ from pathlib import Path
 
 from julia.perf.engine import stats
 from julia.perf.engine.errors import PerfError
+from julia.perf.engine.placement import cores
 from julia.perf.engine.results import Bench, Run, reviewable_json
 
 # Enough order statistics for the rank test to see a 1.3x shift, small enough to review in a diff.
@@ -32,7 +33,7 @@ def load_baseline_commit(folder: Path) -> str | None:
     """The commit an A/B run measures against by default: the one this machine kind's baseline was
     recorded at (same arch and cpus), else the most recently updated baseline's."""
     files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    mine = f"{platform.machine()}-{os.cpu_count()}cpu-"
+    mine = f"{platform.machine()}-{cores()}cpu-"
     files.sort(key=lambda p: not p.name.startswith(mine))
     for path in files:
         stamp = json.loads(path.read_text()).get("stamp", {})

@@ -18,6 +18,7 @@ report. Long work: every run is a whole A/B run, so it runs on demand, not in ev
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from typing import Any
 from julia.perf.engine import ab, stats
 from julia.perf.engine.config import Config
 from julia.perf.engine.errors import PerfError
-from julia.perf.engine.gate import Verdict, judge, load_budgets
+from julia.perf.engine.gate import Budgets, Verdict, judge, load_budgets
 from julia.perf.engine.results import Run, reviewable_json
 from julia.perf.engine.vcs import git
 
@@ -45,6 +46,31 @@ MARGIN_SD = 3.0
 MIN_THRESHOLD = 1.05
 MIN_RUNS_SUGGESTION = 10  # fewer A/A runs than this say too little about a tail to set a threshold by
 SCALED_FACTORS = (1.1, 1.2, 1.5)  # the issue's targets: 1.1x the aim, 1.2x warm, 1.5x cold and webhooks
+
+
+def load(folder: Path, machine_class: str) -> dict[str, Any] | None:
+    """The machine class's calibration (<calibration>/<class>.json), None when it was never calibrated."""
+    path = folder / f"{machine_class}.json"
+    if not path.is_file():
+        return None
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def uncalibrated(machine_class: str, budgets: Budgets) -> str:
+    """The line a run on a class with no calibration starts with."""
+    return (
+        f"machine class {machine_class} is NOT calibrated (no calibration/{machine_class}.json): timing is "
+        f"judged at conservative thresholds (at least {budgets.uncalibrated_threshold:.2f}x), not another "
+        "class's; `julia perf calibrate` on this class measures its own"
+    )
+
+
+def calibrated(machine_class: str, calibration: dict[str, Any]) -> str:
+    return (
+        f"machine class {machine_class}, calibrated: {calibration.get('runs')} A/A runs at "
+        f"{calibration.get('git_commit')} ({calibration.get('when')})"
+    )
 
 
 def _judged(run: Run, budgets_file: Path) -> list[Verdict]:
@@ -67,9 +93,11 @@ def calibrate(
     injected: int | None = None,
     *,
     owns_server: bool = False,
+    topology: str = "",
 ) -> Path:
     """The runs, with the figures rewritten after every round: a long calibration stopped half way still
-    leaves what it measured. `owns_server`: Postgres was started for it (julia.perf.engine.autovacuum)."""
+    leaves what it measured. `owns_server`: Postgres was started for it (julia.perf.engine.autovacuum);
+    `topology`: where the servers run, part of the machine class the figures are filed under."""
     if runs < 1:
         raise PerfError(f"--runs must be at least 1, not {runs}")
     head = config.root
@@ -99,6 +127,7 @@ def calibrate(
             same_code=True,
             head_extra=head_extra,
             extra_blocks=budgets.extra_blocks(),
+            topology=topology,
         )
 
     for r in range(runs):

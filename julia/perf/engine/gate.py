@@ -15,6 +15,7 @@ another `--doctors` they are shown, not enforced.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from julia.perf.engine.results import Bench, Run
 
 Severity = Literal["fail", "warn", "info"]
 SCALE_DEPENDENT = ("ratio", "rows", "buffers")
+UNCALIBRATED_THRESHOLD = 1.20  # perf/budgets.toml's [gate] uncalibrated_threshold says why
 # Budgets on a time this machine sets as much as the code does: judged against the base measured beside it.
 MACHINE_BOUND = ("ceiling", "ratio")
 
@@ -60,10 +62,26 @@ class Budgets:
     timing_fails: bool = True
     # Wall time the extra block pairs of undecided benchmarks may take in one run (julia.perf.engine.extra).
     extra_s: float = 0.0
+    # The least threshold on a machine class with no calibration of its own ([gate] uncalibrated_threshold).
+    uncalibrated_threshold: float = UNCALIBRATED_THRESHOLD
 
     def threshold_of(self, name: str) -> float:
         budget = self.benches.get(name)
         return budget.threshold if budget and budget.threshold else self.threshold
+
+    def conservative(self) -> Budgets:
+        """These budgets on a machine class never calibrated: every threshold at least
+        `uncalibrated_threshold`. The thresholds fitted on another class say nothing of this one's false
+        failures; a wider one costs catches, which the run's 80%-power effect then shows."""
+        floor = self.uncalibrated_threshold
+        return dataclasses.replace(
+            self,
+            threshold=max(self.threshold, floor),
+            benches={
+                name: dataclasses.replace(budget, threshold=max(self.threshold_of(name), floor))
+                for name, budget in self.benches.items()
+            },
+        )
 
     def extra_blocks(self) -> ExtraBlocks:
         """A fresh policy for one run's extra block pairs, at these thresholds and this time budget."""
@@ -93,6 +111,7 @@ def load_budgets(path: Path) -> Budgets:
         gate.get("doctors", 1000),
         gate.get("timing_fails", True),
         float(gate.get("extra_s", 0.0)),
+        float(gate.get("uncalibrated_threshold", UNCALIBRATED_THRESHOLD)),
     )
 
 
@@ -273,7 +292,8 @@ def _ab_findings(
             Finding(
                 "warn",
                 "inconclusive",
-                f"{interval}: straddles {threshold:.2f}x; this run could catch {ab.detectable:.2f}x",
+                f"{interval}: straddles {threshold:.2f}x; this run catches {ab.detectable:.2f}x half the "
+                f"time, {ab.detectable_80:.2f}x 4 times in 5",
             )
         ]
     return [Finding("info", "ab", f"{interval}: below {threshold:.2f}x")]

@@ -11,19 +11,25 @@ none beyond 4%. Only one side runs at a time (turns), so sharing that CPU costs 
 The servers' side has the same trap: each side's Postgres backends are processes of their own, and a
 backend's placement lasts as long as it does. In A/A runs with only the clients pinned, the server's own
 mean execution time of a warm query (pg_stat_statements) differed between the sides by up to 1.67x, and
-one run in two failed `query_contar_fila_pendente_warm` at 1.148x [1.128-...]. So when Postgres runs on
-this machine, `Backends` pins both perf databases' backends to the other CPUs, between rounds (while no
-side is measuring): a fixed placement, the same for both.
+one run in two failed `query_contar_fila_pendente_warm` at 1.148x [1.128-...]. So when the server's
+backends are processes this run can see (`Backends.open`: not a container's own pid namespace, not
+another machine), `Backends` pins both perf databases' backends to the other CPUs, between rounds (while
+no side is measuring): a fixed placement, the same for both.
 
-A server the suite starts (the webhook benchmarks' uvicorn) is not a client: it gets back every CPU the
-run had, as in production, where it does not share a core with its load.
+The plan is the same on any number of cores (`Placement`): the clients share the last CPU this process
+may use, the backends get every other one (1 on a 2-core machine, 3 on GitHub's 4-vCPU runners), and a
+server the suite starts (the webhook benchmarks' uvicorn) gets back every CPU the run had, as in
+production, where it does not share a core with its load. An OS without CPU affinity (macOS has no
+`os.sched_getaffinity`) gets no pinning at all, which the run says once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,17 +38,55 @@ import asyncpg
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
 SERVER_CPUS_ENV = "JULIA_PERF_SERVER_CPUS"
+NO_AFFINITY = "this OS has no CPU affinity (os.sched_getaffinity): no process is pinned"
 
 
-def client_cpu() -> int | None:
-    """The one CPU both sides run on: the last this process may use; None with only one (nothing to pin)."""
-    allowed = sorted(os.sched_getaffinity(0))
-    return allowed[-1] if len(allowed) > 1 else None
+def usable_cpus() -> set[int] | None:
+    """The CPUs this process may run on; None where the OS has no affinity calls (macOS, Windows)."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    return set(getaffinity(0)) if getaffinity is not None else None
 
 
-def server_cpus_env() -> dict[str, str]:
+def cores() -> int:
+    """How many CPUs the run has: inside a side, which is pinned to one, those its coordinator had
+    (SERVER_CPUS_ENV); else this process's affinity where the OS has one (a container's cpuset,
+    taskset), else every CPU the OS reports."""
+    run = os.environ.get(SERVER_CPUS_ENV)
+    if run:
+        return len(run.split(","))
+    cpus = usable_cpus()
+    return len(cpus) if cpus is not None else os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where each kind of process goes, from the CPUs the run may use (None: no affinity here)."""
+
+    client: int | None  # both sides' processes; None: nothing to pin
+    servers: frozenset[int]  # the Postgres backends; empty: left to the scheduler
+    everything: frozenset[int]  # what a server a side starts gets back
+    note: str  # one line for the run's log
+
+    @classmethod
+    def of(cls, cpus: set[int] | None) -> Placement:
+        if cpus is None:
+            return cls(None, frozenset(), frozenset(), NO_AFFINITY)
+        if len(cpus) < 2:
+            return cls(None, frozenset(), frozenset(cpus), "one CPU: nothing to pin")
+        client = max(cpus)
+        servers = frozenset(cpus - {client})
+        return cls(client, servers, frozenset(cpus), f"both sides on CPU {client}")
+
+
+def plan() -> Placement:
+    return Placement.of(usable_cpus())
+
+
+def server_cpus_env(placement: Placement) -> dict[str, str]:
     """What a side's environment carries so that the servers it starts can be given every CPU back."""
-    return {SERVER_CPUS_ENV: ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))}
+    if not placement.everything:
+        return {}
+    return {SERVER_CPUS_ENV: ",".join(str(c) for c in sorted(placement.everything))}
 
 
 def pin(pid: int, cpu: int) -> None:
@@ -52,19 +96,17 @@ def pin(pid: int, cpu: int) -> None:
 
 
 def release(pid: int) -> None:
-    """Give a server started inside a pinned side every CPU the run had (a no-op outside a pinned run)."""
+    """Give a server started inside a pinned side every CPU the run had (a no-op outside a pinned run,
+    and where the OS has no affinity)."""
     cpus = os.environ.get(SERVER_CPUS_ENV)
-    if cpus:
+    if cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(pid, {int(c) for c in cpus.split(",")})
 
 
-def server_cpus(client: int | None) -> set[int]:
-    """Every CPU this run may use but the clients'."""
-    return set(os.sched_getaffinity(0)) - {client} if client is not None else set()
-
-
 def is_local(dsn: str) -> bool:
-    """Whether the server's processes are this machine's (a unix socket or a loopback host)."""
+    """Whether the server is reached on this machine (a unix socket or a loopback host). Necessary for
+    its backends to be processes this run can pin, not sufficient: a container's port mapped to
+    localhost is local too (`sees_backend`)."""
     parts = urlsplit(dsn)
     host = parts.hostname or ""
     if "host=" in parts.query:  # postgresql:///db?host=/run/postgresql: a socket directory
@@ -72,39 +114,84 @@ def is_local(dsn: str) -> bool:
     return host.startswith("/") or host.startswith("%2F") or host in LOCAL_HOSTS
 
 
-def _pin_backend(pid: int, cpus: set[int]) -> None:
-    """Only a process of this machine that is a Postgres backend (the pid came from the server); one that
-    has exited meanwhile is nothing to pin."""
+def process_title(pid: int) -> str:
+    """A process's command line as `ps` shows it ("" when there is no such process here)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def names_connection(title: str, database: str, client_port: int | None) -> bool:
+    """Whether a backend's process title is the one serving our connection. Postgres titles each backend
+    `postgres: <user> <database> <client host>(<client port>) <state>`, `[local]` for a socket
+    (update_process_title, on by default outside Windows)."""
+    if not title.startswith("postgres"):
+        return False
+    client = rf"\S*\({client_port}\)" if client_port is not None else re.escape("[local]")
+    return re.search(rf" {re.escape(database)} {client}( |$)", title) is not None
+
+
+async def sees_backend(conn: asyncpg.Connection) -> bool:
+    """Whether the server's backends are processes of this pid namespace: the pid Postgres gives for our
+    own connection's backend is, here, a postgres process serving our connection (its database and the
+    client port the server sees, inet_client_port(); NULL on a unix socket). A service container
+    (pids of its own namespace) or another machine answers with a pid that is nothing, or someone else."""
+    row = await conn.fetchrow(
+        "SELECT pg_backend_pid() AS pid, current_database() AS db, inet_client_port() AS port"
+    )
+    if row is None:
+        return False
+    pid, database, port = int(row["pid"]), str(row["db"]), row["port"]
+    return names_connection(process_title(pid), database, int(port) if port is not None else None)
+
+
+def _pin_backend(pid: int, cpus: frozenset[int]) -> bool:
+    """Pin one backend; False when it is no postgres process here or has exited meanwhile."""
     with contextlib.suppress(OSError):
         if Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
             os.sched_setaffinity(pid, cpus)
+            return True
+    return False
 
 
 class Backends:
     """Pins the Postgres backends serving `databases` to `cpus`, each once, as they appear."""
 
     def __init__(
-        self, conn: asyncpg.Connection, databases: Sequence[str], cpus: set[int], servers: Sequence[str]
+        self,
+        conn: asyncpg.Connection,
+        databases: Sequence[str],
+        cpus: frozenset[int],
+        servers: Sequence[str],
     ) -> None:
         self._conn = conn
         self._databases = list(databases)
         self._servers = list(servers)
         self._cpus = cpus
-        self._pinned: set[int] = set()
+        self._seen: set[int] = set()
+        self.pinned = 0  # pins made, not attempted: a backend gone before its turn is not counted
 
     @classmethod
     async def open(
-        cls, dsn: str, databases: Sequence[str], cpus: set[int], servers: Sequence[str] = ()
-    ) -> Backends | None:
-        """None when there is nothing to pin: a remote server, or no CPU apart from the clients'.
+        cls, dsn: str, databases: Sequence[str], cpus: frozenset[int], servers: Sequence[str] = ()
+    ) -> tuple[Backends | None, str]:
+        """(None, why) when there is nothing to pin: no CPU apart from the clients', a remote server, or
+        backends this run cannot see (a container's pid namespace).
         `servers`: the application_name of the servers a side starts (the webhook benchmarks' `julia
         serve`), whose backends are left free, like the server itself: pinned, the webhook load would
         measure a julia serve whose database has one core, which production never gives it. (Its p99
         on this machine is dominated by the machine's load, pinned or not: 18-424 ms in four webhook-only
         A/A runs with other work running beside them, 13 ms in a quiet CI run.)"""
-        if not cpus or not is_local(dsn):
-            return None
-        return cls(await asyncpg.connect(dsn), databases, cpus, servers)
+        if not cpus:
+            return None, "Postgres backends not pinned: no CPU apart from the clients'"
+        if not is_local(dsn):
+            return None, "Postgres backends not pinned: the server is on another machine"
+        conn = await asyncpg.connect(dsn)
+        if not await sees_backend(conn):
+            await conn.close()
+            return None, "Postgres backends not pinned: not processes of this pid namespace (a container?)"
+        return cls(conn, databases, cpus, servers), ""
 
     async def pin_new(self) -> None:
         rows = await self._conn.fetch(
@@ -113,13 +200,13 @@ class Backends:
             self._databases,
             self._servers,
         )
-        for pid in {int(r["pid"]) for r in rows} - self._pinned:
-            self._pinned.add(pid)
-            _pin_backend(pid, self._cpus)
+        for pid in {int(r["pid"]) for r in rows} - self._seen:
+            self._seen.add(pid)
+            self.pinned += _pin_backend(pid, self._cpus)
 
-    @property
-    def pinned(self) -> int:
-        return len(self._pinned)
+    def said(self) -> str:
+        cpus = ",".join(map(str, sorted(self._cpus)))
+        return f"{self.pinned} Postgres backends pinned to CPU {cpus} ({len(self._seen)} seen)"
 
     async def close(self) -> None:
         await self._conn.close()

@@ -1,5 +1,6 @@
 """The report of a gated run: a terminal table, and in reports/out/ the page index.html (with its PNGs), the
-Markdown summary summary.md (julia.perf.engine.summary) and pytest-benchmark.json (julia.perf.engine.export).
+Markdown summary summary.md (julia.perf.engine.summary), pytest-benchmark.json and bencher.json
+(julia.perf.engine.export).
 
 The page tells its story top down: a banner with the verdict, the counts, what the head was compared
 against and the likely cause of each benchmark explained (julia.perf.engine.causes); then each failed,
@@ -64,6 +65,7 @@ class Rendered:
     page: Path
     summary: Path
     export: Path
+    bencher: Path
 
 
 def table(verdicts: list[Verdict]) -> pd.DataFrame:
@@ -81,7 +83,8 @@ def table(verdicts: list[Verdict]) -> pd.DataFrame:
                 "vs base": ab.ratio if ab else math.nan,
                 "CI low": ab.low if ab else math.nan,
                 "CI high": ab.high if ab else math.nan,
-                "detectable": ab.detectable if ab else math.nan,
+                "50% power": ab.detectable if ab else math.nan,
+                "80% power": ab.detectable_80 if ab else math.nan,
                 "drift": v.drift.time if v.drift else math.nan,
             }
         )
@@ -136,17 +139,24 @@ def render(
     out: Path,
     calibration: dict[str, Any] | None = None,
     explain: Sequence[str] = (),
+    uncalibrated: str = "",
 ) -> Rendered:
-    """index.html (and its charts), summary.md and pytest-benchmark.json, all under `out`. `calibration`:
-    the machine class's perf/calibration file, whose A/A runs tell each verdict's accuracy; `explain`:
-    benchmarks whose causes are shown whatever their status."""
+    """index.html (and its charts), summary.md, pytest-benchmark.json and bencher.json, all under `out`.
+    `calibration`: the machine class's perf/calibration file, whose A/A runs tell each verdict's accuracy;
+    `explain`: benchmarks whose causes are shown whatever their status; `uncalibrated`: the line a run on a
+    class without a calibration says first."""
     out.mkdir(parents=True, exist_ok=True)
     explained = causes.explain(run, verdicts, explain)
     page = out / "index.html"
-    page.write_text(_page(run, verdicts, baseline, history, out, calibration, explained))
+    page.write_text(_page(run, verdicts, baseline, history, out, calibration, explained, uncalibrated))
     notes = out / "summary.md"
-    notes.write_text(summary.markdown(run, verdicts, explained))
-    return Rendered(page, notes, export.write(run, out / "pytest-benchmark.json"))
+    notes.write_text(summary.markdown(run, verdicts, explained, uncalibrated))
+    return Rendered(
+        page,
+        notes,
+        export.write(run, verdicts, out / "pytest-benchmark.json"),
+        export.write_bencher(run, verdicts, out / "bencher.json"),
+    )
 
 
 def _page(
@@ -157,6 +167,7 @@ def _page(
     out: Path,
     calibration: dict[str, Any] | None,
     explained: dict[str, causes.Cause],
+    uncalibrated: str,
 ) -> str:
     charts_dir = out / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +175,7 @@ def _page(
         "<!doctype html><html lang='en'><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'><title>julia perf</title>",
         f"<style>{STYLE}</style><body>",
-        _banner(run, verdicts, explained),
+        _banner(run, verdicts, explained, uncalibrated),
         *_attention(run, verdicts, charts_dir, out, explained),
         *_all_table(verdicts, calibration),
         *_counters(run),
@@ -185,7 +196,9 @@ def _page(
     return "\n".join(parts)
 
 
-def _banner(run: Run, verdicts: list[Verdict], explained: dict[str, causes.Cause]) -> str:
+def _banner(
+    run: Run, verdicts: list[Verdict], explained: dict[str, causes.Cause], uncalibrated: str = ""
+) -> str:
     tally = words.counts(verdicts)
     verdict = "passed" if tally.passed else "FAILED"
     stamp = run.stamp
@@ -200,7 +213,8 @@ def _banner(run: Run, verdicts: list[Verdict], explained: dict[str, causes.Cause
         f"<p>{_e(words.ab_context(run))}</p>"
         f"<p>{stamp.get('doctors', 0):,} doctors on {_e(stamp.get('machine_class'))}, postgres "
         f"{_e(stamp.get('postgres'))}, started {_e(stamp.get('started_at'))}</p>{injected}"
-        f"{_cause_lines(explained)}</header>"
+        + (f"<p><strong>{_e(uncalibrated)}</strong></p>" if uncalibrated else "")
+        + f"{_cause_lines(explained)}</header>"
     )
 
 
@@ -346,7 +360,8 @@ def _ab_table(v: Verdict) -> str:
         ["head / base (Hodges-Lehmann over block pairs)", words.fmt_x(ab.ratio)],
         ["95% interval", words.interval(ab)],
         ["threshold (fails when the whole interval is above)", f"{ab.threshold:g}x"],
-        ["smallest slowdown this run could catch", words.fmt_x(ab.detectable)],
+        ["slowdown this run catches half the time (50% power)", words.fmt_x(ab.detectable)],
+        ["slowdown this run catches 4 times in 5 (80% power)", words.fmt_x(ab.detectable_80)],
         ["block pairs", str(ab.pairs)],
     ]
     if v.base_summary is not None:
@@ -396,6 +411,7 @@ def _all_table(verdicts: list[Verdict], calibration: dict[str, Any] | None) -> l
                 words.fmt_x(ab.ratio) if ab and math.isfinite(ab.ratio) else "-",
                 words.interval(ab) if ab else "-",
                 words.fmt_x(ab.detectable) if ab else "-",
+                words.fmt_x(ab.detectable_80) if ab else "-",
                 *_calibrated(calibration, v),
             ]
         )
@@ -409,7 +425,8 @@ def _all_table(verdicts: list[Verdict], calibration: dict[str, Any] | None) -> l
         "x floor",
         "head/base",
         "95% CI",
-        "detectable",
+        "50% power",
+        "80% power",
         "A/A fails",
         "1.2x caught",
     ]
@@ -419,7 +436,8 @@ def _all_table(verdicts: list[Verdict], calibration: dict[str, Any] | None) -> l
         "<p class='info'>x floor: the median ratio of a sample to its floor measured beside it. head/base: "
         "the head's time over the base's measured in this run in alternating turns (Hodges-Lehmann over "
         "block pairs, with its 95% interval); a benchmark fails when the whole interval lies above its "
-        "threshold. detectable: the smallest slowdown this run's spread lets the gate catch.</p>",
+        "threshold. 50% power / 80% power: the slowdown this run's spread would have failed half the time "
+        "/ 4 times in 5 (a head slower by less is more often inconclusive than failed).</p>",
         f"<p class='info'>{_e(_calibration_note(calibration))}</p>",
     ]
 

@@ -1,8 +1,11 @@
 """What one run measured, as JSON: a stamp saying where and on what it ran, and per benchmark the raw
 samples (ms) next to the machine-independent counters (rows, buffers, plan shape, pg_stat_statements).
 
-Runs are compared only within a machine class (cpu count, architecture, Postgres major): the
-floor-normalised ratios travel reasonably well, but a 2-core laptop and a 32-core server do not queue alike.
+Runs are compared only within a machine class (architecture, the CPUs the run may use, Postgres major,
+and where the servers run): the floor-normalised ratios travel reasonably well, but a 2-core laptop and a
+32-core server do not queue alike, and a Postgres the run started for itself (tuned, autovacuum paused
+server-wide, its backends pinned) is not one reached by URL, whose settings and processes are someone
+else's. The gate's calibration is kept per machine class for that reason.
 """
 
 from __future__ import annotations
@@ -16,11 +19,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from julia.perf.engine.placement import cores
 from julia.perf.engine.vcs import git
 
+# Where the servers run, as the caller resolved them (julia.servers.Services.topology): "embedded"
+# (started by the run, on this machine), "container" (started by the run in Docker) or "url" (reached by
+# DATABASE_URL/REDIS_URL, someone else's: a CI service container, staging). An A/B run's sides are handed
+# the servers by URL, so the run says which they really are through this variable.
+TOPOLOGY_ENV = "JULIA_PERF_TOPOLOGY"
+TOPOLOGIES = ("embedded", "container", "url")
 
-def machine_class(pg_major: int) -> str:
-    return f"{platform.machine()}-{os.cpu_count()}cpu-pg{pg_major}"
+
+def machine_class(pg_major: int, topology: str = "") -> str:
+    """`<arch>-<cpus>cpu-pg<major>-<topology>`: the key of the calibration, baseline and history files."""
+    base = f"{platform.machine()}-{cores()}cpu-pg{pg_major}"
+    return f"{base}-{topology}" if topology else base
 
 
 # What pip installs from: the project's declaration plus any lockfile.
@@ -47,11 +60,15 @@ def stamp(
     origin: str,
     injected: str | None,
     seed_summary: dict[str, Any],
+    topology: str = "",
 ) -> dict[str, Any]:
     """`root`: the checkout measured (its dependency files and commit); `version`: the measured
-    project's version, under the key results have always had (the schema is shared with older runs)."""
+    project's version, under the key results have always had (the schema is shared with older runs);
+    `topology`: where the servers run (TOPOLOGY_ENV overrides it: an A/B run knows better)."""
+    topology = os.environ.get(TOPOLOGY_ENV) or topology
     return {
-        "machine_class": machine_class(pg_major),
+        "machine_class": machine_class(pg_major, topology),
+        "topology": topology or None,
         "julia_version": version,
         "deps_hash": deps_hash(root)[:16],
         "git_commit": git(root, "rev-parse", "--short", "HEAD"),

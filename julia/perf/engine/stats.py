@@ -6,8 +6,9 @@ inside a block are autocorrelated (a neighbour's burst lasts longer than one cal
 as independent: each pair gives one number, the log of the ratio of the two blocks' medians, and the verdict
 is the Hodges-Lehmann estimate of those numbers with its distribution-free confidence interval (Wilcoxon
 signed-rank inversion). Fail when the whole interval lies above the benchmark's threshold, pass when it lies
-below, and otherwise say *inconclusive* with the smallest slowdown this run could have caught: a warning,
-never a pass in disguise.
+below, and otherwise say *inconclusive*: a warning, never a pass in disguise. Every verdict carries this
+run's power: the slowdown it would have failed half the time, and the one it would have failed 4 times in
+5 (`ABComparison.effect_at`).
 
 The cross-machine comparison with the stored baseline (`drift`) uses medians only and is information:
 a time measured on one machine is not evidence on another.
@@ -25,6 +26,7 @@ from scipy.stats import norm
 
 THRESHOLD = 1.10  # head/base median ratio a warm benchmark may not exceed (perf/budgets.toml may override)
 CONFIDENCE = 0.95  # two-sided interval over block pairs
+POWERS = (0.5, 0.8)  # the power each verdict's detectable effect is said at
 MIN_PAIRS = 6  # below this the signed-rank interval at 95% is unbounded: nothing can be concluded
 
 Outcome = Literal["regressed", "ok", "inconclusive", "unpaired"]
@@ -120,15 +122,31 @@ class ABComparison:
     high: float
     threshold: float
     outcome: Outcome
+    confidence: float = CONFIDENCE
 
-    @property
-    def detectable(self) -> float:
-        """The smallest slowdown this run's spread lets the gate catch about half the time: the threshold
-        times the interval's half-width (a true ratio of T x e^hw puts the lower bound at T)."""
+    def effect_at(self, power: float) -> float:
+        """The slowdown this run would have failed with probability `power`, had the head been that much
+        slower with the same spread. The interval's half-width hw (log scale) is z_c standard errors of
+        the estimate (z_c = the normal quantile of the interval's confidence, 1.96 at 95%); the gate fails
+        when estimate - hw > log T; with the estimate normal around the true log-ratio m, it does so with
+        probability Phi((m - log T - hw) / se), so m = log T + hw (1 + z_p / z_c). At 50% power that is
+        T x e^hw (the lower bound lands on T half the time); at 80%, T x e^(1.43 hw). The normal model is
+        the one the interval's own critical rank uses (hodges_lehmann)."""
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.ratio <= 0:
             return math.inf
         half = (math.log(self.high) - math.log(self.low)) / 2
-        return self.threshold * math.exp(half)
+        z_conf = float(norm.ppf(0.5 + self.confidence / 2))
+        return self.threshold * math.exp(half * (1 + float(norm.ppf(power)) / z_conf))
+
+    @property
+    def detectable(self) -> float:
+        """The slowdown caught half the time (50% power): what the calibration files call detectable."""
+        return self.effect_at(0.5)
+
+    @property
+    def detectable_80(self) -> float:
+        """The slowdown caught 4 times in 5 (80% power): what a reader takes "this run could catch" for."""
+        return self.effect_at(0.8)
 
 
 def caught_at(lows: Sequence[float], threshold: float, factor: float = 1.0) -> int:
@@ -154,7 +172,9 @@ def compare_blocks(
     estimate, low, high = hodges_lehmann(logs, confidence)
     limit = math.log(threshold)
     outcome: Outcome = "regressed" if low > limit else "ok" if high < limit else "inconclusive"
-    return ABComparison(len(logs), math.exp(estimate), math.exp(low), math.exp(high), threshold, outcome)
+    return ABComparison(
+        len(logs), math.exp(estimate), math.exp(low), math.exp(high), threshold, outcome, confidence
+    )
 
 
 @dataclass(frozen=True)

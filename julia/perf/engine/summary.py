@@ -1,7 +1,8 @@
 """reports/out/summary.md: the gate's verdict in a few lines of Markdown, for a CI system's job summary
 (`cat reports/out/summary.md >> "$GITHUB_STEP_SUMMARY"`): the verdict, the counts, the A/B context, one
-row per failed or inconclusive benchmark, and the likely cause of each benchmark explained
-(julia.perf.engine.causes). The whole story is in index.html."""
+row per failed or inconclusive benchmark with this run's power (the slowdown it catches half the time, 50%,
+and 4 times in 5, 80%), and the likely cause of each benchmark explained (julia.perf.engine.causes). The
+whole story is in index.html."""
 
 from __future__ import annotations
 
@@ -12,8 +13,14 @@ from julia.perf.engine.gate import Verdict
 from julia.perf.engine.results import Run
 
 
-def markdown(run: Run, verdicts: list[Verdict], explained: dict[str, causes.Cause] | None = None) -> str:
-    """`explained`: the causes to list (default: those of every failed, inconclusive or warned one)."""
+def markdown(
+    run: Run,
+    verdicts: list[Verdict],
+    explained: dict[str, causes.Cause] | None = None,
+    uncalibrated: str = "",
+) -> str:
+    """`explained`: the causes to list (default: those of every failed, inconclusive or warned one);
+    `uncalibrated`: the line a run on a class with no calibration says first (julia perf gate)."""
     explained = causes.explain(run, verdicts) if explained is None else explained
     tally = words.counts(verdicts)
     verdict = "passed" if tally.passed else "FAILED"
@@ -21,6 +28,7 @@ def markdown(run: Run, verdicts: list[Verdict], explained: dict[str, causes.Caus
     lines = [
         f"## julia perf gate {verdict}: {tally.text()}",
         "",
+        *([f"**{uncalibrated}**", ""] if uncalibrated else []),
         f"{words.ab_context(run)}; {stamp.get('doctors', 0):,} doctors on {stamp.get('machine_class')}"
         + (f"; **injected regression: {stamp['injected']}**" if stamp.get("injected") else ""),
         "",
@@ -30,16 +38,17 @@ def markdown(run: Run, verdicts: list[Verdict], explained: dict[str, causes.Caus
     if not shown:
         return "\n".join([*lines, "No benchmark failed or was inconclusive.", "", *likely])
     lines += [
-        "| benchmark | status | head/base | 95% interval | detectable | why |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| benchmark | status | head/base | 95% interval | caught at 50% power | at 80% | why |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for v in shown:
         ab = v.ab
         ratio = words.fmt_x(ab.ratio) if ab and math.isfinite(ab.ratio) else "-"
         span = words.interval(ab) if ab else "-"
-        detectable = words.fmt_x(ab.detectable) if ab else "-"
+        half = words.fmt_x(ab.detectable) if ab else "-"
+        most = words.fmt_x(ab.detectable_80) if ab else "-"
         why = words.reason(v).replace("|", "\\|")
-        lines.append(f"| `{v.name}` | {v.status} | {ratio} | {span} | {detectable} | {why} |")
+        lines.append(f"| `{v.name}` | {v.status} | {ratio} | {span} | {half} | {most} | {why} |")
     return "\n".join([*lines, "", *likely, "Full report: `reports/out/index.html`.", ""])
 
 

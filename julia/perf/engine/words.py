@@ -77,6 +77,11 @@ def interval(ab: stats.ABComparison) -> str:
     return f"{fmt_x(ab.low)}-{fmt_x(ab.high)}"
 
 
+def power(ab: stats.ABComparison) -> str:
+    """This run's power in words: the slowdown it catches half the time, and 4 times in 5."""
+    return f"catches {fmt_x(ab.detectable)} half the time, {fmt_x(ab.detectable_80)} 4 times in 5"
+
+
 def reason(v: Verdict) -> str:
     """Why this benchmark has its status, in a few words."""
     fails = [f for f in v.findings if f.severity == "fail"]
@@ -90,10 +95,7 @@ def reason(v: Verdict) -> str:
         if ab.pairs < stats.MIN_PAIRS:
             what = "one block per side" if ab.pairs == 1 else f"{ab.pairs} block pairs"
             return f"{what}: too few for a timing verdict ({stats.MIN_PAIRS} needed)"
-        return (
-            f"interval {interval(ab)} straddles {ab.threshold:g}x; "
-            f"this run could catch {fmt_x(ab.detectable)} or more"
-        )
+        return f"interval {interval(ab)} straddles {ab.threshold:g}x; this run {power(ab)}"
     if warns:
         return "; ".join(warns)
     if ab is not None and ab.outcome == "ok":
@@ -170,6 +172,7 @@ def _stamp_value(key: str, value: Any) -> str:
             f"asked for {ref}" if ref else "",
             str(value.get("why") or ""),
             f"{value['seconds']:.0f} s for both sides" if value.get("seconds") is not None else "",
+            str(value.get("setup") or ""),
         ]
         return "; ".join(p for p in parts if p)
     return words(value)
