@@ -1,5 +1,6 @@
 """reports/out/summary.md: the gate's verdict in a few lines of Markdown, for a CI system's job summary
-(`cat reports/out/summary.md >> "$GITHUB_STEP_SUMMARY"`): the verdict, the counts, the A/B context and one
+(`cat reports/out/summary.md >> "$GITHUB_STEP_SUMMARY"`): the verdict, the counts and the base with why it
+was chosen (the first line), the A/B context and one
 row per failed or inconclusive benchmark. The whole story is in index.html."""
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ def markdown(run: Run, verdicts: list[Verdict]) -> str:
     tally = words.counts(verdicts)
     verdict = "passed" if tally.passed else "FAILED"
     stamp = run.stamp
+    # The first line names the base and why it was chosen (julia.perf.engine.base_choice): a job summary is
+    # read from the top, and a verdict means little before one knows what it was measured against.
+    base = (stamp.get("ab") or {}).get("why") or "no base: the head alone"
     lines = [
-        f"## julia perf gate {verdict}: {tally.text()}",
+        f"## julia perf gate {verdict}: {tally.text()}; {base}",
         "",
         f"{words.ab_context(run)}; {stamp.get('doctors', 0):,} doctors on {stamp.get('machine_class')}"
         + (f"; **injected regression: {stamp['injected']}**" if stamp.get("injected") else ""),
