@@ -100,7 +100,8 @@ def register(sub: Any) -> None:
     gate.add_argument(
         "--record-history",
         action="store_true",
-        help="append this run to <history>/<class>.jsonl (CI on main; a plain run leaves git clean)",
+        help="append this run to <history>/<class>.jsonl (.ci/run and the workflow on main; a plain run "
+        "leaves git clean)",
     )
     _config_option(gate)
     gate.set_defaults(run=_with_extras(_gate))
@@ -147,7 +148,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base",
         default=None,
-        help="the commit to compare with (default: the one the stored baseline names; a PR: its merge-base)",
+        help="the commit to compare with (default: a pull request's merge-base with its target in CI, "
+        "else HEAD's parent)",
     )
     parser.add_argument("--no-base", action="store_true", help="measure the head alone (budgets only)")
     parser.add_argument(
@@ -187,11 +189,11 @@ def _pytest_args(args: argparse.Namespace) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     from julia import runtime
-    from julia.perf.engine import ab
-    from julia.perf.engine.baseline import load_baseline_commit
+    from julia.perf.engine import ab, base_choice
     from julia.perf.engine.gate import load_budgets
 
     config = _config(args)
+    base = base_choice.choose(config.root, args.base)
     results = args.results or config.results
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
     with runtime.services(Settings()) as found:
@@ -200,8 +202,8 @@ def _run(args: argparse.Namespace) -> int:
             found,
             _pytest_args(args),
             results,
-            base_ref=args.base,
-            baseline_commit=load_baseline_commit(config.baselines),
+            base_ref=base.ref,
+            base_why=base.why,
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
             owns_server=found.database_origin != "url",

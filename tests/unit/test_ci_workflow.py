@@ -111,3 +111,21 @@ def test_the_perf_report_is_uploaded_and_its_summary_shown_even_when_the_gate_fa
     summary = next(step for step in perf if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
     assert summary["if"] == "always()"
     assert "reports/out/summary.md" in summary["run"]
+
+
+def test_the_perf_history_is_fetched_first_recorded_on_main_and_published() -> None:
+    perf = steps("perf")
+    runs = [step.get("run", "") for step in perf]
+    fetch = runs.index(".ci/fetch-perf-history")
+    assert fetch < next(i for i, run in enumerate(runs) if run.startswith("./nox -s perf"))
+    on_pr = next(step for step in perf if step.get("run") == "./nox -s perf")
+    on_main = next(step for step in perf if step.get("run") == "./nox -s perf -- --record-history")
+    assert on_pr["if"] == "github.event_name == 'pull_request'"
+    assert on_main["if"] == "github.event_name != 'pull_request'"
+    publish = next(step for step in perf if step.get("run") == ".ci/publish-perf-history")
+    assert "github.ref == 'refs/heads/main'" in publish["if"]
+    assert "!cancelled()" in publish["if"]
+    assert workflow()["jobs"]["perf"]["permissions"] == {"contents": "write"}
+    checkout = next(step for step in perf if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0  # the merge-base and the parent must be in the clone
+    assert "./nox -s perf -- --record-history" in (ROOT / ".ci" / "run").read_text()
