@@ -8,6 +8,7 @@ calibrate  A/A and injected slowdowns, many runs: each benchmark's false failure
 analyze    the critical queries against any database (the seed's analisar_queries)
 gate       judge a run (perf.toml's out/results.json) against budgets, its base and the baseline; render
 baseline   make a run the baseline of its machine class, saying why
+changes    change points and slow creep in the history of runs on main
 scale      fit the log-log slope of each query over runs at several scales
 """
 
@@ -17,6 +18,8 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
+import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +118,24 @@ def register(sub: Any) -> None:
     _config_option(baseline)
     baseline.set_defaults(run=_with_extras(_baseline))
 
+    changes = perf_sub.add_parser(
+        "changes",
+        help="change points and slow creep in the history of runs on main (Apache Otava)",
+        description="Reads <history>/<class>.jsonl (runs on main, each against its parent): lists each "
+        "step (one commit that moved a benchmark's time), each change of rate (a creep starting or "
+        "stopping), each counter or plan that changed, with its commit range, size and confidence, and "
+        "each benchmark whose last --last chained ratios multiply past --budget.",
+    )
+    _history_options(changes)
+    changes.add_argument(
+        "--last", type=int, default=None, help="links the drift check multiplies (default 12)"
+    )
+    changes.add_argument(
+        "--budget", type=float, default=None, help="the drift budget, a ratio (default 1.15)"
+    )
+    _config_option(changes)
+    changes.set_defaults(run=_with_extras(_changes))
+
     scale = perf_sub.add_parser("scale", help="log-log slope per query over runs at several scales")
     scale.add_argument("runs", nargs="+", type=Path, help="results files of runs at different --doctors")
     scale.add_argument(
@@ -163,6 +184,39 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--results", type=Path, default=None, help=f"where the run goes (default {RESULTS})")
     _config_option(parser)
+
+
+def _history_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--history", type=Path, default=None, help="the history folder (default: perf.toml's history)"
+    )
+    parser.add_argument(
+        "--machine-class",
+        default=None,
+        help="whose history (default: the only one in the folder, else this machine's kind)",
+    )
+
+
+def _history_lines(args: argparse.Namespace, config: Config) -> tuple[str, list[dict[str, Any]]]:
+    """(machine class, its history): --machine-class, else the only file, else this machine's kind."""
+    from julia.perf.engine import history
+
+    folder: Path = args.history or config.history
+    classes = sorted(path.stem for path in folder.glob("*.jsonl"))
+    if args.machine_class:
+        chosen = args.machine_class
+    elif len(classes) == 1:
+        chosen = classes[0]
+    else:
+        mine = [c for c in classes if c.startswith(f"{platform.machine()}-{os.cpu_count()}cpu-")]
+        if len(mine) != 1:
+            found = ", ".join(classes) or "none"
+            raise JuliaError(f"which machine class? --machine-class one of: {found} (in {folder})")
+        chosen = mine[0]
+    lines = history.load(history.history_path(folder, chosen))
+    if not lines:
+        raise JuliaError(f"no history for {chosen} in {folder}: runs on main record it (--record-history)")
+    return chosen, lines
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -283,6 +337,20 @@ def _baseline(args: argparse.Namespace) -> int:
     config = _config(args)
     path = write_baseline(config.baselines, _load(args.results or config.results), args.why, args.who)
     print(f"baseline written: {path}")
+    return 0
+
+
+def _changes(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("otava") is None:
+        raise JuliaError("julia perf changes needs Apache Otava: pip install --no-deps 'apache-otava>=0.8'")
+    from julia.perf.engine import changes
+
+    config = _config(args)
+    machine, lines = _history_lines(args, config)
+    last = args.last or changes.DRIFT_LINKS
+    budget = args.budget or changes.DRIFT_BUDGET
+    found, drifts = changes.report(lines, last, budget)
+    print(f"{machine}: " + changes.text(found, drifts, len(lines), budget))
     return 0
 
 
