@@ -1,0 +1,108 @@
+"""The search of `julia perf find` (julia.perf.engine.bisect) with a fake A/B oracle: no timing, only the
+logic. The oracle knows each commit's true time and answers like the gate: regressed past the threshold,
+ok under it, inconclusive or failed where the test says so."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+
+from julia.perf.engine.bisect import Measured, Oracle, bisect, budget
+
+THRESHOLD = 1.10
+COMMITS = [f"c{i:02d}" for i in range(1, 33)]  # GOOD is c00
+GOOD = "c00"
+
+
+def oracle(
+    times: dict[str, float],
+    inconclusive: Callable[[str, str, int], bool] = lambda head, base, attempt: False,
+    failing: frozenset[str] = frozenset(),
+) -> tuple[Oracle, list[tuple[str, str, int]]]:
+    calls: list[tuple[str, str, int]] = []
+
+    def measure(head: str, base: str, attempt: int) -> Measured:
+        calls.append((head, base, attempt))
+        if head in failing:
+            return Measured("failed", note="migration failed")
+        ratio = times[head] / times[base]
+        if inconclusive(head, base, attempt):
+            return Measured("inconclusive", ratio, ratio / 1.1, ratio * 1.1)
+        return Measured("regressed" if ratio > THRESHOLD else "ok", ratio, ratio / 1.02, ratio * 1.02)
+
+    return measure, calls
+
+
+def slowed_at(culprit: int, factor: float = 1.2) -> dict[str, float]:
+    return {f"c{i:02d}": factor if i >= culprit else 1.0 for i in range(33)}
+
+
+@pytest.mark.parametrize("culprit", [1, 2, 7, 16, 17, 31, 32])
+def test_the_culprit_is_named_and_confirmed_within_the_budget(culprit: int) -> None:
+    measure, calls = oracle(slowed_at(culprit))
+    found = bisect(COMMITS, GOOD, measure)
+    assert found.culprit == f"c{culprit:02d}"
+    assert found.confirmation is not None
+    assert found.confirmation.ratio == pytest.approx(1.2)
+    assert calls[-1] == (f"c{culprit:02d}", f"c{culprit - 1:02d}", 1)  # confirmed against its parent
+    assert len(calls) <= budget(len(COMMITS)) == math.ceil(math.log2(32)) + 3
+
+
+def test_unchanged_code_names_none_after_one_run() -> None:
+    measure, calls = oracle(slowed_at(99))
+    found = bisect(COMMITS, GOOD, measure)
+    assert found.culprit is None
+    assert found.why.startswith("BAD is not slower than GOOD beside it: 1.000x")
+    assert calls == [("c32", "c00", 1)]
+
+
+def test_an_inconclusive_step_is_run_again_with_more_blocks() -> None:
+    measure, calls = oracle(
+        slowed_at(20), inconclusive=lambda head, base, attempt: head == "c16" and attempt == 1
+    )
+    found = bisect(COMMITS, GOOD, measure)
+    assert found.culprit == "c20"
+    assert ("c16", "c00", 1) in calls
+    assert ("c16", "c00", 2) in calls
+    assert len(calls) <= budget(len(COMMITS))
+
+
+def test_commits_that_do_not_build_are_skipped_like_git_bisects_125() -> None:
+    measure, calls = oracle(slowed_at(20), failing=frozenset({"c16", "c24"}))
+    found = bisect(COMMITS, GOOD, measure)
+    assert found.culprit == "c20"
+    tested = [head for head, _, _ in calls]
+    assert "c16" in tested  # tried, failed, then a neighbour of the middle
+    assert "c15" in tested or "c17" in tested
+
+
+def test_a_culprit_hidden_among_skipped_commits_is_a_list_of_suspects() -> None:
+    measure, _ = oracle(slowed_at(20), failing=frozenset({"c19", "c20"}))
+    found = bisect(COMMITS, GOOD, measure)
+    assert found.culprit is None
+    # c18 is as fast as GOOD and c21 slower: unable to judge c19 and c20, any of the three may be it.
+    assert found.suspects == ["c19", "c20", "c21"]
+
+
+def test_an_unconfirmed_culprit_is_not_named() -> None:
+    """A false regression in the first run (unchanged code): the search ends on a commit that its parent
+    does not confirm."""
+    times = slowed_at(99)
+
+    def measure(head: str, base: str, attempt: int) -> Measured:
+        if (head, base) == ("c32", "c00"):  # the false failure
+            return Measured("regressed", 1.12, 1.101, 1.14)
+        return Measured("ok", times[head] / times[base], 0.98, 1.02)
+
+    found = bisect(COMMITS, GOOD, measure)
+    assert found.culprit is None
+    assert "not confirmed against its parent c31" in found.why
+
+
+def test_an_inconclusive_first_check_names_none() -> None:
+    measure, calls = oracle(slowed_at(5), inconclusive=lambda head, base, attempt: True)
+    found = bisect(COMMITS, GOOD, measure)
+    assert found.culprit is None
+    assert len(calls) == 2
