@@ -9,6 +9,7 @@ analyze    the critical queries against any database (the seed's analisar_querie
 gate       judge a run (perf.toml's out/results.json) against budgets, its base and the baseline; render
 baseline   make a run the baseline of its machine class, saying why
 changes    change points and slow creep in the history of runs on main
+find       the commit that made a benchmark slower (bisection by same-run A/B runs)
 scale      fit the log-log slope of each query over runs at several scales
 """
 
@@ -41,7 +42,7 @@ OUT = "perf.toml's out"
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "perf",
-        help="the perf suite's tools: analyze, gate, baseline, scale (needs pip install -e '.[perf]')",
+        help="the perf suite's tools: run, gate, changes, find, baseline, scale (pip install -e '.[perf]')",
         description="The perf suite's tools (docs/performance.md). `nox -s perf` runs the benchmarks and "
         "then `julia perf gate`; these need the perf extras: pip install -e '.[perf]'.",
     )
@@ -135,6 +136,34 @@ def register(sub: Any) -> None:
     )
     _config_option(changes)
     changes.set_defaults(run=_with_extras(_changes))
+
+    find = perf_sub.add_parser(
+        "find",
+        help="the commit that made a benchmark slower: a bisection of same-run A/B runs",
+        description="Bisects the first-parent commits GOOD..BAD: each step measures a commit against the "
+        "last good one in the same run and judges it at the benchmark's threshold (perf/budgets.toml); an "
+        "inconclusive step runs again with more blocks, a commit that does not build or migrate is skipped, "
+        "and the answer is confirmed by an A/B of the culprit against its parent. Long: each step is a run.",
+    )
+    find.add_argument("good", help="a commit as fast as it should be")
+    find.add_argument("bad", help="a later commit that is slower")
+    find.add_argument(
+        "-k",
+        "--bench",
+        default=None,
+        help="the benchmark (default: the one BAD regressed most surely against GOOD)",
+    )
+    find.add_argument(
+        "--select",
+        default=None,
+        help="pytest -k expression: run only the perf tests that measure it (e.g. test_warm; default: all)",
+    )
+    find.add_argument("--doctors", type=int, default=1000, help="synthetic doctors per side (default 1000)")
+    find.add_argument(
+        "--samples", type=int, default=None, help="timed samples per warm benchmark (default 2000)"
+    )
+    _config_option(find)
+    find.set_defaults(run=_with_extras(_find))
 
     scale = perf_sub.add_parser("scale", help="log-log slope per query over runs at several scales")
     scale.add_argument("runs", nargs="+", type=Path, help="results files of runs at different --doctors")
@@ -351,6 +380,35 @@ def _changes(args: argparse.Namespace) -> int:
     budget = args.budget or changes.DRIFT_BUDGET
     found, drifts = changes.report(lines, last, budget)
     print(f"{machine}: " + changes.text(found, drifts, len(lines), budget))
+    return 0
+
+
+def _find(args: argparse.Namespace) -> int:
+    from julia import runtime
+    from julia.perf.engine import bisect, find
+    from julia.perf.engine.vcs import git
+
+    config = _config(args)
+    good, commits = find.first_parent(config.root, args.good, args.bad)
+    pytest_args = _pytest_args(args) + (["-k", args.select] if args.select else [])
+    print(
+        f"find: {len(commits)} commits after {good[:12]} up to {args.bad}; at most "
+        f"{bisect.budget(len(commits))} A/B runs when every step decides"
+    )
+    with runtime.services(Settings()) as found_services:
+        oracle = find.ABOracle(
+            config,
+            found_services,
+            pytest_args,
+            bench=args.bench,
+            owns_server=found_services.database_origin != "url",
+        )
+        found = bisect.bisect(commits, good, oracle)
+    print(f"find: {oracle.runs} A/B runs; {oracle.bench or 'no benchmark'}: {found.why}")
+    if found.culprit is not None:
+        print(f"culprit: {git(config.root, 'log', '-1', '--format=%h %s', found.culprit)}")
+        for line in found.confirmation.evidence if found.confirmation else ():
+            print(f"  beside the time: {line}")
     return 0
 
 

@@ -5,11 +5,15 @@ ok under it, inconclusive or failed where the test says so."""
 from __future__ import annotations
 
 import math
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from julia.perf.engine import find
 from julia.perf.engine.bisect import Measured, Oracle, bisect, budget
+from julia.perf.engine.errors import PerfError
 
 THRESHOLD = 1.10
 COMMITS = [f"c{i:02d}" for i in range(1, 33)]  # GOOD is c00
@@ -106,3 +110,40 @@ def test_an_inconclusive_first_check_names_none() -> None:
     found = bisect(COMMITS, GOOD, measure)
     assert found.culprit is None
     assert len(calls) == 2
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_the_commits_bisected_are_the_first_parent_line(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q", "-b", "main")
+    for name in ("a", "b"):
+        (tmp_path / name).write_text(name)
+        _git(tmp_path, "add", name)
+        _git(tmp_path, "-c", "user.name=p", "-c", "user.email=p@example.com", "commit", "-q", "-m", name)
+    _git(tmp_path, "checkout", "-q", "-b", "side", "HEAD~1")
+    (tmp_path / "s").write_text("s")
+    _git(tmp_path, "add", "s")
+    _git(tmp_path, "-c", "user.name=p", "-c", "user.email=p@example.com", "commit", "-q", "-m", "s")
+    _git(tmp_path, "checkout", "-q", "main")
+    _git(
+        tmp_path,
+        "-c",
+        "user.name=p",
+        "-c",
+        "user.email=p@example.com",
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "m",
+        "side",
+    )
+    good, commits = find.first_parent(tmp_path, "HEAD~2", "HEAD")
+    assert good == _git(tmp_path, "rev-parse", "HEAD~2")
+    assert commits == [_git(tmp_path, "rev-parse", "HEAD~1"), _git(tmp_path, "rev-parse", "HEAD")]
+    with pytest.raises(PerfError, match="not an ancestor"):
+        find.first_parent(tmp_path, "side", "HEAD~1")
+    with pytest.raises(PerfError, match="nope is not a commit"):
+        find.first_parent(tmp_path, "nope", "HEAD")

@@ -31,11 +31,14 @@ class Measured:
     ratio: float = math.nan
     low: float = math.nan
     high: float = math.nan
-    note: str = ""  # why it failed, when it did
+    note: str = ""  # why it failed, or why there was nothing to measure
+    evidence: tuple[str, ...] = ()  # what moved beside the time: a plan, rows, buffers, statements
 
     def text(self) -> str:
         if self.outcome == "failed":
             return f"failed ({self.note})" if self.note else "failed"
+        if math.isnan(self.ratio):
+            return f"{self.outcome} ({self.note})"
         return f"{self.ratio:.3f}x (95% {self.low:.3f}-{self.high:.3f}): {self.outcome}"
 
 
