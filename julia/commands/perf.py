@@ -134,6 +134,15 @@ def register(sub: Any) -> None:
     changes.add_argument(
         "--budget", type=float, default=None, help="the drift budget, a ratio (default 1.15)"
     )
+    changes.add_argument(
+        "--since", default=None, help="start the history at this commit (default: its first run)"
+    )
+    changes.add_argument("--out", type=Path, default=None, help=f"where history.html goes (default {OUT})")
+    changes.add_argument(
+        "--commit-url",
+        default=None,
+        help="a commit's page, {} for its hash (default on GitHub Actions: the repository's commit page)",
+    )
     _config_option(changes)
     changes.set_defaults(run=_with_extras(_changes))
 
@@ -372,15 +381,32 @@ def _baseline(args: argparse.Namespace) -> int:
 def _changes(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("otava") is None:
         raise JuliaError("julia perf changes needs Apache Otava: pip install --no-deps 'apache-otava>=0.8'")
-    from julia.perf.engine import changes
+    from julia.perf.engine import changes, history_page
 
     config = _config(args)
     machine, lines = _history_lines(args, config)
+    if args.since:
+        starts = [
+            i for i, line in enumerate(lines) if str(line.get("git_commit") or "").startswith(args.since)
+        ]
+        if not starts:
+            raise JuliaError(f"--since {args.since}: no run of that commit in the history")
+        lines = lines[starts[0] :]
     last = args.last or changes.DRIFT_LINKS
     budget = args.budget or changes.DRIFT_BUDGET
     found, drifts = changes.report(lines, last, budget)
     print(f"{machine}: " + changes.text(found, drifts, len(lines), budget))
+    page = history_page.render(lines, machine, found, drifts, args.out or config.out, _commit_url(args))
+    print(f"history page: {page}")
     return 0
+
+
+def _commit_url(args: argparse.Namespace) -> str | None:
+    """--commit-url, else on GitHub Actions the repository's commit page."""
+    if args.commit_url:
+        return str(args.commit_url)
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    return f"{server}/{repository}/commit/{{}}" if server and repository else None
 
 
 def _find(args: argparse.Namespace) -> int:
