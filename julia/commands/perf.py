@@ -167,10 +167,7 @@ def register(sub: Any) -> None:
         default=None,
         help="pytest -k expression: run only the perf tests that measure it (e.g. test_warm; default: all)",
     )
-    find.add_argument("--doctors", type=int, default=1000, help="synthetic doctors per side (default 1000)")
-    find.add_argument(
-        "--samples", type=int, default=None, help="timed samples per warm benchmark (default 2000)"
-    )
+    _scale_options(find)
     _config_option(find)
     find.set_defaults(run=_with_extras(_find))
 
@@ -202,8 +199,16 @@ def _with_extras(command: Callable[[argparse.Namespace], int]) -> Callable[[argp
     return run
 
 
-def _run_options(parser: argparse.ArgumentParser) -> None:
+def _scale_options(parser: argparse.ArgumentParser) -> None:
+    """What `_pytest_args` passes on to each side's pytest."""
     parser.add_argument("--doctors", type=int, default=1000, help="synthetic doctors per side (default 1000)")
+    parser.add_argument(
+        "--samples", type=int, default=None, help="timed samples per warm benchmark (default 2000)"
+    )
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    _scale_options(parser)
     parser.add_argument(
         "--base",
         default=None,
@@ -216,9 +221,6 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         choices=["drop-index", "sleep", "extra-query"],
         default=None,
         help="slow the head down on purpose, to see the gate fail",
-    )
-    parser.add_argument(
-        "--samples", type=int, default=None, help="timed samples per warm benchmark (default 2000)"
     )
     parser.add_argument("--results", type=Path, default=None, help=f"where the run goes (default {RESULTS})")
     _config_option(parser)
