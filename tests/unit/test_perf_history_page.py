@@ -79,3 +79,12 @@ def test_in_a_browser_the_page_draws_and_nothing_is_wider_than_1400px(page: Path
     assert links
     assert int(width.group(1)) <= 1400
     assert int(links.group(1)) >= 80  # two charts of 41 points, each a link in the rendered DOM
+
+
+def test_a_history_without_same_run_ratios_says_so(tmp_path: Path) -> None:
+    old = [
+        {"git_commit": f"c{i}", "benches": {"query_warm": {"p50": 0.1, "ratio_p50": 2.0}}} for i in range(3)
+    ]
+    page = history_page.render(old, "x86_64-2cpu-pg18", [], [], tmp_path).read_text()
+    assert "No benchmark has two same-run ratios yet" in page
+    assert page.count("<tr id='c-") == 3

@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # files only: no display on CI or a server
 
 import matplotlib.pyplot as plt
 
-from julia.perf.engine import changes
+from julia.perf.engine import changes, history
 from julia.perf.engine.charts import BAND, HEAD, THRESHOLD, safe_name
 from julia.perf.engine.report import STYLE
 
@@ -49,6 +49,11 @@ def render(
             continue
         svg = _chart(bench, chain, mine, charts / f"{safe_name(bench)}.svg") if len(chain) >= 2 else ""
         sections.append(_section(bench, chain, mine, drift.get(bench), svg, lines))
+    if not sections:
+        sections.append(
+            "<p class='info'>No benchmark has two same-run ratios yet: runs recorded before the history kept "
+            f"them (version {history.VERSION}) show only in the commits below.</p>"
+        )
     page = out / "history.html"
     page.write_text(
         "<!doctype html><html lang='en'><meta charset='utf-8'><title>julia perf history</title>"
