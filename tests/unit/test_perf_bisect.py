@@ -43,7 +43,7 @@ def slowed_at(culprit: int, factor: float = 1.2) -> dict[str, float]:
     return {f"c{i:02d}": factor if i >= culprit else 1.0 for i in range(33)}
 
 
-@pytest.mark.parametrize("culprit", [1, 2, 7, 16, 17, 31, 32])
+@pytest.mark.parametrize("culprit", range(1, 33))
 def test_the_culprit_is_named_and_confirmed_within_the_budget(culprit: int) -> None:
     measure, calls = oracle(slowed_at(culprit))
     found = bisect(COMMITS, GOOD, measure)
