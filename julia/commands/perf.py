@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 # What the `perf` extra brings (pyproject.toml), by import name.
 PERF_MODULES = ("numpy", "pandas", "scipy", "matplotlib", "pytest_benchmark")
+# perf/conftest.py's --samples default: `julia perf find` doubles it on the retry of an inconclusive step.
+SAMPLES = 2000
 # The defaults of --results and --out, as help shows them (julia's perf.toml: out = reports/out).
 RESULTS = "perf.toml's out/results.json"
 OUT = "perf.toml's out"
@@ -203,7 +205,7 @@ def _scale_options(parser: argparse.ArgumentParser) -> None:
     """What `_pytest_args` passes on to each side's pytest."""
     parser.add_argument("--doctors", type=int, default=1000, help="synthetic doctors per side (default 1000)")
     parser.add_argument(
-        "--samples", type=int, default=None, help="timed samples per warm benchmark (default 2000)"
+        "--samples", type=int, default=None, help=f"timed samples per warm benchmark (default {SAMPLES})"
     )
 
 
@@ -428,6 +430,7 @@ def _find(args: argparse.Namespace) -> int:
             config,
             found_services,
             pytest_args,
+            retry_args=[f"--samples={2 * (args.samples or SAMPLES)}"],
             bench=args.bench,
             owns_server=found_services.database_origin != "url",
         )

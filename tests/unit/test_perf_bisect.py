@@ -147,3 +147,29 @@ def test_the_commits_bisected_are_the_first_parent_line(tmp_path: Path) -> None:
         find.first_parent(tmp_path, "side", "HEAD~1")
     with pytest.raises(PerfError, match="nope is not a commit"):
         find.first_parent(tmp_path, "nope", "HEAD")
+
+
+def test_the_ab_oracle_retries_with_more_samples_and_skips_a_commit_that_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oracle's own decisions, with the A/B run itself replaced (what it measures is tested elsewhere)."""
+    from julia.perf.engine import ab
+    from julia.perf.engine.config import load
+
+    calls: list[list[str]] = []
+
+    def prepare(head: Path, commit: str, out: Path) -> ab.Side:
+        return ab.Side("base", tmp_path / commit, "python", None)
+
+    def run(*args: object, **kwargs: object) -> object:
+        calls.append(list(args[2]))  # type: ignore[call-overload]
+        raise PerfError("the head's perf run failed (its output is above)")
+
+    monkeypatch.setattr(ab, "prepare_base", prepare)
+    monkeypatch.setattr(ab, "run", run)
+    config = load(Path(__file__).resolve().parents[2] / "perf" / "perf.toml")
+    oracle = find.ABOracle(config, object(), ["--doctors=10"], retry_args=["--samples=4000"], bench="b")  # type: ignore[arg-type]
+    assert oracle("c1", "c0", 1).outcome == "failed"
+    assert oracle("c1", "c0", 2).text() == "failed (the head's perf run failed (its output is above))"
+    assert calls == [["--doctors=10"], ["--doctors=10", "--samples=4000"]]
+    assert oracle.runs == 2

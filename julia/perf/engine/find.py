@@ -18,8 +18,10 @@ from julia.perf.engine.extra import ExtraBlocks
 from julia.perf.engine.gate import Verdict, judge, load_budgets
 from julia.perf.engine.vcs import git
 
-# The retry of an inconclusive step may spend this many times the run's usual extra-block time (and at
-# least RETRY_MIN_S): the blocks an undecided benchmark gets first (julia.perf.engine.extra).
+# The retry of an inconclusive step measures more blocks (`retry_args`: more samples) and may spend this
+# many times the run's usual extra-block time (and at least RETRY_MIN_S) on undecided benchmarks
+# (julia.perf.engine.extra). Seen on a loaded 2-core machine: one pass of extra blocks alone (48-73 pairs
+# in 2-4 s) left a 1.05x-threshold query inconclusive again.
 RETRY_FACTOR = 4
 RETRY_MIN_S = 120.0
 EVIDENCE = ("plan", "rows", "buffers", "counts")  # the gate's findings that say what moved, not how much
@@ -44,6 +46,7 @@ class ABOracle:
     config: Config
     services: ab.Servers
     pytest_args: Sequence[str]
+    retry_args: Sequence[str] = ()  # added on the retry of an inconclusive step: more samples, more blocks
     bench: str | None = None
     owns_server: bool = False
     runs: int = 0
@@ -72,7 +75,7 @@ class ABOracle:
             run = ab.run(
                 tree,
                 self.services,
-                list(self.pytest_args),
+                [*self.pytest_args, *(self.retry_args if attempt > 1 else ())],
                 work / f"{head[:12]}-{base[:12]}-{attempt}.json",
                 base_ref=base,
                 base_why=f"julia perf find: {head[:12]} against {base[:12]}",
