@@ -15,11 +15,20 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 
 
+def _install_otava(session: nox.Session) -> None:
+    """Apache Otava (`julia perf changes`, julia/perf/engine/changes.py) without its dependencies: it pins
+    numpy==2.2.* and scipy<1.17 exactly and brings the clients of its own CLI (BigQuery, Slack, Postgres),
+    while the E-divisive modules julia imports need only numpy and scipy, which the perf extra has
+    (checked by tests/unit/test_perf_changes.py). pyproject's `history` extra names it."""
+    session.install("--no-deps", "apache-otava>=0.8")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Functional, integration, migration and acceptance tests against real Postgres and Redis. The perf
     extra comes along: the gate's statistics and its report (pandas, matplotlib) are tested too."""
     session.install("-e", ".[test,perf]")
+    _install_otava(session)
     session.run("pytest", *session.posargs)
 
 
@@ -28,11 +37,15 @@ def perf(session: nox.Session) -> None:
     """The perf gate: the head against its base commit in the same run (`julia perf run`: one database
     per side on the same servers, interleaved turns), judged against perf/budgets.toml, rendered to
     reports/out/. `-- --doctors=N`, `-- --base REF`; `-- --inject-regression=drop-index|sleep|extra-query`
-    must fail. Then the capacity gate: the real processes answering a short storm (about a minute)."""
+    must fail. `-- --record-history` (runs on main: .ci/run, the workflow) also appends the run to
+    reports/history/. Then the capacity gate: the real processes answering a short storm (about a minute)."""
     session.install("-e", ".[perf]")
+    _install_otava(session)
     results = "reports/out/results.json"
-    session.run("julia", "perf", "run", f"--results={results}", *session.posargs)
-    session.run("julia", "perf", "gate", "--results", results)
+    record = [a for a in session.posargs if a == "--record-history"]
+    run = [a for a in session.posargs if a != "--record-history"]
+    session.run("julia", "perf", "run", f"--results={results}", *run)
+    session.run("julia", "perf", "gate", "--results", results, *record)
     session.run("python", "-m", "julia.testing.capacidade", "--gate")
 
 
@@ -89,6 +102,7 @@ def faults(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (lint + format check) and mypy --strict."""
     session.install("-e", ".[test,perf,lint]", "nox")
+    _install_otava(session)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")

@@ -9,6 +9,8 @@ analyze    the critical queries against any database (the seed's analisar_querie
 gate       judge a run (perf.toml's out/results.json) against budgets, its base and the baseline; render
 comment    the gate's verdict as a pull-request comment (CI posts it and updates it in place)
 baseline   make a run the baseline of its machine class, saying why
+changes    change points and slow creep in the history of runs on main
+find       the commit that made a benchmark slower (bisection by same-run A/B runs)
 scale      fit the log-log slope of each query over runs at several scales
 """
 
@@ -18,6 +20,8 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
 
 # What the `perf` extra brings (pyproject.toml), by import name.
 PERF_MODULES = ("numpy", "pandas", "scipy", "matplotlib", "pytest_benchmark")
+# perf/conftest.py's --samples default: `julia perf find` doubles it on the retry of an inconclusive step.
+SAMPLES = 2000
 # The defaults of --results and --out, as help shows them (julia's perf.toml: out = reports/out).
 RESULTS = "perf.toml's out/results.json"
 OUT = "perf.toml's out"
@@ -40,7 +46,7 @@ OUT = "perf.toml's out"
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "perf",
-        help="the perf suite's tools: analyze, gate, baseline, scale (needs pip install -e '.[perf]')",
+        help="the perf suite's tools: run, gate, changes, find, baseline, scale (pip install -e '.[perf]')",
         description="The perf suite's tools (docs/performance.md). `nox -s perf` runs the benchmarks and "
         "then `julia perf gate`; these need the perf extras: pip install -e '.[perf]'.",
     )
@@ -102,7 +108,8 @@ def register(sub: Any) -> None:
     gate.add_argument(
         "--record-history",
         action="store_true",
-        help="append this run to <history>/<class>.jsonl (CI on main; a plain run leaves git clean)",
+        help="append this run to <history>/<class>.jsonl (.ci/run and the workflow on main; a plain run "
+        "leaves git clean)",
     )
     gate.add_argument(
         "--explain",
@@ -143,6 +150,58 @@ def register(sub: Any) -> None:
     _config_option(baseline)
     baseline.set_defaults(run=_with_extras(_baseline))
 
+    changes = perf_sub.add_parser(
+        "changes",
+        help="change points and slow creep in the history of runs on main (Apache Otava)",
+        description="Reads <history>/<class>.jsonl (runs on main, each against its parent): lists each "
+        "step (one commit that moved a benchmark's time), each change of rate (a creep starting or "
+        "stopping), each counter or plan that changed, with its commit range, size and confidence, and "
+        "each benchmark whose last --last chained ratios multiply past --budget.",
+    )
+    _history_options(changes)
+    changes.add_argument(
+        "--last", type=int, default=None, help="links the drift check multiplies (default 12)"
+    )
+    changes.add_argument(
+        "--budget", type=float, default=None, help="the drift budget, a ratio (default 1.15)"
+    )
+    changes.add_argument(
+        "--since", default=None, help="start the history at this commit (default: its first run)"
+    )
+    changes.add_argument("--out", type=Path, default=None, help=f"where history.html goes (default {OUT})")
+    changes.add_argument(
+        "--commit-url",
+        default=None,
+        help="a commit's page, {} for its hash (default on GitHub Actions: the repository's commit page)",
+    )
+    _config_option(changes)
+    changes.set_defaults(run=_with_extras(_changes))
+
+    find = perf_sub.add_parser(
+        "find",
+        help="the commit that made a benchmark slower: a bisection of same-run A/B runs",
+        description="Bisects the first-parent commits GOOD..BAD: each step measures a commit against the "
+        "last good one in the same run and judges it at the benchmark's threshold (perf/budgets.toml); an "
+        "inconclusive step runs again with more blocks, a commit that does not build or migrate is skipped, "
+        "and the answer is confirmed by an A/B of the culprit against its parent. Long: each step is a run.",
+    )
+    find.add_argument("good", help="a commit as fast as it should be")
+    find.add_argument("bad", help="a later commit that is slower")
+    find.add_argument(
+        "-k",
+        "--bench",
+        default=None,
+        help="the benchmark (default: the one BAD regressed most surely against GOOD)",
+    )
+    find.add_argument(
+        "--select",
+        default=None,
+        help="pytest -k expression: run only the perf tests that measure it (e.g. test_warm; default: all)",
+    )
+    _scale_options(find)
+    _config_option(find)
+    find.set_defaults(run=_with_extras(_find))
+
     scale = perf_sub.add_parser("scale", help="log-log slope per query over runs at several scales")
     scale.add_argument("runs", nargs="+", type=Path, help="results files of runs at different --doctors")
     scale.add_argument(
@@ -171,12 +230,21 @@ def _with_extras(command: Callable[[argparse.Namespace], int]) -> Callable[[argp
     return run
 
 
-def _run_options(parser: argparse.ArgumentParser) -> None:
+def _scale_options(parser: argparse.ArgumentParser) -> None:
+    """What `_pytest_args` passes on to each side's pytest."""
     parser.add_argument("--doctors", type=int, default=1000, help="synthetic doctors per side (default 1000)")
+    parser.add_argument(
+        "--samples", type=int, default=None, help=f"timed samples per warm benchmark (default {SAMPLES})"
+    )
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    _scale_options(parser)
     parser.add_argument(
         "--base",
         default=None,
-        help="the commit to compare with (default: the one the stored baseline names; a PR: its merge-base)",
+        help="the commit to compare with (default: a pull request's merge-base with its target in CI, "
+        "else HEAD's parent)",
     )
     parser.add_argument("--no-base", action="store_true", help="measure the head alone (budgets only)")
     parser.add_argument(
@@ -185,11 +253,41 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="slow the head down on purpose, to see the gate fail",
     )
-    parser.add_argument(
-        "--samples", type=int, default=None, help="timed samples per warm benchmark (default 2000)"
-    )
     parser.add_argument("--results", type=Path, default=None, help=f"where the run goes (default {RESULTS})")
     _config_option(parser)
+
+
+def _history_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--history", type=Path, default=None, help="the history folder (default: perf.toml's history)"
+    )
+    parser.add_argument(
+        "--machine-class",
+        default=None,
+        help="whose history (default: the only one in the folder, else this machine's kind)",
+    )
+
+
+def _history_lines(args: argparse.Namespace, config: Config) -> tuple[str, list[dict[str, Any]]]:
+    """(machine class, its history): --machine-class, else the only file, else this machine's kind."""
+    from julia.perf.engine import history
+
+    folder: Path = args.history or config.history
+    classes = sorted(path.stem for path in folder.glob("*.jsonl"))
+    if args.machine_class:
+        chosen = args.machine_class
+    elif len(classes) == 1:
+        chosen = classes[0]
+    else:
+        mine = [c for c in classes if c.startswith(f"{platform.machine()}-{os.cpu_count()}cpu-")]
+        if len(mine) != 1:
+            found = ", ".join(classes) or "none"
+            raise JuliaError(f"which machine class? --machine-class one of: {found} (in {folder})")
+        chosen = mine[0]
+    lines = history.load(history.history_path(folder, chosen))
+    if not lines:
+        raise JuliaError(f"no history for {chosen} in {folder}: runs on main record it (--record-history)")
+    return chosen, lines
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -244,10 +342,10 @@ def _calibrated_budgets(config: Config, machine: str) -> tuple[Any, str]:
 
 def _run(args: argparse.Namespace) -> int:
     from julia import runtime
-    from julia.perf.engine import ab
-    from julia.perf.engine.baseline import load_baseline_commit
+    from julia.perf.engine import ab, base_choice
 
     config = _config(args)
+    base = base_choice.choose(config.root, args.base)
     results = args.results or config.results
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
     with runtime.services(Settings(), throwaway=True) as found:
@@ -258,8 +356,8 @@ def _run(args: argparse.Namespace) -> int:
             found,
             _pytest_args(args),
             results,
-            base_ref=args.base,
-            baseline_commit=load_baseline_commit(config.baselines),
+            base_ref=base.ref,
+            base_why=base.why,
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
             owns_server=found.database_origin != "url",
@@ -424,6 +522,67 @@ def _baseline(args: argparse.Namespace) -> int:
     config = _config(args)
     path = write_baseline(config.baselines, _load(args.results or config.results), args.why, args.who)
     print(f"baseline written: {path}")
+    return 0
+
+
+def _changes(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("otava") is None:
+        raise JuliaError("julia perf changes needs Apache Otava: pip install --no-deps 'apache-otava>=0.8'")
+    from julia.perf.engine import changes, history_page
+
+    config = _config(args)
+    machine, lines = _history_lines(args, config)
+    if args.since:
+        starts = [
+            i for i, line in enumerate(lines) if str(line.get("git_commit") or "").startswith(args.since)
+        ]
+        if not starts:
+            raise JuliaError(f"--since {args.since}: no run of that commit in the history")
+        lines = lines[starts[0] :]
+    last = args.last or changes.DRIFT_LINKS
+    budget = args.budget or changes.DRIFT_BUDGET
+    found, drifts = changes.report(lines, last, budget)
+    print(f"{machine}: " + changes.text(found, drifts, len(lines), budget))
+    page = history_page.render(lines, machine, found, drifts, args.out or config.out, _commit_url(args))
+    print(f"history page: {page}")
+    return 0
+
+
+def _commit_url(args: argparse.Namespace) -> str | None:
+    """--commit-url, else on GitHub Actions the repository's commit page."""
+    if args.commit_url:
+        return str(args.commit_url)
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    return f"{server}/{repository}/commit/{{}}" if server and repository else None
+
+
+def _find(args: argparse.Namespace) -> int:
+    from julia import runtime
+    from julia.perf.engine import bisect, find
+    from julia.perf.engine.vcs import git
+
+    config = _config(args)
+    good, commits = find.first_parent(config.root, args.good, args.bad)
+    pytest_args = _pytest_args(args) + (["-k", args.select] if args.select else [])
+    print(
+        f"find: {len(commits)} commits after {good[:12]} up to {args.bad}; at most "
+        f"{bisect.budget(len(commits))} A/B runs when every step decides"
+    )
+    with runtime.services(Settings()) as found_services:
+        oracle = find.ABOracle(
+            config,
+            found_services,
+            pytest_args,
+            retry_args=[f"--samples={2 * (args.samples or SAMPLES)}"],
+            bench=args.bench,
+            owns_server=found_services.database_origin != "url",
+        )
+        found = bisect.bisect(commits, good, oracle)
+    print(f"find: {oracle.runs} A/B runs; {oracle.bench or 'no benchmark'}: {found.why}")
+    if found.culprit is not None:
+        print(f"culprit: {git(config.root, 'log', '-1', '--format=%h %s', found.culprit)}")
+        for line in found.confirmation.evidence if found.confirmation else ():
+            print(f"  beside the time: {line}")
     return 0
 
 

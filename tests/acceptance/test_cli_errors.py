@@ -89,6 +89,8 @@ def test_perf_gate_on_a_file_that_is_not_results_says_which_file_to_pass() -> No
         ["gate"],
         ["baseline", "--why", "w"],
         ["scale", "a.json"],
+        ["changes"],
+        ["find", "HEAD~1", "HEAD"],
     ],
 )
 def test_every_perf_subcommand_without_the_perf_extras_says_what_to_install(args: list[str]) -> None:
@@ -103,4 +105,18 @@ def test_every_perf_subcommand_without_the_perf_extras_says_what_to_install(args
     assert result.returncode == 1
     assert one_line(result) == (
         "julia: julia perf needs the perf extras (numpy not installed): pip install -e '.[perf]'"
+    )
+
+
+def test_perf_changes_without_apache_otava_says_how_to_install_it() -> None:
+    program = (
+        "import sys; sys.modules['otava'] = None; from julia.cli import main; "
+        "sys.exit(main(['perf', 'changes']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert one_line(result) == (
+        "julia: julia perf changes needs Apache Otava: pip install --no-deps 'apache-otava>=0.8'"
     )

@@ -31,7 +31,7 @@ RUN = {"bash", "sql", "redis"}
 NOT_COMMANDS = {"text", "ini", "yaml", "dockerfile", "json", "toml"}
 # Started for real elsewhere (tests/acceptance) or heavy: here their exact arguments go through the parser.
 PARSE_ONLY = {"serve", "worker", "dev", "servers", "seed"}
-PARSE_ONLY_PERF = {"gate", "baseline", "scale"}
+PARSE_ONLY_PERF = {"gate", "baseline", "scale", "changes", "find"}
 
 BLOCKS = all_blocks()
 

@@ -146,3 +146,21 @@ def test_the_calibration_of_githubs_topology_is_started_by_hand_and_uploaded() -
     assert any("preload-pg-stat-statements" in run for run in runs)
     upload = next(s for s in steps("calibrate", CALIBRATE) if s.get("uses", "").startswith("actions/upload"))
     assert upload["with"]["path"] == "perf/calibration/*.json"
+
+
+def test_the_perf_history_is_fetched_first_recorded_on_main_and_published() -> None:
+    perf = steps("perf")
+    runs = [step.get("run", "") for step in perf]
+    fetch = runs.index(".ci/fetch-perf-history")
+    assert fetch < next(i for i, run in enumerate(runs) if run.startswith("./nox -s perf"))
+    on_pr = next(step for step in perf if step.get("run") == "./nox -s perf")
+    on_main = next(step for step in perf if step.get("run") == "./nox -s perf -- --record-history")
+    assert on_pr["if"] == "github.event_name == 'pull_request'"
+    assert on_main["if"] == "github.event_name != 'pull_request'"
+    publish = next(step for step in perf if step.get("run") == ".ci/publish-perf-history")
+    assert "github.ref == 'refs/heads/main'" in publish["if"]
+    assert "!cancelled()" in publish["if"]
+    assert workflow()["jobs"]["perf"]["permissions"]["contents"] == "write"
+    checkout = next(step for step in perf if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0  # the merge-base and the parent must be in the clone
+    assert "./nox -s perf -- --record-history" in (ROOT / ".ci" / "run").read_text()

@@ -118,7 +118,7 @@ def _runs() -> tuple[Run, Run]:
         "ab": {
             "base_ref": None,
             "base_commit": "def5678900",
-            "why": "the stored baseline's commit",
+            "why": "base def567890000: merge-base with main (a pull request)",
             "seconds": 300,
         },
     }
@@ -301,7 +301,11 @@ def test_no_python_reprs_and_drift_and_history_are_there(rendered: report.Render
 def test_the_markdown_summary_names_the_verdict_and_the_rows_to_look_at(rendered: report.Rendered) -> None:
     md = rendered.summary.read_text()
     lines = md.splitlines()
-    assert lines[0] == "## julia perf gate FAILED: 1 failed / 2 inconclusive / 2 ok"
+    # The first line names the base and why it was chosen (a job summary is read from the top).
+    assert lines[0] == (
+        "## julia perf gate FAILED: 1 failed / 2 inconclusive / 2 ok; "
+        "base def567890000: merge-base with main (a pull request)"
+    )
     rows = [line for line in lines if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == [
         "query_x_warm",

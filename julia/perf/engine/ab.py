@@ -104,15 +104,15 @@ def prepare_base(head: Path, commit: str, out: Path) -> Side:
     return Side("base", tree, str(python), None)
 
 
-def choose_base(head: Path, ref: str | None, baseline_commit: str | None) -> tuple[str | None, str]:
-    """(commit, why): the base to measure against, or None and the one line that says why not."""
-    wanted = ref or baseline_commit
-    if not wanted:
-        return None, "no base: no --base given and the stored baseline names no commit"
-    commit = resolve_commit(head, wanted)
+def choose_base(head: Path, ref: str | None, why: str) -> tuple[str | None, str]:
+    """(commit, why): `ref` resolved (julia.perf.engine.base_choice chose it and says `why`), or None and
+    the one line that says why not."""
+    if not ref:
+        return None, why
+    commit = resolve_commit(head, ref)
     if commit is None:
-        return None, f"no base: {wanted} is not in this clone's history (a shallow clone?)"
-    return commit, f"base {wanted} = {commit[:12]}" + (" (the stored baseline's)" if not ref else "")
+        return None, f"no base: {ref} is not in this clone's history (a shallow clone?)"
+    return commit, f"base {commit[:12]}: {why}"
 
 
 async def run_sides(
@@ -267,7 +267,7 @@ def run(
     results: Path,
     *,
     base_ref: str | None,
-    baseline_commit: str | None,
+    base_why: str = "no base given",
     turn_modules: Sequence[str],
     server_applications: Sequence[str] = (),
     owns_server: bool = False,
@@ -278,12 +278,13 @@ def run(
     extra_blocks: ExtraBlocks | None = None,
     topology: str = "",
 ) -> Run:
-    """The whole A/B run into `results`. `same_code`: both sides are the head (calibration's A/A);
-    `alone`: the head only (judged on budgets); `turn_modules`: where a base keeps its turn protocol;
-    `server_applications`: the servers whose backends stay unpinned (julia.perf.engine.placement);
-    `owns_server`: Postgres was started for this run (julia.perf.engine.autovacuum); `extra_blocks`: more
-    blocks for undecided benchmarks (julia.perf.engine.extra), recorded in the stamp; `topology`: where
-    the servers run (embedded, container, url), part of the machine class."""
+    """The whole A/B run into `results`, against `base_ref` (chosen for `base_why`: julia.perf.engine.
+    base_choice). `same_code`: both sides are the head (calibration's A/A); `alone`: the head only (judged
+    on budgets); `turn_modules`: where a base keeps its turn protocol; `server_applications`: the servers
+    whose backends stay unpinned (julia.perf.engine.placement); `owns_server`: Postgres was started for
+    this run (julia.perf.engine.autovacuum); `extra_blocks`: more blocks for undecided benchmarks
+    (julia.perf.engine.extra), recorded in the stamp; `topology`: where the servers run
+    (embedded, container, url), part of the machine class."""
     # Absolute: each side's pytest runs in its own checkout, so a relative path would land in the base's.
     results = results.resolve()
     out = results.parent
@@ -296,7 +297,7 @@ def run(
         sides.append(Side("base", head, sys.executable, str(head), base_extra))
         ab |= {"base_commit": git(head, "rev-parse", "HEAD"), "why": "A/A: the head against itself"}
     else:
-        commit, why = choose_base(head, base_ref, baseline_commit)
+        commit, why = choose_base(head, base_ref, base_why)
         if commit is not None:
             base = prepare_base(head, commit, out)
             if base.python != sys.executable:  # installed apart: what differs is evidence (engine.deps)

@@ -7,13 +7,11 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
 from julia.perf.engine import stats
 from julia.perf.engine.errors import PerfError
-from julia.perf.engine.placement import cores
 from julia.perf.engine.results import Bench, Run, reviewable_json
 
 # Enough order statistics for the rank test to see a 1.3x shift, small enough to review in a diff.
@@ -29,23 +27,10 @@ def load_baseline(folder: Path, machine_class: str) -> Run | None:
     return Run.load(path) if path.is_file() else None
 
 
-def load_baseline_commit(folder: Path) -> str | None:
-    """The commit an A/B run measures against by default: the one this machine kind's baseline was
-    recorded at (same arch and cpus), else the most recently updated baseline's."""
-    files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    mine = f"{platform.machine()}-{cores()}cpu-"
-    files.sort(key=lambda p: not p.name.startswith(mine))
-    for path in files:
-        stamp = json.loads(path.read_text()).get("stamp", {})
-        commit = stamp.get("git_commit")
-        if commit:
-            return str(commit)
-    return None
-
-
 def write_baseline(folder: Path, run: Run, why: str, who: str | None = None) -> Path:
     """Store `run` (samples reduced to BASELINE_SAMPLES order statistics, its base left out) as its
-    class's baseline. Its commit becomes the default base of later A/B runs."""
+    class's baseline: drift to look at when a run has no base (julia.perf.engine.base_choice), never the
+    timing reference."""
     if not why.strip():
         raise PerfError('a baseline update needs a reason: --why "..."')
     if run.stamp.get("injected"):

@@ -120,7 +120,6 @@ def calibrate(
             pytest_args,
             results,
             base_ref=None,
-            baseline_commit=None,
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
             owns_server=owns_server,

@@ -1,8 +1,8 @@
 """reports/out/summary.md: the gate's verdict in a few lines of Markdown, for a CI system's job summary
-(`cat reports/out/summary.md >> "$GITHUB_STEP_SUMMARY"`): the verdict, the counts, the A/B context, one
-row per failed or inconclusive benchmark with this run's power (the slowdown it catches half the time, 50%,
-and 4 times in 5, 80%), and the likely cause of each benchmark explained (julia.perf.engine.causes). The
-whole story is in index.html."""
+(`cat reports/out/summary.md >> "$GITHUB_STEP_SUMMARY"`): the verdict, the counts and the base with why it
+was chosen (the first line), the A/B context, one row per failed or inconclusive benchmark with this run's
+power (the slowdown it catches half the time, 50%, and 4 times in 5, 80%), and the likely cause of each
+benchmark explained (julia.perf.engine.causes). The whole story is in index.html."""
 
 from __future__ import annotations
 
@@ -25,8 +25,11 @@ def markdown(
     tally = words.counts(verdicts)
     verdict = "passed" if tally.passed else "FAILED"
     stamp = run.stamp
+    # The first line names the base and why it was chosen (julia.perf.engine.base_choice): a job summary is
+    # read from the top, and a verdict means little before one knows what it was measured against.
+    base = (stamp.get("ab") or {}).get("why") or "no base: the head alone"
     lines = [
-        f"## julia perf gate {verdict}: {tally.text()}",
+        f"## julia perf gate {verdict}: {tally.text()}; {base}",
         "",
         *([f"**{uncalibrated}**", ""] if uncalibrated else []),
         f"{words.ab_context(run)}; {stamp.get('doctors', 0):,} doctors on {stamp.get('machine_class')}"
