@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -134,6 +135,7 @@ async def _bench(
         if before is not None:
             await before(i)
         costs.append(await meter.cost_of(read.call(i)))
+    profiled = await perf.profile(read.call, unit_ms=statistics.median(paired.samples_ms), before=before)
     perf.run.add(
         Bench(
             f"cache_{read.name}_{outcome}",
@@ -144,6 +146,7 @@ async def _bench(
             paired.ratios,
             paired.blocks,
             paired.rounds,
+            profiled,
         )
     )
 
