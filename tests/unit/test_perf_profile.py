@@ -95,3 +95,22 @@ def test_a_uniformly_slower_machine_moves_no_share() -> None:
     base = _profile({"julia/a.py:f": [50.0] * 8, "julia/b.py:g": [50.0] * 8}, [100.0] * 8)
     head = _profile({"julia/a.py:f": [60.0] * 8, "julia/b.py:g": [60.0] * 8}, [120.0] * 8)
     assert profile.compare(head, base) == []
+
+
+def test_names_are_the_same_from_either_side() -> None:
+    """Head and base live in different folders, each with its virtualenv inside (.nox/): a function is
+    named by where it lives in the checkout, in site-packages or in the standard library."""
+    import sysconfig
+    from types import SimpleNamespace
+
+    name = profile._namer(Path("/tmp/side"))
+
+    def code(filename: str, qualname: str) -> SimpleNamespace:
+        return SimpleNamespace(co_filename=filename, co_qualname=qualname)
+
+    venv = "/tmp/side/.nox/perf/lib/python3.11/site-packages/asyncpg/connection.py"
+    assert name(code(venv, "Connection.fetch")) == "asyncpg/connection.py:Connection.fetch"
+    assert name(code("/tmp/side/julia/cache/store.py", "Store.get")) == "julia/cache/store.py:Store.get"
+    stdlib = sysconfig.get_paths()["stdlib"] + "/asyncio/tasks.py"
+    assert name(code(stdlib, "sleep")) == "asyncio/tasks.py:sleep"
+    assert name("<built-in method time.sleep>") == "<built-in method time.sleep>"

@@ -92,7 +92,7 @@ async def profile(
 def _namer(root: Path) -> Callable[[object], str]:
     """A function's name as both sides spell it: `path:qualname`, the path relative to the checkout, to
     site-packages or to the standard library (head and base live in different folders and venvs)."""
-    roots = [(str(root.resolve()) + "/", "")]
+    checkout = str(root.resolve()) + "/"
     stdlib = sysconfig.get_paths()["stdlib"] + "/"
 
     def name(code: object) -> str:
@@ -100,11 +100,10 @@ def _namer(root: Path) -> Callable[[object], str]:
             return code
         filename: str = getattr(code, "co_filename", "?")
         qualname: str = getattr(code, "co_qualname", getattr(code, "co_name", "?"))
-        for prefix, label in roots:
-            if filename.startswith(prefix):
-                return f"{label}{filename.removeprefix(prefix)}:{qualname}"
-        if "site-packages/" in filename:
+        if "site-packages/" in filename:  # first: a side's virtualenv may sit inside its checkout (.nox/)
             return f"{filename.rsplit('site-packages/', 1)[1]}:{qualname}"
+        if filename.startswith(checkout):
+            return f"{filename.removeprefix(checkout)}:{qualname}"
         if filename.startswith(stdlib):
             return f"{filename.removeprefix(stdlib)}:{qualname}"
         return f"{Path(filename).name}:{qualname}"
