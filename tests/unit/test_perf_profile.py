@@ -103,14 +103,14 @@ def test_names_are_the_same_from_either_side() -> None:
     import sysconfig
     from types import SimpleNamespace
 
-    name = profile._namer(Path("/tmp/side"))
+    name = profile._namer(Path("/srv/side"))
 
     def code(filename: str, qualname: str) -> SimpleNamespace:
         return SimpleNamespace(co_filename=filename, co_qualname=qualname)
 
-    venv = "/tmp/side/.nox/perf/lib/python3.11/site-packages/asyncpg/connection.py"
+    venv = "/srv/side/.nox/perf/lib/python3.11/site-packages/asyncpg/connection.py"
     assert name(code(venv, "Connection.fetch")) == "asyncpg/connection.py:Connection.fetch"
-    assert name(code("/tmp/side/julia/cache/store.py", "Store.get")) == "julia/cache/store.py:Store.get"
+    assert name(code("/srv/side/julia/cache/store.py", "Store.get")) == "julia/cache/store.py:Store.get"
     stdlib = sysconfig.get_paths()["stdlib"] + "/asyncio/tasks.py"
     assert name(code(stdlib, "sleep")) == "asyncio/tasks.py:sleep"
     assert name("<built-in method time.sleep>") == "<built-in method time.sleep>"
