@@ -205,7 +205,9 @@ class Metrics:
         self._webhook_evolution = Counter(
             "julia_webhook_evolution_eventos_total",
             "Evolution webhooks by event and outcome "
-            "(recebida, duplicada, ignorada, conexao, invalida, negada).",
+            "(recebida, duplicada, ignorada, conexao, invalida, negada; opt_out: the stop words, registered; "
+            "sem_telefone: an @lid sender without remoteJidAlt, kept apart; desconhecida: an edit or delete "
+            "of a message never stored).",
             ["evento", "resultado"],
             registry=self.registry,
         )

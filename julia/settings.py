@@ -7,6 +7,7 @@ does not ask for an Anthropic key while `julia worker` refuses to start without 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -48,6 +49,12 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Most campaign (unsolicited) messages sent per second (all workers)."
     )
     evolution_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one sendText call.")
+    mensagem_antiga_s: int = Field(
+        default=3600,
+        ge=60,
+        description="A message sent (messageTimestamp) longer ago than this when it arrives is stored and "
+        "mirrored but not answered by Claude: one apology per conversation in such a window.",
+    )
 
     # Chatwoot (human agents).
     chatwoot_url: str | None = Field(default=None, description="Chatwoot base URL.")
@@ -74,6 +81,10 @@ class Settings(BaseSettings):
     # A running attempt renews it every third (a heartbeat), so it need not cover the slowest Claude call.
     queue_lease_s: int = Field(default=120, ge=1, description="Lease of a claimed queue row.")
     admin_token: SecretStr | None = Field(default=None, description="Bearer token of /admin routes.")
+    # Measurement only (julia.gc_pauses): unset, nothing is recorded and nothing is paid.
+    gc_pauses_dir: Path | None = Field(
+        default=None, description="Where serve and worker write their garbage-collector pauses at exit."
+    )
 
     # Cache.
     cache_ttl: int = Field(default=300, ge=1, description="Default cache TTL in seconds.")
@@ -96,12 +107,40 @@ class Settings(BaseSettings):
     queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
     handoff_degraded_age_s: int = Field(default=600, ge=1, description="Oldest waiting handoff: degraded.")
 
+    # Reservations (julia/worker/reservas.py).
+    reservas_abertas_max: int = Field(
+        default=3,
+        ge=1,
+        description="Most reservations one doctor may hold awaiting the coordinators' confirmation.",
+    )
+    reserva_confirmacao_s: int = Field(
+        default=86_400,
+        ge=60,
+        description="Seconds a reservation waits for confirmation (preenchida) before it reopens; "
+        "the doctor is told.",
+    )
+
     # Campaigns: when Júlia may write first, in São Paulo time (America/Sao_Paulo).
     campanha_hora_inicio: int = Field(
         default=8, ge=0, le=23, description="Hour campaign messages start going out (0 and 24: always)."
     )
     campanha_hora_fim: int = Field(
         default=20, ge=1, le=24, description="Hour campaign messages stop (before the start: past midnight)."
+    )
+
+    # LGPD retention (julia/services/lgpd.py): what is deleted after how long, by the worker or
+    # `julia lgpd reter`.
+    lgpd_retencao_leads_dias: int = Field(
+        default=180, ge=1, description="Days after which an idle lead that never qualified is deleted."
+    )
+    lgpd_retencao_interacoes_dias: int = Field(
+        default=730, ge=1, description="Days after which a message (and its queue rows) is deleted."
+    )
+    lgpd_retencao_lote: int = Field(
+        default=500, ge=1, description="Rows deleted per retention transaction (bounded locks and WAL)."
+    )
+    lgpd_retencao_intervalo_s: int = Field(
+        default=3600, ge=0, description="Seconds between the worker's retention passes (0: never)."
     )
 
     @model_validator(mode="after")

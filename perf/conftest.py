@@ -22,6 +22,7 @@ import pytest
 import uvloop
 
 from julia import servers
+from julia.perf import sources
 from julia.perf.context import Perf
 from julia.perf.critical import CRITICAL, Params, pick_params
 from julia.perf.engine import results
@@ -142,6 +143,7 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
     yield context
     if statements:
         await _record_statements(context)
+        sources.name_statements(run)
     await turnos.close()
     path: Path = pytestconfig.getoption("--results")
     run.save(path)

@@ -10,13 +10,14 @@ VAGAS_NO_CONTEXTO of them) and contexto_estatico (the doctor and specialty of ev
 Each call is paired with a `GET` of a 64-byte key on the same redis.asyncio client, so the ratio says
 how close a hit stays to one round trip (the business asked < 10 ms; the aim is barely more than a GET).
 Beside the time, counted on the servers (julia.perf.engine.counting), the mode over COUNTED calls: Redis
-commands per call (a hit must be 1) and Postgres statements per call (a hit 0, a miss 1).
+commands per call (a hit must be 1) and Postgres statements per call (a hit 0, a miss 1); and, traced by
+tracemalloc over as many more calls (julia.perf.engine.allocations, untimed), the median bytes a call
+held at once and left behind, its peak failed above the base's by more than the tolerance.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -25,11 +26,11 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from julia import db
+from julia import db, relogio
 from julia.cache import Cache, contexto_estatico, keys, medico_por_telefone, vagas_abertas
 from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.engine import counting
+from julia.perf.engine import allocations, counting
 from julia.perf.engine.harness import Step, measure_paired
 from julia.perf.engine.results import Bench
 from julia.worker.resposta import VAGAS_NO_CONTEXTO
@@ -64,7 +65,7 @@ async def cached(
         cache = Cache(redis, settings)
         medicos = await servico.doctors(conn, KEYS)
         especialidades = [int(r["id"]) for r in await conn.fetch("SELECT id FROM especialidades ORDER BY id")]
-        hoje = dt.date.today()
+        hoje = relogio.hoje()  # the day vagas_abertas keys its lists by (São Paulo's)
 
         def medico(i: int) -> tuple[int, str]:
             return medicos[i % len(medicos)]
@@ -135,6 +136,7 @@ async def _bench(
         if before is not None:
             await before(i)
         costs.append(await meter.cost_of(read.call(i)))
+    allocated = allocations.typical(await allocations.measure(read.call, COUNTED, before))
     profiled = await perf.profile(read.call, unit_ms=statistics.median(paired.samples_ms), before=before)
     perf.run.add(
         Bench(
@@ -142,7 +144,7 @@ async def _bench(
             "cache",
             "floor_redis_get",
             paired.samples_ms,
-            {**counting.typical(costs), "keys": KEYS, **health},
+            {**counting.typical(costs), **allocated, "keys": KEYS, **health},
             paired.ratios,
             paired.blocks,
             paired.rounds,

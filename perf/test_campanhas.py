@@ -125,4 +125,4 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
     finally:
         await meter_conn.close()
         await meter_redis.aclose()
-    return counting.typical(costs)
+    return counting.typical(costs, unit="campaign")

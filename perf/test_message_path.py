@@ -13,7 +13,10 @@ over DOCTORS doctors whose cache entries the warm-up loaded: the steady state, e
 
 Each message is paired with `SELECT 1` on the perf connection (floor_pg_select1). Counted on the servers
 (julia.perf.engine.counting, the mode over COUNTED messages, hard-gated in budgets.toml): Postgres statements,
-pool resets (one per pool acquire) and Redis commands per message.
+pool resets (one per pool acquire) and Redis commands per message. Then, as many more messages traced by
+tracemalloc (julia.perf.engine.allocations, untimed): the median bytes one message held at once above
+what was live before it, and what it left behind; the gate fails a peak above the base's by more than
+its tolerance.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from julia.api.app import create_app
 from julia.integrations.claude import Claude
 from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.engine import counting
+from julia.perf.engine import allocations, counting
 from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.testing.claude import Transporte
@@ -134,7 +137,10 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
         profiled = None
         if latency_s == 0:  # the cost does not depend on Claude's latency: counted once, on the fast run
             counters |= await _count(perf, path, numbers)
-            sent += COUNTED
+            counters |= allocations.typical(
+                await allocations.measure(lambda i: path.message(next(numbers)), COUNTED)
+            )
+            sent += 2 * COUNTED
             profiled = await perf.profile(
                 lambda i: path.message(next(numbers)), unit_ms=statistics.median(paired.samples_ms)
             )
@@ -168,7 +174,7 @@ async def _count(perf: Perf, path: Path, numbers: itertools.count[int]) -> dict[
     finally:
         await meter_conn.close()
         await meter_redis.aclose()
-    return counting.typical(costs)
+    return counting.typical(costs, unit="message")
 
 
 async def _queued(conn: asyncpg.Connection) -> int:

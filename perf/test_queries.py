@@ -175,6 +175,7 @@ async def _cost(
         "shared_hit": plans[0].shared_hit,
         "shared_read": plans[0].shared_read,
         "plan_nodes": plans[0].nodes,
+        "plan_tree": plans[0].tree,
         "plan_indexes": common,
         "distinct_plans": len({tuple(p.nodes) for p in plans}),
         "query_id": plans[0].query_id,

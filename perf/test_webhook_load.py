@@ -18,8 +18,11 @@ the 2 cores go to the server, Postgres and Redis.
 
 Recorded: latencies (ms), against floor_http_empty (an empty app under the same uvicorn); counters: the
 offered and achieved rate, errors (hard-gated at 0), most requests in flight, new connections, and the
-rows stored (must equal the requests). A warm-up round (WARMUP_S at WARMUP_RATE) loads every doctor's
-cache entry first, so the measured rounds see the steady state.
+rows stored (must equal the requests); the server's memory (RSS and USS, read after each block, outside
+it: julia.perf.engine.memory) and its garbage-collector pauses during the round (julia.gc_pauses, written
+by the server when it stops), with how many of the requests at or above the round's p99 overlapped a
+pause of a millisecond or more: a p99 that a full collection made says so. A warm-up round (WARMUP_S at
+WARMUP_RATE) loads every doctor's cache entry first, so the measured rounds see the steady state.
 """
 
 from __future__ import annotations
@@ -31,17 +34,21 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 
+from julia import gc_pauses
 from julia.commands.serve import KEEP_ALIVE_S
 from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.engine import placement
+from julia.perf.engine import memory, placement
 from julia.perf.engine.results import Bench
 
 DOCTORS = 1000
@@ -82,6 +89,7 @@ class Load:
     """One open-loop round's outcome."""
 
     latencies_ms: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)  # each answered request's scheduled perf_counter
     errors: dict[str, int] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -92,16 +100,38 @@ class Load:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
+@dataclass
+class Round:
+    """What a round needs once the server has stopped and written its GC pauses."""
+
+    counters: dict[str, Any]
+    load: Load
+    spans: list[tuple[float, float]] = field(default_factory=list)  # each block's perf_counter start, end
+
+
 async def test_webhook_load(perf: Perf, conn: asyncpg.Connection) -> None:
     phones = await servico.phones(conn, DOCTORS)
     run_id = uuid.uuid4().hex[:8].upper()
     idle: Idle = []
-    try:
-        async with _julia_server(perf) as (host, port):
-            await _rounds(perf, conn, host, port, phones, run_id, idle)
-    finally:
-        for _, writer, _ in idle:
-            writer.close()
+    measured: list[Round] = []
+    with tempfile.TemporaryDirectory(prefix="julia-gc-") as gc_dir:
+        try:
+            async with _julia_server(perf, Path(gc_dir)) as (host, port, pid):
+                await _rounds(perf, conn, host, port, pid, phones, run_id, idle, measured)
+        finally:
+            for _, writer, _ in idle:
+                writer.close()
+        records = gc_pauses.load(Path(gc_dir))
+    for r in measured:
+        r.counters["gc_pauses"] = _pauses_in(records, r)
+
+
+def _pauses_in(records: list[dict[str, Any]], r: Round) -> dict[str, Any]:
+    """The server's pauses inside the round's blocks, beside the round's slowest requests."""
+    out = gc_pauses.explain_slowest(records, r.spans, r.load.latencies_ms, r.load.sent_at)
+    # Whole-process histogram over the server's life (warm-up and both rounds), per generation.
+    out["server"] = [gc_pauses.summary(rec) for rec in records]
+    return out
 
 
 async def _rounds(
@@ -109,9 +139,11 @@ async def _rounds(
     conn: asyncpg.Connection,
     host: str,
     port: int,
+    pid: int,
     phones: list[str],
     run_id: str,
     idle: Idle,
+    measured: list[Round],
 ) -> None:
     warm = _requests(phones, f"W{run_id}", int(WARMUP_S * WARMUP_RATE), host)
     await _open_loop(host, port, warm, WARMUP_RATE, idle, Load())
@@ -121,6 +153,9 @@ async def _rounds(
         requests = _requests(phones, f"{name[0].upper()}{run_id}", int(rate * seconds), host)
         per_block = len(requests) // blocks
         load, sizes, rounds = Load(), [], []
+        round_ = Round({}, load)
+        # The server's memory after each block, outside it (a read of its smaps holds its memory lock).
+        readings: list[tuple[float, memory.Reading]] = []
         for b in range(blocks):
             rounds.append(await perf.switch(label))
             await asyncio.sleep(SETTLE_S)  # inside the turn: the server's queue drains, Postgres writes
@@ -130,35 +165,47 @@ async def _rounds(
             # paused during it (a full collection of this process can stall its loop for ~100 ms).
             gc.collect()
             gc.disable()
+            began = time.perf_counter()
             try:
                 await _open_loop(host, port, requests[b * per_block : (b + 1) * per_block], rate, idle, load)
             finally:
                 gc.enable()
+            round_.spans.append((began, time.perf_counter()))
             sizes.append(len(load.latencies_ms) - answered)
+            reading = memory.read(pid)
+            if reading is not None:
+                readings.append(((b + 1) * per_block, reading))
         stored = await conn.fetchval("SELECT count(*) FROM entradas") - stored_before
         errors = sum(load.errors.values())
         # A 200 "recebida" means committed: every answered webhook must be there. Unanswered ones
         # (errors, the drain limit) may or may not be; they fail the gate as errors on their own.
         lost = max(0, len(load.latencies_ms) - stored)
+        round_.counters.update(
+            {
+                "doctors": DOCTORS,
+                "requests": per_block * blocks,
+                "offered_rate": rate,
+                "achieved_rate": round(len(load.latencies_ms) / load.elapsed_s, 1),
+                "errors": errors,
+                "error_kinds": load.errors,
+                "max_in_flight": load.max_in_flight,
+                "new_connections": load.connections,
+                "stored": stored,
+                "lost": lost,
+                "server": "uvicorn subprocess, 1 worker, app_from_env",
+                # RSS and USS after each block; growth per 1,000 requests of this round (a burst has one
+                # block, so none).
+                "memory": memory.profile(readings),
+            }
+        )
+        measured.append(round_)
         perf.run.add(
             Bench(
                 label,
                 "webhook_load",
                 "floor_http_empty",
                 load.latencies_ms,
-                {
-                    "doctors": DOCTORS,
-                    "requests": per_block * blocks,
-                    "offered_rate": rate,
-                    "achieved_rate": round(len(load.latencies_ms) / load.elapsed_s, 1),
-                    "errors": errors,
-                    "error_kinds": load.errors,
-                    "max_in_flight": load.max_in_flight,
-                    "new_connections": load.connections,
-                    "stored": stored,
-                    "lost": lost,
-                    "server": "uvicorn subprocess, 1 worker, app_from_env",
-                },
+                round_.counters,
                 blocks=sizes,
                 rounds=rounds,
             )
@@ -247,6 +294,7 @@ async def _send(
             load.error(f"http {status}")
         else:
             load.latencies_ms.append((done - scheduled) * 1000)
+            load.sent_at.append(scheduled)
         idle.append((reader, writer, time.monotonic()))
         writer = None  # back in the pool, open
     except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
@@ -258,8 +306,9 @@ async def _send(
 
 
 @contextlib.asynccontextmanager
-async def _julia_server(perf: Perf) -> AsyncIterator[tuple[str, int]]:
-    """`julia serve` in its own process, on the perf database (migrated and seeded already)."""
+async def _julia_server(perf: Perf, gc_dir: Path) -> AsyncIterator[tuple[str, int, int]]:
+    """`julia serve` in its own process, on the perf database (migrated and seeded already); its
+    garbage-collector pauses are written into `gc_dir` when it stops."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -270,6 +319,7 @@ async def _julia_server(perf: Perf) -> AsyncIterator[tuple[str, int]]:
         "EVOLUTION_URL": servico.EVOLUTION_URL,
         "EVOLUTION_API_KEY": servico.EVOLUTION_KEY,
         "LOG_LEVEL": "WARNING",
+        "GC_PAUSES_DIR": str(gc_dir),
     }
     # `julia serve` itself: its uvicorn options (keep-alive included) are the ones measured. With
     # LOG_LEVEL=WARNING it logs warnings only, without access log; its migration finds the schema current.
@@ -279,7 +329,7 @@ async def _julia_server(perf: Perf) -> AsyncIterator[tuple[str, int]]:
     placement.release(proc.pid)
     try:
         await _wait_until_up(port, proc)
-        yield "127.0.0.1", port
+        yield "127.0.0.1", port, proc.pid
     finally:
         proc.terminate()
         await proc.wait()

@@ -1,7 +1,8 @@
 """The coordinators' edits through julia: shifts and doctors. Same bearer token as /admin/metricas/*.
 
 - POST /admin/vagas: a new open shift -> 201 with it.
-- PATCH /admin/vagas/{id}: any of status, valor, data_plantao -> 200 with the shift.
+- PATCH /admin/vagas/{id}: any of status, valor, data_plantao -> 200 with the shift; the doctor holding
+  it is told what changed (cancelled, released, confirmed, new date or value) through the send queue.
 - PATCH /admin/medicos/{id}: any of especialidade_id, tags, status, telefone, primeiro_nome, sobrenome.
 
 Bodies are validated (422 says which field and why, unknown fields included); 404 for an unknown id;
@@ -23,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from julia.api.admin import require_admin
 from julia.api.deps import CacheDep, PoolDep
-from julia.cache import atualizar_medico, atualizar_vaga, criar_vaga
+from julia.cache import atualizar_medico, criar_vaga
+from julia.services.avisos import mudar_vaga as mudar_e_avisar
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 
@@ -99,7 +101,8 @@ async def criar(corpo: NovaVaga, pool: PoolDep, cache: CacheDep) -> dict[str, An
 @router.patch("/vagas/{vaga_id}")
 async def mudar_vaga(vaga_id: int, corpo: MudancaVaga, pool: PoolDep, cache: CacheDep) -> dict[str, Any]:
     try:
-        vaga = await atualizar_vaga(pool, cache, vaga_id, corpo.alteracoes())
+        # The doctor holding the shift is told what changed, through the send queue (services/avisos.py).
+        vaga = await mudar_e_avisar(pool, cache, vaga_id, corpo.alteracoes())
     except asyncpg.CheckViolationError as exc:
         raise HTTPException(
             409,

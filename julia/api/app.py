@@ -16,11 +16,12 @@ import httpx2
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from julia import db, runtime
+from julia import db, gc_pauses, runtime
 from julia.api import admin, admin_vagas, campanhas, chatwoot, webhooks
 from julia.cache import Cache
 from julia.cache.ouvinte import Ouvinte
 from julia.integrations.http import cliente_http
+from julia.mascara import mascarar_logs
 from julia.metrics import metrics
 from julia.settings import Settings
 
@@ -59,6 +60,7 @@ def create_app(
             if pool is None and settings.database_url:  # a process of its own: it hears the change feed
                 await stack.enter_async_context(Ouvinte(settings.database_url, app.state.cache).rodando())
                 runtime.freeze_startup_heap()
+                stack.enter_context(gc_pauses.recording(settings.gc_pauses_dir, "serve"))
             yield
 
     app = FastAPI(title="julia", lifespan=lifespan)
@@ -82,4 +84,5 @@ def _attach_cache(app: FastAPI, redis: aioredis.Redis, settings: Settings) -> No
 
 def app_from_env() -> FastAPI:
     """The factory `julia serve` hands uvicorn (each uvicorn worker process builds its own)."""
+    mascarar_logs()  # a uvicorn worker process did not run julia's main: its logs are masked here
     return create_app(Settings())

@@ -6,7 +6,12 @@ e.g. `/messages-upsert`); the event is always read from the body.
 Answers: 401 bad or missing apikey; 413 a body over MAX_CORPO; 400 malformed JSON, nesting deeper than
 MAX_PROFUNDIDADE, or an id holding NUL / a lone surrogate; 422 a required field missing (the reason in
 `detail`; Evolution stops retrying 4xx, and nothing was stored); 503 Postgres unreachable (Evolution
-retries); 200 otherwise, after the message and its work row are committed.
+retries); 200 otherwise, after the message and its work row are committed. Every message a person wrote
+is stored (julia/services/entrada.py): `status` says how (`recebida`, `opt_out`: the stop words, the
+opt-out registered in the same transaction; `sem_telefone`: an `@lid` sender without `remoteJidAlt`,
+kept apart; `duplicada`; `desconhecida`: an edit or delete of a message julia never stored; `ignorada`:
+no person's message, such as julia's own, a group's, a reaction taken back). `messages.edited` and
+`messages.delete` are read too.
 
 Authentication comes first. A valid `apikey` header authenticates without looking at the body. Without
 one, the key can only be in the body, so a body that cannot be read (too large, too deep, not JSON)
@@ -28,9 +33,10 @@ from fastapi import APIRouter, HTTPException, Request
 from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
 from julia.data.evolution_conexoes import registrar_conexao_evolution
-from julia.integrations.evolution import PayloadInvalido, identificador, ler_mensagem
+from julia.integrations.chatwoot import Chatwoot
+from julia.integrations.evolution import PayloadInvalido, identificador, ler_edicao, ler_mensagem, ler_remocao
 from julia.metrics import metrics
-from julia.services.entrada import registrar_mensagem
+from julia.services.entrada import Registro, Regras, registrar_alteracao, registrar_mensagem
 from julia.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,7 +142,9 @@ async def evolution(
         return {"status": "ignorada"}
     try:
         if evento == "messages.upsert":
-            return await _mensagem(pool, cache, corpo.get("data"))
+            return await _mensagem(pool, cache, _regras(settings), corpo.get("data"))
+        if evento in ("messages.edited", "messages.delete"):
+            return await _alteracao(pool, cache, _regras(settings), evento, corpo.get("data"))
         if evento == "connection.update":
             return await _conexao(pool, corpo)
     except PayloadInvalido as exc:
@@ -149,20 +157,36 @@ async def evolution(
     return {"status": "ignorada", "event": evento}
 
 
+def _regras(settings: Settings) -> Regras:
+    return Regras(antiga_s=settings.mensagem_antiga_s, com_equipe=Chatwoot.configurado(settings))
+
+
 @metrics.timed("processar_webhook")
-async def _mensagem(pool: PoolDep, cache: Cache, data: Any) -> dict[str, Any]:
+async def _mensagem(pool: PoolDep, cache: Cache, regras: Regras, data: Any) -> dict[str, Any]:
     if isinstance(data, list):  # tolerated: a batch of one
         data = data[0] if len(data) == 1 else None
     msg = ler_mensagem(data)
     if msg is None:
         metrics.webhook_evolution("messages.upsert", "ignorada")
         return {"status": "ignorada"}
-    entrada_id = await registrar_mensagem(pool, cache, msg)
-    if entrada_id is None:
-        metrics.webhook_evolution("messages.upsert", "duplicada")
-        return {"status": "duplicada"}
-    metrics.webhook_evolution("messages.upsert", "recebida")
-    return {"status": "recebida", "entrada_id": entrada_id}
+    registro = await registrar_mensagem(pool, cache, msg, regras)
+    return _resposta("messages.upsert", registro)
+
+
+async def _alteracao(pool: PoolDep, cache: Cache, regras: Regras, evento: str, data: Any) -> dict[str, Any]:
+    """`messages.edited` / `messages.delete`: the doctor changed a message; stored as one of its own."""
+    alteracao = ler_edicao(data) if evento == "messages.edited" else ler_remocao(data)
+    if alteracao is None:
+        metrics.webhook_evolution(evento, "ignorada")
+        return {"status": "ignorada"}
+    return _resposta(evento, await registrar_alteracao(pool, cache, alteracao, regras))
+
+
+def _resposta(evento: str, registro: Registro) -> dict[str, Any]:
+    metrics.webhook_evolution(evento, registro.estado)
+    if registro.entrada_id is None:
+        return {"status": registro.estado}
+    return {"status": registro.estado, "entrada_id": registro.entrada_id}
 
 
 async def _conexao(pool: PoolDep, corpo: dict[str, Any]) -> dict[str, Any]:

@@ -13,12 +13,11 @@ from julia.cache.medicos import (
     trocar_telefone,
 )
 from julia.cache.store import Cache
-from julia.cache.vagas import atualizar_vaga, criar_vaga, invalidar_vagas, mudar_status_vaga, vagas_abertas
+from julia.cache.vagas import criar_vaga, invalidar_vagas, mudar_status_vaga, vagas_abertas
 
 __all__ = [
     "Cache",
     "atualizar_medico",
-    "atualizar_vaga",
     "contexto_estatico",
     "criar_vaga",
     "invalidar_medico",

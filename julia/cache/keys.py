@@ -77,10 +77,19 @@ def contexto(medico_id: int) -> Chave:
     return Chave(f"{_namespace(f'medico:{medico_id}')}:contexto", geracao_medico(medico_id))
 
 
-def vagas(especialidade_id: int, desde: dt.date, limite: int) -> Chave:
-    # The date is part of the key: after midnight "open shifts from today" is another list.
+def vagas(
+    especialidade_id: int,
+    desde: dt.date,
+    limite: int,
+    *,
+    estado: str | None = None,
+    cidade: str | None = None,
+) -> Chave:
+    # The date is part of the key: after midnight "open shifts from today" is another list. A state or a
+    # city filter makes another list too, under the same specialty generation (one bump forgets them all).
+    filtro = "".join(f":{k}={v}" for k, v in (("uf", estado), ("cidade", cidade)) if v is not None)
     return Chave(
-        f"{_namespace(f'vagas:{especialidade_id}')}:{desde.isoformat()}:{limite}",
+        f"{_namespace(f'vagas:{especialidade_id}')}:{desde.isoformat()}:{limite}{filtro}",
         geracao_vagas(especialidade_id),
     )
 

@@ -7,7 +7,6 @@ a shift's status invalidates all of them with one O(1) write, whichever limit ea
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
@@ -16,25 +15,37 @@ import asyncpg
 from julia.cache import codec, keys
 from julia.cache.store import Cache
 from julia.data import vagas as dados
+from julia.relogio import hoje
 
 TIPO: Final = "vagas"
-CAMPOS_VAGA: Final = frozenset({"status", "valor", "data_plantao"})
 
 Vaga = dict[str, Any]
 
 
 async def vagas_abertas(
-    pool: asyncpg.Pool, cache: Cache, especialidade_id: int, limite: int = 10, desde: dt.date | None = None
+    pool: asyncpg.Pool,
+    cache: Cache,
+    especialidade_id: int,
+    limite: int = 10,
+    desde: dt.date | None = None,
+    *,
+    estado: str | None = None,
+    cidade: str | None = None,
 ) -> list[Vaga]:
-    """Open shifts from `desde` (today; never earlier) on, soonest first, as the data layer returns them."""
-    inicio = max(desde or dt.date.today(), dt.date.today())
+    """Open shifts not yet started from `desde` (today in São Paulo; never earlier) on, soonest first, as
+    the data layer returns them; only in `estado` / `cidade` when given. A list cached a few seconds before
+    a shift starts may still hold it, for at most CACHE_TTL_VAGAS: reservar_vaga refuses a started shift
+    whatever the list said."""
+    inicio = max(desde or hoje(), hoje())
 
     async def carregar() -> list[Vaga]:
-        return [codec.plain(row) for row in await dados.buscar_vagas(pool, especialidade_id, inicio, limite)]
+        linhas = await dados.buscar_vagas(
+            pool, especialidade_id, inicio, limite, estado=estado, cidade=cidade
+        )
+        return [codec.plain(row) for row in linhas]
 
-    vagas: list[Vaga] = await cache.ler(
-        TIPO, keys.vagas(especialidade_id, inicio, limite), cache.ttl_vagas, carregar
-    )
+    chave = keys.vagas(especialidade_id, inicio, limite, estado=estado, cidade=cidade)
+    vagas: list[Vaga] = await cache.ler(TIPO, chave, cache.ttl_vagas, carregar)
     return vagas
 
 
@@ -61,22 +72,6 @@ async def mudar_status_vaga(
     """Set a shift's status (aberta, reservada, preenchida, cancelada); None if absent or, with `de`,
     if its status was no longer `de` (someone else reserved it first)."""
     row = await dados.mudar_status_vaga(pool, vaga_id, status, de)
-    if row is None:
-        return None
-    await invalidar_vagas(cache, row["especialidade_id"])
-    vaga: Vaga = codec.plain(row)
-    return vaga
-
-
-async def atualizar_vaga(
-    pool: asyncpg.Pool, cache: Cache, vaga_id: int, alteracoes: Mapping[str, Any]
-) -> Vaga | None:
-    """Apply any of `status`, `valor` (a decimal string), `data_plantao` (ISO) and invalidate the
-    specialty's lists; None if absent. CheckViolationError: a held status with no doctor."""
-    desconhecidos = set(alteracoes) - CAMPOS_VAGA
-    if desconhecidos:
-        raise ValueError(f"fields a shift update cannot change: {sorted(desconhecidos)}")
-    row = await dados.atualizar_vaga(pool, vaga_id, alteracoes)
     if row is None:
         return None
     await invalidar_vagas(cache, row["especialidade_id"])

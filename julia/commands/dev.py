@@ -181,7 +181,8 @@ def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> 
         + telefone.lstrip("+")
         + '@s.whatsapp.net","fromMe":false,"id":"DEV-\'$(date +%s)\'"},'
         '"message":{"conversation":"Oi, tem plantão?"},'
-        '"messageType":"conversation","messageTimestamp":0}}'
+        # Sent now: an old messageTimestamp would get the late-message apology (MENSAGEM_ANTIGA_S).
+        '"messageType":"conversation","messageTimestamp":\'$(date +%s)\'}}'
     )
     print(
         f"julia dev: API on {url}; Ctrl-C stops everything. For docs/runbook.md's curls:\n"

@@ -102,6 +102,14 @@ def register(sub: Any) -> None:
         action="store_true",
         help="append this run to <history>/<class>.jsonl (CI on main; a plain run leaves git clean)",
     )
+    gate.add_argument(
+        "--explain",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="find the likely cause of this benchmark whatever its status (repeatable); failed, "
+        "inconclusive and warned ones are always explained",
+    )
     _config_option(gate)
     gate.set_defaults(run=_with_extras(_gate))
 
@@ -266,8 +274,15 @@ def _gate(args: argparse.Namespace) -> int:
     lines = record(config.history, run, verdicts)
     calibrated = config.calibration / f"{run.stamp['machine_class']}.json"
     calibration = json.loads(calibrated.read_text()) if calibrated.is_file() else None
-    written = report.render(run, verdicts, baseline, lines, args.out or config.out, calibration)
-    print(report.terminal(verdicts, run))
+    unknown = sorted(set(args.explain) - {v.name for v in verdicts})
+    if unknown:
+        raise JuliaError(
+            f"--explain: no benchmark named {', '.join(unknown)} in {args.results or config.results}"
+        )
+    written = report.render(
+        run, verdicts, baseline, lines, args.out or config.out, calibration, explain=args.explain
+    )
+    print(report.terminal(verdicts, run, args.explain))
     verdict = "FAILED" if failed(verdicts) else "passed"
     against = "none for " + run.stamp["machine_class"] if baseline is None else "yes"
     print(f"perf gate {verdict}; baseline: {against}; report: {written.page}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from julia import runtime
+from julia import gc_pauses, runtime
 from julia.cliparser import requires_env
 from julia.settings import Settings
 
@@ -61,7 +61,8 @@ async def rodar(
         try:
             async with Ouvinte(database_url, servicos.cache).rodando():
                 runtime.freeze_startup_heap()
-                await Worker(servicos, dsn_avisos=database_url).rodar(parar)
+                with gc_pauses.recording(settings.gc_pauses_dir, "worker"):
+                    await Worker(servicos, dsn_avisos=database_url).rodar(parar)
         finally:
             await servicos.claude.close()
             await redis.aclose()

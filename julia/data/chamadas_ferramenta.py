@@ -21,3 +21,8 @@ async def registrar_chamada_ferramenta(
     await db.execute(
         sql("registrar_chamada_ferramenta"), conversa_id, interacao_id, ferramenta, entrada, resultado, erro
     )
+
+
+async def chamadas_ferramenta_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: the tools Júlia ran in the doctor's conversations, each row as JSON."""
+    return [r["linha"] for r in await db.fetch(sql("chamadas_ferramenta_do_titular"), cliente_id)]

@@ -69,11 +69,16 @@ async def guardar_contato_chatwoot(db: Executor, cliente_id: int, contato_id: in
     await db.execute(sql("guardar_contato_chatwoot"), cliente_id, contato_id)
 
 
-async def registrar_opt_out(db: Executor, cliente_id: int) -> asyncpg.Record:
-    """opt_out, and the doctor's pending campaign rows cancelled: `mudou`, `canceladas`."""
-    linha = await db.fetchrow(sql("registrar_opt_out"), cliente_id)
-    assert linha is not None  # a bare SELECT of two aggregates always returns its row
-    return linha
+async def registrar_opt_out(db: Executor, cliente_id: int) -> bool:
+    """The doctor opt_out; False when they already were."""
+    mudou: bool = await db.fetchval(sql("registrar_opt_out"), cliente_id)
+    return mudou
+
+
+async def cancelar_envios_pendentes(db: Executor, cliente_id: int) -> int:
+    """Every message to the doctor not yet handed to Evolution cancelled; how many."""
+    canceladas: int = await db.fetchval(sql("cancelar_envios_pendentes"), cliente_id)
+    return canceladas
 
 
 async def contar_medicos(db: Executor) -> int:
@@ -86,3 +91,26 @@ async def primeiro_telefone(db: Executor) -> str | None:
     """The phone of the doctor with the lowest id; None when there is none."""
     telefone: str | None = await db.fetchval(sql("primeiro_telefone"))
     return telefone
+
+
+async def titular_por_telefone(db: Executor, telefone: str) -> tuple[int, dict[str, Any]] | None:
+    """LGPD export: the doctor's id and whole row as JSON; None for an unknown number."""
+    linha = await db.fetchrow(sql("titular_por_telefone"), telefone)
+    return None if linha is None else (linha["id"], linha["linha"])
+
+
+async def travar_titular(db: Executor, telefone: str) -> asyncpg.Record | None:
+    """LGPD erasure, inside its transaction: the doctor's row locked; `id`, `opt_out_em` (None unless
+    they opted out) and `chatwoot_contact_id`."""
+    return await db.fetchrow(sql("travar_titular"), telefone)
+
+
+async def apagar_titular(db: Executor, cliente_id: int) -> None:
+    """LGPD erasure: the doctor and, by cascade, their conversations' rows (migrations/0010)."""
+    await db.execute(sql("apagar_titular"), cliente_id)
+
+
+async def apagar_leads_sem_qualificacao(db: Executor, dias: int, lote: int) -> int:
+    """Retention: up to `lote` leads idle for `dias` days that never qualified deleted; how many."""
+    status = await db.execute(sql("apagar_leads_sem_qualificacao"), dias, lote)
+    return int(status.rsplit(" ", 1)[1])

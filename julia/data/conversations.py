@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from julia.data._executor import Executor
@@ -52,3 +54,18 @@ async def contar_conversas_ativas(db: Executor) -> int:
     """How many conversations are active."""
     ativas: int = await db.fetchval(sql("contar_conversas_ativas"))
     return ativas
+
+
+async def conversations_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: the doctor's conversations, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("conversations_do_titular"), cliente_id)]
+
+
+async def marcar_desculpa_atraso(db: Executor, conversa_id: int, janela_s: float) -> bool:
+    """Whether Júlia may apologise for a late answer now (none in the last `janela_s` seconds); marks it."""
+    return await db.fetchval(sql("marcar_desculpa_atraso"), conversa_id, float(janela_s)) is True
+
+
+async def marcar_pedido_texto(db: Executor, conversa_id: int, janela_s: float) -> bool:
+    """Whether Júlia may ask for text now (she did not in the last `janela_s` seconds); marks it."""
+    return await db.fetchval(sql("marcar_pedido_texto"), conversa_id, float(janela_s)) is True

@@ -4,6 +4,7 @@ julia/sql/entradas.sql."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -34,11 +35,15 @@ def fila(retentativa: Retentativa, esperas: Retentativa) -> Fila:
     )
 
 
-async def registrar_entrada(db: Executor, cliente_id: int, texto: str, whatsapp_id: str) -> asyncpg.Record:
-    """The inbound interaction and its entradas row in the doctor's active conversation, in one
-    statement: `entrada_id` (None when this WhatsApp id was already stored) and `conversa_ativa` (False:
-    the doctor has none, and nothing was written)."""
-    linha: asyncpg.Record | None = await db.fetchrow(sql("registrar_entrada"), cliente_id, texto, whatsapp_id)
+async def registrar_entrada(
+    db: Executor, cliente_id: int, texto: str, whatsapp_id: str, tratamento: str = "responder"
+) -> asyncpg.Record:
+    """The inbound interaction and its entradas row (answered as `tratamento` says) in the doctor's active
+    conversation, in one statement: `entrada_id` (None when this WhatsApp id was already stored),
+    `conversa_id` and `conversa_ativa` (False: the doctor has none, and nothing was written)."""
+    linha: asyncpg.Record | None = await db.fetchrow(
+        sql("registrar_entrada"), cliente_id, texto, whatsapp_id, tratamento
+    )
     assert linha is not None  # a SELECT without FROM always returns its row
     return linha
 
@@ -69,3 +74,8 @@ async def contar_entradas_abertas(db: Executor) -> asyncpg.Record:
     linha = await db.fetchrow(sql("contar_entradas_abertas"))
     assert linha is not None  # an aggregate without GROUP BY always returns its row
     return linha
+
+
+async def entradas_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: the doctor's inbound work rows, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("entradas_do_titular"), cliente_id)]

@@ -33,6 +33,7 @@ import asyncpg
 
 from julia.data._executor import Executor
 from julia.escuta import Escuta
+from julia.mascara import mascarar_telefones
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Fila:
     def falha(self, linha: asyncpg.Record, motivo: str, *, definitiva: bool = False) -> Registro:
         """A failed attempt: again later, or 'erro' with the reason after the last one or when retrying
         cannot help (`definitiva`). Either way the row stays in Postgres: never lost."""
+        motivo = mascarar_telefones(motivo)  # kept in last_error and logged: no phone in either
         tentativa = contadas(linha)
         if definitiva or self.retentativa.esgotada(tentativa):
             log.error("%s %s failed for good (try %s): %s", self.rotulo, linha["id"], tentativa, motivo)
@@ -132,6 +134,7 @@ class Fila:
 
     def adiamento(self, linha: asyncpg.Record, motivo: str) -> Registro:
         """Pending again after the backoff, whatever the attempt count (the claim enforces the cap)."""
+        motivo = mascarar_telefones(motivo)
         tentativa = contadas(linha)
         espera = self.retentativa.espera_s(tentativa)
         log.warning(
@@ -144,6 +147,7 @@ class Fila:
         done: pending again after the `esperas` backoff, the attempt not counted against the cap, with up
         to a quarter of jitter so the rows one burst put back do not return together. Past the last wait
         it is a failed attempt like any other (`falha`)."""
+        motivo = mascarar_telefones(motivo)
         assert self._esperar is not None, f"{self.tabela} counts every attempt"
         assert self.esperas is not None, f"{self.tabela} has no rule for waits"
         esperas: int = linha["esperas"]

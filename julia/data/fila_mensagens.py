@@ -3,10 +3,14 @@ julia/sql/fila_mensagens.sql."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import asyncpg
 
 from julia.data._executor import Executor
 from julia.data.fila import Fila, Registro, Retentativa
+from julia.mascara import mascarar_telefones
 from julia.metrics import metrics
 from julia.queries import sql
 
@@ -45,6 +49,12 @@ async def registrar_resposta(
     return fila_id
 
 
+async def enfileirar_avisos(db: Executor, avisos: Sequence[tuple[int, str]], prioridade: int) -> None:
+    """Queue fixed texts, (doctor id, text) each, outside any reply, in one statement."""
+    if avisos:
+        await db.execute(sql("enfileirar_avisos"), [c for c, _ in avisos], [t for _, t in avisos], prioridade)
+
+
 async def iniciar_envio(
     db: Executor, fila_id: int, tentativas: int, lease_s: float, maximo: int
 ) -> asyncpg.Record | None:
@@ -75,7 +85,7 @@ async def guardar_envio_no_historico(
 
 def incerta(fila_id: int, tentativas: int, motivo: str) -> Registro:
     """The outcome of a send that may or may not have gone out: 'incerto', for a person to check."""
-    return Registro(sql("marcar_incerta"), (fila_id, tentativas, motivo))
+    return Registro(sql("marcar_incerta"), (fila_id, tentativas, mascarar_telefones(motivo)))
 
 
 async def marcar_incertas(db: Executor) -> list[asyncpg.Record]:
@@ -94,3 +104,8 @@ async def contar_fila_incerta(db: Executor) -> int:
     """How many sends wait for a person ('incerto')."""
     incertas: int = await db.fetchval(sql("contar_fila_incerta"))
     return incertas
+
+
+async def fila_mensagens_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: every message queued to the doctor, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("fila_mensagens_do_titular"), cliente_id)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from julia.data._executor import Executor
@@ -24,3 +26,8 @@ async def contar_handoffs_pendentes(db: Executor) -> asyncpg.Record:
     linha = await db.fetchrow(sql("contar_handoffs_pendentes"))
     assert linha is not None  # an aggregate without GROUP BY always returns its row
     return linha
+
+
+async def handoffs_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: the doctor's handoffs to people, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("handoffs_do_titular"), cliente_id)]

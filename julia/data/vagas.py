@@ -12,21 +12,36 @@ import asyncpg
 from julia.data._executor import Executor
 from julia.metrics import metrics
 from julia.queries import sql
+from julia.relogio import hoje
 
 
 @metrics.timed("buscar_vagas")
 async def buscar_vagas(
-    db: Executor, especialidade_id: int, desde: dt.date | None = None, limite: int = 10
+    db: Executor,
+    especialidade_id: int,
+    desde: dt.date | None = None,
+    limite: int = 10,
+    *,
+    estado: str | None = None,
+    cidade: str | None = None,
 ) -> list[asyncpg.Record]:
-    """Open shifts of a specialty from `desde` (today) on, soonest first, with hospital and period."""
-    return await db.fetch(sql("buscar_vagas"), especialidade_id, desde or dt.date.today(), limite)
+    """Open shifts of a specialty not yet started, from `desde` (today in São Paulo) on, soonest first,
+    with hospital and period; only in `estado` (a UF) and `cidade` (accents and case aside) when given."""
+    return await db.fetch(sql("buscar_vagas"), especialidade_id, desde or hoje(), limite, estado, cidade)
 
 
 @metrics.timed("reservar_vaga")
-async def reservar_vaga(db: Executor, vaga_id: int, medico_id: int) -> asyncpg.Record:
+async def reservar_vaga(db: Executor, vaga_id: int, medico_id: int, abertas_max: int) -> asyncpg.Record:
     """aberta -> reservada for this doctor, race-free; the row says whether it happened and, if not, why
-    (see julia/sql/vagas.sql). Always one row."""
-    row = await db.fetchrow(sql("reservar_vaga"), vaga_id, medico_id)
+    (see julia/sql/vagas.sql). Always one row.
+
+    An exclusion_violation is the doctor's own other reservation, running at the same moment, that
+    overlaps this shift (trigger vagas_medico_sem_sobreposicao): it had committed when the trigger raised,
+    so the statement run again sees it and answers `sobreposta` like any other refusal."""
+    try:
+        row = await db.fetchrow(sql("reservar_vaga"), vaga_id, medico_id, abertas_max)
+    except asyncpg.ExclusionViolationError:
+        row = await db.fetchrow(sql("reservar_vaga"), vaga_id, medico_id, abertas_max)
     assert row is not None  # SELECT ... FROM (SELECT 1) LEFT JOIN: exactly one row
     return row
 
@@ -51,5 +66,26 @@ async def mudar_status_vaga(db: Executor, vaga_id: int, status: str, de: str | N
 
 
 async def atualizar_vaga(db: Executor, vaga_id: int, alteracoes: Mapping[str, Any]) -> asyncpg.Record | None:
-    """The shift after the patch `alteracoes` (status, valor, data_plantao); None when absent."""
+    """The shift after the patch `alteracoes` (status, valor, data_plantao), with what it was before
+    (`status_antes`, `cliente_antes`, `data_antes`, `valor_antes`) and its hospital and period; None when
+    absent."""
     return await db.fetchrow(sql("atualizar_vaga"), vaga_id, dict(alteracoes))
+
+
+async def vagas_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
+    """LGPD export: the shifts the doctor holds or held, each row as JSON (dates as ISO text)."""
+    return [r["linha"] for r in await db.fetch(sql("vagas_do_titular"), cliente_id)]
+
+
+async def anonimizar_vagas_do_titular(db: Executor, cliente_id: int) -> tuple[int, int]:
+    """LGPD erasure: the doctor unlinked from every shift; (released: reserved ones open again,
+    anonymised: filled or cancelled ones kept without the doctor)."""
+    linhas = await db.fetch(sql("anonimizar_vagas_do_titular"), cliente_id)
+    liberadas = sum(1 for linha in linhas if linha["liberada"])
+    return liberadas, len(linhas) - liberadas
+
+
+async def expirar_reservas(db: Executor, idade_s: int, limite: int) -> list[asyncpg.Record]:
+    """Reservations older than `idade_s` seconds, still unconfirmed and not yet started, reopened (at most
+    `limite`); each with the doctor who held it and what describes the shift."""
+    return await db.fetch(sql("expirar_reservas"), float(idade_s), limite)

@@ -51,6 +51,8 @@ class Chatwoot:
                 transitorio=resposta.status_code >= 500 or resposta.status_code == 429,
                 status=resposta.status_code,
             )
+        if not resposta.content:  # DELETE answers `head :ok`
+            return None
         try:
             return resposta.json()
         except ValueError as exc:
@@ -110,3 +112,14 @@ class Chatwoot:
         atuais = (await self._chamar("GET", caminho)).get("payload", [])
         if rotulo not in atuais:
             await self._chamar("POST", caminho, json={"labels": [*atuais, rotulo]})
+
+    @metrics.timed("chatwoot_apagar_contato")
+    async def apagar_contato(self, contato_id: int) -> None:
+        """LGPD erasure: the contact, and with it (Chatwoot's `has_many :conversations, dependent:
+        :destroy`) its conversations and messages. A contact already gone (404) is done; Chatwoot refuses
+        (422) a contact online in a live chat widget, which a WhatsApp contact never is."""
+        try:
+            await self._chamar("DELETE", f"/contacts/{contato_id}")
+        except IntegracaoError as exc:
+            if exc.status != 404:
+                raise

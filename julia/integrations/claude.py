@@ -6,6 +6,7 @@ text is the caller's (julia/worker/dialogo.py), which owns the bounds and the au
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,13 @@ SEM_RESPOSTA = 0  # the status an observer gets for a timeout or a connection er
 # The longest `retry-after` julia lets the SDK honour per retry. The SDK itself waits whatever the header
 # says (anthropic 2.x caps it only at ~50 days), so an attempt is bounded by pior_caso_s instead.
 RETRY_AFTER_MAX_S = 60.0
+
+
+# Statuses no retry can fix: the request itself is wrong for the API (the prompt too long, a bad field).
+# Every other status (429, 5xx, 529, 401/403 while an operator fixes the key) stays transient.
+DEFINITIVOS = frozenset({400, 413, 422})
+# A full sentence ends with one of these (a closing quote or bracket may follow).
+_FIM_DE_FRASE = re.compile(r"^.*[.!?…][\"')\]]*(?=\s|$)", re.DOTALL)
 
 
 class Turno(TypedDict):
@@ -82,8 +90,9 @@ class Claude:
         """One reply. `estatico` (the versioned prompt) is marked for prompt caching; `dinamico` (this
         doctor's context and shifts) follows it uncached, so the cached prefix is shared by every doctor.
 
-        `ferramentas` are offered with `tool_choice` auto; `usar_ferramentas=False` still sends them (a
-        history holding tool_use blocks must) but with `tool_choice` none, so Claude has to write text."""
+        `ferramentas` are offered with `tool_choice` auto, parallel tool use off; `usar_ferramentas=False`
+        still sends them (a history holding tool_use blocks must) but with `tool_choice` none, so Claude has
+        to write text."""
         sistema: list[TextBlockParam] = [
             {"type": "text", "text": estatico, "cache_control": {"type": "ephemeral"}},
             {"type": "text", "text": dinamico},
@@ -92,7 +101,11 @@ class Claude:
         mensagens = cast("list[MessageParam]", [dict(t) for t in turnos])
         extras: dict[str, Any] = {}
         if ferramentas:
-            escolha: ToolChoiceParam = {"type": "auto"} if usar_ferramentas else {"type": "none"}
+            # One tool_use per reply: a single message must not book a batch of shifts in one go (the loop
+            # runs every block it gets), and each tool's result is seen before the next is asked for.
+            escolha: ToolChoiceParam = (
+                {"type": "auto", "disable_parallel_tool_use": True} if usar_ferramentas else {"type": "none"}
+            )
             extras = {"tools": list(ferramentas), "tool_choice": escolha}
         inicio = time.monotonic()
         try:
@@ -102,7 +115,10 @@ class Claude:
         except anthropic.APIStatusError as exc:
             self._observar(inicio, exc.status_code)
             raise IntegracaoError(
-                "claude", f"HTTP {exc.status_code}: {exc.message}", transitorio=True, status=exc.status_code
+                "claude",
+                f"HTTP {exc.status_code}: {exc.message}",
+                transitorio=exc.status_code not in DEFINITIVOS,
+                status=exc.status_code,
             ) from exc
         except anthropic.APITimeoutError as exc:
             self._observar(inicio, SEM_RESPOSTA)
@@ -112,6 +128,10 @@ class Claude:
             raise IntegracaoError("claude", f"connection error: {exc}", transitorio=True) from exc
         self._observar(inicio, 200)
         texto = "".join(b.text for b in msg.content if b.type == "text").strip()
+        if msg.stop_reason == "refusal":  # the same prompt gets the same refusal: never retried
+            raise IntegracaoError("claude", "refusal (stop_reason refusal)", transitorio=False)
+        if msg.stop_reason == "max_tokens":
+            return _cortada(texto)
         chamadas = tuple(
             ChamadaFerramenta(b.id, b.name, dict(b.input) if isinstance(b.input, dict) else {})
             for b in msg.content
@@ -130,6 +150,16 @@ class Claude:
     def _observar(self, inicio: float, status: int) -> None:
         if self.observador is not None:
             self.observador(time.monotonic() - inicio, status)
+
+
+def _cortada(texto: str) -> Resposta:
+    """A reply cut at MAX_TOKENS: never sent mid-sentence. The text is kept up to its last full sentence
+    and a tool_use cut mid-input is not run; with no full sentence there is nothing to send, and asking
+    again would cut it again."""
+    if (inteira := _FIM_DE_FRASE.match(texto)) is None:
+        raise IntegracaoError("claude", "reply cut at max_tokens before a full sentence", transitorio=False)
+    frases = inteira.group(0)
+    return Resposta(frases, (), ({"type": "text", "text": frases},))
 
 
 def pior_caso_s(settings: Settings) -> float:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx2
 
@@ -62,12 +63,37 @@ def identificador(valor: object, campo: str) -> str:
     return valor
 
 
+# How the worker answers a stored message (migrations/0012_entradas_tratamento.sql says each).
+Tratamento = Literal["responder", "pedir_texto", "desculpar", "registrar", "passar"]
+
+
+@dataclass(frozen=True)
+class Reacao:
+    emoji: str
+    alvo: str | None  # the WhatsApp id of the message reacted to (julia's sendText key.id when it is hers)
+
+
 @dataclass(frozen=True)
 class MensagemRecebida:
     whatsapp_id: str
-    telefone: str  # E.164
-    texto: str
+    telefone: str | None  # E.164; None: an `@lid` sender Evolution sent without remoteJidAlt
+    jid: str
+    texto: str  # what is stored and what Claude reads: media and choices described in brackets
     nome: str | None
+    tratamento: Tratamento = "responder"
+    enviada_em: int | None = None  # messageTimestamp (unix seconds); None when absent or unreadable
+    reacao: Reacao | None = None  # `texto` then names no message yet: descrever_reacao completes it
+    escrito: str = ""  # the doctor's own words in it, without the quote (what the stop words are read in)
+
+
+@dataclass(frozen=True)
+class Alteracao:
+    """A doctor edited (`texto`: the new text) or deleted (`texto` None) the message `alvo` (its WhatsApp
+    id); `whatsapp_id` names this event itself, so a redelivery stores nothing new."""
+
+    alvo: str
+    texto: str | None
+    whatsapp_id: str
 
 
 def telefone_e164(jid: str) -> str:
@@ -88,22 +114,158 @@ def telefone_e164(jid: str) -> str:
     return telefone
 
 
-def _texto(mensagem: Any) -> str | None:
+# Wrappers Evolution does not unwrap (docs/integrations.md): the content is at <wrapper>.message.<type>.
+_EMBRULHOS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+)
+# Media with an optional caption: how the message is named to Claude and in the history.
+_MIDIA = {
+    "imageMessage": "imagem",
+    "videoMessage": "vídeo",
+    "ptvMessage": "vídeo",
+    "documentMessage": "documento",
+}
+CITACAO_MAX = 300  # of a quoted message, in characters: enough to say which offer, never a whole essay
+
+
+def _str(valor: object) -> str | None:
+    """A non-blank string field, repaired for Postgres (texto_limpo); None otherwise."""
+    return limpo if isinstance(valor, str) and (limpo := texto_limpo(valor)).strip() else None
+
+
+def _desembrulhar(mensagem: dict[str, Any]) -> dict[str, Any]:
+    for _ in range(3):  # wrappers nest at most twice (ephemeral around view-once)
+        for nome in _EMBRULHOS:
+            dentro = mensagem.get(nome)
+            if isinstance(dentro, dict) and isinstance(dentro.get("message"), dict):
+                mensagem = dentro["message"]
+                break
+        else:
+            return mensagem
+    return mensagem
+
+
+def _conteudo(mensagem: Any) -> tuple[str, Tratamento] | None:
+    """What a person wrote or sent, as text, and how to answer it; None for what is no person's message
+    (protocol and key-distribution messages, types julia does not know)."""
     if not isinstance(mensagem, dict):
         return None
+    mensagem = _desembrulhar(mensagem)
     estendida = mensagem.get("extendedTextMessage")
-    for candidato in (
-        mensagem.get("conversation"),
-        estendida.get("text") if isinstance(estendida, dict) else None,
+    if texto := _str(mensagem.get("conversation")) or _str(
+        estendida.get("text") if isinstance(estendida, dict) else None
     ):
-        if isinstance(candidato, str) and (limpo := texto_limpo(candidato)).strip():
-            return limpo
+        return texto, "responder"
+    # Evolution's own speech-to-text, when its OpenAI integration is on: "[audio] <transcript>".
+    if transcricao := _str(mensagem.get("speechToText")):
+        return "[mensagem de voz, transcrita] " + transcricao.removeprefix("[audio]").strip(), "responder"
+    for tipo, valor in mensagem.items():
+        if not isinstance(valor, dict):
+            continue
+        if tipo == "audioMessage":
+            return ("[mensagem de voz]" if valor.get("ptt") is True else "[áudio]"), "pedir_texto"
+        if tipo in _MIDIA:
+            rotulo = _MIDIA[tipo]
+            if legenda := _str(valor.get("caption")):
+                return f"[{rotulo} com a legenda:] {legenda}", "responder"
+            arquivo = _str(valor.get("fileName"))
+            return (f"[{rotulo}: {arquivo}]" if arquivo else f"[{rotulo}]"), "pedir_texto"
+        if escolha := _escolha(tipo, valor):
+            return escolha, "responder"
+        if tipo == "stickerMessage":  # a sticker is a nod, like an emoji: stored, not answered
+            return "[figurinha]", "registrar"
+        if tipo in ("locationMessage", "liveLocationMessage"):
+            return "[localização]", "pedir_texto"
+        if tipo in ("contactMessage", "contactsArrayMessage"):
+            nome = _str(valor.get("displayName"))
+            return (f"[contato: {nome}]" if nome else "[contato]"), "pedir_texto"
+    return None
+
+
+def _escolha(tipo: str, valor: dict[str, Any]) -> str | None:
+    """The text of a button or list choice (the proto fields, docs/integrations.md)."""
+    if tipo in ("buttonsResponseMessage", "templateButtonReplyMessage"):
+        return _str(valor.get("selectedDisplayText"))
+    if tipo == "listResponseMessage":
+        linha = valor.get("singleSelectReply")
+        return _str(valor.get("title")) or _str(
+            linha.get("selectedRowId") if isinstance(linha, dict) else None
+        )
+    if tipo == "interactiveResponseMessage":
+        corpo = valor.get("body")
+        return _str(corpo.get("text") if isinstance(corpo, dict) else None)
+    return None
+
+
+def _citacao(data: dict[str, Any]) -> str | None:
+    """The text of the message this one quotes (a reply to Júlia's offer), cut at CITACAO_MAX. Evolution
+    copies the content's contextInfo to the top level; older versions leave it inside the content."""
+    contextos = [data.get("contextInfo")]
+    mensagem = data.get("message")
+    if isinstance(mensagem, dict):
+        contextos += [v.get("contextInfo") for v in _desembrulhar(mensagem).values() if isinstance(v, dict)]
+    for contexto in contextos:
+        if isinstance(contexto, dict) and (citada := _conteudo(contexto.get("quotedMessage"))):
+            texto = citada[0]
+            return texto if len(texto) <= CITACAO_MAX else texto[:CITACAO_MAX] + "…"
+    return None
+
+
+def _reacao(mensagem: Any) -> Reacao | None:
+    reacao = mensagem.get("reactionMessage") if isinstance(mensagem, dict) else None
+    if not isinstance(reacao, dict):
+        return None
+    emoji = _str(reacao.get("text"))
+    if emoji is None:  # text "" is a reaction taken back: nothing to store
+        return None
+    chave = reacao.get("key")
+    try:
+        alvo: str | None = identificador(chave.get("id") if isinstance(chave, dict) else None, "id")
+    except PayloadInvalido:  # the reaction stands; which message it is about stays unknown
+        alvo = None
+    return Reacao(emoji, alvo)
+
+
+def descrever_reacao(reacao: Reacao, citada: str | None) -> str:
+    """A reaction as Claude reads it: what the doctor reacted with, to which message."""
+    if citada is None:
+        return f"[reagiu com {reacao.emoji} a uma mensagem anterior]"
+    trecho = citada if len(citada) <= CITACAO_MAX else citada[:CITACAO_MAX] + "…"
+    return f'[reagiu com {reacao.emoji} à mensagem: "{trecho}"]'
+
+
+def descrever_alteracao(alteracao: Alteracao, original: str) -> str:
+    """An edit or a delete as Claude and the history read it, quoting the message it changed."""
+    trecho = original if len(original) <= CITACAO_MAX else original[:CITACAO_MAX] + "…"
+    if alteracao.texto is None:
+        return f'[apagou a mensagem: "{trecho}"]'
+    return f'[editou a mensagem "{trecho}" para:] {alteracao.texto}'
+
+
+def _carimbo(valor: object) -> int | None:
+    """messageTimestamp: unix seconds, a number (also tolerated: a digit string, a protobuf Long)."""
+    if isinstance(valor, dict):  # {"low": ..., "high": ..., "unsigned": ...}
+        baixo, alto = valor.get("low"), valor.get("high")
+        if isinstance(baixo, int) and isinstance(alto, int):
+            return (alto << 32) | (baixo & 0xFFFFFFFF)
+        return None
+    if isinstance(valor, str) and valor.isascii() and valor.isdigit():
+        return int(valor)
+    if isinstance(valor, int) and not isinstance(valor, bool):
+        return valor
+    if isinstance(valor, float) and math.isfinite(valor):  # json.loads also takes NaN and Infinity
+        return int(valor)
     return None
 
 
 def ler_mensagem(data: Any) -> MensagemRecebida | None:
-    """A `messages.upsert` data object -> the message to answer, or None when julia must ignore it
-    (its own message, a group, a status post, no text). Raises PayloadInvalido when fields are missing."""
+    """A `messages.upsert` data object -> the message to store, or None when julia must ignore it (its
+    own message, a group, a status post, a reaction taken back, a protocol message). Raises
+    PayloadInvalido when fields are missing."""
     if not isinstance(data, dict):
         raise PayloadInvalido("data must be an object")
     key = data.get("key")
@@ -113,16 +275,63 @@ def ler_mensagem(data: Any) -> MensagemRecebida | None:
     whatsapp_id = identificador(key.get("id"), "data.key.id")
     if key.get("fromMe") is True or jid.endswith("@g.us") or jid == "status@broadcast":
         return None
+    telefone: str | None = None
     if jid.endswith("@lid"):
-        # addressingMode "lid": the phone number travels in remoteJidAlt.
-        jid = identificador(key.get("remoteJidAlt"), "data.key.remoteJidAlt")
-    texto = _texto(data.get("message"))
-    if texto is None:
+        # addressingMode "lid": the phone number travels in remoteJidAlt, when Evolution has it.
+        if key.get("remoteJidAlt") is not None:
+            jid = identificador(key.get("remoteJidAlt"), "data.key.remoteJidAlt")
+            telefone = telefone_e164(jid)
+    else:
+        telefone = telefone_e164(jid)
+    mensagem = data.get("message")
+    reacao = _reacao(mensagem)
+    conteudo: tuple[str, Tratamento] | None = (
+        (descrever_reacao(reacao, None), "responder") if reacao else _conteudo(mensagem)
+    )
+    if conteudo is None:
         return None
+    escrito, tratamento = conteudo
+    texto = f'[em resposta a: "{citada}"] {escrito}' if (citada := _citacao(data)) else escrito
     nome = data.get("pushName")
     return MensagemRecebida(
-        whatsapp_id, telefone_e164(jid), texto, texto_limpo(nome) if isinstance(nome, str) else None
+        whatsapp_id,
+        telefone,
+        jid,
+        texto,
+        texto_limpo(nome) if isinstance(nome, str) else None,
+        tratamento,
+        _carimbo(data.get("messageTimestamp")),
+        reacao,
+        escrito,
     )
+
+
+def ler_edicao(data: Any) -> Alteracao | None:
+    """`messages.edited`: `data` is WhatsApp's protocolMessage (docs/integrations.md). It fires for every
+    protocol message: only a MESSAGE_EDIT (14) of the doctor's own message is one; None otherwise."""
+    if not isinstance(data, dict) or data.get("type") not in ("MESSAGE_EDIT", 14):
+        return None
+    key = data.get("key")
+    if not isinstance(key, dict):
+        raise PayloadInvalido("data.key is missing")
+    alvo = identificador(key.get("id"), "data.key.id")
+    editada = _conteudo(data.get("editedMessage"))
+    if key.get("fromMe") is True or editada is None:
+        return None
+    carimbo = _carimbo(data.get("timestampMs"))
+    return Alteracao(alvo, editada[0], identificador(f"{alvo}:editada:{carimbo or 0}", "data.key.id"))
+
+
+def ler_remocao(data: Any) -> Alteracao | None:
+    """`messages.delete`: `data` is the deleted message's key (a delete for everyone by the doctor), or,
+    when julia deletes through the API, the stored record with that key under `key`; None for our own."""
+    if not isinstance(data, dict):
+        raise PayloadInvalido("data must be an object")
+    key: dict[str, Any] = data["key"] if isinstance(data.get("key"), dict) else data
+    if key.get("fromMe") is True:
+        return None
+    alvo = identificador(key.get("id"), "data.id")
+    return Alteracao(alvo, None, identificador(f"{alvo}:apagada", "data.id"))
 
 
 class Evolution:

@@ -14,6 +14,7 @@ from julia import db, servers
 from julia.perf.engine import profile, results
 from julia.perf.engine.harness import Step
 from julia.perf.engine.turnos import Turnos
+from julia.queries import sql
 
 # The sleep injection: the query it slows, and by how much (about 10x a warm indexed lookup's p50).
 INJECT_SLEEP_QUERY = "buscar_medico_por_telefone"
@@ -45,10 +46,11 @@ class Perf:
             await asyncio.sleep(INJECT_SLEEP_S)
 
     async def injected_query(self, pool: asyncpg.Pool) -> None:
-        """The `extra-query` injection: code that grew one more statement per message (a no-op otherwise).
+        """The `extra-query` injection: code that grew one more statement per message (a no-op otherwise),
+        julia's own `ping` (julia/sql/operacao.sql), so the evidence can name the file it came from.
         Time barely moves; the deterministic count must fail the gate on its own."""
         if self.injected == "extra-query":
-            await pool.fetchval("SELECT 1")
+            await pool.fetchval(sql("ping"))
 
     async def profile(
         self, call: Step, *, unit_ms: float, before: Step | None = None, after: Step | None = None

@@ -70,7 +70,8 @@ async def pick_params(
         "buscar_medico_por_id": [(id_,) for id_, _ in doctors],
         "buscar_conversa_ativa": [(id_,) for id_, _ in doctors],
         "carregar_historico": [(id_, HISTORY_LIMIT) for (id_,) in conversations],
-        "buscar_vagas": [(id_, today, VAGAS_LIMIT) for (id_,) in specialties],
+        # No state or city filter: the list every reply reads for a doctor without a CRM state.
+        "buscar_vagas": [(id_, today, VAGAS_LIMIT, None, None) for (id_,) in specialties],
         "buscar_medicos_por_tag": [(tag, TAG_LIMIT) for (tag,) in tags],
         "reivindicar_mensagens": [(CLAIM_BATCH, CLAIM_LEASE_S)],
         "contar_conversas_ativas": [()],

@@ -79,7 +79,6 @@ def upsert(telefone: str, msg_id: str, texto: str = "Tem plantão de clínica no
         numero=telefone.removeprefix("+"),
         msg_id=msg_id,
         nome="Dra. Perf",
-        carimbo=1764028800,
         server_url=EVOLUTION_URL,
     )
 

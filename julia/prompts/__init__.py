@@ -8,7 +8,11 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-VERSAO = "v2"  # v2: the tools (reservar_vaga, buscar_vagas, pedir_humano)
+# v2: the tools (reservar_vaga, buscar_vagas, pedir_humano). v3: names registrar_opt_out, which came
+# after v2 and was never named, and reads what arrives in brackets (voice notes, captions, reactions,
+# quotes, edits). The prompt is versioned with the tool set: tests/unit/test_prompts.py fails when a
+# registered tool is not named in the current version.
+VERSAO = "v3"
 
 
 @cache

@@ -1,46 +1,180 @@
 """Storing an inbound WhatsApp message: what the webhook commits before it answers 2xx (its only caller
-is julia/api/webhooks.py, so it lives with the services the API calls, not in the worker)."""
+is julia/api/webhooks.py, so it lives with the services the API calls, not in the worker).
+
+Every message a person wrote is stored (issue 33, "no silence"): text, media (a description, the caption
+as text), choices, reactions, edits and deletes, a sender with no phone. How the worker answers it is
+decided here and kept on the work row (`tratamento`, migrations/0012_entradas_tratamento.sql). The stop
+words are read here too, and the opt-out registered in the transaction that stores the message: it must
+not wait behind the doctor's earlier messages in the worker's queue.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
 import asyncpg
 
-from julia.cache import Cache, medico_por_telefone
+from julia.cache import Cache, invalidar_medico, medico_por_telefone
 from julia.data import Executor, clientes, conversations, entradas, interacoes
-from julia.integrations.evolution import MensagemRecebida
+from julia.data.mensagens_sem_telefone import guardar_mensagem_sem_telefone
+from julia.integrations.evolution import (
+    Alteracao,
+    MensagemRecebida,
+    Tratamento,
+    descrever_alteracao,
+    descrever_reacao,
+)
+from julia.services import opt_out
+
+log = logging.getLogger(__name__)
 
 ACQUIRE_TIMEOUT_S = 10  # a pool this busy answers 503 (Evolution retries) rather than hold the webhook
 
 
-async def registrar_mensagem(pool: asyncpg.Pool, cache: Cache, msg: MensagemRecebida) -> int | None:
-    """Store the interaction and its work row; the entrada id, or None when this WhatsApp id was already
-    stored (a redelivery: nothing new, no second reply).
+@dataclass(frozen=True)
+class Registro:
+    """What the webhook did with a message: `estado` is its answer's status and metric label."""
 
-    A known doctor (looked up through the cache) with an active conversation, nearly every message, is one
-    statement and no transaction (entradas.registrar_entrada). Otherwise the doctor (an unknown number
-    becomes a lead, status 'novo') and the conversation are made first, in one transaction with the
-    message; a new lead is never cached as "absent", so the next message finds it.
+    estado: Literal["recebida", "duplicada", "opt_out", "sem_telefone", "desconhecida"]
+    entrada_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Regras:
+    """The settings storing a message depends on."""
+
+    antiga_s: float  # a message older than this when it arrives gets the apology, not a Claude answer
+    com_equipe: bool  # Chatwoot is configured: the opt-out confirmation may promise a person
+
+
+async def registrar_mensagem(
+    pool: asyncpg.Pool, cache: Cache, msg: MensagemRecebida, regras: Regras
+) -> Registro:
+    """Store a `messages.upsert` message and its work row (see `_registrar`).
+
+    An `@lid` sender without a phone is kept apart (mensagens_sem_telefone), logged and counted by the
+    caller: there is no doctor to attach it to, and refusing it would lose it. A reaction names the
+    message it is about (one more statement, reactions only). A message sent more than `antiga_s` ago
+    (Evolution's backlog after an outage, a re-pair's history) is stored for the apology, not Claude.
     """
+    if msg.telefone is None:
+        nova = await guardar_mensagem_sem_telefone(pool, msg.jid, msg.whatsapp_id, msg.texto, msg.nome)
+        if nova:
+            log.warning(
+                "message %s from %s has no phone (an @lid without remoteJidAlt): kept apart",
+                msg.whatsapp_id,
+                msg.jid,
+            )
+        return Registro("sem_telefone" if nova else "duplicada")
+    texto = msg.texto
+    if msg.reacao is not None:
+        alvo = msg.reacao.alvo
+        reagida = await interacoes.ler_por_whatsapp(pool, alvo) if alvo is not None else None
+        texto = descrever_reacao(msg.reacao, reagida["conteudo"] if reagida is not None else None)
+    tratamento: Tratamento = msg.tratamento
+    if (
+        msg.enviada_em is not None
+        and time.time() - msg.enviada_em > regras.antiga_s
+        and tratamento in ("responder", "pedir_texto")
+    ):
+        tratamento = "desculpar"
     medico = await medico_por_telefone(pool, cache, msg.telefone)
+    return await _registrar(
+        pool,
+        cache,
+        medico["id"] if medico is not None else None,
+        msg.telefone,
+        texto,
+        msg.whatsapp_id,
+        tratamento,
+        parar=opt_out.pede_opt_out(msg.escrito),
+        com_equipe=regras.com_equipe,
+    )
+
+
+async def registrar_alteracao(
+    pool: asyncpg.Pool, cache: Cache, alteracao: Alteracao, regras: Regras
+) -> Registro:
+    """Store a doctor's edit or delete as a message of its own, quoting the one it changed, in that
+    doctor's active conversation. An edit is answered like a message; a delete is only stored and
+    mirrored; either is handed to a person when a reservation came of the message it changed (an
+    "aceito" taken back). `desconhecida`: the changed message is not ours to know (not stored)."""
+    original = await interacoes.ler_por_whatsapp(pool, alteracao.alvo)
+    if original is None or original["direcao"] != "entrada":
+        return Registro("desconhecida")
+    tratamento: Tratamento = "registrar" if alteracao.texto is None else "responder"
+    if original["reservou"]:
+        tratamento = "passar"
+    return await _registrar(
+        pool,
+        cache,
+        original["cliente_id"],
+        original["telefone"],
+        descrever_alteracao(alteracao, original["conteudo"]),
+        alteracao.whatsapp_id,
+        tratamento,
+        parar=alteracao.texto is not None and opt_out.pede_opt_out(alteracao.texto),
+        com_equipe=regras.com_equipe,
+    )
+
+
+async def _registrar(
+    pool: asyncpg.Pool,
+    cache: Cache,
+    cliente_id: int | None,
+    telefone: str,
+    texto: str,
+    whatsapp_id: str,
+    tratamento: Tratamento,
+    *,
+    parar: bool,
+    com_equipe: bool,
+) -> Registro:
+    """Store the interaction and its work row; `duplicada` when this WhatsApp id was already stored (a
+    redelivery: nothing new, no second reply).
+
+    A known doctor (`cliente_id`, found through the cache) with an active conversation, nearly every
+    message, is one statement and no transaction (entradas.registrar_entrada). Otherwise the doctor (an
+    unknown number becomes a lead, status 'novo') and the conversation are made first, in one transaction
+    with the message; a new lead is never cached as "absent", so the next message finds it.
+
+    `parar` (the stop words): the opt-out is registered in the message's transaction, whoever controls
+    the conversation, and the message itself is only stored and mirrored (julia.services.opt_out).
+    """
+    if parar:
+        tratamento = "registrar"
     async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-        if medico is not None:
-            registrada = await entradas.registrar_entrada(conn, medico["id"], msg.texto, msg.whatsapp_id)
+        if cliente_id is not None and not parar:
+            registrada = await entradas.registrar_entrada(conn, cliente_id, texto, whatsapp_id, tratamento)
             if registrada["conversa_ativa"]:
-                return _entrada_id(registrada)
+                return _registro(registrada)
         async with conn.transaction():
             # Checked before anything is created: a redelivery must not open a conversation or a lead.
-            if await interacoes.existe_interacao_whatsapp(conn, msg.whatsapp_id):
-                return None
-            cliente_id = medico["id"] if medico is not None else await _criar_lead(conn, msg.telefone)
+            if await interacoes.existe_interacao_whatsapp(conn, whatsapp_id):
+                return Registro("duplicada")
+            if cliente_id is None:
+                cliente_id = await _criar_lead(conn, telefone)
             await conversations.conversa_ativa(conn, cliente_id)
-            registrada = await entradas.registrar_entrada(conn, cliente_id, msg.texto, msg.whatsapp_id)
+            registrada = await entradas.registrar_entrada(conn, cliente_id, texto, whatsapp_id, tratamento)
             if not registrada["conversa_ativa"]:
                 raise RuntimeError(f"doctor {cliente_id}: the conversation just opened is not active")
-            return _entrada_id(registrada)
+            registro = _registro(registrada)
+            if not parar or registro.entrada_id is None:
+                return registro
+            await opt_out.registrar_opt_out(
+                conn, cliente_id, registrada["conversa_id"], com_equipe=com_equipe
+            )
+    await invalidar_medico(cache, cliente_id, telefone)
+    return Registro("opt_out", registro.entrada_id)
 
 
-def _entrada_id(registrada: asyncpg.Record) -> int | None:
-    return None if registrada["entrada_id"] is None else int(registrada["entrada_id"])
+def _registro(registrada: asyncpg.Record) -> Registro:
+    if registrada["entrada_id"] is None:
+        return Registro("duplicada")
+    return Registro("recebida", int(registrada["entrada_id"]))
 
 
 async def _criar_lead(conn: Executor, telefone: str) -> int:

@@ -36,3 +36,23 @@ WHERE id = $1 AND chatwoot_conversation_id IS NULL
 -- a large share of the table whatever the plan (a seq scan or an index-only scan of
 -- idx_conversations_cliente_status, as the visibility map decides); it runs once per health check.
 SELECT count(*) FROM conversations WHERE status = 'ativa'
+
+-- name: conversations_do_titular
+-- LGPD export: every conversation of a doctor, as JSON rows. Index: idx_conversations_cliente.
+SELECT to_jsonb(c) AS linha FROM conversations c WHERE cliente_id = $1 ORDER BY id
+
+-- name: marcar_desculpa_atraso
+-- Júlia apologises for answering late (a backlog of old messages) at most once per conversation in $2
+-- seconds: true when this call is the one that may. Index: conversations_pkey.
+UPDATE conversations SET desculpa_atraso_em = now(), updated_at = now()
+WHERE id = $1
+  AND (desculpa_atraso_em IS NULL OR desculpa_atraso_em < now() - make_interval(secs => $2))
+RETURNING true
+
+-- name: marcar_pedido_texto
+-- Júlia asks for text instead of a voice note or an image at most once per conversation in $2 seconds:
+-- true when this call is the one that may. Index: conversations_pkey.
+UPDATE conversations SET pedido_texto_em = now(), updated_at = now()
+WHERE id = $1
+  AND (pedido_texto_em IS NULL OR pedido_texto_em < now() - make_interval(secs => $2))
+RETURNING true

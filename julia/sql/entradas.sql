@@ -1,9 +1,11 @@
 -- name: registrar_entrada
--- The inbound interaction and the work to answer it, in the doctor's ($1) active conversation, in one
--- statement: the webhook's whole write for a known doctor, with no transaction around it. `entrada_id`
--- NULL with `conversa_ativa` true: this WhatsApp id is already stored (a redelivery, or one racing the
--- first delivery; ON CONFLICT inserts nothing, so no work row either). `conversa_ativa` false: the
--- doctor has no active conversation, and nothing was written (the caller opens one and runs this again).
+-- The inbound interaction and the work to answer it ($4: how, migrations/0012_entradas_tratamento.sql),
+-- in the doctor's ($1) active conversation, in one statement: the webhook's whole write for a known
+-- doctor, with no transaction around it. `entrada_id` NULL with `conversa_ativa` true: this WhatsApp id
+-- is already stored (a redelivery, or one racing the first delivery; ON CONFLICT inserts nothing, so no
+-- work row either). `conversa_ativa` false: the doctor has no active conversation, and nothing was
+-- written (the caller opens one and runs this again). `conversa_id`: the opt-out the webhook registers
+-- in the same transaction queues its confirmation there.
 -- Indexes: idx_conversations_cliente_status (unique, partial), idx_interacoes_whatsapp_id (unique).
 WITH c AS (
     SELECT id FROM conversations WHERE cliente_id = $1 AND status = 'ativa'
@@ -13,11 +15,12 @@ WITH c AS (
     ON CONFLICT (whatsapp_message_id) WHERE whatsapp_message_id IS NOT NULL DO NOTHING
     RETURNING id, conversa_id, cliente_id
 ), e AS (
-    INSERT INTO entradas (interacao_id, cliente_id, conversa_id)
-    SELECT id, cliente_id, conversa_id FROM i
+    INSERT INTO entradas (interacao_id, cliente_id, conversa_id, tratamento)
+    SELECT id, cliente_id, conversa_id, $4 FROM i
     RETURNING id
 )
-SELECT (SELECT id FROM e) AS entrada_id, EXISTS (SELECT 1 FROM c) AS conversa_ativa
+SELECT (SELECT id FROM e) AS entrada_id, (SELECT id FROM c) AS conversa_id,
+       EXISTS (SELECT 1 FROM c) AS conversa_ativa
 
 -- name: reivindicar_entradas
 -- Claim up to $1 due inbound messages for $2 seconds: pending rows due now and rows whose lease ended.
@@ -27,8 +30,9 @@ SELECT (SELECT id FROM e) AS entrada_id, EXISTS (SELECT 1 FROM c) AS conversa_at
 -- (its last one never reported: the worker died, or the attempt outlived its lease) is not claimed but
 -- kept as 'erro' with the reason; the caller gets it back with that status and runs nothing. $4: the
 -- rows this worker still runs (their lease may have lapsed during an outage; never a second attempt).
--- It also returns what answering needs (the message's text, who controls the conversation, the doctor's
--- phone, status and Chatwoot conversation), saving two statements and two pool round trips per message.
+-- It also returns what answering needs (the message's text and `tratamento`, who controls the
+-- conversation, the doctor's phone, status and Chatwoot conversation), saving two statements and two
+-- pool round trips per message.
 -- Control read here is re-checked under lock before a reply is queued (controle_conversa_travado).
 -- Indexes: idx_entradas_fila (open rows by id), idx_entradas_abertas (the older-row probe); primary keys.
 WITH escolhidas AS (
@@ -57,7 +61,7 @@ SET status = CASE WHEN s.esgotada THEN 'erro' ELSE 'processando' END,
     updated_at = now()
 FROM escolhidas s, interacoes i, conversations c, clientes cl
 WHERE e.id = s.id AND i.id = e.interacao_id AND c.id = e.conversa_id AND cl.id = e.cliente_id
-RETURNING e.id, e.status, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas, e.esperas,
+RETURNING e.id, e.status, e.interacao_id, e.cliente_id, e.conversa_id, e.tentativas, e.esperas, e.tratamento,
           i.conteudo, c.controlled_by, c.chatwoot_conversation_id, cl.telefone, cl.status AS status_medico
 
 -- name: renovar_entrada
@@ -74,7 +78,11 @@ RETURNING id
 -- priority $5, in the same statement, unless a person controls the conversation ($6: queue it anyway,
 -- Júlia's "I am calling someone" after a handoff). The conversation row is held FOR SHARE: a handoff
 -- committed while Claude wrote is seen (READ COMMITTED re-reads a row it waited for) and wins; one
--- still running waits for this statement. `feita` false: this attempt lost the row, nothing happened.
+-- still running waits for this statement. Opt-out always wins (issue 33): no reply is queued to a doctor
+-- who is opt_out or bloqueado, whatever Claude wrote meanwhile; the doctor's row is held FOR SHARE too, so
+-- an opt-out committing now either comes first (this queues nothing) or waits for this statement and then
+-- cancels what it queued (clientes.sql cancelar_envios_pendentes runs after its own UPDATE).
+-- `feita` false: this attempt lost the row, nothing happened.
 -- One statement for what took BEGIN, four statements and COMMIT; fila_mensagens.sql
 -- registrar_resposta is the same insert for replies outside this path.
 WITH feita AS (
@@ -86,10 +94,12 @@ WITH feita AS (
 livre AS (
     SELECT c.id
     FROM conversations c
+    JOIN clientes cl ON cl.id = c.cliente_id
     WHERE c.id = (SELECT conversa_id FROM feita)
       AND $3::text IS NOT NULL
       AND ($6 OR c.controlled_by <> 'humano')
-    FOR SHARE OF c
+      AND cl.status NOT IN ('opt_out', 'bloqueado')
+    FOR SHARE OF c, cl
 ),
 i AS (
     INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, versao_prompt)
@@ -133,3 +143,7 @@ SELECT count(*) AS abertas,
        coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS mais_antiga_s
 FROM entradas
 WHERE status IN ('pendente', 'processando')
+
+-- name: entradas_do_titular
+-- LGPD export: a doctor's inbound work rows (no index on cliente_id beyond the open ones': one scan).
+SELECT to_jsonb(e) AS linha FROM entradas e WHERE cliente_id = $1 ORDER BY id

@@ -43,28 +43,45 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 -- * 'enviando', leased $3 seconds (longer than the call can take, so the lease cannot lapse while the
 --   call is alive);
 -- * 'cancelada': a campaign message to a doctor who is opt_out, bloqueado or inativo *now* (an opt-out a
---   second ago is honoured; replies, the opt-out confirmation among them, always go);
+--   second ago is honoured; replies, the opt-out confirmation among them, always go), or who is in a
+--   conversation now (issue 33): a person holds it (a handoff), or the doctor wrote in the last 24 hours
+--   (WhatsApp's own customer-service window): an offer nobody asked for must not cut into it;
 -- * 'erro': a row claimed more than $4 times (senders killed before they could send), the hard cap,
 --   whatever re-claimed it.
 -- The caller reads which from `status`; no row: the claim was lost to another sender. The consent check
 -- was a statement of its own before the rate limiter's wait (destino_envio, until 2026-12-06); here it
 -- runs right before the send, one round trip fewer per message. The UPDATE re-checks the claim on the
 -- row's latest version, so a re-claim that raced the read makes it write nothing.
--- Indexes: fila_mensagens_pkey, clientes_pkey.
+-- Indexes: fila_mensagens_pkey, clientes_pkey; for campaign rows only (the CASE never reads them for a
+-- reply), idx_conversations_cliente_status and idx_interacoes_conversa_data.
 WITH alvo AS (
     SELECT f.id, cl.telefone,
-           f.campanha_id IS NOT NULL AND cl.status IN ('opt_out', 'bloqueado', 'inativo') AS recusada,
+           CASE
+               WHEN f.campanha_id IS NULL THEN NULL
+               WHEN cl.status IN ('opt_out', 'bloqueado', 'inativo') THEN 'médico não recebe campanhas'
+               WHEN EXISTS (
+                   SELECT 1 FROM conversations cv
+                   WHERE cv.cliente_id = f.cliente_id AND cv.status = 'ativa'
+                     AND (cv.controlled_by = 'humano' OR EXISTS (
+                         SELECT 1 FROM interacoes i
+                         WHERE i.conversa_id = cv.id AND i.direcao = 'entrada'
+                           AND i.created_at > now() - interval '24 hours'
+                     ))
+               ) THEN 'médico em conversa: com uma pessoa, ou escreveu nas últimas 24 horas'
+           END AS recusa,
            f.tentativas > $4 AS esgotada
     FROM fila_mensagens f
     JOIN clientes cl ON cl.id = f.cliente_id
     WHERE f.id = $1
 )
 UPDATE fila_mensagens f
-SET status = CASE WHEN a.recusada THEN 'cancelada' WHEN a.esgotada THEN 'erro' ELSE 'enviando' END,
-    envio_iniciado_em = CASE WHEN a.recusada OR a.esgotada THEN f.envio_iniciado_em ELSE now() END,
-    locked_until = CASE WHEN a.recusada OR a.esgotada THEN NULL ELSE now() + make_interval(secs => $3) END,
+SET status = CASE WHEN a.recusa IS NOT NULL THEN 'cancelada' WHEN a.esgotada THEN 'erro' ELSE 'enviando' END,
+    envio_iniciado_em = CASE WHEN a.recusa IS NOT NULL OR a.esgotada THEN f.envio_iniciado_em ELSE now() END,
+    locked_until = CASE
+        WHEN a.recusa IS NOT NULL OR a.esgotada THEN NULL ELSE now() + make_interval(secs => $3)
+    END,
     last_error = CASE
-        WHEN a.recusada THEN 'médico não recebe campanhas'
+        WHEN a.recusa IS NOT NULL THEN a.recusa
         WHEN a.esgotada THEN format('gave up after %s claims: %s', f.tentativas - 1,
                                     coalesce(f.last_error, 'no send was ever started'))
         ELSE f.last_error
@@ -160,6 +177,14 @@ INSERT INTO fila_mensagens (cliente_id, conversa_id, conteudo, prioridade, inter
 SELECT cliente_id, conversa_id, conteudo, $4, id FROM i
 RETURNING id
 
+-- name: enfileirar_avisos
+-- Fixed texts for doctors ($1 ids, $2 texts, pairwise) at priority $3, outside any conversation's reply:
+-- what happened to a shift they hold (julia/services/avisos.py). Like a campaign's row, no interaction
+-- yet: the sender stores it in the doctor's conversation once WhatsApp has it (guardar_envio_no_historico).
+INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade)
+SELECT cliente_id, conteudo, $3 FROM unnest($1::bigint[], $2::text[]) AS a (cliente_id, conteudo)
+RETURNING id
+
 -- name: contar_fila_pendente
 -- Pending messages, how many are due, and how long the oldest due one has waited (a message scheduled
 -- for tomorrow is not late). Index: idx_fila_processamento.
@@ -174,3 +199,7 @@ WHERE status = 'pendente'
 -- Sends whose outcome is unknown ('incerto'), waiting for a person to check the doctor's chat; julia
 -- never resends them. Index: idx_fila_incerto (partial: a handful of rows at most).
 SELECT count(*) FROM fila_mensagens WHERE status = 'incerto'
+
+-- name: fila_mensagens_do_titular
+-- LGPD export: every message queued to a doctor, sent or not (no index on cliente_id: one scan).
+SELECT to_jsonb(f) AS linha FROM fila_mensagens f WHERE cliente_id = $1 ORDER BY id

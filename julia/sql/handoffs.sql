@@ -29,3 +29,7 @@ SET status = 'resolvido', resolvido_em = now(), updated_at = now()
 FROM c
 WHERE h.conversa_id = c.id AND h.status <> 'resolvido'
 RETURNING h.id
+
+-- name: handoffs_do_titular
+-- LGPD export: a doctor's handoffs to people (a small table; no index on cliente_id).
+SELECT to_jsonb(h) AS linha FROM handoffs h WHERE cliente_id = $1 ORDER BY id

@@ -1,4 +1,5 @@
-"""Fake Chatwoot REST (the calls julia makes: contacts, conversations, messages, labels, profile)."""
+"""Fake Chatwoot REST (the calls julia makes: contacts, conversations, messages, labels, profile, and the
+contact's deletion of an LGPD erasure)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,17 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
             return falha
         achados = [{"id": i, "phone_number": t} for t, i in contatos.items() if t == q]
         return JSONResponse({"payload": achados, "meta": {"count": len(achados)}})
+
+    @router.delete(BASE + "/contacts/{contato}")
+    async def apagar_contato(conta: int, contato: int, request: Request) -> Response:
+        _, falha = await chamada(request)
+        if falha is not None:
+            return falha
+        telefones = [t for t, i in contatos.items() if i == contato]
+        if not telefones:
+            return JSONResponse({"error": "Resource could not be found"}, status_code=404)
+        del contatos[telefones[0]]
+        return Response(status_code=200)  # Rails' `head :ok`: no body
 
     @router.post(BASE + "/conversations")
     async def criar_conversa(conta: int, request: Request) -> Response:

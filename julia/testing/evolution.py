@@ -36,13 +36,14 @@ def mensagem_recebida(
     from_me: bool = False,
     jid: str | None = None,
     nome: str = "Dra. Ana",
-    carimbo: int = 1729521639,
+    carimbo: int | None = None,
     server_url: str = "http://evolution",
     destino: str = "http://julia/webhooks/evolution",
     apikey: str | None = None,
 ) -> dict[str, Any]:
     """Evolution v2's `messages.upsert` webhook for one text message from `numero` (digits, no +), as it
-    posts it (wire format: docs/integrations.md); `jid` replaces the sender's (a group, a broadcast)."""
+    posts it (wire format: docs/integrations.md); `jid` replaces the sender's (a group, a broadcast);
+    `carimbo` (messageTimestamp) is now unless given: an older one is a late message (MENSAGEM_ANTIGA_S)."""
     return {
         "event": "messages.upsert",
         "instance": "julia",
@@ -53,7 +54,7 @@ def mensagem_recebida(
             "message": {"conversation": texto},
             "contextInfo": None,
             "messageType": "conversation",
-            "messageTimestamp": carimbo,
+            "messageTimestamp": int(time.time()) if carimbo is None else carimbo,
             "instanceId": "uuid",
             "source": "android",
         },

@@ -12,7 +12,7 @@ from anthropic.types import MessageParam
 
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
-from julia.worker import ferramentas
+from julia.worker import ferramentas, promessas
 from julia.worker.ferramentas import Contexto
 
 MAX_RODADAS: Final = 3
@@ -30,7 +30,8 @@ async def conversar(ctx: Contexto, estatico: str, dinamico: str, turnos: Sequenc
         if not resposta.chamadas or rodada == MAX_RODADAS:
             if not resposta.texto:
                 raise IntegracaoError("claude", f"no text after {rodada} tool rounds", transitorio=True)
-            return resposta.texto
+            # What the doctor reads about a reservation is what the tool did, not what Claude wrote.
+            return promessas.conferir(resposta.texto, ctx.reservas_do_turno)
         # Sequentially, in Claude's order: "reserve 12, else search" must not run both at once.
         resultados = [await ferramentas.executar(ctx, chamada) for chamada in resposta.chamadas]
         # The assistant turn goes back exactly as it came (its blocks as plain dicts of the wire format).

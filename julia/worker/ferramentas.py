@@ -14,9 +14,9 @@ import datetime as dt
 import functools
 import json
 import logging
-import unicodedata
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
 import asyncpg
@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from julia.cache import invalidar_medico, vagas_abertas
 from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
 from julia.integrations.claude import ChamadaFerramenta
-from julia.services import handoff, opt_out
+from julia.services import handoff, opt_out, preferencias
+from julia.services.plantoes import descrever
 from julia.worker import reservas
 from julia.worker.servicos import Servicos
 
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseModel)
 Resultado = dict[str, Any]  # JSON sent back to Claude (and stored in the audit)
 
-BUSCA_CONSULTADAS: Final = 50  # open shifts read (through the cache) before filtering by date and city
 BUSCA_DEVOLVIDAS: Final = 10
 
 
@@ -56,6 +56,9 @@ class Contexto:
     medico: dict[str, Any]  # the static context (contexto_estatico)
     espelho: asyncio.Task[int | None] | None = None  # the inbound mirror, which may create the Chatwoot chat
     passou_para_humano: bool = False  # set by pedir_humano: Júlia's reply still goes out
+    # What reservar_vaga really did in this turn: the reply's confirmation is built from these, and a
+    # reply claiming a reservation none of them made is corrected (julia/worker/promessas.py).
+    reservas_do_turno: list[reservas.Reserva] = field(default_factory=list)
 
     async def chatwoot_conversa_id(self) -> int | None:
         espelhada = await self.espelho if self.espelho is not None else None
@@ -85,13 +88,45 @@ class EntradaReservar(BaseModel):
     vaga_id: int = Field(description="O número da vaga, como aparece no contexto (vaga 123).")
 
 
-def _alternativas(vagas: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"vaga_id": v["id"], "descricao": reservas.descrever(v)} for v in vagas]
+def _alternativas(vagas: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"vaga_id": v["id"], "descricao": descrever(v)} for v in vagas]
+
+
+# Claude's mistakes (an id it made up or misread), returned as is_error; every other refusal is a normal
+# outcome Claude explains to the doctor with its true reason.
+ERROS_DE_CLAUDE: Final = frozenset(
+    {reservas.INEXISTENTE, reservas.OUTRA_ESPECIALIDADE, reservas.SEM_ESPECIALIDADE}
+)
+UMA_POR_MENSAGEM: Final = (
+    "só uma reserva por mensagem: o médico não pediu a vaga {vaga_id} pelo número. Pergunte se ele também "
+    "quer essa vaga antes de reservar."
+)
+CONFIRMACAO_PELA_JULIA: Final = (
+    "julia envia ao médico a confirmação com data, dia da semana, hospital, período e valor tirados desta "
+    "reserva: não repita esses dados, só complemente se precisar."
+)
+
+
+def _pediu_pelo_numero(texto: str, vaga_id: int) -> bool:
+    return re.search(rf"(?<!\d){vaga_id}(?!\d)", texto) is not None
 
 
 async def reservar_vaga(ctx: Contexto, entrada: EntradaReservar) -> Resultado:
     s = ctx.s
-    r = await reservas.reservar(s.pool, s.cache, ctx.tarefa["cliente_id"], entrada.vaga_id)
+    # Parallel tool use is off (julia/integrations/claude.py), yet Claude may still ask again in the next
+    # round: at most one new reservation per message unless the doctor named this shift by its number.
+    if any(r.nova for r in ctx.reservas_do_turno) and not _pediu_pelo_numero(
+        ctx.tarefa["conteudo"], entrada.vaga_id
+    ):
+        raise FalhaFerramenta(UMA_POR_MENSAGEM.format(vaga_id=entrada.vaga_id))
+    r = await reservas.reservar(
+        s.pool,
+        s.cache,
+        ctx.tarefa["cliente_id"],
+        entrada.vaga_id,
+        abertas_max=s.settings.reservas_abertas_max,
+    )
+    ctx.reservas_do_turno.append(r)
     if r.reservada:
         assert r.vaga is not None
         if r.nova:
@@ -103,12 +138,21 @@ async def reservar_vaga(ctx: Contexto, entrada: EntradaReservar) -> Resultado:
                 medico=_nome(ctx),
                 chatwoot_conversa_id=await ctx.chatwoot_conversa_id(),
             )
-        return {"reservada": True, "vaga_id": entrada.vaga_id, "descricao": reservas.descrever(r.vaga)}
+        return {
+            "reservada": True,
+            "vaga_id": entrada.vaga_id,
+            "descricao": descrever(r.vaga),
+            "instrucao": CONFIRMACAO_PELA_JULIA,
+        }
     alternativas = _alternativas(r.alternativas)
-    if r.motivo == reservas.TOMADA:  # the race was lost: a normal outcome Claude should explain
-        return {"reservada": False, "motivo": f"a vaga {r.motivo}", "alternativas": alternativas}
-    mensagem = r.motivo if r.motivo == reservas.SEM_ESPECIALIDADE else f"a vaga {entrada.vaga_id} {r.motivo}"
-    raise FalhaFerramenta(str(mensagem), alternativas=alternativas)
+    explicacao = str(r.explicacao())
+    if r.motivo in ERROS_DE_CLAUDE:
+        mensagem = (
+            explicacao if r.motivo == reservas.SEM_ESPECIALIDADE else f"a vaga {entrada.vaga_id} {explicacao}"
+        )
+        raise FalhaFerramenta(mensagem, alternativas=alternativas)
+    motivo = explicacao if r.motivo in reservas.DO_MEDICO else f"a vaga {explicacao}"
+    return {"reservada": False, "motivo": motivo, "alternativas": alternativas}
 
 
 def _nome(ctx: Contexto) -> str:
@@ -126,10 +170,11 @@ class EntradaBuscar(BaseModel):
     )
     data_fim: dt.date | None = Field(default=None, description="Último dia (AAAA-MM-DD), inclusive.")
     cidade: str | None = Field(default=None, description="Cidade do hospital, sem o estado.")
-
-
-def _simples(texto: str) -> str:
-    return unicodedata.normalize("NFKD", texto.casefold()).encode("ascii", "ignore").decode().strip()
+    estado: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description="UF do hospital (SP, RJ...). Sem cidade nem estado, busca no estado do CRM do médico.",
+    )
 
 
 async def buscar_vagas(ctx: Contexto, entrada: EntradaBuscar) -> Resultado:
@@ -138,18 +183,25 @@ async def buscar_vagas(ctx: Contexto, entrada: EntradaBuscar) -> Resultado:
         raise FalhaFerramenta(reservas.SEM_ESPECIALIDADE)
     if entrada.data_inicio and entrada.data_fim and entrada.data_fim < entrada.data_inicio:
         raise FalhaFerramenta("data_fim é anterior a data_inicio")
-    # Through the cache, the same lists the context reads (one generation per specialty invalidates all).
+    # A city names its state; without one, the doctor's own state (their CRM's), as in the context.
+    estado = entrada.estado or (None if entrada.cidade else preferencias.uf_do_crm(ctx.medico.get("crm")))
+    # State and city are filtered in SQL, through the cache (the same generation per specialty). The
+    # list is soonest first, so the shifts up to data_fim are a prefix of it: filtering them here is exact.
     abertas = await vagas_abertas(
-        ctx.s.pool, ctx.s.cache, especialidade, BUSCA_CONSULTADAS, desde=entrada.data_inicio
+        ctx.s.pool,
+        ctx.s.cache,
+        especialidade,
+        BUSCA_DEVOLVIDAS,
+        desde=entrada.data_inicio,
+        estado=estado,
+        cidade=entrada.cidade,
     )
-    cidade = _simples(entrada.cidade) if entrada.cidade else None
     achadas = [
         v
         for v in abertas
-        if (entrada.data_fim is None or dt.date.fromisoformat(str(v["data_plantao"])) <= entrada.data_fim)
-        and (cidade is None or _simples(str(v["cidade"])) == cidade)
+        if entrada.data_fim is None or dt.date.fromisoformat(str(v["data_plantao"])) <= entrada.data_fim
     ]
-    return {"vagas": _alternativas(achadas[:BUSCA_DEVOLVIDAS])}
+    return {"vagas": _alternativas(preferencias.ordenar(achadas, ctx.medico.get("preferencias") or {}))}
 
 
 # --- pedir_humano -------------------------------------------------------------------------------------
@@ -186,11 +238,13 @@ class EntradaOptOut(BaseModel):
 
 async def registrar_opt_out(ctx: Contexto, entrada: EntradaOptOut) -> Resultado:
     """The doctor asked to stop in other words than the keywords (julia.services.opt_out catches those
-    before Claude): opt_out at once, pending campaign rows cancelled, in one transaction; Claude's reply
-    is the one confirmation."""
+    at the webhook): opt_out at once, unsent messages cancelled and the fixed confirmation queued, in one
+    transaction."""
     cliente_id, conversa_id = ctx.tarefa["cliente_id"], ctx.tarefa["conversa_id"]
     async with ctx.s.pool.acquire() as conn, conn.transaction():
-        instrucao = await opt_out.ferramenta_registrar_opt_out(conn, cliente_id, conversa_id, {})
+        instrucao = await opt_out.ferramenta_registrar_opt_out(
+            conn, cliente_id, conversa_id, {}, com_equipe=ctx.s.chatwoot is not None
+        )
     await invalidar_medico(ctx.s.cache, cliente_id, ctx.tarefa["telefone"])
     return {"opt_out": True, "instrucao": instrucao}
 

@@ -17,6 +17,7 @@ from julia.data.fila import Despertador
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
 from julia.metrics import metrics
+from julia.services import avisos, lgpd
 from julia.worker import resposta
 from julia.worker.concorrencia import Concorrencia
 from julia.worker.remetente import Remetente
@@ -25,6 +26,8 @@ from julia.worker.servicos import Servicos
 log = logging.getLogger(__name__)
 
 ALERTA_INTERVALO_S = 60.0  # a problem is announced within a minute; Slack sees at most one round a minute
+RESERVAS_INTERVALO_S = 60.0  # an unconfirmed reservation reopens within a minute of its deadline
+RETENCAO_PRIMEIRA_S = 60.0  # the first retention pass a minute after start, not in its rush
 # An attempt may take Claude's worst case plus this (context reads, the reply's transaction, a slow pool).
 PRAZO_FOLGA_S = 30.0
 
@@ -55,7 +58,13 @@ class Worker:
         s.claude.observador = self.concorrencia.observar
 
     async def rodar(self, parar: asyncio.Event) -> None:
-        loops = self._loop_entradas(parar), self._loop_envio(parar), self._loop_alertas(parar)
+        loops = (
+            self._loop_entradas(parar),
+            self._loop_envio(parar),
+            self._loop_alertas(parar),
+            self._loop_retencao(parar),
+            self._loop_reservas(parar),
+        )
         if self.despertador is None:
             await asyncio.gather(*loops)
             return
@@ -139,3 +148,34 @@ class Worker:
                 log.exception("health/alert round failed; next round in %.0f s", ALERTA_INTERVALO_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parar.wait(), ALERTA_INTERVALO_S)
+
+    async def _loop_reservas(self, parar: asyncio.Event) -> None:
+        """Reservations nobody confirmed within RESERVA_CONFIRMACAO_S go back to open and their doctors are
+        told (julia/services/avisos.py); every worker sweeps, SKIP LOCKED keeps them apart."""
+        s = self._s
+        while not parar.is_set():
+            try:
+                await avisos.expirar_reservas(s.pool, s.cache, s.settings.reserva_confirmacao_s)
+            except Exception:  # the sweep must never stop the worker
+                log.exception("reservation sweep failed; next one in %.0f s", RESERVAS_INTERVALO_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(parar.wait(), RESERVAS_INTERVALO_S)
+
+    async def _loop_retencao(self, parar: asyncio.Event) -> None:
+        """The LGPD retention pass (julia/services/lgpd.py) every LGPD_RETENCAO_INTERVALO_S, the first a
+        minute after start (not in the start-up's rush); 0 turns it off. Several workers may run it at
+        once: leads are taken with SKIP LOCKED and a message deleted twice is simply not found."""
+        intervalo_s = self._s.settings.lgpd_retencao_intervalo_s
+        espera_s = min(RETENCAO_PRIMEIRA_S, intervalo_s)
+        while intervalo_s and not parar.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(parar.wait(), espera_s)
+            if parar.is_set():
+                return
+            try:
+                feito = await lgpd.reter(self._s.pool, self._s.settings, parar)
+                if feito.leads or feito.interacoes:
+                    log.info("%s", feito.linha())
+            except Exception:  # retention must never stop the worker; the next pass tries again
+                log.exception("retention pass failed; next in %d s", intervalo_s)
+            espera_s = intervalo_s

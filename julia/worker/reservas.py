@@ -1,13 +1,14 @@
 """Reserving the shift a doctor accepts: one race-free statement, the cache told at once, the team told
-once. A doctor who loses the race (or named a shift that cannot be theirs) gets up to three open
-alternatives of their specialty, so Júlia can offer them in the same reply."""
+once. The statement holds the rules (julia/sql/vagas.sql reservar_vaga): open, of the doctor's specialty,
+not started, the doctor active with a CRM, no overlap with a shift they hold, at most
+RESERVAS_ABERTAS_MAX awaiting confirmation; a refusal says which, truly. A doctor who loses the race (or
+named a shift that cannot be theirs) gets up to three open alternatives of their specialty in their CRM's
+state, so Júlia can offer them in the same reply."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 
 import asyncpg
@@ -17,69 +18,97 @@ from julia.data import vagas as dados_vagas
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.slack import Slack
+from julia.services.plantoes import descrever
+from julia.services.preferencias import uf_do_crm
 
 log = logging.getLogger(__name__)
 
 ALTERNATIVAS: Final = 3
 
-# Why a reservation did not happen, as the tool result tells Claude.
+# Why a reservation did not happen, as the tool result tells Claude: the true reason, never "taken" for a
+# shift that was cancelled or has started.
 TOMADA: Final = "já foi reservada por outro médico"
+CANCELADA: Final = "foi cancelada pelo hospital"
+INICIADA: Final = "já começou"
+SOBREPOSTA: Final = "coincide com outro plantão que o médico já tem"
 INEXISTENTE: Final = "não existe"
 OUTRA_ESPECIALIDADE: Final = "é de outra especialidade"
 SEM_ESPECIALIDADE: Final = "o médico não tem especialidade cadastrada"
+SEM_CRM: Final = "o médico não tem CRM cadastrado"
+INATIVO: Final = "o cadastro do médico não está ativo"
+LIMITE: Final = "o médico já tem {n} reservas aguardando confirmação do hospital, o máximo permitido"
+# Refusals about the doctor, not the shift: offering other shifts would not help.
+DO_MEDICO: Final = frozenset({SEM_ESPECIALIDADE, SEM_CRM, INATIVO, LIMITE})
 
 
 @dataclass(frozen=True)
 class Reserva:
     reservada: bool  # the doctor holds the shift (now, or already from an earlier try)
     nova: bool  # this call made the booking: the one that notifies the team
-    motivo: str | None  # why not, when not reservada
+    motivo: str | None  # why not, when not reservada (one of the constants above; LIMITE unformatted)
     vaga: dict[str, Any] | None  # the shift as it was read (None when it does not exist)
     alternativas: list[dict[str, Any]] = field(default_factory=list)
+    abertas: int = 0  # the doctor's reservations awaiting confirmation when the statement started
+
+    def explicacao(self) -> str | None:
+        """The reason in words, LIMITE with its number."""
+        return LIMITE.format(n=self.abertas) if self.motivo == LIMITE else self.motivo
 
 
-async def reservar(pool: asyncpg.Pool, cache: Cache, medico_id: int, vaga_id: int) -> Reserva:
+async def reservar(
+    pool: asyncpg.Pool, cache: Cache, medico_id: int, vaga_id: int, *, abertas_max: int
+) -> Reserva:
     """At most two Postgres round trips: the reservation statement, then (only for a doctor who did not
-    get the shift, and only on a cache miss) the alternatives."""
-    row = await dados_vagas.reservar_vaga(pool, vaga_id, medico_id)
+    get the shift for a reason of the shift, and only on a cache miss) the alternatives. `abertas_max`:
+    settings.reservas_abertas_max."""
+    row = await dados_vagas.reservar_vaga(pool, vaga_id, medico_id, abertas_max)
     vaga = _vaga(row, vaga_id) if row["existe"] else None
     if row["reservada"]:
         # After the commit (the statement committed on its own): no doctor is offered it from Redis now.
         await invalidar_vagas(cache, row["especialidade_id"])
-        return Reserva(True, True, None, vaga)
+        return Reserva(True, True, None, vaga, abertas=row["abertas"])
     if row["ja_era_dele"] and row["status_antes"] in ("reservada", "preenchida"):
-        return Reserva(True, False, None, vaga)
+        return Reserva(True, False, None, vaga, abertas=row["abertas"])
+    motivo = _motivo(row, abertas_max)
     especialidade = row["especialidade_medico"]
-    if not row["existe"]:
-        motivo = INEXISTENTE
-    elif especialidade is None:
-        motivo = SEM_ESPECIALIDADE
-    elif row["especialidade_id"] != especialidade:
-        motivo = OUTRA_ESPECIALIDADE
-    else:
-        motivo = TOMADA  # not open in the snapshot, or open there and taken while we waited for the lock
     alternativas: list[dict[str, Any]] = []
-    if especialidade is not None:
-        abertas = await vagas_abertas(pool, cache, especialidade, ALTERNATIVAS + 1)
+    if especialidade is not None and motivo not in DO_MEDICO:
+        # In the doctor's CRM state, as the context offers them (julia/services/preferencias.py).
+        uf = uf_do_crm(row["crm_medico"])
+        abertas = await vagas_abertas(pool, cache, especialidade, ALTERNATIVAS + 1, estado=uf)
         alternativas = [v for v in abertas if v["id"] != vaga_id][:ALTERNATIVAS]
-    return Reserva(False, False, motivo, vaga, alternativas)
+    return Reserva(False, False, motivo, vaga, alternativas, abertas=row["abertas"])
+
+
+def _motivo(row: asyncpg.Record, abertas_max: int) -> str:
+    """The first rule the shift or the doctor broke, in the order a person would say it: what is wrong
+    with the shift itself before what is wrong with the doctor."""
+    if not row["existe"]:
+        return INEXISTENTE
+    if row["especialidade_medico"] is None:
+        return SEM_ESPECIALIDADE
+    if row["especialidade_id"] != row["especialidade_medico"]:
+        return OUTRA_ESPECIALIDADE
+    if row["status_antes"] == "cancelada":
+        return CANCELADA
+    if row["status_antes"] in ("reservada", "preenchida"):
+        return TOMADA
+    if row["iniciada"]:
+        return INICIADA
+    if row["status_medico"] != "ativo":
+        return INATIVO
+    if not row["tem_crm"]:
+        return SEM_CRM
+    if row["sobreposta"]:
+        return SOBREPOSTA
+    if row["abertas"] >= abertas_max:
+        return LIMITE
+    return TOMADA  # open in the snapshot, and taken while we waited for the row lock
 
 
 def _vaga(row: asyncpg.Record, vaga_id: int) -> dict[str, Any]:
     campos = ("data_plantao", "valor", "hospital", "cidade", "estado", "periodo", "hora_inicio", "hora_fim")
     return {"id": vaga_id, **{k: row[k] for k in campos}}
-
-
-def descrever(vaga: dict[str, Any]) -> str:
-    """A shift as people read it: 05/12/2026, Noturno (19:00-07:00), Hospital X, Santos/SP: R$ 1.500,00.
-    Dates, times and values may be Python objects (Postgres) or ISO / decimal strings (the cache)."""
-    data = dt.date.fromisoformat(str(vaga["data_plantao"]))
-    inicio, fim = (dt.time.fromisoformat(str(vaga[k])) for k in ("hora_inicio", "hora_fim"))
-    valor = f"{Decimal(str(vaga['valor'])):,.2f}".translate(str.maketrans(",.", ".,"))
-    return (
-        f"{data:%d/%m/%Y}, {vaga['periodo']} ({inicio:%H:%M}-{fim:%H:%M}), {vaga['hospital']}, "
-        f"{vaga['cidade']}/{vaga['estado']}: R$ {valor}"
-    )
 
 
 async def avisar_equipe(

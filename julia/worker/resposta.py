@@ -4,31 +4,33 @@ statement that marks the inbound row done (so a reply is queued exactly once or 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
-from julia import prompts
+from julia import prompts, relogio
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
-from julia.data import Executor, entradas
+from julia.data import Executor, conversations, entradas
 from julia.data.fila import Fila, Retentativa
 from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
-from julia.services import handoff, opt_out
+from julia.services import handoff, opt_out, preferencias
+from julia.services.plantoes import descrever
 from julia.worker import dialogo
 from julia.worker.espelho import espelhar
 from julia.worker.ferramentas import Contexto
-from julia.worker.reservas import descrever
 from julia.worker.servicos import Servicos
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
 log = logging.getLogger(__name__)
 
 VAGAS_NO_CONTEXTO = 5  # shifts Claude is shown per reply: enough to choose, few enough to read
+VAGAS_CONSULTADAS = 2 * VAGAS_NO_CONTEXTO  # read (one query, or the cache) to pick the preferred among
 
 MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's own retries
 BACKOFF_S = 5.0  # before the second try; doubled for the third (no cap: the cap of tries bounds it)
@@ -42,11 +44,37 @@ ESPERAS_MAX = 24
 ESPERA_TETO_S = 60.0
 AVISO_HANDOFF = "Claro! Vou chamar uma pessoa da nossa equipe para falar com você. Só um instante."
 MOTIVO_PEDIDO = "médico pediu para falar com uma pessoa"
+# An edit or delete of a message that led to a reservation (an "aceito" taken back): a person confirms.
+AVISO_ALTERACAO = (
+    "Vi que você mudou a mensagem sobre o plantão que reservamos. Vou chamar uma pessoa da nossa equipe "
+    "para confirmar com você. Só um instante."
+)
+MOTIVO_ALTERACAO = "médico editou ou apagou a mensagem que levou a uma reserva"
+# Claude cannot answer this message, and asking again will not change that (a refusal, a request the API
+# refuses, a reply cut before its first sentence): a person answers instead of silence.
+MOTIVO_SEM_RESPOSTA = "Júlia não conseguiu responder"
+# Media Júlia cannot read (a voice note, an image without caption): a fixed reply, no Claude call, at most
+# once per conversation in JANELA_PEDIR_TEXTO_S (three voice notes in a row get one ask, not three).
+PEDIR_TEXTO = (
+    "Desculpe, por aqui eu ainda não consigo ouvir áudios nem abrir imagens ou arquivos. "
+    "Pode me escrever em texto?"
+)
+JANELA_PEDIR_TEXTO_S = 600.0
+# The first message of a backlog that arrived late (MENSAGEM_ANTIGA_S): one per conversation and window.
+DESCULPA_ATRASO = (
+    "Desculpe a demora, só agora vi suas mensagens. Ainda posso ajudar? Me conta por aqui o que precisa."
+)
 # Doctors Júlia must not write to: they asked her to stop, or the team blocked them. Their messages are
 # still stored and mirrored to Chatwoot, where a person can read them.
+SEM_RESPOSTA = frozenset({"opt_out", "bloqueado"})
 # The first turn when the history starts with Júlia (the Messages API wants the doctor's turn first).
 INICIO_DO_HISTORICO = "(início da conversa)"
-SEM_RESPOSTA = frozenset({"opt_out", "bloqueado"})
+# What Claude reads of the history, in characters (about 4 per token): a message is cut at
+# MAX_CARACTERES_MENSAGEM (a 64,000-character paste is not read whole) and the oldest turns are left out
+# past MAX_CARACTERES_HISTORICO, so no conversation outgrows the context window, however long it gets.
+MAX_CARACTERES_MENSAGEM = 4_000
+MAX_CARACTERES_HISTORICO = 24_000
+CORTE = " […]"
 
 
 class _Perdida(Exception):
@@ -76,13 +104,24 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
                 conhecido=tarefa["chatwoot_conversation_id"],
             )
         )
+    tratamento: str = tarefa["tratamento"]
     try:
-        if tarefa["controlled_by"] == "humano" or tarefa["status_medico"] in SEM_RESPOSTA:
+        if (
+            tarefa["controlled_by"] == "humano"
+            or tarefa["status_medico"] in SEM_RESPOSTA
+            or tratamento == "registrar"
+        ):
             await _concluir_em(s.pool, tarefa, None, mesmo_se_humano=False)  # no reply: only the mirror
-        elif opt_out.pede_opt_out(texto):
-            await _registrar_opt_out(s, tarefa)
+        elif tratamento == "pedir_texto":
+            await _uma_vez(s, tarefa, PEDIR_TEXTO, conversations.marcar_pedido_texto, JANELA_PEDIR_TEXTO_S)
+        elif tratamento == "desculpar":
+            await _uma_vez(
+                s, tarefa, DESCULPA_ATRASO, conversations.marcar_desculpa_atraso, s.settings.mensagem_antiga_s
+            )
+        elif tratamento == "passar":
+            await _pedir_humano(s, tarefa, espelho, MOTIVO_ALTERACAO, AVISO_ALTERACAO)
         elif handoff.pede_humano(texto):
-            await _pedir_humano(s, tarefa, espelho)
+            await _pedir_humano(s, tarefa, espelho, MOTIVO_PEDIDO, AVISO_HANDOFF)
         else:
             await _responder(s, tarefa, fila, espelho)
     except _Perdida:
@@ -98,20 +137,64 @@ async def _responder(
     medico = await contexto_estatico(s.pool, s.cache, tarefa["cliente_id"])
     assert medico is not None
     especialidade = medico["especialidade_id"]
-    vagas = await vagas_abertas(s.pool, s.cache, especialidade, VAGAS_NO_CONTEXTO) if especialidade else []
+    # The doctor's state's shifts (their CRM's), those matching their preferences first.
+    uf = preferencias.uf_do_crm(medico.get("crm"))
+    abertas = (
+        await vagas_abertas(s.pool, s.cache, especialidade, VAGAS_CONSULTADAS, estado=uf)
+        if especialidade
+        else []
+    )
+    vagas = preferencias.ordenar(abertas, medico.get("preferencias") or {})[:VAGAS_NO_CONTEXTO]
     historico = await carregar_historico(s.pool, tarefa["conversa_id"])
     turnos = montar_turnos(historico, ate=tarefa["interacao_id"])
     ctx = Contexto(s, tarefa, medico, espelho)
     try:
-        texto = await dialogo.conversar(ctx, prompts.sistema(), contexto_dinamico(medico, vagas), turnos)
+        dinamico = contexto_dinamico(medico, vagas, relogio.agora())
+        texto = await dialogo.conversar(ctx, prompts.sistema(), dinamico, turnos)
     except IntegracaoError as exc:
+        if exc.servico == "claude" and not exc.transitorio:
+            log.error("entrada %s: Claude cannot answer it (%s); handed to a person", tarefa["id"], exc)
+            await _pedir_humano(s, tarefa, espelho, f"{MOTIVO_SEM_RESPOSTA}: {exc.motivo}", AVISO_HANDOFF)
+            return
         await _registrar_falha(s.pool, fila, tarefa, exc)
+        return
+    if opt_out.confirma_opt_out(texto):
+        await _opt_out_confirmado(s, tarefa, texto)
         return
     # After pedir_humano the conversation is a person's, yet Júlia's "I am calling someone" goes out.
     # One statement, so no transaction: done, stored and queued together or not at all.
     await _concluir_em(
         s.pool, tarefa, texto, mesmo_se_humano=ctx.passou_para_humano, versao_prompt=prompts.VERSAO
     )
+
+
+async def _opt_out_confirmado(s: Servicos, tarefa: asyncpg.Record, texto: str) -> None:
+    """The backstop: Claude's reply tells the doctor they will get nothing more. Whether or not its
+    registrar_opt_out tool ran, the opt-out is registered (a no-op when the tool did) with the fixed
+    confirmation; Claude's own words are then not queued (concluir_entrada sends nothing to an opt_out
+    doctor), so every opt-out ends in the same confirmation and none is promised without being made."""
+    async with s.pool.acquire() as conn, conn.transaction():
+        registrado = await opt_out.registrar_opt_out(
+            conn, tarefa["cliente_id"], tarefa["conversa_id"], com_equipe=s.chatwoot is not None
+        )
+        await _concluir_em(conn, tarefa, texto, mesmo_se_humano=False, versao_prompt=prompts.VERSAO)
+    if registrado:
+        log.warning("entrada %s: Claude confirmed an opt-out no tool recorded; registered", tarefa["id"])
+    await invalidar_medico(s.cache, tarefa["cliente_id"], tarefa["telefone"])
+
+
+async def _uma_vez(
+    s: Servicos,
+    tarefa: asyncpg.Record,
+    aviso: str,
+    marcar: Callable[[Executor, int, float], Awaitable[bool]],
+    janela_s: float,
+) -> None:
+    """A fixed reply the conversation gets once per `janela_s` (`marcar` says whether this is the time):
+    the apology for a late backlog, the ask for text. The other messages are only stored and mirrored."""
+    async with s.pool.acquire() as conn, conn.transaction():
+        primeira = await marcar(conn, tarefa["conversa_id"], janela_s)
+        await _concluir_em(conn, tarefa, aviso if primeira else None, mesmo_se_humano=False)
 
 
 async def _registrar_falha(
@@ -123,11 +206,11 @@ async def _registrar_falha(
 
 
 async def _pedir_humano(
-    s: Servicos, tarefa: asyncpg.Record, espelho: asyncio.Task[int | None] | None
+    s: Servicos, tarefa: asyncpg.Record, espelho: asyncio.Task[int | None] | None, motivo: str, aviso: str
 ) -> None:
     async with s.pool.acquire() as conn, conn.transaction():
-        handoff_id = await handoff.passar_para_humano(conn, tarefa["conversa_id"], MOTIVO_PEDIDO)
-        await _concluir_em(conn, tarefa, AVISO_HANDOFF, mesmo_se_humano=True)
+        handoff_id = await handoff.passar_para_humano(conn, tarefa["conversa_id"], motivo)
+        await _concluir_em(conn, tarefa, aviso, mesmo_se_humano=True)
     if handoff_id is None:
         return
     # The label needs the Chatwoot conversation that the inbound mirror may be creating right now.
@@ -136,19 +219,10 @@ async def _pedir_humano(
         s.slack,
         s.chatwoot,
         telefone=tarefa["telefone"],
-        motivo=MOTIVO_PEDIDO,
+        motivo=motivo,
         chatwoot_conversa_id=chatwoot_id,
         rotular=True,
     )
-
-
-async def _registrar_opt_out(s: Servicos, tarefa: asyncpg.Record) -> None:
-    """PARAR, SAIR...: in one transaction the row is done, the doctor opt_out, their pending campaign
-    messages cancelled and the confirmation queued (julia/services/opt_out.py); no Claude call."""
-    async with s.pool.acquire() as conn, conn.transaction():
-        await _concluir_em(conn, tarefa, None, mesmo_se_humano=True)
-        await opt_out.registrar_opt_out(conn, tarefa["cliente_id"], tarefa["conversa_id"], confirmar=True)
-    await invalidar_medico(s.cache, tarefa["cliente_id"], tarefa["telefone"])
 
 
 async def _concluir_em(
@@ -180,37 +254,66 @@ def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turn
     kept, even one stored after `ate` (she answered the previous message while this one was arriving),
     so Claude knows what she already said. Consecutive messages of one side are joined. The turns start
     with the doctor, as the Messages API expects: when the history starts with Júlia (a campaign's offer,
-    which the doctor is answering), a short marker turn goes first, so Claude still reads what she wrote."""
+    which the doctor is answering), a short marker turn goes first, so Claude still reads what she wrote.
+    Bounded by size: each message cut at MAX_CARACTERES_MENSAGEM, and the oldest left out once the
+    newest fill MAX_CARACTERES_HISTORICO (the message being answered is always kept)."""
     atual = [linha for linha in historico if linha["id"] == ate]
     anteriores = [
         linha
-        for linha in reversed(historico)
+        for linha in historico
         if linha["id"] != ate and (linha["direcao"] == "saida" or linha["id"] < ate)
     ]
+    mantidas: list[tuple[str, str]] = []
+    total = 0
+    for linha in [*atual, *anteriores]:  # newest first: what the budget keeps
+        conteudo = _cortar(linha["conteudo"])
+        total += len(conteudo)
+        if mantidas and total > MAX_CARACTERES_HISTORICO:
+            break
+        mantidas.append((linha["direcao"], conteudo))
+    # The message being answered goes last, after every earlier one (kept in the history's order).
+    ordem = [*reversed(mantidas[1:]), mantidas[0]] if atual else list(reversed(mantidas))
     turnos: list[Turno] = []
-    for linha in [*anteriores, *atual]:
-        papel: Any = "user" if linha["direcao"] == "entrada" else "assistant"
+    for direcao, conteudo in ordem:
+        papel: Any = "user" if direcao == "entrada" else "assistant"
         if turnos and turnos[-1]["role"] == papel:
-            turnos[-1]["content"] += "\n" + linha["conteudo"]
+            turnos[-1]["content"] += "\n" + conteudo
         else:
             if not turnos and papel == "assistant":
                 turnos.append({"role": "user", "content": INICIO_DO_HISTORICO})
-            turnos.append({"role": papel, "content": linha["conteudo"]})
+            turnos.append({"role": papel, "content": conteudo})
     return turnos
 
 
-def contexto_dinamico(medico: dict[str, Any], vagas: Sequence[dict[str, Any]]) -> str:
-    """This doctor and the open shifts of their specialty (with their ids, which the tools take), as the
+def _cortar(conteudo: str) -> str:
+    if len(conteudo) <= MAX_CARACTERES_MENSAGEM:
+        return conteudo
+    return conteudo[: MAX_CARACTERES_MENSAGEM - len(CORTE)] + CORTE
+
+
+def contexto_dinamico(medico: dict[str, Any], vagas: Sequence[Mapping[str, Any]], agora: dt.datetime) -> str:
+    """Now in São Paulo (so "amanhã" and "sábado" are not guessed), this doctor and their preferences, and
+    the open shifts of their specialty in their CRM's state (with their ids, which the tools take), as the
     uncached part of the system prompt."""
     nome = " ".join(p for p in (medico.get("primeiro_nome"), medico.get("sobrenome")) if p) or "não informado"
+    local = agora.astimezone(relogio.FUSO)
     linhas = [
         "## Contexto desta conversa",
+        f"Agora: {relogio.dia_da_semana(local.date())}, {local:%d/%m/%Y}, {local:%H:%M} "
+        "(horário de Brasília).",
         f"Médico: {nome}; CRM: {medico.get('crm') or 'não informado'}; "
         f"especialidade: {medico.get('especialidade') or 'não informada'}; cadastro: {medico.get('status')}.",
     ]
+    gosta = preferencias.descrever(medico.get("preferencias") or {})
+    if gosta:
+        linhas.append(f"Preferências do médico: {gosta}.")
+    uf = preferencias.uf_do_crm(medico.get("crm"))
+    onde = f" no estado do CRM ({uf}; para outros lugares, buscar_vagas com a cidade)" if uf else ""
     if not vagas:
-        linhas.append("Plantões abertos compatíveis: nenhum no momento.")
+        linhas.append(f"Plantões abertos compatíveis{onde}: nenhum no momento.")
         return "\n".join(linhas)
-    linhas.append("Plantões abertos compatíveis (o número é o vaga_id das ferramentas):")
+    linhas.append(
+        f"Plantões abertos compatíveis{onde}, preferidos primeiro (o número é o vaga_id das ferramentas):"
+    )
     linhas.extend(f"- vaga {v['id']}: {descrever(v)}" for v in vagas)
     return "\n".join(linhas)

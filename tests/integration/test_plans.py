@@ -61,19 +61,26 @@ CASES = [
     Case(
         "buscar_vagas",
         frozenset({"idx_vagas_especialidade_status"}),
-        lambda s: (s.especialidade_id, dt.date.today(), 10),
+        lambda s: (s.especialidade_id, dt.date.today(), 10, None, None),
+    ),
+    # The same walk, filtered on the way by the doctor's state and a city (the buscar_vagas tool).
+    Case(
+        "buscar_vagas",
+        frozenset({"idx_vagas_especialidade_status"}),
+        lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", "sao paulo"),
     ),
     Case(
         "reivindicar_mensagens", frozenset({"idx_fila_processamento", "idx_fila_lease"}), lambda s: (10, 60.0)
     ),
     Case("contar_fila_pendente", frozenset({"idx_fila_processamento"}), lambda s: ()),
     # Campaigns: the send-time consent check (inside the intent to send, julia/sql/fila_mensagens.sql), by
-    # the claimed row's id, and an opt-out (julia/sql/clientes.sql), which finds the doctor's pending
-    # campaign rows by doctor.
+    # the claimed row's id, and an opt-out (julia/sql/clientes.sql), which finds every unsent message of
+    # the doctor's by doctor: campaign rows and queued replies, each through its partial index.
     Case("iniciar_envio", frozenset({"fila_mensagens_pkey", "clientes_pkey"}), lambda s: (1, 1, 60.0, 5)),
+    Case("registrar_opt_out", frozenset({"clientes_pkey"}), lambda s: (s.cliente_id,)),
     Case(
-        "registrar_opt_out",
-        frozenset({"clientes_pkey", "idx_fila_campanha_pendente"}),
+        "cancelar_envios_pendentes",
+        frozenset({"idx_fila_campanha_pendente", "idx_fila_resposta_pendente"}),
         lambda s: (s.cliente_id,),
     ),
     # contar_conversas_ativas is not gated: it counts about two thirds of all conversations, where a seq
@@ -144,6 +151,8 @@ def _indexes(node: dict[str, Any]) -> set[str]:
 
 def _literal(value: Any) -> str:
     """A parameter as SQL text, for EXPLAIN EXECUTE (which takes no bound parameters)."""
+    if value is None:
+        return "NULL"
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     if isinstance(value, dt.date):

@@ -21,6 +21,7 @@ from julia.data.interacoes import carregar_historico
 from julia.data.operacao import contar_operacao
 from julia.data.vagas import buscar_vagas
 from julia.db import drop_database
+from julia.relogio import FUSO
 from julia.seed.database import seeded_database
 from tests.integration.rollback import rolled_back
 
@@ -127,12 +128,18 @@ async def test_buscar_vagas(pool: asyncpg.Pool, raw: Raw) -> None:
     checked = 0
     for especialidade_id in especialidades:
         for desde in (today, today + dt.timedelta(days=30), today - dt.timedelta(days=10)):
+            agora = dt.datetime.now(FUSO)
             abertas = [
                 v
                 for v in raw.vagas
                 if v["especialidade_id"] == especialidade_id
                 and v["status"] == "aberta"
                 and v["data_plantao"] >= desde
+                # not started: its start hour is São Paulo's (migrations/0011_reservas_regras.sql)
+                and dt.datetime.combine(
+                    v["data_plantao"], raw.periodos[v["periodo_id"]]["hora_inicio"], tzinfo=FUSO
+                )
+                > agora
             ]
             soonest = sorted(abertas, key=lambda v: (v["data_plantao"], v["id"]))[:10]
             expected = [

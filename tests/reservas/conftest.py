@@ -13,6 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from julia.cache import Cache
+from julia.relogio import hoje
+from julia.services import avisos
+from julia.worker import reservas
 from tests.cache.conftest import cache_de
 from tests.service.conftest import (  # noqa: F401  (fixtures re-exported for these tests)
     Externos,
@@ -28,6 +31,7 @@ from tests.service.conftest import (  # noqa: F401  (fixtures re-exported for th
 )
 
 _numeros = itertools.count(1)
+ABERTAS_MAX = 3  # settings.reservas_abertas_max's default
 
 
 @dataclass
@@ -40,8 +44,8 @@ class Cenario:
 
     async def medico(self, especialidade: int | None = None, nome: str = "Ana") -> int:
         id_: int = await self.pool.fetchval(
-            "INSERT INTO clientes (telefone, primeiro_nome, sobrenome, especialidade_id, status)"
-            " VALUES ($1, $2, 'Souza', $3, 'ativo') RETURNING id",
+            "INSERT INTO clientes (telefone, primeiro_nome, sobrenome, crm, especialidade_id, status)"
+            " VALUES ($1, $2, 'Souza', 'CRM/SP 123456', $3, 'ativo') RETURNING id",
             f"+55119{next(_numeros):08d}",
             nome,
             self.especialidade if especialidade is None else especialidade,
@@ -50,8 +54,9 @@ class Cenario:
 
     async def medicos(self, n: int) -> list[int]:
         rows = await self.pool.fetch(
-            "INSERT INTO clientes (telefone, primeiro_nome, especialidade_id, status)"
-            " SELECT '+55118' || lpad(($1 + g)::text, 8, '0'), 'Médico ' || g, $2, 'ativo'"
+            "INSERT INTO clientes (telefone, primeiro_nome, crm, especialidade_id, status)"
+            " SELECT '+55118' || lpad(($1 + g)::text, 8, '0'), 'Médico ' || g, 'CRM/SP ' || (100000 + g), $2,"
+            " 'ativo'"
             " FROM generate_series(1, $3) g RETURNING id",
             next(_numeros) * 100_000,
             self.especialidade,
@@ -59,15 +64,31 @@ class Cenario:
         )
         return [r["id"] for r in rows]
 
-    async def vaga(self, dias: int = 1, especialidade: int | None = None, valor: str = "1500.00") -> int:
+    async def vaga(
+        self,
+        dias: int = 1,
+        especialidade: int | None = None,
+        valor: str = "1500.00",
+        periodo: int | None = None,
+    ) -> int:
+        """A shift `dias` after today in São Paulo (the Noturno 19:00-07:00 period unless told)."""
         id_: int = await self.pool.fetchval(
             "INSERT INTO vagas (hospital_id, especialidade_id, periodo_id, data_plantao, valor)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING id",
             self.hospital,
             self.especialidade if especialidade is None else especialidade,
-            self.periodo,
-            dt.date.today() + dt.timedelta(days=dias),
+            self.periodo if periodo is None else periodo,
+            hoje() + dt.timedelta(days=dias),
             Decimal(valor),
+        )
+        return id_
+
+    async def outro_periodo(self, inicio: str, fim: str) -> int:
+        id_: int = await self.pool.fetchval(
+            "INSERT INTO periodos (nome, hora_inicio, hora_fim) VALUES ($1, $2::time, $3::time) RETURNING id",
+            f"{inicio}-{fim} {next(_numeros)}",
+            dt.time.fromisoformat(inicio),
+            dt.time.fromisoformat(fim),
         )
         return id_
 
@@ -97,3 +118,20 @@ async def cenario(pool: asyncpg.Pool) -> Cenario:  # noqa: F811
 @pytest.fixture
 def cache(redis: aioredis.Redis) -> Cache:
     return cache_de(redis)
+
+
+async def reservada(cache: Cache, cenario: Cenario, dias: int = 2) -> tuple[int, int]:
+    """A shift `dias` ahead reserved by a new doctor: (shift, doctor)."""
+    vaga, medico = await cenario.vaga(dias=dias), await cenario.medico()
+    assert (await reservas.reservar(cenario.pool, cache, medico, vaga, abertas_max=ABERTAS_MAX)).nova
+    return vaga, medico
+
+
+async def avisos_de(db: asyncpg.Pool, medico: int) -> list[str]:
+    """The notices queued for a doctor (julia/services/avisos.py), oldest first."""
+    linhas = await db.fetch(
+        "SELECT conteudo FROM fila_mensagens WHERE cliente_id = $1 AND prioridade = $2 ORDER BY id",
+        medico,
+        avisos.PRIORIDADE_AVISO,
+    )
+    return [r["conteudo"] for r in linhas]

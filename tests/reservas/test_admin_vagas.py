@@ -12,9 +12,12 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from julia.cache import Cache, medico_por_telefone, vagas_abertas
+from julia.services import avisos
 from julia.settings import Settings
 from julia.worker import reservas
-from tests.reservas.conftest import Cenario
+from julia.worker.loop import Worker
+from tests.reservas.conftest import ABERTAS_MAX, Cenario, avisos_de, reservada
+from tests.service.conftest import Externos, drenar
 
 TOKEN = "segredo-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -124,7 +127,7 @@ async def test_mudar_vaga_status_valor_e_data(
     assert str(listada["valor"]) == "1750.50"
     # A held shift is filled, then reopened (its doctor let go) by the coordinators.
     medico = await cenario.medico()
-    assert (await reservas.reservar(pool, cache, medico, vaga)).nova
+    assert (await reservas.reservar(pool, cache, medico, vaga, abertas_max=ABERTAS_MAX)).nova
     preenchida = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "preenchida"}, headers=AUTH)
     assert (preenchida.json()["status"], preenchida.json()["cliente_id"]) == ("preenchida", medico)
     reaberta = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "aberta"}, headers=AUTH)
@@ -166,3 +169,72 @@ async def test_mudar_medico_telefone_nomes_tags_e_conflito(
         ).status_code == 422
     ruim = await cliente.patch(f"/admin/medicos/{outro}", json={"especialidade_id": 99_999_999}, headers=AUTH)
     assert ruim.status_code == 422
+
+
+# --- the doctor holding a shift is told what a coordinator changed (julia/services/avisos.py) ---------
+
+
+async def test_cancelar_uma_vaga_reservada_avisa_o_medico_pela_fila(
+    cliente: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    cache: Cache,
+    worker: Worker,
+    externos: Externos,
+    cenario: Cenario,
+) -> None:
+    vaga, medico = await reservada(cache, cenario)
+    aberta = await cenario.vaga(dias=3)
+    for alvo in (vaga, aberta):
+        resposta = await cliente.patch(f"/admin/vagas/{alvo}", json={"status": "cancelada"}, headers=AUTH)
+        assert resposta.status_code == 200, resposta.text
+    assert set(resposta.json()) == set(avisos.COLUNAS_VAGA)  # the shift, not what the notice needed
+    [aviso] = await avisos_de(pool, medico)  # the open shift had nobody to tell
+    assert aviso.startswith("Aviso: o plantão que você tinha reservado foi cancelado pelo hospital: ")
+    assert "Hospital Santa Luzia" in aviso
+    await drenar(worker, pool)
+    telefone = await pool.fetchval("SELECT telefone FROM clientes WHERE id = $1", medico)
+    assert externos.textos_enviados() == [(telefone.lstrip("+"), aviso)]
+    # Sent, it is history in the doctor's conversation: Claude reads it when the doctor answers.
+    assert await pool.fetchval("SELECT count(*) FROM interacoes WHERE cliente_id = $1", medico) == 1
+
+
+@pytest.mark.parametrize(
+    ("mudanca", "comeco"),
+    [
+        ({"status": "aberta"}, "Aviso: a equipe desfez a sua reserva"),
+        ({"status": "preenchida"}, "Boa notícia: o hospital confirmou o seu plantão"),
+        (
+            {"valor": "1800.00"},
+            "Aviso: o plantão que você reservou mudou (o valor passou de R$ 1.500,00 para",
+        ),
+        ({"status": "preenchida", "valor": "1600.00"}, "Aviso: o plantão que você reservou mudou"),
+    ],
+)
+async def test_cada_mudanca_diz_o_que_mudou(
+    cliente: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    cache: Cache,
+    cenario: Cenario,
+    mudanca: dict[str, str],
+    comeco: str,
+) -> None:
+    vaga, medico = await reservada(cache, cenario)
+    resposta = await cliente.patch(f"/admin/vagas/{vaga}", json=mudanca, headers=AUTH)
+    assert resposta.status_code == 200, resposta.text
+    [aviso] = await avisos_de(pool, medico)
+    assert aviso.startswith(comeco), aviso
+
+
+async def test_mudar_a_data_diz_as_duas_datas_com_o_dia_da_semana(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+) -> None:
+    vaga, medico = await reservada(cache, cenario, dias=2)
+    antes = await pool.fetchval("SELECT data_plantao FROM vagas WHERE id = $1", vaga)
+    depois = antes + dt.timedelta(days=5)
+    resposta = await cliente.patch(
+        f"/admin/vagas/{vaga}", json={"data_plantao": depois.isoformat()}, headers=AUTH
+    )
+    assert resposta.status_code == 200, resposta.text
+    [aviso] = await avisos_de(pool, medico)
+    assert f"{antes:%d/%m/%Y} para " in aviso
+    assert f"{depois:%d/%m/%Y}" in aviso

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from julia.cache import Cache, vagas_abertas
 from julia.perf.engine.counting import Meter, cost
 from julia.worker import reservas
-from tests.reservas.conftest import Cenario
+from tests.reservas.conftest import ABERTAS_MAX, Cenario
 
 
 async def test_cinquenta_medicos_disputam_uma_vaga_e_um_so_ganha(
@@ -20,7 +20,9 @@ async def test_cinquenta_medicos_disputam_uma_vaga_e_um_so_ganha(
     disputada = await cenario.vaga(dias=1)
     outras = [await cenario.vaga(dias=d) for d in (2, 3, 4, 5)]
     medicos = await cenario.medicos(50)
-    resultados = await asyncio.gather(*(reservas.reservar(pool, cache, m, disputada) for m in medicos))
+    resultados = await asyncio.gather(
+        *(reservas.reservar(pool, cache, m, disputada, abertas_max=ABERTAS_MAX) for m in medicos)
+    )
     vencedores = [m for m, r in zip(medicos, resultados, strict=True) if r.reservada]
     assert len(vencedores) == 1
     assert sum(r.nova for r in resultados) == 1  # the team is told once
@@ -42,7 +44,7 @@ async def test_a_lista_em_cache_esquece_a_vaga_reservada_na_hora(
     antes = cache.contagens()["vagas"]["hits"]
     assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [vaga, seguinte]
     assert cache.contagens()["vagas"]["hits"] == antes + 1  # really cached
-    assert (await reservas.reservar(pool, cache, await cenario.medico(), vaga)).nova
+    assert (await reservas.reservar(pool, cache, await cenario.medico(), vaga, abertas_max=ABERTAS_MAX)).nova
     assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [seguinte]
 
 
@@ -50,8 +52,10 @@ async def test_pedir_de_novo_a_propria_vaga_nao_reserva_outra_vez(
     pool: asyncpg.Pool, cache: Cache, cenario: Cenario
 ) -> None:
     vaga, medico = await cenario.vaga(), await cenario.medico()
-    primeira = await reservas.reservar(pool, cache, medico, vaga)
-    segunda = await reservas.reservar(pool, cache, medico, vaga)  # a retried answer asks again
+    primeira = await reservas.reservar(pool, cache, medico, vaga, abertas_max=ABERTAS_MAX)
+    segunda = await reservas.reservar(
+        pool, cache, medico, vaga, abertas_max=ABERTAS_MAX
+    )  # a retried answer asks again
     assert (primeira.reservada, primeira.nova) == (True, True)
     assert (segunda.reservada, segunda.nova) == (True, False)
     assert segunda.vaga is not None
@@ -64,15 +68,15 @@ async def test_vaga_de_outra_especialidade_ou_inexistente_nao_e_reservada(
     alheia = await cenario.vaga(especialidade=cenario.outra_especialidade)
     propria = await cenario.vaga(dias=3)
     medico = await cenario.medico()
-    r = await reservas.reservar(pool, cache, medico, alheia)
+    r = await reservas.reservar(pool, cache, medico, alheia, abertas_max=ABERTAS_MAX)
     assert (r.reservada, r.motivo) == (False, reservas.OUTRA_ESPECIALIDADE)
     assert [v["id"] for v in r.alternativas] == [propria]
-    r = await reservas.reservar(pool, cache, medico, 99_999_999)
+    r = await reservas.reservar(pool, cache, medico, 99_999_999, abertas_max=ABERTAS_MAX)
     assert (r.reservada, r.motivo, r.vaga) == (False, reservas.INEXISTENTE, None)
     sem = await cenario.pool.fetchval(
         "INSERT INTO clientes (telefone, status) VALUES ('+5511977776666', 'novo') RETURNING id"
     )
-    r = await reservas.reservar(pool, cache, sem, propria)
+    r = await reservas.reservar(pool, cache, sem, propria, abertas_max=ABERTAS_MAX)
     assert (r.reservada, r.motivo, r.alternativas) == (False, reservas.SEM_ESPECIALIDADE, [])
     assert await pool.fetchval("SELECT status FROM vagas WHERE id = $1", alheia) == "aberta"
 
@@ -87,9 +91,11 @@ async def test_reservar_custa_no_maximo_duas_idas_ao_postgres(
     try:
         meter = Meter(conn, redis)  # type: ignore[arg-type]
         antes = await meter.snapshot()
-        assert (await reservas.reservar(pool, cache, ganhador, vaga)).nova
+        assert (await reservas.reservar(pool, cache, ganhador, vaga, abertas_max=ABERTAS_MAX)).nova
         meio = await meter.snapshot()
-        assert not (await reservas.reservar(pool, cache, perdedor, vaga)).reservada  # cache miss: 2
+        assert not (
+            await reservas.reservar(pool, cache, perdedor, vaga, abertas_max=ABERTAS_MAX)
+        ).reservada  # cache miss: 2
         depois = await meter.snapshot()
     finally:
         await pool.release(conn)

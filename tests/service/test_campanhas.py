@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from julia.data.fila_mensagens import reivindicar_mensagens
 from julia.services import campanhas, pausa
-from julia.services.opt_out import CONFIRMACAO, ferramenta_registrar_opt_out
+from julia.services.opt_out import CONFIRMACAO, CONFIRMACAO_COM_EQUIPE, ferramenta_registrar_opt_out
 from julia.settings import Settings
 from julia.worker.loop import Worker
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
@@ -373,7 +373,7 @@ async def test_parar_opts_out_at_once_cancels_pending_rows_and_confirms_without_
     await drenar(worker, pool, so_devidas=True)
 
     assert externos.claude.call_count == 0
-    assert externos.textos_enviados() == [("5511999990000", CONFIRMACAO)]
+    assert externos.textos_enviados() == [("5511999990000", CONFIRMACAO_COM_EQUIPE)]
     assert await pool.fetchval("SELECT status FROM clientes WHERE id = $1", medico) == "opt_out"
     estados = await pool.fetch(
         "SELECT cliente_id, status, count(*) AS n FROM fila_mensagens WHERE campanha_id IS NOT NULL"
@@ -412,7 +412,7 @@ async def test_the_sender_rechecks_opt_out_at_send_time(
     assert await pool.fetchval("SELECT status FROM fila_mensagens WHERE cliente_id = $1", saiu) == "cancelada"
 
 
-async def test_claudes_tool_opts_out_in_the_callers_transaction_without_a_second_confirmation(
+async def test_claudes_tool_opts_out_in_the_callers_transaction_with_the_fixed_confirmation(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
     medico = await _medico(pool, "+5511900000001")
@@ -422,9 +422,15 @@ async def test_claudes_tool_opts_out_in_the_callers_transaction_without_a_second
         pool, settings, campanhas.NovaCampanha(id="t", tag="cardio", texto="Oi", inicio=futuro)
     )
     async with pool.acquire() as conn, conn.transaction():
-        resultado = await ferramenta_registrar_opt_out(conn, medico, conversa, {})
-    assert "Confirme" in resultado
+        resultado = await ferramenta_registrar_opt_out(conn, medico, conversa, {}, com_equipe=False)
+    assert "não escreva outra" in resultado
     assert await pool.fetchval("SELECT status FROM clientes WHERE id = $1", medico) == "opt_out"
-    assert [tuple(f) for f in await pool.fetch("SELECT status, campanha_id FROM fila_mensagens")] == [
-        ("cancelada", "t")
+    filas = await pool.fetch("SELECT status, campanha_id, conteudo FROM fila_mensagens ORDER BY id")
+    assert [tuple(f) for f in filas] == [
+        ("cancelada", "t", filas[0]["conteudo"]),
+        ("pendente", None, CONFIRMACAO),
     ]
+    # A second call (the backstop after the tool) queues nothing more.
+    async with pool.acquire() as conn, conn.transaction():
+        await ferramenta_registrar_opt_out(conn, medico, conversa, {}, com_equipe=False)
+    assert await pool.fetchval("SELECT count(*) FROM fila_mensagens") == 2

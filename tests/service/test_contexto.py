@@ -9,7 +9,12 @@ import asyncpg
 import httpx
 
 from julia.worker.loop import Worker
-from julia.worker.resposta import INICIO_DO_HISTORICO, montar_turnos
+from julia.worker.resposta import (
+    INICIO_DO_HISTORICO,
+    MAX_CARACTERES_HISTORICO,
+    MAX_CARACTERES_MENSAGEM,
+    montar_turnos,
+)
 from tests.service.conftest import Externos, drenar, postar, upsert
 
 
@@ -97,6 +102,22 @@ def test_turnos_juntam_mensagens_seguidas_e_guardam_a_campanha_que_o_medico_resp
         {"role": "assistant", "content": "resposta a a"},
         {"role": "user", "content": "b"},
     ]
+
+
+def test_turnos_cabem_na_janela_de_contexto() -> None:
+    """Issue 33: a conversation never outgrows the context window. Each message is cut at
+    MAX_CARACTERES_MENSAGEM, the oldest are left out past MAX_CARACTERES_HISTORICO, and the message being
+    answered is always the last turn."""
+    longa = "x" * 10_000
+    historico = [  # newest first
+        {"id": i, "direcao": "entrada" if i % 2 else "saida", "conteudo": f"{i} {longa}"}
+        for i in range(20, 0, -1)
+    ]
+    turnos = montar_turnos(historico, ate=19)  # type: ignore[arg-type]
+    assert sum(len(t["content"]) for t in turnos) <= MAX_CARACTERES_HISTORICO + len(turnos)
+    assert all(len(parte) <= MAX_CARACTERES_MENSAGEM for t in turnos for parte in t["content"].split("\n"))
+    assert turnos[-1] == {"role": "user", "content": f"19 {longa}"[: MAX_CARACTERES_MENSAGEM - 4] + " […]"}
+    assert "\n20 " in turnos[-2]["content"]  # Júlia's reply stored after it is still read
 
 
 async def test_lease_vencido_devolve_a_linha_e_o_antigo_nao_conclui(

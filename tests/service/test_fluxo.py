@@ -298,6 +298,9 @@ async def test_numero_fora_do_whatsapp_nao_e_retentado(
     assert linha is not None
     assert (linha["status"], linha["tentativas"]) == ("erro", 1)
     assert '"exists":false' in linha["last_error"]
+    # LGPD: the number Evolution named is masked in what julia keeps (julia/mascara.py).
+    assert "5511999990000" not in linha["last_error"]
+    assert '"jid":"55*******0000@s.whatsapp.net"' in linha["last_error"]
 
 
 async def test_evolution_5xx_retentado_ate_enviar(

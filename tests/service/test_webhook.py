@@ -138,11 +138,18 @@ async def test_texto_estendido_e_lid(cliente: httpx.AsyncClient, pool: asyncpg.P
     assert telefones == {"+5511999990000", "+5521988887777", "+5511988887777"}
 
 
-async def test_sem_texto_ignorada(cliente: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+async def test_midia_armazenada_e_mensagem_de_protocolo_ignorada(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """Issue 33: media is a person's message (stored, described); a protocol message is nobody's."""
     imagem = upsert()
     imagem["data"]["message"] = {"imageMessage": {"url": "https://mmg.whatsapp.net/x"}}
-    assert (await postar(cliente, imagem)).json()["status"] == "ignorada"
-    assert await _contagem(pool) == (0, 0, 0)
+    assert (await postar(cliente, imagem)).json()["status"] == "recebida"
+    assert await pool.fetchval("SELECT conteudo FROM interacoes") == "[imagem]"
+    protocolo = upsert(msg_id="P1")
+    protocolo["data"]["message"] = {"protocolMessage": {"type": "EPHEMERAL_SETTING"}}
+    assert (await postar(cliente, protocolo)).json()["status"] == "ignorada"
+    assert await _contagem(pool) == (1, 1, 1)
 
 
 async def test_connection_update_registrado(cliente: httpx.AsyncClient, pool: asyncpg.Pool) -> None:

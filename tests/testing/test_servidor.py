@@ -162,6 +162,8 @@ async def test_chatwoot_e_slack(falsos: controle.Falsos) -> None:
         await chatwoot.enviar_mensagem(conversa, "oi", "incoming")
         await chatwoot.adicionar_rotulo(conversa)
         await chatwoot.adicionar_rotulo(conversa)
+        await chatwoot.apagar_contato(contato)  # an LGPD erasure: `head :ok`, no body
+        await chatwoot.apagar_contato(contato)  # already gone (404): done all the same
         await Slack(falsos.slack_url, http).notificar("alerta")
     chamadas = await falsos.estado()
     assert chamadas["contadores"]["slack"] == 1

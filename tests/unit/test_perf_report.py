@@ -57,6 +57,32 @@ LONG_PLAN = (
 LONG_PLAN += " > Hash > Seq Scan[hospitais] > Memoize > Nested Loop Left Join"
 
 
+def _tree(scan: dict[str, object]) -> list[dict[str, object]]:
+    """An EXPLAIN tree as julia.perf.engine.explain keeps it: a Limit over one scan."""
+    limit = {"depth": 0, "node": "Limit", "rows_estimated": 1, "rows_actual": 1, "loops": 1}
+    blocks = int(str(scan["shared_hit"])) + int(str(scan["shared_read"]))
+    return [{**limit, "shared_hit": blocks, "shared_read": 0}, {"depth": 1, **scan}]
+
+
+INDEX_SCAN = {"node": "Index Scan", "relation": "vagas", "index": "idx_x", "rows_estimated": 1}
+INDEX_SCAN |= {"rows_actual": 1, "loops": 1, "shared_hit": 4, "shared_read": 0}
+SEQ_SCAN = {"node": "Seq Scan", "relation": "vagas", "rows_estimated": 1, "rows_actual": 1, "loops": 1}
+SEQ_SCAN |= {"shared_hit": 812, "shared_read": 3}
+# A long statement, as julia's named SQL is: the statement table must wrap it.
+STATEMENT = (
+    "SELECT v.id, v.data, v.inicio, v.fim, h.nome FROM vagas v JOIN hospitais h ON h.id = v.hospital_id "
+)
+STATEMENT += "WHERE v.especialidade_id = $1 AND v.status = $2 AND v.data >= $3 ORDER BY v.data LIMIT $4"
+
+
+def _statements(extra: bool) -> list[dict[str, object]]:
+    rows = [
+        {"query": STATEMENT, "query_id": 1, "calls": 1.0, "rows": 5.0, "blocks": 4.0, "source": "x.sql:q"}
+    ]
+    extra_row = {"query": "SELECT $1", "query_id": 2, "calls": 1.0, "rows": 1.0, "blocks": 0.0}
+    return rows + ([extra_row] if extra else [])
+
+
 def _counters(mean_exec_ms: float) -> dict[str, object]:
     return {
         "rows": 1,
@@ -109,8 +135,14 @@ def _runs() -> tuple[Run, Run]:
         floor = None if name.startswith("floor") else "floor_pg_select1"
         server = 0.03 if name == "query_x_warm" else 0.015  # the failing one's server time doubled
         group = "floor" if floor is None else "query_warm"
-        head.add(Bench(name, group, floor, h, _counters(server), blocks=[BLOCK] * blocks))
-        base.add(Bench(name, group, floor, b, _counters(0.015), blocks=[BLOCK] * blocks))
+        head_counters, base_counters = _counters(server), _counters(0.015)
+        if name == "query_x_warm":  # the failing one: its plan lost idx_x and a statement was added
+            head_counters |= {"plan_tree": _tree(SEQ_SCAN), "pg_by_statement": _statements(True)}
+            head_counters |= {"redis_by_command": {"get": 1, "set": 1}}
+            base_counters |= {"plan_tree": _tree(INDEX_SCAN), "pg_by_statement": _statements(False)}
+            base_counters |= {"redis_by_command": {"get": 1}}
+        head.add(Bench(name, group, floor, h, head_counters, blocks=[BLOCK] * blocks))
+        base.add(Bench(name, group, floor, b, base_counters, blocks=[BLOCK] * blocks))
     burst_head, burst_base = _sides(20.0, 1.0, 1, 0.0, seed=9)
     head.add(Bench("webhook_burst_1000doctors", "webhook", None, burst_head, blocks=[BLOCK]))
     base.add(Bench("webhook_burst_1000doctors", "webhook", None, burst_base, blocks=[BLOCK]))
@@ -214,7 +246,8 @@ def test_the_banner_comes_first_with_the_counts_and_the_ab_context(rendered: rep
     assert "1 failed / 2 inconclusive / 2 ok" in banner
     assert "head abc1234 vs base def5678900" in banner
     assert page.index("</header>") < page.index("<table")  # nothing before the verdict
-    glance = page[page.index("<ul class='glance'>") : page.index("</ul>")]
+    start = page.index("<ul class='glance'>")
+    glance = page[start : page.index("</ul>", start)]
     assert [m for m in re.findall(r"href='#(\w+)'", glance)] == [
         "query_x_warm",
         "query_y_warm",
@@ -411,3 +444,43 @@ def test_the_harness_share_of_a_floor_is_shown_beside_the_c_client(
     assert f"<td>{1 - 0.02 / mean:.0%}</td>" in row
     none_given = report.render(head, verdicts, None, [], tmp_path / "plain").page.read_text()
     assert "harness's own share" not in none_given
+
+
+PLAN_CAUSE = "plan changed: Index Scan using idx_x on vagas -> Seq Scan on vagas"
+
+
+def test_the_likely_cause_is_in_the_banner_the_summary_and_the_terminal(
+    judged: tuple[Run, list[Verdict]], rendered: report.Rendered
+) -> None:
+    head, verdicts = judged
+    page = html.unescape(rendered.page.read_text())
+    banner = page[page.index("<header") : page.index("</header>")]
+    assert f"query_x_warm</strong> (FAIL): {PLAN_CAUSE}" in banner
+    assert "query_y_warm</strong> (inconclusive): no attributable change" in banner
+    md = rendered.summary.read_text()
+    assert f"- `query_x_warm` (FAIL): {PLAN_CAUSE}" in md
+    assert "- `query_y_warm` (inconclusive): no attributable change" in md
+    assert "query_z_warm" not in md
+    terminal = report.terminal(verdicts, head)
+    assert f"FAIL         query_x_warm: {PLAN_CAUSE}" in terminal.split("likely cause:")[1]
+    asked = report.terminal(verdicts, head, ["query_z_warm"]).split("likely cause:")[1]
+    assert "ok           query_z_warm: no attributable change" in asked
+
+
+def test_the_evidence_shows_the_statement_redis_and_plan_diffs(rendered: report.Rendered) -> None:
+    page = rendered.page.read_text()
+    failing = html.unescape(page[page.index("query_x_warm: FAIL") : page.index("query_y_warm: inconclusive")])
+    ranked = failing[failing.index("<ol class='ranked'>") : failing.index("</ol>")]
+    assert ranked.index(PLAN_CAUSE) < ranked.index("+1 statement per unit: <code>SELECT $1</code>")
+    assert "+1 Redis SET per unit (0 -> 1)" in ranked
+    statements = failing[failing.index("Statements per unit that moved") :]
+    assert "<td class='words'>SELECT $1</td>" in statements
+    plan = failing[failing.index("The plan, node by node") :]
+    first = next(row for row in plan.split("<tr") if "first difference" in row)
+    assert "Seq Scan on vagas" in first
+    assert "Index Scan using idx_x on vagas" in first
+    assert "<td>815</td>" in first  # the head's blocks, beside the base's 4
+    # The inconclusive one moved nothing: it says so rather than showing empty tables.
+    other = html.unescape(page[page.index("query_y_warm: inconclusive") : page.index("All benchmarks")])
+    assert "no attributable change." in other
+    assert "The plan, node by node" not in other

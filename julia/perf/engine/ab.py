@@ -6,8 +6,9 @@ these servers, interleaved turn by turn (julia.perf.engine.turnos).
    own seeder with the same seed and day, and a Redis logical database of its own (so their caches never mix).
 2. The base is checked out into a git worktree (reports/out/base/<sha>) and run with its own julia: the
    head's virtualenv when the dependency files are the same (PYTHONPATH puts the base's julia first),
-   else a virtualenv of its own. A base that predates the turn protocol, or a clone without its history,
-   is said in one line and the run is judged on budgets only.
+   else a virtualenv of its own, and then what differs (packages added, removed, upgraded; requirements
+   declared) goes into the stamp as evidence (julia.perf.engine.deps). A base that predates the turn
+   protocol, or a clone without its history, is said in one line and the run is judged on budgets only.
 3. Each side is a `pytest perf` process of its own checkout; the coordinator grants turns in a random
    order each round, so the k-th blocks of a benchmark on both sides are measured side by side. Both
    processes run on one and the same CPU, and their Postgres backends (a local server) on the others
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from julia.perf.engine import autovacuum, placement
+from julia.perf.engine import autovacuum, deps, placement
 from julia.perf.engine.errors import PerfError
 from julia.perf.engine.extra import ExtraBlocks
 from julia.perf.engine.results import Run, deps_hash
@@ -256,6 +257,13 @@ def run(
         commit, why = choose_base(head, base_ref, baseline_commit)
         if commit is not None:
             base = prepare_base(head, commit, out)
+            if base.python != sys.executable:  # installed apart: what differs is evidence (engine.deps)
+                ab["dependencies"] = deps.difference(
+                    deps.installed(sys.executable),
+                    deps.installed(base.python),
+                    deps.declared(head),
+                    deps.declared(base.root),
+                )
             if speaks_turns(base.root, turn_modules):
                 sides.append(Side(base.name, base.root, base.python, base.pythonpath, base_extra))
             else:

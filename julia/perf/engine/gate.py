@@ -3,7 +3,8 @@
 
 Hard failures are what does not depend on the machine or on luck: a business ceiling broken, an expected
 index missing from the plan, more rows or buffers than budgeted, a ratio to the floor beyond its budget,
-a cost counter above its budget or above the base's, a benchmark with no budget. Timing fails only on
+a cost counter above its budget or above the base's, a call's allocation peak above the base's beyond
+julia.perf.engine.allocations.ALLOWED_GROWTH, a benchmark with no budget. Timing fails only on
 the same-run A/B verdict (julia.perf.engine.stats.compare_blocks): the head slower than the base measured
 beside it, with the whole confidence interval above the benchmark's threshold. The stored baseline was
 measured on whatever machine recorded it, so its timing is drift to look at, never a failure.
@@ -22,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from julia.perf.engine import stats
+from julia.perf.engine import allocations, stats
 from julia.perf.engine.extra import ExtraBlocks
 from julia.perf.engine.results import Bench, Run
 
@@ -186,6 +187,10 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
     if base is not None:
         verdict.findings += _drift_findings(bench.counters, base.counters, "base")
         verdict.findings += _count_growth(bench.counters, base.counters, budget, "base")
+        verdict.findings += [
+            Finding("fail", "allocations", m)
+            for m in allocations.growth(bench.counters, base.counters, "base")
+        ]
     stored = baseline.benches.get(bench.name) if baseline else None
     if baseline is not None and stored is not None:
         verdict.baseline_summary = stats.summarize(stored.samples_ms)

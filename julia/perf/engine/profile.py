@@ -176,14 +176,13 @@ class Change:
     def delta(self) -> float:
         return self.head - self.base
 
-    def line(self) -> str:
+    def line(self, unit: str = "unit") -> str:
         where = f" (called from {self.caller})" if self.caller else ""
-        if self.kind == "calls":
-            sign = "+" if self.delta > 0 else "-"
-            return f"{sign}{_num(abs(self.delta))} calls per unit to {self.function}{where}"
         sign = "+" if self.delta > 0 else "-"
+        if self.kind == "calls":
+            return f"{sign}{_num(abs(self.delta))} calls per {unit} to {self.function}{where}"
         return (
-            f"{sign}{_ms(abs(self.delta))} CPU per unit in {self.function} (self time, "
+            f"{sign}{_ms(abs(self.delta))} CPU per {unit} in {self.function} (self time, "
             f"{_ms(self.base)} -> {_ms(self.head)}; "
             f"every chunk pair {_ms(self.low, True)}..{_ms(self.high, True)})"
         )

@@ -1,10 +1,12 @@
 """The report of a gated run: a terminal table, and in reports/out/ the page index.html (with its PNGs), the
 Markdown summary summary.md (julia.perf.engine.summary) and pytest-benchmark.json (julia.perf.engine.export).
 
-The page tells its story top down: a banner with the verdict, the counts and what the head was compared
-against; then each failed or inconclusive benchmark with its evidence (the A/B interval against its
-threshold, what the run could detect, the counters beside the base's, the server's own time beside the
-round trip) and its chart; then every benchmark in one table with the reason for its status; the cost
+The page tells its story top down: a banner with the verdict, the counts, what the head was compared
+against and the likely cause of each benchmark explained (julia.perf.engine.causes); then each failed,
+inconclusive, warned or asked-for benchmark with its evidence (the A/B interval against its threshold,
+what the run could detect, the counters beside the base's, the server's own time beside the round trip,
+the ranked causes, the statements, Redis commands and plan nodes that moved: julia.perf.engine.diff) and
+its chart; then every benchmark in one table with the reason for its status; the cost
 counters; the drift from the stored baseline (information only); the history per benchmark; the stamp.
 """
 
@@ -20,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from julia.perf.engine import charts, export, stats, summary, words
+from julia.perf.engine import causes, charts, deps, diff, export, memory_report, stats, summary, words
 from julia.perf.engine.gate import Verdict
-from julia.perf.engine.results import Run
+from julia.perf.engine.results import Bench, Run
 
 # Counters compared head against base in a benchmark's evidence, in the order a reader checks them.
 EVIDENCE_COUNTERS = (
@@ -51,6 +53,9 @@ article.FAIL{border-left-color:#b71c1c;background:#fff}article.inconclusive{bord
 .evidence{display:flex;flex-wrap:wrap;gap:16px}.evidence>div{flex:1 1 560px;min-width:0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:6px}
 .info{color:#555}.glance{padding-left:0;list-style:none}.glance li{padding:2px 8px;margin:2px 0}
+.causes{margin:6px 0 2px;padding-left:20px}
+.causes code,.ranked code{overflow-wrap:anywhere;white-space:normal}
+tr.first td{font-weight:600;border-top:2px solid #b71c1c;border-bottom:2px solid #b71c1c}
 """
 
 
@@ -87,7 +92,9 @@ def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def terminal(verdicts: list[Verdict], run: Run) -> str:
+def terminal(verdicts: list[Verdict], run: Run, explain: Sequence[str] = ()) -> str:
+    """The summary table, why each benchmark that needs a look has its status, and its likely cause.
+    `explain`: benchmarks to find a cause for whatever their status (`julia perf gate --explain`)."""
     stamp = run.stamp
     tally = words.counts(verdicts)
     head = (
@@ -102,7 +109,15 @@ def terminal(verdicts: list[Verdict], run: Run) -> str:
         for v in words.ordered(verdicts)
         if v.status in ("FAIL", "inconclusive", "warn")
     ]
-    return "\n".join([head, body, *(["why:", *problems] if problems else [])])
+    likely = [f"  {c.status:12} {c.name}: {c.line}" for c in causes.explain(run, verdicts, explain).values()]
+    return "\n".join(
+        [
+            head,
+            body,
+            *(["why:", *problems] if problems else []),
+            *(["likely cause:", *likely] if likely else []),
+        ]
+    )
 
 
 def fmt(value: float) -> str:
@@ -120,14 +135,17 @@ def render(
     history: list[dict[str, Any]],
     out: Path,
     calibration: dict[str, Any] | None = None,
+    explain: Sequence[str] = (),
 ) -> Rendered:
     """index.html (and its charts), summary.md and pytest-benchmark.json, all under `out`. `calibration`:
-    the machine class's perf/calibration file, whose A/A runs tell each verdict's accuracy."""
+    the machine class's perf/calibration file, whose A/A runs tell each verdict's accuracy; `explain`:
+    benchmarks whose causes are shown whatever their status."""
     out.mkdir(parents=True, exist_ok=True)
+    explained = causes.explain(run, verdicts, explain)
     page = out / "index.html"
-    page.write_text(_page(run, verdicts, baseline, history, out, calibration))
+    page.write_text(_page(run, verdicts, baseline, history, out, calibration, explained))
     notes = out / "summary.md"
-    notes.write_text(summary.markdown(run, verdicts))
+    notes.write_text(summary.markdown(run, verdicts, explained))
     return Rendered(page, notes, export.write(run, out / "pytest-benchmark.json"))
 
 
@@ -138,6 +156,7 @@ def _page(
     history: list[dict[str, Any]],
     out: Path,
     calibration: dict[str, Any] | None,
+    explained: dict[str, causes.Cause],
 ) -> str:
     charts_dir = out / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
@@ -145,10 +164,11 @@ def _page(
         "<!doctype html><html lang='en'><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'><title>julia perf</title>",
         f"<style>{STYLE}</style><body>",
-        _banner(run, verdicts),
-        *_attention(run, verdicts, charts_dir, out),
+        _banner(run, verdicts, explained),
+        *_attention(run, verdicts, charts_dir, out, explained),
         *_all_table(verdicts, calibration),
         *_counters(run),
+        *memory_report.section(run, verdicts, html_table),
         *_harness_share(run),
         *_drift(verdicts, baseline, charts_dir, out),
         *_history(history, charts_dir / "history", out),
@@ -165,7 +185,7 @@ def _page(
     return "\n".join(parts)
 
 
-def _banner(run: Run, verdicts: list[Verdict]) -> str:
+def _banner(run: Run, verdicts: list[Verdict], explained: dict[str, causes.Cause]) -> str:
     tally = words.counts(verdicts)
     verdict = "passed" if tally.passed else "FAILED"
     stamp = run.stamp
@@ -179,13 +199,36 @@ def _banner(run: Run, verdicts: list[Verdict]) -> str:
         f"<p class='counts'>{_e(tally.text())}</p>"
         f"<p>{_e(words.ab_context(run))}</p>"
         f"<p>{stamp.get('doctors', 0):,} doctors on {_e(stamp.get('machine_class'))}, postgres "
-        f"{_e(stamp.get('postgres'))}, started {_e(stamp.get('started_at'))}</p>{injected}</header>"
+        f"{_e(stamp.get('postgres'))}, started {_e(stamp.get('started_at'))}</p>{injected}"
+        f"{_cause_lines(explained)}</header>"
     )
 
 
-def _attention(run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path) -> list[str]:
-    """Each failed or inconclusive benchmark with its evidence and one chart."""
-    chosen = [v for v in words.ordered(verdicts) if v.status in ("FAIL", "inconclusive")]
+def _cause_lines(explained: dict[str, causes.Cause]) -> str:
+    """The banner's likely cause of each benchmark explained, one line each."""
+    if not explained:
+        return ""
+    items = "".join(
+        f"<li><strong>{_e(c.name)}</strong> ({_e(c.status)}): {_code(c.line)}</li>"
+        for c in explained.values()
+    )
+    return f"<p>Likely cause:</p><ul class='causes'>{items}</ul>"
+
+
+def _code(line: str) -> str:
+    """A cause line escaped, its `statement` spans set as code."""
+    parts = line.split("`")
+    return "".join(f"<code>{_e(p)}</code>" if i % 2 else _e(p) for i, p in enumerate(parts))
+
+
+def _attention(
+    run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path, explained: dict[str, causes.Cause]
+) -> list[str]:
+    """Each failed, inconclusive or warned benchmark (and each asked for by name) with its evidence, its
+    likely causes and one chart."""
+    chosen = [
+        v for v in words.ordered(verdicts) if v.status in ("FAIL", "inconclusive") or v.name in explained
+    ]
     if not chosen:
         return ["<p>No benchmark failed or was inconclusive.</p>"]
     # At a glance first, linked to each one's evidence: the story before the details.
@@ -194,7 +237,7 @@ def _attention(run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path) -
         f"{_e(words.reason(v))}</li>"
         for v in chosen
     )
-    parts = [f"<h2 id='attention'>Failed and inconclusive</h2><ul class='glance'>{glance}</ul>"]
+    parts = [f"<h2 id='attention'>What to look at</h2><ul class='glance'>{glance}</ul>"]
     for v in chosen:
         head = run.benches.get(v.name)
         base = run.base.benches.get(v.name) if run.base else None
@@ -215,8 +258,84 @@ def _attention(run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path) -
             chart = charts.evidence(v, head, base, charts_dir / f"{anchor}.png")
             parts.append(_img(chart, out, f"{v.name}: head against base"))
             parts.append(_counter_diff(head.counters, base.counters if base else None))
-        parts.append("</div></div></article>")
+        parts.append("</div></div>")
+        parts += _why(explained.get(v.name), head, base, run)
+        parts.append("</article>")
     return parts
+
+
+def _why(cause: causes.Cause | None, head: Bench | None, base: Bench | None, run: Run) -> list[str]:
+    """The ranked causes, then the diffs they were read from: statements, Redis commands, plan nodes."""
+    if cause is None:
+        return []
+    ranked = "".join(
+        f"<li>{_code(e.line)} <span class='info'>({_e(e.kind)})</span></li>" for e in cause.candidates
+    )
+    parts = [
+        "<h4>Why: the likely causes, most likely first</h4>",
+        f"<ol class='ranked'>{ranked}</ol>" if ranked else f"<p>{_e(causes.NOTHING)}.</p>",
+    ]
+    if head is None or base is None:
+        return parts
+    moved = diff.statements(head.counters, base.counters)
+    if moved:
+        parts += ["<h4>Statements per unit that moved, head against base</h4>", _statement_table(moved)]
+    elif moved is None and head.counters.get("pg_statements") is not None:
+        parts.append(
+            "<p class='info'>No per-statement evidence on both sides (a base from before it was kept).</p>"
+        )
+    redis = diff.commands(head.counters, base.counters)
+    if redis:
+        rows = [[c.name.upper(), c.change, str(c.head), str(c.base)] for c in redis]
+        parts += [
+            "<h4>Redis commands per unit that moved</h4>",
+            html_table(["command", "change", "head", "base"], rows),
+        ]
+    plan = diff.plan(head.counters, base.counters)
+    if plan is not None:
+        parts += ["<h4>The plan, node by node (head | base)</h4>", _plan_table(plan)]
+    changes = (run.stamp.get("ab") or {}).get("dependencies")
+    if changes:
+        parts.append(f"<p>Dependencies, head against base: {_e(deps.summary(changes, most=50))}</p>")
+    return parts
+
+
+def _statement_table(moved: list[diff.Statement]) -> str:
+    rows, classes = [], []
+    for s in moved:
+        figures = [
+            f"{diff.per_unit((s.head or {}).get(f, 0.0))} / {diff.per_unit((s.base or {}).get(f, 0.0))}"
+            for f in diff.FIGURES
+        ]
+        rows.append([s.change, diff.brief(s.query, 240), s.source or "-", *figures])
+        classes.append("warn" if s.change == "changed" else "FAIL")
+    headers = [
+        "change",
+        "statement (normalized)",
+        "julia's SQL",
+        "calls head / base",
+        "rows",
+        "shared blocks",
+    ]
+    return html_table(headers, rows, classes, words_columns=(1, 2))
+
+
+def _plan_table(plan: diff.PlanDiff) -> str:
+    rows, classes = [], []
+    for row in plan.rows:
+        rows.append([*_node_cells(row.head), *_node_cells(row.base), "first difference" if row.first else ""])
+        classes.append("first" if row.first else "warn" if row.differs else "")
+    side = ["rows est.", "rows actual", "loops", "buffers"]
+    headers = ["head node", *side, "base node", *side, ""]
+    return html_table(headers, rows, classes, words_columns=(0, 5))
+
+
+def _node_cells(node: dict[str, Any] | None) -> list[str]:
+    if node is None:
+        return ["-", "", "", "", ""]
+    indent = "\u00a0\u00a0" * int(node.get("depth", 0))
+    figures = [node.get("rows_estimated"), node.get("rows_actual"), node.get("loops")]
+    return [indent + diff.describe(node), *(words.words(f) for f in figures), str(diff.blocks(node))]
 
 
 def _ab_table(v: Verdict) -> str:

@@ -1,17 +1,20 @@
 """reports/out/summary.md: the gate's verdict in a few lines of Markdown, for a CI system's job summary
-(`cat reports/out/summary.md >> "$GITHUB_STEP_SUMMARY"`): the verdict, the counts, the A/B context and one
-row per failed or inconclusive benchmark. The whole story is in index.html."""
+(`cat reports/out/summary.md >> "$GITHUB_STEP_SUMMARY"`): the verdict, the counts, the A/B context, one
+row per failed or inconclusive benchmark, and the likely cause of each benchmark explained
+(julia.perf.engine.causes). The whole story is in index.html."""
 
 from __future__ import annotations
 
 import math
 
-from julia.perf.engine import words
+from julia.perf.engine import causes, words
 from julia.perf.engine.gate import Verdict
 from julia.perf.engine.results import Run
 
 
-def markdown(run: Run, verdicts: list[Verdict]) -> str:
+def markdown(run: Run, verdicts: list[Verdict], explained: dict[str, causes.Cause] | None = None) -> str:
+    """`explained`: the causes to list (default: those of every failed, inconclusive or warned one)."""
+    explained = causes.explain(run, verdicts) if explained is None else explained
     tally = words.counts(verdicts)
     verdict = "passed" if tally.passed else "FAILED"
     stamp = run.stamp
@@ -23,8 +26,9 @@ def markdown(run: Run, verdicts: list[Verdict]) -> str:
         "",
     ]
     shown = [v for v in words.ordered(verdicts) if v.status in ("FAIL", "inconclusive")]
+    likely = _likely(explained)
     if not shown:
-        return "\n".join([*lines, "No benchmark failed or was inconclusive.", ""])
+        return "\n".join([*lines, "No benchmark failed or was inconclusive.", "", *likely])
     lines += [
         "| benchmark | status | head/base | 95% interval | detectable | why |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -36,4 +40,12 @@ def markdown(run: Run, verdicts: list[Verdict]) -> str:
         detectable = words.fmt_x(ab.detectable) if ab else "-"
         why = words.reason(v).replace("|", "\\|")
         lines.append(f"| `{v.name}` | {v.status} | {ratio} | {span} | {detectable} | {why} |")
-    return "\n".join([*lines, "", "Full report: `reports/out/index.html`.", ""])
+    return "\n".join([*lines, "", *likely, "Full report: `reports/out/index.html`.", ""])
+
+
+def _likely(explained: dict[str, causes.Cause]) -> list[str]:
+    """One line per benchmark explained: its most likely cause, or that nothing stands out."""
+    if not explained:
+        return []
+    rows = [f"- `{c.name}` ({c.status}): {c.line}" for c in explained.values()]
+    return ["**Likely cause** (the first of the candidates ranked in the report):", "", *rows, ""]

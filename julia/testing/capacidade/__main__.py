@@ -19,7 +19,7 @@ import httpx2
 
 from julia import servers
 from julia.settings import Settings
-from julia.testing.capacidade import piso, portao, relatorio
+from julia.testing.capacidade import piso, portao, relatorio, soak
 from julia.testing.capacidade.carga import Cenario, config_falsos, rodar
 
 ESQUEMA = 1  # of the JSON written; bump when a field changes meaning
@@ -83,8 +83,36 @@ def linha(r: dict[str, Any]) -> str:
         + f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}, "
         f"fakes {cpu.get('fakes', float('nan')):.1f}, driver {cpu.get('driver', float('nan')):.1f}; "
         + comparado_ao_piso(r)
+        + memoria(r)
         + f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
     )
+
+
+def memoria(r: dict[str, Any]) -> str:
+    """Each julia process's peak USS and growth per 1,000 messages, the servers' peak, the oldest
+    generation's garbage-collector pauses: what the run's memory did, beside its time."""
+    partes = []
+    for nome, p in r.get("memoria", {}).items():
+        if p.get("samples"):
+            cresce = p["uss_growth_kib_per_1000"]
+            partes.append(
+                f"{nome} USS peak {p['uss_peak_mib']} MiB (RSS {p['rss_peak_mib']}), "
+                + ("growth not measured" if cresce is None else f"{cresce:+.0f} KiB per 1,000 messages")
+            )
+    servidores = r.get("memoria_servidores_mib", {})
+    if "postgres" in servidores:
+        partes.append(f"postgres PSS peak {servidores['postgres']['pico']} MiB")
+    if "redis" in servidores:
+        partes.append(f"redis RSS peak {servidores['redis']['pico']} MiB")
+    for pausas in r.get("gc_pausas", []):
+        mais_velha = max((g for g in pausas if g.startswith("gen")), default=None)
+        if mais_velha:
+            g = pausas[mais_velha]
+            partes.append(
+                f"{pausas['process']} GC {mais_velha} x{g['n']} "
+                f"p99 {g['p99_ms']:.1f} max {g['max_ms']:.1f} ms"
+            )
+    return f"memory: {', '.join(partes)}; " if partes else ""
 
 
 def comparado_ao_piso(r: dict[str, Any]) -> str:
@@ -109,7 +137,8 @@ def _linha_ingestao(r: dict[str, Any]) -> str:
         f"accepted per second median {_mediana(por_s)}, max {max(por_s, default=0)}; "
         f"CPU per webhook: serve {cpu['serve']:.2f} ms, postgres {cpu.get('postgres', float('nan')):.2f}, "
         f"driver {cpu['driver']:.2f}; "
-        f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
+        + memoria(r)
+        + f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
     )
 
 
@@ -243,6 +272,23 @@ def main(argv: list[str] | None = None) -> int:
         "latencies: the same I/O with none of julia's work, its CPU per reply beside julia's "
         "(on with --gate)",
     )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help=f"the gate storm's rate ({soak.RATE_PER_S:.0f} doctors/s, one worker) for MINUTES; fails when a "
+        "julia process's USS grows faster than --soak-budget-kib per 1,000 messages over the later half "
+        "(other scenario options are ignored), into reports/out/capacity-soak.json",
+    )
+    parser.add_argument(
+        "--soak-budget-kib",
+        type=float,
+        default=soak.BUDGET_KIB_PER_1000,
+        metavar="KIB",
+        help=f"USS growth allowed per 1,000 messages in --soak (default {soak.BUDGET_KIB_PER_1000:.0f}: "
+        "julia/testing/capacidade/soak.py says why)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="default reports/out/capacity.json")
     parser.add_argument("--logs", type=Path, default=Path("reports/out/capacity"))
     args = parser.parse_args(argv)
@@ -252,10 +298,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     if args.gate:
         args.budget_over_claude_s = portao.ACIMA_DE_CLAUDE_S
-    args.out = args.out or Path(
-        "reports/out/capacity-gate.json" if args.gate else "reports/out/capacity.json"
-    )
-    cenarios = [portao.TEMPESTADE_CURTA] if args.gate else _cenarios(parser, args)
+    if args.soak is not None and not args.soak > 0:
+        parser.error("--soak takes a positive number of minutes")
+    if args.soak and args.gate:
+        parser.error("--soak and --gate are two different runs: one at a time")
+    padrao = "capacity-gate" if args.gate else "capacity-soak" if args.soak else "capacity"
+    args.out = args.out or Path(f"reports/out/{padrao}.json")
+    if args.gate:
+        cenarios = [portao.TEMPESTADE_CURTA]
+    elif args.soak:
+        cenarios = [soak.cenario(args.soak)]
+    else:
+        cenarios = _cenarios(parser, args)
     settings = Settings()
     resultados: list[dict[str, Any]] = []
     motivos: list[str] = []
@@ -268,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
                     resultado["piso"] = chao
             resultados.append(resultado)
             motivos += falhas(resultado, args.budget_p99_s, args.budget_over_claude_s)
+            if args.soak:
+                motivos += soak.falhas(resultado, args.soak_budget_kib)
             print(linha(resultado), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             corpo = {

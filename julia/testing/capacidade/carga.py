@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -22,8 +23,9 @@ import httpx2
 import redis.asyncio as aioredis
 from httpx_aiohttp.httpx2 import Httpx2AiohttpClient
 
-from julia import db
+from julia import db, gc_pauses
 from julia.data.operacao import contar_operacao
+from julia.perf.engine import memory
 from julia.perf.engine.ab import with_redis_db
 from julia.seed.database import seeded_database
 from julia.servers import Services
@@ -65,6 +67,7 @@ FROM entradas e
 JOIN fila_mensagens f ON f.conversa_id = e.conversa_id AND f.created_at = e.feita_em
 WHERE e.status = 'feita' AND f.status = 'enviada'
 """
+POSTGRES = "postgres"
 CARGA = "driver"  # the load generator's CPU, beside julia's processes and Postgres
 FALSOS = "fakes"  # the fake third parties' server: on the same cores, so its CPU is the run's too
 CONEXOES_CARGA = 200  # the driver's connections to julia serve at most, as a gateway would hold
@@ -127,7 +130,12 @@ class Observado:
     amostras: list[dict[str, Any]] = field(default_factory=list)
     tentativas: dict[str, int] = field(default_factory=dict)  # TENTATIVAS at the end of the run
     etapas_ms: dict[str, list[float]] = field(default_factory=dict)  # ETAPAS' columns: each reply's stages
+    # Each julia process's memory, sampled with the samples: (messages it has done so far, reading).
+    memoria: dict[str, list[tuple[int, memory.Reading]]] = field(default_factory=lambda: defaultdict(list))
+    # The servers' beside them, in bytes: Postgres's PSS (all its processes), Redis's own RSS and data.
+    servidores: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     esperando: dict[str, asyncio.Future[float]] = field(default_factory=dict)
+    pausas: list[dict[str, Any]] = field(default_factory=list)  # gc_pauses.summary of each julia process
 
 
 def _carga_maquina() -> str:
@@ -189,10 +197,13 @@ async def _com_processos(
     ambiente["CAMPANHA_HORA_INICIO"], ambiente["CAMPANHA_HORA_FIM"] = "0", "24"
     if not cenario.chatwoot:
         ambiente.pop("CHATWOOT_URL")
+    pasta = pasta / cenario.nome()
+    # Each julia process writes its garbage-collector pauses there when it stops (julia.gc_pauses).
+    shutil.rmtree(pasta / "gc", ignore_errors=True)
+    ambiente["GC_PAUSES_DIR"] = str(pasta / "gc")
     ambiente.update(cenario.ambiente)
     porta = processos.porta_livre()
     api = f"http://127.0.0.1:{porta}"
-    pasta = pasta / cenario.nome()
     argumentos = ["serve", "--port", str(porta), "--workers", str(cenario.serve_workers)]
     serve = processos.iniciar("serve", argumentos, ambiente, pasta)
     workers = [processos.iniciar(f"worker{i}", ["worker"], ambiente, pasta) for i in range(cenario.workers)]
@@ -203,7 +214,7 @@ async def _com_processos(
         await _esperar_pools(conn, todos, pools * int(ambiente.get("DB_POOL_MIN", "2")))
         await asyncio.sleep(AQUECER_S)
         postmaster = processos.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
-        outros = {"postgres": postmaster, FALSOS: falsos.processo.pid if falsos.processo else None}
+        outros = {POSTGRES: postmaster, FALSOS: falsos.processo.pid if falsos.processo else None}
         cpu_antes = _cpu(todos, outros)
         carga_antes = _carga_maquina()
         obs = Observado()
@@ -217,7 +228,9 @@ async def _com_processos(
         ) as http:
             vigias = [
                 asyncio.create_task(_ler_enviadas(falsos, obs, fim_chegadas)),
-                asyncio.create_task(_amostrar(conn, falsos, obs, todos, outros, inicio, fim_chegadas)),
+                asyncio.create_task(
+                    _amostrar(conn, falsos, redis_url, obs, todos, outros, inicio, fim_chegadas)
+                ),
             ]
             if cenario.campanha:
                 obs.campanha_enfileirada = await _criar_campanha(http, conn, cenario.campanha, ambiente)
@@ -243,6 +256,7 @@ async def _com_processos(
     finally:
         for processo in reversed(todos):
             processo.parar()
+    obs.pausas = [gc_pauses.summary(r) for r in gc_pauses.load(pasta / "gc")]
     return _relatorio(
         cenario, obs, inicio, ultimo, drenado, cpu_antes, cpu_depois, contadores, slack, carga_antes, pasta
     )
@@ -400,9 +414,28 @@ async def _ler_enviadas(falsos: controle.Falsos, obs: Observado, fim: asyncio.Ev
             await asyncio.wait_for(fim.wait(), LEITURA_S)
 
 
+def _ler_memoria(todos: list[processos.Processo], postmaster: int | None) -> dict[str, memory.Reading]:
+    """Each julia process's memory (the uvicorn workers under `julia serve --workers N` as serve.1, ...),
+    and Postgres's as "postgres" (the PSS of all its processes, in `pss`)."""
+    lidas = {}
+    for p in todos:
+        for nome, pid in [
+            (p.nome, p.pid),
+            *((f"{p.nome}.{i}", f) for i, f in enumerate(memory.children(p.pid), 1)),
+        ]:
+            leitura = memory.read(pid)
+            if leitura is not None:
+                lidas[nome] = leitura
+    pss = memory.tree_pss(postmaster) if postmaster else None
+    if pss is not None:
+        lidas[POSTGRES] = memory.Reading(pss, pss, pss)
+    return lidas
+
+
 async def _amostrar(
     conn: asyncpg.Connection,
     falsos: controle.Falsos,
+    redis_url: str,
     obs: Observado,
     todos: list[processos.Processo],
     outros: dict[str, int | None],
@@ -410,7 +443,24 @@ async def _amostrar(
     fim: asyncio.Event,
 ) -> None:
     """Once a second: queue depth and age (the same counts the health check reads), Claude calls in
-    flight, and CPU of each process."""
+    flight, CPU and memory of each process, Postgres's and Redis's memory."""
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        await _amostras(conn, falsos, redis, obs, todos, outros, inicio, fim)
+    finally:
+        await redis.aclose()
+
+
+async def _amostras(
+    conn: asyncpg.Connection,
+    falsos: controle.Falsos,
+    redis: aioredis.Redis,
+    obs: Observado,
+    todos: list[processos.Processo],
+    outros: dict[str, int | None],
+    inicio: float,
+    fim: asyncio.Event,
+) -> None:
     anterior, antes = _cpu(todos, outros), time.monotonic()
     while not fim.is_set():
         with contextlib.suppress(TimeoutError):
@@ -423,6 +473,20 @@ async def _amostrar(
         except httpx.HTTPError as exc:
             log.warning("sample without the fake's counters: %s", type(exc).__name__)
             contadores = {"claude_em_voo": None}
+        # In a thread: reading smaps of 20-odd processes takes tens of ms, mostly in the kernel (the GIL
+        # released), which the driver's loop must not spend late on its sends.
+        lidas = await asyncio.to_thread(_ler_memoria, todos, outros[POSTGRES])
+        redis_mem = await redis.info("memory")
+        # The work each process has done so far: messages accepted for serve, answered for a worker (which
+        # keeps working through the backlog after the last arrival).
+        feitas, respondidas = len(obs.aceito_em), len(obs.respostas)
+        for nome, leitura in lidas.items():
+            if nome != POSTGRES:
+                obs.memoria[nome].append((respondidas if nome.startswith("worker") else feitas, leitura))
+        if POSTGRES in lidas:
+            obs.servidores[POSTGRES].append(lidas[POSTGRES].pss)
+        obs.servidores["redis"].append(int(redis_mem["used_memory_rss"]))
+        obs.servidores["redis_dados"].append(int(redis_mem["used_memory"]))
         obs.amostras.append(
             {
                 "t": round(time.time() - inicio, 2),
@@ -434,6 +498,17 @@ async def _amostrar(
                 "cpu_pct": {
                     nome: round(100 * ((cpu[nome] or 0.0) - (anterior[nome] or 0.0)) / passou, 1)
                     for nome in cpu
+                },
+                "aceitas": feitas,
+                "respondidas": respondidas,
+                # USS of julia's processes, PSS of Postgres's, Redis's own RSS: MiB.
+                "memoria_mib": {
+                    **{n: round(m.uss / memory.MIB, 1) for n, m in lidas.items() if n != POSTGRES},
+                    **{
+                        n: round(v[-1] / memory.MIB, 1)
+                        for n, v in obs.servidores.items()
+                        if n != "redis_dados"
+                    },
                 },
             }
         )
@@ -463,7 +538,7 @@ def _relatorio(
         for nome in cpu_depois
         if cpu_depois[nome] is not None and cpu_antes.get(nome) is not None
     }
-    julia_s = sum(v for k, v in cpu.items() if k not in ("postgres", FALSOS, CARGA))
+    julia_s = sum(v for k, v in cpu.items() if k not in (POSTGRES, FALSOS, CARGA))
     # Per reply; with no worker (ingestion), per accepted webhook.
     n = max(1, len(respondidas) if cenario.workers else len(obs.aceito_em))
     return {
@@ -504,6 +579,15 @@ def _relatorio(
             "chegadas": round(ultimo - inicio, 1),
             "ate_drenar": round(drenado - inicio, 1),
         },
+        # Per julia process: peak RSS and USS, USS growth per 1,000 messages accepted
+        # (julia.perf.engine.memory); the servers' peak beside them.
+        "memoria": {nome: memory.profile(pontos) for nome, pontos in sorted(obs.memoria.items())},
+        "memoria_servidores_mib": {
+            nome: {"primeira": round(v[0] / memory.MIB, 1), "pico": round(max(v) / memory.MIB, 1)}
+            for nome, v in obs.servidores.items()
+            if v
+        },
+        "gc_pausas": obs.pausas,
         "slack": slack[:20],
         "carga_maquina": {"antes": carga_antes, "depois": _carga_maquina()},
         "amostras": obs.amostras,

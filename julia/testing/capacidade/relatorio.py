@@ -1,7 +1,7 @@
 """The capacity runs as a page (`reports/out/capacity.html`, beside the JSON): each run's verdict, its
-percentiles against the Claude latencies it drew, and one chart of the run over time (messages accepted
-and answered per second; messages open and Claude calls in flight; CPU of each process), from the samples
-the run took once a second."""
+percentiles against the Claude latencies it drew, each process's memory and garbage-collector pauses, and
+one chart of the run over time (messages accepted and answered per second; messages open and Claude calls
+in flight; CPU and memory of each process), from the samples the run took once a second."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ def escrever(execucoes: list[dict[str, Any]], linhas: list[str], motivos: list[s
             f"<h2 id='{html.escape(nome)}'>{html.escape(nome)}</h2>",
             f"<p class='info'>{html.escape(linha)}</p>",
             _percentis(execucao),
+            _memoria(execucao),
+            _pausas(execucao),
             f"<img src='{html.escape(grafico.relative_to(destino.parent).as_posix())}' "
             f"alt='{html.escape(nome)} over time'>",
         ]
@@ -66,6 +68,57 @@ def _percentis(execucao: dict[str, Any]) -> str:
     return html_table(["", "p50", "p90", "p99", "max", "n"], linhas)
 
 
+def _memoria(execucao: dict[str, Any]) -> str:
+    """Each julia process's memory over the run (USS: its own pages; RSS: with the shared ones), and the
+    servers' beside them."""
+    linhas = [
+        [
+            nome,
+            _num(p["rss_peak_mib"]),
+            _num(p["uss_first_mib"]),
+            _num(p["uss_peak_mib"]),
+            "-" if p["uss_growth_kib_per_1000"] is None else f"{p['uss_growth_kib_per_1000']:+.0f}",
+        ]
+        for nome, p in execucao.get("memoria", {}).items()
+        if p.get("samples")
+    ]
+    linhas += [
+        [
+            f"{nome} ({'PSS of its processes' if nome == 'postgres' else 'its own RSS'})",
+            "",
+            _num(v["primeira"]),
+            _num(v["pico"]),
+            "",
+        ]
+        for nome, v in execucao.get("memoria_servidores_mib", {}).items()
+        if nome != "redis_dados"
+    ]
+    if not linhas:
+        return ""
+    cabeca = ["memory (MiB)", "RSS peak", "USS first", "USS peak", "USS growth, KiB per 1,000 messages"]
+    return html_table(cabeca, linhas)
+
+
+def _pausas(execucao: dict[str, Any]) -> str:
+    """Garbage-collector pauses per process and generation (julia.gc_pauses), in ms."""
+    linhas = [
+        [
+            f"{p['process']} (pid {p['pid']}) {g}",
+            str(v["n"]),
+            _num(v["p50_ms"]),
+            _num(v["p99_ms"]),
+            _num(v["max_ms"]),
+            f"{v['paused_pct']:.2f}",
+        ]
+        for p in execucao.get("gc_pausas", [])
+        for g, v in p.items()
+        if g.startswith("gen")
+    ]
+    if not linhas:
+        return ""
+    return html_table(["GC pauses (ms)", "n", "p50", "p99", "max", "% of wall time"], linhas)
+
+
 def _num(valor: float) -> str:
     return "-" if math.isnan(valor) else f"{valor:.3g}"
 
@@ -73,7 +126,7 @@ def _num(valor: float) -> str:
 def _grafico(execucao: dict[str, Any], caminho: Path) -> Path:
     amostras = execucao["amostras"]
     t = [a["t"] for a in amostras]
-    fig, (chegadas, filas, cpu) = plt.subplots(3, 1, figsize=(11, 7.5), sharex=True)
+    fig, (chegadas, filas, cpu, memoria) = plt.subplots(4, 1, figsize=(11, 10), sharex=True)
     aceitas, respostas = execucao["aceitas_por_s"], execucao["respostas_por_s"]
     chegadas.step(range(len(aceitas)), aceitas, where="post", label="webhooks accepted")
     if respostas:
@@ -86,9 +139,13 @@ def _grafico(execucao: dict[str, Any], caminho: Path) -> Path:
     for processo in amostras[0]["cpu_pct"] if amostras else []:
         cpu.plot(t, [a["cpu_pct"].get(processo) or 0.0 for a in amostras], label=processo)
     cpu.set_ylabel("% of a core")
-    cpu.set_xlabel("seconds from the first message")
-    for eixo in (chegadas, filas, cpu):
-        eixo.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    for processo in amostras[-1].get("memoria_mib", {}) if amostras else []:
+        memoria.plot(t, [a.get("memoria_mib", {}).get(processo, math.nan) for a in amostras], label=processo)
+    memoria.set_ylabel("MiB (julia: USS)")
+    memoria.set_xlabel("seconds from the first message")
+    for eixo in (chegadas, filas, cpu, memoria):
+        if eixo.get_lines():  # a run from before memory was sampled has none on its memory panel
+            eixo.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         eixo.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(caminho, dpi=DPI)

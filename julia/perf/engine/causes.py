@@ -1,0 +1,203 @@
+"""Why a verdict moved: for each benchmark that failed, was inconclusive or warned (and any asked for by
+name), the candidate causes found in what both sides recorded, ranked, and the first as one line.
+
+Each kind of evidence has a producer: a function from a `Subject` (the benchmark's verdict, its head and
+base results, the whole run) to `Evidence` records, each with a weight. PRODUCERS lists them; another kind
+is one more function appended to that tuple. Weights rank by how directly the evidence says what the code
+did, not by size: a plan that lost its index, then statements added or removed per unit, then calls,
+Redis commands, rows and blocks that moved, then what changed under the code (the dependencies), then
+the functions whose calls or CPU per unit moved (the sides' profiles), then the server's own time, which
+is measured and so noisy. Deterministic
+evidence only ever comes from counters that do not depend on the machine; the server time needs a large
+move (SERVER_TIME) before it is said. When nothing stands out, the line says so: "no attributable change".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from julia.perf.engine import deps, diff, profile, words
+from julia.perf.engine.gate import Verdict
+from julia.perf.engine.results import Bench, Run
+
+EXPLAINED = ("FAIL", "inconclusive", "warn")
+NOTHING = "no attributable change"
+# A server-time ratio beyond this (either way) is named as a cause: well past SERVER_MOVED, since a
+# neighbour's burst moves the mean execution time of a fast query by 10-20% on this shared machine.
+SERVER_TIME = 1.3
+
+
+@dataclass(frozen=True)
+class Evidence:
+    kind: str  # plan, statements, redis, dependencies, server_time (and whatever a new producer adds)
+    weight: float  # the rank: higher first
+    line: str  # the cause in one line, as the summary, the terminal and the banner show it
+    deterministic: bool = True  # read from counters that do not depend on the machine
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a producer looks at: one benchmark's verdict, its results on both sides, and the run (for
+    evidence that lives elsewhere: another benchmark's plan, the stamp's dependencies)."""
+
+    verdict: Verdict
+    head: Bench | None
+    base: Bench | None
+    run: Run
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One benchmark's ranked candidates; `line` is the most likely, or NOTHING."""
+
+    name: str
+    status: str
+    candidates: list[Evidence] = field(default_factory=list)
+
+    @property
+    def line(self) -> str:
+        return self.candidates[0].line if self.candidates else NOTHING
+
+
+Producer = Callable[[Subject], Iterable[Evidence]]
+
+
+def plan_evidence(subject: Subject) -> Iterable[Evidence]:
+    """This benchmark's own plan that moved; for a unit of work (a message, a cache read), the plan of a
+    critical query it runs, found by the queryid the head's statements share with that query's EXPLAIN."""
+    if subject.head is None or subject.base is None:
+        return
+    moved = diff.plan(subject.head.counters, subject.base.counters)
+    if moved is not None:
+        yield _plan_line(moved, "")
+    by_id = {s.get("query_id"): s for s in subject.head.counters.get("pg_by_statement") or []}
+    if subject.run.base is None or not by_id:
+        return
+    for name, bench in subject.run.benches.items():
+        query_id = bench.counters.get("query_id")
+        other = subject.run.base.benches.get(name)
+        if name == subject.verdict.name or other is None or query_id is None or query_id not in by_id:
+            continue
+        linked = diff.plan(bench.counters, other.counters)
+        if linked is not None:
+            statement = by_id[query_id]
+            where = statement.get("source") or f"`{diff.brief(str(statement['query']), 60)}`"
+            evidence = _plan_line(linked, f" in {where}")
+            yield Evidence(evidence.kind, evidence.weight - 5, evidence.line)
+
+
+def _plan_line(moved: diff.PlanDiff, where: str) -> Evidence:
+    first = moved.first
+    if moved.shape_changed and first is not None:
+        line = f"plan changed{where}: {diff.describe(first.base)} -> {diff.describe(first.head)}"
+        return Evidence("plan", 100, line)
+    head, base = moved.buffers
+    at = f", first at {diff.describe(first.head)}" if first is not None else ""
+    return Evidence("plan", 65, f"plan buffers {base} -> {head}{where} (same plan{at})")
+
+
+def statement_evidence(subject: Subject) -> Iterable[Evidence]:
+    if subject.head is None or subject.base is None:
+        return
+    for s in diff.statements(subject.head.counters, subject.base.counters) or []:
+        text = f"`{diff.brief(s.query)}`" + (f" ({s.source})" if s.source else "")
+        unit = _unit(subject.head)
+        if s.change == "added":
+            yield Evidence(
+                "statements", 95, f"+{diff.per_unit(s.delta('calls'))} statement per {unit}: {text}"
+            )
+        elif s.change == "removed":
+            yield Evidence(
+                "statements", 90, f"{diff.per_unit(s.delta('calls'))} statement per {unit}: {text}"
+            )
+        else:
+            moved = ", ".join(
+                f"{figure} {diff.per_unit((s.base or {})[figure])} -> {diff.per_unit((s.head or {})[figure])}"
+                for figure in s.moved
+            )
+            weight = 85 if "calls" in s.moved else 70
+            yield Evidence("statements", weight, f"{moved} per {unit}: {text}")
+
+
+def redis_evidence(subject: Subject) -> Iterable[Evidence]:
+    if subject.head is None or subject.base is None:
+        return
+    for c in diff.commands(subject.head.counters, subject.base.counters) or []:
+        sign = "+" if c.head > c.base else ""
+        line = (
+            f"{sign}{c.head - c.base} Redis {c.name.upper()} per {_unit(subject.head)} ({c.base} -> {c.head})"
+        )
+        yield Evidence("redis", 80, line)
+
+
+def dependency_evidence(subject: Subject) -> Iterable[Evidence]:
+    changes = (subject.run.stamp.get("ab") or {}).get("dependencies")
+    if changes:
+        yield Evidence("dependencies", 50, f"dependencies changed: {deps.summary(changes)}")
+
+
+def server_time_evidence(subject: Subject) -> Iterable[Evidence]:
+    now, then = words.server_ms(subject.head), words.server_ms(subject.base)
+    if now is None or then is None or now <= 0 or then <= 0:
+        return
+    ratio = now / then
+    if abs(math.log(ratio)) > math.log(SERVER_TIME):
+        figures = f"({then:.4f} -> {now:.4f} ms)"
+        line = f"server time {words.fmt_x(ratio)} the base's {figures}: the database's own work"
+        yield Evidence("server_time", 40, line, deterministic=False)
+
+
+PROFILE_LINES = 3  # of each kind: a profile diff names a few functions, never the whole call tree
+
+
+def profile_evidence(subject: Subject) -> Iterable[Evidence]:
+    """The functions whose CPU or calls per unit moved, from both sides' profiles (julia.perf.engine.profile,
+    which sets the bar a function must clear). Ranked under the dependencies: when a package changed, it
+    is the cause and these functions are where it shows; calls are exact, CPU is measured."""
+    if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
+        return
+    unit = _unit(subject.head)
+    changes = profile.compare(subject.head.profile, subject.base.profile)
+    for change in [c for c in changes if c.kind == "cpu"][:PROFILE_LINES]:
+        yield Evidence("profile", 46, change.line(unit), deterministic=False)
+    for change in [c for c in changes if c.kind == "calls"][:PROFILE_LINES]:
+        yield Evidence("profile", 48, change.line(unit))
+
+
+def _unit(bench: Bench) -> str:
+    """What one counted unit is, as the benchmark said (julia.perf.engine.counting.typical)."""
+    return str(bench.counters.get("unit") or "unit")
+
+
+PRODUCERS: tuple[Producer, ...] = (
+    plan_evidence,
+    statement_evidence,
+    redis_evidence,
+    dependency_evidence,
+    profile_evidence,
+    server_time_evidence,
+)
+
+
+def cause(subject: Subject, producers: Sequence[Producer] = PRODUCERS) -> Cause:
+    found = [e for produce in producers for e in produce(subject)]
+    found.sort(key=lambda e: -e.weight)  # stable: a producer's own order breaks ties
+    return Cause(subject.verdict.name, subject.verdict.status, found)
+
+
+def explain(
+    run: Run, verdicts: Sequence[Verdict], also: Iterable[str] = (), producers: Sequence[Producer] = PRODUCERS
+) -> dict[str, Cause]:
+    """The cause of every benchmark that failed, was inconclusive or warned, and of those named in `also`
+    (`julia perf gate --explain NAME`), in the order the report lists them."""
+    wanted = set(also)
+    out: dict[str, Cause] = {}
+    for v in words.ordered(list(verdicts)):
+        if v.name not in run.benches:  # budgeted but not measured: nothing to explain it with
+            continue
+        if v.status in EXPLAINED or v.name in wanted:
+            base = run.base.benches.get(v.name) if run.base else None
+            out[v.name] = cause(Subject(v, run.benches.get(v.name), base, run), producers)
+    return out

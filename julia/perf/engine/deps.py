@@ -1,0 +1,93 @@
+"""The dependencies as evidence: when the base's dependency files differ from the head's, julia.perf.engine.ab
+installs the base into a virtualenv of its own, and a timing change may then be a library's, not the code's
+(a head that dropped redis-py's `hiredis` extra reads every cache hit with the pure-Python parser). What
+changed is recorded in the run's stamp (`ab.dependencies`) and ranked as a cause candidate
+(julia.perf.engine.causes): the requirements each side declares (extras included) and the packages each
+side's interpreter has installed, added, removed and upgraded.
+
+packaging (PyPA's own parser, what pip uses) reads the requirement strings and canonicalizes names, so
+`redis[hiredis]>=5.2` and `redis>=5.2` are seen as one package whose extras changed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+# What an interpreter has installed, as {name: version}: run by each side's own python.
+INSTALLED = (
+    "import importlib.metadata as m, json; "
+    "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions() if d.metadata['Name']}))"
+)
+
+
+def installed(python: str) -> dict[str, str]:
+    """The packages `python` has installed, by canonical name; empty when it cannot say."""
+    done = subprocess.run([python, "-c", INSTALLED], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {}
+    return {canonicalize_name(name): version for name, version in json.loads(done.stdout).items()}
+
+
+def declared(root: Path) -> dict[str, str]:
+    """A checkout's declared requirements by "name" (the project's) or "name (extra)" (an optional
+    group's), each its requirement string as written: the same package in two groups is two entries."""
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    project = tomllib.loads(path.read_text()).get("project", {})
+    groups: dict[str | None, list[str]] = {None: project.get("dependencies", [])}
+    groups |= project.get("optional-dependencies", {})
+    out: dict[str, str] = {}
+    for group, specs in groups.items():
+        for spec in specs:
+            try:
+                name: str = canonicalize_name(Requirement(spec).name)
+            except InvalidRequirement:
+                name = spec
+            out[f"{name} ({group})" if group else name] = spec
+    return out
+
+
+def difference(
+    head_installed: dict[str, str],
+    base_installed: dict[str, str],
+    head_declared: dict[str, str],
+    base_declared: dict[str, str],
+) -> dict[str, Any]:
+    """What the head installs and declares that the base does not, and the other way round: empty keys
+    left out, so an empty dict means no difference."""
+    out: dict[str, Any] = {
+        "added": {n: v for n, v in sorted(head_installed.items()) if n not in base_installed},
+        "removed": {n: v for n, v in sorted(base_installed.items()) if n not in head_installed},
+        "upgraded": {
+            n: [base_installed[n], v]
+            for n, v in sorted(head_installed.items())
+            if n in base_installed and base_installed[n] != v
+        },
+        "declared": {
+            key: [base_declared.get(key), head_declared.get(key)]
+            for key in sorted({*head_declared, *base_declared})
+            if head_declared.get(key) != base_declared.get(key)
+        },
+    }
+    return {key: value for key, value in out.items() if value}
+
+
+def summary(changes: dict[str, Any], most: int = 4) -> str:
+    """The difference in one line, the installed packages first: "hiredis 3.3.0 removed; redis: ..."."""
+    parts = [f"{name} {version} removed" for name, version in changes.get("removed", {}).items()]
+    parts += [f"{name} {version} added" for name, version in changes.get("added", {}).items()]
+    parts += [f"{name} {old} -> {new}" for name, (old, new) in changes.get("upgraded", {}).items()]
+    parts += [
+        f"declared {old or '(none)'} -> {new or '(none)'}"
+        for old, new in changes.get("declared", {}).values()
+    ]
+    more = f" (+{len(parts) - most} more)" if len(parts) > most else ""
+    return "; ".join(parts[:most]) + more

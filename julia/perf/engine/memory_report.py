@@ -1,0 +1,124 @@
+"""The report's memory section: each benchmark that measured memory, beside its time, with the same
+verdict words. Allocations per call (julia.perf.engine.allocations) are judged against the base's in the
+same run (FAIL or ok; no base, no verdict); a server's memory under load and its garbage-collector
+pauses (julia.perf.engine.memory, julia.gc_pauses) are shown, not judged: the capacity soak judges
+growth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from julia.perf.engine.gate import Verdict
+from julia.perf.engine.results import Run
+
+Table = Callable[..., str]
+
+
+def _kib(value: Any) -> str:
+    return "-" if value is None else f"{value / 1024:,.1f}"
+
+
+def allocation_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
+    """benchmark, its time verdict, its allocation verdict, and head against base per call (KiB)."""
+    rows = []
+    for v in verdicts:
+        head = run.benches.get(v.name)
+        if head is None or "alloc_peak_bytes" not in head.counters:
+            continue
+        base_bench = run.base.benches.get(v.name) if run.base else None
+        base = base_bench.counters if base_bench else {}
+        failed = [f.message for f in v.findings if f.check == "allocations" and f.severity == "fail"]
+        memory = "FAIL" if failed else "ok" if "alloc_peak_bytes" in base else "no base"
+        h = head.counters
+        ratio = (
+            f"{h['alloc_peak_bytes'] / base['alloc_peak_bytes']:.3f}x"
+            if base.get("alloc_peak_bytes")
+            else "-"
+        )
+        rows.append(
+            [
+                v.name,
+                v.status,
+                memory,
+                _kib(h["alloc_peak_bytes"]),
+                _kib(base.get("alloc_peak_bytes")),
+                ratio,
+                _kib(h.get("alloc_net_bytes")),
+                _kib(base.get("alloc_net_bytes")),
+                str(h.get("alloc_net_blocks", "-")),
+                str(h.get("alloc_calls", "-")),
+            ]
+        )
+    return rows
+
+
+def server_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
+    """A server under load (the webhook rounds): its USS, growth and longest pauses beside its time."""
+    rows = []
+    for v in verdicts:
+        head = run.benches.get(v.name)
+        mem = head.counters.get("memory") if head else None
+        if not isinstance(mem, dict) or not mem.get("samples"):
+            continue
+        gc = head.counters.get("gc_pauses") or {} if head else {}
+        longest = gc.get("longest_ms") or {}
+        growth = mem.get("uss_growth_kib_per_1000")
+        rows.append(
+            [
+                v.name,
+                v.status,
+                str(mem.get("rss_peak_mib")),
+                str(mem.get("uss_peak_mib")),
+                "-" if growth is None else f"{growth:+,.0f}",
+                ", ".join(f"{g} {ms:g} ms" for g, ms in sorted(longest.items())) or "none of 1 ms or more",
+                f"{gc['of_them_during_a_pause']} of {gc['at_or_above_p99']}" if gc.get("recorded") else "-",
+            ]
+        )
+    return rows
+
+
+def section(run: Run, verdicts: Sequence[Verdict], table: Table) -> list[str]:
+    allocations, servers = allocation_rows(run, verdicts), server_rows(run, verdicts)
+    parts = []
+    if allocations or servers:
+        parts.append(
+            "<h2 id='memory'>Memory beside time</h2><p class='info'>Allocations per call: traced with "
+            "tracemalloc over untimed calls after the timed ones, the median of the calls; the peak is what "
+            "one call held at once above what was live before it, the net what it left once the collector "
+            "ran. A peak above the base's by more than the tolerance fails the run.</p>"
+        )
+    if allocations:
+        parts.append(
+            table(
+                [
+                    "benchmark",
+                    "time",
+                    "memory",
+                    "peak KiB",
+                    "base peak KiB",
+                    "head/base",
+                    "net KiB",
+                    "base net KiB",
+                    "net blocks",
+                    "calls traced",
+                ],
+                allocations,
+            )
+        )
+    if servers:
+        parts.append(
+            table(
+                [
+                    "benchmark",
+                    "time",
+                    "RSS peak MiB",
+                    "USS peak MiB",
+                    "USS KiB per 1,000 requests",
+                    "longest GC pauses in the round",
+                    "p99 requests during a pause",
+                ],
+                servers,
+            )
+        )
+    return parts

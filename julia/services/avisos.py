@@ -1,0 +1,118 @@
+"""Telling a doctor what happened to a shift they hold, through the normal send queue: a coordinator
+changed or cancelled it (PATCH /admin/vagas/{id}), confirmed it, or nobody confirmed it in time and it went
+back to open (the worker's sweep). The change and its notice commit together: a shift never changes
+without its holder's notice queued, and a notice never goes out for a change that rolled back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+import asyncpg
+
+from julia.cache import Cache, codec, invalidar_vagas
+from julia.data import fila_mensagens
+from julia.data import vagas as dados_vagas
+from julia.relogio import dia_da_semana
+from julia.services.plantoes import descrever, valor_em_reais
+
+log = logging.getLogger(__name__)
+
+# Below a reply (8: a doctor waiting) and above a campaign (2): nobody is waiting, but it is about a
+# commitment the doctor made; it shares the campaign lane's rate (julia/worker/taxa.py).
+PRIORIDADE_AVISO: Final = 5
+EXPIRADAS_POR_RODADA: Final = 100  # one sweep's batch; a backlog clears a hundred a minute
+
+CAMPOS_VAGA: Final = frozenset({"status", "valor", "data_plantao"})
+# What PATCH /admin/vagas answers: the shift's own columns, not what the notice needed.
+COLUNAS_VAGA: Final = (
+    "id",
+    "hospital_id",
+    "especialidade_id",
+    "periodo_id",
+    "data_plantao",
+    "valor",
+    "status",
+    "cliente_id",
+    "reservada_em",
+)
+SEGURADA: Final = ("reservada", "preenchida")
+
+CANCELADA: Final = "Aviso: o plantão que você tinha reservado foi cancelado pelo hospital: {descricao}."
+LIBERADA: Final = (
+    "Aviso: a equipe desfez a sua reserva deste plantão, que não está mais reservado para você: {descricao}."
+)
+CONFIRMADA: Final = "Boa notícia: o hospital confirmou o seu plantão: {descricao}."
+MUDOU: Final = "Aviso: o plantão que você reservou mudou ({mudancas}). Como ficou: {descricao}."
+EXPIRADA: Final = (
+    "Aviso: a sua reserva deste plantão não foi confirmada pelo hospital a tempo e a vaga voltou a ficar "
+    "aberta: {descricao}. Se ainda quiser, me diga e eu vejo se ela continua disponível."
+)
+
+
+def aviso_de_mudanca(vaga: Mapping[str, Any]) -> str | None:
+    """The notice for the doctor who held the shift before this edit (None when nobody held it or nothing
+    they care about changed). `vaga`: atualizar_vaga's row."""
+    if vaga["cliente_antes"] is None or vaga["status_antes"] not in SEGURADA:
+        return None
+    descricao = descrever(vaga)
+    if vaga["status"] == "cancelada":
+        return CANCELADA.format(descricao=descricao)
+    if vaga["status"] == "aberta":
+        return LIBERADA.format(descricao=descricao)
+    mudancas = []
+    if vaga["data_plantao"] != vaga["data_antes"]:
+        antes, depois = vaga["data_antes"], vaga["data_plantao"]
+        mudancas.append(
+            f"a data passou de {dia_da_semana(antes)}, {antes:%d/%m/%Y} para {dia_da_semana(depois)}, "
+            f"{depois:%d/%m/%Y}"
+        )
+    if vaga["valor"] != vaga["valor_antes"]:
+        mudancas.append(
+            f"o valor passou de {valor_em_reais(vaga['valor_antes'])} para {valor_em_reais(vaga['valor'])}"
+        )
+    if mudancas:
+        return MUDOU.format(mudancas="; ".join(mudancas), descricao=descricao)
+    if vaga["status"] == "preenchida" and vaga["status_antes"] == "reservada":
+        return CONFIRMADA.format(descricao=descricao)
+    return None
+
+
+async def mudar_vaga(
+    pool: asyncpg.Pool, cache: Cache, vaga_id: int, alteracoes: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Apply any of `status`, `valor` (a decimal string), `data_plantao` (ISO), queue the notice to the
+    doctor who held the shift in the same transaction, then invalidate the specialty's lists; the shift,
+    or None if absent. CheckViolationError: a held status with no doctor."""
+    desconhecidos = set(alteracoes) - CAMPOS_VAGA
+    if desconhecidos:
+        raise ValueError(f"fields a shift update cannot change: {sorted(desconhecidos)}")
+    async with pool.acquire() as conn, conn.transaction():
+        linha = await dados_vagas.atualizar_vaga(conn, vaga_id, alteracoes)
+        if linha is None:
+            return None
+        row: dict[str, Any] = dict(linha)
+        aviso = aviso_de_mudanca(row)
+        if aviso is not None:
+            await fila_mensagens.enfileirar_avisos(conn, [(row["cliente_antes"], aviso)], PRIORIDADE_AVISO)
+    await invalidar_vagas(cache, row["especialidade_id"])
+    vaga: dict[str, Any] = codec.plain({k: row[k] for k in COLUNAS_VAGA})
+    return vaga
+
+
+async def expirar_reservas(pool: asyncpg.Pool, cache: Cache, idade_s: int) -> int:
+    """Reopen the reservations nobody confirmed within `idade_s` seconds (settings.reserva_confirmacao_s)
+    and queue each doctor's notice, in one transaction; how many. The worker runs it every minute."""
+    async with pool.acquire() as conn, conn.transaction():
+        vencidas = [dict(v) for v in await dados_vagas.expirar_reservas(conn, idade_s, EXPIRADAS_POR_RODADA)]
+        await fila_mensagens.enfileirar_avisos(
+            conn,
+            [(v["cliente_id"], EXPIRADA.format(descricao=descrever(v))) for v in vencidas],
+            PRIORIDADE_AVISO,
+        )
+    for especialidade in {v["especialidade_id"] for v in vencidas}:
+        await invalidar_vagas(cache, especialidade)
+    if vencidas:
+        log.info("%d unconfirmed reservations reopened, their doctors told", len(vencidas))
+    return len(vencidas)

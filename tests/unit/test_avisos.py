@@ -1,0 +1,55 @@
+"""Which coordinator edits tell the doctor holding the shift, and in which words
+(julia/services/avisos.py aviso_de_mudanca)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from julia.services.avisos import aviso_de_mudanca
+
+DIA = dt.date(2026, 12, 12)
+
+
+def vaga(**mudou: Any) -> dict[str, Any]:
+    antes = {
+        "status_antes": "reservada",
+        "cliente_antes": 7,
+        "data_antes": DIA,
+        "valor_antes": Decimal("1500"),
+    }
+    depois = {
+        "status": "reservada",
+        "data_plantao": DIA,
+        "valor": Decimal("1500"),
+        "hospital": "Hospital Santa Luzia",
+        "cidade": "Campinas",
+        "estado": "SP",
+        "periodo": "Noturno",
+        "hora_inicio": dt.time(19),
+        "hora_fim": dt.time(7),
+    }
+    return {**antes, **depois, **mudou}
+
+
+def test_ninguem_segurava_ninguem_e_avisado() -> None:
+    assert aviso_de_mudanca(vaga(status_antes="aberta", cliente_antes=None, status="cancelada")) is None
+    # A cancelled shift that kept its doctor, edited again: the doctor was told when it was cancelled.
+    assert aviso_de_mudanca(vaga(status_antes="cancelada", status="cancelada", valor=Decimal("1"))) is None
+
+
+def test_nada_que_importe_ao_medico_nao_gera_aviso() -> None:
+    assert aviso_de_mudanca(vaga()) is None
+    assert aviso_de_mudanca(vaga(status_antes="preenchida", status="preenchida")) is None
+
+
+def test_valor_e_data_mudados_juntos() -> None:
+    aviso = aviso_de_mudanca(vaga(valor=Decimal("1800"), data_plantao=DIA + dt.timedelta(days=1)))
+    assert aviso is not None
+    assert "a data passou de sábado, 12/12/2026 para domingo, 13/12/2026" in aviso
+    assert "o valor passou de R$ 1.500,00 para R$ 1.800,00" in aviso
+    assert aviso.endswith(
+        "Como ficou: domingo, 13/12/2026, Noturno (19:00-07:00), Hospital Santa Luzia, "
+        "Campinas/SP: R$ 1.800,00."
+    )

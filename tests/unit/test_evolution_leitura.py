@@ -1,0 +1,171 @@
+"""What julia reads of each kind of `messages.upsert`, `messages.edited` and `messages.delete` body
+(issue 33: every message a person wrote), on Evolution 2.3.6's own bodies (tests/fixtures/evolution/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from julia.integrations.evolution import (
+    Alteracao,
+    PayloadInvalido,
+    Reacao,
+    ler_edicao,
+    ler_mensagem,
+    ler_remocao,
+)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "evolution"
+
+
+def dados(nome: str) -> dict[str, Any]:
+    corpo: dict[str, Any] = json.loads((FIXTURES / f"{nome}.json").read_text(encoding="utf-8"))["data"]
+    return corpo
+
+
+def com_mensagem(mensagem: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    base = dados("texto_antigo")
+    base["message"] = mensagem
+    base.update(extra)
+    return base
+
+
+def test_voice_note() -> None:
+    msg = ler_mensagem(dados("audio_voz"))
+    assert msg is not None
+    assert (msg.texto, msg.tratamento, msg.telefone) == ("[mensagem de voz]", "pedir_texto", "+5511999990000")
+    assert msg.enviada_em == 1729521700
+
+
+def test_image_caption_is_text() -> None:
+    msg = ler_mensagem(dados("imagem_legenda"))
+    assert msg is not None
+    assert (msg.texto, msg.tratamento) == (
+        "[imagem com a legenda:] Meu CRM, pode reservar o de sábado",
+        "responder",
+    )
+
+
+def test_reaction_names_the_message_it_is_about() -> None:
+    msg = ler_mensagem(dados("reacao"))
+    assert msg is not None
+    assert msg.reacao == Reacao("👍", "3EB0JULIA0001")
+    assert msg.tratamento == "responder"
+
+
+def test_quote_goes_before_the_text_and_stop_words_are_read_without_it() -> None:
+    msg = ler_mensagem(dados("resposta_citada"))
+    assert msg is not None
+    assert msg.texto.startswith('[em resposta a: "Plantão sábado 7h-19h')
+    assert msg.escrito == "Sim, quero esse"
+
+
+def test_lid_without_alt_has_no_phone() -> None:
+    msg = ler_mensagem(dados("lid_sem_alt"))
+    assert msg is not None
+    assert (msg.telefone, msg.jid) == (None, "107283991239804@lid")
+
+
+def test_lid_with_alt_uses_it() -> None:
+    corpo = dados("lid_sem_alt")
+    corpo["key"]["remoteJidAlt"] = "5511999990000@s.whatsapp.net"
+    msg = ler_mensagem(corpo)
+    assert msg is not None
+    assert msg.telefone == "+5511999990000"
+
+
+@pytest.mark.parametrize(
+    ("mensagem", "texto", "tratamento"),
+    [
+        ({"audioMessage": {"ptt": False}}, "[áudio]", "pedir_texto"),
+        (
+            {"speechToText": "[audio] aceito o de sábado", "audioMessage": {"ptt": True}},
+            "[mensagem de voz, transcrita] aceito o de sábado",
+            "responder",
+        ),
+        ({"documentMessage": {"fileName": "crm.pdf"}}, "[documento: crm.pdf]", "pedir_texto"),
+        ({"videoMessage": {"caption": "olha"}}, "[vídeo com a legenda:] olha", "responder"),
+        ({"ephemeralMessage": {"message": {"extendedTextMessage": {"text": "oi"}}}}, "oi", "responder"),
+        ({"viewOnceMessageV2": {"message": {"imageMessage": {}}}}, "[imagem]", "pedir_texto"),
+        ({"buttonsResponseMessage": {"selectedDisplayText": "Sim"}}, "Sim", "responder"),
+        ({"templateButtonReplyMessage": {"selectedDisplayText": "Quero"}}, "Quero", "responder"),
+        (
+            {"listResponseMessage": {"singleSelectReply": {"selectedRowId": "vaga_42"}}},
+            "vaga_42",
+            "responder",
+        ),
+        ({"interactiveResponseMessage": {"body": {"text": "Sábado"}}}, "Sábado", "responder"),
+        ({"stickerMessage": {"url": "x"}}, "[figurinha]", "registrar"),
+        ({"locationMessage": {"degreesLatitude": -23.5}}, "[localização]", "pedir_texto"),
+        ({"contactMessage": {"displayName": "Dr. Beto"}}, "[contato: Dr. Beto]", "pedir_texto"),
+    ],
+)
+def test_each_kind(mensagem: dict[str, Any], texto: str, tratamento: str) -> None:
+    msg = ler_mensagem(com_mensagem(mensagem))
+    assert msg is not None
+    assert (msg.texto, msg.tratamento) == (texto, tratamento)
+
+
+@pytest.mark.parametrize(
+    "mensagem",
+    [
+        {"protocolMessage": {"type": "EPHEMERAL_SETTING"}},
+        {"senderKeyDistributionMessage": {"groupId": "x"}},
+        {"reactionMessage": {"key": {"id": "3EB0"}, "text": ""}},
+        {"imageMessage": "not an object"},
+        {},
+    ],
+)
+def test_no_persons_message_is_ignored(mensagem: dict[str, Any]) -> None:
+    assert ler_mensagem(com_mensagem(mensagem)) is None
+
+
+@pytest.mark.parametrize(
+    ("carimbo", "lido"),
+    [
+        (1729521700, 1729521700),
+        ("1729521700", 1729521700),
+        ({"low": 1729521700, "high": 0}, 1729521700),
+        (None, None),
+        ("ontem", None),
+        (True, None),
+        (1729521700.9, 1729521700),
+        (float("nan"), None),
+        (float("inf"), None),
+    ],
+)
+def test_message_timestamp(carimbo: object, lido: int | None) -> None:
+    msg = ler_mensagem(com_mensagem({"conversation": "oi"}, messageTimestamp=carimbo))
+    assert msg is not None
+    assert msg.enviada_em == lido
+
+
+def test_edit_and_delete() -> None:
+    assert ler_edicao(dados("edicao")) == Alteracao(
+        "3EB0ORIGINAL0001", "Na verdade, prefiro o de domingo", "3EB0ORIGINAL0001:editada:1729521760000"
+    )
+    assert ler_remocao(dados("remocao")) == Alteracao("3EB0ORIGINAL0001", None, "3EB0ORIGINAL0001:apagada")
+
+
+def test_only_a_doctors_edit_counts() -> None:
+    revogacao = dados("edicao") | {"type": "REVOKE"}
+    propria = dados("edicao")
+    propria["key"]["fromMe"] = True
+    assert ler_edicao(revogacao) is None
+    assert ler_edicao(propria) is None
+    assert ler_remocao({"key": {"id": "X", "fromMe": True}, "status": "DELETED"}) is None
+
+
+def test_delete_without_id_is_refused() -> None:
+    with pytest.raises(PayloadInvalido):
+        ler_remocao({"remoteJid": "5511999990000@s.whatsapp.net", "fromMe": False})
+
+
+def test_a_reaction_to_an_id_postgres_could_not_match_still_stands() -> None:
+    msg = ler_mensagem(com_mensagem({"reactionMessage": {"key": {"id": "x\x00y"}, "text": "❤️"}}))
+    assert msg is not None
+    assert msg.reacao == Reacao("❤️", None)
+    assert msg.texto == "[reagiu com ❤️ a uma mensagem anterior]"

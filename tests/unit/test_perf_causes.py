@@ -1,0 +1,310 @@
+"""Why a verdict moved (julia.perf.engine.diff, causes, deps; julia.perf.sources), on fixture data shaped as
+the servers give it: pg_stat_statements rows, EXPLAIN (FORMAT JSON) trees, the stamp's dependencies. Each
+injected regression must name its own cause first; unchanged code must say "no attributable change"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from julia.perf import sources
+from julia.perf.engine import causes, counting, deps, diff, explain
+from julia.perf.engine.gate import Budget, Budgets, judge
+from julia.perf.engine.results import Bench, Run
+from julia.queries import sql
+
+# pg_stat_statements' text of julia's statements: sent with their comments, constants as $n.
+LOOKUP = sql("buscar_medico_por_telefone")
+HISTORY = sql("carregar_historico")
+PING = "SELECT $1"  # `SELECT 1` as pg_stat_statements normalizes it
+
+SEQ_SCAN = {
+    "Node Type": "Seq Scan",
+    "Relation Name": "clientes",
+    "Plan Rows": 1,
+    "Actual Rows": 1,
+    "Actual Loops": 1,
+    "Shared Hit Blocks": 40,
+    "Shared Read Blocks": 0,
+}
+INDEX_SCAN = {
+    "Node Type": "Index Scan",
+    "Relation Name": "clientes",
+    "Index Name": "idx_clientes_telefone",
+    "Plan Rows": 1,
+    "Actual Rows": 1,
+    "Actual Loops": 1,
+    "Shared Hit Blocks": 3,
+    "Shared Read Blocks": 0,
+}
+
+
+def _limit(child: dict[str, Any]) -> dict[str, Any]:
+    hit = child["Shared Hit Blocks"]
+    return {"Node Type": "Limit", "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 1,
+            "Shared Hit Blocks": hit, "Shared Read Blocks": 0, "Plans": [child]}  # fmt: skip
+
+
+def _statements(*rows: tuple[str, float, float, float], query_ids: dict[str, int] | None = None) -> list[Any]:
+    return [
+        {"query": q, "query_id": (query_ids or {}).get(q), "calls": c, "rows": r, "blocks": b}
+        for q, c, r, b in rows
+    ]
+
+
+MESSAGE = _statements((LOOKUP, 1, 1, 3), (HISTORY, 1, 20, 12), ("BEGIN", 2, 0, 0))
+
+
+def _message(statements: list[Any], redis: dict[str, int] | None = None) -> dict[str, Any]:
+    return {
+        "unit": "message",
+        "pg_statements": int(sum(s["calls"] for s in statements)),
+        "pg_by_statement": statements,
+        "redis_commands": sum((redis or {"get": 2}).values()),
+        "redis_by_command": redis or {"get": 2},
+    }
+
+
+def _query(plan: dict[str, Any]) -> dict[str, Any]:
+    return {"plan_tree": explain.flatten(plan), "plan_nodes": [], "query_id": 77}
+
+
+BUDGETS = Budgets(
+    {
+        "floor": Budget(ceiling_ms=10),
+        "message_path": Budget(ceiling_ms=1000, counts=(("pg_statements", 10),)),
+        "query_lookup_warm": Budget(ceiling_ms=100),
+    }
+)
+
+
+def _run(
+    head: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], stamp: dict[str, Any] | None = None
+) -> Run:
+    """Head and base runs with these counters; the head 1.3x slower on every benchmark, so each one is
+    judged FAIL or inconclusive and explained."""
+
+    def side(counters: dict[str, dict[str, Any]], factor: float) -> Run:
+        run = Run({"doctors": 1000, **(stamp or {})})
+        run.add(Bench("floor", "floor", None, _samples(0.1), blocks=[25] * 8))
+        for name, c in counters.items():
+            run.add(Bench(name, "g", "floor", _samples(factor), c, blocks=[25] * 8))
+        return run
+
+    run = side(head, 1.3)
+    run.base = side(base, 1.0)
+    return run
+
+
+def _samples(median: float) -> list[float]:
+    return [median * (1.0 + (i % 7) / 100) for i in range(200)]
+
+
+def _causes(run: Run, also: Iterable[str] = ()) -> dict[str, causes.Cause]:
+    return causes.explain(run, judge(run, BUDGETS), also)
+
+
+def test_per_statement_evidence_is_kept_per_unit_from_the_servers_snapshots() -> None:
+    def snap(calls: int, rows: int, blocks: int) -> counting.Snapshot:
+        pg = {
+            LOOKUP: counting.Executed(calls, rows, blocks, 77),
+            "RESET ALL": counting.Executed(calls, 0, 0),
+            "CLOSE ALL": counting.Executed(calls, 0, 0),
+        }
+        return counting.Snapshot(pg, {"get": calls})
+
+    costs = [counting.cost(snap(i, i, 3 * i), snap(i + 1, i + 1, 3 * i + 3)) for i in range(4)]
+    typical = counting.typical(costs, unit="message")
+    assert typical["pg_statements"] == 1
+    assert typical["pg_pool_resets"] == 1
+    assert typical["unit"] == "message"
+    assert typical["pg_by_statement"] == [
+        {"query": LOOKUP, "query_id": 77, "calls": 1.0, "rows": 1.0, "blocks": 3.0}
+    ]
+
+
+def test_julia_statements_are_named_by_file_and_query() -> None:
+    run = Run({})
+    counters = _message(_statements((LOOKUP, 1, 1, 3), (PING, 1, 1, 0), ("SELECT pg_sleep($1)", 1, 1, 0)))
+    run.add(Bench("message_path", "g", None, [1.0], counters))
+    sources.name_statements(run)
+    named = {row["query"]: row.get("source") for row in counters["pg_by_statement"]}
+    assert named == {
+        LOOKUP: "julia/sql/clientes.sql:buscar_medico_por_telefone",
+        PING: "julia/sql/operacao.sql:ping",
+        "SELECT pg_sleep($1)": None,
+    }
+    assert sources.shape("SELECT a FROM t WHERE b = 'x' -- why\n AND c = 3") == sources.shape(
+        "select a from t where b = $1 and c = $2"
+    )
+    # PostgreSQL 18 squashes a list of constants into one parameter.
+    assert sources.shape("WHERE s IN ('a', 'b')") == sources.shape("WHERE s IN ($2 /*, ... */)")
+    assert sources.shape("format('a '\n 'b', x)") == sources.shape("format($1, x)")
+
+
+def test_statement_diff_names_added_removed_and_changed_and_ignores_noise() -> None:
+    head = _message(
+        _statements((LOOKUP, 1, 1, 40), (HISTORY, 2, 40, 24), (PING, 1, 1, 0), ("SET x", 0.1, 0, 0))
+    )
+    base = _message(_statements((LOOKUP, 1, 1, 3), (HISTORY, 1, 20, 12.5), ("BEGIN", 2, 0, 0)))
+    moved = diff.statements(head, base)
+    assert moved is not None
+    assert [(s.change, s.query, s.moved) for s in moved] == [
+        ("added", PING, ("calls",)),
+        ("removed", "BEGIN", ("calls",)),
+        ("changed", HISTORY, ("calls", "rows", "blocks")),
+        ("changed", LOOKUP, ("blocks",)),
+    ]  # "SET x" a tenth of the messages on one side only: a stranger's, not a change
+    assert diff.statements(head, {"pg_statements": 3}) is None  # a base that kept no evidence
+
+
+def test_redis_diff_by_command() -> None:
+    moved = diff.commands(
+        {"redis_by_command": {"get": 1, "set": 1}}, {"redis_by_command": {"get": 2, "del": 1}}
+    )
+    assert [(c.change, c.name, c.head, c.base) for c in moved or []] == [
+        ("removed", "del", 0, 1),
+        ("changed", "get", 1, 2),
+        ("added", "set", 1, 0),
+    ]
+
+
+def test_plan_diff_marks_the_first_node_that_differs() -> None:
+    moved = diff.plan(_query(_limit(SEQ_SCAN)), _query(_limit(INDEX_SCAN)))
+    assert moved is not None
+    assert moved.shape_changed
+    assert [(r.differs, r.first) for r in moved.rows] == [(False, False), (True, True)]
+    first = moved.first
+    assert first is not None
+    assert diff.describe(first.base) == "Index Scan using idx_clientes_telefone on clientes"
+    assert diff.describe(first.head) == "Seq Scan on clientes"
+    assert moved.buffers == (40, 3)
+    assert diff.plan(_query(_limit(INDEX_SCAN)), _query(_limit(INDEX_SCAN))) is None
+
+
+def test_same_plan_with_more_buffers_or_a_spilled_sort_is_a_figure_change() -> None:
+    grown = dict(INDEX_SCAN, **{"Shared Hit Blocks": 30})
+    moved = diff.plan(_query(_limit(grown)), _query(_limit(INDEX_SCAN)))
+    assert moved is not None
+    assert not moved.shape_changed
+    assert moved.buffers == (30, 3)
+    # The Limit's blocks are its child's: the first node whose own blocks moved is the scan.
+    assert [(r.differs, r.first) for r in moved.rows] == [(False, False), (True, True)]
+    assert moved.first is not None
+    assert moved.first.head == explain.flatten(grown, 1)[0]
+    spilled = {"Node Type": "Sort", "Sort Space Type": "Disk", "Shared Hit Blocks": 3, "Plans": [INDEX_SCAN]}
+    in_memory = dict(spilled, **{"Sort Space Type": "Memory"})
+    spill = diff.plan(_query(spilled), _query(in_memory))
+    assert spill is not None
+    assert spill.first is not None
+    assert spill.first.head == explain.node(spilled, 0)
+    assert diff.describe(explain.node(spilled, 0)) == "Sort (spilled to disk)"
+
+
+def test_extra_query_names_the_added_statement_and_its_sql_file_first() -> None:
+    head = _message([*MESSAGE, *_statements((PING, 1, 1, 0))])
+    run = _run({"message_path": head}, {"message_path": _message(MESSAGE)})
+    sources.name_statements(run)
+    cause = _causes(run)["message_path"]
+    assert cause.line == "+1 statement per message: `SELECT $1` (julia/sql/operacao.sql:ping)"
+
+
+def test_drop_index_names_the_plan_change_and_the_index_first_also_for_a_message_that_runs_it() -> None:
+    ids = {LOOKUP: 77}
+    head_message = _message(_statements((LOOKUP, 1, 1, 40), ("BEGIN", 2, 0, 0), query_ids=ids))
+    base_message = _message(_statements((LOOKUP, 1, 1, 3), ("BEGIN", 2, 0, 0), query_ids=ids))
+    run = _run(
+        {"query_lookup_warm": _query(_limit(SEQ_SCAN)), "message_path": head_message},
+        {"query_lookup_warm": _query(_limit(INDEX_SCAN)), "message_path": base_message},
+    )
+    sources.name_statements(run)
+    found = _causes(run)
+    plan = "Index Scan using idx_clientes_telefone on clientes -> Seq Scan on clientes"
+    assert found["query_lookup_warm"].line == f"plan changed: {plan}"
+    message = found["message_path"]
+    assert message.line == f"plan changed in julia/sql/clientes.sql:buscar_medico_por_telefone: {plan}"
+    assert [e.kind for e in message.candidates] == ["plan", "statements"]
+    assert message.candidates[1].line.startswith("blocks 3 -> 40 per message: `SELECT id, telefone")
+
+
+def test_unchanged_code_has_no_attributable_change() -> None:
+    counters = {"query_lookup_warm": _query(_limit(INDEX_SCAN)), "message_path": _message(MESSAGE)}
+    found = _causes(_run(counters, counters))
+    assert set(found) == {"query_lookup_warm", "message_path"}  # both slower, so both explained
+    assert {c.line for c in found.values()} == {causes.NOTHING}
+
+
+def test_a_dependency_change_is_a_candidate_after_the_code_s_own_evidence() -> None:
+    changes = deps.difference(
+        {"redis": "7.0.1"},
+        {"redis": "7.0.1", "hiredis": "3.3.0"},
+        {"redis": "redis>=5.2"},
+        {"redis": "redis[hiredis]>=5.2"},
+    )
+    assert changes == {
+        "removed": {"hiredis": "3.3.0"},
+        "declared": {"redis": ["redis[hiredis]>=5.2", "redis>=5.2"]},
+    }
+    line = "dependencies changed: hiredis 3.3.0 removed; declared redis[hiredis]>=5.2 -> redis>=5.2"
+    counters = {"message_path": _message(MESSAGE)}
+    run = _run(counters, counters, {"ab": {"dependencies": changes}})
+    assert _causes(run)["message_path"].line == line
+    head = _message([*MESSAGE, *_statements((PING, 1, 1, 0))])
+    both = _run({"message_path": head}, counters, {"ab": {"dependencies": changes}})
+    assert [e.kind for e in _causes(both)["message_path"].candidates] == ["statements", "dependencies"]
+
+
+def test_declared_requirements_are_read_per_group_with_their_extras(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\ndependencies = ["redis[hiredis]>=5.2", "Foo_Bar"]\n'
+        '[project.optional-dependencies]\nperf = ["numpy>=2"]\n'
+    )
+    assert deps.declared(tmp_path) == {
+        "redis": "redis[hiredis]>=5.2",
+        "foo-bar": "Foo_Bar",
+        "numpy (perf)": "numpy>=2",
+    }
+    assert deps.difference({}, {}, {}, {}) == {}
+
+
+def _profile(functions: dict[str, tuple[float, float]], caller: str) -> dict[str, Any]:
+    """A side's profile (julia.perf.engine.profile): per function (calls, self us) per unit, 8 chunks."""
+    cpu = sum(own for _, own in functions.values())
+    return {
+        "units": 20,
+        "chunks": 8,
+        "cpu_us": [cpu + k * 0.1 for k in range(8)],
+        "functions": {
+            key: {
+                "calls": [calls] * 8,
+                "self_us": [own + k * 0.01 for k in range(8)],
+                "callers": {caller: calls},
+            }
+            for key, (calls, own) in functions.items()
+        },
+    }
+
+
+def test_a_function_that_sleeps_is_named_by_its_calls_from_the_profiles() -> None:
+    """The sleep injection: no statement, no plan, almost no CPU; the profiles' exact call counts name the
+    sleep and the function that makes it."""
+    counters = {"message_path": _message(MESSAGE)}
+    run = _run(counters, counters)
+    work = {"julia/worker/resposta.py:processar": (1.0, 300.0)}
+    caller = "julia/perf/context.py:Perf.injected_sleep"
+    run.benches["message_path"].profile = _profile({**work, "asyncio/tasks.py:sleep": (1.0, 2.0)}, caller)
+    assert run.base is not None
+    run.base.benches["message_path"].profile = _profile(work, caller)
+    cause = _causes(run)["message_path"]
+    assert cause.line == f"+1 calls per message to asyncio/tasks.py:sleep (called from {caller})"
+    assert [e.kind for e in cause.candidates] == ["profile"]
+
+
+def test_an_ok_benchmark_is_explained_when_asked_for() -> None:
+    counters = {"message_path": _message(MESSAGE)}
+    run = _run(counters, counters)
+    for bench in run.benches.values():  # head as fast as the base: every verdict ok
+        bench.samples_ms = run.base.benches[bench.name].samples_ms if run.base else []
+    assert "message_path" not in _causes(run)
+    assert _causes(run, ["message_path"])["message_path"].line == causes.NOTHING
