@@ -114,3 +114,17 @@ def test_names_are_the_same_from_either_side() -> None:
     stdlib = sysconfig.get_paths()["stdlib"] + "/asyncio/tasks.py"
     assert name(code(stdlib, "sleep")) == "asyncio/tasks.py:sleep"
     assert name("<built-in method time.sleep>") == "<built-in method time.sleep>"
+
+
+def test_the_report_table_shows_the_busiest_and_the_named_and_draws_them() -> None:
+    import xml.etree.ElementTree as ET
+
+    busy = {f"julia/m.py:f{n}": [float(50 - n)] * 8 for n in range(20)}
+    base = _profile({**busy, "julia/a.py:grown": [1.0] * 8}, CPU)
+    head = _profile({**busy, "julia/a.py:grown": [40.0, 41, 42, 43, 44, 45, 46, 47]}, [c + 40 for c in CPU])
+    table = profile.rows(head, base, top=5)
+    assert table[0].function == "julia/a.py:grown"
+    assert table[0].named
+    assert {r.function for r in table[1:]} == {f"julia/m.py:f{n}" for n in range(5)}
+    drawn = ET.fromstring(profile.svg(table))
+    assert len(drawn.findall("{http://www.w3.org/2000/svg}rect")) == len(table)

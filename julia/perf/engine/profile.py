@@ -249,3 +249,73 @@ def _separated(a: list[float], b: list[float]) -> bool:
 def _bounds(head: list[float], base: list[float]) -> tuple[float, float]:
     """The smallest and largest head-minus-base difference over every pair of chunks."""
     return min(head) - max(base), max(head) - min(base)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One function of the report's table: medians per unit on each side, and the change's bounds."""
+
+    function: str
+    base_us: float
+    head_us: float
+    low: float
+    high: float
+    base_calls: float
+    head_calls: float
+    named: bool  # compare() named it: it cleared the bar
+
+
+def rows(head: Mapping[str, Any], base: Mapping[str, Any], top: int = 12) -> list[Row]:
+    """The functions with the most self CPU on either side, and every one compare() named, largest
+    change first: what the report shows beside the cause lines, so a reader sees the bar's context."""
+    named = {c.function for c in compare(head, base)}
+    empty: dict[str, Any] = {"calls": [0.0], "self_us": [0.0]}
+    out = []
+    for key in set(head["functions"]) | set(base["functions"]):
+        h, b = head["functions"].get(key, empty), base["functions"].get(key, empty)
+        low, high = _bounds(h["self_us"], b["self_us"])
+        medians = [statistics.median(x) for x in (b["self_us"], h["self_us"], b["calls"], h["calls"])]
+        out.append(Row(key, medians[0], medians[1], low, high, medians[2], medians[3], key in named))
+    out.sort(key=lambda r: -max(r.base_us, r.head_us))
+    shown = out[:top] + [r for r in out[top:] if r.named]
+    return sorted(shown, key=lambda r: -abs(r.head_us - r.base_us))
+
+
+def svg(table: list[Row], width: int = 640) -> str:
+    """A differential chart of `table`: one bar per function, its self CPU change per unit (head - base),
+    red for a gain and green for a loss, a whisker over every chunk pair's difference; bold when named.
+    Drawn by hand: a few rectangles need no plotting library, and it stays text in the HTML."""
+    bar, label, pad = 18, 300, 8
+    span = max([abs(r.low) for r in table] + [abs(r.high) for r in table] + [1e-9])
+    half = (width - label - 2 * pad) / 2
+    zero = label + pad + half
+    height = pad * 2 + bar * len(table)
+
+    def x(us: float) -> float:
+        return zero + us / span * half
+
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        "role='img' aria-label='self CPU change per unit, head against base'>",
+        f"<line x1='{zero:.1f}' y1='0' x2='{zero:.1f}' y2='{height}' stroke='#000' stroke-width='0.6'/>",
+    ]
+    for i, r in enumerate(table):
+        y = pad + i * bar
+        delta = r.head_us - r.base_us
+        color = "#d62728" if delta > 0 else "#2ca02c"
+        left, right = sorted((x(0.0), x(delta)))
+        weight = "bold" if r.named else "normal"
+        name = r.function if len(r.function) <= 46 else "..." + r.function[-43:]
+        parts += [
+            f"<text x='{label:.0f}' y='{y + bar * 0.7:.1f}' font-size='11' text-anchor='end' "
+            f"font-family='monospace' font-weight='{weight}'>{_xml(name)}</text>",
+            f"<rect x='{left:.1f}' y='{y + 3}' width='{max(right - left, 0.5):.1f}' height='{bar - 6}' "
+            f"fill='{color}'><title>{_xml(r.function)}: {_ms(delta, True)}</title></rect>",
+            f"<line x1='{x(r.low):.1f}' y1='{y + bar / 2:.1f}' x2='{x(r.high):.1f}' y2='{y + bar / 2:.1f}' "
+            "stroke='#333' stroke-width='1'/>",
+        ]
+    return "".join(parts) + "</svg>"
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#39;")
