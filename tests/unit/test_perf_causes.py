@@ -297,7 +297,7 @@ def test_a_function_that_sleeps_is_named_by_its_calls_from_the_profiles() -> Non
     assert run.base is not None
     run.base.benches["message_path"].profile = _profile(work, caller)
     cause = _causes(run)["message_path"]
-    assert cause.line == f"+1 calls per message to asyncio/tasks.py:sleep (called from {caller})"
+    assert cause.line == f"+1 calls/resumptions per message of asyncio/tasks.py:sleep (called from {caller})"
     assert [e.kind for e in cause.candidates] == ["profile"]
 
 

@@ -14,7 +14,8 @@ Why cProfile on the thread's CPU clock, and not a sampling profiler:
 - On the CPU clock (`time.thread_time_ns`, a public cProfile option) waiting costs nothing and only the
   Python work is charged: the same units gave the additions 17 ms (the profiler's own per-call cost lands
   on the profiled functions, equally on both sides) and `asyncio.sleep` its real, tiny CPU.
-- cProfile counts every call: calls per unit are deterministic, so "+1 call per message to X, from Y" is
+- cProfile counts every call, and every resumption of a coroutine (an `await asyncio.sleep` is two
+  entries into `sleep`): calls per unit are deterministic, so "+1 call per message to X, from Y" is
   an exact finding, the kind of evidence this suite gates on (statements, round trips), and the way a
   sleep or an extra await that costs no CPU still names the function that makes it.
 - It is the standard library (nothing to install, nothing to go stale), costs nothing while disabled,
@@ -180,7 +181,7 @@ class Change:
         where = f" (called from {self.caller})" if self.caller else ""
         sign = "+" if self.delta > 0 else "-"
         if self.kind == "calls":
-            return f"{sign}{_num(abs(self.delta))} calls per {unit} to {self.function}{where}"
+            return f"{sign}{_num(abs(self.delta))} calls/resumptions per {unit} of {self.function}{where}"
         return (
             f"{sign}{_ms(abs(self.delta))} CPU per {unit} in {self.function} (self time, "
             f"{_ms(self.base)} -> {_ms(self.head)}; "
