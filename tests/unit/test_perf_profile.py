@@ -49,7 +49,9 @@ async def test_a_new_call_is_named_with_its_caller() -> None:
     hot = next(c for c in calls if c.function == "tests/unit/test_perf_profile.py:_hot")
     assert (hot.base, hot.head) == (1.0, 2.0)
     assert hot.caller == "tests/unit/test_perf_profile.py:_unit_with_more_work"
-    assert hot.line().startswith("+1 calls/resumptions per unit of tests/unit/test_perf_profile.py:_hot (called from")
+    assert hot.line().startswith(
+        "+1 calls/resumptions per unit of tests/unit/test_perf_profile.py:_hot (called from"
+    )
 
 
 def _profile(functions: dict[str, list[float]], cpu: list[float], calls: float = 1.0) -> dict[str, Any]:
