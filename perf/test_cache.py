@@ -18,6 +18,7 @@ held at once and left behind, its peak failed above the base's by more than the 
 from __future__ import annotations
 
 import contextlib
+import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -136,6 +137,7 @@ async def _bench(
             await before(i)
         costs.append(await meter.cost_of(read.call(i)))
     allocated = allocations.typical(await allocations.measure(read.call, COUNTED, before))
+    profiled = await perf.profile(read.call, unit_ms=statistics.median(paired.samples_ms), before=before)
     perf.run.add(
         Bench(
             f"cache_{read.name}_{outcome}",
@@ -146,6 +148,7 @@ async def _bench(
             paired.ratios,
             paired.blocks,
             paired.rounds,
+            profiled,
         )
     )
 

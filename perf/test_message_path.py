@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import statistics
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -133,12 +134,17 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
         )
         sent = warmup + len(paired.samples_ms)
         counters: dict[str, object] = {"doctors": DOCTORS, "claude_latency_ms": round(latency_s * 1000)}
+        profiled = None
         if latency_s == 0:  # the cost does not depend on Claude's latency: counted once, on the fast run
             counters |= await _count(perf, path, numbers)
             counters |= allocations.typical(
                 await allocations.measure(lambda i: path.message(next(numbers)), COUNTED)
             )
             sent += 2 * COUNTED
+            profiled = await perf.profile(
+                lambda i: path.message(next(numbers)), unit_ms=statistics.median(paired.samples_ms)
+            )
+            sent += profiled["units"] * profiled["chunks"]
         replies, claude_calls = await _queued(conn) - queued, path.claude.calls - calls
         if replies != sent or claude_calls != sent:
             raise AssertionError(f"{sent} messages, {replies} replies queued, {claude_calls} Claude calls")
@@ -152,6 +158,7 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
                 paired.ratios,
                 paired.blocks,
                 paired.rounds,
+                profiled,
             )
         )
 

@@ -15,6 +15,7 @@ every call sees the same due rows.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -58,6 +59,12 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
         )
         floor_ms += paired.floor_ms
         counters = await _cost(conn, query, sql(query.name), params[query.name])
+        profiled = await perf.profile(
+            _warm_call(perf, conn, query, params[query.name]),
+            unit_ms=statistics.median(paired.samples_ms),
+            before=begin if query.mutates else None,
+            after=rollback if query.mutates else None,
+        )
         perf.run.add(
             Bench(
                 f"query_{query.name}_warm",
@@ -68,6 +75,7 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
                 paired.ratios,
                 paired.blocks,
                 paired.rounds,
+                profiled,
             )
         )
         blocks += paired.blocks

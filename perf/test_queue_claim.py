@@ -10,6 +10,8 @@ the whole path through julia's code is perf/test_message_path.py's job.
 
 from __future__ import annotations
 
+import statistics
+
 import asyncpg
 
 from julia.perf.context import Perf
@@ -61,6 +63,8 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
         block=BLOCK,
     )
     samples, timed = paired.samples_ms, sizes[WARMUP:]
+    # After the timed sizes are read: the profile's batches append theirs, which nothing reads.
+    profiled = await perf.profile(batch, unit_ms=statistics.median(samples), after=restore)
     perf.run.add(
         Bench(
             f"queue_claim_batch{CLAIM_BATCH}",
@@ -76,5 +80,6 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
             paired.ratios,
             paired.blocks,
             paired.rounds,
+            profiled,
         )
     )

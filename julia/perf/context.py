@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 from julia import db, servers
-from julia.perf.engine import results
+from julia.perf.engine import profile, results
+from julia.perf.engine.harness import Step
 from julia.perf.engine.turnos import Turnos
 from julia.queries import sql
 
 # The sleep injection: the query it slows, and by how much (about 10x a warm indexed lookup's p50).
 INJECT_SLEEP_QUERY = "buscar_medico_por_telefone"
 INJECT_SLEEP_S = 0.001
+CHECKOUT = Path(__file__).resolve().parents[2]  # julia/perf/context.py: functions are named from here
 
 
 @dataclass
@@ -47,6 +51,15 @@ class Perf:
         Time barely moves; the deterministic count must fail the gate on its own."""
         if self.injected == "extra-query":
             await pool.fetchval(sql("ping"))
+
+    async def profile(
+        self, call: Step, *, unit_ms: float, before: Step | None = None, after: Step | None = None
+    ) -> dict[str, Any]:
+        """CPU per function of `call`'s units, profiled after the benchmark's timed blocks and still in
+        this side's turn (julia.perf.engine.profile): the evidence a verdict is explained with."""
+        return await profile.profile(
+            call, start=0, unit_ms=unit_ms, root=CHECKOUT, before=before, after=after
+        )
 
     async def connect(self) -> asyncpg.Connection:
         """A fresh connection set up as julia's pool sets up its own (cold benchmarks)."""

@@ -268,16 +268,37 @@ def test_declared_requirements_are_read_per_group_with_their_extras(tmp_path: Pa
     assert deps.difference({}, {}, {}, {}) == {}
 
 
-def test_another_kind_of_evidence_is_one_more_producer() -> None:
-    """The hook a CPU profile's differential plugs into: a function from a Subject to Evidence."""
+def _profile(functions: dict[str, tuple[float, float]], caller: str) -> dict[str, Any]:
+    """A side's profile (julia.perf.engine.profile): per function (calls, self us) per unit, 8 chunks."""
+    cpu = sum(own for _, own in functions.values())
+    return {
+        "units": 20,
+        "chunks": 8,
+        "cpu_us": [cpu + k * 0.1 for k in range(8)],
+        "functions": {
+            key: {
+                "calls": [calls] * 8,
+                "self_us": [own + k * 0.01 for k in range(8)],
+                "callers": {caller: calls},
+            }
+            for key, (calls, own) in functions.items()
+        },
+    }
 
-    def profile(subject: causes.Subject) -> Iterable[causes.Evidence]:
-        yield causes.Evidence("profile", 60, "+0.21 ms per call in m:f (self time)", deterministic=False)
 
+def test_a_function_that_sleeps_is_named_by_its_calls_from_the_profiles() -> None:
+    """The sleep injection: no statement, no plan, almost no CPU; the profiles' exact call counts name the
+    sleep and the function that makes it."""
     counters = {"message_path": _message(MESSAGE)}
     run = _run(counters, counters)
-    found = causes.explain(run, judge(run, BUDGETS), producers=(*causes.PRODUCERS, profile))
-    assert found["message_path"].line == "+0.21 ms per call in m:f (self time)"
+    work = {"julia/worker/resposta.py:processar": (1.0, 300.0)}
+    caller = "julia/perf/context.py:Perf.injected_sleep"
+    run.benches["message_path"].profile = _profile({**work, "asyncio/tasks.py:sleep": (1.0, 2.0)}, caller)
+    assert run.base is not None
+    run.base.benches["message_path"].profile = _profile(work, caller)
+    cause = _causes(run)["message_path"]
+    assert cause.line == f"+1 calls/resumptions per message of asyncio/tasks.py:sleep (called from {caller})"
+    assert [e.kind for e in cause.candidates] == ["profile"]
 
 
 def test_an_ok_benchmark_is_explained_when_asked_for() -> None:

@@ -64,4 +64,5 @@ def _reduce(bench: Bench) -> Bench:
         keep(bench.ratios) if bench.ratios else None,
         None,  # order statistics have no blocks: a baseline is for drift, never for an A/B verdict
         None,
+        None,  # a profile explains a same-run verdict; a stored one would only be another machine's CPU
     )

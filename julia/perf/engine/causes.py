@@ -3,10 +3,11 @@ name), the candidate causes found in what both sides recorded, ranked, and the f
 
 Each kind of evidence has a producer: a function from a `Subject` (the benchmark's verdict, its head and
 base results, the whole run) to `Evidence` records, each with a weight. PRODUCERS lists them; another kind
-(a CPU profile's differential, say) is one more function appended to that tuple. Weights rank by how
-directly the evidence says what the code did, not by size: a plan that lost its index, then statements
-added or removed per unit, then calls, Redis commands, rows and blocks that moved, then what changed under
-the code (the dependencies), then the server's own time, which is measured and so noisy. Deterministic
+is one more function appended to that tuple. Weights rank by how directly the evidence says what the code
+did, not by size: a plan that lost its index, then statements added or removed per unit, then calls,
+Redis commands, rows and blocks that moved, then what changed under the code (the dependencies), then
+the functions whose calls or CPU per unit moved (the sides' profiles), then the server's own time, which
+is measured and so noisy. Deterministic
 evidence only ever comes from counters that do not depend on the machine; the server time needs a large
 move (SERVER_TIME) before it is said. When nothing stands out, the line says so: "no attributable change".
 """
@@ -17,7 +18,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from julia.perf.engine import deps, diff, words
+from julia.perf.engine import deps, diff, profile, words
 from julia.perf.engine.gate import Verdict
 from julia.perf.engine.results import Bench, Run
 
@@ -148,6 +149,23 @@ def server_time_evidence(subject: Subject) -> Iterable[Evidence]:
         yield Evidence("server_time", 40, line, deterministic=False)
 
 
+PROFILE_LINES = 3  # of each kind: a profile diff names a few functions, never the whole call tree
+
+
+def profile_evidence(subject: Subject) -> Iterable[Evidence]:
+    """The functions whose CPU or calls per unit moved, from both sides' profiles (julia.perf.engine.profile,
+    which sets the bar a function must clear). Ranked under the dependencies: when a package changed, it
+    is the cause and these functions are where it shows; calls are exact, CPU is measured."""
+    if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
+        return
+    unit = _unit(subject.head)
+    changes = profile.compare(subject.head.profile, subject.base.profile)
+    for change in [c for c in changes if c.kind == "cpu"][:PROFILE_LINES]:
+        yield Evidence("profile", 46, change.line(unit), deterministic=False)
+    for change in [c for c in changes if c.kind == "calls"][:PROFILE_LINES]:
+        yield Evidence("profile", 48, change.line(unit))
+
+
 def _unit(bench: Bench) -> str:
     """What one counted unit is, as the benchmark said (julia.perf.engine.counting.typical)."""
     return str(bench.counters.get("unit") or "unit")
@@ -158,6 +176,7 @@ PRODUCERS: tuple[Producer, ...] = (
     statement_evidence,
     redis_evidence,
     dependency_evidence,
+    profile_evidence,
     server_time_evidence,
 )
 

@@ -23,7 +23,18 @@ from typing import Any
 
 import pandas as pd
 
-from julia.perf.engine import causes, charts, deps, diff, export, memory_report, stats, summary, words
+from julia.perf.engine import (
+    causes,
+    charts,
+    deps,
+    diff,
+    export,
+    memory_report,
+    profile,
+    stats,
+    summary,
+    words,
+)
 from julia.perf.engine.gate import Verdict
 from julia.perf.engine.results import Bench, Run
 
@@ -308,10 +319,33 @@ def _why(cause: causes.Cause | None, head: Bench | None, base: Bench | None, run
     plan = diff.plan(head.counters, base.counters)
     if plan is not None:
         parts += ["<h4>The plan, node by node (head | base)</h4>", _plan_table(plan)]
+    if head.profile and base.profile:
+        parts += _profile_parts(profile.rows(head.profile, base.profile))
     changes = (run.stamp.get("ab") or {}).get("dependencies")
     if changes:
         parts.append(f"<p>Dependencies, head against base: {_e(deps.summary(changes, most=50))}</p>")
     return parts
+
+
+def _profile_parts(table: list[profile.Row]) -> list[str]:
+    """Each side's CPU profile of its units (julia.perf.engine.profile), the busiest functions and every
+    one the cause lines name (bold), as a differential chart and a table."""
+    rows = [
+        [
+            r.function + (" (named)" if r.named else ""),
+            f"{r.base_us:.1f}",
+            f"{r.head_us:.1f}",
+            f"{r.head_us - r.base_us:+.1f}",
+            f"{r.low:+.1f}..{r.high:+.1f}",
+            f"{r.base_calls:g} -> {r.head_calls:g}",
+        ]
+        for r in table
+    ]
+    return [
+        "<h4>CPU per unit by function, head against base (profiled after the timed blocks)</h4>",
+        f"<div class='profile'>{profile.svg(table)}</div>",
+        html_table(["function", "base self us", "head self us", "change", "every chunk pair", "calls"], rows),
+    ]
 
 
 def _statement_table(moved: list[diff.Statement]) -> str:

@@ -98,6 +98,9 @@ class Bench:
     # verdict pairs the k-th block of each side. None for a run measured without turns.
     blocks: list[int] | None = None
     rounds: list[int] | None = None  # the coordinator's round of each block (pairs: same round, both sides)
+    # CPU per function per unit, untimed (julia.perf.engine.profile): what explains a verdict, never judged
+    # on its own. None where the benchmark or the side's code has no profile.
+    profile: dict[str, Any] | None = None
 
 
 SCHEMA_VERSION = 2  # 2: `schema_version`, Bench.blocks and the same-run `base`; 1 had neither

@@ -1,0 +1,132 @@
+"""The profile that explains a verdict (julia.perf.engine.profile): CPU per function per unit, on the CPU
+clock, and the bar a function must clear before it is named."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from julia.perf.engine import profile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _hot(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+async def _unit(i: int) -> None:
+    _hot(3000)
+    await asyncio.sleep(0.0005)
+
+
+async def _unit_with_more_work(i: int) -> None:
+    _hot(3000)
+    _hot(3000)
+    await asyncio.sleep(0.0005)
+
+
+async def test_the_cpu_clock_charges_work_not_waiting() -> None:
+    found = await profile.profile(_unit, start=0, unit_ms=1.0, root=ROOT)
+    functions = found["functions"]
+    hot = "tests/unit/test_perf_profile.py:_hot"
+    assert found["chunks"] == profile.CHUNKS
+    assert functions[hot]["calls"] == [1.0] * profile.CHUNKS
+    busiest = max(functions, key=lambda k: sum(functions[k]["self_us"]))
+    assert busiest == hot  # the 0.5 ms sleep is waiting: no CPU, so not charged to anyone
+    assert functions[hot]["callers"] == {"tests/unit/test_perf_profile.py:_unit": 1.0}
+    assert "asyncio/tasks.py:sleep" in functions  # named from the standard library, not a path
+
+
+async def test_a_new_call_is_named_with_its_caller() -> None:
+    base = await profile.profile(_unit, start=0, unit_ms=1.0, root=ROOT)
+    head = await profile.profile(_unit_with_more_work, start=0, unit_ms=1.0, root=ROOT)
+    calls = [c for c in profile.compare(head, base) if c.kind == "calls"]
+    hot = next(c for c in calls if c.function == "tests/unit/test_perf_profile.py:_hot")
+    assert (hot.base, hot.head) == (1.0, 2.0)
+    assert hot.caller == "tests/unit/test_perf_profile.py:_unit_with_more_work"
+    assert hot.line().startswith(
+        "+1 calls/resumptions per unit of tests/unit/test_perf_profile.py:_hot (called from"
+    )
+
+
+def _profile(functions: dict[str, list[float]], cpu: list[float], calls: float = 1.0) -> dict[str, Any]:
+    return {
+        "units": 10,
+        "chunks": len(cpu),
+        "cpu_us": cpu,
+        "functions": {
+            key: {"calls": [calls] * len(cpu), "self_us": self_us, "total_us": self_us, "callers": {}}
+            for key, self_us in functions.items()
+        },
+    }
+
+
+CPU = [100.0, 104.0, 98.0, 101.0, 99.0, 103.0, 102.0, 97.0]
+
+
+def test_overlapping_chunks_say_nothing() -> None:
+    base = _profile({"julia/a.py:f": [40.0, 42, 39, 41, 40, 43, 38, 40]}, CPU)
+    head = _profile({"julia/a.py:f": [41.0, 44, 40, 39, 42, 41, 40, 43]}, CPU)
+    assert profile.compare(head, base) == []
+
+
+def test_a_separated_material_gain_is_named_first() -> None:
+    base = _profile({"julia/a.py:f": [40.0, 42, 39, 41, 40, 43, 38, 40], "julia/b.py:g": [10.0] * 8}, CPU)
+    grown = [c + 20 for c in CPU]
+    head = _profile({"julia/a.py:f": [60.0, 62, 59, 61, 60, 63, 58, 61], "julia/b.py:g": [10.0] * 8}, grown)
+    [change] = profile.compare(head, base)
+    assert (change.function, change.kind) == ("julia/a.py:f", "cpu")
+    assert change.delta == 20.5
+    assert (change.low, change.high) == (58 - 43, 63 - 38)
+    assert change.line().startswith("+20.5 us CPU per unit in julia/a.py:f (self time, 40.0 us -> 60.5 us")
+
+
+def test_a_separated_but_immaterial_change_is_not_named() -> None:
+    base = _profile({"julia/a.py:f": [1.0] * 8}, CPU)
+    head = _profile({"julia/a.py:f": [2.0] * 8}, CPU)  # +1 us of a 100 us unit: below MATERIAL and MIN_US
+    assert profile.compare(head, base) == []
+
+
+def test_a_uniformly_slower_machine_moves_no_share() -> None:
+    """Both sides' functions slowed alike (a busier moment for one side): the shares stay, nothing named."""
+    base = _profile({"julia/a.py:f": [50.0] * 8, "julia/b.py:g": [50.0] * 8}, [100.0] * 8)
+    head = _profile({"julia/a.py:f": [60.0] * 8, "julia/b.py:g": [60.0] * 8}, [120.0] * 8)
+    assert profile.compare(head, base) == []
+
+
+def test_names_are_the_same_from_either_side() -> None:
+    """Head and base live in different folders, each with its virtualenv inside (.nox/): a function is
+    named by where it lives in the checkout, in site-packages or in the standard library."""
+    import sysconfig
+    from types import SimpleNamespace
+
+    name = profile._namer(Path("/srv/side"))
+
+    def code(filename: str, qualname: str) -> SimpleNamespace:
+        return SimpleNamespace(co_filename=filename, co_qualname=qualname)
+
+    venv = "/srv/side/.nox/perf/lib/python3.11/site-packages/asyncpg/connection.py"
+    assert name(code(venv, "Connection.fetch")) == "asyncpg/connection.py:Connection.fetch"
+    assert name(code("/srv/side/julia/cache/store.py", "Store.get")) == "julia/cache/store.py:Store.get"
+    stdlib = sysconfig.get_paths()["stdlib"] + "/asyncio/tasks.py"
+    assert name(code(stdlib, "sleep")) == "asyncio/tasks.py:sleep"
+    assert name("<built-in method time.sleep>") == "<built-in method time.sleep>"
+
+
+def test_the_report_table_shows_the_busiest_and_the_named_and_draws_them() -> None:
+    import xml.etree.ElementTree as ET
+
+    busy = {f"julia/m.py:f{n}": [float(50 - n)] * 8 for n in range(20)}
+    base = _profile({**busy, "julia/a.py:grown": [1.0] * 8}, CPU)
+    head = _profile({**busy, "julia/a.py:grown": [40.0, 41, 42, 43, 44, 45, 46, 47]}, [c + 40 for c in CPU])
+    table = profile.rows(head, base, top=5)
+    assert table[0].function == "julia/a.py:grown"
+    assert table[0].named
+    assert {r.function for r in table[1:]} == {f"julia/m.py:f{n}" for n in range(5)}
+    drawn = ET.fromstring(profile.svg(table))  # noqa: S314 (our own output)
+    assert len(drawn.findall("{http://www.w3.org/2000/svg}rect")) == len(table)
