@@ -186,6 +186,11 @@ def _conteudo(mensagem: Any) -> tuple[str, Tratamento] | None:
     return None
 
 
+# A caption or a transcript is the person's own words behind julia's label: the stop words are read there too
+# ("PARAR" written on a photo opts out like a text does).
+_ROTULO_DE_PALAVRAS = re.compile(r"^\[[^\]]*(?:legenda|transcrita)[^\]]*\] ")
+
+
 def _escolha(tipo: str, valor: dict[str, Any]) -> str | None:
     """The text of a button or list choice (the proto fields, docs/integrations.md)."""
     if tipo in ("buttonsResponseMessage", "templateButtonReplyMessage"):
@@ -302,7 +307,7 @@ def ler_mensagem(data: Any) -> MensagemRecebida | None:
         tratamento,
         _carimbo(data.get("messageTimestamp")),
         reacao,
-        escrito,
+        _ROTULO_DE_PALAVRAS.sub("", escrito, count=1),
     )
 
 

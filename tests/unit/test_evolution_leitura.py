@@ -169,3 +169,21 @@ def test_a_reaction_to_an_id_postgres_could_not_match_still_stands() -> None:
     assert msg is not None
     assert msg.reacao == Reacao("❤️", None)
     assert msg.texto == "[reagiu com ❤️ a uma mensagem anterior]"
+
+
+def test_stop_words_are_read_in_a_caption_and_a_transcript() -> None:
+    """ "PARAR" written on a photo, or said in a transcribed voice note, opts out like a text does."""
+    from julia.services.opt_out import pede_opt_out
+
+    for mensagem, palavras in (
+        ({"imageMessage": {"caption": "PARAR"}}, "PARAR"),
+        ({"documentMessage": {"caption": "parar", "fileName": "x.pdf"}}, "parar"),
+        ({"speechToText": "[audio] parar"}, "parar"),
+    ):
+        msg = ler_mensagem(com_mensagem(mensagem))
+        assert msg is not None
+        assert msg.escrito == palavras
+        assert pede_opt_out(msg.escrito)
+    sem_legenda = ler_mensagem(com_mensagem({"documentMessage": {"fileName": "parar.pdf"}}))
+    assert sem_legenda is not None
+    assert not pede_opt_out(sem_legenda.escrito)  # a file's name is not the person's words
