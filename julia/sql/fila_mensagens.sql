@@ -181,8 +181,14 @@ RETURNING id
 -- Fixed texts for doctors ($1 ids, $2 texts, pairwise) at priority $3, outside any conversation's reply:
 -- what happened to a shift they hold (julia/services/avisos.py). Like a campaign's row, no interaction
 -- yet: the sender stores it in the doctor's conversation once WhatsApp has it (guardar_envio_no_historico).
+-- Never to a doctor who opted out or is blocked: opt-out wins over a notice too (the sender lets every
+-- non-campaign row go, since the opt-out's own confirmation is one; an opt-out after this commit cancels
+-- the row, clientes.sql cancelar_envios_pendentes). Index: clientes_pkey.
 INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade)
-SELECT cliente_id, conteudo, $3 FROM unnest($1::bigint[], $2::text[]) AS a (cliente_id, conteudo)
+SELECT a.cliente_id, a.conteudo, $3
+FROM unnest($1::bigint[], $2::text[]) AS a (cliente_id, conteudo)
+JOIN clientes c ON c.id = a.cliente_id
+WHERE c.status NOT IN ('opt_out', 'bloqueado')
 RETURNING id
 
 -- name: contar_fila_pendente

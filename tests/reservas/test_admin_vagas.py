@@ -276,3 +276,16 @@ async def test_cada_escrita_do_admin_fica_auditada_com_antes_e_depois(
             "depois": None,
         },
     ]
+
+
+async def test_quem_saiu_ou_foi_bloqueado_nao_recebe_aviso(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+) -> None:
+    """Opt-out wins over a notice too: the sender lets every non-campaign row go (the opt-out's own
+    confirmation is one), so a notice to a doctor who left must never be queued."""
+    for status in ("opt_out", "bloqueado"):
+        vaga, medico = await reservada(cache, cenario)
+        await pool.execute("UPDATE clientes SET status = $2 WHERE id = $1", medico, status)
+        resposta = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "cancelada"}, headers=AUTH)
+        assert resposta.status_code == 200, resposta.text
+        assert await avisos_de(pool, medico) == []
