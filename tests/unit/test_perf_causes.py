@@ -308,3 +308,13 @@ def test_an_ok_benchmark_is_explained_when_asked_for() -> None:
         bench.samples_ms = run.base.benches[bench.name].samples_ms if run.base else []
     assert "message_path" not in _causes(run)
     assert _causes(run, ["message_path"])["message_path"].line == causes.NOTHING
+
+
+def test_a_virtualenvs_own_tooling_is_not_a_dependency() -> None:
+    """virtualenv seeds pip and setuptools, uv seeds nothing: two sides built by different tools must not
+    differ by those alone (they came first in every cause line of an A/B against an older base)."""
+    import sys
+
+    found = deps.installed(sys.executable)
+    assert "pytest" in found
+    assert not deps.VENV_TOOLING & set(found)

@@ -27,12 +27,20 @@ INSTALLED = (
 )
 
 
+# What builds a virtualenv, not what the code runs on: virtualenv seeds pip and setuptools, uv seeds
+# nothing, so two sides made by different tools differ in these alone. Seen in an A/B against a base
+# installed apart, where "pip removed; setuptools removed" came first in every benchmark's cause line.
+VENV_TOOLING = frozenset({"pip", "setuptools", "wheel", "distribute"})
+
+
 def installed(python: str) -> dict[str, str]:
-    """The packages `python` has installed, by canonical name; empty when it cannot say."""
+    """The packages `python` has installed, by canonical name (a virtualenv's own tooling left out);
+    empty when it cannot say."""
     done = subprocess.run([python, "-c", INSTALLED], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {}
-    return {canonicalize_name(name): version for name, version in json.loads(done.stdout).items()}
+    found = {canonicalize_name(name): version for name, version in json.loads(done.stdout).items()}
+    return {name: version for name, version in found.items() if name not in VENV_TOOLING}
 
 
 def declared(root: Path) -> dict[str, str]:
