@@ -46,6 +46,9 @@ class Case:
     # Counts over a table of a few pages below `small_below` doctors: a sequential scan is the right plan
     # there, so at those scales the check is only that the query still matches its (partial) index.
     small_below: int = 0
+    # The LIMIT stops an index walk in the ORDER BY's order: no Sort node anywhere in the plan (a plan that
+    # reads every matching row and sorts them still uses the index, so the index check alone misses it).
+    in_order: bool = False
 
 
 CASES = [
@@ -62,12 +65,14 @@ CASES = [
         "buscar_vagas",
         frozenset({"idx_vagas_especialidade_status"}),
         lambda s: (s.especialidade_id, dt.date.today(), 10, None, None),
+        in_order=True,
     ),
     # The same walk, filtered on the way by the doctor's state and a city (the buscar_vagas tool).
     Case(
         "buscar_vagas",
         frozenset({"idx_vagas_especialidade_status"}),
         lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", "sao paulo"),
+        in_order=True,
     ),
     Case(
         "reivindicar_mensagens", frozenset({"idx_fila_processamento", "idx_fila_lease"}), lambda s: (10, 60.0)
@@ -149,6 +154,13 @@ def _indexes(node: dict[str, Any]) -> set[str]:
     return found
 
 
+def _node_types(node: dict[str, Any]) -> set[str]:
+    found = {node["Node Type"]}
+    for child in node.get("Plans", []):
+        found |= _node_types(child)
+    return found
+
+
 def _literal(value: Any) -> str:
     """A parameter as SQL text, for EXPLAIN EXECUTE (which takes no bound parameters)."""
     if value is None:
@@ -191,6 +203,10 @@ async def test_plan_uses_its_index(seeded: tuple[int, str], sample: Sample, case
     missing = case.indexes - _indexes(plan)
     assert not missing, (
         f"{case.query} ({mode} plan, {doctors:,} doctors) does not use {sorted(missing)}:\n"
+        + json.dumps(plan, indent=1)
+    )
+    assert not (case.in_order and "Sort" in _node_types(plan)), (
+        f"{case.query} ({mode} plan, {doctors:,} doctors) sorts instead of walking its index in order:\n"
         + json.dumps(plan, indent=1)
     )
 
