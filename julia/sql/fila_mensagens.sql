@@ -52,22 +52,15 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 -- was a statement of its own before the rate limiter's wait (destino_envio, until 2026-12-06); here it
 -- runs right before the send, one round trip fewer per message. The UPDATE re-checks the claim on the
 -- row's latest version, so a re-claim that raced the read makes it write nothing.
--- Indexes: fila_mensagens_pkey, clientes_pkey; for campaign rows only (the CASE never reads them for a
--- reply), idx_conversations_cliente_status and idx_interacoes_conversa_data.
+-- Indexes: fila_mensagens_pkey, clientes_pkey; for campaign rows only, those of julia_em_conversa
+-- (migrations/0018: a function, so a reply's execution opens nothing of conversations or interacoes).
 WITH alvo AS (
     SELECT f.id, cl.telefone,
            CASE
                WHEN f.campanha_id IS NULL THEN NULL
                WHEN cl.status IN ('opt_out', 'bloqueado', 'inativo') THEN 'médico não recebe campanhas'
-               WHEN EXISTS (
-                   SELECT 1 FROM conversations cv
-                   WHERE cv.cliente_id = f.cliente_id AND cv.status = 'ativa'
-                     AND (cv.controlled_by = 'humano' OR EXISTS (
-                         SELECT 1 FROM interacoes i
-                         WHERE i.conversa_id = cv.id AND i.direcao = 'entrada'
-                           AND i.created_at > now() - interval '24 hours'
-                     ))
-               ) THEN 'médico em conversa: com uma pessoa, ou escreveu nas últimas 24 horas'
+               WHEN julia_em_conversa(f.cliente_id)
+                   THEN 'médico em conversa: com uma pessoa, ou escreveu nas últimas 24 horas'
            END AS recusa,
            f.tentativas > $4 AS esgotada
     FROM fila_mensagens f
