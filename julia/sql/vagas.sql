@@ -7,8 +7,11 @@
 -- Index: idx_vagas_especialidade_status (partial on status = 'aberta'), walked in date order until the
 -- LIMIT; the joins are primary-key lookups, and the start-time and place tests filter on the way (a rare
 -- city walks more of the specialty's open shifts: thousands at a million doctors, still one index).
--- The place is a test on the shift's hospital_id against the hospitals of that place (a hashed subplan:
--- hospitais read once per call), never a filter on the joined hospitais row: asyncpg prepares the
+-- The place is a test on the shift's hospital_id against the hospitals of that place (a hashed subplan,
+-- run once per call: by state through idx_hospitais_estado, or by city through
+-- idx_hospitais_cidade_sem_acento, migrations/0018; the branch whose guard on $5 fails is never run, and
+-- without an OR on a parameter each branch can use its index in the generic plan too: 20,000 hospitals
+-- at a million doctors), never a filter on the joined hospitais row: asyncpg prepares the
 -- statement and after five calls Postgres runs the generic plan, which cannot know $4 and $5 are NULL;
 -- with `h.estado = $4` in the join it estimated 1 hospital of 20, put hospitais outside and bitmap-scanned
 -- all the specialty's open shifts once per hospital, then sorted them (851 buffers instead of 13 for a
@@ -22,9 +25,11 @@ JOIN periodos p ON p.id = v.periodo_id
 WHERE v.especialidade_id = $1 AND v.status = 'aberta' AND v.data_plantao >= $2
   AND lower(julia_horario_vaga(v.data_plantao, p.hora_inicio, p.hora_fim)) > now()
   AND (($4::text IS NULL AND $5::text IS NULL) OR v.hospital_id IN (
+      SELECT l.id FROM hospitais l WHERE $5::text IS NULL AND l.estado = $4::text
+      UNION ALL
       SELECT l.id FROM hospitais l
-      WHERE ($4::text IS NULL OR l.estado = $4::text)
-        AND ($5::text IS NULL OR julia_sem_acento(l.cidade) = julia_sem_acento($5::text))
+      WHERE $5::text IS NOT NULL AND julia_sem_acento(l.cidade) = julia_sem_acento($5::text)
+        AND ($4::text IS NULL OR l.estado = $4::text)
   ))
 ORDER BY v.data_plantao, v.id
 LIMIT $3

@@ -69,11 +69,22 @@ CASES = [
         lambda s: (s.especialidade_id, dt.date.today(), 10, None, None),
         in_order=True,
     ),
-    # The same walk, filtered on the way by the doctor's state and a city (the buscar_vagas tool).
+    # The same walk, filtered on the way by the hospitals of the doctor's state (the shifts Júlia offers
+    # unasked), or of a city (the buscar_vagas tool), found through their indexes (migrations/0018): the
+    # seed has 20 hospitals up to 1,000 doctors, 20,000 at a million, so below that the check is only
+    # that the index still matches.
     Case(
         "buscar_vagas",
-        frozenset({"idx_vagas_especialidade_status"}),
+        frozenset({"idx_vagas_especialidade_status", "idx_hospitais_estado"}),
+        lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", None),
+        small_below=1_000_000,
+        in_order=True,
+    ),
+    Case(
+        "buscar_vagas",
+        frozenset({"idx_vagas_especialidade_status", "idx_hospitais_cidade_sem_acento"}),
         lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", "sao paulo"),
+        small_below=1_000_000,
         in_order=True,
     ),
     Case(

@@ -23,3 +23,12 @@ CREATE FUNCTION julia_em_conversa(medico bigint) RETURNS boolean
                 AND i.created_at > now() - interval '24 hours'
           ))
     );
+
+-- buscar_vagas (julia/sql/vagas.sql) finds the hospitals of a place once per call, in a subquery: by the
+-- doctor's state, or by a city written any way ("sao paulo" is São Paulo). Without these it read every
+-- hospital, and julia_sem_acento of each one's city, on every call with a place: 20,000 hospitals at a
+-- million seeded doctors. julia_sem_acento is IMMUTABLE (migrations/0011), so it may be indexed. The state
+-- is indexed as text, the type buscar_vagas compares it as (estado is char(2), and a char comparison
+-- would ignore trailing spaces where the text one does not: the same answers, only faster).
+CREATE INDEX idx_hospitais_estado ON hospitais ((estado::text));
+CREATE INDEX idx_hospitais_cidade_sem_acento ON hospitais (julia_sem_acento(cidade));
