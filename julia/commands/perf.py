@@ -568,7 +568,7 @@ def _find(args: argparse.Namespace) -> int:
         f"find: {len(commits)} commits after {good[:12]} up to {args.bad}; at most "
         f"{bisect.budget(len(commits))} A/B runs when every step decides"
     )
-    with runtime.services(Settings()) as found_services:
+    with runtime.services(Settings(), throwaway=True) as found_services:
         oracle = find.ABOracle(
             config,
             found_services,
