@@ -36,9 +36,10 @@ from pydantic import SecretStr
 from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
 from julia.data.evolution_conexoes import registrar_conexao_evolution
+from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.evolution import PayloadInvalido, identificador, ler_edicao, ler_mensagem, ler_remocao
 from julia.metrics import metrics
-from julia.services.entrada import Registro, registrar_alteracao, registrar_mensagem
+from julia.services.entrada import Registro, Regras, registrar_alteracao, registrar_mensagem
 from julia.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -164,9 +165,9 @@ async def evolution(
         return {"status": "ignorada"}
     try:
         if evento == "messages.upsert":
-            return await _mensagem(pool, cache, settings, corpo.get("data"))
+            return await _mensagem(pool, cache, _regras(settings), corpo.get("data"))
         if evento in ("messages.edited", "messages.delete"):
-            return await _alteracao(pool, cache, settings, evento, corpo.get("data"))
+            return await _alteracao(pool, cache, _regras(settings), evento, corpo.get("data"))
         if evento == "connection.update":
             return await _conexao(pool, corpo)
     except PayloadInvalido as exc:
@@ -179,27 +180,34 @@ async def evolution(
     return {"status": "ignorada", "event": evento}
 
 
+def _regras(settings: Settings) -> Regras:
+    return Regras(
+        antiga_s=settings.mensagem_antiga_s,
+        com_equipe=Chatwoot.configurado(settings),
+        max_chars=settings.inbound_max_chars,
+        por_minuto=settings.inbound_per_minute,
+    )
+
+
 @metrics.timed("processar_webhook")
-async def _mensagem(pool: PoolDep, cache: Cache, settings: Settings, data: Any) -> dict[str, Any]:
+async def _mensagem(pool: PoolDep, cache: Cache, regras: Regras, data: Any) -> dict[str, Any]:
     if isinstance(data, list):  # tolerated: a batch of one
         data = data[0] if len(data) == 1 else None
     msg = ler_mensagem(data)
     if msg is None:
         metrics.webhook_evolution("messages.upsert", "ignorada")
         return {"status": "ignorada"}
-    registro = await registrar_mensagem(pool, cache, msg, settings)
+    registro = await registrar_mensagem(pool, cache, msg, regras)
     return _resposta("messages.upsert", registro)
 
 
-async def _alteracao(
-    pool: PoolDep, cache: Cache, settings: Settings, evento: str, data: Any
-) -> dict[str, Any]:
+async def _alteracao(pool: PoolDep, cache: Cache, regras: Regras, evento: str, data: Any) -> dict[str, Any]:
     """`messages.edited` / `messages.delete`: the doctor changed a message; stored as one of its own."""
     alteracao = ler_edicao(data) if evento == "messages.edited" else ler_remocao(data)
     if alteracao is None:
         metrics.webhook_evolution(evento, "ignorada")
         return {"status": "ignorada"}
-    return _resposta(evento, await registrar_alteracao(pool, cache, alteracao, settings))
+    return _resposta(evento, await registrar_alteracao(pool, cache, alteracao, regras))
 
 
 def _resposta(evento: str, registro: Registro) -> dict[str, Any]:

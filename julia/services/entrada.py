@@ -20,7 +20,6 @@ import asyncpg
 from julia.cache import Cache, invalidar_medico, medico_por_telefone
 from julia.data import Executor, clientes, conversations, entradas, interacoes
 from julia.data.mensagens_sem_telefone import guardar_mensagem_sem_telefone
-from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.evolution import (
     Alteracao,
     MensagemRecebida,
@@ -29,7 +28,6 @@ from julia.integrations.evolution import (
     descrever_reacao,
 )
 from julia.services import limite, opt_out
-from julia.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +42,28 @@ class Registro:
     entrada_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Regras:
+    """The settings storing a message depends on."""
+
+    antiga_s: float  # a message older than this when it arrives gets the apology, not a Claude answer
+    com_equipe: bool  # Chatwoot is configured: the opt-out confirmation may promise a person
+    max_chars: int  # INBOUND_MAX_CHARS: what is kept of a message, and sent to Claude
+    por_minuto: int  # INBOUND_PER_MINUTE: messages a minute one number gets answered by Claude
+
+
 async def registrar_mensagem(
-    pool: asyncpg.Pool, cache: Cache, msg: MensagemRecebida, settings: Settings
+    pool: asyncpg.Pool, cache: Cache, msg: MensagemRecebida, regras: Regras
 ) -> Registro:
     """Store a `messages.upsert` message and its work row (see `_registrar`).
 
     An `@lid` sender without a phone is kept apart (mensagens_sem_telefone), logged and counted by the
     caller: there is no doctor to attach it to, and refusing it would lose it. A reaction names the
-    message it is about (one more statement, reactions only). A message sent more than
-    MENSAGEM_ANTIGA_S ago (Evolution's backlog after an outage, a re-pair's history) is stored for the
-    apology, not Claude. The text is cut to INBOUND_MAX_CHARS, and a message over its number's
-    INBOUND_PER_MINUTE is stored and mirrored only, never answered by Claude (julia/services/limite.py:
-    one Redis round trip a message); its stop words still opt the doctor out.
+    message it is about (one more statement, reactions only). A message sent more than `antiga_s` ago
+    (Evolution's backlog after an outage, a re-pair's history) is stored for the apology, not Claude.
+    The text is cut to `max_chars`, and a message over its number's `por_minuto` is stored and mirrored
+    only, never answered by Claude (julia/services/limite.py: one Redis round trip a message); its stop
+    words still opt the doctor out.
     """
     if msg.telefone is None:
         nova = await guardar_mensagem_sem_telefone(pool, msg.jid, msg.whatsapp_id, msg.texto, msg.nome)
@@ -74,12 +82,12 @@ async def registrar_mensagem(
     tratamento: Tratamento = msg.tratamento
     if (
         msg.enviada_em is not None
-        and time.time() - msg.enviada_em > settings.mensagem_antiga_s
+        and time.time() - msg.enviada_em > regras.antiga_s
         and tratamento in ("responder", "pedir_texto")
     ):
         tratamento = "desculpar"
-    texto = limite.cortar(texto, settings.inbound_max_chars)
-    if not await limite.responder(cache, msg.telefone, settings.inbound_per_minute):
+    texto = limite.cortar(texto, regras.max_chars)
+    if not await limite.responder(cache, msg.telefone, regras.por_minuto):
         tratamento = "registrar"
     medico = await medico_por_telefone(pool, cache, msg.telefone)
     return await _registrar(
@@ -91,12 +99,12 @@ async def registrar_mensagem(
         msg.whatsapp_id,
         tratamento,
         parar=opt_out.pede_opt_out(msg.escrito),
-        com_equipe=Chatwoot.configurado(settings),
+        com_equipe=regras.com_equipe,
     )
 
 
 async def registrar_alteracao(
-    pool: asyncpg.Pool, cache: Cache, alteracao: Alteracao, settings: Settings
+    pool: asyncpg.Pool, cache: Cache, alteracao: Alteracao, regras: Regras
 ) -> Registro:
     """Store a doctor's edit or delete as a message of its own, quoting the one it changed, in that
     doctor's active conversation. An edit is answered like a message; a delete is only stored and
@@ -117,7 +125,7 @@ async def registrar_alteracao(
         alteracao.whatsapp_id,
         tratamento,
         parar=alteracao.texto is not None and opt_out.pede_opt_out(alteracao.texto),
-        com_equipe=Chatwoot.configurado(settings),
+        com_equipe=regras.com_equipe,
     )
 
 
