@@ -142,7 +142,8 @@ async def test_campanha_a_mil_medicos_na_cloud_api_so_modelos_dentro_da_janela_s
     assert all(n.startswith("55119100") for n in numeros)  # only doctors on Brasília time, inside it
     primeiro = await pool.fetchrow(
         "SELECT cl.primeiro_nome, f.modelo_parametros, f.conteudo FROM fila_mensagens f"
-        " JOIN clientes cl ON cl.id = f.cliente_id WHERE f.campanha_id = 'mil' AND f.status = 'enviada' LIMIT 1"
+        " JOIN clientes cl ON cl.id = f.cliente_id"
+        " WHERE f.campanha_id = 'mil' AND f.status = 'enviada' LIMIT 1"
     )
     assert primeiro["modelo_parametros"] == [primeiro["primeiro_nome"], "sua especialidade"]
     assert primeiro["conteudo"] == OFERTA.render(primeiro["modelo_parametros"])  # the history reads the body
@@ -225,7 +226,8 @@ async def test_limite_da_meta_e_transitorio_a_linha_volta_para_a_fila(
     await worker.remetente.despachar()
     await worker.remetente.aguardar()
     linha = await pool.fetchrow("SELECT status, last_error FROM fila_mensagens WHERE campanha_id = 'limite'")
-    assert linha["status"] == "pendente" and "130429" in linha["last_error"]
+    assert linha["status"] == "pendente"
+    assert "130429" in linha["last_error"]
 
 
 async def test_aviso_de_plantao_vai_como_modelo_na_cloud_api(
@@ -256,7 +258,8 @@ async def test_texto_livre_na_cloud_api_so_dentro_das_24_horas(
     await drenar(worker, pool)
     assert len(falso.registro.enviadas) == 1
     linha = await pool.fetchrow("SELECT status, last_error FROM fila_mensagens WHERE id = $1", fila_id)
-    assert linha["status"] == "erro" and "131047" in linha["last_error"]
+    assert linha["status"] == "erro"
+    assert "131047" in linha["last_error"]
 
 
 async def test_campanha_sem_modelo_e_recusada_na_cloud_api(
