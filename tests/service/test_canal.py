@@ -145,6 +145,7 @@ async def test_campanha_a_mil_medicos_na_cloud_api_so_modelos_dentro_da_janela_s
         " JOIN clientes cl ON cl.id = f.cliente_id"
         " WHERE f.campanha_id = 'mil' AND f.status = 'enviada' LIMIT 1"
     )
+    assert primeiro is not None
     assert primeiro["modelo_parametros"] == [primeiro["primeiro_nome"], "sua especialidade"]
     assert primeiro["conteudo"] == OFERTA.render(primeiro["modelo_parametros"])  # the history reads the body
     assert {e.parametros for e in enviados if e.parametros[0] == primeiro["primeiro_nome"]} == {
@@ -226,6 +227,7 @@ async def test_limite_da_meta_e_transitorio_a_linha_volta_para_a_fila(
     await worker.remetente.despachar()
     await worker.remetente.aguardar()
     linha = await pool.fetchrow("SELECT status, last_error FROM fila_mensagens WHERE campanha_id = 'limite'")
+    assert linha is not None
     assert linha["status"] == "pendente"
     assert "130429" in linha["last_error"]
 
@@ -253,11 +255,15 @@ async def test_texto_livre_na_cloud_api_so_dentro_das_24_horas(
     # Two days later something queues free text to her (a late reply, an agent's message): Meta would
     # refuse it (131047), so it is an 'erro' with the reason and nothing is sent.
     await pool.execute("UPDATE interacoes SET created_at = now() - interval '2 days'")
-    conversa, medico = await pool.fetchrow("SELECT id, cliente_id FROM conversations")
-    fila_id = await fila_mensagens.registrar_resposta(pool, conversa, medico, "Ainda por aí?", 8, None)
+    conversa = await pool.fetchrow("SELECT id, cliente_id FROM conversations")
+    assert conversa is not None
+    fila_id = await fila_mensagens.registrar_resposta(
+        pool, conversa["id"], conversa["cliente_id"], "Ainda por aí?", 8, None
+    )
     await drenar(worker, pool)
     assert len(falso.registro.enviadas) == 1
     linha = await pool.fetchrow("SELECT status, last_error FROM fila_mensagens WHERE id = $1", fila_id)
+    assert linha is not None
     assert linha["status"] == "erro"
     assert "131047" in linha["last_error"]
 
