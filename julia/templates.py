@@ -55,7 +55,7 @@ class Template:
 
     def values(self, named: Mapping[str, str]) -> list[str]:
         """The parameters in order, from a mapping of julia's names (KeyError names a missing one)."""
-        return [named[nome] for nome in self.parameters]
+        return [named[name] for name in self.parameters]
 
     def with_markers(self) -> str:
         """The body with `{name}` markers for its parameters: what the campaign statement fills per doctor

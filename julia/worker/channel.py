@@ -46,34 +46,34 @@ class Channel:
             campanha_conversation_retry_s=settings.campanha_conversation_retry_s,
         )
 
-    async def not_yet(self, linha: asyncpg.Record) -> tuple[dt.datetime, str] | None:
+    async def not_yet(self, row: asyncpg.Record) -> tuple[dt.datetime, str] | None:
         """When the row may go and why not now; None: it may go now (a quota slot is then taken)."""
-        agora = dt.datetime.now(dt.UTC)
-        if linha["campanha_id"] is not None:
-            abertura = self._window.next_opening(agora, linha["fuso"])
-            if abertura is not None:
-                fuso = linha["fuso"] or "Brasília"
+        now = dt.datetime.now(dt.UTC)
+        if row["campanha_id"] is not None:
+            opening = self._window.next_opening(now, row["fuso"])
+            if opening is not None:
+                zone = row["fuso"] or "Brasília"
                 return (
-                    abertura,
-                    f"fora da janela de envio do médico ({fuso}): vai em {abertura:%Y-%m-%d %H:%M %z}",
+                    opening,
+                    f"fora da janela de envio do médico ({zone}): vai em {opening:%Y-%m-%d %H:%M %z}",
                 )
-        if self._quota is not None and classe(linha["prioridade"]) == "campanha":
-            espera_s = await self._quota.take()
-            if espera_s > 0:
-                quando = agora + dt.timedelta(seconds=espera_s)
-                return quando, "limite de mensagens não solicitadas por hora ou por dia do número (Baileys)"
+        if self._quota is not None and classe(row["prioridade"]) == "campanha":
+            wait_s = await self._quota.take()
+            if wait_s > 0:
+                when = now + dt.timedelta(seconds=wait_s)
+                return when, "limite de mensagens não solicitadas por hora ou por dia do número (Baileys)"
         return None
 
-    async def send(self, telefone: str, linha: asyncpg.Record) -> str | None:
+    async def send(self, telefone: str, row: asyncpg.Record) -> str | None:
         """Send the row to `telefone`; the WhatsApp id. The errors of Evolution.enviar_texto/enviar_modelo."""
-        if self.cloud_api and linha["modelo"] is not None:
+        if self.cloud_api and row["modelo"] is not None:
             try:
-                modelo = template(linha["modelo"])
+                tmpl = template(row["modelo"])
             except UnknownTemplate as exc:  # queued before the template left julia/templates.py
                 raise IntegracaoError("evolution", str(exc), transitorio=False) from exc
-            return await self._evolution.enviar_modelo(telefone, modelo, linha["modelo_parametros"] or [])
-        atraso = self._typing_ms if classe(linha["prioridade"]) == "campanha" else 0
-        return await self._evolution.enviar_texto(telefone, linha["conteudo"], delay_ms=atraso)
+            return await self._evolution.enviar_modelo(telefone, tmpl, row["modelo_parametros"] or [])
+        delay_ms = self._typing_ms if classe(row["prioridade"]) == "campanha" else 0
+        return await self._evolution.enviar_texto(telefone, row["conteudo"], delay_ms=delay_ms)
 
 
 async def check_integration(settings_integration: str, evolution: Evolution) -> None:
@@ -82,14 +82,14 @@ async def check_integration(settings_integration: str, evolution: Evolution) -> 
     mismatch stops the start with one line (ConfigError); an Evolution that does not answer now is logged
     and the setting stands (the worker must start through an Evolution outage)."""
     try:
-        integracao = await evolution.integracao()
+        integration = await evolution.integracao()
     except IntegracaoError as exc:
         log.warning(
             "EVOLUTION_INTEGRATION=%s not checked against the instance: %s", settings_integration, exc
         )
         return
-    if integracao != settings_integration:
+    if integration != settings_integration:
         raise ConfigError(
             f"EVOLUTION_INTEGRATION is {settings_integration} but Evolution's instance is "
-            f"{integracao or 'neither baileys nor cloud-api'}: set it to match the instance"
+            f"{integration or 'neither baileys nor cloud-api'}: set it to match the instance"
         )

@@ -51,10 +51,10 @@ class SendingWindow:
         self._holidays = settings.campanha_on_holidays
         self._extra = frozenset(settings.campanha_extra_holidays)
 
-    def next_opening(self, now: dt.datetime, fuso: str | None) -> dt.datetime | None:
-        """None when a campaign message may go now to a doctor in `fuso` (None: Brasília time); else when
-        it next may (aware, in the doctor's zone)."""
-        local = now.astimezone(ZoneInfo(fuso or BRASILIA))
+    def next_opening(self, now: dt.datetime, zone: str | None) -> dt.datetime | None:
+        """None when a campaign message may go now to a doctor in time zone `zone` (None: Brasília time);
+        else when it next may (aware, in the doctor's zone)."""
+        local = now.astimezone(ZoneInfo(zone or BRASILIA))
         # The latest opening at or before now, in local wall time: a window crossing midnight belongs to
         # the day it opened.
         opened_on = (local - dt.timedelta(hours=self._start)).date()
