@@ -126,7 +126,9 @@ class Relatorio(BaseModel):
     pendentes: int = 0
     enviadas: int = 0
     falhas: int = 0
-    canceladas: int = Field(default=0, description="withheld: the doctor opted out first")
+    canceladas: int = Field(
+        default=0, description="withheld: the doctor opted out first, or had the week's campaign messages"
+    )
     respondidas: int = Field(default=0, description="doctors who wrote back after the message reached them")
     opt_out: int = Field(default=0, description="doctors of the campaign who have opted out since")
 
