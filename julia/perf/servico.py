@@ -49,6 +49,7 @@ def settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
         "redis_url": redis_url,
         "evolution_url": EVOLUTION_URL,
         "evolution_api_key": SecretStr(EVOLUTION_KEY),
+        "evolution_webhook_sending_key": True,  # the load posts the `apikey` header
         "anthropic_api_key": SecretStr("perf"),
         "anthropic_base_url": ANTHROPIC_URL,
         "anthropic_max_retries": 0,
