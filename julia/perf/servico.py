@@ -55,9 +55,12 @@ def settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
         "anthropic_max_retries": 0,
         "log_level": "WARNING",
         # The message path writes from each of its 100 doctors about ten times a second, far over any
-        # number's real limit: every message must be answered to be measured. The count itself still runs
-        # (one Redis round trip per message, in the counts of perf/budgets.toml).
+        # number's real limit and daily budget: every message must be answered to be measured. The counts
+        # themselves still run (the webhook's one Redis round trip, the worker's two: perf/budgets.toml).
         "inbound_per_minute": 1_000_000,
+        "inbound_per_day": 1_000_000_000,
+        "claude_tokens_per_doctor_day": 1_000_000_000_000,
+        "claude_tokens_per_day": 1_000_000_000_000,
     }
     return Settings(**{**values, **overrides})
 

@@ -19,12 +19,13 @@ Crossing the service's or a doctor's budget posts one Slack alert: the counter's
 is one per day (INCRBY is atomic), so there is no per-message alert. The operator's steps are in
 docs/runbook.md ("Claude's budget").
 
-Counted in Redis, in one hash per day (`julia:orcamento:<date>`, kept two days): every worker process adds
-to the same counters atomically in one round trip (HINCRBY), and a day's counters expire by themselves.
+Counted in Redis, in a hash per day for the service (`julia:orcamento:<date>`) and one per doctor or lead
+(`julia:orcamento:<date>:cliente:<id>`), each kept two days: every worker process adds to the same
+counters atomically in one round trip (HINCRBY), and a day's counters expire by themselves.
 In Postgres the service's total would be one row every reply updates, a hot row contended by every worker,
 and a table to purge. It is a guard, not the bill (Anthropic's console is): a Redis outage or restart
-without AOF loses counts and errs toward answering, as the per-number limit fails open. The hash holds
-doctors' ids, never phones.
+without AOF loses counts and errs toward answering, as the per-number limit fails open. A doctor's
+counters are named by their id (never their phone), so `julia lgpd apagar` finds and erases them.
 """
 
 from __future__ import annotations
@@ -62,8 +63,15 @@ class Uso:
     leads_acima: int
 
 
-def chave(dia: str | None = None) -> str:
-    return f"{PREFIX}:{dia or relogio.hoje().isoformat()}"
+def chave() -> str:
+    """Today's service-wide hash: `tokens`, `acima:medicos`, `acima:leads`."""
+    return f"{PREFIX}:{relogio.hoje().isoformat()}"
+
+
+def chave_do_cliente(cliente_id: int) -> str:
+    """Today's hash of one doctor or lead: `tokens`, `respostas` (a lead's), `aviso`. Named `cliente:ID`
+    so that an LGPD request finds and erases it (julia/cache/titular.py)."""
+    return f"{chave()}:cliente:{cliente_id}"
 
 
 def _int(valor: Any) -> int:
@@ -74,36 +82,37 @@ async def decidir(cache: Cache, settings: Settings, cliente_id: int, *, lead: bo
     """Before Claude answers `cliente_id`: 'claude', 'humano' (past their own budget: a person takes the
     conversation) or 'aviso' (a lead while the service is past its budget). One round trip: a doctor's
     tokens (HGET); for a lead, its replies counted with this one, and its and the service's tokens."""
-    hoje = chave()
+    do_cliente = chave_do_cliente(cliente_id)
     if not lead:
-        respostas = await cache.em_lote(lambda pipe: pipe.hget(hoje, f"tokens:{cliente_id}"))
+        respostas = await cache.em_lote(lambda pipe: pipe.hget(do_cliente, "tokens"))
         if respostas is None:
             return "claude"
         return "humano" if _int(respostas[0]) >= settings.claude_tokens_per_doctor_day else "claude"
 
     def montar(pipe: Any) -> None:
-        pipe.hincrby(hoje, f"respostas:{cliente_id}", 1)
-        pipe.expire(hoje, TTL_S)
-        pipe.hmget(hoje, [f"tokens:{cliente_id}", SERVICO])
+        pipe.hincrby(do_cliente, "respostas", 1)
+        pipe.expire(do_cliente, TTL_S)
+        pipe.hget(do_cliente, "tokens")
+        pipe.hget(chave(), SERVICO)
 
     respostas = await cache.em_lote(montar)
     if respostas is None:
         return "claude"
-    feitas, _, (tokens_lead, tokens_servico) = respostas
+    feitas, _, tokens_lead, tokens_servico = respostas
     if _int(tokens_servico) >= settings.claude_tokens_per_day:
         return "aviso"
     if int(feitas) > settings.lead_claude_replies_per_day or _int(tokens_lead) >= (
         settings.claude_tokens_per_doctor_day
     ):
         if int(feitas) == settings.lead_claude_replies_per_day + 1:  # counted once a day per lead
-            await cache.em_lote(lambda pipe: pipe.hincrby(hoje, LEADS_ACIMA, 1))
+            await cache.em_lote(lambda pipe: pipe.hincrby(chave(), LEADS_ACIMA, 1))
         return "humano"
     return "claude"
 
 
 async def primeiro_aviso(cache: Cache, cliente_id: int) -> bool:
     """Whether this is the lead's first message today past the service's budget (its one fixed text)."""
-    respostas = await cache.em_lote(lambda pipe: pipe.hsetnx(chave(), f"aviso:{cliente_id}", 1))
+    respostas = await cache.em_lote(lambda pipe: pipe.hsetnx(chave_do_cliente(cliente_id), "aviso", 1))
     return respostas is None or bool(respostas[0])  # Redis down: a text rather than silence
 
 
@@ -112,17 +121,18 @@ async def gastar(cache: Cache, settings: Settings, slack: Slack | None, cliente_
     is the one that crossed either budget."""
     if tokens <= 0:
         return
-    hoje = chave()
+    hoje, do_cliente = chave(), chave_do_cliente(cliente_id)
 
     def montar(pipe: Any) -> None:
-        pipe.hincrby(hoje, f"tokens:{cliente_id}", tokens)
+        pipe.hincrby(do_cliente, "tokens", tokens)
+        pipe.expire(do_cliente, TTL_S)
         pipe.hincrby(hoje, SERVICO, tokens)
         pipe.expire(hoje, TTL_S)
 
     respostas = await cache.em_lote(montar)
     if respostas is None:
         return
-    do_medico, do_servico = int(respostas[0]), int(respostas[1])
+    do_medico, do_servico = int(respostas[0]), int(respostas[2])
     metrics.count("claude_tokens", tokens)
     if _cruzou(do_servico, tokens, settings.claude_tokens_per_day):
         await _alertar(

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from julia.cache.titular import chaves_do_titular
 from julia.services import gauges, orcamento
 from julia.settings import Settings
 from julia.worker.loop import Worker
@@ -68,7 +69,12 @@ async def test_um_lead_passa_das_respostas_do_dia_e_vai_para_uma_pessoa(
 
 
 async def test_um_medico_passa_dos_tokens_do_dia_um_alerta_e_depois_uma_pessoa(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, settings: Settings
+    cliente: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    worker: Worker,
+    externos: Externos,
+    settings: Settings,
 ) -> None:
     worker._s.settings = settings.model_copy(update={"claude_tokens_per_doctor_day": 2 * TOKENS_POR_CHAMADA})
     medico_id = await _medico(pool)
@@ -81,6 +87,8 @@ async def test_um_medico_passa_dos_tokens_do_dia_um_alerta_e_depois_uma_pessoa(
     assert f"O médico {medico_id} passou" in alertas[0]
     assert [t for _, t in externos.textos_enviados()][2:] == [AVISO_ORCAMENTO]
     assert await pool.fetchval("SELECT motivo FROM handoffs") == MOTIVO_ORCAMENTO_MEDICO
+    # The doctor's counters are a key of their own, which an LGPD request finds by the doctor's id.
+    assert orcamento.chave_do_cliente(medico_id).encode() in await chaves_do_titular(redis, MEDICO, medico_id)
 
 
 async def test_o_servico_passa_dos_tokens_leads_param_e_medicos_continuam(
