@@ -16,9 +16,12 @@ from julia.queries import sql
 
 
 @metrics.timed("reivindicar_mensagens")
-async def reivindicar_mensagens(db: Executor, limite: int, lease_s: float) -> list[asyncpg.Record]:
-    """Claim up to `limite` due messages, leased for `lease_s` seconds (see julia/sql/fila_mensagens.sql)."""
-    return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s))
+async def reivindicar_mensagens(
+    db: Executor, limite: int, lease_s: float, prioridade_minima: int = 0
+) -> list[asyncpg.Record]:
+    """Claim up to `limite` due messages at `prioridade_minima` or above, leased for `lease_s` seconds (see
+    julia/sql/fila_mensagens.sql)."""
+    return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
 
 
 def fila(retentativa: Retentativa) -> Fila:
@@ -81,6 +84,12 @@ async def guardar_envio_no_historico(
 ) -> None:
     """A sent message that had no interaction (a campaign's) into conversation `conversa_id`'s history."""
     await db.execute(sql("guardar_envio_no_historico"), fila_id, conversa_id, whatsapp_id)
+
+
+def devolvida(fila_id: int, tentativas: int) -> Registro:
+    """A claimed row held back by a stop of sending before its send started: pending again, the claim
+    not counted."""
+    return Registro(sql("devolver_mensagem"), (fila_id, tentativas))
 
 
 def incerta(fila_id: int, tentativas: int, motivo: str) -> Registro:

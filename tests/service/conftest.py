@@ -45,7 +45,8 @@ TOKEN_METRICAS = "token-metricas"
 METRICAS = {"authorization": f"Bearer {TOKEN_METRICAS}"}
 
 TABELAS = (
-    "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes"
+    "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes,"
+    " recibos"
 )
 
 
