@@ -156,6 +156,10 @@ class Webhooks:
     def __init__(self, estado: Estado) -> None:
         self._estado = estado
         self._tarefas: set[asyncio.Task[None]] = set()
+        # One client for every post: httpx builds an SSL context per client (about 40 ms of CPU with the
+        # event loop blocked, julia/testing/controle.py), which a campaign's receipts paid hundreds of
+        # times, and sendText timed out behind them. Made on first use, inside the server's event loop.
+        self._http: httpx.AsyncClient | None = None
 
     def agendar(self, corpos: Sequence[tuple[str | None, dict[str, Any]]], atraso_s: float) -> None:
         """Post the bodies one after another (each `(msg_id or None, body)`), after `atraso_s`."""
@@ -168,16 +172,17 @@ class Webhooks:
         cfg = self._estado.config.evolution
         if cfg.webhook_url is None:
             return None
-        async with httpx.AsyncClient(timeout=10) as http:
-            for _ in range(TENTATIVAS_WEBHOOK):
-                try:
-                    resposta = await http.post(cfg.webhook_url, json=corpo, headers=cfg.webhook_headers)
-                except httpx.TransportError:
-                    await asyncio.sleep(INTERVALO_WEBHOOK_S)
-                    continue
-                if resposta.status_code < 500:
-                    return resposta.status_code
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10)
+        for _ in range(TENTATIVAS_WEBHOOK):
+            try:
+                resposta = await self._http.post(cfg.webhook_url, json=corpo, headers=cfg.webhook_headers)
+            except httpx.TransportError:
                 await asyncio.sleep(INTERVALO_WEBHOOK_S)
+                continue
+            if resposta.status_code < 500:
+                return resposta.status_code
+            await asyncio.sleep(INTERVALO_WEBHOOK_S)
         return None
 
     async def _postar(self, corpos: Sequence[tuple[str | None, dict[str, Any]]], atraso_s: float) -> None:

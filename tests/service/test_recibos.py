@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from julia.integrations.evolution import ESTADO_DO_STATUS
+from julia.perf.engine.counting import Meter, cost
 from julia.services import campanhas, gauges
 from julia.settings import Settings
 from julia.testing.estado import ConfigEvolution
@@ -154,3 +155,20 @@ async def test_the_campaign_report_counts_what_the_fake_evolution_reported(
     metricas = (await cliente.get("/metrics", headers=METRICAS)).text
     for contagem, n in esperado.items():
         assert f'julia_campanha_mensagens{{campanha="rec",estado="{contagem}"}} {float(n)}' in metricas
+
+
+async def test_a_receipt_costs_one_postgres_statement_and_no_redis_command(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, redis: aioredis.Redis
+) -> None:
+    """The webhook's hot path: Evolution posts two or three receipts for every message julia sends."""
+    await _recibo(cliente, "3EB0AQUECE", "DELIVERY_ACK")  # the statement prepared, the app warm
+    conn = await pool.acquire()
+    try:
+        meter = Meter(conn, redis)  # type: ignore[arg-type]
+        antes = await meter.snapshot()
+        await _recibo(cliente, "3EB0CUSTO", "DELIVERY_ACK")
+        depois = await meter.snapshot()
+    finally:
+        await pool.release(conn)
+    custo = cost(antes, depois)
+    assert (custo.pg_statements, custo.redis_commands) == (1, 0)
