@@ -19,12 +19,12 @@ from pydantic import SecretStr
 from julia.alerts import verificar_e_alertar
 from julia.health import HealthCheck
 from julia.metrics import Metrics
-from julia.services import campanhas, entregas, pausa
+from julia.services import entregas, pausa
 from julia.settings import Settings
 from julia.testing.evolution import conexao_whatsapp, recibo_whatsapp
 from julia.worker.loop import Worker
 from julia.worker.pausa import retencao_do_envio
-from tests.service.conftest import SLACK, Externos, drenar, enviado, postar, upsert
+from tests.service.conftest import SLACK, Externos, campanha_devida, drenar, enviado, postar, upsert
 
 MEDICOS = 60
 
@@ -40,18 +40,6 @@ def settings(settings: Settings) -> Settings:
             "evolution_campanha_rate_per_s": 30,
         }
     )
-
-
-async def _campanha_devida(pool: asyncpg.Pool, settings: Settings, n: int = MEDICOS) -> None:
-    await pool.execute(
-        "INSERT INTO clientes (telefone, primeiro_nome, status, tags)"
-        " SELECT '+55119' || lpad(i::text, 8, '0'), 'Ana', 'ativo', ARRAY['cardio']"
-        " FROM generate_series(1, $1::int) i",
-        n,
-    )
-    nova = campanhas.NovaCampanha(id="conexao", tag="cardio", texto="Oi {primeiro_nome}", por_minuto=1000)
-    await campanhas.criar_campanha(pool, settings, nova)
-    await pool.execute("UPDATE fila_mensagens SET agendar_para = now() WHERE campanha_id = 'conexao'")
 
 
 class WhatsApp:
@@ -97,7 +85,7 @@ async def test_close_stops_every_send_at_once_and_after_open_each_held_message_g
     externos: Externos,
 ) -> None:
     whatsapp = WhatsApp(externos)
-    await _campanha_devida(pool, settings)
+    await campanha_devida(pool, settings, "conexao", MEDICOS)
     parar = asyncio.Event()
     rodando = asyncio.create_task(worker.rodar(parar))
     try:
@@ -203,7 +191,7 @@ async def test_too_many_failed_deliveries_pause_campaigns_not_replies_and_alert_
     assert await entregas.pausar_campanhas_se_falham(redis, rodada.report) is True
     assert await retencao_do_envio(redis) == "campanhas"
 
-    await _campanha_devida(pool, settings, 3)
+    await campanha_devida(pool, settings, "conexao", 3)
     await postar(cliente, upsert("Tem plantão?"))
     for tarefa in await worker.reivindicar_entradas(10):
         await worker._processar(tarefa)

@@ -15,12 +15,12 @@ from pydantic import SecretStr
 
 from julia.integrations.evolution import ESTADO_DO_STATUS
 from julia.perf.engine.counting import Meter, cost
-from julia.services import campanhas, gauges
+from julia.services import gauges
 from julia.settings import Settings
 from julia.testing.estado import ConfigEvolution
 from julia.testing.evolution import recibo_whatsapp, statuses_do_envio
 from julia.worker.loop import Worker
-from tests.service.conftest import METRICAS, Externos, drenar, postar, upsert
+from tests.service.conftest import METRICAS, Externos, campanha_devida, drenar, postar, upsert
 
 TOKEN = "token-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -103,14 +103,7 @@ async def test_the_campaign_report_counts_what_the_fake_evolution_reported(
     externos: Externos,
     integracao: str,
 ) -> None:
-    await pool.execute(
-        "INSERT INTO clientes (telefone, primeiro_nome, status, tags)"
-        " SELECT '+55119' || lpad(i::text, 8, '0'), 'Ana', 'ativo', ARRAY['cardio']"
-        " FROM generate_series(1, 60) i"
-    )
-    nova = campanhas.NovaCampanha(id="rec", tag="cardio", texto="Oi {primeiro_nome}", por_minuto=1000)
-    await campanhas.criar_campanha(pool, settings, nova)
-    await pool.execute("UPDATE fila_mensagens SET agendar_para = now() WHERE campanha_id = 'rec'")
+    await campanha_devida(pool, settings, "rec", 60)
     await drenar(worker, pool)
     enviadas = [
         (json.loads(c.request.content)["number"], c.response.json()["key"]["id"])
