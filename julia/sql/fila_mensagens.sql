@@ -1,7 +1,9 @@
 -- name: reivindicar_mensagens
--- Claim up to $1 due messages for $2 seconds: pending rows due now, highest priority first, then
--- schedule, plus rows whose lease expired (their worker died). SKIP LOCKED lets many senders claim at
--- once without waiting on each other; the lease brings a crashed sender's rows back.
+-- Claim up to $1 due messages for $2 seconds: pending rows due now at priority $3 or above, highest
+-- priority first, then schedule, plus rows whose lease expired (their worker died). $3 is 0, or above the
+-- campaigns' priority while campaigns are paused (julia/services/pausa.py): a bound of the index's own
+-- first column, so a paused campaign's backlog is never read, let alone claimed. SKIP LOCKED lets many
+-- senders claim at once without waiting on each other; the lease brings a crashed sender's rows back.
 -- Each branch locks inside its own FROM-subquery: Postgres refuses FOR UPDATE directly under UNION, and
 -- the alternative, one SELECT with OR, cannot walk either index in order: with 200,000 pending rows it
 -- sorted them all (seq scan, 2,601 buffers, 109 ms) where this form reads 145 buffers in 0.2 ms.
@@ -10,7 +12,7 @@ WITH candidatos AS (
     SELECT id, prioridade, agendar_para FROM (
         SELECT id, prioridade, agendar_para
         FROM fila_mensagens
-        WHERE status = 'pendente' AND agendar_para <= now()
+        WHERE status = 'pendente' AND agendar_para <= now() AND prioridade >= $3
         ORDER BY prioridade DESC, agendar_para
         LIMIT $1
         FOR UPDATE SKIP LOCKED
@@ -170,6 +172,16 @@ UPDATE fila_mensagens
 SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
     last_error = $4, updated_at = now()
 WHERE id = $1 AND status IN ('processando', 'enviando') AND tentativas = $2
+
+-- name: devolver_mensagem
+-- Claimed, not started, and held back by a stop of sending (julia/services/pausa.py: WhatsApp
+-- disconnected, a person's stop, campaigns paused): pending again as it was, due at its own time (its
+-- place in the order kept) and the claim not counted (`tentativas` back to what it was, so stops never
+-- spend the tries that guard against senders dying mid-send). Fenced like the rest by $2: a claim that
+-- raced this one finds the row 'pendente' and writes nothing; the next claim takes it at $2 again.
+UPDATE fila_mensagens
+SET status = 'pendente', tentativas = tentativas - 1, locked_until = NULL, updated_at = now()
+WHERE id = $1 AND status = 'processando' AND tentativas = $2
 
 -- name: falhar_mensagem
 -- Not sent, for good (a 400: the number is not on WhatsApp), or the last try: 'erro' with the reason.

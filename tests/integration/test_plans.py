@@ -70,7 +70,9 @@ CASES = [
         lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", "sao paulo"),
     ),
     Case(
-        "reivindicar_mensagens", frozenset({"idx_fila_processamento", "idx_fila_lease"}), lambda s: (10, 60.0)
+        "reivindicar_mensagens",
+        frozenset({"idx_fila_processamento", "idx_fila_lease"}),
+        lambda s: (10, 60.0, 0),
     ),
     Case("contar_fila_pendente", frozenset({"idx_fila_processamento"}), lambda s: ()),
     # Campaigns: the send-time consent check (inside the intent to send, julia/sql/fila_mensagens.sql), by

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from julia import db, servers
 from julia.api.app import create_app
 from julia.integrations.claude import Claude
+from julia.services import campanhas
 from julia.settings import Settings
 from julia.testing import claude
 from julia.testing.evolution import mensagem_enviada, mensagem_recebida
@@ -45,7 +46,8 @@ TOKEN_METRICAS = "token-metricas"
 METRICAS = {"authorization": f"Bearer {TOKEN_METRICAS}"}
 
 TABELAS = (
-    "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes"
+    "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes,"
+    " recibos"
 )
 
 
@@ -285,3 +287,17 @@ async def drenar(
         if not tarefas and not enviados:
             await asyncio.sleep(0.01)
     raise AssertionError("work still open after the time limit")
+
+
+async def campanha_devida(pool: asyncpg.Pool, settings: Settings, campanha_id: str, medicos: int) -> None:
+    """`medicos` new doctors tagged `cardio` and a campaign to them whose every message is due now."""
+
+    await pool.execute(
+        "INSERT INTO clientes (telefone, primeiro_nome, status, tags)"
+        " SELECT '+55119' || lpad(i::text, 8, '0'), 'Ana', 'ativo', ARRAY['cardio']"
+        " FROM generate_series(1, $1::int) i",
+        medicos,
+    )
+    nova = campanhas.NovaCampanha(id=campanha_id, tag="cardio", texto="Oi {primeiro_nome}", por_minuto=1000)
+    await campanhas.criar_campanha(pool, settings, nova)
+    await pool.execute("UPDATE fila_mensagens SET agendar_para = now() WHERE campanha_id = $1", campanha_id)
