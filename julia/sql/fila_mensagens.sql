@@ -60,8 +60,9 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 -- the claim on the row's latest version, so a re-claim that raced the read makes it write nothing.
 -- Indexes: fila_mensagens_pkey, clientes_pkey; for campaign rows only (the CASE never reads them for a
 -- reply), idx_fila_campanha_enviada and, inside julia_em_conversa (migrations/0018: a function, so a
--- reply's execution opens nothing of it), idx_conversations_cliente_status and idx_interacoes_conversa_data; for
--- free text on the Cloud API, idx_conversations_cliente and idx_interacoes_conversa_data.
+-- reply's execution opens nothing of it), idx_conversations_cliente_status and
+-- idx_interacoes_conversa_data; for free text on the Cloud API, idx_conversations_cliente and
+-- idx_interacoes_conversa_data.
 WITH alvo AS (
     SELECT f.id, cl.telefone,
            CASE
