@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     settings.require(*EXIGIDAS)
     with runtime.services(settings) as found:
         asyncio.run(_migrar(found.database_url))
+        asyncio.run(_verificar_topologia(settings))
         # Worker processes build their own Settings from the environment: hand them the servers.
         os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = found.database_url, found.redis_url
         uvicorn.run(
@@ -50,6 +51,17 @@ def run(args: argparse.Namespace) -> int:
             timeout_keep_alive=KEEP_ALIVE_S,
         )
     return 0
+
+
+async def _verificar_topologia(settings: Settings) -> None:
+    """Once, before uvicorn forks: a refused Chatwoot topology ends the command in one line, before the
+    webhook could relay an agent's reply (julia/services/topologia.py)."""
+    # Imported here, as the worker does: `julia --help` and the other commands need no HTTP client.
+    from julia.integrations.http import cliente_http
+    from julia.services import topologia
+
+    async with cliente_http() as http:
+        await topologia.verificar(settings, http)
 
 
 async def _migrar(dsn: str) -> None:

@@ -1,11 +1,24 @@
-"""Chatwoot REST: the doctor's contact and conversation, mirrored messages, labels.
+"""Chatwoot REST: the doctor's contact and conversation, mirrored messages, labels, the inbox; and
+reading the `message_created` webhook (an agent's reply to relay to WhatsApp).
 
 Auth header `api_access_token`. Contacts and conversations are created on a doctor's first mirrored
 message; julia stores their ids (clientes.chatwoot_contact_id, conversations.chatwoot_conversation_id).
+
+Every message julia posts carries `source_id` "julia:<random>" (MARCA_JULIA). Chatwoot stores it in the
+message's own column and echoes it in `message_created`, which fires for julia's own posts too: the mark
+is how the webhook tells Júlia's messages (never relayed) from an agent's. It holds because julia's inbox
+is an API channel (checked at start-up, julia/services/topologia.py): channel code rewrites a message's
+source_id only where it delivers it itself (WhatsApp Cloud, Twilio...), and an API channel delivers
+nothing. It travels in the webhook that announces the message, so it cannot race julia's own record of the
+post (Chatwoot fires the webhook after its commit, maybe before julia's POST has its answer) nor be lost
+with a POST that timed out after Chatwoot created the message. Evolution's own Chatwoot integration tells
+its posts from agents' the same way (`WAID:` source_ids).
 """
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx2
@@ -15,6 +28,49 @@ from julia.metrics import metrics
 from julia.settings import Settings
 
 ROTULO_HUMANO = "humano"
+MARCA_JULIA = "julia:"
+CANAL_API = "Channel::Api"
+
+
+@dataclass(frozen=True)
+class MensagemAgente:
+    """An agent's reply written in Chatwoot, to go to the doctor on WhatsApp."""
+
+    id: int  # the Chatwoot message id: a redelivered webhook carries the same one
+    conversa_chatwoot: int  # the conversation's id as the REST API and julia's records use it
+    texto: str
+    agente: str  # the agent's name, for the logs
+
+
+def mensagem_de_agente(corpo: dict[str, Any], inbox_id: int | None) -> MensagemAgente | None:
+    """The agent's reply `corpo` (a `message_created` webhook) carries, or None: everything else Chatwoot
+    announces is never sent to a doctor. A reply is outgoing, not a private note (a missing `private` is
+    not taken for false), written by a person (`sender.type` "user"; an agent bot's or an automation's
+    message is not a person's), in julia's inbox, with text, and without julia's mark (MARCA_JULIA)."""
+    if corpo.get("event") != "message_created" or corpo.get("message_type") != "outgoing":
+        return None
+    if corpo.get("private") is not False:
+        return None
+    remetente, conversa, inbox = corpo.get("sender"), corpo.get("conversation"), corpo.get("inbox")
+    if not isinstance(remetente, dict) or remetente.get("type") != "user":
+        return None
+    if str(corpo.get("source_id") or "").startswith(MARCA_JULIA):
+        return None
+    if not isinstance(inbox, dict) or inbox.get("id") != inbox_id:
+        return None
+    texto, mensagem_id = corpo.get("content"), corpo.get("id")
+    conversa_id = conversa.get("id") if isinstance(conversa, dict) else None
+    if not (isinstance(texto, str) and texto.strip()) or not isinstance(mensagem_id, int):
+        return None
+    if not isinstance(conversa_id, int):
+        return None
+    return MensagemAgente(mensagem_id, conversa_id, texto, str(remetente.get("name") or remetente.get("id")))
+
+
+def marca() -> str:
+    """A fresh source_id for a message julia posts (random: the mark is the prefix, the rest only keeps
+    Chatwoot's index on source_id selective)."""
+    return MARCA_JULIA + secrets.token_hex(8)
 
 
 class Chatwoot:
@@ -96,14 +152,23 @@ class Chatwoot:
     async def enviar_mensagem(
         self, conversa_id: int, texto: str, tipo: Literal["incoming", "outgoing"]
     ) -> None:
-        corpo = {"content": texto, "message_type": tipo, "private": False}
+        corpo = {"content": texto, "message_type": tipo, "private": False, "source_id": marca()}
         await self._chamar("POST", f"/conversations/{conversa_id}/messages", json=corpo)
 
     @metrics.timed("chatwoot_nota_privada")
     async def nota_privada(self, conversa_id: int, texto: str) -> None:
         """A note only the agents see in the conversation (a reservation Júlia made, say)."""
-        corpo = {"content": texto, "message_type": "outgoing", "private": True}
+        corpo = {"content": texto, "message_type": "outgoing", "private": True, "source_id": marca()}
         await self._chamar("POST", f"/conversations/{conversa_id}/messages", json=corpo)
+
+    @metrics.timed("chatwoot_ler_inbox")
+    async def ler_inbox(self) -> dict[str, Any]:
+        """CHATWOOT_INBOX_ID as Chatwoot describes it: `channel_type`, and for an API channel its
+        `webhook_url` (app/views/api/v1/models/_inbox.json.jbuilder)."""
+        dados = await self._chamar("GET", f"/inboxes/{self._inbox}")
+        if not isinstance(dados, dict):
+            raise IntegracaoError("chatwoot", f"inbox {self._inbox}: not a JSON object", transitorio=True)
+        return dados
 
     @metrics.timed("chatwoot_adicionar_rotulo")
     async def adicionar_rotulo(self, conversa_id: int, rotulo: str = ROTULO_HUMANO) -> None:

@@ -346,7 +346,9 @@ class Evolution:
         settings.require("evolution_url", "evolution_api_key")
         assert settings.evolution_url is not None
         assert settings.evolution_api_key is not None
-        self._url = f"{settings.evolution_url.rstrip('/')}/message/sendText/{settings.evolution_instance}"
+        self._base = settings.evolution_url.rstrip("/")
+        self._instancia = settings.evolution_instance
+        self._url = f"{self._base}/message/sendText/{settings.evolution_instance}"
         self._headers = {"apikey": settings.evolution_api_key.get_secret_value()}
         self._http = http
         # A reply arriving after this is lost to us, though the message may well have gone out.
@@ -382,3 +384,25 @@ class Evolution:
         raise IntegracaoError(
             "evolution", motivo, transitorio=resposta.status_code != 400, status=resposta.status_code
         )
+
+    @metrics.timed("evolution_chatwoot_find")
+    async def chatwoot_ligado(self) -> bool | None:
+        """Whether the instance's own Chatwoot integration is on: `GET /chatwoot/find/{instance}` answers
+        its settings (`enabled`; a `token` too, never logged); 400 "Chatwoot is disabled" when Evolution
+        has Chatwoot off altogether (src/api/integrations/chatbot/chatwoot/controllers/
+        chatwoot.controller.ts). None: Evolution did not say (unreachable, 5xx, 401, anything else)."""
+        try:
+            resposta = await self._http.get(
+                f"{self._base}/chatwoot/find/{self._instancia}", headers=self._headers, timeout=15.0
+            )
+        except httpx2.HTTPError:
+            return None
+        if resposta.status_code == 400 and "Chatwoot is disabled" in resposta.text:
+            return False
+        if resposta.status_code != 200:
+            return None
+        try:
+            dados = resposta.json()
+        except ValueError:
+            return None
+        return dados.get("enabled") is True if isinstance(dados, dict) else None

@@ -1,5 +1,6 @@
-"""Fake Chatwoot REST (the calls julia makes: contacts, conversations, messages, labels, profile, and the
-contact's deletion of an LGPD erasure)."""
+"""Fake Chatwoot REST (the calls julia makes: contacts, conversations, messages, labels, profile, the
+inbox, and the contact's deletion of an LGPD erasure), and the `message_created` webhook Chatwoot posts for
+every message created, julia's own included (`mensagem_criada`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,103 @@ from fastapi.responses import JSONResponse
 from julia.testing.estado import Estado
 
 BASE = "/api/v1/accounts/{conta}"
+
+# The user whose api_access_token julia uses: Chatwoot makes it the sender of every message julia posts,
+# so julia's own messages echo back as a person's ("type": "user"), like an agent's (user.rb webhook_data).
+USUARIO_JULIA = {"id": 1, "name": "Júlia", "email": "julia@revoluna.example", "type": "user"}
+AGENTE = {"id": 7, "name": "Marina", "email": "marina@revoluna.example", "type": "user"}
+
+
+def mensagem_criada(
+    conversa: int,
+    texto: str,
+    *,
+    mensagem_id: int,
+    remetente: dict[str, Any] | None = None,
+    tipo: str = "outgoing",
+    privada: bool = False,
+    source_id: str | None = None,
+    inbox_id: int = 1,
+    telefone: str = "+5511999990000",
+    content_attributes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`message_created` as Chatwoot posts it: Message#webhook_data plus `event` (app/models/message.rb,
+    app/listeners/webhook_listener.rb). `message_type` is a string here (an integer in REST answers),
+    `created_at` ISO-8601, `sender` the agent (`remetente`, AGENTE by default) or None; the conversation
+    nested with its display id, labels and the contact (docs/integrations.md)."""
+    return {
+        "event": "message_created",
+        "id": mensagem_id,
+        "content": texto,
+        "content_type": "text",
+        "message_type": tipo,
+        "private": privada,
+        "created_at": "2026-11-24T10:02:11.123Z",
+        "content_attributes": content_attributes or {},
+        "additional_attributes": {},
+        "source_id": source_id,
+        "sender": AGENTE if remetente is None else remetente,
+        "inbox": {"id": inbox_id, "name": "WhatsApp Júlia"},
+        "account": {"id": 1, "name": "Revoluna"},
+        "conversation": {
+            "id": conversa,
+            "inbox_id": inbox_id,
+            "status": "open",
+            "labels": ["humano"],
+            "channel": "Channel::Api",
+            "contact_inbox": {"contact_id": 55, "inbox_id": inbox_id, "source_id": telefone.lstrip("+")},
+            "meta": {
+                "sender": {
+                    "id": 55,
+                    "name": "Dra. Ana",
+                    "phone_number": telefone,
+                    "identifier": None,
+                    "type": "contact",
+                },
+                "assignee": None,
+            },
+        },
+    }
+
+
+def eco(conversa: int, corpo: dict[str, Any], *, mensagem_id: int, inbox_id: int = 1) -> dict[str, Any]:
+    """The `message_created` Chatwoot posts for a message julia created with `corpo` (its POST body): the
+    token's user as sender, and what julia passed (type, privacy, source_id, content_attributes) kept."""
+    return mensagem_criada(
+        conversa,
+        str(corpo.get("content")),
+        mensagem_id=mensagem_id,
+        remetente=USUARIO_JULIA,
+        tipo=str(corpo.get("message_type", "outgoing")),
+        privada=bool(corpo.get("private")),
+        source_id=corpo.get("source_id"),
+        inbox_id=inbox_id,
+        content_attributes=corpo.get("content_attributes"),
+    )
+
+
+def inbox(inbox_id: int, canal: str, webhook_url: str | None) -> dict[str, Any]:
+    """GET /api/v1/accounts/{account}/inboxes/{id} (app/views/api/v1/models/_inbox.json.jbuilder, the
+    fields julia reads and a few beside them); `webhook_url` only for an API channel."""
+    corpo: dict[str, Any] = {
+        "id": inbox_id,
+        "channel_id": inbox_id,
+        "name": "WhatsApp Júlia",
+        "channel_type": canal,
+        "greeting_enabled": False,
+        "enable_auto_assignment": True,
+        "working_hours_enabled": False,
+        "timezone": "America/Sao_Paulo",
+        "callback_webhook_url": None,
+        "allow_messages_after_resolved": True,
+        "lock_to_single_conversation": False,
+        "provider": None,
+    }
+    if canal == "Channel::Api":
+        corpo.update(
+            {"webhook_url": webhook_url, "inbox_identifier": "aBcD1234", "additional_attributes": {}}
+        )
+    return corpo
 
 
 def rotas(estado: Estado, rng: random.Random) -> APIRouter:
@@ -102,8 +200,20 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
                 "private": bool(corpo.get("private")),
                 "created_at": int(time.time()),
                 "conversation_id": conversa,
+                # Stored as given (message_builder.rb message_params) and echoed in message_created.
+                "source_id": corpo.get("source_id"),
+                "content_attributes": corpo.get("content_attributes") or {},
+                "sender": USUARIO_JULIA,
             }
         )
+
+    @router.get(BASE + "/inboxes/{inbox_id}")
+    async def ler_inbox(conta: int, inbox_id: int, request: Request) -> Response:
+        _, falha = await chamada(request)
+        if falha is not None:
+            return falha
+        cfg = estado.config.chatwoot
+        return JSONResponse(inbox(inbox_id, cfg.canal, cfg.webhook_inbox))
 
     @router.get(BASE + "/conversations/{conversa}/labels")
     async def ler_rotulos(conta: int, conversa: int, request: Request) -> Response:

@@ -29,6 +29,9 @@ class ConfigEvolution(BaseModel):
     fracao_falha: float = Field(default=1.0, ge=0, le=1)
     lento_ms: float = Field(default=35_000.0, ge=0)
     imprimir: bool = False  # print each accepted send: `julia dev` shows Júlia's replies this way
+    # The instance's own Chatwoot integration (GET /chatwoot/find/{instance} `enabled`): the topology julia
+    # refuses at start-up (julia/services/topologia.py).
+    chatwoot: bool = False
 
 
 class ConfigChatwoot(BaseModel):
@@ -37,6 +40,11 @@ class ConfigChatwoot(BaseModel):
     token: str | None = None
     falha: Literal["500", "422"] | None = None
     fracao_falha: float = Field(default=1.0, ge=0, le=1)
+    # The inbox as GET .../inboxes/{id} describes it: julia's topology is an API channel with no webhook
+    # URL of its own; "Channel::Whatsapp", or Evolution's `<evolution>/chatwoot/webhook/<instance>` as the
+    # URL, are what julia refuses at start-up.
+    canal: str = "Channel::Api"
+    webhook_inbox: str | None = None
 
 
 class ConfigSlack(BaseModel):

@@ -66,6 +66,41 @@ def mensagem_recebida(
     }
 
 
+def chatwoot_da_instancia(instancia: str, ligado: bool, server_url: str) -> dict[str, Any]:
+    """GET /chatwoot/find/{instance}: the instance's Chatwoot settings, or, never set, the controller's
+    empty answer (chatwoot.controller.ts findChatwoot), each with the webhook URL Evolution serves."""
+    webhook = f"{server_url}/chatwoot/webhook/{instancia}"
+    if not ligado:
+        return {
+            "enabled": False,
+            "url": "",
+            "accountId": "",
+            "token": "",
+            "signMsg": False,
+            "nameInbox": "",
+            "webhook_url": "",
+        }
+    return {
+        "enabled": True,
+        "accountId": "1",
+        "token": "token-do-chatwoot",
+        "url": "https://chatwoot.example.com",
+        "nameInbox": instancia,
+        "signMsg": True,
+        "signDelimiter": None,
+        "reopenConversation": True,
+        "conversationPending": False,
+        "mergeBrazilContacts": True,
+        "importContacts": False,
+        "importMessages": False,
+        "daysLimitImportMessages": 0,
+        "organization": None,
+        "logo": None,
+        "ignoreJids": [],
+        "webhook_url": webhook,
+    }
+
+
 def rotas(estado: Estado, rng: random.Random) -> APIRouter:
     router = APIRouter()
     ids = itertools.count(1)
@@ -98,6 +133,11 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         if falha == "lento":
             await asyncio.sleep(cfg.lento_ms / 1000.0)
         return JSONResponse(mensagem_enviada(numero, texto, msg_id, instancia), status_code=201)
+
+    @router.get("/chatwoot/find/{instancia}")
+    async def chatwoot_find(instancia: str, request: Request) -> dict[str, Any]:
+        servidor = str(request.base_url).rstrip("/")
+        return chatwoot_da_instancia(instancia, estado.config.evolution.chatwoot, servidor)
 
     @router.get("/instance/connectionState/{instancia}")
     async def estado_conexao(instancia: str) -> dict[str, Any]:

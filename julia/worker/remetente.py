@@ -20,6 +20,9 @@
      tell whether it went out, so a person checks the chat (docs/runbook.md); /admin and the health check
      count these rows, and the `envio_incerto` event counter (/metrics) counts each one.
   A row claimed more often than MAX_TENTATIVAS (senders dying before they send) ends in 'erro' too.
+- An agent's reply relayed from Chatwoot (a row with `chatwoot_message_id`, julia/services/repasse.py) goes
+  the same way, is not mirrored back to Chatwoot (it is there already), and when iniciar_envio cancels it
+  (the doctor opted out since) its author gets a private note saying so.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
+from julia.services.repasse import NOTA_RECUSA
 from julia.settings import Settings
-from julia.worker.espelho import espelhar
+from julia.worker.espelho import anotar, espelhar
 from julia.worker.pausa import envio_pausado
 from julia.worker.servicos import Servicos
 from julia.worker.taxa import Taxa, classe
@@ -131,6 +135,8 @@ class Remetente:
             log.warning("fila_mensagens %s: claim lost to another sender before sending", fila_id)
             return
         if destino["status"] == "cancelada":  # a campaign message to a doctor who opted out, or blocked
+            if linha["chatwoot_message_id"] is not None:  # an agent's, whose author must learn it did not go
+                await anotar(s, linha["conversa_id"], NOTA_RECUSA)
             return
         if destino["status"] == "erro":
             log.error(
@@ -150,7 +156,7 @@ class Remetente:
             await self._gravar(linha, self.fila.falha(linha, str(exc), definitiva=not exc.transitorio))
             return
         conversa_id = await self._marcar_enviada(linha, whatsapp_id)
-        if conversa_id is not None:
+        if conversa_id is not None and linha["chatwoot_message_id"] is None:  # an agent's is in Chatwoot
             await espelhar(s, conversa_id, linha["conteudo"], "outgoing")
         log.debug("fila_mensagens %s sent (try %s)", fila_id, tentativas)
 

@@ -150,3 +150,35 @@ def test_configuracao_ausente_uma_linha(comando: str, falta: str) -> None:
     assert len(linhas) == 1
     assert linhas[0].startswith("julia: missing required setting: ")
     assert falta in linhas[0]
+
+
+@pytest.mark.parametrize("comando", ["serve", "worker"])
+@pytest.mark.parametrize(
+    ("servico", "config", "dito"),
+    [
+        ("evolution", {"chatwoot": True}, "Evolution instance 'julia' has its own Chatwoot integration on"),
+        ("chatwoot", {"canal": "Channel::Whatsapp"}, "Chatwoot inbox 1 is a Channel::Whatsapp inbox"),
+    ],
+)
+def test_outra_topologia_do_chatwoot_e_recusada_em_uma_linha(
+    services: servers.Services,
+    banco: str,
+    externos: tuple[str, Estado],
+    comando: str,
+    servico: str,
+    config: dict[str, object],
+    dito: str,
+) -> None:
+    """The fakes say what the deployment is (the instance's own Chatwoot integration on, or an inbox that
+    delivers by itself): julia starts neither process, in one line, exit 1."""
+    base, estado = externos
+    estado.configurar(servico, config)
+    env = _ambiente(banco, services.redis_url, base)
+    env.update(CHATWOOT_URL=base, CHATWOOT_API_TOKEN="falso", CHATWOOT_ACCOUNT_ID="1", CHATWOOT_INBOX_ID="1")
+    args = [comando, "--port", str(_porta_livre())] if comando == "serve" else [comando]
+    feito = subprocess.run([*JULIA, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert feito.returncode == 1, feito.stderr
+    linhas = feito.stderr.strip().splitlines()
+    assert len(linhas) == 1, feito.stderr
+    assert linhas[0].startswith(f"julia: {dito}")
+    assert linhas[0].endswith("(docs/deploy.md#chatwoot)")
