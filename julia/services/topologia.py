@@ -56,8 +56,8 @@ async def _evolution(settings: Settings, http: httpx2.AsyncClient) -> None:
     elif ligado:
         raise ConfigError(
             f"Evolution instance '{instancia}' has its own Chatwoot integration on: Evolution would send "
-            f"each of Júlia's messages julia mirrors to Chatwoot a second time; turn it off (POST "
-            f'/chatwoot/set/{instancia} {{"enabled": false}}) and give julia an API inbox ({COMO})'
+            f"each of Júlia's messages julia mirrors to Chatwoot a second time; turn it off (its settings "
+            f'with "enabled": false, POST /chatwoot/set/{instancia}) and give julia an API inbox ({COMO})'
         )
 
 
