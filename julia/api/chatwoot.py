@@ -16,9 +16,10 @@ transitions, so a retried delivery (same X-Chatwoot-Delivery) changes nothing tw
 
 `message_created`: an agent's reply in julia's inbox (outgoing, not private, a person's, without julia's
 mark: julia.integrations.chatwoot.mensagem_de_agente) is queued for the doctor before the 200
-(julia/services/repasse.py), once whatever the redeliveries; a reply julia will not send (the doctor opted
-out, or the conversation is not julia's) gets a private note saying why, after the answer. Every other
-message (Júlia's own mirrored ones, the doctor's, private notes) and every other event: 200, nothing done.
+(julia/services/repasse.py), once whatever the redeliveries; what julia will not send (to a doctor who
+opted out, in a conversation not julia's, an attachment) gets a private note saying why, after the answer.
+Every other message (Júlia's own mirrored ones, the doctor's, private notes) and every other event: 200,
+nothing done.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from julia.data import clientes, conversations
 from julia.integrations.chatwoot import ROTULO_HUMANO, Chatwoot, mensagem_de_agente
 from julia.integrations.slack import Slack
 from julia.services import handoff
-from julia.services.repasse import NOTA_DESCONHECIDA, NOTA_RECUSA, avisar_agente, repassar
+from julia.services.repasse import avisar_agente, nota, repassar
 from julia.settings import Settings
 
 router = APIRouter()
@@ -156,9 +157,9 @@ async def _mensagem_criada(
             repasse = await repassar(conn, mensagem)
     except BANCO_INDISPONIVEL as exc:
         raise HTTPException(503, "database unavailable, retry later") from exc
-    nota = {"recusada": NOTA_RECUSA, "desconhecida": NOTA_DESCONHECIDA}.get(repasse)
-    if nota is not None and Chatwoot.configurado(settings):
-        tarefas.add_task(avisar_agente, Chatwoot(settings, http), mensagem.conversa_chatwoot, nota)
+    texto = nota(repasse, mensagem)
+    if texto is not None and Chatwoot.configurado(settings):
+        tarefas.add_task(avisar_agente, Chatwoot(settings, http), mensagem.conversa_chatwoot, texto)
     log.info("Chatwoot message %s of %s: %s", mensagem.id, mensagem.agente, repasse)
     return {"status": repasse}
 

@@ -38,15 +38,17 @@ class MensagemAgente:
 
     id: int  # the Chatwoot message id: a redelivered webhook carries the same one
     conversa_chatwoot: int  # the conversation's id as the REST API and julia's records use it
-    texto: str
+    texto: str  # empty when the agent sent only attachments
     agente: str  # the agent's name, for the logs
+    anexos: int = 0  # attachments, which julia does not send (only the text goes)
 
 
 def mensagem_de_agente(corpo: dict[str, Any], inbox_id: int | None) -> MensagemAgente | None:
     """The agent's reply `corpo` (a `message_created` webhook) carries, or None: everything else Chatwoot
     announces is never sent to a doctor. A reply is outgoing, not a private note (a missing `private` is
     not taken for false), written by a person (`sender.type` "user"; an agent bot's or an automation's
-    message is not a person's), in julia's inbox, with text, and without julia's mark (MARCA_JULIA)."""
+    message is not a person's), in julia's inbox, with text or attachments, and without julia's mark
+    (MARCA_JULIA)."""
     if corpo.get("event") != "message_created" or corpo.get("message_type") != "outgoing":
         return None
     if corpo.get("private") is not False:
@@ -58,13 +60,15 @@ def mensagem_de_agente(corpo: dict[str, Any], inbox_id: int | None) -> MensagemA
         return None
     if not isinstance(inbox, dict) or inbox.get("id") != inbox_id:
         return None
-    texto, mensagem_id = corpo.get("content"), corpo.get("id")
-    conversa_id = conversa.get("id") if isinstance(conversa, dict) else None
-    if not (isinstance(texto, str) and texto.strip()) or not isinstance(mensagem_id, int):
+    conteudo, lista = corpo.get("content"), corpo.get("attachments")  # attachments: only when some
+    texto = conteudo if isinstance(conteudo, str) and conteudo.strip() else ""
+    anexos = len(lista) if isinstance(lista, list) else 0
+    mensagem_id, conversa_id = corpo.get("id"), conversa.get("id") if isinstance(conversa, dict) else None
+    if not isinstance(mensagem_id, int) or not isinstance(conversa_id, int) or not (texto or anexos):
         return None
-    if not isinstance(conversa_id, int):
-        return None
-    return MensagemAgente(mensagem_id, conversa_id, texto, str(remetente.get("name") or remetente.get("id")))
+    return MensagemAgente(
+        mensagem_id, conversa_id, texto, str(remetente.get("name") or remetente.get("id")), anexos
+    )
 
 
 def marca() -> str:

@@ -36,16 +36,36 @@ NOTA_DESCONHECIDA: Final = (
     "Nada saiu pelo WhatsApp; escreva na conversa do médico que a Júlia espelhou."
 )
 
-Repasse = Literal["enfileirada", "recusada", "repetida", "desconhecida"]
+NOTA_ANEXO: Final = (
+    "Anexo não enviado ao médico: a Júlia só envia o texto das mensagens pelo WhatsApp. Escreva o que "
+    "o anexo diz, ou envie-o pelo celular da linha."
+)
+
+Repasse = Literal["enfileirada", "recusada", "repetida", "desconhecida", "sem_texto"]
+
+
+def nota(repasse: Repasse, mensagem: MensagemAgente) -> str | None:
+    """What the agent is told in a private note after the webhook (None: nothing to say). Once per
+    message: a redelivery ('repetida') says nothing again."""
+    if repasse == "recusada":
+        return NOTA_RECUSA
+    if repasse == "desconhecida":
+        return NOTA_DESCONHECIDA
+    if repasse in ("sem_texto", "enfileirada") and mensagem.anexos:
+        return NOTA_ANEXO
+    return None
 
 
 async def repassar(db: Executor, mensagem: MensagemAgente) -> Repasse:
     """Queue the agent's reply for the doctor of its Chatwoot conversation: 'enfileirada'; 'recusada' (the
     doctor opted out or is blocked; recorded, never sent); 'repetida' (queued before: a redelivery);
-    'desconhecida' (no conversation of julia's is mirrored there)."""
+    'desconhecida' (no conversation of julia's is mirrored there); 'sem_texto' (attachments only, which
+    julia does not send)."""
     conversa = await conversations.conversa_por_chatwoot(db, mensagem.conversa_chatwoot)
     if conversa is None:
         return "desconhecida"
+    if not mensagem.texto:
+        return "sem_texto"
     status = await fila_mensagens.repassar_mensagem_agente(
         db, conversa["cliente_id"], conversa["id"], mensagem.id, mensagem.texto, PRIORIDADE_AGENTE
     )

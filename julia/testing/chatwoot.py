@@ -35,12 +35,14 @@ def mensagem_criada(
     inbox_id: int = 1,
     telefone: str = "+5511999990000",
     content_attributes: dict[str, Any] | None = None,
+    anexos: int = 0,
 ) -> dict[str, Any]:
     """`message_created` as Chatwoot posts it: Message#webhook_data plus `event` (app/models/message.rb,
     app/listeners/webhook_listener.rb). `message_type` is a string here (an integer in REST answers),
     `created_at` ISO-8601, `sender` the agent (`remetente`, AGENTE by default) or None; the conversation
-    nested with its display id, labels and the contact (docs/integrations.md)."""
-    return {
+    nested with its display id, labels and the contact (docs/integrations.md); `attachments` only when
+    there are some (`anexos` images, as Attachment#push_event_data describes each)."""
+    corpo: dict[str, Any] = {
         "event": "message_created",
         "id": mensagem_id,
         "content": texto,
@@ -73,6 +75,23 @@ def mensagem_criada(
             },
         },
     }
+    if anexos:
+        corpo["attachments"] = [
+            {
+                "id": 300 + i,
+                "message_id": mensagem_id,
+                "file_type": "image",
+                "account_id": 1,
+                "extension": None,
+                "data_url": f"https://chatwoot.example.com/rails/active_storage/blobs/{i}/foto.jpg",
+                "thumb_url": f"https://chatwoot.example.com/rails/active_storage/representations/{i}/foto.jpg",
+                "file_size": 48213,
+                "width": 1080,
+                "height": 1920,
+            }
+            for i in range(anexos)
+        ]
+    return corpo
 
 
 def eco(conversa: int, corpo: dict[str, Any], *, mensagem_id: int, inbox_id: int = 1) -> dict[str, Any]:

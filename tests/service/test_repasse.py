@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from julia.services.repasse import NOTA_DESCONHECIDA, NOTA_RECUSA
+from julia.services.repasse import NOTA_ANEXO, NOTA_DESCONHECIDA, NOTA_RECUSA
 from julia.testing.chatwoot import AGENTE, eco, mensagem_criada
 from julia.worker.loop import Worker
 from tests.service.conftest import Externos, drenar, postar, upsert
@@ -156,6 +156,24 @@ async def test_opt_out_entre_a_fila_e_o_envio_cancela_e_avisa(
     assert await pool.fetchval(DA_5001.format("status")) == "cancelada"
     assert [p["content"] for p in _postados(externos) if p["private"]] == [NOTA_RECUSA]
     assert await pool.fetchval("SELECT count(*) FROM interacoes WHERE origem = 'humano'") == 0
+
+
+async def test_anexo_nao_sai_e_o_agente_sabe(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    """Only text goes to WhatsApp: the text of a message with a photo goes, a photo alone does not, and
+    the agent is told each time (once per message)."""
+    await _conversa(cliente, pool, worker)
+    enviados = externos.textos_enviados()
+    so_foto = do_agente("", mensagem_id=5001, anexos=1)
+    com_texto = do_agente("Segue a escala", mensagem_id=5002, anexos=2)
+    assert (await cliente.post("/webhooks/chatwoot", **assinado(so_foto))).json() == {"status": "sem_texto"}
+    for esperado in ("enfileirada", "repetida"):
+        resposta = await cliente.post("/webhooks/chatwoot", **assinado(com_texto))
+        assert resposta.json() == {"status": esperado}
+    await drenar(worker, pool)
+    assert externos.textos_enviados() == [*enviados, (MEDICO, "Segue a escala")]
+    assert [p["content"] for p in _postados(externos) if p["private"]] == [NOTA_ANEXO, NOTA_ANEXO]
 
 
 async def test_conversa_desconhecida_recebe_nota(
