@@ -5,12 +5,17 @@ every message created, julia's own included (`mensagem_criada`)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
+import json
 import random
 import time
+import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+import httpx
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
 from julia.testing.estado import Estado
@@ -134,11 +139,44 @@ def inbox(inbox_id: int, canal: str, webhook_url: str | None) -> dict[str, Any]:
     return corpo
 
 
+def assinar(corpo: bytes, segredo: str, entrega: str) -> dict[str, str]:
+    """The headers of a signed account webhook (Chatwoot 4.11.2+): HMAC-SHA256 of "{timestamp}.{body}"."""
+    carimbo = str(int(time.time()))
+    assinatura = hmac.new(segredo.encode(), carimbo.encode() + b"." + corpo, hashlib.sha256).hexdigest()
+    return {
+        "X-Chatwoot-Signature": f"sha256={assinatura}",
+        "X-Chatwoot-Timestamp": carimbo,
+        "X-Chatwoot-Delivery": entrega,
+    }
+
+
 def rotas(estado: Estado, rng: random.Random) -> APIRouter:
     router = APIRouter()
     ids = itertools.count(1)
     rotulos: dict[int, list[str]] = {}
     contatos: dict[str, int] = {}
+    inboxes: dict[int, int] = {}  # conversation -> its inbox, as julia created it
+    entregas_em_curso: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
+
+    async def entregar(corpo: dict[str, Any]) -> None:
+        """Post `message_created` to the account webhook (when one is set), as many times as configured."""
+        cfg = estado.config.chatwoot
+        if cfg.webhook is None:
+            return
+        bruto, entrega = json.dumps(corpo).encode(), str(uuid.uuid4())
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            for _ in range(cfg.entregas):
+                cabecalhos = {"Content-Type": "application/json"}
+                if cfg.segredo is not None:
+                    cabecalhos |= assinar(bruto, cfg.segredo, entrega)
+                resposta = await http.post(cfg.webhook, content=bruto, headers=cabecalhos)
+                estado.registro.chatwoot_webhooks.append(resposta.status_code)
+
+    def entregar_depois(corpo: dict[str, Any]) -> None:
+        """Like Chatwoot, which posts its webhooks from a background job once the message is committed."""
+        tarefa = asyncio.create_task(entregar(corpo))
+        entregas_em_curso.add(tarefa)
+        tarefa.add_done_callback(entregas_em_curso.discard)
 
     async def chamada(request: Request) -> tuple[Any, Response | None]:
         """Record the call and wait the latency: its JSON body, and a fault response (None: answer)."""
@@ -200,10 +238,12 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
 
     @router.post(BASE + "/conversations")
     async def criar_conversa(conta: int, request: Request) -> Response:
-        _, falha = await chamada(request)
+        corpo, falha = await chamada(request)
         if falha is not None:
             return falha
-        return JSONResponse({"id": next(ids), "status": "open", "inbox_id": 1})
+        conversa, inbox_id = next(ids), int(corpo.get("inbox_id") or 1)
+        inboxes[conversa] = inbox_id
+        return JSONResponse({"id": conversa, "status": "open", "inbox_id": inbox_id})
 
     @router.post(BASE + "/conversations/{conversa}/messages")
     async def criar_mensagem(conta: int, conversa: int, request: Request) -> Response:
@@ -211,9 +251,11 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         if falha is not None:
             return falha
         tipo = {"incoming": 0, "outgoing": 1}.get(str(corpo.get("message_type")), 1)
+        mensagem_id = next(ids)
+        entregar_depois(eco(conversa, corpo, mensagem_id=mensagem_id, inbox_id=inboxes.get(conversa, 1)))
         return JSONResponse(
             {
-                "id": next(ids),
+                "id": mensagem_id,
                 "content": corpo.get("content"),
                 "message_type": tipo,  # an integer in the REST reply (a string in webhooks)
                 "private": bool(corpo.get("private")),
@@ -225,6 +267,21 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
                 "sender": USUARIO_JULIA,
             }
         )
+
+    @router.post("/_controle/chatwoot/agente")
+    async def agente_escreve(
+        conversa: int = Body(...),
+        texto: str = Body(...),
+        privada: bool = Body(False),
+    ) -> dict[str, Any]:
+        """An agent writes in conversation `conversa` (a reply, or a private note): the `message_created`
+        is delivered before this answers, with julia's answers to each delivery."""
+        corpo = mensagem_criada(
+            conversa, texto, mensagem_id=next(ids), privada=privada, inbox_id=inboxes.get(conversa, 1)
+        )
+        antes = len(estado.registro.chatwoot_webhooks)
+        await entregar(corpo)
+        return {"id": corpo["id"], "respostas": estado.registro.chatwoot_webhooks[antes:]}
 
     @router.get(BASE + "/inboxes/{inbox_id}")
     async def ler_inbox(conta: int, inbox_id: int, request: Request) -> Response:

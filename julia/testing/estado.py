@@ -45,6 +45,12 @@ class ConfigChatwoot(BaseModel):
     # URL, are what julia refuses at start-up.
     canal: str = "Channel::Api"
     webhook_inbox: str | None = None
+    # The account webhook: where `message_created` goes for every message created, julia's own included
+    # (as Chatwoot does), signed with `segredo` (X-Chatwoot-Signature) when set, each delivered `entregas`
+    # times with the same X-Chatwoot-Delivery (Chatwoot retrying). None: no webhooks (the benchmarks').
+    webhook: str | None = None
+    segredo: str | None = None
+    entregas: int = Field(default=1, ge=1)
 
 
 class ConfigSlack(BaseModel):
@@ -73,6 +79,7 @@ class Envio:
 class Registro:
     enviadas: list[Envio] = field(default_factory=list)
     chatwoot: list[dict[str, Any]] = field(default_factory=list)  # method, path, body of every call
+    chatwoot_webhooks: list[int] = field(default_factory=list)  # julia's answer to each webhook delivered
     slack: list[str] = field(default_factory=list)
     claude_pedidos: int = 0
     claude_429: int = 0
