@@ -134,7 +134,7 @@ class Remetente:
         if destino is None:
             log.warning("fila_mensagens %s: claim lost to another sender before sending", fila_id)
             return
-        if destino["status"] == "cancelada":  # a campaign message to a doctor who opted out, or blocked
+        if destino["status"] == "cancelada":  # a campaign's or an agent's, to a doctor who opted out...
             if linha["chatwoot_message_id"] is not None:  # an agent's, whose author must learn it did not go
                 await anotar(s, linha["conversa_id"], NOTA_RECUSA)
             return
