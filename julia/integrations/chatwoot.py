@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import httpx2
 
 from julia.integrations import IntegracaoError
+from julia.integrations.evolution import texto_limpo
 from julia.metrics import metrics
 from julia.settings import Settings
 
@@ -61,14 +62,19 @@ def mensagem_de_agente(corpo: dict[str, Any], inbox_id: int | None) -> MensagemA
     if not isinstance(inbox, dict) or inbox.get("id") != inbox_id:
         return None
     conteudo, lista = corpo.get("content"), corpo.get("attachments")  # attachments: only when some
-    texto = conteudo if isinstance(conteudo, str) and conteudo.strip() else ""
+    texto = texto_limpo(conteudo) if isinstance(conteudo, str) and conteudo.strip() else ""
     anexos = len(lista) if isinstance(lista, list) else 0
     mensagem_id, conversa_id = corpo.get("id"), conversa.get("id") if isinstance(conversa, dict) else None
-    if not isinstance(mensagem_id, int) or not isinstance(conversa_id, int) or not (texto or anexos):
+    if not _id(mensagem_id) or not _id(conversa_id) or not (texto or anexos):
         return None
     return MensagemAgente(
         mensagem_id, conversa_id, texto, str(remetente.get("name") or remetente.get("id")), anexos
     )
+
+
+def _id(valor: object) -> TypeGuard[int]:
+    """A Chatwoot id Postgres can hold (bigint; a JSON `true` is no id, though Python takes it for 1)."""
+    return type(valor) is int and 0 < valor < 2**63
 
 
 def marca() -> str:

@@ -205,3 +205,27 @@ async def test_mensagem_do_agente_exige_a_autenticacao_do_webhook(
     assert (await cliente.post("/webhooks/chatwoot", **assinado(corpo, segredo="outro"))).status_code == 401
     assert (await cliente.post("/webhooks/chatwoot", **assinado(corpo, atraso_s=3600))).status_code == 401
     assert await pool.fetchval(REPASSES) == 0
+
+
+async def test_corpos_estranhos_nao_derrubam_o_webhook(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    """Ids Postgres cannot hold, or that are not ids, are ignored; a NUL in the text is dropped (Postgres
+    refuses it in text), the message kept."""
+    await _conversa(cliente, pool, worker)
+    estranhos = [
+        do_agente("id verdadeiro") | {"id": True},
+        do_agente("id enorme") | {"id": 2**63},
+        do_agente("id em texto") | {"id": "5001"},
+        do_agente("sem conversa") | {"conversation": "812"},
+        do_agente("conversa enorme") | {"conversation": {"id": 2**70}},
+        do_agente("remetente estranho") | {"sender": ["user"]},
+        do_agente("caixa estranha") | {"inbox": 7},
+    ]
+    for corpo in estranhos:
+        resposta = await cliente.post("/webhooks/chatwoot", **assinado(corpo))
+        assert (resposta.status_code, resposta.json()["status"]) == (200, "ignorada"), corpo["content"]
+    nulo = await cliente.post("/webhooks/chatwoot", **assinado(do_agente("Olá\x00, doutora")))
+    assert nulo.json() == {"status": "enfileirada"}
+    await drenar(worker, pool)
+    assert externos.textos_enviados()[-1] == (MEDICO, "Olá, doutora")
