@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from julia.errors import ConfigError
@@ -40,10 +40,15 @@ class Settings(BaseSettings):
     # Evolution API (WhatsApp).
     evolution_url: str | None = Field(default=None, description="Evolution API base URL.")
     evolution_api_key: SecretStr | None = Field(
-        default=None, description="Evolution API key (sendText); also webhooks' key without a secret."
+        default=None, description="Evolution API key (sendText); webhooks' key only when a setting says so."
     )
     evolution_webhook_secret: SecretStr | None = Field(
         default=None, description="Evolution webhooks' secret (X-Julia-Token); set, the key is not one."
+    )
+    evolution_webhook_sending_key: bool = Field(
+        default=False,
+        description="Without EVOLUTION_WEBHOOK_SECRET, accept the sending key in a webhook's `apikey` "
+        "header; neither set, serve refuses to start.",
     )
     evolution_webhook_body_key: bool = Field(
         default=False, description="Accept the API key in a webhook's body `apikey` field (Evolution's own)."
@@ -102,6 +107,23 @@ class Settings(BaseSettings):
     )
     inbound_per_minute: int = Field(
         default=10, ge=1, description="Messages per number per minute answered by Claude; the rest stored."
+    )
+    inbound_per_day: int = Field(
+        default=200, ge=1, description="Messages per number per day answered by Claude; the rest stored."
+    )
+    # Claude's daily budgets (julia/services/orcamento.py), per São Paulo day.
+    lead_claude_replies_per_day: int = Field(
+        default=20, ge=1, description="Replies Claude writes a lead a day; beyond, a person takes the lead."
+    )
+    claude_tokens_per_doctor_day: int = Field(
+        default=300_000,
+        ge=1,
+        description="Claude tokens one doctor's replies may use a day; beyond, a person.",
+    )
+    claude_tokens_per_day: int = Field(
+        default=30_000_000,
+        ge=1,
+        description="Claude tokens the whole service may use a day; beyond, no lead.",
     )
 
     # Measurement only (julia.gc_pauses): unset, nothing is recorded and nothing is paid.
@@ -165,6 +187,13 @@ class Settings(BaseSettings):
     lgpd_retencao_intervalo_s: int = Field(
         default=3600, ge=0, description="Seconds between the worker's retention passes (0: never)."
     )
+
+    @field_validator("evolution_webhook_secret", mode="before")
+    @classmethod
+    def _segredo_vazio_e_nenhum(cls, valor: object) -> object:
+        # `EVOLUTION_WEBHOOK_SECRET=` in an env file is no secret: as a SecretStr("") an empty
+        # X-Julia-Token header would match it.
+        return None if valor == "" else valor
 
     @model_validator(mode="after")
     def _janela_de_campanha(self) -> Settings:

@@ -14,7 +14,8 @@ julia never stored; `ignorada`: no person's message, such as julia's own, a grou
 back). `messages.edited` and `messages.delete` are read too.
 
 Authentication comes first. With EVOLUTION_WEBHOOK_SECRET set, only its `X-Julia-Token` header authenticates;
-without it, the sending key in an `apikey` header. Either is checked before the body is read: without it, 401
+without it, the sending key in an `apikey` header, and only when EVOLUTION_WEBHOOK_SENDING_KEY says so. Either
+is checked before the body is read: without it, 401
 unread, unless EVOLUTION_WEBHOOK_BODY_KEY lets the key be in the body, so a body that cannot be read (too
 large, too deep, not JSON) cannot carry it either: 401, whatever else is wrong with it. An authenticated body
 whose `instance` is not EVOLUTION_INSTANCE: 403. The doctor's text and name are repaired, not refused
@@ -75,10 +76,13 @@ def _igual(segredo: SecretStr | None, candidato: object) -> bool:
 
 def _por_cabecalho(settings: Settings, cabecalhos: Any) -> bool:
     """EVOLUTION_WEBHOOK_SECRET in `X-Julia-Token` when it is set (then the sending key proves nothing
-    here: a leaked key must not forge doctors' messages); otherwise the sending key in `apikey`."""
+    here: a leaked key must not forge doctors' messages); otherwise the sending key in `apikey`, only when
+    EVOLUTION_WEBHOOK_SENDING_KEY says so (`julia serve` refuses to start with neither)."""
     if settings.evolution_webhook_secret is not None:
         return _igual(settings.evolution_webhook_secret, cabecalhos.get("x-julia-token"))
-    return _igual(settings.evolution_api_key, cabecalhos.get("apikey"))
+    return settings.evolution_webhook_sending_key and _igual(
+        settings.evolution_api_key, cabecalhos.get("apikey")
+    )
 
 
 def _chave_no_corpo(settings: Settings) -> bool:
@@ -186,6 +190,7 @@ def _regras(settings: Settings) -> Regras:
         com_equipe=Chatwoot.configurado(settings),
         max_chars=settings.inbound_max_chars,
         por_minuto=settings.inbound_per_minute,
+        por_dia=settings.inbound_per_day,
     )
 
 

@@ -58,6 +58,10 @@ def completar(settings: Settings, porta_falsos: int) -> tuple[Settings, list[str
     if settings.evolution_api_key is None:
         mudancas["evolution_api_key"] = SecretStr(CHAVE_DEV)
         avisos.append(f"EVOLUTION_API_KEY unset: webhooks must carry the header `apikey: {CHAVE_DEV}`")
+    if settings.evolution_webhook_secret is None and not settings.evolution_webhook_sending_key:
+        # On one's own machine the sending key may prove a webhook (the curl printed below uses it).
+        mudancas["evolution_webhook_sending_key"] = True
+        avisos.append("EVOLUTION_WEBHOOK_SECRET unset: webhooks are authenticated by the `apikey` header")
     if settings.evolution_url is None:
         mudancas["evolution_url"] = base
         avisos.append(f"EVOLUTION_URL unset: replies go to a fake Evolution at {base} (printed here)")
@@ -177,7 +181,12 @@ async def _semear(dsn: str, medicos: int) -> str:
 def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> None:
     assert settings.evolution_api_key is not None
     assert settings.admin_token is not None
-    chave = settings.evolution_api_key.get_secret_value()
+    segredo = settings.evolution_webhook_secret
+    prova = (
+        f"X-Julia-Token: {segredo.get_secret_value()}"
+        if segredo is not None
+        else f"apikey: {settings.evolution_api_key.get_secret_value()}"
+    )
     metricas = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
     url = f"http://{args.host}:{args.port}"
     corpo = (
@@ -195,7 +204,7 @@ def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> 
         f"  export JULIA_URL={url} ADMIN_TOKEN={settings.admin_token.get_secret_value()}"
         f" METRICS_TOKEN={metricas}\n"
         f"julia dev: post a message as {telefone} (the fake Evolution prints Júlia's reply):\n"
-        f"  curl -s {url}/webhooks/evolution -H 'apikey: {chave}' "
+        f"  curl -s {url}/webhooks/evolution -H '{prova}' "
         f"-H 'content-type: application/json' -d '{corpo}'",
         flush=True,
     )

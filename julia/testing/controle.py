@@ -40,6 +40,8 @@ class Falsos:
         return {
             "EVOLUTION_URL": self.url,
             "EVOLUTION_API_KEY": "falso",
+            # The drivers post with the `apikey` header (no X-Julia-Token): said explicitly, as in production.
+            "EVOLUTION_WEBHOOK_SENDING_KEY": "true",
             "ANTHROPIC_BASE_URL": self.url,
             "ANTHROPIC_API_KEY": "falso",
             "CHATWOOT_URL": self.url,

@@ -73,6 +73,7 @@ def settings() -> Settings:
         julia_model="claude-sonnet-4-6",  # settings.py's default, named: a change there moves no test
         evolution_url=EVOLUTION,
         evolution_api_key=SecretStr(CHAVE),
+        evolution_webhook_sending_key=True,
         evolution_instance="julia",
         evolution_rate_per_s=1000,
         anthropic_api_key=SecretStr("test"),
