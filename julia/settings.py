@@ -7,6 +7,7 @@ does not ask for an Anthropic key while `julia worker` refuses to start without 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -61,6 +62,34 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Most campaign (unsolicited) messages sent per second (all workers)."
     )
     evolution_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one sendText call.")
+    # The channel (issue 36): what Evolution's instance is, so what WhatsApp lets julia send on it.
+    evolution_integration: Literal["baileys", "cloud-api"] = Field(
+        default="baileys",
+        description="The instance's integration: baileys (WHATSAPP-BAILEYS) or cloud-api (WHATSAPP-BUSINESS, "
+        "templates outside the 24-hour window); the worker checks it against the instance at start.",
+    )
+    evolution_typing_delay_ms: int = Field(
+        default=1500,
+        ge=0,
+        le=20_000,
+        description="Baileys: milliseconds Evolution shows 'typing...' before each unsolicited message.",
+    )
+    evolution_campanha_max_per_hour: int = Field(
+        default=100, ge=1, description="Baileys: most unsolicited messages the number sends in one hour."
+    )
+    evolution_campanha_max_per_day: int = Field(
+        default=500, ge=1, description="Baileys: most unsolicited messages the number sends in one day."
+    )
+    evolution_warmup_since: dt.date | None = Field(
+        default=None,
+        description="Baileys: the day a new number started sending (unset: warmed up); the daily most "
+        "ramps up over EVOLUTION_WARMUP_DAYS from it.",
+    )
+    evolution_warmup_days: int = Field(
+        default=14,
+        ge=1,
+        description="Baileys: days a new number's daily most takes to reach the full figure.",
+    )
     mensagem_antiga_s: int = Field(
         default=3600,
         ge=60,
@@ -171,6 +200,24 @@ class Settings(BaseSettings):
     )
     campanha_hora_fim: int = Field(
         default=20, ge=1, le=24, description="Hour campaign messages stop (before the start: past midnight)."
+    )
+
+    campanha_on_weekends: bool = Field(
+        default=False, description="Campaign messages also go on Saturdays and Sundays (doctor's local day)."
+    )
+    campanha_on_holidays: bool = Field(
+        default=False, description="Campaign messages also go on national holidays (and the extra dates)."
+    )
+    campanha_extra_holidays: list[dt.date] = Field(
+        default=[], description="More days without campaign messages, JSON: state or city holidays, Carnival."
+    )
+    campanha_max_per_week: int = Field(
+        default=2, ge=1, description="Most campaign messages one doctor receives in 7 days, all campaigns."
+    )
+    campanha_conversation_retry_s: int = Field(
+        default=14_400,
+        ge=60,
+        description="Seconds before a campaign message put off (doctor in a conversation) is tried again.",
     )
 
     # LGPD retention (julia/services/lgpd.py): what is deleted after how long, by the worker or

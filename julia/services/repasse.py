@@ -36,6 +36,11 @@ NOTA_DESCONHECIDA: Final = (
     "Nada saiu pelo WhatsApp; escreva na conversa do médico que a Júlia espelhou."
 )
 
+NOTA_NAO_ENVIADA: Final = (
+    "Mensagem não enviada ao médico: na Cloud API, texto livre só vai até 24 horas depois da última mensagem "
+    "dele (depois, a Meta só aceita um modelo aprovado), ou o envio falhou vezes demais. Nada saiu pelo "
+    "WhatsApp."
+)
 NOTA_ANEXO: Final = (
     "Anexo não enviado ao médico: a Júlia só envia o texto das mensagens pelo WhatsApp. Escreva o que "
     "o anexo diz, ou envie-o pelo celular da linha."

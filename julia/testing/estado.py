@@ -29,6 +29,15 @@ class ConfigEvolution(BaseModel):
     fracao_falha: float = Field(default=1.0, ge=0, le=1)
     lento_ms: float = Field(default=35_000.0, ge=0)
     imprimir: bool = False  # print each accepted send: `julia dev` shows Júlia's replies this way
+    # The instance's integration (fetchInstances' `integration`): on "baileys" sendTemplate fails as
+    # Evolution's Baileys service does; on "cloud-api" it goes to (a fake of) Meta.
+    integracao: Literal["baileys", "cloud-api"] = "baileys"
+    # Cloud API: the templates approved at Meta (None: every one of julia/templates.py), and the test
+    # number's allow-list (None: any number), outside which Meta answers 131030.
+    modelos_aprovados: list[str] | None = None
+    permitidos: list[str] | None = None
+    # A Meta error code every template send gets (with fracao_falha), e.g. 130429 (rate limit), 132001.
+    falha_modelo: int | None = None
     # The instance's own Chatwoot integration (GET /chatwoot/find/{instance} `enabled`): the topology julia
     # refuses at start-up (julia/services/topologia.py).
     chatwoot: bool = False
@@ -73,6 +82,8 @@ class Envio:
     recebido_em: float  # time.time() on arrival: the benchmark's end of a doctor's wait
     status: int
     id: str | None
+    modelo: str | None = None  # a sendTemplate: the template's name (`texto` is what Evolution stores)
+    parametros: tuple[str, ...] = ()
 
 
 @dataclass

@@ -1,6 +1,11 @@
-"""Fake Evolution API v2: sendText (recording every call, for exactly-once checks) and
-connectionState, with settable latency and the fault modes of ConfigEvolution; and the inbound
-`messages.upsert` webhook body Evolution posts to julia."""
+"""Fake Evolution API v2: sendText and sendTemplate (recording every call, for exactly-once checks),
+connectionState and fetchInstances, with settable latency and the fault modes of ConfigEvolution; and the
+inbound `messages.upsert` webhook body Evolution posts to julia.
+
+sendTemplate answers as Evolution 2.3.6 does (src/api/integrations/channel/meta/whatsapp.business.service.ts,
+docs/integrations.md): on a Cloud API instance a 201 with the message, or Meta's error object as the body of
+a 201 without `key` (132001 unknown template, 132000 parameter count, 131030 number not allowed, or the
+code set in `falha_modelo`); on a Baileys instance the 500 of its "Method not available" error."""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from julia.testing.estado import Envio, Estado
+from julia.templates import TEMPLATES
+from julia.testing.estado import ConfigEvolution, Envio, Estado
 
 
 def mensagem_enviada(numero: str, texto: str, msg_id: str, instancia: str) -> dict[str, Any]:
@@ -101,6 +107,52 @@ def chatwoot_da_instancia(instancia: str, ligado: bool, server_url: str) -> dict
     }
 
 
+INTEGRACOES = {"baileys": "WHATSAPP-BAILEYS", "cloud-api": "WHATSAPP-BUSINESS"}
+# Meta's texts for the codes the fake answers (as Meta words them; `details` as Meta's docs quote them).
+ERROS_META = {
+    130429: ("Rate limit hit", "Cloud API message throughput has been reached."),
+    131030: (
+        "Recipient phone number not in allowed list",
+        "Recipient phone number not in allowed list: Add recipient phone number to recipient list and try "
+        "again.",
+    ),
+    131047: (
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer last replied to "
+        "this number.",
+    ),
+    132000: (
+        "Number of parameters does not match the expected number of params",
+        "body: number of localizable_params does not match the expected number of params",
+    ),
+    132001: ("Template name does not exist in the translation", "template name does not exist in pt_BR"),
+}
+
+
+def erro_meta(codigo: int) -> dict[str, Any]:
+    """Meta's inner `error` object, which Evolution returns as the body of a 201 (its `post()` catches the
+    axios error and returns `e.response.data.error`; the send path then returns it unchanged)."""
+    mensagem, detalhes = ERROS_META.get(codigo, ("Unknown error", "unknown error"))
+    return {
+        "message": f"(#{codigo}) {mensagem}",
+        "type": "OAuthException",
+        "code": codigo,
+        "error_data": {"messaging_product": "whatsapp", "details": detalhes},
+        "fbtrace_id": "AFakeTraceId",
+    }
+
+
+def _recusa_do_modelo(cfg: ConfigEvolution, numero: str, nome: str, parametros: list[str]) -> int | None:
+    aprovados = cfg.modelos_aprovados if cfg.modelos_aprovados is not None else list(TEMPLATES)
+    if nome not in aprovados:
+        return 132001
+    if nome in TEMPLATES and len(parametros) != len(TEMPLATES[nome].parameters):
+        return 132000
+    if cfg.permitidos is not None and numero not in cfg.permitidos:
+        return 131030
+    return None
+
+
 def rotas(estado: Estado, rng: random.Random) -> APIRouter:
     router = APIRouter()
     ids = itertools.count(1)
@@ -110,7 +162,8 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         corpo = await request.json()
         numero, texto = str(corpo["number"]), str(corpo["text"])
         cfg = estado.config.evolution
-        await asyncio.sleep(cfg.latencia.amostra_s(rng))
+        # `delay`: Evolution shows 'typing...' that long before sending, and answers after it.
+        await asyncio.sleep(cfg.latencia.amostra_s(rng) + float(corpo.get("delay") or 0) / 1000.0)
         falha = cfg.falha if cfg.falha and rng.random() < cfg.fracao_falha else None
         agora = time.time()
         if falha in ("500", "503"):
@@ -133,6 +186,61 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         if falha == "lento":
             await asyncio.sleep(cfg.lento_ms / 1000.0)
         return JSONResponse(mensagem_enviada(numero, texto, msg_id, instancia), status_code=201)
+
+    @router.post("/message/sendTemplate/{instancia}")
+    async def send_template(instancia: str, request: Request) -> Response:
+        corpo = await request.json()
+        cfg = estado.config.evolution
+        await asyncio.sleep(cfg.latencia.amostra_s(rng))
+        faltam = [c for c in ("name", "language") if not isinstance(corpo.get(c), str)]
+        if faltam:  # templateMessageSchema's `required`
+            mensagens = [f"{c} is required" for c in faltam]
+            return JSONResponse(
+                {"status": 400, "error": "Bad Request", "response": {"message": mensagens}}, status_code=400
+            )
+        if cfg.integracao != "cloud-api":
+            erro = {"message": "Method not available in the Baileys service"}
+            return JSONResponse(
+                {"status": 500, "error": "Internal Server Error", "response": erro}, status_code=500
+            )
+        numero, nome = str(corpo.get("number", "")), corpo["name"]
+        parametros = [
+            str(p.get("text", ""))
+            for c in corpo.get("components") or []
+            if c.get("type") == "body"
+            for p in c.get("parameters") or []
+        ]
+        agora = time.time()
+        codigo = _recusa_do_modelo(cfg, numero, nome, parametros)
+        if codigo is None and cfg.falha_modelo is not None and rng.random() < cfg.fracao_falha:
+            codigo = cfg.falha_modelo
+        texto = f"▶️{nome}◀️"  # what Evolution stores as the message's text
+        if codigo is not None:
+            estado.registro.enviadas.append(
+                Envio(numero, texto, agora, codigo, None, nome, tuple(parametros))
+            )
+            return JSONResponse(erro_meta(codigo), status_code=201)
+        msg_id = f"wamid.FALSO{next(ids)}"
+        estado.registro.enviadas.append(Envio(numero, texto, agora, 201, msg_id, nome, tuple(parametros)))
+        if cfg.imprimir:
+            print(f"[fake evolution] sendTemplate {nome} to {numero}: {parametros}", flush=True)
+        enviada = {**mensagem_enviada(numero, texto, msg_id, instancia), "source": "unknown"}
+        return JSONResponse(enviada, status_code=201)
+
+    @router.get("/instance/fetchInstances")
+    async def instancias(instanceName: str = "julia") -> Response:
+        # Every name asked for is an instance of the fake (sendText takes any in its path too).
+        nome = instanceName
+        instancia = {
+            "id": "00000000-0000-4000-8000-000000000001",
+            "name": nome,
+            "connectionStatus": "open",
+            "ownerJid": "5511988887777@s.whatsapp.net",
+            "profileName": "Júlia",
+            "integration": INTEGRACOES[estado.config.evolution.integracao],
+            "number": "5511988887777",
+        }
+        return JSONResponse([instancia])
 
     @router.get("/chatwoot/find/{instancia}")
     async def chatwoot_find(instancia: str, request: Request) -> dict[str, Any]:

@@ -90,6 +90,12 @@ def settings() -> Settings:
         metrics_token=SecretStr(TOKEN_METRICAS),
         max_workers=8,
         queue_lease_s=60,
+        # Campaigns may go at any hour and on any day: these tests must not depend on the wall clock. The
+        # sending window has tests of its own (tests/unit/test_sending_window.py, test_canal.py).
+        campanha_hora_inicio=0,
+        campanha_hora_fim=24,
+        campanha_on_weekends=True,
+        campanha_on_holidays=True,
     )
 
 
