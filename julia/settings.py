@@ -180,6 +180,19 @@ class Settings(BaseSettings):
     queue_degraded_age_s: int = Field(default=300, ge=1, description="Oldest pending message age: degraded.")
     queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
     handoff_degraded_age_s: int = Field(default=600, ge=1, description="Oldest waiting handoff: degraded.")
+    # Failed deliveries (julia/services/entregas.py, from the receipts of julia/sql/recibos.sql). A sound
+    # list fails a few per cent (numbers gone from WhatsApp, Meta's 131026 undeliverable); a tenth failing
+    # is a bad list or a number WhatsApp has started to refuse, and each further unsolicited message then
+    # costs the number's quality rating: campaigns stop for a person to look.
+    delivery_failure_rate: float = Field(
+        default=0.10, gt=0, le=1, description="Share of failed deliveries that pauses campaigns."
+    )
+    delivery_failure_min_receipts: int = Field(
+        default=50, ge=1, description="Receipts in the window before the failure share is judged."
+    )
+    delivery_failure_window_s: int = Field(
+        default=900, ge=60, description="Window of the failure share: messages first heard of this recently."
+    )
 
     # Reservations (julia/worker/reservas.py).
     reservas_abertas_max: int = Field(

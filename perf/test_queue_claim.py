@@ -45,7 +45,7 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
     sizes: list[int] = []
 
     async def batch(i: int) -> None:
-        rows = await conn.fetch(claim, CLAIM_BATCH, CLAIM_LEASE_S)
+        rows = await conn.fetch(claim, CLAIM_BATCH, CLAIM_LEASE_S, 0)
         for row in rows:
             await conn.fetchval(start, row["id"], row["tentativas"], CLAIM_LEASE_S, MAX_TENTATIVAS, *RULES)
             await conn.fetchval(ack, row["id"], row["tentativas"], None)

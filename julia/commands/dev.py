@@ -115,7 +115,11 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
         servidores = [_Servidor(uvicorn.Config(api, host=args.host, port=args.port, log_level="warning"))]
         if usar_falsos:
             estado = Estado()
-            estado.configurar("evolution", {"imprimir": True})  # the newcomer reads Júlia's replies here
+            # The newcomer reads Júlia's replies here; and the fake posts Evolution's receipts of each (half
+            # of them read) back to this julia, so a campaign's report fills in as a real one does.
+            estado.configurar(
+                "evolution", {"imprimir": True, "fracao_lida": 0.5, **_webhooks_para(settings, args.port)}
+            )
             app_falsos = criar_app(estado)
             servidores.append(
                 _Servidor(
@@ -153,6 +157,16 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
         finally:
             await servicos.claude.close()
             await redis.aclose()
+
+
+def _webhooks_para(settings: Settings, porta: int) -> dict[str, Any]:
+    """Where the fake Evolution posts its own webhooks: this julia, authenticated as julia expects."""
+    if settings.evolution_webhook_secret is not None:
+        cabecalhos = {"x-julia-token": settings.evolution_webhook_secret.get_secret_value()}
+    else:
+        assert settings.evolution_api_key is not None
+        cabecalhos = {"apikey": settings.evolution_api_key.get_secret_value()}
+    return {"webhook_url": f"http://127.0.0.1:{porta}/webhooks/evolution", "webhook_headers": cabecalhos}
 
 
 async def _semear(dsn: str, medicos: int) -> str:

@@ -19,9 +19,12 @@ from julia.templates import TemplateMessage
 
 
 @metrics.timed("reivindicar_mensagens")
-async def reivindicar_mensagens(db: Executor, limite: int, lease_s: float) -> list[asyncpg.Record]:
-    """Claim up to `limite` due messages, leased for `lease_s` seconds (see julia/sql/fila_mensagens.sql)."""
-    return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s))
+async def reivindicar_mensagens(
+    db: Executor, limite: int, lease_s: float, prioridade_minima: int = 0
+) -> list[asyncpg.Record]:
+    """Claim up to `limite` due messages at `prioridade_minima` or above, leased for `lease_s` seconds (see
+    julia/sql/fila_mensagens.sql)."""
+    return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
 
 
 def fila(retentativa: Retentativa) -> Fila:
@@ -133,6 +136,12 @@ def rescheduled(fila_id: int, tentativas: int, when: dt.datetime, reason: str) -
     """Not yet (the doctor's sending window, the number's hourly or daily most): pending again at
     `when`, the claim not counted."""
     return Registro(sql("reagendar_mensagem"), (fila_id, tentativas, when, mascarar_telefones(reason)))
+
+
+def devolvida(fila_id: int, tentativas: int) -> Registro:
+    """A claimed row held back by a stop of sending before its send started: pending again, the claim
+    not counted."""
+    return Registro(sql("devolver_mensagem"), (fila_id, tentativas))
 
 
 def incerta(fila_id: int, tentativas: int, motivo: str) -> Registro:

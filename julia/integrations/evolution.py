@@ -26,6 +26,11 @@ MAX_ID = 128
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# A 400 is Evolution's for a bad request, and also for any error of Baileys' socket while the number is
+# disconnected (whatsapp.baileys.service.ts: `throw new BadRequestException(error.toString())`): that one
+# is an outage, not the message's fault, and the send is tried again once WhatsApp is back.
+_CONEXAO_FECHADA = re.compile(r"Connection Closed", re.IGNORECASE)
+
 # The request may have reached Evolution and been acted on: a proxy gave up waiting for it (504) or could
 # not read its answer (502).
 _GATEWAY_SEM_RESPOSTA = frozenset({502, 504})
@@ -349,6 +354,41 @@ META_TRANSITORIOS = frozenset({4, 80007, 130429, 131000, 131016, 131048, 131056,
 # What each of Evolution's integration names means for julia (GET /instance/fetchInstances, `integration`).
 INTEGRACOES = {"WHATSAPP-BAILEYS": "baileys", "WHATSAPP-BUSINESS": "cloud-api"}
 
+# `messages.update` statuses (docs/integrations.md): Baileys' receipts and the Cloud API's statuses,
+# upper-cased by Evolution. SERVER_ACK / SENT say no more than sendText's 201 did; PENDING, DELETED and
+# anything unknown are not a delivery outcome either: those are ignored without a statement.
+ESTADO_DO_STATUS: dict[str, Literal["falhou", "entregue", "lida"]] = {
+    "DELIVERY_ACK": "entregue",
+    "DELIVERED": "entregue",
+    "READ": "lida",
+    "PLAYED": "lida",  # a voice note played was read too
+    "ERROR": "falhou",
+    "FAILED": "falhou",
+}
+
+
+@dataclass(frozen=True)
+class Recibo:
+    """A delivery receipt of the message `whatsapp_id` (sendText's key.id)."""
+
+    whatsapp_id: str
+    estado: Literal["falhou", "entregue", "lida"]
+    status: str  # as Evolution wrote it
+
+
+def ler_recibo(data: Any) -> Recibo | None:
+    """`messages.update`: `data` is one receipt, `{"keyId", "remoteJid", "fromMe", "status", ...}` from both
+    Baileys and the Cloud API; None for a status that is no delivery outcome."""
+    if isinstance(data, list):  # tolerated, as for messages.upsert: a batch of one
+        data = data[0] if len(data) == 1 else None
+    if not isinstance(data, dict):
+        raise PayloadInvalido("data must be an object")
+    status = data.get("status")
+    estado = ESTADO_DO_STATUS.get(status) if isinstance(status, str) else None
+    if estado is None or not isinstance(status, str):
+        return None
+    return Recibo(identificador(data.get("keyId"), "data.keyId"), estado, status)
+
 
 class Evolution:
     """sendText and sendTemplate through one instance, on the process's shared httpx2 client."""
@@ -374,7 +414,8 @@ class Evolution:
         `delay_ms`: Evolution shows 'typing...' that long first (its answer waits for it too).
 
         Raises EnvioIncerto when the outcome is unknown (see there): never retry it blindly. Otherwise
-        Evolution did not send: a 400 is permanent (invalid body, or the number is not on WhatsApp);
+        Evolution did not send: a 400 is permanent (invalid body, or the number is not on WhatsApp) unless
+        it says the connection is closed;
         everything else (a refused connection, 5xx, 429, 401/404 while an operator fixes the instance) is
         transient for the caller's backoff.
         """
@@ -422,9 +463,8 @@ class Evolution:
         motivo = f"HTTP {resposta.status_code}: {resposta.text[:300]}"
         if resposta.status_code in _GATEWAY_SEM_RESPOSTA:
             raise EnvioIncerto("evolution", motivo, transitorio=False, status=resposta.status_code)
-        raise IntegracaoError(
-            "evolution", motivo, transitorio=resposta.status_code != 400, status=resposta.status_code
-        )
+        permanente = resposta.status_code == 400 and not _CONEXAO_FECHADA.search(resposta.text)
+        raise IntegracaoError("evolution", motivo, transitorio=not permanente, status=resposta.status_code)
 
     async def integracao(self) -> str | None:
         """The instance's integration as julia names it (`baileys`, `cloud-api`), from

@@ -124,8 +124,11 @@ class Relatorio(BaseModel):
 
     enfileiradas: int = 0
     pendentes: int = 0
-    enviadas: int = 0
-    falhas: int = 0
+    enviadas: int = Field(default=0, description="accepted by WhatsApp (Evolution's 201)")
+    entregues: int = Field(default=0, description="sent, and WhatsApp says delivered to the phone (or read)")
+    lidas: int = Field(default=0, description="sent and read (only doctors with read receipts on say so)")
+    nao_entregues: int = Field(default=0, description="sent, and WhatsApp says the delivery failed")
+    falhas: int = Field(default=0, description="never sent: Evolution refused it, or every try failed")
     canceladas: int = Field(
         default=0, description="withheld: the doctor opted out first, or had the week's campaign messages"
     )

@@ -82,13 +82,18 @@ WHERE c.id = $1
 SELECT id FROM campanhas WHERE created_at > now() - make_interval(days => $1) ORDER BY id
 
 -- name: relatorio_campanhas
--- Per campaign of $1: its messages by state, the doctors who wrote back after its message reached them
--- (any conversation of theirs), and those who opted out since (none was opt_out when queued).
--- Indexes: idx_fila_campanha_cliente; clientes_pkey; idx_conversations_cliente, idx_interacoes_conversa_data.
+-- Per campaign of $1: its messages by state, what WhatsApp's receipts said of the sent ones (delivered,
+-- read included; read; failed), the doctors who wrote back after its message reached them (any
+-- conversation of theirs), and those who opted out since (none was opt_out when queued).
+-- Indexes: idx_fila_campanha_cliente; recibos_pkey; clientes_pkey; idx_conversations_cliente,
+-- idx_interacoes_conversa_data.
 SELECT f.campanha_id,
        count(*) AS enfileiradas,
        count(*) FILTER (WHERE f.status IN ('pendente', 'processando')) AS pendentes,
        count(*) FILTER (WHERE f.status = 'enviada') AS enviadas,
+       count(*) FILTER (WHERE f.status = 'enviada' AND r.estado IN ('entregue', 'lida')) AS entregues,
+       count(*) FILTER (WHERE f.status = 'enviada' AND r.estado = 'lida') AS lidas,
+       count(*) FILTER (WHERE f.status = 'enviada' AND r.estado = 'falhou') AS nao_entregues,
        count(*) FILTER (WHERE f.status = 'erro') AS falhas,
        count(*) FILTER (WHERE f.status = 'cancelada') AS canceladas,
        count(*) FILTER (
@@ -102,5 +107,6 @@ SELECT f.campanha_id,
        count(*) FILTER (WHERE cl.status = 'opt_out') AS opt_out
 FROM fila_mensagens f
 JOIN clientes cl ON cl.id = f.cliente_id
+LEFT JOIN recibos r ON r.whatsapp_message_id = f.whatsapp_message_id
 WHERE f.campanha_id = ANY($1::text[])
 GROUP BY f.campanha_id

@@ -1,7 +1,10 @@
 -- name: reivindicar_mensagens
--- Claim up to $1 due messages for $2 seconds: pending rows due now, highest priority first, then
--- schedule, plus rows whose lease expired (their worker died). SKIP LOCKED lets many senders claim at
--- once without waiting on each other; the lease brings a crashed sender's rows back.
+-- critical: idx_fila_processamento, idx_fila_lease
+-- Claim up to $1 due messages for $2 seconds: pending rows due now at priority $3 or above, highest
+-- priority first, then schedule, plus rows whose lease expired (their worker died). $3 is 0, or above the
+-- campaigns' priority while campaigns are paused (julia/services/pausa.py): a bound of the index's own
+-- first column, so a paused campaign's backlog is never read, let alone claimed. SKIP LOCKED lets many
+-- senders claim at once without waiting on each other; the lease brings a crashed sender's rows back.
 -- Each branch locks inside its own FROM-subquery: Postgres refuses FOR UPDATE directly under UNION, and
 -- the alternative, one SELECT with OR, cannot walk either index in order: with 200,000 pending rows it
 -- sorted them all (seq scan, 2,601 buffers, 109 ms) where this form reads 145 buffers in 0.2 ms.
@@ -10,7 +13,7 @@ WITH candidatos AS (
     SELECT id, prioridade, agendar_para FROM (
         SELECT id, prioridade, agendar_para
         FROM fila_mensagens
-        WHERE status = 'pendente' AND agendar_para <= now()
+        WHERE status = 'pendente' AND agendar_para <= now() AND prioridade >= $3
         ORDER BY prioridade DESC, agendar_para
         LIMIT $1
         FOR UPDATE SKIP LOCKED
@@ -38,6 +41,7 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
     f.tentativas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso, f.chatwoot_message_id
 
 -- name: iniciar_envio
+-- critical: fila_mensagens_pkey, clientes_pkey, idx_fila_campanha_enviada
 -- The intent, committed before the HTTP call, and where the message goes (`telefone`, read now): while
 -- this sender holds the claim ($2 = the tentativas it claimed with: the attempt id), one of
 -- * 'enviando', leased $3 seconds (longer than the call can take, so the lease cannot lapse while the
@@ -135,6 +139,7 @@ SET status = 'pendente', agendar_para = $3, tentativas = tentativas - 1, locked_
 WHERE id = $1 AND status = 'processando' AND tentativas = $2
 
 -- name: marcar_enviada
+-- critical: fila_mensagens_pkey
 -- Evolution accepted the send of attempt $2. Also from 'incerto': the outcome was recorded late (Postgres
 -- was down at the time and the sweep gave up on the row), but this sender knows it was sent. A reply's
 -- interaction gets the WhatsApp id $3 in the same statement (the history then matches what WhatsApp
@@ -177,6 +182,16 @@ UPDATE fila_mensagens
 SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
     last_error = $4, updated_at = now()
 WHERE id = $1 AND status IN ('processando', 'enviando') AND tentativas = $2
+
+-- name: devolver_mensagem
+-- Claimed, not started, and held back by a stop of sending (julia/services/pausa.py: WhatsApp
+-- disconnected, a person's stop, campaigns paused): pending again as it was, due at its own time (its
+-- place in the order kept) and the claim not counted (`tentativas` back to what it was, so stops never
+-- spend the tries that guard against senders dying mid-send). Fenced like the rest by $2: a claim that
+-- raced this one finds the row 'pendente' and writes nothing; the next claim takes it at $2 again.
+UPDATE fila_mensagens
+SET status = 'pendente', tentativas = tentativas - 1, locked_until = NULL, updated_at = now()
+WHERE id = $1 AND status = 'processando' AND tentativas = $2
 
 -- name: falhar_mensagem
 -- Not sent, for good (a 400: the number is not on WhatsApp), or the last try: 'erro' with the reason.
@@ -258,6 +273,7 @@ WHERE c.status NOT IN ('opt_out', 'bloqueado')
 RETURNING id
 
 -- name: contar_fila_pendente
+-- critical: idx_fila_processamento
 -- Pending messages, how many are due, and how long the oldest due one has waited (a message scheduled
 -- for tomorrow is not late). Index: idx_fila_processamento.
 SELECT count(*) AS pendentes,

@@ -69,6 +69,23 @@ class Falsos:
             resposta.raise_for_status()
             return list(resposta.json()["enviadas"])
 
+    async def conexao(self, state: str, status_reason: int) -> dict[str, Any]:
+        """Change the fake WhatsApp connection; Evolution's `connection.update` goes to julia (with the
+        evolution `webhook_url` set): `{"state", "julia": julia's status}`."""
+        async with self._http() as http:
+            resposta = await http.post(
+                "/_controle/evolution/conexao", json={"state": state, "statusReason": status_reason}
+            )
+            resposta.raise_for_status()
+            return dict(resposta.json())
+
+    async def recibos(self) -> list[dict[str, Any]]:
+        """Every `messages.update` posted to julia: `{"id", "status", "resposta"}`, in posting order."""
+        async with self._http() as http:
+            resposta = await http.get("/_controle/recibos")
+            resposta.raise_for_status()
+            return list(resposta.json())
+
     async def latencias_claude(self) -> list[float]:
         async with self._http() as http:
             resposta = await http.get("/_controle/claude")

@@ -24,6 +24,11 @@ channel's rules are julia/worker/channel.py's), never sending a message twice.
      tell whether it went out, so a person checks the chat (docs/runbook.md); /admin and the health check
      count these rows, and the `envio_incerto` event counter (/metrics) counts each one.
   A row claimed more often than MAX_TENTATIVAS (senders dying before they send) ends in 'erro' too.
+- A stop of sending (julia/services/pausa.py: a person's, WhatsApp disconnected, campaigns paused by failed
+  deliveries) is read before each batch: nothing it holds is claimed, and a row claimed before it began
+  is given back right before its send would start ('pendente' again, the claim not counted). So a stop
+  holds every send but those already under way within one batch's poll (`_retencao`, read at most
+  the loop's poll interval apart), and loses none.
 - An agent's reply relayed from Chatwoot (a row with `chatwoot_message_id`, julia/services/repasse.py) goes
   the same way, is not mirrored back to Chatwoot (it is there already), and when iniciar_envio cancels it
   (the doctor opted out since) its author gets a private note saying so.
@@ -46,11 +51,13 @@ from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
+from julia.services.campanhas import PRIORIDADE_CAMPANHA
+from julia.services.pausa import Retencao
 from julia.services.repasse import NOTA_NAO_ENVIADA, NOTA_RECUSA
 from julia.settings import Settings
 from julia.worker.channel import Channel
 from julia.worker.espelho import anotar, espelhar
-from julia.worker.pausa import envio_pausado
+from julia.worker.pausa import retencao_do_envio
 from julia.worker.servicos import Servicos
 from julia.worker.taxa import Taxa, classe
 
@@ -92,17 +99,20 @@ class Remetente:
         self._tarefas: dict[int, asyncio.Task[None]] = {}
         self._retidas = 0
         self._proxima_varredura = 0.0
+        self._retencao: Retencao = "nada"  # what the stop of sending held back at the last batch
 
     async def despachar(self) -> int:
         """Claim what fits in the free slots and start sending it; how many rows were claimed (0: nothing
         due, no free slot, or sending paused)."""
-        if await envio_pausado(self._s.redis):
-            return 0  # emergency stop (julia pause-sending), or Redis away: the queue waits intact
+        self._retencao = await retencao_do_envio(self._s.redis)
+        if self._retencao == "tudo":
+            return 0  # stopped (a person, WhatsApp disconnected), or Redis away: the queue waits intact
         await self._varrer_incertas()
         livres = self._lote - self._retidas
         if livres <= 0:
             return 0
-        linhas = await self.fila.reivindicar(self._s.pool, livres, self._s.settings.queue_lease_s)
+        minima = PRIORIDADE_CAMPANHA + 1 if self._retencao == "campanhas" else 0
+        linhas = await self.fila.reivindicar(self._s.pool, livres, self._s.settings.queue_lease_s, minima)
         for linha in sorted(linhas, key=lambda r: r["id"]):
             self._retidas += 1
             self._por_medico.setdefault(linha["cliente_id"], deque()).append(linha)
@@ -146,6 +156,10 @@ class Remetente:
         if adiada is not None:
             log.info("fila_mensagens %s: put off to %s: %s", fila_id, *adiada)
             await self._gravar(linha, fila_mensagens.rescheduled(fila_id, tentativas, *adiada))
+            return
+        if self._retida(linha):
+            await self._gravar(linha, fila_mensagens.devolvida(fila_id, tentativas))
+            log.info("fila_mensagens %s: held back by the stop of sending, given back", fila_id)
             return
         destino = await fila_mensagens.iniciar_envio(
             s.pool, fila_id, tentativas, self._lease_envio_s, self.fila.retentativa.maximo, self._canal.rules
@@ -234,6 +248,12 @@ class Remetente:
         for linha in await fila_mensagens.marcar_incertas(self._s.pool):
             metrics.count("envio_incerto")
             log.error("fila_mensagens %s: its sender stopped during the send; held as 'incerto'", linha["id"])
+
+    def _retida(self, linha: asyncpg.Record) -> bool:
+        """Whether the stop of sending, as last read, holds this row back."""
+        if self._retencao == "campanhas":
+            return bool(linha["prioridade"] <= PRIORIDADE_CAMPANHA)
+        return self._retencao == "tudo"
 
     async def _aguardar_vez(self, linha: asyncpg.Record) -> None:
         """The row's class's token (reply or campaign), shared by every worker process."""

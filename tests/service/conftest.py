@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import anthropic
 import asyncpg
 import httpx
 import httpx2
@@ -26,9 +25,9 @@ from pydantic import SecretStr
 
 from julia import db, servers
 from julia.api.app import create_app
-from julia.integrations.claude import Claude
+from julia.services import campanhas
 from julia.settings import Settings
-from julia.testing import claude
+from julia.testing import assembly, claude
 from julia.testing.evolution import mensagem_enviada, mensagem_recebida
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
@@ -45,7 +44,8 @@ TOKEN_METRICAS = "token-metricas"
 METRICAS = {"authorization": f"Bearer {TOKEN_METRICAS}"}
 
 TABELAS = (
-    "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes"
+    "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes,"
+    " recibos"
 )
 
 
@@ -125,10 +125,7 @@ async def servicos(
     http: httpx2.AsyncClient,
     externos: Externos,
 ) -> AsyncIterator[Servicos]:
-    claude = Claude(
-        settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=ponte.PonteRespx(externos.router))
-    )
-    s = Servicos.criar(settings, pool, redis, http, claude=claude)
+    s = assembly.servicos(settings, pool, redis, http, ponte.PonteRespx(externos.router))
     yield s
     await s.claude.close()
 
@@ -292,3 +289,17 @@ async def drenar(
         if not tarefas and not enviados:
             await asyncio.sleep(0.01)
     raise AssertionError("work still open after the time limit")
+
+
+async def campanha_devida(pool: asyncpg.Pool, settings: Settings, campanha_id: str, medicos: int) -> None:
+    """`medicos` new doctors tagged `cardio` and a campaign to them whose every message is due now."""
+
+    await pool.execute(
+        "INSERT INTO clientes (telefone, primeiro_nome, status, tags)"
+        " SELECT '+55119' || lpad(i::text, 8, '0'), 'Ana', 'ativo', ARRAY['cardio']"
+        " FROM generate_series(1, $1::int) i",
+        medicos,
+    )
+    nova = campanhas.NovaCampanha(id=campanha_id, tag="cardio", texto="Oi {primeiro_nome}", por_minuto=1000)
+    await campanhas.criar_campanha(pool, settings, nova)
+    await pool.execute("UPDATE fila_mensagens SET agendar_para = now() WHERE campanha_id = $1", campanha_id)
