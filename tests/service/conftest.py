@@ -235,6 +235,13 @@ class Externos:
         )
         self.slack = mock.post(SLACK, name="slack").mock(return_value=httpx.Response(200, text="ok"))
 
+    def espelhadas(self) -> list[dict[str, Any]]:
+        """The messages julia posted to Chatwoot, each carrying julia's mark (a `source_id` "julia:...",
+        random), shown without it."""
+        corpos = [json.loads(c.request.content) for c in self.mensagem.calls]
+        assert all(c.pop("source_id").startswith("julia:") for c in corpos)
+        return corpos
+
     def textos_enviados(self) -> list[tuple[str, str]]:
         return [
             (json.loads(c.request.content)["number"], json.loads(c.request.content)["text"])
