@@ -50,6 +50,17 @@ async def test_before_each_call_is_not_counted() -> None:
     KEPT.clear()
 
 
+async def test_after_each_call_is_not_counted() -> None:
+    async def undo(_: int) -> None:
+        KEPT.append(b"z" * 100_000)
+
+    KEPT.clear()
+    found = await allocations.measure(_transient, 2, after=undo)
+    assert all(one.net_bytes < 2_000 for one in found)
+    assert len(KEPT) == 2
+    KEPT.clear()
+
+
 def test_the_median_over_the_calls_is_recorded() -> None:
     found = [allocations.Allocation(p, n, b) for p, n, b in ((1000, 0, 0), (1200, 64, 1), (5000, 0, 0))]
     assert allocations.typical(found) == {

@@ -47,9 +47,11 @@ async def measure(
     call: Callable[[int], Awaitable[object]],
     calls: int,
     before: Callable[[int], Awaitable[object]] | None = None,
+    after: Callable[[int], Awaitable[object]] | None = None,
 ) -> list[Allocation]:
-    """Run `call(0)` ... `call(calls - 1)` traced, one at a time, each after `before(i)` (not counted: a
-    cache entry expired, say); what each allocated. Tracing stops on the way out, whatever happens."""
+    """Run `call(0)` ... `call(calls - 1)` traced, one at a time, each after `before(i)` and followed by
+    `after(i)` (neither counted: a cache entry expired, a transaction rolled back, say); what each
+    allocated. Tracing stops on the way out, whatever happens."""
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
@@ -71,8 +73,10 @@ async def measure(
             await call(i)
             _, peak = tracemalloc.get_traced_memory()
             gc.collect()
-            after = tracemalloc.get_traced_memory()[0]
-            out.append(Allocation(peak - live, after - live, sys.getallocatedblocks() - blocks))
+            left = tracemalloc.get_traced_memory()[0]
+            out.append(Allocation(peak - live, left - live, sys.getallocatedblocks() - blocks))
+            if after is not None:
+                await after(i)
         return out
     finally:
         if freezing:
