@@ -138,6 +138,11 @@ def main() -> int:
     parser.add_argument("--injected", type=int, default=20, help="rounds with the injection (default 20)")
     parser.add_argument("--doctors", type=int, default=1000, help="doctors seeded per side (default 1,000)")
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rounds a stopped calibration already wrote (out/calibration-allocations/)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=None, help="default: calibration/allocations/<class>.json"
     )
     args = parser.parse_args()
@@ -148,22 +153,33 @@ def main() -> int:
     pytest_args = [f"--doctors={args.doctors}", "--allocations-only", "-k", TRACED]
     aa: list[dict[str, Any]] = []
     injected: list[dict[str, Any]] = []
-    rounds = [("aa", r) for r in range(args.runs)] + [("injected", r) for r in range(args.injected)]
+    # Interleaved (A/A, injected, A/A, ...): a calibration stopped early keeps both kinds in proportion.
+    rounds = [
+        (kind, r)
+        for r in range(max(args.runs, args.injected))
+        for kind, count in (("aa", args.runs), ("injected", args.injected))
+        if r < count
+    ]
     with runtime.services(Settings(), throwaway=True) as found:
         for kind, r in rounds:
+            results = work / f"{kind}-{r}.json"
             print(f"allocations: {kind} round {r + 1}", file=sys.stderr, flush=True)
-            run = ab.run(
-                cfg.root,
-                found,
-                pytest_args,
-                work / f"{kind}-{r}.json",
-                base_ref=None,
-                turn_modules=cfg.turn_modules,
-                server_applications=cfg.server_applications,
-                owns_server=found.database_origin != "url",
-                same_code=True,
-                head_extra=(f"--inject-regression={INJECTED}",) if kind == "injected" else (),
-                topology=found.topology,
+            run = (
+                Run.load(results)
+                if args.resume and results.is_file()
+                else ab.run(
+                    cfg.root,
+                    found,
+                    pytest_args,
+                    results,
+                    base_ref=None,
+                    turn_modules=cfg.turn_modules,
+                    server_applications=cfg.server_applications,
+                    owns_server=found.database_origin != "url",
+                    same_code=True,
+                    head_extra=(f"--inject-regression={INJECTED}",) if kind == "injected" else (),
+                    topology=found.topology,
+                )
             )
             (aa if kind == "aa" else injected).append(ratios(run))
             machine = str(run.stamp.get("machine_class", "unknown"))
