@@ -61,13 +61,13 @@ class Budgets:
     # Whether a same-run timing regression fails the run, or is reported as a warning while the gate's
     # calibration has not yet shown its false-failure rate on unchanged code ([gate] timing_fails).
     timing_fails: bool = True
-    # Whether an allocation peak above the base's fails the run, or is a warning while the allocation
-    # gate's calibration (perf/allocations_accuracy.py) has not shown its false failures ([gate]).
-    allocations_fail: bool = True
     # Wall time the extra block pairs of undecided benchmarks may take in one run (julia.perf.engine.extra).
     extra_s: float = 0.0
     # The least threshold on a machine class with no calibration of its own ([gate] uncalibrated_threshold).
     uncalibrated_threshold: float = UNCALIBRATED_THRESHOLD
+    # Whether an allocation peak above the base's fails the run, or is a warning while the allocation
+    # gate's calibration (perf/allocations_accuracy.py) has not shown its false failures ([gate]).
+    allocations_fail: bool = True
 
     def threshold_of(self, name: str) -> float:
         budget = self.benches.get(name)
@@ -114,9 +114,9 @@ def load_budgets(path: Path) -> Budgets:
         gate.get("threshold", stats.THRESHOLD),
         gate.get("doctors", 1000),
         gate.get("timing_fails", True),
-        float(gate.get("extra_s", 0.0)),
-        float(gate.get("uncalibrated_threshold", UNCALIBRATED_THRESHOLD)),
-        gate.get("allocations_fail", True),
+        allocations_fail=gate.get("allocations_fail", True),
+        extra_s=float(gate.get("extra_s", 0.0)),
+        uncalibrated_threshold=float(gate.get("uncalibrated_threshold", UNCALIBRATED_THRESHOLD)),
     )
 
 
