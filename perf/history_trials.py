@@ -137,6 +137,11 @@ def culprit(args: argparse.Namespace) -> None:
         named = re.search(r"^culprit: (\w+)", out, re.MULTILINE)
         runs = re.search(r"^find: (\d+) A/B runs", out, re.MULTILINE)
         expected = made[at - 1][:7] if at is not None else None
+        if runs is None:
+            # No "find: N A/B runs" line: the command stopped before it measured; naming nothing then
+            # is no verdict, and counting it right would hide the failure.
+            print(f"trial {trial}: `julia perf find` did not finish:\n{out.strip()}", flush=True)
+            continue
         right = (named.group(1)[:7] if named else None) == expected
         named_right += right
         print(

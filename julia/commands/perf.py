@@ -476,13 +476,17 @@ def _gate(args: argparse.Namespace) -> int:
 def capacity_line(path: Path) -> str:
     """The capacity gate's result (python -m julia.testing.capacidade --gate) in one line."""
     from julia.testing.capacidade.__main__ import falhas
-    from julia.testing.capacidade.portao import ACIMA_DE_CLAUDE_S
+    from julia.testing.capacidade.portao import ACIMA_DE_CLAUDE_S, causa
 
     if not path.is_file():
         return f"not run (no {path}): the perf run stopped before it"
     try:
         runs = json.loads(path.read_text())["execucoes"]
-        reasons = [reason for r in runs for reason in falhas(r, None, ACIMA_DE_CLAUDE_S)]
+        reasons = [
+            f"{'; '.join(found)} (likely cause: {causa(r)})"
+            for r in runs
+            if (found := falhas(r, None, ACIMA_DE_CLAUDE_S))
+        ]
         said = [
             f"{r['cenario']['nome']}: {r['respondidas']}/{r['mensagens']} answered, time-to-reply p99 "
             f"{r['tempo_resposta_s']['p99']:.2f} s (Claude's p99 {r['claude_latencia_s']['p99']:.2f} s, "
@@ -568,7 +572,7 @@ def _find(args: argparse.Namespace) -> int:
         f"find: {len(commits)} commits after {good[:12]} up to {args.bad}; at most "
         f"{bisect.budget(len(commits))} A/B runs when every step decides"
     )
-    with runtime.services(Settings()) as found_services:
+    with runtime.services(Settings(), throwaway=True) as found_services:
         oracle = find.ABOracle(
             config,
             found_services,

@@ -10,13 +10,16 @@ from julia import db, servers
 from julia.migrate import discover
 
 
-def julia(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def julia(
+    *args: str, env: dict[str, str] | None = None, unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    inherited = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "-m", "julia", *args],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **(env or {})},
+        env={**inherited, **(env or {})},
         check=False,
     )
 
@@ -46,3 +49,11 @@ def test_unreachable_database_is_one_readable_line_and_a_non_zero_exit() -> None
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("julia: cannot reach Postgres at postgresql://julia:***@127.0.0.1:1/julia")
     assert "secret" not in result.stderr
+
+
+def test_perf_find_starts_its_own_servers_as_the_perf_suite_does() -> None:
+    """`julia perf find` measures like `julia perf run`: with no URL it starts throwaway servers. It once
+    demanded DATABASE_URL like `julia serve`, and every bisection stopped before its first A/B run."""
+    result = julia("perf", "find", "HEAD", "HEAD", "-k", "query_warm", unset=("DATABASE_URL", "REDIS_URL"))
+    assert result.returncode == 0, result.stderr
+    assert "no commits between GOOD and BAD" in result.stdout

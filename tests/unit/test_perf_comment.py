@@ -27,7 +27,9 @@ LINK = "https://github.com/acme/julia/actions/runs/42#artifacts"
 def _capacity(tmp_path: Path, p99: float, lost: int = 0) -> Path:
     """The capacity gate's JSON with the keys `julia perf comment` reads (julia.testing.capacidade)."""
     run: dict[str, Any] = {
-        "cenario": {"nome": "tempestade-300-20s-1w", "workers": 1},
+        "cenario": {"nome": "tempestade-300-20s-1w", "workers": 1, "evolution_p99_ms": 600.0},
+        "etapas_ms": {"resposta": {"p99": 7_900.0, "n": 297}, "envio": {"p99": 2_900.0, "n": 297}},
+        "cpu_ms_por_resposta": {"julia": 15.0},
         "mensagens": 300,
         "respondidas": 300 - lost,
         "tempo_resposta_s": {"p99": p99},
@@ -101,6 +103,7 @@ def test_a_failed_capacity_gate_and_a_missing_one_are_said(tmp_path: Path) -> No
     failed = perf_command.capacity_line(_capacity(tmp_path, 10.2, lost=3))
     assert failed.startswith("**FAILED**: tempestade-300-20s-1w: 3 messages unanswered")
     assert "more than 2.00 s above the p99 of this run's Claude latencies (7.80 s)" in failed
+    assert "(likely cause: sending: p99 +2300 ms beyond Evolution's p99 (600 ms)" in failed
     assert perf_command.capacity_line(tmp_path / "nothing.json").startswith("not run (no ")
 
 

@@ -332,12 +332,20 @@ def main(argv: list[str] | None = None) -> int:
                 "execucoes": resultados,
             }
             args.out.write_text(json.dumps(corpo, indent=1))  # after each run: a matrix cut short keeps it
+    # Beside each failed storm, where its time went (the perf gate's cause line, for the storm).
+    causas = [
+        f"likely cause, {r['cenario']['nome']}: {portao.causa(r)}"
+        for r in resultados
+        if r["cenario"]["workers"] and falhas(r, args.budget_p99_s, args.budget_over_claude_s)
+    ]
     pagina = relatorio.escrever(
-        resultados, [linha(r) for r in resultados], motivos, args.out.with_suffix(".html")
+        resultados, [linha(r) for r in resultados], motivos + causas, args.out.with_suffix(".html")
     )
     print(f"report: {pagina}", flush=True)
     for motivo in motivos:
         print(f"FAIL {motivo}", file=sys.stderr)
+    for linha_causa in causas:
+        print(linha_causa, file=sys.stderr)
     return 1 if motivos else 0
 
 
