@@ -28,14 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 
 # How far a head's median peak may exceed the base's before the gate reports it. Measured (2-core x86_64,
-# embedded servers, a busy machine, 2026-12-07; docs/performance.md, "The allocation gate's calibration",
-# `python perf/allocations_accuracy.py`): in 4 A/A same-run runs (7 unchanged pairs for the benchmarks the
-# injection leaves alone) the message path stayed within 0.998-1.000x, the queries and the queue claim at
-# 1.000x, the cache reads within 0.946-1.048x (a miss's calls fall in two groups 1.4 KiB apart and the
-# median flips between them); a copy of the message's context kept until Claude answers, 10.6% more
-# bytes, was 1.106x in all 3 injected runs. Below the 10% the issue asks to catch, above the A/A spread
-# seen; 4 runs are not a false-failure rate, so perf/budgets.toml's `[gate] allocations_fail` keeps it a
-# warning until the 20 A/A and 20 injected runs are in.
+# embedded servers, load 3.5-8.2, 2026-12-07; docs/performance.md, "The allocation gate's calibration",
+# `python perf/allocations_accuracy.py`, perf/calibration/allocations/): in 6 A/A same-run runs the
+# message path stayed within 0.998-1.004x and the queries and the queue claim at 1.000x (12 unchanged
+# pairs), and a copy of the message's context kept until Claude answers, 10.6% more bytes, was
+# 1.105-1.108x in all 6 injected runs; but 2 of the 6 A/A runs went above it on the cache reads (an open
+# shifts miss at 1.057x: its calls fall in two groups 1.4 KiB apart and the median flips between them;
+# a hit at 1.556x: hits served from Postgres by the cache failing open on a saturated machine). Not
+# widened to hide that: perf/budgets.toml's `[gate] allocations_fail = false` keeps it a warning until a
+# calibration of 20 and 20 supports a tolerance.
 ALLOWED_GROWTH = 0.05
 KEYS = ("alloc_peak_bytes", "alloc_net_bytes", "alloc_net_blocks")
 
