@@ -93,7 +93,7 @@ def faults(session: nox.Session) -> None:
     """The fault suite: real `julia serve` + `julia worker` processes, embedded Postgres/Valkey and the fake
     third parties, with workers killed, Postgres and Redis stopped, Claude and Evolution failing, a
     webhook fuzzer (1,000 bodies; `-- --long` for 10,000), unauthenticated 100 MB bodies on every route,
-    a /metrics scrape loop and `serve` without DATABASE_URL. A few minutes."""
+    a /metrics scrape loop, `serve` without DATABASE_URL and a flood from one number. A few minutes."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/faults", "-m", "faults", "-p", "no:cacheprovider", *session.posargs)
 

@@ -11,6 +11,9 @@ Severity, and why:
   reported but are not problems: Evolution reconnects by itself, and no state recorded is not an outage.
 - Oldest due queued message older than queue_degraded_age_s / queue_critical_age_s.
 - Oldest waiting handoff older than handoff_degraded_age_s: degraded (a person is late, not the system).
+- Failed deliveries (the receipts of the last delivery_failure_window_s) above delivery_failure_rate,
+  once there are delivery_failure_min_receipts of them: critical (the number is being refused; the worker
+  pauses campaigns on this very problem, julia/services/entregas.py).
 - An operation's window p95 above its limits (degraded, critical), once it has `min_samples` calls in
   the window (one slow call is not a trend). Operations differ by orders of magnitude, so each kind has its
   own: a Claude call takes seconds, a webhook must answer in a fraction of one (P95_LIMITS_MS; the
@@ -36,6 +39,7 @@ import redis.asyncio as aioredis
 
 from julia.data.evolution_conexoes import estado_whatsapp
 from julia.data.operacao import Operacao, contar_operacao, ping
+from julia.data.recibos import FalhasEntrega, contar_falhas_entrega
 from julia.metrics import Metrics
 from julia.services import pausa
 from julia.settings import Settings
@@ -61,6 +65,7 @@ P95_LIMITS_MS: Mapping[str, tuple[float, float]] = {
     "slack_*": (2_000.0, 5_000.0),
 }
 WHATSAPP_DOWN = frozenset({"close", "refused"})
+ENTREGAS = "entregas"  # the problem key of failed deliveries, on which the worker pauses campaigns
 
 
 class Status(StrEnum):
@@ -98,6 +103,9 @@ class Thresholds:
     queue_critical_age_s: float = 900.0
     handoff_degraded_age_s: float = 600.0
     min_samples: int = 3
+    delivery_failure_rate: float = 0.10
+    delivery_failure_min_receipts: int = 50
+    delivery_failure_window_s: float = 900.0
     p95_by_operation: Mapping[str, tuple[float, float]] = field(default_factory=lambda: P95_LIMITS_MS)
 
     @classmethod
@@ -108,6 +116,9 @@ class Thresholds:
             queue_degraded_age_s=settings.queue_degraded_age_s,
             queue_critical_age_s=settings.queue_critical_age_s,
             handoff_degraded_age_s=settings.handoff_degraded_age_s,
+            delivery_failure_rate=settings.delivery_failure_rate,
+            delivery_failure_min_receipts=settings.delivery_failure_min_receipts,
+            delivery_failure_window_s=settings.delivery_failure_window_s,
             p95_by_operation={**P95_LIMITS_MS, **settings.p95_limites_ms},
         )
 
@@ -128,7 +139,8 @@ class Findings:
     whatsapp: str  # "unknown" when no state could be had
     operacao: Operacao | None  # None when Postgres did not answer
     p95_ms: Mapping[str, tuple[float, int]] = field(default_factory=dict)  # name -> (p95, calls in window)
-    envio: pausa.EstadoEnvio | None = None  # the emergency stop; None when Redis did not answer
+    envio: pausa.EstadoEnvio | None = None  # the stop of sending; None when Redis did not answer
+    entregas: FalhasEntrega | None = None  # the window's receipts; None when Postgres did not answer
 
 
 @dataclass(frozen=True)
@@ -171,13 +183,17 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
         problems.append(
             Problem("whatsapp", Status.CRITICAL, f"WhatsApp desconectado (estado {findings.whatsapp})")
         )
-    if findings.envio is not None and findings.envio.pausado:
+    envio = findings.envio
+    if envio is not None and (envio.pausado or envio.campanhas):
         # Deliberate, but a stop forgotten after an incident silences Júlia: keep it in sight (and in Slack).
+        # WhatsApp's own stop is lifted by its reconnection; the `whatsapp` problem says that one.
+        parado = "envio pausado" if envio.pausado else "campanhas pausadas"
+        causas = "; ".join(f"{causa}: {motivo}" for causa, motivo in sorted(envio.causas.items()))
         problems.append(
             Problem(
                 "envio",
                 Status.DEGRADED,
-                f"envio pausado desde {findings.envio.desde} ({findings.envio.motivo}); a fila espera",
+                f"{parado} desde {envio.desde} ({causas or envio.motivo}); a fila espera",
             )
         )
     op = findings.operacao
@@ -213,6 +229,7 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
                     f"o mais antigo há {op.handoff_mais_antigo_s:.0f} s",
                 )
             )
+    problems += _entregas(findings.entregas, limits)
     for name, (p95, calls) in sorted(findings.p95_ms.items()):
         degraded, critical = limits.p95_limits(name)
         if calls < limits.min_samples or p95 <= degraded:
@@ -225,6 +242,23 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
     for problem in problems:
         status = worse(status, problem.severity)
     return HealthReport(status, problems, findings)
+
+
+def _entregas(entregas: FalhasEntrega | None, limits: Thresholds) -> list[Problem]:
+    """Too many failed deliveries, once the window holds enough receipts to judge."""
+    if entregas is None or entregas.recibos < limits.delivery_failure_min_receipts:
+        return []
+    if entregas.falhas <= limits.delivery_failure_rate * entregas.recibos:
+        return []
+    minutos = limits.delivery_failure_window_s / 60
+    return [
+        Problem(
+            ENTREGAS,
+            Status.CRITICAL,
+            f"entregas: {entregas.falhas} de {entregas.recibos} falharam nos últimos {minutos:.0f} min "
+            f"(limite {limits.delivery_failure_rate:.0%}); campanhas pausadas até alguém retomar",
+        )
+    ]
 
 
 def medidas_fila(operacao: Operacao) -> dict[str, float]:
@@ -304,17 +338,19 @@ class HealthCheck:
         return operacao
 
     async def findings(self) -> Findings:
-        postgres, redis, whatsapp, operacao, envio = await asyncio.gather(
+        janela_s = self.limits.delivery_failure_window_s
+        postgres, redis, whatsapp, operacao, envio, entregas = await asyncio.gather(
             _probe(lambda: ping(self.pool), self.timeout_s),
             _probe(self.redis.ping, self.timeout_s),
             self._read(self.whatsapp_state) if self.whatsapp_state else asyncio.sleep(0, None),  # no source
             self.fila(),
             self._read(lambda: pausa.estado(self.redis)),
+            self._read(lambda: contar_falhas_entrega(self.pool, janela_s)),
         )
         p95 = {
             name: (s.p95_ms, s.count) for name, s in self.metrics.summary().items() if s.p95_ms is not None
         }
-        return Findings(postgres, redis, whatsapp or "unknown", operacao, p95, envio)
+        return Findings(postgres, redis, whatsapp or "unknown", operacao, p95, envio, entregas)
 
     async def check(self) -> HealthReport:
         return evaluate(await self.findings(), self.limits)

@@ -69,6 +69,11 @@ FILA_GAUGES = {
     "envio_vencidas": "Queued messages due to be sent.",
     "envio_mais_antiga_segundos": "How long the oldest due queued message has waited.",
 }
+ORCAMENTO_GAUGES = {
+    "tokens": "Claude tokens (input + output) the service used today, São Paulo's day.",
+    "medicos_acima": "Doctors past CLAUDE_TOKENS_PER_DOCTOR_DAY today (handed to a person).",
+    "leads_acima": "Leads past LEAD_CLAUDE_REPLIES_PER_DAY today (handed to a person).",
+}
 MAX_ERROR_TYPES = 20
 
 
@@ -226,6 +231,13 @@ class Metrics:
             nome: Gauge(f"julia_fila_{nome}", ajuda, registry=self.registry, multiprocess_mode="livemax")
             for nome, ajuda in FILA_GAUGES.items()
         }
+        # Today's budget counters as the worker's last alert round read them (julia.services.orcamento).
+        self._orcamento = {
+            nome: Gauge(
+                f"julia_claude_hoje_{nome}", ajuda, registry=self.registry, multiprocess_mode="mostrecent"
+            )
+            for nome, ajuda in ORCAMENTO_GAUGES.items()
+        }
 
     def _operation(self, name: str) -> _Operation:
         op = self._operations.get(name)
@@ -341,6 +353,11 @@ class Metrics:
         """Set the queue gauges (keys of FILA_GAUGES)."""
         for nome, valor in medidas.items():
             self._fila[nome].set(valor)
+
+    def orcamento(self, contagens: Mapping[str, float]) -> None:
+        """Set today's Claude budget gauges (keys of ORCAMENTO_GAUGES)."""
+        for nome, valor in contagens.items():
+            self._orcamento[nome].set(valor)
 
     def exposition(self) -> tuple[bytes, str]:
         """Prometheus text format and its content type: every process's samples in multi-process mode,

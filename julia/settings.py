@@ -7,10 +7,11 @@ does not ask for an Anthropic key while `julia worker` refuses to start without 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from julia.errors import ConfigError
@@ -40,10 +41,15 @@ class Settings(BaseSettings):
     # Evolution API (WhatsApp).
     evolution_url: str | None = Field(default=None, description="Evolution API base URL.")
     evolution_api_key: SecretStr | None = Field(
-        default=None, description="Evolution API key (sendText); also webhooks' key without a secret."
+        default=None, description="Evolution API key (sendText); webhooks' key only when a setting says so."
     )
     evolution_webhook_secret: SecretStr | None = Field(
         default=None, description="Evolution webhooks' secret (X-Julia-Token); set, the key is not one."
+    )
+    evolution_webhook_sending_key: bool = Field(
+        default=False,
+        description="Without EVOLUTION_WEBHOOK_SECRET, accept the sending key in a webhook's `apikey` "
+        "header; neither set, serve refuses to start.",
     )
     evolution_webhook_body_key: bool = Field(
         default=False, description="Accept the API key in a webhook's body `apikey` field (Evolution's own)."
@@ -56,6 +62,34 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Most campaign (unsolicited) messages sent per second (all workers)."
     )
     evolution_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one sendText call.")
+    # The channel (issue 36): what Evolution's instance is, so what WhatsApp lets julia send on it.
+    evolution_integration: Literal["baileys", "cloud-api"] = Field(
+        default="baileys",
+        description="The instance's integration: baileys (WHATSAPP-BAILEYS) or cloud-api (WHATSAPP-BUSINESS, "
+        "templates outside the 24-hour window); the worker checks it against the instance at start.",
+    )
+    evolution_typing_delay_ms: int = Field(
+        default=1500,
+        ge=0,
+        le=20_000,
+        description="Baileys: milliseconds Evolution shows 'typing...' before each unsolicited message.",
+    )
+    evolution_campanha_max_per_hour: int = Field(
+        default=100, ge=1, description="Baileys: most unsolicited messages the number sends in one hour."
+    )
+    evolution_campanha_max_per_day: int = Field(
+        default=500, ge=1, description="Baileys: most unsolicited messages the number sends in one day."
+    )
+    evolution_warmup_since: dt.date | None = Field(
+        default=None,
+        description="Baileys: the day a new number started sending (unset: warmed up); the daily most "
+        "ramps up over EVOLUTION_WARMUP_DAYS from it.",
+    )
+    evolution_warmup_days: int = Field(
+        default=14,
+        ge=1,
+        description="Baileys: days a new number's daily most takes to reach the full figure.",
+    )
     mensagem_antiga_s: int = Field(
         default=3600,
         ge=60,
@@ -101,6 +135,23 @@ class Settings(BaseSettings):
     inbound_per_minute: int = Field(
         default=10, ge=1, description="Messages per number per minute answered by Claude; the rest stored."
     )
+    inbound_per_day: int = Field(
+        default=200, ge=1, description="Messages per number per day answered by Claude; the rest stored."
+    )
+    # Claude's daily budgets (julia/services/orcamento.py), per São Paulo day.
+    lead_claude_replies_per_day: int = Field(
+        default=20, ge=1, description="Replies Claude writes a lead a day; beyond, a person takes the lead."
+    )
+    claude_tokens_per_doctor_day: int = Field(
+        default=300_000,
+        ge=1,
+        description="Claude tokens one doctor's replies may use a day; beyond, a person.",
+    )
+    claude_tokens_per_day: int = Field(
+        default=30_000_000,
+        ge=1,
+        description="Claude tokens the whole service may use a day; beyond, no lead.",
+    )
 
     # Measurement only (julia.gc_pauses): unset, nothing is recorded and nothing is paid.
     gc_pauses_dir: Path | None = Field(
@@ -127,6 +178,19 @@ class Settings(BaseSettings):
     queue_degraded_age_s: int = Field(default=300, ge=1, description="Oldest pending message age: degraded.")
     queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
     handoff_degraded_age_s: int = Field(default=600, ge=1, description="Oldest waiting handoff: degraded.")
+    # Failed deliveries (julia/services/entregas.py, from the receipts of julia/sql/recibos.sql). A sound
+    # list fails a few per cent (numbers gone from WhatsApp, Meta's 131026 undeliverable); a tenth failing
+    # is a bad list or a number WhatsApp has started to refuse, and each further unsolicited message then
+    # costs the number's quality rating: campaigns stop for a person to look.
+    delivery_failure_rate: float = Field(
+        default=0.10, gt=0, le=1, description="Share of failed deliveries that pauses campaigns."
+    )
+    delivery_failure_min_receipts: int = Field(
+        default=50, ge=1, description="Receipts in the window before the failure share is judged."
+    )
+    delivery_failure_window_s: int = Field(
+        default=900, ge=60, description="Window of the failure share: messages first heard of this recently."
+    )
 
     # Reservations (julia/worker/reservas.py).
     reservas_abertas_max: int = Field(
@@ -149,6 +213,24 @@ class Settings(BaseSettings):
         default=20, ge=1, le=24, description="Hour campaign messages stop (before the start: past midnight)."
     )
 
+    campanha_on_weekends: bool = Field(
+        default=False, description="Campaign messages also go on Saturdays and Sundays (doctor's local day)."
+    )
+    campanha_on_holidays: bool = Field(
+        default=False, description="Campaign messages also go on national holidays (and the extra dates)."
+    )
+    campanha_extra_holidays: list[dt.date] = Field(
+        default=[], description="More days without campaign messages, JSON: state or city holidays, Carnival."
+    )
+    campanha_max_per_week: int = Field(
+        default=2, ge=1, description="Most campaign messages one doctor receives in 7 days, all campaigns."
+    )
+    campanha_conversation_retry_s: int = Field(
+        default=14_400,
+        ge=60,
+        description="Seconds before a campaign message put off (doctor in a conversation) is tried again.",
+    )
+
     # LGPD retention (julia/services/lgpd.py): what is deleted after how long, by the worker or
     # `julia lgpd reter`.
     lgpd_retencao_leads_dias: int = Field(
@@ -163,6 +245,13 @@ class Settings(BaseSettings):
     lgpd_retencao_intervalo_s: int = Field(
         default=3600, ge=0, description="Seconds between the worker's retention passes (0: never)."
     )
+
+    @field_validator("evolution_webhook_secret", mode="before")
+    @classmethod
+    def _segredo_vazio_e_nenhum(cls, valor: object) -> object:
+        # `EVOLUTION_WEBHOOK_SECRET=` in an env file is no secret: as a SecretStr("") an empty
+        # X-Julia-Token header would match it.
+        return None if valor == "" else valor
 
     @model_validator(mode="after")
     def _janela_de_campanha(self) -> Settings:

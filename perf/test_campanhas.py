@@ -8,6 +8,13 @@ with the writers, last). Counters: rows queued, rows per second, and the stateme
 read from pg_stat_statements (the issue's "one set-based statement": hard-gated at 1). Each counted
 creation is also checked to queue no opted-out, blocked or inactive doctor (the issue's 0 in every
 benchmark), from the rows it wrote before they are rolled back.
+
+Issue 36 moved campaign rules to send time; the statements the sender (julia/worker/remetente.py) sends
+for one of the campaign's rows, counted in the same rolled-back transaction through julia's data layer,
+are hard-gated too: `send_pg_statements`, a row that goes to a doctor with no conversation yet (the intent
+with the weekly cap and the conversation check in it, the outcome, the conversation found and opened, the
+message into its history: 5, the same as before issue 36), and `putoff_pg_statements`, a row outside the
+doctor's window put back (1, and no send).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import redis.asyncio as aioredis
 
+from julia.data import conversations, fila_mensagens
 from julia.data.campanhas import criar_campanha
 from julia.perf.context import Perf
 from julia.perf.engine import counting
@@ -25,6 +33,25 @@ from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
 from julia.testing.capacidade.medicos import TAG_MAIS_PROXIMA, TEXTO_CAMPANHA
+from julia.worker.remetente import MAX_TENTATIVAS
+
+# iniciar_envio's rules as a Baileys instance runs them with the default settings (SendRules).
+RULES = fila_mensagens.SendRules(
+    free_text_needs_24h_window=False, campanha_max_per_week=2, campanha_conversation_retry_s=14_400
+)
+# One of the campaign's rows claimed (as reivindicar_mensagens would: untimed, uncounted setup), to a doctor
+# with no active conversation and no campaign message this week, so it goes.
+CLAIM_ONE = """
+UPDATE fila_mensagens f SET status = 'processando', tentativas = tentativas + 1,
+    locked_until = now() + interval '1 minute'
+WHERE f.id = (
+    SELECT q.id FROM fila_mensagens q
+    WHERE q.campanha_id = $1 AND q.status = 'pendente' AND NOT EXISTS (
+        SELECT 1 FROM conversations cv WHERE cv.cliente_id = q.cliente_id AND cv.status = 'ativa'
+    ) ORDER BY q.id OFFSET $2 LIMIT 1
+)
+RETURNING f.id, f.tentativas, f.cliente_id
+"""
 
 SAMPLES = 40
 WARMUP = 3
@@ -112,11 +139,17 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
     meter_redis = aioredis.Redis.from_url(perf.services.redis_url)
     meter = counting.Meter(meter_conn, meter_redis)
     try:
-        costs = []
+        costs, sends, putoffs = [], [], []
         for i in range(COUNTED):
             await conn.execute("BEGIN")
             costs.append(await meter.cost_of(criar(conn, 10_000 + i)))
             inelegiveis = await conn.fetchval(INELEGIVEIS, f"bench-{10_000 + i}")
+            sent = await conn.fetchrow(CLAIM_ONE, f"bench-{10_000 + i}", 0)
+            put_off = await conn.fetchrow(CLAIM_ONE, f"bench-{10_000 + i}", 1)
+            if sent is None or put_off is None:
+                raise AssertionError("the campaign reached too few doctors without a conversation to count")
+            sends.append(await meter.cost_of(_send(conn, sent)))
+            putoffs.append(await meter.cost_of(_put_off(conn, put_off)))
             await conn.execute("ROLLBACK")
             if inelegiveis:
                 raise AssertionError(
@@ -125,4 +158,27 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
     finally:
         await meter_conn.close()
         await meter_redis.aclose()
-    return counting.typical(costs, unit="campaign")
+    return {
+        **counting.typical(costs, unit="campaign"),
+        "send_pg_statements": counting.typical(sends, unit="campaign row sent")["pg_statements"],
+        "putoff_pg_statements": counting.typical(putoffs, unit="campaign row put off")["pg_statements"],
+    }
+
+
+async def _send(conn: asyncpg.Connection, linha: asyncpg.Record) -> None:
+    """The sender's statements for a campaign row that goes (julia/worker/remetente.py _enviar and
+    _marcar_enviada), the HTTP call aside."""
+    destino = await fila_mensagens.iniciar_envio(
+        conn, linha["id"], linha["tentativas"], 60.0, MAX_TENTATIVAS, RULES
+    )
+    if destino is None or destino["status"] != "enviando":
+        raise AssertionError(f"the counted campaign row did not go: {destino}")
+    await fila_mensagens.marcar_enviada(conn, linha["id"], linha["tentativas"], "wamid.bench")
+    conversa_id = await conversations.conversa_ativa(conn, linha["cliente_id"])
+    await fila_mensagens.guardar_envio_no_historico(conn, linha["id"], conversa_id, "wamid.bench")
+
+
+async def _put_off(conn: asyncpg.Connection, linha: asyncpg.Record) -> None:
+    """A campaign row outside the doctor's window, put back to their next opening (no send)."""
+    quando = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
+    await fila_mensagens.rescheduled(linha["id"], linha["tentativas"], quando, "fora da janela").gravar(conn)

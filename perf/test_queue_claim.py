@@ -23,6 +23,10 @@ from julia.perf.engine.results import Bench
 from julia.queries import sql
 from julia.worker.remetente import MAX_TENTATIVAS
 
+# iniciar_envio's rules (julia.data.fila_mensagens.SendRules) as a Baileys instance with the default settings
+# runs them: free text not held to the 24-hour window, CAMPANHA_MAX_PER_WEEK, CAMPANHA_CONVERSATION_RETRY_S.
+# The seed's due rows are replies and notices (no campaign_id): the campaign branches are planned, not run.
+RULES = (False, 2, 14_400)
 BATCHES = 800
 WARMUP = 20
 BLOCK = 25  # batches per turn: 32 block pairs in an A/B run (16 left its detectable effect at 1.168x)
@@ -44,9 +48,9 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
     sizes: list[int] = []
 
     async def batch(i: int) -> None:
-        rows = await conn.fetch(claim, CLAIM_BATCH, CLAIM_LEASE_S)
+        rows = await conn.fetch(claim, CLAIM_BATCH, CLAIM_LEASE_S, 0)
         for row in rows:
-            await conn.fetchval(start, row["id"], row["tentativas"], CLAIM_LEASE_S, MAX_TENTATIVAS)
+            await conn.fetchval(start, row["id"], row["tentativas"], CLAIM_LEASE_S, MAX_TENTATIVAS, *RULES)
             await conn.fetchval(ack, row["id"], row["tentativas"], None)
         claimed[:] = [row["id"] for row in rows]
 

@@ -318,6 +318,7 @@ async def _julia_server(perf: Perf, gc_dir: Path) -> AsyncIterator[tuple[str, in
         "REDIS_URL": perf.services.redis_url,
         "EVOLUTION_URL": servico.EVOLUTION_URL,
         "EVOLUTION_API_KEY": servico.EVOLUTION_KEY,
+        "EVOLUTION_WEBHOOK_SENDING_KEY": "true",  # the load posts the `apikey` header
         "LOG_LEVEL": "WARNING",
         "GC_PAUSES_DIR": str(gc_dir),
     }

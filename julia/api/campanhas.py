@@ -2,8 +2,10 @@
 
 - POST /admin/campanhas: create a campaign (julia.services.campanhas.NovaCampanha as JSON). 201 with the
   campaign and how many doctors were queued; 200 with the existing campaign when the id was already
-  used (nothing new is queued); 422 for an unknown placeholder, no audience or an unknown specialty.
-- GET /admin/campanhas/{id}: the campaign and its progress (queued, sent, failed, replied, opted out).
+  used (nothing new is queued); 422 for an unknown placeholder or template, no audience, an unknown
+  specialty, or free text with EVOLUTION_INTEGRATION=cloud-api (a campaign there names a template).
+- GET /admin/campanhas/{id}: the campaign and its progress (queued, sent, delivered, read, not delivered,
+  failed, replied, opted out).
 """
 
 from __future__ import annotations

@@ -13,8 +13,15 @@ sender without `remoteJidAlt`, kept apart; `duplicada`; `desconhecida`: an edit 
 julia never stored; `ignorada`: no person's message, such as julia's own, a group's, a reaction taken
 back). `messages.edited` and `messages.delete` are read too.
 
+`messages.update` (delivery receipts, Baileys' and the Cloud API's alike) is one statement per receipt
+(julia/sql/recibos.sql): `status` `registrado`, `repetido` (it changed nothing: a repeat, a delivery after
+the read), or `ignorada` (SERVER_ACK, SENT: no outcome yet). `connection.update` stores the state and,
+for `close`/`refused`, stops every send before answering (julia/services/pausa.py; `open` lifts that
+stop); Redis unreachable then is a 503, so Evolution retries rather than the stop being lost.
+
 Authentication comes first. With EVOLUTION_WEBHOOK_SECRET set, only its `X-Julia-Token` header authenticates;
-without it, the sending key in an `apikey` header. Either is checked before the body is read: without it, 401
+without it, the sending key in an `apikey` header, and only when EVOLUTION_WEBHOOK_SENDING_KEY says so. Either
+is checked before the body is read: without it, 401
 unread, unless EVOLUTION_WEBHOOK_BODY_KEY lets the key be in the body, so a body that cannot be read (too
 large, too deep, not JSON) cannot carry it either: 401, whatever else is wrong with it. An authenticated body
 whose `instance` is not EVOLUTION_INSTANCE: 403. The doctor's text and name are repaired, not refused
@@ -30,15 +37,26 @@ import logging
 import re
 from typing import Any
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
 from julia.data.evolution_conexoes import registrar_conexao_evolution
+from julia.data.recibos import registrar_recibo
 from julia.integrations.chatwoot import Chatwoot
-from julia.integrations.evolution import PayloadInvalido, identificador, ler_edicao, ler_mensagem, ler_remocao
+from julia.integrations.evolution import (
+    PayloadInvalido,
+    identificador,
+    ler_edicao,
+    ler_mensagem,
+    ler_recibo,
+    ler_remocao,
+)
 from julia.metrics import metrics
+from julia.services import pausa
 from julia.services.entrada import Registro, Regras, registrar_alteracao, registrar_mensagem
 from julia.settings import Settings
 
@@ -75,10 +93,13 @@ def _igual(segredo: SecretStr | None, candidato: object) -> bool:
 
 def _por_cabecalho(settings: Settings, cabecalhos: Any) -> bool:
     """EVOLUTION_WEBHOOK_SECRET in `X-Julia-Token` when it is set (then the sending key proves nothing
-    here: a leaked key must not forge doctors' messages); otherwise the sending key in `apikey`."""
+    here: a leaked key must not forge doctors' messages); otherwise the sending key in `apikey`, only when
+    EVOLUTION_WEBHOOK_SENDING_KEY says so (`julia serve` refuses to start with neither)."""
     if settings.evolution_webhook_secret is not None:
         return _igual(settings.evolution_webhook_secret, cabecalhos.get("x-julia-token"))
-    return _igual(settings.evolution_api_key, cabecalhos.get("apikey"))
+    return settings.evolution_webhook_sending_key and _igual(
+        settings.evolution_api_key, cabecalhos.get("apikey")
+    )
 
 
 def _chave_no_corpo(settings: Settings) -> bool:
@@ -168,14 +189,19 @@ async def evolution(
             return await _mensagem(pool, cache, _regras(settings), corpo.get("data"))
         if evento in ("messages.edited", "messages.delete"):
             return await _alteracao(pool, cache, _regras(settings), evento, corpo.get("data"))
+        if evento == "messages.update":
+            return await _recibo(pool, corpo.get("data"))
         if evento == "connection.update":
-            return await _conexao(pool, corpo)
+            return await _conexao(pool, request.app.state.redis, corpo)
     except PayloadInvalido as exc:
         metrics.webhook_evolution(evento, "invalida")
         raise HTTPException(exc.status, str(exc)) from exc
     except BANCO_INDISPONIVEL as exc:
         log.error("webhook %s refused with 503, Postgres unreachable: %s", evento, exc)
         raise HTTPException(503, "database unavailable, retry later") from exc
+    except RedisError as exc:
+        log.error("webhook %s refused with 503, Redis unreachable: %s", evento, exc)
+        raise HTTPException(503, "redis unavailable, retry later") from exc
     metrics.webhook_evolution(evento, "ignorada")
     return {"status": "ignorada", "event": evento}
 
@@ -186,6 +212,7 @@ def _regras(settings: Settings) -> Regras:
         com_equipe=Chatwoot.configurado(settings),
         max_chars=settings.inbound_max_chars,
         por_minuto=settings.inbound_per_minute,
+        por_dia=settings.inbound_per_day,
     )
 
 
@@ -217,7 +244,19 @@ def _resposta(evento: str, registro: Registro) -> dict[str, Any]:
     return {"status": registro.estado, "entrada_id": registro.entrada_id}
 
 
-async def _conexao(pool: PoolDep, corpo: dict[str, Any]) -> dict[str, Any]:
+async def _recibo(pool: PoolDep, data: Any) -> dict[str, Any]:
+    """`messages.update`: a delivery receipt, kept forward only (julia/data/recibos.py)."""
+    recibo = ler_recibo(data)
+    if recibo is None:
+        metrics.webhook_evolution("messages.update", "ignorada")
+        return {"status": "ignorada"}
+    atualizado = await registrar_recibo(pool, recibo.whatsapp_id, recibo.estado, recibo.status)
+    estado = "registrado" if atualizado else "repetido"
+    metrics.webhook_evolution("messages.update", estado)
+    return {"status": estado, "estado": recibo.estado}
+
+
+async def _conexao(pool: PoolDep, redis: aioredis.Redis, corpo: dict[str, Any]) -> dict[str, Any]:
     data = corpo.get("data")
     if not isinstance(data, dict):
         raise PayloadInvalido("data.state is missing")
@@ -227,5 +266,6 @@ async def _conexao(pool: PoolDep, corpo: dict[str, Any]) -> dict[str, Any]:
     # A reason is informative only: one that is not an int4 (or is a JSON boolean) is stored as unknown.
     razao_ok = razao if isinstance(razao, int) and not isinstance(razao, bool) and razao in INT4 else None
     await registrar_conexao_evolution(pool, instancia, estado, razao_ok)
+    await pausa.conexao(redis, estado, razao_ok)
     metrics.webhook_evolution("connection.update", "conexao")
     return {"status": "registrada", "state": estado}

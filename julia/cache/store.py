@@ -103,19 +103,33 @@ class Cache:
         feito = await self._chamar(tipo, lambda r: r.delete(*chaves))
         return not isinstance(feito, _Indisponivel)
 
-    async def contar(self, chave: str, ttl_s: int) -> int | None:
-        """INCR `chave`, expiring in `ttl_s`, in one round trip (a pipeline of INCR and EXPIRE): the new
-        count, or None when Redis is unavailable (the caller fails open)."""
+    async def em_lote(
+        self, montar: Callable[[Any], object], *, prazo_s: float | None = None
+    ) -> list[Any] | None:
+        """The replies of the commands `montar(pipe)` queues on one pipeline (not a transaction): one round
+        trip, whatever the number of commands; None when Redis is unavailable (the caller fails open).
+        `prazo_s`: a call that must be tried (a guard, not a cache read) gets this deadline instead of
+        CACHE_TIMEOUT_MS and is tried even while the breaker skips Redis."""
 
-        async def operacao(redis: aioredis.Redis) -> int:
+        async def operacao(redis: aioredis.Redis) -> list[Any]:
             async with redis.pipeline(transaction=False) as pipe:
+                montar(pipe)
+                return list(await pipe.execute())
+
+        respostas = await self._chamar("geral", operacao, prazo_s=prazo_s)
+        return None if isinstance(respostas, _Indisponivel) else respostas
+
+    async def contar(self, *chaves: tuple[str, int], prazo_s: float | None = None) -> list[int] | None:
+        """INCR each (key, ttl_s) of `chaves`, each expiring in its ttl_s, in one round trip (INCR and
+        EXPIRE per key on one pipeline): the new counts in order, or None when Redis is unavailable."""
+
+        def montar(pipe: Any) -> None:
+            for chave, ttl_s in chaves:
                 pipe.incr(chave)
                 pipe.expire(chave, ttl_s)
-                contagem, _ = await pipe.execute()
-            return int(contagem)
 
-        contagem = await self._chamar("geral", operacao)
-        return None if isinstance(contagem, _Indisponivel) else contagem
+        respostas = await self.em_lote(montar, prazo_s=prazo_s)
+        return None if respostas is None else [int(contagem) for contagem in respostas[::2]]
 
     # --- read-through with generations --------------------------------------------------------------
 
@@ -227,15 +241,16 @@ class Cache:
             await pipe.execute()
 
     async def _chamar(
-        self, tipo: str, operacao: Callable[[aioredis.Redis], Awaitable[R]]
+        self, tipo: str, operacao: Callable[[aioredis.Redis], Awaitable[R]], *, prazo_s: float | None = None
     ) -> R | _Indisponivel:
-        """Run one Redis operation under the timeout; any failure becomes INDISPONIVEL, counted."""
+        """Run one Redis operation under the timeout (`prazo_s`, when given: see em_lote); any failure
+        becomes INDISPONIVEL, counted."""
         contadores = self._contadores[tipo]
-        if self._falhando and time.monotonic() < self._tentar_apos:
+        if prazo_s is None and self._falhando and time.monotonic() < self._tentar_apos:
             contadores.bypassed += 1
             return INDISPONIVEL
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with asyncio.timeout(prazo_s or self._timeout_s):
                 if self._pendentes:
                     await self._reenviar_pendentes()
                 resultado = await operacao(self._redis)

@@ -22,14 +22,19 @@ def register(sub: Any) -> None:
         help="create a campaign: queue one message per eligible doctor of a tag and/or specialty",
         description="Queue one message per eligible doctor (never opt_out, bloqueado or inativo), spread "
         "at --por-minuto inside the sending hours (CAMPANHA_HORA_INICIO to CAMPANHA_HORA_FIM, São Paulo "
-        "time). The same --id again creates nothing new. Needs DATABASE_URL.",
+        "time; each message is checked against the doctor's own clock, weekends, holidays and the weekly "
+        "cap when it is about to go). --texto or --modelo (with EVOLUTION_INTEGRATION=cloud-api, --modelo). "
+        "The same --id again creates nothing new. Needs DATABASE_URL.",
     )
     parser.add_argument("--id", required=True, help="the campaign's id, chosen by you (e.g. sp-cardio-dez)")
     parser.add_argument("--tag", help="doctors carrying this tag")
     parser.add_argument("--especialidade-id", type=int, metavar="N", help="doctors of this specialty")
     parser.add_argument("--estado", metavar="UF", help="only doctors whose CRM is of this state (e.g. SP)")
+    parser.add_argument("--texto", help="the message; {primeiro_nome} and {especialidade} are filled in")
     parser.add_argument(
-        "--texto", required=True, help="the message; {primeiro_nome} and {especialidade} are filled in"
+        "--modelo",
+        metavar="NOME",
+        help="an approved template of julia/templates.py instead of --texto (the only kind on the Cloud API)",
     )
     parser.add_argument(
         "--inicio", metavar="ISO8601", help="when to start (default: now; without offset: São Paulo time)"
@@ -45,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         "especialidade_id": args.especialidade_id,
         "estado": args.estado,
         "texto": args.texto,
+        "modelo": args.modelo,
         "inicio": args.inicio,
         "por_minuto": args.por_minuto,
     }

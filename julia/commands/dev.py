@@ -58,6 +58,10 @@ def completar(settings: Settings, porta_falsos: int) -> tuple[Settings, list[str
     if settings.evolution_api_key is None:
         mudancas["evolution_api_key"] = SecretStr(CHAVE_DEV)
         avisos.append(f"EVOLUTION_API_KEY unset: webhooks must carry the header `apikey: {CHAVE_DEV}`")
+    if settings.evolution_webhook_secret is None and not settings.evolution_webhook_sending_key:
+        # On one's own machine the sending key may prove a webhook (the curl printed below uses it).
+        mudancas["evolution_webhook_sending_key"] = True
+        avisos.append("EVOLUTION_WEBHOOK_SECRET unset: webhooks are authenticated by the `apikey` header")
     if settings.evolution_url is None:
         mudancas["evolution_url"] = base
         avisos.append(f"EVOLUTION_URL unset: replies go to a fake Evolution at {base} (printed here)")
@@ -111,7 +115,11 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
         servidores = [_Servidor(uvicorn.Config(api, host=args.host, port=args.port, log_level="warning"))]
         if usar_falsos:
             estado = Estado()
-            estado.configurar("evolution", {"imprimir": True})  # the newcomer reads Júlia's replies here
+            # The newcomer reads Júlia's replies here; and the fake posts Evolution's receipts of each (half
+            # of them read) back to this julia, so a campaign's report fills in as a real one does.
+            estado.configurar(
+                "evolution", {"imprimir": True, "fracao_lida": 0.5, **_webhooks_para(settings, args.port)}
+            )
             app_falsos = criar_app(estado)
             servidores.append(
                 _Servidor(
@@ -151,6 +159,16 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
             await redis.aclose()
 
 
+def _webhooks_para(settings: Settings, porta: int) -> dict[str, Any]:
+    """Where the fake Evolution posts its own webhooks: this julia, authenticated as julia expects."""
+    if settings.evolution_webhook_secret is not None:
+        cabecalhos = {"x-julia-token": settings.evolution_webhook_secret.get_secret_value()}
+    else:
+        assert settings.evolution_api_key is not None
+        cabecalhos = {"apikey": settings.evolution_api_key.get_secret_value()}
+    return {"webhook_url": f"http://127.0.0.1:{porta}/webhooks/evolution", "webhook_headers": cabecalhos}
+
+
 async def _semear(dsn: str, medicos: int) -> str:
     """Seed an empty database (on a connection of its own: the seed swaps codecs); a doctor's phone.
 
@@ -177,7 +195,12 @@ async def _semear(dsn: str, medicos: int) -> str:
 def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> None:
     assert settings.evolution_api_key is not None
     assert settings.admin_token is not None
-    chave = settings.evolution_api_key.get_secret_value()
+    segredo = settings.evolution_webhook_secret
+    prova = (
+        f"X-Julia-Token: {segredo.get_secret_value()}"
+        if segredo is not None
+        else f"apikey: {settings.evolution_api_key.get_secret_value()}"
+    )
     metricas = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
     url = f"http://{args.host}:{args.port}"
     corpo = (
@@ -195,7 +218,7 @@ def _instrucoes(args: argparse.Namespace, settings: Settings, telefone: str) -> 
         f"  export JULIA_URL={url} ADMIN_TOKEN={settings.admin_token.get_secret_value()}"
         f" METRICS_TOKEN={metricas}\n"
         f"julia dev: post a message as {telefone} (the fake Evolution prints Júlia's reply):\n"
-        f"  curl -s {url}/webhooks/evolution -H 'apikey: {chave}' "
+        f"  curl -s {url}/webhooks/evolution -H '{prova}' "
         f"-H 'content-type: application/json' -d '{corpo}'",
         flush=True,
     )

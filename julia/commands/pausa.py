@@ -1,5 +1,6 @@
-"""`julia pause-sending`, `julia resume-sending`, `julia sending-status`: the emergency stop of the
-WhatsApp send (julia/services/pausa.py). They act on the REDIS_URL the workers use, so it must be set:
+"""`julia pause-sending`, `julia resume-sending`, `julia sending-status`: the stop of the WhatsApp send
+(julia/services/pausa.py): a person's own stop, and lifting any stop (a person's, WhatsApp disconnected,
+campaigns paused by failed deliveries). They act on the REDIS_URL the workers use, so it must be set:
 pausing a Redis started just for the command would stop nothing."""
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ def register(sub: Any) -> None:
     )
     pause.add_argument("--reason", default="emergency stop", help="kept with the flag, shown by the status")
     pause.set_defaults(run=lambda args: _rodar(lambda r: _pausar(r, args.reason)))
-    resume = sub.add_parser("resume-sending", help="lift the emergency stop: workers send the queue again")
+    resume = sub.add_parser(
+        "resume-sending",
+        help="lift every stop (yours, WhatsApp disconnected, campaigns paused): workers send the queue again",
+    )
     resume.set_defaults(run=lambda args: _rodar(_retomar))
     status = sub.add_parser("sending-status", help="is sending paused? (exit 0 either way)")
     status.set_defaults(run=lambda args: _rodar(_estado))
@@ -53,8 +57,10 @@ async def _pausar(redis: aioredis.Redis, motivo: str) -> str:
 
 
 async def _retomar(redis: aioredis.Redis) -> str:
-    era = await pausa.retomar(redis)
-    return "sending: running (resumed)" if era else "sending: running (it was not paused)"
+    causas = await pausa.retomar(redis)
+    if not causas:
+        return "sending: running (it was not paused)"
+    return f"sending: running (resumed; lifted: {', '.join(causas)})"
 
 
 async def _estado(redis: aioredis.Redis) -> str:

@@ -11,6 +11,7 @@ import uvicorn
 
 from julia import db, runtime
 from julia.cliparser import requires_env
+from julia.errors import ConfigError
 from julia.migrate import migrate
 from julia.settings import Settings
 
@@ -35,7 +36,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.require(*EXIGIDAS)
-    with runtime.services(settings) as found:
+    with runtime.services(settings) as found:  # a missing server URL is said first
+        exigir_prova_de_webhook(settings)
         asyncio.run(_migrar(found.database_url))
         # Worker processes build their own Settings from the environment: hand them the servers.
         os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = found.database_url, found.redis_url
@@ -50,6 +52,21 @@ def run(args: argparse.Namespace) -> int:
             timeout_keep_alive=KEEP_ALIVE_S,
         )
     return 0
+
+
+def exigir_prova_de_webhook(settings: Settings) -> None:
+    """Evolution's webhooks need a proof of their own (EVOLUTION_WEBHOOK_SECRET), or an explicit setting
+    that the sending key may be one: with neither, every webhook would be refused (401) and every doctor's
+    message lost, so serve stops at start in one line instead of running deaf."""
+    if (
+        settings.evolution_webhook_secret is None
+        and not settings.evolution_webhook_sending_key
+        and not settings.evolution_webhook_body_key
+    ):
+        raise ConfigError(
+            "missing required setting: EVOLUTION_WEBHOOK_SECRET (Evolution's webhooks need a secret of their "
+            "own; EVOLUTION_WEBHOOK_SENDING_KEY=true accepts the sending key instead, docs/deploy.md)"
+        )
 
 
 async def _migrar(dsn: str) -> None:

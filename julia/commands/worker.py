@@ -42,6 +42,7 @@ async def rodar(
     # other commands have no use for.
     from julia.cache.ouvinte import Ouvinte
     from julia.integrations.http import CONEXOES_MAX, cliente_http
+    from julia.worker.channel import check_integration
     from julia.worker.loop import Worker
     from julia.worker.servicos import Servicos
 
@@ -59,6 +60,7 @@ async def rodar(
         redis = aioredis.Redis.from_url(redis_url)
         servicos = Servicos.criar(settings, pool, redis, http)
         try:
+            await check_integration(settings.evolution_integration, servicos.evolution)
             async with Ouvinte(database_url, servicos.cache).rodando():
                 runtime.freeze_startup_heap()
                 with gc_pauses.recording(settings.gc_pauses_dir, "worker"):

@@ -27,11 +27,14 @@ async def criar_campanha(
     hora_fim: int,
     prioridade: int,
     rodape: str,
+    modelo: str | None = None,
+    modelo_parametros: Sequence[str] = (),
 ) -> asyncpg.Record:
     """The campaign and its queue rows in one statement: `criada` (false: the id existed) and
     `enfileiradas`. Prepared afresh each time, like buscar_medicos_por_tag: a cached statement may fall
     back to one generic plan after five runs, and the right plan depends on which filters are set (a rare
-    tag wants idx_clientes_tags, a specialty a scan). One more round trip, once per campaign."""
+    tag wants idx_clientes_tags, a specialty a scan). One more round trip, once per campaign. `modelo`:
+    the approved template the campaign sends, `modelo_parametros` the doctor's fields it takes, in order."""
     statement = await conn.prepare(sql("criar_campanha"))
     linha = await statement.fetchrow(
         id,
@@ -45,6 +48,8 @@ async def criar_campanha(
         hora_fim,
         prioridade,
         rodape,
+        modelo,
+        list(modelo_parametros),
     )
     assert linha is not None  # a bare SELECT of two aggregates always returns its row
     return linha

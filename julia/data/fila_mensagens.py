@@ -3,7 +3,9 @@ julia/sql/fila_mensagens.sql."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -13,12 +15,16 @@ from julia.data.fila import Fila, Registro, Retentativa
 from julia.mascara import mascarar_telefones
 from julia.metrics import metrics
 from julia.queries import sql
+from julia.templates import TemplateMessage
 
 
 @metrics.timed("reivindicar_mensagens")
-async def reivindicar_mensagens(db: Executor, limite: int, lease_s: float) -> list[asyncpg.Record]:
-    """Claim up to `limite` due messages, leased for `lease_s` seconds (see julia/sql/fila_mensagens.sql)."""
-    return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s))
+async def reivindicar_mensagens(
+    db: Executor, limite: int, lease_s: float, prioridade_minima: int = 0
+) -> list[asyncpg.Record]:
+    """Claim up to `limite` due messages at `prioridade_minima` or above, leased for `lease_s` seconds (see
+    julia/sql/fila_mensagens.sql)."""
+    return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
 
 
 def fila(retentativa: Retentativa) -> Fila:
@@ -49,20 +55,49 @@ async def registrar_resposta(
     return fila_id
 
 
-async def enfileirar_avisos(db: Executor, avisos: Sequence[tuple[int, str]], prioridade: int) -> None:
-    """Queue fixed texts, (doctor id, text) each, outside any reply, in one statement."""
+async def enfileirar_avisos(
+    db: Executor, avisos: Sequence[tuple[int, TemplateMessage]], prioridade: int
+) -> None:
+    """Queue notices, (doctor id, template message) each, outside any reply, in one statement: the text
+    and the template with its parameters (the sender picks by the channel, julia/worker/remetente.py)."""
     if avisos:
-        await db.execute(sql("enfileirar_avisos"), [c for c, _ in avisos], [t for _, t in avisos], prioridade)
+        await db.execute(
+            sql("enfileirar_avisos"),
+            [c for c, _ in avisos],
+            [m.text for _, m in avisos],
+            prioridade,
+            [m.template.name for _, m in avisos],
+            [list(m.values) for _, m in avisos],
+        )
+
+
+@dataclass(frozen=True)
+class SendRules:
+    """What iniciar_envio holds a row to, from the settings (see julia/sql/fila_mensagens.sql)."""
+
+    free_text_needs_24h_window: (
+        bool  # the Cloud API: free text only to a doctor who wrote in the last 24 hours
+    )
+    campanha_max_per_week: int
+    campanha_conversation_retry_s: int
 
 
 async def iniciar_envio(
-    db: Executor, fila_id: int, tentativas: int, lease_s: float, maximo: int
+    db: Executor, fila_id: int, tentativas: int, lease_s: float, maximo: int, rules: SendRules
 ) -> asyncpg.Record | None:
     """Commit the intent to send: the row's new `status` ('enviando'; 'cancelada' for a campaign message to
-    a doctor who no longer takes them; 'erro' past `maximo` claims) and the `telefone` it goes to, or None
-    when this claim (`tentativas`) lost the row."""
+    a doctor who no longer takes them or had their week's campaign messages; 'pendente' for one put off
+    while the doctor is in a conversation; 'erro' past `maximo` claims or for free text the Cloud API
+    would refuse) and the `telefone` it goes to, or None when this claim (`tentativas`) lost the row."""
     destino: asyncpg.Record | None = await db.fetchrow(
-        sql("iniciar_envio"), fila_id, tentativas, lease_s, maximo
+        sql("iniciar_envio"),
+        fila_id,
+        tentativas,
+        lease_s,
+        maximo,
+        rules.free_text_needs_24h_window,
+        rules.campanha_max_per_week,
+        rules.campanha_conversation_retry_s,
     )
     return destino
 
@@ -81,6 +116,18 @@ async def guardar_envio_no_historico(
 ) -> None:
     """A sent message that had no interaction (a campaign's) into conversation `conversa_id`'s history."""
     await db.execute(sql("guardar_envio_no_historico"), fila_id, conversa_id, whatsapp_id)
+
+
+def rescheduled(fila_id: int, tentativas: int, when: dt.datetime, reason: str) -> Registro:
+    """Not yet (the doctor's sending window, the number's hourly or daily most): pending again at
+    `when`, the claim not counted."""
+    return Registro(sql("reagendar_mensagem"), (fila_id, tentativas, when, mascarar_telefones(reason)))
+
+
+def devolvida(fila_id: int, tentativas: int) -> Registro:
+    """A claimed row held back by a stop of sending before its send started: pending again, the claim
+    not counted."""
+    return Registro(sql("devolver_mensagem"), (fila_id, tentativas))
 
 
 def incerta(fila_id: int, tentativas: int, motivo: str) -> Registro:

@@ -53,6 +53,7 @@ class Resposta:
     chamadas: tuple[ChamadaFerramenta, ...] = ()
     # The assistant turn exactly as it came (text and tool_use blocks), to send back unchanged next round.
     conteudo: tuple[dict[str, Any], ...] = ()
+    tokens: int = 0  # input + output tokens of the call (`usage`): the daily budgets' unit
 
 
 class Claude:
@@ -128,10 +129,11 @@ class Claude:
             raise IntegracaoError("claude", f"connection error: {exc}", transitorio=True) from exc
         self._observar(inicio, 200)
         texto = "".join(b.text for b in msg.content if b.type == "text").strip()
+        tokens = msg.usage.input_tokens + msg.usage.output_tokens if msg.usage is not None else 0
         if msg.stop_reason == "refusal":  # the same prompt gets the same refusal: never retried
             raise IntegracaoError("claude", "refusal (stop_reason refusal)", transitorio=False)
         if msg.stop_reason == "max_tokens":
-            return _cortada(texto)
+            return _cortada(texto, tokens)
         chamadas = tuple(
             ChamadaFerramenta(b.id, b.name, dict(b.input) if isinstance(b.input, dict) else {})
             for b in msg.content
@@ -145,6 +147,7 @@ class Claude:
             texto,
             chamadas,
             tuple(b.model_dump(mode="json", exclude_none=True) for b in msg.content),
+            tokens,
         )
 
     def _observar(self, inicio: float, status: int) -> None:
@@ -152,14 +155,14 @@ class Claude:
             self.observador(time.monotonic() - inicio, status)
 
 
-def _cortada(texto: str) -> Resposta:
+def _cortada(texto: str, tokens: int) -> Resposta:
     """A reply cut at MAX_TOKENS: never sent mid-sentence. The text is kept up to its last full sentence
     and a tool_use cut mid-input is not run; with no full sentence there is nothing to send, and asking
     again would cut it again."""
     if (inteira := _FIM_DE_FRASE.match(texto)) is None:
         raise IntegracaoError("claude", "reply cut at max_tokens before a full sentence", transitorio=False)
     frases = inteira.group(0)
-    return Resposta(frases, (), ({"type": "text", "text": frases},))
+    return Resposta(frases, (), ({"type": "text", "text": frases},), tokens)
 
 
 def pior_caso_s(settings: Settings) -> float:

@@ -1,9 +1,11 @@
-"""Evolution API v2: reading its webhooks and sending text (wire format in docs/integrations.md)."""
+"""Evolution API v2: reading its webhooks, sending text and templates, reading the instance's integration
+(wire format in docs/integrations.md)."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -14,6 +16,7 @@ from julia.integrations import IntegracaoError
 from julia.integrations.http import nada_saiu
 from julia.metrics import metrics
 from julia.settings import Settings
+from julia.templates import Template
 
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 
@@ -22,6 +25,11 @@ _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 MAX_ID = 128
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
+
+# A 400 is Evolution's for a bad request, and also for any error of Baileys' socket while the number is
+# disconnected (whatsapp.baileys.service.ts: `throw new BadRequestException(error.toString())`): that one
+# is an outage, not the message's fault, and the send is tried again once WhatsApp is back.
+_CONEXAO_FECHADA = re.compile(r"Connection Closed", re.IGNORECASE)
 
 # The request may have reached Evolution and been acted on: a proxy gave up waiting for it (504) or could
 # not read its answer (502).
@@ -339,32 +347,101 @@ def ler_remocao(data: Any) -> Alteracao | None:
     return Alteracao(alvo, None, identificador(f"{alvo}:apagada", "data.id"))
 
 
+# Meta's errors that a later try may get past (its rate limits, its own outages, an expired token an operator
+# renews); every other code (132001 unknown template, 132000 parameter count, 131030 number not allowed,
+# 131026 undeliverable, 131047 re-engagement...) fails the same way again.
+META_TRANSITORIOS = frozenset({4, 80007, 130429, 131000, 131016, 131048, 131056, 190})
+# What each of Evolution's integration names means for julia (GET /instance/fetchInstances, `integration`).
+INTEGRACOES = {"WHATSAPP-BAILEYS": "baileys", "WHATSAPP-BUSINESS": "cloud-api"}
+
+# `messages.update` statuses (docs/integrations.md): Baileys' receipts and the Cloud API's statuses,
+# upper-cased by Evolution. SERVER_ACK / SENT say no more than sendText's 201 did; PENDING, DELETED and
+# anything unknown are not a delivery outcome either: those are ignored without a statement.
+ESTADO_DO_STATUS: dict[str, Literal["falhou", "entregue", "lida"]] = {
+    "DELIVERY_ACK": "entregue",
+    "DELIVERED": "entregue",
+    "READ": "lida",
+    "PLAYED": "lida",  # a voice note played was read too
+    "ERROR": "falhou",
+    "FAILED": "falhou",
+}
+
+
+@dataclass(frozen=True)
+class Recibo:
+    """A delivery receipt of the message `whatsapp_id` (sendText's key.id)."""
+
+    whatsapp_id: str
+    estado: Literal["falhou", "entregue", "lida"]
+    status: str  # as Evolution wrote it
+
+
+def ler_recibo(data: Any) -> Recibo | None:
+    """`messages.update`: `data` is one receipt, `{"keyId", "remoteJid", "fromMe", "status", ...}` from both
+    Baileys and the Cloud API; None for a status that is no delivery outcome."""
+    if isinstance(data, list):  # tolerated, as for messages.upsert: a batch of one
+        data = data[0] if len(data) == 1 else None
+    if not isinstance(data, dict):
+        raise PayloadInvalido("data must be an object")
+    status = data.get("status")
+    estado = ESTADO_DO_STATUS.get(status) if isinstance(status, str) else None
+    if estado is None or not isinstance(status, str):
+        return None
+    return Recibo(identificador(data.get("keyId"), "data.keyId"), estado, status)
+
+
 class Evolution:
-    """sendText through one instance, on the process's shared httpx2 client."""
+    """sendText and sendTemplate through one instance, on the process's shared httpx2 client."""
 
     def __init__(self, settings: Settings, http: httpx2.AsyncClient) -> None:
         settings.require("evolution_url", "evolution_api_key")
         assert settings.evolution_url is not None
         assert settings.evolution_api_key is not None
-        self._url = f"{settings.evolution_url.rstrip('/')}/message/sendText/{settings.evolution_instance}"
+        base = settings.evolution_url.rstrip("/")
+        instancia = settings.evolution_instance
+        self._url = f"{base}/message/sendText/{instancia}"
+        self._url_modelo = f"{base}/message/sendTemplate/{instancia}"
+        self._url_instancia = f"{base}/instance/fetchInstances"
+        self._instancia = instancia
         self._headers = {"apikey": settings.evolution_api_key.get_secret_value()}
         self._http = http
         # A reply arriving after this is lost to us, though the message may well have gone out.
         self._timeout_s = settings.evolution_timeout_s
 
     @metrics.timed("evolution_send_text")
-    async def enviar_texto(self, telefone: str, texto: str) -> str | None:
+    async def enviar_texto(self, telefone: str, texto: str, *, delay_ms: int = 0) -> str | None:
         """Send `texto` to an E.164 number; the WhatsApp id of the sent message (None if Evolution omits it).
+        `delay_ms`: Evolution shows 'typing...' that long first (its answer waits for it too).
 
         Raises EnvioIncerto when the outcome is unknown (see there): never retry it blindly. Otherwise
-        Evolution did not send: a 400 is permanent (invalid body, or the number is not on WhatsApp);
+        Evolution did not send: a 400 is permanent (invalid body, or the number is not on WhatsApp) unless
+        it says the connection is closed;
         everything else (a refused connection, 5xx, 429, 401/404 while an operator fixes the instance) is
         transient for the caller's backoff.
         """
-        corpo = {"number": telefone.lstrip("+"), "text": texto}
+        corpo: dict[str, Any] = {"number": telefone.lstrip("+"), "text": texto}
+        if delay_ms:
+            corpo["delay"] = delay_ms
+        return await self._enviar(self._url, corpo, delay_ms / 1000.0)
+
+    @metrics.timed("evolution_send_template")
+    async def enviar_modelo(self, telefone: str, modelo: Template, valores: Sequence[str]) -> str | None:
+        """Send an approved template (the Cloud API's sendTemplate) with its body parameters in order; the
+        WhatsApp id (`wamid...`). Errors as enviar_texto, plus Meta's refusal, which Evolution returns as
+        the body of a 201 without `key` (docs/integrations.md): an IntegracaoError naming Meta's code,
+        permanent unless the code is one of META_TRANSITORIOS."""
+        corpo = {
+            "number": telefone.lstrip("+"),
+            "name": modelo.name,
+            "language": modelo.language,
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": v} for v in valores]}],
+        }
+        return await self._enviar(self._url_modelo, corpo, 0.0)
+
+    async def _enviar(self, url: str, corpo: dict[str, Any], delay_s: float) -> str | None:
         try:
             resposta = await self._http.post(
-                self._url, json=corpo, headers=self._headers, timeout=self._timeout_s
+                url, json=corpo, headers=self._headers, timeout=self._timeout_s + delay_s
             )
         except httpx2.HTTPError as exc:
             if nada_saiu(exc):
@@ -372,13 +449,57 @@ class Evolution:
             raise EnvioIncerto("evolution", f"{type(exc).__name__}: {exc}", transitorio=False) from exc
         if resposta.status_code in (200, 201):
             try:
-                chave = resposta.json().get("key") or {}
+                enviada = resposta.json()
             except ValueError:
                 return None
-            return str(chave["id"]) if isinstance(chave, dict) and chave.get("id") else None
+            if not isinstance(enviada, dict):
+                return None
+            chave = enviada.get("key") or {}
+            if isinstance(chave, dict) and chave.get("id"):
+                return str(chave["id"])
+            if "code" in enviada or "error_data" in enviada:
+                raise recusa_da_meta(enviada)
+            return None
         motivo = f"HTTP {resposta.status_code}: {resposta.text[:300]}"
         if resposta.status_code in _GATEWAY_SEM_RESPOSTA:
             raise EnvioIncerto("evolution", motivo, transitorio=False, status=resposta.status_code)
+        permanente = resposta.status_code == 400 and not _CONEXAO_FECHADA.search(resposta.text)
+        raise IntegracaoError("evolution", motivo, transitorio=not permanente, status=resposta.status_code)
+
+    async def integracao(self) -> str | None:
+        """The instance's integration as julia names it (`baileys`, `cloud-api`), from
+        GET /instance/fetchInstances; None when Evolution names another (its own `EVOLUTION` channel).
+        IntegracaoError when it cannot be read."""
+        try:
+            resposta = await self._http.get(
+                self._url_instancia,
+                params={"instanceName": self._instancia},
+                headers=self._headers,
+                timeout=self._timeout_s,
+            )
+        except httpx2.HTTPError as exc:
+            raise IntegracaoError("evolution", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
+        if resposta.status_code != 200:
+            motivo = f"fetchInstances: HTTP {resposta.status_code}: {resposta.text[:300]}"
+            raise IntegracaoError("evolution", motivo, transitorio=True, status=resposta.status_code)
+        try:
+            instancias = resposta.json()
+        except ValueError as exc:
+            raise IntegracaoError("evolution", "fetchInstances: not JSON", transitorio=True) from exc
+        for instancia in instancias if isinstance(instancias, list) else []:
+            if isinstance(instancia, dict) and instancia.get("name") == self._instancia:
+                return INTEGRACOES.get(str(instancia.get("integration")))
         raise IntegracaoError(
-            "evolution", motivo, transitorio=resposta.status_code != 400, status=resposta.status_code
+            "evolution", f"fetchInstances: no instance {self._instancia!r}", transitorio=True
         )
+
+
+def recusa_da_meta(corpo: dict[str, Any]) -> IntegracaoError:
+    """Meta's error object, as Evolution passes it on, as the failed send it is."""
+    codigo = corpo.get("code")
+    mensagem = str(corpo.get("message") or corpo.get("error_data") or "no message")[:300]
+    return IntegracaoError(
+        "evolution",
+        f"Meta refused the message ({codigo}): {mensagem}",
+        transitorio=codigo in META_TRANSITORIOS,
+    )

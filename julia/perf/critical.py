@@ -73,7 +73,7 @@ async def pick_params(
         # No state or city filter: the list every reply reads for a doctor without a CRM state.
         "buscar_vagas": [(id_, today, VAGAS_LIMIT, None, None) for (id_,) in specialties],
         "buscar_medicos_por_tag": [(tag, TAG_LIMIT) for (tag,) in tags],
-        "reivindicar_mensagens": [(CLAIM_BATCH, CLAIM_LEASE_S)],
+        "reivindicar_mensagens": [(CLAIM_BATCH, CLAIM_LEASE_S, 0)],
         "contar_conversas_ativas": [()],
         "contar_fila_pendente": [()],
         "contar_handoffs_pendentes": [()],

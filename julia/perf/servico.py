@@ -49,14 +49,18 @@ def settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
         "redis_url": redis_url,
         "evolution_url": EVOLUTION_URL,
         "evolution_api_key": SecretStr(EVOLUTION_KEY),
+        "evolution_webhook_sending_key": True,  # the load posts the `apikey` header
         "anthropic_api_key": SecretStr("perf"),
         "anthropic_base_url": ANTHROPIC_URL,
         "anthropic_max_retries": 0,
         "log_level": "WARNING",
         # The message path writes from each of its 100 doctors about ten times a second, far over any
-        # number's real limit: every message must be answered to be measured. The count itself still runs
-        # (one Redis round trip per message, in the counts of perf/budgets.toml).
+        # number's real limit and daily budget: every message must be answered to be measured. The counts
+        # themselves still run (the webhook's one Redis round trip, the worker's two: perf/budgets.toml).
         "inbound_per_minute": 1_000_000,
+        "inbound_per_day": 1_000_000_000,
+        "claude_tokens_per_doctor_day": 1_000_000_000_000,
+        "claude_tokens_per_day": 1_000_000_000_000,
     }
     return Settings(**{**values, **overrides})
 

@@ -16,6 +16,7 @@ from julia.data import fila_mensagens
 from julia.data import vagas as dados_vagas
 from julia.relogio import dia_da_semana
 from julia.services.plantoes import descrever, valor_em_reais
+from julia.templates import TEMPLATES, TemplateMessage
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +40,25 @@ COLUNAS_VAGA: Final = (
 )
 SEGURADA: Final = ("reservada", "preenchida")
 
-CANCELADA: Final = "Aviso: o plantão que você tinha reservado foi cancelado pelo hospital: {descricao}."
-LIBERADA: Final = (
-    "Aviso: a equipe desfez a sua reserva deste plantão, que não está mais reservado para você: {descricao}."
-)
-CONFIRMADA: Final = "Boa notícia: o hospital confirmou o seu plantão: {descricao}."
-MUDOU: Final = "Aviso: o plantão que você reservou mudou ({mudancas}). Como ficou: {descricao}."
-EXPIRADA: Final = (
-    "Aviso: a sua reserva deste plantão não foi confirmada pelo hospital a tempo e a vaga voltou a ficar "
-    "aberta: {descricao}. Se ainda quiser, me diga e eu vejo se ela continua disponível."
-)
+# Each notice is an approved template (julia/templates.py): on the Cloud API a notice may reach a doctor who
+# has not written in 24 hours, which only a template can; on a Baileys number its body goes as text.
+CANCELADA: Final = TEMPLATES["plantao_cancelado"]
+LIBERADA: Final = TEMPLATES["reserva_desfeita"]
+CONFIRMADA: Final = TEMPLATES["plantao_confirmado"]
+MUDOU: Final = TEMPLATES["plantao_alterado"]
+EXPIRADA: Final = TEMPLATES["reserva_expirada"]
 
 
-def aviso_de_mudanca(vaga: Mapping[str, Any]) -> str | None:
+def aviso_de_mudanca(vaga: Mapping[str, Any]) -> TemplateMessage | None:
     """The notice for the doctor who held the shift before this edit (None when nobody held it or nothing
     they care about changed). `vaga`: atualizar_vaga's row."""
     if vaga["cliente_antes"] is None or vaga["status_antes"] not in SEGURADA:
         return None
     descricao = descrever(vaga)
     if vaga["status"] == "cancelada":
-        return CANCELADA.format(descricao=descricao)
+        return TemplateMessage(CANCELADA, (descricao,))
     if vaga["status"] == "aberta":
-        return LIBERADA.format(descricao=descricao)
+        return TemplateMessage(LIBERADA, (descricao,))
     mudancas = []
     if vaga["data_plantao"] != vaga["data_antes"]:
         antes, depois = vaga["data_antes"], vaga["data_plantao"]
@@ -73,9 +71,9 @@ def aviso_de_mudanca(vaga: Mapping[str, Any]) -> str | None:
             f"o valor passou de {valor_em_reais(vaga['valor_antes'])} para {valor_em_reais(vaga['valor'])}"
         )
     if mudancas:
-        return MUDOU.format(mudancas="; ".join(mudancas), descricao=descricao)
+        return TemplateMessage(MUDOU, ("; ".join(mudancas), descricao))
     if vaga["status"] == "preenchida" and vaga["status_antes"] == "reservada":
-        return CONFIRMADA.format(descricao=descricao)
+        return TemplateMessage(CONFIRMADA, (descricao,))
     return None
 
 
@@ -108,7 +106,7 @@ async def expirar_reservas(pool: asyncpg.Pool, cache: Cache, idade_s: int) -> in
         vencidas = [dict(v) for v in await dados_vagas.expirar_reservas(conn, idade_s, EXPIRADAS_POR_RODADA)]
         await fila_mensagens.enfileirar_avisos(
             conn,
-            [(v["cliente_id"], EXPIRADA.format(descricao=descrever(v))) for v in vencidas],
+            [(v["cliente_id"], TemplateMessage(EXPIRADA, (descrever(v),))) for v in vencidas],
             PRIORIDADE_AVISO,
         )
     for especialidade in {v["especialidade_id"] for v in vencidas}:

@@ -2,8 +2,12 @@
 
 `criar_campanha` is what `POST /admin/campanhas` and `julia campanha` both call. The rows are queued by
 one set-based statement (julia/sql/campanhas.sql, criar_campanha): eligibility, the rate, the sending
-hours in São Paulo time and the template are all applied there. `relatorio` and `contagens_recentes` read
-a campaign's progress for the admin route and for /metrics.
+hours in São Paulo time and the text are all applied there. A campaign is free text (`texto`, with
+placeholders) or an approved template (`modelo`, julia/templates.py); on the Cloud API
+(EVOLUTION_INTEGRATION=cloud-api) only the latter, since Meta refuses free text to a doctor who has
+not written in 24 hours. The doctor's own window, weekends, holidays, the weekly cap and a conversation
+under way are checked by the sender when each message is about to go (julia/worker/channel.py).
+`relatorio` and `contagens_recentes` read a campaign's progress for the admin route and for /metrics.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from julia.data import campanhas as dados
 from julia.errors import JuliaError
 from julia.settings import Settings
+from julia.templates import DOCTOR_FIELDS, template
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +54,20 @@ class NovaCampanha(BaseModel):
     tag: str | None = Field(default=None, min_length=1, max_length=100)
     especialidade_id: int | None = Field(default=None, ge=1)
     estado: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="UF of the doctor's CRM")
-    texto: str = Field(min_length=1, max_length=3000, description="{primeiro_nome}, {especialidade}")
+    texto: str | None = Field(
+        default=None, min_length=1, max_length=3000, description="{primeiro_nome}, {especialidade}"
+    )
+    modelo: str | None = Field(
+        default=None, description="an approved template of julia/templates.py, instead of texto"
+    )
     inicio: dt.datetime | None = Field(default=None, description="ISO 8601; without offset: São Paulo")
     por_minuto: int = Field(default=20, ge=1, le=1000, description="messages per minute of open time")
 
     @field_validator("texto")
     @classmethod
-    def _marcadores_conhecidos(cls, texto: str) -> str:
+    def _marcadores_conhecidos(cls, texto: str | None) -> str | None:
+        if texto is None:
+            return None
         desconhecidos = sorted(set(_MARCADOR.findall(texto)) - MARCADORES)
         if desconhecidos:
             conhecidos = ", ".join(f"{{{m}}}" for m in sorted(MARCADORES))
@@ -71,10 +83,25 @@ class NovaCampanha(BaseModel):
         # The people who run campaigns write Brazilian times: a time without an offset is São Paulo's.
         return inicio.replace(tzinfo=FUSO) if inicio is not None and inicio.tzinfo is None else inicio
 
+    @field_validator("modelo")
+    @classmethod
+    def _modelo_de_campanha(cls, modelo: str | None) -> str | None:
+        if modelo is None:
+            return None
+        declarado = template(modelo)  # UnknownTemplate (a ValueError to pydantic: see there) names the known
+        alheios = sorted(set(declarado.parameters) - DOCTOR_FIELDS)
+        if alheios:
+            raise ValueError(
+                f"template {modelo} takes {', '.join(alheios)}, which a campaign cannot fill per doctor"
+            )
+        return modelo
+
     @model_validator(mode="after")
     def _tem_publico(self) -> NovaCampanha:
         if self.tag is None and self.especialidade_id is None:
             raise ValueError("a campaign needs tag or especialidade_id (or both): it cannot go to everyone")
+        if (self.texto is None) == (self.modelo is None):
+            raise ValueError("a campaign needs texto or modelo (an approved template), not both")
         return self
 
 
@@ -84,6 +111,7 @@ class Campanha(BaseModel):
     especialidade_id: int | None
     estado: str | None
     texto: str
+    modelo: str | None
     inicio: dt.datetime
     por_minuto: int
     created_at: dt.datetime
@@ -96,9 +124,14 @@ class Relatorio(BaseModel):
 
     enfileiradas: int = 0
     pendentes: int = 0
-    enviadas: int = 0
-    falhas: int = 0
-    canceladas: int = Field(default=0, description="withheld: the doctor opted out first")
+    enviadas: int = Field(default=0, description="accepted by WhatsApp (Evolution's 201)")
+    entregues: int = Field(default=0, description="sent, and WhatsApp says delivered to the phone (or read)")
+    lidas: int = Field(default=0, description="sent and read (only doctors with read receipts on say so)")
+    nao_entregues: int = Field(default=0, description="sent, and WhatsApp says the delivery failed")
+    falhas: int = Field(default=0, description="never sent: Evolution refused it, or every try failed")
+    canceladas: int = Field(
+        default=0, description="withheld: the doctor opted out first, or had the week's campaign messages"
+    )
     respondidas: int = Field(default=0, description="doctors who wrote back after the message reached them")
     opt_out: int = Field(default=0, description="doctors of the campaign who have opted out since")
 
@@ -112,8 +145,20 @@ async def criar_campanha(pool: asyncpg.Pool, settings: Settings, nova: NovaCampa
     """Create the campaign and queue its messages, or answer the existing campaign of that id."""
     # A start in the past starts now: slots already gone by would all be due at once, a burst at whatever
     # rate the sender allows instead of `por_minuto`.
+    if settings.evolution_integration == "cloud-api" and nova.modelo is None:
+        raise CampanhaInvalida(
+            "EVOLUTION_INTEGRATION is cloud-api: a campaign names an approved template (modelo); Meta "
+            "refuses free text to a doctor who has not written in 24 hours"
+        )
     agora = dt.datetime.now(FUSO)
     inicio = max(nova.inicio, agora) if nova.inicio is not None else agora
+    modelo = template(nova.modelo) if nova.modelo is not None else None
+    if modelo is not None:
+        # The approved body says how to stop receiving them itself (julia/templates.py, OPT_OUT).
+        texto, rodape = modelo.with_markers(), ""
+    else:
+        assert nova.texto is not None  # one of the two: the model's validator
+        texto, rodape = nova.texto, RODAPE
     async with pool.acquire() as conn, conn.transaction():
         try:
             linha = await dados.criar_campanha(
@@ -122,13 +167,15 @@ async def criar_campanha(pool: asyncpg.Pool, settings: Settings, nova: NovaCampa
                 tag=nova.tag,
                 especialidade_id=nova.especialidade_id,
                 estado=nova.estado,
-                texto=nova.texto,
+                texto=texto,
                 inicio=inicio,
                 por_minuto=nova.por_minuto,
                 hora_inicio=settings.campanha_hora_inicio,
                 hora_fim=settings.campanha_hora_fim,
                 prioridade=PRIORIDADE_CAMPANHA,
-                rodape=RODAPE,
+                rodape=rodape,
+                modelo=nova.modelo,
+                modelo_parametros=modelo.parameters if modelo is not None else (),
             )
         except asyncpg.ForeignKeyViolationError as exc:
             raise CampanhaInvalida(f"especialidade_id {nova.especialidade_id} does not exist") from exc

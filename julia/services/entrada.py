@@ -50,6 +50,7 @@ class Regras:
     com_equipe: bool  # Chatwoot is configured: the opt-out confirmation may promise a person
     max_chars: int  # INBOUND_MAX_CHARS: what is kept of a message, and sent to Claude
     por_minuto: int  # INBOUND_PER_MINUTE: messages a minute one number gets answered by Claude
+    por_dia: int  # INBOUND_PER_DAY: messages a day one number gets answered by Claude
 
 
 async def registrar_mensagem(
@@ -61,9 +62,9 @@ async def registrar_mensagem(
     caller: there is no doctor to attach it to, and refusing it would lose it. A reaction names the
     message it is about (one more statement, reactions only). A message sent more than `antiga_s` ago
     (Evolution's backlog after an outage, a re-pair's history) is stored for the apology, not Claude.
-    The text is cut to `max_chars`, and a message over its number's `por_minuto` is stored and mirrored
-    only, never answered by Claude (julia/services/limite.py: one Redis round trip a message); its stop
-    words still opt the doctor out.
+    The text is cut to `max_chars`, and a message over its number's `por_minuto` or `por_dia` is stored
+    and mirrored only, never answered by Claude (julia/services/limite.py: one Redis round trip a
+    message); its stop words still opt the doctor out.
     """
     if msg.telefone is None:
         nova = await guardar_mensagem_sem_telefone(pool, msg.jid, msg.whatsapp_id, msg.texto, msg.nome)
@@ -87,7 +88,7 @@ async def registrar_mensagem(
     ):
         tratamento = "desculpar"
     texto = limite.cortar(texto, regras.max_chars)
-    if not await limite.responder(cache, msg.telefone, regras.por_minuto):
+    if not await limite.responder(cache, msg.telefone, regras.por_minuto, regras.por_dia):
         tratamento = "registrar"
     medico = await medico_por_telefone(pool, cache, msg.telefone)
     return await _registrar(

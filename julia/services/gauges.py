@@ -1,5 +1,6 @@
-"""The /metrics gauges that cost Postgres queries (the queues, the recent campaigns), computed once per
-alert round by the worker and served by the API from Redis.
+"""The /metrics gauges that cost Postgres queries (the queues, the recent campaigns) or that the worker
+counts (Claude's tokens today, julia.services.orcamento), computed once per alert round by the worker and
+served by the API from Redis.
 
 Computed per scrape, they were five aggregate queries and the campaign report on every GET /metrics: a loop
 of scrapes became Postgres load, and webhooks waited behind it. Now the worker's alert round (which counts
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import asdict
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -20,6 +22,7 @@ import redis.asyncio as aioredis
 from julia.data.operacao import Operacao
 from julia.health import medidas_fila
 from julia.metrics import Metrics
+from julia.services import orcamento
 from julia.services.campanhas import contagens_recentes
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ async def publish(redis: aioredis.Redis, pool: asyncpg.Pool, operacao: Operacao 
     snapshot = {
         "fila": medidas_fila(operacao) if operacao is not None else None,
         "campanhas": await contagens_recentes(pool),
+        "orcamento": asdict(await orcamento.uso(redis)),
     }
     await redis.set(KEY, json.dumps(snapshot), ex=TTL_S)
 
@@ -54,3 +58,5 @@ async def load(redis: aioredis.Redis, metrics: Metrics) -> None:
         metrics.fila(snapshot["fila"])
     for campanha_id, contagens in (snapshot["campanhas"] or {}).items():
         metrics.campanha(campanha_id, contagens)
+    if snapshot.get("orcamento") is not None:  # a snapshot from a worker before the budgets has none
+        metrics.orcamento(snapshot["orcamento"])

@@ -1,25 +1,39 @@
-"""How many messages a minute one WhatsApp number gets answered by Claude (INBOUND_PER_MINUTE), and how
-much of a message is kept (INBOUND_MAX_CHARS): any number can write, and each answered message is Claude
-calls, so without them a few numbers could run up the Anthropic bill and fill the organisation's rate
-limit, and every doctor's reply would then wait in 429 backoff.
+"""How many messages one WhatsApp number gets answered by Claude, a minute (INBOUND_PER_MINUTE) and a day
+(INBOUND_PER_DAY), and how much of a message is kept (INBOUND_MAX_CHARS): any number can write, and each
+answered message is Claude calls, so without them a few numbers could run up the Anthropic bill and fill
+the organisation's rate limit, and every doctor's reply would then wait in 429 backoff. The minute stops a
+burst; the day stops a number that stays just under the minute's limit for hours (10 a minute is 14,400 a
+day).
 
-Checked at the webhook, which stores every message either way (a 2xx is a stored message): the count is
-one Redis round trip (INCR and EXPIRE pipelined) on a per-number, per-minute key, a fixed window, so a
-number may get up to twice the limit across a minute's edge; a sliding window would cost a sorted set and
-more commands per message for no difference that matters to the bill. Redis unavailable: answered (fail
-open, as the cache); the limit protects the bill, never the doctors' messages.
+Checked at the webhook, which stores every message either way (a 2xx is a stored message): both counts are
+one Redis round trip (one pipeline: INCR and EXPIRE on a per-number, per-minute key and on a per-number,
+per-day key), fixed windows, so a number may get up to twice a limit across a window's edge; a sliding
+window would cost a sorted set and more commands per message for no difference that matters to the bill.
+The day is São Paulo's (julia.relogio), the doctors' and the operators' day. Redis unavailable: answered
+(fail open, as the cache); the limit protects the bill, never the doctors' messages.
+
+The count has a deadline of its own, PRAZO_S, and is tried even while the cache's breaker skips Redis:
+under the cache's 50 ms (CACHE_TIMEOUT_MS) a flood's own load made the count time out, the breaker then
+skipped Redis for a second, and the limit failed open for exactly the flood it is for (the fault suite's
+flood, tests/faults/test_inundacao.py: 59 of 60 messages from one number answered by Claude with a limit
+of 5). A Redis that answers within PRAZO_S counts; one that refuses the connection fails at once; only a
+hung Redis costs each webhook up to PRAZO_S before it is answered anyway.
 """
 
 from __future__ import annotations
 
 import time
 
+from julia import relogio
 from julia.cache import Cache
 from julia.metrics import metrics
 
 PREFIX = "julia:limite:minuto"
+PREFIX_DIA = "julia:limite:dia"
 JANELA_S = 60
+DIA_S = 86_400
 MARCA_CORTE = "…"
+PRAZO_S = 1.0
 
 
 def cortar(texto: str, max_chars: int) -> str:
@@ -28,12 +42,20 @@ def cortar(texto: str, max_chars: int) -> str:
     return texto if len(texto) <= max_chars else texto[: max_chars - len(MARCA_CORTE)] + MARCA_CORTE
 
 
-async def responder(cache: Cache, telefone: str, por_minuto: int) -> bool:
-    """Count this message of `telefone`; False when it is over `por_minuto` in the current minute."""
+async def responder(cache: Cache, telefone: str, por_minuto: int, por_dia: int) -> bool:
+    """Count this message of `telefone`; False when it is over `por_minuto` in the current minute or over
+    `por_dia` in the current day."""
     minuto = int(time.time() // JANELA_S)
-    # Twice the window: the key outlives its minute, never the next one's count.
-    contagem = await cache.contar(f"{PREFIX}:{telefone}:{minuto}", 2 * JANELA_S)
-    if contagem is None or contagem <= por_minuto:
+    # Twice the window: a key outlives its window, never the next one's count.
+    contagens = await cache.contar(
+        (f"{PREFIX}:{telefone}:{minuto}", 2 * JANELA_S),
+        (f"{PREFIX_DIA}:{telefone}:{relogio.hoje().isoformat()}", 2 * DIA_S),
+        prazo_s=PRAZO_S,
+    )
+    if contagens is None:
+        return True
+    no_minuto, no_dia = contagens
+    if no_minuto <= por_minuto and no_dia <= por_dia:
         return True
     metrics.count("entradas_acima_do_limite")
     return False

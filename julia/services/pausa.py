@@ -1,60 +1,136 @@
-"""The emergency stop of sending: a Redis flag the sender reads before it claims each batch.
+"""The stop of sending: one Redis hash the sender reads before it claims each batch, one field per cause.
 
-While `julia:envio:pausado` exists the sender claims nothing: queued messages stay 'pendente' in
-fila_mensagens (none is lost, none spends a try or ends in 'erro') and go out in their usual order once
-the flag is removed. Only the WhatsApp send stops; webhooks are still stored and replies still written
-and queued. `julia pause-sending` / `julia resume-sending` set and clear it (julia/commands/pausa.py).
+While `julia:envio:pausado` holds a cause the sender claims nothing that cause holds back, and gives
+back what it had claimed but not yet started to send (julia/worker/remetente.py): queued messages stay
+'pendente' in fila_mensagens (none is lost, none spends a try or ends in 'erro') and go out in their
+usual order once the cause is lifted. Only the WhatsApp send stops; webhooks are still stored and
+replies still written and queued. The causes, each set and lifted by one party:
 
-No TTL: an emergency stop lasts until a person lifts it, across worker restarts.
+- `manual`: a person, `julia pause-sending` / `julia resume-sending` (julia/commands/pausa.py). Every
+  send waits.
+- `whatsapp`: Evolution's `connection.update` (julia/api/webhooks.py): `close` or `refused` sets it,
+  `open` lifts it. Every send waits: sendText cannot reach a phone, and each try would be spent.
+- `entregas`: too many failed deliveries (julia/services/entregas.py, from the receipts). Campaign rows
+  wait (at or below PRIORIDADE_CAMPANHA): the unsolicited volume is what gets a number blocked; replies
+  to doctors who wrote still go. A person lifts it once the cause is understood.
 
-The flag lives here, beside the other operations the CLI and the health check share; the sender's own
-never-raising question ("may I claim?") is julia/worker/pausa.py.
+`julia resume-sending` lifts every cause: a person who says "send" is obeyed. No TTL: a stop lasts until
+it is lifted, across worker restarts. A flag set by hand (`SET julia:envio:pausado 1`, or the JSON string
+of julia before the causes) is a manual stop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 CHAVE = "julia:envio:pausado"
+
+Causa = Literal["manual", "whatsapp", "entregas"]
+Retencao = Literal["nada", "campanhas", "tudo"]
+SO_CAMPANHAS: frozenset[str] = frozenset({"entregas"})  # the causes that hold campaign rows only
+WHATSAPP_FORA = frozenset({"close", "refused"})  # the connection.update states that stop every send
 
 
 @dataclass(frozen=True)
 class EstadoEnvio:
+    """`pausado`: every send waits; `campanhas`: campaign rows wait. `motivo`/`desde`: the oldest cause's
+    (ISO 8601, UTC); `causas`: cause -> its reason."""
+
     pausado: bool
     motivo: str | None = None
-    desde: str | None = None  # ISO 8601, UTC
+    desde: str | None = None
+    campanhas: bool = False
+    causas: dict[str, str] = field(default_factory=dict)
 
     def linha(self) -> str:
-        if not self.pausado:
+        if not self.pausado and not self.campanhas:
             return "sending: running"
-        return f"sending: PAUSED since {self.desde} (reason: {self.motivo}); queued messages wait"
+        quais = "; ".join(f"{causa}: {motivo}" for causa, motivo in sorted(self.causas.items()))
+        if not self.pausado:
+            return (
+                f"sending: CAMPAIGNS PAUSED since {self.desde} ({quais}); replies go, campaign messages wait"
+            )
+        return f"sending: PAUSED since {self.desde} ({quais}); queued messages wait"
 
 
-async def pausar(redis: aioredis.Redis, motivo: str) -> EstadoEnvio:
-    """Set the flag (again: the reason and time are replaced)."""
+def retencao(causas: set[str]) -> Retencao:
+    """What the sender holds back while these causes are set."""
+    if causas - SO_CAMPANHAS:
+        return "tudo"
+    return "campanhas" if causas else "nada"
+
+
+async def _de_antes_das_causas(redis: aioredis.Redis) -> None:
+    """A flag written as a string (by hand, or by julia before the causes) becomes the manual cause."""
+    if await redis.type(CHAVE) in (b"string", "string"):
+        bruto = await redis.get(CHAVE)
+        await redis.delete(CHAVE)
+        await redis.hset(CHAVE, "manual", bruto if bruto is not None else "set by hand")
+
+
+async def pausar(redis: aioredis.Redis, motivo: str, causa: Causa = "manual") -> EstadoEnvio:
+    """Set one cause (again: its reason and time are replaced); the state after."""
+    await _de_antes_das_causas(redis)
     desde = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    await redis.set(CHAVE, json.dumps({"motivo": motivo, "desde": desde}))
-    return EstadoEnvio(True, motivo, desde)
+    await redis.hset(CHAVE, causa, json.dumps({"motivo": motivo, "desde": desde}))
+    return await estado(redis)
 
 
-async def retomar(redis: aioredis.Redis) -> bool:
-    """Remove the flag; True when sending was paused."""
-    return bool(await redis.delete(CHAVE))
+async def retomar(redis: aioredis.Redis, causa: Causa | None = None) -> list[str]:
+    """Lift one cause, or every cause (None); the causes that were set and are now lifted."""
+    await _de_antes_das_causas(redis)
+    if causa is None:
+        causas = sorted(_texto(c) for c in await redis.hkeys(CHAVE))
+        await redis.delete(CHAVE)
+        return causas
+    return [causa] if await redis.hdel(CHAVE, causa) else []
+
+
+async def conexao(redis: aioredis.Redis, estado_whatsapp: str, razao: int | None) -> None:
+    """Evolution's connection.update: `close` / `refused` stop every send, `open` lets them go again;
+    `connecting` changes nothing (Evolution reconnects by itself, and says `open` when it has)."""
+    if estado_whatsapp in WHATSAPP_FORA:
+        await pausar(
+            redis, f"WhatsApp desconectado (estado {estado_whatsapp}, statusReason {razao})", "whatsapp"
+        )
+    elif estado_whatsapp == "open":
+        await retomar(redis, "whatsapp")
 
 
 async def estado(redis: aioredis.Redis) -> EstadoEnvio:
-    """The flag as stored. Raises RedisError when Redis does not answer (the commands report it)."""
-    bruto = await redis.get(CHAVE)
-    if bruto is None:
-        return EstadoEnvio(False)
+    """The causes as stored. Raises RedisError when Redis does not answer (the commands report it)."""
     try:
-        dados = json.loads(bruto)
-    except ValueError:  # set by hand (`SET julia:envio:pausado 1`): still a stop
-        return EstadoEnvio(True, "set by hand", None)
-    if not isinstance(dados, dict):
-        return EstadoEnvio(True, "set by hand", None)
-    return EstadoEnvio(True, str(dados.get("motivo")), str(dados.get("desde")))
+        bruto = await redis.hgetall(CHAVE)
+    except ResponseError:  # WRONGTYPE: a string flag, set by hand or by julia before the causes
+        return EstadoEnvio(True, "set by hand", None, causas={"manual": "set by hand"})
+    causas: dict[str, tuple[str, str | None]] = {}
+    for chave, valor in bruto.items():
+        try:
+            dados = json.loads(valor)
+        except ValueError:
+            dados = None
+        if isinstance(dados, dict):
+            causas[_texto(chave)] = (str(dados.get("motivo")), str(dados.get("desde")))
+        else:
+            causas[_texto(chave)] = ("set by hand", None)
+    if not causas:
+        return EstadoEnvio(False)
+    reter = retencao(set(causas))
+    primeira = min(causas.values(), key=lambda c: c[1] or "")
+    return EstadoEnvio(
+        reter == "tudo",
+        primeira[0],
+        primeira[1],
+        campanhas=True,
+        causas={c: m for c, (m, _) in causas.items()},
+    )
+
+
+def _texto(valor: bytes | str) -> str:
+    return valor.decode() if isinstance(valor, bytes) else valor

@@ -1,16 +1,21 @@
 -- name: criar_campanha
 -- A campaign and its messages in ONE statement: the campaign row (ON CONFLICT: the id was already used,
 -- nothing new is created) and one fila_mensagens row per eligible doctor, set-based (no loop over
--- doctors). Never opt_out, bloqueado or inativo. The template is rendered here, where the names are,
--- and every message ends with $11, how to stop receiving them (LGPD: a message nobody asked for says so).
+-- doctors). Never opt_out, bloqueado or inativo. The text is rendered here, where the names are,
+-- and every message ends with $11, how to stop receiving them (LGPD: a message nobody asked for says so;
+-- a template's approved body says it itself and $11 is then empty). A campaign that names an approved
+-- template ($12, julia/templates.py) also stores on each row its name and its parameters, the doctor's
+-- fields named by $13 in order (for the Cloud API's sendTemplate). Each row carries the doctor's time zone
+-- (fuso_medico: from the CRM's state or the DDD), so the sender checks the window on the doctor's clock.
 -- The n-th doctor (by id) goes n/por_minuto minutes of *open* time after `inicio`: the clock only runs
 -- inside the daily window that opens at $8 h São Paulo time and lasts ($9 - $8) mod 24 hours (0: all
 -- day), so a slot past closing moves to the next opening and the rate holds there too. Days are São
--- Paulo days: 21:00 there is 00:00 UTC of the next day.
+-- Paulo days: 21:00 there is 00:00 UTC of the next day. The doctor's own window, weekends and holidays
+-- are the sender's to apply when the row comes due (julia/worker/sending_window.py).
 -- Indexes: idx_clientes_tags (tag), clientes' seq scan otherwise; idx_fila_campanha_cliente (ON CONFLICT).
 WITH nova AS (
-    INSERT INTO campanhas (id, tag, especialidade_id, estado, texto, inicio, por_minuto)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    INSERT INTO campanhas (id, tag, especialidade_id, estado, texto, inicio, por_minuto, modelo)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $12)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, texto, inicio, por_minuto
 ), janela AS (
@@ -29,10 +34,9 @@ WITH nova AS (
          ) AS s
 ), alvos AS (
     SELECT c.id AS cliente_id,
-           replace(
-               replace(i.texto, '{primeiro_nome}', coalesce(nullif(btrim(c.primeiro_nome), ''), 'doutor(a)')),
-               '{especialidade}', coalesce(e.nome, 'sua especialidade')
-           ) || $11::text AS conteudo,
+           fuso_medico(c.crm, c.telefone) AS fuso,
+           coalesce(nullif(btrim(c.primeiro_nome), ''), 'doutor(a)') AS primeiro_nome,
+           coalesce(e.nome, 'sua especialidade') AS especialidade,
            i.deslocamento_s + (row_number() OVER (ORDER BY c.id) - 1) * 60.0 / i.por_minuto AS posicao_s
     FROM inicio i
     JOIN clientes c
@@ -42,12 +46,23 @@ WITH nova AS (
     LEFT JOIN especialidades e ON e.id = c.especialidade_id
     WHERE c.status NOT IN ('opt_out', 'bloqueado', 'inativo')
 ), inseridas AS (
-    INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, agendar_para, campanha_id)
-    SELECT a.cliente_id, a.conteudo, $10,
+    INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, agendar_para, campanha_id, modelo,
+                                modelo_parametros, fuso)
+    SELECT a.cliente_id,
+           replace(replace(i.texto, '{primeiro_nome}', a.primeiro_nome), '{especialidade}', a.especialidade)
+               || $11::text,
+           $10,
            (i.ciclo + make_interval(days => floor(a.posicao_s / i.aberta_s)::int)
                     + make_interval(secs => (a.posicao_s - floor(a.posicao_s / i.aberta_s) * i.aberta_s)::float8))
                AT TIME ZONE 'America/Sao_Paulo',
-           i.id
+           i.id,
+           $12::text,
+           CASE WHEN $12::text IS NOT NULL THEN ARRAY(
+               SELECT CASE p.nome WHEN 'primeiro_nome' THEN a.primeiro_nome ELSE a.especialidade END
+               FROM unnest($13::text[]) WITH ORDINALITY AS p (nome, n)
+               ORDER BY p.n
+           ) END,
+           a.fuso
     FROM alvos a, inicio i
     ON CONFLICT (campanha_id, cliente_id) WHERE campanha_id IS NOT NULL DO NOTHING
     RETURNING 1
@@ -57,7 +72,7 @@ SELECT EXISTS (SELECT 1 FROM nova) AS criada, (SELECT count(*) FROM inseridas) A
 -- name: ler_campanha
 -- A campaign as it was created, and how many messages it queued. Indexes: campanhas_pkey,
 -- idx_fila_campanha_cliente (the count reads the index only).
-SELECT c.id, c.tag, c.especialidade_id, c.estado, c.texto, c.inicio, c.por_minuto, c.created_at,
+SELECT c.id, c.tag, c.especialidade_id, c.estado, c.texto, c.modelo, c.inicio, c.por_minuto, c.created_at,
        (SELECT count(*) FROM fila_mensagens f WHERE f.campanha_id = c.id) AS enfileiradas
 FROM campanhas c
 WHERE c.id = $1
@@ -67,13 +82,18 @@ WHERE c.id = $1
 SELECT id FROM campanhas WHERE created_at > now() - make_interval(days => $1) ORDER BY id
 
 -- name: relatorio_campanhas
--- Per campaign of $1: its messages by state, the doctors who wrote back after its message reached them
--- (any conversation of theirs), and those who opted out since (none was opt_out when queued).
--- Indexes: idx_fila_campanha_cliente; clientes_pkey; idx_conversations_cliente, idx_interacoes_conversa_data.
+-- Per campaign of $1: its messages by state, what WhatsApp's receipts said of the sent ones (delivered,
+-- read included; read; failed), the doctors who wrote back after its message reached them (any
+-- conversation of theirs), and those who opted out since (none was opt_out when queued).
+-- Indexes: idx_fila_campanha_cliente; recibos_pkey; clientes_pkey; idx_conversations_cliente,
+-- idx_interacoes_conversa_data.
 SELECT f.campanha_id,
        count(*) AS enfileiradas,
        count(*) FILTER (WHERE f.status IN ('pendente', 'processando')) AS pendentes,
        count(*) FILTER (WHERE f.status = 'enviada') AS enviadas,
+       count(*) FILTER (WHERE f.status = 'enviada' AND r.estado IN ('entregue', 'lida')) AS entregues,
+       count(*) FILTER (WHERE f.status = 'enviada' AND r.estado = 'lida') AS lidas,
+       count(*) FILTER (WHERE f.status = 'enviada' AND r.estado = 'falhou') AS nao_entregues,
        count(*) FILTER (WHERE f.status = 'erro') AS falhas,
        count(*) FILTER (WHERE f.status = 'cancelada') AS canceladas,
        count(*) FILTER (
@@ -87,5 +107,6 @@ SELECT f.campanha_id,
        count(*) FILTER (WHERE cl.status = 'opt_out') AS opt_out
 FROM fila_mensagens f
 JOIN clientes cl ON cl.id = f.cliente_id
+LEFT JOIN recibos r ON r.whatsapp_message_id = f.whatsapp_message_id
 WHERE f.campanha_id = ANY($1::text[])
 GROUP BY f.campanha_id

@@ -1,7 +1,9 @@
 -- name: reivindicar_mensagens
--- Claim up to $1 due messages for $2 seconds: pending rows due now, highest priority first, then
--- schedule, plus rows whose lease expired (their worker died). SKIP LOCKED lets many senders claim at
--- once without waiting on each other; the lease brings a crashed sender's rows back.
+-- Claim up to $1 due messages for $2 seconds: pending rows due now at priority $3 or above, highest
+-- priority first, then schedule, plus rows whose lease expired (their worker died). $3 is 0, or above the
+-- campaigns' priority while campaigns are paused (julia/services/pausa.py): a bound of the index's own
+-- first column, so a paused campaign's backlog is never read, let alone claimed. SKIP LOCKED lets many
+-- senders claim at once without waiting on each other; the lease brings a crashed sender's rows back.
 -- Each branch locks inside its own FROM-subquery: Postgres refuses FOR UPDATE directly under UNION, and
 -- the alternative, one SELECT with OR, cannot walk either index in order: with 200,000 pending rows it
 -- sorted them all (seq scan, 2,601 buffers, 109 ms) where this form reads 145 buffers in 0.2 ms.
@@ -10,7 +12,7 @@ WITH candidatos AS (
     SELECT id, prioridade, agendar_para FROM (
         SELECT id, prioridade, agendar_para
         FROM fila_mensagens
-        WHERE status = 'pendente' AND agendar_para <= now()
+        WHERE status = 'pendente' AND agendar_para <= now() AND prioridade >= $3
         ORDER BY prioridade DESC, agendar_para
         LIMIT $1
         FOR UPDATE SKIP LOCKED
@@ -35,7 +37,7 @@ SET status = 'processando',
 FROM escolhidos e
 WHERE f.id = e.id
 RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prioridade, f.agendar_para,
-    f.tentativas
+    f.tentativas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso
 
 -- name: iniciar_envio
 -- The intent, committed before the HTTP call, and where the message goes (`telefone`, read now): while
@@ -43,22 +45,32 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 -- * 'enviando', leased $3 seconds (longer than the call can take, so the lease cannot lapse while the
 --   call is alive);
 -- * 'cancelada': a campaign message to a doctor who is opt_out, bloqueado or inativo *now* (an opt-out a
---   second ago is honoured; replies, the opt-out confirmation among them, always go), or who is in a
+--   second ago is honoured; replies, the opt-out confirmation among them, always go), or who already had
+--   $6 campaign messages in the last 7 days (CAMPANHA_MAX_PER_WEEK, across campaigns; issue 36);
+-- * 'pendente' again, $7 seconds later, its claim not counted: a campaign message to a doctor in a
 --   conversation now (issue 33): a person holds it (a handoff), or the doctor wrote in the last 24 hours
---   (WhatsApp's own customer-service window): an offer nobody asked for must not cut into it;
--- * 'erro': a row claimed more than $4 times (senders killed before they could send), the hard cap,
---   whatever re-claimed it.
--- The caller reads which from `status`; no row: the claim was lost to another sender. The consent check
--- was a statement of its own before the rate limiter's wait (destino_envio, until 2026-12-06); here it
--- runs right before the send, one round trip fewer per message. The UPDATE re-checks the claim on the
--- row's latest version, so a re-claim that raced the read makes it write nothing.
+--   (WhatsApp's own customer-service window): an offer nobody asked for must not cut into it, and goes
+--   once the conversation has quieted (issue 36: retried, no longer cancelled);
+-- * 'erro': free text on the Cloud API ($5) to a doctor who has not written in the last 24 hours (Meta
+--   refuses it, 131047: only a template may go; 5 minutes of margin for the send's own delay); or a row
+--   claimed more than $4 times (senders killed before they could send), the hard cap, whatever re-claimed it.
+-- The caller reads which from `status`; no row: the claim was lost to another sender. The UPDATE re-checks
+-- the claim on the row's latest version, so a re-claim that raced the read makes it write nothing.
 -- Indexes: fila_mensagens_pkey, clientes_pkey; for campaign rows only (the CASE never reads them for a
--- reply), idx_conversations_cliente_status and idx_interacoes_conversa_data.
+-- reply), idx_conversations_cliente_status, idx_interacoes_conversa_data and idx_fila_campanha_enviada; for
+-- free text on the Cloud API, idx_conversations_cliente and idx_interacoes_conversa_data.
 WITH alvo AS (
     SELECT f.id, cl.telefone,
            CASE
                WHEN f.campanha_id IS NULL THEN NULL
                WHEN cl.status IN ('opt_out', 'bloqueado', 'inativo') THEN 'médico não recebe campanhas'
+               WHEN (SELECT count(*) FROM fila_mensagens s
+                     WHERE s.cliente_id = f.cliente_id AND s.campanha_id IS NOT NULL
+                       AND s.enviada_em IS NOT NULL AND s.enviada_em > now() - interval '7 days') >= $6
+                   THEN format('médico já recebeu %s mensagens de campanha em 7 dias', $6::int)
+           END AS recusa,
+           CASE
+               WHEN f.campanha_id IS NULL THEN NULL
                WHEN EXISTS (
                    SELECT 1 FROM conversations cv
                    WHERE cv.cliente_id = f.cliente_id AND cv.status = 'ativa'
@@ -67,29 +79,58 @@ WITH alvo AS (
                          WHERE i.conversa_id = cv.id AND i.direcao = 'entrada'
                            AND i.created_at > now() - interval '24 hours'
                      ))
-               ) THEN 'médico em conversa: com uma pessoa, ou escreveu nas últimas 24 horas'
-           END AS recusa,
+               ) THEN 'médico em conversa: com uma pessoa, ou escreveu nas últimas 24 horas; de novo mais tarde'
+           END AS adiamento,
+           CASE
+               WHEN NOT $5::boolean OR f.modelo IS NOT NULL THEN NULL
+               WHEN NOT EXISTS (
+                   SELECT 1 FROM conversations cv
+                   JOIN interacoes i ON i.conversa_id = cv.id
+                   WHERE cv.cliente_id = f.cliente_id AND i.direcao = 'entrada'
+                     AND i.created_at > now() - interval '23 hours 55 minutes'
+               ) THEN 'texto livre fora da janela de 24 horas da Cloud API (a Meta recusa: 131047); só um modelo aprovado pode ir'
+           END AS fora_da_janela,
            f.tentativas > $4 AS esgotada
     FROM fila_mensagens f
     JOIN clientes cl ON cl.id = f.cliente_id
     WHERE f.id = $1
+), decisao AS (
+    SELECT a.*,
+           CASE
+               WHEN a.recusa IS NOT NULL THEN 'cancelada'
+               WHEN a.adiamento IS NOT NULL THEN 'pendente'
+               WHEN a.fora_da_janela IS NOT NULL OR a.esgotada THEN 'erro'
+               ELSE 'enviando'
+           END AS status
+    FROM alvo a
 )
 UPDATE fila_mensagens f
-SET status = CASE WHEN a.recusa IS NOT NULL THEN 'cancelada' WHEN a.esgotada THEN 'erro' ELSE 'enviando' END,
-    envio_iniciado_em = CASE WHEN a.recusa IS NOT NULL OR a.esgotada THEN f.envio_iniciado_em ELSE now() END,
-    locked_until = CASE
-        WHEN a.recusa IS NOT NULL OR a.esgotada THEN NULL ELSE now() + make_interval(secs => $3)
-    END,
+SET status = d.status,
+    envio_iniciado_em = CASE WHEN d.status = 'enviando' THEN now() ELSE f.envio_iniciado_em END,
+    locked_until = CASE WHEN d.status = 'enviando' THEN now() + make_interval(secs => $3) END,
+    agendar_para = CASE WHEN d.status = 'pendente' THEN now() + make_interval(secs => $7) ELSE f.agendar_para END,
+    tentativas = CASE WHEN d.status = 'pendente' THEN f.tentativas - 1 ELSE f.tentativas END,
     last_error = CASE
-        WHEN a.recusa IS NOT NULL THEN a.recusa
-        WHEN a.esgotada THEN format('gave up after %s claims: %s', f.tentativas - 1,
-                                    coalesce(f.last_error, 'no send was ever started'))
-        ELSE f.last_error
+        WHEN d.status = 'enviando' THEN f.last_error
+        WHEN d.status = 'erro' AND d.fora_da_janela IS NULL
+            THEN format('gave up after %s claims: %s', f.tentativas - 1,
+                        coalesce(f.last_error, 'no send was ever started'))
+        ELSE coalesce(d.recusa, d.adiamento, d.fora_da_janela)
     END,
     updated_at = now()
-FROM alvo a
-WHERE f.id = a.id AND f.status = 'processando' AND f.tentativas = $2
-RETURNING f.status, a.telefone
+FROM decisao d
+WHERE f.id = d.id AND f.status = 'processando' AND f.tentativas = $2
+RETURNING f.status, d.telefone
+
+-- name: reagendar_mensagem
+-- Not yet: a campaign message outside the doctor's sending window (the doctor's local hours, weekends,
+-- holidays: julia/worker/sending_window.py), or an unsolicited one past the number's hourly or daily most
+-- (julia/worker/quota.py). Pending again at $3, the claim not counted against the cap (nothing was tried),
+-- with the reason. Index: fila_mensagens_pkey.
+UPDATE fila_mensagens
+SET status = 'pendente', agendar_para = $3, tentativas = tentativas - 1, locked_until = NULL,
+    last_error = $4, updated_at = now()
+WHERE id = $1 AND status = 'processando' AND tentativas = $2
 
 -- name: marcar_enviada
 -- Evolution accepted the send of attempt $2. Also from 'incerto': the outcome was recorded late (Postgres
@@ -131,6 +172,16 @@ UPDATE fila_mensagens
 SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
     last_error = $4, updated_at = now()
 WHERE id = $1 AND status IN ('processando', 'enviando') AND tentativas = $2
+
+-- name: devolver_mensagem
+-- Claimed, not started, and held back by a stop of sending (julia/services/pausa.py: WhatsApp
+-- disconnected, a person's stop, campaigns paused): pending again as it was, due at its own time (its
+-- place in the order kept) and the claim not counted (`tentativas` back to what it was, so stops never
+-- spend the tries that guard against senders dying mid-send). Fenced like the rest by $2: a claim that
+-- raced this one finds the row 'pendente' and writes nothing; the next claim takes it at $2 again.
+UPDATE fila_mensagens
+SET status = 'pendente', tentativas = tentativas - 1, locked_until = NULL, updated_at = now()
+WHERE id = $1 AND status = 'processando' AND tentativas = $2
 
 -- name: falhar_mensagem
 -- Not sent, for good (a 400: the number is not on WhatsApp), or the last try: 'erro' with the reason.
@@ -183,10 +234,13 @@ RETURNING id
 -- yet: the sender stores it in the doctor's conversation once WhatsApp has it (guardar_envio_no_historico).
 -- Never to a doctor who opted out or is blocked: opt-out wins over a notice too (the sender lets every
 -- non-campaign row go, since the opt-out's own confirmation is one; an opt-out after this commit cancels
--- the row, clientes.sql cancelar_envios_pendentes). Index: clientes_pkey.
-INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade)
-SELECT a.cliente_id, a.conteudo, $3
-FROM unnest($1::bigint[], $2::text[]) AS a (cliente_id, conteudo)
+-- the row, clientes.sql cancelar_envios_pendentes). Each is also an approved template: $4 its name, $5 a
+-- JSON array of each notice's parameters (an array of arrays of unequal lengths is no Postgres array), for
+-- the Cloud API, where a notice to a doctor silent for 24 hours can only be one. Index: clientes_pkey.
+INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, modelo, modelo_parametros)
+SELECT a.cliente_id, a.conteudo, $3, a.modelo,
+       ARRAY(SELECT jsonb_array_elements_text($5::jsonb -> (a.n::int - 1)))
+FROM unnest($1::bigint[], $2::text[], $4::text[]) WITH ORDINALITY AS a (cliente_id, conteudo, modelo, n)
 JOIN clientes c ON c.id = a.cliente_id
 WHERE c.status NOT IN ('opt_out', 'bloqueado')
 RETURNING id

@@ -4,6 +4,7 @@ change latency and faults while it runs and to read what the fakes received."""
 from __future__ import annotations
 
 import random
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import Body, FastAPI
@@ -42,6 +43,11 @@ def criar_app(estado: Estado | None = None, *, semente: int = 0) -> FastAPI:
     async def latencias_claude() -> list[float]:
         """The latency drawn for every Claude call, in order: what a run's time-to-reply is judged on."""
         return estado.registro.claude_latencias_s
+
+    @app.get("/_controle/recibos")
+    async def recibos() -> list[dict[str, Any]]:
+        """The `messages.update` receipts posted to julia, with julia's answer to each."""
+        return [asdict(r) for r in estado.registro.recibos]
 
     @app.get("/_controle/slack")
     async def textos_slack() -> list[str]:

@@ -40,6 +40,8 @@ class Falsos:
         return {
             "EVOLUTION_URL": self.url,
             "EVOLUTION_API_KEY": "falso",
+            # The drivers post with the `apikey` header (no X-Julia-Token): said explicitly, as in production.
+            "EVOLUTION_WEBHOOK_SENDING_KEY": "true",
             "ANTHROPIC_BASE_URL": self.url,
             "ANTHROPIC_API_KEY": "falso",
             "CHATWOOT_URL": self.url,
@@ -66,6 +68,23 @@ class Falsos:
             resposta = await http.get("/_controle/enviadas", params={"desde": desde})
             resposta.raise_for_status()
             return list(resposta.json()["enviadas"])
+
+    async def conexao(self, state: str, status_reason: int) -> dict[str, Any]:
+        """Change the fake WhatsApp connection; Evolution's `connection.update` goes to julia (with the
+        evolution `webhook_url` set): `{"state", "julia": julia's status}`."""
+        async with self._http() as http:
+            resposta = await http.post(
+                "/_controle/evolution/conexao", json={"state": state, "statusReason": status_reason}
+            )
+            resposta.raise_for_status()
+            return dict(resposta.json())
+
+    async def recibos(self) -> list[dict[str, Any]]:
+        """Every `messages.update` posted to julia: `{"id", "status", "resposta"}`, in posting order."""
+        async with self._http() as http:
+            resposta = await http.get("/_controle/recibos")
+            resposta.raise_for_status()
+            return list(resposta.json())
 
     async def latencias_claude(self) -> list[float]:
         async with self._http() as http:

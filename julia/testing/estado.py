@@ -29,6 +29,26 @@ class ConfigEvolution(BaseModel):
     fracao_falha: float = Field(default=1.0, ge=0, le=1)
     lento_ms: float = Field(default=35_000.0, ge=0)
     imprimir: bool = False  # print each accepted send: `julia dev` shows Júlia's replies this way
+    # The instance's integration (fetchInstances' `integration`): on "baileys" sendTemplate fails as
+    # Evolution's Baileys service does; on "cloud-api" it goes to (a fake of) Meta. Its receipts too:
+    # Baileys' (SERVER_ACK, DELIVERY_ACK, READ, ERROR; fromMe true) or the Cloud API's as Evolution
+    # forwards them (SENT, DELIVERED, READ, FAILED; fromMe false, no error code).
+    integracao: Literal["baileys", "cloud-api"] = "baileys"
+    # Cloud API: the templates approved at Meta (None: every one of julia/templates.py), and the test
+    # number's allow-list (None: any number), outside which Meta answers 131030.
+    modelos_aprovados: list[str] | None = None
+    permitidos: list[str] | None = None
+    # A Meta error code every template send gets (with fracao_falha), e.g. 130429 (rate limit), 132001.
+    falha_modelo: int | None = None
+    # Evolution's own webhooks to julia: `messages.update` receipts of each accepted send, and
+    # `connection.update` when the control route changes the connection. None: none are posted.
+    webhook_url: str | None = None
+    webhook_headers: dict[str, str] = Field(default_factory=dict)  # e.g. {"apikey": ...}
+    fracao_falha_entrega: float = Field(default=0.0, ge=0, le=1)  # accepted, then failed
+    fracao_lida: float = Field(default=0.0, ge=0, le=1)  # of the delivered ones, read too
+    recibos_atraso_ms: float = Field(default=0.0, ge=0)  # 0: the receipt may beat sendText's own 201
+    recibos_repetidos: bool = False  # every receipt posted twice (Evolution retries, a redelivery)
+    recibos_invertidos: bool = False  # a message's receipts in reverse order (read before delivered)
 
 
 class ConfigChatwoot(BaseModel):
@@ -59,11 +79,23 @@ class Envio:
     recebido_em: float  # time.time() on arrival: the benchmark's end of a doctor's wait
     status: int
     id: str | None
+    modelo: str | None = None  # a sendTemplate: the template's name (`texto` is what Evolution stores)
+    parametros: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recibo:
+    """One `messages.update` the fake posted to julia, and julia's answer (None: no answer)."""
+
+    id: str
+    status: str
+    resposta: int | None
 
 
 @dataclass
 class Registro:
     enviadas: list[Envio] = field(default_factory=list)
+    recibos: list[Recibo] = field(default_factory=list)
     chatwoot: list[dict[str, Any]] = field(default_factory=list)  # method, path, body of every call
     slack: list[str] = field(default_factory=list)
     claude_pedidos: int = 0
@@ -79,6 +111,7 @@ class Registro:
         return {
             "enviadas": len(self.enviadas),
             "enviadas_aceitas": aceitas,
+            "recibos": len(self.recibos),
             "chatwoot": len(self.chatwoot),
             "slack": len(self.slack),
             "claude_pedidos": self.claude_pedidos,
@@ -116,6 +149,7 @@ class Estado:
     config: Config = field(default_factory=Config)
     registro: Registro = field(default_factory=Registro)
     balde: Balde | None = None
+    conexao: str = "open"  # the WhatsApp connection's state: sendText fails unless "open"
 
     def configurar(self, servico: str, campos: dict[str, Any]) -> None:
         """Merge `campos` into one service's settings (a nested `latencia` is replaced whole)."""

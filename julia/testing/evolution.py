@@ -1,6 +1,20 @@
-"""Fake Evolution API v2: sendText (recording every call, for exactly-once checks) and
-connectionState, with settable latency and the fault modes of ConfigEvolution; and the inbound
-`messages.upsert` webhook body Evolution posts to julia."""
+"""Fake Evolution API v2: sendText and sendTemplate (recording every call, for exactly-once checks),
+connectionState and fetchInstances, with settable latency and the fault modes of ConfigEvolution; the
+inbound `messages.upsert` webhook body Evolution posts to julia; and, with `webhook_url` set, Evolution's
+own webhooks to julia: the `messages.update` receipts of every accepted send (Baileys' or the Cloud API's,
+delivered, read or failed, repeated or out of order as configured) and `connection.update` when
+`POST /_controle/evolution/conexao` changes the connection (while it is not `open`, sendText answers
+what Evolution answers then: 400 "Error: Connection Closed").
+
+sendTemplate answers as Evolution 2.3.6 does (src/api/integrations/channel/meta/whatsapp.business.service.ts,
+docs/integrations.md): on a Cloud API instance a 201 with the message, or Meta's error object as the body of
+a 201 without `key` (132001 unknown template, 132000 parameter count, 131030 number not allowed, or the
+code set in `falha_modelo`); on a Baileys instance the 500 of its "Method not available" error.
+
+Receipts' bodies as Evolution 2.3.6 builds them (`messages.update` in whatsapp.baileys.service.ts and, for
+the Cloud API, whatsapp.business.service.ts, which drops Meta's error codes). Posting is Evolution's,
+simplified: a 5xx or a refused connection is tried again a few times, 0.2 s apart (Evolution backs off
+from 5 s, over up to 10 tries); a 4xx is never retried."""
 
 from __future__ import annotations
 
@@ -8,12 +22,19 @@ import asyncio
 import itertools
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from julia.testing.estado import Envio, Estado
+from julia.templates import TEMPLATES
+from julia.testing.estado import ConfigEvolution, Envio, Estado, Recibo
+
+TENTATIVAS_WEBHOOK = 5
+INTERVALO_WEBHOOK_S = 0.2
 
 
 def mensagem_enviada(numero: str, texto: str, msg_id: str, instancia: str) -> dict[str, Any]:
@@ -66,16 +87,176 @@ def mensagem_recebida(
     }
 
 
+INTEGRACOES = {"baileys": "WHATSAPP-BAILEYS", "cloud-api": "WHATSAPP-BUSINESS"}
+# Meta's texts for the codes the fake answers (as Meta words them; `details` as Meta's docs quote them).
+ERROS_META = {
+    130429: ("Rate limit hit", "Cloud API message throughput has been reached."),
+    131030: (
+        "Recipient phone number not in allowed list",
+        "Recipient phone number not in allowed list: Add recipient phone number to recipient list and try "
+        "again.",
+    ),
+    131047: (
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer last replied to "
+        "this number.",
+    ),
+    132000: (
+        "Number of parameters does not match the expected number of params",
+        "body: number of localizable_params does not match the expected number of params",
+    ),
+    132001: ("Template name does not exist in the translation", "template name does not exist in pt_BR"),
+}
+
+
+def erro_meta(codigo: int) -> dict[str, Any]:
+    """Meta's inner `error` object, which Evolution returns as the body of a 201 (its `post()` catches the
+    axios error and returns `e.response.data.error`; the send path then returns it unchanged)."""
+    mensagem, detalhes = ERROS_META.get(codigo, ("Unknown error", "unknown error"))
+    return {
+        "message": f"(#{codigo}) {mensagem}",
+        "type": "OAuthException",
+        "code": codigo,
+        "error_data": {"messaging_product": "whatsapp", "details": detalhes},
+        "fbtrace_id": "AFakeTraceId",
+    }
+
+
+def _recusa_do_modelo(cfg: ConfigEvolution, numero: str, nome: str, parametros: list[str]) -> int | None:
+    aprovados = cfg.modelos_aprovados if cfg.modelos_aprovados is not None else list(TEMPLATES)
+    if nome not in aprovados:
+        return 132001
+    if nome in TEMPLATES and len(parametros) != len(TEMPLATES[nome].parameters):
+        return 132000
+    if cfg.permitidos is not None and numero not in cfg.permitidos:
+        return 131030
+    return None
+
+
+def _envelope(evento: str, data: dict[str, Any], instancia: str, destino: str | None) -> dict[str, Any]:
+    return {
+        "event": evento,
+        "instance": instancia,
+        "data": data,
+        "destination": destino,
+        "date_time": "2026-11-24T10:00:00.000Z",
+        "sender": "5511988887777@s.whatsapp.net",
+        "server_url": "http://evolution",
+        "apikey": None,
+    }
+
+
+def recibo_whatsapp(
+    msg_id: str,
+    numero: str,
+    status: str,
+    *,
+    integracao: str = "baileys",
+    instancia: str = "julia",
+    destino: str | None = None,
+) -> dict[str, Any]:
+    """Evolution's `messages.update` for one receipt of the message `msg_id` (sendText's key.id) sent to
+    `numero`: Baileys' (`fromMe` true) or the Cloud API's (`fromMe` false, `participant` set, no error)."""
+    jid = f"{numero}@s.whatsapp.net"
+    data: dict[str, Any] = {
+        "messageId": f"cm{abs(hash((msg_id, status))) % 10**12:012d}",
+        "keyId": msg_id,
+        "remoteJid": jid,
+        "fromMe": integracao == "baileys",
+        "status": status,
+        "instanceId": "uuid",
+    }
+    if integracao == "cloud-api":
+        data["participant"] = jid
+    return _envelope("messages.update", data, instancia, destino)
+
+
+def conexao_whatsapp(
+    state: str, status_reason: int, *, instancia: str = "julia", destino: str | None = None
+) -> dict[str, Any]:
+    """Evolution's `connection.update`: `open` carries the number's profile, the others only the reason."""
+    data: dict[str, Any] = {"instance": instancia, "state": state, "statusReason": status_reason}
+    if state == "open":
+        data |= {"wuid": "5511988887777@s.whatsapp.net", "profileName": "Júlia", "profilePictureUrl": None}
+    return _envelope("connection.update", data, instancia, destino)
+
+
+def statuses_do_envio(cfg: ConfigEvolution, rng: random.Random) -> list[str]:
+    """The receipts one accepted send gets, in the order they are posted."""
+    cloud = cfg.integracao == "cloud-api"
+    if rng.random() < cfg.fracao_falha_entrega:
+        statuses = ["SENT", "FAILED"] if cloud else ["ERROR"]
+    else:
+        statuses = ["SENT", "DELIVERED"] if cloud else ["SERVER_ACK", "DELIVERY_ACK"]
+        if rng.random() < cfg.fracao_lida:
+            statuses.append("READ")
+    if cfg.recibos_invertidos:
+        statuses.reverse()
+    if cfg.recibos_repetidos:
+        statuses = [s for s in statuses for _ in (1, 2)]
+    return statuses
+
+
+class Conexao(BaseModel):
+    state: str = "close"
+    statusReason: int = 401  # Evolution's field name
+
+
+class Webhooks:
+    """Evolution's posts to julia, in the background of the request that caused them."""
+
+    def __init__(self, estado: Estado) -> None:
+        self._estado = estado
+        self._tarefas: set[asyncio.Task[None]] = set()
+        # One client for every post: httpx builds an SSL context per client (about 40 ms of CPU with the
+        # event loop blocked, julia/testing/controle.py), which a campaign's receipts paid hundreds of
+        # times, and sendText timed out behind them. Made on first use, inside the server's event loop.
+        self._http: httpx.AsyncClient | None = None
+
+    def agendar(self, corpos: Sequence[tuple[str | None, dict[str, Any]]], atraso_s: float) -> None:
+        """Post the bodies one after another (each `(msg_id or None, body)`), after `atraso_s`."""
+        tarefa = asyncio.create_task(self._postar(corpos, atraso_s))
+        self._tarefas.add(tarefa)
+        tarefa.add_done_callback(self._tarefas.discard)
+
+    async def postar(self, corpo: dict[str, Any]) -> int | None:
+        """Post one body now; julia's status (None: never answered)."""
+        cfg = self._estado.config.evolution
+        if cfg.webhook_url is None:
+            return None
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10)
+        for _ in range(TENTATIVAS_WEBHOOK):
+            try:
+                resposta = await self._http.post(cfg.webhook_url, json=corpo, headers=cfg.webhook_headers)
+            except httpx.TransportError:
+                await asyncio.sleep(INTERVALO_WEBHOOK_S)
+                continue
+            if resposta.status_code < 500:
+                return resposta.status_code
+            await asyncio.sleep(INTERVALO_WEBHOOK_S)
+        return None
+
+    async def _postar(self, corpos: Sequence[tuple[str | None, dict[str, Any]]], atraso_s: float) -> None:
+        await asyncio.sleep(atraso_s)
+        for msg_id, corpo in corpos:
+            resposta = await self.postar(corpo)
+            if msg_id is not None:
+                self._estado.registro.recibos.append(Recibo(msg_id, corpo["data"]["status"], resposta))
+
+
 def rotas(estado: Estado, rng: random.Random) -> APIRouter:
     router = APIRouter()
     ids = itertools.count(1)
+    webhooks = Webhooks(estado)
 
     @router.post("/message/sendText/{instancia}")
     async def send_text(instancia: str, request: Request) -> Response:
         corpo = await request.json()
         numero, texto = str(corpo["number"]), str(corpo["text"])
         cfg = estado.config.evolution
-        await asyncio.sleep(cfg.latencia.amostra_s(rng))
+        # `delay`: Evolution shows 'typing...' that long before sending, and answers after it.
+        await asyncio.sleep(cfg.latencia.amostra_s(rng) + float(corpo.get("delay") or 0) / 1000.0)
         falha = cfg.falha if cfg.falha and rng.random() < cfg.fracao_falha else None
         agora = time.time()
         if falha in ("500", "503"):
@@ -83,6 +264,18 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
             return JSONResponse(
                 {"status": int(falha), "error": "Internal Server Error", "response": {"message": ["falso"]}},
                 status_code=int(falha),
+            )
+        if (
+            estado.conexao != "open"
+        ):  # Baileys throws, Evolution answers BadRequestException(error.toString())
+            estado.registro.enviadas.append(Envio(numero, texto, agora, 400, None))
+            return JSONResponse(
+                {
+                    "status": 400,
+                    "error": "Bad Request",
+                    "response": {"message": ["Error: Connection Closed"]},
+                },
+                status_code=400,
             )
         if falha == "400":
             estado.registro.enviadas.append(Envio(numero, texto, agora, 400, None))
@@ -95,12 +288,84 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         estado.registro.enviadas.append(Envio(numero, texto, agora, 201, msg_id))
         if cfg.imprimir:
             print(f"[fake evolution] sendText to {numero}: {texto}", flush=True)
+        if cfg.webhook_url is not None:
+            recibos = [
+                (
+                    msg_id,
+                    recibo_whatsapp(msg_id, numero, status, integracao=cfg.integracao, instancia=instancia),
+                )
+                for status in statuses_do_envio(cfg, rng)
+            ]
+            webhooks.agendar(recibos, cfg.recibos_atraso_ms / 1000)
         if falha == "lento":
             await asyncio.sleep(cfg.lento_ms / 1000.0)
         return JSONResponse(mensagem_enviada(numero, texto, msg_id, instancia), status_code=201)
 
+    @router.post("/message/sendTemplate/{instancia}")
+    async def send_template(instancia: str, request: Request) -> Response:
+        corpo = await request.json()
+        cfg = estado.config.evolution
+        await asyncio.sleep(cfg.latencia.amostra_s(rng))
+        faltam = [c for c in ("name", "language") if not isinstance(corpo.get(c), str)]
+        if faltam:  # templateMessageSchema's `required`
+            mensagens = [f"{c} is required" for c in faltam]
+            return JSONResponse(
+                {"status": 400, "error": "Bad Request", "response": {"message": mensagens}}, status_code=400
+            )
+        if cfg.integracao != "cloud-api":
+            erro = {"message": "Method not available in the Baileys service"}
+            return JSONResponse(
+                {"status": 500, "error": "Internal Server Error", "response": erro}, status_code=500
+            )
+        numero, nome = str(corpo.get("number", "")), corpo["name"]
+        parametros = [
+            str(p.get("text", ""))
+            for c in corpo.get("components") or []
+            if c.get("type") == "body"
+            for p in c.get("parameters") or []
+        ]
+        agora = time.time()
+        codigo = _recusa_do_modelo(cfg, numero, nome, parametros)
+        if codigo is None and cfg.falha_modelo is not None and rng.random() < cfg.fracao_falha:
+            codigo = cfg.falha_modelo
+        texto = f"▶️{nome}◀️"  # what Evolution stores as the message's text
+        if codigo is not None:
+            estado.registro.enviadas.append(
+                Envio(numero, texto, agora, codigo, None, nome, tuple(parametros))
+            )
+            return JSONResponse(erro_meta(codigo), status_code=201)
+        msg_id = f"wamid.FALSO{next(ids)}"
+        estado.registro.enviadas.append(Envio(numero, texto, agora, 201, msg_id, nome, tuple(parametros)))
+        if cfg.imprimir:
+            print(f"[fake evolution] sendTemplate {nome} to {numero}: {parametros}", flush=True)
+        enviada = {**mensagem_enviada(numero, texto, msg_id, instancia), "source": "unknown"}
+        return JSONResponse(enviada, status_code=201)
+
+    @router.get("/instance/fetchInstances")
+    async def instancias(instanceName: str = "julia") -> Response:
+        # Every name asked for is an instance of the fake (sendText takes any in its path too).
+        nome = instanceName
+        instancia = {
+            "id": "00000000-0000-4000-8000-000000000001",
+            "name": nome,
+            "connectionStatus": "open",
+            "ownerJid": "5511988887777@s.whatsapp.net",
+            "profileName": "Júlia",
+            "integration": INTEGRACOES[estado.config.evolution.integracao],
+            "number": "5511988887777",
+        }
+        return JSONResponse([instancia])
+
     @router.get("/instance/connectionState/{instancia}")
     async def estado_conexao(instancia: str) -> dict[str, Any]:
-        return {"instance": {"instanceName": instancia, "state": "open"}}
+        return {"instance": {"instanceName": instancia, "state": estado.conexao}}
+
+    @router.post("/_controle/evolution/conexao")
+    async def mudar_conexao(conexao: Conexao) -> dict[str, Any]:
+        """The connection changes now (sendText follows at once) and julia is told, as Evolution tells it;
+        answers julia's status (None: no webhook_url, or julia never answered)."""
+        estado.conexao = conexao.state
+        corpo = conexao_whatsapp(conexao.state, conexao.statusReason)
+        return {"state": conexao.state, "julia": await webhooks.postar(corpo)}
 
     return router

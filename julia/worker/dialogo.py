@@ -27,6 +27,7 @@ async def conversar(ctx: Contexto, estatico: str, dinamico: str, turnos: Sequenc
         resposta = await ctx.s.claude.responder(
             estatico, dinamico, mensagens, ferramentas=tools, usar_ferramentas=rodada < MAX_RODADAS
         )
+        ctx.tokens += resposta.tokens
         if not resposta.chamadas or rodada == MAX_RODADAS:
             if not resposta.texto:
                 raise IntegracaoError("claude", f"no text after {rodada} tool rounds", transitorio=True)

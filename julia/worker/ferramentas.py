@@ -59,6 +59,7 @@ class Contexto:
     # What reservar_vaga really did in this turn: the reply's confirmation is built from these, and a
     # reply claiming a reservation none of them made is corrected (julia/worker/promessas.py).
     reservas_do_turno: list[reservas.Reserva] = field(default_factory=list)
+    tokens: int = 0  # Claude's tokens this answer used so far, for the daily budgets (services/orcamento.py)
 
     async def chatwoot_conversa_id(self) -> int | None:
         espelhada = await self.espelho if self.espelho is not None else None

@@ -17,7 +17,7 @@ from julia.data.fila import Despertador
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
 from julia.metrics import metrics
-from julia.services import avisos, gauges, lgpd
+from julia.services import avisos, entregas, gauges, lgpd
 from julia.worker import resposta
 from julia.worker.concorrencia import Concorrencia
 from julia.worker.remetente import Remetente
@@ -145,6 +145,7 @@ class Worker:
             try:
                 slack = s.settings.slack_webhook_url
                 rodada = await verificar_e_alertar(check, http=s.http, webhook_url=slack)
+                await entregas.pausar_campanhas_se_falham(s.redis, rodada.report)
                 await gauges.publish(s.redis, s.pool, rodada.report.findings.operacao)
             except Exception:  # alerting must never stop the worker
                 log.exception("health/alert round failed; next round in %.0f s", ALERTA_INTERVALO_S)

@@ -1,7 +1,8 @@
-"""The sender's question before each batch: is sending paused (julia/services/pausa.py keeps the flag)?
+"""The sender's question before each batch: what does the stop of sending hold back now
+(julia/services/pausa.py keeps its causes)?
 
-Redis unreachable reads as paused: the sender cannot send without Redis anyway (its rate limit lives there:
-julia/worker/taxa.py), and claiming rows it cannot send would only spend their tries.
+Redis unreachable reads as everything held: the sender cannot send without Redis anyway (its rate limit
+lives there: julia/worker/taxa.py), and claiming rows it cannot send would only spend their tries.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import logging
 import time
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
-from julia.services.pausa import CHAVE
+from julia.services.pausa import CHAVE, Retencao, retencao
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +24,18 @@ AVISO_INTERVALO_S = 60.0  # the sender asks five times a second: say "Redis is d
 _ultimo_aviso = 0.0
 
 
-async def envio_pausado(redis: aioredis.Redis) -> bool:
-    """What the sender asks before each batch. Never raises: Redis down or slow counts as paused."""
+async def retencao_do_envio(redis: aioredis.Redis) -> Retencao:
+    """What the sender asks before each batch (one HKEYS). Never raises: Redis down or slow holds all."""
     global _ultimo_aviso
     try:
         async with asyncio.timeout(TIMEOUT_S):
-            return bool(await redis.exists(CHAVE))
+            causas = await redis.hkeys(CHAVE)
+    except ResponseError:  # WRONGTYPE: a string flag set by hand, a stop of everything
+        return "tudo"
     except (RedisError, OSError, TimeoutError) as exc:
         agora = time.monotonic()
         if agora - _ultimo_aviso >= AVISO_INTERVALO_S:
             _ultimo_aviso = agora
             log.warning("sender idle: Redis unreachable (%s); the queue waits in Postgres", exc or "timeout")
-        return True
+        return "tudo"
+    return retencao({c.decode() if isinstance(c, bytes) else c for c in causas})

@@ -1,4 +1,5 @@
-"""The sender: drains fila_mensagens through Evolution sendText, never sending a message twice.
+"""The sender: drains fila_mensagens through Evolution (sendText, or sendTemplate on the Cloud API: the
+channel's rules are julia/worker/channel.py's), never sending a message twice.
 
 - Claims from the lease queue over fila_mensagens (julia/data/fila.py; `reivindicar_mensagens`: priority,
   then schedule), as many rows as there are free slots; it does not wait for a batch to finish before
@@ -9,9 +10,12 @@
   julia/worker/taxa.py, a token bucket in Redis).
 - The delivery protocol (julia/sql/fila_mensagens.sql, migrations/0004_entrega.sql), Postgres being the
   record:
+  0. a campaign row outside the doctor's sending window, or an unsolicited row past a Baileys number's
+     hourly or daily most, is put back to when it may go (`reagendar_mensagem`, the claim not counted);
   1. `iniciar_envio` commits the intent ('enviando', attempt id = the claim's tentativas) before the call,
      once the rate limiter let it go, and reads the phone in the same statement (a campaign message to a
-     doctor who has since opted out is cancelled there instead);
+     doctor who has since opted out or had the week's most is cancelled there instead; one to a doctor in
+     a conversation goes back to 'pendente' for later; free text the Cloud API would refuse is 'erro');
   2. the outcome follows: 'enviada'; or, when Evolution answered that it did not send, back to 'pendente'
      with exponential backoff, 'erro' with the reason for a 400 or the last try;
   3. when the outcome is unknown (evolution.EnvioIncerto: a timeout after the request left, a dropped
@@ -20,6 +24,11 @@
      tell whether it went out, so a person checks the chat (docs/runbook.md); /admin and the health check
      count these rows, and the `envio_incerto` event counter (/metrics) counts each one.
   A row claimed more often than MAX_TENTATIVAS (senders dying before they send) ends in 'erro' too.
+- A stop of sending (julia/services/pausa.py: a person's, WhatsApp disconnected, campaigns paused by failed
+  deliveries) is read before each batch: nothing it holds is claimed, and a row claimed before it began
+  is given back right before its send would start ('pendente' again, the claim not counted). So a stop
+  holds every send but those already under way within one batch's poll (`_retencao`, read at most
+  the loop's poll interval apart), and loses none.
 """
 
 from __future__ import annotations
@@ -39,9 +48,12 @@ from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
+from julia.services.campanhas import PRIORIDADE_CAMPANHA
+from julia.services.pausa import Retencao
 from julia.settings import Settings
+from julia.worker.channel import Channel
 from julia.worker.espelho import espelhar
-from julia.worker.pausa import envio_pausado
+from julia.worker.pausa import retencao_do_envio
 from julia.worker.servicos import Servicos
 from julia.worker.taxa import Taxa, classe
 
@@ -61,8 +73,13 @@ def lote_para(settings: Settings) -> int:
     """Rows one sender holds at most: a second of both send rates, at least LOTE_MINIMO. A row is held for
     its whole send (the statements around it, sendText, the Chatwoot mirror: well under a second at p99),
     so fewer slots than that would cap the sends below the rate the business set. A fixed 20 did, at
-    120 replies/s: 128 replies waited to be sent while the rate limiter had tokens to spare."""
-    return max(LOTE_MINIMO, math.ceil(settings.evolution_rate_per_s + settings.evolution_campanha_rate_per_s))
+    120 replies/s: 128 replies waited to be sent while the rate limiter had tokens to spare. On a Baileys
+    number an unsolicited send also holds its slot through Evolution's typing delay."""
+    atraso_s = (
+        settings.evolution_typing_delay_ms / 1000 if settings.evolution_integration == "baileys" else 0.0
+    )
+    campanhas = settings.evolution_campanha_rate_per_s * (1 + atraso_s)
+    return max(LOTE_MINIMO, math.ceil(settings.evolution_rate_per_s + campanhas))
 
 
 class Remetente:
@@ -71,23 +88,27 @@ class Remetente:
         self._lote = lote_para(s.settings)  # rows held at most (claimed, waiting or in flight)
         self.fila = fila_mensagens.fila(Retentativa(MAX_TENTATIVAS, backoff_s, teto_s=BACKOFF_MAX_S))
         self._taxa = Taxa(s.redis, s.settings)
+        self._canal = Channel(s)
         # The lease of a send under way outlasts the call, so the sweep never takes a live one for dead.
         self._lease_envio_s = max(float(s.settings.queue_lease_s), 2 * s.settings.evolution_timeout_s)
         self._por_medico: dict[int, deque[asyncpg.Record]] = {}
         self._tarefas: dict[int, asyncio.Task[None]] = {}
         self._retidas = 0
         self._proxima_varredura = 0.0
+        self._retencao: Retencao = "nada"  # what the stop of sending held back at the last batch
 
     async def despachar(self) -> int:
         """Claim what fits in the free slots and start sending it; how many rows were claimed (0: nothing
         due, no free slot, or sending paused)."""
-        if await envio_pausado(self._s.redis):
-            return 0  # emergency stop (julia pause-sending), or Redis away: the queue waits intact
+        self._retencao = await retencao_do_envio(self._s.redis)
+        if self._retencao == "tudo":
+            return 0  # stopped (a person, WhatsApp disconnected), or Redis away: the queue waits intact
         await self._varrer_incertas()
         livres = self._lote - self._retidas
         if livres <= 0:
             return 0
-        linhas = await self.fila.reivindicar(self._s.pool, livres, self._s.settings.queue_lease_s)
+        minima = PRIORIDADE_CAMPANHA + 1 if self._retencao == "campanhas" else 0
+        linhas = await self.fila.reivindicar(self._s.pool, livres, self._s.settings.queue_lease_s, minima)
         for linha in sorted(linhas, key=lambda r: r["id"]):
             self._retidas += 1
             self._por_medico.setdefault(linha["cliente_id"], deque()).append(linha)
@@ -119,18 +140,32 @@ class Remetente:
         s = self._s
         fila_id, tentativas = linha["id"], linha["tentativas"]
         try:
-            await self._aguardar_vez(linha)
+            # Before the rate limiter: a row put off (the doctor's sending window, the number's hourly or
+            # daily most) takes no token.
+            adiada = await self._canal.not_yet(linha)
+            if adiada is None:
+                await self._aguardar_vez(linha)
         except Exception as exc:  # the limiter's Redis went away: nothing was sent, try again later
             motivo = f"rate limiter unavailable: {type(exc).__name__}: {exc}"
             await self._gravar(linha, self.fila.adiamento(linha, motivo))
             return
+        if adiada is not None:
+            log.info("fila_mensagens %s: put off to %s: %s", fila_id, *adiada)
+            await self._gravar(linha, fila_mensagens.rescheduled(fila_id, tentativas, *adiada))
+            return
+        if self._retida(linha):
+            await self._gravar(linha, fila_mensagens.devolvida(fila_id, tentativas))
+            log.info("fila_mensagens %s: held back by the stop of sending, given back", fila_id)
+            return
         destino = await fila_mensagens.iniciar_envio(
-            s.pool, fila_id, tentativas, self._lease_envio_s, self.fila.retentativa.maximo
+            s.pool, fila_id, tentativas, self._lease_envio_s, self.fila.retentativa.maximo, self._canal.rules
         )
         if destino is None:
             log.warning("fila_mensagens %s: claim lost to another sender before sending", fila_id)
             return
-        if destino["status"] == "cancelada":  # a campaign message to a doctor who opted out, or blocked
+        # 'cancelada': a campaign message to a doctor who opted out, is blocked or had the week's most;
+        # 'pendente': one put off while the doctor is in a conversation.
+        if destino["status"] in ("cancelada", "pendente"):
             return
         if destino["status"] == "erro":
             log.error(
@@ -138,7 +173,7 @@ class Remetente:
             )
             return
         try:
-            whatsapp_id = await s.evolution.enviar_texto(destino["telefone"], linha["conteudo"])
+            whatsapp_id = await self._canal.send(destino["telefone"], linha)
         except EnvioIncerto as exc:
             metrics.count("envio_incerto")
             log.error(
@@ -205,6 +240,12 @@ class Remetente:
         for linha in await fila_mensagens.marcar_incertas(self._s.pool):
             metrics.count("envio_incerto")
             log.error("fila_mensagens %s: its sender stopped during the send; held as 'incerto'", linha["id"])
+
+    def _retida(self, linha: asyncpg.Record) -> bool:
+        """Whether the stop of sending, as last read, holds this row back."""
+        if self._retencao == "campanhas":
+            return bool(linha["prioridade"] <= PRIORIDADE_CAMPANHA)
+        return self._retencao == "tudo"
 
     async def _aguardar_vez(self, linha: asyncpg.Record) -> None:
         """The row's class's token (reply or campaign), shared by every worker process."""

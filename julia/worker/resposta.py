@@ -19,7 +19,7 @@ from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
-from julia.services import handoff, opt_out, preferencias
+from julia.services import handoff, opt_out, orcamento, preferencias
 from julia.services.plantoes import descrever
 from julia.worker import dialogo
 from julia.worker.espelho import espelhar
@@ -60,6 +60,20 @@ PEDIR_TEXTO = (
     "Pode me escrever em texto?"
 )
 JANELA_PEDIR_TEXTO_S = 600.0
+# Past a daily Claude budget (julia/services/orcamento.py): a person takes the conversation. True: the
+# handoff is made in the same transaction, and the team answers handoffs (docs/runbook.md).
+AVISO_ORCAMENTO = (
+    "Obrigada pelas mensagens! Para continuar, vou passar nossa conversa para uma pessoa da nossa equipe, "
+    "que responde por aqui assim que puder."
+)
+MOTIVO_ORCAMENTO_LEAD = "lead passou do limite diário de respostas da Júlia (LEAD_CLAUDE_REPLIES_PER_DAY)"
+MOTIVO_ORCAMENTO_MEDICO = "médico passou do orçamento diário de tokens (CLAUDE_TOKENS_PER_DOCTOR_DAY)"
+# A lead while the whole service is past its day's budget: once a day, then stored and mirrored only.
+# True: their messages are kept for the team (Chatwoot), and tomorrow's are answered again.
+AVISO_SEM_CLAUDE = (
+    "Recebi sua mensagem e ela ficou registrada para a nossa equipe. Hoje não consigo continuar a "
+    "conversa por aqui; amanhã posso responder de novo."
+)
 # The first message of a backlog that arrived late (MENSAGEM_ANTIGA_S): one per conversation and window.
 DESCULPA_ATRASO = (
     "Desculpe a demora, só agora vi suas mensagens. Ainda posso ajudar? Me conta por aqui o que precisa."
@@ -123,12 +137,28 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
         elif handoff.pede_humano(texto):
             await _pedir_humano(s, tarefa, espelho, MOTIVO_PEDIDO, AVISO_HANDOFF)
         else:
-            await _responder(s, tarefa, fila, espelho)
+            await _no_orcamento(s, tarefa, fila, espelho)
     except _Perdida:
         log.warning("entrada %s: lease lost to another worker; this attempt's reply discarded", tarefa["id"])
     finally:
         if espelho is not None:
             await espelho
+
+
+async def _no_orcamento(
+    s: Servicos, tarefa: asyncpg.Record, fila: Fila, espelho: asyncio.Task[int | None] | None
+) -> None:
+    """Claude answers within the day's budgets (julia/services/orcamento.py says what happens past them)."""
+    lead = tarefa["status_medico"] == "novo"
+    decisao = await orcamento.decidir(s.cache, s.settings, tarefa["cliente_id"], lead=lead)
+    if decisao == "humano":
+        motivo = MOTIVO_ORCAMENTO_LEAD if lead else MOTIVO_ORCAMENTO_MEDICO
+        await _pedir_humano(s, tarefa, espelho, motivo, AVISO_ORCAMENTO)
+    elif decisao == "aviso":
+        primeiro = await orcamento.primeiro_aviso(s.cache, tarefa["cliente_id"])
+        await _concluir_em(s.pool, tarefa, AVISO_SEM_CLAUDE if primeiro else None, mesmo_se_humano=False)
+    else:
+        await _responder(s, tarefa, fila, espelho)
 
 
 async def _responder(
@@ -158,6 +188,8 @@ async def _responder(
             return
         await _registrar_falha(s.pool, fila, tarefa, exc)
         return
+    finally:  # every call's tokens count, a failed answer's too
+        await orcamento.gastar(s.cache, s.settings, s.slack, tarefa["cliente_id"], ctx.tokens)
     if opt_out.confirma_opt_out(texto):
         await _opt_out_confirmado(s, tarefa, texto)
         return

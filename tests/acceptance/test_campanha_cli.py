@@ -22,6 +22,21 @@ def test_no_audience_is_refused_before_any_database() -> None:
     assert "needs tag or especialidade_id" in result.stderr
 
 
+def test_an_unknown_template_is_one_readable_line() -> None:
+    result = julia("campanha", "--id", "x", "--tag", "cardio", "--modelo", "nao_existe")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        "julia: campanha: modelo: Value error, unknown template 'nao_existe'"
+    )
+
+
+def test_free_text_on_the_cloud_api_is_refused(services: servers.Services) -> None:
+    env = {"DATABASE_URL": services.database_url, "EVOLUTION_INTEGRATION": "cloud-api"}
+    result = julia("campanha", "--id", "x", "--tag", "cardio", "--texto", "Oi", env=env)
+    assert result.returncode == 1
+    assert "EVOLUTION_INTEGRATION is cloud-api: a campaign names an approved template" in result.stderr
+
+
 async def test_creates_the_campaign_once_then_answers_the_existing_one(services: servers.Services) -> None:
     dsn = await db.fresh_database(services.database_url, "julia_cli_campanha")
     conn = await db.connect(dsn)

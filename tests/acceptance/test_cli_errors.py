@@ -42,9 +42,31 @@ def test_a_negative_doctor_count_is_refused_before_any_server_starts(command: st
 
 
 def test_serve_with_postgres_unreachable_is_one_line() -> None:
-    result = julia("serve", env={"DATABASE_URL": CLOSED, "REDIS_URL": "redis://x", "EVOLUTION_API_KEY": "k"})
+    result = julia(
+        "serve",
+        env={
+            "DATABASE_URL": CLOSED,
+            "REDIS_URL": "redis://x",
+            "EVOLUTION_API_KEY": "k",
+            "EVOLUTION_WEBHOOK_SECRET": "s",
+        },
+    )
     assert result.returncode == 1
     assert one_line(result).startswith("julia: cannot reach Postgres at postgresql://julia:***@127.0.0.1:1")
+
+
+def test_serve_without_a_webhook_proof_refuses_to_start_in_one_line() -> None:
+    """Issue 34: no EVOLUTION_WEBHOOK_SECRET and no explicit EVOLUTION_WEBHOOK_SENDING_KEY: serve would
+    refuse every webhook (or, before, take the sending key as proof); it stops before reaching Postgres."""
+    env = {"DATABASE_URL": CLOSED, "REDIS_URL": "redis://x", "EVOLUTION_API_KEY": "k"}
+    result = julia("serve", env={**env, "EVOLUTION_WEBHOOK_SECRET": ""})  # empty is unset
+    assert result.returncode == 1
+    assert one_line(result).startswith("julia: missing required setting: EVOLUTION_WEBHOOK_SECRET (")
+    # Said explicitly, the sending key may be the proof: serve goes on (to the closed Postgres here).
+    result = julia(
+        "serve", env={**env, "EVOLUTION_WEBHOOK_SECRET": "", "EVOLUTION_WEBHOOK_SENDING_KEY": "true"}
+    )
+    assert one_line(result).startswith("julia: cannot reach Postgres")
 
 
 @pytest.mark.parametrize(

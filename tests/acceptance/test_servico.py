@@ -62,6 +62,7 @@ def _ambiente(database_url: str, redis_url: str, base: str) -> dict[str, str]:
         REDIS_URL=redis_url,
         EVOLUTION_URL=base,
         EVOLUTION_API_KEY=CHAVE,
+        EVOLUTION_WEBHOOK_SENDING_KEY="true",
         ANTHROPIC_API_KEY="test",
         ANTHROPIC_BASE_URL=base,
         JULIA_MODEL="claude-sonnet-4-6",

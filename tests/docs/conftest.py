@@ -56,6 +56,7 @@ def docs_env(docs_dsn: str, services: servers.Services) -> dict[str, str]:
         "ADMIN_TOKEN": ADMIN,
         "METRICS_TOKEN": ADMIN,
         "EVOLUTION_API_KEY": EVOLUTION_KEY,
+        "EVOLUTION_WEBHOOK_SENDING_KEY": "true",
         "EVOLUTION_INSTANCE": "julia",
         "CHATWOOT_API_TOKEN": CHATWOOT_TOKEN,
         "CHATWOOT_WEBHOOK_TOKEN": CHATWOOT_WEBHOOK_TOKEN,
@@ -109,6 +110,7 @@ async def http_docs(
         metrics_token=SecretStr(ADMIN),
         evolution_url=HOSTS["EVOLUTION_URL"],
         evolution_api_key=SecretStr(EVOLUTION_KEY),
+        evolution_webhook_sending_key=True,
         chatwoot_webhook_token=SecretStr(CHATWOOT_WEBHOOK_TOKEN),
         slack_webhook_url=HOSTS["SLACK_WEBHOOK_URL"],
     )

@@ -205,7 +205,7 @@ async def test_emergency_stop_commands_pause_and_resume(
     status = await asyncio.to_thread(cli, "sending-status")
     assert status.startswith("sending: PAUSED since ")
     assert "teste do runbook" in status
-    assert await asyncio.to_thread(cli, "resume-sending") == "sending: running (resumed)"
+    assert await asyncio.to_thread(cli, "resume-sending") == "sending: running (resumed; lifted: manual)"
     assert await asyncio.to_thread(cli, "sending-status") == "sending: running"
     assert await asyncio.to_thread(cli, "resume-sending") == "sending: running (it was not paused)"
 

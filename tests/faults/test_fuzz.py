@@ -1,7 +1,7 @@
 """A hypothesis fuzzer against a real `julia serve`: Evolution's own payload shapes (messages.upsert,
-connection.update, other events) with hostile values in every field (NUL, lone surrogates, huge
-integers, deep nesting, wrong types), hostile keys, and broken bytes. No body may get a 5xx, and a body
-without the right key always gets 401."""
+messages.update, connection.update, other events) with hostile values in every field (NUL, lone
+surrogates, huge integers, deep nesting, wrong types), hostile keys, and broken bytes. No body may get a
+5xx, and a body without the right key always gets 401."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from julia.testing.evolution import recibo_whatsapp
 from tests.faults.conftest import Montar
 from tests.faults.sistema import CHAVE, Mensagem
 
@@ -63,6 +64,10 @@ def _conexao() -> dict[str, Any]:
     }
 
 
+def _recibo(i: int) -> dict[str, Any]:
+    return recibo_whatsapp(f"3EB0FUZZ{i}", f"55119{i % 10**8:08d}", "DELIVERY_ACK")
+
+
 CAMINHOS = [
     ("event",),
     ("instance",),
@@ -81,6 +86,8 @@ CAMINHOS = [
     ("data", "state"),
     ("data", "statusReason"),
     ("data", "instance"),
+    ("data", "keyId"),
+    ("data", "status"),
 ]
 
 
@@ -97,8 +104,10 @@ def _trocar(corpo: dict[str, Any], caminho: tuple[str, ...], valor: Any) -> None
 @st.composite
 def pedidos(draw: st.DrawFn) -> tuple[bytes, dict[str, str], bool]:
     """(body, headers, sem_chave): sem_chave when no right key is anywhere (then 401, always)."""
-    forma = draw(st.sampled_from(["upsert", "conexao", "outro"]))
-    corpo = _upsert(draw(st.integers(0, 10**6))) if forma == "upsert" else _conexao()
+    forma = draw(st.sampled_from(["upsert", "recibo", "conexao", "outro"]))
+    corpo = {"upsert": _upsert, "recibo": _recibo}.get(forma, lambda _: _conexao())(
+        draw(st.integers(0, 10**6))
+    )
     if forma == "outro":
         corpo["event"] = draw(st.sampled_from(["send.message", "MESSAGES_UPDATE", "qrcode.updated", ""]))
     for _ in range(draw(st.integers(0, 4))):

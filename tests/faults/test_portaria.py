@@ -1,7 +1,7 @@
 """Issue 34's "Must hold" against real `julia serve` + `julia worker` processes: an unauthenticated
 100 MB body on any route is refused without being read (serve's memory stays flat); a loop of /metrics
 scrapes leaves the webhooks answering; `julia serve` without DATABASE_URL exits 1 in one line. (The
-flood from one number is tests/service/test_limites.py's, against the app and worker in-process.)"""
+flood from one number is tests/faults/test_inundacao.py.)"""
 
 from __future__ import annotations
 

@@ -70,13 +70,28 @@ CASES = [
         lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", "sao paulo"),
     ),
     Case(
-        "reivindicar_mensagens", frozenset({"idx_fila_processamento", "idx_fila_lease"}), lambda s: (10, 60.0)
+        "reivindicar_mensagens",
+        frozenset({"idx_fila_processamento", "idx_fila_lease"}),
+        lambda s: (10, 60.0, 0),
     ),
     Case("contar_fila_pendente", frozenset({"idx_fila_processamento"}), lambda s: ()),
     # Campaigns: the send-time consent check (inside the intent to send, julia/sql/fila_mensagens.sql), by
     # the claimed row's id, and an opt-out (julia/sql/clientes.sql), which finds every unsent message of
     # the doctor's by doctor: campaign rows and queued replies, each through its partial index.
-    Case("iniciar_envio", frozenset({"fila_mensagens_pkey", "clientes_pkey"}), lambda s: (1, 1, 60.0, 5)),
+    # The weekly cap counts a doctor's campaign sends through idx_fila_campanha_enviada (issue 36); on the
+    # Cloud API free text also looks for the doctor's last 24 hours through their conversations.
+    Case(
+        "iniciar_envio",
+        frozenset({"fila_mensagens_pkey", "clientes_pkey", "idx_fila_campanha_enviada"}),
+        lambda s: (1, 1, 60.0, 5, False, 2, 14_400),
+    ),
+    Case(
+        "iniciar_envio",
+        frozenset(
+            {"fila_mensagens_pkey", "clientes_pkey", "idx_fila_campanha_enviada", "idx_conversations_cliente"}
+        ),
+        lambda s: (1, 1, 60.0, 5, True, 2, 14_400),
+    ),
     Case("registrar_opt_out", frozenset({"clientes_pkey"}), lambda s: (s.cliente_id,)),
     Case(
         "cancelar_envios_pendentes",

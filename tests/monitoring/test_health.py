@@ -9,6 +9,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from julia.data.operacao import Operacao
+from julia.data.recibos import FalhasEntrega
 from julia.health import Findings, HealthCheck, Probe, Status, Thresholds, evaluate
 from julia.metrics import Metrics
 from julia.queries import sql
@@ -65,6 +66,18 @@ def judge(**changes: object) -> tuple[Status, list[str]]:
             ["envio=degraded"],
         ),
         ({"whatsapp": "unknown"}, Status.HEALTHY, []),
+        (
+            {
+                "envio": EstadoEnvio(
+                    False, "muitas falhas", "2026-11-25T03:00:00+00:00", True, {"entregas": "x"}
+                )
+            },
+            Status.DEGRADED,
+            ["envio=degraded"],
+        ),
+        ({"entregas": FalhasEntrega(recibos=49, falhas=49)}, Status.HEALTHY, []),  # too few to judge
+        ({"entregas": FalhasEntrega(recibos=100, falhas=10)}, Status.HEALTHY, []),  # at the limit
+        ({"entregas": FalhasEntrega(recibos=100, falhas=11)}, Status.CRITICAL, ["entregas=critical"]),
         ({"operacao": operacao(fila_s=300)}, Status.HEALTHY, []),
         ({"operacao": operacao(fila_s=301)}, Status.DEGRADED, ["fila=degraded"]),
         ({"operacao": operacao(fila_s=901)}, Status.CRITICAL, ["fila=critical"]),

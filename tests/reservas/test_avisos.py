@@ -32,7 +32,7 @@ async def test_reserva_nao_confirmada_a_tempo_volta_a_ficar_aberta_e_o_medico_sa
     assert tuple(linha or ()) == ("aberta", None, None)
     assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [vencida]
     vaga = (await vagas_abertas(pool, cache, cenario.especialidade, 5))[0]
-    assert await avisos_de(pool, medico) == [avisos.EXPIRADA.format(descricao=descrever(vaga))]
+    assert await avisos_de(pool, medico) == [avisos.EXPIRADA.render([descrever(vaga)])]
     assert await pool.fetchval("SELECT status FROM vagas WHERE id = $1", recente) == "reservada"
     assert await pool.fetchval("SELECT status FROM vagas WHERE id = $1", comecou) == "reservada"
     assert await avisos_de(pool, quem_foi) == []

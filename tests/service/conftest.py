@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from julia import db, servers
 from julia.api.app import create_app
 from julia.integrations.claude import Claude
+from julia.services import campanhas
 from julia.settings import Settings
 from julia.testing import claude
 from julia.testing.evolution import mensagem_enviada, mensagem_recebida
@@ -45,7 +46,8 @@ TOKEN_METRICAS = "token-metricas"
 METRICAS = {"authorization": f"Bearer {TOKEN_METRICAS}"}
 
 TABELAS = (
-    "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes"
+    "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes,"
+    " recibos"
 )
 
 
@@ -73,6 +75,7 @@ def settings() -> Settings:
         julia_model="claude-sonnet-4-6",  # settings.py's default, named: a change there moves no test
         evolution_url=EVOLUTION,
         evolution_api_key=SecretStr(CHAVE),
+        evolution_webhook_sending_key=True,
         evolution_instance="julia",
         evolution_rate_per_s=1000,
         anthropic_api_key=SecretStr("test"),
@@ -89,6 +92,12 @@ def settings() -> Settings:
         metrics_token=SecretStr(TOKEN_METRICAS),
         max_workers=8,
         queue_lease_s=60,
+        # Campaigns may go at any hour and on any day: these tests must not depend on the wall clock. The
+        # sending window has tests of its own (tests/unit/test_sending_window.py, test_canal.py).
+        campanha_hora_inicio=0,
+        campanha_hora_fim=24,
+        campanha_on_weekends=True,
+        campanha_on_holidays=True,
     )
 
 
@@ -278,3 +287,17 @@ async def drenar(
         if not tarefas and not enviados:
             await asyncio.sleep(0.01)
     raise AssertionError("work still open after the time limit")
+
+
+async def campanha_devida(pool: asyncpg.Pool, settings: Settings, campanha_id: str, medicos: int) -> None:
+    """`medicos` new doctors tagged `cardio` and a campaign to them whose every message is due now."""
+
+    await pool.execute(
+        "INSERT INTO clientes (telefone, primeiro_nome, status, tags)"
+        " SELECT '+55119' || lpad(i::text, 8, '0'), 'Ana', 'ativo', ARRAY['cardio']"
+        " FROM generate_series(1, $1::int) i",
+        medicos,
+    )
+    nova = campanhas.NovaCampanha(id=campanha_id, tag="cardio", texto="Oi {primeiro_nome}", por_minuto=1000)
+    await campanhas.criar_campanha(pool, settings, nova)
+    await pool.execute("UPDATE fila_mensagens SET agendar_para = now() WHERE campanha_id = $1", campanha_id)

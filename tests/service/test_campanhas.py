@@ -351,6 +351,9 @@ async def test_report_counts_sent_replied_and_opted_out_and_metrics_show_them(
         "enfileiradas": 3,
         "pendentes": 0,
         "enviadas": 2,
+        "entregues": 0,  # no receipt came: test_recibos.py has them
+        "lidas": 0,
+        "nao_entregues": 0,
         "falhas": 1,
         "canceladas": 0,
         "respondidas": 2,  # both wrote after it reached them; one of them to opt out

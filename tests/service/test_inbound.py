@@ -423,9 +423,16 @@ async def test_campaigns_skip_doctors_in_a_handoff_or_an_active_conversation(
     await _campanha_ja_devida(pool, o_dia_todo)
     await drenar(worker, pool, so_devidas=True)
     assert [n for n, _ in externos.textos_enviados()[envios_antes:]] == ["5511900000003"]
-    canceladas = await pool.fetch(
-        "SELECT cl.telefone, f.last_error FROM fila_mensagens f JOIN clientes cl ON cl.id = f.cliente_id"
-        " WHERE f.status = 'cancelada' ORDER BY cl.telefone"
+    # Put off, not cancelled (issue 36): tried again CAMPANHA_CONVERSATION_RETRY_S later, the claim not
+    # counted against the row's tries.
+    adiadas = await pool.fetch(
+        "SELECT cl.telefone, f.last_error, f.tentativas,"
+        " extract(epoch FROM f.agendar_para - now())::float8 AS em_s"
+        " FROM fila_mensagens f JOIN clientes cl ON cl.id = f.cliente_id"
+        " WHERE f.campanha_id IS NOT NULL AND f.status = 'pendente' ORDER BY cl.telefone"
     )
-    assert [r["telefone"] for r in canceladas] == ["+5511900000001", "+5511900000002"]
-    assert all(r["last_error"].startswith("médico em conversa") for r in canceladas)
+    assert [r["telefone"] for r in adiadas] == ["+5511900000001", "+5511900000002"]
+    assert all(r["last_error"].startswith("médico em conversa") for r in adiadas)
+    assert all(r["tentativas"] == 0 for r in adiadas)
+    retry_s = settings.campanha_conversation_retry_s
+    assert all(retry_s - 60 < r["em_s"] <= retry_s for r in adiadas)

@@ -11,6 +11,7 @@ import time
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from julia.settings import Settings
 from julia.worker.loop import Worker
@@ -63,3 +64,22 @@ async def test_acima_do_limite_por_minuto_guarda_sem_chamar_o_claude(
     # One Claude call per answered message: the flooding number's first LIMITE, and the other doctor's.
     assert externos.claude.call_count == LIMITE + 1
     assert len(externos.textos_enviados()) == LIMITE + 1
+
+
+async def test_acima_do_limite_por_dia_guarda_sem_chamar_o_claude(
+    cliente: httpx.AsyncClient,
+    app: FastAPI,
+    pool: asyncpg.Pool,
+    worker: Worker,
+    externos: Externos,
+    settings: Settings,
+) -> None:
+    """INBOUND_PER_DAY, counted in the same round trip as the minute's: a number under the minute's limit
+    still stops being answered past the day's (the minute's limit raised here so only the day's acts)."""
+    app.state.settings = settings.model_copy(update={"inbound_per_minute": 1000, "inbound_per_day": LIMITE})
+    for i in range(LIMITE + 2):
+        assert (await postar(cliente, upsert(f"mensagem {i}", msg_id=f"DIA{i}"))).status_code == 200
+    tratamentos = await pool.fetchval("SELECT array_agg(tratamento ORDER BY id) FROM entradas")
+    assert tratamentos == ["responder"] * LIMITE + ["registrar"] * 2
+    await drenar(worker, pool)
+    assert externos.claude.call_count == LIMITE

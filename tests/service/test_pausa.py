@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from julia.services import pausa
 from julia.worker.loop import Worker
-from julia.worker.pausa import envio_pausado
+from julia.worker.pausa import retencao_do_envio
 from tests.service.conftest import Externos, drenar, postar, upsert
 
 
@@ -38,24 +38,26 @@ async def test_paused_sender_claims_nothing_and_resuming_sends_the_queue_once(
     assert externos.envio.call_count == 0
     assert (await pausa.estado(redis)).motivo == "teste"
 
-    assert await pausa.retomar(redis) is True
+    assert await pausa.retomar(redis) == ["manual"]
     await drenar(worker, pool)
     assert externos.envio.call_count == 2
     assert await pool.fetchval("SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'") == 2
-    assert await pausa.retomar(redis) is False
+    assert await pausa.retomar(redis) == []
 
 
 async def test_a_flag_set_by_hand_also_stops_sending(redis: aioredis.Redis, pool: asyncpg.Pool) -> None:
     await redis.set(pausa.CHAVE, "1")
-    assert await envio_pausado(redis) is True
+    assert await retencao_do_envio(redis) == "tudo"
     assert (await pausa.estado(redis)).pausado is True
-    await redis.delete(pausa.CHAVE)
-    assert await envio_pausado(redis) is False
+    # Lifted like any stop (it becomes the manual cause first).
+    assert await pausa.retomar(redis) == ["manual"]
+    assert await retencao_do_envio(redis) == "nada"
+    assert not await redis.exists(pausa.CHAVE)
 
 
 async def test_redis_unreachable_reads_as_paused() -> None:
     morto = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     try:
-        assert await envio_pausado(morto) is True
+        assert await retencao_do_envio(morto) == "tudo"
     finally:
         await morto.aclose()

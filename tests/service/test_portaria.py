@@ -176,6 +176,20 @@ async def test_com_segredo_a_chave_de_envio_nao_autentica_o_webhook(
     assert await pool.fetchval("SELECT count(*) FROM entradas") == 1
 
 
+async def test_sem_segredo_a_chave_de_envio_so_autentica_se_uma_configuracao_disser(
+    app: FastAPI, settings: Settings, cliente: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """Issue 34: the sending key proves a webhook only under EVOLUTION_WEBHOOK_SENDING_KEY (julia serve
+    refuses to start with neither it nor a secret: tests/acceptance/test_cli_errors.py)."""
+    app.state.settings = settings.model_copy(update={"evolution_webhook_sending_key": False})
+    recusada = await cliente.post("/webhooks/evolution", json=upsert(), headers={"apikey": CHAVE})
+    assert recusada.status_code == 401
+    app.state.settings = settings.model_copy(update={"evolution_webhook_sending_key": True})
+    aceita = await cliente.post("/webhooks/evolution", json=upsert(), headers={"apikey": CHAVE})
+    assert aceita.status_code == 200
+    assert await pool.fetchval("SELECT count(*) FROM entradas") == 1
+
+
 async def test_outra_instancia_e_recusada_sem_guardar(cliente: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     corpo = upsert()
     corpo["instance"] = "outra"

@@ -143,6 +143,28 @@ async def test_evolution_registra_cada_envio_e_suas_falhas(falsos: controle.Fals
     assert (await falsos.enviadas(desde=2))[0]["numero"] == "5511999990002"
 
 
+async def test_evolution_desconectada_recusa_com_connection_closed_e_julia_tenta_de_novo(
+    falsos: controle.Falsos,
+) -> None:
+    """While the fake's connection is closed, sendText answers what Evolution answers then (a 400 saying
+    "Connection Closed"): for julia's client an outage, tried again, not a number that is not on WhatsApp."""
+    try:
+        assert await falsos.conexao("close", 401) == {"state": "close", "julia": None}  # no webhook_url
+        async with httpx2.AsyncClient() as http:
+            evolution = Evolution(_settings(falsos), http)
+            with pytest.raises(IntegracaoError) as fechada:
+                await evolution.enviar_texto("+5511999990000", "Olá")
+            assert fechada.value.transitorio
+            assert "Connection Closed" in str(fechada.value)
+            estado = (await http.get(f"{falsos.url}/instance/connectionState/julia")).json()
+            assert estado["instance"]["state"] == "close"
+            assert (await falsos.conexao("open", 200))["state"] == "open"
+            assert (await evolution.enviar_texto("+5511999990000", "Olá")) is not None
+    finally:
+        await falsos.conexao("open", 200)
+    assert [e["status"] for e in await falsos.enviadas()] == [400, 201]
+
+
 async def test_evolution_lento_aceita_o_envio_que_o_cliente_desistiu(falsos: controle.Falsos) -> None:
     await falsos.configurar("evolution", falha="lento", lento_ms=2000)
     async with httpx.AsyncClient() as http:

@@ -45,8 +45,10 @@ def test_nada_que_importe_ao_medico_nao_gera_aviso() -> None:
 
 
 def test_valor_e_data_mudados_juntos() -> None:
-    aviso = aviso_de_mudanca(vaga(valor=Decimal("1800"), data_plantao=DIA + dt.timedelta(days=1)))
-    assert aviso is not None
+    mensagem = aviso_de_mudanca(vaga(valor=Decimal("1800"), data_plantao=DIA + dt.timedelta(days=1)))
+    assert mensagem is not None
+    assert mensagem.template.name == "plantao_alterado"
+    aviso = mensagem.text
     assert "a data passou de sábado, 12/12/2026 para domingo, 13/12/2026" in aviso
     assert "o valor passou de R$ 1.500,00 para R$ 1.800,00" in aviso
     assert aviso.endswith(

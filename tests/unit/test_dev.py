@@ -27,3 +27,15 @@ def test_a_newcomer_can_read_metrics_with_the_dev_token() -> None:
     assert settings.metrics_token is not None
     assert settings.metrics_token.get_secret_value() == CHAVE_DEV
     assert any(aviso.startswith("METRICS_TOKEN unset") for aviso in avisos)
+
+
+def test_a_newcomer_posts_webhooks_with_the_sending_key_and_is_told_it() -> None:
+    settings, avisos = completar(Settings(evolution_webhook_secret=None), 9001)
+    assert settings.evolution_webhook_sending_key
+    assert any(aviso.startswith("EVOLUTION_WEBHOOK_SECRET unset") for aviso in avisos)
+
+
+def test_a_webhook_secret_already_set_is_the_only_proof() -> None:
+    settings, avisos = completar(Settings(evolution_webhook_secret=SecretStr("s")), 9001)
+    assert not settings.evolution_webhook_sending_key
+    assert not any("EVOLUTION_WEBHOOK_SECRET" in aviso for aviso in avisos)

@@ -13,10 +13,13 @@ from julia.integrations.evolution import (
     Alteracao,
     PayloadInvalido,
     Reacao,
+    Recibo,
     ler_edicao,
     ler_mensagem,
+    ler_recibo,
     ler_remocao,
 )
+from julia.testing.evolution import recibo_whatsapp
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "evolution"
 
@@ -187,3 +190,35 @@ def test_stop_words_are_read_in_a_caption_and_a_transcript() -> None:
     sem_legenda = ler_mensagem(com_mensagem({"documentMessage": {"fileName": "parar.pdf"}}))
     assert sem_legenda is not None
     assert not pede_opt_out(sem_legenda.escrito)  # a file's name is not the person's words
+
+
+@pytest.mark.parametrize(
+    ("integracao", "status", "estado"),
+    [
+        ("baileys", "DELIVERY_ACK", "entregue"),
+        ("baileys", "READ", "lida"),
+        ("baileys", "PLAYED", "lida"),
+        ("baileys", "ERROR", "falhou"),
+        ("cloud-api", "DELIVERED", "entregue"),
+        ("cloud-api", "READ", "lida"),
+        ("cloud-api", "FAILED", "falhou"),
+    ],
+)
+def test_a_receipt_is_read_from_both_integrations(integracao: str, status: str, estado: str) -> None:
+    data = recibo_whatsapp("3EB0R", "5511999990000", status, integracao=integracao)["data"]
+    assert ler_recibo(data) == Recibo("3EB0R", estado, status)  # type: ignore[arg-type]
+    assert ler_recibo([data]) == Recibo("3EB0R", estado, status)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", ["SERVER_ACK", "SENT", "PENDING", "DELETED", "NOVO", None, 3])
+def test_a_status_that_is_no_delivery_outcome_is_ignored(status: object) -> None:
+    assert ler_recibo({"keyId": "3EB0R", "status": status}) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "motivo"),
+    [({"status": "READ"}, "data.keyId is missing"), ("READ", "data must be an object"), ([], "data must be")],
+)
+def test_a_receipt_without_an_id_is_refused(data: object, motivo: str) -> None:
+    with pytest.raises(PayloadInvalido, match=motivo):
+        ler_recibo(data)

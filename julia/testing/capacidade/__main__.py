@@ -203,6 +203,7 @@ def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list
             chatwoot=not args.no_chatwoot,
             primeiro_contato=args.first_contact,
             campanha=args.campaign,
+            canal=args.channel,
             ambiente=_ambiente(args.set),
         )
         for n, janela in zip(args.doctors, janelas, strict=True)
@@ -242,6 +243,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         metavar="N",
         help="create a campaign to about N doctors just before the first message (default: none)",
+    )
+    parser.add_argument(
+        "--channel",
+        choices=["baileys", "cloud-api"],
+        default="baileys",
+        help="the Evolution instance's integration (EVOLUTION_INTEGRATION and the fake's); cloud-api: the "
+        "campaign is the approved template oferta_plantao, sent through sendTemplate",
     )
     parser.add_argument("--no-chatwoot", action="store_true", help="do not mirror to the fake Chatwoot")
     parser.add_argument(

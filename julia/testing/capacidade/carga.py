@@ -100,6 +100,9 @@ class Cenario:
     # the campaign rate of the settings, so its sends compete with the replies for the sender; 0: none.
     # Either way the seed's own pending rows are cleared: the queue holds only what this run puts there.
     campanha: int = 0
+    # The instance's integration (EVOLUTION_INTEGRATION and the fake's): on the Cloud API the campaign
+    # names the approved template `oferta_plantao` and goes through sendTemplate (issue 36).
+    canal: Literal["baileys", "cloud-api"] = "baileys"
     ambiente: dict[str, str] = field(default_factory=dict)  # julia settings for serve and workers
     semente: int = 42
 
@@ -108,7 +111,10 @@ class Cenario:
         primeiro = "-primeirocontato" if self.primeiro_contato else ""
         modo = self.modo if self.workers else "ingestao"
         serve = f"-{self.serve_workers}serve" if self.serve_workers != 1 else ""
-        return f"{modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w{serve}{campanha}{primeiro}"
+        canal = "-cloudapi" if self.canal == "cloud-api" else ""
+        return (
+            f"{modo}-{self.medicos}med-{self.janela_s:.0f}s-{self.workers}w{serve}{campanha}{canal}{primeiro}"
+        )
 
 
 @dataclass
@@ -152,7 +158,8 @@ def config_falsos(cenario: Cenario) -> dict[str, Any]:
             "rpm": cenario.claude_rpm,
         },
         "evolution": {
-            "latencia": {"mediana_ms": cenario.evolution_mediana_ms, "p99_ms": cenario.evolution_p99_ms}
+            "integracao": cenario.canal,
+            "latencia": {"mediana_ms": cenario.evolution_mediana_ms, "p99_ms": cenario.evolution_p99_ms},
         },
     }
 
@@ -193,8 +200,15 @@ async def _com_processos(
     ambiente = {**os.environ, **falsos.ambiente(), "DATABASE_URL": dsn, "REDIS_URL": redis_url}
     ambiente["EVOLUTION_API_KEY"] = CHAVE
     ambiente["ADMIN_TOKEN"] = CHAVE
-    # A campaign is sent now whatever the hour in São Paulo (0 and 24: always open).
+    # A campaign is sent now whatever the hour and the day (0 and 24: always open), on either channel.
     ambiente["CAMPANHA_HORA_INICIO"], ambiente["CAMPANHA_HORA_FIM"] = "0", "24"
+    ambiente["CAMPANHA_ON_WEEKENDS"] = ambiente["CAMPANHA_ON_HOLIDAYS"] = "true"
+    ambiente["EVOLUTION_INTEGRATION"] = cenario.canal
+    # What is measured is julia's capacity at the campaign rate of the settings (its sends competing with
+    # the replies), not a Baileys number's protection, which bounds the volume by design: the hourly and
+    # daily most are lifted and the typing delay is off, as in the runs before issue 36 (--set restores them).
+    ambiente["EVOLUTION_CAMPANHA_MAX_PER_HOUR"] = ambiente["EVOLUTION_CAMPANHA_MAX_PER_DAY"] = "1000000000"
+    ambiente["EVOLUTION_TYPING_DELAY_MS"] = "0"
     if not cenario.chatwoot:
         ambiente.pop("CHATWOOT_URL")
     pasta = pasta / cenario.nome()
@@ -233,7 +247,9 @@ async def _com_processos(
                 ),
             ]
             if cenario.campanha:
-                obs.campanha_enfileirada = await _criar_campanha(http, conn, cenario.campanha, ambiente)
+                obs.campanha_enfileirada = await _criar_campanha(
+                    http, conn, cenario.campanha, ambiente, cenario.canal
+                )
             await _dirigir(cenario, http, telefones, obs, rng, inicio)
             ultimo = max(obs.aceito_em.values(), default=time.time())
             if cenario.workers:
@@ -277,16 +293,24 @@ async def _esperar_pools(conn: asyncpg.Connection, todos: list[processos.Process
 
 
 async def _criar_campanha(
-    http: httpx2.AsyncClient, conn: asyncpg.Connection, medicos_alvo: int, ambiente: dict[str, str]
+    http: httpx2.AsyncClient,
+    conn: asyncpg.Connection,
+    medicos_alvo: int,
+    ambiente: dict[str, str],
+    canal: Literal["baileys", "cloud-api"],
 ) -> int:
     """A campaign to the tag whose eligible doctors come closest to `medicos_alvo`, spread at the
-    sender's campaign rate (EVOLUTION_CAMPANHA_RATE_PER_S, julia's default unless --set); rows queued."""
+    sender's campaign rate (EVOLUTION_CAMPANHA_RATE_PER_S, julia's default unless --set); rows queued.
+    On the Cloud API it names the approved template (the only kind Meta takes), else free text."""
     tag = await conn.fetchval(medicos.TAG_MAIS_PROXIMA, medicos_alvo)
     por_s = float(ambiente.get("EVOLUTION_CAMPANHA_RATE_PER_S", Settings().evolution_campanha_rate_per_s))
+    mensagem = (
+        {"modelo": medicos.MODELO_CAMPANHA} if canal == "cloud-api" else {"texto": medicos.TEXTO_CAMPANHA}
+    )
     corpo = {
         "id": f"capacidade-{medicos.novo_token()}",
         "tag": tag,
-        "texto": medicos.TEXTO_CAMPANHA,
+        **mensagem,
         "por_minuto": min(1000, max(1, round(60 * por_s))),
     }
     resposta = await http.post("/admin/campanhas", json=corpo, headers={"Authorization": f"Bearer {CHAVE}"})

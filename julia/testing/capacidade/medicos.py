@@ -27,6 +27,7 @@ ORDER BY c.id LIMIT $1
 
 # What a synthetic campaign says (the capacity run's and the enqueue benchmark's).
 TEXTO_CAMPANHA = "Oi {primeiro_nome}! Plantões de {especialidade} esta semana. Quer ver?"
+MODELO_CAMPANHA = "oferta_plantao"  # julia/templates.py: the Cloud API's campaign
 
 # The tag whose eligible doctors (what a campaign queues) come closest to $1 in number, and how many.
 TAG_MAIS_PROXIMA = """

@@ -118,6 +118,7 @@ def medir(
         "DATABASE_URL": dsn,
         "REDIS_URL": servicos.redis_url,
         "EVOLUTION_API_KEY": CHAVE,
+        "EVOLUTION_WEBHOOK_SENDING_KEY": "true",  # wrk posts the `apikey` header
         "LOG_LEVEL": "WARNING",
     }
     serve = processos.iniciar("serve", ["serve", "--port", str(porta)], ambiente, pasta)

@@ -1,0 +1,36 @@
+"""recibos: WhatsApp's delivery receipts, one row per message id (julia/sql/recibos.sql;
+migrations/0016_recibos.sql says why they sit beside fila_mensagens rather than in it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from julia.data._executor import Executor
+from julia.metrics import metrics
+from julia.queries import sql
+
+EstadoEntrega = Literal["falhou", "entregue", "lida"]
+
+
+@dataclass(frozen=True)
+class FalhasEntrega:
+    recibos: int
+    falhas: int
+
+
+@metrics.timed("registrar_recibo")
+async def registrar_recibo(
+    db: Executor, whatsapp_id: str, estado: EstadoEntrega, status_whatsapp: str
+) -> bool:
+    """Keep a receipt, forward only; False when it changed nothing (a repeat, a late lower one, or a
+    receipt of a message the doctor sent)."""
+    atualizado: bool = await db.fetchval(sql("registrar_recibo"), whatsapp_id, estado, status_whatsapp)
+    return atualizado
+
+
+async def contar_falhas_entrega(db: Executor, janela_s: float) -> FalhasEntrega:
+    """Receipts of the messages first heard of in the last `janela_s` seconds, and the failed ones."""
+    linha = await db.fetchrow(sql("contar_falhas_entrega"), float(janela_s))
+    assert linha is not None  # an aggregate without GROUP BY always returns its row
+    return FalhasEntrega(linha["recibos"], linha["falhas"])
