@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import importlib.metadata
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from julia.perf.critical import CRITICAL, Params, pick_params
 from julia.perf.engine import results
 from julia.perf.engine.turnos import Turnos
 from julia.seed.database import seeded_database
-from julia.settings import Settings
+from julia.testing.fixtures import services as services
 
 # The checkout this suite measures (its commit and dependency files go into the stamp).
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -87,13 +87,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(
         key=lambda item: WRITERS_LAST.index(item.path.name) + 1 if item.path.name in WRITERS_LAST else 0
     )
-
-
-@pytest.fixture(scope="session")
-def services() -> Iterator[servers.Services]:
-    settings = Settings()
-    with servers.resolve(settings.database_url, settings.redis_url) as found:
-        yield found
 
 
 @pytest.fixture(scope="session")

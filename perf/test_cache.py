@@ -26,7 +26,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from julia import db, relogio
+from julia import relogio
 from julia.cache import Cache, contexto_estatico, keys, medico_por_telefone, vagas_abertas
 from julia.perf import servico
 from julia.perf.context import Perf
@@ -58,10 +58,7 @@ async def cached(
     # Every resource is released also when the setup fails: a pool left open kept pytest's session loop
     # (uvloop) from closing, and the whole perf run hung instead of reporting the error.
     async with contextlib.AsyncExitStack() as cleanup:
-        pool = await db.create_pool(perf.dsn, min_size=1, max_size=1)
-        cleanup.push_async_callback(pool.close)
-        redis = aioredis.Redis.from_url(perf.services.redis_url)
-        cleanup.push_async_callback(redis.aclose)
+        pool, redis = await servico.connect(cleanup, perf, 1, 1)
         cache = Cache(redis, settings)
         medicos = await servico.doctors(conn, KEYS)
         especialidades = [int(r["id"]) for r in await conn.fetch("SELECT id FROM especialidades ORDER BY id")]

@@ -35,21 +35,18 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import anthropic
 import asyncpg
 import httpx
-import httpx2
 import pytest
 import redis.asyncio as aioredis
 
-from julia import db
-from julia.api.app import create_app
-from julia.integrations.claude import Claude, Turno
+from julia.integrations.claude import Turno
 from julia.perf import servico
 from julia.perf.context import Perf
 from julia.perf.engine import counting
 from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
+from julia.testing.assembly import assembled
 from julia.testing.claude import Transporte
 from julia.worker import dialogo, resposta
 from julia.worker.ferramentas import Contexto
@@ -117,25 +114,14 @@ async def path(perf: Perf, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyP
     if perf.injected == "copy-context":
         monkeypatch.setattr(dialogo, "conversar", _copying(dialogo.conversar))
     settings = servico.settings(perf.dsn, perf.services.redis_url)
-    # LIFO, and also when the setup fails: a pool left open keeps pytest's session loop from closing.
     async with contextlib.AsyncExitStack() as cleanup:
-        pool = await db.create_pool(perf.dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        cleanup.push_async_callback(pool.close)
-        redis = aioredis.Redis.from_url(perf.services.redis_url)
-        cleanup.push_async_callback(redis.aclose)
+        pool, redis = await servico.connect(cleanup, perf, settings.db_pool_min, settings.db_pool_max)
         fake = servico.claude_falso(0.0)
-        claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
-        cleanup.push_async_callback(claude.close)
-        outbound = await cleanup.enter_async_context(httpx2.AsyncClient())
-        servicos = Servicos.criar(settings, pool, redis, outbound, claude=claude)
-        app = create_app(settings, pool=pool, redis=redis, http=outbound)
-        http = await cleanup.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://julia")
-        )
+        julia = await cleanup.enter_async_context(assembled(settings, pool, redis, fake))
         yield Path(
-            http,
-            Worker(servicos),
-            servicos,
+            julia.http,
+            Worker(julia.servicos),
+            julia.servicos,
             fake,
             await servico.doctors(conn, DOCTORS),
             uuid.uuid4().hex[:8].upper(),

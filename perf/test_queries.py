@@ -25,12 +25,12 @@ from typing import Any
 import asyncpg
 
 from julia.perf.context import Perf
-from julia.perf.critical import CRITICAL, Critical, Params
+from julia.perf.critical import CRITICAL, Params
 from julia.perf.engine import native
 from julia.perf.engine.explain import explain
 from julia.perf.engine.harness import Step, cold_sample, measure_paired
 from julia.perf.engine.results import Bench
-from julia.queries import sql
+from julia.queries import Critical, sql
 
 WARMUP = 100
 COUNTED = 30  # warm calls traced for their allocations, untimed, after the timed ones

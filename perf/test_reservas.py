@@ -32,28 +32,22 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import anthropic
 import asyncpg
-import httpx
-import httpx2
 import pytest
 import redis.asyncio as aioredis
 
-from julia import db
-from julia.api.app import create_app
 from julia.cache import Cache, keys
 from julia.cache.ouvinte import Ouvinte
-from julia.integrations.claude import Claude
 from julia.perf import servico
 from julia.perf.context import Perf
 from julia.perf.engine import counting
 from julia.perf.engine.harness import measure, measure_paired
 from julia.perf.engine.results import Bench
 from julia.settings import Settings
+from julia.testing.assembly import assembled
 from julia.testing.claude import Blocos, Transporte, ferramenta, texto
 from julia.worker import reservas, resposta
 from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 
 DOCTORS = 1_000
 SHIFTS = 10
@@ -112,12 +106,8 @@ class Bancada:
 @pytest.fixture(scope="module")
 async def bancada(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Bancada]:
     settings = servico.settings(perf.dsn, perf.services.redis_url)
-    # LIFO, and also when the setup fails: a pool left open keeps pytest's session loop from closing.
     async with contextlib.AsyncExitStack() as cleanup:
-        pool = await db.create_pool(perf.dsn, min_size=settings.db_pool_max, max_size=settings.db_pool_max)
-        cleanup.push_async_callback(pool.close)
-        redis = aioredis.Redis.from_url(perf.services.redis_url)
-        cleanup.push_async_callback(redis.aclose)
+        pool, redis = await servico.connect(cleanup, perf, settings.db_pool_max, settings.db_pool_max)
         especialidade = await conn.fetchval(
             "INSERT INTO especialidades (nome) VALUES ('Perf reservas') RETURNING id"
         )
@@ -286,7 +276,6 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
     b = bancada
     settings = servico.settings(perf.dsn, perf.services.redis_url)
     fake = Transporte(0.0, _reserva_no_contexto, uso=servico.USO_PERF, prefixo="perf")
-    claude = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=fake))
     telefones = [
         r["telefone"]
         for r in await conn.fetch(
@@ -295,47 +284,38 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
     ]
     run_id = uuid.uuid4().hex[:8].upper()
     await conn.execute(REOPEN, b.vagas)
-    async with httpx2.AsyncClient() as outbound:
-        servicos = Servicos.criar(settings, b.pool, b.redis, outbound, claude=claude)
+    async with assembled(settings, b.pool, b.redis, fake) as julia:
+        http, servicos = julia.http, julia.servicos
         worker = Worker(servicos)
-        app = create_app(settings, pool=b.pool, redis=b.redis, http=outbound)
-        try:
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://julia"
-            ) as http:
 
-                async def message(i: int) -> None:
-                    corpo = servico.upsert(
-                        telefones[i % DOCTORS], f"PERFRES{run_id}{i}", "Quero esse plantão"
-                    )
-                    answer = await http.post(
-                        "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
-                    )
-                    assert answer.json().get("status") == "recebida", answer.text
-                    [tarefa] = await worker.reivindicar_entradas(1)
-                    await resposta.processar(servicos, tarefa, worker.entradas)
+        async def message(i: int) -> None:
+            corpo = servico.upsert(telefones[i % DOCTORS], f"PERFRES{run_id}{i}", "Quero esse plantão")
+            answer = await http.post(
+                "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
+            )
+            assert answer.json().get("status") == "recebida", answer.text
+            [tarefa] = await worker.reivindicar_entradas(1)
+            await resposta.processar(servicos, tarefa, worker.entradas)
 
-                async def reopen(i: int) -> None:
-                    await conn.execute(REOPEN, b.vagas)
+        async def reopen(i: int) -> None:
+            await conn.execute(REOPEN, b.vagas)
 
-                paired = await measure_paired(
-                    message,
-                    lambda i: conn.fetchval("SELECT 1"),
-                    samples=TOOL_SAMPLES,
-                    warmup=10,
-                    after=reopen,
-                    turns=perf.turnos,
-                    label="reserva_pela_ferramenta",
-                    slowdown=perf.slowdown,
-                    block=TOOL_BLOCK,
-                )
-                meter = counting.Meter(conn, b.redis)
-                costs = []
-                for i in range(10_000, 10_000 + COUNTED):
-                    costs.append(await meter.cost_of(message(i)))
-                    await reopen(i)
-        finally:
-            await claude.close()
+        paired = await measure_paired(
+            message,
+            lambda i: conn.fetchval("SELECT 1"),
+            samples=TOOL_SAMPLES,
+            warmup=10,
+            after=reopen,
+            turns=perf.turnos,
+            label="reserva_pela_ferramenta",
+            slowdown=perf.slowdown,
+            block=TOOL_BLOCK,
+        )
+        meter = counting.Meter(conn, b.redis)
+        costs = []
+        for i in range(10_000, 10_000 + COUNTED):
+            costs.append(await meter.cost_of(message(i)))
+            await reopen(i)
     sent = 10 + len(paired.samples_ms) + COUNTED
     reservadas = await conn.fetchval(
         "SELECT count(*) FROM chamadas_ferramenta t JOIN conversations c ON c.id = t.conversa_id"

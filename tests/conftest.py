@@ -1,23 +1,16 @@
-"""Shared fixtures: one real Postgres and one real Redis for the whole session, resolved like everywhere
-else (DATABASE_URL/REDIS_URL, else Docker, else embedded). Never mocks."""
+"""Shared fixtures: one real Postgres and one real Redis for the whole session (`services`, shared with the
+perf suite: julia.testing.fixtures), a pool on a fresh database and a Redis client. Never mocks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
 from julia import db, servers
-from julia.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def services() -> Iterator[servers.Services]:
-    settings = Settings()
-    with servers.resolve(settings.database_url, settings.redis_url) as found:
-        yield found
+from julia.testing.fixtures import services as services
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from julia.perf.critical import CRITICAL, Critical, Params, pick_params
+from julia.perf.critical import CRITICAL, Params, pick_params
 from julia.perf.engine.explain import explain
 from julia.perf.engine.harness import measure
 from julia.perf.engine.stats import summarize
-from julia.queries import sql
+from julia.queries import Critical, sql
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,15 @@ Claude is the one thing faked in the message path: julia.testing.claude's in-pro
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import asyncpg
+import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from julia import db
+from julia.perf.context import Perf
 from julia.settings import Settings
 from julia.testing import claude, evolution
 
@@ -63,6 +67,18 @@ def settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
         "claude_tokens_per_day": 1_000_000_000_000,
     }
     return Settings(**{**values, **overrides})
+
+
+async def connect(
+    cleanup: contextlib.AsyncExitStack, perf: Perf, min_size: int, max_size: int
+) -> tuple[asyncpg.Pool, aioredis.Redis]:
+    """A pool on the perf database and a Redis client, closed by `cleanup` (LIFO, and also when the setup
+    fails: a pool left open keeps pytest's session loop from closing, and the whole run hangs)."""
+    pool = await db.create_pool(perf.dsn, min_size=min_size, max_size=max_size)
+    cleanup.push_async_callback(pool.close)
+    redis = aioredis.Redis.from_url(perf.services.redis_url)
+    cleanup.push_async_callback(redis.aclose)
+    return pool, redis
 
 
 async def doctors(conn: asyncpg.Connection, limit: int) -> list[tuple[int, str]]:

@@ -1,16 +1,19 @@
 -- name: buscar_medico_por_telefone
+-- critical: idx_clientes_telefone
 -- The first lookup of every inbound message. Index: idx_clientes_telefone (unique).
 SELECT id, telefone, primeiro_nome, sobrenome, crm, especialidade_id, status, tags, preferencias
 FROM clientes
 WHERE telefone = $1
 
 -- name: buscar_medico_por_id
+-- critical: clientes_pkey
 -- Index: clientes_pkey.
 SELECT id, telefone, primeiro_nome, sobrenome, crm, especialidade_id, status, tags, preferencias
 FROM clientes
 WHERE id = $1
 
 -- name: buscar_medicos_por_tag
+-- critical: idx_clientes_tags
 -- Campaign targeting: doctors carrying a tag, in id order so pages are stable. Index: idx_clientes_tags (GIN).
 SELECT id, telefone, primeiro_nome, especialidade_id, status, tags
 FROM clientes
@@ -23,6 +26,7 @@ LIMIT $2
 SELECT telefone FROM clientes WHERE id = $1
 
 -- name: registrar_opt_out
+-- critical: clientes_pkey
 -- The doctor asked to stop: opt_out now. `mudou` is false when the doctor was already opt_out (no second
 -- confirmation). Its own statement, before cancelar_envios_pendentes in the caller's transaction: a reply
 -- being queued right now (entradas.sql concluir_entrada holds this row FOR SHARE) is committed before
@@ -35,6 +39,7 @@ WITH medico AS (
 SELECT EXISTS (SELECT 1 FROM medico) AS mudou
 
 -- name: cancelar_envios_pendentes
+-- critical: idx_fila_campanha_pendente, idx_fila_resposta_pendente
 -- Every message to doctor $1 not yet handed to Evolution, campaign rows and queued replies alike, is
 -- cancelled (issue 33: a queued reply to a doctor who said PARAR must not go). A row a sender claimed
 -- ('processando') is cancelled too: its iniciar_envio then matches nothing and the sender lets it go.
@@ -77,6 +82,7 @@ RETURNING c.id, c.telefone, c.primeiro_nome, c.sobrenome, c.crm, c.especialidade
           c.preferencias, antes.telefone AS telefone_anterior
 
 -- name: carregar_contexto_estatico
+-- critical: clientes_pkey
 -- The part of a conversation's context that changes only when the doctor is edited: who they are and
 -- their specialty's name. Index: clientes_pkey, especialidades_pkey.
 SELECT c.id, c.telefone, c.primeiro_nome, c.sobrenome, c.crm, c.especialidade_id, c.status, c.tags,

@@ -1,4 +1,5 @@
 -- name: buscar_conversa_ativa
+-- critical: idx_conversations_cliente_status
 -- The doctor's one open conversation, if any. Index: idx_conversations_cliente_status (unique, partial).
 SELECT id, cliente_id, status, controlled_by, chatwoot_conversation_id
 FROM conversations
@@ -32,6 +33,7 @@ UPDATE conversations SET chatwoot_conversation_id = $2, updated_at = now()
 WHERE id = $1 AND chatwoot_conversation_id IS NULL
 
 -- name: contar_conversas_ativas
+-- critical: any plan (a large share of the table either way, see below)
 -- The runbook's first number. About a third of the doctors have an active conversation, so this reads
 -- a large share of the table whatever the plan (a seq scan or an index-only scan of
 -- idx_conversations_cliente_status, as the visibility map decides); it runs once per health check.

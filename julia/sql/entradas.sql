@@ -1,4 +1,5 @@
 -- name: registrar_entrada
+-- critical: idx_conversations_cliente_status
 -- The inbound interaction and the work to answer it ($4: how, migrations/0012_entradas_tratamento.sql),
 -- in the doctor's ($1) active conversation, in one statement: the webhook's whole write for a known
 -- doctor, with no transaction around it. `entrada_id` NULL with `conversa_ativa` true: this WhatsApp id
@@ -23,6 +24,7 @@ SELECT (SELECT id FROM e) AS entrada_id, (SELECT id FROM c) AS conversa_id,
        EXISTS (SELECT 1 FROM c) AS conversa_ativa
 
 -- name: reivindicar_entradas
+-- critical: idx_entradas_fila, idx_entradas_abertas
 -- Claim up to $1 due inbound messages for $2 seconds: pending rows due now and rows whose lease ended.
 -- Only a doctor's OLDEST open row is claimable, so one doctor's messages are answered one at a time and
 -- in order while other doctors go in parallel. SKIP LOCKED: workers never wait on each other.
@@ -73,6 +75,7 @@ WHERE id = $1 AND status = 'processando' AND tentativas = $2
 RETURNING id
 
 -- name: concluir_entrada
+-- critical: idx_entradas_fila, conversations_pkey, clientes_pkey
 -- Done, only if this worker still holds the row ($2 = the tentativas it claimed with: the fencing token),
 -- and Júlia's reply $3 (NULL: none) stored as an interaction (prompt version $4) and queued for sending at
 -- priority $5, in the same statement, unless a person controls the conversation ($6: queue it anyway,

@@ -1,4 +1,5 @@
 -- name: reivindicar_mensagens
+-- critical: idx_fila_processamento, idx_fila_lease
 -- Claim up to $1 due messages for $2 seconds: pending rows due now at priority $3 or above, highest
 -- priority first, then schedule, plus rows whose lease expired (their worker died). $3 is 0, or above the
 -- campaigns' priority while campaigns are paused (julia/services/pausa.py): a bound of the index's own
@@ -40,6 +41,7 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
     f.tentativas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso
 
 -- name: iniciar_envio
+-- critical: fila_mensagens_pkey, clientes_pkey, idx_fila_campanha_enviada
 -- The intent, committed before the HTTP call, and where the message goes (`telefone`, read now): while
 -- this sender holds the claim ($2 = the tentativas it claimed with: the attempt id), one of
 -- * 'enviando', leased $3 seconds (longer than the call can take, so the lease cannot lapse while the
@@ -133,6 +135,7 @@ SET status = 'pendente', agendar_para = $3, tentativas = tentativas - 1, locked_
 WHERE id = $1 AND status = 'processando' AND tentativas = $2
 
 -- name: marcar_enviada
+-- critical: fila_mensagens_pkey
 -- Evolution accepted the send of attempt $2. Also from 'incerto': the outcome was recorded late (Postgres
 -- was down at the time and the sweep gave up on the row), but this sender knows it was sent. A reply's
 -- interaction gets the WhatsApp id $3 in the same statement (the history then matches what WhatsApp
@@ -246,6 +249,7 @@ WHERE c.status NOT IN ('opt_out', 'bloqueado')
 RETURNING id
 
 -- name: contar_fila_pendente
+-- critical: idx_fila_processamento
 -- Pending messages, how many are due, and how long the oldest due one has waited (a message scheduled
 -- for tomorrow is not late). Index: idx_fila_processamento.
 SELECT count(*) AS pendentes,

@@ -1,4 +1,5 @@
 -- name: carregar_historico
+-- critical: idx_interacoes_conversa_data
 -- The last 20 messages of a conversation, newest first, read in index order with no sort.
 -- Index: idx_interacoes_conversa_data.
 SELECT id, direcao, origem, conteudo, created_at

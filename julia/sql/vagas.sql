@@ -1,4 +1,5 @@
 -- name: buscar_vagas
+-- critical: idx_vagas_especialidade_status
 -- Open shifts of a specialty from a date on ($2: today in São Paulo at the earliest), soonest first, with
 -- hospital and period; a shift that has already started is not offered (today's 07:00-19:00 at 15:00).
 -- $4: only hospitals of this state (the doctor's CRM's, for the shifts Júlia offers unasked); $5: only

@@ -20,7 +20,7 @@ import pytest
 from julia import servers
 from julia.data.clientes import buscar_medicos_por_tag
 from julia.db import drop_database
-from julia.queries import sql
+from julia.queries import critical, sql
 from julia.seed.database import seeded_database
 
 SCALES = [pytest.param(1_000, id="1k"), pytest.param(100_000, id="100k", marks=pytest.mark.slow)]
@@ -41,72 +41,68 @@ class Sample:
 @dataclass(frozen=True)
 class Case:
     query: str
-    indexes: frozenset[str]  # every one must appear in the plan
+    indexes: frozenset[str]  # every one must appear in the plan: the query's `-- critical:` tag
     args: Callable[[Sample], tuple[Any, ...]]
     # Counts over a table of a few pages below `small_below` doctors: a sequential scan is the right plan
     # there, so at those scales the check is only that the query still matches its (partial) index.
     small_below: int = 0
 
 
-CASES = [
-    Case("buscar_medico_por_telefone", frozenset({"idx_clientes_telefone"}), lambda s: (s.telefone,)),
-    Case("buscar_medico_por_id", frozenset({"clientes_pkey"}), lambda s: (s.cliente_id,)),
+Args = Callable[[Sample], tuple[Any, ...]]
+
+# Per critical query (julia/sql's `-- critical:` tags, julia.queries.critical), the parameters its plans
+# are taken with; a query tagged `any plan` has none to check.
+ARGS: dict[str, list[Args]] = {
+    "buscar_medico_por_telefone": [lambda s: (s.telefone,)],
+    "buscar_medico_por_id": [lambda s: (s.cliente_id,)],
     # A selective tag. For a tag most doctors carry, walking clientes_pkey in id order reaches the LIMIT
     # within a few pages, and the planner rightly prefers it.
-    Case("buscar_medicos_por_tag", frozenset({"idx_clientes_tags"}), lambda s: (s.tag_rara, 100)),
-    Case(
-        "buscar_conversa_ativa", frozenset({"idx_conversations_cliente_status"}), lambda s: (s.com_conversa,)
-    ),
-    Case("carregar_historico", frozenset({"idx_interacoes_conversa_data"}), lambda s: (s.conversa_id, 20)),
-    Case(
-        "buscar_vagas",
-        frozenset({"idx_vagas_especialidade_status"}),
+    "buscar_medicos_por_tag": [lambda s: (s.tag_rara, 100)],
+    "buscar_conversa_ativa": [lambda s: (s.com_conversa,)],
+    "carregar_historico": [lambda s: (s.conversa_id, 20)],
+    "buscar_vagas": [
         lambda s: (s.especialidade_id, dt.date.today(), 10, None, None),
-    ),
-    # The same walk, filtered on the way by the doctor's state and a city (the buscar_vagas tool).
-    Case(
-        "buscar_vagas",
-        frozenset({"idx_vagas_especialidade_status"}),
+        # The same walk, filtered on the way by the doctor's state and a city (the buscar_vagas tool).
         lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", "sao paulo"),
-    ),
-    Case(
-        "reivindicar_mensagens",
-        frozenset({"idx_fila_processamento", "idx_fila_lease"}),
-        lambda s: (10, 60.0, 0),
-    ),
-    Case("contar_fila_pendente", frozenset({"idx_fila_processamento"}), lambda s: ()),
+    ],
+    "reivindicar_mensagens": [lambda s: (10, 60.0, 0)],
+    "contar_fila_pendente": [lambda s: ()],
     # Campaigns: the send-time consent check (inside the intent to send, julia/sql/fila_mensagens.sql), by
     # the claimed row's id, and an opt-out (julia/sql/clientes.sql), which finds every unsent message of
     # the doctor's by doctor: campaign rows and queued replies, each through its partial index.
     # The weekly cap counts a doctor's campaign sends through idx_fila_campanha_enviada (issue 36); on the
     # Cloud API free text also looks for the doctor's last 24 hours through their conversations.
-    Case(
-        "iniciar_envio",
-        frozenset({"fila_mensagens_pkey", "clientes_pkey", "idx_fila_campanha_enviada"}),
+    "iniciar_envio": [
         lambda s: (1, 1, 60.0, 5, False, 2, 14_400),
-    ),
-    Case(
-        "iniciar_envio",
-        frozenset(
-            {"fila_mensagens_pkey", "clientes_pkey", "idx_fila_campanha_enviada", "idx_conversations_cliente"}
-        ),
         lambda s: (1, 1, 60.0, 5, True, 2, 14_400),
-    ),
-    Case("registrar_opt_out", frozenset({"clientes_pkey"}), lambda s: (s.cliente_id,)),
+    ],
+    "marcar_enviada": [lambda s: (1, 1, "3EB0PLANO")],
+    "registrar_opt_out": [lambda s: (s.cliente_id,)],
+    "cancelar_envios_pendentes": [lambda s: (s.cliente_id,)],
+    "carregar_contexto_estatico": [lambda s: (s.cliente_id,)],
+    # The message path: the webhook's write in the doctor's active conversation, the worker's claim and
+    # its conclusion.
+    "registrar_entrada": [lambda s: (s.com_conversa, "Oi", "3EB0PLANO", "responder")],
+    "reivindicar_entradas": [lambda s: (10, 60.0, 3, [])],
+    "concluir_entrada": [lambda s: (1, 1, "Oi", None, 8, False)],
+    "contar_handoffs_pendentes": [lambda s: ()],
+}
+# handoffs holds about 2% as many rows as clientes (1,800 rows, 25 pages at 100,000 doctors).
+SMALL_BELOW = {"contar_handoffs_pendentes": 1_000_000}
+
+# Parameters that take a branch beyond the tag's (query, position in ARGS): the indexes that branch adds.
+ALSO_USES = {("iniciar_envio", 1): frozenset({"idx_conversations_cliente"})}
+
+CASES = [
     Case(
-        "cancelar_envios_pendentes",
-        frozenset({"idx_fila_campanha_pendente", "idx_fila_resposta_pendente"}),
-        lambda s: (s.cliente_id,),
-    ),
-    # contar_conversas_ativas is not gated: it counts about two thirds of all conversations, where a seq
-    # scan and an index-only scan cost the same and the visibility map decides between them run to run.
-    # handoffs holds about 2% as many rows as clientes (1,800 rows, 25 pages at 100,000 doctors).
-    Case(
-        "contar_handoffs_pendentes",
-        frozenset({"idx_handoffs_pendentes"}),
-        lambda s: (),
-        small_below=1_000_000,
-    ),
+        query.name,
+        frozenset(query.indexes) | ALSO_USES.get((query.name, n), frozenset()),
+        args,
+        SMALL_BELOW.get(query.name, 0),
+    )
+    for query in critical().values()
+    if query.indexes
+    for n, args in enumerate(ARGS[query.name])
 ]
 
 # julia never runs buscar_medicos_por_tag with a generic plan (julia/data/clientes.py prepares it afresh
@@ -115,9 +111,27 @@ CASES = [
 NEVER_GENERIC = {"buscar_medicos_por_tag"}
 
 
+def test_every_critical_query_has_its_parameters_here() -> None:
+    gated = {name for name, query in critical().items() if query.indexes}
+    assert set(ARGS) == gated, "ARGS must name exactly the critical queries with indexes to check"
+
+
+# Known plan failures, kept failing here until fixed (strict: a fix turns them red, to be removed).
+# The seed writes no inbound rows, so entradas is empty at every scale: the claim's older-row probe then
+# walks idx_entradas_fila with a filter on the doctor. With a backlog in the table (14,233 rows, 300 of
+# them open, on the 1,000-doctor seed) the custom plan does use idx_entradas_abertas.
+KNOWN = {
+    "reivindicar_entradas": pytest.mark.xfail(
+        strict=True, reason="the seed has no entradas rows: the probe walks idx_entradas_fila, not _abertas"
+    )
+}
+
+
 def _params() -> list[Any]:
     return [
-        pytest.param(case, mode, id=f"{case.query}-{mode}")
+        pytest.param(
+            case, mode, id=f"{case.query}-{mode}", marks=[KNOWN[case.query]] if case.query in KNOWN else []
+        )
         for case in CASES
         for mode in ("custom", "generic")
         if not (mode == "generic" and case.query in NEVER_GENERIC)
@@ -172,6 +186,8 @@ def _literal(value: Any) -> str:
         return "'" + value.replace("'", "''") + "'"
     if isinstance(value, dt.date):
         return f"'{value.isoformat()}'::date"
+    if isinstance(value, list):  # an array parameter, typed by its cast in the statement
+        return "'{" + ",".join(map(str, value)) + "}'"
     return repr(value)
 
 

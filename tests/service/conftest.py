@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import anthropic
 import asyncpg
 import httpx
 import httpx2
@@ -26,10 +25,9 @@ from pydantic import SecretStr
 
 from julia import db, servers
 from julia.api.app import create_app
-from julia.integrations.claude import Claude
 from julia.services import campanhas
 from julia.settings import Settings
-from julia.testing import claude
+from julia.testing import assembly, claude
 from julia.testing.evolution import mensagem_enviada, mensagem_recebida
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
@@ -127,10 +125,7 @@ async def servicos(
     http: httpx2.AsyncClient,
     externos: Externos,
 ) -> AsyncIterator[Servicos]:
-    claude = Claude(
-        settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=ponte.PonteRespx(externos.router))
-    )
-    s = Servicos.criar(settings, pool, redis, http, claude=claude)
+    s = assembly.servicos(settings, pool, redis, http, ponte.PonteRespx(externos.router))
     yield s
     await s.claude.close()
 

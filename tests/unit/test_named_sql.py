@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from julia.queries import SQL_DIR, all_queries, parse, sql
+from julia.queries import SQL_DIR, Critical, all_queries, critical, parse, sql
 
 PACKAGE = Path(__file__).resolve().parents[2] / "julia"
 
@@ -47,3 +47,23 @@ def test_only_the_data_layer_runs_named_sql() -> None:
         and re.search(r"\bsql\(", p.read_text())
     )
     assert chamadores == []
+
+
+def test_critical_tags_name_the_indexes_and_whether_the_statement_writes() -> None:
+    found = critical()
+    assert found["buscar_medico_por_telefone"] == Critical(
+        "buscar_medico_por_telefone", ("idx_clientes_telefone",), mutates=False
+    )
+    assert found["reivindicar_entradas"].indexes == ("idx_entradas_fila", "idx_entradas_abertas")
+    assert found["contar_conversas_ativas"].indexes == ()  # `-- critical: any plan`
+    # A CTE's UPDATE or INSERT writes; a comment or `FOR UPDATE` alone does not.
+    writes = {name for name, query in found.items() if query.mutates}
+    assert {"reivindicar_mensagens", "registrar_entrada", "concluir_entrada", "registrar_opt_out"} <= writes
+    assert not writes & {"buscar_vagas", "carregar_historico", "contar_fila_pendente"}
+
+
+def test_the_perf_suite_measures_exactly_the_critical_queries() -> None:
+    """julia/perf/critical.py draws parameters per query; it refuses to load when they and the tags differ."""
+    from julia.perf.critical import CRITICAL
+
+    assert {query.name for query in CRITICAL} == set(critical())

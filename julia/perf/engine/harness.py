@@ -18,6 +18,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import asyncpg
@@ -124,24 +125,10 @@ async def measure(
     around each call (open a connection, begin and roll back a transaction). The count is fixed, not a
     deadline, so both sides of an A/B run measure the same blocks in lockstep; then blocks of `block`
     more while the coordinator finds the verdict undecided (julia.perf.engine.extra)."""
-    turns = turns or Alone()
     out = Measured([], [], [])
-    clock = time.perf_counter_ns
-    i = 0
-    while size := await _next_block(turns, label, out, samples, block):
-        if i == 0:
-            i = await _warm_up(call, warmup, before, after)
-        for _ in range(size):
-            if before:
-                await before(i)
-            start = clock()
-            await call(i)
-            end = _slowed(start, clock(), slowdown)
-            if after:
-                await after(i)
-            out.samples_ms.append((end - start) / 1e6)
-            i += 1
-        out.blocks.append(size)
+    warm_up = partial(_warm_up, call, warmup, before, after)
+    measure_block = partial(_block, call, before, after, slowdown, out)
+    await _in_blocks(turns or Alone(), label, out, samples, block, warm_up, measure_block)
     return out
 
 
@@ -168,33 +155,83 @@ async def measure_paired(
     block: int = BLOCK,
 ) -> Paired:
     """Like `measure`, each timed `call(i)` preceded by a timed `floor(i)` (before/after stay untimed)."""
-    turns = turns or Alone()
-    clock = time.perf_counter_ns
     out = Paired([], [], [], [], [])
+    warm_up = partial(_warm_up, call, warmup, before, after, floor)
+    measure_block = partial(_paired_block, call, floor, before, after, slowdown, out)
+    await _in_blocks(turns or Alone(), label, out, samples, block, warm_up, measure_block)
+    return out
+
+
+async def _in_blocks(
+    turns: Turns,
+    label: str,
+    out: _Blocks,
+    samples: int,
+    block: int,
+    warm_up: Callable[[], Awaitable[int]],
+    measure_block: Callable[[int, int], Awaitable[int]],
+) -> None:
+    """The loop `measure` and `measure_paired` share: a turn per block, the warm-up before the first, and
+    each block's length recorded. `measure_block(i, size)` takes the block's samples from `i` on and
+    returns the next `i`; the timed code lives there alone, so this loop adds nothing inside it."""
     i = 0
     while size := await _next_block(turns, label, out, samples, block):
         if i == 0:
-            i = await _warm_up(call, warmup, before, after, floor)
-        timed: list[float] = []
-        floors: list[float] = []
-        for _ in range(size):
-            start = clock()
-            await floor(i)
-            floors.append((clock() - start) / 1e6)
-            if before:
-                await before(i)
-            start = clock()
-            await call(i)
-            timed.append((_slowed(start, clock(), slowdown) - start) / 1e6)
-            if after:
-                await after(i)
-            i += 1
-        local = statistics.median(floors)
-        out.samples_ms.extend(timed)
-        out.floor_ms.extend(floors)
-        out.ratios.extend(s / local for s in timed)
-        out.blocks.append(len(timed))
-    return out
+            i = await warm_up()
+        i = await measure_block(i, size)
+        out.blocks.append(size)
+
+
+# The two block bodies below hold the timed code. Every name they read inside a timed block is a local
+# (a parameter or `clock`), as it was when each loop lived in its own function: the fold moved the loop
+# around them, not a lookup into them.
+async def _block(
+    call: Step, before: Step | None, after: Step | None, slowdown: float, out: Measured, i: int, size: int
+) -> int:
+    clock = time.perf_counter_ns
+    for _ in range(size):
+        if before:
+            await before(i)
+        start = clock()
+        await call(i)
+        end = _slowed(start, clock(), slowdown)
+        if after:
+            await after(i)
+        out.samples_ms.append((end - start) / 1e6)
+        i += 1
+    return i
+
+
+async def _paired_block(
+    call: Step,
+    floor: Step,
+    before: Step | None,
+    after: Step | None,
+    slowdown: float,
+    out: Paired,
+    i: int,
+    size: int,
+) -> int:
+    clock = time.perf_counter_ns
+    timed: list[float] = []
+    floors: list[float] = []
+    for _ in range(size):
+        start = clock()
+        await floor(i)
+        floors.append((clock() - start) / 1e6)
+        if before:
+            await before(i)
+        start = clock()
+        await call(i)
+        timed.append((_slowed(start, clock(), slowdown) - start) / 1e6)
+        if after:
+            await after(i)
+        i += 1
+    local = statistics.median(floors)
+    out.samples_ms.extend(timed)
+    out.floor_ms.extend(floors)
+    out.ratios.extend(s / local for s in timed)
+    return i
 
 
 def _slowed(start: int, end: int, slowdown: float) -> int:

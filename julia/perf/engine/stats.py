@@ -43,6 +43,9 @@ class Summary:
 
 
 def summarize(samples: Sequence[float]) -> Summary:
+    """numpy's percentiles: linear interpolation between the closest ranks, the one definition julia uses
+    (julia.metrics.percentile, which the service and the capacity report call; the engine imports nothing
+    of julia, and tests/unit/test_percentile.py holds the two to the same figures)."""
     values = np.asarray(samples, dtype=float)
     if values.size == 0:
         raise ValueError("no samples to summarize")

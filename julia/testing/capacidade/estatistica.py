@@ -1,23 +1,25 @@
-"""Summaries the capacity report gives: percentiles by nearest rank, and counts per second."""
+"""Summaries the capacity report gives: percentiles and counts per second.
+
+Percentiles are julia.metrics.percentile's, the one definition julia uses (linear interpolation between
+the closest ranks, numpy's default): the service's /metrics and health check, the perf engine's
+summaries (julia.perf.engine.stats, through numpy) and this report all read a p99 the same way, so a
+capacity p99 and a benchmark's can be set side by side. Nearest rank, used here before, read the
+990th of 1,000 values where the others interpolate between the 990th and the 991st.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+from julia.metrics import percentile
+
 PERCENTIS = (50, 90, 99)
-
-
-def percentil(ordenados: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending sequence (p99 of 1,000 values is the 990th)."""
-    if not ordenados:
-        return math.nan
-    return ordenados[max(0, math.ceil(p / 100 * len(ordenados)) - 1)]
 
 
 def resumo(valores: Sequence[float]) -> dict[str, float]:
     ordenados = sorted(valores)
-    saida = {f"p{p}": round(percentil(ordenados, p), 3) for p in PERCENTIS}
+    saida = {f"p{p}": round(percentile(ordenados, p), 3) if ordenados else math.nan for p in PERCENTIS}
     saida["max"] = round(ordenados[-1], 3) if ordenados else math.nan
     saida["n"] = len(ordenados)
     return saida
