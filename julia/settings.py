@@ -101,7 +101,9 @@ class Settings(BaseSettings):
     chatwoot_url: str | None = Field(default=None, description="Chatwoot base URL.")
     chatwoot_api_token: SecretStr | None = Field(default=None, description="Chatwoot api_access_token.")
     chatwoot_account_id: int | None = Field(default=None, description="Chatwoot account id.")
-    chatwoot_inbox_id: int | None = Field(default=None, description="Chatwoot inbox of the WhatsApp line.")
+    chatwoot_inbox_id: int | None = Field(
+        default=None, description="Chatwoot API-channel inbox julia owns (docs/deploy.md#chatwoot)."
+    )
     chatwoot_webhook_secret: SecretStr | None = Field(
         default=None, description="HMAC secret of signed Chatwoot webhooks (4.11.2+)."
     )

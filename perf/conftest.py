@@ -66,9 +66,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--inject-regression",
-        choices=["drop-index", "sleep", "extra-query"],
+        choices=["drop-index", "sleep", "extra-query", "copy-context"],
         default=None,
-        help="deliberately slow julia down, to show the gate fails",
+        help="deliberately slow julia down (copy-context: allocate more per message), to show the gate fails",
+    )
+    group.addoption(
+        "--allocations-only",
+        action="store_true",
+        help="calibration: only the warm benchmarks' traced allocations (perf/allocations_accuracy.py)",
     )
 
 
@@ -132,7 +137,16 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
     run.stamp["side"] = os.environ.get("JULIA_PERF_SIDE", "head")
     run.stamp["event_loop"] = type(asyncio.get_running_loop()).__module__  # uvloop, as in production
     context = Perf(
-        run, services, dsn, doctors, pytestconfig.getoption("--samples"), injected, today, turnos, slowdown
+        run,
+        services,
+        dsn,
+        doctors,
+        pytestconfig.getoption("--samples"),
+        injected,
+        today,
+        turnos,
+        slowdown,
+        allocations_only=pytestconfig.getoption("--allocations-only"),
     )
     yield context
     if statements:

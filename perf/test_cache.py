@@ -30,7 +30,7 @@ from julia import relogio
 from julia.cache import Cache, contexto_estatico, keys, medico_por_telefone, vagas_abertas
 from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.engine import allocations, counting
+from julia.perf.engine import counting
 from julia.perf.engine.harness import Step, measure_paired
 from julia.perf.engine.results import Bench
 from julia.worker.resposta import VAGAS_NO_CONTEXTO
@@ -116,6 +116,10 @@ async def _bench(
     if before is None:
         for i in range(KEYS):  # every key loaded once: all timed calls are hits
             await read.call(i)
+    if perf.allocations_only:
+        bench = Bench(f"cache_{read.name}_{outcome}", "cache", "floor_redis_get", [], {"keys": KEYS})
+        await perf.allocations_alone(bench, read.call, COUNTED, warmup=WARMUP, before=before)
+        return
     kind = cache.contagens()
     paired = await measure_paired(
         read.call,
@@ -133,7 +137,7 @@ async def _bench(
         if before is not None:
             await before(i)
         costs.append(await meter.cost_of(read.call(i)))
-    allocated = allocations.typical(await allocations.measure(read.call, COUNTED, before))
+    allocated = await perf.allocated(read.call, COUNTED, before=before)
     profiled = await perf.profile(read.call, unit_ms=statistics.median(paired.samples_ms), before=before)
     perf.run.add(
         Bench(

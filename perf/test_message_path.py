@@ -17,15 +17,22 @@ pool resets (one per pool acquire) and Redis commands per message. Then, as many
 tracemalloc (julia.perf.engine.allocations, untimed): the median bytes one message held at once above
 what was live before it, and what it left behind; the gate fails a peak above the base's by more than
 its tolerance.
+
+`--inject-regression copy-context` makes every reply keep a copy of the context Claude is given (the
+doctor, the claimed row, the turns and the prompt's text, as objects and as the JSON a debug log would
+write) until Claude has answered: about 10% more bytes held per message, the regression the allocation
+gate must fail (perf/allocations_accuracy.py, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
+import json
 import statistics
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -33,14 +40,16 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from julia.integrations.claude import Turno
 from julia.perf import servico
 from julia.perf.context import Perf
-from julia.perf.engine import allocations, counting
+from julia.perf.engine import counting
 from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.testing.assembly import assembled
 from julia.testing.claude import Transporte
-from julia.worker import resposta
+from julia.worker import dialogo, resposta
+from julia.worker.ferramentas import Contexto
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
 
@@ -80,8 +89,30 @@ class Path:
         await self.perf.injected_query(self.servicos.pool)
 
 
+Conversar = Callable[[Contexto, str, str, Sequence[Turno]], Awaitable[str]]
+
+
+def _copying(conversar: Conversar) -> Conversar:
+    """The copy-context injection: `conversar` holding a copy of its context until Claude has answered."""
+
+    async def kept(ctx: Contexto, estatico: str, dinamico: str, turnos: Sequence[Turno]) -> str:
+        contexto = (ctx.medico, dict(ctx.tarefa), list(turnos))
+        copia = (
+            copy.deepcopy(contexto),
+            f"{estatico}{dinamico}".encode(),
+            json.dumps({"contexto": contexto, "sistema": [estatico, dinamico]}, default=str),
+        )
+        texto = await conversar(ctx, estatico, dinamico, turnos)
+        del copia
+        return texto
+
+    return kept
+
+
 @pytest.fixture
-async def path(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Path]:
+async def path(perf: Perf, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Path]:
+    if perf.injected == "copy-context":
+        monkeypatch.setattr(dialogo, "conversar", _copying(dialogo.conversar))
     settings = servico.settings(perf.dsn, perf.services.redis_url)
     async with contextlib.AsyncExitStack() as cleanup:
         pool, redis = await servico.connect(cleanup, perf, settings.db_pool_min, settings.db_pool_max)
@@ -100,6 +131,12 @@ async def path(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Path]:
 
 async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) -> None:
     numbers = itertools.count()  # message ids stay unique across both variants
+    if perf.allocations_only:
+        bench = Bench("message_path_claude0ms", "message_path", "floor_pg_select1", [], {"doctors": DOCTORS})
+        await perf.allocations_alone(
+            bench, lambda i: path.message(next(numbers)), COUNTED, warmup=FAST_WARMUP
+        )
+        return
     for latency_s, samples, warmup, block in (
         (0.0, FAST_SAMPLES, FAST_WARMUP, FAST_BLOCK),
         (SLOW_LATENCY_S, SLOW_SAMPLES, SLOW_WARMUP, SLOW_BLOCK),
@@ -122,9 +159,7 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
         profiled = None
         if latency_s == 0:  # the cost does not depend on Claude's latency: counted once, on the fast run
             counters |= await _count(perf, path, numbers)
-            counters |= allocations.typical(
-                await allocations.measure(lambda i: path.message(next(numbers)), COUNTED)
-            )
+            counters |= await perf.allocated(lambda i: path.message(next(numbers)), COUNTED)
             sent += 2 * COUNTED
             profiled = await perf.profile(
                 lambda i: path.message(next(numbers)), unit_ms=statistics.median(paired.samples_ms)

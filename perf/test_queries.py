@@ -10,7 +10,10 @@ floor_pg_select1_cold, query_<name>_cold
                      the first execution on a fresh connection: parse, plan and catalog caches paid
 
 A writing query (reivindicar_mensagens) runs in a transaction rolled back after each call, untimed, so
-every call sees the same due rows.
+every call sees the same due rows. After a warm query's timed blocks, COUNTED more calls are traced by
+tracemalloc (julia.perf.engine.allocations, untimed): the median bytes one call held at once (the rows
+asyncpg decoded, the Records) and left behind; the gate fails a peak above the base's by more than its
+tolerance.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from julia.perf.engine.results import Bench
 from julia.queries import Critical, sql
 
 WARMUP = 100
+COUNTED = 30  # warm calls traced for their allocations, untimed, after the timed ones
 COLD_SAMPLES = 60
 # Rounds per turn: 30 block pairs per cold benchmark in an A/B run. With 5 (8 pairs) the 95% signed-rank
 # interval was so wide that a cold query's detectable effect was 1.59-1.63x in 12 A/A runs, above the 1.5x
@@ -46,6 +50,16 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
     rounds: list[int] = []
     begin, rollback = _transaction(conn)
     for query in CRITICAL:
+        if perf.allocations_only:
+            await perf.allocations_alone(
+                Bench(f"query_{query.name}_warm", "query_warm", WARM_FLOOR, []),
+                _warm_call(perf, conn, query, params[query.name]),
+                COUNTED,
+                warmup=WARMUP,
+                before=begin if query.mutates else None,
+                after=rollback if query.mutates else None,
+            )
+            continue
         paired = await measure_paired(
             _warm_call(perf, conn, query, params[query.name]),
             lambda i: conn.fetchval("SELECT 1"),
@@ -59,6 +73,12 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
         )
         floor_ms += paired.floor_ms
         counters = await _cost(conn, query, sql(query.name), params[query.name])
+        counters |= await perf.allocated(
+            _warm_call(perf, conn, query, params[query.name]),
+            COUNTED,
+            before=begin if query.mutates else None,
+            after=rollback if query.mutates else None,
+        )
         profiled = await perf.profile(
             _warm_call(perf, conn, query, params[query.name]),
             unit_ms=statistics.median(paired.samples_ms),
@@ -80,6 +100,8 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
         )
         blocks += paired.blocks
         rounds += paired.rounds
+    if perf.allocations_only:
+        return
     # Still inside this side's last turn: the C client on the same work, for the harness's share.
     native_ms = native.pgbench_select1_mean_ms(perf.dsn)
     counters = {"native_client": "pgbench -M prepared", "native_ms": native_ms}

@@ -5,7 +5,9 @@ julia.worker.remetente does, commit the intent to send (`iniciar_envio`) and ack
 same queue; dead row versions still pile up, which is why this runs after the query benchmarks and is
 kept short. It runs the three statements by their text (`sql()`), like perf/test_queries.py, not through
 julia.data.fila: what is measured and counted (pg_stat_statements, EXPLAIN) is the statement itself, and
-the whole path through julia's code is perf/test_message_path.py's job.
+the whole path through julia's code is perf/test_message_path.py's job. After the timed batches, COUNTED
+more are traced by tracemalloc (julia.perf.engine.allocations, untimed): the median bytes one batch held
+at once and left behind; the gate fails a peak above the base's by more than its tolerance.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ RULES = (False, 2, 14_400)
 BATCHES = 800
 WARMUP = 20
 BLOCK = 25  # batches per turn: 32 block pairs in an A/B run (16 left its detectable effect at 1.168x)
+COUNTED = 30  # batches traced for their allocations, untimed, after the timed ones
 # Undo one batch (not julia's SQL: only the benchmark ever wants a sent message pending again).
 RESTORE = (
     "UPDATE fila_mensagens SET status = 'pendente', enviada_em = NULL, locked_until = NULL, "
@@ -55,6 +58,11 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
         sizes.append(len(claimed))
         await conn.execute(RESTORE, claimed)
 
+    name = f"queue_claim_batch{CLAIM_BATCH}"
+    if perf.allocations_only:
+        bench = Bench(name, "queue", "floor_pg_select1", [], {"due_rows": due})
+        await perf.allocations_alone(bench, batch, COUNTED, warmup=WARMUP, after=restore)
+        return
     paired = await measure_paired(
         batch,
         lambda i: conn.fetchval("SELECT 1"),
@@ -62,16 +70,17 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
         warmup=WARMUP,
         after=restore,
         turns=perf.turnos,
-        label=f"queue_claim_batch{CLAIM_BATCH}",
+        label=name,
         slowdown=perf.slowdown,
         block=BLOCK,
     )
     samples, timed = paired.samples_ms, sizes[WARMUP:]
     # After the timed sizes are read: the profile's batches append theirs, which nothing reads.
     profiled = await perf.profile(batch, unit_ms=statistics.median(samples), after=restore)
+    allocated = await perf.allocated(batch, COUNTED, after=restore)
     perf.run.add(
         Bench(
-            f"queue_claim_batch{CLAIM_BATCH}",
+            name,
             "queue",
             "floor_pg_select1",
             samples,
@@ -80,6 +89,7 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
                 "min_rows": min(timed),
                 "due_rows": due,
                 "msgs_per_s": round(sum(timed) / (sum(samples) / 1000), 1),
+                **allocated,
             },
             paired.ratios,
             paired.blocks,

@@ -12,7 +12,14 @@ stale timestamp decides it; a signature is checked over the body, whose size jul
 `conversation_updated` / `conversation_status_changed`: the label `humano` present (and the conversation
 not resolved) gives control to a person (a handoffs row, Slack notified once, after the answer); the
 label gone or the conversation resolved gives it back to Júlia and resolves the handoff. Both are state
-transitions, so a retried delivery (same X-Chatwoot-Delivery) changes nothing twice. Other events: 200.
+transitions, so a retried delivery (same X-Chatwoot-Delivery) changes nothing twice.
+
+`message_created`: an agent's reply in julia's inbox (outgoing, not private, a person's, without julia's
+mark: julia.integrations.chatwoot.mensagem_de_agente) is queued for the doctor before the 200
+(julia/services/repasse.py), once whatever the redeliveries; what julia will not send (to a doctor who
+opted out, in a conversation not julia's, an attachment) gets a private note saying why, after the answer.
+Every other message (Júlia's own mirrored ones, the doctor's, private notes) and every other event: 200,
+nothing done.
 """
 
 from __future__ import annotations
@@ -20,19 +27,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from typing import Any
 
+import asyncpg
+import httpx2
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
 from julia.api.deps import BANCO_INDISPONIVEL, HttpDep, PoolDep, SettingsDep
 from julia.data import clientes, conversations
-from julia.integrations.chatwoot import ROTULO_HUMANO
+from julia.integrations.chatwoot import ROTULO_HUMANO, Chatwoot, mensagem_de_agente
 from julia.integrations.slack import Slack
 from julia.services import handoff
+from julia.services.repasse import avisar_agente, nota, repassar
 from julia.settings import Settings
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 JANELA_ASSINATURA_S = 300
 MOTIVO_ROTULO = "rótulo 'humano' adicionado no Chatwoot"
@@ -93,6 +105,8 @@ async def chatwoot_webhook(
     if not isinstance(corpo, dict):
         raise HTTPException(400, "body is not a JSON object")
     evento = corpo.get("event")
+    if evento == "message_created":
+        return await _mensagem_criada(corpo, settings, pool, http, tarefas)
     if evento not in ("conversation_updated", "conversation_status_changed"):
         return {"status": "ignorada", "event": evento}
     chatwoot_id = corpo.get("id")
@@ -126,6 +140,28 @@ async def chatwoot_webhook(
             rotular=False,
         )
     return {"status": "humano" if humano else "julia"}
+
+
+async def _mensagem_criada(
+    corpo: dict[str, Any],
+    settings: Settings,
+    pool: asyncpg.Pool,
+    http: httpx2.AsyncClient,
+    tarefas: BackgroundTasks,
+) -> dict[str, Any]:
+    mensagem = mensagem_de_agente(corpo, settings.chatwoot_inbox_id)
+    if mensagem is None:
+        return {"status": "ignorada", "event": "message_created"}
+    try:
+        async with pool.acquire(timeout=10) as conn:
+            repasse = await repassar(conn, mensagem)
+    except BANCO_INDISPONIVEL as exc:
+        raise HTTPException(503, "database unavailable, retry later") from exc
+    texto = nota(repasse, mensagem)
+    if texto is not None and Chatwoot.configurado(settings):
+        tarefas.add_task(avisar_agente, Chatwoot(settings, http), mensagem.conversa_chatwoot, texto)
+    log.info("Chatwoot message %s of %s: %s", mensagem.id, mensagem.agente, repasse)
+    return {"status": repasse}
 
 
 def _rotulos_alterados(alterados: Any) -> list[str] | None:

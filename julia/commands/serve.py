@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     with runtime.services(settings) as found:  # a missing server URL is said first
         exigir_prova_de_webhook(settings)
         asyncio.run(_migrar(found.database_url))
+        asyncio.run(_verificar_topologia(settings))
         # Worker processes build their own Settings from the environment: hand them the servers.
         os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = found.database_url, found.redis_url
         uvicorn.run(
@@ -52,6 +53,17 @@ def run(args: argparse.Namespace) -> int:
             timeout_keep_alive=KEEP_ALIVE_S,
         )
     return 0
+
+
+async def _verificar_topologia(settings: Settings) -> None:
+    """Once, before uvicorn forks: a refused Chatwoot topology ends the command in one line, before the
+    webhook could relay an agent's reply (julia/services/topologia.py)."""
+    # Imported here, as the worker does: `julia --help` and the other commands need no HTTP client.
+    from julia.integrations.http import cliente_http
+    from julia.services import topologia
+
+    async with cliente_http() as http:
+        await topologia.verificar(settings, http)
 
 
 def exigir_prova_de_webhook(settings: Settings) -> None:

@@ -42,6 +42,7 @@ async def rodar(
     # other commands have no use for.
     from julia.cache.ouvinte import Ouvinte
     from julia.integrations.http import CONEXOES_MAX, cliente_http
+    from julia.services import topologia
     from julia.worker.channel import check_integration
     from julia.worker.loop import Worker
     from julia.worker.servicos import Servicos
@@ -57,6 +58,7 @@ async def rodar(
         # sender's slots and the alerts: a connection each, or a raised MAX_WORKERS waits for the pool.
         cliente_http(max(CONEXOES_MAX, settings.max_workers + CONEXOES_MAX // 2)) as http,
     ):
+        await topologia.verificar(settings, http)  # before any send: a refused topology sends nothing
         redis = aioredis.Redis.from_url(redis_url)
         servicos = Servicos.criar(settings, pool, redis, http)
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -53,6 +53,20 @@ async def registrar_resposta(
         sql("registrar_resposta"), conversa_id, cliente_id, texto, prioridade, versao_prompt
     )
     return fila_id
+
+
+async def repassar_mensagem_agente(
+    db: Executor, cliente_id: int, conversa_id: int, chatwoot_message_id: int, texto: str, prioridade: int
+) -> Literal["pendente", "cancelada"] | None:
+    """Queue an agent's message from Chatwoot to the doctor: 'pendente' (it goes), 'cancelada' (the doctor
+    opted out or is blocked: it never goes), or None when that Chatwoot message was queued before (a
+    redelivered webhook)."""
+    linha = await db.fetchrow(
+        sql("repassar_mensagem_agente"), cliente_id, chatwoot_message_id, texto, conversa_id, prioridade
+    )
+    if linha is None:
+        return None
+    return "cancelada" if linha["status"] == "cancelada" else "pendente"
 
 
 async def enfileirar_avisos(

@@ -1,20 +1,86 @@
-"""Chatwoot REST: the doctor's contact and conversation, mirrored messages, labels.
+"""Chatwoot REST: the doctor's contact and conversation, mirrored messages, labels, the inbox; and
+reading the `message_created` webhook (an agent's reply to relay to WhatsApp).
 
 Auth header `api_access_token`. Contacts and conversations are created on a doctor's first mirrored
 message; julia stores their ids (clientes.chatwoot_contact_id, conversations.chatwoot_conversation_id).
+
+Every message julia posts carries `source_id` "julia:<random>" (MARCA_JULIA). Chatwoot stores it in the
+message's own column and echoes it in `message_created`, which fires for julia's own posts too: the mark
+is how the webhook tells Júlia's messages (never relayed) from an agent's. It holds because julia's inbox
+is an API channel (checked at start-up, julia/services/topologia.py): channel code rewrites a message's
+source_id only where it delivers it itself (WhatsApp Cloud, Twilio...), and an API channel delivers
+nothing. It travels in the webhook that announces the message, so it cannot race julia's own record of the
+post (Chatwoot fires the webhook after its commit, maybe before julia's POST has its answer) nor be lost
+with a POST that timed out after Chatwoot created the message. Evolution's own Chatwoot integration tells
+its posts from agents' the same way (`WAID:` source_ids).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal, TypeGuard
 
 import httpx2
 
 from julia.integrations import IntegracaoError
+from julia.integrations.evolution import texto_limpo
 from julia.metrics import metrics
 from julia.settings import Settings
 
 ROTULO_HUMANO = "humano"
+MARCA_JULIA = "julia:"
+CANAL_API = "Channel::Api"
+
+
+@dataclass(frozen=True)
+class MensagemAgente:
+    """An agent's reply written in Chatwoot, to go to the doctor on WhatsApp."""
+
+    id: int  # the Chatwoot message id: a redelivered webhook carries the same one
+    conversa_chatwoot: int  # the conversation's id as the REST API and julia's records use it
+    texto: str  # empty when the agent sent only attachments
+    agente: str  # the agent's name, for the logs
+    anexos: int = 0  # attachments, which julia does not send (only the text goes)
+
+
+def mensagem_de_agente(corpo: dict[str, Any], inbox_id: int | None) -> MensagemAgente | None:
+    """The agent's reply `corpo` (a `message_created` webhook) carries, or None: everything else Chatwoot
+    announces is never sent to a doctor. A reply is outgoing, not a private note (a missing `private` is
+    not taken for false), written by a person (`sender.type` "user"; an agent bot's or an automation's
+    message is not a person's), in julia's inbox, with text or attachments, and without julia's mark
+    (MARCA_JULIA)."""
+    if corpo.get("event") != "message_created" or corpo.get("message_type") != "outgoing":
+        return None
+    if corpo.get("private") is not False:
+        return None
+    remetente, conversa, inbox = corpo.get("sender"), corpo.get("conversation"), corpo.get("inbox")
+    if not isinstance(remetente, dict) or remetente.get("type") != "user":
+        return None
+    if str(corpo.get("source_id") or "").startswith(MARCA_JULIA):
+        return None
+    if not isinstance(inbox, dict) or inbox.get("id") != inbox_id:
+        return None
+    conteudo, lista = corpo.get("content"), corpo.get("attachments")  # attachments: only when some
+    texto = texto_limpo(conteudo) if isinstance(conteudo, str) and conteudo.strip() else ""
+    anexos = len(lista) if isinstance(lista, list) else 0
+    mensagem_id, conversa_id = corpo.get("id"), conversa.get("id") if isinstance(conversa, dict) else None
+    if not _id(mensagem_id) or not _id(conversa_id) or not (texto or anexos):
+        return None
+    return MensagemAgente(
+        mensagem_id, conversa_id, texto, str(remetente.get("name") or remetente.get("id")), anexos
+    )
+
+
+def _id(valor: object) -> TypeGuard[int]:
+    """A Chatwoot id Postgres can hold (bigint; a JSON `true` is no id, though Python takes it for 1)."""
+    return type(valor) is int and 0 < valor < 2**63
+
+
+def marca() -> str:
+    """A fresh source_id for a message julia posts (random: the mark is the prefix, the rest only keeps
+    Chatwoot's index on source_id selective)."""
+    return MARCA_JULIA + secrets.token_hex(8)
 
 
 class Chatwoot:
@@ -96,14 +162,23 @@ class Chatwoot:
     async def enviar_mensagem(
         self, conversa_id: int, texto: str, tipo: Literal["incoming", "outgoing"]
     ) -> None:
-        corpo = {"content": texto, "message_type": tipo, "private": False}
+        corpo = {"content": texto, "message_type": tipo, "private": False, "source_id": marca()}
         await self._chamar("POST", f"/conversations/{conversa_id}/messages", json=corpo)
 
     @metrics.timed("chatwoot_nota_privada")
     async def nota_privada(self, conversa_id: int, texto: str) -> None:
         """A note only the agents see in the conversation (a reservation Júlia made, say)."""
-        corpo = {"content": texto, "message_type": "outgoing", "private": True}
+        corpo = {"content": texto, "message_type": "outgoing", "private": True, "source_id": marca()}
         await self._chamar("POST", f"/conversations/{conversa_id}/messages", json=corpo)
+
+    @metrics.timed("chatwoot_ler_inbox")
+    async def ler_inbox(self) -> dict[str, Any]:
+        """CHATWOOT_INBOX_ID as Chatwoot describes it: `channel_type`, and for an API channel its
+        `webhook_url` (app/views/api/v1/models/_inbox.json.jbuilder)."""
+        dados = await self._chamar("GET", f"/inboxes/{self._inbox}")
+        if not isinstance(dados, dict):
+            raise IntegracaoError("chatwoot", f"inbox {self._inbox}: not a JSON object", transitorio=True)
+        return dados
 
     @metrics.timed("chatwoot_adicionar_rotulo")
     async def adicionar_rotulo(self, conversa_id: int, rotulo: str = ROTULO_HUMANO) -> None:

@@ -397,11 +397,11 @@ class Evolution:
         settings.require("evolution_url", "evolution_api_key")
         assert settings.evolution_url is not None
         assert settings.evolution_api_key is not None
-        base = settings.evolution_url.rstrip("/")
+        self._base = settings.evolution_url.rstrip("/")
         instancia = settings.evolution_instance
-        self._url = f"{base}/message/sendText/{instancia}"
-        self._url_modelo = f"{base}/message/sendTemplate/{instancia}"
-        self._url_instancia = f"{base}/instance/fetchInstances"
+        self._url = f"{self._base}/message/sendText/{instancia}"
+        self._url_modelo = f"{self._base}/message/sendTemplate/{instancia}"
+        self._url_instancia = f"{self._base}/instance/fetchInstances"
         self._instancia = instancia
         self._headers = {"apikey": settings.evolution_api_key.get_secret_value()}
         self._http = http
@@ -492,6 +492,28 @@ class Evolution:
         raise IntegracaoError(
             "evolution", f"fetchInstances: no instance {self._instancia!r}", transitorio=True
         )
+
+    @metrics.timed("evolution_chatwoot_find")
+    async def chatwoot_ligado(self) -> bool | None:
+        """Whether the instance's own Chatwoot integration is on: `GET /chatwoot/find/{instance}` answers
+        its settings (`enabled`; a `token` too, never logged); 400 "Chatwoot is disabled" when Evolution
+        has Chatwoot off altogether (src/api/integrations/chatbot/chatwoot/controllers/
+        chatwoot.controller.ts). None: Evolution did not say (unreachable, 5xx, 401, anything else)."""
+        try:
+            resposta = await self._http.get(
+                f"{self._base}/chatwoot/find/{self._instancia}", headers=self._headers, timeout=15.0
+            )
+        except httpx2.HTTPError:
+            return None
+        if resposta.status_code == 400 and "Chatwoot is disabled" in resposta.text:
+            return False
+        if resposta.status_code != 200:
+            return None
+        try:
+            dados = resposta.json()
+        except ValueError:
+            return None
+        return dados.get("enabled") is True if isinstance(dados, dict) else None
 
 
 def recusa_da_meta(corpo: dict[str, Any]) -> IntegracaoError:

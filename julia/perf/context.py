@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from julia import db, servers
-from julia.perf.engine import profile, results
+from julia.perf.engine import allocations, profile, results
 from julia.perf.engine.harness import Step
 from julia.perf.engine.turnos import Turnos
 from julia.queries import sql
@@ -35,6 +35,9 @@ class Perf:
     today: dt.date = dt.date(2026, 11, 25)
     turnos: Turnos = field(default_factory=lambda: Turnos(None, None))
     slowdown: float = 1.0  # calibration: each timed call this many times slower (harness.measure*)
+    # The allocation gate's calibration (perf/allocations_accuracy.py): each warm benchmark that traces
+    # its allocations warms up and traces them, and nothing else (no timed blocks, counts or profile).
+    allocations_only: bool = False
 
     async def switch(self, label: str) -> int:
         """Hand this side's turn back, wait for the next and return its round (julia.perf.engine.turnos)."""
@@ -51,6 +54,34 @@ class Perf:
         Time barely moves; the deterministic count must fail the gate on its own."""
         if self.injected == "extra-query":
             await pool.fetchval(sql("ping"))
+
+    async def allocated(
+        self, call: Step, calls: int, *, before: Step | None = None, after: Step | None = None
+    ) -> dict[str, Any]:
+        """What one of `calls` calls allocates, traced after the benchmark's timed blocks, untimed
+        (julia.perf.engine.allocations): the counters the gate holds to the base's."""
+        return allocations.typical(await allocations.measure(call, calls, before, after))
+
+    async def allocations_alone(
+        self,
+        bench: results.Bench,
+        call: Step,
+        calls: int,
+        *,
+        warmup: int,
+        before: Step | None = None,
+        after: Step | None = None,
+    ) -> None:
+        """`--allocations-only`: `warmup` untimed calls (the state the timed blocks leave), then the traced
+        ones, recorded in `bench` (its name, group and floor; no samples)."""
+        for i in range(warmup):
+            if before is not None:
+                await before(i)
+            await call(i)
+            if after is not None:
+                await after(i)
+        bench.counters |= await self.allocated(call, calls, before=before, after=after)
+        self.run.add(bench)
 
     async def profile(
         self, call: Step, *, unit_ms: float, before: Step | None = None, after: Step | None = None

@@ -38,7 +38,7 @@ SET status = 'processando',
 FROM escolhidos e
 WHERE f.id = e.id
 RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prioridade, f.agendar_para,
-    f.tentativas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso
+    f.tentativas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso, f.chatwoot_message_id
 
 -- name: iniciar_envio
 -- critical: fila_mensagens_pkey, clientes_pkey, idx_fila_campanha_enviada
@@ -46,6 +46,8 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 -- this sender holds the claim ($2 = the tentativas it claimed with: the attempt id), one of
 -- * 'enviando', leased $3 seconds (longer than the call can take, so the lease cannot lapse while the
 --   call is alive);
+-- * 'cancelada': an agent's message from Chatwoot (chatwoot_message_id) to a doctor who is opt_out or
+--   bloqueado *now*;
 -- * 'cancelada': a campaign message to a doctor who is opt_out, bloqueado or inativo *now* (an opt-out a
 --   second ago is honoured; replies, the opt-out confirmation among them, always go), or who already had
 --   $6 campaign messages in the last 7 days (CAMPANHA_MAX_PER_WEEK, across campaigns; issue 36);
@@ -66,6 +68,8 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 WITH alvo AS (
     SELECT f.id, cl.telefone,
            CASE
+               WHEN f.chatwoot_message_id IS NOT NULL AND cl.status IN ('opt_out', 'bloqueado')
+                   THEN 'médico não recebe mensagens: opt-out ou bloqueado'
                WHEN f.campanha_id IS NULL THEN NULL
                WHEN cl.status IN ('opt_out', 'bloqueado', 'inativo') THEN 'médico não recebe campanhas'
                WHEN (SELECT count(*) FROM fila_mensagens s
@@ -153,10 +157,13 @@ SELECT interacao_id FROM f
 -- A sent message that had no interaction (a campaign's: a campaign queues all its rows in one INSERT, and
 -- a message never sent is not history), stored as Júlia's in conversation $2 with its WhatsApp id $3 and
 -- linked from its queue row: a doctor who answers it is answered by a Claude that has read it, and
--- Chatwoot's agents see it. Index: fila_mensagens_pkey.
+-- Chatwoot's agents see it. An agent's message relayed from Chatwoot (chatwoot_message_id) is a person's
+-- ('humano'), stored only once sent, like a campaign's. Index: fila_mensagens_pkey.
 WITH i AS (
     INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, whatsapp_message_id)
-    SELECT $2, cliente_id, 'saida', 'julia', conteudo, $3 FROM fila_mensagens
+    SELECT $2, cliente_id, 'saida', CASE WHEN chatwoot_message_id IS NULL THEN 'julia' ELSE 'humano' END,
+           conteudo, $3
+    FROM fila_mensagens
     WHERE id = $1 AND interacao_id IS NULL
     RETURNING id
 )
@@ -225,6 +232,23 @@ WITH i AS (
 INSERT INTO fila_mensagens (cliente_id, conversa_id, conteudo, prioridade, interacao_id)
 SELECT cliente_id, conversa_id, conteudo, $4, id FROM i
 RETURNING id
+
+-- name: repassar_mensagem_agente
+-- An agent's message written in Chatwoot ($2: its Chatwoot id, $3: its text) for doctor $1, in
+-- conversation $4, at priority $5 (a reply's: the doctor is waiting for a person). No interaction yet: the
+-- sender stores it as the person's once WhatsApp has it (guardar_envio_no_historico). Exactly once: a
+-- webhook Chatwoot delivers again meets idx_fila_chatwoot_mensagem and inserts nothing, so no row comes
+-- back. A doctor who opted out or is blocked gets nothing: the row is recorded 'cancelada' with the
+-- reason, and its `status` tells the caller to say so to the agent (once, for the same reason).
+-- Indexes: clientes_pkey, idx_fila_chatwoot_mensagem.
+INSERT INTO fila_mensagens (cliente_id, conversa_id, conteudo, prioridade, chatwoot_message_id, status, last_error)
+SELECT id, $4, $3, $5, $2,
+       CASE WHEN status IN ('opt_out', 'bloqueado') THEN 'cancelada' ELSE 'pendente' END,
+       CASE WHEN status IN ('opt_out', 'bloqueado') THEN 'médico não recebe mensagens: opt-out ou bloqueado' END
+FROM clientes
+WHERE id = $1
+ON CONFLICT (chatwoot_message_id) WHERE chatwoot_message_id IS NOT NULL DO NOTHING
+RETURNING id, status
 
 -- name: enfileirar_avisos
 -- Fixed texts for doctors ($1 ids, $2 texts, pairwise) at priority $3, outside any conversation's reply:

@@ -49,6 +49,9 @@ class ConfigEvolution(BaseModel):
     recibos_atraso_ms: float = Field(default=0.0, ge=0)  # 0: the receipt may beat sendText's own 201
     recibos_repetidos: bool = False  # every receipt posted twice (Evolution retries, a redelivery)
     recibos_invertidos: bool = False  # a message's receipts in reverse order (read before delivered)
+    # The instance's own Chatwoot integration (GET /chatwoot/find/{instance} `enabled`): the topology julia
+    # refuses at start-up (julia/services/topologia.py).
+    chatwoot: bool = False
 
 
 class ConfigChatwoot(BaseModel):
@@ -57,6 +60,17 @@ class ConfigChatwoot(BaseModel):
     token: str | None = None
     falha: Literal["500", "422"] | None = None
     fracao_falha: float = Field(default=1.0, ge=0, le=1)
+    # The inbox as GET .../inboxes/{id} describes it: julia's topology is an API channel with no webhook
+    # URL of its own; "Channel::Whatsapp", or Evolution's `<evolution>/chatwoot/webhook/<instance>` as the
+    # URL, are what julia refuses at start-up.
+    canal: str = "Channel::Api"
+    webhook_inbox: str | None = None
+    # The account webhook: where `message_created` goes for every message created, julia's own included
+    # (as Chatwoot does), signed with `segredo` (X-Chatwoot-Signature) when set, each delivered `entregas`
+    # times with the same X-Chatwoot-Delivery (Chatwoot retrying). None: no webhooks (the benchmarks').
+    webhook: str | None = None
+    segredo: str | None = None
+    entregas: int = Field(default=1, ge=1)
 
 
 class ConfigSlack(BaseModel):
@@ -97,6 +111,7 @@ class Registro:
     enviadas: list[Envio] = field(default_factory=list)
     recibos: list[Recibo] = field(default_factory=list)
     chatwoot: list[dict[str, Any]] = field(default_factory=list)  # method, path, body of every call
+    chatwoot_webhooks: list[int] = field(default_factory=list)  # julia's answer to each webhook delivered
     slack: list[str] = field(default_factory=list)
     claude_pedidos: int = 0
     claude_429: int = 0

@@ -87,6 +87,41 @@ def mensagem_recebida(
     }
 
 
+def chatwoot_da_instancia(instancia: str, ligado: bool, server_url: str) -> dict[str, Any]:
+    """GET /chatwoot/find/{instance}: the instance's Chatwoot settings, or, never set, the controller's
+    empty answer (chatwoot.controller.ts findChatwoot), each with the webhook URL Evolution serves."""
+    webhook = f"{server_url}/chatwoot/webhook/{instancia}"
+    if not ligado:
+        return {
+            "enabled": False,
+            "url": "",
+            "accountId": "",
+            "token": "",
+            "signMsg": False,
+            "nameInbox": "",
+            "webhook_url": "",
+        }
+    return {
+        "enabled": True,
+        "accountId": "1",
+        "token": "token-do-chatwoot",
+        "url": "https://chatwoot.example.com",
+        "nameInbox": instancia,
+        "signMsg": True,
+        "signDelimiter": None,
+        "reopenConversation": True,
+        "conversationPending": False,
+        "mergeBrazilContacts": True,
+        "importContacts": False,
+        "importMessages": False,
+        "daysLimitImportMessages": 0,
+        "organization": None,
+        "logo": None,
+        "ignoreJids": [],
+        "webhook_url": webhook,
+    }
+
+
 INTEGRACOES = {"baileys": "WHATSAPP-BAILEYS", "cloud-api": "WHATSAPP-BUSINESS"}
 # Meta's texts for the codes the fake answers (as Meta words them; `details` as Meta's docs quote them).
 ERROS_META = {
@@ -355,6 +390,11 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
             "number": "5511988887777",
         }
         return JSONResponse([instancia])
+
+    @router.get("/chatwoot/find/{instancia}")
+    async def chatwoot_find(instancia: str, request: Request) -> dict[str, Any]:
+        servidor = str(request.base_url).rstrip("/")
+        return chatwoot_da_instancia(instancia, estado.config.evolution.chatwoot, servidor)
 
     @router.get("/instance/connectionState/{instancia}")
     async def estado_conexao(instancia: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import asyncpg
 from julia.data import clientes, conversations
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
+from julia.services.repasse import avisar_agente
 from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
@@ -54,16 +55,38 @@ async def espelhar(
     if s.chatwoot is None:
         return None
     try:
-        chatwoot_id = conhecido or s.chatwoot_ids.get(conversa_id)
-        if chatwoot_id is None:
-            chatwoot_id = await garantir_conversa(s.pool, s.chatwoot, conversa_id)
-        if chatwoot_id is not None and conversa_id not in s.chatwoot_ids:
-            if len(s.chatwoot_ids) >= LEMBRADAS:
-                s.chatwoot_ids.clear()
-            s.chatwoot_ids[conversa_id] = chatwoot_id
+        chatwoot_id = await _conversa_chatwoot(s, s.chatwoot, conversa_id, conhecido)
         if chatwoot_id is not None:
             await s.chatwoot.enviar_mensagem(chatwoot_id, texto, tipo)
         return chatwoot_id
     except IntegracaoError as exc:
         log.warning("message of conversation %s not mirrored to Chatwoot: %s", conversa_id, exc)
         return None
+
+
+async def anotar(s: Servicos, conversa_id: int, texto: str) -> None:
+    """A private note to the agents in the conversation's Chatwoot chat (an agent's message the sender did
+    not send, and why); best effort, like the mirror."""
+    if s.chatwoot is None:
+        return
+    try:
+        chatwoot_id = await _conversa_chatwoot(s, s.chatwoot, conversa_id, None)
+    except IntegracaoError as exc:
+        log.error("note to the agents of conversation %s not posted (%s): %s", conversa_id, texto, exc)
+        return
+    if chatwoot_id is not None:
+        await avisar_agente(s.chatwoot, chatwoot_id, texto)
+
+
+async def _conversa_chatwoot(
+    s: Servicos, chatwoot: Chatwoot, conversa_id: int, conhecido: int | None
+) -> int | None:
+    """The conversation's Chatwoot id, from the caller, this process's memory, Postgres, or created."""
+    chatwoot_id = conhecido or s.chatwoot_ids.get(conversa_id)
+    if chatwoot_id is None:
+        chatwoot_id = await garantir_conversa(s.pool, chatwoot, conversa_id)
+    if chatwoot_id is not None and conversa_id not in s.chatwoot_ids:
+        if len(s.chatwoot_ids) >= LEMBRADAS:
+            s.chatwoot_ids.clear()
+        s.chatwoot_ids[conversa_id] = chatwoot_id
+    return chatwoot_id

@@ -29,6 +29,9 @@ channel's rules are julia/worker/channel.py's), never sending a message twice.
   is given back right before its send would start ('pendente' again, the claim not counted). So a stop
   holds every send but those already under way within one batch's poll (`_retencao`, read at most
   the loop's poll interval apart), and loses none.
+- An agent's reply relayed from Chatwoot (a row with `chatwoot_message_id`, julia/services/repasse.py) goes
+  the same way, is not mirrored back to Chatwoot (it is there already), and when iniciar_envio cancels it
+  (the doctor opted out since) its author gets a private note saying so.
 """
 
 from __future__ import annotations
@@ -50,9 +53,10 @@ from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
 from julia.services.campanhas import PRIORIDADE_CAMPANHA
 from julia.services.pausa import Retencao
+from julia.services.repasse import NOTA_NAO_ENVIADA, NOTA_RECUSA
 from julia.settings import Settings
 from julia.worker.channel import Channel
-from julia.worker.espelho import espelhar
+from julia.worker.espelho import anotar, espelhar
 from julia.worker.pausa import retencao_do_envio
 from julia.worker.servicos import Servicos
 from julia.worker.taxa import Taxa, classe
@@ -166,11 +170,15 @@ class Remetente:
         # 'cancelada': a campaign message to a doctor who opted out, is blocked or had the week's most;
         # 'pendente': one put off while the doctor is in a conversation.
         if destino["status"] in ("cancelada", "pendente"):
+            if destino["status"] == "cancelada" and linha["chatwoot_message_id"] is not None:
+                await anotar(s, linha["conversa_id"], NOTA_RECUSA)  # an agent's: its author must learn it
             return
         if destino["status"] == "erro":
             log.error(
                 "fila_mensagens %s: claimed %s times without a send, kept as 'erro'", fila_id, tentativas
             )
+            if linha["chatwoot_message_id"] is not None:  # an agent's: its author must learn it did not go
+                await anotar(s, linha["conversa_id"], NOTA_NAO_ENVIADA)
             return
         try:
             whatsapp_id = await self._canal.send(destino["telefone"], linha)
@@ -185,7 +193,7 @@ class Remetente:
             await self._gravar(linha, self.fila.falha(linha, str(exc), definitiva=not exc.transitorio))
             return
         conversa_id = await self._marcar_enviada(linha, whatsapp_id)
-        if conversa_id is not None:
+        if conversa_id is not None and linha["chatwoot_message_id"] is None:  # an agent's is in Chatwoot
             await espelhar(s, conversa_id, linha["conteudo"], "outgoing")
         log.debug("fila_mensagens %s sent (try %s)", fila_id, tentativas)
 

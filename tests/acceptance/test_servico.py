@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -151,3 +151,107 @@ def test_configuracao_ausente_uma_linha(comando: str, falta: str) -> None:
     assert len(linhas) == 1
     assert linhas[0].startswith("julia: missing required setting: ")
     assert falta in linhas[0]
+
+
+@pytest.mark.parametrize("comando", ["serve", "worker"])
+@pytest.mark.parametrize(
+    ("servico", "config", "dito"),
+    [
+        ("evolution", {"chatwoot": True}, "Evolution instance 'julia' has its own Chatwoot integration on"),
+        ("chatwoot", {"canal": "Channel::Whatsapp"}, "Chatwoot inbox 1 is a Channel::Whatsapp inbox"),
+    ],
+)
+def test_outra_topologia_do_chatwoot_e_recusada_em_uma_linha(
+    services: servers.Services,
+    banco: str,
+    externos: tuple[str, Estado],
+    comando: str,
+    servico: str,
+    config: dict[str, object],
+    dito: str,
+) -> None:
+    """The fakes say what the deployment is (the instance's own Chatwoot integration on, or an inbox that
+    delivers by itself): julia starts neither process, in one line, exit 1."""
+    base, estado = externos
+    estado.configurar(servico, config)
+    env = _ambiente(banco, services.redis_url, base)
+    env.update(CHATWOOT_URL=base, CHATWOOT_API_TOKEN="falso", CHATWOOT_ACCOUNT_ID="1", CHATWOOT_INBOX_ID="1")
+    args = [comando, "--port", str(_porta_livre())] if comando == "serve" else [comando]
+    feito = subprocess.run([*JULIA, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert feito.returncode == 1, feito.stderr
+    linhas = feito.stderr.strip().splitlines()
+    assert len(linhas) == 1, feito.stderr
+    assert linhas[0].startswith(f"julia: {dito}")
+    assert linhas[0].endswith("(docs/deploy.md#chatwoot)")
+
+
+async def _servindo(cliente: httpx.AsyncClient, serve: subprocess.Popen[bytes]) -> None:
+    fim = time.monotonic() + 20
+    while True:  # julia serve migrates, then binds
+        assert serve.poll() is None, "julia serve exited"
+        try:
+            if (await cliente.get("/health")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < fim, "julia serve did not start"
+        await asyncio.sleep(0.1)
+
+
+async def _ate(condicao: Callable[[], bool], o_que: str, worker: subprocess.Popen[bytes]) -> None:
+    fim = time.monotonic() + 20
+    while not condicao():
+        assert worker.poll() is None, "julia worker exited"
+        assert time.monotonic() < fim, f"{o_que} within 20 s"
+        await asyncio.sleep(0.1)
+
+
+async def test_agente_responde_pelo_chatwoot_e_nada_sai_duas_vezes(
+    services: servers.Services, banco: str, externos: tuple[str, Estado], tmp_path: Path
+) -> None:
+    """The whole loop with real processes: the fake Chatwoot posts `message_created` for every message
+    julia mirrors (each delivered twice, signed), then for an agent's reply and a private note. WhatsApp
+    gets Júlia's reply once and the agent's reply once; nothing else."""
+    base, estado = externos
+    registro = estado.registro
+    porta = _porta_livre()
+    estado.configurar(
+        "chatwoot",
+        {"webhook": f"http://127.0.0.1:{porta}/webhooks/chatwoot", "segredo": "segredo-cw", "entregas": 2},
+    )
+    env = _ambiente(banco, services.redis_url, base)
+    env.update(
+        CHATWOOT_URL=base,
+        CHATWOOT_API_TOKEN="falso",
+        CHATWOOT_ACCOUNT_ID="1",
+        CHATWOOT_INBOX_ID="1",
+        CHATWOOT_WEBHOOK_SECRET="segredo-cw",
+    )
+    serve = _iniciar(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
+    worker = _iniciar(["worker"], env, tmp_path / "worker.log")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{porta}", timeout=5) as cliente:
+            await _servindo(cliente, serve)
+            corpo = mensagem_recebida("Oi", numero="5511999990000", msg_id="3EB0AGENTE", server_url=base)
+            assert (
+                await cliente.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE})
+            ).is_success
+            await _ate(lambda: len(registro.chatwoot_webhooks) >= 4, "both mirrors echoed twice", worker)
+            mensagens = [c["caminho"] for c in registro.chatwoot if c["caminho"].endswith("/messages")]
+            conversa = int(mensagens[0].split("/")[-2])
+        async with httpx.AsyncClient(base_url=base, timeout=10) as falso:
+            for texto, privada in (("Aqui é a Marina, da equipe.", False), ("Nota: ligar amanhã", True)):
+                escrita = await falso.post(
+                    "/_controle/chatwoot/agente",
+                    json={"conversa": conversa, "texto": texto, "privada": privada},
+                )
+                assert escrita.json()["respostas"] == [200, 200]
+        await _ate(lambda: len(registro.enviadas) >= 2, "the agent's reply sent", worker)
+        await asyncio.sleep(1.0)  # a second (wrong) send would land here
+    finally:
+        saida = _parar(serve, tmp_path / "serve.log") + _parar(worker, tmp_path / "worker.log")
+    assert [(e.numero, e.texto) for e in registro.enviadas] == [
+        ("5511999990000", "(Júlia de teste) Recebi: Oi"),
+        ("5511999990000", "Aqui é a Marina, da equipe."),
+    ], saida
+    assert all(status == 200 for status in registro.chatwoot_webhooks), saida

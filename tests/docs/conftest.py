@@ -59,6 +59,8 @@ def docs_env(docs_dsn: str, services: servers.Services) -> dict[str, str]:
         "EVOLUTION_WEBHOOK_SENDING_KEY": "true",
         "EVOLUTION_INSTANCE": "julia",
         "CHATWOOT_API_TOKEN": CHATWOOT_TOKEN,
+        "CHATWOOT_ACCOUNT_ID": "1",
+        "CHATWOOT_INBOX_ID": "7",
         "CHATWOOT_WEBHOOK_TOKEN": CHATWOOT_WEBHOOK_TOKEN,
         **HOSTS,
     }

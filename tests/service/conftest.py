@@ -96,6 +96,13 @@ def settings() -> Settings:
         campanha_hora_fim=24,
         campanha_on_weekends=True,
         campanha_on_holidays=True,
+        # Baileys' guards for a number's unsolicited volume (julia/worker/channel.py): the typing delay
+        # before each campaign message (1.5 s by default, on the fake too) and the hourly and daily most
+        # (100, 500: a campaign test's retries after a closed connection count as tries) would make
+        # campaign tests wait on them; test_canal.py sets them where they are what it tests.
+        evolution_typing_delay_ms=0,
+        evolution_campanha_max_per_hour=100_000,
+        evolution_campanha_max_per_day=100_000,
     )
 
 
@@ -227,6 +234,13 @@ class Externos:
             side_effect=lambda r: httpx.Response(200, json={"payload": json.loads(r.content)["labels"]})
         )
         self.slack = mock.post(SLACK, name="slack").mock(return_value=httpx.Response(200, text="ok"))
+
+    def espelhadas(self) -> list[dict[str, Any]]:
+        """The messages julia posted to Chatwoot, each carrying julia's mark (a `source_id` "julia:...",
+        random), shown without it."""
+        corpos = [json.loads(c.request.content) for c in self.mensagem.calls]
+        assert all(c.pop("source_id").startswith("julia:") for c in corpos)
+        return corpos
 
     def textos_enviados(self) -> list[tuple[str, str]]:
         return [

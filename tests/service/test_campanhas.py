@@ -305,7 +305,7 @@ async def test_a_sent_campaign_message_is_history_claude_reads_and_chatwoot_show
     assert interacao["conteudo"].startswith("Oi Ana")
     assert (interacao["direcao"], interacao["origem"], interacao["status"]) == ("saida", "julia", "ativa")
     assert interacao["whatsapp_message_id"].startswith("3EB0")  # what Evolution answered
-    espelhadas = [json.loads(c.request.content) for c in externos.mensagem.calls]
+    espelhadas = externos.espelhadas()
     assert [(m["content"], m["message_type"]) for m in espelhadas] == [(interacao["conteudo"], "outgoing")]
 
     await postar(cliente, upsert("Tenho interesse!", msg_id="R-hist"))
@@ -396,7 +396,7 @@ async def test_parar_opts_out_at_once_cancels_pending_rows_and_confirms_without_
     await drenar(worker, pool, so_devidas=True)
     assert externos.claude.call_count == 0
     assert len(externos.textos_enviados()) == 1
-    espelhadas = [json.loads(c.request.content) for c in externos.mensagem.calls]
+    espelhadas = externos.espelhadas()
     assert {"content": "Oi, voltei", "message_type": "incoming", "private": False} in espelhadas
 
     # And no campaign queues them again.

@@ -21,14 +21,17 @@ from julia.data import fila_mensagens
 from julia.errors import ConfigError
 from julia.services import campanhas
 from julia.services.avisos import CANCELADA, PRIORIDADE_AVISO
+from julia.services.repasse import NOTA_NAO_ENVIADA
 from julia.settings import Settings
 from julia.templates import TEMPLATES, TemplateMessage
 from julia.testing.app import criar_app
+from julia.testing.chatwoot import mensagem_criada
 from julia.testing.estado import Estado
 from julia.worker.channel import check_integration
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
 from tests.service.conftest import EVOLUTION, Externos, drenar, postar, upsert
+from tests.service.test_handoff import assinado
 
 SP = ZoneInfo("America/Sao_Paulo")
 TOKEN = "token-admin"
@@ -323,3 +326,25 @@ async def test_baileys_digitando_e_cota_por_hora(
     proxima_hora = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
     assert all(abs((r["agendar_para"] - proxima_hora).total_seconds()) < 2 for r in adiadas)
     assert all("limite de mensagens não solicitadas" in r["last_error"] for r in adiadas)
+
+
+async def test_resposta_do_agente_fora_das_24_horas_na_cloud_api_nao_sai_e_o_agente_sabe(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, falso: Estado
+) -> None:
+    """An agent's reply from Chatwoot is free text: on the Cloud API, two days after the doctor last wrote,
+    Meta would refuse it (131047); it ends 'erro' and the agent gets a private note (issue 36, point 5)."""
+    await postar(cliente, upsert("Oi", numero="5511999990000", msg_id="A1"))
+    await drenar(worker, pool)
+    await pool.execute("UPDATE interacoes SET created_at = now() - interval '2 days'")
+    chatwoot_id = await pool.fetchval("SELECT chatwoot_conversation_id FROM conversations")
+    corpo = mensagem_criada(chatwoot_id, "Dra., ainda tem interesse?", mensagem_id=5001, inbox_id=7)
+    assert (await cliente.post("/webhooks/chatwoot", **assinado(corpo))).json() == {"status": "enfileirada"}
+    await drenar(worker, pool)
+    assert len(falso.registro.enviadas) == 1  # only Júlia's reply, inside the window
+    linha = await pool.fetchrow(
+        "SELECT status, last_error FROM fila_mensagens WHERE chatwoot_message_id = 5001"
+    )
+    assert linha is not None
+    assert (linha["status"], "131047" in linha["last_error"]) == ("erro", True)
+    notas = [json.loads(c.request.content) for c in externos.mensagem.calls]
+    assert [n["content"] for n in notas if n["private"]] == [NOTA_NAO_ENVIADA]

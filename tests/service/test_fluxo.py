@@ -73,7 +73,7 @@ async def test_conversa_humana_sem_resposta_da_ia_so_espelho(
     await drenar(worker, pool)
     assert externos.envio.call_count == 1  # only the reply to "primeira"
     assert externos.claude.call_count == 1
-    espelhadas = [json.loads(c.request.content) for c in externos.mensagem.calls]
+    espelhadas = externos.espelhadas()
     assert {"content": "segunda", "message_type": "incoming", "private": False} in espelhadas
 
 
@@ -90,7 +90,7 @@ async def test_medico_que_saiu_ou_foi_bloqueado_nao_recebe_resposta(
     assert externos.envio.call_count == 0
     assert await pool.fetchval("SELECT status FROM entradas") == "feita"
     assert await pool.fetchval("SELECT count(*) FROM interacoes WHERE direcao = 'entrada'") == 1
-    espelhadas = [json.loads(c.request.content) for c in externos.mensagem.calls]
+    espelhadas = externos.espelhadas()
     assert {"content": "Tem plantão amanhã?", "message_type": "incoming", "private": False} in espelhadas
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import tracemalloc
 
+from julia.perf.context import Perf
 from julia.perf.engine import allocations, memory_report
 from julia.perf.engine.gate import Budget, Budgets, judge
 from julia.perf.engine.report import html_table
 from julia.perf.engine.results import Bench, Run
+from julia.servers import Services
 
 KEPT: list[bytes] = []
 
@@ -47,6 +49,17 @@ async def test_before_each_call_is_not_counted() -> None:
     KEPT.clear()
     found = await allocations.measure(_transient, 2, before=prepare)
     assert all(one.net_bytes < 2_000 for one in found)
+    KEPT.clear()
+
+
+async def test_after_each_call_is_not_counted() -> None:
+    async def undo(_: int) -> None:
+        KEPT.append(b"z" * 100_000)
+
+    KEPT.clear()
+    found = await allocations.measure(_transient, 2, after=undo)
+    assert all(one.net_bytes < 2_000 for one in found)
+    assert len(KEPT) == 2
     KEPT.clear()
 
 
@@ -119,3 +132,41 @@ def test_the_gate_fails_a_peak_10_percent_above_the_bases_and_the_report_says_so
     html = "".join(memory_report.section(run, list(verdicts.values()), html_table))
     assert "Memory beside time" in html
     assert "<td>1.100x</td>" in html
+
+
+async def test_allocations_only_warms_up_then_traces_and_records_no_samples() -> None:
+    """`--allocations-only` (the allocation gate's calibration): the warm-up runs untimed and untraced,
+    then the traced calls, each between its before and after; the benchmark has counters, no samples."""
+    calls: list[str] = []
+
+    async def step(kind: str, i: int) -> None:
+        calls.append(f"{kind}{i}")
+
+    perf = Perf(Run({}), Services("postgresql://x", "redis://x", "url", "url"), "postgresql://x", 1, 1, None)
+    bench = Bench("message_path_claude0ms", "message_path", "floor_pg_select1", [], {"doctors": 1})
+    await perf.allocations_alone(
+        bench,
+        lambda i: step("call", i),
+        2,
+        warmup=1,
+        before=lambda i: step("before", i),
+        after=lambda i: step("after", i),
+    )
+    assert calls == ["before0", "call0", "after0", "before0", "call0", "after0", "before1", "call1", "after1"]
+    recorded = perf.run.benches["message_path_claude0ms"]
+    assert recorded.samples_ms == []
+    assert recorded.counters["doctors"] == 1
+    assert recorded.counters["alloc_calls"] == 2
+
+
+def test_until_calibrated_an_allocation_peak_above_the_bases_is_a_warning() -> None:
+    """`[gate] allocations_fail = false`: the same finding, advisory, and the report says "warn"."""
+    run = _run_with_allocations()
+    budgets = Budgets({n: Budget(ceiling_ms=100) for n in run.benches}, allocations_fail=False)
+    verdicts = {v.name: v for v in judge(run, budgets, None)}
+    [finding] = [f for f in verdicts["message_path_claude0ms"].findings if f.check == "allocations"]
+    assert finding.severity == "warn"
+    assert finding.message.endswith("(advisory: [gate] allocations_fail = false)")
+    assert verdicts["message_path_claude0ms"].status != "FAIL"
+    rows = {r[0]: r for r in memory_report.allocation_rows(run, list(verdicts.values()))}
+    assert rows["message_path_claude0ms"][2] == "warn"

@@ -14,7 +14,7 @@ transient copy moves, and the net, which a leak moves.
 
 The calls run one at a time on the caller's event loop; whatever else that loop runs meanwhile (a pool's
 housekeeping) is counted too, so a benchmark is summarised by the median over many calls, and compared
-with the base's within ALLOWED_GROWTH.
+with the base's within ALLOWED_GROWTH (a failure, or a warning while `[gate] allocations_fail` is false).
 """
 
 from __future__ import annotations
@@ -27,11 +27,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# How far a head's median peak may exceed the base's before the gate fails it. Measured (2-core x86_64,
-# a busy machine, 2026-12-07; docs/performance.md, "Allocations per call"): in two A/A runs the message
-# path and the six cache reads stayed within 0.968x-1.015x of the base's, and a copy of the context kept
-# for the whole reply raised the message path's by 8.9% and failed. Below the 10% the issue asks to catch,
-# above the A/A spread; two runs are not yet a false-failure rate.
+# How far a head's median peak may exceed the base's before the gate reports it. Measured (2-core x86_64,
+# embedded servers, load 3.5-8.2, 2026-12-07; docs/performance.md, "The allocation gate's calibration",
+# `python perf/allocations_accuracy.py`, perf/calibration/allocations/): in 6 A/A same-run runs the
+# message path stayed within 0.998-1.004x and the queries and the queue claim at 1.000x (12 unchanged
+# pairs), and a copy of the message's context kept until Claude answers, 10.6% more bytes, was
+# 1.105-1.108x in all 6 injected runs; but 2 of the 6 A/A runs went above it on the cache reads (an open
+# shifts miss at 1.057x: its calls fall in two groups 1.4 KiB apart and the median flips between them;
+# a hit at 1.556x: hits served from Postgres by the cache failing open on a saturated machine). Not
+# widened to hide that: perf/budgets.toml's `[gate] allocations_fail = false` keeps it a warning until a
+# calibration of 20 and 20 supports a tolerance.
 ALLOWED_GROWTH = 0.05
 KEYS = ("alloc_peak_bytes", "alloc_net_bytes", "alloc_net_blocks")
 
@@ -47,9 +52,11 @@ async def measure(
     call: Callable[[int], Awaitable[object]],
     calls: int,
     before: Callable[[int], Awaitable[object]] | None = None,
+    after: Callable[[int], Awaitable[object]] | None = None,
 ) -> list[Allocation]:
-    """Run `call(0)` ... `call(calls - 1)` traced, one at a time, each after `before(i)` (not counted: a
-    cache entry expired, say); what each allocated. Tracing stops on the way out, whatever happens."""
+    """Run `call(0)` ... `call(calls - 1)` traced, one at a time, each after `before(i)` and followed by
+    `after(i)` (neither counted: a cache entry expired, a transaction rolled back, say); what each
+    allocated. Tracing stops on the way out, whatever happens."""
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
@@ -71,8 +78,10 @@ async def measure(
             await call(i)
             _, peak = tracemalloc.get_traced_memory()
             gc.collect()
-            after = tracemalloc.get_traced_memory()[0]
-            out.append(Allocation(peak - live, after - live, sys.getallocatedblocks() - blocks))
+            left = tracemalloc.get_traced_memory()[0]
+            out.append(Allocation(peak - live, left - live, sys.getallocatedblocks() - blocks))
+            if after is not None:
+                await after(i)
         return out
     finally:
         if freezing:

@@ -28,8 +28,16 @@ def allocation_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
             continue
         base_bench = run.base.benches.get(v.name) if run.base else None
         base = base_bench.counters if base_bench else {}
-        failed = [f.message for f in v.findings if f.check == "allocations" and f.severity == "fail"]
-        memory = "FAIL" if failed else "ok" if "alloc_peak_bytes" in base else "no base"
+        found = {f.severity for f in v.findings if f.check == "allocations"}
+        memory = (
+            "FAIL"
+            if "fail" in found
+            else "warn"
+            if "warn" in found
+            else "ok"
+            if "alloc_peak_bytes" in base
+            else "no base"
+        )
         h = head.counters
         ratio = (
             f"{h['alloc_peak_bytes'] / base['alloc_peak_bytes']:.3f}x"

@@ -1,0 +1,208 @@
+"""How well the allocation gate (julia/perf/engine/allocations.py, ALLOWED_GROWTH) tells unchanged code from
+a real increase, measured: its false failures in A/A runs and its catches of an injected one.
+
+    flock /work/perf.lock python perf/allocations_accuracy.py [--runs 20] [--injected 20]
+
+Allocations do not depend on the CPU's load, so no timed block is run: each round is one same-run A/B run
+(julia.perf.engine.ab, as `julia perf run` does it: both sides the head, each a pytest process with its
+own database and Redis database on the same servers) with `--allocations-only`, in which every warm
+benchmark that traces its allocations (the queries, the cache reads, the queue claim, the message path)
+warms up and traces them, and nothing else. A/A rounds: the head against itself; injected rounds: the
+head with `--inject-regression copy-context` (every reply keeps a copy of the context Claude is given
+until Claude answers: perf/test_message_path.py) against itself without it. Per benchmark: the head/base
+ratio of the median peak in every round, how many A/A rounds a tolerance would have failed, and how many
+injected rounds it caught. The figures are rewritten after every round into
+perf/calibration/allocations/<machine class>.json (a run stopped half way keeps what it measured) and
+printed as a table for docs/performance.md. About a minute a round on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from julia import runtime
+from julia.perf.engine import ab, allocations, config
+from julia.perf.engine.results import Run, reviewable_json
+from julia.perf.engine.vcs import git
+from julia.settings import Settings
+
+# The pytest tests that trace allocations (-k): every other benchmark of the suite is left out.
+TRACED = "test_cache or test_message_path or test_warm or test_queue_claim"
+INJECTED = "copy-context"
+TARGET = "message_path_claude0ms"  # the benchmark the injection changes
+TOLERANCES = (0.01, 0.02, 0.03, 0.05, 0.10)  # each one's false failures and catches are counted
+
+
+# The two statistics of a benchmark's traced calls compared head against base: the median peak (what the
+# gate judged first) and the smallest, the call that met no housekeeping on the way.
+STATISTICS = {"median": "alloc_peak_bytes", "min": "alloc_peak_bytes_range"}
+
+
+def _peak(counters: dict[str, Any], statistic: str) -> int | None:
+    value = counters.get(STATISTICS[statistic])
+    return value[0] if isinstance(value, list) else value
+
+
+def ratios(run: Run) -> dict[str, dict[str, float]]:
+    """Per benchmark both sides traced, per statistic: head's peak, base's and their ratio."""
+    out: dict[str, dict[str, float]] = {}
+    if run.base is None:
+        raise SystemExit("the base side's run failed: see reports/out/calibration-allocations/base.log")
+    for name, bench in sorted(run.benches.items()):
+        base = run.base.benches.get(name)
+        if base is None or "alloc_peak_bytes" not in bench.counters:
+            continue
+        one: dict[str, float] = {}
+        for statistic in STATISTICS:
+            head_peak, base_peak = _peak(bench.counters, statistic), _peak(base.counters, statistic)
+            if head_peak is not None and base_peak:
+                one |= {f"{statistic}_base": base_peak, statistic: round(head_peak / base_peak, 4)}
+        out[name] = one
+    return out
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    return {
+        "min": min(values, default=None),
+        "median": round(statistics.median(values), 4) if values else None,
+        "max": max(values, default=None),
+        "over": {f"{t:g}": sum(r > 1 + t for r in values) for t in TOLERANCES},
+    }
+
+
+def figures(aa: list[dict[str, Any]], injected: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per benchmark, statistic and tolerance: false failures in the A/A rounds and catches in the injected
+    ones (of the target; for the others an injected round is one more unchanged pair, counted as A/A)."""
+    names = sorted({name for one in aa + injected for name in one})
+    benches: dict[str, Any] = {}
+    for name in names:
+        peaks = [one[name]["median_base"] for one in aa if name in one]
+        entry: dict[str, Any] = {
+            "peak_kib_median": round(statistics.median(peaks) / 1024, 1) if peaks else None
+        }
+        for statistic in STATISTICS:
+            same = [one[name][statistic] for one in aa if statistic in one.get(name, {})]
+            if name != TARGET:
+                same += [one[name][statistic] for one in injected if statistic in one.get(name, {})]
+            caught = [one[name][statistic] for one in injected if statistic in one.get(name, {})]
+            entry[statistic] = {
+                "aa_runs": len(same),
+                "aa": _spread(same),
+                "aa_ratios": same,
+                **({"injected": _spread(caught), "injected_ratios": caught} if name == TARGET else {}),
+            }
+        benches[name] = entry
+    failed = {
+        statistic: {
+            f"{t:g}": sum(any(v.get(statistic, 0) > 1 + t for v in one.values()) for one in aa)
+            for t in TOLERANCES
+        }
+        for statistic in STATISTICS
+    }
+    return {"aa_runs_failed": failed, "benches": benches}
+
+
+def table(payload: dict[str, Any], statistic: str, tolerance: float) -> str:
+    t = f"{tolerance:g}"
+    lines = [
+        f"{statistic} peak per call, head/base; tolerance {1 + tolerance:g}x",
+        "",
+        "| benchmark | peak, KiB | A/A (min-median-max) | A/A failed | injected (min-median) | caught |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, b in payload["benches"].items():
+        figures = b[statistic]
+        aa, injected = figures["aa"], figures.get("injected")
+        caught = f"{injected['over'][t]}/{len(figures['injected_ratios'])}" if injected else "-"
+        lines.append(
+            f"| {name} | {b['peak_kib_median']} | {aa['min']:.3f}-{aa['median']:.3f}-{aa['max']:.3f}x "
+            f"| {aa['over'][t]}/{figures['aa_runs']} | "
+            + (f"{injected['min']:.3f}-{injected['median']:.3f}x" if injected and injected["min"] else "-")
+            + f" | {caught} |"
+        )
+    failed = payload["aa_runs_failed"][statistic][t]
+    lines.append(f"\nA/A runs with any allocation failure: {failed}/{payload['aa_runs']}\n")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=20, help="A/A rounds (default 20)")
+    parser.add_argument("--injected", type=int, default=20, help="rounds with the injection (default 20)")
+    parser.add_argument("--doctors", type=int, default=1000, help="doctors seeded per side (default 1,000)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rounds a stopped calibration already wrote (out/calibration-allocations/)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: calibration/allocations/<class>.json"
+    )
+    args = parser.parse_args()
+    if args.runs < 1 or args.injected < 0:
+        parser.error("--runs must be at least 1 and --injected at least 0")
+    cfg = config.find(None)
+    work = cfg.out / "calibration-allocations"
+    pytest_args = [f"--doctors={args.doctors}", "--allocations-only", "-k", TRACED]
+    aa: list[dict[str, Any]] = []
+    injected: list[dict[str, Any]] = []
+    # Interleaved (A/A, injected, A/A, ...): a calibration stopped early keeps both kinds in proportion.
+    rounds = [
+        (kind, r)
+        for r in range(max(args.runs, args.injected))
+        for kind, count in (("aa", args.runs), ("injected", args.injected))
+        if r < count
+    ]
+    with runtime.services(Settings(), throwaway=True) as found:
+        for kind, r in rounds:
+            results = work / f"{kind}-{r}.json"
+            print(f"allocations: {kind} round {r + 1}", file=sys.stderr, flush=True)
+            run = (
+                Run.load(results)
+                if args.resume and results.is_file()
+                else ab.run(
+                    cfg.root,
+                    found,
+                    pytest_args,
+                    results,
+                    base_ref=None,
+                    turn_modules=cfg.turn_modules,
+                    server_applications=cfg.server_applications,
+                    owns_server=found.database_origin != "url",
+                    same_code=True,
+                    head_extra=(f"--inject-regression={INJECTED}",) if kind == "injected" else (),
+                    topology=found.topology,
+                )
+            )
+            (aa if kind == "aa" else injected).append(ratios(run))
+            machine = str(run.stamp.get("machine_class", "unknown"))
+            payload = {
+                "machine_class": machine,
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "git_commit": git(cfg.root, "rev-parse", "--short", "HEAD"),
+                "command": "python perf/allocations_accuracy.py "
+                f"--runs {args.runs} --injected {args.injected}",
+                "allowed_growth": allocations.ALLOWED_GROWTH,
+                "injection": INJECTED,
+                "aa_runs": len(aa),
+                "injected_runs": len(injected),
+                **figures(aa, injected),
+            }
+            path = args.out or cfg.calibration / "allocations" / f"{machine}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(reviewable_json(payload))
+    for statistic in STATISTICS:
+        print(table(payload, statistic, allocations.ALLOWED_GROWTH))
+    print(f"written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
