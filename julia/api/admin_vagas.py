@@ -106,10 +106,11 @@ async def criar(corpo: NovaVaga, pool: PoolDep, cache: CacheDep, request: Reques
 async def mudar_vaga(
     vaga_id: int, corpo: MudancaVaga, pool: PoolDep, cache: CacheDep, request: Request
 ) -> dict[str, Any]:
-    async with auditar(pool, request, corpo.alteracoes(), tabela="vagas", alvo_id=vaga_id) as registro:
+    alteracoes = corpo.alteracoes()
+    async with auditar(pool, request, alteracoes, tabela="vagas", alvo_id=vaga_id) as registro:
         try:
             # The doctor holding the shift is told what changed, through the send queue (services/avisos.py).
-            vaga = await mudar_e_avisar(pool, cache, vaga_id, corpo.alteracoes())
+            vaga = await mudar_e_avisar(pool, cache, vaga_id, alteracoes)
         except asyncpg.CheckViolationError as exc:
             raise HTTPException(
                 409,
@@ -126,9 +127,10 @@ async def mudar_vaga(
 async def mudar_medico(
     medico_id: int, corpo: MudancaMedico, pool: PoolDep, cache: CacheDep, request: Request
 ) -> dict[str, Any]:
-    async with auditar(pool, request, corpo.alteracoes(), tabela="clientes", alvo_id=medico_id) as registro:
+    alteracoes = corpo.alteracoes()
+    async with auditar(pool, request, alteracoes, tabela="clientes", alvo_id=medico_id) as registro:
         try:
-            medico = await atualizar_medico(pool, cache, medico_id, corpo.alteracoes())
+            medico = await atualizar_medico(pool, cache, medico_id, alteracoes)
         except asyncpg.UniqueViolationError as exc:
             raise HTTPException(409, "another doctor has this phone") from exc
         except asyncpg.ForeignKeyViolationError as exc:

@@ -1,6 +1,8 @@
 """The change feed: every julia process keeps one dedicated Postgres connection LISTENing on
 `julia_cache` (the triggers of migrations/0005_reservas.sql), and invalidates what the change makes
-stale, whoever wrote it: julia itself, the business's own tools, a person in psql.
+stale, whoever wrote it: julia itself, the business's own tools, a person in psql. A statement that
+changes up to 200 doctors announces them in parts of at most 100 (migrations/0019: a NOTIFY payload stays
+under 8000 bytes), each applied on its own; more than 200, `todos`.
 
 Notifications are delivered only to a connection listening when they are committed, so whenever the
 connection is (re)established, the affected cache kinds are flushed whole AFTER the LISTEN is in place:

@@ -61,8 +61,10 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 -- The caller reads which from `status`; no row: the claim was lost to another sender. The UPDATE re-checks
 -- the claim on the row's latest version, so a re-claim that raced the read makes it write nothing.
 -- Indexes: fila_mensagens_pkey, clientes_pkey; for campaign rows only (the CASE never reads them for a
--- reply), idx_conversations_cliente_status, idx_interacoes_conversa_data and idx_fila_campanha_enviada; for
--- free text on the Cloud API, idx_conversations_cliente and idx_interacoes_conversa_data.
+-- reply), idx_fila_campanha_enviada and, inside julia_em_conversa (migrations/0018: a function, so a
+-- reply's execution opens nothing of it), idx_conversations_cliente_status and
+-- idx_interacoes_conversa_data; for free text on the Cloud API, idx_conversations_cliente and
+-- idx_interacoes_conversa_data.
 WITH alvo AS (
     SELECT f.id, cl.telefone,
            CASE
@@ -77,15 +79,8 @@ WITH alvo AS (
            END AS recusa,
            CASE
                WHEN f.campanha_id IS NULL THEN NULL
-               WHEN EXISTS (
-                   SELECT 1 FROM conversations cv
-                   WHERE cv.cliente_id = f.cliente_id AND cv.status = 'ativa'
-                     AND (cv.controlled_by = 'humano' OR EXISTS (
-                         SELECT 1 FROM interacoes i
-                         WHERE i.conversa_id = cv.id AND i.direcao = 'entrada'
-                           AND i.created_at > now() - interval '24 hours'
-                     ))
-               ) THEN 'médico em conversa: com uma pessoa, ou escreveu nas últimas 24 horas; de novo mais tarde'
+               WHEN julia_em_conversa(f.cliente_id)
+                   THEN 'médico em conversa: com uma pessoa, ou escreveu nas últimas 24 horas; de novo mais tarde'
            END AS adiamento,
            CASE
                WHEN NOT $5::boolean OR f.modelo IS NOT NULL THEN NULL

@@ -46,6 +46,9 @@ class Case:
     # Counts over a table of a few pages below `small_below` doctors: a sequential scan is the right plan
     # there, so at those scales the check is only that the query still matches its (partial) index.
     small_below: int = 0
+    # The LIMIT stops an index walk in the ORDER BY's order: no Sort node anywhere in the plan (a plan that
+    # reads every matching row and sorts them still uses the index, so the index check alone misses it).
+    in_order: bool = False
 
 
 Args = Callable[[Sample], tuple[Any, ...]]
@@ -62,7 +65,9 @@ ARGS: dict[str, list[Args]] = {
     "carregar_historico": [lambda s: (s.conversa_id, 20)],
     "buscar_vagas": [
         lambda s: (s.especialidade_id, dt.date.today(), 10, None, None),
-        # The same walk, filtered on the way by the doctor's state and a city (the buscar_vagas tool).
+        # The same walk, filtered on the way by the hospitals of the doctor's state (the shifts Júlia offers
+        # unasked) or of a city (the buscar_vagas tool), found through their indexes (ALSO_USES).
+        lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", None),
         lambda s: (s.especialidade_id, dt.date.today(), 10, "SP", "sao paulo"),
     ],
     "reivindicar_mensagens": [lambda s: (10, 60.0, 0)],
@@ -88,10 +93,18 @@ ARGS: dict[str, list[Args]] = {
     "contar_handoffs_pendentes": [lambda s: ()],
 }
 # handoffs holds about 2% as many rows as clientes (1,800 rows, 25 pages at 100,000 doctors).
-SMALL_BELOW = {"contar_handoffs_pendentes": 1_000_000}
+# The seed has 20 hospitals up to 1,000 doctors (20,000 at a million): below that, buscar_vagas's check is
+# only that the hospitals' indexes still match.
+SMALL_BELOW = {"contar_handoffs_pendentes": 1_000_000, "buscar_vagas": 1_000_000}
+# Walked in order until the LIMIT, in the custom and the generic plan (migrations/0018, julia/sql/vagas.sql).
+IN_ORDER = {"buscar_vagas"}
 
 # Parameters that take a branch beyond the tag's (query, position in ARGS): the indexes that branch adds.
-ALSO_USES = {("iniciar_envio", 1): frozenset({"idx_conversations_cliente"})}
+ALSO_USES = {
+    ("iniciar_envio", 1): frozenset({"idx_conversations_cliente"}),
+    ("buscar_vagas", 1): frozenset({"idx_hospitais_estado"}),
+    ("buscar_vagas", 2): frozenset({"idx_hospitais_cidade_sem_acento"}),
+}
 
 CASES = [
     Case(
@@ -99,6 +112,7 @@ CASES = [
         frozenset(query.indexes) | ALSO_USES.get((query.name, n), frozenset()),
         args,
         SMALL_BELOW.get(query.name, 0),
+        query.name in IN_ORDER,
     )
     for query in critical().values()
     if query.indexes
@@ -171,6 +185,13 @@ async def sample(seeded: tuple[int, str]) -> Sample:
         await conn.close()
 
 
+def _node_types(node: dict[str, Any]) -> set[str]:
+    found = {node["Node Type"]}
+    for child in node.get("Plans", []):
+        found |= _node_types(child)
+    return found
+
+
 def _indexes(node: dict[str, Any]) -> set[str]:
     found = {node["Index Name"]} if "Index Name" in node else set()
     for child in node.get("Plans", []):
@@ -222,6 +243,10 @@ async def test_plan_uses_its_index(seeded: tuple[int, str], sample: Sample, case
     missing = case.indexes - _indexes(plan)
     assert not missing, (
         f"{case.query} ({mode} plan, {doctors:,} doctors) does not use {sorted(missing)}:\n"
+        + json.dumps(plan, indent=1)
+    )
+    assert not (case.in_order and "Sort" in _node_types(plan)), (
+        f"{case.query} ({mode} plan, {doctors:,} doctors) sorts instead of walking its index in order:\n"
         + json.dumps(plan, indent=1)
     )
 

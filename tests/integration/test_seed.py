@@ -24,7 +24,7 @@ from tests.integration.rollback import rolled_back
 
 TODAY = dt.date(2026, 3, 2)
 DOCTORS = 1_000
-NAMES = ("seed_a", "seed_b", "seed_c", "seed_vazio", "seed_cli")
+NAMES = ("seed_a", "seed_b", "seed_c", "seed_vazio", "seed_cli", "seed_200")
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +185,15 @@ async def test_sequences_continue_after_the_seeded_ids(conn: asyncpg.Connection)
 async def test_a_database_with_doctors_is_refused(conn: asyncpg.Connection) -> None:
     with pytest.raises(SeedError, match="already has"):
         await seed(conn, 10)
+
+
+async def test_two_hundred_doctors_seed(
+    services: servers.Services, seeded: dict[str, tuple[str, SeedSummary]]
+) -> None:
+    """`julia dev --doctors 200` failed with "payload string too long": the doctors' change feed put all
+    200 in one NOTIFY, past its 8000 bytes (migrations/0019 sends parts of 100)."""
+    _, summary = await seeded_database(services.database_url, "seed_200", 200, today=TODAY)
+    assert summary.rows["clientes"] == 200
 
 
 @pytest.mark.parametrize("doctors", [0, -5])

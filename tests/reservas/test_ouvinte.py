@@ -65,6 +65,51 @@ async def test_os_gatilhos_publicam_um_aviso_por_comando(
     assert recebidos[6] == {"tabela": "vagas", "especialidades": [cenario.outra_especialidade]}
 
 
+async def test_duzentos_medicos_num_comando_chegam_em_duas_partes(
+    services: servers.Services, pool: asyncpg.Pool, cenario: Cenario
+) -> None:
+    """200 doctors in one statement: their ids and phones passed a NOTIFY's 8000 bytes in one payload, and
+    the statement failed (migrations/0019 sends parts of at most 100)."""
+    conn = await db.connect(db.with_database(services.database_url, "julia_servico"))
+    avisos: asyncio.Queue[str] = asyncio.Queue()
+    await conn.add_listener(CANAL, lambda _c, _p, _n, payload: avisos.put_nowait(str(payload)))
+    try:
+        medicos = await cenario.medicos(200)
+        partes = [await asyncio.wait_for(avisos.get(), 5) for _ in range(2)]
+        await pool.execute("SELECT pg_notify($1, 'fim')", CANAL)
+        assert await asyncio.wait_for(avisos.get(), 5) == "fim"  # nothing else came before it
+    finally:
+        await conn.close()
+    assert all(len(parte.encode()) < 8000 for parte in partes)
+    lidas = [json.loads(parte) for parte in partes]
+    assert [(aviso["tabela"], len(aviso["medicos"])) for aviso in lidas] == [("clientes", 100)] * 2
+    assert sorted(m["id"] for aviso in lidas for m in aviso["medicos"]) == sorted(medicos)
+
+
+async def test_update_direto_de_duzentos_medicos_esquece_cada_um(
+    pool: asyncpg.Pool, cache: Cache, cenario: Cenario, ouvinte: Ouvinte
+) -> None:
+    """Both parts of the notification are applied: not one of the 200 is served from its old entry."""
+    medicos = await cenario.medicos(200)
+
+    async def nomes() -> set[str]:
+        return {(await medico_por_id(pool, cache, m) or {}).get("primeiro_nome", "") for m in medicos}
+
+    async def em_cache() -> bool:  # once the INSERT's own notifications have been applied
+        await nomes()
+        antes = cache.contagens()["medico"]["hits"]
+        await nomes()
+        return cache.contagens()["medico"]["hits"] - antes == len(medicos)
+
+    await ate(em_cache)
+    await pool.execute("UPDATE clientes SET primeiro_nome = 'Outro' WHERE id = ANY($1::bigint[])", medicos)
+
+    async def todos_esquecidos() -> bool:
+        return await nomes() == {"Outro"}
+
+    await ate(todos_esquecidos)
+
+
 async def test_update_direto_em_vagas_some_da_lista_em_cache(
     pool: asyncpg.Pool, cache: Cache, cenario: Cenario, ouvinte: Ouvinte
 ) -> None:
