@@ -41,7 +41,7 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
     f.tentativas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso, f.chatwoot_message_id
 
 -- name: iniciar_envio
--- critical: fila_mensagens_pkey, clientes_pkey, idx_fila_campanha_enviada
+-- critical: fila_mensagens_pkey, clientes_pkey
 -- The intent, committed before the HTTP call, and where the message goes (`telefone`, read now): while
 -- this sender holds the claim ($2 = the tentativas it claimed with: the attempt id), one of
 -- * 'enviando', leased $3 seconds (longer than the call can take, so the lease cannot lapse while the
@@ -60,11 +60,11 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 --   claimed more than $4 times (senders killed before they could send), the hard cap, whatever re-claimed it.
 -- The caller reads which from `status`; no row: the claim was lost to another sender. The UPDATE re-checks
 -- the claim on the row's latest version, so a re-claim that raced the read makes it write nothing.
--- Indexes: fila_mensagens_pkey, clientes_pkey; for campaign rows only (the CASE never reads them for a
--- reply), idx_fila_campanha_enviada and, inside julia_em_conversa (migrations/0018: a function, so a
--- reply's execution opens nothing of it), idx_conversations_cliente_status and
--- idx_interacoes_conversa_data; for free text on the Cloud API, idx_conversations_cliente and
--- idx_interacoes_conversa_data.
+-- Indexes: fila_mensagens_pkey, clientes_pkey; the campaign-only checks are functions, so a reply's
+-- execution opens nothing of them (migrations/0018, 0020: inline, each was a subplan copied into every SET
+-- expression that reads it): julia_campanhas_na_semana (idx_fila_campanha_enviada), julia_em_conversa
+-- (idx_conversations_cliente_status, idx_interacoes_conversa_data) and, for free text on the Cloud API,
+-- julia_escreveu_nas_24h (idx_conversations_cliente, idx_interacoes_conversa_data).
 WITH alvo AS (
     SELECT f.id, cl.telefone,
            CASE
@@ -72,9 +72,7 @@ WITH alvo AS (
                    THEN 'médico não recebe mensagens: opt-out ou bloqueado'
                WHEN f.campanha_id IS NULL THEN NULL
                WHEN cl.status IN ('opt_out', 'bloqueado', 'inativo') THEN 'médico não recebe campanhas'
-               WHEN (SELECT count(*) FROM fila_mensagens s
-                     WHERE s.cliente_id = f.cliente_id AND s.campanha_id IS NOT NULL
-                       AND s.enviada_em IS NOT NULL AND s.enviada_em > now() - interval '7 days') >= $6
+               WHEN julia_campanhas_na_semana(f.cliente_id) >= $6
                    THEN format('médico já recebeu %s mensagens de campanha em 7 dias', $6::int)
            END AS recusa,
            CASE
@@ -84,12 +82,7 @@ WITH alvo AS (
            END AS adiamento,
            CASE
                WHEN NOT $5::boolean OR f.modelo IS NOT NULL THEN NULL
-               WHEN NOT EXISTS (
-                   SELECT 1 FROM conversations cv
-                   JOIN interacoes i ON i.conversa_id = cv.id
-                   WHERE cv.cliente_id = f.cliente_id AND i.direcao = 'entrada'
-                     AND i.created_at > now() - interval '23 hours 55 minutes'
-               ) THEN 'texto livre fora da janela de 24 horas da Cloud API (a Meta recusa: 131047); só um modelo aprovado pode ir'
+               WHEN NOT julia_escreveu_nas_24h(f.cliente_id) THEN 'texto livre fora da janela de 24 horas da Cloud API (a Meta recusa: 131047); só um modelo aprovado pode ir'
            END AS fora_da_janela,
            f.tentativas > $4 AS esgotada
     FROM fila_mensagens f

@@ -75,8 +75,8 @@ ARGS: dict[str, list[Args]] = {
     # Campaigns: the send-time consent check (inside the intent to send, julia/sql/fila_mensagens.sql), by
     # the claimed row's id, and an opt-out (julia/sql/clientes.sql), which finds every unsent message of
     # the doctor's by doctor: campaign rows and queued replies, each through its partial index.
-    # The weekly cap counts a doctor's campaign sends through idx_fila_campanha_enviada (issue 36); on the
-    # Cloud API free text also looks for the doctor's last 24 hours through their conversations.
+    # The weekly cap and, on the Cloud API, the doctor's last 24 hours are functions (migrations/0020) the
+    # plan does not open: with and without the Cloud API's check the plan is the row's and its doctor's.
     "iniciar_envio": [
         lambda s: (1, 1, 60.0, 5, False, 2, 14_400),
         lambda s: (1, 1, 60.0, 5, True, 2, 14_400),
@@ -101,7 +101,6 @@ IN_ORDER = {"buscar_vagas"}
 
 # Parameters that take a branch beyond the tag's (query, position in ARGS): the indexes that branch adds.
 ALSO_USES = {
-    ("iniciar_envio", 1): frozenset({"idx_conversations_cliente"}),
     ("buscar_vagas", 1): frozenset({"idx_hospitais_estado"}),
     ("buscar_vagas", 2): frozenset({"idx_hospitais_cidade_sem_acento"}),
 }

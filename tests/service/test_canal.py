@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
@@ -26,12 +27,14 @@ from julia.settings import Settings
 from julia.templates import TEMPLATES, TemplateMessage
 from julia.testing.app import criar_app
 from julia.testing.chatwoot import mensagem_criada
-from julia.testing.estado import Estado
+from julia.testing.estado import ConfigEvolution, Estado
+from julia.testing.evolution import recibo_whatsapp, statuses_do_envio
 from julia.worker.channel import check_integration
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
 from tests.service.conftest import EVOLUTION, Externos, drenar, postar, upsert
 from tests.service.test_handoff import assinado
+from tests.service.test_recibos import contagens_dos_recibos
 
 SP = ZoneInfo("America/Sao_Paulo")
 TOKEN = "token-admin"
@@ -109,7 +112,12 @@ async def _devida_agora(pool: asyncpg.Pool, campanha_id: str) -> None:
 
 
 async def test_campanha_a_mil_medicos_na_cloud_api_so_modelos_dentro_da_janela_sem_quem_saiu_ou_ja_recebeu(
-    pool: asyncpg.Pool, settings: Settings, worker: Worker, falso: Estado, externos: Externos
+    cliente: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    worker: Worker,
+    falso: Estado,
+    externos: Externos,
 ) -> None:
     # 1,000 doctors of the tag: 800 on Brasília time (CRM/SP), 60 in Amazonas (CRM/AM), 60 in Acre (only
     # their DDD, 68, says so), 40 who opted out before the campaign, 20 who opt out after it was queued,
@@ -187,12 +195,29 @@ async def test_campanha_a_mil_medicos_na_cloud_api_so_modelos_dentro_da_janela_s
     )
     assert {r["last_error"] for r in cheios} == {"médico já recebeu 2 mensagens de campanha em 7 dias"}
 
+    # The Cloud API's statuses of each template, as Evolution forwards them: a tenth failed, a third of
+    # the rest read. The report counts what they said, message by message.
+    rng = random.Random(1000)
+    config = ConfigEvolution(integracao="cloud-api", fracao_falha_entrega=0.1, fracao_lida=1 / 3)
+    recibos = [(e.numero, e.id, s) for e in enviados if e.id for s in statuses_do_envio(config, rng)]
+    for numero, msg_id, status in recibos:
+        resposta = await postar(cliente, recibo_whatsapp(msg_id, numero, status, integracao="cloud-api"))
+        assert resposta.status_code == 200
+    esperado = contagens_dos_recibos(recibos)
+    assert len({msg_id for _, msg_id, _ in recibos}) == 800
+    assert esperado["nao_entregues"] > 0
+
     relatorio = (await campanhas.status_campanha(pool, "mil")).relatorio  # type: ignore[union-attr]
     assert (relatorio.enviadas, relatorio.pendentes, relatorio.canceladas, relatorio.falhas) == (
         800,
         120,
         40,
         0,
+    )
+    assert (relatorio.entregues, relatorio.lidas, relatorio.nao_entregues) == (
+        esperado["entregues"],
+        esperado["lidas"],
+        esperado["nao_entregues"],
     )
 
 
