@@ -159,6 +159,21 @@ def test_statement_diff_names_added_removed_and_changed_and_ignores_noise() -> N
     assert diff.statements(head, {"pg_statements": 3}) is None  # a base that kept no evidence
 
 
+def test_a_julia_query_rewritten_between_the_sides_is_one_statement_not_an_added_and_a_removed() -> None:
+    """buscar_vagas' text changed on 2026-12-07 with its calls the same: the cause read '+1 statement per
+    message' for a reservation that ran exactly the statements its base did."""
+    old, new = f"{LOOKUP} AND true", f"{LOOKUP} AND 1 = 1"
+    base = _message([{**row, "source": "julia/sql/x.sql:q"} for row in _statements((old, 1, 1, 3))])
+    same = _message([{**row, "source": "julia/sql/x.sql:q"} for row in _statements((new, 1, 1, 3))])
+    more = _message([{**row, "source": "julia/sql/x.sql:q"} for row in _statements((new, 2, 2, 6))])
+    assert diff.statements(same, base) == []
+    moved = diff.statements(more, base)
+    assert moved is not None
+    assert [(s.change, s.query, s.source, s.moved) for s in moved] == [
+        ("changed", new, "julia/sql/x.sql:q", ("calls", "rows", "blocks"))
+    ]
+
+
 def test_redis_diff_by_command() -> None:
     moved = diff.commands(
         {"redis_by_command": {"get": 1, "set": 1}}, {"redis_by_command": {"get": 2, "del": 1}}

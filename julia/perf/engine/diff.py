@@ -12,6 +12,7 @@ oids, which differ between the two sides' databases.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any, Literal
@@ -55,13 +56,16 @@ def statements(head: dict[str, Any], base: dict[str, Any]) -> list[Statement] | 
     now, then = head.get("pg_by_statement"), base.get("pg_by_statement")
     if now is None or then is None:
         return None
-    ours = {row["query"]: row for row in now}
-    theirs = {row["query"]: row for row in then}
+    # julia's name for a statement pairs the sides when each names exactly one row so: a query rewritten
+    # between base and head (julia/sql/vagas.sql:buscar_vagas on 2026-12-07) is one statement whose
+    # figures moved or not, not one added and one removed. Anything else pairs by its normalized text.
+    shared = _unique_sources(now) & _unique_sources(then)
+    ours, theirs = _keyed(now, shared), _keyed(then, shared)
     found: list[Statement] = []
-    for query in [*ours, *(q for q in theirs if q not in ours)]:
-        a, b = _figures(ours.get(query)), _figures(theirs.get(query))
-        row = ours.get(query) or theirs[query]
-        source = row.get("source")
+    for key in [*ours, *(k for k in theirs if k not in ours)]:
+        a, b = _figures(ours.get(key)), _figures(theirs.get(key))
+        row = ours.get(key) or theirs[key]
+        query, source = row["query"], row.get("source")
         if b is None and a is not None and a["calls"] >= MIN_CALLS:
             found.append(Statement("added", query, source, a, None, ("calls",), row.get("query_id")))
         elif a is None and b is not None and b["calls"] >= MIN_CALLS:
@@ -72,6 +76,15 @@ def statements(head: dict[str, Any], base: dict[str, Any]) -> list[Statement] | 
                 found.append(Statement("changed", query, source, a, b, moved, row.get("query_id")))
     order = {"added": 0, "removed": 1, "changed": 2}
     return sorted(found, key=lambda s: (order[s.change], -abs(s.delta("calls")), -abs(s.delta("blocks"))))
+
+
+def _unique_sources(rows: list[dict[str, Any]]) -> set[str]:
+    named = Counter(row["source"] for row in rows if row.get("source"))
+    return {source for source, n in named.items() if n == 1}
+
+
+def _keyed(rows: list[dict[str, Any]], shared: set[str]) -> dict[str, dict[str, Any]]:
+    return {(row["source"] if row.get("source") in shared else row["query"]): row for row in rows}
 
 
 def _figures(row: dict[str, Any] | None) -> dict[str, float] | None:
