@@ -13,7 +13,7 @@ import pytest
 
 from julia.cache import Cache, vagas_abertas
 from julia.worker import reservas
-from tests.reservas.conftest import ABERTAS_MAX, Cenario
+from tests.service.reservas.conftest import ABERTAS_MAX, Cenario
 
 
 async def reservar(pool: asyncpg.Pool, cache: Cache, medico: int, vaga: int) -> reservas.Reserva:
