@@ -10,26 +10,45 @@
 - `send`: on the Cloud API a row that carries a template (campaigns that name one, notices) goes through
   sendTemplate with its parameters; everything else is sendText, on a Baileys number with Evolution's
   'typing...' delay before an unsolicited one.
+
+Free text to a doctor silent for 24 hours on the Cloud API (a late reply, an agent's answer from Chatwoot;
+iniciar_envio says so with `reengajar`, or Meta's own 131047 says it when julia's record disagreed): no
+template can carry arbitrary text, so the approved re-engagement template (julia/templates.py,
+`retomar_conversa`) goes in its place, the doctor's first name its parameter, and `send` answers `held`:
+the sender keeps the text 'aguardando_resposta' until the doctor answers (migrations/0021's trigger makes
+it pending then, and it goes inside the window the answer opened). A second text to the same doctor waits
+with the first, without a second template. A doctor who never answers never gets the text: it stays
+'aguardando_resposta' (docs/runbook.md says how to see them); an opt-out cancels it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import asyncpg
 
 from julia.data.fila_mensagens import SendRules
 from julia.errors import ConfigError
 from julia.integrations import IntegracaoError
-from julia.integrations.evolution import Evolution
-from julia.templates import UnknownTemplate, template
+from julia.integrations.evolution import FORA_DA_JANELA_24H, Evolution, RecusaDaMeta
+from julia.templates import REENGAGEMENT, UnknownTemplate, template
 from julia.worker.quota import Quota
 from julia.worker.sending_window import SendingWindow
 from julia.worker.servicos import Servicos
 from julia.worker.taxa import classe
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the send did: WhatsApp's id of what went, and `held` when it was the re-engagement template in
+    place of the row's text (the text then waits for the doctor's answer)."""
+
+    whatsapp_id: str | None
+    held: bool = False
 
 
 class Channel:
@@ -64,16 +83,31 @@ class Channel:
                 return when, "limite de mensagens não solicitadas por hora ou por dia do número (Baileys)"
         return None
 
-    async def send(self, telefone: str, row: asyncpg.Record) -> str | None:
-        """Send the row to `telefone`; the WhatsApp id. The errors of Evolution.enviar_texto/enviar_modelo."""
+    async def send(self, row: asyncpg.Record, destino: asyncpg.Record) -> Sent:
+        """Send the row to iniciar_envio's `destino`. The errors of Evolution.enviar_texto/enviar_modelo."""
+        telefone = destino["telefone"]
         if self.cloud_api and row["modelo"] is not None:
             try:
                 tmpl = template(row["modelo"])
             except UnknownTemplate as exc:  # queued before the template left julia/templates.py
                 raise IntegracaoError("evolution", str(exc), transitorio=False) from exc
-            return await self._evolution.enviar_modelo(telefone, tmpl, row["modelo_parametros"] or [])
+            return Sent(await self._evolution.enviar_modelo(telefone, tmpl, row["modelo_parametros"] or []))
+        if destino["reengajar"]:
+            return await self._reengage(telefone, destino["primeiro_nome"])
         delay_ms = self._typing_ms if classe(row["prioridade"]) == "campanha" else 0
-        return await self._evolution.enviar_texto(telefone, row["conteudo"], delay_ms=delay_ms)
+        try:
+            return Sent(await self._evolution.enviar_texto(telefone, row["conteudo"], delay_ms=delay_ms))
+        except RecusaDaMeta as exc:
+            if exc.codigo != FORA_DA_JANELA_24H:
+                raise
+            # Meta's clock of the 24 hours is the one that counts (a message julia never stored, a clock
+            # apart): nothing went, so the template goes now, in the same attempt.
+            log.info("free text refused by Meta (131047): the re-engagement template goes instead")
+            return await self._reengage(telefone, destino["primeiro_nome"])
+
+    async def _reengage(self, telefone: str, primeiro_nome: str) -> Sent:
+        tmpl = template(REENGAGEMENT)
+        return Sent(await self._evolution.enviar_modelo(telefone, tmpl, [primeiro_nome]), held=True)
 
 
 async def check_integration(settings_integration: str, evolution: Evolution) -> None:

@@ -22,9 +22,9 @@ from julia.data import fila_mensagens
 from julia.errors import ConfigError
 from julia.services import campanhas
 from julia.services.avisos import CANCELADA, PRIORIDADE_AVISO
-from julia.services.repasse import NOTA_NAO_ENVIADA
+from julia.services.repasse import NOTA_AGUARDANDO
 from julia.settings import Settings
-from julia.templates import TEMPLATES, TemplateMessage
+from julia.templates import REENGAGEMENT, TEMPLATES, TemplateMessage
 from julia.testing.app import criar_app
 from julia.testing.chatwoot import mensagem_criada
 from julia.testing.estado import ConfigEvolution, Estado
@@ -39,6 +39,7 @@ from tests.service.test_recibos import contagens_dos_recibos
 SP = ZoneInfo("America/Sao_Paulo")
 TOKEN = "token-admin"
 OFERTA = TEMPLATES["oferta_plantao"]
+REENGAJAMENTO = TEMPLATES[REENGAGEMENT]
 
 
 def pelo_falso(app: FastAPI) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
@@ -274,14 +275,71 @@ async def test_aviso_de_plantao_vai_como_modelo_na_cloud_api(
     assert guardado == aviso.text  # the doctor's history holds what they read
 
 
-async def test_texto_livre_na_cloud_api_so_dentro_das_24_horas(
+async def _status(pool: asyncpg.Pool, fila_id: int) -> str:
+    status: str = await pool.fetchval("SELECT status FROM fila_mensagens WHERE id = $1", fila_id)
+    return status
+
+
+async def test_texto_livre_fora_das_24_horas_vai_atras_do_modelo_de_reengajamento(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, falso: Estado
 ) -> None:
     await postar(cliente, upsert("Oi, tem plantão?", numero="5511999990000", msg_id="A1"))
     await drenar(worker, pool)
     assert [e.modelo for e in falso.registro.enviadas] == [None]  # the reply, inside the window: sendText
-    # Two days later something queues free text to her (a late reply, an agent's message): Meta would
-    # refuse it (131047), so it is an 'erro' with the reason and nothing is sent.
+    # Two days later two texts are queued to her (a late reply, another): Meta would refuse free text
+    # (131047), so the re-engagement template goes, once, and both texts wait for her answer.
+    await pool.execute("UPDATE interacoes SET created_at = now() - interval '2 days'")
+    falso.configurar("evolution", {"fora_das_24h": ["5511999990000"]})
+    conversa = await pool.fetchrow("SELECT id, cliente_id FROM conversations")
+    assert conversa is not None
+    textos = ["Ainda por aí?", "Achei um plantão para você."]
+    filas = [
+        await fila_mensagens.registrar_resposta(pool, conversa["id"], conversa["cliente_id"], t, 8, None)
+        for t in textos
+    ]
+    await drenar(worker, pool)
+    [_, modelo] = falso.registro.enviadas
+    # A lead: no first name yet, the campaigns' stand-in.
+    assert (modelo.modelo, modelo.parametros, modelo.status) == (REENGAJAMENTO.name, ("doutor(a)",), 201)
+    assert [await _status(pool, f) for f in filas] == ["aguardando_resposta"] * 2
+    # She answers: Meta's window opens, both held texts go as free text, in order, then Júlia's reply.
+    falso.configurar("evolution", {"fora_das_24h": []})
+    await postar(cliente, upsert("Oi, estou sim", numero="5511999990000", msg_id="A2"))
+    await drenar(worker, pool)
+    assert [await _status(pool, f) for f in filas] == ["enviada"] * 2
+    textos_enviados = [e.texto for e in falso.registro.enviadas[2:] if e.modelo is None]
+    assert textos_enviados[:2] == textos
+    assert len(textos_enviados) == 3  # and the reply to her answer
+
+
+async def test_recusa_131047_da_meta_tambem_manda_o_modelo_e_retem_o_texto(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, falso: Estado
+) -> None:
+    """julia's record says she wrote within 24 hours, Meta's clock says not (131047 on sendText): the
+    template goes in the same attempt and the text is held, not failed."""
+    await postar(cliente, upsert("Oi", numero="5511999990000", msg_id="A1"))
+    falso.configurar("evolution", {"fora_das_24h": ["5511999990000"]})
+    await drenar(worker, pool)
+    assert [(e.status, e.modelo) for e in falso.registro.enviadas] == [
+        (131047, None),
+        (201, REENGAJAMENTO.name),
+    ]
+    linha = await pool.fetchrow("SELECT id, status, last_error FROM fila_mensagens")
+    assert linha is not None
+    # Held until she writes again (not sent again at once: Meta would refuse it again, and again).
+    assert linha["status"] == "aguardando_resposta"
+    assert "modelo de reengajamento (wamid.FALSO" in linha["last_error"]
+    falso.configurar("evolution", {"fora_das_24h": []})
+    await postar(cliente, upsert("Oi de novo", numero="5511999990000", msg_id="A2"))
+    await drenar(worker, pool)
+    assert await _status(pool, linha["id"]) == "enviada"
+
+
+async def test_texto_retido_de_quem_saiu_nao_vai(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, falso: Estado
+) -> None:
+    await postar(cliente, upsert("Oi", numero="5511999990000", msg_id="A1"))
+    await drenar(worker, pool)
     await pool.execute("UPDATE interacoes SET created_at = now() - interval '2 days'")
     conversa = await pool.fetchrow("SELECT id, cliente_id FROM conversations")
     assert conversa is not None
@@ -289,11 +347,11 @@ async def test_texto_livre_na_cloud_api_so_dentro_das_24_horas(
         pool, conversa["id"], conversa["cliente_id"], "Ainda por aí?", 8, None
     )
     await drenar(worker, pool)
-    assert len(falso.registro.enviadas) == 1
-    linha = await pool.fetchrow("SELECT status, last_error FROM fila_mensagens WHERE id = $1", fila_id)
-    assert linha is not None
-    assert linha["status"] == "erro"
-    assert "131047" in linha["last_error"]
+    assert await _status(pool, fila_id) == "aguardando_resposta"
+    await postar(cliente, upsert("SAIR", numero="5511999990000", msg_id="A2"))
+    await drenar(worker, pool)
+    assert await _status(pool, fila_id) == "cancelada"
+    assert "Ainda por aí?" not in [e.texto for e in falso.registro.enviadas]
 
 
 async def test_campanha_sem_modelo_e_recusada_na_cloud_api(
@@ -353,11 +411,12 @@ async def test_baileys_digitando_e_cota_por_hora(
     assert all("limite de mensagens não solicitadas" in r["last_error"] for r in adiadas)
 
 
-async def test_resposta_do_agente_fora_das_24_horas_na_cloud_api_nao_sai_e_o_agente_sabe(
+async def test_resposta_do_agente_fora_das_24_horas_espera_o_medico_e_o_agente_sabe(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, falso: Estado
 ) -> None:
     """An agent's reply from Chatwoot is free text: on the Cloud API, two days after the doctor last wrote,
-    Meta would refuse it (131047); it ends 'erro' and the agent gets a private note (issue 36, point 5)."""
+    Meta would refuse it (131047); the re-engagement template goes, the agent's text waits for the
+    doctor's answer, and the agent gets a private note saying so (issue 36, point 5)."""
     await postar(cliente, upsert("Oi", numero="5511999990000", msg_id="A1"))
     await drenar(worker, pool)
     await pool.execute("UPDATE interacoes SET created_at = now() - interval '2 days'")
@@ -365,11 +424,11 @@ async def test_resposta_do_agente_fora_das_24_horas_na_cloud_api_nao_sai_e_o_age
     corpo = mensagem_criada(chatwoot_id, "Dra., ainda tem interesse?", mensagem_id=5001, inbox_id=7)
     assert (await cliente.post("/webhooks/chatwoot", **assinado(corpo))).json() == {"status": "enfileirada"}
     await drenar(worker, pool)
-    assert len(falso.registro.enviadas) == 1  # only Júlia's reply, inside the window
-    linha = await pool.fetchrow(
-        "SELECT status, last_error FROM fila_mensagens WHERE chatwoot_message_id = 5001"
-    )
-    assert linha is not None
-    assert (linha["status"], "131047" in linha["last_error"]) == ("erro", True)
+    assert [e.modelo for e in falso.registro.enviadas] == [None, REENGAJAMENTO.name]
+    status = await pool.fetchval("SELECT status FROM fila_mensagens WHERE chatwoot_message_id = 5001")
+    assert status == "aguardando_resposta"
     notas = [json.loads(c.request.content) for c in externos.mensagem.calls]
-    assert [n["content"] for n in notas if n["private"]] == [NOTA_NAO_ENVIADA]
+    assert [n["content"] for n in notas if n["private"]] == [NOTA_AGUARDANDO]
+    await postar(cliente, upsert("Tenho sim", numero="5511999990000", msg_id="A2"))
+    await drenar(worker, pool)
+    assert "Dra., ainda tem interesse?" in [e.texto for e in falso.registro.enviadas if e.modelo is None]
