@@ -54,3 +54,36 @@ CREATE TRIGGER interacoes_liberar_aguardando
 
 -- Receipts' retention (RECIBOS_RETENCAO_DIAS, julia/sql/recibos.sql apagar_recibos_antigos): deleted by
 -- age of their first receipt, oldest first, in batches; idx_recibos_recebido already orders them.
+
+-- Time zones that neither state nor DDD can tell (issue 36): DDD 81 is Recife's (UTC-3) and Fernando de
+-- Noronha's (UTC-2), and PE's CRM is both; DDD 97 covers Amazonas on Manaus time (UTC-4) and its south-west
+-- on Acre time (UTC-5, America/Eirunepe). `clientes` has no city to settle it, so such a doctor gets both
+-- zones, the western first: the sender's window is then where both are open (julia/worker/sending_window.py:
+-- it opens at the western zone's opening and closes at the eastern one's closing, so nobody on either clock
+-- gets a message outside the hours), and a campaign is spread over the western zone's hours at enqueue. A
+-- CRM of another state with those DDDs keeps its state's zone, as before. Rows queued before this keep the
+-- zone they were given.
+CREATE OR REPLACE FUNCTION fuso_medico(crm text, telefone text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN x.ddd = '81' AND coalesce(x.uf, 'PE') = 'PE' THEN 'America/Recife America/Noronha'
+        WHEN x.ddd = '97' AND coalesce(x.uf, 'AM') = 'AM' THEN 'America/Eirunepe America/Manaus'
+        ELSE CASE coalesce(
+            x.uf,
+            CASE x.ddd
+                WHEN '65' THEN 'MT' WHEN '66' THEN 'MT' WHEN '67' THEN 'MS' WHEN '68' THEN 'AC'
+                WHEN '69' THEN 'RO' WHEN '92' THEN 'AM' WHEN '95' THEN 'RR'
+            END
+        )
+            WHEN 'AC' THEN 'America/Rio_Branco'
+            WHEN 'AM' THEN 'America/Manaus'
+            WHEN 'RR' THEN 'America/Boa_Vista'
+            WHEN 'RO' THEN 'America/Porto_Velho'
+            WHEN 'MT' THEN 'America/Cuiaba'
+            WHEN 'MS' THEN 'America/Campo_Grande'
+            ELSE 'America/Sao_Paulo'
+        END
+    END
+    FROM (SELECT substring(crm FROM '^CRM/([A-Z]{2}) ') AS uf,
+                 substring(telefone FROM '^\+55([1-9][0-9])') AS ddd) AS x
+$$;

@@ -70,18 +70,20 @@ async def repassar_mensagem_agente(
 
 
 async def enfileirar_avisos(
-    db: Executor, avisos: Sequence[tuple[int, TemplateMessage]], prioridade: int
+    db: Executor, avisos: Sequence[tuple[int, TemplateMessage, dt.date]], prioridade: int
 ) -> None:
-    """Queue notices, (doctor id, template message) each, outside any reply, in one statement: the text
-    and the template with its parameters (the sender picks by the channel, julia/worker/remetente.py)."""
+    """Queue notices, (doctor id, template message, the shift's date) each, outside any reply, in one
+    statement: the text and the template with its parameters (the sender picks by the channel,
+    julia/worker/remetente.py); the shift's date decides whether the doctor's sending window holds it."""
     if avisos:
         await db.execute(
             sql("enfileirar_avisos"),
-            [c for c, _ in avisos],
-            [m.text for _, m in avisos],
+            [c for c, _, _ in avisos],
+            [m.text for _, m, _ in avisos],
             prioridade,
-            [m.template.name for _, m in avisos],
-            [list(m.values) for _, m in avisos],
+            [m.template.name for _, m, _ in avisos],
+            [list(m.values) for _, m, _ in avisos],
+            [d for _, _, d in avisos],
         )
 
 

@@ -284,12 +284,21 @@ RETURNING id, status
 -- non-campaign row go, since the opt-out's own confirmation is one; an opt-out after this commit cancels
 -- the row, clientes.sql cancelar_envios_pendentes). Each is also an approved template: $4 its name, $5 a
 -- JSON array of each notice's parameters (an array of arrays of unequal lengths is no Postgres array), for
--- the Cloud API, where a notice to a doctor silent for 24 hours can only be one. Index: clientes_pkey.
-INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, modelo, modelo_parametros)
+-- the Cloud API, where a notice to a doctor silent for 24 hours can only be one.
+-- The doctor's sending window (issue 36) holds a notice as it holds a campaign's message (`fuso` set: the
+-- sender checks it, julia/worker/channel.py), unless the shift ($6, its date) is today or tomorrow on the
+-- doctor's clock (the western zone when fuso_medico names two): then `fuso` is NULL and it goes at any
+-- hour. A shift cancelled at 22:00 for the next morning's 07:00 must reach the doctor before they leave
+-- for the hospital, and a notice held to 08:00 would not; a change to a shift next week can wait for
+-- the morning, as anything the doctor did not ask for does. Index: clientes_pkey.
+INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, modelo, modelo_parametros, fuso)
 SELECT a.cliente_id, a.conteudo, $3, a.modelo,
-       ARRAY(SELECT jsonb_array_elements_text($5::jsonb -> (a.n::int - 1)))
-FROM unnest($1::bigint[], $2::text[], $4::text[]) WITH ORDINALITY AS a (cliente_id, conteudo, modelo, n)
+       ARRAY(SELECT jsonb_array_elements_text($5::jsonb -> (a.n::int - 1))),
+       CASE WHEN a.dia > (now() AT TIME ZONE split_part(z.fuso, ' ', 1))::date + 1 THEN z.fuso END
+FROM unnest($1::bigint[], $2::text[], $4::text[], $6::date[])
+         WITH ORDINALITY AS a (cliente_id, conteudo, modelo, dia, n)
 JOIN clientes c ON c.id = a.cliente_id
+CROSS JOIN LATERAL (SELECT fuso_medico(c.crm, c.telefone) AS fuso) AS z
 WHERE c.status NOT IN ('opt_out', 'bloqueado')
 RETURNING id
 

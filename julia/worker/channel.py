@@ -1,10 +1,10 @@
 """How a claimed row goes out on the instance's integration (EVOLUTION_INTEGRATION, issue 36): the sender's
 (julia/worker/remetente.py) three questions to the channel.
 
-- `not_yet`: must the row wait? A campaign row outside the doctor's sending window
-  (julia/worker/sending_window.py) waits for the next opening; on a Baileys number an unsolicited row past
-  the hour's or the day's most (julia/worker/quota.py) waits for that hour or day to end. Asked before the
-  rate limiter, so a row put off takes no token.
+- `not_yet`: must the row wait? A campaign row, or a notice that is not urgent, outside the doctor's
+  sending window (julia/worker/sending_window.py) waits for the next opening; on a Baileys number an
+  unsolicited row past the hour's or the day's most (julia/worker/quota.py) waits for that hour or day to
+  end. Asked before the rate limiter, so a row put off takes no token.
 - `rules`: what iniciar_envio holds the row to (the weekly cap, a doctor in a conversation, and on the
   Cloud API no free text outside the 24-hour window).
 - `send`: on the Cloud API a row that carries a template (campaigns that name one, notices) goes through
@@ -68,7 +68,9 @@ class Channel:
     async def not_yet(self, row: asyncpg.Record) -> tuple[dt.datetime, str] | None:
         """When the row may go and why not now; None: it may go now (a quota slot is then taken)."""
         now = dt.datetime.now(dt.UTC)
-        if row["campanha_id"] is not None:
+        # A campaign row, or a notice queued with the doctor's zone (one about a shift not due before the
+        # day after tomorrow: julia/services/avisos.py); an urgent notice has none and goes at any hour.
+        if row["campanha_id"] is not None or row["fuso"] is not None:
             opening = self._window.next_opening(now, row["fuso"])
             if opening is not None:
                 zone = row["fuso"] or "Brasília"

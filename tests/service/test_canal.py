@@ -267,12 +267,84 @@ async def test_aviso_de_plantao_vai_como_modelo_na_cloud_api(
     await _medicos(pool, "sp", 1, ddd="11", crm="CRM/SP", tags=[])
     medico = await pool.fetchval("SELECT id FROM clientes")
     aviso = TemplateMessage(CANCELADA, ("sábado, 12/12/2026, Noturno, Hospital X, Campinas/SP: R$ 1.500,00",))
-    await fila_mensagens.enfileirar_avisos(pool, [(medico, aviso)], PRIORIDADE_AVISO)
+    await fila_mensagens.enfileirar_avisos(pool, [(medico, aviso, dt.date(2026, 12, 12))], PRIORIDADE_AVISO)
     await drenar(worker, pool)
     [enviado] = falso.registro.enviadas
     assert (enviado.modelo, enviado.parametros) == ("plantao_cancelado", aviso.values)
     guardado = await pool.fetchval("SELECT conteudo FROM interacoes WHERE direcao = 'saida'")
     assert guardado == aviso.text  # the doctor's history holds what they read
+
+
+@pytest.mark.parametrize(
+    ("crm", "telefone", "fuso"),
+    [
+        ("CRM/PE 1", "+5587999990000", "America/Sao_Paulo"),  # PE's interior: Recife time only
+        ("CRM/PE 1", "+5581999990000", "America/Recife America/Noronha"),  # DDD 81: Noronha too
+        (None, "+5581999990000", "America/Recife America/Noronha"),
+        ("CRM/SP 1", "+5581999990000", "America/Sao_Paulo"),  # the CRM's state still decides
+        ("CRM/AM 1", "+5592999990000", "America/Manaus"),
+        ("CRM/AM 1", "+5597999990000", "America/Eirunepe America/Manaus"),  # DDD 97: Acre time too
+        (None, "+5597999990000", "America/Eirunepe America/Manaus"),
+        (None, "+5568999990000", "America/Rio_Branco"),
+    ],
+)
+async def test_fuso_do_medico_quando_estado_e_ddd_nao_bastam(
+    pool: asyncpg.Pool, crm: str | None, telefone: str, fuso: str
+) -> None:
+    assert await pool.fetchval("SELECT fuso_medico($1, $2)", crm, telefone) == fuso
+
+
+async def test_campanha_espalhada_nas_horas_de_cada_medico(pool: asyncpg.Pool, settings: Settings) -> None:
+    """Starting at São Paulo's opening tomorrow: a doctor in Manaus or Rio Branco is scheduled from their own
+    opening (one and two hours later), not from São Paulo's, at the campaign's rate counted across zones."""
+    await _medicos(pool, "sp", 4, ddd="11", crm="CRM/SP", tags=["cardio"])
+    await _medicos(pool, "am", 4, ddd="11", crm="CRM/AM", tags=["cardio"])
+    await _medicos(pool, "ac", 4, ddd="68", crm=None, tags=["cardio"])
+    abertura_sp = dt.datetime.now(SP).replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    nova = campanhas.NovaCampanha(
+        id="fusos", tag="cardio", modelo=OFERTA.name, por_minuto=1, inicio=abertura_sp
+    )
+    await campanhas.criar_campanha(pool, settings, nova)
+    linhas = await pool.fetch(
+        "SELECT f.fuso, f.agendar_para FROM fila_mensagens f WHERE campanha_id = 'fusos' ORDER BY cliente_id"
+    )
+    inicio = settings.campanha_hora_inicio
+    for n, linha in enumerate(linhas):
+        local = linha["agendar_para"].astimezone(ZoneInfo(linha["fuso"]))
+        assert (local.hour, local.minute) == (inicio, n), linha  # its own opening, n minutes in
+    horas_sp = sorted({r["agendar_para"].astimezone(SP).hour for r in linhas})
+    assert horas_sp == [inicio, (inicio + 1) % 24, (inicio + 2) % 24]
+
+
+async def test_aviso_espera_a_janela_do_medico_salvo_plantao_de_hoje_ou_amanha(
+    pool: asyncpg.Pool, settings: Settings, servicos: Servicos, falso: Estado
+) -> None:
+    """Outside the doctor's hours a notice about next week's shift waits for their opening; a cancellation
+    of today's or tomorrow's shift goes at once."""
+    hora = dt.datetime.now(SP).hour
+    fechada = settings.model_copy(
+        update={"campanha_hora_inicio": (hora + 2) % 24, "campanha_hora_fim": (hora + 3) % 24 or 24}
+    )
+    worker = Worker(
+        Servicos.criar(fechada, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
+    )
+    await _medicos(pool, "sp", 1, ddd="11", crm="CRM/SP", tags=[])
+    medico = await pool.fetchval("SELECT id FROM clientes")
+    hoje = dt.datetime.now(SP).date()
+    avisos = [
+        (medico, TemplateMessage(CANCELADA, (f"plantão em {dia}",)), hoje + dt.timedelta(days=dias))
+        for dia, dias in (("amanhã", 1), ("uma semana", 7))
+    ]
+    await fila_mensagens.enfileirar_avisos(pool, avisos, PRIORIDADE_AVISO)
+    await drenar(worker, pool, so_devidas=True)
+    assert [e.parametros for e in falso.registro.enviadas] == [("plantão em amanhã",)]
+    adiado = await pool.fetchrow(
+        "SELECT fuso, agendar_para, last_error FROM fila_mensagens WHERE status = 'pendente'"
+    )
+    assert adiado is not None
+    assert adiado["fuso"] == "America/Sao_Paulo"
+    assert adiado["agendar_para"].astimezone(SP).hour == fechada.campanha_hora_inicio
+    assert adiado["last_error"].startswith("fora da janela de envio do médico")
 
 
 async def _status(pool: asyncpg.Pool, fila_id: int) -> str:
