@@ -4,7 +4,9 @@
 - `not_yet`: must the row wait? A campaign row, or a notice that is not urgent, outside the doctor's
   sending window (julia/worker/sending_window.py) waits for the next opening; on a Baileys number an
   unsolicited row past the hour's or the day's most (julia/worker/quota.py) waits for that hour or day to
-  end. Asked before the rate limiter, so a row put off takes no token.
+  end. Asked before the rate limiter, so a row put off takes no token. Only a send Evolution accepted
+  counts toward those most (`send` confirms the slot `not_yet` reserved; a refusal or a row not sent after
+  all, `release`, frees it).
 - `rules`: what iniciar_envio holds the row to (the weekly cap, a doctor in a conversation, and on the
   Cloud API no free text outside the 24-hour window).
 - `send`: on the Cloud API a row that carries a template (campaigns that name one, notices) goes through
@@ -32,7 +34,7 @@ import asyncpg
 from julia.data.fila_mensagens import SendRules
 from julia.errors import ConfigError
 from julia.integrations import IntegracaoError
-from julia.integrations.evolution import FORA_DA_JANELA_24H, Evolution, RecusaDaMeta
+from julia.integrations.evolution import FORA_DA_JANELA_24H, EnvioIncerto, Evolution, RecusaDaMeta
 from julia.templates import REENGAGEMENT, UnknownTemplate, template
 from julia.worker.quota import Quota
 from julia.worker.sending_window import SendingWindow
@@ -66,7 +68,8 @@ class Channel:
         )
 
     async def not_yet(self, row: asyncpg.Record) -> tuple[dt.datetime, str] | None:
-        """When the row may go and why not now; None: it may go now (a quota slot is then taken)."""
+        """When the row may go and why not now; None: it may go now (a quota slot is then reserved, for
+        `send` to count or `release` to free)."""
         now = dt.datetime.now(dt.UTC)
         # A campaign row, or a notice queued with the doctor's zone (one about a shift not due before the
         # day after tomorrow: julia/services/avisos.py); an urgent notice has none and goes at any hour.
@@ -78,15 +81,42 @@ class Channel:
                     opening,
                     f"fora da janela de envio do médico ({zone}): vai em {opening:%Y-%m-%d %H:%M %z}",
                 )
-        if self._quota is not None and classe(row["prioridade"]) == "campanha":
-            wait_s = await self._quota.take()
+        if self._counted(row):
+            assert self._quota is not None
+            wait_s = await self._quota.take(_reservation(row))
             if wait_s > 0:
                 when = now + dt.timedelta(seconds=wait_s)
                 return when, "limite de mensagens não solicitadas por hora ou por dia do número (Baileys)"
         return None
 
+    def _counted(self, row: asyncpg.Record) -> bool:
+        """Whether the row is unsolicited on a Baileys number: held to the hour's and the day's most."""
+        return self._quota is not None and classe(row["prioridade"]) == "campanha"
+
+    async def release(self, row: asyncpg.Record) -> None:
+        """The row `not_yet` let go will not be sent now after all (cancelled, put off, given back): its
+        quota slot is free for another."""
+        if self._quota is not None and self._counted(row):
+            await self._quota.release(_reservation(row))
+
     async def send(self, row: asyncpg.Record, destino: asyncpg.Record) -> Sent:
-        """Send the row to iniciar_envio's `destino`. The errors of Evolution.enviar_texto/enviar_modelo."""
+        """Send the row to iniciar_envio's `destino`. The errors of Evolution.enviar_texto/enviar_modelo.
+        On a Baileys number an unsolicited row's quota slot is counted when Evolution accepted it (or may
+        have: EnvioIncerto), freed when Evolution refused it."""
+        if self._quota is None or not self._counted(row):
+            return await self._send(row, destino)
+        try:
+            sent = await self._send(row, destino)
+        except EnvioIncerto:
+            await self._quota.confirm(_reservation(row))
+            raise
+        except IntegracaoError:
+            await self._quota.release(_reservation(row))
+            raise
+        await self._quota.confirm(_reservation(row))
+        return sent
+
+    async def _send(self, row: asyncpg.Record, destino: asyncpg.Record) -> Sent:
         telefone = destino["telefone"]
         if self.cloud_api and row["modelo"] is not None:
             try:
@@ -110,6 +140,10 @@ class Channel:
     async def _reengage(self, telefone: str, primeiro_nome: str) -> Sent:
         tmpl = template(REENGAGEMENT)
         return Sent(await self._evolution.enviar_modelo(telefone, tmpl, [primeiro_nome]), held=True)
+
+
+def _reservation(row: asyncpg.Record) -> str:
+    return f"{row['id']}:{row['tentativas']}"  # one claim of one row
 
 
 async def check_integration(settings_integration: str, evolution: Evolution) -> None:

@@ -160,6 +160,7 @@ class Remetente:
             await self._gravar(linha, fila_mensagens.rescheduled(fila_id, tentativas, *adiada))
             return
         if self._retida(linha):
+            await self._canal.release(linha)
             await self._gravar(linha, fila_mensagens.devolvida(fila_id, tentativas))
             log.info("fila_mensagens %s: held back by the stop of sending, given back", fila_id)
             return
@@ -173,6 +174,7 @@ class Remetente:
         # 'pendente': one put off while the doctor is in a conversation; 'aguardando_resposta': free text
         # past the Cloud API's 24 hours, behind a re-engagement template already sent (channel.py).
         if destino["status"] in ("cancelada", "pendente", "aguardando_resposta"):
+            await self._canal.release(linha)
             if destino["status"] == "cancelada" and linha["chatwoot_message_id"] is not None:
                 await anotar(s, linha["conversa_id"], NOTA_RECUSA)  # an agent's: its author must learn it
             if destino["status"] == "aguardando_resposta" and linha["chatwoot_message_id"] is not None:

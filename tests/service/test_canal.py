@@ -473,6 +473,12 @@ async def test_baileys_digitando_e_cota_por_hora(
     )
     await _devida_agora(pool, "baileys")
     await drenar(worker, pool, so_devidas=True)
+    # Claimed together, two rows met the three slots reserved by sends under way and looked again a few
+    # seconds later; made due now, they meet the hour's three sends counted.
+    await pool.execute(
+        "UPDATE fila_mensagens SET agendar_para = now() WHERE campanha_id = 'baileys' AND status = 'pendente'"
+    )
+    await drenar(worker, pool, so_devidas=True)
     assert [json.loads(c.request.content)["delay"] for c in externos.envio.calls] == [20, 20, 20]
     adiadas = await pool.fetch(
         "SELECT agendar_para, last_error FROM fila_mensagens WHERE status = 'pendente'"
@@ -504,3 +510,35 @@ async def test_resposta_do_agente_fora_das_24_horas_espera_o_medico_e_o_agente_s
     await postar(cliente, upsert("Tenho sim", numero="5511999990000", msg_id="A2"))
     await drenar(worker, pool)
     assert "Dra., ainda tem interesse?" in [e.texto for e in falso.registro.enviadas if e.modelo is None]
+
+
+async def test_cota_do_baileys_so_conta_o_que_o_evolution_aceitou(
+    pool: asyncpg.Pool, settings: Settings, servicos: Servicos, falso: Estado, externos: Externos
+) -> None:
+    """Tries a closed connection refused (Evolution's 400 "Connection Closed") take nothing from the hour:
+    after reconnect the hour's three slots all go to real sends (issue 36: the hourly most had counted
+    them, and the service and fault tests lifted the guard)."""
+    falso.configurar("evolution", {"integracao": "baileys"})
+    baileys = settings.model_copy(
+        update={"evolution_integration": "baileys", "evolution_campanha_max_per_hour": 3}
+    )
+    worker = Worker(
+        Servicos.criar(baileys, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
+    )
+    await _medicos(pool, "sp", 5, ddd="11", crm="CRM/SP", tags=["cardio"])
+    await campanhas.criar_campanha(
+        pool, baileys, campanhas.NovaCampanha(id="fechada", tag="cardio", texto="Oi {primeiro_nome}")
+    )
+    await _devida_agora(pool, "fechada")
+    falso.conexao = "close"
+    assert await worker.remetente.despachar() == 5
+    await worker.remetente.aguardar()
+    recusadas = [e for e in falso.registro.enviadas if e.status == 400]
+    assert len(recusadas) == 3  # three slots reserved, each try refused; two rows waited for a slot
+    assert await servicos.redis.keys("julia:evolution:cota:*:h:*") == []  # nothing counted
+    falso.conexao = "open"
+    await _devida_agora(pool, "fechada")
+    await drenar(worker, pool, so_devidas=True)
+    aceitas = [e for e in falso.registro.enviadas if e.status == 201]
+    assert len(aceitas) == 3
+    assert await pool.fetchval("SELECT count(*) FROM fila_mensagens WHERE status = 'pendente'") == 2
