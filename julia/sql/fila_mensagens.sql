@@ -128,8 +128,8 @@ RETURNING f.status, d.telefone, d.primeiro_nome, d.status = 'enviando' AND d.for
 
 -- name: aguardar_resposta
 -- Attempt $2 sent the re-engagement template (WhatsApp id $3) in place of free text the Cloud API would
--- refuse: the text waits for the doctor's answer ('aguardando_resposta', its claim not counted; the trigger
--- of migrations/0021 makes it pending when the doctor writes). A doctor who wrote since this attempt began
+-- refuse: the text waits for the doctor's answer ('aguardando_resposta', its claim not counted; entradas.sql
+-- registrar_entrada makes it pending when the doctor writes). A doctor who wrote since this attempt began
 -- (their message found no held row to release) gets it now instead: pending, due at once. Since the
 -- attempt began, not "in the last 24 hours": when Meta refused the text (131047) though julia's record
 -- says the doctor wrote within them, going again at once would only meet the same refusal, over and over.

@@ -17,10 +17,11 @@ Free text to a doctor silent for 24 hours on the Cloud API (a late reply, an age
 iniciar_envio says so with `reengajar`, or Meta's own 131047 says it when julia's record disagreed): no
 template can carry arbitrary text, so the approved re-engagement template (julia/templates.py,
 `retomar_conversa`) goes in its place, the doctor's first name its parameter, and `send` answers `held`:
-the sender keeps the text 'aguardando_resposta' until the doctor answers (migrations/0021's trigger makes
-it pending then, and it goes inside the window the answer opened). A second text to the same doctor waits
-with the first, without a second template. A doctor who never answers never gets the text: it stays
-'aguardando_resposta' (docs/runbook.md says how to see them); an opt-out cancels it.
+the sender keeps the text 'aguardando_resposta' until the doctor answers (the statement that stores their
+message, julia/sql/entradas.sql registrar_entrada, makes it pending then, and it goes inside the window
+the answer opened). A second text to the same doctor waits with the first, without a second template. A
+doctor who never answers never gets the text: it stays 'aguardando_resposta' (docs/runbook.md says how to
+see them); an opt-out cancels it.
 """
 
 from __future__ import annotations
