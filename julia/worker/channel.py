@@ -97,7 +97,7 @@ class Channel:
     async def release(self, row: asyncpg.Record) -> None:
         """The row `not_yet` let go will not be sent now after all (cancelled, put off, given back): its
         quota slot is free for another."""
-        if self._quota is not None and self._counted(row):
+        if self._quota is not None and self._counted(row):  # (the first test narrows the type)
             await self._quota.release(_reservation(row))
 
     async def send(self, row: asyncpg.Record, destino: asyncpg.Record) -> Sent:

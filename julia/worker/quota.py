@@ -23,11 +23,14 @@ or, when only open reservations fill it, a few seconds later (OPEN_RESERVATIONS_
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 
 import redis.asyncio as aioredis
 
 from julia.settings import Settings
+
+log = logging.getLogger(__name__)
 
 BRASILIA_OFFSET_S = -3 * 3600
 # When only reservations still open fill a cap: most are answered (counted or freed) within seconds, so the
@@ -122,8 +125,17 @@ class Quota:
 
     async def release(self, reservation: str) -> None:
         """The reserved row did not reach Evolution, or Evolution refused it: its slot is free again."""
-        await self._redis.zrem(f"{self._prefix}:reservas", reservation)
+        try:
+            await self._redis.zrem(f"{self._prefix}:reservas", reservation)
+        except (aioredis.RedisError, OSError) as exc:  # it lapses by itself; the send's outcome matters more
+            log.warning(
+                "quota slot %s not freed (it lapses in %.0f s): %s", reservation, self.reservation_s, exc
+            )
 
     async def confirm(self, reservation: str) -> None:
-        """Evolution accepted the reserved send (or may have: its outcome is unknown): count it."""
-        await self._confirm(keys=[self._prefix], args=[BRASILIA_OFFSET_S, reservation])
+        """Evolution accepted the reserved send (or may have: its outcome is unknown): count it. Redis away
+        now loses the count, not the send: its outcome must still be recorded."""
+        try:
+            await self._confirm(keys=[self._prefix], args=[BRASILIA_OFFSET_S, reservation])
+        except (aioredis.RedisError, OSError) as exc:
+            log.warning("quota: send %s accepted but not counted: %s", reservation, exc)
