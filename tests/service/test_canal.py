@@ -108,6 +108,33 @@ async def _medicos(
     )
 
 
+def _worker(servicos: Servicos, settings: Settings) -> Worker:
+    return Worker(
+        Servicos.criar(settings, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
+    )
+
+
+async def _campanha_no_baileys(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    servicos: Servicos,
+    falso: Estado,
+    campanha_id: str,
+    **ajustes: object,
+) -> Worker:
+    """A free-text campaign to five doctors on a Baileys number whose hourly most is 3, due now; the worker
+    with those settings (and `ajustes`)."""
+    falso.configurar("evolution", {"integracao": "baileys"})
+    baileys = settings.model_copy(
+        update={"evolution_integration": "baileys", "evolution_campanha_max_per_hour": 3, **ajustes}
+    )
+    await _medicos(pool, "sp", 5, ddd="11", crm="CRM/SP", tags=["cardio"])
+    nova = campanhas.NovaCampanha(id=campanha_id, tag="cardio", texto="Oi {primeiro_nome}")
+    await campanhas.criar_campanha(pool, baileys, nova)
+    await _devida_agora(pool, campanha_id)
+    return _worker(servicos, baileys)
+
+
 async def _devida_agora(pool: asyncpg.Pool, campanha_id: str) -> None:
     await pool.execute("UPDATE fila_mensagens SET agendar_para = now() WHERE campanha_id = $1", campanha_id)
 
@@ -325,9 +352,7 @@ async def test_aviso_espera_a_janela_do_medico_salvo_plantao_de_hoje_ou_amanha(
     fechada = settings.model_copy(
         update={"campanha_hora_inicio": (hora + 2) % 24, "campanha_hora_fim": (hora + 3) % 24 or 24}
     )
-    worker = Worker(
-        Servicos.criar(fechada, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
-    )
+    worker = _worker(servicos, fechada)
     await _medicos(pool, "sp", 1, ddd="11", crm="CRM/SP", tags=[])
     medico = await pool.fetchval("SELECT id FROM clientes")
     hoje = dt.datetime.now(SP).date()
@@ -456,22 +481,9 @@ async def test_o_worker_recusa_uma_integracao_que_nao_e_a_da_instancia(
 async def test_baileys_digitando_e_cota_por_hora(
     pool: asyncpg.Pool, settings: Settings, servicos: Servicos, falso: Estado, externos: Externos
 ) -> None:
-    falso.configurar("evolution", {"integracao": "baileys"})
-    baileys = settings.model_copy(
-        update={
-            "evolution_integration": "baileys",
-            "evolution_typing_delay_ms": 20,
-            "evolution_campanha_max_per_hour": 3,
-        }
+    worker = await _campanha_no_baileys(
+        pool, settings, servicos, falso, "baileys", evolution_typing_delay_ms=20
     )
-    worker = Worker(
-        Servicos.criar(baileys, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
-    )
-    await _medicos(pool, "sp", 5, ddd="11", crm="CRM/SP", tags=["cardio"])
-    await campanhas.criar_campanha(
-        pool, baileys, campanhas.NovaCampanha(id="baileys", tag="cardio", texto="Oi {primeiro_nome}")
-    )
-    await _devida_agora(pool, "baileys")
     await drenar(worker, pool, so_devidas=True)
     # Claimed together, two rows met the three slots reserved by sends under way and looked again a few
     # seconds later; made due now, they meet the hour's three sends counted.
@@ -518,18 +530,7 @@ async def test_cota_do_baileys_so_conta_o_que_o_evolution_aceitou(
     """Tries a closed connection refused (Evolution's 400 "Connection Closed") take nothing from the hour:
     after reconnect the hour's three slots all go to real sends (issue 36: the hourly most had counted
     them, and the service and fault tests lifted the guard)."""
-    falso.configurar("evolution", {"integracao": "baileys"})
-    baileys = settings.model_copy(
-        update={"evolution_integration": "baileys", "evolution_campanha_max_per_hour": 3}
-    )
-    worker = Worker(
-        Servicos.criar(baileys, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
-    )
-    await _medicos(pool, "sp", 5, ddd="11", crm="CRM/SP", tags=["cardio"])
-    await campanhas.criar_campanha(
-        pool, baileys, campanhas.NovaCampanha(id="fechada", tag="cardio", texto="Oi {primeiro_nome}")
-    )
-    await _devida_agora(pool, "fechada")
+    worker = await _campanha_no_baileys(pool, settings, servicos, falso, "fechada")
     falso.conexao = "close"
     assert await worker.remetente.despachar() == 5
     await worker.remetente.aguardar()
