@@ -16,7 +16,8 @@ with the weekly cap and the conversation check in it, the outcome, the conversat
 message into its history: 5, the same as before issue 36), and `putoff_pg_statements`, a row outside the
 doctor's window put back (1, and no send). On a Baileys number (the default) a row that goes also reserves
 and then confirms its slot of the hourly and daily most in Redis (julia/worker/quota.py):
-`send_redis_commands`, 2 (the rate limiter's token, older than issue 36, is left out).
+`send_redis_commands`, 15 (two scripts, counted with the commands they run; the rate limiter's token,
+older than issue 36, is left out).
 """
 
 from __future__ import annotations
