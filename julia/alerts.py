@@ -30,10 +30,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from julia.cache.keys import ALERTS
 from julia.health import HealthCheck, HealthReport, Problem, Status
 from julia.integrations import IntegracaoError
 from julia.integrations.slack import Slack, SlackLimitado
@@ -41,10 +41,8 @@ from julia.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-PREFIX = "julia:alertas"
 COOLDOWN_S = 900
 STALE_S = 180  # keep it above two or three rounds of the periodic check
-SLACK_TIMEOUT_S = 5.0
 # Slack's severities are the business's warning/critical; the text names them in Portuguese for operators.
 _HEADLINE = {
     Status.DEGRADED: ":warning: *julia degradado*",
@@ -82,23 +80,22 @@ async def alertar(
     report: HealthReport,
     *,
     redis: aioredis.Redis,
-    http: httpx2.AsyncClient,
-    webhook_url: str | None,
+    slack: Slack | None,
     metrics: Metrics,
     cooldown_s: int = COOLDOWN_S,
     stale_s: int = STALE_S,
-    prefix: str = PREFIX,
+    prefix: str = ALERTS,
     process: str | None = None,
 ) -> AlertRound:
     """Turn one health report into Slack messages, de-duplicated across processes through Redis.
-    `process` names this process among those sharing the state (default host:pid)."""
+    `slack` is the process's client (julia/clients.py), None without SLACK_WEBHOOK_URL. `process` names
+    this process among those sharing the state (default host:pid)."""
     result = AlertRound(report)
-    if not webhook_url:
+    if slack is None:
         result.skipped = "SLACK_WEBHOOK_URL not set"
         return result
     state = _State(redis, prefix, process or f"{socket.gethostname()}:{os.getpid()}", stale_s)
     try:
-        slack = Slack(webhook_url, http, timeout_s=SLACK_TIMEOUT_S, metrics=metrics)
         await _alertar(result, state, slack, cooldown_s)
     except RedisError as error:
         log.warning("alerts: Redis unavailable, round skipped: %s", error)
@@ -210,11 +207,10 @@ async def _alertar(result: AlertRound, state: _State, slack: Slack, cooldown_s: 
 async def verificar_e_alertar(
     check: HealthCheck,
     *,
-    http: httpx2.AsyncClient,
-    webhook_url: str | None,
+    slack: Slack | None,
     cooldown_s: int = COOLDOWN_S,
     stale_s: int = STALE_S,
-    prefix: str = PREFIX,
+    prefix: str = ALERTS,
     process: str | None = None,
 ) -> AlertRound:
     """One periodic round: run the health check, alert on what changed. Never raises for Slack or Redis."""
@@ -223,8 +219,7 @@ async def verificar_e_alertar(
     return await alertar(
         report,
         redis=check.redis,
-        http=http,
-        webhook_url=webhook_url,
+        slack=slack,
         metrics=check.metrics,
         cooldown_s=cooldown_s,
         stale_s=stale_s,

@@ -32,13 +32,13 @@ import time
 from typing import Any
 
 import asyncpg
-import httpx2
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
-from julia.api.deps import BANCO_INDISPONIVEL, HttpDep, PoolDep, SettingsDep
+from julia import db
+from julia.api.deps import ClientsDep, PoolDep, SettingsDep
+from julia.clients import Clients
 from julia.data import clientes, conversations
-from julia.integrations.chatwoot import ROTULO_HUMANO, Chatwoot, mensagem_de_agente
-from julia.integrations.slack import Slack
+from julia.integrations.chatwoot import ROTULO_HUMANO, mensagem_de_agente
 from julia.services import handoff
 from julia.services.repasse import avisar_agente, nota, repassar
 from julia.settings import Settings
@@ -90,7 +90,7 @@ async def chatwoot_webhook(
     request: Request,
     settings: SettingsDep,
     pool: PoolDep,
-    http: HttpDep,
+    clients: ClientsDep,
     tarefas: BackgroundTasks,
     token: str | None = None,
 ) -> dict[str, Any]:
@@ -106,7 +106,7 @@ async def chatwoot_webhook(
         raise HTTPException(400, "body is not a JSON object")
     evento = corpo.get("event")
     if evento == "message_created":
-        return await _mensagem_criada(corpo, settings, pool, http, tarefas)
+        return await _mensagem_criada(corpo, settings, pool, clients, tarefas)
     if evento not in ("conversation_updated", "conversation_status_changed"):
         return {"status": "ignorada", "event": evento}
     chatwoot_id = corpo.get("id")
@@ -126,13 +126,13 @@ async def chatwoot_webhook(
                 telefone = await clientes.destino_mensagem(conn, conversa["cliente_id"])
             elif rotulos is not None or corpo.get("status") == "resolved":
                 await handoff.devolver_para_julia(conn, conversa["id"])
-    except BANCO_INDISPONIVEL as exc:
+    except db.POSTGRES_DOWN as exc:
         raise HTTPException(503, "database unavailable, retry later") from exc
-    if humano and handoff_id is not None and settings.slack_webhook_url:
+    if humano and handoff_id is not None and clients.slack is not None:
         assert telefone is not None  # conversations.cliente_id references clientes: the doctor exists
         tarefas.add_task(
             handoff.avisar,
-            Slack(settings.slack_webhook_url, http),
+            clients.slack,
             None,
             telefone=telefone,
             motivo=MOTIVO_ROTULO,
@@ -146,7 +146,7 @@ async def _mensagem_criada(
     corpo: dict[str, Any],
     settings: Settings,
     pool: asyncpg.Pool,
-    http: httpx2.AsyncClient,
+    clients: Clients,
     tarefas: BackgroundTasks,
 ) -> dict[str, Any]:
     mensagem = mensagem_de_agente(corpo, settings.chatwoot_inbox_id)
@@ -155,11 +155,11 @@ async def _mensagem_criada(
     try:
         async with pool.acquire(timeout=10) as conn:
             repasse = await repassar(conn, mensagem)
-    except BANCO_INDISPONIVEL as exc:
+    except db.POSTGRES_DOWN as exc:
         raise HTTPException(503, "database unavailable, retry later") from exc
     texto = nota(repasse, mensagem)
-    if texto is not None and Chatwoot.configurado(settings):
-        tarefas.add_task(avisar_agente, Chatwoot(settings, http), mensagem.conversa_chatwoot, texto)
+    if texto is not None and clients.chatwoot is not None:
+        tarefas.add_task(avisar_agente, clients.chatwoot, mensagem.conversa_chatwoot, texto)
     log.info("Chatwoot message %s of %s: %s", mensagem.id, mensagem.agente, repasse)
     return {"status": repasse}
 

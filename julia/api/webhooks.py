@@ -42,7 +42,8 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
+from julia import db
+from julia.api.deps import CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
 from julia.data.evolution_conexoes import registrar_conexao_evolution
 from julia.data.recibos import registrar_recibo
@@ -196,7 +197,7 @@ async def evolution(
     except PayloadInvalido as exc:
         metrics.webhook_evolution(evento, "invalida")
         raise HTTPException(exc.status, str(exc)) from exc
-    except BANCO_INDISPONIVEL as exc:
+    except db.POSTGRES_DOWN as exc:
         log.error("webhook %s refused with 503, Postgres unreachable: %s", evento, exc)
         raise HTTPException(503, "database unavailable, retry later") from exc
     except RedisError as exc:

@@ -38,6 +38,7 @@ import redis.asyncio as aioredis
 
 from julia import relogio
 from julia.cache import Cache
+from julia.cache.keys import BUDGET
 from julia.integrations import IntegracaoError
 from julia.integrations.slack import Slack
 from julia.metrics import metrics
@@ -46,7 +47,6 @@ from julia.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PREFIX = "julia:orcamento"
 TTL_S = 2 * 86_400  # the day's hash outlives its day, never the next one's counts
 # A guard, not a cache read: tried even while the cache's breaker skips Redis, with limite.PRAZO_S's
 # deadline, so the load of a flood does not switch the budgets off (julia/services/limite.py says how it did).
@@ -69,7 +69,7 @@ class Uso:
 
 def chave() -> str:
     """Today's service-wide hash: `tokens`, `acima:medicos`, `acima:leads`."""
-    return f"{PREFIX}:{relogio.hoje().isoformat()}"
+    return f"{BUDGET}:{relogio.hoje().isoformat()}"
 
 
 def chave_do_cliente(cliente_id: int) -> str:

@@ -12,6 +12,7 @@ import logging
 
 import asyncpg
 
+from julia import db
 from julia.alerts import verificar_e_alertar
 from julia.data.fila import Despertador
 from julia.health import HealthCheck
@@ -94,7 +95,7 @@ class Worker:
             if livres > 0:
                 try:
                     novas = await self.reivindicar_entradas(livres)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except db.POSTGRES_ERRORS as exc:
                     log.error("cannot claim inbound messages: %s", exc)
             for tarefa in novas:
                 emcurso[tarefa["id"]] = asyncio.create_task(self._processar(tarefa))
@@ -143,8 +144,7 @@ class Worker:
         check = HealthCheck.build(s.settings, s.pool, s.redis, metrics)
         while not parar.is_set():
             try:
-                slack = s.settings.slack_webhook_url
-                rodada = await verificar_e_alertar(check, http=s.http, webhook_url=slack)
+                rodada = await verificar_e_alertar(check, slack=s.slack)
                 await entregas.pausar_campanhas_se_falham(s.redis, rodada.report)
                 await gauges.publish(s.redis, s.pool, rodada.report.findings.operacao)
             except Exception:  # alerting must never stop the worker

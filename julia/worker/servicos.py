@@ -9,6 +9,7 @@ import httpx2
 import redis.asyncio as aioredis
 
 from julia.cache import Cache
+from julia.clients import Clients
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.claude import Claude
 from julia.integrations.evolution import Evolution
@@ -40,16 +41,18 @@ class Servicos:
         *,
         claude: Claude | None = None,
     ) -> Servicos:
-        """Chatwoot and Slack are optional (mirroring and alerts are off without them); Claude and
-        Evolution are required (Settings.require names what is missing)."""
+        """The clients the API shares (julia/clients.py: Chatwoot and Slack optional, mirroring and alerts
+        are off without them), plus Claude and Evolution, required here (Settings.require names what is
+        missing)."""
+        clients = Clients.build(settings, redis, http)
         return cls(
             settings=settings,
             pool=pool,
             redis=redis,
-            cache=Cache(redis, settings),
+            cache=clients.cache,
             http=http,
             claude=claude or Claude(settings),
             evolution=Evolution(settings, http),
-            chatwoot=Chatwoot(settings, http) if Chatwoot.configurado(settings) else None,
-            slack=Slack(settings.slack_webhook_url, http) if settings.slack_webhook_url else None,
+            chatwoot=clients.chatwoot,
+            slack=clients.slack,
         )

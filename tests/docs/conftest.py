@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from julia import db, servers
 from julia.api.app import create_app
+from julia.cache import keys
 from julia.seed import seed
-from julia.services import pausa
 from julia.settings import Settings
 from julia.testing.app import criar_app
 from julia.testing.estado import Estado
@@ -83,9 +83,9 @@ async def docs_pool(docs_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 async def docs_redis(services: servers.Services) -> AsyncIterator[aioredis.Redis]:
     """The session's Redis; the emergency stop flag never outlives a test (other tests send)."""
     client = aioredis.Redis.from_url(services.redis_url)
-    await client.delete(pausa.CHAVE)
+    await client.delete(keys.SENDING_STOP)
     yield client
-    await client.delete(pausa.CHAVE)
+    await client.delete(keys.SENDING_STOP)
     await client.aclose()
 
 
