@@ -46,7 +46,6 @@ from typing import TypeVar
 
 import asyncpg
 
-from julia import db
 from julia.data import conversations, fila_mensagens
 from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
@@ -233,7 +232,7 @@ class Remetente:
         for tentativa in range(REGISTRO_TENTATIVAS):
             try:
                 return await gravar()
-            except db.POSTGRES_ERRORS as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("fila_mensagens %s: outcome not yet recorded (%s); retrying", fila_id, exc)
                 await asyncio.sleep(min(2.0**tentativa, 10.0))
         log.error("fila_mensagens %s: outcome not recorded; the sweep will hold it as 'incerto'", fila_id)
