@@ -37,7 +37,6 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from julia import db
 from julia.api.deps import ClientsDep, PoolDep, SettingsDep
 from julia.clients import Clients
-from julia.data import clientes, conversations
 from julia.integrations.chatwoot import ROTULO_HUMANO, mensagem_de_agente
 from julia.services import handoff
 from julia.services.repasse import avisar_agente, nota, repassar
@@ -116,25 +115,22 @@ async def chatwoot_webhook(
     if not isinstance(rotulos, list):
         rotulos = _rotulos_alterados(corpo.get("changed_attributes"))
     humano = rotulos is not None and ROTULO_HUMANO in rotulos and corpo.get("status") != "resolved"
+    devolver = rotulos is not None or corpo.get("status") == "resolved"
     try:
-        async with pool.acquire(timeout=10) as conn, conn.transaction():
-            conversa = await conversations.conversa_por_chatwoot(conn, chatwoot_id)
-            if conversa is None:
-                return {"status": "desconhecida"}
-            if humano:
-                handoff_id = await handoff.passar_para_humano(conn, conversa["id"], MOTIVO_ROTULO)
-                telefone = await clientes.destino_mensagem(conn, conversa["cliente_id"])
-            elif rotulos is not None or corpo.get("status") == "resolved":
-                await handoff.devolver_para_julia(conn, conversa["id"])
+        mudanca = await handoff.follow_label(
+            pool, chatwoot_id, humano=humano, devolver=devolver, motivo=MOTIVO_ROTULO
+        )
     except db.POSTGRES_DOWN as exc:
         raise HTTPException(503, "database unavailable, retry later") from exc
-    if humano and handoff_id is not None and clients.slack is not None:
-        assert telefone is not None  # conversations.cliente_id references clientes: the doctor exists
+    if mudanca is None:
+        return {"status": "desconhecida"}
+    if mudanca.handoff_id is not None and clients.slack is not None:
+        assert mudanca.telefone is not None  # conversations.cliente_id references clientes: the doctor exists
         tarefas.add_task(
             handoff.avisar,
             clients.slack,
             None,
-            telefone=telefone,
+            telefone=mudanca.telefone,
             motivo=MOTIVO_ROTULO,
             chatwoot_conversa_id=chatwoot_id,
             rotular=False,

@@ -14,10 +14,10 @@ julia never stored; `ignorada`: no person's message, such as julia's own, a grou
 back). `messages.edited` and `messages.delete` are read too.
 
 `messages.update` (delivery receipts, Baileys' and the Cloud API's alike) is one statement per receipt
-(julia/sql/recibos.sql): `status` `registrado`, `repetido` (it changed nothing: a repeat, a delivery after
-the read), or `ignorada` (SERVER_ACK, SENT: no outcome yet). `connection.update` stores the state and,
-for `close`/`refused`, stops every send before answering (julia/services/pausa.py; `open` lifts that
-stop); Redis unreachable then is a 503, so Evolution retries rather than the stop being lost.
+(julia/services/evolution_events.py): `status` `registrado`, `repetido` (it changed nothing: a repeat, a
+delivery after the read), or `ignorada` (SERVER_ACK, SENT: no outcome yet). `connection.update` stores
+the state and, for `close`/`refused`, stops every send before answering (julia/services/pausa.py; `open`
+lifts that stop); Redis unreachable then is a 503, so Evolution retries rather than the stop being lost.
 
 Authentication comes first. With EVOLUTION_WEBHOOK_SECRET set, only its `X-Julia-Token` header authenticates;
 without it, the sending key in an `apikey` header, and only when EVOLUTION_WEBHOOK_SENDING_KEY says so. Either
@@ -45,8 +45,6 @@ from redis.exceptions import RedisError
 from julia import db
 from julia.api.deps import CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
-from julia.data.evolution_conexoes import registrar_conexao_evolution
-from julia.data.recibos import registrar_recibo
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.evolution import (
     PayloadInvalido,
@@ -57,8 +55,8 @@ from julia.integrations.evolution import (
     ler_remocao,
 )
 from julia.metrics import metrics
-from julia.services import pausa
 from julia.services.entrada import Registro, Regras, registrar_alteracao, registrar_mensagem
+from julia.services.evolution_events import record_connection, record_receipt
 from julia.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -246,12 +244,12 @@ def _resposta(evento: str, registro: Registro) -> dict[str, Any]:
 
 
 async def _recibo(pool: PoolDep, data: Any) -> dict[str, Any]:
-    """`messages.update`: a delivery receipt, kept forward only (julia/data/recibos.py)."""
+    """`messages.update`: a delivery receipt, kept forward only (julia/services/evolution_events.py)."""
     recibo = ler_recibo(data)
     if recibo is None:
         metrics.webhook_evolution("messages.update", "ignorada")
         return {"status": "ignorada"}
-    atualizado = await registrar_recibo(pool, recibo.whatsapp_id, recibo.estado, recibo.status)
+    atualizado = await record_receipt(pool, recibo)
     estado = "registrado" if atualizado else "repetido"
     metrics.webhook_evolution("messages.update", estado)
     return {"status": estado, "estado": recibo.estado}
@@ -266,7 +264,6 @@ async def _conexao(pool: PoolDep, redis: aioredis.Redis, corpo: dict[str, Any]) 
     razao = data.get("statusReason")
     # A reason is informative only: one that is not an int4 (or is a JSON boolean) is stored as unknown.
     razao_ok = razao if isinstance(razao, int) and not isinstance(razao, bool) and razao in INT4 else None
-    await registrar_conexao_evolution(pool, instancia, estado, razao_ok)
-    await pausa.conexao(redis, estado, razao_ok)
+    await record_connection(pool, redis, instancia, estado, razao_ok)
     metrics.webhook_evolution("connection.update", "conexao")
     return {"status": "registrada", "state": estado}

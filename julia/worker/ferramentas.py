@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from julia.cache import invalidar_medico, vagas_abertas
 from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
+from julia.data.handoffs import passar_para_humano
 from julia.integrations.claude import ChamadaFerramenta
 from julia.services import handoff, opt_out, preferencias
 from julia.services.plantoes import descrever
@@ -216,7 +217,7 @@ class EntradaPedirHumano(BaseModel):
 async def pedir_humano(ctx: Contexto, entrada: EntradaPedirHumano) -> Resultado:
     s, conversa_id = ctx.s, ctx.tarefa["conversa_id"]
     # One statement (the conversation's control and the handoffs row together): no transaction needed.
-    handoff_id = await handoff.passar_para_humano(s.pool, conversa_id, entrada.motivo.strip())
+    handoff_id = await passar_para_humano(s.pool, conversa_id, entrada.motivo.strip())
     ctx.passou_para_humano = True
     if handoff_id is not None:  # a person did not already have it: notify once
         await handoff.avisar(

@@ -13,7 +13,7 @@ import asyncpg
 
 from julia import prompts, relogio
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
-from julia.data import Executor, conversations, entradas
+from julia.data import Executor, conversations, entradas, handoffs
 from julia.data.fila import Fila, Retentativa
 from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
@@ -241,7 +241,7 @@ async def _pedir_humano(
     s: Servicos, tarefa: asyncpg.Record, espelho: asyncio.Task[int | None] | None, motivo: str, aviso: str
 ) -> None:
     async with s.pool.acquire() as conn, conn.transaction():
-        handoff_id = await handoff.passar_para_humano(conn, tarefa["conversa_id"], motivo)
+        handoff_id = await handoffs.passar_para_humano(conn, tarefa["conversa_id"], motivo)
         await _concluir_em(conn, tarefa, aviso, mesmo_se_humano=True)
     if handoff_id is None:
         return
