@@ -1,6 +1,6 @@
 """Health problems -> Slack: one message when a problem starts (or worsens to critical), one when it resolves.
 
-Run periodically by the worker (`verificar_e_alertar`); several worker processes may run it at once, so the
+Run periodically by the worker (`check_and_alert`); several worker processes may run it at once, so the
 state lives in Redis, under `prefix`:
 
 - `{prefix}:ativos` (hash): problems announced and not yet resolved, key -> {"severity", "message"}.
@@ -76,7 +76,7 @@ def _start_text(problem: Problem, escalated: bool) -> str:
     return f"{headline}: {problem.message}"
 
 
-async def alertar(
+async def alert(
     report: HealthReport,
     *,
     redis: aioredis.Redis,
@@ -96,7 +96,7 @@ async def alertar(
         return result
     state = _State(redis, prefix, process or f"{socket.gethostname()}:{os.getpid()}", stale_s)
     try:
-        await _alertar(result, state, slack, cooldown_s)
+        await _run_round(result, state, slack, cooldown_s)
     except RedisError as error:
         log.warning("alerts: Redis unavailable, round skipped: %s", error)
         metrics.count("alertas_sem_estado")
@@ -147,7 +147,7 @@ class _State:
         return bool(await self.redis.hdel(self.active_key, key))
 
 
-async def _alertar(result: AlertRound, state: _State, slack: Slack, cooldown_s: int) -> None:
+async def _run_round(result: AlertRound, state: _State, slack: Slack, cooldown_s: int) -> None:
     current = {p.key: p for p in result.report.problems}
     for key in current:  # sightings first: even a paused round tells the others what this process sees
         await state.seen(key)
@@ -204,7 +204,7 @@ async def _alertar(result: AlertRound, state: _State, slack: Slack, cooldown_s: 
             await state.remember(key, active[key]["severity"], active[key]["message"])  # again next round
 
 
-async def verificar_e_alertar(
+async def check_and_alert(
     check: HealthCheck,
     *,
     slack: Slack | None,
@@ -215,8 +215,8 @@ async def verificar_e_alertar(
 ) -> AlertRound:
     """One periodic round: run the health check, alert on what changed. Never raises for Slack or Redis."""
     report = await check.check()
-    _registrar_fila(report)
-    return await alertar(
+    _log_queues(report)
+    return await alert(
         report,
         redis=check.redis,
         slack=slack,
@@ -228,7 +228,7 @@ async def verificar_e_alertar(
     )
 
 
-def _registrar_fila(report: HealthReport) -> None:
+def _log_queues(report: HealthReport) -> None:
     """The queues at INFO every round: an operator sees a backlog build long before it is an alert."""
     op = report.findings.operacao
     if op is None:

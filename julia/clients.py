@@ -2,7 +2,7 @@
 cache and the Chatwoot and Slack clients over the process's one HTTP client, each client with its
 timeout from Settings (CHATWOOT_TIMEOUT_S, SLACK_TIMEOUT_S).
 
-`julia serve`'s app (julia/api/app.py) and the worker's context (julia/worker/servicos.py) take the same
+`julia serve`'s app (julia/api/app.py) and the worker's context (julia/worker/context.py) take the same
 `Clients`; the worker adds Evolution and Claude, which only it uses (the API neither sends to WhatsApp
 nor calls Claude), and which read EVOLUTION_TIMEOUT_S and ANTHROPIC_TIMEOUT_S themselves. The entrypoint
 opens the HTTP client and Redis and closes them; nothing here connects at import time.

@@ -7,7 +7,7 @@
 - GET /admin/metricas/performance and /admin/metricas/health: `Authorization: Bearer <ADMIN_TOKEN>`,
   compared in constant time. Missing or wrong: 401. ADMIN_TOKEN unset: 503, never open by default.
 
-Reads from `request.app.state`: settings, pool, redis, metrics, and optionally `cache_stats` (Cache.contagens)
+Reads from `request.app.state`: settings, pool, redis, metrics, and optionally `cache_stats` (Cache.counts)
 and `whatsapp_state` (an async callable returning Evolution's connection state; by default the state the
 Evolution webhook recorded in evolution_conexoes).
 """
@@ -30,7 +30,7 @@ from julia.settings import Settings
 
 router = APIRouter()
 
-CacheStats = Callable[[], Mapping[str, Mapping[str, float]]]  # Cache.contagens
+CacheStats = Callable[[], Mapping[str, Mapping[str, float]]]  # Cache.counts
 
 
 def bearer_refusal(token: SecretStr | None, authorization: str, what: str) -> HTTPException | None:

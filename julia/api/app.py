@@ -101,7 +101,7 @@ def create_app(
 
 def _attach_clients(app: FastAPI, settings: Settings) -> None:
     app.state.clients = Clients.build(settings, app.state.redis, app.state.http)
-    app.state.cache_stats = app.state.clients.cache.contagens
+    app.state.cache_stats = app.state.clients.cache.counts
 
 
 def app_from_env() -> FastAPI:

@@ -55,8 +55,8 @@ async def load(redis: aioredis.Redis, metrics: Metrics) -> None:
         return
     snapshot = json.loads(raw)
     if snapshot["fila"] is not None:
-        metrics.fila(snapshot["fila"])
+        metrics.set_queue_gauges(snapshot["fila"])
     for campanha_id, contagens in (snapshot["campanhas"] or {}).items():
-        metrics.campanha(campanha_id, contagens)
+        metrics.set_campanha(campanha_id, contagens)
     if snapshot.get("orcamento") is not None:  # a snapshot from a worker before the budgets has none
-        metrics.orcamento(snapshot["orcamento"])
+        metrics.set_budget_gauges(snapshot["orcamento"])

@@ -46,10 +46,10 @@ async def responder(cache: Cache, telefone: str, por_minuto: int, por_dia: int) 
     `por_dia` in the current day."""
     minuto = int(time.time() // JANELA_S)
     # Twice the window: a key outlives its window, never the next one's count.
-    contagens = await cache.contar(
+    contagens = await cache.count(
         (f"{INBOUND_PER_MINUTE}:{telefone}:{minuto}", 2 * JANELA_S),
         (f"{INBOUND_PER_DAY}:{telefone}:{relogio.hoje().isoformat()}", 2 * DIA_S),
-        prazo_s=PRAZO_S,
+        deadline_s=PRAZO_S,
     )
     if contagens is None:
         return True

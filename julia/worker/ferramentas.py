@@ -30,7 +30,7 @@ from julia.integrations.claude import ChamadaFerramenta
 from julia.services import handoff, opt_out, preferencias
 from julia.services.plantoes import descrever
 from julia.worker import reservas
-from julia.worker.servicos import Servicos
+from julia.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class FalhaFerramenta(Exception):
 class Contexto:
     """What a tool may touch: the services, the message being answered, its doctor."""
 
-    s: Servicos
+    s: WorkerContext
     tarefa: asyncpg.Record  # the claimed row (reivindicar_entradas)
     medico: dict[str, Any]  # the static context (contexto_estatico)
     espelho: asyncio.Task[int | None] | None = None  # the inbound mirror, which may create the Chatwoot chat

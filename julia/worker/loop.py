@@ -13,7 +13,7 @@ import logging
 import asyncpg
 
 from julia import db
-from julia.alerts import verificar_e_alertar
+from julia.alerts import check_and_alert
 from julia.data.fila import Despertador
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
@@ -21,8 +21,8 @@ from julia.metrics import metrics
 from julia.services import avisos, entregas, gauges, lgpd
 from julia.worker import resposta
 from julia.worker.concorrencia import Concorrencia
+from julia.worker.context import WorkerContext
 from julia.worker.remetente import Remetente
-from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ PRAZO_FOLGA_S = 30.0
 class Worker:
     def __init__(
         self,
-        s: Servicos,
+        s: WorkerContext,
         *,
         intervalo_s: float = 0.2,
         backoff_entrada_s: float = 5.0,
@@ -144,7 +144,7 @@ class Worker:
         check = HealthCheck.build(s.settings, s.pool, s.redis, metrics)
         while not parar.is_set():
             try:
-                rodada = await verificar_e_alertar(check, slack=s.slack)
+                rodada = await check_and_alert(check, slack=s.slack)
                 await entregas.pausar_campanhas_se_falham(s.redis, rodada.report)
                 await gauges.publish(s.redis, s.pool, rodada.report.findings.operacao)
             except Exception:  # alerting must never stop the worker

@@ -1,4 +1,5 @@
-"""What the worker talks to, built once per process by its entrypoint and passed down."""
+"""The worker's context: what it talks to (the pool, Redis, the clients of julia/clients.py, Evolution and
+Claude), built once per process by its entrypoint and passed down as `s`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from julia.settings import Settings
 
 
 @dataclass
-class Servicos:
+class WorkerContext:
     settings: Settings
     pool: asyncpg.Pool
     redis: aioredis.Redis
@@ -32,7 +33,7 @@ class Servicos:
     chatwoot_ids: dict[int, int] = field(default_factory=dict)
 
     @classmethod
-    def criar(
+    def build(
         cls,
         settings: Settings,
         pool: asyncpg.Pool,
@@ -40,7 +41,7 @@ class Servicos:
         http: httpx2.AsyncClient,
         *,
         claude: Claude | None = None,
-    ) -> Servicos:
+    ) -> WorkerContext:
         """The clients the API shares (julia/clients.py: Chatwoot and Slack optional, mirroring and alerts
         are off without them), plus Claude and Evolution, required here (Settings.require names what is
         missing)."""
