@@ -11,8 +11,9 @@ stale timestamp decides it; a signature is checked over the body, whose size jul
 
 `conversation_updated` / `conversation_status_changed`: the label `humano` present (and the conversation
 not resolved) gives control to a person (a handoffs row, Slack notified once, after the answer); the
-label gone or the conversation resolved gives it back to Júlia and resolves the handoff. Both are state
-transitions, so a retried delivery (same X-Chatwoot-Delivery) changes nothing twice.
+label gone or the conversation resolved gives it back to Júlia and resolves the handoff
+(julia/services/handoff.py). Both are state transitions, so a retried delivery (same X-Chatwoot-Delivery)
+changes nothing twice.
 
 `message_created`: an agent's reply in julia's inbox (outgoing, not private, a person's, without julia's
 mark: julia.integrations.chatwoot.mensagem_de_agente) is queued for the doctor before the 200
