@@ -28,6 +28,7 @@ import math
 
 import redis.asyncio as aioredis
 
+from julia.cache import keys
 from julia.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class Quota:
         self._take = redis.register_script(TAKE)
         self._confirm = redis.register_script(CONFIRM)
         self._settings = settings
-        self._prefix = f"julia:evolution:cota:{settings.evolution_instance}"
+        self._prefix = keys.campaign_quota(settings.evolution_instance)
         # Longer than a reserved send can take to be answered: the wait for the rate limiter's token, the
         # typing delay, Evolution's timeout. One that lapses anyway (a send slower still) is counted when
         # confirmed, and until then its slot may go to another message: an overshoot of at most a few.

@@ -30,8 +30,8 @@ from julia.testing.chatwoot import mensagem_criada
 from julia.testing.estado import ConfigEvolution, Estado
 from julia.testing.evolution import recibo_whatsapp, statuses_do_envio
 from julia.worker.channel import check_integration
+from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 from tests.service.conftest import EVOLUTION, Externos, drenar, postar, upsert
 from tests.service.test_handoff import assinado
 from tests.service.test_recibos import contagens_dos_recibos
@@ -108,16 +108,16 @@ async def _medicos(
     )
 
 
-def _worker(servicos: Servicos, settings: Settings) -> Worker:
+def _worker(servicos: WorkerContext, settings: Settings) -> Worker:
     return Worker(
-        Servicos.criar(settings, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
+        WorkerContext.build(settings, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
     )
 
 
 async def _campanha_no_baileys(
     pool: asyncpg.Pool,
     settings: Settings,
-    servicos: Servicos,
+    servicos: WorkerContext,
     falso: Estado,
     campanha_id: str,
     **ajustes: object,
@@ -344,7 +344,7 @@ async def test_campanha_espalhada_nas_horas_de_cada_medico(pool: asyncpg.Pool, s
 
 
 async def test_aviso_espera_a_janela_do_medico_salvo_plantao_de_hoje_ou_amanha(
-    pool: asyncpg.Pool, settings: Settings, servicos: Servicos, falso: Estado
+    pool: asyncpg.Pool, settings: Settings, servicos: WorkerContext, falso: Estado
 ) -> None:
     """Outside the doctor's hours a notice about next week's shift waits for their opening; a cancellation
     of today's or tomorrow's shift goes at once."""
@@ -469,7 +469,7 @@ async def test_campanha_sem_modelo_e_recusada_na_cloud_api(
 
 
 async def test_o_worker_recusa_uma_integracao_que_nao_e_a_da_instancia(
-    servicos: Servicos, falso: Estado
+    servicos: WorkerContext, falso: Estado
 ) -> None:
     await check_integration("cloud-api", servicos.evolution)  # the instance is a Cloud API one
     with pytest.raises(
@@ -479,7 +479,7 @@ async def test_o_worker_recusa_uma_integracao_que_nao_e_a_da_instancia(
 
 
 async def test_baileys_digitando_e_cota_por_hora(
-    pool: asyncpg.Pool, settings: Settings, servicos: Servicos, falso: Estado, externos: Externos
+    pool: asyncpg.Pool, settings: Settings, servicos: WorkerContext, falso: Estado, externos: Externos
 ) -> None:
     worker = await _campanha_no_baileys(
         pool, settings, servicos, falso, "baileys", evolution_typing_delay_ms=20
@@ -525,7 +525,7 @@ async def test_resposta_do_agente_fora_das_24_horas_espera_o_medico_e_o_agente_s
 
 
 async def test_cota_do_baileys_so_conta_o_que_o_evolution_aceitou(
-    pool: asyncpg.Pool, settings: Settings, servicos: Servicos, falso: Estado, externos: Externos
+    pool: asyncpg.Pool, settings: Settings, servicos: WorkerContext, falso: Estado, externos: Externos
 ) -> None:
     """Tries a closed connection refused (Evolution's 400 "Connection Closed") take nothing from the hour:
     after reconnect the hour's three slots all go to real sends (issue 36: the hourly most had counted

@@ -164,7 +164,7 @@ def _tentativas(t: dict[str, int]) -> str:
     )
 
 
-def medir_piso(cenario: Cenario, servicos: servers.Services, pasta: Path) -> dict[str, Any] | None:
+def medir_piso(cenario: Cenario, servicos: servers.Servers, pasta: Path) -> dict[str, Any] | None:
     """The floor at `cenario`'s rate and latencies; None, said on stderr, when it could not be measured
     (it is reported beside the run, never judged, so it must not fail one)."""
     try:
