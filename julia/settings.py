@@ -243,6 +243,12 @@ class Settings(BaseSettings):
     lgpd_retencao_interacoes_dias: int = Field(
         default=730, ge=1, description="Days after which a message (and its queue rows) is deleted."
     )
+    # Delivery receipts are operational data, not the doctor's history: they feed a campaign's report
+    # (delivered, read) and the failed-delivery rate of the last minutes. Campaign reports are read in the
+    # weeks after a campaign and compared over a quarter; past that a report's delivered/read become 0.
+    recibos_retencao_dias: int = Field(
+        default=90, ge=1, description="Days after which a message's delivery receipt is deleted."
+    )
     lgpd_retencao_lote: int = Field(
         default=500, ge=1, description="Rows deleted per retention transaction (bounded locks and WAL)."
     )

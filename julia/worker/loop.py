@@ -177,7 +177,7 @@ class Worker:
                 return
             try:
                 feito = await lgpd.reter(self._s.pool, self._s.settings, parar)
-                if feito.leads or feito.interacoes:
+                if feito.total:
                     log.info("%s", feito.linha())
             except Exception:  # retention must never stop the worker; the next pass tries again
                 log.exception("retention pass failed; next in %d s", intervalo_s)

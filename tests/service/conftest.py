@@ -96,13 +96,10 @@ def settings() -> Settings:
         campanha_hora_fim=24,
         campanha_on_weekends=True,
         campanha_on_holidays=True,
-        # Baileys' guards for a number's unsolicited volume (julia/worker/channel.py): the typing delay
-        # before each campaign message (1.5 s by default, on the fake too) and the hourly and daily most
-        # (100, 500: a campaign test's retries after a closed connection count as tries) would make
-        # campaign tests wait on them; test_canal.py sets them where they are what it tests.
+        # Baileys' typing delay before each campaign message (1.5 s by default, on the fake too) would make
+        # campaign tests wait on it; test_canal.py sets it where it is what it tests. The hourly and daily
+        # most (100, 500) stay on: only sends Evolution accepted count (julia/worker/quota.py).
         evolution_typing_delay_ms=0,
-        evolution_campanha_max_per_hour=100_000,
-        evolution_campanha_max_per_day=100_000,
     )
 
 
