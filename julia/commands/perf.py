@@ -312,7 +312,7 @@ def _pytest_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _machine_class(found: Any) -> str:
+def _machine_class(found: Any, config: Config) -> str:
     """The class a run on these servers is filed under (the sides stamp the same one)."""
     from julia import db
     from julia.perf.engine.results import machine_class
@@ -324,7 +324,7 @@ def _machine_class(found: Any) -> str:
         finally:
             await conn.close()
 
-    return machine_class(asyncio.run(major()), found.topology)
+    return machine_class(asyncio.run(major()), found.topology, config.project.variables)
 
 
 def _calibrated_budgets(config: Config, machine: str) -> tuple[Any, str]:
@@ -336,7 +336,7 @@ def _calibrated_budgets(config: Config, machine: str) -> tuple[Any, str]:
     budgets = load_budgets(config.budgets)
     calibrated = calibration.load(config.calibration, machine)
     if calibrated is None:
-        return budgets.conservative(), calibration.uncalibrated(machine, budgets)
+        return budgets.conservative(), calibration.uncalibrated(machine, budgets, config.project.command)
     return budgets, calibration.calibrated(machine, calibrated)
 
 
@@ -349,7 +349,7 @@ def _run(args: argparse.Namespace) -> int:
     results = args.results or config.results
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
     with runtime.services(Settings(), throwaway=True) as found:
-        budgets, line = _calibrated_budgets(config, _machine_class(found))
+        budgets, line = _calibrated_budgets(config, _machine_class(found, config))
         print(f"perf: {line}", flush=True)
         run = ab.run(
             config.root,
@@ -358,6 +358,7 @@ def _run(args: argparse.Namespace) -> int:
             results,
             base_ref=base.ref,
             base_why=base.why,
+            project=config.project,
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
             owns_server=found.database_origin != "url",
@@ -392,18 +393,21 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, config: Config) -> Any:
+    """The results at `path`; a run recorded before its stamp named its project is this checkout's."""
     from julia.perf.engine.results import Run
 
     if not path.is_file():
         raise JuliaError(f"no results at {path}: run `nox -s perf` (or `julia perf run`) first")
     try:
-        return Run.load(path)
+        run = Run.load(path)
     except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
         raise JuliaError(
             f"{path} is not a perf results file ({type(exc).__name__}: {exc}): pass the results.json "
             "that `nox -s perf` writes (reports/out/results.json)"
         ) from exc
+    run.stamp.setdefault("project", config.project.said())
+    return run
 
 
 @dataclass(frozen=True)
@@ -443,7 +447,7 @@ def _gate(args: argparse.Namespace) -> int:
     from julia.perf.engine.gate import failed
 
     config = _config(args)
-    run = _load(args.results or config.results)
+    run = _load(args.results or config.results, config)
     judged = _judge(config, run)
     print(f"perf gate: {judged.line}")
     verdicts = judged.verdicts
@@ -503,7 +507,7 @@ def _comment(args: argparse.Namespace) -> int:
     from julia.perf.engine import comment
 
     config = _config(args)
-    run = _load(args.results or config.results)
+    run = _load(args.results or config.results, config)
     judged = _judge(config, run, quiet=True)
     capacity = args.capacity or config.out / "capacity-gate.json"
     text = comment.markdown(
@@ -524,7 +528,7 @@ def _baseline(args: argparse.Namespace) -> int:
     from julia.perf.engine.baseline import write_baseline
 
     config = _config(args)
-    path = write_baseline(config.baselines, _load(args.results or config.results), args.why, args.who)
+    path = write_baseline(config.baselines, _load(args.results or config.results, config), args.why, args.who)
     print(f"baseline written: {path}")
     return 0
 
@@ -597,7 +601,7 @@ def _scale(args: argparse.Namespace) -> int:
 
     config = _config(args)
     out: Path = args.out or config.out
-    slopes = scale.fit([_load(path) for path in args.runs], load_budgets(config.budgets))
+    slopes = scale.fit([_load(path, config) for path in args.runs], load_budgets(config.budgets))
     frame = scale.table(slopes)
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "scale.csv", index=False)

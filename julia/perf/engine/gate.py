@@ -10,8 +10,8 @@ the same-run A/B verdict (julia.perf.engine.stats.compare_blocks): the head slow
 beside it, with the whole confidence interval above the benchmark's threshold. The stored baseline was
 measured on whatever machine recorded it, so its timing is drift to look at, never a failure.
 
-Budgets that depend on the scale (ratio_p50, max_rows, max_buffers) are written for `[gate] doctors`; at
-another `--doctors` they are shown, not enforced.
+Budgets that depend on the scale (ratio_p50, max_rows, max_buffers) are written for `[gate] scale` of
+what perf.toml's [project] scale counts (julia's: doctors); at another scale they are shown, not enforced.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 
 from julia.perf.engine import allocations, stats
 from julia.perf.engine.extra import ExtraBlocks
-from julia.perf.engine.results import Bench, Run
+from julia.perf.engine.results import Bench, Run, scale_of
 
 Severity = Literal["fail", "warn", "info"]
 SCALE_DEPENDENT = ("ratio", "rows", "buffers")
@@ -43,7 +43,7 @@ class Budget:
     indexes: tuple[str, ...] = ()  # each must appear in the plan
     max_rows: int | None = None  # at the budgets' scale
     max_buffers: int | None = None  # shared hit + read of one execution, the worst sampled key
-    max_slope: float | None = None  # perf-scale: log-log growth of the ratio with the doctors
+    max_slope: float | None = None  # perf-scale: log-log growth of the ratio with the scale
     threshold: float | None = None  # head/base ratio that fails this benchmark (default: [gate] threshold)
     # False: too few blocks per side for a same-run verdict by design (a burst, a race of a few rounds);
     # the ceiling and the counts hold it, and the report says so instead of warning "inconclusive".
@@ -57,7 +57,9 @@ class Budget:
 class Budgets:
     benches: dict[str, Budget]
     threshold: float = stats.THRESHOLD
-    doctors: int = 1000  # the scale the scale-dependent budgets were written for
+    scale: int = (
+        1000  # how many of the project's scale (perf.toml) the scale-dependent budgets were written for
+    )
     # Whether a same-run timing regression fails the run, or is reported as a warning while the gate's
     # calibration has not yet shown its false-failure rate on unchanged code ([gate] timing_fails).
     timing_fails: bool = True
@@ -112,7 +114,7 @@ def load_budgets(path: Path) -> Budgets:
     return Budgets(
         benches,
         gate.get("threshold", stats.THRESHOLD),
-        gate.get("doctors", 1000),
+        gate.get("scale", 1000),
         gate.get("timing_fails", True),
         allocations_fail=gate.get("allocations_fail", True),
         extra_s=float(gate.get("extra_s", 0.0)),
@@ -186,11 +188,11 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
     if budget is None:
         verdict.findings.append(Finding("fail", "budget", "no entry in perf/budgets.toml"))
         budget = Budget()
-    at_scale = run.stamp.get("doctors") == budgets.doctors
+    axis, at = scale_of(run.stamp)
     for finding in _budget_findings(bench, summary, verdict.ratio_p50, budget):
-        if finding.check in SCALE_DEPENDENT and not at_scale:
+        if finding.check in SCALE_DEPENDENT and at != budgets.scale:
             finding = Finding(
-                "info", finding.check, f"{finding.message} (budget written for {budgets.doctors:,} doctors)"
+                "info", finding.check, f"{finding.message} (budget written for {budgets.scale:,} {axis})"
             )
         verdict.findings.append(finding)
     base = run.base.benches.get(bench.name) if run.base else None
