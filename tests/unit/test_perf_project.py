@@ -77,7 +77,8 @@ def test_its_sides_read_their_own_variables(acme: config.Config, monkeypatch: py
         seed_summary={},
         topology="url",
     )
-    assert stamp["tenants"] == 50 and stamp["acme_version"] == "2.0"
+    assert stamp["tenants"] == 50
+    assert stamp["acme_version"] == "2.0"
     assert stamp["machine_class"].endswith("-7cpu-pg18-container")
     assert not [key for key in stamp if JULIA_WORDS.search(key)]
 
@@ -102,7 +103,8 @@ def test_what_the_gate_writes_speaks_the_projects_words(acme: config.Config, tmp
         str(export.document(run, verdicts)),
         report.render(run, verdicts, None, [], tmp_path / "out").page.read_text(),
     ]
-    assert "acme bench gate FAILED" in written[0] and "50 tenants" in written[0]
+    assert "acme bench gate FAILED" in written[0]
+    assert "50 tenants" in written[0]
     assert written[2].startswith("<!-- acme-perf-gate -->")
     assert "'project': 'acme'" in written[3]
     for text in written:
