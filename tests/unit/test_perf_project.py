@@ -112,8 +112,8 @@ def test_what_the_gate_writes_speaks_the_projects_words(acme: config.Config, tmp
 
 
 def _docstrings(tree: ast.Module) -> set[int]:
-    owners = [n for n in ast.walk(tree) if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef)]
-    owners += [n for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef)]
+    kinds = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+    owners = [n for n in ast.walk(tree) if isinstance(n, kinds)]
     return {
         id(n.body[0].value)
         for n in owners
