@@ -51,6 +51,13 @@ class Budget:
     # Hard-gated cost counters (Redis commands, Postgres statements per call or message): each may not
     # exceed its number here, nor grow past the base's (or, without a base, the baseline's) value.
     counts: tuple[tuple[str, int], ...] = ()
+    # A measured figure's business limit (a load run's time-to-reply p99 above its third party's, say): each
+    # counter may not exceed its number here. Unlike `counts`, never held to the base's or the baseline's:
+    # the figure is not deterministic.
+    limits: tuple[tuple[str, float], ...] = ()
+    # Why this benchmark's budgets are not yet calibrated ("" when they are): while said, what would fail
+    # it is a warning that quotes the reason.
+    advisory: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,8 @@ def load_budgets(path: Path) -> Budgets:
             threshold=entry.get("threshold"),
             timing=entry.get("timing", True),
             counts=tuple(entry.get("counts", {}).items()),
+            limits=tuple((key, float(value)) for key, value in entry.get("limits", {}).items()),
+            advisory=str(entry.get("advisory", "")),
         )
         for name, entry in raw.get("bench", {}).items()
     }
@@ -210,6 +219,9 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
         verdict.findings += _ab_findings(
             verdict, bench, base, budgets.threshold_of(bench.name), budgets.timing_fails
         )
+    verdict.findings += [Finding("info", "said", str(line)) for line in bench.counters.get("said", ())]
+    if budget.advisory:
+        verdict.findings = [_advisory(f, budget.advisory) for f in verdict.findings]
     if base is not None:
         verdict.findings += _drift_findings(bench.counters, base.counters, "base")
         verdict.findings += _count_growth(bench.counters, base.counters, budget, "base")
@@ -232,6 +244,13 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
             verdict.findings += _drift_findings(bench.counters, stored.counters, "baseline")
             verdict.findings += _count_growth(bench.counters, stored.counters, budget, "baseline")
     return verdict
+
+
+def _advisory(finding: Finding, why: str) -> Finding:
+    """A failure of a benchmark whose budgets are advisory (`why`: the budget's reason), as a warning."""
+    if finding.severity != "fail":
+        return finding
+    return Finding("warn", finding.check, f"{finding.message} (advisory: {why})")
 
 
 def _base_too(
@@ -347,6 +366,12 @@ def _budget_findings(
             found.append(Finding("warn", "counts", f"{key} budgeted but not counted"))
         elif value > limit:
             found.append(Finding("fail", "counts", f"{key} {value} > budget {limit}"))
+    for key, most in budget.limits:
+        value = counters.get(key)
+        if value is None:
+            found.append(Finding("warn", "limits", f"{key} budgeted but not measured"))
+        elif value > most:
+            found.append(Finding("fail", "limits", f"{key} {value:g} > limit {most:g}"))
     return found
 
 

@@ -190,6 +190,7 @@ def _page(
         _banner(run, verdicts, explained, uncalibrated),
         *_attention(run, verdicts, charts_dir, out, explained),
         *_all_table(verdicts, calibration),
+        *_load_runs(run, verdicts),
         *_counters(run),
         *memory_report.section(run, verdicts, html_table),
         *_harness_share(run),
@@ -500,6 +501,32 @@ def _calibration_note(calibration: dict[str, Any] | None) -> str:
         f"{calibration.get('when')}), how many each benchmark's threshold in this run would have failed, and "
         "would have failed with the head 1.2x slower (each run's interval moved by 1.2x)."
     )
+
+
+def _load_runs(run: Run, verdicts: list[Verdict]) -> list[str]:
+    """Benchmarks that say what they measured (`said`: a load run of the real processes, measured apart
+    from the turns): their verdict in the gate's words, then their own lines and likely cause."""
+    rows, classes = [], []
+    for v in words.ordered(verdicts):
+        bench = run.benches.get(v.name)
+        said = [str(line) for line in bench.counters.get("said", ())] if bench else []
+        if not said:
+            continue
+        rows.append([v.name, v.status, words.reason(v), _num(v.summary.p50), _num(v.summary.p99), *said[:2]])
+        classes.append(v.status if v.status != "ok" else "")
+    if not rows:
+        return []
+    return [
+        "<h2 id='load'>Load runs</h2><p class='info'>The real processes under a load of their own, measured "
+        "after the A/B turns with the head alone: judged by their budgets (counts, limits, the ratio to the "
+        "floor measured in the same run), with what each run said of itself.</p>",
+        html_table(
+            ["benchmark", "status", "why", "p50 ms", "p99 ms", "what it measured", "likely cause"],
+            [row + [""] * (7 - len(row)) for row in rows],
+            classes,
+            words_columns=(2, 5, 6),
+        ),
+    ]
 
 
 def _counters(run: Run) -> list[str]:
