@@ -5,7 +5,10 @@ Hard failures are what does not depend on the machine or on luck: a business cei
 index missing from the plan, more rows or buffers than budgeted, a ratio to the floor beyond its budget,
 a cost counter above its budget or above the base's, a call's allocation peak above the base's beyond
 julia.perf.engine.allocations.ALLOWED_GROWTH (a warning instead while `[gate] allocations_fail` is false:
-not yet calibrated), a benchmark with no budget. Timing fails only on
+not yet calibrated), a measured figure above its business limit (`limits`: a load run's, never held to
+the base's), a benchmark with no budget. A budget marked `advisory` (its reason) turns what would fail it
+into a warning that quotes the reason; the lines a benchmark `said` of itself (a load run's summary and
+likely cause) are shown with its verdict, never judged. Timing fails only on
 the same-run A/B verdict (julia.perf.engine.stats.compare_blocks): the head slower than the base measured
 beside it, with the whole confidence interval above the benchmark's threshold. The stored baseline was
 measured on whatever machine recorded it, so its timing is drift to look at, never a failure.
