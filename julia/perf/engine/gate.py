@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -363,19 +364,28 @@ def _budget_findings(
         value = counters.get(key)
         if limit is not None and value is not None and value > limit:
             found.append(Finding("fail", key, f"{key} {value} > budget {limit}"))
-    for key, limit in budget.counts:
-        value = counters.get(key)
-        if value is None:
-            found.append(Finding("warn", "counts", f"{key} budgeted but not counted"))
-        elif value > limit:
-            found.append(Finding("fail", "counts", f"{key} {value} > budget {limit}"))
-    for key, most in budget.limits:
-        value = counters.get(key)
-        if value is None:
-            found.append(Finding("warn", "limits", f"{key} budgeted but not measured"))
-        elif value > most:
-            found.append(Finding("fail", "limits", f"{key} {value:g} > limit {most:g}"))
+    found += _above(counters, budget.counts, "counts", "budget", "counted")
+    found += _above(counters, budget.limits, "limits", "limit", "measured")
     return found
+
+
+def _above(
+    counters: dict[str, Any], most: Sequence[tuple[str, float]], check: str, word: str, taken: str
+) -> list[Finding]:
+    """Each counter in `most` above its number fails; one not there (`taken`: counted, measured) warns."""
+    found = []
+    for key, limit in most:
+        value = counters.get(key)
+        if value is None:
+            found.append(Finding("warn", check, f"{key} budgeted but not {taken}"))
+        elif value > limit:
+            found.append(Finding("fail", check, f"{key} {_figure(value)} > {word} {_figure(limit)}"))
+    return found
+
+
+def _figure(value: float) -> str:
+    """A count as counted (14), a measured figure without trailing zeros (2000.0 -> 2000)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _count_growth(now: dict[str, Any], before: dict[str, Any], budget: Budget, against: str) -> list[Finding]:
