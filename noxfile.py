@@ -118,7 +118,8 @@ def docs(session: nox.Session) -> None:
     """The operations docs against the code: every command, curl call, SQL and Redis command in docs/*.md
     runs (tests/docs), and a Compose implementation must accept docker-compose.yml (Debian's
     `docker-compose` package, or Docker's compose plugin)."""
-    session.install("-e", ".[test]")
+    # perf too: the docs run `julia perf analyze` (docs/performance.md), as the tests session does.
+    session.install("-e", ".[test,perf]")
     session.run("pytest", "tests/docs", "tests/service/test_pausa.py", *session.posargs, env={"CI": "true"})
 
 

@@ -110,9 +110,11 @@ class Settings(BaseSettings):
     chatwoot_webhook_token: SecretStr | None = Field(
         default=None, description="Shared token for unsigned Chatwoot webhooks (?token= or header)."
     )
+    chatwoot_timeout_s: float = Field(default=15.0, gt=0, description="Timeout of one Chatwoot API call.")
 
     # Slack.
     slack_webhook_url: str | None = Field(default=None, description="Slack incoming webhook for alerts.")
+    slack_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one Slack post.")
 
     # Runtime.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")

@@ -160,7 +160,7 @@ def main() -> int:
         for kind, count in (("aa", args.runs), ("injected", args.injected))
         if r < count
     ]
-    with runtime.services(Settings(), throwaway=True) as found:
+    with runtime.find_servers(Settings(), throwaway=True) as found:
         for kind, r in rounds:
             results = work / f"{kind}-{r}.json"
             print(f"allocations: {kind} round {r + 1}", file=sys.stderr, flush=True)

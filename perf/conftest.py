@@ -90,7 +90,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-async def perf(services: servers.Services, pytestconfig: pytest.Config) -> AsyncIterator[Perf]:
+async def perf(services: servers.Servers, pytestconfig: pytest.Config) -> AsyncIterator[Perf]:
     doctors: int = pytestconfig.getoption("--doctors")
     today: dt.date = pytestconfig.getoption("--today")
     injected: str | None = pytestconfig.getoption("--inject-regression")

@@ -342,7 +342,7 @@ def _run(args: argparse.Namespace) -> int:
     base = base_choice.choose(config.root, args.base)
     results = args.results or config.results
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
-    with runtime.services(Settings(), throwaway=True) as found:
+    with runtime.find_servers(Settings(), throwaway=True) as found:
         budgets, line = _calibrated_budgets(config, _machine_class(found, config))
         print(f"perf: {line}", flush=True)
         run = ab.run(
@@ -371,7 +371,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     config = _config(args)
     factors = [float(f) for f in args.factors.split(",") if f.strip()]
-    with runtime.services(Settings(), throwaway=True) as found:
+    with runtime.find_servers(Settings(), throwaway=True) as found:
         path = calibration.calibrate(
             config,
             found,
@@ -569,7 +569,7 @@ def _find(args: argparse.Namespace) -> int:
         f"find: {len(commits)} commits after {good[:12]} up to {args.bad}; at most "
         f"{bisect.budget(len(commits))} A/B runs when every step decides"
     )
-    with runtime.services(Settings(), throwaway=True) as found_services:
+    with runtime.find_servers(Settings(), throwaway=True) as found_services:
         oracle = find.ABOracle(
             config,
             found_services,
@@ -616,7 +616,7 @@ def _analyze(args: argparse.Namespace) -> int:
             raise JuliaError("--doctors seeds only a server julia starts itself, never a given database")
         print(asyncio.run(_analyze_url(url, args.repeat, 0)))
         return 0
-    with runtime.services(settings, throwaway=True) as found:
+    with runtime.find_servers(settings, throwaway=True) as found:
         print(asyncio.run(_analyze_url(found.database_url, args.repeat, args.doctors, migrate_first=True)))
     return 0
 

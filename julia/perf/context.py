@@ -29,7 +29,7 @@ class Perf:
     """What every benchmark needs: the run being recorded, the database, and the options."""
 
     run: results.Run
-    services: servers.Services
+    services: servers.Servers
     dsn: str
     doctors: int
     samples: int

@@ -24,16 +24,16 @@ from julia.errors import ConfigError
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import Evolution
 from julia.templates import UnknownTemplate, template
+from julia.worker.context import WorkerContext
 from julia.worker.quota import Quota
 from julia.worker.sending_window import SendingWindow
-from julia.worker.servicos import Servicos
 from julia.worker.taxa import classe
 
 log = logging.getLogger(__name__)
 
 
 class Channel:
-    def __init__(self, s: Servicos) -> None:
+    def __init__(self, s: WorkerContext) -> None:
         settings = s.settings
         self._evolution = s.evolution
         self.cloud_api = settings.evolution_integration == "cloud-api"

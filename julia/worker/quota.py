@@ -19,6 +19,7 @@ import math
 
 import redis.asyncio as aioredis
 
+from julia.cache import keys
 from julia.settings import Settings
 
 BRASILIA_OFFSET_S = -3 * 3600
@@ -61,7 +62,7 @@ class Quota:
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self._script = redis.register_script(QUOTA)
         self._settings = settings
-        self._prefix = f"julia:evolution:cota:{settings.evolution_instance}"
+        self._prefix = keys.campaign_quota(settings.evolution_instance)
 
     async def take(self) -> float:
         """0.0 when one more unsolicited message may go now (counted); else seconds to wait."""

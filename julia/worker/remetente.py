@@ -56,9 +56,9 @@ from julia.services.pausa import Retencao
 from julia.services.repasse import NOTA_NAO_ENVIADA, NOTA_RECUSA
 from julia.settings import Settings
 from julia.worker.channel import Channel
+from julia.worker.context import WorkerContext
 from julia.worker.espelho import anotar, espelhar
 from julia.worker.pausa import retencao_do_envio
-from julia.worker.servicos import Servicos
 from julia.worker.taxa import Taxa, classe
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def lote_para(settings: Settings) -> int:
 
 
 class Remetente:
-    def __init__(self, s: Servicos, *, backoff_s: float = 2.0) -> None:
+    def __init__(self, s: WorkerContext, *, backoff_s: float = 2.0) -> None:
         self._s = s
         self._lote = lote_para(s.settings)  # rows held at most (claimed, waiting or in flight)
         self.fila = fila_mensagens.fila(Retentativa(MAX_TENTATIVAS, backoff_s, teto_s=BACKOFF_MAX_S))

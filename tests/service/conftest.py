@@ -29,8 +29,8 @@ from julia.services import campanhas
 from julia.settings import Settings
 from julia.testing import assembly, claude
 from julia.testing.evolution import mensagem_enviada, mensagem_recebida
+from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 from tests.support import ponte
 
 EVOLUTION = "http://evolution.test"
@@ -50,7 +50,7 @@ TABELAS = (
 
 
 @pytest.fixture(scope="session")
-async def banco(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
+async def banco(services: servers.Servers) -> AsyncIterator[asyncpg.Pool]:
     dsn = await db.fresh_database(services.database_url, "julia_servico")
     pool = await db.create_pool(dsn, min_size=1, max_size=20)
     yield pool
@@ -131,14 +131,14 @@ async def servicos(
     redis: aioredis.Redis,
     http: httpx2.AsyncClient,
     externos: Externos,
-) -> AsyncIterator[Servicos]:
-    s = assembly.servicos(settings, pool, redis, http, ponte.PonteRespx(externos.router))
+) -> AsyncIterator[WorkerContext]:
+    s = assembly.worker_context(settings, pool, redis, http, ponte.PonteRespx(externos.router))
     yield s
     await s.claude.close()
 
 
 @pytest.fixture
-def worker(servicos: Servicos) -> Worker:
+def worker(servicos: WorkerContext) -> Worker:
     return Worker(servicos, intervalo_s=0.02, backoff_entrada_s=0.01, backoff_envio_s=0.01)
 
 

@@ -30,8 +30,8 @@ from julia.testing.chatwoot import mensagem_criada
 from julia.testing.estado import ConfigEvolution, Estado
 from julia.testing.evolution import recibo_whatsapp, statuses_do_envio
 from julia.worker.channel import check_integration
+from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 from tests.service.conftest import EVOLUTION, Externos, drenar, postar, upsert
 from tests.service.test_handoff import assinado
 from tests.service.test_recibos import contagens_dos_recibos
@@ -314,7 +314,7 @@ async def test_campanha_sem_modelo_e_recusada_na_cloud_api(
 
 
 async def test_o_worker_recusa_uma_integracao_que_nao_e_a_da_instancia(
-    servicos: Servicos, falso: Estado
+    servicos: WorkerContext, falso: Estado
 ) -> None:
     await check_integration("cloud-api", servicos.evolution)  # the instance is a Cloud API one
     with pytest.raises(
@@ -324,7 +324,7 @@ async def test_o_worker_recusa_uma_integracao_que_nao_e_a_da_instancia(
 
 
 async def test_baileys_digitando_e_cota_por_hora(
-    pool: asyncpg.Pool, settings: Settings, servicos: Servicos, falso: Estado, externos: Externos
+    pool: asyncpg.Pool, settings: Settings, servicos: WorkerContext, falso: Estado, externos: Externos
 ) -> None:
     falso.configurar("evolution", {"integracao": "baileys"})
     baileys = settings.model_copy(
@@ -335,7 +335,7 @@ async def test_baileys_digitando_e_cota_por_hora(
         }
     )
     worker = Worker(
-        Servicos.criar(baileys, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
+        WorkerContext.build(baileys, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
     )
     await _medicos(pool, "sp", 5, ddd="11", crm="CRM/SP", tags=["cardio"])
     await campanhas.criar_campanha(

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_topology_is_the_least_owned_server(
     database: servers.Origin, redis: servers.Origin, topology: str
 ) -> None:
-    found = servers.Services("postgresql://x", "redis://y", database, redis)
+    found = servers.Servers("postgresql://x", "redis://y", database, redis)
     assert found.topology == topology
     assert topology in results.TOPOLOGIES
 

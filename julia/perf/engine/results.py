@@ -23,7 +23,7 @@ from julia.perf.engine.config import Project
 from julia.perf.engine.placement import cores
 from julia.perf.engine.vcs import git
 
-# Where the servers run, as the caller resolved them (julia.servers.Services.topology): "embedded"
+# Where the servers run, as the caller resolved them (julia.servers.Servers.topology): "embedded"
 # (started by the run, on this machine), "container" (started by the run in Docker) or "url" (reached by
 # DATABASE_URL/REDIS_URL, someone else's: a CI service container, staging). An A/B run's sides are handed
 # the servers by URL, so the run says which they really are through `<variables>_TOPOLOGY`.

@@ -180,7 +180,7 @@ def _tentativas(t: dict[str, int]) -> str:
     )
 
 
-def _gate(r: dict[str, Any], found: servers.Services, results: Path | None) -> list[str]:
+def _gate(r: dict[str, Any], found: servers.Servers, results: Path | None) -> list[str]:
     """The storm `r` recorded as the engine's benchmarks and judged as `julia perf gate` judges them:
     why they fail, in the gate's words (empty: they pass)."""
     cfg = config.find()
@@ -195,7 +195,7 @@ def _gate(r: dict[str, Any], found: servers.Services, results: Path | None) -> l
     return [f"{v.name}: {f.check}: {f.message}" for v in verdicts for f in v.findings if f.severity == "fail"]
 
 
-async def _stamp(found: servers.Services, doctors: int) -> dict[str, Any]:
+async def _stamp(found: servers.Servers, doctors: int) -> dict[str, Any]:
     conn = await asyncpg.connect(found.database_url)
     try:
         major = int(await conn.fetchval("SHOW server_version_num")) // 10000
@@ -205,7 +205,7 @@ async def _stamp(found: servers.Services, doctors: int) -> dict[str, Any]:
     return benches.stamp(major, version, doctors, found.describe(), found.topology)
 
 
-def medir_piso(cenario: Cenario, servicos: servers.Services, pasta: Path) -> dict[str, Any] | None:
+def medir_piso(cenario: Cenario, servicos: servers.Servers, pasta: Path) -> dict[str, Any] | None:
     """The floor at `cenario`'s rate and latencies; None, said on stderr, when it could not be measured
     (it is reported beside the run, never judged, so it must not fail one)."""
     try:
