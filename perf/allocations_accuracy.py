@@ -173,6 +173,7 @@ def main() -> int:
                     pytest_args,
                     results,
                     base_ref=None,
+                    project=cfg.project,
                     turn_modules=cfg.turn_modules,
                     server_applications=cfg.server_applications,
                     owns_server=found.database_origin != "url",

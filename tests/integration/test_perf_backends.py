@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from julia import servers
+from julia.perf.context import PROJECT
 from julia.perf.engine import placement
 
 
@@ -24,7 +25,8 @@ async def test_the_sessions_own_postgres_backends_are_seen(services: servers.Ser
 
 
 @pytest.mark.skipif(
-    placement.usable_cpus() is None or placement.cores() < 2, reason="needs CPU affinity and two CPUs"
+    placement.usable_cpus() is None or placement.cores(PROJECT.variables) < 2,
+    reason="needs CPU affinity and two CPUs",
 )
 async def test_backends_of_the_named_database_are_pinned(services: servers.Servers) -> None:
     cpus = frozenset({min(os.sched_getaffinity(0))})
@@ -50,7 +52,7 @@ async def test_a_backend_gone_before_its_pin_is_not_counted(services: servers.Se
     if (
         not placement.is_local(services.database_url)
         or placement.usable_cpus() is None
-        or placement.cores() < 2
+        or placement.cores(PROJECT.variables) < 2
     ):
         pytest.skip("needs a local Postgres and two CPUs")
     backends, why = await placement.Backends.open(

@@ -577,6 +577,8 @@ def _relatorio(
         "a_quem_saiu": obs.a_quem_saiu,
         "campanha_enfileirada": obs.campanha_enfileirada,
         "tempo_resposta_s": resumo(ttr),
+        # Every one, for the perf engine's benchmark of the storm (julia.testing.capacidade.benches).
+        "tempo_resposta_amostras_s": [round(t, 4) for t in sorted(ttr)],
         # What time-to-reply is judged against: this run's own draw (a p99 of a few hundred lognormal
         # draws moves by seconds from run to run), not the configured p99.
         "claude_latencia_s": resumo(obs.claude_s),
