@@ -18,8 +18,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-import asyncpg
-
 from julia import db
 from julia.errors import DatabaseUnavailable
 
@@ -69,7 +67,7 @@ class Escuta:
         while True:
             try:
                 await self._sessao()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except db.POSTGRES_ERRORS as exc:
                 log.warning("%s lost (%s); reconnecting", self._descricao, exc or type(exc).__name__)
             except DatabaseUnavailable as exc:
                 log.warning("%s: %s; retrying", self._descricao, exc)

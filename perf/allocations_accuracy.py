@@ -160,7 +160,7 @@ def main() -> int:
         for kind, count in (("aa", args.runs), ("injected", args.injected))
         if r < count
     ]
-    with runtime.services(Settings(), throwaway=True) as found:
+    with runtime.find_servers(Settings(), throwaway=True) as found:
         for kind, r in rounds:
             results = work / f"{kind}-{r}.json"
             print(f"allocations: {kind} round {r + 1}", file=sys.stderr, flush=True)
@@ -173,6 +173,7 @@ def main() -> int:
                     pytest_args,
                     results,
                     base_ref=None,
+                    project=cfg.project,
                     turn_modules=cfg.turn_modules,
                     server_applications=cfg.server_applications,
                     owns_server=found.database_origin != "url",

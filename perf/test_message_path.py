@@ -49,9 +49,9 @@ from julia.perf.engine.results import Bench
 from julia.testing.assembly import assembled
 from julia.testing.claude import Transporte
 from julia.worker import dialogo, resposta
+from julia.worker.context import WorkerContext
 from julia.worker.ferramentas import Contexto
 from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 
 DOCTORS = 100
 FAST_SAMPLES, FAST_WARMUP = 800, 2 * DOCTORS  # warm-up: every doctor's entries cached, twice over
@@ -67,7 +67,7 @@ COUNTED = 30
 class Path:
     http: httpx.AsyncClient  # to the app, over ASGI
     worker: Worker
-    servicos: Servicos
+    servicos: WorkerContext
     claude: Transporte
     doctors: list[tuple[int, str]]
     run_id: str

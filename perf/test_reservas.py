@@ -227,12 +227,12 @@ async def test_invalidacao_update_direto(perf: Perf, conn: asyncpg.Connection, b
             await negocio.execute("UPDATE vagas SET valor = valor WHERE id = $1", b.vagas[i % SHIFTS])
             limite = time.monotonic() + 15
             while await b.redis.get(geracao) == anterior:
-                if not b.cache.disponivel():
+                if not b.cache.available():
                     # The listener's bump met a Redis timeout (fail-open): the cache keeps it and replays
                     # it before its next Redis call, after the breaker's pause. Any julia process's next
                     # read does that; this one reads now, so the delay counted includes the pause.
                     adiadas += 1
-                    await b.cache.obter(FLOOR_KEY, tipo="vagas")
+                    await b.cache.get(FLOOR_KEY, kind="vagas")
                 if time.monotonic() > limite:
                     raise AssertionError("the change never reached the cache")
                 await asyncio.sleep(0.0002)

@@ -104,12 +104,12 @@ class Ouvinte:
         if mudanca.get("todos"):
             await self._esvaziar_tabela(tabela)
         elif tabela == "vagas":
-            await self._cache.invalidar(
+            await self._cache.invalidate(
                 VAGAS, *(keys.geracao_vagas(int(e)) for e in mudanca["especialidades"])
             )
         else:
             medicos = mudanca["medicos"]
-            await self._cache.invalidar(
+            await self._cache.invalidate(
                 MEDICO,
                 *(keys.geracao_medico(int(m["id"])) for m in medicos),
                 *(keys.geracao_telefone(str(m["telefone"])) for m in medicos),
@@ -122,4 +122,4 @@ class Ouvinte:
 
     async def _esvaziar_tabela(self, tabela: str) -> bool:
         tipo = VAGAS if tabela == "vagas" else MEDICO
-        return all([await self._cache.esquecer(tipo, padrao) for padrao in PADROES[tabela]])
+        return all([await self._cache.forget(tipo, padrao) for padrao in PADROES[tabela]])

@@ -70,18 +70,20 @@ async def repassar_mensagem_agente(
 
 
 async def enfileirar_avisos(
-    db: Executor, avisos: Sequence[tuple[int, TemplateMessage]], prioridade: int
+    db: Executor, avisos: Sequence[tuple[int, TemplateMessage, dt.date]], prioridade: int
 ) -> None:
-    """Queue notices, (doctor id, template message) each, outside any reply, in one statement: the text
-    and the template with its parameters (the sender picks by the channel, julia/worker/remetente.py)."""
+    """Queue notices, (doctor id, template message, the shift's date) each, outside any reply, in one
+    statement: the text and the template with its parameters (the sender picks by the channel,
+    julia/worker/remetente.py); the shift's date decides whether the doctor's sending window holds it."""
     if avisos:
         await db.execute(
             sql("enfileirar_avisos"),
-            [c for c, _ in avisos],
-            [m.text for _, m in avisos],
+            [c for c, _, _ in avisos],
+            [m.text for _, m, _ in avisos],
             prioridade,
-            [m.template.name for _, m in avisos],
-            [list(m.values) for _, m in avisos],
+            [m.template.name for _, m, _ in avisos],
+            [list(m.values) for _, m, _ in avisos],
+            [d for _, _, d in avisos],
         )
 
 
@@ -101,8 +103,11 @@ async def iniciar_envio(
 ) -> asyncpg.Record | None:
     """Commit the intent to send: the row's new `status` ('enviando'; 'cancelada' for a campaign message to
     a doctor who no longer takes them or had their week's campaign messages; 'pendente' for one put off
-    while the doctor is in a conversation; 'erro' past `maximo` claims or for free text the Cloud API
-    would refuse) and the `telefone` it goes to, or None when this claim (`tentativas`) lost the row."""
+    while the doctor is in a conversation; 'aguardando_resposta' for free text the Cloud API would refuse
+    when a re-engagement template already asked the doctor to answer; 'erro' past `maximo` claims), the
+    `telefone` it goes to, `primeiro_nome`, and `reengajar` (free text the Cloud API would refuse: send
+    the re-engagement template instead, then aguardar_resposta); None when this claim (`tentativas`) lost
+    the row."""
     destino: asyncpg.Record | None = await db.fetchrow(
         sql("iniciar_envio"),
         fila_id,
@@ -114,6 +119,16 @@ async def iniciar_envio(
         rules.campanha_conversation_retry_s,
     )
     return destino
+
+
+async def aguardar_resposta(
+    db: Executor, fila_id: int, tentativas: int, whatsapp_id: str | None
+) -> str | None:
+    """The re-engagement template went in place of the row's text: the text waits for the doctor's answer.
+    The row's new status ('aguardando_resposta', or 'pendente' when the doctor wrote meanwhile), None when
+    attempt `tentativas` no longer holds it."""
+    status: str | None = await db.fetchval(sql("aguardar_resposta"), fila_id, tentativas, whatsapp_id)
+    return status
 
 
 async def marcar_enviada(

@@ -3,7 +3,7 @@ first contact, their ids stored). Best effort: WhatsApp is the channel, Chatwoot
 Chatwoot outage is logged and never blocks a reply.
 
 A conversation's Chatwoot id never changes once stored (guardar_conversa_chatwoot keeps the first), so
-each worker process remembers the ids it has seen (`Servicos.chatwoot_ids`): every message is mirrored
+each worker process remembers the ids it has seen (`WorkerContext.chatwoot_ids`): every message is mirrored
 twice (the doctor's, then Júlia's), and each mirror used to read the conversation from Postgres again."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from julia.data import clientes, conversations
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
 from julia.services.repasse import avisar_agente
-from julia.worker.servicos import Servicos
+from julia.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ async def garantir_conversa(pool: asyncpg.Pool, chatwoot: Chatwoot, conversa_id:
 
 
 async def espelhar(
-    s: Servicos,
+    s: WorkerContext,
     conversa_id: int,
     texto: str,
     tipo: Literal["incoming", "outgoing"],
@@ -64,7 +64,7 @@ async def espelhar(
         return None
 
 
-async def anotar(s: Servicos, conversa_id: int, texto: str) -> None:
+async def anotar(s: WorkerContext, conversa_id: int, texto: str) -> None:
     """A private note to the agents in the conversation's Chatwoot chat (an agent's message the sender did
     not send, and why); best effort, like the mirror."""
     if s.chatwoot is None:
@@ -79,7 +79,7 @@ async def anotar(s: Servicos, conversa_id: int, texto: str) -> None:
 
 
 async def _conversa_chatwoot(
-    s: Servicos, chatwoot: Chatwoot, conversa_id: int, conhecido: int | None
+    s: WorkerContext, chatwoot: Chatwoot, conversa_id: int, conhecido: int | None
 ) -> int | None:
     """The conversation's Chatwoot id, from the caller, this process's memory, Postgres, or created."""
     chatwoot_id = conhecido or s.chatwoot_ids.get(conversa_id)

@@ -25,11 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from julia.cache import invalidar_medico, vagas_abertas
 from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
+from julia.data.handoffs import passar_para_humano
 from julia.integrations.claude import ChamadaFerramenta
 from julia.services import handoff, opt_out, preferencias
 from julia.services.plantoes import descrever
 from julia.worker import reservas
-from julia.worker.servicos import Servicos
+from julia.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class FalhaFerramenta(Exception):
 class Contexto:
     """What a tool may touch: the services, the message being answered, its doctor."""
 
-    s: Servicos
+    s: WorkerContext
     tarefa: asyncpg.Record  # the claimed row (reivindicar_entradas)
     medico: dict[str, Any]  # the static context (contexto_estatico)
     espelho: asyncio.Task[int | None] | None = None  # the inbound mirror, which may create the Chatwoot chat
@@ -216,7 +217,7 @@ class EntradaPedirHumano(BaseModel):
 async def pedir_humano(ctx: Contexto, entrada: EntradaPedirHumano) -> Resultado:
     s, conversa_id = ctx.s, ctx.tarefa["conversa_id"]
     # One statement (the conversation's control and the handoffs row together): no transaction needed.
-    handoff_id = await handoff.passar_para_humano(s.pool, conversa_id, entrada.motivo.strip())
+    handoff_id = await passar_para_humano(s.pool, conversa_id, entrada.motivo.strip())
     ctx.passou_para_humano = True
     if handoff_id is not None:  # a person did not already have it: notify once
         await handoff.avisar(

@@ -12,7 +12,8 @@ import logging
 
 import asyncpg
 
-from julia.alerts import verificar_e_alertar
+from julia import db
+from julia.alerts import check_and_alert
 from julia.data.fila import Despertador
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
@@ -20,8 +21,8 @@ from julia.metrics import metrics
 from julia.services import avisos, entregas, gauges, lgpd
 from julia.worker import resposta
 from julia.worker.concorrencia import Concorrencia
+from julia.worker.context import WorkerContext
 from julia.worker.remetente import Remetente
-from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ PRAZO_FOLGA_S = 30.0
 class Worker:
     def __init__(
         self,
-        s: Servicos,
+        s: WorkerContext,
         *,
         intervalo_s: float = 0.2,
         backoff_entrada_s: float = 5.0,
@@ -94,7 +95,7 @@ class Worker:
             if livres > 0:
                 try:
                     novas = await self.reivindicar_entradas(livres)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except db.POSTGRES_ERRORS as exc:
                     log.error("cannot claim inbound messages: %s", exc)
             for tarefa in novas:
                 emcurso[tarefa["id"]] = asyncio.create_task(self._processar(tarefa))
@@ -143,8 +144,7 @@ class Worker:
         check = HealthCheck.build(s.settings, s.pool, s.redis, metrics)
         while not parar.is_set():
             try:
-                slack = s.settings.slack_webhook_url
-                rodada = await verificar_e_alertar(check, http=s.http, webhook_url=slack)
+                rodada = await check_and_alert(check, slack=s.slack)
                 await entregas.pausar_campanhas_se_falham(s.redis, rodada.report)
                 await gauges.publish(s.redis, s.pool, rodada.report.findings.operacao)
             except Exception:  # alerting must never stop the worker
@@ -177,7 +177,7 @@ class Worker:
                 return
             try:
                 feito = await lgpd.reter(self._s.pool, self._s.settings, parar)
-                if feito.leads or feito.interacoes:
+                if feito.total:
                     log.info("%s", feito.linha())
             except Exception:  # retention must never stop the worker; the next pass tries again
                 log.exception("retention pass failed; next in %d s", intervalo_s)

@@ -15,7 +15,9 @@ channel's rules are julia/worker/channel.py's), never sending a message twice.
   1. `iniciar_envio` commits the intent ('enviando', attempt id = the claim's tentativas) before the call,
      once the rate limiter let it go, and reads the phone in the same statement (a campaign message to a
      doctor who has since opted out or had the week's most is cancelled there instead; one to a doctor in
-     a conversation goes back to 'pendente' for later; free text the Cloud API would refuse is 'erro');
+     a conversation goes back to 'pendente' for later; free text the Cloud API would refuse sends the
+     re-engagement template in its place and waits 'aguardando_resposta' for the doctor's answer:
+     julia/worker/channel.py);
   2. the outcome follows: 'enviada'; or, when Evolution answered that it did not send, back to 'pendente'
      with exponential backoff, 'erro' with the reason for a 400 or the last try;
   3. when the outcome is unknown (evolution.EnvioIncerto: a timeout after the request left, a dropped
@@ -53,12 +55,12 @@ from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
 from julia.services.campanhas import PRIORIDADE_CAMPANHA
 from julia.services.pausa import Retencao
-from julia.services.repasse import NOTA_NAO_ENVIADA, NOTA_RECUSA
+from julia.services.repasse import NOTA_AGUARDANDO, NOTA_NAO_ENVIADA, NOTA_RECUSA
 from julia.settings import Settings
 from julia.worker.channel import Channel
+from julia.worker.context import WorkerContext
 from julia.worker.espelho import anotar, espelhar
 from julia.worker.pausa import retencao_do_envio
-from julia.worker.servicos import Servicos
 from julia.worker.taxa import Taxa, classe
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ def lote_para(settings: Settings) -> int:
 
 
 class Remetente:
-    def __init__(self, s: Servicos, *, backoff_s: float = 2.0) -> None:
+    def __init__(self, s: WorkerContext, *, backoff_s: float = 2.0) -> None:
         self._s = s
         self._lote = lote_para(s.settings)  # rows held at most (claimed, waiting or in flight)
         self.fila = fila_mensagens.fila(Retentativa(MAX_TENTATIVAS, backoff_s, teto_s=BACKOFF_MAX_S))
@@ -158,6 +160,7 @@ class Remetente:
             await self._gravar(linha, fila_mensagens.rescheduled(fila_id, tentativas, *adiada))
             return
         if self._retida(linha):
+            await self._canal.release(linha)
             await self._gravar(linha, fila_mensagens.devolvida(fila_id, tentativas))
             log.info("fila_mensagens %s: held back by the stop of sending, given back", fila_id)
             return
@@ -168,10 +171,14 @@ class Remetente:
             log.warning("fila_mensagens %s: claim lost to another sender before sending", fila_id)
             return
         # 'cancelada': a campaign message to a doctor who opted out, is blocked or had the week's most;
-        # 'pendente': one put off while the doctor is in a conversation.
-        if destino["status"] in ("cancelada", "pendente"):
+        # 'pendente': one put off while the doctor is in a conversation; 'aguardando_resposta': free text
+        # past the Cloud API's 24 hours, behind a re-engagement template already sent (channel.py).
+        if destino["status"] in ("cancelada", "pendente", "aguardando_resposta"):
+            await self._canal.release(linha)
             if destino["status"] == "cancelada" and linha["chatwoot_message_id"] is not None:
                 await anotar(s, linha["conversa_id"], NOTA_RECUSA)  # an agent's: its author must learn it
+            if destino["status"] == "aguardando_resposta" and linha["chatwoot_message_id"] is not None:
+                await anotar(s, linha["conversa_id"], NOTA_AGUARDANDO)
             return
         if destino["status"] == "erro":
             log.error(
@@ -181,7 +188,7 @@ class Remetente:
                 await anotar(s, linha["conversa_id"], NOTA_NAO_ENVIADA)
             return
         try:
-            whatsapp_id = await self._canal.send(destino["telefone"], linha)
+            enviado = await self._canal.send(linha, destino)
         except EnvioIncerto as exc:
             metrics.count("envio_incerto")
             log.error(
@@ -192,6 +199,16 @@ class Remetente:
         except IntegracaoError as exc:  # Evolution answered that it did not send; a 400 will never send
             await self._gravar(linha, self.fila.falha(linha, str(exc), definitiva=not exc.transitorio))
             return
+        if enviado.held:  # the re-engagement template went; the text waits for the doctor's answer
+            await self._registrar(
+                fila_id,
+                lambda: fila_mensagens.aguardar_resposta(s.pool, fila_id, tentativas, enviado.whatsapp_id),
+            )
+            log.info("fila_mensagens %s: re-engagement template sent, text held for the answer", fila_id)
+            if linha["chatwoot_message_id"] is not None:
+                await anotar(s, linha["conversa_id"], NOTA_AGUARDANDO)
+            return
+        whatsapp_id = enviado.whatsapp_id
         conversa_id = await self._marcar_enviada(linha, whatsapp_id)
         if conversa_id is not None and linha["chatwoot_message_id"] is None:  # an agent's is in Chatwoot
             await espelhar(s, conversa_id, linha["conteudo"], "outgoing")

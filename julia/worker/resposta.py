@@ -13,7 +13,7 @@ import asyncpg
 
 from julia import prompts, relogio
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
-from julia.data import Executor, conversations, entradas
+from julia.data import Executor, conversations, entradas, handoffs
 from julia.data.fila import Fila, Retentativa
 from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
@@ -22,9 +22,9 @@ from julia.metrics import metrics
 from julia.services import handoff, opt_out, orcamento, preferencias
 from julia.services.plantoes import descrever
 from julia.worker import dialogo
+from julia.worker.context import WorkerContext
 from julia.worker.espelho import espelhar
 from julia.worker.ferramentas import Contexto
-from julia.worker.servicos import Servicos
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def fila_entradas(backoff_s: float = BACKOFF_S) -> Fila:
 
 
 @metrics.timed("processar_mensagem")
-async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
+async def processar(s: WorkerContext, tarefa: asyncpg.Record, fila: Fila) -> None:
     """Answer one row claimed from `fila`; `tarefa` carries what reivindicar_entradas returns (text,
     control, phone)."""
     texto: str = tarefa["conteudo"]
@@ -146,7 +146,7 @@ async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
 
 
 async def _no_orcamento(
-    s: Servicos, tarefa: asyncpg.Record, fila: Fila, espelho: asyncio.Task[int | None] | None
+    s: WorkerContext, tarefa: asyncpg.Record, fila: Fila, espelho: asyncio.Task[int | None] | None
 ) -> None:
     """Claude answers within the day's budgets (julia/services/orcamento.py says what happens past them)."""
     lead = tarefa["status_medico"] == "novo"
@@ -162,7 +162,7 @@ async def _no_orcamento(
 
 
 async def _responder(
-    s: Servicos, tarefa: asyncpg.Record, fila: Fila, espelho: asyncio.Task[int | None] | None
+    s: WorkerContext, tarefa: asyncpg.Record, fila: Fila, espelho: asyncio.Task[int | None] | None
 ) -> None:
     medico = await contexto_estatico(s.pool, s.cache, tarefa["cliente_id"])
     assert medico is not None
@@ -200,7 +200,7 @@ async def _responder(
     )
 
 
-async def _opt_out_confirmado(s: Servicos, tarefa: asyncpg.Record, texto: str) -> None:
+async def _opt_out_confirmado(s: WorkerContext, tarefa: asyncpg.Record, texto: str) -> None:
     """The backstop: Claude's reply tells the doctor they will get nothing more. Whether or not its
     registrar_opt_out tool ran, the opt-out is registered (a no-op when the tool did) with the fixed
     confirmation; Claude's own words are then not queued (concluir_entrada sends nothing to an opt_out
@@ -216,7 +216,7 @@ async def _opt_out_confirmado(s: Servicos, tarefa: asyncpg.Record, texto: str) -
 
 
 async def _uma_vez(
-    s: Servicos,
+    s: WorkerContext,
     tarefa: asyncpg.Record,
     aviso: str,
     marcar: Callable[[Executor, int, float], Awaitable[bool]],
@@ -238,10 +238,14 @@ async def _registrar_falha(
 
 
 async def _pedir_humano(
-    s: Servicos, tarefa: asyncpg.Record, espelho: asyncio.Task[int | None] | None, motivo: str, aviso: str
+    s: WorkerContext,
+    tarefa: asyncpg.Record,
+    espelho: asyncio.Task[int | None] | None,
+    motivo: str,
+    aviso: str,
 ) -> None:
     async with s.pool.acquire() as conn, conn.transaction():
-        handoff_id = await handoff.passar_para_humano(conn, tarefa["conversa_id"], motivo)
+        handoff_id = await handoffs.passar_para_humano(conn, tarefa["conversa_id"], motivo)
         await _concluir_em(conn, tarefa, aviso, mesmo_se_humano=True)
     if handoff_id is None:
         return

@@ -47,7 +47,7 @@ class Raw:
 
 
 @pytest.fixture(scope="module")
-async def pool(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
+async def pool(services: servers.Servers) -> AsyncIterator[asyncpg.Pool]:
     # Seeded as of today: "due" and "from today on" then mean what they mean in production.
     dsn, _ = await seeded_database(services.database_url, DATABASE, DOCTORS, today=dt.date.today())
     seeded = await db.create_pool(dsn, min_size=1, max_size=2)

@@ -16,8 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
-from julia.alerts import verificar_e_alertar
+from julia.alerts import check_and_alert
 from julia.health import HealthCheck
+from julia.integrations.slack import Slack
 from julia.metrics import Metrics
 from julia.services import entregas, pausa
 from julia.settings import Settings
@@ -184,7 +185,8 @@ async def test_too_many_failed_deliveries_pause_campaigns_not_replies_and_alert_
     for i in range(60):  # 60 receipts in the window, 12 of them failed: 20% > the 10% default
         await postar(cliente, recibo_whatsapp(f"3EB0E{i}", "5511999990000", "ERROR" if i < 12 else "READ"))
     check = HealthCheck.build(settings, pool, redis, Metrics())
-    rodada = await verificar_e_alertar(check, http=http, webhook_url=SLACK)
+    slack = Slack(SLACK, http, timeout_s=settings.slack_timeout_s, metrics=check.metrics)
+    rodada = await check_and_alert(check, slack=slack)
     assert [p.key for p in rodada.report.problems] == ["entregas"]
     assert rodada.announced == ["entregas"]
     assert "12 de 60 falharam" in json.loads(externos.slack.calls[-1].request.content)["text"]

@@ -112,7 +112,7 @@ def filas() -> dict[str, Fila]:
 
 @pytest.fixture
 async def despertador(
-    services: servers.Services, pool: asyncpg.Pool, filas: dict[str, Fila]
+    services: servers.Servers, pool: asyncpg.Pool, filas: dict[str, Fila]
 ) -> AsyncIterator[Despertador]:
     d = Despertador(
         db.with_database(services.database_url, "julia_servico"), list(filas.values()), reconectar_s=0.3

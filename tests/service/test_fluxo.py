@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from julia.data import conversations
+from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
 from julia.worker.resposta import AVISO_HANDOFF
-from julia.worker.servicos import Servicos
 from tests.service.conftest import CHAVE, Externos, drenar, erro_claude, postar, resposta_claude, upsert
 
 
@@ -144,7 +144,7 @@ async def test_espelho_usa_o_id_do_chatwoot_que_a_entrada_trouxe_sem_ler_a_conve
     cliente: httpx.AsyncClient,
     pool: asyncpg.Pool,
     worker: Worker,
-    servicos: Servicos,
+    servicos: WorkerContext,
     externos: Externos,
     leituras: list[int],
 ) -> None:

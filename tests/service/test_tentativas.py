@@ -9,9 +9,9 @@ import contextlib
 import asyncpg
 import httpx
 
+from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
 from julia.worker.resposta import MAX_TENTATIVAS
-from julia.worker.servicos import Servicos
 from tests.service.conftest import Externos, drenar, postar, resposta_claude, upsert
 
 EXPIRAR = "UPDATE entradas SET locked_until = now() - interval '1 second' WHERE status = 'processando'"
@@ -68,7 +68,7 @@ async def _rodar(worker: Worker, pool: asyncpg.Pool, condicao: str, limite_s: fl
 
 
 async def test_claude_mais_lento_que_o_lease_responde_uma_vez(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, servicos: Servicos, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, servicos: WorkerContext, externos: Externos
 ) -> None:
     """A 1 s lease and a 2.5 s Claude: the heartbeat keeps the row, a second worker claims nothing."""
     servicos.settings.queue_lease_s = 1
@@ -102,7 +102,7 @@ async def test_claude_mais_lento_que_o_lease_responde_uma_vez(
 
 
 async def test_claude_pendurado_acaba_em_erro_no_prazo(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, servicos: Servicos, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, servicos: WorkerContext, externos: Externos
 ) -> None:
     """A call that never answers (no SDK timeout fires) ends at the attempt's deadline, then at the cap."""
 

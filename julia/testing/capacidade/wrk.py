@@ -105,7 +105,7 @@ async def _contar(dsn: str, prefixo: str) -> tuple[int, int | None]:
 
 
 def medir(
-    servicos: servers.Services, doctors: int, conexoes: int, duracao_s: int, pasta: Path
+    servicos: servers.Servers, doctors: int, conexoes: int, duracao_s: int, pasta: Path
 ) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if wrk is None:

@@ -31,7 +31,7 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 def cache(cliente: httpx.AsyncClient, app: FastAPI) -> Cache:
     """The app's own Cache, so what a route invalidates is what the test reads."""
-    app_cache: Cache = app.state.cache
+    app_cache: Cache = app.state.clients.cache
     return app_cache
 
 
