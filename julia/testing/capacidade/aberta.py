@@ -214,7 +214,7 @@ def _cpu(pids: dict[str, int | None]) -> dict[str, float]:
 
 
 def medir(
-    servicos: servers.Services,
+    servicos: servers.Servers,
     taxa: float,
     *,
     duracao_s: float,

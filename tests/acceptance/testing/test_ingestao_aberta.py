@@ -16,7 +16,7 @@ pytestmark = pytest.mark.load
 
 
 def test_every_webhook_of_an_open_loop_second_is_stored_and_each_cpu_read(
-    services: servers.Services, tmp_path: Path
+    services: servers.Servers, tmp_path: Path
 ) -> None:
     r = aberta.medir(
         services, 40.0, duracao_s=1.0, doctors=20, conexoes=4, worker=False, pasta=tmp_path, aquecer_s=0.5
