@@ -1,5 +1,5 @@
 """A dedicated Postgres connection that LISTENs, re-established whenever it drops: the cache's change feed
-(julia/cache/ouvinte.py) and the job queues' wake-up (julia/data/fila.py) each run one.
+(julia/cache/ouvinte.py) and the job queues' wake-up (julia/worker/despertador.py) each run one.
 
 Never a pool connection: a listener holds its connection for the life of the process, and the pool's reset
 on release (`UNLISTEN *`) would silence it. Notifications reach only a connection listening when they are

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import itertools
 import json
 import statistics
@@ -96,7 +97,7 @@ def _copying(conversar: Conversar) -> Conversar:
     """The copy-context injection: `conversar` holding a copy of its context until Claude has answered."""
 
     async def kept(ctx: Contexto, estatico: str, dinamico: str, turnos: Sequence[Turno]) -> str:
-        contexto = (ctx.medico, dict(ctx.tarefa), list(turnos))
+        contexto = (ctx.medico, dataclasses.asdict(ctx.tarefa), list(turnos))
         copia = (
             copy.deepcopy(contexto),
             f"{estatico}{dinamico}".encode(),

@@ -17,12 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-import asyncpg
-
-from julia.data.fila_mensagens import SendRules
 from julia.errors import ConfigError
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import Evolution
+from julia.services.queues import SendRow, SendRules
 from julia.templates import UnknownTemplate, template
 from julia.worker.quota import Quota
 from julia.worker.sending_window import SendingWindow
@@ -46,34 +44,34 @@ class Channel:
             campanha_conversation_retry_s=settings.campanha_conversation_retry_s,
         )
 
-    async def not_yet(self, row: asyncpg.Record) -> tuple[dt.datetime, str] | None:
+    async def not_yet(self, row: SendRow) -> tuple[dt.datetime, str] | None:
         """When the row may go and why not now; None: it may go now (a quota slot is then taken)."""
         now = dt.datetime.now(dt.UTC)
-        if row["campanha_id"] is not None:
-            opening = self._window.next_opening(now, row["fuso"])
+        if row.campanha_id is not None:
+            opening = self._window.next_opening(now, row.fuso)
             if opening is not None:
-                zone = row["fuso"] or "Brasília"
+                zone = row.fuso or "Brasília"
                 return (
                     opening,
                     f"fora da janela de envio do médico ({zone}): vai em {opening:%Y-%m-%d %H:%M %z}",
                 )
-        if self._quota is not None and classe(row["prioridade"]) == "campanha":
+        if self._quota is not None and classe(row.prioridade) == "campanha":
             wait_s = await self._quota.take()
             if wait_s > 0:
                 when = now + dt.timedelta(seconds=wait_s)
                 return when, "limite de mensagens não solicitadas por hora ou por dia do número (Baileys)"
         return None
 
-    async def send(self, telefone: str, row: asyncpg.Record) -> str | None:
+    async def send(self, telefone: str, row: SendRow) -> str | None:
         """Send the row to `telefone`; the WhatsApp id. The errors of Evolution.enviar_texto/enviar_modelo."""
-        if self.cloud_api and row["modelo"] is not None:
+        if self.cloud_api and row.modelo is not None:
             try:
-                tmpl = template(row["modelo"])
+                tmpl = template(row.modelo)
             except UnknownTemplate as exc:  # queued before the template left julia/templates.py
                 raise IntegracaoError("evolution", str(exc), transitorio=False) from exc
-            return await self._evolution.enviar_modelo(telefone, tmpl, row["modelo_parametros"] or [])
-        delay_ms = self._typing_ms if classe(row["prioridade"]) == "campanha" else 0
-        return await self._evolution.enviar_texto(telefone, row["conteudo"], delay_ms=delay_ms)
+            return await self._evolution.enviar_modelo(telefone, tmpl, row.modelo_parametros or [])
+        delay_ms = self._typing_ms if classe(row.prioridade) == "campanha" else 0
+        return await self._evolution.enviar_texto(telefone, row.conteudo, delay_ms=delay_ms)
 
 
 async def check_integration(settings_integration: str, evolution: Evolution) -> None:

@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
+from julia.services.queues import InboundRow
 from julia.worker import resposta
 from julia.worker.loop import Worker
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
@@ -22,7 +23,7 @@ SELECT (SELECT status FROM entradas) AS entrada,
 """
 
 
-async def _reivindicada(cliente: httpx.AsyncClient, worker: Worker) -> asyncpg.Record:
+async def _reivindicada(cliente: httpx.AsyncClient, worker: Worker) -> InboundRow:
     await postar(cliente, upsert("Tem plantão?"))
     [tarefa] = await worker.reivindicar_entradas(1)
     return tarefa

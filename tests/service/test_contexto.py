@@ -130,7 +130,7 @@ async def test_lease_vencido_devolve_a_linha_e_o_antigo_nao_conclui(
     assert await worker.reivindicar_entradas(10) == []  # leased
     await pool.execute("UPDATE entradas SET locked_until = now() - interval '1 second'")
     [devolvida] = await worker.reivindicar_entradas(10)
-    assert (devolvida["id"], devolvida["tentativas"]) == (perdida["id"], 2)
+    assert (devolvida.id, devolvida.tentativas) == (perdida.id, 2)
     await worker._processar(perdida)  # the stale worker wakes up: its reply is discarded
     assert await pool.fetchval("SELECT count(*) FROM fila_mensagens") == 0
     await worker._processar(devolvida)

@@ -249,8 +249,12 @@ async def test_limite_de_taxa_que_nunca_passa_termina_em_erro(
 ) -> None:
     """The waits are bounded: after ESPERAS_MAX of them a 429 counts as a try, and the row ends in 'erro'
     with the reason after the usual three."""
-    assert worker.entradas.esperas is not None
-    monkeypatch.setattr(worker.entradas, "esperas", dataclasses.replace(worker.entradas.esperas, maximo=2))
+    politica = worker.entradas.policy
+    monkeypatch.setattr(
+        worker.entradas,
+        "policy",
+        dataclasses.replace(politica, waits=dataclasses.replace(politica.waits, max_tries=2)),
+    )
     externos.claude.mock(side_effect=lambda r: erro_claude(429, "rate_limit_error"))
     await postar(cliente, upsert())
     await drenar(worker, pool)

@@ -9,8 +9,8 @@ import contextlib
 import asyncpg
 import httpx
 
+from julia.services.queues import INBOUND_TRIES as MAX_TENTATIVAS
 from julia.worker.loop import Worker
-from julia.worker.resposta import MAX_TENTATIVAS
 from julia.worker.servicos import Servicos
 from tests.service.conftest import Externos, drenar, postar, resposta_claude, upsert
 
@@ -25,7 +25,7 @@ async def test_lease_vencido_alem_do_limite_vira_erro(
     await postar(cliente, upsert())
     for tentativa in range(1, MAX_TENTATIVAS + 1):
         [reivindicada] = await worker.reivindicar_entradas(10)
-        assert reivindicada["tentativas"] == tentativa
+        assert reivindicada.tentativas == tentativa
         await pool.execute(EXPIRAR)
     assert await worker.reivindicar_entradas(10) == []
     linha = await pool.fetchrow("SELECT status, tentativas, last_error FROM entradas")
@@ -45,12 +45,12 @@ async def test_linha_em_curso_neste_worker_nao_e_reivindicada(
     await postar(cliente, upsert())
     [linha] = await worker.reivindicar_entradas(10)
     em_curso = asyncio.get_running_loop().create_future()
-    worker._entradas_em_curso[linha["id"]] = em_curso  # type: ignore[assignment]
+    worker._entradas_em_curso[linha.id] = em_curso  # type: ignore[assignment]
     await pool.execute(EXPIRAR)  # e.g. Postgres was down and the heartbeat could not renew it
     assert await worker.reivindicar_entradas(10) == []
-    del worker._entradas_em_curso[linha["id"]]
+    del worker._entradas_em_curso[linha.id]
     [de_novo] = await worker.reivindicar_entradas(10)
-    assert de_novo["tentativas"] == 2
+    assert de_novo.tentativas == 2
     em_curso.cancel()
 
 
