@@ -43,10 +43,11 @@ from julia.perf.context import Perf
 from julia.perf.engine import counting
 from julia.perf.engine.harness import measure, measure_paired
 from julia.perf.engine.results import Bench
+from julia.services import reservas
 from julia.settings import Settings
 from julia.testing.assembly import assembled
 from julia.testing.claude import Blocos, Transporte, ferramenta, texto
-from julia.worker import reservas, resposta
+from julia.worker import resposta
 from julia.worker.loop import Worker
 
 DOCTORS = 1_000

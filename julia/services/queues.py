@@ -193,10 +193,16 @@ class Queue(Generic[Row]):
         self.wakeup.clear()
 
 
-class InboundQueue(Queue[InboundRow]):
-    """`entradas`: the inbound messages to answer."""
+class LeaseLost(Exception):
+    """This attempt's lease ended and another worker took the row: nothing was marked, and what the
+    caller wrote in the same transaction must roll back (raise it through the transaction)."""
 
-    def __init__(self, policy: Policy = INBOUND) -> None:
+
+class InboundQueue(Queue[InboundRow]):
+    """`entradas`: the inbound messages to answer; a reply is queued at `reply_priority`."""
+
+    def __init__(self, policy: Policy = INBOUND, *, reply_priority: int) -> None:
+        self.reply_priority = reply_priority
         super().__init__(
             "entradas",
             "entrada",
@@ -216,6 +222,29 @@ class InboundQueue(Queue[InboundRow]):
             if row.status == "erro":
                 log.error("entrada %s: attempt cap reached, kept as 'erro'", row.id)
         return [row for row in rows if row.status == "processando"]
+
+    async def done(
+        self,
+        db: Executor,
+        row: InboundRow,
+        reply: str | None,
+        *,
+        even_if_human: bool,
+        prompt_version: str | None = None,
+    ) -> None:
+        """The row done and `reply` (None: none) stored and queued, in one statement (concluir_entrada),
+        unless a person took over meanwhile (a handoff that landed while Claude was writing: Júlia stays
+        silent) and not `even_if_human`. LeaseLost when this attempt no longer holds the row."""
+        if not await entradas.concluir_entrada(
+            db,
+            row.id,
+            row.tentativas,
+            reply,
+            versao_prompt=prompt_version,
+            prioridade=self.reply_priority,
+            mesmo_se_humano=even_if_human,
+        ):
+            raise LeaseLost
 
     async def keep_lease(self, db: Executor, row: InboundRow, lease_s: float) -> None:
         """The heartbeat of an attempt still running: the lease renewed every third of it (two beats may

@@ -23,12 +23,10 @@ from anthropic.types import ToolParam, ToolResultBlockParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from julia.cache import invalidar_medico, vagas_abertas
-from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
 from julia.integrations.claude import ChamadaFerramenta
-from julia.services import handoff, opt_out, preferencias
+from julia.services import answering, handoff, opt_out, preferencias, reservas
 from julia.services.plantoes import descrever
 from julia.services.queues import InboundRow
-from julia.worker import reservas
 from julia.worker.servicos import Servicos
 
 log = logging.getLogger(__name__)
@@ -298,14 +296,14 @@ async def executar(ctx: Contexto, chamada: ChamadaFerramenta) -> ToolResultBlock
     """Run one tool_use and answer its tool_result; never raises for the tool's sake (a Postgres failure
     writing the audit does raise: an unaudited action must not pass silently, and the retry redoes it)."""
     resultado, erro = await _rodar(ctx, chamada)
-    await registrar_chamada_ferramenta(
+    await answering.audit_tool_call(
         ctx.s.pool,
         conversa_id=ctx.tarefa.conversa_id,
         interacao_id=ctx.tarefa.interacao_id,
-        ferramenta=chamada.nome,
-        entrada=chamada.entrada,
-        resultado=resultado,
-        erro=erro,
+        tool=chamada.nome,
+        arguments=chamada.entrada,
+        result=resultado,
+        error=erro,
     )
     return {
         "type": "tool_result",

@@ -23,6 +23,7 @@ from julia.worker.concorrencia import Concorrencia
 from julia.worker.despertador import Despertador
 from julia.worker.remetente import Remetente
 from julia.worker.servicos import Servicos
+from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ class Worker:
         self._intervalo_s = intervalo_s
         # The queues' policy is julia/services/queues.py's; a backoff given here (tests) only shortens it.
         self.entradas = InboundQueue(
-            INBOUND if backoff_entrada_s is None else INBOUND.with_backoff(backoff_entrada_s)
+            INBOUND if backoff_entrada_s is None else INBOUND.with_backoff(backoff_entrada_s),
+            reply_priority=PRIORIDADE_RESPOSTA,
         )
         self._entradas_em_curso: dict[int, asyncio.Task[None]] = {}
         self._prazo_tentativa_s = prazo_tentativa_s or pior_caso_s(s.settings) + PRAZO_FOLGA_S

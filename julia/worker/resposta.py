@@ -6,26 +6,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
 from julia import prompts, relogio
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
-from julia.data import Executor, conversations, entradas
-from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
-from julia.services import handoff, opt_out, orcamento, preferencias
+from julia.services import answering, handoff, opt_out, orcamento, preferencias
 from julia.services.plantoes import descrever
-from julia.services.queues import InboundQueue, InboundRow
+from julia.services.queues import InboundQueue, InboundRow, LeaseLost
 from julia.worker import dialogo
 from julia.worker.espelho import espelhar
 from julia.worker.ferramentas import Contexto
 from julia.worker.servicos import Servicos
-from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +78,6 @@ MAX_CARACTERES_HISTORICO = 24_000
 CORTE = " […]"
 
 
-class _Perdida(Exception):
-    """Our lease ended and another worker took the row: roll back, reply nothing."""
-
-
 @metrics.timed("processar_mensagem")
 async def processar(s: Servicos, tarefa: InboundRow, fila: InboundQueue) -> None:
     """Answer one row claimed from `fila`; `tarefa` carries what reivindicar_entradas returns (text,
@@ -108,20 +101,18 @@ async def processar(s: Servicos, tarefa: InboundRow, fila: InboundQueue) -> None
             or tarefa.status_medico in SEM_RESPOSTA
             or tratamento == "registrar"
         ):
-            await _concluir_em(s.pool, tarefa, None, mesmo_se_humano=False)  # no reply: only the mirror
+            await fila.done(s.pool, tarefa, None, even_if_human=False)  # no reply: only the mirror
         elif tratamento == "pedir_texto":
-            await _uma_vez(s, tarefa, PEDIR_TEXTO, conversations.marcar_pedido_texto, JANELA_PEDIR_TEXTO_S)
+            await _uma_vez(s, fila, tarefa, PEDIR_TEXTO, "pedir_texto", JANELA_PEDIR_TEXTO_S)
         elif tratamento == "desculpar":
-            await _uma_vez(
-                s, tarefa, DESCULPA_ATRASO, conversations.marcar_desculpa_atraso, s.settings.mensagem_antiga_s
-            )
+            await _uma_vez(s, fila, tarefa, DESCULPA_ATRASO, "desculpa_atraso", s.settings.mensagem_antiga_s)
         elif tratamento == "passar":
-            await _pedir_humano(s, tarefa, espelho, MOTIVO_ALTERACAO, AVISO_ALTERACAO)
+            await _pedir_humano(s, fila, tarefa, espelho, MOTIVO_ALTERACAO, AVISO_ALTERACAO)
         elif handoff.pede_humano(texto):
-            await _pedir_humano(s, tarefa, espelho, MOTIVO_PEDIDO, AVISO_HANDOFF)
+            await _pedir_humano(s, fila, tarefa, espelho, MOTIVO_PEDIDO, AVISO_HANDOFF)
         else:
             await _no_orcamento(s, tarefa, fila, espelho)
-    except _Perdida:
+    except LeaseLost:
         log.warning("entrada %s: lease lost to another worker; this attempt's reply discarded", tarefa.id)
     finally:
         if espelho is not None:
@@ -136,10 +127,10 @@ async def _no_orcamento(
     decisao = await orcamento.decidir(s.cache, s.settings, tarefa.cliente_id, lead=lead)
     if decisao == "humano":
         motivo = MOTIVO_ORCAMENTO_LEAD if lead else MOTIVO_ORCAMENTO_MEDICO
-        await _pedir_humano(s, tarefa, espelho, motivo, AVISO_ORCAMENTO)
+        await _pedir_humano(s, fila, tarefa, espelho, motivo, AVISO_ORCAMENTO)
     elif decisao == "aviso":
         primeiro = await orcamento.primeiro_aviso(s.cache, tarefa.cliente_id)
-        await _concluir_em(s.pool, tarefa, AVISO_SEM_CLAUDE if primeiro else None, mesmo_se_humano=False)
+        await fila.done(s.pool, tarefa, AVISO_SEM_CLAUDE if primeiro else None, even_if_human=False)
     else:
         await _responder(s, tarefa, fila, espelho)
 
@@ -158,7 +149,7 @@ async def _responder(
         else []
     )
     vagas = preferencias.ordenar(abertas, medico.get("preferencias") or {})[:VAGAS_NO_CONTEXTO]
-    historico = await carregar_historico(s.pool, tarefa.conversa_id)
+    historico = await answering.history(s.pool, tarefa.conversa_id)
     turnos = montar_turnos(historico, ate=tarefa.interacao_id)
     ctx = Contexto(s, tarefa, medico, espelho)
     try:
@@ -167,23 +158,24 @@ async def _responder(
     except IntegracaoError as exc:
         if exc.servico == "claude" and not exc.transitorio:
             log.error("entrada %s: Claude cannot answer it (%s); handed to a person", tarefa.id, exc)
-            await _pedir_humano(s, tarefa, espelho, f"{MOTIVO_SEM_RESPOSTA}: {exc.motivo}", AVISO_HANDOFF)
+            motivo = f"{MOTIVO_SEM_RESPOSTA}: {exc.motivo}"
+            await _pedir_humano(s, fila, tarefa, espelho, motivo, AVISO_HANDOFF)
             return
         await fila.refused(s.pool, tarefa, exc)  # a rate limit waits, anything else is a try
         return
     finally:  # every call's tokens count, a failed answer's too
         await orcamento.gastar(s.cache, s.settings, s.slack, tarefa.cliente_id, ctx.tokens)
     if opt_out.confirma_opt_out(texto):
-        await _opt_out_confirmado(s, tarefa, texto)
+        await _opt_out_confirmado(s, fila, tarefa, texto)
         return
     # After pedir_humano the conversation is a person's, yet Júlia's "I am calling someone" goes out.
     # One statement, so no transaction: done, stored and queued together or not at all.
-    await _concluir_em(
-        s.pool, tarefa, texto, mesmo_se_humano=ctx.passou_para_humano, versao_prompt=prompts.VERSAO
+    await fila.done(
+        s.pool, tarefa, texto, even_if_human=ctx.passou_para_humano, prompt_version=prompts.VERSAO
     )
 
 
-async def _opt_out_confirmado(s: Servicos, tarefa: InboundRow, texto: str) -> None:
+async def _opt_out_confirmado(s: Servicos, fila: InboundQueue, tarefa: InboundRow, texto: str) -> None:
     """The backstop: Claude's reply tells the doctor they will get nothing more. Whether or not its
     registrar_opt_out tool ran, the opt-out is registered (a no-op when the tool did) with the fixed
     confirmation; Claude's own words are then not queued (concluir_entrada sends nothing to an opt_out
@@ -192,32 +184,34 @@ async def _opt_out_confirmado(s: Servicos, tarefa: InboundRow, texto: str) -> No
         registrado = await opt_out.registrar_opt_out(
             conn, tarefa.cliente_id, tarefa.conversa_id, com_equipe=s.chatwoot is not None
         )
-        await _concluir_em(conn, tarefa, texto, mesmo_se_humano=False, versao_prompt=prompts.VERSAO)
+        await fila.done(conn, tarefa, texto, even_if_human=False, prompt_version=prompts.VERSAO)
     if registrado:
         log.warning("entrada %s: Claude confirmed an opt-out no tool recorded; registered", tarefa.id)
     await invalidar_medico(s.cache, tarefa.cliente_id, tarefa.telefone)
 
 
 async def _uma_vez(
-    s: Servicos,
-    tarefa: InboundRow,
-    aviso: str,
-    marcar: Callable[[Executor, int, float], Awaitable[bool]],
-    janela_s: float,
+    s: Servicos, fila: InboundQueue, tarefa: InboundRow, aviso: str, qual: answering.Once, janela_s: float
 ) -> None:
-    """A fixed reply the conversation gets once per `janela_s` (`marcar` says whether this is the time):
-    the apology for a late backlog, the ask for text. The other messages are only stored and mirrored."""
+    """A fixed reply the conversation gets once per `janela_s` (`qual` of them, marked when this is the
+    time): the apology for a late backlog, the ask for text. The other messages are only stored and
+    mirrored."""
     async with s.pool.acquire() as conn, conn.transaction():
-        primeira = await marcar(conn, tarefa.conversa_id, janela_s)
-        await _concluir_em(conn, tarefa, aviso if primeira else None, mesmo_se_humano=False)
+        primeira = await answering.first_in_window(conn, qual, tarefa.conversa_id, janela_s)
+        await fila.done(conn, tarefa, aviso if primeira else None, even_if_human=False)
 
 
 async def _pedir_humano(
-    s: Servicos, tarefa: InboundRow, espelho: asyncio.Task[int | None] | None, motivo: str, aviso: str
+    s: Servicos,
+    fila: InboundQueue,
+    tarefa: InboundRow,
+    espelho: asyncio.Task[int | None] | None,
+    motivo: str,
+    aviso: str,
 ) -> None:
     async with s.pool.acquire() as conn, conn.transaction():
         handoff_id = await handoff.passar_para_humano(conn, tarefa.conversa_id, motivo)
-        await _concluir_em(conn, tarefa, aviso, mesmo_se_humano=True)
+        await fila.done(conn, tarefa, aviso, even_if_human=True)
     if handoff_id is None:
         return
     # The label needs the Chatwoot conversation that the inbound mirror may be creating right now.
@@ -230,29 +224,6 @@ async def _pedir_humano(
         chatwoot_conversa_id=chatwoot_id,
         rotular=True,
     )
-
-
-async def _concluir_em(
-    db: Executor,
-    tarefa: InboundRow,
-    resposta: str | None,
-    *,
-    mesmo_se_humano: bool,
-    versao_prompt: str | None = None,
-) -> None:
-    """Mark the row done and store + queue `resposta`, unless a person took over meanwhile (a handoff that
-    landed while Claude was writing: Júlia stays silent)."""
-    concluida = await entradas.concluir_entrada(
-        db,
-        tarefa.id,
-        tarefa.tentativas,
-        resposta,
-        versao_prompt=versao_prompt,
-        prioridade=PRIORIDADE_RESPOSTA,
-        mesmo_se_humano=mesmo_se_humano,
-    )
-    if not concluida:
-        raise _Perdida
 
 
 def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turno]:

@@ -14,8 +14,7 @@ import redis.asyncio as aioredis
 
 from julia.cache import Cache
 from julia.relogio import hoje
-from julia.services import avisos
-from julia.worker import reservas
+from julia.services import avisos, reservas
 from tests.cache.conftest import cache_de
 from tests.service.conftest import (  # noqa: F401  (fixtures re-exported for these tests)
     Externos,

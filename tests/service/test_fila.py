@@ -16,12 +16,15 @@ import pytest
 from julia import db, servers
 from julia.services.queues import InboundQueue, Policy, Queue, Retry, SendQueue
 from julia.worker.despertador import Despertador
+from julia.worker.taxa import PRIORIDADE_RESPOSTA
 from tests.espera import ate
 from tests.service.conftest import postar, upsert
 
 LEASE_S = 60.0
 FILAS: dict[str, Callable[[], InboundQueue | SendQueue]] = {
-    "entradas": lambda: InboundQueue(Policy(Retry(2, 5.0), Retry(2, 5.0))),
+    "entradas": lambda: InboundQueue(
+        Policy(Retry(2, 5.0), Retry(2, 5.0)), reply_priority=PRIORIDADE_RESPOSTA
+    ),
     "fila_mensagens": lambda: SendQueue(Policy(Retry(2, 5.0, ceiling_s=7.0), Retry(2, 5.0))),
 }
 
@@ -98,7 +101,7 @@ async def test_falha_definitiva_nao_espera_a_ultima_tentativa(
 async def test_o_batimento_mantem_o_lease_ate_perde_lo(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
-    fila = InboundQueue(Policy(Retry(2, 5.0), Retry(2, 5.0)))
+    fila = InboundQueue(Policy(Retry(2, 5.0), Retry(2, 5.0)), reply_priority=PRIORIDADE_RESPOSTA)
     await _enfileirar("entradas", cliente, pool)
     [linha] = await fila.claim(pool, 1, 0.3, [])
     batimento = asyncio.create_task(fila.keep_lease(pool, linha, 0.3))

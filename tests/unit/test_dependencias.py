@@ -1,6 +1,7 @@
-"""Imports point one way (README, Layout): the API and the health check never reach into the worker,
-services never into the API or the worker, no production module imports the fakes in julia.testing, and
-the perf engine (julia.perf.engine) imports nothing of julia outside itself."""
+"""Imports point one way (README, Layout): the API and the health check never reach into the worker, the
+worker never into the data layer (it goes through services), services never into the API or the worker,
+no production module imports the fakes in julia.testing, and the perf engine (julia.perf.engine) imports
+nothing of julia outside itself."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ PROIBIDOS = {
     "services": ("julia.api", "julia.worker"),
     "data": ("julia.api", "julia.worker", "julia.services"),
     "integrations": ("julia.api", "julia.worker", "julia.services", "julia.testing"),
-    "worker": ("julia.api", "julia.testing"),
+    # The worker reaches tables only through services (julia/services/queues.py for its queues).
+    "worker": ("julia.api", "julia.testing", "julia.data"),
 }
 
 
