@@ -63,10 +63,13 @@ async def rodar(
         servicos = Servicos.criar(settings, pool, redis, http)
         try:
             await check_integration(settings.evolution_integration, servicos.evolution)
-            async with Ouvinte(database_url, servicos.cache).rodando():
+            ouvinte = Ouvinte(database_url, servicos.cache)
+            # One listening connection: the cache's change feed and the queues' wake-up share it.
+            worker = Worker(servicos, escuta=ouvinte.escuta)
+            async with ouvinte.rodando():
                 runtime.freeze_startup_heap()
                 with gc_pauses.recording(settings.gc_pauses_dir, "worker"):
-                    await Worker(servicos, dsn_avisos=database_url).rodar(parar)
+                    await worker.rodar(parar)
         finally:
             await servicos.claude.close()
             await redis.aclose()

@@ -1,8 +1,9 @@
 """The worker process: answers inbound messages (as many doctors at once as its adaptive limit allows,
 julia/worker/concorrencia.py, at most MAX_WORKERS), drains the send queue, and checks health for Slack
 alerts; the loops survive a Postgres outage (logged, retried) and stop on `parar`. Both queues are lease
-queues with one policy (julia/services/queues.py): an idle loop wakes on its table's NOTIFY when given a
-DSN to listen with (julia/worker/despertador.py), and polls every `intervalo_s` in any case."""
+queues with one policy (julia/services/queues.py): an idle loop wakes on its table's NOTIFY when given the
+process's listener (`escuta`, the cache's change feed's connection: julia/worker/despertador.py), and
+polls every `intervalo_s` in any case."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import logging
 import asyncpg
 
 from julia.alerts import verificar_e_alertar
+from julia.escuta import Escuta
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
 from julia.metrics import metrics
@@ -43,11 +45,11 @@ class Worker:
         backoff_entrada_s: float | None = None,
         backoff_envio_s: float | None = None,
         prazo_tentativa_s: float | None = None,
-        dsn_avisos: str | None = None,
+        escuta: Escuta | None = None,
     ) -> None:
         self._s = s
         # Idle poll period: the latency floor of an answer when no notification comes (none is listened
-        # for without `dsn_avisos`, or the listener is reconnecting).
+        # for without `escuta`, or the listener is reconnecting).
         self._intervalo_s = intervalo_s
         # The queues' policy is julia/services/queues.py's; a backoff given here (tests) only shortens it.
         self.entradas = InboundQueue(
@@ -59,9 +61,8 @@ class Worker:
         self.remetente = Remetente(
             s, fila=SendQueue(SEND if backoff_envio_s is None else SEND.with_backoff(backoff_envio_s))
         )
-        self.despertador = (
-            Despertador(dsn_avisos, [self.entradas, self.remetente.fila]) if dsn_avisos else None
-        )
+        if escuta is not None:  # subscribed for the listener's life; its owner runs it (commands/worker.py)
+            Despertador(escuta, [self.entradas, self.remetente.fila])
         self.concorrencia = Concorrencia(s.settings.max_workers)
         s.claude.observador = self.concorrencia.observar
 
@@ -73,11 +74,7 @@ class Worker:
             self._loop_retencao(parar),
             self._loop_reservas(parar),
         )
-        if self.despertador is None:
-            await asyncio.gather(*loops)
-            return
-        async with self.despertador.escuta.rodando():
-            await asyncio.gather(*loops)
+        await asyncio.gather(*loops)
 
     async def reivindicar_entradas(self, limite: int) -> list[InboundRow]:
         """Claim up to `limite` rows to answer, never one this worker still runs."""

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from julia import db, servers
+from julia.escuta import Escuta
 from julia.services.queues import InboundQueue, Policy, Queue, Retry, SendQueue
 from julia.worker.despertador import Despertador
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
@@ -120,10 +121,14 @@ def filas() -> dict[str, Queue[Any]]:
 async def despertador(
     services: servers.Services, pool: asyncpg.Pool, filas: dict[str, Queue[Any]]
 ) -> AsyncIterator[Despertador]:
-    d = Despertador(
-        db.with_database(services.database_url, "julia_servico"), list(filas.values()), reconectar_s=0.3
+    escuta = Escuta(
+        db.with_database(services.database_url, "julia_servico"),
+        nome_sessao="julia-filas",
+        descricao="queue wake-up",
+        reconectar_s=0.3,
     )
-    async with d.escuta.rodando():
+    d = Despertador(escuta, list(filas.values()))
+    async with escuta.rodando():
         await asyncio.wait_for(d.escuta.escutando.wait(), 10)
         yield d
 
