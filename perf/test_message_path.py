@@ -83,7 +83,7 @@ class Path:
         )
         if answer.status_code != 200 or answer.json().get("status") != "recebida":
             raise AssertionError(f"webhook answered {answer.status_code}: {answer.text}")
-        tarefas = await self.worker.reivindicar_entradas(1)
+        tarefas = await self.worker.claim_entradas(1)
         if len(tarefas) != 1:
             raise AssertionError(f"the worker claimed {len(tarefas)} rows, expected this message's one")
         await resposta.processar(self.servicos, tarefas[0], self.worker.entradas)

@@ -295,7 +295,7 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
                 "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
             )
             assert answer.json().get("status") == "recebida", answer.text
-            [tarefa] = await worker.reivindicar_entradas(1)
+            [tarefa] = await worker.claim_entradas(1)
             await resposta.processar(servicos, tarefa, worker.entradas)
 
         async def reopen(i: int) -> None:

@@ -152,7 +152,7 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
             async with ouvinte.rodando():
                 await asyncio.gather(
                     *(s.serve() for s in servidores),
-                    worker.rodar(parar),
+                    worker.run(parar),
                     parar_servidores(),
                     instruir_quando_prontos(),
                 )

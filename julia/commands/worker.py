@@ -69,7 +69,7 @@ async def rodar(
             async with ouvinte.rodando():
                 runtime.freeze_startup_heap()
                 with gc_pauses.recording(settings.gc_pauses_dir, "worker"):
-                    await worker.rodar(parar)
+                    await worker.run(parar)
         finally:
             await servicos.claude.close()
             await redis.aclose()

@@ -66,34 +66,34 @@ class Worker:
         self.concorrencia = Concorrencia(s.settings.max_workers)
         s.claude.observador = self.concorrencia.observar
 
-    async def rodar(self, parar: asyncio.Event) -> None:
+    async def run(self, parar: asyncio.Event) -> None:
         loops = (
-            self._loop_entradas(parar),
-            self._loop_envio(parar),
-            self._loop_alertas(parar),
-            self._loop_retencao(parar),
-            self._loop_reservas(parar),
+            self._inbound_loop(parar),
+            self._send_loop(parar),
+            self._alerts_loop(parar),
+            self._retention_loop(parar),
+            self._reservations_loop(parar),
         )
         await asyncio.gather(*loops)
 
-    async def reivindicar_entradas(self, limite: int) -> list[InboundRow]:
+    async def claim_entradas(self, limite: int) -> list[InboundRow]:
         """Claim up to `limite` rows to answer, never one this worker still runs."""
         return await self.entradas.claim(
             self._s.pool, limite, self._s.settings.queue_lease_s, list(self._entradas_em_curso)
         )
 
-    async def _loop_entradas(self, parar: asyncio.Event) -> None:
+    async def _inbound_loop(self, parar: asyncio.Event) -> None:
         emcurso = self._entradas_em_curso
         while not parar.is_set():
             livres = self.concorrencia.livres(len(emcurso))
             novas: list[InboundRow] = []
             if livres > 0:
                 try:
-                    novas = await self.reivindicar_entradas(livres)
+                    novas = await self.claim_entradas(livres)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.error("cannot claim inbound messages: %s", exc)
             for tarefa in novas:
-                emcurso[tarefa.id] = asyncio.create_task(self._processar(tarefa))
+                emcurso[tarefa.id] = asyncio.create_task(self._attempt(tarefa))
             if not novas or livres <= len(novas):
                 # Idle or full: wait for a slot, new work (notified, or the next poll) or the stop signal.
                 await self.entradas.idle(parar, self._intervalo_s, emcurso.values())
@@ -103,7 +103,7 @@ class Worker:
             # A stop lets replies in flight finish (or their lease returns them).
             await asyncio.wait(emcurso.values())
 
-    async def _processar(self, tarefa: InboundRow) -> None:
+    async def _attempt(self, tarefa: InboundRow) -> None:
         """One attempt, bounded by its deadline and kept leased by a heartbeat while it runs: a slow Claude
         call neither loses its row to another worker nor runs forever."""
         lease_s = float(self._s.settings.queue_lease_s)
@@ -123,7 +123,7 @@ class Worker:
         finally:
             batimento.cancel()
 
-    async def _loop_envio(self, parar: asyncio.Event) -> None:
+    async def _send_loop(self, parar: asyncio.Event) -> None:
         while not parar.is_set():
             try:
                 enviados = await self.remetente.despachar()
@@ -134,7 +134,7 @@ class Worker:
                 await self.remetente.fila.idle(parar, self._intervalo_s)
         await self.remetente.aguardar()  # sends in flight finish and record their outcome
 
-    async def _loop_alertas(self, parar: asyncio.Event) -> None:
+    async def _alerts_loop(self, parar: asyncio.Event) -> None:
         s = self._s
         check = HealthCheck.build(s.settings, s.pool, s.redis, metrics)
         while not parar.is_set():
@@ -148,7 +148,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parar.wait(), ALERTA_INTERVALO_S)
 
-    async def _loop_reservas(self, parar: asyncio.Event) -> None:
+    async def _reservations_loop(self, parar: asyncio.Event) -> None:
         """Reservations nobody confirmed within RESERVA_CONFIRMACAO_S go back to open and their doctors are
         told (julia/services/avisos.py); every worker sweeps, SKIP LOCKED keeps them apart."""
         s = self._s
@@ -160,7 +160,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parar.wait(), RESERVAS_INTERVALO_S)
 
-    async def _loop_retencao(self, parar: asyncio.Event) -> None:
+    async def _retention_loop(self, parar: asyncio.Event) -> None:
         """The LGPD retention pass (julia/services/lgpd.py) every LGPD_RETENCAO_INTERVALO_S, the first a
         minute after start (not in the start-up's rush); 0 turns it off. Several workers may run it at
         once: leads are taken with SKIP LOCKED and a message deleted twice is simply not found."""

@@ -261,8 +261,8 @@ async def test_a_waiting_doctors_reply_is_claimed_before_campaign_rows(
         await _medico(pool, f"+551190000000{i}")
     await _campanha_ja_devida(pool, settings)
     await postar(cliente, upsert("Tem plantão sábado?"))
-    tarefas = await worker.reivindicar_entradas(10)
-    await worker._processar(tarefas[0])  # the reply is queued after the campaign rows, and due later
+    tarefas = await worker.claim_entradas(10)
+    await worker._attempt(tarefas[0])  # the reply is queued after the campaign rows, and due later
 
     primeira = await reivindicar_mensagens(pool, 1, 60)
     assert primeira[0].conteudo == "Resposta a: Tem plantão sábado?"

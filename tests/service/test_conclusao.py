@@ -25,7 +25,7 @@ SELECT (SELECT status FROM entradas) AS entrada,
 
 async def _reivindicada(cliente: httpx.AsyncClient, worker: Worker) -> InboundRow:
     await postar(cliente, upsert("Tem plantão?"))
-    [tarefa] = await worker.reivindicar_entradas(1)
+    [tarefa] = await worker.claim_entradas(1)
     return tarefa
 
 

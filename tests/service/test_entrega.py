@@ -19,8 +19,8 @@ ENVIADAS = "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'"
 
 async def _uma_resposta_na_fila(cliente: httpx.AsyncClient, worker: Worker) -> None:
     await postar(cliente, upsert())
-    [tarefa] = await worker.reivindicar_entradas(10)
-    await worker._processar(tarefa)
+    [tarefa] = await worker.claim_entradas(10)
+    await worker._attempt(tarefa)
 
 
 async def test_timeout_depois_do_pedido_fica_incerto(
@@ -128,10 +128,10 @@ async def test_envio_lento_atrasa_so_o_proprio_medico(
     externos.envio.mock(side_effect=evolution)
     for i, numero in enumerate(["5511900000000", *(f"55119000000{n:02d}" for n in range(1, 6))]):
         await postar(cliente, upsert(f"Oi {i}", numero=numero, msg_id=f"M{i}"))
-        [tarefa] = await worker.reivindicar_entradas(10)
-        await worker._processar(tarefa)
+        [tarefa] = await worker.claim_entradas(10)
+        await worker._attempt(tarefa)
     parar = asyncio.Event()
-    rodando = asyncio.create_task(worker.rodar(parar))
+    rodando = asyncio.create_task(worker.run(parar))
     try:
         async with asyncio.timeout(15):
             while await pool.fetchval(ENVIADAS) < 5:  # noqa: ASYNC110 - Postgres rows, polled

@@ -342,8 +342,8 @@ async def test_envio_interrompido_fica_incerto_e_nao_e_reenviado(
     """A sender killed during the HTTP call leaves its row 'enviando': once its lease is over the sweep
     holds it as 'incerto' for a person, and no sender sends it again."""
     await postar(cliente, upsert())
-    tarefas = await worker.reivindicar_entradas(10)
-    await worker._processar(tarefas[0])
+    tarefas = await worker.claim_entradas(10)
+    await worker._attempt(tarefas[0])
     await pool.execute(
         "UPDATE fila_mensagens SET status = 'enviando', tentativas = 1, envio_iniciado_em = now(),"
         " locked_until = now() - interval '1 second'"
