@@ -18,8 +18,8 @@ from julia.escuta import Escuta
 from julia.services.queues import InboundQueue, Policy, Queue, Retry, SendQueue
 from julia.worker.despertador import Despertador
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
-from tests.espera import ate
 from tests.service.conftest import postar, upsert
+from tests.support.espera import ate
 
 LEASE_S = 60.0
 FILAS: dict[str, Callable[[], InboundQueue | SendQueue]] = {

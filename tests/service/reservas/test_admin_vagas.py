@@ -15,8 +15,8 @@ from julia.cache import Cache, medico_por_telefone, vagas_abertas
 from julia.services import avisos, reservas
 from julia.settings import Settings
 from julia.worker.loop import Worker
-from tests.reservas.conftest import ABERTAS_MAX, Cenario, avisos_de, reservada
 from tests.service.conftest import Externos, drenar
+from tests.service.reservas.conftest import ABERTAS_MAX, Cenario, avisos_de, reservada
 
 TOKEN = "segredo-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
