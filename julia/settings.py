@@ -196,7 +196,7 @@ class Settings(BaseSettings):
         default=900, ge=60, description="Window of the failure share: messages first heard of this recently."
     )
 
-    # Reservations (julia/worker/reservas.py).
+    # Reservations (julia/services/reservas.py).
     reservas_abertas_max: int = Field(
         default=3,
         ge=1,

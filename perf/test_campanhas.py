@@ -35,10 +35,10 @@ from julia.perf.engine import counting
 from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
+from julia.services.queues import SEND_TRIES
 from julia.settings import Settings
 from julia.testing.capacidade.medicos import TAG_MAIS_PROXIMA, TEXTO_CAMPANHA
 from julia.worker.quota import Quota
-from julia.worker.remetente import MAX_TENTATIVAS
 
 # iniciar_envio's rules as a Baileys instance runs them with the default settings (SendRules).
 RULES = fila_mensagens.SendRules(
@@ -188,9 +188,9 @@ async def _send(conn: asyncpg.Connection, linha: asyncpg.Record, quota: Quota) -
     if await quota.take(reserva):
         raise AssertionError("the Baileys quota put the counted campaign row off")
     destino = await fila_mensagens.iniciar_envio(
-        conn, linha["id"], linha["tentativas"], 60.0, MAX_TENTATIVAS, RULES
+        conn, linha["id"], linha["tentativas"], 60.0, SEND_TRIES, RULES
     )
-    if destino is None or destino["status"] != "enviando":
+    if destino is None or destino.status != "enviando":
         raise AssertionError(f"the counted campaign row did not go: {destino}")
     await quota.confirm(reserva)  # Evolution accepted it
     await fila_mensagens.marcar_enviada(conn, linha["id"], linha["tentativas"], "wamid.bench")
@@ -201,4 +201,4 @@ async def _send(conn: asyncpg.Connection, linha: asyncpg.Record, quota: Quota) -
 async def _put_off(conn: asyncpg.Connection, linha: asyncpg.Record) -> None:
     """A campaign row outside the doctor's window, put back to their next opening (no send)."""
     quando = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
-    await fila_mensagens.rescheduled(linha["id"], linha["tentativas"], quando, "fora da janela").gravar(conn)
+    await fila_mensagens.reagendar_mensagem(conn, linha["id"], linha["tentativas"], quando, "fora da janela")

@@ -43,10 +43,11 @@ from julia.perf.context import Perf
 from julia.perf.engine import counting
 from julia.perf.engine.harness import measure, measure_paired
 from julia.perf.engine.results import Bench
+from julia.services import reservas
 from julia.settings import Settings
 from julia.testing.assembly import assembled
 from julia.testing.claude import Blocos, Transporte, ferramenta, texto
-from julia.worker import reservas, resposta
+from julia.worker import resposta
 from julia.worker.loop import Worker
 
 DOCTORS = 1_000
@@ -294,7 +295,7 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
                 "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
             )
             assert answer.json().get("status") == "recebida", answer.text
-            [tarefa] = await worker.reivindicar_entradas(1)
+            [tarefa] = await worker.claim_entradas(1)
             await resposta.processar(servicos, tarefa, worker.entradas)
 
         async def reopen(i: int) -> None:

@@ -147,10 +147,12 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
 
         try:
             # One process, one change feed: the API's and the worker's caches share Redis.
-            async with Ouvinte(settings.database_url, context.cache).rodando():
+            ouvinte = Ouvinte(settings.database_url, context.cache)
+            worker = Worker(context, escuta=ouvinte.escuta)  # the queues listen on the feed's connection
+            async with ouvinte.rodando():
                 await asyncio.gather(
                     *(s.serve() for s in servidores),
-                    Worker(context, dsn_avisos=settings.database_url).rodar(parar),
+                    worker.run(parar),
                     parar_servidores(),
                     instruir_quando_prontos(),
                 )

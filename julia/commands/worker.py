@@ -63,10 +63,13 @@ async def rodar(
         context = WorkerContext.build(settings, pool, redis, http)
         try:
             await check_integration(settings.evolution_integration, context.evolution)
-            async with Ouvinte(database_url, context.cache).rodando():
+            ouvinte = Ouvinte(database_url, context.cache)
+            # One listening connection: the cache's change feed and the queues' wake-up share it.
+            worker = Worker(context, escuta=ouvinte.escuta)
+            async with ouvinte.rodando():
                 runtime.freeze_startup_heap()
                 with gc_pauses.recording(settings.gc_pauses_dir, "worker"):
-                    await Worker(context, dsn_avisos=database_url).rodar(parar)
+                    await worker.run(parar)
         finally:
             await context.claude.close()
             await redis.aclose()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from julia.data import clientes, conversations
+from julia.data import Executor, clientes, conversations
 from julia.data.handoffs import devolver_para_julia, passar_para_humano
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
@@ -35,6 +35,14 @@ def pede_humano(texto: str) -> bool:
     """Simple keyword detection: good enough to stop Júlia when a doctor plainly asks for a person."""
     simples = unicodedata.normalize("NFKD", texto.lower()).encode("ascii", "ignore").decode()
     return _PEDE_HUMANO.search(simples) is not None
+
+
+async def hand_over(db: Executor, conversa_id: int, motivo: str) -> int | None:
+    """A person takes the conversation (Júlia's tool or a doctor who asked for one): its control and a
+    handoffs row in one statement, on `db` (a transaction's connection when the caller also ends the
+    inbound message in it). The new handoff's id; None when a person already had it, so nobody is
+    notified twice."""
+    return await passar_para_humano(db, conversa_id, motivo)
 
 
 async def avisar(

@@ -38,7 +38,7 @@ SET status = 'processando',
 FROM escolhidos e
 WHERE f.id = e.id
 RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prioridade, f.agendar_para,
-    f.tentativas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso, f.chatwoot_message_id
+    f.tentativas, f.esperas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso, f.chatwoot_message_id
 
 -- name: iniciar_envio
 -- critical: fila_mensagens_pkey, clientes_pkey
@@ -61,7 +61,7 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 --   and then holding the text (aguardar_resposta); or 'aguardando_resposta' at once, its claim not
 --   counted, when another text to the doctor already waits behind that template (migrations/0021);
 -- * 'erro': a row claimed more than $4 times (senders killed before they could send), the hard cap,
---   whatever re-claimed it.
+--   whatever re-claimed it; the rate limit's waits (`esperas`, migrations/0022) are not counted against it.
 -- The caller reads which from `status`; no row: the claim was lost to another sender. The UPDATE re-checks
 -- the claim on the row's latest version, so a re-claim that raced the read makes it write nothing.
 -- Indexes: fila_mensagens_pkey, clientes_pkey; the campaign-only checks are functions, so a reply's
@@ -91,7 +91,7 @@ WITH alvo AS (
                WHEN julia_aguarda_resposta(f.cliente_id) THEN 'aguardar'
                ELSE 'reengajar'
            END AS fora_da_janela,
-           f.tentativas > $4 AS esgotada
+           f.tentativas - f.esperas > $4 AS esgotada
     FROM fila_mensagens f
     JOIN clientes cl ON cl.id = f.cliente_id
     WHERE f.id = $1
@@ -115,7 +115,7 @@ SET status = d.status,
     last_error = CASE
         WHEN d.status = 'enviando' THEN f.last_error
         WHEN d.status = 'erro'
-            THEN format('gave up after %s claims: %s', f.tentativas - 1,
+            THEN format('gave up after %s claims: %s', f.tentativas - f.esperas - 1,
                         coalesce(f.last_error, 'no send was ever started'))
         WHEN d.status = 'aguardando_resposta'
             THEN 'fora da janela de 24 horas da Cloud API: espera o médico responder ao modelo de reengajamento já enviado'
@@ -197,11 +197,19 @@ UPDATE fila_mensagens SET conversa_id = $2, interacao_id = i.id, updated_at = no
 FROM i WHERE fila_mensagens.id = $1
 
 -- name: adiar_mensagem
--- Not sent, and trying again may work (Evolution answered 5xx/429, refused the connection, or the rate
+-- Not sent, and trying again may work (Evolution answered 5xx, refused the connection, or the rate
 -- limiter could not be reached): pending again after $3 seconds of backoff, with the reason.
 UPDATE fila_mensagens
 SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
     last_error = $4, updated_at = now()
+WHERE id = $1 AND status IN ('processando', 'enviando') AND tentativas = $2
+
+-- name: esperar_mensagem
+-- Evolution asked us to slow down (a 429): pending again after $3 seconds, the attempt counted in `esperas`
+-- rather than against the cap (migrations/0022; the rule is julia/services/fila.py's).
+UPDATE fila_mensagens
+SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
+    esperas = esperas + 1, last_error = $4, updated_at = now()
 WHERE id = $1 AND status IN ('processando', 'enviando') AND tentativas = $2
 
 -- name: devolver_mensagem

@@ -30,12 +30,10 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-import asyncpg
-
-from julia.data.fila_mensagens import SendRules
 from julia.errors import ConfigError
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import FORA_DA_JANELA_24H, EnvioIncerto, Evolution, RecusaDaMeta
+from julia.services.queues import SendRow, SendRules, SendTarget
 from julia.templates import REENGAGEMENT, UnknownTemplate, template
 from julia.worker.context import WorkerContext
 from julia.worker.quota import Quota
@@ -68,16 +66,16 @@ class Channel:
             campanha_conversation_retry_s=settings.campanha_conversation_retry_s,
         )
 
-    async def not_yet(self, row: asyncpg.Record) -> tuple[dt.datetime, str] | None:
+    async def not_yet(self, row: SendRow) -> tuple[dt.datetime, str] | None:
         """When the row may go and why not now; None: it may go now (a quota slot is then reserved, for
         `send` to count or `release` to free)."""
         now = dt.datetime.now(dt.UTC)
         # A campaign row, or a notice queued with the doctor's zone (one about a shift not due before the
         # day after tomorrow: julia/services/avisos.py); an urgent notice has none and goes at any hour.
-        if row["campanha_id"] is not None or row["fuso"] is not None:
-            opening = self._window.next_opening(now, row["fuso"])
+        if row.campanha_id is not None or row.fuso is not None:
+            opening = self._window.next_opening(now, row.fuso)
             if opening is not None:
-                zone = row["fuso"] or "Brasília"
+                zone = row.fuso or "Brasília"
                 return (
                     opening,
                     f"fora da janela de envio do médico ({zone}): vai em {opening:%Y-%m-%d %H:%M %z}",
@@ -90,17 +88,17 @@ class Channel:
                 return when, "limite de mensagens não solicitadas por hora ou por dia do número (Baileys)"
         return None
 
-    def _counted(self, row: asyncpg.Record) -> bool:
+    def _counted(self, row: SendRow) -> bool:
         """Whether the row is unsolicited on a Baileys number: held to the hour's and the day's most."""
-        return self._quota is not None and classe(row["prioridade"]) == "campanha"
+        return self._quota is not None and classe(row.prioridade) == "campanha"
 
-    async def release(self, row: asyncpg.Record) -> None:
+    async def release(self, row: SendRow) -> None:
         """The row `not_yet` let go will not be sent now after all (cancelled, put off, given back): its
         quota slot is free for another."""
         if self._quota is not None and self._counted(row):  # (the first test narrows the type)
             await self._quota.release(_reservation(row))
 
-    async def send(self, row: asyncpg.Record, destino: asyncpg.Record) -> Sent:
+    async def send(self, row: SendRow, destino: SendTarget) -> Sent:
         """Send the row to iniciar_envio's `destino`. The errors of Evolution.enviar_texto/enviar_modelo.
         On a Baileys number an unsolicited row's quota slot is counted when Evolution accepted it (or may
         have: EnvioIncerto), freed when Evolution refused it."""
@@ -117,34 +115,34 @@ class Channel:
         await self._quota.confirm(_reservation(row))
         return sent
 
-    async def _send(self, row: asyncpg.Record, destino: asyncpg.Record) -> Sent:
-        telefone = destino["telefone"]
-        if self.cloud_api and row["modelo"] is not None:
+    async def _send(self, row: SendRow, destino: SendTarget) -> Sent:
+        telefone = destino.telefone
+        if self.cloud_api and row.modelo is not None:
             try:
-                tmpl = template(row["modelo"])
+                tmpl = template(row.modelo)
             except UnknownTemplate as exc:  # queued before the template left julia/templates.py
                 raise IntegracaoError("evolution", str(exc), transitorio=False) from exc
-            return Sent(await self._evolution.enviar_modelo(telefone, tmpl, row["modelo_parametros"] or []))
-        if destino["reengajar"]:
-            return await self._reengage(telefone, destino["primeiro_nome"])
-        delay_ms = self._typing_ms if classe(row["prioridade"]) == "campanha" else 0
+            return Sent(await self._evolution.enviar_modelo(telefone, tmpl, row.modelo_parametros or []))
+        if destino.reengajar:
+            return await self._reengage(telefone, destino.primeiro_nome)
+        delay_ms = self._typing_ms if classe(row.prioridade) == "campanha" else 0
         try:
-            return Sent(await self._evolution.enviar_texto(telefone, row["conteudo"], delay_ms=delay_ms))
+            return Sent(await self._evolution.enviar_texto(telefone, row.conteudo, delay_ms=delay_ms))
         except RecusaDaMeta as exc:
             if exc.codigo != FORA_DA_JANELA_24H:
                 raise
             # Meta's clock of the 24 hours is the one that counts (a message julia never stored, a clock
             # apart): nothing went, so the template goes now, in the same attempt.
             log.info("free text refused by Meta (131047): the re-engagement template goes instead")
-            return await self._reengage(telefone, destino["primeiro_nome"])
+            return await self._reengage(telefone, destino.primeiro_nome)
 
     async def _reengage(self, telefone: str, primeiro_nome: str) -> Sent:
         tmpl = template(REENGAGEMENT)
         return Sent(await self._evolution.enviar_modelo(telefone, tmpl, [primeiro_nome]), held=True)
 
 
-def _reservation(row: asyncpg.Record) -> str:
-    return f"{row['id']}:{row['tentativas']}"  # one claim of one row
+def _reservation(row: SendRow) -> str:
+    return f"{row.id}:{row.tentativas}"  # one claim of one row
 
 
 async def check_integration(settings_integration: str, evolution: Evolution) -> None:

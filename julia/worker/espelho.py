@@ -11,34 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-import asyncpg
-
-from julia.data import clientes, conversations
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
+from julia.services.mirror import ensure_chatwoot_conversation
 from julia.services.repasse import avisar_agente
 from julia.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
 LEMBRADAS = 100_000  # conversations whose Chatwoot id a process keeps (a few MB); then it starts over
-
-
-async def garantir_conversa(pool: asyncpg.Pool, chatwoot: Chatwoot, conversa_id: int) -> int | None:
-    """The Chatwoot conversation id of a julia conversation, created (with the contact) when missing."""
-    conversa = await conversations.ler_conversa(pool, conversa_id)
-    if conversa is None:
-        return None
-    if conversa["chatwoot_conversation_id"] is not None:
-        return int(conversa["chatwoot_conversation_id"])
-    telefone = conversa["telefone"]
-    contato_id, source_id = conversa["chatwoot_contact_id"], None
-    if contato_id is None:
-        contato_id, source_id = await chatwoot.criar_contato(telefone, conversa["primeiro_nome"])
-        await clientes.guardar_contato_chatwoot(pool, conversa["cliente_id"], contato_id)
-    chatwoot_id = await chatwoot.criar_conversa(contato_id, source_id, telefone)
-    await conversations.guardar_conversa_chatwoot(pool, conversa_id, chatwoot_id)
-    return chatwoot_id
 
 
 async def espelhar(
@@ -84,7 +65,7 @@ async def _conversa_chatwoot(
     """The conversation's Chatwoot id, from the caller, this process's memory, Postgres, or created."""
     chatwoot_id = conhecido or s.chatwoot_ids.get(conversa_id)
     if chatwoot_id is None:
-        chatwoot_id = await garantir_conversa(s.pool, chatwoot, conversa_id)
+        chatwoot_id = await ensure_chatwoot_conversation(s.pool, chatwoot, conversa_id)
     if chatwoot_id is not None and conversa_id not in s.chatwoot_ids:
         if len(s.chatwoot_ids) >= LEMBRADAS:
             s.chatwoot_ids.clear()

@@ -278,8 +278,8 @@ async def drenar(
     `so_devidas`: a pending message scheduled for later (a campaign's) does not count as open."""
     fim = time.monotonic() + limite_s
     while time.monotonic() < fim:
-        tarefas = await worker.reivindicar_entradas(50)
-        await asyncio.gather(*(worker._processar(t) for t in tarefas))
+        tarefas = await worker.claim_entradas(50)
+        await asyncio.gather(*(worker._attempt(t) for t in tarefas))
         enviados = await worker.remetente.despachar()
         await worker.remetente.aguardar()
         abertos = await pool.fetchval(

@@ -88,7 +88,7 @@ async def test_close_stops_every_send_at_once_and_after_open_each_held_message_g
     whatsapp = WhatsApp(externos)
     await campanha_devida(pool, settings, "conexao", MEDICOS)
     parar = asyncio.Event()
-    rodando = asyncio.create_task(worker.rodar(parar))
+    rodando = asyncio.create_task(worker.run(parar))
     try:
         await whatsapp.em_curso.wait()
         whatsapp.aberta = False  # the phone drops; Evolution gives up and says so
@@ -140,8 +140,8 @@ async def test_a_claimed_row_is_given_back_uncounted_when_the_stop_lands_before_
     await postar(cliente, upsert("Primeira", msg_id="C1"))
     await postar(cliente, upsert("Segunda", msg_id="C2"))
     for _ in range(2):  # one doctor's messages are answered one at a time
-        for tarefa in await worker.reivindicar_entradas(10):
-            await worker._processar(tarefa)
+        for tarefa in await worker.claim_entradas(10):
+            await worker._attempt(tarefa)
     assert await worker.remetente.despachar() == 2
     await em_voo.wait()
     await _conexao(cliente, "close", 401)
@@ -195,8 +195,8 @@ async def test_too_many_failed_deliveries_pause_campaigns_not_replies_and_alert_
 
     await campanha_devida(pool, settings, "conexao", 3)
     await postar(cliente, upsert("Tem plantão?"))
-    for tarefa in await worker.reivindicar_entradas(10):
-        await worker._processar(tarefa)
+    for tarefa in await worker.claim_entradas(10):
+        await worker._attempt(tarefa)
     for _ in range(3):  # claims and sends what is not held (drenar would wait for the campaign)
         await worker.remetente.despachar()
         await worker.remetente.aguardar()

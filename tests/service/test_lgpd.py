@@ -290,7 +290,7 @@ async def test_o_worker_roda_a_retencao_sozinho(
     await base.execute("UPDATE interacoes SET created_at = now() - interval '1 year'")
     worker._s.settings = settings.model_copy(update={"lgpd_retencao_intervalo_s": 1})
     parar = asyncio.Event()
-    loop = asyncio.create_task(worker._loop_retencao(parar))
+    loop = asyncio.create_task(worker._retention_loop(parar))
 
     async def apagados() -> bool:
         restantes: int = await base.fetchval("SELECT count(*) FROM clientes")

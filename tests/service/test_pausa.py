@@ -17,8 +17,8 @@ from tests.service.conftest import Externos, drenar, postar, upsert
 
 async def _responder_sem_enviar(worker: Worker) -> None:
     """The inbound half only: Claude writes the reply and it is queued."""
-    tarefas = await worker.reivindicar_entradas(10)
-    await asyncio.gather(*(worker._processar(t) for t in tarefas))
+    tarefas = await worker.claim_entradas(10)
+    await asyncio.gather(*(worker._attempt(t) for t in tarefas))
 
 
 async def test_paused_sender_claims_nothing_and_resuming_sends_the_queue_once(

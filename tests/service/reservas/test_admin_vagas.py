@@ -12,9 +12,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from julia.cache import Cache, medico_por_telefone, vagas_abertas
-from julia.services import avisos
+from julia.services import avisos, reservas
 from julia.settings import Settings
-from julia.worker import reservas
 from julia.worker.loop import Worker
 from tests.service.conftest import Externos, drenar
 from tests.service.reservas.conftest import ABERTAS_MAX, Cenario, avisos_de, reservada

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from julia.cache import Cache, vagas_abertas
 from julia.perf.engine.counting import Meter, cost
-from julia.worker import reservas
+from julia.services import reservas
 from tests.service.reservas.conftest import ABERTAS_MAX, Cenario
 
 
