@@ -39,18 +39,22 @@ WITH nova AS (
      AND ($4::text IS NULL OR c.crm LIKE 'CRM/' || $4::text || ' %')
     LEFT JOIN especialidades e ON e.id = c.especialidade_id
     WHERE c.status NOT IN ('opt_out', 'bloqueado', 'inativo')
-), posicoes AS (
-    -- `ciclo`: the latest opening at or before `inicio` on the doctor's wall clock; `posicao_s`: the
-    -- doctor's open seconds after it.
-    SELECT a.*, z.zona, s.ciclo,
-           least(extract(epoch FROM (j.inicio AT TIME ZONE z.zona) - s.ciclo), j.aberta_s) + a.ordem_s
-               AS posicao_s
-    FROM alvos a, janela j,
-         LATERAL (SELECT split_part(a.fuso, ' ', 1) AS zona) AS z,
+), zonas AS (
+    -- Per zone, once (a handful of zones, not a conversion by name per doctor): `ciclo`, the latest
+    -- opening at or before `inicio` on the zone's wall clock, and `deslocamento_s`, its open seconds
+    -- from there to `inicio`.
+    SELECT z.zona, s.ciclo,
+           least(extract(epoch FROM (j.inicio AT TIME ZONE z.zona) - s.ciclo), j.aberta_s) AS deslocamento_s
+    FROM (SELECT DISTINCT split_part(fuso, ' ', 1) AS zona FROM alvos) AS z, janela j,
          LATERAL (
              SELECT date_trunc('day', (j.inicio AT TIME ZONE z.zona) - make_interval(hours => $8::int))
                         + make_interval(hours => $8::int) AS ciclo
          ) AS s
+), posicoes AS (
+    -- `posicao_s`: the doctor's open seconds after their zone's `ciclo`.
+    SELECT a.*, z.zona, z.ciclo, z.deslocamento_s + a.ordem_s AS posicao_s
+    FROM alvos a
+    JOIN zonas z ON z.zona = split_part(a.fuso, ' ', 1)
 ), inseridas AS (
     INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, agendar_para, campanha_id, modelo,
                                 modelo_parametros, fuso)
