@@ -27,7 +27,7 @@ import asyncpg
 from julia.perf.context import Perf
 from julia.perf.critical import CRITICAL, Params
 from julia.perf.engine import native
-from julia.perf.engine.explain import explain
+from julia.perf.engine.explain import explain, plans_run
 from julia.perf.engine.harness import Step, cold_sample, measure_paired
 from julia.perf.engine.results import Bench
 from julia.queries import Critical, sql
@@ -180,7 +180,10 @@ async def _cost(
     conn: asyncpg.Connection, query: Critical, statement: str, keys: list[Params]
 ) -> dict[str, Any]:
     """The counters that do not depend on the machine: the most rows any key returns, and over the first
-    EXPLAIN_KEYS keys the worst buffer count, the first key's plan and the indexes every plan used."""
+    EXPLAIN_KEYS keys the worst buffer count, the first key's plan and the indexes every plan used; beside
+    them the generic plan (first key) and how many of the timed calls ran it (`plans_run`, read first:
+    the rows below run the same cached statement)."""
+    ran = await plans_run(conn, statement)
     rows = 0
     begin, rollback = _transaction(conn)
     for i, key in enumerate(keys):
@@ -191,6 +194,7 @@ async def _cost(
             await rollback(i)
     plans = [await explain(conn, statement, key, mutates=query.mutates) for key in keys[:EXPLAIN_KEYS]]
     common = [index for index in plans[0].indexes if all(index in p.indexes for p in plans)]
+    generic = await explain(conn, statement, keys[0], mutates=query.mutates, generic=True)
     return {
         "rows": rows,
         "buffers": max(p.buffers for p in plans),
@@ -202,4 +206,10 @@ async def _cost(
         "distinct_plans": len({tuple(p.nodes) for p in plans}),
         "query_id": plans[0].query_id,
         "keys": len(keys),
+        "plans_run": ran,
+        "generic": {
+            "plan_nodes": generic.nodes,
+            "plan_tree": generic.tree,
+            "buffers": generic.buffers,
+        },
     }

@@ -30,17 +30,26 @@ async def buscar_vagas(
     return await db.fetch(sql("buscar_vagas"), especialidade_id, desde or hoje(), limite, estado, cidade)
 
 
+# The trigger's rule for the cap on reservations awaiting confirmation (migrations/0024): its
+# check_violation is a race lost, not a bad row.
+CAP_RULE = "vagas_medico_reservas_abertas"
+
+
 @metrics.timed("reservar_vaga")
 async def reservar_vaga(db: Executor, vaga_id: int, medico_id: int, abertas_max: int) -> asyncpg.Record:
     """aberta -> reservada for this doctor, race-free; the row says whether it happened and, if not, why
     (see julia/sql/vagas.sql). Always one row.
 
     An exclusion_violation is the doctor's own other reservation, running at the same moment, that
-    overlaps this shift (trigger vagas_medico_sem_sobreposicao): it had committed when the trigger raised,
-    so the statement run again sees it and answers `sobreposta` like any other refusal."""
+    overlaps this shift (trigger vagas_medico_sem_sobreposicao); a check_violation of
+    vagas_medico_reservas_abertas, one that took the doctor's last place under the cap (migrations/0024).
+    Either had committed when the trigger raised, so the statement run again sees it and answers
+    `sobreposta` or `abertas` at the cap like any other refusal."""
     try:
         row = await db.fetchrow(sql("reservar_vaga"), vaga_id, medico_id, abertas_max)
-    except asyncpg.ExclusionViolationError:
+    except (asyncpg.ExclusionViolationError, asyncpg.CheckViolationError) as raced:
+        if isinstance(raced, asyncpg.CheckViolationError) and raced.constraint_name != CAP_RULE:
+            raise
         row = await db.fetchrow(sql("reservar_vaga"), vaga_id, medico_id, abertas_max)
     assert row is not None  # SELECT ... FROM (SELECT 1) LEFT JOIN: exactly one row
     return row

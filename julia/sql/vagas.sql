@@ -62,7 +62,8 @@ RETURNING id, hospital_id, especialidade_id, periodo_id, data_plantao, valor, st
 -- matches: the others wait on the row lock and, under READ COMMITTED, re-check the WHERE on the winner's
 -- version (status no longer 'aberta'), so they update nothing. One doctor's own reservations racing each
 -- other are serialised by the trigger vagas_medico_sem_sobreposicao (migrations/0011), which refuses the
--- overlapping one with an exclusion_violation. The same statement reads the shift and the doctor as they
+-- overlapping one with an exclusion_violation, and the one past the cap $3 with a check_violation (the
+-- cap reaches the trigger through set_config, local to the transaction: migrations/0024). The same statement reads the shift and the doctor as they
 -- were when it started (the plain SELECTs see the statement's snapshot), so a loser learns why it lost
 -- without a second query: gone, another specialty, cancelled, taken, started, the doctor not fit to
 -- reserve, an overlap, the cap. `ja_era_dele`: the doctor already holds it (a retried answer asking
@@ -71,7 +72,8 @@ RETURNING id, hospital_id, especialidade_id, periodo_id, data_plantao, valor, st
 -- are primary-key lookups.
 WITH medico AS (
     SELECT c.id, c.especialidade_id, c.status, c.crm, coalesce(btrim(c.crm), '') <> '' AS tem_crm,
-           (SELECT count(*) FROM vagas r WHERE r.cliente_id = c.id AND r.status = 'reservada') AS abertas
+           (SELECT count(*) FROM vagas r WHERE r.cliente_id = c.id AND r.status = 'reservada') AS abertas,
+           set_config('julia.reservas_abertas_max', $3::int::text, true)::int AS abertas_max
     FROM clientes c
     WHERE c.id = $2
 ),
@@ -101,7 +103,7 @@ reservada AS (
     SET status = 'reservada', cliente_id = m.id, reservada_em = now(), updated_at = now()
     FROM medico m, regras r
     WHERE v.id = $1 AND r.id = v.id AND v.status = 'aberta' AND v.especialidade_id = m.especialidade_id
-      AND m.status = 'ativo' AND m.tem_crm AND m.abertas < $3 AND NOT r.iniciada AND NOT r.sobreposta
+      AND m.status = 'ativo' AND m.tem_crm AND m.abertas < m.abertas_max AND NOT r.iniciada AND NOT r.sobreposta
     RETURNING v.id
 )
 SELECT EXISTS (SELECT 1 FROM reservada) AS reservada,

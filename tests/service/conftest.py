@@ -31,7 +31,7 @@ from julia.testing import assembly, claude
 from julia.testing.evolution import mensagem_enviada, mensagem_recebida
 from julia.worker.loop import Worker
 from julia.worker.servicos import Servicos
-from tests import ponte
+from tests.support import ponte
 
 EVOLUTION = "http://evolution.test"
 ANTHROPIC = "http://anthropic.test"

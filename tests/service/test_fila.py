@@ -14,8 +14,8 @@ import pytest
 from julia import db, servers
 from julia.data import entradas, fila_mensagens
 from julia.data.fila import Despertador, Fila, Retentativa
-from tests.espera import ate
 from tests.service.conftest import postar, upsert
+from tests.support.espera import ate
 
 LEASE_S = 60.0
 FILAS: dict[str, Callable[[], Fila]] = {

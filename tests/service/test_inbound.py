@@ -1,5 +1,5 @@
 """Issue 33, "no silence" and "opt-out always wins": every message a person wrote is stored, mirrored and
-answered as what it is, with Evolution 2.3.6's own bodies (tests/fixtures/evolution/) against real
+answered as what it is, with Evolution 2.3.6's own bodies (tests/support/evolution/) against real
 Postgres and Redis, Claude and Evolution faked in their wire formats."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from tests.service.conftest import (
 )
 from tests.service.test_campanhas import _campanha_ja_devida
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "evolution"
+FIXTURES = Path(__file__).resolve().parents[1] / "support" / "evolution"
 TELEFONE = "+5511999990000"
 NUMERO = "5511999990000"
 

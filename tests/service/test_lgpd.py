@@ -20,8 +20,8 @@ from julia.data import chamadas_ferramenta, clientes, handoffs
 from julia.services import lgpd
 from julia.settings import Settings
 from julia.worker.loop import Worker
-from tests import espera
 from tests.service.conftest import CHATWOOT, Externos, drenar, postar, upsert
+from tests.support import espera
 
 NUMERO = "5511987650123"
 TELEFONE = f"+{NUMERO}"

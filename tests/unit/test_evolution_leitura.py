@@ -1,5 +1,5 @@
 """What julia reads of each kind of `messages.upsert`, `messages.edited` and `messages.delete` body
-(issue 33: every message a person wrote), on Evolution 2.3.6's own bodies (tests/fixtures/evolution/)."""
+(issue 33: every message a person wrote), on Evolution 2.3.6's own bodies (tests/support/evolution/)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from julia.integrations.evolution import (
 )
 from julia.testing.evolution import recibo_whatsapp
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "evolution"
+FIXTURES = Path(__file__).resolve().parents[1] / "support" / "evolution"
 
 
 def dados(nome: str) -> dict[str, Any]:

@@ -217,6 +217,35 @@ def test_same_plan_with_more_buffers_or_a_spilled_sort_is_a_figure_change() -> N
     assert diff.describe(explain.node(spilled, 0)) == "Sort (spilled to disk)"
 
 
+def _generic(plan: dict[str, Any], generic: int, custom: int) -> dict[str, Any]:
+    """A query whose custom plan (values filled in) is the index scan, with this generic plan beside it and
+    pg_prepared_statements' counts of which one its timed calls ran."""
+    tree = explain.flatten(plan)
+    return {
+        **_query(_limit(INDEX_SCAN)),
+        "generic": {"plan_tree": tree, "plan_nodes": [n["node"] for n in tree]},
+        "plans_run": {"generic": generic, "custom": custom},
+    }
+
+
+def test_a_generic_plan_that_moved_is_named_even_when_the_custom_plan_did_not() -> None:
+    """The shift search's regression of 2026-12-07: the custom EXPLAIN was the same on both sides, the
+    generic plan the timed calls ran after their fifth call was not."""
+    head, base = _generic(_limit(SEQ_SCAN), 7000, 5), _generic(_limit(INDEX_SCAN), 7000, 5)
+    assert diff.plan(head, base) is None
+    assert diff.ran_generic(head)
+    found = _causes(_run({"query_lookup_warm": head}, {"query_lookup_warm": base}))["query_lookup_warm"]
+    plan = "Index Scan using idx_clientes_telefone on clientes -> Seq Scan on clientes"
+    assert found.line == f"plan changed (generic plan, the one the timed calls ran): {plan}"
+    # A generic plan the timed calls did not run still shows, below what they did run.
+    custom_ran = _generic(_limit(SEQ_SCAN), 0, 7005)
+    assert not diff.ran_generic(custom_ran)
+    cause = _causes(_run({"query_lookup_warm": custom_ran}, {"query_lookup_warm": base}))["query_lookup_warm"]
+    assert cause.line == f"plan changed (generic plan): {plan}"
+    warned = judge(_run({"query_lookup_warm": head}, {"query_lookup_warm": base}), BUDGETS)
+    assert any("generic plan changed from the base's" in f.message for v in warned for f in v.findings)
+
+
 def test_extra_query_names_the_added_statement_and_its_sql_file_first() -> None:
     head = _message([*MESSAGE, *_statements((PING, 1, 1, 0))])
     run = _run({"message_path": head}, {"message_path": _message(MESSAGE)})

@@ -9,7 +9,7 @@ import respx
 
 from julia.integrations.slack import ESPERA_MAX_S, Slack, SlackLimitado
 from julia.metrics import Metrics
-from tests import ponte
+from tests.support import ponte
 
 URL = "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
 

@@ -72,6 +72,14 @@ def plan_evidence(subject: Subject) -> Iterable[Evidence]:
     moved = diff.plan(subject.head.counters, subject.base.counters)
     if moved is not None:
         yield _plan_line(moved, "")
+    generic = diff.plan(diff.generic(subject.head.counters), diff.generic(subject.base.counters))
+    if generic is not None:
+        # The plan the timed calls ran weighs as much as the custom one; otherwise a little less.
+        ran = diff.ran_generic(subject.head.counters)
+        evidence = _plan_line(
+            generic, " (generic plan, the one the timed calls ran)" if ran else " (generic plan)"
+        )
+        yield Evidence(evidence.kind, evidence.weight - (0 if ran else 10), evidence.line)
     by_id = {s.get("query_id"): s for s in subject.head.counters.get("pg_by_statement") or []}
     if subject.run.base is None or not by_id:
         return

@@ -166,6 +166,18 @@ def plan(head: dict[str, Any], base: dict[str, Any]) -> PlanDiff | None:
     return PlanDiff(rows, any(shape), buffers)
 
 
+def generic(counters: dict[str, Any]) -> dict[str, Any]:
+    """The generic plan's counters (julia.perf.engine.explain, `generic=True`) in the shape `plan` reads;
+    empty for a benchmark, or a base, that recorded none."""
+    return counters.get("generic") or {}
+
+
+def ran_generic(counters: dict[str, Any]) -> bool:
+    """Most of the timed calls ran the generic plan (pg_prepared_statements' counts on their connection)."""
+    ran = counters.get("plans_run") or {}
+    return int(ran.get("generic", 0)) > int(ran.get("custom", 0))
+
+
 def _shape(node: dict[str, Any] | None) -> tuple[Any, ...] | None:
     return None if node is None else tuple(node.get(key) for key in SHAPE)
 

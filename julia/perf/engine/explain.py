@@ -69,18 +69,67 @@ def shape(plan: dict[str, Any]) -> tuple[list[str], list[str]]:
     return nodes, indexes
 
 
-async def explain(conn: asyncpg.Connection, statement: str, args: tuple[Any, ...], *, mutates: bool) -> Plan:
-    """EXPLAIN ANALYZE executes the statement: a writing one runs in a transaction rolled back."""
-    query = f"EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON) {statement}"
-    if mutates:
+OPTIONS = "ANALYZE, BUFFERS, VERBOSE, FORMAT JSON"
+PREPARED = "perf_generic_plan"  # the name the generic plan is prepared under, deallocated after
+
+
+async def explain(
+    conn: asyncpg.Connection, statement: str, args: tuple[Any, ...], *, mutates: bool, generic: bool = False
+) -> Plan:
+    """EXPLAIN ANALYZE executes the statement: a writing one runs in a transaction rolled back.
+    `generic`: the plan Postgres makes once for any values (see the module's docstring)."""
+    if generic:
+        raw = await _generic(conn, statement, args)
+    elif mutates:
         tr = conn.transaction()
         await tr.start()
         try:
-            raw = await conn.fetchval(query, *args)
+            raw = await conn.fetchval(f"EXPLAIN ({OPTIONS}) {statement}", *args)
         finally:
             await tr.rollback()
     else:
-        raw = await conn.fetchval(query, *args)
+        raw = await conn.fetchval(f"EXPLAIN ({OPTIONS}) {statement}", *args)
+    return _plan(raw)
+
+
+async def _generic(conn: asyncpg.Connection, statement: str, args: tuple[Any, ...]) -> Any:
+    """EXECUTE takes no bind parameters, so each value goes in as the literal Postgres itself renders
+    (quote_nullable of the value sent as the parameter's own type: arrays, timestamps and enums round-trip
+    exactly). Always in a transaction rolled back: a writing statement's effects go, and so does the SET."""
+    oids = [t.oid for t in (await conn.prepare(statement)).get_parameters()]
+    # format_type gives each parameter's type as SQL spells it (int4[] arrives as "integer[]").
+    types = await conn.fetchval(
+        "SELECT array_agg(format_type(o, NULL) ORDER BY n) FROM unnest($1::oid[]) WITH ORDINALITY AS p(o, n)",
+        oids,
+    )
+    casts = ", ".join(f"quote_nullable(${i}::{t})" for i, t in enumerate(types or [], 1))
+    literals: list[str] = await conn.fetchval(f"SELECT ARRAY[{casts}]", *args) if oids else []
+    tr = conn.transaction()
+    await tr.start()
+    try:
+        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE {PREPARED} AS {statement}")
+        execute = f"EXECUTE {PREPARED}({', '.join(literals)})" if literals else f"EXECUTE {PREPARED}"
+        return await conn.fetchval(f"EXPLAIN ({OPTIONS}) {execute}")
+    finally:
+        await tr.rollback()
+        # A prepared statement outlives the transaction that made it.
+        await conn.execute(f"DEALLOCATE {PREPARED}")
+
+
+async def plans_run(conn: asyncpg.Connection, statement: str) -> dict[str, int]:
+    """How many times this connection's prepared `statement` (asyncpg's statement cache names it) ran a
+    generic plan and a custom one, summed if it was prepared more than once: which plan the timed calls
+    ran."""
+    generic, custom = await conn.fetchval(
+        "SELECT ARRAY[coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)]::bigint[]"
+        " FROM pg_prepared_statements WHERE statement = $1",
+        statement,
+    )
+    return {"generic": int(generic), "custom": int(custom)}
+
+
+def _plan(raw: Any) -> Plan:
     top = (json.loads(raw) if isinstance(raw, str) else raw)[0]
     plan = top["Plan"]
     nodes, indexes = shape(plan)

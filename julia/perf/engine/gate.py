@@ -370,6 +370,18 @@ def _drift_findings(now: dict[str, Any], before: dict[str, Any], against: str) -
                 f"{' > '.join(now['plan_nodes'])}",
             )
         )
+    generic, was = (
+        (now.get("generic") or {}).get("plan_nodes"),
+        (before.get("generic") or {}).get("plan_nodes"),
+    )
+    if generic and was and generic != was:
+        found.append(
+            Finding(
+                "warn",
+                "plan",
+                f"generic plan changed from the {against}'s: {' > '.join(was)} => {' > '.join(generic)}",
+            )
+        )
     for key in ("rows", "buffers"):
         if key in now and key in before and now[key] > before[key]:
             found.append(Finding("warn", key, f"{key} {before[key]} => {now[key]} ({against})"))

@@ -319,6 +319,14 @@ def _why(cause: causes.Cause | None, head: Bench | None, base: Bench | None, run
     plan = diff.plan(head.counters, base.counters)
     if plan is not None:
         parts += ["<h4>The plan, node by node (head | base)</h4>", _plan_table(plan)]
+    generic = diff.plan(diff.generic(head.counters), diff.generic(base.counters))
+    if generic is not None:
+        ran = (
+            "the one most timed calls ran"
+            if diff.ran_generic(head.counters)
+            else "not the one the timed calls ran"
+        )
+        parts += [f"<h4>The generic plan, node by node (head | base): {ran}</h4>", _plan_table(generic)]
     if head.profile and base.profile:
         parts += _profile_parts(profile.rows(head.profile, base.profile))
     changes = (run.stamp.get("ab") or {}).get("dependencies")
@@ -366,6 +374,19 @@ def _statement_table(moved: list[diff.Statement]) -> str:
         "shared blocks",
     ]
     return html_table(headers, rows, classes, words_columns=(1, 2))
+
+
+def _generic_cell(counters: dict[str, Any]) -> str:
+    """Which plan the timed calls ran, and the generic one's nodes and buffers when it is not the custom's."""
+    ran = counters.get("plans_run")
+    if not ran:
+        return ""
+    generic = diff.generic(counters)
+    kind = "generic" if diff.ran_generic(counters) else "custom"
+    said = f"{kind} ({ran.get('generic', 0):,} generic, {ran.get('custom', 0):,} custom)"
+    if generic.get("plan_nodes") and generic["plan_nodes"] != counters.get("plan_nodes"):
+        said += f"; generic plan: {' > '.join(generic['plan_nodes'])}, {generic.get('buffers')} buffers"
+    return said
 
 
 def _plan_table(plan: diff.PlanDiff) -> str:
@@ -511,7 +532,7 @@ def _counters(run: Run) -> list[str]:
             pgss = c.get("pgss") or {}
             plan = [c.get(k) for k in ("rows", "buffers", "plan_nodes")]
             server = [pgss.get(k) for k in ("calls", "rows_per_call", "blocks_per_call", "mean_exec_ms")]
-            query_rows.append([bench.name, *map(words.words, plan + server)])
+            query_rows.append([bench.name, *map(words.words, plan + server), _generic_cell(c)])
         if "pg_statements" in c:
             counts = ("pg_statements", "pg_pool_resets", "redis_commands", "units_counted")
             trips.append([bench.name, *(words.words(c.get(k)) for k in counts)])
@@ -531,6 +552,7 @@ def _counters(run: Run) -> list[str]:
                     "rows/call",
                     "blocks/call",
                     "exec ms (server)",
+                    "timed calls ran",
                 ],
                 query_rows,
                 words_columns=(3,),

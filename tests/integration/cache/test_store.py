@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 
 from julia.cache import Cache, codec, keys, medico_por_id, medico_por_telefone, vagas_abertas
 from julia.queries import sql
-from tests.cache.conftest import Fabrica, cache_de
+from tests.integration.cache.conftest import Fabrica
+from tests.support.cache import cache_de
 
 MISSES = 100
 

@@ -11,7 +11,7 @@ from julia.cache import Cache, vagas_abertas
 from julia.services import avisos
 from julia.services.plantoes import descrever
 from julia.worker.loop import Worker
-from tests.reservas.conftest import Cenario, avisos_de, reservada
+from tests.service.reservas.conftest import Cenario, avisos_de, reservada
 
 
 async def test_reserva_nao_confirmada_a_tempo_volta_a_ficar_aberta_e_o_medico_sabe(

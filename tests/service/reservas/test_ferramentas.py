@@ -17,8 +17,8 @@ from julia.services import handoff
 from julia.services.opt_out import CONFIRMACAO_COM_EQUIPE
 from julia.worker.loop import Worker
 from julia.worker.promessas import NAO_RESERVEI
-from tests.reservas.conftest import Cenario
 from tests.service.conftest import Externos, drenar, ferramenta_claude, postar, resposta_claude, upsert
+from tests.service.reservas.conftest import Cenario
 
 TELEFONE = "+5511999990000"  # upsert()'s default number
 

@@ -23,7 +23,7 @@ from julia.alerts import STALE_S, AlertRound, alertar, verificar_e_alertar
 from julia.data.operacao import Operacao
 from julia.health import Findings, HealthCheck, HealthReport, Probe, Thresholds, evaluate
 from julia.metrics import Metrics
-from tests import ponte
+from tests.support import ponte
 
 SLACK = "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
 UP = Probe(True, 1.0)

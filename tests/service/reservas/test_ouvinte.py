@@ -14,9 +14,9 @@ import redis.asyncio as aioredis
 from julia import db, servers
 from julia.cache import Cache, contexto_estatico, medico_por_id, medico_por_telefone, vagas_abertas
 from julia.cache.ouvinte import CANAL, Ouvinte
-from tests.cache.conftest import cache_de
-from tests.espera import ate
-from tests.reservas.conftest import Cenario
+from tests.service.reservas.conftest import Cenario
+from tests.support.cache import cache_de
+from tests.support.espera import ate
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from julia.services import avisos
 from julia.settings import Settings
 from julia.worker import reservas
 from julia.worker.loop import Worker
-from tests.reservas.conftest import ABERTAS_MAX, Cenario, avisos_de, reservada
 from tests.service.conftest import Externos, drenar
+from tests.service.reservas.conftest import ABERTAS_MAX, Cenario, avisos_de, reservada
 
 TOKEN = "segredo-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -21,7 +21,7 @@ from julia.cache import (
 )
 from julia.data.clientes import buscar_medico_por_id
 from julia.data.vagas import buscar_vagas
-from tests.cache.conftest import Fabrica, telefone
+from tests.integration.cache.conftest import Fabrica, telefone
 
 
 async def test_a_hit_returns_exactly_what_the_miss_returned(

@@ -16,19 +16,7 @@ from julia.cache import Cache
 from julia.relogio import hoje
 from julia.services import avisos
 from julia.worker import reservas
-from tests.cache.conftest import cache_de
-from tests.service.conftest import (  # noqa: F401  (fixtures re-exported for these tests)
-    Externos,
-    app,
-    banco,
-    cliente,
-    externos,
-    http,
-    pool,
-    servicos,
-    settings,
-    worker,
-)
+from tests.support.cache import cache_de
 
 _numeros = itertools.count(1)
 ABERTAS_MAX = 3  # settings.reservas_abertas_max's default
@@ -94,7 +82,7 @@ class Cenario:
 
 
 @pytest.fixture
-async def cenario(pool: asyncpg.Pool) -> Cenario:  # noqa: F811
+async def cenario(pool: asyncpg.Pool) -> Cenario:
     async def um(sql: str, *args: object) -> int:
         id_: int = await pool.fetchval(sql, *args)
         return id_

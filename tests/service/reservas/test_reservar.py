@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from julia.cache import Cache, vagas_abertas
 from julia.perf.engine.counting import Meter, cost
 from julia.worker import reservas
-from tests.reservas.conftest import ABERTAS_MAX, Cenario
+from tests.service.reservas.conftest import ABERTAS_MAX, Cenario
 
 
 async def test_cinquenta_medicos_disputam_uma_vaga_e_um_so_ganha(

@@ -20,7 +20,8 @@ from julia.cache import (
     vagas_abertas,
 )
 from julia.settings import Settings
-from tests.cache.conftest import BACKOFF_S, Fabrica, cache_de
+from tests.integration.cache.conftest import Fabrica
+from tests.support.cache import BACKOFF_S, cache_de
 
 PAUSA_MS = 400  # how long Valkey stops answering in the slow-Redis test
 

@@ -13,7 +13,7 @@ import pytest
 
 from julia.cache import Cache, vagas_abertas
 from julia.worker import reservas
-from tests.reservas.conftest import ABERTAS_MAX, Cenario
+from tests.service.reservas.conftest import ABERTAS_MAX, Cenario
 
 
 async def reservar(pool: asyncpg.Pool, cache: Cache, medico: int, vaga: int) -> reservas.Reserva:
@@ -85,6 +85,29 @@ async def test_um_medico_disputando_duas_vagas_sobrepostas_fica_com_uma(
         assert perdedora.motivo == reservas.SOBREPOSTA
         held = await pool.fetchval("SELECT count(*) FROM vagas WHERE cliente_id = $1", medico)
         assert held == 1
+
+
+@pytest.mark.parametrize("rodadas", [5])
+async def test_um_medico_no_limite_disputando_duas_vagas_fica_com_uma(
+    pool: asyncpg.Pool, cache: Cache, cenario: Cenario, rodadas: int
+) -> None:
+    """One reservation short of the cap, two shifts on different days asked for at the same moment: each
+    statement read the doctor's count before the other committed, so both passed `abertas < cap`; the
+    trigger counts again once it holds the doctor's row, and the second is told of the cap."""
+    for rodada in range(rodadas):
+        medico = await cenario.medico()
+        for dia in range(ABERTAS_MAX - 1):
+            assert (await reservar(pool, cache, medico, await cenario.vaga(dias=30 + 10 * rodada + dia))).nova
+        a = await cenario.vaga(dias=36 + 10 * rodada)
+        b = await cenario.vaga(dias=38 + 10 * rodada)
+        ra, rb = await juntas(
+            pool, [a, b], reservar(pool, cache, medico, a), reservar(pool, cache, medico, b)
+        )
+        assert [ra.nova, rb.nova].count(True) == 1, (ra, rb)
+        perdedora = rb if ra.nova else ra
+        assert (perdedora.motivo, perdedora.abertas) == (reservas.LIMITE, ABERTAS_MAX)
+        held = "SELECT count(*) FROM vagas WHERE cliente_id = $1 AND status = 'reservada'"
+        assert await pool.fetchval(held, medico) == ABERTAS_MAX
 
 
 async def test_o_plantao_noturno_cruza_a_meia_noite(
