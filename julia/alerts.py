@@ -1,6 +1,6 @@
 """Health problems -> Slack: one message when a problem starts (or worsens to critical), one when it resolves.
 
-Run periodically by the worker (`verificar_e_alertar`); several worker processes may run it at once, so the
+Run periodically by the worker (`check_and_alert`); several worker processes may run it at once, so the
 state lives in Redis, under `prefix`:
 
 - `{prefix}:ativos` (hash): problems announced and not yet resolved, key -> {"severity", "message"}.
@@ -30,10 +30,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from julia.cache.keys import ALERTS
 from julia.health import HealthCheck, HealthReport, Problem, Status
 from julia.integrations import IntegracaoError
 from julia.integrations.slack import Slack, SlackLimitado
@@ -41,10 +41,8 @@ from julia.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-PREFIX = "julia:alertas"
 COOLDOWN_S = 900
 STALE_S = 180  # keep it above two or three rounds of the periodic check
-SLACK_TIMEOUT_S = 5.0
 # Slack's severities are the business's warning/critical; the text names them in Portuguese for operators.
 _HEADLINE = {
     Status.DEGRADED: ":warning: *julia degradado*",
@@ -78,28 +76,27 @@ def _start_text(problem: Problem, escalated: bool) -> str:
     return f"{headline}: {problem.message}"
 
 
-async def alertar(
+async def alert(
     report: HealthReport,
     *,
     redis: aioredis.Redis,
-    http: httpx2.AsyncClient,
-    webhook_url: str | None,
+    slack: Slack | None,
     metrics: Metrics,
     cooldown_s: int = COOLDOWN_S,
     stale_s: int = STALE_S,
-    prefix: str = PREFIX,
+    prefix: str = ALERTS,
     process: str | None = None,
 ) -> AlertRound:
     """Turn one health report into Slack messages, de-duplicated across processes through Redis.
-    `process` names this process among those sharing the state (default host:pid)."""
+    `slack` is the process's client (julia/clients.py), None without SLACK_WEBHOOK_URL. `process` names
+    this process among those sharing the state (default host:pid)."""
     result = AlertRound(report)
-    if not webhook_url:
+    if slack is None:
         result.skipped = "SLACK_WEBHOOK_URL not set"
         return result
     state = _State(redis, prefix, process or f"{socket.gethostname()}:{os.getpid()}", stale_s)
     try:
-        slack = Slack(webhook_url, http, timeout_s=SLACK_TIMEOUT_S, metrics=metrics)
-        await _alertar(result, state, slack, cooldown_s)
+        await _run_round(result, state, slack, cooldown_s)
     except RedisError as error:
         log.warning("alerts: Redis unavailable, round skipped: %s", error)
         metrics.count("alertas_sem_estado")
@@ -150,7 +147,7 @@ class _State:
         return bool(await self.redis.hdel(self.active_key, key))
 
 
-async def _alertar(result: AlertRound, state: _State, slack: Slack, cooldown_s: int) -> None:
+async def _run_round(result: AlertRound, state: _State, slack: Slack, cooldown_s: int) -> None:
     current = {p.key: p for p in result.report.problems}
     for key in current:  # sightings first: even a paused round tells the others what this process sees
         await state.seen(key)
@@ -207,24 +204,22 @@ async def _alertar(result: AlertRound, state: _State, slack: Slack, cooldown_s: 
             await state.remember(key, active[key]["severity"], active[key]["message"])  # again next round
 
 
-async def verificar_e_alertar(
+async def check_and_alert(
     check: HealthCheck,
     *,
-    http: httpx2.AsyncClient,
-    webhook_url: str | None,
+    slack: Slack | None,
     cooldown_s: int = COOLDOWN_S,
     stale_s: int = STALE_S,
-    prefix: str = PREFIX,
+    prefix: str = ALERTS,
     process: str | None = None,
 ) -> AlertRound:
     """One periodic round: run the health check, alert on what changed. Never raises for Slack or Redis."""
     report = await check.check()
-    _registrar_fila(report)
-    return await alertar(
+    _log_queues(report)
+    return await alert(
         report,
         redis=check.redis,
-        http=http,
-        webhook_url=webhook_url,
+        slack=slack,
         metrics=check.metrics,
         cooldown_s=cooldown_s,
         stale_s=stale_s,
@@ -233,7 +228,7 @@ async def verificar_e_alertar(
     )
 
 
-def _registrar_fila(report: HealthReport) -> None:
+def _log_queues(report: HealthReport) -> None:
     """The queues at INFO every round: an operator sees a backlog build long before it is an alert."""
     op = report.findings.operacao
     if op is None:

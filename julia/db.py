@@ -12,6 +12,19 @@ import asyncpg
 
 from julia.errors import DatabaseUnavailable
 
+# Postgres cannot be reached: down, restarting, out of connections, the connection dropped or timed out
+# (TimeoutError is an OSError). The API answers 503 for these, so Evolution and Chatwoot redeliver.
+POSTGRES_DOWN: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+# ...or the server refused the statement or the login: what a connect turns into DatabaseUnavailable, and
+# what the worker's loops and the listeners log and try again rather than die of.
+POSTGRES_ERRORS: tuple[type[BaseException], ...] = (*POSTGRES_DOWN, asyncpg.PostgresError)
+
 
 async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     # jsonb in and out as Python objects (preferencias): no json.loads scattered through callers.
@@ -33,7 +46,7 @@ def _unreachable(dsn: str) -> Iterator[None]:
     """The driver's and the socket's errors while connecting, as the one line the CLI prints."""
     try:
         yield
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except POSTGRES_ERRORS as exc:
         raise DatabaseUnavailable(f"cannot reach Postgres at {redact(dsn)}: {exc}") from exc
 
 

@@ -17,7 +17,9 @@ class ServicesUnavailable(JuliaError):
 
 
 class DatabaseUnavailable(JuliaError):
-    """Postgres did not answer (refused, timed out, bad credentials)."""
+    """Postgres did not answer (refused, timed out, bad credentials): julia.db.POSTGRES_ERRORS at connect.
+    Later on, the code that must outlive an outage catches julia.db's two tuples, the one definition of
+    "Postgres is down" (POSTGRES_DOWN) and of "down, or refused the statement" (POSTGRES_ERRORS)."""
 
 
 class MigrationError(JuliaError):

@@ -1,10 +1,12 @@
-"""A dedicated Postgres connection that LISTENs, re-established whenever it drops: the cache's change feed
-(julia/cache/ouvinte.py) and the job queues' wake-up (julia/data/fila.py) each run one.
+"""A dedicated Postgres connection that LISTENs, re-established whenever it drops: one per process, shared
+by whoever subscribes (`ouvir`): the cache's change feed (julia/cache/ouvinte.py) in every process, and in
+the worker the job queues' wake-up too (julia/worker/despertador.py).
 
 Never a pool connection: a listener holds its connection for the life of the process, and the pool's reset
 on release (`UNLISTEN *`) would silence it. Notifications reach only a connection listening when they are
-committed, so `ao_conectar` runs AFTER every LISTEN is in place: the user catches up there on what it may
-have missed while deaf, and a failure there counts as a failed connection (retried).
+committed, so each subscriber's `ao_conectar` runs AFTER every LISTEN is in place: the subscriber catches
+up there on what it may have missed while deaf, and a failure there counts as a failed connection
+(retried, for every subscriber).
 
 A dropped connection (Postgres restart, failover, pg_terminate_backend) is noticed through asyncpg's
 termination callback, or by a periodic ping when the socket dies silently, and re-established with a
@@ -18,8 +20,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-import asyncpg
-
 from julia import db
 from julia.errors import DatabaseUnavailable
 
@@ -30,28 +30,31 @@ Recebida = Callable[[str, str], None]  # (channel, payload): called in the event
 
 class Escuta:
     def __init__(
-        self,
-        dsn: str,
-        canais: Sequence[str],
-        recebida: Recebida,
-        *,
-        nome_sessao: str,
-        descricao: str,
-        ao_conectar: Callable[[], Awaitable[None]] | None = None,
-        reconectar_s: float = 1.0,
-        ping_s: float = 10.0,
+        self, dsn: str, *, nome_sessao: str, descricao: str, reconectar_s: float = 1.0, ping_s: float = 10.0
     ) -> None:
         self._dsn = dsn
-        self._canais = tuple(canais)
-        self._recebida = recebida
+        self._recebidas: dict[str, Recebida] = {}  # channel -> its subscriber
+        self._ao_conectar: list[Callable[[], Awaitable[None]]] = []
         self._nome_sessao = nome_sessao  # application_name: findable in pg_stat_activity
         self._descricao = descricao  # what the logs call this listener
-        self._ao_conectar = ao_conectar
         self._reconectar_s = reconectar_s
         self._ping_s = ping_s
         self.escutando = asyncio.Event()  # set while LISTEN is in place and `ao_conectar` is done
         self.conexoes = 0  # successful (re)connections
         self.pid: int | None = None  # the listening backend (tests terminate it)
+
+    def ouvir(
+        self,
+        canais: Sequence[str],
+        recebida: Recebida,
+        *,
+        ao_conectar: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Subscribe, before `rodando`: `recebida` gets the notifications of `canais`, and `ao_conectar` runs
+        after every (re)connection's LISTENs."""
+        self._recebidas.update(dict.fromkeys(canais, recebida))
+        if ao_conectar is not None:
+            self._ao_conectar.append(ao_conectar)
 
     @contextlib.asynccontextmanager
     async def rodando(self) -> AsyncIterator[Escuta]:
@@ -69,7 +72,7 @@ class Escuta:
         while True:
             try:
                 await self._sessao()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except db.POSTGRES_ERRORS as exc:
                 log.warning("%s lost (%s); reconnecting", self._descricao, exc or type(exc).__name__)
             except DatabaseUnavailable as exc:
                 log.warning("%s: %s; retrying", self._descricao, exc)
@@ -89,15 +92,18 @@ class Escuta:
         conn.add_termination_listener(terminou)
         try:
             await conn.execute(f"SET application_name = '{self._nome_sessao}'")
-            for canal in self._canais:
+            for canal in self._recebidas:
                 await conn.add_listener(canal, self._repassar)
             self.pid = conn.get_server_pid()
-            if self._ao_conectar is not None:
-                await self._ao_conectar()
+            for ao_conectar in self._ao_conectar:
+                await ao_conectar()
             self.conexoes += 1
             self.escutando.set()
             log.info(
-                "%s listening on %s (connection %d)", self._descricao, ", ".join(self._canais), self.conexoes
+                "%s listening on %s (connection %d)",
+                self._descricao,
+                ", ".join(self._recebidas),
+                self.conexoes,
             )
             while not caiu.done():
                 with contextlib.suppress(TimeoutError):
@@ -110,4 +116,4 @@ class Escuta:
                 await asyncio.wait_for(conn.close(), 2.0)
 
     def _repassar(self, _conn: object, _pid: int, canal: str, payload: object) -> None:
-        self._recebida(canal, str(payload))
+        self._recebidas[canal](canal, str(payload))

@@ -262,7 +262,7 @@ def _entregas(entregas: FalhasEntrega | None, limits: Thresholds) -> list[Proble
 
 
 def medidas_fila(operacao: Operacao) -> dict[str, float]:
-    """The queue counts as the /metrics gauges name them (julia.metrics.FILA_GAUGES)."""
+    """The queue counts as the /metrics gauges name them (julia.metrics.QUEUE_GAUGES)."""
     return {
         "entradas_abertas": operacao.entradas_abertas,
         "entrada_mais_antiga_segundos": operacao.entrada_mais_antiga_s,
@@ -334,7 +334,7 @@ class HealthCheck:
         """The queue counts (None if Postgres does not answer in time), also set as /metrics gauges."""
         operacao = await self._read(lambda: contar_operacao(self.pool))
         if operacao is not None:
-            self.metrics.fila(medidas_fila(operacao))
+            self.metrics.set_queue_gauges(medidas_fila(operacao))
         return operacao
 
     async def findings(self) -> Findings:

@@ -4,7 +4,7 @@ Phones reach those texts through exception messages julia does not write: Evolut
 number it refused (`"jid": "5511...@s.whatsapp.net"`), an asyncpg unique violation quotes the key
 (`Key (telefone)=(+55...)`). So the masking is applied where the text is written, not where it is made:
 every log record (a record factory, `mascarar_logs`, installed by each entrypoint) and every reason a
-queue row keeps (julia/data/fila.py, julia/data/fila_mensagens.py).
+queue row keeps (julia/services/queues.py).
 
 What counts as a phone: `+` and 8 to 15 digits (E.164, as clientes' CHECK), or 10 to 15 digits standing
 alone (the number as Evolution writes it, also inside a WhatsApp JID). Ids inside words (WhatsApp

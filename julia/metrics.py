@@ -63,13 +63,13 @@ LATENCY_BUCKETS_S = (
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
 )  # fmt: skip
 OVERFLOW = "outras"
-FILA_GAUGES = {
+QUEUE_GAUGES = {
     "entradas_abertas": "Inbound messages not yet answered.",
     "entrada_mais_antiga_segundos": "How long the oldest unanswered inbound message has waited.",
     "envio_vencidas": "Queued messages due to be sent.",
     "envio_mais_antiga_segundos": "How long the oldest due queued message has waited.",
 }
-ORCAMENTO_GAUGES = {
+BUDGET_GAUGES = {
     "tokens": "Claude tokens (input + output) the service used today, São Paulo's day.",
     "medicos_acima": "Doctors past CLAUDE_TOKENS_PER_DOCTOR_DAY today (handed to a person).",
     "leads_acima": "Leads past LEAD_CLAUDE_REPLIES_PER_DAY today (handed to a person).",
@@ -207,7 +207,7 @@ class Metrics:
             registry=self.registry,
         )
         self._events = Counter("julia_events", "Counted events.", ["event"], registry=self.registry)
-        self._webhook_evolution = Counter(
+        self._evolution_webhooks = Counter(
             "julia_webhook_evolution_eventos_total",
             "Evolution webhooks by event and outcome "
             "(recebida, duplicada, ignorada, conexao, invalida, negada; opt_out: the stop words, registered; "
@@ -227,16 +227,16 @@ class Metrics:
         )
         # The queues as the last health reading saw them (julia.data.operacao): a backlog shows here while
         # it builds. Every process reads the same tables, so several processes report the largest.
-        self._fila = {
-            nome: Gauge(f"julia_fila_{nome}", ajuda, registry=self.registry, multiprocess_mode="livemax")
-            for nome, ajuda in FILA_GAUGES.items()
+        self._queue_gauges = {
+            name: Gauge(f"julia_fila_{name}", text, registry=self.registry, multiprocess_mode="livemax")
+            for name, text in QUEUE_GAUGES.items()
         }
         # Today's budget counters as the worker's last alert round read them (julia.services.orcamento).
-        self._orcamento = {
-            nome: Gauge(
-                f"julia_claude_hoje_{nome}", ajuda, registry=self.registry, multiprocess_mode="mostrecent"
+        self._budget_gauges = {
+            name: Gauge(
+                f"julia_claude_hoje_{name}", text, registry=self.registry, multiprocess_mode="mostrecent"
             )
-            for nome, ajuda in ORCAMENTO_GAUGES.items()
+            for name, text in BUDGET_GAUGES.items()
         }
 
     def _operation(self, name: str) -> _Operation:
@@ -326,14 +326,14 @@ class Metrics:
             self._counters[name] = self._counters.get(name, 0) + n
         self._events.labels(event=name).inc(n)
 
-    def webhook_evolution(self, evento: str, resultado: str) -> None:
+    def count_evolution_webhook(self, event: str, outcome: str) -> None:
         """Count one Evolution webhook by event ("?" before the event is known) and outcome."""
-        self._webhook_evolution.labels(evento=evento, resultado=resultado).inc()
+        self._evolution_webhooks.labels(evento=event, resultado=outcome).inc()
 
-    def campanha(self, campanha_id: str, contagens: Mapping[str, int]) -> None:
-        """Set a campaign's counts (from julia.services.gauges)."""
-        for estado, n in contagens.items():
-            self._campanhas.labels(campanha=campanha_id, estado=estado).set(n)
+    def set_campanha(self, campanha_id: str, counts: Mapping[str, int]) -> None:
+        """Set a campaign's counts by state (from julia.services.gauges)."""
+        for state, n in counts.items():
+            self._campanhas.labels(campanha=campanha_id, estado=state).set(n)
 
     def counters(self) -> dict[str, int]:
         with self._lock:
@@ -349,15 +349,15 @@ class Metrics:
         op = self._operations.get(name)
         return 0 if op is None else len(op.durations)
 
-    def fila(self, medidas: Mapping[str, float]) -> None:
-        """Set the queue gauges (keys of FILA_GAUGES)."""
-        for nome, valor in medidas.items():
-            self._fila[nome].set(valor)
+    def set_queue_gauges(self, values: Mapping[str, float]) -> None:
+        """Set the queue gauges (keys of QUEUE_GAUGES)."""
+        for name, value in values.items():
+            self._queue_gauges[name].set(value)
 
-    def orcamento(self, contagens: Mapping[str, float]) -> None:
-        """Set today's Claude budget gauges (keys of ORCAMENTO_GAUGES)."""
-        for nome, valor in contagens.items():
-            self._orcamento[nome].set(valor)
+    def set_budget_gauges(self, values: Mapping[str, float]) -> None:
+        """Set today's Claude budget gauges (keys of BUDGET_GAUGES)."""
+        for name, value in values.items():
+            self._budget_gauges[name].set(value)
 
     def exposition(self) -> tuple[bytes, str]:
         """Prometheus text format and its content type: every process's samples in multi-process mode,
@@ -370,7 +370,7 @@ class Metrics:
 
 
 def hit_ratios(stats: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float | None]]:
-    """Cache.contagens() -> per kind: hits, misses, errors and hit_ratio = hits / (hits + misses), None when
+    """Cache.counts() -> per kind: hits, misses, errors and hit_ratio = hits / (hits + misses), None when
     the kind was never read."""
     ratios: dict[str, dict[str, float | None]] = {}
     for kind, figures in stats.items():

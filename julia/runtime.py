@@ -19,9 +19,9 @@ T = TypeVar("T")
 
 
 @contextlib.contextmanager
-def services(
+def find_servers(
     settings: Settings, *, need_redis: bool = True, throwaway: bool = False
-) -> Iterator[servers.Services]:
+) -> Iterator[servers.Servers]:
     """The servers of DATABASE_URL / REDIS_URL. Only with `throwaway` (julia dev, julia servers, the perf
     suite, `--throwaway` on seed and migrate) are missing ones started, Docker or embedded, and deleted at
     exit: a production process with a variable missing would otherwise accept webhooks into a database

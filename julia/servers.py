@@ -65,7 +65,7 @@ PG_SETTINGS: dict[str, str] = {
 
 
 @dataclass
-class Services:
+class Servers:
     """Where julia's Postgres and Redis are, and how each was obtained."""
 
     database_url: str
@@ -105,7 +105,7 @@ def docker_answers(timeout: float = 2.0) -> bool:
 @contextlib.contextmanager
 def resolve(
     database_url: str | None = None, redis_url: str | None = None, *, need_redis: bool = True
-) -> Iterator[Services]:
+) -> Iterator[Servers]:
     """Yield a Postgres and a Redis, starting whatever is missing; stop what we started on exit.
 
     `need_redis=False` (migrations, seeding) starts no Redis; `redis_url` is then "" unless given.
@@ -132,7 +132,7 @@ def resolve(
             redis_server = _last_resort(stack, embedded_valkey(), "Redis", "REDIS_URL")
             rd_url, rd_origin = f"unix://{redis_server.socket_file}", "embedded"
         log.info("servers ready (postgres: %s, redis: %s)", db_origin, rd_origin)
-        yield Services(db_url, rd_url, db_origin, rd_origin, redis_server=redis_server)
+        yield Servers(db_url, rd_url, db_origin, rd_origin, redis_server=redis_server)
 
 
 def _last_resort(

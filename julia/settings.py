@@ -110,9 +110,11 @@ class Settings(BaseSettings):
     chatwoot_webhook_token: SecretStr | None = Field(
         default=None, description="Shared token for unsigned Chatwoot webhooks (?token= or header)."
     )
+    chatwoot_timeout_s: float = Field(default=15.0, gt=0, description="Timeout of one Chatwoot API call.")
 
     # Slack.
     slack_webhook_url: str | None = Field(default=None, description="Slack incoming webhook for alerts.")
+    slack_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one Slack post.")
 
     # Runtime.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
@@ -194,7 +196,7 @@ class Settings(BaseSettings):
         default=900, ge=60, description="Window of the failure share: messages first heard of this recently."
     )
 
-    # Reservations (julia/worker/reservas.py).
+    # Reservations (julia/services/reservas.py).
     reservas_abertas_max: int = Field(
         default=3,
         ge=1,
@@ -240,6 +242,12 @@ class Settings(BaseSettings):
     )
     lgpd_retencao_interacoes_dias: int = Field(
         default=730, ge=1, description="Days after which a message (and its queue rows) is deleted."
+    )
+    # Delivery receipts are operational data, not the doctor's history: they feed a campaign's report
+    # (delivered, read) and the failed-delivery rate of the last minutes. Campaign reports are read in the
+    # weeks after a campaign and compared over a quarter; past that a report's delivered/read become 0.
+    recibos_retencao_dias: int = Field(
+        default=90, ge=1, description="Days after which a message's delivery receipt is deleted."
     )
     lgpd_retencao_lote: int = Field(
         default=500, ge=1, description="Rows deleted per retention transaction (bounded locks and WAL)."

@@ -31,6 +31,8 @@ DOCTOR_FIELDS: Final = frozenset({"primeiro_nome", "especialidade"})
 # Meta's marketing templates must let the recipient stop them; ours say how in the body, as free-text
 # campaigns do (julia.services.campanhas.RODAPE).
 OPT_OUT: Final = "Para não receber mais mensagens como esta, responda SAIR."
+# The template that stands in for free text past the Cloud API's 24-hour window.
+REENGAGEMENT: Final = "retomar_conversa"
 
 
 class UnknownTemplate(JuliaError, ValueError):
@@ -120,6 +122,17 @@ TEMPLATES: Final[Mapping[str, Template]] = {
             ("descricao",),
             "Aviso: a sua reserva deste plantão não foi confirmada pelo hospital a tempo e a vaga voltou a "
             "ficar aberta: {{1}}. Se ainda quiser, me diga e eu vejo se ela continua disponível.",
+        ),
+        # Free text (a late reply, an agent's answer from Chatwoot) cannot reach a doctor silent for 24 hours
+        # on the Cloud API: this goes in its place and the text waits until the doctor answers
+        # (julia/worker/channel.py). UTILITY: it is about the doctor's own conversation, no offer; it says
+        # only what is true whatever the held text is.
+        _template(
+            REENGAGEMENT,
+            "UTILITY",
+            ("primeiro_nome",),
+            "Olá, {{1}}. Aqui é a Júlia, da equipe de escalas: tenho uma mensagem para você sobre a nossa "
+            "conversa. Responda a esta mensagem para recebê-la.",
         ),
     )
 }

@@ -202,10 +202,12 @@ def main() -> int:
     cfg = config.find(None)
     work = cfg.out / "calibration-allocations"
     pytest_args = [f"--doctors={args.doctors}", "--allocations-only", "-k", TRACED]
-    with runtime.services(Settings(), throwaway=True) as found:
+    with runtime.find_servers(Settings(), throwaway=True) as found:
         # The file is the machine class's, known before the first round: a resumed calibration continues
         # only the rounds measured on the same class.
-        machine = machine_class(asyncio.run(pg_major(found.database_url)), found.topology)
+        machine = machine_class(
+            asyncio.run(pg_major(found.database_url)), found.topology, cfg.project.variables
+        )
         path = args.out or cfg.calibration / "allocations" / f"{machine}.json"
         aa, injected = kept_rounds(path) if args.resume and path.is_file() else ([], [])
         # Interleaved (A/A, injected, A/A, ...): a calibration stopped early keeps both kinds in proportion.
@@ -223,6 +225,7 @@ def main() -> int:
                 pytest_args,
                 work / f"{kind}-{r}.json",
                 base_ref=None,
+                project=cfg.project,
                 turn_modules=cfg.turn_modules,
                 server_applications=cfg.server_applications,
                 owns_server=found.database_origin != "url",

@@ -23,17 +23,17 @@ import uvloop
 
 from julia import servers
 from julia.perf import sources
-from julia.perf.context import Perf
+from julia.perf.context import PROJECT, Perf
 from julia.perf.critical import CRITICAL, Params, pick_params
 from julia.perf.engine import results
-from julia.perf.engine.turnos import Turnos
+from julia.perf.engine.turnos import SIDE, Turnos
 from julia.seed.database import seeded_database
 from julia.testing.fixtures import services as services
 
 # The checkout this suite measures (its commit and dependency files go into the stamp).
 CHECKOUT = Path(__file__).resolve().parent.parent
 # Each side of an A/B run (julia.perf.engine.ab) has a database of its own on the same server.
-DATABASE = os.environ.get("JULIA_PERF_DATABASE", "julia_perf")
+DATABASE = os.environ.get(PROJECT.variable("DATABASE"), PROJECT.databases)
 SEED = 42
 # The seed's day is fixed, so every run (and both sides of one) holds the same rows whatever the calendar
 # says; it is recorded in the results' stamp. Rows scheduled after it are all due by now.
@@ -90,14 +90,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-async def perf(services: servers.Services, pytestconfig: pytest.Config) -> AsyncIterator[Perf]:
+async def perf(services: servers.Servers, pytestconfig: pytest.Config) -> AsyncIterator[Perf]:
     doctors: int = pytestconfig.getoption("--doctors")
     today: dt.date = pytestconfig.getoption("--today")
     injected: str | None = pytestconfig.getoption("--inject-regression")
     slowdown: float = pytestconfig.getoption("--inject-slowdown")
     if slowdown != 1.0:
         injected = f"slowdown-{slowdown:g}x"
-    turnos = await Turnos.from_env()
+    turnos = await Turnos.from_env(PROJECT.variables)
     await turnos.switch("setup")
     dsn, summary = await seeded_database(
         services.database_url, DATABASE, doctors, seed_=SEED, today=today, progress=not os.environ.get("CI")
@@ -124,17 +124,18 @@ async def perf(services: servers.Services, pytestconfig: pytest.Config) -> Async
     run = results.Run(
         results.stamp(
             root=CHECKOUT,
-            version=importlib.metadata.version("julia"),
+            project=PROJECT,
+            version=importlib.metadata.version(PROJECT.name),
             pg_major=version_num // 10000,
             pg_version=version,
-            doctors=doctors,
+            scale=doctors,
             origin=services.describe(),
             injected=injected,
             seed_summary=_plain(summary),
             topology=services.topology,
         )
     )
-    run.stamp["side"] = os.environ.get("JULIA_PERF_SIDE", "head")
+    run.stamp["side"] = os.environ.get(PROJECT.variable(SIDE), "head")
     run.stamp["event_loop"] = type(asyncio.get_running_loop()).__module__  # uvloop, as in production
     context = Perf(
         run,

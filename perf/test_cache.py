@@ -120,7 +120,7 @@ async def _bench(
         bench = Bench(f"cache_{read.name}_{outcome}", "cache", "floor_redis_get", [], {"keys": KEYS})
         await perf.allocations_alone(bench, read.call, COUNTED, warmup=WARMUP, before=before)
         return
-    kind = cache.contagens()
+    kind = cache.counts()
     paired = await measure_paired(
         read.call,
         lambda i: redis.get(FLOOR_KEY),
@@ -131,7 +131,7 @@ async def _bench(
         label=f"cache_{read.name}_{outcome}",
         slowdown=perf.slowdown,
     )
-    health = _check_outcome(kind, cache.contagens(), outcome, read.name)
+    health = _check_outcome(kind, cache.counts(), outcome, read.name)
     costs = []
     for i in range(COUNTED):
         if before is not None:

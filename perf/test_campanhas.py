@@ -14,7 +14,10 @@ for one of the campaign's rows, counted in the same rolled-back transaction thro
 are hard-gated too: `send_pg_statements`, a row that goes to a doctor with no conversation yet (the intent
 with the weekly cap and the conversation check in it, the outcome, the conversation found and opened, the
 message into its history: 5, the same as before issue 36), and `putoff_pg_statements`, a row outside the
-doctor's window put back (1, and no send).
+doctor's window put back (1, and no send). On a Baileys number (the default) a row that goes also reserves
+and then confirms its slot of the hourly and daily most in Redis (julia/worker/quota.py):
+`send_redis_commands`, 15 (two scripts, counted with the commands they run; the rate limiter's token,
+older than issue 36, is left out).
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from julia.perf.engine import counting
 from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
+from julia.services.queues import SEND_TRIES
+from julia.settings import Settings
 from julia.testing.capacidade.medicos import TAG_MAIS_PROXIMA, TEXTO_CAMPANHA
-from julia.worker.remetente import MAX_TENTATIVAS
+from julia.worker.quota import Quota
 
 # iniciar_envio's rules as a Baileys instance runs them with the default settings (SendRules).
 RULES = fila_mensagens.SendRules(
@@ -144,6 +149,7 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
     meter_conn = await perf.connect()
     meter_redis = aioredis.Redis.from_url(perf.services.redis_url)
     meter = counting.Meter(meter_conn, meter_redis)
+    quota = Quota(meter_redis, Settings(evolution_instance="bench"))
     try:
         costs, sends, putoffs = [], [], []
         for i in range(COUNTED):
@@ -155,7 +161,7 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
             put_off = await conn.fetchrow(CLAIM_ONE, f"bench-{10_000 + i}", 1)
             if sent is None or put_off is None:
                 raise AssertionError("the campaign queued fewer than two rows to count")
-            sends.append(await meter.cost_of(_send(conn, sent)))
+            sends.append(await meter.cost_of(_send(conn, sent, quota)))
             putoffs.append(await meter.cost_of(_put_off(conn, put_off)))
             await conn.execute("ROLLBACK")
             if inelegiveis:
@@ -163,23 +169,30 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
                     f"a campaign queued {inelegiveis} opted-out, blocked or inactive doctors"
                 )
     finally:
+        for chave in await meter_redis.keys("julia:evolution:cota:bench:*"):
+            await meter_redis.delete(chave)
         await meter_conn.close()
         await meter_redis.aclose()
     return {
         **counting.typical(costs, unit="campaign"),
         "send_pg_statements": counting.typical(sends, unit="campaign row sent")["pg_statements"],
+        "send_redis_commands": counting.typical(sends, unit="campaign row sent")["redis_commands"],
         "putoff_pg_statements": counting.typical(putoffs, unit="campaign row put off")["pg_statements"],
     }
 
 
-async def _send(conn: asyncpg.Connection, linha: asyncpg.Record) -> None:
+async def _send(conn: asyncpg.Connection, linha: asyncpg.Record, quota: Quota) -> None:
     """The sender's statements for a campaign row that goes (julia/worker/remetente.py _enviar and
-    _marcar_enviada), the HTTP call aside."""
+    _marcar_enviada, julia/worker/channel.py's quota slot on a Baileys number), the HTTP call aside."""
+    reserva = f"{linha['id']}:{linha['tentativas']}"
+    if await quota.take(reserva):
+        raise AssertionError("the Baileys quota put the counted campaign row off")
     destino = await fila_mensagens.iniciar_envio(
-        conn, linha["id"], linha["tentativas"], 60.0, MAX_TENTATIVAS, RULES
+        conn, linha["id"], linha["tentativas"], 60.0, SEND_TRIES, RULES
     )
-    if destino is None or destino["status"] != "enviando":
+    if destino is None or destino.status != "enviando":
         raise AssertionError(f"the counted campaign row did not go: {destino}")
+    await quota.confirm(reserva)  # Evolution accepted it
     await fila_mensagens.marcar_enviada(conn, linha["id"], linha["tentativas"], "wamid.bench")
     conversa_id = await conversations.conversa_ativa(conn, linha["cliente_id"])
     await fila_mensagens.guardar_envio_no_historico(conn, linha["id"], conversa_id, "wamid.bench")
@@ -188,4 +201,4 @@ async def _send(conn: asyncpg.Connection, linha: asyncpg.Record) -> None:
 async def _put_off(conn: asyncpg.Connection, linha: asyncpg.Record) -> None:
     """A campaign row outside the doctor's window, put back to their next opening (no send)."""
     quando = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
-    await fila_mensagens.rescheduled(linha["id"], linha["tentativas"], quando, "fora da janela").gravar(conn)
+    await fila_mensagens.reagendar_mensagem(conn, linha["id"], linha["tentativas"], quando, "fora da janela")

@@ -19,7 +19,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.utils import HIREDIS_AVAILABLE
 
-from julia.perf.context import Perf
+from julia.perf.context import PROJECT, Perf
 from julia.perf.engine import native, placement
 from julia.perf.engine.harness import measure
 from julia.perf.engine.results import Bench
@@ -109,7 +109,7 @@ async def _empty_server() -> AsyncIterator[str]:
         "--log-level",
         "warning",
     )
-    placement.release(proc.pid)
+    placement.release(proc.pid, PROJECT.variables)
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_until_up(url)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import itertools
 import json
 import statistics
@@ -49,9 +50,9 @@ from julia.perf.engine.results import Bench
 from julia.testing.assembly import assembled
 from julia.testing.claude import Transporte
 from julia.worker import dialogo, resposta
+from julia.worker.context import WorkerContext
 from julia.worker.ferramentas import Contexto
 from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 
 DOCTORS = 100
 FAST_SAMPLES, FAST_WARMUP = 800, 2 * DOCTORS  # warm-up: every doctor's entries cached, twice over
@@ -67,7 +68,7 @@ COUNTED = 30
 class Path:
     http: httpx.AsyncClient  # to the app, over ASGI
     worker: Worker
-    servicos: Servicos
+    servicos: WorkerContext
     claude: Transporte
     doctors: list[tuple[int, str]]
     run_id: str
@@ -82,7 +83,7 @@ class Path:
         )
         if answer.status_code != 200 or answer.json().get("status") != "recebida":
             raise AssertionError(f"webhook answered {answer.status_code}: {answer.text}")
-        tarefas = await self.worker.reivindicar_entradas(1)
+        tarefas = await self.worker.claim_entradas(1)
         if len(tarefas) != 1:
             raise AssertionError(f"the worker claimed {len(tarefas)} rows, expected this message's one")
         await resposta.processar(self.servicos, tarefas[0], self.worker.entradas)
@@ -96,7 +97,7 @@ def _copying(conversar: Conversar) -> Conversar:
     """The copy-context injection: `conversar` holding a copy of its context until Claude has answered."""
 
     async def kept(ctx: Contexto, estatico: str, dinamico: str, turnos: Sequence[Turno]) -> str:
-        contexto = (ctx.medico, dict(ctx.tarefa), list(turnos))
+        contexto = (ctx.medico, dataclasses.asdict(ctx.tarefa), list(turnos))
         copia = (
             copy.deepcopy(contexto),
             f"{estatico}{dinamico}".encode(),

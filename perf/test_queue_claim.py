@@ -4,7 +4,7 @@ julia.worker.remetente does, commit the intent to send (`iniciar_envio`) and ack
 (`marcar_enviada`). After each batch the rows are put back as pending, untimed, so every batch sees the
 same queue; dead row versions still pile up, which is why this runs after the query benchmarks and is
 kept short. It runs the three statements by their text (`sql()`), like perf/test_queries.py, not through
-julia.data.fila: what is measured and counted (pg_stat_statements, EXPLAIN) is the statement itself, and
+julia.services.queues: what is measured and counted (pg_stat_statements, EXPLAIN) is the statement itself, and
 the whole path through julia's code is perf/test_message_path.py's job. After the timed batches, COUNTED
 more are traced by tracemalloc (julia.perf.engine.allocations, untimed): the median bytes one batch held
 at once and left behind; the gate fails a peak above the base's by more than its tolerance.
@@ -21,7 +21,7 @@ from julia.perf.critical import CLAIM_BATCH, CLAIM_LEASE_S
 from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.queries import sql
-from julia.worker.remetente import MAX_TENTATIVAS
+from julia.services.queues import SEND_TRIES
 
 # iniciar_envio's rules (julia.data.fila_mensagens.SendRules) as a Baileys instance with the default settings
 # runs them: free text not held to the 24-hour window, CAMPANHA_MAX_PER_WEEK, CAMPANHA_CONVERSATION_RETRY_S.
@@ -50,7 +50,7 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
     async def batch(i: int) -> None:
         rows = await conn.fetch(claim, CLAIM_BATCH, CLAIM_LEASE_S, 0)
         for row in rows:
-            await conn.fetchval(start, row["id"], row["tentativas"], CLAIM_LEASE_S, MAX_TENTATIVAS, *RULES)
+            await conn.fetchval(start, row["id"], row["tentativas"], CLAIM_LEASE_S, SEND_TRIES, *RULES)
             await conn.fetchval(ack, row["id"], row["tentativas"], None)
         claimed[:] = [row["id"] for row in rows]
 

@@ -43,10 +43,11 @@ from julia.perf.context import Perf
 from julia.perf.engine import counting
 from julia.perf.engine.harness import measure, measure_paired
 from julia.perf.engine.results import Bench
+from julia.services import reservas
 from julia.settings import Settings
 from julia.testing.assembly import assembled
 from julia.testing.claude import Blocos, Transporte, ferramenta, texto
-from julia.worker import reservas, resposta
+from julia.worker import resposta
 from julia.worker.loop import Worker
 
 DOCTORS = 1_000
@@ -227,12 +228,12 @@ async def test_invalidacao_update_direto(perf: Perf, conn: asyncpg.Connection, b
             await negocio.execute("UPDATE vagas SET valor = valor WHERE id = $1", b.vagas[i % SHIFTS])
             limite = time.monotonic() + 15
             while await b.redis.get(geracao) == anterior:
-                if not b.cache.disponivel():
+                if not b.cache.available():
                     # The listener's bump met a Redis timeout (fail-open): the cache keeps it and replays
                     # it before its next Redis call, after the breaker's pause. Any julia process's next
                     # read does that; this one reads now, so the delay counted includes the pause.
                     adiadas += 1
-                    await b.cache.obter(FLOOR_KEY, tipo="vagas")
+                    await b.cache.get(FLOOR_KEY, kind="vagas")
                 if time.monotonic() > limite:
                     raise AssertionError("the change never reached the cache")
                 await asyncio.sleep(0.0002)
@@ -294,7 +295,7 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
                 "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
             )
             assert answer.json().get("status") == "recebida", answer.text
-            [tarefa] = await worker.reivindicar_entradas(1)
+            [tarefa] = await worker.claim_entradas(1)
             await resposta.processar(servicos, tarefa, worker.entradas)
 
         async def reopen(i: int) -> None:

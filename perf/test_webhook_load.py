@@ -47,7 +47,7 @@ import asyncpg
 from julia import gc_pauses
 from julia.commands.serve import KEEP_ALIVE_S
 from julia.perf import servico
-from julia.perf.context import Perf
+from julia.perf.context import PROJECT, Perf
 from julia.perf.engine import memory, placement
 from julia.perf.engine.results import Bench
 
@@ -327,7 +327,7 @@ async def _julia_server(perf: Perf, gc_dir: Path) -> AsyncIterator[tuple[str, in
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "julia", "serve", "--host", "127.0.0.1", "--port", str(port), env=env
     )
-    placement.release(proc.pid)
+    placement.release(proc.pid, PROJECT.variables)
     try:
         await _wait_until_up(port, proc)
         yield "127.0.0.1", port, proc.pid

@@ -14,7 +14,7 @@ from julia.testing.fixtures import services as services
 
 
 @pytest.fixture(scope="session")
-async def pool(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
+async def pool(services: servers.Servers) -> AsyncIterator[asyncpg.Pool]:
     """A pool on a freshly migrated, empty database (a private database when DATABASE_URL is shared)."""
     dsn = await db.fresh_database(services.database_url, "julia_test")
     pool = await db.create_pool(dsn, min_size=1, max_size=10)
@@ -23,7 +23,7 @@ async def pool(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="session")
-async def redis(services: servers.Services) -> AsyncIterator[aioredis.Redis]:
+async def redis(services: servers.Servers) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(services.redis_url)
     await client.flushdb()
     yield client

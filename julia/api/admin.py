@@ -7,32 +7,30 @@
 - GET /admin/metricas/performance and /admin/metricas/health: `Authorization: Bearer <ADMIN_TOKEN>`,
   compared in constant time. Missing or wrong: 401. ADMIN_TOKEN unset: 503, never open by default.
 
-Reads from `request.app.state`: settings, pool, redis, metrics, and optionally `cache_stats` (Cache.contagens)
+Reads from `request.app.state`: settings, pool, redis, metrics, and optionally `cache_stats` (Cache.counts)
 and `whatsapp_state` (an async callable returning Evolution's connection state; by default the state the
 Evolution webhook recorded in evolution_conexoes).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import SecretStr
 
-from julia.data.operacao import contar_operacao
-from julia.health import PROBE_TIMEOUT_S, HealthCheck
+from julia.health import HealthCheck
 from julia.metrics import Metrics, hit_ratios
 from julia.services import gauges
+from julia.services.admin import operation_counts
 from julia.settings import Settings
 
 router = APIRouter()
 
-CacheStats = Callable[[], Mapping[str, Mapping[str, float]]]  # Cache.contagens
+CacheStats = Callable[[], Mapping[str, Mapping[str, float]]]  # Cache.counts
 
 
 def bearer_refusal(token: SecretStr | None, authorization: str, what: str) -> HTTPException | None:
@@ -87,11 +85,7 @@ async def performance(request: Request) -> dict[str, Any]:
     state = request.app.state
     metrics: Metrics = state.metrics
     cache_stats: CacheStats | None = getattr(state, "cache_stats", None)
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT_S):
-            fila: dict[str, Any] = asdict(await contar_operacao(state.pool))
-    except Exception as error:  # the figures are optional; the latency summary still answers
-        fila = {"erro": f"{type(error).__name__}: {error}"}
+    fila = await operation_counts(state.pool)  # optional: the latency summary answers without it
     # These keys, Portuguese and English as first published, are the route's contract: dashboards read them.
     return {
         # Percentiles are this process's own calls: with several workers, use /metrics (Prometheus).

@@ -26,6 +26,7 @@ from julia.api.admin import require_admin
 from julia.api.auditoria import auditar
 from julia.api.deps import CacheDep, PoolDep
 from julia.cache import atualizar_medico, criar_vaga
+from julia.services import admin
 from julia.services.avisos import mudar_vaga as mudar_e_avisar
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
@@ -97,7 +98,7 @@ async def criar(corpo: NovaVaga, pool: PoolDep, cache: CacheDep, request: Reques
             vaga = await criar_vaga(pool, cache, **corpo.model_dump())
         except asyncpg.ForeignKeyViolationError as exc:
             raise HTTPException(422, f"unknown reference: {exc.detail}") from exc
-        resposta = registro.depois = _vaga(vaga)
+        resposta = registro.after = _vaga(vaga)
         registro.status = 201
     return resposta
 
@@ -107,7 +108,7 @@ async def mudar_vaga(
     vaga_id: int, corpo: MudancaVaga, pool: PoolDep, cache: CacheDep, request: Request
 ) -> dict[str, Any]:
     alteracoes = corpo.alteracoes()
-    async with auditar(pool, request, alteracoes, tabela="vagas", alvo_id=vaga_id) as registro:
+    async with auditar(pool, request, alteracoes, admin.vaga(vaga_id)) as registro:
         try:
             # The doctor holding the shift is told what changed, through the send queue (services/avisos.py).
             vaga = await mudar_e_avisar(pool, cache, vaga_id, alteracoes)
@@ -119,7 +120,7 @@ async def mudar_vaga(
             ) from exc
         if vaga is None:
             raise HTTPException(404, f"no shift {vaga_id}")
-        resposta = registro.depois = _vaga(vaga)
+        resposta = registro.after = _vaga(vaga)
     return resposta
 
 
@@ -128,7 +129,7 @@ async def mudar_medico(
     medico_id: int, corpo: MudancaMedico, pool: PoolDep, cache: CacheDep, request: Request
 ) -> dict[str, Any]:
     alteracoes = corpo.alteracoes()
-    async with auditar(pool, request, alteracoes, tabela="clientes", alvo_id=medico_id) as registro:
+    async with auditar(pool, request, alteracoes, admin.medico(medico_id)) as registro:
         try:
             medico = await atualizar_medico(pool, cache, medico_id, alteracoes)
         except asyncpg.UniqueViolationError as exc:
@@ -137,5 +138,5 @@ async def mudar_medico(
             raise HTTPException(422, f"unknown reference: {exc.detail}") from exc
         if medico is None:
             raise HTTPException(404, f"no doctor {medico_id}")
-        registro.depois = medico
+        registro.after = medico
     return medico

@@ -2,8 +2,9 @@
 Redis, the shared httpx2 client) and closes what it opened. Nothing is connected at import time.
 
 app.state: `settings` (Settings), `pool` (asyncpg.Pool), `redis` (redis.asyncio.Redis), `http`
-(httpx2.AsyncClient shared by the integrations), `cache` (julia.cache.Cache) and `cache_stats` (its
-counters), `metrics` (the process's julia.metrics collector, read by the admin routes).
+(httpx2.AsyncClient shared by the integrations), `clients` (julia.clients.Clients: the cache, Chatwoot and
+Slack, built as the worker builds them) and `cache_stats` (the cache's counters), `metrics` (the process's
+julia.metrics collector, read by the admin routes).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from fastapi import FastAPI
 from julia import db, gc_pauses, runtime
 from julia.api import admin, admin_vagas, campanhas, chatwoot, webhooks
 from julia.api.guard import Guard
-from julia.cache import Cache
 from julia.cache.ouvinte import Ouvinte
+from julia.clients import Clients
 from julia.integrations.http import cliente_http
 from julia.mascara import mascarar_logs
 from julia.metrics import metrics
@@ -57,17 +58,20 @@ def create_app(
                 assert settings.redis_url is not None
                 app.state.redis = aioredis.Redis.from_url(settings.redis_url)
                 stack.push_async_callback(app.state.redis.aclose)
-                _attach_cache(app, app.state.redis, settings)
             if http is None:
                 app.state.http = cliente_http()
                 stack.push_async_callback(app.state.http.aclose)
+            if redis is None or http is None:
+                _attach_clients(app, settings)
             if pool is None and settings.database_url:  # a process of its own: it hears the change feed
                 if settings.evolution_webhook_secret is None:
                     log.warning(
                         "EVOLUTION_WEBHOOK_SECRET unset: Evolution's webhooks are authenticated by the "
                         "sending key alone, so a leaked EVOLUTION_API_KEY forges any doctor (docs/deploy.md)"
                     )
-                await stack.enter_async_context(Ouvinte(settings.database_url, app.state.cache).rodando())
+                await stack.enter_async_context(
+                    Ouvinte(settings.database_url, app.state.clients.cache).rodando()
+                )
                 runtime.freeze_startup_heap()
                 stack.enter_context(gc_pauses.recording(settings.gc_pauses_dir, "serve"))
             yield
@@ -85,8 +89,8 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.pool, app.state.redis, app.state.http = pool, redis, http
-    if redis is not None:
-        _attach_cache(app, redis, settings)
+    if redis is not None and http is not None:
+        _attach_clients(app, settings)
     app.include_router(webhooks.router)
     app.include_router(chatwoot.router)
     app.include_router(admin.router)
@@ -95,9 +99,9 @@ def create_app(
     return app
 
 
-def _attach_cache(app: FastAPI, redis: aioredis.Redis, settings: Settings) -> None:
-    app.state.cache = Cache(redis, settings)
-    app.state.cache_stats = app.state.cache.contagens
+def _attach_clients(app: FastAPI, settings: Settings) -> None:
+    app.state.clients = Clients.build(settings, app.state.redis, app.state.http)
+    app.state.cache_stats = app.state.clients.cache.counts
 
 
 def app_from_env() -> FastAPI:

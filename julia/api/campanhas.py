@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from julia.api.admin import require_admin
 from julia.api.auditoria import auditar
 from julia.api.deps import PoolDep, SettingsDep
-from julia.services import campanhas
+from julia.services import admin, campanhas
 from julia.services.campanhas import Campanha, NovaCampanha, StatusCampanha
 
 router = APIRouter(prefix="/admin/campanhas", dependencies=[Depends(require_admin)])
@@ -25,14 +25,14 @@ router = APIRouter(prefix="/admin/campanhas", dependencies=[Depends(require_admi
 async def criar(
     nova: NovaCampanha, pool: PoolDep, settings: SettingsDep, request: Request, response: Response
 ) -> Campanha:
-    async with auditar(pool, request, nova.model_dump(mode="json"), alvo=nova.id) as registro:
+    async with auditar(pool, request, nova.model_dump(mode="json"), admin.named(nova.id)) as registro:
         try:
             campanha = await campanhas.criar_campanha(pool, settings, nova)
         except campanhas.CampanhaInvalida as exc:
             raise HTTPException(422, str(exc)) from exc
         if not campanha.criada:
             response.status_code = 200
-        registro.depois, registro.status = campanha.model_dump(mode="json"), response.status_code or 201
+        registro.after, registro.status = campanha.model_dump(mode="json"), response.status_code or 201
     return campanha
 
 

@@ -11,8 +11,9 @@ stale timestamp decides it; a signature is checked over the body, whose size jul
 
 `conversation_updated` / `conversation_status_changed`: the label `humano` present (and the conversation
 not resolved) gives control to a person (a handoffs row, Slack notified once, after the answer); the
-label gone or the conversation resolved gives it back to Júlia and resolves the handoff. Both are state
-transitions, so a retried delivery (same X-Chatwoot-Delivery) changes nothing twice.
+label gone or the conversation resolved gives it back to Júlia and resolves the handoff
+(julia/services/handoff.py). Both are state transitions, so a retried delivery (same X-Chatwoot-Delivery)
+changes nothing twice.
 
 `message_created`: an agent's reply in julia's inbox (outgoing, not private, a person's, without julia's
 mark: julia.integrations.chatwoot.mensagem_de_agente) is queued for the doctor before the 200
@@ -32,13 +33,12 @@ import time
 from typing import Any
 
 import asyncpg
-import httpx2
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
-from julia.api.deps import BANCO_INDISPONIVEL, HttpDep, PoolDep, SettingsDep
-from julia.data import clientes, conversations
-from julia.integrations.chatwoot import ROTULO_HUMANO, Chatwoot, mensagem_de_agente
-from julia.integrations.slack import Slack
+from julia import db
+from julia.api.deps import ClientsDep, PoolDep, SettingsDep
+from julia.clients import Clients
+from julia.integrations.chatwoot import ROTULO_HUMANO, mensagem_de_agente
 from julia.services import handoff
 from julia.services.repasse import avisar_agente, nota, repassar
 from julia.settings import Settings
@@ -90,7 +90,7 @@ async def chatwoot_webhook(
     request: Request,
     settings: SettingsDep,
     pool: PoolDep,
-    http: HttpDep,
+    clients: ClientsDep,
     tarefas: BackgroundTasks,
     token: str | None = None,
 ) -> dict[str, Any]:
@@ -106,7 +106,7 @@ async def chatwoot_webhook(
         raise HTTPException(400, "body is not a JSON object")
     evento = corpo.get("event")
     if evento == "message_created":
-        return await _mensagem_criada(corpo, settings, pool, http, tarefas)
+        return await _mensagem_criada(corpo, settings, pool, clients, tarefas)
     if evento not in ("conversation_updated", "conversation_status_changed"):
         return {"status": "ignorada", "event": evento}
     chatwoot_id = corpo.get("id")
@@ -116,25 +116,22 @@ async def chatwoot_webhook(
     if not isinstance(rotulos, list):
         rotulos = _rotulos_alterados(corpo.get("changed_attributes"))
     humano = rotulos is not None and ROTULO_HUMANO in rotulos and corpo.get("status") != "resolved"
+    devolver = rotulos is not None or corpo.get("status") == "resolved"
     try:
-        async with pool.acquire(timeout=10) as conn, conn.transaction():
-            conversa = await conversations.conversa_por_chatwoot(conn, chatwoot_id)
-            if conversa is None:
-                return {"status": "desconhecida"}
-            if humano:
-                handoff_id = await handoff.passar_para_humano(conn, conversa["id"], MOTIVO_ROTULO)
-                telefone = await clientes.destino_mensagem(conn, conversa["cliente_id"])
-            elif rotulos is not None or corpo.get("status") == "resolved":
-                await handoff.devolver_para_julia(conn, conversa["id"])
-    except BANCO_INDISPONIVEL as exc:
+        mudanca = await handoff.follow_label(
+            pool, chatwoot_id, humano=humano, devolver=devolver, motivo=MOTIVO_ROTULO
+        )
+    except db.POSTGRES_DOWN as exc:
         raise HTTPException(503, "database unavailable, retry later") from exc
-    if humano and handoff_id is not None and settings.slack_webhook_url:
-        assert telefone is not None  # conversations.cliente_id references clientes: the doctor exists
+    if mudanca is None:
+        return {"status": "desconhecida"}
+    if mudanca.handoff_id is not None and clients.slack is not None:
+        assert mudanca.telefone is not None  # conversations.cliente_id references clientes: the doctor exists
         tarefas.add_task(
             handoff.avisar,
-            Slack(settings.slack_webhook_url, http),
+            clients.slack,
             None,
-            telefone=telefone,
+            telefone=mudanca.telefone,
             motivo=MOTIVO_ROTULO,
             chatwoot_conversa_id=chatwoot_id,
             rotular=False,
@@ -146,7 +143,7 @@ async def _mensagem_criada(
     corpo: dict[str, Any],
     settings: Settings,
     pool: asyncpg.Pool,
-    http: httpx2.AsyncClient,
+    clients: Clients,
     tarefas: BackgroundTasks,
 ) -> dict[str, Any]:
     mensagem = mensagem_de_agente(corpo, settings.chatwoot_inbox_id)
@@ -155,11 +152,11 @@ async def _mensagem_criada(
     try:
         async with pool.acquire(timeout=10) as conn:
             repasse = await repassar(conn, mensagem)
-    except BANCO_INDISPONIVEL as exc:
+    except db.POSTGRES_DOWN as exc:
         raise HTTPException(503, "database unavailable, retry later") from exc
     texto = nota(repasse, mensagem)
-    if texto is not None and Chatwoot.configurado(settings):
-        tarefas.add_task(avisar_agente, Chatwoot(settings, http), mensagem.conversa_chatwoot, texto)
+    if texto is not None and clients.chatwoot is not None:
+        tarefas.add_task(avisar_agente, clients.chatwoot, mensagem.conversa_chatwoot, texto)
     log.info("Chatwoot message %s of %s: %s", mensagem.id, mensagem.agente, repasse)
     return {"status": repasse}
 

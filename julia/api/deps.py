@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import asyncpg
-import httpx2
 from fastapi import Depends, Request
 
 from julia.cache import Cache
+from julia.clients import Clients
 from julia.settings import Settings
 
 
@@ -26,28 +26,17 @@ async def _pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
-async def _http(request: Request) -> httpx2.AsyncClient:
-    http: httpx2.AsyncClient = request.app.state.http
-    return http
+async def _clients(request: Request) -> Clients:
+    clients: Clients = request.app.state.clients
+    return clients
 
 
 async def _cache(request: Request) -> Cache:
-    cache: Cache = request.app.state.cache
-    return cache
+    clients: Clients = request.app.state.clients
+    return clients.cache
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
-HttpDep = Annotated[httpx2.AsyncClient, Depends(_http)]
+ClientsDep = Annotated[Clients, Depends(_clients)]
 CacheDep = Annotated[Cache, Depends(_cache)]
-
-# Postgres is unreachable (down, restarting, out of connections): the webhook answers 503 so the
-# sender (Evolution, Chatwoot) retries later.
-BANCO_INDISPONIVEL: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)

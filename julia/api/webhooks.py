@@ -14,10 +14,10 @@ julia never stored; `ignorada`: no person's message, such as julia's own, a grou
 back). `messages.edited` and `messages.delete` are read too.
 
 `messages.update` (delivery receipts, Baileys' and the Cloud API's alike) is one statement per receipt
-(julia/sql/recibos.sql): `status` `registrado`, `repetido` (it changed nothing: a repeat, a delivery after
-the read), or `ignorada` (SERVER_ACK, SENT: no outcome yet). `connection.update` stores the state and,
-for `close`/`refused`, stops every send before answering (julia/services/pausa.py; `open` lifts that
-stop); Redis unreachable then is a 503, so Evolution retries rather than the stop being lost.
+(julia/services/evolution_events.py): `status` `registrado`, `repetido` (it changed nothing: a repeat, a
+delivery after the read), or `ignorada` (SERVER_ACK, SENT: no outcome yet). `connection.update` stores
+the state and, for `close`/`refused`, stops every send before answering (julia/services/pausa.py; `open`
+lifts that stop); Redis unreachable then is a 503, so Evolution retries rather than the stop being lost.
 
 Authentication comes first. With EVOLUTION_WEBHOOK_SECRET set, only its `X-Julia-Token` header authenticates;
 without it, the sending key in an `apikey` header, and only when EVOLUTION_WEBHOOK_SENDING_KEY says so. Either
@@ -42,10 +42,9 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from julia.api.deps import BANCO_INDISPONIVEL, CacheDep, PoolDep, SettingsDep
+from julia import db
+from julia.api.deps import CacheDep, PoolDep, SettingsDep
 from julia.cache import Cache
-from julia.data.evolution_conexoes import registrar_conexao_evolution
-from julia.data.recibos import registrar_recibo
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.evolution import (
     PayloadInvalido,
@@ -56,8 +55,8 @@ from julia.integrations.evolution import (
     ler_remocao,
 )
 from julia.metrics import metrics
-from julia.services import pausa
 from julia.services.entrada import Registro, Regras, registrar_alteracao, registrar_mensagem
+from julia.services.evolution_events import record_connection, record_receipt
 from julia.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -171,18 +170,18 @@ async def evolution(
     try:
         corpo = await _corpo_autenticado(request, settings)
     except _Recusa as exc:
-        metrics.webhook_evolution("?", "negada" if exc.status in (401, 403) else "invalida")
+        metrics.count_evolution_webhook("?", "negada" if exc.status in (401, 403) else "invalida")
         raise HTTPException(exc.status, exc.motivo) from None
     if not isinstance(corpo, dict):
-        metrics.webhook_evolution("?", "invalida")
+        metrics.count_evolution_webhook("?", "invalida")
         raise HTTPException(400, "body is not a JSON object")
     evento = corpo.get("event")
     if not isinstance(evento, str) or not evento:
-        metrics.webhook_evolution("?", "invalida")
+        metrics.count_evolution_webhook("?", "invalida")
         raise HTTPException(422, "event is missing")
     evento = evento.lower().replace("_", ".")  # some versions send MESSAGES_UPSERT
     if not _EVENTO.fullmatch(evento):  # it is echoed and becomes a metric label: only a plain name
-        metrics.webhook_evolution("?", "ignorada")
+        metrics.count_evolution_webhook("?", "ignorada")
         return {"status": "ignorada"}
     try:
         if evento == "messages.upsert":
@@ -194,15 +193,15 @@ async def evolution(
         if evento == "connection.update":
             return await _conexao(pool, request.app.state.redis, corpo)
     except PayloadInvalido as exc:
-        metrics.webhook_evolution(evento, "invalida")
+        metrics.count_evolution_webhook(evento, "invalida")
         raise HTTPException(exc.status, str(exc)) from exc
-    except BANCO_INDISPONIVEL as exc:
+    except db.POSTGRES_DOWN as exc:
         log.error("webhook %s refused with 503, Postgres unreachable: %s", evento, exc)
         raise HTTPException(503, "database unavailable, retry later") from exc
     except RedisError as exc:
         log.error("webhook %s refused with 503, Redis unreachable: %s", evento, exc)
         raise HTTPException(503, "redis unavailable, retry later") from exc
-    metrics.webhook_evolution(evento, "ignorada")
+    metrics.count_evolution_webhook(evento, "ignorada")
     return {"status": "ignorada", "event": evento}
 
 
@@ -222,7 +221,7 @@ async def _mensagem(pool: PoolDep, cache: Cache, regras: Regras, data: Any) -> d
         data = data[0] if len(data) == 1 else None
     msg = ler_mensagem(data)
     if msg is None:
-        metrics.webhook_evolution("messages.upsert", "ignorada")
+        metrics.count_evolution_webhook("messages.upsert", "ignorada")
         return {"status": "ignorada"}
     registro = await registrar_mensagem(pool, cache, msg, regras)
     return _resposta("messages.upsert", registro)
@@ -232,27 +231,27 @@ async def _alteracao(pool: PoolDep, cache: Cache, regras: Regras, evento: str, d
     """`messages.edited` / `messages.delete`: the doctor changed a message; stored as one of its own."""
     alteracao = ler_edicao(data) if evento == "messages.edited" else ler_remocao(data)
     if alteracao is None:
-        metrics.webhook_evolution(evento, "ignorada")
+        metrics.count_evolution_webhook(evento, "ignorada")
         return {"status": "ignorada"}
     return _resposta(evento, await registrar_alteracao(pool, cache, alteracao, regras))
 
 
 def _resposta(evento: str, registro: Registro) -> dict[str, Any]:
-    metrics.webhook_evolution(evento, registro.estado)
+    metrics.count_evolution_webhook(evento, registro.estado)
     if registro.entrada_id is None:
         return {"status": registro.estado}
     return {"status": registro.estado, "entrada_id": registro.entrada_id}
 
 
 async def _recibo(pool: PoolDep, data: Any) -> dict[str, Any]:
-    """`messages.update`: a delivery receipt, kept forward only (julia/data/recibos.py)."""
+    """`messages.update`: a delivery receipt, kept forward only (julia/services/evolution_events.py)."""
     recibo = ler_recibo(data)
     if recibo is None:
-        metrics.webhook_evolution("messages.update", "ignorada")
+        metrics.count_evolution_webhook("messages.update", "ignorada")
         return {"status": "ignorada"}
-    atualizado = await registrar_recibo(pool, recibo.whatsapp_id, recibo.estado, recibo.status)
+    atualizado = await record_receipt(pool, recibo)
     estado = "registrado" if atualizado else "repetido"
-    metrics.webhook_evolution("messages.update", estado)
+    metrics.count_evolution_webhook("messages.update", estado)
     return {"status": estado, "estado": recibo.estado}
 
 
@@ -265,7 +264,6 @@ async def _conexao(pool: PoolDep, redis: aioredis.Redis, corpo: dict[str, Any]) 
     razao = data.get("statusReason")
     # A reason is informative only: one that is not an int4 (or is a JSON boolean) is stored as unknown.
     razao_ok = razao if isinstance(razao, int) and not isinstance(razao, bool) and razao in INT4 else None
-    await registrar_conexao_evolution(pool, instancia, estado, razao_ok)
-    await pausa.conexao(redis, estado, razao_ok)
-    metrics.webhook_evolution("connection.update", "conexao")
+    await record_connection(pool, redis, instancia, estado, razao_ok)
+    metrics.count_evolution_webhook("connection.update", "conexao")
     return {"status": "registrada", "state": estado}

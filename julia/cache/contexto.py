@@ -31,5 +31,5 @@ async def contexto_estatico(pool: asyncpg.Pool, cache: Cache, medico_id: int) ->
         contexto: Contexto | None = codec.plain(await carregar_contexto_estatico(pool, medico_id))
         return contexto
 
-    contexto: Contexto | None = await cache.ler(TIPO, keys.contexto(medico_id), cache.ttl_contexto, carregar)
+    contexto: Contexto | None = await cache.read(TIPO, keys.contexto(medico_id), cache.ttl_contexto, carregar)
     return contexto

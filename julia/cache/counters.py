@@ -1,4 +1,4 @@
-"""Cache counters per tipo, read by the metrics and health code through `Cache.contagens()`."""
+"""Cache counters per kind, read by the metrics and health code through `Cache.counts()`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 
 @dataclass(slots=True)
-class Contadores:
+class Counters:
     hits: int = 0
     misses: int = 0
     # Misses that waited for another caller's load of the same key instead of querying Postgres.

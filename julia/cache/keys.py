@@ -96,3 +96,23 @@ def vagas(
 
 def nova_geracao() -> bytes:
     return secrets.token_hex(8).encode()
+
+
+# Every other key julia keeps in Redis, named here beside the cache's so that one file lists them all (the
+# business's words, as CONTRIBUTING.md asks); each is read and written by the one module named beside it.
+SENDING_STOP = "julia:envio:pausado"  # the stop of sending and its causes (julia/services/pausa.py)
+GAUGES = "julia:metricas:gauges"  # the worker's last queue and campaign counts (julia/services/gauges.py)
+BUDGET = "julia:orcamento"  # Claude's daily token budgets, `:<date>[:cliente:<id>]` (services/orcamento.py)
+INBOUND_PER_MINUTE = "julia:limite:minuto"  # a doctor's messages per minute (julia/services/limite.py)
+INBOUND_PER_DAY = "julia:limite:dia"  # ... and per day (julia/services/limite.py)
+ALERTS = "julia:alertas"  # the alerts' shared state across processes (julia/alerts.py)
+
+
+def send_rate(instance: str) -> str:
+    """The GCRA buckets of one Evolution instance, `:resposta` and `:campanha` (julia/worker/taxa.py)."""
+    return f"julia:evolution:gcra:{instance}"
+
+
+def campaign_quota(instance: str) -> str:
+    """One instance's hourly and daily counts of unsolicited messages (julia/worker/quota.py)."""
+    return f"julia:evolution:cota:{instance}"

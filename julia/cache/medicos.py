@@ -32,7 +32,7 @@ async def medico_por_telefone(pool: asyncpg.Pool, cache: Cache, telefone: str) -
         medico: Medico | None = codec.plain(await clientes.buscar_medico_por_telefone(pool, telefone))
         return medico
 
-    medico: Medico | None = await cache.ler(
+    medico: Medico | None = await cache.read(
         TIPO, keys.medico_por_telefone(telefone), cache.ttl_medico, carregar
     )
     return medico
@@ -43,7 +43,7 @@ async def medico_por_id(pool: asyncpg.Pool, cache: Cache, medico_id: int) -> Med
         medico: Medico | None = codec.plain(await clientes.buscar_medico_por_id(pool, medico_id))
         return medico
 
-    medico: Medico | None = await cache.ler(TIPO, keys.medico_por_id(medico_id), cache.ttl_medico, carregar)
+    medico: Medico | None = await cache.read(TIPO, keys.medico_por_id(medico_id), cache.ttl_medico, carregar)
     return medico
 
 
@@ -75,6 +75,6 @@ async def trocar_telefone(pool: asyncpg.Pool, cache: Cache, medico_id: int, tele
 
 async def invalidar_medico(cache: Cache, medico_id: int, *telefones: str) -> None:
     """Forget everything cached about a doctor (by id, context, and each phone given). After commit."""
-    await cache.invalidar(
+    await cache.invalidate(
         TIPO, keys.geracao_medico(medico_id), *(keys.geracao_telefone(t) for t in dict.fromkeys(telefones))
     )

@@ -10,8 +10,9 @@ a change committed before is caught by the flush, one committed after by a notif
 deletes the generation keys (a value whose generation is gone is never served, keys.py), found with
 SCAN: slow on a big keyspace but it never blocks Redis, and it runs only at (re)connection.
 
-The connection and its reconnection are julia/escuta.py's; the process keeps serving while it is down
-(writes through julia still invalidate directly).
+The connection and its reconnection are julia/escuta.py's (`escuta`: the worker's queues listen on the
+same connection); the process keeps serving while it is down (writes through julia still invalidate
+directly).
 """
 
 from __future__ import annotations
@@ -43,35 +44,31 @@ PADROES: Final = {
 class Ouvinte:
     def __init__(self, dsn: str, cache: Cache, *, reconectar_s: float = 1.0, ping_s: float = 10.0) -> None:
         self._cache = cache
-        self._escuta = Escuta(
-            dsn,
-            (CANAL,),
-            self._recebida,
-            nome_sessao=NOME_SESSAO,
-            descricao="cache change feed",
-            ao_conectar=self._esvaziar_ou_falhar,
-            reconectar_s=reconectar_s,
-            ping_s=ping_s,
+        # The process's one listening connection; others subscribe to it before `rodando` (the worker's
+        # queues, julia/worker/despertador.py).
+        self.escuta = Escuta(
+            dsn, nome_sessao=NOME_SESSAO, descricao="change feed", reconectar_s=reconectar_s, ping_s=ping_s
         )
-        self.escutando = self._escuta.escutando  # set while LISTEN is in place and the flush is done
+        self.escuta.ouvir((CANAL,), self._recebida, ao_conectar=self._esvaziar_ou_falhar)
+        self.escutando = self.escuta.escutando  # set while LISTEN is in place and the flush is done
         self._fila: asyncio.Queue[str] = asyncio.Queue()
 
     @property
     def conexoes(self) -> int:
         """Successful (re)connections, flush included."""
-        return self._escuta.conexoes
+        return self.escuta.conexoes
 
     @property
     def pid(self) -> int | None:
         """The listening backend (tests terminate it)."""
-        return self._escuta.pid
+        return self.escuta.pid
 
     @contextlib.asynccontextmanager
     async def rodando(self) -> AsyncIterator[Ouvinte]:
         """Listen and apply in the background for the duration of the block."""
         aplicador = asyncio.create_task(self._aplicar_fila())
         try:
-            async with self._escuta.rodando():
+            async with self.escuta.rodando():
                 yield self
         finally:
             aplicador.cancel()
@@ -104,12 +101,12 @@ class Ouvinte:
         if mudanca.get("todos"):
             await self._esvaziar_tabela(tabela)
         elif tabela == "vagas":
-            await self._cache.invalidar(
+            await self._cache.invalidate(
                 VAGAS, *(keys.geracao_vagas(int(e)) for e in mudanca["especialidades"])
             )
         else:
             medicos = mudanca["medicos"]
-            await self._cache.invalidar(
+            await self._cache.invalidate(
                 MEDICO,
                 *(keys.geracao_medico(int(m["id"])) for m in medicos),
                 *(keys.geracao_telefone(str(m["telefone"])) for m in medicos),
@@ -122,4 +119,4 @@ class Ouvinte:
 
     async def _esvaziar_tabela(self, tabela: str) -> bool:
         tipo = VAGAS if tabela == "vagas" else MEDICO
-        return all([await self._cache.esquecer(tipo, padrao) for padrao in PADROES[tabela]])
+        return all([await self._cache.forget(tipo, padrao) for padrao in PADROES[tabela]])

@@ -1,4 +1,4 @@
-"""The Redis wrapper: short timeouts, fail-open, single-flight loads, per-tipo counters.
+"""The Redis wrapper: short timeouts, fail-open, single-flight loads, per-kind counters.
 
 Built once per process (`Cache(redis_client, settings)`) and passed down like the pool. Three promises:
 
@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from julia.cache import codec, keys
-from julia.cache.counters import Contadores
+from julia.cache.counters import Counters
 from julia.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,15 +53,15 @@ INDISPONIVEL: Final = _Indisponivel()
 class Cache:
     def __init__(self, redis: aioredis.Redis, settings: Settings, *, backoff_s: float = 1.0) -> None:
         self._redis = redis
-        self.ttl_padrao = settings.cache_ttl
+        self.ttl_default = settings.cache_ttl
         self.ttl_medico = settings.cache_ttl_medico
         self.ttl_vagas = settings.cache_ttl_vagas
         self.ttl_contexto = settings.cache_ttl_contexto
         self._timeout_s = settings.cache_timeout_ms / 1000
         self._backoff_s = backoff_s
         # Outlives the values it governs, so they are not orphaned (and reloaded) early; any TTL is safe.
-        self._ttl_geracao = 2 * max(self.ttl_padrao, self.ttl_medico, self.ttl_vagas, self.ttl_contexto)
-        self._contadores = {tipo: Contadores() for tipo in TIPOS}
+        self._ttl_geracao = 2 * max(self.ttl_default, self.ttl_medico, self.ttl_vagas, self.ttl_contexto)
+        self._contadores = {kind: Counters() for kind in TIPOS}
         self._em_voo: dict[tuple[str, bytes | None], asyncio.Future[bytes | None]] = {}
         self._tentar_apos = 0.0  # time.monotonic() before which Redis is skipped (breaker open)
         self._falhando = False
@@ -69,46 +69,46 @@ class Cache:
 
     # --- what the metrics and health code read ---------------------------------------------------
 
-    def contagens(self) -> dict[str, dict[str, float]]:
-        """{tipo: {hits, misses, coalesced, errors, bypassed, loads, load_seconds_sum}} since start."""
-        return {tipo: contadores.as_dict() for tipo, contadores in self._contadores.items()}
+    def counts(self) -> dict[str, dict[str, float]]:
+        """{kind: {hits, misses, coalesced, errors, bypassed, loads, load_seconds_sum}} since start."""
+        return {kind: contadores.as_dict() for kind, contadores in self._contadores.items()}
 
-    def disponivel(self) -> bool:
+    def available(self) -> bool:
         """False while Redis is failing (breaker open or invalidations waiting to be replayed)."""
         return not self._falhando and not self._pendentes
 
-    # --- plain obter / guardar / remover (JSON, TTL) -----------------------------------------------
+    # --- plain get / put / delete (JSON, TTL) --------------------------------------------------------
 
-    async def obter(self, chave: str, *, tipo: str = "geral") -> Any:
+    async def get(self, chave: str, *, kind: str = "geral") -> Any:
         """The JSON value at `chave`, or None when absent or when Redis is unavailable."""
-        bruto = await self._chamar(tipo, lambda r: r.get(chave))
+        bruto = await self._call(kind, lambda r: r.get(chave))
         if not isinstance(bruto, _Indisponivel) and bruto is not None:
             try:
                 valor = codec.decodificar(bruto)
             except (ValueError, KeyError):  # not JSON we wrote: as good as absent
                 log.warning("unreadable cache entry %s ignored", chave)
             else:
-                self._contadores[tipo].hits += 1
+                self._contadores[kind].hits += 1
                 return valor
-        self._contadores[tipo].misses += 1
+        self._contadores[kind].misses += 1
         return None
 
-    async def guardar(self, chave: str, valor: Any, ttl: int | None = None, *, tipo: str = "geral") -> bool:
+    async def put(self, chave: str, valor: Any, ttl: int | None = None, *, kind: str = "geral") -> bool:
         """Store `valor` as JSON for `ttl` seconds (CACHE_TTL by default); False when Redis is unavailable."""
         dados = codec.codificar(valor)
-        feito = await self._chamar(tipo, lambda r: r.set(chave, dados, ex=ttl or self.ttl_padrao))
+        feito = await self._call(kind, lambda r: r.set(chave, dados, ex=ttl or self.ttl_default))
         return not isinstance(feito, _Indisponivel)
 
-    async def remover(self, *chaves: str, tipo: str = "geral") -> bool:
-        feito = await self._chamar(tipo, lambda r: r.delete(*chaves))
+    async def delete(self, *chaves: str, kind: str = "geral") -> bool:
+        feito = await self._call(kind, lambda r: r.delete(*chaves))
         return not isinstance(feito, _Indisponivel)
 
-    async def em_lote(
-        self, montar: Callable[[Any], object], *, prazo_s: float | None = None
+    async def batch(
+        self, montar: Callable[[Any], object], *, deadline_s: float | None = None
     ) -> list[Any] | None:
         """The replies of the commands `montar(pipe)` queues on one pipeline (not a transaction): one round
         trip, whatever the number of commands; None when Redis is unavailable (the caller fails open).
-        `prazo_s`: a call that must be tried (a guard, not a cache read) gets this deadline instead of
+        `deadline_s`: a call that must be tried (a guard, not a cache read) gets this deadline instead of
         CACHE_TIMEOUT_MS and is tried even while the breaker skips Redis."""
 
         async def operacao(redis: aioredis.Redis) -> list[Any]:
@@ -116,10 +116,10 @@ class Cache:
                 montar(pipe)
                 return list(await pipe.execute())
 
-        respostas = await self._chamar("geral", operacao, prazo_s=prazo_s)
+        respostas = await self._call("geral", operacao, deadline_s=deadline_s)
         return None if isinstance(respostas, _Indisponivel) else respostas
 
-    async def contar(self, *chaves: tuple[str, int], prazo_s: float | None = None) -> list[int] | None:
+    async def count(self, *chaves: tuple[str, int], deadline_s: float | None = None) -> list[int] | None:
         """INCR each (key, ttl_s) of `chaves`, each expiring in its ttl_s, in one round trip (INCR and
         EXPIRE per key on one pipeline): the new counts in order, or None when Redis is unavailable."""
 
@@ -128,15 +128,15 @@ class Cache:
                 pipe.incr(chave)
                 pipe.expire(chave, ttl_s)
 
-        respostas = await self.em_lote(montar, prazo_s=prazo_s)
+        respostas = await self.batch(montar, deadline_s=deadline_s)
         return None if respostas is None else [int(contagem) for contagem in respostas[::2]]
 
     # --- read-through with generations --------------------------------------------------------------
 
-    async def ler(self, tipo: str, chave: keys.Chave, ttl: int, carregar: Carregador) -> Any:
+    async def read(self, kind: str, chave: keys.Chave, ttl: int, carregar: Carregador) -> Any:
         """The value at `chave` if its generation is live, else `carregar()`'s (None is never cached)."""
-        contadores = self._contadores[tipo]
-        achados = await self._chamar(tipo, lambda r: r.mget(chave.geracao, chave.valor))
+        contadores = self._contadores[kind]
+        achados = await self._call(kind, lambda r: r.mget(chave.geracao, chave.valor))
         geracao: bytes | None = None  # None: Redis unavailable, so load and store nothing
         if not isinstance(achados, _Indisponivel):
             geracao = codec.como_bytes(achados[0]) or b""  # b"": no generation yet, so nothing can match
@@ -157,8 +157,8 @@ class Cache:
         voo = (chave.valor, geracao)
         futuro = self._em_voo.get(voo)
         if futuro is None:
-            futuro = asyncio.ensure_future(self._carregar(tipo, chave, geracao, ttl, carregar))
-            self._registrar(voo, futuro)
+            futuro = asyncio.ensure_future(self._load(kind, chave, geracao, ttl, carregar))
+            self._track(voo, futuro)
         else:
             contadores.coalesced += 1
         # shield: a caller that is cancelled must not cancel the load the others are waiting for.
@@ -166,42 +166,42 @@ class Cache:
         # Every caller decodes its own copy, exactly like a hit: no object is shared between callers.
         return None if carregado is None else codec.decodificar(carregado)
 
-    async def invalidar(self, tipo: str, *geracoes: str) -> None:
+    async def invalidate(self, kind: str, *geracoes: str) -> None:
         """Give each namespace a fresh generation. Call AFTER the Postgres commit. Never raises."""
         novas = {geracao: keys.nova_geracao() for geracao in geracoes}
-        if isinstance(await self._chamar(tipo, lambda r: self._gravar_geracoes(r, novas)), _Indisponivel):
+        if isinstance(await self._call(kind, lambda r: self._write_generations(r, novas)), _Indisponivel):
             for geracao in novas:
                 self._pendentes[geracao] = None
             while len(self._pendentes) > MAX_PENDENTES:
                 del self._pendentes[next(iter(self._pendentes))]
 
-    async def esquecer(self, tipo: str, padrao: str) -> bool:
+    async def forget(self, kind: str, padrao: str) -> bool:
         """Delete every generation key matching `padrao`, so nothing stored under them is served again:
         the full flush after the change feed may have missed notifications. SCAN (one bounded step per
         round trip, never blocking Redis) rather than KEYS; UNLINK frees the memory off Redis's main
         thread. False when Redis failed mid-way (the caller tries again). Rare: never on a hot path."""
         cursor = 0
         while True:
-            passo = await self._chamar(tipo, _varrer(cursor, padrao))
+            passo = await self._call(kind, _varrer(cursor, padrao))
             if isinstance(passo, _Indisponivel):
                 return False
             cursor, encontradas = int(passo[0]), list(passo[1])
-            if encontradas and isinstance(await self._chamar(tipo, _apagar(encontradas)), _Indisponivel):
+            if encontradas and isinstance(await self._call(kind, _apagar(encontradas)), _Indisponivel):
                 return False
             if cursor == 0:
                 return True
 
     # --- internals ------------------------------------------------------------------------------------
 
-    async def _carregar(
-        self, tipo: str, chave: keys.Chave, geracao: bytes | None, ttl: int, carregar: Carregador
+    async def _load(
+        self, kind: str, chave: keys.Chave, geracao: bytes | None, ttl: int, carregar: Carregador
     ) -> bytes | None:
         if geracao == b"":
             # Create the namespace's generation BEFORE reading Postgres (a writer that bumps it meanwhile
             # wins: SET NX ... GET then answers the writer's token, still read before our query).
             criada = keys.nova_geracao()
-            anterior = await self._chamar(
-                tipo, lambda r: r.set(chave.geracao, criada, nx=True, get=True, ex=self._ttl_geracao)
+            anterior = await self._call(
+                kind, lambda r: r.set(chave.geracao, criada, nx=True, get=True, ex=self._ttl_geracao)
             )
             if isinstance(anterior, _Indisponivel):
                 geracao = None
@@ -210,11 +210,11 @@ class Cache:
                 geracao = vigente or criada
                 # Callers who read the generation just created join this load rather than start another.
                 tarefa = asyncio.current_task()
-                assert tarefa is not None  # _carregar always runs as the task ler() created
-                self._registrar((chave.valor, geracao), tarefa)
+                assert tarefa is not None  # _load always runs as the task read() created
+                self._track((chave.valor, geracao), tarefa)
         inicio = time.perf_counter()
         valor = await carregar()
-        contadores = self._contadores[tipo]
+        contadores = self._contadores[kind]
         contadores.loads += 1
         contadores.load_seconds_sum += time.perf_counter() - inicio
         if valor is None:
@@ -222,37 +222,41 @@ class Cache:
         payload = codec.codificar(valor)
         if geracao is not None:
             dados = geracao + keys.SEPARATOR + payload
-            await self._chamar(tipo, lambda r: r.set(chave.valor, dados, ex=ttl))
+            await self._call(kind, lambda r: r.set(chave.valor, dados, ex=ttl))
         return payload
 
-    def _registrar(self, voo: tuple[str, bytes | None], futuro: asyncio.Future[bytes | None]) -> None:
+    def _track(self, voo: tuple[str, bytes | None], futuro: asyncio.Future[bytes | None]) -> None:
         if voo not in self._em_voo:
             self._em_voo[voo] = futuro
-            futuro.add_done_callback(lambda done: self._esquecer(voo, done))
+            futuro.add_done_callback(lambda done: self._untrack(voo, done))
 
-    def _esquecer(self, voo: tuple[str, bytes | None], futuro: asyncio.Future[bytes | None]) -> None:
+    def _untrack(self, voo: tuple[str, bytes | None], futuro: asyncio.Future[bytes | None]) -> None:
         if self._em_voo.get(voo) is futuro:
             del self._em_voo[voo]
 
-    async def _gravar_geracoes(self, redis: aioredis.Redis, novas: dict[str, bytes]) -> None:
+    async def _write_generations(self, redis: aioredis.Redis, novas: dict[str, bytes]) -> None:
         async with redis.pipeline(transaction=False) as pipe:
             for geracao, token in novas.items():
                 pipe.set(geracao, token, ex=self._ttl_geracao)
             await pipe.execute()
 
-    async def _chamar(
-        self, tipo: str, operacao: Callable[[aioredis.Redis], Awaitable[R]], *, prazo_s: float | None = None
+    async def _call(
+        self,
+        kind: str,
+        operacao: Callable[[aioredis.Redis], Awaitable[R]],
+        *,
+        deadline_s: float | None = None,
     ) -> R | _Indisponivel:
-        """Run one Redis operation under the timeout (`prazo_s`, when given: see em_lote); any failure
+        """Run one Redis operation under the timeout (`deadline_s`, when given: see batch); any failure
         becomes INDISPONIVEL, counted."""
-        contadores = self._contadores[tipo]
-        if prazo_s is None and self._falhando and time.monotonic() < self._tentar_apos:
+        contadores = self._contadores[kind]
+        if deadline_s is None and self._falhando and time.monotonic() < self._tentar_apos:
             contadores.bypassed += 1
             return INDISPONIVEL
         try:
-            async with asyncio.timeout(prazo_s or self._timeout_s):
+            async with asyncio.timeout(deadline_s or self._timeout_s):
                 if self._pendentes:
-                    await self._reenviar_pendentes()
+                    await self._replay_pending()
                 resultado = await operacao(self._redis)
         except (RedisError, OSError, TimeoutError) as exc:
             contadores.errors += 1
@@ -267,10 +271,10 @@ class Cache:
             self._falhando = False
         return resultado
 
-    async def _reenviar_pendentes(self) -> None:
+    async def _replay_pending(self) -> None:
         """Replay the bumps Redis missed before trusting anything it holds."""
         pendentes = list(self._pendentes)
-        await self._gravar_geracoes(self._redis, {g: keys.nova_geracao() for g in pendentes})
+        await self._write_generations(self._redis, {g: keys.nova_geracao() for g in pendentes})
         for geracao in pendentes:
             self._pendentes.pop(geracao, None)
 

@@ -2,9 +2,9 @@
 
 julia keeps a person's data in Redis only under keys that name them: the cache's `{tel:+55...}`
 namespace (their doctor by phone) and `{medico:ID}` namespace (their doctor by id, their conversation
-context), julia/cache/keys.py. Everything else julia keeps there names no one: the send pause
-(julia/services/pausa.py), Evolution's rate limiter (julia/worker/taxa.py), the alerts' state
-(julia/alerts.py), the shift lists (`{vagas:ID}`, open shifts only: no doctor). A key added later that
+context), julia/cache/keys.py, which names every key julia writes. Everything else there names no one:
+the send pause (julia/services/pausa.py), Evolution's rate limiter (julia/worker/taxa.py), the alerts'
+state (julia/alerts.py), the shift lists (`{vagas:ID}`, open shifts only: no doctor). A key added later that
 holds a person's data must name them the same way, by phone digits or by `medico:ID` / `cliente:ID`:
 this module finds keys by that, under any prefix, so a new kind of key is covered without a change here.
 

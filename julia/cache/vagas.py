@@ -45,7 +45,7 @@ async def vagas_abertas(
         return [codec.plain(row) for row in linhas]
 
     chave = keys.vagas(especialidade_id, inicio, limite, estado=estado, cidade=cidade)
-    vagas: list[Vaga] = await cache.ler(TIPO, chave, cache.ttl_vagas, carregar)
+    vagas: list[Vaga] = await cache.read(TIPO, chave, cache.ttl_vagas, carregar)
     return vagas
 
 
@@ -81,4 +81,4 @@ async def mudar_status_vaga(
 
 async def invalidar_vagas(cache: Cache, especialidade_id: int) -> None:
     """Forget every cached shift list of a specialty. After commit."""
-    await cache.invalidar(TIPO, keys.geracao_vagas(especialidade_id))
+    await cache.invalidate(TIPO, keys.geracao_vagas(especialidade_id))

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     settings, avisos = completar(dado, args.port + 1)
     for aviso in avisos:
         print(f"julia dev: {aviso}", flush=True)
-    with runtime.services(settings, throwaway=True) as found:
+    with runtime.find_servers(settings, throwaway=True) as found:
         print(f"julia dev: {found.describe()}", flush=True)
         settings = settings.model_copy(
             update={"database_url": found.database_url, "redis_url": found.redis_url}
@@ -100,8 +100,8 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
     from julia.cache.ouvinte import Ouvinte
     from julia.testing.app import criar_app
     from julia.testing.estado import Estado
+    from julia.worker.context import WorkerContext
     from julia.worker.loop import Worker
-    from julia.worker.servicos import Servicos
 
     assert settings.database_url is not None
     assert settings.redis_url is not None
@@ -126,7 +126,7 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
                     uvicorn.Config(app_falsos, host="127.0.0.1", port=args.port + 1, log_level="warning")
                 )
             )
-        servicos = Servicos.criar(settings, pool, redis, http)
+        context = WorkerContext.build(settings, pool, redis, http)
         parar = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sinal in (signal.SIGINT, signal.SIGTERM):
@@ -147,15 +147,17 @@ async def _rodar(settings: Settings, args: argparse.Namespace, *, usar_falsos: b
 
         try:
             # One process, one change feed: the API's and the worker's caches share Redis.
-            async with Ouvinte(settings.database_url, servicos.cache).rodando():
+            ouvinte = Ouvinte(settings.database_url, context.cache)
+            worker = Worker(context, escuta=ouvinte.escuta)  # the queues listen on the feed's connection
+            async with ouvinte.rodando():
                 await asyncio.gather(
                     *(s.serve() for s in servidores),
-                    Worker(servicos, dsn_avisos=settings.database_url).rodar(parar),
+                    worker.run(parar),
                     parar_servidores(),
                     instruir_quando_prontos(),
                 )
         finally:
-            await servicos.claude.close()
+            await context.claude.close()
             await redis.aclose()
 
 

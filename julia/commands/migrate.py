@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    with runtime.services(settings, need_redis=False, throwaway=args.throwaway) as found:
+    with runtime.find_servers(settings, need_redis=False, throwaway=args.throwaway) as found:
         applied = asyncio.run(_apply(found.database_url, args.dir))
     detail = f": {', '.join(applied)}" if applied else "; schema is current"
     print(f"applied {len(applied)} migration(s){detail}")

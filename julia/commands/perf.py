@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import json
 import os
 import platform
 from collections.abc import Callable
@@ -124,18 +123,13 @@ def register(sub: Any) -> None:
 
     comment = perf_sub.add_parser(
         "comment",
-        help="the gate's verdict as a pull-request comment (Markdown), with the capacity gate's line",
+        help="the gate's verdict as a pull-request comment (Markdown), with the capacity storm's line",
         description="Judges the run as `gate` does and writes reports/out/comment.md: the verdict line, each "
         "failed and inconclusive benchmark (head/base, interval, 80%%-power effect, cause), the capacity "
-        "gate's line and a link to the report. The CI workflow posts it and updates it in place.",
+        "storm's line (its benchmarks in the same results) and a link to the report. The CI workflow posts "
+        "it and updates it in place.",
     )
     comment.add_argument("--results", type=Path, default=None, help=f"the run (default {RESULTS})")
-    comment.add_argument(
-        "--capacity",
-        type=Path,
-        default=None,
-        help="the capacity gate's JSON (default out/capacity-gate.json)",
-    )
     comment.add_argument("--link", default=None, help="where the whole report is (the run's artifacts URL)")
     comment.add_argument("--out", type=Path, default=None, help="default: out/comment.md")
     _config_option(comment)
@@ -312,7 +306,7 @@ def _pytest_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _machine_class(found: Any) -> str:
+def _machine_class(found: Any, config: Config) -> str:
     """The class a run on these servers is filed under (the sides stamp the same one)."""
     from julia import db
     from julia.perf.engine.results import machine_class
@@ -324,7 +318,7 @@ def _machine_class(found: Any) -> str:
         finally:
             await conn.close()
 
-    return machine_class(asyncio.run(major()), found.topology)
+    return machine_class(asyncio.run(major()), found.topology, config.project.variables)
 
 
 def _calibrated_budgets(config: Config, machine: str) -> tuple[Any, str]:
@@ -336,7 +330,7 @@ def _calibrated_budgets(config: Config, machine: str) -> tuple[Any, str]:
     budgets = load_budgets(config.budgets)
     calibrated = calibration.load(config.calibration, machine)
     if calibrated is None:
-        return budgets.conservative(), calibration.uncalibrated(machine, budgets)
+        return budgets.conservative(), calibration.uncalibrated(machine, budgets, config.project.command)
     return budgets, calibration.calibrated(machine, calibrated)
 
 
@@ -348,8 +342,8 @@ def _run(args: argparse.Namespace) -> int:
     base = base_choice.choose(config.root, args.base)
     results = args.results or config.results
     extra = (f"--inject-regression={args.inject_regression}",) if args.inject_regression else ()
-    with runtime.services(Settings(), throwaway=True) as found:
-        budgets, line = _calibrated_budgets(config, _machine_class(found))
+    with runtime.find_servers(Settings(), throwaway=True) as found:
+        budgets, line = _calibrated_budgets(config, _machine_class(found, config))
         print(f"perf: {line}", flush=True)
         run = ab.run(
             config.root,
@@ -358,6 +352,7 @@ def _run(args: argparse.Namespace) -> int:
             results,
             base_ref=base.ref,
             base_why=base.why,
+            project=config.project,
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
             owns_server=found.database_origin != "url",
@@ -376,7 +371,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     config = _config(args)
     factors = [float(f) for f in args.factors.split(",") if f.strip()]
-    with runtime.services(Settings(), throwaway=True) as found:
+    with runtime.find_servers(Settings(), throwaway=True) as found:
         path = calibration.calibrate(
             config,
             found,
@@ -392,18 +387,21 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, config: Config) -> Any:
+    """The results at `path`; a run recorded before its stamp named its project is this checkout's."""
     from julia.perf.engine.results import Run
 
     if not path.is_file():
         raise JuliaError(f"no results at {path}: run `nox -s perf` (or `julia perf run`) first")
     try:
-        return Run.load(path)
+        run = Run.load(path)
     except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
         raise JuliaError(
             f"{path} is not a perf results file ({type(exc).__name__}: {exc}): pass the results.json "
             "that `nox -s perf` writes (reports/out/results.json)"
         ) from exc
+    run.stamp.setdefault("project", config.project.said())
+    return run
 
 
 @dataclass(frozen=True)
@@ -443,7 +441,7 @@ def _gate(args: argparse.Namespace) -> int:
     from julia.perf.engine.gate import failed
 
     config = _config(args)
-    run = _load(args.results or config.results)
+    run = _load(args.results or config.results, config)
     judged = _judge(config, run)
     print(f"perf gate: {judged.line}")
     verdicts = judged.verdicts
@@ -473,43 +471,42 @@ def _gate(args: argparse.Namespace) -> int:
     return 1 if failed(verdicts) else 0
 
 
-def capacity_line(path: Path) -> str:
-    """The capacity gate's result (python -m julia.testing.capacidade --gate) in one line."""
-    from julia.testing.capacidade.__main__ import falhas
-    from julia.testing.capacidade.portao import ACIMA_DE_CLAUDE_S, causa
+def capacity_line(run: Any, verdicts: list[Any]) -> str:
+    """The capacity storm's verdict in one line: its benchmarks in the run (julia.testing.capacidade.
+    benches), judged with the others; what it measured, and its likely cause when it failed."""
+    from julia.perf.engine import words
+    from julia.testing.capacidade import benches
+    from julia.testing.capacidade.__main__ import comparado_ao_piso
 
-    if not path.is_file():
-        return f"not run (no {path}): the perf run stopped before it"
-    try:
-        runs = json.loads(path.read_text())["execucoes"]
-        reasons = [
-            f"{'; '.join(found)} (likely cause: {causa(r)})"
-            for r in runs
-            if (found := falhas(r, None, ACIMA_DE_CLAUDE_S))
-        ]
-        said = [
-            f"{r['cenario']['nome']}: {r['respondidas']}/{r['mensagens']} answered, time-to-reply p99 "
-            f"{r['tempo_resposta_s']['p99']:.2f} s (Claude's p99 {r['claude_latencia_s']['p99']:.2f} s, "
-            f"at most {ACIMA_DE_CLAUDE_S:g} s above it)"
-            for r in runs
-        ]
-    except (ValueError, KeyError, TypeError) as exc:
-        return f"unreadable {path} ({type(exc).__name__}: {exc})"
-    verdict = "**FAILED**: " + "; ".join(reasons) if reasons else "passed"
-    return f"{verdict}; " + "; ".join(said) if said else verdict
+    judged = [v for v in verdicts if v.group == benches.GROUP]
+    storm = run.benches.get(benches.STORM)
+    if storm is None or not judged:
+        return "not run (no capacity benchmarks in these results): the perf run stopped before it"
+    c = storm.counters
+    failed = [v for v in judged if v.failed]
+    said = [
+        f"{c['answered']}/{c['messages']} answered, time-to-reply p99 "
+        f"{c['p99_over_claude_ms'] / 1000:+.2f} s from Claude's ({c['claude_p99_ms'] / 1000:.2f} s)",
+        comparado_ao_piso(c.get("storm", {})).removesuffix("; "),
+    ]
+    if not failed:
+        warned = [f"{v.name}: {words.reason(v)}" for v in judged if v.status == "warn"]
+        return "; ".join(p for p in ["passed", *said, *warned] if p)
+    reasons = "; ".join(f"{v.name}: {words.reason(v)}" for v in failed)
+    cause = next((str(line) for line in c.get("said", ()) if str(line).startswith("likely cause")), "")
+    return "; ".join(p for p in (f"**FAILED**: {reasons}", *said, cause) if p)
 
 
 def _comment(args: argparse.Namespace) -> int:
     from julia.perf.engine import comment
 
     config = _config(args)
-    run = _load(args.results or config.results)
+    run = _load(args.results or config.results, config)
     judged = _judge(config, run, quiet=True)
-    capacity = args.capacity or config.out / "capacity-gate.json"
     text = comment.markdown(
         run,
         judged.verdicts,
-        capacity=capacity_line(capacity),
+        capacity=capacity_line(run, judged.verdicts),
         link=args.link,
         uncalibrated=judged.uncalibrated,
     )
@@ -524,7 +521,7 @@ def _baseline(args: argparse.Namespace) -> int:
     from julia.perf.engine.baseline import write_baseline
 
     config = _config(args)
-    path = write_baseline(config.baselines, _load(args.results or config.results), args.why, args.who)
+    path = write_baseline(config.baselines, _load(args.results or config.results, config), args.why, args.who)
     print(f"baseline written: {path}")
     return 0
 
@@ -572,7 +569,7 @@ def _find(args: argparse.Namespace) -> int:
         f"find: {len(commits)} commits after {good[:12]} up to {args.bad}; at most "
         f"{bisect.budget(len(commits))} A/B runs when every step decides"
     )
-    with runtime.services(Settings(), throwaway=True) as found_services:
+    with runtime.find_servers(Settings(), throwaway=True) as found_services:
         oracle = find.ABOracle(
             config,
             found_services,
@@ -597,7 +594,7 @@ def _scale(args: argparse.Namespace) -> int:
 
     config = _config(args)
     out: Path = args.out or config.out
-    slopes = scale.fit([_load(path) for path in args.runs], load_budgets(config.budgets))
+    slopes = scale.fit([_load(path, config) for path in args.runs], load_budgets(config.budgets))
     frame = scale.table(slopes)
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "scale.csv", index=False)
@@ -619,7 +616,7 @@ def _analyze(args: argparse.Namespace) -> int:
             raise JuliaError("--doctors seeds only a server julia starts itself, never a given database")
         print(asyncio.run(_analyze_url(url, args.repeat, 0)))
         return 0
-    with runtime.services(settings, throwaway=True) as found:
+    with runtime.find_servers(settings, throwaway=True) as found:
         print(asyncio.run(_analyze_url(found.database_url, args.repeat, args.doctors, migrate_first=True)))
     return 0
 

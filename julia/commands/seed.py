@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     check_doctors(args.doctors)  # before starting any server
     settings = Settings()
     throwaway = args.throwaway
-    with runtime.services(settings, need_redis=throwaway, throwaway=throwaway) as found:
+    with runtime.find_servers(settings, need_redis=throwaway, throwaway=throwaway) as found:
         summary = asyncio.run(_seed(settings, found.database_url, args))
         print(summary.line(), flush=True)
         if args.keep:

@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.require(*EXIGIDAS)
-    with runtime.services(settings) as found:  # a missing server URL is said first
+    with runtime.find_servers(settings) as found:  # a missing server URL is said first
         exigir_prova_de_webhook(settings)
         asyncio.run(_migrar(found.database_url))
         asyncio.run(_verificar_topologia(settings))

@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.require(*EXIGIDAS)
-    with runtime.services(settings) as found:
+    with runtime.find_servers(settings) as found:
         runtime.run_long(rodar(settings, found.database_url, found.redis_url))
     return 0
 
@@ -44,8 +44,8 @@ async def rodar(
     from julia.integrations.http import CONEXOES_MAX, cliente_http
     from julia.services import topologia
     from julia.worker.channel import check_integration
+    from julia.worker.context import WorkerContext
     from julia.worker.loop import Worker
-    from julia.worker.servicos import Servicos
 
     parar = parar or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -60,13 +60,16 @@ async def rodar(
     ):
         await topologia.verificar(settings, http)  # before any send: a refused topology sends nothing
         redis = aioredis.Redis.from_url(redis_url)
-        servicos = Servicos.criar(settings, pool, redis, http)
+        context = WorkerContext.build(settings, pool, redis, http)
         try:
-            await check_integration(settings.evolution_integration, servicos.evolution)
-            async with Ouvinte(database_url, servicos.cache).rodando():
+            await check_integration(settings.evolution_integration, context.evolution)
+            ouvinte = Ouvinte(database_url, context.cache)
+            # One listening connection: the cache's change feed and the queues' wake-up share it.
+            worker = Worker(context, escuta=ouvinte.escuta)
+            async with ouvinte.rodando():
                 runtime.freeze_startup_heap()
                 with gc_pauses.recording(settings.gc_pauses_dir, "worker"):
-                    await Worker(servicos, dsn_avisos=database_url).rodar(parar)
+                    await worker.run(parar)
         finally:
-            await servicos.claude.close()
+            await context.claude.close()
             await redis.aclose()

@@ -1,38 +1,69 @@
-"""entradas: the inbound messages to answer, a lease queue (julia/data/fila.py) over the statements of
-julia/sql/entradas.sql."""
+"""entradas: the inbound messages to answer, a lease queue (its policy: julia/services/fila.py) over the
+statements of julia/sql/entradas.sql."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from julia.data._executor import Executor
-from julia.data.fila import Fila, Retentativa
 from julia.queries import sql
+
+
+@dataclass(frozen=True, slots=True)
+class EntradaReivindicada:
+    """A claimed inbound row: reivindicar_entradas's RETURNING list, name for name (a column added there
+    and not here fails at the first claim, and code reading a field the list lacks fails mypy)."""
+
+    id: int
+    status: str  # 'processando'; 'erro' when the claim found it past the attempt cap
+    interacao_id: int
+    cliente_id: int
+    conversa_id: int
+    tentativas: int  # every claim's; also the fencing token
+    esperas: int  # the claims that were rate-limit waits, not counted against the cap
+    tratamento: str
+    conteudo: str
+    controlled_by: str
+    chatwoot_conversation_id: int | None
+    telefone: str
+    status_medico: str
 
 
 async def reivindicar_entradas(
     db: Executor, limite: int, lease_s: float, maximo: int, em_curso: Sequence[int]
-) -> list[asyncpg.Record]:
+) -> list[EntradaReivindicada]:
     """Up to `limite` rows to answer (each doctor's oldest only), leased for `lease_s` seconds; rows past
     `maximo` tries come back as 'erro', and `em_curso` (rows this worker still runs) is never claimed."""
-    return await db.fetch(sql("reivindicar_entradas"), limite, lease_s, maximo, list(em_curso))
+    linhas = await db.fetch(sql("reivindicar_entradas"), limite, float(lease_s), maximo, list(em_curso))
+    return [EntradaReivindicada(**linha) for linha in linhas]
 
 
-def fila(retentativa: Retentativa, esperas: Retentativa) -> Fila:
-    return Fila(
-        "entradas",
-        rotulo="entrada",
-        reivindicar=reivindicar_entradas,
-        adiar=sql("adiar_entrada"),
-        falhar=sql("falhar_entrada"),
-        renovar=sql("renovar_entrada"),
-        esperar=sql("esperar_entrada"),
-        retentativa=retentativa,
-        esperas=esperas,
-    )
+async def renovar_entrada(db: Executor, entrada_id: int, tentativas: int, lease_s: float) -> bool:
+    """The lease of attempt `tentativas` pushed `lease_s` seconds ahead; False when it no longer holds
+    the row."""
+    return await db.fetchval(sql("renovar_entrada"), entrada_id, tentativas, lease_s) is not None
+
+
+async def adiar_entrada(db: Executor, entrada_id: int, tentativas: int, espera_s: float, motivo: str) -> None:
+    """Attempt `tentativas` failed: pending again in `espera_s` seconds, with the reason."""
+    await db.execute(sql("adiar_entrada"), entrada_id, tentativas, espera_s, motivo)
+
+
+async def esperar_entrada(
+    db: Executor, entrada_id: int, tentativas: int, espera_s: float, motivo: str
+) -> None:
+    """Attempt `tentativas` was a rate limit's wait: pending again in `espera_s` seconds, counted in
+    `esperas`, not against the cap."""
+    await db.execute(sql("esperar_entrada"), entrada_id, tentativas, espera_s, motivo)
+
+
+async def falhar_entrada(db: Executor, entrada_id: int, tentativas: int, motivo: str) -> None:
+    """Attempt `tentativas` failed for good: 'erro', with the reason."""
+    await db.execute(sql("falhar_entrada"), entrada_id, tentativas, motivo)
 
 
 async def registrar_entrada(

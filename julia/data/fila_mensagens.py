@@ -1,5 +1,5 @@
-"""fila_mensagens: the messages to send, a lease queue (julia/data/fila.py) over the statements of
-julia/sql/fila_mensagens.sql."""
+"""fila_mensagens: the messages to send, a lease queue (its policy: julia/services/fila.py) over the
+statements of julia/sql/fila_mensagens.sql."""
 
 from __future__ import annotations
 
@@ -11,31 +11,87 @@ from typing import Any, Literal
 import asyncpg
 
 from julia.data._executor import Executor
-from julia.data.fila import Fila, Registro, Retentativa
-from julia.mascara import mascarar_telefones
 from julia.metrics import metrics
 from julia.queries import sql
 from julia.templates import TemplateMessage
 
 
+@dataclass(frozen=True, slots=True)
+class MensagemReivindicada:
+    """A claimed message: reivindicar_mensagens's RETURNING list, name for name (a column added there and
+    not here fails at the first claim, and code reading a field the list lacks fails mypy)."""
+
+    id: int
+    cliente_id: int
+    conversa_id: int | None  # None: a campaign's or a notice's, stored in the history once sent
+    interacao_id: int | None  # None: no interaction yet (a campaign's, a notice, an agent's from Chatwoot)
+    conteudo: str
+    prioridade: int
+    agendar_para: dt.datetime
+    tentativas: int  # every claim's; also the attempt id the delivery protocol fences on
+    esperas: int  # the claims that were rate-limit waits, not counted against the cap
+    campanha_id: int | None
+    modelo: str | None  # an approved template's name (the Cloud API)
+    modelo_parametros: list[str] | None
+    fuso: str | None  # the doctor's time zone for a campaign's sending window; None: Brasília
+    chatwoot_message_id: int | None  # an agent's message relayed from Chatwoot
+
+
+@dataclass(frozen=True, slots=True)
+class Destino:
+    """What iniciar_envio decided for the row (`status`), where it goes (`telefone`), the doctor's first name
+    (`primeiro_nome`, the re-engagement template's parameter) and whether the re-engagement template goes in
+    the text's place (`reengajar`: free text the Cloud API would refuse)."""
+
+    status: Literal["enviando", "cancelada", "pendente", "erro", "aguardando_resposta"]
+    telefone: str
+    primeiro_nome: str  # 'doutor(a)' when the doctor's row has none (julia/sql/fila_mensagens.sql)
+    reengajar: bool
+
+
 @metrics.timed("reivindicar_mensagens")
 async def reivindicar_mensagens(
     db: Executor, limite: int, lease_s: float, prioridade_minima: int = 0
-) -> list[asyncpg.Record]:
+) -> list[MensagemReivindicada]:
     """Claim up to `limite` due messages at `prioridade_minima` or above, leased for `lease_s` seconds (see
     julia/sql/fila_mensagens.sql)."""
-    return await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
+    linhas = await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
+    return [MensagemReivindicada(**linha) for linha in linhas]
 
 
-def fila(retentativa: Retentativa) -> Fila:
-    return Fila(
-        "fila_mensagens",
-        rotulo="fila_mensagens",
-        reivindicar=reivindicar_mensagens,
-        adiar=sql("adiar_mensagem"),
-        falhar=sql("falhar_mensagem"),
-        retentativa=retentativa,
-    )
+async def adiar_mensagem(db: Executor, fila_id: int, tentativas: int, espera_s: float, motivo: str) -> None:
+    """Attempt `tentativas` did not send: pending again in `espera_s` seconds, with the reason."""
+    await db.execute(sql("adiar_mensagem"), fila_id, tentativas, espera_s, motivo)
+
+
+async def esperar_mensagem(db: Executor, fila_id: int, tentativas: int, espera_s: float, motivo: str) -> None:
+    """Attempt `tentativas` met a rate limit: pending again in `espera_s` seconds, counted in `esperas`, not
+    against the cap."""
+    await db.execute(sql("esperar_mensagem"), fila_id, tentativas, espera_s, motivo)
+
+
+async def falhar_mensagem(db: Executor, fila_id: int, tentativas: int, motivo: str) -> None:
+    """Attempt `tentativas` failed for good: 'erro', with the reason."""
+    await db.execute(sql("falhar_mensagem"), fila_id, tentativas, motivo)
+
+
+async def reagendar_mensagem(
+    db: Executor, fila_id: int, tentativas: int, quando: dt.datetime, motivo: str
+) -> None:
+    """Not yet (the doctor's sending window, the number's hourly or daily most): pending again at `quando`,
+    the claim not counted."""
+    await db.execute(sql("reagendar_mensagem"), fila_id, tentativas, quando, motivo)
+
+
+async def devolver_mensagem(db: Executor, fila_id: int, tentativas: int) -> None:
+    """A claimed row held back by a stop of sending before its send started: pending again, the claim not
+    counted."""
+    await db.execute(sql("devolver_mensagem"), fila_id, tentativas)
+
+
+async def marcar_incerta(db: Executor, fila_id: int, tentativas: int, motivo: str) -> None:
+    """The send of attempt `tentativas` may or may not have gone out: 'incerto', for a person to check."""
+    await db.execute(sql("marcar_incerta"), fila_id, tentativas, motivo)
 
 
 async def adiar_fila_semeada(db: Executor) -> int:
@@ -70,18 +126,20 @@ async def repassar_mensagem_agente(
 
 
 async def enfileirar_avisos(
-    db: Executor, avisos: Sequence[tuple[int, TemplateMessage]], prioridade: int
+    db: Executor, avisos: Sequence[tuple[int, TemplateMessage, dt.date]], prioridade: int
 ) -> None:
-    """Queue notices, (doctor id, template message) each, outside any reply, in one statement: the text
-    and the template with its parameters (the sender picks by the channel, julia/worker/remetente.py)."""
+    """Queue notices, (doctor id, template message, the shift's date) each, outside any reply, in one
+    statement: the text and the template with its parameters (the sender picks by the channel,
+    julia/worker/remetente.py); the shift's date decides whether the doctor's sending window holds it."""
     if avisos:
         await db.execute(
             sql("enfileirar_avisos"),
-            [c for c, _ in avisos],
-            [m.text for _, m in avisos],
+            [c for c, _, _ in avisos],
+            [m.text for _, m, _ in avisos],
             prioridade,
-            [m.template.name for _, m in avisos],
-            [list(m.values) for _, m in avisos],
+            [m.template.name for _, m, _ in avisos],
+            [list(m.values) for _, m, _ in avisos],
+            [d for _, _, d in avisos],
         )
 
 
@@ -98,12 +156,15 @@ class SendRules:
 
 async def iniciar_envio(
     db: Executor, fila_id: int, tentativas: int, lease_s: float, maximo: int, rules: SendRules
-) -> asyncpg.Record | None:
+) -> Destino | None:
     """Commit the intent to send: the row's new `status` ('enviando'; 'cancelada' for a campaign message to
     a doctor who no longer takes them or had their week's campaign messages; 'pendente' for one put off
-    while the doctor is in a conversation; 'erro' past `maximo` claims or for free text the Cloud API
-    would refuse) and the `telefone` it goes to, or None when this claim (`tentativas`) lost the row."""
-    destino: asyncpg.Record | None = await db.fetchrow(
+    while the doctor is in a conversation; 'aguardando_resposta' for free text the Cloud API would refuse
+    when a re-engagement template already asked the doctor to answer; 'erro' past `maximo` claims), the
+    `telefone` it goes to, `primeiro_nome`, and `reengajar` (free text the Cloud API would refuse: send
+    the re-engagement template instead, then aguardar_resposta); None when this claim (`tentativas`) lost
+    the row."""
+    destino = await db.fetchrow(
         sql("iniciar_envio"),
         fila_id,
         tentativas,
@@ -113,7 +174,17 @@ async def iniciar_envio(
         rules.campanha_max_per_week,
         rules.campanha_conversation_retry_s,
     )
-    return destino
+    return None if destino is None else Destino(**destino)
+
+
+async def aguardar_resposta(
+    db: Executor, fila_id: int, tentativas: int, whatsapp_id: str | None
+) -> str | None:
+    """The re-engagement template went in place of the row's text: the text waits for the doctor's answer.
+    The row's new status ('aguardando_resposta', or 'pendente' when the doctor wrote meanwhile), None when
+    attempt `tentativas` no longer holds it."""
+    status: str | None = await db.fetchval(sql("aguardar_resposta"), fila_id, tentativas, whatsapp_id)
+    return status
 
 
 async def marcar_enviada(
@@ -130,23 +201,6 @@ async def guardar_envio_no_historico(
 ) -> None:
     """A sent message that had no interaction (a campaign's) into conversation `conversa_id`'s history."""
     await db.execute(sql("guardar_envio_no_historico"), fila_id, conversa_id, whatsapp_id)
-
-
-def rescheduled(fila_id: int, tentativas: int, when: dt.datetime, reason: str) -> Registro:
-    """Not yet (the doctor's sending window, the number's hourly or daily most): pending again at
-    `when`, the claim not counted."""
-    return Registro(sql("reagendar_mensagem"), (fila_id, tentativas, when, mascarar_telefones(reason)))
-
-
-def devolvida(fila_id: int, tentativas: int) -> Registro:
-    """A claimed row held back by a stop of sending before its send started: pending again, the claim
-    not counted."""
-    return Registro(sql("devolver_mensagem"), (fila_id, tentativas))
-
-
-def incerta(fila_id: int, tentativas: int, motivo: str) -> Registro:
-    """The outcome of a send that may or may not have gone out: 'incerto', for a person to check."""
-    return Registro(sql("marcar_incerta"), (fila_id, tentativas, mascarar_telefones(motivo)))
 
 
 async def marcar_incertas(db: Executor) -> list[asyncpg.Record]:

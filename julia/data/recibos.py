@@ -34,3 +34,10 @@ async def contar_falhas_entrega(db: Executor, janela_s: float) -> FalhasEntrega:
     linha = await db.fetchrow(sql("contar_falhas_entrega"), float(janela_s))
     assert linha is not None  # an aggregate without GROUP BY always returns its row
     return FalhasEntrega(linha["recibos"], linha["falhas"])
+
+
+async def apagar_recibos_antigos(db: Executor, dias: int, lote: int) -> int:
+    """Retention: up to `lote` receipts whose message was first heard of more than `dias` days ago; how
+    many were deleted."""
+    status = await db.execute(sql("apagar_recibos_antigos"), dias, lote)
+    return int(status.rsplit(" ", 1)[1])  # "DELETE n"

@@ -91,6 +91,7 @@ class Chatwoot:
         self._inbox = settings.chatwoot_inbox_id
         self._headers = {"api_access_token": settings.chatwoot_api_token.get_secret_value()}
         self._http = http
+        self._timeout_s = settings.chatwoot_timeout_s
 
     @staticmethod
     def configurado(settings: Settings) -> bool:
@@ -106,7 +107,7 @@ class Chatwoot:
     async def _chamar(self, metodo: str, caminho: str, **kwargs: Any) -> Any:
         try:
             resposta = await self._http.request(
-                metodo, self._base + caminho, headers=self._headers, timeout=15.0, **kwargs
+                metodo, self._base + caminho, headers=self._headers, timeout=self._timeout_s, **kwargs
             )
         except httpx2.HTTPError as exc:
             raise IntegracaoError("chatwoot", f"{type(exc).__name__}: {exc}", transitorio=True) from exc

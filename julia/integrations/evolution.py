@@ -516,12 +516,23 @@ class Evolution:
         return dados.get("enabled") is True if isinstance(dados, dict) else None
 
 
-def recusa_da_meta(corpo: dict[str, Any]) -> IntegracaoError:
+# Meta's "Re-engagement message": free text to a number that has not written in 24 hours.
+FORA_DA_JANELA_24H = 131047
+
+
+class RecusaDaMeta(IntegracaoError):
+    """Meta refused the message (a 201 without `key`, Meta's error as its body); `codigo` is Meta's."""
+
+    def __init__(self, codigo: object, mensagem: str) -> None:
+        super().__init__(
+            "evolution",
+            f"Meta refused the message ({codigo}): {mensagem}",
+            transitorio=codigo in META_TRANSITORIOS,
+        )
+        self.codigo = codigo
+
+
+def recusa_da_meta(corpo: dict[str, Any]) -> RecusaDaMeta:
     """Meta's error object, as Evolution passes it on, as the failed send it is."""
-    codigo = corpo.get("code")
     mensagem = str(corpo.get("message") or corpo.get("error_data") or "no message")[:300]
-    return IntegracaoError(
-        "evolution",
-        f"Meta refused the message ({codigo}): {mensagem}",
-        transitorio=codigo in META_TRANSITORIOS,
-    )
+    return RecusaDaMeta(corpo.get("code"), mensagem)

@@ -20,7 +20,6 @@ from julia.integrations import IntegracaoError
 from julia.metrics import Metrics
 from julia.metrics import metrics as metricas_do_processo
 
-TIMEOUT_S = 10.0
 ESPERA_MAX_S = 5
 RETRY_AFTER_PADRAO_S = 30  # Slack always sends Retry-After with a 429; without a readable one, hold off long
 
@@ -34,12 +33,14 @@ class SlackLimitado(IntegracaoError):
 
 
 class Slack:
+    """Built once per process from Settings (julia/clients.py): its timeout is SLACK_TIMEOUT_S."""
+
     def __init__(
         self,
         url: str,
         http: httpx2.AsyncClient,
         *,
-        timeout_s: float = TIMEOUT_S,
+        timeout_s: float,
         metrics: Metrics = metricas_do_processo,
     ) -> None:
         self._url = url

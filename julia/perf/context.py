@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from julia import db, servers
-from julia.perf.engine import allocations, profile, results
+from julia.perf.engine import allocations, config, profile, results
 from julia.perf.engine.harness import Step
 from julia.perf.engine.turnos import Turnos
 from julia.queries import sql
@@ -20,6 +20,8 @@ from julia.queries import sql
 INJECT_SLEEP_QUERY = "buscar_medico_por_telefone"
 INJECT_SLEEP_S = 0.001
 CHECKOUT = Path(__file__).resolve().parents[2]  # julia/perf/context.py: functions are named from here
+# Who this checkout is to the engine (perf/perf.toml's [project]): its variables, database, scale.
+PROJECT = config.load(CHECKOUT / config.NAME).project
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Perf:
     """What every benchmark needs: the run being recorded, the database, and the options."""
 
     run: results.Run
-    services: servers.Services
+    services: servers.Servers
     dsn: str
     doctors: int
     samples: int
@@ -89,7 +91,13 @@ class Perf:
         """CPU per function of `call`'s units, profiled after the benchmark's timed blocks and still in
         this side's turn (julia.perf.engine.profile): the evidence a verdict is explained with."""
         return await profile.profile(
-            call, start=0, unit_ms=unit_ms, root=CHECKOUT, before=before, after=after
+            call,
+            start=0,
+            unit_ms=unit_ms,
+            root=CHECKOUT,
+            sources=PROJECT.sources,
+            before=before,
+            after=after,
         )
 
     async def connect(self) -> asyncpg.Connection:

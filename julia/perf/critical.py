@@ -16,9 +16,8 @@ from typing import Any
 import asyncpg
 
 from julia.queries import Critical, critical
+from julia.services.queues import INBOUND_TRIES, SEND_TRIES
 from julia.settings import Settings
-from julia.worker.remetente import MAX_TENTATIVAS as SEND_MAX_TENTATIVAS
-from julia.worker.resposta import MAX_TENTATIVAS
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
 Params = tuple[Any, ...]
@@ -28,8 +27,7 @@ VAGAS_LIMIT = 10
 TAG_LIMIT = 50
 CLAIM_BATCH = 10
 CLAIM_LEASE_S = 60.0
-ENTRADA_TRIES = MAX_TENTATIVAS  # the worker's attempt cap on an inbound message
-SEND_TRIES = SEND_MAX_TENTATIVAS  # the sender's on a queued one
+ENTRADA_TRIES = INBOUND_TRIES  # the attempt cap on an inbound message (the sender's: SEND_TRIES)
 REPLY_PRIORITY = PRIORIDADE_RESPOSTA
 # The send's rules as a default deployment has them (Baileys: free text needs no 24-hour window).
 CAMPANHA_MAX_PER_WEEK = Settings.model_fields["campanha_max_per_week"].default

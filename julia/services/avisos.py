@@ -40,6 +40,11 @@ COLUNAS_VAGA: Final = (
 )
 SEGURADA: Final = ("reservada", "preenchida")
 
+# The doctor's sending window (CAMPANHA_HORA_INICIO/FIM on their clock, weekends, holidays) holds a notice
+# like a campaign's message, since nobody asked for it (issue 36: business-initiated messages respect it),
+# except one about a shift today or tomorrow on the doctor's clock, which goes at any hour: a cancellation
+# of tonight's or tomorrow morning's shift held until 08:00 would reach the doctor on the way to the
+# hospital, or there (julia/sql/fila_mensagens.sql, enfileirar_avisos).
 # Each notice is an approved template (julia/templates.py): on the Cloud API a notice may reach a doctor who
 # has not written in 24 hours, which only a template can; on a Baileys number its body goes as text.
 CANCELADA: Final = TEMPLATES["plantao_cancelado"]
@@ -93,7 +98,11 @@ async def mudar_vaga(
         row: dict[str, Any] = dict(linha)
         aviso = aviso_de_mudanca(row)
         if aviso is not None:
-            await fila_mensagens.enfileirar_avisos(conn, [(row["cliente_antes"], aviso)], PRIORIDADE_AVISO)
+            # The earlier of the two dates: a shift moved away from tomorrow is as urgent as one moved to it.
+            dia = min(row["data_antes"], row["data_plantao"])
+            await fila_mensagens.enfileirar_avisos(
+                conn, [(row["cliente_antes"], aviso, dia)], PRIORIDADE_AVISO
+            )
     await invalidar_vagas(cache, row["especialidade_id"])
     vaga: dict[str, Any] = codec.plain({k: row[k] for k in COLUNAS_VAGA})
     return vaga
@@ -106,7 +115,10 @@ async def expirar_reservas(pool: asyncpg.Pool, cache: Cache, idade_s: int) -> in
         vencidas = [dict(v) for v in await dados_vagas.expirar_reservas(conn, idade_s, EXPIRADAS_POR_RODADA)]
         await fila_mensagens.enfileirar_avisos(
             conn,
-            [(v["cliente_id"], TemplateMessage(EXPIRADA, (descrever(v),))) for v in vencidas],
+            [
+                (v["cliente_id"], TemplateMessage(EXPIRADA, (descrever(v),)), v["data_plantao"])
+                for v in vencidas
+            ],
             PRIORIDADE_AVISO,
         )
     for especialidade in {v["especialidade_id"] for v in vencidas}:

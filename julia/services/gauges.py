@@ -4,9 +4,9 @@ served by the API from Redis.
 
 Computed per scrape, they were five aggregate queries and the campaign report on every GET /metrics: a loop
 of scrapes became Postgres load, and webhooks waited behind it. Now the worker's alert round (which counts
-the queues anyway, julia.health) writes one JSON value, `KEY`, with a TTL of a few rounds; a scrape is one
-Redis GET. A dead worker's figures expire rather than freeze; no worker, no figures, and the queue gauges
-keep their last value in each API process.
+the queues anyway, julia.health) writes one JSON value, `GAUGES` (julia/cache/keys.py), with a TTL of a
+few rounds; a scrape is one Redis GET. A dead worker's figures expire rather than freeze; no worker, no
+figures, and the queue gauges keep their last value in each API process.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import asdict
 import asyncpg
 import redis.asyncio as aioredis
 
+from julia.cache.keys import GAUGES
 from julia.data.operacao import Operacao
 from julia.health import medidas_fila
 from julia.metrics import Metrics
@@ -27,7 +28,6 @@ from julia.services.campanhas import contagens_recentes
 
 log = logging.getLogger(__name__)
 
-KEY = "julia:metricas:gauges"
 TTL_S = 300  # five alert rounds (julia/worker/loop.py, ALERTA_INTERVALO_S)
 LOAD_TIMEOUT_S = 1.0
 
@@ -39,7 +39,7 @@ async def publish(redis: aioredis.Redis, pool: asyncpg.Pool, operacao: Operacao 
         "campanhas": await contagens_recentes(pool),
         "orcamento": asdict(await orcamento.uso(redis)),
     }
-    await redis.set(KEY, json.dumps(snapshot), ex=TTL_S)
+    await redis.set(GAUGES, json.dumps(snapshot), ex=TTL_S)
 
 
 async def load(redis: aioredis.Redis, metrics: Metrics) -> None:
@@ -47,7 +47,7 @@ async def load(redis: aioredis.Redis, metrics: Metrics) -> None:
     down or no snapshot leaves the gauges as they were."""
     try:
         async with asyncio.timeout(LOAD_TIMEOUT_S):
-            raw = await redis.get(KEY)
+            raw = await redis.get(GAUGES)
     except Exception as exc:
         log.warning("gauges not refreshed, Redis: %s: %s", type(exc).__name__, exc)
         return
@@ -55,8 +55,8 @@ async def load(redis: aioredis.Redis, metrics: Metrics) -> None:
         return
     snapshot = json.loads(raw)
     if snapshot["fila"] is not None:
-        metrics.fila(snapshot["fila"])
+        metrics.set_queue_gauges(snapshot["fila"])
     for campanha_id, contagens in (snapshot["campanhas"] or {}).items():
-        metrics.campanha(campanha_id, contagens)
+        metrics.set_campanha(campanha_id, contagens)
     if snapshot.get("orcamento") is not None:  # a snapshot from a worker before the budgets has none
-        metrics.orcamento(snapshot["orcamento"])
+        metrics.set_budget_gauges(snapshot["orcamento"])

@@ -1,16 +1,18 @@
-"""Handoff between Júlia and a person: the state change in Postgres, then the side effects (Slack,
-the Chatwoot label), which never undo the state change when they fail."""
+"""Handoff between Júlia and a person: the state change in Postgres (julia/data/handoffs.py), then the
+side effects (Slack, the Chatwoot label), which never undo the state change when they fail. The agents'
+label in Chatwoot drives it too (`follow_label`, for julia/api/chatwoot.py)."""
 
 from __future__ import annotations
 
 import logging
 import re
 import unicodedata
+from dataclasses import dataclass
 
-# The state change is one statement of the handoffs table, run by the API and the worker as
-# handoff.passar_para_humano / handoff.devolver_para_julia; the side effects are this module's own.
-from julia.data.handoffs import devolver_para_julia as devolver_para_julia
-from julia.data.handoffs import passar_para_humano as passar_para_humano
+import asyncpg
+
+from julia.data import Executor, clientes, conversations
+from julia.data.handoffs import devolver_para_julia, passar_para_humano
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.slack import Slack, texto_literal
@@ -33,6 +35,14 @@ def pede_humano(texto: str) -> bool:
     """Simple keyword detection: good enough to stop Júlia when a doctor plainly asks for a person."""
     simples = unicodedata.normalize("NFKD", texto.lower()).encode("ascii", "ignore").decode()
     return _PEDE_HUMANO.search(simples) is not None
+
+
+async def hand_over(db: Executor, conversa_id: int, motivo: str) -> int | None:
+    """A person takes the conversation (Júlia's tool or a doctor who asked for one): its control and a
+    handoffs row in one statement, on `db` (a transaction's connection when the caller also ends the
+    inbound message in it). The new handoff's id; None when a person already had it, so nobody is
+    notified twice."""
+    return await passar_para_humano(db, conversa_id, motivo)
 
 
 async def avisar(
@@ -60,3 +70,31 @@ async def avisar(
             await chatwoot.adicionar_rotulo(chatwoot_conversa_id)
         except IntegracaoError as exc:
             log.error("label 'humano' not added to Chatwoot #%s: %s", chatwoot_conversa_id, exc)
+
+
+@dataclass(frozen=True)
+class LabelChange:
+    """What the label did to a conversation julia knows: `handoff_id` of a new handoff (None when a
+    person already had it, or it went back to Júlia) and the doctor's number for its Slack notice."""
+
+    handoff_id: int | None = None
+    telefone: str | None = None
+
+
+async def follow_label(
+    pool: asyncpg.Pool, chatwoot_id: int, *, humano: bool, devolver: bool, motivo: str
+) -> LabelChange | None:
+    """The agents' label `humano` on Chatwoot conversation `chatwoot_id`: present (`humano`), a person
+    takes over; gone or the conversation resolved (`devolver`), Júlia takes it back and the handoff is
+    resolved. One transaction; both are state transitions, so a redelivered webhook changes nothing twice.
+    None when julia mirrors no conversation to `chatwoot_id`."""
+    async with pool.acquire(timeout=10) as conn, conn.transaction():
+        conversa = await conversations.conversa_por_chatwoot(conn, chatwoot_id)
+        if conversa is None:
+            return None
+        if humano:
+            handoff_id = await passar_para_humano(conn, conversa["id"], motivo)
+            return LabelChange(handoff_id, await clientes.destino_mensagem(conn, conversa["cliente_id"]))
+        if devolver:
+            await devolver_para_julia(conn, conversa["id"])
+    return LabelChange()

@@ -38,6 +38,7 @@ from julia.data import (
     fila_mensagens,
     handoffs,
     interacoes,
+    recibos,
     titulares_apagados,
     vagas,
 )
@@ -210,9 +211,17 @@ class Retencao:
 
     leads: int
     interacoes: int
+    recibos: int
+
+    @property
+    def total(self) -> int:
+        return self.leads + self.interacoes + self.recibos
 
     def linha(self) -> str:
-        return f"retention: {self.leads} leads and {self.interacoes} messages deleted"
+        return (
+            f"retention: {self.leads} leads, {self.interacoes} messages and {self.recibos} delivery "
+            "receipts deleted"
+        )
 
 
 async def reter(
@@ -243,4 +252,8 @@ async def reter(
         "interacoes",
         lambda: interacoes.apagar_interacoes_antigas(pool, settings.lgpd_retencao_interacoes_dias, lote),
     )
-    return Retencao(leads, mensagens)
+    entregas = await em_lotes(
+        "recibos",
+        lambda: recibos.apagar_recibos_antigos(pool, settings.recibos_retencao_dias, lote),
+    )
+    return Retencao(leads, mensagens, entregas)

@@ -26,10 +26,9 @@ import time
 
 from julia import relogio
 from julia.cache import Cache
+from julia.cache.keys import INBOUND_PER_DAY, INBOUND_PER_MINUTE
 from julia.metrics import metrics
 
-PREFIX = "julia:limite:minuto"
-PREFIX_DIA = "julia:limite:dia"
 JANELA_S = 60
 DIA_S = 86_400
 MARCA_CORTE = "…"
@@ -47,10 +46,10 @@ async def responder(cache: Cache, telefone: str, por_minuto: int, por_dia: int) 
     `por_dia` in the current day."""
     minuto = int(time.time() // JANELA_S)
     # Twice the window: a key outlives its window, never the next one's count.
-    contagens = await cache.contar(
-        (f"{PREFIX}:{telefone}:{minuto}", 2 * JANELA_S),
-        (f"{PREFIX_DIA}:{telefone}:{relogio.hoje().isoformat()}", 2 * DIA_S),
-        prazo_s=PRAZO_S,
+    contagens = await cache.count(
+        (f"{INBOUND_PER_MINUTE}:{telefone}:{minuto}", 2 * JANELA_S),
+        (f"{INBOUND_PER_DAY}:{telefone}:{relogio.hoje().isoformat()}", 2 * DIA_S),
+        deadline_s=PRAZO_S,
     )
     if contagens is None:
         return True

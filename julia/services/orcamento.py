@@ -38,6 +38,7 @@ import redis.asyncio as aioredis
 
 from julia import relogio
 from julia.cache import Cache
+from julia.cache.keys import BUDGET
 from julia.integrations import IntegracaoError
 from julia.integrations.slack import Slack
 from julia.metrics import metrics
@@ -46,7 +47,6 @@ from julia.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PREFIX = "julia:orcamento"
 TTL_S = 2 * 86_400  # the day's hash outlives its day, never the next one's counts
 # A guard, not a cache read: tried even while the cache's breaker skips Redis, with limite.PRAZO_S's
 # deadline, so the load of a flood does not switch the budgets off (julia/services/limite.py says how it did).
@@ -69,7 +69,7 @@ class Uso:
 
 def chave() -> str:
     """Today's service-wide hash: `tokens`, `acima:medicos`, `acima:leads`."""
-    return f"{PREFIX}:{relogio.hoje().isoformat()}"
+    return f"{BUDGET}:{relogio.hoje().isoformat()}"
 
 
 def chave_do_cliente(cliente_id: int) -> str:
@@ -88,7 +88,7 @@ async def decidir(cache: Cache, settings: Settings, cliente_id: int, *, lead: bo
     tokens (HGET); for a lead, its replies counted with this one, and its and the service's tokens."""
     do_cliente = chave_do_cliente(cliente_id)
     if not lead:
-        respostas = await cache.em_lote(lambda pipe: pipe.hget(do_cliente, "tokens"), prazo_s=PRAZO_S)
+        respostas = await cache.batch(lambda pipe: pipe.hget(do_cliente, "tokens"), deadline_s=PRAZO_S)
         if respostas is None:
             return "claude"
         return "humano" if _int(respostas[0]) >= settings.claude_tokens_per_doctor_day else "claude"
@@ -99,7 +99,7 @@ async def decidir(cache: Cache, settings: Settings, cliente_id: int, *, lead: bo
         pipe.hget(do_cliente, "tokens")
         pipe.hget(chave(), SERVICO)
 
-    respostas = await cache.em_lote(montar, prazo_s=PRAZO_S)
+    respostas = await cache.batch(montar, deadline_s=PRAZO_S)
     if respostas is None:
         return "claude"
     feitas, _, tokens_lead, tokens_servico = respostas
@@ -109,15 +109,15 @@ async def decidir(cache: Cache, settings: Settings, cliente_id: int, *, lead: bo
         settings.claude_tokens_per_doctor_day
     ):
         if int(feitas) == settings.lead_claude_replies_per_day + 1:  # counted once a day per lead
-            await cache.em_lote(lambda pipe: pipe.hincrby(chave(), LEADS_ACIMA, 1), prazo_s=PRAZO_S)
+            await cache.batch(lambda pipe: pipe.hincrby(chave(), LEADS_ACIMA, 1), deadline_s=PRAZO_S)
         return "humano"
     return "claude"
 
 
 async def primeiro_aviso(cache: Cache, cliente_id: int) -> bool:
     """Whether this is the lead's first message today past the service's budget (its one fixed text)."""
-    respostas = await cache.em_lote(
-        lambda pipe: pipe.hsetnx(chave_do_cliente(cliente_id), "aviso", 1), prazo_s=PRAZO_S
+    respostas = await cache.batch(
+        lambda pipe: pipe.hsetnx(chave_do_cliente(cliente_id), "aviso", 1), deadline_s=PRAZO_S
     )
     return respostas is None or bool(respostas[0])  # Redis down: a text rather than silence
 
@@ -135,7 +135,7 @@ async def gastar(cache: Cache, settings: Settings, slack: Slack | None, cliente_
         pipe.hincrby(hoje, SERVICO, tokens)
         pipe.expire(hoje, TTL_S)
 
-    respostas = await cache.em_lote(montar, prazo_s=PRAZO_S)
+    respostas = await cache.batch(montar, deadline_s=PRAZO_S)
     if respostas is None:
         return
     do_medico, do_servico = int(respostas[0]), int(respostas[2])
@@ -148,7 +148,7 @@ async def gastar(cache: Cache, settings: Settings, slack: Slack | None, cliente_
             "Brasília) leads não são respondidos pelo Claude; médicos continuam. Runbook: Claude's budget.",
         )
     if _cruzou(do_medico, tokens, settings.claude_tokens_per_doctor_day):
-        await cache.em_lote(lambda pipe: pipe.hincrby(hoje, MEDICOS_ACIMA, 1), prazo_s=PRAZO_S)
+        await cache.batch(lambda pipe: pipe.hincrby(hoje, MEDICOS_ACIMA, 1), deadline_s=PRAZO_S)
         await _alertar(
             slack,
             f":money_with_wings: O médico {cliente_id} passou do orçamento diário de tokens do Claude "

@@ -29,7 +29,7 @@ from typing import Literal
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-CHAVE = "julia:envio:pausado"
+from julia.cache.keys import SENDING_STOP
 
 Causa = Literal["manual", "whatsapp", "entregas"]
 Retencao = Literal["nada", "campanhas", "tudo"]
@@ -68,17 +68,17 @@ def retencao(causas: set[str]) -> Retencao:
 
 async def _de_antes_das_causas(redis: aioredis.Redis) -> None:
     """A flag written as a string (by hand, or by julia before the causes) becomes the manual cause."""
-    if await redis.type(CHAVE) in (b"string", "string"):
-        bruto = await redis.get(CHAVE)
-        await redis.delete(CHAVE)
-        await redis.hset(CHAVE, "manual", bruto if bruto is not None else "set by hand")
+    if await redis.type(SENDING_STOP) in (b"string", "string"):
+        bruto = await redis.get(SENDING_STOP)
+        await redis.delete(SENDING_STOP)
+        await redis.hset(SENDING_STOP, "manual", bruto if bruto is not None else "set by hand")
 
 
 async def pausar(redis: aioredis.Redis, motivo: str, causa: Causa = "manual") -> EstadoEnvio:
     """Set one cause (again: its reason and time are replaced); the state after."""
     await _de_antes_das_causas(redis)
     desde = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    await redis.hset(CHAVE, causa, json.dumps({"motivo": motivo, "desde": desde}))
+    await redis.hset(SENDING_STOP, causa, json.dumps({"motivo": motivo, "desde": desde}))
     return await estado(redis)
 
 
@@ -86,10 +86,10 @@ async def retomar(redis: aioredis.Redis, causa: Causa | None = None) -> list[str
     """Lift one cause, or every cause (None); the causes that were set and are now lifted."""
     await _de_antes_das_causas(redis)
     if causa is None:
-        causas = sorted(_texto(c) for c in await redis.hkeys(CHAVE))
-        await redis.delete(CHAVE)
+        causas = sorted(_texto(c) for c in await redis.hkeys(SENDING_STOP))
+        await redis.delete(SENDING_STOP)
         return causas
-    return [causa] if await redis.hdel(CHAVE, causa) else []
+    return [causa] if await redis.hdel(SENDING_STOP, causa) else []
 
 
 async def conexao(redis: aioredis.Redis, estado_whatsapp: str, razao: int | None) -> None:
@@ -106,7 +106,7 @@ async def conexao(redis: aioredis.Redis, estado_whatsapp: str, razao: int | None
 async def estado(redis: aioredis.Redis) -> EstadoEnvio:
     """The causes as stored. Raises RedisError when Redis does not answer (the commands report it)."""
     try:
-        bruto = await redis.hgetall(CHAVE)
+        bruto = await redis.hgetall(SENDING_STOP)
     except ResponseError:  # WRONGTYPE: a string flag, set by hand or by julia before the causes
         return EstadoEnvio(True, "set by hand", None, causas={"manual": "set by hand"})
     causas: dict[str, tuple[str, str | None]] = {}

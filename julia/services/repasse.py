@@ -37,9 +37,12 @@ NOTA_DESCONHECIDA: Final = (
 )
 
 NOTA_NAO_ENVIADA: Final = (
-    "Mensagem não enviada ao médico: na Cloud API, texto livre só vai até 24 horas depois da última mensagem "
-    "dele (depois, a Meta só aceita um modelo aprovado), ou o envio falhou vezes demais. Nada saiu pelo "
-    "WhatsApp."
+    "Mensagem não enviada ao médico: o envio falhou vezes demais. Nada saiu pelo WhatsApp."
+)
+# On the Cloud API, past 24 hours since the doctor last wrote (julia/worker/channel.py).
+NOTA_AGUARDANDO: Final = (
+    "Mensagem ainda não enviada: o médico não escreve há mais de 24 horas, e a Meta só aceita um modelo "
+    "aprovado. Ele recebeu um modelo pedindo que responda; a sua mensagem vai assim que ele responder."
 )
 NOTA_ANEXO: Final = (
     "Anexo não enviado ao médico: a Júlia só envia o texto das mensagens pelo WhatsApp. Escreva o que "

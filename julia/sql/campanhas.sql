@@ -7,11 +7,14 @@
 -- template ($12, julia/templates.py) also stores on each row its name and its parameters, the doctor's
 -- fields named by $13 in order (for the Cloud API's sendTemplate). Each row carries the doctor's time zone
 -- (fuso_medico: from the CRM's state or the DDD), so the sender checks the window on the doctor's clock.
--- The n-th doctor (by id) goes n/por_minuto minutes of *open* time after `inicio`: the clock only runs
--- inside the daily window that opens at $8 h São Paulo time and lasts ($9 - $8) mod 24 hours (0: all
--- day), so a slot past closing moves to the next opening and the rate holds there too. Days are São
--- Paulo days: 21:00 there is 00:00 UTC of the next day. The doctor's own window, weekends and holidays
--- are the sender's to apply when the row comes due (julia/worker/sending_window.py).
+-- The n-th doctor (by id) goes n/por_minuto minutes of *open* time after `inicio`, on the doctor's own
+-- clock (issue 36): the clock only runs inside the daily window that opens at $8 h in the doctor's zone
+-- (the western one when fuso_medico names two) and lasts ($9 - $8) mod 24 hours (0: all day), so a slot
+-- past closing moves to that zone's next opening and the rate holds there too. Spread over São Paulo's
+-- hours instead, a doctor in Manaus or Rio Branco whose slot fell in São Paulo's first hours came due
+-- before their own opening and waited, bunched with the next ones, for the sender to put them off. The
+-- doctors' positions are counted across zones, so zones interleave at the campaign's rate. Weekends and
+-- holidays are the sender's to apply when the row comes due (julia/worker/sending_window.py).
 -- Indexes: idx_clientes_tags (tag), clientes' seq scan otherwise; idx_fila_campanha_cliente (ON CONFLICT).
 WITH nova AS (
     INSERT INTO campanhas (id, tag, especialidade_id, estado, texto, inicio, por_minuto, modelo)
@@ -19,51 +22,54 @@ WITH nova AS (
     ON CONFLICT (id) DO NOTHING
     RETURNING id, texto, inicio, por_minuto
 ), janela AS (
-    SELECT (((($9::int - $8::int) % 24) + 24) % 24) AS horas FROM nova
-), inicio AS (
-    -- `ciclo`: the latest opening at or before `inicio` (local time); `aberta_s`: seconds open per day.
-    SELECT nova.id, nova.texto, nova.por_minuto, s.ciclo, s.aberta_s,
-           least(extract(epoch FROM (nova.inicio AT TIME ZONE 'America/Sao_Paulo') - s.ciclo), s.aberta_s)
-               AS deslocamento_s
-    FROM nova, janela,
-         LATERAL (
-             SELECT date_trunc('day', (nova.inicio AT TIME ZONE 'America/Sao_Paulo')
-                                      - make_interval(hours => $8::int))
-                        + make_interval(hours => $8::int) AS ciclo,
-                    (CASE WHEN janela.horas = 0 THEN 24 ELSE janela.horas END) * 3600.0 AS aberta_s
-         ) AS s
+    -- `aberta_s`: seconds open per day.
+    SELECT nova.id, nova.texto, nova.inicio, nova.por_minuto,
+           (CASE WHEN h.horas = 0 THEN 24 ELSE h.horas END) * 3600.0 AS aberta_s
+    FROM nova, LATERAL (SELECT (((($9::int - $8::int) % 24) + 24) % 24) AS horas) AS h
 ), alvos AS (
     SELECT c.id AS cliente_id,
            fuso_medico(c.crm, c.telefone) AS fuso,
            coalesce(nullif(btrim(c.primeiro_nome), ''), 'doutor(a)') AS primeiro_nome,
            coalesce(e.nome, 'sua especialidade') AS especialidade,
-           i.deslocamento_s + (row_number() OVER (ORDER BY c.id) - 1) * 60.0 / i.por_minuto AS posicao_s
-    FROM inicio i
+           (row_number() OVER (ORDER BY c.id) - 1) * 60.0 / j.por_minuto AS ordem_s
+    FROM janela j
     JOIN clientes c
       ON ($2::text IS NULL OR c.tags @> ARRAY[$2::text])
      AND ($3::bigint IS NULL OR c.especialidade_id = $3::bigint)
      AND ($4::text IS NULL OR c.crm LIKE 'CRM/' || $4::text || ' %')
     LEFT JOIN especialidades e ON e.id = c.especialidade_id
     WHERE c.status NOT IN ('opt_out', 'bloqueado', 'inativo')
+), posicoes AS (
+    -- `ciclo`: the latest opening at or before `inicio` on the doctor's wall clock; `posicao_s`: the
+    -- doctor's open seconds after it.
+    SELECT a.*, z.zona, s.ciclo,
+           least(extract(epoch FROM (j.inicio AT TIME ZONE z.zona) - s.ciclo), j.aberta_s) + a.ordem_s
+               AS posicao_s
+    FROM alvos a, janela j,
+         LATERAL (SELECT split_part(a.fuso, ' ', 1) AS zona) AS z,
+         LATERAL (
+             SELECT date_trunc('day', (j.inicio AT TIME ZONE z.zona) - make_interval(hours => $8::int))
+                        + make_interval(hours => $8::int) AS ciclo
+         ) AS s
 ), inseridas AS (
     INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, agendar_para, campanha_id, modelo,
                                 modelo_parametros, fuso)
-    SELECT a.cliente_id,
-           replace(replace(i.texto, '{primeiro_nome}', a.primeiro_nome), '{especialidade}', a.especialidade)
+    SELECT p.cliente_id,
+           replace(replace(j.texto, '{primeiro_nome}', p.primeiro_nome), '{especialidade}', p.especialidade)
                || $11::text,
            $10,
-           (i.ciclo + make_interval(days => floor(a.posicao_s / i.aberta_s)::int)
-                    + make_interval(secs => (a.posicao_s - floor(a.posicao_s / i.aberta_s) * i.aberta_s)::float8))
-               AT TIME ZONE 'America/Sao_Paulo',
-           i.id,
+           (p.ciclo + make_interval(days => floor(p.posicao_s / j.aberta_s)::int)
+                    + make_interval(secs => (p.posicao_s - floor(p.posicao_s / j.aberta_s) * j.aberta_s)::float8))
+               AT TIME ZONE p.zona,
+           j.id,
            $12::text,
            CASE WHEN $12::text IS NOT NULL THEN ARRAY(
-               SELECT CASE p.nome WHEN 'primeiro_nome' THEN a.primeiro_nome ELSE a.especialidade END
-               FROM unnest($13::text[]) WITH ORDINALITY AS p (nome, n)
-               ORDER BY p.n
+               SELECT CASE n.nome WHEN 'primeiro_nome' THEN p.primeiro_nome ELSE p.especialidade END
+               FROM unnest($13::text[]) WITH ORDINALITY AS n (nome, i)
+               ORDER BY n.i
            ) END,
-           a.fuso
-    FROM alvos a, inicio i
+           p.fuso
+    FROM posicoes p, janela j
     ON CONFLICT (campanha_id, cliente_id) WHERE campanha_id IS NOT NULL DO NOTHING
     RETURNING 1
 )

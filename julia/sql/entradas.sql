@@ -7,7 +7,13 @@
 -- work row either). `conversa_ativa` false: the doctor has no active conversation, and nothing was
 -- written (the caller opens one and runs this again). `conversa_id`: the opt-out the webhook registers
 -- in the same transaction queues its confirmation there.
--- Indexes: idx_conversations_cliente_status (unique, partial), idx_interacoes_whatsapp_id (unique).
+-- The doctor wrote, so free text held for their answer behind the Cloud API's re-engagement template
+-- ('aguardando_resposta', migrations/0021) is due now, inside the window this message opened; cancelled
+-- instead for a doctor who opted out or is blocked (an opt-out written now is registered after this, in
+-- the message's transaction, and cancels what this made pending). A probe of a partial index that is
+-- empty but for doctors silent for a day.
+-- Indexes: idx_conversations_cliente_status (unique, partial), idx_interacoes_whatsapp_id (unique),
+-- idx_fila_aguardando_resposta (partial).
 WITH c AS (
     SELECT id FROM conversations WHERE cliente_id = $1 AND status = 'ativa'
 ), i AS (
@@ -15,6 +21,15 @@ WITH c AS (
     SELECT c.id, $1, 'entrada', 'medico', $2, $3 FROM c
     ON CONFLICT (whatsapp_message_id) WHERE whatsapp_message_id IS NOT NULL DO NOTHING
     RETURNING id, conversa_id, cliente_id
+), liberadas AS (
+    UPDATE fila_mensagens f
+    SET status = CASE WHEN cl.status IN ('opt_out', 'bloqueado') THEN 'cancelada' ELSE 'pendente' END,
+        agendar_para = now(), updated_at = now(),
+        last_error = CASE WHEN cl.status IN ('opt_out', 'bloqueado')
+            THEN 'médico não recebe mensagens: opt-out ou bloqueado'
+            ELSE 'o médico respondeu: o texto retido vai dentro da janela de 24 horas' END
+    FROM clientes cl
+    WHERE f.cliente_id = $1 AND f.status = 'aguardando_resposta' AND cl.id = $1 AND EXISTS (SELECT 1 FROM i)
 ), e AS (
     INSERT INTO entradas (interacao_id, cliente_id, conversa_id, tratamento)
     SELECT id, cliente_id, conversa_id, $4 FROM i

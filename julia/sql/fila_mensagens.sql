@@ -38,7 +38,7 @@ SET status = 'processando',
 FROM escolhidos e
 WHERE f.id = e.id
 RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prioridade, f.agendar_para,
-    f.tentativas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso, f.chatwoot_message_id
+    f.tentativas, f.esperas, f.campanha_id, f.modelo, f.modelo_parametros, f.fuso, f.chatwoot_message_id
 
 -- name: iniciar_envio
 -- critical: fila_mensagens_pkey, clientes_pkey
@@ -55,18 +55,23 @@ RETURNING f.id, f.cliente_id, f.conversa_id, f.interacao_id, f.conteudo, f.prior
 --   conversation now (issue 33): a person holds it (a handoff), or the doctor wrote in the last 24 hours
 --   (WhatsApp's own customer-service window): an offer nobody asked for must not cut into it, and goes
 --   once the conversation has quieted (issue 36: retried, no longer cancelled);
--- * 'erro': free text on the Cloud API ($5) to a doctor who has not written in the last 24 hours (Meta
---   refuses it, 131047: only a template may go; 5 minutes of margin for the send's own delay); or a row
---   claimed more than $4 times (senders killed before they could send), the hard cap, whatever re-claimed it.
+-- * free text on the Cloud API ($5) to a doctor who has not written in the last 24 hours (Meta refuses it,
+--   131047: only a template may go; 5 minutes of margin for the send's own delay): 'enviando' with
+--   `reengajar` true, the caller sending the re-engagement template (with `primeiro_nome`) in its place
+--   and then holding the text (aguardar_resposta); or 'aguardando_resposta' at once, its claim not
+--   counted, when another text to the doctor already waits behind that template (migrations/0021);
+-- * 'erro': a row claimed more than $4 times (senders killed before they could send), the hard cap,
+--   whatever re-claimed it; the rate limit's waits (`esperas`, migrations/0022) are not counted against it.
 -- The caller reads which from `status`; no row: the claim was lost to another sender. The UPDATE re-checks
 -- the claim on the row's latest version, so a re-claim that raced the read makes it write nothing.
 -- Indexes: fila_mensagens_pkey, clientes_pkey; the campaign-only checks are functions, so a reply's
 -- execution opens nothing of them (migrations/0018, 0020: inline, each was a subplan copied into every SET
 -- expression that reads it): julia_campanhas_na_semana (idx_fila_campanha_enviada), julia_em_conversa
 -- (idx_conversations_cliente_status, idx_interacoes_conversa_data) and, for free text on the Cloud API,
--- julia_escreveu_nas_24h (idx_conversations_cliente, idx_interacoes_conversa_data).
+-- julia_escreveu_nas_24h (idx_conversations_cliente, idx_interacoes_conversa_data), then
+-- julia_aguarda_resposta (idx_fila_aguardando_resposta).
 WITH alvo AS (
-    SELECT f.id, cl.telefone,
+    SELECT f.id, cl.telefone, coalesce(nullif(btrim(cl.primeiro_nome), ''), 'doutor(a)') AS primeiro_nome,
            CASE
                WHEN f.chatwoot_message_id IS NOT NULL AND cl.status IN ('opt_out', 'bloqueado')
                    THEN 'médico não recebe mensagens: opt-out ou bloqueado'
@@ -82,9 +87,11 @@ WITH alvo AS (
            END AS adiamento,
            CASE
                WHEN NOT $5::boolean OR f.modelo IS NOT NULL THEN NULL
-               WHEN NOT julia_escreveu_nas_24h(f.cliente_id) THEN 'texto livre fora da janela de 24 horas da Cloud API (a Meta recusa: 131047); só um modelo aprovado pode ir'
+               WHEN julia_escreveu_nas_24h(f.cliente_id) THEN NULL
+               WHEN julia_aguarda_resposta(f.cliente_id) THEN 'aguardar'
+               ELSE 'reengajar'
            END AS fora_da_janela,
-           f.tentativas > $4 AS esgotada
+           f.tentativas - f.esperas > $4 AS esgotada
     FROM fila_mensagens f
     JOIN clientes cl ON cl.id = f.cliente_id
     WHERE f.id = $1
@@ -93,7 +100,8 @@ WITH alvo AS (
            CASE
                WHEN a.recusa IS NOT NULL THEN 'cancelada'
                WHEN a.adiamento IS NOT NULL THEN 'pendente'
-               WHEN a.fora_da_janela IS NOT NULL OR a.esgotada THEN 'erro'
+               WHEN a.esgotada THEN 'erro'
+               WHEN a.fora_da_janela = 'aguardar' THEN 'aguardando_resposta'
                ELSE 'enviando'
            END AS status
     FROM alvo a
@@ -103,18 +111,43 @@ SET status = d.status,
     envio_iniciado_em = CASE WHEN d.status = 'enviando' THEN now() ELSE f.envio_iniciado_em END,
     locked_until = CASE WHEN d.status = 'enviando' THEN now() + make_interval(secs => $3) END,
     agendar_para = CASE WHEN d.status = 'pendente' THEN now() + make_interval(secs => $7) ELSE f.agendar_para END,
-    tentativas = CASE WHEN d.status = 'pendente' THEN f.tentativas - 1 ELSE f.tentativas END,
+    tentativas = CASE WHEN d.status IN ('pendente', 'aguardando_resposta') THEN f.tentativas - 1 ELSE f.tentativas END,
     last_error = CASE
         WHEN d.status = 'enviando' THEN f.last_error
-        WHEN d.status = 'erro' AND d.fora_da_janela IS NULL
-            THEN format('gave up after %s claims: %s', f.tentativas - 1,
+        WHEN d.status = 'erro'
+            THEN format('gave up after %s claims: %s', f.tentativas - f.esperas - 1,
                         coalesce(f.last_error, 'no send was ever started'))
-        ELSE coalesce(d.recusa, d.adiamento, d.fora_da_janela)
+        WHEN d.status = 'aguardando_resposta'
+            THEN 'fora da janela de 24 horas da Cloud API: espera o médico responder ao modelo de reengajamento já enviado'
+        ELSE coalesce(d.recusa, d.adiamento)
     END,
     updated_at = now()
 FROM decisao d
 WHERE f.id = d.id AND f.status = 'processando' AND f.tentativas = $2
-RETURNING f.status, d.telefone
+RETURNING f.status, d.telefone, d.primeiro_nome, d.status = 'enviando' AND d.fora_da_janela IS NOT NULL AS reengajar
+
+-- name: aguardar_resposta
+-- Attempt $2 sent the re-engagement template (WhatsApp id $3) in place of free text the Cloud API would
+-- refuse: the text waits for the doctor's answer ('aguardando_resposta', its claim not counted; entradas.sql
+-- registrar_entrada makes it pending when the doctor writes). A doctor who wrote since this attempt began
+-- (their message found no held row to release) gets it now instead: pending, due at once. Since the
+-- attempt began, not "in the last 24 hours": when Meta refused the text (131047) though julia's record
+-- says the doctor wrote within them, going again at once would only meet the same refusal, over and over.
+-- Indexes: fila_mensagens_pkey, idx_conversations_cliente, idx_interacoes_conversa_data.
+UPDATE fila_mensagens f
+SET status = CASE
+        WHEN EXISTS (
+            SELECT 1 FROM conversations cv
+            JOIN interacoes i ON i.conversa_id = cv.id
+            WHERE cv.cliente_id = f.cliente_id AND i.direcao = 'entrada' AND i.created_at > f.envio_iniciado_em
+        ) THEN 'pendente'
+        ELSE 'aguardando_resposta'
+    END,
+    agendar_para = now(), tentativas = tentativas - 1, locked_until = NULL, updated_at = now(),
+    last_error = format('fora da janela de 24 horas da Cloud API: enviado o modelo de reengajamento (%s); '
+                        'o texto vai quando o médico responder', coalesce($3, 'sem id'))
+WHERE f.id = $1 AND f.status = 'enviando' AND f.tentativas = $2
+RETURNING f.status
 
 -- name: reagendar_mensagem
 -- Not yet: a campaign message outside the doctor's sending window (the doctor's local hours, weekends,
@@ -164,11 +197,19 @@ UPDATE fila_mensagens SET conversa_id = $2, interacao_id = i.id, updated_at = no
 FROM i WHERE fila_mensagens.id = $1
 
 -- name: adiar_mensagem
--- Not sent, and trying again may work (Evolution answered 5xx/429, refused the connection, or the rate
+-- Not sent, and trying again may work (Evolution answered 5xx, refused the connection, or the rate
 -- limiter could not be reached): pending again after $3 seconds of backoff, with the reason.
 UPDATE fila_mensagens
 SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
     last_error = $4, updated_at = now()
+WHERE id = $1 AND status IN ('processando', 'enviando') AND tentativas = $2
+
+-- name: esperar_mensagem
+-- Evolution asked us to slow down (a 429): pending again after $3 seconds, the attempt counted in `esperas`
+-- rather than against the cap (migrations/0022; the rule is julia/services/fila.py's).
+UPDATE fila_mensagens
+SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locked_until = NULL,
+    esperas = esperas + 1, last_error = $4, updated_at = now()
 WHERE id = $1 AND status IN ('processando', 'enviando') AND tentativas = $2
 
 -- name: devolver_mensagem
@@ -251,12 +292,21 @@ RETURNING id, status
 -- non-campaign row go, since the opt-out's own confirmation is one; an opt-out after this commit cancels
 -- the row, clientes.sql cancelar_envios_pendentes). Each is also an approved template: $4 its name, $5 a
 -- JSON array of each notice's parameters (an array of arrays of unequal lengths is no Postgres array), for
--- the Cloud API, where a notice to a doctor silent for 24 hours can only be one. Index: clientes_pkey.
-INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, modelo, modelo_parametros)
+-- the Cloud API, where a notice to a doctor silent for 24 hours can only be one.
+-- The doctor's sending window (issue 36) holds a notice as it holds a campaign's message (`fuso` set: the
+-- sender checks it, julia/worker/channel.py), unless the shift ($6, its date) is today or tomorrow on the
+-- doctor's clock (the western zone when fuso_medico names two): then `fuso` is NULL and it goes at any
+-- hour. A shift cancelled at 22:00 for the next morning's 07:00 must reach the doctor before they leave
+-- for the hospital, and a notice held to 08:00 would not; a change to a shift next week can wait for
+-- the morning, as anything the doctor did not ask for does. Index: clientes_pkey.
+INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, modelo, modelo_parametros, fuso)
 SELECT a.cliente_id, a.conteudo, $3, a.modelo,
-       ARRAY(SELECT jsonb_array_elements_text($5::jsonb -> (a.n::int - 1)))
-FROM unnest($1::bigint[], $2::text[], $4::text[]) WITH ORDINALITY AS a (cliente_id, conteudo, modelo, n)
+       ARRAY(SELECT jsonb_array_elements_text($5::jsonb -> (a.n::int - 1))),
+       CASE WHEN a.dia > (now() AT TIME ZONE split_part(z.fuso, ' ', 1))::date + 1 THEN z.fuso END
+FROM unnest($1::bigint[], $2::text[], $4::text[], $6::date[])
+         WITH ORDINALITY AS a (cliente_id, conteudo, modelo, dia, n)
 JOIN clientes c ON c.id = a.cliente_id
+CROSS JOIN LATERAL (SELECT fuso_medico(c.crm, c.telefone) AS fuso) AS z
 WHERE c.status NOT IN ('opt_out', 'bloqueado')
 RETURNING id
 

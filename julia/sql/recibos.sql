@@ -23,3 +23,16 @@ SELECT EXISTS (SELECT 1 FROM escrito) AS atualizado
 SELECT count(*) AS recibos, count(*) FILTER (WHERE estado = 'falhou') AS falhas
 FROM recibos
 WHERE recebido_em > now() - make_interval(secs => $1)
+
+-- name: apagar_recibos_antigos
+-- Retention (RECIBOS_RETENCAO_DIAS, run by the worker's retention pass, julia/services/lgpd.py): up to $2
+-- receipts whose message was first heard of more than $1 days ago, oldest first. A receipt only matters
+-- while someone reads its campaign's report or the failed-delivery rate of the last minutes; kept for
+-- good, the table grows by a row per message sent. Index: idx_recibos_recebido (the oldest at its start).
+WITH velhos AS (
+    SELECT whatsapp_message_id FROM recibos
+    WHERE recebido_em < now() - make_interval(days => $1)
+    ORDER BY recebido_em
+    LIMIT $2
+)
+DELETE FROM recibos r USING velhos v WHERE r.whatsapp_message_id = v.whatsapp_message_id

@@ -1,7 +1,7 @@
-"""julia in one process around fakes: the worker's services and the app, on the caller's Postgres pool and
+"""julia in one process around fakes: the worker's context and the app, on the caller's Postgres pool and
 Redis, with Claude reached through an in-process httpx transport (julia.testing.claude's, or the
 tests' respx bridge). The perf suite's service benchmarks and the service tests assemble it here, so a
-new dependency of Servicos or of the app is wired in one place.
+new dependency of WorkerContext or of the app is wired in one place.
 """
 
 from __future__ import annotations
@@ -20,24 +20,24 @@ from fastapi import FastAPI
 from julia.api.app import create_app
 from julia.integrations.claude import Claude
 from julia.settings import Settings
-from julia.worker.servicos import Servicos
+from julia.worker.context import WorkerContext
 
 
-def servicos(
+def worker_context(
     settings: Settings,
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
     outbound: httpx2.AsyncClient,
     claude: httpx2.AsyncBaseTransport,
-) -> Servicos:
-    """The worker's services with Claude on the `claude` transport; the caller closes `.claude`."""
+) -> WorkerContext:
+    """The worker's context with Claude on the `claude` transport; the caller closes `.claude`."""
     client = Claude(settings, http_client=anthropic.DefaultAsyncHttpxClient(transport=claude))
-    return Servicos.criar(settings, pool, redis, outbound, claude=client)
+    return WorkerContext.build(settings, pool, redis, outbound, claude=client)
 
 
 @dataclass(frozen=True)
 class Assembled:
-    servicos: Servicos
+    servicos: WorkerContext
     app: FastAPI
     http: httpx.AsyncClient  # to the app, over ASGI
 
@@ -46,14 +46,14 @@ class Assembled:
 async def assembled(
     settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, claude: httpx2.AsyncBaseTransport
 ) -> AsyncIterator[Assembled]:
-    """The services and the app sharing one outbound HTTP client, as `julia serve` and `julia worker` each
-    have theirs; everything it opened is closed on the way out, also when the setup fails."""
+    """The worker's context and the app sharing one outbound HTTP client, as `julia serve` and `julia
+    worker` each have theirs; everything it opened is closed on the way out, also when the setup fails."""
     async with contextlib.AsyncExitStack() as cleanup:
         outbound = await cleanup.enter_async_context(httpx2.AsyncClient())
-        services = servicos(settings, pool, redis, outbound, claude)
-        cleanup.push_async_callback(services.claude.close)
+        context = worker_context(settings, pool, redis, outbound, claude)
+        cleanup.push_async_callback(context.claude.close)
         app = create_app(settings, pool=pool, redis=redis, http=outbound)
         http = await cleanup.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://julia")
         )
-        yield Assembled(services, app, http)
+        yield Assembled(context, app, http)

@@ -40,6 +40,10 @@ class ConfigEvolution(BaseModel):
     permitidos: list[str] | None = None
     # A Meta error code every template send gets (with fracao_falha), e.g. 130429 (rate limit), 132001.
     falha_modelo: int | None = None
+    # Cloud API: the numbers that have not written to the business number in 24 hours, as Meta counts
+    # them: sendText to one answers 131047 (re-engagement message) as Evolution passes it on. None: the
+    # fake does not know, and takes free text to any number.
+    fora_das_24h: list[str] | None = None
     # Evolution's own webhooks to julia: `messages.update` receipts of each accepted send, and
     # `connection.update` when the control route changes the connection. None: none are posted.
     webhook_url: str | None = None

@@ -6,6 +6,9 @@ delivered, read or failed, repeated or out of order as configured) and `connecti
 `POST /_controle/evolution/conexao` changes the connection (while it is not `open`, sendText answers
 what Evolution answers then: 400 "Error: Connection Closed").
 
+On a Cloud API instance sendText to a number in `fora_das_24h` answers Meta's 131047 as sendTemplate's
+refusals below.
+
 sendTemplate answers as Evolution 2.3.6 does (src/api/integrations/channel/meta/whatsapp.business.service.ts,
 docs/integrations.md): on a Cloud API instance a 201 with the message, or Meta's error object as the body of
 a 201 without `key` (132001 unknown template, 132000 parameter count, 131030 number not allowed, or the
@@ -312,6 +315,11 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
                 },
                 status_code=400,
             )
+        if cfg.integracao == "cloud-api" and cfg.fora_das_24h is not None and numero in cfg.fora_das_24h:
+            # Meta's refusal of free text outside the customer-service window, in the body of a 201
+            # (Evolution's business service returns Meta's error object unchanged).
+            estado.registro.enviadas.append(Envio(numero, texto, agora, 131047, None))
+            return JSONResponse(erro_meta(131047), status_code=201)
         if falha == "400":
             estado.registro.enviadas.append(Envio(numero, texto, agora, 400, None))
             ausente = [{"jid": f"{numero}@s.whatsapp.net", "exists": False, "number": numero}]

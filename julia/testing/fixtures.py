@@ -12,7 +12,7 @@ from julia.settings import Settings
 
 
 @pytest.fixture(scope="session")
-def services() -> Iterator[servers.Services]:
+def services() -> Iterator[servers.Servers]:
     """One real Postgres and one real Redis for the session, resolved like everywhere else
     (DATABASE_URL/REDIS_URL, else Docker, else embedded). Never mocks."""
     settings = Settings()

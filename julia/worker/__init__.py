@@ -1,2 +1,2 @@
 """The worker: answers inbound messages (resposta.py), sends the queue (remetente.py), both driven by
-loop.py over the lease queues of julia/data/fila.py."""
+loop.py over the lease queues of julia/services/queues.py (their policy and outcomes)."""

@@ -3,7 +3,7 @@ first contact, their ids stored). Best effort: WhatsApp is the channel, Chatwoot
 Chatwoot outage is logged and never blocks a reply.
 
 A conversation's Chatwoot id never changes once stored (guardar_conversa_chatwoot keeps the first), so
-each worker process remembers the ids it has seen (`Servicos.chatwoot_ids`): every message is mirrored
+each worker process remembers the ids it has seen (`WorkerContext.chatwoot_ids`): every message is mirrored
 twice (the doctor's, then Júlia's), and each mirror used to read the conversation from Postgres again."""
 
 from __future__ import annotations
@@ -11,38 +11,19 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-import asyncpg
-
-from julia.data import clientes, conversations
 from julia.integrations import IntegracaoError
 from julia.integrations.chatwoot import Chatwoot
+from julia.services.mirror import ensure_chatwoot_conversation
 from julia.services.repasse import avisar_agente
-from julia.worker.servicos import Servicos
+from julia.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
 LEMBRADAS = 100_000  # conversations whose Chatwoot id a process keeps (a few MB); then it starts over
 
 
-async def garantir_conversa(pool: asyncpg.Pool, chatwoot: Chatwoot, conversa_id: int) -> int | None:
-    """The Chatwoot conversation id of a julia conversation, created (with the contact) when missing."""
-    conversa = await conversations.ler_conversa(pool, conversa_id)
-    if conversa is None:
-        return None
-    if conversa["chatwoot_conversation_id"] is not None:
-        return int(conversa["chatwoot_conversation_id"])
-    telefone = conversa["telefone"]
-    contato_id, source_id = conversa["chatwoot_contact_id"], None
-    if contato_id is None:
-        contato_id, source_id = await chatwoot.criar_contato(telefone, conversa["primeiro_nome"])
-        await clientes.guardar_contato_chatwoot(pool, conversa["cliente_id"], contato_id)
-    chatwoot_id = await chatwoot.criar_conversa(contato_id, source_id, telefone)
-    await conversations.guardar_conversa_chatwoot(pool, conversa_id, chatwoot_id)
-    return chatwoot_id
-
-
 async def espelhar(
-    s: Servicos,
+    s: WorkerContext,
     conversa_id: int,
     texto: str,
     tipo: Literal["incoming", "outgoing"],
@@ -64,7 +45,7 @@ async def espelhar(
         return None
 
 
-async def anotar(s: Servicos, conversa_id: int, texto: str) -> None:
+async def anotar(s: WorkerContext, conversa_id: int, texto: str) -> None:
     """A private note to the agents in the conversation's Chatwoot chat (an agent's message the sender did
     not send, and why); best effort, like the mirror."""
     if s.chatwoot is None:
@@ -79,12 +60,12 @@ async def anotar(s: Servicos, conversa_id: int, texto: str) -> None:
 
 
 async def _conversa_chatwoot(
-    s: Servicos, chatwoot: Chatwoot, conversa_id: int, conhecido: int | None
+    s: WorkerContext, chatwoot: Chatwoot, conversa_id: int, conhecido: int | None
 ) -> int | None:
     """The conversation's Chatwoot id, from the caller, this process's memory, Postgres, or created."""
     chatwoot_id = conhecido or s.chatwoot_ids.get(conversa_id)
     if chatwoot_id is None:
-        chatwoot_id = await garantir_conversa(s.pool, chatwoot, conversa_id)
+        chatwoot_id = await ensure_chatwoot_conversation(s.pool, chatwoot, conversa_id)
     if chatwoot_id is not None and conversa_id not in s.chatwoot_ids:
         if len(s.chatwoot_ids) >= LEMBRADAS:
             s.chatwoot_ids.clear()

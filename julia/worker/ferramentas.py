@@ -19,17 +19,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
-import asyncpg
 from anthropic.types import ToolParam, ToolResultBlockParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from julia.cache import invalidar_medico, vagas_abertas
-from julia.data.chamadas_ferramenta import registrar_chamada_ferramenta
 from julia.integrations.claude import ChamadaFerramenta
-from julia.services import handoff, opt_out, preferencias
+from julia.services import answering, handoff, opt_out, preferencias, reservas
 from julia.services.plantoes import descrever
-from julia.worker import reservas
-from julia.worker.servicos import Servicos
+from julia.services.queues import InboundRow
+from julia.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +49,8 @@ class FalhaFerramenta(Exception):
 class Contexto:
     """What a tool may touch: the services, the message being answered, its doctor."""
 
-    s: Servicos
-    tarefa: asyncpg.Record  # the claimed row (reivindicar_entradas)
+    s: WorkerContext
+    tarefa: InboundRow  # the claimed row (reivindicar_entradas)
     medico: dict[str, Any]  # the static context (contexto_estatico)
     espelho: asyncio.Task[int | None] | None = None  # the inbound mirror, which may create the Chatwoot chat
     passou_para_humano: bool = False  # set by pedir_humano: Júlia's reply still goes out
@@ -63,7 +61,7 @@ class Contexto:
 
     async def chatwoot_conversa_id(self) -> int | None:
         espelhada = await self.espelho if self.espelho is not None else None
-        return espelhada or self.tarefa["chatwoot_conversation_id"]
+        return espelhada or self.tarefa.chatwoot_conversation_id
 
 
 @dataclass(frozen=True)
@@ -117,13 +115,13 @@ async def reservar_vaga(ctx: Contexto, entrada: EntradaReservar) -> Resultado:
     # Parallel tool use is off (julia/integrations/claude.py), yet Claude may still ask again in the next
     # round: at most one new reservation per message unless the doctor named this shift by its number.
     if any(r.nova for r in ctx.reservas_do_turno) and not _pediu_pelo_numero(
-        ctx.tarefa["conteudo"], entrada.vaga_id
+        ctx.tarefa.conteudo, entrada.vaga_id
     ):
         raise FalhaFerramenta(UMA_POR_MENSAGEM.format(vaga_id=entrada.vaga_id))
     r = await reservas.reservar(
         s.pool,
         s.cache,
-        ctx.tarefa["cliente_id"],
+        ctx.tarefa.cliente_id,
         entrada.vaga_id,
         abertas_max=s.settings.reservas_abertas_max,
     )
@@ -158,7 +156,7 @@ async def reservar_vaga(ctx: Contexto, entrada: EntradaReservar) -> Resultado:
 
 def _nome(ctx: Contexto) -> str:
     nome = " ".join(p for p in (ctx.medico.get("primeiro_nome"), ctx.medico.get("sobrenome")) if p)
-    return f"{nome} ({ctx.tarefa['telefone']})" if nome else str(ctx.tarefa["telefone"])
+    return f"{nome} ({ctx.tarefa.telefone})" if nome else str(ctx.tarefa.telefone)
 
 
 # --- buscar_vagas -------------------------------------------------------------------------------------
@@ -214,15 +212,15 @@ class EntradaPedirHumano(BaseModel):
 
 
 async def pedir_humano(ctx: Contexto, entrada: EntradaPedirHumano) -> Resultado:
-    s, conversa_id = ctx.s, ctx.tarefa["conversa_id"]
+    s, conversa_id = ctx.s, ctx.tarefa.conversa_id
     # One statement (the conversation's control and the handoffs row together): no transaction needed.
-    handoff_id = await handoff.passar_para_humano(s.pool, conversa_id, entrada.motivo.strip())
+    handoff_id = await handoff.hand_over(s.pool, conversa_id, entrada.motivo.strip())
     ctx.passou_para_humano = True
     if handoff_id is not None:  # a person did not already have it: notify once
         await handoff.avisar(
             s.slack,
             s.chatwoot,
-            telefone=ctx.tarefa["telefone"],
+            telefone=ctx.tarefa.telefone,
             motivo=entrada.motivo.strip(),
             chatwoot_conversa_id=await ctx.chatwoot_conversa_id(),
             rotular=True,
@@ -241,12 +239,12 @@ async def registrar_opt_out(ctx: Contexto, entrada: EntradaOptOut) -> Resultado:
     """The doctor asked to stop in other words than the keywords (julia.services.opt_out catches those
     at the webhook): opt_out at once, unsent messages cancelled and the fixed confirmation queued, in one
     transaction."""
-    cliente_id, conversa_id = ctx.tarefa["cliente_id"], ctx.tarefa["conversa_id"]
+    cliente_id, conversa_id = ctx.tarefa.cliente_id, ctx.tarefa.conversa_id
     async with ctx.s.pool.acquire() as conn, conn.transaction():
         instrucao = await opt_out.ferramenta_registrar_opt_out(
             conn, cliente_id, conversa_id, {}, com_equipe=ctx.s.chatwoot is not None
         )
-    await invalidar_medico(ctx.s.cache, cliente_id, ctx.tarefa["telefone"])
+    await invalidar_medico(ctx.s.cache, cliente_id, ctx.tarefa.telefone)
     return {"opt_out": True, "instrucao": instrucao}
 
 
@@ -298,14 +296,14 @@ async def executar(ctx: Contexto, chamada: ChamadaFerramenta) -> ToolResultBlock
     """Run one tool_use and answer its tool_result; never raises for the tool's sake (a Postgres failure
     writing the audit does raise: an unaudited action must not pass silently, and the retry redoes it)."""
     resultado, erro = await _rodar(ctx, chamada)
-    await registrar_chamada_ferramenta(
+    await answering.audit_tool_call(
         ctx.s.pool,
-        conversa_id=ctx.tarefa["conversa_id"],
-        interacao_id=ctx.tarefa["interacao_id"],
-        ferramenta=chamada.nome,
-        entrada=chamada.entrada,
-        resultado=resultado,
-        erro=erro,
+        conversa_id=ctx.tarefa.conversa_id,
+        interacao_id=ctx.tarefa.interacao_id,
+        tool=chamada.nome,
+        arguments=chamada.entrada,
+        result=resultado,
+        error=erro,
     )
     return {
         "type": "tool_result",
@@ -329,5 +327,5 @@ async def _rodar(ctx: Contexto, chamada: ChamadaFerramenta) -> tuple[Resultado, 
     except FalhaFerramenta as exc:
         return {"erro": str(exc), **exc.detalhes}, True
     except Exception as exc:  # a tool must never take the answer down with it
-        log.exception("tool %s failed for entrada %s", chamada.nome, ctx.tarefa["id"])
+        log.exception("tool %s failed for entrada %s", chamada.nome, ctx.tarefa.id)
         return {"erro": f"falha ao executar {chamada.nome}: {type(exc).__name__}"}, True

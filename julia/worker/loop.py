@@ -1,8 +1,9 @@
 """The worker process: answers inbound messages (as many doctors at once as its adaptive limit allows,
 julia/worker/concorrencia.py, at most MAX_WORKERS), drains the send queue, and checks health for Slack
 alerts; the loops survive a Postgres outage (logged, retried) and stop on `parar`. Both queues are lease
-queues (julia/data/fila.py): an idle loop wakes on its table's NOTIFY when given a DSN to listen with,
-and polls every `intervalo_s` in any case."""
+queues with one policy (julia/services/queues.py): an idle loop wakes on its table's NOTIFY when given the
+process's listener (`escuta`, the cache's change feed's connection: julia/worker/despertador.py), and
+polls every `intervalo_s` in any case."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ import asyncio
 import contextlib
 import logging
 
-import asyncpg
-
-from julia.alerts import verificar_e_alertar
-from julia.data.fila import Despertador
+from julia import db
+from julia.alerts import check_and_alert
+from julia.escuta import Escuta
 from julia.health import HealthCheck
 from julia.integrations.claude import pior_caso_s
 from julia.metrics import metrics
 from julia.services import avisos, entregas, gauges, lgpd
+from julia.services.queues import INBOUND, SEND, InboundQueue, InboundRow, SendQueue
 from julia.worker import resposta
 from julia.worker.concorrencia import Concorrencia
+from julia.worker.context import WorkerContext
+from julia.worker.despertador import Despertador
 from julia.worker.remetente import Remetente
-from julia.worker.servicos import Servicos
+from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
 log = logging.getLogger(__name__)
 
@@ -35,83 +38,75 @@ PRAZO_FOLGA_S = 30.0
 class Worker:
     def __init__(
         self,
-        s: Servicos,
+        s: WorkerContext,
         *,
         intervalo_s: float = 0.2,
-        backoff_entrada_s: float = 5.0,
-        backoff_envio_s: float = 2.0,
+        backoff_entrada_s: float | None = None,
+        backoff_envio_s: float | None = None,
         prazo_tentativa_s: float | None = None,
-        dsn_avisos: str | None = None,
+        escuta: Escuta | None = None,
     ) -> None:
         self._s = s
         # Idle poll period: the latency floor of an answer when no notification comes (none is listened
-        # for without `dsn_avisos`, or the listener is reconnecting).
+        # for without `escuta`, or the listener is reconnecting).
         self._intervalo_s = intervalo_s
-        self.entradas = resposta.fila_entradas(backoff_entrada_s)
+        # The queues' policy is julia/services/queues.py's; a backoff given here (tests) only shortens it.
+        self.entradas = InboundQueue(
+            INBOUND if backoff_entrada_s is None else INBOUND.with_backoff(backoff_entrada_s),
+            reply_priority=PRIORIDADE_RESPOSTA,
+        )
         self._entradas_em_curso: dict[int, asyncio.Task[None]] = {}
         self._prazo_tentativa_s = prazo_tentativa_s or pior_caso_s(s.settings) + PRAZO_FOLGA_S
-        self.remetente = Remetente(s, backoff_s=backoff_envio_s)
-        self.despertador = (
-            Despertador(dsn_avisos, [self.entradas, self.remetente.fila]) if dsn_avisos else None
+        self.remetente = Remetente(
+            s, fila=SendQueue(SEND if backoff_envio_s is None else SEND.with_backoff(backoff_envio_s))
         )
+        if escuta is not None:  # subscribed for the listener's life; its owner runs it (commands/worker.py)
+            Despertador(escuta, [self.entradas, self.remetente.fila])
         self.concorrencia = Concorrencia(s.settings.max_workers)
         s.claude.observador = self.concorrencia.observar
 
-    async def rodar(self, parar: asyncio.Event) -> None:
+    async def run(self, parar: asyncio.Event) -> None:
         loops = (
-            self._loop_entradas(parar),
-            self._loop_envio(parar),
-            self._loop_alertas(parar),
-            self._loop_retencao(parar),
-            self._loop_reservas(parar),
+            self._inbound_loop(parar),
+            self._send_loop(parar),
+            self._alerts_loop(parar),
+            self._retention_loop(parar),
+            self._reservations_loop(parar),
         )
-        if self.despertador is None:
-            await asyncio.gather(*loops)
-            return
-        async with self.despertador.escuta.rodando():
-            await asyncio.gather(*loops)
+        await asyncio.gather(*loops)
 
-    async def reivindicar_entradas(self, limite: int) -> list[asyncpg.Record]:
-        """Claim up to `limite` rows to answer, never one this worker still runs. Rows past the attempt cap
-        come back from the claim as 'erro' (kept there with the reason) and are only logged here."""
-        linhas = await self.entradas.reivindicar(
-            self._s.pool,
-            limite,
-            self._s.settings.queue_lease_s,
-            self.entradas.retentativa.maximo,
-            list(self._entradas_em_curso),
+    async def claim_entradas(self, limite: int) -> list[InboundRow]:
+        """Claim up to `limite` rows to answer, never one this worker still runs."""
+        return await self.entradas.claim(
+            self._s.pool, limite, self._s.settings.queue_lease_s, list(self._entradas_em_curso)
         )
-        for linha in linhas:
-            if linha["status"] == "erro":
-                log.error("entrada %s: attempt cap reached, kept as 'erro'", linha["id"])
-        return [linha for linha in linhas if linha["status"] == "processando"]
 
-    async def _loop_entradas(self, parar: asyncio.Event) -> None:
+    async def _inbound_loop(self, parar: asyncio.Event) -> None:
         emcurso = self._entradas_em_curso
         while not parar.is_set():
             livres = self.concorrencia.livres(len(emcurso))
-            novas: list[asyncpg.Record] = []
+            novas: list[InboundRow] = []
             if livres > 0:
                 try:
-                    novas = await self.reivindicar_entradas(livres)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    novas = await self.claim_entradas(livres)
+                except db.POSTGRES_ERRORS as exc:
                     log.error("cannot claim inbound messages: %s", exc)
             for tarefa in novas:
-                emcurso[tarefa["id"]] = asyncio.create_task(self._processar(tarefa))
+                emcurso[tarefa.id] = asyncio.create_task(self._attempt(tarefa))
             if not novas or livres <= len(novas):
                 # Idle or full: wait for a slot, new work (notified, or the next poll) or the stop signal.
-                await self.entradas.aguardar(parar, self._intervalo_s, emcurso.values())
+                await self.entradas.idle(parar, self._intervalo_s, emcurso.values())
             for entrada_id in [i for i, t in emcurso.items() if t.done()]:
                 del emcurso[entrada_id]
         if emcurso:
             # A stop lets replies in flight finish (or their lease returns them).
             await asyncio.wait(emcurso.values())
 
-    async def _processar(self, tarefa: asyncpg.Record) -> None:
+    async def _attempt(self, tarefa: InboundRow) -> None:
         """One attempt, bounded by its deadline and kept leased by a heartbeat while it runs: a slow Claude
         call neither loses its row to another worker nor runs forever."""
         lease_s = float(self._s.settings.queue_lease_s)
-        batimento = asyncio.create_task(self.entradas.manter_lease(self._s.pool, tarefa, lease_s))
+        batimento = asyncio.create_task(self.entradas.keep_lease(self._s.pool, tarefa, lease_s))
         try:
             async with asyncio.timeout(self._prazo_tentativa_s):
                 await resposta.processar(self._s, tarefa, self.entradas)
@@ -121,13 +116,13 @@ class Worker:
                 if isinstance(exc, TimeoutError)
                 else f"{type(exc).__name__}: {exc}"
             )
-            log.exception("entrada %s: %s", tarefa["id"], motivo)
+            log.exception("entrada %s: %s", tarefa.id, motivo)
             with contextlib.suppress(Exception):  # if Postgres is gone too, the lease brings the row back
-                await self.entradas.falha(tarefa, motivo).gravar(self._s.pool)
+                await self.entradas.fail(self._s.pool, tarefa, motivo)
         finally:
             batimento.cancel()
 
-    async def _loop_envio(self, parar: asyncio.Event) -> None:
+    async def _send_loop(self, parar: asyncio.Event) -> None:
         while not parar.is_set():
             try:
                 enviados = await self.remetente.despachar()
@@ -135,16 +130,15 @@ class Worker:
                 log.exception("send loop failed; retrying")
                 enviados = 0
             if enviados == 0:
-                await self.remetente.fila.aguardar(parar, self._intervalo_s)
+                await self.remetente.fila.idle(parar, self._intervalo_s)
         await self.remetente.aguardar()  # sends in flight finish and record their outcome
 
-    async def _loop_alertas(self, parar: asyncio.Event) -> None:
+    async def _alerts_loop(self, parar: asyncio.Event) -> None:
         s = self._s
         check = HealthCheck.build(s.settings, s.pool, s.redis, metrics)
         while not parar.is_set():
             try:
-                slack = s.settings.slack_webhook_url
-                rodada = await verificar_e_alertar(check, http=s.http, webhook_url=slack)
+                rodada = await check_and_alert(check, slack=s.slack)
                 await entregas.pausar_campanhas_se_falham(s.redis, rodada.report)
                 await gauges.publish(s.redis, s.pool, rodada.report.findings.operacao)
             except Exception:  # alerting must never stop the worker
@@ -152,7 +146,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parar.wait(), ALERTA_INTERVALO_S)
 
-    async def _loop_reservas(self, parar: asyncio.Event) -> None:
+    async def _reservations_loop(self, parar: asyncio.Event) -> None:
         """Reservations nobody confirmed within RESERVA_CONFIRMACAO_S go back to open and their doctors are
         told (julia/services/avisos.py); every worker sweeps, SKIP LOCKED keeps them apart."""
         s = self._s
@@ -164,7 +158,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parar.wait(), RESERVAS_INTERVALO_S)
 
-    async def _loop_retencao(self, parar: asyncio.Event) -> None:
+    async def _retention_loop(self, parar: asyncio.Event) -> None:
         """The LGPD retention pass (julia/services/lgpd.py) every LGPD_RETENCAO_INTERVALO_S, the first a
         minute after start (not in the start-up's rush); 0 turns it off. Several workers may run it at
         once: leads are taken with SKIP LOCKED and a message deleted twice is simply not found."""
@@ -177,7 +171,7 @@ class Worker:
                 return
             try:
                 feito = await lgpd.reter(self._s.pool, self._s.settings, parar)
-                if feito.leads or feito.interacoes:
+                if feito.total:
                     log.info("%s", feito.linha())
             except Exception:  # retention must never stop the worker; the next pass tries again
                 log.exception("retention pass failed; next in %d s", intervalo_s)

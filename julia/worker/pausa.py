@@ -14,7 +14,8 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from julia.services.pausa import CHAVE, Retencao, retencao
+from julia.cache.keys import SENDING_STOP
+from julia.services.pausa import Retencao, retencao
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ async def retencao_do_envio(redis: aioredis.Redis) -> Retencao:
     global _ultimo_aviso
     try:
         async with asyncio.timeout(TIMEOUT_S):
-            causas = await redis.hkeys(CHAVE)
+            causas = await redis.hkeys(SENDING_STOP)
     except ResponseError:  # WRONGTYPE: a string flag set by hand, a stop of everything
         return "tudo"
     except (RedisError, OSError, TimeoutError) as exc:

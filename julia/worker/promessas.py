@@ -21,9 +21,9 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Final
 
+from julia.services import reservas
 from julia.services.plantoes import descrever
-from julia.worker import reservas
-from julia.worker.reservas import Reserva
+from julia.services.reservas import Reserva
 
 _AFIRMA_RESERVA: Final = re.compile(
     r"(?<!nao )(?<!nao te )(?<!nao lhe )\b(ja )?"

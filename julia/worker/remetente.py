@@ -1,9 +1,10 @@
 """The sender: drains fila_mensagens through Evolution (sendText, or sendTemplate on the Cloud API: the
 channel's rules are julia/worker/channel.py's), never sending a message twice.
 
-- Claims from the lease queue over fila_mensagens (julia/data/fila.py; `reivindicar_mensagens`: priority,
+- Claims from the send queue (julia/services/queues.py `SendQueue`, over `reivindicar_mensagens`: priority,
   then schedule), as many rows as there are free slots; it does not wait for a batch to finish before
-  claiming more. A failed send goes back through the queue's retry rule: MAX_TENTATIVAS, backoff capped.
+  claiming more. A failed send goes back through the queue's policy (its tries, backoff and rate-limit
+  waits are that module's, and it records every outcome).
 - Each doctor's rows go one after another, in queue order (one task per doctor with work); doctors go in
   parallel, so a slow send delays only its own doctor. Per-instance rate limits shared by every worker
   process bound them all, one for replies to waiting doctors and one for campaigns (`_aguardar_vez`:
@@ -15,15 +16,18 @@ channel's rules are julia/worker/channel.py's), never sending a message twice.
   1. `iniciar_envio` commits the intent ('enviando', attempt id = the claim's tentativas) before the call,
      once the rate limiter let it go, and reads the phone in the same statement (a campaign message to a
      doctor who has since opted out or had the week's most is cancelled there instead; one to a doctor in
-     a conversation goes back to 'pendente' for later; free text the Cloud API would refuse is 'erro');
+     a conversation goes back to 'pendente' for later; free text the Cloud API would refuse sends the
+     re-engagement template in its place and waits 'aguardando_resposta' for the doctor's answer:
+     julia/worker/channel.py);
   2. the outcome follows: 'enviada'; or, when Evolution answered that it did not send, back to 'pendente'
-     with exponential backoff, 'erro' with the reason for a 400 or the last try;
+     with exponential backoff (a 429: a wait, not counted as a try), 'erro' with the reason for a 400 or
+     the last try;
   3. when the outcome is unknown (evolution.EnvioIncerto: a timeout after the request left, a dropped
      connection, a 502/504; or the sender died during the call, found by the `marcar_incertas` sweep),
      the row becomes 'incerto' and is never resent by julia. Evolution documents no lookup that would
      tell whether it went out, so a person checks the chat (docs/runbook.md); /admin and the health check
      count these rows, and the `envio_incerto` event counter (/metrics) counts each one.
-  A row claimed more often than MAX_TENTATIVAS (senders dying before they send) ends in 'erro' too.
+  A row claimed more often than the queue's tries (senders dying before they send) ends in 'erro' too.
 - A stop of sending (julia/services/pausa.py: a person's, WhatsApp disconnected, campaigns paused by failed
   deliveries) is read before each batch: nothing it holds is claimed, and a row claimed before it began
   is given back right before its send would start ('pendente' again, the claim not counted). So a stop
@@ -41,35 +45,24 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
-import asyncpg
-
-from julia.data import conversations, fila_mensagens
-from julia.data.fila import Registro, Retentativa
 from julia.integrations import IntegracaoError
 from julia.integrations.evolution import EnvioIncerto
 from julia.metrics import metrics
 from julia.services.campanhas import PRIORIDADE_CAMPANHA
 from julia.services.pausa import Retencao
-from julia.services.repasse import NOTA_NAO_ENVIADA, NOTA_RECUSA
+from julia.services.queues import SEND, SendQueue, SendRow
+from julia.services.repasse import NOTA_AGUARDANDO, NOTA_NAO_ENVIADA, NOTA_RECUSA
 from julia.settings import Settings
 from julia.worker.channel import Channel
+from julia.worker.context import WorkerContext
 from julia.worker.espelho import anotar, espelhar
 from julia.worker.pausa import retencao_do_envio
-from julia.worker.servicos import Servicos
 from julia.worker.taxa import Taxa, classe
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-MAX_TENTATIVAS = 5
-BACKOFF_MAX_S = 300.0
 VARREDURA_S = 5.0  # how often a sender looks for sends whose sender died ('enviando' past its lease)
-# Recording an outcome Evolution already gave, while Postgres is unreachable: tries, spread over ~30 s.
-REGISTRO_TENTATIVAS = 6
 LOTE_MINIMO = 20
 
 
@@ -87,15 +80,15 @@ def lote_para(settings: Settings) -> int:
 
 
 class Remetente:
-    def __init__(self, s: Servicos, *, backoff_s: float = 2.0) -> None:
+    def __init__(self, s: WorkerContext, *, fila: SendQueue | None = None) -> None:
         self._s = s
         self._lote = lote_para(s.settings)  # rows held at most (claimed, waiting or in flight)
-        self.fila = fila_mensagens.fila(Retentativa(MAX_TENTATIVAS, backoff_s, teto_s=BACKOFF_MAX_S))
+        self.fila = fila or SendQueue(SEND)
         self._taxa = Taxa(s.redis, s.settings)
         self._canal = Channel(s)
         # The lease of a send under way outlasts the call, so the sweep never takes a live one for dead.
         self._lease_envio_s = max(float(s.settings.queue_lease_s), 2 * s.settings.evolution_timeout_s)
-        self._por_medico: dict[int, deque[asyncpg.Record]] = {}
+        self._por_medico: dict[int, deque[SendRow]] = {}
         self._tarefas: dict[int, asyncio.Task[None]] = {}
         self._retidas = 0
         self._proxima_varredura = 0.0
@@ -112,13 +105,13 @@ class Remetente:
         if livres <= 0:
             return 0
         minima = PRIORIDADE_CAMPANHA + 1 if self._retencao == "campanhas" else 0
-        linhas = await self.fila.reivindicar(self._s.pool, livres, self._s.settings.queue_lease_s, minima)
-        for linha in sorted(linhas, key=lambda r: r["id"]):
+        linhas = await self.fila.claim(self._s.pool, livres, self._s.settings.queue_lease_s, minima)
+        for linha in sorted(linhas, key=lambda r: r.id):
             self._retidas += 1
-            self._por_medico.setdefault(linha["cliente_id"], deque()).append(linha)
-            if linha["cliente_id"] not in self._tarefas:
-                tarefa = asyncio.create_task(self._enviar_do_medico(linha["cliente_id"]))
-                self._tarefas[linha["cliente_id"]] = tarefa
+            self._por_medico.setdefault(linha.cliente_id, deque()).append(linha)
+            if linha.cliente_id not in self._tarefas:
+                tarefa = asyncio.create_task(self._enviar_do_medico(linha.cliente_id))
+                self._tarefas[linha.cliente_id] = tarefa
         return len(linhas)
 
     async def aguardar(self) -> None:
@@ -134,15 +127,14 @@ class Remetente:
                 try:
                     await self._enviar(linha)
                 except Exception:  # one bad row must not stop the doctor's others; its lease brings it back
-                    log.exception("fila_mensagens %s: unexpected failure", linha["id"])
+                    log.exception("fila_mensagens %s: unexpected failure", linha.id)
                 finally:
                     self._retidas -= 1
         finally:
             del self._por_medico[cliente_id], self._tarefas[cliente_id]
 
-    async def _enviar(self, linha: asyncpg.Record) -> None:
-        s = self._s
-        fila_id, tentativas = linha["id"], linha["tentativas"]
+    async def _enviar(self, linha: SendRow) -> None:
+        s, fila = self._s, self.fila
         try:
             # Before the rate limiter: a row put off (the doctor's sending window, the number's hourly or
             # daily most) takes no token.
@@ -150,111 +142,78 @@ class Remetente:
             if adiada is None:
                 await self._aguardar_vez(linha)
         except Exception as exc:  # the limiter's Redis went away: nothing was sent, try again later
-            motivo = f"rate limiter unavailable: {type(exc).__name__}: {exc}"
-            await self._gravar(linha, self.fila.adiamento(linha, motivo))
+            await fila.retry_later(s.pool, linha, f"rate limiter unavailable: {type(exc).__name__}: {exc}")
             return
         if adiada is not None:
-            log.info("fila_mensagens %s: put off to %s: %s", fila_id, *adiada)
-            await self._gravar(linha, fila_mensagens.rescheduled(fila_id, tentativas, *adiada))
+            log.info("fila_mensagens %s: put off to %s: %s", linha.id, *adiada)
+            await fila.put_off(s.pool, linha, *adiada)
             return
         if self._retida(linha):
-            await self._gravar(linha, fila_mensagens.devolvida(fila_id, tentativas))
-            log.info("fila_mensagens %s: held back by the stop of sending, given back", fila_id)
+            await self._canal.release(linha)
+            await fila.give_back(s.pool, linha)
+            log.info("fila_mensagens %s: held back by the stop of sending, given back", linha.id)
             return
-        destino = await fila_mensagens.iniciar_envio(
-            s.pool, fila_id, tentativas, self._lease_envio_s, self.fila.retentativa.maximo, self._canal.rules
-        )
+        destino = await fila.start_send(s.pool, linha, self._lease_envio_s, self._canal.rules)
         if destino is None:
-            log.warning("fila_mensagens %s: claim lost to another sender before sending", fila_id)
+            log.warning("fila_mensagens %s: claim lost to another sender before sending", linha.id)
             return
         # 'cancelada': a campaign message to a doctor who opted out, is blocked or had the week's most;
-        # 'pendente': one put off while the doctor is in a conversation.
-        if destino["status"] in ("cancelada", "pendente"):
-            if destino["status"] == "cancelada" and linha["chatwoot_message_id"] is not None:
-                await anotar(s, linha["conversa_id"], NOTA_RECUSA)  # an agent's: its author must learn it
+        # 'pendente': one put off while the doctor is in a conversation; 'aguardando_resposta': free text
+        # past the Cloud API's 24 hours, behind a re-engagement template already sent (channel.py).
+        if destino.status in ("cancelada", "pendente", "aguardando_resposta"):
+            await self._canal.release(linha)
+            # An agent's (always queued in its conversation): its author must learn it.
+            if destino.status == "cancelada" and linha.chatwoot_message_id and linha.conversa_id:
+                await anotar(s, linha.conversa_id, NOTA_RECUSA)
+            if destino.status == "aguardando_resposta" and linha.chatwoot_message_id and linha.conversa_id:
+                await anotar(s, linha.conversa_id, NOTA_AGUARDANDO)
             return
-        if destino["status"] == "erro":
+        if destino.status == "erro":
             log.error(
-                "fila_mensagens %s: claimed %s times without a send, kept as 'erro'", fila_id, tentativas
+                "fila_mensagens %s: claimed %s times without a send, kept as 'erro'",
+                linha.id,
+                linha.tentativas,
             )
-            if linha["chatwoot_message_id"] is not None:  # an agent's: its author must learn it did not go
-                await anotar(s, linha["conversa_id"], NOTA_NAO_ENVIADA)
+            if linha.chatwoot_message_id and linha.conversa_id:  # an agent's: its author must learn it
+                await anotar(s, linha.conversa_id, NOTA_NAO_ENVIADA)
             return
         try:
-            whatsapp_id = await self._canal.send(destino["telefone"], linha)
+            enviado = await self._canal.send(linha, destino)
         except EnvioIncerto as exc:
             metrics.count("envio_incerto")
             log.error(
-                "fila_mensagens %s: send outcome unknown, held as 'incerto' for a person: %s", fila_id, exc
+                "fila_mensagens %s: send outcome unknown, held as 'incerto' for a person: %s", linha.id, exc
             )
-            await self._gravar(linha, fila_mensagens.incerta(fila_id, tentativas, str(exc)))
+            await fila.uncertain(s.pool, linha, str(exc))
             return
         except IntegracaoError as exc:  # Evolution answered that it did not send; a 400 will never send
-            await self._gravar(linha, self.fila.falha(linha, str(exc), definitiva=not exc.transitorio))
+            await fila.refused(s.pool, linha, exc)
             return
-        conversa_id = await self._marcar_enviada(linha, whatsapp_id)
-        if conversa_id is not None and linha["chatwoot_message_id"] is None:  # an agent's is in Chatwoot
-            await espelhar(s, conversa_id, linha["conteudo"], "outgoing")
-        log.debug("fila_mensagens %s sent (try %s)", fila_id, tentativas)
-
-    async def _marcar_enviada(self, linha: asyncpg.Record, whatsapp_id: str | None) -> int | None:
-        """Record the send; the conversation it belongs to, to mirror it in (None: not recorded). A
-        message queued without an interaction (a campaign's) is stored in the doctor's history now, in
-        their active conversation (opened when there is none), in the same transaction."""
-
-        async def gravar() -> int | None:
-            conversa: int | None = linha["conversa_id"]
-            if linha["interacao_id"] is not None:  # a reply: one statement records it (no transaction)
-                enviada = await fila_mensagens.marcar_enviada(
-                    self._s.pool, linha["id"], linha["tentativas"], whatsapp_id
-                )
-                return None if enviada is None else conversa
-            async with self._s.pool.acquire() as conn, conn.transaction():
-                enviada = await fila_mensagens.marcar_enviada(
-                    conn, linha["id"], linha["tentativas"], whatsapp_id
-                )
-                if enviada is None:  # this attempt no longer holds the row
-                    return None
-                if enviada["interacao_id"] is not None:
-                    return conversa
-                conversa_id: int = linha["conversa_id"] or await conversations.conversa_ativa(
-                    conn, linha["cliente_id"]
-                )
-                await fila_mensagens.guardar_envio_no_historico(conn, linha["id"], conversa_id, whatsapp_id)
-                return conversa_id
-
-        return await self._registrar(linha["id"], gravar)
-
-    async def _registrar(self, fila_id: int, gravar: Callable[[], Awaitable[T]]) -> T | None:
-        """Record an outcome, through a short Postgres outage: an outcome Evolution already gave must not
-        be lost. Unrecorded after ~30 s, the row is left to the sweep ('enviando' turns 'incerto'); then
-        None, else what `gravar` returned."""
-        for tentativa in range(REGISTRO_TENTATIVAS):
-            try:
-                return await gravar()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("fila_mensagens %s: outcome not yet recorded (%s); retrying", fila_id, exc)
-                await asyncio.sleep(min(2.0**tentativa, 10.0))
-        log.error("fila_mensagens %s: outcome not recorded; the sweep will hold it as 'incerto'", fila_id)
-        return None
-
-    async def _gravar(self, linha: asyncpg.Record, registro: Registro) -> None:
-        await self._registrar(linha["id"], lambda: registro.gravar(self._s.pool))
+        if enviado.held:  # the re-engagement template went; the text waits for the doctor's answer
+            await fila.awaiting_answer(s.pool, linha, enviado.whatsapp_id)
+            log.info("fila_mensagens %s: re-engagement template sent, text held for the answer", linha.id)
+            if linha.chatwoot_message_id and linha.conversa_id:
+                await anotar(s, linha.conversa_id, NOTA_AGUARDANDO)
+            return
+        conversa_id = await fila.sent(s.pool, linha, enviado.whatsapp_id)
+        if conversa_id is not None and linha.chatwoot_message_id is None:  # an agent's is in Chatwoot
+            await espelhar(s, conversa_id, linha.conteudo, "outgoing")
+        log.debug("fila_mensagens %s sent (try %s)", linha.id, linha.tentativas)
 
     async def _varrer_incertas(self) -> None:
         if time.monotonic() < self._proxima_varredura:
             return
         self._proxima_varredura = time.monotonic() + VARREDURA_S
-        for linha in await fila_mensagens.marcar_incertas(self._s.pool):
+        for fila_id in await self.fila.sweep_uncertain(self._s.pool):
             metrics.count("envio_incerto")
-            log.error("fila_mensagens %s: its sender stopped during the send; held as 'incerto'", linha["id"])
+            log.error("fila_mensagens %s: its sender stopped during the send; held as 'incerto'", fila_id)
 
-    def _retida(self, linha: asyncpg.Record) -> bool:
+    def _retida(self, linha: SendRow) -> bool:
         """Whether the stop of sending, as last read, holds this row back."""
         if self._retencao == "campanhas":
-            return bool(linha["prioridade"] <= PRIORIDADE_CAMPANHA)
+            return linha.prioridade <= PRIORIDADE_CAMPANHA
         return self._retencao == "tudo"
 
-    async def _aguardar_vez(self, linha: asyncpg.Record) -> None:
+    async def _aguardar_vez(self, linha: SendRow) -> None:
         """The row's class's token (reply or campaign), shared by every worker process."""
-        await self._taxa.aguardar(classe(linha["prioridade"]))
+        await self._taxa.aguardar(classe(linha.prioridade))

@@ -6,42 +6,29 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
 from julia import prompts, relogio
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
-from julia.data import Executor, conversations, entradas
-from julia.data.fila import Fila, Retentativa
-from julia.data.interacoes import carregar_historico
 from julia.integrations import IntegracaoError
 from julia.integrations.claude import Turno
 from julia.metrics import metrics
-from julia.services import handoff, opt_out, orcamento, preferencias
+from julia.services import answering, handoff, opt_out, orcamento, preferencias
 from julia.services.plantoes import descrever
+from julia.services.queues import InboundQueue, InboundRow, LeaseLost
 from julia.worker import dialogo
+from julia.worker.context import WorkerContext
 from julia.worker.espelho import espelhar
 from julia.worker.ferramentas import Contexto
-from julia.worker.servicos import Servicos
-from julia.worker.taxa import PRIORIDADE_RESPOSTA
 
 log = logging.getLogger(__name__)
 
 VAGAS_NO_CONTEXTO = 5  # shifts Claude is shown per reply: enough to choose, few enough to read
 VAGAS_CONSULTADAS = 2 * VAGAS_NO_CONTEXTO  # read (one query, or the cache) to pick the preferred among
 
-MAX_TENTATIVAS = 3  # of the whole answer; each one already includes the SDK's own retries
-BACKOFF_S = 5.0  # before the second try; doubled for the third (no cap: the cap of tries bounds it)
-# Anthropic asking us to slow down (a 429 or 529 that outlasted the SDK's retries) is not the message
-# failing: the attempt is a wait, not counted against MAX_TENTATIVAS (Fila.espera). Waits double from
-# BACKOFF_S up to ESPERA_TETO_S, jittered (the adaptive concurrency has halved meanwhile). ESPERAS_MAX
-# waits (about 20 minutes) bound a limit that never lifts; after them a 429 counts as a failed attempt
-# like any other, and 'erro' keeps the row.
-LIMITE_DE_TAXA = frozenset({429, 529})
-ESPERAS_MAX = 24
-ESPERA_TETO_S = 60.0
 AVISO_HANDOFF = "Claro! Vou chamar uma pessoa da nossa equipe para falar com você. Só um instante."
 MOTIVO_PEDIDO = "médico pediu para falar com uma pessoa"
 # An edit or delete of a message that led to a reservation (an "aceito" taken back): a person confirms.
@@ -91,80 +78,67 @@ MAX_CARACTERES_HISTORICO = 24_000
 CORTE = " […]"
 
 
-class _Perdida(Exception):
-    """Our lease ended and another worker took the row: roll back, reply nothing."""
-
-
-def fila_entradas(backoff_s: float = BACKOFF_S) -> Fila:
-    """The inbound queue with its retry rule: MAX_TENTATIVAS tries, exponential backoff from `backoff_s`."""
-    return entradas.fila(
-        Retentativa(MAX_TENTATIVAS, backoff_s), Retentativa(ESPERAS_MAX, backoff_s, ESPERA_TETO_S)
-    )
-
-
 @metrics.timed("processar_mensagem")
-async def processar(s: Servicos, tarefa: asyncpg.Record, fila: Fila) -> None:
+async def processar(s: WorkerContext, tarefa: InboundRow, fila: InboundQueue) -> None:
     """Answer one row claimed from `fila`; `tarefa` carries what reivindicar_entradas returns (text,
     control, phone)."""
-    texto: str = tarefa["conteudo"]
+    texto: str = tarefa.conteudo
     espelho: asyncio.Task[int | None] | None = None
-    if tarefa["tentativas"] == 1:  # mirrored once, not again on each retry; concurrently with the reply
+    if tarefa.tentativas == 1:  # mirrored once, not again on each retry; concurrently with the reply
         espelho = asyncio.create_task(
             espelhar(
                 s,
-                tarefa["conversa_id"],
+                tarefa.conversa_id,
                 texto,
                 "incoming",
-                conhecido=tarefa["chatwoot_conversation_id"],
+                conhecido=tarefa.chatwoot_conversation_id,
             )
         )
-    tratamento: str = tarefa["tratamento"]
+    tratamento: str = tarefa.tratamento
     try:
         if (
-            tarefa["controlled_by"] == "humano"
-            or tarefa["status_medico"] in SEM_RESPOSTA
+            tarefa.controlled_by == "humano"
+            or tarefa.status_medico in SEM_RESPOSTA
             or tratamento == "registrar"
         ):
-            await _concluir_em(s.pool, tarefa, None, mesmo_se_humano=False)  # no reply: only the mirror
+            await fila.done(s.pool, tarefa, None, even_if_human=False)  # no reply: only the mirror
         elif tratamento == "pedir_texto":
-            await _uma_vez(s, tarefa, PEDIR_TEXTO, conversations.marcar_pedido_texto, JANELA_PEDIR_TEXTO_S)
+            await _uma_vez(s, fila, tarefa, PEDIR_TEXTO, "pedir_texto", JANELA_PEDIR_TEXTO_S)
         elif tratamento == "desculpar":
-            await _uma_vez(
-                s, tarefa, DESCULPA_ATRASO, conversations.marcar_desculpa_atraso, s.settings.mensagem_antiga_s
-            )
+            await _uma_vez(s, fila, tarefa, DESCULPA_ATRASO, "desculpa_atraso", s.settings.mensagem_antiga_s)
         elif tratamento == "passar":
-            await _pedir_humano(s, tarefa, espelho, MOTIVO_ALTERACAO, AVISO_ALTERACAO)
+            await _pedir_humano(s, fila, tarefa, espelho, MOTIVO_ALTERACAO, AVISO_ALTERACAO)
         elif handoff.pede_humano(texto):
-            await _pedir_humano(s, tarefa, espelho, MOTIVO_PEDIDO, AVISO_HANDOFF)
+            await _pedir_humano(s, fila, tarefa, espelho, MOTIVO_PEDIDO, AVISO_HANDOFF)
         else:
             await _no_orcamento(s, tarefa, fila, espelho)
-    except _Perdida:
-        log.warning("entrada %s: lease lost to another worker; this attempt's reply discarded", tarefa["id"])
+    except LeaseLost:
+        log.warning("entrada %s: lease lost to another worker; this attempt's reply discarded", tarefa.id)
     finally:
         if espelho is not None:
             await espelho
 
 
 async def _no_orcamento(
-    s: Servicos, tarefa: asyncpg.Record, fila: Fila, espelho: asyncio.Task[int | None] | None
+    s: WorkerContext, tarefa: InboundRow, fila: InboundQueue, espelho: asyncio.Task[int | None] | None
 ) -> None:
     """Claude answers within the day's budgets (julia/services/orcamento.py says what happens past them)."""
-    lead = tarefa["status_medico"] == "novo"
-    decisao = await orcamento.decidir(s.cache, s.settings, tarefa["cliente_id"], lead=lead)
+    lead = tarefa.status_medico == "novo"
+    decisao = await orcamento.decidir(s.cache, s.settings, tarefa.cliente_id, lead=lead)
     if decisao == "humano":
         motivo = MOTIVO_ORCAMENTO_LEAD if lead else MOTIVO_ORCAMENTO_MEDICO
-        await _pedir_humano(s, tarefa, espelho, motivo, AVISO_ORCAMENTO)
+        await _pedir_humano(s, fila, tarefa, espelho, motivo, AVISO_ORCAMENTO)
     elif decisao == "aviso":
-        primeiro = await orcamento.primeiro_aviso(s.cache, tarefa["cliente_id"])
-        await _concluir_em(s.pool, tarefa, AVISO_SEM_CLAUDE if primeiro else None, mesmo_se_humano=False)
+        primeiro = await orcamento.primeiro_aviso(s.cache, tarefa.cliente_id)
+        await fila.done(s.pool, tarefa, AVISO_SEM_CLAUDE if primeiro else None, even_if_human=False)
     else:
         await _responder(s, tarefa, fila, espelho)
 
 
 async def _responder(
-    s: Servicos, tarefa: asyncpg.Record, fila: Fila, espelho: asyncio.Task[int | None] | None
+    s: WorkerContext, tarefa: InboundRow, fila: InboundQueue, espelho: asyncio.Task[int | None] | None
 ) -> None:
-    medico = await contexto_estatico(s.pool, s.cache, tarefa["cliente_id"])
+    medico = await contexto_estatico(s.pool, s.cache, tarefa.cliente_id)
     assert medico is not None
     especialidade = medico["especialidade_id"]
     # The doctor's state's shifts (their CRM's), those matching their preferences first.
@@ -175,109 +149,86 @@ async def _responder(
         else []
     )
     vagas = preferencias.ordenar(abertas, medico.get("preferencias") or {})[:VAGAS_NO_CONTEXTO]
-    historico = await carregar_historico(s.pool, tarefa["conversa_id"])
-    turnos = montar_turnos(historico, ate=tarefa["interacao_id"])
+    historico = await answering.history(s.pool, tarefa.conversa_id)
+    turnos = montar_turnos(historico, ate=tarefa.interacao_id)
     ctx = Contexto(s, tarefa, medico, espelho)
     try:
         dinamico = contexto_dinamico(medico, vagas, relogio.agora())
         texto = await dialogo.conversar(ctx, prompts.sistema(), dinamico, turnos)
     except IntegracaoError as exc:
         if exc.servico == "claude" and not exc.transitorio:
-            log.error("entrada %s: Claude cannot answer it (%s); handed to a person", tarefa["id"], exc)
-            await _pedir_humano(s, tarefa, espelho, f"{MOTIVO_SEM_RESPOSTA}: {exc.motivo}", AVISO_HANDOFF)
+            log.error("entrada %s: Claude cannot answer it (%s); handed to a person", tarefa.id, exc)
+            motivo = f"{MOTIVO_SEM_RESPOSTA}: {exc.motivo}"
+            await _pedir_humano(s, fila, tarefa, espelho, motivo, AVISO_HANDOFF)
             return
-        await _registrar_falha(s.pool, fila, tarefa, exc)
+        await fila.refused(s.pool, tarefa, exc)  # a rate limit waits, anything else is a try
         return
     finally:  # every call's tokens count, a failed answer's too
-        await orcamento.gastar(s.cache, s.settings, s.slack, tarefa["cliente_id"], ctx.tokens)
+        await orcamento.gastar(s.cache, s.settings, s.slack, tarefa.cliente_id, ctx.tokens)
     if opt_out.confirma_opt_out(texto):
-        await _opt_out_confirmado(s, tarefa, texto)
+        await _opt_out_confirmado(s, fila, tarefa, texto)
         return
     # After pedir_humano the conversation is a person's, yet Júlia's "I am calling someone" goes out.
     # One statement, so no transaction: done, stored and queued together or not at all.
-    await _concluir_em(
-        s.pool, tarefa, texto, mesmo_se_humano=ctx.passou_para_humano, versao_prompt=prompts.VERSAO
+    await fila.done(
+        s.pool, tarefa, texto, even_if_human=ctx.passou_para_humano, prompt_version=prompts.VERSAO
     )
 
 
-async def _opt_out_confirmado(s: Servicos, tarefa: asyncpg.Record, texto: str) -> None:
+async def _opt_out_confirmado(s: WorkerContext, fila: InboundQueue, tarefa: InboundRow, texto: str) -> None:
     """The backstop: Claude's reply tells the doctor they will get nothing more. Whether or not its
     registrar_opt_out tool ran, the opt-out is registered (a no-op when the tool did) with the fixed
     confirmation; Claude's own words are then not queued (concluir_entrada sends nothing to an opt_out
     doctor), so every opt-out ends in the same confirmation and none is promised without being made."""
     async with s.pool.acquire() as conn, conn.transaction():
         registrado = await opt_out.registrar_opt_out(
-            conn, tarefa["cliente_id"], tarefa["conversa_id"], com_equipe=s.chatwoot is not None
+            conn, tarefa.cliente_id, tarefa.conversa_id, com_equipe=s.chatwoot is not None
         )
-        await _concluir_em(conn, tarefa, texto, mesmo_se_humano=False, versao_prompt=prompts.VERSAO)
+        await fila.done(conn, tarefa, texto, even_if_human=False, prompt_version=prompts.VERSAO)
     if registrado:
-        log.warning("entrada %s: Claude confirmed an opt-out no tool recorded; registered", tarefa["id"])
-    await invalidar_medico(s.cache, tarefa["cliente_id"], tarefa["telefone"])
+        log.warning("entrada %s: Claude confirmed an opt-out no tool recorded; registered", tarefa.id)
+    await invalidar_medico(s.cache, tarefa.cliente_id, tarefa.telefone)
 
 
 async def _uma_vez(
-    s: Servicos,
-    tarefa: asyncpg.Record,
+    s: WorkerContext,
+    fila: InboundQueue,
+    tarefa: InboundRow,
     aviso: str,
-    marcar: Callable[[Executor, int, float], Awaitable[bool]],
+    qual: answering.Once,
     janela_s: float,
 ) -> None:
-    """A fixed reply the conversation gets once per `janela_s` (`marcar` says whether this is the time):
-    the apology for a late backlog, the ask for text. The other messages are only stored and mirrored."""
+    """A fixed reply the conversation gets once per `janela_s` (`qual` of them, marked when this is the
+    time): the apology for a late backlog, the ask for text. The other messages are only stored and
+    mirrored."""
     async with s.pool.acquire() as conn, conn.transaction():
-        primeira = await marcar(conn, tarefa["conversa_id"], janela_s)
-        await _concluir_em(conn, tarefa, aviso if primeira else None, mesmo_se_humano=False)
-
-
-async def _registrar_falha(
-    pool: asyncpg.Pool, fila: Fila, tarefa: asyncpg.Record, exc: IntegracaoError
-) -> None:
-    limitada = exc.status in LIMITE_DE_TAXA
-    registro = fila.espera(tarefa, str(exc)) if limitada else fila.falha(tarefa, str(exc))
-    await registro.gravar(pool)
+        primeira = await answering.first_in_window(conn, qual, tarefa.conversa_id, janela_s)
+        await fila.done(conn, tarefa, aviso if primeira else None, even_if_human=False)
 
 
 async def _pedir_humano(
-    s: Servicos, tarefa: asyncpg.Record, espelho: asyncio.Task[int | None] | None, motivo: str, aviso: str
+    s: WorkerContext,
+    fila: InboundQueue,
+    tarefa: InboundRow,
+    espelho: asyncio.Task[int | None] | None,
+    motivo: str,
+    aviso: str,
 ) -> None:
     async with s.pool.acquire() as conn, conn.transaction():
-        handoff_id = await handoff.passar_para_humano(conn, tarefa["conversa_id"], motivo)
-        await _concluir_em(conn, tarefa, aviso, mesmo_se_humano=True)
+        handoff_id = await handoff.hand_over(conn, tarefa.conversa_id, motivo)
+        await fila.done(conn, tarefa, aviso, even_if_human=True)
     if handoff_id is None:
         return
     # The label needs the Chatwoot conversation that the inbound mirror may be creating right now.
-    chatwoot_id = (await espelho if espelho is not None else None) or tarefa["chatwoot_conversation_id"]
+    chatwoot_id = (await espelho if espelho is not None else None) or tarefa.chatwoot_conversation_id
     await handoff.avisar(
         s.slack,
         s.chatwoot,
-        telefone=tarefa["telefone"],
+        telefone=tarefa.telefone,
         motivo=motivo,
         chatwoot_conversa_id=chatwoot_id,
         rotular=True,
     )
-
-
-async def _concluir_em(
-    db: Executor,
-    tarefa: asyncpg.Record,
-    resposta: str | None,
-    *,
-    mesmo_se_humano: bool,
-    versao_prompt: str | None = None,
-) -> None:
-    """Mark the row done and store + queue `resposta`, unless a person took over meanwhile (a handoff that
-    landed while Claude was writing: Júlia stays silent)."""
-    concluida = await entradas.concluir_entrada(
-        db,
-        tarefa["id"],
-        tarefa["tentativas"],
-        resposta,
-        versao_prompt=versao_prompt,
-        prioridade=PRIORIDADE_RESPOSTA,
-        mesmo_se_humano=mesmo_se_humano,
-    )
-    if not concluida:
-        raise _Perdida
 
 
 def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turno]:

@@ -2,10 +2,19 @@
 CAMPANHA_HORA_FIM) of the doctor's own clock, on a day that is not a weekend or a holiday unless the settings
 allow them (issue 36, point 4).
 
-Checked by the sender right before a campaign row goes (julia/worker/remetente.py), not only when the
-campaign queued it: a row that comes due after a pause or an outage, at night or on a Sunday, is put off to
-the doctor's next opening instead of going out. The doctor's time zone was fixed on the row when it was
-queued (`fuso`, from their CRM's state or their DDD: migrations/0015_canal_modelos_janela.sql).
+Checked by the sender right before a campaign row (or a notice that is not urgent: julia/services/avisos.py)
+goes (julia/worker/remetente.py), not only when it was queued: a row that comes due after a pause or an
+outage, at night or on a Sunday, is put off to the doctor's next opening instead of going out. The doctor's
+time zone was fixed on the row when it was queued (`fuso`, from their CRM's state or their DDD:
+migrations/0015_canal_modelos_janela.sql).
+
+Where state and DDD cannot tell the zone (DDD 81: Recife, UTC-3, and Fernando de Noronha, UTC-2; DDD 97:
+Amazonas on Manaus time, UTC-4, and its south-west on Acre time, UTC-5: migrations/0021) `fuso` names both,
+the western first, and the window is where both are open: it opens at the western zone's opening and closes
+at the eastern one's closing, so nobody on either clock is messaged outside the hours. The price is an hour
+of the window for those DDDs' doctors (with 8 to 20: 8 to 19 Recife time), which the business prefers to
+an offer at 21:00 on Noronha. A zone set whose windows never overlap (a window of an hour or less) falls
+back to the western zone alone, which is the zone campaigns are spread over at enqueue.
 """
 
 from __future__ import annotations
@@ -52,9 +61,19 @@ class SendingWindow:
         self._extra = frozenset(settings.campanha_extra_holidays)
 
     def next_opening(self, now: dt.datetime, zone: str | None) -> dt.datetime | None:
-        """None when a campaign message may go now to a doctor in time zone `zone` (None: Brasília time);
-        else when it next may (aware, in the doctor's zone)."""
-        local = now.astimezone(ZoneInfo(zone or BRASILIA))
+        """None when a campaign message may go now to a doctor in time zone `zone` (None: Brasília time;
+        several, space-separated: open in all of them); else when it next may (aware)."""
+        zones = (zone or BRASILIA).split()
+        moment = now
+        for _ in range(_MAX_DAYS_AHEAD * len(zones)):
+            openings = [o for z in zones if (o := self._next_opening_in(moment, z)) is not None]
+            if not openings:
+                return None if moment == now else moment
+            moment = max(openings)
+        return self._next_opening_in(now, zones[0])  # the windows never overlap: the western zone's
+
+    def _next_opening_in(self, now: dt.datetime, zone: str) -> dt.datetime | None:
+        local = now.astimezone(ZoneInfo(zone))
         # The latest opening at or before now, in local wall time: a window crossing midnight belongs to
         # the day it opened.
         opened_on = (local - dt.timedelta(hours=self._start)).date()

@@ -16,6 +16,7 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
+from julia.cache import keys
 from julia.settings import Settings
 
 Classe = Literal["resposta", "campanha"]
@@ -51,7 +52,7 @@ class Taxa:
 
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self._script = redis.register_script(GCRA)
-        base = f"julia:evolution:gcra:{settings.evolution_instance}"
+        base = keys.send_rate(settings.evolution_instance)
         self._baldes = {
             "resposta": (f"{base}:resposta", settings.evolution_rate_per_s),
             "campanha": (f"{base}:campanha", settings.evolution_campanha_rate_per_s),

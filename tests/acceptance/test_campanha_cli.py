@@ -30,14 +30,14 @@ def test_an_unknown_template_is_one_readable_line() -> None:
     )
 
 
-def test_free_text_on_the_cloud_api_is_refused(services: servers.Services) -> None:
+def test_free_text_on_the_cloud_api_is_refused(services: servers.Servers) -> None:
     env = {"DATABASE_URL": services.database_url, "EVOLUTION_INTEGRATION": "cloud-api"}
     result = julia("campanha", "--id", "x", "--tag", "cardio", "--texto", "Oi", env=env)
     assert result.returncode == 1
     assert "EVOLUTION_INTEGRATION is cloud-api: a campaign names an approved template" in result.stderr
 
 
-async def test_creates_the_campaign_once_then_answers_the_existing_one(services: servers.Services) -> None:
+async def test_creates_the_campaign_once_then_answers_the_existing_one(services: servers.Servers) -> None:
     dsn = await db.fresh_database(services.database_url, "julia_cli_campanha")
     conn = await db.connect(dsn)
     try:

@@ -31,7 +31,7 @@ def test_help_lists_the_commands() -> None:
     assert "DATABASE_URL" in result.stdout
 
 
-async def test_migrate_against_a_given_database_then_again_is_a_no_op(services: servers.Services) -> None:
+async def test_migrate_against_a_given_database_then_again_is_a_no_op(services: servers.Servers) -> None:
     env = {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url}
     dsn = await db.fresh_database(services.database_url, "julia_cli", migrated=False)
     first = julia("migrate", env={**env, "DATABASE_URL": dsn})

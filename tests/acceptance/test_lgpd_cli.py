@@ -21,7 +21,7 @@ def test_a_malformed_phone_or_a_missing_server_is_one_line() -> None:
     assert sem_redis.stderr.strip().splitlines()[-1].startswith("julia: missing required setting:")
 
 
-async def test_export_then_erase_then_unknown(services: servers.Services, tmp_path: Path) -> None:
+async def test_export_then_erase_then_unknown(services: servers.Servers, tmp_path: Path) -> None:
     dsn = await db.fresh_database(services.database_url, "julia_cli_lgpd")
     env = {"DATABASE_URL": dsn, "REDIS_URL": services.redis_url}
     conn = await db.connect(dsn)

@@ -50,7 +50,7 @@ def externos() -> Iterator[tuple[str, Estado]]:
 
 
 @pytest.fixture
-async def banco(services: servers.Services) -> str:
+async def banco(services: servers.Servers) -> str:
     # Unmigrated: `julia serve` migrates it, as it would a new production database.
     return await db.fresh_database(services.database_url, "julia_aceitacao", migrated=False)
 
@@ -89,7 +89,7 @@ def _parar(processo: subprocess.Popen[bytes], log: Path) -> str:
 
 
 async def test_serve_e_worker_respondem_um_webhook_real(
-    services: servers.Services, banco: str, externos: tuple[str, Estado], tmp_path: Path
+    services: servers.Servers, banco: str, externos: tuple[str, Estado], tmp_path: Path
 ) -> None:
     base, estado = externos
     registro = estado.registro
@@ -162,7 +162,7 @@ def test_configuracao_ausente_uma_linha(comando: str, falta: str) -> None:
     ],
 )
 def test_outra_topologia_do_chatwoot_e_recusada_em_uma_linha(
-    services: servers.Services,
+    services: servers.Servers,
     banco: str,
     externos: tuple[str, Estado],
     comando: str,
@@ -207,7 +207,7 @@ async def _ate(condicao: Callable[[], bool], o_que: str, worker: subprocess.Pope
 
 
 async def test_agente_responde_pelo_chatwoot_e_nada_sai_duas_vezes(
-    services: servers.Services, banco: str, externos: tuple[str, Estado], tmp_path: Path
+    services: servers.Servers, banco: str, externos: tuple[str, Estado], tmp_path: Path
 ) -> None:
     """The whole loop with real processes: the fake Chatwoot posts `message_created` for every message
     julia mirrors (each delivered twice, signed), then for an agent's reply and a private note. WhatsApp

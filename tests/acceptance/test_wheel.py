@@ -105,13 +105,13 @@ def _parar(processo: subprocess.Popen[bytes]) -> int:
 
 
 @pytest.fixture
-async def banco(services: servers.Services) -> str:
+async def banco(services: servers.Servers) -> str:
     # Unmigrated: the wheel's `julia migrate` migrates it.
     return await db.fresh_database(services.database_url, "julia_wheel", migrated=False)
 
 
 def test_migrate_serve_e_worker_do_wheel_contra_servidores_reais(
-    instalado: Path, services: servers.Services, banco: str, tmp_path: Path
+    instalado: Path, services: servers.Servers, banco: str, tmp_path: Path
 ) -> None:
     dsn = banco
     env = _ambiente(

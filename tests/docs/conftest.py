@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from julia import db, servers
 from julia.api.app import create_app
+from julia.cache import keys
 from julia.seed import seed
-from julia.services import pausa
 from julia.settings import Settings
 from julia.testing.app import criar_app
 from julia.testing.estado import Estado
@@ -37,7 +37,7 @@ HOSTS = {
 
 
 @pytest.fixture(scope="session")
-async def docs_dsn(services: servers.Services) -> str:
+async def docs_dsn(services: servers.Servers) -> str:
     dsn = await db.fresh_database(services.database_url, "julia_docs")
     conn = await db.connect(dsn)
     try:
@@ -48,7 +48,7 @@ async def docs_dsn(services: servers.Services) -> str:
 
 
 @pytest.fixture(scope="session")
-def docs_env(docs_dsn: str, services: servers.Services) -> dict[str, str]:
+def docs_env(docs_dsn: str, services: servers.Servers) -> dict[str, str]:
     """The variables the docs' commands use, as on-call would have them exported."""
     return {
         "DATABASE_URL": docs_dsn,
@@ -80,12 +80,12 @@ async def docs_pool(docs_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def docs_redis(services: servers.Services) -> AsyncIterator[aioredis.Redis]:
+async def docs_redis(services: servers.Servers) -> AsyncIterator[aioredis.Redis]:
     """The session's Redis; the emergency stop flag never outlives a test (other tests send)."""
     client = aioredis.Redis.from_url(services.redis_url)
-    await client.delete(pausa.CHAVE)
+    await client.delete(keys.SENDING_STOP)
     yield client
-    await client.delete(pausa.CHAVE)
+    await client.delete(keys.SENDING_STOP)
     await client.aclose()
 
 

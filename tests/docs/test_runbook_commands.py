@@ -18,10 +18,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from julia.cache import keys
 from julia.cli import build_parser
 from julia.errors import JuliaError
 from julia.queries import sql
-from julia.services import pausa
 from julia.settings import Settings
 from tests.docs import curl
 from tests.docs.conftest import process_env
@@ -197,7 +197,7 @@ async def test_emergency_stop_commands_pause_and_resume(
 ) -> None:
     paused = julia(["pause-sending", "--reason", "teste do runbook"], docs_env)  # a real process, once
     assert paused.returncode == 0, paused.stderr
-    assert await docs_redis.exists(pausa.CHAVE)
+    assert await docs_redis.exists(keys.SENDING_STOP)
 
     def cli(*argv: str) -> str:
         return in_process(list(argv), docs_env, monkeypatch).strip()

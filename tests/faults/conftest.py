@@ -27,13 +27,10 @@ AMBIENTE_BASE = {
     "ANTHROPIC_MAX_RETRIES": "2",
     "EVOLUTION_TIMEOUT_S": "3",
     "EVOLUTION_RATE_PER_S": "100",
-    # Baileys' guards on a number's unsolicited volume (julia/worker/channel.py) are not what these
-    # scenarios are about: the typing delay (1.5 s) kept a send handed to Evolution before a close arriving
-    # after it, and the hourly most counts a closed connection's refused tries. tests/service/test_canal.py
-    # tests them.
+    # Baileys' typing delay (1.5 s) is not what these scenarios are about: it kept a send handed to
+    # Evolution before a close arriving after it. tests/service/test_canal.py tests it. The hourly and
+    # daily most stay on: a closed connection's refused tries no longer count (julia/worker/quota.py).
     "EVOLUTION_TYPING_DELAY_MS": "0",
-    "EVOLUTION_CAMPANHA_MAX_PER_HOUR": "100000",
-    "EVOLUTION_CAMPANHA_MAX_PER_DAY": "100000",
     "MAX_WORKERS": "8",
     "JULIA_MODEL": "claude-sonnet-4-6",
     "LOG_LEVEL": "INFO",

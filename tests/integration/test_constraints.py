@@ -174,7 +174,7 @@ async def _alone(conn: asyncpg.Connection, statement: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def conn(services: servers.Services) -> AsyncIterator[asyncpg.Connection]:
+async def conn(services: servers.Servers) -> AsyncIterator[asyncpg.Connection]:
     dsn, _ = await seeded_database(services.database_url, DATABASE, 50, today=dt.date(2026, 3, 2))
     connection = await asyncpg.connect(dsn)
     yield connection

@@ -25,7 +25,7 @@ def _autovacuum_is(dsn: str, expected: str) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def test_off_inside_an_owned_run_and_back_after(services: servers.Services) -> None:
+async def test_off_inside_an_owned_run_and_back_after(services: servers.Servers) -> None:
     dsn = services.database_url
     await ate(_autovacuum_is(dsn, "on"))
     async with autovacuum.paused(dsn, owned=True) as paused:
@@ -34,7 +34,7 @@ async def test_off_inside_an_owned_run_and_back_after(services: servers.Services
     await ate(_autovacuum_is(dsn, "on"))
 
 
-async def test_a_server_the_run_does_not_own_is_left_alone(services: servers.Services) -> None:
+async def test_a_server_the_run_does_not_own_is_left_alone(services: servers.Servers) -> None:
     async with autovacuum.paused(services.database_url, owned=False) as paused:
         assert not paused
         assert await _autovacuum_is(services.database_url, "on")()
@@ -55,7 +55,7 @@ async def _reloptions(dsn: str, database: str) -> dict[str, tuple[list[str] | No
 
 
 async def test_a_server_the_run_does_not_own_gets_autovacuum_off_table_by_table(
-    services: servers.Services,
+    services: servers.Servers,
 ) -> None:
     """Each side's database is the run's own even when the server is not: once its side has VACUUMed it,
     every table (and its TOAST table) stops being autovacuumed; a database recreated is handled again."""

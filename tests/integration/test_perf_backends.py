@@ -9,10 +9,11 @@ import asyncpg
 import pytest
 
 from julia import servers
+from julia.perf.context import PROJECT
 from julia.perf.engine import placement
 
 
-async def test_the_sessions_own_postgres_backends_are_seen(services: servers.Services) -> None:
+async def test_the_sessions_own_postgres_backends_are_seen(services: servers.Servers) -> None:
     """The embedded server (or any local one) runs in this pid namespace: its backend pid is ours."""
     if not placement.is_local(services.database_url):
         pytest.skip("the session's Postgres is not on this machine")
@@ -24,9 +25,10 @@ async def test_the_sessions_own_postgres_backends_are_seen(services: servers.Ser
 
 
 @pytest.mark.skipif(
-    placement.usable_cpus() is None or placement.cores() < 2, reason="needs CPU affinity and two CPUs"
+    placement.usable_cpus() is None or placement.cores(PROJECT.variables) < 2,
+    reason="needs CPU affinity and two CPUs",
 )
-async def test_backends_of_the_named_database_are_pinned(services: servers.Services) -> None:
+async def test_backends_of_the_named_database_are_pinned(services: servers.Servers) -> None:
     cpus = frozenset({min(os.sched_getaffinity(0))})
     backends, why = await placement.Backends.open(services.database_url, ["postgres"], cpus, ["julia serve"])
     if backends is None:
@@ -45,12 +47,12 @@ async def test_backends_of_the_named_database_are_pinned(services: servers.Servi
         await backends.close()
 
 
-async def test_a_backend_gone_before_its_pin_is_not_counted(services: servers.Services) -> None:
+async def test_a_backend_gone_before_its_pin_is_not_counted(services: servers.Servers) -> None:
     """The log says pins made: a pid that is no longer a postgres process here is seen, not pinned."""
     if (
         not placement.is_local(services.database_url)
         or placement.usable_cpus() is None
-        or placement.cores() < 2
+        or placement.cores(PROJECT.variables) < 2
     ):
         pytest.skip("needs a local Postgres and two CPUs")
     backends, why = await placement.Backends.open(

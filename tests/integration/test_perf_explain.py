@@ -20,7 +20,7 @@ ANALYZE probe;
 QUERY = "SELECT count(*) FROM probe WHERE b = $1 AND a <> ALL($2::int[])"
 
 
-async def test_the_generic_plan_is_explained_apart_from_the_custom_one(services: servers.Services) -> None:
+async def test_the_generic_plan_is_explained_apart_from_the_custom_one(services: servers.Servers) -> None:
     conn = await asyncpg.connect(services.database_url)
     try:
         await conn.execute(SKEWED)
@@ -38,7 +38,7 @@ async def test_the_generic_plan_is_explained_apart_from_the_custom_one(services:
         await conn.close()
 
 
-async def test_a_writing_statement_s_generic_plan_leaves_no_change(services: servers.Services) -> None:
+async def test_a_writing_statement_s_generic_plan_leaves_no_change(services: servers.Servers) -> None:
     conn = await asyncpg.connect(services.database_url)
     try:
         await conn.execute(SKEWED)
@@ -52,7 +52,7 @@ async def test_a_writing_statement_s_generic_plan_leaves_no_change(services: ser
 
 
 async def test_plans_run_counts_what_the_connection_s_cached_statement_ran(
-    services: servers.Services,
+    services: servers.Servers,
 ) -> None:
     conn = await asyncpg.connect(services.database_url)
     try:

@@ -8,15 +8,13 @@ from julia import servers
 from julia.perf.engine import native
 
 
-def test_pgbench_times_select_1_on_the_server(services: servers.Services) -> None:
+def test_pgbench_times_select_1_on_the_server(services: servers.Servers) -> None:
     mean = native.pgbench_select1_mean_ms(services.database_url, transactions=200)
     assert mean is not None
     assert mean > 0
 
 
-async def test_valkey_cli_times_a_get_on_the_server(
-    services: servers.Services, redis: aioredis.Redis
-) -> None:
+async def test_valkey_cli_times_a_get_on_the_server(services: servers.Servers, redis: aioredis.Redis) -> None:
     await redis.set("julia:test:native", b"x" * 64)
     mean = native.valkey_cli_get_mean_ms(services.redis_url, "julia:test:native", calls=200)
     assert mean is not None

@@ -152,9 +152,7 @@ def _params() -> list[Any]:
 
 
 @pytest.fixture(scope="module", params=SCALES)
-async def seeded(
-    request: pytest.FixtureRequest, services: servers.Services
-) -> AsyncIterator[tuple[int, str]]:
+async def seeded(request: pytest.FixtureRequest, services: servers.Servers) -> AsyncIterator[tuple[int, str]]:
     doctors: int = request.param
     name = f"plans_{doctors}"
     dsn, _ = await seeded_database(services.database_url, name, doctors, today=dt.date.today())

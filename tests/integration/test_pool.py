@@ -5,7 +5,7 @@ from __future__ import annotations
 from julia import db, servers
 
 
-async def test_release_sends_nothing_and_still_rolls_back(services: servers.Services) -> None:
+async def test_release_sends_nothing_and_still_rolls_back(services: servers.Servers) -> None:
     pool = await db.create_pool(services.database_url, min_size=1, max_size=1)  # one connection: the same
     try:
         seen: list[str] = []

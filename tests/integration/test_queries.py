@@ -47,7 +47,7 @@ class Raw:
 
 
 @pytest.fixture(scope="module")
-async def pool(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
+async def pool(services: servers.Servers) -> AsyncIterator[asyncpg.Pool]:
     # Seeded as of today: "due" and "from today on" then mean what they mean in production.
     dsn, _ = await seeded_database(services.database_url, DATABASE, DOCTORS, today=dt.date.today())
     seeded = await db.create_pool(dsn, min_size=1, max_size=2)
@@ -199,10 +199,10 @@ async def test_reivindicar_mensagens(pool: asyncpg.Pool, raw: Raw, limite: int) 
         expected = set(_claim_order(raw, now, limite))
         assert expected  # the seed always leaves due messages and expired leases
         claimed = await reivindicar_mensagens(conn, limite, 60)
-        assert {r["id"] for r in claimed} == expected
+        assert {r.id for r in claimed} == expected
         for r in claimed:
-            assert r["tentativas"] == by_id[r["id"]]["tentativas"] + 1
-            assert r["cliente_id"] == by_id[r["id"]]["cliente_id"]
+            assert r.tentativas == by_id[r.id]["tentativas"] + 1
+            assert r.cliente_id == by_id[r.id]["cliente_id"]
         leased = await conn.fetch(
             "SELECT status, locked_until FROM fila_mensagens WHERE id = ANY($1)", list(expected)
         )

@@ -28,7 +28,7 @@ NAMES = ("seed_a", "seed_b", "seed_c", "seed_vazio", "seed_cli", "seed_200")
 
 
 @pytest.fixture(scope="module")
-async def seeded(services: servers.Services) -> AsyncIterator[dict[str, tuple[str, SeedSummary]]]:
+async def seeded(services: servers.Servers) -> AsyncIterator[dict[str, tuple[str, SeedSummary]]]:
     found = {
         "a": await seeded_database(services.database_url, "seed_a", DOCTORS, today=TODAY),
         "b": await seeded_database(services.database_url, "seed_b", DOCTORS, today=TODAY),
@@ -149,7 +149,7 @@ async def test_shifts_queue_and_handoffs_are_realistic(conn: asyncpg.Connection)
 
 
 async def test_schema_after_seeding_is_the_migrated_one(
-    services: servers.Services, conn: asyncpg.Connection
+    services: servers.Servers, conn: asyncpg.Connection
 ) -> None:
     catalog = (
         "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 2",
@@ -188,7 +188,7 @@ async def test_a_database_with_doctors_is_refused(conn: asyncpg.Connection) -> N
 
 
 async def test_two_hundred_doctors_seed(
-    services: servers.Services, seeded: dict[str, tuple[str, SeedSummary]]
+    services: servers.Servers, seeded: dict[str, tuple[str, SeedSummary]]
 ) -> None:
     """`julia dev --doctors 200` failed with "payload string too long": the doctors' change feed put all
     200 in one NOTIFY, past its 8000 bytes (migrations/0019 sends parts of 100)."""
@@ -211,7 +211,7 @@ def test_cli_refuses_a_bad_count_in_one_line(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.fixture
-async def cli_database(services: servers.Services, monkeypatch: pytest.MonkeyPatch) -> str:
+async def cli_database(services: servers.Servers, monkeypatch: pytest.MonkeyPatch) -> str:
     dsn = await fresh_database(services.database_url, "seed_cli")
     monkeypatch.setenv("DATABASE_URL", dsn)
     monkeypatch.setenv("REDIS_URL", services.redis_url)

@@ -50,7 +50,7 @@ def test_docker_absent_here_is_a_plain_no() -> None:
     assert servers.docker_answers() is False
 
 
-async def test_embedded_servers_are_real(services: servers.Services) -> None:
+async def test_embedded_servers_are_real(services: servers.Servers) -> None:
     if services.database_origin != "embedded":
         pytest.skip(f"servers came from {services.database_origin}")
     conn = await asyncpg.connect(services.database_url)
@@ -68,7 +68,7 @@ async def test_embedded_servers_are_real(services: servers.Services) -> None:
         await client.aclose()
 
 
-async def test_another_redis_database_on_the_same_server(services: servers.Services) -> None:
+async def test_another_redis_database_on_the_same_server(services: servers.Servers) -> None:
     # Each perf side and the capacity run use a database of their own; for the embedded Valkey that is
     # unix://path?db=N, which redis-py 8.2 reads only with the "//" urlunsplit drops when there is no host.
     url = ab.with_redis_db(services.redis_url, 7)

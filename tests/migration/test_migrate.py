@@ -18,7 +18,7 @@ from julia.paths import project_file
 
 
 @pytest.fixture
-async def empty_dsn(services: servers.Services) -> AsyncIterator[str]:
+async def empty_dsn(services: servers.Servers) -> AsyncIterator[str]:
     admin = await asyncpg.connect(services.database_url)
     await admin.execute("DROP DATABASE IF EXISTS julia_migration WITH (FORCE)")
     await admin.execute("CREATE DATABASE julia_migration")

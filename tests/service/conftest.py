@@ -29,8 +29,8 @@ from julia.services import campanhas
 from julia.settings import Settings
 from julia.testing import assembly, claude
 from julia.testing.evolution import mensagem_enviada, mensagem_recebida
+from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 from tests.support import ponte
 
 EVOLUTION = "http://evolution.test"
@@ -50,7 +50,7 @@ TABELAS = (
 
 
 @pytest.fixture(scope="session")
-async def banco(services: servers.Services) -> AsyncIterator[asyncpg.Pool]:
+async def banco(services: servers.Servers) -> AsyncIterator[asyncpg.Pool]:
     dsn = await db.fresh_database(services.database_url, "julia_servico")
     pool = await db.create_pool(dsn, min_size=1, max_size=20)
     yield pool
@@ -96,13 +96,10 @@ def settings() -> Settings:
         campanha_hora_fim=24,
         campanha_on_weekends=True,
         campanha_on_holidays=True,
-        # Baileys' guards for a number's unsolicited volume (julia/worker/channel.py): the typing delay
-        # before each campaign message (1.5 s by default, on the fake too) and the hourly and daily most
-        # (100, 500: a campaign test's retries after a closed connection count as tries) would make
-        # campaign tests wait on them; test_canal.py sets them where they are what it tests.
+        # Baileys' typing delay before each campaign message (1.5 s by default, on the fake too) would make
+        # campaign tests wait on it; test_canal.py sets it where it is what it tests. The hourly and daily
+        # most (100, 500) stay on: only sends Evolution accepted count (julia/worker/quota.py).
         evolution_typing_delay_ms=0,
-        evolution_campanha_max_per_hour=100_000,
-        evolution_campanha_max_per_day=100_000,
     )
 
 
@@ -131,14 +128,14 @@ async def servicos(
     redis: aioredis.Redis,
     http: httpx2.AsyncClient,
     externos: Externos,
-) -> AsyncIterator[Servicos]:
-    s = assembly.servicos(settings, pool, redis, http, ponte.PonteRespx(externos.router))
+) -> AsyncIterator[WorkerContext]:
+    s = assembly.worker_context(settings, pool, redis, http, ponte.PonteRespx(externos.router))
     yield s
     await s.claude.close()
 
 
 @pytest.fixture
-def worker(servicos: Servicos) -> Worker:
+def worker(servicos: WorkerContext) -> Worker:
     return Worker(servicos, intervalo_s=0.02, backoff_entrada_s=0.01, backoff_envio_s=0.01)
 
 
@@ -281,8 +278,8 @@ async def drenar(
     `so_devidas`: a pending message scheduled for later (a campaign's) does not count as open."""
     fim = time.monotonic() + limite_s
     while time.monotonic() < fim:
-        tarefas = await worker.reivindicar_entradas(50)
-        await asyncio.gather(*(worker._processar(t) for t in tarefas))
+        tarefas = await worker.claim_entradas(50)
+        await asyncio.gather(*(worker._attempt(t) for t in tarefas))
         enviados = await worker.remetente.despachar()
         await worker.remetente.aguardar()
         abertos = await pool.fetchval(

@@ -261,11 +261,11 @@ async def test_a_waiting_doctors_reply_is_claimed_before_campaign_rows(
         await _medico(pool, f"+551190000000{i}")
     await _campanha_ja_devida(pool, settings)
     await postar(cliente, upsert("Tem plantão sábado?"))
-    tarefas = await worker.reivindicar_entradas(10)
-    await worker._processar(tarefas[0])  # the reply is queued after the campaign rows, and due later
+    tarefas = await worker.claim_entradas(10)
+    await worker._attempt(tarefas[0])  # the reply is queued after the campaign rows, and due later
 
     primeira = await reivindicar_mensagens(pool, 1, 60)
-    assert primeira[0]["conteudo"] == "Resposta a: Tem plantão sábado?"
+    assert primeira[0].conteudo == "Resposta a: Tem plantão sábado?"
 
 
 async def test_pause_during_a_campaign_loses_nothing_and_sends_each_doctor_once(
@@ -415,7 +415,7 @@ async def test_the_sender_rechecks_opt_out_at_send_time(
     await pool.execute("UPDATE clientes SET status = 'opt_out' WHERE id = $1", saiu)
     await pool.execute(
         "UPDATE fila_mensagens SET locked_until = now() - interval '1 second' WHERE id = ANY($1::bigint[])",
-        [linha["id"] for linha in linhas],
+        [linha.id for linha in linhas],
     )
     await drenar(worker, pool)
     assert [numero for numero, _ in externos.textos_enviados()] == ["5511900000002"]

@@ -22,16 +22,16 @@ from julia.data import fila_mensagens
 from julia.errors import ConfigError
 from julia.services import campanhas
 from julia.services.avisos import CANCELADA, PRIORIDADE_AVISO
-from julia.services.repasse import NOTA_NAO_ENVIADA
+from julia.services.repasse import NOTA_AGUARDANDO
 from julia.settings import Settings
-from julia.templates import TEMPLATES, TemplateMessage
+from julia.templates import REENGAGEMENT, TEMPLATES, TemplateMessage
 from julia.testing.app import criar_app
 from julia.testing.chatwoot import mensagem_criada
 from julia.testing.estado import ConfigEvolution, Estado
 from julia.testing.evolution import recibo_whatsapp, statuses_do_envio
 from julia.worker.channel import check_integration
+from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
-from julia.worker.servicos import Servicos
 from tests.service.conftest import EVOLUTION, Externos, drenar, postar, upsert
 from tests.service.test_handoff import assinado
 from tests.service.test_recibos import contagens_dos_recibos
@@ -39,6 +39,7 @@ from tests.service.test_recibos import contagens_dos_recibos
 SP = ZoneInfo("America/Sao_Paulo")
 TOKEN = "token-admin"
 OFERTA = TEMPLATES["oferta_plantao"]
+REENGAJAMENTO = TEMPLATES[REENGAGEMENT]
 
 
 def pelo_falso(app: FastAPI) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
@@ -105,6 +106,33 @@ async def _medicos(
         tags,
         n,
     )
+
+
+def _worker(servicos: WorkerContext, settings: Settings) -> Worker:
+    return Worker(
+        WorkerContext.build(settings, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
+    )
+
+
+async def _campanha_no_baileys(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    servicos: WorkerContext,
+    falso: Estado,
+    campanha_id: str,
+    **ajustes: object,
+) -> Worker:
+    """A free-text campaign to five doctors on a Baileys number whose hourly most is 3, due now; the worker
+    with those settings (and `ajustes`)."""
+    falso.configurar("evolution", {"integracao": "baileys"})
+    baileys = settings.model_copy(
+        update={"evolution_integration": "baileys", "evolution_campanha_max_per_hour": 3, **ajustes}
+    )
+    await _medicos(pool, "sp", 5, ddd="11", crm="CRM/SP", tags=["cardio"])
+    nova = campanhas.NovaCampanha(id=campanha_id, tag="cardio", texto="Oi {primeiro_nome}")
+    await campanhas.criar_campanha(pool, baileys, nova)
+    await _devida_agora(pool, campanha_id)
+    return _worker(servicos, baileys)
 
 
 async def _devida_agora(pool: asyncpg.Pool, campanha_id: str) -> None:
@@ -266,7 +294,7 @@ async def test_aviso_de_plantao_vai_como_modelo_na_cloud_api(
     await _medicos(pool, "sp", 1, ddd="11", crm="CRM/SP", tags=[])
     medico = await pool.fetchval("SELECT id FROM clientes")
     aviso = TemplateMessage(CANCELADA, ("sábado, 12/12/2026, Noturno, Hospital X, Campinas/SP: R$ 1.500,00",))
-    await fila_mensagens.enfileirar_avisos(pool, [(medico, aviso)], PRIORIDADE_AVISO)
+    await fila_mensagens.enfileirar_avisos(pool, [(medico, aviso, dt.date(2026, 12, 12))], PRIORIDADE_AVISO)
     await drenar(worker, pool)
     [enviado] = falso.registro.enviadas
     assert (enviado.modelo, enviado.parametros) == ("plantao_cancelado", aviso.values)
@@ -274,14 +302,141 @@ async def test_aviso_de_plantao_vai_como_modelo_na_cloud_api(
     assert guardado == aviso.text  # the doctor's history holds what they read
 
 
-async def test_texto_livre_na_cloud_api_so_dentro_das_24_horas(
+@pytest.mark.parametrize(
+    ("crm", "telefone", "fuso"),
+    [
+        ("CRM/PE 1", "+5587999990000", "America/Sao_Paulo"),  # PE's interior: Recife time only
+        ("CRM/PE 1", "+5581999990000", "America/Recife America/Noronha"),  # DDD 81: Noronha too
+        (None, "+5581999990000", "America/Recife America/Noronha"),
+        ("CRM/SP 1", "+5581999990000", "America/Sao_Paulo"),  # the CRM's state still decides
+        ("CRM/AM 1", "+5592999990000", "America/Manaus"),
+        ("CRM/AM 1", "+5597999990000", "America/Eirunepe America/Manaus"),  # DDD 97: Acre time too
+        (None, "+5597999990000", "America/Eirunepe America/Manaus"),
+        (None, "+5568999990000", "America/Rio_Branco"),
+    ],
+)
+async def test_fuso_do_medico_quando_estado_e_ddd_nao_bastam(
+    pool: asyncpg.Pool, crm: str | None, telefone: str, fuso: str
+) -> None:
+    assert await pool.fetchval("SELECT fuso_medico($1, $2)", crm, telefone) == fuso
+
+
+async def test_campanha_espalhada_nas_horas_de_cada_medico(pool: asyncpg.Pool, settings: Settings) -> None:
+    """Starting at São Paulo's opening tomorrow: a doctor in Manaus or Rio Branco is scheduled from their own
+    opening (one and two hours later), not from São Paulo's, at the campaign's rate counted across zones."""
+    await _medicos(pool, "sp", 4, ddd="11", crm="CRM/SP", tags=["cardio"])
+    await _medicos(pool, "am", 4, ddd="11", crm="CRM/AM", tags=["cardio"])
+    await _medicos(pool, "ac", 4, ddd="68", crm=None, tags=["cardio"])
+    abertura_sp = dt.datetime.now(SP).replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    nova = campanhas.NovaCampanha(
+        id="fusos", tag="cardio", modelo=OFERTA.name, por_minuto=1, inicio=abertura_sp
+    )
+    await campanhas.criar_campanha(pool, settings, nova)
+    linhas = await pool.fetch(
+        "SELECT f.fuso, f.agendar_para FROM fila_mensagens f WHERE campanha_id = 'fusos' ORDER BY cliente_id"
+    )
+    inicio = settings.campanha_hora_inicio
+    for n, linha in enumerate(linhas):
+        local = linha["agendar_para"].astimezone(ZoneInfo(linha["fuso"]))
+        assert (local.hour, local.minute) == (inicio, n), linha  # its own opening, n minutes in
+    horas_sp = sorted({r["agendar_para"].astimezone(SP).hour for r in linhas})
+    assert horas_sp == [inicio, (inicio + 1) % 24, (inicio + 2) % 24]
+
+
+async def test_aviso_espera_a_janela_do_medico_salvo_plantao_de_hoje_ou_amanha(
+    pool: asyncpg.Pool, settings: Settings, servicos: WorkerContext, falso: Estado
+) -> None:
+    """Outside the doctor's hours a notice about next week's shift waits for their opening; a cancellation
+    of today's or tomorrow's shift goes at once."""
+    hora = dt.datetime.now(SP).hour
+    fechada = settings.model_copy(
+        update={"campanha_hora_inicio": (hora + 2) % 24, "campanha_hora_fim": (hora + 3) % 24 or 24}
+    )
+    worker = _worker(servicos, fechada)
+    await _medicos(pool, "sp", 1, ddd="11", crm="CRM/SP", tags=[])
+    medico = await pool.fetchval("SELECT id FROM clientes")
+    hoje = dt.datetime.now(SP).date()
+    avisos = [
+        (medico, TemplateMessage(CANCELADA, (f"plantão em {dia}",)), hoje + dt.timedelta(days=dias))
+        for dia, dias in (("amanhã", 1), ("uma semana", 7))
+    ]
+    await fila_mensagens.enfileirar_avisos(pool, avisos, PRIORIDADE_AVISO)
+    await drenar(worker, pool, so_devidas=True)
+    assert [e.parametros for e in falso.registro.enviadas] == [("plantão em amanhã",)]
+    adiado = await pool.fetchrow(
+        "SELECT fuso, agendar_para, last_error FROM fila_mensagens WHERE status = 'pendente'"
+    )
+    assert adiado is not None
+    assert adiado["fuso"] == "America/Sao_Paulo"
+    assert adiado["agendar_para"].astimezone(SP).hour == fechada.campanha_hora_inicio
+    assert adiado["last_error"].startswith("fora da janela de envio do médico")
+
+
+async def _status(pool: asyncpg.Pool, fila_id: int) -> str:
+    status: str = await pool.fetchval("SELECT status FROM fila_mensagens WHERE id = $1", fila_id)
+    return status
+
+
+async def test_texto_livre_fora_das_24_horas_vai_atras_do_modelo_de_reengajamento(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, falso: Estado
 ) -> None:
     await postar(cliente, upsert("Oi, tem plantão?", numero="5511999990000", msg_id="A1"))
     await drenar(worker, pool)
     assert [e.modelo for e in falso.registro.enviadas] == [None]  # the reply, inside the window: sendText
-    # Two days later something queues free text to her (a late reply, an agent's message): Meta would
-    # refuse it (131047), so it is an 'erro' with the reason and nothing is sent.
+    # Two days later two texts are queued to her (a late reply, another): Meta would refuse free text
+    # (131047), so the re-engagement template goes, once, and both texts wait for her answer.
+    await pool.execute("UPDATE interacoes SET created_at = now() - interval '2 days'")
+    falso.configurar("evolution", {"fora_das_24h": ["5511999990000"]})
+    conversa = await pool.fetchrow("SELECT id, cliente_id FROM conversations")
+    assert conversa is not None
+    textos = ["Ainda por aí?", "Achei um plantão para você."]
+    filas = [
+        await fila_mensagens.registrar_resposta(pool, conversa["id"], conversa["cliente_id"], t, 8, None)
+        for t in textos
+    ]
+    await drenar(worker, pool)
+    [_, modelo] = falso.registro.enviadas
+    # A lead: no first name yet, the campaigns' stand-in.
+    assert (modelo.modelo, modelo.parametros, modelo.status) == (REENGAJAMENTO.name, ("doutor(a)",), 201)
+    assert [await _status(pool, f) for f in filas] == ["aguardando_resposta"] * 2
+    # She answers: Meta's window opens, both held texts go as free text, in order, then Júlia's reply.
+    falso.configurar("evolution", {"fora_das_24h": []})
+    await postar(cliente, upsert("Oi, estou sim", numero="5511999990000", msg_id="A2"))
+    await drenar(worker, pool)
+    assert [await _status(pool, f) for f in filas] == ["enviada"] * 2
+    textos_enviados = [e.texto for e in falso.registro.enviadas[2:] if e.modelo is None]
+    assert textos_enviados[:2] == textos
+    assert len(textos_enviados) == 3  # and the reply to her answer
+
+
+async def test_recusa_131047_da_meta_tambem_manda_o_modelo_e_retem_o_texto(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, falso: Estado
+) -> None:
+    """julia's record says she wrote within 24 hours, Meta's clock says not (131047 on sendText): the
+    template goes in the same attempt and the text is held, not failed."""
+    await postar(cliente, upsert("Oi", numero="5511999990000", msg_id="A1"))
+    falso.configurar("evolution", {"fora_das_24h": ["5511999990000"]})
+    await drenar(worker, pool)
+    assert [(e.status, e.modelo) for e in falso.registro.enviadas] == [
+        (131047, None),
+        (201, REENGAJAMENTO.name),
+    ]
+    linha = await pool.fetchrow("SELECT id, status, last_error FROM fila_mensagens")
+    assert linha is not None
+    # Held until she writes again (not sent again at once: Meta would refuse it again, and again).
+    assert linha["status"] == "aguardando_resposta"
+    assert "modelo de reengajamento (wamid.FALSO" in linha["last_error"]
+    falso.configurar("evolution", {"fora_das_24h": []})
+    await postar(cliente, upsert("Oi de novo", numero="5511999990000", msg_id="A2"))
+    await drenar(worker, pool)
+    assert await _status(pool, linha["id"]) == "enviada"
+
+
+async def test_texto_retido_de_quem_saiu_nao_vai(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, falso: Estado
+) -> None:
+    await postar(cliente, upsert("Oi", numero="5511999990000", msg_id="A1"))
+    await drenar(worker, pool)
     await pool.execute("UPDATE interacoes SET created_at = now() - interval '2 days'")
     conversa = await pool.fetchrow("SELECT id, cliente_id FROM conversations")
     assert conversa is not None
@@ -289,11 +444,11 @@ async def test_texto_livre_na_cloud_api_so_dentro_das_24_horas(
         pool, conversa["id"], conversa["cliente_id"], "Ainda por aí?", 8, None
     )
     await drenar(worker, pool)
-    assert len(falso.registro.enviadas) == 1
-    linha = await pool.fetchrow("SELECT status, last_error FROM fila_mensagens WHERE id = $1", fila_id)
-    assert linha is not None
-    assert linha["status"] == "erro"
-    assert "131047" in linha["last_error"]
+    assert await _status(pool, fila_id) == "aguardando_resposta"
+    await postar(cliente, upsert("SAIR", numero="5511999990000", msg_id="A2"))
+    await drenar(worker, pool)
+    assert await _status(pool, fila_id) == "cancelada"
+    assert "Ainda por aí?" not in [e.texto for e in falso.registro.enviadas]
 
 
 async def test_campanha_sem_modelo_e_recusada_na_cloud_api(
@@ -314,7 +469,7 @@ async def test_campanha_sem_modelo_e_recusada_na_cloud_api(
 
 
 async def test_o_worker_recusa_uma_integracao_que_nao_e_a_da_instancia(
-    servicos: Servicos, falso: Estado
+    servicos: WorkerContext, falso: Estado
 ) -> None:
     await check_integration("cloud-api", servicos.evolution)  # the instance is a Cloud API one
     with pytest.raises(
@@ -324,24 +479,17 @@ async def test_o_worker_recusa_uma_integracao_que_nao_e_a_da_instancia(
 
 
 async def test_baileys_digitando_e_cota_por_hora(
-    pool: asyncpg.Pool, settings: Settings, servicos: Servicos, falso: Estado, externos: Externos
+    pool: asyncpg.Pool, settings: Settings, servicos: WorkerContext, falso: Estado, externos: Externos
 ) -> None:
-    falso.configurar("evolution", {"integracao": "baileys"})
-    baileys = settings.model_copy(
-        update={
-            "evolution_integration": "baileys",
-            "evolution_typing_delay_ms": 20,
-            "evolution_campanha_max_per_hour": 3,
-        }
+    worker = await _campanha_no_baileys(
+        pool, settings, servicos, falso, "baileys", evolution_typing_delay_ms=20
     )
-    worker = Worker(
-        Servicos.criar(baileys, servicos.pool, servicos.redis, servicos.http, claude=servicos.claude)
+    await drenar(worker, pool, so_devidas=True)
+    # Claimed together, two rows met the three slots reserved by sends under way and looked again a few
+    # seconds later; made due now, they meet the hour's three sends counted.
+    await pool.execute(
+        "UPDATE fila_mensagens SET agendar_para = now() WHERE campanha_id = 'baileys' AND status = 'pendente'"
     )
-    await _medicos(pool, "sp", 5, ddd="11", crm="CRM/SP", tags=["cardio"])
-    await campanhas.criar_campanha(
-        pool, baileys, campanhas.NovaCampanha(id="baileys", tag="cardio", texto="Oi {primeiro_nome}")
-    )
-    await _devida_agora(pool, "baileys")
     await drenar(worker, pool, so_devidas=True)
     assert [json.loads(c.request.content)["delay"] for c in externos.envio.calls] == [20, 20, 20]
     adiadas = await pool.fetch(
@@ -353,11 +501,12 @@ async def test_baileys_digitando_e_cota_por_hora(
     assert all("limite de mensagens não solicitadas" in r["last_error"] for r in adiadas)
 
 
-async def test_resposta_do_agente_fora_das_24_horas_na_cloud_api_nao_sai_e_o_agente_sabe(
+async def test_resposta_do_agente_fora_das_24_horas_espera_o_medico_e_o_agente_sabe(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, falso: Estado
 ) -> None:
     """An agent's reply from Chatwoot is free text: on the Cloud API, two days after the doctor last wrote,
-    Meta would refuse it (131047); it ends 'erro' and the agent gets a private note (issue 36, point 5)."""
+    Meta would refuse it (131047); the re-engagement template goes, the agent's text waits for the
+    doctor's answer, and the agent gets a private note saying so (issue 36, point 5)."""
     await postar(cliente, upsert("Oi", numero="5511999990000", msg_id="A1"))
     await drenar(worker, pool)
     await pool.execute("UPDATE interacoes SET created_at = now() - interval '2 days'")
@@ -365,11 +514,32 @@ async def test_resposta_do_agente_fora_das_24_horas_na_cloud_api_nao_sai_e_o_age
     corpo = mensagem_criada(chatwoot_id, "Dra., ainda tem interesse?", mensagem_id=5001, inbox_id=7)
     assert (await cliente.post("/webhooks/chatwoot", **assinado(corpo))).json() == {"status": "enfileirada"}
     await drenar(worker, pool)
-    assert len(falso.registro.enviadas) == 1  # only Júlia's reply, inside the window
-    linha = await pool.fetchrow(
-        "SELECT status, last_error FROM fila_mensagens WHERE chatwoot_message_id = 5001"
-    )
-    assert linha is not None
-    assert (linha["status"], "131047" in linha["last_error"]) == ("erro", True)
+    assert [e.modelo for e in falso.registro.enviadas] == [None, REENGAJAMENTO.name]
+    status = await pool.fetchval("SELECT status FROM fila_mensagens WHERE chatwoot_message_id = 5001")
+    assert status == "aguardando_resposta"
     notas = [json.loads(c.request.content) for c in externos.mensagem.calls]
-    assert [n["content"] for n in notas if n["private"]] == [NOTA_NAO_ENVIADA]
+    assert [n["content"] for n in notas if n["private"]] == [NOTA_AGUARDANDO]
+    await postar(cliente, upsert("Tenho sim", numero="5511999990000", msg_id="A2"))
+    await drenar(worker, pool)
+    assert "Dra., ainda tem interesse?" in [e.texto for e in falso.registro.enviadas if e.modelo is None]
+
+
+async def test_cota_do_baileys_so_conta_o_que_o_evolution_aceitou(
+    pool: asyncpg.Pool, settings: Settings, servicos: WorkerContext, falso: Estado, externos: Externos
+) -> None:
+    """Tries a closed connection refused (Evolution's 400 "Connection Closed") take nothing from the hour:
+    after reconnect the hour's three slots all go to real sends (issue 36: the hourly most had counted
+    them, and the service and fault tests lifted the guard)."""
+    worker = await _campanha_no_baileys(pool, settings, servicos, falso, "fechada")
+    falso.conexao = "close"
+    assert await worker.remetente.despachar() == 5
+    await worker.remetente.aguardar()
+    recusadas = [e for e in falso.registro.enviadas if e.status == 400]
+    assert len(recusadas) == 3  # three slots reserved, each try refused; two rows waited for a slot
+    assert await servicos.redis.keys("julia:evolution:cota:*:h:*") == []  # nothing counted
+    falso.conexao = "open"
+    await _devida_agora(pool, "fechada")
+    await drenar(worker, pool, so_devidas=True)
+    aceitas = [e for e in falso.registro.enviadas if e.status == 201]
+    assert len(aceitas) == 3
+    assert await pool.fetchval("SELECT count(*) FROM fila_mensagens WHERE status = 'pendente'") == 2

@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
+from julia.services.queues import InboundRow, LeaseLost
 from julia.worker import resposta
 from julia.worker.loop import Worker
 from julia.worker.taxa import PRIORIDADE_RESPOSTA
@@ -22,9 +23,9 @@ SELECT (SELECT status FROM entradas) AS entrada,
 """
 
 
-async def _reivindicada(cliente: httpx.AsyncClient, worker: Worker) -> asyncpg.Record:
+async def _reivindicada(cliente: httpx.AsyncClient, worker: Worker) -> InboundRow:
     await postar(cliente, upsert("Tem plantão?"))
-    [tarefa] = await worker.reivindicar_entradas(1)
+    [tarefa] = await worker.claim_entradas(1)
     return tarefa
 
 
@@ -32,7 +33,7 @@ async def test_resposta_guardada_e_enfileirada_com_a_entrada_feita(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker
 ) -> None:
     tarefa = await _reivindicada(cliente, worker)
-    await resposta._concluir_em(pool, tarefa, "Tenho sim", mesmo_se_humano=False, versao_prompt="v-teste")
+    await worker.entradas.done(pool, tarefa, "Tenho sim", even_if_human=False, prompt_version="v-teste")
     assert tuple(await pool.fetchrow(RESPOSTAS) or ()) == ("feita", 1, 1)
     linha = await pool.fetchrow(
         "SELECT f.conteudo, f.prioridade, i.versao_prompt, f.interacao_id = i.id AS ligada"
@@ -47,7 +48,7 @@ async def test_conversa_passada_a_uma_pessoa_enquanto_claude_escrevia_fica_em_si
 ) -> None:
     tarefa = await _reivindicada(cliente, worker)
     await pool.execute("UPDATE conversations SET controlled_by = 'humano'")
-    await resposta._concluir_em(pool, tarefa, "Tenho sim", mesmo_se_humano=False)
+    await worker.entradas.done(pool, tarefa, "Tenho sim", even_if_human=False)
     assert tuple(await pool.fetchrow(RESPOSTAS) or ()) == ("feita", 0, 0)
 
 
@@ -56,7 +57,7 @@ async def test_aviso_de_handoff_sai_mesmo_com_a_conversa_de_uma_pessoa(
 ) -> None:
     tarefa = await _reivindicada(cliente, worker)
     await pool.execute("UPDATE conversations SET controlled_by = 'humano'")
-    await resposta._concluir_em(pool, tarefa, resposta.AVISO_HANDOFF, mesmo_se_humano=True)
+    await worker.entradas.done(pool, tarefa, resposta.AVISO_HANDOFF, even_if_human=True)
     assert tuple(await pool.fetchrow(RESPOSTAS) or ()) == ("feita", 1, 1)
 
 
@@ -70,9 +71,7 @@ async def test_handoff_ainda_sendo_gravado_espera_e_vence(
         transacao = handoff.transaction()
         await transacao.start()
         await handoff.execute("UPDATE conversations SET controlled_by = 'humano'")
-        conclusao = asyncio.create_task(
-            resposta._concluir_em(pool, tarefa, "Tenho sim", mesmo_se_humano=False)
-        )
+        conclusao = asyncio.create_task(worker.entradas.done(pool, tarefa, "Tenho sim", even_if_human=False))
         await asyncio.sleep(0.3)
         assert not conclusao.done()  # waiting on the conversation's row lock
         await transacao.commit()
@@ -85,6 +84,6 @@ async def test_tentativa_que_perdeu_a_linha_nao_muda_nada(
 ) -> None:
     tarefa = await _reivindicada(cliente, worker)
     await pool.execute("UPDATE entradas SET tentativas = tentativas + 1")  # another worker's claim
-    with pytest.raises(resposta._Perdida):
-        await resposta._concluir_em(pool, tarefa, "Tenho sim", mesmo_se_humano=True)
+    with pytest.raises(LeaseLost):
+        await worker.entradas.done(pool, tarefa, "Tenho sim", even_if_human=True)
     assert tuple(await pool.fetchrow(RESPOSTAS) or ()) == ("processando", 0, 0)

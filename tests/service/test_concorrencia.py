@@ -19,7 +19,7 @@ async def test_50_medicos_ao_mesmo_tempo_respondidos_em_ordem(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
 ) -> None:
     parar = asyncio.Event()
-    rodando = asyncio.create_task(worker.rodar(parar))
+    rodando = asyncio.create_task(worker.run(parar))
 
     async def medico(n: int) -> None:
         for m in range(MENSAGENS):

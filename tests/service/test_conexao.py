@@ -16,8 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
-from julia.alerts import verificar_e_alertar
+from julia.alerts import check_and_alert
 from julia.health import HealthCheck
+from julia.integrations.slack import Slack
 from julia.metrics import Metrics
 from julia.services import entregas, pausa
 from julia.settings import Settings
@@ -87,7 +88,7 @@ async def test_close_stops_every_send_at_once_and_after_open_each_held_message_g
     whatsapp = WhatsApp(externos)
     await campanha_devida(pool, settings, "conexao", MEDICOS)
     parar = asyncio.Event()
-    rodando = asyncio.create_task(worker.rodar(parar))
+    rodando = asyncio.create_task(worker.run(parar))
     try:
         await whatsapp.em_curso.wait()
         whatsapp.aberta = False  # the phone drops; Evolution gives up and says so
@@ -139,8 +140,8 @@ async def test_a_claimed_row_is_given_back_uncounted_when_the_stop_lands_before_
     await postar(cliente, upsert("Primeira", msg_id="C1"))
     await postar(cliente, upsert("Segunda", msg_id="C2"))
     for _ in range(2):  # one doctor's messages are answered one at a time
-        for tarefa in await worker.reivindicar_entradas(10):
-            await worker._processar(tarefa)
+        for tarefa in await worker.claim_entradas(10):
+            await worker._attempt(tarefa)
     assert await worker.remetente.despachar() == 2
     await em_voo.wait()
     await _conexao(cliente, "close", 401)
@@ -184,7 +185,8 @@ async def test_too_many_failed_deliveries_pause_campaigns_not_replies_and_alert_
     for i in range(60):  # 60 receipts in the window, 12 of them failed: 20% > the 10% default
         await postar(cliente, recibo_whatsapp(f"3EB0E{i}", "5511999990000", "ERROR" if i < 12 else "READ"))
     check = HealthCheck.build(settings, pool, redis, Metrics())
-    rodada = await verificar_e_alertar(check, http=http, webhook_url=SLACK)
+    slack = Slack(SLACK, http, timeout_s=settings.slack_timeout_s, metrics=check.metrics)
+    rodada = await check_and_alert(check, slack=slack)
     assert [p.key for p in rodada.report.problems] == ["entregas"]
     assert rodada.announced == ["entregas"]
     assert "12 de 60 falharam" in json.loads(externos.slack.calls[-1].request.content)["text"]
@@ -193,8 +195,8 @@ async def test_too_many_failed_deliveries_pause_campaigns_not_replies_and_alert_
 
     await campanha_devida(pool, settings, "conexao", 3)
     await postar(cliente, upsert("Tem plantão?"))
-    for tarefa in await worker.reivindicar_entradas(10):
-        await worker._processar(tarefa)
+    for tarefa in await worker.claim_entradas(10):
+        await worker._attempt(tarefa)
     for _ in range(3):  # claims and sends what is not held (drenar would wait for the campaign)
         await worker.remetente.despachar()
         await worker.remetente.aguardar()

@@ -126,13 +126,13 @@ async def test_lease_vencido_devolve_a_linha_e_o_antigo_nao_conclui(
     """A worker that dies (or stalls past its lease) holding a row: the row comes back to another worker,
     and the stale one's late reply is refused (tentativas is the fencing token)."""
     await postar(cliente, upsert())
-    [perdida] = await worker.reivindicar_entradas(10)
-    assert await worker.reivindicar_entradas(10) == []  # leased
+    [perdida] = await worker.claim_entradas(10)
+    assert await worker.claim_entradas(10) == []  # leased
     await pool.execute("UPDATE entradas SET locked_until = now() - interval '1 second'")
-    [devolvida] = await worker.reivindicar_entradas(10)
-    assert (devolvida["id"], devolvida["tentativas"]) == (perdida["id"], 2)
-    await worker._processar(perdida)  # the stale worker wakes up: its reply is discarded
+    [devolvida] = await worker.claim_entradas(10)
+    assert (devolvida.id, devolvida.tentativas) == (perdida.id, 2)
+    await worker._attempt(perdida)  # the stale worker wakes up: its reply is discarded
     assert await pool.fetchval("SELECT count(*) FROM fila_mensagens") == 0
-    await worker._processar(devolvida)
+    await worker._attempt(devolvida)
     await drenar(worker, pool)
     assert externos.envio.call_count == 1

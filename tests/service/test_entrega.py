@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 
 from julia.data.operacao import contar_operacao
+from julia.services.queues import SEND_TRIES as MAX_TENTATIVAS
 from julia.worker.loop import Worker
-from julia.worker.remetente import MAX_TENTATIVAS
 from tests.service.conftest import Externos, drenar, enviado, postar, upsert
 
 ENVIADAS = "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'"
@@ -19,8 +19,8 @@ ENVIADAS = "SELECT count(*) FROM fila_mensagens WHERE status = 'enviada'"
 
 async def _uma_resposta_na_fila(cliente: httpx.AsyncClient, worker: Worker) -> None:
     await postar(cliente, upsert())
-    [tarefa] = await worker.reivindicar_entradas(10)
-    await worker._processar(tarefa)
+    [tarefa] = await worker.claim_entradas(10)
+    await worker._attempt(tarefa)
 
 
 async def test_timeout_depois_do_pedido_fica_incerto(
@@ -79,6 +79,22 @@ async def test_recusado_antes_de_conectar_e_retentado(
     assert (ids["fila"], ids["interacao"]) == ("3EB0Y", "3EB0Y")
 
 
+async def test_429_da_evolution_espera_sem_gastar_tentativas(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+) -> None:
+    """A 429 is a wait on the send queue as on the inbound one (julia/services/queues.py RATE_LIMITED):
+    more 429s than a message has tries, and it still goes, each counted in `esperas`, not as a try."""
+    limitadas = [httpx.Response(429, text="too many requests")] * (MAX_TENTATIVAS + 1)
+    aceita = httpx.Response(201, json={"key": {"remoteJid": "5511999990000@s.whatsapp.net", "id": "3EB0Z"}})
+    externos.envio.mock(side_effect=[*limitadas, aceita])
+    await _uma_resposta_na_fila(cliente, worker)
+    await drenar(worker, pool)
+    assert externos.envio.call_count == MAX_TENTATIVAS + 2
+    linha = await pool.fetchrow("SELECT status, tentativas, esperas FROM fila_mensagens")
+    assert linha is not None
+    assert tuple(linha) == ("enviada", MAX_TENTATIVAS + 2, MAX_TENTATIVAS + 1)
+
+
 async def test_reivindicada_alem_do_limite_sem_envio_vira_erro(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
 ) -> None:
@@ -112,10 +128,10 @@ async def test_envio_lento_atrasa_so_o_proprio_medico(
     externos.envio.mock(side_effect=evolution)
     for i, numero in enumerate(["5511900000000", *(f"55119000000{n:02d}" for n in range(1, 6))]):
         await postar(cliente, upsert(f"Oi {i}", numero=numero, msg_id=f"M{i}"))
-        [tarefa] = await worker.reivindicar_entradas(10)
-        await worker._processar(tarefa)
+        [tarefa] = await worker.claim_entradas(10)
+        await worker._attempt(tarefa)
     parar = asyncio.Event()
-    rodando = asyncio.create_task(worker.rodar(parar))
+    rodando = asyncio.create_task(worker.run(parar))
     try:
         async with asyncio.timeout(15):
             while await pool.fetchval(ENVIADAS) < 5:  # noqa: ASYNC110 - Postgres rows, polled

@@ -1,26 +1,32 @@
-"""The lease queue both job tables run on (julia/data/fila.py): the same claim, fencing and retry
-behaviour over `entradas` and `fila_mensagens`, and the NOTIFY wake-up with polling as its fallback."""
+"""The lease queues both job tables run on (julia/services/queues.py): the same claim, fencing and retry
+behaviour over `entradas` and `fila_mensagens`, and the NOTIFY wake-up (julia/worker/despertador.py)
+with polling as its fallback."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
 from julia import db, servers
-from julia.data import entradas, fila_mensagens
-from julia.data.fila import Despertador, Fila, Retentativa
+from julia.escuta import Escuta
+from julia.services.queues import InboundQueue, Policy, Queue, Retry, SendQueue
+from julia.worker.despertador import Despertador
+from julia.worker.taxa import PRIORIDADE_RESPOSTA
 from tests.service.conftest import postar, upsert
 from tests.support.espera import ate
 
 LEASE_S = 60.0
-FILAS: dict[str, Callable[[], Fila]] = {
-    "entradas": lambda: entradas.fila(Retentativa(2, 5.0), Retentativa(2, 5.0)),
-    "fila_mensagens": lambda: fila_mensagens.fila(Retentativa(2, 5.0, teto_s=7.0)),
+FILAS: dict[str, Callable[[], InboundQueue | SendQueue]] = {
+    "entradas": lambda: InboundQueue(
+        Policy(Retry(2, 5.0), Retry(2, 5.0)), reply_priority=PRIORIDADE_RESPOSTA
+    ),
+    "fila_mensagens": lambda: SendQueue(Policy(Retry(2, 5.0, ceiling_s=7.0), Retry(2, 5.0))),
 }
 
 
@@ -35,9 +41,10 @@ async def _enfileirar(tabela: str, cliente: httpx.AsyncClient, pool: asyncpg.Poo
         )
 
 
-async def _reivindicar(fila: Fila, pool: asyncpg.Pool) -> list[asyncpg.Record]:
-    extra: tuple[object, ...] = (fila.retentativa.maximo, []) if fila.tabela == "entradas" else ()
-    return await fila.reivindicar(pool, 10, LEASE_S, *extra)
+async def _reivindicar(fila: InboundQueue | SendQueue, pool: asyncpg.Pool) -> list[Any]:
+    if isinstance(fila, InboundQueue):
+        return list(await fila.claim(pool, 10, LEASE_S, []))
+    return list(await fila.claim(pool, 10, LEASE_S, 0))
 
 
 @pytest.mark.parametrize("tabela", FILAS)
@@ -47,9 +54,9 @@ async def test_falha_adia_com_backoff_e_a_ultima_vira_erro(
     fila = FILAS[tabela]()
     await _enfileirar(tabela, cliente, pool)
     [primeira] = await _reivindicar(fila, pool)
-    assert primeira["tentativas"] == 1
+    assert primeira.tentativas == 1
     assert await _reivindicar(fila, pool) == []  # leased
-    await fila.falha(primeira, "timeout").gravar(pool)
+    await fila.fail(pool, primeira, "timeout")
     linha = await pool.fetchrow(
         f"SELECT status, last_error, extract(epoch FROM agendar_para - now()) AS em FROM {tabela}"
     )
@@ -58,8 +65,8 @@ async def test_falha_adia_com_backoff_e_a_ultima_vira_erro(
     assert 4.0 < linha["em"] <= 5.0  # the first backoff
     await pool.execute(f"UPDATE {tabela} SET agendar_para = now()")
     [segunda] = await _reivindicar(fila, pool)
-    assert segunda["tentativas"] == 2
-    await fila.falha(segunda, "timeout de novo").gravar(pool)  # the last try
+    assert segunda.tentativas == 2
+    await fila.fail(pool, segunda, "timeout de novo")  # the last try
     assert tuple(await pool.fetchrow(f"SELECT status, last_error FROM {tabela}") or ()) == (
         "erro",
         "timeout de novo",
@@ -76,9 +83,9 @@ async def test_quem_perdeu_o_lease_nao_registra_nada(
     [velha] = await _reivindicar(fila, pool)
     await pool.execute(f"UPDATE {tabela} SET locked_until = now() - interval '1 second'")
     [nova] = await _reivindicar(fila, pool)
-    assert nova["tentativas"] == velha["tentativas"] + 1
-    await fila.falha(velha, "tarde demais", definitiva=True).gravar(pool)
-    await fila.adiamento(velha, "tarde demais").gravar(pool)
+    assert nova.tentativas == velha.tentativas + 1
+    await fila.fail(pool, velha, "tarde demais", permanent=True)
+    await fila.retry_later(pool, velha, "tarde demais")
     assert tuple(await pool.fetchrow(f"SELECT status, tentativas FROM {tabela}") or ()) == ("processando", 2)
 
 
@@ -88,43 +95,47 @@ async def test_falha_definitiva_nao_espera_a_ultima_tentativa(
     fila = FILAS["fila_mensagens"]()
     await _enfileirar("fila_mensagens", cliente, pool)
     [linha] = await _reivindicar(fila, pool)
-    await fila.falha(linha, "400: not on WhatsApp", definitiva=True).gravar(pool)
+    await fila.fail(pool, linha, "400: not on WhatsApp", permanent=True)
     assert await pool.fetchval("SELECT status FROM fila_mensagens") == "erro"
 
 
 async def test_o_batimento_mantem_o_lease_ate_perde_lo(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
-    fila = FILAS["entradas"]()
+    fila = InboundQueue(Policy(Retry(2, 5.0), Retry(2, 5.0)), reply_priority=PRIORIDADE_RESPOSTA)
     await _enfileirar("entradas", cliente, pool)
-    [linha] = await fila.reivindicar(pool, 1, 0.3, 2, [])
-    batimento = asyncio.create_task(fila.manter_lease(pool, linha, 0.3))
+    [linha] = await fila.claim(pool, 1, 0.3, [])
+    batimento = asyncio.create_task(fila.keep_lease(pool, linha, 0.3))
     await asyncio.sleep(0.7)  # past two leases: renewed, so still this attempt's
-    assert await fila.reivindicar(pool, 1, 0.3, 2, []) == []
+    assert await fila.claim(pool, 1, 0.3, []) == []
     await pool.execute("UPDATE entradas SET tentativas = tentativas + 1")  # another worker took it
     await asyncio.wait_for(batimento, 2)  # the heartbeat notices and stops
 
 
 @pytest.fixture
-def filas() -> dict[str, Fila]:
+def filas() -> dict[str, Queue[Any]]:
     return {tabela: criar() for tabela, criar in FILAS.items()}
 
 
 @pytest.fixture
 async def despertador(
-    services: servers.Services, pool: asyncpg.Pool, filas: dict[str, Fila]
+    services: servers.Servers, pool: asyncpg.Pool, filas: dict[str, Queue[Any]]
 ) -> AsyncIterator[Despertador]:
-    d = Despertador(
-        db.with_database(services.database_url, "julia_servico"), list(filas.values()), reconectar_s=0.3
+    escuta = Escuta(
+        db.with_database(services.database_url, "julia_servico"),
+        nome_sessao="julia-filas",
+        descricao="queue wake-up",
+        reconectar_s=0.3,
     )
-    async with d.escuta.rodando():
+    d = Despertador(escuta, list(filas.values()))
+    async with escuta.rodando():
         await asyncio.wait_for(d.escuta.escutando.wait(), 10)
         yield d
 
 
-async def _esperou(fila: Fila, intervalo_s: float) -> float:
+async def _esperou(fila: Queue[Any], intervalo_s: float) -> float:
     inicio = time.monotonic()
-    await fila.aguardar(asyncio.Event(), intervalo_s)
+    await fila.idle(asyncio.Event(), intervalo_s)
     return time.monotonic() - inicio
 
 
@@ -133,11 +144,11 @@ async def test_um_insert_acorda_quem_espera(
     tabela: str,
     cliente: httpx.AsyncClient,
     pool: asyncpg.Pool,
-    filas: dict[str, Fila],
+    filas: dict[str, Queue[Any]],
     despertador: Despertador,
 ) -> None:
     fila = filas[tabela]
-    await fila.aguardar(asyncio.Event(), 0.01)  # the connection's own wake-up, consumed
+    await fila.idle(asyncio.Event(), 0.01)  # the connection's own wake-up, consumed
     espera = asyncio.create_task(_esperou(fila, 30.0))
     await asyncio.sleep(0.1)
     await _enfileirar(tabela, cliente, pool)
@@ -146,11 +157,11 @@ async def test_um_insert_acorda_quem_espera(
 
 
 async def test_um_insert_que_nada_insere_nao_acorda(
-    pool: asyncpg.Pool, filas: dict[str, Fila], despertador: Despertador
+    pool: asyncpg.Pool, filas: dict[str, Queue[Any]], despertador: Despertador
 ) -> None:
     """As registrar_entrada for a redelivered webhook (ON CONFLICT DO NOTHING): no row, no NOTIFY."""
     fila = filas["entradas"]
-    await fila.aguardar(asyncio.Event(), 0.01)
+    await fila.idle(asyncio.Event(), 0.01)
     await pool.execute(
         "INSERT INTO entradas (interacao_id, cliente_id, conversa_id) "
         "SELECT interacao_id, cliente_id, conversa_id FROM entradas WHERE false"
@@ -159,12 +170,12 @@ async def test_um_insert_que_nada_insere_nao_acorda(
 
 
 async def test_sem_ouvinte_a_espera_e_o_intervalo_e_o_ouvinte_volta(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, filas: dict[str, Fila], despertador: Despertador
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, filas: dict[str, Queue[Any]], despertador: Despertador
 ) -> None:
     """The listening connection dropped (a Postgres restart): the poll still wakes the worker, and the
     listener reconnects and listens again."""
     fila = filas["entradas"]
-    await fila.aguardar(asyncio.Event(), 0.01)
+    await fila.idle(asyncio.Event(), 0.01)
     assert await pool.fetchval("SELECT pg_terminate_backend($1)", despertador.escuta.pid)
     assert 0.2 <= await _esperou(fila, 0.2) < 2  # woken by the poll or the reconnection, never stuck
 
@@ -172,7 +183,7 @@ async def test_sem_ouvinte_a_espera_e_o_intervalo_e_o_ouvinte_volta(
         return despertador.escuta.conexoes == 2 and despertador.escuta.escutando.is_set()
 
     await ate(reconectou)
-    await fila.aguardar(asyncio.Event(), 0.01)
+    await fila.idle(asyncio.Event(), 0.01)
     espera = asyncio.create_task(_esperou(fila, 30.0))
     await asyncio.sleep(0.1)
     await _enfileirar("entradas", cliente, pool)

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from julia.data import conversations
+from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
 from julia.worker.resposta import AVISO_HANDOFF
-from julia.worker.servicos import Servicos
 from tests.service.conftest import CHAVE, Externos, drenar, erro_claude, postar, resposta_claude, upsert
 
 
@@ -144,7 +144,7 @@ async def test_espelho_usa_o_id_do_chatwoot_que_a_entrada_trouxe_sem_ler_a_conve
     cliente: httpx.AsyncClient,
     pool: asyncpg.Pool,
     worker: Worker,
-    servicos: Servicos,
+    servicos: WorkerContext,
     externos: Externos,
     leituras: list[int],
 ) -> None:
@@ -249,8 +249,12 @@ async def test_limite_de_taxa_que_nunca_passa_termina_em_erro(
 ) -> None:
     """The waits are bounded: after ESPERAS_MAX of them a 429 counts as a try, and the row ends in 'erro'
     with the reason after the usual three."""
-    assert worker.entradas.esperas is not None
-    monkeypatch.setattr(worker.entradas, "esperas", dataclasses.replace(worker.entradas.esperas, maximo=2))
+    politica = worker.entradas.policy
+    monkeypatch.setattr(
+        worker.entradas,
+        "policy",
+        dataclasses.replace(politica, waits=dataclasses.replace(politica.waits, max_tries=2)),
+    )
     externos.claude.mock(side_effect=lambda r: erro_claude(429, "rate_limit_error"))
     await postar(cliente, upsert())
     await drenar(worker, pool)
@@ -338,8 +342,8 @@ async def test_envio_interrompido_fica_incerto_e_nao_e_reenviado(
     """A sender killed during the HTTP call leaves its row 'enviando': once its lease is over the sweep
     holds it as 'incerto' for a person, and no sender sends it again."""
     await postar(cliente, upsert())
-    tarefas = await worker.reivindicar_entradas(10)
-    await worker._processar(tarefas[0])
+    tarefas = await worker.claim_entradas(10)
+    await worker._attempt(tarefas[0])
     await pool.execute(
         "UPDATE fila_mensagens SET status = 'enviando', tentativas = 1, envio_iniciado_em = now(),"
         " locked_until = now() - interval '1 second'"

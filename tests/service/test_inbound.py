@@ -324,9 +324,9 @@ async def test_a_reply_written_while_the_doctor_opted_out_is_not_queued(
 ) -> None:
     """PARAR lands while Claude writes the answer to the doctor's previous message: the opt-out wins."""
     await postar(cliente, upsert("Tem plantão sábado?", msg_id="M1"))
-    [tarefa] = await worker.reivindicar_entradas(5)
+    [tarefa] = await worker.claim_entradas(5)
     await postar(cliente, upsert("PARAR", msg_id="M2"))
-    await worker._processar(tarefa)
+    await worker._attempt(tarefa)
     await drenar(worker, pool)
     assert externos.textos_enviados() == [(NUMERO, CONFIRMACAO_COM_EQUIPE)]
 

@@ -259,7 +259,26 @@ async def test_retencao_apaga_leads_parados_e_mensagens_velhas_em_lotes(
     )
     por_telefone = {r["telefone"]: r["n"] for r in contagens}
     assert por_telefone == {f"+{numeros[3]}": 0, f"+{numeros[4]}": 2}
-    assert (await lgpd.reter(base, settings)).linha() == "retention: 0 leads and 0 messages deleted"
+    assert (await lgpd.reter(base, settings)).linha() == (
+        "retention: 0 leads, 0 messages and 0 delivery receipts deleted"
+    )
+
+
+async def test_retencao_apaga_recibos_velhos_em_lotes(base: asyncpg.Pool) -> None:
+    """Delivery receipts first heard of more than RECIBOS_RETENCAO_DIAS ago go, in batches of
+    LGPD_RETENCAO_LOTE; newer ones stay (issue 36)."""
+    await base.execute(
+        "INSERT INTO recibos (whatsapp_message_id, estado, status_whatsapp, recebido_em)"
+        " SELECT 'wamid.' || g, 'lida', 'READ', now() - make_interval(days => g * 20)"
+        " FROM generate_series(1, 7) g"
+    )
+    settings = Settings(recibos_retencao_dias=90, lgpd_retencao_lote=2)
+    feito = await lgpd.reter(base, settings)
+    assert feito.recibos == 3  # 100, 120 and 140 days old, two batches
+    restantes = await base.fetchval(
+        "SELECT array_agg(whatsapp_message_id ORDER BY recebido_em DESC) FROM recibos"
+    )
+    assert restantes == [f"wamid.{g}" for g in range(1, 5)]
 
 
 async def test_o_worker_roda_a_retencao_sozinho(
@@ -271,7 +290,7 @@ async def test_o_worker_roda_a_retencao_sozinho(
     await base.execute("UPDATE interacoes SET created_at = now() - interval '1 year'")
     worker._s.settings = settings.model_copy(update={"lgpd_retencao_intervalo_s": 1})
     parar = asyncio.Event()
-    loop = asyncio.create_task(worker._loop_retencao(parar))
+    loop = asyncio.create_task(worker._retention_loop(parar))
 
     async def apagados() -> bool:
         restantes: int = await base.fetchval("SELECT count(*) FROM clientes")

@@ -16,10 +16,10 @@ async def test_the_second_message_of_a_doctor_finds_them_in_the_cache(
     cliente: httpx.AsyncClient, app: FastAPI, pool: asyncpg.Pool
 ) -> None:
     await pool.execute("INSERT INTO clientes (telefone, primeiro_nome) VALUES ('+5511999990000', 'Ana')")
-    antes = app.state.cache.contagens()["medico"]
+    antes = app.state.clients.cache.counts()["medico"]
     assert (await postar(cliente, upsert("Oi", msg_id="A1"))).status_code == 200
     assert (await postar(cliente, upsert("Tudo bem?", msg_id="A2"))).status_code == 200
-    depois = app.state.cache.contagens()["medico"]
+    depois = app.state.clients.cache.counts()["medico"]
     assert depois["misses"] - antes["misses"] == 1
     assert depois["hits"] - antes["hits"] == 1
 

@@ -8,6 +8,7 @@ import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
+from julia.cache import keys
 from julia.services import pausa
 from julia.worker.loop import Worker
 from julia.worker.pausa import retencao_do_envio
@@ -16,8 +17,8 @@ from tests.service.conftest import Externos, drenar, postar, upsert
 
 async def _responder_sem_enviar(worker: Worker) -> None:
     """The inbound half only: Claude writes the reply and it is queued."""
-    tarefas = await worker.reivindicar_entradas(10)
-    await asyncio.gather(*(worker._processar(t) for t in tarefas))
+    tarefas = await worker.claim_entradas(10)
+    await asyncio.gather(*(worker._attempt(t) for t in tarefas))
 
 
 async def test_paused_sender_claims_nothing_and_resuming_sends_the_queue_once(
@@ -46,13 +47,13 @@ async def test_paused_sender_claims_nothing_and_resuming_sends_the_queue_once(
 
 
 async def test_a_flag_set_by_hand_also_stops_sending(redis: aioredis.Redis, pool: asyncpg.Pool) -> None:
-    await redis.set(pausa.CHAVE, "1")
+    await redis.set(keys.SENDING_STOP, "1")
     assert await retencao_do_envio(redis) == "tudo"
     assert (await pausa.estado(redis)).pausado is True
     # Lifted like any stop (it becomes the manual cause first).
     assert await pausa.retomar(redis) == ["manual"]
     assert await retencao_do_envio(redis) == "nada"
-    assert not await redis.exists(pausa.CHAVE)
+    assert not await redis.exists(keys.SENDING_STOP)
 
 
 async def test_redis_unreachable_reads_as_paused() -> None:

@@ -9,9 +9,9 @@ import contextlib
 import asyncpg
 import httpx
 
+from julia.services.queues import INBOUND_TRIES as MAX_TENTATIVAS
+from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
-from julia.worker.resposta import MAX_TENTATIVAS
-from julia.worker.servicos import Servicos
 from tests.service.conftest import Externos, drenar, postar, resposta_claude, upsert
 
 EXPIRAR = "UPDATE entradas SET locked_until = now() - interval '1 second' WHERE status = 'processando'"
@@ -24,10 +24,10 @@ async def test_lease_vencido_alem_do_limite_vira_erro(
     """Attempts that never report (each worker killed mid-call) stop at the cap, kept as 'erro'."""
     await postar(cliente, upsert())
     for tentativa in range(1, MAX_TENTATIVAS + 1):
-        [reivindicada] = await worker.reivindicar_entradas(10)
-        assert reivindicada["tentativas"] == tentativa
+        [reivindicada] = await worker.claim_entradas(10)
+        assert reivindicada.tentativas == tentativa
         await pool.execute(EXPIRAR)
-    assert await worker.reivindicar_entradas(10) == []
+    assert await worker.claim_entradas(10) == []
     linha = await pool.fetchrow("SELECT status, tentativas, last_error FROM entradas")
     assert linha is not None
     assert (linha["status"], linha["tentativas"]) == ("erro", MAX_TENTATIVAS)
@@ -43,20 +43,20 @@ async def test_linha_em_curso_neste_worker_nao_e_reivindicada(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker
 ) -> None:
     await postar(cliente, upsert())
-    [linha] = await worker.reivindicar_entradas(10)
+    [linha] = await worker.claim_entradas(10)
     em_curso = asyncio.get_running_loop().create_future()
-    worker._entradas_em_curso[linha["id"]] = em_curso  # type: ignore[assignment]
+    worker._entradas_em_curso[linha.id] = em_curso  # type: ignore[assignment]
     await pool.execute(EXPIRAR)  # e.g. Postgres was down and the heartbeat could not renew it
-    assert await worker.reivindicar_entradas(10) == []
-    del worker._entradas_em_curso[linha["id"]]
-    [de_novo] = await worker.reivindicar_entradas(10)
-    assert de_novo["tentativas"] == 2
+    assert await worker.claim_entradas(10) == []
+    del worker._entradas_em_curso[linha.id]
+    [de_novo] = await worker.claim_entradas(10)
+    assert de_novo.tentativas == 2
     em_curso.cancel()
 
 
 async def _rodar(worker: Worker, pool: asyncpg.Pool, condicao: str, limite_s: float = 15.0) -> None:
     parar = asyncio.Event()
-    tarefa = asyncio.create_task(worker.rodar(parar))
+    tarefa = asyncio.create_task(worker.run(parar))
     try:
         async with asyncio.timeout(limite_s):
             while not await pool.fetchval(condicao):  # noqa: ASYNC110 - Postgres rows, polled
@@ -68,7 +68,7 @@ async def _rodar(worker: Worker, pool: asyncpg.Pool, condicao: str, limite_s: fl
 
 
 async def test_claude_mais_lento_que_o_lease_responde_uma_vez(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, servicos: Servicos, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, servicos: WorkerContext, externos: Externos
 ) -> None:
     """A 1 s lease and a 2.5 s Claude: the heartbeat keeps the row, a second worker claims nothing."""
     servicos.settings.queue_lease_s = 1
@@ -85,7 +85,7 @@ async def test_claude_mais_lento_que_o_lease_responde_uma_vez(
         while not await pool.fetchval(EM_CURSO):  # noqa: ASYNC110 - Postgres rows, polled
             await asyncio.sleep(0.01)  # the first worker claims it first
         while True:
-            assert await outro.reivindicar_entradas(10) == []
+            assert await outro.claim_entradas(10) == []
             await asyncio.sleep(0.1)
 
     vigia = asyncio.create_task(concorrente())
@@ -102,7 +102,7 @@ async def test_claude_mais_lento_que_o_lease_responde_uma_vez(
 
 
 async def test_claude_pendurado_acaba_em_erro_no_prazo(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, servicos: Servicos, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, servicos: WorkerContext, externos: Externos
 ) -> None:
     """A call that never answers (no SDK timeout fires) ends at the attempt's deadline, then at the cap."""
 

@@ -108,7 +108,7 @@ def test_a_floor_that_cannot_be_measured_is_said_and_fails_nothing(
         raise RuntimeError("worker not ready after 60 s: see worker.log")
 
     monkeypatch.setattr(piso, "medir", nao_sobe)
-    servicos = servers.Services("postgresql://x", "redis://x", "url", "url")
+    servicos = servers.Servers("postgresql://x", "redis://x", "url", "url")
     assert medir_piso(Cenario(), servicos, tmp_path) is None
     assert "the floor was not measured: RuntimeError: worker not ready" in capsys.readouterr().err
 

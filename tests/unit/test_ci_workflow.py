@@ -127,7 +127,7 @@ def test_a_pull_request_gets_one_comment_with_the_verdict_updated_in_place() -> 
         assert step["if"].startswith("always() && github.event_name == 'pull_request'")
     assert "--link" in render["run"]
     assert "actions/runs/${{ github.run_id }}" in render["env"]["REPORT"]
-    # Found again by its first line (julia.perf.engine.comment.MARKER), then edited, not posted anew.
+    # Found again by its first line (julia.perf.engine.comment.marker), then edited, not posted anew.
     assert "head -n 1 reports/out/comment.md" in post["run"]
     assert "--method PATCH" in post["run"]
     assert "--method POST" in post["run"]

@@ -1,6 +1,7 @@
-"""Imports point one way (README, Layout): the API and the health check never reach into the worker,
-services never into the API or the worker, no production module imports the fakes in julia.testing, and
-the perf engine (julia.perf.engine) imports nothing of julia outside itself."""
+"""Imports point one way (README, Layout): the API and the worker reach the data layer only through
+services, the API and the health check never reach into the worker, services never into the API or the
+worker, the cache into none of the three, no production module imports the fakes in julia.testing, and the
+perf engine (julia.perf.engine) imports nothing of julia outside itself."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import julia
 
 RAIZ = Path(julia.__file__).parent
 PROIBIDOS = {
-    "api": ("julia.worker",),
+    "api": ("julia.worker", "julia.data", "julia.testing"),
     "health.py": ("julia.worker",),
-    "services": ("julia.api", "julia.worker"),
-    "data": ("julia.api", "julia.worker", "julia.services"),
+    "services": ("julia.api", "julia.worker", "julia.testing"),
+    "data": ("julia.api", "julia.worker", "julia.services", "julia.testing"),
+    "cache": ("julia.api", "julia.worker", "julia.services", "julia.testing"),
     "integrations": ("julia.api", "julia.worker", "julia.services", "julia.testing"),
-    "worker": ("julia.api", "julia.testing"),
+    # The worker reaches tables only through services (julia/services/queues.py for its queues).
+    "worker": ("julia.api", "julia.testing", "julia.data"),
 }
 
 

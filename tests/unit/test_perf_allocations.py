@@ -11,7 +11,7 @@ from julia.perf.engine import allocations, memory_report
 from julia.perf.engine.gate import Budget, Budgets, judge
 from julia.perf.engine.report import html_table
 from julia.perf.engine.results import Bench, Run
-from julia.servers import Services
+from julia.servers import Servers
 
 KEPT: list[bytes] = []
 
@@ -142,7 +142,7 @@ async def test_allocations_only_warms_up_then_traces_and_records_no_samples() ->
     async def step(kind: str, i: int) -> None:
         calls.append(f"{kind}{i}")
 
-    perf = Perf(Run({}), Services("postgresql://x", "redis://x", "url", "url"), "postgresql://x", 1, 1, None)
+    perf = Perf(Run({}), Servers("postgresql://x", "redis://x", "url", "url"), "postgresql://x", 1, 1, None)
     bench = Bench("message_path_claude0ms", "message_path", "floor_pg_select1", [], {"doctors": 1})
     await perf.allocations_alone(
         bench,

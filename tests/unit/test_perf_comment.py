@@ -9,7 +9,6 @@ calibration file: it is judged at the conservative thresholds, where that interv
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,25 @@ import pytest
 from julia.commands import perf as perf_command
 from julia.perf.engine import comment, config, words
 from julia.perf.engine.results import Run
+from julia.testing.capacidade import benches
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = Path(__file__).parent / "data" / "perf-results-url-aa.json"
 LINK = "https://github.com/acme/julia/actions/runs/42#artifacts"
 
 
-def _capacity(tmp_path: Path, p99: float, lost: int = 0) -> Path:
-    """The capacity gate's JSON with the keys `julia perf comment` reads (julia.testing.capacidade)."""
-    run: dict[str, Any] = {
+def _with_storm(tmp_path: Path, p99: float, lost: int = 0) -> Path:
+    """The real run with the capacity storm's benchmarks added as `capacidade --gate` adds them
+    (julia.testing.capacidade.benches), from a storm result with the keys they read."""
+    storm: dict[str, Any] = {
         "cenario": {"nome": "tempestade-300-20s-1w", "workers": 1, "evolution_p99_ms": 600.0},
         "etapas_ms": {"resposta": {"p99": 7_900.0, "n": 297}, "envio": {"p99": 2_900.0, "n": 297}},
         "cpu_ms_por_resposta": {"julia": 15.0},
+        "piso": {"cpu_ms_por_resposta": {"total": 10.0}},
         "mensagens": 300,
         "respondidas": 300 - lost,
         "tempo_resposta_s": {"p99": p99},
+        "tempo_resposta_amostras_s": [2.0] * (297 - lost) + [p99] * 3,
         "claude_latencia_s": {"p99": 7.8},
         "nao_gravadas": 0,
         "sem_resposta": lost,
@@ -40,20 +43,23 @@ def _capacity(tmp_path: Path, p99: float, lost: int = 0) -> Path:
         "recusadas": 0,
         "a_quem_saiu": 0,
     }
-    path = tmp_path / "capacity-gate.json"
-    path.write_text(json.dumps({"esquema": 1, "execucoes": [run]}))
+    path = tmp_path / "results.json"
+    benches.record(path, benches.benches(storm, "tempestade-300-20s-1w: its line"), {})
+    run = Run.load(REAL)
+    for bench in Run.load(path).benches.values():
+        run.add(bench)
+    run.save(path)
     return path
 
 
 @pytest.fixture
 def rendered(tmp_path: Path) -> tuple[str, perf_command._Judged, Run]:
-    run = Run.load(REAL)
     found = config.find(start=REPO)
+    results = _with_storm(tmp_path, 8.4)
+    run = perf_command._load(results, found)
     judged = perf_command._judge(found, run, quiet=True)
     out = tmp_path / "comment.md"
-    args = argparse.Namespace(
-        results=REAL, capacity=_capacity(tmp_path, 8.4), link=LINK, out=out, config=found.path
-    )
+    args = argparse.Namespace(results=results, link=LINK, out=out, config=found.path)
     assert perf_command._comment(args) == 0
     return out.read_text(), judged, run
 
@@ -63,7 +69,8 @@ def test_the_comment_starts_with_its_marker_and_the_verdict_line(
 ) -> None:
     text, judged, _ = rendered
     lines = text.splitlines()
-    assert lines[0] == comment.MARKER  # how the workflow finds it again to update it
+    # How the workflow finds it again to update it.
+    assert lines[0] == "<!-- julia-perf-gate -->"
     tally = words.counts(judged.verdicts)
     assert lines[1] == f"### julia perf gate {'passed' if tally.passed else 'FAILED'}: {tally.text()}"
     # The fixture's class (x86_64-2cpu-pg18-url) has no calibration committed: said before anything else.
@@ -93,18 +100,29 @@ def test_each_failed_and_inconclusive_benchmark_has_its_row(
 def test_the_capacity_line_and_the_link_close_it(rendered: tuple[str, perf_command._Judged, Run]) -> None:
     text, _, _ = rendered
     assert (
-        "Capacity gate: passed; tempestade-300-20s-1w: 300/300 answered, time-to-reply p99 8.40 s "
-        "(Claude's p99 7.80 s, at most 2 s above it)"
+        "Capacity gate: passed; 300/300 answered, time-to-reply p99 +0.60 s from Claude's (7.80 s); "
+        "the floor 10.0 ms/reply at the same rate and latencies (julia 1.50x it); "
+        "capacity_storm_cpu: ratio: median 1.50x its floor > budget 1.25x (advisory: issue 35's target"
     ) in text
     assert text.rstrip().endswith(f"Full report: [the perf-report artifact]({LINK}).")
 
 
-def test_a_failed_capacity_gate_and_a_missing_one_are_said(tmp_path: Path) -> None:
-    failed = perf_command.capacity_line(_capacity(tmp_path, 10.2, lost=3))
-    assert failed.startswith("**FAILED**: tempestade-300-20s-1w: 3 messages unanswered")
-    assert "more than 2.00 s above the p99 of this run's Claude latencies (7.80 s)" in failed
-    assert "(likely cause: sending: p99 +2300 ms beyond Evolution's p99 (600 ms)" in failed
-    assert perf_command.capacity_line(tmp_path / "nothing.json").startswith("not run (no ")
+def test_a_failed_capacity_storm_and_a_missing_one_are_said(tmp_path: Path) -> None:
+    found = config.find(start=REPO)
+    run = perf_command._load(_with_storm(tmp_path, 10.2, lost=3), found)
+    failed = perf_command.capacity_line(run, perf_command._judge(found, run, quiet=True).verdicts)
+    assert failed.startswith(
+        "**FAILED**: capacity_storm: counts: unanswered 3 > budget 0; limits: p99_over_claude_ms 2400 > "
+        "limit 2000; "
+    )
+    assert failed.endswith(
+        "likely cause: sending: p99 +2300 ms beyond Evolution's p99 (600 ms) "
+        "(then answering: p99 +100 ms beyond Claude's p99 (7800 ms)); "
+        "julia CPU 15.0 ms/reply, 1.50x the floor's 10.0 in this run"
+    )
+    alone = Run.load(REAL)
+    missing = perf_command.capacity_line(alone, perf_command._judge(found, alone, quiet=True).verdicts)
+    assert missing.startswith("not run (no capacity benchmarks")
 
 
 def test_a_failure_says_where_the_time_went() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from julia.perf.context import PROJECT
 from julia.perf.engine.gate import Budget, Budgets, judge, load_budgets
 from julia.perf.engine.results import Bench, Run
 
@@ -17,7 +18,7 @@ BUDGETS = Budgets(
 
 
 def _run(redis_commands: int, pg_statements: int = 0) -> Run:
-    run = Run({"machine_class": "test", "doctors": 1000})
+    run = Run({"machine_class": "test", "project": PROJECT.said(), "doctors": 1000})
     run.add(Bench("floor_redis_get", "floor", None, [0.1] * 50))
     counters = {"redis_commands": redis_commands, "pg_statements": pg_statements}
     run.add(Bench("cache_x_hit", "cache", "floor_redis_get", [0.12] * 50, counters))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from julia.perf.context import PROJECT
 from julia.perf.engine import baseline as baseline_module
 from julia.perf.engine import stats
 from julia.perf.engine.errors import PerfError
@@ -37,7 +38,7 @@ def _blocky(median: float, blocks: int, seed: int, size: int = 50, mood: float =
 
 
 def _run(query_factor: float = 1.0, *, seed: int = 1, counters: dict[str, object] | None = None) -> Run:
-    run = Run({"machine_class": "test", "doctors": 1000})
+    run = Run({"machine_class": "test", "project": PROJECT.said(), "doctors": 1000})
     run.add(Bench("floor_pg_select1", "floor", None, _lognormal(FLOOR_MS, 2000, seed), blocks=[50] * 40))
     run.add(
         Bench(
@@ -181,7 +182,7 @@ def test_results_round_trip_with_their_base_and_read_version_1(tmp_path: Path) -
     assert loaded.benches["query_x_warm"].blocks == [50] * 40
     assert json.loads(path.read_text())["schema_version"] == 2
     old = {
-        "stamp": {"doctors": 1000},
+        "stamp": {"project": PROJECT.said(), "doctors": 1000},
         "benches": {"x": {"name": "x", "group": "g", "floor": None, "samples_ms": [1.0]}},
     }
     path.write_text(json.dumps(old))

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from julia.perf.context import PROJECT
 from julia.perf.engine import placement
 
 
@@ -22,7 +23,9 @@ def test_the_clients_take_the_last_cpu_and_the_backends_the_others() -> None:
     plan = placement.Placement.of({0, 1, 3})
     assert plan.client == 3
     assert plan.servers == {0, 1}
-    assert placement.server_cpus_env(plan) == {placement.SERVER_CPUS_ENV: "0,1,3"}
+    assert placement.server_cpus_env(plan, PROJECT.variables) == {
+        PROJECT.variable(placement.SERVER_CPUS): "0,1,3"
+    }
 
 
 @pytest.mark.parametrize("cores", [2, 4, 8, 64])
@@ -43,16 +46,19 @@ def test_an_os_without_affinity_pins_nothing_and_says_so(monkeypatch: pytest.Mon
     plan = placement.plan()
     assert plan.client is None
     assert plan.servers == frozenset()
-    assert placement.server_cpus_env(plan) == {}
+    assert placement.server_cpus_env(plan, PROJECT.variables) == {}
     assert plan.note == placement.NO_AFFINITY
-    monkeypatch.delenv(placement.SERVER_CPUS_ENV, raising=False)
-    assert placement.cores() == os.cpu_count()
-    monkeypatch.setenv(placement.SERVER_CPUS_ENV, "0,1")
-    placement.release(os.getpid())  # no affinity call to make: nothing happens, nothing raises
+    monkeypatch.delenv(PROJECT.variable(placement.SERVER_CPUS), raising=False)
+    assert placement.cores(PROJECT.variables) == os.cpu_count()
+    monkeypatch.setenv(PROJECT.variable(placement.SERVER_CPUS), "0,1")
+    placement.release(
+        os.getpid(), PROJECT.variables
+    )  # no affinity call to make: nothing happens, nothing raises
 
 
 @pytest.mark.skipif(
-    placement.usable_cpus() is None or placement.cores() < 2, reason="needs CPU affinity and two CPUs"
+    placement.usable_cpus() is None or placement.cores(PROJECT.variables) < 2,
+    reason="needs CPU affinity and two CPUs",
 )
 def test_a_pinned_child_and_a_released_server(monkeypatch: pytest.MonkeyPatch) -> None:
     everything = os.sched_getaffinity(0)
@@ -62,11 +68,11 @@ def test_a_pinned_child_and_a_released_server(monkeypatch: pytest.MonkeyPatch) -
     try:
         placement.pin(child.pid, cpu)
         assert os.sched_getaffinity(child.pid) == {cpu}
-        monkeypatch.delenv(placement.SERVER_CPUS_ENV, raising=False)
-        placement.release(child.pid)  # outside a pinned run: nothing changes
+        monkeypatch.delenv(PROJECT.variable(placement.SERVER_CPUS), raising=False)
+        placement.release(child.pid, PROJECT.variables)  # outside a pinned run: nothing changes
         assert os.sched_getaffinity(child.pid) == {cpu}
-        monkeypatch.setenv(placement.SERVER_CPUS_ENV, ",".join(map(str, sorted(everything))))
-        placement.release(child.pid)
+        monkeypatch.setenv(PROJECT.variable(placement.SERVER_CPUS), ",".join(map(str, sorted(everything))))
+        placement.release(child.pid, PROJECT.variables)
         assert os.sched_getaffinity(child.pid) == everything
     finally:
         child.kill()

@@ -31,7 +31,9 @@ async def _unit_with_more_work(i: int) -> None:
 
 
 async def test_the_cpu_clock_charges_work_not_waiting() -> None:
-    found = await profile.profile(_unit, start=0, unit_ms=1.0, root=ROOT)
+    found = await profile.profile(
+        _unit, start=0, unit_ms=1.0, root=ROOT, sources=("julia/", "perf/", "tests/")
+    )
     functions = found["functions"]
     hot = "tests/unit/test_perf_profile.py:_hot"
     assert found["chunks"] == profile.CHUNKS
@@ -43,8 +45,12 @@ async def test_the_cpu_clock_charges_work_not_waiting() -> None:
 
 
 async def test_a_new_call_is_named_with_its_caller() -> None:
-    base = await profile.profile(_unit, start=0, unit_ms=1.0, root=ROOT)
-    head = await profile.profile(_unit_with_more_work, start=0, unit_ms=1.0, root=ROOT)
+    base = await profile.profile(
+        _unit, start=0, unit_ms=1.0, root=ROOT, sources=("julia/", "perf/", "tests/")
+    )
+    head = await profile.profile(
+        _unit_with_more_work, start=0, unit_ms=1.0, root=ROOT, sources=("julia/", "perf/", "tests/")
+    )
     calls = [c for c in profile.compare(head, base) if c.kind == "calls"]
     hot = next(c for c in calls if c.function == "tests/unit/test_perf_profile.py:_hot")
     assert (hot.base, hot.head) == (1.0, 2.0)

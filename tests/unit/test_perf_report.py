@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from julia.perf.context import PROJECT
 from julia.perf.engine import report, words
 from julia.perf.engine.gate import Budget, Budgets, Verdict, judge
 from julia.perf.engine.results import Bench, Run
@@ -101,6 +102,7 @@ def _runs() -> tuple[Run, Run]:
     """(head with its base inside, a stored baseline)."""
     stamp = {
         "machine_class": "x86_64-2cpu-pg18",
+        "project": PROJECT.said(),
         "doctors": 1000,
         "git_commit": "abc1234",
         "julia_version": "0.1.0",
@@ -167,6 +169,7 @@ HISTORY = [
     {
         "started_at": f"2026-11-{20 + i}T04:00:00+00:00",
         "git_commit": f"c{i}mmit0",
+        "project": PROJECT.said(),
         "doctors": 1000,
         "benches": {
             name: {"p50": 0.1 * (1 + i / 10), "p95": 0.2, "p99": 0.3, "ratio_p50": 2.0}

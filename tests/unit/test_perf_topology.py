@@ -12,6 +12,7 @@ import pytest
 
 from julia import servers
 from julia.commands import perf as perf_command
+from julia.perf.context import PROJECT
 from julia.perf.engine import calibration, config, placement, results
 from julia.perf.engine.gate import load_budgets
 
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_topology_is_the_least_owned_server(
     database: servers.Origin, redis: servers.Origin, topology: str
 ) -> None:
-    found = servers.Services("postgresql://x", "redis://y", database, redis)
+    found = servers.Servers("postgresql://x", "redis://y", database, redis)
     assert found.topology == topology
     assert topology in results.TOPOLOGIES
 
@@ -39,29 +40,33 @@ def test_the_topology_is_the_least_owned_server(
 def test_the_machine_class_has_the_cores_the_run_may_use_and_the_topology(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(placement.SERVER_CPUS_ENV, raising=False)
+    monkeypatch.delenv(PROJECT.variable(placement.SERVER_CPUS), raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert results.machine_class(18, "url") == f"{platform.machine()}-4cpu-pg18-url"
+    assert results.machine_class(18, "url", PROJECT.variables) == f"{platform.machine()}-4cpu-pg18-url"
     # A side is pinned to one CPU: its class still counts the run's (a first run here said "1cpu").
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
-    monkeypatch.setenv(placement.SERVER_CPUS_ENV, "0,1,2,3")
-    assert results.machine_class(18, "url") == f"{platform.machine()}-4cpu-pg18-url"
-    monkeypatch.delenv(placement.SERVER_CPUS_ENV)
+    monkeypatch.setenv(PROJECT.variable(placement.SERVER_CPUS), "0,1,2,3")
+    assert results.machine_class(18, "url", PROJECT.variables) == f"{platform.machine()}-4cpu-pg18-url"
+    monkeypatch.delenv(PROJECT.variable(placement.SERVER_CPUS))
     monkeypatch.delattr(os, "sched_getaffinity")  # macOS: every CPU the OS reports
-    assert results.machine_class(16, "embedded") == f"{platform.machine()}-{os.cpu_count()}cpu-pg16-embedded"
+    assert (
+        results.machine_class(16, "embedded", PROJECT.variables)
+        == f"{platform.machine()}-{os.cpu_count()}cpu-pg16-embedded"
+    )
 
 
 def test_an_ab_run_tells_its_sides_where_the_servers_really_are(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A side is handed the servers by URL whatever they are: the run's own word wins."""
-    monkeypatch.setenv(results.TOPOLOGY_ENV, "embedded")
+    monkeypatch.setenv(PROJECT.variable(results.TOPOLOGY), "embedded")
     stamp = results.stamp(
         root=tmp_path,
+        project=PROJECT,
         version="0",
         pg_major=18,
         pg_version="18.6",
-        doctors=1,
+        scale=1,
         origin="postgres: url, redis: url",
         injected=None,
         seed_summary={},
@@ -93,7 +98,7 @@ def test_an_uncalibrated_class_says_so_and_is_judged_conservatively() -> None:
 
 def test_the_gate_says_it_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`julia perf gate` on a run from an uncalibrated class: the first line printed says so."""
-    run = results.Run({"machine_class": "x86_64-4cpu-pg18-url", "doctors": 1000})
+    run = results.Run({"machine_class": "x86_64-4cpu-pg18-url", "project": PROJECT.said(), "doctors": 1000})
     run.add(results.Bench("floor_pg_select1", "floor", None, [0.1] * 20))
     path = tmp_path / "results.json"
     run.save(path)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from julia.perf.context import PROJECT
 from julia.perf.engine import extra, turnos
 from julia.perf.engine.extra import ExtraBlocks
 from julia.perf.engine.turnos import Coordinator, Turnos
@@ -19,9 +20,9 @@ async def _side(
     name: str, address: str, blocks: int, busy: list[str], seen: list[tuple[str, int]]
 ) -> list[tuple[str, int]]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(turnos.ENV, address)
-        patch.setenv(turnos.SIDE_ENV, name)
-        side = await Turnos.from_env()
+        patch.setenv(PROJECT.variable(turnos.TURNS), address)
+        patch.setenv(PROJECT.variable(turnos.SIDE), name)
+        side = await Turnos.from_env(PROJECT.variables)
     for k in range(blocks):
         await side.switch(f"bench:{k}")
         busy.append(name)
@@ -72,16 +73,16 @@ async def test_a_side_that_never_connects_is_not_waited_for() -> None:
 
 
 async def test_without_a_coordinator_every_turn_is_granted_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(turnos.ENV, raising=False)
-    side = await Turnos.from_env()
+    monkeypatch.delenv(PROJECT.variable(turnos.TURNS), raising=False)
+    side = await Turnos.from_env(PROJECT.variables)
     assert [await side.switch("a"), await side.switch("b")] == [0, 1]
 
 
 async def _labelled(name: str, address: str, labels: list[str]) -> list[tuple[str, int]]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(turnos.ENV, address)
-        patch.setenv(turnos.SIDE_ENV, name)
-        side = await Turnos.from_env()
+        patch.setenv(PROJECT.variable(turnos.TURNS), address)
+        patch.setenv(PROJECT.variable(turnos.SIDE), name)
+        side = await Turnos.from_env(PROJECT.variables)
     for label in labels:
         await side.switch(label)
         await asyncio.sleep(0.001)
@@ -122,9 +123,9 @@ async def _asking(
     """A side measuring `fixed` blocks of one benchmark, then (protocol 2) as many more as it is granted,
     then the next benchmark: how many extra it measured, and its (round, median) of every block."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(turnos.ENV, address)
-        patch.setenv(turnos.SIDE_ENV, name)
-        side = await Turnos.from_env()
+        patch.setenv(PROJECT.variable(turnos.TURNS), address)
+        patch.setenv(PROJECT.variable(turnos.SIDE), name)
+        side = await Turnos.from_env(PROJECT.variables)
     medians = []
     for k in range(fixed):
         medians.append((await side.switch("bench"), median(k)))

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from julia.worker import reservas
+from julia.services import reservas
+from julia.services.reservas import Reserva
 from julia.worker.promessas import NAO_RESERVEI, afirma_reserva, conferir
-from julia.worker.reservas import Reserva
 
 VAGA = {
     "id": 12,

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from julia.data.fila import Retentativa
-from julia.worker import remetente, resposta
+from julia.services.queues import INBOUND, INBOUND_TRIES, SEND
 
 
 def test_entradas_tres_tentativas_sem_teto() -> None:
-    r = resposta.fila_entradas().retentativa
-    assert r.maximo == resposta.MAX_TENTATIVAS == 3
-    assert [r.espera_s(n) for n in (1, 2)] == [5.0, 10.0]
-    assert [r.esgotada(n) for n in (1, 2, 3)] == [False, False, True]
+    r = INBOUND.tries
+    assert r.max_tries == INBOUND_TRIES == 3
+    assert [r.delay_s(n) for n in (1, 2)] == [5.0, 10.0]
+    assert [r.exhausted(n) for n in (1, 2, 3)] == [False, False, True]
 
 
 def test_mensagens_cinco_tentativas_com_teto() -> None:
-    r = Retentativa(remetente.MAX_TENTATIVAS, 2.0, teto_s=remetente.BACKOFF_MAX_S)
-    assert r.maximo == 5
-    assert [r.espera_s(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
-    assert r.espera_s(12) == 300.0  # 2 * 2**11 would be over an hour
-    assert [r.esgotada(n) for n in (4, 5)] == [False, True]
+    r = SEND.tries
+    assert r.max_tries == 5
+    assert [r.delay_s(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
+    assert r.delay_s(12) == 300.0  # 2 * 2**11 would be over an hour
+    assert [r.exhausted(n) for n in (4, 5)] == [False, True]
+
+
+def test_as_esperas_de_um_limite_de_taxa_sao_a_mesma_regra_nas_duas_filas() -> None:
+    """A 429 is a wait on both queues (julia/services/queues.py RATE_LIMITED): as many, as capped."""
+    assert INBOUND.waits.max_tries == SEND.waits.max_tries == 24
+    assert INBOUND.waits.ceiling_s == SEND.waits.ceiling_s == 60.0

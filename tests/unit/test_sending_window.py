@@ -85,3 +85,32 @@ def test_pascoa_e_sexta_feira_santa(ano: int, pascoa: dt.date) -> None:
 def test_feriados_nacionais_de_2026() -> None:
     assert len(national_holidays(2026)) == 10
     assert dt.date(2026, 11, 20) in national_holidays(2026)  # Consciência Negra, national since 2024
+
+
+def test_ddd_com_dois_fusos_so_quando_os_dois_estao_abertos() -> None:
+    j = janela(campanha_hora_inicio=8, campanha_hora_fim=20)
+    noronha = "America/Recife America/Noronha"  # DDD 81: UTC-3 and UTC-2
+    recife = ZoneInfo("America/Recife")
+    # 19:30 in Recife is 20:30 on Noronha: closed there, so closed; next: 08:00 Recife (09:00 Noronha).
+    as_19_30 = dt.datetime.combine(SEGUNDA, dt.time(19, 30), tzinfo=recife)
+    assert j.next_opening(as_19_30, noronha) == dt.datetime.combine(
+        SEGUNDA + dt.timedelta(days=1), dt.time(8), tzinfo=recife
+    )
+    assert j.next_opening(as_19_30 - dt.timedelta(hours=1), noronha) is None
+    # DDD 97: Acre time (UTC-5) and Manaus time (UTC-4): 08:30 in Manaus is 07:30 in Eirunepé.
+    amazonas = "America/Eirunepe America/Manaus"
+    manaus = ZoneInfo(MANAUS)
+    abertura = j.next_opening(dt.datetime.combine(SEGUNDA, dt.time(8, 30), tzinfo=manaus), amazonas)
+    assert abertura is not None
+    assert abertura.astimezone(manaus) == dt.datetime.combine(SEGUNDA, dt.time(9), tzinfo=manaus)
+    # 19:30 in Manaus (18:30 in Eirunepé) is still open in both.
+    assert j.next_opening(dt.datetime.combine(SEGUNDA, dt.time(19, 30), tzinfo=manaus), amazonas) is None
+
+
+def test_janelas_que_nunca_se_cruzam_ficam_com_o_fuso_do_oeste() -> None:
+    j = janela(campanha_hora_inicio=8, campanha_hora_fim=9)  # an hour: Recife's and Noronha's never meet
+    recife = ZoneInfo("America/Recife")
+    abertura = j.next_opening(
+        dt.datetime.combine(SEGUNDA, dt.time(7), tzinfo=recife), "America/Recife America/Noronha"
+    )
+    assert abertura == dt.datetime.combine(SEGUNDA, dt.time(8), tzinfo=recife)

@@ -22,7 +22,7 @@ async def test_um_retry_after_curto_e_esperado_e_o_post_repetido() -> None:
     with respx.mock() as router:
         rota = router.post(URL).mock(side_effect=[_limitado("1"), httpx.Response(200, text="ok")])
         async with ponte.cliente(router) as http:
-            await Slack(URL, http, metrics=Metrics()).notificar("oi")
+            await Slack(URL, http, timeout_s=5.0, metrics=Metrics()).notificar("oi")
     assert rota.call_count == 2
 
 
@@ -33,6 +33,6 @@ async def test_uma_espera_longa_ou_um_segundo_429_vai_ao_chamador(respostas: lis
         rota = router.post(URL).mock(side_effect=[_limitado(s) for s in respostas])
         async with ponte.cliente(router) as http:
             with pytest.raises(SlackLimitado) as limite:
-                await Slack(URL, http, metrics=metrics).notificar("oi")
+                await Slack(URL, http, timeout_s=5.0, metrics=metrics).notificar("oi")
     assert (rota.call_count, limite.value.espera_s) == (len(respostas), int(respostas[-1]))
     assert metrics.counters()["slack_falhas"] == 1

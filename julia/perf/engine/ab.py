@@ -2,19 +2,21 @@
 these servers, interleaved turn by turn (julia.perf.engine.turnos).
 
 1. The servers are resolved once by the caller (julia's CLI: julia.servers) and shared: each side gets
-   a database of its own (julia_perf_head / julia_perf_base), migrated by its own migrations and seeded by its
-   own seeder with the same seed and day, and a Redis logical database of its own (so their caches never mix).
-2. The base is checked out into a git worktree (reports/out/base/<sha>) and run with its own julia: the
-   head's virtualenv when the dependency files are the same (PYTHONPATH puts the base's julia first),
+   a database of its own (perf.toml's [project] databases: julia_perf_head / julia_perf_base), migrated
+   by its own migrations and seeded by its own seeder with the same seed and day, and a Redis logical
+   database of its own (so their caches never mix).
+2. The base is checked out into a git worktree (reports/out/base/<sha>) and run with its own code: the
+   head's virtualenv when the dependency files are the same (PYTHONPATH puts the base's package first),
    else a virtualenv of its own, and then what differs (packages added, removed, upgraded; requirements
    declared) goes into the stamp as evidence (julia.perf.engine.deps). A base that predates the turn
    protocol, or a clone without its history, is said in one line and the run is judged on budgets only.
-3. Each side is a `pytest perf` process of its own checkout; the coordinator grants turns in a random
-   order each round, so the k-th blocks of a benchmark on both sides are measured side by side. Both
-   processes run on one and the same CPU, and their Postgres backends (when this run can see them) on the
-   others (julia.perf.engine.placement: why). Autovacuum is off while it runs, server-wide on a server
-   started for the run, else table by table in each side's database, so no visit of its changes one
-   side's plans behind the other's back (julia.perf.engine.autovacuum).
+3. Each side is a pytest process of its own checkout (perf.toml's [project] suite folder); the
+   coordinator grants turns in a random order each round, so the k-th blocks of a benchmark on both
+   sides are measured side by side. Both processes run on one and the same CPU, and their Postgres
+   backends (when this run can see them) on the others (julia.perf.engine.placement: why). Autovacuum
+   is off while it runs, server-wide on a server started for the run, else table by table in each
+   side's database, so no visit of its changes one side's plans behind the other's back
+   (julia.perf.engine.autovacuum).
 4. The head's results, with the base's inside (`Run.base`), go to one results.json for `julia perf gate`.
 """
 
@@ -34,10 +36,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from julia.perf.engine import autovacuum, deps, placement
+from julia.perf.engine.config import Project
 from julia.perf.engine.errors import PerfError
 from julia.perf.engine.extra import ExtraBlocks
-from julia.perf.engine.results import TOPOLOGY_ENV, Run, deps_hash
-from julia.perf.engine.turnos import COMPATIBLE, ENV, SIDE_ENV, Coordinator
+from julia.perf.engine.results import TOPOLOGY, Run, deps_hash
+from julia.perf.engine.turnos import COMPATIBLE, SIDE, TURNS, Coordinator
 from julia.perf.engine.vcs import git
 
 REDIS_DB = {"head": 1, "base": 2}
@@ -120,6 +123,7 @@ async def run_sides(
     services: Servers,
     pytest_args: list[str],
     out: Path,
+    project: Project,
     *,
     seed: int | None = None,
     server_applications: Sequence[str] = (),
@@ -136,12 +140,17 @@ async def run_sides(
     async with autovacuum.paused(services.database_url, owned=owns_server) as paused:
         admin = None if paused else await asyncpg.connect(services.database_url)
         try:
-            tables = autovacuum.TablesOff(admin, services.database_url, _databases(sides)) if admin else None
+            tables = (
+                autovacuum.TablesOff(admin, services.database_url, _databases(sides, project))
+                if admin
+                else None
+            )
             return await _run_sides(
                 sides,
                 services,
                 pytest_args,
                 out,
+                project,
                 seed,
                 server_applications,
                 extra_blocks,
@@ -154,8 +163,8 @@ async def run_sides(
                 await admin.close()
 
 
-def _databases(sides: Sequence[Side]) -> list[str]:
-    return [f"julia_perf_{side.name}" for side in sides]
+def _databases(sides: Sequence[Side], project: Project) -> list[str]:
+    return [project.database(side.name) for side in sides]
 
 
 async def _run_sides(
@@ -163,6 +172,7 @@ async def _run_sides(
     services: Servers,
     pytest_args: list[str],
     out: Path,
+    project: Project,
     seed: int | None,
     server_applications: Sequence[str],
     extra_blocks: ExtraBlocks | None,
@@ -173,7 +183,7 @@ async def _run_sides(
     plan = placement.plan()
     cpu = plan.client
     backends, unpinned = await placement.Backends.open(
-        services.database_url, _databases(sides), plan.servers, server_applications
+        services.database_url, _databases(sides, project), plan.servers, server_applications
     )
 
     async def between_rounds() -> None:
@@ -195,13 +205,13 @@ async def _run_sides(
             **os.environ,
             "DATABASE_URL": services.database_url,
             "REDIS_URL": with_redis_db(services.redis_url, REDIS_DB[side.name]),
-            ENV: address,
-            SIDE_ENV: side.name,
+            project.variable(TURNS): address,
+            project.variable(SIDE): side.name,
             # Read by every side's conftest, old bases included: the name is part of the protocol.
-            "JULIA_PERF_DATABASE": f"julia_perf_{side.name}",
+            project.variable("DATABASE"): project.database(side.name),
             # The side resolves nothing itself (DATABASE_URL is set): where the servers run is said here.
-            **({TOPOLOGY_ENV: topology} if topology else {}),
-            **placement.server_cpus_env(plan),
+            **({project.variable(TOPOLOGY): topology} if topology else {}),
+            **placement.server_cpus_env(plan, project.variables),
         }
         if side.pythonpath:
             env["PYTHONPATH"] = side.pythonpath + os.pathsep + env.get("PYTHONPATH", "")
@@ -209,7 +219,7 @@ async def _run_sides(
             side.python,
             "-m",
             "pytest",
-            "perf",
+            project.suite,
             "-p",
             "no:cacheprovider",
             f"--results={results[side.name]}",
@@ -268,6 +278,7 @@ def run(
     *,
     base_ref: str | None,
     base_why: str = "no base given",
+    project: Project,
     turn_modules: Sequence[str],
     server_applications: Sequence[str] = (),
     owns_server: bool = False,
@@ -280,7 +291,8 @@ def run(
 ) -> Run:
     """The whole A/B run into `results`, against `base_ref` (chosen for `base_why`: julia.perf.engine.
     base_choice). `same_code`: both sides are the head (calibration's A/A); `alone`: the head only (judged
-    on budgets); `turn_modules`: where a base keeps its turn protocol; `server_applications`: the servers
+    on budgets); `project`: names the sides' variables, databases and test folder (perf.toml);
+    `turn_modules`: where a base keeps its turn protocol; `server_applications`: the servers
     whose backends stay unpinned (julia.perf.engine.placement); `owns_server`: Postgres was started for
     this run (julia.perf.engine.autovacuum); `extra_blocks`: more blocks for undecided benchmarks
     (julia.perf.engine.extra), recorded in the stamp; `topology`: where the servers run
@@ -321,6 +333,7 @@ def run(
             services,
             pytest_args,
             out,
+            project,
             server_applications=server_applications,
             owns_server=owns_server,
             extra_blocks=extra_blocks,

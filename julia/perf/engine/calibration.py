@@ -57,12 +57,12 @@ def load(folder: Path, machine_class: str) -> dict[str, Any] | None:
     return loaded
 
 
-def uncalibrated(machine_class: str, budgets: Budgets) -> str:
-    """The line a run on a class with no calibration starts with."""
+def uncalibrated(machine_class: str, budgets: Budgets, command: str) -> str:
+    """The line a run on a class with no calibration starts with (`command`: the project's, perf.toml)."""
     return (
         f"machine class {machine_class} is NOT calibrated (no calibration/{machine_class}.json): timing is "
         f"judged at conservative thresholds (at least {budgets.uncalibrated_threshold:.2f}x), not another "
-        "class's; `julia perf calibrate` on this class measures its own"
+        f"class's; `{command} calibrate` on this class measures its own"
     )
 
 
@@ -120,6 +120,7 @@ def calibrate(
             pytest_args,
             results,
             base_ref=None,
+            project=config.project,
             turn_modules=config.turn_modules,
             server_applications=config.server_applications,
             owns_server=owns_server,
@@ -151,7 +152,7 @@ def calibrate(
             "runs": r + 1,
             "injected_runs": min(injected_runs, r + 1),
             "factors": factors,
-            "command": f"julia perf calibrate --runs {runs} --injected {injected_runs} "
+            "command": f"{config.project.command} calibrate --runs {runs} --injected {injected_runs} "
             f"--factors {','.join(f'{f:g}' for f in factors)}",
             "gate": {
                 "aa_runs": r + 1,

@@ -1,5 +1,5 @@
 """reports/out/comment.md: the gate's verdict as one pull-request comment, which the CI workflow posts and
-then updates in place (found again by MARKER): the verdict line, each failed and inconclusive benchmark
+then updates in place (found again by its marker): the verdict line, each failed and inconclusive benchmark
 with head/base, its 95% interval, the slowdown this run catches 4 times in 5 (80% power) and, for a
 failure, where the time went where the run knows it (the database's own time, pg_stat_statements); then
 the capacity gate's line and a link to the whole report (the workflow's artifact).
@@ -10,12 +10,18 @@ not shown (GitHub refuses a comment over 65,536 characters); the report has ever
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from julia.perf.engine import words
 from julia.perf.engine.gate import Verdict
-from julia.perf.engine.results import Run
+from julia.perf.engine.results import Run, project_of
 
-MARKER = "<!-- julia-perf-gate -->"  # how the workflow finds its own comment to update it
+
+def marker(stamp: dict[str, Any]) -> str:
+    """How the workflow finds its own comment to update it (julia's: <!-- julia-perf-gate -->)."""
+    return f"<!-- {project_of(stamp)['name']}-perf-gate -->"
+
+
 MAX_ROWS = 30
 
 
@@ -33,11 +39,11 @@ def markdown(
     verdict = "passed" if tally.passed else "FAILED"
     stamp = run.stamp
     lines = [
-        MARKER,
-        f"### julia perf gate {verdict}: {tally.text()}",
+        marker(stamp),
+        f"### {words.title(stamp)} {verdict}: {tally.text()}",
         "",
         *([f"**{uncalibrated}**", ""] if uncalibrated else []),
-        f"{words.ab_context(run)}; {stamp.get('doctors', 0):,} doctors on {stamp.get('machine_class')}"
+        f"{words.ab_context(run)}; {words.scale(stamp)} on {stamp.get('machine_class')}"
         + (f"; **injected regression: {stamp['injected']}**" if stamp.get("injected") else ""),
         "",
     ]

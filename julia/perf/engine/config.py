@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from julia.perf.engine.errors import PerfError
 
@@ -17,8 +18,50 @@ NAME = Path("perf") / "perf.toml"
 
 
 @dataclass(frozen=True)
+class Project:
+    """Who the engine measures, as perf.toml's [project] names it: nothing in the engine names a project,
+    its variables, its databases or its scale itself, so it measures another project unchanged."""
+
+    name: str  # in titles, the exports' "project", the stamp's `<name>_version`
+    command: str  # how people run the engine there (quoted in reports and hints)
+    suite: str  # the folder each side's pytest runs, relative to the side's checkout
+    scale: str  # what the scale counts (the stamp's key, the budgets' [gate] scale, the reports' words)
+    variables: str  # the environment variables handed to each side: `<variables>_TURNS`, `_SIDE`, ...
+    databases: str  # each side's database: `<databases>_head`, `<databases>_base`
+    sources: tuple[str, ...]  # folders of the project's own code (a profile's functions outside: foreign)
+
+    def variable(self, word: str) -> str:
+        return f"{self.variables}_{word}"
+
+    def database(self, side: str) -> str:
+        return f"{self.databases}_{side}"
+
+    @property
+    def version_key(self) -> str:
+        """The stamp's key for the measured project's version (results have always had it so)."""
+        return f"{self.name}_version"
+
+    def said(self) -> dict[str, str]:
+        """What a run's stamp records of it, so a results file renders in its project's words anywhere."""
+        return {"name": self.name, "command": self.command, "scale": self.scale}
+
+    @classmethod
+    def load(cls, raw: dict[str, Any]) -> Project:
+        return cls(
+            name=str(raw["name"]),
+            command=str(raw["command"]),
+            suite=str(raw["suite"]),
+            scale=str(raw["scale"]),
+            variables=str(raw["variables"]),
+            databases=str(raw["databases"]),
+            sources=tuple(str(s) for s in raw["sources"]),
+        )
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path  # the perf.toml read
+    project: Project  # who is measured: names, variables, databases, the test folder, the scale
     root: Path  # the checkout an A/B run measures (its history holds the base commit)
     budgets: Path  # the budgets file the gate judges against
     baselines: Path  # one baseline JSON per machine class
@@ -57,6 +100,7 @@ def load(path: Path) -> Config:
 
         return Config(
             path=path,
+            project=Project.load(raw["project"]),
             root=at("root"),
             budgets=at("budgets"),
             baselines=at("baselines"),

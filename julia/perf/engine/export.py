@@ -30,9 +30,9 @@ import pytest_benchmark
 from pytest_benchmark.stats import Stats
 
 from julia.perf.engine.gate import Verdict
-from julia.perf.engine.results import Bench, Run
+from julia.perf.engine.results import Bench, Run, project_of
 
-TIMER = "time.perf_counter_ns (julia.perf.engine.harness, one sample per call)"
+TIMER = "time.perf_counter_ns (the perf engine's harness, one sample per call)"
 RATIO_MEASURE = "head-base-ratio"
 
 
@@ -118,7 +118,7 @@ def _commit_info(stamp: dict[str, Any]) -> dict[str, Any]:
         "time": stamp.get("started_at"),
         "author_time": None,
         "dirty": None,  # results.json does not record it
-        "project": "julia",
+        "project": project_of(stamp)["name"],
         "branch": None,
     }
 

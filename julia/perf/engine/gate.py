@@ -5,13 +5,16 @@ Hard failures are what does not depend on the machine or on luck: a business cei
 index missing from the plan, more rows or buffers than budgeted, a ratio to the floor beyond its budget,
 a cost counter above its budget or above the base's, a call's allocation peak above the base's beyond
 julia.perf.engine.allocations.ALLOWED_GROWTH (a warning instead while `[gate] allocations_fail` is false:
-not yet calibrated), a benchmark with no budget. Timing fails only on
+not yet calibrated), a measured figure above its business limit (`limits`: a load run's, never held to
+the base's), a benchmark with no budget. A budget marked `advisory` (its reason) turns what would fail it
+into a warning that quotes the reason; the lines a benchmark `said` of itself (a load run's summary and
+likely cause) are shown with its verdict, never judged. Timing fails only on
 the same-run A/B verdict (julia.perf.engine.stats.compare_blocks): the head slower than the base measured
 beside it, with the whole confidence interval above the benchmark's threshold. The stored baseline was
 measured on whatever machine recorded it, so its timing is drift to look at, never a failure.
 
-Budgets that depend on the scale (ratio_p50, max_rows, max_buffers) are written for `[gate] doctors`; at
-another `--doctors` they are shown, not enforced.
+Budgets that depend on the scale (ratio_p50, max_rows, max_buffers) are written for `[gate] scale` of
+what perf.toml's [project] scale counts (julia's: doctors); at another scale they are shown, not enforced.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +31,7 @@ import numpy as np
 
 from julia.perf.engine import allocations, stats
 from julia.perf.engine.extra import ExtraBlocks
-from julia.perf.engine.results import Bench, Run
+from julia.perf.engine.results import Bench, Run, scale_of
 
 Severity = Literal["fail", "warn", "info"]
 SCALE_DEPENDENT = ("ratio", "rows", "buffers")
@@ -43,7 +47,7 @@ class Budget:
     indexes: tuple[str, ...] = ()  # each must appear in the plan
     max_rows: int | None = None  # at the budgets' scale
     max_buffers: int | None = None  # shared hit + read of one execution, the worst sampled key
-    max_slope: float | None = None  # perf-scale: log-log growth of the ratio with the doctors
+    max_slope: float | None = None  # perf-scale: log-log growth of the ratio with the scale
     threshold: float | None = None  # head/base ratio that fails this benchmark (default: [gate] threshold)
     # False: too few blocks per side for a same-run verdict by design (a burst, a race of a few rounds);
     # the ceiling and the counts hold it, and the report says so instead of warning "inconclusive".
@@ -51,13 +55,22 @@ class Budget:
     # Hard-gated cost counters (Redis commands, Postgres statements per call or message): each may not
     # exceed its number here, nor grow past the base's (or, without a base, the baseline's) value.
     counts: tuple[tuple[str, int], ...] = ()
+    # A measured figure's business limit (a load run's time-to-reply p99 above its third party's, say): each
+    # counter may not exceed its number here. Unlike `counts`, never held to the base's or the baseline's:
+    # the figure is not deterministic.
+    limits: tuple[tuple[str, float], ...] = ()
+    # Why this benchmark's budgets are not yet calibrated ("" when they are): while said, what would fail
+    # it is a warning that quotes the reason.
+    advisory: str = ""
 
 
 @dataclass(frozen=True)
 class Budgets:
     benches: dict[str, Budget]
     threshold: float = stats.THRESHOLD
-    doctors: int = 1000  # the scale the scale-dependent budgets were written for
+    scale: int = (
+        1000  # how many of the project's scale (perf.toml) the scale-dependent budgets were written for
+    )
     # Whether a same-run timing regression fails the run, or is reported as a warning while the gate's
     # calibration has not yet shown its false-failure rate on unchanged code ([gate] timing_fails).
     timing_fails: bool = True
@@ -106,13 +119,15 @@ def load_budgets(path: Path) -> Budgets:
             threshold=entry.get("threshold"),
             timing=entry.get("timing", True),
             counts=tuple(entry.get("counts", {}).items()),
+            limits=tuple((key, float(value)) for key, value in entry.get("limits", {}).items()),
+            advisory=str(entry.get("advisory", "")),
         )
         for name, entry in raw.get("bench", {}).items()
     }
     return Budgets(
         benches,
         gate.get("threshold", stats.THRESHOLD),
-        gate.get("doctors", 1000),
+        gate.get("scale", 1000),
         gate.get("timing_fails", True),
         allocations_fail=gate.get("allocations_fail", True),
         extra_s=float(gate.get("extra_s", 0.0)),
@@ -186,11 +201,11 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
     if budget is None:
         verdict.findings.append(Finding("fail", "budget", "no entry in perf/budgets.toml"))
         budget = Budget()
-    at_scale = run.stamp.get("doctors") == budgets.doctors
+    axis, at = scale_of(run.stamp)
     for finding in _budget_findings(bench, summary, verdict.ratio_p50, budget):
-        if finding.check in SCALE_DEPENDENT and not at_scale:
+        if finding.check in SCALE_DEPENDENT and at != budgets.scale:
             finding = Finding(
-                "info", finding.check, f"{finding.message} (budget written for {budgets.doctors:,} doctors)"
+                "info", finding.check, f"{finding.message} (budget written for {budgets.scale:,} {axis})"
             )
         verdict.findings.append(finding)
     base = run.base.benches.get(bench.name) if run.base else None
@@ -208,6 +223,9 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
         verdict.findings += _ab_findings(
             verdict, bench, base, budgets.threshold_of(bench.name), budgets.timing_fails
         )
+    verdict.findings += [Finding("info", "said", str(line)) for line in bench.counters.get("said", ())]
+    if budget.advisory:
+        verdict.findings = [_advisory(f, budget.advisory) for f in verdict.findings]
     if base is not None:
         verdict.findings += _drift_findings(bench.counters, base.counters, "base")
         verdict.findings += _count_growth(bench.counters, base.counters, budget, "base")
@@ -230,6 +248,13 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
             verdict.findings += _drift_findings(bench.counters, stored.counters, "baseline")
             verdict.findings += _count_growth(bench.counters, stored.counters, budget, "baseline")
     return verdict
+
+
+def _advisory(finding: Finding, why: str) -> Finding:
+    """A failure of a benchmark whose budgets are advisory (`why`: the budget's reason), as a warning."""
+    if finding.severity != "fail":
+        return finding
+    return Finding("warn", finding.check, f"{finding.message} (advisory: {why})")
 
 
 def _base_too(
@@ -339,13 +364,28 @@ def _budget_findings(
         value = counters.get(key)
         if limit is not None and value is not None and value > limit:
             found.append(Finding("fail", key, f"{key} {value} > budget {limit}"))
-    for key, limit in budget.counts:
+    found += _above(counters, budget.counts, "counts", "budget", "counted")
+    found += _above(counters, budget.limits, "limits", "limit", "measured")
+    return found
+
+
+def _above(
+    counters: dict[str, Any], most: Sequence[tuple[str, float]], check: str, word: str, taken: str
+) -> list[Finding]:
+    """Each counter in `most` above its number fails; one not there (`taken`: counted, measured) warns."""
+    found = []
+    for key, limit in most:
         value = counters.get(key)
         if value is None:
-            found.append(Finding("warn", "counts", f"{key} budgeted but not counted"))
+            found.append(Finding("warn", check, f"{key} budgeted but not {taken}"))
         elif value > limit:
-            found.append(Finding("fail", "counts", f"{key} {value} > budget {limit}"))
+            found.append(Finding("fail", check, f"{key} {_figure(value)} > {word} {_figure(limit)}"))
     return found
+
+
+def _figure(value: float) -> str:
+    """A count as counted (14), a measured figure without trailing zeros (2000.0 -> 2000)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _count_growth(now: dict[str, Any], before: dict[str, Any], budget: Budget, against: str) -> list[Finding]:

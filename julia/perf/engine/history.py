@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from julia.perf.engine.gate import Verdict
-from julia.perf.engine.results import Run
+from julia.perf.engine.results import Run, scale_of
 
 KEEP = 1000  # lines per class: a few years of pushes to main, a few hundred kB
 VERSION = 2  # 2: ab, counters, base_commit, servers; 1 (no "version") had the percentiles only
@@ -42,7 +42,7 @@ def entry(run: Run, verdicts: list[Verdict]) -> dict[str, Any]:
         "base_why": ab.get("why"),
         "machine_class": stamp.get("machine_class"),
         "servers": {"origin": stamp.get("servers"), "postgres": stamp.get("postgres")},
-        "doctors": stamp.get("doctors"),
+        **dict([scale_of(stamp)]),  # julia's runs: "doctors": 1000
         "benches": {v.name: _bench(v, run) for v in verdicts if v.summary.n},
     }
 

@@ -56,7 +56,7 @@ def render(
         )
     page = out / "history.html"
     page.write_text(
-        "<!doctype html><html lang='en'><meta charset='utf-8'><title>julia perf history</title>"
+        "<!doctype html><html lang='en'><meta charset='utf-8'><title>perf history</title>"
         f"<style>{PAGE_STYLE}</style><body><h1>Perf history: {html.escape(machine_class)}</h1>"
         f"<p class='info'>{len(lines)} runs on main, each measured against its parent in the same run: "
         "the chained ratio multiplies those ratios, so no machine drift reaches it. Steps and changes of "

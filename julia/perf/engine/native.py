@@ -33,7 +33,7 @@ def pgbench_select1_mean_ms(dsn: str, transactions: int = 5000) -> float | None:
     binary = _pgbench()
     if binary is None:
         return None
-    with tempfile.TemporaryDirectory(prefix="julia-pgbench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="perf-pgbench-") as tmp:
         script = Path(tmp) / "select1.sql"
         script.write_text("SELECT 1;\n")
         args = [binary, "-n", "-M", "prepared", "-c", "1", "-t", str(transactions), "-f", str(script), dsn]

@@ -37,7 +37,8 @@ import asyncpg
 
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
-SERVER_CPUS_ENV = "JULIA_PERF_SERVER_CPUS"
+# The word of the variable that hands a side the run's CPUs (perf.toml's [project] variables prefixes it).
+SERVER_CPUS = "SERVER_CPUS"
 NO_AFFINITY = "this OS has no CPU affinity (os.sched_getaffinity): no process is pinned"
 
 
@@ -47,11 +48,11 @@ def usable_cpus() -> set[int] | None:
     return set(getaffinity(0)) if getaffinity is not None else None
 
 
-def cores() -> int:
+def cores(variables: str) -> int:
     """How many CPUs the run has: inside a side, which is pinned to one, those its coordinator had
-    (SERVER_CPUS_ENV); else this process's affinity where the OS has one (a container's cpuset,
+    (`<variables>_SERVER_CPUS`); else this process's affinity where the OS has one (a container's cpuset,
     taskset), else every CPU the OS reports."""
-    run = os.environ.get(SERVER_CPUS_ENV)
+    run = os.environ.get(f"{variables}_{SERVER_CPUS}")
     if run:
         return len(run.split(","))
     cpus = usable_cpus()
@@ -82,11 +83,11 @@ def plan() -> Placement:
     return Placement.of(usable_cpus())
 
 
-def server_cpus_env(placement: Placement) -> dict[str, str]:
+def server_cpus_env(placement: Placement, variables: str) -> dict[str, str]:
     """What a side's environment carries so that the servers it starts can be given every CPU back."""
     if not placement.everything:
         return {}
-    return {SERVER_CPUS_ENV: ",".join(str(c) for c in sorted(placement.everything))}
+    return {f"{variables}_{SERVER_CPUS}": ",".join(str(c) for c in sorted(placement.everything))}
 
 
 def pin(pid: int, cpu: int) -> None:
@@ -95,10 +96,10 @@ def pin(pid: int, cpu: int) -> None:
     os.sched_setaffinity(pid, {cpu})
 
 
-def release(pid: int) -> None:
+def release(pid: int, variables: str) -> None:
     """Give a server started inside a pinned side every CPU the run had (a no-op outside a pinned run,
     and where the OS has no affinity)."""
-    cpus = os.environ.get(SERVER_CPUS_ENV)
+    cpus = os.environ.get(f"{variables}_{SERVER_CPUS}")
     if cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(pid, {int(c) for c in cpus.split(",")})
 

@@ -38,7 +38,7 @@ import cProfile
 import statistics
 import sysconfig
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -64,11 +64,14 @@ async def profile(
     start: int,
     unit_ms: float,
     root: Path,
+    sources: Sequence[str],
     before: Step | None = None,
     after: Step | None = None,
 ) -> dict[str, Any]:
     """Profile `call(start)`, `call(start + 1)`, ... in CHUNKS chunks (about BUDGET_S in all, from the
-    median time of a unit, `unit_ms`); `before`/`after` run around each unit unprofiled. JSON-ready."""
+    median time of a unit, `unit_ms`); `before`/`after` run around each unit unprofiled; `sources`: the
+    folders of the checkout's own code (perf.toml's [project] sources), kept whatever their share.
+    JSON-ready."""
     per_chunk = int(BUDGET_S * 1000 / (CHUNKS * max(unit_ms, 0.001) * PROFILER_COST))
     per_chunk = min(max(per_chunk, UNITS[0]), UNITS[1])
     i = start
@@ -87,7 +90,7 @@ async def profile(
                 await after(i)
             i += 1
         chunks.append(_read(profiler, _namer(root)))
-    return compact(chunks, per_chunk)
+    return compact(chunks, per_chunk, sources)
 
 
 def _namer(root: Path) -> Callable[[object], str]:
@@ -127,16 +130,17 @@ def _read(profiler: cProfile.Profile, name: Callable[[object], str]) -> tuple[St
     return stats, edges
 
 
-def compact(chunks: list[tuple[Stats, Edges]], units: int) -> dict[str, Any]:
+def compact(chunks: list[tuple[Stats, Edges]], units: int, sources: Sequence[str]) -> dict[str, Any]:
     """Per unit, per chunk: each kept function's calls, self and total CPU (us), its three busiest
-    callers, and the unit's whole CPU."""
+    callers, and the unit's whole CPU; `sources`, recorded with them, says which functions are the
+    checkout's own."""
     cpu = [sum(s[1] for s in stats.values()) * 1e6 / units for stats, _ in chunks]
     busiest: dict[str, float] = {}
     for stats, _ in chunks:
         for key, (_, own, _) in stats.items():
             busiest[key] = max(busiest.get(key, 0.0), own)
     ranked = sorted(busiest, key=lambda k: -busiest[k])
-    kept = set(ranked[:KEEP]) | {k for k in busiest if not _foreign(k)}
+    kept = set(ranked[:KEEP]) | {k for k in busiest if not _foreign(k, sources)}
     functions: dict[str, dict[str, Any]] = {}
     for key in sorted(kept):
         rows = [stats.get(key, (0, 0.0, 0.0)) for stats, _ in chunks]
@@ -153,12 +157,18 @@ def compact(chunks: list[tuple[Stats, Edges]], units: int) -> dict[str, Any]:
             "callers": {c: round(n / (units * len(chunks)), 3) for c, n in top},
         }
     cpu_us = [round(c, 3) for c in cpu]
-    return {"units": units, "chunks": len(chunks), "cpu_us": cpu_us, "functions": functions}
+    return {
+        "units": units,
+        "chunks": len(chunks),
+        "cpu_us": cpu_us,
+        "functions": functions,
+        "sources": list(sources),
+    }
 
 
-def _foreign(key: str) -> bool:
-    """Not the checkout's own code: a library, the standard library, a builtin."""
-    return key.startswith("<") or not key.split(":", 1)[0].startswith(("julia/", "perf/"))
+def _foreign(key: str, sources: Sequence[str]) -> bool:
+    """Not the checkout's own code (`sources`: its folders): a library, the standard library, a builtin."""
+    return key.startswith("<") or not key.split(":", 1)[0].startswith(tuple(sources))
 
 
 @dataclass(frozen=True)
@@ -223,7 +233,8 @@ def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
         if min(abs(c_low), abs(c_high)) >= MIN_CALLS and c_low * c_high > 0:
             calls.append(_change(key, "calls", h["calls"], b["calls"], c_low, c_high, h, b))
     cpu.sort(key=lambda c: -c.delta)
-    calls.sort(key=lambda c: (_foreign(c.function) and _foreign(c.caller or "<"), -abs(c.delta)))
+    own = head.get("sources", ())  # a profile recorded before it said so: nothing ranks as own code
+    calls.sort(key=lambda c: (_foreign(c.function, own) and _foreign(c.caller or "<", own), -abs(c.delta)))
     return cpu + calls
 
 

@@ -36,7 +36,7 @@ from julia.perf.engine import (
     words,
 )
 from julia.perf.engine.gate import Verdict
-from julia.perf.engine.results import Bench, Run
+from julia.perf.engine.results import Bench, Run, project_of
 
 # Counters compared head against base in a benchmark's evidence, in the order a reader checks them.
 EVIDENCE_COUNTERS = (
@@ -110,11 +110,12 @@ def terminal(verdicts: list[Verdict], run: Run, explain: Sequence[str] = ()) -> 
     """The summary table, why each benchmark that needs a look has its status, and its likely cause.
     `explain`: benchmarks to find a cause for whatever their status (`julia perf gate --explain`)."""
     stamp = run.stamp
+    name = project_of(stamp)["name"]
     tally = words.counts(verdicts)
     head = (
-        f"julia perf gate {'passed' if tally.passed else 'FAILED'}: {tally.text()}\n"
-        f"{words.ab_context(run)}; {stamp.get('doctors', 0):,} doctors, {stamp.get('machine_class')}, "
-        f"postgres {stamp.get('postgres')}, julia {stamp.get('julia_version')}"
+        f"{words.title(stamp)} {'passed' if tally.passed else 'FAILED'}: {tally.text()}\n"
+        f"{words.ab_context(run)}; {words.scale(stamp)}, {stamp.get('machine_class')}, "
+        f"postgres {stamp.get('postgres')}, {name} {stamp.get(f'{name}_version')}"
         + (f", INJECTED {stamp['injected']}" if stamp.get("injected") else "")
     )
     body = table(verdicts).to_string(index=False, float_format=fmt, na_rep="-")
@@ -184,11 +185,12 @@ def _page(
     charts_dir.mkdir(parents=True, exist_ok=True)
     parts = [
         "<!doctype html><html lang='en'><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width,initial-scale=1'><title>julia perf</title>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'><title>perf</title>",
         f"<style>{STYLE}</style><body>",
         _banner(run, verdicts, explained, uncalibrated),
         *_attention(run, verdicts, charts_dir, out, explained),
         *_all_table(verdicts, calibration),
+        *_load_runs(run, verdicts),
         *_counters(run),
         *memory_report.section(run, verdicts, html_table),
         *_harness_share(run),
@@ -219,10 +221,10 @@ def _banner(
         else ""
     )
     return (
-        f"<header class='banner {verdict}' id='verdict'><h1>julia perf gate {verdict}</h1>"
+        f"<header class='banner {verdict}' id='verdict'><h1>{_e(words.title(stamp))} {verdict}</h1>"
         f"<p class='counts'>{_e(tally.text())}</p>"
         f"<p>{_e(words.ab_context(run))}</p>"
-        f"<p>{stamp.get('doctors', 0):,} doctors on {_e(stamp.get('machine_class'))}, postgres "
+        f"<p>{_e(words.scale(stamp))} on {_e(stamp.get('machine_class'))}, postgres "
         f"{_e(stamp.get('postgres'))}, started {_e(stamp.get('started_at'))}</p>{injected}"
         + (f"<p><strong>{_e(uncalibrated)}</strong></p>" if uncalibrated else "")
         + f"{_cause_lines(explained)}</header>"
@@ -368,7 +370,7 @@ def _statement_table(moved: list[diff.Statement]) -> str:
     headers = [
         "change",
         "statement (normalized)",
-        "julia's SQL",
+        "the project's SQL",
         "calls head / base",
         "rows",
         "shared blocks",
@@ -522,6 +524,32 @@ def _calibration_note(calibration: dict[str, Any] | None) -> str:
     )
 
 
+def _load_runs(run: Run, verdicts: list[Verdict]) -> list[str]:
+    """Benchmarks that say what they measured (`said`: a load run of the real processes, measured apart
+    from the turns): their verdict in the gate's words, then their own lines and likely cause."""
+    rows, classes = [], []
+    for v in words.ordered(verdicts):
+        bench = run.benches.get(v.name)
+        said = [str(line) for line in bench.counters.get("said", ())] if bench else []
+        if not said:
+            continue
+        rows.append([v.name, v.status, words.reason(v), _num(v.summary.p50), _num(v.summary.p99), *said[:2]])
+        classes.append(v.status if v.status != "ok" else "")
+    if not rows:
+        return []
+    return [
+        "<h2 id='load'>Load runs</h2><p class='info'>The real processes under a load of their own, measured "
+        "after the A/B turns with the head alone: judged by their budgets (counts, limits, the ratio to the "
+        "floor measured in the same run), with what each run said of itself.</p>",
+        html_table(
+            ["benchmark", "status", "why", "p50 ms", "p99 ms", "what it measured", "likely cause"],
+            [row + [""] * (7 - len(row)) for row in rows],
+            classes,
+            words_columns=(2, 5, 6),
+        ),
+    ]
+
+
 def _counters(run: Run) -> list[str]:
     """What the database did, independent of the machine, and the round trips per call or message."""
     query_rows = []
@@ -586,7 +614,7 @@ def _harness_share(run: Run) -> list[str]:
         return []
     return [
         "<h2 id='harness'>The harness's own share of each floor</h2><p class='info'>A floor measured by the "
-        "suite (Python, julia's client library, the event loop julia runs on) beside the server's own C "
+        "suite (Python, the project's client library, the event loop it runs on) beside the server's own C "
         "client doing the same right after it, both as means. A server-side slowdown shows in a ratio to "
         "this floor diluted by about the share.</p>",
         html_table(["floor", "harness mean ms", "C client", "C client mean ms", "harness share"], rows),
@@ -624,7 +652,7 @@ def _scale(out: Path) -> list[str]:
     chart = out / "scale.png"
     if not chart.is_file():
         return []
-    return ["<h2 id='scale'>Scale</h2>", _img(chart, out, "ratio to the floor against the doctors")]
+    return ["<h2 id='scale'>Scale</h2>", _img(chart, out, "ratio to the floor against the scale")]
 
 
 def html_table(

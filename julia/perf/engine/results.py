@@ -19,20 +19,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from julia.perf.engine.config import Project
 from julia.perf.engine.placement import cores
 from julia.perf.engine.vcs import git
 
-# Where the servers run, as the caller resolved them (julia.servers.Services.topology): "embedded"
+# Where the servers run, as the caller resolved them (julia.servers.Servers.topology): "embedded"
 # (started by the run, on this machine), "container" (started by the run in Docker) or "url" (reached by
 # DATABASE_URL/REDIS_URL, someone else's: a CI service container, staging). An A/B run's sides are handed
-# the servers by URL, so the run says which they really are through this variable.
-TOPOLOGY_ENV = "JULIA_PERF_TOPOLOGY"
+# the servers by URL, so the run says which they really are through `<variables>_TOPOLOGY`.
+TOPOLOGY = "TOPOLOGY"  # the variable's word (perf.toml's [project] variables prefixes it)
 TOPOLOGIES = ("embedded", "container", "url")
 
 
-def machine_class(pg_major: int, topology: str = "") -> str:
-    """`<arch>-<cpus>cpu-pg<major>-<topology>`: the key of the calibration, baseline and history files."""
-    base = f"{platform.machine()}-{cores()}cpu-pg{pg_major}"
+def machine_class(pg_major: int, topology: str, variables: str) -> str:
+    """`<arch>-<cpus>cpu-pg<major>-<topology>`: the key of the calibration, baseline and history files.
+    `variables`: the project's prefix of the engine's variables (placement.cores reads one)."""
+    base = f"{platform.machine()}-{cores(variables)}cpu-pg{pg_major}"
     return f"{base}-{topology}" if topology else base
 
 
@@ -53,33 +55,50 @@ def deps_hash(root: Path) -> str:
 def stamp(
     *,
     root: Path,
+    project: Project,
     version: str,
     pg_major: int,
     pg_version: str,
-    doctors: int,
+    scale: int,
     origin: str,
     injected: str | None,
     seed_summary: dict[str, Any],
     topology: str = "",
 ) -> dict[str, Any]:
-    """`root`: the checkout measured (its dependency files and commit); `version`: the measured
-    project's version, under the key results have always had (the schema is shared with older runs);
-    `topology`: where the servers run (TOPOLOGY_ENV overrides it: an A/B run knows better)."""
-    topology = os.environ.get(TOPOLOGY_ENV) or topology
+    """`root`: the checkout measured (its dependency files and commit); `project`: who it is (perf.toml);
+    `version`: its version, under `<name>_version` (the key julia's results have always had); `scale`: how
+    many of what the project's scale counts; `topology`: where the servers run (`<variables>_TOPOLOGY`
+    overrides it: an A/B run knows better)."""
+    topology = os.environ.get(project.variable(TOPOLOGY)) or topology
     return {
-        "machine_class": machine_class(pg_major, topology),
+        "project": project.said(),
+        "machine_class": machine_class(pg_major, topology, project.variables),
         "topology": topology or None,
-        "julia_version": version,
+        project.version_key: version,
         "deps_hash": deps_hash(root)[:16],
         "git_commit": git(root, "rev-parse", "--short", "HEAD"),
         "python": platform.python_version(),
         "postgres": pg_version,
         "servers": origin,
-        "doctors": doctors,
+        project.scale: scale,
         "injected": injected,
         "seed": seed_summary,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def scale_of(stamp: dict[str, Any]) -> tuple[str, Any]:
+    """What a run's scale counts, as its stamp's project said (`stamp`), and how many: ("scale", None)
+    for a run that did not say."""
+    axis = str((stamp.get("project") or {}).get("scale") or "scale")
+    return axis, stamp.get(axis)
+
+
+def project_of(stamp: dict[str, Any]) -> dict[str, str]:
+    """The measured project as the run's stamp names it (name, command, scale); neutral words for a run
+    that did not say."""
+    said = stamp.get("project") or {}
+    return {"name": "the project", "command": "perf", "scale": "scale"} | said
 
 
 @dataclass
@@ -148,7 +167,7 @@ class Run:
         """Reads this schema and version 1 (no schema_version, no blocks, no base)."""
         version = payload.get("schema_version", 1)
         if version > SCHEMA_VERSION:
-            raise ValueError(f"schema_version {version} is newer than this julia reads ({SCHEMA_VERSION})")
+            raise ValueError(f"schema_version {version} is newer than this engine reads ({SCHEMA_VERSION})")
         base = payload.get("base")
         return cls(
             payload["stamp"],

@@ -29,10 +29,10 @@ def markdown(
     # read from the top, and a verdict means little before one knows what it was measured against.
     base = (stamp.get("ab") or {}).get("why") or "no base: the head alone"
     lines = [
-        f"## julia perf gate {verdict}: {tally.text()}; {base}",
+        f"## {words.title(stamp)} {verdict}: {tally.text()}; {base}",
         "",
         *([f"**{uncalibrated}**", ""] if uncalibrated else []),
-        f"{words.ab_context(run)}; {stamp.get('doctors', 0):,} doctors on {stamp.get('machine_class')}"
+        f"{words.ab_context(run)}; {words.scale(stamp)} on {stamp.get('machine_class')}"
         + (f"; **injected regression: {stamp['injected']}**" if stamp.get("injected") else ""),
         "",
     ]

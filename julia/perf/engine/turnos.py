@@ -1,6 +1,6 @@
 """Turns: how two sides of a same-run A/B comparison take the machine in alternation.
 
-Each side is its own `pytest perf` process (its own checkout of julia, its own database and Redis db on
+Each side is its own pytest process (perf.toml's suite) (its own checkout, its own database and Redis db on
 the same servers). Before every block of timed samples a side hands its turn back and asks for the
 next; the coordinator grants a turn only when every live side is waiting, in a random order per round,
 so the two sides' k-th blocks of a benchmark are measured next to each other and a neighbour's burst
@@ -8,7 +8,7 @@ or a slow minute hits both. Everything a side does happens inside one of its tur
 (seeding, EXPLAIN, counting on the servers) never lands in the other side's timed block nor in its
 server counters.
 
-Wire protocol, one line each over a loopback TCP connection (JULIA_PERF_TURNS=host:port):
+Wire protocol, one line each over a loopback TCP connection (<variables>_TURNS=host:port, perf.toml):
     side -> "hello <side>"        once
     side -> "ready <label>"       then waits for
     coord -> "go <round>"         the side works (a block, and what follows it) until its next switch:
@@ -20,7 +20,7 @@ Protocol 2 adds, after a benchmark's fixed blocks (julia.perf.engine.extra):
 "go" comes only when both sides ask at the same benchmark and its verdict is still undecided; a
 protocol-1 base never asks, so against it the head always hears "stop".
 A side that closes its connection has finished; the other keeps taking turns alone.
-Without JULIA_PERF_TURNS every turn is granted at once (a plain single-side run).
+Without that variable every turn is granted at once (a plain single-side run).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from julia.perf.engine import extra
 from julia.perf.engine.extra import ExtraBlocks
 
-ENV = "JULIA_PERF_TURNS"
-SIDE_ENV = "JULIA_PERF_SIDE"
+# The words of the variables a side is handed (perf.toml's [project] variables prefixes them).
+TURNS = "TURNS"
+SIDE = "SIDE"
 PROTOCOL = 2  # what this side speaks; a base speaking any of COMPATIBLE is measured beside it
 COMPATIBLE = (1, 2)  # julia.perf.engine.ab checks a base's turn module for one of these
 
@@ -52,13 +53,14 @@ class Turnos:
         self.rounds: list[tuple[str, int]] = []  # (label, round) of every turn taken, for the record
 
     @classmethod
-    async def from_env(cls) -> Turnos:
-        address = os.environ.get(ENV)
+    async def from_env(cls, variables: str) -> Turnos:
+        """`variables`: the project's prefix of the engine's variables (config.Project.variables)."""
+        address = os.environ.get(f"{variables}_{TURNS}")
         if not address:
             return cls(None, None)
         host, port = address.rsplit(":", 1)
         reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(f"hello {os.environ.get(SIDE_ENV, 'head')}\n".encode())
+        writer.write(f"hello {os.environ.get(f'{variables}_{SIDE}', 'head')}\n".encode())
         await writer.drain()
         return cls(reader, writer)
 

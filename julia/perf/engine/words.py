@@ -12,7 +12,7 @@ from typing import Any
 
 from julia.perf.engine import stats
 from julia.perf.engine.gate import Verdict
-from julia.perf.engine.results import Bench, Run
+from julia.perf.engine.results import Bench, Run, project_of, scale_of
 
 # The order a reader needs them in: what broke, what could not be told, what to look at, what is fine.
 ORDER = {"FAIL": 0, "inconclusive": 1, "warn": 2, "ok": 3}
@@ -127,23 +127,37 @@ def blame(v: Verdict, head: Bench | None, base: Bench | None) -> str:
     if abs(math.log(ratio)) > math.log(SERVER_MOVED):
         where = "the database's own work moved"
     elif v.ab and math.isfinite(v.ab.ratio) and v.ab.ratio > SERVER_MOVED:
-        where = "the server's time held: the time went outside the database (julia, the driver, the machine)"
+        where = (
+            "the server's time held: the time went outside the database (the code, the driver, the machine)"
+        )
     else:
         where = "the server's time held"
     return "; ".join(p for p in (round_trip, server, where) if p)
 
 
+def scale(stamp: dict[str, Any]) -> str:
+    """The run's scale in words, as its project counts it ("1,000 doctors"); empty when it did not say."""
+    axis, value = scale_of(stamp)
+    return f"{value:,} {axis}" if isinstance(value, int) else ""
+
+
+def title(stamp: dict[str, Any]) -> str:
+    """What the gate's verdict is called in the run's project ("julia perf gate")."""
+    return f"{project_of(stamp)['command']} gate"
+
+
 def stamp_rows(stamp: dict[str, Any]) -> list[tuple[str, str]]:
     """The stamp as (label, words): no Python reprs, the seed and the A/B base spelled out."""
+    name = project_of(stamp)["name"]
     labels = {
+        "project": "project",
         "git_commit": "commit",
         "machine_class": "machine class",
-        "julia_version": "julia",
+        f"{name}_version": name,
         "deps_hash": "dependencies (hash)",
         "python": "python",
         "postgres": "postgres",
         "servers": "servers",
-        "doctors": "doctors",
         "injected": "injected regression",
         "started_at": "started at",
         "seed": "seed",
@@ -151,14 +165,16 @@ def stamp_rows(stamp: dict[str, Any]) -> list[tuple[str, str]]:
     }
     rows = []
     for key, value in stamp.items():
-        rows.append((labels.get(key, key.replace("_", " ")), _stamp_value(key, value)))
+        if key == "project" and isinstance(value, dict):
+            value = value.get("name")
+        rows.append((labels.get(key, key.replace("_", " ")), _stamp_value(key, value, scale_of(stamp)[0])))
     return sorted(rows)
 
 
-def _stamp_value(key: str, value: Any) -> str:
+def _stamp_value(key: str, value: Any, axis: str) -> str:
     if key == "injected" and not value:
         return "none"
-    if key == "doctors" and isinstance(value, int):
+    if key == axis and isinstance(value, int):
         return f"{value:,}"
     if key == "seed" and isinstance(value, dict):
         rows = ", ".join(f"{table} {count:,}" for table, count in (value.get("rows") or {}).items())

@@ -1,6 +1,11 @@
 """`python -m julia.testing.capacidade`: run capacity scenarios, write them as JSON, exit 1 when a message
 was accepted but not stored, lost, refused or answered twice, or sent to a doctor who opted out (or, with
---budget-p99-s or --budget-over-claude-s, answered later than that at p99)."""
+--budget-p99-s or --budget-over-claude-s, answered later than that at p99).
+
+`--gate` is the short storm of `nox -s perf`, a workload of the perf engine: its benchmarks go into the
+engine's results.json and `julia perf gate` judges them against perf/budgets.toml
+(julia.testing.capacidade.benches); this command says the same gate's verdict on them and exits 0 once
+they are recorded (non-zero only when the storm could not run): that gate fails the run, no other."""
 
 from __future__ import annotations
 
@@ -15,11 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx2
 
 from julia import servers
+from julia.perf.engine import config
+from julia.perf.engine.gate import judge, load_budgets
 from julia.settings import Settings
-from julia.testing.capacidade import piso, portao, relatorio, soak
+from julia.testing.capacidade import benches, piso, portao, relatorio, soak
 from julia.testing.capacidade.carga import Cenario, config_falsos, rodar
 
 ESQUEMA = 1  # of the JSON written; bump when a field changes meaning
@@ -116,13 +124,21 @@ def memoria(r: dict[str, Any]) -> str:
 
 
 def comparado_ao_piso(r: dict[str, Any]) -> str:
-    """julia's CPU per reply against the floor's in the same run, when the run measured the floor."""
+    """julia's CPU per reply against the floor's in the same run, when the run measured the floor, with
+    its spread over windows of replies (benches.cpu_per_reply_windows) when the samples say it."""
     if "piso" not in r:
         return ""
     chao = r["piso"]["cpu_ms_por_resposta"]["total"]
+    janelas = benches.cpu_per_reply_windows(r)
+    spread = (
+        f", {min(janelas) / chao:.2f}x-{max(janelas) / chao:.2f}x over {len(janelas)} windows of "
+        f"{benches.REPLIES_PER_WINDOW} replies"
+        if len(janelas) >= 2
+        else ""
+    )
     return (
         f"the floor {chao:.1f} ms/reply at the same rate and latencies "
-        f"(julia {r['cpu_ms_por_resposta']['julia'] / chao:.2f}x it); "
+        f"(julia {r['cpu_ms_por_resposta']['julia'] / chao:.2f}x it{spread}); "
     )
 
 
@@ -164,7 +180,32 @@ def _tentativas(t: dict[str, int]) -> str:
     )
 
 
-def medir_piso(cenario: Cenario, servicos: servers.Services, pasta: Path) -> dict[str, Any] | None:
+def _gate(r: dict[str, Any], found: servers.Servers, results: Path | None) -> list[str]:
+    """The storm `r` recorded as the engine's benchmarks and judged as `julia perf gate` judges them:
+    why they fail, in the gate's words (empty: they pass)."""
+    cfg = config.find()
+    path = results or cfg.results
+    stamp = {} if path.is_file() else asyncio.run(_stamp(found, r["cenario"]["medicos"]))
+    run = benches.record(path, benches.benches(r, linha(r)), stamp)
+    names = [n for n, b in run.benches.items() if b.group == benches.GROUP]
+    print(f"capacity: {', '.join(names)} recorded in {path}: `julia perf gate` judges them", flush=True)
+    verdicts = [v for v in judge(run, load_budgets(cfg.budgets)) if v.name in names]
+    for v in verdicts:
+        print(f"capacity: {v.name} {v.status}", flush=True)
+    return [f"{v.name}: {f.check}: {f.message}" for v in verdicts for f in v.findings if f.severity == "fail"]
+
+
+async def _stamp(found: servers.Servers, doctors: int) -> dict[str, Any]:
+    conn = await asyncpg.connect(found.database_url)
+    try:
+        major = int(await conn.fetchval("SHOW server_version_num")) // 10000
+        version = str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+    return benches.stamp(major, version, doctors, found.describe(), found.topology)
+
+
+def medir_piso(cenario: Cenario, servicos: servers.Servers, pasta: Path) -> dict[str, Any] | None:
     """The floor at `cenario`'s rate and latencies; None, said on stderr, when it could not be measured
     (it is reported beside the run, never judged, so it must not fail one)."""
     try:
@@ -270,8 +311,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gate",
         action="store_true",
-        help="the short storm that gates `nox -s perf` (300 doctors in 20 s, one worker, defaults; p99 at "
-        "most 2 s above Claude's), into reports/out/capacity-gate.json; other scenario options are ignored",
+        help="the short storm of `nox -s perf` (300 doctors in 20 s, one worker, defaults), with its floor: "
+        "its benchmarks go into the perf engine's results (--results) and `julia perf gate` judges them "
+        "against perf/budgets.toml; said here in the same gate's words. Other scenario options are ignored",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="--gate: the perf engine's results to add the storm to (default: perf/perf.toml's, "
+        "reports/out/results.json; a run of the storm alone when there is none)",
     )
     parser.add_argument(
         "--floor",
@@ -304,8 +353,6 @@ def main(argv: list[str] | None = None) -> int:
     # A SIGTERM (a CI timeout, `kill`) stops the run as Ctrl-C does, so julia's processes, the fakes and
     # the servers this run started are stopped rather than left running.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    if args.gate:
-        args.budget_over_claude_s = portao.ACIMA_DE_CLAUDE_S
     if args.soak is not None and not args.soak > 0:
         parser.error("--soak takes a positive number of minutes")
     if args.soak and args.gate:
@@ -329,10 +376,13 @@ def main(argv: list[str] | None = None) -> int:
                 if chao is not None:
                     resultado["piso"] = chao
             resultados.append(resultado)
+            print(linha(resultado), flush=True)
+            if args.gate:  # the engine's results are its record (one schema): no JSON of its own
+                motivos += _gate(resultado, found, args.results)
+                continue
             motivos += falhas(resultado, args.budget_p99_s, args.budget_over_claude_s)
             if args.soak:
                 motivos += soak.falhas(resultado, args.soak_budget_kib)
-            print(linha(resultado), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             corpo = {
                 "esquema": ESQUEMA,
@@ -344,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     causas = [
         f"likely cause, {r['cenario']['nome']}: {portao.causa(r)}"
         for r in resultados
-        if r["cenario"]["workers"] and falhas(r, args.budget_p99_s, args.budget_over_claude_s)
+        if r["cenario"]["workers"]
+        and (motivos if args.gate else falhas(r, args.budget_p99_s, args.budget_over_claude_s))
     ]
     pagina = relatorio.escrever(
         resultados, [linha(r) for r in resultados], motivos + causas, args.out.with_suffix(".html")
@@ -354,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL {motivo}", file=sys.stderr)
     for linha_causa in causas:
         print(linha_causa, file=sys.stderr)
-    return 1 if motivos else 0
+    # --gate: recorded is done; `julia perf gate`, the one gate, fails the run on what it printed above.
+    return 1 if motivos and not args.gate else 0
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from julia.data.operacao import contar_operacao
 from julia.perf.engine import memory
 from julia.perf.engine.ab import with_redis_db
 from julia.seed.database import seeded_database
-from julia.servers import Services
+from julia.servers import Servers
 from julia.settings import Settings
 from julia.testing import controle
 from julia.testing.capacidade import medicos, processos
@@ -164,7 +164,7 @@ def config_falsos(cenario: Cenario) -> dict[str, Any]:
     }
 
 
-async def rodar(cenario: Cenario, servicos: Services, pasta: Path) -> dict[str, Any]:
+async def rodar(cenario: Cenario, servicos: Servers, pasta: Path) -> dict[str, Any]:
     """Run one scenario on `servicos`' servers; logs of the julia processes go under `pasta`."""
     rng = random.Random(cenario.semente)
     # Seeded with a margin: some doctors opted out or are held by a person, and Júlia answers neither;
@@ -577,6 +577,8 @@ def _relatorio(
         "a_quem_saiu": obs.a_quem_saiu,
         "campanha_enfileirada": obs.campanha_enfileirada,
         "tempo_resposta_s": resumo(ttr),
+        # Every one, for the perf engine's benchmark of the storm (julia.testing.capacidade.benches).
+        "tempo_resposta_amostras_s": [round(t, 4) for t in sorted(ttr)],
         # What time-to-reply is judged against: this run's own draw (a p99 of a few hundred lognormal
         # draws moves by seconds from run to run), not the configured p99.
         "claude_latencia_s": resumo(obs.claude_s),

@@ -209,7 +209,7 @@ async def _enviadas(falsos: controle.Falsos, ids: Collection[str], limite_s: flo
 
 
 def medir(
-    servicos: servers.Services,
+    servicos: servers.Servers,
     taxa: float,
     janela_s: float,
     pasta: Path,

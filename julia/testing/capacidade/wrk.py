@@ -56,7 +56,9 @@ def ler_saida(saida: str) -> dict[str, Any]:
                 "aceitas_por_s": round(aceitas / segundos, 1) if segundos else 0.0,
                 "erros": erros,
                 "latencia_ms": {
-                    p: round(int(bruto[f"{p}_us"]) / 1000, 2) for p in ("p50", "p90", "p99", "max")
+                    p: round(int(bruto[f"{p.replace('.', '')}_us"]) / 1000, 2)
+                    for p in ("p50", "p90", "p99", "p99.9", "max")
+                    if f"{p.replace('.', '')}_us" in bruto  # p99.9: since the open-loop runs (aberta.py)
                 },
             }
     raise RuntimeError(f"wrk printed no {MARCA.strip()} line: {saida[-300:]!r}")
@@ -103,7 +105,7 @@ async def _contar(dsn: str, prefixo: str) -> tuple[int, int | None]:
 
 
 def medir(
-    servicos: servers.Services, doctors: int, conexoes: int, duracao_s: int, pasta: Path
+    servicos: servers.Servers, doctors: int, conexoes: int, duracao_s: int, pasta: Path
 ) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if wrk is None:

@@ -12,7 +12,7 @@ from julia.db import fresh_database
 
 
 @pytest.fixture
-async def health_env(services: servers.Services, monkeypatch: pytest.MonkeyPatch) -> None:
+async def health_env(services: servers.Servers, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", await fresh_database(services.database_url, "julia_health_cli"))
     monkeypatch.setenv("REDIS_URL", services.redis_url)
 

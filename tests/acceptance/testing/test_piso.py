@@ -9,7 +9,7 @@ from julia.testing.capacidade import piso
 
 
 def test_the_floor_answers_every_message_and_reads_each_process_cpu(
-    services: servers.Services, tmp_path: Path
+    services: servers.Servers, tmp_path: Path
 ) -> None:
     r = piso.medir(services, 20.0, 1.0, tmp_path, ocioso_s=0.5, drenar_s=3.0)
     assert r["mensagens"] == r["respondidas"] == r["tempo_resposta_ms"]["n"] == 20

@@ -38,7 +38,7 @@ async def test_a_hit_returns_exactly_what_the_miss_returned(
         lambda: contexto_estatico(pool, cache, medico["id"]),
     ):
         assert await read() == await read()
-    assert {kind: (s["hits"], s["misses"]) for kind, s in cache.contagens().items()} == {
+    assert {kind: (s["hits"], s["misses"]) for kind, s in cache.counts().items()} == {
         "medico": (2, 2),
         "vagas": (1, 1),
         "contexto": (1, 1),
@@ -78,7 +78,7 @@ async def test_updating_a_doctor_is_seen_at_once_by_phone_by_id_and_in_the_conte
         await medico_por_telefone(pool, cache, medico["telefone"])
         await medico_por_id(pool, cache, medico["id"])
         await contexto_estatico(pool, cache, medico["id"])
-    assert cache.contagens()["medico"]["hits"] == 2
+    assert cache.counts()["medico"]["hits"] == 2
 
     alteracoes = {
         "primeiro_nome": "Beatriz",
@@ -127,7 +127,7 @@ async def test_every_shift_write_is_seen_at_once_by_every_cached_list_of_the_spe
 
     for limite in (5, 10, 5, 10):  # two cached lists, each read twice
         assert await abertas(limite) == [vaga_id]
-    assert cache.contagens()["vagas"]["hits"] == 2
+    assert cache.counts()["vagas"]["hits"] == 2
 
     medico = await fabrica.medico(esp)
     for status, esperado in (

@@ -27,7 +27,7 @@ PAUSA_MS = 400  # how long Valkey stops answering in the slow-Redis test
 
 
 @pytest.fixture
-async def cliente(services: servers.Services) -> AsyncIterator[aioredis.Redis]:
+async def cliente(services: servers.Servers) -> AsyncIterator[aioredis.Redis]:
     """A client of its own: these tests break connections on purpose."""
     client = aioredis.Redis.from_url(services.redis_url)
     yield client
@@ -35,11 +35,11 @@ async def cliente(services: servers.Services) -> AsyncIterator[aioredis.Redis]:
 
 
 def _total(cache: Cache, contador: str) -> float:
-    return sum(kind[contador] for kind in cache.contagens().values())
+    return sum(kind[contador] for kind in cache.counts().values())
 
 
 async def test_with_redis_stopped_calls_answer_from_postgres_and_after_a_restart_hits_return(
-    pool: asyncpg.Pool, services: servers.Services, cliente: aioredis.Redis, fabrica: Fabrica
+    pool: asyncpg.Pool, services: servers.Servers, cliente: aioredis.Redis, fabrica: Fabrica
 ) -> None:
     server = services.redis_server
     if server is None:
@@ -68,7 +68,7 @@ async def test_with_redis_stopped_calls_answer_from_postgres_and_after_a_restart
     try:
         assert await tudo() == esperado
         assert _total(cache, "errors") >= 1
-        assert not cache.disponivel()
+        assert not cache.available()
         await asyncio.sleep(2 * BACKOFF_S)  # past the breaker: the next calls really try Redis again
         atualizado = await atualizar_medico(pool, cache, medico["id"], {"primeiro_nome": "Carla"})
         assert await medico_por_id(pool, cache, medico["id"]) == atualizado
@@ -83,7 +83,7 @@ async def test_with_redis_stopped_calls_answer_from_postgres_and_after_a_restart
     hits = _total(cache, "hits")
     assert await tudo() == depois
     assert _total(cache, "hits") == hits + 4
-    assert cache.disponivel()
+    assert cache.available()
 
 
 async def test_a_slow_redis_times_out_into_postgres_and_a_missed_invalidation_is_replayed(
@@ -104,16 +104,16 @@ async def test_a_slow_redis_times_out_into_postgres_and_a_missed_invalidation_is
     atualizado = await atualizar_medico(pool, lento, medico["id"], {"status": "inativo"})
     assert atualizado is not None
     assert atualizado["status"] == "inativo"
-    assert lento.contagens()["medico"]["errors"] == 1  # the generation bump timed out after 50 ms...
+    assert lento.counts()["medico"]["errors"] == 1  # the generation bump timed out after 50 ms...
     assert await medico_por_id(pool, lento, medico["id"]) == atualizado  # ...and reads still answer
-    assert not lento.disponivel()
+    assert not lento.available()
     # A timeout's text is empty: the log line names its type rather than ending at the colon.
     assert "redis unavailable, serving from postgres: TimeoutError" in caplog.messages
 
     await asyncio.sleep(PAUSA_MS / 1000 + 2 * BACKOFF_S)
     # Redis kept the pre-write entry through the pause; the missed bump is replayed before any read.
     assert await medico_por_id(pool, lento, medico["id"]) == atualizado
-    assert lento.disponivel()
-    hits = rapido.contagens()["medico"]["hits"]
+    assert lento.available()
+    hits = rapido.counts()["medico"]["hits"]
     assert await medico_por_id(pool, rapido, medico["id"]) == atualizado
-    assert rapido.contagens()["medico"]["hits"] == hits + 1  # what `lento` reloaded was cached again
+    assert rapido.counts()["medico"]["hits"] == hits + 1  # what `lento` reloaded was cached again

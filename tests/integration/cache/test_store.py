@@ -20,14 +20,14 @@ MISSES = 100
 
 async def test_obter_guardar_remover_round_trip_json_with_a_ttl(redis: aioredis.Redis, cache: Cache) -> None:
     valor = {"nome": "Júlia", "itens": [1, 2.5, None, True], "aninhado": {"a": "b"}}
-    assert await cache.guardar("julia:teste:rt", valor, ttl=30)
-    assert await cache.obter("julia:teste:rt") == valor
+    assert await cache.put("julia:teste:rt", valor, ttl=30)
+    assert await cache.get("julia:teste:rt") == valor
     assert 0 < await redis.pttl("julia:teste:rt") <= 30_000
-    assert await cache.guardar("julia:teste:padrao", [1])
-    assert await redis.ttl("julia:teste:padrao") == cache.ttl_padrao
-    assert await cache.remover("julia:teste:rt", "julia:teste:padrao")
-    assert await cache.obter("julia:teste:rt") is None
-    geral = cache.contagens()["geral"]
+    assert await cache.put("julia:teste:padrao", [1])
+    assert await redis.ttl("julia:teste:padrao") == cache.ttl_default
+    assert await cache.delete("julia:teste:rt", "julia:teste:padrao")
+    assert await cache.get("julia:teste:rt") is None
+    geral = cache.counts()["geral"]
     assert geral == {**geral, "hits": 1.0, "misses": 1.0, "errors": 0.0}
 
 
@@ -52,13 +52,13 @@ async def test_entries_expire_with_their_kinds_ttl(
     primeiro = await medico_por_id(pool, cache, medico["id"])
     assert 0 < await redis.pttl(chave) <= 1000
     assert await medico_por_id(pool, cache, medico["id"]) == primeiro
-    assert cache.contagens()["medico"]["loads"] == 1
+    assert cache.counts()["medico"]["loads"] == 1
 
     await asyncio.sleep(1.1)
 
     assert not await redis.exists(chave)
     assert await medico_por_id(pool, cache, medico["id"]) == primeiro
-    assert cache.contagens()["medico"]["loads"] == 2
+    assert cache.counts()["medico"]["loads"] == 2
 
 
 async def test_a_generation_bump_hides_every_old_entry_of_its_namespace(
@@ -71,13 +71,13 @@ async def test_a_generation_bump_hides_every_old_entry_of_its_namespace(
     antigas = [keys.vagas(esp, dt.date.today(), limite).valor for limite in (1, 2, 3)]
     assert await redis.exists(*antigas) == 3
 
-    await cache.invalidar("vagas", keys.geracao_vagas(esp))
+    await cache.invalidate("vagas", keys.geracao_vagas(esp))
 
     assert await redis.exists(*antigas) == 3  # still stored: hidden by the generation, not deleted
     for limite in (1, 2, 3):
         await vagas_abertas(pool, cache, esp, limite)
-    assert cache.contagens()["vagas"]["hits"] == 0
-    assert cache.contagens()["vagas"]["loads"] == 6
+    assert cache.counts()["vagas"]["hits"] == 0
+    assert cache.counts()["vagas"]["loads"] == 6
 
 
 async def test_a_lost_generation_key_hides_its_values_instead_of_resurrecting_them(
@@ -92,7 +92,7 @@ async def test_a_lost_generation_key_hides_its_values_instead_of_resurrecting_th
     await medico_por_id(pool, cache, medico["id"])
 
     assert await redis.exists(chave.geracao)  # recreated before the reload
-    assert (cache.contagens()["medico"]["hits"], cache.contagens()["medico"]["loads"]) == (0, 2)
+    assert (cache.counts()["medico"]["hits"], cache.counts()["medico"]["loads"]) == (0, 2)
 
 
 async def test_a_load_that_raced_a_write_lands_under_a_dead_generation(cache: Cache) -> None:
@@ -109,14 +109,14 @@ async def test_a_load_that_raced_a_write_lands_under_a_dead_generation(cache: Ca
     async def loader_novo() -> str:
         return "depois da escrita"
 
-    corrida = asyncio.create_task(cache.ler("geral", chave, 60, loader_lento))
+    corrida = asyncio.create_task(cache.read("geral", chave, 60, loader_lento))
     await leu_o_banco.wait()
-    await cache.invalidar("geral", chave.geracao)  # the writer commits, then bumps
+    await cache.invalidate("geral", chave.geracao)  # the writer commits, then bumps
     pode_gravar.set()
     assert await corrida == "antes da escrita"  # its own caller asked before the write: fine
 
-    assert await cache.ler("geral", chave, 60, loader_novo) == "depois da escrita"
-    assert await cache.ler("geral", chave, 60, loader_novo) == "depois da escrita"
+    assert await cache.read("geral", chave, 60, loader_novo) == "depois da escrita"
+    assert await cache.read("geral", chave, 60, loader_novo) == "depois da escrita"
 
 
 async def _chamadas(pool: asyncpg.Pool, nome: str, *exemplo: object) -> int:
@@ -146,7 +146,7 @@ async def test_a_hundred_concurrent_misses_query_postgres_once(
         )
         async with asyncio.timeout(30):
             # The misses are counted inside the cache under test: there is no event to await instead.
-            while cache.contagens()["medico"]["misses"] < MISSES:  # noqa: ASYNC110
+            while cache.counts()["medico"]["misses"] < MISSES:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
     resultados = await leituras
 
@@ -154,5 +154,5 @@ async def test_a_hundred_concurrent_misses_query_postgres_once(
     assert all(r == resultados[0] and r is not resultados[0] for r in resultados[1:])
     assert resultados[0] is not None
     assert resultados[0]["id"] == medico["id"]
-    stats = cache.contagens()["medico"]
+    stats = cache.counts()["medico"]
     assert (stats["misses"], stats["coalesced"], stats["loads"]) == (MISSES, MISSES - 1, 1)

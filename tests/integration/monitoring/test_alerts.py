@@ -19,9 +19,11 @@ import respx
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from julia.alerts import STALE_S, AlertRound, alertar, verificar_e_alertar
+from julia import alerts
+from julia.alerts import STALE_S, AlertRound, check_and_alert
 from julia.data.operacao import Operacao
 from julia.health import Findings, HealthCheck, HealthReport, Probe, Thresholds, evaluate
+from julia.integrations.slack import Slack
 from julia.metrics import Metrics
 from tests.support import ponte
 
@@ -38,6 +40,10 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def client(http: httpx2.AsyncClient, metrics: Metrics) -> Slack:
+    return Slack(SLACK, http, timeout_s=5.0, metrics=metrics)
 
 
 def report(p95_ms: float | None = None) -> HealthReport:
@@ -76,8 +82,8 @@ def metrics() -> Metrics:
 @pytest.fixture
 def alert(redis: aioredis.Redis, http: httpx2.AsyncClient, metrics: Metrics, prefix: str) -> Round:
     async def one_round(health: HealthReport) -> AlertRound:
-        return await alertar(
-            health, redis=redis, http=http, webhook_url=SLACK, metrics=metrics, prefix=prefix
+        return await alerts.alert(
+            health, redis=redis, slack=client(http, metrics), metrics=metrics, prefix=prefix
         )
 
     return one_round
@@ -99,7 +105,7 @@ async def test_slow_operation_alerts_once_until_it_recovers(
     check = HealthCheck(pool, redis, metrics, Thresholds())
 
     async def one_round() -> AlertRound:
-        return await verificar_e_alertar(check, http=http, webhook_url=SLACK, prefix=prefix)
+        return await check_and_alert(check, slack=client(http, metrics), prefix=prefix)
 
     for _ in range(20):
         metrics.observe("buscar_vagas", 0.02)
@@ -197,11 +203,11 @@ async def test_slack_429_pauses_every_process_for_retry_after(
 async def test_no_webhook_or_no_redis_skips_the_round(
     redis: aioredis.Redis, http: httpx2.AsyncClient, slack: respx.Route, metrics: Metrics
 ) -> None:
-    unset = await alertar(report(1500), redis=redis, http=http, webhook_url=None, metrics=metrics)
+    unset = await alerts.alert(report(1500), redis=redis, slack=None, metrics=metrics)
     assert unset.skipped
     nowhere = aioredis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
     try:
-        lost = await alertar(report(1500), redis=nowhere, http=http, webhook_url=SLACK, metrics=metrics)
+        lost = await alerts.alert(report(1500), redis=nowhere, slack=client(http, metrics), metrics=metrics)
     finally:
         await nowhere.aclose()
     assert lost.skipped
@@ -213,8 +219,13 @@ async def test_a_problem_one_process_sees_stays_open_until_no_process_sees_it(
     redis: aioredis.Redis, http: httpx2.AsyncClient, slack: respx.Route, metrics: Metrics, prefix: str
 ) -> None:
     async def one_round(process: str, health: HealthReport) -> AlertRound:
-        return await alertar(
-            health, redis=redis, http=http, webhook_url=SLACK, metrics=metrics, prefix=prefix, process=process
+        return await alerts.alert(
+            health,
+            redis=redis,
+            slack=client(http, metrics),
+            metrics=metrics,
+            prefix=prefix,
+            process=process,
         )
 
     await one_round("api-1", report(1500))  # only api-1 has slow buscar_vagas calls
@@ -243,7 +254,7 @@ async def test_every_round_logs_the_queues_at_info(
     """A backlog is visible in the worker's log (and /metrics) while it builds, before any alert."""
     check = HealthCheck(pool, redis, Metrics(), Thresholds())
     with caplog.at_level(logging.INFO, logger="julia.alerts"):
-        await verificar_e_alertar(check, http=http, webhook_url=SLACK, prefix=prefix)
+        await check_and_alert(check, slack=client(http, check.metrics), prefix=prefix)
     [linha] = [m for m in caplog.messages if m.startswith("queues: ")]
     assert "inbound open (oldest" in linha
     assert "due to send (oldest" in linha

@@ -186,7 +186,7 @@ async def test_chatwoot_e_slack(falsos: controle.Falsos) -> None:
         await chatwoot.adicionar_rotulo(conversa)
         await chatwoot.apagar_contato(contato)  # an LGPD erasure: `head :ok`, no body
         await chatwoot.apagar_contato(contato)  # already gone (404): done all the same
-        await Slack(falsos.slack_url, http).notificar("alerta")
+        await Slack(falsos.slack_url, http, timeout_s=5.0).notificar("alerta")
     chamadas = await falsos.estado()
     assert chamadas["contadores"]["slack"] == 1
     assert await falsos.slack() == ["alerta"]

@@ -14,8 +14,7 @@ import redis.asyncio as aioredis
 
 from julia.cache import Cache
 from julia.relogio import hoje
-from julia.services import avisos
-from julia.worker import reservas
+from julia.services import avisos, reservas
 from tests.support.cache import cache_de
 
 _numeros = itertools.count(1)

@@ -12,9 +12,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from julia.cache import Cache, medico_por_telefone, vagas_abertas
-from julia.services import avisos
+from julia.services import avisos, reservas
 from julia.settings import Settings
-from julia.worker import reservas
 from julia.worker.loop import Worker
 from tests.service.conftest import Externos, drenar
 from tests.service.reservas.conftest import ABERTAS_MAX, Cenario, avisos_de, reservada
@@ -31,7 +30,7 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 def cache(cliente: httpx.AsyncClient, app: FastAPI) -> Cache:
     """The app's own Cache, so what a route invalidates is what the test reads."""
-    app_cache: Cache = app.state.cache
+    app_cache: Cache = app.state.clients.cache
     return app_cache
 
 

@@ -45,7 +45,7 @@ async def test_o_worker_varre_as_reservas_vencidas(
     vaga, medico = await reservada(cache, cenario)
     await pool.execute("UPDATE vagas SET reservada_em = now() - interval '2 days' WHERE id = $1", vaga)
     parar = asyncio.Event()
-    rodando = asyncio.create_task(worker.rodar(parar))
+    rodando = asyncio.create_task(worker.run(parar))
     try:
         for _ in range(500):
             if await pool.fetchval("SELECT status FROM vagas WHERE id = $1", vaga) == "aberta":

@@ -20,7 +20,7 @@ from tests.support.espera import ate
 
 
 @pytest.fixture
-async def ouvinte(services: servers.Services, pool: asyncpg.Pool, cache: Cache) -> AsyncIterator[Ouvinte]:
+async def ouvinte(services: servers.Servers, pool: asyncpg.Pool, cache: Cache) -> AsyncIterator[Ouvinte]:
     o = Ouvinte(db.with_database(services.database_url, "julia_servico"), cache, reconectar_s=0.3, ping_s=1.0)
     async with o.rodando():
         await asyncio.wait_for(o.escutando.wait(), 10)
@@ -28,7 +28,7 @@ async def ouvinte(services: servers.Services, pool: asyncpg.Pool, cache: Cache) 
 
 
 async def test_os_gatilhos_publicam_um_aviso_por_comando(
-    services: servers.Services, pool: asyncpg.Pool, cenario: Cenario
+    services: servers.Servers, pool: asyncpg.Pool, cenario: Cenario
 ) -> None:
     conn = await db.connect(db.with_database(services.database_url, "julia_servico"))
     avisos: asyncio.Queue[dict[str, object]] = asyncio.Queue()
@@ -66,7 +66,7 @@ async def test_os_gatilhos_publicam_um_aviso_por_comando(
 
 
 async def test_duzentos_medicos_num_comando_chegam_em_duas_partes(
-    services: servers.Services, pool: asyncpg.Pool, cenario: Cenario
+    services: servers.Servers, pool: asyncpg.Pool, cenario: Cenario
 ) -> None:
     """200 doctors in one statement: their ids and phones passed a NOTIFY's 8000 bytes in one payload, and
     the statement failed (migrations/0019 sends parts of at most 100)."""
@@ -97,9 +97,9 @@ async def test_update_direto_de_duzentos_medicos_esquece_cada_um(
 
     async def em_cache() -> bool:  # once the INSERT's own notifications have been applied
         await nomes()
-        antes = cache.contagens()["medico"]["hits"]
+        antes = cache.counts()["medico"]["hits"]
         await nomes()
-        return cache.contagens()["medico"]["hits"] - antes == len(medicos)
+        return cache.counts()["medico"]["hits"] - antes == len(medicos)
 
     await ate(em_cache)
     await pool.execute("UPDATE clientes SET primeiro_nome = 'Outro' WHERE id = ANY($1::bigint[])", medicos)
@@ -119,8 +119,8 @@ async def test_update_direto_em_vagas_some_da_lista_em_cache(
         return [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)]
 
     async def em_cache() -> bool:  # once the INSERTs' own notifications have been applied
-        antes = cache.contagens()["vagas"]["hits"]
-        return await ids() == [vaga, outra] and cache.contagens()["vagas"]["hits"] > antes
+        antes = cache.counts()["vagas"]["hits"]
+        return await ids() == [vaga, outra] and cache.counts()["vagas"]["hits"] > antes
 
     await ate(em_cache)
     await pool.execute("UPDATE vagas SET status = 'cancelada' WHERE id = $1", vaga)  # the business's tool
@@ -197,7 +197,7 @@ async def test_aviso_ilegivel_nao_para_o_ouvinte(
 
 
 async def test_sem_redis_o_ouvinte_nao_se_declara_pronto_e_tenta_de_novo(
-    services: servers.Services, pool: asyncpg.Pool
+    services: servers.Servers, pool: asyncpg.Pool
 ) -> None:
     """The flush after connecting is what makes missed notifications harmless: until Redis takes it, the
     listener keeps retrying rather than claim it listens."""

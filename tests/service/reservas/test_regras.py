@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from julia.cache import Cache, vagas_abertas
-from julia.worker import reservas
+from julia.services import reservas
 from tests.service.reservas.conftest import ABERTAS_MAX, Cenario
 
 

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 
 from julia.cache import Cache, vagas_abertas
 from julia.perf.engine.counting import Meter, cost
-from julia.worker import reservas
+from julia.services import reservas
 from tests.service.reservas.conftest import ABERTAS_MAX, Cenario
 
 
@@ -41,9 +41,9 @@ async def test_a_lista_em_cache_esquece_a_vaga_reservada_na_hora(
 ) -> None:
     vaga, seguinte = await cenario.vaga(dias=1), await cenario.vaga(dias=2)
     assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [vaga, seguinte]
-    antes = cache.contagens()["vagas"]["hits"]
+    antes = cache.counts()["vagas"]["hits"]
     assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [vaga, seguinte]
-    assert cache.contagens()["vagas"]["hits"] == antes + 1  # really cached
+    assert cache.counts()["vagas"]["hits"] == antes + 1  # really cached
     assert (await reservas.reservar(pool, cache, await cenario.medico(), vaga, abertas_max=ABERTAS_MAX)).nova
     assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [seguinte]
 

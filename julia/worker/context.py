@@ -1,4 +1,5 @@
-"""What the worker talks to, built once per process by its entrypoint and passed down."""
+"""The worker's context: what it talks to (the pool, Redis, the clients of julia/clients.py, Evolution and
+Claude), built once per process by its entrypoint and passed down as `s`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import httpx2
 import redis.asyncio as aioredis
 
 from julia.cache import Cache
+from julia.clients import Clients
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.claude import Claude
 from julia.integrations.evolution import Evolution
@@ -17,7 +19,7 @@ from julia.settings import Settings
 
 
 @dataclass
-class Servicos:
+class WorkerContext:
     settings: Settings
     pool: asyncpg.Pool
     redis: aioredis.Redis
@@ -31,7 +33,7 @@ class Servicos:
     chatwoot_ids: dict[int, int] = field(default_factory=dict)
 
     @classmethod
-    def criar(
+    def build(
         cls,
         settings: Settings,
         pool: asyncpg.Pool,
@@ -39,17 +41,19 @@ class Servicos:
         http: httpx2.AsyncClient,
         *,
         claude: Claude | None = None,
-    ) -> Servicos:
-        """Chatwoot and Slack are optional (mirroring and alerts are off without them); Claude and
-        Evolution are required (Settings.require names what is missing)."""
+    ) -> WorkerContext:
+        """The clients the API shares (julia/clients.py: Chatwoot and Slack optional, mirroring and alerts
+        are off without them), plus Claude and Evolution, required here (Settings.require names what is
+        missing)."""
+        clients = Clients.build(settings, redis, http)
         return cls(
             settings=settings,
             pool=pool,
             redis=redis,
-            cache=Cache(redis, settings),
+            cache=clients.cache,
             http=http,
             claude=claude or Claude(settings),
             evolution=Evolution(settings, http),
-            chatwoot=Chatwoot(settings, http) if Chatwoot.configurado(settings) else None,
-            slack=Slack(settings.slack_webhook_url, http) if settings.slack_webhook_url else None,
+            chatwoot=clients.chatwoot,
+            slack=clients.slack,
         )
