@@ -2,6 +2,7 @@
 a real increase, measured: its false failures in A/A runs and its catches of an injected one.
 
     flock /work/perf.lock python perf/allocations_accuracy.py [--runs 20] [--injected 20]
+    flock /work/perf.lock python perf/allocations_accuracy.py --resume --rounds 1   # one more round
 
 Allocations do not depend on the CPU's load, so no timed block is run: each round is one same-run A/B run
 (julia.perf.engine.ab, as `julia perf run` does it: both sides the head, each a pytest process with its
@@ -11,23 +12,29 @@ warms up and traces them, and nothing else. A/A rounds: the head against itself;
 head with `--inject-regression copy-context` (every reply keeps a copy of the context Claude is given
 until Claude answers: perf/test_message_path.py) against itself without it. Per benchmark: the head/base
 ratio of the median peak in every round, how many A/A rounds a tolerance would have failed, and how many
-injected rounds it caught. The figures are rewritten after every round into
-perf/calibration/allocations/<machine class>.json (a run stopped half way keeps what it measured) and
-printed as a table for docs/performance.md. About a minute a round on a 2-core machine.
+injected rounds it caught. The figures, and every round's ratios, are rewritten after every round into
+perf/calibration/allocations/<machine class>.json (a run stopped half way keeps what it measured), which
+`--resume` continues from; `--rounds N` stops after N new rounds, so a long calibration takes the
+machine's lock one round at a time and leaves it to others in between. The figures are printed as a
+table for docs/performance.md. About a minute a round on a 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import statistics
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from julia import runtime
 from julia.perf.engine import ab, allocations, config
-from julia.perf.engine.results import Run, reviewable_json
+from julia.perf.engine.results import Run, machine_class, reviewable_json
 from julia.perf.engine.vcs import git
 from julia.settings import Settings
 
@@ -81,7 +88,7 @@ def figures(aa: list[dict[str, Any]], injected: list[dict[str, Any]]) -> dict[st
     names = sorted({name for one in aa + injected for name in one})
     benches: dict[str, Any] = {}
     for name in names:
-        peaks = [one[name]["median_base"] for one in aa if name in one]
+        peaks = [one[name]["median_base"] for one in aa if "median_base" in one.get(name, {})]
         entry: dict[str, Any] = {
             "peak_kib_median": round(statistics.median(peaks) / 1024, 1) if peaks else None
         }
@@ -130,6 +137,42 @@ def table(payload: dict[str, Any], statistic: str, tolerance: float) -> str:
     return "\n".join(lines)
 
 
+async def pg_major(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SHOW server_version_num")) // 10000
+    finally:
+        await conn.close()
+
+
+def kept_rounds(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The A/A and injected rounds a stopped calibration wrote into its figures file. A file written
+    before the rounds were kept in it (2026-12-07, 6 and 6) has each benchmark's ratios in round order:
+    for the target its A/A then its injected ones, for the others the A/A rounds' then the injected
+    rounds' (`figures`); split back, those rounds lack only the base's peak (`median_base`)."""
+    payload = json.loads(path.read_text())
+    if "rounds" in payload:
+        return payload["rounds"]["aa"], payload["rounds"]["injected"]
+    aa_runs, injected_runs = payload["aa_runs"], payload["injected_runs"]
+    aa: list[dict[str, Any]] = [{} for _ in range(aa_runs)]
+    injected: list[dict[str, Any]] = [{} for _ in range(injected_runs)]
+    for name, bench in payload["benches"].items():
+        for statistic in STATISTICS:
+            same, caught = bench[statistic]["aa_ratios"], bench[statistic].get("injected_ratios", [])
+            if name != TARGET:
+                same, caught = same[:aa_runs], same[aa_runs:]
+            if len(same) != aa_runs or len(caught) != injected_runs:
+                raise SystemExit(
+                    f"{path}: {name}'s ratios do not split into {aa_runs} A/A and {injected_runs} "
+                    "injected rounds; start a new calibration (without --resume)"
+                )
+            for one, ratio in zip(aa, same, strict=True):
+                one.setdefault(name, {})[statistic] = ratio
+            for one, ratio in zip(injected, caught, strict=True):
+                one.setdefault(name, {})[statistic] = ratio
+    return aa, injected
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,50 +183,57 @@ def main() -> int:
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="keep the rounds a stopped calibration already wrote (out/calibration-allocations/)",
+        help="keep the rounds a stopped calibration already wrote into its figures file (--out)",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="default: calibration/allocations/<class>.json"
+        "--rounds",
+        type=int,
+        default=None,
+        help="measure at most this many new rounds, then stop (one per call: the lock taken per round)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: calibration/allocations/<machine class>.json"
     )
     args = parser.parse_args()
     if args.runs < 1 or args.injected < 0:
         parser.error("--runs must be at least 1 and --injected at least 0")
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     cfg = config.find(None)
     work = cfg.out / "calibration-allocations"
     pytest_args = [f"--doctors={args.doctors}", "--allocations-only", "-k", TRACED]
-    aa: list[dict[str, Any]] = []
-    injected: list[dict[str, Any]] = []
-    # Interleaved (A/A, injected, A/A, ...): a calibration stopped early keeps both kinds in proportion.
-    rounds = [
-        (kind, r)
-        for r in range(max(args.runs, args.injected))
-        for kind, count in (("aa", args.runs), ("injected", args.injected))
-        if r < count
-    ]
     with runtime.find_servers(Settings(), throwaway=True) as found:
+        # The file is the machine class's, known before the first round: a resumed calibration continues
+        # only the rounds measured on the same class.
+        machine = machine_class(
+            asyncio.run(pg_major(found.database_url)), found.topology, cfg.project.variables
+        )
+        path = args.out or cfg.calibration / "allocations" / f"{machine}.json"
+        aa, injected = kept_rounds(path) if args.resume and path.is_file() else ([], [])
+        # Interleaved (A/A, injected, A/A, ...): a calibration stopped early keeps both kinds in proportion.
+        rounds = [
+            (kind, r)
+            for r in range(max(args.runs, args.injected))
+            for kind, count, done in (("aa", args.runs, len(aa)), ("injected", args.injected, len(injected)))
+            if done <= r < count
+        ][: args.rounds]
         for kind, r in rounds:
-            results = work / f"{kind}-{r}.json"
             print(f"allocations: {kind} round {r + 1}", file=sys.stderr, flush=True)
-            run = (
-                Run.load(results)
-                if args.resume and results.is_file()
-                else ab.run(
-                    cfg.root,
-                    found,
-                    pytest_args,
-                    results,
-                    base_ref=None,
-                    project=cfg.project,
-                    turn_modules=cfg.turn_modules,
-                    server_applications=cfg.server_applications,
-                    owns_server=found.database_origin != "url",
-                    same_code=True,
-                    head_extra=(f"--inject-regression={INJECTED}",) if kind == "injected" else (),
-                    topology=found.topology,
-                )
+            run = ab.run(
+                cfg.root,
+                found,
+                pytest_args,
+                work / f"{kind}-{r}.json",
+                base_ref=None,
+                project=cfg.project,
+                turn_modules=cfg.turn_modules,
+                server_applications=cfg.server_applications,
+                owns_server=found.database_origin != "url",
+                same_code=True,
+                head_extra=(f"--inject-regression={INJECTED}",) if kind == "injected" else (),
+                topology=found.topology,
             )
             (aa if kind == "aa" else injected).append(ratios(run))
-            machine = str(run.stamp.get("machine_class", "unknown"))
             payload = {
                 "machine_class": machine,
                 "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -195,13 +245,14 @@ def main() -> int:
                 "aa_runs": len(aa),
                 "injected_runs": len(injected),
                 **figures(aa, injected),
+                "rounds": {"aa": aa, "injected": injected},
             }
-            path = args.out or cfg.calibration / "allocations" / f"{machine}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(reviewable_json(payload))
+    payload = {"aa_runs": len(aa), **figures(aa, injected)}
     for statistic in STATISTICS:
         print(table(payload, statistic, allocations.ALLOWED_GROWTH))
-    print(f"written: {path}")
+    print(f"{len(aa)} A/A and {len(injected)} injected rounds in {path}")
     return 0
 
 

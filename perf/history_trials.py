@@ -2,6 +2,7 @@
 
     python perf/history_trials.py creep [--commits 12] [--step 1.03]
     python perf/history_trials.py culprit [--commits 32] [--factor 1.2] [--trials 10] [--unchanged]
+                                          [--seed 32] [--log trials.jsonl]
 
 creep    N commits, each making one warm query (--query) `--step` times slower than its parent; each is
          measured against its parent (`julia perf run`, the warm queries only), gated and recorded in the
@@ -19,6 +20,7 @@ the command in the machine's measurement lock (`flock /work/perf.lock python per
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -141,9 +143,13 @@ def culprit(args: argparse.Namespace) -> None:
             # No "find: N A/B runs" line: the command stopped before it measured; naming nothing then
             # is no verdict, and counting it right would hide the failure.
             print(f"trial {trial}: `julia perf find` did not finish:\n{out.strip()}", flush=True)
+            if args.log is not None:
+                _append(args.log, args, trial, at, expected, None, None, seconds, False, out)
             continue
         right = (named.group(1)[:7] if named else None) == expected
         named_right += right
+        if args.log is not None:
+            _append(args.log, args, trial, at, expected, named, runs, seconds, right, out)
         print(
             f"trial {trial}: slowed at {at or 'none'} ({expected or '-'}), named "
             f"{named.group(1) if named else 'none'}, {runs.group(1) if runs else '?'} A/B runs "
@@ -152,6 +158,40 @@ def culprit(args: argparse.Namespace) -> None:
             flush=True,
         )
     print(f"{named_right} of {args.trials} trials right")
+
+
+def _append(
+    log: Path,
+    args: argparse.Namespace,
+    trial: int,
+    at: int | None,
+    expected: str | None,
+    named: re.Match[str] | None,
+    runs: re.Match[str] | None,
+    seconds: float,
+    right: bool,
+    out: str,
+) -> None:
+    """One trial as a JSON line appended to `log`: a campaign run one trial at a time (the lock taken per
+    trial) keeps every trial, and a miss keeps the find's whole output, each step's ratio and interval."""
+    row = {
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seed": args.seed,
+        "trial": trial,
+        "commits": args.commits,
+        "factor": None if args.unchanged else args.factor,
+        "slowed_at": at,
+        "expected": expected,
+        "named": named.group(1) if named else None,
+        "runs": int(runs.group(1)) if runs else None,
+        "budget": math.ceil(math.log2(args.commits)) + 3,
+        "seconds": round(seconds),
+        "load": os.getloadavg(),
+        "right": right,
+        "output": out,
+    }
+    with log.open("a") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 def main() -> None:
@@ -171,6 +211,9 @@ def main() -> None:
     sub.choices["culprit"].add_argument("--trials", type=int, default=10, help="trials (default 10)")
     sub.choices["culprit"].add_argument("--unchanged", action="store_true", help="no slowdown at all")
     sub.choices["culprit"].add_argument("--seed", type=int, default=32, help="where the slowdown falls")
+    sub.choices["culprit"].add_argument(
+        "--log", type=Path, help="append each trial (and find's output) to this JSON-lines file"
+    )
     args = parser.parse_args()
     if args.trial == "creep":
         creep(args)
