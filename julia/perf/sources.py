@@ -28,12 +28,16 @@ _WORD_CONSTANT = re.compile(r"\b(?:true|false|null)\b", re.IGNORECASE)
 _LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)*\s*\)")
 # 'a' 'b' on two lines is one string constant in SQL, and one $n in pg_stat_statements.
 _ADJACENT = re.compile(r"\?(?:\s+\?)+")
+# EXTRACT(epoch FROM x) is extract('epoch', x) to the parser: its field is a constant, a $n in
+# pg_stat_statements (criar_campanha went unnamed for it, and its rewrite read as an added statement).
+_EXTRACT_FIELD = re.compile(r"\b(extract\s*\(\s*)[a-z_]+(\s+from\b)", re.IGNORECASE)
 
 
 def shape(text: str) -> str:
     """A statement with its comments, constants and parameters gone: the form two texts are matched in."""
     for pattern in (_BLOCK_COMMENT, _LINE_COMMENT):
         text = pattern.sub(" ", text)
+    text = _EXTRACT_FIELD.sub(r"\1?\2", text)
     for pattern in (_STRING, _PARAMETER, _NUMBER, _WORD_CONSTANT):
         text = pattern.sub("?", text)
     text = _LIST.sub("(?)", _ADJACENT.sub("?", text))

@@ -141,6 +141,9 @@ def test_julia_statements_are_named_by_file_and_query() -> None:
     # PostgreSQL 18 squashes a list of constants into one parameter.
     assert sources.shape("WHERE s IN ('a', 'b')") == sources.shape("WHERE s IN ($2 /*, ... */)")
     assert sources.shape("format('a '\n 'b', x)") == sources.shape("format($1, x)")
+    assert sources.shape("least(extract(epoch FROM a - b), 60)") == sources.shape(
+        "least(extract($3 from a - b), $4)"
+    )
 
 
 def test_statement_diff_names_added_removed_and_changed_and_ignores_noise() -> None:
