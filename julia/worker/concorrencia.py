@@ -88,4 +88,7 @@ class Concorrencia:
         self._recuou_em = agora
         antes = self.limite
         self.limite = max(1.0, self.limite * fator)
-        log.info("concurrency %d -> %d: %s", antes, self.limite, motivo)
+        # A warning: the storm's and production's logs (WARNING and up) then say when and why the worker
+        # answered fewer doctors at once (a back-off read from heavy-tailed latencies, not from Claude,
+        # is the likely cause of a capacity storm that failed on 2026-12-07 with nothing in its logs).
+        log.warning("concurrency %d -> %d: %s", antes, self.limite, motivo)
