@@ -49,7 +49,7 @@ def perf(session: nox.Session) -> None:
     try:
         # The storm's benchmarks join the run's results, judged below with every other benchmark by the one
         # gate, which renders the report even when the storm could not run (its benchmarks then missing).
-        session.run("python", "-m", "julia.testing.capacidade", "--gate", f"--results={results}")
+        session.run("python", "-m", "julia.testing.capacity", "--gate", f"--results={results}")
     finally:
         session.run("julia", "perf", "gate", "--results", results, *record)
 
@@ -86,11 +86,11 @@ def perf_scale(session: nox.Session) -> None:
 def perf_capacity(session: nox.Session) -> None:
     """Real `julia serve` + `julia worker` against fake Claude (median 2 s / p99 8 s) and Evolution: a
     campaign storm of 1,000 doctors in 60 s and 10,000 in 300 s, with 1, 2 and 4 workers (or `-- ARGS` of
-    `python -m julia.testing.capacidade`). Writes reports/out/capacity.json and a page of it, capacity.html;
-    fails on lost/doubled replies."""
+    `python -m julia.testing.capacity`). Writes the perf engine's results and report (index.html) to
+    reports/out/capacity/, judged by its gate against perf/budgets.toml: fails on lost/doubled replies."""
     session.install("-e", ".[perf]")
     matrix = ["--doctors", "1000", "10000", "--window", "60", "300", "--workers", "1", "2", "4"]
-    session.run("python", "-m", "julia.testing.capacidade", *(session.posargs or matrix))
+    session.run("python", "-m", "julia.testing.capacity", *(session.posargs or matrix))
 
 
 @nox.session

@@ -37,7 +37,7 @@ from julia.perf.engine.results import Bench
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
 from julia.services.queues import SEND_TRIES
 from julia.settings import Settings
-from julia.testing.capacidade.medicos import TAG_MAIS_PROXIMA, TEXTO_CAMPANHA
+from julia.testing.capacity.cohort import TAG_MAIS_PROXIMA, TEXTO_CAMPANHA
 from julia.worker.quota import Quota
 
 # iniciar_envio's rules as a Baileys instance runs them with the default settings (SendRules).

@@ -472,14 +472,14 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def capacity_line(run: Any, verdicts: list[Any]) -> str:
-    """The capacity storm's verdict in one line: its benchmarks in the run (julia.testing.capacidade.
+    """The capacity storm's verdict in one line: its benchmarks in the run (julia.testing.capacity.
     benches), judged with the others; what it measured, and its likely cause when it failed."""
     from julia.perf.engine import words
-    from julia.testing.capacidade import benches
-    from julia.testing.capacidade.__main__ import comparado_ao_piso
+    from julia.testing.capacity import benches
+    from julia.testing.capacity.__main__ import comparado_ao_piso
 
     judged = [v for v in verdicts if v.group == benches.GROUP]
-    storm = run.benches.get(benches.STORM)
+    storm = run.benches.get(benches.GATE.storm)
     if storm is None or not judged:
         return "not run (no capacity benchmarks in these results): the perf run stopped before it"
     c = storm.counters

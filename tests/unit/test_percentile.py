@@ -9,7 +9,7 @@ import pytest
 
 from julia.metrics import percentile
 from julia.perf.engine.stats import summarize
-from julia.testing.capacidade.estatistica import resumo
+from julia.testing.capacity.summaries import resumo
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 300, 1000])

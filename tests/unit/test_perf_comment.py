@@ -17,7 +17,7 @@ import pytest
 from julia.commands import perf as perf_command
 from julia.perf.engine import comment, config, words
 from julia.perf.engine.results import Run
-from julia.testing.capacidade import benches
+from julia.testing.capacity import benches
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = Path(__file__).parent / "data" / "perf-results-url-aa.json"
@@ -26,7 +26,7 @@ LINK = "https://github.com/acme/julia/actions/runs/42#artifacts"
 
 def _with_storm(tmp_path: Path, p99: float, lost: int = 0) -> Path:
     """The real run with the capacity storm's benchmarks added as `capacidade --gate` adds them
-    (julia.testing.capacidade.benches), from a storm result with the keys they read."""
+    (julia.testing.capacity.benches), from a storm result with the keys they read."""
     storm: dict[str, Any] = {
         "cenario": {"nome": "tempestade-300-20s-1w", "workers": 1, "evolution_p99_ms": 600.0},
         "etapas_ms": {"resposta": {"p99": 7_900.0, "n": 297}, "envio": {"p99": 2_900.0, "n": 297}},
@@ -44,11 +44,8 @@ def _with_storm(tmp_path: Path, p99: float, lost: int = 0) -> Path:
         "a_quem_saiu": 0,
     }
     path = tmp_path / "results.json"
-    benches.record(path, benches.benches(storm, "tempestade-300-20s-1w: its line"), {})
     run = Run.load(REAL)
-    for bench in Run.load(path).benches.values():
-        run.add(bench)
-    run.save(path)
+    benches.record(path, run, benches.benches(storm, "tempestade-300-20s-1w: its line"))
     return path
 
 

@@ -1,8 +1,9 @@
 """The report's memory section: each benchmark that measured memory, beside its time, with the same
 verdict words. Allocations per call (julia.perf.engine.allocations) are judged against the base's in the
 same run (FAIL or ok; no base, no verdict); a server's memory under load and its garbage-collector
-pauses (julia.perf.engine.memory, julia.gc_pauses) are shown, not judged: the capacity soak judges
-growth."""
+pauses (julia.perf.engine.memory, julia.gc_pauses) are shown; a load run's processes (a capacity storm's:
+`processes`, `servers_mib`) are judged where the run's budget limits their growth (`GROWTH`, the soak's:
+FAIL, warn or ok) and shown, "not judged", elsewhere."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from julia.perf.engine.gate import Verdict
 from julia.perf.engine.results import Run
 
 Table = Callable[..., str]
+# The counter a load run's budget limits its processes' memory growth by (julia.testing.capacity.benches).
+GROWTH = "julia_uss_growth_kib_per_1000"
 
 
 def _kib(value: Any) -> str:
@@ -86,10 +89,68 @@ def server_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
     return rows
 
 
+def _mib(value: Any) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def load_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
+    """A load run's processes: each julia process's memory and oldest-generation pauses, then the
+    servers', beside the run's time verdict and its memory verdict."""
+    rows = []
+    for v in verdicts:
+        head = run.benches.get(v.name)
+        if head is None or "processes" not in head.counters:
+            continue
+        found = {f.severity for f in v.findings if f.check == "limits" and GROWTH in f.message}
+        memory = (
+            "FAIL"
+            if "fail" in found
+            else "warn"
+            if "warn" in found
+            else "ok"
+            if GROWTH in head.counters
+            else ""
+        )
+        for name, p in head.counters["processes"].items():
+            growth = p.get("uss_growth_kib_per_1000")
+            gc = p.get("gc")
+            rows.append(
+                [
+                    v.name,
+                    name,
+                    v.status,
+                    memory or "not judged",
+                    _mib(p.get("rss_peak_mib")),
+                    _mib(p.get("uss_first_mib")),
+                    _mib(p.get("uss_peak_mib")),
+                    "-" if growth is None else f"{growth:+,.0f}",
+                    f"{gc['generation']} x{gc['n']}: p99 {gc['p99_ms']:g} ms, max {gc['max_ms']:g} ms"
+                    if gc
+                    else "-",
+                ]
+            )
+        for name, s in head.counters.get("servers_mib", {}).items():
+            rows.append(
+                [
+                    v.name,
+                    f"{name} ({s['what']})",
+                    v.status,
+                    "not judged",
+                    "-",
+                    _mib(s["first"]),
+                    _mib(s["peak"]),
+                    "-",
+                    "-",
+                ]
+            )
+    return rows
+
+
 def section(run: Run, verdicts: Sequence[Verdict], table: Table) -> list[str]:
     allocations, servers = allocation_rows(run, verdicts), server_rows(run, verdicts)
+    load = load_rows(run, verdicts)
     parts = []
-    if allocations or servers:
+    if allocations or servers or load:
         parts.append(
             "<h2 id='memory'>Memory beside time</h2><p class='info'>Allocations per call: traced with "
             "tracemalloc over untimed calls after the timed ones, the median of the calls; the peak is what "
@@ -127,6 +188,30 @@ def section(run: Run, verdicts: Sequence[Verdict], table: Table) -> list[str]:
                     "p99 requests during a pause",
                 ],
                 servers,
+            )
+        )
+    if load:
+        parts.append(
+            "<p class='info'>Load runs' processes: julia's own pages (USS) at the first sample and at "
+            "their peak, with every mapped page (RSS), and how fast USS grew per 1,000 messages over the "
+            "run's later half (its first half holds the warm-up); the servers beside them (first and peak "
+            "sample). A growth above the run's budget fails it (the soak's); elsewhere it is not judged.</p>"
+        )
+        parts.append(
+            table(
+                [
+                    "benchmark",
+                    "process",
+                    "time",
+                    "memory",
+                    "RSS peak MiB",
+                    "USS first MiB",
+                    "USS peak MiB",
+                    "USS KiB per 1,000 messages",
+                    "oldest-generation GC pauses",
+                ],
+                load,
+                words_columns=(1, 8),
             )
         )
     return parts

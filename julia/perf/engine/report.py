@@ -30,6 +30,7 @@ from julia.perf.engine import (
     diff,
     export,
     memory_report,
+    over_time,
     profile,
     stats,
     summary,
@@ -190,7 +191,7 @@ def _page(
         _banner(run, verdicts, explained, uncalibrated),
         *_attention(run, verdicts, charts_dir, out, explained),
         *_all_table(verdicts, calibration),
-        *_load_runs(run, verdicts),
+        *_load_runs(run, verdicts, charts_dir / "load", out),
         *_counters(run),
         *memory_report.section(run, verdicts, html_table),
         *_harness_share(run),
@@ -524,29 +525,35 @@ def _calibration_note(calibration: dict[str, Any] | None) -> str:
     )
 
 
-def _load_runs(run: Run, verdicts: list[Verdict]) -> list[str]:
+def _load_runs(run: Run, verdicts: list[Verdict], charts_dir: Path, out: Path) -> list[str]:
     """Benchmarks that say what they measured (`said`: a load run of the real processes, measured apart
-    from the turns): their verdict in the gate's words, then their own lines and likely cause."""
-    rows, classes = [], []
+    from the turns): their verdict in the gate's words, then their own lines and likely cause, and each
+    run over time when it recorded it (julia.perf.engine.over_time)."""
+    rows, classes, drawn = [], [], []
     for v in words.ordered(verdicts):
         bench = run.benches.get(v.name)
         said = [str(line) for line in bench.counters.get("said", ())] if bench else []
-        if not said:
+        if not said or bench is None:
             continue
         rows.append([v.name, v.status, words.reason(v), _num(v.summary.p50), _num(v.summary.p99), *said[:2]])
         classes.append(v.status if v.status != "ok" else "")
+        chart = over_time.draw(bench.counters.get("over_time") or {}, charts_dir / f"{v.name}.png")
+        if chart is not None:
+            drawn.append(f"<h3>{_e(v.name)} over time</h3>{_img(chart, out, f'{v.name} over time')}")
     if not rows:
         return []
     return [
         "<h2 id='load'>Load runs</h2><p class='info'>The real processes under a load of their own, measured "
-        "after the A/B turns with the head alone: judged by their budgets (counts, limits, the ratio to the "
-        "floor measured in the same run), with what each run said of itself.</p>",
+        "with the head alone (in a perf run, after the A/B turns): judged by their budgets (counts, limits, "
+        "the ratio to the floor measured in the same run), with what each run said of itself, then each "
+        "run over time from the samples it took once a second.</p>",
         html_table(
             ["benchmark", "status", "why", "p50 ms", "p99 ms", "what it measured", "likely cause"],
             [row + [""] * (7 - len(row)) for row in rows],
             classes,
             words_columns=(2, 5, 6),
         ),
+        *drawn,
     ]
 
 

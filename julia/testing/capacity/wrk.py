@@ -1,4 +1,4 @@
-"""`python -m julia.testing.capacidade.wrk`: how many webhooks one `julia serve` ingests, driven by wrk (a C
+"""`python -m julia.testing.capacity.wrk`: how many webhooks one `julia serve` ingests, driven by wrk (a C
 load generator, Debian's `wrk` package) instead of the capacity tool's Python driver, whose own CPU
 neared a core and measured itself (issue 35, point 6).
 
@@ -29,7 +29,7 @@ from typing import Any
 from julia import db, servers
 from julia.seed.database import seeded_database
 from julia.settings import Settings
-from julia.testing.capacidade import medicos, processos
+from julia.testing.capacity import cohort, processes
 
 BANCO = "julia_capacidade_wrk"
 CHAVE = "capacidade"
@@ -88,7 +88,7 @@ async def _preparar(url: str, doctors: int) -> tuple[str, list[str]]:
     dsn, _ = await seeded_database(url, BANCO, doctors + doctors // 2 + 10)
     conn = await db.connect(dsn)
     try:
-        telefones = await medicos.respondiveis(conn, doctors)
+        telefones = await cohort.respondiveis(conn, doctors)
     finally:
         await conn.close()
     return dsn, telefones
@@ -97,8 +97,8 @@ async def _preparar(url: str, doctors: int) -> tuple[str, list[str]]:
 async def _contar(dsn: str, prefixo: str) -> tuple[int, int | None]:
     conn = await db.connect(dsn)
     try:
-        gravadas = int(await conn.fetchval(GRAVADAS, medicos.whatsapp_id(prefixo) + "%"))
-        postmaster = processos.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
+        gravadas = int(await conn.fetchval(GRAVADAS, cohort.whatsapp_id(prefixo) + "%"))
+        postmaster = processes.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
         return gravadas, postmaster
     finally:
         await conn.close()
@@ -113,8 +113,8 @@ def medir(
     pasta.mkdir(parents=True, exist_ok=True)
     bodies = pasta / "bodies.jsonl"
     dsn, telefones = asyncio.run(_preparar(servicos.database_url, doctors))
-    bodies.write_text("".join(json.dumps(medicos.webhook(t, "@ID@")) + "\n" for t in telefones))
-    porta = processos.porta_livre()
+    bodies.write_text("".join(json.dumps(cohort.webhook(t, "@ID@")) + "\n" for t in telefones))
+    porta = processes.porta_livre()
     ambiente = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -123,9 +123,9 @@ def medir(
         "EVOLUTION_WEBHOOK_SENDING_KEY": "true",  # wrk posts the `apikey` header
         "LOG_LEVEL": "WARNING",
     }
-    serve = processos.iniciar("serve", ["serve", "--port", str(porta)], ambiente, pasta)
+    serve = processes.iniciar("serve", ["serve", "--port", str(porta)], ambiente, pasta)
     try:
-        processos.esperar_http(f"http://127.0.0.1:{porta}/health", serve)
+        processes.esperar_http(f"http://127.0.0.1:{porta}/health", serve)
         prefixo = f"W{uuid.uuid4().hex[:6].upper()}"
         _, postmaster = asyncio.run(_contar(dsn, prefixo))
         antes = _cpu(serve.pid, postmaster)
@@ -154,14 +154,14 @@ def _cpu(serve: int, postmaster: int | None) -> dict[str, float]:
     reaped children: wrk is the only one run between two readings)."""
     filhos = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
-        "serve": processos.cpu_s(serve, filhos=True) or 0.0,
-        "postgres": (processos.cpu_s(postmaster, filhos=True) or 0.0) if postmaster else 0.0,
+        "serve": processes.cpu_s(serve, filhos=True) or 0.0,
+        "postgres": (processes.cpu_s(postmaster, filhos=True) or 0.0) if postmaster else 0.0,
         "wrk": filhos.ru_utime + filhos.ru_stime,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m julia.testing.capacidade.wrk", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m julia.testing.capacity.wrk", description=__doc__)
     parser.add_argument("--doctors", type=int, default=1000, help="distinct doctors writing (default 1,000)")
     parser.add_argument(
         "--connections", type=int, nargs="+", default=[16], help="wrk connections (default 16)"

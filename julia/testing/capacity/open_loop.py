@@ -1,4 +1,4 @@
-"""`python -m julia.testing.capacidade.aberta`: webhook ingestion of one `julia serve`, open-loop, at a
+"""`python -m julia.testing.capacity.open_loop`: webhook ingestion of one `julia serve`, open-loop, at a
 series of arrival rates (issue 35, point 6).
 
 For each rate: a freshly seeded database, one `julia serve` (with the webhook's key, Evolution's
@@ -10,7 +10,7 @@ each request's due instant). Per rate: the rate achieved, latency p50/p90/p99/p9
 many of the 2xx are in Postgres with their work row (all must be), CPU (% of a core) of serve, the
 worker, Postgres, Redis and the generator itself, and serve's peak RSS.
 
-The generator is julia.testing.capacidade.gerador (Python, in this process), or wrk2 (`--wrk2 PATH`, a
+The generator is julia.testing.capacity.generator (Python, in this process), or wrk2 (`--wrk2 PATH`, a
 C generator with the same open-loop rule, built from its source: no registry here ships it), driven by
 upsert.lua. Either way its own CPU is in the table: a generator near a core measures itself.
 """
@@ -40,8 +40,8 @@ from julia.perf.engine.ab import with_redis_db
 from julia.seed.database import seeded_database
 from julia.settings import Settings
 from julia.testing import controle
-from julia.testing.capacidade import gerador, medicos, processos, wrk
-from julia.testing.capacidade.carga import CONEXOES, PRONTOS_S, Cenario, config_falsos
+from julia.testing.capacity import cohort, generator, processes, wrk
+from julia.testing.capacity.load import CONEXOES, PRONTOS_S, Cenario, config_falsos
 
 BANCO = "julia_capacidade_aberta"
 REDIS_DB = 8  # its own database on a shared Redis, flushed before each rate
@@ -53,10 +53,10 @@ PERCENTIS = (50, 90, 99, 99.9)
 
 def corpos(telefones: list[str]) -> list[bytes]:
     """One messages.upsert body per doctor, `@ID@` where the message's unique id goes."""
-    return [json.dumps(medicos.webhook(t, "@ID@")).encode() for t in telefones]
+    return [json.dumps(cohort.webhook(t, "@ID@")).encode() for t in telefones]
 
 
-def pedidos(porta: int, modelos: list[bytes], prefixo: str) -> gerador.Pedido:
+def pedidos(porta: int, modelos: list[bytes], prefixo: str) -> generator.Pedido:
     """Request i: doctor i mod n's body with the id `prefixo`x`i`, posted with Evolution's apikey."""
     cabeca = (
         f"POST /webhooks/evolution HTTP/1.1\r\nHost: 127.0.0.1:{porta}\r\n"
@@ -70,7 +70,7 @@ def pedidos(porta: int, modelos: list[bytes], prefixo: str) -> gerador.Pedido:
     return pedido
 
 
-def resumir(m: gerador.Medido, taxa: float, duracao_s: float) -> dict[str, Any]:
+def resumir(m: generator.Medido, taxa: float, duracao_s: float) -> dict[str, Any]:
     """The generator's measurements as the run's result (what upsert.lua's line gives for wrk2)."""
     aceitas = sum(n for s, n in m.status.items() if 200 <= s < 300)
     ordenadas, atrasos = sorted(m.latencia_ms), sorted(m.atraso_ms)
@@ -136,10 +136,10 @@ async def _preparar(url: str, doctors: int, worker: bool) -> tuple[str, list[str
     dsn, _ = await seeded_database(url, BANCO, doctors + doctors // 2 + 10)
     conn = await db.connect(dsn)
     try:
-        telefones = await medicos.respondiveis(conn, doctors)
+        telefones = await cohort.respondiveis(conn, doctors)
         if worker:  # doctors answering a mirrored campaign, as the capacity storms' (carga.py)
-            await medicos.ja_no_chatwoot(conn, telefones)
-        postmaster = processos.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
+            await cohort.ja_no_chatwoot(conn, telefones)
+        postmaster = processes.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
         return dsn, telefones, postmaster
     finally:
         await conn.close()
@@ -148,7 +148,7 @@ async def _preparar(url: str, doctors: int, worker: bool) -> tuple[str, list[str
 async def _gravadas(dsn: str, prefixo: str) -> int:
     conn = await db.connect(dsn)
     try:
-        return int(await conn.fetchval(wrk.GRAVADAS, medicos.whatsapp_id(prefixo) + "%"))
+        return int(await conn.fetchval(wrk.GRAVADAS, cohort.whatsapp_id(prefixo) + "%"))
     finally:
         await conn.close()
 
@@ -169,7 +169,7 @@ def _rss_pico_mib(pid: int) -> float | None:
     return None
 
 
-async def _esperar_pools(dsn: str, todos: list[processos.Processo]) -> None:
+async def _esperar_pools(dsn: str, todos: list[processes.Processo]) -> None:
     """Until each julia process holds its pool (DB_POOL_MIN connections): a worker still importing would
     start inside the measured window."""
     conn = await db.connect(dsn)
@@ -189,13 +189,13 @@ async def _esperar_pools(dsn: str, todos: list[processos.Processo]) -> None:
 @contextmanager
 def _julia(
     ambiente: dict[str, str], porta: int, worker: bool, pasta: Path
-) -> Iterator[dict[str, processos.Processo]]:
+) -> Iterator[dict[str, processes.Processo]]:
     """`julia serve` (and `julia worker`) until the block ends, serve answering /health."""
-    todos = {"serve": processos.iniciar("serve", ["serve", "--port", str(porta)], ambiente, pasta)}
+    todos = {"serve": processes.iniciar("serve", ["serve", "--port", str(porta)], ambiente, pasta)}
     try:
         if worker:
-            todos["worker"] = processos.iniciar("worker", ["worker"], ambiente, pasta)
-        processos.esperar_http(f"http://127.0.0.1:{porta}/health", todos["serve"])
+            todos["worker"] = processes.iniciar("worker", ["worker"], ambiente, pasta)
+        processes.esperar_http(f"http://127.0.0.1:{porta}/health", todos["serve"])
         asyncio.run(_esperar_pools(ambiente["DATABASE_URL"], list(todos.values())))
         yield todos
     finally:
@@ -208,7 +208,7 @@ def _cpu(pids: dict[str, int | None]) -> dict[str, float]:
     own and its reaped children's (the generator: this process, or wrk2)."""
     proprio = resource.getrusage(resource.RUSAGE_SELF)
     filhos = resource.getrusage(resource.RUSAGE_CHILDREN)
-    saida = {k: processos.cpu_s(pid, filhos=True) or 0.0 for k, pid in pids.items() if pid}
+    saida = {k: processes.cpu_s(pid, filhos=True) or 0.0 for k, pid in pids.items() if pid}
     saida["generator"] = proprio.ru_utime + proprio.ru_stime + filhos.ru_utime + filhos.ru_stime
     return saida
 
@@ -229,7 +229,7 @@ def medir(
     dsn, telefones, postmaster = asyncio.run(_preparar(servicos.database_url, doctors, worker))
     redis_url = with_redis_db(servicos.redis_url, REDIS_DB)
     redis.Redis.from_url(redis_url).flushdb()
-    porta = processos.porta_livre()
+    porta = processes.porta_livre()
     with ExitStack() as pilha:
         ambiente = {**os.environ}
         if worker:
@@ -247,7 +247,7 @@ def medir(
         todos = pilha.enter_context(_julia(ambiente, porta, worker, pasta / f"{taxa:g}"))
         modelos = corpos(telefones)
         aquecer = pedidos(porta, modelos, f"Q{uuid.uuid4().hex[:6].upper()}")
-        runtime.run_long(gerador.gerar("127.0.0.1", porta, aquecer, taxa, aquecer_s, conexoes, ESPERA_S))
+        runtime.run_long(generator.gerar("127.0.0.1", porta, aquecer, taxa, aquecer_s, conexoes, ESPERA_S))
         pids: dict[str, int | None] = {nome: p.pid for nome, p in todos.items()}
         pids |= {"postgres": postmaster, "redis": _redis_pid(redis_url)}
         prefixo = f"A{uuid.uuid4().hex[:6].upper()}"  # not the warm-up's: only the window is counted
@@ -256,7 +256,7 @@ def medir(
         if wrk2 is None:
             pedido = pedidos(porta, modelos, prefixo)
             medido = runtime.run_long(
-                gerador.gerar("127.0.0.1", porta, pedido, taxa, duracao_s, conexoes, ESPERA_S)
+                generator.gerar("127.0.0.1", porta, pedido, taxa, duracao_s, conexoes, ESPERA_S)
             )
             resultado = resumir(medido, taxa, duracao_s)
         else:
@@ -266,7 +266,7 @@ def medir(
     resultado["gravadas"] = asyncio.run(_gravadas(dsn, prefixo))
     segundos = resultado["segundos"] or 1.0
     resultado["cpu_pct"] = {k: round(100 * (depois[k] - antes[k]) / segundos, 1) for k in depois}
-    resultado["gerador"] = "wrk2" if wrk2 else "julia.testing.capacidade.gerador"
+    resultado["gerador"] = "wrk2" if wrk2 else "julia.testing.capacity.generator"
     resultado["worker"] = worker
     resultado["conexoes"] = conexoes
     resultado["carga_maquina"] = f"{carga} -> {Path('/proc/loadavg').read_text().split()[0]}"
@@ -318,7 +318,7 @@ def _wrk2(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m julia.testing.capacidade.aberta", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m julia.testing.capacity.open_loop", description=__doc__)
     parser.add_argument(
         "--rates", type=float, nargs="+", default=[250, 500, 1000, 1500, 2000, 2500], help="webhooks/s"
     )

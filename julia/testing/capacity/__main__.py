@@ -1,22 +1,23 @@
-"""`python -m julia.testing.capacidade`: run capacity scenarios, write them as JSON, exit 1 when a message
-was accepted but not stored, lost, refused or answered twice, or sent to a doctor who opted out (or, with
---budget-p99-s or --budget-over-claude-s, answered later than that at p99).
+"""`python -m julia.testing.capacity`: run capacity scenarios as benchmarks of the perf engine
+(julia.testing.capacity.benches) and judge them with its gate against perf/budgets.toml: every message
+accepted must be stored, answered once, never sent to a doctor who opted out; a time-to-reply p99 above
+--budget-p99-s, or more than --budget-over-claude-s above the Claude latencies the run drew, fails too.
 
-`--gate` is the short storm of `nox -s perf`, a workload of the perf engine: its benchmarks go into the
-engine's results.json and `julia perf gate` judges them against perf/budgets.toml
-(julia.testing.capacidade.benches); this command says the same gate's verdict on them and exits 0 once
-they are recorded (non-zero only when the storm could not run): that gate fails the run, no other."""
+The matrix (`--doctors ... --workers ...`) and the soak (`--soak MINUTES`, which also fails on memory
+growth) write the engine's results.json and its report (index.html: load runs, memory beside time) in
+--out, and exit 1 when the gate fails them. `--gate` is the short storm of `nox -s perf`: its
+benchmarks join the perf run's results and `julia perf gate` judges them with the rest; this command says
+the same gate's verdict on them and exits 0 once they are recorded (non-zero only when the storm could not
+run): that gate fails the run, no other."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,12 @@ import asyncpg
 import httpx2
 
 from julia import servers
-from julia.perf.engine import config
-from julia.perf.engine.gate import judge, load_budgets
+from julia.perf.engine import config, report
+from julia.perf.engine.gate import Verdict, failed, judge, load_budgets
+from julia.perf.engine.results import Run
 from julia.settings import Settings
-from julia.testing.capacidade import benches, piso, portao, relatorio, soak
-from julia.testing.capacidade.carga import Cenario, config_falsos, rodar
-
-ESQUEMA = 1  # of the JSON written; bump when a field changes meaning
+from julia.testing.capacity import benches, floor, gate, soak
+from julia.testing.capacity.load import Cenario, config_falsos, rodar
 
 
 def _ambiente(pares: list[str]) -> dict[str, str]:
@@ -41,34 +41,6 @@ def _ambiente(pares: list[str]) -> dict[str, str]:
             raise SystemExit(f"--set wants KEY=VALUE, not {par!r}")
         saida[chave.upper()] = valor
     return saida
-
-
-def falhas(
-    resultado: dict[str, Any], budget_p99_s: float | None, acima_de_claude_s: float | None = None
-) -> list[str]:
-    """Why a run fails the gate (empty: it passes). `budget_p99_s`: time-to-reply p99 at most this;
-    `acima_de_claude_s`: at most this above the p99 of the Claude latencies the run drew."""
-    nome = resultado["cenario"]["nome"]
-    porque = {
-        "nao_gravadas": "accepted (200) but not in Postgres",
-        "sem_resposta": "unanswered by the end of the drain window (lost, or later than it)",
-        "duplicadas": "answered twice",
-        "recusadas": "whose webhook was never accepted",
-        "a_quem_saiu": "sent to doctors who opted out or are blocked",
-    }
-    motivos = [f"{nome}: {resultado[k]} messages {texto}" for k, texto in porque.items() if resultado[k]]
-    if not resultado["cenario"]["workers"]:
-        return motivos  # ingestion: nothing is answered, so no time-to-reply to judge
-    p99 = resultado["tempo_resposta_s"]["p99"]
-    if budget_p99_s is not None and not p99 <= budget_p99_s:
-        motivos.append(f"{nome}: time-to-reply p99 {p99:.2f} s above the budget of {budget_p99_s:.2f} s")
-    claude_p99 = resultado["claude_latencia_s"]["p99"]
-    if acima_de_claude_s is not None and not p99 <= claude_p99 + acima_de_claude_s:
-        motivos.append(
-            f"{nome}: time-to-reply p99 {p99:.2f} s more than {acima_de_claude_s:.2f} s above the p99 of "
-            f"this run's Claude latencies ({claude_p99:.2f} s)"
-        )
-    return motivos
 
 
 def linha(r: dict[str, Any]) -> str:
@@ -180,19 +152,28 @@ def _tentativas(t: dict[str, int]) -> str:
     )
 
 
-def _gate(r: dict[str, Any], found: servers.Servers, results: Path | None) -> list[str]:
-    """The storm `r` recorded as the engine's benchmarks and judged as `julia perf gate` judges them:
-    why they fail, in the gate's words (empty: they pass)."""
-    cfg = config.find()
-    path = results or cfg.results
-    stamp = {} if path.is_file() else asyncio.run(_stamp(found, r["cenario"]["medicos"]))
-    run = benches.record(path, benches.benches(r, linha(r)), stamp)
+def _gate_verdict(run: Run) -> None:
+    """The gate storm's benchmarks in `run` judged as `julia perf gate` will judge them, said here."""
     names = [n for n, b in run.benches.items() if b.group == benches.GROUP]
-    print(f"capacity: {', '.join(names)} recorded in {path}: `julia perf gate` judges them", flush=True)
-    verdicts = [v for v in judge(run, load_budgets(cfg.budgets)) if v.name in names]
+    verdicts = [v for v in judge(run, load_budgets(config.find().budgets)) if v.name in names]
     for v in verdicts:
         print(f"capacity: {v.name} {v.status}", flush=True)
-    return [f"{v.name}: {f.check}: {f.message}" for v in verdicts for f in v.findings if f.severity == "fail"]
+        for f in v.findings:
+            if f.severity == "fail":
+                print(f"FAIL {v.name}: {f.check}: {f.message}", file=sys.stderr)
+
+
+def _judged(
+    run: Run, runs: list[benches.Names], limits: benches.Limits, soak_run: bool, out: Path
+) -> list[Verdict]:
+    """A matrix or soak run judged by the perf engine's gate and rendered as its report in `out`."""
+    cfg = config.find()
+    budgets = benches.budgets(load_budgets(cfg.budgets), run, runs, limits.of(cfg.budgets, soak_run))
+    verdicts = judge(run, budgets)
+    written = report.render(run, verdicts, None, [], out)
+    print(report.terminal(verdicts, run), flush=True)
+    print(f"capacity {'FAILED' if failed(verdicts) else 'passed'}; report: {written.page}", flush=True)
+    return verdicts
 
 
 async def _stamp(found: servers.Servers, doctors: int) -> dict[str, Any]:
@@ -209,7 +190,7 @@ def medir_piso(cenario: Cenario, servicos: servers.Servers, pasta: Path) -> dict
     """The floor at `cenario`'s rate and latencies; None, said on stderr, when it could not be measured
     (it is reported beside the run, never judged, so it must not fail one)."""
     try:
-        return piso.medir(
+        return floor.medir(
             servicos,
             cenario.medicos / cenario.janela_s,
             cenario.janela_s,
@@ -254,7 +235,7 @@ def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m julia.testing.capacidade", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m julia.testing.capacity", description=__doc__)
     parser.add_argument("--doctors", type=int, nargs="+", default=[1000], help="sizes to run")
     parser.add_argument("--window", type=float, nargs="+", help="arrival window (s) per size (default 60)")
     parser.add_argument(
@@ -300,7 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         "their Chatwoot contact and conversation exist)",
     )
     parser.add_argument("--set", action="append", default=[], help="julia setting KEY=VALUE (repeatable)")
-    parser.add_argument("--budget-p99-s", type=float, default=None, help="fail above this p99")
+    # A run's own budgets: added to the limits perf/budgets.toml gives its storms (benches.budgets), for
+    # this run only, and judged by the same gate as the file's.
+    parser.add_argument(
+        "--budget-p99-s", type=float, default=None, help="fail a storm whose time-to-reply p99 is above this"
+    )
     parser.add_argument(
         "--budget-over-claude-s",
         type=float,
@@ -325,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--floor",
         action="store_true",
-        help="after each storm, the floor (python -m julia.testing.capacidade.piso) at its rate and "
+        help="after each storm, the floor (python -m julia.testing.capacity.floor) at its rate and "
         "latencies: the same I/O with none of julia's work, its CPU per reply beside julia's "
         "(on with --gate)",
     )
@@ -335,18 +320,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="MINUTES",
         help=f"the gate storm's rate ({soak.RATE_PER_S:.0f} doctors/s, one worker) for MINUTES; fails when a "
-        "julia process's USS grows faster than --soak-budget-kib per 1,000 messages over the later half "
-        "(other scenario options are ignored), into reports/out/capacity-soak.json",
+        "julia process's USS grows faster per 1,000 messages over the later half than perf/budgets.toml's "
+        "[load.capacity_soak] allows (other scenario options are ignored), into reports/out/capacity-soak/",
     )
     parser.add_argument(
         "--soak-budget-kib",
         type=float,
-        default=soak.BUDGET_KIB_PER_1000,
+        default=None,
         metavar="KIB",
-        help=f"USS growth allowed per 1,000 messages in --soak (default {soak.BUDGET_KIB_PER_1000:.0f}: "
-        "julia/testing/capacidade/soak.py says why)",
+        help="--soak: the USS growth allowed per 1,000 messages, this run only (default: perf/budgets.toml's "
+        "[load.capacity_soak], which says why)",
     )
-    parser.add_argument("--out", type=Path, default=None, help="default reports/out/capacity.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where the run's results.json and report go (default reports/out/capacity, with --soak "
+        "reports/out/capacity-soak; not with --gate, whose storm joins --results)",
+    )
     parser.add_argument("--logs", type=Path, default=Path("reports/out/capacity"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -357,56 +348,49 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--soak takes a positive number of minutes")
     if args.soak and args.gate:
         parser.error("--soak and --gate are two different runs: one at a time")
-    padrao = "capacity-gate" if args.gate else "capacity-soak" if args.soak else "capacity"
-    args.out = args.out or Path(f"reports/out/{padrao}.json")
     if args.gate:
-        cenarios = [portao.TEMPESTADE_CURTA]
+        cenarios = [gate.TEMPESTADE_CURTA]
     elif args.soak:
         cenarios = [soak.cenario(args.soak)]
     else:
         cenarios = _cenarios(parser, args)
+    out = args.out or Path("reports/out/capacity-soak" if args.soak else "reports/out/capacity")
+    path = (args.results or config.find().results) if args.gate else out / "results.json"
     settings = Settings()
-    resultados: list[dict[str, Any]] = []
-    motivos: list[str] = []
+    runs: list[benches.Names] = []
     with servers.resolve(settings.database_url, settings.redis_url) as found:
+        stamp = (
+            {}
+            if args.gate and path.is_file()
+            else asyncio.run(_stamp(found, max(c.medicos for c in cenarios)))
+        )
+        # The gate storm joins the perf run's results; a matrix or a soak is a run of its own.
+        recorded = benches.joined(path, stamp) if args.gate else Run(stamp)
         for cenario in cenarios:
             resultado = asyncio.run(rodar(cenario, found, args.logs))
             if (args.floor or args.gate) and cenario.workers and cenario.modo == "tempestade":
                 chao = medir_piso(cenario, found, args.logs / cenario.nome() / "piso")
                 if chao is not None:
                     resultado["piso"] = chao
-            resultados.append(resultado)
             print(linha(resultado), flush=True)
-            if args.gate:  # the engine's results are its record (one schema): no JSON of its own
-                motivos += _gate(resultado, found, args.results)
-                continue
-            motivos += falhas(resultado, args.budget_p99_s, args.budget_over_claude_s)
-            if args.soak:
-                motivos += soak.falhas(resultado, args.soak_budget_kib)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            corpo = {
-                "esquema": ESQUEMA,
-                "quando": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "execucoes": resultados,
-            }
-            args.out.write_text(json.dumps(corpo, indent=1))  # after each run: a matrix cut short keeps it
-    # Beside each failed storm, where its time went (the perf gate's cause line, for the storm).
-    causas = [
-        f"likely cause, {r['cenario']['nome']}: {portao.causa(r)}"
-        for r in resultados
-        if r["cenario"]["workers"]
-        and (motivos if args.gate else falhas(r, args.budget_p99_s, args.budget_over_claude_s))
-    ]
-    pagina = relatorio.escrever(
-        resultados, [linha(r) for r in resultados], motivos + causas, args.out.with_suffix(".html")
+            names = (
+                benches.GATE if args.gate else benches.SOAK if args.soak else benches.names_of(cenario.nome())
+            )
+            runs.append(names)
+            benches.record(
+                path, recorded, benches.benches(resultado, linha(resultado), names, soak=bool(args.soak))
+            )
+    print(
+        f"capacity: {', '.join(n for n in recorded.benches if recorded.benches[n].group == benches.GROUP)} "
+        f"recorded in {path}",
+        flush=True,
     )
-    print(f"report: {pagina}", flush=True)
-    for motivo in motivos:
-        print(f"FAIL {motivo}", file=sys.stderr)
-    for linha_causa in causas:
-        print(linha_causa, file=sys.stderr)
-    # --gate: recorded is done; `julia perf gate`, the one gate, fails the run on what it printed above.
-    return 1 if motivos and not args.gate else 0
+    if args.gate:
+        # Recorded is done: `julia perf gate`, the one gate, fails the run on what it says here.
+        _gate_verdict(recorded)
+        return 0
+    limits = benches.Limits(args.budget_p99_s, args.budget_over_claude_s, args.soak_budget_kib)
+    return 1 if failed(_judged(recorded, runs, limits, bool(args.soak), out)) else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
--- wrk's script for julia.testing.capacidade.wrk: each request a real Evolution messages.upsert body of a
+-- wrk's script for julia.testing.capacity.wrk: each request a real Evolution messages.upsert body of a
 -- seeded doctor (one per line of the bodies file, "@ID@" where the message id goes), with an id unique
 -- to this run, thread and request; at the end one line "WRKJSON {...}" the runner parses.
 local bodies, path, prefix, key = {}, os.getenv("WRK_BODIES"), os.getenv("WRK_PREFIX"), os.getenv("WRK_APIKEY")

@@ -1,10 +1,10 @@
-"""The wrk ingestion run (julia.testing.capacidade.wrk): reading wrk's summary and the verdict."""
+"""The wrk ingestion run (julia.testing.capacity.wrk): reading wrk's summary and the verdict."""
 
 from __future__ import annotations
 
 import pytest
 
-from julia.testing.capacidade import wrk
+from julia.testing.capacity import wrk
 
 SAIDA = """Running 20s test @ http://127.0.0.1:4242
   1 threads and 16 connections

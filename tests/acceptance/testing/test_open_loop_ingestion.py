@@ -1,4 +1,4 @@
-"""The open-loop ingestion run (`python -m julia.testing.capacidade.aberta`) at a tiny scale, so it does
+"""The open-loop ingestion run (`python -m julia.testing.capacity.open_loop`) at a tiny scale, so it does
 not rot: one real `julia serve`, a second of webhooks. It checks what the run counts (every 2xx stored,
 each process's CPU read), never how fast: the figures come from runs under the perf lock."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from julia import servers
-from julia.testing.capacidade import aberta
+from julia.testing.capacity import open_loop
 
 pytestmark = pytest.mark.load
 
@@ -18,22 +18,22 @@ pytestmark = pytest.mark.load
 def test_every_webhook_of_an_open_loop_second_is_stored_and_each_cpu_read(
     services: servers.Servers, tmp_path: Path
 ) -> None:
-    r = aberta.medir(
+    r = open_loop.medir(
         services, 40.0, duracao_s=1.0, doctors=20, conexoes=4, worker=False, pasta=tmp_path, aquecer_s=0.5
     )
     assert r["requisicoes"] == r["aceitas"] == r["gravadas"] == 40
-    assert aberta.falhas(r) == []
+    assert open_loop.falhas(r) == []
     assert set(r["cpu_pct"]) == {"serve", "postgres", "redis", "generator"}
     assert r["cpu_pct"]["serve"] > 0
     assert r["latencia_ms"]["p50"] <= r["latencia_ms"]["p99"] <= r["latencia_ms"]["max"]
     assert r["serve_rss_mib"] > 0
     assert len(r["max_por_segundo_ms"]) == 1
-    assert "40/s asked, 40.0/s accepted (40 2xx, 40 stored" in aberta.linha(r)
+    assert "40/s asked, 40.0/s accepted (40 2xx, 40 stored" in open_loop.linha(r)
 
 
 def test_each_request_is_a_doctors_body_with_its_own_id_and_length() -> None:
-    modelos = aberta.corpos(["+5511999990001", "+5511999990002"])
-    pedido = aberta.pedidos(8000, modelos, "AB12")
+    modelos = open_loop.corpos(["+5511999990001", "+5511999990002"])
+    pedido = open_loop.pedidos(8000, modelos, "AB12")
     cabeca, corpo = pedido(3).split(b"\r\n\r\n", 1)
     assert cabeca.startswith(b"POST /webhooks/evolution HTTP/1.1\r\n")
     assert f"Content-Length: {len(corpo)}".encode() in cabeca
@@ -46,6 +46,6 @@ def test_each_request_is_a_doctors_body_with_its_own_id_and_length() -> None:
 def test_a_2xx_missing_from_postgres_or_any_error_fails_the_rate() -> None:
     sem_erros = {"status": {}, "conexoes_perdidas": 0}
     r = {"taxa_pedida": 500.0, "aceitas": 100, "gravadas": 99, "erros": sem_erros}
-    assert aberta.falhas(r) == ["500.0/s: 1 answered 2xx but not in Postgres"]
+    assert open_loop.falhas(r) == ["500.0/s: 1 answered 2xx but not in Postgres"]
     r |= {"gravadas": 100, "erros": {"status": {"503": 2}, "conexoes_perdidas": 0}}
-    assert aberta.falhas(r) == ["500.0/s: errors {'status': {'503': 2}, 'conexoes_perdidas': 0}"]
+    assert open_loop.falhas(r) == ["500.0/s: errors {'status': {'503': 2}, 'conexoes_perdidas': 0}"]

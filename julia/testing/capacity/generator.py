@@ -40,8 +40,8 @@ class Medido:
 
 
 class _Conexao(asyncio.Protocol):
-    def __init__(self, gerador: _Gerador) -> None:
-        self.gerador = gerador
+    def __init__(self, generator: _Gerador) -> None:
+        self.gerador = generator
         self.transporte: asyncio.Transport | None = None
         self.devida = 0.0
         self.buffer = b""

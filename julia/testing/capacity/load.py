@@ -1,6 +1,6 @@
 """One capacity run: seed, start the fakes and julia's processes, drive the doctors open-loop, watch
-the queues and CPU, stop everything, and summarise it as a dict (the JSON; the page of the runs is
-julia.testing.capacidade.relatorio)."""
+the queues and CPU, stop everything, and summarise it as a dict (the perf engine's benchmarks of it are
+julia.testing.capacity.benches)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ from julia.seed.database import seeded_database
 from julia.servers import Servers
 from julia.settings import Settings
 from julia.testing import controle
-from julia.testing.capacidade import medicos, processos
-from julia.testing.capacidade.estatistica import por_segundo, resumo
+from julia.testing.capacity import cohort, processes
+from julia.testing.capacity.summaries import por_segundo, resumo
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,9 @@ async def rodar(cenario: Cenario, servicos: Servers, pasta: Path) -> dict[str, A
     await redis.aclose()
     conn = await db.connect(dsn)
     try:
-        telefones = await medicos.respondiveis(conn, cenario.medicos)
+        telefones = await cohort.respondiveis(conn, cenario.medicos)
         if not cenario.primeiro_contato:
-            await medicos.ja_no_chatwoot(conn, telefones)
+            await cohort.ja_no_chatwoot(conn, telefones)
         await conn.execute("DELETE FROM fila_mensagens WHERE status IN ('pendente', 'processando')")
         with controle.iniciar(config_falsos(cenario), semente=cenario.semente) as falsos:
             return await _com_processos(cenario, falsos, dsn, redis_url, conn, telefones, rng, pasta)
@@ -216,18 +216,18 @@ async def _com_processos(
     shutil.rmtree(pasta / "gc", ignore_errors=True)
     ambiente["GC_PAUSES_DIR"] = str(pasta / "gc")
     ambiente.update(cenario.ambiente)
-    porta = processos.porta_livre()
+    porta = processes.porta_livre()
     api = f"http://127.0.0.1:{porta}"
     argumentos = ["serve", "--port", str(porta), "--workers", str(cenario.serve_workers)]
-    serve = processos.iniciar("serve", argumentos, ambiente, pasta)
-    workers = [processos.iniciar(f"worker{i}", ["worker"], ambiente, pasta) for i in range(cenario.workers)]
+    serve = processes.iniciar("serve", argumentos, ambiente, pasta)
+    workers = [processes.iniciar(f"worker{i}", ["worker"], ambiente, pasta) for i in range(cenario.workers)]
     todos = [serve, *workers]
     try:
-        await asyncio.to_thread(processos.esperar_http, f"{api}/health", serve)
+        await asyncio.to_thread(processes.esperar_http, f"{api}/health", serve)
         pools = cenario.serve_workers + cenario.workers
         await _esperar_pools(conn, todos, pools * int(ambiente.get("DB_POOL_MIN", "2")))
         await asyncio.sleep(AQUECER_S)
-        postmaster = processos.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
+        postmaster = processes.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
         outros = {POSTGRES: postmaster, FALSOS: falsos.processo.pid if falsos.processo else None}
         cpu_antes = _cpu(todos, outros)
         carga_antes = _carga_maquina()
@@ -259,8 +259,8 @@ async def _com_processos(
             fim_chegadas.set()
             await asyncio.gather(*vigias)
         cpu_depois = _cpu(todos, outros)
-        obs.a_quem_saiu = await medicos.quantos_sairam(conn, obs.numeros)
-        obs.nao_gravadas = len(obs.aceito_em) - await medicos.quantos_gravados(conn, list(obs.aceito_em))
+        obs.a_quem_saiu = await cohort.quantos_sairam(conn, obs.numeros)
+        obs.nao_gravadas = len(obs.aceito_em) - await cohort.quantos_gravados(conn, list(obs.aceito_em))
         obs.claude_s = await falsos.latencias_claude()
         tentativas = await conn.fetchrow(TENTATIVAS)
         assert tentativas is not None  # an aggregate without GROUP BY always returns its row
@@ -278,7 +278,7 @@ async def _com_processos(
     )
 
 
-async def _esperar_pools(conn: asyncpg.Connection, todos: list[processos.Processo], conexoes: int) -> None:
+async def _esperar_pools(conn: asyncpg.Connection, todos: list[processes.Processo], conexoes: int) -> None:
     """Until every julia process (each uvicorn worker of serve too) has opened its pool: `conexoes` in all,
     DB_POOL_MIN each. A worker that is still importing would otherwise count its start-up in the first
     doctors' time-to-reply."""
@@ -302,13 +302,13 @@ async def _criar_campanha(
     """A campaign to the tag whose eligible doctors come closest to `medicos_alvo`, spread at the
     sender's campaign rate (EVOLUTION_CAMPANHA_RATE_PER_S, julia's default unless --set); rows queued.
     On the Cloud API it names the approved template (the only kind Meta takes), else free text."""
-    tag = await conn.fetchval(medicos.TAG_MAIS_PROXIMA, medicos_alvo)
+    tag = await conn.fetchval(cohort.TAG_MAIS_PROXIMA, medicos_alvo)
     por_s = float(ambiente.get("EVOLUTION_CAMPANHA_RATE_PER_S", Settings().evolution_campanha_rate_per_s))
     mensagem = (
-        {"modelo": medicos.MODELO_CAMPANHA} if canal == "cloud-api" else {"texto": medicos.TEXTO_CAMPANHA}
+        {"modelo": cohort.MODELO_CAMPANHA} if canal == "cloud-api" else {"texto": cohort.TEXTO_CAMPANHA}
     )
     corpo = {
-        "id": f"capacidade-{medicos.novo_token()}",
+        "id": f"capacidade-{cohort.novo_token()}",
         "tag": tag,
         **mensagem,
         "por_minuto": min(1000, max(1, round(60 * por_s))),
@@ -319,13 +319,13 @@ async def _criar_campanha(
     return int(resposta.json()["enfileiradas"])
 
 
-def _cpu(todos: list[processos.Processo], outros: dict[str, int | None]) -> dict[str, float | None]:
+def _cpu(todos: list[processes.Processo], outros: dict[str, int | None]) -> dict[str, float | None]:
     """CPU seconds so far of julia's processes, of `outros` (Postgres's postmaster, the fakes) and of
     this driver. Each with its children: `julia serve --workers N` is uvicorn's supervisor and N worker
     processes, Postgres a backend per connection."""
-    leituras = {p.nome: processos.cpu_s(p.pid, filhos=True) for p in todos}
+    leituras = {p.nome: processes.cpu_s(p.pid, filhos=True) for p in todos}
     leituras.update(
-        {nome: processos.cpu_s(pid, filhos=True) if pid else None for nome, pid in outros.items()}
+        {nome: processes.cpu_s(pid, filhos=True) if pid else None for nome, pid in outros.items()}
     )
     # The load generator itself (this process): a driver near a whole core sends late and measures its
     # own queue as julia's webhook time.
@@ -361,8 +361,8 @@ async def _mensagem(http: httpx2.AsyncClient, telefone: str, obs: Observado, qua
     """Post one message at `quando`, retried as Evolution retries; its token once accepted."""
     await asyncio.sleep(max(0.0, quando - time.time()))
     obs.atraso_ms.append(max(0.0, time.time() - quando) * 1000)
-    token = medicos.novo_token()
-    corpo = medicos.webhook(telefone, token)
+    token = cohort.novo_token()
+    corpo = cohort.webhook(telefone, token)
     for tentativa in range(WEBHOOK_TENTATIVAS):
         enviado = time.time()
         try:
@@ -424,7 +424,7 @@ async def _ler_enviadas(falsos: controle.Falsos, obs: Observado, fim: asyncio.Ev
             if envio["status"] != 201:
                 continue
             obs.numeros.add(envio["numero"])
-            token = medicos.token_da_resposta(envio["texto"])
+            token = cohort.token_da_resposta(envio["texto"])
             if token is None:
                 obs.outras_enviadas += 1
                 continue
@@ -438,7 +438,7 @@ async def _ler_enviadas(falsos: controle.Falsos, obs: Observado, fim: asyncio.Ev
             await asyncio.wait_for(fim.wait(), LEITURA_S)
 
 
-def _ler_memoria(todos: list[processos.Processo], postmaster: int | None) -> dict[str, memory.Reading]:
+def _ler_memoria(todos: list[processes.Processo], postmaster: int | None) -> dict[str, memory.Reading]:
     """Each julia process's memory (the uvicorn workers under `julia serve --workers N` as serve.1, ...),
     and Postgres's as "postgres" (the PSS of all its processes, in `pss`)."""
     lidas = {}
@@ -461,7 +461,7 @@ async def _amostrar(
     falsos: controle.Falsos,
     redis_url: str,
     obs: Observado,
-    todos: list[processos.Processo],
+    todos: list[processes.Processo],
     outros: dict[str, int | None],
     inicio: float,
     fim: asyncio.Event,
@@ -480,7 +480,7 @@ async def _amostras(
     falsos: controle.Falsos,
     redis: aioredis.Redis,
     obs: Observado,
-    todos: list[processos.Processo],
+    todos: list[processes.Processo],
     outros: dict[str, int | None],
     inicio: float,
     fim: asyncio.Event,
@@ -577,12 +577,14 @@ def _relatorio(
         "a_quem_saiu": obs.a_quem_saiu,
         "campanha_enfileirada": obs.campanha_enfileirada,
         "tempo_resposta_s": resumo(ttr),
-        # Every one, for the perf engine's benchmark of the storm (julia.testing.capacidade.benches).
+        # Every one, for the perf engine's benchmark of the storm (julia.testing.capacity.benches).
         "tempo_resposta_amostras_s": [round(t, 4) for t in sorted(ttr)],
         # What time-to-reply is judged against: this run's own draw (a p99 of a few hundred lognormal
         # draws moves by seconds from run to run), not the configured p99.
         "claude_latencia_s": resumo(obs.claude_s),
         "webhook_ms": resumo(obs.webhook_ms),
+        # Every one, for the benchmark of a storm with no worker (nothing answered: the webhook is its time).
+        "webhook_samples_ms": [round(ms, 2) for ms in sorted(obs.webhook_ms)] if not cenario.workers else [],
         "webhook_erros": dict(obs.webhook_erros),
         "atraso_envio_ms": resumo(obs.atraso_ms),
         "etapas_ms": {nome: resumo(valores) for nome, valores in obs.etapas_ms.items()},

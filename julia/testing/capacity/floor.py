@@ -1,4 +1,4 @@
-"""`python -m julia.testing.capacidade.piso`: the floor under julia's CPU and latency per reply.
+"""`python -m julia.testing.capacity.floor`: the floor under julia's CPU and latency per reply.
 
 A reply's I/O, as the business defined it, done through the same libraries, clients and event loop julia
 uses, with none of julia's own work: no prompt, no parsing, no queue logic, trivial statements and tiny
@@ -46,12 +46,12 @@ from julia.integrations.claude import Claude
 from julia.integrations.http import cliente_http
 from julia.settings import Settings
 from julia.testing import controle
-from julia.testing.capacidade import processos
-from julia.testing.capacidade.estatistica import resumo
+from julia.testing.capacity import processes
+from julia.testing.capacity.summaries import resumo
 
 CANAL_ENTRADA, CANAL_ENVIO = "julia_piso_entrada", "julia_piso_envio"
 PRONTO = "julia-piso-pronto"
-MODULO = "julia.testing.capacidade.piso"
+MODULO = "julia.testing.capacity.floor"
 NUMERO = "5511999990000"  # every floor reply goes to this number; its text is the message's id
 DRENAR_S = 30.0  # at most, after the last arrival, for the last reply (Claude's p99 is 8 s in a storm)
 AQUECER = 20  # messages, in one second, before the measured window
@@ -176,18 +176,18 @@ async def dirigir(
 @contextlib.contextmanager
 def _processos(
     dsn: str, redis_url: str, pasta: Path, config: dict[str, Any]
-) -> Iterator[tuple[str, controle.Falsos, list[processos.Processo]]]:
+) -> Iterator[tuple[str, controle.Falsos, list[processes.Processo]]]:
     """The fakes (`config`), the webhook server and the worker, started and ready; stopped on exit."""
     with controle.iniciar(config) as falsos:
         ambiente = {**os.environ, **falsos.ambiente(), "DATABASE_URL": dsn, "REDIS_URL": redis_url}
-        porta = processos.porta_livre()
+        porta = processes.porta_livre()
         modulo = [sys.executable, "-m", MODULO]
-        servidor = processos.iniciar("webhook", ["servir", "--port", str(porta)], ambiente, pasta, modulo)
-        trabalhador = processos.iniciar("worker", ["trabalhar"], ambiente, pasta, modulo)
+        servidor = processes.iniciar("webhook", ["servir", "--port", str(porta)], ambiente, pasta, modulo)
+        trabalhador = processes.iniciar("worker", ["trabalhar"], ambiente, pasta, modulo)
         try:
             url = f"http://127.0.0.1:{porta}"
-            processos.esperar_http(f"{url}/health", servidor)
-            processos.esperar_linha(trabalhador, PRONTO)
+            processes.esperar_http(f"{url}/health", servidor)
+            processes.esperar_linha(trabalhador, PRONTO)
             yield url, falsos, [servidor, trabalhador]
         finally:
             trabalhador.parar()
@@ -225,12 +225,12 @@ def medir(
         # Warmed first: the clients' connections opened, statements prepared, lazy imports done.
         aquecidas = asyncio.run(dirigir(url, AQUECER, 1.0, semente=0, prefixo="aquecer"))
         asyncio.run(_enviadas(falsos, aquecidas, drenar_s))
-        ocioso = [processos.cpu_s(p.pid) for p in pids]
+        ocioso = [processes.cpu_s(p.pid) for p in pids]
         time.sleep(ocioso_s)
-        antes = [processos.cpu_s(p.pid) for p in pids]
+        antes = [processes.cpu_s(p.pid) for p in pids]
         aceitas = asyncio.run(dirigir(url, taxa, janela_s, semente=1))
         enviadas = asyncio.run(_enviadas(falsos, aceitas, drenar_s))
-        depois = [processos.cpu_s(p.pid) for p in pids]
+        depois = [processes.cpu_s(p.pid) for p in pids]
     nomes = ("webhook", "worker")
     cpu = {nome: _ms(a, b, len(enviadas)) for nome, a, b in zip(nomes, antes, depois, strict=True)}
     parado = {nome: _ms(a, b, ocioso_s) for nome, a, b in zip(nomes, ocioso, antes, strict=True)}
