@@ -151,8 +151,10 @@ def section(run: Run, verdicts: Sequence[Verdict], table: Table) -> list[str]:
     load = load_rows(run, verdicts)
     parts = []
     if allocations or servers or load:
+        parts.append("<h2 id='memory'>Memory beside time</h2>")
+    if allocations or servers:
         parts.append(
-            "<h2 id='memory'>Memory beside time</h2><p class='info'>Allocations per call: traced with "
+            "<p class='info'>Allocations per call: traced with "
             "tracemalloc over untimed calls after the timed ones, the median of the calls; the peak is what "
             "one call held at once above what was live before it, the net what it left once the collector "
             "ran. A peak above the base's by more than the tolerance fails the run.</p>"

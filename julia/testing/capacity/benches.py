@@ -124,11 +124,15 @@ def memory(r: dict[str, Any]) -> dict[str, Any]:
     processes: dict[str, dict[str, Any]] = {
         name: dict(profile) for name, profile in r.get("memoria", {}).items() if profile.get("samples")
     }
-    for pauses in r.get("gc_pausas", []):
+    recorded = r.get("gc_pausas", [])
+    for pauses in recorded:
         oldest = max((g for g in pauses if g.startswith("gen")), default=None)
         if oldest is None:
             continue
-        name = pauses["process"] if pauses["process"] in processes else f"{pauses['process']} {pauses['pid']}"
+        name = (
+            _sampled_as(pauses["process"], list(processes), recorded)
+            or f"{pauses['process']} {pauses['pid']}"
+        )
         g = pauses[oldest]
         processes.setdefault(name, {})["gc"] = {
             "generation": oldest,
@@ -142,6 +146,15 @@ def memory(r: dict[str, Any]) -> dict[str, Any]:
         if name in SERVERS
     }
     return {"processes": processes, "servers_mib": servers}
+
+
+def _sampled_as(process: str, sampled: list[str], recorded: list[dict[str, Any]]) -> str | None:
+    """The memory sample's name of the process whose pauses were recorded as `process` (the recorder says
+    "worker", the samples "worker0"): the one sampled process of that kind when one process of it recorded
+    pauses; None when several did (their pids are not in the samples)."""
+    alike = [n for n in sampled if n == process or (n.startswith(process) and n[len(process) :].isdigit())]
+    alone = sum(p["process"] == process for p in recorded) == 1
+    return alike[0] if len(alike) == 1 and alone else None
 
 
 def fastest_growth(r: dict[str, Any]) -> float | None:
