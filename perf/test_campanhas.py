@@ -37,7 +37,7 @@ from julia.perf.engine.results import Bench
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
 from julia.services.queues import SEND_TRIES
 from julia.settings import Settings
-from julia.testing.capacity.cohort import TAG_MAIS_PROXIMA, TEXTO_CAMPANHA
+from julia.testing.capacity.cohort import CAMPANHA_TEXT, CLOSEST_TAG
 from julia.worker.quota import Quota
 
 # iniciar_envio's rules as a Baileys instance runs them with the default settings (SendRules).
@@ -75,7 +75,7 @@ WHERE f.campanha_id = $1 AND c.status IN ('opt_out', 'bloqueado', 'inativo')
 
 
 async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
-    alvo = await conn.fetchrow(TAG_MAIS_PROXIMA, max(1, perf.doctors // 10))
+    alvo = await conn.fetchrow(CLOSEST_TAG, max(1, perf.doctors // 10))
     assert alvo is not None
     inicio = dt.datetime.now(dt.UTC)
     enfileiradas: list[int] = []
@@ -87,7 +87,7 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
             tag=alvo["tag"],
             especialidade_id=None,
             estado=None,
-            texto=TEXTO_CAMPANHA,
+            texto=CAMPANHA_TEXT,
             inicio=inicio,
             por_minuto=300,
             hora_inicio=8,

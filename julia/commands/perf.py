@@ -476,7 +476,7 @@ def capacity_line(run: Any, verdicts: list[Any]) -> str:
     benches), judged with the others; what it measured, and its likely cause when it failed."""
     from julia.perf.engine import words
     from julia.testing.capacity import benches
-    from julia.testing.capacity.__main__ import comparado_ao_piso
+    from julia.testing.capacity.__main__ import against_floor
 
     judged = [v for v in verdicts if v.group == benches.GROUP]
     storm = run.benches.get(benches.GATE.storm)
@@ -487,7 +487,7 @@ def capacity_line(run: Any, verdicts: list[Any]) -> str:
     said = [
         f"{c['answered']}/{c['messages']} answered, time-to-reply p99 "
         f"{c['p99_over_claude_ms'] / 1000:+.2f} s from Claude's ({c['claude_p99_ms'] / 1000:.2f} s)",
-        comparado_ao_piso(c.get("storm", {})).removesuffix("; "),
+        against_floor(c.get("storm", {})).removesuffix("; "),
     ]
     if not failed:
         warned = [f"{v.name}: {words.reason(v)}" for v in judged if v.status == "warn"]

@@ -9,8 +9,8 @@ import pytest
 
 from julia import servers
 from julia.testing.capacity import floor, gate
-from julia.testing.capacity.__main__ import comparado_ao_piso, medir_piso
-from julia.testing.capacity.load import Cenario
+from julia.testing.capacity.__main__ import against_floor, measure_floor
+from julia.testing.capacity.load import Scenario
 
 
 def _resultado(p99: float = 5.0) -> dict[str, Any]:
@@ -19,24 +19,24 @@ def _resultado(p99: float = 5.0) -> dict[str, Any]:
 
 def test_a_run_with_its_floor_says_how_far_above_it_julia_is() -> None:
     r = {"cpu_ms_por_resposta": {"julia": 15.0}, "piso": {"cpu_ms_por_resposta": {"total": 10.0}}}
-    assert comparado_ao_piso(r) == "the floor 10.0 ms/reply at the same rate and latencies (julia 1.50x it); "
-    assert comparado_ao_piso({"cpu_ms_por_resposta": {"julia": 15.0}}) == ""
+    assert against_floor(r) == "the floor 10.0 ms/reply at the same rate and latencies (julia 1.50x it); "
+    assert against_floor({"cpu_ms_por_resposta": {"julia": 15.0}}) == ""
 
 
 def test_a_floor_that_cannot_be_measured_is_said_and_fails_nothing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    def nao_sobe(*_: Any, **__: Any) -> dict[str, Any]:
+    def cannot_start(*_: Any, **__: Any) -> dict[str, Any]:
         raise RuntimeError("worker not ready after 60 s: see worker.log")
 
-    monkeypatch.setattr(floor, "medir", nao_sobe)
-    servicos = servers.Servers("postgresql://x", "redis://x", "url", "url")
-    assert medir_piso(Cenario(), servicos, tmp_path) is None
+    monkeypatch.setattr(floor, "measure", cannot_start)
+    found_servers = servers.Servers("postgresql://x", "redis://x", "url", "url")
+    assert measure_floor(Scenario(), found_servers, tmp_path) is None
     assert "the floor was not measured: RuntimeError: worker not ready" in capsys.readouterr().err
 
 
-def _com_etapas(resposta_p99_ms: float, envio_p99_ms: float, **extra: Any) -> dict[str, Any]:
-    """A storm's result with the stages the worker recorded (carga.ETAPAS) and the third parties' p99s."""
+def _with_stages(resposta_p99_ms: float, envio_p99_ms: float, **extra: Any) -> dict[str, Any]:
+    """A storm's result with the stages the worker recorded (load.STAGES) and the third parties' p99s."""
     r = _resultado(p99=12.0)
     r["cenario"]["evolution_p99_ms"] = 600.0
     r["claude_latencia_s"] = {"p99": 8.0}
@@ -49,8 +49,8 @@ def _com_etapas(resposta_p99_ms: float, envio_p99_ms: float, **extra: Any) -> di
 
 
 def test_a_slow_sender_is_named_as_where_the_time_went() -> None:
-    r = _com_etapas(8_300.0, 4_800.0, piso={"cpu_ms_por_resposta": {"total": 10.0}})
-    assert gate.causa(r) == (
+    r = _with_stages(8_300.0, 4_800.0, piso={"cpu_ms_por_resposta": {"total": 10.0}})
+    assert gate.cause(r) == (
         "sending: p99 +4200 ms beyond Evolution's p99 (600 ms) "
         "(then answering: p99 +300 ms beyond Claude's p99 (8000 ms)); "
         "julia CPU 15.0 ms/reply, 1.50x the floor's 10.0 in this run"
@@ -58,11 +58,11 @@ def test_a_slow_sender_is_named_as_where_the_time_went() -> None:
 
 
 def test_a_slow_answer_is_named_with_claudes_rate_limit_waits() -> None:
-    r = _com_etapas(12_000.0, 700.0, tentativas={"esperas": 40})
-    assert gate.causa(r).startswith("answering: p99 +4000 ms beyond Claude's p99 (8000 ms) (then sending")
-    assert "40 waits on Claude's rate limit" in gate.causa(r)
-    assert gate.causa(r).endswith("julia CPU 15.0 ms/reply (the floor was not measured)")
+    r = _with_stages(12_000.0, 700.0, **{"tentativas": {"esperas": 40}})
+    assert gate.cause(r).startswith("answering: p99 +4000 ms beyond Claude's p99 (8000 ms) (then sending")
+    assert "40 waits on Claude's rate limit" in gate.cause(r)
+    assert gate.cause(r).endswith("julia CPU 15.0 ms/reply (the floor was not measured)")
 
 
 def test_a_storm_with_no_reply_has_nothing_to_attribute() -> None:
-    assert gate.causa(_resultado()).startswith("no reply completed")
+    assert gate.cause(_resultado()).startswith("no reply completed")

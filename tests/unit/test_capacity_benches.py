@@ -135,13 +135,13 @@ def test_a_soak_fails_on_growth_and_warns_when_growth_was_not_measured(tmp_path:
     steady = {"samples": 100, "uss_growth_kib_per_1000": 70.0, "uss_peak_mib": 90.0}
     limits = benches.Limits().of(REPO / "perf" / "budgets.toml", soak=True)
     assert limits == {benches.GROWTH: 300.0}
-    for memoria, status, message in [
+    for memory_summary, status, message in [
         ({"serve": growing, "worker0": steady}, "FAIL", "julia_uss_growth_kib_per_1000 477 > limit 300"),
         ({"serve": {"samples": 1, "uss_growth_kib_per_1000": None}, "worker0": steady}, "warn", ""),
         ({"serve": steady}, "ok", ""),
     ]:
         run = Run(dict(STAMP))
-        found = benches.benches({**_storm(), "memoria": memoria}, "line", benches.SOAK, soak=True)
+        found = benches.benches({**_storm(), "memoria": memory_summary}, "line", benches.SOAK, soak=True)
         benches.record(tmp_path / "soak.json", run, found)
         verdict = next(
             v

@@ -18,7 +18,7 @@ WRKJSON {"requests": 42000, "duration_us": 20000000, "connect": 0, "read": 0, "w
 
 
 def test_the_summary_line_of_the_lua_script_is_read() -> None:
-    r = wrk.ler_saida(SAIDA)
+    r = wrk.read_output(SAIDA)
     assert r["aceitas"] == 42000
     assert r["aceitas_por_s"] == 2100.0
     assert r["latencia_ms"] == {"p50": 6.8, "p90": 9.1, "p99": 11.8, "max": 40.0}
@@ -26,30 +26,30 @@ def test_the_summary_line_of_the_lua_script_is_read() -> None:
 
 
 def test_non_2xx_answers_are_not_counted_as_accepted() -> None:
-    r = wrk.ler_saida(SAIDA.replace('"status": 0', '"status": 100'))
+    r = wrk.read_output(SAIDA.replace('"status": 0', '"status": 100'))
     assert r["aceitas"] == 41900
-    assert wrk.falhas({**r, "gravadas": 41900}) == [
+    assert wrk.failures({**r, "gravadas": 41900}) == [
         "errors: {'connect': 0, 'read': 0, 'write': 0, 'status': 100, 'timeout': 0}"
     ]
 
 
 def test_a_2xx_missing_from_postgres_fails() -> None:
-    r = wrk.ler_saida(SAIDA)
-    assert wrk.falhas({**r, "gravadas": 42000}) == []
-    assert wrk.falhas({**r, "gravadas": 41998}) == ["2 webhooks answered 2xx but not in Postgres"]
+    r = wrk.read_output(SAIDA)
+    assert wrk.failures({**r, "gravadas": 42000}) == []
+    assert wrk.failures({**r, "gravadas": 41998}) == ["2 webhooks answered 2xx but not in Postgres"]
 
 
 def test_output_without_the_summary_says_so() -> None:
     with pytest.raises(RuntimeError, match="wrk printed no WRKJSON line"):
-        wrk.ler_saida("unable to connect to 127.0.0.1:4242 Connection refused\n")
+        wrk.read_output("unable to connect to 127.0.0.1:4242 Connection refused\n")
 
 
 def test_the_line_shows_the_generators_cpu_beside_julias() -> None:
     r = {
-        **wrk.ler_saida(SAIDA),
+        **wrk.read_output(SAIDA),
         "gravadas": 42000,
         "conexoes": 16,
         "cpu_pct": {"serve": 98.0, "postgres": 60.0, "wrk": 12.5},
         "carga_maquina": "3.1 -> 3.4",
     }
-    assert "CPU % of a core: serve 98.0, postgres 60.0, wrk 12.5" in wrk.linha(r)
+    assert "CPU % of a core: serve 98.0, postgres 60.0, wrk 12.5" in wrk.summary_line(r)

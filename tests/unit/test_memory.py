@@ -17,7 +17,7 @@ from julia.perf.engine import config, memory, report
 from julia.perf.engine.gate import judge, load_budgets
 from julia.perf.engine.results import Run
 from julia.testing.capacity import benches, soak
-from julia.testing.capacity.__main__ import main, memoria
+from julia.testing.capacity.__main__ import main, memory_summary
 
 MIB = memory.MIB
 
@@ -41,9 +41,9 @@ def test_on_every_collection_is_recorded_and_written_at_exit(tmp_path: Path) -> 
     assert record["process"] == "serve"
     assert record["pid"] == os.getpid()
     assert (tmp_path / f"serve-{os.getpid()}.json").exists()
-    resumo = gc_pauses.summary(record)
-    assert resumo["gen2"]["n"] >= 3  # gc.collect() is a full collection
-    assert 0 < resumo["gen2"]["p50_ms"] <= resumo["gen2"]["max_ms"]
+    summary = gc_pauses.summary(record)
+    assert summary["gen2"]["n"] >= 3  # gc.collect() is a full collection
+    assert 0 < summary["gen2"]["p50_ms"] <= summary["gen2"]["max_ms"]
     assert not any(isinstance(cb, gc_pauses.Recorder) for cb in gc.callbacks)
 
 
@@ -121,14 +121,14 @@ def test_a_profile_has_the_peaks_and_the_growth_in_kib_per_1000() -> None:
 
 
 def test_a_soak_runs_the_gate_storms_rate_for_its_minutes() -> None:
-    c = soak.cenario(10)
-    assert c.janela_s == 600.0
+    c = soak.scenario(10)
+    assert c.window_s == 600.0
     assert c.medicos == 9000
     assert c.workers == 1
 
 
-def _execucao() -> dict[str, Any]:
-    amostras = [
+def _storm_result() -> dict[str, Any]:
+    samples = [
         {
             "t": float(t),
             "entradas_abertas": t,
@@ -140,15 +140,15 @@ def _execucao() -> dict[str, Any]:
         }
         for t in range(5)
     ]
-    resumo = {"p50": 2.2, "p90": 4.5, "p99": 7.8, "max": 14.7, "n": 40}
+    summary = {"p50": 2.2, "p90": 4.5, "p99": 7.8, "max": 14.7, "n": 40}
     return {
         "cenario": {"nome": "tempestade-40med-5s-1w", "workers": 1},
-        "tempo_resposta_s": resumo,
-        "claude_latencia_s": resumo,
-        "webhook_ms": resumo,
+        "tempo_resposta_s": summary,
+        "claude_latencia_s": summary,
+        "webhook_ms": summary,
         "aceitas_por_s": [8] * 5,
         "respostas_por_s": [8] * 5,
-        "amostras": amostras,
+        "amostras": samples,
         "memoria": {"serve": memory.profile(_readings([(u, 60.0 + u / 100) for u in range(0, 41, 10)]))},
         "memoria_servidores_mib": {
             "postgres": {"primeira": 140.0, "pico": 150.0},
@@ -168,18 +168,18 @@ def _execucao() -> dict[str, Any]:
 
 
 def test_the_summary_line_says_each_process_memory_and_its_oldest_generations_pauses() -> None:
-    linha = memoria(_execucao())
-    assert "serve USS peak 60.4 MiB (RSS 120.8), +10240 KiB per 1,000 messages" in linha
-    assert "postgres PSS peak 150.0 MiB, redis RSS peak 9.0 MiB" in linha
-    assert "serve GC gen2 x3 p99 12.4 max 12.5 ms" in linha
-    assert memoria({}) == ""
+    said = memory_summary(_storm_result())
+    assert "serve USS peak 60.4 MiB (RSS 120.8), +10240 KiB per 1,000 messages" in said
+    assert "postgres PSS peak 150.0 MiB, redis RSS peak 9.0 MiB" in said
+    assert "serve GC gen2 x3 p99 12.4 max 12.5 ms" in said
+    assert memory_summary({}) == ""
 
 
 def test_the_engines_memory_table_shows_each_process_and_its_pauses_beside_time(tmp_path: Path) -> None:
     run = Run({"project": PROJECT.said(), "doctors": 40})
     counts = {key: 0 for key in benches.COUNTS.values()}
     storm = {
-        **_execucao(),
+        **_storm_result(),
         **counts,
         "mensagens": 40,
         "respondidas": 40,

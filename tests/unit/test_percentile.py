@@ -9,7 +9,7 @@ import pytest
 
 from julia.metrics import percentile
 from julia.perf.engine.stats import summarize
-from julia.testing.capacity.summaries import resumo
+from julia.testing.capacity.summaries import summary
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 300, 1000])
@@ -23,5 +23,5 @@ def test_the_engine_and_julia_agree(n: int) -> None:
 
 
 def test_the_capacity_report_interpolates_too() -> None:
-    figures = resumo([float(v) for v in range(1, 1001)])
+    figures = summary([float(v) for v in range(1, 1001)])
     assert figures == {"p50": 500.5, "p90": 900.1, "p99": 990.01, "max": 1000.0, "n": 1000}

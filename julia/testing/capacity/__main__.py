@@ -30,23 +30,23 @@ from julia.perf.engine.gate import Verdict, failed, judge, load_budgets
 from julia.perf.engine.results import Run
 from julia.settings import Settings
 from julia.testing.capacity import benches, floor, gate, soak
-from julia.testing.capacity.load import Cenario, config_falsos, rodar
+from julia.testing.capacity.load import Scenario, fakes_config, run_scenario
 
 
-def _ambiente(pares: list[str]) -> dict[str, str]:
-    saida = {}
-    for par in pares:
-        chave, sep, valor = par.partition("=")
+def _environment(pairs: list[str]) -> dict[str, str]:
+    output = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--set wants KEY=VALUE, not {par!r}")
-        saida[chave.upper()] = valor
-    return saida
+            raise SystemExit(f"--set wants KEY=VALUE, not {pair!r}")
+        output[key.upper()] = value
+    return output
 
 
-def linha(r: dict[str, Any]) -> str:
+def summary_line(r: dict[str, Any]) -> str:
     if not r["cenario"]["workers"]:
-        return _linha_ingestao(r)
-    t, cpu, pico = r["tempo_resposta_s"], r["cpu_ms_por_resposta"], r["pico"]
+        return _ingestion_line(r)
+    t, cpu, peak = r["tempo_resposta_s"], r["cpu_ms_por_resposta"], r["pico"]
     campanha = r.get("campanha_enfileirada", 0)
     return (
         f"{r['cenario']['nome']}: {r['respondidas']}/{r['mensagens']} answered, "
@@ -55,95 +55,95 @@ def linha(r: dict[str, Any]) -> str:
         f"max {t['max']:.2f} s (Claude p99 {r['claude_latencia_s']['p99']:.2f}); "
         f"webhook p99 {r['webhook_ms']['p99']:.0f} ms "
         f"(driver late p99 {r['atraso_envio_ms']['p99']:.0f} ms); "
-        + _etapas(r.get("etapas_ms", {}))
-        + f"peak open {pico['entradas_abertas']} (oldest {pico['entrada_mais_antiga_s']:.0f} s), "
-        f"Claude in flight {pico['claude_em_voo']}; "
+        + _stages(r.get("etapas_ms", {}))
+        + f"peak open {peak['entradas_abertas']} (oldest {peak['entrada_mais_antiga_s']:.0f} s), "
+        f"Claude in flight {peak['claude_em_voo']}; "
         + (f"campaign {r['outras_enviadas']} of {campanha} sent meanwhile; " if campanha else "")
-        + _tentativas(r.get("tentativas", {}))
+        + _tries(r.get("tentativas", {}))
         + f"julia CPU {cpu['julia']:.1f} ms/reply, postgres {cpu.get('postgres', float('nan')):.1f}, "
         f"fakes {cpu.get('fakes', float('nan')):.1f}, driver {cpu.get('driver', float('nan')):.1f}; "
-        + comparado_ao_piso(r)
-        + memoria(r)
+        + against_floor(r)
+        + memory_summary(r)
         + f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
     )
 
 
-def memoria(r: dict[str, Any]) -> str:
+def memory_summary(r: dict[str, Any]) -> str:
     """Each julia process's peak USS and growth per 1,000 messages, the servers' peak, the oldest
     generation's garbage-collector pauses: what the run's memory did, beside its time."""
-    partes = []
-    for nome, p in r.get("memoria", {}).items():
+    parts = []
+    for name, p in r.get("memoria", {}).items():
         if p.get("samples"):
-            cresce = p["uss_growth_kib_per_1000"]
-            partes.append(
-                f"{nome} USS peak {p['uss_peak_mib']} MiB (RSS {p['rss_peak_mib']}), "
-                + ("growth not measured" if cresce is None else f"{cresce:+.0f} KiB per 1,000 messages")
+            grows = p["uss_growth_kib_per_1000"]
+            parts.append(
+                f"{name} USS peak {p['uss_peak_mib']} MiB (RSS {p['rss_peak_mib']}), "
+                + ("growth not measured" if grows is None else f"{grows:+.0f} KiB per 1,000 messages")
             )
-    servidores = r.get("memoria_servidores_mib", {})
-    if "postgres" in servidores:
-        partes.append(f"postgres PSS peak {servidores['postgres']['pico']} MiB")
-    if "redis" in servidores:
-        partes.append(f"redis RSS peak {servidores['redis']['pico']} MiB")
-    for pausas in r.get("gc_pausas", []):
-        mais_velha = max((g for g in pausas if g.startswith("gen")), default=None)
-        if mais_velha:
-            g = pausas[mais_velha]
-            partes.append(
-                f"{pausas['process']} GC {mais_velha} x{g['n']} "
+    servers_seen = r.get("memoria_servidores_mib", {})
+    if "postgres" in servers_seen:
+        parts.append(f"postgres PSS peak {servers_seen['postgres']['pico']} MiB")
+    if "redis" in servers_seen:
+        parts.append(f"redis RSS peak {servers_seen['redis']['pico']} MiB")
+    for gc_record in r.get("gc_pausas", []):
+        oldest_generation = max((g for g in gc_record if g.startswith("gen")), default=None)
+        if oldest_generation:
+            g = gc_record[oldest_generation]
+            parts.append(
+                f"{gc_record['process']} GC {oldest_generation} x{g['n']} "
                 f"p99 {g['p99_ms']:.1f} max {g['max_ms']:.1f} ms"
             )
-    return f"memory: {', '.join(partes)}; " if partes else ""
+    return f"memory: {', '.join(parts)}; " if parts else ""
 
 
-def comparado_ao_piso(r: dict[str, Any]) -> str:
+def against_floor(r: dict[str, Any]) -> str:
     """julia's CPU per reply against the floor's in the same run, when the run measured the floor, with
     its spread over windows of replies (benches.cpu_per_reply_windows) when the samples say it."""
     if "piso" not in r:
         return ""
-    chao = r["piso"]["cpu_ms_por_resposta"]["total"]
-    janelas = benches.cpu_per_reply_windows(r)
+    floor_ms = r["piso"]["cpu_ms_por_resposta"]["total"]
+    windows = benches.cpu_per_reply_windows(r)
     spread = (
-        f", {min(janelas) / chao:.2f}x-{max(janelas) / chao:.2f}x over {len(janelas)} windows of "
-        f"{benches.REPLIES_PER_WINDOW} replies"
-        if len(janelas) >= 2
+        f", {min(windows) / floor_ms:.2f}x-{max(windows) / floor_ms:.2f}x over {len(windows)} windows "
+        f"of {benches.REPLIES_PER_WINDOW} replies"
+        if len(windows) >= 2
         else ""
     )
     return (
-        f"the floor {chao:.1f} ms/reply at the same rate and latencies "
-        f"(julia {r['cpu_ms_por_resposta']['julia'] / chao:.2f}x it{spread}); "
+        f"the floor {floor_ms:.1f} ms/reply at the same rate and latencies "
+        f"(julia {r['cpu_ms_por_resposta']['julia'] / floor_ms:.2f}x it{spread}); "
     )
 
 
-def _linha_ingestao(r: dict[str, Any]) -> str:
+def _ingestion_line(r: dict[str, Any]) -> str:
     w, cpu = r["webhook_ms"], r["cpu_ms_por_resposta"]
-    por_s = r["aceitas_por_s"]
+    per_s = r["aceitas_por_s"]
     return (
         f"{r['cenario']['nome']}: {r['mensagens']}/{r['cenario']['medicos']} accepted, "
         f"{r['nao_gravadas']} of them not in Postgres, refused {r['recusadas']} "
         f"(errors {r['webhook_erros'] or 'none'}); webhook p50 {w['p50']:.1f} p90 {w['p90']:.1f} "
         f"p99 {w['p99']:.1f} max {w['max']:.0f} ms (driver late p99 {r['atraso_envio_ms']['p99']:.0f} ms); "
-        f"accepted per second median {_mediana(por_s)}, max {max(por_s, default=0)}; "
+        f"accepted per second median {_median(per_s)}, max {max(per_s, default=0)}; "
         f"CPU per webhook: serve {cpu['serve']:.2f} ms, postgres {cpu.get('postgres', float('nan')):.2f}, "
         f"driver {cpu['driver']:.2f}; "
-        + memoria(r)
+        + memory_summary(r)
         + f"load {r['carga_maquina']['antes']} -> {r['carga_maquina']['depois']}"
     )
 
 
-def _mediana(valores: list[int]) -> float:
-    return statistics.median(valores) if valores else 0.0
+def _median(values: list[int]) -> float:
+    return statistics.median(values) if values else 0.0
 
 
-def _etapas(etapas: dict[str, dict[str, float]]) -> str:
-    if not etapas.get("resposta", {}).get("n"):
+def _stages(stages: dict[str, dict[str, float]]) -> str:
+    if not stages.get("resposta", {}).get("n"):
         return ""
     return (
-        f"p99 answering {etapas['resposta']['p99']:.0f} ms (queue, Claude, completion), "
-        f"sending {etapas['envio']['p99']:.0f} ms; "
+        f"p99 answering {stages['resposta']['p99']:.0f} ms (queue, Claude, completion), "
+        f"sending {stages['envio']['p99']:.0f} ms; "
     )
 
 
-def _tentativas(t: dict[str, int]) -> str:
+def _tries(t: dict[str, int]) -> str:
     if not (t.get("esperas") or t.get("com_falha")):
         return ""
     return (
@@ -186,49 +186,49 @@ async def _stamp(found: servers.Servers, doctors: int) -> dict[str, Any]:
     return benches.stamp(major, version, doctors, found.describe(), found.topology)
 
 
-def medir_piso(cenario: Cenario, servicos: servers.Servers, pasta: Path) -> dict[str, Any] | None:
+def measure_floor(scenario: Scenario, found_servers: servers.Servers, folder: Path) -> dict[str, Any] | None:
     """The floor at `cenario`'s rate and latencies; None, said on stderr, when it could not be measured
     (it is reported beside the run, never judged, so it must not fail one)."""
     try:
-        return floor.medir(
-            servicos,
-            cenario.medicos / cenario.janela_s,
-            cenario.janela_s,
-            pasta,
-            falsos_config=config_falsos(cenario),
+        return floor.measure(
+            found_servers,
+            scenario.medicos / scenario.window_s,
+            scenario.window_s,
+            folder,
+            fakes_config=fakes_config(scenario),
         )
     except (RuntimeError, OSError, httpx2.HTTPError) as exc:
         print(f"the floor was not measured: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return None
 
 
-def _cenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Cenario]:
+def _scenarios(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Scenario]:
     if min(args.workers) < 0 or min(args.serve_workers) < 1:
         parser.error("--workers takes 0 or more, --serve-workers 1 or more")
-    janelas = args.window or [60.0] * len(args.doctors)
-    if len(janelas) != len(args.doctors):
+    windows_s = args.window or [60.0] * len(args.doctors)
+    if len(windows_s) != len(args.doctors):
         parser.error("--window takes one value per --doctors size")
     return [
-        Cenario(
+        Scenario(
             medicos=n,
-            janela_s=janela,
+            window_s=window,
             workers=w,
             serve_workers=sw,
-            modo=args.mode,
-            rodadas=args.rounds,
-            claude_mediana_ms=args.claude_median_ms,
+            mode=args.mode,
+            rounds=args.rounds,
+            claude_median_ms=args.claude_median_ms,
             claude_p99_ms=args.claude_p99_ms,
             claude_rpm=args.claude_rpm,
-            evolution_mediana_ms=args.evolution_median_ms,
+            evolution_median_ms=args.evolution_median_ms,
             evolution_p99_ms=args.evolution_p99_ms,
-            drenar_s=args.drain_s,
+            drain_s=args.drain_s,
             chatwoot=not args.no_chatwoot,
-            primeiro_contato=args.first_contact,
+            first_contact=args.first_contact,
             campanha=args.campaign,
-            canal=args.channel,
-            ambiente=_ambiente(args.set),
+            channel=args.channel,
+            environment=_environment(args.set),
         )
-        for n, janela in zip(args.doctors, janelas, strict=True)
+        for n, window in zip(args.doctors, windows_s, strict=True)
         for w in args.workers
         for sw in args.serve_workers
     ]
@@ -349,11 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.soak and args.gate:
         parser.error("--soak and --gate are two different runs: one at a time")
     if args.gate:
-        cenarios = [gate.TEMPESTADE_CURTA]
+        scenarios = [gate.SHORT_STORM]
     elif args.soak:
-        cenarios = [soak.cenario(args.soak)]
+        scenarios = [soak.scenario(args.soak)]
     else:
-        cenarios = _cenarios(parser, args)
+        scenarios = _scenarios(parser, args)
     out = args.out or Path("reports/out/capacity-soak" if args.soak else "reports/out/capacity")
     path = (args.results or config.find().results) if args.gate else out / "results.json"
     settings = Settings()
@@ -362,23 +362,27 @@ def main(argv: list[str] | None = None) -> int:
         stamp = (
             {}
             if args.gate and path.is_file()
-            else asyncio.run(_stamp(found, max(c.medicos for c in cenarios)))
+            else asyncio.run(_stamp(found, max(c.medicos for c in scenarios)))
         )
         # The gate storm joins the perf run's results; a matrix or a soak is a run of its own.
         recorded = benches.joined(path, stamp) if args.gate else Run(stamp)
-        for cenario in cenarios:
-            resultado = asyncio.run(rodar(cenario, found, args.logs))
-            if (args.floor or args.gate) and cenario.workers and cenario.modo == "tempestade":
-                chao = medir_piso(cenario, found, args.logs / cenario.nome() / "piso")
-                if chao is not None:
-                    resultado["piso"] = chao
-            print(linha(resultado), flush=True)
+        for scenario in scenarios:
+            result = asyncio.run(run_scenario(scenario, found, args.logs))
+            if (args.floor or args.gate) and scenario.workers and scenario.mode == "tempestade":
+                floor_found = measure_floor(scenario, found, args.logs / scenario.name() / "piso")
+                if floor_found is not None:
+                    result["piso"] = floor_found
+            print(summary_line(result), flush=True)
             names = (
-                benches.GATE if args.gate else benches.SOAK if args.soak else benches.names_of(cenario.nome())
+                benches.GATE
+                if args.gate
+                else benches.SOAK
+                if args.soak
+                else benches.names_of(scenario.name())
             )
             runs.append(names)
             benches.record(
-                path, recorded, benches.benches(resultado, linha(resultado), names, soak=bool(args.soak))
+                path, recorded, benches.benches(result, summary_line(result), names, soak=bool(args.soak))
             )
     print(
         f"capacity: {', '.join(n for n in recorded.benches if recorded.benches[n].group == benches.GROUP)} "

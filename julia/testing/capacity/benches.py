@@ -75,10 +75,11 @@ def names_of(scenario_name: str) -> Names:
 
 
 def benches(r: dict[str, Any], line: str, names: Names = GATE, soak: bool = False) -> list[Bench]:
-    """The storm result `r` (load.rodar, with its floor under "piso" when measured) as benchmarks; `line`:
-    its one-line summary (__main__.linha); `soak`: record the growth its budget judges."""
+    """The storm result `r` (load.run_scenario, with its floor under "piso" when measured) as
+    benchmarks; `line`: its one-line summary (__main__.summary_line); `soak`: record the growth its budget
+    judges."""
     answered = bool(r["cenario"]["workers"])
-    said = [line, f"likely cause: {gate.causa(r)}"] if answered else [line]
+    said = [line, f"likely cause: {gate.cause(r)}"] if answered else [line]
     counters: dict[str, Any] = {
         **{name: int(r[key]) for name, key in COUNTS.items()},
         "messages": r["mensagens"],

@@ -19,41 +19,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from julia.testing.capacity.load import Cenario
+from julia.testing.capacity.load import Scenario
 
-TEMPESTADE_CURTA = Cenario(medicos=300, janela_s=20.0, workers=1, drenar_s=30.0)
+SHORT_STORM = Scenario(medicos=300, window_s=20.0, workers=1, drain_s=30.0)
 
 
-def causa(r: dict[str, Any]) -> str:
+def cause(r: dict[str, Any]) -> str:
     """Where a storm's time-to-reply went, as the perf gate's cause line does for a benchmark: the stage
     that took more beyond what the third parties themselves took (answering: the inbound queue's wait,
     the context and the completion beyond Claude's own p99; sending: the reply's wait in the send queue
     and its rate limit beyond Evolution's configured p99), Claude's rate-limit waits, and julia's CPU per
     reply against the floor measured at the same rate in the same run. The storm runs the head alone, so
     "beyond the third parties" is the yardstick a same-run base would otherwise be."""
-    etapas = r.get("etapas_ms", {})
-    if not etapas.get("resposta", {}).get("n"):
+    stages = r.get("etapas_ms", {})
+    if not stages.get("resposta", {}).get("n"):
         return "no reply completed: nothing to attribute (see the counts above)"
     claude_ms = 1000 * r["claude_latencia_s"]["p99"]
     evolution_ms = float(r["cenario"]["evolution_p99_ms"])
-    respondendo = etapas["resposta"]["p99"] - claude_ms
-    enviando = etapas["envio"]["p99"] - evolution_ms
-    estagios = sorted(
+    answering = stages["resposta"]["p99"] - claude_ms
+    sending = stages["envio"]["p99"] - evolution_ms
+    stages = sorted(
         [
-            (respondendo, f"answering: p99 {respondendo:+.0f} ms beyond Claude's p99 ({claude_ms:.0f} ms)"),
-            (enviando, f"sending: p99 {enviando:+.0f} ms beyond Evolution's p99 ({evolution_ms:.0f} ms)"),
+            (answering, f"answering: p99 {answering:+.0f} ms beyond Claude's p99 ({claude_ms:.0f} ms)"),
+            (sending, f"sending: p99 {sending:+.0f} ms beyond Evolution's p99 ({evolution_ms:.0f} ms)"),
         ],
-        key=lambda estagio: estagio[0],
+        key=lambda stage: stage[0],
         reverse=True,
     )
-    partes = [f"{estagios[0][1]} (then {estagios[1][1]})"]
-    esperas = r.get("tentativas", {}).get("esperas", 0)
-    if esperas:
-        partes.append(f"{esperas} waits on Claude's rate limit")
+    parts = [f"{stages[0][1]} (then {stages[1][1]})"]
+    waits = r.get("tentativas", {}).get("esperas", 0)
+    if waits:
+        parts.append(f"{waits} waits on Claude's rate limit")
     cpu = r["cpu_ms_por_resposta"]["julia"]
     if "piso" in r:
-        chao = r["piso"]["cpu_ms_por_resposta"]["total"]
-        partes.append(f"julia CPU {cpu:.1f} ms/reply, {cpu / chao:.2f}x the floor's {chao:.1f} in this run")
+        floor_ms = r["piso"]["cpu_ms_por_resposta"]["total"]
+        parts.append(
+            f"julia CPU {cpu:.1f} ms/reply, {cpu / floor_ms:.2f}x the floor's {floor_ms:.1f} in this run"
+        )
     else:
-        partes.append(f"julia CPU {cpu:.1f} ms/reply (the floor was not measured)")
-    return "; ".join(partes)
+        parts.append(f"julia CPU {cpu:.1f} ms/reply (the floor was not measured)")
+    return "; ".join(parts)

@@ -24,149 +24,149 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-Pedido = Callable[[int], bytes]  # request number -> the whole HTTP/1.1 request
+Request = Callable[[int], bytes]  # request number -> the whole HTTP/1.1 request
 
 
 @dataclass
-class Medido:
-    enviadas: int = 0
-    latencia_ms: list[float] = field(default_factory=list)  # from each request's due instant, 2xx only
-    devidas_s: list[float] = field(default_factory=list)  # their due instants, from the start
-    atraso_ms: list[float] = field(default_factory=list)  # sent minus due, every request
+class Measured:
+    sent: int = 0
+    latency_ms: list[float] = field(default_factory=list)  # from each request's due instant, 2xx only
+    due_s: list[float] = field(default_factory=list)  # their due instants, from the start
+    lateness_ms: list[float] = field(default_factory=list)  # sent minus due, every request
     status: Counter[int] = field(default_factory=Counter)  # every response's status
-    conexoes_perdidas: int = 0
-    segundos: float = 0.0  # from the first due instant to the last response
+    connections_lost: int = 0
+    seconds: float = 0.0  # from the first due instant to the last response
     cpu_s: float = 0.0  # this process's CPU over the same span
 
 
-class _Conexao(asyncio.Protocol):
-    def __init__(self, generator: _Gerador) -> None:
-        self.gerador = generator
-        self.transporte: asyncio.Transport | None = None
-        self.devida = 0.0
+class _Connection(asyncio.Protocol):
+    def __init__(self, generator: _Generator) -> None:
+        self.generator = generator
+        self.transport_: asyncio.Transport | None = None
+        self.due = 0.0
         self.buffer = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transporte = cast(asyncio.Transport, transport)  # uvloop's does not subclass asyncio's
+        self.transport_ = cast(asyncio.Transport, transport)  # uvloop's does not subclass asyncio's
 
-    def enviar(self, dados: bytes, devida: float) -> None:
-        assert self.transporte is not None
-        self.devida = devida
-        self.transporte.write(dados)
+    def send(self, payload_bytes: bytes, due: float) -> None:
+        assert self.transport_ is not None
+        self.due = due
+        self.transport_.write(payload_bytes)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        fim = self.buffer.find(b"\r\n\r\n")
-        if fim < 0:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
             return
-        cabecalho = self.buffer[:fim].lower()
-        inicio = cabecalho.find(b"content-length:")
-        tamanho = int(cabecalho[inicio + 15 : cabecalho.find(b"\r\n", inicio)]) if inicio >= 0 else 0
-        if len(self.buffer) < fim + 4 + tamanho:
+        header = self.buffer[:end].lower()
+        start_at = header.find(b"content-length:")
+        size = int(header[start_at + 15 : header.find(b"\r\n", start_at)]) if start_at >= 0 else 0
+        if len(self.buffer) < end + 4 + size:
             return
-        self.buffer = self.buffer[fim + 4 + tamanho :]
-        self.gerador.respondida(self, int(cabecalho[9:12]))
+        self.buffer = self.buffer[end + 4 + size :]
+        self.generator.answered_one(self, int(header[9:12]))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.gerador.perdida(self)
+        self.generator.lost(self)
 
 
-class _Gerador:
-    def __init__(self, host: str, porta: int, total: int) -> None:
-        self.host, self.porta = host, porta
+class _Generator:
+    def __init__(self, host: str, port: int, total: int) -> None:
+        self.host, self.port = host, port
         self.total = total
-        self.medido = Medido()
-        self.todas: list[_Conexao] = []
-        self.livres: deque[_Conexao] = deque()
-        self.fila: deque[tuple[bytes, float]] = deque()
-        self.pendentes = 0
-        self.tarefas: set[asyncio.Future[None]] = set()  # connections being opened again
-        self.fim = asyncio.get_running_loop().create_future()
-        self.relogio = asyncio.get_running_loop().time
-        self.inicio = 0.0  # the first request's due instant, set once the connections are open
+        self.measured = Measured()
+        self.every: list[_Connection] = []
+        self.free: deque[_Connection] = deque()
+        self.queue: deque[tuple[bytes, float]] = deque()
+        self.pending = 0
+        self.tasks: set[asyncio.Future[None]] = set()  # connections being opened again
+        self.end = asyncio.get_running_loop().create_future()
+        self.clock = asyncio.get_running_loop().time
+        self.start_at = 0.0  # the first request's due instant, set once the connections are open
 
-    def despachar(self, dados: bytes, devida: float) -> None:
-        if self.livres:
-            self.medido.atraso_ms.append(1000 * (self.relogio() - devida))
-            self.livres.popleft().enviar(dados, devida)
+    def dispatch(self, payload_bytes: bytes, due: float) -> None:
+        if self.free:
+            self.measured.lateness_ms.append(1000 * (self.clock() - due))
+            self.free.popleft().send(payload_bytes, due)
         else:
-            self.fila.append((dados, devida))
+            self.queue.append((payload_bytes, due))
 
-    async def abrir(self) -> None:
-        _, conexao = await asyncio.get_running_loop().create_connection(
-            lambda: _Conexao(self), self.host, self.porta
+    async def open(self) -> None:
+        _, connection = await asyncio.get_running_loop().create_connection(
+            lambda: _Connection(self), self.host, self.port
         )
-        self.todas.append(conexao)
-        self.liberar(conexao)
+        self.every.append(connection)
+        self.release(connection)
 
-    def liberar(self, conexao: _Conexao) -> None:
-        if self.fila:
-            dados, devida = self.fila.popleft()
-            self.medido.atraso_ms.append(1000 * (self.relogio() - devida))
-            conexao.enviar(dados, devida)
+    def release(self, connection: _Connection) -> None:
+        if self.queue:
+            payload_bytes, due = self.queue.popleft()
+            self.measured.lateness_ms.append(1000 * (self.clock() - due))
+            connection.send(payload_bytes, due)
         else:
-            self.livres.append(conexao)
+            self.free.append(connection)
 
-    def respondida(self, conexao: _Conexao, status: int) -> None:
-        self.medido.status[status] += 1
+    def answered_one(self, connection: _Connection, status: int) -> None:
+        self.measured.status[status] += 1
         if 200 <= status < 300:
-            self.medido.latencia_ms.append(1000 * (self.relogio() - conexao.devida))
-            self.medido.devidas_s.append(conexao.devida - self.inicio)
-        self._concluida()
-        self.liberar(conexao)
+            self.measured.latency_ms.append(1000 * (self.clock() - connection.due))
+            self.measured.due_s.append(connection.due - self.start_at)
+        self._done()
+        self.release(connection)
 
-    def perdida(self, conexao: _Conexao) -> None:
-        if self.fim.done():  # closed at the end
+    def lost(self, connection: _Connection) -> None:
+        if self.end.done():  # closed at the end
             return
-        if conexao in self.livres:
-            self.livres.remove(conexao)
+        if connection in self.free:
+            self.free.remove(connection)
         else:  # it held a request that will never be answered
-            self.medido.conexoes_perdidas += 1
-            self._concluida()
-        self.tarefas.add(asyncio.ensure_future(self.abrir()))
+            self.measured.connections_lost += 1
+            self._done()
+        self.tasks.add(asyncio.ensure_future(self.open()))
 
-    def _concluida(self) -> None:
-        self.pendentes -= 1
-        if self.pendentes == 0 and self.medido.enviadas == self.total and not self.fim.done():
-            self.fim.set_result(None)
+    def _done(self) -> None:
+        self.pending -= 1
+        if self.pending == 0 and self.measured.sent == self.total and not self.end.done():
+            self.end.set_result(None)
 
 
-async def gerar(
-    host: str, porta: int, pedido: Pedido, taxa: float, duracao_s: float, conexoes: int, espera_s: float
-) -> Medido:
-    """Post `taxa` requests a second for `duracao_s` seconds on `conexoes` connections, then wait up to
+async def generate(
+    host: str, port: int, request: Request, rate: float, duration_s: float, connections: int, wait_s: float
+) -> Measured:
+    """Post `rate` requests a second for `duration_s` seconds on `connections` connections, then wait up to
     `espera_s` for the last answers (unanswered by then: counted as lost connections)."""
     loop = asyncio.get_running_loop()
-    total = round(taxa * duracao_s)
-    g = _Gerador(host, porta, total)
-    for _ in range(conexoes):
-        await g.abrir()
+    total = round(rate * duration_s)
+    g = _Generator(host, port, total)
+    for _ in range(connections):
+        await g.open()
     # The collector's pauses would be this process's, counted as julia's latency: none during the run.
     gc.collect()
     gc.disable()
     try:
         cpu = time.process_time()
-        g.inicio = inicio = loop.time() + 0.05
-        while g.medido.enviadas < total:
-            devidas = min(total, int((loop.time() - inicio) * taxa) + 1)
-            for i in range(g.medido.enviadas, devidas):
-                g.pendentes += 1
-                g.medido.enviadas += 1
-                g.despachar(pedido(i), inicio + i / taxa)
-            await asyncio.sleep(max(0.0, inicio + g.medido.enviadas / taxa - loop.time()))
-        if g.pendentes:
+        g.start_at = start_at = loop.time() + 0.05
+        while g.measured.sent < total:
+            due_times = min(total, int((loop.time() - start_at) * rate) + 1)
+            for i in range(g.measured.sent, due_times):
+                g.pending += 1
+                g.measured.sent += 1
+                g.dispatch(request(i), start_at + i / rate)
+            await asyncio.sleep(max(0.0, start_at + g.measured.sent / rate - loop.time()))
+        if g.pending:
             try:
-                await asyncio.wait_for(asyncio.shield(g.fim), espera_s)
+                await asyncio.wait_for(asyncio.shield(g.end), wait_s)
             except TimeoutError:
-                g.medido.conexoes_perdidas += g.pendentes
-                g.fim.set_result(None)  # the connections closed below are counted already
-        g.medido.segundos = loop.time() - inicio
-        g.medido.cpu_s = time.process_time() - cpu
+                g.measured.connections_lost += g.pending
+                g.end.set_result(None)  # the connections closed below are counted already
+        g.measured.seconds = loop.time() - start_at
+        g.measured.cpu_s = time.process_time() - cpu
     finally:
-        if not g.fim.done():
-            g.fim.set_result(None)  # the connections closed below are not lost ones
+        if not g.end.done():
+            g.end.set_result(None)  # the connections closed below are not lost ones
         gc.enable()
-        for conexao in g.todas:
-            if conexao.transporte is not None:
-                conexao.transporte.close()
-    return g.medido
+        for connection in g.every:
+            if connection.transport_ is not None:
+                connection.transport_.close()
+    return g.measured

@@ -41,146 +41,146 @@ from julia.seed.database import seeded_database
 from julia.settings import Settings
 from julia.testing import controle
 from julia.testing.capacity import cohort, generator, processes, wrk
-from julia.testing.capacity.load import CONEXOES, PRONTOS_S, Cenario, config_falsos
+from julia.testing.capacity.load import ALL_READY_S, CONNECTIONS, Scenario, fakes_config
 
-BANCO = "julia_capacidade_aberta"
+DATABASE = "julia_capacidade_aberta"
 REDIS_DB = 8  # its own database on a shared Redis, flushed before each rate
-CHAVE = "capacidade"
-AQUECER_S = 5.0  # seconds of webhooks at the rate before the window: serve's pool grown, as in production
-ESPERA_S = 30.0  # after the last arrival, for the last answers
-PERCENTIS = (50, 90, 99, 99.9)
+KEY = "capacidade"
+WARM_UP_S = 5.0  # seconds of webhooks at the rate before the window: serve's pool grown, as in production
+WAIT_S = 30.0  # after the last arrival, for the last answers
+PERCENTILES = (50, 90, 99, 99.9)
 
 
-def corpos(telefones: list[str]) -> list[bytes]:
+def bodies(telefones: list[str]) -> list[bytes]:
     """One messages.upsert body per doctor, `@ID@` where the message's unique id goes."""
     return [json.dumps(cohort.webhook(t, "@ID@")).encode() for t in telefones]
 
 
-def pedidos(porta: int, modelos: list[bytes], prefixo: str) -> generator.Pedido:
+def requests(port: int, templates: list[bytes], prefix: str) -> generator.Request:
     """Request i: doctor i mod n's body with the id `prefixo`x`i`, posted with Evolution's apikey."""
-    cabeca = (
-        f"POST /webhooks/evolution HTTP/1.1\r\nHost: 127.0.0.1:{porta}\r\n"
-        f"Content-Type: application/json\r\napikey: {CHAVE}\r\nContent-Length: "
+    head = (
+        f"POST /webhooks/evolution HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\napikey: {KEY}\r\nContent-Length: "
     ).encode()
 
-    def pedido(i: int) -> bytes:
-        corpo = modelos[i % len(modelos)].replace(b"@ID@", f"{prefixo}x{i}".encode())
-        return cabeca + str(len(corpo)).encode() + b"\r\n\r\n" + corpo
+    def request(i: int) -> bytes:
+        body = templates[i % len(templates)].replace(b"@ID@", f"{prefix}x{i}".encode())
+        return head + str(len(body)).encode() + b"\r\n\r\n" + body
 
-    return pedido
+    return request
 
 
-def resumir(m: generator.Medido, taxa: float, duracao_s: float) -> dict[str, Any]:
+def summarize(m: generator.Measured, rate: float, duration_s: float) -> dict[str, Any]:
     """The generator's measurements as the run's result (what upsert.lua's line gives for wrk2)."""
-    aceitas = sum(n for s, n in m.status.items() if 200 <= s < 300)
-    ordenadas, atrasos = sorted(m.latencia_ms), sorted(m.atraso_ms)
+    accepted = sum(n for s, n in m.status.items() if 200 <= s < 300)
+    ordered, latenesses = sorted(m.latency_ms), sorted(m.lateness_ms)
     return {
-        "taxa_pedida": taxa,
-        "requisicoes": m.enviadas,
-        "segundos": round(m.segundos, 2),
-        "aceitas": aceitas,
-        "aceitas_por_s": round(aceitas / duracao_s, 1),
+        "taxa_pedida": rate,
+        "requisicoes": m.sent,
+        "segundos": round(m.seconds, 2),
+        "aceitas": accepted,
+        "aceitas_por_s": round(accepted / duration_s, 1),
         "erros": {
             "status": {str(s): n for s, n in sorted(m.status.items()) if not 200 <= s < 300},
-            "conexoes_perdidas": m.conexoes_perdidas,
+            "conexoes_perdidas": m.connections_lost,
         },
-        "latencia_ms": _percentis(ordenadas),
-        "atraso_gerador_ms": _percentis(atrasos),
+        "latencia_ms": _percentiles(ordered),
+        "atraso_gerador_ms": _percentiles(latenesses),
         "gerador_cpu_s": round(m.cpu_s, 2),
         # Where in the window the tail was: each second's slowest request (by due instant).
-        "max_por_segundo_ms": _max_por_segundo(m.devidas_s, m.latencia_ms),
+        "max_por_segundo_ms": _max_per_second(m.due_s, m.latency_ms),
     }
 
 
-def _max_por_segundo(devidas_s: list[float], latencia_ms: list[float]) -> list[float]:
-    pior: dict[int, float] = {}
-    for t, ms in zip(devidas_s, latencia_ms, strict=True):
-        pior[int(t)] = max(pior.get(int(t), 0.0), ms)
-    return [round(pior.get(s, 0.0), 1) for s in range(max(pior, default=-1) + 1)]
+def _max_per_second(due_s: list[float], latency_ms: list[float]) -> list[float]:
+    worst: dict[int, float] = {}
+    for t, ms in zip(due_s, latency_ms, strict=True):
+        worst[int(t)] = max(worst.get(int(t), 0.0), ms)
+    return [round(worst.get(s, 0.0), 1) for s in range(max(worst, default=-1) + 1)]
 
 
-def _percentis(ordenados: list[float]) -> dict[str, float]:
-    if not ordenados:
+def _percentiles(ordered_values: list[float]) -> dict[str, float]:
+    if not ordered_values:
         return {}
-    saida = {f"p{p:g}": round(percentile(ordenados, p), 2) for p in PERCENTIS}
-    saida["max"] = round(ordenados[-1], 2)
-    return saida
+    output = {f"p{p:g}": round(percentile(ordered_values, p), 2) for p in PERCENTILES}
+    output["max"] = round(ordered_values[-1], 2)
+    return output
 
 
-def falhas(r: dict[str, Any]) -> list[str]:
+def failures(r: dict[str, Any]) -> list[str]:
     """Why a rate's run fails: a 2xx not in Postgres, or any error."""
-    motivos = []
+    reasons = []
     if r["aceitas"] > r["gravadas"]:
-        perdidas = r["aceitas"] - r["gravadas"]
-        motivos.append(f"{r['taxa_pedida']}/s: {perdidas} answered 2xx but not in Postgres")
+        lost_ones = r["aceitas"] - r["gravadas"]
+        reasons.append(f"{r['taxa_pedida']}/s: {lost_ones} answered 2xx but not in Postgres")
     if r["erros"]["status"] or r["erros"]["conexoes_perdidas"]:
-        motivos.append(f"{r['taxa_pedida']}/s: errors {r['erros']}")
-    return motivos
+        reasons.append(f"{r['taxa_pedida']}/s: errors {r['erros']}")
+    return reasons
 
 
-def linha(r: dict[str, Any]) -> str:
-    lat, cpu = r["latencia_ms"], r["cpu_pct"]
-    atraso = r.get("atraso_gerador_ms", {}).get("p99")
+def summary_line(r: dict[str, Any]) -> str:
+    ms, cpu = r["latencia_ms"], r["cpu_pct"]
+    lateness = r.get("atraso_gerador_ms", {}).get("p99")
     return (
         f"{r['taxa_pedida']:g}/s asked, {r['aceitas_por_s']}/s accepted ({r['aceitas']} 2xx, "
-        f"{r['gravadas']} stored, errors {r['erros']}); latency p50 {lat.get('p50')} p90 {lat.get('p90')} "
-        f"p99 {lat.get('p99')} p99.9 {lat.get('p99.9')} max {lat.get('max')} ms"
-        + ("" if atraso is None else f" (generator late p99 {atraso} ms)")
+        f"{r['gravadas']} stored, errors {r['erros']}); latency p50 {ms.get('p50')} p90 {ms.get('p90')} "
+        f"p99 {ms.get('p99')} p99.9 {ms.get('p99.9')} max {ms.get('max')} ms"
+        + ("" if lateness is None else f" (generator late p99 {lateness} ms)")
         + "; CPU % of a core: "
         + ", ".join(f"{k} {v}" for k, v in cpu.items())
         + f"; serve peak RSS {r['serve_rss_mib']} MiB; load {r['carga_maquina']}"
     )
 
 
-async def _preparar(url: str, doctors: int, worker: bool) -> tuple[str, list[str], int | None]:
-    dsn, _ = await seeded_database(url, BANCO, doctors + doctors // 2 + 10)
+async def _prepare(url: str, doctors: int, worker: bool) -> tuple[str, list[str], int | None]:
+    dsn, _ = await seeded_database(url, DATABASE, doctors + doctors // 2 + 10)
     conn = await db.connect(dsn)
     try:
-        telefones = await cohort.respondiveis(conn, doctors)
-        if worker:  # doctors answering a mirrored campaign, as the capacity storms' (carga.py)
-            await cohort.ja_no_chatwoot(conn, telefones)
-        postmaster = processes.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
+        telefones = await cohort.answerable(conn, doctors)
+        if worker:  # doctors answering a mirrored campaign, as the capacity storms' (load.py)
+            await cohort.already_in_chatwoot(conn, telefones)
+        postmaster = processes.parent(int(await conn.fetchval("SELECT pg_backend_pid()")))
         return dsn, telefones, postmaster
     finally:
         await conn.close()
 
 
-async def _gravadas(dsn: str, prefixo: str) -> int:
+async def _stored(dsn: str, prefix: str) -> int:
     conn = await db.connect(dsn)
     try:
-        return int(await conn.fetchval(wrk.GRAVADAS, cohort.whatsapp_id(prefixo) + "%"))
+        return int(await conn.fetchval(wrk.STORED, cohort.whatsapp_id(prefix) + "%"))
     finally:
         await conn.close()
 
 
 def _redis_pid(url: str) -> int | None:
-    cliente = redis.Redis.from_url(url)
+    client = redis.Redis.from_url(url)
     try:
-        return int(cliente.info("server")["process_id"])
+        return int(client.info("server")["process_id"])
     finally:
-        cliente.close()
+        client.close()
 
 
-def _rss_pico_mib(pid: int) -> float | None:
+def _rss_peak_mib(pid: int) -> float | None:
     """VmHWM: the process's peak resident set so far."""
-    for campo in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if campo.startswith("VmHWM:"):
-            return round(int(campo.split()[1]) / 1024, 1)
+    for entry in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if entry.startswith("VmHWM:"):
+            return round(int(entry.split()[1]) / 1024, 1)
     return None
 
 
-async def _esperar_pools(dsn: str, todos: list[processes.Processo]) -> None:
+async def _wait_for_pools(dsn: str, all_processes: list[processes.Process]) -> None:
     """Until each julia process holds its pool (DB_POOL_MIN connections): a worker still importing would
     start inside the measured window."""
     conn = await db.connect(dsn)
     try:
-        limite = time.monotonic() + PRONTOS_S
-        while await conn.fetchval(CONEXOES) < 1 + len(todos) * Settings().db_pool_min:
-            for p in todos:
+        limit = time.monotonic() + ALL_READY_S
+        while await conn.fetchval(CONNECTIONS) < 1 + len(all_processes) * Settings().db_pool_min:
+            for p in all_processes:
                 if p.popen.poll() is not None:
-                    raise RuntimeError(f"{p.nome} exited with {p.popen.returncode}: see {p.log}")
-            if time.monotonic() > limite:
-                raise RuntimeError(f"julia processes not connected after {PRONTOS_S:.0f} s")
+                    raise RuntimeError(f"{p.name} exited with {p.popen.returncode}: see {p.log}")
+            if time.monotonic() > limit:
+                raise RuntimeError(f"julia processes not connected after {ALL_READY_S:.0f} s")
             await asyncio.sleep(0.2)
     finally:
         await conn.close()
@@ -188,132 +188,132 @@ async def _esperar_pools(dsn: str, todos: list[processes.Processo]) -> None:
 
 @contextmanager
 def _julia(
-    ambiente: dict[str, str], porta: int, worker: bool, pasta: Path
-) -> Iterator[dict[str, processes.Processo]]:
+    environment: dict[str, str], port: int, worker: bool, folder: Path
+) -> Iterator[dict[str, processes.Process]]:
     """`julia serve` (and `julia worker`) until the block ends, serve answering /health."""
-    todos = {"serve": processes.iniciar("serve", ["serve", "--port", str(porta)], ambiente, pasta)}
+    all_processes = {"serve": processes.start("serve", ["serve", "--port", str(port)], environment, folder)}
     try:
         if worker:
-            todos["worker"] = processes.iniciar("worker", ["worker"], ambiente, pasta)
-        processes.esperar_http(f"http://127.0.0.1:{porta}/health", todos["serve"])
-        asyncio.run(_esperar_pools(ambiente["DATABASE_URL"], list(todos.values())))
-        yield todos
+            all_processes["worker"] = processes.start("worker", ["worker"], environment, folder)
+        processes.wait_http(f"http://127.0.0.1:{port}/health", all_processes["serve"])
+        asyncio.run(_wait_for_pools(environment["DATABASE_URL"], list(all_processes.values())))
+        yield all_processes
     finally:
-        for processo in reversed(todos.values()):
-            processo.parar()
+        for proc in reversed(all_processes.values()):
+            proc.stop()
 
 
 def _cpu(pids: dict[str, int | None]) -> dict[str, float]:
     """CPU seconds so far of each process with its children (Postgres's backends), and this process's
     own and its reaped children's (the generator: this process, or wrk2)."""
-    proprio = resource.getrusage(resource.RUSAGE_SELF)
-    filhos = resource.getrusage(resource.RUSAGE_CHILDREN)
-    saida = {k: processes.cpu_s(pid, filhos=True) or 0.0 for k, pid in pids.items() if pid}
-    saida["generator"] = proprio.ru_utime + proprio.ru_stime + filhos.ru_utime + filhos.ru_stime
-    return saida
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    output = {k: processes.cpu_s(pid, children=True) or 0.0 for k, pid in pids.items() if pid}
+    output["generator"] = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return output
 
 
-def medir(
-    servicos: servers.Servers,
-    taxa: float,
+def measure(
+    found_servers: servers.Servers,
+    rate: float,
     *,
-    duracao_s: float,
+    duration_s: float,
     doctors: int,
-    conexoes: int,
+    connections: int,
     worker: bool,
-    pasta: Path,
-    aquecer_s: float = AQUECER_S,
+    folder: Path,
+    warm_up_s: float = WARM_UP_S,
     wrk2: str | None = None,
 ) -> dict[str, Any]:
     """One rate, on freshly seeded data and freshly started julia processes."""
-    dsn, telefones, postmaster = asyncio.run(_preparar(servicos.database_url, doctors, worker))
-    redis_url = with_redis_db(servicos.redis_url, REDIS_DB)
+    dsn, telefones, postmaster = asyncio.run(_prepare(found_servers.database_url, doctors, worker))
+    redis_url = with_redis_db(found_servers.redis_url, REDIS_DB)
     redis.Redis.from_url(redis_url).flushdb()
-    porta = processes.porta_livre()
-    with ExitStack() as pilha:
-        ambiente = {**os.environ}
+    port = processes.free_port()
+    with ExitStack() as stack:
+        environment = {**os.environ}
         if worker:
-            falsos = pilha.enter_context(controle.iniciar(config_falsos(Cenario()), semente=42))
-            ambiente.update(falsos.ambiente())
-        ambiente.update(
+            fakes = stack.enter_context(controle.iniciar(fakes_config(Scenario()), semente=42))
+            environment.update(fakes.ambiente())
+        environment.update(
             {
                 "DATABASE_URL": dsn,
                 "REDIS_URL": redis_url,
-                "EVOLUTION_API_KEY": CHAVE,
+                "EVOLUTION_API_KEY": KEY,
                 "EVOLUTION_WEBHOOK_SENDING_KEY": "true",  # the generator posts the `apikey` header
                 "LOG_LEVEL": "WARNING",
             }
         )
-        todos = pilha.enter_context(_julia(ambiente, porta, worker, pasta / f"{taxa:g}"))
-        modelos = corpos(telefones)
-        aquecer = pedidos(porta, modelos, f"Q{uuid.uuid4().hex[:6].upper()}")
-        runtime.run_long(generator.gerar("127.0.0.1", porta, aquecer, taxa, aquecer_s, conexoes, ESPERA_S))
-        pids: dict[str, int | None] = {nome: p.pid for nome, p in todos.items()}
+        all_processes = stack.enter_context(_julia(environment, port, worker, folder / f"{rate:g}"))
+        templates = bodies(telefones)
+        warm_up = requests(port, templates, f"Q{uuid.uuid4().hex[:6].upper()}")
+        runtime.run_long(generator.generate("127.0.0.1", port, warm_up, rate, warm_up_s, connections, WAIT_S))
+        pids: dict[str, int | None] = {name: p.pid for name, p in all_processes.items()}
         pids |= {"postgres": postmaster, "redis": _redis_pid(redis_url)}
-        prefixo = f"A{uuid.uuid4().hex[:6].upper()}"  # not the warm-up's: only the window is counted
-        carga = Path("/proc/loadavg").read_text().split()[0]
-        antes = _cpu(pids)
+        prefix = f"A{uuid.uuid4().hex[:6].upper()}"  # not the warm-up's: only the window is counted
+        load_avg = Path("/proc/loadavg").read_text().split()[0]
+        before = _cpu(pids)
         if wrk2 is None:
-            pedido = pedidos(porta, modelos, prefixo)
-            medido = runtime.run_long(
-                generator.gerar("127.0.0.1", porta, pedido, taxa, duracao_s, conexoes, ESPERA_S)
+            request = requests(port, templates, prefix)
+            measured = runtime.run_long(
+                generator.generate("127.0.0.1", port, request, rate, duration_s, connections, WAIT_S)
             )
-            resultado = resumir(medido, taxa, duracao_s)
+            result = summarize(measured, rate, duration_s)
         else:
-            resultado = _wrk2(wrk2, porta, modelos, prefixo, taxa, duracao_s, conexoes, pasta)
-        depois = _cpu(pids)
-        resultado["serve_rss_mib"] = _rss_pico_mib(todos["serve"].pid)
-    resultado["gravadas"] = asyncio.run(_gravadas(dsn, prefixo))
-    segundos = resultado["segundos"] or 1.0
-    resultado["cpu_pct"] = {k: round(100 * (depois[k] - antes[k]) / segundos, 1) for k in depois}
-    resultado["gerador"] = "wrk2" if wrk2 else "julia.testing.capacity.generator"
-    resultado["worker"] = worker
-    resultado["conexoes"] = conexoes
-    resultado["carga_maquina"] = f"{carga} -> {Path('/proc/loadavg').read_text().split()[0]}"
-    return resultado
+            result = _wrk2(wrk2, port, templates, prefix, rate, duration_s, connections, folder)
+        after = _cpu(pids)
+        result["serve_rss_mib"] = _rss_peak_mib(all_processes["serve"].pid)
+    result["gravadas"] = asyncio.run(_stored(dsn, prefix))
+    seconds = result["segundos"] or 1.0
+    result["cpu_pct"] = {k: round(100 * (after[k] - before[k]) / seconds, 1) for k in after}
+    result["gerador"] = "wrk2" if wrk2 else "julia.testing.capacity.generator"
+    result["worker"] = worker
+    result["conexoes"] = connections
+    result["carga_maquina"] = f"{load_avg} -> {Path('/proc/loadavg').read_text().split()[0]}"
+    return result
 
 
 def _wrk2(
-    binario: str,
-    porta: int,
-    modelos: list[bytes],
-    prefixo: str,
-    taxa: float,
-    duracao_s: float,
-    conexoes: int,
-    pasta: Path,
+    binary: str,
+    port: int,
+    templates: list[bytes],
+    prefix: str,
+    rate: float,
+    duration_s: float,
+    connections: int,
+    folder: Path,
 ) -> dict[str, Any]:
     """The same rate through wrk2 (`-R`; its latency counts from each request's due instant too)."""
-    arquivo = pasta / "bodies.jsonl"
-    arquivo.write_bytes(b"".join(m + b"\n" for m in modelos))
-    saida = subprocess.run(
+    file = folder / "bodies.jsonl"
+    file.write_bytes(b"".join(m + b"\n" for m in templates))
+    output = subprocess.run(
         [
-            binario,
+            binary,
             "-t1",
-            f"-c{conexoes}",
-            f"-d{duracao_s:g}s",
-            f"-R{taxa:g}",
+            f"-c{connections}",
+            f"-d{duration_s:g}s",
+            f"-R{rate:g}",
             "-s",
             str(wrk.SCRIPT),
-            f"http://127.0.0.1:{porta}",
+            f"http://127.0.0.1:{port}",
         ],
-        env={**os.environ, "WRK_BODIES": str(arquivo), "WRK_PREFIX": prefixo, "WRK_APIKEY": CHAVE},
+        env={**os.environ, "WRK_BODIES": str(file), "WRK_PREFIX": prefix, "WRK_APIKEY": KEY},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    lido = wrk.ler_saida(saida)
+    parsed = wrk.read_output(output)
     return {
-        "taxa_pedida": taxa,
-        "requisicoes": lido["requisicoes"],
-        "segundos": lido["segundos"],
-        "aceitas": lido["aceitas"],
-        "aceitas_por_s": lido["aceitas_por_s"],
+        "taxa_pedida": rate,
+        "requisicoes": parsed["requisicoes"],
+        "segundos": parsed["segundos"],
+        "aceitas": parsed["aceitas"],
+        "aceitas_por_s": parsed["aceitas_por_s"],
         "erros": {
-            "status": {"non-2xx": lido["erros"]["status"]} if lido["erros"]["status"] else {},
-            "conexoes_perdidas": sum(v for k, v in lido["erros"].items() if k != "status"),
+            "status": {"non-2xx": parsed["erros"]["status"]} if parsed["erros"]["status"] else {},
+            "conexoes_perdidas": sum(v for k, v in parsed["erros"].items() if k != "status"),
         },
-        "latencia_ms": lido["latencia_ms"],
+        "latencia_ms": parsed["latencia_ms"],
     }
 
 
@@ -330,30 +330,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports/out/capacity-aberta.json"))
     args = parser.parse_args(argv)
     settings = Settings()
-    resultados, motivos = [], []
+    results_, reasons = [], []
     with (
         servers.resolve(settings.database_url, settings.redis_url) as found,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        for taxa in args.rates:
-            r = medir(
+        for rate in args.rates:
+            r = measure(
                 found,
-                taxa,
-                duracao_s=args.duration,
+                rate,
+                duration_s=args.duration,
                 doctors=args.doctors,
-                conexoes=args.connections,
+                connections=args.connections,
                 worker=args.worker,
-                pasta=Path(tmp),
+                folder=Path(tmp),
                 wrk2=args.wrk2,
             )
-            resultados.append(r)
-            motivos += falhas(r)
-            print(linha(r), flush=True)
+            results_.append(r)
+            reasons += failures(r)
+            print(summary_line(r), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(resultados, indent=1))
-    for motivo in motivos:
-        print(f"FAIL {motivo}", file=sys.stderr)
-    return 1 if motivos else 0
+    args.out.write_text(json.dumps(results_, indent=1))
+    for reason in reasons:
+        print(f"FAIL {reason}", file=sys.stderr)
+    return 1 if reasons else 0
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ from typing import IO
 
 import httpx
 
-PRONTO_S = 60.0
-PARAR_S = 30.0
+READY_S = 60.0
+STOP_S = 30.0
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -28,7 +28,7 @@ def julia_cli() -> list[str]:
     return [str(script)] if script.exists() else [shutil.which("julia") or "julia"]
 
 
-def porta_livre() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -42,7 +42,7 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _filhos(pid: int) -> list[int]:
+def _children(pid: int) -> list[int]:
     try:
         return [
             int(f) for t in Path(f"/proc/{pid}/task").iterdir() for f in (t / "children").read_text().split()
@@ -51,90 +51,90 @@ def _filhos(pid: int) -> list[int]:
         return []
 
 
-def cpu_s(pid: int, *, filhos: bool = False) -> float | None:
+def cpu_s(pid: int, *, children: bool = False) -> float | None:
     """User + system CPU seconds of `pid`; with `filhos`, plus its reaped children's and its live
     children's (Postgres's backends come and go under the postmaster). None when /proc lacks it."""
-    campos = _stat(pid)
-    if campos is None:
+    fields = _stat(pid)
+    if fields is None:
         return None
     # utime, stime, cutime, cstime are the 14th-17th fields of the file: [11]-[14] here.
-    ticks = int(campos[11]) + int(campos[12])
-    if filhos:
-        ticks += int(campos[13]) + int(campos[14])
-        for filho in _filhos(pid):
-            dele = _stat(filho)
-            ticks += int(dele[11]) + int(dele[12]) if dele else 0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+        for child in _children(pid):
+            its = _stat(child)
+            ticks += int(its[11]) + int(its[12]) if its else 0
     return ticks / TICKS
 
 
-def pai(pid: int) -> int | None:
-    campos = _stat(pid)
-    return int(campos[1]) if campos else None
+def parent(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
 
 
 @dataclass
-class Processo:
-    nome: str
+class Process:
+    name: str
     popen: subprocess.Popen[bytes]
     log: Path
-    _saida: IO[bytes] = field(repr=False)
+    _output: IO[bytes] = field(repr=False)
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
-    def parar(self) -> None:
+    def stop(self) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
-                self.popen.wait(PARAR_S)
+                self.popen.wait(STOP_S)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
-        self._saida.close()
+        self._output.close()
 
 
-def iniciar(
-    nome: str,
-    argumentos: list[str],
-    ambiente: dict[str, str],
-    pasta: Path,
-    programa: list[str] | None = None,
-) -> Processo:
+def start(
+    name: str,
+    arguments: list[str],
+    environment: dict[str, str],
+    folder: Path,
+    program: list[str] | None = None,
+) -> Process:
     """Start `programa` (default: the `julia` command) with `argumentos`, its output into `pasta`."""
-    pasta.mkdir(parents=True, exist_ok=True)
-    log = pasta / f"{nome}.log"
-    saida = log.open("wb")
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / f"{name}.log"
+    output = log.open("wb")
     popen = subprocess.Popen(
-        [*(programa or julia_cli()), *argumentos], env=ambiente, stdout=saida, stderr=subprocess.STDOUT
+        [*(program or julia_cli()), *arguments], env=environment, stdout=output, stderr=subprocess.STDOUT
     )
-    return Processo(nome, popen, log, saida)
+    return Process(name, popen, log, output)
 
 
-def _esperar(processo: Processo, pronto: Callable[[], bool]) -> None:
+def _wait(proc: Process, ready: Callable[[], bool]) -> None:
     """Until `pronto()`, or fail naming the process's log (it exited, or took longer than PRONTO_S)."""
-    limite = time.monotonic() + PRONTO_S
-    while time.monotonic() < limite:
-        if processo.popen.poll() is not None:
-            raise RuntimeError(f"{processo.nome} exited with {processo.popen.returncode}: see {processo.log}")
-        if pronto():
+    limit = time.monotonic() + READY_S
+    while time.monotonic() < limit:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}: see {proc.log}")
+        if ready():
             return
         time.sleep(0.2)
-    raise RuntimeError(f"{processo.nome} not ready after {PRONTO_S:.0f} s: see {processo.log}")
+    raise RuntimeError(f"{proc.name} not ready after {READY_S:.0f} s: see {proc.log}")
 
 
-def esperar_linha(processo: Processo, linha: str) -> None:
-    """Until the process has written `linha` to its output."""
-    _esperar(processo, lambda: linha in processo.log.read_text(errors="replace"))
+def wait_line(proc: Process, line: str) -> None:
+    """Until the process has written `line` to its output."""
+    _wait(proc, lambda: line in proc.log.read_text(errors="replace"))
 
 
-def esperar_http(url: str, processo: Processo) -> None:
+def wait_http(url: str, proc: Process) -> None:
     """Until `url` answers 200 (the API is up)."""
 
-    def responde() -> bool:
+    def answers() -> bool:
         try:
             return httpx.get(url, timeout=1.0).status_code == 200
         except httpx.HTTPError:
             return False
 
-    _esperar(processo, responde)
+    _wait(proc, answers)

@@ -9,12 +9,12 @@ docs/performance.md ("The soak catches a leak of one object per message").
 
 from __future__ import annotations
 
-from julia.testing.capacity.gate import TEMPESTADE_CURTA
-from julia.testing.capacity.load import Cenario
+from julia.testing.capacity.gate import SHORT_STORM
+from julia.testing.capacity.load import Scenario
 
-RATE_PER_S = TEMPESTADE_CURTA.medicos / TEMPESTADE_CURTA.janela_s
+RATE_PER_S = SHORT_STORM.medicos / SHORT_STORM.window_s
 
 
-def cenario(minutos: float) -> Cenario:
-    janela_s = 60.0 * minutos
-    return Cenario(medicos=round(RATE_PER_S * janela_s), janela_s=janela_s, workers=1, drenar_s=30.0)
+def scenario(minutos: float) -> Scenario:
+    window_s = 60.0 * minutos
+    return Scenario(medicos=round(RATE_PER_S * window_s), window_s=window_s, workers=1, drain_s=30.0)

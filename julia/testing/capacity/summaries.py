@@ -14,22 +14,24 @@ from collections.abc import Sequence
 
 from julia.metrics import percentile
 
-PERCENTIS = (50, 90, 99)
+PERCENTILES = (50, 90, 99)
 
 
-def resumo(valores: Sequence[float]) -> dict[str, float]:
-    ordenados = sorted(valores)
-    saida = {f"p{p}": round(percentile(ordenados, p), 3) if ordenados else math.nan for p in PERCENTIS}
-    saida["max"] = round(ordenados[-1], 3) if ordenados else math.nan
-    saida["n"] = len(ordenados)
-    return saida
+def summary(values: Sequence[float]) -> dict[str, float]:
+    ordered_values = sorted(values)
+    output = {
+        f"p{p}": round(percentile(ordered_values, p), 3) if ordered_values else math.nan for p in PERCENTILES
+    }
+    output["max"] = round(ordered_values[-1], 3) if ordered_values else math.nan
+    output["n"] = len(ordered_values)
+    return output
 
 
-def por_segundo(instantes: Sequence[float], inicio: float) -> list[int]:
+def per_second(instants: Sequence[float], start_at: float) -> list[int]:
     """How many of `instantes` fell in each whole second from `inicio`."""
-    if not instantes:
+    if not instants:
         return []
-    contagem = [0] * (int(max(instantes) - inicio) + 1)
-    for t in instantes:
-        contagem[max(0, int(t - inicio))] += 1
-    return contagem
+    tally = [0] * (int(max(instants) - start_at) + 1)
+    for t in instants:
+        tally[max(0, int(t - start_at))] += 1
+    return tally

@@ -31,132 +31,140 @@ from julia.seed.database import seeded_database
 from julia.settings import Settings
 from julia.testing.capacity import cohort, processes
 
-BANCO = "julia_capacidade_wrk"
-CHAVE = "capacidade"
+DATABASE = "julia_capacidade_wrk"
+KEY = "capacidade"
 SCRIPT = Path(__file__).with_name("upsert.lua")
-MARCA = "WRKJSON "
-GRAVADAS = """
+MARK = "WRKJSON "
+STORED = """
 SELECT count(*) FROM interacoes i JOIN entradas e ON e.interacao_id = i.id
 WHERE i.whatsapp_message_id LIKE $1
 """
 
 
-def ler_saida(saida: str) -> dict[str, Any]:
+def read_output(output: str) -> dict[str, Any]:
     """The summary upsert.lua's done() prints, from wrk's output; a clear error when it is missing."""
-    for linha in saida.splitlines():
-        if linha.startswith(MARCA):
-            bruto = json.loads(linha.removeprefix(MARCA))
-            erros = {k: int(bruto[k]) for k in ("connect", "read", "write", "status", "timeout")}
-            segundos = int(bruto["duration_us"]) / 1e6
-            aceitas = int(bruto["requests"]) - erros["status"]
+    for output_line in output.splitlines():
+        if output_line.startswith(MARK):
+            raw = json.loads(output_line.removeprefix(MARK))
+            errors = {k: int(raw[k]) for k in ("connect", "read", "write", "status", "timeout")}
+            seconds = int(raw["duration_us"]) / 1e6
+            accepted = int(raw["requests"]) - errors["status"]
             return {
-                "requisicoes": int(bruto["requests"]),
-                "segundos": round(segundos, 2),
-                "aceitas": aceitas,
-                "aceitas_por_s": round(aceitas / segundos, 1) if segundos else 0.0,
-                "erros": erros,
+                "requisicoes": int(raw["requests"]),
+                "segundos": round(seconds, 2),
+                "aceitas": accepted,
+                "aceitas_por_s": round(accepted / seconds, 1) if seconds else 0.0,
+                "erros": errors,
                 "latencia_ms": {
-                    p: round(int(bruto[f"{p.replace('.', '')}_us"]) / 1000, 2)
+                    p: round(int(raw[f"{p.replace('.', '')}_us"]) / 1000, 2)
                     for p in ("p50", "p90", "p99", "p99.9", "max")
-                    if f"{p.replace('.', '')}_us" in bruto  # p99.9: since the open-loop runs (aberta.py)
+                    if f"{p.replace('.', '')}_us" in raw  # p99.9: since the open-loop runs (open_loop.py)
                 },
             }
-    raise RuntimeError(f"wrk printed no {MARCA.strip()} line: {saida[-300:]!r}")
+    raise RuntimeError(f"wrk printed no {MARK.strip()} line: {output[-300:]!r}")
 
 
-def falhas(r: dict[str, Any]) -> list[str]:
+def failures(r: dict[str, Any]) -> list[str]:
     """Why the run fails: a 2xx not in Postgres, or errors (non-2xx, timeouts, broken connections)."""
-    motivos = []
+    reasons = []
     if r["aceitas"] > r["gravadas"]:
-        motivos.append(f"{r['aceitas'] - r['gravadas']} webhooks answered 2xx but not in Postgres")
+        reasons.append(f"{r['aceitas'] - r['gravadas']} webhooks answered 2xx but not in Postgres")
     if any(r["erros"].values()):
-        motivos.append(f"errors: {r['erros']}")
-    return motivos
+        reasons.append(f"errors: {r['erros']}")
+    return reasons
 
 
-def linha(r: dict[str, Any]) -> str:
-    cpu, lat = r["cpu_pct"], r["latencia_ms"]
+def summary_line(r: dict[str, Any]) -> str:
+    cpu, ms = r["cpu_pct"], r["latencia_ms"]
     return (
         f"wrk {r['conexoes']} connections, {r['segundos']} s: {r['aceitas']} accepted "
-        f"({r['aceitas_por_s']}/s), {r['gravadas']} stored; latency p50 {lat['p50']} p90 {lat['p90']} "
-        f"p99 {lat['p99']} max {lat['max']} ms; CPU % of a core: serve {cpu['serve']}, postgres "
+        f"({r['aceitas_por_s']}/s), {r['gravadas']} stored; latency p50 {ms['p50']} p90 {ms['p90']} "
+        f"p99 {ms['p99']} max {ms['max']} ms; CPU % of a core: serve {cpu['serve']}, postgres "
         f"{cpu['postgres']}, wrk {cpu['wrk']}; load {r['carga_maquina']}"
     )
 
 
-async def _preparar(url: str, doctors: int) -> tuple[str, list[str]]:
-    dsn, _ = await seeded_database(url, BANCO, doctors + doctors // 2 + 10)
+async def _prepare(url: str, doctors: int) -> tuple[str, list[str]]:
+    dsn, _ = await seeded_database(url, DATABASE, doctors + doctors // 2 + 10)
     conn = await db.connect(dsn)
     try:
-        telefones = await cohort.respondiveis(conn, doctors)
+        telefones = await cohort.answerable(conn, doctors)
     finally:
         await conn.close()
     return dsn, telefones
 
 
-async def _contar(dsn: str, prefixo: str) -> tuple[int, int | None]:
+async def _count(dsn: str, prefix: str) -> tuple[int, int | None]:
     conn = await db.connect(dsn)
     try:
-        gravadas = int(await conn.fetchval(GRAVADAS, cohort.whatsapp_id(prefixo) + "%"))
-        postmaster = processes.pai(int(await conn.fetchval("SELECT pg_backend_pid()")))
-        return gravadas, postmaster
+        stored = int(await conn.fetchval(STORED, cohort.whatsapp_id(prefix) + "%"))
+        postmaster = processes.parent(int(await conn.fetchval("SELECT pg_backend_pid()")))
+        return stored, postmaster
     finally:
         await conn.close()
 
 
-def medir(
-    servicos: servers.Servers, doctors: int, conexoes: int, duracao_s: int, pasta: Path
+def measure(
+    found_servers: servers.Servers, doctors: int, connections: int, duration_s: int, folder: Path
 ) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
-    pasta.mkdir(parents=True, exist_ok=True)
-    bodies = pasta / "bodies.jsonl"
-    dsn, telefones = asyncio.run(_preparar(servicos.database_url, doctors))
+    folder.mkdir(parents=True, exist_ok=True)
+    bodies = folder / "bodies.jsonl"
+    dsn, telefones = asyncio.run(_prepare(found_servers.database_url, doctors))
     bodies.write_text("".join(json.dumps(cohort.webhook(t, "@ID@")) + "\n" for t in telefones))
-    porta = processes.porta_livre()
-    ambiente = {
+    port = processes.free_port()
+    environment = {
         **os.environ,
         "DATABASE_URL": dsn,
-        "REDIS_URL": servicos.redis_url,
-        "EVOLUTION_API_KEY": CHAVE,
+        "REDIS_URL": found_servers.redis_url,
+        "EVOLUTION_API_KEY": KEY,
         "EVOLUTION_WEBHOOK_SENDING_KEY": "true",  # wrk posts the `apikey` header
         "LOG_LEVEL": "WARNING",
     }
-    serve = processes.iniciar("serve", ["serve", "--port", str(porta)], ambiente, pasta)
+    serve = processes.start("serve", ["serve", "--port", str(port)], environment, folder)
     try:
-        processes.esperar_http(f"http://127.0.0.1:{porta}/health", serve)
-        prefixo = f"W{uuid.uuid4().hex[:6].upper()}"
-        _, postmaster = asyncio.run(_contar(dsn, prefixo))
-        antes = _cpu(serve.pid, postmaster)
-        carga = Path("/proc/loadavg").read_text().split()[0]
-        saida = subprocess.run(
-            [wrk, "-t1", f"-c{conexoes}", f"-d{duracao_s}s", "-s", str(SCRIPT), f"http://127.0.0.1:{porta}"],
-            env={**os.environ, "WRK_BODIES": str(bodies), "WRK_PREFIX": prefixo, "WRK_APIKEY": CHAVE},
+        processes.wait_http(f"http://127.0.0.1:{port}/health", serve)
+        prefix = f"W{uuid.uuid4().hex[:6].upper()}"
+        _, postmaster = asyncio.run(_count(dsn, prefix))
+        before = _cpu(serve.pid, postmaster)
+        load_avg = Path("/proc/loadavg").read_text().split()[0]
+        output = subprocess.run(
+            [
+                wrk,
+                "-t1",
+                f"-c{connections}",
+                f"-d{duration_s}s",
+                "-s",
+                str(SCRIPT),
+                f"http://127.0.0.1:{port}",
+            ],
+            env={**os.environ, "WRK_BODIES": str(bodies), "WRK_PREFIX": prefix, "WRK_APIKEY": KEY},
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-        depois = _cpu(serve.pid, postmaster)
-        resultado = ler_saida(saida)
-        resultado["gravadas"], _ = asyncio.run(_contar(dsn, prefixo))
+        after = _cpu(serve.pid, postmaster)
+        result = read_output(output)
+        result["gravadas"], _ = asyncio.run(_count(dsn, prefix))
     finally:
-        serve.parar()
-    segundos = resultado["segundos"] or 1.0
-    resultado["cpu_pct"] = {k: round(100 * (depois[k] - antes[k]) / segundos, 1) for k in depois}
-    resultado["conexoes"] = conexoes
-    resultado["carga_maquina"] = f"{carga} -> {Path('/proc/loadavg').read_text().split()[0]}"
-    return resultado
+        serve.stop()
+    seconds = result["segundos"] or 1.0
+    result["cpu_pct"] = {k: round(100 * (after[k] - before[k]) / seconds, 1) for k in after}
+    result["conexoes"] = connections
+    result["carga_maquina"] = f"{load_avg} -> {Path('/proc/loadavg').read_text().split()[0]}"
+    return result
 
 
 def _cpu(serve: int, postmaster: int | None) -> dict[str, float]:
     """CPU seconds so far: julia serve's, Postgres's (all its processes) and wrk's (this process's
     reaped children: wrk is the only one run between two readings)."""
-    filhos = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
-        "serve": processes.cpu_s(serve, filhos=True) or 0.0,
-        "postgres": (processes.cpu_s(postmaster, filhos=True) or 0.0) if postmaster else 0.0,
-        "wrk": filhos.ru_utime + filhos.ru_stime,
+        "serve": processes.cpu_s(serve, children=True) or 0.0,
+        "postgres": (processes.cpu_s(postmaster, children=True) or 0.0) if postmaster else 0.0,
+        "wrk": children.ru_utime + children.ru_stime,
     }
 
 
@@ -170,21 +178,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports/out/capacity-wrk.json"))
     args = parser.parse_args(argv)
     settings = Settings()
-    resultados, motivos = [], []
+    results_, reasons = [], []
     with (
         servers.resolve(settings.database_url, settings.redis_url) as found,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        for conexoes in args.connections:
-            r = medir(found, args.doctors, conexoes, args.duration, Path(tmp) / str(conexoes))
-            resultados.append(r)
-            motivos += falhas(r)
-            print(linha(r), flush=True)
+        for connections in args.connections:
+            r = measure(found, args.doctors, connections, args.duration, Path(tmp) / str(connections))
+            results_.append(r)
+            reasons += failures(r)
+            print(summary_line(r), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(resultados, indent=1))
-    for motivo in motivos:
-        print(f"FAIL {motivo}", file=sys.stderr)
-    return 1 if motivos else 0
+    args.out.write_text(json.dumps(results_, indent=1))
+    for reason in reasons:
+        print(f"FAIL {reason}", file=sys.stderr)
+    return 1 if reasons else 0
 
 
 if __name__ == "__main__":

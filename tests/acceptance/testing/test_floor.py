@@ -11,11 +11,11 @@ from julia.testing.capacity import floor
 def test_the_floor_answers_every_message_and_reads_each_process_cpu(
     services: servers.Servers, tmp_path: Path
 ) -> None:
-    r = floor.medir(services, 20.0, 1.0, tmp_path, ocioso_s=0.5, drenar_s=3.0)
+    r = floor.measure(services, 20.0, 1.0, tmp_path, idle_s=0.5, drain_s=3.0)
     assert r["mensagens"] == r["respondidas"] == r["tempo_resposta_ms"]["n"] == 20
     cpu = r["cpu_ms_por_resposta"]
     assert cpu["webhook"] > 0
     assert cpu["worker"] > 0
     assert cpu["total"] == cpu["webhook"] + cpu["worker"]
     assert 0 < r["tempo_resposta_ms"]["p50"] <= r["tempo_resposta_ms"]["max"]
-    assert "20/20 answered" in floor.linha(r)
+    assert "20/20 answered" in floor.summary_line(r)
