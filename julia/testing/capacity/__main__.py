@@ -29,7 +29,7 @@ from julia.perf.engine import config, report
 from julia.perf.engine.gate import Verdict, failed, judge, load_budgets
 from julia.perf.engine.results import Run
 from julia.settings import Settings
-from julia.testing.capacity import benches, floor, gate, soak
+from julia.testing.capacity import benches, floor, gate, processes, soak
 from julia.testing.capacity.load import Scenario, fakes_config, run_scenario
 
 
@@ -369,9 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in scenarios:
             result = asyncio.run(run_scenario(scenario, found, args.logs))
             if (args.floor or args.gate) and scenario.workers and scenario.mode == "tempestade":
-                floor_found = measure_floor(scenario, found, args.logs / scenario.name() / "piso")
-                if floor_found is not None:
-                    result["piso"] = floor_found
+                floor_result = measure_floor(scenario, found, args.logs / scenario.name() / "piso")
+                if floor_result is not None:
+                    result["piso"] = floor_result
             print(summary_line(result), flush=True)
             names = (
                 benches.GATE
@@ -398,8 +398,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("capacity run interrupted: its processes and servers are stopped", file=sys.stderr)
-        sys.exit(130)
+    processes.run_main(main, "capacity run")

@@ -63,15 +63,15 @@ ZERO = {"latencia": {"mediana_ms": 0, "p99_ms": 0}}
 
 
 def webhook_app(dsn: str, redis_url: str) -> FastAPI:
-    estado: dict[str, Any] = {}
+    state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        estado["pool"] = await db.create_pool(dsn, min_size=2, max_size=10)
-        estado["redis"] = aioredis.Redis.from_url(redis_url)
+        state["pool"] = await db.create_pool(dsn, min_size=2, max_size=10)
+        state["redis"] = aioredis.Redis.from_url(redis_url)
         yield
-        await estado["redis"].aclose()
-        await estado["pool"].close()
+        await state["redis"].aclose()
+        await state["pool"].close()
 
     app = FastAPI(lifespan=lifespan)
 
@@ -82,8 +82,8 @@ def webhook_app(dsn: str, redis_url: str) -> FastAPI:
     @app.post("/webhook")
     async def webhook(request: Request) -> dict[str, bool]:
         body = await request.json()
-        await estado["redis"].mget("piso:medico", "piso:geracao")  # the doctor-by-phone cache
-        await estado["pool"].execute("SELECT pg_notify($1, $2)", INBOUND_CHANNEL, str(body["id"]))
+        await state["redis"].mget("piso:medico", "piso:geracao")  # the doctor-by-phone cache
+        await state["pool"].execute("SELECT pg_notify($1, $2)", INBOUND_CHANNEL, str(body["id"]))
         return {"ok": True}
 
     return app
@@ -310,8 +310,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("floor run interrupted: its processes and servers are stopped", file=sys.stderr)
-        sys.exit(130)
+    processes.run_main(main, "floor run")

@@ -252,7 +252,7 @@ async def _with_processes(
     try:
         await asyncio.to_thread(processes.wait_http, f"{api}/health", serve)
         pools = scenario.serve_workers + scenario.workers
-        await _wait_for_pools(conn, all_processes, pools * int(environment.get("DB_POOL_MIN", "2")))
+        await wait_for_pools(conn, all_processes, pools * int(environment.get("DB_POOL_MIN", "2")))
         await asyncio.sleep(WARM_UP_S)
         postmaster = processes.parent(int(await conn.fetchval("SELECT pg_backend_pid()")))
         others = {POSTGRES: postmaster, FAKES: fakes.processo.pid if fakes.processo else None}
@@ -272,7 +272,7 @@ async def _with_processes(
             watchers = [
                 asyncio.create_task(_read_sent(fakes, seen, arrivals_end)),
                 asyncio.create_task(
-                    _sample(conn, fakes, redis_url, seen, all_processes, others, start_at, arrivals_end)
+                    _samples(conn, fakes, redis_url, seen, all_processes, others, start_at, arrivals_end)
                 ),
             ]
             if scenario.campanha:
@@ -307,7 +307,7 @@ async def _with_processes(
     )
 
 
-async def _wait_for_pools(
+async def wait_for_pools(
     conn: asyncpg.Connection, all_processes: list[processes.Process], connections: int
 ) -> None:
     """Until every julia process (each uvicorn worker of serve too) has opened its pool: `connections` in all,
@@ -429,9 +429,9 @@ async def _converse(
         token = await _message(http, telefone, seen, when)
         if token is None:
             return
-        futuro = seen.waiting.setdefault(token, asyncio.get_running_loop().create_future())
+        pending_reply = seen.waiting.setdefault(token, asyncio.get_running_loop().create_future())
         try:
-            answered_at = await asyncio.wait_for(asyncio.shield(futuro), scenario.drain_s)
+            answered_at = await asyncio.wait_for(asyncio.shield(pending_reply), scenario.drain_s)
         except TimeoutError:
             return
         when = answered_at + rng.expovariate(1.0 / scenario.think_s)
@@ -464,9 +464,9 @@ async def _read_sent(fakes: controle.Falsos, seen: Observed, end: asyncio.Event)
                 seen.other_sent += 1
                 continue
             seen.replies[token].append(sent_message["recebido_em"])
-            futuro = seen.waiting.setdefault(token, asyncio.get_running_loop().create_future())
-            if not futuro.done():
-                futuro.set_result(sent_message["recebido_em"])
+            pending_reply = seen.waiting.setdefault(token, asyncio.get_running_loop().create_future())
+            if not pending_reply.done():
+                pending_reply.set_result(sent_message["recebido_em"])
         if stop:
             return
         with contextlib.suppress(TimeoutError):
@@ -491,7 +491,7 @@ def _read_memory(all_processes: list[processes.Process], postmaster: int | None)
     return read_now
 
 
-async def _sample(
+async def _samples(
     conn: asyncpg.Connection,
     fakes: controle.Falsos,
     redis_url: str,
@@ -503,75 +503,61 @@ async def _sample(
 ) -> None:
     """Once a second: queue depth and age (the same counts the health check reads), Claude calls in
     flight, CPU and memory of each process, Postgres's and Redis's memory."""
-    redis = aioredis.Redis.from_url(redis_url)
-    try:
-        await _samples(conn, fakes, redis, seen, all_processes, others, start_at, end)
-    finally:
-        await redis.aclose()
-
-
-async def _samples(
-    conn: asyncpg.Connection,
-    fakes: controle.Falsos,
-    redis: aioredis.Redis,
-    seen: Observed,
-    all_processes: list[processes.Process],
-    others: dict[str, int | None],
-    start_at: float,
-    end: asyncio.Event,
-) -> None:
-    previous, before = _cpu(all_processes, others), time.monotonic()
-    while not end.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(end.wait(), SAMPLE_S)
-        op = await contar_operacao(conn)
-        cpu, now = _cpu(all_processes, others), time.monotonic()
-        elapsed = now - before
-        try:
-            counters = (await fakes.estado())["contadores"]
-        except httpx.HTTPError as exc:
-            log.warning("sample without the fake's counters: %s", type(exc).__name__)
-            counters = {"claude_em_voo": None}
-        # In a thread: reading smaps of 20-odd processes takes tens of ms, mostly in the kernel (the GIL
-        # released), which the driver's loop must not spend late on its sends.
-        read_now = await asyncio.to_thread(_read_memory, all_processes, others[POSTGRES])
-        redis_mem = await redis.info("memory")
-        # The work each process has done so far: messages accepted for serve, answered for a worker (which
-        # keeps working through the backlog after the last arrival).
-        done, answered = len(seen.accepted_at), len(seen.replies)
-        for name, reading in read_now.items():
-            if name != POSTGRES:
-                seen.memory_points[name].append((answered if name.startswith("worker") else done, reading))
-        if POSTGRES in read_now:
-            seen.servers_seen[POSTGRES].append(read_now[POSTGRES].pss)
-        seen.servers_seen["redis"].append(int(redis_mem["used_memory_rss"]))
-        seen.servers_seen["redis_dados"].append(int(redis_mem["used_memory"]))
-        seen.samples.append(
-            {
-                "t": round(time.time() - start_at, 2),
-                "entradas_abertas": op.entradas_abertas,
-                "entrada_mais_antiga_s": round(op.entrada_mais_antiga_s, 2),
-                "fila_vencida": op.fila_vencida,
-                "fila_mais_antiga_s": round(op.fila_mais_antiga_s, 2),
-                "claude_em_voo": counters["claude_em_voo"],
-                "cpu_pct": {
-                    name: round(100 * ((cpu[name] or 0.0) - (previous[name] or 0.0)) / elapsed, 1)
-                    for name in cpu
-                },
-                "aceitas": done,
-                "respondidas": answered,
-                # USS of julia's processes, PSS of Postgres's, Redis's own RSS: MiB.
-                "memoria_mib": {
-                    **{n: round(m.uss / memory.MIB, 1) for n, m in read_now.items() if n != POSTGRES},
-                    **{
-                        n: round(v[-1] / memory.MIB, 1)
-                        for n, v in seen.servers_seen.items()
-                        if n != "redis_dados"
+    async with aioredis.Redis.from_url(redis_url) as redis:
+        previous, before = _cpu(all_processes, others), time.monotonic()
+        while not end.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(end.wait(), SAMPLE_S)
+            op = await contar_operacao(conn)
+            cpu, now = _cpu(all_processes, others), time.monotonic()
+            elapsed = now - before
+            try:
+                counters = (await fakes.estado())["contadores"]
+            except httpx.HTTPError as exc:
+                log.warning("sample without the fake's counters: %s", type(exc).__name__)
+                counters = {"claude_em_voo": None}
+            # In a thread: reading smaps of 20-odd processes takes tens of ms, mostly in the kernel (the GIL
+            # released), which the driver's loop must not spend late on its sends.
+            read_now = await asyncio.to_thread(_read_memory, all_processes, others[POSTGRES])
+            redis_mem = await redis.info("memory")
+            # The work each process has done so far: messages accepted for serve, answered for a worker (which
+            # keeps working through the backlog after the last arrival).
+            done, answered = len(seen.accepted_at), len(seen.replies)
+            for name, reading in read_now.items():
+                if name != POSTGRES:
+                    seen.memory_points[name].append(
+                        (answered if name.startswith("worker") else done, reading)
+                    )
+            if POSTGRES in read_now:
+                seen.servers_seen[POSTGRES].append(read_now[POSTGRES].pss)
+            seen.servers_seen["redis"].append(int(redis_mem["used_memory_rss"]))
+            seen.servers_seen["redis_dados"].append(int(redis_mem["used_memory"]))
+            seen.samples.append(
+                {
+                    "t": round(time.time() - start_at, 2),
+                    "entradas_abertas": op.entradas_abertas,
+                    "entrada_mais_antiga_s": round(op.entrada_mais_antiga_s, 2),
+                    "fila_vencida": op.fila_vencida,
+                    "fila_mais_antiga_s": round(op.fila_mais_antiga_s, 2),
+                    "claude_em_voo": counters["claude_em_voo"],
+                    "cpu_pct": {
+                        name: round(100 * ((cpu[name] or 0.0) - (previous[name] or 0.0)) / elapsed, 1)
+                        for name in cpu
                     },
-                },
-            }
-        )
-        previous, before = cpu, now
+                    "aceitas": done,
+                    "respondidas": answered,
+                    # USS of julia's processes, PSS of Postgres's, Redis's own RSS: MiB.
+                    "memoria_mib": {
+                        **{n: round(m.uss / memory.MIB, 1) for n, m in read_now.items() if n != POSTGRES},
+                        **{
+                            n: round(v[-1] / memory.MIB, 1)
+                            for n, v in seen.servers_seen.items()
+                            if n != "redis_dados"
+                        },
+                    },
+                }
+            )
+            previous, before = cpu, now
 
 
 def _result(

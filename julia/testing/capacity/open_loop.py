@@ -25,7 +25,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -41,7 +40,7 @@ from julia.seed.database import seeded_database
 from julia.settings import Settings
 from julia.testing import controle
 from julia.testing.capacity import cohort, generator, processes, wrk
-from julia.testing.capacity.load import ALL_READY_S, CONNECTIONS, Scenario, fakes_config
+from julia.testing.capacity.load import Scenario, fakes_config, wait_for_pools
 
 DATABASE = "julia_capacidade_aberta"
 REDIS_DB = 8  # its own database on a shared Redis, flushed before each rate
@@ -174,14 +173,7 @@ async def _wait_for_pools(dsn: str, all_processes: list[processes.Process]) -> N
     start inside the measured window."""
     conn = await db.connect(dsn)
     try:
-        limit = time.monotonic() + ALL_READY_S
-        while await conn.fetchval(CONNECTIONS) < 1 + len(all_processes) * Settings().db_pool_min:
-            for p in all_processes:
-                if p.popen.poll() is not None:
-                    raise RuntimeError(f"{p.name} exited with {p.popen.returncode}: see {p.log}")
-            if time.monotonic() > limit:
-                raise RuntimeError(f"julia processes not connected after {ALL_READY_S:.0f} s")
-            await asyncio.sleep(0.2)
+        await wait_for_pools(conn, all_processes, len(all_processes) * Settings().db_pool_min)
     finally:
         await conn.close()
 
@@ -349,11 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             results_.append(r)
             reasons += failures(r)
             print(summary_line(r), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results_, indent=1))
-    for reason in reasons:
-        print(f"FAIL {reason}", file=sys.stderr)
-    return 1 if reasons else 0
+    return wrk.write_runs(args.out, results_, reasons)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 import httpx
 
@@ -138,3 +138,13 @@ def wait_http(url: str, proc: Process) -> None:
             return False
 
     _wait(proc, answers)
+
+
+def run_main(main: Callable[[], int], what: str) -> NoReturn:
+    """A command of this package as `python -m` runs it: Ctrl-C (and a SIGTERM its main turned into one)
+    stops `what` with its processes and servers, said in one line, exit status 130."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print(f"{what} interrupted: its processes and servers are stopped", file=sys.stderr)
+        sys.exit(130)

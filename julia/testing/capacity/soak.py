@@ -15,6 +15,6 @@ from julia.testing.capacity.load import Scenario
 RATE_PER_S = SHORT_STORM.medicos / SHORT_STORM.window_s
 
 
-def scenario(minutos: float) -> Scenario:
-    window_s = 60.0 * minutos
+def scenario(minutes: float) -> Scenario:
+    window_s = 60.0 * minutes
     return Scenario(medicos=round(RATE_PER_S * window_s), window_s=window_s, workers=1, drain_s=30.0)

@@ -188,8 +188,14 @@ def main(argv: list[str] | None = None) -> int:
             results_.append(r)
             reasons += failures(r)
             print(summary_line(r), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results_, indent=1))
+    return write_runs(args.out, results_, reasons)
+
+
+def write_runs(out: Path, runs: list[dict[str, Any]], reasons: list[str]) -> int:
+    """An ingestion run's end (this one's and open_loop's): its runs as JSON at `out`, each reason it
+    fails on stderr; its exit status."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(runs, indent=1))
     for reason in reasons:
         print(f"FAIL {reason}", file=sys.stderr)
     return 1 if reasons else 0
