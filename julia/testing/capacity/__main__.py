@@ -187,7 +187,7 @@ async def _stamp(found: servers.Servers, doctors: int) -> dict[str, Any]:
 
 
 def measure_floor(scenario: Scenario, found_servers: servers.Servers, folder: Path) -> dict[str, Any] | None:
-    """The floor at `cenario`'s rate and latencies; None, said on stderr, when it could not be measured
+    """The floor at `scenario`'s rate and latencies; None, said on stderr, when it could not be measured
     (it is reported beside the run, never judged, so it must not fail one)."""
     try:
         return floor.measure(

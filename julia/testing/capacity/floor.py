@@ -153,7 +153,7 @@ async def work(dsn: str, redis_url: str) -> None:
 
 
 async def drive(url: str, rate: float, window_s: float, seed: int, prefix: str = "") -> dict[str, float]:
-    """Post Poisson arrivals at `taxa` per second for `janela_s`; each id and when its 200 came back."""
+    """Post Poisson arrivals at `rate` per second for `window_s`; each id and when its 200 came back."""
     rng = random.Random(seed)
     n = max(1, round(rate * window_s))
     start_at = time.time() + 0.5
@@ -193,7 +193,7 @@ def _processes(
 
 
 async def _sent(fakes: controle.Falsos, ids: Collection[str], limit_s: float) -> dict[str, float]:
-    """When the fake Evolution received each of `ids`' sendText, reading until all came or `limite_s`."""
+    """When the fake Evolution received each of `ids`' sendText, reading until all came or `limit_s`."""
     limit = time.monotonic() + limit_s
     seen_ids: dict[str, float] = {}
     read_now = 0
@@ -216,7 +216,7 @@ def measure(
     drain_s: float = DRAIN_S,
     fakes_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One floor run on `servicos`: CPU per reply of each process and the time-to-reply summary. The
+    """One floor run on `found_servers`: CPU per reply of each process and the time-to-reply summary. The
     fakes answer at once unless `fakes_config` says otherwise (a capacity run's, to compare with it)."""
     config = fakes_config or {"claude": ZERO, "evolution": ZERO, "chatwoot": ZERO}
     with _processes(found_servers.database_url, found_servers.redis_url, folder, config) as (

@@ -135,7 +135,7 @@ async def generate(
     host: str, port: int, request: Request, rate: float, duration_s: float, connections: int, wait_s: float
 ) -> Measured:
     """Post `rate` requests a second for `duration_s` seconds on `connections` connections, then wait up to
-    `espera_s` for the last answers (unanswered by then: counted as lost connections)."""
+    `wait_s` for the last answers (unanswered by then: counted as lost connections)."""
     loop = asyncio.get_running_loop()
     total = round(rate * duration_s)
     g = _Generator(host, port, total)

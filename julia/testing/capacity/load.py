@@ -174,7 +174,7 @@ def _machine_load() -> str:
 
 
 def fakes_config(scenario: Scenario) -> dict[str, Any]:
-    """The fake third parties' settings for `cenario`: Claude's and Evolution's latencies, Claude's rpm."""
+    """The fake third parties' settings for `scenario`: Claude's and Evolution's latencies, Claude's rpm."""
     return {
         "claude": {
             "latencia": {"mediana_ms": scenario.claude_median_ms, "p99_ms": scenario.claude_p99_ms},
@@ -188,7 +188,7 @@ def fakes_config(scenario: Scenario) -> dict[str, Any]:
 
 
 async def run_scenario(scenario: Scenario, found_servers: Servers, folder: Path) -> dict[str, Any]:
-    """Run one scenario on `servicos`' servers; logs of the julia processes go under `pasta`."""
+    """Run one scenario on `found_servers`' servers; logs of the julia processes go under `folder`."""
     rng = random.Random(scenario.seed)
     # Seeded with a margin: some doctors opted out or are held by a person, and Júlia answers neither;
     # a campaign needs a tag that reaches its size (the widest, "plantonista", holds about 45% of them).
@@ -332,7 +332,7 @@ async def _create_campanha(
     environment: dict[str, str],
     channel: Literal["baileys", "cloud-api"],
 ) -> int:
-    """A campaign to the tag whose eligible doctors come closest to `medicos_alvo`, spread at the
+    """A campaign to the tag whose eligible doctors come closest to `medicos_target`, spread at the
     sender's campaign rate (EVOLUTION_CAMPANHA_RATE_PER_S, julia's default unless --set); rows queued.
     On the Cloud API it names the approved template (the only kind Meta takes), else free text."""
     tag = await conn.fetchval(cohort.CLOSEST_TAG, medicos_target)
@@ -353,7 +353,7 @@ async def _create_campanha(
 
 
 def _cpu(all_processes: list[processes.Process], others: dict[str, int | None]) -> dict[str, float | None]:
-    """CPU seconds so far of julia's processes, of `outros` (Postgres's postmaster, the fakes) and of
+    """CPU seconds so far of julia's processes, of `others` (Postgres's postmaster, the fakes) and of
     this driver. Each with its children: `julia serve --workers N` is uvicorn's supervisor and N worker
     processes, Postgres a backend per connection."""
     readings = {p.name: processes.cpu_s(p.pid, children=True) for p in all_processes}
@@ -393,7 +393,7 @@ async def _drive(
 
 
 async def _message(http: httpx2.AsyncClient, telefone: str, seen: Observed, when: float) -> str | None:
-    """Post one message at `quando`, retried as Evolution retries; its token once accepted."""
+    """Post one message at `when`, retried as Evolution retries; its token once accepted."""
     await asyncio.sleep(max(0.0, when - time.time()))
     seen.lateness_ms.append(max(0.0, time.time() - when) * 1000)
     token = cohort.new_token()
@@ -424,7 +424,7 @@ async def _converse(
     when: float,
     rng: random.Random,
 ) -> None:
-    """Send, wait for Júlia's reply, think, send again: `rodadas` times."""
+    """Send, wait for Júlia's reply, think, send again: `rounds` times."""
     for _ in range(scenario.rounds):
         token = await _message(http, telefone, seen, when)
         if token is None:

@@ -56,7 +56,7 @@ def bodies(telefones: list[str]) -> list[bytes]:
 
 
 def requests(port: int, templates: list[bytes], prefix: str) -> generator.Request:
-    """Request i: doctor i mod n's body with the id `prefixo`x`i`, posted with Evolution's apikey."""
+    """Request i: doctor i mod n's body with the id `prefix`x`i`, posted with Evolution's apikey."""
     head = (
         f"POST /webhooks/evolution HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         f"Content-Type: application/json\r\napikey: {KEY}\r\nContent-Length: "

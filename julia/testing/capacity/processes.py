@@ -52,7 +52,7 @@ def _children(pid: int) -> list[int]:
 
 
 def cpu_s(pid: int, *, children: bool = False) -> float | None:
-    """User + system CPU seconds of `pid`; with `filhos`, plus its reaped children's and its live
+    """User + system CPU seconds of `pid`; with `children`, plus its reaped children's and its live
     children's (Postgres's backends come and go under the postmaster). None when /proc lacks it."""
     fields = _stat(pid)
     if fields is None:
@@ -101,7 +101,7 @@ def start(
     folder: Path,
     program: list[str] | None = None,
 ) -> Process:
-    """Start `programa` (default: the `julia` command) with `argumentos`, its output into `pasta`."""
+    """Start `program` (default: the `julia` command) with `arguments`, its output into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / f"{name}.log"
     output = log.open("wb")

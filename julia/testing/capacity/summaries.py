@@ -28,7 +28,7 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 
 
 def per_second(instants: Sequence[float], start_at: float) -> list[int]:
-    """How many of `instantes` fell in each whole second from `inicio`."""
+    """How many of `instants` fell in each whole second from `start_at`."""
     if not instants:
         return []
     tally = [0] * (int(max(instants) - start_at) + 1)
