@@ -25,8 +25,8 @@ LINK = "https://github.com/acme/julia/actions/runs/42#artifacts"
 
 
 def _with_storm(tmp_path: Path, p99: float, lost: int = 0) -> Path:
-    """The real run with the capacity storm's benchmarks added as `capacidade --gate` adds them
-    (julia.testing.capacity.benches), from a storm result with the keys they read."""
+    """The real run with the capacity storm's benchmarks added as `python -m julia.testing.capacity --gate`
+    adds them (julia.testing.capacity.benches), from a storm result with the keys they read."""
     storm: dict[str, Any] = {
         "cenario": {"nome": "tempestade-300-20s-1w", "workers": 1, "evolution_p99_ms": 600.0},
         "etapas_ms": {"resposta": {"p99": 7_900.0, "n": 297}, "envio": {"p99": 2_900.0, "n": 297}},
