@@ -136,7 +136,7 @@ def test_a_soak_fails_on_growth_and_warns_when_growth_was_not_measured(tmp_path:
     limits = benches.Limits().of(REPO / "perf" / "budgets.toml", soak=True)
     assert limits == {benches.GROWTH: 300.0}
     for memory_summary, status, message in [
-        ({"serve": growing, "worker0": steady}, "FAIL", "julia_uss_growth_kib_per_1000 477 > limit 300"),
+        ({"serve": growing, "worker0": steady}, "FAIL", "fastest_uss_growth_kib_per_1000 477 > limit 300"),
         ({"serve": {"samples": 1, "uss_growth_kib_per_1000": None}, "worker0": steady}, "warn", ""),
         ({"serve": steady}, "ok", ""),
     ]:

@@ -15,7 +15,7 @@ from julia.perf.engine.results import Run
 
 Table = Callable[..., str]
 # The counter a load run's budget limits its processes' memory growth by (julia.testing.capacity.benches).
-GROWTH = "julia_uss_growth_kib_per_1000"
+GROWTH = "fastest_uss_growth_kib_per_1000"
 
 
 def _kib(value: Any) -> str:
@@ -94,7 +94,7 @@ def _mib(value: Any) -> str:
 
 
 def load_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
-    """A load run's processes: each julia process's memory and oldest-generation pauses, then the
+    """A load run's processes: each process's memory and oldest-generation pauses, then the
     servers', beside the run's time verdict and its memory verdict."""
     rows = []
     for v in verdicts:
@@ -194,7 +194,7 @@ def section(run: Run, verdicts: Sequence[Verdict], table: Table) -> list[str]:
         )
     if load:
         parts.append(
-            "<p class='info'>Load runs' processes: julia's own pages (USS) at the first sample and at "
+            "<p class='info'>Load runs' processes: each one's own pages (USS) at the first sample and at "
             "their peak, with every mapped page (RSS), and how fast USS grew per 1,000 messages over the "
             "run's later half (its first half holds the warm-up); the servers beside them (first and peak "
             "sample). A growth above the run's budget fails it (the soak's); elsewhere it is not judged.</p>"

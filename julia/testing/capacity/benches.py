@@ -8,7 +8,7 @@ Each storm is three benchmarks in group "capacity" (`Names`):
   of the Claude latencies this run drew (`p99_over_claude_ms`: gate says why the run's own draw is the
   yardstick); each process's memory and garbage-collector pauses (`processes`, `servers_mib`, shown in the
   report's memory table) and, in a soak, the fastest-growing julia process's USS growth
-  (`julia_uss_growth_kib_per_1000`, which its budget limits); the run over time (`over_time`, drawn in
+  (`fastest_uss_growth_kib_per_1000`, which its budget limits); the run over time (`over_time`, drawn in
   the report's load runs section); its line and likely cause (gate.cause) as what it `said`; the whole
   storm result (`storm`, its keys as published in the capacity JSON before these benchmarks).
 - its CPU: julia's CPU per reply (ms), one sample per window of replies, against
@@ -51,7 +51,9 @@ COUNTS = {
 # enough (several seconds) that a sample's CPU is not one scheduler tick.
 REPLIES_PER_WINDOW = 60
 JULIA = ("serve", "worker")  # the prefixes of julia's processes in the storm's samples (serve, worker0...)
-GROWTH = "julia_uss_growth_kib_per_1000"  # the soak's judged figure (perf/budgets.toml [load.capacity_soak])
+GROWTH = (
+    "fastest_uss_growth_kib_per_1000"  # the soak's judged figure (perf/budgets.toml [load.capacity_soak])
+)
 P99 = "time_to_reply_p99_ms"  # what --budget-p99-s limits
 OVER_CLAUDE = "p99_over_claude_ms"  # what --budget-over-claude-s limits (and the gate storm's budget)
 # Only julia's servers' memory is shown beside the processes: Redis's data (used_memory) is not a process.
