@@ -95,7 +95,7 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
             prioridade=PRIORIDADE_CAMPANHA,
             rodape=RODAPE,
         )
-        return int(linha["enfileiradas"])
+        return linha.enfileiradas
 
     async def begin(i: int) -> None:
         await conn.execute("BEGIN")

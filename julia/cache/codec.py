@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from typing import Any, Final
 
@@ -35,7 +36,11 @@ _LER: Final[dict[str, Callable[[str], Any]]] = {
 
 
 def plain(value: Any) -> Any:
-    """Records (and nested records or mappings) as dicts, sequences as lists; scalars unchanged."""
+    """Records (the data layer's dataclasses, asyncpg's rows) and mappings as dicts, field for field in
+    their order, sequences as lists; scalars unchanged. A dataclass's fields are its query's columns in
+    order (tests/integration/test_records.py), so a cached object's JSON is the one a Record made."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, asyncpg.Record | Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

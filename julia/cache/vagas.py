@@ -74,7 +74,7 @@ async def mudar_status_vaga(
     row = await dados.mudar_status_vaga(pool, vaga_id, status, de)
     if row is None:
         return None
-    await invalidar_vagas(cache, row["especialidade_id"])
+    await invalidar_vagas(cache, row.especialidade_id)
     vaga: Vaga = codec.plain(row)
     return vaga
 

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from julia.data._executor import Executor
 from julia.queries import sql
 
@@ -31,6 +29,23 @@ class EntradaReivindicada:
     chatwoot_conversation_id: int | None
     telefone: str
     status_medico: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntrada:
+    """registrar_entrada's row."""
+
+    entrada_id: int | None  # None: this WhatsApp id was already stored
+    conversa_id: int | None  # None: the doctor has no active conversation
+    conversa_ativa: bool  # False: nothing was written
+
+
+@dataclass(frozen=True, slots=True)
+class EntradaBacklog:
+    """contar_entradas_abertas's row."""
+
+    abertas: int  # not yet answered
+    mais_antiga_s: float  # how long the oldest has waited; 0 when none
 
 
 async def reivindicar_entradas(
@@ -68,15 +83,13 @@ async def falhar_entrada(db: Executor, entrada_id: int, tentativas: int, motivo:
 
 async def registrar_entrada(
     db: Executor, cliente_id: int, texto: str, whatsapp_id: str, tratamento: str = "responder"
-) -> asyncpg.Record:
+) -> StoredEntrada:
     """The inbound interaction and its entradas row (answered as `tratamento` says) in the doctor's active
     conversation, in one statement: `entrada_id` (None when this WhatsApp id was already stored),
     `conversa_id` and `conversa_ativa` (False: the doctor has none, and nothing was written)."""
-    linha: asyncpg.Record | None = await db.fetchrow(
-        sql("registrar_entrada"), cliente_id, texto, whatsapp_id, tratamento
-    )
+    linha = await db.fetchrow(sql("registrar_entrada"), cliente_id, texto, whatsapp_id, tratamento)
     assert linha is not None  # a SELECT without FROM always returns its row
-    return linha
+    return StoredEntrada(**linha)
 
 
 async def concluir_entrada(
@@ -100,11 +113,10 @@ async def concluir_entrada(
     return feita
 
 
-async def contar_entradas_abertas(db: Executor) -> asyncpg.Record:
-    """`abertas` (not yet answered) and `mais_antiga_s` (how long the oldest has waited)."""
+async def contar_entradas_abertas(db: Executor) -> EntradaBacklog:
     linha = await db.fetchrow(sql("contar_entradas_abertas"))
     assert linha is not None  # an aggregate without GROUP BY always returns its row
-    return linha
+    return EntradaBacklog(**linha)
 
 
 async def entradas_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:

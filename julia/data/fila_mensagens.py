@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import asyncpg
-
 from julia.data._executor import Executor
 from julia.metrics import metrics
 from julia.queries import sql
@@ -30,7 +28,7 @@ class MensagemReivindicada:
     agendar_para: dt.datetime
     tentativas: int  # every claim's; also the attempt id the delivery protocol fences on
     esperas: int  # the claims that were rate-limit waits, not counted against the cap
-    campanha_id: int | None
+    campanha_id: str | None  # campanhas.id, chosen by the caller
     modelo: str | None  # an approved template's name (the Cloud API)
     modelo_parametros: list[str] | None
     fuso: str | None  # the doctor's time zone for a campaign's sending window; None: Brasília
@@ -47,6 +45,22 @@ class Destino:
     telefone: str
     primeiro_nome: str  # 'doutor(a)' when the doctor's row has none (julia/sql/fila_mensagens.sql)
     reengajar: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SentMensagem:
+    """marcar_enviada's row."""
+
+    interacao_id: int | None  # None: a campaign's or a notice's message, no interaction yet
+
+
+@dataclass(frozen=True, slots=True)
+class FilaBacklog:
+    """contar_fila_pendente's row."""
+
+    pendentes: int
+    vencidas: int  # due now
+    mais_antiga_s: float  # how long the oldest due one has waited; 0 when none
 
 
 @metrics.timed("reivindicar_mensagens")
@@ -189,11 +203,11 @@ async def aguardar_resposta(
 
 async def marcar_enviada(
     db: Executor, fila_id: int, tentativas: int, whatsapp_id: str | None
-) -> asyncpg.Record | None:
+) -> SentMensagem | None:
     """Evolution accepted attempt `tentativas`: 'enviada', and a reply's interaction stamped with
-    `whatsapp_id`. The row's `interacao_id` (None for a campaign message), or None when the attempt no
-    longer holds the row."""
-    return await db.fetchrow(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
+    `whatsapp_id`. None when the attempt no longer holds the row."""
+    linha = await db.fetchrow(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
+    return None if linha is None else SentMensagem(**linha)
 
 
 async def guardar_envio_no_historico(
@@ -203,16 +217,15 @@ async def guardar_envio_no_historico(
     await db.execute(sql("guardar_envio_no_historico"), fila_id, conversa_id, whatsapp_id)
 
 
-async def marcar_incertas(db: Executor) -> list[asyncpg.Record]:
+async def marcar_incertas(db: Executor) -> list[int]:
     """Sends whose sender died during the call made 'incerto'; their ids."""
-    return await db.fetch(sql("marcar_incertas"))
+    return [linha["id"] for linha in await db.fetch(sql("marcar_incertas"))]
 
 
-async def contar_fila_pendente(db: Executor) -> asyncpg.Record:
-    """`pendentes`, `vencidas` (due now) and `mais_antiga_s` (how long the oldest due one has waited)."""
+async def contar_fila_pendente(db: Executor) -> FilaBacklog:
     linha = await db.fetchrow(sql("contar_fila_pendente"))
     assert linha is not None  # an aggregate without GROUP BY always returns its row
-    return linha
+    return FilaBacklog(**linha)
 
 
 async def contar_fila_incerta(db: Executor) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from decimal import Decimal
 
 import asyncpg
@@ -46,10 +47,10 @@ async def test_a_hit_returns_exactly_what_the_miss_returned(
     }
 
     # Equal to the uncached data layer's rows, types included (a hit and a miss alike).
-    assert await vagas_abertas(pool, cache, esp) == [dict(r) for r in await buscar_vagas(pool, esp)]
-    assert await medico_por_id(pool, cache, medico["id"]) == dict(
-        await buscar_medico_por_id(pool, medico["id"]) or {}
-    )
+    assert await vagas_abertas(pool, cache, esp) == [asdict(r) for r in await buscar_vagas(pool, esp)]
+    from_db = await buscar_medico_por_id(pool, medico["id"])
+    assert from_db is not None
+    assert await medico_por_id(pool, cache, medico["id"]) == asdict(from_db)
     [vaga] = await vagas_abertas(pool, cache, esp)
     assert vaga["valor"] == Decimal("1500.00")  # the data layer's types, from Redis as from Postgres
     assert vaga["data_plantao"] == dt.date.today() + dt.timedelta(days=1)
