@@ -76,7 +76,7 @@ async def criar_campanha(
     tag wants idx_clientes_tags, a specialty a scan). One more round trip, once per campaign. `modelo`:
     the approved template the campaign sends, `modelo_parametros` the doctor's fields it takes, in order."""
     statement = await conn.prepare(sql("criar_campanha"))
-    linha = await statement.fetchrow(
+    row = await statement.fetchrow(
         id,
         tag,
         especialidade_id,
@@ -91,21 +91,21 @@ async def criar_campanha(
         modelo,
         list(modelo_parametros),
     )
-    assert linha is not None  # a bare SELECT of two aggregates always returns its row
-    return CreatedCampanha(**linha)
+    assert row is not None  # a bare SELECT of two aggregates always returns its row
+    return CreatedCampanha(**row)
 
 
 async def ler_campanha(db: Executor, campanha_id: str) -> Campanha | None:
-    linha = await db.fetchrow(sql("ler_campanha"), campanha_id)
-    return None if linha is None else Campanha(**linha)
+    row = await db.fetchrow(sql("ler_campanha"), campanha_id)
+    return None if row is None else Campanha(**row)
 
 
 async def campanhas_recentes(db: Executor, dias: int) -> list[str]:
-    return [linha["id"] for linha in await db.fetch(sql("campanhas_recentes"), dias)]
+    return [row["id"] for row in await db.fetch(sql("campanhas_recentes"), dias)]
 
 
 @metrics.timed("relatorio_campanhas")
 async def relatorio_campanhas(db: Executor, campanha_ids: Sequence[str]) -> dict[str, CampanhaReport]:
     """Counts per campaign id; a campaign that queued nothing has no entry."""
-    linhas = await db.fetch(sql("relatorio_campanhas"), list(campanha_ids))
-    return {linha["campanha_id"]: CampanhaReport(**linha) for linha in linhas}
+    rows = await db.fetch(sql("relatorio_campanhas"), list(campanha_ids))
+    return {row["campanha_id"]: CampanhaReport(**row) for row in rows}

@@ -68,14 +68,14 @@ class LockedTitular:
 
 @metrics.timed("buscar_medico_por_telefone")
 async def buscar_medico_por_telefone(db: Executor, telefone: str) -> Medico | None:
-    linha = await db.fetchrow(sql("buscar_medico_por_telefone"), telefone)
-    return None if linha is None else Medico(**linha)
+    row = await db.fetchrow(sql("buscar_medico_por_telefone"), telefone)
+    return None if row is None else Medico(**row)
 
 
 @metrics.timed("buscar_medico_por_id")
 async def buscar_medico_por_id(db: Executor, cliente_id: int) -> Medico | None:
-    linha = await db.fetchrow(sql("buscar_medico_por_id"), cliente_id)
-    return None if linha is None else Medico(**linha)
+    row = await db.fetchrow(sql("buscar_medico_por_id"), cliente_id)
+    return None if row is None else Medico(**row)
 
 
 @metrics.timed("buscar_medicos_por_tag")
@@ -92,7 +92,7 @@ async def buscar_medicos_por_tag(db: Executor, tag: str, limite: int = 100) -> l
         async with db.acquire() as conn:
             return await buscar_medicos_por_tag(conn, tag, limite)
     statement = await db.prepare(sql("buscar_medicos_por_tag"))
-    return [TaggedMedico(**linha) for linha in await statement.fetch(tag, limite)]
+    return [TaggedMedico(**row) for row in await statement.fetch(tag, limite)]
 
 
 async def destino_mensagem(db: Executor, cliente_id: int) -> str | None:
@@ -104,8 +104,8 @@ async def destino_mensagem(db: Executor, cliente_id: int) -> str | None:
 async def criar_lead(db: Executor, telefone: str) -> Medico | None:
     """A new doctor with status 'novo' for an unknown number; None when the number was taken meanwhile
     (the first messages of one doctor racing)."""
-    linha = await db.fetchrow(sql("criar_lead"), telefone)
-    return None if linha is None else Medico(**linha)
+    row = await db.fetchrow(sql("criar_lead"), telefone)
+    return None if row is None else Medico(**row)
 
 
 async def atualizar_medico(
@@ -113,14 +113,14 @@ async def atualizar_medico(
 ) -> UpdatedMedico | None:
     """The doctor after the patch `alteracoes` (a key present sets its column), with `telefone_anterior`
     (the phone it replaced); None for an unknown id."""
-    linha = await db.fetchrow(sql("atualizar_medico"), cliente_id, dict(alteracoes))
-    return None if linha is None else UpdatedMedico(**linha)
+    row = await db.fetchrow(sql("atualizar_medico"), cliente_id, dict(alteracoes))
+    return None if row is None else UpdatedMedico(**row)
 
 
 async def carregar_contexto_estatico(db: Executor, cliente_id: int) -> MedicoContext | None:
     """The doctor's columns and `especialidade` (its name); None for an unknown id."""
-    linha = await db.fetchrow(sql("carregar_contexto_estatico"), cliente_id)
-    return None if linha is None else MedicoContext(**linha)
+    row = await db.fetchrow(sql("carregar_contexto_estatico"), cliente_id)
+    return None if row is None else MedicoContext(**row)
 
 
 async def guardar_contato_chatwoot(db: Executor, cliente_id: int, contato_id: int) -> None:
@@ -154,15 +154,15 @@ async def primeiro_telefone(db: Executor) -> str | None:
 
 async def titular_por_telefone(db: Executor, telefone: str) -> tuple[int, dict[str, Any]] | None:
     """LGPD export: the doctor's id and whole row as JSON; None for an unknown number."""
-    linha = await db.fetchrow(sql("titular_por_telefone"), telefone)
-    return None if linha is None else (linha["id"], linha["linha"])
+    row = await db.fetchrow(sql("titular_por_telefone"), telefone)
+    return None if row is None else (row["id"], row["linha"])
 
 
 async def travar_titular(db: Executor, telefone: str) -> LockedTitular | None:
     """LGPD erasure, inside its transaction: the doctor's row locked; `id`, `opt_out_em` (None unless
     they opted out) and `chatwoot_contact_id`."""
-    linha = await db.fetchrow(sql("travar_titular"), telefone)
-    return None if linha is None else LockedTitular(**linha)
+    row = await db.fetchrow(sql("travar_titular"), telefone)
+    return None if row is None else LockedTitular(**row)
 
 
 async def apagar_titular(db: Executor, cliente_id: int) -> None:

@@ -41,14 +41,14 @@ class MirroredConversa:
 
 @metrics.timed("buscar_conversa_ativa")
 async def buscar_conversa_ativa(db: Executor, cliente_id: int) -> Conversa | None:
-    linha = await db.fetchrow(sql("buscar_conversa_ativa"), cliente_id)
-    return None if linha is None else Conversa(**linha)
+    row = await db.fetchrow(sql("buscar_conversa_ativa"), cliente_id)
+    return None if row is None else Conversa(**row)
 
 
 async def abrir_conversa(db: Executor, cliente_id: int) -> Conversa | None:
     """The doctor's new active conversation; None when another message opened one first."""
-    linha = await db.fetchrow(sql("abrir_conversa"), cliente_id)
-    return None if linha is None else Conversa(**linha)
+    row = await db.fetchrow(sql("abrir_conversa"), cliente_id)
+    return None if row is None else Conversa(**row)
 
 
 async def conversa_ativa(db: Executor, cliente_id: int) -> int:
@@ -66,14 +66,14 @@ async def conversa_ativa(db: Executor, cliente_id: int) -> int:
 
 async def ler_conversa(db: Executor, conversa_id: int) -> ConversaWithMedico | None:
     """The conversation with its doctor's phone, first name and Chatwoot contact; None for an unknown id."""
-    linha = await db.fetchrow(sql("ler_conversa"), conversa_id)
-    return None if linha is None else ConversaWithMedico(**linha)
+    row = await db.fetchrow(sql("ler_conversa"), conversa_id)
+    return None if row is None else ConversaWithMedico(**row)
 
 
 async def conversa_por_chatwoot(db: Executor, chatwoot_id: int) -> MirroredConversa | None:
     """The newest conversation mirrored to Chatwoot conversation `chatwoot_id`; None when none is."""
-    linha = await db.fetchrow(sql("conversa_por_chatwoot"), chatwoot_id)
-    return None if linha is None else MirroredConversa(**linha)
+    row = await db.fetchrow(sql("conversa_por_chatwoot"), chatwoot_id)
+    return None if row is None else MirroredConversa(**row)
 
 
 async def guardar_conversa_chatwoot(db: Executor, conversa_id: int, chatwoot_id: int) -> None:

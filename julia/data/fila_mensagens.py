@@ -69,8 +69,8 @@ async def reivindicar_mensagens(
 ) -> list[MensagemReivindicada]:
     """Claim up to `limite` due messages at `prioridade_minima` or above, leased for `lease_s` seconds (see
     julia/sql/fila_mensagens.sql)."""
-    linhas = await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
-    return [MensagemReivindicada(**linha) for linha in linhas]
+    rows = await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
+    return [MensagemReivindicada(**row) for row in rows]
 
 
 async def adiar_mensagem(db: Executor, fila_id: int, tentativas: int, espera_s: float, motivo: str) -> None:
@@ -131,12 +131,12 @@ async def repassar_mensagem_agente(
     """Queue an agent's message from Chatwoot to the doctor: 'pendente' (it goes), 'cancelada' (the doctor
     opted out or is blocked: it never goes), or None when that Chatwoot message was queued before (a
     redelivered webhook)."""
-    linha = await db.fetchrow(
+    row = await db.fetchrow(
         sql("repassar_mensagem_agente"), cliente_id, chatwoot_message_id, texto, conversa_id, prioridade
     )
-    if linha is None:
+    if row is None:
         return None
-    return "cancelada" if linha["status"] == "cancelada" else "pendente"
+    return "cancelada" if row["status"] == "cancelada" else "pendente"
 
 
 async def enfileirar_avisos(
@@ -206,8 +206,8 @@ async def marcar_enviada(
 ) -> SentMensagem | None:
     """Evolution accepted attempt `tentativas`: 'enviada', and a reply's interaction stamped with
     `whatsapp_id`. None when the attempt no longer holds the row."""
-    linha = await db.fetchrow(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
-    return None if linha is None else SentMensagem(**linha)
+    row = await db.fetchrow(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
+    return None if row is None else SentMensagem(**row)
 
 
 async def guardar_envio_no_historico(
@@ -219,13 +219,13 @@ async def guardar_envio_no_historico(
 
 async def marcar_incertas(db: Executor) -> list[int]:
     """Sends whose sender died during the call made 'incerto'; their ids."""
-    return [linha["id"] for linha in await db.fetch(sql("marcar_incertas"))]
+    return [row["id"] for row in await db.fetch(sql("marcar_incertas"))]
 
 
 async def contar_fila_pendente(db: Executor) -> FilaBacklog:
-    linha = await db.fetchrow(sql("contar_fila_pendente"))
-    assert linha is not None  # an aggregate without GROUP BY always returns its row
-    return FilaBacklog(**linha)
+    row = await db.fetchrow(sql("contar_fila_pendente"))
+    assert row is not None  # an aggregate without GROUP BY always returns its row
+    return FilaBacklog(**row)
 
 
 async def contar_fila_incerta(db: Executor) -> int:

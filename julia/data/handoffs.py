@@ -29,9 +29,9 @@ async def devolver_para_julia(db: Executor, conversa_id: int) -> None:
 
 
 async def contar_handoffs_pendentes(db: Executor) -> HandoffBacklog:
-    linha = await db.fetchrow(sql("contar_handoffs_pendentes"))
-    assert linha is not None  # an aggregate without GROUP BY always returns its row
-    return HandoffBacklog(**linha)
+    row = await db.fetchrow(sql("contar_handoffs_pendentes"))
+    assert row is not None  # an aggregate without GROUP BY always returns its row
+    return HandoffBacklog(**row)
 
 
 async def handoffs_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:

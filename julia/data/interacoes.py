@@ -39,7 +39,7 @@ class WhatsappInteracao:
 @metrics.timed("carregar_historico")
 async def carregar_historico(db: Executor, conversa_id: int, limite: int = HISTORICO) -> list[Interacao]:
     """The last `limite` interactions of a conversation, newest first."""
-    return [Interacao(**linha) for linha in await db.fetch(sql("carregar_historico"), conversa_id, limite)]
+    return [Interacao(**row) for row in await db.fetch(sql("carregar_historico"), conversa_id, limite)]
 
 
 async def existe_interacao_whatsapp(db: Executor, whatsapp_id: str) -> bool:
@@ -62,5 +62,5 @@ async def apagar_interacoes_antigas(db: Executor, dias: int, lote: int) -> int:
 
 async def ler_por_whatsapp(db: Executor, whatsapp_id: str) -> WhatsappInteracao | None:
     """The interaction with this WhatsApp id; None when none is stored."""
-    linha = await db.fetchrow(sql("ler_por_whatsapp"), whatsapp_id)
-    return None if linha is None else WhatsappInteracao(**linha)
+    row = await db.fetchrow(sql("ler_por_whatsapp"), whatsapp_id)
+    return None if row is None else WhatsappInteracao(**row)

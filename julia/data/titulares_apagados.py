@@ -24,5 +24,5 @@ async def registrar_titular_apagado(db: Executor, telefone: str, opt_out_em: dt.
 
 async def titular_apagado(db: Executor, telefone: str) -> ErasedTitular | None:
     """None when the number was never erased."""
-    linha = await db.fetchrow(sql("titular_apagado"), telefone)
-    return None if linha is None else ErasedTitular(**linha)
+    row = await db.fetchrow(sql("titular_apagado"), telefone)
+    return None if row is None else ErasedTitular(**row)

@@ -120,8 +120,8 @@ async def buscar_vagas(
 ) -> list[OpenVaga]:
     """Open shifts of a specialty not yet started, from `desde` (today in São Paulo) on, soonest first,
     with hospital and period; only in `estado` (a UF) and `cidade` (accents and case aside) when given."""
-    linhas = await db.fetch(sql("buscar_vagas"), especialidade_id, desde or hoje(), limite, estado, cidade)
-    return [OpenVaga(**linha) for linha in linhas]
+    rows = await db.fetch(sql("buscar_vagas"), especialidade_id, desde or hoje(), limite, estado, cidade)
+    return [OpenVaga(**row) for row in rows]
 
 
 # The trigger's rule for the cap on reservations awaiting confirmation (migrations/0024): its
@@ -183,13 +183,13 @@ async def vagas_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]
 async def anonimizar_vagas_do_titular(db: Executor, cliente_id: int) -> tuple[int, int]:
     """LGPD erasure: the doctor unlinked from every shift; (released: reserved ones open again,
     anonymised: filled or cancelled ones kept without the doctor)."""
-    linhas = await db.fetch(sql("anonimizar_vagas_do_titular"), cliente_id)
-    liberadas = sum(1 for linha in linhas if linha["liberada"])
-    return liberadas, len(linhas) - liberadas
+    rows = await db.fetch(sql("anonimizar_vagas_do_titular"), cliente_id)
+    liberadas = sum(1 for row in rows if row["liberada"])
+    return liberadas, len(rows) - liberadas
 
 
 async def expirar_reservas(db: Executor, idade_s: int, limite: int) -> list[ExpiredReserva]:
     """Reservations older than `idade_s` seconds, still unconfirmed and not yet started, reopened (at most
     `limite`)."""
-    linhas = await db.fetch(sql("expirar_reservas"), float(idade_s), limite)
-    return [ExpiredReserva(**linha) for linha in linhas]
+    rows = await db.fetch(sql("expirar_reservas"), float(idade_s), limite)
+    return [ExpiredReserva(**row) for row in rows]

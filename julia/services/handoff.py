@@ -43,7 +43,6 @@ class Handoff:
     """A new handoff: what its notices say. Its state change is on the caller's connection, so the caller
     calls `notify` after committing it (a notice never goes out for a handoff that rolled back)."""
 
-    handoff_id: int
     telefone: str  # the doctor's
     motivo: str
 
@@ -76,7 +75,7 @@ async def hand_over(db: Executor, conversa_id: int, motivo: str, *, telefone: st
     connection when the caller also ends the inbound message in it). The new handoff, to `notify` after
     the commit; None when a person already had it, so nobody is notified twice."""
     handoff_id = await passar_para_humano(db, conversa_id, motivo)
-    return None if handoff_id is None else Handoff(handoff_id, telefone, motivo)
+    return None if handoff_id is None else Handoff(telefone, motivo)
 
 
 @dataclass(frozen=True)

@@ -214,12 +214,12 @@ class EntradaPedirHumano(BaseModel):
 async def pedir_humano(ctx: Contexto, entrada: EntradaPedirHumano) -> Resultado:
     s, tarefa = ctx.s, ctx.tarefa
     # One statement (the conversation's control and the handoffs row together), committed on the pool.
-    novo = await handoff.hand_over(
+    new_handoff = await handoff.hand_over(
         s.pool, tarefa.conversa_id, entrada.motivo.strip(), telefone=tarefa.telefone
     )
     ctx.passou_para_humano = True
-    if novo is not None:  # a person did not already have it: notify once
-        await novo.notify(
+    if new_handoff is not None:  # a person did not already have it: notify once
+        await new_handoff.notify(
             s.slack, s.chatwoot, chatwoot_conversa_id=await ctx.chatwoot_conversa_id(), label=True
         )
     return {"transferida": True, "instrucao": "Avise o médico que uma pessoa da equipe vai continuar."}

@@ -57,7 +57,7 @@ MOTIVO_ORCAMENTO_MEDICO = "médico passou do orçamento diário de tokens (CLAUD
 # True: their messages are kept for the team (Chatwoot), and tomorrow's are answered again.
 AVISO_SEM_CLAUDE = (
     "Recebi sua mensagem e ela ficou registrada para a nossa equipe. Hoje não consigo continuar a "
-    "conversa por aqui; amanhã posso responder de novo."
+    "conversa por aqui; amanhã posso responder de new_handoff."
 )
 # The first message of a backlog that arrived late (MENSAGEM_ANTIGA_S): one per conversation and window.
 DESCULPA_ATRASO = (
@@ -121,7 +121,7 @@ async def _no_orcamento(
     s: WorkerContext, tarefa: InboundRow, fila: InboundQueue, espelho: asyncio.Task[int | None] | None
 ) -> None:
     """Claude answers within the day's budgets (julia/services/orcamento.py says what happens past them)."""
-    lead = tarefa.status_medico == "novo"
+    lead = tarefa.status_medico == "new_handoff"
     decisao = await orcamento.decidir(s.cache, s.settings, tarefa.cliente_id, lead=lead)
     if decisao == "humano":
         motivo = MOTIVO_ORCAMENTO_LEAD if lead else MOTIVO_ORCAMENTO_MEDICO
@@ -213,13 +213,13 @@ async def _pedir_humano(
     aviso: str,
 ) -> None:
     async with s.pool.acquire() as conn, conn.transaction():
-        novo = await handoff.hand_over(conn, tarefa.conversa_id, motivo, telefone=tarefa.telefone)
+        new_handoff = await handoff.hand_over(conn, tarefa.conversa_id, motivo, telefone=tarefa.telefone)
         await fila.done(conn, tarefa, aviso, even_if_human=True)
-    if novo is None:
+    if new_handoff is None:
         return
     # The label needs the Chatwoot conversation that the inbound mirror may be creating right now.
     chatwoot_id = (await espelho if espelho is not None else None) or tarefa.chatwoot_conversation_id
-    await novo.notify(s.slack, s.chatwoot, chatwoot_conversa_id=chatwoot_id, label=True)
+    await new_handoff.notify(s.slack, s.chatwoot, chatwoot_conversa_id=chatwoot_id, label=True)
 
 
 def montar_turnos(historico: Sequence[answering.Interacao], *, ate: int) -> list[Turno]:

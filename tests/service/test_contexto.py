@@ -87,7 +87,7 @@ async def test_historico_em_ordem_ate_a_mensagem_respondida(
     ]
 
 
-def _interacao(id: int, direcao: str, conteudo: str) -> Interacao:
+def _history_row(id: int, direcao: str, conteudo: str) -> Interacao:
     """A carregar_historico row; montar_turnos reads its id, direction and text."""
     origem = "medico" if direcao == "entrada" else "julia"
     return Interacao(id, direcao, origem, conteudo, dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
@@ -95,12 +95,12 @@ def _interacao(id: int, direcao: str, conteudo: str) -> Interacao:
 
 def test_turnos_juntam_mensagens_seguidas_e_guardam_a_campanha_que_o_medico_responde() -> None:
     historico = [  # newest first, as carregar_historico returns it
-        _interacao(6, "saida", "resposta a a"),
-        _interacao(5, "entrada", "depois"),
-        _interacao(4, "entrada", "b"),
-        _interacao(3, "entrada", "a"),
-        _interacao(2, "saida", "campanha"),
-        _interacao(1, "saida", "campanha antiga"),
+        _history_row(6, "saida", "resposta a a"),
+        _history_row(5, "entrada", "depois"),
+        _history_row(4, "entrada", "b"),
+        _history_row(3, "entrada", "a"),
+        _history_row(2, "saida", "campanha"),
+        _history_row(1, "saida", "campanha antiga"),
     ]
     assert montar_turnos(historico, ate=4) == [
         {"role": "user", "content": INICIO_DO_HISTORICO},  # the Messages API starts with the doctor
@@ -117,7 +117,7 @@ def test_turnos_cabem_na_janela_de_contexto() -> None:
     answered is always the last turn."""
     longa = "x" * 10_000
     historico = [  # newest first
-        _interacao(i, "entrada" if i % 2 else "saida", f"{i} {longa}") for i in range(20, 0, -1)
+        _history_row(i, "entrada" if i % 2 else "saida", f"{i} {longa}") for i in range(20, 0, -1)
     ]
     turnos = montar_turnos(historico, ate=19)
     assert sum(len(t["content"]) for t in turnos) <= MAX_CARACTERES_HISTORICO + len(turnos)

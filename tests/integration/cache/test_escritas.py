@@ -82,11 +82,11 @@ async def test_a_record_is_cached_as_the_bytes_its_asyncpg_row_was(
     esp = await fabrica.especialidade()
     medico = await fabrica.medico(esp)
     await fabrica.vaga(esp)
-    fone, medico_id = medico["telefone"], medico["id"]
+    phone, medico_id = medico["telefone"], medico["id"]
     pairs: list[tuple[object, Any]] = [
         (
-            await buscar_medico_por_telefone(pool, fone),
-            await pool.fetchrow(sql("buscar_medico_por_telefone"), fone),
+            await buscar_medico_por_telefone(pool, phone),
+            await pool.fetchrow(sql("buscar_medico_por_telefone"), phone),
         ),
         (
             await buscar_medico_por_id(pool, medico_id),
