@@ -57,7 +57,7 @@ MOTIVO_ORCAMENTO_MEDICO = "médico passou do orçamento diário de tokens (CLAUD
 # True: their messages are kept for the team (Chatwoot), and tomorrow's are answered again.
 AVISO_SEM_CLAUDE = (
     "Recebi sua mensagem e ela ficou registrada para a nossa equipe. Hoje não consigo continuar a "
-    "conversa por aqui; amanhã posso responder de new_handoff."
+    "conversa por aqui; amanhã posso responder de novo."
 )
 # The first message of a backlog that arrived late (MENSAGEM_ANTIGA_S): one per conversation and window.
 DESCULPA_ATRASO = (
@@ -121,7 +121,7 @@ async def _no_orcamento(
     s: WorkerContext, tarefa: InboundRow, fila: InboundQueue, espelho: asyncio.Task[int | None] | None
 ) -> None:
     """Claude answers within the day's budgets (julia/services/orcamento.py says what happens past them)."""
-    lead = tarefa.status_medico == "new_handoff"
+    lead = tarefa.status_medico == "novo"
     decisao = await orcamento.decidir(s.cache, s.settings, tarefa.cliente_id, lead=lead)
     if decisao == "humano":
         motivo = MOTIVO_ORCAMENTO_LEAD if lead else MOTIVO_ORCAMENTO_MEDICO
