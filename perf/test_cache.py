@@ -21,6 +21,7 @@ import contextlib
 import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import pytest
@@ -118,7 +119,9 @@ async def _bench(
             await read.call(i)
     if perf.allocations_only:
         bench = Bench(f"cache_{read.name}_{outcome}", "cache", "floor_redis_get", [], {"keys": KEYS})
+        kind = cache.counts()
         await perf.allocations_alone(bench, read.call, COUNTED, warmup=WARMUP, before=before)
+        bench.counters = _if_cache_held(bench.counters, kind, cache.counts())
         return
     kind = cache.counts()
     paired = await measure_paired(
@@ -137,7 +140,8 @@ async def _bench(
         if before is not None:
             await before(i)
         costs.append(await meter.cost_of(read.call(i)))
-    allocated = await perf.allocated(read.call, COUNTED, before=before)
+    kind = cache.counts()
+    allocated = _if_cache_held(await perf.allocated(read.call, COUNTED, before=before), kind, cache.counts())
     profiled = await perf.profile(read.call, unit_ms=statistics.median(paired.samples_ms), before=before)
     perf.run.add(
         Bench(
@@ -152,6 +156,20 @@ async def _bench(
             profiled,
         )
     )
+
+
+def _if_cache_held(
+    counters: dict[str, Any], before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """The traced calls' allocations, unless some of them went to Postgres because Redis was slow (the
+    cache fails open past its 50 ms timeout, and pauses Redis for a moment after): those calls allocated a
+    miss's bytes, so a hit judged on them is not a hit (an A/A pair at 1.556x, on a saturated machine).
+    Said in the counters instead, and not judged (julia/perf/engine/allocations.py)."""
+    fell_open = int(sum(after[k][c] - before[k][c] for k in after for c in ("errors", "bypassed")))
+    if not fell_open:
+        return counters
+    kept = {k: v for k, v in counters.items() if not k.startswith("alloc_")}
+    return kept | {"alloc_not_judged": f"the cache fell open on {fell_open} traced or warm-up calls"}
 
 
 def _check_outcome(

@@ -86,8 +86,21 @@ def test_a_culprit_hidden_among_skipped_commits_is_a_list_of_suspects() -> None:
     measure, _ = oracle(slowed_at(20), failing=frozenset({"c19", "c20"}))
     found = bisect(COMMITS, GOOD, measure)
     assert found.culprit is None
-    # c18 is as fast as GOOD and c21 slower: unable to judge c19 and c20, any of the three may be it.
-    assert found.suspects == ["c19", "c20", "c21"]
+    # c18 is as fast as GOOD and c21 slower; c21 is as fast as its parent c20, which cannot be judged:
+    # c19 or c20.
+    assert found.suspects == ["c19", "c20"]
+
+
+def test_a_culprit_beside_a_commit_that_stays_inconclusive_is_named_against_its_parent() -> None:
+    """A culprit trial on the 2-core machine at load 5 (seed 3, 2026-12-07): the search narrowed the
+    culprit to c16 after c15 stayed inconclusive twice against c14; c16 measured against c15 names it."""
+    measure, calls = oracle(
+        slowed_at(16), inconclusive=lambda head, base, attempt: (head, base) == ("c15", "c14")
+    )
+    found = bisect(COMMITS, GOOD, measure)
+    assert found.culprit == "c16"
+    assert calls[-1] == ("c16", "c15", 1)
+    assert "skipped commits had left the culprit among 2" in found.why
 
 
 def test_an_unconfirmed_culprit_is_not_named() -> None:

@@ -27,17 +27,25 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# How far a head's median peak may exceed the base's before the gate reports it. Measured (2-core x86_64,
-# embedded servers, load 3.5-8.2, 2026-12-07; docs/performance.md, "The allocation gate's calibration",
-# `python perf/allocations_accuracy.py`, perf/calibration/allocations/): in 6 A/A same-run runs the
-# message path stayed within 0.998-1.004x and the queries and the queue claim at 1.000x (12 unchanged
-# pairs), and a copy of the message's context kept until Claude answers, 10.6% more bytes, was
-# 1.105-1.108x in all 6 injected runs; but 2 of the 6 A/A runs went above it on the cache reads (an open
-# shifts miss at 1.057x: its calls fall in two groups 1.4 KiB apart and the median flips between them;
-# a hit at 1.556x: hits served from Postgres by the cache failing open on a saturated machine). Not
-# widened to hide that: perf/budgets.toml's `[gate] allocations_fail = false` keeps it a warning until a
-# calibration of 20 and 20 supports a tolerance.
+# How far a head's median peak may exceed the base's before the gate reports it: both more than
+# ALLOWED_GROWTH above it and more than GROWTH_FLOOR_BYTES. Measured (2-core x86_64, embedded servers,
+# 2026-12-07; docs/performance.md, "The allocation gate's calibration", `python
+# perf/allocations_accuracy.py`, perf/calibration/allocations/): in 7 A/A same-run runs the message path
+# stayed within 0.998-1.004x and the queries and the queue claim at 1.000x, and a copy of the message's
+# context kept until Claude answers, 10.6% (about 11 KiB) more bytes, was 1.104-1.108x in all 6 injected
+# runs. The cache reads, 8-14 KiB a call, moved up to 1.057x: their peak is reached while asyncio's
+# stream reader holds Redis's or Postgres's reply, and how large that buffer has grown depends on how the
+# bytes arrived, in one read or several, over the process's life (sys.setprofile on the traced calls
+# found the peak in asyncio/streams.py in 40 of 40 calls). Nine processes of `pytest
+# perf/test_cache.py --allocations-only` on unchanged code put a read's median peak in a band 151-644
+# bytes wide (a shifts miss 12,199-12,843, 1.053x; a static-context miss 13,692-14,167), in steps of a
+# few hundred bytes, and the calibration's widest A/A pair was that miss's 1.057x, about 700 bytes: I/O's
+# buffers, not julia's code. A relative tolerance cannot hold those at 8 KiB without going blind at 110
+# KiB, so the floor is in bytes, above the widest band measured: the cache reads' smallest increase
+# caught is 1 KiB (7-12% of their peak), the message path's 5%. A hit served from Postgres because the
+# cache fell open is not judged at all (perf/test_cache.py).
 ALLOWED_GROWTH = 0.05
+GROWTH_FLOOR_BYTES = 1024
 KEYS = ("alloc_peak_bytes", "alloc_net_bytes", "alloc_net_blocks")
 
 
@@ -112,9 +120,16 @@ def growth(now: dict[str, Any], before: dict[str, Any], against: str) -> list[st
     if now.get(key) is None or before.get(key) is None or before[key] <= 0:
         return []
     ratio = now[key] / before[key]
-    if ratio <= 1 + ALLOWED_GROWTH:
+    if not exceeds(ratio, before[key], ALLOWED_GROWTH):
         return []
     return [
         f"{key} {before[key]:,} => {now[key]:,} ({ratio:.2f}x the {against}'s, above "
-        f"{1 + ALLOWED_GROWTH:.2f}x)"
+        f"{1 + ALLOWED_GROWTH:.2f}x and {GROWTH_FLOOR_BYTES:,} bytes more)"
     ]
+
+
+def exceeds(ratio: float, base_bytes: float, tolerance: float) -> bool:
+    """Whether a head/base ratio of peaks is a growth the gate reports: above the relative tolerance and
+    by more than GROWTH_FLOOR_BYTES (the band I/O buffers alone move a peak in). The calibration
+    (perf/allocations_accuracy.py) counts its false failures and catches with this same rule."""
+    return ratio > 1 + tolerance and base_bytes * (ratio - 1) > GROWTH_FLOOR_BYTES

@@ -7,7 +7,8 @@ Here a step asks "is this commit slower than the last good one, measured beside 
 drift answers for it; the A/B's "inconclusive" buys one more run with more blocks, and a commit that still
 cannot be judged, or fails to build or migrate, is skipped as git bisect skips its exit 125: the
 bisection moves to the untested commit nearest the middle. The answer is confirmed by a last A/B of the
-culprit against its parent; unconfirmed, no culprit is named.
+culprit against its parent; unconfirmed, no culprit is named. When skipped commits leave several
+suspects, each is measured against its own parent, newest first, until one is slower than it.
 
 The search itself (`bisect`) knows nothing of git or timing: it is handed the first-parent commits
 GOOD..BAD and an oracle that measures one commit against another, so it is tested with a fake oracle.
@@ -106,16 +107,27 @@ def bisect(commits: Sequence[str], good: str, oracle: Oracle) -> Found:
             lo = mid
         else:  # failed to build or migrate, or inconclusive twice: skipped
             skipped.add(mid)
-    if hi - lo > 1:
-        suspects = list(commits[lo + 1 : hi + 1])
-        why = (
-            f"skipped commits leave the culprit among {len(suspects)}: {', '.join(c[:12] for c in suspects)}"
-        )
-        return Found(None, why, suspects=suspects, trials=trials)
-    culprit, parent = commits[hi], anchor(hi - 1)
-    confirmation = measure(culprit, parent)
-    if confirmation.outcome != "regressed":
-        why = f"{culprit[:12]} not confirmed against its parent {parent[:12]}: {confirmation.text()}"
-        return Found(None, why, confirmation, trials=trials)
-    why = f"{culprit[:12]} is {confirmation.text()} against its parent {parent[:12]}"
-    return Found(culprit, why, confirmation, trials=trials)
+    # The culprit is among commits[lo+1..hi]: one commit when every step decided, more when skipped ones
+    # lie between. Each is measured against its own parent, newest first: the first slower than its
+    # parent is the culprit, and confirmed by that same run; one as fast as its parent passes the
+    # question down; one that cannot be judged ends the walk with the rest as suspects.
+    suspects = list(commits[lo + 1 : hi + 1])
+    for i in range(hi, lo, -1):
+        culprit, parent = commits[i], anchor(i - 1)
+        confirmation = measure(culprit, parent)
+        if confirmation.outcome == "regressed":
+            why = f"{culprit[:12]} is {confirmation.text()} against its parent {parent[:12]}"
+            if len(suspects) > 1:
+                why += f" (skipped commits had left the culprit among {len(suspects)})"
+            return Found(culprit, why, confirmation, trials=trials)
+        if len(suspects) == 1:
+            why = f"{culprit[:12]} not confirmed against its parent {parent[:12]}: {confirmation.text()}"
+            return Found(None, why, confirmation, trials=trials)
+        if confirmation.outcome != "ok":
+            break
+    left = suspects[: i - lo]
+    why = (
+        f"skipped commits leave the culprit among {len(left)}: {', '.join(c[:12] for c in left)} "
+        f"({culprit[:12]} against its parent: {confirmation.text()})"
+    )
+    return Found(None, why, confirmation, suspects=left, trials=trials)
