@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import httpx
 from julia import servers
 from julia.testing.controle import Falsos
 from julia.testing.evolution import mensagem_recebida
+from tests.support.serving import free_port, until_serving
 
 JULIA = [sys.executable, "-m", "julia"]
 CHAVE = "falso"  # the EVOLUTION_API_KEY julia.testing's environment sets
@@ -31,12 +31,6 @@ ABERTAS = (
     "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
     " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('pendente', 'processando', 'enviando'))"
 )
-
-
-def porta_livre() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -83,7 +77,7 @@ class Sistema:
     falsos: Falsos
     logs: Path
     ambiente: dict[str, str]
-    porta: int = field(default_factory=porta_livre)
+    porta: int = field(default_factory=free_port)
     serve: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
     _n_worker: int = 0
@@ -102,16 +96,7 @@ class Sistema:
     async def iniciar_serve(self) -> None:
         self.serve = self._iniciar(["serve", "--port", str(self.porta)], "serve")
         async with httpx.AsyncClient(base_url=self.url, timeout=2) as cliente:
-            fim = time.monotonic() + 30
-            while True:
-                assert self.serve.poll() is None, "julia serve exited:\n" + self.log("serve")
-                try:
-                    if (await cliente.get("/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < fim, "julia serve did not start"
-                await asyncio.sleep(0.1)
+            await until_serving(cliente, self.serve, 30, lambda: self.log("serve"))
 
     def iniciar_worker(self) -> None:
         self._n_worker += 1
