@@ -144,15 +144,11 @@ async def _bench(
     allocated = _if_cache_held(await perf.allocated(read.call, COUNTED, before=before), kind, cache.counts())
     profiled = await perf.profile(read.call, unit_ms=statistics.median(paired.samples_ms), before=before)
     perf.run.add(
-        Bench(
+        paired.bench(
             f"cache_{read.name}_{outcome}",
             "cache",
             "floor_redis_get",
-            paired.samples_ms,
             {**counting.typical(costs), **allocated, "keys": KEYS, **health},
-            paired.ratios,
-            paired.blocks,
-            paired.rounds,
             profiled,
         )
     )

@@ -177,15 +177,11 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
         if replies != sent or claude_calls != sent:
             raise AssertionError(f"{sent} messages, {replies} replies queued, {claude_calls} Claude calls")
         perf.run.add(
-            Bench(
+            paired.bench(
                 f"message_path_claude{round(latency_s * 1000)}ms",
                 "message_path",
                 "floor_pg_select1",
-                paired.samples_ms,
                 counters,
-                paired.ratios,
-                paired.blocks,
-                paired.rounds,
                 profiled,
             )
         )

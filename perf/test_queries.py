@@ -86,15 +86,11 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
             after=rollback if query.mutates else None,
         )
         perf.run.add(
-            Bench(
+            paired.bench(
                 f"query_{query.name}_warm",
                 "query_warm",
                 WARM_FLOOR,
-                paired.samples_ms,
                 counters,
-                paired.ratios,
-                paired.blocks,
-                paired.rounds,
                 profiled,
             )
         )

@@ -79,11 +79,10 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
     profiled = await perf.profile(batch, unit_ms=statistics.median(samples), after=restore)
     allocated = await perf.allocated(batch, COUNTED, after=restore)
     perf.run.add(
-        Bench(
+        paired.bench(
             name,
             "queue",
             "floor_pg_select1",
-            samples,
             {
                 "rows": max(timed),
                 "min_rows": min(timed),
@@ -91,9 +90,6 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
                 "msgs_per_s": round(sum(timed) / (sum(samples) / 1000), 1),
                 **allocated,
             },
-            paired.ratios,
-            paired.blocks,
-            paired.rounds,
             profiled,
         )
     )

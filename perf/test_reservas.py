@@ -199,15 +199,11 @@ async def test_reserva_sem_disputa(perf: Perf, conn: asyncpg.Connection, bancada
         costs.append(await meter.cost_of(reserve(i)))
         await reopen(i)
     perf.run.add(
-        Bench(
+        paired.bench(
             "reserva_sem_disputa",
             "reservas",
             "floor_pg_select1",
-            paired.samples_ms,
             counting.typical(costs, unit="reservation"),
-            paired.ratios,
-            paired.blocks,
-            paired.rounds,
         )
     )
 
@@ -326,14 +322,10 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
     )
     assert (fake.calls, reservadas) == (2 * sent, sent)  # every reply reserved, in two Claude rounds
     perf.run.add(
-        Bench(
+        paired.bench(
             "reserva_pela_ferramenta",
             "reservas",
             "floor_pg_select1",
-            paired.samples_ms,
             {"claude_calls_per_message": 2, **counting.typical(costs, unit="message")},
-            paired.ratios,
-            paired.blocks,
-            paired.rounds,
         )
     )
