@@ -32,7 +32,6 @@ from julia.data import conversations, fila_mensagens
 from julia.data.campanhas import criar_campanha
 from julia.perf.context import Perf
 from julia.perf.engine import counting
-from julia.perf.engine.harness import measure_paired
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
 from julia.services.queues import SEND_TRIES
 from julia.settings import Settings
@@ -105,16 +104,14 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
     async def rollback(i: int) -> None:
         await conn.execute("ROLLBACK")
 
-    paired = await measure_paired(
+    paired = await perf.measure_paired(
         call,
         lambda i: conn.fetchval("SELECT 1"),
         samples=SAMPLES,
         warmup=WARMUP,
         before=begin,
         after=rollback,
-        turns=perf.turnos,
         label="campanha_enqueue",
-        slowdown=perf.slowdown,
         block=BLOCK,
     )
     if len(set(enfileiradas)) != 1 or enfileiradas[0] != alvo["n"]:
