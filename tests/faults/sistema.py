@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,9 +22,8 @@ import httpx
 from julia import servers
 from julia.testing.controle import Falsos
 from julia.testing.evolution import mensagem_recebida
-from tests.support.serving import free_port, until_serving
+from tests.support.processes import free_port, start_julia, stop, until_serving
 
-JULIA = [sys.executable, "-m", "julia"]
 CHAVE = "falso"  # the EVOLUTION_API_KEY julia.testing's environment sets
 ABERTAS = (
     "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
@@ -87,11 +85,7 @@ class Sistema:
         return f"http://127.0.0.1:{self.porta}"
 
     def _iniciar(self, args: list[str], nome: str) -> subprocess.Popen[bytes]:
-        """Output to a file, not a pipe: a chatty process never blocks on a full pipe."""
-        with (self.logs / f"{nome}.log").open("wb") as saida:
-            return subprocess.Popen(
-                [*JULIA, *args], env=self.ambiente, stdout=saida, stderr=subprocess.STDOUT
-            )
+        return start_julia(args, self.ambiente, self.logs / f"{nome}.log")
 
     async def iniciar_serve(self) -> None:
         self.serve = self._iniciar(["serve", "--port", str(self.porta)], "serve")
@@ -124,13 +118,8 @@ class Sistema:
 
     def parar_processos(self) -> None:
         for processo in (self.worker, self.serve):
-            if processo is not None and processo.poll() is None:
-                processo.send_signal(signal.SIGTERM)
-                try:
-                    processo.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    processo.kill()
-                    processo.wait()
+            if processo is not None:
+                stop(processo, 15)
 
     async def parar_postgres(self) -> None:
         await asyncio.to_thread(servers.stop_embedded_postgres, self.pg_dir)

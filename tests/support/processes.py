@@ -1,15 +1,37 @@
-"""`julia serve` and the fakes as real processes on loopback: a free port to give one, and the wait until
-`julia serve` answers."""
+"""julia's commands as real processes in tests: started with their output in a file, a free loopback port
+to give `julia serve`, the wait until it answers, and the stop that never leaves one running."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
+
+JULIA = [sys.executable, "-m", "julia"]
+
+
+def start_julia(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`julia *args`, its output to `log`: a file, not a pipe, so a chatty process never blocks on it."""
+    with log.open("wb") as output:
+        return subprocess.Popen([*JULIA, *args], env=env, stdout=output, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes], limit_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `limit_s`; nothing if it already exited."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def free_port() -> int:
