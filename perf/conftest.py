@@ -2,7 +2,8 @@
 `--doctors` synthetic doctors, one long-lived connection on pytest-asyncio's one session event loop,
 and the recorder every benchmark module hands its results to.
 
-Adding a benchmark: a `test_<workload>.py` here that records a `Bench`, and its entry in budgets.toml.
+Adding a benchmark: a `test_<workload>.py` here that times with `perf.measure` or `perf.measure_paired`
+(they pass the run's turns and calibration slowdown), records a `Bench`, and its entry in budgets.toml.
 At the end the run is written to `--results` (JSON); `julia perf gate` judges it and renders the report.
 """
 

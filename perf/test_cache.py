@@ -32,7 +32,7 @@ from julia.cache import Cache, contexto_estatico, keys, medico_por_telefone, vag
 from julia.perf import servico
 from julia.perf.context import Perf
 from julia.perf.engine import counting
-from julia.perf.engine.harness import Step, measure_paired
+from julia.perf.engine.harness import Step
 from julia.perf.engine.results import Bench
 from julia.worker.resposta import VAGAS_NO_CONTEXTO
 
@@ -124,15 +124,13 @@ async def _bench(
         bench.counters = _if_cache_held(bench.counters, kind, cache.counts())
         return
     kind = cache.counts()
-    paired = await measure_paired(
+    paired = await perf.measure_paired(
         read.call,
         lambda i: redis.get(FLOOR_KEY),
         samples=perf.samples,
         warmup=WARMUP,
         before=before,
-        turns=perf.turnos,
         label=f"cache_{read.name}_{outcome}",
-        slowdown=perf.slowdown,
     )
     health = _check_outcome(kind, cache.counts(), outcome, read.name)
     costs = []
@@ -144,15 +142,11 @@ async def _bench(
     allocated = _if_cache_held(await perf.allocated(read.call, COUNTED, before=before), kind, cache.counts())
     profiled = await perf.profile(read.call, unit_ms=statistics.median(paired.samples_ms), before=before)
     perf.run.add(
-        Bench(
+        paired.bench(
             f"cache_{read.name}_{outcome}",
             "cache",
             "floor_redis_get",
-            paired.samples_ms,
             {**counting.typical(costs), **allocated, "keys": KEYS, **health},
-            paired.ratios,
-            paired.blocks,
-            paired.rounds,
             profiled,
         )
     )

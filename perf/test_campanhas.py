@@ -32,8 +32,6 @@ from julia.data import conversations, fila_mensagens
 from julia.data.campanhas import criar_campanha
 from julia.perf.context import Perf
 from julia.perf.engine import counting
-from julia.perf.engine.harness import measure_paired
-from julia.perf.engine.results import Bench
 from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
 from julia.services.queues import SEND_TRIES
 from julia.settings import Settings
@@ -95,7 +93,7 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
             prioridade=PRIORIDADE_CAMPANHA,
             rodape=RODAPE,
         )
-        return int(linha["enfileiradas"])
+        return linha.enfileiradas
 
     async def begin(i: int) -> None:
         await conn.execute("BEGIN")
@@ -106,16 +104,14 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
     async def rollback(i: int) -> None:
         await conn.execute("ROLLBACK")
 
-    paired = await measure_paired(
+    paired = await perf.measure_paired(
         call,
         lambda i: conn.fetchval("SELECT 1"),
         samples=SAMPLES,
         warmup=WARMUP,
         before=begin,
         after=rollback,
-        turns=perf.turnos,
         label="campanha_enqueue",
-        slowdown=perf.slowdown,
         block=BLOCK,
     )
     if len(set(enfileiradas)) != 1 or enfileiradas[0] != alvo["n"]:
@@ -123,20 +119,16 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
     counters = await _count(perf, conn, criar)
     p50 = sorted(paired.samples_ms)[len(paired.samples_ms) // 2]
     perf.run.add(
-        Bench(
+        paired.bench(
             "campanha_enqueue",
             "campanhas",
             "floor_pg_select1",
-            paired.samples_ms,
             {
                 "tag": alvo["tag"],
                 "rows_queued": enfileiradas[0],
                 "rows_per_s_p50": round(enfileiradas[0] / (p50 / 1000), 1),
                 **counters,
             },
-            paired.ratios,
-            paired.blocks,
-            paired.rounds,
         )
     )
 

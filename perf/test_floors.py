@@ -21,7 +21,6 @@ from redis.utils import HIREDIS_AVAILABLE
 
 from julia.perf.context import PROJECT, Perf
 from julia.perf.engine import native, placement
-from julia.perf.engine.harness import measure
 from julia.perf.engine.results import Bench
 
 WARMUP = 200
@@ -33,13 +32,11 @@ async def test_floor_redis_get(perf: Perf) -> None:
     client = aioredis.Redis.from_url(perf.services.redis_url)
     try:
         await client.set("julia:perf:floor", b"x" * 64)
-        measured = await measure(
+        measured = await perf.measure(
             lambda i: client.get("julia:perf:floor"),
             samples=perf.samples,
             warmup=WARMUP,
-            turns=perf.turnos,
             label="floor_redis_get",
-            slowdown=perf.slowdown,
         )
         # Still inside this side's last turn: the C client on the same GET, for the harness's share.
         native_ms = native.valkey_cli_get_mean_ms(perf.services.redis_url, "julia:perf:floor")
@@ -67,13 +64,11 @@ async def test_floor_redis_get(perf: Perf) -> None:
 
 async def test_floor_http_empty(perf: Perf) -> None:
     async with _empty_server() as url, httpx.AsyncClient(base_url=url) as client:
-        measured = await measure(
+        measured = await perf.measure(
             lambda i: client.get("/"),
             samples=HTTP_SAMPLES,
             warmup=WARMUP,
-            turns=perf.turnos,
             label="floor_http_empty",
-            slowdown=perf.slowdown,
         )
     perf.run.add(
         Bench(

@@ -45,7 +45,6 @@ from julia.integrations.claude import Turno
 from julia.perf import servico
 from julia.perf.context import Perf
 from julia.perf.engine import counting
-from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.testing.assembly import assembled
 from julia.testing.claude import Transporte
@@ -145,14 +144,12 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
         path.claude.latency_s = latency_s
         queued = await _queued(conn)
         calls = path.claude.calls
-        paired = await measure_paired(
+        paired = await perf.measure_paired(
             lambda i: path.message(next(numbers)),
             lambda i: conn.fetchval("SELECT 1"),
             samples=samples,
             warmup=warmup,
-            turns=perf.turnos,
             label=f"message_path_claude{round(latency_s * 1000)}ms",
-            slowdown=perf.slowdown,
             block=block,
         )
         sent = warmup + len(paired.samples_ms)
@@ -177,15 +174,11 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
         if replies != sent or claude_calls != sent:
             raise AssertionError(f"{sent} messages, {replies} replies queued, {claude_calls} Claude calls")
         perf.run.add(
-            Bench(
+            paired.bench(
                 f"message_path_claude{round(latency_s * 1000)}ms",
                 "message_path",
                 "floor_pg_select1",
-                paired.samples_ms,
                 counters,
-                paired.ratios,
-                paired.blocks,
-                paired.rounds,
                 profiled,
             )
         )

@@ -60,6 +60,8 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
                 after=rollback if query.mutates else None,
             )
             continue
+        # harness.measure_paired with the run's turns and slowdown spelled out, not perf.measure_paired:
+        # perf/history_trials.py rewrites its slowdown argument to slow one query in its trial commits.
         paired = await measure_paired(
             _warm_call(perf, conn, query, params[query.name]),
             lambda i: conn.fetchval("SELECT 1"),
@@ -86,15 +88,11 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
             after=rollback if query.mutates else None,
         )
         perf.run.add(
-            Bench(
+            paired.bench(
                 f"query_{query.name}_warm",
                 "query_warm",
                 WARM_FLOOR,
-                paired.samples_ms,
                 counters,
-                paired.ratios,
-                paired.blocks,
-                paired.rounds,
                 profiled,
             )
         )

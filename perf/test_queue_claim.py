@@ -18,7 +18,6 @@ import asyncpg
 
 from julia.perf.context import Perf
 from julia.perf.critical import CLAIM_BATCH, CLAIM_LEASE_S
-from julia.perf.engine.harness import measure_paired
 from julia.perf.engine.results import Bench
 from julia.queries import sql
 from julia.services.queues import SEND_TRIES
@@ -63,15 +62,13 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
         bench = Bench(name, "queue", "floor_pg_select1", [], {"due_rows": due})
         await perf.allocations_alone(bench, batch, COUNTED, warmup=WARMUP, after=restore)
         return
-    paired = await measure_paired(
+    paired = await perf.measure_paired(
         batch,
         lambda i: conn.fetchval("SELECT 1"),
         samples=BATCHES,
         warmup=WARMUP,
         after=restore,
-        turns=perf.turnos,
         label=name,
-        slowdown=perf.slowdown,
         block=BLOCK,
     )
     samples, timed = paired.samples_ms, sizes[WARMUP:]
@@ -79,11 +76,10 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
     profiled = await perf.profile(batch, unit_ms=statistics.median(samples), after=restore)
     allocated = await perf.allocated(batch, COUNTED, after=restore)
     perf.run.add(
-        Bench(
+        paired.bench(
             name,
             "queue",
             "floor_pg_select1",
-            samples,
             {
                 "rows": max(timed),
                 "min_rows": min(timed),
@@ -91,9 +87,6 @@ async def test_queue_claim(perf: Perf, conn: asyncpg.Connection) -> None:
                 "msgs_per_s": round(sum(timed) / (sum(samples) / 1000), 1),
                 **allocated,
             },
-            paired.ratios,
-            paired.blocks,
-            paired.rounds,
             profiled,
         )
     )

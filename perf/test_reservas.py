@@ -41,7 +41,6 @@ from julia.cache.ouvinte import Ouvinte
 from julia.perf import servico
 from julia.perf.context import Perf
 from julia.perf.engine import counting
-from julia.perf.engine.harness import measure, measure_paired
 from julia.perf.engine.results import Bench
 from julia.services import reservas
 from julia.settings import Settings
@@ -183,15 +182,13 @@ async def test_reserva_sem_disputa(perf: Perf, conn: asyncpg.Connection, bancada
     async def reopen(i: int) -> None:
         await conn.execute(REOPEN, [vaga])
 
-    paired = await measure_paired(
+    paired = await perf.measure_paired(
         reserve,
         lambda i: conn.fetchval("SELECT 1"),
         samples=ALONE_SAMPLES,
         warmup=20,
         after=reopen,
-        turns=perf.turnos,
         label="reserva_sem_disputa",
-        slowdown=perf.slowdown,
     )
     meter = counting.Meter(conn, b.redis)
     costs = []
@@ -199,15 +196,11 @@ async def test_reserva_sem_disputa(perf: Perf, conn: asyncpg.Connection, bancada
         costs.append(await meter.cost_of(reserve(i)))
         await reopen(i)
     perf.run.add(
-        Bench(
+        paired.bench(
             "reserva_sem_disputa",
             "reservas",
             "floor_pg_select1",
-            paired.samples_ms,
             counting.typical(costs, unit="reservation"),
-            paired.ratios,
-            paired.blocks,
-            paired.rounds,
         )
     )
 
@@ -239,13 +232,11 @@ async def test_invalidacao_update_direto(perf: Perf, conn: asyncpg.Connection, b
                 await asyncio.sleep(0.0002)
 
         try:
-            measured = await measure(
+            measured = await perf.measure(
                 update_until_gone,
                 samples=INVALIDATIONS,
                 warmup=10,
-                turns=perf.turnos,
                 label="invalidacao_update_direto",
-                slowdown=perf.slowdown,
                 block=INVALIDATION_BLOCK,
             )
         finally:
@@ -301,15 +292,13 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
         async def reopen(i: int) -> None:
             await conn.execute(REOPEN, b.vagas)
 
-        paired = await measure_paired(
+        paired = await perf.measure_paired(
             message,
             lambda i: conn.fetchval("SELECT 1"),
             samples=TOOL_SAMPLES,
             warmup=10,
             after=reopen,
-            turns=perf.turnos,
             label="reserva_pela_ferramenta",
-            slowdown=perf.slowdown,
             block=TOOL_BLOCK,
         )
         meter = counting.Meter(conn, b.redis)
@@ -326,14 +315,10 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
     )
     assert (fake.calls, reservadas) == (2 * sent, sent)  # every reply reserved, in two Claude rounds
     perf.run.add(
-        Bench(
+        paired.bench(
             "reserva_pela_ferramenta",
             "reservas",
             "floor_pg_select1",
-            paired.samples_ms,
             {"claude_calls_per_message": 2, **counting.typical(costs, unit="message")},
-            paired.ratios,
-            paired.blocks,
-            paired.rounds,
         )
     )

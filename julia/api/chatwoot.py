@@ -125,16 +125,10 @@ async def chatwoot_webhook(
         raise HTTPException(503, "database unavailable, retry later") from exc
     if mudanca is None:
         return {"status": "desconhecida"}
-    if mudanca.handoff_id is not None and clients.slack is not None:
-        assert mudanca.telefone is not None  # conversations.cliente_id references clientes: the doctor exists
+    if mudanca.handoff is not None and clients.slack is not None:
+        # After the commit (follow_label's transaction) and the response: the label is already there.
         tarefas.add_task(
-            handoff.avisar,
-            clients.slack,
-            None,
-            telefone=mudanca.telefone,
-            motivo=MOTIVO_ROTULO,
-            chatwoot_conversa_id=chatwoot_id,
-            rotular=False,
+            mudanca.handoff.notify, clients.slack, None, chatwoot_conversa_id=chatwoot_id, label=False
         )
     return {"status": "humano" if humano else "julia"}
 

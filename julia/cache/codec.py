@@ -1,11 +1,14 @@
 """What a cached value looks like: JSON keeping the types asyncpg returned, stored as `<generation>|<json>`.
 
-Cached reads return what the uncached data layer returns (dicts of the row's columns, with `date`, `time`,
-`datetime` and `Decimal` values), so the service formats a shift the same way whether it came from Redis
-or Postgres. Those four types are written as a tagged object `{"\\u0000": "date", "v": "2026-11-25"}`: a
-key made of a NUL character cannot come from the database (Postgres text and jsonb refuse NUL), so the
-tag never collides with a doctor's `preferencias`. Every caller, on a hit and on a miss alike, decodes
-its own copy from the same bytes: the two paths return equal values and never share a mutable object.
+Cached reads return the data layer's record as a dict of its fields, which are its query's columns in
+order (with `date`, `time`, `datetime` and `Decimal` values), the same dict on a hit and on a miss, so the
+service formats a shift the same way whether it came from Redis or Postgres. The JSON a record makes is
+the one the asyncpg.Record it replaced made (tests/integration/cache/test_escritas.py): entries written
+before the records existed still read. Those four types are written as a tagged object
+`{"\\u0000": "date", "v": "2026-11-25"}`: a key made of a NUL character cannot come from the database
+(Postgres text and jsonb refuse NUL), so the tag never collides with a doctor's `preferencias`. Every
+caller, on a hit and on a miss alike, decodes its own copy from the same bytes: the two paths return
+equal values and never share a mutable object.
 
 Serializer: stdlib json. On the realistic payloads (a doctor; a list of 10 shifts) encode+decode cost
 microseconds, a small fraction of the Redis round trip a hit pays anyway (numbers in the cache issue's
@@ -18,10 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from typing import Any, Final
-
-import asyncpg
 
 from julia.cache.keys import SEPARATOR
 
@@ -35,8 +37,12 @@ _LER: Final[dict[str, Callable[[str], Any]]] = {
 
 
 def plain(value: Any) -> Any:
-    """Records (and nested records or mappings) as dicts, sequences as lists; scalars unchanged."""
-    if isinstance(value, asyncpg.Record | Mapping):
+    """The data layer's records and mappings as dicts, field for field in their order, sequences as lists;
+    scalars unchanged. A record's fields are its query's columns in order (tests/integration/
+    test_records.py), so its JSON is the one the asyncpg.Record it replaced made."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]

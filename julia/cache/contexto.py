@@ -17,19 +17,22 @@ from julia.data.clientes import carregar_contexto_estatico
 
 TIPO: Final = "contexto"
 
-Contexto = dict[str, Any]
+# clientes.MedicoContext as a dict of its fields (julia/cache/codec.py: what Redis holds, read back).
+CachedContexto = dict[str, Any]
 
 
-async def contexto_estatico(pool: asyncpg.Pool, cache: Cache, medico_id: int) -> Contexto | None:
+async def contexto_estatico(pool: asyncpg.Pool, cache: Cache, medico_id: int) -> CachedContexto | None:
     """The doctor's columns plus `especialidade` (its name, None without one); None for an unknown id.
 
     Built from Postgres by id, never from a doctor dict the caller holds: that dict may predate a write
     whose invalidation this entry must not outlive.
     """
 
-    async def carregar() -> Contexto | None:
-        contexto: Contexto | None = codec.plain(await carregar_contexto_estatico(pool, medico_id))
+    async def carregar() -> CachedContexto | None:
+        contexto: CachedContexto | None = codec.plain(await carregar_contexto_estatico(pool, medico_id))
         return contexto
 
-    contexto: Contexto | None = await cache.read(TIPO, keys.contexto(medico_id), cache.ttl_contexto, carregar)
+    contexto: CachedContexto | None = await cache.read(
+        TIPO, keys.contexto(medico_id), cache.ttl_contexto, carregar
+    )
     return contexto

@@ -22,34 +22,37 @@ CAMPOS_EDITAVEIS: Final = frozenset(
     {"telefone", "primeiro_nome", "sobrenome", "crm", "especialidade_id", "status", "tags", "preferencias"}
 )
 
-Medico = dict[str, Any]
+# clientes.Medico as a dict of its fields (julia/cache/codec.py: what Redis holds, read back).
+CachedMedico = dict[str, Any]
 
 
-async def medico_por_telefone(pool: asyncpg.Pool, cache: Cache, telefone: str) -> Medico | None:
+async def medico_por_telefone(pool: asyncpg.Pool, cache: Cache, telefone: str) -> CachedMedico | None:
     """The doctor with this phone, or None (an unknown number is not cached: it may register any moment)."""
 
-    async def carregar() -> Medico | None:
-        medico: Medico | None = codec.plain(await clientes.buscar_medico_por_telefone(pool, telefone))
+    async def carregar() -> CachedMedico | None:
+        medico: CachedMedico | None = codec.plain(await clientes.buscar_medico_por_telefone(pool, telefone))
         return medico
 
-    medico: Medico | None = await cache.read(
+    medico: CachedMedico | None = await cache.read(
         TIPO, keys.medico_por_telefone(telefone), cache.ttl_medico, carregar
     )
     return medico
 
 
-async def medico_por_id(pool: asyncpg.Pool, cache: Cache, medico_id: int) -> Medico | None:
-    async def carregar() -> Medico | None:
-        medico: Medico | None = codec.plain(await clientes.buscar_medico_por_id(pool, medico_id))
+async def medico_por_id(pool: asyncpg.Pool, cache: Cache, medico_id: int) -> CachedMedico | None:
+    async def carregar() -> CachedMedico | None:
+        medico: CachedMedico | None = codec.plain(await clientes.buscar_medico_por_id(pool, medico_id))
         return medico
 
-    medico: Medico | None = await cache.read(TIPO, keys.medico_por_id(medico_id), cache.ttl_medico, carregar)
+    medico: CachedMedico | None = await cache.read(
+        TIPO, keys.medico_por_id(medico_id), cache.ttl_medico, carregar
+    )
     return medico
 
 
 async def atualizar_medico(
     pool: asyncpg.Pool, cache: Cache, medico_id: int, alteracoes: Mapping[str, Any]
-) -> Medico | None:
+) -> CachedMedico | None:
     """Apply `alteracoes` (any of CAMPOS_EDITAVEIS) and invalidate; the updated doctor, or None if absent.
 
     Takes the pool, not a connection: the statement commits on its own, so the invalidation that follows
@@ -62,13 +65,15 @@ async def atualizar_medico(
     row = await clientes.atualizar_medico(pool, medico_id, alteracoes)
     if row is None:
         return None
-    medico: Medico = codec.plain(row)
+    medico: CachedMedico = codec.plain(row)
     anterior = medico.pop("telefone_anterior")
     await invalidar_medico(cache, medico_id, medico["telefone"], anterior)
     return medico
 
 
-async def trocar_telefone(pool: asyncpg.Pool, cache: Cache, medico_id: int, telefone: str) -> Medico | None:
+async def trocar_telefone(
+    pool: asyncpg.Pool, cache: Cache, medico_id: int, telefone: str
+) -> CachedMedico | None:
     """Move a doctor to a new phone; the old phone's entry is invalidated with the rest."""
     return await atualizar_medico(pool, cache, medico_id, {"telefone": telefone})
 

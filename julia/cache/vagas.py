@@ -19,7 +19,8 @@ from julia.relogio import hoje
 
 TIPO: Final = "vagas"
 
-Vaga = dict[str, Any]
+# vagas.OpenVaga (a list) or vagas.Vaga (a write) as a dict of its fields (julia/cache/codec.py).
+CachedVaga = dict[str, Any]
 
 
 async def vagas_abertas(
@@ -31,21 +32,21 @@ async def vagas_abertas(
     *,
     estado: str | None = None,
     cidade: str | None = None,
-) -> list[Vaga]:
+) -> list[CachedVaga]:
     """Open shifts not yet started from `desde` (today in São Paulo; never earlier) on, soonest first, as
     the data layer returns them; only in `estado` / `cidade` when given. A list cached a few seconds before
     a shift starts may still hold it, for at most CACHE_TTL_VAGAS: reservar_vaga refuses a started shift
     whatever the list said."""
     inicio = max(desde or hoje(), hoje())
 
-    async def carregar() -> list[Vaga]:
+    async def carregar() -> list[CachedVaga]:
         linhas = await dados.buscar_vagas(
             pool, especialidade_id, inicio, limite, estado=estado, cidade=cidade
         )
         return [codec.plain(row) for row in linhas]
 
     chave = keys.vagas(especialidade_id, inicio, limite, estado=estado, cidade=cidade)
-    vagas: list[Vaga] = await cache.read(TIPO, chave, cache.ttl_vagas, carregar)
+    vagas: list[CachedVaga] = await cache.read(TIPO, chave, cache.ttl_vagas, carregar)
     return vagas
 
 
@@ -58,24 +59,24 @@ async def criar_vaga(
     periodo_id: int,
     data_plantao: dt.date,
     valor: Decimal,
-) -> Vaga:
+) -> CachedVaga:
     """Insert an open shift (committed before the cache is told) and return it."""
     row = await dados.criar_vaga(pool, hospital_id, especialidade_id, periodo_id, data_plantao, valor)
     await invalidar_vagas(cache, especialidade_id)
-    vaga: Vaga = codec.plain(row)
+    vaga: CachedVaga = codec.plain(row)
     return vaga
 
 
 async def mudar_status_vaga(
     pool: asyncpg.Pool, cache: Cache, vaga_id: int, status: str, *, de: str | None = None
-) -> Vaga | None:
+) -> CachedVaga | None:
     """Set a shift's status (aberta, reservada, preenchida, cancelada); None if absent or, with `de`,
     if its status was no longer `de` (someone else reserved it first)."""
     row = await dados.mudar_status_vaga(pool, vaga_id, status, de)
     if row is None:
         return None
-    await invalidar_vagas(cache, row["especialidade_id"])
-    vaga: Vaga = codec.plain(row)
+    await invalidar_vagas(cache, row.especialidade_id)
+    vaga: CachedVaga = codec.plain(row)
     return vaga
 
 

@@ -12,7 +12,9 @@ which EXPLAINs statements by name).
 
 Functions take an asyncpg connection or pool (anything with fetch/fetchrow/fetchval) so callers choose
 whether a call joins a transaction: code outside julia.data names those types as `julia.data.Executor` and
-`julia.data.Connection`.
+`julia.data.Connection`. They return typed records, never an `asyncpg.Record`: a frozen, slotted dataclass
+of the query's columns, name for name and in order, defined beside the function and built as
+`Record(**row)` (tests/integration/test_records.py holds each to the statement Postgres prepares).
 """
 
 from julia.data._executor import Connection, Executor

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -12,18 +14,72 @@ from julia.metrics import metrics
 from julia.queries import sql
 
 
+@dataclass(frozen=True, slots=True)
+class Medico:
+    """A doctor's row as buscar_medico_por_telefone, buscar_medico_por_id and criar_lead return it, column
+    for column and in their order (the cache stores it as a JSON object in this order:
+    julia/cache/medicos.py)."""
+
+    id: int
+    telefone: str
+    primeiro_nome: str | None
+    sobrenome: str | None
+    crm: str | None
+    especialidade_id: int | None
+    status: str
+    tags: list[str]
+    preferencias: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatedMedico(Medico):
+    """atualizar_medico's row: the doctor after the patch, and the phone it replaced."""
+
+    telefone_anterior: str
+
+
+@dataclass(frozen=True, slots=True)
+class MedicoContext(Medico):
+    """carregar_contexto_estatico's row: the doctor and their specialty's name (None: no specialty)."""
+
+    especialidade: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedMedico:
+    """buscar_medicos_por_tag's row: a doctor a campaign may reach."""
+
+    id: int
+    telefone: str
+    primeiro_nome: str | None
+    especialidade_id: int | None
+    status: str
+    tags: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class LockedTitular:
+    """travar_titular's row: the doctor an LGPD erasure holds locked."""
+
+    id: int
+    opt_out_em: dt.datetime | None  # None unless they opted out
+    chatwoot_contact_id: int | None
+
+
 @metrics.timed("buscar_medico_por_telefone")
-async def buscar_medico_por_telefone(db: Executor, telefone: str) -> asyncpg.Record | None:
-    return await db.fetchrow(sql("buscar_medico_por_telefone"), telefone)
+async def buscar_medico_por_telefone(db: Executor, telefone: str) -> Medico | None:
+    row = await db.fetchrow(sql("buscar_medico_por_telefone"), telefone)
+    return None if row is None else Medico(**row)
 
 
 @metrics.timed("buscar_medico_por_id")
-async def buscar_medico_por_id(db: Executor, cliente_id: int) -> asyncpg.Record | None:
-    return await db.fetchrow(sql("buscar_medico_por_id"), cliente_id)
+async def buscar_medico_por_id(db: Executor, cliente_id: int) -> Medico | None:
+    row = await db.fetchrow(sql("buscar_medico_por_id"), cliente_id)
+    return None if row is None else Medico(**row)
 
 
 @metrics.timed("buscar_medicos_por_tag")
-async def buscar_medicos_por_tag(db: Executor, tag: str, limite: int = 100) -> list[asyncpg.Record]:
+async def buscar_medicos_por_tag(db: Executor, tag: str, limite: int = 100) -> list[TaggedMedico]:
     """Doctors carrying `tag`, planned for this very tag on every call.
 
     The best plan depends on the value: a rare tag wants idx_clientes_tags, a tag most doctors carry
@@ -36,7 +92,7 @@ async def buscar_medicos_por_tag(db: Executor, tag: str, limite: int = 100) -> l
         async with db.acquire() as conn:
             return await buscar_medicos_por_tag(conn, tag, limite)
     statement = await db.prepare(sql("buscar_medicos_por_tag"))
-    return await statement.fetch(tag, limite)
+    return [TaggedMedico(**row) for row in await statement.fetch(tag, limite)]
 
 
 async def destino_mensagem(db: Executor, cliente_id: int) -> str | None:
@@ -45,23 +101,26 @@ async def destino_mensagem(db: Executor, cliente_id: int) -> str | None:
     return telefone
 
 
-async def criar_lead(db: Executor, telefone: str) -> asyncpg.Record | None:
+async def criar_lead(db: Executor, telefone: str) -> Medico | None:
     """A new doctor with status 'novo' for an unknown number; None when the number was taken meanwhile
     (the first messages of one doctor racing)."""
-    return await db.fetchrow(sql("criar_lead"), telefone)
+    row = await db.fetchrow(sql("criar_lead"), telefone)
+    return None if row is None else Medico(**row)
 
 
 async def atualizar_medico(
     db: Executor, cliente_id: int, alteracoes: Mapping[str, Any]
-) -> asyncpg.Record | None:
+) -> UpdatedMedico | None:
     """The doctor after the patch `alteracoes` (a key present sets its column), with `telefone_anterior`
     (the phone it replaced); None for an unknown id."""
-    return await db.fetchrow(sql("atualizar_medico"), cliente_id, dict(alteracoes))
+    row = await db.fetchrow(sql("atualizar_medico"), cliente_id, dict(alteracoes))
+    return None if row is None else UpdatedMedico(**row)
 
 
-async def carregar_contexto_estatico(db: Executor, cliente_id: int) -> asyncpg.Record | None:
+async def carregar_contexto_estatico(db: Executor, cliente_id: int) -> MedicoContext | None:
     """The doctor's columns and `especialidade` (its name); None for an unknown id."""
-    return await db.fetchrow(sql("carregar_contexto_estatico"), cliente_id)
+    row = await db.fetchrow(sql("carregar_contexto_estatico"), cliente_id)
+    return None if row is None else MedicoContext(**row)
 
 
 async def guardar_contato_chatwoot(db: Executor, cliente_id: int, contato_id: int) -> None:
@@ -95,14 +154,15 @@ async def primeiro_telefone(db: Executor) -> str | None:
 
 async def titular_por_telefone(db: Executor, telefone: str) -> tuple[int, dict[str, Any]] | None:
     """LGPD export: the doctor's id and whole row as JSON; None for an unknown number."""
-    linha = await db.fetchrow(sql("titular_por_telefone"), telefone)
-    return None if linha is None else (linha["id"], linha["linha"])
+    row = await db.fetchrow(sql("titular_por_telefone"), telefone)
+    return None if row is None else (row["id"], row["linha"])
 
 
-async def travar_titular(db: Executor, telefone: str) -> asyncpg.Record | None:
+async def travar_titular(db: Executor, telefone: str) -> LockedTitular | None:
     """LGPD erasure, inside its transaction: the doctor's row locked; `id`, `opt_out_em` (None unless
     they opted out) and `chatwoot_contact_id`."""
-    return await db.fetchrow(sql("travar_titular"), telefone)
+    row = await db.fetchrow(sql("travar_titular"), telefone)
+    return None if row is None else LockedTitular(**row)
 
 
 async def apagar_titular(db: Executor, cliente_id: int) -> None:

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from julia.data._executor import Executor
 from julia.queries import sql
 
@@ -33,13 +31,30 @@ class EntradaReivindicada:
     status_medico: str
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEntrada:
+    """registrar_entrada's row."""
+
+    entrada_id: int | None  # None: this WhatsApp id was already stored
+    conversa_id: int | None  # None: the doctor has no active conversation
+    conversa_ativa: bool  # False: nothing was written
+
+
+@dataclass(frozen=True, slots=True)
+class EntradaBacklog:
+    """contar_entradas_abertas's row."""
+
+    abertas: int  # not yet answered
+    mais_antiga_s: float  # how long the oldest has waited; 0 when none
+
+
 async def reivindicar_entradas(
     db: Executor, limite: int, lease_s: float, maximo: int, em_curso: Sequence[int]
 ) -> list[EntradaReivindicada]:
     """Up to `limite` rows to answer (each doctor's oldest only), leased for `lease_s` seconds; rows past
     `maximo` tries come back as 'erro', and `em_curso` (rows this worker still runs) is never claimed."""
-    linhas = await db.fetch(sql("reivindicar_entradas"), limite, float(lease_s), maximo, list(em_curso))
-    return [EntradaReivindicada(**linha) for linha in linhas]
+    rows = await db.fetch(sql("reivindicar_entradas"), limite, float(lease_s), maximo, list(em_curso))
+    return [EntradaReivindicada(**row) for row in rows]
 
 
 async def renovar_entrada(db: Executor, entrada_id: int, tentativas: int, lease_s: float) -> bool:
@@ -68,15 +83,13 @@ async def falhar_entrada(db: Executor, entrada_id: int, tentativas: int, motivo:
 
 async def registrar_entrada(
     db: Executor, cliente_id: int, texto: str, whatsapp_id: str, tratamento: str = "responder"
-) -> asyncpg.Record:
+) -> StoredEntrada:
     """The inbound interaction and its entradas row (answered as `tratamento` says) in the doctor's active
     conversation, in one statement: `entrada_id` (None when this WhatsApp id was already stored),
     `conversa_id` and `conversa_ativa` (False: the doctor has none, and nothing was written)."""
-    linha: asyncpg.Record | None = await db.fetchrow(
-        sql("registrar_entrada"), cliente_id, texto, whatsapp_id, tratamento
-    )
-    assert linha is not None  # a SELECT without FROM always returns its row
-    return linha
+    row = await db.fetchrow(sql("registrar_entrada"), cliente_id, texto, whatsapp_id, tratamento)
+    assert row is not None  # a SELECT without FROM always returns its row
+    return StoredEntrada(**row)
 
 
 async def concluir_entrada(
@@ -92,19 +105,18 @@ async def concluir_entrada(
     """Mark the row done and store + queue `resposta` (when given), unless a person controls the
     conversation and not `mesmo_se_humano`; one statement. False when this attempt (`tentativas`, the
     fencing token) no longer holds the row: then nothing changed."""
-    linha = await db.fetchrow(
+    row = await db.fetchrow(
         sql("concluir_entrada"), entrada_id, tentativas, resposta, versao_prompt, prioridade, mesmo_se_humano
     )
-    assert linha is not None  # the final SELECT always returns its row
-    feita: bool = linha["feita"]
+    assert row is not None  # the final SELECT always returns its row
+    feita: bool = row["feita"]
     return feita
 
 
-async def contar_entradas_abertas(db: Executor) -> asyncpg.Record:
-    """`abertas` (not yet answered) and `mais_antiga_s` (how long the oldest has waited)."""
-    linha = await db.fetchrow(sql("contar_entradas_abertas"))
-    assert linha is not None  # an aggregate without GROUP BY always returns its row
-    return linha
+async def contar_entradas_abertas(db: Executor) -> EntradaBacklog:
+    row = await db.fetchrow(sql("contar_entradas_abertas"))
+    assert row is not None  # an aggregate without GROUP BY always returns its row
+    return EntradaBacklog(**row)
 
 
 async def entradas_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:

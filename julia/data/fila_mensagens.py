@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import asyncpg
-
 from julia.data._executor import Executor
 from julia.metrics import metrics
 from julia.queries import sql
@@ -30,7 +28,7 @@ class MensagemReivindicada:
     agendar_para: dt.datetime
     tentativas: int  # every claim's; also the attempt id the delivery protocol fences on
     esperas: int  # the claims that were rate-limit waits, not counted against the cap
-    campanha_id: int | None
+    campanha_id: str | None  # campanhas.id, chosen by the caller
     modelo: str | None  # an approved template's name (the Cloud API)
     modelo_parametros: list[str] | None
     fuso: str | None  # the doctor's time zone for a campaign's sending window; None: Brasília
@@ -49,14 +47,30 @@ class Destino:
     reengajar: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SentMensagem:
+    """marcar_enviada's row."""
+
+    interacao_id: int | None  # None: a campaign's or a notice's message, no interaction yet
+
+
+@dataclass(frozen=True, slots=True)
+class FilaBacklog:
+    """contar_fila_pendente's row."""
+
+    pendentes: int
+    vencidas: int  # due now
+    mais_antiga_s: float  # how long the oldest due one has waited; 0 when none
+
+
 @metrics.timed("reivindicar_mensagens")
 async def reivindicar_mensagens(
     db: Executor, limite: int, lease_s: float, prioridade_minima: int = 0
 ) -> list[MensagemReivindicada]:
     """Claim up to `limite` due messages at `prioridade_minima` or above, leased for `lease_s` seconds (see
     julia/sql/fila_mensagens.sql)."""
-    linhas = await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
-    return [MensagemReivindicada(**linha) for linha in linhas]
+    rows = await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
+    return [MensagemReivindicada(**row) for row in rows]
 
 
 async def adiar_mensagem(db: Executor, fila_id: int, tentativas: int, espera_s: float, motivo: str) -> None:
@@ -117,12 +131,12 @@ async def repassar_mensagem_agente(
     """Queue an agent's message from Chatwoot to the doctor: 'pendente' (it goes), 'cancelada' (the doctor
     opted out or is blocked: it never goes), or None when that Chatwoot message was queued before (a
     redelivered webhook)."""
-    linha = await db.fetchrow(
+    row = await db.fetchrow(
         sql("repassar_mensagem_agente"), cliente_id, chatwoot_message_id, texto, conversa_id, prioridade
     )
-    if linha is None:
+    if row is None:
         return None
-    return "cancelada" if linha["status"] == "cancelada" else "pendente"
+    return "cancelada" if row["status"] == "cancelada" else "pendente"
 
 
 async def enfileirar_avisos(
@@ -189,11 +203,11 @@ async def aguardar_resposta(
 
 async def marcar_enviada(
     db: Executor, fila_id: int, tentativas: int, whatsapp_id: str | None
-) -> asyncpg.Record | None:
+) -> SentMensagem | None:
     """Evolution accepted attempt `tentativas`: 'enviada', and a reply's interaction stamped with
-    `whatsapp_id`. The row's `interacao_id` (None for a campaign message), or None when the attempt no
-    longer holds the row."""
-    return await db.fetchrow(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
+    `whatsapp_id`. None when the attempt no longer holds the row."""
+    row = await db.fetchrow(sql("marcar_enviada"), fila_id, tentativas, whatsapp_id)
+    return None if row is None else SentMensagem(**row)
 
 
 async def guardar_envio_no_historico(
@@ -203,16 +217,15 @@ async def guardar_envio_no_historico(
     await db.execute(sql("guardar_envio_no_historico"), fila_id, conversa_id, whatsapp_id)
 
 
-async def marcar_incertas(db: Executor) -> list[asyncpg.Record]:
+async def marcar_incertas(db: Executor) -> list[int]:
     """Sends whose sender died during the call made 'incerto'; their ids."""
-    return await db.fetch(sql("marcar_incertas"))
+    return [row["id"] for row in await db.fetch(sql("marcar_incertas"))]
 
 
-async def contar_fila_pendente(db: Executor) -> asyncpg.Record:
-    """`pendentes`, `vencidas` (due now) and `mais_antiga_s` (how long the oldest due one has waited)."""
-    linha = await db.fetchrow(sql("contar_fila_pendente"))
-    assert linha is not None  # an aggregate without GROUP BY always returns its row
-    return linha
+async def contar_fila_pendente(db: Executor) -> FilaBacklog:
+    row = await db.fetchrow(sql("contar_fila_pendente"))
+    assert row is not None  # an aggregate without GROUP BY always returns its row
+    return FilaBacklog(**row)
 
 
 async def contar_fila_incerta(db: Executor) -> int:

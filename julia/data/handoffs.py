@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-import asyncpg
 
 from julia.data._executor import Executor
 from julia.queries import sql
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffBacklog:
+    """contar_handoffs_pendentes's row."""
+
+    pendentes: int  # waiting for a person
+    mais_antigo_s: float  # how long the oldest has waited; 0 when none
 
 
 async def passar_para_humano(db: Executor, conversa_id: int, motivo: str) -> int | None:
@@ -21,11 +28,10 @@ async def devolver_para_julia(db: Executor, conversa_id: int) -> None:
     await db.fetch(sql("devolver_para_julia"), conversa_id)
 
 
-async def contar_handoffs_pendentes(db: Executor) -> asyncpg.Record:
-    """`pendentes` and `mais_antigo_s` (how long the oldest has waited)."""
-    linha = await db.fetchrow(sql("contar_handoffs_pendentes"))
-    assert linha is not None  # an aggregate without GROUP BY always returns its row
-    return linha
+async def contar_handoffs_pendentes(db: Executor) -> HandoffBacklog:
+    row = await db.fetchrow(sql("contar_handoffs_pendentes"))
+    assert row is not None  # an aggregate without GROUP BY always returns its row
+    return HandoffBacklog(**row)
 
 
 async def handoffs_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:

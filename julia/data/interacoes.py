@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
-
-import asyncpg
 
 from julia.data._executor import Executor
 from julia.metrics import metrics
@@ -13,10 +13,33 @@ from julia.queries import sql
 HISTORICO = 20  # messages of context Claude sees
 
 
+@dataclass(frozen=True, slots=True)
+class Interacao:
+    """carregar_historico's row: one message of the conversation."""
+
+    id: int
+    direcao: str  # 'entrada' (the doctor's) or 'saida'
+    origem: str
+    conteudo: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsappInteracao:
+    """ler_por_whatsapp's row: the message a reaction, an edit or a delete points at."""
+
+    id: int
+    cliente_id: int
+    direcao: str
+    conteudo: str
+    telefone: str  # its doctor's
+    reservou: bool  # a reservation came of it
+
+
 @metrics.timed("carregar_historico")
-async def carregar_historico(db: Executor, conversa_id: int, limite: int = HISTORICO) -> list[asyncpg.Record]:
+async def carregar_historico(db: Executor, conversa_id: int, limite: int = HISTORICO) -> list[Interacao]:
     """The last `limite` interactions of a conversation, newest first."""
-    return await db.fetch(sql("carregar_historico"), conversa_id, limite)
+    return [Interacao(**row) for row in await db.fetch(sql("carregar_historico"), conversa_id, limite)]
 
 
 async def existe_interacao_whatsapp(db: Executor, whatsapp_id: str) -> bool:
@@ -37,7 +60,7 @@ async def apagar_interacoes_antigas(db: Executor, dias: int, lote: int) -> int:
     return int(status.rsplit(" ", 1)[1])  # "DELETE n"
 
 
-async def ler_por_whatsapp(db: Executor, whatsapp_id: str) -> asyncpg.Record | None:
-    """The interaction with this WhatsApp id (`cliente_id`, `direcao`, `conteudo`, `telefone`, and
-    `reservou`: a reservation came of it); None when none is stored."""
-    return await db.fetchrow(sql("ler_por_whatsapp"), whatsapp_id)
+async def ler_por_whatsapp(db: Executor, whatsapp_id: str) -> WhatsappInteracao | None:
+    """The interaction with this WhatsApp id; None when none is stored."""
+    row = await db.fetchrow(sql("ler_por_whatsapp"), whatsapp_id)
+    return None if row is None else WhatsappInteracao(**row)

@@ -33,13 +33,13 @@ async def contar_operacao(db: Executor) -> Operacao:
     incerta = await fila_mensagens.contar_fila_incerta(db)
     return Operacao(
         conversas_ativas=ativas,
-        entradas_abertas=abertas["abertas"],
-        entrada_mais_antiga_s=abertas["mais_antiga_s"],
-        fila_pendente=fila["pendentes"],
-        fila_vencida=fila["vencidas"],
-        fila_mais_antiga_s=fila["mais_antiga_s"],
-        handoffs_pendentes=pendentes["pendentes"],
-        handoff_mais_antigo_s=pendentes["mais_antigo_s"],
+        entradas_abertas=abertas.abertas,
+        entrada_mais_antiga_s=abertas.mais_antiga_s,
+        fila_pendente=fila.pendentes,
+        fila_vencida=fila.vencidas,
+        fila_mais_antiga_s=fila.mais_antiga_s,
+        handoffs_pendentes=pendentes.pendentes,
+        handoff_mais_antigo_s=pendentes.mais_antigo_s,
         fila_incerta=incerta,
     )
 

@@ -13,8 +13,10 @@ from julia.queries import sql
 EstadoEntrega = Literal["falhou", "entregue", "lida"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FalhasEntrega:
+    """contar_falhas_entrega's row."""
+
     recibos: int
     falhas: int
 
@@ -31,9 +33,9 @@ async def registrar_recibo(
 
 async def contar_falhas_entrega(db: Executor, janela_s: float) -> FalhasEntrega:
     """Receipts of the messages first heard of in the last `janela_s` seconds, and the failed ones."""
-    linha = await db.fetchrow(sql("contar_falhas_entrega"), float(janela_s))
-    assert linha is not None  # an aggregate without GROUP BY always returns its row
-    return FalhasEntrega(linha["recibos"], linha["falhas"])
+    row = await db.fetchrow(sql("contar_falhas_entrega"), float(janela_s))
+    assert row is not None  # an aggregate without GROUP BY always returns its row
+    return FalhasEntrega(**row)
 
 
 async def apagar_recibos_antigos(db: Executor, dias: int, lote: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,98 @@ from julia.queries import sql
 from julia.relogio import hoje
 
 
+@dataclass(frozen=True, slots=True)
+class OpenVaga:
+    """buscar_vagas's row: an open shift as Júlia offers it (the cache stores it as a JSON object in this
+    order: julia/cache/vagas.py)."""
+
+    id: int
+    data_plantao: dt.date
+    valor: Decimal
+    hospital: str
+    cidade: str
+    estado: str  # the UF
+    periodo: str
+    hora_inicio: dt.time
+    hora_fim: dt.time
+
+
+@dataclass(frozen=True, slots=True)
+class ReservaAttempt:
+    """reservar_vaga's row: whether the reservation happened and, if not, why. The shift's and the doctor's
+    columns are None when that row is absent."""
+
+    reservada: bool
+    existe: bool  # the shift exists
+    especialidade_id: int | None
+    especialidade_medico: int | None
+    status_medico: str | None
+    crm_medico: str | None
+    tem_crm: bool
+    abertas: int  # the doctor's reservations awaiting confirmation
+    iniciada: bool
+    sobreposta: bool  # the doctor holds a shift overlapping it
+    status_antes: str | None
+    ja_era_dele: bool | None  # the doctor already held it
+    data_plantao: dt.date | None
+    valor: Decimal | None
+    hospital: str | None
+    cidade: str | None
+    estado: str | None
+    periodo: str | None
+    hora_inicio: dt.time | None
+    hora_fim: dt.time | None
+
+
+@dataclass(frozen=True, slots=True)
+class Vaga:
+    """A shift's row: criar_vaga's and mudar_status_vaga's."""
+
+    id: int
+    hospital_id: int
+    especialidade_id: int
+    periodo_id: int
+    data_plantao: dt.date
+    valor: Decimal
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatedVaga(Vaga):
+    """atualizar_vaga's row: the shift after the edit, what it was before (`*_antes`), its hospital and
+    period."""
+
+    cliente_id: int | None
+    reservada_em: dt.datetime | None
+    status_antes: str
+    cliente_antes: int | None
+    data_antes: dt.date
+    valor_antes: Decimal
+    hospital: str
+    cidade: str
+    estado: str
+    periodo: str
+    hora_inicio: dt.time
+    hora_fim: dt.time
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredReserva:
+    """expirar_reservas's row: a reopened shift, the doctor who held it and what describes the shift."""
+
+    id: int
+    especialidade_id: int
+    cliente_id: int
+    data_plantao: dt.date
+    valor: Decimal
+    hospital: str
+    cidade: str
+    estado: str
+    periodo: str
+    hora_inicio: dt.time
+    hora_fim: dt.time
+
+
 @metrics.timed("buscar_vagas")
 async def buscar_vagas(
     db: Executor,
@@ -24,10 +117,11 @@ async def buscar_vagas(
     *,
     estado: str | None = None,
     cidade: str | None = None,
-) -> list[asyncpg.Record]:
+) -> list[OpenVaga]:
     """Open shifts of a specialty not yet started, from `desde` (today in São Paulo) on, soonest first,
     with hospital and period; only in `estado` (a UF) and `cidade` (accents and case aside) when given."""
-    return await db.fetch(sql("buscar_vagas"), especialidade_id, desde or hoje(), limite, estado, cidade)
+    rows = await db.fetch(sql("buscar_vagas"), especialidade_id, desde or hoje(), limite, estado, cidade)
+    return [OpenVaga(**row) for row in rows]
 
 
 # The trigger's rule for the cap on reservations awaiting confirmation (migrations/0024): its
@@ -36,7 +130,7 @@ CAP_RULE = "vagas_medico_reservas_abertas"
 
 
 @metrics.timed("reservar_vaga")
-async def reservar_vaga(db: Executor, vaga_id: int, medico_id: int, abertas_max: int) -> asyncpg.Record:
+async def reservar_vaga(db: Executor, vaga_id: int, medico_id: int, abertas_max: int) -> ReservaAttempt:
     """aberta -> reservada for this doctor, race-free; the row says whether it happened and, if not, why
     (see julia/sql/vagas.sql). Always one row.
 
@@ -52,7 +146,7 @@ async def reservar_vaga(db: Executor, vaga_id: int, medico_id: int, abertas_max:
             raise
         row = await db.fetchrow(sql("reservar_vaga"), vaga_id, medico_id, abertas_max)
     assert row is not None  # SELECT ... FROM (SELECT 1) LEFT JOIN: exactly one row
-    return row
+    return ReservaAttempt(**row)
 
 
 async def criar_vaga(
@@ -62,23 +156,23 @@ async def criar_vaga(
     periodo_id: int,
     data_plantao: dt.date,
     valor: Decimal,
-) -> asyncpg.Record:
+) -> Vaga:
     """The new open shift."""
     row = await db.fetchrow(sql("criar_vaga"), hospital_id, especialidade_id, periodo_id, data_plantao, valor)
     assert row is not None  # INSERT ... RETURNING returns its row
-    return row
+    return Vaga(**row)
 
 
-async def mudar_status_vaga(db: Executor, vaga_id: int, status: str, de: str | None) -> asyncpg.Record | None:
+async def mudar_status_vaga(db: Executor, vaga_id: int, status: str, de: str | None) -> Vaga | None:
     """The shift with its new status; None when absent or, with `de`, when its status was no longer `de`."""
-    return await db.fetchrow(sql("mudar_status_vaga"), vaga_id, status, de)
+    row = await db.fetchrow(sql("mudar_status_vaga"), vaga_id, status, de)
+    return None if row is None else Vaga(**row)
 
 
-async def atualizar_vaga(db: Executor, vaga_id: int, alteracoes: Mapping[str, Any]) -> asyncpg.Record | None:
-    """The shift after the patch `alteracoes` (status, valor, data_plantao), with what it was before
-    (`status_antes`, `cliente_antes`, `data_antes`, `valor_antes`) and its hospital and period; None when
-    absent."""
-    return await db.fetchrow(sql("atualizar_vaga"), vaga_id, dict(alteracoes))
+async def atualizar_vaga(db: Executor, vaga_id: int, alteracoes: Mapping[str, Any]) -> UpdatedVaga | None:
+    """The shift after the patch `alteracoes` (status, valor, data_plantao); None when absent."""
+    row = await db.fetchrow(sql("atualizar_vaga"), vaga_id, dict(alteracoes))
+    return None if row is None else UpdatedVaga(**row)
 
 
 async def vagas_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:
@@ -89,12 +183,13 @@ async def vagas_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]
 async def anonimizar_vagas_do_titular(db: Executor, cliente_id: int) -> tuple[int, int]:
     """LGPD erasure: the doctor unlinked from every shift; (released: reserved ones open again,
     anonymised: filled or cancelled ones kept without the doctor)."""
-    linhas = await db.fetch(sql("anonimizar_vagas_do_titular"), cliente_id)
-    liberadas = sum(1 for linha in linhas if linha["liberada"])
-    return liberadas, len(linhas) - liberadas
+    rows = await db.fetch(sql("anonimizar_vagas_do_titular"), cliente_id)
+    liberadas = sum(1 for row in rows if row["liberada"])
+    return liberadas, len(rows) - liberadas
 
 
-async def expirar_reservas(db: Executor, idade_s: int, limite: int) -> list[asyncpg.Record]:
+async def expirar_reservas(db: Executor, idade_s: int, limite: int) -> list[ExpiredReserva]:
     """Reservations older than `idade_s` seconds, still unconfirmed and not yet started, reopened (at most
-    `limite`); each with the doctor who held it and what describes the shift."""
-    return await db.fetch(sql("expirar_reservas"), float(idade_s), limite)
+    `limite`)."""
+    rows = await db.fetch(sql("expirar_reservas"), float(idade_s), limite)
+    return [ExpiredReserva(**row) for row in rows]

@@ -6,13 +6,13 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import asyncpg
 
 from julia import db, servers
-from julia.perf.engine import allocations, config, profile, results
-from julia.perf.engine.harness import Step
+from julia.perf.engine import allocations, config, harness, profile, results
+from julia.perf.engine.harness import Measured, Paired, Step
 from julia.perf.engine.turnos import Turnos
 from julia.queries import sql
 
@@ -22,6 +22,17 @@ INJECT_SLEEP_S = 0.001
 CHECKOUT = Path(__file__).resolve().parents[2]  # julia/perf/context.py: functions are named from here
 # Who this checkout is to the engine (perf/perf.toml's [project]): its variables, database, scale.
 PROJECT = config.load(CHECKOUT / config.NAME).project
+
+
+class Timed(TypedDict):
+    """What a benchmark says of its own timed calls (julia.perf.engine.harness.measure's parameters)."""
+
+    samples: int
+    warmup: int
+    label: str
+    before: NotRequired[Step | None]
+    after: NotRequired[Step | None]
+    block: NotRequired[int]
 
 
 @dataclass
@@ -56,6 +67,15 @@ class Perf:
         Time barely moves; the deterministic count must fail the gate on its own."""
         if self.injected == "extra-query":
             await pool.fetchval(sql("ping"))
+
+    async def measure(self, call: Step, **timed: Unpack[Timed]) -> Measured:
+        """harness.measure in this run's turns and with its calibration slowdown, which every benchmark
+        must pass and so passes here."""
+        return await harness.measure(call, turns=self.turnos, slowdown=self.slowdown, **timed)
+
+    async def measure_paired(self, call: Step, floor: Step, **timed: Unpack[Timed]) -> Paired:
+        """harness.measure_paired in this run's turns and with its calibration slowdown (as `measure`)."""
+        return await harness.measure_paired(call, floor, turns=self.turnos, slowdown=self.slowdown, **timed)
 
     async def allocated(
         self, call: Step, calls: int, *, before: Step | None = None, after: Step | None = None

@@ -102,6 +102,22 @@ def _preferencias(periodos: tuple[str, ...], valor_minimo: int, raio_km: int) ->
     )
 
 
+def _conversation(
+    rows: list[Row],
+    cliente_id: int,
+    status: str,
+    humano: bool,
+    created_at: dt.datetime,
+    updated_at: dt.datetime,
+    encerrada_em: dt.datetime | None,
+) -> int:
+    """Append one conversations row (generate.py's columns, in order) and return its id."""
+    cid = len(rows) + 1
+    controlled_by = "humano" if humano else "julia"
+    rows.append((cid, cliente_id, status, controlled_by, 10_000 + cid, created_at, updated_at, encerrada_em))
+    return cid
+
+
 def _conversas(rng: random.Random, base: dt.datetime, cliente_id: int, situacao: str, out: Conversas) -> None:
     """0-2 closed conversations months ago, then maybe one active one started in the last 30 days."""
     conversations, handoffs = out.conversations, out.handoffs
@@ -114,19 +130,7 @@ def _conversas(rng: random.Random, base: dt.datetime, cliente_id: int, situacao:
             duracao = rng.uniform(2 * 3600, 10 * DAY)
             fim = inicio + dt.timedelta(seconds=duracao)
             humano = rng.random() < P_HUMANO
-            cid = len(conversations) + 1
-            conversations.append(
-                (
-                    cid,
-                    cliente_id,
-                    "encerrada",
-                    "humano" if humano else "julia",
-                    10_000 + cid,
-                    inicio,
-                    fim,
-                    fim,
-                )
-            )
+            cid = _conversation(conversations, cliente_id, "encerrada", humano, inicio, fim, fim)
             if humano:  # a person took over at 60% of it (expand.py switches the senders there) and closed it
                 pedido = inicio + dt.timedelta(seconds=0.59 * duracao)
                 handoffs.append(
@@ -136,19 +140,8 @@ def _conversas(rng: random.Random, base: dt.datetime, cliente_id: int, situacao:
         idade = rng.uniform(600.0, 30 * DAY)
         inicio = base - dt.timedelta(seconds=idade)
         humano = rng.random() < P_HUMANO
-        cid = len(conversations) + 1
-        conversations.append(
-            (
-                cid,
-                cliente_id,
-                "ativa",
-                "humano" if humano else "julia",
-                10_000 + cid,
-                inicio,
-                base - dt.timedelta(seconds=0.01 * idade * rng.random()),
-                None,
-            )
-        )
+        updated_at = base - dt.timedelta(seconds=0.01 * idade * rng.random())
+        cid = _conversation(conversations, cliente_id, "ativa", humano, inicio, updated_at, None)
         if humano:
             pedido = inicio + dt.timedelta(seconds=0.59 * idade)
             atendido = rng.random() < 0.5

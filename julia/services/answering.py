@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import asyncpg
-
 from julia.data import Executor, chamadas_ferramenta, conversations, interacoes
+from julia.data.interacoes import Interacao as Interacao  # the worker's type for a history row
 
 # The fixed replies a conversation gets at most once per window: the ask for text (media Júlia cannot
 # read) and the apology for a late backlog.
 Once = Literal["pedir_texto", "desculpa_atraso"]
 
 
-async def history(db: Executor, conversa_id: int) -> list[asyncpg.Record]:
+async def history(db: Executor, conversa_id: int) -> list[Interacao]:
     """The conversation's last interactions, newest first (as many as a reply reads)."""
     return await interacoes.carregar_historico(db, conversa_id)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any, Final
 
 import asyncpg
@@ -54,30 +55,30 @@ MUDOU: Final = TEMPLATES["plantao_alterado"]
 EXPIRADA: Final = TEMPLATES["reserva_expirada"]
 
 
-def aviso_de_mudanca(vaga: Mapping[str, Any]) -> TemplateMessage | None:
+def aviso_de_mudanca(vaga: dados_vagas.UpdatedVaga) -> TemplateMessage | None:
     """The notice for the doctor who held the shift before this edit (None when nobody held it or nothing
-    they care about changed). `vaga`: atualizar_vaga's row."""
-    if vaga["cliente_antes"] is None or vaga["status_antes"] not in SEGURADA:
+    they care about changed)."""
+    if vaga.cliente_antes is None or vaga.status_antes not in SEGURADA:
         return None
-    descricao = descrever(vaga)
-    if vaga["status"] == "cancelada":
+    descricao = descrever(asdict(vaga))
+    if vaga.status == "cancelada":
         return TemplateMessage(CANCELADA, (descricao,))
-    if vaga["status"] == "aberta":
+    if vaga.status == "aberta":
         return TemplateMessage(LIBERADA, (descricao,))
     mudancas = []
-    if vaga["data_plantao"] != vaga["data_antes"]:
-        antes, depois = vaga["data_antes"], vaga["data_plantao"]
+    if vaga.data_plantao != vaga.data_antes:
+        antes, depois = vaga.data_antes, vaga.data_plantao
         mudancas.append(
             f"a data passou de {dia_da_semana(antes)}, {antes:%d/%m/%Y} para {dia_da_semana(depois)}, "
             f"{depois:%d/%m/%Y}"
         )
-    if vaga["valor"] != vaga["valor_antes"]:
+    if vaga.valor != vaga.valor_antes:
         mudancas.append(
-            f"o valor passou de {valor_em_reais(vaga['valor_antes'])} para {valor_em_reais(vaga['valor'])}"
+            f"o valor passou de {valor_em_reais(vaga.valor_antes)} para {valor_em_reais(vaga.valor)}"
         )
     if mudancas:
         return TemplateMessage(MUDOU, ("; ".join(mudancas), descricao))
-    if vaga["status"] == "preenchida" and vaga["status_antes"] == "reservada":
+    if vaga.status == "preenchida" and vaga.status_antes == "reservada":
         return TemplateMessage(CONFIRMADA, (descricao,))
     return None
 
@@ -92,19 +93,17 @@ async def mudar_vaga(
     if desconhecidos:
         raise ValueError(f"fields a shift update cannot change: {sorted(desconhecidos)}")
     async with pool.acquire() as conn, conn.transaction():
-        linha = await dados_vagas.atualizar_vaga(conn, vaga_id, alteracoes)
-        if linha is None:
+        row = await dados_vagas.atualizar_vaga(conn, vaga_id, alteracoes)
+        if row is None:
             return None
-        row: dict[str, Any] = dict(linha)
         aviso = aviso_de_mudanca(row)
         if aviso is not None:
+            assert row.cliente_antes is not None  # a notice goes only to a doctor who held the shift
             # The earlier of the two dates: a shift moved away from tomorrow is as urgent as one moved to it.
-            dia = min(row["data_antes"], row["data_plantao"])
-            await fila_mensagens.enfileirar_avisos(
-                conn, [(row["cliente_antes"], aviso, dia)], PRIORIDADE_AVISO
-            )
-    await invalidar_vagas(cache, row["especialidade_id"])
-    vaga: dict[str, Any] = codec.plain({k: row[k] for k in COLUNAS_VAGA})
+            dia = min(row.data_antes, row.data_plantao)
+            await fila_mensagens.enfileirar_avisos(conn, [(row.cliente_antes, aviso, dia)], PRIORIDADE_AVISO)
+    await invalidar_vagas(cache, row.especialidade_id)
+    vaga: dict[str, Any] = codec.plain({k: getattr(row, k) for k in COLUNAS_VAGA})
     return vaga
 
 
@@ -112,16 +111,16 @@ async def expirar_reservas(pool: asyncpg.Pool, cache: Cache, idade_s: int) -> in
     """Reopen the reservations nobody confirmed within `idade_s` seconds (settings.reserva_confirmacao_s)
     and queue each doctor's notice, in one transaction; how many. The worker runs it every minute."""
     async with pool.acquire() as conn, conn.transaction():
-        vencidas = [dict(v) for v in await dados_vagas.expirar_reservas(conn, idade_s, EXPIRADAS_POR_RODADA)]
+        vencidas = await dados_vagas.expirar_reservas(conn, idade_s, EXPIRADAS_POR_RODADA)
         await fila_mensagens.enfileirar_avisos(
             conn,
             [
-                (v["cliente_id"], TemplateMessage(EXPIRADA, (descrever(v),)), v["data_plantao"])
+                (v.cliente_id, TemplateMessage(EXPIRADA, (descrever(asdict(v)),)), v.data_plantao)
                 for v in vencidas
             ],
             PRIORIDADE_AVISO,
         )
-    for especialidade in {v["especialidade_id"] for v in vencidas}:
+    for especialidade in {v.especialidade_id for v in vencidas}:
         await invalidar_vagas(cache, especialidade)
     if vencidas:
         log.info("%d unconfirmed reservations reopened, their doctors told", len(vencidas))

@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
+from dataclasses import asdict
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -181,9 +182,9 @@ async def criar_campanha(pool: asyncpg.Pool, settings: Settings, nova: NovaCampa
             raise CampanhaInvalida(f"especialidade_id {nova.especialidade_id} does not exist") from exc
         campanha = await dados.ler_campanha(conn, nova.id)
     assert campanha is not None  # created by this statement, or by whoever took the id first
-    if linha["criada"]:
-        log.info("campanha %s: %s doctors queued", nova.id, linha["enfileiradas"])
-    return Campanha(**dict(campanha), criada=linha["criada"])
+    if linha.criada:
+        log.info("campanha %s: %s doctors queued", nova.id, linha.enfileiradas)
+    return Campanha(**asdict(campanha), criada=linha.criada)
 
 
 async def status_campanha(pool: asyncpg.Pool, campanha_id: str) -> StatusCampanha | None:
@@ -192,7 +193,7 @@ async def status_campanha(pool: asyncpg.Pool, campanha_id: str) -> StatusCampanh
         return None
     contagens = (await dados.relatorio_campanhas(pool, [campanha_id])).get(campanha_id)
     relatorio = Relatorio(**_sem_id(contagens)) if contagens is not None else Relatorio()
-    return StatusCampanha(campanha=Campanha(**dict(campanha), criada=False), relatorio=relatorio)
+    return StatusCampanha(campanha=Campanha(**asdict(campanha), criada=False), relatorio=relatorio)
 
 
 async def contagens_recentes(pool: asyncpg.Pool) -> dict[str, dict[str, int]] | None:
@@ -209,5 +210,7 @@ async def contagens_recentes(pool: asyncpg.Pool) -> dict[str, dict[str, int]] | 
     return {i: Relatorio(**_sem_id(relatorios.get(i))).model_dump() for i in ids}
 
 
-def _sem_id(contagens: asyncpg.Record | None) -> dict[str, int]:
-    return {k: v for k, v in dict(contagens or {}).items() if k != "campanha_id"}
+def _sem_id(contagens: dados.CampanhaReport | None) -> dict[str, int]:
+    if contagens is None:
+        return {}
+    return {k: v for k, v in asdict(contagens).items() if k != "campanha_id"}

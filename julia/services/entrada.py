@@ -19,6 +19,7 @@ import asyncpg
 
 from julia.cache import Cache, invalidar_medico, medico_por_telefone
 from julia.data import Executor, clientes, conversations, entradas, interacoes
+from julia.data.entradas import StoredEntrada
 from julia.data.mensagens_sem_telefone import guardar_mensagem_sem_telefone
 from julia.integrations.evolution import (
     Alteracao,
@@ -79,7 +80,7 @@ async def registrar_mensagem(
     if msg.reacao is not None:
         alvo = msg.reacao.alvo
         reagida = await interacoes.ler_por_whatsapp(pool, alvo) if alvo is not None else None
-        texto = descrever_reacao(msg.reacao, reagida["conteudo"] if reagida is not None else None)
+        texto = descrever_reacao(msg.reacao, reagida.conteudo if reagida is not None else None)
     tratamento: Tratamento = msg.tratamento
     if (
         msg.enviada_em is not None
@@ -112,17 +113,17 @@ async def registrar_alteracao(
     mirrored; either is handed to a person when a reservation came of the message it changed (an
     "aceito" taken back). `desconhecida`: the changed message is not ours to know (not stored)."""
     original = await interacoes.ler_por_whatsapp(pool, alteracao.alvo)
-    if original is None or original["direcao"] != "entrada":
+    if original is None or original.direcao != "entrada":
         return Registro("desconhecida")
     tratamento: Tratamento = "registrar" if alteracao.texto is None else "responder"
-    if original["reservou"]:
+    if original.reservou:
         tratamento = "passar"
     return await _registrar(
         pool,
         cache,
-        original["cliente_id"],
-        original["telefone"],
-        descrever_alteracao(alteracao, original["conteudo"]),
+        original.cliente_id,
+        original.telefone,
+        descrever_alteracao(alteracao, original.conteudo),
         alteracao.whatsapp_id,
         tratamento,
         parar=alteracao.texto is not None and opt_out.pede_opt_out(alteracao.texto),
@@ -158,7 +159,7 @@ async def _registrar(
     async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         if cliente_id is not None and not parar:
             registrada = await entradas.registrar_entrada(conn, cliente_id, texto, whatsapp_id, tratamento)
-            if registrada["conversa_ativa"]:
+            if registrada.conversa_ativa:
                 return _registro(registrada)
         async with conn.transaction():
             # Checked before anything is created: a redelivery must not open a conversation or a lead.
@@ -168,22 +169,20 @@ async def _registrar(
                 cliente_id = await _criar_lead(conn, telefone)
             await conversations.conversa_ativa(conn, cliente_id)
             registrada = await entradas.registrar_entrada(conn, cliente_id, texto, whatsapp_id, tratamento)
-            if not registrada["conversa_ativa"]:
+            if registrada.conversa_id is None:
                 raise RuntimeError(f"doctor {cliente_id}: the conversation just opened is not active")
             registro = _registro(registrada)
             if not parar or registro.entrada_id is None:
                 return registro
-            await opt_out.registrar_opt_out(
-                conn, cliente_id, registrada["conversa_id"], com_equipe=com_equipe
-            )
+            await opt_out.registrar_opt_out(conn, cliente_id, registrada.conversa_id, com_equipe=com_equipe)
     await invalidar_medico(cache, cliente_id, telefone)
     return Registro("opt_out", registro.entrada_id)
 
 
-def _registro(registrada: asyncpg.Record) -> Registro:
-    if registrada["entrada_id"] is None:
+def _registro(registrada: StoredEntrada) -> Registro:
+    if registrada.entrada_id is None:
         return Registro("duplicada")
-    return Registro("recebida", int(registrada["entrada_id"]))
+    return Registro("recebida", registrada.entrada_id)
 
 
 async def _criar_lead(conn: Executor, telefone: str) -> int:
@@ -191,4 +190,4 @@ async def _criar_lead(conn: Executor, telefone: str) -> int:
     if novo is None:  # the first messages of a new doctor raced; the other one created the lead
         novo = await clientes.buscar_medico_por_telefone(conn, telefone)
     assert novo is not None
-    return int(novo["id"])
+    return novo.id

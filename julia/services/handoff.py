@@ -1,6 +1,7 @@
-"""Handoff between Júlia and a person: the state change in Postgres (julia/data/handoffs.py), then the
-side effects (Slack, the Chatwoot label), which never undo the state change when they fail. The agents'
-label in Chatwoot drives it too (`follow_label`, for julia/api/chatwoot.py)."""
+"""Handoff between Júlia and a person, one workflow: `hand_over` makes the state change in Postgres
+(julia/data/handoffs.py) on the caller's connection and returns the new handoff, whose `notify` sends its
+notices (Slack, the Chatwoot label) once the caller has committed; they never undo the state change when
+they fail. The agents' label in Chatwoot drives it too (`follow_label`, for julia/api/chatwoot.py)."""
 
 from __future__ import annotations
 
@@ -37,48 +38,52 @@ def pede_humano(texto: str) -> bool:
     return _PEDE_HUMANO.search(simples) is not None
 
 
-async def hand_over(db: Executor, conversa_id: int, motivo: str) -> int | None:
-    """A person takes the conversation (Júlia's tool or a doctor who asked for one): its control and a
-    handoffs row in one statement, on `db` (a transaction's connection when the caller also ends the
-    inbound message in it). The new handoff's id; None when a person already had it, so nobody is
-    notified twice."""
-    return await passar_para_humano(db, conversa_id, motivo)
+@dataclass(frozen=True)
+class Handoff:
+    """A new handoff: what its notices say. Its state change is on the caller's connection, so the caller
+    calls `notify` after committing it (a notice never goes out for a handoff that rolled back)."""
+
+    telefone: str  # the doctor's
+    motivo: str
+
+    async def notify(
+        self, slack: Slack | None, chatwoot: Chatwoot | None, *, chatwoot_conversa_id: int | None, label: bool
+    ) -> None:
+        """Slack, and the label `humano` on the Chatwoot conversation when `label` (not when the label is
+        what made the handoff). Best effort: a person will see the label or the Slack alert."""
+        if slack is not None:
+            link = f" (Chatwoot #{chatwoot_conversa_id})" if chatwoot_conversa_id else ""
+            # The reason is Claude's words, which a doctor's message can steer: printed, never a mention
+            # or link.
+            motivo_literal = texto_literal(self.motivo, MAX_MOTIVO)
+            try:
+                await slack.notificar(
+                    f":raising_hand: Handoff para humano: {self.telefone}{link}. Motivo: {motivo_literal}"
+                )
+            except IntegracaoError as exc:
+                log.error("handoff of %s not notified on Slack: %s", self.telefone, exc)
+        if label and chatwoot is not None and chatwoot_conversa_id is not None:
+            try:
+                await chatwoot.adicionar_rotulo(chatwoot_conversa_id)
+            except IntegracaoError as exc:
+                log.error("label 'humano' not added to Chatwoot #%s: %s", chatwoot_conversa_id, exc)
 
 
-async def avisar(
-    slack: Slack | None,
-    chatwoot: Chatwoot | None,
-    *,
-    telefone: str,
-    motivo: str,
-    chatwoot_conversa_id: int | None,
-    rotular: bool,
-) -> None:
-    """The side effects of a new handoff. Best effort: a person will see the label or the Slack alert."""
-    if slack is not None:
-        link = f" (Chatwoot #{chatwoot_conversa_id})" if chatwoot_conversa_id else ""
-        # The reason is Claude's words, which a doctor's message can steer: printed, never a mention or link.
-        motivo_literal = texto_literal(motivo, MAX_MOTIVO)
-        try:
-            await slack.notificar(
-                f":raising_hand: Handoff para humano: {telefone}{link}. Motivo: {motivo_literal}"
-            )
-        except IntegracaoError as exc:
-            log.error("handoff of %s not notified on Slack: %s", telefone, exc)
-    if rotular and chatwoot is not None and chatwoot_conversa_id is not None:
-        try:
-            await chatwoot.adicionar_rotulo(chatwoot_conversa_id)
-        except IntegracaoError as exc:
-            log.error("label 'humano' not added to Chatwoot #%s: %s", chatwoot_conversa_id, exc)
+async def hand_over(db: Executor, conversa_id: int, motivo: str, *, telefone: str) -> Handoff | None:
+    """A person takes the conversation of the doctor at `telefone` (Júlia's tool, a doctor who asked for
+    one, the agents' label): its control and a handoffs row in one statement, on `db` (a transaction's
+    connection when the caller also ends the inbound message in it). The new handoff, to `notify` after
+    the commit; None when a person already had it, so nobody is notified twice."""
+    handoff_id = await passar_para_humano(db, conversa_id, motivo)
+    return None if handoff_id is None else Handoff(telefone, motivo)
 
 
 @dataclass(frozen=True)
 class LabelChange:
-    """What the label did to a conversation julia knows: `handoff_id` of a new handoff (None when a
-    person already had it, or it went back to Júlia) and the doctor's number for its Slack notice."""
+    """What the label did to a conversation julia knows: the new handoff (None when a person already had
+    it, or it went back to Júlia), to notify after the commit."""
 
-    handoff_id: int | None = None
-    telefone: str | None = None
+    handoff: Handoff | None = None
 
 
 async def follow_label(
@@ -93,8 +98,9 @@ async def follow_label(
         if conversa is None:
             return None
         if humano:
-            handoff_id = await passar_para_humano(conn, conversa["id"], motivo)
-            return LabelChange(handoff_id, await clientes.destino_mensagem(conn, conversa["cliente_id"]))
+            telefone = await clientes.destino_mensagem(conn, conversa.cliente_id)
+            assert telefone is not None  # conversations.cliente_id references clientes: the doctor exists
+            return LabelChange(await hand_over(conn, conversa.id, motivo, telefone=telefone))
         if devolver:
-            await devolver_para_julia(conn, conversa["id"])
+            await devolver_para_julia(conn, conversa.id)
     return LabelChange()

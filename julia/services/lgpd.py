@@ -105,10 +105,10 @@ async def exportar(pool: asyncpg.Pool, redis: aioredis.Redis, telefone: str) -> 
     return dados
 
 
-def _evidencia(linha: asyncpg.Record) -> dict[str, str | None]:
+def _evidencia(apagado: titulares_apagados.ErasedTitular) -> dict[str, str | None]:
     return {
-        "apagado_em": linha["apagado_em"].isoformat(),
-        "opt_out_em": None if linha["opt_out_em"] is None else linha["opt_out_em"].isoformat(),
+        "apagado_em": apagado.apagado_em.isoformat(),
+        "opt_out_em": None if apagado.opt_out_em is None else apagado.opt_out_em.isoformat(),
     }
 
 
@@ -170,11 +170,11 @@ async def apagar(
             anterior = await titulares_apagados.titular_apagado(conn, telefone)
             if anterior is None:
                 raise _desconhecido(telefone)
-            feito.ja_apagado_em = anterior["apagado_em"]
+            feito.ja_apagado_em = anterior.apagado_em
         else:
-            medico_id = travado["id"]
-            feito.opt_out_em = travado["opt_out_em"]
-            feito.chatwoot_contato = travado["chatwoot_contact_id"]
+            medico_id = travado.id
+            feito.opt_out_em = travado.opt_out_em
+            feito.chatwoot_contato = travado.chatwoot_contact_id
             progresso(f"erasing doctor {medico_id} ({mascarar_telefones(telefone)}) in one transaction")
             feito.linhas["clientes"] = 1
             for nome, ler in TABELAS:

@@ -17,13 +17,13 @@ async def ensure_chatwoot_conversation(
     conversa = await conversations.ler_conversa(pool, conversa_id)
     if conversa is None:
         return None
-    if conversa["chatwoot_conversation_id"] is not None:
-        return int(conversa["chatwoot_conversation_id"])
-    telefone = conversa["telefone"]
-    contato_id, source_id = conversa["chatwoot_contact_id"], None
+    if conversa.chatwoot_conversation_id is not None:
+        return conversa.chatwoot_conversation_id
+    telefone = conversa.telefone
+    contato_id, source_id = conversa.chatwoot_contact_id, None
     if contato_id is None:
-        contato_id, source_id = await chatwoot.criar_contato(telefone, conversa["primeiro_nome"])
-        await clientes.guardar_contato_chatwoot(pool, conversa["cliente_id"], contato_id)
+        contato_id, source_id = await chatwoot.criar_contato(telefone, conversa.primeiro_nome)
+        await clientes.guardar_contato_chatwoot(pool, conversa.cliente_id, contato_id)
     chatwoot_id = await chatwoot.criar_conversa(contato_id, source_id, telefone)
     await conversations.guardar_conversa_chatwoot(pool, conversa_id, chatwoot_id)
     return chatwoot_id

@@ -339,7 +339,7 @@ class SendQueue(Queue[SendRow]):
                 marked = await fila_mensagens.marcar_enviada(conn, row.id, row.tentativas, whatsapp_id)
                 if marked is None:  # this attempt no longer holds the row
                     return None
-                if marked["interacao_id"] is not None:
+                if marked.interacao_id is not None:
                     return row.conversa_id
                 conversa_id: int = row.conversa_id or await conversations.conversa_ativa(conn, row.cliente_id)
                 await fila_mensagens.guardar_envio_no_historico(conn, row.id, conversa_id, whatsapp_id)
@@ -349,4 +349,4 @@ class SendQueue(Queue[SendRow]):
 
     async def sweep_uncertain(self, db: Executor) -> list[int]:
         """Sends whose sender died during the call, made 'incerto'; their ids."""
-        return [linha["id"] for linha in await fila_mensagens.marcar_incertas(db)]
+        return await fila_mensagens.marcar_incertas(db)

@@ -75,7 +75,7 @@ async def repassar(db: Executor, mensagem: MensagemAgente) -> Repasse:
     if not mensagem.texto:
         return "sem_texto"
     status = await fila_mensagens.repassar_mensagem_agente(
-        db, conversa["cliente_id"], conversa["id"], mensagem.id, mensagem.texto, PRIORIDADE_AGENTE
+        db, conversa.cliente_id, conversa.id, mensagem.id, mensagem.texto, PRIORIDADE_AGENTE
     )
     if status is None:
         return "repetida"

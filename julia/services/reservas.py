@@ -62,53 +62,63 @@ async def reservar(
     get the shift for a reason of the shift, and only on a cache miss) the alternatives. `abertas_max`:
     settings.reservas_abertas_max."""
     row = await dados_vagas.reservar_vaga(pool, vaga_id, medico_id, abertas_max)
-    vaga = _vaga(row, vaga_id) if row["existe"] else None
-    if row["reservada"]:
+    vaga = _vaga(row, vaga_id) if row.existe else None
+    if row.reservada:
+        assert row.especialidade_id is not None  # reserved: the shift exists
         # After the commit (the statement committed on its own): no doctor is offered it from Redis now.
-        await invalidar_vagas(cache, row["especialidade_id"])
-        return Reserva(True, True, None, vaga, abertas=row["abertas"])
-    if row["ja_era_dele"] and row["status_antes"] in ("reservada", "preenchida"):
-        return Reserva(True, False, None, vaga, abertas=row["abertas"])
+        await invalidar_vagas(cache, row.especialidade_id)
+        return Reserva(True, True, None, vaga, abertas=row.abertas)
+    if row.ja_era_dele and row.status_antes in ("reservada", "preenchida"):
+        return Reserva(True, False, None, vaga, abertas=row.abertas)
     motivo = _motivo(row, abertas_max)
-    especialidade = row["especialidade_medico"]
+    especialidade = row.especialidade_medico
     alternativas: list[dict[str, Any]] = []
     if especialidade is not None and motivo not in DO_MEDICO:
         # In the doctor's CRM state, as the context offers them (julia/services/preferencias.py).
-        uf = uf_do_crm(row["crm_medico"])
+        uf = uf_do_crm(row.crm_medico)
         abertas = await vagas_abertas(pool, cache, especialidade, ALTERNATIVAS + 1, estado=uf)
         alternativas = [v for v in abertas if v["id"] != vaga_id][:ALTERNATIVAS]
-    return Reserva(False, False, motivo, vaga, alternativas, abertas=row["abertas"])
+    return Reserva(False, False, motivo, vaga, alternativas, abertas=row.abertas)
 
 
-def _motivo(row: asyncpg.Record, abertas_max: int) -> str:
+def _motivo(row: dados_vagas.ReservaAttempt, abertas_max: int) -> str:
     """The first rule the shift or the doctor broke, in the order a person would say it: what is wrong
     with the shift itself before what is wrong with the doctor."""
-    if not row["existe"]:
+    if not row.existe:
         return INEXISTENTE
-    if row["especialidade_medico"] is None:
+    if row.especialidade_medico is None:
         return SEM_ESPECIALIDADE
-    if row["especialidade_id"] != row["especialidade_medico"]:
+    if row.especialidade_id != row.especialidade_medico:
         return OUTRA_ESPECIALIDADE
-    if row["status_antes"] == "cancelada":
+    if row.status_antes == "cancelada":
         return CANCELADA
-    if row["status_antes"] in ("reservada", "preenchida"):
+    if row.status_antes in ("reservada", "preenchida"):
         return TOMADA
-    if row["iniciada"]:
+    if row.iniciada:
         return INICIADA
-    if row["status_medico"] != "ativo":
+    if row.status_medico != "ativo":
         return INATIVO
-    if not row["tem_crm"]:
+    if not row.tem_crm:
         return SEM_CRM
-    if row["sobreposta"]:
+    if row.sobreposta:
         return SOBREPOSTA
-    if row["abertas"] >= abertas_max:
+    if row.abertas >= abertas_max:
         return LIMITE
     return TOMADA  # open in the snapshot, and taken while we waited for the row lock
 
 
-def _vaga(row: asyncpg.Record, vaga_id: int) -> dict[str, Any]:
-    campos = ("data_plantao", "valor", "hospital", "cidade", "estado", "periodo", "hora_inicio", "hora_fim")
-    return {"id": vaga_id, **{k: row[k] for k in campos}}
+def _vaga(row: dados_vagas.ReservaAttempt, vaga_id: int) -> dict[str, Any]:
+    return {
+        "id": vaga_id,
+        "data_plantao": row.data_plantao,
+        "valor": row.valor,
+        "hospital": row.hospital,
+        "cidade": row.cidade,
+        "estado": row.estado,
+        "periodo": row.periodo,
+        "hora_inicio": row.hora_inicio,
+        "hora_fim": row.hora_fim,
+    }
 
 
 async def avisar_equipe(

@@ -212,18 +212,15 @@ class EntradaPedirHumano(BaseModel):
 
 
 async def pedir_humano(ctx: Contexto, entrada: EntradaPedirHumano) -> Resultado:
-    s, conversa_id = ctx.s, ctx.tarefa.conversa_id
-    # One statement (the conversation's control and the handoffs row together): no transaction needed.
-    handoff_id = await handoff.hand_over(s.pool, conversa_id, entrada.motivo.strip())
+    s, tarefa = ctx.s, ctx.tarefa
+    # One statement (the conversation's control and the handoffs row together), committed on the pool.
+    new_handoff = await handoff.hand_over(
+        s.pool, tarefa.conversa_id, entrada.motivo.strip(), telefone=tarefa.telefone
+    )
     ctx.passou_para_humano = True
-    if handoff_id is not None:  # a person did not already have it: notify once
-        await handoff.avisar(
-            s.slack,
-            s.chatwoot,
-            telefone=ctx.tarefa.telefone,
-            motivo=entrada.motivo.strip(),
-            chatwoot_conversa_id=await ctx.chatwoot_conversa_id(),
-            rotular=True,
+    if new_handoff is not None:  # a person did not already have it: notify once
+        await new_handoff.notify(
+            s.slack, s.chatwoot, chatwoot_conversa_id=await ctx.chatwoot_conversa_id(), label=True
         )
     return {"transferida": True, "instrucao": "Avise o médico que uma pessoa da equipe vai continuar."}
 

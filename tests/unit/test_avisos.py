@@ -7,12 +7,21 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from julia.data.vagas import UpdatedVaga
 from julia.services.avisos import aviso_de_mudanca
 
 DIA = dt.date(2026, 12, 12)
 
 
-def vaga(**mudou: Any) -> dict[str, Any]:
+def vaga(**mudou: Any) -> UpdatedVaga:
+    shift = {
+        "id": 1,
+        "hospital_id": 1,
+        "especialidade_id": 1,
+        "periodo_id": 1,
+        "cliente_id": 7,
+        "reservada_em": None,
+    }
     antes = {
         "status_antes": "reservada",
         "cliente_antes": 7,
@@ -30,7 +39,7 @@ def vaga(**mudou: Any) -> dict[str, Any]:
         "hora_inicio": dt.time(19),
         "hora_fim": dt.time(7),
     }
-    return {**antes, **depois, **mudou}
+    return UpdatedVaga(**{**shift, **antes, **depois, **mudou})
 
 
 def test_ninguem_segurava_ninguem_e_avisado() -> None:

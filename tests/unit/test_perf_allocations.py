@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import tracemalloc
+from collections.abc import Iterator
+
+import pytest
 
 from julia.perf.context import Perf
 from julia.perf.engine import allocations, memory_report
@@ -14,6 +17,14 @@ from julia.perf.engine.results import Bench, Run
 from julia.servers import Servers
 
 KEPT: list[bytes] = []
+
+
+@pytest.fixture
+def kept() -> Iterator[list[bytes]]:
+    """KEPT, empty when the test starts and emptied again after it (what it held is not the next's)."""
+    KEPT.clear()
+    yield KEPT
+    KEPT.clear()
 
 
 async def _transient(_: int) -> None:
@@ -35,32 +46,27 @@ async def test_a_transient_copy_raises_the_peak_and_leaves_nothing() -> None:
     assert not tracemalloc.is_tracing()  # stopped again: the timed blocks pay nothing
 
 
+@pytest.mark.usefixtures("kept")
 async def test_what_a_call_keeps_is_its_net() -> None:
-    KEPT.clear()
     found = await allocations.measure(_leaks, 3)
     assert all(50_000 <= one.net_bytes < 52_000 for one in found)
-    KEPT.clear()
 
 
-async def test_before_each_call_is_not_counted() -> None:
+async def test_before_each_call_is_not_counted(kept: list[bytes]) -> None:
     async def prepare(_: int) -> None:
-        KEPT.append(b"y" * 100_000)
+        kept.append(b"y" * 100_000)
 
-    KEPT.clear()
     found = await allocations.measure(_transient, 2, before=prepare)
     assert all(one.net_bytes < 2_000 for one in found)
-    KEPT.clear()
 
 
-async def test_after_each_call_is_not_counted() -> None:
+async def test_after_each_call_is_not_counted(kept: list[bytes]) -> None:
     async def undo(_: int) -> None:
-        KEPT.append(b"z" * 100_000)
+        kept.append(b"z" * 100_000)
 
-    KEPT.clear()
     found = await allocations.measure(_transient, 2, after=undo)
     assert all(one.net_bytes < 2_000 for one in found)
-    assert len(KEPT) == 2
-    KEPT.clear()
+    assert len(kept) == 2
 
 
 def test_the_median_over_the_calls_is_recorded() -> None:

@@ -34,16 +34,25 @@ async def _side(
     return side.rounds
 
 
-async def test_two_sides_alternate_and_never_overlap() -> None:
-    coordinator = Coordinator(2, seed=7)
+async def _both_sides(
+    coordinator: Coordinator, head_blocks: int, base_blocks: int
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[tuple[str, int]]]:
+    """Head and base through `coordinator`'s turns until it stops: each side's rounds, and every block
+    run as (side, block) in the order they ran."""
     address = await coordinator.start()
     serving = asyncio.create_task(coordinator.serve())
     busy: list[str] = []
     seen: list[tuple[str, int]] = []
     head, base = await asyncio.gather(
-        _side("head", address, 12, busy, seen), _side("base", address, 12, busy, seen)
+        _side("head", address, head_blocks, busy, seen), _side("base", address, base_blocks, busy, seen)
     )
     await asyncio.wait_for(serving, 5)
+    return head, base, seen
+
+
+async def test_two_sides_alternate_and_never_overlap() -> None:
+    coordinator = Coordinator(2, seed=7)
+    head, base, _ = await _both_sides(coordinator, 12, 12)
     # Round r holds block r of both sides: the k-th blocks were measured next to each other.
     assert [r for _, r in head] == list(range(12))
     assert [r for _, r in base] == list(range(12))
@@ -53,13 +62,7 @@ async def test_two_sides_alternate_and_never_overlap() -> None:
 
 
 async def test_a_side_that_finishes_early_leaves_the_other_running() -> None:
-    coordinator = Coordinator(2, seed=1)
-    address = await coordinator.start()
-    serving = asyncio.create_task(coordinator.serve())
-    busy: list[str] = []
-    seen: list[tuple[str, int]] = []
-    await asyncio.gather(_side("head", address, 10, busy, seen), _side("base", address, 2, busy, seen))
-    await asyncio.wait_for(serving, 5)
+    _, _, seen = await _both_sides(Coordinator(2, seed=1), 10, 2)
     assert sum(1 for name, _ in seen if name == "head") == 10
 
 

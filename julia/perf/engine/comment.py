@@ -42,12 +42,9 @@ def markdown(
         marker(stamp),
         f"### {words.title(stamp)} {verdict}: {tally.text()}",
         "",
-        *([f"**{uncalibrated}**", ""] if uncalibrated else []),
-        f"{words.ab_context(run)}; {words.scale(stamp)} on {stamp.get('machine_class')}"
-        + (f"; **injected regression: {stamp['injected']}**" if stamp.get("injected") else ""),
-        "",
+        *words.markdown_context(run, uncalibrated),
     ]
-    shown = [v for v in words.ordered(verdicts) if v.status in ("FAIL", "inconclusive")]
+    shown = words.failed_or_inconclusive(verdicts)
     if shown:
         lines += [
             "| benchmark | status | head/base | 95% interval | caught 4 times in 5 (80% power) | why |",

@@ -19,12 +19,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
 from julia.perf.engine import stats
 from julia.perf.engine.extra import Medians
+from julia.perf.engine.results import Bench
 
 COLD_SETTLE_S = 0.01
 BLOCK = (
@@ -139,6 +140,18 @@ class Paired:
     ratios: list[float]  # each sample over the median floor of its block
     blocks: list[int]
     rounds: list[int]
+
+    def bench(
+        self,
+        name: str,
+        group: str,
+        floor: str,
+        counters: dict[str, Any],
+        profile: dict[str, Any] | None = None,
+    ) -> Bench:
+        """The benchmark these samples make, each with its ratio to the floor measured beside it."""
+        ratios, blocks, rounds = self.ratios, self.blocks, self.rounds
+        return Bench(name, group, floor, self.samples_ms, counters, ratios, blocks, rounds, profile)
 
 
 async def measure_paired(

@@ -31,12 +31,9 @@ def markdown(
     lines = [
         f"## {words.title(stamp)} {verdict}: {tally.text()}; {base}",
         "",
-        *([f"**{uncalibrated}**", ""] if uncalibrated else []),
-        f"{words.ab_context(run)}; {words.scale(stamp)} on {stamp.get('machine_class')}"
-        + (f"; **injected regression: {stamp['injected']}**" if stamp.get("injected") else ""),
-        "",
+        *words.markdown_context(run, uncalibrated),
     ]
-    shown = [v for v in words.ordered(verdicts) if v.status in ("FAIL", "inconclusive")]
+    shown = words.failed_or_inconclusive(verdicts)
     likely = _likely(explained)
     if not shown:
         return "\n".join([*lines, "No benchmark failed or was inconclusive.", "", *likely])

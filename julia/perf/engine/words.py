@@ -46,6 +46,23 @@ def ordered(verdicts: list[Verdict]) -> list[Verdict]:
     return sorted(verdicts, key=lambda v: (ORDER.get(v.status, 9), v.name))
 
 
+def failed_or_inconclusive(verdicts: list[Verdict]) -> list[Verdict]:
+    """The rows a Markdown verdict lists, in the reader's order."""
+    return [v for v in ordered(verdicts) if v.status in ("FAIL", "inconclusive")]
+
+
+def markdown_context(run: Run, uncalibrated: str) -> list[str]:
+    """The lines under a Markdown verdict's title (summary.md, comment.md): the uncalibrated warning in
+    bold when there is one, then what the run was compared against, its scale, machine and injection."""
+    stamp = run.stamp
+    injected = f"; **injected regression: {stamp['injected']}**" if stamp.get("injected") else ""
+    return [
+        *([f"**{uncalibrated}**", ""] if uncalibrated else []),
+        f"{ab_context(run)}; {scale(stamp)} on {stamp.get('machine_class')}{injected}",
+        "",
+    ]
+
+
 def short(commit: Any) -> str:
     return str(commit)[:10] if commit else "unknown"
 

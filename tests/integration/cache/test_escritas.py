@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from julia.cache import (
     Cache,
     atualizar_medico,
+    codec,
     contexto_estatico,
     criar_vaga,
     medico_por_id,
@@ -19,8 +22,10 @@ from julia.cache import (
     trocar_telefone,
     vagas_abertas,
 )
-from julia.data.clientes import buscar_medico_por_id
+from julia.data.clientes import buscar_medico_por_id, buscar_medico_por_telefone, carregar_contexto_estatico
 from julia.data.vagas import buscar_vagas
+from julia.queries import sql
+from julia.relogio import hoje
 from tests.integration.cache.conftest import Fabrica, telefone
 
 
@@ -46,10 +51,10 @@ async def test_a_hit_returns_exactly_what_the_miss_returned(
     }
 
     # Equal to the uncached data layer's rows, types included (a hit and a miss alike).
-    assert await vagas_abertas(pool, cache, esp) == [dict(r) for r in await buscar_vagas(pool, esp)]
-    assert await medico_por_id(pool, cache, medico["id"]) == dict(
-        await buscar_medico_por_id(pool, medico["id"]) or {}
-    )
+    assert await vagas_abertas(pool, cache, esp) == [asdict(r) for r in await buscar_vagas(pool, esp)]
+    from_db = await buscar_medico_por_id(pool, medico["id"])
+    assert from_db is not None
+    assert await medico_por_id(pool, cache, medico["id"]) == asdict(from_db)
     [vaga] = await vagas_abertas(pool, cache, esp)
     assert vaga["valor"] == Decimal("1500.00")  # the data layer's types, from Redis as from Postgres
     assert vaga["data_plantao"] == dt.date.today() + dt.timedelta(days=1)
@@ -67,6 +72,37 @@ async def test_a_hit_returns_exactly_what_the_miss_returned(
         "preferencias": {"turno": "noite"},
         "especialidade": nome,
     }
+
+
+async def test_a_record_is_cached_as_the_bytes_its_asyncpg_row_was(
+    pool: asyncpg.Pool, cache: Cache, fabrica: Fabrica
+) -> None:
+    """The data layer's records replaced asyncpg.Record: what the cache writes for one is byte for byte
+    what it wrote for the row, so entries cached before still read, under the same key generation."""
+    esp = await fabrica.especialidade()
+    medico = await fabrica.medico(esp)
+    await fabrica.vaga(esp)
+    phone, medico_id = medico["telefone"], medico["id"]
+    pairs: list[tuple[object, Any]] = [
+        (
+            await buscar_medico_por_telefone(pool, phone),
+            await pool.fetchrow(sql("buscar_medico_por_telefone"), phone),
+        ),
+        (
+            await buscar_medico_por_id(pool, medico_id),
+            await pool.fetchrow(sql("buscar_medico_por_id"), medico_id),
+        ),
+        (
+            await carregar_contexto_estatico(pool, medico_id),
+            await pool.fetchrow(sql("carregar_contexto_estatico"), medico_id),
+        ),
+        (await buscar_vagas(pool, esp), await pool.fetch(sql("buscar_vagas"), esp, hoje(), 10, None, None)),
+    ]
+    for record, row in pairs:
+        assert row
+        # What codec.plain made of an asyncpg.Record: its items, in column order.
+        as_written = [dict(r) for r in row] if isinstance(row, list) else dict(row)
+        assert codec.codificar(codec.plain(record)) == codec.codificar(codec.plain(as_written))
 
 
 async def test_updating_a_doctor_is_seen_at_once_by_phone_by_id_and_in_the_context(
