@@ -7,7 +7,7 @@ FAIL, warn or ok) and shown, "not judged", elsewhere."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from julia.perf.engine.gate import Verdict
@@ -16,6 +16,16 @@ from julia.perf.engine.results import Run
 Table = Callable[..., str]
 # The counter a load run's budget limits its processes' memory growth by (julia.testing.capacity.benches).
 GROWTH = "fastest_uss_growth_kib_per_1000"
+
+
+def _verdict(found: Collection[str], judged: bool, otherwise: str) -> str:
+    """A memory verdict in the gate's words from its findings' severities (`found`); `otherwise` when
+    nothing `judged` it."""
+    if "fail" in found:
+        return "FAIL"
+    if "warn" in found:
+        return "warn"
+    return "ok" if judged else otherwise
 
 
 def _kib(value: Any) -> str:
@@ -32,15 +42,7 @@ def allocation_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
         base_bench = run.base.benches.get(v.name) if run.base else None
         base = base_bench.counters if base_bench else {}
         found = {f.severity for f in v.findings if f.check == "allocations"}
-        memory = (
-            "FAIL"
-            if "fail" in found
-            else "warn"
-            if "warn" in found
-            else "ok"
-            if "alloc_peak_bytes" in base
-            else "no base"
-        )
+        memory = _verdict(found, "alloc_peak_bytes" in base, "no base")
         h = head.counters
         ratio = (
             f"{h['alloc_peak_bytes'] / base['alloc_peak_bytes']:.3f}x"
@@ -102,15 +104,7 @@ def load_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
         if head is None or "processes" not in head.counters:
             continue
         found = {f.severity for f in v.findings if f.check == "limits" and GROWTH in f.message}
-        memory = (
-            "FAIL"
-            if "fail" in found
-            else "warn"
-            if "warn" in found
-            else "ok"
-            if GROWTH in head.counters
-            else ""
-        )
+        memory = _verdict(found, GROWTH in head.counters, "not judged")
         for name, p in head.counters["processes"].items():
             growth = p.get("uss_growth_kib_per_1000")
             gc = p.get("gc")
@@ -119,7 +113,7 @@ def load_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
                     v.name,
                     name,
                     v.status,
-                    memory or "not judged",
+                    memory,
                     _mib(p.get("rss_peak_mib")),
                     _mib(p.get("uss_first_mib")),
                     _mib(p.get("uss_peak_mib")),
