@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from julia.data._executor import Executor
+from julia.data._executor import Executor, fetch_one
 from julia.queries import sql
 
 
@@ -87,8 +87,7 @@ async def registrar_entrada(
     """The inbound interaction and its entradas row (answered as `tratamento` says) in the doctor's active
     conversation, in one statement: `entrada_id` (None when this WhatsApp id was already stored),
     `conversa_id` and `conversa_ativa` (False: the doctor has none, and nothing was written)."""
-    row = await db.fetchrow(sql("registrar_entrada"), cliente_id, texto, whatsapp_id, tratamento)
-    assert row is not None  # a SELECT without FROM always returns its row
+    row = await fetch_one(db, sql("registrar_entrada"), cliente_id, texto, whatsapp_id, tratamento)
     return StoredEntrada(**row)
 
 
@@ -105,17 +104,22 @@ async def concluir_entrada(
     """Mark the row done and store + queue `resposta` (when given), unless a person controls the
     conversation and not `mesmo_se_humano`; one statement. False when this attempt (`tentativas`, the
     fencing token) no longer holds the row: then nothing changed."""
-    row = await db.fetchrow(
-        sql("concluir_entrada"), entrada_id, tentativas, resposta, versao_prompt, prioridade, mesmo_se_humano
+    row = await fetch_one(
+        db,
+        sql("concluir_entrada"),
+        entrada_id,
+        tentativas,
+        resposta,
+        versao_prompt,
+        prioridade,
+        mesmo_se_humano,
     )
-    assert row is not None  # the final SELECT always returns its row
     feita: bool = row["feita"]
     return feita
 
 
 async def contar_entradas_abertas(db: Executor) -> EntradaBacklog:
-    row = await db.fetchrow(sql("contar_entradas_abertas"))
-    assert row is not None  # an aggregate without GROUP BY always returns its row
+    row = await fetch_one(db, sql("contar_entradas_abertas"))
     return EntradaBacklog(**row)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from julia.data._executor import Executor
+from julia.data._executor import Executor, fetch_one
 from julia.metrics import metrics
 from julia.queries import sql
 from julia.templates import TemplateMessage
@@ -223,9 +223,7 @@ async def marcar_incertas(db: Executor) -> list[int]:
 
 
 async def contar_fila_pendente(db: Executor) -> FilaBacklog:
-    row = await db.fetchrow(sql("contar_fila_pendente"))
-    assert row is not None  # an aggregate without GROUP BY always returns its row
-    return FilaBacklog(**row)
+    return FilaBacklog(**await fetch_one(db, sql("contar_fila_pendente")))
 
 
 async def contar_fila_incerta(db: Executor) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from julia.data._executor import Executor
+from julia.data._executor import Executor, fetch_one
 from julia.queries import sql
 
 
@@ -29,8 +29,7 @@ async def devolver_para_julia(db: Executor, conversa_id: int) -> None:
 
 
 async def contar_handoffs_pendentes(db: Executor) -> HandoffBacklog:
-    row = await db.fetchrow(sql("contar_handoffs_pendentes"))
-    assert row is not None  # an aggregate without GROUP BY always returns its row
+    row = await fetch_one(db, sql("contar_handoffs_pendentes"))
     return HandoffBacklog(**row)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from julia.data._executor import Executor
+from julia.data._executor import Executor, fetch_one
 from julia.metrics import metrics
 from julia.queries import sql
 
@@ -33,8 +33,7 @@ async def registrar_recibo(
 
 async def contar_falhas_entrega(db: Executor, janela_s: float) -> FalhasEntrega:
     """Receipts of the messages first heard of in the last `janela_s` seconds, and the failed ones."""
-    row = await db.fetchrow(sql("contar_falhas_entrega"), float(janela_s))
-    assert row is not None  # an aggregate without GROUP BY always returns its row
+    row = await fetch_one(db, sql("contar_falhas_entrega"), float(janela_s))
     return FalhasEntrega(**row)
 
 

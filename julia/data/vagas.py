@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from julia.data._executor import Executor
+from julia.data._executor import Executor, fetch_one
 from julia.metrics import metrics
 from julia.queries import sql
 from julia.relogio import hoje
@@ -139,13 +139,12 @@ async def reservar_vaga(db: Executor, vaga_id: int, medico_id: int, abertas_max:
     vagas_medico_reservas_abertas, one that took the doctor's last place under the cap (migrations/0024).
     Either had committed when the trigger raised, so the statement run again sees it and answers
     `sobreposta` or `abertas` at the cap like any other refusal."""
-    try:
-        row = await db.fetchrow(sql("reservar_vaga"), vaga_id, medico_id, abertas_max)
+    try:  # SELECT ... FROM (SELECT 1) LEFT JOIN: exactly one row
+        row = await fetch_one(db, sql("reservar_vaga"), vaga_id, medico_id, abertas_max)
     except (asyncpg.ExclusionViolationError, asyncpg.CheckViolationError) as raced:
         if isinstance(raced, asyncpg.CheckViolationError) and raced.constraint_name != CAP_RULE:
             raise
-        row = await db.fetchrow(sql("reservar_vaga"), vaga_id, medico_id, abertas_max)
-    assert row is not None  # SELECT ... FROM (SELECT 1) LEFT JOIN: exactly one row
+        row = await fetch_one(db, sql("reservar_vaga"), vaga_id, medico_id, abertas_max)
     return ReservaAttempt(**row)
 
 
@@ -158,8 +157,9 @@ async def criar_vaga(
     valor: Decimal,
 ) -> Vaga:
     """The new open shift."""
-    row = await db.fetchrow(sql("criar_vaga"), hospital_id, especialidade_id, periodo_id, data_plantao, valor)
-    assert row is not None  # INSERT ... RETURNING returns its row
+    row = await fetch_one(
+        db, sql("criar_vaga"), hospital_id, especialidade_id, periodo_id, data_plantao, valor
+    )
     return Vaga(**row)
 
 
