@@ -120,7 +120,7 @@ def docs(session: nox.Session) -> None:
     `docker-compose` package, or Docker's compose plugin)."""
     # perf too: the docs run `julia perf analyze` (docs/performance.md), as the tests session does.
     session.install("-e", ".[test,perf]")
-    session.run("pytest", "tests/docs", "tests/service/test_pausa.py", *session.posargs, env={"CI": "true"})
+    session.run("pytest", "tests/docs", "tests/service/test_pause.py", *session.posargs, env={"CI": "true"})
 
 
 @nox.session

@@ -35,8 +35,8 @@ from redis.exceptions import RedisError
 
 from julia.cache.keys import ALERTS
 from julia.health import HealthCheck, HealthReport, Problem, Status
-from julia.integrations import IntegracaoError
-from julia.integrations.slack import Slack, SlackLimitado
+from julia.integrations import IntegrationError
+from julia.integrations.slack import RateLimitedSlack, Slack
 from julia.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -158,14 +158,14 @@ async def _run_round(result: AlertRound, state: _State, slack: Slack, cooldown_s
 
     async def send(text: str) -> bool:
         try:
-            await slack.notificar(text, blocos=_blocks(text))
-        except SlackLimitado as limited:
-            log.warning("slack: 429, pausing alerts for %d s", limited.espera_s)
+            await slack.notify(text, blocks=_blocks(text))
+        except RateLimitedSlack as limited:
+            log.warning("slack: 429, pausing alerts for %d s", limited.wait_s)
             result.throttled = True
             result.failed += 1
-            await state.pause(limited.espera_s)
+            await state.pause(limited.wait_s)
             return False
-        except IntegracaoError as error:
+        except IntegrationError as error:
             log.warning("slack: post failed: %s", error)
             result.failed += 1
             return False

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from julia.cliparser import Parser
-from julia.commands import campanha, dev, health, lgpd, migrate, pausa, perf, seed, serve, servers, worker
+from julia.commands import campanha, dev, health, lgpd, migrate, pause, perf, seed, serve, servers, worker
 from julia.errors import JuliaError
-from julia.mascara import mascarar_logs
+from julia.masking import mask_logs
 from julia.settings import Settings, describe_invalid
 
-COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, pausa, health, campanha, lgpd]
+COMMANDS = [migrate, servers, perf, serve, worker, dev, seed, pause, health, campanha, lgpd]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    mascarar_logs()  # LGPD: no phone number in any log line (julia/mascara.py)
+    mask_logs()  # LGPD: no phone number in any log line (julia/masking.py)
     try:
         return int(args.run(args) or 0)
     except JuliaError as exc:

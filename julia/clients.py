@@ -36,7 +36,7 @@ class Clients:
         return cls(
             http=http,
             cache=Cache(redis, settings),
-            chatwoot=Chatwoot(settings, http) if Chatwoot.configurado(settings) else None,
+            chatwoot=Chatwoot(settings, http) if Chatwoot.configured(settings) else None,
             slack=(
                 Slack(settings.slack_webhook_url, http, timeout_s=settings.slack_timeout_s)
                 if settings.slack_webhook_url

@@ -36,7 +36,7 @@ async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     open, drop listeners). Its default adds a round trip to every release (`SELECT
     pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) to undo session state julia never sets
     on a pooled connection: no SET (only SET LOCAL inside transactions), no advisory or LISTEN sessions
-    (julia.escuta's listeners have connections of their own), no held cursors. A message costs 4-6
+    (julia.listening's listeners have connections of their own), no held cursors. A message costs 4-6
     acquires, so that was 4-6 round trips of nothing. Code that needs session state takes its own
     connection (`connect`)."""
 

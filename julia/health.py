@@ -13,7 +13,7 @@ Severity, and why:
 - Oldest waiting handoff older than handoff_degraded_age_s: degraded (a person is late, not the system).
 - Failed deliveries (the receipts of the last delivery_failure_window_s) above delivery_failure_rate,
   once there are delivery_failure_min_receipts of them: critical (the number is being refused; the worker
-  pauses campaigns on this very problem, julia/services/entregas.py).
+  pauses campaigns on this very problem, julia/services/deliveries.py).
 - An operation's window p95 above its limits (degraded, critical), once it has `min_samples` calls in
   the window (one slow call is not a trend). Operations differ by orders of magnitude, so each kind has its
   own: a Claude call takes seconds, a webhook must answer in a fraction of one (P95_LIMITS_MS; the
@@ -38,10 +38,10 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from julia.data.evolution_conexoes import estado_whatsapp
-from julia.data.operacao import Operacao, contar_operacao, ping
-from julia.data.recibos import FalhasEntrega, contar_falhas_entrega
+from julia.data.operacao import Operation, contar_operacao, ping
+from julia.data.recibos import DeliveryFailures, contar_falhas_entrega
 from julia.metrics import Metrics
-from julia.services import pausa
+from julia.services import pause
 from julia.settings import Settings
 
 T = TypeVar("T")
@@ -65,7 +65,7 @@ P95_LIMITS_MS: Mapping[str, tuple[float, float]] = {
     "slack_*": (2_000.0, 5_000.0),
 }
 WHATSAPP_DOWN = frozenset({"close", "refused"})
-ENTREGAS = "entregas"  # the problem key of failed deliveries, on which the worker pauses campaigns
+DELIVERIES = "entregas"  # the problem key of failed deliveries, on which the worker pauses campaigns
 
 
 class Status(StrEnum):
@@ -137,10 +137,10 @@ class Findings:
     postgres: Probe
     redis: Probe
     whatsapp: str  # "unknown" when no state could be had
-    operacao: Operacao | None  # None when Postgres did not answer
+    operacao: Operation | None  # None when Postgres did not answer
     p95_ms: Mapping[str, tuple[float, int]] = field(default_factory=dict)  # name -> (p95, calls in window)
-    envio: pausa.EstadoEnvio | None = None  # the stop of sending; None when Redis did not answer
-    entregas: FalhasEntrega | None = None  # the window's receipts; None when Postgres did not answer
+    envio: pause.SendingState | None = None  # the stop of sending; None when Redis did not answer
+    entregas: DeliveryFailures | None = None  # the window's receipts; None when Postgres did not answer
 
 
 @dataclass(frozen=True)
@@ -187,13 +187,13 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
     if envio is not None and (envio.pausado or envio.campanhas):
         # Deliberate, but a stop forgotten after an incident silences Júlia: keep it in sight (and in Slack).
         # WhatsApp's own stop is lifted by its reconnection; the `whatsapp` problem says that one.
-        parado = "envio pausado" if envio.pausado else "campanhas pausadas"
-        causas = "; ".join(f"{causa}: {motivo}" for causa, motivo in sorted(envio.causas.items()))
+        stopped_one = "envio pausado" if envio.pausado else "campanhas pausadas"
+        causas = "; ".join(f"{cause}: {motivo}" for cause, motivo in sorted(envio.causas.items()))
         problems.append(
             Problem(
                 "envio",
                 Status.DEGRADED,
-                f"{parado} desde {envio.desde} ({causas or envio.motivo}); a fila espera",
+                f"{stopped_one} desde {envio.desde} ({causas or envio.motivo}); a fila espera",
             )
         )
     op = findings.operacao
@@ -229,7 +229,7 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
                     f"o mais antigo há {op.handoff_mais_antigo_s:.0f} s",
                 )
             )
-    problems += _entregas(findings.entregas, limits)
+    problems += _deliveries(findings.entregas, limits)
     for name, (p95, calls) in sorted(findings.p95_ms.items()):
         degraded, critical = limits.p95_limits(name)
         if calls < limits.min_samples or p95 <= degraded:
@@ -244,24 +244,24 @@ def evaluate(findings: Findings, limits: Thresholds) -> HealthReport:
     return HealthReport(status, problems, findings)
 
 
-def _entregas(entregas: FalhasEntrega | None, limits: Thresholds) -> list[Problem]:
+def _deliveries(entregas: DeliveryFailures | None, limits: Thresholds) -> list[Problem]:
     """Too many failed deliveries, once the window holds enough receipts to judge."""
     if entregas is None or entregas.recibos < limits.delivery_failure_min_receipts:
         return []
     if entregas.falhas <= limits.delivery_failure_rate * entregas.recibos:
         return []
-    minutos = limits.delivery_failure_window_s / 60
+    minutes = limits.delivery_failure_window_s / 60
     return [
         Problem(
-            ENTREGAS,
+            DELIVERIES,
             Status.CRITICAL,
-            f"entregas: {entregas.falhas} de {entregas.recibos} falharam nos últimos {minutos:.0f} min "
+            f"entregas: {entregas.falhas} de {entregas.recibos} falharam nos últimos {minutes:.0f} min "
             f"(limite {limits.delivery_failure_rate:.0%}); campanhas pausadas até alguém retomar",
         )
     ]
 
 
-def medidas_fila(operacao: Operacao) -> dict[str, float]:
+def queue_measures(operacao: Operation) -> dict[str, float]:
     """The queue counts as the /metrics gauges name them (julia.metrics.QUEUE_GAUGES)."""
     return {
         "entradas_abertas": operacao.entradas_abertas,
@@ -330,11 +330,11 @@ class HealthCheck:
         except Exception:
             return None
 
-    async def fila(self) -> Operacao | None:
+    async def queue(self) -> Operation | None:
         """The queue counts (None if Postgres does not answer in time), also set as /metrics gauges."""
         operacao = await self._read(lambda: contar_operacao(self.pool))
         if operacao is not None:
-            self.metrics.set_queue_gauges(medidas_fila(operacao))
+            self.metrics.set_queue_gauges(queue_measures(operacao))
         return operacao
 
     async def findings(self) -> Findings:
@@ -343,8 +343,8 @@ class HealthCheck:
             _probe(lambda: ping(self.pool), self.timeout_s),
             _probe(self.redis.ping, self.timeout_s),
             self._read(self.whatsapp_state) if self.whatsapp_state else asyncio.sleep(0, None),  # no source
-            self.fila(),
-            self._read(lambda: pausa.estado(self.redis)),
+            self.queue(),
+            self._read(lambda: pause.estado(self.redis)),
             self._read(lambda: contar_falhas_entrega(self.pool, janela_s)),
         )
         p95 = {

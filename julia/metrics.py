@@ -231,7 +231,7 @@ class Metrics:
             name: Gauge(f"julia_fila_{name}", text, registry=self.registry, multiprocess_mode="livemax")
             for name, text in QUEUE_GAUGES.items()
         }
-        # Today's budget counters as the worker's last alert round read them (julia.services.orcamento).
+        # Today's budget counters as the worker's last alert round read them (julia.services.budget).
         self._budget_gauges = {
             name: Gauge(
                 f"julia_claude_hoje_{name}", text, registry=self.registry, multiprocess_mode="mostrecent"

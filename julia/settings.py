@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     inbound_per_day: int = Field(
         default=200, ge=1, description="Messages per number per day answered by Claude; the rest stored."
     )
-    # Claude's daily budgets (julia/services/orcamento.py), per São Paulo day.
+    # Claude's daily budgets (julia/services/budget.py), per São Paulo day.
     lead_claude_replies_per_day: int = Field(
         default=20, ge=1, description="Replies Claude writes a lead a day; beyond, a person takes the lead."
     )
@@ -182,7 +182,7 @@ class Settings(BaseSettings):
     queue_degraded_age_s: int = Field(default=300, ge=1, description="Oldest pending message age: degraded.")
     queue_critical_age_s: int = Field(default=900, ge=1, description="Oldest pending message age: critical.")
     handoff_degraded_age_s: int = Field(default=600, ge=1, description="Oldest waiting handoff: degraded.")
-    # Failed deliveries (julia/services/entregas.py, from the receipts of julia/sql/recibos.sql). A sound
+    # Failed deliveries (julia/services/deliveries.py, from the receipts of julia/sql/recibos.sql). A sound
     # list fails a few per cent (numbers gone from WhatsApp, Meta's 131026 undeliverable); a tenth failing
     # is a bad list or a number WhatsApp has started to refuse, and each further unsolicited message then
     # costs the number's quality rating: campaigns stop for a person to look.
@@ -258,13 +258,13 @@ class Settings(BaseSettings):
 
     @field_validator("evolution_webhook_secret", mode="before")
     @classmethod
-    def _segredo_vazio_e_nenhum(cls, valor: object) -> object:
+    def _empty_secret_is_none(cls, valor: object) -> object:
         # `EVOLUTION_WEBHOOK_SECRET=` in an env file is no secret: as a SecretStr("") an empty
         # X-Julia-Token header would match it.
         return None if valor == "" else valor
 
     @model_validator(mode="after")
-    def _janela_de_campanha(self) -> Settings:
+    def _campanha_window(self) -> Settings:
         if self.campanha_hora_inicio == self.campanha_hora_fim:
             raise ValueError("CAMPANHA_HORA_INICIO and CAMPANHA_HORA_FIM are equal: use 0 and 24 for always")
         return self

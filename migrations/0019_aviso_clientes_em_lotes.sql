@@ -5,7 +5,7 @@
 -- string too long" and rolled back (`julia dev --doctors 200` seeding its doctors). 100 entries of the
 -- longest kind (a 19-digit id and the 16-character phone clientes' CHECK allows) make 6,238 bytes. Above
 -- 200 doctors the payload still says `todos`: listeners then forget every cached doctor rather than read
--- many messages. The listener (julia/cache/ouvinte.py) applies each notification on its own, so the
+-- many messages. The listener (julia/cache/listener.py) applies each notification on its own, so the
 -- doctors of every part are forgotten; Postgres delivers them together, at commit.
 CREATE OR REPLACE FUNCTION julia_notificar_clientes() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE

@@ -27,7 +27,7 @@ from julia.perf import sources
 from julia.perf.context import PROJECT, Perf
 from julia.perf.critical import CRITICAL, Params, pick_params
 from julia.perf.engine import results
-from julia.perf.engine.turnos import SIDE, Turnos
+from julia.perf.engine.turns import SIDE, TurnTaking
 from julia.seed.database import seeded_database
 from julia.testing.fixtures import services as services
 
@@ -98,8 +98,8 @@ async def perf(services: servers.Servers, pytestconfig: pytest.Config) -> AsyncI
     slowdown: float = pytestconfig.getoption("--inject-slowdown")
     if slowdown != 1.0:
         injected = f"slowdown-{slowdown:g}x"
-    turnos = await Turnos.from_env(PROJECT.variables)
-    await turnos.switch("setup")
+    turns = await TurnTaking.from_env(PROJECT.variables)
+    await turns.switch("setup")
     dsn, summary = await seeded_database(
         services.database_url, DATABASE, doctors, seed_=SEED, today=today, progress=not os.environ.get("CI")
     )
@@ -146,7 +146,7 @@ async def perf(services: servers.Servers, pytestconfig: pytest.Config) -> AsyncI
         pytestconfig.getoption("--samples"),
         injected,
         today,
-        turnos,
+        turns,
         slowdown,
         allocations_only=pytestconfig.getoption("--allocations-only"),
     )
@@ -154,7 +154,7 @@ async def perf(services: servers.Servers, pytestconfig: pytest.Config) -> AsyncI
     if statements:
         await _record_statements(context)
         sources.name_statements(run)
-    await turnos.close()
+    await turns.close()
     path: Path = pytestconfig.getoption("--results")
     run.save(path)
     print(f"\nperf: {len(run.benches)} benchmarks written to {path}")

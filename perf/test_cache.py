@@ -27,14 +27,14 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from julia import relogio
-from julia.cache import Cache, contexto_estatico, keys, medico_por_telefone, vagas_abertas
-from julia.perf import servico
+from julia import clock
+from julia.cache import Cache, keys, medico_by_phone, open_vagas, static_context
+from julia.perf import service
 from julia.perf.context import Perf
 from julia.perf.engine import counting
 from julia.perf.engine.harness import Step
 from julia.perf.engine.results import Bench
-from julia.worker.resposta import VAGAS_NO_CONTEXTO
+from julia.worker.reply import VAGAS_IN_CONTEXT
 
 KEYS = 200  # distinct doctors (and every specialty) the calls rotate over
 WARMUP = 100
@@ -55,15 +55,15 @@ class Read:
 async def cached(
     perf: Perf, conn: asyncpg.Connection
 ) -> AsyncIterator[tuple[Cache, aioredis.Redis, list[Read]]]:
-    settings = servico.settings(perf.dsn, perf.services.redis_url)
+    settings = service.settings(perf.dsn, perf.services.redis_url)
     # Every resource is released also when the setup fails: a pool left open kept pytest's session loop
     # (uvloop) from closing, and the whole perf run hung instead of reporting the error.
     async with contextlib.AsyncExitStack() as cleanup:
-        pool, redis = await servico.connect(cleanup, perf, 1, 1)
+        pool, redis = await service.connect(cleanup, perf, 1, 1)
         cache = Cache(redis, settings)
-        medicos = await servico.doctors(conn, KEYS)
+        medicos = await service.doctors(conn, KEYS)
         especialidades = [int(r["id"]) for r in await conn.fetch("SELECT id FROM especialidades ORDER BY id")]
-        hoje = relogio.hoje()  # the day vagas_abertas keys its lists by (São Paulo's)
+        today = clock.today()  # the day vagas_abertas keys its lists by (São Paulo's)
 
         def medico(i: int) -> tuple[int, str]:
             return medicos[i % len(medicos)]
@@ -74,18 +74,18 @@ async def cached(
         reads = [
             Read(
                 "medico_por_telefone",
-                lambda i: medico_por_telefone(pool, cache, medico(i)[1]),
-                lambda i: keys.medico_por_telefone(medico(i)[1]).valor,
+                lambda i: medico_by_phone(pool, cache, medico(i)[1]),
+                lambda i: keys.medico_by_phone(medico(i)[1]).valor,
             ),
             Read(
                 "vagas_abertas",
-                lambda i: vagas_abertas(pool, cache, especialidade(i), VAGAS_NO_CONTEXTO),
-                lambda i: keys.vagas(especialidade(i), hoje, VAGAS_NO_CONTEXTO).valor,
+                lambda i: open_vagas(pool, cache, especialidade(i), VAGAS_IN_CONTEXT),
+                lambda i: keys.vagas(especialidade(i), today, VAGAS_IN_CONTEXT).valor,
             ),
             Read(
                 "contexto_estatico",
-                lambda i: contexto_estatico(pool, cache, medico(i)[0]),
-                lambda i: keys.contexto(medico(i)[0]).valor,
+                lambda i: static_context(pool, cache, medico(i)[0]),
+                lambda i: keys.context(medico(i)[0]).valor,
             ),
         ]
         await redis.set(FLOOR_KEY, b"x" * 64)

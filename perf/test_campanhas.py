@@ -9,7 +9,7 @@ read from pg_stat_statements (the issue's "one set-based statement": hard-gated 
 creation is also checked to queue no opted-out, blocked or inactive doctor (the issue's 0 in every
 benchmark), from the rows it wrote before they are rolled back.
 
-Issue 36 moved campaign rules to send time; the statements the sender (julia/worker/remetente.py) sends
+Issue 36 moved campaign rules to send time; the statements the sender (julia/worker/sender.py) sends
 for one of the campaign's rows, counted in the same rolled-back transaction through julia's data layer,
 are hard-gated too: `send_pg_statements`, a row that goes to a doctor with no conversation yet (the intent
 with the weekly cap and the conversation check in it, the outcome, the conversation found and opened, the
@@ -32,7 +32,7 @@ from julia.data import conversations, fila_mensagens
 from julia.data.campanhas import criar_campanha
 from julia.perf.context import Perf
 from julia.perf.engine import counting
-from julia.services.campanhas import PRIORIDADE_CAMPANHA, RODAPE
+from julia.services.campanhas import FOOTER, PRIORITY_CAMPANHA
 from julia.services.queues import SEND_TRIES
 from julia.settings import Settings
 from julia.testing.capacity.cohort import CAMPANHA_TEXT, CLOSEST_TAG
@@ -57,16 +57,16 @@ RETURNING f.id, f.tentativas, f.cliente_id
 # The benchmarks before this one (the message path, the reservations) leave many doctors talking, so in
 # a whole run the tag could hold none that is not; their conversations end inside the rolled-back
 # transaction, uncounted.
-ENCERRAR_CONVERSAS = """
+CLOSE_CONVERSAS = """
 UPDATE conversations SET status = 'encerrada', encerrada_em = now()
 WHERE status = 'ativa' AND cliente_id IN (SELECT cliente_id FROM fila_mensagens WHERE campanha_id = $1)
 """
 
 SAMPLES = 40
 WARMUP = 3
-BLOCK = 5  # creations per turn (julia.perf.engine.turnos): 8 block pairs in an A/B run
+BLOCK = 5  # creations per turn (julia.perf.engine.turns): 8 block pairs in an A/B run
 COUNTED = 3
-INELEGIVEIS = """
+INELIGIBLE = """
 SELECT count(*) FROM fila_mensagens f JOIN clientes c ON c.id = f.cliente_id
 WHERE f.campanha_id = $1 AND c.status IN ('opt_out', 'bloqueado', 'inativo')
 """
@@ -78,7 +78,7 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
     inicio = dt.datetime.now(dt.UTC)
     enfileiradas: list[int] = []
 
-    async def criar(conexao: asyncpg.Connection, i: int) -> int:
+    async def create(conexao: asyncpg.Connection, i: int) -> int:
         linha = await criar_campanha(
             conexao,
             id=f"bench-{i}",
@@ -90,8 +90,8 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
             por_minuto=300,
             hora_inicio=8,
             hora_fim=20,
-            prioridade=PRIORIDADE_CAMPANHA,
-            rodape=RODAPE,
+            prioridade=PRIORITY_CAMPANHA,
+            footer=FOOTER,
         )
         return linha.enfileiradas
 
@@ -99,7 +99,7 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
         await conn.execute("BEGIN")
 
     async def call(i: int) -> None:
-        enfileiradas.append(await criar(conn, i))
+        enfileiradas.append(await create(conn, i))
 
     async def rollback(i: int) -> None:
         await conn.execute("ROLLBACK")
@@ -116,7 +116,7 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
     )
     if len(set(enfileiradas)) != 1 or enfileiradas[0] != alvo["n"]:
         raise AssertionError(f"expected {alvo['n']} rows per campaign, queued {sorted(set(enfileiradas))}")
-    counters = await _count(perf, conn, criar)
+    counters = await _count(perf, conn, create)
     p50 = sorted(paired.samples_ms)[len(paired.samples_ms) // 2]
     perf.run.add(
         paired.bench(
@@ -133,10 +133,10 @@ async def test_campanha_enqueue(perf: Perf, conn: asyncpg.Connection) -> None:
     )
 
 
-Criar = Callable[[asyncpg.Connection, int], Awaitable[int]]
+Create = Callable[[asyncpg.Connection, int], Awaitable[int]]
 
 
-async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str, object]:
+async def _count(perf: Perf, conn: asyncpg.Connection, create: Create) -> dict[str, object]:
     """Statements per creation, from the server, with BEGIN and ROLLBACK outside each unit."""
     meter_conn = await perf.connect()
     meter_redis = aioredis.Redis.from_url(perf.services.redis_url)
@@ -146,9 +146,9 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
         costs, sends, putoffs = [], [], []
         for i in range(COUNTED):
             await conn.execute("BEGIN")
-            costs.append(await meter.cost_of(criar(conn, 10_000 + i)))
-            inelegiveis = await conn.fetchval(INELEGIVEIS, f"bench-{10_000 + i}")
-            await conn.execute(ENCERRAR_CONVERSAS, f"bench-{10_000 + i}")
+            costs.append(await meter.cost_of(create(conn, 10_000 + i)))
+            ineligible = await conn.fetchval(INELIGIBLE, f"bench-{10_000 + i}")
+            await conn.execute(CLOSE_CONVERSAS, f"bench-{10_000 + i}")
             sent = await conn.fetchrow(CLAIM_ONE, f"bench-{10_000 + i}", 0)
             put_off = await conn.fetchrow(CLAIM_ONE, f"bench-{10_000 + i}", 1)
             if sent is None or put_off is None:
@@ -156,13 +156,11 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
             sends.append(await meter.cost_of(_send(conn, sent, quota)))
             putoffs.append(await meter.cost_of(_put_off(conn, put_off)))
             await conn.execute("ROLLBACK")
-            if inelegiveis:
-                raise AssertionError(
-                    f"a campaign queued {inelegiveis} opted-out, blocked or inactive doctors"
-                )
+            if ineligible:
+                raise AssertionError(f"a campaign queued {ineligible} opted-out, blocked or inactive doctors")
     finally:
-        for chave in await meter_redis.keys("julia:evolution:cota:bench:*"):
-            await meter_redis.delete(chave)
+        for key in await meter_redis.keys("julia:evolution:cota:bench:*"):
+            await meter_redis.delete(key)
         await meter_conn.close()
         await meter_redis.aclose()
     return {
@@ -174,16 +172,16 @@ async def _count(perf: Perf, conn: asyncpg.Connection, criar: Criar) -> dict[str
 
 
 async def _send(conn: asyncpg.Connection, linha: asyncpg.Record, quota: Quota) -> None:
-    """The sender's statements for a campaign row that goes (julia/worker/remetente.py _enviar and
+    """The sender's statements for a campaign row that goes (julia/worker/sender.py _enviar and
     _marcar_enviada, julia/worker/channel.py's quota slot on a Baileys number), the HTTP call aside."""
     reserva = f"{linha['id']}:{linha['tentativas']}"
     if await quota.take(reserva):
         raise AssertionError("the Baileys quota put the counted campaign row off")
-    destino = await fila_mensagens.iniciar_envio(
+    destination = await fila_mensagens.iniciar_envio(
         conn, linha["id"], linha["tentativas"], 60.0, SEND_TRIES, RULES
     )
-    if destino is None or destino.status != "enviando":
-        raise AssertionError(f"the counted campaign row did not go: {destino}")
+    if destination is None or destination.status != "enviando":
+        raise AssertionError(f"the counted campaign row did not go: {destination}")
     await quota.confirm(reserva)  # Evolution accepted it
     await fila_mensagens.marcar_enviada(conn, linha["id"], linha["tentativas"], "wamid.bench")
     conversa_id = await conversations.conversa_ativa(conn, linha["cliente_id"])
@@ -192,5 +190,5 @@ async def _send(conn: asyncpg.Connection, linha: asyncpg.Record, quota: Quota) -
 
 async def _put_off(conn: asyncpg.Connection, linha: asyncpg.Record) -> None:
     """A campaign row outside the doctor's window, put back to their next opening (no send)."""
-    quando = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
-    await fila_mensagens.reagendar_mensagem(conn, linha["id"], linha["tentativas"], quando, "fora da janela")
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
+    await fila_mensagens.reagendar_mensagem(conn, linha["id"], linha["tentativas"], when, "fora da janela")

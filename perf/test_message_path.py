@@ -1,13 +1,13 @@
 """The full message path, one message at a time: Evolution's webhook in (POST /webhooks/evolution through
 julia's real FastAPI app, in-process over httpx's ASGI transport) -> interaction and work row committed
--> the worker claims the row (`reivindicar_entradas`) and answers it (`resposta.processar`: static context
+-> the worker claims the row (`reivindicar_entradas`) and answers it (`reply.process`: static context
 and shifts through the cache, history from Postgres, Claude) -> the reply stored and queued in
-fila_mensagens. Claude is the only stand-in (julia.perf.servico.claude_falso), at two latencies:
+fila_mensagens. Claude is the only stand-in (julia.perf.service.claude_falso), at two latencies:
 
 message_path_claude0ms     Claude answers at once: all of the time is julia, Postgres and Redis
 message_path_claude800ms   a realistic reply time: what a doctor waits, julia's share on top of Claude's
 
-The worker's idle poll (up to `intervalo_s`, 0.2 s) is left out: the benchmark claims as soon as the
+The worker's idle poll (up to `interval_s`, 0.2 s) is left out: the benchmark claims as soon as the
 webhook answered, so the time is what the code costs, not how often an idle worker looks. Messages rotate
 over DOCTORS doctors whose cache entries the warm-up loaded: the steady state, every read a hit.
 
@@ -41,17 +41,17 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from julia.integrations.claude import Turno
-from julia.perf import servico
+from julia.integrations.claude import Turn
+from julia.perf import service
 from julia.perf.context import Perf
 from julia.perf.engine import counting
 from julia.perf.engine.results import Bench
 from julia.testing.assembly import assembled
-from julia.testing.claude import Transporte
-from julia.worker import dialogo, resposta
+from julia.testing.claude import Transport
+from julia.worker import dialogue, reply
 from julia.worker.context import WorkerContext
-from julia.worker.ferramentas import Contexto
 from julia.worker.loop import Worker
+from julia.worker.tools import ToolContext
 
 DOCTORS = 100
 FAST_SAMPLES, FAST_WARMUP = 800, 2 * DOCTORS  # warm-up: every doctor's entries cached, twice over
@@ -67,8 +67,8 @@ COUNTED = 30
 class Path:
     http: httpx.AsyncClient  # to the app, over ASGI
     worker: Worker
-    servicos: WorkerContext
-    claude: Transporte
+    backing_servers: WorkerContext
+    claude: Transport
     doctors: list[tuple[int, str]]
     run_id: str
     perf: Perf
@@ -76,34 +76,34 @@ class Path:
     async def message(self, i: int) -> None:
         """One doctor's message, from the webhook to the queued reply."""
         _, telefone = self.doctors[i % len(self.doctors)]
-        corpo = servico.upsert(telefone, f"PERF{self.run_id}{i}")
+        corpo = service.upsert(telefone, f"PERF{self.run_id}{i}")
         answer = await self.http.post(
-            "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
+            "/webhooks/evolution", json=corpo, headers={"apikey": service.EVOLUTION_KEY}
         )
         if answer.status_code != 200 or answer.json().get("status") != "recebida":
             raise AssertionError(f"webhook answered {answer.status_code}: {answer.text}")
-        tarefas = await self.worker.claim_entradas(1)
+        tarefas = await self.worker.claim_inbound(1)
         if len(tarefas) != 1:
             raise AssertionError(f"the worker claimed {len(tarefas)} rows, expected this message's one")
-        await resposta.processar(self.servicos, tarefas[0], self.worker.entradas)
-        await self.perf.injected_query(self.servicos.pool)
+        await reply.process(self.backing_servers, tarefas[0], self.worker.entradas)
+        await self.perf.injected_query(self.backing_servers.pool)
 
 
-Conversar = Callable[[Contexto, str, str, Sequence[Turno]], Awaitable[str]]
+Converse = Callable[[ToolContext, str, str, Sequence[Turn]], Awaitable[str]]
 
 
-def _copying(conversar: Conversar) -> Conversar:
+def _copying(converse: Converse) -> Converse:
     """The copy-context injection: `conversar` holding a copy of its context until Claude has answered."""
 
-    async def kept(ctx: Contexto, estatico: str, dinamico: str, turnos: Sequence[Turno]) -> str:
-        contexto = (ctx.medico, dataclasses.asdict(ctx.tarefa), list(turnos))
-        copia = (
-            copy.deepcopy(contexto),
-            f"{estatico}{dinamico}".encode(),
-            json.dumps({"contexto": contexto, "sistema": [estatico, dinamico]}, default=str),
+    async def kept(ctx: ToolContext, static: str, dynamic: str, turns: Sequence[Turn]) -> str:
+        context = (ctx.medico, dataclasses.asdict(ctx.task), list(turns))
+        duplicate = (
+            copy.deepcopy(context),
+            f"{static}{dynamic}".encode(),
+            json.dumps({"contexto": context, "sistema": [static, dynamic]}, default=str),
         )
-        texto = await conversar(ctx, estatico, dinamico, turnos)
-        del copia
+        texto = await converse(ctx, static, dynamic, turns)
+        del duplicate
         return texto
 
     return kept
@@ -112,18 +112,18 @@ def _copying(conversar: Conversar) -> Conversar:
 @pytest.fixture
 async def path(perf: Perf, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Path]:
     if perf.injected == "copy-context":
-        monkeypatch.setattr(dialogo, "conversar", _copying(dialogo.conversar))
-    settings = servico.settings(perf.dsn, perf.services.redis_url)
+        monkeypatch.setattr(dialogue, "converse", _copying(dialogue.converse))
+    settings = service.settings(perf.dsn, perf.services.redis_url)
     async with contextlib.AsyncExitStack() as cleanup:
-        pool, redis = await servico.connect(cleanup, perf, settings.db_pool_min, settings.db_pool_max)
-        fake = servico.claude_falso(0.0)
+        pool, redis = await service.connect(cleanup, perf, settings.db_pool_min, settings.db_pool_max)
+        fake = service.fake_claude(0.0)
         julia = await cleanup.enter_async_context(assembled(settings, pool, redis, fake))
         yield Path(
             julia.http,
-            Worker(julia.servicos),
-            julia.servicos,
+            Worker(julia.backing_servers),
+            julia.backing_servers,
             fake,
-            await servico.doctors(conn, DOCTORS),
+            await service.doctors(conn, DOCTORS),
             uuid.uuid4().hex[:8].upper(),
             perf,
         )
@@ -201,6 +201,6 @@ async def _count(perf: Perf, path: Path, numbers: itertools.count[int]) -> dict[
 async def _queued(conn: asyncpg.Connection) -> int:
     """Replies the fake Claude wrote that sit in the send queue."""
     count: int = await conn.fetchval(
-        "SELECT count(*) FROM fila_mensagens WHERE conteudo LIKE $1", servico.REPLY_PREFIX + "%"
+        "SELECT count(*) FROM fila_mensagens WHERE conteudo LIKE $1", service.REPLY_PREFIX + "%"
     )
     return count

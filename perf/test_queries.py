@@ -69,7 +69,7 @@ async def test_warm(perf: Perf, conn: asyncpg.Connection, params: dict[str, list
             warmup=WARMUP,
             before=begin if query.mutates else None,
             after=rollback if query.mutates else None,
-            turns=perf.turnos,
+            turns=perf.turns,
             label=f"query_{query.name}_warm",
             slowdown=perf.slowdown,
         )

@@ -1,6 +1,6 @@
 """Queue claim throughput: the sender's loop over the seeded due messages. One sample is one batch:
 claim up to CLAIM_BATCH rows (`reivindicar_mensagens`, committed), then for each, one by one as
-julia.worker.remetente does, commit the intent to send (`iniciar_envio`) and acknowledge it as sent
+julia.worker.sender does, commit the intent to send (`iniciar_envio`) and acknowledge it as sent
 (`marcar_enviada`). After each batch the rows are put back as pending, untimed, so every batch sees the
 same queue; dead row versions still pile up, which is why this runs after the query benchmarks and is
 kept short. It runs the three statements by their text (`sql()`), like perf/test_queries.py, not through

@@ -14,7 +14,7 @@ reserva_pela_ferramenta       a reply that reserves: the webhook in, the worker'
                               Claude's text after the tool_result, the reply queued. Paired with SELECT 1.
 invalidacao_update_direto     a direct `UPDATE vagas` on a connection of its own (the business's tool, not
                               julia) until the specialty's shift-list generation in Redis has changed: the
-                              trigger's NOTIFY, the listener (julia.cache.ouvinte) and the bump. Target:
+                              trigger's NOTIFY, the listener (julia.cache.listener) and the bump. Target:
                               p99 under 50 ms on this machine.
 
 The rows this module makes (a specialty, its 10 shifts, 1,000 doctors) are removed at the end, so the
@@ -37,16 +37,16 @@ import pytest
 import redis.asyncio as aioredis
 
 from julia.cache import Cache, keys
-from julia.cache.ouvinte import Ouvinte
-from julia.perf import servico
+from julia.cache.listener import Listener
+from julia.perf import service
 from julia.perf.context import Perf
 from julia.perf.engine import counting
 from julia.perf.engine.results import Bench
 from julia.services import reservas
 from julia.settings import Settings
 from julia.testing.assembly import assembled
-from julia.testing.claude import Blocos, Transporte, ferramenta, texto
-from julia.worker import resposta
+from julia.testing.claude import Blocks, Transport, ferramenta, texto
+from julia.worker import reply
 from julia.worker.loop import Worker
 
 DOCTORS = 1_000
@@ -54,7 +54,7 @@ SHIFTS = 10
 ROUNDS = 3
 ALONE_SAMPLES = 400
 INVALIDATIONS = 200
-# Per turn (julia.perf.engine.turnos): 8 block pairs of the alone reservation (ALONE_SAMPLES / harness.BLOCK),
+# Per turn (julia.perf.engine.turns): 8 block pairs of the alone reservation (ALONE_SAMPLES / harness.BLOCK),
 # 8 of invalidations, 8 of the tool round trip. The race is 3 rounds of 1,000 doctors: too few pairs for a
 # timing verdict (budgets.toml: timing = false); its ceiling and zero double bookings hold it.
 INVALIDATION_BLOCK = 25
@@ -63,12 +63,12 @@ TOOL_BLOCK = 25
 COUNTED = 20
 TOOL_SAMPLES = 200
 REPLY = "(perf) Reservado!"
-ABERTAS_MAX: int = Settings.model_fields["reservas_abertas_max"].default  # what production runs with
+OPEN_MAX: int = Settings.model_fields["reservas_abertas_max"].default  # what production runs with
 
 MAKE_DOCTORS = (
     "INSERT INTO clientes (telefone, primeiro_nome, crm, especialidade_id, status)"
     # +999: no seeded phone. A CRM, or reservar_vaga refuses the doctor; of the state of the shifts'
-    # hospital (MAKE_SHIFTS), or the context would not offer them (julia/services/preferencias.py).
+    # hospital (MAKE_SHIFTS), or the context would not offer them (julia/services/preferences.py).
     " SELECT '+999' || lpad(g::text, 8, '0'), 'Perf ' || g,"
     " 'CRM/' || (SELECT estado FROM hospitais ORDER BY id LIMIT 1) || ' ' || g, $1, 'ativo'"
     " FROM generate_series(1, $2) g RETURNING id"
@@ -94,7 +94,7 @@ REOPEN = (
 
 
 @dataclass
-class Bancada:
+class BenchSetup:
     pool: asyncpg.Pool
     redis: aioredis.Redis
     cache: Cache
@@ -104,17 +104,17 @@ class Bancada:
 
 
 @pytest.fixture(scope="module")
-async def bancada(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[Bancada]:
-    settings = servico.settings(perf.dsn, perf.services.redis_url)
+async def bench_setup(perf: Perf, conn: asyncpg.Connection) -> AsyncIterator[BenchSetup]:
+    settings = service.settings(perf.dsn, perf.services.redis_url)
     async with contextlib.AsyncExitStack() as cleanup:
-        pool, redis = await servico.connect(cleanup, perf, settings.db_pool_max, settings.db_pool_max)
+        pool, redis = await service.connect(cleanup, perf, settings.db_pool_max, settings.db_pool_max)
         especialidade = await conn.fetchval(
             "INSERT INTO especialidades (nome) VALUES ('Perf reservas') RETURNING id"
         )
         cleanup.push_async_callback(_remove, conn, especialidade)
         medicos = [r["id"] for r in await conn.fetch(MAKE_DOCTORS, especialidade, DOCTORS)]
         vagas = [r["id"] for r in await conn.fetch(MAKE_SHIFTS, especialidade, SHIFTS)]
-        yield Bancada(pool, redis, Cache(redis, settings), especialidade, medicos, vagas)
+        yield BenchSetup(pool, redis, Cache(redis, settings), especialidade, medicos, vagas)
 
 
 async def _remove(conn: asyncpg.Connection, especialidade: int) -> None:
@@ -126,15 +126,15 @@ async def _remove(conn: asyncpg.Connection, especialidade: int) -> None:
     await conn.execute("DELETE FROM especialidades WHERE id = $1", especialidade)
 
 
-async def test_reserva_disputa(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
-    b = bancada
+async def test_reserva_disputa(perf: Perf, conn: asyncpg.Connection, bench_setup: BenchSetup) -> None:
+    b = bench_setup
     samples: list[float] = []
     winners_per_round: list[int] = []
     double_bookings = 0
 
     async def one(medico: int, vaga: int) -> tuple[float, bool]:
         start = time.perf_counter_ns()
-        r = await reservas.reservar(b.pool, b.cache, medico, vaga, abertas_max=ABERTAS_MAX)
+        r = await reservas.reserve(b.pool, b.cache, medico, vaga, abertas_max=OPEN_MAX)
         return (time.perf_counter_ns() - start) / 1e6, r.nova
 
     rounds: list[int] = []
@@ -170,13 +170,13 @@ async def test_reserva_disputa(perf: Perf, conn: asyncpg.Connection, bancada: Ba
     )
 
 
-async def test_reserva_sem_disputa(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
-    b = bancada
+async def test_reserva_sem_disputa(perf: Perf, conn: asyncpg.Connection, bench_setup: BenchSetup) -> None:
+    b = bench_setup
     vaga = b.vagas[0]
     await conn.execute(REOPEN, b.vagas)
 
     async def reserve(i: int) -> None:
-        r = await reservas.reservar(b.pool, b.cache, b.medicos[i % DOCTORS], vaga, abertas_max=ABERTAS_MAX)
+        r = await reservas.reserve(b.pool, b.cache, b.medicos[i % DOCTORS], vaga, abertas_max=OPEN_MAX)
         assert r.nova
 
     async def reopen(i: int) -> None:
@@ -205,29 +205,31 @@ async def test_reserva_sem_disputa(perf: Perf, conn: asyncpg.Connection, bancada
     )
 
 
-async def test_invalidacao_update_direto(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
-    b = bancada
-    geracao = keys.geracao_vagas(b.especialidade)
-    ouvinte = Ouvinte(perf.dsn, b.cache)
-    async with ouvinte.rodando():
-        await asyncio.wait_for(ouvinte.escutando.wait(), 30)
-        negocio = await perf.connect()  # the business's tool: a connection that is not julia's
+async def test_invalidacao_update_direto(
+    perf: Perf, conn: asyncpg.Connection, bench_setup: BenchSetup
+) -> None:
+    b = bench_setup
+    generation = keys.vagas_generation(b.especialidade)
+    listener = Listener(perf.dsn, b.cache)
+    async with listener.running():
+        await asyncio.wait_for(listener.listening_now.wait(), 30)
+        business = await perf.connect()  # the business's tool: a connection that is not julia's
 
-        adiadas = 0
+        postponed = 0
 
         async def update_until_gone(i: int) -> None:
-            nonlocal adiadas
-            anterior = await b.redis.get(geracao)
-            await negocio.execute("UPDATE vagas SET valor = valor WHERE id = $1", b.vagas[i % SHIFTS])
-            limite = time.monotonic() + 15
-            while await b.redis.get(geracao) == anterior:
+            nonlocal postponed
+            anterior = await b.redis.get(generation)
+            await business.execute("UPDATE vagas SET valor = valor WHERE id = $1", b.vagas[i % SHIFTS])
+            limit = time.monotonic() + 15
+            while await b.redis.get(generation) == anterior:
                 if not b.cache.available():
                     # The listener's bump met a Redis timeout (fail-open): the cache keeps it and replays
                     # it before its next Redis call, after the breaker's pause. Any julia process's next
                     # read does that; this one reads now, so the delay counted includes the pause.
-                    adiadas += 1
+                    postponed += 1
                     await b.cache.get(FLOOR_KEY, kind="vagas")
-                if time.monotonic() > limite:
+                if time.monotonic() > limit:
                     raise AssertionError("the change never reached the cache")
                 await asyncio.sleep(0.0002)
 
@@ -240,21 +242,21 @@ async def test_invalidacao_update_direto(perf: Perf, conn: asyncpg.Connection, b
                 block=INVALIDATION_BLOCK,
             )
         finally:
-            await negocio.close()
+            await business.close()
     perf.run.add(
         Bench(
             "invalidacao_update_direto",
             "reservas",
             "floor_pg_select1",
             measured.samples_ms,
-            {"reconnections": ouvinte.conexoes - 1, "deferred_polls": adiadas},
+            {"reconnections": listener.connections - 1, "deferred_polls": postponed},
             blocks=measured.blocks,
             rounds=measured.rounds,
         )
     )
 
 
-def _reserva_no_contexto(corpo: dict[str, Any], n: int) -> tuple[Blocos, str]:
+def _reserva_in_context(corpo: dict[str, Any], n: int) -> tuple[Blocks, str]:
     """The Messages API asking `reservar_vaga` for the first shift of the context ("- vaga N: ..."), then,
     given the tool_result, answering with text: the wire format of tool use, no model time."""
     if isinstance(corpo["messages"][-1]["content"], list):  # the tool_result round
@@ -264,11 +266,11 @@ def _reserva_no_contexto(corpo: dict[str, Any], n: int) -> tuple[Blocos, str]:
     return [ferramenta(f"toolu_perf{n}", "reservar_vaga", {"vaga_id": int(vaga.group(1))})], "tool_use"
 
 
-async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, bancada: Bancada) -> None:
-    b = bancada
-    settings = servico.settings(perf.dsn, perf.services.redis_url)
-    fake = Transporte(0.0, _reserva_no_contexto, uso=servico.USO_PERF, prefixo="perf")
-    telefones = [
+async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, bench_setup: BenchSetup) -> None:
+    b = bench_setup
+    settings = service.settings(perf.dsn, perf.services.redis_url)
+    fake = Transport(0.0, _reserva_in_context, usage=service.USO_PERF, prefix="perf")
+    phones = [
         r["telefone"]
         for r in await conn.fetch(
             "SELECT telefone FROM clientes WHERE id = ANY($1::bigint[]) ORDER BY id", b.medicos
@@ -277,17 +279,17 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
     run_id = uuid.uuid4().hex[:8].upper()
     await conn.execute(REOPEN, b.vagas)
     async with assembled(settings, b.pool, b.redis, fake) as julia:
-        http, servicos = julia.http, julia.servicos
-        worker = Worker(servicos)
+        http, backing_servers = julia.http, julia.backing_servers
+        worker = Worker(backing_servers)
 
         async def message(i: int) -> None:
-            corpo = servico.upsert(telefones[i % DOCTORS], f"PERFRES{run_id}{i}", "Quero esse plantão")
+            corpo = service.upsert(phones[i % DOCTORS], f"PERFRES{run_id}{i}", "Quero esse plantão")
             answer = await http.post(
-                "/webhooks/evolution", json=corpo, headers={"apikey": servico.EVOLUTION_KEY}
+                "/webhooks/evolution", json=corpo, headers={"apikey": service.EVOLUTION_KEY}
             )
             assert answer.json().get("status") == "recebida", answer.text
-            [tarefa] = await worker.claim_entradas(1)
-            await resposta.processar(servicos, tarefa, worker.entradas)
+            [task] = await worker.claim_inbound(1)
+            await reply.process(backing_servers, task, worker.entradas)
 
         async def reopen(i: int) -> None:
             await conn.execute(REOPEN, b.vagas)
@@ -307,13 +309,13 @@ async def test_reserva_pela_ferramenta(perf: Perf, conn: asyncpg.Connection, ban
             costs.append(await meter.cost_of(message(i)))
             await reopen(i)
     sent = 10 + len(paired.samples_ms) + COUNTED
-    reservadas = await conn.fetchval(
+    reserved = await conn.fetchval(
         "SELECT count(*) FROM chamadas_ferramenta t JOIN conversations c ON c.id = t.conversa_id"
         " JOIN clientes cl ON cl.id = c.cliente_id WHERE cl.especialidade_id = $1"
         " AND (t.resultado ->> 'reservada')::boolean",
         b.especialidade,
     )
-    assert (fake.calls, reservadas) == (2 * sent, sent)  # every reply reserved, in two Claude rounds
+    assert (fake.calls, reserved) == (2 * sent, sent)  # every reply reserved, in two Claude rounds
     perf.run.add(
         paired.bench(
             "reserva_pela_ferramenta",

@@ -46,7 +46,7 @@ import asyncpg
 
 from julia import gc_pauses
 from julia.commands.serve import KEEP_ALIVE_S
-from julia.perf import servico
+from julia.perf import service
 from julia.perf.context import PROJECT, Perf
 from julia.perf.engine import memory, placement
 from julia.perf.engine.results import Bench
@@ -54,7 +54,7 @@ from julia.perf.engine.results import Bench
 DOCTORS = 1000
 # (name, requests per second offered, seconds, blocks): a steady afternoon, and a campaign's answers
 # (every doctor within one second: 1,000 requests in flight at once at worst). Each round is cut into turns
-# (julia.perf.engine.turnos) of `seconds / blocks`: 8 block pairs for the steady round in an A/B run; a
+# (julia.perf.engine.turns) of `seconds / blocks`: 8 block pairs for the steady round in an A/B run; a
 # burst is one block (its queue needs the whole second to build), so it has no same-run timing verdict:
 # its ceiling and zero errors hold it.
 # The steady rate is a latency measurement, so it sits well below what one uvicorn process serves. It was
@@ -110,7 +110,7 @@ class Round:
 
 
 async def test_webhook_load(perf: Perf, conn: asyncpg.Connection) -> None:
-    phones = await servico.phones(conn, DOCTORS)
+    phones = await service.phones(conn, DOCTORS)
     run_id = uuid.uuid4().hex[:8].upper()
     idle: Idle = []
     measured: list[Round] = []
@@ -225,9 +225,9 @@ def _requests(phones: list[str], prefix: str, count: int, host: str) -> list[byt
     """The raw HTTP requests of one round, doctor k % DOCTORS sending request k."""
     out = []
     for k in range(count):
-        body = json.dumps(servico.upsert(phones[k % len(phones)], f"{prefix}{k}")).encode()
+        body = json.dumps(service.upsert(phones[k % len(phones)], f"{prefix}{k}")).encode()
         head = (
-            f"POST /webhooks/evolution HTTP/1.1\r\nhost: {host}\r\napikey: {servico.EVOLUTION_KEY}\r\n"
+            f"POST /webhooks/evolution HTTP/1.1\r\nhost: {host}\r\napikey: {service.EVOLUTION_KEY}\r\n"
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
         )
         out.append(head.encode() + body)
@@ -316,8 +316,8 @@ async def _julia_server(perf: Perf, gc_dir: Path) -> AsyncIterator[tuple[str, in
         **os.environ,
         "DATABASE_URL": perf.dsn,
         "REDIS_URL": perf.services.redis_url,
-        "EVOLUTION_URL": servico.EVOLUTION_URL,
-        "EVOLUTION_API_KEY": servico.EVOLUTION_KEY,
+        "EVOLUTION_URL": service.EVOLUTION_URL,
+        "EVOLUTION_API_KEY": service.EVOLUTION_KEY,
         "EVOLUTION_WEBHOOK_SENDING_KEY": "true",  # the load posts the `apikey` header
         "LOG_LEVEL": "WARNING",
         "GC_PAUSES_DIR": str(gc_dir),

@@ -85,7 +85,7 @@ async def performance(request: Request) -> dict[str, Any]:
     state = request.app.state
     metrics: Metrics = state.metrics
     cache_stats: CacheStats | None = getattr(state, "cache_stats", None)
-    fila = await operation_counts(state.pool)  # optional: the latency summary answers without it
+    queue = await operation_counts(state.pool)  # optional: the latency summary answers without it
     # These keys, Portuguese and English as first published, are the route's contract: dashboards read them.
     return {
         # Percentiles are this process's own calls: with several workers, use /metrics (Prometheus).
@@ -93,7 +93,7 @@ async def performance(request: Request) -> dict[str, Any]:
         "operacoes": {name: s.as_dict() for name, s in metrics.summary().items()},
         "contadores": metrics.counters(),
         "cache": hit_ratios(cache_stats()) if cache_stats else None,
-        "fila": fila,
+        "fila": queue,
     }
 
 

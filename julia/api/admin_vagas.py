@@ -9,7 +9,7 @@ Bodies are validated (422 says which field and why, unknown fields included); 40
 409 when the database refuses the change as it stands (a phone another doctor has; a shift reserved or
 filled with no doctor: reserving is Júlia's reservar_vaga, which records who); 422 for a reference to a
 hospital, specialty or period that does not exist. Every write invalidates the cache after its commit
-(and the change feed tells the other processes), and is recorded in admin_auditoria (julia.api.auditoria).
+(and the change feed tells the other processes), and is recorded in admin_auditoria (julia.api.audit).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from julia.api.admin import require_admin
-from julia.api.auditoria import auditar
+from julia.api.audit import audited
 from julia.api.deps import CacheDep, PoolDep
 from julia.cache import atualizar_medico, criar_vaga
 from julia.services import admin
-from julia.services.avisos import mudar_vaga as mudar_e_avisar
+from julia.services.avisos import change_vaga as mudar_e_avisar
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 
@@ -35,16 +35,16 @@ Valor = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2)]  # vaga
 Nome = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
-class _Parcial(BaseModel):
+class _Partial(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="after")
-    def _algum_campo(self) -> _Parcial:
+    def _any_field(self) -> _Partial:
         if not self.model_fields_set:
             raise ValueError("give at least one field to change")
         return self
 
-    def alteracoes(self) -> dict[str, Any]:
+    def changes(self) -> dict[str, Any]:
         """The fields sent (an explicit null included), as JSON values for the jsonb patch."""
         return self.model_dump(mode="json", include=self.model_fields_set)
 
@@ -58,20 +58,20 @@ class NovaVaga(BaseModel):
     valor: Valor
 
 
-class MudancaVaga(_Parcial):
+class VagaChange(_Partial):
     status: Literal["aberta", "reservada", "preenchida", "cancelada"] | None = None
     valor: Valor | None = None
     data_plantao: dt.date | None = None
 
     @model_validator(mode="after")
-    def _sem_nulos(self) -> MudancaVaga:
-        nulos = sorted(k for k in self.model_fields_set if getattr(self, k) is None)
-        if nulos:
-            raise ValueError(f"a shift cannot have no {', '.join(nulos)}")
+    def _without_nulls(self) -> VagaChange:
+        nulls = sorted(k for k in self.model_fields_set if getattr(self, k) is None)
+        if nulls:
+            raise ValueError(f"a shift cannot have no {', '.join(nulls)}")
         return self
 
 
-class MudancaMedico(_Parcial):
+class MedicoChange(_Partial):
     especialidade_id: int | None = None
     tags: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]] | None = None
     status: Literal["novo", "ativo", "inativo", "bloqueado", "opt_out"] | None = None
@@ -80,10 +80,10 @@ class MudancaMedico(_Parcial):
     sobrenome: Nome | None = None
 
     @model_validator(mode="after")
-    def _obrigatorios(self) -> MudancaMedico:
-        for campo in ("tags", "status", "telefone"):  # NOT NULL columns
-            if campo in self.model_fields_set and getattr(self, campo) is None:
-                raise ValueError(f"{campo} cannot be null")
+    def _required(self) -> MedicoChange:
+        for field in ("tags", "status", "telefone"):  # NOT NULL columns
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
         return self
 
 
@@ -92,8 +92,8 @@ def _vaga(vaga: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/vagas", status_code=201)
-async def criar(corpo: NovaVaga, pool: PoolDep, cache: CacheDep, request: Request) -> dict[str, Any]:
-    async with auditar(pool, request, corpo.model_dump(mode="json")) as registro:
+async def create(corpo: NovaVaga, pool: PoolDep, cache: CacheDep, request: Request) -> dict[str, Any]:
+    async with audited(pool, request, corpo.model_dump(mode="json")) as registro:
         try:
             vaga = await criar_vaga(pool, cache, **corpo.model_dump())
         except asyncpg.ForeignKeyViolationError as exc:
@@ -104,14 +104,14 @@ async def criar(corpo: NovaVaga, pool: PoolDep, cache: CacheDep, request: Reques
 
 
 @router.patch("/vagas/{vaga_id}")
-async def mudar_vaga(
-    vaga_id: int, corpo: MudancaVaga, pool: PoolDep, cache: CacheDep, request: Request
+async def change_vaga(
+    vaga_id: int, corpo: VagaChange, pool: PoolDep, cache: CacheDep, request: Request
 ) -> dict[str, Any]:
-    alteracoes = corpo.alteracoes()
-    async with auditar(pool, request, alteracoes, admin.vaga(vaga_id)) as registro:
+    changes = corpo.changes()
+    async with audited(pool, request, changes, admin.vaga(vaga_id)) as registro:
         try:
             # The doctor holding the shift is told what changed, through the send queue (services/avisos.py).
-            vaga = await mudar_e_avisar(pool, cache, vaga_id, alteracoes)
+            vaga = await mudar_e_avisar(pool, cache, vaga_id, changes)
         except asyncpg.CheckViolationError as exc:
             raise HTTPException(
                 409,
@@ -125,13 +125,13 @@ async def mudar_vaga(
 
 
 @router.patch("/medicos/{medico_id}")
-async def mudar_medico(
-    medico_id: int, corpo: MudancaMedico, pool: PoolDep, cache: CacheDep, request: Request
+async def change_medico(
+    medico_id: int, corpo: MedicoChange, pool: PoolDep, cache: CacheDep, request: Request
 ) -> dict[str, Any]:
-    alteracoes = corpo.alteracoes()
-    async with auditar(pool, request, alteracoes, admin.medico(medico_id)) as registro:
+    changes = corpo.changes()
+    async with audited(pool, request, changes, admin.medico(medico_id)) as registro:
         try:
-            medico = await atualizar_medico(pool, cache, medico_id, alteracoes)
+            medico = await atualizar_medico(pool, cache, medico_id, changes)
         except asyncpg.UniqueViolationError as exc:
             raise HTTPException(409, "another doctor has this phone") from exc
         except asyncpg.ForeignKeyViolationError as exc:

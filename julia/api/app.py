@@ -21,10 +21,10 @@ from fastapi import FastAPI
 from julia import db, gc_pauses, runtime
 from julia.api import admin, admin_vagas, campanhas, chatwoot, webhooks
 from julia.api.guard import Guard
-from julia.cache.ouvinte import Ouvinte
+from julia.cache.listener import Listener
 from julia.clients import Clients
 from julia.integrations.http import cliente_http
-from julia.mascara import mascarar_logs
+from julia.masking import mask_logs
 from julia.metrics import metrics
 from julia.settings import Settings
 
@@ -70,7 +70,7 @@ def create_app(
                         "sending key alone, so a leaked EVOLUTION_API_KEY forges any doctor (docs/deploy.md)"
                     )
                 await stack.enter_async_context(
-                    Ouvinte(settings.database_url, app.state.clients.cache).rodando()
+                    Listener(settings.database_url, app.state.clients.cache).running()
                 )
                 runtime.freeze_startup_heap()
                 stack.enter_context(gc_pauses.recording(settings.gc_pauses_dir, "serve"))
@@ -106,5 +106,5 @@ def _attach_clients(app: FastAPI, settings: Settings) -> None:
 
 def app_from_env() -> FastAPI:
     """The factory `julia serve` hands uvicorn (each uvicorn worker process builds its own)."""
-    mascarar_logs()  # a uvicorn worker process did not run julia's main: its logs are masked here
+    mask_logs()  # a uvicorn worker process did not run julia's main: its logs are masked here
     return create_app(Settings())

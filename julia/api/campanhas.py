@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from julia.api.admin import require_admin
-from julia.api.auditoria import auditar
+from julia.api.audit import audited
 from julia.api.deps import PoolDep, SettingsDep
 from julia.services import admin, campanhas
 from julia.services.campanhas import Campanha, NovaCampanha, StatusCampanha
@@ -22,13 +22,13 @@ router = APIRouter(prefix="/admin/campanhas", dependencies=[Depends(require_admi
 
 
 @router.post("", status_code=201)
-async def criar(
+async def create(
     nova: NovaCampanha, pool: PoolDep, settings: SettingsDep, request: Request, response: Response
 ) -> Campanha:
-    async with auditar(pool, request, nova.model_dump(mode="json"), admin.named(nova.id)) as registro:
+    async with audited(pool, request, nova.model_dump(mode="json"), admin.named(nova.id)) as registro:
         try:
             campanha = await campanhas.criar_campanha(pool, settings, nova)
-        except campanhas.CampanhaInvalida as exc:
+        except campanhas.InvalidCampanha as exc:
             raise HTTPException(422, str(exc)) from exc
         if not campanha.criada:
             response.status_code = 200
@@ -38,7 +38,7 @@ async def criar(
 
 @router.get("/{campanha_id}")
 async def status(campanha_id: str, pool: PoolDep) -> StatusCampanha:
-    encontrada = await campanhas.status_campanha(pool, campanha_id)
-    if encontrada is None:
+    found_one = await campanhas.status_campanha(pool, campanha_id)
+    if found_one is None:
         raise HTTPException(404, f"no campaign {campanha_id!r}")
-    return encontrada
+    return found_one

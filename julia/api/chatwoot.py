@@ -17,7 +17,7 @@ changes nothing twice.
 
 `message_created`: an agent's reply in julia's inbox (outgoing, not private, a person's, without julia's
 mark: julia.integrations.chatwoot.mensagem_de_agente) is queued for the doctor before the 200
-(julia/services/repasse.py), once whatever the redeliveries; what julia will not send (to a doctor who
+(julia/services/relay.py), once whatever the redeliveries; what julia will not send (to a doctor who
 opted out, in a conversation not julia's, an attachment) gets a private note saying why, after the answer.
 Every other message (Júlia's own mirrored ones, the doctor's, private notes) and every other event: 200,
 nothing done.
@@ -38,51 +38,51 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from julia import db
 from julia.api.deps import ClientsDep, PoolDep, SettingsDep
 from julia.clients import Clients
-from julia.integrations.chatwoot import ROTULO_HUMANO, mensagem_de_agente
+from julia.integrations.chatwoot import HUMAN_LABEL, agent_message
 from julia.services import handoff
-from julia.services.repasse import avisar_agente, nota, repassar
+from julia.services.relay import note, notify_agent, relay_message
 from julia.settings import Settings
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 
-JANELA_ASSINATURA_S = 300
-MOTIVO_ROTULO = "rótulo 'humano' adicionado no Chatwoot"
+SIGNATURE_WINDOW_S = 300
+LABEL_REASON = "rótulo 'humano' adicionado no Chatwoot"
 
 
-def _iguais(fornecido: str, esperado: str) -> bool:
+def _equal_ones(given: str, expected: str) -> bool:
     """Constant-time; a value that is not encodable text (a lone surrogate) is simply not equal."""
     try:
-        return hmac.compare_digest(fornecido.encode(), esperado.encode())
+        return hmac.compare_digest(given.encode(), expected.encode())
     except UnicodeEncodeError:
         return False
 
 
-def falta_assinar(settings: Settings, cabecalhos: Any, token: str | None) -> bool:
+def unsigned(settings: Settings, headers: Any, token: str | None) -> bool:
     """Everything that can be checked before the body is read. False: authenticated (the token); True: a
     signature to check over the body, whose timestamp is already known fresh; HTTPException(401) else, so
     an unauthenticated body is never read."""
-    assinatura = cabecalhos.get("x-chatwoot-signature")
-    if settings.chatwoot_webhook_secret is not None and assinatura:
-        carimbo = cabecalhos.get("x-chatwoot-timestamp", "")
+    signature = headers.get("x-chatwoot-signature")
+    if settings.chatwoot_webhook_secret is not None and signature:
+        stamp = headers.get("x-chatwoot-timestamp", "")
         # isascii first: "²".isdigit() is True, and int("²") raises (it was a 500).
-        if carimbo.isascii() and carimbo.isdigit() and abs(time.time() - int(carimbo)) <= JANELA_ASSINATURA_S:
+        if stamp.isascii() and stamp.isdigit() and abs(time.time() - int(stamp)) <= SIGNATURE_WINDOW_S:
             return True
     elif settings.chatwoot_webhook_token is not None:
-        fornecido = token or cabecalhos.get("x-julia-token")
-        esperado = settings.chatwoot_webhook_token.get_secret_value()
-        if isinstance(fornecido, str) and _iguais(fornecido, esperado):
+        given = token or headers.get("x-julia-token")
+        expected = settings.chatwoot_webhook_token.get_secret_value()
+        if isinstance(given, str) and _equal_ones(given, expected):
             return False
     raise HTTPException(401, "invalid Chatwoot signature or token")
 
 
-def assinatura_valida(settings: Settings, cabecalhos: Any, bruto: bytes) -> bool:
+def valid_signature(settings: Settings, headers: Any, raw: bytes) -> bool:
     """The HMAC of "{timestamp}.{body}" (falta_assinar has checked the timestamp)."""
     assert settings.chatwoot_webhook_secret is not None
     segredo = settings.chatwoot_webhook_secret.get_secret_value().encode()
-    carimbo = cabecalhos["x-chatwoot-timestamp"].encode()
-    esperado = "sha256=" + hmac.new(segredo, carimbo + b"." + bruto, hashlib.sha256).hexdigest()
-    return _iguais(cabecalhos["x-chatwoot-signature"], esperado)
+    stamp = headers["x-chatwoot-timestamp"].encode()
+    expected = "sha256=" + hmac.new(segredo, stamp + b"." + raw, hashlib.sha256).hexdigest()
+    return _equal_ones(headers["x-chatwoot-signature"], expected)
 
 
 @router.post("/webhooks/chatwoot")
@@ -94,73 +94,73 @@ async def chatwoot_webhook(
     tarefas: BackgroundTasks,
     token: str | None = None,
 ) -> dict[str, Any]:
-    assinar = falta_assinar(settings, request.headers, token)
-    bruto = await request.body()  # capped before routing (julia.api.guard)
-    if assinar and not assinatura_valida(settings, request.headers, bruto):
+    sign = unsigned(settings, request.headers, token)
+    raw = await request.body()  # capped before routing (julia.api.guard)
+    if sign and not valid_signature(settings, request.headers, raw):
         raise HTTPException(401, "invalid Chatwoot signature or token")
     try:
-        corpo = json.loads(bruto)
+        corpo = json.loads(raw)
     except ValueError:
         corpo = None
     if not isinstance(corpo, dict):
         raise HTTPException(400, "body is not a JSON object")
     evento = corpo.get("event")
     if evento == "message_created":
-        return await _mensagem_criada(corpo, settings, pool, clients, tarefas)
+        return await _message_created(corpo, settings, pool, clients, tarefas)
     if evento not in ("conversation_updated", "conversation_status_changed"):
         return {"status": "ignorada", "event": evento}
     chatwoot_id = corpo.get("id")
     if not isinstance(chatwoot_id, int):
         raise HTTPException(422, "id (the conversation) is missing")
-    rotulos = corpo.get("labels")
-    if not isinstance(rotulos, list):
-        rotulos = _rotulos_alterados(corpo.get("changed_attributes"))
-    humano = rotulos is not None and ROTULO_HUMANO in rotulos and corpo.get("status") != "resolved"
-    devolver = rotulos is not None or corpo.get("status") == "resolved"
+    labels = corpo.get("labels")
+    if not isinstance(labels, list):
+        labels = _labels_changed(corpo.get("changed_attributes"))
+    human = labels is not None and HUMAN_LABEL in labels and corpo.get("status") != "resolved"
+    give_back = labels is not None or corpo.get("status") == "resolved"
     try:
-        mudanca = await handoff.follow_label(
-            pool, chatwoot_id, humano=humano, devolver=devolver, motivo=MOTIVO_ROTULO
+        change = await handoff.follow_label(
+            pool, chatwoot_id, human=human, give_back=give_back, motivo=LABEL_REASON
         )
     except db.POSTGRES_DOWN as exc:
         raise HTTPException(503, "database unavailable, retry later") from exc
-    if mudanca is None:
+    if change is None:
         return {"status": "desconhecida"}
-    if mudanca.handoff is not None and clients.slack is not None:
+    if change.handoff is not None and clients.slack is not None:
         # After the commit (follow_label's transaction) and the response: the label is already there.
         tarefas.add_task(
-            mudanca.handoff.notify, clients.slack, None, chatwoot_conversa_id=chatwoot_id, label=False
+            change.handoff.notify, clients.slack, None, chatwoot_conversa_id=chatwoot_id, label=False
         )
-    return {"status": "humano" if humano else "julia"}
+    return {"status": "humano" if human else "julia"}
 
 
-async def _mensagem_criada(
+async def _message_created(
     corpo: dict[str, Any],
     settings: Settings,
     pool: asyncpg.Pool,
     clients: Clients,
     tarefas: BackgroundTasks,
 ) -> dict[str, Any]:
-    mensagem = mensagem_de_agente(corpo, settings.chatwoot_inbox_id)
-    if mensagem is None:
+    message = agent_message(corpo, settings.chatwoot_inbox_id)
+    if message is None:
         return {"status": "ignorada", "event": "message_created"}
     try:
         async with pool.acquire(timeout=10) as conn:
-            repasse = await repassar(conn, mensagem)
+            relay = await relay_message(conn, message)
     except db.POSTGRES_DOWN as exc:
         raise HTTPException(503, "database unavailable, retry later") from exc
-    texto = nota(repasse, mensagem)
+    texto = note(relay, message)
     if texto is not None and clients.chatwoot is not None:
-        tarefas.add_task(avisar_agente, clients.chatwoot, mensagem.conversa_chatwoot, texto)
-    log.info("Chatwoot message %s of %s: %s", mensagem.id, mensagem.agente, repasse)
-    return {"status": repasse}
+        tarefas.add_task(notify_agent, clients.chatwoot, message.conversa_chatwoot, texto)
+    log.info("Chatwoot message %s of %s: %s", message.id, message.agent, relay)
+    return {"status": relay}
 
 
-def _rotulos_alterados(alterados: Any) -> list[str] | None:
+def _labels_changed(changed_ones: Any) -> list[str] | None:
     """The current labels from `changed_attributes` ([{"label_list": {"current_value": [...]}}])."""
-    if not isinstance(alterados, list):
+    if not isinstance(changed_ones, list):
         return None
-    for item in alterados:
+    for item in changed_ones:
         if isinstance(item, dict) and isinstance(item.get("label_list"), dict):
-            atual = item["label_list"].get("current_value")
-            return [str(r) for r in atual] if isinstance(atual, list) else None
+            current = item["label_list"].get("current_value")
+            return [str(r) for r in current] if isinstance(current, list) else None
     return None

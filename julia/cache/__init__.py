@@ -4,27 +4,27 @@ Build one `Cache(redis_client, settings)` per process; read with the functions b
 data only through the write functions here (they invalidate after committing).
 """
 
-from julia.cache.contexto import contexto_estatico
+from julia.cache.context import static_context
 from julia.cache.medicos import (
     atualizar_medico,
-    invalidar_medico,
-    medico_por_id,
-    medico_por_telefone,
-    trocar_telefone,
+    change_phone,
+    invalidate_medico,
+    medico_by_id,
+    medico_by_phone,
 )
 from julia.cache.store import Cache
-from julia.cache.vagas import criar_vaga, invalidar_vagas, mudar_status_vaga, vagas_abertas
+from julia.cache.vagas import criar_vaga, invalidate_vagas, mudar_status_vaga, open_vagas
 
 __all__ = [
     "Cache",
     "atualizar_medico",
-    "contexto_estatico",
+    "change_phone",
     "criar_vaga",
-    "invalidar_medico",
-    "invalidar_vagas",
-    "medico_por_id",
-    "medico_por_telefone",
+    "invalidate_medico",
+    "invalidate_vagas",
+    "medico_by_id",
+    "medico_by_phone",
     "mudar_status_vaga",
-    "trocar_telefone",
-    "vagas_abertas",
+    "open_vagas",
+    "static_context",
 ]

@@ -3,7 +3,7 @@
 Cached reads return the data layer's record as a dict of its fields, which are its query's columns in
 order (with `date`, `time`, `datetime` and `Decimal` values), the same dict on a hit and on a miss, so the
 service formats a shift the same way whether it came from Redis or Postgres. The JSON a record makes is
-the one the asyncpg.Record it replaced made (tests/integration/cache/test_escritas.py): entries written
+the one the asyncpg.Record it replaced made (tests/integration/cache/test_writes.py): entries written
 before the records existed still read. Those four types are written as a tagged object
 `{"\\u0000": "date", "v": "2026-11-25"}`: a key made of a NUL character cannot come from the database
 (Postgres text and jsonb refuse NUL), so the tag never collides with a doctor's `preferencias`. Every
@@ -28,7 +28,7 @@ from typing import Any, Final
 from julia.cache.keys import SEPARATOR
 
 TAG: Final = "\u0000"
-_LER: Final[dict[str, Callable[[str], Any]]] = {
+_READ: Final[dict[str, Callable[[str], Any]]] = {
     "datetime": dt.datetime.fromisoformat,
     "date": dt.date.fromisoformat,
     "time": dt.time.fromisoformat,
@@ -49,7 +49,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _escrever_tipo(value: Any) -> dict[str, str]:
+def _write_type(value: Any) -> dict[str, str]:
     if isinstance(value, dt.datetime):  # before date: a datetime is a date
         return {TAG: "datetime", "v": value.isoformat()}
     if isinstance(value, dt.date):
@@ -61,23 +61,23 @@ def _escrever_tipo(value: Any) -> dict[str, str]:
     raise TypeError(f"cannot cache a {type(value).__name__}")
 
 
-def _ler_tipo(obj: dict[str, Any]) -> Any:
-    tipo = obj.get(TAG)
-    return obj if tipo is None else _LER[tipo](obj["v"])
+def _read_type(obj: dict[str, Any]) -> Any:
+    kind = obj.get(TAG)
+    return obj if kind is None else _READ[kind](obj["v"])
 
 
-def codificar(value: Any) -> bytes:
-    return json.dumps(value, default=_escrever_tipo, separators=(",", ":"), ensure_ascii=False).encode()
+def encode(value: Any) -> bytes:
+    return json.dumps(value, default=_write_type, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def decodificar(payload: bytes | str) -> Any:
-    return json.loads(payload, object_hook=_ler_tipo)
+def decode(payload: bytes | str) -> Any:
+    return json.loads(payload, object_hook=_read_type)
 
 
-def separar(raw: bytes) -> tuple[bytes, bytes]:
+def split(raw: bytes) -> tuple[bytes, bytes]:
     """(generation the value was loaded under, its JSON); the JSON is parsed only if that generation lives."""
-    geracao, _, payload = raw.partition(SEPARATOR)
-    return geracao, payload
+    generation, _, payload = raw.partition(SEPARATOR)
+    return generation, payload
 
 
 def como_bytes(raw: bytes | str | None) -> bytes | None:

@@ -31,85 +31,85 @@ SEPARATOR = b"|"  # between a value's generation and its JSON; tokens are hex, s
 
 
 @dataclass(frozen=True, slots=True)
-class Chave:
+class Key:
     """Where a value lives and which generation key governs it."""
 
     valor: str
-    geracao: str
+    generation: str
 
 
 def _namespace(tag: str) -> str:
     return f"{PREFIX}:{{{tag}}}"
 
 
-def _geracao(tag: str) -> str:
+def _generation(tag: str) -> str:
     return f"{_namespace(tag)}:gen"
 
 
-def geracao_telefone(telefone: str) -> str:
-    return _geracao(f"tel:{telefone}")
+def phone_generation(telefone: str) -> str:
+    return _generation(f"tel:{telefone}")
 
 
-def geracao_medico(medico_id: int) -> str:
+def medico_generation(medico_id: int) -> str:
     """One generation per doctor id governs both the doctor-by-id entry and its static context."""
-    return _geracao(f"medico:{medico_id}")
+    return _generation(f"medico:{medico_id}")
 
 
-def geracao_vagas(especialidade_id: int) -> str:
+def vagas_generation(especialidade_id: int) -> str:
     """One generation per specialty governs every (date, limit) list of its open shifts."""
-    return _geracao(f"vagas:{especialidade_id}")
+    return _generation(f"vagas:{especialidade_id}")
 
 
-def padrao_geracoes(espaco: str) -> str:
+def generations_pattern(space: str) -> str:
     """SCAN MATCH pattern of every generation key of one kind of namespace ("medico", "tel", "vagas")."""
-    return f"{PREFIX}:{{{espaco}:*}}:gen"
+    return f"{PREFIX}:{{{space}:*}}:gen"
 
 
-def medico_por_telefone(telefone: str) -> Chave:
-    return Chave(f"{_namespace(f'tel:{telefone}')}:medico", geracao_telefone(telefone))
+def medico_by_phone(telefone: str) -> Key:
+    return Key(f"{_namespace(f'tel:{telefone}')}:medico", phone_generation(telefone))
 
 
-def medico_por_id(medico_id: int) -> Chave:
-    return Chave(f"{_namespace(f'medico:{medico_id}')}:medico", geracao_medico(medico_id))
+def medico_by_id(medico_id: int) -> Key:
+    return Key(f"{_namespace(f'medico:{medico_id}')}:medico", medico_generation(medico_id))
 
 
-def contexto(medico_id: int) -> Chave:
-    return Chave(f"{_namespace(f'medico:{medico_id}')}:contexto", geracao_medico(medico_id))
+def context(medico_id: int) -> Key:
+    return Key(f"{_namespace(f'medico:{medico_id}')}:contexto", medico_generation(medico_id))
 
 
 def vagas(
     especialidade_id: int,
     desde: dt.date,
-    limite: int,
+    limit: int,
     *,
     estado: str | None = None,
     cidade: str | None = None,
-) -> Chave:
+) -> Key:
     # The date is part of the key: after midnight "open shifts from today" is another list. A state or a
     # city filter makes another list too, under the same specialty generation (one bump forgets them all).
-    filtro = "".join(f":{k}={v}" for k, v in (("uf", estado), ("cidade", cidade)) if v is not None)
-    return Chave(
-        f"{_namespace(f'vagas:{especialidade_id}')}:{desde.isoformat()}:{limite}{filtro}",
-        geracao_vagas(especialidade_id),
+    criteria = "".join(f":{k}={v}" for k, v in (("uf", estado), ("cidade", cidade)) if v is not None)
+    return Key(
+        f"{_namespace(f'vagas:{especialidade_id}')}:{desde.isoformat()}:{limit}{criteria}",
+        vagas_generation(especialidade_id),
     )
 
 
-def nova_geracao() -> bytes:
+def new_generation() -> bytes:
     return secrets.token_hex(8).encode()
 
 
 # Every other key julia keeps in Redis, named here beside the cache's so that one file lists them all (the
 # business's words, as CONTRIBUTING.md asks); each is read and written by the one module named beside it.
-SENDING_STOP = "julia:envio:pausado"  # the stop of sending and its causes (julia/services/pausa.py)
+SENDING_STOP = "julia:envio:pausado"  # the stop of sending and its causes (julia/services/pause.py)
 GAUGES = "julia:metricas:gauges"  # the worker's last queue and campaign counts (julia/services/gauges.py)
 BUDGET = "julia:orcamento"  # Claude's daily token budgets, `:<date>[:cliente:<id>]` (services/orcamento.py)
-INBOUND_PER_MINUTE = "julia:limite:minuto"  # a doctor's messages per minute (julia/services/limite.py)
-INBOUND_PER_DAY = "julia:limite:dia"  # ... and per day (julia/services/limite.py)
+INBOUND_PER_MINUTE = "julia:limite:minuto"  # a doctor's messages per minute (julia/services/limits.py)
+INBOUND_PER_DAY = "julia:limite:dia"  # ... and per day (julia/services/limits.py)
 ALERTS = "julia:alertas"  # the alerts' shared state across processes (julia/alerts.py)
 
 
 def send_rate(instance: str) -> str:
-    """The GCRA buckets of one Evolution instance, `:resposta` and `:campanha` (julia/worker/taxa.py)."""
+    """The GCRA buckets of one Evolution instance, `:resposta` and `:campanha` (julia/worker/rate.py)."""
     return f"julia:evolution:gcra:{instance}"
 
 

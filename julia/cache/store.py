@@ -35,19 +35,19 @@ from julia.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TIPOS: Final = ("medico", "vagas", "contexto", "geral")
+KINDS: Final = ("medico", "vagas", "contexto", "geral")
 # Bumps kept while Redis is away; beyond this the oldest are dropped (their values expire by TTL anyway).
-MAX_PENDENTES: Final = 10_000
+MAX_PENDING: Final = 10_000
 
 R = TypeVar("R")
-Carregador = Callable[[], Awaitable[Any]]
+Loader = Callable[[], Awaitable[Any]]
 
 
-class _Indisponivel:
+class _Unavailable:
     """Redis did not answer in time: the caller goes to Postgres."""
 
 
-INDISPONIVEL: Final = _Indisponivel()
+UNAVAILABLE: Final = _Unavailable()
 
 
 class Cache:
@@ -56,137 +56,137 @@ class Cache:
         self.ttl_default = settings.cache_ttl
         self.ttl_medico = settings.cache_ttl_medico
         self.ttl_vagas = settings.cache_ttl_vagas
-        self.ttl_contexto = settings.cache_ttl_contexto
+        self.context_ttl = settings.cache_ttl_contexto
         self._timeout_s = settings.cache_timeout_ms / 1000
         self._backoff_s = backoff_s
         # Outlives the values it governs, so they are not orphaned (and reloaded) early; any TTL is safe.
-        self._ttl_geracao = 2 * max(self.ttl_default, self.ttl_medico, self.ttl_vagas, self.ttl_contexto)
-        self._contadores = {kind: Counters() for kind in TIPOS}
-        self._em_voo: dict[tuple[str, bytes | None], asyncio.Future[bytes | None]] = {}
-        self._tentar_apos = 0.0  # time.monotonic() before which Redis is skipped (breaker open)
-        self._falhando = False
-        self._pendentes: dict[str, None] = {}  # generation keys whose bump failed, oldest first
+        self._generation_ttl = 2 * max(self.ttl_default, self.ttl_medico, self.ttl_vagas, self.context_ttl)
+        self._counters = {kind: Counters() for kind in KINDS}
+        self._in_flight: dict[tuple[str, bytes | None], asyncio.Future[bytes | None]] = {}
+        self._retry_after = 0.0  # time.monotonic() before which Redis is skipped (breaker open)
+        self._failing = False
+        self._pending: dict[str, None] = {}  # generation keys whose bump failed, oldest first
 
     # --- what the metrics and health code read ---------------------------------------------------
 
     def counts(self) -> dict[str, dict[str, float]]:
         """{kind: {hits, misses, coalesced, errors, bypassed, loads, load_seconds_sum}} since start."""
-        return {kind: contadores.as_dict() for kind, contadores in self._contadores.items()}
+        return {kind: counters.as_dict() for kind, counters in self._counters.items()}
 
     def available(self) -> bool:
         """False while Redis is failing (breaker open or invalidations waiting to be replayed)."""
-        return not self._falhando and not self._pendentes
+        return not self._failing and not self._pending
 
     # --- plain get / put / delete (JSON, TTL) --------------------------------------------------------
 
-    async def get(self, chave: str, *, kind: str = "geral") -> Any:
-        """The JSON value at `chave`, or None when absent or when Redis is unavailable."""
-        bruto = await self._call(kind, lambda r: r.get(chave))
-        if not isinstance(bruto, _Indisponivel) and bruto is not None:
+    async def get(self, key: str, *, kind: str = "geral") -> Any:
+        """The JSON value at `key`, or None when absent or when Redis is unavailable."""
+        raw = await self._call(kind, lambda r: r.get(key))
+        if not isinstance(raw, _Unavailable) and raw is not None:
             try:
-                valor = codec.decodificar(bruto)
+                valor = codec.decode(raw)
             except (ValueError, KeyError):  # not JSON we wrote: as good as absent
-                log.warning("unreadable cache entry %s ignored", chave)
+                log.warning("unreadable cache entry %s ignored", key)
             else:
-                self._contadores[kind].hits += 1
+                self._counters[kind].hits += 1
                 return valor
-        self._contadores[kind].misses += 1
+        self._counters[kind].misses += 1
         return None
 
-    async def put(self, chave: str, valor: Any, ttl: int | None = None, *, kind: str = "geral") -> bool:
+    async def put(self, key: str, valor: Any, ttl: int | None = None, *, kind: str = "geral") -> bool:
         """Store `valor` as JSON for `ttl` seconds (CACHE_TTL by default); False when Redis is unavailable."""
-        dados = codec.codificar(valor)
-        feito = await self._call(kind, lambda r: r.set(chave, dados, ex=ttl or self.ttl_default))
-        return not isinstance(feito, _Indisponivel)
+        dados = codec.encode(valor)
+        done = await self._call(kind, lambda r: r.set(key, dados, ex=ttl or self.ttl_default))
+        return not isinstance(done, _Unavailable)
 
-    async def delete(self, *chaves: str, kind: str = "geral") -> bool:
-        feito = await self._call(kind, lambda r: r.delete(*chaves))
-        return not isinstance(feito, _Indisponivel)
+    async def delete(self, *keys: str, kind: str = "geral") -> bool:
+        done = await self._call(kind, lambda r: r.delete(*keys))
+        return not isinstance(done, _Unavailable)
 
     async def batch(
-        self, montar: Callable[[Any], object], *, deadline_s: float | None = None
+        self, build: Callable[[Any], object], *, deadline_s: float | None = None
     ) -> list[Any] | None:
-        """The replies of the commands `montar(pipe)` queues on one pipeline (not a transaction): one round
+        """The replies of the commands `build(pipe)` queues on one pipeline (not a transaction): one round
         trip, whatever the number of commands; None when Redis is unavailable (the caller fails open).
         `deadline_s`: a call that must be tried (a guard, not a cache read) gets this deadline instead of
         CACHE_TIMEOUT_MS and is tried even while the breaker skips Redis."""
 
         async def operacao(redis: aioredis.Redis) -> list[Any]:
             async with redis.pipeline(transaction=False) as pipe:
-                montar(pipe)
+                build(pipe)
                 return list(await pipe.execute())
 
-        respostas = await self._call("geral", operacao, deadline_s=deadline_s)
-        return None if isinstance(respostas, _Indisponivel) else respostas
+        replies = await self._call("geral", operacao, deadline_s=deadline_s)
+        return None if isinstance(replies, _Unavailable) else replies
 
-    async def count(self, *chaves: tuple[str, int], deadline_s: float | None = None) -> list[int] | None:
+    async def count(self, *keys: tuple[str, int], deadline_s: float | None = None) -> list[int] | None:
         """INCR each (key, ttl_s) of `chaves`, each expiring in its ttl_s, in one round trip (INCR and
         EXPIRE per key on one pipeline): the new counts in order, or None when Redis is unavailable."""
 
-        def montar(pipe: Any) -> None:
-            for chave, ttl_s in chaves:
-                pipe.incr(chave)
-                pipe.expire(chave, ttl_s)
+        def build(pipe: Any) -> None:
+            for key, ttl_s in keys:
+                pipe.incr(key)
+                pipe.expire(key, ttl_s)
 
-        respostas = await self.batch(montar, deadline_s=deadline_s)
-        return None if respostas is None else [int(contagem) for contagem in respostas[::2]]
+        replies = await self.batch(build, deadline_s=deadline_s)
+        return None if replies is None else [int(tally) for tally in replies[::2]]
 
     # --- read-through with generations --------------------------------------------------------------
 
-    async def read(self, kind: str, chave: keys.Chave, ttl: int, carregar: Carregador) -> Any:
-        """The value at `chave` if its generation is live, else `carregar()`'s (None is never cached)."""
-        contadores = self._contadores[kind]
-        achados = await self._call(kind, lambda r: r.mget(chave.geracao, chave.valor))
-        geracao: bytes | None = None  # None: Redis unavailable, so load and store nothing
-        if not isinstance(achados, _Indisponivel):
-            geracao = codec.como_bytes(achados[0]) or b""  # b"": no generation yet, so nothing can match
-            bruto = codec.como_bytes(achados[1])
-            if bruto is not None and geracao:
-                guardada, payload = codec.separar(bruto)
-                if guardada == geracao:
+    async def read(self, kind: str, key: keys.Key, ttl: int, load: Loader) -> Any:
+        """The value at `key` if its generation is live, else `load()`'s (None is never cached)."""
+        counters = self._counters[kind]
+        findings = await self._call(kind, lambda r: r.mget(key.generation, key.valor))
+        generation: bytes | None = None  # None: Redis unavailable, so load and store nothing
+        if not isinstance(findings, _Unavailable):
+            generation = codec.como_bytes(findings[0]) or b""  # b"": no generation yet, so nothing can match
+            raw = codec.como_bytes(findings[1])
+            if raw is not None and generation:
+                guardada, payload = codec.split(raw)
+                if guardada == generation:
                     try:
-                        valor = codec.decodificar(payload)
+                        valor = codec.decode(payload)
                     except (ValueError, KeyError):  # not our format (a foreign writer): reload over it
-                        log.warning("unreadable cache entry %s replaced", chave.valor)
+                        log.warning("unreadable cache entry %s replaced", key.valor)
                     else:
-                        contadores.hits += 1
+                        counters.hits += 1
                         return valor
-        contadores.misses += 1
+        counters.misses += 1
         # Keyed by generation too: a caller that saw a write's new generation must not join a load that
         # may have read Postgres before that write committed.
-        voo = (chave.valor, geracao)
-        futuro = self._em_voo.get(voo)
-        if futuro is None:
-            futuro = asyncio.ensure_future(self._load(kind, chave, geracao, ttl, carregar))
-            self._track(voo, futuro)
+        flight = (key.valor, generation)
+        future_one = self._in_flight.get(flight)
+        if future_one is None:
+            future_one = asyncio.ensure_future(self._load(kind, key, generation, ttl, load))
+            self._track(flight, future_one)
         else:
-            contadores.coalesced += 1
+            counters.coalesced += 1
         # shield: a caller that is cancelled must not cancel the load the others are waiting for.
-        carregado: bytes | None = await asyncio.shield(futuro)
+        loaded: bytes | None = await asyncio.shield(future_one)
         # Every caller decodes its own copy, exactly like a hit: no object is shared between callers.
-        return None if carregado is None else codec.decodificar(carregado)
+        return None if loaded is None else codec.decode(loaded)
 
-    async def invalidate(self, kind: str, *geracoes: str) -> None:
+    async def invalidate(self, kind: str, *generations: str) -> None:
         """Give each namespace a fresh generation. Call AFTER the Postgres commit. Never raises."""
-        novas = {geracao: keys.nova_geracao() for geracao in geracoes}
-        if isinstance(await self._call(kind, lambda r: self._write_generations(r, novas)), _Indisponivel):
-            for geracao in novas:
-                self._pendentes[geracao] = None
-            while len(self._pendentes) > MAX_PENDENTES:
-                del self._pendentes[next(iter(self._pendentes))]
+        novas = {generation: keys.new_generation() for generation in generations}
+        if isinstance(await self._call(kind, lambda r: self._write_generations(r, novas)), _Unavailable):
+            for generation in novas:
+                self._pending[generation] = None
+            while len(self._pending) > MAX_PENDING:
+                del self._pending[next(iter(self._pending))]
 
-    async def forget(self, kind: str, padrao: str) -> bool:
+    async def forget(self, kind: str, default: str) -> bool:
         """Delete every generation key matching `padrao`, so nothing stored under them is served again:
         the full flush after the change feed may have missed notifications. SCAN (one bounded step per
         round trip, never blocking Redis) rather than KEYS; UNLINK frees the memory off Redis's main
         thread. False when Redis failed mid-way (the caller tries again). Rare: never on a hot path."""
         cursor = 0
         while True:
-            passo = await self._call(kind, _varrer(cursor, padrao))
-            if isinstance(passo, _Indisponivel):
+            step = await self._call(kind, _sweep(cursor, default))
+            if isinstance(step, _Unavailable):
                 return False
-            cursor, encontradas = int(passo[0]), list(passo[1])
-            if encontradas and isinstance(await self._call(kind, _apagar(encontradas)), _Indisponivel):
+            cursor, found_matches = int(step[0]), list(step[1])
+            if found_matches and isinstance(await self._call(kind, _erase(found_matches)), _Unavailable):
                 return False
             if cursor == 0:
                 return True
@@ -194,50 +194,50 @@ class Cache:
     # --- internals ------------------------------------------------------------------------------------
 
     async def _load(
-        self, kind: str, chave: keys.Chave, geracao: bytes | None, ttl: int, carregar: Carregador
+        self, kind: str, key: keys.Key, generation: bytes | None, ttl: int, load: Loader
     ) -> bytes | None:
-        if geracao == b"":
+        if generation == b"":
             # Create the namespace's generation BEFORE reading Postgres (a writer that bumps it meanwhile
             # wins: SET NX ... GET then answers the writer's token, still read before our query).
-            criada = keys.nova_geracao()
+            criada = keys.new_generation()
             anterior = await self._call(
-                kind, lambda r: r.set(chave.geracao, criada, nx=True, get=True, ex=self._ttl_geracao)
+                kind, lambda r: r.set(key.generation, criada, nx=True, get=True, ex=self._generation_ttl)
             )
-            if isinstance(anterior, _Indisponivel):
-                geracao = None
+            if isinstance(anterior, _Unavailable):
+                generation = None
             else:
-                vigente = codec.como_bytes(anterior) if isinstance(anterior, bytes | str) else None
-                geracao = vigente or criada
+                current_version = codec.como_bytes(anterior) if isinstance(anterior, bytes | str) else None
+                generation = current_version or criada
                 # Callers who read the generation just created join this load rather than start another.
-                tarefa = asyncio.current_task()
-                assert tarefa is not None  # _load always runs as the task read() created
-                self._track((chave.valor, geracao), tarefa)
+                task = asyncio.current_task()
+                assert task is not None  # _load always runs as the task read() created
+                self._track((key.valor, generation), task)
         inicio = time.perf_counter()
-        valor = await carregar()
-        contadores = self._contadores[kind]
-        contadores.loads += 1
-        contadores.load_seconds_sum += time.perf_counter() - inicio
+        valor = await load()
+        counters = self._counters[kind]
+        counters.loads += 1
+        counters.load_seconds_sum += time.perf_counter() - inicio
         if valor is None:
             return None
-        payload = codec.codificar(valor)
-        if geracao is not None:
-            dados = geracao + keys.SEPARATOR + payload
-            await self._call(kind, lambda r: r.set(chave.valor, dados, ex=ttl))
+        payload = codec.encode(valor)
+        if generation is not None:
+            dados = generation + keys.SEPARATOR + payload
+            await self._call(kind, lambda r: r.set(key.valor, dados, ex=ttl))
         return payload
 
-    def _track(self, voo: tuple[str, bytes | None], futuro: asyncio.Future[bytes | None]) -> None:
-        if voo not in self._em_voo:
-            self._em_voo[voo] = futuro
-            futuro.add_done_callback(lambda done: self._untrack(voo, done))
+    def _track(self, flight: tuple[str, bytes | None], future_one: asyncio.Future[bytes | None]) -> None:
+        if flight not in self._in_flight:
+            self._in_flight[flight] = future_one
+            future_one.add_done_callback(lambda done: self._untrack(flight, done))
 
-    def _untrack(self, voo: tuple[str, bytes | None], futuro: asyncio.Future[bytes | None]) -> None:
-        if self._em_voo.get(voo) is futuro:
-            del self._em_voo[voo]
+    def _untrack(self, flight: tuple[str, bytes | None], future_one: asyncio.Future[bytes | None]) -> None:
+        if self._in_flight.get(flight) is future_one:
+            del self._in_flight[flight]
 
     async def _write_generations(self, redis: aioredis.Redis, novas: dict[str, bytes]) -> None:
         async with redis.pipeline(transaction=False) as pipe:
-            for geracao, token in novas.items():
-                pipe.set(geracao, token, ex=self._ttl_geracao)
+            for generation, token in novas.items():
+                pipe.set(generation, token, ex=self._generation_ttl)
             await pipe.execute()
 
     async def _call(
@@ -246,54 +246,54 @@ class Cache:
         operacao: Callable[[aioredis.Redis], Awaitable[R]],
         *,
         deadline_s: float | None = None,
-    ) -> R | _Indisponivel:
+    ) -> R | _Unavailable:
         """Run one Redis operation under the timeout (`deadline_s`, when given: see batch); any failure
         becomes INDISPONIVEL, counted."""
-        contadores = self._contadores[kind]
-        if deadline_s is None and self._falhando and time.monotonic() < self._tentar_apos:
-            contadores.bypassed += 1
-            return INDISPONIVEL
+        counters = self._counters[kind]
+        if deadline_s is None and self._failing and time.monotonic() < self._retry_after:
+            counters.bypassed += 1
+            return UNAVAILABLE
         try:
             async with asyncio.timeout(deadline_s or self._timeout_s):
-                if self._pendentes:
+                if self._pending:
                     await self._replay_pending()
                 resultado = await operacao(self._redis)
         except (RedisError, OSError, TimeoutError) as exc:
-            contadores.errors += 1
-            self._tentar_apos = time.monotonic() + self._backoff_s
-            if not self._falhando:
+            counters.errors += 1
+            self._retry_after = time.monotonic() + self._backoff_s
+            if not self._failing:
                 # A TimeoutError's text is empty: the type is what tells a timeout from a refused connection.
-                log.warning("redis unavailable, serving from postgres: %s", _descrever(exc))
-                self._falhando = True
-            return INDISPONIVEL
-        if self._falhando:
+                log.warning("redis unavailable, serving from postgres: %s", _describe(exc))
+                self._failing = True
+            return UNAVAILABLE
+        if self._failing:
             log.info("redis answers again; caching resumes")
-            self._falhando = False
+            self._failing = False
         return resultado
 
     async def _replay_pending(self) -> None:
         """Replay the bumps Redis missed before trusting anything it holds."""
-        pendentes = list(self._pendentes)
-        await self._write_generations(self._redis, {g: keys.nova_geracao() for g in pendentes})
-        for geracao in pendentes:
-            self._pendentes.pop(geracao, None)
+        pendentes = list(self._pending)
+        await self._write_generations(self._redis, {g: keys.new_generation() for g in pendentes})
+        for generation in pendentes:
+            self._pending.pop(generation, None)
 
 
-def _varrer(cursor: int, padrao: str) -> Callable[[aioredis.Redis], Awaitable[Any]]:
+def _sweep(cursor: int, default: str) -> Callable[[aioredis.Redis], Awaitable[Any]]:
     def operacao(redis: aioredis.Redis) -> Awaitable[Any]:
-        return redis.scan(cursor, match=padrao, count=1000)
+        return redis.scan(cursor, match=default, count=1000)
 
     return operacao
 
 
-def _apagar(chaves: list[Any]) -> Callable[[aioredis.Redis], Awaitable[Any]]:
+def _erase(keys: list[Any]) -> Callable[[aioredis.Redis], Awaitable[Any]]:
     def operacao(redis: aioredis.Redis) -> Awaitable[Any]:
-        return redis.unlink(*chaves)
+        return redis.unlink(*keys)
 
     return operacao
 
 
-def _descrever(exc: BaseException) -> str:
+def _describe(exc: BaseException) -> str:
     """`TimeoutError`, `ConnectionError: Error 111 connecting...`: the type always, the text when any."""
     texto = str(exc)
     return f"{type(exc).__name__}: {texto}" if texto else type(exc).__name__

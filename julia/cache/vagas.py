@@ -14,20 +14,20 @@ import asyncpg
 
 from julia.cache import codec, keys
 from julia.cache.store import Cache
+from julia.clock import today
 from julia.data import vagas as dados
-from julia.relogio import hoje
 
-TIPO: Final = "vagas"
+KIND: Final = "vagas"
 
 # vagas.OpenVaga (a list) or vagas.Vaga (a write) as a dict of its fields (julia/cache/codec.py).
 CachedVaga = dict[str, Any]
 
 
-async def vagas_abertas(
+async def open_vagas(
     pool: asyncpg.Pool,
     cache: Cache,
     especialidade_id: int,
-    limite: int = 10,
+    limit: int = 10,
     desde: dt.date | None = None,
     *,
     estado: str | None = None,
@@ -37,16 +37,14 @@ async def vagas_abertas(
     the data layer returns them; only in `estado` / `cidade` when given. A list cached a few seconds before
     a shift starts may still hold it, for at most CACHE_TTL_VAGAS: reservar_vaga refuses a started shift
     whatever the list said."""
-    inicio = max(desde or hoje(), hoje())
+    inicio = max(desde or today(), today())
 
-    async def carregar() -> list[CachedVaga]:
-        linhas = await dados.buscar_vagas(
-            pool, especialidade_id, inicio, limite, estado=estado, cidade=cidade
-        )
+    async def load() -> list[CachedVaga]:
+        linhas = await dados.buscar_vagas(pool, especialidade_id, inicio, limit, estado=estado, cidade=cidade)
         return [codec.plain(row) for row in linhas]
 
-    chave = keys.vagas(especialidade_id, inicio, limite, estado=estado, cidade=cidade)
-    vagas: list[CachedVaga] = await cache.read(TIPO, chave, cache.ttl_vagas, carregar)
+    key = keys.vagas(especialidade_id, inicio, limit, estado=estado, cidade=cidade)
+    vagas: list[CachedVaga] = await cache.read(KIND, key, cache.ttl_vagas, load)
     return vagas
 
 
@@ -62,7 +60,7 @@ async def criar_vaga(
 ) -> CachedVaga:
     """Insert an open shift (committed before the cache is told) and return it."""
     row = await dados.criar_vaga(pool, hospital_id, especialidade_id, periodo_id, data_plantao, valor)
-    await invalidar_vagas(cache, especialidade_id)
+    await invalidate_vagas(cache, especialidade_id)
     vaga: CachedVaga = codec.plain(row)
     return vaga
 
@@ -75,11 +73,11 @@ async def mudar_status_vaga(
     row = await dados.mudar_status_vaga(pool, vaga_id, status, de)
     if row is None:
         return None
-    await invalidar_vagas(cache, row.especialidade_id)
+    await invalidate_vagas(cache, row.especialidade_id)
     vaga: CachedVaga = codec.plain(row)
     return vaga
 
 
-async def invalidar_vagas(cache: Cache, especialidade_id: int) -> None:
+async def invalidate_vagas(cache: Cache, especialidade_id: int) -> None:
     """Forget every cached shift list of a specialty. After commit."""
-    await cache.invalidate(TIPO, keys.geracao_vagas(especialidade_id))
+    await cache.invalidate(KIND, keys.vagas_generation(especialidade_id))

@@ -57,19 +57,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         nova = campanhas.NovaCampanha(**{k: v for k, v in campos.items() if v is not None})
     except ValidationError as exc:
-        primeiro = exc.errors()[0]
-        campo = ".".join(str(p) for p in primeiro["loc"]) or "campanha"
-        raise JuliaError(f"campanha: {campo}: {primeiro['msg']}") from None
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "campanha"
+        raise JuliaError(f"campanha: {field}: {first['msg']}") from None
     settings = Settings()
     settings.require("database_url")
     assert settings.database_url is not None
-    campanha = asyncio.run(_criar(settings, settings.database_url, nova))
-    situacao = "created" if campanha.criada else "already existed, nothing new queued"
-    print(f"campanha {campanha.id}: {campanha.enfileiradas} doctors queued ({situacao})")
+    campanha = asyncio.run(_create(settings, settings.database_url, nova))
+    situation = "created" if campanha.criada else "already existed, nothing new queued"
+    print(f"campanha {campanha.id}: {campanha.enfileiradas} doctors queued ({situation})")
     return 0
 
 
-async def _criar(settings: Settings, dsn: str, nova: campanhas.NovaCampanha) -> campanhas.Campanha:
+async def _create(settings: Settings, dsn: str, nova: campanhas.NovaCampanha) -> campanhas.Campanha:
     pool = await db.create_pool(dsn, min_size=1, max_size=1)
     try:
         return await campanhas.criar_campanha(pool, settings, nova)

@@ -17,7 +17,7 @@ from julia.health import PROBE_TIMEOUT_S, HealthCheck
 from julia.metrics import Metrics
 from julia.settings import Settings
 
-EXIGIDAS = ("database_url", "redis_url")
+REQUIRED = ("database_url", "redis_url")
 CONNECT_TIMEOUT_S = 5.0  # a remote Postgres over TLS; a closed port fails at once anyway
 
 
@@ -33,14 +33,14 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    settings.require(*EXIGIDAS)
+    settings.require(*REQUIRED)
     assert settings.database_url is not None
     assert settings.redis_url is not None
-    print(json.dumps(asyncio.run(_relatorio(settings, settings.database_url, settings.redis_url)), indent=2))
+    print(json.dumps(asyncio.run(_report(settings, settings.database_url, settings.redis_url)), indent=2))
     return 0
 
 
-async def _relatorio(settings: Settings, database_url: str, redis_url: str) -> dict[str, Any]:
+async def _report(settings: Settings, database_url: str, redis_url: str) -> dict[str, Any]:
     # An unreachable Postgres ends here in one line (DatabaseUnavailable); Redis down is reported inside.
     pool = await db.create_pool(database_url, min_size=1, max_size=2, timeout=CONNECT_TIMEOUT_S)
     redis = aioredis.Redis.from_url(

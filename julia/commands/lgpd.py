@@ -36,28 +36,28 @@ def register(sub: Any) -> None:
         description="A doctor's or lead's data, found by phone in every table and in Redis (runbook: "
         "'Data subject requests'). Needs DATABASE_URL and REDIS_URL (reter: DATABASE_URL).",
     )
-    acoes = parser.add_subparsers(dest="acao", required=True, metavar="ACTION")
-    export = acoes.add_parser("export", help="everything held about a phone, as JSON")
+    actions = parser.add_subparsers(dest="acao", required=True, metavar="ACTION")
+    export = actions.add_parser("export", help="everything held about a phone, as JSON")
     export.add_argument("--telefone", required=True, help="the phone, E.164 (+5511987654321)")
     export.add_argument("--out", type=Path, metavar="FILE", help="write the JSON here (default: stdout)")
-    export.set_defaults(run=_exportar)
-    apagar = acoes.add_parser(
+    export.set_defaults(run=_export)
+    apagar = actions.add_parser(
         "apagar",
         help="erase a phone's data from every table and Redis; keeps only a hash of it and the opt-out date",
     )
     apagar.add_argument("--telefone", required=True, help="the phone, E.164 (+5511987654321)")
-    apagar.set_defaults(run=_apagar)
-    reter = acoes.add_parser(
+    apagar.set_defaults(run=_erase)
+    reter = actions.add_parser(
         "reter",
         help="one retention pass now (the worker runs it every LGPD_RETENCAO_INTERVALO_S): idle leads "
         "that never qualified, old messages",
     )
-    reter.set_defaults(run=_reter)
+    reter.set_defaults(run=_hold)
 
 
-def _exportar(args: argparse.Namespace) -> int:
-    telefone = lgpd.normalizar_telefone(args.telefone)
-    dados = _com_servidores(lambda pool, redis: lgpd.exportar(pool, redis, telefone))
+def _export(args: argparse.Namespace) -> int:
+    telefone = lgpd.normalize_phone(args.telefone)
+    dados = _with_servers(lambda pool, redis: lgpd.export(pool, redis, telefone))
     texto = json.dumps(dados, ensure_ascii=False, indent=2, default=str)
     if args.out is None:
         print(texto)
@@ -67,55 +67,55 @@ def _exportar(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apagar(args: argparse.Namespace) -> int:
-    telefone = lgpd.normalizar_telefone(args.telefone)
+def _erase(args: argparse.Namespace) -> int:
+    telefone = lgpd.normalize_phone(args.telefone)
 
-    def progresso(texto: str) -> None:
+    def progress(texto: str) -> None:
         print(texto, file=sys.stderr, flush=True)
 
-    async def apagar(pool: asyncpg.Pool, redis: aioredis.Redis) -> lgpd.Apagamento:
-        if not Chatwoot.configurado(settings):
-            return await lgpd.apagar(pool, redis, telefone, progresso)
+    async def apagar(pool: asyncpg.Pool, redis: aioredis.Redis) -> lgpd.Erasure:
+        if not Chatwoot.configured(settings):
+            return await lgpd.apagar(pool, redis, telefone, progress)
         async with cliente_http() as http:
-            return await lgpd.apagar(pool, redis, telefone, progresso, Chatwoot(settings, http))
+            return await lgpd.apagar(pool, redis, telefone, progress, Chatwoot(settings, http))
 
     settings = Settings()
-    feito = _com_servidores(apagar)
-    print(feito.linha())
-    if feito.chatwoot_pendente is not None:
+    done = _with_servers(apagar)
+    print(done.linha())
+    if done.chatwoot_pending is not None:
         raise JuliaError(
-            f"Chatwoot contact {feito.chatwoot_contato} not deleted ({feito.chatwoot_pendente}): delete it "
+            f"Chatwoot contact {done.chatwoot_contact} not deleted ({done.chatwoot_pending}): delete it "
             "in Chatwoot (Contacts), with its conversations; julia's side is done"
         )
     return 0
 
 
-def _reter(args: argparse.Namespace) -> int:
+def _hold(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.require("database_url")
     assert settings.database_url is not None
     dsn = settings.database_url
 
-    async def rodar() -> lgpd.Retencao:
+    async def run() -> lgpd.Retention:
         pool = await db.create_pool(dsn, min_size=1, max_size=1)
         try:
-            return await lgpd.reter(pool, settings, progresso=lambda t: print(t, file=sys.stderr, flush=True))
+            return await lgpd.reter(pool, settings, progress=lambda t: print(t, file=sys.stderr, flush=True))
         finally:
             await pool.close()
 
-    print(asyncio.run(rodar()).linha())
+    print(asyncio.run(run()).linha())
     return 0
 
 
-def _com_servidores(acao: Callable[[asyncpg.Pool, aioredis.Redis], Awaitable[T]]) -> T:
+def _with_servers(acao: Callable[[asyncpg.Pool, aioredis.Redis], Awaitable[T]]) -> T:
     settings = Settings()
     settings.require("database_url", "redis_url")
     assert settings.database_url is not None
     assert settings.redis_url is not None
-    return asyncio.run(_rodar(settings.database_url, settings.redis_url, acao))
+    return asyncio.run(_run(settings.database_url, settings.redis_url, acao))
 
 
-async def _rodar(dsn: str, url: str, acao: Callable[[asyncpg.Pool, aioredis.Redis], Awaitable[T]]) -> T:
+async def _run(dsn: str, url: str, acao: Callable[[asyncpg.Pool, aioredis.Redis], Awaitable[T]]) -> T:
     pool = await db.create_pool(dsn, min_size=1, max_size=1)
     redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
     try:

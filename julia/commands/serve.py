@@ -15,7 +15,7 @@ from julia.errors import ConfigError
 from julia.migrate import migrate
 from julia.settings import Settings
 
-EXIGIDAS = ("evolution_api_key",)
+REQUIRED = ("evolution_api_key",)
 # How long an idle HTTP connection stays open. uvicorn's default (5 s) closes the Evolution gateway's
 # connection between two messages of a conversation, so most webhooks would pay a new TCP connection, and
 # a close that crosses the client's next request on the same socket fails that request. 30 s outlasts a
@@ -25,7 +25,7 @@ KEEP_ALIVE_S = 30
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "serve", help="serve the webhooks (FastAPI under uvicorn)", epilog=requires_env(EXIGIDAS)
+        "serve", help="serve the webhooks (FastAPI under uvicorn)", epilog=requires_env(REQUIRED)
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -35,11 +35,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    settings.require(*EXIGIDAS)
+    settings.require(*REQUIRED)
     with runtime.find_servers(settings) as found:  # a missing server URL is said first
-        exigir_prova_de_webhook(settings)
-        asyncio.run(_migrar(found.database_url))
-        asyncio.run(_verificar_topologia(settings))
+        require_webhook_proof(settings)
+        asyncio.run(_migrate(found.database_url))
+        asyncio.run(_check_topology(settings))
         # Worker processes build their own Settings from the environment: hand them the servers.
         os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = found.database_url, found.redis_url
         uvicorn.run(
@@ -55,18 +55,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _verificar_topologia(settings: Settings) -> None:
+async def _check_topology(settings: Settings) -> None:
     """Once, before uvicorn forks: a refused Chatwoot topology ends the command in one line, before the
-    webhook could relay an agent's reply (julia/services/topologia.py)."""
+    webhook could relay an agent's reply (julia/services/topology.py)."""
     # Imported here, as the worker does: `julia --help` and the other commands need no HTTP client.
     from julia.integrations.http import cliente_http
-    from julia.services import topologia
+    from julia.services import topology
 
     async with cliente_http() as http:
-        await topologia.verificar(settings, http)
+        await topology.verify(settings, http)
 
 
-def exigir_prova_de_webhook(settings: Settings) -> None:
+def require_webhook_proof(settings: Settings) -> None:
     """Evolution's webhooks need a proof of their own (EVOLUTION_WEBHOOK_SECRET), or an explicit setting
     that the sending key may be one: with neither, every webhook would be refused (401) and every doctor's
     message lost, so serve stops at start in one line instead of running deaf."""
@@ -81,7 +81,7 @@ def exigir_prova_de_webhook(settings: Settings) -> None:
         )
 
 
-async def _migrar(dsn: str) -> None:
+async def _migrate(dsn: str) -> None:
     """Once, before uvicorn forks its workers (they then find the schema current). An unreachable Postgres
     ends the command here, in one line, before uvicorn starts."""
     conn = await db.connect(dsn)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from julia.data._executor import Executor
 from julia.queries import sql
 
-Tabela = Literal["vagas", "clientes"]
+Table = Literal["vagas", "clientes"]
 
 
 def _json(valor: Mapping[str, Any] | None) -> Any:
@@ -26,12 +26,12 @@ async def abrir_auditoria(
     acao: str,
     alvo: str | None,
     pedido: Mapping[str, Any] | None,
-    tabela: Tabela | None,
-    alvo_id: int | None,
+    tabela: Table | None,
+    target_id: int | None,
 ) -> int:
     """Record a write about to run, with the target row as it is now; its id for fechar_auditoria."""
     auditoria_id: int = await db.fetchval(
-        sql("abrir_auditoria"), operador, origem, acao, alvo, _json(pedido), tabela, alvo_id
+        sql("abrir_auditoria"), operador, origem, acao, alvo, _json(pedido), tabela, target_id
     )
     return auditoria_id
 

@@ -66,7 +66,7 @@ async def criar_campanha(
     hora_inicio: int,
     hora_fim: int,
     prioridade: int,
-    rodape: str,
+    footer: str,
     modelo: str | None = None,
     modelo_parametros: Sequence[str] = (),
 ) -> CreatedCampanha:
@@ -87,7 +87,7 @@ async def criar_campanha(
         hora_inicio,
         hora_fim,
         prioridade,
-        rodape,
+        footer,
         modelo,
         list(modelo_parametros),
     )
@@ -100,8 +100,8 @@ async def ler_campanha(db: Executor, campanha_id: str) -> Campanha | None:
     return None if row is None else Campanha(**row)
 
 
-async def campanhas_recentes(db: Executor, dias: int) -> list[str]:
-    return [row["id"] for row in await db.fetch(sql("campanhas_recentes"), dias)]
+async def campanhas_recentes(db: Executor, days: int) -> list[str]:
+    return [row["id"] for row in await db.fetch(sql("campanhas_recentes"), days)]
 
 
 @metrics.timed("relatorio_campanhas")

@@ -79,7 +79,7 @@ async def buscar_medico_por_id(db: Executor, cliente_id: int) -> Medico | None:
 
 
 @metrics.timed("buscar_medicos_por_tag")
-async def buscar_medicos_por_tag(db: Executor, tag: str, limite: int = 100) -> list[TaggedMedico]:
+async def buscar_medicos_por_tag(db: Executor, tag: str, limit: int = 100) -> list[TaggedMedico]:
     """Doctors carrying `tag`, planned for this very tag on every call.
 
     The best plan depends on the value: a rare tag wants idx_clientes_tags, a tag most doctors carry
@@ -90,9 +90,9 @@ async def buscar_medicos_por_tag(db: Executor, tag: str, limite: int = 100) -> l
     """
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn:
-            return await buscar_medicos_por_tag(conn, tag, limite)
+            return await buscar_medicos_por_tag(conn, tag, limit)
     statement = await db.prepare(sql("buscar_medicos_por_tag"))
-    return [TaggedMedico(**row) for row in await statement.fetch(tag, limite)]
+    return [TaggedMedico(**row) for row in await statement.fetch(tag, limit)]
 
 
 async def destino_mensagem(db: Executor, cliente_id: int) -> str | None:
@@ -108,12 +108,10 @@ async def criar_lead(db: Executor, telefone: str) -> Medico | None:
     return None if row is None else Medico(**row)
 
 
-async def atualizar_medico(
-    db: Executor, cliente_id: int, alteracoes: Mapping[str, Any]
-) -> UpdatedMedico | None:
-    """The doctor after the patch `alteracoes` (a key present sets its column), with `telefone_anterior`
+async def atualizar_medico(db: Executor, cliente_id: int, changes: Mapping[str, Any]) -> UpdatedMedico | None:
+    """The doctor after the patch `changes` (a key present sets its column), with `telefone_anterior`
     (the phone it replaced); None for an unknown id."""
-    row = await db.fetchrow(sql("atualizar_medico"), cliente_id, dict(alteracoes))
+    row = await db.fetchrow(sql("atualizar_medico"), cliente_id, dict(changes))
     return None if row is None else UpdatedMedico(**row)
 
 
@@ -123,9 +121,9 @@ async def carregar_contexto_estatico(db: Executor, cliente_id: int) -> MedicoCon
     return None if row is None else MedicoContext(**row)
 
 
-async def guardar_contato_chatwoot(db: Executor, cliente_id: int, contato_id: int) -> None:
+async def guardar_contato_chatwoot(db: Executor, cliente_id: int, contact_id: int) -> None:
     """Store the doctor's Chatwoot contact id."""
-    await db.execute(sql("guardar_contato_chatwoot"), cliente_id, contato_id)
+    await db.execute(sql("guardar_contato_chatwoot"), cliente_id, contact_id)
 
 
 async def registrar_opt_out(db: Executor, cliente_id: int) -> bool:
@@ -170,7 +168,7 @@ async def apagar_titular(db: Executor, cliente_id: int) -> None:
     await db.execute(sql("apagar_titular"), cliente_id)
 
 
-async def apagar_leads_sem_qualificacao(db: Executor, dias: int, lote: int) -> int:
+async def apagar_leads_sem_qualificacao(db: Executor, days: int, batch: int) -> int:
     """Retention: up to `lote` leads idle for `dias` days that never qualified deleted; how many."""
-    status = await db.execute(sql("apagar_leads_sem_qualificacao"), dias, lote)
+    status = await db.execute(sql("apagar_leads_sem_qualificacao"), days, batch)
     return int(status.rsplit(" ", 1)[1])

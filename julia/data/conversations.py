@@ -83,8 +83,8 @@ async def guardar_conversa_chatwoot(db: Executor, conversa_id: int, chatwoot_id:
 
 async def contar_conversas_ativas(db: Executor) -> int:
     """How many conversations are active."""
-    ativas: int = await db.fetchval(sql("contar_conversas_ativas"))
-    return ativas
+    active: int = await db.fetchval(sql("contar_conversas_ativas"))
+    return active
 
 
 async def conversations_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:

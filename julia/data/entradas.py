@@ -12,7 +12,7 @@ from julia.queries import sql
 
 
 @dataclass(frozen=True, slots=True)
-class EntradaReivindicada:
+class ClaimedInbound:
     """A claimed inbound row: reivindicar_entradas's RETURNING list, name for name (a column added there
     and not here fails at the first claim, and code reading a field the list lacks fails mypy)."""
 
@@ -49,12 +49,12 @@ class EntradaBacklog:
 
 
 async def reivindicar_entradas(
-    db: Executor, limite: int, lease_s: float, maximo: int, em_curso: Sequence[int]
-) -> list[EntradaReivindicada]:
+    db: Executor, limit: int, lease_s: float, maximum: int, in_progress: Sequence[int]
+) -> list[ClaimedInbound]:
     """Up to `limite` rows to answer (each doctor's oldest only), leased for `lease_s` seconds; rows past
-    `maximo` tries come back as 'erro', and `em_curso` (rows this worker still runs) is never claimed."""
-    rows = await db.fetch(sql("reivindicar_entradas"), limite, float(lease_s), maximo, list(em_curso))
-    return [EntradaReivindicada(**row) for row in rows]
+    `maximo` tries come back as 'erro', and `in_progress` (rows this worker still runs) is never claimed."""
+    rows = await db.fetch(sql("reivindicar_entradas"), limit, float(lease_s), maximum, list(in_progress))
+    return [ClaimedInbound(**row) for row in rows]
 
 
 async def renovar_entrada(db: Executor, entrada_id: int, tentativas: int, lease_s: float) -> bool:
@@ -63,17 +63,15 @@ async def renovar_entrada(db: Executor, entrada_id: int, tentativas: int, lease_
     return await db.fetchval(sql("renovar_entrada"), entrada_id, tentativas, lease_s) is not None
 
 
-async def adiar_entrada(db: Executor, entrada_id: int, tentativas: int, espera_s: float, motivo: str) -> None:
-    """Attempt `tentativas` failed: pending again in `espera_s` seconds, with the reason."""
-    await db.execute(sql("adiar_entrada"), entrada_id, tentativas, espera_s, motivo)
+async def adiar_entrada(db: Executor, entrada_id: int, tentativas: int, wait_s: float, motivo: str) -> None:
+    """Attempt `tentativas` failed: pending again in `wait_s` seconds, with the reason."""
+    await db.execute(sql("adiar_entrada"), entrada_id, tentativas, wait_s, motivo)
 
 
-async def esperar_entrada(
-    db: Executor, entrada_id: int, tentativas: int, espera_s: float, motivo: str
-) -> None:
-    """Attempt `tentativas` was a rate limit's wait: pending again in `espera_s` seconds, counted in
+async def esperar_entrada(db: Executor, entrada_id: int, tentativas: int, wait_s: float, motivo: str) -> None:
+    """Attempt `tentativas` was a rate limit's wait: pending again in `wait_s` seconds, counted in
     `esperas`, not against the cap."""
-    await db.execute(sql("esperar_entrada"), entrada_id, tentativas, espera_s, motivo)
+    await db.execute(sql("esperar_entrada"), entrada_id, tentativas, wait_s, motivo)
 
 
 async def falhar_entrada(db: Executor, entrada_id: int, tentativas: int, motivo: str) -> None:
@@ -99,10 +97,10 @@ async def concluir_entrada(
     *,
     versao_prompt: str | None,
     prioridade: int,
-    mesmo_se_humano: bool,
+    even_if_human: bool,
 ) -> bool:
     """Mark the row done and store + queue `resposta` (when given), unless a person controls the
-    conversation and not `mesmo_se_humano`; one statement. False when this attempt (`tentativas`, the
+    conversation and not `even_if_human`; one statement. False when this attempt (`tentativas`, the
     fencing token) no longer holds the row: then nothing changed."""
     row = await fetch_one(
         db,
@@ -112,7 +110,7 @@ async def concluir_entrada(
         resposta,
         versao_prompt,
         prioridade,
-        mesmo_se_humano,
+        even_if_human,
     )
     feita: bool = row["feita"]
     return feita

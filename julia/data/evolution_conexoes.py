@@ -7,9 +7,9 @@ from julia.data._executor import Executor
 from julia.queries import sql
 
 
-async def registrar_conexao_evolution(db: Executor, instancia: str, estado: str, razao: int | None) -> None:
+async def registrar_conexao_evolution(db: Executor, instancia: str, estado: str, reason: int | None) -> None:
     """Store a connection.update: the instance's state and status reason (None: unknown)."""
-    await db.execute(sql("registrar_conexao_evolution"), instancia, estado, razao)
+    await db.execute(sql("registrar_conexao_evolution"), instancia, estado, reason)
 
 
 async def estado_whatsapp(db: Executor, instancia: str) -> str | None:

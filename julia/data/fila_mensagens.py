@@ -15,7 +15,7 @@ from julia.templates import TemplateMessage
 
 
 @dataclass(frozen=True, slots=True)
-class MensagemReivindicada:
+class ClaimedMessage:
     """A claimed message: reivindicar_mensagens's RETURNING list, name for name (a column added there and
     not here fails at the first claim, and code reading a field the list lacks fails mypy)."""
 
@@ -36,7 +36,7 @@ class MensagemReivindicada:
 
 
 @dataclass(frozen=True, slots=True)
-class Destino:
+class Destination:
     """What iniciar_envio decided for the row (`status`), where it goes (`telefone`), the doctor's first name
     (`primeiro_nome`, the re-engagement template's parameter) and whether the re-engagement template goes in
     the text's place (`reengajar`: free text the Cloud API would refuse)."""
@@ -65,23 +65,23 @@ class FilaBacklog:
 
 @metrics.timed("reivindicar_mensagens")
 async def reivindicar_mensagens(
-    db: Executor, limite: int, lease_s: float, prioridade_minima: int = 0
-) -> list[MensagemReivindicada]:
-    """Claim up to `limite` due messages at `prioridade_minima` or above, leased for `lease_s` seconds (see
+    db: Executor, limit: int, lease_s: float, min_priority: int = 0
+) -> list[ClaimedMessage]:
+    """Claim up to `limite` due messages at `min_priority` or above, leased for `lease_s` seconds (see
     julia/sql/fila_mensagens.sql)."""
-    rows = await db.fetch(sql("reivindicar_mensagens"), limite, float(lease_s), prioridade_minima)
-    return [MensagemReivindicada(**row) for row in rows]
+    rows = await db.fetch(sql("reivindicar_mensagens"), limit, float(lease_s), min_priority)
+    return [ClaimedMessage(**row) for row in rows]
 
 
-async def adiar_mensagem(db: Executor, fila_id: int, tentativas: int, espera_s: float, motivo: str) -> None:
-    """Attempt `tentativas` did not send: pending again in `espera_s` seconds, with the reason."""
-    await db.execute(sql("adiar_mensagem"), fila_id, tentativas, espera_s, motivo)
+async def adiar_mensagem(db: Executor, fila_id: int, tentativas: int, wait_s: float, motivo: str) -> None:
+    """Attempt `tentativas` did not send: pending again in `wait_s` seconds, with the reason."""
+    await db.execute(sql("adiar_mensagem"), fila_id, tentativas, wait_s, motivo)
 
 
-async def esperar_mensagem(db: Executor, fila_id: int, tentativas: int, espera_s: float, motivo: str) -> None:
-    """Attempt `tentativas` met a rate limit: pending again in `espera_s` seconds, counted in `esperas`, not
+async def esperar_mensagem(db: Executor, fila_id: int, tentativas: int, wait_s: float, motivo: str) -> None:
+    """Attempt `tentativas` met a rate limit: pending again in `wait_s` seconds, counted in `esperas`, not
     against the cap."""
-    await db.execute(sql("esperar_mensagem"), fila_id, tentativas, espera_s, motivo)
+    await db.execute(sql("esperar_mensagem"), fila_id, tentativas, wait_s, motivo)
 
 
 async def falhar_mensagem(db: Executor, fila_id: int, tentativas: int, motivo: str) -> None:
@@ -90,11 +90,11 @@ async def falhar_mensagem(db: Executor, fila_id: int, tentativas: int, motivo: s
 
 
 async def reagendar_mensagem(
-    db: Executor, fila_id: int, tentativas: int, quando: dt.datetime, motivo: str
+    db: Executor, fila_id: int, tentativas: int, when: dt.datetime, motivo: str
 ) -> None:
     """Not yet (the doctor's sending window, the number's hourly or daily most): pending again at `quando`,
     the claim not counted."""
-    await db.execute(sql("reagendar_mensagem"), fila_id, tentativas, quando, motivo)
+    await db.execute(sql("reagendar_mensagem"), fila_id, tentativas, when, motivo)
 
 
 async def devolver_mensagem(db: Executor, fila_id: int, tentativas: int) -> None:
@@ -144,7 +144,7 @@ async def enfileirar_avisos(
 ) -> None:
     """Queue notices, (doctor id, template message, the shift's date) each, outside any reply, in one
     statement: the text and the template with its parameters (the sender picks by the channel,
-    julia/worker/remetente.py); the shift's date decides whether the doctor's sending window holds it."""
+    julia/worker/sender.py); the shift's date decides whether the doctor's sending window holds it."""
     if avisos:
         await db.execute(
             sql("enfileirar_avisos"),
@@ -169,8 +169,8 @@ class SendRules:
 
 
 async def iniciar_envio(
-    db: Executor, fila_id: int, tentativas: int, lease_s: float, maximo: int, rules: SendRules
-) -> Destino | None:
+    db: Executor, fila_id: int, tentativas: int, lease_s: float, maximum: int, rules: SendRules
+) -> Destination | None:
     """Commit the intent to send: the row's new `status` ('enviando'; 'cancelada' for a campaign message to
     a doctor who no longer takes them or had their week's campaign messages; 'pendente' for one put off
     while the doctor is in a conversation; 'aguardando_resposta' for free text the Cloud API would refuse
@@ -178,17 +178,17 @@ async def iniciar_envio(
     `telefone` it goes to, `primeiro_nome`, and `reengajar` (free text the Cloud API would refuse: send
     the re-engagement template instead, then aguardar_resposta); None when this claim (`tentativas`) lost
     the row."""
-    destino = await db.fetchrow(
+    destination = await db.fetchrow(
         sql("iniciar_envio"),
         fila_id,
         tentativas,
         lease_s,
-        maximo,
+        maximum,
         rules.free_text_needs_24h_window,
         rules.campanha_max_per_week,
         rules.campanha_conversation_retry_s,
     )
-    return None if destino is None else Destino(**destino)
+    return None if destination is None else Destination(**destination)
 
 
 async def aguardar_resposta(
@@ -228,8 +228,8 @@ async def contar_fila_pendente(db: Executor) -> FilaBacklog:
 
 async def contar_fila_incerta(db: Executor) -> int:
     """How many sends wait for a person ('incerto')."""
-    incertas: int = await db.fetchval(sql("contar_fila_incerta"))
-    return incertas
+    uncertain_ones: int = await db.fetchval(sql("contar_fila_incerta"))
+    return uncertain_ones
 
 
 async def fila_mensagens_do_titular(db: Executor, cliente_id: int) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from julia.data._executor import Executor
 from julia.metrics import metrics
 from julia.queries import sql
 
-HISTORICO = 20  # messages of context Claude sees
+HISTORY = 20  # messages of context Claude sees
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +37,9 @@ class WhatsappInteracao:
 
 
 @metrics.timed("carregar_historico")
-async def carregar_historico(db: Executor, conversa_id: int, limite: int = HISTORICO) -> list[Interacao]:
+async def carregar_historico(db: Executor, conversa_id: int, limit: int = HISTORY) -> list[Interacao]:
     """The last `limite` interactions of a conversation, newest first."""
-    return [Interacao(**row) for row in await db.fetch(sql("carregar_historico"), conversa_id, limite)]
+    return [Interacao(**row) for row in await db.fetch(sql("carregar_historico"), conversa_id, limit)]
 
 
 async def existe_interacao_whatsapp(db: Executor, whatsapp_id: str) -> bool:
@@ -53,10 +53,10 @@ async def interacoes_do_titular(db: Executor, cliente_id: int) -> list[dict[str,
     return [r["linha"] for r in await db.fetch(sql("interacoes_do_titular"), cliente_id)]
 
 
-async def apagar_interacoes_antigas(db: Executor, dias: int, lote: int) -> int:
+async def apagar_interacoes_antigas(db: Executor, days: int, batch: int) -> int:
     """Retention: up to `lote` interactions older than `dias` days deleted (with their entradas, tool calls
     and queue rows); how many."""
-    status = await db.execute(sql("apagar_interacoes_antigas"), dias, lote)
+    status = await db.execute(sql("apagar_interacoes_antigas"), days, batch)
     return int(status.rsplit(" ", 1)[1])  # "DELETE n"
 
 

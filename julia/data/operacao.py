@@ -12,7 +12,7 @@ from julia.queries import sql
 
 
 @dataclass(frozen=True)
-class Operacao:
+class Operation:
     conversas_ativas: int
     entradas_abertas: int  # inbound messages not yet answered
     entrada_mais_antiga_s: float
@@ -21,26 +21,26 @@ class Operacao:
     fila_mais_antiga_s: float
     handoffs_pendentes: int
     handoff_mais_antigo_s: float
-    fila_incerta: int = 0  # sends whose outcome is unknown, held for a person (julia/worker/remetente.py)
+    fila_incerta: int = 0  # sends whose outcome is unknown, held for a person (julia/worker/sender.py)
 
 
 @metrics.timed("contar_operacao")
-async def contar_operacao(db: Executor) -> Operacao:
-    ativas = await conversations.contar_conversas_ativas(db)
+async def contar_operacao(db: Executor) -> Operation:
+    active = await conversations.contar_conversas_ativas(db)
     abertas = await entradas.contar_entradas_abertas(db)
-    fila = await fila_mensagens.contar_fila_pendente(db)
+    queue = await fila_mensagens.contar_fila_pendente(db)
     pendentes = await handoffs.contar_handoffs_pendentes(db)
-    incerta = await fila_mensagens.contar_fila_incerta(db)
-    return Operacao(
-        conversas_ativas=ativas,
+    uncertain = await fila_mensagens.contar_fila_incerta(db)
+    return Operation(
+        conversas_ativas=active,
         entradas_abertas=abertas.abertas,
         entrada_mais_antiga_s=abertas.mais_antiga_s,
-        fila_pendente=fila.pendentes,
-        fila_vencida=fila.vencidas,
-        fila_mais_antiga_s=fila.mais_antiga_s,
+        fila_pendente=queue.pendentes,
+        fila_vencida=queue.vencidas,
+        fila_mais_antiga_s=queue.mais_antiga_s,
         handoffs_pendentes=pendentes.pendentes,
         handoff_mais_antigo_s=pendentes.mais_antigo_s,
-        fila_incerta=incerta,
+        fila_incerta=uncertain,
     )
 
 

@@ -10,11 +10,11 @@ from julia.data._executor import Executor, fetch_one
 from julia.metrics import metrics
 from julia.queries import sql
 
-EstadoEntrega = Literal["falhou", "entregue", "lida"]
+DeliveryState = Literal["falhou", "entregue", "lida"]
 
 
 @dataclass(frozen=True, slots=True)
-class FalhasEntrega:
+class DeliveryFailures:
     """contar_falhas_entrega's row."""
 
     recibos: int
@@ -23,7 +23,7 @@ class FalhasEntrega:
 
 @metrics.timed("registrar_recibo")
 async def registrar_recibo(
-    db: Executor, whatsapp_id: str, estado: EstadoEntrega, status_whatsapp: str
+    db: Executor, whatsapp_id: str, estado: DeliveryState, status_whatsapp: str
 ) -> bool:
     """Keep a receipt, forward only; False when it changed nothing (a repeat, a late lower one, or a
     receipt of a message the doctor sent)."""
@@ -31,14 +31,14 @@ async def registrar_recibo(
     return atualizado
 
 
-async def contar_falhas_entrega(db: Executor, janela_s: float) -> FalhasEntrega:
+async def contar_falhas_entrega(db: Executor, janela_s: float) -> DeliveryFailures:
     """Receipts of the messages first heard of in the last `janela_s` seconds, and the failed ones."""
     row = await fetch_one(db, sql("contar_falhas_entrega"), float(janela_s))
-    return FalhasEntrega(**row)
+    return DeliveryFailures(**row)
 
 
-async def apagar_recibos_antigos(db: Executor, dias: int, lote: int) -> int:
+async def apagar_recibos_antigos(db: Executor, days: int, batch: int) -> int:
     """Retention: up to `lote` receipts whose message was first heard of more than `dias` days ago; how
     many were deleted."""
-    status = await db.execute(sql("apagar_recibos_antigos"), dias, lote)
+    status = await db.execute(sql("apagar_recibos_antigos"), days, batch)
     return int(status.rsplit(" ", 1)[1])  # "DELETE n"

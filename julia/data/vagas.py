@@ -10,10 +10,10 @@ from typing import Any
 
 import asyncpg
 
+from julia.clock import today
 from julia.data._executor import Executor, fetch_one
 from julia.metrics import metrics
 from julia.queries import sql
-from julia.relogio import hoje
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +113,14 @@ async def buscar_vagas(
     db: Executor,
     especialidade_id: int,
     desde: dt.date | None = None,
-    limite: int = 10,
+    limit: int = 10,
     *,
     estado: str | None = None,
     cidade: str | None = None,
 ) -> list[OpenVaga]:
     """Open shifts of a specialty not yet started, from `desde` (today in São Paulo) on, soonest first,
     with hospital and period; only in `estado` (a UF) and `cidade` (accents and case aside) when given."""
-    rows = await db.fetch(sql("buscar_vagas"), especialidade_id, desde or hoje(), limite, estado, cidade)
+    rows = await db.fetch(sql("buscar_vagas"), especialidade_id, desde or today(), limit, estado, cidade)
     return [OpenVaga(**row) for row in rows]
 
 
@@ -169,9 +169,9 @@ async def mudar_status_vaga(db: Executor, vaga_id: int, status: str, de: str | N
     return None if row is None else Vaga(**row)
 
 
-async def atualizar_vaga(db: Executor, vaga_id: int, alteracoes: Mapping[str, Any]) -> UpdatedVaga | None:
-    """The shift after the patch `alteracoes` (status, valor, data_plantao); None when absent."""
-    row = await db.fetchrow(sql("atualizar_vaga"), vaga_id, dict(alteracoes))
+async def atualizar_vaga(db: Executor, vaga_id: int, changes: Mapping[str, Any]) -> UpdatedVaga | None:
+    """The shift after the patch `changes` (status, valor, data_plantao); None when absent."""
+    row = await db.fetchrow(sql("atualizar_vaga"), vaga_id, dict(changes))
     return None if row is None else UpdatedVaga(**row)
 
 
@@ -184,12 +184,12 @@ async def anonimizar_vagas_do_titular(db: Executor, cliente_id: int) -> tuple[in
     """LGPD erasure: the doctor unlinked from every shift; (released: reserved ones open again,
     anonymised: filled or cancelled ones kept without the doctor)."""
     rows = await db.fetch(sql("anonimizar_vagas_do_titular"), cliente_id)
-    liberadas = sum(1 for row in rows if row["liberada"])
-    return liberadas, len(rows) - liberadas
+    released = sum(1 for row in rows if row["liberada"])
+    return released, len(rows) - released
 
 
-async def expirar_reservas(db: Executor, idade_s: int, limite: int) -> list[ExpiredReserva]:
-    """Reservations older than `idade_s` seconds, still unconfirmed and not yet started, reopened (at most
+async def expirar_reservas(db: Executor, age_s: int, limit: int) -> list[ExpiredReserva]:
+    """Reservations older than `age_s` seconds, still unconfirmed and not yet started, reopened (at most
     `limite`)."""
-    rows = await db.fetch(sql("expirar_reservas"), float(idade_s), limite)
+    rows = await db.fetch(sql("expirar_reservas"), float(age_s), limit)
     return [ExpiredReserva(**row) for row in rows]

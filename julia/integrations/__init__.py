@@ -1,15 +1,15 @@
 """Thin clients of the services julia talks to. Each converts its driver's errors (httpx, anthropic) into
-`IntegracaoError` here, at the edge, so the worker decides retry-or-give-up on one type."""
+`IntegrationError` here, at the edge, so the worker decides retry-or-give-up on one type."""
 
 from julia.errors import JuliaError
 
 
-class IntegracaoError(JuliaError):
+class IntegrationError(JuliaError):
     """A call to an external service failed. `transitorio`: trying again later may succeed."""
 
-    def __init__(self, servico: str, motivo: str, *, transitorio: bool, status: int | None = None) -> None:
+    def __init__(self, servico: str, motivo: str, *, transient_one: bool, status: int | None = None) -> None:
         super().__init__(f"{servico}: {motivo}")
         self.servico = servico
         self.motivo = motivo
-        self.transitorio = transitorio
+        self.transient_one = transient_one
         self.status = status

@@ -7,7 +7,7 @@ message; julia stores their ids (clientes.chatwoot_contact_id, conversations.cha
 Every message julia posts carries `source_id` "julia:<random>" (MARCA_JULIA). Chatwoot stores it in the
 message's own column and echoes it in `message_created`, which fires for julia's own posts too: the mark
 is how the webhook tells Júlia's messages (never relayed) from an agent's. It holds because julia's inbox
-is an API channel (checked at start-up, julia/services/topologia.py): channel code rewrites a message's
+is an API channel (checked at start-up, julia/services/topology.py): channel code rewrites a message's
 source_id only where it delivers it itself (WhatsApp Cloud, Twilio...), and an API channel delivers
 nothing. It travels in the webhook that announces the message, so it cannot race julia's own record of the
 post (Chatwoot fires the webhook after its commit, maybe before julia's POST has its answer) nor be lost
@@ -23,28 +23,28 @@ from typing import Any, Literal, TypeGuard
 
 import httpx2
 
-from julia.integrations import IntegracaoError
-from julia.integrations.evolution import texto_limpo
+from julia.integrations import IntegrationError
+from julia.integrations.evolution import clean_text
 from julia.metrics import metrics
 from julia.settings import Settings
 
-ROTULO_HUMANO = "humano"
-MARCA_JULIA = "julia:"
+HUMAN_LABEL = "humano"
+JULIA_MARK = "julia:"
 CANAL_API = "Channel::Api"
 
 
 @dataclass(frozen=True)
-class MensagemAgente:
+class AgentMessage:
     """An agent's reply written in Chatwoot, to go to the doctor on WhatsApp."""
 
     id: int  # the Chatwoot message id: a redelivered webhook carries the same one
     conversa_chatwoot: int  # the conversation's id as the REST API and julia's records use it
     texto: str  # empty when the agent sent only attachments
-    agente: str  # the agent's name, for the logs
-    anexos: int = 0  # attachments, which julia does not send (only the text goes)
+    agent: str  # the agent's name, for the logs
+    attachments: int = 0  # attachments, which julia does not send (only the text goes)
 
 
-def mensagem_de_agente(corpo: dict[str, Any], inbox_id: int | None) -> MensagemAgente | None:
+def agent_message(corpo: dict[str, Any], inbox_id: int | None) -> AgentMessage | None:
     """The agent's reply `corpo` (a `message_created` webhook) carries, or None: everything else Chatwoot
     announces is never sent to a doctor. A reply is outgoing, not a private note (a missing `private` is
     not taken for false), written by a person (`sender.type` "user"; an agent bot's or an automation's
@@ -54,21 +54,21 @@ def mensagem_de_agente(corpo: dict[str, Any], inbox_id: int | None) -> MensagemA
         return None
     if corpo.get("private") is not False:
         return None
-    remetente, conversa, inbox = corpo.get("sender"), corpo.get("conversation"), corpo.get("inbox")
-    if not isinstance(remetente, dict) or remetente.get("type") != "user":
+    sender, conversa, inbox = corpo.get("sender"), corpo.get("conversation"), corpo.get("inbox")
+    if not isinstance(sender, dict) or sender.get("type") != "user":
         return None
-    if str(corpo.get("source_id") or "").startswith(MARCA_JULIA):
+    if str(corpo.get("source_id") or "").startswith(JULIA_MARK):
         return None
     if not isinstance(inbox, dict) or inbox.get("id") != inbox_id:
         return None
-    conteudo, lista = corpo.get("content"), corpo.get("attachments")  # attachments: only when some
-    texto = texto_limpo(conteudo) if isinstance(conteudo, str) and conteudo.strip() else ""
-    anexos = len(lista) if isinstance(lista, list) else 0
-    mensagem_id, conversa_id = corpo.get("id"), conversa.get("id") if isinstance(conversa, dict) else None
-    if not _id(mensagem_id) or not _id(conversa_id) or not (texto or anexos):
+    conteudo, listing = corpo.get("content"), corpo.get("attachments")  # attachments: only when some
+    texto = clean_text(conteudo) if isinstance(conteudo, str) and conteudo.strip() else ""
+    attachments = len(listing) if isinstance(listing, list) else 0
+    message_id, conversa_id = corpo.get("id"), conversa.get("id") if isinstance(conversa, dict) else None
+    if not _id(message_id) or not _id(conversa_id) or not (texto or attachments):
         return None
-    return MensagemAgente(
-        mensagem_id, conversa_id, texto, str(remetente.get("name") or remetente.get("id")), anexos
+    return AgentMessage(
+        message_id, conversa_id, texto, str(sender.get("name") or sender.get("id")), attachments
     )
 
 
@@ -77,10 +77,10 @@ def _id(valor: object) -> TypeGuard[int]:
     return type(valor) is int and 0 < valor < 2**63
 
 
-def marca() -> str:
+def mark() -> str:
     """A fresh source_id for a message julia posts (random: the mark is the prefix, the rest only keeps
     Chatwoot's index on source_id selective)."""
-    return MARCA_JULIA + secrets.token_hex(8)
+    return JULIA_MARK + secrets.token_hex(8)
 
 
 class Chatwoot:
@@ -94,7 +94,7 @@ class Chatwoot:
         self._timeout_s = settings.chatwoot_timeout_s
 
     @staticmethod
-    def configurado(settings: Settings) -> bool:
+    def configured(settings: Settings) -> bool:
         return all(
             (
                 settings.chatwoot_url,
@@ -104,18 +104,18 @@ class Chatwoot:
             )
         )
 
-    async def _chamar(self, metodo: str, caminho: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, caminho: str, **kwargs: Any) -> Any:
         try:
             resposta = await self._http.request(
-                metodo, self._base + caminho, headers=self._headers, timeout=self._timeout_s, **kwargs
+                method, self._base + caminho, headers=self._headers, timeout=self._timeout_s, **kwargs
             )
         except httpx2.HTTPError as exc:
-            raise IntegracaoError("chatwoot", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
+            raise IntegrationError("chatwoot", f"{type(exc).__name__}: {exc}", transient_one=True) from exc
         if resposta.status_code >= 300:
-            raise IntegracaoError(
+            raise IntegrationError(
                 "chatwoot",
-                f"{metodo} {caminho}: HTTP {resposta.status_code}: {resposta.text[:300]}",
-                transitorio=resposta.status_code >= 500 or resposta.status_code == 429,
+                f"{method} {caminho}: HTTP {resposta.status_code}: {resposta.text[:300]}",
+                transient_one=resposta.status_code >= 500 or resposta.status_code == 429,
                 status=resposta.status_code,
             )
         if not resposta.content:  # DELETE answers `head :ok`
@@ -123,79 +123,79 @@ class Chatwoot:
         try:
             return resposta.json()
         except ValueError as exc:
-            raise IntegracaoError("chatwoot", f"{metodo} {caminho}: not JSON", transitorio=True) from exc
+            raise IntegrationError("chatwoot", f"{method} {caminho}: not JSON", transient_one=True) from exc
 
     @metrics.timed("chatwoot_criar_contato")
-    async def criar_contato(self, telefone: str, nome: str | None) -> tuple[int, str | None]:
+    async def create_contact(self, telefone: str, nome: str | None) -> tuple[int, str | None]:
         """(contact id, the contact_inbox source_id when Chatwoot returns one). A phone already taken
         (422) is looked up instead: the contact was created by an earlier, interrupted attempt."""
         corpo = {"inbox_id": self._inbox, "name": nome or telefone, "phone_number": telefone}
         try:
-            dados = await self._chamar("POST", "/contacts", json=corpo)
-        except IntegracaoError as exc:
+            dados = await self._call("POST", "/contacts", json=corpo)
+        except IntegrationError as exc:
             if exc.status != 422:
                 raise
-            return await self._buscar_contato(telefone), None
+            return await self._find_contact(telefone), None
         payload = dados.get("payload", dados) if isinstance(dados, dict) else {}
         contato = payload.get("contact", payload) if isinstance(payload, dict) else {}
         inbox = payload.get("contact_inbox") if isinstance(payload, dict) else None
         source = inbox.get("source_id") if isinstance(inbox, dict) else None
         return int(contato["id"]), str(source) if source else None
 
-    async def _buscar_contato(self, telefone: str) -> int:
-        dados = await self._chamar("GET", "/contacts/search", params={"q": telefone})
+    async def _find_contact(self, telefone: str) -> int:
+        dados = await self._call("GET", "/contacts/search", params={"q": telefone})
         for contato in dados.get("payload", []) if isinstance(dados, dict) else []:
             if isinstance(contato, dict) and contato.get("phone_number") == telefone:
                 return int(contato["id"])
-        raise IntegracaoError("chatwoot", f"contact {telefone} exists but search misses it", transitorio=True)
+        raise IntegrationError(
+            "chatwoot", f"contact {telefone} exists but search misses it", transient_one=True
+        )
 
     @metrics.timed("chatwoot_criar_conversa")
-    async def criar_conversa(self, contato_id: int, source_id: str | None, telefone: str) -> int:
+    async def create_conversa(self, contact_id: int, source_id: str | None, telefone: str) -> int:
         corpo = {
             "source_id": source_id or telefone.lstrip("+"),
             "inbox_id": self._inbox,
-            "contact_id": contato_id,
+            "contact_id": contact_id,
         }
-        dados = await self._chamar("POST", "/conversations", json=corpo)
+        dados = await self._call("POST", "/conversations", json=corpo)
         return int(dados["id"])
 
     @metrics.timed("chatwoot_enviar_mensagem")
-    async def enviar_mensagem(
-        self, conversa_id: int, texto: str, tipo: Literal["incoming", "outgoing"]
-    ) -> None:
-        corpo = {"content": texto, "message_type": tipo, "private": False, "source_id": marca()}
-        await self._chamar("POST", f"/conversations/{conversa_id}/messages", json=corpo)
+    async def send_message(self, conversa_id: int, texto: str, kind: Literal["incoming", "outgoing"]) -> None:
+        corpo = {"content": texto, "message_type": kind, "private": False, "source_id": mark()}
+        await self._call("POST", f"/conversations/{conversa_id}/messages", json=corpo)
 
     @metrics.timed("chatwoot_nota_privada")
-    async def nota_privada(self, conversa_id: int, texto: str) -> None:
+    async def private_note(self, conversa_id: int, texto: str) -> None:
         """A note only the agents see in the conversation (a reservation Júlia made, say)."""
-        corpo = {"content": texto, "message_type": "outgoing", "private": True, "source_id": marca()}
-        await self._chamar("POST", f"/conversations/{conversa_id}/messages", json=corpo)
+        corpo = {"content": texto, "message_type": "outgoing", "private": True, "source_id": mark()}
+        await self._call("POST", f"/conversations/{conversa_id}/messages", json=corpo)
 
     @metrics.timed("chatwoot_ler_inbox")
-    async def ler_inbox(self) -> dict[str, Any]:
+    async def read_inbox(self) -> dict[str, Any]:
         """CHATWOOT_INBOX_ID as Chatwoot describes it: `channel_type`, and for an API channel its
         `webhook_url` (app/views/api/v1/models/_inbox.json.jbuilder)."""
-        dados = await self._chamar("GET", f"/inboxes/{self._inbox}")
+        dados = await self._call("GET", f"/inboxes/{self._inbox}")
         if not isinstance(dados, dict):
-            raise IntegracaoError("chatwoot", f"inbox {self._inbox}: not a JSON object", transitorio=True)
+            raise IntegrationError("chatwoot", f"inbox {self._inbox}: not a JSON object", transient_one=True)
         return dados
 
     @metrics.timed("chatwoot_adicionar_rotulo")
-    async def adicionar_rotulo(self, conversa_id: int, rotulo: str = ROTULO_HUMANO) -> None:
+    async def add_label(self, conversa_id: int, label: str = HUMAN_LABEL) -> None:
         """POST .../labels replaces the list: read, merge, write."""
         caminho = f"/conversations/{conversa_id}/labels"
-        atuais = (await self._chamar("GET", caminho)).get("payload", [])
-        if rotulo not in atuais:
-            await self._chamar("POST", caminho, json={"labels": [*atuais, rotulo]})
+        current_ones = (await self._call("GET", caminho)).get("payload", [])
+        if label not in current_ones:
+            await self._call("POST", caminho, json={"labels": [*current_ones, label]})
 
     @metrics.timed("chatwoot_apagar_contato")
-    async def apagar_contato(self, contato_id: int) -> None:
+    async def delete_contact(self, contact_id: int) -> None:
         """LGPD erasure: the contact, and with it (Chatwoot's `has_many :conversations, dependent:
         :destroy`) its conversations and messages. A contact already gone (404) is done; Chatwoot refuses
         (422) a contact online in a live chat widget, which a WhatsApp contact never is."""
         try:
-            await self._chamar("DELETE", f"/contacts/{contato_id}")
-        except IntegracaoError as exc:
+            await self._call("DELETE", f"/contacts/{contact_id}")
+        except IntegrationError as exc:
             if exc.status != 404:
                 raise

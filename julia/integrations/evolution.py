@@ -12,8 +12,8 @@ from typing import Any, Literal
 import httpx2
 
 from julia.errors import JuliaError
-from julia.integrations import IntegracaoError
-from julia.integrations.http import nada_saiu
+from julia.integrations import IntegrationError
+from julia.integrations.http import nothing_left
 from julia.metrics import metrics
 from julia.settings import Settings
 from julia.templates import Template
@@ -29,73 +29,73 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # A 400 is Evolution's for a bad request, and also for any error of Baileys' socket while the number is
 # disconnected (whatsapp.baileys.service.ts: `throw new BadRequestException(error.toString())`): that one
 # is an outage, not the message's fault, and the send is tried again once WhatsApp is back.
-_CONEXAO_FECHADA = re.compile(r"Connection Closed", re.IGNORECASE)
+_CONNECTION_CLOSED = re.compile(r"Connection Closed", re.IGNORECASE)
 
 # The request may have reached Evolution and been acted on: a proxy gave up waiting for it (504) or could
 # not read its answer (502).
-_GATEWAY_SEM_RESPOSTA = frozenset({502, 504})
+_GATEWAY_WITHOUT_REPLY = frozenset({502, 504})
 
 
-class EnvioIncerto(IntegracaoError):
+class UncertainSend(IntegrationError):
     """sendText ended without telling whether the message went out (a timeout after the request left, a
     dropped connection, a gateway without Evolution's answer). Sending again could deliver it twice."""
 
 
-class PayloadInvalido(JuliaError):
+class InvalidPayload(JuliaError):
     """The webhook body lacks a field julia needs; the message says which (returned as the 4xx reason,
     `status`: 422 for a missing field, 400 for a field whose value cannot be an id)."""
 
     status = 422
 
 
-class IdentificadorInvalido(PayloadInvalido):
+class InvalidIdentifier(InvalidPayload):
     """An id-like field (message id, JID, instance, state) holds NUL, a lone surrogate or is too long:
     no WhatsApp id does, and Postgres could not store or match it."""
 
     status = 400
 
 
-def texto_limpo(texto: str) -> str:
+def clean_text(texto: str) -> str:
     """The doctor's text as Postgres can store it: U+0000 dropped (invisible, and refused by Postgres's
     text type), a lone UTF-16 surrogate (half of a broken emoji; unencodable in UTF-8) replaced by U+FFFD.
     The message is kept: refusing it would make Evolution drop it for good after its retries."""
     return _LONE_SURROGATE.sub("\ufffd", texto.replace("\x00", ""))
 
 
-def identificador(valor: object, campo: str) -> str:
+def identifier(valor: object, field: str) -> str:
     """An id-like string field, refused (400) rather than repaired: a changed id would match nothing."""
     if not isinstance(valor, str) or not valor:
-        raise PayloadInvalido(f"{campo} is missing")
+        raise InvalidPayload(f"{field} is missing")
     if len(valor) > MAX_ID or "\x00" in valor or _LONE_SURROGATE.search(valor):
-        raise IdentificadorInvalido(f"{campo} is not a valid id")
+        raise InvalidIdentifier(f"{field} is not a valid id")
     return valor
 
 
 # How the worker answers a stored message (migrations/0012_entradas_tratamento.sql says each).
-Tratamento = Literal["responder", "pedir_texto", "desculpar", "registrar", "passar"]
+Handling = Literal["responder", "pedir_texto", "desculpar", "registrar", "passar"]
 
 
 @dataclass(frozen=True)
-class Reacao:
+class Reaction:
     emoji: str
     alvo: str | None  # the WhatsApp id of the message reacted to (julia's sendText key.id when it is hers)
 
 
 @dataclass(frozen=True)
-class MensagemRecebida:
+class ReceivedMessage:
     whatsapp_id: str
     telefone: str | None  # E.164; None: an `@lid` sender Evolution sent without remoteJidAlt
     jid: str
     texto: str  # what is stored and what Claude reads: media and choices described in brackets
     nome: str | None
-    tratamento: Tratamento = "responder"
+    tratamento: Handling = "responder"
     enviada_em: int | None = None  # messageTimestamp (unix seconds); None when absent or unreadable
-    reacao: Reacao | None = None  # `texto` then names no message yet: descrever_reacao completes it
-    escrito: str = ""  # the doctor's own words in it, without the quote (what the stop words are read in)
+    reaction: Reaction | None = None  # `texto` then names no message yet: descrever_reacao completes it
+    written: str = ""  # the doctor's own words in it, without the quote (what the stop words are read in)
 
 
 @dataclass(frozen=True)
-class Alteracao:
+class Change:
     """A doctor edited (`texto`: the new text) or deleted (`texto` None) the message `alvo` (its WhatsApp
     id); `whatsapp_id` names this event itself, so a redelivery stores nothing new."""
 
@@ -104,26 +104,26 @@ class Alteracao:
     whatsapp_id: str
 
 
-def telefone_e164(jid: str) -> str:
+def phone_e164(jid: str) -> str:
     """`5511999990000@s.whatsapp.net` -> `+5511999990000`.
 
     Brazilian mobiles registered on WhatsApp before the ninth digit arrive without it (55 + DDD + 8
     digits starting 6-9); the doctor's record has it, so it is put back or the lookup would miss them.
     """
-    digitos = jid.split("@", 1)[0].split(":", 1)[0]
+    digits = jid.split("@", 1)[0].split(":", 1)[0]
     # Never echo the JID: the reason goes back in the 4xx body and must be plain, short and valid text.
-    if not (digitos.isascii() and digitos.isdigit()):
-        raise PayloadInvalido("remoteJid carries no phone number")
-    if digitos.startswith("55") and len(digitos) == 12 and digitos[4] in "6789":
-        digitos = digitos[:4] + "9" + digitos[4:]
-    telefone = "+" + digitos
+    if not (digits.isascii() and digits.isdigit()):
+        raise InvalidPayload("remoteJid carries no phone number")
+    if digits.startswith("55") and len(digits) == 12 and digits[4] in "6789":
+        digits = digits[:4] + "9" + digits[4:]
+    telefone = "+" + digits
     if not _E164.match(telefone):
-        raise PayloadInvalido("remoteJid is not an E.164 number")
+        raise InvalidPayload("remoteJid is not an E.164 number")
     return telefone
 
 
 # Wrappers Evolution does not unwrap (docs/integrations.md): the content is at <wrapper>.message.<type>.
-_EMBRULHOS = (
+_WRAPPERS = (
     "ephemeralMessage",
     "viewOnceMessage",
     "viewOnceMessageV2",
@@ -131,64 +131,64 @@ _EMBRULHOS = (
     "documentWithCaptionMessage",
 )
 # Media with an optional caption: how the message is named to Claude and in the history.
-_MIDIA = {
+_MEDIA = {
     "imageMessage": "imagem",
     "videoMessage": "vídeo",
     "ptvMessage": "vídeo",
     "documentMessage": "documento",
 }
-CITACAO_MAX = 300  # of a quoted message, in characters: enough to say which offer, never a whole essay
+QUOTE_MAX = 300  # of a quoted message, in characters: enough to say which offer, never a whole essay
 
 
 def _str(valor: object) -> str | None:
     """A non-blank string field, repaired for Postgres (texto_limpo); None otherwise."""
-    return limpo if isinstance(valor, str) and (limpo := texto_limpo(valor)).strip() else None
+    return clean if isinstance(valor, str) and (clean := clean_text(valor)).strip() else None
 
 
-def _desembrulhar(mensagem: dict[str, Any]) -> dict[str, Any]:
+def _unwrap(message: dict[str, Any]) -> dict[str, Any]:
     for _ in range(3):  # wrappers nest at most twice (ephemeral around view-once)
-        for nome in _EMBRULHOS:
-            dentro = mensagem.get(nome)
-            if isinstance(dentro, dict) and isinstance(dentro.get("message"), dict):
-                mensagem = dentro["message"]
+        for nome in _WRAPPERS:
+            inside = message.get(nome)
+            if isinstance(inside, dict) and isinstance(inside.get("message"), dict):
+                message = inside["message"]
                 break
         else:
-            return mensagem
-    return mensagem
+            return message
+    return message
 
 
-def _conteudo(mensagem: Any) -> tuple[str, Tratamento] | None:
+def _content(message: Any) -> tuple[str, Handling] | None:
     """What a person wrote or sent, as text, and how to answer it; None for what is no person's message
     (protocol and key-distribution messages, types julia does not know)."""
-    if not isinstance(mensagem, dict):
+    if not isinstance(message, dict):
         return None
-    mensagem = _desembrulhar(mensagem)
-    estendida = mensagem.get("extendedTextMessage")
-    if texto := _str(mensagem.get("conversation")) or _str(
-        estendida.get("text") if isinstance(estendida, dict) else None
+    message = _unwrap(message)
+    extended = message.get("extendedTextMessage")
+    if texto := _str(message.get("conversation")) or _str(
+        extended.get("text") if isinstance(extended, dict) else None
     ):
         return texto, "responder"
     # Evolution's own speech-to-text, when its OpenAI integration is on: "[audio] <transcript>".
-    if transcricao := _str(mensagem.get("speechToText")):
-        return "[mensagem de voz, transcrita] " + transcricao.removeprefix("[audio]").strip(), "responder"
-    for tipo, valor in mensagem.items():
+    if transcription := _str(message.get("speechToText")):
+        return "[mensagem de voz, transcrita] " + transcription.removeprefix("[audio]").strip(), "responder"
+    for kind, valor in message.items():
         if not isinstance(valor, dict):
             continue
-        if tipo == "audioMessage":
+        if kind == "audioMessage":
             return ("[mensagem de voz]" if valor.get("ptt") is True else "[áudio]"), "pedir_texto"
-        if tipo in _MIDIA:
-            rotulo = _MIDIA[tipo]
-            if legenda := _str(valor.get("caption")):
-                return f"[{rotulo} com a legenda:] {legenda}", "responder"
-            arquivo = _str(valor.get("fileName"))
-            return (f"[{rotulo}: {arquivo}]" if arquivo else f"[{rotulo}]"), "pedir_texto"
-        if escolha := _escolha(tipo, valor):
-            return escolha, "responder"
-        if tipo == "stickerMessage":  # a sticker is a nod, like an emoji: stored, not answered
+        if kind in _MEDIA:
+            label = _MEDIA[kind]
+            if caption := _str(valor.get("caption")):
+                return f"[{label} com a legenda:] {caption}", "responder"
+            file = _str(valor.get("fileName"))
+            return (f"[{label}: {file}]" if file else f"[{label}]"), "pedir_texto"
+        if choice := _choice(kind, valor):
+            return choice, "responder"
+        if kind == "stickerMessage":  # a sticker is a nod, like an emoji: stored, not answered
             return "[figurinha]", "registrar"
-        if tipo in ("locationMessage", "liveLocationMessage"):
+        if kind in ("locationMessage", "liveLocationMessage"):
             return "[localização]", "pedir_texto"
-        if tipo in ("contactMessage", "contactsArrayMessage"):
+        if kind in ("contactMessage", "contactsArrayMessage"):
             nome = _str(valor.get("displayName"))
             return (f"[contato: {nome}]" if nome else "[contato]"), "pedir_texto"
     return None
@@ -196,75 +196,75 @@ def _conteudo(mensagem: Any) -> tuple[str, Tratamento] | None:
 
 # A caption or a transcript is the person's own words behind julia's label: the stop words are read there too
 # ("PARAR" written on a photo opts out like a text does).
-_ROTULO_DE_PALAVRAS = re.compile(r"^\[[^\]]*(?:legenda|transcrita)[^\]]*\] ")
+_WORDS_LABEL = re.compile(r"^\[[^\]]*(?:legenda|transcrita)[^\]]*\] ")
 
 
-def _escolha(tipo: str, valor: dict[str, Any]) -> str | None:
+def _choice(kind: str, valor: dict[str, Any]) -> str | None:
     """The text of a button or list choice (the proto fields, docs/integrations.md)."""
-    if tipo in ("buttonsResponseMessage", "templateButtonReplyMessage"):
+    if kind in ("buttonsResponseMessage", "templateButtonReplyMessage"):
         return _str(valor.get("selectedDisplayText"))
-    if tipo == "listResponseMessage":
+    if kind == "listResponseMessage":
         linha = valor.get("singleSelectReply")
         return _str(valor.get("title")) or _str(
             linha.get("selectedRowId") if isinstance(linha, dict) else None
         )
-    if tipo == "interactiveResponseMessage":
+    if kind == "interactiveResponseMessage":
         corpo = valor.get("body")
         return _str(corpo.get("text") if isinstance(corpo, dict) else None)
     return None
 
 
-def _citacao(data: dict[str, Any]) -> str | None:
+def _quote(data: dict[str, Any]) -> str | None:
     """The text of the message this one quotes (a reply to Júlia's offer), cut at CITACAO_MAX. Evolution
     copies the content's contextInfo to the top level; older versions leave it inside the content."""
-    contextos = [data.get("contextInfo")]
-    mensagem = data.get("message")
-    if isinstance(mensagem, dict):
-        contextos += [v.get("contextInfo") for v in _desembrulhar(mensagem).values() if isinstance(v, dict)]
-    for contexto in contextos:
-        if isinstance(contexto, dict) and (citada := _conteudo(contexto.get("quotedMessage"))):
-            texto = citada[0]
-            return texto if len(texto) <= CITACAO_MAX else texto[:CITACAO_MAX] + "…"
+    contexts = [data.get("contextInfo")]
+    message = data.get("message")
+    if isinstance(message, dict):
+        contexts += [v.get("contextInfo") for v in _unwrap(message).values() if isinstance(v, dict)]
+    for context in contexts:
+        if isinstance(context, dict) and (quoted := _content(context.get("quotedMessage"))):
+            texto = quoted[0]
+            return texto if len(texto) <= QUOTE_MAX else texto[:QUOTE_MAX] + "…"
     return None
 
 
-def _reacao(mensagem: Any) -> Reacao | None:
-    reacao = mensagem.get("reactionMessage") if isinstance(mensagem, dict) else None
-    if not isinstance(reacao, dict):
+def _reaction(message: Any) -> Reaction | None:
+    reaction = message.get("reactionMessage") if isinstance(message, dict) else None
+    if not isinstance(reaction, dict):
         return None
-    emoji = _str(reacao.get("text"))
+    emoji = _str(reaction.get("text"))
     if emoji is None:  # text "" is a reaction taken back: nothing to store
         return None
-    chave = reacao.get("key")
+    key = reaction.get("key")
     try:
-        alvo: str | None = identificador(chave.get("id") if isinstance(chave, dict) else None, "id")
-    except PayloadInvalido:  # the reaction stands; which message it is about stays unknown
+        alvo: str | None = identifier(key.get("id") if isinstance(key, dict) else None, "id")
+    except InvalidPayload:  # the reaction stands; which message it is about stays unknown
         alvo = None
-    return Reacao(emoji, alvo)
+    return Reaction(emoji, alvo)
 
 
-def descrever_reacao(reacao: Reacao, citada: str | None) -> str:
+def describe_reaction(reaction: Reaction, quoted: str | None) -> str:
     """A reaction as Claude reads it: what the doctor reacted with, to which message."""
-    if citada is None:
-        return f"[reagiu com {reacao.emoji} a uma mensagem anterior]"
-    trecho = citada if len(citada) <= CITACAO_MAX else citada[:CITACAO_MAX] + "…"
-    return f'[reagiu com {reacao.emoji} à mensagem: "{trecho}"]'
+    if quoted is None:
+        return f"[reagiu com {reaction.emoji} a uma mensagem anterior]"
+    excerpt = quoted if len(quoted) <= QUOTE_MAX else quoted[:QUOTE_MAX] + "…"
+    return f'[reagiu com {reaction.emoji} à mensagem: "{excerpt}"]'
 
 
-def descrever_alteracao(alteracao: Alteracao, original: str) -> str:
+def describe_change(change: Change, original: str) -> str:
     """An edit or a delete as Claude and the history read it, quoting the message it changed."""
-    trecho = original if len(original) <= CITACAO_MAX else original[:CITACAO_MAX] + "…"
-    if alteracao.texto is None:
-        return f'[apagou a mensagem: "{trecho}"]'
-    return f'[editou a mensagem "{trecho}" para:] {alteracao.texto}'
+    excerpt = original if len(original) <= QUOTE_MAX else original[:QUOTE_MAX] + "…"
+    if change.texto is None:
+        return f'[apagou a mensagem: "{excerpt}"]'
+    return f'[editou a mensagem "{excerpt}" para:] {change.texto}'
 
 
-def _carimbo(valor: object) -> int | None:
+def _stamp(valor: object) -> int | None:
     """messageTimestamp: unix seconds, a number (also tolerated: a digit string, a protobuf Long)."""
     if isinstance(valor, dict):  # {"low": ..., "high": ..., "unsigned": ...}
-        baixo, alto = valor.get("low"), valor.get("high")
-        if isinstance(baixo, int) and isinstance(alto, int):
-            return (alto << 32) | (baixo & 0xFFFFFFFF)
+        low, alto = valor.get("low"), valor.get("high")
+        if isinstance(low, int) and isinstance(alto, int):
+            return (alto << 32) | (low & 0xFFFFFFFF)
         return None
     if isinstance(valor, str) and valor.isascii() and valor.isdigit():
         return int(valor)
@@ -275,89 +275,89 @@ def _carimbo(valor: object) -> int | None:
     return None
 
 
-def ler_mensagem(data: Any) -> MensagemRecebida | None:
+def read_message(data: Any) -> ReceivedMessage | None:
     """A `messages.upsert` data object -> the message to store, or None when julia must ignore it (its
     own message, a group, a status post, a reaction taken back, a protocol message). Raises
     PayloadInvalido when fields are missing."""
     if not isinstance(data, dict):
-        raise PayloadInvalido("data must be an object")
+        raise InvalidPayload("data must be an object")
     key = data.get("key")
     if not isinstance(key, dict):
-        raise PayloadInvalido("data.key is missing")
-    jid = identificador(key.get("remoteJid"), "data.key.remoteJid")
-    whatsapp_id = identificador(key.get("id"), "data.key.id")
+        raise InvalidPayload("data.key is missing")
+    jid = identifier(key.get("remoteJid"), "data.key.remoteJid")
+    whatsapp_id = identifier(key.get("id"), "data.key.id")
     if key.get("fromMe") is True or jid.endswith("@g.us") or jid == "status@broadcast":
         return None
     telefone: str | None = None
     if jid.endswith("@lid"):
         # addressingMode "lid": the phone number travels in remoteJidAlt, when Evolution has it.
         if key.get("remoteJidAlt") is not None:
-            jid = identificador(key.get("remoteJidAlt"), "data.key.remoteJidAlt")
-            telefone = telefone_e164(jid)
+            jid = identifier(key.get("remoteJidAlt"), "data.key.remoteJidAlt")
+            telefone = phone_e164(jid)
     else:
-        telefone = telefone_e164(jid)
-    mensagem = data.get("message")
-    reacao = _reacao(mensagem)
-    conteudo: tuple[str, Tratamento] | None = (
-        (descrever_reacao(reacao, None), "responder") if reacao else _conteudo(mensagem)
+        telefone = phone_e164(jid)
+    message = data.get("message")
+    reaction = _reaction(message)
+    conteudo: tuple[str, Handling] | None = (
+        (describe_reaction(reaction, None), "responder") if reaction else _content(message)
     )
     if conteudo is None:
         return None
-    escrito, tratamento = conteudo
-    texto = f'[em resposta a: "{citada}"] {escrito}' if (citada := _citacao(data)) else escrito
+    written, tratamento = conteudo
+    texto = f'[em resposta a: "{quoted}"] {written}' if (quoted := _quote(data)) else written
     nome = data.get("pushName")
-    return MensagemRecebida(
+    return ReceivedMessage(
         whatsapp_id,
         telefone,
         jid,
         texto,
-        texto_limpo(nome) if isinstance(nome, str) else None,
+        clean_text(nome) if isinstance(nome, str) else None,
         tratamento,
-        _carimbo(data.get("messageTimestamp")),
-        reacao,
-        _ROTULO_DE_PALAVRAS.sub("", escrito, count=1),
+        _stamp(data.get("messageTimestamp")),
+        reaction,
+        _WORDS_LABEL.sub("", written, count=1),
     )
 
 
-def ler_edicao(data: Any) -> Alteracao | None:
+def read_edit(data: Any) -> Change | None:
     """`messages.edited`: `data` is WhatsApp's protocolMessage (docs/integrations.md). It fires for every
     protocol message: only a MESSAGE_EDIT (14) of the doctor's own message is one; None otherwise."""
     if not isinstance(data, dict) or data.get("type") not in ("MESSAGE_EDIT", 14):
         return None
     key = data.get("key")
     if not isinstance(key, dict):
-        raise PayloadInvalido("data.key is missing")
-    alvo = identificador(key.get("id"), "data.key.id")
-    editada = _conteudo(data.get("editedMessage"))
-    if key.get("fromMe") is True or editada is None:
+        raise InvalidPayload("data.key is missing")
+    alvo = identifier(key.get("id"), "data.key.id")
+    edited = _content(data.get("editedMessage"))
+    if key.get("fromMe") is True or edited is None:
         return None
-    carimbo = _carimbo(data.get("timestampMs"))
-    return Alteracao(alvo, editada[0], identificador(f"{alvo}:editada:{carimbo or 0}", "data.key.id"))
+    stamp = _stamp(data.get("timestampMs"))
+    return Change(alvo, edited[0], identifier(f"{alvo}:editada:{stamp or 0}", "data.key.id"))
 
 
-def ler_remocao(data: Any) -> Alteracao | None:
+def read_removal(data: Any) -> Change | None:
     """`messages.delete`: `data` is the deleted message's key (a delete for everyone by the doctor), or,
     when julia deletes through the API, the stored record with that key under `key`; None for our own."""
     if not isinstance(data, dict):
-        raise PayloadInvalido("data must be an object")
+        raise InvalidPayload("data must be an object")
     key: dict[str, Any] = data["key"] if isinstance(data.get("key"), dict) else data
     if key.get("fromMe") is True:
         return None
-    alvo = identificador(key.get("id"), "data.id")
-    return Alteracao(alvo, None, identificador(f"{alvo}:apagada", "data.id"))
+    alvo = identifier(key.get("id"), "data.id")
+    return Change(alvo, None, identifier(f"{alvo}:apagada", "data.id"))
 
 
 # Meta's errors that a later try may get past (its rate limits, its own outages, an expired token an operator
 # renews); every other code (132001 unknown template, 132000 parameter count, 131030 number not allowed,
 # 131026 undeliverable, 131047 re-engagement...) fails the same way again.
-META_TRANSITORIOS = frozenset({4, 80007, 130429, 131000, 131016, 131048, 131056, 190})
+META_TRANSIENT = frozenset({4, 80007, 130429, 131000, 131016, 131048, 131056, 190})
 # What each of Evolution's integration names means for julia (GET /instance/fetchInstances, `integration`).
-INTEGRACOES = {"WHATSAPP-BAILEYS": "baileys", "WHATSAPP-BUSINESS": "cloud-api"}
+INTEGRATIONS = {"WHATSAPP-BAILEYS": "baileys", "WHATSAPP-BUSINESS": "cloud-api"}
 
 # `messages.update` statuses (docs/integrations.md): Baileys' receipts and the Cloud API's statuses,
 # upper-cased by Evolution. SERVER_ACK / SENT say no more than sendText's 201 did; PENDING, DELETED and
 # anything unknown are not a delivery outcome either: those are ignored without a statement.
-ESTADO_DO_STATUS: dict[str, Literal["falhou", "entregue", "lida"]] = {
+STATE_OF_STATUS: dict[str, Literal["falhou", "entregue", "lida"]] = {
     "DELIVERY_ACK": "entregue",
     "DELIVERED": "entregue",
     "READ": "lida",
@@ -368,7 +368,7 @@ ESTADO_DO_STATUS: dict[str, Literal["falhou", "entregue", "lida"]] = {
 
 
 @dataclass(frozen=True)
-class Recibo:
+class Receipt:
     """A delivery receipt of the message `whatsapp_id` (sendText's key.id)."""
 
     whatsapp_id: str
@@ -376,18 +376,18 @@ class Recibo:
     status: str  # as Evolution wrote it
 
 
-def ler_recibo(data: Any) -> Recibo | None:
+def read_receipt(data: Any) -> Receipt | None:
     """`messages.update`: `data` is one receipt, `{"keyId", "remoteJid", "fromMe", "status", ...}` from both
     Baileys and the Cloud API; None for a status that is no delivery outcome."""
     if isinstance(data, list):  # tolerated, as for messages.upsert: a batch of one
         data = data[0] if len(data) == 1 else None
     if not isinstance(data, dict):
-        raise PayloadInvalido("data must be an object")
+        raise InvalidPayload("data must be an object")
     status = data.get("status")
-    estado = ESTADO_DO_STATUS.get(status) if isinstance(status, str) else None
+    estado = STATE_OF_STATUS.get(status) if isinstance(status, str) else None
     if estado is None or not isinstance(status, str):
         return None
-    return Recibo(identificador(data.get("keyId"), "data.keyId"), estado, status)
+    return Receipt(identifier(data.get("keyId"), "data.keyId"), estado, status)
 
 
 class Evolution:
@@ -400,16 +400,16 @@ class Evolution:
         self._base = settings.evolution_url.rstrip("/")
         instancia = settings.evolution_instance
         self._url = f"{self._base}/message/sendText/{instancia}"
-        self._url_modelo = f"{self._base}/message/sendTemplate/{instancia}"
-        self._url_instancia = f"{self._base}/instance/fetchInstances"
-        self._instancia = instancia
+        self._template_url = f"{self._base}/message/sendTemplate/{instancia}"
+        self._instance_url = f"{self._base}/instance/fetchInstances"
+        self._instance = instancia
         self._headers = {"apikey": settings.evolution_api_key.get_secret_value()}
         self._http = http
         # A reply arriving after this is lost to us, though the message may well have gone out.
         self._timeout_s = settings.evolution_timeout_s
 
     @metrics.timed("evolution_send_text")
-    async def enviar_texto(self, telefone: str, texto: str, *, delay_ms: int = 0) -> str | None:
+    async def send_text(self, telefone: str, texto: str, *, delay_ms: int = 0) -> str | None:
         """Send `texto` to an E.164 number; the WhatsApp id of the sent message (None if Evolution omits it).
         `delay_ms`: Evolution shows 'typing...' that long first (its answer waits for it too).
 
@@ -422,10 +422,10 @@ class Evolution:
         corpo: dict[str, Any] = {"number": telefone.lstrip("+"), "text": texto}
         if delay_ms:
             corpo["delay"] = delay_ms
-        return await self._enviar(self._url, corpo, delay_ms / 1000.0)
+        return await self._send(self._url, corpo, delay_ms / 1000.0)
 
     @metrics.timed("evolution_send_template")
-    async def enviar_modelo(self, telefone: str, modelo: Template, valores: Sequence[str]) -> str | None:
+    async def send_template(self, telefone: str, modelo: Template, values: Sequence[str]) -> str | None:
         """Send an approved template (the Cloud API's sendTemplate) with its body parameters in order; the
         WhatsApp id (`wamid...`). Errors as enviar_texto, plus Meta's refusal, which Evolution returns as
         the body of a 201 without `key` (docs/integrations.md): an IntegracaoError naming Meta's code,
@@ -434,37 +434,39 @@ class Evolution:
             "number": telefone.lstrip("+"),
             "name": modelo.name,
             "language": modelo.language,
-            "components": [{"type": "body", "parameters": [{"type": "text", "text": v} for v in valores]}],
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": v} for v in values]}],
         }
-        return await self._enviar(self._url_modelo, corpo, 0.0)
+        return await self._send(self._template_url, corpo, 0.0)
 
-    async def _enviar(self, url: str, corpo: dict[str, Any], delay_s: float) -> str | None:
+    async def _send(self, url: str, corpo: dict[str, Any], delay_s: float) -> str | None:
         try:
             resposta = await self._http.post(
                 url, json=corpo, headers=self._headers, timeout=self._timeout_s + delay_s
             )
         except httpx2.HTTPError as exc:
-            if nada_saiu(exc):
-                raise IntegracaoError("evolution", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
-            raise EnvioIncerto("evolution", f"{type(exc).__name__}: {exc}", transitorio=False) from exc
+            if nothing_left(exc):
+                raise IntegrationError(
+                    "evolution", f"{type(exc).__name__}: {exc}", transient_one=True
+                ) from exc
+            raise UncertainSend("evolution", f"{type(exc).__name__}: {exc}", transient_one=False) from exc
         if resposta.status_code in (200, 201):
             try:
-                enviada = resposta.json()
+                sent_one = resposta.json()
             except ValueError:
                 return None
-            if not isinstance(enviada, dict):
+            if not isinstance(sent_one, dict):
                 return None
-            chave = enviada.get("key") or {}
-            if isinstance(chave, dict) and chave.get("id"):
-                return str(chave["id"])
-            if "code" in enviada or "error_data" in enviada:
-                raise recusa_da_meta(enviada)
+            key = sent_one.get("key") or {}
+            if isinstance(key, dict) and key.get("id"):
+                return str(key["id"])
+            if "code" in sent_one or "error_data" in sent_one:
+                raise meta_refusal(sent_one)
             return None
         motivo = f"HTTP {resposta.status_code}: {resposta.text[:300]}"
-        if resposta.status_code in _GATEWAY_SEM_RESPOSTA:
-            raise EnvioIncerto("evolution", motivo, transitorio=False, status=resposta.status_code)
-        permanente = resposta.status_code == 400 and not _CONEXAO_FECHADA.search(resposta.text)
-        raise IntegracaoError("evolution", motivo, transitorio=not permanente, status=resposta.status_code)
+        if resposta.status_code in _GATEWAY_WITHOUT_REPLY:
+            raise UncertainSend("evolution", motivo, transient_one=False, status=resposta.status_code)
+        permanent = resposta.status_code == 400 and not _CONNECTION_CLOSED.search(resposta.text)
+        raise IntegrationError("evolution", motivo, transient_one=not permanent, status=resposta.status_code)
 
     async def integracao(self) -> str | None:
         """The instance's integration as julia names it (`baileys`, `cloud-api`), from
@@ -472,36 +474,36 @@ class Evolution:
         IntegracaoError when it cannot be read."""
         try:
             resposta = await self._http.get(
-                self._url_instancia,
-                params={"instanceName": self._instancia},
+                self._instance_url,
+                params={"instanceName": self._instance},
                 headers=self._headers,
                 timeout=self._timeout_s,
             )
         except httpx2.HTTPError as exc:
-            raise IntegracaoError("evolution", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
+            raise IntegrationError("evolution", f"{type(exc).__name__}: {exc}", transient_one=True) from exc
         if resposta.status_code != 200:
             motivo = f"fetchInstances: HTTP {resposta.status_code}: {resposta.text[:300]}"
-            raise IntegracaoError("evolution", motivo, transitorio=True, status=resposta.status_code)
+            raise IntegrationError("evolution", motivo, transient_one=True, status=resposta.status_code)
         try:
-            instancias = resposta.json()
+            instances = resposta.json()
         except ValueError as exc:
-            raise IntegracaoError("evolution", "fetchInstances: not JSON", transitorio=True) from exc
-        for instancia in instancias if isinstance(instancias, list) else []:
-            if isinstance(instancia, dict) and instancia.get("name") == self._instancia:
-                return INTEGRACOES.get(str(instancia.get("integration")))
-        raise IntegracaoError(
-            "evolution", f"fetchInstances: no instance {self._instancia!r}", transitorio=True
+            raise IntegrationError("evolution", "fetchInstances: not JSON", transient_one=True) from exc
+        for instancia in instances if isinstance(instances, list) else []:
+            if isinstance(instancia, dict) and instancia.get("name") == self._instance:
+                return INTEGRATIONS.get(str(instancia.get("integration")))
+        raise IntegrationError(
+            "evolution", f"fetchInstances: no instance {self._instance!r}", transient_one=True
         )
 
     @metrics.timed("evolution_chatwoot_find")
-    async def chatwoot_ligado(self) -> bool | None:
+    async def chatwoot_on(self) -> bool | None:
         """Whether the instance's own Chatwoot integration is on: `GET /chatwoot/find/{instance}` answers
         its settings (`enabled`; a `token` too, never logged); 400 "Chatwoot is disabled" when Evolution
         has Chatwoot off altogether (src/api/integrations/chatbot/chatwoot/controllers/
         chatwoot.controller.ts). None: Evolution did not say (unreachable, 5xx, 401, anything else)."""
         try:
             resposta = await self._http.get(
-                f"{self._base}/chatwoot/find/{self._instancia}", headers=self._headers, timeout=15.0
+                f"{self._base}/chatwoot/find/{self._instance}", headers=self._headers, timeout=15.0
             )
         except httpx2.HTTPError:
             return None
@@ -517,22 +519,22 @@ class Evolution:
 
 
 # Meta's "Re-engagement message": free text to a number that has not written in 24 hours.
-FORA_DA_JANELA_24H = 131047
+OUTSIDE_24H_WINDOW = 131047
 
 
-class RecusaDaMeta(IntegracaoError):
+class MetaRefusal(IntegrationError):
     """Meta refused the message (a 201 without `key`, Meta's error as its body); `codigo` is Meta's."""
 
-    def __init__(self, codigo: object, mensagem: str) -> None:
+    def __init__(self, code: object, message: str) -> None:
         super().__init__(
             "evolution",
-            f"Meta refused the message ({codigo}): {mensagem}",
-            transitorio=codigo in META_TRANSITORIOS,
+            f"Meta refused the message ({code}): {message}",
+            transient_one=code in META_TRANSIENT,
         )
-        self.codigo = codigo
+        self.code = code
 
 
-def recusa_da_meta(corpo: dict[str, Any]) -> RecusaDaMeta:
+def meta_refusal(corpo: dict[str, Any]) -> MetaRefusal:
     """Meta's error object, as Evolution passes it on, as the failed send it is."""
-    mensagem = str(corpo.get("message") or corpo.get("error_data") or "no message")[:300]
-    return RecusaDaMeta(corpo.get("code"), mensagem)
+    message = str(corpo.get("message") or corpo.get("error_data") or "no message")[:300]
+    return MetaRefusal(corpo.get("code"), message)

@@ -14,21 +14,21 @@ from httpx_aiohttp.httpx2 import Httpx2AiohttpClient
 TIMEOUT_S = 15.0
 # aiohttp's connector has no separate keep-alive count, and without a bound it allows 100: the open
 # connections per process, enough for serve's alerts and mirrors. A worker passes its own bound.
-CONEXOES_MAX = 200
+CONNECTIONS_MAX = 200
 
 
-def cliente_http(conexoes_max: int = CONEXOES_MAX) -> httpx2.AsyncClient:
+def cliente_http(connections_max: int = CONNECTIONS_MAX) -> httpx2.AsyncClient:
     """A new client; the caller closes it (`async with`, or `aclose()`)."""
     return Httpx2AiohttpClient(
-        timeout=httpx2.Timeout(TIMEOUT_S), limits=httpx2.Limits(max_connections=conexoes_max)
+        timeout=httpx2.Timeout(TIMEOUT_S), limits=httpx2.Limits(max_connections=connections_max)
     )
 
 
-def nada_saiu(exc: httpx2.HTTPError) -> bool:
+def nothing_left(exc: httpx2.HTTPError) -> bool:
     """True when the request never reached the server (no connection was made), so sending it again
     cannot deliver it twice. The aiohttp transport maps a dropped or reset connection to httpx2's
     ConnectTimeout, though the request may have been written: its cause tells the two apart."""
-    causa = exc.__cause__
-    if isinstance(causa, aiohttp.ClientError):
-        return isinstance(causa, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return isinstance(cause, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
     return isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout))

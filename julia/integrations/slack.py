@@ -16,20 +16,20 @@ from typing import Any
 
 import httpx2
 
-from julia.integrations import IntegracaoError
+from julia.integrations import IntegrationError
 from julia.metrics import Metrics
 from julia.metrics import metrics as metricas_do_processo
 
-ESPERA_MAX_S = 5
-RETRY_AFTER_PADRAO_S = 30  # Slack always sends Retry-After with a 429; without a readable one, hold off long
+WAIT_MAX_S = 5
+RETRY_AFTER_DEFAULT_S = 30  # Slack always sends Retry-After with a 429; without a readable one, hold off long
 
 
-class SlackLimitado(IntegracaoError):
-    """Slack answered 429: post again in `espera_s` seconds, not sooner."""
+class RateLimitedSlack(IntegrationError):
+    """Slack answered 429: post again in `wait_s` seconds, not sooner."""
 
-    def __init__(self, espera_s: int) -> None:
-        super().__init__("slack", f"HTTP 429, retry after {espera_s} s", transitorio=True, status=429)
-        self.espera_s = espera_s
+    def __init__(self, wait_s: int) -> None:
+        super().__init__("slack", f"HTTP 429, retry after {wait_s} s", transient_one=True, status=429)
+        self.wait_s = wait_s
 
 
 class Slack:
@@ -48,55 +48,55 @@ class Slack:
         self._timeout_s = timeout_s
         self._metrics = metrics
 
-    async def notificar(self, texto: str, *, blocos: list[dict[str, Any]] | None = None) -> None:
+    async def notify(self, texto: str, *, blocks: list[dict[str, Any]] | None = None) -> None:
         """Post `texto` (with Block Kit `blocos` when given). IntegracaoError (SlackLimitado for a 429 that
         outlasts the policy above) when Slack did not take it; each such call counts in `slack_falhas`."""
-        corpo: dict[str, Any] = {"text": texto} if blocos is None else {"text": texto, "blocks": blocos}
+        corpo: dict[str, Any] = {"text": texto} if blocks is None else {"text": texto, "blocks": blocks}
         try:
             with self._metrics.measure("slack_notificar"):
-                await self._postar(corpo)
-        except IntegracaoError:
+                await self._post(corpo)
+        except IntegrationError:
             self._metrics.count("slack_falhas")
             raise
 
-    async def _postar(self, corpo: dict[str, Any]) -> None:
-        esperou = False
+    async def _post(self, corpo: dict[str, Any]) -> None:
+        waited = False
         while True:
             try:
                 resposta = await self._http.post(self._url, json=corpo, timeout=self._timeout_s)
             except httpx2.HTTPError as exc:
-                raise IntegracaoError("slack", f"{type(exc).__name__}: {exc}", transitorio=True) from exc
+                raise IntegrationError("slack", f"{type(exc).__name__}: {exc}", transient_one=True) from exc
             if resposta.status_code == 200:
                 return
             if resposta.status_code != 429:
-                raise IntegracaoError(
+                raise IntegrationError(
                     "slack",
                     f"HTTP {resposta.status_code}: {resposta.text[:200]}",
-                    transitorio=resposta.status_code >= 500,
+                    transient_one=resposta.status_code >= 500,
                     status=resposta.status_code,
                 )
-            espera = _retry_after_s(resposta)
-            if esperou or espera > ESPERA_MAX_S:
-                raise SlackLimitado(espera)
-            await asyncio.sleep(espera)
-            esperou = True
+            wait = _retry_after_s(resposta)
+            if waited or wait > WAIT_MAX_S:
+                raise RateLimitedSlack(wait)
+            await asyncio.sleep(wait)
+            waited = True
 
 
 # Slack's control characters in message text: `<` opens a mention (`<!channel>`, `<@U123>`) or a link
 # (`<https://x|texto>`), `&` an entity. Escaped as Slack documents ("Escaping text"), they print as typed.
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_CONTROLE = str.maketrans({c: " " for c in [*map(chr, range(32)), "\x7f"]})
+_CONTROL = str.maketrans({c: " " for c in [*map(chr, range(32)), "\x7f"]})
 
 
-def texto_literal(texto: str, max_chars: int) -> str:
+def literal_text(texto: str, max_chars: int) -> str:
     """Text someone else wrote (Claude's handoff reason, say) as Slack must print it: no mention, no link,
     no entity, one line, at most `max_chars` characters of it (then "…")."""
-    uma_linha = " ".join(texto.translate(_CONTROLE).split())
-    if len(uma_linha) > max_chars:
-        uma_linha = uma_linha[: max_chars - 1].rstrip() + "…"
-    return uma_linha.translate(_ESCAPES)
+    one_line = " ".join(texto.translate(_CONTROL).split())
+    if len(one_line) > max_chars:
+        one_line = one_line[: max_chars - 1].rstrip() + "…"
+    return one_line.translate(_ESCAPES)
 
 
 def _retry_after_s(resposta: httpx2.Response) -> int:
-    cabecalho = resposta.headers.get("retry-after", "")
-    return max(1, int(cabecalho)) if cabecalho.isdigit() else RETRY_AFTER_PADRAO_S
+    header = resposta.headers.get("retry-after", "")
+    return max(1, int(header)) if header.isdigit() else RETRY_AFTER_DEFAULT_S

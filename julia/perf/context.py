@@ -13,7 +13,7 @@ import asyncpg
 from julia import db, servers
 from julia.perf.engine import allocations, config, harness, profile, results
 from julia.perf.engine.harness import Measured, Paired, Step
-from julia.perf.engine.turnos import Turnos
+from julia.perf.engine.turns import TurnTaking
 from julia.queries import sql
 
 # The sleep injection: the query it slows, and by how much (about 10x a warm indexed lookup's p50).
@@ -46,15 +46,15 @@ class Perf:
     samples: int
     injected: str | None
     today: dt.date = dt.date(2026, 11, 25)
-    turnos: Turnos = field(default_factory=lambda: Turnos(None, None))
+    turns: TurnTaking = field(default_factory=lambda: TurnTaking(None, None))
     slowdown: float = 1.0  # calibration: each timed call this many times slower (harness.measure*)
     # The allocation gate's calibration (perf/allocations_accuracy.py): each warm benchmark that traces
     # its allocations warms up and traces them, and nothing else (no timed blocks, counts or profile).
     allocations_only: bool = False
 
     async def switch(self, label: str) -> int:
-        """Hand this side's turn back, wait for the next and return its round (julia.perf.engine.turnos)."""
-        return await self.turnos.switch(label)
+        """Hand this side's turn back, wait for the next and return its round (julia.perf.engine.turns)."""
+        return await self.turns.switch(label)
 
     async def injected_sleep(self, query: str) -> None:
         """The `sleep` injection: code that got slower around one query (a no-op otherwise)."""
@@ -71,11 +71,11 @@ class Perf:
     async def measure(self, call: Step, **timed: Unpack[Timed]) -> Measured:
         """harness.measure in this run's turns and with its calibration slowdown, which every benchmark
         must pass and so passes here."""
-        return await harness.measure(call, turns=self.turnos, slowdown=self.slowdown, **timed)
+        return await harness.measure(call, turns=self.turns, slowdown=self.slowdown, **timed)
 
     async def measure_paired(self, call: Step, floor: Step, **timed: Unpack[Timed]) -> Paired:
         """harness.measure_paired in this run's turns and with its calibration slowdown (as `measure`)."""
-        return await harness.measure_paired(call, floor, turns=self.turnos, slowdown=self.slowdown, **timed)
+        return await harness.measure_paired(call, floor, turns=self.turns, slowdown=self.slowdown, **timed)
 
     async def allocated(
         self, call: Step, calls: int, *, before: Step | None = None, after: Step | None = None

@@ -18,7 +18,7 @@ import asyncpg
 from julia.queries import Critical, critical
 from julia.services.queues import INBOUND_TRIES, SEND_TRIES
 from julia.settings import Settings
-from julia.worker.taxa import PRIORIDADE_RESPOSTA
+from julia.worker.rate import PRIORITY_REPLY
 
 Params = tuple[Any, ...]
 
@@ -27,14 +27,14 @@ VAGAS_LIMIT = 10
 TAG_LIMIT = 50
 CLAIM_BATCH = 10
 CLAIM_LEASE_S = 60.0
-ENTRADA_TRIES = INBOUND_TRIES  # the attempt cap on an inbound message (the sender's: SEND_TRIES)
-REPLY_PRIORITY = PRIORIDADE_RESPOSTA
+INBOUND_TRIES = INBOUND_TRIES  # the attempt cap on an inbound message (the sender's: SEND_TRIES)
+REPLY_PRIORITY = PRIORITY_REPLY
 # The send's rules as a default deployment has them (Baileys: free text needs no 24-hour window).
 CAMPANHA_MAX_PER_WEEK = Settings.model_fields["campanha_max_per_week"].default
 CONVERSATION_RETRY_S = Settings.model_fields["campanha_conversation_retry_s"].default
-ENTRADA_TEXT = "Tem plantão de clínica no sábado?"
-ENTRADA_REPLY = "(perf) Temos, sim."
-ENTRADA_ID_PREFIX = "PERFCRITICAL"  # WhatsApp ids no stored message has (the inserts are rolled back)
+INBOUND_TEXT = "Tem plantão de clínica no sábado?"
+INBOUND_REPLY = "(perf) Temos, sim."
+INBOUND_ID_PREFIX = "PERFCRITICAL"  # WhatsApp ids no stored message has (the inserts are rolled back)
 # The rows a worker or a sender holds: what a conclusion or a send's intent and outcome find. The seed has
 # queued messages held by a sender and no inbound rows, so concluir_entrada is measured on a key that
 # matches nothing there (the message path benchmark measures it on real rows).
@@ -61,13 +61,13 @@ class _Sample:
     specialties: list[tuple[int]]
     tags: list[tuple[str]]
     talking: list[tuple[int]]  # doctors with an active conversation
-    claimed_entradas: list[tuple[int, int]]  # (id, tentativas) of inbound rows being answered
+    claimed_inbound: list[tuple[int, int]]  # (id, tentativas) of inbound rows being answered
     claimed_sends: list[tuple[int, int]]  # (id, tentativas) of queued messages a sender holds
 
 
 # Per critical query, in the order the perf suite measures them: the first ten in the order they had
 # before the tag, so a same-run A/B against a base that predates it pairs their blocks round by round
-# (julia.perf.engine.turnos); a query tagged later goes last. Every tagged query has one, and only those.
+# (julia.perf.engine.turns); a query tagged later goes last. Every tagged query has one, and only those.
 _PARAMS: dict[str, Callable[[_Sample], list[Params]]] = {
     "buscar_medico_por_telefone": lambda s: [(telefone,) for _, telefone in s.doctors],
     "buscar_medico_por_id": lambda s: [(id_,) for id_, _ in s.doctors],
@@ -84,12 +84,11 @@ _PARAMS: dict[str, Callable[[_Sample], list[Params]]] = {
     # The message path: the webhook's one statement, the worker's claim and its conclusion (the history
     # above is the fourth); the static context is what a cache miss reads.
     "registrar_entrada": lambda s: [
-        (id_, ENTRADA_TEXT, f"{ENTRADA_ID_PREFIX}{n}", "responder") for n, (id_,) in enumerate(s.talking)
+        (id_, INBOUND_TEXT, f"{INBOUND_ID_PREFIX}{n}", "responder") for n, (id_,) in enumerate(s.talking)
     ],
-    "reivindicar_entradas": lambda s: [(CLAIM_BATCH, CLAIM_LEASE_S, ENTRADA_TRIES, [])],
+    "reivindicar_entradas": lambda s: [(CLAIM_BATCH, CLAIM_LEASE_S, INBOUND_TRIES, [])],
     "concluir_entrada": lambda s: [
-        (id_, tentativas, ENTRADA_REPLY, None, REPLY_PRIORITY, False)
-        for id_, tentativas in s.claimed_entradas
+        (id_, tentativas, INBOUND_REPLY, None, REPLY_PRIORITY, False) for id_, tentativas in s.claimed_inbound
     ],
     "carregar_contexto_estatico": lambda s: [(id_,) for id_, _ in s.doctors],
     # The sender, per message: the intent before the call and the outcome after it.
@@ -98,7 +97,7 @@ _PARAMS: dict[str, Callable[[_Sample], list[Params]]] = {
         for id_, tentativas in s.claimed_sends
     ],
     "marcar_enviada": lambda s: [
-        (id_, tentativas, f"{ENTRADA_ID_PREFIX}S{id_}") for id_, tentativas in s.claimed_sends
+        (id_, tentativas, f"{INBOUND_ID_PREFIX}S{id_}") for id_, tentativas in s.claimed_sends
     ],
     # An opt-out: the doctor's row, then every unsent message of theirs.
     "registrar_opt_out": lambda s: [(id_,) for id_, _ in s.doctors],
@@ -139,7 +138,7 @@ async def pick_params(
         specialties=await _column(conn, "id", "especialidades", keys) or [(0,)],
         tags=tags,
         talking=await _column(conn, "cliente_id", "conversations", keys, "WHERE status = 'ativa'") or [(0,)],
-        claimed_entradas=await _column(conn, "id, tentativas", "entradas", keys, _HELD) or [(0, 1)],
+        claimed_inbound=await _column(conn, "id, tentativas", "entradas", keys, _HELD) or [(0, 1)],
         claimed_sends=await _column(conn, "id, tentativas", "fila_mensagens", keys, _HELD) or [(0, 1)],
     )
     return {name: build(sample) for name, build in _PARAMS.items()}

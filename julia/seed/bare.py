@@ -26,17 +26,17 @@ log = logging.getLogger(__name__)
 @contextlib.asynccontextmanager
 async def bare(conn: asyncpg.Connection, tables: Sequence[str], phases: Phases) -> AsyncIterator[None]:
     """Inside a transaction: the tables without keys and indexes; rebuilt, in dependency order, on exit."""
-    restricoes = await conn.fetch(sql("seed_restricoes"), list(tables))
+    constraints = await conn.fetch(sql("seed_restricoes"), list(tables))
     indices = await conn.fetch(sql("seed_indices"), list(tables))
-    chaves = [_add(r) for r in restricoes if not r["definicao"].startswith("FOREIGN KEY")]
-    estrangeiras = [_add(r) for r in restricoes if r["definicao"].startswith("FOREIGN KEY")]
-    for r in reversed(restricoes):  # foreign keys first: a primary key cannot go while one points at it
+    keys = [_add(r) for r in constraints if not r["definicao"].startswith("FOREIGN KEY")]
+    foreign_numbers = [_add(r) for r in constraints if r["definicao"].startswith("FOREIGN KEY")]
+    for r in reversed(constraints):  # foreign keys first: a primary key cannot go while one points at it
         await conn.execute(f"ALTER TABLE {r['tabela']} DROP CONSTRAINT {r['nome']}")
     for i in indices:
         await conn.execute(f"DROP INDEX {i['nome']}")
     yield
     # Keys before the foreign keys that need them; each foreign key is then checked with one join.
-    rebuild = chaves + [i["definicao"] for i in indices] + estrangeiras
+    rebuild = keys + [i["definicao"] for i in indices] + foreign_numbers
     with phases.phase("indexes", len(rebuild), unit="statements") as bar:
         for statement in rebuild:
             started = time.perf_counter()
@@ -45,5 +45,5 @@ async def bare(conn: asyncpg.Connection, tables: Sequence[str], phases: Phases) 
             bar.update()
 
 
-def _add(restricao: asyncpg.Record) -> str:
-    return f"ALTER TABLE {restricao['tabela']} ADD CONSTRAINT {restricao['nome']} {restricao['definicao']}"
+def _add(constraint: asyncpg.Record) -> str:
+    return f"ALTER TABLE {constraint['tabela']} ADD CONSTRAINT {constraint['nome']} {constraint['definicao']}"

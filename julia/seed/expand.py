@@ -29,16 +29,16 @@ async def interacoes(conn: asyncpg.Connection, plan: Plan, ref: Reference, phase
         await conn.execute(sql("seed_plano"), plan.base, salt(plan, 1))
         await conn.execute(sql("seed_plano_analisar"))  # temp tables get no autovacuum: plan the slices right
         total = await conn.fetchval(sql("seed_plano_total"))
-        fatias = await conn.fetch(sql("seed_plano_fatias"), SLICES)
+        slices = await conn.fetch(sql("seed_plano_fatias"), SLICES)
     mask = plan.rng("whatsapp").getrandbits(62)
-    texts = (ref.mensagens["medico"], ref.mensagens["julia"], ref.mensagens["humano"])
+    texts = (ref.messages["medico"], ref.messages["julia"], ref.messages["humano"])
     with phases.phase("interacoes", total) as bar:
-        for fatia in fatias:
+        for fatia in slices:
             await conn.execute(sql("seed_interacoes"), salt(plan, 2), mask, *texts, fatia["de"], fatia["ate"])
             bar.update(fatia["linhas"])
 
 
-async def fila(conn: asyncpg.Connection, plan: Plan, ref: Reference, phases: Phases) -> None:
+async def queue(conn: asyncpg.Connection, plan: Plan, ref: Reference, phases: Phases) -> None:
     with phases.phase("fila_mensagens"):
-        textos, erros = ref.mensagens["fila"], ref.mensagens["erro"]
-        await conn.execute(sql("seed_fila"), plan.base, salt(plan, 3), textos, erros)
+        texts, errors = ref.messages["fila"], ref.messages["erro"]
+        await conn.execute(sql("seed_fila"), plan.base, salt(plan, 3), texts, errors)

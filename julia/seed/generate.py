@@ -77,8 +77,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-STATUS_VAGA_FUTURA = (("aberta", 72), ("reservada", 10), ("preenchida", 14), ("cancelada", 4))
-STATUS_VAGA_PASSADA = (("preenchida", 75), ("cancelada", 10), ("aberta", 15))  # expired, never taken
+FUTURE_VAGA_STATUS = (("aberta", 72), ("reservada", 10), ("preenchida", 14), ("cancelada", 4))
+PAST_VAGA_STATUS = (("preenchida", 75), ("cancelada", 10), ("aberta", 15))  # expired, never taken
 
 
 class Weighted(Generic[T]):
@@ -126,12 +126,12 @@ def periodos(ref: Reference) -> list[Row]:
 def hospitais(plan: Plan, ref: Reference) -> list[Row]:
     """Hospitals in real cities, as many per city as its weight says; a repeated name gets a unit number."""
     rng = plan.rng("hospitais")
-    cidades = Weighted(ref.ddds, [d.peso for d in ref.ddds])
+    cities = Weighted(ref.ddds, [d.peso for d in ref.ddds])
     seen: dict[tuple[str, str], int] = {}
     rows: list[Row] = []
     for i in range(1, plan.hospitais + 1):
-        cidade = cidades.pick(rng)
-        nome = rng.choice(ref.modelos_hospital).format(cidade=cidade.cidade)
+        cidade = cities.pick(rng)
+        nome = rng.choice(ref.hospital_templates).format(cidade=cidade.cidade)
         repeats = seen[(nome, cidade.cidade)] = seen.get((nome, cidade.cidade), 0) + 1
         if repeats > 1:
             nome = f"{nome} – Unidade {repeats}"
@@ -151,32 +151,34 @@ def vagas(plan: Plan, ref: Reference, medicos: Mapping[int, Sequence[int]]) -> I
     ids_especialidade = range(1, len(ref.especialidades) + 1)
     especialidade = Weighted(ids_especialidade, [e.peso_vagas for e in ref.especialidades])
     periodo = Weighted(range(1, len(ref.periodos) + 1), [p.peso for p in ref.periodos])
-    futura = Weighted([s for s, _ in STATUS_VAGA_FUTURA], [w for _, w in STATUS_VAGA_FUTURA])
-    passada = Weighted([s for s, _ in STATUS_VAGA_PASSADA], [w for _, w in STATUS_VAGA_PASSADA])
+    future = Weighted([s for s, _ in FUTURE_VAGA_STATUS], [w for _, w in FUTURE_VAGA_STATUS])
+    past = Weighted([s for s, _ in PAST_VAGA_STATUS], [w for _, w in PAST_VAGA_STATUS])
     for i in range(1, plan.vagas + 1):
         if rng.random() < 0.1:
-            dia = plan.today - dt.timedelta(days=rng.randint(1, 30))
-            status = passada.pick(rng)
+            day = plan.today - dt.timedelta(days=rng.randint(1, 30))
+            status = past.pick(rng)
         else:
-            dia = plan.today + dt.timedelta(days=rng.randint(0, 89))
-            status = futura.pick(rng)
+            day = plan.today + dt.timedelta(days=rng.randint(0, 89))
+            status = future.pick(rng)
         pid = periodo.pick(rng)
         p = ref.periodos[pid - 1]
         # R$ 110-160 an hour, +20% at night, +15% on weekends; rounded to R$ 50 like a real offer.
-        hora = rng.uniform(110, 160) * (1.2 if p.noturno else 1.0) * (1.15 if dia.weekday() >= 5 else 1.0)
-        valor = min(3_500, max(800, round(hora * p.horas / 50) * 50))
-        criada = dt.datetime.combine(min(dia, plan.today), dt.time(), tzinfo=dt.UTC) - dt.timedelta(
+        hour = (
+            rng.uniform(110, 160) * (1.2 if p.overnight_one else 1.0) * (1.15 if day.weekday() >= 5 else 1.0)
+        )
+        valor = min(3_500, max(800, round(hour * p.horas / 50) * 50))
+        criada = dt.datetime.combine(min(day, plan.today), dt.time(), tzinfo=dt.UTC) - dt.timedelta(
             seconds=rng.uniform(DAY, 20 * DAY)
         )
         hospital, esp = rng.randint(1, plan.hospitais), especialidade.pick(rng)
         medico: int | None = None
         reservada: dt.datetime | None = None
         if status in ("reservada", "preenchida"):
-            candidatos = medicos.get(esp)
-            if candidatos:
-                medico = rng_medico.choice(candidatos)
-                inicio = dt.datetime.combine(dia, dt.time(), tzinfo=dt.UTC)
+            candidates = medicos.get(esp)
+            if candidates:
+                medico = rng_medico.choice(candidates)
+                inicio = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
                 reservada = criada + (inicio - criada) * rng_medico.random()
             else:
                 status = "aberta"
-        yield (i, hospital, esp, pid, dia, Decimal(valor), status, criada, criada, medico, reservada)
+        yield (i, hospital, esp, pid, day, Decimal(valor), status, criada, criada, medico, reservada)

@@ -112,12 +112,12 @@ async def _fill(conn: asyncpg.Connection, plan: Plan, ref: Reference, phases: Ph
     await _copy(conn, phases, "clientes", medicos.clientes(plan, ref, conversas), plan.doctors)
     await _copy(conn, phases, "conversations", conversas.conversations, len(conversas.conversations))
     await _copy(conn, phases, "handoffs", conversas.handoffs, len(conversas.handoffs))
-    medicos_por_especialidade = {
+    medicos_per_especialidade = {
         r["especialidade_id"]: r["ids"] for r in await conn.fetch(sql("seed_medicos_por_especialidade"))
     }
-    await _copy(conn, phases, "vagas", generate.vagas(plan, ref, medicos_por_especialidade), plan.vagas)
+    await _copy(conn, phases, "vagas", generate.vagas(plan, ref, medicos_per_especialidade), plan.vagas)
     await expand.interacoes(conn, plan, ref, phases)
-    await expand.fila(conn, plan, ref, phases)
+    await expand.queue(conn, plan, ref, phases)
 
 
 def _jsonb(value: str) -> bytes:

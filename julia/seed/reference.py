@@ -37,12 +37,12 @@ class Especialidade:
 
 
 @dataclass(frozen=True)
-class Periodo:
+class Period:
     nome: str
     hora_inicio: dt.time
     hora_fim: dt.time
     horas: int
-    noturno: bool
+    overnight_one: bool
     peso: float
 
 
@@ -50,11 +50,11 @@ class Periodo:
 class Reference:
     ddds: tuple[Ddd, ...]
     especialidades: tuple[Especialidade, ...]
-    periodos: tuple[Periodo, ...]
-    primeiros_nomes: tuple[str, ...]
-    sobrenomes: tuple[str, ...]
-    modelos_hospital: tuple[str, ...]
-    mensagens: dict[str, list[str]]  # medico / julia / humano / fila: texts the SQL expansion picks from
+    periodos: tuple[Period, ...]
+    first_names: tuple[str, ...]
+    surnames: tuple[str, ...]
+    hospital_templates: tuple[str, ...]
+    messages: dict[str, list[str]]  # medico / julia / humano / fila: texts the SQL expansion picks from
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -69,8 +69,8 @@ def _json(path: Path) -> Any:
 @cache
 def load_reference(folder: Path | None = None) -> Reference:
     base = folder or project_file("fixtures")
-    nomes = _json(base / "nomes.json")
-    mensagens = _json(base / "mensagens.json")
+    names = _json(base / "nomes.json")
+    messages = _json(base / "mensagens.json")
     return Reference(
         ddds=tuple(
             Ddd(r["ddd"], r["cidade"], r["estado"], r["capital"] == "1", float(r["peso"]))
@@ -81,7 +81,7 @@ def load_reference(folder: Path | None = None) -> Reference:
             for r in _rows(base / "especialidades.csv")
         ),
         periodos=tuple(
-            Periodo(
+            Period(
                 r["nome"],
                 dt.time.fromisoformat(r["hora_inicio"]),
                 dt.time.fromisoformat(r["hora_fim"]),
@@ -91,8 +91,8 @@ def load_reference(folder: Path | None = None) -> Reference:
             )
             for r in _rows(base / "periodos.csv")
         ),
-        primeiros_nomes=tuple(nomes["primeiros"]),
-        sobrenomes=tuple(nomes["sobrenomes"]),
-        modelos_hospital=tuple(_json(base / "hospitais.json")["modelos"]),
-        mensagens={key: list(value) for key, value in mensagens.items() if not key.startswith("_")},
+        first_names=tuple(names["primeiros"]),
+        surnames=tuple(names["sobrenomes"]),
+        hospital_templates=tuple(_json(base / "hospitais.json")["modelos"]),
+        messages={key: list(value) for key, value in messages.items() if not key.startswith("_")},
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from julia.data.admin_auditoria import Tabela, abrir_auditoria, fechar_auditoria
+from julia.data.admin_auditoria import Table, abrir_auditoria, fechar_auditoria
 from julia.data.operacao import contar_operacao
 from julia.health import PROBE_TIMEOUT_S
 
@@ -26,7 +26,7 @@ class Target:
     """What a write is about: a row of an audited table (its before and after are recorded with it), or
     only a name (a campaign's id), or nothing yet (a row the write creates)."""
 
-    tabela: Tabela | None = None
+    tabela: Table | None = None
     row_id: int | None = None
     name: str | None = None
 
@@ -72,7 +72,7 @@ async def audited(
         alvo=target.name,
         pedido=pedido,
         tabela=target.tabela,
-        alvo_id=target.row_id,
+        target_id=target.row_id,
     )
     outcome = Outcome()
     yield outcome

@@ -1,6 +1,6 @@
 """What answering one inbound message reads and marks besides its queue row (julia/services/queues.py):
 the conversation's recent history, the once-per-window fixed replies, and the audit of every tool Claude
-ran. The worker's answer (julia/worker/resposta.py, ferramentas.py) goes through here, never to the
+ran. The worker's answer (julia/worker/reply.py, ferramentas.py) goes through here, never to the
 tables themselves."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ placeholders) or an approved template (`modelo`, julia/templates.py); on the Clo
 (EVOLUTION_INTEGRATION=cloud-api) only the latter, since Meta refuses free text to a doctor who has
 not written in 24 hours. The doctor's own window, weekends, holidays, the weekly cap and a conversation
 under way are checked by the sender when each message is about to go (julia/worker/channel.py).
-`relatorio` and `contagens_recentes` read a campaign's progress for the admin route and for /metrics.
+`relatorio` and `recent_tallies` read a campaign's progress for the admin route and for /metrics.
 """
 
 from __future__ import annotations
@@ -29,20 +29,20 @@ from julia.templates import DOCTOR_FIELDS, template
 
 log = logging.getLogger(__name__)
 
-FUSO = ZoneInfo("America/Sao_Paulo")
-# Below the default (5) and far below a reply to a doctor who is waiting (8, julia/worker/resposta.py):
+TIMEZONE = ZoneInfo("America/Sao_Paulo")
+# Below the default (5) and far below a reply to a doctor who is waiting (8, julia/worker/reply.py):
 # a campaign never delays a conversation, whatever its size.
-PRIORIDADE_CAMPANHA = 2
-MARCADORES = frozenset({"primeiro_nome", "especialidade"})
-RODAPE = "\n\nPara não receber mais mensagens como esta, responda SAIR."
-DIAS_NAS_METRICAS = 7  # /metrics shows campaigns of the last week; older ones are read by id
+PRIORITY_CAMPANHA = 2
+MARKERS = frozenset({"primeiro_nome", "especialidade"})
+FOOTER = "\n\nPara não receber mais mensagens como esta, responda SAIR."
+DAYS_IN_METRICS = 7  # /metrics shows campaigns of the last week; older ones are read by id
 # Well inside a Prometheus scrape timeout (10 s by default): counting a 100,000-doctor campaign reads
 # its rows and each doctor's last messages.
-METRICAS_TIMEOUT_S = 3.0
-_MARCADOR = re.compile(r"\{([^{}]*)\}")
+METRICS_TIMEOUT_S = 3.0
+_MARKER = re.compile(r"\{([^{}]*)\}")
 
 
-class CampanhaInvalida(JuliaError):
+class InvalidCampanha(JuliaError):
     """A campaign that cannot be created as asked (the API answers 422, the CLI exits 1)."""
 
 
@@ -66,39 +66,39 @@ class NovaCampanha(BaseModel):
 
     @field_validator("texto")
     @classmethod
-    def _marcadores_conhecidos(cls, texto: str | None) -> str | None:
+    def _known_markers(cls, texto: str | None) -> str | None:
         if texto is None:
             return None
-        desconhecidos = sorted(set(_MARCADOR.findall(texto)) - MARCADORES)
-        if desconhecidos:
-            conhecidos = ", ".join(f"{{{m}}}" for m in sorted(MARCADORES))
-            achados = ", ".join(f"{{{m}}}" for m in desconhecidos)
-            raise ValueError(f"unknown placeholder {achados} in texto (known: {conhecidos})")
+        unknown_ones = sorted(set(_MARKER.findall(texto)) - MARKERS)
+        if unknown_ones:
+            known_ones = ", ".join(f"{{{m}}}" for m in sorted(MARKERS))
+            findings = ", ".join(f"{{{m}}}" for m in unknown_ones)
+            raise ValueError(f"unknown placeholder {findings} in texto (known: {known_ones})")
         if not texto.strip():
             raise ValueError("texto is blank")
         return texto
 
     @field_validator("inicio")
     @classmethod
-    def _no_fuso_do_negocio(cls, inicio: dt.datetime | None) -> dt.datetime | None:
+    def _in_business_timezone(cls, inicio: dt.datetime | None) -> dt.datetime | None:
         # The people who run campaigns write Brazilian times: a time without an offset is São Paulo's.
-        return inicio.replace(tzinfo=FUSO) if inicio is not None and inicio.tzinfo is None else inicio
+        return inicio.replace(tzinfo=TIMEZONE) if inicio is not None and inicio.tzinfo is None else inicio
 
     @field_validator("modelo")
     @classmethod
-    def _modelo_de_campanha(cls, modelo: str | None) -> str | None:
+    def _campanha_template(cls, modelo: str | None) -> str | None:
         if modelo is None:
             return None
-        declarado = template(modelo)  # UnknownTemplate (a ValueError to pydantic: see there) names the known
-        alheios = sorted(set(declarado.parameters) - DOCTOR_FIELDS)
-        if alheios:
+        declared = template(modelo)  # UnknownTemplate (a ValueError to pydantic: see there) names the known
+        foreign_ones = sorted(set(declared.parameters) - DOCTOR_FIELDS)
+        if foreign_ones:
             raise ValueError(
-                f"template {modelo} takes {', '.join(alheios)}, which a campaign cannot fill per doctor"
+                f"template {modelo} takes {', '.join(foreign_ones)}, which a campaign cannot fill per doctor"
             )
         return modelo
 
     @model_validator(mode="after")
-    def _tem_publico(self) -> NovaCampanha:
+    def _has_public(self) -> NovaCampanha:
         if self.tag is None and self.especialidade_id is None:
             raise ValueError("a campaign needs tag or especialidade_id (or both): it cannot go to everyone")
         if (self.texto is None) == (self.modelo is None):
@@ -120,7 +120,7 @@ class Campanha(BaseModel):
     criada: bool = Field(description="false: the id existed and nothing new was queued")
 
 
-class Relatorio(BaseModel):
+class Report(BaseModel):
     """A campaign's progress: its messages by state, and what the doctors did."""
 
     enfileiradas: int = 0
@@ -139,7 +139,7 @@ class Relatorio(BaseModel):
 
 class StatusCampanha(BaseModel):
     campanha: Campanha
-    relatorio: Relatorio
+    relatorio: Report
 
 
 async def criar_campanha(pool: asyncpg.Pool, settings: Settings, nova: NovaCampanha) -> Campanha:
@@ -147,19 +147,19 @@ async def criar_campanha(pool: asyncpg.Pool, settings: Settings, nova: NovaCampa
     # A start in the past starts now: slots already gone by would all be due at once, a burst at whatever
     # rate the sender allows instead of `por_minuto`.
     if settings.evolution_integration == "cloud-api" and nova.modelo is None:
-        raise CampanhaInvalida(
+        raise InvalidCampanha(
             "EVOLUTION_INTEGRATION is cloud-api: a campaign names an approved template (modelo); Meta "
             "refuses free text to a doctor who has not written in 24 hours"
         )
-    agora = dt.datetime.now(FUSO)
-    inicio = max(nova.inicio, agora) if nova.inicio is not None else agora
+    now = dt.datetime.now(TIMEZONE)
+    inicio = max(nova.inicio, now) if nova.inicio is not None else now
     modelo = template(nova.modelo) if nova.modelo is not None else None
     if modelo is not None:
         # The approved body says how to stop receiving them itself (julia/templates.py, OPT_OUT).
-        texto, rodape = modelo.with_markers(), ""
+        texto, footer = modelo.with_markers(), ""
     else:
         assert nova.texto is not None  # one of the two: the model's validator
-        texto, rodape = nova.texto, RODAPE
+        texto, footer = nova.texto, FOOTER
     async with pool.acquire() as conn, conn.transaction():
         try:
             linha = await dados.criar_campanha(
@@ -173,13 +173,13 @@ async def criar_campanha(pool: asyncpg.Pool, settings: Settings, nova: NovaCampa
                 por_minuto=nova.por_minuto,
                 hora_inicio=settings.campanha_hora_inicio,
                 hora_fim=settings.campanha_hora_fim,
-                prioridade=PRIORIDADE_CAMPANHA,
-                rodape=rodape,
+                prioridade=PRIORITY_CAMPANHA,
+                footer=footer,
                 modelo=nova.modelo,
                 modelo_parametros=modelo.parameters if modelo is not None else (),
             )
         except asyncpg.ForeignKeyViolationError as exc:
-            raise CampanhaInvalida(f"especialidade_id {nova.especialidade_id} does not exist") from exc
+            raise InvalidCampanha(f"especialidade_id {nova.especialidade_id} does not exist") from exc
         campanha = await dados.ler_campanha(conn, nova.id)
     assert campanha is not None  # created by this statement, or by whoever took the id first
     if linha.criada:
@@ -191,26 +191,26 @@ async def status_campanha(pool: asyncpg.Pool, campanha_id: str) -> StatusCampanh
     campanha = await dados.ler_campanha(pool, campanha_id)
     if campanha is None:
         return None
-    contagens = (await dados.relatorio_campanhas(pool, [campanha_id])).get(campanha_id)
-    relatorio = Relatorio(**_sem_id(contagens)) if contagens is not None else Relatorio()
+    tallies = (await dados.relatorio_campanhas(pool, [campanha_id])).get(campanha_id)
+    relatorio = Report(**_without_id(tallies)) if tallies is not None else Report()
     return StatusCampanha(campanha=Campanha(**asdict(campanha), criada=False), relatorio=relatorio)
 
 
-async def contagens_recentes(pool: asyncpg.Pool) -> dict[str, dict[str, int]] | None:
+async def recent_tallies(pool: asyncpg.Pool) -> dict[str, dict[str, int]] | None:
     """The recent campaigns' counts by state (the gauge julia_campanha_mensagens), read by the worker's
     alert round for /metrics (julia.services.gauges). None, logged, when Postgres is slow or absent: the
     gauges keep the last figures."""
     try:
-        async with asyncio.timeout(METRICAS_TIMEOUT_S):
-            ids = await dados.campanhas_recentes(pool, DIAS_NAS_METRICAS)
-            relatorios = await dados.relatorio_campanhas(pool, ids) if ids else {}
+        async with asyncio.timeout(METRICS_TIMEOUT_S):
+            ids = await dados.campanhas_recentes(pool, DAYS_IN_METRICS)
+            reports = await dados.relatorio_campanhas(pool, ids) if ids else {}
     except Exception as exc:  # the rest of the round must still run
         log.warning("campaign metrics not refreshed: %s: %s", type(exc).__name__, exc)
         return None
-    return {i: Relatorio(**_sem_id(relatorios.get(i))).model_dump() for i in ids}
+    return {i: Report(**_without_id(reports.get(i))).model_dump() for i in ids}
 
 
-def _sem_id(contagens: dados.CampanhaReport | None) -> dict[str, int]:
-    if contagens is None:
+def _without_id(tallies: dados.CampanhaReport | None) -> dict[str, int]:
+    if tallies is None:
         return {}
-    return {k: v for k, v in asdict(contagens).items() if k != "campanha_id"}
+    return {k: v for k, v in asdict(tallies).items() if k != "campanha_id"}

@@ -1,5 +1,5 @@
 """The /metrics gauges that cost Postgres queries (the queues, the recent campaigns) or that the worker
-counts (Claude's tokens today, julia.services.orcamento), computed once per alert round by the worker and
+counts (Claude's tokens today, julia.services.budget), computed once per alert round by the worker and
 served by the API from Redis.
 
 Computed per scrape, they were five aggregate queries and the campaign report on every GET /metrics: a loop
@@ -20,11 +20,11 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from julia.cache.keys import GAUGES
-from julia.data.operacao import Operacao
-from julia.health import medidas_fila
+from julia.data.operacao import Operation
+from julia.health import queue_measures
 from julia.metrics import Metrics
-from julia.services import orcamento
-from julia.services.campanhas import contagens_recentes
+from julia.services import budget
+from julia.services.campanhas import recent_tallies
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,12 @@ TTL_S = 300  # five alert rounds (julia/worker/loop.py, ALERTA_INTERVALO_S)
 LOAD_TIMEOUT_S = 1.0
 
 
-async def publish(redis: aioredis.Redis, pool: asyncpg.Pool, operacao: Operacao | None) -> None:
+async def publish(redis: aioredis.Redis, pool: asyncpg.Pool, operacao: Operation | None) -> None:
     """The worker's side, once per alert round (after the health check that counted `operacao`)."""
     snapshot = {
-        "fila": medidas_fila(operacao) if operacao is not None else None,
-        "campanhas": await contagens_recentes(pool),
-        "orcamento": asdict(await orcamento.uso(redis)),
+        "fila": queue_measures(operacao) if operacao is not None else None,
+        "campanhas": await recent_tallies(pool),
+        "orcamento": asdict(await budget.usage(redis)),
     }
     await redis.set(GAUGES, json.dumps(snapshot), ex=TTL_S)
 
@@ -56,7 +56,7 @@ async def load(redis: aioredis.Redis, metrics: Metrics) -> None:
     snapshot = json.loads(raw)
     if snapshot["fila"] is not None:
         metrics.set_queue_gauges(snapshot["fila"])
-    for campanha_id, contagens in (snapshot["campanhas"] or {}).items():
-        metrics.set_campanha(campanha_id, contagens)
+    for campanha_id, tallies in (snapshot["campanhas"] or {}).items():
+        metrics.set_campanha(campanha_id, tallies)
     if snapshot.get("orcamento") is not None:  # a snapshot from a worker before the budgets has none
         metrics.set_budget_gauges(snapshot["orcamento"])

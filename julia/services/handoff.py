@@ -14,16 +14,16 @@ import asyncpg
 
 from julia.data import Executor, clientes, conversations
 from julia.data.handoffs import devolver_para_julia, passar_para_humano
-from julia.integrations import IntegracaoError
+from julia.integrations import IntegrationError
 from julia.integrations.chatwoot import Chatwoot
-from julia.integrations.slack import Slack, texto_literal
+from julia.integrations.slack import Slack, literal_text
 
 log = logging.getLogger(__name__)
 
-MAX_MOTIVO = 300  # a sentence, as pedir_humano asks for; a longer reason is cut on Slack, not refused
+MAX_REASON = 300  # a sentence, as pedir_humano asks for; a longer reason is cut on Slack, not refused
 
 # A doctor asking for a person, in the ways Brazilians write it (accents and case folded away first).
-_PEDE_HUMANO = re.compile(
+_ASKS_HUMAN = re.compile(
     r"\b(falar|conversar|atendimento|atender|passa|passe|chama|chamar|quero|preciso)\b.{0,30}"
     r"\b(humano|humana|pessoa|atendente|alguem|gente de verdade|responsavel|gerente|coordenador|coordenadora|"
     r"supervisor|supervisora)\b"
@@ -32,10 +32,10 @@ _PEDE_HUMANO = re.compile(
 )
 
 
-def pede_humano(texto: str) -> bool:
+def asks_human(texto: str) -> bool:
     """Simple keyword detection: good enough to stop Júlia when a doctor plainly asks for a person."""
-    simples = unicodedata.normalize("NFKD", texto.lower()).encode("ascii", "ignore").decode()
-    return _PEDE_HUMANO.search(simples) is not None
+    simple = unicodedata.normalize("NFKD", texto.lower()).encode("ascii", "ignore").decode()
+    return _ASKS_HUMAN.search(simple) is not None
 
 
 @dataclass(frozen=True)
@@ -55,17 +55,17 @@ class Handoff:
             link = f" (Chatwoot #{chatwoot_conversa_id})" if chatwoot_conversa_id else ""
             # The reason is Claude's words, which a doctor's message can steer: printed, never a mention
             # or link.
-            motivo_literal = texto_literal(self.motivo, MAX_MOTIVO)
+            literal_reason = literal_text(self.motivo, MAX_REASON)
             try:
-                await slack.notificar(
-                    f":raising_hand: Handoff para humano: {self.telefone}{link}. Motivo: {motivo_literal}"
+                await slack.notify(
+                    f":raising_hand: Handoff para humano: {self.telefone}{link}. Motivo: {literal_reason}"
                 )
-            except IntegracaoError as exc:
+            except IntegrationError as exc:
                 log.error("handoff of %s not notified on Slack: %s", self.telefone, exc)
         if label and chatwoot is not None and chatwoot_conversa_id is not None:
             try:
-                await chatwoot.adicionar_rotulo(chatwoot_conversa_id)
-            except IntegracaoError as exc:
+                await chatwoot.add_label(chatwoot_conversa_id)
+            except IntegrationError as exc:
                 log.error("label 'humano' not added to Chatwoot #%s: %s", chatwoot_conversa_id, exc)
 
 
@@ -87,7 +87,7 @@ class LabelChange:
 
 
 async def follow_label(
-    pool: asyncpg.Pool, chatwoot_id: int, *, humano: bool, devolver: bool, motivo: str
+    pool: asyncpg.Pool, chatwoot_id: int, *, human: bool, give_back: bool, motivo: str
 ) -> LabelChange | None:
     """The agents' label `humano` on Chatwoot conversation `chatwoot_id`: present (`humano`), a person
     takes over; gone or the conversation resolved (`devolver`), Júlia takes it back and the handoff is
@@ -97,10 +97,10 @@ async def follow_label(
         conversa = await conversations.conversa_por_chatwoot(conn, chatwoot_id)
         if conversa is None:
             return None
-        if humano:
+        if human:
             telefone = await clientes.destino_mensagem(conn, conversa.cliente_id)
             assert telefone is not None  # conversations.cliente_id references clientes: the doctor exists
             return LabelChange(await hand_over(conn, conversa.id, motivo, telefone=telefone))
-        if devolver:
+        if give_back:
             await devolver_para_julia(conn, conversa.id)
     return LabelChange()

@@ -1,6 +1,6 @@
 """LGPD as operations (issue 34): a data subject's (titular's) export and erasure, and retention.
 
-- `exportar`: everything julia holds about a phone, as JSON: their `clientes` row, every row of every
+- `export`: everything julia holds about a phone, as JSON: their `clientes` row, every row of every
   table that references them, the erasure evidence if the number was erased before, and their Redis keys.
 - `apagar`: in ONE transaction, their shifts unlinked (julia/sql/vagas.sql), the evidence recorded
   (titulares_apagados: a hash of the phone and the opt-out date, migrations/0010 says why the law allows
@@ -43,14 +43,14 @@ from julia.data import (
     vagas,
 )
 from julia.errors import JuliaError
-from julia.integrations import IntegracaoError
+from julia.integrations import IntegrationError
 from julia.integrations.chatwoot import Chatwoot
-from julia.mascara import mascarar_telefones
+from julia.masking import mask_phones
 from julia.settings import Settings
 
 # Every table that references a doctor, and how their rows of it are read (each table's own query).
-Leitor = Callable[[Executor, int], Awaitable[list[dict[str, Any]]]]
-TABELAS: tuple[tuple[str, Leitor], ...] = (
+Reader = Callable[[Executor, int], Awaitable[list[dict[str, Any]]]]
+TABLES: tuple[tuple[str, Reader], ...] = (
     ("conversations", conversations.conversations_do_titular),
     ("interacoes", interacoes.interacoes_do_titular),
     ("entradas", entradas.entradas_do_titular),
@@ -60,95 +60,95 @@ TABELAS: tuple[tuple[str, Leitor], ...] = (
     ("vagas", vagas.vagas_do_titular),
 )
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
-_SEPARADORES = re.compile(r"[\s().-]")
+_SEPARATORS = re.compile(r"[\s().-]")
 
 
-class TitularDesconhecido(JuliaError):
+class UnknownTitular(JuliaError):
     """No doctor or lead has this phone, and it was never erased."""
 
 
-def normalizar_telefone(texto: str) -> str:
+def normalize_phone(texto: str) -> str:
     """The E.164 form of a phone as an operator may paste it (`+55 (11) 98765-4321`, `5511987654321`);
     JuliaError for anything else."""
-    telefone = _SEPARADORES.sub("", texto)
+    telefone = _SEPARATORS.sub("", texto)
     telefone = telefone if telefone.startswith("+") else f"+{telefone}"
     if not _E164.match(telefone):
         raise JuliaError(f"--telefone {texto!r} is not a phone number (E.164, e.g. +5511987654321)")
     return telefone
 
 
-def _desconhecido(telefone: str) -> TitularDesconhecido:
+def _unknown(telefone: str) -> UnknownTitular:
     # Masked like every line julia writes: stderr of a cron job or a unit ends up in a log.
-    quem = mascarar_telefones(telefone)
-    return TitularDesconhecido(f"no doctor or lead has the phone {quem}, and it was never erased")
+    who = mask_phones(telefone)
+    return UnknownTitular(f"no doctor or lead has the phone {who}, and it was never erased")
 
 
-async def exportar(pool: asyncpg.Pool, redis: aioredis.Redis, telefone: str) -> dict[str, Any]:
+async def export(pool: asyncpg.Pool, redis: aioredis.Redis, telefone: str) -> dict[str, Any]:
     """Everything held about `telefone`, JSON-ready. Read in one REPEATABLE READ snapshot, so the tables
     agree with each other; TitularDesconhecido when nothing is held and it was never erased."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        achado = await clientes.titular_por_telefone(conn, telefone)
-        apagado = await titulares_apagados.titular_apagado(conn, telefone)
-        if achado is None and apagado is None:
-            raise _desconhecido(telefone)
-        medico_id = None if achado is None else achado[0]
+        found = await clientes.titular_por_telefone(conn, telefone)
+        erased_one = await titulares_apagados.titular_apagado(conn, telefone)
+        if found is None and erased_one is None:
+            raise _unknown(telefone)
+        medico_id = None if found is None else found[0]
         dados: dict[str, Any] = {
             "telefone": telefone,
             "exportado_em": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "clientes": None if achado is None else achado[1],
+            "clientes": None if found is None else found[1],
         }
-        for nome, ler in TABELAS:
-            dados[nome] = [] if medico_id is None else await ler(conn, medico_id)
-        dados["titulares_apagados"] = None if apagado is None else _evidencia(apagado)
-    chaves = await titular.chaves_do_titular(redis, telefone, medico_id)
-    dados["redis"] = await titular.exportar(redis, chaves)
+        for nome, read in TABLES:
+            dados[nome] = [] if medico_id is None else await read(conn, medico_id)
+        dados["titulares_apagados"] = None if erased_one is None else _evidence(erased_one)
+    keys = await titular.titular_keys(redis, telefone, medico_id)
+    dados["redis"] = await titular.export(redis, keys)
     return dados
 
 
-def _evidencia(apagado: titulares_apagados.ErasedTitular) -> dict[str, str | None]:
+def _evidence(erased_one: titulares_apagados.ErasedTitular) -> dict[str, str | None]:
     return {
-        "apagado_em": apagado.apagado_em.isoformat(),
-        "opt_out_em": None if apagado.opt_out_em is None else apagado.opt_out_em.isoformat(),
+        "apagado_em": erased_one.apagado_em.isoformat(),
+        "opt_out_em": None if erased_one.opt_out_em is None else erased_one.opt_out_em.isoformat(),
     }
 
 
 @dataclass
-class Apagamento:
+class Erasure:
     """What one erasure did: rows per table, shifts released/anonymised, Redis keys, the evidence kept."""
 
     telefone: str
     linhas: dict[str, int] = field(default_factory=dict)
-    vagas_liberadas: int = 0
-    vagas_anonimizadas: int = 0
-    chaves_redis: int = 0
+    released_vagas: int = 0
+    anonymized_vagas: int = 0
+    redis_keys: int = 0
     opt_out_em: dt.datetime | None = None
-    ja_apagado_em: dt.datetime | None = None  # set when nothing was held: erased before, at this time
-    chatwoot_contato: int | None = None  # the Chatwoot contact julia had created for them
-    chatwoot_pendente: str | None = None  # why that contact is not deleted (a person must do it)
+    already_erased_at: dt.datetime | None = None  # set when nothing was held: erased before, at this time
+    chatwoot_contact: int | None = None  # the Chatwoot contact julia had created for them
+    chatwoot_pending: str | None = None  # why that contact is not deleted (a person must do it)
 
     def linha(self) -> str:
         """The summary, one line, the phone masked (it may be pasted into a ticket)."""
-        quem = mascarar_telefones(self.telefone)
-        if self.ja_apagado_em is not None:
+        who = mask_phones(self.telefone)
+        if self.already_erased_at is not None:
             return (
-                f"{quem}: already erased at {self.ja_apagado_em.isoformat(timespec='seconds')}; nothing "
-                f"held in Postgres, {self.chaves_redis} Redis keys removed"
+                f"{who}: already erased at {self.already_erased_at.isoformat(timespec='seconds')}; nothing "
+                f"held in Postgres, {self.redis_keys} Redis keys removed"
             )
-        tabelas = ", ".join(f"{nome} {n}" for nome, n in self.linhas.items())
+        tables = ", ".join(f"{nome} {n}" for nome, n in self.linhas.items())
         optout = (
             f"opt-out since {self.opt_out_em.isoformat(timespec='seconds')} kept (hash of the phone)"
             if self.opt_out_em
             else "no opt-out to keep"
         )
-        if self.chatwoot_contato is None:
+        if self.chatwoot_contact is None:
             chatwoot = "no Chatwoot contact"
-        elif self.chatwoot_pendente is None:
-            chatwoot = f"Chatwoot contact {self.chatwoot_contato} deleted"
+        elif self.chatwoot_pending is None:
+            chatwoot = f"Chatwoot contact {self.chatwoot_contact} deleted"
         else:
-            chatwoot = f"Chatwoot contact {self.chatwoot_contato} NOT deleted"
+            chatwoot = f"Chatwoot contact {self.chatwoot_contact} NOT deleted"
         return (
-            f"{quem}: erased {tabelas}; vagas: {self.vagas_liberadas} released, {self.vagas_anonimizadas} "
-            f"kept without the doctor; {self.chaves_redis} Redis keys removed; {chatwoot}; {optout}"
+            f"{who}: erased {tables}; vagas: {self.released_vagas} released, {self.anonymized_vagas} "
+            f"kept without the doctor; {self.redis_keys} Redis keys removed; {chatwoot}; {optout}"
         )
 
 
@@ -156,57 +156,55 @@ async def apagar(
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
     telefone: str,
-    progresso: Callable[[str], None] = lambda _: None,
+    progress: Callable[[str], None] = lambda _: None,
     chatwoot: Chatwoot | None = None,
-) -> Apagamento:
+) -> Erasure:
     """Erase `telefone` from Postgres (one transaction), then from Redis and Chatwoot (None: not
-    configured here, so a contact is left for a person: `chatwoot_pendente`). TitularDesconhecido when
+    configured here, so a contact is left for a person: `chatwoot_pending`). TitularDesconhecido when
     nothing is held and it was never erased; idempotent otherwise."""
-    feito = Apagamento(telefone)
+    done = Erasure(telefone)
     medico_id: int | None = None
     async with pool.acquire() as conn, conn.transaction():
-        travado = await clientes.travar_titular(conn, telefone)
-        if travado is None:
+        locked = await clientes.travar_titular(conn, telefone)
+        if locked is None:
             anterior = await titulares_apagados.titular_apagado(conn, telefone)
             if anterior is None:
-                raise _desconhecido(telefone)
-            feito.ja_apagado_em = anterior.apagado_em
+                raise _unknown(telefone)
+            done.already_erased_at = anterior.apagado_em
         else:
-            medico_id = travado.id
-            feito.opt_out_em = travado.opt_out_em
-            feito.chatwoot_contato = travado.chatwoot_contact_id
-            progresso(f"erasing doctor {medico_id} ({mascarar_telefones(telefone)}) in one transaction")
-            feito.linhas["clientes"] = 1
-            for nome, ler in TABELAS:
+            medico_id = locked.id
+            done.opt_out_em = locked.opt_out_em
+            done.chatwoot_contact = locked.chatwoot_contact_id
+            progress(f"erasing doctor {medico_id} ({mask_phones(telefone)}) in one transaction")
+            done.linhas["clientes"] = 1
+            for nome, read in TABLES:
                 if nome != "vagas":  # not erased: unlinked, counted below
-                    feito.linhas[nome] = len(await ler(conn, medico_id))
-            feito.vagas_liberadas, feito.vagas_anonimizadas = await vagas.anonimizar_vagas_do_titular(
+                    done.linhas[nome] = len(await read(conn, medico_id))
+            done.released_vagas, done.anonymized_vagas = await vagas.anonimizar_vagas_do_titular(
                 conn, medico_id
             )
-            await titulares_apagados.registrar_titular_apagado(conn, telefone, feito.opt_out_em)
+            await titulares_apagados.registrar_titular_apagado(conn, telefone, done.opt_out_em)
             await clientes.apagar_titular(conn, medico_id)
-    progresso("Postgres committed; removing Redis keys")
-    feito.chaves_redis = await titular.apagar(
-        redis, await titular.chaves_do_titular(redis, telefone, medico_id)
-    )
-    if feito.chatwoot_contato is not None:
-        feito.chatwoot_pendente = await _apagar_no_chatwoot(chatwoot, feito.chatwoot_contato)
-    return feito
+    progress("Postgres committed; removing Redis keys")
+    done.redis_keys = await titular.apagar(redis, await titular.titular_keys(redis, telefone, medico_id))
+    if done.chatwoot_contact is not None:
+        done.chatwoot_pending = await _erase_in_chatwoot(chatwoot, done.chatwoot_contact)
+    return done
 
 
-async def _apagar_no_chatwoot(chatwoot: Chatwoot | None, contato_id: int) -> str | None:
+async def _erase_in_chatwoot(chatwoot: Chatwoot | None, contact_id: int) -> str | None:
     """None when the contact is gone; else why not."""
     if chatwoot is None:
         return "CHATWOOT_* not set for this command"
     try:
-        await chatwoot.apagar_contato(contato_id)
-    except IntegracaoError as exc:
+        await chatwoot.delete_contact(contact_id)
+    except IntegrationError as exc:
         return str(exc)
     return None
 
 
 @dataclass(frozen=True)
-class Retencao:
+class Retention:
     """What one retention pass deleted."""
 
     leads: int
@@ -227,33 +225,33 @@ class Retencao:
 async def reter(
     pool: asyncpg.Pool,
     settings: Settings,
-    parar: asyncio.Event | None = None,
-    progresso: Callable[[str], None] = lambda _: None,
-) -> Retencao:
+    stop: asyncio.Event | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Retention:
     """One retention pass: batches until a batch finds less than a full one (or `parar` is set)."""
-    lote = settings.lgpd_retencao_lote
+    batch = settings.lgpd_retencao_lote
 
-    async def em_lotes(nome: str, passo: Callable[[], Awaitable[int]]) -> int:
+    async def in_batches(nome: str, step: Callable[[], Awaitable[int]]) -> int:
         total = 0
-        while parar is None or not parar.is_set():
-            feitas = await passo()
-            total += feitas
-            if feitas:
-                progresso(f"{nome}: {total} deleted so far")
-            if feitas < lote:
+        while stop is None or not stop.is_set():
+            done_ones = await step()
+            total += done_ones
+            if done_ones:
+                progress(f"{nome}: {total} deleted so far")
+            if done_ones < batch:
                 break
         return total
 
-    leads = await em_lotes(
+    leads = await in_batches(
         "leads",
-        lambda: clientes.apagar_leads_sem_qualificacao(pool, settings.lgpd_retencao_leads_dias, lote),
+        lambda: clientes.apagar_leads_sem_qualificacao(pool, settings.lgpd_retencao_leads_dias, batch),
     )
-    mensagens = await em_lotes(
+    messages = await in_batches(
         "interacoes",
-        lambda: interacoes.apagar_interacoes_antigas(pool, settings.lgpd_retencao_interacoes_dias, lote),
+        lambda: interacoes.apagar_interacoes_antigas(pool, settings.lgpd_retencao_interacoes_dias, batch),
     )
-    entregas = await em_lotes(
+    entregas = await in_batches(
         "recibos",
-        lambda: recibos.apagar_recibos_antigos(pool, settings.recibos_retencao_dias, lote),
+        lambda: recibos.apagar_recibos_antigos(pool, settings.recibos_retencao_dias, batch),
     )
-    return Retencao(leads, mensagens, entregas)
+    return Retention(leads, messages, entregas)

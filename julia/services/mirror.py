@@ -1,5 +1,5 @@
 """The Chatwoot side of a julia conversation: the doctor's contact and the conversation, created in
-Chatwoot on first contact and their ids stored (julia/worker/espelho.py mirrors every message there)."""
+Chatwoot on first contact and their ids stored (julia/worker/mirroring.py mirrors every message there)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ async def ensure_chatwoot_conversation(
     if conversa.chatwoot_conversation_id is not None:
         return conversa.chatwoot_conversation_id
     telefone = conversa.telefone
-    contato_id, source_id = conversa.chatwoot_contact_id, None
-    if contato_id is None:
-        contato_id, source_id = await chatwoot.criar_contato(telefone, conversa.primeiro_nome)
-        await clientes.guardar_contato_chatwoot(pool, conversa.cliente_id, contato_id)
-    chatwoot_id = await chatwoot.criar_conversa(contato_id, source_id, telefone)
+    contact_id, source_id = conversa.chatwoot_contact_id, None
+    if contact_id is None:
+        contact_id, source_id = await chatwoot.create_contact(telefone, conversa.primeiro_nome)
+        await clientes.guardar_contato_chatwoot(pool, conversa.cliente_id, contact_id)
+    chatwoot_id = await chatwoot.create_conversa(contact_id, source_id, telefone)
     await conversations.guardar_conversa_chatwoot(pool, conversa_id, chatwoot_id)
     return chatwoot_id

@@ -5,14 +5,14 @@ In ONE transaction (the caller's): the doctor becomes `opt_out`, every message t
 Evolution is cancelled (campaign rows and queued replies alike), and one fixed confirmation is queued.
 After that no campaign queues them (criar_campanha) nor sends to them (iniciar_envio, read right before
 the send), no reply is queued to them (entradas.sql concluir_entrada), and a message they write reaches
-a person through Chatwoot, never Claude (julia/worker/resposta.py, SEM_RESPOSTA).
+a person through Chatwoot, never Claude (julia/worker/reply.py, SEM_RESPOSTA).
 
 Three ways in, all ending here with the same confirmation:
-- `pede_opt_out`: the stop words, checked by the webhook in the transaction that stores the message
-  (julia/services/entrada.py), so the opt-out never waits behind the doctor's earlier messages;
-- `ferramenta_registrar_opt_out`: Claude's `registrar_opt_out {}` tool, for other ways of saying it;
-- `confirma_opt_out`: the backstop, when Claude's reply says the doctor will get nothing more and no tool
-  recorded it (julia/worker/resposta.py).
+- `asks_opt_out`: the stop words, checked by the webhook in the transaction that stores the message
+  (julia/services/inbound.py), so the opt-out never waits behind the doctor's earlier messages;
+- `register_opt_out_tool`: Claude's `registrar_opt_out {}` tool, for other ways of saying it;
+- `confirms_opt_out`: the backstop, when Claude's reply says the doctor will get nothing more and no tool
+  recorded it (julia/worker/reply.py).
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ from collections.abc import Mapping
 
 from julia.data import Executor, clientes, fila_mensagens
 
-CONFIRMACAO = "Pronto, você não vai mais receber mensagens de oferta de plantão da Júlia."
+CONFIRMATION = "Pronto, você não vai mais receber mensagens de oferta de plantão da Júlia."
 # Promised only where a person can read what the doctor writes next: with Chatwoot configured.
-CONFIRMACAO_COM_EQUIPE = (
-    CONFIRMACAO + " Se precisar de algo, é só escrever aqui: uma pessoa da nossa equipe responde."
+CONFIRMATION_BY_TEAM = (
+    CONFIRMATION + " Se precisar de algo, é só escrever aqui: uma pessoa da nossa equipe responde."
 )
 # Above a reply (8): the doctor asked us to stop, and the confirmation is the one thing still owed.
-PRIORIDADE_CONFIRMACAO = 9
+PRIORITY_CONFIRMATION = 9
 # The whole message, once accents, case and punctuation are gone. Whole-message on purpose: "não quero
 # sair do plantão" or "pode parar de reservar?" must not opt anyone out; Claude's tool catches the rest.
-PEDIDOS = frozenset(
+REQUESTS = frozenset(
     {
         "parar",
         "pare",
@@ -45,10 +45,10 @@ PEDIDOS = frozenset(
         "nao quero mais receber mensagem",
     }
 )
-_NAO_LETRA = re.compile(r"[^a-z0-9]+")
+_NOT_LETTER = re.compile(r"[^a-z0-9]+")
 # Júlia telling the doctor they will get nothing more: "não vai mais receber", "não receberá mais",
 # "não enviaremos mais", "removi seu número da lista", "descadastrado". Read on Claude's reply only.
-_CONFIRMA = re.compile(
+_CONFIRMS = re.compile(
     r"\bnao (vai|vao|ira|irao) (mais receber|receber mais)\b"
     r"|\bnao (recebera|receberao) mais\b"
     r"|\bnao (vamos|iremos) mais (enviar|mandar)\b"
@@ -56,50 +56,50 @@ _CONFIRMA = re.compile(
     r"|\b(removi|removemos|retirei|retiramos|tirei|tiramos)\b.{0,30}\blista\b"
     r"|\bdescadastrad[oa]\b"
 )
-RESULTADO_FERRAMENTA = (
+TOOL_RESULT = (
     "opt_out registrado: o médico não receberá mais mensagens e as pendentes foram canceladas. A "
     "confirmação já foi enviada a ele por uma mensagem fixa: não escreva outra, nem ofereça plantões."
 )
 
 
-def _simples(texto: str) -> str:
+def _simple(texto: str) -> str:
     return unicodedata.normalize("NFKD", texto.lower()).encode("ascii", "ignore").decode()
 
 
-def pede_opt_out(texto: str) -> bool:
+def asks_opt_out(texto: str) -> bool:
     """Is the whole message one of the stop words (PARAR, SAIR, "não quero mais receber"...)?"""
-    return _NAO_LETRA.sub(" ", _simples(texto)).strip() in PEDIDOS
+    return _NOT_LETTER.sub(" ", _simple(texto)).strip() in REQUESTS
 
 
-def confirma_opt_out(resposta: str) -> bool:
+def confirms_opt_out(resposta: str) -> bool:
     """Does Júlia's reply tell the doctor they will receive nothing more (an opt-out Claude agreed to)?"""
-    return _CONFIRMA.search(_NAO_LETRA.sub(" ", _simples(resposta))) is not None
+    return _CONFIRMS.search(_NOT_LETTER.sub(" ", _simple(resposta))) is not None
 
 
-def confirmacao(*, com_equipe: bool) -> str:
-    return CONFIRMACAO_COM_EQUIPE if com_equipe else CONFIRMACAO
+def confirmation(*, with_team: bool) -> str:
+    return CONFIRMATION_BY_TEAM if with_team else CONFIRMATION
 
 
-async def registrar_opt_out(conn: Executor, cliente_id: int, conversa_id: int, *, com_equipe: bool) -> bool:
+async def registrar_opt_out(conn: Executor, cliente_id: int, conversa_id: int, *, with_team: bool) -> bool:
     """opt_out, every unsent message cancelled and the confirmation queued, inside the caller's
-    transaction (`com_equipe`: Chatwoot is configured, so the confirmation may promise a person). False
+    transaction (`with_team`: Chatwoot is configured, so the confirmation may promise a person). False
     when the doctor already was opt_out: nothing is queued twice. The caller invalidates the cached
     doctor after commit (julia.cache.invalidar_medico)."""
     if not await clientes.registrar_opt_out(conn, cliente_id):
         return False
     await clientes.cancelar_envios_pendentes(conn, cliente_id)
     await fila_mensagens.registrar_resposta(
-        conn, conversa_id, cliente_id, confirmacao(com_equipe=com_equipe), PRIORIDADE_CONFIRMACAO, None
+        conn, conversa_id, cliente_id, confirmation(with_team=with_team), PRIORITY_CONFIRMATION, None
     )
     return True
 
 
-async def ferramenta_registrar_opt_out(
-    conn: Executor, cliente_id: int, conversa_id: int, entrada: Mapping[str, object], *, com_equipe: bool
+async def register_opt_out_tool(
+    conn: Executor, cliente_id: int, conversa_id: int, entrada: Mapping[str, object], *, with_team: bool
 ) -> str:
     """Claude's `registrar_opt_out` tool (input `{}`), in its own transaction. The fixed confirmation is
     queued here, like every opt-out's; whatever Claude writes after it is not sent (the doctor is opt_out
     by then: concluir_entrada queues nothing), and the tool result tells it so."""
     del entrada  # the tool takes no arguments: who opts out is the doctor of this conversation
-    await registrar_opt_out(conn, cliente_id, conversa_id, com_equipe=com_equipe)
-    return RESULTADO_FERRAMENTA
+    await registrar_opt_out(conn, cliente_id, conversa_id, with_team=with_team)
+    return TOOL_RESULT

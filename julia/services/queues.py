@@ -1,5 +1,5 @@
 """The two job queues and their policy, in one place: `entradas` (inbound messages to answer,
-julia/worker/resposta.py) and `fila_mensagens` (messages to send, julia/worker/remetente.py).
+julia/worker/reply.py) and `fila_mensagens` (messages to send, julia/worker/sender.py).
 
 Both are lease queues over the business's own tables. A worker claims due rows with the table's claim
 (FOR UPDATE SKIP LOCKED, leased: the inbound one serialises each doctor's messages, the outbound one goes
@@ -20,7 +20,7 @@ hottest statement and stays a plain claim; its cap is read in the intent (`inici
 statement of every send. The number is this module's either way.
 
 Idle workers wait for the poll interval or their table's NOTIFY (`Queue.wakeup`, set by the worker's
-listener, julia/worker/despertador.py), whichever comes first.
+listener, julia/worker/waker.py), whichever comes first.
 
 Not procrastinate or pgqueuer: both keep jobs in their own table, and julia's queues are the business's
 tables, with their indexes, per-doctor ordering and states (the delivery protocol's
@@ -42,19 +42,19 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 
 from julia.data import Executor, conversations, entradas, fila_mensagens
-from julia.data.entradas import EntradaReivindicada
-from julia.data.fila_mensagens import Destino, MensagemReivindicada
-from julia.integrations import IntegracaoError
-from julia.mascara import mascarar_telefones
+from julia.data.entradas import ClaimedInbound
+from julia.data.fila_mensagens import ClaimedMessage, Destination
+from julia.integrations import IntegrationError
+from julia.masking import mask_phones
 
 log = logging.getLogger(__name__)
 
 # The rows the queues hand out: the data layer's typed records (each its claim's RETURNING list), under
 # the names the worker reads them by.
-InboundRow = EntradaReivindicada
-SendRow = MensagemReivindicada
+InboundRow = ClaimedInbound
+SendRow = ClaimedMessage
 SendRules = fila_mensagens.SendRules  # what the channel holds a send to (julia/worker/channel.py)
-SendTarget = Destino  # what iniciar_envio decided: where the row goes, and whether as a re-engagement
+SendTarget = Destination  # what iniciar_envio decided: where the row goes, and whether as a re-engagement
 Row = TypeVar("Row", InboundRow, SendRow)
 T = TypeVar("T")
 
@@ -132,7 +132,7 @@ class Queue(Generic[Row]):
     async def fail(self, db: Executor, row: Row, reason: str, *, permanent: bool = False) -> None:
         """A failed attempt: again later, or 'erro' with the reason after the last one or when retrying
         cannot help (`permanent`). Either way the row stays in Postgres: never lost."""
-        reason = mascarar_telefones(reason)
+        reason = mask_phones(reason)
         tries = row.tentativas - row.esperas
         if permanent or self.policy.tries.exhausted(tries):
             log.error("%s %s failed for good (try %s): %s", self.label, row.id, tries, reason)
@@ -143,7 +143,7 @@ class Queue(Generic[Row]):
     async def retry_later(self, db: Executor, row: Row, reason: str) -> None:
         """Pending again after the backoff, whatever the count (the cap is applied at the claim or the
         send's intent)."""
-        reason = mascarar_telefones(reason)
+        reason = mask_phones(reason)
         tries = row.tentativas - row.esperas
         delay_s = self.policy.tries.delay_s(tries)
         log.warning("%s %s failed (try %s), again in %.1fs: %s", self.label, row.id, tries, delay_s, reason)
@@ -153,7 +153,7 @@ class Queue(Generic[Row]):
         """The service asked us to wait (RATE_LIMITED): pending again after the waits' backoff, not
         counted against the tries, with up to a quarter of jitter so the rows one burst put back do not
         return together. Past the last wait it is a failed attempt like any other."""
-        reason = mascarar_telefones(reason)
+        reason = mask_phones(reason)
         if self.policy.waits.exhausted(row.esperas):
             await self.fail(db, row, reason)
             return
@@ -168,13 +168,13 @@ class Queue(Generic[Row]):
         )
         await self._record(row, lambda: self._wait(db, row.id, row.tentativas, delay_s, reason))
 
-    async def refused(self, db: Executor, row: Row, exc: IntegracaoError) -> None:
+    async def refused(self, db: Executor, row: Row, exc: IntegrationError) -> None:
         """The service answered no: a wait when it asked us to slow down, else a failed attempt (for good
         when trying again cannot help)."""
         if exc.status in RATE_LIMITED:
             await self.wait(db, row, str(exc))
         else:
-            await self.fail(db, row, str(exc), permanent=not exc.transitorio)
+            await self.fail(db, row, str(exc), permanent=not exc.transient_one)
 
     async def idle(
         self, stop: asyncio.Event, interval_s: float, tasks: Iterable[asyncio.Future[Any]] = ()
@@ -243,7 +243,7 @@ class InboundQueue(Queue[InboundRow]):
             reply,
             versao_prompt=prompt_version,
             prioridade=self.reply_priority,
-            mesmo_se_humano=even_if_human,
+            even_if_human=even_if_human,
         ):
             raise LeaseLost
 
@@ -265,7 +265,7 @@ class InboundQueue(Queue[InboundRow]):
 
 class SendQueue(Queue[SendRow]):
     """`fila_mensagens`: the messages to send, with the delivery protocol's outcomes
-    (julia/worker/remetente.py). Every outcome is recorded through a short Postgres outage (RECORD_TRIES):
+    (julia/worker/sender.py). Every outcome is recorded through a short Postgres outage (RECORD_TRIES):
     an outcome Evolution already gave must not be lost. Unrecorded after ~30 s, the row is left to the
     sweep ('enviando' turns 'incerto')."""
 
@@ -295,7 +295,7 @@ class SendQueue(Queue[SendRow]):
 
     async def start_send(
         self, db: Executor, row: SendRow, lease_s: float, rules: SendRules
-    ) -> Destino | None:
+    ) -> Destination | None:
         """The intent, committed before the call (iniciar_envio), the tries' cap applied here; None when
         the claim was lost."""
         return await fila_mensagens.iniciar_envio(
@@ -305,7 +305,7 @@ class SendQueue(Queue[SendRow]):
     async def put_off(self, db: Executor, row: SendRow, when: dt.datetime, reason: str) -> None:
         """Not yet (the sending window, the number's quota): pending again at `when`, the claim not
         counted."""
-        reason = mascarar_telefones(reason)
+        reason = mask_phones(reason)
         await self._record(
             row, lambda: fila_mensagens.reagendar_mensagem(db, row.id, row.tentativas, when, reason)
         )
@@ -316,7 +316,7 @@ class SendQueue(Queue[SendRow]):
 
     async def uncertain(self, db: Executor, row: SendRow, reason: str) -> None:
         """The send may or may not have gone out: 'incerto', for a person to check, never sent again."""
-        reason = mascarar_telefones(reason)
+        reason = mask_phones(reason)
         await self._record(row, lambda: fila_mensagens.marcar_incerta(db, row.id, row.tentativas, reason))
 
     async def awaiting_answer(self, db: Executor, row: SendRow, whatsapp_id: str | None) -> None:

@@ -13,32 +13,32 @@ from typing import Any, Final
 
 import asyncpg
 
-from julia.cache import Cache, invalidar_vagas, vagas_abertas
+from julia.cache import Cache, invalidate_vagas, open_vagas
 from julia.data import vagas as dados_vagas
-from julia.integrations import IntegracaoError
+from julia.integrations import IntegrationError
 from julia.integrations.chatwoot import Chatwoot
 from julia.integrations.slack import Slack
-from julia.services.plantoes import descrever
-from julia.services.preferencias import uf_do_crm
+from julia.services.plantoes import describe
+from julia.services.preferences import uf_do_crm
 
 log = logging.getLogger(__name__)
 
-ALTERNATIVAS: Final = 3
+ALTERNATIVES: Final = 3
 
 # Why a reservation did not happen, as the tool result tells Claude: the true reason, never "taken" for a
 # shift that was cancelled or has started.
-TOMADA: Final = "já foi reservada por outro médico"
-CANCELADA: Final = "foi cancelada pelo hospital"
-INICIADA: Final = "já começou"
-SOBREPOSTA: Final = "coincide com outro plantão que o médico já tem"
-INEXISTENTE: Final = "não existe"
-OUTRA_ESPECIALIDADE: Final = "é de outra especialidade"
-SEM_ESPECIALIDADE: Final = "o médico não tem especialidade cadastrada"
-SEM_CRM: Final = "o médico não tem CRM cadastrado"
-INATIVO: Final = "o cadastro do médico não está ativo"
-LIMITE: Final = "o médico já tem {n} reservas aguardando confirmação do hospital, o máximo permitido"
+TAKEN: Final = "já foi reservada por outro médico"
+CANCELLED: Final = "foi cancelada pelo hospital"
+STARTED: Final = "já começou"
+OVERLAPPING: Final = "coincide com outro plantão que o médico já tem"
+NONEXISTENT: Final = "não existe"
+OTHER_ESPECIALIDADE: Final = "é de outra especialidade"
+WITHOUT_ESPECIALIDADE: Final = "o médico não tem especialidade cadastrada"
+WITHOUT_CRM: Final = "o médico não tem CRM cadastrado"
+INACTIVE: Final = "o cadastro do médico não está ativo"
+LIMIT: Final = "o médico já tem {n} reservas aguardando confirmação do hospital, o máximo permitido"
 # Refusals about the doctor, not the shift: offering other shifts would not help.
-DO_MEDICO: Final = frozenset({SEM_ESPECIALIDADE, SEM_CRM, INATIVO, LIMITE})
+DO_MEDICO: Final = frozenset({WITHOUT_ESPECIALIDADE, WITHOUT_CRM, INACTIVE, LIMIT})
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,15 @@ class Reserva:
     nova: bool  # this call made the booking: the one that notifies the team
     motivo: str | None  # why not, when not reservada (one of the constants above; LIMITE unformatted)
     vaga: dict[str, Any] | None  # the shift as it was read (None when it does not exist)
-    alternativas: list[dict[str, Any]] = field(default_factory=list)
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
     abertas: int = 0  # the doctor's reservations awaiting confirmation when the statement started
 
-    def explicacao(self) -> str | None:
+    def explanation(self) -> str | None:
         """The reason in words, LIMITE with its number."""
-        return LIMITE.format(n=self.abertas) if self.motivo == LIMITE else self.motivo
+        return LIMIT.format(n=self.abertas) if self.motivo == LIMIT else self.motivo
 
 
-async def reservar(
+async def reserve(
     pool: asyncpg.Pool, cache: Cache, medico_id: int, vaga_id: int, *, abertas_max: int
 ) -> Reserva:
     """At most two Postgres round trips: the reservation statement, then (only for a doctor who did not
@@ -66,45 +66,45 @@ async def reservar(
     if row.reservada:
         assert row.especialidade_id is not None  # reserved: the shift exists
         # After the commit (the statement committed on its own): no doctor is offered it from Redis now.
-        await invalidar_vagas(cache, row.especialidade_id)
+        await invalidate_vagas(cache, row.especialidade_id)
         return Reserva(True, True, None, vaga, abertas=row.abertas)
     if row.ja_era_dele and row.status_antes in ("reservada", "preenchida"):
         return Reserva(True, False, None, vaga, abertas=row.abertas)
-    motivo = _motivo(row, abertas_max)
+    motivo = _reason(row, abertas_max)
     especialidade = row.especialidade_medico
-    alternativas: list[dict[str, Any]] = []
+    alternatives: list[dict[str, Any]] = []
     if especialidade is not None and motivo not in DO_MEDICO:
-        # In the doctor's CRM state, as the context offers them (julia/services/preferencias.py).
+        # In the doctor's CRM state, as the context offers them (julia/services/preferences.py).
         uf = uf_do_crm(row.crm_medico)
-        abertas = await vagas_abertas(pool, cache, especialidade, ALTERNATIVAS + 1, estado=uf)
-        alternativas = [v for v in abertas if v["id"] != vaga_id][:ALTERNATIVAS]
-    return Reserva(False, False, motivo, vaga, alternativas, abertas=row.abertas)
+        abertas = await open_vagas(pool, cache, especialidade, ALTERNATIVES + 1, estado=uf)
+        alternatives = [v for v in abertas if v["id"] != vaga_id][:ALTERNATIVES]
+    return Reserva(False, False, motivo, vaga, alternatives, abertas=row.abertas)
 
 
-def _motivo(row: dados_vagas.ReservaAttempt, abertas_max: int) -> str:
+def _reason(row: dados_vagas.ReservaAttempt, abertas_max: int) -> str:
     """The first rule the shift or the doctor broke, in the order a person would say it: what is wrong
     with the shift itself before what is wrong with the doctor."""
     if not row.existe:
-        return INEXISTENTE
+        return NONEXISTENT
     if row.especialidade_medico is None:
-        return SEM_ESPECIALIDADE
+        return WITHOUT_ESPECIALIDADE
     if row.especialidade_id != row.especialidade_medico:
-        return OUTRA_ESPECIALIDADE
+        return OTHER_ESPECIALIDADE
     if row.status_antes == "cancelada":
-        return CANCELADA
+        return CANCELLED
     if row.status_antes in ("reservada", "preenchida"):
-        return TOMADA
+        return TAKEN
     if row.iniciada:
-        return INICIADA
+        return STARTED
     if row.status_medico != "ativo":
-        return INATIVO
+        return INACTIVE
     if not row.tem_crm:
-        return SEM_CRM
+        return WITHOUT_CRM
     if row.sobreposta:
-        return SOBREPOSTA
+        return OVERLAPPING
     if row.abertas >= abertas_max:
-        return LIMITE
-    return TOMADA  # open in the snapshot, and taken while we waited for the row lock
+        return LIMIT
+    return TAKEN  # open in the snapshot, and taken while we waited for the row lock
 
 
 def _vaga(row: dados_vagas.ReservaAttempt, vaga_id: int) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def _vaga(row: dados_vagas.ReservaAttempt, vaga_id: int) -> dict[str, Any]:
     }
 
 
-async def avisar_equipe(
+async def notify_team(
     slack: Slack | None,
     chatwoot: Chatwoot | None,
     *,
@@ -132,16 +132,16 @@ async def avisar_equipe(
 ) -> None:
     """Tell the coordinators a new reservation exists (Slack, and a private note in the doctor's Chatwoot
     conversation). Best effort, like the handoff alert: the reservation stands whatever happens here."""
-    texto = f"Júlia reservou a vaga {vaga_id} para {medico}: {descrever(vaga)}. Confirme com o hospital."
+    texto = f"Júlia reservou a vaga {vaga_id} para {medico}: {describe(vaga)}. Confirme com o hospital."
     if slack is not None:
         try:
-            await slack.notificar(f":white_check_mark: {texto}")
-        except IntegracaoError as exc:
+            await slack.notify(f":white_check_mark: {texto}")
+        except IntegrationError as exc:
             log.error("reservation of shift %s not notified on Slack: %s", vaga_id, exc)
     if chatwoot is not None and chatwoot_conversa_id is not None:
         try:
-            await chatwoot.nota_privada(chatwoot_conversa_id, texto)
-        except IntegracaoError as exc:
+            await chatwoot.private_note(chatwoot_conversa_id, texto)
+        except IntegrationError as exc:
             log.error(
                 "reservation note of shift %s not posted to Chatwoot #%s: %s",
                 vaga_id,

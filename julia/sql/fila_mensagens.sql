@@ -2,7 +2,7 @@
 -- critical: idx_fila_processamento, idx_fila_lease
 -- Claim up to $1 due messages for $2 seconds: pending rows due now at priority $3 or above, highest
 -- priority first, then schedule, plus rows whose lease expired (their worker died). $3 is 0, or above the
--- campaigns' priority while campaigns are paused (julia/services/pausa.py): a bound of the index's own
+-- campaigns' priority while campaigns are paused (julia/services/pause.py): a bound of the index's own
 -- first column, so a paused campaign's backlog is never read, let alone claimed. SKIP LOCKED lets many
 -- senders claim at once without waiting on each other; the lease brings a crashed sender's rows back.
 -- Each branch locks inside its own FROM-subquery: Postgres refuses FOR UPDATE directly under UNION, and
@@ -213,7 +213,7 @@ SET status = 'pendente', agendar_para = now() + make_interval(secs => $3), locke
 WHERE id = $1 AND status IN ('processando', 'enviando') AND tentativas = $2
 
 -- name: devolver_mensagem
--- Claimed, not started, and held back by a stop of sending (julia/services/pausa.py: WhatsApp
+-- Claimed, not started, and held back by a stop of sending (julia/services/pause.py: WhatsApp
 -- disconnected, a person's stop, campaigns paused): pending again as it was, due at its own time (its
 -- place in the order kept) and the claim not counted (`tentativas` back to what it was, so stops never
 -- spend the tries that guard against senders dying mid-send). Fenced like the rest by $2: a claim that

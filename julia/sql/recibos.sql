@@ -18,7 +18,7 @@ SELECT EXISTS (SELECT 1 FROM escrito) AS atualizado
 
 -- name: contar_falhas_entrega
 -- Receipts of messages first heard of in the last $1 seconds, and how many of those failed (a failure
--- later proven delivered is not one): the rate that pauses campaigns (julia/services/entregas.py).
+-- later proven delivered is not one): the rate that pauses campaigns (julia/services/deliveries.py).
 -- Index: idx_recibos_recebido.
 SELECT count(*) AS recibos, count(*) FILTER (WHERE estado = 'falhou') AS falhas
 FROM recibos

@@ -37,7 +37,7 @@ def worker_context(
 
 @dataclass(frozen=True)
 class Assembled:
-    servicos: WorkerContext
+    backing_servers: WorkerContext
     app: FastAPI
     http: httpx.AsyncClient  # to the app, over ASGI
 

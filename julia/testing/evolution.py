@@ -34,13 +34,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from julia.templates import TEMPLATES
-from julia.testing.estado import ConfigEvolution, Envio, Estado, Recibo
+from julia.testing.state import ConfigEvolution, Receipt, Send, State
 
-TENTATIVAS_WEBHOOK = 5
-INTERVALO_WEBHOOK_S = 0.2
+WEBHOOK_ATTEMPTS = 5
+WEBHOOK_INTERVAL_S = 0.2
 
 
-def mensagem_enviada(numero: str, texto: str, msg_id: str, instancia: str) -> dict[str, Any]:
+def message_sent(numero: str, texto: str, msg_id: str, instancia: str) -> dict[str, Any]:
     """Evolution v2's 201 body for sendText: the message object it created."""
     return {
         "key": {"remoteJid": f"{numero}@s.whatsapp.net", "fromMe": True, "id": msg_id},
@@ -52,7 +52,7 @@ def mensagem_enviada(numero: str, texto: str, msg_id: str, instancia: str) -> di
     }
 
 
-def mensagem_recebida(
+def message_received(
     texto: str,
     *,
     numero: str,
@@ -60,9 +60,9 @@ def mensagem_recebida(
     from_me: bool = False,
     jid: str | None = None,
     nome: str = "Dra. Ana",
-    carimbo: int | None = None,
+    stamp: int | None = None,
     server_url: str = "http://evolution",
-    destino: str = "http://julia/webhooks/evolution",
+    destination: str = "http://julia/webhooks/evolution",
     apikey: str | None = None,
 ) -> dict[str, Any]:
     """Evolution v2's `messages.upsert` webhook for one text message from `numero` (digits, no +), as it
@@ -78,11 +78,11 @@ def mensagem_recebida(
             "message": {"conversation": texto},
             "contextInfo": None,
             "messageType": "conversation",
-            "messageTimestamp": int(time.time()) if carimbo is None else carimbo,
+            "messageTimestamp": int(time.time()) if stamp is None else stamp,
             "instanceId": "uuid",
             "source": "android",
         },
-        "destination": destino,
+        "destination": destination,
         "date_time": "2026-11-24T10:00:00.000Z",
         "sender": "5511988887777@s.whatsapp.net",
         "server_url": server_url,
@@ -90,11 +90,11 @@ def mensagem_recebida(
     }
 
 
-def chatwoot_da_instancia(instancia: str, ligado: bool, server_url: str) -> dict[str, Any]:
+def chatwoot_of_instance(instancia: str, on: bool, server_url: str) -> dict[str, Any]:
     """GET /chatwoot/find/{instance}: the instance's Chatwoot settings, or, never set, the controller's
     empty answer (chatwoot.controller.ts findChatwoot), each with the webhook URL Evolution serves."""
     webhook = f"{server_url}/chatwoot/webhook/{instancia}"
-    if not ligado:
+    if not on:
         return {
             "enabled": False,
             "url": "",
@@ -125,9 +125,9 @@ def chatwoot_da_instancia(instancia: str, ligado: bool, server_url: str) -> dict
     }
 
 
-INTEGRACOES = {"baileys": "WHATSAPP-BAILEYS", "cloud-api": "WHATSAPP-BUSINESS"}
+INTEGRATIONS = {"baileys": "WHATSAPP-BAILEYS", "cloud-api": "WHATSAPP-BUSINESS"}
 # Meta's texts for the codes the fake answers (as Meta words them; `details` as Meta's docs quote them).
-ERROS_META = {
+META_ERRORS = {
     130429: ("Rate limit hit", "Cloud API message throughput has been reached."),
     131030: (
         "Recipient phone number not in allowed list",
@@ -147,22 +147,22 @@ ERROS_META = {
 }
 
 
-def erro_meta(codigo: int) -> dict[str, Any]:
+def meta_error(code: int) -> dict[str, Any]:
     """Meta's inner `error` object, which Evolution returns as the body of a 201 (its `post()` catches the
     axios error and returns `e.response.data.error`; the send path then returns it unchanged)."""
-    mensagem, detalhes = ERROS_META.get(codigo, ("Unknown error", "unknown error"))
+    message, details = META_ERRORS.get(code, ("Unknown error", "unknown error"))
     return {
-        "message": f"(#{codigo}) {mensagem}",
+        "message": f"(#{code}) {message}",
         "type": "OAuthException",
-        "code": codigo,
-        "error_data": {"messaging_product": "whatsapp", "details": detalhes},
+        "code": code,
+        "error_data": {"messaging_product": "whatsapp", "details": details},
         "fbtrace_id": "AFakeTraceId",
     }
 
 
-def _recusa_do_modelo(cfg: ConfigEvolution, numero: str, nome: str, parametros: list[str]) -> int | None:
-    aprovados = cfg.modelos_aprovados if cfg.modelos_aprovados is not None else list(TEMPLATES)
-    if nome not in aprovados:
+def _model_refusal(cfg: ConfigEvolution, numero: str, nome: str, parametros: list[str]) -> int | None:
+    approved = cfg.modelos_aprovados if cfg.modelos_aprovados is not None else list(TEMPLATES)
+    if nome not in approved:
         return 132001
     if nome in TEMPLATES and len(parametros) != len(TEMPLATES[nome].parameters):
         return 132000
@@ -171,12 +171,12 @@ def _recusa_do_modelo(cfg: ConfigEvolution, numero: str, nome: str, parametros: 
     return None
 
 
-def _envelope(evento: str, data: dict[str, Any], instancia: str, destino: str | None) -> dict[str, Any]:
+def _envelope(evento: str, data: dict[str, Any], instancia: str, destination: str | None) -> dict[str, Any]:
     return {
         "event": evento,
         "instance": instancia,
         "data": data,
-        "destination": destino,
+        "destination": destination,
         "date_time": "2026-11-24T10:00:00.000Z",
         "sender": "5511988887777@s.whatsapp.net",
         "server_url": "http://evolution",
@@ -184,14 +184,14 @@ def _envelope(evento: str, data: dict[str, Any], instancia: str, destino: str | 
     }
 
 
-def recibo_whatsapp(
+def whatsapp_receipt(
     msg_id: str,
     numero: str,
     status: str,
     *,
     integracao: str = "baileys",
     instancia: str = "julia",
-    destino: str | None = None,
+    destination: str | None = None,
 ) -> dict[str, Any]:
     """Evolution's `messages.update` for one receipt of the message `msg_id` (sendText's key.id) sent to
     `numero`: Baileys' (`fromMe` true) or the Cloud API's (`fromMe` false, `participant` set, no error)."""
@@ -206,20 +206,20 @@ def recibo_whatsapp(
     }
     if integracao == "cloud-api":
         data["participant"] = jid
-    return _envelope("messages.update", data, instancia, destino)
+    return _envelope("messages.update", data, instancia, destination)
 
 
-def conexao_whatsapp(
-    state: str, status_reason: int, *, instancia: str = "julia", destino: str | None = None
+def whatsapp_connection(
+    state: str, status_reason: int, *, instancia: str = "julia", destination: str | None = None
 ) -> dict[str, Any]:
     """Evolution's `connection.update`: `open` carries the number's profile, the others only the reason."""
     data: dict[str, Any] = {"instance": instancia, "state": state, "statusReason": status_reason}
     if state == "open":
         data |= {"wuid": "5511988887777@s.whatsapp.net", "profileName": "Júlia", "profilePictureUrl": None}
-    return _envelope("connection.update", data, instancia, destino)
+    return _envelope("connection.update", data, instancia, destination)
 
 
-def statuses_do_envio(cfg: ConfigEvolution, rng: random.Random) -> list[str]:
+def send_statuses(cfg: ConfigEvolution, rng: random.Random) -> list[str]:
     """The receipts one accepted send gets, in the order they are posted."""
     cloud = cfg.integracao == "cloud-api"
     if rng.random() < cfg.fracao_falha_entrega:
@@ -235,7 +235,7 @@ def statuses_do_envio(cfg: ConfigEvolution, rng: random.Random) -> list[str]:
     return statuses
 
 
-class Conexao(BaseModel):
+class Connection(BaseModel):
     state: str = "close"
     statusReason: int = 401  # Evolution's field name
 
@@ -243,47 +243,47 @@ class Conexao(BaseModel):
 class Webhooks:
     """Evolution's posts to julia, in the background of the request that caused them."""
 
-    def __init__(self, estado: Estado) -> None:
-        self._estado = estado
-        self._tarefas: set[asyncio.Task[None]] = set()
+    def __init__(self, estado: State) -> None:
+        self._state = estado
+        self._tasks: set[asyncio.Task[None]] = set()
         # One client for every post: httpx builds an SSL context per client (about 40 ms of CPU with the
-        # event loop blocked, julia/testing/controle.py), which a campaign's receipts paid hundreds of
+        # event loop blocked, julia/testing/control.py), which a campaign's receipts paid hundreds of
         # times, and sendText timed out behind them. Made on first use, inside the server's event loop.
         self._http: httpx.AsyncClient | None = None
 
-    def agendar(self, corpos: Sequence[tuple[str | None, dict[str, Any]]], atraso_s: float) -> None:
-        """Post the bodies one after another (each `(msg_id or None, body)`), after `atraso_s`."""
-        tarefa = asyncio.create_task(self._postar(corpos, atraso_s))
-        self._tarefas.add(tarefa)
-        tarefa.add_done_callback(self._tarefas.discard)
+    def schedule(self, bodies: Sequence[tuple[str | None, dict[str, Any]]], delay_s: float) -> None:
+        """Post the bodies one after another (each `(msg_id or None, body)`), after `delay_s`."""
+        task = asyncio.create_task(self._post(bodies, delay_s))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def postar(self, corpo: dict[str, Any]) -> int | None:
+    async def post(self, corpo: dict[str, Any]) -> int | None:
         """Post one body now; julia's status (None: never answered)."""
-        cfg = self._estado.config.evolution
+        cfg = self._state.config.evolution
         if cfg.webhook_url is None:
             return None
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=10)
-        for _ in range(TENTATIVAS_WEBHOOK):
+        for _ in range(WEBHOOK_ATTEMPTS):
             try:
                 resposta = await self._http.post(cfg.webhook_url, json=corpo, headers=cfg.webhook_headers)
             except httpx.TransportError:
-                await asyncio.sleep(INTERVALO_WEBHOOK_S)
+                await asyncio.sleep(WEBHOOK_INTERVAL_S)
                 continue
             if resposta.status_code < 500:
                 return resposta.status_code
-            await asyncio.sleep(INTERVALO_WEBHOOK_S)
+            await asyncio.sleep(WEBHOOK_INTERVAL_S)
         return None
 
-    async def _postar(self, corpos: Sequence[tuple[str | None, dict[str, Any]]], atraso_s: float) -> None:
-        await asyncio.sleep(atraso_s)
-        for msg_id, corpo in corpos:
-            resposta = await self.postar(corpo)
+    async def _post(self, bodies: Sequence[tuple[str | None, dict[str, Any]]], delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        for msg_id, corpo in bodies:
+            resposta = await self.post(corpo)
             if msg_id is not None:
-                self._estado.registro.recibos.append(Recibo(msg_id, corpo["data"]["status"], resposta))
+                self._state.registro.recibos.append(Receipt(msg_id, corpo["data"]["status"], resposta))
 
 
-def rotas(estado: Estado, rng: random.Random) -> APIRouter:
+def routes(estado: State, rng: random.Random) -> APIRouter:
     router = APIRouter()
     ids = itertools.count(1)
     webhooks = Webhooks(estado)
@@ -294,11 +294,11 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         numero, texto = str(corpo["number"]), str(corpo["text"])
         cfg = estado.config.evolution
         # `delay`: Evolution shows 'typing...' that long before sending, and answers after it.
-        await asyncio.sleep(cfg.latencia.amostra_s(rng) + float(corpo.get("delay") or 0) / 1000.0)
+        await asyncio.sleep(cfg.latencia.sample_s(rng) + float(corpo.get("delay") or 0) / 1000.0)
         falha = cfg.falha if cfg.falha and rng.random() < cfg.fracao_falha else None
-        agora = time.time()
+        now = time.time()
         if falha in ("500", "503"):
-            estado.registro.enviadas.append(Envio(numero, texto, agora, int(falha), None))
+            estado.registro.enviadas.append(Send(numero, texto, now, int(falha), None))
             return JSONResponse(
                 {"status": int(falha), "error": "Internal Server Error", "response": {"message": ["falso"]}},
                 status_code=int(falha),
@@ -306,7 +306,7 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         if (
             estado.conexao != "open"
         ):  # Baileys throws, Evolution answers BadRequestException(error.toString())
-            estado.registro.enviadas.append(Envio(numero, texto, agora, 400, None))
+            estado.registro.enviadas.append(Send(numero, texto, now, 400, None))
             return JSONResponse(
                 {
                     "status": 400,
@@ -318,42 +318,42 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
         if cfg.integracao == "cloud-api" and cfg.fora_das_24h is not None and numero in cfg.fora_das_24h:
             # Meta's refusal of free text outside the customer-service window, in the body of a 201
             # (Evolution's business service returns Meta's error object unchanged).
-            estado.registro.enviadas.append(Envio(numero, texto, agora, 131047, None))
-            return JSONResponse(erro_meta(131047), status_code=201)
+            estado.registro.enviadas.append(Send(numero, texto, now, 131047, None))
+            return JSONResponse(meta_error(131047), status_code=201)
         if falha == "400":
-            estado.registro.enviadas.append(Envio(numero, texto, agora, 400, None))
-            ausente = [{"jid": f"{numero}@s.whatsapp.net", "exists": False, "number": numero}]
+            estado.registro.enviadas.append(Send(numero, texto, now, 400, None))
+            absent = [{"jid": f"{numero}@s.whatsapp.net", "exists": False, "number": numero}]
             return JSONResponse(
-                {"status": 400, "error": "Bad Request", "response": {"message": ausente}}, status_code=400
+                {"status": 400, "error": "Bad Request", "response": {"message": absent}}, status_code=400
             )
         msg_id = f"3EB0FALSO{next(ids)}"
         # Recorded before the slow answer: WhatsApp has the message whether or not the caller waits.
-        estado.registro.enviadas.append(Envio(numero, texto, agora, 201, msg_id))
+        estado.registro.enviadas.append(Send(numero, texto, now, 201, msg_id))
         if cfg.imprimir:
             print(f"[fake evolution] sendText to {numero}: {texto}", flush=True)
         if cfg.webhook_url is not None:
             recibos = [
                 (
                     msg_id,
-                    recibo_whatsapp(msg_id, numero, status, integracao=cfg.integracao, instancia=instancia),
+                    whatsapp_receipt(msg_id, numero, status, integracao=cfg.integracao, instancia=instancia),
                 )
-                for status in statuses_do_envio(cfg, rng)
+                for status in send_statuses(cfg, rng)
             ]
-            webhooks.agendar(recibos, cfg.recibos_atraso_ms / 1000)
+            webhooks.schedule(recibos, cfg.recibos_atraso_ms / 1000)
         if falha == "lento":
             await asyncio.sleep(cfg.lento_ms / 1000.0)
-        return JSONResponse(mensagem_enviada(numero, texto, msg_id, instancia), status_code=201)
+        return JSONResponse(message_sent(numero, texto, msg_id, instancia), status_code=201)
 
     @router.post("/message/sendTemplate/{instancia}")
     async def send_template(instancia: str, request: Request) -> Response:
         corpo = await request.json()
         cfg = estado.config.evolution
-        await asyncio.sleep(cfg.latencia.amostra_s(rng))
-        faltam = [c for c in ("name", "language") if not isinstance(corpo.get(c), str)]
-        if faltam:  # templateMessageSchema's `required`
-            mensagens = [f"{c} is required" for c in faltam]
+        await asyncio.sleep(cfg.latencia.sample_s(rng))
+        missing_ones = [c for c in ("name", "language") if not isinstance(corpo.get(c), str)]
+        if missing_ones:  # templateMessageSchema's `required`
+            messages = [f"{c} is required" for c in missing_ones]
             return JSONResponse(
-                {"status": 400, "error": "Bad Request", "response": {"message": mensagens}}, status_code=400
+                {"status": 400, "error": "Bad Request", "response": {"message": messages}}, status_code=400
             )
         if cfg.integracao != "cloud-api":
             erro = {"message": "Method not available in the Baileys service"}
@@ -367,25 +367,23 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
             if c.get("type") == "body"
             for p in c.get("parameters") or []
         ]
-        agora = time.time()
-        codigo = _recusa_do_modelo(cfg, numero, nome, parametros)
-        if codigo is None and cfg.falha_modelo is not None and rng.random() < cfg.fracao_falha:
-            codigo = cfg.falha_modelo
+        now = time.time()
+        code = _model_refusal(cfg, numero, nome, parametros)
+        if code is None and cfg.falha_modelo is not None and rng.random() < cfg.fracao_falha:
+            code = cfg.falha_modelo
         texto = f"▶️{nome}◀️"  # what Evolution stores as the message's text
-        if codigo is not None:
-            estado.registro.enviadas.append(
-                Envio(numero, texto, agora, codigo, None, nome, tuple(parametros))
-            )
-            return JSONResponse(erro_meta(codigo), status_code=201)
+        if code is not None:
+            estado.registro.enviadas.append(Send(numero, texto, now, code, None, nome, tuple(parametros)))
+            return JSONResponse(meta_error(code), status_code=201)
         msg_id = f"wamid.FALSO{next(ids)}"
-        estado.registro.enviadas.append(Envio(numero, texto, agora, 201, msg_id, nome, tuple(parametros)))
+        estado.registro.enviadas.append(Send(numero, texto, now, 201, msg_id, nome, tuple(parametros)))
         if cfg.imprimir:
             print(f"[fake evolution] sendTemplate {nome} to {numero}: {parametros}", flush=True)
-        enviada = {**mensagem_enviada(numero, texto, msg_id, instancia), "source": "unknown"}
-        return JSONResponse(enviada, status_code=201)
+        sent_one = {**message_sent(numero, texto, msg_id, instancia), "source": "unknown"}
+        return JSONResponse(sent_one, status_code=201)
 
     @router.get("/instance/fetchInstances")
-    async def instancias(instanceName: str = "julia") -> Response:
+    async def instances(instanceName: str = "julia") -> Response:
         # Every name asked for is an instance of the fake (sendText takes any in its path too).
         nome = instanceName
         instancia = {
@@ -394,26 +392,26 @@ def rotas(estado: Estado, rng: random.Random) -> APIRouter:
             "connectionStatus": "open",
             "ownerJid": "5511988887777@s.whatsapp.net",
             "profileName": "Júlia",
-            "integration": INTEGRACOES[estado.config.evolution.integracao],
+            "integration": INTEGRATIONS[estado.config.evolution.integracao],
             "number": "5511988887777",
         }
         return JSONResponse([instancia])
 
     @router.get("/chatwoot/find/{instancia}")
     async def chatwoot_find(instancia: str, request: Request) -> dict[str, Any]:
-        servidor = str(request.base_url).rstrip("/")
-        return chatwoot_da_instancia(instancia, estado.config.evolution.chatwoot, servidor)
+        server = str(request.base_url).rstrip("/")
+        return chatwoot_of_instance(instancia, estado.config.evolution.chatwoot, server)
 
     @router.get("/instance/connectionState/{instancia}")
-    async def estado_conexao(instancia: str) -> dict[str, Any]:
+    async def connection_state(instancia: str) -> dict[str, Any]:
         return {"instance": {"instanceName": instancia, "state": estado.conexao}}
 
     @router.post("/_controle/evolution/conexao")
-    async def mudar_conexao(conexao: Conexao) -> dict[str, Any]:
+    async def change_connection(conexao: Connection) -> dict[str, Any]:
         """The connection changes now (sendText follows at once) and julia is told, as Evolution tells it;
         answers julia's status (None: no webhook_url, or julia never answered)."""
         estado.conexao = conexao.state
-        corpo = conexao_whatsapp(conexao.state, conexao.statusReason)
-        return {"state": conexao.state, "julia": await webhooks.postar(corpo)}
+        corpo = whatsapp_connection(conexao.state, conexao.statusReason)
+        return {"state": conexao.state, "julia": await webhooks.post(corpo)}
 
     return router

@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from julia.testing.estado import Estado
+from julia.testing.state import State
 
-_ERROS = {"429": "rate_limited", "500": "rollup_error"}
+_ERRORS = {"429": "rate_limited", "500": "rollup_error"}
 
 
-def rotas(estado: Estado) -> APIRouter:
+def routes(estado: State) -> APIRouter:
     router = APIRouter()
 
     @router.post("/slack/{caminho:path}")
@@ -28,7 +28,7 @@ def rotas(estado: Estado) -> APIRouter:
         falha = estado.config.slack.falha
         if falha is not None:
             headers = {"Retry-After": "1"} if falha == "429" else None
-            return PlainTextResponse(_ERROS[falha], status_code=int(falha), headers=headers)
+            return PlainTextResponse(_ERRORS[falha], status_code=int(falha), headers=headers)
         estado.registro.slack.append(corpo["text"])
         return PlainTextResponse("ok")
 

@@ -1,5 +1,5 @@
 """How a claimed row goes out on the instance's integration (EVOLUTION_INTEGRATION, issue 36): the sender's
-(julia/worker/remetente.py) three questions to the channel.
+(julia/worker/sender.py) three questions to the channel.
 
 - `not_yet`: must the row wait? A campaign row, or a notice that is not urgent, outside the doctor's
   sending window (julia/worker/sending_window.py) waits for the next opening; on a Baileys number an
@@ -31,14 +31,14 @@ import logging
 from dataclasses import dataclass
 
 from julia.errors import ConfigError
-from julia.integrations import IntegracaoError
-from julia.integrations.evolution import FORA_DA_JANELA_24H, EnvioIncerto, Evolution, RecusaDaMeta
+from julia.integrations import IntegrationError
+from julia.integrations.evolution import OUTSIDE_24H_WINDOW, Evolution, MetaRefusal, UncertainSend
 from julia.services.queues import SendRow, SendRules, SendTarget
 from julia.templates import REENGAGEMENT, UnknownTemplate, template
 from julia.worker.context import WorkerContext
 from julia.worker.quota import Quota
+from julia.worker.rate import message_class
 from julia.worker.sending_window import SendingWindow
-from julia.worker.taxa import classe
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class Channel:
 
     def _counted(self, row: SendRow) -> bool:
         """Whether the row is unsolicited on a Baileys number: held to the hour's and the day's most."""
-        return self._quota is not None and classe(row.prioridade) == "campanha"
+        return self._quota is not None and message_class(row.prioridade) == "campanha"
 
     async def release(self, row: SendRow) -> None:
         """The row `not_yet` let go will not be sent now after all (cancelled, put off, given back): its
@@ -98,47 +98,47 @@ class Channel:
         if self._quota is not None and self._counted(row):  # (the first test narrows the type)
             await self._quota.release(_reservation(row))
 
-    async def send(self, row: SendRow, destino: SendTarget) -> Sent:
+    async def send(self, row: SendRow, destination: SendTarget) -> Sent:
         """Send the row to iniciar_envio's `destino`. The errors of Evolution.enviar_texto/enviar_modelo.
         On a Baileys number an unsolicited row's quota slot is counted when Evolution accepted it (or may
         have: EnvioIncerto), freed when Evolution refused it."""
         if self._quota is None or not self._counted(row):
-            return await self._send(row, destino)
+            return await self._send(row, destination)
         try:
-            sent = await self._send(row, destino)
-        except EnvioIncerto:
+            sent = await self._send(row, destination)
+        except UncertainSend:
             await self._quota.confirm(_reservation(row))
             raise
-        except IntegracaoError:
+        except IntegrationError:
             await self._quota.release(_reservation(row))
             raise
         await self._quota.confirm(_reservation(row))
         return sent
 
-    async def _send(self, row: SendRow, destino: SendTarget) -> Sent:
-        telefone = destino.telefone
+    async def _send(self, row: SendRow, destination: SendTarget) -> Sent:
+        telefone = destination.telefone
         if self.cloud_api and row.modelo is not None:
             try:
                 tmpl = template(row.modelo)
             except UnknownTemplate as exc:  # queued before the template left julia/templates.py
-                raise IntegracaoError("evolution", str(exc), transitorio=False) from exc
-            return Sent(await self._evolution.enviar_modelo(telefone, tmpl, row.modelo_parametros or []))
-        if destino.reengajar:
-            return await self._reengage(telefone, destino.primeiro_nome)
-        delay_ms = self._typing_ms if classe(row.prioridade) == "campanha" else 0
+                raise IntegrationError("evolution", str(exc), transient_one=False) from exc
+            return Sent(await self._evolution.send_template(telefone, tmpl, row.modelo_parametros or []))
+        if destination.reengajar:
+            return await self._reengage(telefone, destination.primeiro_nome)
+        delay_ms = self._typing_ms if message_class(row.prioridade) == "campanha" else 0
         try:
-            return Sent(await self._evolution.enviar_texto(telefone, row.conteudo, delay_ms=delay_ms))
-        except RecusaDaMeta as exc:
-            if exc.codigo != FORA_DA_JANELA_24H:
+            return Sent(await self._evolution.send_text(telefone, row.conteudo, delay_ms=delay_ms))
+        except MetaRefusal as exc:
+            if exc.code != OUTSIDE_24H_WINDOW:
                 raise
             # Meta's clock of the 24 hours is the one that counts (a message julia never stored, a clock
             # apart): nothing went, so the template goes now, in the same attempt.
             log.info("free text refused by Meta (131047): the re-engagement template goes instead")
-            return await self._reengage(telefone, destino.primeiro_nome)
+            return await self._reengage(telefone, destination.primeiro_nome)
 
     async def _reengage(self, telefone: str, primeiro_nome: str) -> Sent:
         tmpl = template(REENGAGEMENT)
-        return Sent(await self._evolution.enviar_modelo(telefone, tmpl, [primeiro_nome]), held=True)
+        return Sent(await self._evolution.send_template(telefone, tmpl, [primeiro_nome]), held=True)
 
 
 def _reservation(row: SendRow) -> str:
@@ -152,7 +152,7 @@ async def check_integration(settings_integration: str, evolution: Evolution) -> 
     and the setting stands (the worker must start through an Evolution outage)."""
     try:
         integration = await evolution.integracao()
-    except IntegracaoError as exc:
+    except IntegrationError as exc:
         log.warning(
             "EVOLUTION_INTEGRATION=%s not checked against the instance: %s", settings_integration, exc
         )

@@ -4,7 +4,7 @@ warms up (issue 36, point 1).
 
 Why: on Evolution's Baileys integration the number is a phone's WhatsApp, with no Meta messaging tier; what
 gets one banned is volume to people who did not write first, above all on a young number. The per-second
-rate (julia/worker/taxa.py) spreads sends; these caps bound how many there are. The Cloud API has Meta's own
+rate (julia/worker/rate.py) spreads sends; these caps bound how many there are. The Cloud API has Meta's own
 tiers and is not held here.
 
 Counted in Redis on Redis's clock, so every worker process shares them: one counter per calendar hour and

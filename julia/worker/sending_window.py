@@ -3,7 +3,7 @@ CAMPANHA_HORA_FIM) of the doctor's own clock, on a day that is not a weekend or 
 allow them (issue 36, point 4).
 
 Checked by the sender right before a campaign row (or a notice that is not urgent: julia/services/avisos.py)
-goes (julia/worker/remetente.py), not only when it was queued: a row that comes due after a pause or an
+goes (julia/worker/sender.py), not only when it was queued: a row that comes due after a pause or an
 outage, at night or on a Sunday, is put off to the doctor's next opening instead of going out. The doctor's
 time zone was fixed on the row when it was queued (`fuso`, from their CRM's state or their DDD:
 migrations/0015_canal_modelos_janela.sql).

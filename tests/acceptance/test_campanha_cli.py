@@ -47,9 +47,9 @@ async def test_creates_the_campaign_once_then_answers_the_existing_one(services:
             " ('+5511900000002', 'Bia', 'novo', '{cardio}'),"
             " ('+5511900000003', 'Caio', 'opt_out', '{cardio}')"
         )
-        argumentos = ("campanha", "--id", "dez", "--tag", "cardio", "--texto", "Oi {primeiro_nome}")
-        first = julia(*argumentos, "--por-minuto", "30", env={"DATABASE_URL": dsn})
-        second = julia(*argumentos, env={"DATABASE_URL": dsn})
+        arguments = ("campanha", "--id", "dez", "--tag", "cardio", "--texto", "Oi {primeiro_nome}")
+        first = julia(*arguments, "--por-minuto", "30", env={"DATABASE_URL": dsn})
+        second = julia(*arguments, env={"DATABASE_URL": dsn})
         assert first.returncode == 0, first.stderr
         assert first.stdout.strip() == "campanha dez: 2 doctors queued (created)"
         assert second.returncode == 0, second.stderr

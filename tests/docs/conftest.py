@@ -20,8 +20,8 @@ from julia.api.app import create_app
 from julia.cache import keys
 from julia.seed import seed
 from julia.settings import Settings
-from julia.testing.app import criar_app
-from julia.testing.estado import Estado
+from julia.testing.app import make_app
+from julia.testing.state import State
 
 DOCTORS = 300
 ADMIN = "token-do-plantao"
@@ -118,14 +118,14 @@ async def http_docs(
     )
     async with httpx2.AsyncClient() as outbound:
         julia = create_app(settings, pool=docs_pool, redis=docs_redis, http=outbound)
-        falsos = Estado()
-        falsos.configurar("chatwoot", {"token": CHATWOOT_TOKEN})
-        servicos = criar_app(falsos)  # one fake app answers the three hosts: their paths differ
+        fake_servers = State()
+        fake_servers.configure("chatwoot", {"token": CHATWOOT_TOKEN})
+        backing_servers = make_app(fake_servers)  # one fake app answers the three hosts: their paths differ
         apps = {
             "julia.docs": julia,
-            "evolution.docs": servicos,
-            "chatwoot.docs": servicos,
-            "slack.docs": servicos,
+            "evolution.docs": backing_servers,
+            "chatwoot.docs": backing_servers,
+            "slack.docs": backing_servers,
         }
         async with httpx.AsyncClient(transport=_Hosts(apps)) as client:
             yield client

@@ -45,18 +45,18 @@ def test_documented_defaults_are_the_real_ones() -> None:
 
 def test_required_settings_of_each_command_are_documented() -> None:
     """The "Who requires what" table names what each command's Settings.require asks for."""
-    from julia.commands import pausa, serve, worker
+    from julia.commands import pause, serve, worker
 
     section = DOC.read_text(encoding="utf-8").split("## Who requires what", 1)[1].split("\n## ", 1)[0]
     lines = {
         cmd: next(line for line in section.splitlines() if f"`julia {cmd}" in line)
         for cmd in ("serve", "worker", "pause-sending")
     }
-    for name in worker.EXIGIDAS:
+    for name in worker.REQUIRED:
         assert f"`{name.upper()}`" in lines["worker"]
     assert "`EVOLUTION_API_KEY`" in lines["serve"]
     assert "`REDIS_URL`" in lines["pause-sending"]
-    for module in (pausa, serve, worker):
+    for module in (pause, serve, worker):
         for asked in re.findall(r"require\(([^)]*)\)", Path(module.__file__ or "").read_text()):
             for name in re.findall(r'"([a-z_]+)"', asked):
                 assert f"`{name.upper()}`" in section, f"{module.__name__} requires {name}"

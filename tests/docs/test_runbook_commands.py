@@ -161,7 +161,7 @@ async def test_requeue_blocks_put_recent_failures_back_and_nothing_else(docs_poo
         await tx.start()
         try:
             cliente = await conn.fetchval("SELECT id FROM clientes ORDER BY id LIMIT 1")
-            recente = await conn.fetchval(
+            recent = await conn.fetchval(
                 "INSERT INTO fila_mensagens (cliente_id, conteudo, status, tentativas, last_error)"
                 " VALUES ($1, 'oi', 'erro', 5, 'evolution: HTTP 500: boom') RETURNING id",
                 cliente,
@@ -177,17 +177,19 @@ async def test_requeue_blocks_put_recent_failures_back_and_nothing_else(docs_poo
                 interacao["cliente_id"],
                 interacao["conversa_id"],
             )
-            antigas = await conn.fetchval(
-                "SELECT count(*) FROM fila_mensagens WHERE status = 'erro' AND id <> $1", recente
+            old_ones = await conn.fetchval(
+                "SELECT count(*) FROM fila_mensagens WHERE status = 'erro' AND id <> $1", recent
             )
             await conn.execute(_block("UPDATE fila_mensagens\nSET status = 'pendente'").text)
             await conn.execute(_block("UPDATE entradas").text)
             estado = "SELECT status || tentativas FROM {} WHERE id = $1"
-            assert await conn.fetchval(estado.format("fila_mensagens"), recente) == "pendente0"
+            assert await conn.fetchval(estado.format("fila_mensagens"), recent) == "pendente0"
             assert await conn.fetchval(estado.format("entradas"), entrada) == "pendente0"
             # The seed's failures are days old: an hours-old reply is not resent.
-            assert antigas > 0
-            assert await conn.fetchval("SELECT count(*) FROM fila_mensagens WHERE status = 'erro'") == antigas
+            assert old_ones > 0
+            assert (
+                await conn.fetchval("SELECT count(*) FROM fila_mensagens WHERE status = 'erro'") == old_ones
+            )
         finally:
             await tx.rollback()
 

@@ -15,20 +15,20 @@ import pytest
 import redis.asyncio as aioredis
 
 from julia import db, servers
-from julia.testing import controle
-from tests.faults.sistema import Sistema
+from julia.testing import control
+from tests.faults.system import System
 
-Montar = Callable[..., contextlib.AbstractAsyncContextManager[tuple[Sistema, asyncpg.Pool]]]
+Build = Callable[..., contextlib.AbstractAsyncContextManager[tuple[System, asyncpg.Pool]]]
 
 # Short enough that a scenario's retries and leases play out in seconds, not minutes.
-AMBIENTE_BASE = {
+BASE_ENVIRONMENT = {
     "QUEUE_LEASE_S": "3",
     "ANTHROPIC_TIMEOUT_S": "5",
     "ANTHROPIC_MAX_RETRIES": "2",
     "EVOLUTION_TIMEOUT_S": "3",
     "EVOLUTION_RATE_PER_S": "100",
     # Baileys' typing delay (1.5 s) is not what these scenarios are about: it kept a send handed to
-    # Evolution before a close arriving after it. tests/service/test_canal.py tests it. The hourly and
+    # Evolution before a close arriving after it. tests/service/test_channel.py tests it. The hourly and
     # daily most stay on: a closed connection's refused tries no longer count (julia/worker/quota.py).
     "EVOLUTION_TYPING_DELAY_MS": "0",
     "MAX_WORKERS": "8",
@@ -50,30 +50,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_proprio() -> Iterator[tuple[str, Path]]:
+def own_postgres() -> Iterator[tuple[str, Path]]:
     """An embedded Postgres of this suite alone (it is stopped and restarted under load)."""
     with servers.embedded_postgres() as dsn:
         yield dsn, Path(dsn.split("host=", 1)[1])
 
 
 @pytest.fixture(scope="session")
-def valkey_proprio() -> Iterator[Any]:
+def own_valkey() -> Iterator[Any]:
     with servers.embedded_valkey() as valkey:
         yield valkey
 
 
 @pytest.fixture
-def montar(
-    postgres_proprio: tuple[str, Path], valkey_proprio: Any, tmp_path: Path, request: pytest.FixtureRequest
-) -> Montar:
+def build(
+    own_postgres: tuple[str, Path], own_valkey: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> Build:
     """`async with montar(ambiente={...}, falsos={...}) as (sistema, pool)`: a fresh database, an empty
     Valkey, the fakes, `julia serve` and `julia worker` running; all stopped at the end."""
-    dsn_admin, pg_dir = postgres_proprio
+    dsn_admin, pg_dir = own_postgres
 
     @contextlib.asynccontextmanager
-    async def _montar(
-        *, ambiente: dict[str, str] | None = None, falsos: dict[str, Any] | None = None, worker: bool = True
-    ) -> AsyncIterator[tuple[Sistema, asyncpg.Pool]]:
+    async def _build(
+        *,
+        ambiente: dict[str, str] | None = None,
+        fake_servers: dict[str, Any] | None = None,
+        worker: bool = True,
+    ) -> AsyncIterator[tuple[System, asyncpg.Pool]]:
         nome = "faults_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
         dsn = await db.fresh_database(dsn_admin, nome)
         # Durable as in production: the test server runs with synchronous_commit off for speed, and an
@@ -83,30 +86,34 @@ def montar(
             await admin.execute(f'ALTER DATABASE "{nome}" SET synchronous_commit = on')
         finally:
             await admin.close()
-        redis_url = f"unix://{valkey_proprio.socket_file}"
-        limpo = aioredis.Redis.from_url(redis_url)
-        await limpo.flushdb()
-        await limpo.aclose()
-        with controle.iniciar(falsos) as fakes:
+        redis_url = f"unix://{own_valkey.socket_file}"
+        clean = aioredis.Redis.from_url(redis_url)
+        await clean.flushdb()
+        await clean.aclose()
+        with control.start(fake_servers) as fakes:
             env = {
                 k: v
                 for k, v in os.environ.items()
                 if not k.startswith(("EVOLUTION_", "ANTHROPIC_", "CHATWOOT_"))
             }
             env.update(
-                AMBIENTE_BASE, DATABASE_URL=dsn, REDIS_URL=redis_url, **fakes.ambiente(), **(ambiente or {})
+                BASE_ENVIRONMENT,
+                DATABASE_URL=dsn,
+                REDIS_URL=redis_url,
+                **fakes.ambiente(),
+                **(ambiente or {}),
             )
-            sistema = Sistema(pg_dir, valkey_proprio, dsn, redis_url, fakes, tmp_path, env)
+            system = System(pg_dir, own_valkey, dsn, redis_url, fakes, tmp_path, env)
             # A pool that outlives a Postgres restart: asyncpg replaces broken connections on acquire.
             pool = await db.create_pool(dsn, min_size=1, max_size=4)
             try:
-                await sistema.iniciar_serve()
+                await system.start_serve()
                 if worker:
-                    sistema.iniciar_worker()
-                    await sistema.aquecer()
-                yield sistema, pool
+                    system.start_worker()
+                    await system.warm_up()
+                yield system, pool
             finally:
-                sistema.parar_processos()
+                system.stop_processes()
                 await pool.close()
 
-    return _montar
+    return _build

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from julia.testing.evolution import recibo_whatsapp
-from tests.faults.conftest import Montar
-from tests.faults.sistema import CHAVE, Mensagem
+from julia.testing.evolution import whatsapp_receipt
+from tests.faults.conftest import Build
+from tests.faults.system import KEY, Message
 
-CURTO, LONGO = 1_000, 10_000
+SHORT, LONG_ENOUGH = 1_000, 10_000
 
-_ESTRANHOS = [
+_STRANGE = [
     "\x00",
     "\ud800",
     "\udfff",
@@ -31,32 +31,32 @@ _ESTRANHOS = [
     "'; DROP TABLE clientes; --",
     "%s",
 ]
-texto = st.lists(st.one_of(st.text(max_size=20), st.sampled_from(_ESTRANHOS)), max_size=6).map("".join)
-inteiro = st.one_of(st.integers(), st.sampled_from([2**31, -(2**31) - 1, 2**63, 10**40, -1, 0]))
-folha = st.one_of(st.none(), st.booleans(), inteiro, st.floats(allow_nan=False), texto)
+texto = st.lists(st.one_of(st.text(max_size=20), st.sampled_from(_STRANGE)), max_size=6).map("".join)
+whole_one = st.one_of(st.integers(), st.sampled_from([2**31, -(2**31) - 1, 2**63, 10**40, -1, 0]))
+sheet = st.one_of(st.none(), st.booleans(), whole_one, st.floats(allow_nan=False), texto)
 
 
-def _aninhado(profundidade: int) -> Any:
+def _nested(depth: int) -> Any:
     valor: Any = "fundo"
-    for i in range(profundidade):
+    for i in range(depth):
         valor = [valor] if i % 2 else {"x": valor}
     return valor
 
 
-qualquer = st.one_of(
-    folha,
-    st.integers(1, 300).map(_aninhado),
+any_one = st.one_of(
+    sheet,
+    st.integers(1, 300).map(_nested),
     st.recursive(
-        folha, lambda filhos: st.lists(filhos, max_size=3) | st.dictionaries(texto, filhos, max_size=3)
+        sheet, lambda children: st.lists(children, max_size=3) | st.dictionaries(texto, children, max_size=3)
     ),
 )
 
 
 def _upsert(i: int) -> dict[str, Any]:
-    return Mensagem(f"55119{i % 10**8:08d}", f"3EB0FUZZ{i}", "Tem plantão?").corpo()
+    return Message(f"55119{i % 10**8:08d}", f"3EB0FUZZ{i}", "Tem plantão?").corpo()
 
 
-def _conexao() -> dict[str, Any]:
+def _connection() -> dict[str, Any]:
     return {
         "event": "connection.update",
         "instance": "julia",
@@ -64,11 +64,11 @@ def _conexao() -> dict[str, Any]:
     }
 
 
-def _recibo(i: int) -> dict[str, Any]:
-    return recibo_whatsapp(f"3EB0FUZZ{i}", f"55119{i % 10**8:08d}", "DELIVERY_ACK")
+def _receipt(i: int) -> dict[str, Any]:
+    return whatsapp_receipt(f"3EB0FUZZ{i}", f"55119{i % 10**8:08d}", "DELIVERY_ACK")
 
 
-CAMINHOS = [
+PATHS = [
     ("event",),
     ("instance",),
     ("apikey",),
@@ -91,79 +91,77 @@ CAMINHOS = [
 ]
 
 
-def _trocar(corpo: dict[str, Any], caminho: tuple[str, ...], valor: Any) -> None:
+def _swap(corpo: dict[str, Any], caminho: tuple[str, ...], valor: Any) -> None:
     alvo: Any = corpo
-    for parte in caminho[:-1]:
+    for part in caminho[:-1]:
         if not isinstance(alvo, dict):
             return
-        alvo = alvo.setdefault(parte, {})
+        alvo = alvo.setdefault(part, {})
     if isinstance(alvo, dict):
         alvo[caminho[-1]] = valor
 
 
 @st.composite
-def pedidos(draw: st.DrawFn) -> tuple[bytes, dict[str, str], bool]:
+def requests(draw: st.DrawFn) -> tuple[bytes, dict[str, str], bool]:
     """(body, headers, sem_chave): sem_chave when no right key is anywhere (then 401, always)."""
-    forma = draw(st.sampled_from(["upsert", "recibo", "conexao", "outro"]))
-    corpo = {"upsert": _upsert, "recibo": _recibo}.get(forma, lambda _: _conexao())(
+    shape = draw(st.sampled_from(["upsert", "recibo", "conexao", "outro"]))
+    corpo = {"upsert": _upsert, "recibo": _receipt}.get(shape, lambda _: _connection())(
         draw(st.integers(0, 10**6))
     )
-    if forma == "outro":
+    if shape == "outro":
         corpo["event"] = draw(st.sampled_from(["send.message", "MESSAGES_UPDATE", "qrcode.updated", ""]))
     for _ in range(draw(st.integers(0, 4))):
-        _trocar(corpo, draw(st.sampled_from(CAMINHOS)), draw(qualquer))
-    chave = draw(st.sampled_from(["certa", "errada", "ausente", "nao_ascii", "no_corpo", "no_corpo_errada"]))
-    cabecalhos = {"content-type": "application/json"}
-    if chave == "certa":
-        cabecalhos["apikey"] = CHAVE
-    elif chave == "errada":
-        cabecalhos["apikey"] = draw(st.text(alphabet="abcdefghij0123456789-", min_size=1, max_size=40))
-    elif chave == "nao_ascii":
-        cabecalhos["apikey"] = "çhave-ñ"
-    elif chave == "no_corpo":
-        corpo["apikey"] = CHAVE
-    elif chave == "no_corpo_errada":
-        corpo["apikey"] = draw(texto.filter(lambda t: t != CHAVE))  # hypothesis mines the key from the source
-    bruto = json.dumps(corpo).encode()
-    quebra = draw(st.sampled_from(["nada"] * 8 + ["cortado", "lixo"]))
-    if quebra == "cortado":
-        bruto = bruto[: draw(st.integers(0, len(bruto)))]
-    elif quebra == "lixo":
-        bruto = draw(st.binary(max_size=200))
-    return bruto, cabecalhos, chave not in ("certa", "no_corpo")
+        _swap(corpo, draw(st.sampled_from(PATHS)), draw(any_one))
+    key = draw(st.sampled_from(["certa", "errada", "ausente", "nao_ascii", "no_corpo", "no_corpo_errada"]))
+    headers = {"content-type": "application/json"}
+    if key == "certa":
+        headers["apikey"] = KEY
+    elif key == "errada":
+        headers["apikey"] = draw(st.text(alphabet="abcdefghij0123456789-", min_size=1, max_size=40))
+    elif key == "nao_ascii":
+        headers["apikey"] = "çhave-ñ"
+    elif key == "no_corpo":
+        corpo["apikey"] = KEY
+    elif key == "no_corpo_errada":
+        corpo["apikey"] = draw(texto.filter(lambda t: t != KEY))  # hypothesis mines the key from the source
+    raw = json.dumps(corpo).encode()
+    line_break = draw(st.sampled_from(["nada"] * 8 + ["cortado", "lixo"]))
+    if line_break == "cortado":
+        raw = raw[: draw(st.integers(0, len(raw)))]
+    elif line_break == "lixo":
+        raw = draw(st.binary(max_size=200))
+    return raw, headers, key not in ("certa", "no_corpo")
 
 
-def _fuzz(url: str, exemplos: int) -> list[str]:
+def _fuzz(url: str, examples: int) -> list[str]:
     falhas: list[str] = []
     with httpx.Client(base_url=url, timeout=30) as cliente:
 
         @settings(
-            max_examples=exemplos,
+            max_examples=examples,
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         )
-        @given(pedidos())
+        @given(requests())
         def um(pedido: tuple[bytes, dict[str, str], bool]) -> None:
-            bruto, cabecalhos, sem_chave = pedido
-            cabecalhos_http = {k.encode(): v.encode() for k, v in cabecalhos.items()}
-            resposta = cliente.post("/webhooks/evolution", content=bruto, headers=cabecalhos_http)
-            if resposta.status_code >= 500 or (sem_chave and resposta.status_code != 401):
-                falhas.append(
-                    f"{resposta.status_code} {resposta.text[:120]!r} for {bruto[:200]!r} {cabecalhos}"
-                )
+            raw, headers, without_key = pedido
+            http_headers = {k.encode(): v.encode() for k, v in headers.items()}
+            resposta = cliente.post("/webhooks/evolution", content=raw, headers=http_headers)
+            if resposta.status_code >= 500 or (without_key and resposta.status_code != 401):
+                falhas.append(f"{resposta.status_code} {resposta.text[:120]!r} for {raw[:200]!r} {headers}")
             assert resposta.status_code < 500, falhas[-1]
-            assert not sem_chave or resposta.status_code == 401, falhas[-1]
+            assert not without_key or resposta.status_code == 401, falhas[-1]
 
         um()
     return falhas
 
 
-async def test_webhook_fuzz_sem_5xx(montar: Montar, request: pytest.FixtureRequest) -> None:
-    exemplos = LONGO if request.config.getoption("--long") else CURTO
-    async with montar(worker=False) as (sistema, _pool):
-        falhas = await asyncio.to_thread(_fuzz, sistema.url, exemplos)
+async def test_webhook_fuzz_without_5xx(build: Build, request: pytest.FixtureRequest) -> None:
+    examples = LONG_ENOUGH if request.config.getoption("--long") else SHORT
+    async with build(worker=False) as (system, _pool):
+        falhas = await asyncio.to_thread(_fuzz, system.url, examples)
         assert not falhas, falhas[:5]
-        assert sistema.serve is not None
-        assert sistema.serve.poll() is None, "julia serve died"
-        assert "Traceback" not in sistema.log("serve"), sistema.log("serve")
+        assert system.serve is not None
+        assert system.serve.poll() is None, "julia serve died"
+        assert "Traceback" not in system.log("serve"), system.log("serve")

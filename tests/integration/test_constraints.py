@@ -18,7 +18,7 @@ from julia.seed.database import seeded_database
 from tests.integration.rollback import rolled_back
 
 DATABASE = "constraints_seed"
-ATIVA = "(SELECT cliente_id FROM conversations WHERE status = 'ativa' ORDER BY id LIMIT 1)"
+ACTIVE = "(SELECT cliente_id FROM conversations WHERE status = 'ativa' ORDER BY id LIMIT 1)"
 CONVERSA = "(SELECT id FROM conversations ORDER BY id LIMIT 1)"
 CLIENTE = "(SELECT cliente_id FROM conversations ORDER BY id LIMIT 1)"
 WHATSAPP = "(SELECT whatsapp_message_id FROM interacoes WHERE whatsapp_message_id IS NOT NULL LIMIT 1)"
@@ -29,7 +29,7 @@ VAGA = (
 INTERACAO = (
     "INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo, whatsapp_message_id) VALUES "
 )
-FILA = "INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, status, tentativas) VALUES (1, "
+QUEUE = "INSERT INTO fila_mensagens (cliente_id, conteudo, prioridade, status, tentativas) VALUES (1, "
 
 CHECK, UNIQUE, FOREIGN, NOT_NULL = (
     asyncpg.CheckViolationError,
@@ -59,7 +59,7 @@ REFUSED = [
         FOREIGN,
         "INSERT INTO clientes (telefone, especialidade_id) VALUES ('+5511987650000', 999)",
     ),
-    ("two active conversations", UNIQUE, f"INSERT INTO conversations (cliente_id) SELECT {ATIVA}"),
+    ("two active conversations", UNIQUE, f"INSERT INTO conversations (cliente_id) SELECT {ACTIVE}"),
     (
         "unknown conversation status",
         CHECK,
@@ -119,11 +119,11 @@ REFUSED = [
         "INSERT INTO vagas (hospital_id, especialidade_id, periodo_id, data_plantao, "
         "valor) VALUES (999999, 1, 1, current_date, 1500)",
     ),
-    ("priority above 10", CHECK, f"{FILA}'oi', 11, 'pendente', 0)"),
-    ("negative priority", CHECK, f"{FILA}'oi', -1, 'pendente', 0)"),
-    ("unknown queue status", CHECK, f"{FILA}'oi', 5, 'perdida', 0)"),
-    ("negative attempts", CHECK, f"{FILA}'oi', 5, 'pendente', -1)"),
-    ("empty message", CHECK, f"{FILA}'', 5, 'pendente', 0)"),
+    ("priority above 10", CHECK, f"{QUEUE}'oi', 11, 'pendente', 0)"),
+    ("negative priority", CHECK, f"{QUEUE}'oi', -1, 'pendente', 0)"),
+    ("unknown queue status", CHECK, f"{QUEUE}'oi', 5, 'perdida', 0)"),
+    ("negative attempts", CHECK, f"{QUEUE}'oi', 5, 'pendente', -1)"),
+    ("empty message", CHECK, f"{QUEUE}'', 5, 'pendente', 0)"),
     (
         "unknown handoff status",
         CHECK,
@@ -148,7 +148,7 @@ ACCEPTED = [
     ("a Brazilian mobile", "INSERT INTO clientes (telefone) VALUES ('+5511987650000')"),
     (
         "a closed conversation beside the active one",
-        f"INSERT INTO conversations (cliente_id, status, encerrada_em) SELECT {ATIVA}, 'encerrada', now()",
+        f"INSERT INTO conversations (cliente_id, status, encerrada_em) SELECT {ACTIVE}, 'encerrada', now()",
     ),
     (
         "outbound messages without a WhatsApp id",
@@ -160,7 +160,7 @@ ACCEPTED = [
         f"{INTERACAO}({CONVERSA}, {CLIENTE}, 'entrada', 'medico', 'oi', 'NOVO1')",
     ),
     ("a shift", f"{VAGA}current_date, 1500.00, 'aberta')"),
-    ("priorities 0 and 10", f"{FILA}'oi', 0, 'pendente', 0), (1, 'oi', 10, 'enviada', 1)"),
+    ("priorities 0 and 10", f"{QUEUE}'oi', 0, 'pendente', 0), (1, 'oi', 10, 'enviada', 1)"),
     (
         "a handoff",
         f"INSERT INTO handoffs (conversa_id, cliente_id, motivo) VALUES ({CONVERSA}, {CLIENTE}, 'valor')",

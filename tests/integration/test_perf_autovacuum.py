@@ -9,7 +9,7 @@ import asyncpg
 
 from julia import servers
 from julia.perf.engine import autovacuum
-from tests.support.espera import ate
+from tests.support.waiting import ate
 
 
 def _autovacuum_is(dsn: str, expected: str) -> Callable[[], Awaitable[bool]]:

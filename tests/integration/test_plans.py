@@ -35,7 +35,7 @@ class Sample:
     com_conversa: int
     conversa_id: int
     especialidade_id: int
-    tag_rara: str
+    rare_tag: str
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ ARGS: dict[str, list[Args]] = {
     "buscar_medico_por_id": [lambda s: (s.cliente_id,)],
     # A selective tag. For a tag most doctors carry, walking clientes_pkey in id order reaches the LIMIT
     # within a few pages, and the planner rightly prefers it.
-    "buscar_medicos_por_tag": [lambda s: (s.tag_rara, 100)],
+    "buscar_medicos_por_tag": [lambda s: (s.rare_tag, 100)],
     "buscar_conversa_ativa": [lambda s: (s.com_conversa,)],
     "carregar_historico": [lambda s: (s.conversa_id, 20)],
     "buscar_vagas": [
@@ -174,7 +174,7 @@ async def sample(seeded: tuple[int, str]) -> Sample:
             especialidade_id=await conn.fetchval(
                 "SELECT especialidade_id FROM vagas GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
             ),
-            tag_rara=await conn.fetchval(
+            rare_tag=await conn.fetchval(
                 "SELECT t FROM clientes, unnest(tags) AS t GROUP BY t ORDER BY count(*), t LIMIT 1"
             ),
         )
@@ -256,10 +256,10 @@ async def test_tag_lookups_are_always_planned_for_their_tag(seeded: tuple[int, s
         pytest.skip("at 1,000 doctors the whole clientes table is a handful of pages")
     conn = await asyncpg.connect(dsn)
     try:
-        julia_blocks = await _tag_blocks(conn, lambda: buscar_medicos_por_tag(conn, sample.tag_rara, 100))
+        julia_blocks = await _tag_blocks(conn, lambda: buscar_medicos_por_tag(conn, sample.rare_tag, 100))
         await conn.execute("SET plan_cache_mode = force_generic_plan")
         generic_blocks = await _tag_blocks(
-            conn, lambda: conn.fetch(sql("buscar_medicos_por_tag"), sample.tag_rara, 100)
+            conn, lambda: conn.fetch(sql("buscar_medicos_por_tag"), sample.rare_tag, 100)
         )
     finally:
         await conn.close()

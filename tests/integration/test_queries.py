@@ -14,6 +14,7 @@ import pytest
 from asyncpg.pool import PoolConnectionProxy
 
 from julia import db, servers
+from julia.clock import TIMEZONE
 from julia.data.clientes import buscar_medico_por_id, buscar_medico_por_telefone, buscar_medicos_por_tag
 from julia.data.conversations import buscar_conversa_ativa
 from julia.data.fila_mensagens import reivindicar_mensagens
@@ -21,7 +22,6 @@ from julia.data.interacoes import carregar_historico
 from julia.data.operacao import contar_operacao
 from julia.data.vagas import buscar_vagas
 from julia.db import drop_database
-from julia.relogio import FUSO
 from julia.seed.database import seeded_database
 from tests.integration.rollback import rolled_back
 
@@ -42,7 +42,7 @@ class Raw:
     vagas: Rows
     hospitais: dict[int, dict[str, Any]]
     periodos: dict[int, dict[str, Any]]
-    fila: Rows
+    queue: Rows
     handoffs: Rows
 
 
@@ -68,7 +68,7 @@ async def raw(pool: asyncpg.Pool) -> Raw:
         vagas=await rows("vagas"),
         hospitais={r["id"]: r for r in await rows("hospitais")},
         periodos={r["id"]: r for r in await rows("periodos")},
-        fila=await rows("fila_mensagens"),
+        queue=await rows("fila_mensagens"),
         handoffs=await rows("handoffs"),
     )
 
@@ -102,23 +102,23 @@ async def test_buscar_medico_por_id(pool: asyncpg.Pool, raw: Raw) -> None:
 
 
 async def test_buscar_conversa_ativa(pool: asyncpg.Pool, raw: Raw) -> None:
-    ativas = {r["cliente_id"]: r for r in raw.conversations if r["status"] == "ativa"}
-    com = random.Random(2).sample(sorted(ativas), SAMPLES)
-    sem = random.Random(3).sample(sorted({r["id"] for r in raw.clientes} - set(ativas)), SAMPLES)
-    for cliente_id in com + sem:
+    active = {r["cliente_id"]: r for r in raw.conversations if r["status"] == "ativa"}
+    com = random.Random(2).sample(sorted(active), SAMPLES)
+    without = random.Random(3).sample(sorted({r["id"] for r in raw.clientes} - set(active)), SAMPLES)
+    for cliente_id in com + without:
         found = await buscar_conversa_ativa(pool, cliente_id)
-        expected = ativas.get(cliente_id)
+        expected = active.get(cliente_id)
         assert (found is None) == (expected is None)
         if found and expected:
             assert asdict(found) == _only(expected, asdict(found))
 
 
-@pytest.mark.parametrize("limite", [20, 5])
-async def test_carregar_historico(pool: asyncpg.Pool, raw: Raw, limite: int) -> None:
+@pytest.mark.parametrize("limit", [20, 5])
+async def test_carregar_historico(pool: asyncpg.Pool, raw: Raw, limit: int) -> None:
     for conversa_id in [*_pick(raw.conversations, "id"), 10**9]:
-        mensagens = [r for r in raw.interacoes if r["conversa_id"] == conversa_id]
-        newest = sorted(mensagens, key=lambda r: (r["created_at"], r["id"]), reverse=True)[:limite]
-        found = await carregar_historico(pool, conversa_id, limite)
+        messages = [r for r in raw.interacoes if r["conversa_id"] == conversa_id]
+        newest = sorted(messages, key=lambda r: (r["created_at"], r["id"]), reverse=True)[:limit]
+        found = await carregar_historico(pool, conversa_id, limit)
         assert [asdict(r) for r in found] == [_only(r, asdict(found[0])) for r in newest]
 
 
@@ -128,7 +128,7 @@ async def test_buscar_vagas(pool: asyncpg.Pool, raw: Raw) -> None:
     checked = 0
     for especialidade_id in especialidades:
         for desde in (today, today + dt.timedelta(days=30), today - dt.timedelta(days=10)):
-            agora = dt.datetime.now(FUSO)
+            now = dt.datetime.now(TIMEZONE)
             abertas = [
                 v
                 for v in raw.vagas
@@ -137,9 +137,9 @@ async def test_buscar_vagas(pool: asyncpg.Pool, raw: Raw) -> None:
                 and v["data_plantao"] >= desde
                 # not started: its start hour is São Paulo's (migrations/0011_reservas_regras.sql)
                 and dt.datetime.combine(
-                    v["data_plantao"], raw.periodos[v["periodo_id"]]["hora_inicio"], tzinfo=FUSO
+                    v["data_plantao"], raw.periodos[v["periodo_id"]]["hora_inicio"], tzinfo=TIMEZONE
                 )
-                > agora
+                > now
             ]
             soonest = sorted(abertas, key=lambda v: (v["data_plantao"], v["id"]))[:10]
             expected = [
@@ -163,44 +163,44 @@ async def test_buscar_vagas(pool: asyncpg.Pool, raw: Raw) -> None:
 
 
 @pytest.mark.parametrize(
-    ("tag", "limite"),
+    ("tag", "limit"),
     [("plantonista", 100), ("vip", 50), ("cardiologia", 30), ("sp-capital", 10), ("nenhuma-tag", 10)],
 )
-async def test_buscar_medicos_por_tag(pool: asyncpg.Pool, raw: Raw, tag: str, limite: int) -> None:
-    expected = [r for r in raw.clientes if tag in r["tags"]][:limite]  # raw.clientes is in id order
-    found = await buscar_medicos_por_tag(pool, tag, limite)
+async def test_buscar_medicos_por_tag(pool: asyncpg.Pool, raw: Raw, tag: str, limit: int) -> None:
+    expected = [r for r in raw.clientes if tag in r["tags"]][:limit]  # raw.clientes is in id order
+    found = await buscar_medicos_por_tag(pool, tag, limit)
     assert (
         [asdict(r) for r in found] == [_only(r, asdict(found[0])) for r in expected]
         if expected
         else found == []
     )
     if tag != "nenhuma-tag":
-        assert len(found) == limite
+        assert len(found) == limit
 
 
-def _claim_order(raw: Raw, now: dt.datetime, limite: int) -> list[int]:
+def _claim_order(raw: Raw, now: dt.datetime, limit: int) -> list[int]:
     """What julia/sql/fila_mensagens.sql says it claims: the first `limite` due pending messages (priority,
     then schedule) and the first `limite` expired leases (oldest lease first), the first `limite` of both."""
     vencidas = sorted(
-        (r for r in raw.fila if r["status"] == "pendente" and r["agendar_para"] <= now),
+        (r for r in raw.queue if r["status"] == "pendente" and r["agendar_para"] <= now),
         key=lambda r: (-r["prioridade"], r["agendar_para"]),
-    )[:limite]
+    )[:limit]
     expiradas = sorted(
-        (r for r in raw.fila if r["status"] == "processando" and r["locked_until"] < now),
+        (r for r in raw.queue if r["status"] == "processando" and r["locked_until"] < now),
         key=lambda r: r["locked_until"],
-    )[:limite]
+    )[:limit]
     both = sorted(vencidas + expiradas, key=lambda r: (-r["prioridade"], r["agendar_para"], r["id"]))
-    return [r["id"] for r in both[:limite]]
+    return [r["id"] for r in both[:limit]]
 
 
-@pytest.mark.parametrize("limite", [1, 25, 10_000])
-async def test_reivindicar_mensagens(pool: asyncpg.Pool, raw: Raw, limite: int) -> None:
-    by_id = {r["id"]: r for r in raw.fila}
+@pytest.mark.parametrize("limit", [1, 25, 10_000])
+async def test_reivindicar_mensagens(pool: asyncpg.Pool, raw: Raw, limit: int) -> None:
+    by_id = {r["id"]: r for r in raw.queue}
     async with pool.acquire() as conn, rolled_back(conn):
         now = await conn.fetchval("SELECT now()")  # the transaction's now(), the one the claim sees
-        expected = set(_claim_order(raw, now, limite))
+        expected = set(_claim_order(raw, now, limit))
         assert expected  # the seed always leaves due messages and expired leases
-        claimed = await reivindicar_mensagens(conn, limite, 60)
+        claimed = await reivindicar_mensagens(conn, limit, 60)
         assert {r.id for r in claimed} == expected
         for r in claimed:
             assert r.tentativas == by_id[r.id]["tentativas"] + 1
@@ -217,7 +217,7 @@ async def test_contar_operacao(pool: asyncpg.Pool, raw: Raw) -> None:
     async with pool.acquire() as conn, conn.transaction():
         now = await conn.fetchval("SELECT now()")
         found = await contar_operacao(conn)
-    pendentes = [r["agendar_para"] for r in raw.fila if r["status"] == "pendente"]
+    pendentes = [r["agendar_para"] for r in raw.queue if r["status"] == "pendente"]
     vencidas = [t for t in pendentes if t <= now]
     handoffs = [r["created_at"] for r in raw.handoffs if r["status"] == "pendente"]
     assert found.conversas_ativas == sum(r["status"] == "ativa" for r in raw.conversations)

@@ -83,22 +83,22 @@ async def test_phones_are_brazilian_mobiles_with_real_area_codes_and_unique(conn
 async def test_doctors_look_like_doctors(conn: asyncpg.Connection) -> None:
     rows = await conn.fetch("SELECT primeiro_nome, sobrenome, crm, tags FROM clientes")
     ref = load_reference()
-    estados = {d.estado for d in ref.ddds}
+    states = {d.estado for d in ref.ddds}
     crms = [r["crm"] for r in rows]
     assert len(set(crms)) == len(crms)
     for r in rows:
-        assert r["primeiro_nome"] in ref.primeiros_nomes
-        assert all(part in ref.sobrenomes for part in r["sobrenome"].split())
+        assert r["primeiro_nome"] in ref.first_names
+        assert all(part in ref.surnames for part in r["sobrenome"].split())
         match = re.fullmatch(r"CRM/([A-Z]{2}) (\d+)", r["crm"])
         assert match, r["crm"]
-        assert match[1] in estados, r["crm"]
+        assert match[1] in states, r["crm"]
     tags = {t for r in rows for t in r["tags"]}
     assert {"plantonista", "vip", "sp-capital"} <= tags
 
 
 async def test_conversations_and_interactions_are_realistic(conn: asyncpg.Connection) -> None:
-    ativas = await conn.fetchval("SELECT count(*) FROM conversations WHERE status = 'ativa'")
-    assert 0.25 * DOCTORS <= ativas <= 0.35 * DOCTORS
+    active = await conn.fetchval("SELECT count(*) FROM conversations WHERE status = 'ativa'")
+    assert 0.25 * DOCTORS <= active <= 0.35 * DOCTORS
     assert await conn.fetchval("SELECT count(*) FROM conversations WHERE status = 'encerrada'") > 0
     per_conversation = await conn.fetch(
         "SELECT count(*) AS n, bool_and(created_at < $1) AS passado, "
@@ -133,14 +133,14 @@ async def test_shifts_queue_and_handoffs_are_realistic(conn: asyncpg.Connection)
         "OR (v.cliente_id IS NULL) <> (v.reservada_em IS NULL) OR v.reservada_em < v.created_at"
     )
     assert await conn.fetchval("SELECT count(*) FROM vagas WHERE status = 'reservada'") > 0
-    fila = {
+    queue = {
         r["status"]: r["n"]
         for r in await conn.fetch("SELECT status, count(*) AS n FROM fila_mensagens GROUP BY 1")
     }
-    assert set(fila) == {"enviada", "erro", "pendente", "processando"}
-    assert fila["enviada"] > sum(fila.values()) / 2
-    prioridades = {r[0] for r in await conn.fetch("SELECT DISTINCT prioridade FROM fila_mensagens")}
-    assert {0, 5, 10} <= prioridades <= set(range(11))
+    assert set(queue) == {"enviada", "erro", "pendente", "processando"}
+    assert queue["enviada"] > sum(queue.values()) / 2
+    priorities = {r[0] for r in await conn.fetch("SELECT DISTINCT prioridade FROM fila_mensagens")}
+    assert {0, 5, 10} <= priorities <= set(range(11))
     base = dt.datetime.combine(TODAY, dt.time(), tzinfo=dt.UTC)
     pendentes = await conn.fetch("SELECT agendar_para FROM fila_mensagens WHERE status = 'pendente'")
     assert any(r[0] <= base for r in pendentes)
@@ -167,17 +167,15 @@ async def test_schema_after_seeding_is_the_migrated_one(
 
 async def test_sequences_continue_after_the_seeded_ids(conn: asyncpg.Connection) -> None:
     async with rolled_back(conn):
-        novo = await conn.fetchval("INSERT INTO clientes (telefone) VALUES ('+5511900000001') RETURNING id")
-        assert novo == DOCTORS + 1
-        conversa = await conn.fetchval(
-            "INSERT INTO conversations (cliente_id) VALUES ($1) RETURNING id", novo
-        )
+        new = await conn.fetchval("INSERT INTO clientes (telefone) VALUES ('+5511900000001') RETURNING id")
+        assert new == DOCTORS + 1
+        conversa = await conn.fetchval("INSERT INTO conversations (cliente_id) VALUES ($1) RETURNING id", new)
         assert conversa == await conn.fetchval("SELECT max(id) FROM conversations")
         interacao = await conn.fetchval(
             "INSERT INTO interacoes (conversa_id, cliente_id, direcao, origem, conteudo) "
             "VALUES ($1, $2, 'entrada', 'medico', 'oi') RETURNING id",
             conversa,
-            novo,
+            new,
         )
         assert interacao == await conn.fetchval("SELECT max(id) FROM interacoes")
 

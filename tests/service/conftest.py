@@ -28,29 +28,29 @@ from julia.api.app import create_app
 from julia.services import campanhas
 from julia.settings import Settings
 from julia.testing import assembly, claude
-from julia.testing.evolution import mensagem_enviada, mensagem_recebida
+from julia.testing.evolution import message_received, message_sent
 from julia.worker.context import WorkerContext
 from julia.worker.loop import Worker
-from tests.support import ponte
+from tests.support import bridge
 
 EVOLUTION = "http://evolution.test"
 ANTHROPIC = "http://anthropic.test"
 CHATWOOT = "http://chatwoot.test"
 SLACK = "http://slack.test/services/T/B/x"
-CHAVE = "chave-evolution"
-SEGREDO_CW = "segredo-chatwoot"
+KEY = "chave-evolution"
+CW_SECRET = "segredo-chatwoot"
 TOKEN_CW = "token-chatwoot"
-TOKEN_METRICAS = "token-metricas"
-METRICAS = {"authorization": f"Bearer {TOKEN_METRICAS}"}
+METRICS_TOKEN = "token-metricas"
+METRICS = {"authorization": f"Bearer {METRICS_TOKEN}"}
 
-TABELAS = (
+TABLES = (
     "entradas, fila_mensagens, campanhas, handoffs, interacoes, conversations, clientes, evolution_conexoes,"
     " recibos"
 )
 
 
 @pytest.fixture(scope="session")
-async def banco(services: servers.Servers) -> AsyncIterator[asyncpg.Pool]:
+async def database(services: servers.Servers) -> AsyncIterator[asyncpg.Pool]:
     dsn = await db.fresh_database(services.database_url, "julia_servico")
     pool = await db.create_pool(dsn, min_size=1, max_size=20)
     yield pool
@@ -58,13 +58,13 @@ async def banco(services: servers.Servers) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def pool(banco: asyncpg.Pool, redis: aioredis.Redis) -> asyncpg.Pool:
+async def pool(database: asyncpg.Pool, redis: aioredis.Redis) -> asyncpg.Pool:
     """The service database emptied of conversations (reference tables kept), and Redis emptied with it:
     TRUNCATE is not one of julia's write paths, so nothing invalidates the cache entries or rate
     counters it leaves behind, and ids restart per test."""
-    await banco.execute(f"TRUNCATE {TABELAS} CASCADE")
+    await database.execute(f"TRUNCATE {TABLES} CASCADE")
     await redis.flushdb()
-    return banco
+    return database
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def settings() -> Settings:
     return Settings(
         julia_model="claude-sonnet-4-6",  # settings.py's default, named: a change there moves no test
         evolution_url=EVOLUTION,
-        evolution_api_key=SecretStr(CHAVE),
+        evolution_api_key=SecretStr(KEY),
         evolution_webhook_sending_key=True,
         evolution_instance="julia",
         evolution_rate_per_s=1000,
@@ -84,10 +84,10 @@ def settings() -> Settings:
         chatwoot_api_token=SecretStr("tok"),
         chatwoot_account_id=1,
         chatwoot_inbox_id=7,
-        chatwoot_webhook_secret=SecretStr(SEGREDO_CW),
+        chatwoot_webhook_secret=SecretStr(CW_SECRET),
         chatwoot_webhook_token=SecretStr(TOKEN_CW),
         slack_webhook_url=SLACK,
-        metrics_token=SecretStr(TOKEN_METRICAS),
+        metrics_token=SecretStr(METRICS_TOKEN),
         max_workers=8,
         queue_lease_s=60,
         # Campaigns may go at any hour and on any day: these tests must not depend on the wall clock. The
@@ -104,8 +104,8 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def http(externos: Externos) -> AsyncIterator[httpx2.AsyncClient]:
-    async with ponte.cliente(externos.router) as client:
+async def http(externals: Externals) -> AsyncIterator[httpx2.AsyncClient]:
+    async with bridge.cliente(externals.router) as client:
         yield client
 
 
@@ -122,21 +122,21 @@ async def cliente(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def servicos(
+async def backing_servers(
     settings: Settings,
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
     http: httpx2.AsyncClient,
-    externos: Externos,
+    externals: Externals,
 ) -> AsyncIterator[WorkerContext]:
-    s = assembly.worker_context(settings, pool, redis, http, ponte.PonteRespx(externos.router))
+    s = assembly.worker_context(settings, pool, redis, http, bridge.RespxBridge(externals.router))
     yield s
     await s.claude.close()
 
 
 @pytest.fixture
-def worker(servicos: WorkerContext) -> Worker:
-    return Worker(servicos, intervalo_s=0.02, backoff_entrada_s=0.01, backoff_envio_s=0.01)
+def worker(backing_servers: WorkerContext) -> Worker:
+    return Worker(backing_servers, interval_s=0.02, backoff_inbound_s=0.01, backoff_send_s=0.01)
 
 
 # --- the fake external services, in their wire formats --------------------------------------------
@@ -146,8 +146,8 @@ def worker(servicos: WorkerContext) -> Worker:
 USO_CACHE = {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 1800}
 
 
-def resposta_claude(texto: str) -> httpx.Response:
-    corpo = claude.mensagem(
+def claude_reply(texto: str) -> httpx.Response:
+    corpo = claude.message(
         "claude-sonnet-4-5",
         [claude.texto(texto)],
         "end_turn",
@@ -157,16 +157,15 @@ def resposta_claude(texto: str) -> httpx.Response:
     return httpx.Response(200, headers={"request-id": "req_1"}, json=corpo)
 
 
-def ferramenta_claude(*chamadas: tuple[str, dict[str, Any]], texto: str | None = None) -> httpx.Response:
+def claude_tool(*calls: tuple[str, dict[str, Any]], texto: str | None = None) -> httpx.Response:
     """Claude asking julia to run tools: `tool_use` blocks (after an optional text), stop_reason tool_use."""
-    blocos: list[dict[str, Any]] = [claude.texto(texto)] if texto else []
-    blocos += [
-        claude.ferramenta(f"toolu_{i:02d}{nome}", nome, entrada)
-        for i, (nome, entrada) in enumerate(chamadas, 1)
+    blocks: list[dict[str, Any]] = [claude.texto(texto)] if texto else []
+    blocks += [
+        claude.ferramenta(f"toolu_{i:02d}{nome}", nome, entrada) for i, (nome, entrada) in enumerate(calls, 1)
     ]
-    corpo = claude.mensagem(
+    corpo = claude.message(
         "claude-sonnet-4-5",
-        blocos,
+        blocks,
         "tool_use",
         "msg_02",
         {"input_tokens": 30, "output_tokens": 20, **USO_CACHE},
@@ -174,36 +173,36 @@ def ferramenta_claude(*chamadas: tuple[str, dict[str, Any]], texto: str | None =
     return httpx.Response(200, headers={"request-id": "req_3"}, json=corpo)
 
 
-def erro_claude(status: int, tipo: str) -> httpx.Response:
+def claude_error(status: int, kind: str) -> httpx.Response:
     # retry-after-ms keeps the SDK's own backoff short in tests (it honours the header up to 60 s).
     return httpx.Response(
         status,
         headers={"request-id": "req_2", "retry-after-ms": "5"},
-        json=claude.erro(tipo, "boom", "req_2"),
+        json=claude.erro(kind, "boom", "req_2"),
     )
 
 
 def eco_claude(request: httpx.Request) -> httpx.Response:
     """Claude that answers "Resposta a: <the doctor's last line>", so order can be checked."""
     corpo = json.loads(request.content)
-    ultima = corpo["messages"][-1]["content"].splitlines()[-1]
-    return resposta_claude(f"Resposta a: {ultima}")
+    last_one = corpo["messages"][-1]["content"].splitlines()[-1]
+    return claude_reply(f"Resposta a: {last_one}")
 
 
-def enviado(request: httpx.Request) -> httpx.Response:
+def sent(request: httpx.Request) -> httpx.Response:
     corpo = json.loads(request.content)
     return httpx.Response(
-        201, json=mensagem_enviada(corpo["number"], corpo["text"], f"3EB0{time.time_ns()}", "julia")
+        201, json=message_sent(corpo["number"], corpo["text"], f"3EB0{time.time_ns()}", "julia")
     )
 
 
-class Externos:
+class Externals:
     """The respx routes of one test; `claude`, `envio` etc. are respx routes (calls, side_effect)."""
 
     def __init__(self, mock: respx.MockRouter) -> None:
         self.router = mock
         self.claude = mock.post(f"{ANTHROPIC}/v1/messages", name="claude").mock(side_effect=eco_claude)
-        self.envio = mock.post(f"{EVOLUTION}/message/sendText/julia", name="envio").mock(side_effect=enviado)
+        self.envio = mock.post(f"{EVOLUTION}/message/sendText/julia", name="envio").mock(side_effect=sent)
         base = f"{CHATWOOT}/api/v1/accounts/1"
         self.contato = mock.post(f"{base}/contacts", name="contato").mock(
             return_value=httpx.Response(
@@ -219,27 +218,27 @@ class Externos:
         self.conversa = mock.post(f"{base}/conversations", name="conversa").mock(
             return_value=httpx.Response(200, json={"id": 901, "inbox_id": 7, "status": "open"})
         )
-        self.mensagem = mock.post(url__regex=rf"{base}/conversations/\d+/messages", name="mensagem").mock(
+        self.message = mock.post(url__regex=rf"{base}/conversations/\d+/messages", name="mensagem").mock(
             return_value=httpx.Response(
                 200, json={"id": 1, "message_type": 1, "created_at": int(time.time())}
             )
         )
-        self.rotulos_ler = mock.get(url__regex=rf"{base}/conversations/\d+/labels", name="rotulos_ler").mock(
+        self.labels_read = mock.get(url__regex=rf"{base}/conversations/\d+/labels", name="rotulos_ler").mock(
             return_value=httpx.Response(200, json={"payload": ["plantao"]})
         )
-        self.rotulos = mock.post(url__regex=rf"{base}/conversations/\d+/labels", name="rotulos").mock(
+        self.labels = mock.post(url__regex=rf"{base}/conversations/\d+/labels", name="rotulos").mock(
             side_effect=lambda r: httpx.Response(200, json={"payload": json.loads(r.content)["labels"]})
         )
         self.slack = mock.post(SLACK, name="slack").mock(return_value=httpx.Response(200, text="ok"))
 
-    def espelhadas(self) -> list[dict[str, Any]]:
+    def mirrored_ones(self) -> list[dict[str, Any]]:
         """The messages julia posted to Chatwoot, each carrying julia's mark (a `source_id` "julia:...",
         random), shown without it."""
-        corpos = [json.loads(c.request.content) for c in self.mensagem.calls]
-        assert all(c.pop("source_id").startswith("julia:") for c in corpos)
-        return corpos
+        bodies = [json.loads(c.request.content) for c in self.message.calls]
+        assert all(c.pop("source_id").startswith("julia:") for c in bodies)
+        return bodies
 
-    def textos_enviados(self) -> list[tuple[str, str]]:
+    def sent_texts(self) -> list[tuple[str, str]]:
         return [
             (json.loads(c.request.content)["number"], json.loads(c.request.content)["text"])
             for c in self.envio.calls
@@ -247,9 +246,9 @@ class Externos:
 
 
 @pytest.fixture
-def externos() -> Iterator[Externos]:
+def externals() -> Iterator[Externals]:
     with respx.mock(assert_all_called=False) as mock:
-        yield Externos(mock)
+        yield Externals(mock)
 
 
 # --- Evolution webhooks ------------------------------------------------------------------------
@@ -264,38 +263,36 @@ def upsert(
 ) -> dict[str, Any]:
     """A doctor's message as Evolution posts it, with these tests' defaults (`campos`: see
     mensagem_recebida)."""
-    return mensagem_recebida(texto, numero=numero, msg_id=msg_id, server_url=EVOLUTION, **campos)
+    return message_received(texto, numero=numero, msg_id=msg_id, server_url=EVOLUTION, **campos)
 
 
-async def postar(cliente: httpx.AsyncClient, corpo: dict[str, Any], **kw: Any) -> httpx.Response:
-    return await cliente.post("/webhooks/evolution", json=corpo, headers={"apikey": CHAVE}, **kw)
+async def post(cliente: httpx.AsyncClient, corpo: dict[str, Any], **kw: Any) -> httpx.Response:
+    return await cliente.post("/webhooks/evolution", json=corpo, headers={"apikey": KEY}, **kw)
 
 
-async def drenar(
-    worker: Worker, pool: asyncpg.Pool, limite_s: float = 20.0, *, so_devidas: bool = False
-) -> None:
+async def drain(worker: Worker, pool: asyncpg.Pool, limit_s: float = 20.0, *, due_only: bool = False) -> None:
     """Run the worker's steps until no inbound row and no queued message is open (retries included);
-    `so_devidas`: a pending message scheduled for later (a campaign's) does not count as open."""
-    fim = time.monotonic() + limite_s
-    while time.monotonic() < fim:
-        tarefas = await worker.claim_entradas(50)
+    `due_only`: a pending message scheduled for later (a campaign's) does not count as open."""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        tarefas = await worker.claim_inbound(50)
         await asyncio.gather(*(worker._attempt(t) for t in tarefas))
-        enviados = await worker.remetente.despachar()
-        await worker.remetente.aguardar()
-        abertos = await pool.fetchval(
+        sent_ones = await worker.sender.dispatch()
+        await worker.sender.wait_for()
+        open_ones = await pool.fetchval(
             "SELECT (SELECT count(*) FROM entradas WHERE status IN ('pendente', 'processando'))"
             " + (SELECT count(*) FROM fila_mensagens WHERE status IN ('processando', 'enviando')"
             "    OR (status = 'pendente' AND (agendar_para <= now() OR NOT $1)))",
-            so_devidas,
+            due_only,
         )
-        if not tarefas and not enviados and abertos == 0:
+        if not tarefas and not sent_ones and open_ones == 0:
             return
-        if not tarefas and not enviados:
+        if not tarefas and not sent_ones:
             await asyncio.sleep(0.01)
     raise AssertionError("work still open after the time limit")
 
 
-async def campanha_devida(pool: asyncpg.Pool, settings: Settings, campanha_id: str, medicos: int) -> None:
+async def campanha_due(pool: asyncpg.Pool, settings: Settings, campanha_id: str, medicos: int) -> None:
     """`medicos` new doctors tagged `cardio` and a campaign to them whose every message is due now."""
 
     await pool.execute(

@@ -15,57 +15,57 @@ import httpx2
 import redis.asyncio as aioredis
 
 from julia.api.app import create_app
-from julia.services.opt_out import CONFIRMACAO, CONFIRMACAO_COM_EQUIPE
+from julia.services.opt_out import CONFIRMATION, CONFIRMATION_BY_TEAM
 from julia.settings import Settings
 from julia.testing import claude
 from julia.worker.loop import Worker
-from julia.worker.resposta import AVISO_ALTERACAO, AVISO_HANDOFF, DESCULPA_ATRASO, PEDIR_TEXTO
+from julia.worker.reply import ASK_TEXT, AVISO_HANDOFF, CHANGE_AVISO, DELAY_APOLOGY
 from tests.service.conftest import (
-    METRICAS,
+    METRICS,
     USO_CACHE,
-    Externos,
-    drenar,
+    Externals,
+    claude_error,
+    claude_reply,
+    drain,
     eco_claude,
-    erro_claude,
-    postar,
-    resposta_claude,
+    post,
     upsert,
 )
-from tests.service.test_campanhas import _campanha_ja_devida
+from tests.service.test_campanhas import _campanha_already_due
 
 FIXTURES = Path(__file__).resolve().parents[1] / "support" / "evolution"
-TELEFONE = "+5511999990000"
-NUMERO = "5511999990000"
+PHONE = "+5511999990000"
+NUMBER = "5511999990000"
 
 
-def corpo(nome: str, *, agora: bool = True, msg_id: str | None = None) -> dict[str, Any]:
+def corpo(nome: str, *, now: bool = True, msg_id: str | None = None) -> dict[str, Any]:
     """An Evolution body from the fixtures; `agora`: sent now (the fixtures carry their real, 2024 time)."""
-    lido: dict[str, Any] = json.loads((FIXTURES / f"{nome}.json").read_text(encoding="utf-8"))
-    dados = lido["data"]
-    if agora and "messageTimestamp" in dados:
+    read_one: dict[str, Any] = json.loads((FIXTURES / f"{nome}.json").read_text(encoding="utf-8"))
+    dados = read_one["data"]
+    if now and "messageTimestamp" in dados:
         dados["messageTimestamp"] = int(time.time())
     if msg_id is not None:
         dados["key"]["id"] = msg_id
-    return lido
+    return read_one
 
 
-def pedido_claude(externos: Externos, n: int = -1) -> dict[str, Any]:
-    corpo_pedido: dict[str, Any] = json.loads(externos.claude.calls[n].request.content)
-    return corpo_pedido
+def claude_request(externals: Externals, n: int = -1) -> dict[str, Any]:
+    request_body: dict[str, Any] = json.loads(externals.claude.calls[n].request.content)
+    return request_body
 
 
-def ultima_fala(externos: Externos) -> str:
-    conteudo: str = pedido_claude(externos)["messages"][-1]["content"]
+def last_words(externals: Externals) -> str:
+    conteudo: str = claude_request(externals)["messages"][-1]["content"]
     return conteudo
 
 
-def parada(texto: str, motivo: str) -> httpx.Response:
+def stopped(texto: str, motivo: str) -> httpx.Response:
     """Claude's answer ending with `stop_reason` `motivo`."""
-    blocos = [claude.texto(texto)] if texto else []
-    corpo_resposta = claude.mensagem(
-        "claude-sonnet-4-6", blocos, motivo, "msg_09", {"input_tokens": 9, "output_tokens": 512, **USO_CACHE}
+    blocks = [claude.texto(texto)] if texto else []
+    response_body = claude.message(
+        "claude-sonnet-4-6", blocks, motivo, "msg_09", {"input_tokens": 9, "output_tokens": 512, **USO_CACHE}
     )
-    return httpx.Response(200, headers={"request-id": "req_9"}, json=corpo_resposta)
+    return httpx.Response(200, headers={"request-id": "req_9"}, json=response_body)
 
 
 async def entradas(pool: asyncpg.Pool) -> list[tuple[str, str, str]]:
@@ -77,120 +77,120 @@ async def entradas(pool: asyncpg.Pool) -> list[tuple[str, str, str]]:
 
 
 async def conversa_com_julia(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos, oferta: str
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals, offer: str
 ) -> None:
     """A first exchange whose reply, Júlia's offer, carries the WhatsApp id the fixtures point at."""
-    externos.claude.mock(side_effect=[resposta_claude(oferta)])
-    await postar(cliente, upsert("Oi", msg_id="3EB0ORIGINAL0001"))
-    await drenar(worker, pool)
+    externals.claude.mock(side_effect=[claude_reply(offer)])
+    await post(cliente, upsert("Oi", msg_id="3EB0ORIGINAL0001"))
+    await drain(worker, pool)
     await pool.execute(
         "UPDATE interacoes SET whatsapp_message_id = '3EB0JULIA0001'"
         " WHERE direcao = 'saida' AND conteudo = $1",
-        oferta,
+        offer,
     )
-    externos.claude.reset()
-    externos.claude.mock(side_effect=eco_claude)
+    externals.claude.reset()
+    externals.claude.mock(side_effect=eco_claude)
 
 
 # --- media, captions, voice -----------------------------------------------------------------------
 
 
 async def test_voice_note_is_stored_mirrored_and_answered_with_text_request_without_claude(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    resposta = await postar(cliente, corpo("audio_voz"))
+    resposta = await post(cliente, corpo("audio_voz"))
     assert (resposta.status_code, resposta.json()["status"]) == (200, "recebida")
-    await drenar(worker, pool)
+    await drain(worker, pool)
     assert await entradas(pool) == [("[mensagem de voz]", "pedir_texto", "feita")]
-    assert externos.claude.call_count == 0
-    assert externos.textos_enviados() == [(NUMERO, PEDIR_TEXTO)]
-    mirrored = [json.loads(c.request.content)["content"] for c in externos.mensagem.calls]
+    assert externals.claude.call_count == 0
+    assert externals.sent_texts() == [(NUMBER, ASK_TEXT)]
+    mirrored = [json.loads(c.request.content)["content"] for c in externals.message.calls]
     assert "[mensagem de voz]" in mirrored
 
 
 async def test_a_burst_of_voice_notes_gets_one_ask_for_text(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
     for i in range(3):
-        await postar(cliente, corpo("audio_voz", msg_id=f"AUDIO{i}"))
-    await drenar(worker, pool)
+        await post(cliente, corpo("audio_voz", msg_id=f"AUDIO{i}"))
+    await drain(worker, pool)
     assert [e[1:] for e in await entradas(pool)] == [("pedir_texto", "feita")] * 3
-    assert externos.textos_enviados() == [(NUMERO, PEDIR_TEXTO)]
+    assert externals.sent_texts() == [(NUMBER, ASK_TEXT)]
 
 
 async def test_image_caption_reaches_claude_as_text(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    await postar(cliente, corpo("imagem_legenda"))
-    await drenar(worker, pool)
+    await post(cliente, corpo("imagem_legenda"))
+    await drain(worker, pool)
     texto = "[imagem com a legenda:] Meu CRM, pode reservar o de sábado"
     assert await entradas(pool) == [(texto, "responder", "feita")]
-    assert ultima_fala(externos) == texto
-    assert externos.textos_enviados() == [(NUMERO, f"Resposta a: {texto}")]
+    assert last_words(externals) == texto
+    assert externals.sent_texts() == [(NUMBER, f"Resposta a: {texto}")]
 
 
 async def test_image_without_caption_gets_the_text_request(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    sem_legenda = corpo("imagem_legenda")
-    del sem_legenda["data"]["message"]["imageMessage"]["caption"]
-    await postar(cliente, sem_legenda)
-    await drenar(worker, pool)
+    without_caption = corpo("imagem_legenda")
+    del without_caption["data"]["message"]["imageMessage"]["caption"]
+    await post(cliente, without_caption)
+    await drain(worker, pool)
     assert await entradas(pool) == [("[imagem]", "pedir_texto", "feita")]
-    assert externos.claude.call_count == 0
-    assert externos.textos_enviados() == [(NUMERO, PEDIR_TEXTO)]
+    assert externals.claude.call_count == 0
+    assert externals.sent_texts() == [(NUMBER, ASK_TEXT)]
 
 
 async def test_reaction_reaches_claude_as_a_reaction_to_julias_message(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    oferta = "Tenho plantão sábado 7h-19h no São Lucas, R$ 1.800. Tem interesse?"
-    await conversa_com_julia(cliente, pool, worker, externos, oferta)
-    await postar(cliente, corpo("reacao"))
-    await drenar(worker, pool)
-    assert ultima_fala(externos) == f'[reagiu com 👍 à mensagem: "{oferta}"]'
+    offer = "Tenho plantão sábado 7h-19h no São Lucas, R$ 1.800. Tem interesse?"
+    await conversa_com_julia(cliente, pool, worker, externals, offer)
+    await post(cliente, corpo("reacao"))
+    await drain(worker, pool)
+    assert last_words(externals) == f'[reagiu com 👍 à mensagem: "{offer}"]'
     # Taken back (text ""): nothing to store.
-    retirada = corpo("reacao", msg_id="3EB0REACAO0002")
-    retirada["data"]["message"]["reactionMessage"]["text"] = ""
-    assert (await postar(cliente, retirada)).json()["status"] == "ignorada"
+    withdrawn = corpo("reacao", msg_id="3EB0REACAO0002")
+    withdrawn["data"]["message"]["reactionMessage"]["text"] = ""
+    assert (await post(cliente, withdrawn)).json()["status"] == "ignorada"
 
 
 async def test_quoted_reply_passes_the_quoted_text(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    await postar(cliente, corpo("resposta_citada"))
-    await drenar(worker, pool)
-    assert ultima_fala(externos) == (
+    await post(cliente, corpo("resposta_citada"))
+    await drain(worker, pool)
+    assert last_words(externals) == (
         '[em resposta a: "Plantão sábado 7h-19h no Hospital São Lucas, R$ 1.800. Tem interesse?"] '
         "Sim, quero esse"
     )
 
 
 async def test_button_and_list_replies_are_their_selected_text(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    botao = corpo("texto_antigo", msg_id="B1")
-    botao["data"]["message"] = {
+    button = corpo("texto_antigo", msg_id="B1")
+    button["data"]["message"] = {
         "buttonsResponseMessage": {"selectedButtonId": "sim", "selectedDisplayText": "Sim"}
     }
-    lista = corpo("texto_antigo", msg_id="L1")
-    lista["data"]["message"] = {
+    listing = corpo("texto_antigo", msg_id="L1")
+    listing["data"]["message"] = {
         "listResponseMessage": {"title": "Sábado", "singleSelectReply": {"selectedRowId": "v42"}}
     }
-    await postar(cliente, botao)
-    await postar(cliente, lista)
-    await drenar(worker, pool)
+    await post(cliente, button)
+    await post(cliente, listing)
+    await drain(worker, pool)
     assert [e[0] for e in await entradas(pool)] == ["Sim", "Sábado"]
-    assert externos.claude.call_count == 2
+    assert externals.claude.call_count == 2
 
 
 # --- a sender with no phone, old messages -----------------------------------------------------------
 
 
 async def test_lid_without_alt_is_kept_not_refused(cliente: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
-    primeira = await postar(cliente, corpo("lid_sem_alt"))
-    assert (primeira.status_code, primeira.json()) == (200, {"status": "sem_telefone"})
-    assert (await postar(cliente, corpo("lid_sem_alt"))).json() == {"status": "duplicada"}
+    first_one = await post(cliente, corpo("lid_sem_alt"))
+    assert (first_one.status_code, first_one.json()) == (200, {"status": "sem_telefone"})
+    assert (await post(cliente, corpo("lid_sem_alt"))).json() == {"status": "duplicada"}
     linha = await pool.fetchrow("SELECT jid, whatsapp_message_id, conteudo, nome FROM mensagens_sem_telefone")
     assert linha is not None
     assert dict(linha) == {
@@ -199,30 +199,30 @@ async def test_lid_without_alt_is_kept_not_refused(cliente: httpx.AsyncClient, p
         "conteudo": "Bom dia, tem plantão amanhã?",
         "nome": "Dra. Ana",
     }
-    metricas = (await cliente.get("/metrics", headers=METRICAS)).text
+    metrics = (await cliente.get("/metrics", headers=METRICS)).text
     assert (
         'julia_webhook_evolution_eventos_total{evento="messages.upsert",resultado="sem_telefone"} 1.0'
-        in metricas
+        in metrics
     )
 
 
 async def test_old_messages_get_one_apology_per_conversation_and_no_claude(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
     for i in range(3):
-        await postar(cliente, corpo("texto_antigo", agora=False, msg_id=f"ANTIGA{i}"))
-    await postar(cliente, corpo("audio_voz", agora=False, msg_id="ANTIGA3"))
-    await drenar(worker, pool)
+        await post(cliente, corpo("texto_antigo", now=False, msg_id=f"ANTIGA{i}"))
+    await post(cliente, corpo("audio_voz", now=False, msg_id="ANTIGA3"))
+    await drain(worker, pool)
     assert [e[1:] for e in await entradas(pool)] == [("desculpar", "feita")] * 4
-    assert externos.claude.call_count == 0
-    assert externos.textos_enviados() == [(NUMERO, DESCULPA_ATRASO)]
-    assert len(externos.mensagem.calls) >= 4  # each one mirrored
+    assert externals.claude.call_count == 0
+    assert externals.sent_texts() == [(NUMBER, DELAY_APOLOGY)]
+    assert len(externals.message.calls) >= 4  # each one mirrored
     # A fresh message after the backlog is answered as usual, the old ones in its history.
-    await postar(cliente, upsert("E aí, tem plantão?", msg_id="NOVA"))
-    await drenar(worker, pool)
-    assert externos.claude.call_count == 1
+    await post(cliente, upsert("E aí, tem plantão?", msg_id="NOVA"))
+    await drain(worker, pool)
+    assert externals.claude.call_count == 1
     assert "ainda tem o plantão de sexta" in json.dumps(
-        pedido_claude(externos)["messages"], ensure_ascii=False
+        claude_request(externals)["messages"], ensure_ascii=False
     )
 
 
@@ -230,20 +230,20 @@ async def test_old_messages_get_one_apology_per_conversation_and_no_claude(
 
 
 async def test_edit_is_answered_with_the_original_quoted(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    await conversa_com_julia(cliente, pool, worker, externos, "Temos plantão sábado. Quer?")
-    resposta = await postar(cliente, corpo("edicao"))
+    await conversa_com_julia(cliente, pool, worker, externals, "Temos plantão sábado. Quer?")
+    resposta = await post(cliente, corpo("edicao"))
     assert resposta.json()["status"] == "recebida"
-    await drenar(worker, pool)
-    assert ultima_fala(externos).endswith('[editou a mensagem "Oi" para:] Na verdade, prefiro o de domingo')
-    assert (await postar(cliente, corpo("edicao"))).json()["status"] == "duplicada"
+    await drain(worker, pool)
+    assert last_words(externals).endswith('[editou a mensagem "Oi" para:] Na verdade, prefiro o de domingo')
+    assert (await post(cliente, corpo("edicao"))).json()["status"] == "duplicada"
 
 
 async def test_delete_of_a_message_that_reserved_a_shift_goes_to_a_person(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    await conversa_com_julia(cliente, pool, worker, externos, "Reservado o de sábado.")
+    await conversa_com_julia(cliente, pool, worker, externals, "Reservado o de sábado.")
     original = await pool.fetchrow(
         "SELECT id, conversa_id FROM interacoes WHERE whatsapp_message_id = '3EB0ORIGINAL0001'"
     )
@@ -255,37 +255,37 @@ async def test_delete_of_a_message_that_reserved_a_shift_goes_to_a_person(
         original["conversa_id"],
         original["id"],
     )
-    envios_antes = len(externos.textos_enviados())
-    await postar(cliente, corpo("remocao"))
-    await drenar(worker, pool)
+    sends_before = len(externals.sent_texts())
+    await post(cliente, corpo("remocao"))
+    await drain(worker, pool)
     assert (await entradas(pool))[-1] == ('[apagou a mensagem: "Oi"]', "passar", "feita")
     assert await pool.fetchval("SELECT controlled_by FROM conversations") == "humano"
-    assert externos.textos_enviados()[envios_antes:] == [(NUMERO, AVISO_ALTERACAO)]
-    assert externos.claude.call_count == 0
+    assert externals.sent_texts()[sends_before:] == [(NUMBER, CHANGE_AVISO)]
+    assert externals.claude.call_count == 0
 
 
 async def test_delete_of_an_ordinary_message_is_stored_and_mirrored_only(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    await conversa_com_julia(cliente, pool, worker, externos, "Temos plantão sábado. Quer?")
-    envios_antes = len(externos.textos_enviados())
-    await postar(cliente, corpo("remocao"))
-    await drenar(worker, pool)
+    await conversa_com_julia(cliente, pool, worker, externals, "Temos plantão sábado. Quer?")
+    sends_before = len(externals.sent_texts())
+    await post(cliente, corpo("remocao"))
+    await drain(worker, pool)
     assert (await entradas(pool))[-1] == ('[apagou a mensagem: "Oi"]', "registrar", "feita")
-    assert len(externos.textos_enviados()) == envios_antes
-    desconhecida = corpo("remocao")
-    desconhecida["data"]["id"] = "3EB0NUNCAVISTA"
-    assert (await postar(cliente, desconhecida)).json()["status"] == "desconhecida"
+    assert len(externals.sent_texts()) == sends_before
+    unknown_one = corpo("remocao")
+    unknown_one["data"]["id"] = "3EB0NUNCAVISTA"
+    assert (await post(cliente, unknown_one)).json()["status"] == "desconhecida"
 
 
 # --- opt-out always wins ------------------------------------------------------------------------------
 
 
 async def test_parar_under_a_handoff_opts_out_at_the_webhook_and_cancels_queued_replies(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    await postar(cliente, upsert("Oi", msg_id="M1"))
-    await drenar(worker, pool)
+    await post(cliente, upsert("Oi", msg_id="M1"))
+    await drain(worker, pool)
     conversa = await pool.fetchval("UPDATE conversations SET controlled_by = 'humano' RETURNING id")
     medico = await pool.fetchval("SELECT id FROM clientes")
     # A reply queued and not yet sent (a person's, or Júlia's from before the handoff).
@@ -295,58 +295,58 @@ async def test_parar_under_a_handoff_opts_out_at_the_webhook_and_cancels_queued_
         medico,
         conversa,
     )
-    envios_antes = len(externos.textos_enviados())
-    resposta = await postar(cliente, upsert("PARAR", msg_id="M2"))
+    sends_before = len(externals.sent_texts())
+    resposta = await post(cliente, upsert("PARAR", msg_id="M2"))
     assert resposta.json()["status"] == "opt_out"
     # Registered by the webhook itself, before any worker ran.
     assert await pool.fetchval("SELECT status FROM clientes") == "opt_out"
-    filas = await pool.fetch(
+    queues = await pool.fetch(
         "SELECT conteudo, status FROM fila_mensagens WHERE status <> 'enviada' ORDER BY id"
     )
-    assert [tuple(f) for f in filas] == [("ainda?", "cancelada"), (CONFIRMACAO_COM_EQUIPE, "pendente")]
-    await drenar(worker, pool)
-    assert externos.textos_enviados()[envios_antes:] == [(NUMERO, CONFIRMACAO_COM_EQUIPE)]
+    assert [tuple(f) for f in queues] == [("ainda?", "cancelada"), (CONFIRMATION_BY_TEAM, "pendente")]
+    await drain(worker, pool)
+    assert externals.sent_texts()[sends_before:] == [(NUMBER, CONFIRMATION_BY_TEAM)]
     assert (await entradas(pool))[-1] == ("PARAR", "registrar", "feita")
 
 
 async def test_opt_out_confirmation_promises_no_person_without_chatwoot(
     settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, http: httpx2.AsyncClient
 ) -> None:
-    sem_chatwoot = settings.model_copy(update={"chatwoot_url": None})
-    app = create_app(sem_chatwoot, pool=pool, redis=redis, http=http)
+    without_chatwoot = settings.model_copy(update={"chatwoot_url": None})
+    app = create_app(without_chatwoot, pool=pool, redis=redis, http=http)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://julia") as c:
-        assert (await postar(c, upsert("Sair"))).json()["status"] == "opt_out"
-    assert await pool.fetchval("SELECT conteudo FROM fila_mensagens") == CONFIRMACAO
+        assert (await post(c, upsert("Sair"))).json()["status"] == "opt_out"
+    assert await pool.fetchval("SELECT conteudo FROM fila_mensagens") == CONFIRMATION
 
 
 async def test_a_reply_written_while_the_doctor_opted_out_is_not_queued(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
     """PARAR lands while Claude writes the answer to the doctor's previous message: the opt-out wins."""
-    await postar(cliente, upsert("Tem plantão sábado?", msg_id="M1"))
-    [tarefa] = await worker.claim_entradas(5)
-    await postar(cliente, upsert("PARAR", msg_id="M2"))
-    await worker._attempt(tarefa)
-    await drenar(worker, pool)
-    assert externos.textos_enviados() == [(NUMERO, CONFIRMACAO_COM_EQUIPE)]
+    await post(cliente, upsert("Tem plantão sábado?", msg_id="M1"))
+    [task] = await worker.claim_inbound(5)
+    await post(cliente, upsert("PARAR", msg_id="M2"))
+    await worker._attempt(task)
+    await drain(worker, pool)
+    assert externals.sent_texts() == [(NUMBER, CONFIRMATION_BY_TEAM)]
 
 
 async def test_backstop_registers_an_opt_out_claude_confirmed_without_the_tool(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    externos.claude.mock(side_effect=[resposta_claude("Tudo bem! Você não vai mais receber nossas ofertas.")])
-    await postar(cliente, upsert("me esquece, chega de mensagem"))
-    await drenar(worker, pool)
+    externals.claude.mock(side_effect=[claude_reply("Tudo bem! Você não vai mais receber nossas ofertas.")])
+    await post(cliente, upsert("me esquece, chega de mensagem"))
+    await drain(worker, pool)
     assert await pool.fetchval("SELECT status FROM clientes") == "opt_out"
-    assert externos.textos_enviados() == [(NUMERO, CONFIRMACAO_COM_EQUIPE)]
+    assert externals.sent_texts() == [(NUMBER, CONFIRMATION_BY_TEAM)]
 
 
 async def test_the_prompt_names_the_opt_out_tool(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    await postar(cliente, upsert("Oi"))
-    await drenar(worker, pool)
-    pedido = pedido_claude(externos)
+    await post(cliente, upsert("Oi"))
+    await drain(worker, pool)
+    pedido = claude_request(externals)
     assert "registrar_opt_out" in pedido["system"][0]["text"]
     assert await pool.fetchval("SELECT versao_prompt FROM interacoes WHERE direcao = 'saida'") == "v3"
 
@@ -355,58 +355,58 @@ async def test_the_prompt_names_the_opt_out_tool(
 
 
 async def test_max_tokens_cut_is_sent_up_to_its_last_full_sentence(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    externos.claude.mock(
-        side_effect=[parada("Temos plantão sábado no São Lucas. O valor é R$ 1.8", "max_tokens")]
+    externals.claude.mock(
+        side_effect=[stopped("Temos plantão sábado no São Lucas. O valor é R$ 1.8", "max_tokens")]
     )
-    await postar(cliente, upsert())
-    await drenar(worker, pool)
-    assert externos.textos_enviados() == [(NUMERO, "Temos plantão sábado no São Lucas.")]
+    await post(cliente, upsert())
+    await drain(worker, pool)
+    assert externals.sent_texts() == [(NUMBER, "Temos plantão sábado no São Lucas.")]
 
 
 async def test_refusal_is_not_retried_and_a_person_answers(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    externos.claude.mock(side_effect=[parada("", "refusal")] * 5)
-    await postar(cliente, upsert())
-    await drenar(worker, pool)
-    assert externos.claude.call_count == 1
+    externals.claude.mock(side_effect=[stopped("", "refusal")] * 5)
+    await post(cliente, upsert())
+    await drain(worker, pool)
+    assert externals.claude.call_count == 1
     assert await pool.fetchval("SELECT controlled_by FROM conversations") == "humano"
     assert "refusal" in await pool.fetchval("SELECT motivo FROM handoffs")
-    assert externos.textos_enviados() == [(NUMERO, AVISO_HANDOFF)]
+    assert externals.sent_texts() == [(NUMBER, AVISO_HANDOFF)]
 
 
 async def test_prompt_too_long_400_is_not_retried_as_transient(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, worker: Worker, externals: Externals
 ) -> None:
-    externos.claude.mock(side_effect=[erro_claude(400, "invalid_request_error")] * 5)
-    await postar(cliente, upsert())
-    await drenar(worker, pool)
-    assert externos.claude.call_count == 1
+    externals.claude.mock(side_effect=[claude_error(400, "invalid_request_error")] * 5)
+    await post(cliente, upsert())
+    await drain(worker, pool)
+    assert externals.claude.call_count == 1
     assert await pool.fetchval("SELECT controlled_by FROM conversations") == "humano"
-    assert externos.textos_enviados() == [(NUMERO, AVISO_HANDOFF)]
+    assert externals.sent_texts() == [(NUMBER, AVISO_HANDOFF)]
 
 
 async def test_a_huge_message_is_cut_before_claude(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, worker: Worker, externals: Externals
 ) -> None:
-    enorme = "plantão " * 8_000  # 64,000 characters
-    await postar(cliente, upsert(enorme))
-    await drenar(worker, pool)
-    guardado = await pool.fetchval("SELECT conteudo FROM interacoes WHERE direcao = 'entrada'")
-    assert len(guardado) == settings.inbound_max_chars  # INBOUND_MAX_CHARS: stored and sent alike
-    assert guardado.endswith("…")
-    enviado = pedido_claude(externos)["messages"][-1]["content"]
-    assert enviado.endswith(guardado)
+    huge = "plantão " * 8_000  # 64,000 characters
+    await post(cliente, upsert(huge))
+    await drain(worker, pool)
+    stored_one = await pool.fetchval("SELECT conteudo FROM interacoes WHERE direcao = 'entrada'")
+    assert len(stored_one) == settings.inbound_max_chars  # INBOUND_MAX_CHARS: stored and sent alike
+    assert stored_one.endswith("…")
+    sent = claude_request(externals)["messages"][-1]["content"]
+    assert sent.endswith(stored_one)
 
 
 async def test_campaigns_skip_doctors_in_a_handoff_or_an_active_conversation(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, worker: Worker, externos: Externos
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, worker: Worker, externals: Externals
 ) -> None:
     for numero in ("5511900000001", "5511900000002"):
-        await postar(cliente, upsert("Oi", numero=numero, msg_id=f"A{numero}"))
-    await drenar(worker, pool)
+        await post(cliente, upsert("Oi", numero=numero, msg_id=f"A{numero}"))
+    await drain(worker, pool)
     # ...02 wrote two days ago, and a person holds the conversation; ...03 never wrote.
     await pool.execute(
         "UPDATE interacoes SET created_at = now() - interval '2 days'"
@@ -418,21 +418,21 @@ async def test_campaigns_skip_doctors_in_a_handoff_or_an_active_conversation(
     )
     await pool.execute("INSERT INTO clientes (telefone, status) VALUES ('+5511900000003', 'ativo')")
     await pool.execute("UPDATE clientes SET tags = '{cardio}', status = 'ativo'")
-    envios_antes = len(externos.textos_enviados())
-    o_dia_todo = settings.model_copy(update={"campanha_hora_inicio": 0, "campanha_hora_fim": 24})
-    await _campanha_ja_devida(pool, o_dia_todo)
-    await drenar(worker, pool, so_devidas=True)
-    assert [n for n, _ in externos.textos_enviados()[envios_antes:]] == ["5511900000003"]
+    sends_before = len(externals.sent_texts())
+    all_day = settings.model_copy(update={"campanha_hora_inicio": 0, "campanha_hora_fim": 24})
+    await _campanha_already_due(pool, all_day)
+    await drain(worker, pool, due_only=True)
+    assert [n for n, _ in externals.sent_texts()[sends_before:]] == ["5511900000003"]
     # Put off, not cancelled (issue 36): tried again CAMPANHA_CONVERSATION_RETRY_S later, the claim not
     # counted against the row's tries.
-    adiadas = await pool.fetch(
+    postponed = await pool.fetch(
         "SELECT cl.telefone, f.last_error, f.tentativas,"
         " extract(epoch FROM f.agendar_para - now())::float8 AS em_s"
         " FROM fila_mensagens f JOIN clientes cl ON cl.id = f.cliente_id"
         " WHERE f.campanha_id IS NOT NULL AND f.status = 'pendente' ORDER BY cl.telefone"
     )
-    assert [r["telefone"] for r in adiadas] == ["+5511900000001", "+5511900000002"]
-    assert all(r["last_error"].startswith("médico em conversa") for r in adiadas)
-    assert all(r["tentativas"] == 0 for r in adiadas)
+    assert [r["telefone"] for r in postponed] == ["+5511900000001", "+5511900000002"]
+    assert all(r["last_error"].startswith("médico em conversa") for r in postponed)
+    assert all(r["tentativas"] == 0 for r in postponed)
     retry_s = settings.campanha_conversation_retry_s
-    assert all(retry_s - 60 < r["em_s"] <= retry_s for r in adiadas)
+    assert all(retry_s - 60 < r["em_s"] <= retry_s for r in postponed)

@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from julia.data.vagas import UpdatedVaga
-from julia.services.avisos import aviso_de_mudanca
+from julia.services.avisos import change_aviso
 
-DIA = dt.date(2026, 12, 12)
+DAY = dt.date(2026, 12, 12)
 
 
 def vaga(**mudou: Any) -> UpdatedVaga:
@@ -25,12 +25,12 @@ def vaga(**mudou: Any) -> UpdatedVaga:
     antes = {
         "status_antes": "reservada",
         "cliente_antes": 7,
-        "data_antes": DIA,
+        "data_antes": DAY,
         "valor_antes": Decimal("1500"),
     }
     depois = {
         "status": "reservada",
-        "data_plantao": DIA,
+        "data_plantao": DAY,
         "valor": Decimal("1500"),
         "hospital": "Hospital Santa Luzia",
         "cidade": "Campinas",
@@ -42,22 +42,22 @@ def vaga(**mudou: Any) -> UpdatedVaga:
     return UpdatedVaga(**{**shift, **antes, **depois, **mudou})
 
 
-def test_ninguem_segurava_ninguem_e_avisado() -> None:
-    assert aviso_de_mudanca(vaga(status_antes="aberta", cliente_antes=None, status="cancelada")) is None
+def test_nobody_held_it_nobody_is_told() -> None:
+    assert change_aviso(vaga(status_antes="aberta", cliente_antes=None, status="cancelada")) is None
     # A cancelled shift that kept its doctor, edited again: the doctor was told when it was cancelled.
-    assert aviso_de_mudanca(vaga(status_antes="cancelada", status="cancelada", valor=Decimal("1"))) is None
+    assert change_aviso(vaga(status_antes="cancelada", status="cancelada", valor=Decimal("1"))) is None
 
 
-def test_nada_que_importe_ao_medico_nao_gera_aviso() -> None:
-    assert aviso_de_mudanca(vaga()) is None
-    assert aviso_de_mudanca(vaga(status_antes="preenchida", status="preenchida")) is None
+def test_nothing_the_medico_cares_about_makes_no_aviso() -> None:
+    assert change_aviso(vaga()) is None
+    assert change_aviso(vaga(status_antes="preenchida", status="preenchida")) is None
 
 
-def test_valor_e_data_mudados_juntos() -> None:
-    mensagem = aviso_de_mudanca(vaga(valor=Decimal("1800"), data_plantao=DIA + dt.timedelta(days=1)))
-    assert mensagem is not None
-    assert mensagem.template.name == "plantao_alterado"
-    aviso = mensagem.text
+def test_value_and_date_changed_together() -> None:
+    message = change_aviso(vaga(valor=Decimal("1800"), data_plantao=DAY + dt.timedelta(days=1)))
+    assert message is not None
+    assert message.template.name == "plantao_alterado"
+    aviso = message.text
     assert "a data passou de sábado, 12/12/2026 para domingo, 13/12/2026" in aviso
     assert "o valor passou de R$ 1.500,00 para R$ 1.800,00" in aviso
     assert aviso.endswith(

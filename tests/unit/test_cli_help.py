@@ -57,7 +57,7 @@ def test_every_default_is_shown(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "needed"), [("julia serve", serve.EXIGIDAS), ("julia worker", worker.EXIGIDAS)]
+    ("path", "needed"), [("julia serve", serve.REQUIRED), ("julia worker", worker.REQUIRED)]
 )
 def test_production_commands_name_the_environment_they_need(path: str, needed: tuple[str, ...]) -> None:
     text = " ".join(ALL[path].format_help().split())

@@ -47,13 +47,13 @@ def test_phones_are_unique_without_a_lookup_set() -> None:
 def test_conversations_follow_doctors_and_time() -> None:
     _, out = _clientes(Plan(2_000, 42, TODAY))
     base = Plan(2_000, 42, TODAY).base
-    ativas = Counter(c[1] for c in out.conversations if c[2] == "ativa")
-    assert max(ativas.values()) == 1
+    active = Counter(c[1] for c in out.conversations if c[2] == "ativa")
+    assert max(active.values()) == 1
     assert [c[0] for c in out.conversations] == list(range(1, len(out.conversations) + 1))
-    for _id, _cliente, status, _por, _chatwoot, inicio, _atualizada, fim in out.conversations:
+    for _id, _cliente, status, _by, _chatwoot, inicio, _updated, end in out.conversations:
         assert inicio < base
-        assert (fim is None) == (status == "ativa")
-        assert fim is None or inicio < fim < base
+        assert (end is None) == (status == "ativa")
+        assert end is None or inicio < end < base
     assert {h[4] for h in out.handoffs} <= {"pendente", "em_atendimento", "resolvido"}
 
 
@@ -70,13 +70,13 @@ def test_reserved_and_filled_shifts_are_held_by_a_doctor_of_their_specialty() ->
     rows = list(generate.vagas(Plan(1_000, 42, TODAY), load_reference(), MEDICOS))
     held = [r for r in rows if r[6] in ("reservada", "preenchida")]
     assert held
-    for _id, _hospital, esp, _periodo, dia, _valor, _status, criada, _atualizada, medico, reservada in held:
+    for _id, _hospital, esp, _period, day, _value, _status, criada, _updated, medico, reservada in held:
         assert medico in MEDICOS[esp]
-        assert criada <= reservada <= dt.datetime.combine(dia, dt.time(), tzinfo=dt.UTC)
+        assert criada <= reservada <= dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     assert all(r[9] is None and r[10] is None for r in rows if r[6] == "aberta")
     # A specialty nobody practises cannot have its shifts taken.
-    sem_medicos = list(generate.vagas(Plan(1_000, 42, TODAY), load_reference(), {}))
-    assert {r[6] for r in sem_medicos} <= {"aberta", "cancelada"}
+    without_medicos = list(generate.vagas(Plan(1_000, 42, TODAY), load_reference(), {}))
+    assert {r[6] for r in without_medicos} <= {"aberta", "cancelada"}
 
 
 @pytest.mark.parametrize(("doctors", "hospitais"), [(10, 20), (1_000, 20), (100_000, 2_000)])

@@ -38,15 +38,15 @@ def test_every_named_query_is_used_by_julia() -> None:
 def test_only_the_data_layer_runs_named_sql() -> None:
     """julia/data owns the statements (its package docstring); the seed and the perf suite's plan reader
     are its stated exceptions."""
-    donos = ("data", "seed", "perf")
-    chamadores = sorted(
+    owners = ("data", "seed", "perf")
+    callers = sorted(
         str(p.relative_to(PACKAGE))
         for p in PACKAGE.rglob("*.py")
-        if p.relative_to(PACKAGE).parts[0] not in donos
+        if p.relative_to(PACKAGE).parts[0] not in owners
         and p.name != "queries.py"
         and re.search(r"\bsql\(", p.read_text())
     )
-    assert chamadores == []
+    assert callers == []
 
 
 def test_critical_tags_name_the_indexes_and_whether_the_statement_writes() -> None:

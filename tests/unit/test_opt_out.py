@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from julia.services.opt_out import CONFIRMACAO, CONFIRMACAO_COM_EQUIPE, confirma_opt_out, pede_opt_out
+from julia.services.opt_out import CONFIRMATION, CONFIRMATION_BY_TEAM, asks_opt_out, confirms_opt_out
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from julia.services.opt_out import CONFIRMACAO, CONFIRMACAO_COM_EQUIPE, confirma
     ],
 )
 def test_stop_words_opt_out(texto: str) -> None:
-    assert pede_opt_out(texto)
+    assert asks_opt_out(texto)
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_stop_words_opt_out(texto: str) -> None:
     ],
 )
 def test_other_messages_do_not(texto: str) -> None:
-    assert not pede_opt_out(texto)
+    assert not asks_opt_out(texto)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_other_messages_do_not(texto: str) -> None:
     ],
 )
 def test_a_reply_confirming_an_opt_out_is_caught(resposta: str) -> None:
-    assert confirma_opt_out(resposta)
+    assert confirms_opt_out(resposta)
 
 
 @pytest.mark.parametrize(
@@ -61,9 +61,9 @@ def test_a_reply_confirming_an_opt_out_is_caught(resposta: str) -> None:
     ],
 )
 def test_other_replies_are_not(resposta: str) -> None:
-    assert not confirma_opt_out(resposta)
+    assert not confirms_opt_out(resposta)
 
 
 def test_only_a_configured_chatwoot_lets_the_confirmation_promise_a_person() -> None:
-    assert "pessoa" not in CONFIRMACAO
-    assert "uma pessoa da nossa equipe responde" in CONFIRMACAO_COM_EQUIPE
+    assert "pessoa" not in CONFIRMATION
+    assert "uma pessoa da nossa equipe responde" in CONFIRMATION_BY_TEAM

@@ -338,7 +338,7 @@ def test_a_function_that_sleeps_is_named_by_its_calls_from_the_profiles() -> Non
     sleep and the function that makes it."""
     counters = {"message_path": _message(MESSAGE)}
     run = _run(counters, counters)
-    work = {"julia/worker/resposta.py:processar": (1.0, 300.0)}
+    work = {"julia/worker/reply.py:processar": (1.0, 300.0)}
     caller = "julia/perf/context.py:Perf.injected_sleep"
     run.benches["message_path"].profile = _profile({**work, "asyncio/tasks.py:sleep": (1.0, 2.0)}, caller)
     assert run.base is not None

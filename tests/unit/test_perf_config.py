@@ -37,7 +37,7 @@ def test_a_file_that_is_not_a_config_is_refused(tmp_path: Path) -> None:
         config.find(tmp_path / "perf.toml")
 
 
-@pytest.mark.parametrize("module", ["julia/perf/turnos.py", "julia/perf/engine/turnos.py"])
+@pytest.mark.parametrize("module", ["julia/perf/turnos.py", "julia/perf/engine/turns.py"])
 def test_a_base_speaks_turns_in_the_old_layout_and_the_new(tmp_path: Path, module: str) -> None:
     modules = config.find(start=REPO).turn_modules
     assert not ab.speaks_turns(tmp_path, modules)

@@ -72,10 +72,10 @@ def test_in_a_browser_the_page_draws_and_nothing_is_wider_than_1400px(page: Path
             "document.querySelectorAll('svg a').length})</script></body>",
         )
     )
-    dom = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri())
-    width = re.search(r'data-scroll-width="(\d+)"', dom.stdout)
-    links = re.search(r'data-links="(\d+)"', dom.stdout)
-    assert width, dom.stderr[-2000:]
+    sun = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri())
+    width = re.search(r'data-scroll-width="(\d+)"', sun.stdout)
+    links = re.search(r'data-links="(\d+)"', sun.stdout)
+    assert width, sun.stderr[-2000:]
     assert links
     assert int(width.group(1)) <= 1400
     assert int(links.group(1)) >= 80  # two charts of 41 points, each a link in the rendered DOM

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from julia.perf.engine import comment, config, export, gate, placement, report, results, summary, turnos
+from julia.perf.engine import comment, config, export, gate, placement, report, results, summary, turns
 from julia.perf.engine.results import Bench, Run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def test_a_made_up_projects_names_come_from_its_perf_toml(acme: config.Config) -
         "benchmarks",
         "tenants",
     )
-    assert project.variable(turnos.TURNS) == "ACME_BENCH_TURNS"
+    assert project.variable(turns.TURNS) == "ACME_BENCH_TURNS"
     assert project.variable(placement.SERVER_CPUS) == "ACME_BENCH_SERVER_CPUS"
     assert project.database("base") == "acme_bench_base"
     assert project.sources == ("acme/",)

@@ -431,9 +431,9 @@ def test_in_a_browser_the_banner_shows_and_nothing_is_wider_than_1400px(
             "document.documentElement.scrollWidth})</script></body>",
         )
     )
-    dom = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri())
-    found = re.search(r'data-scroll-width="(\d+)"', dom.stdout)
-    assert found, dom.stderr[-2000:]
+    sun = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri())
+    found = re.search(r'data-scroll-width="(\d+)"', sun.stdout)
+    assert found, sun.stderr[-2000:]
     assert int(found.group(1)) <= 1400
 
 

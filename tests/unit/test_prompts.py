@@ -5,10 +5,10 @@ came after prompt v2 and v2 never named it)."""
 from __future__ import annotations
 
 from julia import prompts
-from julia.worker import ferramentas
+from julia.worker import tools
 
 
 def test_the_current_prompt_names_every_tool() -> None:
-    texto = prompts.sistema()
-    faltando = [f.nome for f in ferramentas.FERRAMENTAS if f.nome not in texto]
-    assert not faltando, f"prompt {prompts.VERSAO} never names {faltando}: write a new version that does"
+    texto = prompts.system()
+    lacking = [f.nome for f in tools.TOOLS if f.nome not in texto]
+    assert not lacking, f"prompt {prompts.VERSION} never names {lacking}: write a new version that does"

@@ -1,5 +1,5 @@
 """The same-run A/B run: the head (this checkout) against a base commit, both measured in this run, on
-these servers, interleaved turn by turn (julia.perf.engine.turnos).
+these servers, interleaved turn by turn (julia.perf.engine.turns).
 
 1. The servers are resolved once by the caller (julia's CLI: julia.servers) and shared: each side gets
    a database of its own (perf.toml's [project] databases: julia_perf_head / julia_perf_base), migrated
@@ -40,7 +40,7 @@ from julia.perf.engine.config import Project
 from julia.perf.engine.errors import PerfError
 from julia.perf.engine.extra import ExtraBlocks
 from julia.perf.engine.results import TOPOLOGY, Run, deps_hash
-from julia.perf.engine.turnos import COMPATIBLE, SIDE, TURNS, Coordinator
+from julia.perf.engine.turns import COMPATIBLE, SIDE, TURNS, Coordinator
 from julia.perf.engine.vcs import git
 
 REDIS_DB = {"head": 1, "base": 2}
@@ -82,7 +82,7 @@ def with_redis_db(url: str, db: int) -> str:
 
 def speaks_turns(root: Path, modules: Sequence[str]) -> bool:
     """Whether a checkout's perf suite takes turns (a protocol version this one speaks with,
-    julia.perf.engine.turnos). `modules`: where a checkout may keep the protocol, relative to its root
+    julia.perf.engine.turns). `modules`: where a checkout may keep the protocol, relative to its root
     (perf.toml's turn_modules; older commits keep it elsewhere)."""
     texts = [(root / module).read_text() for module in modules if (root / module).is_file()]
     return any(f"PROTOCOL = {v}" in text for text in texts for v in COMPATIBLE)

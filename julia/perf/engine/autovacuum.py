@@ -75,7 +75,7 @@ async def paused(dsn: str, *, owned: bool) -> AsyncIterator[bool]:
 
 class TablesOff:
     """Switches autovacuum off table by table in each of `databases` once its side has VACUUMed it.
-    `check` runs between rounds (julia.perf.engine.turnos: while every side waits); a database recreated
+    `check` runs between rounds (julia.perf.engine.turns: while every side waits); a database recreated
     by its side (a new oid) is handled again."""
 
     def __init__(self, admin: asyncpg.Connection, dsn: str, databases: Sequence[str]) -> None:

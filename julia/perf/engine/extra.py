@@ -2,7 +2,7 @@
 within a time budget").
 
 Both sides measure the blocks their code asks for; then each side asks the coordinator for more, with the
-median of every block it measured and that block's round (julia.perf.engine.turnos, protocol 2). When
+median of every block it measured and that block's round (julia.perf.engine.turns, protocol 2). When
 both sides ask at the same benchmark, the coordinator pairs the medians by round as the gate will
 (julia.perf.engine.stats.compare_blocks) and grants both one more block while the verdict is
 inconclusive, at most as many extra as the fixed count (doubling the pairs) and within one time budget

@@ -29,7 +29,7 @@ from julia.perf.engine.results import Bench
 
 COLD_SETTLE_S = 0.01
 BLOCK = (
-    50  # samples per turn (julia.perf.engine.turnos); for paired calls, the pairs whose floors make one local
+    50  # samples per turn (julia.perf.engine.turns); for paired calls, the pairs whose floors make one local
 )
 # floor: a few ms, shorter than the machine's moods, and the unit an A/B verdict pairs with the base's
 
@@ -38,7 +38,7 @@ Step = Callable[[int], Awaitable[object]]
 
 
 class Turns(Protocol):
-    """A side's end of the turn protocol (julia.perf.engine.turnos.Turnos)."""
+    """A side's end of the turn protocol (julia.perf.engine.turns.Turnos)."""
 
     async def switch(self, label: str) -> int:
         """Hand the turn back, wait for the next, and get its round."""

@@ -2,7 +2,7 @@
 functions that gained or lost CPU time, or calls, per unit.
 
 Each side profiles its own units in its own process, inside its own turn and after its timed blocks, so
-no timed block ever runs under the profiler (julia.perf.engine.turnos: the other side waits meanwhile).
+no timed block ever runs under the profiler (julia.perf.engine.turns: the other side waits meanwhile).
 The units are split into CHUNKS chunks, each profiled apart: eight replicate measurements per side, which
 give every function's change an interval rather than a single difference.
 

@@ -113,7 +113,7 @@ class Bench:
     samples_ms: list[float]
     counters: dict[str, Any] = field(default_factory=dict)
     ratios: list[float] | None = None
-    # The lengths of the turns the samples were measured in, in order (julia.perf.engine.turnos): an A/B
+    # The lengths of the turns the samples were measured in, in order (julia.perf.engine.turns): an A/B
     # verdict pairs the k-th block of each side. None for a run measured without turns.
     blocks: list[int] | None = None
     rounds: list[int] | None = None  # the coordinator's round of each block (pairs: same round, both sides)

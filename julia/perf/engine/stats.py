@@ -1,7 +1,7 @@
 """Percentiles from raw samples, and the timing verdict of a same-run A/B comparison.
 
 The unit of observation is a *block pair*: the base measured a short block of samples, the head measured
-its block right beside it (randomized order, julia.perf.engine.turnos), or the other way round. Samples
+its block right beside it (randomized order, julia.perf.engine.turns), or the other way round. Samples
 inside a block are autocorrelated (a neighbour's burst lasts longer than one call), so they are never treated
 as independent: each pair gives one number, the log of the ratio of the two blocks' medians, and the verdict
 is the Hodges-Lehmann estimate of those numbers with its distribution-free confidence interval (Wilcoxon

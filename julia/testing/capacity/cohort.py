@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 
 from julia.data import conversations
-from julia.integrations.evolution import telefone_e164
-from julia.testing.evolution import mensagem_recebida
+from julia.integrations.evolution import phone_e164
+from julia.testing.evolution import message_received
 
 TOKEN = re.compile(r"\[cap:([0-9a-f]{12})\]")
 
@@ -61,7 +61,7 @@ async def answerable(conn: asyncpg.Connection, how_many: int) -> list[str]:
 
 
 # The doctors' Chatwoot contact and active conversation, as the campaign they answer left them: julia
-# mirrors every send, so a campaign's first message to a doctor created both (julia/worker/espelho.py).
+# mirrors every send, so a campaign's first message to a doctor created both (julia/worker/mirroring.py).
 # The ids are made up (the fake Chatwoot takes any conversation id); a doctor's own ones are kept.
 CONTACTS = """
 UPDATE clientes SET chatwoot_contact_id = coalesce(chatwoot_contact_id, 700000000 + id)
@@ -94,13 +94,13 @@ def webhook(
     telefone: str, token: str, text: str = "Tenho interesse no plantão, pode mandar os detalhes?"
 ) -> dict[str, Any]:
     """Evolution v2's messages.upsert for one doctor's message (wire format: docs/integrations.md)."""
-    assert telefone_e164(telefone.lstrip("+") + "@s.whatsapp.net") == telefone
-    return mensagem_recebida(
+    assert phone_e164(telefone.lstrip("+") + "@s.whatsapp.net") == telefone
+    return message_received(
         f"{text} [cap:{token}]",
         numero=telefone.lstrip("+"),
         msg_id=whatsapp_id(token),
         nome="Dr. Capacidade",
-        carimbo=int(time.time()),
+        stamp=int(time.time()),
     )
 
 

@@ -45,7 +45,7 @@ from julia import db, runtime, servers
 from julia.integrations.claude import Claude
 from julia.integrations.http import cliente_http
 from julia.settings import Settings
-from julia.testing import controle
+from julia.testing import control
 from julia.testing.capacity import processes
 from julia.testing.capacity.summaries import summary
 
@@ -113,7 +113,7 @@ class FloorWorker:
         await self.redis.mget("piso:ctx", "piso:ctx:geracao")
         await self.pool.fetchval("SELECT $1::text", ident)  # the history
         await self.redis.mget("piso:vagas", "piso:vagas:geracao")
-        await self.claude.responder("Você é a Júlia.", "Contexto.", [{"role": "user", "content": "oi"}])
+        await self.claude.reply("Você é a Júlia.", "Contexto.", [{"role": "user", "content": "oi"}])
         await self.pool.execute("SELECT pg_notify($1, $2)", SEND_CHANNEL, ident)  # the completion
 
     async def _send(self, ident: str) -> None:
@@ -174,9 +174,9 @@ async def drive(url: str, rate: float, window_s: float, seed: int, prefix: str =
 @contextlib.contextmanager
 def _processes(
     dsn: str, redis_url: str, folder: Path, config: dict[str, Any]
-) -> Iterator[tuple[str, controle.Falsos, list[processes.Process]]]:
+) -> Iterator[tuple[str, control.Fakes, list[processes.Process]]]:
     """The fakes (`config`), the webhook server and the worker, started and ready; stopped on exit."""
-    with controle.iniciar(config) as fakes:
+    with control.start(config) as fakes:
         environment = {**os.environ, **fakes.ambiente(), "DATABASE_URL": dsn, "REDIS_URL": redis_url}
         port = processes.free_port()
         module = [sys.executable, "-m", MODULE]
@@ -192,7 +192,7 @@ def _processes(
             server.stop()
 
 
-async def _sent(fakes: controle.Falsos, ids: Collection[str], limit_s: float) -> dict[str, float]:
+async def _sent(fakes: control.Fakes, ids: Collection[str], limit_s: float) -> dict[str, float]:
     """When the fake Evolution received each of `ids`' sendText, reading until all came or `limit_s`."""
     limit = time.monotonic() + limit_s
     seen_ids: dict[str, float] = {}

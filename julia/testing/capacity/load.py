@@ -30,7 +30,7 @@ from julia.perf.engine.ab import with_redis_db
 from julia.seed.database import seeded_database
 from julia.servers import Servers
 from julia.settings import Settings
-from julia.testing import controle
+from julia.testing import control
 from julia.testing.capacity import cohort, processes
 from julia.testing.capacity.summaries import per_second, summary
 
@@ -47,7 +47,7 @@ CONNECTIONS = """
 SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
 """
 # How the run's inbound rows were tried: waits on Claude's rate limit (not counted as tries, see
-# julia/worker/resposta.py) and failed tries that did count.
+# julia/worker/reply.py) and failed tries that did count.
 TRIES = """
 SELECT count(*) FILTER (WHERE esperas > 0) AS com_espera,
        coalesce(sum(esperas), 0)::int AS esperas,
@@ -204,7 +204,7 @@ async def run_scenario(scenario: Scenario, found_servers: Servers, folder: Path)
         if not scenario.first_contact:
             await cohort.already_in_chatwoot(conn, telefones)
         await conn.execute("DELETE FROM fila_mensagens WHERE status IN ('pendente', 'processando')")
-        with controle.iniciar(fakes_config(scenario), semente=scenario.seed) as fakes:
+        with control.start(fakes_config(scenario), semente=scenario.seed) as fakes:
             return await _with_processes(scenario, fakes, dsn, redis_url, conn, telefones, rng, folder)
     finally:
         await conn.close()
@@ -212,7 +212,7 @@ async def run_scenario(scenario: Scenario, found_servers: Servers, folder: Path)
 
 async def _with_processes(
     scenario: Scenario,
-    fakes: controle.Falsos,
+    fakes: control.Fakes,
     dsn: str,
     redis_url: str,
     conn: asyncpg.Connection,
@@ -290,7 +290,7 @@ async def _with_processes(
         cpu_after = _cpu(all_processes, others)
         seen.to_opted_out = await cohort.how_many_opted_out(conn, seen.numbers)
         seen.not_stored = len(seen.accepted_at) - await cohort.how_many_stored(conn, list(seen.accepted_at))
-        seen.claude_s = await fakes.latencias_claude()
+        seen.claude_s = await fakes.claude_latencies()
         tries = await conn.fetchrow(TRIES)
         assert tries is not None  # an aggregate without GROUP BY always returns its row
         seen.tries = dict(tries)
@@ -444,7 +444,7 @@ async def _drain(seen: Observed, limit_s: float) -> None:
         await asyncio.sleep(READ_S)
 
 
-async def _read_sent(fakes: controle.Falsos, seen: Observed, end: asyncio.Event) -> None:
+async def _read_sent(fakes: control.Fakes, seen: Observed, end: asyncio.Event) -> None:
     """Follow the fake Evolution's record: each accepted send is matched to its message's token."""
     read_now = 0
     while True:
@@ -493,7 +493,7 @@ def _read_memory(all_processes: list[processes.Process], postmaster: int | None)
 
 async def _samples(
     conn: asyncpg.Connection,
-    fakes: controle.Falsos,
+    fakes: control.Fakes,
     redis_url: str,
     seen: Observed,
     all_processes: list[processes.Process],

@@ -38,7 +38,7 @@ from julia.metrics import percentile
 from julia.perf.engine.ab import with_redis_db
 from julia.seed.database import seeded_database
 from julia.settings import Settings
-from julia.testing import controle
+from julia.testing import control
 from julia.testing.capacity import cohort, generator, processes, wrk
 from julia.testing.capacity.load import Scenario, fakes_config, wait_for_pools
 
@@ -225,7 +225,7 @@ def measure(
     with ExitStack() as stack:
         environment = {**os.environ}
         if worker:
-            fakes = stack.enter_context(controle.iniciar(fakes_config(Scenario()), semente=42))
+            fakes = stack.enter_context(control.start(fakes_config(Scenario()), semente=42))
             environment.update(fakes.ambiente())
         environment.update(
             {

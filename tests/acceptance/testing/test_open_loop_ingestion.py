@@ -51,8 +51,8 @@ def test_each_request_is_a_doctors_body_with_its_own_id_and_length() -> None:
 
 
 def test_a_2xx_missing_from_postgres_or_any_error_fails_the_rate() -> None:
-    sem_erros = {"status": {}, "conexoes_perdidas": 0}
-    r = {"taxa_pedida": 500.0, "aceitas": 100, "gravadas": 99, "erros": sem_erros}
+    without_errors = {"status": {}, "conexoes_perdidas": 0}
+    r = {"taxa_pedida": 500.0, "aceitas": 100, "gravadas": 99, "erros": without_errors}
     assert open_loop.failures(r) == ["500.0/s: 1 answered 2xx but not in Postgres"]
     r |= {"gravadas": 100, "erros": {"status": {"503": 2}, "conexoes_perdidas": 0}}
     assert open_loop.failures(r) == ["500.0/s: errors {'status': {'503': 2}, 'conexoes_perdidas': 0}"]

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from julia.cache import Cache
 from tests.support.cache import cache_de
 
-_numeros = itertools.count(1)
+_numbers = itertools.count(1)
 
 
 @pytest.fixture
@@ -29,8 +29,8 @@ async def cache(redis: aioredis.Redis) -> Cache:
 
 
 @dataclass
-class Fabrica:
-    """Creates the rows a test needs with plain SQL in the shared test database; `limpar` removes them."""
+class Factory:
+    """Creates the rows a test needs with plain SQL in the shared test database; `clear` removes them."""
 
     pool: asyncpg.Pool
     especialidades: list[int] = field(default_factory=list)
@@ -40,13 +40,13 @@ class Fabrica:
 
     async def especialidade(self) -> int:
         id_: int = await self.pool.fetchval(
-            "INSERT INTO especialidades (nome) VALUES ($1) RETURNING id", f"cache-esp-{next(_numeros)}"
+            "INSERT INTO especialidades (nome) VALUES ($1) RETURNING id", f"cache-esp-{next(_numbers)}"
         )
         self.especialidades.append(id_)
         return id_
 
     async def medico(self, especialidade_id: int | None = None) -> dict[str, Any]:
-        n = next(_numeros)
+        n = next(_numbers)
         row = await self.pool.fetchrow(
             "INSERT INTO clientes (telefone, primeiro_nome, sobrenome, crm, especialidade_id, status, tags,"
             " preferencias) VALUES ($1, 'Ana', 'Souza', $2, $3, 'ativo', ARRAY['cardio'], $4)"
@@ -60,7 +60,7 @@ class Fabrica:
         self.medicos.append(row["id"])
         return dict(row)
 
-    async def vaga(self, especialidade_id: int, dias: int = 1, valor: str = "1500.00") -> int:
+    async def vaga(self, especialidade_id: int, days: int = 1, valor: str = "1500.00") -> int:
         if not self.hospitais:
             self.hospitais.append(
                 await self.pool.fetchval(
@@ -72,7 +72,7 @@ class Fabrica:
                 await self.pool.fetchval(
                     "INSERT INTO periodos (nome, hora_inicio, hora_fim) VALUES ($1, '19:00', '07:00')"
                     " RETURNING id",
-                    f"cache-noturno-{next(_numeros)}",
+                    f"cache-noturno-{next(_numbers)}",
                 )
             )
         id_: int = await self.pool.fetchval(
@@ -81,12 +81,12 @@ class Fabrica:
             self.hospitais[0],
             especialidade_id,
             self.periodos[0],
-            dt.date.today() + dt.timedelta(days=dias),
+            dt.date.today() + dt.timedelta(days=days),
             Decimal(valor),
         )
         return id_
 
-    async def limpar(self) -> None:
+    async def clear(self) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             # Shifts first: one may be held by a doctor made here (vagas.cliente_id).
             await conn.execute(
@@ -99,11 +99,11 @@ class Fabrica:
 
 
 def telefone() -> str:
-    return f"+55119{next(_numeros):08d}"
+    return f"+55119{next(_numbers):08d}"
 
 
 @pytest.fixture
-async def fabrica(pool: asyncpg.Pool) -> AsyncIterator[Fabrica]:
-    made = Fabrica(pool)
+async def factory(pool: asyncpg.Pool) -> AsyncIterator[Factory]:
+    made = Factory(pool)
     yield made
-    await made.limpar()
+    await made.clear()

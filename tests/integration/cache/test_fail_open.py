@@ -14,16 +14,16 @@ from julia import servers
 from julia.cache import (
     Cache,
     atualizar_medico,
-    contexto_estatico,
-    medico_por_id,
-    medico_por_telefone,
-    vagas_abertas,
+    medico_by_id,
+    medico_by_phone,
+    open_vagas,
+    static_context,
 )
 from julia.settings import Settings
-from tests.integration.cache.conftest import Fabrica
+from tests.integration.cache.conftest import Factory
 from tests.support.cache import BACKOFF_S, cache_de
 
-PAUSA_MS = 400  # how long Valkey stops answering in the slow-Redis test
+PAUSE_MS = 400  # how long Valkey stops answering in the slow-Redis test
 
 
 @pytest.fixture
@@ -34,12 +34,12 @@ async def cliente(services: servers.Servers) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-def _total(cache: Cache, contador: str) -> float:
-    return sum(kind[contador] for kind in cache.counts().values())
+def _total(cache: Cache, counter: str) -> float:
+    return sum(kind[counter] for kind in cache.counts().values())
 
 
 async def test_with_redis_stopped_calls_answer_from_postgres_and_after_a_restart_hits_return(
-    pool: asyncpg.Pool, services: servers.Servers, cliente: aioredis.Redis, fabrica: Fabrica
+    pool: asyncpg.Pool, services: servers.Servers, cliente: aioredis.Redis, factory: Factory
 ) -> None:
     server = services.redis_server
     if server is None:
@@ -47,41 +47,41 @@ async def test_with_redis_stopped_calls_answer_from_postgres_and_after_a_restart
             "REDIS_URL is set: this test stops and restarts the embedded Valkey, and that one is not ours"
         )
     cache = cache_de(cliente)
-    esp = await fabrica.especialidade()
-    medico = await fabrica.medico(esp)
-    await fabrica.vaga(esp)
+    esp = await factory.especialidade()
+    medico = await factory.medico(esp)
+    await factory.vaga(esp)
 
-    async def tudo() -> tuple[Any, ...]:
+    async def everything() -> tuple[Any, ...]:
         return (
-            await medico_por_telefone(pool, cache, medico["telefone"]),
-            await medico_por_id(pool, cache, medico["id"]),
-            await vagas_abertas(pool, cache, esp),
-            await contexto_estatico(pool, cache, medico["id"]),
+            await medico_by_phone(pool, cache, medico["telefone"]),
+            await medico_by_id(pool, cache, medico["id"]),
+            await open_vagas(pool, cache, esp),
+            await static_context(pool, cache, medico["id"]),
         )
 
-    esperado = await tudo()
-    assert await tudo() == esperado
+    expected = await everything()
+    assert await everything() == expected
     assert _total(cache, "hits") == 4
     socket = server.socket_file
 
     await asyncio.to_thread(server.stop)
     try:
-        assert await tudo() == esperado
+        assert await everything() == expected
         assert _total(cache, "errors") >= 1
         assert not cache.available()
         await asyncio.sleep(2 * BACKOFF_S)  # past the breaker: the next calls really try Redis again
         atualizado = await atualizar_medico(pool, cache, medico["id"], {"primeiro_nome": "Carla"})
-        assert await medico_por_id(pool, cache, medico["id"]) == atualizado
+        assert await medico_by_id(pool, cache, medico["id"]) == atualizado
         assert _total(cache, "errors") >= 2
     finally:
         await asyncio.to_thread(server.start)
 
     assert server.socket_file == socket  # same unix socket: the URL every client holds still works
     await asyncio.sleep(2 * BACKOFF_S)
-    depois = await tudo()  # misses (a restarted Valkey is empty), stored again
+    depois = await everything()  # misses (a restarted Valkey is empty), stored again
     assert depois[1] == atualizado
     hits = _total(cache, "hits")
-    assert await tudo() == depois
+    assert await everything() == depois
     assert _total(cache, "hits") == hits + 4
     assert cache.available()
 
@@ -90,30 +90,30 @@ async def test_a_slow_redis_times_out_into_postgres_and_a_missed_invalidation_is
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
     cliente: aioredis.Redis,
-    fabrica: Fabrica,
+    factory: Factory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    rapido = cache_de(redis)  # another process's view of the same Redis, patient enough to always answer
-    lento = Cache(cliente, Settings(cache_timeout_ms=50), backoff_s=BACKOFF_S)
-    medico = await fabrica.medico()
-    antes = await medico_por_id(pool, rapido, medico["id"])
+    fast = cache_de(redis)  # another process's view of the same Redis, patient enough to always answer
+    slow = Cache(cliente, Settings(cache_timeout_ms=50), backoff_s=BACKOFF_S)
+    medico = await factory.medico()
+    antes = await medico_by_id(pool, fast, medico["id"])
     assert antes is not None
     assert antes["status"] == "ativo"
 
-    await redis.client_pause(PAUSA_MS, all=True)
-    atualizado = await atualizar_medico(pool, lento, medico["id"], {"status": "inativo"})
+    await redis.client_pause(PAUSE_MS, all=True)
+    atualizado = await atualizar_medico(pool, slow, medico["id"], {"status": "inativo"})
     assert atualizado is not None
     assert atualizado["status"] == "inativo"
-    assert lento.counts()["medico"]["errors"] == 1  # the generation bump timed out after 50 ms...
-    assert await medico_por_id(pool, lento, medico["id"]) == atualizado  # ...and reads still answer
-    assert not lento.available()
+    assert slow.counts()["medico"]["errors"] == 1  # the generation bump timed out after 50 ms...
+    assert await medico_by_id(pool, slow, medico["id"]) == atualizado  # ...and reads still answer
+    assert not slow.available()
     # A timeout's text is empty: the log line names its type rather than ending at the colon.
     assert "redis unavailable, serving from postgres: TimeoutError" in caplog.messages
 
-    await asyncio.sleep(PAUSA_MS / 1000 + 2 * BACKOFF_S)
+    await asyncio.sleep(PAUSE_MS / 1000 + 2 * BACKOFF_S)
     # Redis kept the pre-write entry through the pause; the missed bump is replayed before any read.
-    assert await medico_por_id(pool, lento, medico["id"]) == atualizado
-    assert lento.available()
-    hits = rapido.counts()["medico"]["hits"]
-    assert await medico_por_id(pool, rapido, medico["id"]) == atualizado
-    assert rapido.counts()["medico"]["hits"] == hits + 1  # what `lento` reloaded was cached again
+    assert await medico_by_id(pool, slow, medico["id"]) == atualizado
+    assert slow.available()
+    hits = fast.counts()["medico"]["hits"]
+    assert await medico_by_id(pool, fast, medico["id"]) == atualizado
+    assert fast.counts()["medico"]["hits"] == hits + 1  # what `lento` reloaded was cached again

@@ -21,15 +21,15 @@ from redis.backoff import NoBackoff
 
 from julia import alerts
 from julia.alerts import STALE_S, AlertRound, check_and_alert
-from julia.data.operacao import Operacao
+from julia.data.operacao import Operation
 from julia.health import Findings, HealthCheck, HealthReport, Probe, Thresholds, evaluate
 from julia.integrations.slack import Slack
 from julia.metrics import Metrics
-from tests.support import ponte
+from tests.support import bridge
 
 SLACK = "https://hooks.slack.com/services/T0000/B0000/XXXXXXXX"
 UP = Probe(True, 1.0)
-QUIET = Operacao(0, 0, 0.0, 0, 0, 0.0, 0, 0.0)
+QUIET = Operation(0, 0, 0.0, 0, 0, 0.0, 0, 0.0)
 
 Round = Callable[[HealthReport], Awaitable[AlertRound]]
 
@@ -70,7 +70,7 @@ def slack(router: respx.MockRouter) -> respx.Route:
 
 @pytest.fixture
 async def http(router: respx.MockRouter) -> AsyncIterator[httpx2.AsyncClient]:
-    async with ponte.cliente(router) as client:
+    async with bridge.cliente(router) as client:
         yield client
 
 

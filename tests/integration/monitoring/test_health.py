@@ -8,13 +8,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from julia.data.operacao import Operacao
-from julia.data.recibos import FalhasEntrega
+from julia.data.operacao import Operation
+from julia.data.recibos import DeliveryFailures
 from julia.health import Findings, HealthCheck, Probe, Status, Thresholds, evaluate
 from julia.metrics import Metrics
 from julia.queries import sql
-from julia.services import pausa
-from julia.services.pausa import EstadoEnvio
+from julia.services import pause
+from julia.services.pause import SendingState
 from julia.settings import Settings
 
 UP = Probe(True, 1.0)
@@ -23,18 +23,22 @@ LIMITS = Thresholds()
 
 
 def operacao(
-    fila_s: float = 0.0, handoffs: int = 0, handoff_s: float = 0.0, entrada_s: float = 0.0, incerta: int = 0
-) -> Operacao:
-    return Operacao(
+    queue_s: float = 0.0,
+    handoffs: int = 0,
+    handoff_s: float = 0.0,
+    inbound_s: float = 0.0,
+    uncertain: int = 0,
+) -> Operation:
+    return Operation(
         conversas_ativas=10,
         entradas_abertas=3,
-        entrada_mais_antiga_s=entrada_s,
+        entrada_mais_antiga_s=inbound_s,
         fila_pendente=5,
         fila_vencida=2,
-        fila_mais_antiga_s=fila_s,
+        fila_mais_antiga_s=queue_s,
         handoffs_pendentes=handoffs,
         handoff_mais_antigo_s=handoff_s,
-        fila_incerta=incerta,
+        fila_incerta=uncertain,
     )
 
 
@@ -59,34 +63,34 @@ def judge(**changes: object) -> tuple[Status, list[str]]:
         ({"whatsapp": "close"}, Status.CRITICAL, ["whatsapp=critical"]),
         ({"whatsapp": "refused"}, Status.CRITICAL, ["whatsapp=critical"]),
         ({"whatsapp": "connecting"}, Status.HEALTHY, []),
-        ({"envio": EstadoEnvio(False)}, Status.HEALTHY, []),
+        ({"envio": SendingState(False)}, Status.HEALTHY, []),
         (
-            {"envio": EstadoEnvio(True, "incidente", "2026-11-25T03:00:00+00:00")},
+            {"envio": SendingState(True, "incidente", "2026-11-25T03:00:00+00:00")},
             Status.DEGRADED,
             ["envio=degraded"],
         ),
         ({"whatsapp": "unknown"}, Status.HEALTHY, []),
         (
             {
-                "envio": EstadoEnvio(
+                "envio": SendingState(
                     False, "muitas falhas", "2026-11-25T03:00:00+00:00", True, {"entregas": "x"}
                 )
             },
             Status.DEGRADED,
             ["envio=degraded"],
         ),
-        ({"entregas": FalhasEntrega(recibos=49, falhas=49)}, Status.HEALTHY, []),  # too few to judge
-        ({"entregas": FalhasEntrega(recibos=100, falhas=10)}, Status.HEALTHY, []),  # at the limit
-        ({"entregas": FalhasEntrega(recibos=100, falhas=11)}, Status.CRITICAL, ["entregas=critical"]),
-        ({"operacao": operacao(fila_s=300)}, Status.HEALTHY, []),
-        ({"operacao": operacao(fila_s=301)}, Status.DEGRADED, ["fila=degraded"]),
-        ({"operacao": operacao(fila_s=901)}, Status.CRITICAL, ["fila=critical"]),
-        ({"operacao": operacao(entrada_s=300)}, Status.HEALTHY, []),
-        ({"operacao": operacao(entrada_s=301)}, Status.DEGRADED, ["entradas=degraded"]),
-        ({"operacao": operacao(entrada_s=901)}, Status.CRITICAL, ["entradas=critical"]),
+        ({"entregas": DeliveryFailures(recibos=49, falhas=49)}, Status.HEALTHY, []),  # too few to judge
+        ({"entregas": DeliveryFailures(recibos=100, falhas=10)}, Status.HEALTHY, []),  # at the limit
+        ({"entregas": DeliveryFailures(recibos=100, falhas=11)}, Status.CRITICAL, ["entregas=critical"]),
+        ({"operacao": operacao(queue_s=300)}, Status.HEALTHY, []),
+        ({"operacao": operacao(queue_s=301)}, Status.DEGRADED, ["fila=degraded"]),
+        ({"operacao": operacao(queue_s=901)}, Status.CRITICAL, ["fila=critical"]),
+        ({"operacao": operacao(inbound_s=300)}, Status.HEALTHY, []),
+        ({"operacao": operacao(inbound_s=301)}, Status.DEGRADED, ["entradas=degraded"]),
+        ({"operacao": operacao(inbound_s=901)}, Status.CRITICAL, ["entradas=critical"]),
         ({"operacao": operacao(handoffs=2, handoff_s=601)}, Status.DEGRADED, ["handoffs=degraded"]),
         ({"operacao": operacao(handoffs=2, handoff_s=60)}, Status.HEALTHY, []),
-        ({"operacao": operacao(incerta=1)}, Status.DEGRADED, ["envio_incerto=degraded"]),
+        ({"operacao": operacao(uncertain=1)}, Status.DEGRADED, ["envio_incerto=degraded"]),
         ({"p95_ms": {"buscar_vagas": (1000.0, 50)}}, Status.HEALTHY, []),
         ({"p95_ms": {"buscar_vagas": (1001.0, 50)}}, Status.DEGRADED, ["p95:buscar_vagas=degraded"]),
         # Each kind of operation has limits of its own: a Claude call takes seconds, a webhook must not.
@@ -193,11 +197,11 @@ async def test_a_paused_sender_shows_in_health_until_resumed(
     pool: asyncpg.Pool[asyncpg.Record], redis: aioredis.Redis
 ) -> None:
     check = HealthCheck(pool, redis, Metrics(), LIMITS)
-    await pausa.pausar(redis, "incidente 42")
+    await pause.pause(redis, "incidente 42")
     try:
         report = await check.check()
     finally:
-        await pausa.retomar(redis)
+        await pause.resume(redis)
     assert [p.key for p in report.problems] == ["envio"]
     assert "incidente 42" in report.problems[0].message
     assert report.as_dict()["envio"]["pausado"] is True

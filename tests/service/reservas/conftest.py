@@ -13,19 +13,19 @@ import pytest
 import redis.asyncio as aioredis
 
 from julia.cache import Cache
-from julia.relogio import hoje
+from julia.clock import today
 from julia.services import avisos, reservas
 from tests.support.cache import cache_de
 
-_numeros = itertools.count(1)
-ABERTAS_MAX = 3  # settings.reservas_abertas_max's default
+_numbers = itertools.count(1)
+OPEN_MAX = 3  # settings.reservas_abertas_max's default
 
 
 @dataclass
-class Cenario:
+class Scenario:
     pool: asyncpg.Pool
     especialidade: int
-    outra_especialidade: int
+    other_especialidade: int
     hospital: int
     periodo: int
 
@@ -33,7 +33,7 @@ class Cenario:
         id_: int = await self.pool.fetchval(
             "INSERT INTO clientes (telefone, primeiro_nome, sobrenome, crm, especialidade_id, status)"
             " VALUES ($1, $2, 'Souza', 'CRM/SP 123456', $3, 'ativo') RETURNING id",
-            f"+55119{next(_numeros):08d}",
+            f"+55119{next(_numbers):08d}",
             nome,
             self.especialidade if especialidade is None else especialidade,
         )
@@ -45,7 +45,7 @@ class Cenario:
             " SELECT '+55118' || lpad(($1 + g)::text, 8, '0'), 'Médico ' || g, 'CRM/SP ' || (100000 + g), $2,"
             " 'ativo'"
             " FROM generate_series(1, $3) g RETURNING id",
-            next(_numeros) * 100_000,
+            next(_numbers) * 100_000,
             self.especialidade,
             n,
         )
@@ -53,7 +53,7 @@ class Cenario:
 
     async def vaga(
         self,
-        dias: int = 1,
+        days: int = 1,
         especialidade: int | None = None,
         valor: str = "1500.00",
         periodo: int | None = None,
@@ -65,29 +65,29 @@ class Cenario:
             self.hospital,
             self.especialidade if especialidade is None else especialidade,
             self.periodo if periodo is None else periodo,
-            hoje() + dt.timedelta(days=dias),
+            today() + dt.timedelta(days=days),
             Decimal(valor),
         )
         return id_
 
-    async def outro_periodo(self, inicio: str, fim: str) -> int:
+    async def other_period(self, inicio: str, end: str) -> int:
         id_: int = await self.pool.fetchval(
             "INSERT INTO periodos (nome, hora_inicio, hora_fim) VALUES ($1, $2::time, $3::time) RETURNING id",
-            f"{inicio}-{fim} {next(_numeros)}",
+            f"{inicio}-{end} {next(_numbers)}",
             dt.time.fromisoformat(inicio),
-            dt.time.fromisoformat(fim),
+            dt.time.fromisoformat(end),
         )
         return id_
 
 
 @pytest.fixture
-async def cenario(pool: asyncpg.Pool) -> Cenario:
+async def scenario(pool: asyncpg.Pool) -> Scenario:
     async def um(sql: str, *args: object) -> int:
         id_: int = await pool.fetchval(sql, *args)
         return id_
 
-    n = next(_numeros)
-    return Cenario(
+    n = next(_numbers)
+    return Scenario(
         pool,
         await um("INSERT INTO especialidades (nome) VALUES ($1) RETURNING id", f"Cardiologia {n}"),
         await um("INSERT INTO especialidades (nome) VALUES ($1) RETURNING id", f"Pediatria {n}"),
@@ -107,10 +107,10 @@ def cache(redis: aioredis.Redis) -> Cache:
     return cache_de(redis)
 
 
-async def reservada(cache: Cache, cenario: Cenario, dias: int = 2) -> tuple[int, int]:
+async def reservada(cache: Cache, scenario: Scenario, days: int = 2) -> tuple[int, int]:
     """A shift `dias` ahead reserved by a new doctor: (shift, doctor)."""
-    vaga, medico = await cenario.vaga(dias=dias), await cenario.medico()
-    assert (await reservas.reservar(cenario.pool, cache, medico, vaga, abertas_max=ABERTAS_MAX)).nova
+    vaga, medico = await scenario.vaga(days=days), await scenario.medico()
+    assert (await reservas.reserve(scenario.pool, cache, medico, vaga, abertas_max=OPEN_MAX)).nova
     return vaga, medico
 
 
@@ -119,6 +119,6 @@ async def avisos_de(db: asyncpg.Pool, medico: int) -> list[str]:
     linhas = await db.fetch(
         "SELECT conteudo FROM fila_mensagens WHERE cliente_id = $1 AND prioridade = $2 ORDER BY id",
         medico,
-        avisos.PRIORIDADE_AVISO,
+        avisos.PRIORITY_AVISO,
     )
     return [r["conteudo"] for r in linhas]

@@ -11,12 +11,12 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from julia.cache import Cache, medico_por_telefone, vagas_abertas
+from julia.cache import Cache, medico_by_phone, open_vagas
 from julia.services import avisos, reservas
 from julia.settings import Settings
 from julia.worker.loop import Worker
-from tests.service.conftest import Externos, drenar
-from tests.service.reservas.conftest import ABERTAS_MAX, Cenario, avisos_de, reservada
+from tests.service.conftest import Externals, drain
+from tests.service.reservas.conftest import OPEN_MAX, Scenario, avisos_de, reservada
 
 TOKEN = "segredo-admin"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,26 +34,26 @@ def cache(cliente: httpx.AsyncClient, app: FastAPI) -> Cache:
     return app_cache
 
 
-async def test_sem_token_nada_muda(cliente: httpx.AsyncClient, cenario: Cenario) -> None:
-    vaga = await cenario.vaga()
+async def test_without_token_nothing_changes(cliente: httpx.AsyncClient, scenario: Scenario) -> None:
+    vaga = await scenario.vaga()
     assert (await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "cancelada"})).status_code == 401
     resposta = await cliente.patch(
         f"/admin/vagas/{vaga}", json={"status": "cancelada"}, headers={"Authorization": "Bearer errado"}
     )
     assert resposta.status_code == 401
-    assert await cenario.pool.fetchval("SELECT status FROM vagas WHERE id = $1", vaga) == "aberta"
+    assert await scenario.pool.fetchval("SELECT status FROM vagas WHERE id = $1", vaga) == "aberta"
 
 
-async def test_criar_vaga_aparece_na_lista_em_cache_na_hora(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+async def test_criar_vaga_shows_in_the_cached_list_at_once(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, scenario: Scenario
 ) -> None:
-    assert await vagas_abertas(pool, cache, cenario.especialidade, 5) == []  # cached empty
-    amanha = dt.date.today() + dt.timedelta(days=1)
+    assert await open_vagas(pool, cache, scenario.especialidade, 5) == []  # cached empty
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
     corpo = {
-        "hospital_id": cenario.hospital,
-        "especialidade_id": cenario.especialidade,
-        "periodo_id": cenario.periodo,
-        "data_plantao": amanha.isoformat(),
+        "hospital_id": scenario.hospital,
+        "especialidade_id": scenario.especialidade,
+        "periodo_id": scenario.periodo,
+        "data_plantao": tomorrow.isoformat(),
         "valor": "1500.00",
     }
     resposta = await cliente.post("/admin/vagas", json=corpo, headers=AUTH)
@@ -62,13 +62,13 @@ async def test_criar_vaga_aparece_na_lista_em_cache_na_hora(
     assert (criada["status"], criada["valor"], criada["data_plantao"]) == (
         "aberta",
         "1500.00",
-        amanha.isoformat(),
+        tomorrow.isoformat(),
     )
-    assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [criada["id"]]
+    assert [v["id"] for v in await open_vagas(pool, cache, scenario.especialidade, 5)] == [criada["id"]]
 
 
 @pytest.mark.parametrize(
-    ("mudanca", "campo"),
+    ("change", "field"),
     [
         ({"valor": "-10"}, "valor"),
         ({"valor": "12.345"}, "valor"),
@@ -76,20 +76,20 @@ async def test_criar_vaga_aparece_na_lista_em_cache_na_hora(
         ({"hospital_id": 1}, "hospital_id"),  # unknown field
     ],
 )
-async def test_corpo_invalido_de_vaga_e_422_com_o_campo(
-    cliente: httpx.AsyncClient, cenario: Cenario, mudanca: dict[str, str], campo: str
+async def test_invalid_vaga_body_is_422_with_the_field(
+    cliente: httpx.AsyncClient, scenario: Scenario, change: dict[str, str], field: str
 ) -> None:
-    vaga = await cenario.vaga()
-    resposta = await cliente.patch(f"/admin/vagas/{vaga}", json=mudanca, headers=AUTH)
+    vaga = await scenario.vaga()
+    resposta = await cliente.patch(f"/admin/vagas/{vaga}", json=change, headers=AUTH)
     assert resposta.status_code == 422
-    assert campo in resposta.text
+    assert field in resposta.text
 
 
-async def test_referencias_e_ids_inexistentes(cliente: httpx.AsyncClient, cenario: Cenario) -> None:
+async def test_nonexistent_references_and_ids(cliente: httpx.AsyncClient, scenario: Scenario) -> None:
     corpo = {
         "hospital_id": 99_999_999,
-        "especialidade_id": cenario.especialidade,
-        "periodo_id": cenario.periodo,
+        "especialidade_id": scenario.especialidade,
+        "periodo_id": scenario.periodo,
         "data_plantao": "2030-01-01",
         "valor": "1500.00",
     }
@@ -102,16 +102,16 @@ async def test_referencias_e_ids_inexistentes(cliente: httpx.AsyncClient, cenari
     assert (
         await cliente.patch("/admin/medicos/99999999", json={"status": "ativo"}, headers=AUTH)
     ).status_code == 404
-    vazio = await cliente.patch("/admin/medicos/1", json={}, headers=AUTH)
-    assert vazio.status_code == 422
-    assert "at least one field" in vazio.text
+    empty = await cliente.patch("/admin/medicos/1", json={}, headers=AUTH)
+    assert empty.status_code == 422
+    assert "at least one field" in empty.text
 
 
-async def test_mudar_vaga_status_valor_e_data(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+async def test_change_vaga_status_value_and_date(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, scenario: Scenario
 ) -> None:
-    vaga = await cenario.vaga(dias=1)
-    assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [vaga]
+    vaga = await scenario.vaga(days=1)
+    assert [v["id"] for v in await open_vagas(pool, cache, scenario.especialidade, 5)] == [vaga]
     # Reserving without a doctor is refused: that is Júlia's reservar_vaga, which records who.
     recusa = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "reservada"}, headers=AUTH)
     assert recusa.status_code == 409
@@ -122,31 +122,31 @@ async def test_mudar_vaga_status_valor_e_data(
     )
     assert resposta.status_code == 200
     assert (resposta.json()["valor"], resposta.json()["data_plantao"]) == ("1750.50", nova_data)
-    [listada] = await vagas_abertas(pool, cache, cenario.especialidade, 5)
-    assert str(listada["valor"]) == "1750.50"
+    [listed] = await open_vagas(pool, cache, scenario.especialidade, 5)
+    assert str(listed["valor"]) == "1750.50"
     # A held shift is filled, then reopened (its doctor let go) by the coordinators.
-    medico = await cenario.medico()
-    assert (await reservas.reservar(pool, cache, medico, vaga, abertas_max=ABERTAS_MAX)).nova
-    preenchida = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "preenchida"}, headers=AUTH)
-    assert (preenchida.json()["status"], preenchida.json()["cliente_id"]) == ("preenchida", medico)
-    reaberta = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "aberta"}, headers=AUTH)
-    assert (reaberta.json()["status"], reaberta.json()["cliente_id"]) == ("aberta", None)
-    assert [v["id"] for v in await vagas_abertas(pool, cache, cenario.especialidade, 5)] == [vaga]
+    medico = await scenario.medico()
+    assert (await reservas.reserve(pool, cache, medico, vaga, abertas_max=OPEN_MAX)).nova
+    filled = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "preenchida"}, headers=AUTH)
+    assert (filled.json()["status"], filled.json()["cliente_id"]) == ("preenchida", medico)
+    reopened = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "aberta"}, headers=AUTH)
+    assert (reopened.json()["status"], reopened.json()["cliente_id"]) == ("aberta", None)
+    assert [v["id"] for v in await open_vagas(pool, cache, scenario.especialidade, 5)] == [vaga]
 
 
-async def test_mudar_medico_telefone_nomes_tags_e_conflito(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+async def test_change_medico_phone_names_tags_and_conflict(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, scenario: Scenario
 ) -> None:
-    medico, outro = await cenario.medico(), await cenario.medico()
+    medico, other_one = await scenario.medico(), await scenario.medico()
     telefone = await pool.fetchval("SELECT telefone FROM clientes WHERE id = $1", medico)
-    assert (await medico_por_telefone(pool, cache, telefone) or {})["id"] == medico  # cached
+    assert (await medico_by_phone(pool, cache, telefone) or {})["id"] == medico  # cached
     resposta = await cliente.patch(
         f"/admin/medicos/{medico}",
         json={
             "telefone": "+5511944443333",
             "primeiro_nome": " Ana Paula ",
             "tags": ["cardio", "noturno"],
-            "especialidade_id": cenario.outra_especialidade,
+            "especialidade_id": scenario.other_especialidade,
         },
         headers=AUTH,
     )
@@ -157,48 +157,50 @@ async def test_mudar_medico_telefone_nomes_tags_e_conflito(
         "Ana Paula",
         ["cardio", "noturno"],
     )
-    assert await medico_por_telefone(pool, cache, telefone) is None  # the old number stops resolving
-    conflito = await cliente.patch(
-        f"/admin/medicos/{outro}", json={"telefone": "+5511944443333"}, headers=AUTH
+    assert await medico_by_phone(pool, cache, telefone) is None  # the old number stops resolving
+    conflict = await cliente.patch(
+        f"/admin/medicos/{other_one}", json={"telefone": "+5511944443333"}, headers=AUTH
     )
-    assert conflito.status_code == 409
-    for corpo_ruim in ({"telefone": "11 94444-3333"}, {"status": "vip"}, {"status": None}, {"crm": "x"}):
+    assert conflict.status_code == 409
+    for bad_body in ({"telefone": "11 94444-3333"}, {"status": "vip"}, {"status": None}, {"crm": "x"}):
         assert (
-            await cliente.patch(f"/admin/medicos/{outro}", json=corpo_ruim, headers=AUTH)
+            await cliente.patch(f"/admin/medicos/{other_one}", json=bad_body, headers=AUTH)
         ).status_code == 422
-    ruim = await cliente.patch(f"/admin/medicos/{outro}", json={"especialidade_id": 99_999_999}, headers=AUTH)
-    assert ruim.status_code == 422
+    bad = await cliente.patch(
+        f"/admin/medicos/{other_one}", json={"especialidade_id": 99_999_999}, headers=AUTH
+    )
+    assert bad.status_code == 422
 
 
 # --- the doctor holding a shift is told what a coordinator changed (julia/services/avisos.py) ---------
 
 
-async def test_cancelar_uma_vaga_reservada_avisa_o_medico_pela_fila(
+async def test_cancelling_a_reserved_vaga_tells_the_medico_through_the_queue(
     cliente: httpx.AsyncClient,
     pool: asyncpg.Pool,
     cache: Cache,
     worker: Worker,
-    externos: Externos,
-    cenario: Cenario,
+    externals: Externals,
+    scenario: Scenario,
 ) -> None:
-    vaga, medico = await reservada(cache, cenario)
-    aberta = await cenario.vaga(dias=3)
-    for alvo in (vaga, aberta):
+    vaga, medico = await reservada(cache, scenario)
+    is_open = await scenario.vaga(days=3)
+    for alvo in (vaga, is_open):
         resposta = await cliente.patch(f"/admin/vagas/{alvo}", json={"status": "cancelada"}, headers=AUTH)
         assert resposta.status_code == 200, resposta.text
-    assert set(resposta.json()) == set(avisos.COLUNAS_VAGA)  # the shift, not what the notice needed
+    assert set(resposta.json()) == set(avisos.VAGA_COLUMNS)  # the shift, not what the notice needed
     [aviso] = await avisos_de(pool, medico)  # the open shift had nobody to tell
     assert aviso.startswith("Aviso: o plantão que você tinha reservado foi cancelado pelo hospital: ")
     assert "Hospital Santa Luzia" in aviso
-    await drenar(worker, pool)
+    await drain(worker, pool)
     telefone = await pool.fetchval("SELECT telefone FROM clientes WHERE id = $1", medico)
-    assert externos.textos_enviados() == [(telefone.lstrip("+"), aviso)]
+    assert externals.sent_texts() == [(telefone.lstrip("+"), aviso)]
     # Sent, it is history in the doctor's conversation: Claude reads it when the doctor answers.
     assert await pool.fetchval("SELECT count(*) FROM interacoes WHERE cliente_id = $1", medico) == 1
 
 
 @pytest.mark.parametrize(
-    ("mudanca", "comeco"),
+    ("change", "beginning"),
     [
         ({"status": "aberta"}, "Aviso: a equipe desfez a sua reserva"),
         ({"status": "preenchida"}, "Boa notícia: o hospital confirmou o seu plantão"),
@@ -209,25 +211,25 @@ async def test_cancelar_uma_vaga_reservada_avisa_o_medico_pela_fila(
         ({"status": "preenchida", "valor": "1600.00"}, "Aviso: o plantão que você reservou mudou"),
     ],
 )
-async def test_cada_mudanca_diz_o_que_mudou(
+async def test_every_change_says_what_changed(
     cliente: httpx.AsyncClient,
     pool: asyncpg.Pool,
     cache: Cache,
-    cenario: Cenario,
-    mudanca: dict[str, str],
-    comeco: str,
+    scenario: Scenario,
+    change: dict[str, str],
+    beginning: str,
 ) -> None:
-    vaga, medico = await reservada(cache, cenario)
-    resposta = await cliente.patch(f"/admin/vagas/{vaga}", json=mudanca, headers=AUTH)
+    vaga, medico = await reservada(cache, scenario)
+    resposta = await cliente.patch(f"/admin/vagas/{vaga}", json=change, headers=AUTH)
     assert resposta.status_code == 200, resposta.text
     [aviso] = await avisos_de(pool, medico)
-    assert aviso.startswith(comeco), aviso
+    assert aviso.startswith(beginning), aviso
 
 
-async def test_mudar_a_data_diz_as_duas_datas_com_o_dia_da_semana(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+async def test_changing_the_date_says_both_dates_with_the_weekday(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, scenario: Scenario
 ) -> None:
-    vaga, medico = await reservada(cache, cenario, dias=2)
+    vaga, medico = await reservada(cache, scenario, days=2)
     antes = await pool.fetchval("SELECT data_plantao FROM vagas WHERE id = $1", vaga)
     depois = antes + dt.timedelta(days=5)
     resposta = await cliente.patch(
@@ -239,18 +241,20 @@ async def test_mudar_a_data_diz_as_duas_datas_com_o_dia_da_semana(
     assert f"{depois:%d/%m/%Y}" in aviso
 
 
-async def test_cada_escrita_do_admin_fica_auditada_com_antes_e_depois(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cenario: Cenario
+async def test_every_admin_write_is_audited_with_before_and_after(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, scenario: Scenario
 ) -> None:
     await pool.execute("TRUNCATE admin_auditoria")
-    vaga = await cenario.vaga(valor="1500.00")
-    quem = {**AUTH, "X-Operador": "Marina (coordenacao)"}
-    assert (await cliente.patch(f"/admin/vagas/{vaga}", json={"valor": "1800.00"}, headers=quem)).is_success
+    vaga = await scenario.vaga(valor="1500.00")
+    who = {**AUTH, "X-Operador": "Marina (coordenacao)"}
+    assert (await cliente.patch(f"/admin/vagas/{vaga}", json={"valor": "1800.00"}, headers=who)).is_success
     assert (
         await cliente.patch("/admin/vagas/999999999", json={"valor": "1.00"}, headers=AUTH)
     ).status_code == 404
-    sem_token = await cliente.patch(f"/admin/vagas/{vaga}", json={"valor": "1.00"})
-    assert sem_token.status_code == 401  # refused before the route: nothing was attempted, nothing to audit
+    without_token = await cliente.patch(f"/admin/vagas/{vaga}", json={"valor": "1.00"})
+    assert (
+        without_token.status_code == 401
+    )  # refused before the route: nothing was attempted, nothing to audit
     linhas = await pool.fetch(
         "SELECT operador, acao, alvo, pedido, antes ->> 'valor' AS antes, status,"
         " depois ->> 'valor' AS depois FROM admin_auditoria ORDER BY id"
@@ -277,13 +281,13 @@ async def test_cada_escrita_do_admin_fica_auditada_com_antes_e_depois(
     ]
 
 
-async def test_quem_saiu_ou_foi_bloqueado_nao_recebe_aviso(
-    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, cenario: Cenario
+async def test_who_left_or_was_blocked_gets_no_aviso(
+    cliente: httpx.AsyncClient, pool: asyncpg.Pool, cache: Cache, scenario: Scenario
 ) -> None:
     """Opt-out wins over a notice too: the sender lets every non-campaign row go (the opt-out's own
     confirmation is one), so a notice to a doctor who left must never be queued."""
     for status in ("opt_out", "bloqueado"):
-        vaga, medico = await reservada(cache, cenario)
+        vaga, medico = await reservada(cache, scenario)
         await pool.execute("UPDATE clientes SET status = $2 WHERE id = $1", medico, status)
         resposta = await cliente.patch(f"/admin/vagas/{vaga}", json={"status": "cancelada"}, headers=AUTH)
         assert resposta.status_code == 200, resposta.text

@@ -77,17 +77,17 @@ async def test_timed_async_counts_calls_and_errors_by_type() -> None:
     metrics = Metrics()
 
     @metrics.timed("processar_webhook")
-    async def processar(ok: bool) -> str:
+    async def process(ok: bool) -> str:
         await asyncio.sleep(0)
         if not ok:
             raise TimeoutError("evolution")
         return "feito"
 
-    assert await processar(True) == "feito"
-    assert processar.__name__ == "processar"
+    assert await process(True) == "feito"
+    assert process.__name__ == "process"
     for _ in range(2):
         with pytest.raises(TimeoutError):
-            await processar(False)
+            await process(False)
     s = metrics.summary()["processar_webhook"]
     assert (s.total, s.count, s.errors_total, s.errors) == (3, 3, 2, {"TimeoutError": 2})
 
@@ -96,14 +96,14 @@ def test_timed_sync_and_measure() -> None:
     metrics = Metrics()
 
     @metrics.timed("formatar")
-    def formatar(x: int) -> int:
+    def format_text(x: int) -> int:
         if x < 0:
             raise ValueError(x)
         return x * 2
 
-    assert formatar(2) == 4
+    assert format_text(2) == 4
     with pytest.raises(ValueError, match="-1"):
-        formatar(-1)
+        format_text(-1)
     with pytest.raises(KeyError), metrics.measure("evolution_send"):
         raise KeyError("x")
     with metrics.measure("evolution_send"):
