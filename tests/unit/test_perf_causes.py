@@ -4,9 +4,12 @@ injected regression must name its own cause first; unchanged code must say "no a
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from julia.perf import sources
 from julia.perf.engine import causes, counting, deps, diff, explain
@@ -296,10 +299,26 @@ def test_a_dependency_change_is_a_candidate_after_the_code_s_own_evidence() -> N
     line = "dependencies changed: hiredis 3.3.0 removed; declared redis[hiredis]>=5.2 -> redis>=5.2"
     counters = {"message_path": _message(MESSAGE)}
     run = _run(counters, counters, {"ab": {"dependencies": changes}})
-    assert _causes(run)["message_path"].line == line
+    assert (
+        _causes(run)["message_path"].line == f"{line} (whether this benchmark runs them: no profile to tell)"
+    )
     head = _message([*MESSAGE, *_statements((PING, 1, 1, 0))])
     both = _run({"message_path": head}, counters, {"ab": {"dependencies": changes}})
     assert [e.kind for e in _causes(both)["message_path"].candidates] == ["statements", "dependencies"]
+
+
+def test_a_dependency_the_benchmark_never_ran_is_not_a_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The interpreter's metadata says which distribution installs which import name.
+    monkeypatch.setattr(importlib.metadata, "packages_distributions", lambda: {"otava": ["apache-otava"]})
+    changes = {"removed": {"hiredis": "3.3.0"}, "added": {"apache-otava": "0.8.0"}}
+    julia_only = {"julia/cache/store.py:Cache.read": (1.0, 10.0)}
+    with_hiredis = {**julia_only, "hiredis/__init__.py:Reader.gets": (1.0, 4.0)}
+    assert not deps.ran(changes, julia_only)
+    assert deps.ran(changes, with_hiredis)  # the base, which had it, ran it
+    assert not deps.ran(
+        {"added": {"apache-otava": "0.8.0"}}, ["redis/asyncio/client.py:Redis.execute_command"]
+    )
+    assert deps.ran({"added": {"apache-otava": "0.8.0"}}, ["otava/analysis.py:compute_change_points"])
 
 
 def test_declared_requirements_are_read_per_group_with_their_extras(tmp_path: Path) -> None:

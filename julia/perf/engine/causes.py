@@ -141,9 +141,19 @@ def redis_evidence(subject: Subject) -> Iterable[Evidence]:
 
 
 def dependency_evidence(subject: Subject) -> Iterable[Evidence]:
+    """The dependencies that changed, when this benchmark ran their code: its profile on either side
+    names a function of one of them. Without a profile it cannot be told, and the line says so; with one
+    that shows none of them, they are not a candidate (a run against a base without apache-otava, which
+    only `julia perf changes` imports, named "apache-otava added" as the likely cause of 16 benchmarks)."""
     changes = (subject.run.stamp.get("ab") or {}).get("dependencies")
-    if changes:
-        yield Evidence("dependencies", 50, f"dependencies changed: {deps.summary(changes)}")
+    if not changes:
+        return
+    line = f"dependencies changed: {deps.summary(changes)}"
+    sides = [b.profile for b in (subject.head, subject.base) if b is not None and b.profile]
+    if not sides:
+        yield Evidence("dependencies", 50, f"{line} (whether this benchmark runs them: no profile to tell)")
+    elif deps.ran(changes, (key for side in sides for key in side.get("functions", {}))):
+        yield Evidence("dependencies", 50, line)
 
 
 def server_time_evidence(subject: Subject) -> Iterable[Evidence]:

@@ -11,9 +11,11 @@ packaging (PyPA's own parser, what pip uses) reads the requirement strings and c
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +101,19 @@ def summary(changes: dict[str, Any], most: int = 4) -> str:
     ]
     more = f" (+{len(parts) - most} more)" if len(parts) > most else ""
     return "; ".join(parts[:most]) + more
+
+
+def ran(changes: dict[str, Any], functions: Iterable[str]) -> bool:
+    """Whether any installed package that changed has code among `functions` (profile keys, a library's
+    as "package/module.py:function" relative to site-packages, julia.perf.engine.profile): a package a
+    benchmark never ran cannot be why it moved. A distribution's import names come from the interpreter's
+    metadata (apache-otava installs `otava`); one it no longer has (removed) is matched by its own name."""
+    names = {
+        canonicalize_name(name) for kind in ("removed", "added", "upgraded") for name in changes.get(kind, {})
+    }
+    imports = importlib.metadata.packages_distributions()
+    for key in functions:
+        top = key.split(":", 1)[0].split("/", 1)[0].removesuffix(".py")
+        if {canonicalize_name(d) for d in imports.get(top, [top])} & names:
+            return True
+    return False
