@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import statistics
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ from typing import Any
 import asyncpg
 
 from julia import runtime
-from julia.perf.engine import ab, calibration, causes, config
+from julia.perf.engine import ab, calibration, causes, config, profile
 from julia.perf.engine.gate import Budgets, Verdict, judge, load_budgets
 from julia.perf.engine.results import Run, machine_class, reviewable_json
 from julia.perf.engine.vcs import git
@@ -65,11 +67,56 @@ def timing(verdict: Verdict) -> str:
     return "ok" if verdict.ab is not None and verdict.ab.outcome != "unpaired" else "none"
 
 
+def comparable(head: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both sides' profiles without the functions one side may have cut (julia.perf.engine.profile.compact
+    keeps a side's KEEP busiest functions and the checkout's own): a library function absent from a side
+    that kept at least KEEP is not known to be uncalled there, so it is compared on neither side.
+    The first A/A round here named seven such functions, each kept on one side only and read as 0 calls
+    on the other; this is the bar as it would be without that, to say what a fix would give."""
+    sources = head.get("sources", ())
+
+    def cut(
+        side: dict[str, Any],
+    ) -> bool:  # the KEEP busiest kept (the checkout's own among them): maybe more
+        return len(side["functions"]) >= profile.KEEP
+
+    unknown = {
+        key
+        for one, other in ((head, base), (base, head))
+        if cut(one)
+        for key in set(other["functions"]) - set(one["functions"])
+        if profile._foreign(key, sources)
+    }
+    return tuple(  # type: ignore[return-value]
+        side | {"functions": {k: v for k, v in side["functions"].items() if k not in unknown}}
+        for side in (head, base)
+    )
+
+
+def profile_evidence_kept_on_both(subject: causes.Subject) -> Iterable[causes.Evidence]:
+    """causes.profile_evidence over `comparable` profiles: the proposed fix, measured on the same runs."""
+    if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
+        return
+    head, base = comparable(subject.head.profile, subject.base.profile)
+    yield from causes.profile_evidence(
+        dataclasses.replace(
+            subject,
+            head=dataclasses.replace(subject.head, profile=head),
+            base=dataclasses.replace(subject.base, profile=base),
+        )
+    )
+
+
+FIXED = tuple(profile_evidence_kept_on_both if p is causes.profile_evidence else p for p in causes.PRODUCERS)
+
+
 def observe(run: Run, budgets: Budgets) -> dict[str, Any]:
     """One measured run, judged and explained: per benchmark its status, timing verdict, interval, first
-    cause and that cause's kind, and every allocation finding."""
+    cause and that cause's kind (and, apart, the first cause with the profiles compared over the functions
+    both sides kept: `comparable`), and every allocation finding."""
     verdicts = judge(run, budgets)
     explained = causes.explain(run, verdicts, also=list(run.benches))
+    fixed = causes.explain(run, verdicts, also=list(run.benches), producers=FIXED)
     benches: dict[str, Any] = {}
     for v in verdicts:
         if v.name not in run.benches:
@@ -84,6 +131,7 @@ def observe(run: Run, budgets: Budgets) -> dict[str, Any]:
             "cause": cause.line,
             "cause_kind": first.kind if first else None,
             "candidates": len(cause.candidates),
+            "cause_kept_on_both": fixed[v.name].line,
             "allocations": [f"{f.severity}: {f.message}" for f in v.findings if f.check == "allocations"],
             "profiled": bool(run.benches[v.name].profile),
         }
@@ -107,6 +155,14 @@ def tally(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         if not mine:
             continue
         named = [{n: b for n, b in r["benches"].items() if b["cause"] != causes.NOTHING} for r in mine]
+        fixed = [
+            {
+                n: b
+                for n, b in r["benches"].items()
+                if b.get("cause_kept_on_both", causes.NOTHING) != causes.NOTHING
+            }
+            for r in mine
+        ]
         failed = [sum(b["timing"] == "failed" for b in r["benches"].values()) for r in mine]
         undecided = [sum(b["timing"] == "inconclusive" for b in r["benches"].values()) for r in mine]
         allocated = [sum(bool(b["allocations"]) for b in r["benches"].values()) for r in mine]
@@ -122,6 +178,12 @@ def tally(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "named_lines": [
                 {"round": r["round"], "bench": n, "kind": b["cause_kind"], "line": b["cause"]}
                 for r, one in zip(mine, named, strict=True)
+                for n, b in one.items()
+            ],
+            "rounds_nothing_named_kept_on_both": sum(not one for one in fixed),
+            "named_lines_kept_on_both": [
+                {"round": r["round"], "bench": n, "line": b["cause_kept_on_both"]}
+                for r, one in zip(mine, fixed, strict=True)
                 for n, b in one.items()
             ],
             "timing_failed_per_run": failed,
@@ -216,6 +278,11 @@ def main() -> int:
         "--resume", action="store_true", help="keep the rounds already written into the figures file (--out)"
     )
     parser.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="measure nothing: judge and explain again every kept round from its results file",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=None,
@@ -234,6 +301,8 @@ def main() -> int:
     pytest_args = [f"--doctors={args.doctors}", "-k", SUBSET]
     if args.samples:
         pytest_args.append(f"--samples={args.samples}")
+    if args.rejudge:
+        return rejudge(cfg, args, pytest_args)
     with runtime.find_servers(Settings(), throwaway=True) as found:
         machine = machine_class(
             asyncio.run(pg_major(found.database_url)), found.topology, cfg.project.variables
@@ -242,9 +311,7 @@ def main() -> int:
         kept: list[dict[str, Any]] = (
             json.loads(path.read_text())["rounds"] if args.resume and path.is_file() else []
         )
-        budgets = load_budgets(cfg.budgets)
-        if calibration.load(cfg.calibration, machine) is None:  # as `julia perf gate` judges such a class
-            budgets = budgets.conservative()
+        budgets = _budgets(cfg, machine)
         done = Counter(r["kind"] for r in kept)
         # Interleaved (on, off, on, ...): a measurement stopped early keeps both kinds in proportion.
         todo = [
@@ -290,22 +357,51 @@ def main() -> int:
                     "benches": observe(run, budgets),
                 }
             )
-            figures = tally(kept)
-            payload = {
-                "machine_class": machine,
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "command": f"python perf/causes_accuracy.py --runs {args.runs} --off {args.off}"
-                + (f" --samples {args.samples}" if args.samples else ""),
-                "pytest": pytest_args,
-                "figures": figures,
-                "benches": _per_bench(kept),
-                "rounds": kept,
-            }
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(reviewable_json(payload))
+            _write(path, machine, args, pytest_args, kept)
     print(table(tally(kept)))
     print(f"{Counter(r['kind'] for r in kept)} rounds in {path}")
     return 0
+
+
+def _budgets(cfg: config.Config, machine: str) -> Budgets:
+    """The budgets `julia perf gate` judges a run of this class by (conservative when never calibrated)."""
+    budgets = load_budgets(cfg.budgets)
+    return budgets if calibration.load(cfg.calibration, machine) else budgets.conservative()
+
+
+def rejudge(cfg: config.Config, args: argparse.Namespace, pytest_args: list[str]) -> int:
+    """`--rejudge`: every kept round judged and explained again from its results file (after a change to
+    the causes), nothing measured, no server started."""
+    found = sorted((cfg.calibration / "causes").glob("*.json"))
+    path = args.out or (found[0] if len(found) == 1 else None)
+    if path is None or not path.is_file():
+        raise SystemExit("--rejudge: name the figures file with --out")
+    payload = json.loads(path.read_text())
+    machine, kept = payload["machine_class"], payload["rounds"]
+    budgets = _budgets(cfg, machine)
+    work = cfg.out / "calibration-causes"
+    for one in kept:
+        one["benches"] = observe(Run.load(work / f"{one['kind']}-{one['round'] - 1}.json"), budgets)
+    _write(path, machine, args, pytest_args, kept)
+    print(table(tally(kept)))
+    return 0
+
+
+def _write(
+    path: Path, machine: str, args: argparse.Namespace, pytest_args: list[str], kept: list[dict[str, Any]]
+) -> None:
+    payload = {
+        "machine_class": machine,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": f"python perf/causes_accuracy.py --runs {args.runs} --off {args.off}"
+        + (f" --samples {args.samples}" if args.samples else ""),
+        "pytest": pytest_args,
+        "figures": tally(kept),
+        "benches": _per_bench(kept),
+        "rounds": kept,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(reviewable_json(payload))
 
 
 def _per_bench(rounds: list[dict[str, Any]]) -> dict[str, Any]:

@@ -110,3 +110,35 @@ def test_the_timing_verdict_is_read_from_the_timing_findings_alone() -> None:
     assert timing(_verdict(Finding("warn", "inconclusive", "straddles"))) == "inconclusive"
     assert timing(_verdict(Finding("fail", "allocations", "peak"))) == "ok"  # not a timing failure
     assert timing(_verdict(compared=False)) == "none"
+
+
+def _profile(functions: dict[str, float]) -> dict[str, Any]:
+    """A side's profile as julia.perf.engine.profile.compact writes it: calls per unit in each of 8 chunks."""
+    row = {"self_us": [1.0] * 8, "total_us": [1.0] * 8, "callers": {}}
+    return {
+        "units": 10,
+        "chunks": 8,
+        "cpu_us": [100.0] * 8,
+        "functions": {key: row | {"calls": [calls] * 8} for key, calls in functions.items()},
+        "sources": ["julia"],
+    }
+
+
+def test_a_library_function_one_side_may_have_cut_is_compared_on_neither() -> None:
+    """A side that kept KEEP functions may have cut a library function the other kept: absent there is not
+    "0 calls" (the first A/A round named 7 such functions); the checkout's own are always kept, and a
+    side with fewer than KEEP functions cut none, so their absence still counts."""
+    accuracy = _accuracy()
+    padding = {f"lib/x.py:f{i}": 1.0 for i in range(accuracy.profile.KEEP)}
+    head = _profile(
+        padding | {"redis/client.py:execute_command": 8.8, "julia/cache/store.py:Cache._call": 2.0}
+    )
+    base = _profile(padding)
+    kept_head, kept_base = accuracy.comparable(head, base)
+    assert "redis/client.py:execute_command" not in kept_head["functions"]
+    assert "julia/cache/store.py:Cache._call" in kept_head["functions"]  # own code: absent means not called
+    assert [c.function for c in accuracy.profile.compare(kept_head, kept_base)] == [
+        "julia/cache/store.py:Cache._call"
+    ]
+    small_head, small_base = _profile({"asyncio/tasks.py:sleep": 2.0}), _profile({})
+    assert accuracy.comparable(small_head, small_base) == (small_head, small_base)
