@@ -226,9 +226,10 @@ def table(figures: dict[str, Any]) -> str:
     """The tally as docs/performance.md shows it: one row per kind of round."""
     lines = [
         "| rounds | runs | every benchmark 'no attributable change' | a cause named (benchmarks, kinds) "
+        "| the same, profiles compared over the functions both sides kept "
         "| timing false failures | inconclusive per run (min-median-max) | allocation findings "
         "| wall time per run, s (min-median-max) | load, 1 min (min-median-max) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind, what in (("on", "profiles and allocations on"), ("off", OFF)):
         one = figures.get(kind)
@@ -244,6 +245,7 @@ def table(figures: dict[str, Any]) -> str:
                 if one["rounds_cause_named"]
                 else "none"
             )
+            + f" | {one['rounds_nothing_named_kept_on_both']} of {one['rounds']}"
             + f" | {sum(one['timing_failed_per_run'])} in {one['rounds']} runs "
             f"({one['rounds_timing_failed']} runs with any) | "
             f"{min(undecided)}-{statistics.median(undecided):g}-{max(undecided)} | "

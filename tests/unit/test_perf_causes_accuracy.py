@@ -98,8 +98,8 @@ def test_the_table_says_the_counts_as_n_of_m() -> None:
     assert on.startswith(
         "| profiles and allocations on | 3 | 2 of 3 | 1 runs: cache_vagas_hit x1 (profile x1) |"
     )
-    assert "| 1 in 3 runs (1 runs with any) | 0-0-1 |" in on
-    assert off.startswith("| --no-profiles-or-allocations | 2 | 2 of 2 | none | 0 in 2 runs")
+    assert "| 3 of 3 | 1 in 3 runs (1 runs with any) | 0-0-1 |" in on  # no cause_kept_on_both: nothing
+    assert off.startswith("| --no-profiles-or-allocations | 2 | 2 of 2 | none | 2 of 2 | 0 in 2 runs")
     assert "1.225x the medians' ratio (every pair of rounds 1.154-1.300x), +23 s" in text
 
 
