@@ -180,6 +180,10 @@ def tally(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                 for r, one in zip(mine, named, strict=True)
                 for n, b in one.items()
             ],
+            # What the summary and the terminal show unasked: the causes of failed, inconclusive, warned.
+            "rounds_cause_named_unasked": sum(
+                any(b["status"] in causes.EXPLAINED for b in one.values()) for one in named
+            ),
             "rounds_nothing_named_kept_on_both": sum(not one for one in fixed),
             "named_lines_kept_on_both": [
                 {"round": r["round"], "bench": n, "line": b["cause_kept_on_both"]}

@@ -66,6 +66,7 @@ def test_a_run_counts_as_unexplained_only_when_every_benchmark_said_nothing() ->
     assert on["rounds"] == 3
     assert on["rounds_nothing_named"] == 2  # a timing failure with no cause is still "nothing named"
     assert on["rounds_cause_named"] == 1
+    assert on["rounds_cause_named_unasked"] == 1  # the benchmark that named one was inconclusive
     assert on["named_benchmarks"] == {"cache_vagas_hit": 1}
     assert on["named_kinds"] == {"profile": 1}
     assert on["named_lines"] == [{"round": 2, "bench": "cache_vagas_hit", "kind": "profile", "line": CPU}]
