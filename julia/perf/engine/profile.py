@@ -35,6 +35,7 @@ hundreds of functions and, compared without such a bar, always has a few that mo
 from __future__ import annotations
 
 import cProfile
+import dataclasses
 import statistics
 import sysconfig
 import time
@@ -133,7 +134,8 @@ def _read(profiler: cProfile.Profile, name: Callable[[object], str]) -> tuple[St
 def compact(chunks: list[tuple[Stats, Edges]], units: int, sources: Sequence[str]) -> dict[str, Any]:
     """Per unit, per chunk: each kept function's calls, self and total CPU (us), its three busiest
     callers, and the unit's whole CPU; `sources`, recorded with them, says which functions are the
-    checkout's own."""
+    checkout's own. Every other function seen keeps its calls (`others`): without them, one the other side
+    kept and this one did not would read as never called here."""
     cpu = [sum(s[1] for s in stats.values()) * 1e6 / units for stats, _ in chunks]
     busiest: dict[str, float] = {}
     for stats, _ in chunks:
@@ -156,12 +158,17 @@ def compact(chunks: list[tuple[Stats, Edges]], units: int, sources: Sequence[str
             "total_us": [round(r[2] * 1e6 / units, 3) for r in rows],
             "callers": {c: round(n / (units * len(chunks)), 3) for c, n in top},
         }
+    others = {
+        key: [round(stats.get(key, (0, 0.0, 0.0))[0] / units, 3) for stats, _ in chunks]
+        for key in sorted(set(busiest) - kept)
+    }
     cpu_us = [round(c, 3) for c in cpu]
     return {
         "units": units,
         "chunks": len(chunks),
         "cpu_us": cpu_us,
         "functions": functions,
+        "others": others,
         "sources": list(sources),
     }
 
@@ -182,6 +189,9 @@ class Change:
     low: float  # the change's interval (head - base): every pair of chunks lies within it
     high: float
     caller: str | None  # who calls it on the side where it is called more
+    # A side whose profile did not keep the function (under its KEEP busiest): its figure is that side's
+    # cut, an upper bound, so the change is at least what is said.
+    unseen: Literal["head", "base"] | None = None
 
     @property
     def delta(self) -> float:
@@ -192,10 +202,12 @@ class Change:
         sign = "+" if self.delta > 0 else "-"
         if self.kind == "calls":
             return f"{sign}{_num(abs(self.delta))} calls/resumptions per {unit} of {self.function}{where}"
+        at_least = "at least " if self.unseen else ""
+        base = ("<= " if self.unseen == "base" else "") + _ms(self.base)
+        head = ("<= " if self.unseen == "head" else "") + _ms(self.head)
         return (
-            f"{sign}{_ms(abs(self.delta))} CPU per {unit} in {self.function} (self time, "
-            f"{_ms(self.base)} -> {_ms(self.head)}; "
-            f"every chunk pair {_ms(self.low, True)}..{_ms(self.high, True)})"
+            f"{sign}{at_least}{_ms(abs(self.delta))} CPU per {unit} in {self.function}{where} (self time, "
+            f"{base} -> {head}; every chunk pair {_ms(self.low, True)}..{_ms(self.high, True)})"
         )
 
 
@@ -210,15 +222,16 @@ def _ms(us: float, signed: bool = False) -> str:
 
 def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
     """The functions that moved, the largest CPU gains first, then the call changes (the checkout's own
-    code first). Empty when nothing stands out (see the module docstring for the bar)."""
+    code first). Empty when nothing stands out (see the module docstring for the bar). A library function
+    one side did not keep (not among its KEEP busiest) ran there with less CPU than any it kept: its CPU
+    is taken at that cut, so a CPU change is said only when it clears the bar even so, and its calls are
+    its `others` entry (unknown in a profile recorded before them: no calls change is said then)."""
     base_cpu = statistics.median(base["cpu_us"])
-    zeros = [0.0] * int(base["chunks"])
-    empty = {"calls": zeros, "self_us": zeros, "callers": {}}
     cpu: list[Change] = []
     calls: list[Change] = []
     for key in sorted(set(head["functions"]) | set(base["functions"])):
-        h = head["functions"].get(key, empty | {"calls": [0.0] * int(head["chunks"])})
-        b = base["functions"].get(key, empty)
+        h, h_calls, h_cpu = _figures(head, key)
+        b, b_calls, b_cpu = _figures(base, key)
         h_share = [s / c for s, c in zip(h["self_us"], head["cpu_us"], strict=True) if c]
         b_share = [s / c for s, c in zip(b["self_us"], base["cpu_us"], strict=True) if c]
         low, high = _bounds(h["self_us"], b["self_us"])
@@ -228,14 +241,40 @@ def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
             and _separated(h["self_us"], b["self_us"])
             and abs(shift) >= max(MATERIAL * base_cpu, MIN_US)
         ):
-            cpu.append(_change(key, "cpu", h["self_us"], b["self_us"], low, high, h, b))
+            change = _change(key, "cpu", h["self_us"], b["self_us"], low, high, h, b)
+            own = not _foreign(key, head.get("sources", ()))  # its own name says where it is
+            unseen: Literal["head", "base"] | None = None if h_cpu and b_cpu else "base" if h_cpu else "head"
+            cpu.append(dataclasses.replace(change, caller=None if own else change.caller, unseen=unseen))
         c_low, c_high = _bounds(h["calls"], b["calls"])
-        if min(abs(c_low), abs(c_high)) >= MIN_CALLS and c_low * c_high > 0:
+        if h_calls and b_calls and min(abs(c_low), abs(c_high)) >= MIN_CALLS and c_low * c_high > 0:
             calls.append(_change(key, "calls", h["calls"], b["calls"], c_low, c_high, h, b))
     cpu.sort(key=lambda c: -c.delta)
     own = head.get("sources", ())  # a profile recorded before it said so: nothing ranks as own code
     calls.sort(key=lambda c: (_foreign(c.function, own) and _foreign(c.caller or "<", own), -abs(c.delta)))
     return cpu + calls
+
+
+def _figures(side: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any], bool, bool]:
+    """A function's figures on one side, whether its calls are known, and whether its CPU is. One the
+    side did not keep never ran there when the side saw no such function (`others`), kept every function
+    it saw, or the function is the checkout's own (always kept); else it ran below the side's cut, with
+    the calls `others` recorded, and CPU at most the least any library function the side kept reached."""
+    found = side["functions"].get(key)
+    if found is not None:
+        return found, True, True
+    chunks = int(side["chunks"])
+    sources = side.get("sources", ())
+    others: Mapping[str, list[float]] | None = side.get("others")
+    never = {"calls": [0.0] * chunks, "self_us": [0.0] * chunks, "callers": {}}
+    if (
+        not _foreign(key, sources)
+        or len(side["functions"]) < KEEP
+        or (others is not None and key not in others)
+    ):
+        return never, True, True
+    cut = min((max(f["self_us"]) for k, f in side["functions"].items() if _foreign(k, sources)), default=0.0)
+    below = {"calls": others[key] if others is not None else never["calls"], "self_us": [cut] * chunks}
+    return below | {"callers": {}}, others is not None, False
 
 
 def _change(
