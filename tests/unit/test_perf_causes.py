@@ -384,3 +384,68 @@ def test_a_virtualenvs_own_tooling_is_not_a_dependency() -> None:
     found = deps.installed(sys.executable)
     assert "pytest" in found
     assert not deps.VENV_TOOLING & set(found)
+
+
+BUSY_WAIT = {  # buscar_medico_por_telefone with `AND (SELECT count(*) FROM generate_series(1, 4000)) > 0`
+    "Node Type": "Result",
+    "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 1, "Shared Hit Blocks": 3, "Shared Read Blocks": 0,
+    "Plans": [
+        {"Node Type": "Aggregate", "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 1,
+         "Shared Hit Blocks": 0, "Shared Read Blocks": 0,
+         "Plans": [{"Node Type": "Function Scan", "Plan Rows": 4000, "Actual Rows": 4000, "Actual Loops": 1,
+                    "Shared Hit Blocks": 0, "Shared Read Blocks": 0}]},
+        INDEX_SCAN,
+    ],
+}  # fmt: skip
+
+
+def _timed(counters: dict[str, Any], server_ms: float) -> dict[str, Any]:
+    """A query's counters with its mean server time (perf/conftest.py's `pgss`)."""
+    return {**counters, "pgss": {"calls": 3000, "mean_exec_ms": server_ms}}
+
+
+def test_a_busy_wait_put_on_top_of_a_plan_names_what_was_added_and_the_database() -> None:
+    """A server-side busy-wait in buscar_medico_por_telefone's SQL (measured: 4.1x on its query, 1.8x on
+    the cache miss): the index scan was kept, so "Index Scan -> Result" (its first node) misled; the
+    line names the nodes added and the statement's server time, for the miss through its queryid."""
+    ids = {LOOKUP: 77}
+    miss = _message(_statements((LOOKUP, 1, 1, 3), query_ids=ids)) | {"unit": "call"}
+    run = _run(
+        {"query_lookup_warm": _timed(_query(BUSY_WAIT), 0.2895), "cache_miss": miss},
+        {"query_lookup_warm": _timed(_query(INDEX_SCAN), 0.0083), "cache_miss": miss},
+    )
+    sources.name_statements(run)
+    found = _causes(run)
+    added = "added Result, Aggregate, Function Scan (4000 rows)"
+    server = "server time 34.9x the base's (0.0083 -> 0.2895 ms): the database's own work"
+    assert found["query_lookup_warm"].line == f"plan changed: {added}; {server}"
+    where = "julia/sql/clientes.sql:buscar_medico_por_telefone"
+    assert found["cache_miss"].line == f"plan changed in {where}: {added}; {server}"
+
+
+def test_a_busy_wait_that_keeps_the_plan_names_the_statement_s_server_time_also_for_a_unit_that_runs_it() -> (
+    None
+):
+    """The busy-wait in an expression (no node added): the server time is the evidence, named with the
+    statement, on its own benchmark and on every unit of work that sends it; a move too small to matter
+    for the unit is not said."""
+    ids = {LOOKUP: 77}
+    miss = _message(_statements((LOOKUP, 1, 1, 3), query_ids=ids)) | {"unit": "call"}
+    query = _query(_limit(INDEX_SCAN))
+    run = _run(
+        {"query_lookup_warm": _timed(query, 0.40), "cache_miss": miss},
+        {"query_lookup_warm": _timed(query, 0.01), "cache_miss": miss},
+    )
+    sources.name_statements(run)
+    found = _causes(run)
+    where = "julia/sql/clientes.sql:buscar_medico_por_telefone"
+    server = "40.0x the base's (0.0100 -> 0.4000 ms)"
+    assert found["query_lookup_warm"].line == f"server time of {where} {server}: the database's own work"
+    assert found["cache_miss"].line == (
+        f"server time of {where} {server} (its benchmark query_lookup_warm): the database's own work"
+    )
+    # 1.5x of a 0.001 ms statement is 0.5 us, under SERVER_SHARE of a 1 ms unit: not a cause.
+    run.benches["query_lookup_warm"].counters = _timed(query, 0.0015)
+    assert run.base is not None
+    run.base.benches["query_lookup_warm"].counters = _timed(query, 0.001)
+    assert {c.line for c in _causes(run).values()} == {causes.NOTHING}
