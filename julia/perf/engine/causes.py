@@ -130,10 +130,11 @@ def _nodes_changed(moved: diff.PlanDiff) -> str:
         return f"removed {', '.join(removed)}"
     if not added:
         return ""
-    rows = {diff.describe(r.head): r.head.get("rows_actual") for r in moved.rows if r.head is not None}
+    rows = {
+        diff.describe(r.head): float(r.head.get("rows_actual") or 0) for r in moved.rows if r.head is not None
+    }
     return "added " + ", ".join(
-        node + (f" ({rows[node]:.0f} rows)" if isinstance(rows[node], int | float) and rows[node] > 1 else "")
-        for node in added
+        node + (f" ({rows[node]:.0f} rows)" if rows[node] > 1 else "") for node in added
     )
 
 
