@@ -197,3 +197,20 @@ def test_every_function_not_kept_keeps_its_calls(monkeypatch: pytest.MonkeyPatch
     found = profile.compact([chunk] * 8, 10, ("julia/",))
     assert set(found["functions"]) == {"a.py:f"}
     assert found["others"] == {"b.py:g": [1.0] * 8}
+
+
+def test_the_call_into_new_work_comes_before_the_calls_it_makes() -> None:
+    """A helper added after a cache read: one call to it from the read, 41 to its generator expression,
+    40 to json.dumps. The one call says where the work was added; the others follow from it."""
+    read, helper = "julia/cache/context.py:static_context", "julia/cache/context.py:_fingerprint"
+    genexpr, dumps = f"{helper}.<locals>.<genexpr>", "json/__init__.py:dumps"
+    base = _profile({read: [20.0] * 8}, CPU)
+    head = _profile({read: [20.0] * 8, helper: [1.0] * 8, genexpr: [2.0] * 8, dumps: [3.0] * 8}, CPU)
+    for key, (calls, caller) in {
+        helper: (1.0, read),
+        genexpr: (41.0, helper),
+        dumps: (40.0, genexpr),
+    }.items():
+        head["functions"][key] |= {"calls": [calls] * 8, "callers": {caller: calls}}
+    calls = [c for c in profile.compare(head, base) if c.kind == "calls"]
+    assert [(c.function, c.caller) for c in calls] == [(helper, read), (genexpr, helper), (dumps, genexpr)]
