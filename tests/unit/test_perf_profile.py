@@ -206,11 +206,11 @@ def test_the_call_into_new_work_comes_before_the_calls_it_makes() -> None:
     genexpr, dumps = f"{helper}.<locals>.<genexpr>", "json/__init__.py:dumps"
     base = _profile({read: [20.0] * 8}, CPU)
     head = _profile({read: [20.0] * 8, helper: [1.0] * 8, genexpr: [2.0] * 8, dumps: [3.0] * 8}, CPU)
-    for key, (calls, caller) in {
+    for key, (n, caller) in {
         helper: (1.0, read),
         genexpr: (41.0, helper),
         dumps: (40.0, genexpr),
     }.items():
-        head["functions"][key] |= {"calls": [calls] * 8, "callers": {caller: calls}}
-    calls = [c for c in profile.compare(head, base) if c.kind == "calls"]
-    assert [(c.function, c.caller) for c in calls] == [(helper, read), (genexpr, helper), (dumps, genexpr)]
+        head["functions"][key] |= {"calls": [n] * 8, "callers": {caller: n}}
+    changes = [c for c in profile.compare(head, base) if c.kind == "calls"]
+    assert [(c.function, c.caller) for c in changes] == [(helper, read), (genexpr, helper), (dumps, genexpr)]
