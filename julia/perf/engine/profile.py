@@ -27,7 +27,9 @@ standard library's own sampling profiler arrives with Python 3.15.
 Judged: a function is named only when all eight chunks of one side lie beyond all eight of the other
 (the Mann-Whitney extreme, p = 2/12,870 for two sides of eight) in its share of the unit's CPU (shares
 do not move when the machine slows both sides' CPU alike), and the change is material: at least
-MATERIAL of the base's CPU per unit and MIN_US. Calls are named when every chunk of one side differs from
+MATERIAL of the base's CPU per unit as it runs unprofiled (the profiled CPU over PROFILER_COST: every call
+pays the profiler, so 5% of the profiled CPU of a message was 1 ms, twice the 0.45 ms a loop added to
+its reply that the timing caught at 1.09x) and MIN_US. Calls are named when every chunk of one side differs from
 every chunk of the other by at least half a call per unit. Nothing else is said: an A/A profile has
 hundreds of functions and, compared without such a bar, always has a few that moved by chance.
 """
@@ -51,7 +53,7 @@ BUDGET_S = 0.4  # wall time a side spends profiling one benchmark, the profiler'
 PROFILER_COST = 3.0  # how much slower a unit runs under cProfile on the CPU clock (measured: 2-4x)
 UNITS = (5, 200)  # units per chunk, at least and at most
 KEEP = 80  # functions kept per benchmark (the most CPU), beside every function of the checkout itself
-MATERIAL = 0.05  # a CPU change is named from 5% of the base's CPU per unit ...
+MATERIAL = 0.05  # a CPU change is named from 5% of the base's CPU per unit (unprofiled) ...
 MIN_US = 5.0  # ... and 5 us
 MIN_CALLS = 0.5  # a calls change: half a call per unit (a call every other unit)
 
@@ -239,7 +241,7 @@ def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
         if (
             _separated(h_share, b_share)
             and _separated(h["self_us"], b["self_us"])
-            and abs(shift) >= max(MATERIAL * base_cpu, MIN_US)
+            and abs(shift) >= max(MATERIAL * base_cpu / PROFILER_COST, MIN_US)
         ):
             change = _change(key, "cpu", h["self_us"], b["self_us"], low, high, h, b)
             own = not _foreign(key, head.get("sources", ()))  # its own name says where it is
