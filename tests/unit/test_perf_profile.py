@@ -222,12 +222,8 @@ def test_material_is_measured_against_the_unit_s_cpu_without_the_profiler() -> N
     unprofiled, where the profiler's cost per call is not paid."""
     message = [20_700.0 + k for k in range(8)]
     rest = [20_650.0] * 8
-    base = _profile(
-        {"julia/worker/reply.py:dynamic_context": [49.0 + k / 10 for k in range(8)], "x.py:r": rest}, message
-    )
-    grown = [m + 450 for m in message]
-    head = _profile(
-        {"julia/worker/reply.py:dynamic_context": [495.0 + k for k in range(8)], "x.py:r": rest}, grown
-    )
+    reply = "julia/worker/reply.py:dynamic_context"
+    base = _profile({reply: [49.0 + k / 10 for k in range(8)], "x.py:r": rest}, message)
+    head = _profile({reply: [495.0 + k for k in range(8)], "x.py:r": rest}, [m + 450 for m in message])
     [change] = profile.compare(head, base)
-    assert (change.function, change.kind) == ("julia/worker/reply.py:dynamic_context", "cpu")
+    assert (change.function, change.kind) == (reply, "cpu")
