@@ -27,10 +27,10 @@ standard library's own sampling profiler arrives with Python 3.15.
 Judged: a function is named only when all eight chunks of one side lie beyond all eight of the other
 (the Mann-Whitney extreme, p = 2/12,870 for two sides of eight) in its share of the unit's CPU (shares
 do not move when the machine slows both sides' CPU alike), and the change is material: at least
-MATERIAL of the base's CPU per unit as it runs unprofiled (the profiled CPU over PROFILER_COST: every call
-pays the profiler, so 5% of the profiled CPU of a message was 1 ms, twice the 0.45 ms a loop added to
-its reply that the timing caught at 1.09x) and MIN_US. Calls are named when every chunk of one side differs from
-every chunk of the other by at least half a call per unit. Nothing else is said: an A/A profile has
+MATERIAL of the base's CPU per unit as it runs unprofiled (the profiled CPU over PROFILER_COST: every
+call pays the profiler, so 5% of the profiled CPU of a message was 1 ms, twice the 0.45 ms a loop added
+to its reply that the timing caught at 1.09x) and MIN_US. Calls are named when every chunk of one side
+differs from every chunk of the other by at least half a call per unit. Nothing else is said: an A/A profile has
 hundreds of functions and, compared without such a bar, always has a few that moved by chance.
 """
 
