@@ -30,8 +30,8 @@ do not move when the machine slows both sides' CPU alike), and the change is mat
 MATERIAL of the base's CPU per unit as it runs unprofiled (the profiled CPU over PROFILER_COST: every
 call pays the profiler, so 5% of the profiled CPU of a message was 1 ms, twice the 0.45 ms a loop added
 to its reply that the timing caught at 1.09x) and MIN_US. Calls are named when every chunk of one side
-differs from every chunk of the other by at least half a call per unit. Nothing else is said: an A/A profile has
-hundreds of functions and, compared without such a bar, always has a few that moved by chance.
+differs from every chunk of the other by at least half a call per unit. Nothing else is said: an A/A
+profile has hundreds of functions and, compared without such a bar, always has a few that moved by chance.
 """
 
 from __future__ import annotations
