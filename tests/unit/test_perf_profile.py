@@ -227,3 +227,18 @@ def test_material_is_measured_against_the_unit_s_cpu_without_the_profiler() -> N
     head = _profile({reply: [495.0 + k for k in range(8)], "x.py:r": rest}, [m + 450 for m in message])
     [change] = profile.compare(head, base)
     assert (change.function, change.kind) == (reply, "cpu")
+
+
+async def test_a_coroutine_s_resumptions_on_both_sides_are_not_a_calls_change() -> None:
+    """Seen on a cache hit no patch touched: its read resumed twice per unit on one side and once on the
+    other (how often the reply was not yet there). A coroutine that runs on one side only still is one."""
+    found = await profile.profile(_unit, start=0, unit_ms=1.0, root=ROOT, sources=("tests/",))
+    assert "tests/unit/test_perf_profile.py:_unit" in found["resumable"]
+    assert "tests/unit/test_perf_profile.py:_hot" not in found["resumable"]
+    read = "julia/cache/store.py:Cache.read"
+    base = _profile({read: [10.0] * 8}, CPU, calls=3.0) | {"resumable": [read]}
+    head = _profile({read: [10.0] * 8}, CPU, calls=2.0) | {"resumable": [read]}
+    assert profile.compare(head, base) == []
+    sleeps = _profile({read: [10.0] * 8, "asyncio/tasks.py:sleep": [1.0] * 8}, CPU, calls=2.0)
+    [new] = profile.compare(sleeps | {"resumable": [read, "asyncio/tasks.py:sleep"]}, head)
+    assert (new.function, new.base, new.head) == ("asyncio/tasks.py:sleep", 0.0, 2.0)

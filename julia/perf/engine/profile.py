@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import cProfile
 import dataclasses
+import inspect
 import statistics
 import sysconfig
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +57,9 @@ KEEP = 80  # functions kept per benchmark (the most CPU), beside every function 
 MATERIAL = 0.05  # a CPU change is named from 5% of the base's CPU per unit (unprofiled) ...
 MIN_US = 5.0  # ... and 5 us
 MIN_CALLS = 0.5  # a calls change: half a call per unit (a call every other unit)
+RESUMABLE = (
+    inspect.CO_COROUTINE | inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+)
 
 Stats = dict[str, tuple[int, float, float]]  # function -> (calls, self s, total s) over one chunk
 Edges = dict[tuple[str, str], int]  # (caller, callee) -> calls over one chunk
@@ -79,6 +83,7 @@ async def profile(
     per_chunk = min(max(per_chunk, UNITS[0]), UNITS[1])
     i = start
     chunks: list[tuple[Stats, Edges]] = []
+    resumable: set[str] = set()
     for _ in range(CHUNKS):
         profiler = cProfile.Profile(time.thread_time_ns, 1e-9)
         for _ in range(per_chunk):
@@ -93,7 +98,8 @@ async def profile(
                 await after(i)
             i += 1
         chunks.append(_read(profiler, _namer(root)))
-    return compact(chunks, per_chunk, sources)
+        resumable |= _resumable(profiler, _namer(root))
+    return compact(chunks, per_chunk, sources, resumable)
 
 
 def _namer(root: Path) -> Callable[[object], str]:
@@ -133,7 +139,18 @@ def _read(profiler: cProfile.Profile, name: Callable[[object], str]) -> tuple[St
     return stats, edges
 
 
-def compact(chunks: list[tuple[Stats, Edges]], units: int, sources: Sequence[str]) -> dict[str, Any]:
+def _resumable(profiler: cProfile.Profile, name: Callable[[object], str]) -> set[str]:
+    """The coroutines and generators the profile saw: cProfile counts each resumption as a call."""
+    return {
+        name(entry.code)
+        for entry in profiler.getstats()
+        if getattr(entry.code, "co_flags", 0) & RESUMABLE and "_lsprof.Profiler" not in str(entry.code)
+    }
+
+
+def compact(
+    chunks: list[tuple[Stats, Edges]], units: int, sources: Sequence[str], resumable: Collection[str] = ()
+) -> dict[str, Any]:
     """Per unit, per chunk: each kept function's calls, self and total CPU (us), its three busiest
     callers, and the unit's whole CPU; `sources`, recorded with them, says which functions are the
     checkout's own. Every other function seen keeps its calls (`others`): without them, one the other side
@@ -171,6 +188,7 @@ def compact(chunks: list[tuple[Stats, Edges]], units: int, sources: Sequence[str
         "cpu_us": cpu_us,
         "functions": functions,
         "others": others,
+        "resumable": sorted(set(resumable) & set(busiest)),
         "sources": list(sources),
     }
 
@@ -248,7 +266,17 @@ def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
             unseen: Literal["head", "base"] | None = None if h_cpu and b_cpu else "base" if h_cpu else "head"
             cpu.append(dataclasses.replace(change, caller=None if own else change.caller, unseen=unseen))
         c_low, c_high = _bounds(h["calls"], b["calls"])
-        if h_calls and b_calls and min(abs(c_low), abs(c_high)) >= MIN_CALLS and c_low * c_high > 0:
+        # A coroutine that ran on both sides: its resumptions are how often it found its I/O not yet ready,
+        # which moves with the machine (a cache read resumed twice per unit on one side, once on the other).
+        resumed = key in {*head.get("resumable", ()), *base.get("resumable", ())}
+        waits = resumed and min(statistics.median(h["calls"]), statistics.median(b["calls"])) > 0
+        if (
+            h_calls
+            and b_calls
+            and not waits
+            and min(abs(c_low), abs(c_high)) >= MIN_CALLS
+            and c_low * c_high > 0
+        ):
             calls.append(_change(key, "calls", h["calls"], b["calls"], c_low, c_high, h, b))
     cpu.sort(key=lambda c: -c.delta)
     own = head.get("sources", ())  # a profile recorded before it said so: nothing ranks as own code
