@@ -266,15 +266,17 @@ PROFILE_LINES = 3  # of each kind: a profile diff names a few functions, never t
 def profile_evidence(subject: Subject) -> Iterable[Evidence]:
     """The functions whose CPU or calls per unit moved, from both sides' profiles (julia.perf.engine.profile,
     which sets the bar a function must clear). Ranked under the dependencies: when a package changed, it
-    is the cause and these functions are where it shows; calls are exact, CPU is measured."""
+    is the cause and these functions are where it shows. Among themselves by the CPU each accounts for
+    (a call change first on a tie): calls are exact, but a unit that found a cache entry expired on one
+    side makes 20 more calls there for 0.1 ms, while a loop added to the reply cost 0.47 ms."""
     if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
         return
     unit = _unit(subject.head)
     changes = profile.compare(subject.head.profile, subject.base.profile)
-    for change in [c for c in changes if c.kind == "cpu"][:PROFILE_LINES]:
-        yield Evidence("profile", 46, change.line(unit), deterministic=False)
-    for change in [c for c in changes if c.kind == "calls"][:PROFILE_LINES]:
-        yield Evidence("profile", 48, change.line(unit))
+    cpu = [c for c in changes if c.kind == "cpu"][:PROFILE_LINES]
+    calls = [c for c in changes if c.kind == "calls"][:PROFILE_LINES]
+    for change in sorted([*calls, *cpu], key=lambda c: -c.effect):
+        yield Evidence("profile", 47, change.line(unit), deterministic=change.kind == "calls")
 
 
 def _unit(bench: Bench) -> str:

@@ -212,6 +212,9 @@ class Change:
     # A side whose profile did not keep the function (under its KEEP busiest): its figure is that side's
     # cut, an upper bound, so the change is at least what is said.
     unseen: Literal["head", "base"] | None = None
+    # The CPU per unit (us) the change accounts for: a CPU change's own shift, a calls change's shift in
+    # the function's inclusive time (its callees' too), what the causes rank the functions by.
+    effect: float = 0.0
 
     @property
     def delta(self) -> float:
@@ -330,7 +333,11 @@ def _change(
     more = h if statistics.median(head) >= statistics.median(base) else b
     callers: dict[str, float] = more.get("callers", {})
     caller = max(callers, key=lambda c: callers[c]) if callers else None
-    return Change(key, kind, statistics.median(base), statistics.median(head), low, high, caller)
+    now, then = (head, base) if kind == "cpu" else (h.get("total_us", [0.0]), b.get("total_us", [0.0]))
+    effect = abs(statistics.median(now) - statistics.median(then))
+    return Change(
+        key, kind, statistics.median(base), statistics.median(head), low, high, caller, effect=effect
+    )
 
 
 def _separated(a: list[float], b: list[float]) -> bool:
