@@ -190,7 +190,18 @@ def dependency_evidence(subject: Subject) -> Iterable[Evidence]:
     if not sides:
         yield Evidence("dependencies", 50, f"{line} (whether this benchmark runs them: no profile to tell)")
     elif deps.ran(changes, (key for side in sides for key in side.get("functions", {}))):
-        yield Evidence("dependencies", 50, line)
+        yield Evidence("dependencies", 50, line + _gains(subject))
+
+
+def _gains(subject: Subject) -> str:
+    """Where a dependency change shows: the functions that gained the most CPU per unit, head against
+    base (a head without hiredis: redis-py's pure-Python parser)."""
+    if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
+        return ""
+    changes = profile.compare(subject.head.profile, subject.base.profile)
+    gained = sorted((c for c in changes if c.effect > 0), key=lambda c: -c.effect)[: PROFILE_LINES - 1]
+    unit = _unit(subject.head)
+    return f"; the functions that gained: {', '.join(c.gained(unit) for c in gained)}" if gained else ""
 
 
 def server_time_evidence(subject: Subject) -> Iterable[Evidence]:
@@ -275,7 +286,7 @@ def profile_evidence(subject: Subject) -> Iterable[Evidence]:
     changes = profile.compare(subject.head.profile, subject.base.profile)
     cpu = [c for c in changes if c.kind == "cpu"][:PROFILE_LINES]
     calls = [c for c in changes if c.kind == "calls"][:PROFILE_LINES]
-    for change in sorted([*calls, *cpu], key=lambda c: -c.effect):
+    for change in sorted([*calls, *cpu], key=lambda c: -abs(c.effect)):
         yield Evidence("profile", 47, change.line(unit), deterministic=change.kind == "calls")
 
 

@@ -212,13 +212,17 @@ class Change:
     # A side whose profile did not keep the function (under its KEEP busiest): its figure is that side's
     # cut, an upper bound, so the change is at least what is said.
     unseen: Literal["head", "base"] | None = None
-    # The CPU per unit (us) the change accounts for: a CPU change's own shift, a calls change's shift in
-    # the function's inclusive time (its callees' too), what the causes rank the functions by.
+    # The CPU per unit (us) the change accounts for, head - base: a CPU change's own shift, a calls
+    # change's shift in the function's inclusive time (its callees' too); the causes rank by its size.
     effect: float = 0.0
 
     @property
     def delta(self) -> float:
         return self.head - self.base
+
+    def gained(self, unit: str = "unit") -> str:
+        """The function and the CPU it gained, short: "redis/x.py:f (+0.142 ms CPU per call)"."""
+        return f"{self.function} ({_ms(self.effect, True)} CPU per {unit})"
 
     def line(self, unit: str = "unit") -> str:
         where = f" (called from {self.caller})" if self.caller else ""
@@ -334,7 +338,7 @@ def _change(
     callers: dict[str, float] = more.get("callers", {})
     caller = max(callers, key=lambda c: callers[c]) if callers else None
     now, then = (head, base) if kind == "cpu" else (h.get("total_us", [0.0]), b.get("total_us", [0.0]))
-    effect = abs(statistics.median(now) - statistics.median(then))
+    effect = statistics.median(now) - statistics.median(then)
     return Change(
         key, kind, statistics.median(base), statistics.median(head), low, high, caller, effect=effect
     )
