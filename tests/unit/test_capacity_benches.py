@@ -110,6 +110,19 @@ def test_memory_per_reply_is_two_benchmarks_judged_against_the_floors_advisory()
     assert not [b for b in benches.benches(_storm(), "line") if b.name.endswith("_kib")]
 
 
+def test_the_report_shows_memory_per_reply_against_the_floors(tmp_path: Path) -> None:
+    r = {**_storm(), "memoria_por_resposta": _held([100.0, 120.0, 110.0])}
+    r["piso"] = {**r["piso"], "memoria_por_resposta": _held([50.0, 40.0, 60.0])}
+    run = Run(dict(STAMP))
+    benches.record(tmp_path / "results.json", run, benches.benches(r, "line"))
+    page = html.unescape(report.render(run, judge(run, BUDGETS), None, [], tmp_path).page.read_text())
+    memory = page.split("<h2 id='memory'>", 1)[1].split("<h2", 1)[0]
+    assert (
+        "<td>capacity_storm_memory_kib</td><td>warn</td><td>110.0</td><td>50.0</td>"
+        "<td>2.20x</td><td>2.00x-2.40x (3)</td><td>40 / 40</td>" in memory
+    )
+
+
 def test_a_storm_that_holds_its_budgets_passes() -> None:
     run = Run(dict(STAMP))
     for bench in benches.benches(_storm(julia_cpu=9.0), "line"):
