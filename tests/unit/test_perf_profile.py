@@ -239,6 +239,11 @@ async def test_a_coroutine_s_resumptions_on_both_sides_are_not_a_calls_change() 
     base = _profile({read: [10.0] * 8}, CPU, calls=3.0) | {"resumable": [read]}
     head = _profile({read: [10.0] * 8}, CPU, calls=2.0) | {"resumable": [read]}
     assert profile.compare(head, base) == []
-    sleeps = _profile({read: [10.0] * 8, "asyncio/tasks.py:sleep": [1.0] * 8}, CPU, calls=2.0)
-    [new] = profile.compare(sleeps | {"resumable": [read, "asyncio/tasks.py:sleep"]}, head)
-    assert (new.function, new.base, new.head) == ("asyncio/tasks.py:sleep", 0.0, 2.0)
+    sleep, wait = "asyncio/tasks.py:sleep", "asyncio/streams.py:StreamReader._wait_for_data"
+    sleeps = _profile({read: [10.0] * 8, sleep: [1.0] * 8, wait: [1.0] * 8}, CPU, calls=2.0)
+    sleeps["functions"][sleep]["callers"] = {"julia/perf/context.py:Perf.injected_sleep": 2.0}
+    sleeps["functions"][wait]["callers"] = {"asyncio/streams.py:StreamReader.read": 2.0}
+    sleeps |= {"resumable": [read, sleep, wait], "sources": ["julia/", "perf/"]}
+    # The sleep julia's code makes on one side only is named; the library waiting for its data is not.
+    [new] = profile.compare(sleeps, head)
+    assert (new.function, new.base, new.head) == (sleep, 0.0, 2.0)

@@ -273,16 +273,12 @@ def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
             unseen: Literal["head", "base"] | None = None if h_cpu and b_cpu else "base" if h_cpu else "head"
             cpu.append(dataclasses.replace(change, caller=None if own else change.caller, unseen=unseen))
         c_low, c_high = _bounds(h["calls"], b["calls"])
-        # A coroutine that ran on both sides: its resumptions are how often it found its I/O not yet ready,
-        # which moves with the machine (a cache read resumed twice per unit on one side, once on the other).
-        resumed = key in {*head.get("resumable", ()), *base.get("resumable", ())}
-        waits = resumed and min(statistics.median(h["calls"]), statistics.median(b["calls"])) > 0
         if (
             h_calls
             and b_calls
-            and not waits
             and min(abs(c_low), abs(c_high)) >= MIN_CALLS
             and c_low * c_high > 0
+            and not _waits(key, head, base, h, b)
         ):
             calls.append(_change(key, "calls", h["calls"], b["calls"], c_low, c_high, h, b))
     cpu.sort(key=lambda c: -c.delta)
@@ -299,6 +295,24 @@ def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
         )
     )
     return cpu + calls
+
+
+def _waits(
+    key: str, head: Mapping[str, Any], base: Mapping[str, Any], h: Mapping[str, Any], b: Mapping[str, Any]
+) -> bool:
+    """A coroutine's calls that count its waits, not work: cProfile counts each resumption, and how often
+    a coroutine resumes is how often its I/O was not ready yet, which moves with the machine (an untouched
+    cache hit's read resumed twice per unit on one side, once on the other; a library's
+    StreamReader._wait_for_data ran 1.76 times per read on one side, never on the other, its data already
+    there). So one that ran on both sides, or a library's called by a library, is not a calls change; one
+    of the checkout's own, or called from it, on one side only is (the sleep injection's asyncio.sleep)."""
+    if key not in {*head.get("resumable", ()), *base.get("resumable", ())}:
+        return False
+    if min(statistics.median(h["calls"]), statistics.median(b["calls"])) > 0:
+        return True
+    sources = head.get("sources", ())
+    callers = {**b.get("callers", {}), **h.get("callers", {})}
+    return _foreign(key, sources) and all(_foreign(c, sources) for c in callers)
 
 
 def _figures(side: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any], bool, bool]:
