@@ -199,7 +199,10 @@ def _gains(subject: Subject) -> str:
     if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
         return ""
     changes = profile.compare(subject.head.profile, subject.base.profile)
-    gained = sorted((c for c in changes if c.effect > 0), key=lambda c: -c.effect)[: PROFILE_LINES - 1]
+    first: dict[str, profile.Change] = {}  # a function whose calls and CPU both moved: its larger figure
+    for change in sorted((c for c in changes if c.effect > 0), key=lambda c: -c.effect):
+        first.setdefault(change.function, change)
+    gained = list(first.values())[: PROFILE_LINES - 1]
     unit = _unit(subject.head)
     return f"; the functions that gained: {', '.join(c.gained(unit) for c in gained)}" if gained else ""
 
