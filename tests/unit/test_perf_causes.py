@@ -4,7 +4,6 @@ injected regression must name its own cause first; unchanged code must say "no a
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -309,7 +308,7 @@ def test_a_dependency_change_is_a_candidate_after_the_code_s_own_evidence() -> N
 
 def test_a_dependency_the_benchmark_never_ran_is_not_a_cause(monkeypatch: pytest.MonkeyPatch) -> None:
     # The interpreter's metadata says which distribution installs which import name.
-    monkeypatch.setattr(importlib.metadata, "packages_distributions", lambda: {"otava": ["apache-otava"]})
+    monkeypatch.setattr(deps, "_import_names", lambda: {"otava": ["apache-otava"]})
     changes = {"removed": {"hiredis": "3.3.0"}, "added": {"apache-otava": "0.8.0"}}
     julia_only = {"julia/cache/store.py:Cache.read": (1.0, 10.0)}
     with_hiredis = {**julia_only, "hiredis/__init__.py:Reader.gets": (1.0, 4.0)}

@@ -11,11 +11,12 @@ packaging (PyPA's own parser, what pip uses) reads the requirement strings and c
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import subprocess
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +112,16 @@ def ran(changes: dict[str, Any], functions: Iterable[str]) -> bool:
     names = {
         canonicalize_name(name) for kind in ("removed", "added", "upgraded") for name in changes.get(kind, {})
     }
-    imports = importlib.metadata.packages_distributions()
+    imports = _import_names()
     for key in functions:
         top = key.split(":", 1)[0].split("/", 1)[0].removesuffix(".py")
         if {canonicalize_name(d) for d in imports.get(top, [top])} & names:
             return True
     return False
+
+
+@functools.cache
+def _import_names() -> Mapping[str, list[str]]:
+    """Top-level import names to their distributions, read once per process: the metadata walk scans
+    every installed distribution's RECORD, and the gate asks it once per benchmark explained."""
+    return importlib.metadata.packages_distributions()
