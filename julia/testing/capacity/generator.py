@@ -18,8 +18,9 @@ each latency is read from `time.perf_counter()` instead. And its timers round a 
 millisecond, so sleeping until the next request's instant, whenever that was under half a millisecond
 away, was no sleep at all: the loop spun, and at 1,000 requests a second it took 70-82% of a core
 (2026-12-07, py-spy: the sleep and uvloop's own loop), CPU the server under test on this 2-core box
-did not get (7-10% since; docs/capacity.md, "Webhook ingestion, open-loop"). It wakes at most once a millisecond (`TICK_S`) and sends all that are due; a request is
-then up to a tick late, which its latency counts (from its instant) and "late" shows.
+did not get (7-10% since; docs/capacity.md, "Webhook ingestion, open-loop"). It wakes at most once a
+millisecond (`TICK_S`) and sends all that are due; a request is then up to a tick late, which its latency
+counts (from its instant) and "late" shows.
 """
 
 from __future__ import annotations
