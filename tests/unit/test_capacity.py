@@ -19,8 +19,28 @@ def _resultado(p99: float = 5.0) -> dict[str, Any]:
 
 def test_a_run_with_its_floor_says_how_far_above_it_julia_is() -> None:
     r = {"cpu_ms_por_resposta": {"julia": 15.0}, "piso": {"cpu_ms_por_resposta": {"total": 10.0}}}
-    assert against_floor(r) == "the floor 10.0 ms/reply at the same rate and latencies (julia 1.50x it); "
+    assert against_floor(r) == (
+        "the floor 10.0 ms/reply at the same rate and latencies (julia 1.50x it); "
+        "memory per reply against the floor not measured; "
+    )
     assert against_floor({"cpu_ms_por_resposta": {"julia": 15.0}}) == ""
+
+
+def test_a_run_with_its_floor_says_its_memory_per_reply_against_the_floors_with_the_spread() -> None:
+    r: dict[str, Any] = {
+        "cpu_ms_por_resposta": {"julia": 15.0},
+        "memoria_por_resposta": {"kib": 120.0, "samples_kib": [100.0, 120.0, 150.0], "in_flight_peak": 45},
+        "piso": {
+            "cpu_ms_por_resposta": {"total": 10.0},
+            "memoria_por_resposta": {"kib": 80.0, "samples_kib": [70.0, 80.0, 90.0], "in_flight_peak": 44},
+        },
+    }
+    assert against_floor(r).endswith(
+        "(julia 1.50x it); memory held per reply in flight 120 KiB, the floor's 80 (70-90; julia 1.50x it, "
+        "1.25x-1.88x over 3 samples, at most 45 in flight against 44); "
+    )
+    del r["piso"]["memoria_por_resposta"]
+    assert against_floor(r).endswith("memory per reply against the floor not measured; ")
 
 
 def test_a_floor_that_cannot_be_measured_is_said_and_fails_nothing(
@@ -55,6 +75,9 @@ def test_a_slow_sender_is_named_as_where_the_time_went() -> None:
         "(then answering: p99 +300 ms beyond Claude's p99 (8000 ms)); "
         "julia CPU 15.0 ms/reply, 1.50x the floor's 10.0 in this run"
     )
+    r["memoria_por_resposta"] = {"kib": 120.0}
+    r["piso"]["memoria_por_resposta"] = {"kib": 80.0}
+    assert gate.cause(r).endswith("in this run; memory 120 KiB per reply in flight, 1.50x the floor's 80")
 
 
 def test_a_slow_answer_is_named_with_claudes_rate_limit_waits() -> None:

@@ -81,6 +81,48 @@ def test_the_one_gate_judges_it_in_the_engines_words() -> None:
     assert verdicts[benches.GATE.floor].status == "ok"
 
 
+def _held(kib: list[float]) -> dict[str, Any]:
+    """A side's memory held per reply in flight (memory.held_per_unit) with these samples."""
+    return {"kib": sorted(kib)[len(kib) // 2], "samples_kib": kib, "in_flight_peak": 40}
+
+
+def test_memory_per_reply_is_two_benchmarks_judged_against_the_floors_advisory() -> None:
+    r = {**_storm(), "memoria_por_resposta": _held([100.0, 120.0, 110.0])}
+    r["piso"] = {**r["piso"], "memoria_por_resposta": _held([50.0, 40.0, 60.0])}
+    run = Run(dict(STAMP))
+    for bench in benches.benches(r, "line"):
+        run.add(bench)
+    memory, floor = run.benches[benches.GATE.memory], run.benches[benches.GATE.floor_memory]
+    assert (memory.floor, memory.samples_ms, floor.samples_ms) == (
+        benches.GATE.floor_memory,
+        [100.0, 120.0, 110.0],
+        [50.0, 40.0, 60.0],
+    )
+    verdicts = {v.name: v for v in judge(run, BUDGETS)}
+    # The ratio of the medians, 110 over 50; above issue 35's 1.25x: a warning, never a failure.
+    assert verdicts[benches.GATE.memory].ratio_p50 == 2.2
+    assert verdicts[benches.GATE.memory].status == "warn"
+    assert verdicts[benches.GATE.floor_memory].status == "ok"
+    # Without the floor's, julia's is recorded alone; without a worker (nothing in flight), neither.
+    alone = benches.benches({**_storm(), "memoria_por_resposta": _held([100.0])}, "line")
+    assert [b.name for b in alone if b.name.endswith("_kib")] == [benches.GATE.memory]
+    assert alone[-1].floor is None
+    assert not [b for b in benches.benches(_storm(), "line") if b.name.endswith("_kib")]
+
+
+def test_the_report_shows_memory_per_reply_against_the_floors(tmp_path: Path) -> None:
+    r = {**_storm(), "memoria_por_resposta": _held([100.0, 120.0, 110.0])}
+    r["piso"] = {**r["piso"], "memoria_por_resposta": _held([50.0, 40.0, 60.0])}
+    run = Run(dict(STAMP))
+    benches.record(tmp_path / "results.json", run, benches.benches(r, "line"))
+    page = html.unescape(report.render(run, judge(run, BUDGETS), None, [], tmp_path).page.read_text())
+    memory = page.split("<h2 id='memory'>", 1)[1].split("<h2", 1)[0]
+    assert (
+        "<td>capacity_storm_memory_kib</td><td>warn</td><td>110.0</td><td>50.0</td>"
+        "<td>2.20x</td><td>2.00x-2.40x (3)</td><td>40 / 40</td>" in memory
+    )
+
+
 def test_a_storm_that_holds_its_budgets_passes() -> None:
     run = Run(dict(STAMP))
     for bench in benches.benches(_storm(julia_cpu=9.0), "line"):

@@ -120,6 +120,36 @@ def test_a_profile_has_the_peaks_and_the_growth_in_kib_per_1000() -> None:
     assert memory.profile([]) == {"samples": 0}
 
 
+def test_memory_per_reply_is_what_the_processes_hold_above_idle_over_the_replies_in_flight() -> None:
+    # Ten replies start 0.5 s apart from t=0 and each takes 3 s, the last never answered: in flight at
+    # 1..8 s, 3, 5, 6, 6, 5, 3, 1, 1. The processes take 100 KiB per reply in flight at the most (10 serve,
+    # 90 the worker) and keep the pages once the replies are gone, as USS does.
+    starts = [0.5 * i for i in range(10)]
+    ends = [s + 3.0 for s in starts[:9]]
+    idle = {"serve": 60 * MIB, "worker0": 80 * MIB}
+    most = [3, 5, 6, 6, 6, 6, 6, 6]
+    samples = [
+        (float(t), {"serve": 60 * MIB + 10 * 1024 * m, "worker0": 80 * MIB + 90 * 1024 * m})
+        for t, m in enumerate(most, 1)
+    ]
+    held = memory.held_per_unit(samples, idle, starts, ends)
+    assert held is not None
+    assert held["in_flight_peak"] == 6
+    # The plateau (3 or more in flight, half the peak) is 1 to 6 s; after it, the pages over 1 in flight
+    # would read as 600 KiB a reply.
+    assert held["samples_kib"] == [100.0, 100.0, 100.0, 100.0, 120.0, 200.0]
+    assert held["kib"] == 100.0
+    assert held["idle_mib"] == {"serve": 60.0, "worker0": 80.0}
+    assert held["peak_mib"] == {"serve": 60.1, "worker0": 80.5}
+
+
+def test_memory_per_reply_cannot_be_read_with_nothing_in_flight_or_a_process_unread() -> None:
+    idle = {"serve": 60 * MIB}
+    assert memory.held_per_unit([], idle, [0.0], [1.0]) is None
+    assert memory.held_per_unit([(5.0, {"serve": 61 * MIB})], idle, [0.0], [1.0]) is None
+    assert memory.held_per_unit([(0.5, {"worker0": 61 * MIB})], idle, [0.0], [1.0]) is None
+
+
 def test_a_soak_runs_the_gate_storms_rate_for_its_minutes() -> None:
     c = soak.scenario(10)
     assert c.window_s == 600.0

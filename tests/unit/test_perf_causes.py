@@ -4,7 +4,6 @@ injected regression must name its own cause first; unchanged code must say "no a
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -309,7 +308,7 @@ def test_a_dependency_change_is_a_candidate_after_the_code_s_own_evidence() -> N
 
 def test_a_dependency_the_benchmark_never_ran_is_not_a_cause(monkeypatch: pytest.MonkeyPatch) -> None:
     # The interpreter's metadata says which distribution installs which import name.
-    monkeypatch.setattr(importlib.metadata, "packages_distributions", lambda: {"otava": ["apache-otava"]})
+    monkeypatch.setattr(deps, "_import_names", lambda: {"otava": ["apache-otava"]})
     changes = {"removed": {"hiredis": "3.3.0"}, "added": {"apache-otava": "0.8.0"}}
     julia_only = {"julia/cache/store.py:Cache.read": (1.0, 10.0)}
     with_hiredis = {**julia_only, "hiredis/__init__.py:Reader.gets": (1.0, 4.0)}
@@ -384,3 +383,126 @@ def test_a_virtualenvs_own_tooling_is_not_a_dependency() -> None:
     found = deps.installed(sys.executable)
     assert "pytest" in found
     assert not deps.VENV_TOOLING & set(found)
+
+
+BUSY_WAIT = {  # buscar_medico_por_telefone with `AND (SELECT count(*) FROM generate_series(1, 4000)) > 0`
+    "Node Type": "Result",
+    "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 1, "Shared Hit Blocks": 3, "Shared Read Blocks": 0,
+    "Plans": [
+        {"Node Type": "Aggregate", "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 1,
+         "Shared Hit Blocks": 0, "Shared Read Blocks": 0,
+         "Plans": [{"Node Type": "Function Scan", "Plan Rows": 4000, "Actual Rows": 4000, "Actual Loops": 1,
+                    "Shared Hit Blocks": 0, "Shared Read Blocks": 0}]},
+        INDEX_SCAN,
+    ],
+}  # fmt: skip
+
+
+def _timed(counters: dict[str, Any], server_ms: float) -> dict[str, Any]:
+    """A query's counters with its mean server time (perf/conftest.py's `pgss`)."""
+    return {**counters, "pgss": {"calls": 3000, "mean_exec_ms": server_ms}}
+
+
+def test_a_busy_wait_put_on_top_of_a_plan_names_what_was_added_and_the_database() -> None:
+    """A server-side busy-wait in buscar_medico_por_telefone's SQL (measured: 4.1x on its query, 1.8x on
+    the cache miss): the index scan was kept, so "Index Scan -> Result" (its first node) misled; the
+    line names the nodes added and the statement's server time, for the miss through its queryid."""
+    ids = {LOOKUP: 77}
+    miss = _message(_statements((LOOKUP, 1, 1, 3), query_ids=ids)) | {"unit": "call"}
+    run = _run(
+        {"query_lookup_warm": _timed(_query(BUSY_WAIT), 0.2895), "cache_miss": miss},
+        {"query_lookup_warm": _timed(_query(INDEX_SCAN), 0.0083), "cache_miss": miss},
+    )
+    sources.name_statements(run)
+    found = _causes(run)
+    added = "added Result, Aggregate, Function Scan (4000 rows)"
+    server = "server time 34.9x the base's (0.0083 -> 0.2895 ms): the database's own work"
+    assert found["query_lookup_warm"].line == f"plan changed: {added}; {server}"
+    where = "julia/sql/clientes.sql:buscar_medico_por_telefone"
+    assert found["cache_miss"].line == f"plan changed in {where}: {added}; {server}"
+
+
+def test_a_busy_wait_that_keeps_the_plan_names_the_statement_s_server_time_also_for_a_unit_that_runs_it() -> (
+    None
+):
+    """The busy-wait in an expression (no node added): the server time is the evidence, named with the
+    statement, on its own benchmark and on every unit of work that sends it; a move too small to matter
+    for the unit is not said."""
+    ids = {LOOKUP: 77}
+    miss = _message(_statements((LOOKUP, 1, 1, 3), query_ids=ids)) | {"unit": "call"}
+    query = _query(_limit(INDEX_SCAN))
+    run = _run(
+        {"query_lookup_warm": _timed(query, 0.40), "cache_miss": miss},
+        {"query_lookup_warm": _timed(query, 0.01), "cache_miss": miss},
+    )
+    sources.name_statements(run)
+    found = _causes(run)
+    where = "julia/sql/clientes.sql:buscar_medico_por_telefone"
+    server = "40.0x the base's (0.0100 -> 0.4000 ms)"
+    assert found["query_lookup_warm"].line == f"server time of {where} {server}: the database's own work"
+    assert found["cache_miss"].line == (
+        f"server time of {where} {server} (its benchmark query_lookup_warm): the database's own work"
+    )
+    # 1.5x of a 0.001 ms statement is 0.5 us, under SERVER_SHARE of a 1 ms unit: not a cause.
+    run.benches["query_lookup_warm"].counters = _timed(query, 0.0015)
+    assert run.base is not None
+    run.base.benches["query_lookup_warm"].counters = _timed(query, 0.001)
+    assert {c.line for c in _causes(run).values()} == {causes.NOTHING}
+
+
+def test_the_functions_are_ranked_by_the_cpu_each_change_accounts_for() -> None:
+    """A re-run of the reply's loop: its head profiled messages found a shift list expired (0.8 reloads per
+    message: +19 calls of the codec, 0.12 ms) beside the loop's 0.47 ms in dynamic_context; the CPU that
+    moved most comes first, whether a calls change or a CPU change names it."""
+    counters = {"message_path": _message(MESSAGE)}
+    run = _run(counters, counters)
+    caller = "julia/worker/reply.py:_reply"
+    base = _profile(
+        {"julia/worker/reply.py:dynamic_context": (1.0, 50.0), "x.py:rest": (1.0, 20_000.0)}, caller
+    )
+    head = _profile(
+        {
+            "julia/worker/reply.py:dynamic_context": (1.0, 520.0),
+            "x.py:rest": (1.0, 20_000.0),
+            "julia/cache/codec.py:plain": (19.0, 1.0),
+        },
+        caller,
+    )
+    for side, plain_us in ((head, 120.0), (base, 0.0)):
+        for key, figures in side["functions"].items():
+            figures["total_us"] = [plain_us if key.endswith(":plain") else figures["self_us"][0]] * 8
+    run.benches["message_path"].profile = head
+    assert run.base is not None
+    run.base.benches["message_path"].profile = base
+    lines = [e.line for e in _causes(run)["message_path"].candidates]
+    assert lines[0].startswith("+0.470 ms CPU per message in julia/worker/reply.py:dynamic_context")
+    assert lines[1].startswith("+19 calls/resumptions per message of julia/cache/codec.py:plain")
+
+
+def test_a_dropped_hiredis_is_named_with_the_functions_that_gained() -> None:
+    """Measured: a head without redis-py's `hiredis` extra, its cache hits 1.13x. hiredis is a C extension:
+    its functions have no file ("<method 'gets' of 'hiredis.Reader' objects>"), so the base's profile
+    showed it ran only by those names; the line then says where the time went in the head."""
+    changes = {"removed": {"hiredis": "3.5.0"}, "declared": {"redis": ["redis[hiredis]>=5.2", "redis>=5.2"]}}
+    assert deps.ran(changes, ["<method 'gets' of 'hiredis.Reader' objects>"])
+    assert deps.ran(changes, ["<built-in method hiredis.hiredis.pack_command>"])
+    assert not deps.ran(changes, ["<built-in method builtins.len>", "<method 'append' of 'list' objects>"])
+    counters = {"cache_hit": _message(MESSAGE) | {"unit": "call"}}
+    run = _run(counters, counters, stamp={"ab": {"dependencies": changes}})
+    caller = "redis/asyncio/connection.py:AbstractConnection._read_response_from_parser"
+    parser = "redis/_parsers/resp3.py:_AsyncRESP3Parser.read_response"
+    base = _profile(
+        {"<method 'gets' of 'hiredis.Reader' objects>": (2.0, 3.0), "x.py:rest": (1.0, 500.0)}, caller
+    )
+    head = _profile({parser: (2.0, 40.0), "x.py:rest": (1.0, 500.0)}, caller)
+    for side in (head, base):
+        for figures in side["functions"].values():
+            figures["total_us"] = figures["self_us"]
+    run.benches["cache_hit"].profile = head
+    assert run.base is not None
+    run.base.benches["cache_hit"].profile = base
+    line = _causes(run)["cache_hit"].line
+    assert line.startswith(
+        "dependencies changed: hiredis 3.5.0 removed; declared redis[hiredis]>=5.2 -> redis>=5.2; "
+        f"the functions that gained: {parser} (+40.0 us CPU per call)"
+    )

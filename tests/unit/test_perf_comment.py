@@ -31,7 +31,11 @@ def _with_storm(tmp_path: Path, p99: float, lost: int = 0) -> Path:
         "cenario": {"nome": "tempestade-300-20s-1w", "workers": 1, "evolution_p99_ms": 600.0},
         "etapas_ms": {"resposta": {"p99": 7_900.0, "n": 297}, "envio": {"p99": 2_900.0, "n": 297}},
         "cpu_ms_por_resposta": {"julia": 15.0},
-        "piso": {"cpu_ms_por_resposta": {"total": 10.0}},
+        "piso": {
+            "cpu_ms_por_resposta": {"total": 10.0},
+            "memoria_por_resposta": {"kib": 80.0, "samples_kib": [80.0], "in_flight_peak": 40},
+        },
+        "memoria_por_resposta": {"kib": 120.0, "samples_kib": [120.0], "in_flight_peak": 41},
         "mensagens": 300,
         "respondidas": 300 - lost,
         "tempo_resposta_s": {"p99": p99},
@@ -99,8 +103,11 @@ def test_the_capacity_line_and_the_link_close_it(rendered: tuple[str, perf_comma
     assert (
         "Capacity gate: passed; 300/300 answered, time-to-reply p99 +0.60 s from Claude's (7.80 s); "
         "the floor 10.0 ms/reply at the same rate and latencies (julia 1.50x it); "
+        "memory held per reply in flight 120 KiB, the floor's 80 (80-80; julia 1.50x it, 1.50x-1.50x over 1 "
+        "samples, at most 41 in flight against 40); "
         "capacity_storm_cpu: ratio: median 1.50x its floor > budget 1.25x (advisory: issue 35's target"
     ) in text
+    assert "capacity_storm_memory_kib: ratio: median 1.50x its floor > budget 1.25x (advisory" in text
     assert text.rstrip().endswith(f"Full report: [the perf-report artifact]({LINK}).")
 
 
@@ -115,7 +122,8 @@ def test_a_failed_capacity_storm_and_a_missing_one_are_said(tmp_path: Path) -> N
     assert failed.endswith(
         "likely cause: sending: p99 +2300 ms beyond Evolution's p99 (600 ms) "
         "(then answering: p99 +100 ms beyond Claude's p99 (7800 ms)); "
-        "julia CPU 15.0 ms/reply, 1.50x the floor's 10.0 in this run"
+        "julia CPU 15.0 ms/reply, 1.50x the floor's 10.0 in this run; "
+        "memory 120 KiB per reply in flight, 1.50x the floor's 80"
     )
     alone = Run.load(REAL)
     missing = perf_command.capacity_line(alone, perf_command._judge(found, alone, quiet=True).verdicts)

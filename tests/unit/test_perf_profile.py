@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from julia.perf.engine import profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,3 +138,112 @@ def test_the_report_table_shows_the_busiest_and_the_named_and_draws_them() -> No
     assert {r.function for r in table[1:]} == {f"julia/m.py:f{n}" for n in range(5)}
     drawn = ET.fromstring(profile.svg(table))  # noqa: S314 (our own output)
     assert len(drawn.findall("{http://www.w3.org/2000/svg}rect")) == len(table)
+
+
+FILLER = "asyncio/m.py:filler"
+
+
+def _crowded(
+    extra: str | None, self_us: float, calls: float, others: dict[str, float] | None
+) -> dict[str, Any]:
+    """A side that kept only its KEEP busiest library functions (5-6 us a unit each, as in a cache read):
+    `extra` (`self_us`, `calls`) or else FILLER among them; the calls of the rest in `others`, FILLER's
+    (1 a unit) included when `extra` took its place (None: a profile recorded before `others`)."""
+    busy = {f"asyncio/m.py:f{n}": [5.0 + n / profile.KEEP] * 8 for n in range(profile.KEEP - 1)}
+    side = _profile({**busy, (extra or FILLER): [self_us if extra else 5.0] * 8}, CPU)
+    if extra:
+        side["functions"][extra]["calls"] = [calls] * 8
+    side["sources"] = ["julia/", "perf/"]
+    if others is not None:
+        side["others"] = {
+            key: [n] * 8 for key, n in ({FILLER: 1.0} if extra else {}).items() | others.items()
+        }
+    return side
+
+
+def test_a_library_function_one_side_did_not_keep_is_not_said_to_have_stopped() -> None:
+    """Seen in a cache read whose code did not change: `time.monotonic` among one side's 80 busiest and
+    not the other's read as "+3 calls per call"; its calls are the other side's `others`, or unknown."""
+    tick = "<built-in method time.monotonic>"
+    head = _crowded(tick, 5.5, 3.0, {})
+    assert profile.compare(head, _crowded(None, 0, 0, {tick: 3.0})) == []
+    assert profile.compare(head, _crowded(None, 0, 0, None)) == []  # a base recorded before `others`
+    [change] = profile.compare(head, _crowded(None, 0, 0, {tick: 1.0}))
+    assert (change.kind, change.base, change.head) == ("calls", 1.0, 3.0)
+    # The base saw no such function: it never ran there, its calls and CPU were none.
+    cpu, calls = profile.compare(head, _crowded(None, 0, 0, {}))
+    assert (cpu.kind, cpu.base, cpu.unseen, calls.base, calls.head) == ("cpu", 0.0, None, 0.0, 3.0)
+
+
+def test_cpu_gained_in_a_function_the_base_did_not_keep_is_measured_from_the_base_s_cut() -> None:
+    digest = "<built-in method _hashlib.openssl_sha256>"
+    head = _crowded(digest, 60.0, 1.0, {})
+    head["functions"][digest]["callers"] = {"julia/worker/dialogue.py:converse": 1.0}
+    [cpu] = [c for c in profile.compare(head, _crowded(None, 0, 0, {digest: 1.0})) if c.kind == "cpu"]
+    assert (cpu.function, cpu.unseen, cpu.caller) == (digest, "base", "julia/worker/dialogue.py:converse")
+    assert cpu.base == 5.0  # the base's cut: the least CPU of a library function it kept
+    assert cpu.line().startswith(
+        f"+at least 55.0 us CPU per unit in {digest} (called from julia/worker/dialogue.py:converse) "
+        "(self time, <= 5.0 us -> 60.0 us;"
+    )
+
+
+def test_every_function_not_kept_keeps_its_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(profile, "KEEP", 1)
+    chunk: tuple[profile.Stats, profile.Edges] = (
+        {"a.py:f": (20, 9e-6, 9e-6), "b.py:g": (10, 1e-6, 1e-6)},
+        {},
+    )
+    found = profile.compact([chunk] * 8, 10, ("julia/",))
+    assert set(found["functions"]) == {"a.py:f"}
+    assert found["others"] == {"b.py:g": [1.0] * 8}
+
+
+def test_the_call_into_new_work_comes_before_the_calls_it_makes() -> None:
+    """A helper added after a cache read: one call to it from the read, 41 to its generator expression,
+    40 to json.dumps. The one call says where the work was added; the others follow from it."""
+    read, helper = "julia/cache/context.py:static_context", "julia/cache/context.py:_fingerprint"
+    genexpr, dumps = f"{helper}.<locals>.<genexpr>", "json/__init__.py:dumps"
+    base = _profile({read: [20.0] * 8}, CPU)
+    head = _profile({read: [20.0] * 8, helper: [1.0] * 8, genexpr: [2.0] * 8, dumps: [3.0] * 8}, CPU)
+    for key, (n, caller) in {
+        helper: (1.0, read),
+        genexpr: (41.0, helper),
+        dumps: (40.0, genexpr),
+    }.items():
+        head["functions"][key] |= {"calls": [n] * 8, "callers": {caller: n}}
+    changes = [c for c in profile.compare(head, base) if c.kind == "calls"]
+    assert [(c.function, c.caller) for c in changes] == [(helper, read), (genexpr, helper), (dumps, genexpr)]
+
+
+def test_material_is_measured_against_the_unit_s_cpu_without_the_profiler() -> None:
+    """A loop added to the reply (measured: 49 -> 400-600 us of self CPU in dynamic_context, a message's
+    profiled CPU 20.7 ms, its time 1.09x): 2% of the profiled CPU, but about 7% of what the message costs
+    unprofiled, where the profiler's cost per call is not paid."""
+    message = [20_700.0 + k for k in range(8)]
+    rest = [20_650.0] * 8
+    reply = "julia/worker/reply.py:dynamic_context"
+    base = _profile({reply: [49.0 + k / 10 for k in range(8)], "x.py:r": rest}, message)
+    head = _profile({reply: [495.0 + k for k in range(8)], "x.py:r": rest}, [m + 450 for m in message])
+    [change] = profile.compare(head, base)
+    assert (change.function, change.kind) == (reply, "cpu")
+
+
+async def test_a_coroutine_s_resumptions_on_both_sides_are_not_a_calls_change() -> None:
+    """Seen on a cache hit no patch touched: its read resumed twice per unit on one side and once on the
+    other (how often the reply was not yet there). A coroutine that runs on one side only still is one."""
+    found = await profile.profile(_unit, start=0, unit_ms=1.0, root=ROOT, sources=("tests/",))
+    assert "tests/unit/test_perf_profile.py:_unit" in found["resumable"]
+    assert "tests/unit/test_perf_profile.py:_hot" not in found["resumable"]
+    read = "julia/cache/store.py:Cache.read"
+    base = _profile({read: [10.0] * 8}, CPU, calls=3.0) | {"resumable": [read]}
+    head = _profile({read: [10.0] * 8}, CPU, calls=2.0) | {"resumable": [read]}
+    assert profile.compare(head, base) == []
+    sleep, wait = "asyncio/tasks.py:sleep", "asyncio/streams.py:StreamReader._wait_for_data"
+    sleeps = _profile({read: [10.0] * 8, sleep: [1.0] * 8, wait: [1.0] * 8}, CPU, calls=2.0)
+    sleeps["functions"][sleep]["callers"] = {"julia/perf/context.py:Perf.injected_sleep": 2.0}
+    sleeps["functions"][wait]["callers"] = {"asyncio/streams.py:StreamReader.read": 2.0}
+    sleeps |= {"resumable": [read, sleep, wait], "sources": ["julia/", "perf/"]}
+    # The sleep julia's code makes on one side only is named; the library waiting for its data is not.
+    [new] = profile.compare(sleeps, head)
+    assert (new.function, new.base, new.head) == (sleep, 0.0, 2.0)

@@ -15,8 +15,11 @@ move (SERVER_TIME) before it is said. When nothing stands out, the line says so:
 from __future__ import annotations
 
 import math
+import statistics
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from julia.perf.engine import deps, diff, profile, words
 from julia.perf.engine.gate import Verdict
@@ -27,6 +30,9 @@ NOTHING = "no attributable change"
 # A server-time ratio beyond this (either way) is named as a cause: well past SERVER_MOVED, since a
 # neighbour's burst moves the mean execution time of a fast query by 10-20% on this shared machine.
 SERVER_TIME = 1.3
+# ... and only when the time it moved, over the calls a unit makes, is this share of the base's median
+# unit: a 0.01 ms statement 1.4x slower is not why a 0.5 ms cache miss moved.
+SERVER_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -69,15 +75,16 @@ def plan_evidence(subject: Subject) -> Iterable[Evidence]:
     critical query it runs, found by the queryid the head's statements share with that query's EXPLAIN."""
     if subject.head is None or subject.base is None:
         return
+    server = _server_moved(subject.head, subject.base)
     moved = diff.plan(subject.head.counters, subject.base.counters)
     if moved is not None:
-        yield _plan_line(moved, "")
+        yield _plan_line(moved, "", server)
     generic = diff.plan(diff.generic(subject.head.counters), diff.generic(subject.base.counters))
     if generic is not None:
         # The plan the timed calls ran weighs as much as the custom one; otherwise a little less.
         ran = diff.ran_generic(subject.head.counters)
         evidence = _plan_line(
-            generic, " (generic plan, the one the timed calls ran)" if ran else " (generic plan)"
+            generic, " (generic plan, the one the timed calls ran)" if ran else " (generic plan)", server
         )
         yield Evidence(evidence.kind, evidence.weight - (0 if ran else 10), evidence.line)
     by_id = {s.get("query_id"): s for s in subject.head.counters.get("pg_by_statement") or []}
@@ -90,20 +97,50 @@ def plan_evidence(subject: Subject) -> Iterable[Evidence]:
             continue
         linked = diff.plan(bench.counters, other.counters)
         if linked is not None:
-            statement = by_id[query_id]
-            where = statement.get("source") or f"`{diff.brief(str(statement['query']), 60)}`"
-            evidence = _plan_line(linked, f" in {where}")
+            evidence = _plan_line(linked, f" in {_where(by_id[query_id])}", _server_moved(bench, other))
             yield Evidence(evidence.kind, evidence.weight - 5, evidence.line)
 
 
-def _plan_line(moved: diff.PlanDiff, where: str) -> Evidence:
+def _plan_line(moved: diff.PlanDiff, where: str, server: str) -> Evidence:
+    """The plan change in one line: the nodes the base had and the head has not, and the other way round
+    (an index scan lost: "Index Scan using idx on t -> Seq Scan on t"; work put on top of a plan that kept
+    its nodes: "added Result, Aggregate, Function Scan (4000 rows)"), else the first node that differs; and
+    `server`, the statement's server time when it moved too."""
     first = moved.first
     if moved.shape_changed and first is not None:
-        line = f"plan changed{where}: {diff.describe(first.base)} -> {diff.describe(first.head)}"
+        line = f"plan changed{where}: {_nodes_changed(moved) or _first_changed(first)}{server}"
         return Evidence("plan", 100, line)
     head, base = moved.buffers
     at = f", first at {diff.describe(first.head)}" if first is not None else ""
-    return Evidence("plan", 65, f"plan buffers {base} -> {head}{where} (same plan{at})")
+    return Evidence("plan", 65, f"plan buffers {base} -> {head}{where} (same plan{at}){server}")
+
+
+def _first_changed(first: diff.PlanRow) -> str:
+    return f"{diff.describe(first.base)} -> {diff.describe(first.head)}"
+
+
+def _nodes_changed(moved: diff.PlanDiff) -> str:
+    """The nodes one side has and the other has not, or "" when both have the same ones (rearranged)."""
+    heads = Counter(diff.describe(r.head) for r in moved.rows if r.head is not None)
+    bases = Counter(diff.describe(r.base) for r in moved.rows if r.base is not None)
+    added, removed = list((heads - bases).elements()), list((bases - heads).elements())
+    if added and removed:
+        return f"{', '.join(removed)} -> {', '.join(added)}"
+    if removed:
+        return f"removed {', '.join(removed)}"
+    if not added:
+        return ""
+    rows = {
+        diff.describe(r.head): float(r.head.get("rows_actual") or 0) for r in moved.rows if r.head is not None
+    }
+    return "added " + ", ".join(
+        node + (f" ({rows[node]:.0f} rows)" if rows[node] > 1 else "") for node in added
+    )
+
+
+def _where(statement: dict[str, Any]) -> str:
+    """A statement as the evidence names it: julia's file and query, else its text."""
+    return str(statement.get("source") or f"`{diff.brief(str(statement['query']), 60)}`")
 
 
 def statement_evidence(subject: Subject) -> Iterable[Evidence]:
@@ -153,18 +190,88 @@ def dependency_evidence(subject: Subject) -> Iterable[Evidence]:
     if not sides:
         yield Evidence("dependencies", 50, f"{line} (whether this benchmark runs them: no profile to tell)")
     elif deps.ran(changes, (key for side in sides for key in side.get("functions", {}))):
-        yield Evidence("dependencies", 50, line)
+        yield Evidence("dependencies", 50, line + _gains(subject))
+
+
+def _gains(subject: Subject) -> str:
+    """Where a dependency change shows: the functions that gained the most CPU per unit, head against
+    base (a head without hiredis: redis-py's pure-Python parser)."""
+    if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
+        return ""
+    changes = profile.compare(subject.head.profile, subject.base.profile)
+    first: dict[str, profile.Change] = {}  # a function whose calls and CPU both moved: its larger figure
+    for change in sorted((c for c in changes if c.effect > 0), key=lambda c: -c.effect):
+        first.setdefault(change.function, change)
+    gained = list(first.values())[: PROFILE_LINES - 1]
+    unit = _unit(subject.head)
+    return f"; the functions that gained: {', '.join(c.gained(unit) for c in gained)}" if gained else ""
 
 
 def server_time_evidence(subject: Subject) -> Iterable[Evidence]:
-    now, then = words.server_ms(subject.head), words.server_ms(subject.base)
-    if now is None or then is None or now <= 0 or then <= 0:
+    """The server's own time of this benchmark's statement (a query's benchmark), named from any unit of
+    work in the run that sends it; and for a unit of work, of each statement it sends whose own benchmark
+    ran in this run (linked by queryid, as the plans are): a busy-wait in a query's SQL slows the cache
+    miss and the message that run it, whose own counters have no server time."""
+    if subject.head is None or subject.base is None:
         return
+    query_id = subject.head.counters.get("query_id")
+    statement = _statement(subject.run, query_id) if query_id is not None else None
+    of = f" of {_where(statement)}" if statement is not None else ""
+    unit_ms = statistics.median(subject.base.samples_ms) if subject.base.samples_ms else 0.0
+    moved = _server_ratio(subject.head, subject.base, unit_ms)
+    if moved is not None:
+        yield Evidence(
+            "server_time", 40, f"server time{of} {moved}: the database's own work", deterministic=False
+        )
+    if subject.run.base is None:
+        return
+    for row in subject.head.counters.get("pg_by_statement") or []:
+        if float(row.get("calls") or 0) < diff.MIN_CALLS or row.get("query_id") is None:
+            continue
+        for name, bench in subject.run.benches.items():
+            other = subject.run.base.benches.get(name)
+            if (
+                name == subject.verdict.name
+                or other is None
+                or bench.counters.get("query_id") != row["query_id"]
+            ):
+                continue
+            linked = _server_ratio(bench, other, unit_ms, float(row["calls"]))
+            if linked is not None:
+                line = (
+                    f"server time of {_where(row)} {linked} (its benchmark {name}): the database's own work"
+                )
+                yield Evidence("server_time", 38, line, deterministic=False)
+
+
+def _server_ratio(
+    head: Bench | None, base: Bench | None, unit_ms: float = 0.0, calls: float = 1.0
+) -> str | None:
+    """The statement's mean server time, head against base ("34.9x the base's (0.0083 -> 0.2895 ms)"),
+    when it moved beyond SERVER_TIME either way and, `calls` times a unit, by SERVER_SHARE of the base's
+    unit (`unit_ms`, its median); else None."""
+    now, then = words.server_ms(head), words.server_ms(base)
+    if now is None or then is None or now <= 0 or then <= 0:
+        return None
     ratio = now / then
-    if abs(math.log(ratio)) > math.log(SERVER_TIME):
-        figures = f"({then:.4f} -> {now:.4f} ms)"
-        line = f"server time {words.fmt_x(ratio)} the base's {figures}: the database's own work"
-        yield Evidence("server_time", 40, line, deterministic=False)
+    if abs(math.log(ratio)) <= math.log(SERVER_TIME) or abs(now - then) * calls < SERVER_SHARE * unit_ms:
+        return None
+    return f"{words.fmt_x(ratio)} the base's ({then:.4f} -> {now:.4f} ms)"
+
+
+def _server_moved(head: Bench | None, base: Bench | None) -> str:
+    """The server time beside a plan change, when it moved too: what says the database pays for it."""
+    ratio = _server_ratio(head, base)
+    return f"; server time {ratio}: the database's own work" if ratio else ""
+
+
+def _statement(run: Run, query_id: object) -> dict[str, Any] | None:
+    """A statement with this queryid as a unit of work in the run recorded it (with its julia name)."""
+    for bench in run.benches.values():
+        for row in bench.counters.get("pg_by_statement") or []:
+            if row.get("query_id") == query_id:
+                return dict(row)
+    return None
 
 
 PROFILE_LINES = 3  # of each kind: a profile diff names a few functions, never the whole call tree
@@ -173,15 +280,17 @@ PROFILE_LINES = 3  # of each kind: a profile diff names a few functions, never t
 def profile_evidence(subject: Subject) -> Iterable[Evidence]:
     """The functions whose CPU or calls per unit moved, from both sides' profiles (julia.perf.engine.profile,
     which sets the bar a function must clear). Ranked under the dependencies: when a package changed, it
-    is the cause and these functions are where it shows; calls are exact, CPU is measured."""
+    is the cause and these functions are where it shows. Among themselves by the CPU each accounts for
+    (a call change first on a tie): calls are exact, but a unit that found a cache entry expired on one
+    side makes 20 more calls there for 0.1 ms, while a loop added to the reply cost 0.47 ms."""
     if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
         return
     unit = _unit(subject.head)
     changes = profile.compare(subject.head.profile, subject.base.profile)
-    for change in [c for c in changes if c.kind == "cpu"][:PROFILE_LINES]:
-        yield Evidence("profile", 46, change.line(unit), deterministic=False)
-    for change in [c for c in changes if c.kind == "calls"][:PROFILE_LINES]:
-        yield Evidence("profile", 48, change.line(unit))
+    cpu = [c for c in changes if c.kind == "cpu"][:PROFILE_LINES]
+    calls = [c for c in changes if c.kind == "calls"][:PROFILE_LINES]
+    for change in sorted([*calls, *cpu], key=lambda c: -abs(c.effect)):
+        yield Evidence("profile", 47, change.line(unit), deterministic=change.kind == "calls")
 
 
 def _unit(bench: Bench) -> str:

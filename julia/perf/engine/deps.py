@@ -11,16 +11,20 @@ packaging (PyPA's own parser, what pip uses) reads the requirement strings and c
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
+import re
 import subprocess
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+
+_NATIVE = re.compile(r"(?:of '|built-in method )(\w+)\.")
 
 # What an interpreter has installed, as {name: version}: run by each side's own python.
 INSTALLED = (
@@ -111,9 +115,19 @@ def ran(changes: dict[str, Any], functions: Iterable[str]) -> bool:
     names = {
         canonicalize_name(name) for kind in ("removed", "added", "upgraded") for name in changes.get(kind, {})
     }
-    imports = importlib.metadata.packages_distributions()
+    imports = _import_names()
     for key in functions:
-        top = key.split(":", 1)[0].split("/", 1)[0].removesuffix(".py")
+        # A C extension's function has no file: "<method 'gets' of 'hiredis.Reader' objects>",
+        # "<built-in method hiredis.hiredis.pack_command>"; its module is the dotted name's first part.
+        native = _NATIVE.search(key) if key.startswith("<") else None
+        top = native.group(1) if native else key.split(":", 1)[0].split("/", 1)[0].removesuffix(".py")
         if {canonicalize_name(d) for d in imports.get(top, [top])} & names:
             return True
     return False
+
+
+@functools.cache
+def _import_names() -> Mapping[str, list[str]]:
+    """Top-level import names to their distributions, read once per process: the metadata walk scans
+    every installed distribution's RECORD, and the gate asks it once per benchmark explained."""
+    return importlib.metadata.packages_distributions()

@@ -15,9 +15,11 @@ blocks (the webhook load) or once a second beside an open-loop storm whose CPU t
 
 from __future__ import annotations
 
+import bisect
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -99,3 +101,48 @@ def over_budget(profiles: dict[str, dict[str, float | int | None]], budget_kib: 
                 f"above the budget of {budget_kib:.0f} KiB (peak {p['uss_peak_mib']} MiB)"
             )
     return out
+
+
+def held_per_unit(
+    samples: Sequence[tuple[float, Mapping[str, int]]],
+    idle: Mapping[str, int],
+    starts: Sequence[float],
+    ends: Sequence[float],
+) -> dict[str, Any] | None:
+    """Memory held per unit in flight: at each sample (when, USS of each process), the processes' USS above
+    `idle` (theirs before the first unit), in KiB, over the units in flight then (started by then and not
+    yet ended: `starts` and `ends` are times on the samples' clock, an end for each unit that ended); over
+    the samples at which at least half the most units at once were in flight, their median (`kib`) and each
+    (`samples_kib`, the spread). None when no unit was ever in flight or a sample lacks a process of `idle`.
+
+    Why this and not bytes allocated per unit: it reads what a storm already samples (USS once a second)
+    and costs the storm nothing, where tracing allocations would slow the processes being timed or need a
+    run of its own; it is the memory a unit costs while the processes carry it, which is what sizes a
+    process for a given concurrency; and it reads the same from any process, so a probe's processes and
+    the service's compare. Why the plateau: USS is close to a high-water mark (freed objects leave their
+    pages to the allocator), so once the units drain, the same bytes over fewer in flight would read as
+    more per unit; at half the peak or more the bytes are those the concurrency made. What it includes,
+    for every process alike: a unit's live objects, the connections a pool opened to carry that many at
+    once, what first use loaded (imports, caches) after the idle reading, and pages the allocator kept."""
+    if not samples or any(name not in reading for _, reading in samples for name in idle):
+        return None
+    first_starts, first_ends = sorted(starts), sorted(ends)
+    at = [
+        (
+            bisect.bisect_right(first_starts, t) - bisect.bisect_right(first_ends, t),
+            sum(reading[name] - idle[name] for name in idle),
+            reading,
+        )
+        for t, reading in samples
+    ]
+    peak = max(n for n, _, _ in at)
+    if peak < 1:
+        return None
+    plateau = [(n, above) for n, above, _ in at if 2 * n >= peak]
+    return {
+        "kib": round(statistics.median(above / n / 1024 for n, above in plateau), 1),
+        "samples_kib": [round(above / n / 1024, 1) for n, above in plateau],
+        "in_flight_peak": peak,
+        "idle_mib": {name: round(idle[name] / MIB, 1) for name in idle},
+        "peak_mib": {name: round(max(r[name] for _, _, r in at) / MIB, 1) for name in idle},
+    }

@@ -3,7 +3,8 @@ verdict words. Allocations per call (julia.perf.engine.allocations) are judged a
 same run (FAIL or ok; no base, no verdict); a server's memory under load and its garbage-collector
 pauses (julia.perf.engine.memory, julia.gc_pauses) are shown; a load run's processes (a capacity storm's:
 `processes`, `servers_mib`) are judged where the run's budget limits their growth (`GROWTH`, the soak's:
-FAIL, warn or ok) and shown, "not judged", elsewhere."""
+FAIL, warn or ok) and shown, "not judged", elsewhere; a load run's memory held per reply in flight
+(`PER_REPLY`) is shown against its floor's with the verdict of its ratio."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from julia.perf.engine.results import Run
 Table = Callable[..., str]
 # The counter a load run's budget limits its processes' memory growth by (julia.testing.capacity.benches).
 GROWTH = "fastest_uss_growth_kib_per_1000"
+# The counter a load run's memory held per reply in flight is in, its floor's too (julia.perf.engine.
+# memory.held_per_unit, recorded by julia.testing.capacity.benches).
+PER_REPLY = "kib_per_reply_in_flight"
 
 
 def _verdict(found: Collection[str], judged: bool, otherwise: str) -> str:
@@ -140,11 +144,39 @@ def load_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
     return rows
 
 
+def per_reply_rows(run: Run, verdicts: Sequence[Verdict]) -> list[list[str]]:
+    """A load run's memory held per reply in flight against its floor's in the same run: the verdict of
+    their ratio, both medians, the ratio, and the spread of the run's samples over the floor's median."""
+    rows = []
+    for v in verdicts:
+        head = run.benches.get(v.name)
+        floor = run.benches.get(head.floor) if head and head.floor else None
+        if head is None or floor is None or PER_REPLY not in head.counters or PER_REPLY not in floor.counters:
+            continue
+        mine, theirs = head.counters[PER_REPLY], floor.counters[PER_REPLY]
+        base = theirs["kib"]
+        rows.append(
+            [
+                v.name,
+                v.status,
+                _mib(mine["kib"]),
+                _mib(base),
+                "-" if v.ratio_p50 is None else f"{v.ratio_p50:.2f}x",
+                f"{min(mine['samples_kib']) / base:.2f}x-{max(mine['samples_kib']) / base:.2f}x "
+                f"({len(mine['samples_kib'])})"
+                if base > 0
+                else "-",
+                f"{mine['in_flight_peak']} / {theirs['in_flight_peak']}",
+            ]
+        )
+    return rows
+
+
 def section(run: Run, verdicts: Sequence[Verdict], table: Table) -> list[str]:
     allocations, servers = allocation_rows(run, verdicts), server_rows(run, verdicts)
-    load = load_rows(run, verdicts)
+    load, per_reply = load_rows(run, verdicts), per_reply_rows(run, verdicts)
     parts = []
-    if allocations or servers or load:
+    if allocations or servers or load or per_reply:
         parts.append("<h2 id='memory'>Memory beside time</h2>")
     if allocations or servers:
         parts.append(
@@ -208,6 +240,27 @@ def section(run: Run, verdicts: Sequence[Verdict], table: Table) -> list[str]:
                 ],
                 load,
                 words_columns=(1, 8),
+            )
+        )
+    if per_reply:
+        parts.append(
+            "<p class='info'>Memory held per reply in flight, against the floor's measured in the same run "
+            "the same way: the USS the processes hold above theirs before the first message, over the "
+            "replies in flight, at each second of the run's plateau (at least half the most in flight), "
+            "the median of those samples; the verdict is that of the ratio's budget.</p>"
+        )
+        parts.append(
+            table(
+                [
+                    "benchmark",
+                    "memory",
+                    "KiB per reply in flight",
+                    "floor's KiB",
+                    "x floor",
+                    "samples over the floor's (n)",
+                    "most in flight, run / floor",
+                ],
+                per_reply,
             )
         )
     return parts

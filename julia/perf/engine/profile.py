@@ -27,18 +27,22 @@ standard library's own sampling profiler arrives with Python 3.15.
 Judged: a function is named only when all eight chunks of one side lie beyond all eight of the other
 (the Mann-Whitney extreme, p = 2/12,870 for two sides of eight) in its share of the unit's CPU (shares
 do not move when the machine slows both sides' CPU alike), and the change is material: at least
-MATERIAL of the base's CPU per unit and MIN_US. Calls are named when every chunk of one side differs from
-every chunk of the other by at least half a call per unit. Nothing else is said: an A/A profile has
-hundreds of functions and, compared without such a bar, always has a few that moved by chance.
+MATERIAL of the base's CPU per unit as it runs unprofiled (the profiled CPU over PROFILER_COST: every
+call pays the profiler, so 5% of the profiled CPU of a message was 1 ms, twice the 0.45 ms a loop added
+to its reply that the timing caught at 1.09x) and MIN_US. Calls are named when every chunk of one side
+differs from every chunk of the other by at least half a call per unit. Nothing else is said: an A/A
+profile has hundreds of functions and, compared without such a bar, always has a few that moved by chance.
 """
 
 from __future__ import annotations
 
 import cProfile
+import dataclasses
+import inspect
 import statistics
 import sysconfig
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -50,9 +54,12 @@ BUDGET_S = 0.4  # wall time a side spends profiling one benchmark, the profiler'
 PROFILER_COST = 3.0  # how much slower a unit runs under cProfile on the CPU clock (measured: 2-4x)
 UNITS = (5, 200)  # units per chunk, at least and at most
 KEEP = 80  # functions kept per benchmark (the most CPU), beside every function of the checkout itself
-MATERIAL = 0.05  # a CPU change is named from 5% of the base's CPU per unit ...
+MATERIAL = 0.05  # a CPU change is named from 5% of the base's CPU per unit (unprofiled) ...
 MIN_US = 5.0  # ... and 5 us
 MIN_CALLS = 0.5  # a calls change: half a call per unit (a call every other unit)
+RESUMABLE = (
+    inspect.CO_COROUTINE | inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+)
 
 Stats = dict[str, tuple[int, float, float]]  # function -> (calls, self s, total s) over one chunk
 Edges = dict[tuple[str, str], int]  # (caller, callee) -> calls over one chunk
@@ -76,6 +83,7 @@ async def profile(
     per_chunk = min(max(per_chunk, UNITS[0]), UNITS[1])
     i = start
     chunks: list[tuple[Stats, Edges]] = []
+    resumable: set[str] = set()
     for _ in range(CHUNKS):
         profiler = cProfile.Profile(time.thread_time_ns, 1e-9)
         for _ in range(per_chunk):
@@ -90,7 +98,8 @@ async def profile(
                 await after(i)
             i += 1
         chunks.append(_read(profiler, _namer(root)))
-    return compact(chunks, per_chunk, sources)
+        resumable |= _resumable(profiler, _namer(root))
+    return compact(chunks, per_chunk, sources, resumable)
 
 
 def _namer(root: Path) -> Callable[[object], str]:
@@ -130,10 +139,22 @@ def _read(profiler: cProfile.Profile, name: Callable[[object], str]) -> tuple[St
     return stats, edges
 
 
-def compact(chunks: list[tuple[Stats, Edges]], units: int, sources: Sequence[str]) -> dict[str, Any]:
+def _resumable(profiler: cProfile.Profile, name: Callable[[object], str]) -> set[str]:
+    """The coroutines and generators the profile saw: cProfile counts each resumption as a call."""
+    return {
+        name(entry.code)
+        for entry in profiler.getstats()
+        if getattr(entry.code, "co_flags", 0) & RESUMABLE and "_lsprof.Profiler" not in str(entry.code)
+    }
+
+
+def compact(
+    chunks: list[tuple[Stats, Edges]], units: int, sources: Sequence[str], resumable: Collection[str] = ()
+) -> dict[str, Any]:
     """Per unit, per chunk: each kept function's calls, self and total CPU (us), its three busiest
     callers, and the unit's whole CPU; `sources`, recorded with them, says which functions are the
-    checkout's own."""
+    checkout's own. Every other function seen keeps its calls (`others`): without them, one the other side
+    kept and this one did not would read as never called here."""
     cpu = [sum(s[1] for s in stats.values()) * 1e6 / units for stats, _ in chunks]
     busiest: dict[str, float] = {}
     for stats, _ in chunks:
@@ -156,12 +177,18 @@ def compact(chunks: list[tuple[Stats, Edges]], units: int, sources: Sequence[str
             "total_us": [round(r[2] * 1e6 / units, 3) for r in rows],
             "callers": {c: round(n / (units * len(chunks)), 3) for c, n in top},
         }
+    others = {
+        key: [round(stats.get(key, (0, 0.0, 0.0))[0] / units, 3) for stats, _ in chunks]
+        for key in sorted(set(busiest) - kept)
+    }
     cpu_us = [round(c, 3) for c in cpu]
     return {
         "units": units,
         "chunks": len(chunks),
         "cpu_us": cpu_us,
         "functions": functions,
+        "others": others,
+        "resumable": sorted(set(resumable) & set(busiest)),
         "sources": list(sources),
     }
 
@@ -182,20 +209,32 @@ class Change:
     low: float  # the change's interval (head - base): every pair of chunks lies within it
     high: float
     caller: str | None  # who calls it on the side where it is called more
+    # A side whose profile did not keep the function (under its KEEP busiest): its figure is that side's
+    # cut, an upper bound, so the change is at least what is said.
+    unseen: Literal["head", "base"] | None = None
+    # The CPU per unit (us) the change accounts for, head - base: a CPU change's own shift, a calls
+    # change's shift in the function's inclusive time (its callees' too); the causes rank by its size.
+    effect: float = 0.0
 
     @property
     def delta(self) -> float:
         return self.head - self.base
+
+    def gained(self, unit: str = "unit") -> str:
+        """The function and the CPU it gained, short: "redis/x.py:f (+0.142 ms CPU per call)"."""
+        return f"{self.function} ({_ms(self.effect, True)} CPU per {unit})"
 
     def line(self, unit: str = "unit") -> str:
         where = f" (called from {self.caller})" if self.caller else ""
         sign = "+" if self.delta > 0 else "-"
         if self.kind == "calls":
             return f"{sign}{_num(abs(self.delta))} calls/resumptions per {unit} of {self.function}{where}"
+        at_least = "at least " if self.unseen else ""
+        base = ("<= " if self.unseen == "base" else "") + _ms(self.base)
+        head = ("<= " if self.unseen == "head" else "") + _ms(self.head)
         return (
-            f"{sign}{_ms(abs(self.delta))} CPU per {unit} in {self.function} (self time, "
-            f"{_ms(self.base)} -> {_ms(self.head)}; "
-            f"every chunk pair {_ms(self.low, True)}..{_ms(self.high, True)})"
+            f"{sign}{at_least}{_ms(abs(self.delta))} CPU per {unit} in {self.function}{where} (self time, "
+            f"{base} -> {head}; every chunk pair {_ms(self.low, True)}..{_ms(self.high, True)})"
         )
 
 
@@ -210,15 +249,16 @@ def _ms(us: float, signed: bool = False) -> str:
 
 def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
     """The functions that moved, the largest CPU gains first, then the call changes (the checkout's own
-    code first). Empty when nothing stands out (see the module docstring for the bar)."""
+    code first). Empty when nothing stands out (see the module docstring for the bar). A library function
+    one side did not keep (not among its KEEP busiest) ran there with less CPU than any it kept: its CPU
+    is taken at that cut, so a CPU change is said only when it clears the bar even so, and its calls are
+    its `others` entry (unknown in a profile recorded before them: no calls change is said then)."""
     base_cpu = statistics.median(base["cpu_us"])
-    zeros = [0.0] * int(base["chunks"])
-    empty = {"calls": zeros, "self_us": zeros, "callers": {}}
     cpu: list[Change] = []
     calls: list[Change] = []
     for key in sorted(set(head["functions"]) | set(base["functions"])):
-        h = head["functions"].get(key, empty | {"calls": [0.0] * int(head["chunks"])})
-        b = base["functions"].get(key, empty)
+        h, h_calls, h_cpu = _figures(head, key)
+        b, b_calls, b_cpu = _figures(base, key)
         h_share = [s / c for s, c in zip(h["self_us"], head["cpu_us"], strict=True) if c]
         b_share = [s / c for s, c in zip(b["self_us"], base["cpu_us"], strict=True) if c]
         low, high = _bounds(h["self_us"], b["self_us"])
@@ -226,16 +266,76 @@ def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
         if (
             _separated(h_share, b_share)
             and _separated(h["self_us"], b["self_us"])
-            and abs(shift) >= max(MATERIAL * base_cpu, MIN_US)
+            and abs(shift) >= max(MATERIAL * base_cpu / PROFILER_COST, MIN_US)
         ):
-            cpu.append(_change(key, "cpu", h["self_us"], b["self_us"], low, high, h, b))
+            change = _change(key, "cpu", h["self_us"], b["self_us"], low, high, h, b)
+            own = not _foreign(key, head.get("sources", ()))  # its own name says where it is
+            unseen: Literal["head", "base"] | None = None if h_cpu and b_cpu else "base" if h_cpu else "head"
+            cpu.append(dataclasses.replace(change, caller=None if own else change.caller, unseen=unseen))
         c_low, c_high = _bounds(h["calls"], b["calls"])
-        if min(abs(c_low), abs(c_high)) >= MIN_CALLS and c_low * c_high > 0:
+        if (
+            h_calls
+            and b_calls
+            and min(abs(c_low), abs(c_high)) >= MIN_CALLS
+            and c_low * c_high > 0
+            and not _waits(key, head, base, h, b)
+        ):
             calls.append(_change(key, "calls", h["calls"], b["calls"], c_low, c_high, h, b))
     cpu.sort(key=lambda c: -c.delta)
     own = head.get("sources", ())  # a profile recorded before it said so: nothing ranks as own code
-    calls.sort(key=lambda c: (_foreign(c.function, own) and _foreign(c.caller or "<", own), -abs(c.delta)))
+    # Where new work starts first: a call whose caller's own calls did not change (new code called from
+    # old), before the calls that new code makes in turn (a helper added after a cache read made 41 more
+    # calls to its generator expression and 40 to json.dumps; the one call into it is what says where).
+    moved = {c.function for c in calls}
+    calls.sort(
+        key=lambda c: (
+            c.caller in moved,
+            _foreign(c.function, own) and _foreign(c.caller or "<", own),
+            -abs(c.delta),
+        )
+    )
     return cpu + calls
+
+
+def _waits(
+    key: str, head: Mapping[str, Any], base: Mapping[str, Any], h: Mapping[str, Any], b: Mapping[str, Any]
+) -> bool:
+    """A coroutine's calls that count its waits, not work: cProfile counts each resumption, and how often
+    a coroutine resumes is how often its I/O was not ready yet, which moves with the machine (an untouched
+    cache hit's read resumed twice per unit on one side, once on the other; a library's
+    StreamReader._wait_for_data ran 1.76 times per read on one side, never on the other, its data already
+    there). So one that ran on both sides, or a library's called by a library, is not a calls change; one
+    of the checkout's own, or called from it, on one side only is (the sleep injection's asyncio.sleep)."""
+    if key not in {*head.get("resumable", ()), *base.get("resumable", ())}:
+        return False
+    if min(statistics.median(h["calls"]), statistics.median(b["calls"])) > 0:
+        return True
+    sources = head.get("sources", ())
+    callers = {**b.get("callers", {}), **h.get("callers", {})}
+    return _foreign(key, sources) and all(_foreign(c, sources) for c in callers)
+
+
+def _figures(side: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any], bool, bool]:
+    """A function's figures on one side, whether its calls are known, and whether its CPU is. One the
+    side did not keep never ran there when the side saw no such function (`others`), kept every function
+    it saw, or the function is the checkout's own (always kept); else it ran below the side's cut, with
+    the calls `others` recorded, and CPU at most the least any library function the side kept reached."""
+    found = side["functions"].get(key)
+    if found is not None:
+        return found, True, True
+    chunks = int(side["chunks"])
+    sources = side.get("sources", ())
+    others: Mapping[str, list[float]] | None = side.get("others")
+    never = {"calls": [0.0] * chunks, "self_us": [0.0] * chunks, "callers": {}}
+    if (
+        not _foreign(key, sources)
+        or len(side["functions"]) < KEEP
+        or (others is not None and key not in others)
+    ):
+        return never, True, True
+    cut = min((max(f["self_us"]) for k, f in side["functions"].items() if _foreign(k, sources)), default=0.0)
+    below = {"calls": others[key] if others is not None else never["calls"], "self_us": [cut] * chunks}
+    return below | {"callers": {}}, others is not None, False
 
 
 def _change(
@@ -251,7 +351,11 @@ def _change(
     more = h if statistics.median(head) >= statistics.median(base) else b
     callers: dict[str, float] = more.get("callers", {})
     caller = max(callers, key=lambda c: callers[c]) if callers else None
-    return Change(key, kind, statistics.median(base), statistics.median(head), low, high, caller)
+    now, then = (head, base) if kind == "cpu" else (h.get("total_us", [0.0]), b.get("total_us", [0.0]))
+    effect = statistics.median(now) - statistics.median(then)
+    return Change(
+        key, kind, statistics.median(base), statistics.median(head), low, high, caller, effect=effect
+    )
 
 
 def _separated(a: list[float], b: list[float]) -> bool:

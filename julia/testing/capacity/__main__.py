@@ -97,7 +97,8 @@ def memory_summary(r: dict[str, Any]) -> str:
 
 def against_floor(r: dict[str, Any]) -> str:
     """julia's CPU per reply against the floor's in the same run, when the run measured the floor, with
-    its spread over windows of replies (benches.cpu_per_reply_windows) when the samples say it."""
+    its spread over windows of replies (benches.cpu_per_reply_windows) when the samples say it; then its
+    memory held per reply in flight against the floor's (memory_against_floor)."""
     if "piso" not in r:
         return ""
     floor_ms = r["piso"]["cpu_ms_por_resposta"]["total"]
@@ -111,6 +112,23 @@ def against_floor(r: dict[str, Any]) -> str:
     return (
         f"the floor {floor_ms:.1f} ms/reply at the same rate and latencies "
         f"(julia {r['cpu_ms_por_resposta']['julia'] / floor_ms:.2f}x it{spread}); "
+    ) + memory_against_floor(r)
+
+
+def memory_against_floor(r: dict[str, Any]) -> str:
+    """julia's memory held per reply in flight against the floor's in the same run (the ratio of their
+    medians, as the engine takes it), with julia's spread over its samples against the floor's median and
+    the floor's own; said unmeasured when the run measured the floor but either side could not say."""
+    julia, floor_held = r.get("memoria_por_resposta"), r.get("piso", {}).get("memoria_por_resposta")
+    if not julia or not floor_held or floor_held["kib"] <= 0:
+        return "memory per reply against the floor not measured; " if "piso" in r else ""
+    base, mine = floor_held["kib"], julia["samples_kib"]
+    return (
+        f"memory held per reply in flight {julia['kib']:.0f} KiB, the floor's {base:.0f} "
+        f"({min(floor_held['samples_kib']):.0f}-{max(floor_held['samples_kib']):.0f}; julia "
+        f"{julia['kib'] / base:.2f}x it, {min(mine) / base:.2f}x-{max(mine) / base:.2f}x over "
+        f"{len(mine)} samples, at most {julia['in_flight_peak']} in flight against "
+        f"{floor_held['in_flight_peak']}); "
     )
 
 

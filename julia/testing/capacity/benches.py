@@ -1,7 +1,7 @@
 """Every capacity run as benchmarks of the perf engine: one results schema (results.json), one gate
 (julia.perf.engine.gate, against perf/budgets.toml) and one report (its load runs and memory sections).
 
-Each storm is three benchmarks in group "capacity" (`Names`):
+Each storm is five benchmarks in group "capacity" (`Names`):
 - the storm: every answered message's time-to-reply (ms; with no worker, every webhook's latency); its
   deterministic counts (messages not stored, unanswered, answered twice, refused, sent to a doctor who
   opted out: budget 0 each); its time-to-reply p99 (`time_to_reply_p99_ms`) and that p99 above the p99
@@ -13,13 +13,17 @@ Each storm is three benchmarks in group "capacity" (`Names`):
   storm result (`storm`, its keys as published in the capacity JSON before these benchmarks).
 - its CPU: julia's CPU per reply (ms), one sample per window of replies, against
 - its floor: the floor probe's at the same rate and latencies (julia.testing.capacity.floor), so the
-  ratio to the floor is the engine's ratio_p50, with its budget.
+  ratio to the floor is the engine's ratio_p50, with its budget;
+- its memory: julia's memory held per reply in flight (KiB; julia.perf.engine.memory.held_per_unit), one
+  sample per second of the storm's plateau, against
+- its floor's memory: the floor probe's, read the same way in the same run, the ratio again ratio_p50.
 
-`python -m julia.testing.capacity --gate` adds them, as capacity_storm, capacity_storm_cpu and
-capacity_floor_cpu, to the perf run's results, and `julia perf gate` judges them with the rest. The
-matrix and the soak write results of their own (`capacity_<scenario>`, `capacity_soak`) and judge them
-with the same gate against the budgets `budgets` derives from the same entries. The storm runs the head
-alone (no same-run base): `timing = false`, the budgets judge it.
+`python -m julia.testing.capacity --gate` adds them, as capacity_storm, capacity_storm_cpu,
+capacity_floor_cpu, capacity_storm_memory_kib and capacity_floor_memory_kib, to the perf run's results,
+and `julia perf gate` judges them with the rest. The matrix and the soak write results of their own
+(`capacity_<scenario>`, `capacity_soak`) and judge them with the same gate against the budgets `budgets`
+derives from the same entries. The storm runs the head alone (no same-run base): `timing = false`, the
+budgets judge it.
 """
 
 from __future__ import annotations
@@ -64,16 +68,30 @@ class Names(NamedTuple):
     storm: str
     cpu: str
     floor: str
+    memory: str  # KiB, not ms, whatever the engine's columns say: the unit is in the name
+    floor_memory: str
 
 
-GATE = Names("capacity_storm", "capacity_storm_cpu", "capacity_floor_cpu")
-SOAK = Names("capacity_soak", "capacity_soak_cpu", "capacity_soak_floor_cpu")
+GATE = Names(
+    "capacity_storm",
+    "capacity_storm_cpu",
+    "capacity_floor_cpu",
+    "capacity_storm_memory_kib",
+    "capacity_floor_memory_kib",
+)
+SOAK = Names(
+    "capacity_soak",
+    "capacity_soak_cpu",
+    "capacity_soak_floor_cpu",
+    "capacity_soak_memory_kib",
+    "capacity_soak_floor_memory_kib",
+)
 
 
 def names_of(scenario_name: str) -> Names:
     """A matrix storm's benchmarks, named for its scenario (tempestade-1000med-60s-1w)."""
     stem = "capacity_" + scenario_name.replace("-", "_")
-    return Names(stem, f"{stem}_cpu", f"{stem}_floor_cpu")
+    return Names(stem, f"{stem}_cpu", f"{stem}_floor_cpu", f"{stem}_memory_kib", f"{stem}_floor_memory_kib")
 
 
 def benches(r: dict[str, Any], line: str, names: Names = GATE, soak: bool = False) -> list[Bench]:
@@ -117,6 +135,30 @@ def benches(r: dict[str, Any], line: str, names: Names = GATE, soak: bool = Fals
     if "piso" in r:
         floor = r["piso"]["cpu_ms_por_resposta"]
         found.append(Bench(names.floor, GROUP, None, [floor["total"]], {"cpu_ms_per_reply": floor}))
+    return found + memory_per_reply(r, names)
+
+
+def memory_per_reply(r: dict[str, Any], names: Names) -> list[Bench]:
+    """julia's memory held per reply in flight and, when the floor measured it, the floor's, each a sample
+    per second of its storm's plateau (memory.held_per_unit): the engine's ratio to the floor is the
+    ratio of their medians. Empty when the storm could not say (no worker, no reply in flight)."""
+    held = r.get("memoria_por_resposta")
+    if not held:
+        return []
+    floor = r.get("piso", {}).get("memoria_por_resposta")
+    found = [
+        Bench(
+            names.memory,
+            GROUP,
+            names.floor_memory if floor else None,
+            held["samples_kib"],
+            {"kib_per_reply_in_flight": held},
+        )
+    ]
+    if floor:
+        found.append(
+            Bench(names.floor_memory, GROUP, None, floor["samples_kib"], {"kib_per_reply_in_flight": floor})
+        )
     return found
 
 
@@ -265,11 +307,11 @@ class Limits:
 
 def budgets(stored: Budgets, run: Run, runs: list[Names], limits: dict[str, float]) -> Budgets:
     """The budgets a matrix or soak `run` is judged by: each storm's (`runs`) the gate storm's
-    (capacity_storm: the zero counts; its CPU's and floor's: the ratio to the floor), with the gate
-    storm's time limit replaced by `limits` (the command line's, the soak's growth). A matrix explores
-    sizes and worker counts beyond the gate's storm, whose 2 s above Claude is the epic's target at its
-    rate: a matrix storm is held to a time only when the command line says so; a storm with no worker
-    has no time-to-reply to hold."""
+    (capacity_storm: the zero counts; its CPU's and memory's and their floors': the ratio to the floor),
+    with the gate storm's time limit replaced by `limits` (the command line's, the soak's growth). A
+    matrix explores sizes and worker counts beyond the gate's storm, whose 2 s above Claude is the epic's
+    target at its rate: a matrix storm is held to a time only when the command line says so; a storm with
+    no worker has no time-to-reply to hold."""
     found: dict[str, Budget] = {}
     for names in runs:
         storm = run.benches[names.storm]
@@ -277,7 +319,7 @@ def budgets(stored: Budgets, run: Run, runs: list[Names], limits: dict[str, floa
         found[names.storm] = dataclasses.replace(
             stored.benches.get(GATE.storm, Budget(timing=False)), limits=tuple(mine.items())
         )
-        for name, like in ((names.cpu, GATE.cpu), (names.floor, GATE.floor)):
+        for name, like in zip(names[1:], GATE[1:], strict=True):
             if name in run.benches:
                 found[name] = stored.benches.get(like, Budget(timing=False))
     return dataclasses.replace(stored, benches=found)

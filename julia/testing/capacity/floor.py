@@ -14,8 +14,10 @@ docs/capacity.md counts them), each lighter, so what julia spends above the floo
 a target below the floor cannot be met by trimming julia.
 
 The driver posts open-loop (Poisson arrivals) at `--rate` for `--window` seconds after a warm-up, reads
-both processes' CPU from /proc, and reports CPU per reply and the time from the webhook's 200 to the
-fake Evolution receiving the sendText (p50/p90/p99/max), as capacity runs measure julia's time-to-reply.
+both processes' CPU from /proc and their USS once a second (as a capacity run samples julia's), and
+reports CPU per reply, memory held per reply in flight (julia.perf.engine.memory.held_per_unit) and the
+time from the webhook's 200 to the fake Evolution receiving the sendText (p50/p90/p99/max), as capacity
+runs measure julia's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
@@ -44,6 +47,7 @@ from httpx_aiohttp.httpx2 import Httpx2AiohttpClient
 from julia import db, runtime, servers
 from julia.integrations.claude import Claude
 from julia.integrations.http import cliente_http
+from julia.perf.engine import memory
 from julia.settings import Settings
 from julia.testing import control
 from julia.testing.capacity import processes
@@ -57,6 +61,7 @@ DRAIN_S = 30.0  # at most, after the last arrival, for the last reply (Claude's 
 WARM_UP = 20  # messages, in one second, before the measured window
 IDLE_S = 5.0  # then this long with nothing to do: what the processes spend idle is reported too
 ZERO = {"latencia": {"mediana_ms": 0, "p99_ms": 0}}
+SAMPLE_S = 1.0  # the processes' USS read this often, as a capacity run reads julia's (load.SAMPLE_S)
 
 
 # --- the webhook server -----------------------------------------------------------------------------
@@ -171,6 +176,33 @@ async def drive(url: str, rate: float, window_s: float, seed: int, prefix: str =
     return accepted
 
 
+def _uss(pids: list[processes.Process]) -> dict[str, int]:
+    """Each process's USS now, by its name (none for a process gone)."""
+    readings = {p.name: memory.read(p.pid) for p in pids}
+    return {name: r.uss for name, r in readings.items() if r is not None}
+
+
+@contextlib.contextmanager
+def _sampling(pids: list[processes.Process]) -> Iterator[list[tuple[float, dict[str, int]]]]:
+    """The processes' USS once a second, with when it was read (time.time()), while the block runs: read in
+    a thread, as the capacity run reads julia's beside its driver, so the drive's loop is not held up."""
+    seen: list[tuple[float, dict[str, int]]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(SAMPLE_S):
+            read_now = _uss(pids)
+            seen.append((time.time(), read_now))
+
+    thread = threading.Thread(target=sample, name="floor-uss", daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+
+
 @contextlib.contextmanager
 def _processes(
     dsn: str, redis_url: str, folder: Path, config: dict[str, Any]
@@ -224,14 +256,18 @@ def measure(
         fakes,
         pids,
     ):
+        # Memory is read from before the warm-up, as julia's is from before its storm's first message:
+        # both sides started, pools open, no message done, so what first use loads counts on both.
+        idle_uss = _uss(pids)
         # Warmed first: the clients' connections opened, statements prepared, lazy imports done.
         warmed = asyncio.run(drive(url, WARM_UP, 1.0, seed=0, prefix="aquecer"))
         asyncio.run(_sent(fakes, warmed, drain_s))
         idle = [processes.cpu_s(p.pid) for p in pids]
         time.sleep(idle_s)
         before = [processes.cpu_s(p.pid) for p in pids]
-        accepted = asyncio.run(drive(url, rate, window_s, seed=1))
-        sent = asyncio.run(_sent(fakes, accepted, drain_s))
+        with _sampling(pids) as uss_seen:
+            accepted = asyncio.run(drive(url, rate, window_s, seed=1))
+            sent = asyncio.run(_sent(fakes, accepted, drain_s))
         after = [processes.cpu_s(p.pid) for p in pids]
     names_ = ("webhook", "worker")
     cpu = {name: _ms(a, b, len(sent)) for name, a, b in zip(names_, before, after, strict=True)}
@@ -243,6 +279,9 @@ def measure(
         "respondidas": len(sent),
         "cpu_ms_por_resposta": {**cpu, "total": cpu["webhook"] + cpu["worker"]},
         "cpu_ms_por_s_ocioso": stopped,
+        "memoria_por_resposta": memory.held_per_unit(
+            uss_seen, idle_uss, list(accepted.values()), list(sent.values())
+        ),
         "tempo_resposta_ms": summary([(t - accepted[i]) * 1000 for i, t in sent.items()]),
         "carga": os.getloadavg(),
     }
@@ -260,10 +299,19 @@ def _ms(before: float | None, after: float | None, per_unit: float) -> float:
 def summary_line(r: dict[str, Any]) -> str:
     cpu, t = r["cpu_ms_por_resposta"], r["tempo_resposta_ms"]
     idle = sum(r["cpu_ms_por_s_ocioso"].values())
+    held = r.get("memoria_por_resposta")
     return (
         f"floor at {r['taxa_por_s']:g}/s for {r['janela_s']:g} s: {r['respondidas']}/{r['mensagens']} "
         f"answered; CPU per reply {cpu['total']:.2f} ms (webhook {cpu['webhook']:.2f}, worker "
-        f"{cpu['worker']:.2f}; idle {idle:.1f} ms/s); webhook 200 to sendText p50 {t['p50']:.1f} "
+        f"{cpu['worker']:.2f}; idle {idle:.1f} ms/s); "
+        + (
+            f"memory held per reply in flight {held['kib']:.0f} KiB "
+            f"({min(held['samples_kib']):.0f}-{max(held['samples_kib']):.0f} over {len(held['samples_kib'])} "
+            f"samples, at most {held['in_flight_peak']} in flight); "
+            if held
+            else "memory per reply not measured; "
+        )
+        + f"webhook 200 to sendText p50 {t['p50']:.1f} "
         f"p90 {t['p90']:.1f} p99 {t['p99']:.1f} max {t['max']:.1f} ms; "
         f"load {' '.join(f'{x:.2f}' for x in r['carga'])}"
     )

@@ -12,7 +12,8 @@ sender cut to 12 replies/s (the storm arrives at 15/s) put it 4.16 s above, and 
 
 The floor (julia.testing.capacity.floor) then runs at the storm's rate and latencies, and julia's CPU per
 reply over the floor's is budgeted at issue 35's 1.25x, advisory: five runs of unchanged code read
-1.31x-1.79x.
+1.31x-1.79x. So is julia's memory held per reply in flight over the floor's (julia.perf.engine.memory.
+held_per_unit), read from the USS both sample once a second.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def cause(r: dict[str, Any]) -> str:
         parts.append(
             f"julia CPU {cpu:.1f} ms/reply, {cpu / floor_ms:.2f}x the floor's {floor_ms:.1f} in this run"
         )
+        held, floor_held = r.get("memoria_por_resposta"), r["piso"].get("memoria_por_resposta")
+        if held and floor_held and floor_held["kib"] > 0:
+            parts.append(
+                f"memory {held['kib']:.0f} KiB per reply in flight, {held['kib'] / floor_held['kib']:.2f}x "
+                f"the floor's {floor_held['kib']:.0f}"
+            )
     else:
         parts.append(f"julia CPU {cpu:.1f} ms/reply (the floor was not measured)")
     return "; ".join(parts)

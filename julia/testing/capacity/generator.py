@@ -12,6 +12,15 @@ Content-Length, on uvloop. A due request waits in a queue when every connection 
 behind), and goes on the first connection freed. What it cost is reported beside what it measured: its
 CPU (this process's, over the run) and how late each request left against its instant; a generator late
 by more than a millisecond or two at p99, or near a whole core, has measured itself as well.
+
+Two things of uvloop's it keeps clear of. Its clock (`loop.time()`) is libuv's, in whole milliseconds:
+each latency is read from `time.perf_counter()` instead. And its timers round a delay to the nearest
+millisecond, so sleeping until the next request's instant, whenever that was under half a millisecond
+away, was no sleep at all: the loop spun, and at 1,000 requests a second it took 70-82% of a core
+(2026-12-07, py-spy: the sleep and uvloop's own loop), CPU the server under test on this 2-core box
+did not get (7-10% since; docs/capacity.md, "Webhook ingestion, open-loop"). It wakes at most once a
+millisecond (`TICK_S`) and sends all that are due; a request is then up to a tick late, which its latency
+counts (from its instant) and "late" shows.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 Request = Callable[[int], bytes]  # request number -> the whole HTTP/1.1 request
+TICK_S = 0.001  # the shortest sleep between two rounds of sends: uvloop's timer resolution
 
 
 @dataclass
@@ -82,7 +92,7 @@ class _Generator:
         self.pending = 0
         self.tasks: set[asyncio.Future[None]] = set()  # connections being opened again
         self.end = asyncio.get_running_loop().create_future()
-        self.clock = asyncio.get_running_loop().time
+        self.clock = time.perf_counter
         self.start_at = 0.0  # the first request's due instant, set once the connections are open
 
     def dispatch(self, payload_bytes: bytes, due: float) -> None:
@@ -136,7 +146,6 @@ async def generate(
 ) -> Measured:
     """Post `rate` requests a second for `duration_s` seconds on `connections` connections, then wait up to
     `wait_s` for the last answers (unanswered by then: counted as lost connections)."""
-    loop = asyncio.get_running_loop()
     total = round(rate * duration_s)
     g = _Generator(host, port, total)
     for _ in range(connections):
@@ -146,21 +155,21 @@ async def generate(
     gc.disable()
     try:
         cpu = time.process_time()
-        g.start_at = start_at = loop.time() + 0.05
+        g.start_at = start_at = g.clock() + 0.05
         while g.measured.sent < total:
-            due_times = min(total, int((loop.time() - start_at) * rate) + 1)
+            due_times = min(total, int((g.clock() - start_at) * rate) + 1)
             for i in range(g.measured.sent, due_times):
                 g.pending += 1
                 g.measured.sent += 1
                 g.dispatch(request(i), start_at + i / rate)
-            await asyncio.sleep(max(0.0, start_at + g.measured.sent / rate - loop.time()))
+            await asyncio.sleep(max(TICK_S, start_at + g.measured.sent / rate - g.clock()))
         if g.pending:
             try:
                 await asyncio.wait_for(asyncio.shield(g.end), wait_s)
             except TimeoutError:
                 g.measured.connections_lost += g.pending
                 g.end.set_result(None)  # the connections closed below are counted already
-        g.measured.seconds = loop.time() - start_at
+        g.measured.seconds = g.clock() - start_at
         g.measured.cpu_s = time.process_time() - cpu
     finally:
         if not g.end.done():

@@ -165,6 +165,10 @@ class Observed:
     servers_seen: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     waiting: dict[str, asyncio.Future[float]] = field(default_factory=dict)
     gc_record: list[dict[str, Any]] = field(default_factory=list)  # gc_pauses.summary of each julia process
+    # Each julia process's USS before the first message, and at each sample with when it was read
+    # (time.time(), the clock of accepted_at and of the replies): its memory per reply in flight.
+    idle_uss: dict[str, int] = field(default_factory=dict)
+    uss_seen: list[tuple[float, dict[str, int]]] = field(default_factory=list)
 
 
 def _machine_load() -> str:
@@ -256,9 +260,11 @@ async def _with_processes(
         await asyncio.sleep(WARM_UP_S)
         postmaster = processes.parent(int(await conn.fetchval("SELECT pg_backend_pid()")))
         others = {POSTGRES: postmaster, FAKES: fakes.processo.pid if fakes.processo else None}
+        seen = Observed()
+        idle = await asyncio.to_thread(_read_memory, all_processes, None)
+        seen.idle_uss = {name: reading.uss for name, reading in idle.items()}
         cpu_before = _cpu(all_processes, others)
         load_before = _machine_load()
-        seen = Observed()
         start_at = time.time() + 0.5
         arrivals_end = asyncio.Event()
         # julia's own client (httpx2 over aiohttp's transport): httpx's pool rescans every connection per
@@ -519,6 +525,7 @@ async def _samples(
             # In a thread: reading smaps of 20-odd processes takes tens of ms, mostly in the kernel (the GIL
             # released), which the driver's loop must not spend late on its sends.
             read_now = await asyncio.to_thread(_read_memory, all_processes, others[POSTGRES])
+            seen.uss_seen.append((time.time(), {n: m.uss for n, m in read_now.items() if n != POSTGRES}))
             redis_mem = await redis.info("memory")
             # The work each process has done so far: messages accepted for serve, answered for a worker (which
             # keeps working through the backlog after the last arrival).
@@ -638,6 +645,13 @@ def _result(
             for name, v in seen.servers_seen.items()
             if v
         },
+        # julia's memory held per reply in flight, read as the floor's is (memory.held_per_unit says why
+        # this measure); with no worker nothing is in flight to a reply.
+        "memoria_por_resposta": memory.held_per_unit(
+            seen.uss_seen, seen.idle_uss, list(seen.accepted_at.values()), [v[0] for v in answered.values()]
+        )
+        if scenario.workers
+        else None,
         "gc_pausas": seen.gc_record,
         "slack": slack[:20],
         "carga_maquina": {"antes": load_before, "depois": _machine_load()},
