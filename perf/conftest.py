@@ -76,6 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="calibration: only the warm benchmarks' traced allocations (perf/allocations_accuracy.py)",
     )
+    group.addoption(
+        "--no-profiles-or-allocations",
+        action="store_true",
+        help="measuring what the evidence costs: skip the untimed profile chunks and allocation tracing "
+        "after each warm benchmark's timed blocks (perf/causes_accuracy.py --off)",
+    )
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
@@ -149,6 +155,7 @@ async def perf(services: servers.Servers, pytestconfig: pytest.Config) -> AsyncI
         turns,
         slowdown,
         allocations_only=pytestconfig.getoption("--allocations-only"),
+        evidence=not pytestconfig.getoption("--no-profiles-or-allocations"),
     )
     yield context
     if statements:

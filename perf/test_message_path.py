@@ -164,12 +164,13 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
                 await path.message(next(numbers))
             sent += DOCTORS
             counters |= await _count(perf, path, numbers)
-            counters |= await perf.allocated(lambda i: path.message(next(numbers)), COUNTED)
-            sent += 2 * COUNTED
+            allocated = await perf.allocated(lambda i: path.message(next(numbers)), COUNTED)
+            counters |= allocated
+            sent += COUNTED + (COUNTED if allocated else 0)
             profiled = await perf.profile(
                 lambda i: path.message(next(numbers)), unit_ms=statistics.median(paired.samples_ms)
             )
-            sent += profiled["units"] * profiled["chunks"]
+            sent += profiled["units"] * profiled["chunks"] if profiled else 0
         replies, claude_calls = await _queued(conn) - queued, path.claude.calls - calls
         if replies != sent or claude_calls != sent:
             raise AssertionError(f"{sent} messages, {replies} replies queued, {claude_calls} Claude calls")

@@ -40,6 +40,8 @@ SAMPLES = 2000
 # The defaults of --results and --out, as help shows them (julia's perf.toml: out = reports/out).
 RESULTS = "perf.toml's out/results.json"
 OUT = "perf.toml's out"
+# `julia perf gate --explain all`: every benchmark measured (no benchmark is named so).
+ALL = "all"
 
 
 def register(sub: Any) -> None:
@@ -115,8 +117,8 @@ def register(sub: Any) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="find the likely cause of this benchmark whatever its status (repeatable); failed, "
-        "inconclusive and warned ones are always explained",
+        help="find the likely cause of this benchmark whatever its status (repeatable; `all`: every "
+        "benchmark measured); failed, inconclusive and warned ones are always explained",
     )
     _config_option(gate)
     gate.set_defaults(run=_with_extras(_gate))
@@ -447,7 +449,8 @@ def _gate(args: argparse.Namespace) -> int:
     verdicts = judged.verdicts
     record = history.append if args.record_history else history.current
     lines = record(config.history, run, verdicts)
-    unknown = sorted(set(args.explain) - {v.name for v in verdicts})
+    explain = [v.name for v in verdicts if v.name in run.benches] if ALL in args.explain else args.explain
+    unknown = sorted(set(explain) - {v.name for v in verdicts})
     if unknown:
         raise JuliaError(
             f"--explain: no benchmark named {', '.join(unknown)} in {args.results or config.results}"
@@ -459,10 +462,10 @@ def _gate(args: argparse.Namespace) -> int:
         lines,
         args.out or config.out,
         judged.calibration,
-        explain=args.explain,
+        explain=explain,
         uncalibrated=judged.uncalibrated,
     )
-    print(report.terminal(verdicts, run, args.explain))
+    print(report.terminal(verdicts, run, explain))
     verdict = "FAILED" if failed(verdicts) else "passed"
     against = "none for " + run.stamp["machine_class"] if judged.baseline is None else "yes"
     print(f"perf gate {verdict}; baseline: {against}; report: {written.page}")

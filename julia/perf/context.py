@@ -51,6 +51,9 @@ class Perf:
     # The allocation gate's calibration (perf/allocations_accuracy.py): each warm benchmark that traces
     # its allocations warms up and traces them, and nothing else (no timed blocks, counts or profile).
     allocations_only: bool = False
+    # False only to measure what the untimed evidence costs in wall time (perf/causes_accuracy.py --off,
+    # `--no-profiles-or-allocations`): `profile` and `allocated` then do nothing.
+    evidence: bool = True
 
     async def switch(self, label: str) -> int:
         """Hand this side's turn back, wait for the next and return its round (julia.perf.engine.turns)."""
@@ -81,7 +84,10 @@ class Perf:
         self, call: Step, calls: int, *, before: Step | None = None, after: Step | None = None
     ) -> dict[str, Any]:
         """What one of `calls` calls allocates, traced after the benchmark's timed blocks, untimed
-        (julia.perf.engine.allocations): the counters the gate holds to the base's."""
+        (julia.perf.engine.allocations): the counters the gate holds to the base's. None traced (and
+        none called) without the evidence."""
+        if not self.evidence:
+            return {}
         return allocations.typical(await allocations.measure(call, calls, before, after))
 
     async def allocations_alone(
@@ -107,9 +113,12 @@ class Perf:
 
     async def profile(
         self, call: Step, *, unit_ms: float, before: Step | None = None, after: Step | None = None
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """CPU per function of `call`'s units, profiled after the benchmark's timed blocks and still in
-        this side's turn (julia.perf.engine.profile): the evidence a verdict is explained with."""
+        this side's turn (julia.perf.engine.profile): the evidence a verdict is explained with. None
+        (nothing called) without the evidence."""
+        if not self.evidence:
+            return None
         return await profile.profile(
             call,
             start=0,

@@ -116,6 +116,39 @@ def test_the_gate_says_it_first(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert summary[2].startswith("**machine class x86_64-4cpu-pg18-url is NOT calibrated")
 
 
+def test_explain_all_finds_a_cause_for_every_benchmark_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`julia perf gate --explain all`: every benchmark of the run gets its likely cause line, ok ones
+    too (perf/causes_accuracy.py asks the same of unchanged code); without it, only the undecided."""
+    run = results.Run(
+        {"machine_class": "x86_64-2cpu-pg18-embedded", "project": PROJECT.said(), "doctors": 1000}
+    )
+    for name in ("floor_pg_select1", "floor_redis_get"):
+        run.add(results.Bench(name, "floor", None, [0.1] * 20))
+    path = tmp_path / "results.json"
+    run.save(path)
+
+    def likely(explain: list[str]) -> list[str]:
+        args = argparse.Namespace(
+            results=path,
+            out=tmp_path / "out",
+            record_history=False,
+            explain=explain,
+            config=REPO / "perf" / "perf.toml",
+        )
+        perf_command._gate(args)
+        out = capsys.readouterr().out.splitlines()
+        listed = out[out.index("likely cause:") + 1 :] if "likely cause:" in out else []
+        return [line for line in listed if line.startswith("  ")]
+
+    assert likely([]) == []
+    lines = likely(["all"])
+    assert len(lines) == 2
+    assert all(line.split()[0] == "ok" and line.endswith(": no attributable change") for line in lines)
+    assert {line.split()[1].rstrip(":") for line in lines} == {"floor_pg_select1", "floor_redis_get"}
+
+
 def test_the_report_says_what_the_run_did_to_the_machine_and_the_servers() -> None:
     from julia.perf.engine import words
 

@@ -1,0 +1,153 @@
+"""perf/causes_accuracy.py's tally (nothing measured here): on fixture rounds shaped as it writes them, the
+runs where every benchmark said "no attributable change" are counted apart from those where any named a
+cause, the timing false failures per run, and the wall time with the evidence on against off."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from julia.perf.engine import causes, stats
+from julia.perf.engine.gate import Finding, Verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _accuracy() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("causes_accuracy", ROOT / "perf" / "causes_accuracy.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _bench(timing: str = "ok", cause: str = causes.NOTHING, kind: str | None = None) -> dict[str, Any]:
+    return {
+        "status": "FAIL" if timing == "failed" else {"inconclusive": "inconclusive"}.get(timing, "ok"),
+        "timing": timing,
+        "cause": cause,
+        "cause_kind": kind,
+        "allocations": [],
+    }
+
+
+def _round(kind: str, n: int, wall: float, **benches: dict[str, Any]) -> dict[str, Any]:
+    every = {
+        "query_buscar_vagas_warm": _bench(),
+        "cache_vagas_hit": _bench(),
+        "message_path_claude0ms": _bench(),
+    }
+    return {
+        "kind": kind,
+        "round": n,
+        "wall_s": wall,
+        "extra_s": 10.0 if n == 2 else 0.0,
+        "load_before": [1.0, 1.0, 1.0],
+        "benches": every | benches,
+    }
+
+
+CPU = "+6.0 us CPU per read in redis/asyncio/client.py:Redis.execute_command (self time, ...)"
+ROUNDS = [
+    _round("on", 1, 120.0),
+    _round("off", 1, 100.0, query_buscar_vagas_warm=_bench("inconclusive")),
+    _round("on", 2, 130.0, cache_vagas_hit=_bench("inconclusive", CPU, "profile")),
+    _round("off", 2, 104.0),
+    _round("on", 3, 125.0, message_path_claude0ms=_bench("failed")),
+]
+
+
+def test_a_run_counts_as_unexplained_only_when_every_benchmark_said_nothing() -> None:
+    figures = _accuracy().tally(ROUNDS)
+    on = figures["on"]
+    assert on["rounds"] == 3
+    assert on["rounds_nothing_named"] == 2  # a timing failure with no cause is still "nothing named"
+    assert on["rounds_cause_named"] == 1
+    assert on["rounds_cause_named_unasked"] == 1  # the benchmark that named one was inconclusive
+    assert on["named_benchmarks"] == {"cache_vagas_hit": 1}
+    assert on["named_kinds"] == {"profile": 1}
+    assert on["named_lines"] == [{"round": 2, "bench": "cache_vagas_hit", "kind": "profile", "line": CPU}]
+    assert on["timing_failed_per_run"] == [0, 0, 1]
+    assert on["rounds_timing_failed"] == 1
+    assert on["timing_failed_benchmarks"] == {"message_path_claude0ms": 1}
+    assert on["inconclusive_per_run"] == [0, 1, 0]
+    assert on["rounds_gate_failed"] == 1
+    assert figures["off"]["rounds_nothing_named"] == 2
+    assert figures["off"]["inconclusive_per_run"] == [1, 0]
+
+
+def test_the_wall_time_growth_is_the_medians_ratio_with_every_pairs_range() -> None:
+    figures = _accuracy().tally(ROUNDS)
+    assert figures["on"]["wall_s"] == {"min": 120.0, "median": 125.0, "max": 130.0}
+    assert figures["wall_growth"] == {
+        "median_ratio": 1.225,
+        "min_ratio": 1.154,
+        "max_ratio": 1.3,
+        "median_added_s": 23.0,
+    }
+    # less the extra blocks: on 120, 120, 125 against off 100, 94
+    assert figures["wall_growth_without_extra_blocks"]["median_ratio"] == round(120 / 97, 3)
+    assert "wall_growth" not in _accuracy().tally([r for r in ROUNDS if r["kind"] == "on"])
+
+
+def test_the_table_says_the_counts_as_n_of_m() -> None:
+    text = _accuracy().table(_accuracy().tally(ROUNDS))
+    on, off = text.splitlines()[2:4]
+    assert on.startswith(
+        "| profiles and allocations on | 3 | 2 of 3 | 1 runs: cache_vagas_hit x1 (profile x1) |"
+    )
+    assert "| 3 of 3 | 1 in 3 runs (1 runs with any) | 0-0-1 |" in on  # no cause_kept_on_both: nothing
+    assert off.startswith("| --no-profiles-or-allocations | 2 | 2 of 2 | none | 2 of 2 | 0 in 2 runs")
+    assert "1.225x the medians' ratio (every pair of rounds 1.154-1.300x), +23 s" in text
+
+
+def _verdict(*findings: Finding, compared: bool = True) -> Verdict:
+    verdict = Verdict(
+        "q", "query_warm", stats.Summary(0, *(float("nan"),) * 5), None, findings=list(findings)
+    )
+    if compared:
+        verdict.ab = stats.ABComparison(12, 1.0, 0.97, 1.03, 1.05, "ok")
+    return verdict
+
+
+def test_the_timing_verdict_is_read_from_the_timing_findings_alone() -> None:
+    timing = _accuracy().timing
+    assert timing(_verdict(Finding("fail", "regression", "1.2x"))) == "failed"
+    assert timing(_verdict(Finding("warn", "inconclusive", "straddles"))) == "inconclusive"
+    assert timing(_verdict(Finding("fail", "allocations", "peak"))) == "ok"  # not a timing failure
+    assert timing(_verdict(compared=False)) == "none"
+
+
+def _profile(functions: dict[str, float]) -> dict[str, Any]:
+    """A side's profile as julia.perf.engine.profile.compact writes it: calls per unit in each of 8 chunks."""
+    row = {"self_us": [1.0] * 8, "total_us": [1.0] * 8, "callers": {}}
+    return {
+        "units": 10,
+        "chunks": 8,
+        "cpu_us": [100.0] * 8,
+        "functions": {key: row | {"calls": [calls] * 8} for key, calls in functions.items()},
+        "sources": ["julia"],
+    }
+
+
+def test_a_library_function_one_side_may_have_cut_is_compared_on_neither() -> None:
+    """A side that kept KEEP functions may have cut a library function the other kept: absent there is not
+    "0 calls" (the first A/A round named 7 such functions); the checkout's own are always kept, and a
+    side with fewer than KEEP functions cut none, so their absence still counts."""
+    accuracy = _accuracy()
+    padding = {f"lib/x.py:f{i}": 1.0 for i in range(accuracy.profile.KEEP)}
+    head = _profile(
+        padding | {"redis/client.py:execute_command": 8.8, "julia/cache/store.py:Cache._call": 2.0}
+    )
+    base = _profile(padding)
+    kept_head, kept_base = accuracy.comparable(head, base)
+    assert "redis/client.py:execute_command" not in kept_head["functions"]
+    assert "julia/cache/store.py:Cache._call" in kept_head["functions"]  # own code: absent means not called
+    assert [c.function for c in accuracy.profile.compare(kept_head, kept_base)] == [
+        "julia/cache/store.py:Cache._call"
+    ]
+    small_head, small_base = _profile({"asyncio/tasks.py:sleep": 2.0}), _profile({})
+    assert accuracy.comparable(small_head, small_base) == (small_head, small_base)
