@@ -213,6 +213,10 @@ def test_same_plan_with_more_buffers_or_a_spilled_sort_is_a_figure_change() -> N
     assert [(r.differs, r.first) for r in moved.rows] == [(False, False), (True, True)]
     assert moved.first is not None
     assert moved.first.head == explain.flatten(grown, 1)[0]
+    # The first key's tree moved but the worst key's blocks did not (a writing query's dead rows): no change.
+    worst = {"buffers": 30}
+    assert diff.plan({**_query(_limit(grown)), **worst}, {**_query(_limit(INDEX_SCAN)), **worst}) is None
+    assert diff.plan({**_query(_limit(grown)), **worst}, {**_query(_limit(INDEX_SCAN)), "buffers": 3})
     spilled = {"Node Type": "Sort", "Sort Space Type": "Disk", "Shared Hit Blocks": 3, "Plans": [INDEX_SCAN]}
     in_memory = dict(spilled, **{"Sort Space Type": "Memory"})
     spill = diff.plan(_query(spilled), _query(in_memory))
