@@ -4,24 +4,11 @@ cause, the timing false failures per run, and the wall time with the evidence on
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from julia.perf.engine import causes, stats
 from julia.perf.engine.gate import Finding, Verdict
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _accuracy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("causes_accuracy", ROOT / "perf" / "causes_accuracy.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support.scripts import load_script
 
 
 def _bench(timing: str = "ok", cause: str = causes.NOTHING, kind: str | None = None) -> dict[str, Any]:
@@ -61,7 +48,7 @@ ROUNDS = [
 
 
 def test_a_run_counts_as_unexplained_only_when_every_benchmark_said_nothing() -> None:
-    figures = _accuracy().tally(ROUNDS)
+    figures = load_script("causes_accuracy").tally(ROUNDS)
     on = figures["on"]
     assert on["rounds"] == 3
     assert on["rounds_nothing_named"] == 2  # a timing failure with no cause is still "nothing named"
@@ -80,7 +67,7 @@ def test_a_run_counts_as_unexplained_only_when_every_benchmark_said_nothing() ->
 
 
 def test_the_wall_time_growth_is_the_medians_ratio_with_every_pairs_range() -> None:
-    figures = _accuracy().tally(ROUNDS)
+    figures = load_script("causes_accuracy").tally(ROUNDS)
     assert figures["on"]["wall_s"] == {"min": 120.0, "median": 125.0, "max": 130.0}
     assert figures["wall_growth"] == {
         "median_ratio": 1.225,
@@ -90,11 +77,12 @@ def test_the_wall_time_growth_is_the_medians_ratio_with_every_pairs_range() -> N
     }
     # less the extra blocks: on 120, 120, 125 against off 100, 94
     assert figures["wall_growth_without_extra_blocks"]["median_ratio"] == round(120 / 97, 3)
-    assert "wall_growth" not in _accuracy().tally([r for r in ROUNDS if r["kind"] == "on"])
+    assert "wall_growth" not in load_script("causes_accuracy").tally([r for r in ROUNDS if r["kind"] == "on"])
 
 
 def test_the_table_says_the_counts_as_n_of_m() -> None:
-    text = _accuracy().table(_accuracy().tally(ROUNDS))
+    accuracy = load_script("causes_accuracy")
+    text = accuracy.table(accuracy.tally(ROUNDS))
     on, off = text.splitlines()[2:4]
     assert on.startswith(
         "| profiles and allocations on | 3 | 2 of 3 | 1 runs: cache_vagas_hit x1 (profile x1) |"
@@ -114,7 +102,7 @@ def _verdict(*findings: Finding, compared: bool = True) -> Verdict:
 
 
 def test_the_timing_verdict_is_read_from_the_timing_findings_alone() -> None:
-    timing = _accuracy().timing
+    timing = load_script("causes_accuracy").timing
     assert timing(_verdict(Finding("fail", "regression", "1.2x"))) == "failed"
     assert timing(_verdict(Finding("warn", "inconclusive", "straddles"))) == "inconclusive"
     assert timing(_verdict(Finding("fail", "allocations", "peak"))) == "ok"  # not a timing failure
@@ -137,7 +125,7 @@ def test_a_library_function_one_side_may_have_cut_is_compared_on_neither() -> No
     """A side that kept KEEP functions may have cut a library function the other kept: absent there is not
     "0 calls" (the first A/A round named 7 such functions); the checkout's own are always kept, and a
     side with fewer than KEEP functions cut none, so their absence still counts."""
-    accuracy = _accuracy()
+    accuracy = load_script("causes_accuracy")
     padding = {f"lib/x.py:f{i}": 1.0 for i in range(accuracy.profile.KEEP)}
     head = _profile(
         padding | {"redis/client.py:execute_command": 8.8, "julia/cache/store.py:Cache._call": 2.0}
