@@ -26,13 +26,11 @@ time. The figures are printed as a Markdown table for docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -40,14 +38,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import rounds  # perf/rounds.py, beside this script
 
-from julia import runtime
 from julia.perf.engine import ab, calibration, causes, config, profile
 from julia.perf.engine.gate import Budgets, Verdict, judge, load_budgets
-from julia.perf.engine.results import Run, machine_class, reviewable_json
+from julia.perf.engine.results import Run
 from julia.perf.engine.vcs import git
-from julia.settings import Settings
 
 # The benchmarks with profiles, allocations and statement evidence (pytest -k): the warm queries, the cache
 # reads, the message path and the queue claim. The cold queries, webhooks, reservations and campaigns are
@@ -272,14 +268,6 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
-async def pg_major(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval("SHOW server_version_num")) // 10000
-    finally:
-        await conn.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -291,27 +279,14 @@ def main() -> int:
         "--samples", type=int, default=None, help="timed samples per warm benchmark (default: the suite's)"
     )
     parser.add_argument(
-        "--resume", action="store_true", help="keep the rounds already written into the figures file (--out)"
-    )
-    parser.add_argument(
         "--rejudge",
         action="store_true",
         help="measure nothing: judge and explain again every kept round from its results file",
     )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=None,
-        help="measure at most this many new rounds, then stop (one per call: the lock taken per round)",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="default: calibration/causes/<machine class>.json"
-    )
-    args = parser.parse_args()
+    rounds.add_options(parser, "causes")
+    args = rounds.parse(parser)
     if args.runs < 0 or args.off < 0 or args.runs + args.off < 1:
         parser.error("--runs and --off may not be negative, and one of them must be positive")
-    if args.rounds is not None and args.rounds < 1:
-        parser.error("--rounds must be at least 1")
     cfg = config.find(None)
     work = cfg.out / "calibration-causes"
     pytest_args = [f"--doctors={args.doctors}", "-k", SUBSET]
@@ -319,25 +294,12 @@ def main() -> int:
         pytest_args.append(f"--samples={args.samples}")
     if args.rejudge:
         return rejudge(cfg, args, pytest_args)
-    with runtime.find_servers(Settings(), throwaway=True) as found:
-        machine = machine_class(
-            asyncio.run(pg_major(found.database_url)), found.topology, cfg.project.variables
-        )
-        path = args.out or cfg.calibration / "causes" / f"{machine}.json"
-        kept: list[dict[str, Any]] = (
-            json.loads(path.read_text())["rounds"] if args.resume and path.is_file() else []
-        )
+    with rounds.calibrating(args, cfg, "causes") as setup:
+        found, machine, path = setup.found, setup.machine, setup.path
+        kept: list[dict[str, Any]] = json.loads(path.read_text())["rounds"] if setup.resumed else []
         budgets = _budgets(cfg, machine)
         done = Counter(r["kind"] for r in kept)
-        # Interleaved (on, off, on, ...): a measurement stopped early keeps both kinds in proportion.
-        todo = [
-            (kind, r)
-            for r in range(max(args.runs, args.off))
-            for kind, count in (("on", args.runs), ("off", args.off))
-            if done[kind] <= r < count
-        ][: args.rounds]
-        for kind, r in todo:
-            print(f"causes: {kind} round {r + 1}", file=sys.stderr, flush=True)
+        for kind, r in setup.todo("causes", {"on": args.runs, "off": args.off}, done):
             before, load_before = uptime(), os.getloadavg()
             started = time.monotonic()
             run = ab.run(
@@ -416,8 +378,7 @@ def _write(
         "benches": _per_bench(kept),
         "rounds": kept,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(reviewable_json(payload))
+    rounds.write(path, payload)
 
 
 def _per_bench(rounds: list[dict[str, Any]]) -> dict[str, Any]:
