@@ -26,21 +26,20 @@ time. The figures are printed as a Markdown table for docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import statistics
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import rounds  # perf/rounds.py, beside this script
 
-from julia.perf.engine import ab, calibration, causes, config, profile
+from julia.perf.engine import ab, calibration, causes, config
 from julia.perf.engine.gate import Budgets, Verdict, judge, load_budgets
 from julia.perf.engine.results import Run
 from julia.perf.engine.vcs import git
@@ -63,56 +62,11 @@ def timing(verdict: Verdict) -> str:
     return "ok" if verdict.ab is not None and verdict.ab.outcome != "unpaired" else "none"
 
 
-def comparable(head: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both sides' profiles without the functions one side may have cut (julia.perf.engine.profile.compact
-    keeps a side's KEEP busiest functions and the checkout's own): a library function absent from a side
-    that kept at least KEEP is not known to be uncalled there, so it is compared on neither side.
-    The first A/A round here named seven such functions, each kept on one side only and read as 0 calls
-    on the other; this is the bar as it would be without that, to say what a fix would give."""
-    sources = head.get("sources", ())
-
-    def cut(
-        side: dict[str, Any],
-    ) -> bool:  # the KEEP busiest kept (the checkout's own among them): maybe more
-        return len(side["functions"]) >= profile.KEEP
-
-    unknown = {
-        key
-        for one, other in ((head, base), (base, head))
-        if cut(one)
-        for key in set(other["functions"]) - set(one["functions"])
-        if profile._foreign(key, sources)
-    }
-    return tuple(  # type: ignore[return-value]
-        side | {"functions": {k: v for k, v in side["functions"].items() if k not in unknown}}
-        for side in (head, base)
-    )
-
-
-def profile_evidence_kept_on_both(subject: causes.Subject) -> Iterable[causes.Evidence]:
-    """causes.profile_evidence over `comparable` profiles: the proposed fix, measured on the same runs."""
-    if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
-        return
-    head, base = comparable(subject.head.profile, subject.base.profile)
-    yield from causes.profile_evidence(
-        dataclasses.replace(
-            subject,
-            head=dataclasses.replace(subject.head, profile=head),
-            base=dataclasses.replace(subject.base, profile=base),
-        )
-    )
-
-
-FIXED = tuple(profile_evidence_kept_on_both if p is causes.profile_evidence else p for p in causes.PRODUCERS)
-
-
 def observe(run: Run, budgets: Budgets) -> dict[str, Any]:
     """One measured run, judged and explained: per benchmark its status, timing verdict, interval, first
-    cause and that cause's kind (and, apart, the first cause with the profiles compared over the functions
-    both sides kept: `comparable`), and every allocation finding."""
+    cause and that cause's kind, and every allocation finding."""
     verdicts = judge(run, budgets)
     explained = causes.explain(run, verdicts, also=list(run.benches))
-    fixed = causes.explain(run, verdicts, also=list(run.benches), producers=FIXED)
     benches: dict[str, Any] = {}
     for v in verdicts:
         if v.name not in run.benches:
@@ -127,7 +81,6 @@ def observe(run: Run, budgets: Budgets) -> dict[str, Any]:
             "cause": cause.line,
             "cause_kind": first.kind if first else None,
             "candidates": len(cause.candidates),
-            "cause_kept_on_both": fixed[v.name].line,
             "allocations": [f"{f.severity}: {f.message}" for f in v.findings if f.check == "allocations"],
             "profiled": bool(run.benches[v.name].profile),
         }
@@ -151,14 +104,6 @@ def tally(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         if not mine:
             continue
         named = [{n: b for n, b in r["benches"].items() if b["cause"] != causes.NOTHING} for r in mine]
-        fixed = [
-            {
-                n: b
-                for n, b in r["benches"].items()
-                if b.get("cause_kept_on_both", causes.NOTHING) != causes.NOTHING
-            }
-            for r in mine
-        ]
         failed = [sum(b["timing"] == "failed" for b in r["benches"].values()) for r in mine]
         undecided = [sum(b["timing"] == "inconclusive" for b in r["benches"].values()) for r in mine]
         allocated = [sum(bool(b["allocations"]) for b in r["benches"].values()) for r in mine]
@@ -180,12 +125,6 @@ def tally(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "rounds_cause_named_unasked": sum(
                 any(b["status"] in causes.EXPLAINED for b in one.values()) for one in named
             ),
-            "rounds_nothing_named_kept_on_both": sum(not one for one in fixed),
-            "named_lines_kept_on_both": [
-                {"round": r["round"], "bench": n, "line": b["cause_kept_on_both"]}
-                for r, one in zip(mine, fixed, strict=True)
-                for n, b in one.items()
-            ],
             "timing_failed_per_run": failed,
             "rounds_timing_failed": sum(f > 0 for f in failed),
             "timing_failed_benchmarks": dict(
@@ -226,10 +165,9 @@ def table(figures: dict[str, Any]) -> str:
     """The tally as docs/performance.md shows it: one row per kind of round."""
     lines = [
         "| rounds | runs | every benchmark 'no attributable change' | a cause named (benchmarks, kinds) "
-        "| the same, profiles compared over the functions both sides kept "
         "| timing false failures | inconclusive per run (min-median-max) | allocation findings "
         "| wall time per run, s (min-median-max) | load, 1 min (min-median-max) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind, what in (("on", "profiles and allocations on"), ("off", OFF)):
         one = figures.get(kind)
@@ -245,7 +183,6 @@ def table(figures: dict[str, Any]) -> str:
                 if one["rounds_cause_named"]
                 else "none"
             )
-            + f" | {one['rounds_nothing_named_kept_on_both']} of {one['rounds']}"
             + f" | {sum(one['timing_failed_per_run'])} in {one['rounds']} runs "
             f"({one['rounds_timing_failed']} runs with any) | "
             f"{min(undecided)}-{statistics.median(undecided):g}-{max(undecided)} | "
