@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from julia.perf.context import PROJECT
-from julia.perf.engine import config, report
+from julia.perf.engine import causes, config, report
 from julia.perf.engine.gate import judge, load_budgets
 from julia.perf.engine.results import Bench, Run
 from julia.testing.capacity import benches
@@ -79,6 +79,24 @@ def test_the_one_gate_judges_it_in_the_engines_words() -> None:
         "(advisory: issue 35's target, not yet met (1.31x-1.79x in five runs) nor calibrated by A/A runs)"
     )
     assert verdicts[benches.GATE.floor].status == "ok"
+
+
+def test_its_cause_line_is_where_the_storm_s_time_went() -> None:
+    """Issue 30's point 6: a failed or warned storm benchmark's cause line (summary.md, the terminal, the
+    banner) is the storm's own: the stage beyond the third parties' p99, julia's CPU and memory per reply
+    against the floor's in the same run; the storm has no same-run base to diff."""
+    r = {**_storm(p99=10.0, unanswered=2), "memoria_por_resposta": _held([100.0, 120.0, 110.0])}
+    r["piso"] = {**r["piso"], "memoria_por_resposta": _held([50.0, 40.0, 60.0])}
+    run = Run(dict(STAMP))
+    for bench in benches.benches(r, "line"):
+        run.add(bench)
+    explained = causes.explain(run, judge(run, BUDGETS))
+    said = run.benches[benches.GATE.storm].counters["said"][1].removeprefix("likely cause: ")
+    assert said.startswith("answering: p99 +400 ms beyond Claude's p99 (7500 ms)")
+    assert "julia CPU 12.0 ms/reply, 1.50x the floor's 8.0" in said
+    for name in (benches.GATE.storm, benches.GATE.cpu, benches.GATE.memory):
+        assert explained[name].line == said
+        assert [e.kind for e in explained[name].candidates] == ["workload"]
 
 
 def _held(kib: list[float]) -> dict[str, Any]:

@@ -379,6 +379,25 @@ def test_an_ok_benchmark_is_explained_when_asked_for() -> None:
     assert _causes(run, ["message_path"])["message_path"].line == causes.NOTHING
 
 
+def test_a_cpu_change_is_said_only_where_the_timing_moved_the_same_way() -> None:
+    """Measured on unchanged code: a library function that does the I/O (asyncpg's _do_execute) read 8 us
+    more CPU per call on the side whose turn met a busier machine, while the benchmark's interval held 1.
+    Its calls, exact, are said whatever the timing did."""
+    counters = {"message_path": _message(MESSAGE)}
+    run = _run(counters, counters)
+    assert run.base is not None
+    for bench in run.benches.values():  # head as fast as the base: the interval holds 1
+        bench.samples_ms = run.base.benches[bench.name].samples_ms
+    io = "asyncpg/connection.py:Connection._do_execute"
+    caller = "asyncpg/connection.py:Connection.__execute"
+    run.benches["message_path"].profile = _profile({io: (1.0, 28.0), "x.py:rest": (1.0, 100.0)}, caller)
+    run.base.benches["message_path"].profile = _profile({io: (1.0, 20.0), "x.py:rest": (1.0, 100.0)}, caller)
+    assert _causes(run, ["message_path"])["message_path"].line == causes.NOTHING
+    run.benches["message_path"].profile = _profile({io: (2.0, 20.0), "x.py:rest": (1.0, 100.0)}, caller)
+    line = _causes(run, ["message_path"])["message_path"].line
+    assert line == f"+1 calls/resumptions per message of {io} (called from {caller})"
+
+
 def test_a_virtualenvs_own_tooling_is_not_a_dependency() -> None:
     """virtualenv seeds pip and setuptools, uv seeds nothing: two sides built by different tools must not
     differ by those alone (they came first in every cause line of an A/B against an older base)."""

@@ -282,20 +282,47 @@ def profile_evidence(subject: Subject) -> Iterable[Evidence]:
     which sets the bar a function must clear). Ranked under the dependencies: when a package changed, it
     is the cause and these functions are where it shows. Among themselves by the CPU each accounts for
     (a call change first on a tie): calls are exact, but a unit that found a cache entry expired on one
-    side makes 20 more calls there for 0.1 ms, while a loop added to the reply cost 0.47 ms."""
+    side makes 20 more calls there for 0.1 ms, while a loop added to the reply cost 0.47 ms.
+
+    A CPU change is said only where the benchmark's own timed blocks moved the same way (its same-run
+    interval wholly above 1 for a gain, below for a loss): the profile explains a timing change, it does
+    not find one. Each side profiles in its own turn, and a library function that does the I/O carries
+    the socket's system calls in its self time, so a machine busier in one side's turn reads as that
+    side's CPU: re-judging the 19 A/A runs of 2026-12-07 (perf/calibration/causes/), every profile CPU
+    line left was such a function (asyncpg's Connection._do_execute, asyncio's StreamWriter.writelines),
+    on a benchmark whose interval held 1 or that has no timing verdict (a writing query). Calls changes
+    are counts, machine-independent, and are said whatever the timing did."""
     if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
         return
     unit = _unit(subject.head)
     changes = profile.compare(subject.head.profile, subject.base.profile)
-    cpu = [c for c in changes if c.kind == "cpu"][:PROFILE_LINES]
+    timed = _timing_moved(subject.verdict)
+    cpu = [c for c in changes if c.kind == "cpu" and c.delta * timed > 0][:PROFILE_LINES]
     calls = [c for c in changes if c.kind == "calls"][:PROFILE_LINES]
     for change in sorted([*calls, *cpu], key=lambda c: -abs(c.effect)):
         yield Evidence("profile", 47, change.line(unit), deterministic=change.kind == "calls")
 
 
+def _timing_moved(verdict: Verdict) -> int:
+    """+1 when the same-run interval lies wholly above 1 (the head slower), -1 wholly below, else 0 (it
+    holds 1, or the benchmark has no same-run timing)."""
+    ab = verdict.ab  # an unpaired comparison's bounds are NaN: neither above nor below
+    return 0 if ab is None else 1 if ab.low > 1 else -1 if ab.high < 1 else 0
+
+
 def _unit(bench: Bench) -> str:
     """What one counted unit is, as the benchmark said (julia.perf.engine.counting.typical)."""
     return str(bench.counters.get("unit") or "unit")
+
+
+def workload_evidence(subject: Subject) -> Iterable[Evidence]:
+    """The cause a workload that runs the head alone gives for itself (`cause` among its counters): the
+    capacity storm has no same-run base to diff against, so it says which stage of the reply took the
+    time beyond what the third parties took, and julia's CPU and memory per reply against the floor's
+    measured in the same run (julia.testing.capacity.gate.cause)."""
+    line = subject.head.counters.get("cause") if subject.head is not None else None
+    if line:
+        yield Evidence("workload", 45, str(line), deterministic=False)
 
 
 PRODUCERS: tuple[Producer, ...] = (
@@ -304,6 +331,7 @@ PRODUCERS: tuple[Producer, ...] = (
     redis_evidence,
     dependency_evidence,
     profile_evidence,
+    workload_evidence,
     server_time_evidence,
 )
 

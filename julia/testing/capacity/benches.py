@@ -9,7 +9,8 @@ Each storm is five benchmarks in group "capacity" (`Names`):
   yardstick); each process's memory and garbage-collector pauses (`processes`, `servers_mib`, shown in the
   report's memory table) and, in a soak, the fastest-growing julia process's USS growth
   (`fastest_uss_growth_kib_per_1000`, which its budget limits); the run over time (`over_time`, drawn in
-  the report's load runs section); its line and likely cause (gate.cause) as what it `said`; the whole
+  the report's load runs section); its line and likely cause (gate.cause) as what it `said`, the cause
+  also as `cause` (on its CPU and memory benchmarks too: the perf engine's cause line); the whole
   storm result (`storm`, its keys as published in the capacity JSON before these benchmarks).
 - its CPU: julia's CPU per reply (ms), one sample per window of replies, against
 - its floor: the floor probe's at the same rate and latencies (julia.testing.capacity.floor), so the
@@ -99,7 +100,8 @@ def benches(r: dict[str, Any], line: str, names: Names = GATE, soak: bool = Fals
     benchmarks; `line`: its one-line summary (__main__.summary_line); `soak`: record the growth its budget
     judges."""
     answered = bool(r["cenario"]["workers"])
-    said = [line, f"likely cause: {gate.cause(r)}"] if answered else [line]
+    why = {"cause": gate.cause(r)} if answered else {}
+    said = [line, f"likely cause: {why['cause']}"] if answered else [line]
     counters: dict[str, Any] = {
         **{name: int(r[key]) for name, key in COUNTS.items()},
         "messages": r["mensagens"],
@@ -107,6 +109,7 @@ def benches(r: dict[str, Any], line: str, names: Names = GATE, soak: bool = Fals
         **memory(r),
         "over_time": over_time(r),
         "said": said,
+        **why,
         "storm": {k: v for k, v in r.items() if k not in ("tempo_resposta_amostras_s", "webhook_samples_ms")},
     }
     if answered:
@@ -129,19 +132,21 @@ def benches(r: dict[str, Any], line: str, names: Names = GATE, soak: bool = Fals
             "cpu_ms_per_reply": r["cpu_ms_por_resposta"]["julia"],
             "windows": len(windows),
             "replies_per_window": REPLIES_PER_WINDOW,
+            **why,
         },
     )
     found = [storm, cpu]
     if "piso" in r:
         floor = r["piso"]["cpu_ms_por_resposta"]
         found.append(Bench(names.floor, GROUP, None, [floor["total"]], {"cpu_ms_per_reply": floor}))
-    return found + memory_per_reply(r, names)
+    return found + memory_per_reply(r, names, why)
 
 
-def memory_per_reply(r: dict[str, Any], names: Names) -> list[Bench]:
-    """julia's memory held per reply in flight and, when the floor measured it, the floor's, each a sample
-    per second of its storm's plateau (memory.held_per_unit): the engine's ratio to the floor is the
-    ratio of their medians. Empty when the storm could not say (no worker, no reply in flight)."""
+def memory_per_reply(r: dict[str, Any], names: Names, why: dict[str, str]) -> list[Bench]:
+    """julia's memory held per reply in flight (with the storm's cause, `why`) and, when the floor
+    measured it, the floor's, each a sample per second of its storm's plateau (memory.held_per_unit): the
+    engine's ratio to the floor is the ratio of their medians. Empty when the storm could not say (no
+    worker, no reply in flight)."""
     held = r.get("memoria_por_resposta")
     if not held:
         return []
@@ -152,7 +157,7 @@ def memory_per_reply(r: dict[str, Any], names: Names) -> list[Bench]:
             GROUP,
             names.floor_memory if floor else None,
             held["samples_kib"],
-            {"kib_per_reply_in_flight": held},
+            {"kib_per_reply_in_flight": held, **why},
         )
     ]
     if floor:
