@@ -4,6 +4,7 @@ injected regression must name its own cause first; unchanged code must say "no a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -396,6 +397,30 @@ def test_a_cpu_change_is_said_only_where_the_timing_moved_the_same_way() -> None
     run.benches["message_path"].profile = _profile({io: (2.0, 20.0), "x.py:rest": (1.0, 100.0)}, caller)
     line = _causes(run, ["message_path"])["message_path"].line
     assert line == f"+1 calls/resumptions per message of {io} (called from {caller})"
+
+
+def test_an_ok_that_only_rules_out_the_slowdown_it_must_catch_is_explained_when_something_moved() -> None:
+    """Measured: a loop added to the reply, the message path 1.078x (1.001-1.152), ok against the 1.2x it
+    must catch; its function still gets a line. The same ok with nothing found is not listed."""
+    counters = {"message_path": _message(MESSAGE)}
+    run = _run(counters, counters)
+    assert run.base is not None
+    base_ms = run.base.benches["message_path"].samples_ms
+    # eight blocks of 25 samples, the head 1.02x in one and 1.14x in the next: the interval straddles 1.10x
+    run.benches["message_path"].samples_ms = [
+        ms * (1.02 if i // 25 % 2 else 1.14) for i, ms in enumerate(base_ms)
+    ]
+    held = dataclasses.replace(BUDGETS, must_catch={"g": 1.2})
+    verdicts = judge(run, held)
+    [path] = [v for v in verdicts if v.name == "message_path"]
+    assert path.ab is not None
+    assert (path.status, path.ab.below_threshold) == ("ok", False)
+    assert "message_path" not in causes.explain(run, verdicts)
+    loop = "julia/worker/reply.py:dynamic_context"
+    run.benches["message_path"].profile = _profile({loop: (1.0, 400.0), "x.py:rest": (1.0, 2_000.0)}, "r")
+    run.base.benches["message_path"].profile = _profile({loop: (1.0, 50.0), "x.py:rest": (1.0, 2_000.0)}, "r")
+    explained = causes.explain(run, verdicts)
+    assert explained["message_path"].line.startswith(f"+0.350 ms CPU per message in {loop}")
 
 
 def test_a_virtualenvs_own_tooling_is_not_a_dependency() -> None:
