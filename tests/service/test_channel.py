@@ -333,7 +333,8 @@ async def test_campanha_spread_over_each_medicos_hours(pool: asyncpg.Pool, setti
     await _medicos(pool, "sp", 4, ddd="11", crm="CRM/SP", tags=["cardio"])
     await _medicos(pool, "am", 4, ddd="11", crm="CRM/AM", tags=["cardio"])
     await _medicos(pool, "ac", 4, ddd="68", crm=None, tags=["cardio"])
-    opening_sp = dt.datetime.now(SP).replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    tomorrow = dt.datetime.now(SP).date() + dt.timedelta(days=1)
+    opening_sp = dt.datetime.combine(tomorrow, dt.time(settings.campanha_hora_inicio), tzinfo=SP)
     nova = campanhas.NovaCampanha(
         id="fusos", tag="cardio", modelo=OFFER.name, por_minuto=1, inicio=opening_sp
     )
@@ -345,7 +346,10 @@ async def test_campanha_spread_over_each_medicos_hours(pool: asyncpg.Pool, setti
     for n, linha in enumerate(linhas):
         local = linha["agendar_para"].astimezone(ZoneInfo(linha["fuso"]))
         assert (local.hour, local.minute) == (inicio, n), linha  # its own opening, n minutes in
-    hours_sp = sorted({r["agendar_para"].astimezone(SP).hour for r in linhas})
+    # In the order of the day from the opening: an opening at 22:00 runs 22, 23, 0.
+    hours_sp = sorted(
+        {r["agendar_para"].astimezone(SP).hour for r in linhas}, key=lambda h: (h - inicio) % 24
+    )
     assert hours_sp == [inicio, (inicio + 1) % 24, (inicio + 2) % 24]
 
 
