@@ -22,21 +22,17 @@ table for docs/performance.md. About a minute a round on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import rounds  # perf/rounds.py, beside this script
 
-from julia import runtime
 from julia.perf.engine import ab, allocations, config
-from julia.perf.engine.results import Run, machine_class, reviewable_json
+from julia.perf.engine.results import Run
 from julia.perf.engine.vcs import git
-from julia.settings import Settings
 
 # The pytest tests that trace allocations (-k): every other benchmark of the suite is left out.
 TRACED = "test_cache or test_message_path or test_warm or test_queue_claim"
@@ -163,14 +159,6 @@ def table(payload: dict[str, Any], statistic: str, tolerance: float) -> str:
     return "\n".join(lines)
 
 
-async def pg_major(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval("SHOW server_version_num")) // 10000
-    finally:
-        await conn.close()
-
-
 def kept_rounds(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The A/A and injected rounds a stopped calibration wrote into its figures file. A file written
     before the rounds were kept in it (2026-12-07, 6 and 6) has each benchmark's ratios in round order:
@@ -206,45 +194,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20, help="A/A rounds (default 20)")
     parser.add_argument("--injected", type=int, default=20, help="rounds with the injection (default 20)")
     parser.add_argument("--doctors", type=int, default=1000, help="doctors seeded per side (default 1,000)")
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="keep the rounds a stopped calibration already wrote into its figures file (--out)",
-    )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=None,
-        help="measure at most this many new rounds, then stop (one per call: the lock taken per round)",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="default: calibration/allocations/<machine class>.json"
-    )
-    args = parser.parse_args()
+    rounds.add_options(parser, "allocations")
+    args = rounds.parse(parser)
     if args.runs < 1 or args.injected < 0:
         parser.error("--runs must be at least 1 and --injected at least 0")
-    if args.rounds is not None and args.rounds < 1:
-        parser.error("--rounds must be at least 1")
     cfg = config.find(None)
     work = cfg.out / "calibration-allocations"
     pytest_args = [f"--doctors={args.doctors}", "--allocations-only", "-k", TRACED]
-    with runtime.find_servers(Settings(), throwaway=True) as found:
-        # The file is the machine class's, known before the first round: a resumed calibration continues
-        # only the rounds measured on the same class.
-        machine = machine_class(
-            asyncio.run(pg_major(found.database_url)), found.topology, cfg.project.variables
-        )
-        path = args.out or cfg.calibration / "allocations" / f"{machine}.json"
-        aa, injected = kept_rounds(path) if args.resume and path.is_file() else ([], [])
-        # Interleaved (A/A, injected, A/A, ...): a calibration stopped early keeps both kinds in proportion.
-        rounds = [
-            (kind, r)
-            for r in range(max(args.runs, args.injected))
-            for kind, count, done in (("aa", args.runs, len(aa)), ("injected", args.injected, len(injected)))
-            if done <= r < count
-        ][: args.rounds]
-        for kind, r in rounds:
-            print(f"allocations: {kind} round {r + 1}", file=sys.stderr, flush=True)
+    with rounds.calibrating(args, cfg, "allocations") as setup:
+        found, machine, path = setup.found, setup.machine, setup.path
+        aa, injected = kept_rounds(path) if setup.resumed else ([], [])
+        wanted = {"aa": args.runs, "injected": args.injected}
+        for kind, r in setup.todo("allocations", wanted, {"aa": len(aa), "injected": len(injected)}):
             run = ab.run(
                 cfg.root,
                 found,
@@ -273,8 +234,7 @@ def main() -> int:
                 **figures(aa, injected),
                 "rounds": {"aa": aa, "injected": injected},
             }
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(reviewable_json(payload))
+            rounds.write(path, payload)
     payload = {"aa_runs": len(aa), **figures(aa, injected)}
     for statistic in STATISTICS:
         print(table(payload, statistic, allocations.ALLOWED_GROWTH))

@@ -26,28 +26,23 @@ time. The figures are printed as a Markdown table for docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
 import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import rounds  # perf/rounds.py, beside this script
 
-from julia import runtime
-from julia.perf.engine import ab, calibration, causes, config, profile
+from julia.perf.engine import ab, calibration, causes, config
 from julia.perf.engine.gate import Budgets, Verdict, judge, load_budgets
-from julia.perf.engine.results import Run, machine_class, reviewable_json
+from julia.perf.engine.results import Run
 from julia.perf.engine.vcs import git
-from julia.settings import Settings
 
 # The benchmarks with profiles, allocations and statement evidence (pytest -k): the warm queries, the cache
 # reads, the message path and the queue claim. The cold queries, webhooks, reservations and campaigns are
@@ -67,56 +62,11 @@ def timing(verdict: Verdict) -> str:
     return "ok" if verdict.ab is not None and verdict.ab.outcome != "unpaired" else "none"
 
 
-def comparable(head: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both sides' profiles without the functions one side may have cut (julia.perf.engine.profile.compact
-    keeps a side's KEEP busiest functions and the checkout's own): a library function absent from a side
-    that kept at least KEEP is not known to be uncalled there, so it is compared on neither side.
-    The first A/A round here named seven such functions, each kept on one side only and read as 0 calls
-    on the other; this is the bar as it would be without that, to say what a fix would give."""
-    sources = head.get("sources", ())
-
-    def cut(
-        side: dict[str, Any],
-    ) -> bool:  # the KEEP busiest kept (the checkout's own among them): maybe more
-        return len(side["functions"]) >= profile.KEEP
-
-    unknown = {
-        key
-        for one, other in ((head, base), (base, head))
-        if cut(one)
-        for key in set(other["functions"]) - set(one["functions"])
-        if profile._foreign(key, sources)
-    }
-    return tuple(  # type: ignore[return-value]
-        side | {"functions": {k: v for k, v in side["functions"].items() if k not in unknown}}
-        for side in (head, base)
-    )
-
-
-def profile_evidence_kept_on_both(subject: causes.Subject) -> Iterable[causes.Evidence]:
-    """causes.profile_evidence over `comparable` profiles: the proposed fix, measured on the same runs."""
-    if subject.head is None or subject.base is None or not subject.head.profile or not subject.base.profile:
-        return
-    head, base = comparable(subject.head.profile, subject.base.profile)
-    yield from causes.profile_evidence(
-        dataclasses.replace(
-            subject,
-            head=dataclasses.replace(subject.head, profile=head),
-            base=dataclasses.replace(subject.base, profile=base),
-        )
-    )
-
-
-FIXED = tuple(profile_evidence_kept_on_both if p is causes.profile_evidence else p for p in causes.PRODUCERS)
-
-
 def observe(run: Run, budgets: Budgets) -> dict[str, Any]:
     """One measured run, judged and explained: per benchmark its status, timing verdict, interval, first
-    cause and that cause's kind (and, apart, the first cause with the profiles compared over the functions
-    both sides kept: `comparable`), and every allocation finding."""
+    cause and that cause's kind, and every allocation finding."""
     verdicts = judge(run, budgets)
     explained = causes.explain(run, verdicts, also=list(run.benches))
-    fixed = causes.explain(run, verdicts, also=list(run.benches), producers=FIXED)
     benches: dict[str, Any] = {}
     for v in verdicts:
         if v.name not in run.benches:
@@ -131,7 +81,6 @@ def observe(run: Run, budgets: Budgets) -> dict[str, Any]:
             "cause": cause.line,
             "cause_kind": first.kind if first else None,
             "candidates": len(cause.candidates),
-            "cause_kept_on_both": fixed[v.name].line,
             "allocations": [f"{f.severity}: {f.message}" for f in v.findings if f.check == "allocations"],
             "profiled": bool(run.benches[v.name].profile),
         }
@@ -155,14 +104,6 @@ def tally(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         if not mine:
             continue
         named = [{n: b for n, b in r["benches"].items() if b["cause"] != causes.NOTHING} for r in mine]
-        fixed = [
-            {
-                n: b
-                for n, b in r["benches"].items()
-                if b.get("cause_kept_on_both", causes.NOTHING) != causes.NOTHING
-            }
-            for r in mine
-        ]
         failed = [sum(b["timing"] == "failed" for b in r["benches"].values()) for r in mine]
         undecided = [sum(b["timing"] == "inconclusive" for b in r["benches"].values()) for r in mine]
         allocated = [sum(bool(b["allocations"]) for b in r["benches"].values()) for r in mine]
@@ -184,12 +125,6 @@ def tally(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "rounds_cause_named_unasked": sum(
                 any(b["status"] in causes.EXPLAINED for b in one.values()) for one in named
             ),
-            "rounds_nothing_named_kept_on_both": sum(not one for one in fixed),
-            "named_lines_kept_on_both": [
-                {"round": r["round"], "bench": n, "line": b["cause_kept_on_both"]}
-                for r, one in zip(mine, fixed, strict=True)
-                for n, b in one.items()
-            ],
             "timing_failed_per_run": failed,
             "rounds_timing_failed": sum(f > 0 for f in failed),
             "timing_failed_benchmarks": dict(
@@ -230,10 +165,9 @@ def table(figures: dict[str, Any]) -> str:
     """The tally as docs/performance.md shows it: one row per kind of round."""
     lines = [
         "| rounds | runs | every benchmark 'no attributable change' | a cause named (benchmarks, kinds) "
-        "| the same, profiles compared over the functions both sides kept "
         "| timing false failures | inconclusive per run (min-median-max) | allocation findings "
         "| wall time per run, s (min-median-max) | load, 1 min (min-median-max) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for kind, what in (("on", "profiles and allocations on"), ("off", OFF)):
         one = figures.get(kind)
@@ -249,7 +183,6 @@ def table(figures: dict[str, Any]) -> str:
                 if one["rounds_cause_named"]
                 else "none"
             )
-            + f" | {one['rounds_nothing_named_kept_on_both']} of {one['rounds']}"
             + f" | {sum(one['timing_failed_per_run'])} in {one['rounds']} runs "
             f"({one['rounds_timing_failed']} runs with any) | "
             f"{min(undecided)}-{statistics.median(undecided):g}-{max(undecided)} | "
@@ -272,14 +205,6 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
-async def pg_major(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval("SHOW server_version_num")) // 10000
-    finally:
-        await conn.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -291,27 +216,14 @@ def main() -> int:
         "--samples", type=int, default=None, help="timed samples per warm benchmark (default: the suite's)"
     )
     parser.add_argument(
-        "--resume", action="store_true", help="keep the rounds already written into the figures file (--out)"
-    )
-    parser.add_argument(
         "--rejudge",
         action="store_true",
         help="measure nothing: judge and explain again every kept round from its results file",
     )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=None,
-        help="measure at most this many new rounds, then stop (one per call: the lock taken per round)",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="default: calibration/causes/<machine class>.json"
-    )
-    args = parser.parse_args()
+    rounds.add_options(parser, "causes")
+    args = rounds.parse(parser)
     if args.runs < 0 or args.off < 0 or args.runs + args.off < 1:
         parser.error("--runs and --off may not be negative, and one of them must be positive")
-    if args.rounds is not None and args.rounds < 1:
-        parser.error("--rounds must be at least 1")
     cfg = config.find(None)
     work = cfg.out / "calibration-causes"
     pytest_args = [f"--doctors={args.doctors}", "-k", SUBSET]
@@ -319,25 +231,12 @@ def main() -> int:
         pytest_args.append(f"--samples={args.samples}")
     if args.rejudge:
         return rejudge(cfg, args, pytest_args)
-    with runtime.find_servers(Settings(), throwaway=True) as found:
-        machine = machine_class(
-            asyncio.run(pg_major(found.database_url)), found.topology, cfg.project.variables
-        )
-        path = args.out or cfg.calibration / "causes" / f"{machine}.json"
-        kept: list[dict[str, Any]] = (
-            json.loads(path.read_text())["rounds"] if args.resume and path.is_file() else []
-        )
+    with rounds.calibrating(args, cfg, "causes") as setup:
+        found, machine, path = setup.found, setup.machine, setup.path
+        kept: list[dict[str, Any]] = json.loads(path.read_text())["rounds"] if setup.resumed else []
         budgets = _budgets(cfg, machine)
         done = Counter(r["kind"] for r in kept)
-        # Interleaved (on, off, on, ...): a measurement stopped early keeps both kinds in proportion.
-        todo = [
-            (kind, r)
-            for r in range(max(args.runs, args.off))
-            for kind, count in (("on", args.runs), ("off", args.off))
-            if done[kind] <= r < count
-        ][: args.rounds]
-        for kind, r in todo:
-            print(f"causes: {kind} round {r + 1}", file=sys.stderr, flush=True)
+        for kind, r in setup.todo("causes", {"on": args.runs, "off": args.off}, done):
             before, load_before = uptime(), os.getloadavg()
             started = time.monotonic()
             run = ab.run(
@@ -416,8 +315,7 @@ def _write(
         "benches": _per_bench(kept),
         "rounds": kept,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(reviewable_json(payload))
+    rounds.write(path, payload)
 
 
 def _per_bench(rounds: list[dict[str, Any]]) -> dict[str, Any]:

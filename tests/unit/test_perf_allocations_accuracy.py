@@ -4,24 +4,11 @@ the rounds were kept in it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _accuracy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "allocations_accuracy", ROOT / "perf" / "allocations_accuracy.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support.scripts import load_script
 
 
 def _round(target: float, other: float) -> dict[str, Any]:
@@ -48,7 +35,7 @@ def _without_bases(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_the_rounds_kept_in_the_figures_file_come_back_as_measured(tmp_path: Path) -> None:
-    accuracy = _accuracy()
+    accuracy = load_script("allocations_accuracy")
     path = tmp_path / "figures.json"
     payload = {"aa_runs": 2, "injected_runs": 2, **accuracy.figures(AA, INJECTED)}
     path.write_text(json.dumps({**payload, "rounds": {"aa": AA, "injected": INJECTED}}))
@@ -56,7 +43,7 @@ def test_the_rounds_kept_in_the_figures_file_come_back_as_measured(tmp_path: Pat
 
 
 def test_a_file_written_before_the_rounds_were_kept_splits_back_into_its_rounds(tmp_path: Path) -> None:
-    accuracy = _accuracy()
+    accuracy = load_script("allocations_accuracy")
     path = tmp_path / "figures.json"
     path.write_text(json.dumps({"aa_runs": 2, "injected_runs": 2, **accuracy.figures(AA, INJECTED)}))
     aa, injected = accuracy.kept_rounds(path)

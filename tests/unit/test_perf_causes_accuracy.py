@@ -4,24 +4,11 @@ cause, the timing false failures per run, and the wall time with the evidence on
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from julia.perf.engine import causes, stats
 from julia.perf.engine.gate import Finding, Verdict
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _accuracy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("causes_accuracy", ROOT / "perf" / "causes_accuracy.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support.scripts import load_script
 
 
 def _bench(timing: str = "ok", cause: str = causes.NOTHING, kind: str | None = None) -> dict[str, Any]:
@@ -61,7 +48,7 @@ ROUNDS = [
 
 
 def test_a_run_counts_as_unexplained_only_when_every_benchmark_said_nothing() -> None:
-    figures = _accuracy().tally(ROUNDS)
+    figures = load_script("causes_accuracy").tally(ROUNDS)
     on = figures["on"]
     assert on["rounds"] == 3
     assert on["rounds_nothing_named"] == 2  # a timing failure with no cause is still "nothing named"
@@ -80,7 +67,7 @@ def test_a_run_counts_as_unexplained_only_when_every_benchmark_said_nothing() ->
 
 
 def test_the_wall_time_growth_is_the_medians_ratio_with_every_pairs_range() -> None:
-    figures = _accuracy().tally(ROUNDS)
+    figures = load_script("causes_accuracy").tally(ROUNDS)
     assert figures["on"]["wall_s"] == {"min": 120.0, "median": 125.0, "max": 130.0}
     assert figures["wall_growth"] == {
         "median_ratio": 1.225,
@@ -90,17 +77,19 @@ def test_the_wall_time_growth_is_the_medians_ratio_with_every_pairs_range() -> N
     }
     # less the extra blocks: on 120, 120, 125 against off 100, 94
     assert figures["wall_growth_without_extra_blocks"]["median_ratio"] == round(120 / 97, 3)
-    assert "wall_growth" not in _accuracy().tally([r for r in ROUNDS if r["kind"] == "on"])
+    assert "wall_growth" not in load_script("causes_accuracy").tally([r for r in ROUNDS if r["kind"] == "on"])
 
 
 def test_the_table_says_the_counts_as_n_of_m() -> None:
-    text = _accuracy().table(_accuracy().tally(ROUNDS))
+    accuracy = load_script("causes_accuracy")
+    text = accuracy.table(accuracy.tally(ROUNDS))
     on, off = text.splitlines()[2:4]
     assert on.startswith(
         "| profiles and allocations on | 3 | 2 of 3 | 1 runs: cache_vagas_hit x1 (profile x1) |"
     )
-    assert "| 3 of 3 | 1 in 3 runs (1 runs with any) | 0-0-1 |" in on  # no cause_kept_on_both: nothing
-    assert off.startswith("| --no-profiles-or-allocations | 2 | 2 of 2 | none | 2 of 2 | 0 in 2 runs")
+    assert "(profile x1) | 1 in 3 runs (1 runs with any) | 0-0-1 |" in on
+    assert off.startswith("| --no-profiles-or-allocations | 2 | 2 of 2 | none | 0 in 2 runs")
+    assert [line.count("|") for line in text.splitlines()[:4]] == [10] * 4  # nine columns each
     assert "1.225x the medians' ratio (every pair of rounds 1.154-1.300x), +23 s" in text
 
 
@@ -114,40 +103,8 @@ def _verdict(*findings: Finding, compared: bool = True) -> Verdict:
 
 
 def test_the_timing_verdict_is_read_from_the_timing_findings_alone() -> None:
-    timing = _accuracy().timing
+    timing = load_script("causes_accuracy").timing
     assert timing(_verdict(Finding("fail", "regression", "1.2x"))) == "failed"
     assert timing(_verdict(Finding("warn", "inconclusive", "straddles"))) == "inconclusive"
     assert timing(_verdict(Finding("fail", "allocations", "peak"))) == "ok"  # not a timing failure
     assert timing(_verdict(compared=False)) == "none"
-
-
-def _profile(functions: dict[str, float]) -> dict[str, Any]:
-    """A side's profile as julia.perf.engine.profile.compact writes it: calls per unit in each of 8 chunks."""
-    row = {"self_us": [1.0] * 8, "total_us": [1.0] * 8, "callers": {}}
-    return {
-        "units": 10,
-        "chunks": 8,
-        "cpu_us": [100.0] * 8,
-        "functions": {key: row | {"calls": [calls] * 8} for key, calls in functions.items()},
-        "sources": ["julia"],
-    }
-
-
-def test_a_library_function_one_side_may_have_cut_is_compared_on_neither() -> None:
-    """A side that kept KEEP functions may have cut a library function the other kept: absent there is not
-    "0 calls" (the first A/A round named 7 such functions); the checkout's own are always kept, and a
-    side with fewer than KEEP functions cut none, so their absence still counts."""
-    accuracy = _accuracy()
-    padding = {f"lib/x.py:f{i}": 1.0 for i in range(accuracy.profile.KEEP)}
-    head = _profile(
-        padding | {"redis/client.py:execute_command": 8.8, "julia/cache/store.py:Cache._call": 2.0}
-    )
-    base = _profile(padding)
-    kept_head, kept_base = accuracy.comparable(head, base)
-    assert "redis/client.py:execute_command" not in kept_head["functions"]
-    assert "julia/cache/store.py:Cache._call" in kept_head["functions"]  # own code: absent means not called
-    assert [c.function for c in accuracy.profile.compare(kept_head, kept_base)] == [
-        "julia/cache/store.py:Cache._call"
-    ]
-    small_head, small_base = _profile({"asyncio/tasks.py:sleep": 2.0}), _profile({})
-    assert accuracy.comparable(small_head, small_base) == (small_head, small_base)

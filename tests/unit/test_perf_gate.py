@@ -4,6 +4,7 @@ slowdown fails, a borderline one is inconclusive, the stored baseline is only dr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from julia.perf.context import PROJECT
 from julia.perf.engine import baseline as baseline_module
-from julia.perf.engine import stats
+from julia.perf.engine import stats, words
 from julia.perf.engine.errors import PerfError
 from julia.perf.engine.gate import Budget, Budgets, Verdict, failed, judge
 from julia.perf.engine.results import Bench, Run
@@ -113,6 +114,30 @@ def test_a_slowdown_near_the_threshold_is_inconclusive_not_a_pass() -> None:
     assert verdict.status == "inconclusive"
     assert verdict.ab.detectable > 1.1
     assert not verdict.failed
+
+
+def test_an_interval_below_the_slowdown_it_must_catch_has_answered() -> None:
+    """Issue 31's indifference zone: the same straddling run, its group held to catch 1.5x ([gate]
+    must_catch), is ok when its interval lies below 1.5x, and says it cannot rule out a smaller slowdown;
+    one that reaches 1.5x stays inconclusive, and failing is the threshold's alone."""
+    run = _ab(1.1, seed=4, blocks=8, mood=0.3)
+    straddling = _verdict(run)
+    assert straddling.ab is not None
+    assert straddling.ab.high < 1.5
+    held = dataclasses.replace(BUDGETS, must_catch={"query_warm": 1.5})
+    verdict = next(v for v in judge(run, held) if v.name == "query_x_warm")
+    assert verdict.ab is not None
+    assert (verdict.status, verdict.ab.outcome, verdict.ab.below_threshold) == ("ok", "ok", False)
+    assert (verdict.ab.low, verdict.ab.high) == (straddling.ab.low, straddling.ab.high)
+    assert "below 1.5x, the slowdown it must catch; it straddles 1.1x" in words.reason(verdict)
+    assert words.counts([verdict]).text() == (
+        "0 failed / 0 inconclusive / 1 ok (1 of them ruling out only the slowdown they must catch)"
+    )
+    reaching = dataclasses.replace(BUDGETS, must_catch={"query_warm": straddling.ab.high})
+    assert next(v for v in judge(run, reaching) if v.name == "query_x_warm").status == "inconclusive"
+    slower = _ab(1.5, seed=3)
+    assert _verdict(slower).ab.outcome == "regressed"  # type: ignore[union-attr]
+    assert next(v for v in judge(slower, held) if v.name == "query_x_warm").status == "FAIL"
 
 
 def test_too_few_pairs_conclude_nothing() -> None:

@@ -3,21 +3,10 @@ its parent, the culprit's one slow commit, in a real clone of this checkout."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _trials() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("history_trials", ROOT / "perf" / "history_trials.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support.scripts import load_script
 
 
 def _slowdown_line(clone: Path, sha: str) -> str:
@@ -28,7 +17,7 @@ def _slowdown_line(clone: Path, sha: str) -> str:
 
 
 def test_the_creep_branch_slows_one_query_a_step_more_each_commit(tmp_path: Path) -> None:
-    trials = _trials()
+    trials = load_script("history_trials")
     clone = trials.make_clone(tmp_path / "clone")
     made = trials.creep_branch(clone, 3, 1.03, "buscar_medico_por_telefone")
     assert len(made) == 3
@@ -43,7 +32,7 @@ def test_the_creep_branch_slows_one_query_a_step_more_each_commit(tmp_path: Path
 
 
 def test_the_culprit_branch_has_one_slow_commit_and_markers_around_it(tmp_path: Path) -> None:
-    trials = _trials()
+    trials = load_script("history_trials")
     clone = trials.make_clone(tmp_path / "clone")
     made = trials.culprit_branch(clone, 5, 1.2, "buscar_medico_por_telefone", 3)
     lines = [_slowdown_line(clone, sha) for sha in made]

@@ -336,15 +336,13 @@ PRODUCERS: tuple[Producer, ...] = (
 )
 
 
-def cause(subject: Subject, producers: Sequence[Producer] = PRODUCERS) -> Cause:
-    found = [e for produce in producers for e in produce(subject)]
+def cause(subject: Subject) -> Cause:
+    found = [e for produce in PRODUCERS for e in produce(subject)]
     found.sort(key=lambda e: -e.weight)  # stable: a producer's own order breaks ties
     return Cause(subject.verdict.name, subject.verdict.status, found)
 
 
-def explain(
-    run: Run, verdicts: Sequence[Verdict], also: Iterable[str] = (), producers: Sequence[Producer] = PRODUCERS
-) -> dict[str, Cause]:
+def explain(run: Run, verdicts: Sequence[Verdict], also: Iterable[str] = ()) -> dict[str, Cause]:
     """The cause of every benchmark that failed, was inconclusive or warned, and of those named in `also`
     (`julia perf gate --explain NAME`), in the order the report lists them."""
     wanted = set(also)
@@ -354,5 +352,5 @@ def explain(
             continue
         if v.status in EXPLAINED or v.name in wanted:
             base = run.base.benches.get(v.name) if run.base else None
-            out[v.name] = cause(Subject(v, run.benches.get(v.name), base, run), producers)
+            out[v.name] = cause(Subject(v, run.benches.get(v.name), base, run))
     return out

@@ -49,6 +49,7 @@ class Budget:
     max_buffers: int | None = None  # shared hit + read of one execution, the worst sampled key
     max_slope: float | None = None  # perf-scale: log-log growth of the ratio with the scale
     threshold: float | None = None  # head/base ratio that fails this benchmark (default: [gate] threshold)
+    must_catch: float | None = None  # the slowdown it is held to catch (default: [gate] must_catch, by group)
     # False: too few blocks per side for a same-run verdict by design (a burst, a race of a few rounds);
     # the ceiling and the counts hold it, and the report says so instead of warning "inconclusive".
     timing: bool = True
@@ -81,10 +82,17 @@ class Budgets:
     # Whether an allocation peak above the base's fails the run, or is a warning while the allocation
     # gate's calibration (perf/allocations_accuracy.py) has not shown its false failures ([gate]).
     allocations_fail: bool = True
+    # Per group, the slowdown its benchmarks are held to catch ([gate] must_catch): an interval wholly
+    # below it answers the run's question even where it reaches above the threshold (stats.compare_blocks).
+    must_catch: dict[str, float] = field(default_factory=dict)
 
     def threshold_of(self, name: str) -> float:
         budget = self.benches.get(name)
         return budget.threshold if budget and budget.threshold else self.threshold
+
+    def must_catch_of(self, name: str, group: str) -> float | None:
+        budget = self.benches.get(name)
+        return budget.must_catch if budget and budget.must_catch else self.must_catch.get(group)
 
     def conservative(self) -> Budgets:
         """These budgets on a machine class never calibrated: every threshold at least
@@ -117,6 +125,7 @@ def load_budgets(path: Path) -> Budgets:
             max_buffers=entry.get("max_buffers"),
             max_slope=entry.get("max_slope"),
             threshold=entry.get("threshold"),
+            must_catch=entry.get("must_catch"),
             timing=entry.get("timing", True),
             counts=tuple(entry.get("counts", {}).items()),
             limits=tuple((key, float(value)) for key, value in entry.get("limits", {}).items()),
@@ -132,6 +141,7 @@ def load_budgets(path: Path) -> Budgets:
         allocations_fail=gate.get("allocations_fail", True),
         extra_s=float(gate.get("extra_s", 0.0)),
         uncalibrated_threshold=float(gate.get("uncalibrated_threshold", UNCALIBRATED_THRESHOLD)),
+        must_catch={group: float(x) for group, x in gate.get("must_catch", {}).items()},
     )
 
 
@@ -221,7 +231,12 @@ def _judge_one(run: Run, bench: Bench, budgets: Budgets, baseline: Run | None) -
         )
     elif base is not None:
         verdict.findings += _ab_findings(
-            verdict, bench, base, budgets.threshold_of(bench.name), budgets.timing_fails
+            verdict,
+            bench,
+            base,
+            budgets.threshold_of(bench.name),
+            budgets.timing_fails,
+            budgets.must_catch_of(bench.name, bench.group),
         )
     verdict.findings += [Finding("info", "said", str(line)) for line in bench.counters.get("said", ())]
     if budget.advisory:
@@ -290,7 +305,12 @@ def _base_too(
 
 
 def _ab_findings(
-    verdict: Verdict, bench: Bench, base: Bench, threshold: float, timing_fails: bool = True
+    verdict: Verdict,
+    bench: Bench,
+    base: Bench,
+    threshold: float,
+    timing_fails: bool = True,
+    must_catch: float | None = None,
 ) -> list[Finding]:
     if not bench.blocks or not base.blocks:
         return [Finding("info", "ab", "not measured in turns: no same-run timing verdict")]
@@ -300,6 +320,7 @@ def _ab_findings(
         head_rounds=bench.rounds,
         base_rounds=base.rounds,
         threshold=threshold,
+        must_catch=must_catch,
     )
     verdict.ab = ab
     if ab.outcome == "unpaired":
@@ -328,7 +349,17 @@ def _ab_findings(
                 f"time, {ab.detectable_80:.2f}x 4 times in 5",
             )
         ]
-    return [Finding("info", "ab", f"{interval}: below {threshold:.2f}x")]
+    if ab.below_threshold:
+        return [Finding("info", "ab", f"{interval}: below {threshold:.2f}x")]
+    return [
+        Finding(
+            "info",
+            "ab",
+            f"{interval}: below {ab.must_catch:.2f}x, the slowdown it must catch; it straddles "
+            f"{threshold:.2f}x, so a smaller one is not ruled out (this run catches {ab.detectable_80:.2f}x "
+            "4 times in 5)",
+        )
+    ]
 
 
 def _drift_text(drift: stats.Drift, baseline: Run) -> str:

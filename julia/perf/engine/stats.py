@@ -126,6 +126,15 @@ class ABComparison:
     threshold: float
     outcome: Outcome
     confidence: float = CONFIDENCE
+    # The slowdown this benchmark must catch (perf/budgets.toml's [gate] must_catch), when above the
+    # threshold: an interval wholly below it is "ok" even where it still reaches above the threshold.
+    must_catch: float | None = None
+
+    @property
+    def below_threshold(self) -> bool:
+        """The whole interval below the threshold: ruled out every slowdown the gate fails on, not only
+        the one it must catch."""
+        return self.high < self.threshold
 
     def effect_at(self, power: float) -> float:
         """The slowdown this run would have failed with probability `power`, had the head been that much
@@ -167,16 +176,33 @@ def compare_blocks(
     base_rounds: Sequence[int] | None = None,
     threshold: float = THRESHOLD,
     confidence: float = CONFIDENCE,
+    must_catch: float | None = None,
 ) -> ABComparison:
-    """The same-run verdict of head against base over their block pairs."""
+    """The same-run verdict of head against base over their block pairs: "regressed" when the whole
+    interval lies above `threshold`; "ok" when it lies below it or, given `must_catch` (the slowdown the
+    benchmark is held to catch, above the threshold), below that; else "inconclusive".
+
+    A test with an indifference zone: the run fails a slowdown from the threshold up, and must answer for
+    one of `must_catch`; an interval that rules that out has answered, though it cannot tell whether a
+    slowdown between the two happened (the report and the terminal say so). The failure rule is the
+    threshold's alone, so the calibrated false failures and catches do not move."""
     logs = pair_log_ratios(head, base, head_rounds, base_rounds)
     if not logs:
-        return ABComparison(0, math.nan, math.nan, math.nan, threshold, "unpaired")
+        return ABComparison(0, math.nan, math.nan, math.nan, threshold, "unpaired", must_catch=must_catch)
     estimate, low, high = hodges_lehmann(logs, confidence)
-    limit = math.log(threshold)
-    outcome: Outcome = "regressed" if low > limit else "ok" if high < limit else "inconclusive"
+    answered = math.log(max(threshold, must_catch or threshold))
+    outcome: Outcome = (
+        "regressed" if low > math.log(threshold) else "ok" if high < answered else "inconclusive"
+    )
     return ABComparison(
-        len(logs), math.exp(estimate), math.exp(low), math.exp(high), threshold, outcome, confidence
+        len(logs),
+        math.exp(estimate),
+        math.exp(low),
+        math.exp(high),
+        threshold,
+        outcome,
+        confidence,
+        must_catch,
     )
 
 

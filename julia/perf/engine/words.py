@@ -25,6 +25,8 @@ class Counts:
     inconclusive: int
     warned: int
     ok: int
+    # ok only against the slowdown they must catch: their interval still reaches above the threshold
+    ok_must_catch_only: int = 0
 
     @property
     def passed(self) -> bool:
@@ -34,12 +36,24 @@ class Counts:
         parts = [f"{self.failed} failed", f"{self.inconclusive} inconclusive"]
         if self.warned:
             parts.append(f"{self.warned} warned")
-        return " / ".join([*parts, f"{self.ok} ok"])
+        wide = self.ok_must_catch_only
+        of_them = f" ({wide} of them ruling out only the slowdown they must catch)" if wide else ""
+        return " / ".join([*parts, f"{self.ok} ok{of_them}"])
 
 
 def counts(verdicts: list[Verdict]) -> Counts:
     statuses = [v.status for v in verdicts]
-    return Counts(*(statuses.count(s) for s in ("FAIL", "inconclusive", "warn", "ok")))
+    wide = sum(
+        v.status == "ok" and v.ab is not None and v.ab.outcome == "ok" and not v.ab.below_threshold
+        for v in verdicts
+    )
+    return Counts(
+        statuses.count("FAIL"),
+        statuses.count("inconclusive"),
+        statuses.count("warn"),
+        statuses.count("ok"),
+        wide,
+    )
 
 
 def ordered(verdicts: list[Verdict]) -> list[Verdict]:
@@ -115,8 +129,13 @@ def reason(v: Verdict) -> str:
         return f"interval {interval(ab)} straddles {ab.threshold:g}x; this run {power(ab)}"
     if warns:
         return "; ".join(warns)
-    if ab is not None and ab.outcome == "ok":
+    if ab is not None and ab.outcome == "ok" and ab.below_threshold:
         return f"interval below {ab.threshold:.2f}x (at most {fmt_x(ab.high)})"
+    if ab is not None and ab.outcome == "ok":
+        return (
+            f"interval {interval(ab)} below {ab.must_catch or ab.threshold:g}x, the slowdown it must "
+            f"catch; it straddles {ab.threshold:g}x, so a smaller one is not ruled out; this run {power(ab)}"
+        )
     if ab is not None and ab.outcome == "unpaired":
         return "budgets held; no block measured on both sides for a timing verdict"
     if v.base_summary is not None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 import asyncpg
 import redis.asyncio as aioredis
 
+from julia import clock
 from julia.cache import Cache, codec, keys, medico_by_id, medico_by_phone, open_vagas
 from julia.queries import sql
 from tests.integration.cache.conftest import Factory
@@ -68,7 +69,7 @@ async def test_a_generation_bump_hides_every_old_entry_of_its_namespace(
     await factory.vaga(esp)
     for limit in (1, 2, 3):
         await open_vagas(pool, cache, esp, limit)
-    old_ones = [keys.vagas(esp, dt.date.today(), limit).valor for limit in (1, 2, 3)]
+    old_ones = [keys.vagas(esp, clock.today(), limit).valor for limit in (1, 2, 3)]
     assert await redis.exists(*old_ones) == 3
 
     await cache.invalidate("vagas", keys.vagas_generation(esp))
