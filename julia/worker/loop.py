@@ -95,12 +95,11 @@ class Worker:
                     log.error("cannot claim inbound messages: %s", exc)
             for task in novas:
                 in_progress_count[task.id] = asyncio.create_task(self._attempt(task))
-            # Fewer rows than free slots: the claim took every row due, so the next comes with a
-            # notification (or the poll). Full: a slot freed by a reply ending is worth a claim too. Waking
-            # on every reply's end, or claiming again after a short batch, was a claim per reply that found
-            # nothing (one of every three statements of the worker's in a storm).
-            full = free_ones <= len(novas)
-            await self.entradas.idle(stop, self._interval_s, in_progress_count.values() if full else ())
+            # Then wait for new rows (notified, or the next poll), a reply ending (its slot, and its doctor's
+            # next message: only a doctor's oldest open row is claimable) or the stop signal. Not a claim
+            # again at once after a batch shorter than the free slots: it took every row claimable, none of
+            # its tasks has run yet, and a row inserted since notifies.
+            await self.entradas.idle(stop, self._interval_s, in_progress_count.values())
             for entrada_id in [i for i, t in in_progress_count.items() if t.done()]:
                 del in_progress_count[entrada_id]
         if in_progress_count:
