@@ -473,6 +473,20 @@ def test_a_busy_wait_that_keeps_the_plan_names_the_statement_s_server_time_also_
     assert {c.line for c in _causes(run).values()} == {causes.NOTHING}
 
 
+def test_a_server_time_that_moved_while_the_benchmark_s_time_did_not_is_not_a_cause() -> None:
+    """Seen in an A/A run: a writing query's mean server time 0.504x the base's (0.1565 -> 0.0788 ms), its
+    budgets held and no same-run timing (timing = false); likewise a query whose interval held 1."""
+    query = _query(_limit(INDEX_SCAN))
+    run = _run({"query_lookup_warm": _timed(query, 0.0788)}, {"query_lookup_warm": _timed(query, 0.1565)})
+    assert run.base is not None
+    for bench in run.benches.values():  # head as fast as the base: the interval holds 1
+        bench.samples_ms = run.base.benches[bench.name].samples_ms
+    assert _causes(run, ["query_lookup_warm"])["query_lookup_warm"].line == causes.NOTHING
+    for bench in (run.benches["query_lookup_warm"], run.base.benches["query_lookup_warm"]):
+        bench.blocks = None  # no same-run interval, budgets held
+    assert _causes(run, ["query_lookup_warm"])["query_lookup_warm"].line == causes.NOTHING
+
+
 def test_the_functions_are_ranked_by_the_cpu_each_change_accounts_for() -> None:
     """A re-run of the reply's loop: its head profiled messages found a shift list expired (0.8 reloads per
     message: +19 calls of the codec, 0.12 ms) beside the loop's 0.47 ms in dynamic_context; the CPU that

@@ -199,6 +199,25 @@ def test_every_function_not_kept_keeps_its_calls(monkeypatch: pytest.MonkeyPatch
     assert found["others"] == {"b.py:g": [1.0] * 8}
 
 
+def test_a_count_that_wanders_from_chunk_to_chunk_is_not_a_calls_change() -> None:
+    """An A/A cache miss: asyncio's Future.set_result 6.44-6.94 calls per call on one side and 5.00-5.28 on
+    the other (the futures its reads happened to wait on); a call the code makes is alike in every chunk."""
+    done = "<method 'set_result' of '_asyncio.Future' objects>"
+
+    def side(calls: list[float]) -> dict[str, Any]:
+        return {
+            "units": 20,
+            "chunks": 8,
+            "cpu_us": [100.0] * 8,
+            "functions": {done: {"calls": calls, "self_us": [1.0] * 8, "callers": {}}},
+        }
+
+    base = side([6.67, 6.44, 6.78, 6.5, 6.56, 6.72, 6.67, 6.94])
+    assert profile.compare(side([5.11, 5.06, 5.28, 5.22, 5.0, 5.11, 5.17, 5.17]), base) == []
+    [change] = profile.compare(side([5.0] * 8), side([6.0] * 8))
+    assert (change.kind, change.base, change.head) == ("calls", 6.0, 5.0)
+
+
 def test_the_call_into_new_work_comes_before_the_calls_it_makes() -> None:
     """A helper added after a cache read: one call to it from the read, 41 to its generator expression,
     40 to json.dumps. The one call says where the work was added; the others follow from it."""

@@ -218,7 +218,7 @@ def server_time_evidence(subject: Subject) -> Iterable[Evidence]:
     statement = _statement(subject.run, query_id) if query_id is not None else None
     of = f" of {_where(statement)}" if statement is not None else ""
     unit_ms = statistics.median(subject.base.samples_ms) if subject.base.samples_ms else 0.0
-    moved = _server_ratio(subject.head, subject.base, unit_ms)
+    moved = _server_ratio(subject.head, subject.base, unit_ms, verdict=subject.verdict)
     if moved is not None:
         yield Evidence(
             "server_time", 40, f"server time{of} {moved}: the database's own work", deterministic=False
@@ -236,7 +236,7 @@ def server_time_evidence(subject: Subject) -> Iterable[Evidence]:
                 or bench.counters.get("query_id") != row["query_id"]
             ):
                 continue
-            linked = _server_ratio(bench, other, unit_ms, float(row["calls"]))
+            linked = _server_ratio(bench, other, unit_ms, float(row["calls"]), subject.verdict)
             if linked is not None:
                 line = (
                     f"server time of {_where(row)} {linked} (its benchmark {name}): the database's own work"
@@ -245,16 +245,24 @@ def server_time_evidence(subject: Subject) -> Iterable[Evidence]:
 
 
 def _server_ratio(
-    head: Bench | None, base: Bench | None, unit_ms: float = 0.0, calls: float = 1.0
+    head: Bench | None,
+    base: Bench | None,
+    unit_ms: float = 0.0,
+    calls: float = 1.0,
+    verdict: Verdict | None = None,
 ) -> str | None:
     """The statement's mean server time, head against base ("34.9x the base's (0.0083 -> 0.2895 ms)"),
     when it moved beyond SERVER_TIME either way and, `calls` times a unit, by SERVER_SHARE of the base's
-    unit (`unit_ms`, its median); else None."""
+    unit (`unit_ms`, its median), and, given the `verdict` it would explain, that benchmark's own time
+    moved the same way (_timing_agrees: in an A/A run a writing query's server time read 0.504x,
+    0.1565 -> 0.0788 ms, with nothing changed); else None."""
     now, then = words.server_ms(head), words.server_ms(base)
     if now is None or then is None or now <= 0 or then <= 0:
         return None
     ratio = now / then
     if abs(math.log(ratio)) <= math.log(SERVER_TIME) or abs(now - then) * calls < SERVER_SHARE * unit_ms:
+        return None
+    if verdict is not None and not _timing_agrees(verdict, ratio - 1):
         return None
     return f"{words.fmt_x(ratio)} the base's ({then:.4f} -> {now:.4f} ms)"
 
@@ -296,18 +304,22 @@ def profile_evidence(subject: Subject) -> Iterable[Evidence]:
         return
     unit = _unit(subject.head)
     changes = profile.compare(subject.head.profile, subject.base.profile)
-    timed = _timing_moved(subject.verdict)
-    cpu = [c for c in changes if c.kind == "cpu" and c.delta * timed > 0][:PROFILE_LINES]
+    cpu = [c for c in changes if c.kind == "cpu" and _timing_agrees(subject.verdict, c.delta)][:PROFILE_LINES]
     calls = [c for c in changes if c.kind == "calls"][:PROFILE_LINES]
     for change in sorted([*calls, *cpu], key=lambda c: -abs(c.effect)):
         yield Evidence("profile", 47, change.line(unit), deterministic=change.kind == "calls")
 
 
-def _timing_moved(verdict: Verdict) -> int:
-    """+1 when the same-run interval lies wholly above 1 (the head slower), -1 wholly below, else 0 (it
-    holds 1, or the benchmark has no same-run timing)."""
-    ab = verdict.ab  # an unpaired comparison's bounds are NaN: neither above nor below
-    return 0 if ab is None else 1 if ab.low > 1 else -1 if ab.high < 1 else 0
+def _timing_agrees(verdict: Verdict, change: float) -> bool:
+    """Whether the benchmark's own time moved the way a measured change (`change`: its sign) would move
+    it: the same-run interval wholly above 1 for a gain, wholly below for a loss. Measured evidence (a
+    profile's CPU, the server's time) explains a timing change; it does not find one. A benchmark with no
+    same-run interval (timing = false, unpaired) has only its budgets: such evidence is said when they
+    failed or warned, never for one asked with `--explain` whose budgets held."""
+    ab = verdict.ab
+    if ab is None or not (math.isfinite(ab.low) and math.isfinite(ab.high)):
+        return verdict.status in ("FAIL", "warn")
+    return ab.low > 1 if change > 0 else ab.high < 1
 
 
 def _unit(bench: Bench) -> str:

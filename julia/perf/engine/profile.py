@@ -30,7 +30,8 @@ do not move when the machine slows both sides' CPU alike), and the change is mat
 MATERIAL of the base's CPU per unit as it runs unprofiled (the profiled CPU over PROFILER_COST: every
 call pays the profiler, so 5% of the profiled CPU of a message was 1 ms, twice the 0.45 ms a loop added
 to its reply that the timing caught at 1.09x) and MIN_US. Calls are named when every chunk of one side
-differs from every chunk of the other by at least half a call per unit. Nothing else is said: an A/A
+differs from every chunk of the other by at least half a call per unit, and each side's own chunks agree
+(within STEADY: a count that wanders from chunk to chunk follows I/O, not code). Nothing else is said: an A/A
 profile has hundreds of functions and, compared without such a bar, always has a few that moved by chance.
 """
 
@@ -57,6 +58,11 @@ KEEP = 80  # functions kept per benchmark (the most CPU), beside every function 
 MATERIAL = 0.05  # a CPU change is named from 5% of the base's CPU per unit (unprofiled) ...
 MIN_US = 5.0  # ... and 5 us
 MIN_CALLS = 0.5  # a calls change: half a call per unit (a call every other unit)
+# ... whose count is steady on each side: its chunks within this many calls per unit of each other. A call
+# code makes is made alike in every chunk (the sleep injection's asyncio.sleep, once a message); one that follows I/O
+# readiness is not (an A/A cache miss: asyncio Future.set_result 6.44-6.94 per call on one side and
+# 5.00-5.28 on the other, the futures its reads happened to wait on).
+STEADY = 0.1
 RESUMABLE = (
     inspect.CO_COROUTINE | inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 )
@@ -278,6 +284,8 @@ def compare(head: Mapping[str, Any], base: Mapping[str, Any]) -> list[Change]:
             and b_calls
             and min(abs(c_low), abs(c_high)) >= MIN_CALLS
             and c_low * c_high > 0
+            and max(h["calls"]) - min(h["calls"]) <= STEADY
+            and max(b["calls"]) - min(b["calls"]) <= STEADY
             and not _waits(key, head, base, h, b)
         ):
             calls.append(_change(key, "calls", h["calls"], b["calls"], c_low, c_high, h, b))
