@@ -159,14 +159,16 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
             # The timed blocks, interleaved with the other side's turns, can outlast the shift lists'
             # cache lifetime (CACHE_TTL_VAGAS, 60 s): on a busy machine 27 of 30 counted messages then
             # missed, and the count read a statement and a Redis command more per message than the
-            # steady state it stands for. One more untimed pass over the doctors refreshes every entry.
-            for _ in range(DOCTORS):
-                await path.message(next(numbers))
-            sent += DOCTORS
+            # steady state it stands for. One more untimed pass over the doctors refreshes every entry;
+            # and again before the profile, after the slow allocation tracing: in one A/A run every
+            # profiled message of one side reloaded the static context (CACHE_TTL_CONTEXTO, 120 s),
+            # "+3 calls per message of static_context.<locals>.load".
+            sent += await _refresh(path, numbers)
             counters |= await _count(perf, path, numbers)
             allocated = await perf.allocated(lambda i: path.message(next(numbers)), COUNTED)
             counters |= allocated
             sent += COUNTED + (COUNTED if allocated else 0)
+            sent += await _refresh(path, numbers)
             profiled = await perf.profile(
                 lambda i: path.message(next(numbers)), unit_ms=statistics.median(paired.samples_ms)
             )
@@ -183,6 +185,14 @@ async def test_message_path(perf: Perf, conn: asyncpg.Connection, path: Path) ->
                 profiled,
             )
         )
+
+
+async def _refresh(path: Path, numbers: itertools.count[int]) -> int:
+    """One untimed message from every doctor, so every cache entry a message reads is fresh; the
+    messages sent."""
+    for _ in range(DOCTORS):
+        await path.message(next(numbers))
+    return DOCTORS
 
 
 async def _count(perf: Perf, path: Path, numbers: itertools.count[int]) -> dict[str, object]:

@@ -4,6 +4,7 @@ injected regression must name its own cause first; unchanged code must say "no a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -398,6 +399,30 @@ def test_a_cpu_change_is_said_only_where_the_timing_moved_the_same_way() -> None
     assert line == f"+1 calls/resumptions per message of {io} (called from {caller})"
 
 
+def test_an_ok_that_only_rules_out_the_slowdown_it_must_catch_is_explained_when_something_moved() -> None:
+    """Measured: a loop added to the reply, the message path 1.078x (1.001-1.152), ok against the 1.2x it
+    must catch; its function still gets a line. The same ok with nothing found is not listed."""
+    counters = {"message_path": _message(MESSAGE)}
+    run = _run(counters, counters)
+    assert run.base is not None
+    base_ms = run.base.benches["message_path"].samples_ms
+    # eight blocks of 25 samples, the head 1.02x in one and 1.14x in the next: the interval straddles 1.10x
+    run.benches["message_path"].samples_ms = [
+        ms * (1.02 if i // 25 % 2 else 1.14) for i, ms in enumerate(base_ms)
+    ]
+    held = dataclasses.replace(BUDGETS, must_catch={"g": 1.2})
+    verdicts = judge(run, held)
+    [path] = [v for v in verdicts if v.name == "message_path"]
+    assert path.ab is not None
+    assert (path.status, path.ab.below_threshold) == ("ok", False)
+    assert "message_path" not in causes.explain(run, verdicts)
+    loop = "julia/worker/reply.py:dynamic_context"
+    run.benches["message_path"].profile = _profile({loop: (1.0, 400.0), "x.py:rest": (1.0, 2_000.0)}, "r")
+    run.base.benches["message_path"].profile = _profile({loop: (1.0, 50.0), "x.py:rest": (1.0, 2_000.0)}, "r")
+    explained = causes.explain(run, verdicts)
+    assert explained["message_path"].line.startswith(f"+0.350 ms CPU per message in {loop}")
+
+
 def test_a_virtualenvs_own_tooling_is_not_a_dependency() -> None:
     """virtualenv seeds pip and setuptools, uv seeds nothing: two sides built by different tools must not
     differ by those alone (they came first in every cause line of an A/B against an older base)."""
@@ -449,8 +474,8 @@ def test_a_busy_wait_that_keeps_the_plan_names_the_statement_s_server_time_also_
     None
 ):
     """The busy-wait in an expression (no node added): the server time is the evidence, named with the
-    statement, on its own benchmark and on every unit of work that sends it; a move too small to matter
-    for the unit is not said."""
+    statement, on its own benchmark and on every unit of work that sends it, whose time moved by as much;
+    a move too small to matter for the unit, or more than the unit moved, is not said."""
     ids = {LOOKUP: 77}
     miss = _message(_statements((LOOKUP, 1, 1, 3), query_ids=ids)) | {"unit": "call"}
     query = _query(_limit(INDEX_SCAN))
@@ -459,6 +484,10 @@ def test_a_busy_wait_that_keeps_the_plan_names_the_statement_s_server_time_also_
         {"query_lookup_warm": _timed(query, 0.01), "cache_miss": miss},
     )
     sources.name_statements(run)
+    assert {c.line for c in _causes(run).values()} == {causes.NOTHING}  # 1.3x slower: 0.03 of 0.39 ms
+    assert run.base is not None
+    for name in ("query_lookup_warm", "cache_miss"):  # 0.1 ms units 0.4 ms slower
+        run.benches[name].samples_ms = [5 * ms for ms in run.base.benches[name].samples_ms]
     found = _causes(run)
     where = "julia/sql/clientes.sql:buscar_medico_por_telefone"
     server = "40.0x the base's (0.0100 -> 0.4000 ms)"

@@ -59,9 +59,9 @@ MATERIAL = 0.05  # a CPU change is named from 5% of the base's CPU per unit (unp
 MIN_US = 5.0  # ... and 5 us
 MIN_CALLS = 0.5  # a calls change: half a call per unit (a call every other unit)
 # ... whose count is steady on each side: its chunks within this many calls per unit of each other. A call
-# code makes is made alike in every chunk (the sleep injection's asyncio.sleep, once a message); one that follows I/O
-# readiness is not (an A/A cache miss: asyncio Future.set_result 6.44-6.94 per call on one side and
-# 5.00-5.28 on the other, the futures its reads happened to wait on).
+# code makes is made alike in every chunk (the sleep injection's asyncio.sleep, once a message); one that
+# follows I/O readiness is not (an A/A cache miss: asyncio Future.set_result 6.44-6.94 per call on one side
+# and 5.00-5.28 on the other, the futures its reads happened to wait on).
 STEADY = 0.1
 RESUMABLE = (
     inspect.CO_COROUTINE | inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
