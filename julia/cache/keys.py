@@ -13,7 +13,8 @@ generation, value`) instead of "GET generation, then GET key". Both keys of a na
 (`{...}`), so the MGET stays legal on a Redis Cluster.
 
 A generation is a fresh random token, not an `INCR` counter, and no value is ever stored without one (a
-loader that finds no generation key creates it, `SET NX`, before reading Postgres). So whatever makes a
+loader that finds no generation key creates it with the value it loaded, `SET NX` in the value's round
+trip, so a writer's bump while it read Postgres wins and that value is never served). So whatever makes a
 generation key disappear (its TTL, which keeps a million doctors' generations from living forever;
 eviction under maxmemory; a restart), every value stored under it just stops matching and is reloaded.
 A counter that vanished and restarted at 1 could instead match an old entry still alive under that number.

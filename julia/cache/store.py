@@ -14,8 +14,10 @@ Built once per process (`Cache(redis_client, settings)`) and passed down like th
 * A write is never followed by a stale read (see keys.py for the generation scheme). A loader reads the
   generation BEFORE it queries Postgres and stores its value under that generation; writers bump the
   generation AFTER their commit. A load that raced a write therefore lands under a dead generation and
-  is never served. A bump Redis refused (outage, timeout) is kept and replayed before this process reads
-  Redis again, so a blip that did not empty Redis cannot resurrect pre-write values here.
+  is never served. A loader that found no generation creates one with its value (SET NX, in the same
+  round trip as the value), which a writer's bump made meanwhile wins. A bump Redis refused (outage,
+  timeout) is kept and replayed before this process reads Redis again, so a blip that did not empty
+  Redis cannot resurrect pre-write values here.
 """
 
 from __future__ import annotations
@@ -196,22 +198,6 @@ class Cache:
     async def _load(
         self, kind: str, key: keys.Key, generation: bytes | None, ttl: int, load: Loader
     ) -> bytes | None:
-        if generation == b"":
-            # Create the namespace's generation BEFORE reading Postgres (a writer that bumps it meanwhile
-            # wins: SET NX ... GET then answers the writer's token, still read before our query).
-            criada = keys.new_generation()
-            anterior = await self._call(
-                kind, lambda r: r.set(key.generation, criada, nx=True, get=True, ex=self._generation_ttl)
-            )
-            if isinstance(anterior, _Unavailable):
-                generation = None
-            else:
-                current_version = codec.como_bytes(anterior) if isinstance(anterior, bytes | str) else None
-                generation = current_version or criada
-                # Callers who read the generation just created join this load rather than start another.
-                task = asyncio.current_task()
-                assert task is not None  # _load always runs as the task read() created
-                self._track((key.valor, generation), task)
         inicio = time.perf_counter()
         valor = await load()
         counters = self._counters[kind]
@@ -220,9 +206,17 @@ class Cache:
         if valor is None:
             return None
         payload = codec.encode(valor)
-        if generation is not None:
+        if generation:
             dados = generation + keys.SEPARATOR + payload
             await self._call(kind, lambda r: r.set(key.valor, dados, ex=ttl))
+        elif generation == b"":
+            # No generation when read: created now, with the value, in one round trip. SET NX leaves a
+            # writer's token alone, so a write that bumped while Postgres was read keeps this value (stored
+            # under the loader's own token) from ever being served; a load with nothing in its way makes
+            # the generation its own.
+            criada = keys.new_generation()
+            dados = criada + keys.SEPARATOR + payload
+            await self._call(kind, lambda r: self._store_first(r, key, criada, dados, ttl))
         return payload
 
     def _track(self, flight: tuple[str, bytes | None], future_one: asyncio.Future[bytes | None]) -> None:
@@ -233,6 +227,14 @@ class Cache:
     def _untrack(self, flight: tuple[str, bytes | None], future_one: asyncio.Future[bytes | None]) -> None:
         if self._in_flight.get(flight) is future_one:
             del self._in_flight[flight]
+
+    async def _store_first(
+        self, redis: aioredis.Redis, key: keys.Key, generation: bytes, dados: bytes, ttl: int
+    ) -> None:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.set(key.generation, generation, nx=True, ex=self._generation_ttl)
+            pipe.set(key.valor, dados, ex=ttl)
+            await pipe.execute()
 
     async def _write_generations(self, redis: aioredis.Redis, novas: dict[str, bytes]) -> None:
         async with redis.pipeline(transaction=False) as pipe:

@@ -95,9 +95,11 @@ class Worker:
                     log.error("cannot claim inbound messages: %s", exc)
             for task in novas:
                 in_progress_count[task.id] = asyncio.create_task(self._attempt(task))
-            if not novas or free_ones <= len(novas):
-                # Idle or full: wait for a slot, new work (notified, or the next poll) or the stop signal.
-                await self.entradas.idle(stop, self._interval_s, in_progress_count.values())
+            # Then wait for new rows (notified, or the next poll), a reply ending (its slot, and its doctor's
+            # next message: only a doctor's oldest open row is claimable) or the stop signal. Not a claim
+            # again at once after a batch shorter than the free slots: it took every row claimable, none of
+            # its tasks has run yet, and a row inserted since notifies.
+            await self.entradas.idle(stop, self._interval_s, in_progress_count.values())
             for entrada_id in [i for i, t in in_progress_count.items() if t.done()]:
                 del in_progress_count[entrada_id]
         if in_progress_count:
@@ -127,11 +129,12 @@ class Worker:
     async def _send_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                sent_ones = await self.sender.dispatch()
+                await self.sender.dispatch()
             except Exception:
                 log.exception("send loop failed; retrying")
-                sent_ones = 0
-            if sent_ones == 0:
+            # Claimed again at once only when the batch filled every free slot (more may be due): a short
+            # batch took every row due, and the next is notified (or polled).
+            if not self.sender.filled:
                 await self.sender.queue.idle(stop, self._interval_s)
         await self.sender.wait_for()  # sends in flight finish and record their outcome
 

@@ -93,10 +93,13 @@ class Sender:
         self._held_ones = 0
         self._next_sweep = 0.0
         self._retention: Retention = "nada"  # what the stop of sending held back at the last batch
+        # The last batch claimed a row for every free slot: more rows may be due right now.
+        self.filled = False
 
     async def dispatch(self) -> int:
         """Claim what fits in the free slots and start sending it; how many rows were claimed (0: nothing
         due, no free slot, or sending paused)."""
+        self.filled = False
         self._retention = await send_retention(self._s.redis)
         if self._retention == "tudo":
             return 0  # stopped (a person, WhatsApp disconnected), or Redis away: the queue waits intact
@@ -106,6 +109,7 @@ class Sender:
             return 0
         minima = PRIORITY_CAMPANHA + 1 if self._retention == "campanhas" else 0
         linhas = await self.queue.claim(self._s.pool, free_ones, self._s.settings.queue_lease_s, minima)
+        self.filled = len(linhas) == free_ones
         for linha in sorted(linhas, key=lambda r: r.id):
             self._held_ones += 1
             self._per_medico.setdefault(linha.cliente_id, deque()).append(linha)

@@ -16,9 +16,11 @@ import pytest
 from julia import db, servers
 from julia.listening import Listening
 from julia.services.queues import InboundQueue, Policy, Queue, Retry, SendQueue
+from julia.worker.context import WorkerContext
+from julia.worker.loop import Worker
 from julia.worker.rate import PRIORITY_REPLY
 from julia.worker.waker import Waker
-from tests.service.conftest import post, upsert
+from tests.service.conftest import Externals, post, upsert
 from tests.support.waiting import ate
 
 LEASE_S = 60.0
@@ -186,3 +188,81 @@ async def test_without_listener_the_wait_is_the_interval_and_the_listener_return
     await asyncio.sleep(0.1)
     await _enqueue("entradas", cliente, pool)
     assert await asyncio.wait_for(wait, 5) < 5
+
+
+async def test_the_loops_claim_once_per_wake_up_not_again_after_a_short_batch(
+    services: servers.Servers,
+    cliente: httpx.AsyncClient,
+    backing_servers: WorkerContext,
+    externals: Externals,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch shorter than the free slots is not followed by a second claim at once (it took every row
+    claimable; a row inserted since notifies). The poll is 30 s here, so every claim counted is a
+    wake-up's: the loop's start, the listener's connection, and per message the NOTIFY on each queue and,
+    inbound, the reply's end (its doctor's next message becomes claimable then). Before: three inbound
+    claims per message and two send claims."""
+    listening = Listening(
+        db.with_database(services.database_url, "julia_servico"),
+        session_name="julia-filas",
+        description="queue wake-up",
+        reconnect_s=0.3,
+    )
+    worker = Worker(backing_servers, interval_s=30.0, listening=listening)
+    claims = {"entradas": 0, "fila_mensagens": 0}
+    for queue in (worker.entradas, worker.sender.queue):
+        monkeypatch.setattr(queue, "claim", _counted(queue.claim, claims, queue.table))
+    messages = 3
+    async with listening.running():
+        await asyncio.wait_for(listening.listening_now.wait(), 10)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        for i in range(messages):
+            await post(cliente, upsert(f"Oi {i}", numero="5511999990001", msg_id=f"3EB0WAKE{i}"))
+
+            async def sent(i: int = i) -> bool:
+                return externals.envio.call_count == i + 1
+
+            await ate(sent)
+        stop.set()
+        await running
+    assert claims["entradas"] <= 2 + 2 * messages
+    assert claims["fila_mensagens"] <= 2 + messages
+
+
+async def test_a_reply_ending_claims_its_doctor_s_next_message_without_waiting_for_the_poll(
+    services: servers.Servers,
+    cliente: httpx.AsyncClient,
+    backing_servers: WorkerContext,
+    externals: Externals,
+) -> None:
+    """Only a doctor's oldest open row is claimable: their second message waits behind the first, and the
+    first's end is what makes it claimable (no NOTIFY says so). The poll is 30 s here."""
+    listening = Listening(
+        db.with_database(services.database_url, "julia_servico"),
+        session_name="julia-filas",
+        description="queue wake-up",
+        reconnect_s=0.3,
+    )
+    worker = Worker(backing_servers, interval_s=30.0, listening=listening)
+    for i in range(2):
+        await post(cliente, upsert(f"Oi {i}", numero="5511999990002", msg_id=f"3EB0NEXT{i}"))
+    async with listening.running():
+        await asyncio.wait_for(listening.listening_now.wait(), 10)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+
+        async def both_sent() -> bool:
+            return externals.envio.call_count == 2
+
+        await ate(both_sent)
+        stop.set()
+        await running
+
+
+def _counted(claim: Callable[..., Any], claims: dict[str, int], table: str) -> Callable[..., Any]:
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        claims[table] += 1
+        return await claim(*args, **kwargs)
+
+    return counted

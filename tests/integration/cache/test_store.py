@@ -92,7 +92,7 @@ async def test_a_lost_generation_key_hides_its_values_instead_of_resurrecting_th
 
     await medico_by_id(pool, cache, medico["id"])
 
-    assert await redis.exists(key.generation)  # recreated before the reload
+    assert await redis.exists(key.generation)  # recreated with the reloaded value
     assert (cache.counts()["medico"]["hits"], cache.counts()["medico"]["loads"]) == (0, 2)
 
 
