@@ -121,16 +121,21 @@ def queues() -> dict[str, Queue[Any]]:
 async def waker(
     services: servers.Servers, pool: asyncpg.Pool, queues: dict[str, Queue[Any]]
 ) -> AsyncIterator[Waker]:
-    listening = Listening(
+    listening = _listening(services)
+    d = Waker(listening, list(queues.values()))
+    async with listening.running():
+        await asyncio.wait_for(d.listening.listening_now.wait(), 10)
+        yield d
+
+
+def _listening(services: servers.Servers) -> Listening:
+    """The queues' wake-up listener on the service's database, reconnecting fast."""
+    return Listening(
         db.with_database(services.database_url, "julia_servico"),
         session_name="julia-filas",
         description="queue wake-up",
         reconnect_s=0.3,
     )
-    d = Waker(listening, list(queues.values()))
-    async with listening.running():
-        await asyncio.wait_for(d.listening.listening_now.wait(), 10)
-        yield d
 
 
 async def _waited(queue: Queue[Any], interval_s: float) -> float:
@@ -202,12 +207,7 @@ async def test_the_loops_claim_once_per_wake_up_not_again_after_a_short_batch(
     wake-up's: the loop's start, the listener's connection, and per message the NOTIFY on each queue and,
     inbound, the reply's end (its doctor's next message becomes claimable then). Before: three inbound
     claims per message and two send claims."""
-    listening = Listening(
-        db.with_database(services.database_url, "julia_servico"),
-        session_name="julia-filas",
-        description="queue wake-up",
-        reconnect_s=0.3,
-    )
+    listening = _listening(services)
     worker = Worker(backing_servers, interval_s=30.0, listening=listening)
     claims = {"entradas": 0, "fila_mensagens": 0}
     for queue in (worker.entradas, worker.sender.queue):
@@ -238,12 +238,7 @@ async def test_a_reply_ending_claims_its_doctor_s_next_message_without_waiting_f
 ) -> None:
     """Only a doctor's oldest open row is claimable: their second message waits behind the first, and the
     first's end is what makes it claimable (no NOTIFY says so). The poll is 30 s here."""
-    listening = Listening(
-        db.with_database(services.database_url, "julia_servico"),
-        session_name="julia-filas",
-        description="queue wake-up",
-        reconnect_s=0.3,
-    )
+    listening = _listening(services)
     worker = Worker(backing_servers, interval_s=30.0, listening=listening)
     for i in range(2):
         await post(cliente, upsert(f"Oi {i}", numero="5511999990002", msg_id=f"3EB0NEXT{i}"))
