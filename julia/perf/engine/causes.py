@@ -380,9 +380,7 @@ def explain(run: Run, verdicts: Sequence[Verdict], also: Iterable[str] = ()) -> 
     for v in words.ordered(list(verdicts)):
         if v.name not in run.benches:  # budgeted but not measured: nothing to explain it with
             continue
-        open_below = (
-            v.status == "ok" and v.ab is not None and v.ab.outcome == "ok" and not v.ab.below_threshold
-        )
+        open_below = v.ok_only_against_must_catch
         if v.status in EXPLAINED or v.name in wanted or open_below:
             base = run.base.benches.get(v.name) if run.base else None
             found = cause(Subject(v, run.benches.get(v.name), base, run))

@@ -180,6 +180,12 @@ class Verdict:
             return "inconclusive"
         return "warn" if any(f.severity == "warn" for f in self.findings) else "ok"
 
+    @property
+    def ok_only_against_must_catch(self) -> bool:
+        """ "ok" with an interval below the slowdown it must catch but still reaching above its threshold."""
+        ab = self.ab
+        return self.status == "ok" and ab is not None and ab.outcome == "ok" and not ab.below_threshold
+
 
 def ratios(run: Run, bench: Bench) -> list[float] | None:
     if bench.ratios:

@@ -43,10 +43,7 @@ class Counts:
 
 def counts(verdicts: list[Verdict]) -> Counts:
     statuses = [v.status for v in verdicts]
-    wide = sum(
-        v.status == "ok" and v.ab is not None and v.ab.outcome == "ok" and not v.ab.below_threshold
-        for v in verdicts
-    )
+    wide = sum(v.ok_only_against_must_catch for v in verdicts)
     return Counts(
         statuses.count("FAIL"),
         statuses.count("inconclusive"),
